@@ -1,0 +1,38 @@
+namespace NumLstm;
+
+/// <summary>
+/// A named, shaped tensor of trainable values with its gradient buffer, both laid out in C order.
+/// Names follow PyTorch's state_dict conventions within a layer (<c>weight_ih</c>, <c>bias</c>, ...);
+/// the model prefixes them with the layer's name.
+/// </summary>
+public sealed class Parameter<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    public Parameter(string name, params int[] shape)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(name);
+        ArgumentNullException.ThrowIfNull(shape);
+        long length = 1;
+        foreach (int dim in shape)
+        {
+            if (dim <= 0)
+                throw new ArgumentException($"Parameter '{name}': every dimension must be positive, got [{string.Join(", ", shape)}].", nameof(shape));
+            length *= dim;
+        }
+        if (length > Array.MaxLength)
+            throw new ArgumentException($"Parameter '{name}': shape [{string.Join(", ", shape)}] holds {length} elements, more than an array can.", nameof(shape));
+        Name = name;
+        Shape = (int[])shape.Clone();
+        Value = new T[length];
+        Gradient = new T[length];
+    }
+
+    public string Name { get; }
+    public int[] Shape { get; }
+    public T[] Value { get; }
+    public T[] Gradient { get; }
+    public int Length => Value.Length;
+
+    public void ZeroGradient() => Array.Clear(Gradient);
+
+    public override string ToString() => $"{Name} [{string.Join(", ", Shape)}]";
+}
