@@ -37,6 +37,9 @@ public sealed class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPointIeee75
     public double Dropout { get; }
     public double RecurrentDropout { get; }
     public CellNormalization CellNormalization { get; }
+
+    /// <summary>Appended to every parameter name ("_reverse" for the backward copy inside a Bidirectional, as PyTorch names it).</summary>
+    internal string ParameterSuffix { get; init; } = "";
     public int InputFeatures => InputShape?.Features ?? throw NotBuilt();
 
     public override IReadOnlyList<Parameter<T>> Parameters => parameters;
@@ -54,9 +57,9 @@ public sealed class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPointIeee75
         if (!input.IsSequence) throw new ArgumentException($"LSTM '{Name}' needs a sequence input [B, T, F], got {input}.");
         int h = Units, g = 4 * Units, f = input.Features;
         parameters.Clear();
-        weightIh = Add(new Parameter<T>("weight_ih", g, f));
-        weightHh = Add(new Parameter<T>("weight_hh", g, h));
-        bias = Add(new Parameter<T>("bias", g));
+        weightIh = Add(new Parameter<T>("weight_ih" + ParameterSuffix, g, f));
+        weightHh = Add(new Parameter<T>("weight_hh" + ParameterSuffix, g, h));
+        bias = Add(new Parameter<T>("bias" + ParameterSuffix, g));
         // Keras: kernel (F, 4H) glorot_uniform; recurrent_kernel (H, 4H) orthogonal; bias zeros with the forget slice at 1.
         Initializers.GlorotUniform<T>(weightIh.Value, f, g, random);
         Initializers.OrthogonalTransposed<T>(weightHh.Value, h, g, random);
@@ -80,7 +83,7 @@ public sealed class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPointIeee75
 
     private NormParameters<T> AddNorm(string prefix, int width)
     {
-        var norm = new NormParameters<T>(prefix, width, Cast(CellNormalization.Epsilon));
+        var norm = new NormParameters<T>(prefix + ParameterSuffix, width, Cast(CellNormalization.Epsilon));
         parameters.Add(norm.Gamma);
         parameters.Add(norm.Beta);
         return norm;

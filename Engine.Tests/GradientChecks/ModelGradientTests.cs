@@ -1,0 +1,121 @@
+using NumLstm.Layers;
+using NumLstm.Models;
+
+namespace NumLstm.Tests.GradientChecks;
+
+/// <summary>Float64 central-difference checks for Dense, LayerNorm, Bidirectional and whole stacks, through Sequential.</summary>
+public class ModelGradientTests
+{
+    public static IEnumerable<TestCaseData> LayerCases()
+    {
+        foreach (Activation activation in Enum.GetValues<Activation>())
+        {
+            yield return Case($"dense {activation} on sequences", LayerSpec.Dense(3, activation), sequenceInput: true);
+            yield return Case($"dense {activation} on vectors", LayerSpec.Lstm(3), LayerSpec.Dense(4, activation));
+        }
+        yield return Case("dense without bias", LayerSpec.Dense(3, Activation.Tanh, useBias: false));
+        yield return Case("layer norm", LayerSpec.LayerNorm());
+        yield return Case("layer norm eps 1e-5", LayerSpec.LayerNorm(1e-5));
+        yield return Case("layer norm no center", LayerSpec.LayerNorm(center: false));
+        yield return Case("layer norm no scale", LayerSpec.LayerNorm(scale: false));
+        yield return Case("layer norm neither", LayerSpec.LayerNorm(center: false, scale: false));
+        yield return Case("layer norm on vectors", LayerSpec.Lstm(3), LayerSpec.LayerNorm());
+        foreach (MergeMode merge in Enum.GetValues<MergeMode>())
+        {
+            yield return Case($"bidirectional {merge}, sequences, ragged", ragged: true, layers: LayerSpec.Bidirectional(LayerSpec.Lstm(3, returnSequences: true), merge));
+            yield return Case($"bidirectional {merge}, last, ragged", ragged: true, layers: LayerSpec.Bidirectional(LayerSpec.Lstm(3), merge));
+        }
+        yield return Case("bidirectional, tf-addons cell, dropouts", ragged: true,
+            layers: LayerSpec.Bidirectional(LayerSpec.Lstm(2, true, 0.3, 0.3, CellNormalization.TfAddons)));
+        yield return Case("stacked lstms", ragged: true, layers: new[] { LayerSpec.Lstm(3, true), LayerSpec.Lstm(2, true, cell: CellNormalization.KerasSnippet), LayerSpec.Lstm(2) });
+    }
+
+    public static IEnumerable<TestCaseData> PlacementCases()
+    {
+        // The seed model (BiLSTM → LN → BiLSTM → LN → Dense, dropout and recurrent dropout 0.4), scaled down, under every placement.
+        var stack = new StackSpec(InputFeatures: 3, Units: new[] { 2, 3 }, Bidirectional: true, Dropout: 0.4, RecurrentDropout: 0.4, OutputUnits: 2);
+        foreach (LayerNormPlacement placement in LayerNormPlacement.All)
+            yield return new TestCaseData(stack.WithPlacement(placement), true).SetArgDisplayNames($"seed model, {placement.Name}");
+        var deep = new StackSpec(3, new[] { 2, 2, 2, 2 }, Bidirectional: false, OutputUnits: 3);
+        yield return new TestCaseData(deep.WithPlacement(LayerNormPlacement.InCellAndAfterEach(CellNormalization.BaEtAl2016)), true).SetArgDisplayNames("depth 4, in-cell+after ba2016");
+    }
+
+    private static TestCaseData Case(string label, params LayerSpec[] layers) => Case(label, false, layers);
+
+    private static TestCaseData Case(string label, LayerSpec layer, bool sequenceInput) => Case(label, false, new[] { layer });
+
+    private static TestCaseData Case(string label, bool ragged, params LayerSpec[] layers)
+        => new TestCaseData(new ModelSpec { InputFeatures = 3, Seed = 3, Layers = layers }, ragged).SetArgDisplayNames(label);
+
+    [TestCaseSource(nameof(LayerCases))]
+    public void Layer_Backward_MatchesFiniteDifferences(ModelSpec spec, bool ragged) => Check(spec, ragged);
+
+    [TestCaseSource(nameof(PlacementCases))]
+    public void Placement_Backward_MatchesFiniteDifferences(ModelSpec spec, bool ragged) => Check(spec, ragged);
+
+    [Test]
+    public void Bidirectional_SequentialAndParallelDirections_GiveIdenticalGradients()
+    {
+        var spec = new ModelSpec { InputFeatures = 3, Layers = new[] { LayerSpec.Bidirectional(LayerSpec.Lstm(3, true, 0.2, 0.2)) } };
+        double[] Gradients(bool parallel)
+        {
+            var harness = new ModelHarness(spec, ragged: true);
+            ((Bidirectional<double>)harness.Model.Layers[0]).ParallelDirections = parallel;
+            return harness.AnalyticGradients().SelectMany(t => t.Analytic).ToArray();
+        }
+        Assert.That(Gradients(true), Is.EqualTo(Gradients(false)));
+    }
+
+    private static void Check(ModelSpec spec, bool ragged)
+    {
+        var harness = new ModelHarness(spec, ragged);
+        GradientChecker.AssertGradientsMatch(harness.Loss, harness.AnalyticGradients());
+    }
+
+    internal sealed class ModelHarness
+    {
+        private const int Batch = 3, Time = 4;
+        private readonly ModelCache<double> cache;
+        private readonly double[] input, outputWeights;
+        private readonly bool[] mask = Array.Empty<bool>();
+        private readonly bool training;
+
+        public ModelHarness(ModelSpec spec, bool ragged)
+        {
+            Model = spec.Build<double>();
+            cache = Model.CreateCache();
+            int seed = 20;
+            foreach (Parameter<double> p in Model.Parameters)
+            {
+                double[] noise = GradientChecker.RandomValues(p.Length, seed++, 0.5);
+                for (int k = 0; k < p.Length; k++) p.Value[k] += noise[k];
+            }
+            input = GradientChecker.RandomValues(Batch * Time * spec.InputFeatures, 2);
+            if (ragged)
+            {
+                mask = new bool[Batch * Time];
+                int[] lengths = { 4, 2, 3 };
+                for (int b = 0; b < Batch; b++) for (int t = 0; t < lengths[b]; t++) mask[b * Time + t] = true;
+            }
+            outputWeights = GradientChecker.ProbeWeights(Model.OutputLength(Batch, Time), 5);
+            training = spec.Layers.Any(l => l.Dropout > 0 || l.RecurrentDropout > 0);
+        }
+
+        public Sequential<double> Model { get; }
+
+        private ForwardContext Context => training ? new ForwardContext(true, new Random(7)) : ForwardContext.Inference;
+
+        public double Loss() => GradientChecker.Dot(Model.Forward(new SequenceBatch<double>(input, Batch, Time, mask), cache, Context), outputWeights);
+
+        public List<CheckedTensor> AnalyticGradients()
+        {
+            Model.ZeroGradients();
+            var dInput = new double[input.Length];
+            Loss();
+            Model.Backward(outputWeights, cache, dInput);
+            var tensors = new List<CheckedTensor> { new("input", input, dInput) };
+            foreach (NamedParameter<double> p in Model.NamedParameters) tensors.Add(new(p.Name, p.Parameter.Value, (double[])p.Parameter.Gradient.Clone()));
+            return tensors;
+        }
+    }
+}

@@ -1,0 +1,194 @@
+using System.Numerics.Tensors;
+
+namespace NumLstm.Layers;
+
+/// <summary>How a Bidirectional layer merges its two directions (Keras merge_mode).</summary>
+public enum MergeMode
+{
+    Concat,
+    Sum,
+    Mul,
+    Ave,
+}
+
+/// <summary>
+/// Keras' Bidirectional(LSTM): the given LSTM runs forward, a separately weighted copy (goBackwards) runs backward.
+/// returnSequences: the backward output is flipped back so step t lines up, forward half first (concat). Otherwise the
+/// backward half is its output after reaching x[0]. With masks the backward copy reverses the mask too, so for
+/// right-padded batches it reverses only the unpadded part. The backward copy's parameters carry PyTorch's "_reverse"
+/// suffix. Equations (BD1)–(BD2).
+/// </summary>
+public sealed class Bidirectional<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly List<Parameter<T>> parameters = new();
+
+    public Bidirectional(Lstm<T> layer, MergeMode mergeMode = MergeMode.Concat, bool parallelDirections = true, string name = "bidirectional") : base(name)
+    {
+        ArgumentNullException.ThrowIfNull(layer);
+        if (!Enum.IsDefined(mergeMode)) throw new ArgumentOutOfRangeException(nameof(mergeMode), mergeMode, "Unknown merge mode.");
+        if (layer.GoBackwards) throw new ArgumentException("Bidirectional takes the forward LSTM; it builds the goBackwards copy itself.", nameof(layer));
+        Forwards = layer;
+        Backwards = new Lstm<T>(layer.Units, layer.ReturnSequences, goBackwards: true, layer.Dropout, layer.RecurrentDropout, layer.CellNormalization, layer.Name + "_reverse")
+        { ParameterSuffix = "_reverse" };
+        MergeMode = mergeMode;
+        ParallelDirections = parallelDirections;
+    }
+
+    public Lstm<T> Forwards { get; }
+    public Lstm<T> Backwards { get; }
+    public MergeMode MergeMode { get; }
+    /// <summary>Run the two directions on two threads at once (training and batch inference).</summary>
+    public bool ParallelDirections { get; set; }
+    public int Units => Forwards.Units;
+    public override IReadOnlyList<Parameter<T>> Parameters => parameters;
+
+    protected override LayerShape BuildCore(LayerShape input, Random random)
+    {
+        Forwards.Build(input, random);
+        Backwards.Build(input, random);
+        parameters.Clear();
+        parameters.AddRange(Forwards.Parameters);
+        parameters.AddRange(Backwards.Parameters);
+        int features = MergeMode == MergeMode.Concat ? 2 * Units : Units;
+        return Forwards.ReturnSequences ? LayerShape.Sequence(features) : LayerShape.Vector(features);
+    }
+
+    public override LayerCache CreateCache() => new BidirectionalCache<T>((LstmCache<T>)Forwards.CreateCache(), (LstmCache<T>)Backwards.CreateCache());
+
+    // input [B, T, F]; output [B, T, M] or [B, M] with M = 2H (concat) or H.
+    public override void Forward(SequenceBatch<T> input, Span<T> output, LayerCache cache, ForwardContext context)
+    {
+        CheckInput(input, output);
+        var c = cache as BidirectionalCache<T> ?? throw new ArgumentException($"Bidirectional '{Name}' needs a BidirectionalCache.", nameof(cache));
+        int steps = Forwards.ReturnSequences ? input.Batch * input.Time : input.Batch, h = Units;
+        c.Prepare(steps * h, input.Batch, input.Time);
+        c.PrepareInput(input.Data.Length);
+        if (ParallelDirections)
+        {
+            // Each direction owns its cache and output; dropout masks come from separate seeded streams so the result
+            // does not depend on which thread runs first.
+            Random? forwardRandom = context.Training ? new Random(context.Random!.Next()) : null;
+            Random? backwardRandom = context.Training ? new Random(context.Random!.Next()) : null;
+            T[] data = c.InputCopy;
+            input.Data.CopyTo(data);
+            bool[] mask = c.MaskCopy;
+            bool hasMask = !input.Mask.IsEmpty;
+            if (hasMask) input.Mask.CopyTo(mask);
+            int batch = input.Batch, time = input.Time;
+            Parallel.Invoke(
+                () => Forwards.Forward(new SequenceBatch<T>(data, batch, time, hasMask ? mask : default), c.ForwardOutput, c.ForwardCache,
+                    new ForwardContext(context.Training, forwardRandom)),
+                () => Backwards.Forward(new SequenceBatch<T>(data, batch, time, hasMask ? mask : default), c.BackwardOutput, c.BackwardCache,
+                    new ForwardContext(context.Training, backwardRandom)));
+        }
+        else
+        {
+            Random? forwardRandom = context.Training ? new Random(context.Random!.Next()) : null;
+            Random? backwardRandom = context.Training ? new Random(context.Random!.Next()) : null;
+            Forwards.Forward(input, c.ForwardOutput, c.ForwardCache, new ForwardContext(context.Training, forwardRandom));
+            Backwards.Forward(input, c.BackwardOutput, c.BackwardCache, new ForwardContext(context.Training, backwardRandom));
+        }
+
+        ReadOnlySpan<T> forwardOut = c.ForwardOutput, backwardOut = c.BackwardOutput;
+        int m = OutputShape!.Value.Features;
+        for (int b = 0; b < input.Batch; b++)
+        {
+            int rowsPerSample = Forwards.ReturnSequences ? input.Time : 1;
+            for (int t = 0; t < rowsPerSample; t++)
+            {
+                int row = b * rowsPerSample + t;
+                int reversedRow = Forwards.ReturnSequences ? b * input.Time + (input.Time - 1 - t) : row;    // (BD1) flip back
+                ReadOnlySpan<T> fRow = forwardOut.Slice(row * h, h), bRow = backwardOut.Slice(reversedRow * h, h);
+                Span<T> outRow = output.Slice(row * m, m);
+                switch (MergeMode)                                                                             // (BD2)
+                {
+                    case MergeMode.Concat: fRow.CopyTo(outRow); bRow.CopyTo(outRow.Slice(h)); break;
+                    case MergeMode.Sum: TensorPrimitives.Add(fRow, bRow, outRow); break;
+                    case MergeMode.Mul: TensorPrimitives.Multiply(fRow, bRow, outRow); break;
+                    case MergeMode.Ave: TensorPrimitives.Add(fRow, bRow, outRow); TensorPrimitives.Multiply(outRow, T.CreateTruncating(0.5), outRow); break;
+                }
+            }
+        }
+    }
+
+    public override void Backward(ReadOnlySpan<T> outputGradient, LayerCache cache, Span<T> inputGradient)
+    {
+        var c = cache as BidirectionalCache<T> ?? throw new ArgumentException($"Bidirectional '{Name}' needs a BidirectionalCache.", nameof(cache));
+        int h = Units, m = OutputShape!.Value.Features;
+        int rowsPerSample = Forwards.ReturnSequences ? c.Time : 1, rows = c.Batch * rowsPerSample;
+        if (outputGradient.Length != rows * m)
+            throw new ArgumentException($"Bidirectional '{Name}': output gradient must hold {rows * m} values, got {outputGradient.Length}.", nameof(outputGradient));
+        Span<T> dForward = c.ForwardGradient, dBackward = c.BackwardGradient;
+        T half = T.CreateTruncating(0.5);
+        for (int b = 0; b < c.Batch; b++)
+            for (int t = 0; t < rowsPerSample; t++)
+            {
+                int row = b * rowsPerSample + t;
+                int reversedRow = Forwards.ReturnSequences ? b * c.Time + (c.Time - 1 - t) : row;
+                ReadOnlySpan<T> dOut = outputGradient.Slice(row * m, m);
+                Span<T> dF = dForward.Slice(row * h, h), dB = dBackward.Slice(reversedRow * h, h);
+                switch (MergeMode)
+                {
+                    case MergeMode.Concat: dOut.Slice(0, h).CopyTo(dF); dOut.Slice(h, h).CopyTo(dB); break;
+                    case MergeMode.Sum: dOut.CopyTo(dF); dOut.CopyTo(dB); break;
+                    case MergeMode.Mul:
+                        TensorPrimitives.Multiply(dOut, c.BackwardOutput.AsSpan(reversedRow * h, h), dF);
+                        TensorPrimitives.Multiply(dOut, c.ForwardOutput.AsSpan(row * h, h), dB);
+                        break;
+                    case MergeMode.Ave: TensorPrimitives.Multiply(dOut, half, dF); TensorPrimitives.Multiply(dOut, half, dB); break;
+                }
+            }
+        if (inputGradient.IsEmpty)
+        {
+            RunBoth(() => Forwards.Backward(c.ForwardGradient, c.ForwardCache, Span<T>.Empty),
+                () => Backwards.Backward(c.BackwardGradient, c.BackwardCache, Span<T>.Empty));
+            return;
+        }
+        // Each direction writes its own input gradient and the sum is formed after both finish, in the same order
+        // whether or not the directions ran in parallel, so the result is bitwise the same either way.
+        T[] forwardInputGradient = c.ForwardInputGradient, backwardInputGradient = c.BackwardInputGradient;
+        Array.Clear(forwardInputGradient);
+        Array.Clear(backwardInputGradient);
+        RunBoth(() => Forwards.Backward(c.ForwardGradient, c.ForwardCache, forwardInputGradient),
+            () => Backwards.Backward(c.BackwardGradient, c.BackwardCache, backwardInputGradient));
+        TensorPrimitives.Add(inputGradient, forwardInputGradient, inputGradient);
+        TensorPrimitives.Add(inputGradient, backwardInputGradient, inputGradient);
+    }
+
+    private void RunBoth(Action first, Action second)
+    {
+        if (ParallelDirections) Parallel.Invoke(first, second);
+        else { first(); second(); }
+    }
+}
+
+public sealed class BidirectionalCache<T> : LayerCache where T : unmanaged, IFloatingPointIeee754<T>
+{
+    internal readonly LstmCache<T> ForwardCache, BackwardCache;
+    internal int Batch, Time;
+    internal T[] ForwardOutput = Array.Empty<T>(), BackwardOutput = Array.Empty<T>(), ForwardGradient = Array.Empty<T>(), BackwardGradient = Array.Empty<T>();
+    internal T[] InputCopy = Array.Empty<T>(), ForwardInputGradient = Array.Empty<T>(), BackwardInputGradient = Array.Empty<T>();
+    internal bool[] MaskCopy = Array.Empty<bool>();
+
+    internal BidirectionalCache(LstmCache<T> forwardCache, LstmCache<T> backwardCache)
+    {
+        ForwardCache = forwardCache;
+        BackwardCache = backwardCache;
+    }
+
+    internal void Prepare(int outputLength, int batch, int time)
+    {
+        Batch = batch; Time = time;
+        if (ForwardOutput.Length != outputLength)
+        {
+            ForwardOutput = new T[outputLength]; BackwardOutput = new T[outputLength];
+            ForwardGradient = new T[outputLength]; BackwardGradient = new T[outputLength];
+        }
+        if (MaskCopy.Length != batch * time) MaskCopy = new bool[batch * time];
+    }
+
+    internal void PrepareInput(int length)
+    {
+        if (InputCopy.Length != length) { InputCopy = new T[length]; ForwardInputGradient = new T[length]; BackwardInputGradient = new T[length]; }
+    }
+}

@@ -1,0 +1,99 @@
+using System.Numerics.Tensors;
+using NumLstm.Kernels;
+
+namespace NumLstm.Layers;
+
+/// <summary>
+/// y = act(x · Wᵀ + b) on the last axis of [B, F] or [B, T, F]. weight [units, F] (PyTorch's nn.Linear layout, the
+/// transpose of Keras' kernel), bias [units]. Keras defaults: glorot_uniform weight, zero bias. Equations (D1)–(D3).
+/// </summary>
+public sealed class Dense<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly List<Parameter<T>> parameters = new();
+    private Parameter<T>? weight, bias;
+
+    public Dense(int units, Activation activation = Activation.Linear, bool useBias = true, string name = "dense") : base(name)
+    {
+        if (units <= 0) throw new ArgumentOutOfRangeException(nameof(units), units, "Dense units must be positive.");
+        if (!Enum.IsDefined(activation)) throw new ArgumentOutOfRangeException(nameof(activation), activation, "Unknown activation.");
+        Units = units;
+        Activation = activation;
+        UseBias = useBias;
+    }
+
+    public int Units { get; }
+    public Activation Activation { get; }
+    public bool UseBias { get; }
+    public override IReadOnlyList<Parameter<T>> Parameters => parameters;
+    public Parameter<T> Weight => weight ?? throw NotBuilt();
+    public Parameter<T>? Bias => bias;
+
+    protected override LayerShape BuildCore(LayerShape input, Random random)
+    {
+        parameters.Clear();
+        weight = new Parameter<T>("weight", Units, input.Features);
+        Initializers.GlorotUniform<T>(weight.Value, input.Features, Units, random);
+        parameters.Add(weight);
+        bias = null;
+        if (UseBias) { bias = new Parameter<T>("bias", Units); parameters.Add(bias); }
+        return input with { Features = Units };
+    }
+
+    public override LayerCache CreateCache() => new DenseCache<T>();
+
+    // input [R, F] with R = B·T (or B); output [R, units].
+    public override void Forward(SequenceBatch<T> input, Span<T> output, LayerCache cache, ForwardContext context)
+    {
+        LayerShape shape = CheckInput(input, output);
+        var c = cache as DenseCache<T> ?? throw new ArgumentException($"Dense '{Name}' needs a DenseCache.", nameof(cache));
+        int rows = shape.IsSequence ? input.Batch * input.Time : input.Batch, f = shape.Features;
+        c.Prepare(rows, f, Units);
+        input.Data.CopyTo(c.Input);
+        Gemm.Multiply(Transpose.No, Transpose.Yes, rows, Units, f, T.One, input.Data, f, Weight.Value, f, T.Zero, output, Units);   // (D1)
+        if (bias is not null) for (int r = 0; r < rows; r++) TensorPrimitives.Add(output.Slice(r * Units, Units), bias.Value, output.Slice(r * Units, Units));
+        switch (Activation)                                                                                                            // (D2)
+        {
+            case Activation.Relu: Activations.Relu<T>(output, output); break;
+            case Activation.Tanh: Activations.Tanh<T>(output, output); break;
+            case Activation.Sigmoid: Activations.Sigmoid<T>(output, output); break;
+            case Activation.Softmax: Activations.SoftmaxRows<T>(output, output, Units); break;
+        }
+        output.CopyTo(c.Output);
+    }
+
+    public override void Backward(ReadOnlySpan<T> outputGradient, LayerCache cache, Span<T> inputGradient)
+    {
+        var c = cache as DenseCache<T> ?? throw new ArgumentException($"Dense '{Name}' needs a DenseCache.", nameof(cache));
+        int rows = c.Rows, f = c.Features;
+        if (outputGradient.Length != rows * Units)
+            throw new ArgumentException($"Dense '{Name}': output gradient must hold {rows * Units} values, got {outputGradient.Length}.", nameof(outputGradient));
+        if (!inputGradient.IsEmpty && inputGradient.Length != rows * f)
+            throw new ArgumentException($"Dense '{Name}': input gradient must hold {rows * f} values, got {inputGradient.Length}.", nameof(inputGradient));
+        Span<T> dPre = c.PreActivationGradient;                                                                                        // (D3)
+        switch (Activation)
+        {
+            case Activation.Linear: outputGradient.CopyTo(dPre); break;
+            case Activation.Relu: dPre.Clear(); Activations.ReluBackward<T>(c.Output, outputGradient, dPre); break;
+            case Activation.Tanh: dPre.Clear(); Activations.TanhBackward<T>(c.Output, outputGradient, dPre); break;
+            case Activation.Sigmoid: dPre.Clear(); Activations.SigmoidBackward<T>(c.Output, outputGradient, dPre); break;
+            case Activation.Softmax: dPre.Clear(); Activations.SoftmaxRowsBackward<T>(c.Output, outputGradient, dPre, Units); break;
+        }
+        Gemm.Multiply(Transpose.Yes, Transpose.No, Units, f, rows, T.One, dPre, Units, c.Input, f, T.One, Weight.Gradient, f);   // dW += dZᵀ·X
+        if (bias is not null) for (int r = 0; r < rows; r++) TensorPrimitives.Add(bias.Gradient, dPre.Slice(r * Units, Units), bias.Gradient);
+        if (!inputGradient.IsEmpty)
+            Gemm.Multiply(Transpose.No, Transpose.No, rows, f, Units, T.One, dPre, Units, Weight.Value, f, T.One, inputGradient, f);   // dX += dZ·W
+    }
+}
+
+public sealed class DenseCache<T> : LayerCache where T : unmanaged, IFloatingPointIeee754<T>
+{
+    internal int Rows, Features;
+    internal T[] Input = Array.Empty<T>(), Output = Array.Empty<T>(), PreActivationGradient = Array.Empty<T>();
+
+    internal void Prepare(int rows, int features, int units)
+    {
+        Rows = rows; Features = features;
+        if (Input.Length != rows * features) Input = new T[rows * features];
+        if (Output.Length != rows * units) { Output = new T[rows * units]; PreActivationGradient = new T[rows * units]; }
+    }
+}

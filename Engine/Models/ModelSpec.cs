@@ -1,0 +1,160 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using NumLstm.Layers;
+
+namespace NumLstm.Models;
+
+/// <summary>One layer of a model spec. Which fields matter depends on <see cref="Type"/>.</summary>
+public sealed record LayerSpec
+{
+    /// <summary>"lstm", "bidirectional" (an LSTM wrapped), "layer_norm" or "dense".</summary>
+    public required string Type { get; init; }
+    public string? Name { get; init; }
+    public int Units { get; init; }
+    public bool ReturnSequences { get; init; }
+    public bool GoBackwards { get; init; }
+    public double Dropout { get; init; }
+    public double RecurrentDropout { get; init; }
+    public GateNormalization CellGates { get; init; }
+    public CellStateNormalization CellState { get; init; }
+    public bool CellHidden { get; init; }
+    public double CellEpsilon { get; init; } = 1e-3;
+    public MergeMode Merge { get; init; } = MergeMode.Concat;
+    public double Epsilon { get; init; } = LayerNorm<float>.KerasEpsilon;
+    public bool Center { get; init; } = true;
+    public bool Scale { get; init; } = true;
+    public Activation Activation { get; init; } = Activation.Linear;
+    public bool UseBias { get; init; } = true;
+
+    public CellNormalization CellNormalization => new(CellGates, CellState, CellHidden, CellEpsilon);
+
+    public static LayerSpec Lstm(int units, bool returnSequences = false, double dropout = 0, double recurrentDropout = 0, CellNormalization? cell = null, bool goBackwards = false)
+    {
+        cell ??= CellNormalization.None;
+        return new LayerSpec
+        {
+            Type = "lstm", Units = units, ReturnSequences = returnSequences, Dropout = dropout, RecurrentDropout = recurrentDropout, GoBackwards = goBackwards,
+            CellGates = cell.Gates, CellState = cell.CellState, CellHidden = cell.Hidden, CellEpsilon = cell.Epsilon,
+        };
+    }
+
+    public static LayerSpec Bidirectional(LayerSpec lstm, MergeMode merge = MergeMode.Concat)
+    {
+        if (lstm.Type != "lstm") throw new ArgumentException($"Bidirectional wraps an LSTM spec, got '{lstm.Type}'.", nameof(lstm));
+        return lstm with { Type = "bidirectional", Merge = merge };
+    }
+
+    public static LayerSpec LayerNorm(double epsilon = LayerNorm<float>.KerasEpsilon, bool center = true, bool scale = true)
+        => new() { Type = "layer_norm", Epsilon = epsilon, Center = center, Scale = scale };
+
+    public static LayerSpec Dense(int units, Activation activation = Activation.Linear, bool useBias = true)
+        => new() { Type = "dense", Units = units, Activation = activation, UseBias = useBias };
+
+    internal Layer<T> Create<T>(string name) where T : unmanaged, IFloatingPointIeee754<T> => Type switch
+    {
+        "lstm" => new Lstm<T>(Units, ReturnSequences, GoBackwards, Dropout, RecurrentDropout, CellNormalization, name),
+        "bidirectional" => new Bidirectional<T>(new Lstm<T>(Units, ReturnSequences, false, Dropout, RecurrentDropout, CellNormalization, name + "_forward"), Merge, name: name),
+        "layer_norm" => new LayerNorm<T>(Epsilon, Center, Scale, name),
+        "dense" => new Dense<T>(Units, Activation, UseBias, name),
+        _ => throw new ArgumentException($"Unknown layer type '{Type}' (expected lstm, bidirectional, layer_norm or dense)."),
+    };
+}
+
+/// <summary>
+/// A model as data: input features, seed and layers. Round-trips through JSON exactly and builds a
+/// <see cref="Sequential{T}"/> for either element type. Unnamed layers get Keras-like names (lstm_1, layer_norm_2, ...).
+/// </summary>
+public sealed record ModelSpec
+{
+    public const int FormatVersion = 1;
+
+    public int Version { get; init; } = FormatVersion;
+    public required int InputFeatures { get; init; }
+    public int Seed { get; init; }
+    public required IReadOnlyList<LayerSpec> Layers { get; init; }
+
+    private static readonly JsonSerializerOptions JsonOptions = new()
+    {
+        WriteIndented = true,
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
+        MaxDepth = 16,
+        DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+    };
+
+    public Sequential<T> Build<T>() where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var counters = new Dictionary<string, int>();
+        var layers = new List<Layer<T>>();
+        foreach (LayerSpec spec in Layers)
+        {
+            string name = spec.Name ?? $"{spec.Type}_{counters[spec.Type] = counters.GetValueOrDefault(spec.Type) + 1}";
+            layers.Add(spec.Create<T>(name));
+        }
+        return new Sequential<T>(InputFeatures, layers, Seed);
+    }
+
+    /// <summary>The spec with every layer's name filled in, as <see cref="Build{T}"/> names them.</summary>
+    public ModelSpec WithLayerNames()
+    {
+        var counters = new Dictionary<string, int>();
+        return this with
+        {
+            Layers = Layers.Select(spec => spec with { Name = spec.Name ?? $"{spec.Type}_{counters[spec.Type] = counters.GetValueOrDefault(spec.Type) + 1}" }).ToList(),
+        };
+    }
+
+    public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
+
+    /// <summary>Parses a spec; malformed JSON or invalid fields raise <see cref="FormatException"/> naming the field.</summary>
+    public static ModelSpec FromJson(string json, string? source = null)
+    {
+        ModelSpec? spec;
+        try
+        {
+            spec = JsonSerializer.Deserialize<ModelSpec>(json, JsonOptions);
+        }
+        catch (JsonException e)
+        {
+            throw new FormatException($"Model spec{(source is null ? "" : $" '{source}'")}: invalid JSON at {e.Path ?? "?"} (line {e.LineNumber}): {e.Message}", e);
+        }
+        if (spec is null) throw new FormatException($"Model spec{(source is null ? "" : $" '{source}'")}: the JSON is null.");
+        spec.Validate(source);
+        return spec;
+    }
+
+    public void Validate(string? source = null)
+    {
+        string where = source is null ? "Model spec" : $"Model spec '{source}'";
+        if (Version != FormatVersion) throw new FormatException($"{where}: version {Version} is not supported (expected {FormatVersion}).");
+        if (InputFeatures <= 0) throw new FormatException($"{where}: input_features must be positive, got {InputFeatures}.");
+        if (Layers is null || Layers.Count == 0) throw new FormatException($"{where}: layers is empty.");
+        if (Layers.Count > 1000) throw new FormatException($"{where}: {Layers.Count} layers is more than the 1000 allowed.");
+        for (int k = 0; k < Layers.Count; k++)
+        {
+            LayerSpec layer = Layers[k];
+            string at = $"{where}: layers[{k}]";
+            if (layer is null) throw new FormatException($"{at} is null.");
+            switch (layer.Type)
+            {
+                case "lstm" or "bidirectional":
+                    if (layer.Units <= 0 || layer.Units > 1 << 16) throw new FormatException($"{at}.units must be in 1..65536, got {layer.Units}.");
+                    if (!(layer.Dropout >= 0 && layer.Dropout < 1)) throw new FormatException($"{at}.dropout must be in [0, 1), got {layer.Dropout}.");
+                    if (!(layer.RecurrentDropout >= 0 && layer.RecurrentDropout < 1)) throw new FormatException($"{at}.recurrent_dropout must be in [0, 1), got {layer.RecurrentDropout}.");
+                    if (!(layer.CellEpsilon > 0) || double.IsInfinity(layer.CellEpsilon)) throw new FormatException($"{at}.cell_epsilon must be > 0, got {layer.CellEpsilon}.");
+                    if (!Enum.IsDefined(layer.CellGates) || !Enum.IsDefined(layer.CellState) || !Enum.IsDefined(layer.Merge))
+                        throw new FormatException($"{at}: unknown cell_gates, cell_state or merge value.");
+                    break;
+                case "layer_norm":
+                    if (!(layer.Epsilon > 0) || double.IsInfinity(layer.Epsilon)) throw new FormatException($"{at}.epsilon must be > 0, got {layer.Epsilon}.");
+                    break;
+                case "dense":
+                    if (layer.Units <= 0 || layer.Units > 1 << 20) throw new FormatException($"{at}.units must be in 1..1048576, got {layer.Units}.");
+                    if (!Enum.IsDefined(layer.Activation)) throw new FormatException($"{at}.activation is unknown.");
+                    break;
+                default:
+                    throw new FormatException($"{at}.type '{layer.Type}' is unknown (expected lstm, bidirectional, layer_norm or dense).");
+            }
+        }
+    }
+}

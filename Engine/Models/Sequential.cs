@@ -1,0 +1,162 @@
+using System.Text;
+using NumLstm.Layers;
+
+namespace NumLstm.Models;
+
+/// <summary>
+/// A stack of layers applied in order to [B, T, F] batches, like Keras' Sequential. Shapes are inferred from the input
+/// feature count. Parameters are named "{layer}.{parameter}" (e.g. "bidirectional_1.weight_ih_reverse").
+/// The model holds parameters only; all per-call state lives in a <see cref="ModelCache{T}"/> the caller owns, so one
+/// model can serve many threads, each with its own cache.
+/// </summary>
+public sealed class Sequential<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly List<Layer<T>> layers;
+    private readonly List<NamedParameter<T>> parameters = new();
+
+    public Sequential(int inputFeatures, IEnumerable<Layer<T>> layers, int seed = 0)
+    {
+        if (inputFeatures <= 0) throw new ArgumentOutOfRangeException(nameof(inputFeatures), inputFeatures, "Input features must be positive.");
+        ArgumentNullException.ThrowIfNull(layers);
+        this.layers = layers.ToList();
+        if (this.layers.Count == 0) throw new ArgumentException("A model needs at least one layer.", nameof(layers));
+        InputFeatures = inputFeatures;
+        Seed = seed;
+        var random = new Random(seed);
+        LayerShape shape = LayerShape.Sequence(inputFeatures);
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        foreach (Layer<T> layer in this.layers)
+        {
+            if (!names.Add(layer.Name)) throw new ArgumentException($"Two layers are named '{layer.Name}'; layer names must be unique.", nameof(layers));
+            if (!shape.IsSequence && layer is Lstm<T> or Bidirectional<T>)
+                throw new ArgumentException($"Layer '{layer.Name}' needs a sequence input but the layer before it returns a vector {shape} (set returnSequences: true on it).");
+            layer.Build(shape, random);
+            shape = layer.OutputShape!.Value;
+            foreach (Parameter<T> p in layer.Parameters) parameters.Add(new NamedParameter<T>(layer.Name + "." + p.Name, layer, p));
+        }
+        OutputShape = shape;
+    }
+
+    public int InputFeatures { get; }
+    public int Seed { get; }
+    public LayerShape OutputShape { get; }
+    public int OutputFeatures => OutputShape.Features;
+    public IReadOnlyList<Layer<T>> Layers => layers;
+    public IReadOnlyList<NamedParameter<T>> NamedParameters => parameters;
+    public IEnumerable<Parameter<T>> Parameters => parameters.Select(p => p.Parameter);
+    public long ParameterCount => parameters.Sum(p => (long)p.Parameter.Length);
+
+    public ModelCache<T> CreateCache() => new(layers.Select(l => l.CreateCache()).ToArray());
+
+    public int OutputLength(int batch, int time) => OutputShape.IsSequence ? batch * time * OutputFeatures : batch * OutputFeatures;
+
+    /// <summary>
+    /// Runs every layer. input [B, T, F] with an optional mask [B, T]; returns the output [B, T, O] or [B, O], a view into
+    /// the cache valid until the next call with that cache.
+    /// </summary>
+    public ReadOnlySpan<T> Forward(SequenceBatch<T> input, ModelCache<T> cache, ForwardContext context)
+    {
+        ArgumentNullException.ThrowIfNull(cache);
+        if (cache.LayerCaches.Length != layers.Count) throw new ArgumentException("This cache was created by another model.", nameof(cache));
+        int expected = input.Batch * input.Time * InputFeatures;
+        if (input.Data.Length != expected)
+            throw new ArgumentException($"Model input must be [B={input.Batch}, T={input.Time}, F={InputFeatures}] ({expected} values), got {input.Data.Length}.", nameof(input));
+        cache.Prepare(this, input.Batch, input.Time, !input.Mask.IsEmpty);
+        if (!input.Mask.IsEmpty) input.Mask.CopyTo(cache.Mask);
+        ReadOnlySpan<T> current = input.Data;
+        bool masked = !input.Mask.IsEmpty;
+        for (int k = 0; k < layers.Count; k++)
+        {
+            Span<T> output = cache.Activations[k];
+            layers[k].Forward(new SequenceBatch<T>(current, input.Batch, input.Time, masked ? cache.Mask : default), output, cache.LayerCaches[k], context);
+            current = output;
+            masked &= layers[k].PropagatesMask;
+        }
+        cache.Forwarded = true;
+        return current;
+    }
+
+    /// <summary>Adds parameter gradients for dL/d(output); adds dL/d(input) into inputGradient when it is not empty.</summary>
+    public void Backward(ReadOnlySpan<T> outputGradient, ModelCache<T> cache, Span<T> inputGradient = default)
+    {
+        ArgumentNullException.ThrowIfNull(cache);
+        if (!cache.Forwarded) throw new InvalidOperationException("Backward called before Forward on this cache.");
+        if (outputGradient.Length != cache.Activations[^1].Length)
+            throw new ArgumentException($"Output gradient must hold {cache.Activations[^1].Length} values, got {outputGradient.Length}.", nameof(outputGradient));
+        ReadOnlySpan<T> upstream = outputGradient;
+        for (int k = layers.Count - 1; k >= 0; k--)
+        {
+            Span<T> downstream = k > 0 ? cache.Gradients[k - 1] : inputGradient;
+            if (k > 0) downstream.Clear();
+            layers[k].Backward(upstream, cache.LayerCaches[k], downstream);
+            upstream = downstream;
+        }
+    }
+
+    public void ZeroGradients()
+    {
+        foreach (NamedParameter<T> p in parameters) p.Parameter.ZeroGradient();
+    }
+
+    /// <summary>A table like Keras' model.summary(): layer, output shape, parameter count.</summary>
+    public string Summary()
+    {
+        var text = new StringBuilder();
+        text.AppendLine($"{"Layer (type)",-44}{"Output Shape",-20}{"Param #",12}");
+        text.AppendLine(new string('=', 76));
+        text.AppendLine($"{"input (Input)",-44}{$"(None, None, {InputFeatures})",-20}{0,12}");
+        foreach (Layer<T> layer in layers)
+        {
+            LayerShape shape = layer.OutputShape!.Value;
+            string outShape = shape.IsSequence ? $"(None, None, {shape.Features})" : $"(None, {shape.Features})";
+            long count = layer.Parameters.Sum(p => (long)p.Length);
+            text.AppendLine($"{$"{layer.Name} ({Describe(layer)})",-44}{outShape,-20}{count,12:N0}");
+        }
+        text.AppendLine(new string('=', 76));
+        text.AppendLine($"Total params: {ParameterCount:N0}");
+        return text.ToString();
+    }
+
+    private static string Describe(Layer<T> layer) => layer switch
+    {
+        Bidirectional<T> bi => $"Bidirectional(LSTM{NormSuffix(bi.Forwards)})",
+        Lstm<T> lstm => $"LSTM{NormSuffix(lstm)}",
+        Dense<T> => "Dense",
+        LayerNorm<T> => "LayerNormalization",
+        _ => layer.GetType().Name,
+    };
+
+    private static string NormSuffix(Lstm<T> lstm) => lstm.CellNormalization.IsNone ? "" : ", cell LN";
+}
+
+/// <summary>A parameter with its model-level name and the layer that owns it.</summary>
+public sealed record NamedParameter<T>(string Name, Layer<T> Layer, Parameter<T> Parameter) where T : unmanaged, IFloatingPointIeee754<T>;
+
+/// <summary>Per-call buffers of a model: each layer's cache, its output and the gradient at its output.</summary>
+public sealed class ModelCache<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    internal ModelCache(LayerCache[] layerCaches)
+    {
+        LayerCaches = layerCaches;
+        Activations = new T[layerCaches.Length][];
+        Gradients = new T[layerCaches.Length][];
+        for (int k = 0; k < layerCaches.Length; k++) { Activations[k] = Array.Empty<T>(); Gradients[k] = Array.Empty<T>(); }
+    }
+
+    internal LayerCache[] LayerCaches { get; }
+    internal T[][] Activations { get; }
+    internal T[][] Gradients { get; }
+    internal bool[] Mask = Array.Empty<bool>();
+    internal bool Forwarded;
+
+    internal void Prepare(Sequential<T> model, int batch, int time, bool masked)
+    {
+        Forwarded = false;
+        for (int k = 0; k < LayerCaches.Length; k++)
+        {
+            int length = model.Layers[k].OutputLength(batch, time);
+            if (Activations[k].Length != length) { Activations[k] = new T[length]; Gradients[k] = new T[length]; }
+        }
+        if (masked && Mask.Length != batch * time) Mask = new bool[batch * time];
+    }
+}
