@@ -18,7 +18,7 @@ public enum MergeMode
 /// right-padded batches it reverses only the unpadded part. The backward copy's parameters carry PyTorch's "_reverse"
 /// suffix. Equations (BD1)–(BD2).
 /// </summary>
-public sealed class Bidirectional<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
+public sealed partial class Bidirectional<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly List<Parameter<T>> parameters = new();
 

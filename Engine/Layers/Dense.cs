@@ -7,7 +7,7 @@ namespace NumLstm.Layers;
 /// y = act(x · Wᵀ + b) on the last axis of [B, F] or [B, T, F]. weight [units, F] (PyTorch's nn.Linear layout, the
 /// transpose of Keras' kernel), bias [units]. Keras defaults: glorot_uniform weight, zero bias. Equations (D1)–(D3).
 /// </summary>
-public sealed class Dense<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
+public sealed partial class Dense<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly List<Parameter<T>> parameters = new();
     private Parameter<T>? weight, bias;

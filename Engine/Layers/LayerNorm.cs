@@ -7,7 +7,7 @@ namespace NumLstm.Layers;
 /// 1e-3 (use 1e-5 for PyTorch parity); center adds β, scale multiplies by γ. Parameters weight (γ) and bias (β) as
 /// PyTorch's nn.LayerNorm. Equations (L1)–(L4).
 /// </summary>
-public sealed class LayerNorm<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
+public sealed partial class LayerNorm<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     public const double KerasEpsilon = 1e-3;
     public const double PyTorchEpsilon = 1e-5;

@@ -9,7 +9,7 @@ namespace NumLstm.Layers;
 /// Weights are stored in PyTorch's layout: weight_ih [4H, F], weight_hh [4H, H], one bias [4H] (PyTorch's
 /// bias_ih + bias_hh). Forward equations (S1)–(S9), backward (B1)–(B12) in docs/math.md.
 /// </summary>
-public sealed class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
+public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly List<Parameter<T>> parameters = new();
     private Parameter<T>? weightIh, weightHh, bias;
