@@ -155,3 +155,36 @@ public class WindowsTests
         Assert.That(train.X.Where((_, k) => k % 3 == 0), Is.Ordered.Ascending);
     }
 }
+
+[TestFixture]
+public class SineFrequenciesTests
+{
+    [Test]
+    public void Generate_IsDeterministic_VariableLength_AndZeroPadded()
+    {
+        SequenceDataset a = SineFrequencies.Generate(100, 5, 20, 3, seed: 1);
+        SequenceDataset b = SineFrequencies.Generate(100, 5, 20, 3, seed: 1);
+        Assert.That(a.X, Is.EqualTo(b.X));
+        Assert.That(a.Labels, Is.EqualTo(b.Labels));
+        Assert.That(SineFrequencies.Generate(100, 5, 20, 3, seed: 2).X, Is.Not.EqualTo(a.X));
+        Assert.That(a.Lengths, Is.All.InRange(5, 20));
+        Assert.That(a.Lengths!.Distinct().Count(), Is.GreaterThan(5));
+        Assert.That(a.ClassCounts(), Is.All.GreaterThan(15));
+        for (int n = 0; n < a.Count; n++)
+            Assert.That(a.Sequence(n)[a.Lengths![n]..].ToArray(), Is.All.EqualTo(0f));
+    }
+
+    [Test]
+    public void Generate_NoiseFree_FollowsTheClassFrequency()
+    {
+        // Without noise, x_t = sin(2π f t + φ): the recurrence x_{t+1} + x_{t-1} = 2 cos(2π f) x_t holds exactly.
+        SequenceDataset data = SineFrequencies.Generate(30, 10, 10, 4, seed: 3, noiseStd: 0.0);
+        for (int n = 0; n < data.Count; n++)
+        {
+            double c = 2 * Math.Cos(2 * Math.PI * SineFrequencies.Frequency(data.Labels![n], 4));
+            ReadOnlySpan<float> s = data.Sequence(n);
+            for (int t = 1; t < 9; t++)
+                Assert.That(s[t + 1] + s[t - 1], Is.EqualTo(c * s[t]).Within(1e-5), $"sequence {n}, t {t}");
+        }
+    }
+}
