@@ -1,0 +1,55 @@
+using System.Globalization;
+
+namespace NumLstm.Data;
+
+/// <summary>
+/// Weekly atmospheric CO2 at Mauna Loa, 1958-03-29 to 2001-12-29 (2284 weeks, Keeling and Whorf; public domain per
+/// statsmodels' metadata). Not shipped: loaded from a path. Slice it with <see cref="Windows"/>.
+/// </summary>
+public static class Co2
+{
+    /// <summary>The column read by <see cref="Load"/>: the published weekly means with the 59 missing weeks linearly interpolated.</summary>
+    public const string Column = "co2_ppmv_filled";
+
+    /// <summary>
+    /// Reads the <c>co2_ppmv_filled</c> column (ppmv, one value per week, in file order) of
+    /// <c>co2_weekly_mauna_loa.csv</c>. Numbers are parsed with the invariant culture; an empty or non-numeric cell
+    /// throws <see cref="InvalidDataException"/> naming the line.
+    /// </summary>
+    public static float[] Load(string csvPath) => LoadColumn(csvPath, Column);
+
+    /// <summary>Reads one numeric column of a plain comma-separated file with a header row (no quoted fields).</summary>
+    public static float[] LoadColumn(string csvPath, string column)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(csvPath);
+        ArgumentException.ThrowIfNullOrEmpty(column);
+        if (!File.Exists(csvPath))
+            throw new FileNotFoundException($"CSV file '{csvPath}' does not exist.", csvPath);
+        using var reader = new StreamReader(csvPath);
+        string? headerLine = reader.ReadLine();
+        if (headerLine is null)
+            throw new InvalidDataException($"{csvPath}: empty file, expected a header row with '{column}'.");
+        string[] header = headerLine.Split(',');
+        int position = Array.FindIndex(header, h => h.Trim() == column);
+        if (position < 0)
+            throw new InvalidDataException($"{csvPath}: no column '{column}' in header '{headerLine}'.");
+        var values = new List<float>();
+        int lineNumber = 1;
+        string? line;
+        while ((line = reader.ReadLine()) is not null)
+        {
+            lineNumber++;
+            if (line.Length == 0) continue;
+            string[] fields = line.Split(',');
+            if (fields.Length != header.Length)
+                throw new InvalidDataException($"{csvPath}: line {lineNumber} has {fields.Length} fields, the header has {header.Length}.");
+            string cell = fields[position].Trim();
+            if (!float.TryParse(cell, NumberStyles.Float, CultureInfo.InvariantCulture, out float value) || !float.IsFinite(value))
+                throw new InvalidDataException($"{csvPath}: line {lineNumber}, column '{column}': '{cell}' is not a finite number.");
+            values.Add(value);
+        }
+        if (values.Count == 0)
+            throw new InvalidDataException($"{csvPath}: no data rows after the header.");
+        return values.ToArray();
+    }
+}

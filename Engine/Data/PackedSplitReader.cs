@@ -1,0 +1,241 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using System.IO.Compression;
+using System.Security.Cryptography;
+using System.Text.Json;
+
+namespace NumLstm.Data;
+
+/// <summary>
+/// Reads one split of the packed format shared by the Japanese Vowels and HAR folders (see docs/datasets.md):
+/// <c>header.json</c> gives, per split, <c>file</c> (gzip of little-endian float32 <c>[N, T, C]</c>), <c>meta</c> (CSV,
+/// one row per sequence, 1-based <c>label</c>), <c>shape</c>, <c>uncompressed_bytes</c>, <c>sha256_uncompressed</c>
+/// and <c>class_counts</c>. Every one of them is checked; a mismatch throws <see cref="InvalidDataException"/> naming
+/// the file and what differs.
+/// </summary>
+internal static class PackedSplitReader
+{
+    public const string HeaderFileName = "header.json";
+
+    public static SequenceDataset Read(string directory, string split, string? lengthColumn, string? groupColumn)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(directory);
+        if (!Directory.Exists(directory))
+            throw new DirectoryNotFoundException($"Dataset folder '{directory}' does not exist.");
+        string headerPath = Path.Combine(directory, HeaderFileName);
+        if (!File.Exists(headerPath))
+            throw new FileNotFoundException($"Dataset folder '{directory}' has no {HeaderFileName}.", headerPath);
+
+        using JsonDocument header = ParseHeader(headerPath);
+        JsonElement root = header.RootElement;
+        int labelBase = GetInt(root, "label_base", headerPath);
+        string[] classNames = GetStringArray(root, "classes", headerPath);
+        JsonElement splitElement = Get(Get(root, "splits", headerPath), split, headerPath, "splits");
+        string where = $"splits.{split}";
+        string dataFile = Path.Combine(directory, GetString(splitElement, "file", headerPath, where));
+        string metaFile = Path.Combine(directory, GetString(splitElement, "meta", headerPath, where));
+        int[] shape = GetIntArray(splitElement, "shape", headerPath, where);
+        if (shape.Length != 3 || shape.Any(d => d < 1))
+            throw new InvalidDataException($"{headerPath}: {where}.shape should be [N, T, C] with positive sizes, got [{string.Join(", ", shape)}].");
+        long uncompressedBytes = GetLong(splitElement, "uncompressed_bytes", headerPath, where);
+        string sha256 = GetString(splitElement, "sha256_uncompressed", headerPath, where);
+        int[] expectedCounts = GetClassCounts(splitElement, headerPath, where, classNames.Length);
+
+        int count = shape[0], steps = shape[1], channels = shape[2];
+        float[] x = ReadFloat32Gzip(dataFile, (long)count * steps * channels, uncompressedBytes, sha256);
+
+        var columns = new List<string> { "label" };
+        if (lengthColumn is not null) columns.Add(lengthColumn);
+        if (groupColumn is not null) columns.Add(groupColumn);
+        int[][] meta = ReadIntColumns(metaFile, columns.ToArray());
+        if (meta[0].Length != count)
+            throw new InvalidDataException($"{metaFile}: expected {count} rows (N of {Path.GetFileName(dataFile)}), got {meta[0].Length}.");
+
+        var labels = new int[count];
+        for (int n = 0; n < count; n++)
+        {
+            int label = meta[0][n] - labelBase;
+            if ((uint)label >= (uint)classNames.Length)
+                throw new InvalidDataException($"{metaFile}: row {n + 1} has label {meta[0][n]}, expected {labelBase}..{labelBase + classNames.Length - 1}.");
+            labels[n] = label;
+        }
+        var actualCounts = new int[classNames.Length];
+        foreach (int label in labels) actualCounts[label]++;
+        if (!actualCounts.AsSpan().SequenceEqual(expectedCounts))
+            throw new InvalidDataException($"{metaFile}: class counts [{string.Join(", ", actualCounts)}] differ from {where}.class_counts [{string.Join(", ", expectedCounts)}] in {headerPath}.");
+
+        int[]? lengths = null;
+        int nextColumn = 1;
+        if (lengthColumn is not null)
+        {
+            lengths = meta[nextColumn++];
+            for (int n = 0; n < count; n++)
+            {
+                if (lengths[n] < 1 || lengths[n] > steps)
+                    throw new InvalidDataException($"{metaFile}: row {n + 1} has {lengthColumn} {lengths[n]}, expected 1..{steps}.");
+            }
+        }
+        int[]? groups = groupColumn is not null ? meta[nextColumn] : null;
+        return SequenceDataset.ForClassification(x, count, steps, channels, labels, classNames.Length, lengths, classNames, groups);
+    }
+
+    /// <summary>
+    /// Decompresses a whole-file gzip of little-endian float32, checking the byte count and SHA-256 of the decompressed
+    /// bytes before it converts them.
+    /// </summary>
+    public static float[] ReadFloat32Gzip(string path, long expectedValues, long expectedBytes, string expectedSha256)
+    {
+        if (!File.Exists(path))
+            throw new FileNotFoundException($"Data file '{path}' is missing.", path);
+        if (expectedBytes != expectedValues * sizeof(float))
+            throw new InvalidDataException($"{Path.GetFileName(path)}: header says {expectedBytes} uncompressed bytes but the shape needs {expectedValues} float32 = {expectedValues * sizeof(float)} bytes.");
+        if (expectedBytes > Array.MaxLength)
+            throw new InvalidDataException($"{path}: {expectedBytes} bytes is more than one array can hold.");
+        var bytes = new byte[expectedBytes];
+        long read;
+        using (var gzip = new GZipStream(File.OpenRead(path), CompressionMode.Decompress))
+        {
+            read = gzip.ReadAtLeast(bytes, bytes.Length, throwOnEndOfStream: false);
+            if (read == bytes.Length)
+            {
+                Span<byte> probe = stackalloc byte[1];
+                if (gzip.Read(probe) != 0)
+                    throw new InvalidDataException($"{path}: decompresses to more than the expected {expectedBytes} bytes.");
+            }
+        }
+        if (read != bytes.Length)
+            throw new InvalidDataException($"{path}: decompresses to {read} bytes, expected {expectedBytes}.");
+        string actualSha256 = Convert.ToHexStringLower(SHA256.HashData(bytes));
+        if (!string.Equals(actualSha256, expectedSha256, StringComparison.OrdinalIgnoreCase))
+            throw new InvalidDataException($"{path}: SHA-256 of the decompressed bytes is {actualSha256}, header.json expects {expectedSha256}.");
+
+        var values = new float[expectedValues];
+        if (BitConverter.IsLittleEndian)
+        {
+            MemoryMarshal.Cast<byte, float>(bytes).CopyTo(values);
+        }
+        else
+        {
+            for (long k = 0; k < values.Length; k++)
+                values[k] = BinaryPrimitives.ReadSingleLittleEndian(bytes.AsSpan((int)(k * 4), 4));
+        }
+        return values;
+    }
+
+    /// <summary>Reads named integer columns of a small CSV with a header row (no quoting: the meta files have none).</summary>
+    public static int[][] ReadIntColumns(string path, string[] names)
+    {
+        if (!File.Exists(path))
+            throw new FileNotFoundException($"Meta file '{path}' is missing.", path);
+        using var reader = new StreamReader(path);
+        string? headerLine = reader.ReadLine();
+        if (headerLine is null)
+            throw new InvalidDataException($"{path}: empty file, expected a header row with {string.Join(", ", names)}.");
+        string[] header = headerLine.Split(',').Select(h => h.Trim()).ToArray();
+        int[] positions = new int[names.Length];
+        for (int c = 0; c < names.Length; c++)
+        {
+            positions[c] = Array.IndexOf(header, names[c]);
+            if (positions[c] < 0)
+                throw new InvalidDataException($"{path}: no column '{names[c]}' in header '{headerLine}'.");
+        }
+        var columns = new List<int>[names.Length];
+        for (int c = 0; c < names.Length; c++) columns[c] = new List<int>();
+        int lineNumber = 1;
+        string? line;
+        while ((line = reader.ReadLine()) is not null)
+        {
+            lineNumber++;
+            if (line.Length == 0) continue;
+            string[] fields = line.Split(',');
+            if (fields.Length != header.Length)
+                throw new InvalidDataException($"{path}: line {lineNumber} has {fields.Length} fields, the header has {header.Length}.");
+            for (int c = 0; c < names.Length; c++)
+            {
+                if (!int.TryParse(fields[positions[c]], NumberStyles.Integer, CultureInfo.InvariantCulture, out int value))
+                    throw new InvalidDataException($"{path}: line {lineNumber}, column '{names[c]}': '{fields[positions[c]]}' is not an integer.");
+                columns[c].Add(value);
+            }
+        }
+        return columns.Select(c => c.ToArray()).ToArray();
+    }
+
+    private static JsonDocument ParseHeader(string path)
+    {
+        try
+        {
+            return JsonDocument.Parse(File.ReadAllBytes(path));
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{path}: not valid JSON ({e.Message}).", e);
+        }
+    }
+
+    private static JsonElement Get(JsonElement parent, string name, string file, string? where = null)
+    {
+        if (parent.ValueKind != JsonValueKind.Object || !parent.TryGetProperty(name, out JsonElement value))
+            throw new InvalidDataException($"{file}: missing field '{(where is null ? name : where + "." + name)}'.");
+        return value;
+    }
+
+    private static string GetString(JsonElement parent, string name, string file, string? where = null)
+    {
+        JsonElement value = Get(parent, name, file, where);
+        if (value.ValueKind != JsonValueKind.String)
+            throw new InvalidDataException($"{file}: field '{Qualified(name, where)}' should be a string, got {value.ValueKind}.");
+        return value.GetString()!;
+    }
+
+    private static int GetInt(JsonElement parent, string name, string file, string? where = null)
+    {
+        JsonElement value = Get(parent, name, file, where);
+        if (value.ValueKind != JsonValueKind.Number || !value.TryGetInt32(out int result))
+            throw new InvalidDataException($"{file}: field '{Qualified(name, where)}' should be an integer, got {value.GetRawText()}.");
+        return result;
+    }
+
+    private static long GetLong(JsonElement parent, string name, string file, string? where = null)
+    {
+        JsonElement value = Get(parent, name, file, where);
+        if (value.ValueKind != JsonValueKind.Number || !value.TryGetInt64(out long result))
+            throw new InvalidDataException($"{file}: field '{Qualified(name, where)}' should be an integer, got {value.GetRawText()}.");
+        return result;
+    }
+
+    private static int[] GetIntArray(JsonElement parent, string name, string file, string? where = null)
+    {
+        JsonElement value = Get(parent, name, file, where);
+        if (value.ValueKind != JsonValueKind.Array)
+            throw new InvalidDataException($"{file}: field '{Qualified(name, where)}' should be an array, got {value.ValueKind}.");
+        return value.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.Number && e.TryGetInt32(out int v)
+            ? v
+            : throw new InvalidDataException($"{file}: field '{Qualified(name, where)}' should hold integers, got {e.GetRawText()}.")).ToArray();
+    }
+
+    private static string[] GetStringArray(JsonElement parent, string name, string file)
+    {
+        JsonElement value = Get(parent, name, file);
+        if (value.ValueKind != JsonValueKind.Array || value.GetArrayLength() == 0)
+            throw new InvalidDataException($"{file}: field '{name}' should be a non-empty array of strings.");
+        return value.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.String
+            ? e.GetString()!
+            : throw new InvalidDataException($"{file}: field '{name}' should hold strings, got {e.GetRawText()}.")).ToArray();
+    }
+
+    /// <summary>class_counts is an object with one entry per class, in class order (keys are names or 1-based ids).</summary>
+    private static int[] GetClassCounts(JsonElement split, string file, string where, int classCount)
+    {
+        JsonElement value = Get(split, "class_counts", file, where);
+        if (value.ValueKind != JsonValueKind.Object)
+            throw new InvalidDataException($"{file}: field '{where}.class_counts' should be an object.");
+        int[] counts = value.EnumerateObject().Select(p => p.Value.TryGetInt32(out int v)
+            ? v
+            : throw new InvalidDataException($"{file}: '{where}.class_counts.{p.Name}' should be an integer.")).ToArray();
+        if (counts.Length != classCount)
+            throw new InvalidDataException($"{file}: '{where}.class_counts' has {counts.Length} entries, 'classes' has {classCount}.");
+        return counts;
+    }
+
+    private static string Qualified(string name, string? where) => where is null ? name : where + "." + name;
+}

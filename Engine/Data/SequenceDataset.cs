@@ -1,0 +1,366 @@
+namespace NumLstm.Data;
+
+/// <summary>What the targets of a <see cref="SequenceDataset"/> are.</summary>
+public enum TaskKind
+{
+    /// <summary>One integer class label per sequence, 0-based, below <see cref="SequenceDataset.ClassCount"/>.</summary>
+    Classification,
+    /// <summary><see cref="SequenceDataset.TargetWidth"/> real targets per sequence.</summary>
+    Regression,
+}
+
+/// <summary>
+/// N sequences of up to T steps of F features, stored as float32 in one C-order block <c>X [N, T, F]</c>
+/// (element (n, t, f) at <c>(n*T + t)*F + f</c>), with one target per sequence.
+/// Sequence n is valid for steps <c>t &lt; Length(n)</c>; steps after it are padding and hold 0.
+/// Storage is float because every source is float32; <see cref="CopyBatch{T}(ReadOnlySpan{int}, Span{T}, Span{bool}, Span{int})"/>
+/// converts to the model's element type while it copies.
+/// The arrays are owned by the dataset: treat them as read-only.
+/// </summary>
+public sealed class SequenceDataset
+{
+    private SequenceDataset(
+        float[] x, int count, int steps, int features, int[]? lengths,
+        TaskKind task, int[]? labels, int classCount, float[]? targets, int targetWidth,
+        string[]? classNames, int[]? groups)
+    {
+        X = x;
+        Count = count;
+        Steps = steps;
+        Features = features;
+        Lengths = lengths;
+        Task = task;
+        Labels = labels;
+        ClassCount = classCount;
+        Targets = targets;
+        TargetWidth = targetWidth;
+        ClassNames = classNames;
+        Groups = groups;
+    }
+
+    /// <summary>
+    /// A classification dataset. <paramref name="labels"/> are 0-based and below <paramref name="classCount"/>.
+    /// <paramref name="lengths"/> null means every sequence has all <paramref name="steps"/> steps.
+    /// <paramref name="groups"/> (optional, one per sequence) names who or what a sequence came from, e.g. a subject,
+    /// so that <see cref="SplitByGroup"/> can keep a group on one side.
+    /// The arrays are taken, not copied.
+    /// </summary>
+    public static SequenceDataset ForClassification(
+        float[] x, int count, int steps, int features, int[] labels, int classCount,
+        int[]? lengths = null, string[]? classNames = null, int[]? groups = null)
+    {
+        CheckInputs(x, count, steps, features, lengths, groups);
+        ArgumentNullException.ThrowIfNull(labels);
+        if (classCount < 1)
+            throw new ArgumentOutOfRangeException(nameof(classCount), classCount, "classCount must be at least 1.");
+        if (labels.Length != count)
+            throw new ArgumentException($"labels: expected {count} labels (one per sequence), got {labels.Length}.", nameof(labels));
+        for (int n = 0; n < count; n++)
+        {
+            if ((uint)labels[n] >= (uint)classCount)
+                throw new ArgumentException($"labels[{n}] = {labels[n]}: expected a 0-based class in 0..{classCount - 1}.", nameof(labels));
+        }
+        if (classNames is not null && classNames.Length != classCount)
+            throw new ArgumentException($"classNames: expected {classCount} names, got {classNames.Length}.", nameof(classNames));
+        return new SequenceDataset(x, count, steps, features, lengths, TaskKind.Classification, labels, classCount, null, 0, classNames, groups);
+    }
+
+    /// <summary>
+    /// A regression dataset with <paramref name="targetWidth"/> targets per sequence, <paramref name="targets"/> laid out
+    /// <c>[N, targetWidth]</c>. See <see cref="ForClassification"/> for <paramref name="lengths"/> and <paramref name="groups"/>.
+    /// </summary>
+    public static SequenceDataset ForRegression(
+        float[] x, int count, int steps, int features, float[] targets, int targetWidth,
+        int[]? lengths = null, int[]? groups = null)
+    {
+        CheckInputs(x, count, steps, features, lengths, groups);
+        ArgumentNullException.ThrowIfNull(targets);
+        if (targetWidth < 1)
+            throw new ArgumentOutOfRangeException(nameof(targetWidth), targetWidth, "targetWidth must be at least 1.");
+        if (targets.Length != (long)count * targetWidth)
+            throw new ArgumentException($"targets: expected [{count}, {targetWidth}] = {(long)count * targetWidth} values, got {targets.Length}.", nameof(targets));
+        return new SequenceDataset(x, count, steps, features, lengths, TaskKind.Regression, null, 0, targets, targetWidth, null, groups);
+    }
+
+    private static void CheckInputs(float[] x, int count, int steps, int features, int[]? lengths, int[]? groups)
+    {
+        ArgumentNullException.ThrowIfNull(x);
+        if (count < 0)
+            throw new ArgumentOutOfRangeException(nameof(count), count, "count (N) must not be negative.");
+        if (steps < 1)
+            throw new ArgumentOutOfRangeException(nameof(steps), steps, "steps (T) must be at least 1.");
+        if (features < 1)
+            throw new ArgumentOutOfRangeException(nameof(features), features, "features (F) must be at least 1.");
+        long expected = (long)count * steps * features;
+        if (x.Length != expected)
+            throw new ArgumentException($"x: expected [N={count}, T={steps}, F={features}] = {expected} values, got {x.Length}.", nameof(x));
+        if (lengths is not null)
+        {
+            if (lengths.Length != count)
+                throw new ArgumentException($"lengths: expected {count} lengths (one per sequence), got {lengths.Length}.", nameof(lengths));
+            for (int n = 0; n < count; n++)
+            {
+                if (lengths[n] < 1 || lengths[n] > steps)
+                    throw new ArgumentException($"lengths[{n}] = {lengths[n]}: expected 1..{steps} (T).", nameof(lengths));
+            }
+        }
+        if (groups is not null && groups.Length != count)
+            throw new ArgumentException($"groups: expected {count} group ids (one per sequence), got {groups.Length}.", nameof(groups));
+    }
+
+    /// <summary>Values, <c>[N, T, F]</c> C order, zero after each sequence's length.</summary>
+    public float[] X { get; }
+    /// <summary>N, the number of sequences.</summary>
+    public int Count { get; }
+    /// <summary>T, the padded number of steps.</summary>
+    public int Steps { get; }
+    /// <summary>F, the features per step.</summary>
+    public int Features { get; }
+    /// <summary>Per-sequence lengths in 1..T, or null when every sequence has T steps.</summary>
+    public int[]? Lengths { get; }
+    public TaskKind Task { get; }
+    /// <summary>0-based class labels <c>[N]</c> for classification, otherwise null.</summary>
+    public int[]? Labels { get; }
+    /// <summary>Number of classes for classification, 0 for regression.</summary>
+    public int ClassCount { get; }
+    /// <summary>Regression targets <c>[N, TargetWidth]</c>, otherwise null.</summary>
+    public float[]? Targets { get; }
+    /// <summary>Targets per sequence for regression, 0 for classification.</summary>
+    public int TargetWidth { get; }
+    /// <summary>Optional class names, index = 0-based label.</summary>
+    public string[]? ClassNames { get; }
+    /// <summary>Optional group id per sequence (e.g. the subject a HAR window came from).</summary>
+    public int[]? Groups { get; }
+
+    /// <summary>True when some sequence is shorter than <see cref="Steps"/>.</summary>
+    public bool IsVariableLength
+    {
+        get
+        {
+            if (Lengths is null) return false;
+            foreach (int length in Lengths)
+                if (length != Steps) return true;
+            return false;
+        }
+    }
+
+    /// <summary>Number of valid steps of sequence <paramref name="n"/>.</summary>
+    public int Length(int n)
+    {
+        if ((uint)n >= (uint)Count)
+            throw new ArgumentOutOfRangeException(nameof(n), n, $"Sequence index must be in 0..{Count - 1}.");
+        return Lengths is null ? Steps : Lengths[n];
+    }
+
+    /// <summary>Sequence n's values, <c>[T, F]</c>, padding included.</summary>
+    public ReadOnlySpan<float> Sequence(int n)
+    {
+        if ((uint)n >= (uint)Count)
+            throw new ArgumentOutOfRangeException(nameof(n), n, $"Sequence index must be in 0..{Count - 1}.");
+        return X.AsSpan(n * Steps * Features, Steps * Features);
+    }
+
+    /// <summary>The valid-step mask <c>[N, T]</c>: true where <c>t &lt; Length(n)</c>.</summary>
+    public bool[] Mask()
+    {
+        var mask = new bool[Count * Steps];
+        for (int n = 0; n < Count; n++)
+            mask.AsSpan(n * Steps, Lengths is null ? Steps : Lengths[n]).Fill(true);
+        return mask;
+    }
+
+    /// <summary>Count of each 0-based class (classification only).</summary>
+    public int[] ClassCounts()
+    {
+        if (Labels is null)
+            throw new InvalidOperationException("ClassCounts: this dataset is a regression dataset, it has no class labels.");
+        var counts = new int[ClassCount];
+        foreach (int label in Labels) counts[label]++;
+        return counts;
+    }
+
+    /// <summary>A new dataset holding copies of the sequences at <paramref name="indices"/>, in that order (repeats allowed).</summary>
+    public SequenceDataset Subset(ReadOnlySpan<int> indices)
+    {
+        int stride = Steps * Features;
+        var x = new float[indices.Length * stride];
+        int[]? lengths = Lengths is null ? null : new int[indices.Length];
+        int[]? labels = Labels is null ? null : new int[indices.Length];
+        float[]? targets = Targets is null ? null : new float[indices.Length * TargetWidth];
+        int[]? groups = Groups is null ? null : new int[indices.Length];
+        for (int k = 0; k < indices.Length; k++)
+        {
+            int n = indices[k];
+            if ((uint)n >= (uint)Count)
+                throw new ArgumentOutOfRangeException(nameof(indices), n, $"indices[{k}] = {n}: expected a sequence index in 0..{Count - 1}.");
+            X.AsSpan(n * stride, stride).CopyTo(x.AsSpan(k * stride));
+            if (lengths is not null) lengths[k] = Lengths![n];
+            if (labels is not null) labels[k] = Labels![n];
+            if (targets is not null) Targets.AsSpan(n * TargetWidth, TargetWidth).CopyTo(targets.AsSpan(k * TargetWidth));
+            if (groups is not null) groups[k] = Groups![n];
+        }
+        return WithData(x, indices.Length, lengths, labels, targets, groups);
+    }
+
+    /// <inheritdoc cref="Subset(ReadOnlySpan{int})"/>
+    public SequenceDataset Subset(int[] indices)
+    {
+        ArgumentNullException.ThrowIfNull(indices);
+        return Subset(indices.AsSpan());
+    }
+
+    /// <summary>
+    /// A seeded random split: the sequences are shuffled with <c>System.Random(seed)</c> and the first
+    /// <c>round(fraction*N)</c> go to <c>First</c>, the rest to <c>Second</c> (each keeps the shuffled order).
+    /// Do not use this for overlapping windows of one recording (HAR, sliced series): neighbours would land on both
+    /// sides. Use <see cref="SplitByGroup"/> or <see cref="SplitOrdered"/> there.
+    /// </summary>
+    public (SequenceDataset First, SequenceDataset Second) Split(double fraction, int seed)
+    {
+        CheckFraction(fraction);
+        int[] order = Permutation(Count, new Random(seed));
+        int first = (int)Math.Round(fraction * Count, MidpointRounding.AwayFromZero);
+        return (Subset(order.AsSpan(0, first)), Subset(order.AsSpan(first)));
+    }
+
+    /// <summary>Splits in stored order: the first <c>round(fraction*N)</c> sequences, then the rest. No shuffling.</summary>
+    public (SequenceDataset First, SequenceDataset Second) SplitOrdered(double fraction)
+    {
+        CheckFraction(fraction);
+        int first = (int)Math.Round(fraction * Count, MidpointRounding.AwayFromZero);
+        int[] order = new int[Count];
+        for (int n = 0; n < Count; n++) order[n] = n;
+        return (Subset(order.AsSpan(0, first)), Subset(order.AsSpan(first)));
+    }
+
+    /// <summary>
+    /// Splits by <see cref="Groups"/>: the distinct group ids are shuffled with <c>System.Random(seed)</c> and the first
+    /// <c>round(fraction*G)</c> groups go to <c>First</c>, so no group is on both sides. Sequences keep their stored order.
+    /// </summary>
+    public (SequenceDataset First, SequenceDataset Second) SplitByGroup(double fraction, int seed)
+    {
+        CheckFraction(fraction);
+        if (Groups is null)
+            throw new InvalidOperationException("SplitByGroup: this dataset has no Groups; build it with a groups array or use Split.");
+        int[] ids = Groups.Distinct().Order().ToArray();
+        int[] order = Permutation(ids.Length, new Random(seed));
+        int firstGroups = (int)Math.Round(fraction * ids.Length, MidpointRounding.AwayFromZero);
+        var inFirst = new HashSet<int>();
+        for (int k = 0; k < firstGroups; k++) inFirst.Add(ids[order[k]]);
+        var first = new List<int>();
+        var second = new List<int>();
+        for (int n = 0; n < Count; n++) (inFirst.Contains(Groups[n]) ? first : second).Add(n);
+        return (Subset(first.ToArray()), Subset(second.ToArray()));
+    }
+
+    private static void CheckFraction(double fraction)
+    {
+        if (!(fraction >= 0.0 && fraction <= 1.0))
+            throw new ArgumentOutOfRangeException(nameof(fraction), fraction, "fraction must be in [0, 1].");
+    }
+
+    /// <summary>0..count-1 shuffled by Fisher-Yates with <paramref name="random"/> (written out, so the order only depends on Random.Next).</summary>
+    internal static int[] Permutation(int count, Random random)
+    {
+        var order = new int[count];
+        for (int n = 0; n < count; n++) order[n] = n;
+        Shuffle(order, random);
+        return order;
+    }
+
+    internal static void Shuffle(Span<int> values, Random random)
+    {
+        for (int k = values.Length - 1; k > 0; k--)
+        {
+            int j = random.Next(k + 1);
+            (values[k], values[j]) = (values[j], values[k]);
+        }
+    }
+
+    /// <summary>Same shape, lengths, groups and names as this one, with new arrays (no copy).</summary>
+    internal SequenceDataset WithData(float[] x, int count, int[]? lengths, int[]? labels, float[]? targets, int[]? groups) =>
+        new(x, count, Steps, Features, lengths, Task, labels, ClassCount, targets, TargetWidth, ClassNames, groups);
+
+    /// <summary>
+    /// Copies the sequences at <paramref name="indices"/> (B of them) into caller-owned buffers, converting to T:
+    /// <c>x [B, T, F]</c>, <c>mask [B, T]</c> and <c>labels [B]</c>. Only the first B rows of each buffer are written, so
+    /// buffers sized for the full batch also serve a short last batch. Allocates nothing.
+    /// </summary>
+    public void CopyBatch<T>(ReadOnlySpan<int> indices, Span<T> x, Span<bool> mask, Span<int> labels)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (Labels is null)
+            throw new InvalidOperationException("CopyBatch: this is a regression dataset; use the overload with Span<T> targets.");
+        CheckBatchBuffers(indices, x.Length, mask.Length);
+        if (labels.Length < indices.Length)
+            throw new ArgumentException($"labels: expected room for B={indices.Length} labels, got {labels.Length}.", nameof(labels));
+        CopyInputs(indices, x, mask);
+        for (int b = 0; b < indices.Length; b++)
+            labels[b] = Labels[indices[b]];
+    }
+
+    /// <summary>
+    /// As the classification overload, with regression targets <c>[B, TargetWidth]</c> converted to T.
+    /// </summary>
+    public void CopyBatch<T>(ReadOnlySpan<int> indices, Span<T> x, Span<bool> mask, Span<T> targets)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (Targets is null)
+            throw new InvalidOperationException("CopyBatch: this is a classification dataset; use the overload with Span<int> labels.");
+        CheckBatchBuffers(indices, x.Length, mask.Length);
+        if (targets.Length < indices.Length * TargetWidth)
+            throw new ArgumentException($"targets: expected room for [B={indices.Length}, {TargetWidth}] = {indices.Length * TargetWidth} values, got {targets.Length}.", nameof(targets));
+        CopyInputs(indices, x, mask);
+        for (int b = 0; b < indices.Length; b++)
+        {
+            ReadOnlySpan<float> source = Targets.AsSpan(indices[b] * TargetWidth, TargetWidth);
+            Span<T> destination = targets.Slice(b * TargetWidth, TargetWidth);
+            for (int j = 0; j < TargetWidth; j++)
+                destination[j] = T.CreateTruncating(source[j]);
+        }
+    }
+
+    private void CheckBatchBuffers(ReadOnlySpan<int> indices, int xLength, int maskLength)
+    {
+        int batch = indices.Length;
+        if (xLength < batch * Steps * Features)
+            throw new ArgumentException($"x: expected room for [B={batch}, T={Steps}, F={Features}] = {batch * Steps * Features} values, got {xLength}.", "x");
+        if (maskLength < batch * Steps)
+            throw new ArgumentException($"mask: expected room for [B={batch}, T={Steps}] = {batch * Steps} values, got {maskLength}.", "mask");
+        for (int b = 0; b < batch; b++)
+        {
+            if ((uint)indices[b] >= (uint)Count)
+                throw new ArgumentOutOfRangeException(nameof(indices), indices[b], $"indices[{b}] = {indices[b]}: expected a sequence index in 0..{Count - 1}.");
+        }
+    }
+
+    private void CopyInputs<T>(ReadOnlySpan<int> indices, Span<T> x, Span<bool> mask)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int stride = Steps * Features;
+        for (int b = 0; b < indices.Length; b++)
+        {
+            int n = indices[b];
+            ReadOnlySpan<float> source = X.AsSpan(n * stride, stride);
+            Span<T> destination = x.Slice(b * stride, stride);
+            if (typeof(T) == typeof(float))
+            {
+                source.CopyTo(MemoryMarshal.Cast<T, float>(destination));
+            }
+            else
+            {
+                for (int k = 0; k < stride; k++)
+                    destination[k] = T.CreateTruncating(source[k]);
+            }
+            int length = Lengths is null ? Steps : Lengths[n];
+            Span<bool> row = mask.Slice(b * Steps, Steps);
+            row[..length].Fill(true);
+            row[length..].Clear();
+        }
+    }
+
+    public override string ToString() =>
+        Task == TaskKind.Classification
+            ? $"SequenceDataset [N={Count}, T={Steps}, F={Features}], {ClassCount} classes{(IsVariableLength ? ", variable length" : "")}"
+            : $"SequenceDataset [N={Count}, T={Steps}, F={Features}], regression width {TargetWidth}{(IsVariableLength ? ", variable length" : "")}";
+}

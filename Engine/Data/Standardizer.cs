@@ -1,0 +1,225 @@
+namespace NumLstm.Data;
+
+/// <summary>
+/// Per-feature standardization <c>z = (x - mean[f]) / std[f]</c>. Fit it on the training set only; the statistics
+/// cover valid steps only (padding is left out), and padded steps stay 0 after <see cref="Transform"/>.
+/// std is the population standard deviation; a feature with std 0 (or not finite) gets std 1, so it is only centred.
+/// Saved as two float arrays, <see cref="Mean"/> and <see cref="Std"/>; rebuild with the constructor.
+/// </summary>
+public sealed class Standardizer
+{
+    public Standardizer(float[] mean, float[] std)
+    {
+        (Mean, Std) = ScalerMath.Check(mean, std);
+    }
+
+    /// <summary>Mean per feature, <c>[F]</c>.</summary>
+    public float[] Mean { get; }
+    /// <summary>Standard deviation per feature, <c>[F]</c>, never 0.</summary>
+    public float[] Std { get; }
+    public int Features => Mean.Length;
+
+    /// <summary>Fits mean and std per feature over the valid steps of <paramref name="train"/> (accumulated in double).</summary>
+    public static Standardizer Fit(SequenceDataset train)
+    {
+        ArgumentNullException.ThrowIfNull(train);
+        int features = train.Features;
+        var sum = new double[features];
+        var sumSquares = new double[features];
+        long steps = 0;
+        for (int n = 0; n < train.Count; n++)
+        {
+            int length = train.Length(n);
+            ReadOnlySpan<float> sequence = train.Sequence(n);
+            for (int t = 0; t < length; t++)
+            {
+                ReadOnlySpan<float> frame = sequence.Slice(t * features, features);
+                for (int f = 0; f < features; f++)
+                    sum[f] += frame[f];
+            }
+            steps += length;
+        }
+        if (steps == 0)
+            throw new ArgumentException("Standardizer.Fit: the dataset has no sequences to fit on.", nameof(train));
+        var mean = new double[features];
+        for (int f = 0; f < features; f++) mean[f] = sum[f] / steps;
+        // Second pass about the mean: no cancellation for features with a large offset (CO2 at ~340 ppmv).
+        for (int n = 0; n < train.Count; n++)
+        {
+            int length = train.Length(n);
+            ReadOnlySpan<float> sequence = train.Sequence(n);
+            for (int t = 0; t < length; t++)
+            {
+                ReadOnlySpan<float> frame = sequence.Slice(t * features, features);
+                for (int f = 0; f < features; f++)
+                {
+                    double d = frame[f] - mean[f];
+                    sumSquares[f] += d * d;
+                }
+            }
+        }
+        var meanOut = new float[features];
+        var stdOut = new float[features];
+        for (int f = 0; f < features; f++)
+        {
+            meanOut[f] = (float)mean[f];
+            stdOut[f] = (float)Math.Sqrt(sumSquares[f] / steps);
+        }
+        return new Standardizer(meanOut, ScalerMath.GuardStd(stdOut));
+    }
+
+    /// <summary>A new dataset with standardized values on valid steps and 0 on padded steps; targets are shared, not copied.</summary>
+    public SequenceDataset Transform(SequenceDataset data)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        if (data.Features != Features)
+            throw new ArgumentException($"Standardizer was fitted on F={Features} features, the dataset has F={data.Features}.", nameof(data));
+        var x = new float[data.X.Length];
+        int stride = data.Steps * Features;
+        for (int n = 0; n < data.Count; n++)
+        {
+            int valid = data.Length(n) * Features;
+            Span<float> destination = x.AsSpan(n * stride, valid);
+            data.X.AsSpan(n * stride, valid).CopyTo(destination);
+            TransformInPlace(destination);
+            // The rest of the row stays 0: padding is not shifted to -mean/std.
+        }
+        return data.WithData(x, data.Count, data.Lengths, data.Labels, data.Targets, data.Groups);
+    }
+
+    /// <summary>Standardizes whole frames in place: <paramref name="frames"/> is <c>[..., F]</c> (e.g. one step at inference).</summary>
+    public void TransformInPlace<T>(Span<T> frames) where T : unmanaged, IFloatingPointIeee754<T> =>
+        ScalerMath.Forward(frames, Mean, Std, nameof(frames));
+
+    /// <summary>Undoes <see cref="TransformInPlace{T}"/>: <c>x = z*std[f] + mean[f]</c> on <c>[..., F]</c>.</summary>
+    public void InverseTransformInPlace<T>(Span<T> frames) where T : unmanaged, IFloatingPointIeee754<T> =>
+        ScalerMath.Inverse(frames, Mean, Std, nameof(frames));
+}
+
+/// <summary>
+/// Standardization of regression targets, per target column: <c>y' = (y - mean[j]) / std[j]</c>, with
+/// <see cref="InverseTransformInPlace{T}"/> to bring predictions back to the original units. Fit on the training set only.
+/// Saved as two float arrays, like <see cref="Standardizer"/>.
+/// </summary>
+public sealed class TargetScaler
+{
+    public TargetScaler(float[] mean, float[] std)
+    {
+        (Mean, Std) = ScalerMath.Check(mean, std);
+    }
+
+    public float[] Mean { get; }
+    public float[] Std { get; }
+    public int TargetWidth => Mean.Length;
+
+    /// <summary>
+    /// Fits per-column mean and std of the targets of <paramref name="train"/> (a regression dataset).
+    /// With <paramref name="pooled"/> true, all columns share one mean and std (sensible when the columns are the next
+    /// k values of one series).
+    /// </summary>
+    public static TargetScaler Fit(SequenceDataset train, bool pooled = false)
+    {
+        ArgumentNullException.ThrowIfNull(train);
+        if (train.Targets is null)
+            throw new ArgumentException("TargetScaler.Fit: expected a regression dataset, got a classification dataset.", nameof(train));
+        if (train.Count == 0)
+            throw new ArgumentException("TargetScaler.Fit: the dataset has no sequences to fit on.", nameof(train));
+        int width = train.TargetWidth;
+        var mean = new double[width];
+        var sumSquares = new double[width];
+        float[] targets = train.Targets;
+        int columns = pooled ? 1 : width;
+        long perColumn = pooled ? (long)train.Count * width : train.Count;
+        for (int k = 0; k < targets.Length; k++) mean[pooled ? 0 : k % width] += targets[k];
+        for (int j = 0; j < columns; j++) mean[j] /= perColumn;
+        for (int k = 0; k < targets.Length; k++)
+        {
+            double d = targets[k] - mean[pooled ? 0 : k % width];
+            sumSquares[pooled ? 0 : k % width] += d * d;
+        }
+        var meanOut = new float[width];
+        var stdOut = new float[width];
+        for (int j = 0; j < width; j++)
+        {
+            int column = pooled ? 0 : j;
+            meanOut[j] = (float)mean[column];
+            stdOut[j] = (float)Math.Sqrt(sumSquares[column] / perColumn);
+        }
+        return new TargetScaler(meanOut, ScalerMath.GuardStd(stdOut));
+    }
+
+    /// <summary>A new dataset with scaled targets; X, lengths and groups are shared, not copied.</summary>
+    public SequenceDataset Transform(SequenceDataset data)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        if (data.Targets is null)
+            throw new ArgumentException("TargetScaler.Transform: expected a regression dataset, got a classification dataset.", nameof(data));
+        if (data.TargetWidth != TargetWidth)
+            throw new ArgumentException($"TargetScaler was fitted on {TargetWidth} target columns, the dataset has {data.TargetWidth}.", nameof(data));
+        var targets = (float[])data.Targets.Clone();
+        TransformInPlace<float>(targets);
+        return data.WithData(data.X, data.Count, data.Lengths, null, targets, data.Groups);
+    }
+
+    /// <summary>Scales targets <c>[..., TargetWidth]</c> in place.</summary>
+    public void TransformInPlace<T>(Span<T> targets) where T : unmanaged, IFloatingPointIeee754<T> =>
+        ScalerMath.Forward(targets, Mean, Std, nameof(targets));
+
+    /// <summary>Brings scaled values (e.g. predictions) <c>[..., TargetWidth]</c> back to target units, in place.</summary>
+    public void InverseTransformInPlace<T>(Span<T> scaled) where T : unmanaged, IFloatingPointIeee754<T> =>
+        ScalerMath.Inverse(scaled, Mean, Std, nameof(scaled));
+}
+
+internal static class ScalerMath
+{
+    public static (float[] Mean, float[] Std) Check(float[] mean, float[] std)
+    {
+        ArgumentNullException.ThrowIfNull(mean);
+        ArgumentNullException.ThrowIfNull(std);
+        if (mean.Length == 0)
+            throw new ArgumentException("mean: expected at least one value.", nameof(mean));
+        if (std.Length != mean.Length)
+            throw new ArgumentException($"std: expected {mean.Length} values (as many as mean), got {std.Length}.", nameof(std));
+        for (int j = 0; j < mean.Length; j++)
+        {
+            if (!float.IsFinite(mean[j]))
+                throw new ArgumentException($"mean[{j}] = {mean[j]}: expected a finite value.", nameof(mean));
+            if (!(std[j] > 0f) || !float.IsFinite(std[j]))
+                throw new ArgumentException($"std[{j}] = {std[j]}: expected a finite value > 0.", nameof(std));
+        }
+        return ((float[])mean.Clone(), (float[])std.Clone());
+    }
+
+    public static float[] GuardStd(float[] std)
+    {
+        for (int j = 0; j < std.Length; j++)
+            if (!(std[j] > 0f) || !float.IsFinite(std[j])) std[j] = 1f;
+        return std;
+    }
+
+    public static void Forward<T>(Span<T> values, float[] mean, float[] std, string name) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int width = mean.Length;
+        if (values.Length % width != 0)
+            throw new ArgumentException($"{name}: expected a whole number of rows of {width}, got {values.Length} values.", name);
+        for (int k = 0; k < values.Length; k += width)
+        {
+            Span<T> row = values.Slice(k, width);
+            for (int j = 0; j < width; j++)
+                row[j] = (row[j] - T.CreateTruncating(mean[j])) / T.CreateTruncating(std[j]);
+        }
+    }
+
+    public static void Inverse<T>(Span<T> values, float[] mean, float[] std, string name) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int width = mean.Length;
+        if (values.Length % width != 0)
+            throw new ArgumentException($"{name}: expected a whole number of rows of {width}, got {values.Length} values.", name);
+        for (int k = 0; k < values.Length; k += width)
+        {
+            Span<T> row = values.Slice(k, width);
+            for (int j = 0; j < width; j++)
+                row[j] = row[j] * T.CreateTruncating(std[j]) + T.CreateTruncating(mean[j]);
+        }
+    }
+}
