@@ -103,6 +103,44 @@ public class OptimizerTests<T> where T : unmanaged, IFloatingPointIeee754<T>
         AssertValues(expected, parameter, "θ");
     }
 
+    [TestCase(false, false)]
+    [TestCase(true, false)]
+    [TestCase(true, true)]
+    public void Adam_LongParameter_SimdBodyAndTail_MatchScalarReference_AndOneElementParametersBitwise(bool amsgrad, bool decoupled)
+    {
+        // 37 elements: whole vectors plus a tail for every width; one-element parameters take the scalar path only.
+        const int n = 37;
+        double[] theta0 = Enumerable.Range(0, n).Select(k => Math.Sin(k + 1.0)).ToArray();
+        double[][] gradients = Enumerable.Range(0, 3).Select(t => Enumerable.Range(0, n).Select(k => Math.Cos(3.0 * k + t) * (k % 5 + 1) / (t + 1)).ToArray()).ToArray();
+        Parameter<T> whole = MakeParameter("w", theta0);
+        Parameter<T>[] singles = Enumerable.Range(0, n).Select(k => MakeParameter($"w{k}", theta0[k])).ToArray();
+        Optimizer<T> a = decoupled ? new AdamW<T>([whole], 0.1, beta2: 0.9, weightDecay: 0.1, amsgrad: amsgrad) : new Adam<T>([whole], 0.1, beta2: 0.9, weightDecay: 0.1, amsgrad: amsgrad);
+        Optimizer<T> b = decoupled ? new AdamW<T>(singles, 0.1, beta2: 0.9, weightDecay: 0.1, amsgrad: amsgrad) : new Adam<T>(singles, 0.1, beta2: 0.9, weightDecay: 0.1, amsgrad: amsgrad);
+        double[] reference = (double[])theta0.Clone();
+        double[] m = new double[n], v = new double[n], vMax = new double[n];
+        for (int t = 1; t <= 3; t++)
+        {
+            SetGradient(whole, gradients[t - 1]);
+            for (int k = 0; k < n; k++) SetGradient(singles[k], gradients[t - 1][k]);
+            a.Step();
+            b.Step();
+            for (int k = 0; k < n; k++)
+            {
+                double g = gradients[t - 1][k];
+                if (decoupled) reference[k] -= 0.1 * 0.1 * reference[k];
+                else g += 0.1 * reference[k];
+                m[k] = 0.9 * m[k] + 0.1 * g;
+                v[k] = 0.9 * v[k] + 0.1 * g * g;
+                vMax[k] = Math.Max(vMax[k], v[k]);
+                double vHat = (amsgrad ? vMax[k] : v[k]) / (1 - Math.Pow(0.9, t));
+                reference[k] -= 0.1 * (m[k] / (1 - Math.Pow(0.9, t))) / (Math.Sqrt(vHat) + 1e-7);
+            }
+        }
+        AssertValues(reference, whole, "θ");
+        for (int k = 0; k < n; k++)
+            Assert.That(whole.Value[k], Is.EqualTo(singles[k].Value[0]), $"element {k}: SIMD and scalar paths must agree bitwise");
+    }
+
     [Test]
     public void AdamW_DecaysThetaByLrLambdaBeforeTheAdamUpdate()
     {

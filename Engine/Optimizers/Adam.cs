@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics;
+
 namespace NumLstm.Optimizers;
 
 /// <summary>
@@ -74,7 +76,11 @@ public class Adam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T
         Span<T> vMax = AmsGrad ? Slot(2, index) : default;
         bool coupledDecay = WeightDecay != 0 && !DecoupledWeightDecay;
         bool decoupledDecay = WeightDecay != 0 && DecoupledWeightDecay;
-        for (int k = 0; k < theta.Length; k++)
+        int k = 0;
+        if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
+            k = UpdateVector256(theta, gradient, m, v, vMax, coupledDecay, decoupledDecay);
+        // The tail (and the whole span without SIMD) runs the same operations in the same order, one element at a time.
+        for (; k < theta.Length; k++)
         {
             T g = coupledDecay ? gradient[k] + lambda * theta[k] : gradient[k];
             if (decoupledDecay) theta[k] *= decoupledFactor;
@@ -90,6 +96,46 @@ public class Adam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T
             T denominator = T.Sqrt(vk) / biasCorrection2Sqrt + eps;
             theta[k] -= stepSize * (mk / denominator);
         }
+    }
+
+    /// <summary>The update above on whole 256-bit vectors; returns the number of elements done.</summary>
+    private int UpdateVector256(Span<T> theta, ReadOnlySpan<T> gradient, Span<T> m, Span<T> v, Span<T> vMax,
+        bool coupledDecay, bool decoupledDecay)
+    {
+        int width = Vector256<T>.Count, n = theta.Length;
+        Vector256<T> lambdaV = Vector256.Create(lambda), decayV = Vector256.Create(decoupledFactor);
+        Vector256<T> oneMinusBeta1V = Vector256.Create(oneMinusBeta1), beta2V = Vector256.Create(beta2);
+        Vector256<T> oneMinusBeta2V = Vector256.Create(oneMinusBeta2), epsV = Vector256.Create(eps);
+        Vector256<T> stepSizeV = Vector256.Create(stepSize), biasCorrection2SqrtV = Vector256.Create(biasCorrection2Sqrt);
+        ref T thetaRef = ref MemoryMarshal.GetReference(theta);
+        ref T gradientRef = ref MemoryMarshal.GetReference(gradient);
+        ref T mRef = ref MemoryMarshal.GetReference(m);
+        ref T vRef = ref MemoryMarshal.GetReference(v);
+        ref T vMaxRef = ref MemoryMarshal.GetReference(vMax);
+        bool amsgrad = AmsGrad;
+        int k = 0;
+        for (; k <= n - width; k += width)
+        {
+            nuint at = (nuint)k;
+            Vector256<T> thetaK = Vector256.LoadUnsafe(ref thetaRef, at);
+            Vector256<T> g = Vector256.LoadUnsafe(ref gradientRef, at);
+            if (coupledDecay) g += lambdaV * thetaK;
+            if (decoupledDecay) thetaK *= decayV;
+            Vector256<T> mK = Vector256.LoadUnsafe(ref mRef, at);
+            mK += oneMinusBeta1V * (g - mK);
+            Vector256<T> vK = Vector256.LoadUnsafe(ref vRef, at) * beta2V + oneMinusBeta2V * (g * g);
+            mK.StoreUnsafe(ref mRef, at);
+            vK.StoreUnsafe(ref vRef, at);
+            if (amsgrad)
+            {
+                vK = Vector256.Max(Vector256.LoadUnsafe(ref vMaxRef, at), vK);
+                vK.StoreUnsafe(ref vMaxRef, at);
+            }
+            Vector256<T> denominator = Vector256.Sqrt(vK) / biasCorrection2SqrtV + epsV;
+            thetaK -= stepSizeV * (mK / denominator);
+            thetaK.StoreUnsafe(ref thetaRef, at);
+        }
+        return k;
     }
 }
 
