@@ -12,7 +12,7 @@ public sealed class BinaryCrossEntropy<T> : ILoss<T> where T : unmanaged, IFloat
 
     T ILoss<T>.Forward(ReadOnlySpan<T> predictions, LossTargets<T> targets, Span<T> predictionGradient)
     {
-        Loss.CheckValues("BinaryCrossEntropy", predictions, targets);
+        Loss.CheckValues("BinaryCrossEntropy", targets);
         return Forward(predictions, targets.Values, predictionGradient);
     }
 

@@ -63,7 +63,7 @@ public static class Loss
         };
     }
 
-    internal static void CheckValues<T>(string loss, ReadOnlySpan<T> predictions, LossTargets<T> targets) where T : unmanaged, IFloatingPointIeee754<T>
+    internal static void CheckValues<T>(string loss, LossTargets<T> targets) where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (targets.Kind != LossTargetKind.Values)
             throw new ArgumentException($"{loss} needs real-valued targets with the predictions' shape, got integer labels.", nameof(targets));

@@ -11,7 +11,7 @@ public sealed class MeanAbsoluteError<T> : ILoss<T> where T : unmanaged, IFloati
 
     T ILoss<T>.Forward(ReadOnlySpan<T> predictions, LossTargets<T> targets, Span<T> predictionGradient)
     {
-        Loss.CheckValues("MeanAbsoluteError", predictions, targets);
+        Loss.CheckValues("MeanAbsoluteError", targets);
         return Forward(predictions, targets.Values, predictionGradient);
     }
 

@@ -11,7 +11,7 @@ public sealed class MeanSquaredError<T> : ILoss<T> where T : unmanaged, IFloatin
 
     T ILoss<T>.Forward(ReadOnlySpan<T> predictions, LossTargets<T> targets, Span<T> predictionGradient)
     {
-        Loss.CheckValues("MeanSquaredError", predictions, targets);
+        Loss.CheckValues("MeanSquaredError", targets);
         return Forward(predictions, targets.Values, predictionGradient);
     }
 
