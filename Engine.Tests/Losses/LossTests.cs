@@ -1,0 +1,225 @@
+using NumLstm.Losses;
+
+namespace NumLstm.Tests.Losses;
+
+[TestFixture(typeof(float))]
+[TestFixture(typeof(double))]
+public class LossTests<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private static readonly bool IsFloat = typeof(T) == typeof(float);
+
+    /// <summary>Relative tolerance for comparing a T result with a double value computed in the test.</summary>
+    private static readonly double Tolerance = IsFloat ? 2e-6 : 1e-13;
+
+    private static T[] Values(params double[] values) => Array.ConvertAll(values, T.CreateTruncating);
+    private static double D(T value) => double.CreateTruncating(value);
+
+    private static void AssertClose(double expected, T actual, string what)
+        => Assert.That(D(actual), Is.EqualTo(expected).Within(Tolerance * Math.Max(1, Math.Abs(expected))), what);
+
+    private static void AssertAllClose(double[] expected, T[] actual, string what)
+    {
+        Assert.That(actual, Has.Length.EqualTo(expected.Length), what);
+        for (int k = 0; k < expected.Length; k++) AssertClose(expected[k], actual[k], $"{what}[{k}]");
+    }
+
+    /// <summary>A gradient buffer filled with NaN, so a loss that accumulates instead of overwriting fails.</summary>
+    private static T[] PoisonedGradient(int length)
+    {
+        var gradient = new T[length];
+        Array.Fill(gradient, T.NaN);
+        return gradient;
+    }
+
+    // 2×3 predictions and targets used by the element-wise losses.
+    private static readonly double[] P = [0.5, -1.25, 2.0, 0.0, 3.5, -0.75];
+    private static readonly double[] Y = [1.0, -1.0, 2.0, 0.5, 1.5, 0.25];
+
+    [Test]
+    public void MeanSquaredError_IsMeanOverAllElements_AndGradientIsTwoDiffOverN()
+    {
+        double expected = 0;
+        for (int k = 0; k < 6; k++) expected += (P[k] - Y[k]) * (P[k] - Y[k]);
+        expected /= 6; // (0.25 + 0.0625 + 0 + 0.25 + 4 + 1) / 6
+        Assert.That(expected, Is.EqualTo(5.5625 / 6).Within(1e-15));
+
+        T[] gradient = PoisonedGradient(6);
+        T loss = new MeanSquaredError<T>().Forward(Values(P), Values(Y), gradient);
+
+        AssertClose(5.5625 / 6, loss, "loss");
+        AssertAllClose(Enumerable.Range(0, 6).Select(k => 2 * (P[k] - Y[k]) / 6).ToArray(), gradient, "gradient");
+    }
+
+    [Test]
+    public void MeanAbsoluteError_IsMeanOverAllElements_AndGradientIsSignOverN_ZeroAtZero()
+    {
+        T[] gradient = PoisonedGradient(6);
+        T loss = new MeanAbsoluteError<T>().Forward(Values(P), Values(Y), gradient);
+
+        AssertClose((0.5 + 0.25 + 0 + 0.5 + 2 + 1) / 6, loss, "loss");
+        AssertAllClose([-1.0 / 6, -1.0 / 6, 0, -1.0 / 6, 1.0 / 6, -1.0 / 6], gradient, "gradient");
+    }
+
+    [Test]
+    public void SoftmaxCrossEntropy_MatchesLogSoftmaxByHand_MeanOverRows()
+    {
+        double[] logits = [1.0, 2.0, 0.5, -0.3, 0.1, 3.0];
+        int[] labels = [1, 0];
+        double row0 = Math.Log(Math.Exp(1.0) + Math.Exp(2.0) + Math.Exp(0.5)) - 2.0;
+        double row1 = Math.Log(Math.Exp(-0.3) + Math.Exp(0.1) + Math.Exp(3.0)) - (-0.3);
+        double[] expectedGradient = new double[6];
+        for (int b = 0; b < 2; b++)
+        {
+            double sum = 0;
+            for (int k = 0; k < 3; k++) sum += Math.Exp(logits[b * 3 + k]);
+            for (int k = 0; k < 3; k++)
+                expectedGradient[b * 3 + k] = (Math.Exp(logits[b * 3 + k]) / sum - (k == labels[b] ? 1 : 0)) / 2;
+        }
+
+        T[] gradient = PoisonedGradient(6);
+        T loss = new SoftmaxCrossEntropy<T>().Forward(Values(logits), labels, gradient);
+
+        AssertClose((row0 + row1) / 2, loss, "loss");
+        AssertAllClose(expectedGradient, gradient, "gradient");
+    }
+
+    [Test]
+    public void BinaryCrossEntropy_MatchesMinusYLogSigmoid_ByHand()
+    {
+        double[] logits = [0.7, -1.2, 2.5, 0.0, -0.4, 1.1];
+        double[] targets = [1.0, 0.0, 0.3, 0.5, 1.0, 0.0];
+        double expected = 0;
+        double[] expectedGradient = new double[6];
+        for (int k = 0; k < 6; k++)
+        {
+            double sigmoid = 1 / (1 + Math.Exp(-logits[k]));
+            expected -= targets[k] * Math.Log(sigmoid) + (1 - targets[k]) * Math.Log(1 - sigmoid);
+            expectedGradient[k] = (sigmoid - targets[k]) / 6;
+        }
+        expected /= 6;
+
+        T[] gradient = PoisonedGradient(6);
+        T loss = new BinaryCrossEntropy<T>().Forward(Values(logits), Values(targets), gradient);
+
+        AssertClose(expected, loss, "loss");
+        AssertAllClose(expectedGradient, gradient, "gradient");
+    }
+
+    [Test]
+    public void BinaryCrossEntropy_KeepsRelativeAccuracy_ForConfidentCorrectLogits()
+    {
+        // y = 0, x = −30: ℓ = log(1 + e^−30) ≈ e^−30 (9.4e-14); a naive log(1 + u) rounds it to 0 in float and loses
+        // digits in double.
+        double x = -30;
+        double expected = Math.Exp(x) - Math.Exp(2 * x) / 2;
+        T loss = new BinaryCrossEntropy<T>().Forward(Values(x), Values(0.0), Span<T>.Empty);
+        Assert.That(D(loss), Is.EqualTo(expected).Within(1e-6 * expected));
+    }
+
+    [Test]
+    public void Losses_StayFinite_ForLogitsOfPlusMinus1000()
+    {
+        double[] logits = [1000, -1000, 0, -1000, 1000, 1000];
+        T[] gradient = new T[6];
+
+        T ce = new SoftmaxCrossEntropy<T>().Forward(Values(logits), [1, 0], gradient);
+        // Row 0: logsumexp = 1000 (+ e^-1000 terms), minus x[1] = −1000 → 2000. Row 1: 1000 + log 2 − (−1000).
+        AssertClose((2000 + 2000 + Math.Log(2)) / 2, ce, "cross-entropy");
+        Assert.That(gradient.All(T.IsFinite), "cross-entropy gradient finite");
+
+        T bce = new BinaryCrossEntropy<T>().Forward(Values(logits), Values(0, 1, 1, 0, 1, 0), gradient);
+        // ℓ: x=1000,y=0 → 1000; x=−1000,y=1 → 1000; x=0,y=1 → log 2; x=−1000,y=0 → ~0; x=1000,y=1 → ~0; x=1000,y=0 → 1000.
+        AssertClose((3000 + Math.Log(2)) / 6, bce, "binary cross-entropy");
+        Assert.That(gradient.All(T.IsFinite), "binary cross-entropy gradient finite");
+    }
+
+    [Test]
+    public void Gradients_MatchFloat64CentralDifferences()
+    {
+        var random = new Random(7);
+        const int batch = 3, classes = 4, n = batch * classes;
+        double[] x = Enumerable.Range(0, n).Select(_ => random.NextDouble() * 4 - 2).ToArray();
+        double[] y = Enumerable.Range(0, n).Select(_ => random.NextDouble()).ToArray();
+        int[] labels = [2, 0, 3];
+
+        Check("mse", new MeanSquaredError<T>(), new MeanSquaredError<double>(), LossTargets<T>.FromValues(Values(y)), LossTargets<double>.FromValues(y));
+        Check("mae", new MeanAbsoluteError<T>(), new MeanAbsoluteError<double>(), LossTargets<T>.FromValues(Values(y)), LossTargets<double>.FromValues(y));
+        Check("ce", new SoftmaxCrossEntropy<T>(), new SoftmaxCrossEntropy<double>(), LossTargets<T>.FromLabels(labels), LossTargets<double>.FromLabels(labels));
+        Check("bce", new BinaryCrossEntropy<T>(), new BinaryCrossEntropy<double>(), LossTargets<T>.FromValues(Values(y)), LossTargets<double>.FromValues(y));
+
+        void Check(string name, ILoss<T> loss, ILoss<double> reference, LossTargets<T> targets, LossTargets<double> referenceTargets)
+        {
+            T[] analytic = new T[n];
+            loss.Forward(Values(x), targets, analytic);
+            const double h = 1e-5;
+            double[] shifted = (double[])x.Clone();
+            for (int k = 0; k < n; k++)
+            {
+                shifted[k] = x[k] + h;
+                double plus = reference.Forward(shifted, referenceTargets, Span<double>.Empty);
+                shifted[k] = x[k] - h;
+                double minus = reference.Forward(shifted, referenceTargets, Span<double>.Empty);
+                shifted[k] = x[k];
+                double numeric = (plus - minus) / (2 * h);
+                // float64: |a − n| ≤ 1e-7 + 1e-5·|n|; a float gradient carries its own rounding on top.
+                double bound = IsFloat ? 1e-6 + 1e-5 * Math.Abs(numeric) : 1e-7 + 1e-5 * Math.Abs(numeric);
+                Assert.That(Math.Abs(D(analytic[k]) - numeric), Is.LessThanOrEqualTo(bound), $"{name} gradient[{k}]: analytic {analytic[k]}, numeric {numeric}");
+            }
+        }
+    }
+
+    [Test]
+    public void SoftmaxCrossEntropy_RejectsLabelOutsideClasses_NamingIndexAndValue()
+    {
+        var loss = new SoftmaxCrossEntropy<T>();
+        var ex = Assert.Throws<ArgumentOutOfRangeException>(() => loss.Forward(Values(0, 1, 2, 3, 4, 5), [0, 3], new T[6]));
+        Assert.That(ex!.ParamName, Is.EqualTo("labels"));
+        Assert.That(ex.Message, Does.Contain("labels[1] = 3").And.Contain("[0, 3)"));
+        ex = Assert.Throws<ArgumentOutOfRangeException>(() => loss.Forward(Values(0, 1, 2, 3, 4, 5), [-1, 0], new T[6]));
+        Assert.That(ex!.Message, Does.Contain("labels[0] = -1"));
+    }
+
+    [Test]
+    public void Losses_RejectMismatchedShapesAndTargets()
+    {
+        Assert.That(() => new MeanSquaredError<T>().Forward(Values(1, 2, 3), Values(1, 2), Span<T>.Empty),
+            Throws.ArgumentException.With.Message.Contain("3").And.Message.Contain("got 2"));
+        Assert.That(() => new MeanSquaredError<T>().Forward(Values(1, 2), Values(1, 2), new T[3]),
+            Throws.ArgumentException.With.Property("ParamName").EqualTo("predictionGradient"));
+        Assert.That(() => new SoftmaxCrossEntropy<T>().Forward(Values(1, 2, 3), [0, 0], Span<T>.Empty),
+            Throws.ArgumentException.With.Message.Contain("B=2"));
+        Assert.That(() => new BinaryCrossEntropy<T>().Forward(Values(0, 0), Values(0.5, 1.5), Span<T>.Empty),
+            Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contain("targets[1] = 1.5"));
+        ILoss<T> mse = new MeanSquaredError<T>();
+        Assert.That(() => mse.Forward(Values(1, 2), LossTargets<T>.FromLabels([0, 1]), Span<T>.Empty),
+            Throws.ArgumentException.With.Message.Contain("integer labels"));
+        ILoss<T> ce = new SoftmaxCrossEntropy<T>();
+        Assert.That(() => ce.Forward(Values(1, 2), LossTargets<T>.FromValues(Values(0, 1)), Span<T>.Empty),
+            Throws.ArgumentException.With.Message.Contain("real-valued targets"));
+    }
+
+    [Test]
+    public void FromName_ReturnsTheKerasNamedLoss_AndInterfaceCallMatchesDirectCall()
+    {
+        Assert.That(Loss.FromName<T>("mse"), Is.InstanceOf<MeanSquaredError<T>>());
+        Assert.That(Loss.FromName<T>("mean_absolute_error"), Is.InstanceOf<MeanAbsoluteError<T>>());
+        Assert.That(Loss.FromName<T>("sparse_categorical_crossentropy").TargetKind, Is.EqualTo(LossTargetKind.Labels));
+        Assert.That(Loss.FromName<T>("binary_crossentropy"), Is.InstanceOf<BinaryCrossEntropy<T>>());
+        Assert.That(() => Loss.FromName<T>("hinge"), Throws.ArgumentException.With.Message.Contain("hinge"));
+
+        ILoss<T> viaInterface = Loss.FromName<T>("mae");
+        T a = viaInterface.Forward(Values(P), LossTargets<T>.FromValues(Values(Y)), Span<T>.Empty);
+        T b = new MeanAbsoluteError<T>().Forward(Values(P), Values(Y), Span<T>.Empty);
+        Assert.That(a, Is.EqualTo(b));
+    }
+
+    [Test]
+    public void Metrics_AccuracyUsesFirstArgmax_AndMaeIsMeanAbsoluteDifference()
+    {
+        // Rows: argmax 1 (label 1, correct), tie between 0 and 2 → 0 (label 2, wrong), argmax 2 (label 2, correct).
+        T[] predictions = Values(0.1, 0.8, 0.1, 0.5, 0.0, 0.5, -3, -2, -1);
+        Assert.That(Metrics.CountCorrect<T>(predictions, [1, 2, 2]), Is.EqualTo(2));
+        Assert.That(Metrics.Accuracy<T>(predictions, [1, 2, 2]), Is.EqualTo(2.0 / 3));
+        Assert.That(Metrics.MeanAbsoluteError<T>(Values(P), Values(Y)), Is.EqualTo(4.25 / 6).Within(1e-15));
+    }
+}

@@ -1,0 +1,96 @@
+using NumLstm.Optimizers;
+
+namespace NumLstm.Tests.Optimizers;
+
+[TestFixture(typeof(float))]
+[TestFixture(typeof(double))]
+public class GradientClippingTests<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private static readonly double Tolerance = typeof(T) == typeof(float) ? 1e-6 : 1e-14;
+    private static T C(double value) => T.CreateTruncating(value);
+    private static double D(T value) => double.CreateTruncating(value);
+
+    private static Parameter<T> WithGradient(string name, params double[] gradient)
+    {
+        var parameter = new Parameter<T>(name, gradient.Length);
+        for (int k = 0; k < gradient.Length; k++) parameter.Gradient[k] = C(gradient[k]);
+        return parameter;
+    }
+
+    private static void AssertGradient(double[] expected, Parameter<T> parameter)
+    {
+        for (int k = 0; k < expected.Length; k++)
+            Assert.That(D(parameter.Gradient[k]), Is.EqualTo(expected[k]).Within(Tolerance * Math.Max(1, Math.Abs(expected[k]))), $"{parameter.Name}[{k}]");
+    }
+
+    [Test]
+    public void GradientNorms_AndGlobalNorm_AreL2Norms()
+    {
+        Parameter<T>[] ps = [WithGradient("a", 3, 4), WithGradient("b", 0, 0, 12)];
+        T[] norms = new T[2];
+        GradientClipping.GradientNorms(ps, norms);
+        Assert.That(norms.Select(D), Is.EqualTo(new[] { 5.0, 12.0 }));
+        Assert.That(D(GradientClipping.GlobalNorm(ps)), Is.EqualTo(13.0));
+        Assert.That(() => GradientClipping.GradientNorms(ps, new T[3]), Throws.ArgumentException.With.Message.Contain("(2), got 3"));
+    }
+
+    [Test]
+    public void ClipByValue_ClampsEachElement_ReturnsPreClipNorm()
+    {
+        Parameter<T>[] ps = [WithGradient("a", 3, -4, 0.5), WithGradient("b", -0.25)];
+        T total = GradientClipping.ClipByValue(ps, 1.0);
+        Assert.That(D(total), Is.EqualTo(Math.Sqrt(9 + 16 + 0.25 + 0.0625)).Within(Tolerance * 5));
+        AssertGradient([1, -1, 0.5], ps[0]);
+        AssertGradient([-0.25], ps[1]);
+    }
+
+    [Test]
+    public void ClipByNorm_ScalesEachTensorOnItsOwn()
+    {
+        Parameter<T>[] ps = [WithGradient("a", 3, 4), WithGradient("b", 0.3, 0.4)];
+        T total = GradientClipping.ClipByNorm(ps, 1.0);
+        Assert.That(D(total), Is.EqualTo(Math.Sqrt(25.25)).Within(Tolerance * 5));
+        AssertGradient([0.6, 0.8], ps[0]);
+        AssertGradient([0.3, 0.4], ps[1]); // norm 0.5 ≤ 1: untouched
+    }
+
+    [Test]
+    public void ClipByGlobalNorm_ScalesAllByMaxNormOverTotalPlus1eMinus6()
+    {
+        Parameter<T>[] ps = [WithGradient("a", 3, 4), WithGradient("b", 0, 0, 12)];
+        T total = GradientClipping.ClipByGlobalNorm(ps, 2.0);
+        Assert.That(D(total), Is.EqualTo(13.0));
+        double c = 2.0 / (13.0 + 1e-6);
+        AssertGradient([3 * c, 4 * c], ps[0]);
+        AssertGradient([0, 0, 12 * c], ps[1]);
+        Assert.That(D(GradientClipping.GlobalNorm(ps)), Is.EqualTo(2.0).Within(1e-6));
+    }
+
+    [Test]
+    public void ClipByGlobalNorm_BelowTheLimit_LeavesGradientsBitwiseUnchanged()
+    {
+        Parameter<T>[] ps = [WithGradient("a", 0.3, -0.4), WithGradient("b", 0.1)];
+        T[] before = [.. ps[0].Gradient, .. ps[1].Gradient];
+        T total = GradientClipping.ClipByGlobalNorm(ps, 1.0);
+        Assert.That(D(total), Is.EqualTo(Math.Sqrt(0.26)).Within(Tolerance));
+        Assert.That(new[] { ps[0].Gradient[0], ps[0].Gradient[1], ps[1].Gradient[0] }, Is.EqualTo(before));
+    }
+
+    [Test]
+    public void ClipByGlobalNorm_NonFinite_ThrowsWhenAsked_AndLeavesGradients()
+    {
+        Parameter<T>[] ps = [WithGradient("a", 1, double.NaN)];
+        Assert.That(() => GradientClipping.ClipByGlobalNorm(ps, 1.0, errorIfNonFinite: true),
+            Throws.InvalidOperationException.With.Message.Contain("non-finite"));
+        Assert.That(D(ps[0].Gradient[0]), Is.EqualTo(1.0));
+    }
+
+    [Test]
+    public void Clipping_RejectsNonPositiveLimits()
+    {
+        Parameter<T>[] ps = [WithGradient("a", 1)];
+        Assert.That(() => GradientClipping.ClipByValue(ps, 0), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contain("clipValue 0"));
+        Assert.That(() => GradientClipping.ClipByNorm(ps, -1), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contain("maxNorm -1"));
+        Assert.That(() => GradientClipping.ClipByGlobalNorm(ps, double.NaN), Throws.InstanceOf<ArgumentOutOfRangeException>());
+    }
+}

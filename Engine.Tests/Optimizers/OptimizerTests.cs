@@ -1,0 +1,363 @@
+using NumLstm.Optimizers;
+
+namespace NumLstm.Tests.Optimizers;
+
+[TestFixture(typeof(float))]
+[TestFixture(typeof(double))]
+public class OptimizerTests<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private static readonly bool IsFloat = typeof(T) == typeof(float);
+    private static readonly double Tolerance = IsFloat ? 2e-6 : 1e-13;
+
+    private static double D(T value) => double.CreateTruncating(value);
+    private static T C(double value) => T.CreateTruncating(value);
+
+    private static Parameter<T> MakeParameter(string name, params double[] values)
+    {
+        var parameter = new Parameter<T>(name, values.Length);
+        for (int k = 0; k < values.Length; k++) parameter.Value[k] = C(values[k]);
+        return parameter;
+    }
+
+    private static void SetGradient(Parameter<T> parameter, params double[] gradient)
+    {
+        for (int k = 0; k < gradient.Length; k++) parameter.Gradient[k] = C(gradient[k]);
+    }
+
+    private static void AssertValues(double[] expected, Parameter<T> parameter, string what)
+    {
+        for (int k = 0; k < expected.Length; k++)
+            Assert.That(D(parameter.Value[k]), Is.EqualTo(expected[k]).Within(Tolerance * Math.Max(1, Math.Abs(expected[k]))), $"{what}[{k}]");
+    }
+
+    // Gradients of three steps on a 2-element parameter; the second element's gradient shrinks so AMSGrad's max matters.
+    private static readonly double[][] Gradients = [[0.5, -2.0], [-0.3, 0.1], [0.8, 0.05]];
+    private static readonly double[] Theta0 = [1.0, -0.5];
+
+    /// <summary>Adam as in Kingma &amp; Ba, Algorithm 1, in scalar doubles, with the options the engine offers.</summary>
+    private static double[] ReferenceAdam(double lr, double beta1, double beta2, double eps, double weightDecay, bool decoupled, bool amsgrad)
+    {
+        double[] theta = (double[])Theta0.Clone();
+        double[] m = new double[2], v = new double[2], vMax = new double[2];
+        for (int t = 1; t <= Gradients.Length; t++)
+        {
+            for (int k = 0; k < 2; k++)
+            {
+                double g = Gradients[t - 1][k];
+                if (decoupled) theta[k] = theta[k] - lr * weightDecay * theta[k];
+                else g += weightDecay * theta[k];
+                m[k] = beta1 * m[k] + (1 - beta1) * g;
+                v[k] = beta2 * v[k] + (1 - beta2) * g * g;
+                vMax[k] = Math.Max(vMax[k], v[k]);
+                double mHat = m[k] / (1 - Math.Pow(beta1, t));
+                double vHat = (amsgrad ? vMax[k] : v[k]) / (1 - Math.Pow(beta2, t));
+                theta[k] -= lr * mHat / (Math.Sqrt(vHat) + eps);
+            }
+        }
+        return theta;
+    }
+
+    private static Parameter<T> RunThreeSteps(Func<Parameter<T>, Optimizer<T>> create)
+    {
+        Parameter<T> parameter = MakeParameter("w", Theta0);
+        Optimizer<T> optimizer = create(parameter);
+        foreach (double[] gradient in Gradients)
+        {
+            SetGradient(parameter, gradient);
+            optimizer.Step();
+        }
+        Assert.That(optimizer.StepCount, Is.EqualTo(3));
+        return parameter;
+    }
+
+    [Test]
+    public void Adam_ThreeSteps_MatchScalarReference()
+    {
+        Parameter<T> parameter = RunThreeSteps(p => new Adam<T>([p], learningRate: 0.1));
+        AssertValues(ReferenceAdam(0.1, 0.9, 0.999, 1e-7, 0, decoupled: false, amsgrad: false), parameter, "θ");
+    }
+
+    [Test]
+    public void Adam_EpsilonIsAddedToBiasCorrectedRootV_AsPyTorch()
+    {
+        // With a large ε the placement shows: PyTorch/paper Algorithm 1 adds ε to √v̂; Keras adds it to √v.
+        Parameter<T> parameter = RunThreeSteps(p => new Adam<T>([p], learningRate: 0.1, epsilon: 0.5));
+        AssertValues(ReferenceAdam(0.1, 0.9, 0.999, 0.5, 0, decoupled: false, amsgrad: false), parameter, "θ");
+    }
+
+    [Test]
+    public void Adam_WithL2WeightDecay_AddsLambdaThetaToGradient()
+    {
+        Parameter<T> parameter = RunThreeSteps(p => new Adam<T>([p], learningRate: 0.05, beta1: 0.8, beta2: 0.99, weightDecay: 0.3));
+        AssertValues(ReferenceAdam(0.05, 0.8, 0.99, 1e-7, 0.3, decoupled: false, amsgrad: false), parameter, "θ");
+    }
+
+    [Test]
+    public void Adam_AmsGrad_UsesRunningMaxOfSecondMoment()
+    {
+        double[] expected = ReferenceAdam(0.1, 0.9, 0.9, 1e-7, 0, decoupled: false, amsgrad: true);
+        double[] plain = ReferenceAdam(0.1, 0.9, 0.9, 1e-7, 0, decoupled: false, amsgrad: false);
+        Assert.That(Math.Abs(expected[1] - plain[1]), Is.GreaterThan(1e-3), "the case must tell AMSGrad from Adam");
+
+        Parameter<T> parameter = RunThreeSteps(p => new Adam<T>([p], learningRate: 0.1, beta2: 0.9, amsgrad: true));
+        AssertValues(expected, parameter, "θ");
+    }
+
+    [TestCase(false, false)]
+    [TestCase(true, false)]
+    [TestCase(true, true)]
+    public void Adam_LongParameter_SimdBodyAndTail_MatchScalarReference_AndOneElementParametersBitwise(bool amsgrad, bool decoupled)
+    {
+        // 37 elements: whole vectors plus a tail for every width; one-element parameters take the scalar path only.
+        const int n = 37;
+        double[] theta0 = Enumerable.Range(0, n).Select(k => Math.Sin(k + 1.0)).ToArray();
+        double[][] gradients = Enumerable.Range(0, 3).Select(t => Enumerable.Range(0, n).Select(k => Math.Cos(3.0 * k + t) * (k % 5 + 1) / (t + 1)).ToArray()).ToArray();
+        Parameter<T> whole = MakeParameter("w", theta0);
+        Parameter<T>[] singles = Enumerable.Range(0, n).Select(k => MakeParameter($"w{k}", theta0[k])).ToArray();
+        Optimizer<T> a = decoupled ? new AdamW<T>([whole], 0.1, beta2: 0.9, weightDecay: 0.1, amsgrad: amsgrad) : new Adam<T>([whole], 0.1, beta2: 0.9, weightDecay: 0.1, amsgrad: amsgrad);
+        Optimizer<T> b = decoupled ? new AdamW<T>(singles, 0.1, beta2: 0.9, weightDecay: 0.1, amsgrad: amsgrad) : new Adam<T>(singles, 0.1, beta2: 0.9, weightDecay: 0.1, amsgrad: amsgrad);
+        double[] reference = (double[])theta0.Clone();
+        double[] m = new double[n], v = new double[n], vMax = new double[n];
+        for (int t = 1; t <= 3; t++)
+        {
+            SetGradient(whole, gradients[t - 1]);
+            for (int k = 0; k < n; k++) SetGradient(singles[k], gradients[t - 1][k]);
+            a.Step();
+            b.Step();
+            for (int k = 0; k < n; k++)
+            {
+                double g = gradients[t - 1][k];
+                if (decoupled) reference[k] -= 0.1 * 0.1 * reference[k];
+                else g += 0.1 * reference[k];
+                m[k] = 0.9 * m[k] + 0.1 * g;
+                v[k] = 0.9 * v[k] + 0.1 * g * g;
+                vMax[k] = Math.Max(vMax[k], v[k]);
+                double vHat = (amsgrad ? vMax[k] : v[k]) / (1 - Math.Pow(0.9, t));
+                reference[k] -= 0.1 * (m[k] / (1 - Math.Pow(0.9, t))) / (Math.Sqrt(vHat) + 1e-7);
+            }
+        }
+        AssertValues(reference, whole, "θ");
+        for (int k = 0; k < n; k++)
+            Assert.That(whole.Value[k], Is.EqualTo(singles[k].Value[0]), $"element {k}: SIMD and scalar paths must agree bitwise");
+    }
+
+    [Test]
+    public void AdamW_DecaysThetaByLrLambdaBeforeTheAdamUpdate()
+    {
+        Parameter<T> parameter = RunThreeSteps(p => new AdamW<T>([p], learningRate: 0.1, weightDecay: 0.2));
+        AssertValues(ReferenceAdam(0.1, 0.9, 0.999, 1e-7, 0.2, decoupled: true, amsgrad: false), parameter, "θ");
+
+        var defaults = new AdamW<T>([MakeParameter("w", 1)]);
+        Assert.That((defaults.LearningRate, defaults.Beta1, defaults.Beta2, defaults.Epsilon, defaults.WeightDecay),
+            Is.EqualTo((1e-3, 0.9, 0.999, 1e-7, 1e-2)));
+    }
+
+    [Test]
+    public void AdamW_WithAmsGrad_MatchesScalarReference()
+    {
+        Parameter<T> parameter = RunThreeSteps(p => new AdamW<T>([p], learningRate: 0.1, beta2: 0.9, weightDecay: 0.1, amsgrad: true));
+        AssertValues(ReferenceAdam(0.1, 0.9, 0.9, 1e-7, 0.1, decoupled: true, amsgrad: true), parameter, "θ");
+    }
+
+    /// <summary>torch.optim.SGD written out in scalar doubles.</summary>
+    private static double[] ReferenceSgd(double lr, double momentum, double dampening, bool nesterov, double weightDecay)
+    {
+        double[] theta = (double[])Theta0.Clone();
+        double[] buffer = new double[2];
+        for (int t = 1; t <= Gradients.Length; t++)
+        {
+            for (int k = 0; k < 2; k++)
+            {
+                double g = Gradients[t - 1][k] + weightDecay * theta[k];
+                if (momentum != 0)
+                {
+                    buffer[k] = t == 1 ? g : momentum * buffer[k] + (1 - dampening) * g;
+                    g = nesterov ? g + momentum * buffer[k] : buffer[k];
+                }
+                theta[k] -= lr * g;
+            }
+        }
+        return theta;
+    }
+
+    [Test]
+    public void Sgd_Plain_IsThetaMinusLrTimesGradient()
+    {
+        Parameter<T> parameter = RunThreeSteps(p => new Sgd<T>([p], learningRate: 0.1));
+        // By hand: θ0 − 0.1·(0.5 − 0.3 + 0.8), θ1 − 0.1·(−2 + 0.1 + 0.05).
+        AssertValues([1.0 - 0.1, -0.5 + 0.185], parameter, "θ");
+    }
+
+    [Test]
+    public void Sgd_Momentum_WithDampeningAndWeightDecay_MatchesTorchFormula()
+    {
+        Parameter<T> parameter = RunThreeSteps(p => new Sgd<T>([p], learningRate: 0.1, momentum: 0.9, dampening: 0.3, weightDecay: 0.01));
+        AssertValues(ReferenceSgd(0.1, 0.9, 0.3, nesterov: false, weightDecay: 0.01), parameter, "θ");
+        // The first step copies g into the buffer undamped: after one step θ = θ0 − lr·g exactly.
+        Parameter<T> single = MakeParameter("w", 1.0);
+        var optimizer = new Sgd<T>([single], learningRate: 0.5, momentum: 0.9, dampening: 0.5);
+        SetGradient(single, 2.0);
+        optimizer.Step();
+        Assert.That(D(single.Value[0]), Is.EqualTo(0.0));
+    }
+
+    [Test]
+    public void Sgd_Nesterov_MatchesTorchFormula()
+    {
+        Parameter<T> parameter = RunThreeSteps(p => new Sgd<T>([p], learningRate: 0.1, momentum: 0.9, nesterov: true));
+        AssertValues(ReferenceSgd(0.1, 0.9, 0, nesterov: true, weightDecay: 0), parameter, "θ");
+    }
+
+    [Test]
+    public void Step_LeavesGradientUnchanged_EvenWithWeightDecay()
+    {
+        Parameter<T> parameter = MakeParameter("w", 1.0, 2.0);
+        SetGradient(parameter, 0.25, -0.5);
+        new Adam<T>([parameter], weightDecay: 0.1).Step();
+        new Sgd<T>([parameter], 0.1, momentum: 0.5, weightDecay: 0.1).Step();
+        Assert.That(parameter.Gradient, Is.EqualTo(new[] { C(0.25), C(-0.5) }));
+    }
+
+    [Test]
+    public void LearningRate_CanChangeBetweenSteps()
+    {
+        Parameter<T> parameter = MakeParameter("w", 1.0);
+        var sgd = new Sgd<T>([parameter], learningRate: 0.5);
+        SetGradient(parameter, 1.0);
+        sgd.Step();            // 1 − 0.5
+        sgd.LearningRate = 0.25;
+        sgd.Step();            // 0.5 − 0.25
+        Assert.That(D(parameter.Value[0]), Is.EqualTo(0.25));
+        Assert.That(() => sgd.LearningRate = 0, Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contain("learningRate 0"));
+    }
+
+    [Test]
+    public void Step_AllocatesNothing()
+    {
+        Parameter<T>[] parameters = [MakeParameter("a", 1, 2, 3), MakeParameter("b", 4, 5)];
+        Optimizer<T>[] optimizers =
+        [
+            new Sgd<T>(parameters, 0.1, momentum: 0.9, nesterov: true, weightDecay: 0.1),
+            new Adam<T>(parameters, amsgrad: true, weightDecay: 0.1),
+            new AdamW<T>(parameters),
+        ];
+        foreach (Optimizer<T> optimizer in optimizers)
+        {
+            optimizer.Step(); // JIT warm-up
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int s = 0; s < 10; s++) optimizer.Step();
+            Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.Zero, optimizer.Kind);
+        }
+    }
+
+    private static readonly Func<IReadOnlyList<Parameter<T>>, Optimizer<T>>[] Factories =
+    [
+        ps => new Sgd<T>(ps, 0.05, momentum: 0.9, dampening: 0.1, weightDecay: 1e-3),
+        ps => new Sgd<T>(ps, 0.05, momentum: 0.8, nesterov: true),
+        ps => new Adam<T>(ps, 0.01, amsgrad: true, weightDecay: 1e-2),
+        ps => new AdamW<T>(ps, 0.01),
+    ];
+
+    /// <summary>Gradient depending on the current value and the step, so the trajectory depends on every state array.</summary>
+    private static void FillGradients(Parameter<T>[] parameters, int step)
+    {
+        foreach (Parameter<T> parameter in parameters)
+            for (int k = 0; k < parameter.Length; k++)
+                parameter.Gradient[k] = T.Sin(parameter.Value[k] * C(k + 1) + C(step)) + C(0.1 * k);
+    }
+
+    private static Parameter<T>[] MakeParameters() => [MakeParameter("layer.weight", 0.3, -0.7, 1.1, 0.05), MakeParameter("layer.bias", -0.2, 0.4)];
+
+    [TestCaseSource(nameof(FactoryIndices))]
+    public void ExportImport_ThenContinuing_EqualsContinuingDirectly_Bitwise(int factory)
+    {
+        Parameter<T>[] original = MakeParameters();
+        Optimizer<T> running = Factories[factory](original);
+        for (int step = 0; step < 3; step++) { FillGradients(original, step); running.Step(); }
+        running.LearningRate *= 0.5; // a schedule's change must travel with the state
+        OptimizerState<T> state = running.ExportState();
+
+        Parameter<T>[] resumed = MakeParameters();
+        for (int p = 0; p < resumed.Length; p++) original[p].Value.CopyTo(resumed[p].Value, 0);
+        Optimizer<T> restored = Factories[factory](resumed);
+        restored.ImportState(state);
+        foreach (OptimizerSlot<T> slot in state.Slots) Array.Fill(slot.Values, T.NaN); // import must have copied
+
+        Parameter<T>[] fresh = MakeParameters();
+        for (int p = 0; p < fresh.Length; p++) original[p].Value.CopyTo(fresh[p].Value, 0);
+        Optimizer<T> withoutState = Factories[factory](fresh);
+
+        for (int step = 3; step < 6; step++)
+        {
+            FillGradients(original, step); running.Step();
+            FillGradients(resumed, step); restored.Step();
+            FillGradients(fresh, step); withoutState.Step();
+        }
+        Assert.That(restored.StepCount, Is.EqualTo(6));
+        for (int p = 0; p < original.Length; p++)
+            Assert.That(resumed[p].Value, Is.EqualTo(original[p].Value), original[p].Name);
+        Assert.That(fresh[0].Value, Is.Not.EqualTo(original[0].Value), "without the state the run must differ (the test can fail)");
+    }
+
+    public static IEnumerable<int> FactoryIndices() => Enumerable.Range(0, 4);
+
+    [Test]
+    public void ExportState_NamesArraysAsPyTorch()
+    {
+        OptimizerState<T> state = new Adam<T>(MakeParameters(), amsgrad: true).ExportState();
+        Assert.That(state.Kind, Is.EqualTo("Adam"));
+        Assert.That(state.Slots.Select(s => $"{s.ParameterName}/{s.SlotName}"), Is.EqualTo(new[]
+        {
+            "layer.weight/exp_avg", "layer.weight/exp_avg_sq", "layer.weight/max_exp_avg_sq",
+            "layer.bias/exp_avg", "layer.bias/exp_avg_sq", "layer.bias/max_exp_avg_sq",
+        }));
+        Assert.That(new Sgd<T>(MakeParameters(), 0.1, momentum: 0.9).ExportState().Slots.Select(s => s.SlotName).Distinct(),
+            Is.EqualTo(new[] { "momentum_buffer" }));
+        Assert.That(new Sgd<T>(MakeParameters(), 0.1).ExportState().Slots, Is.Empty);
+    }
+
+    [Test]
+    public void ImportState_RejectsMismatchedKindHyperparametersAndParameters()
+    {
+        OptimizerState<T> adamState = new Adam<T>(MakeParameters()).ExportState();
+        Assert.That(() => new AdamW<T>(MakeParameters()).ImportState(adamState),
+            Throws.ArgumentException.With.Message.Contain("'Adam'").And.Message.Contain("'AdamW'"));
+        Assert.That(() => new Adam<T>(MakeParameters(), beta2: 0.99).ImportState(adamState),
+            Throws.ArgumentException.With.Message.Contain("beta2 = 0.999").And.Message.Contain("0.99"));
+        Parameter<T>[] renamed = [MakeParameter("other.weight", 0, 0, 0, 0), MakeParameter("layer.bias", 0, 0)];
+        Assert.That(() => new Adam<T>(renamed).ImportState(adamState),
+            Throws.ArgumentException.With.Message.Contain("'layer.weight'").And.Message.Contain("'other.weight'"));
+        Parameter<T>[] resized = [MakeParameter("layer.weight", 0, 0, 0), MakeParameter("layer.bias", 0, 0)];
+        Assert.That(() => new Adam<T>(resized).ImportState(adamState),
+            Throws.ArgumentException.With.Message.Contain("holds 4 values"));
+    }
+
+    [Test]
+    public void Options_OutsideTheirRange_AreRejectedNamingOptionAndValue()
+    {
+        Parameter<T>[] ps = MakeParameters();
+        AssertOutOfRange(() => new Sgd<T>(ps, 0), "learningRate", "0");
+        AssertOutOfRange(() => new Adam<T>(ps, learningRate: -1e-3), "learningRate", "-0.001");
+        AssertOutOfRange(() => new Adam<T>(ps, learningRate: double.NaN), "learningRate", "NaN");
+        AssertOutOfRange(() => new Adam<T>(ps, beta1: 1.0), "beta1", "1");
+        AssertOutOfRange(() => new Adam<T>(ps, beta2: -0.1), "beta2", "-0.1");
+        AssertOutOfRange(() => new AdamW<T>(ps, epsilon: 0), "epsilon", "0");
+        AssertOutOfRange(() => new AdamW<T>(ps, weightDecay: -1), "weightDecay", "-1");
+        AssertOutOfRange(() => new Sgd<T>(ps, 0.1, momentum: -0.5), "momentum", "-0.5");
+
+        var ex = Assert.Throws<ArgumentException>(() => new Sgd<T>(ps, 0.1, nesterov: true));
+        Assert.That(ex!.ParamName, Is.EqualTo("nesterov"));
+        Assert.That(ex.Message, Does.Contain("momentum = 0"));
+        ex = Assert.Throws<ArgumentException>(() => new Sgd<T>(ps, 0.1, momentum: 0.9, dampening: 0.1, nesterov: true));
+        Assert.That(ex!.Message, Does.Contain("dampening = 0.1"));
+
+        Assert.That(() => new Adam<T>([]), Throws.ArgumentException.With.Message.Contain("at least one parameter"));
+        Assert.That(() => new Adam<T>([ps[0], ps[0]]), Throws.ArgumentException.With.Message.Contain("more than once"));
+
+        static void AssertOutOfRange(TestDelegate create, string option, string value)
+        {
+            var e = Assert.Throws<ArgumentOutOfRangeException>(create);
+            Assert.That(e!.Message, Does.Contain($"{option} {value}"), option);
+        }
+    }
+}

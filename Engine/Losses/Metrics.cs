@@ -1,0 +1,51 @@
+namespace NumLstm.Losses;
+
+/// <summary>Metrics reported during training. Counting variants let a loop sum over batches and divide once.</summary>
+public static class Metrics
+{
+    /// <summary>Index of the largest value in <paramref name="row"/>; the first one on ties (as NumPy and PyTorch).</summary>
+    public static int ArgMax<T>(ReadOnlySpan<T> row) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (row.IsEmpty) throw new ArgumentException("ArgMax: the row is empty.", nameof(row));
+        int best = 0;
+        for (int k = 1; k < row.Length; k++)
+            if (row[k] > row[best]) best = k;
+        return best;
+    }
+
+    /// <summary>Rows b of predictions [B, K] whose argmax equals labels[b].</summary>
+    public static int CountCorrect<T>(ReadOnlySpan<T> predictions, ReadOnlySpan<int> labels) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int batch = labels.Length;
+        if (batch == 0) throw new ArgumentException("Accuracy: labels are empty.", nameof(labels));
+        if (predictions.IsEmpty || predictions.Length % batch != 0)
+            throw new ArgumentException($"Accuracy: predictions must be [B={batch}, K] (a multiple of {batch} values), got {predictions.Length}.", nameof(predictions));
+        int classes = predictions.Length / batch;
+        int correct = 0;
+        for (int b = 0; b < batch; b++)
+            if (ArgMax(predictions.Slice(b * classes, classes)) == labels[b]) correct++;
+        return correct;
+    }
+
+    /// <summary>Fraction of rows whose argmax equals the label (Keras <c>sparse_categorical_accuracy</c>).</summary>
+    public static double Accuracy<T>(ReadOnlySpan<T> predictions, ReadOnlySpan<int> labels) where T : unmanaged, IFloatingPointIeee754<T>
+        => (double)CountCorrect(predictions, labels) / labels.Length;
+
+    /// <summary>Σ |p − y| in double, for averaging over many batches.</summary>
+    public static double SumAbsoluteError<T>(ReadOnlySpan<T> predictions, ReadOnlySpan<T> targets) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (targets.Length != predictions.Length)
+            throw new ArgumentException($"MeanAbsoluteError: targets must have the predictions' length {predictions.Length}, got {targets.Length}.", nameof(targets));
+        double sum = 0;
+        for (int k = 0; k < predictions.Length; k++)
+            sum += Math.Abs(double.CreateTruncating(predictions[k]) - double.CreateTruncating(targets[k]));
+        return sum;
+    }
+
+    /// <summary>(1/N) Σ |p − y|, computed in double.</summary>
+    public static double MeanAbsoluteError<T>(ReadOnlySpan<T> predictions, ReadOnlySpan<T> targets) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (predictions.IsEmpty) throw new ArgumentException("MeanAbsoluteError: predictions are empty.", nameof(predictions));
+        return SumAbsoluteError(predictions, targets) / predictions.Length;
+    }
+}

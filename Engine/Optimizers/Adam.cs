@@ -1,0 +1,156 @@
+using System.Runtime.Intrinsics;
+
+namespace NumLstm.Optimizers;
+
+/// <summary>
+/// Adam with the update of <c>torch.optim.Adam</c> (docs/math-losses-optimizers.md), ε placed as PyTorch places it:
+/// g ← ∇θ + λθ (L2, coupled); m ← m + (1 − β1)(g − m); v ← β2·v + (1 − β2)·g²;
+/// θ ← θ − (lr / (1 − β1^t)) · m / (√v / √(1 − β2^t) + ε). AMSGrad uses v_max ← max(v_max, v) in place of v.
+/// The default ε = 1e-7 is Keras's value (PyTorch's is 1e-8).
+/// </summary>
+public class Adam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private T oneMinusBeta1, beta2, oneMinusBeta2, eps, lambda, stepSize, biasCorrection2Sqrt, decoupledFactor;
+
+    public Adam(IReadOnlyList<Parameter<T>> parameters, double learningRate = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
+        double epsilon = 1e-7, double weightDecay = 0, bool amsgrad = false)
+        : this(parameters, learningRate, beta1, beta2, epsilon, weightDecay, amsgrad, decoupledWeightDecay: false)
+    {
+    }
+
+    protected Adam(IReadOnlyList<Parameter<T>> parameters, double learningRate, double beta1, double beta2,
+        double epsilon, double weightDecay, bool amsgrad, bool decoupledWeightDecay)
+        : base(parameters, learningRate, amsgrad ? ["exp_avg", "exp_avg_sq", "max_exp_avg_sq"] : ["exp_avg", "exp_avg_sq"])
+    {
+        CheckBeta(beta1, nameof(beta1));
+        CheckBeta(beta2, nameof(beta2));
+        CheckPositive(epsilon, nameof(epsilon));
+        CheckNonNegative(weightDecay, nameof(weightDecay));
+        Beta1 = beta1;
+        Beta2 = beta2;
+        Epsilon = epsilon;
+        WeightDecay = weightDecay;
+        AmsGrad = amsgrad;
+        DecoupledWeightDecay = decoupledWeightDecay;
+    }
+
+    public override string Kind => "Adam";
+    public double Beta1 { get; }
+    public double Beta2 { get; }
+    public double Epsilon { get; }
+    public double WeightDecay { get; }
+    public bool AmsGrad { get; }
+
+    /// <summary>True for AdamW: θ ← θ(1 − lr·λ) before the update instead of adding λθ to the gradient.</summary>
+    public bool DecoupledWeightDecay { get; }
+
+    protected override IReadOnlyDictionary<string, double> Hyperparameters() => new Dictionary<string, double>
+    {
+        ["beta1"] = Beta1,
+        ["beta2"] = Beta2,
+        ["eps"] = Epsilon,
+        ["weight_decay"] = WeightDecay,
+        ["amsgrad"] = AmsGrad ? 1 : 0,
+    };
+
+    protected override void BeginStep(long step)
+    {
+        // Bias corrections and step size in double, as PyTorch computes them in Python floats.
+        double biasCorrection1 = 1 - Math.Pow(Beta1, step);
+        double biasCorrection2 = 1 - Math.Pow(Beta2, step);
+        oneMinusBeta1 = Cast(1 - Beta1);
+        beta2 = Cast(Beta2);
+        oneMinusBeta2 = Cast(1 - Beta2);
+        eps = Cast(Epsilon);
+        lambda = Cast(WeightDecay);
+        stepSize = Cast(LearningRate / biasCorrection1);
+        biasCorrection2Sqrt = Cast(Math.Sqrt(biasCorrection2));
+        decoupledFactor = Cast(1 - LearningRate * WeightDecay);
+    }
+
+    protected override void Update(int index, Parameter<T> parameter)
+    {
+        Span<T> theta = parameter.Value;
+        ReadOnlySpan<T> gradient = parameter.Gradient;
+        Span<T> m = Slot(0, index), v = Slot(1, index);
+        Span<T> vMax = AmsGrad ? Slot(2, index) : default;
+        bool coupledDecay = WeightDecay != 0 && !DecoupledWeightDecay;
+        bool decoupledDecay = WeightDecay != 0 && DecoupledWeightDecay;
+        int k = 0;
+        if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
+            k = UpdateVector256(theta, gradient, m, v, vMax, coupledDecay, decoupledDecay);
+        // The tail (and the whole span without SIMD) runs the same operations in the same order, one element at a time.
+        for (; k < theta.Length; k++)
+        {
+            T g = coupledDecay ? gradient[k] + lambda * theta[k] : gradient[k];
+            if (decoupledDecay) theta[k] *= decoupledFactor;
+            T mk = m[k] + oneMinusBeta1 * (g - m[k]);           // torch: exp_avg.lerp_(grad, 1 − β1)
+            T vk = v[k] * beta2 + oneMinusBeta2 * (g * g);      // torch: exp_avg_sq.mul_(β2).addcmul_(g, g, 1 − β2)
+            m[k] = mk;
+            v[k] = vk;
+            if (AmsGrad)
+            {
+                vk = T.Max(vMax[k], vk);
+                vMax[k] = vk;
+            }
+            T denominator = T.Sqrt(vk) / biasCorrection2Sqrt + eps;
+            theta[k] -= stepSize * (mk / denominator);
+        }
+    }
+
+    /// <summary>The update above on whole 256-bit vectors; returns the number of elements done.</summary>
+    private int UpdateVector256(Span<T> theta, ReadOnlySpan<T> gradient, Span<T> m, Span<T> v, Span<T> vMax,
+        bool coupledDecay, bool decoupledDecay)
+    {
+        int width = Vector256<T>.Count, n = theta.Length;
+        Vector256<T> lambdaV = Vector256.Create(lambda), decayV = Vector256.Create(decoupledFactor);
+        Vector256<T> oneMinusBeta1V = Vector256.Create(oneMinusBeta1), beta2V = Vector256.Create(beta2);
+        Vector256<T> oneMinusBeta2V = Vector256.Create(oneMinusBeta2), epsV = Vector256.Create(eps);
+        Vector256<T> stepSizeV = Vector256.Create(stepSize), biasCorrection2SqrtV = Vector256.Create(biasCorrection2Sqrt);
+        ref T thetaRef = ref MemoryMarshal.GetReference(theta);
+        ref T gradientRef = ref MemoryMarshal.GetReference(gradient);
+        ref T mRef = ref MemoryMarshal.GetReference(m);
+        ref T vRef = ref MemoryMarshal.GetReference(v);
+        ref T vMaxRef = ref MemoryMarshal.GetReference(vMax);
+        bool amsgrad = AmsGrad;
+        int k = 0;
+        for (; k <= n - width; k += width)
+        {
+            nuint at = (nuint)k;
+            Vector256<T> thetaK = Vector256.LoadUnsafe(ref thetaRef, at);
+            Vector256<T> g = Vector256.LoadUnsafe(ref gradientRef, at);
+            if (coupledDecay) g += lambdaV * thetaK;
+            if (decoupledDecay) thetaK *= decayV;
+            Vector256<T> mK = Vector256.LoadUnsafe(ref mRef, at);
+            mK += oneMinusBeta1V * (g - mK);
+            Vector256<T> vK = Vector256.LoadUnsafe(ref vRef, at) * beta2V + oneMinusBeta2V * (g * g);
+            mK.StoreUnsafe(ref mRef, at);
+            vK.StoreUnsafe(ref vRef, at);
+            if (amsgrad)
+            {
+                vK = Vector256.Max(Vector256.LoadUnsafe(ref vMaxRef, at), vK);
+                vK.StoreUnsafe(ref vMaxRef, at);
+            }
+            Vector256<T> denominator = Vector256.Sqrt(vK) / biasCorrection2SqrtV + epsV;
+            thetaK -= stepSizeV * (mK / denominator);
+            thetaK.StoreUnsafe(ref thetaRef, at);
+        }
+        return k;
+    }
+}
+
+/// <summary>
+/// AdamW with the update of <c>torch.optim.AdamW</c>: θ ← θ − lr·λ·θ (decoupled weight decay), then the Adam update
+/// without L2. Defaults: weightDecay = 1e-2 as PyTorch; ε = 1e-7 (PyTorch's is 1e-8) for consistency with
+/// <see cref="Adam{T}"/>, which uses Keras's default.
+/// </summary>
+public sealed class AdamW<T> : Adam<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    public AdamW(IReadOnlyList<Parameter<T>> parameters, double learningRate = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
+        double epsilon = 1e-7, double weightDecay = 1e-2, bool amsgrad = false)
+        : base(parameters, learningRate, beta1, beta2, epsilon, weightDecay, amsgrad, decoupledWeightDecay: true)
+    {
+    }
+
+    public override string Kind => "AdamW";
+}

@@ -1,0 +1,165 @@
+namespace NumLstm.Optimizers;
+
+/// <summary>
+/// Updates a fixed list of parameters from their gradients. State arrays (moments, momentum buffers) are allocated
+/// once, sized from the parameters, so <see cref="Step"/> allocates nothing. Hyperparameters are doubles, as in
+/// PyTorch; per-step scalars (bias corrections, step size) are computed in double and cast to T once per step.
+/// </summary>
+public abstract class Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private readonly Parameter<T>[] parameters;
+    private readonly string[] slotNames;
+    private readonly T[][][] slots; // [slot][parameter][element]
+    private double learningRate;
+
+    protected Optimizer(IReadOnlyList<Parameter<T>> parameters, double learningRate, params string[] slotNames)
+    {
+        ArgumentNullException.ThrowIfNull(parameters);
+        if (parameters.Count == 0)
+            throw new ArgumentException("An optimizer needs at least one parameter, got an empty list.", nameof(parameters));
+        var seen = new HashSet<Parameter<T>>(ReferenceEqualityComparer.Instance);
+        this.parameters = new Parameter<T>[parameters.Count];
+        for (int p = 0; p < parameters.Count; p++)
+        {
+            Parameter<T> parameter = parameters[p] ?? throw new ArgumentException($"parameters[{p}] is null.", nameof(parameters));
+            if (!seen.Add(parameter))
+                throw new ArgumentException($"Parameter '{parameter.Name}' (index {p}) appears more than once in the list.", nameof(parameters));
+            this.parameters[p] = parameter;
+        }
+        LearningRate = learningRate;
+        this.slotNames = (string[])slotNames.Clone();
+        slots = new T[slotNames.Length][][];
+        for (int s = 0; s < slotNames.Length; s++)
+        {
+            slots[s] = new T[this.parameters.Length][];
+            for (int p = 0; p < this.parameters.Length; p++) slots[s][p] = new T[this.parameters[p].Length];
+        }
+    }
+
+    /// <summary><c>SGD</c>, <c>Adam</c> or <c>AdamW</c>: the name stored in <see cref="OptimizerState{T}"/>.</summary>
+    public abstract string Kind { get; }
+
+    public IReadOnlyList<Parameter<T>> Parameters => parameters;
+
+    /// <summary>The learning rate of the next step; a schedule may set it between steps. Must be positive and finite.</summary>
+    public double LearningRate
+    {
+        get => learningRate;
+        set
+        {
+            if (!(value > 0) || !double.IsFinite(value))
+                throw new ArgumentOutOfRangeException(nameof(LearningRate), value, $"Invalid learningRate {value}: must be positive and finite.");
+            learningRate = value;
+        }
+    }
+
+    /// <summary>Steps taken so far (PyTorch's <c>state['step']</c>); the next step is number StepCount + 1.</summary>
+    public long StepCount { get; private set; }
+
+    /// <summary>Names of the per-parameter state arrays, in export order.</summary>
+    public IReadOnlyList<string> SlotNames => slotNames;
+
+    /// <summary>Applies one update to every parameter from its <see cref="Parameter{T}.Gradient"/> (which is left unchanged).</summary>
+    public void Step()
+    {
+        StepCount++;
+        BeginStep(StepCount);
+        for (int p = 0; p < parameters.Length; p++) Update(p, parameters[p]);
+    }
+
+    public void ZeroGradients()
+    {
+        foreach (Parameter<T> parameter in parameters) parameter.ZeroGradient();
+    }
+
+    /// <summary>Computes the scalars shared by all parameters for step <paramref name="step"/> (1-based).</summary>
+    protected abstract void BeginStep(long step);
+
+    /// <summary>Updates parameter number <paramref name="index"/> in place.</summary>
+    protected abstract void Update(int index, Parameter<T> parameter);
+
+    /// <summary>The hyperparameters besides the learning rate, as stored in a state and checked on import.</summary>
+    protected abstract IReadOnlyDictionary<string, double> Hyperparameters();
+
+    protected T[] Slot(int slot, int parameterIndex) => slots[slot][parameterIndex];
+
+    public OptimizerState<T> ExportState()
+    {
+        var names = new string[parameters.Length];
+        var exported = new List<OptimizerSlot<T>>(parameters.Length * slotNames.Length);
+        for (int p = 0; p < parameters.Length; p++)
+        {
+            names[p] = parameters[p].Name;
+            for (int s = 0; s < slotNames.Length; s++)
+                exported.Add(new OptimizerSlot<T>(parameters[p].Name, slotNames[s], (T[])slots[s][p].Clone()));
+        }
+        return new OptimizerState<T>(Kind, StepCount, LearningRate, names, Hyperparameters(), exported);
+    }
+
+    /// <summary>
+    /// Restores the step count, learning rate and state arrays. The state must come from the same kind of optimizer,
+    /// over parameters with the same names and lengths, built with the same hyperparameters.
+    /// </summary>
+    public void ImportState(OptimizerState<T> state)
+    {
+        ArgumentNullException.ThrowIfNull(state);
+        if (state.Kind != Kind)
+            throw new ArgumentException($"Optimizer state is for '{state.Kind}', this optimizer is '{Kind}'.", nameof(state));
+        if (state.ParameterNames.Count != parameters.Length)
+            throw new ArgumentException($"Optimizer state has {state.ParameterNames.Count} parameters, this optimizer has {parameters.Length}.", nameof(state));
+        for (int p = 0; p < parameters.Length; p++)
+        {
+            if (state.ParameterNames[p] != parameters[p].Name)
+                throw new ArgumentException($"Optimizer state parameter {p} is '{state.ParameterNames[p]}', expected '{parameters[p].Name}'.", nameof(state));
+        }
+        foreach ((string name, double value) in Hyperparameters())
+        {
+            if (!state.Hyperparameters.TryGetValue(name, out double saved))
+                throw new ArgumentException($"Optimizer state lacks hyperparameter '{name}'.", nameof(state));
+            if (saved.CompareTo(value) != 0)
+                throw new ArgumentException($"Optimizer state has {name} = {saved:R}, this optimizer was built with {value:R}.", nameof(state));
+        }
+        if (state.Slots.Count != parameters.Length * slotNames.Length)
+            throw new ArgumentException(
+                $"Optimizer state has {state.Slots.Count} arrays, expected {parameters.Length * slotNames.Length} ({parameters.Length} parameters × [{string.Join(", ", slotNames)}]).", nameof(state));
+        for (int p = 0, j = 0; p < parameters.Length; p++)
+        {
+            for (int s = 0; s < slotNames.Length; s++, j++)
+            {
+                OptimizerSlot<T> slot = state.Slots[j];
+                if (slot.ParameterName != parameters[p].Name || slot.SlotName != slotNames[s])
+                    throw new ArgumentException($"Optimizer state array {j} is '{slot.ParameterName}/{slot.SlotName}', expected '{parameters[p].Name}/{slotNames[s]}'.", nameof(state));
+                if (slot.Values.Length != parameters[p].Length)
+                    throw new ArgumentException($"Optimizer state array '{slot}' holds {slot.Values.Length} values, parameter '{parameters[p].Name}' has {parameters[p].Length}.", nameof(state));
+            }
+        }
+        if (!(state.LearningRate > 0) || !double.IsFinite(state.LearningRate))
+            throw new ArgumentException($"Optimizer state has an invalid learning rate {state.LearningRate}.", nameof(state));
+
+        for (int p = 0, j = 0; p < parameters.Length; p++)
+            for (int s = 0; s < slotNames.Length; s++, j++)
+                state.Slots[j].Values.CopyTo(slots[s][p], 0);
+        StepCount = state.Step;
+        LearningRate = state.LearningRate;
+    }
+
+    protected static T Cast(double value) => T.CreateTruncating(value);
+
+    protected static void CheckBeta(double value, string name)
+    {
+        if (!(value >= 0 && value < 1))
+            throw new ArgumentOutOfRangeException(name, value, $"Invalid {name} {value}: must be in [0, 1).");
+    }
+
+    protected static void CheckNonNegative(double value, string name)
+    {
+        if (!(value >= 0) || !double.IsFinite(value))
+            throw new ArgumentOutOfRangeException(name, value, $"Invalid {name} {value}: must be finite and ≥ 0.");
+    }
+
+    protected static void CheckPositive(double value, string name)
+    {
+        if (!(value > 0) || !double.IsFinite(value))
+            throw new ArgumentOutOfRangeException(name, value, $"Invalid {name} {value}: must be finite and > 0.");
+    }
+}

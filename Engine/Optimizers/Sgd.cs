@@ -1,0 +1,78 @@
+namespace NumLstm.Optimizers;
+
+/// <summary>
+/// Stochastic gradient descent with the update of <c>torch.optim.SGD</c> (docs/math-losses-optimizers.md):
+/// g ← ∇θ + λθ; with momentum μ ≠ 0, b ← g on the first step, else b ← μb + (1 − τ)g, and g ← g + μb (Nesterov)
+/// or g ← b; then θ ← θ − lr·g.
+/// </summary>
+public sealed class Sgd<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private T lr, mu, oneMinusDampening, lambda;
+    private bool firstStep;
+
+    public Sgd(IReadOnlyList<Parameter<T>> parameters, double learningRate, double momentum = 0, double dampening = 0,
+        bool nesterov = false, double weightDecay = 0)
+        : base(parameters, learningRate, momentum != 0 ? ["momentum_buffer"] : [])
+    {
+        CheckNonNegative(momentum, nameof(momentum));
+        if (!double.IsFinite(dampening))
+            throw new ArgumentOutOfRangeException(nameof(dampening), dampening, $"Invalid dampening {dampening}: must be finite.");
+        CheckNonNegative(weightDecay, nameof(weightDecay));
+        if (nesterov && (momentum <= 0 || dampening != 0))
+            throw new ArgumentException(
+                $"Nesterov momentum requires momentum > 0 and dampening = 0, got momentum = {momentum}, dampening = {dampening}.", nameof(nesterov));
+        Momentum = momentum;
+        Dampening = dampening;
+        Nesterov = nesterov;
+        WeightDecay = weightDecay;
+    }
+
+    public override string Kind => "SGD";
+    public double Momentum { get; }
+    public double Dampening { get; }
+    public bool Nesterov { get; }
+    public double WeightDecay { get; }
+
+    protected override IReadOnlyDictionary<string, double> Hyperparameters() => new Dictionary<string, double>
+    {
+        ["momentum"] = Momentum,
+        ["dampening"] = Dampening,
+        ["nesterov"] = Nesterov ? 1 : 0,
+        ["weight_decay"] = WeightDecay,
+    };
+
+    protected override void BeginStep(long step)
+    {
+        lr = Cast(LearningRate);
+        mu = Cast(Momentum);
+        oneMinusDampening = Cast(1 - Dampening);
+        lambda = Cast(WeightDecay);
+        firstStep = step == 1;
+    }
+
+    protected override void Update(int index, Parameter<T> parameter)
+    {
+        Span<T> theta = parameter.Value;
+        ReadOnlySpan<T> gradient = parameter.Gradient;
+        bool decay = WeightDecay != 0;
+        if (Momentum == 0)
+        {
+            for (int k = 0; k < theta.Length; k++)
+            {
+                T g = decay ? gradient[k] + lambda * theta[k] : gradient[k];
+                theta[k] -= lr * g;
+            }
+            return;
+        }
+
+        Span<T> buffer = Slot(0, index);
+        for (int k = 0; k < theta.Length; k++)
+        {
+            T g = decay ? gradient[k] + lambda * theta[k] : gradient[k];
+            T b = firstStep ? g : buffer[k] * mu + oneMinusDampening * g;
+            buffer[k] = b;
+            g = Nesterov ? g + mu * b : b;
+            theta[k] -= lr * g;
+        }
+    }
+}
