@@ -1,0 +1,433 @@
+using System.Diagnostics;
+using NumLstm.Data;
+using NumLstm.Layers;
+using NumLstm.Losses;
+using NumLstm.Models;
+using NumLstm.Optimizers;
+
+namespace NumLstm.Training;
+
+/// <summary>How gradients are clipped before each optimizer step.</summary>
+public enum ClipMode
+{
+    None,
+    /// <summary>Each element clamped to [−c, c].</summary>
+    Value,
+    /// <summary>Each parameter's gradient scaled to norm ≤ c.</summary>
+    Norm,
+    /// <summary>All gradients scaled together to global norm ≤ c (torch.nn.utils.clip_grad_norm_).</summary>
+    GlobalNorm,
+}
+
+/// <summary>Options of <see cref="Trainer.Fit"/>, Keras' fit arguments in C#.</summary>
+public sealed class TrainingOptions
+{
+    public int Epochs { get; init; } = 10;
+    public int BatchSize { get; init; } = 32;
+    public bool Shuffle { get; init; } = true;
+    /// <summary>Seeds shuffling and dropout. Same seed, data and thread count: bitwise-identical weights.</summary>
+    public int Seed { get; init; }
+    /// <summary>Held-out data evaluated after each epoch; or use <see cref="ValidationSplit"/>.</summary>
+    public SequenceDataset? Validation { get; init; }
+    /// <summary>Fraction of the training data held out (the last part, as Keras takes it) when no validation set is given.</summary>
+    public double ValidationSplit { get; init; }
+    /// <summary>Keras loss name; default sparse_categorical_crossentropy for classification, mse for regression.</summary>
+    public string? Loss { get; init; }
+    /// <summary>Learning rate of the default optimizer (Adam) and the starting rate for schedules.</summary>
+    public double LearningRate { get; init; } = 1e-3;
+    /// <summary>Builds the optimizer over the model's parameters; default Adam(LearningRate).</summary>
+    public Func<IReadOnlyList<Parameter<float>>, double, Optimizer<float>>? OptimizerFactory { get; init; }
+    public ClipMode Clip { get; init; } = ClipMode.None;
+    public double ClipValue { get; init; } = 1.0;
+    public IList<ITrainingCallback> Callbacks { get; init; } = new List<ITrainingCallback>();
+    public IProgress<TrainingProgress>? Progress { get; init; }
+    /// <summary>Apply the dataset's sequence lengths as a mask (Keras masking). Default: when the dataset is variable length.</summary>
+    public bool? UseMask { get; init; }
+
+    internal void Validate()
+    {
+        if (Epochs < 0) throw new ArgumentOutOfRangeException(nameof(Epochs), Epochs, "Epochs must be ≥ 0.");
+        if (BatchSize <= 0) throw new ArgumentOutOfRangeException(nameof(BatchSize), BatchSize, "Batch size must be positive.");
+        if (!(ValidationSplit >= 0 && ValidationSplit < 1)) throw new ArgumentOutOfRangeException(nameof(ValidationSplit), ValidationSplit, "Validation split must be in [0, 1).");
+        if (!(LearningRate > 0) || !double.IsFinite(LearningRate)) throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, "Learning rate must be positive and finite.");
+        if (Clip != ClipMode.None && (!(ClipValue > 0) || !double.IsFinite(ClipValue)))
+            throw new ArgumentOutOfRangeException(nameof(ClipValue), ClipValue, "Clip value must be positive and finite.");
+        if (!Enum.IsDefined(Clip)) throw new ArgumentOutOfRangeException(nameof(Clip), Clip, "Unknown clip mode.");
+    }
+}
+
+/// <summary>Reported through <see cref="TrainingOptions.Progress"/> after each batch and each epoch.</summary>
+public readonly record struct TrainingProgress(int Epoch, int Epochs, int Batch, int Batches, double Loss, EpochRecord? Completed);
+
+/// <summary>What one epoch did.</summary>
+public sealed record EpochRecord
+{
+    public required int Epoch { get; init; }
+    public required double TrainLoss { get; init; }
+    /// <summary>Accuracy for classification, MAE for regression.</summary>
+    public required double TrainMetric { get; init; }
+    public double? ValidationLoss { get; init; }
+    public double? ValidationMetric { get; init; }
+    public required double LearningRate { get; init; }
+    public required double Seconds { get; init; }
+    /// <summary>The largest global gradient norm (before clipping) of any step in the epoch.</summary>
+    public required double MaxGradientNorm { get; init; }
+    public required double MeanGradientNorm { get; init; }
+    /// <summary>Per layer: the largest norm of that layer's gradients (before clipping) in the epoch.</summary>
+    public required IReadOnlyDictionary<string, double> MaxLayerGradientNorms { get; init; }
+    /// <summary>The loss of every batch, in order (the study counts spikes from it).</summary>
+    public required IReadOnlyList<double> BatchLosses { get; init; }
+}
+
+/// <summary>Per-epoch history, as Keras' History.</summary>
+public sealed class TrainingHistory
+{
+    public List<EpochRecord> Epochs { get; } = new();
+    public string MetricName { get; init; } = "accuracy";
+    public bool StoppedEarly { get; internal set; }
+}
+
+/// <summary>Raised when a loss or gradient stops being finite. The model keeps the weights of the last good step.</summary>
+public sealed class TrainingDivergedException : Exception
+{
+    public TrainingDivergedException(int epoch, int batch, string what)
+        : base($"Training diverged at epoch {epoch}, batch {batch}: {what}. The weights of the last good step were restored.")
+    {
+        Epoch = epoch;
+        Batch = batch;
+    }
+
+    public int Epoch { get; }
+    public int Batch { get; }
+}
+
+/// <summary>Hooks called by the fit loop.</summary>
+public interface ITrainingCallback
+{
+    /// <summary>Before each epoch; may change the optimizer's learning rate.</summary>
+    void OnEpochBegin(int epoch, Optimizer<float> optimizer) { }
+
+    /// <summary>After each epoch; return true to stop training.</summary>
+    bool OnEpochEnd(EpochRecord record) => false;
+}
+
+/// <summary>Stops when the monitored quantity (validation loss if there is one, else training loss) stops improving.</summary>
+public sealed class EarlyStopping : ITrainingCallback
+{
+    private double best = double.PositiveInfinity;
+    private int wait;
+
+    public EarlyStopping(int patience = 3, double minDelta = 0)
+    {
+        if (patience < 0) throw new ArgumentOutOfRangeException(nameof(patience), patience, "Patience must be ≥ 0.");
+        if (minDelta < 0) throw new ArgumentOutOfRangeException(nameof(minDelta), minDelta, "minDelta must be ≥ 0.");
+        Patience = patience;
+        MinDelta = minDelta;
+    }
+
+    public int Patience { get; }
+    public double MinDelta { get; }
+
+    public bool OnEpochEnd(EpochRecord record)
+    {
+        double value = record.ValidationLoss ?? record.TrainLoss;
+        if (value < best - MinDelta) { best = value; wait = 0; return false; }
+        return ++wait > Patience;
+    }
+}
+
+/// <summary>Sets the learning rate before each epoch from a function of the epoch (0-based) and the base rate.</summary>
+public sealed class LearningRateSchedule : ITrainingCallback
+{
+    private readonly Func<int, double, double> schedule;
+    private double? baseRate;
+
+    public LearningRateSchedule(Func<int, double, double> schedule) => this.schedule = schedule ?? throw new ArgumentNullException(nameof(schedule));
+
+    /// <summary>lr = base · factor^⌊epoch/every⌋.</summary>
+    public static LearningRateSchedule StepDecay(double factor, int every)
+    {
+        if (!(factor > 0)) throw new ArgumentOutOfRangeException(nameof(factor), factor, "Decay factor must be > 0.");
+        if (every <= 0) throw new ArgumentOutOfRangeException(nameof(every), every, "Decay interval must be positive.");
+        return new LearningRateSchedule((epoch, lr) => lr * Math.Pow(factor, epoch / every));
+    }
+
+    public void OnEpochBegin(int epoch, Optimizer<float> optimizer)
+    {
+        baseRate ??= optimizer.LearningRate;
+        optimizer.LearningRate = schedule(epoch, baseRate.Value);
+    }
+}
+
+/// <summary>
+/// Keras' fit / evaluate / predict for a float32 <see cref="Sequential{T}"/>. Shuffling and dropout draw from streams
+/// derived from (seed, epoch, batch), so a run is reproducible and can resume at an epoch boundary bit-exactly.
+/// </summary>
+public sealed class Trainer
+{
+    private readonly Sequential<float> model;
+    private readonly ModelCache<float> cache;
+    private float[] x = Array.Empty<float>(), targets = Array.Empty<float>(), outputGradient = Array.Empty<float>();
+    private bool[] mask = Array.Empty<bool>();
+    private int[] labels = Array.Empty<int>();
+
+    public Trainer(Sequential<float> model, Optimizer<float>? optimizer = null)
+    {
+        this.model = model ?? throw new ArgumentNullException(nameof(model));
+        cache = model.CreateCache();
+        Optimizer = optimizer;
+    }
+
+    public Sequential<float> Model => model;
+    /// <summary>The optimizer; created by the first Fit if none was given. Its state is what a checkpoint saves.</summary>
+    public Optimizer<float>? Optimizer { get; private set; }
+    /// <summary>Epochs completed over all Fit calls (a resumed trainer starts from the checkpoint's value).</summary>
+    public int CompletedEpochs { get; set; }
+
+    /// <summary>Called after each completed epoch (e.g. to write a checkpoint).</summary>
+    public Action<Trainer, EpochRecord>? EpochCompleted { get; set; }
+
+    public TrainingHistory Fit(SequenceDataset train, TrainingOptions options, CancellationToken cancellation = default)
+    {
+        ArgumentNullException.ThrowIfNull(train);
+        ArgumentNullException.ThrowIfNull(options);
+        options.Validate();
+        CheckDataset(train, nameof(train));
+        SequenceDataset? validation = options.Validation;
+        if (validation is null && options.ValidationSplit > 0)
+        {
+            (train, validation) = train.SplitOrdered(1 - options.ValidationSplit);
+            if (train.Count == 0 || validation.Count == 0)
+                throw new ArgumentException($"Validation split {options.ValidationSplit} leaves an empty part of {train.Count + validation.Count} sequences.", nameof(options));
+        }
+        if (validation is not null) CheckDataset(validation, "validation");
+        ILoss<float> loss = LossFor(train, options.Loss);
+        Optimizer ??= options.OptimizerFactory?.Invoke(model.Parameters.ToList(), options.LearningRate)
+                      ?? new Adam<float>(model.Parameters.ToList(), options.LearningRate);
+        Optimizer<float> optimizer = Optimizer;
+        bool useMask = options.UseMask ?? train.IsVariableLength;
+        var sampler = new BatchSampler(train.Count, options.BatchSize, options.Shuffle);
+        var history = new TrainingHistory { MetricName = train.Task == TaskKind.Classification ? "accuracy" : "mae" };
+        var parameters = model.Parameters.ToList();
+        float[] lastGood = new float[model.ParameterCount];
+        var layerNames = model.Layers.Select(l => l.Name).ToArray();
+        int totalEpochs = CompletedEpochs + options.Epochs;
+
+        for (int epochIndex = 0; epochIndex < options.Epochs; epochIndex++)
+        {
+            int epoch = CompletedEpochs;
+            foreach (ITrainingCallback callback in options.Callbacks) callback.OnEpochBegin(epoch, optimizer);
+            var watch = Stopwatch.StartNew();
+            sampler.StartEpoch(options.Shuffle ? new Random(DeriveSeed(options.Seed, epoch, -1)) : null);
+            double lossSum = 0, metricSum = 0, normSum = 0, normMax = 0;
+            int seen = 0;
+            var batchLosses = new List<double>(sampler.BatchCount);
+            var layerMax = new double[layerNames.Length];
+            for (int batch = 0; batch < sampler.BatchCount; batch++)
+            {
+                cancellation.ThrowIfCancellationRequested();
+                ReadOnlySpan<int> indices = sampler.Batch(batch);
+                int b = indices.Length;
+                ReadOnlySpan<float> predictions = ForwardBatch(train, indices, useMask, new ForwardContext(true, new Random(DeriveSeed(options.Seed, epoch, batch))));
+                double batchLoss = ComputeLoss(loss, train, predictions, b, out double metricSumBatch);
+                if (!double.IsFinite(batchLoss))
+                {
+                    RestoreLastGood(parameters, lastGood, batch > 0 || epochIndex > 0);
+                    throw new TrainingDivergedException(epoch, batch, $"the loss is {batchLoss}");
+                }
+                model.ZeroGradients();
+                model.Backward(outputGradient.AsSpan(0, predictions.Length), cache);
+
+                double globalNorm = LayerNorms(layerMax);
+                if (!double.IsFinite(globalNorm))
+                {
+                    RestoreLastGood(parameters, lastGood, batch > 0 || epochIndex > 0);
+                    throw new TrainingDivergedException(epoch, batch, $"the gradient norm is {globalNorm}");
+                }
+                switch (options.Clip)
+                {
+                    case ClipMode.Value: GradientClipping.ClipByValue(parameters, options.ClipValue); break;
+                    case ClipMode.Norm: GradientClipping.ClipByNorm(parameters, options.ClipValue); break;
+                    case ClipMode.GlobalNorm: GradientClipping.ClipByGlobalNorm(parameters, options.ClipValue); break;
+                }
+                SaveLastGood(parameters, lastGood);
+                optimizer.Step();
+
+                lossSum += batchLoss * b;
+                metricSum += metricSumBatch;
+                seen += b;
+                normSum += globalNorm;
+                normMax = Math.Max(normMax, globalNorm);
+                batchLosses.Add(batchLoss);
+                options.Progress?.Report(new TrainingProgress(epoch, totalEpochs, batch, sampler.BatchCount, batchLoss, null));
+            }
+            double? validationLoss = null, validationMetric = null;
+            if (validation is not null)
+            {
+                (double vl, double vm) = Evaluate(validation, options.Loss, options.BatchSize, useMask);
+                validationLoss = vl;
+                validationMetric = vm;
+            }
+            var record = new EpochRecord
+            {
+                Epoch = epoch,
+                TrainLoss = lossSum / Math.Max(seen, 1),
+                TrainMetric = metricSum / Math.Max(seen, 1),
+                ValidationLoss = validationLoss,
+                ValidationMetric = validationMetric,
+                LearningRate = optimizer.LearningRate,
+                Seconds = watch.Elapsed.TotalSeconds,
+                MaxGradientNorm = normMax,
+                MeanGradientNorm = normSum / Math.Max(sampler.BatchCount, 1),
+                MaxLayerGradientNorms = layerNames.Select((name, k) => (name, layerMax[k])).ToDictionary(p => p.name, p => p.Item2),
+                BatchLosses = batchLosses,
+            };
+            history.Epochs.Add(record);
+            CompletedEpochs++;
+            EpochCompleted?.Invoke(this, record);
+            options.Progress?.Report(new TrainingProgress(epoch, totalEpochs, sampler.BatchCount, sampler.BatchCount, record.TrainLoss, record));
+            bool stop = false;
+            foreach (ITrainingCallback callback in options.Callbacks) stop |= callback.OnEpochEnd(record);
+            if (stop) { history.StoppedEarly = true; break; }
+        }
+        return history;
+    }
+
+    /// <summary>Mean loss and metric (accuracy or MAE) over a dataset, in batches, without dropout.</summary>
+    public (double Loss, double Metric) Evaluate(SequenceDataset data, string? lossName = null, int batchSize = 64, bool? useMask = null)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        CheckDataset(data, nameof(data));
+        if (batchSize <= 0) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "Batch size must be positive.");
+        ILoss<float> loss = LossFor(data, lossName);
+        bool masked = useMask ?? data.IsVariableLength;
+        var sampler = new BatchSampler(data.Count, batchSize, shuffle: false);
+        sampler.StartEpoch(null);
+        double lossSum = 0, metricSum = 0;
+        for (int batch = 0; batch < sampler.BatchCount; batch++)
+        {
+            ReadOnlySpan<int> indices = sampler.Batch(batch);
+            ReadOnlySpan<float> predictions = ForwardBatch(data, indices, masked, ForwardContext.Inference);
+            lossSum += ComputeLoss(loss, data, predictions, indices.Length, out double metric) * indices.Length;
+            metricSum += metric;
+        }
+        return (lossSum / data.Count, metricSum / data.Count);
+    }
+
+    /// <summary>Model outputs for every sequence, [N, outputs] (or [N, T, outputs] for sequence outputs), in batches.</summary>
+    public float[] Predict(SequenceDataset data, int batchSize = 64, bool? useMask = null)
+    {
+        ArgumentNullException.ThrowIfNull(data);
+        CheckDataset(data, nameof(data), requireTargets: false);
+        if (batchSize <= 0) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "Batch size must be positive.");
+        bool masked = useMask ?? data.IsVariableLength;
+        int perSample = model.OutputLength(1, data.Steps);
+        var result = new float[(long)data.Count * perSample];
+        var sampler = new BatchSampler(data.Count, batchSize, shuffle: false);
+        sampler.StartEpoch(null);
+        int offset = 0;
+        for (int batch = 0; batch < sampler.BatchCount; batch++)
+        {
+            ReadOnlySpan<float> predictions = ForwardBatch(data, sampler.Batch(batch), masked, ForwardContext.Inference);
+            predictions.CopyTo(result.AsSpan(offset));
+            offset += predictions.Length;
+        }
+        return result;
+    }
+
+    private ReadOnlySpan<float> ForwardBatch(SequenceDataset data, ReadOnlySpan<int> indices, bool useMask, ForwardContext context)
+    {
+        int b = indices.Length, time = data.Steps, f = data.Features;
+        EnsureBuffers(b, time, f, data);
+        Span<float> xBatch = x.AsSpan(0, b * time * f);
+        Span<bool> maskBatch = mask.AsSpan(0, b * time);
+        if (data.Task == TaskKind.Classification) data.CopyBatch<float>(indices, xBatch, maskBatch, labels);
+        else data.CopyBatch<float>(indices, xBatch, maskBatch, targets.AsSpan());
+        return model.Forward(new SequenceBatch<float>(xBatch, b, time, useMask ? maskBatch : default), cache, context);
+    }
+
+    private double ComputeLoss(ILoss<float> loss, SequenceDataset data, ReadOnlySpan<float> predictions, int b, out double metricSum)
+    {
+        Span<float> gradient = outputGradient.AsSpan(0, predictions.Length);
+        if (data.Task == TaskKind.Classification)
+        {
+            ReadOnlySpan<int> batchLabels = labels.AsSpan(0, b);
+            metricSum = Metrics.CountCorrect(predictions, batchLabels);
+            return double.CreateTruncating(loss.Forward(predictions, LossTargets<float>.FromLabels(batchLabels), gradient));
+        }
+        ReadOnlySpan<float> batchTargets = targets.AsSpan(0, predictions.Length);
+        metricSum = Metrics.SumAbsoluteError(predictions, batchTargets) / data.TargetWidth;
+        return double.CreateTruncating(loss.Forward(predictions, LossTargets<float>.FromValues(batchTargets), gradient));
+    }
+
+    private void EnsureBuffers(int b, int time, int f, SequenceDataset data)
+    {
+        if (x.Length < b * time * f) x = new float[b * time * f];
+        if (mask.Length < b * time) mask = new bool[b * time];
+        if (labels.Length < b) labels = new int[b];
+        int outLength = model.OutputLength(b, time);
+        if (outputGradient.Length < outLength) outputGradient = new float[outLength];
+        if (data.Task == TaskKind.Regression && targets.Length < b * data.TargetWidth) targets = new float[b * data.TargetWidth];
+    }
+
+    private double LayerNorms(double[] layerMax)
+    {
+        double total = 0;
+        for (int k = 0; k < model.Layers.Count; k++)
+        {
+            double sum = 0;
+            foreach (Parameter<float> p in model.Layers[k].Parameters)
+            {
+                double norm = System.Numerics.Tensors.TensorPrimitives.Norm<float>(p.Gradient);
+                sum += norm * norm;
+            }
+            total += sum;
+            layerMax[k] = Math.Max(layerMax[k], Math.Sqrt(sum));
+        }
+        return Math.Sqrt(total);
+    }
+
+    private static void SaveLastGood(List<Parameter<float>> parameters, float[] lastGood)
+    {
+        int offset = 0;
+        foreach (Parameter<float> p in parameters) { p.Value.CopyTo(lastGood, offset); offset += p.Length; }
+    }
+
+    private static void RestoreLastGood(List<Parameter<float>> parameters, float[] lastGood, bool haveSnapshot)
+    {
+        if (!haveSnapshot) return;   // nothing was updated yet: the current weights are the initial ones
+        int offset = 0;
+        foreach (Parameter<float> p in parameters) { lastGood.AsSpan(offset, p.Length).CopyTo(p.Value); offset += p.Length; }
+    }
+
+    private void CheckDataset(SequenceDataset data, string name, bool requireTargets = true)
+    {
+        if (data.Count == 0) throw new ArgumentException($"{name}: the dataset is empty.", name);
+        if (data.Features != model.InputFeatures)
+            throw new ArgumentException($"{name}: the model expects {model.InputFeatures} features per step, the dataset has {data.Features}.", name);
+        if (!requireTargets) return;
+        if (data.Task == TaskKind.Classification && model.OutputFeatures < data.ClassCount)
+            throw new ArgumentException($"{name}: {data.ClassCount} classes but the model outputs {model.OutputFeatures} logits.", name);
+        if (data.Task == TaskKind.Regression && model.OutputFeatures != data.TargetWidth)
+            throw new ArgumentException($"{name}: targets have width {data.TargetWidth} but the model outputs {model.OutputFeatures} values.", name);
+        if (model.OutputShape.IsSequence)
+            throw new ArgumentException($"{name}: fit/evaluate need a model with one output per sequence; the last recurrent layer returns sequences.", name);
+    }
+
+    private static ILoss<float> LossFor(SequenceDataset data, string? name)
+    {
+        ILoss<float> loss = Loss.FromName<float>(name ?? (data.Task == TaskKind.Classification ? "sparse_categorical_crossentropy" : "mse"));
+        bool labelsNeeded = loss.TargetKind == LossTargetKind.Labels;
+        if (labelsNeeded != (data.Task == TaskKind.Classification))
+            throw new ArgumentException($"Loss '{loss.Name}' needs {(labelsNeeded ? "class labels" : "real-valued targets")}, but the dataset is a {data.Task} task.");
+        return loss;
+    }
+
+    /// <summary>A seed for the (epoch, batch) stream; batch −1 is the epoch's shuffle.</summary>
+    internal static int DeriveSeed(int seed, int epoch, int batch)
+    {
+        ulong h = (ulong)(uint)seed * 0x9E3779B97F4A7C15UL ^ (ulong)(uint)epoch * 0xC2B2AE3D27D4EB4FUL ^ (ulong)(uint)(batch + 1) * 0x165667B19E3779F9UL;
+        h ^= h >> 33; h *= 0xFF51AFD7ED558CCDUL; h ^= h >> 33;
+        return (int)(h & 0x7FFFFFFF);
+    }
+}
