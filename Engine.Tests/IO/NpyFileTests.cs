@@ -241,6 +241,7 @@ public sealed class NpyHostileTests
     [TestCase("{'descr': '<f4', 'fortran_order': False, 'shape': (6,), 'extra': 1}", "header")]
     [TestCase("{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (6,)}", "descr")]
     [TestCase("{'descr': '<f4', 'fortran_order': False, 'shape': (6)}", "shape")]
+    [TestCase("{'descr': '<f4', 'fortran_order': False, 'shape': (2; 3)}", "shape")]
     [TestCase("{'descr': '<f4', 'fortran_order': False, 'shape': (-6,)}", "shape")]
     [TestCase("{'descr': '<f4', 'fortran_order': 0, 'shape': (6,)}", "fortran_order")]
     [TestCase("{'descr': '<f4', 'fortran_order': False, 'shape': (6,)} junk", "header")]

@@ -326,10 +326,10 @@ public static class NpyFile
             return true;
         }
 
-        private void Expect(char c)
+        private void Expect(char c, string field = "header")
         {
             if (!TryTake(c))
-                throw Error("header", $"'{c}'");
+                throw Error(field, $"'{c}'");
         }
 
         private string ReadString(string field)
@@ -368,7 +368,7 @@ public static class NpyFile
 
         private int[] ReadShape()
         {
-            Expect('(');
+            Expect('(', "shape");
             var dims = new List<int>();
             while (true)
             {
@@ -386,7 +386,7 @@ public static class NpyFile
                         throw new NumLstmFormatException(_file, "shape", $"expected a tuple, found ({dims[0]}) without the trailing comma.");
                     break;
                 }
-                Expect(',');
+                Expect(',', "shape");
             }
             return dims.ToArray();
         }
