@@ -1,0 +1,255 @@
+using System.Buffers.Binary;
+using System.Text;
+using NumLstm.IO;
+
+namespace NumLstm.Tests.IO;
+
+/// <summary>Malformed and hostile safetensors files: each must give NumLstmFormatException naming file and field.</summary>
+public sealed class SafeTensorsHostileTests
+{
+    private TempDirectory _dir = null!;
+
+    [SetUp] public void SetUp() => _dir = new TempDirectory();
+    [TearDown] public void TearDown() => _dir.Dispose();
+
+    private const string ValidJson = "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}";
+    private static readonly byte[] ValidBuffer = SpecBytes.F32(1, 2, 3);
+
+    private NumLstmFormatException? Reject(byte[] bytes, string fieldPart)
+    {
+        string path = _dir.Write("bad.safetensors", bytes);
+        var e = Assert.Throws<NumLstmFormatException>(() => SafeTensorsFile.Read(path));
+        SpecBytes.AssertNames(e, path, fieldPart);
+        return e;
+    }
+
+    private NumLstmFormatException? Reject(string json, byte[] buffer, string fieldPart) =>
+        Reject(SpecBytes.SafeTensors(json, buffer), fieldPart);
+
+    [Test]
+    public void ValidBaseline_IsAccepted() =>
+        Assert.That(SafeTensorsFile.Read(_dir.Write("ok.safetensors", SpecBytes.SafeTensors(ValidJson, ValidBuffer))).Tensors, Has.Count.EqualTo(2));
+
+    [Test]
+    public void FileShorterThanTheLengthPrefix_IsRejected() => Reject([1, 0, 0], "header length");
+
+    [Test]
+    public void Truncated_InsideTheBuffer_IsRejected()
+    {
+        byte[] full = SpecBytes.SafeTensors(ValidJson, ValidBuffer);
+        var e = Reject(full[..^2], "data_offsets");
+        Assert.That(e!.Message, Does.Contain("10")); // the buffer now holds 10 bytes
+    }
+
+    [Test]
+    public void Truncated_InsideTheHeader_IsRejectedAsHeaderLength()
+    {
+        byte[] full = SpecBytes.SafeTensors(ValidJson, ValidBuffer);
+        Reject(full[..20], "header length");
+    }
+
+    [Test]
+    public void HeaderLengthPastEndOfFile_IsRejected()
+    {
+        byte[] bytes = SpecBytes.SafeTensors(ValidJson, ValidBuffer);
+        BinaryPrimitives.WriteUInt64LittleEndian(bytes, (ulong)bytes.Length);
+        var e = Reject(bytes, "header length");
+        Assert.That(e!.Message, Does.Contain(bytes.Length.ToString()));
+    }
+
+    [Test]
+    public void HeaderLengthOf10GB_InA100ByteFile_IsRejectedWithoutAllocating()
+    {
+        var bytes = new byte[100];
+        BinaryPrimitives.WriteUInt64LittleEndian(bytes, 10_000_000_000UL);
+        bytes[8] = (byte)'{';
+        string path = _dir.Write("huge-header.safetensors", bytes);
+        SafeTensorsFile.Read(new MemoryStream(SpecBytes.SafeTensors(ValidJson, ValidBuffer))); // warm up the code paths
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var e = Assert.Throws<NumLstmFormatException>(() => SafeTensorsFile.Read(path));
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        SpecBytes.AssertNames(e, path, "header length");
+        Assert.That(allocated, Is.LessThan(1 << 20));
+    }
+
+    [Test]
+    public void HeaderLengthAboveTheCap_IsRejected()
+    {
+        var bytes = new byte[100];
+        BinaryPrimitives.WriteUInt64LittleEndian(bytes, ulong.MaxValue);
+        var e = Reject(bytes, "header length");
+        Assert.That(e!.Message, Does.Contain(SafeTensorsFile.MaxHeaderBytes.ToString()));
+    }
+
+    [Test]
+    public void HugeClaimedTensor_InA100ByteFile_IsRejectedWithoutAllocating()
+    {
+        // [100000, 100000] F32 = 40 GB claimed, 0 bytes present.
+        string json = "{\"w\":{\"dtype\":\"F32\",\"shape\":[100000,100000],\"data_offsets\":[0,40000000000]}}";
+        byte[] bytes = SpecBytes.SafeTensors(json.PadRight(92 - 8 - 0), []);
+        Assert.That(bytes.Length, Is.LessThanOrEqualTo(100));
+        string path = _dir.Write("huge-tensor.safetensors", bytes);
+        SafeTensorsFile.Read(new MemoryStream(SpecBytes.SafeTensors(ValidJson, ValidBuffer)));
+
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var e = Assert.Throws<NumLstmFormatException>(() => SafeTensorsFile.Read(path));
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+
+        SpecBytes.AssertNames(e, path, "tensor 'w' data_offsets");
+        Assert.That(allocated, Is.LessThan(1 << 20));
+    }
+
+    [Test]
+    public void OffsetsPastEndOfBuffer_AreRejected() =>
+        Reject("{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[4,16]}}", ValidBuffer, "tensor 'a' data_offsets");
+
+    [Test]
+    public void OverlappingOffsets_AreRejected()
+    {
+        string json = "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]},\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}";
+        var e = Reject(json, ValidBuffer, "tensor 'b' data_offsets");
+        Assert.That(e!.Message, Does.Contain("overlap"));
+    }
+
+    [Test]
+    public void AliasedTensors_AtTheSameOffsets_AreRejected()
+    {
+        string json = "{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,12]},\"b\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,12]}}";
+        Reject(json, ValidBuffer, "data_offsets");
+    }
+
+    [Test]
+    public void GapBetweenTensors_IsRejected()
+    {
+        string json = "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}";
+        var e = Reject(json, ValidBuffer, "tensor 'b' data_offsets");
+        Assert.That(e!.Message, Does.Contain("[4, 8)"));
+    }
+
+    [Test]
+    public void BufferNotFullyCovered_IsRejected()
+    {
+        string json = "{\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[0,8]}}";
+        Reject(json, ValidBuffer, "data buffer");
+    }
+
+    [Test]
+    public void ShapeProductOverflow_IsRejected()
+    {
+        string json = "{\"a\":{\"dtype\":\"F32\",\"shape\":[4294967296,4294967296],\"data_offsets\":[0,12]}}";
+        var e = Reject(json, ValidBuffer, "tensor 'a' shape");
+        Assert.That(e!.Message, Does.Contain("overflow"));
+    }
+
+    [Test]
+    public void ByteSizeOverflow_IsRejected()
+    {
+        // 2^62 elements fit a long, 2^62 * 4 bytes do not.
+        string json = "{\"a\":{\"dtype\":\"F32\",\"shape\":[4611686018427387904],\"data_offsets\":[0,12]}}";
+        Reject(json, ValidBuffer, "tensor 'a' shape");
+    }
+
+    [Test]
+    public void NegativeDimension_IsRejected() =>
+        Reject("{\"a\":{\"dtype\":\"F32\",\"shape\":[-3],\"data_offsets\":[0,12]}}", ValidBuffer, "tensor 'a' shape");
+
+    [Test]
+    public void NegativeOrFractionalOffsets_AreRejected()
+    {
+        Reject("{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[-4,8]}}", ValidBuffer, "tensor 'a' data_offsets");
+        Reject("{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,12.5]}}", ValidBuffer, "tensor 'a' data_offsets");
+        Reject("{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0]}}", ValidBuffer, "tensor 'a' data_offsets");
+    }
+
+    [Test]
+    public void DTypeSizeMismatch_IsRejected()
+    {
+        // 3 F64 values need 24 bytes, the offsets give 12.
+        var e = Reject("{\"a\":{\"dtype\":\"F64\",\"shape\":[3],\"data_offsets\":[0,12]}}", ValidBuffer, "tensor 'a' data_offsets");
+        Assert.That(e!.Message, Does.Contain("24"));
+    }
+
+    [TestCase("F8_E4M3")]
+    [TestCase("U64")]
+    [TestCase("f32")]
+    [TestCase("")]
+    public void UnknownOrUnsupportedDType_IsRejected(string dtype)
+    {
+        var e = Reject($"{{\"a\":{{\"dtype\":\"{dtype}\",\"shape\":[3],\"data_offsets\":[0,12]}}}}", ValidBuffer, "tensor 'a' dtype");
+        Assert.That(e!.Message, Does.Contain("F32").And.Contain($"'{dtype}'"));
+    }
+
+    [Test]
+    public void DTypeNotAString_IsRejected() =>
+        Reject("{\"a\":{\"dtype\":7,\"shape\":[3],\"data_offsets\":[0,12]}}", ValidBuffer, "tensor 'a' dtype");
+
+    [Test]
+    public void DuplicateTensorNames_AreRejected()
+    {
+        string json = "{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},\"a\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}";
+        var e = Reject(json, ValidBuffer, "tensor 'a'");
+        Assert.That(e!.Message, Does.Contain("twice"));
+    }
+
+    [Test]
+    public void DeepJson_IsRejected()
+    {
+        string deep = "{\"__metadata__\":" + new string('[', 5000) + new string(']', 5000) + "}";
+        Reject(deep, [], "header");
+    }
+
+    [Test]
+    public void InvalidJsonOrNotAnObject_IsRejected()
+    {
+        Reject("{\"a\":", [], "header");
+        Reject("[1, 2]  ", [], "header");
+        Reject("{\"a\": 1}", [], "tensor 'a'");
+    }
+
+    [Test]
+    public void InvalidUtf8Header_IsRejected() =>
+        Reject(SpecBytes.SafeTensors([(byte)'{', (byte)'"', 0xC3, 0x28, (byte)'"', (byte)':', (byte)'1', (byte)'}'], []), "header");
+
+    [Test]
+    public void MetadataWithNonStringValue_IsRejected() =>
+        Reject("{\"__metadata__\":{\"epoch\":3}}", [], "__metadata__ 'epoch'");
+
+    [Test]
+    public void UnknownKeyInTensorEntry_IsRejected() =>
+        Reject("{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,12],\"extra\":1}}", ValidBuffer, "tensor 'a' 'extra'");
+
+    [Test]
+    public void MissingFile_IsReportedAsFormatExceptionWithIoCause()
+    {
+        string path = _dir.File("missing.safetensors");
+        var e = Assert.Throws<NumLstmFormatException>(() => SafeTensorsFile.Read(path));
+        Assert.That(e!.FilePath, Is.EqualTo(path));
+        Assert.That(e.Field, Is.EqualTo("file"));
+        Assert.That(e.InnerException, Is.InstanceOf<FileNotFoundException>());
+    }
+
+    [Test]
+    public void ToArray_OfAFloatTensor_IntoAnIntegerType_IsRejected()
+    {
+        var content = SafeTensorsFile.Read(new MemoryStream(SpecBytes.SafeTensors(ValidJson, ValidBuffer)), "mem");
+        var e = Assert.Throws<NumLstmFormatException>(() => content["a"].ToArray<int>());
+        SpecBytes.AssertNames(e, "mem", "tensor 'a' dtype");
+    }
+
+    [Test]
+    public void Write_RejectsDuplicateAndReservedNames()
+    {
+        string path = _dir.File("w.safetensors");
+        float[] one = [1f];
+        Assert.Throws<ArgumentException>(() => SafeTensorsFile.Write(path, [SafeTensor.Create<float>("x", one, 1), SafeTensor.Create<float>("x", one, 1)]));
+        Assert.Throws<ArgumentException>(() => SafeTensor.Create<float>("__metadata__", one, 1));
+        Assert.Throws<ArgumentException>(() => SafeTensor.Create<float>("x", one, 2));
+        Assert.That(File.Exists(path), Is.False);
+    }
+
+    [Test]
+    public void HeaderNotStartingWithBrace_IsRejected() =>
+        Reject(SpecBytes.SafeTensors(Encoding.UTF8.GetBytes(" {}"), []), "header");
+}

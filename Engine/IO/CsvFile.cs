@@ -1,0 +1,220 @@
+using System.Globalization;
+using System.Text;
+
+namespace NumLstm.IO;
+
+/// <summary>What to do with an empty (or all-space) cell.</summary>
+public enum CsvEmptyCells
+{
+    /// <summary>An empty cell is an error naming its line and column.</summary>
+    Error,
+
+    /// <summary>An empty cell reads as NaN (a missing value).</summary>
+    NaN,
+}
+
+/// <summary>Options of <see cref="CsvFile.ReadColumns(string, bool, CsvReadOptions?)"/>.</summary>
+public sealed record CsvReadOptions
+{
+    /// <summary>The cell separator; ',' by default. Must not be '"', '\r' or '\n'.</summary>
+    public char Delimiter { get; init; } = ',';
+
+    public CsvEmptyCells EmptyCells { get; init; } = CsvEmptyCells.Error;
+
+    public static CsvReadOptions Default { get; } = new();
+}
+
+/// <summary>Named float64 columns read from a CSV file, in file order.</summary>
+public sealed class CsvTable
+{
+    private readonly Dictionary<string, double[]> _byName;
+
+    internal CsvTable(string[] names, double[][] columns, string? sourcePath)
+    {
+        ColumnNames = names;
+        Columns = columns;
+        SourcePath = sourcePath;
+        _byName = new Dictionary<string, double[]>(StringComparer.Ordinal);
+        for (int k = 0; k < names.Length; k++)
+            _byName.Add(names[k], columns[k]);
+    }
+
+    public IReadOnlyList<string> ColumnNames { get; }
+
+    /// <summary>The columns in file order, each <see cref="RowCount"/> long.</summary>
+    public IReadOnlyList<double[]> Columns { get; }
+
+    public int RowCount => Columns.Count == 0 ? 0 : Columns[0].Length;
+    public string? SourcePath { get; }
+
+    /// <summary>The column with this name, or a <see cref="NumLstmFormatException"/> listing the names present.</summary>
+    public double[] this[string name] =>
+        _byName.TryGetValue(name, out var column)
+            ? column
+            : throw new NumLstmFormatException(SourcePath, $"column '{name}'", $"expected a column of that name, found only [{string.Join(", ", ColumnNames)}].");
+}
+
+/// <summary>
+/// Reads numeric CSV: one record per line, cells separated by the delimiter, optionally in double quotes (with ""
+/// for a quote inside), numbers in the invariant culture ('.' decimal point, exponents, NaN, Infinity). Blank lines
+/// are skipped; every other line must have as many cells as the first. Encoding is UTF-8 (a BOM is skipped).
+/// </summary>
+public static class CsvFile
+{
+    /// <param name="path">The file.</param>
+    /// <param name="hasHeader">The first record names the columns; otherwise they are named column0, column1, ...</param>
+    /// <param name="options">Delimiter and empty-cell policy.</param>
+    public static CsvTable ReadColumns(string path, bool hasHeader, CsvReadOptions? options = null)
+    {
+        using var stream = FileReading.Open(path);
+        return ReadColumns(stream, hasHeader, options, path);
+    }
+
+    /// <summary>Reads CSV from a stream (UTF-8); <paramref name="sourceName"/> names it in error messages.</summary>
+    public static CsvTable ReadColumns(Stream stream, bool hasHeader, CsvReadOptions? options = null, string? sourceName = null)
+    {
+        ArgumentNullException.ThrowIfNull(stream);
+        options ??= CsvReadOptions.Default;
+        if (options.Delimiter is '"' or '\r' or '\n')
+            throw new ArgumentException($"The delimiter cannot be {(options.Delimiter == '"' ? "a quote" : "a line break")}.", nameof(options));
+        string? file = sourceName;
+
+        var reader = new StreamReader(stream, new UTF8Encoding(false, throwOnInvalidBytes: true), detectEncodingFromByteOrderMarks: true, bufferSize: 1 << 16, leaveOpen: true);
+        string[]? names = null;
+        List<double>[]? columns = null;
+        var cells = new List<string>();
+        int lineNumber = 0;
+        try
+        {
+            string? line;
+            while ((line = reader.ReadLine()) is not null)
+            {
+                lineNumber++;
+                if (string.IsNullOrWhiteSpace(line))
+                    continue;
+                SplitLine(line, options.Delimiter, cells, file, lineNumber);
+
+                if (names is null)
+                {
+                    names = hasHeader ? HeaderNames(cells, file, lineNumber) : DefaultNames(cells.Count);
+                    columns = new List<double>[names.Length];
+                    for (int k = 0; k < columns.Length; k++)
+                        columns[k] = new List<double>();
+                    if (hasHeader)
+                        continue;
+                }
+
+                if (cells.Count != names.Length)
+                    throw new NumLstmFormatException(file, $"line {lineNumber}", $"expected {names.Length} cells, found {cells.Count}.");
+                for (int k = 0; k < cells.Count; k++)
+                    columns![k].Add(ParseCell(cells[k], options.EmptyCells, file, lineNumber, k, names[k]));
+            }
+        }
+        catch (DecoderFallbackException e)
+        {
+            throw new NumLstmFormatException(file, $"line {lineNumber + 1}", "expected UTF-8 text, found invalid bytes.", e);
+        }
+        catch (IOException e)
+        {
+            throw new NumLstmFormatException(file, "file", $"cannot be read: {e.Message}", e);
+        }
+
+        if (names is null)
+            throw new NumLstmFormatException(file, hasHeader ? "header" : "line 1", $"expected {(hasHeader ? "a header line" : "at least one record")}, found an empty file.");
+        return new CsvTable(names, Array.ConvertAll(columns!, c => c.ToArray()), file);
+    }
+
+    // Splits one physical line into cells; quoted cells may hold the delimiter and "" for a quote, not line breaks.
+    private static void SplitLine(string line, char delimiter, List<string> cells, string? file, int lineNumber)
+    {
+        cells.Clear();
+        int pos = 0;
+        while (true)
+        {
+            int start = pos;
+            while (pos < line.Length && line[pos] is ' ' or '\t' && line[pos] != delimiter)
+                pos++;
+            if (pos < line.Length && line[pos] == '"')
+            {
+                var cell = new StringBuilder();
+                pos++;
+                while (true)
+                {
+                    if (pos >= line.Length)
+                        throw new NumLstmFormatException(file, $"line {lineNumber}, column {cells.Count + 1}", "expected a closing quote, found the end of the line (line breaks inside quotes are not supported).");
+                    if (line[pos] == '"')
+                    {
+                        if (pos + 1 < line.Length && line[pos + 1] == '"')
+                        {
+                            cell.Append('"');
+                            pos += 2;
+                            continue;
+                        }
+                        pos++;
+                        break;
+                    }
+                    cell.Append(line[pos++]);
+                }
+                while (pos < line.Length && line[pos] is ' ' or '\t' && line[pos] != delimiter)
+                    pos++;
+                if (pos < line.Length && line[pos] != delimiter)
+                    throw new NumLstmFormatException(file, $"line {lineNumber}, column {cells.Count + 1}", $"expected a delimiter after the closing quote, found '{line[pos]}'.");
+                cells.Add(cell.ToString());
+            }
+            else
+            {
+                pos = start;
+                int end = line.IndexOf(delimiter, pos);
+                if (end < 0)
+                    end = line.Length;
+                string cell = line[pos..end];
+                if (cell.Contains('"'))
+                    throw new NumLstmFormatException(file, $"line {lineNumber}, column {cells.Count + 1}", $"expected a cell that is quoted whole or not at all, found {Show(cell)}.");
+                cells.Add(cell.Trim());
+                pos = end;
+            }
+            if (pos >= line.Length)
+                return;
+            pos++; // the delimiter
+        }
+    }
+
+    private static string[] HeaderNames(List<string> cells, string? file, int lineNumber)
+    {
+        var names = new string[cells.Count];
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        for (int k = 0; k < names.Length; k++)
+        {
+            names[k] = cells[k].Trim();
+            if (names[k].Length == 0)
+                names[k] = $"column{k}";
+            if (!seen.Add(names[k]))
+                throw new NumLstmFormatException(file, $"line {lineNumber}, column {k + 1}", $"expected unique column names, found '{names[k]}' twice.");
+        }
+        return names;
+    }
+
+    private static string[] DefaultNames(int count)
+    {
+        var names = new string[count];
+        for (int k = 0; k < count; k++)
+            names[k] = $"column{k}";
+        return names;
+    }
+
+    private static double ParseCell(string cell, CsvEmptyCells emptyCells, string? file, int lineNumber, int column, string name)
+    {
+        string text = cell.Trim();
+        if (text.Length == 0)
+        {
+            if (emptyCells == CsvEmptyCells.NaN)
+                return double.NaN;
+            throw new NumLstmFormatException(file, $"line {lineNumber}, column {column + 1} '{name}'", "expected a number, found an empty cell (use CsvEmptyCells.NaN to read it as missing).");
+        }
+        if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double value))
+            return value;
+        throw new NumLstmFormatException(file, $"line {lineNumber}, column {column + 1} '{name}'", $"expected a number (invariant culture, e.g. -1.5e3), found {Show(text)}.");
+    }
+
+    private static string Show(string text) => text.Length <= 40 ? $"'{text}'" : $"'{text[..40]}...'";
+}

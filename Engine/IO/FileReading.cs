@@ -1,0 +1,53 @@
+namespace NumLstm.IO;
+
+/// <summary>Opening and reading helpers shared by the readers: every failure becomes a NumLstmFormatException.</summary>
+internal static class FileReading
+{
+    public static FileStream Open(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        try
+        {
+            return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1 << 16);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or NotSupportedException or ArgumentException)
+        {
+            throw new NumLstmFormatException(path, "file", $"cannot be opened for reading: {e.Message}", e);
+        }
+    }
+
+    public static long Length(Stream stream, string? name)
+    {
+        if (!stream.CanSeek || !stream.CanRead)
+            throw new ArgumentException("The stream must be readable and seekable (its length bounds every size in the header).", nameof(stream));
+        try
+        {
+            return stream.Length - stream.Position;
+        }
+        catch (IOException e)
+        {
+            throw new NumLstmFormatException(name, "file", $"cannot be read: {e.Message}", e);
+        }
+    }
+
+    /// <summary>Reads exactly <paramref name="count"/> bytes; the caller has already checked them against the length.</summary>
+    public static byte[] ReadExactly(Stream stream, long count, string? name, string field)
+    {
+        if (count > Array.MaxLength)
+            throw new NumLstmFormatException(name, field, $"expected at most {Array.MaxLength} bytes (the largest array this reader loads), found {count}.");
+        var bytes = new byte[count];
+        try
+        {
+            stream.ReadExactly(bytes);
+        }
+        catch (EndOfStreamException e)
+        {
+            throw new NumLstmFormatException(name, field, $"expected {count} bytes, found fewer: the file ended (was it truncated or changed while read?).", e);
+        }
+        catch (IOException e)
+        {
+            throw new NumLstmFormatException(name, field, $"cannot be read: {e.Message}", e);
+        }
+        return bytes;
+    }
+}
