@@ -46,14 +46,16 @@ public sealed class BatchSampler
     public ReadOnlySpan<int> Order => _order;
 
     /// <summary>
-    /// Starts an epoch: when <see cref="Shuffle"/> is on, shuffles the current order in place (Fisher-Yates with
-    /// <paramref name="random"/>), so a seeded Random gives the same epochs on every run.
+    /// Starts an epoch: when <see cref="Shuffle"/> is on, resets the order to 0..N−1 and shuffles it (Fisher-Yates with
+    /// <paramref name="random"/>). The epoch's order depends only on that Random, not on earlier epochs, so a run
+    /// resumed at an epoch boundary with the same per-epoch seeds sees the same batches.
     /// </summary>
     public void StartEpoch(Random? random)
     {
         if (!Shuffle) return;
         if (random is null)
             throw new ArgumentNullException(nameof(random), "StartEpoch: this sampler shuffles, so it needs a Random.");
+        for (int k = 0; k < _order.Length; k++) _order[k] = k;
         SequenceDataset.Shuffle(_order, random);
     }
 

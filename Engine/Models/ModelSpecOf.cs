@@ -1,0 +1,23 @@
+using NumLstm.Layers;
+
+namespace NumLstm.Models;
+
+/// <summary>Reads the spec back from a built model, so any Sequential can be saved with its architecture.</summary>
+public static class ModelSpecOf
+{
+    public static ModelSpec Describe<T>(Sequential<T> model) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        var layers = model.Layers.Select(Describe).ToList();
+        return new ModelSpec { InputFeatures = model.InputFeatures, Seed = model.Seed, Layers = layers };
+    }
+
+    private static LayerSpec Describe<T>(Layer<T> layer) where T : unmanaged, IFloatingPointIeee754<T> => layer switch
+    {
+        Bidirectional<T> bi => LayerSpec.Bidirectional(Describe(bi.Forwards), bi.MergeMode) with { Name = bi.Name },
+        Lstm<T> lstm => LayerSpec.Lstm(lstm.Units, lstm.ReturnSequences, lstm.Dropout, lstm.RecurrentDropout, lstm.CellNormalization, lstm.GoBackwards) with { Name = lstm.Name },
+        LayerNorm<T> norm => LayerSpec.LayerNorm(norm.Epsilon, norm.Center, norm.Scale) with { Name = norm.Name },
+        Dense<T> dense => LayerSpec.Dense(dense.Units, dense.Activation, dense.UseBias) with { Name = dense.Name },
+        _ => throw new NotSupportedException($"Layer '{layer.Name}' of type {layer.GetType().Name} has no spec."),
+    };
+}

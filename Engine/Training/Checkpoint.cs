@@ -1,0 +1,118 @@
+using System.Globalization;
+using System.Text.Json;
+using NumLstm.IO;
+using NumLstm.Models;
+using NumLstm.Optimizers;
+
+namespace NumLstm.Training;
+
+/// <summary>
+/// A training checkpoint: the model (weights with PyTorch names and its spec, as <see cref="ModelFile"/>), the optimizer
+/// state (tensors <c>optimizer.{parameter}.{slot}</c>, kind, step, learning rate and hyperparameters in the metadata) and
+/// the completed epoch count. The training RNG needs no state of its own: shuffling and dropout draw from streams derived
+/// from (seed, epoch, batch), so resuming at an epoch boundary with the same seed continues bit-exactly.
+/// Written to a temporary file and renamed into place: a crash never leaves a torn checkpoint.
+/// </summary>
+public static class Checkpoint
+{
+    private const string OptimizerKey = "numlstm.optimizer";
+    private const string EpochsKey = "numlstm.completed_epochs";
+    private const string Prefix = "optimizer.";
+
+    public static void Save(Trainer trainer, string path)
+    {
+        ArgumentNullException.ThrowIfNull(trainer);
+        Optimizer<float> optimizer = trainer.Optimizer ?? throw new InvalidOperationException("The trainer has no optimizer yet: checkpoint after Fit, or give it one.");
+        OptimizerState<float> state = optimizer.ExportState();
+        var modelNames = trainer.Model.NamedParameters.Select(p => p.Name).ToArray();
+        var tensors = new List<SafeTensor>();
+        int perParameter = optimizer.SlotNames.Count;
+        for (int j = 0; j < state.Slots.Count; j++)
+        {
+            OptimizerSlot<float> slot = state.Slots[j];
+            Parameter<float> parameter = optimizer.Parameters[j / perParameter];
+            tensors.Add(SafeTensor.Create<float>($"{Prefix}{modelNames[j / perParameter]}.{slot.SlotName}", slot.Values, parameter.Shape));
+        }
+        var header = new Dictionary<string, object>
+        {
+            ["kind"] = state.Kind,
+            ["step"] = state.Step,
+            ["learning_rate"] = state.LearningRate,
+            ["hyperparameters"] = state.Hyperparameters,
+            ["slots"] = optimizer.SlotNames,
+        };
+        var metadata = new Dictionary<string, string>
+        {
+            [OptimizerKey] = JsonSerializer.Serialize(header),
+            [EpochsKey] = trainer.CompletedEpochs.ToString(CultureInfo.InvariantCulture),
+        };
+        ModelFile.Save(trainer.Model, path, metadata, tensors);
+    }
+
+    /// <summary>Loads a checkpoint into a new trainer with its model and optimizer, ready to continue with Fit.</summary>
+    public static Trainer Load(string path)
+    {
+        Sequential<float> model = ModelFile.Load<float>(path);
+        SafeTensorsContent content = SafeTensorsFile.Read(path);
+        string json = content.Metadata.GetValueOrDefault(OptimizerKey)
+                      ?? throw new NumLstmFormatException(path, $"metadata '{OptimizerKey}'", "expected the optimizer state, found none (a model file, not a checkpoint?).");
+        if (!int.TryParse(content.Metadata.GetValueOrDefault(EpochsKey), NumberStyles.None, CultureInfo.InvariantCulture, out int epochs))
+            throw new NumLstmFormatException(path, $"metadata '{EpochsKey}'", "expected a non-negative integer.");
+        OptimizerHeader header;
+        try
+        {
+            header = JsonSerializer.Deserialize<OptimizerHeader>(json) ?? throw new JsonException("null");
+        }
+        catch (JsonException e)
+        {
+            throw new NumLstmFormatException(path, $"metadata '{OptimizerKey}'", "expected the optimizer JSON: " + e.Message, e);
+        }
+        var parameters = model.Parameters.ToList();
+        Optimizer<float> optimizer = Create(header, parameters, path);
+        var names = model.NamedParameters.Select(p => p.Name).ToArray();
+        var slots = new List<OptimizerSlot<float>>();
+        for (int p = 0; p < parameters.Count; p++)
+            foreach (string slotName in optimizer.SlotNames)
+            {
+                string name = $"{Prefix}{names[p]}.{slotName}";
+                if (!content.Tensors.TryGetValue(name, out SafeTensor? tensor))
+                    throw new NumLstmFormatException(path, $"tensor '{name}'", "expected an optimizer state tensor, found none.");
+                if (tensor.ElementCount != parameters[p].Length)
+                    throw new NumLstmFormatException(path, $"tensor '{name}' shape", $"expected {parameters[p].Length} values, found {tensor.ElementCount}.");
+                slots.Add(new OptimizerSlot<float>(parameters[p].Name, slotName, tensor.ToArray<float>()));
+            }
+        try
+        {
+            optimizer.ImportState(new OptimizerState<float>(header.kind, header.step, header.learning_rate, parameters.Select(p => p.Name).ToList(), header.hyperparameters, slots));
+        }
+        catch (ArgumentException e)
+        {
+            throw new NumLstmFormatException(path, $"metadata '{OptimizerKey}'", e.Message, e);
+        }
+        return new Trainer(model, optimizer) { CompletedEpochs = epochs };
+    }
+
+    private static Optimizer<float> Create(OptimizerHeader header, List<Parameter<float>> parameters, string path)
+    {
+        double H(string name) => header.hyperparameters.TryGetValue(name, out double v) ? v
+            : throw new NumLstmFormatException(path, $"metadata '{OptimizerKey}'", $"expected hyperparameter '{name}' for {header.kind}.");
+        try
+        {
+            return header.kind switch
+            {
+                "Adam" => new Adam<float>(parameters, header.learning_rate, H("beta1"), H("beta2"), H("eps"), H("weight_decay"), H("amsgrad") != 0),
+                "AdamW" => new AdamW<float>(parameters, header.learning_rate, H("beta1"), H("beta2"), H("eps"), H("weight_decay"), H("amsgrad") != 0),
+                "SGD" => new Sgd<float>(parameters, header.learning_rate, H("momentum"), H("dampening"), H("nesterov") != 0, H("weight_decay")),
+                _ => throw new NumLstmFormatException(path, $"metadata '{OptimizerKey}'", $"expected optimizer kind Adam, AdamW or SGD, found '{header.kind}'."),
+            };
+        }
+        catch (ArgumentException e)
+        {
+            throw new NumLstmFormatException(path, $"metadata '{OptimizerKey}'", e.Message, e);
+        }
+    }
+
+#pragma warning disable IDE1006 // JSON field names
+    private sealed record OptimizerHeader(string kind, long step, double learning_rate, Dictionary<string, double> hyperparameters);
+#pragma warning restore IDE1006
+}
