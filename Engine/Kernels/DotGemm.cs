@@ -11,6 +11,8 @@ namespace NumLstm.Kernels;
 /// </summary>
 public static class DotGemm
 {
+    private const int Panel = 32;
+
     /// <summary>c[r, j] += Σ_p a[r·lda + p] · b[j·ldb + p] for r &lt; m, j &lt; n, p &lt; k.</summary>
     public static void MultiplyAddTransposed<T>(int m, int n, int k, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -44,7 +46,8 @@ public static class DotGemm
         }
     }
 
-    // Register blocks: 4 rows × 4 columns (16 independent sums), single rows 1 × 8 (the batch-1 GEMV), then 1 × 1.
+    // Register blocks: 4 rows × 4 columns (16 independent sums; 2 × 4 with 16 registers), single rows 1 × 8 (the batch-1
+    // GEMV), then 1 × 1. The blocking changes which sums run together, never the order within one sum.
     private static void Blocked<T, TOps, TVec>(int m, int n, int k, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc)
         where T : unmanaged, IFloatingPointIeee754<T>
         where TOps : struct, IVectorOps<TVec, T>
@@ -55,22 +58,38 @@ public static class DotGemm
         ref T c0 = ref MemoryMarshal.GetReference(c);
         int width = TOps.Count, full = k - k % width, rem = k % width;
         TVec tailMask = TOps.TailMask(rem);
-        int r = 0;
-        for (; r + 4 <= m; r += 4)
+        // Column panels: 32 rows of b (32·k values) stay in cache while every row of a streams past them.
+        for (int j0 = 0; j0 < n; j0 += Panel)
         {
-            int j = 0;
-            for (; j + 4 <= n; j += 4) Block4x4<T, TOps, TVec>(ref a0, lda, ref b0, ldb, ref c0, ldc, r, j, k, full, rem, tailMask);
-            for (; j < n; j++)
-                for (int rr = r; rr < r + 4; rr++)
-                    Unsafe.Add(ref c0, rr * ldc + j) += Dot<T, TOps, TVec>(ref Unsafe.Add(ref a0, rr * lda), ref Unsafe.Add(ref b0, j * ldb), k, full, rem, tailMask);
-        }
-        for (; r < m; r++)
-        {
-            ref T aRow = ref Unsafe.Add(ref a0, r * lda);
-            int j = 0;
-            for (; j + 8 <= n; j += 8) Block1x8<T, TOps, TVec>(ref aRow, ref b0, ldb, ref Unsafe.Add(ref c0, r * ldc), j, k, full, rem, tailMask);
-            for (; j < n; j++)
-                Unsafe.Add(ref c0, r * ldc + j) += Dot<T, TOps, TVec>(ref aRow, ref Unsafe.Add(ref b0, j * ldb), k, full, rem, tailMask);
+            int jEnd = Math.Min(n, j0 + Panel), r = 0;
+            if (TOps.Registers < 32)
+            {
+                // 16 vector registers (AVX2): 2 × 4 blocks keep the 8 sums, 2 rows of a and one row of b in registers.
+                for (; r + 2 <= m; r += 2)
+                {
+                    int j = j0;
+                    for (; j + 4 <= jEnd; j += 4) Block2x4<T, TOps, TVec>(ref a0, lda, ref b0, ldb, ref c0, ldc, r, j, full, rem, tailMask);
+                    for (; j < jEnd; j++)
+                        for (int rr = r; rr < r + 2; rr++)
+                            Unsafe.Add(ref c0, rr * ldc + j) += Dot<T, TOps, TVec>(ref Unsafe.Add(ref a0, rr * lda), ref Unsafe.Add(ref b0, j * ldb), k, full, rem, tailMask);
+                }
+            }
+            for (; r + 4 <= m; r += 4)
+            {
+                int j = j0;
+                for (; j + 4 <= jEnd; j += 4) Block4x4<T, TOps, TVec>(ref a0, lda, ref b0, ldb, ref c0, ldc, r, j, k, full, rem, tailMask);
+                for (; j < jEnd; j++)
+                    for (int rr = r; rr < r + 4; rr++)
+                        Unsafe.Add(ref c0, rr * ldc + j) += Dot<T, TOps, TVec>(ref Unsafe.Add(ref a0, rr * lda), ref Unsafe.Add(ref b0, j * ldb), k, full, rem, tailMask);
+            }
+            for (; r < m; r++)
+            {
+                ref T aRow = ref Unsafe.Add(ref a0, r * lda);
+                int j = j0;
+                for (; j + 8 <= jEnd; j += 8) Block1x8<T, TOps, TVec>(ref aRow, ref b0, ldb, ref Unsafe.Add(ref c0, r * ldc), j, k, full, rem, tailMask);
+                for (; j < jEnd; j++)
+                    Unsafe.Add(ref c0, r * ldc + j) += Dot<T, TOps, TVec>(ref aRow, ref Unsafe.Add(ref b0, j * ldb), k, full, rem, tailMask);
+            }
         }
     }
 
@@ -131,6 +150,45 @@ public static class DotGemm
         Unsafe.Add(ref cRow, j + 7) += TOps.Sum(s7);
     }
 
+    private static void Block2x4<T, TOps, TVec>(ref T a0, int lda, ref T b0, int ldb, ref T c0, int ldc, int r, int j, int full, int rem, TVec tailMask)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TOps : struct, IVectorOps<TVec, T>
+        where TVec : struct
+    {
+        ref T a = ref Unsafe.Add(ref a0, r * lda);
+        ref T b = ref Unsafe.Add(ref b0, j * ldb);
+        TVec s00 = default, s01 = default, s02 = default, s03 = default, s10 = default, s11 = default, s12 = default, s13 = default;
+        for (int p = 0; p < full; p += TOps.Count)
+        {
+            TVec x0 = TOps.Load(ref a, p), x1 = TOps.Load(ref a, lda + p);
+            TVec y = TOps.Load(ref b, p);
+            s00 = TOps.Fma(x0, y, s00); s10 = TOps.Fma(x1, y, s10);
+            y = TOps.Load(ref b, ldb + p);
+            s01 = TOps.Fma(x0, y, s01); s11 = TOps.Fma(x1, y, s11);
+            y = TOps.Load(ref b, 2 * ldb + p);
+            s02 = TOps.Fma(x0, y, s02); s12 = TOps.Fma(x1, y, s12);
+            y = TOps.Load(ref b, 3 * ldb + p);
+            s03 = TOps.Fma(x0, y, s03); s13 = TOps.Fma(x1, y, s13);
+        }
+        if (rem != 0)
+        {
+            int p = full + rem - TOps.Count;    // the tail chunk, overlapping the last full one, its counted lanes zeroed
+            TVec x0 = TOps.And(TOps.Load(ref a, p), tailMask), x1 = TOps.And(TOps.Load(ref a, lda + p), tailMask);
+            TVec y = TOps.Load(ref b, p);
+            s00 = TOps.Fma(x0, y, s00); s10 = TOps.Fma(x1, y, s10);
+            y = TOps.Load(ref b, ldb + p);
+            s01 = TOps.Fma(x0, y, s01); s11 = TOps.Fma(x1, y, s11);
+            y = TOps.Load(ref b, 2 * ldb + p);
+            s02 = TOps.Fma(x0, y, s02); s12 = TOps.Fma(x1, y, s12);
+            y = TOps.Load(ref b, 3 * ldb + p);
+            s03 = TOps.Fma(x0, y, s03); s13 = TOps.Fma(x1, y, s13);
+        }
+        ref T c = ref Unsafe.Add(ref c0, r * ldc + j);
+        Unsafe.Add(ref c, 0) += TOps.Sum(s00); Unsafe.Add(ref c, 1) += TOps.Sum(s01); Unsafe.Add(ref c, 2) += TOps.Sum(s02); Unsafe.Add(ref c, 3) += TOps.Sum(s03);
+        c = ref Unsafe.Add(ref c, ldc);
+        Unsafe.Add(ref c, 0) += TOps.Sum(s10); Unsafe.Add(ref c, 1) += TOps.Sum(s11); Unsafe.Add(ref c, 2) += TOps.Sum(s12); Unsafe.Add(ref c, 3) += TOps.Sum(s13);
+    }
+
     private static void Block4x4<T, TOps, TVec>(ref T a0, int lda, ref T b0, int ldb, ref T c0, int ldc, int r, int j, int k, int full, int rem, TVec tailMask)
         where T : unmanaged, IFloatingPointIeee754<T>
         where TOps : struct, IVectorOps<TVec, T>
@@ -185,6 +243,8 @@ public static class DotGemm
     private interface IVectorOps<TVec, T> where TVec : struct
     {
         static abstract int Count { get; }
+        /// <summary>Vector registers the blocking may plan for (16 with AVX2, 32 with AVX-512).</summary>
+        static abstract int Registers { get; }
         static abstract TVec AllBits { get; }
         static abstract TVec Load(ref T source, int offset);
         static abstract TVec Fma(TVec a, TVec b, TVec addend);
@@ -197,6 +257,7 @@ public static class DotGemm
     private readonly struct V512<T> : IVectorOps<Vector512<T>, T> where T : unmanaged, IFloatingPointIeee754<T>
     {
         public static int Count => Vector512<T>.Count;
+        public static int Registers => 32;
         public static Vector512<T> AllBits => Vector512<T>.AllBitsSet;
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector512<T> Load(ref T source, int offset) => Vector512.LoadUnsafe(ref source, (nuint)offset);
@@ -218,6 +279,7 @@ public static class DotGemm
     private readonly struct V256<T> : IVectorOps<Vector256<T>, T> where T : unmanaged, IFloatingPointIeee754<T>
     {
         public static int Count => Vector256<T>.Count;
+        public static int Registers => 16;
         public static Vector256<T> AllBits => Vector256<T>.AllBitsSet;
         [MethodImpl(MethodImplOptions.AggressiveInlining)]
         public static Vector256<T> Load(ref T source, int offset) => Vector256.LoadUnsafe(ref source, (nuint)offset);
