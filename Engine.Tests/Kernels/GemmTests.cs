@@ -88,6 +88,23 @@ public class GemmTests<T> where T : unmanaged, IFloatingPointIeee754<T>
         TestArrays.AssertUntouched<T>(c, "c");
     }
 
+    [TestCase(false, false, 1, 400, 32)]
+    [TestCase(false, false, 32, 400, 100)]
+    [TestCase(false, true, 16, 512, 128)]
+    [TestCase(true, true, 7, 64, 48)]
+    public void Multiply_SingleThreadedShapes_DoNotAllocateOnceWarm(bool transA, bool transB, int m, int n, int k)
+    {
+        Assert.That((long)m * n * k, Is.LessThan(GemmPacked.ParallelThreshold), "premise: a single-threaded size");
+        T[] a = TestArrays.Uniform<T>(m * k, 1), b = TestArrays.Uniform<T>(k * n, 2), c = new T[m * n];
+        var ta = transA ? Transpose.Yes : Transpose.No;
+        var tb = transB ? Transpose.Yes : Transpose.No;
+        int lda = transA ? m : k, ldb = transB ? k : n;
+        for (int warm = 0; warm < 50; warm++) Gemm.Multiply(ta, tb, m, n, k, T.One, a, lda, b, ldb, T.Zero, c, n);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        for (int call = 0; call < 20; call++) Gemm.Multiply(ta, tb, m, n, k, T.One, a, lda, b, ldb, T.Zero, c, n);
+        Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.Zero, "bytes allocated by 20 warm calls");
+    }
+
     /// <summary>
     /// Builds a, b, c inside bigger arrays (offset into the array, padded row strides), with NaN in a's and b's padding
     /// (any use of it would poison the result) and a sentinel around and between c's rows, then checks the m×n block

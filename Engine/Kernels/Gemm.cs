@@ -36,10 +36,11 @@ public static class Gemm
         }
         if (k == 0 || alpha == T.Zero) return;
 
-        if (typeof(T) == typeof(float) && transB == Transpose.No)
+        if ((typeof(T) == typeof(float) || typeof(T) == typeof(double))
+            && GemmPacked.Prefers<T>(transA == Transpose.Yes, transB == Transpose.Yes, m, n, k, out bool inPlaceB))
         {
-            GemmFloat.MultiplyAccumulate(transA == Transpose.Yes, m, n, k, Unsafe.As<T, float>(ref alpha),
-                MemoryMarshal.Cast<T, float>(a), lda, MemoryMarshal.Cast<T, float>(b), ldb, MemoryMarshal.Cast<T, float>(c), ldc);
+            GemmPacked.MultiplyAccumulate(transA == Transpose.Yes, transB == Transpose.Yes, m, n, k, alpha, a, lda, b, ldb, c, ldc,
+                GemmPacked.Best, inPlaceB);
             return;
         }
         MultiplyAccumulateGeneric(transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc);
