@@ -58,4 +58,33 @@ public class GemmPackedTests<T> where T : unmanaged, IFloatingPointIeee754<T>
             TestArrays.AssertUntouched<T>(c, $"c outside its block ({m}×{n}×{k})");
         }
     }
+
+    [TestCase(false)]
+    [TestCase(true)]
+    public void SingleRow_MatchesNaiveProduct_ForEveryBlockRemainder(bool transA)
+    {
+        // n covers 0..8 whole vectors per block, more than one block, and scalar tails, for 4- and 8-lane vectors.
+        foreach (int n in new[] { 1, 3, 4, 8, 15, 16, 17, 31, 32, 40, 63, 64, 65, 71, 100, 130 })
+            foreach (int k in new[] { 1, 5, 33 })
+            {
+                int lda = transA ? 3 : k + 1, ldb = n + 2, offset = 1 + n % 3;
+                T[] a = TestArrays.Uniform<T>(offset + (transA ? k * lda : k), n + k);
+                T[] b = TestArrays.Uniform<T>(offset + k * ldb, n * k);
+                T[] c = new T[offset + n + 4];
+                c.AsSpan().Fill(TestArrays.Sentinel<T>());
+                T[] cStart = TestArrays.Uniform<T>(n, 7);
+                cStart.CopyTo(c, offset);
+                const double alpha = 0.75;
+                var (expected, magnitude) = NaiveKernels.Gemm(transA, false, 1, n, k, alpha, TestArrays.ToDouble<T>(a), offset, lda,
+                    TestArrays.ToDouble<T>(b), offset, ldb, 1, TestArrays.ToDouble<T>(c), offset, n);
+
+                int aLength = transA ? (k - 1) * lda + 1 : k;
+                GemmPacked.SingleRow(transA, n, k, T.CreateTruncating(alpha), a.AsSpan(offset, aLength), lda,
+                    b.AsSpan(offset, (k - 1) * ldb + n), ldb, c.AsSpan(offset, n));
+
+                TestArrays.AssertClose<T>(c.AsSpan(offset, n), expected, magnitude, (k + 3) * TestArrays.Epsilon<T>(), 0, $"c (n={n}, k={k})");
+                c.AsSpan(offset, n).Fill(TestArrays.Sentinel<T>());
+                TestArrays.AssertUntouched<T>(c, $"c outside its row (n={n}, k={k})");
+            }
+    }
 }

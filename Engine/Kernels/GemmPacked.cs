@@ -8,7 +8,9 @@ namespace NumLstm.Kernels;
 /// Goto/BLIS scheme: op(b) is packed in KC×NC blocks of NR-wide column slivers, op(a) (times alpha) in MC×KC blocks of
 /// MR-row slivers, and an MR×NR register tile (6 × two vectors) accumulates with FMA. All transposes are absorbed by the
 /// packing. Pack buffers are per thread ([ThreadStatic], pinned, grown on demand), so steady-state calls do not allocate.
-/// Large products are split over two threads, each owning a column (or row) half of c.
+/// Large products are split over two threads, each owning a column (or row) half of c. Small shapes: b is read in
+/// place when packing it would not pay, and a single row has its own kernel (<see cref="SingleRow{T}"/>);
+/// <see cref="Choose{T}"/> routes each shape, falling back to the generic path where that is faster.
 /// </summary>
 internal static unsafe partial class GemmPacked
 {
@@ -35,11 +37,10 @@ internal static unsafe partial class GemmPacked
         Vector256.IsHardwareAccelerated && System.Runtime.Intrinsics.X86.Fma.IsSupported ? Width.V256 : Width.None;
 
     /// <summary>
-    /// Chooses between the generic path (false) and this one (true), and whether b is read in place, for a product with
-    /// the given shape. Thresholds measured on the LSTM shapes (m = 1..64, n = 400..2048, k = 32..512), Vector256, Zen 3:
+    /// Chooses the generic path or one of these, and whether b is read in place, for a product of the given shape. Thresholds measured on the LSTM shapes (m = 1..64, n = 400..2048, k = 32..512), Vector256, Zen 3:
     /// <list type="bullet">
-    /// <item>one row (not transposed b): the generic row-axpy streams b once at full width, while a 1-row tile has only
-    /// two FMA chains and is latency bound.</item>
+    /// <item>one row (not transposed b): <see cref="SingleRow{T}"/> while b fits in L2, else the generic row-axpy, which
+    /// streams b contiguously (a 1-row tile of the packed kernel has only two FMA chains and is latency bound).</item>
     /// <item>b transposed, few rows: packing b transposes k×n elements (8×8 in registers for float, scalar for double)
     /// while the generic dot form reads b once; the pack pays from 3 rows (float) or 12 (double).
     /// Both transposed: the generic path is scalar, so always pack.</item>
@@ -47,16 +48,17 @@ internal static unsafe partial class GemmPacked
     /// beyond that a wide b's rows map onto few cache sets and pages, and packing pays.</item>
     /// </list>
     /// </summary>
-    internal static bool Prefers<T>(bool transA, bool transB, int m, int n, int k, out bool inPlaceB)
+    internal static Route Choose<T>(bool transA, bool transB, int m, int n, int k)
     {
-        inPlaceB = false;
-        if (Best == Width.None || n < 8 || k < 4) return false;
+        if (Best == Width.None || n < 8 || k < 4) return Route.Generic;
         long bBytes = (long)k * n * Unsafe.SizeOf<T>();
-        if (transB) return transA || m >= (typeof(T) == typeof(float) && Avx.IsSupported ? 3 : 12);
-        if (m == 1 || (m <= 3 && bBytes > SmallB)) return false;
-        inPlaceB = m <= 16 || (m <= 64 && bBytes <= SmallB);
-        return true;
+        if (transB) return transA || m >= (typeof(T) == typeof(float) && Avx.IsSupported ? 3 : 12) ? Route.Packed : Route.Generic;
+        if (m == 1) return bBytes <= SmallB ? Route.SingleRow : Route.Generic;
+        if (m <= 3 && bBytes > SmallB) return Route.Generic;
+        return m <= 16 || (m <= 64 && bBytes <= SmallB) ? Route.PackedInPlaceB : Route.Packed;
     }
+
+    internal enum Route { Generic, Packed, PackedInPlaceB, SingleRow }
 
     /// <summary>Bytes of b below which it stays in L2 when read in place.</summary>
     private const long SmallB = 1L << 20;
@@ -75,7 +77,7 @@ internal static unsafe partial class GemmPacked
     {
         if (m == 0 || n == 0 || k == 0) return;
         if (width == Width.None) throw new ArgumentException("GemmPacked needs a vector width.", nameof(width));
-        bool inPlace = directB ?? (Prefers<T>(transA, transB, m, n, k, out bool chosen) && chosen);
+        bool inPlace = directB ?? Choose<T>(transA, transB, m, n, k) == Route.PackedInPlaceB;
         if (inPlace && transB) throw new ArgumentException("b can be read in place only when it is not transposed.", nameof(directB));
         bool split = parallel ?? ((long)m * n * k >= ParallelThreshold && Environment.ProcessorCount >= 2);
         int nr = 2 * (width == Width.V512 ? Vector512<T>.Count : Vector256<T>.Count);
@@ -174,6 +176,72 @@ internal static unsafe partial class GemmPacked
     {
         if (width == Width.V512) Kernel512(rows, kc, a, b, bStride, c, ldc);
         else Kernel256(rows, kc, a, b, bStride, c, ldc);
+    }
+
+    /// <summary>
+    /// The single-row product c[0, :] += alpha · a(0, :) · b with b not transposed (an LSTM step at batch 1). A 6-row
+    /// tile would hold only two FMA chains here, and the generic row-axpy loads and stores c for every step; this keeps
+    /// up to 8 vectors of c in registers across all of k and reads each b row segment once.
+    /// </summary>
+    internal static void SingleRow<T>(bool transA, int n, int k, T alpha, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        nint aStep = transA ? lda : 1;
+        int w = Vector256<T>.Count;
+        fixed (T* aPtr = a, bPtr = b, cPtr = c)
+        {
+            int j = 0;
+            for (; j + 8 * w <= n; j += 8 * w) SingleRowBlock<T, Count8>(k, alpha, aPtr, aStep, bPtr + j, ldb, cPtr + j);
+            switch ((n - j) / w)
+            {
+                case 7: SingleRowBlock<T, Count7>(k, alpha, aPtr, aStep, bPtr + j, ldb, cPtr + j); break;
+                case 6: SingleRowBlock<T, Count6>(k, alpha, aPtr, aStep, bPtr + j, ldb, cPtr + j); break;
+                case 5: SingleRowBlock<T, Count5>(k, alpha, aPtr, aStep, bPtr + j, ldb, cPtr + j); break;
+                case 4: SingleRowBlock<T, Count4>(k, alpha, aPtr, aStep, bPtr + j, ldb, cPtr + j); break;
+                case 3: SingleRowBlock<T, Count3>(k, alpha, aPtr, aStep, bPtr + j, ldb, cPtr + j); break;
+                case 2: SingleRowBlock<T, Count2>(k, alpha, aPtr, aStep, bPtr + j, ldb, cPtr + j); break;
+                case 1: SingleRowBlock<T, Count1>(k, alpha, aPtr, aStep, bPtr + j, ldb, cPtr + j); break;
+            }
+            j += (n - j) / w * w;
+            for (; j < n; j++)
+            {
+                T sum = T.Zero;
+                for (int p = 0; p < k; p++) sum += aPtr[p * aStep] * bPtr[(nint)p * ldb + j];
+                cPtr[j] += alpha * sum;
+            }
+        }
+    }
+
+    /// <summary>c[0 .. TCount·w) += alpha · Σ_p a[p·aStep] · b[p·ldb + (0 .. TCount·w)], w = Vector256&lt;T&gt;.Count.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void SingleRowBlock<T, TCount>(int k, T alpha, T* a, nint aStep, T* b, nint ldb, T* c)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TCount : struct, ICount
+    {
+        nint w = Vector256<T>.Count;
+        Vector256<T> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
+        for (int p = 0; p < k; p++)
+        {
+            Vector256<T> s = Vector256.Create(a[p * aStep]);
+            c0 = Fma(s, Vector256.Load(b), c0);
+            if (TCount.Value > 1) c1 = Fma(s, Vector256.Load(b + w), c1);
+            if (TCount.Value > 2) c2 = Fma(s, Vector256.Load(b + 2 * w), c2);
+            if (TCount.Value > 3) c3 = Fma(s, Vector256.Load(b + 3 * w), c3);
+            if (TCount.Value > 4) c4 = Fma(s, Vector256.Load(b + 4 * w), c4);
+            if (TCount.Value > 5) c5 = Fma(s, Vector256.Load(b + 5 * w), c5);
+            if (TCount.Value > 6) c6 = Fma(s, Vector256.Load(b + 6 * w), c6);
+            if (TCount.Value > 7) c7 = Fma(s, Vector256.Load(b + 7 * w), c7);
+            b += ldb;
+        }
+        Vector256<T> scale = Vector256.Create(alpha);
+        Vector256.Store(Fma(scale, c0, Vector256.Load(c)), c);
+        if (TCount.Value > 1) Vector256.Store(Fma(scale, c1, Vector256.Load(c + w)), c + w);
+        if (TCount.Value > 2) Vector256.Store(Fma(scale, c2, Vector256.Load(c + 2 * w)), c + 2 * w);
+        if (TCount.Value > 3) Vector256.Store(Fma(scale, c3, Vector256.Load(c + 3 * w)), c + 3 * w);
+        if (TCount.Value > 4) Vector256.Store(Fma(scale, c4, Vector256.Load(c + 4 * w)), c + 4 * w);
+        if (TCount.Value > 5) Vector256.Store(Fma(scale, c5, Vector256.Load(c + 5 * w)), c + 5 * w);
+        if (TCount.Value > 6) Vector256.Store(Fma(scale, c6, Vector256.Load(c + 6 * w)), c + 6 * w);
+        if (TCount.Value > 7) Vector256.Store(Fma(scale, c7, Vector256.Load(c + 7 * w)), c + 7 * w);
     }
 
     /// <summary>
