@@ -53,6 +53,58 @@ public static class Gemm
         MultiplyAccumulateGeneric(transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc);
     }
 
+    /// <summary>Elements a span must hold for <see cref="Pack{T}"/> of a k × n op(b).</summary>
+    public static int PackedLength<T>(int k, int n) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (k < 0 || n < 0) throw new ArgumentException($"Gemm.PackedLength: sizes must be non-negative, got k={k}, n={n}.");
+        return GemmPacked.PackedLength<T>(k, n);
+    }
+
+    /// <summary>
+    /// Packs op(b) (k × n, b stored with row stride ldb) once, for many <see cref="MultiplyPacked{T}"/> calls with the same
+    /// b: an LSTM's recurrent weights across its time steps. The layout is private to this process (it follows the
+    /// vector width), so a packed span is not data to store.
+    /// </summary>
+    public static void Pack<T>(Transpose transB, int k, int n, ReadOnlySpan<T> b, int ldb, Span<T> packed)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (k < 0 || n < 0) throw new ArgumentException($"Gemm.Pack: sizes must be non-negative, got k={k}, n={n}.");
+        CheckOperand(nameof(b), b.Length, transB == Transpose.No ? k : n, transB == Transpose.No ? n : k, ldb);
+        int length = GemmPacked.PackedLength<T>(k, n);
+        if (packed.Length < length)
+            throw new ArgumentException($"Gemm.Pack: the packed span needs {length} elements for k={k}, n={n}, got {packed.Length}.", nameof(packed));
+        GemmPacked.PackWhole(transB == Transpose.Yes, k, n, b, ldb, packed);
+    }
+
+    /// <summary>
+    /// c = alpha * op(a) * B + beta * c with B (k × n) packed by <see cref="Pack{T}"/>. parallel: large products may
+    /// split the columns of c over two threads; the result is bitwise the same either way.
+    /// </summary>
+    public static void MultiplyPacked<T>(Transpose transA, int m, int n, int k, T alpha, ReadOnlySpan<T> a, int lda,
+        ReadOnlySpan<T> packedB, T beta, Span<T> c, int ldc, bool parallel = false)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (m < 0 || n < 0 || k < 0)
+            throw new ArgumentException($"Gemm: sizes must be non-negative, got m={m}, n={n}, k={k}.");
+        CheckOperand(nameof(a), a.Length, transA == Transpose.No ? m : k, transA == Transpose.No ? k : m, lda);
+        CheckOperand(nameof(c), c.Length, m, n, ldc);
+        int length = GemmPacked.PackedLength<T>(k, n);
+        if (packedB.Length < length)
+            throw new ArgumentException($"Gemm.MultiplyPacked: packedB needs {length} elements for k={k}, n={n}, got {packedB.Length}.", nameof(packedB));
+        if (m == 0 || n == 0) return;
+        if (beta != T.One)
+        {
+            for (int r = 0; r < m; r++)
+            {
+                Span<T> row = c.Slice(r * ldc, n);
+                if (beta == T.Zero) row.Clear();
+                else TensorPrimitives.Multiply(row, beta, row);
+            }
+        }
+        if (k == 0 || alpha == T.Zero) return;
+        GemmPacked.MultiplyPrepacked(transA == Transpose.Yes, m, n, k, alpha, a, lda, packedB, c, ldc, parallel);
+    }
+
     /// <summary>The portable path (any T, no hardware requirement): c += alpha * op(a) * op(b) by rows.</summary>
     internal static void MultiplyAccumulateGeneric<T>(
         Transpose transA, Transpose transB, int m, int n, int k,

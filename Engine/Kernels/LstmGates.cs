@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.Intrinsics;
 
 namespace NumLstm.Kernels;
 
@@ -35,7 +36,18 @@ public static class LstmGates
         int hidden = outputGate.Length;
         if (tanhCell.Length != hidden || dHidden.Length != hidden || dOutputPre.Length != hidden || dTanhArgument.Length != hidden)
             throw new ArgumentException("LstmGates.OutputBackward: all spans must have length H.");
-        for (int j = 0; j < hidden; j++)
+        int j = 0;
+        if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
+        {
+            var one = Vector256<T>.One;
+            for (; j <= hidden - Vector256<T>.Count; j += Vector256<T>.Count)
+            {
+                var o = Vector256.Create(outputGate.Slice(j)); var y = Vector256.Create(tanhCell.Slice(j)); var d = Vector256.Create(dHidden.Slice(j));
+                (d * y * o * (one - o)).CopyTo(dOutputPre.Slice(j));
+                (d * o * (one - y * y)).CopyTo(dTanhArgument.Slice(j));
+            }
+        }
+        for (; j < hidden; j++)
         {
             T o = outputGate[j], y = tanhCell[j], d = dHidden[j];
             dOutputPre[j] = d * y * o * (T.One - o);
@@ -53,13 +65,69 @@ public static class LstmGates
     {
         if (gates.Length != 4 * hidden || dGates.Length != 4 * hidden || cellPrevious.Length != hidden || dCell.Length != hidden || dCellPrevious.Length != hidden)
             throw new ArgumentException($"LstmGates.CellBackward: expected gates [{4 * hidden}] and cells [{hidden}].");
-        for (int j = 0; j < hidden; j++)
+        int j = 0;
+        if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
+        {
+            var one = Vector256<T>.One;
+            for (; j <= hidden - Vector256<T>.Count; j += Vector256<T>.Count)
+            {
+                var i = Vector256.Create(gates.Slice(j)); var f = Vector256.Create(gates.Slice(hidden + j));
+                var g = Vector256.Create(gates.Slice(2 * hidden + j)); var dc = Vector256.Create(dCell.Slice(j));
+                (dc * g * i * (one - i)).CopyTo(dGates.Slice(j));
+                (dc * Vector256.Create(cellPrevious.Slice(j)) * f * (one - f)).CopyTo(dGates.Slice(hidden + j));
+                (dc * i * (one - g * g)).CopyTo(dGates.Slice(2 * hidden + j));
+                (dc * f).CopyTo(dCellPrevious.Slice(j));
+            }
+        }
+        for (; j < hidden; j++)
         {
             T i = gates[j], f = gates[hidden + j], g = gates[2 * hidden + j], dc = dCell[j];
             dGates[j] = dc * g * i * (T.One - i);
             dGates[hidden + j] = dc * cellPrevious[j] * f * (T.One - f);
             dGates[2 * hidden + j] = dc * i * (T.One - g * g);
             dCellPrevious[j] = dc * f;
+        }
+    }
+
+    /// <summary>
+    /// One backward step of the plain cell (h = o ⊙ tanh(c)) for one row, (B3), (B4), (B7), (B8) in one pass:
+    /// gates [4H] activations, tanhCell = tanh(c) [H], cellPrevious [H], dHidden [H] the total gradient at h;
+    /// dCell [H] holds dc from the next step on entry and dc_prev on return; dGates [4H] is overwritten with the
+    /// pre-activation gradients of i, f, g, o.
+    /// </summary>
+    public static void StepBackward<T>(ReadOnlySpan<T> gates, ReadOnlySpan<T> tanhCell, ReadOnlySpan<T> cellPrevious,
+        ReadOnlySpan<T> dHidden, Span<T> dCell, Span<T> dGates, int hidden)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (gates.Length != 4 * hidden || dGates.Length != 4 * hidden || tanhCell.Length != hidden || cellPrevious.Length != hidden
+            || dHidden.Length != hidden || dCell.Length != hidden)
+            throw new ArgumentException($"LstmGates.StepBackward: expected gates [{4 * hidden}] and rows [{hidden}].");
+        int j = 0;
+        if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
+        {
+            var one = Vector256<T>.One;
+            for (; j <= hidden - Vector256<T>.Count; j += Vector256<T>.Count)
+            {
+                var i = Vector256.Create(gates.Slice(j)); var f = Vector256.Create(gates.Slice(hidden + j));
+                var g = Vector256.Create(gates.Slice(2 * hidden + j)); var o = Vector256.Create(gates.Slice(3 * hidden + j));
+                var y = Vector256.Create(tanhCell.Slice(j)); var dh = Vector256.Create(dHidden.Slice(j));
+                var dc = Vector256.Create(dCell.Slice(j)) + dh * o * (one - y * y);
+                (dc * g * i * (one - i)).CopyTo(dGates.Slice(j));
+                (dc * Vector256.Create(cellPrevious.Slice(j)) * f * (one - f)).CopyTo(dGates.Slice(hidden + j));
+                (dc * i * (one - g * g)).CopyTo(dGates.Slice(2 * hidden + j));
+                (dh * y * o * (one - o)).CopyTo(dGates.Slice(3 * hidden + j));
+                (dc * f).CopyTo(dCell.Slice(j));
+            }
+        }
+        for (; j < hidden; j++)
+        {
+            T i = gates[j], f = gates[hidden + j], g = gates[2 * hidden + j], o = gates[3 * hidden + j], y = tanhCell[j], dh = dHidden[j];
+            T dc = dCell[j] + dh * o * (T.One - y * y);
+            dGates[j] = dc * g * i * (T.One - i);
+            dGates[hidden + j] = dc * cellPrevious[j] * f * (T.One - f);
+            dGates[2 * hidden + j] = dc * i * (T.One - g * g);
+            dGates[3 * hidden + j] = dh * y * o * (T.One - o);
+            dCell[j] = dc * f;
         }
     }
 }

@@ -63,6 +63,7 @@ public sealed partial class Bidirectional<T> : Layer<T> where T : unmanaged, IFl
         int steps = Forwards.ReturnSequences ? input.Batch * input.Time : input.Batch, h = Units;
         c.Prepare(steps * h, input.Batch, input.Time);
         c.PrepareInput(input.Data.Length);
+        Forwards.SplitProducts = Backwards.SplitProducts = !ParallelDirections;
         if (ParallelDirections)
         {
             // Each direction owns its cache and output; dropout masks come from separate seeded streams so the result
@@ -138,6 +139,7 @@ public sealed partial class Bidirectional<T> : Layer<T> where T : unmanaged, IFl
                     case MergeMode.Ave: TensorPrimitives.Multiply(dOut, half, dF); TensorPrimitives.Multiply(dOut, half, dB); break;
                 }
             }
+        Forwards.SplitProducts = Backwards.SplitProducts = !ParallelDirections;
         if (inputGradient.IsEmpty)
         {
             RunBoth(() => Forwards.Backward(c.ForwardGradient, c.ForwardCache, Span<T>.Empty),

@@ -38,6 +38,12 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
     public double RecurrentDropout { get; }
     public CellNormalization CellNormalization { get; }
 
+    /// <summary>
+    /// Whether the per-step products may split over two threads (bitwise the same result either way). A Bidirectional
+    /// that already runs its two directions on the two cores turns it off.
+    /// </summary>
+    internal bool SplitProducts { get; set; } = true;
+
     /// <summary>Appended to every parameter name ("_reverse" for the backward copy inside a Bidirectional, as PyTorch names it).</summary>
     internal string ParameterSuffix { get; init; } = "";
     public int InputFeatures => InputShape?.Features ?? throw NotBuilt();
@@ -107,7 +113,7 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
     {
         CheckInput(input, output);
         var c = cache as LstmCache<T> ?? throw new ArgumentException($"LSTM '{Name}' needs an LstmCache, got {cache?.GetType().Name ?? "null"}.", nameof(cache));
-        int batchSize = input.Batch, time = input.Time, f = InputFeatures, h = Units, g = 4 * h;
+        int batchSize = input.Batch, time = input.Time, f = InputFeatures, h = Units, g = 4 * h, rows = batchSize * time;
         CheckState(nameof(initialH), initialH.Length, batchSize);
         CheckState(nameof(initialC), initialC.Length, batchSize);
         CheckState(nameof(finalH), finalH.Length, batchSize);
@@ -116,43 +122,55 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
         bool inputDropout = context.Training && Dropout > 0;
         bool recurrentDropout = context.Training && RecurrentDropout > 0;
         c.Prepare(batchSize, time, f, h, inputDropout, recurrentDropout, CellNormalization);
-        input.Data.CopyTo(c.Input);
+        bool split = SplitProducts;
+
+        // X in processing order, time-major [T, B, F]: step s holds input time tIn, so each step's rows form one block.
+        ReadOnlySpan<T> data = input.Data;
+        for (int s = 0; s < time; s++)
+        {
+            int tIn = GoBackwards ? time - 1 - s : s;
+            for (int bi = 0; bi < batchSize; bi++) data.Slice((bi * time + tIn) * f, f).CopyTo(c.Input.AsSpan((s * batchSize + bi) * f, f));
+        }
 
         // (S0) dropout masks: per sample, shared across time, one per gate (Keras 2, implementation 1).
         if (inputDropout) DrawMasks(c.InputMasks, Dropout, context.Random!);
         if (recurrentDropout) DrawMasks(c.RecurrentMasks, RecurrentDropout, context.Random!);
 
-        // (S1) input projection for all steps as one GEMM (four, one per gate, with dropout): Ax [B·T, G] = X · Wᵀ.
+        // (S1) input projection for all steps as one GEMM (four, one per gate, with dropout): Ax [T·B, G] = X · Wᵀ.
+        // Without separate gate norms it lands in Gates, which then holds Ax + b and takes each step's h·Uᵀ in place.
         ReadOnlySpan<T> w = WeightIh.Value, u = WeightHh.Value, b = Bias.Value;
+        Span<T> allGates = c.Gates.AsSpan(0, rows * g);
+        Span<T> projection = inputNorm is null ? allGates : c.InputProjection.AsSpan(0, rows * g);
         if (!inputDropout)
         {
-            Gemm.Multiply(Transpose.No, Transpose.Yes, batchSize * time, g, f, T.One, c.Input, f, w, f, T.Zero, c.InputProjection, g);
+            Gemm.Multiply(Transpose.No, Transpose.Yes, rows, g, f, T.One, c.Input, f, w, f, T.Zero, projection, g);
         }
         else
         {
             for (int k = 0; k < 4; k++)
             {
                 Span<T> maskedInput = c.MaskedInputs[k];
-                for (int bi = 0; bi < batchSize; bi++)
+                for (int r = 0; r < rows; r++)
                 {
-                    ReadOnlySpan<T> mask = c.InputMasks.AsSpan((k * batchSize + bi) * f, f);
-                    for (int t = 0; t < time; t++)
-                    {
-                        int offset = (bi * time + t) * f;
-                        TensorPrimitives.Multiply(c.Input.AsSpan(offset, f), mask, maskedInput.Slice(offset, f));
-                    }
+                    int bi = r % batchSize;
+                    TensorPrimitives.Multiply(c.Input.AsSpan(r * f, f), c.InputMasks.AsSpan((k * batchSize + bi) * f, f), maskedInput.Slice(r * f, f));
                 }
-                Gemm.Multiply(Transpose.No, Transpose.Yes, batchSize * time, h, f, T.One, maskedInput, f, w.Slice(k * h * f, h * f), f,
-                    T.Zero, c.InputProjection.AsSpan(k * h), g);
+                Gemm.Multiply(Transpose.No, Transpose.Yes, rows, h, f, T.One, maskedInput, f, w.Slice(k * h * f, h * f), f,
+                    T.Zero, projection.Slice(k * h), g);
             }
         }
         if (inputNorm is not null)
         {
             // (C2) LN_i over every row of Ax at once; rows are independent of the recurrence.
-            LayerNormKernel.Forward<T>(c.InputProjection, g, inputNorm.Epsilon, inputNorm.Gamma.Value, inputNorm.Beta.Value,
-                c.InputProjectionNormalized, c.InputNorm.Normalized, c.InputNorm.Mean, c.InputNorm.InverseStd);
+            LayerNormKernel.Forward<T>(projection, g, inputNorm.Epsilon, inputNorm.Gamma.Value, inputNorm.Beta.Value,
+                allGates, c.InputNorm.Normalized, c.InputNorm.Mean, c.InputNorm.InverseStd);
         }
-        ReadOnlySpan<T> projected = inputNorm is null ? c.InputProjection : c.InputProjectionNormalized;
+        for (int r = 0; r < rows; r++) TensorPrimitives.Add(allGates.Slice(r * g, g), b, allGates.Slice(r * g, g));   // (S3) + b
+
+        // U packed once for all steps: Uᵀ [H, G], or per gate U_kᵀ [H, H] with recurrent dropout.
+        int panel = recurrentDropout ? Gemm.PackedLength<T>(h, h) : 0;
+        if (!recurrentDropout) Gemm.Pack(Transpose.Yes, h, g, u, h, c.PackedWeights);
+        else for (int k = 0; k < 4; k++) Gemm.Pack(Transpose.Yes, h, h, u.Slice(k * h * h, h * h), h, c.PackedWeights.AsSpan(k * panel, panel));
 
         Span<T> hState = c.HiddenStates, cState = c.CellStates;
         if (initialH.IsEmpty) hState.Slice(0, batchSize * h).Clear(); else initialH.CopyTo(hState);
@@ -160,6 +178,7 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
         Span<T> lastOutput = c.LastOutput.AsSpan(0, batchSize * h);
         lastOutput.Clear();
         ReadOnlySpan<bool> mask2 = input.Mask;
+        bool separate = CellNormalization.Gates == GateNormalization.Separate;
 
         for (int s = 0; s < time; s++)
         {
@@ -168,12 +187,15 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
             ReadOnlySpan<T> cPrev = cState.Slice(s * batchSize * h, batchSize * h);
             Span<T> hNext = hState.Slice((s + 1) * batchSize * h, batchSize * h);
             Span<T> cNext = cState.Slice((s + 1) * batchSize * h, batchSize * h);
-            Span<T> gates = c.Gates.AsSpan(s * batchSize * g, batchSize * g);
+            Span<T> gates = allGates.Slice(s * batchSize * g, batchSize * g);
 
-            // (S2) recurrent product Ah [B, G] = h_{s−1} · Uᵀ (per gate with recurrent dropout).
+            // (S2) recurrent product Ah [B, G] = h_{s−1} · Uᵀ (per gate with recurrent dropout), added into Ax + b in
+            // place; kept apart for separate gate norms, which normalize it first.
+            Span<T> target = separate ? c.RecurrentScratch.AsSpan(0, batchSize * g) : gates;
+            T beta = separate ? T.Zero : T.One;
             if (!recurrentDropout)
             {
-                Gemm.Multiply(Transpose.No, Transpose.Yes, batchSize, g, h, T.One, hPrev, h, u, h, T.Zero, gates, g);
+                Gemm.MultiplyPacked(Transpose.No, batchSize, g, h, T.One, hPrev, h, c.PackedWeights, beta, target, g, split);
             }
             else
             {
@@ -181,8 +203,8 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
                 {
                     Span<T> maskedH = c.MaskedHidden[k].AsSpan(s * batchSize * h, batchSize * h);
                     TensorPrimitives.Multiply(hPrev, c.RecurrentMasks.AsSpan(k * batchSize * h, batchSize * h), maskedH);
-                    Gemm.Multiply(Transpose.No, Transpose.Yes, batchSize, h, h, T.One, maskedH, h, u.Slice(k * h * h, h * h), h,
-                        T.Zero, gates.Slice(k * h), g);
+                    Gemm.MultiplyPacked(Transpose.No, batchSize, h, h, T.One, maskedH, h, c.PackedWeights.AsSpan(k * panel, panel), beta,
+                        target.Slice(k * h), g, split);
                 }
             }
 
@@ -190,22 +212,17 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
             {
                 int row = s * batchSize + bi;
                 Span<T> z = gates.Slice(bi * g, g);
-                ReadOnlySpan<T> ax = projected.Slice((bi * time + tIn) * g, g);
                 switch (CellNormalization.Gates)
                 {
-                    case GateNormalization.None:                                   // (S3) z = Ax + Ah + b
-                        TensorPrimitives.Add(z, ax, z);
-                        TensorPrimitives.Add(z, b, z);
+                    case GateNormalization.None:                                   // (S3) z = (Ax + b) + Ah
                         break;
-                    case GateNormalization.Summed:                                 // (C1) z = LN_g(Ax + Ah + b)
-                        TensorPrimitives.Add(z, ax, z);
-                        TensorPrimitives.Add(z, b, z);
+                    case GateNormalization.Summed:                                 // (C1) z = LN_g(Ax + b + Ah)
                         gateNorm!.ForwardRow(z, z, c.GateNorm, row);
                         break;
-                    case GateNormalization.Separate:                               // (C2) z = LN_i(Ax) + LN_h(Ah) + b
-                        hiddenGateNorm!.ForwardRow(z, z, c.HiddenGateNorm, row);
-                        TensorPrimitives.Add(z, ax, z);
-                        TensorPrimitives.Add(z, b, z);
+                    case GateNormalization.Separate:                               // (C2) z = (LN_i(Ax) + b) + LN_h(Ah)
+                        Span<T> ah = target.Slice(bi * g, g);
+                        hiddenGateNorm!.ForwardRow(ah, ah, c.HiddenGateNorm, row);
+                        TensorPrimitives.Add(z, ah, z);
                         break;
                 }
                 // (S4) i, f, o = σ(z), g = tanh(z); (S5) c = f ⊙ c_prev + i ⊙ g
@@ -253,14 +270,15 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
 
     // ---------------------------------------------------------------------------------------------------------------
     // Backward. outputGradient like output; dFinalH, dFinalC [B, H] or empty. Adds into inputGradient [B, T, F],
-    // dInitialH, dInitialC [B, H] (each may be empty to skip) and every parameter gradient.
+    // dInitialH, dInitialC [B, H] (each may be empty to skip) and every parameter gradient. The gate gradients of all
+    // steps are kept ([T, B, G], step order) so dW, dU, db and dX are each one product after the loop.
     // ---------------------------------------------------------------------------------------------------------------
     public void Backward(ReadOnlySpan<T> outputGradient, ReadOnlySpan<T> dFinalH, ReadOnlySpan<T> dFinalC, LayerCache cache,
         Span<T> inputGradient, Span<T> dInitialH, Span<T> dInitialC)
     {
         var c = cache as LstmCache<T> ?? throw new ArgumentException($"LSTM '{Name}' needs an LstmCache.", nameof(cache));
         if (!c.Forwarded) throw new InvalidOperationException($"LSTM '{Name}': Backward called before Forward on this cache.");
-        int batchSize = c.Batch, time = c.Time, f = InputFeatures, h = Units, g = 4 * h;
+        int batchSize = c.Batch, time = c.Time, f = InputFeatures, h = Units, g = 4 * h, rows = batchSize * time;
         int outLength = ReturnSequences ? batchSize * time * h : batchSize * h;
         if (outputGradient.Length != outLength)
             throw new ArgumentException($"LSTM '{Name}': output gradient must hold {outLength} values, got {outputGradient.Length}.", nameof(outputGradient));
@@ -278,72 +296,85 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
         if (dFinalC.IsEmpty) dc.Clear(); else dFinalC.CopyTo(dc);
         if (ReturnSequences) dOutCarry.Clear(); else outputGradient.CopyTo(dOutCarry);
         Span<T> dhTotal = c.RowScratchH1, dhRaw = c.RowScratchH2, dTanhArg = c.RowScratchH3, dcRaw = c.RowScratchH4;
-        Span<T> dz = c.RowScratchG1;
-        bool recurrentDropout = c.RecurrentDropoutActive;
+        Span<T> dzScratch = c.RowScratchG1;
+        bool recurrentDropout = c.RecurrentDropoutActive, split = SplitProducts;
+        bool separate = CellNormalization.Gates == GateNormalization.Separate;
+        bool plainCell = CellNormalization.CellState == CellStateNormalization.None && outputNorm is null;
+        // dAx [T, B, G] is kept for dW, db, dX; dAh [T, B, G] is the same buffer unless the gate norms are separate.
+        Span<T> allDAx = c.DGates.AsSpan(0, rows * g);
+        Span<T> allDAh = separate ? c.DRecurrentProjection.AsSpan(0, rows * g) : allDAx;
+
+        // U packed once for all steps: U [G, H], or per gate U_k [H, H] with recurrent dropout.
+        int panel = recurrentDropout ? Gemm.PackedLength<T>(h, h) : 0;
+        if (!recurrentDropout) Gemm.Pack(Transpose.No, g, h, u, h, c.PackedWeights);
+        else for (int k = 0; k < 4; k++) Gemm.Pack(Transpose.No, h, h, u.Slice(k * h * h, h * h), h, c.PackedWeights.AsSpan(k * panel, panel));
 
         for (int s = time - 1; s >= 0; s--)
         {
-            int tIn = GoBackwards ? time - 1 - s : s;
-            Span<T> dAh = c.DRecurrentProjection.AsSpan(s * batchSize * g, batchSize * g);
+            Span<T> dAh = allDAh.Slice(s * batchSize * g, batchSize * g);
             for (int bi = 0; bi < batchSize; bi++)
             {
                 int row = s * batchSize + bi;
-                Span<T> dAx = c.DInputProjection.AsSpan((bi * time + tIn) * g, g);
-                Span<T> dAhRow = dAh.Slice(bi * g, g);
+                Span<T> dAx = allDAx.Slice(row * g, g);
                 Span<T> carry = dOutCarry.Slice(bi * h, h);
                 if (ReturnSequences) TensorPrimitives.Add(carry, outputGradient.Slice((bi * time + s) * h, h), carry);
                 if (!c.Active[row])
                 {
                     // (B12) masked step: the output gradient passes to the previous output, the state gradients to the previous state.
                     dAx.Clear();
-                    dAhRow.Clear();
+                    if (separate) dAh.Slice(bi * g, g).Clear();
                     continue;
                 }
                 TensorPrimitives.Add(dh.Slice(bi * h, h), carry, dhTotal);        // (B1) dh = dh_next + d output
                 carry.Clear();
-                if (outputNorm is not null)
-                {
-                    dhRaw.Clear();
-                    outputNorm.BackwardRow(dhTotal, dhRaw, c.OutputNorm, row, c.RowScratchWide);   // (B2)
-                }
-                else dhTotal.CopyTo(dhRaw);
-
                 ReadOnlySpan<T> gates = c.Gates.AsSpan(row * g, g);
                 ReadOnlySpan<T> tanhCell = c.TanhCell.AsSpan(row * h, h);
                 Span<T> dcRow = dc.Slice(bi * h, h);
-                // (B3) dO = dh ⊙ tanh(·); d(tanh arg) = dh ⊙ o ⊙ (1 − tanh²)
-                LstmGates.OutputBackward(gates.Slice(3 * h, h), tanhCell, dhRaw, dz.Slice(3 * h, h), dTanhArg);
-                switch (CellNormalization.CellState)
+                Span<T> dz = CellNormalization.Gates == GateNormalization.Summed ? dzScratch : dAx;
+                if (plainCell)
                 {
-                    case CellStateNormalization.None:                              // (B4) dc = dc_next + d(tanh arg)
-                        TensorPrimitives.Add(dcRow, dTanhArg, dcRaw);
-                        break;
-                    case CellStateNormalization.OutputOnly:                        // (B5) dc = dc_next + LN_cᵀ d(tanh arg)
-                        dcRow.CopyTo(dcRaw);
-                        cellNorm!.BackwardRow(dTanhArg, dcRaw, c.CellNorm, row, c.RowScratchWide);
-                        break;
-                    case CellStateNormalization.Recurrent:                         // (B6) dc = LN_cᵀ (dc_next + d(tanh arg))
-                        TensorPrimitives.Add(dcRow, dTanhArg, dTanhArg);
-                        dcRaw.Clear();
-                        cellNorm!.BackwardRow(dTanhArg, dcRaw, c.CellNorm, row, c.RowScratchWide);
-                        break;
+                    // (B3), (B4), (B7), (B8) in one pass.
+                    LstmGates.StepBackward(gates, tanhCell, c.CellStates.AsSpan(row * h, h), dhTotal, dcRow, dz, h);
                 }
-                // (B7) gate gradients; (B8) dc_prev = dc ⊙ f
-                LstmGates.CellBackward(gates, c.CellStates.AsSpan(row * h, h), dcRaw, dz, dcRow, h);
+                else
+                {
+                    if (outputNorm is not null)
+                    {
+                        dhRaw.Clear();
+                        outputNorm.BackwardRow(dhTotal, dhRaw, c.OutputNorm, row, c.RowScratchWide);   // (B2)
+                    }
+                    else dhTotal.CopyTo(dhRaw);
+                    // (B3) dO = dh ⊙ tanh(·); d(tanh arg) = dh ⊙ o ⊙ (1 − tanh²)
+                    LstmGates.OutputBackward(gates.Slice(3 * h, h), tanhCell, dhRaw, dz.Slice(3 * h, h), dTanhArg);
+                    switch (CellNormalization.CellState)
+                    {
+                        case CellStateNormalization.None:                          // (B4) dc = dc_next + d(tanh arg)
+                            TensorPrimitives.Add(dcRow, dTanhArg, dcRaw);
+                            break;
+                        case CellStateNormalization.OutputOnly:                    // (B5) dc = dc_next + LN_cᵀ d(tanh arg)
+                            dcRow.CopyTo(dcRaw);
+                            cellNorm!.BackwardRow(dTanhArg, dcRaw, c.CellNorm, row, c.RowScratchWide);
+                            break;
+                        case CellStateNormalization.Recurrent:                     // (B6) dc = LN_cᵀ (dc_next + d(tanh arg))
+                            TensorPrimitives.Add(dcRow, dTanhArg, dTanhArg);
+                            dcRaw.Clear();
+                            cellNorm!.BackwardRow(dTanhArg, dcRaw, c.CellNorm, row, c.RowScratchWide);
+                            break;
+                    }
+                    // (B7) gate gradients; (B8) dc_prev = dc ⊙ f
+                    LstmGates.CellBackward(gates, c.CellStates.AsSpan(row * h, h), dcRaw, dz, dcRow, h);
+                }
 
                 switch (CellNormalization.Gates)
                 {
-                    case GateNormalization.None:                                   // (B9) dAx = dAh = dz
-                        dz.CopyTo(dAx);
-                        dz.CopyTo(dAhRow);
+                    case GateNormalization.None:                                   // (B9) dAx = dAh = dz (one buffer)
                         break;
                     case GateNormalization.Summed:                                 // (B10) dAx = dAh = LN_gᵀ dz
                         dAx.Clear();
                         gateNorm!.BackwardRow(dz, dAx, c.GateNorm, row, c.RowScratchWide);
-                        dAx.CopyTo(dAhRow);
                         break;
                     case GateNormalization.Separate:                               // (B11) dAh = LN_hᵀ dz; dAx = LN_iᵀ dz (after the loop)
-                        dz.CopyTo(dAx);
+                        Span<T> dAhRow = dAh.Slice(bi * g, g);
                         dAhRow.Clear();
                         hiddenGateNorm!.BackwardRow(dz, dAhRow, c.HiddenGateNorm, row, c.RowScratchWide);
                         break;
@@ -354,15 +385,15 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
             // (B1) dh_prev = dAh · U for active rows (inactive rows keep their dh and have dAh = 0).
             if (!recurrentDropout)
             {
-                Gemm.Multiply(Transpose.No, Transpose.No, batchSize, h, g, T.One, dAh, g, u, h, T.One, dh, h);
+                Gemm.MultiplyPacked(Transpose.No, batchSize, h, g, T.One, dAh, g, c.PackedWeights, T.One, dh, h, split);
             }
             else
             {
                 Span<T> product = c.DHiddenScratch.AsSpan(0, batchSize * h);
                 for (int k = 0; k < 4; k++)
                 {
-                    Gemm.Multiply(Transpose.No, Transpose.No, batchSize, h, h, T.One, dAh.Slice(k * h), g, u.Slice(k * h * h, h * h), h,
-                        T.Zero, product, h);
+                    Gemm.MultiplyPacked(Transpose.No, batchSize, h, h, T.One, dAh.Slice(k * h), g, c.PackedWeights.AsSpan(k * panel, panel),
+                        T.Zero, product, h, split);
                     TensorPrimitives.MultiplyAdd(product, c.RecurrentMasks.AsSpan(k * batchSize * h, batchSize * h), dh, dh);
                 }
             }
@@ -371,20 +402,19 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
         if (!dInitialC.IsEmpty) TensorPrimitives.Add(dInitialC, dc, dInitialC);
 
         // dU += Σ_s dAh_sᵀ · h_{s−1}: one GEMM over all steps (per gate with recurrent dropout).
-        int rows = batchSize * time;
         Span<T> dU = WeightHh.Gradient;
         if (!recurrentDropout)
-            Gemm.Multiply(Transpose.Yes, Transpose.No, g, h, rows, T.One, c.DRecurrentProjection, g, c.HiddenStates, h, T.One, dU, h);
+            Gemm.Multiply(Transpose.Yes, Transpose.No, g, h, rows, T.One, allDAh, g, c.HiddenStates, h, T.One, dU, h);
         else
             for (int k = 0; k < 4; k++)
-                Gemm.Multiply(Transpose.Yes, Transpose.No, h, h, rows, T.One, c.DRecurrentProjection.AsSpan(k * h), g, c.MaskedHidden[k], h,
+                Gemm.Multiply(Transpose.Yes, Transpose.No, h, h, rows, T.One, allDAh.Slice(k * h), g, c.MaskedHidden[k], h,
                     T.One, dU.Slice(k * h * h, h * h), h);
 
         // db += Σ dz (the bias sits after LN_i in the separate mode and before LN_g in the summed mode; both read dAx here).
         Span<T> dBias = Bias.Gradient;
-        for (int r = 0; r < rows; r++) TensorPrimitives.Add(dBias, c.DInputProjection.AsSpan(r * g, g), dBias);
+        for (int r = 0; r < rows; r++) TensorPrimitives.Add(dBias, allDAx.Slice(r * g, g), dBias);
 
-        Span<T> dProjection = c.DInputProjection.AsSpan(0, rows * g);
+        Span<T> dProjection = allDAx;
         if (inputNorm is not null)
         {
             Span<T> dBeforeNorm = c.DInputProjectionBeforeNorm.AsSpan(0, rows * g);
@@ -394,17 +424,20 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
             dProjection = dBeforeNorm;
         }
 
-        // dW += dAxᵀ · X and dX += dAx · W (per gate with input dropout, the masks applied to X and to dX).
+        // dW += dAxᵀ · X and dX += dAx · W (per gate with input dropout, the masks applied to X and to dX). dX comes out
+        // time-major in step order and is added into the batch-first input gradient row by row.
         Span<T> dW = WeightIh.Gradient;
+        Span<T> dInput = c.DInputTimeMajor.AsSpan(0, rows * f);
         if (!c.InputDropoutActive)
         {
             Gemm.Multiply(Transpose.Yes, Transpose.No, g, f, rows, T.One, dProjection, g, c.Input, f, T.One, dW, f);
             if (!inputGradient.IsEmpty)
-                Gemm.Multiply(Transpose.No, Transpose.No, rows, f, g, T.One, dProjection, g, w, f, T.One, inputGradient, f);
+                Gemm.Multiply(Transpose.No, Transpose.No, rows, f, g, T.One, dProjection, g, w, f, T.Zero, dInput, f);
         }
         else
         {
             Span<T> product = c.DInputScratch.AsSpan(0, rows * f);
+            if (!inputGradient.IsEmpty) dInput.Clear();
             for (int k = 0; k < 4; k++)
             {
                 Gemm.Multiply(Transpose.Yes, Transpose.No, h, f, rows, T.One, dProjection.Slice(k * h), g, c.MaskedInputs[k], f,
@@ -412,14 +445,22 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
                 if (inputGradient.IsEmpty) continue;
                 Gemm.Multiply(Transpose.No, Transpose.No, rows, f, h, T.One, dProjection.Slice(k * h), g, w.Slice(k * h * f, h * f), f,
                     T.Zero, product, f);
+                for (int r = 0; r < rows; r++)
+                {
+                    int bi = r % batchSize;
+                    TensorPrimitives.MultiplyAdd(product.Slice(r * f, f), c.InputMasks.AsSpan((k * batchSize + bi) * f, f), dInput.Slice(r * f, f), dInput.Slice(r * f, f));
+                }
+            }
+        }
+        if (!inputGradient.IsEmpty)
+        {
+            for (int s = 0; s < time; s++)
+            {
+                int tIn = GoBackwards ? time - 1 - s : s;
                 for (int bi = 0; bi < batchSize; bi++)
                 {
-                    ReadOnlySpan<T> mask = c.InputMasks.AsSpan((k * batchSize + bi) * f, f);
-                    for (int t = 0; t < time; t++)
-                    {
-                        int offset = (bi * time + t) * f;
-                        TensorPrimitives.MultiplyAdd(product.Slice(offset, f), mask, inputGradient.Slice(offset, f), inputGradient.Slice(offset, f));
-                    }
+                    Span<T> target = inputGradient.Slice((bi * time + tIn) * f, f);
+                    TensorPrimitives.Add(target, dInput.Slice((s * batchSize + bi) * f, f), target);
                 }
             }
         }
@@ -471,6 +512,7 @@ internal sealed class NormCache<T> where T : unmanaged, IFloatingPointIeee754<T>
     public T[] Normalized = Array.Empty<T>();
     public T[] Mean = Array.Empty<T>();
     public T[] InverseStd = Array.Empty<T>();
+    public long Length => (long)Normalized.Length + Mean.Length + InverseStd.Length;
 
     public void Ensure(int rows, int width)
     {
@@ -480,17 +522,18 @@ internal sealed class NormCache<T> where T : unmanaged, IFloatingPointIeee754<T>
 }
 
 /// <summary>
-/// Everything one LSTM forward keeps for its backward, sized for B·T and reused across calls (grows, never shrinks).
-/// Time-major buffers ([T, B, ·]) are indexed by the processing step s; batch-first ones ([B, T, ·]) by input time.
+/// Everything one LSTM forward keeps for its backward, sized for B·T and reused across calls. Step buffers are
+/// time-major in processing order ([T, B, ·], step s reads input time tIn), so each step's rows form one block.
 /// </summary>
 public sealed class LstmCache<T> : LayerCache where T : unmanaged, IFloatingPointIeee754<T>
 {
     internal int Batch, Time;
     internal bool Forwarded, InputDropoutActive, RecurrentDropoutActive;
-    internal T[] Input = Array.Empty<T>();                       // X [B, T, F]
-    internal T[] InputProjection = Array.Empty<T>();             // Ax [B, T, G]
-    internal T[] InputProjectionNormalized = Array.Empty<T>();   // LN_i(Ax) [B, T, G]
-    internal T[] Gates = Array.Empty<T>();                       // i, f, g, o after activation [T, B, G]
+    internal T[] Input = Array.Empty<T>();                       // X in step order [T, B, F]
+    internal T[] InputProjection = Array.Empty<T>();             // Ax before LN_i [T, B, G] (separate gate norms only)
+    internal T[] Gates = Array.Empty<T>();                       // Ax + b, then i, f, g, o after activation [T, B, G]
+    internal T[] RecurrentScratch = Array.Empty<T>();            // Ah of one step [B, G] (separate gate norms only)
+    internal T[] PackedWeights = Array.Empty<T>();               // U packed for the step products (Gemm.Pack)
     internal T[] HiddenStates = Array.Empty<T>();                // h_{s−1} for s = 0..T [T+1, B, H]
     internal T[] CellStates = Array.Empty<T>();                  // c_{s−1} for s = 0..T [T+1, B, H]
     internal T[] TanhCell = Array.Empty<T>();                    // tanh of the cell term in h [T, B, H]
@@ -498,17 +541,29 @@ public sealed class LstmCache<T> : LayerCache where T : unmanaged, IFloatingPoin
     internal T[] LastOutput = Array.Empty<T>();                  // [B, H]
     internal T[] InputMasks = Array.Empty<T>();                  // [4, B, F]
     internal T[] RecurrentMasks = Array.Empty<T>();              // [4, B, H]
-    internal T[][] MaskedInputs = new T[4][];                    // X ⊙ m_k [B, T, F] per gate
+    internal T[][] MaskedInputs = new T[4][];                    // X ⊙ m_k [T, B, F] per gate
     internal T[][] MaskedHidden = new T[4][];                    // h_{s−1} ⊙ r_k [T, B, H] per gate
     internal readonly NormCache<T> GateNorm = new(), InputNorm = new(), HiddenGateNorm = new(), CellNorm = new(), OutputNorm = new();
     // Backward buffers.
-    internal T[] DInputProjection = Array.Empty<T>();            // dAx [B, T, G]
-    internal T[] DInputProjectionBeforeNorm = Array.Empty<T>();  // [B, T, G]
-    internal T[] DRecurrentProjection = Array.Empty<T>();        // dAh [T, B, G]
+    internal T[] DGates = Array.Empty<T>();                      // dAx [T, B, G] (also dAh unless the gate norms are separate)
+    internal T[] DInputProjectionBeforeNorm = Array.Empty<T>();  // [T, B, G]
+    internal T[] DRecurrentProjection = Array.Empty<T>();        // dAh [T, B, G] (separate gate norms only)
     internal T[] DHidden = Array.Empty<T>(), DCell = Array.Empty<T>(), DOutputCarry = Array.Empty<T>(), DHiddenScratch = Array.Empty<T>();
-    internal T[] DInputScratch = Array.Empty<T>();
+    internal T[] DInputScratch = Array.Empty<T>(), DInputTimeMajor = Array.Empty<T>();
     internal T[] RowScratchH1 = Array.Empty<T>(), RowScratchH2 = Array.Empty<T>(), RowScratchH3 = Array.Empty<T>(), RowScratchH4 = Array.Empty<T>();
     internal T[] RowScratchG1 = Array.Empty<T>(), RowScratchWide = Array.Empty<T>();
+
+    /// <summary>Bytes of the buffers kept from forward for backward (what BPTT holds per call), O(B·T·(F + H)).</summary>
+    public long BytesKeptForBackward
+    {
+        get
+        {
+            long elements = (long)Input.Length + InputProjection.Length + Gates.Length + HiddenStates.Length + CellStates.Length + TanhCell.Length
+                + (InputDropoutActive ? 4L * MaskedInputs[0].Length : 0) + (RecurrentDropoutActive ? 4L * MaskedHidden[0].Length : 0)
+                + GateNorm.Length + InputNorm.Length + HiddenGateNorm.Length + CellNorm.Length + OutputNorm.Length;
+            return elements * Unsafe.SizeOf<T>() + Active.Length;
+        }
+    }
 
     internal void Prepare(int batch, int time, int f, int h, bool inputDropout, bool recurrentDropout, CellNormalization norm)
     {
@@ -516,15 +571,16 @@ public sealed class LstmCache<T> : LayerCache where T : unmanaged, IFloatingPoin
         InputDropoutActive = inputDropout; RecurrentDropoutActive = recurrentDropout;
         int g = 4 * h, bt = batch * time;
         Ensure(ref Input, bt * f);
-        Ensure(ref InputProjection, bt * g);
         Ensure(ref Gates, bt * g);
+        int packed = recurrentDropout ? 4 * Gemm.PackedLength<T>(h, h) : Math.Max(Gemm.PackedLength<T>(h, g), Gemm.PackedLength<T>(g, h));
+        Ensure(ref PackedWeights, packed);
         Ensure(ref HiddenStates, (time + 1) * batch * h);
         Ensure(ref CellStates, (time + 1) * batch * h);
         Ensure(ref TanhCell, bt * h);
         if (Active.Length < bt) Active = new bool[bt];
         Ensure(ref LastOutput, batch * h);
-        Ensure(ref DInputProjection, bt * g);
-        Ensure(ref DRecurrentProjection, bt * g);
+        Ensure(ref DGates, bt * g);
+        Ensure(ref DInputTimeMajor, bt * f);
         Ensure(ref DHidden, batch * h); Ensure(ref DCell, batch * h); Ensure(ref DOutputCarry, batch * h); Ensure(ref DHiddenScratch, batch * h);
         Ensure(ref RowScratchH1, h); Ensure(ref RowScratchH2, h); Ensure(ref RowScratchH3, h); Ensure(ref RowScratchH4, h);
         Ensure(ref RowScratchG1, g); Ensure(ref RowScratchWide, g);
@@ -544,7 +600,8 @@ public sealed class LstmCache<T> : LayerCache where T : unmanaged, IFloatingPoin
             case GateNormalization.Summed: GateNorm.Ensure(bt, g); break;
             case GateNormalization.Separate:
                 InputNorm.Ensure(bt, g); HiddenGateNorm.Ensure(bt, g);
-                Ensure(ref InputProjectionNormalized, bt * g); Ensure(ref DInputProjectionBeforeNorm, bt * g);
+                Ensure(ref InputProjection, bt * g); Ensure(ref DInputProjectionBeforeNorm, bt * g);
+                Ensure(ref RecurrentScratch, batch * g); Ensure(ref DRecurrentProjection, bt * g);
                 break;
         }
         if (norm.CellState != CellStateNormalization.None) CellNorm.Ensure(bt, h);

@@ -1,0 +1,72 @@
+using NumLstm.Kernels;
+using NumLstm.Tests.TestSupport;
+
+namespace NumLstm.Tests.Kernels;
+
+/// <summary>
+/// <see cref="Gemm.Pack{T}"/> then <see cref="Gemm.MultiplyPacked{T}"/> against the naive product, on shapes that cross
+/// the KC and NC block edges and the sliver edge, with strides, offsets, beta and both thread counts.
+/// </summary>
+[TestFixture(typeof(float))]
+[TestFixture(typeof(double))]
+public class GemmPrepackedTests<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private static readonly (int M, int N, int K)[] Shapes = [(1, 1, 1), (5, 33, 7), (13, 70, 300), (64, 400, 100), (2, 4100, 3), (7, 17, 513)];
+
+    [Test]
+    public void MultiplyPacked_MatchesNaiveProduct_OnBlockEdges(
+        [Values(Transpose.No, Transpose.Yes)] Transpose transA, [Values(Transpose.No, Transpose.Yes)] Transpose transB,
+        [Values(false, true)] bool parallel, [Values(0.0, 1.0, 0.5)] double beta)
+    {
+        bool ta = transA == Transpose.Yes, tb = transB == Transpose.Yes;
+        foreach (var (m, n, k) in Shapes)
+        {
+            int aRows = ta ? k : m, aCols = ta ? m : k, bRows = tb ? n : k, bCols = tb ? k : n;
+            int lda = aCols + 1, ldb = bCols + 2, ldc = n + 3, offset = 1 + (m + n) % 3;
+            T[] a = TestArrays.Uniform<T>(offset + aRows * lda, m + 1);
+            T[] b = TestArrays.Uniform<T>(offset + bRows * ldb, n + 2);
+            T[] c = new T[offset + m * ldc + 4];
+            c.AsSpan().Fill(TestArrays.Sentinel<T>());
+            T[] cStart = TestArrays.Uniform<T>(m * n, k + 3);
+            for (int r = 0; r < m; r++) cStart.AsSpan(r * n, n).CopyTo(c.AsSpan(offset + r * ldc));
+            const double alpha = -1.25;
+            var (expected, magnitude) = NaiveKernels.Gemm(ta, tb, m, n, k, alpha, TestArrays.ToDouble<T>(a), offset, lda,
+                TestArrays.ToDouble<T>(b), offset, ldb, beta, TestArrays.ToDouble<T>(c), offset, ldc);
+
+            T[] packed = new T[Gemm.PackedLength<T>(k, n)];
+            Gemm.Pack(transB, k, n, b.AsSpan(offset, (bRows - 1) * ldb + bCols), ldb, packed);
+            Gemm.MultiplyPacked(transA, m, n, k, T.CreateTruncating(alpha), a.AsSpan(offset, (aRows - 1) * lda + aCols), lda, packed,
+                T.CreateTruncating(beta), c.AsSpan(offset, (m - 1) * ldc + n), ldc, parallel);
+
+            var actual = new T[m * n];
+            for (int r = 0; r < m; r++)
+            {
+                c.AsSpan(offset + r * ldc, n).CopyTo(actual.AsSpan(r * n));
+                c.AsSpan(offset + r * ldc, n).Fill(TestArrays.Sentinel<T>());
+            }
+            TestArrays.AssertClose<T>(actual, expected, magnitude, (k + 3) * TestArrays.Epsilon<T>(), 0, $"c ({m}×{n}×{k})");
+            TestArrays.AssertUntouched<T>(c, $"c outside its block ({m}×{n}×{k})");
+        }
+    }
+
+    [Test]
+    public void MultiplyPacked_IsBitwiseTheSame_OnOneOrTwoThreads()
+    {
+        const int m = 32, n = 1030, k = 300;
+        T[] a = TestArrays.Uniform<T>(m * k, 1), b = TestArrays.Uniform<T>(n * k, 2);
+        T[] packed = new T[Gemm.PackedLength<T>(k, n)];
+        Gemm.Pack(Transpose.Yes, k, n, b, k, packed);
+        T[] one = new T[m * n], two = new T[m * n];
+        Gemm.MultiplyPacked(Transpose.No, m, n, k, T.One, a, k, packed, T.Zero, one, n, parallel: false);
+        Gemm.MultiplyPacked(Transpose.No, m, n, k, T.One, a, k, packed, T.Zero, two, n, parallel: true);
+        Assert.That(two, Is.EqualTo(one));
+    }
+
+    [Test]
+    public void MultiplyPacked_RejectsAShortPackedSpan()
+    {
+        T[] a = new T[4 * 8], c = new T[4 * 40], packed = new T[Gemm.PackedLength<T>(8, 40) - 1];
+        var e = Assert.Throws<ArgumentException>(() => Gemm.MultiplyPacked(Transpose.No, 4, 40, 8, T.One, a, 8, packed, T.Zero, c, 40));
+        Assert.That(e!.Message, Does.Contain("packedB").And.Contain("k=8, n=40"));
+    }
+}

@@ -1,0 +1,125 @@
+using System.Runtime.Intrinsics;
+
+namespace NumLstm.Kernels;
+
+// Products with op(b) packed once and reused: an LSTM multiplies by the same recurrent weights at every time step, so
+// packing them per step (what Multiply does) costs as much as the product itself at small batch sizes.
+internal static unsafe partial class GemmPacked
+{
+    /// <summary>Whether T has the packed layout (float and double with a vector width); otherwise op(b) is kept row-major.</summary>
+    internal static bool HasPackedLayout<T>() => Best != Width.None && (typeof(T) == typeof(float) || typeof(T) == typeof(double));
+
+    internal static int SliverWidth<T>() => 2 * (Best == Width.V512 ? Vector512<T>.Count : Vector256<T>.Count);
+
+    /// <summary>Elements a pre-packed op(b) of k × n takes: n rounded up to the sliver width, times k (k × n when not packed).</summary>
+    internal static int PackedLength<T>(int k, int n) => HasPackedLayout<T>() ? RoundUp(n, SliverWidth<T>()) * k : k * n;
+
+    /// <summary>
+    /// Packs the whole op(b) (k × n) as <see cref="Blocked{T}"/> would pack it block by block: the (jc, pc) block
+    /// (NC columns × KC steps, in slivers of nr columns) starts at jc·k + pc·roundUp(nc, nr).
+    /// </summary>
+    internal static void PackWhole<T>(bool transB, int k, int n, ReadOnlySpan<T> b, int ldb, Span<T> packed)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (!HasPackedLayout<T>())
+        {
+            for (int p = 0; p < k; p++)
+                for (int j = 0; j < n; j++) packed[p * n + j] = transB ? b[j * ldb + p] : b[p * ldb + j];
+            return;
+        }
+        int nr = SliverWidth<T>();
+        fixed (T* bPtr = b, dst = packed)
+        {
+            for (int jc = 0; jc < n; jc += NC)
+            {
+                int nc = Math.Min(NC, n - jc);
+                for (int pc = 0; pc < k; pc += KC)
+                    PackB(transB, bPtr, ldb, pc, Math.Min(KC, k - pc), jc, nc, nr, dst + (nint)jc * k + (nint)pc * RoundUp(nc, nr));
+            }
+        }
+    }
+
+    /// <summary>
+    /// c += alpha · op(a) · B with B packed by <see cref="PackWhole{T}"/>; beta was applied by the caller. parallel:
+    /// the columns are split in two halves (at a sliver boundary), one per thread; each column is computed exactly as
+    /// on one thread, so the result does not depend on the split.
+    /// </summary>
+    internal static void MultiplyPrepacked<T>(bool transA, int m, int n, int k, T alpha, ReadOnlySpan<T> a, int lda,
+        ReadOnlySpan<T> packed, Span<T> c, int ldc, bool parallel)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (m == 0 || n == 0 || k == 0) return;
+        if (!HasPackedLayout<T>())
+        {
+            Gemm.MultiplyAccumulateGeneric(transA ? Transpose.Yes : Transpose.No, Transpose.No, m, n, k, alpha, a, lda, packed, n, c, ldc);
+            return;
+        }
+        int nr = SliverWidth<T>();
+        fixed (T* aPtr = a, bPtr = packed, cPtr = c)
+        {
+            if (!parallel || n < 2 * nr || (long)m * n * k < ParallelThreshold)
+            {
+                BlockedPrepacked(transA, m, n, k, alpha, aPtr, lda, bPtr, cPtr, ldc, Best, nr, 0, n);
+                return;
+            }
+            PrepackedInTwoHalves(transA, m, n, k, alpha, aPtr, lda, bPtr, cPtr, ldc, nr);
+        }
+    }
+
+    private static void PrepackedInTwoHalves<T>(bool transA, int m, int n, int k, T alpha, T* aPtr, int lda, T* bPtr, T* cPtr, int ldc, int nr)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        nint aAddress = (nint)aPtr, bAddress = (nint)bPtr, cAddress = (nint)cPtr;
+        int half = RoundUp((n + 1) / 2, nr);
+        Parallel.For(0, 2, part =>
+        {
+            int start = part * half, end = Math.Min(n, start + half);
+            if (start < end) BlockedPrepacked(transA, m, n, k, alpha, (T*)aAddress, lda, (T*)bAddress, (T*)cAddress, ldc, Best, nr, start, end);
+        });
+    }
+
+    /// <summary>The blocked loops of <see cref="Blocked{T}"/> over the columns [j0, j1) of c (j0 a multiple of nr), b already packed.</summary>
+    private static void BlockedPrepacked<T>(bool transA, int m, int n, int k, T alpha, T* a, int lda, T* packed, T* c, int ldc,
+        Width width, int nr, int j0, int j1)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        T* aPack = Rent<T>(ref packABuffer, RoundUp(Math.Min(MC, m), MR) * Math.Min(KC, k));
+        T* edgeTile = stackalloc T[MR * 32];
+        for (int jc = 0; jc < n; jc += NC)
+        {
+            int nc = Math.Min(NC, n - jc);
+            int lo = Math.Max(j0, jc) - jc, hi = Math.Min(j1, jc + nc) - jc;
+            if (lo >= hi) continue;
+            for (int pc = 0; pc < k; pc += KC)
+            {
+                int kc = Math.Min(KC, k - pc);
+                T* block = packed + (nint)jc * k + (nint)pc * RoundUp(nc, nr);
+                for (int ic = 0; ic < m; ic += MC)
+                {
+                    int mc = Math.Min(MC, m - ic);
+                    PackA(transA, a, lda, ic, mc, pc, kc, alpha, aPack);
+                    for (int jr = lo; jr < hi; jr += nr)
+                    {
+                        int tileWidth = Math.Min(nr, hi - jr);
+                        T* bSliver = block + (nint)(jr / nr) * kc * nr;
+                        for (int ir = 0; ir < mc; ir += MR)
+                        {
+                            int rows = Math.Min(MR, mc - ir);
+                            T* aSliver = aPack + (nint)(ir / MR) * kc * MR;
+                            T* cTile = c + (nint)(ic + ir) * ldc + jc + jr;
+                            if (tileWidth == nr)
+                            {
+                                Kernel(width, rows, kc, aSliver, bSliver, nr, cTile, ldc);
+                                continue;
+                            }
+                            new Span<T>(edgeTile, MR * nr).Clear();
+                            Kernel(width, rows, kc, aSliver, bSliver, nr, edgeTile, nr);
+                            for (int r = 0; r < rows; r++)
+                                for (int j = 0; j < tileWidth; j++) cTile[(nint)r * ldc + j] += edgeTile[r * nr + j];
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
