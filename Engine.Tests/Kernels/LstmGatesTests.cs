@@ -1,0 +1,84 @@
+using NumLstm.Kernels;
+using NumLstm.Tests.TestSupport;
+
+namespace NumLstm.Tests.Kernels;
+
+/// <summary>The vectorized backward gate kernels against the scalar equations (B3), (B4), (B7), (B8), on lengths around the vector width.</summary>
+[TestFixture(typeof(float))]
+[TestFixture(typeof(double))]
+public class LstmGatesTests<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private static readonly int[] Hidden = [1, 3, 4, 7, 8, 9, 16, 17, 33];
+
+    [Test]
+    public void StepBackward_MatchesTheScalarEquations_ForEveryTail()
+    {
+        foreach (int h in Hidden)
+        {
+            // Gate activations in (0, 1) for σ and (−1, 1) for tanh, as the forward pass leaves them.
+            T[] gates = TestArrays.Uniform<T>(4 * h, h, 0.01, 0.99);
+            T[] candidate = TestArrays.Uniform<T>(h, h + 1, -0.99, 0.99);
+            candidate.CopyTo(gates, 2 * h);
+            T[] tanhCell = TestArrays.Uniform<T>(h, h + 2, -0.99, 0.99), cellPrevious = TestArrays.Uniform<T>(h, h + 3);
+            T[] dHidden = TestArrays.Uniform<T>(h, h + 4), dCell = TestArrays.Uniform<T>(h, h + 5);
+            double[] g = TestArrays.ToDouble<T>(gates), y = TestArrays.ToDouble<T>(tanhCell), cp = TestArrays.ToDouble<T>(cellPrevious);
+            double[] dh = TestArrays.ToDouble<T>(dHidden), dcNext = TestArrays.ToDouble<T>(dCell);
+            var expectedGates = new double[4 * h];
+            var expectedCell = new double[h];
+            for (int j = 0; j < h; j++)
+            {
+                double i = g[j], f = g[h + j], c = g[2 * h + j], o = g[3 * h + j];
+                double dc = dcNext[j] + dh[j] * o * (1 - y[j] * y[j]);
+                expectedGates[j] = dc * c * i * (1 - i);
+                expectedGates[h + j] = dc * cp[j] * f * (1 - f);
+                expectedGates[2 * h + j] = dc * i * (1 - c * c);
+                expectedGates[3 * h + j] = dh[j] * y[j] * o * (1 - o);
+                expectedCell[j] = dc * f;
+            }
+            T[] dGates = new T[4 * h + 2];
+            dGates.AsSpan().Fill(TestArrays.Sentinel<T>());
+            LstmGates.StepBackward<T>(gates, tanhCell, cellPrevious, dHidden, dCell, dGates.AsSpan(1, 4 * h), h);
+            var ones = Enumerable.Repeat(1.0, 4 * h).ToArray();
+            TestArrays.AssertClose<T>(dGates.AsSpan(1, 4 * h), expectedGates, ones, 0, 8 * TestArrays.Epsilon<T>(), $"dGates (H={h})");
+            TestArrays.AssertClose<T>(dCell, expectedCell, ones.AsSpan(0, h), 0, 8 * TestArrays.Epsilon<T>(), $"dCell (H={h})");
+            Assert.That(dGates[0], Is.EqualTo(TestArrays.Sentinel<T>()));
+            Assert.That(dGates[^1], Is.EqualTo(TestArrays.Sentinel<T>()));
+        }
+    }
+
+    [Test]
+    public void OutputAndCellBackward_MatchTheScalarEquations_ForEveryTail()
+    {
+        foreach (int h in Hidden)
+        {
+            T[] gates = TestArrays.Uniform<T>(4 * h, h, 0.01, 0.99);
+            T[] tanhCell = TestArrays.Uniform<T>(h, h + 2, -0.99, 0.99), cellPrevious = TestArrays.Uniform<T>(h, h + 3);
+            T[] dHidden = TestArrays.Uniform<T>(h, h + 4), dCell = TestArrays.Uniform<T>(h, h + 5);
+            double[] g = TestArrays.ToDouble<T>(gates), y = TestArrays.ToDouble<T>(tanhCell), cp = TestArrays.ToDouble<T>(cellPrevious);
+            double[] dh = TestArrays.ToDouble<T>(dHidden), dc = TestArrays.ToDouble<T>(dCell);
+            var expectedOutput = new double[h]; var expectedTanhArg = new double[h];
+            var expectedGates = new double[3 * h]; var expectedCell = new double[h];
+            for (int j = 0; j < h; j++)
+            {
+                double i = g[j], f = g[h + j], c = g[2 * h + j], o = g[3 * h + j];
+                expectedOutput[j] = dh[j] * y[j] * o * (1 - o);
+                expectedTanhArg[j] = dh[j] * o * (1 - y[j] * y[j]);
+                expectedGates[j] = dc[j] * c * i * (1 - i);
+                expectedGates[h + j] = dc[j] * cp[j] * f * (1 - f);
+                expectedGates[2 * h + j] = dc[j] * i * (1 - c * c);
+                expectedCell[j] = dc[j] * f;
+            }
+            T[] dOutput = new T[h], dTanhArg = new T[h], dGates = new T[4 * h], dCellPrevious = new T[h];
+            dGates.AsSpan(3 * h).Fill(TestArrays.Sentinel<T>());
+            LstmGates.OutputBackward<T>(gates.AsSpan(3 * h), tanhCell, dHidden, dOutput, dTanhArg);
+            LstmGates.CellBackward<T>(gates, cellPrevious, dCell, dGates, dCellPrevious, h);
+            var ones = Enumerable.Repeat(1.0, 3 * h).ToArray();
+            double tolerance = 8 * TestArrays.Epsilon<T>();
+            TestArrays.AssertClose<T>(dOutput, expectedOutput, ones.AsSpan(0, h), 0, tolerance, $"dOutputPre (H={h})");
+            TestArrays.AssertClose<T>(dTanhArg, expectedTanhArg, ones.AsSpan(0, h), 0, tolerance, $"dTanhArgument (H={h})");
+            TestArrays.AssertClose<T>(dGates.AsSpan(0, 3 * h), expectedGates, ones, 0, tolerance, $"dGates (H={h})");
+            TestArrays.AssertClose<T>(dCellPrevious, expectedCell, ones.AsSpan(0, h), 0, tolerance, $"dCellPrevious (H={h})");
+            TestArrays.AssertUntouched<T>(dGates.AsSpan(3 * h), $"the o slice (H={h})");
+        }
+    }
+}
