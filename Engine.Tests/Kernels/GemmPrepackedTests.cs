@@ -63,6 +63,38 @@ public class GemmPrepackedTests<T> where T : unmanaged, IFloatingPointIeee754<T>
     }
 
     [Test]
+    public void MultiplyPacked_GivesARowTheSameBits_AloneAndInsideABatch(
+        [Values(Transpose.No, Transpose.Yes)] Transpose transA, [Values(false, true)] bool parallel)
+    {
+        // n crosses four-sliver groups, single slivers and a ragged edge; k crosses a KC block.
+        foreach (var (n, k) in new[] { (200, 300), (100, 40), (7, 5), (1030, 64) })
+        {
+            const int m = 13;
+            T[] a = TestArrays.Uniform<T>(m * k, n), b = TestArrays.Uniform<T>(n * k, k), start = TestArrays.Uniform<T>(m * n, 3);
+            T[] packed = new T[Gemm.PackedLength<T>(k, n)];
+            Gemm.Pack(Transpose.Yes, k, n, b, k, packed);
+            int lda = transA == Transpose.No ? k : m;
+            T[] aStored = transA == Transpose.No ? a : Transposed(a, m, k);
+            T[] together = (T[])start.Clone();
+            Gemm.MultiplyPacked(transA, m, n, k, T.One, aStored, lda, packed, T.One, together, n, parallel);
+            for (int r = 0; r < m; r++)
+            {
+                T[] alone = start.AsSpan(r * n, n).ToArray();
+                Gemm.MultiplyPacked(Transpose.No, 1, n, k, T.One, a.AsSpan(r * k, k), k, packed, T.One, alone, n, parallel);
+                Assert.That(alone, Is.EqualTo(together.AsSpan(r * n, n).ToArray()), $"row {r} (n={n}, k={k})");
+            }
+        }
+    }
+
+    private static T[] Transposed(T[] a, int rows, int cols)
+    {
+        var result = new T[a.Length];
+        for (int r = 0; r < rows; r++)
+            for (int p = 0; p < cols; p++) result[p * rows + r] = a[r * cols + p];
+        return result;
+    }
+
+    [Test]
     public void MultiplyPacked_RejectsAShortPackedSpan()
     {
         T[] a = new T[4 * 8], c = new T[4 * 40], packed = new T[Gemm.PackedLength<T>(8, 40) - 1];

@@ -57,6 +57,11 @@ internal static unsafe partial class GemmPacked
         int nr = SliverWidth<T>();
         fixed (T* aPtr = a, bPtr = packed, cPtr = c)
         {
+            if (m == 1 && Best == Width.V256)
+            {
+                SingleRowPrepacked(transA ? lda : 1, n, k, alpha, aPtr, bPtr, cPtr, nr);
+                return;
+            }
             if (!parallel || n < 2 * nr || (long)m * n * k < ParallelThreshold)
             {
                 BlockedPrepacked(transA, m, n, k, alpha, aPtr, lda, bPtr, cPtr, ldc, Best, nr, 0, n);
@@ -121,5 +126,77 @@ internal static unsafe partial class GemmPacked
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// The product for one row of a (a batch-1 step): a 1-row tile of <see cref="Kernel256{T}"/> has two FMA chains
+    /// and waits on their latency, so four slivers go at once (eight chains). Every element is summed exactly as the
+    /// micro-kernel sums it — alpha·a(0, p) times the packed b, one FMA chain per KC block, then added to c — so a row
+    /// computed alone equals the same row computed inside a larger product, bit for bit.
+    /// </summary>
+    private static void SingleRowPrepacked<T>(nint aStep, int n, int k, T alpha, T* a, T* packed, T* c, int nr)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        T* edge = stackalloc T[32];
+        for (int jc = 0; jc < n; jc += NC)
+        {
+            int nc = Math.Min(NC, n - jc);
+            for (int pc = 0; pc < k; pc += KC)
+            {
+                int kc = Math.Min(KC, k - pc);
+                T* block = packed + (nint)jc * k + (nint)pc * RoundUp(nc, nr);
+                T* aBlock = a + pc * aStep;
+                int jr = 0;
+                for (; jr + 4 * nr <= nc; jr += 4 * nr)
+                    RowFourSlivers(kc, alpha, aBlock, aStep, block + (nint)(jr / nr) * kc * nr, (nint)kc * nr, c + jc + jr);
+                for (; jr < nc; jr += nr)
+                {
+                    int tileWidth = Math.Min(nr, nc - jr);
+                    T* sliver = block + (nint)(jr / nr) * kc * nr;
+                    if (tileWidth == nr) { RowOneSliver(kc, alpha, aBlock, aStep, sliver, c + jc + jr); continue; }
+                    new Span<T>(edge, nr).Clear();
+                    RowOneSliver(kc, alpha, aBlock, aStep, sliver, edge);
+                    for (int j = 0; j < tileWidth; j++) c[jc + jr + j] += edge[j];
+                }
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void RowFourSlivers<T>(int kc, T alpha, T* a, nint aStep, T* b, nint sliverStride, T* c)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        nint w = Vector256<T>.Count, nr = 2 * w;
+        T* b1 = b + sliverStride, b2 = b1 + sliverStride, b3 = b2 + sliverStride;
+        Vector256<T> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            Vector256<T> s = Vector256.Create(alpha * a[p * aStep]);
+            nint o = p * nr;
+            c0 = Fma(s, Vector256.Load(b + o), c0); c1 = Fma(s, Vector256.Load(b + o + w), c1);
+            c2 = Fma(s, Vector256.Load(b1 + o), c2); c3 = Fma(s, Vector256.Load(b1 + o + w), c3);
+            c4 = Fma(s, Vector256.Load(b2 + o), c4); c5 = Fma(s, Vector256.Load(b2 + o + w), c5);
+            c6 = Fma(s, Vector256.Load(b3 + o), c6); c7 = Fma(s, Vector256.Load(b3 + o + w), c7);
+        }
+        Store256(c, w, c0, c1);
+        Store256(c + nr, w, c2, c3);
+        Store256(c + 2 * nr, w, c4, c5);
+        Store256(c + 3 * nr, w, c6, c7);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void RowOneSliver<T>(int kc, T alpha, T* a, nint aStep, T* b, T* c)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        nint w = Vector256<T>.Count;
+        Vector256<T> c0 = default, c1 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            Vector256<T> s = Vector256.Create(alpha * a[p * aStep]);
+            c0 = Fma(s, Vector256.Load(b), c0);
+            c1 = Fma(s, Vector256.Load(b + w), c1);
+            b += 2 * w;
+        }
+        Store256(c, w, c0, c1);
     }
 }

@@ -8,8 +8,10 @@ namespace NumLstm.Layers;
 // one product before the time loop, each step adds h·Uᵀ into Ax's row in place and makes one gate pass per row.
 public sealed partial class Lstm<T>
 {
-    internal LstmInferenceBuffers<T> CreateInferenceBuffers(int maxBatch, int maxTime)
-        => new(maxBatch, maxTime, Units, CellNormalization.Gates == GateNormalization.Separate);
+    // packed: pack W and U at every call and use the packed product (batch predictions: rows bitwise independent of the
+    // batch, and fast at every batch size). Streaming sessions keep DotGemm, which has no per-call cost.
+    internal LstmInferenceBuffers<T> CreateInferenceBuffers(int maxBatch, int maxTime, bool packed = false)
+        => new(maxBatch, maxTime, Units, InputFeatures, CellNormalization.Gates == GateNormalization.Separate, packed);
 
     // ---------------------------------------------------------------------------------------------------------------
     // Inference forward. x [B, T, F] batch first; mask [B, T] or empty. buffers.Hidden/Cell [B, H] hold the state to
@@ -26,12 +28,20 @@ public sealed partial class Lstm<T>
         Span<T> hState = buffers.Hidden.AsSpan(0, batch * h), cState = buffers.Cell.AsSpan(0, batch * h);
         if (resetState) { hState.Clear(); cState.Clear(); }
         GateNormalization gateMode = CellNormalization.Gates;
+        bool packed = buffers.PackedInput.Length > 0, split = buffers.SplitProducts;
+        if (packed)
+        {
+            // The plan reads the parameters at every call, so the packed copies are made here (W and U once per call).
+            Gemm.Pack(Transpose.Yes, f, g, w, f, buffers.PackedInput);
+            Gemm.Pack(Transpose.Yes, h, g, u, h, buffers.PackedRecurrent);
+        }
 
         // (S1) Ax + b for every step as one product [B·T, G]; with separate gate norms (C2) LN_i(Ax) + b.
         if (gateMode == GateNormalization.Separate)
         {
             projection.Clear();
-            DotGemm.MultiplyAddTransposed(rows, g, f, x, f, w, f, projection, g);
+            if (packed) Gemm.MultiplyPacked(Transpose.No, rows, g, f, T.One, x, f, buffers.PackedInput, T.One, projection, g, split);
+            else DotGemm.MultiplyAddTransposed(rows, g, f, x, f, w, f, projection, g);
             for (int r = 0; r < rows; r++)
             {
                 Span<T> row = projection.Slice(r * g, g);
@@ -42,7 +52,8 @@ public sealed partial class Lstm<T>
         else
         {
             for (int r = 0; r < rows; r++) b.CopyTo(projection.Slice(r * g, g));
-            DotGemm.MultiplyAddTransposed(rows, g, f, x, f, w, f, projection, g);
+            if (packed) Gemm.MultiplyPacked(Transpose.No, rows, g, f, T.One, x, f, buffers.PackedInput, T.One, projection, g, split);
+            else DotGemm.MultiplyAddTransposed(rows, g, f, x, f, w, f, projection, g);
         }
 
         for (int s = 0; s < time; s++)
@@ -53,11 +64,13 @@ public sealed partial class Lstm<T>
             {
                 Span<T> ah = buffers.RecurrentProjection.AsSpan(0, batch * g);
                 ah.Clear();
-                DotGemm.MultiplyAddTransposed(batch, g, h, hState, h, u, h, ah, g);
+                if (packed) Gemm.MultiplyPacked(Transpose.No, batch, g, h, T.One, hState, h, buffers.PackedRecurrent, T.One, ah, g, split);
+                else DotGemm.MultiplyAddTransposed(batch, g, h, hState, h, u, h, ah, g);
             }
             else
             {
-                DotGemm.MultiplyAddTransposed(batch, g, h, hState, h, u, h, projection.Slice(tIn * g), time * g);
+                if (packed) Gemm.MultiplyPacked(Transpose.No, batch, g, h, T.One, hState, h, buffers.PackedRecurrent, T.One, projection.Slice(tIn * g), time * g, split);
+                else DotGemm.MultiplyAddTransposed(batch, g, h, hState, h, u, h, projection.Slice(tIn * g), time * g);
             }
 
             for (int bi = 0; bi < batch; bi++)
@@ -123,9 +136,11 @@ public sealed partial class Lstm<T>
 /// </summary>
 internal sealed class LstmInferenceBuffers<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
-    public LstmInferenceBuffers(int maxBatch, int maxTime, int units, bool separateGateNorms)
+    public LstmInferenceBuffers(int maxBatch, int maxTime, int units, int features, bool separateGateNorms, bool packed)
     {
         int g = 4 * units;
+        PackedInput = packed ? new T[Gemm.PackedLength<T>(features, g)] : Array.Empty<T>();
+        PackedRecurrent = packed ? new T[Gemm.PackedLength<T>(units, g)] : Array.Empty<T>();
         Projection = new T[checked(maxBatch * maxTime * g)];
         RecurrentProjection = separateGateNorms ? new T[maxBatch * g] : Array.Empty<T>();
         Hidden = new T[maxBatch * units];
@@ -140,4 +155,8 @@ internal sealed class LstmInferenceBuffers<T> where T : unmanaged, IFloatingPoin
     public readonly T[] TanhCell;              // [H]
     public readonly T[] NormScratch;           // x̂ of one row [≤ G]
     public readonly T[] Statistics = new T[2]; // μ, ρ of one row
+    public readonly T[] PackedInput;           // Wᵀ packed [F, G] (Gemm.Pack), or empty for the DotGemm path
+    public readonly T[] PackedRecurrent;       // Uᵀ packed [H, G], or empty
+    /// <summary>Whether the packed products may split over two threads (off when a Bidirectional runs its directions in parallel).</summary>
+    public bool SplitProducts;
 }

@@ -40,7 +40,7 @@ internal sealed class InferenceRunner<T> where T : unmanaged, IFloatingPointIeee
             {
                 case Lstm<T> lstm:
                     kinds[k] = Kind.Lstm;
-                    buffers[k] = lstm.CreateInferenceBuffers(maxBatch, maxTime);
+                    buffers[k] = lstm.CreateInferenceBuffers(maxBatch, maxTime, packed: !streaming);
                     break;
                 case Bidirectional<T> bidirectional:
                     kinds[k] = Kind.Bidirectional;
