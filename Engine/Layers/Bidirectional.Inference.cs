@@ -62,7 +62,7 @@ internal sealed class BidirectionalInferenceBuffers<T> : DirectionWorker.IJob wh
     private readonly Bidirectional<T> layer;
     private readonly T[] input;
     private readonly bool[] mask;
-    private readonly ManualResetEventSlim done = new(false);
+    private readonly SemaphoreSlim done = new(0);   // released once by a worker that took the job
     private int batch, time, rows;
     private bool hasMask;
     private int claimed = 1;            // 0: a job is posted and not yet taken; 1: taken (or none)
@@ -78,7 +78,6 @@ internal sealed class BidirectionalInferenceBuffers<T> : DirectionWorker.IJob wh
         BackwardOutput = new T[outputLength];
         input = new T[inputLength];
         mask = new bool[maskLength];
-        _ = done.WaitHandle;   // the event's kernel handle is created lazily on the first blocking wait: create it now
     }
 
     public readonly LstmInferenceBuffers<T> Forward, Backward;
@@ -92,7 +91,6 @@ internal sealed class BidirectionalInferenceBuffers<T> : DirectionWorker.IJob wh
         if (hasMask) inputMask.CopyTo(mask);
         batch = batchSize; time = steps; rows = outputRows;
         error = null;
-        done.Reset();
         Volatile.Write(ref claimed, 0);   // publishes the job; the worker may still hold this object from an earlier call
         DirectionWorker.TryPost(this);
     }
@@ -110,7 +108,7 @@ internal sealed class BidirectionalInferenceBuffers<T> : DirectionWorker.IJob wh
         if (Interlocked.Exchange(ref claimed, 1) == 0)
         {
             try { Run(); }
-            finally { done.Set(); }
+            finally { done.Release(); }
         }
     }
 

@@ -108,7 +108,7 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
     // output [B, T, H] (returnSequences; in processing order, so reversed when goBackwards, as Keras) or [B, H];
     // finalH, finalC [B, H] or empty. Processing step s reads input time tIn = goBackwards ? T−1−s : s.
     // ---------------------------------------------------------------------------------------------------------------
-    public void Forward(SequenceBatch<T> input, ReadOnlySpan<T> initialH, ReadOnlySpan<T> initialC, Span<T> output,
+    public unsafe void Forward(SequenceBatch<T> input, ReadOnlySpan<T> initialH, ReadOnlySpan<T> initialC, Span<T> output,
         Span<T> finalH, Span<T> finalC, LayerCache cache, ForwardContext context)
     {
         CheckInput(input, output);
@@ -178,88 +178,24 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
         Span<T> lastOutput = c.LastOutput.AsSpan(0, batchSize * h);
         lastOutput.Clear();
         ReadOnlySpan<bool> mask2 = input.Mask;
-        bool separate = CellNormalization.Gates == GateNormalization.Separate;
 
-        for (int s = 0; s < time; s++)
+        // Rows are independent within a step, so a plain cell outside a Bidirectional splits each step's rows (product
+        // and gate pass) over two threads; every row is computed as on one thread, so the result is the same bit for bit.
+        bool splitRows = SplitRows(batchSize, h);
+        if (!splitRows)
         {
-            int tIn = GoBackwards ? time - 1 - s : s;
-            ReadOnlySpan<T> hPrev = hState.Slice(s * batchSize * h, batchSize * h);
-            ReadOnlySpan<T> cPrev = cState.Slice(s * batchSize * h, batchSize * h);
-            Span<T> hNext = hState.Slice((s + 1) * batchSize * h, batchSize * h);
-            Span<T> cNext = cState.Slice((s + 1) * batchSize * h, batchSize * h);
-            Span<T> gates = allGates.Slice(s * batchSize * g, batchSize * g);
-
-            // (S2) recurrent product Ah [B, G] = h_{s−1} · Uᵀ (per gate with recurrent dropout), added into Ax + b in
-            // place; kept apart for separate gate norms, which normalize it first.
-            Span<T> target = separate ? c.RecurrentScratch.AsSpan(0, batchSize * g) : gates;
-            T beta = separate ? T.Zero : T.One;
-            if (!recurrentDropout)
+            for (int s = 0; s < time; s++) ForwardStep(c, s, 0, batchSize, mask2, output, recurrentDropout, panel, SplitProducts);
+        }
+        else
+        {
+            fixed (T* outputPointer = output)
+            fixed (bool* maskPointer = mask2)
             {
-                Gemm.MultiplyPacked(Transpose.No, batchSize, g, h, T.One, hPrev, h, c.PackedWeights, beta, target, g, split);
-            }
-            else
-            {
-                for (int k = 0; k < 4; k++)
-                {
-                    Span<T> maskedH = c.MaskedHidden[k].AsSpan(s * batchSize * h, batchSize * h);
-                    TensorPrimitives.Multiply(hPrev, c.RecurrentMasks.AsSpan(k * batchSize * h, batchSize * h), maskedH);
-                    Gemm.MultiplyPacked(Transpose.No, batchSize, h, h, T.One, maskedH, h, c.PackedWeights.AsSpan(k * panel, panel), beta,
-                        target.Slice(k * h), g, split);
-                }
-            }
-
-            for (int bi = 0; bi < batchSize; bi++)
-            {
-                int row = s * batchSize + bi;
-                Span<T> z = gates.Slice(bi * g, g);
-                switch (CellNormalization.Gates)
-                {
-                    case GateNormalization.None:                                   // (S3) z = (Ax + b) + Ah
-                        break;
-                    case GateNormalization.Summed:                                 // (C1) z = LN_g(Ax + b + Ah)
-                        gateNorm!.ForwardRow(z, z, c.GateNorm, row);
-                        break;
-                    case GateNormalization.Separate:                               // (C2) z = (LN_i(Ax) + b) + LN_h(Ah)
-                        Span<T> ah = target.Slice(bi * g, g);
-                        hiddenGateNorm!.ForwardRow(ah, ah, c.HiddenGateNorm, row);
-                        TensorPrimitives.Add(z, ah, z);
-                        break;
-                }
-                // (S4) i, f, o = σ(z), g = tanh(z); (S5) c = f ⊙ c_prev + i ⊙ g
-                Span<T> cRow = cNext.Slice(bi * h, h);
-                LstmGates.ActivateAndUpdateCell(z, cPrev.Slice(bi * h, h), cRow, h);
-                Span<T> tanhCell = c.TanhCell.AsSpan(row * h, h);
-                switch (CellNormalization.CellState)
-                {
-                    case CellStateNormalization.None:                              // (S6) tanh(c)
-                        TensorPrimitives.Tanh(cRow, tanhCell);
-                        break;
-                    case CellStateNormalization.OutputOnly:                        // (C4) tanh(LN_c(c)), c carried as is
-                        cellNorm!.ForwardRow(cRow, tanhCell, c.CellNorm, row);
-                        TensorPrimitives.Tanh(tanhCell, tanhCell);
-                        break;
-                    case CellStateNormalization.Recurrent:                         // (C5) c ← LN_c(c), carried
-                        cellNorm!.ForwardRow(cRow, cRow, c.CellNorm, row);
-                        TensorPrimitives.Tanh(cRow, tanhCell);
-                        break;
-                }
-                Span<T> hRow = hNext.Slice(bi * h, h);
-                TensorPrimitives.Multiply(z.Slice(3 * h, h), tanhCell, hRow);     // (S7) h = o ⊙ tanh(·)
-                if (outputNorm is not null) outputNorm.ForwardRow(hRow, hRow, c.OutputNorm, row);   // (C6) h ← LN_o(h)
-
-                bool active = mask2.IsEmpty || mask2[bi * time + tIn];
-                c.Active[row] = active;
-                Span<T> outRow = lastOutput.Slice(bi * h, h);
-                if (active)
-                {
-                    hRow.CopyTo(outRow);                                           // (S8) output = h
-                }
-                else
-                {
-                    hPrev.Slice(bi * h, h).CopyTo(hRow);                           // (S9) masked: state carried,
-                    cPrev.Slice(bi * h, h).CopyTo(cRow);                           //      output repeats the last one
-                }
-                if (ReturnSequences) outRow.CopyTo(output.Slice((bi * time + s) * h, h));
+                nint outputAddress = (nint)outputPointer, maskAddress = (nint)maskPointer;
+                int outputLength = output.Length, maskLength = mask2.Length, half = (batchSize + 1) / 2, step = 0;
+                Action<int> part = k => ForwardStep(c, step, k * half, Math.Min(batchSize, (k + 1) * half),
+                    new ReadOnlySpan<bool>((void*)maskAddress, maskLength), new Span<T>((void*)outputAddress, outputLength), recurrentDropout, panel, false);
+                for (; step < time; step++) Parallel.For(0, 2, part);
             }
         }
         if (!ReturnSequences) lastOutput.CopyTo(output);
@@ -273,7 +209,7 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
     // dInitialH, dInitialC [B, H] (each may be empty to skip) and every parameter gradient. The gate gradients of all
     // steps are kept ([T, B, G], step order) so dW, dU, db and dX are each one product after the loop.
     // ---------------------------------------------------------------------------------------------------------------
-    public void Backward(ReadOnlySpan<T> outputGradient, ReadOnlySpan<T> dFinalH, ReadOnlySpan<T> dFinalC, LayerCache cache,
+    public unsafe void Backward(ReadOnlySpan<T> outputGradient, ReadOnlySpan<T> dFinalH, ReadOnlySpan<T> dFinalC, LayerCache cache,
         Span<T> inputGradient, Span<T> dInitialH, Span<T> dInitialC)
     {
         var c = cache as LstmCache<T> ?? throw new ArgumentException($"LSTM '{Name}' needs an LstmCache.", nameof(cache));
@@ -295,11 +231,8 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
         if (dFinalH.IsEmpty) dh.Clear(); else dFinalH.CopyTo(dh);
         if (dFinalC.IsEmpty) dc.Clear(); else dFinalC.CopyTo(dc);
         if (ReturnSequences) dOutCarry.Clear(); else outputGradient.CopyTo(dOutCarry);
-        Span<T> dhTotal = c.RowScratchH1, dhRaw = c.RowScratchH2, dTanhArg = c.RowScratchH3, dcRaw = c.RowScratchH4;
-        Span<T> dzScratch = c.RowScratchG1;
-        bool recurrentDropout = c.RecurrentDropoutActive, split = SplitProducts;
+        bool recurrentDropout = c.RecurrentDropoutActive;
         bool separate = CellNormalization.Gates == GateNormalization.Separate;
-        bool plainCell = CellNormalization.CellState == CellStateNormalization.None && outputNorm is null;
         // dAx [T, B, G] is kept for dW, db, dX; dAh [T, B, G] is the same buffer unless the gate norms are separate.
         Span<T> allDAx = c.DGates.AsSpan(0, rows * g);
         Span<T> allDAh = separate ? c.DRecurrentProjection.AsSpan(0, rows * g) : allDAx;
@@ -309,93 +242,20 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
         if (!recurrentDropout) Gemm.Pack(Transpose.No, g, h, u, h, c.PackedWeights);
         else for (int k = 0; k < 4; k++) Gemm.Pack(Transpose.No, h, h, u.Slice(k * h * h, h * h), h, c.PackedWeights.AsSpan(k * panel, panel));
 
-        for (int s = time - 1; s >= 0; s--)
+        bool splitRows = SplitRows(batchSize, h);
+        if (!splitRows)
         {
-            Span<T> dAh = allDAh.Slice(s * batchSize * g, batchSize * g);
-            for (int bi = 0; bi < batchSize; bi++)
+            for (int s = time - 1; s >= 0; s--) BackwardStep(c, s, 0, batchSize, outputGradient, panel, SplitProducts, 0);
+        }
+        else
+        {
+            fixed (T* gradientPointer = outputGradient)
             {
-                int row = s * batchSize + bi;
-                Span<T> dAx = allDAx.Slice(row * g, g);
-                Span<T> carry = dOutCarry.Slice(bi * h, h);
-                if (ReturnSequences) TensorPrimitives.Add(carry, outputGradient.Slice((bi * time + s) * h, h), carry);
-                if (!c.Active[row])
-                {
-                    // (B12) masked step: the output gradient passes to the previous output, the state gradients to the previous state.
-                    dAx.Clear();
-                    if (separate) dAh.Slice(bi * g, g).Clear();
-                    continue;
-                }
-                TensorPrimitives.Add(dh.Slice(bi * h, h), carry, dhTotal);        // (B1) dh = dh_next + d output
-                carry.Clear();
-                ReadOnlySpan<T> gates = c.Gates.AsSpan(row * g, g);
-                ReadOnlySpan<T> tanhCell = c.TanhCell.AsSpan(row * h, h);
-                Span<T> dcRow = dc.Slice(bi * h, h);
-                Span<T> dz = CellNormalization.Gates == GateNormalization.Summed ? dzScratch : dAx;
-                if (plainCell)
-                {
-                    // (B3), (B4), (B7), (B8) in one pass.
-                    LstmGates.StepBackward(gates, tanhCell, c.CellStates.AsSpan(row * h, h), dhTotal, dcRow, dz, h);
-                }
-                else
-                {
-                    if (outputNorm is not null)
-                    {
-                        dhRaw.Clear();
-                        outputNorm.BackwardRow(dhTotal, dhRaw, c.OutputNorm, row, c.RowScratchWide);   // (B2)
-                    }
-                    else dhTotal.CopyTo(dhRaw);
-                    // (B3) dO = dh ⊙ tanh(·); d(tanh arg) = dh ⊙ o ⊙ (1 − tanh²)
-                    LstmGates.OutputBackward(gates.Slice(3 * h, h), tanhCell, dhRaw, dz.Slice(3 * h, h), dTanhArg);
-                    switch (CellNormalization.CellState)
-                    {
-                        case CellStateNormalization.None:                          // (B4) dc = dc_next + d(tanh arg)
-                            TensorPrimitives.Add(dcRow, dTanhArg, dcRaw);
-                            break;
-                        case CellStateNormalization.OutputOnly:                    // (B5) dc = dc_next + LN_cᵀ d(tanh arg)
-                            dcRow.CopyTo(dcRaw);
-                            cellNorm!.BackwardRow(dTanhArg, dcRaw, c.CellNorm, row, c.RowScratchWide);
-                            break;
-                        case CellStateNormalization.Recurrent:                     // (B6) dc = LN_cᵀ (dc_next + d(tanh arg))
-                            TensorPrimitives.Add(dcRow, dTanhArg, dTanhArg);
-                            dcRaw.Clear();
-                            cellNorm!.BackwardRow(dTanhArg, dcRaw, c.CellNorm, row, c.RowScratchWide);
-                            break;
-                    }
-                    // (B7) gate gradients; (B8) dc_prev = dc ⊙ f
-                    LstmGates.CellBackward(gates, c.CellStates.AsSpan(row * h, h), dcRaw, dz, dcRow, h);
-                }
-
-                switch (CellNormalization.Gates)
-                {
-                    case GateNormalization.None:                                   // (B9) dAx = dAh = dz (one buffer)
-                        break;
-                    case GateNormalization.Summed:                                 // (B10) dAx = dAh = LN_gᵀ dz
-                        dAx.Clear();
-                        gateNorm!.BackwardRow(dz, dAx, c.GateNorm, row, c.RowScratchWide);
-                        break;
-                    case GateNormalization.Separate:                               // (B11) dAh = LN_hᵀ dz; dAx = LN_iᵀ dz (after the loop)
-                        Span<T> dAhRow = dAh.Slice(bi * g, g);
-                        dAhRow.Clear();
-                        hiddenGateNorm!.BackwardRow(dz, dAhRow, c.HiddenGateNorm, row, c.RowScratchWide);
-                        break;
-                }
-                dh.Slice(bi * h, h).Clear();
-            }
-
-            // (B1) dh_prev = dAh · U for active rows (inactive rows keep their dh and have dAh = 0).
-            if (!recurrentDropout)
-            {
-                Gemm.MultiplyPacked(Transpose.No, batchSize, h, g, T.One, dAh, g, c.PackedWeights, T.One, dh, h, split);
-            }
-            else
-            {
-                Span<T> product = c.DHiddenScratch.AsSpan(0, batchSize * h);
-                for (int k = 0; k < 4; k++)
-                {
-                    Gemm.MultiplyPacked(Transpose.No, batchSize, h, h, T.One, dAh.Slice(k * h), g, c.PackedWeights.AsSpan(k * panel, panel),
-                        T.Zero, product, h, split);
-                    TensorPrimitives.MultiplyAdd(product, c.RecurrentMasks.AsSpan(k * batchSize * h, batchSize * h), dh, dh);
-                }
+                nint gradientAddress = (nint)gradientPointer;
+                int gradientLength = outputGradient.Length, half = (batchSize + 1) / 2, step = 0;
+                Action<int> part = k => BackwardStep(c, step, k * half, Math.Min(batchSize, (k + 1) * half),
+                    new ReadOnlySpan<T>((void*)gradientAddress, gradientLength), panel, false, k);
+                for (step = time - 1; step >= 0; step--) Parallel.For(0, 2, part);
             }
         }
         if (!dInitialH.IsEmpty) TensorPrimitives.Add(dInitialH, dh, dInitialH);
@@ -462,6 +322,202 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
                     Span<T> target = inputGradient.Slice((bi * time + tIn) * f, f);
                     TensorPrimitives.Add(target, dInput.Slice((s * batchSize + bi) * f, f), target);
                 }
+            }
+        }
+    }
+
+    /// <summary>Above this many multiply-adds per step product (B·G·H), a plain cell splits each step's rows over two threads.</summary>
+    private const long RowSplitThreshold = 1L << 21;
+
+    private bool SplitRows(int batchSize, int h)
+        => SplitProducts && CellNormalization.IsNone && batchSize >= 8 && (long)batchSize * 4 * h * h >= RowSplitThreshold && Environment.ProcessorCount > 1;
+
+    // One forward step s for the rows [b0, b1): (S2)–(S9). Rows of a step are independent, so two calls over disjoint
+    // row ranges may run at once (only for the plain cell: the cell LayerNorms accumulate into shared state).
+    private void ForwardStep(LstmCache<T> c, int s, int b0, int b1, ReadOnlySpan<bool> mask2, Span<T> output, bool recurrentDropout, int panel, bool split)
+    {
+        int batchSize = c.Batch, time = c.Time, h = Units, g = 4 * h, count = b1 - b0;
+        bool separate = CellNormalization.Gates == GateNormalization.Separate;
+        Span<T> hState = c.HiddenStates, cState = c.CellStates, lastOutput = c.LastOutput.AsSpan(0, batchSize * h);
+        Span<T> allGates = c.Gates.AsSpan(0, batchSize * time * g);
+        int tIn = GoBackwards ? time - 1 - s : s;
+        ReadOnlySpan<T> hPrev = hState.Slice(s * batchSize * h, batchSize * h);
+        ReadOnlySpan<T> cPrev = cState.Slice(s * batchSize * h, batchSize * h);
+        Span<T> hNext = hState.Slice((s + 1) * batchSize * h, batchSize * h);
+        Span<T> cNext = cState.Slice((s + 1) * batchSize * h, batchSize * h);
+        Span<T> gates = allGates.Slice(s * batchSize * g, batchSize * g);
+
+        // (S2) recurrent product Ah [rows, G] = h_{s−1} · Uᵀ (per gate with recurrent dropout), added into Ax + b in
+        // place; kept apart for separate gate norms, which normalize it first.
+        Span<T> target = separate ? c.RecurrentScratch.AsSpan(0, batchSize * g) : gates;
+        T beta = separate ? T.Zero : T.One;
+        if (!recurrentDropout)
+        {
+            Gemm.MultiplyPacked(Transpose.No, count, g, h, T.One, hPrev.Slice(b0 * h, count * h), h, c.PackedWeights, beta, target.Slice(b0 * g), g, split);
+        }
+        else
+        {
+            for (int k = 0; k < 4; k++)
+            {
+                Span<T> maskedH = c.MaskedHidden[k].AsSpan((s * batchSize + b0) * h, count * h);
+                TensorPrimitives.Multiply(hPrev.Slice(b0 * h, count * h), c.RecurrentMasks.AsSpan((k * batchSize + b0) * h, count * h), maskedH);
+                Gemm.MultiplyPacked(Transpose.No, count, h, h, T.One, maskedH, h, c.PackedWeights.AsSpan(k * panel, panel), beta,
+                    target.Slice(b0 * g + k * h), g, split);
+            }
+        }
+
+        for (int bi = b0; bi < b1; bi++)
+        {
+            int row = s * batchSize + bi;
+            Span<T> z = gates.Slice(bi * g, g);
+            switch (CellNormalization.Gates)
+            {
+                case GateNormalization.None:                                   // (S3) z = (Ax + b) + Ah
+                    break;
+                case GateNormalization.Summed:                                 // (C1) z = LN_g(Ax + b + Ah)
+                    gateNorm!.ForwardRow(z, z, c.GateNorm, row);
+                    break;
+                case GateNormalization.Separate:                               // (C2) z = (LN_i(Ax) + b) + LN_h(Ah)
+                    Span<T> ah = target.Slice(bi * g, g);
+                    hiddenGateNorm!.ForwardRow(ah, ah, c.HiddenGateNorm, row);
+                    TensorPrimitives.Add(z, ah, z);
+                    break;
+            }
+            // (S4) i, f, o = σ(z), g = tanh(z); (S5) c = f ⊙ c_prev + i ⊙ g
+            Span<T> cRow = cNext.Slice(bi * h, h);
+            LstmGates.ActivateAndUpdateCell(z, cPrev.Slice(bi * h, h), cRow, h);
+            Span<T> tanhCell = c.TanhCell.AsSpan(row * h, h);
+            switch (CellNormalization.CellState)
+            {
+                case CellStateNormalization.None:                              // (S6) tanh(c)
+                    TensorPrimitives.Tanh(cRow, tanhCell);
+                    break;
+                case CellStateNormalization.OutputOnly:                        // (C4) tanh(LN_c(c)), c carried as is
+                    cellNorm!.ForwardRow(cRow, tanhCell, c.CellNorm, row);
+                    TensorPrimitives.Tanh(tanhCell, tanhCell);
+                    break;
+                case CellStateNormalization.Recurrent:                         // (C5) c ← LN_c(c), carried
+                    cellNorm!.ForwardRow(cRow, cRow, c.CellNorm, row);
+                    TensorPrimitives.Tanh(cRow, tanhCell);
+                    break;
+            }
+            Span<T> hRow = hNext.Slice(bi * h, h);
+            TensorPrimitives.Multiply(z.Slice(3 * h, h), tanhCell, hRow);     // (S7) h = o ⊙ tanh(·)
+            if (outputNorm is not null) outputNorm.ForwardRow(hRow, hRow, c.OutputNorm, row);   // (C6) h ← LN_o(h)
+
+            bool active = mask2.IsEmpty || mask2[bi * time + tIn];
+            c.Active[row] = active;
+            Span<T> outRow = lastOutput.Slice(bi * h, h);
+            if (active)
+            {
+                hRow.CopyTo(outRow);                                           // (S8) output = h
+            }
+            else
+            {
+                hPrev.Slice(bi * h, h).CopyTo(hRow);                           // (S9) masked: state carried,
+                cPrev.Slice(bi * h, h).CopyTo(cRow);                           //      output repeats the last one
+            }
+            if (ReturnSequences) outRow.CopyTo(output.Slice((bi * time + s) * h, h));
+        }
+    }
+
+    // One backward step s for the rows [b0, b1): (B1)–(B12) and the rows' dh_prev; part picks the row scratch.
+    private void BackwardStep(LstmCache<T> c, int s, int b0, int b1, ReadOnlySpan<T> outputGradient, int panel, bool split, int part)
+    {
+        int batchSize = c.Batch, time = c.Time, h = Units, g = 4 * h, rows = batchSize * time, count = b1 - b0;
+        Span<T> dh = c.DHidden.AsSpan(0, batchSize * h), dc = c.DCell.AsSpan(0, batchSize * h);
+        Span<T> dOutCarry = c.DOutputCarry.AsSpan(0, batchSize * h);
+        Span<T> dhTotal = c.RowScratchH1.AsSpan(part * h, h), dhRaw = c.RowScratchH2, dTanhArg = c.RowScratchH3, dcRaw = c.RowScratchH4;
+        Span<T> dzScratch = c.RowScratchG1;
+        bool recurrentDropout = c.RecurrentDropoutActive;
+        bool separate = CellNormalization.Gates == GateNormalization.Separate;
+        bool plainCell = CellNormalization.CellState == CellStateNormalization.None && outputNorm is null;
+        Span<T> allDAx = c.DGates.AsSpan(0, rows * g);
+        Span<T> allDAh = separate ? c.DRecurrentProjection.AsSpan(0, rows * g) : allDAx;
+        Span<T> dAh = allDAh.Slice(s * batchSize * g, batchSize * g);
+        for (int bi = b0; bi < b1; bi++)
+        {
+            int row = s * batchSize + bi;
+            Span<T> dAx = allDAx.Slice(row * g, g);
+            Span<T> carry = dOutCarry.Slice(bi * h, h);
+            if (ReturnSequences) TensorPrimitives.Add(carry, outputGradient.Slice((bi * time + s) * h, h), carry);
+            if (!c.Active[row])
+            {
+                // (B12) masked step: the output gradient passes to the previous output, the state gradients to the previous state.
+                dAx.Clear();
+                if (separate) dAh.Slice(bi * g, g).Clear();
+                continue;
+            }
+            TensorPrimitives.Add(dh.Slice(bi * h, h), carry, dhTotal);        // (B1) dh = dh_next + d output
+            carry.Clear();
+            ReadOnlySpan<T> gates = c.Gates.AsSpan(row * g, g);
+            ReadOnlySpan<T> tanhCell = c.TanhCell.AsSpan(row * h, h);
+            Span<T> dcRow = dc.Slice(bi * h, h);
+            Span<T> dz = CellNormalization.Gates == GateNormalization.Summed ? dzScratch : dAx;
+            if (plainCell)
+            {
+                // (B3), (B4), (B7), (B8) in one pass.
+                LstmGates.StepBackward(gates, tanhCell, c.CellStates.AsSpan(row * h, h), dhTotal, dcRow, dz, h);
+            }
+            else
+            {
+                if (outputNorm is not null)
+                {
+                    dhRaw.Clear();
+                    outputNorm.BackwardRow(dhTotal, dhRaw, c.OutputNorm, row, c.RowScratchWide);   // (B2)
+                }
+                else dhTotal.CopyTo(dhRaw);
+                // (B3) dO = dh ⊙ tanh(·); d(tanh arg) = dh ⊙ o ⊙ (1 − tanh²)
+                LstmGates.OutputBackward(gates.Slice(3 * h, h), tanhCell, dhRaw, dz.Slice(3 * h, h), dTanhArg);
+                switch (CellNormalization.CellState)
+                {
+                    case CellStateNormalization.None:                          // (B4) dc = dc_next + d(tanh arg)
+                        TensorPrimitives.Add(dcRow, dTanhArg, dcRaw);
+                        break;
+                    case CellStateNormalization.OutputOnly:                    // (B5) dc = dc_next + LN_cᵀ d(tanh arg)
+                        dcRow.CopyTo(dcRaw);
+                        cellNorm!.BackwardRow(dTanhArg, dcRaw, c.CellNorm, row, c.RowScratchWide);
+                        break;
+                    case CellStateNormalization.Recurrent:                     // (B6) dc = LN_cᵀ (dc_next + d(tanh arg))
+                        TensorPrimitives.Add(dcRow, dTanhArg, dTanhArg);
+                        dcRaw.Clear();
+                        cellNorm!.BackwardRow(dTanhArg, dcRaw, c.CellNorm, row, c.RowScratchWide);
+                        break;
+                }
+                // (B7) gate gradients; (B8) dc_prev = dc ⊙ f
+                LstmGates.CellBackward(gates, c.CellStates.AsSpan(row * h, h), dcRaw, dz, dcRow, h);
+            }
+
+            switch (CellNormalization.Gates)
+            {
+                case GateNormalization.None:                                   // (B9) dAx = dAh = dz (one buffer)
+                    break;
+                case GateNormalization.Summed:                                 // (B10) dAx = dAh = LN_gᵀ dz
+                    dAx.Clear();
+                    gateNorm!.BackwardRow(dz, dAx, c.GateNorm, row, c.RowScratchWide);
+                    break;
+                case GateNormalization.Separate:                               // (B11) dAh = LN_hᵀ dz; dAx = LN_iᵀ dz (after the loop)
+                    Span<T> dAhRow = dAh.Slice(bi * g, g);
+                    dAhRow.Clear();
+                    hiddenGateNorm!.BackwardRow(dz, dAhRow, c.HiddenGateNorm, row, c.RowScratchWide);
+                    break;
+            }
+            dh.Slice(bi * h, h).Clear();
+        }
+
+        // (B1) dh_prev = dAh · U for active rows (inactive rows keep their dh and have dAh = 0).
+        if (!recurrentDropout)
+        {
+            Gemm.MultiplyPacked(Transpose.No, count, h, g, T.One, dAh.Slice(b0 * g), g, c.PackedWeights, T.One, dh.Slice(b0 * h), h, split);
+        }
+        else
+        {
+            Span<T> product = c.DHiddenScratch.AsSpan(b0 * h, count * h), dhRows = dh.Slice(b0 * h, count * h);
+            for (int k = 0; k < 4; k++)
+            {
+                Gemm.MultiplyPacked(Transpose.No, count, h, h, T.One, dAh.Slice(b0 * g + k * h), g, c.PackedWeights.AsSpan(k * panel, panel),
+                    T.Zero, product, h, split);
+                TensorPrimitives.MultiplyAdd(product, c.RecurrentMasks.AsSpan((k * batchSize + b0) * h, count * h), dhRows, dhRows);
             }
         }
     }
@@ -582,7 +638,7 @@ public sealed class LstmCache<T> : LayerCache where T : unmanaged, IFloatingPoin
         Ensure(ref DGates, bt * g);
         Ensure(ref DInputTimeMajor, bt * f);
         Ensure(ref DHidden, batch * h); Ensure(ref DCell, batch * h); Ensure(ref DOutputCarry, batch * h); Ensure(ref DHiddenScratch, batch * h);
-        Ensure(ref RowScratchH1, h); Ensure(ref RowScratchH2, h); Ensure(ref RowScratchH3, h); Ensure(ref RowScratchH4, h);
+        Ensure(ref RowScratchH1, 2 * h); Ensure(ref RowScratchH2, h); Ensure(ref RowScratchH3, h); Ensure(ref RowScratchH4, h);
         Ensure(ref RowScratchG1, g); Ensure(ref RowScratchWide, g);
         if (inputDropout)
         {

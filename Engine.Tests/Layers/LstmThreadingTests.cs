@@ -1,0 +1,65 @@
+using NumLstm.Layers;
+using NumLstm.Models;
+
+namespace NumLstm.Tests.Layers;
+
+/// <summary>
+/// The two-thread paths compute every value exactly as one thread does: an LSTM's per-step row split (training) and a
+/// Bidirectional plan's directions on two threads (serving). Bitwise claims, on this machine and path.
+/// </summary>
+[TestFixture(typeof(float))]
+[TestFixture(typeof(double))]
+public class LstmThreadingTests<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private static T[] Values(int length, int seed)
+    {
+        var random = new Random(seed);
+        var values = new T[length];
+        for (int k = 0; k < length; k++) values[k] = T.CreateTruncating(random.NextDouble() * 2 - 1);
+        return values;
+    }
+
+    [TestCase(false, 0.0)]
+    [TestCase(true, 0.0)]
+    [TestCase(true, 0.3)]
+    public void TrainingStep_IsBitwiseTheSame_WithRowsSplitOverTwoThreads(bool returnSequences, double recurrentDropout)
+    {
+        // B·4H² = 9·4·256² is above the split threshold, so SplitProducts = true takes the two-thread path.
+        const int batch = 9, time = 3, f = 5, h = 256;
+        var results = new List<T[]>[2];
+        for (int run = 0; run < 2; run++)
+        {
+            var lstm = new Lstm<T>(h, returnSequences, dropout: 0.2, recurrentDropout: recurrentDropout) { SplitProducts = run == 1 };
+            lstm.Build(LayerShape.Sequence(f), new Random(4));
+            T[] x = Values(batch * time * f, 5);
+            bool[] mask = Enumerable.Range(0, batch * time).Select(k => k % 7 != 3).ToArray();
+            T[] output = new T[lstm.OutputLength(batch, time)];
+            var cache = lstm.CreateCache();
+            lstm.Forward(new SequenceBatch<T>(x, batch, time, mask), output, cache, new ForwardContext(true, new Random(6)));
+            T[] dInput = new T[x.Length];
+            lstm.Backward(Values(output.Length, 7), cache, dInput);
+            results[run] = [output, dInput, .. lstm.Parameters.Select(p => p.Gradient.ToArray())];
+        }
+        for (int k = 0; k < results[0].Count; k++) Assert.That(results[1][k], Is.EqualTo(results[0][k]), $"array {k}");
+    }
+
+    [Test]
+    public void BidirectionalPlan_IsBitwiseTheSame_WithDirectionsOnTwoThreads()
+    {
+        const int batch = 3, time = 6, f = 4;
+        Sequential<T> model = new StackSpec(f, new[] { 7, 5 }).WithPlacement(LayerNormPlacement.AfterEachRecurrent).Build<T>();
+        T[] x = Values(batch * time * f, 8);
+        var expected = new List<T[]>();
+        foreach (bool parallel in new[] { false, true })
+        {
+            foreach (var layer in model.Layers.OfType<Bidirectional<T>>()) layer.ParallelDirections = parallel;
+            var plan = model.CreateInferencePlan(batch, time);
+            for (int call = 0; call < 3; call++)
+            {
+                T[] actual = plan.Predict(x, batch, time).ToArray();
+                if (!parallel) expected.Add(actual);
+                else Assert.That(actual, Is.EqualTo(expected[call]), $"call {call}");
+            }
+        }
+    }
+}
