@@ -9,7 +9,8 @@ namespace NumLstm.Benchmarks.Kernels;
 
 /// <summary>
 /// SGEMM c = a·b (+ c) through <see cref="Gemm.Multiply{T}"/> (packed path where it applies) against the generic
-/// row-axpy path, on a square product, a mid-size one, a single row and the LSTM step shapes (B×4H×F/H).
+/// row-axpy path, on a square product, a mid-size one, a single row and the LSTM step shapes (B×4H×F/H), and with b
+/// packed beforehand (<see cref="Gemm.MultiplyPacked{T}"/>).
 /// </summary>
 [MemoryDiagnoser]
 [Config(typeof(Config))]
@@ -27,7 +28,7 @@ public class GemmBenchmarks
     public Transpose TransB { get; set; }
 
     private int m, n, k;
-    private float[] a = [], b = [], c = [];
+    private float[] a = [], b = [], c = [], packed = [];
 
     [GlobalSetup]
     public void Setup()
@@ -37,6 +38,8 @@ public class GemmBenchmarks
         a = Enumerable.Range(0, m * k).Select(_ => (float)random.NextDouble() - 0.5f).ToArray();
         b = Enumerable.Range(0, k * n).Select(_ => (float)random.NextDouble() - 0.5f).ToArray();
         c = new float[m * n];
+        packed = new float[Gemm.PackedLength<float>(k, n)];
+        Gemm.Pack(TransB, k, n, b, TransB == Transpose.No ? n : k, packed);
     }
 
     internal static (int M, int N, int K) ParseShape(string shape)
@@ -52,6 +55,11 @@ public class GemmBenchmarks
     [Benchmark]
     public void Multiply()
         => Gemm.Multiply(Transpose.No, TransB, m, n, k, 1f, a, k, b, TransB == Transpose.No ? n : k, 1f, c, n);
+
+    /// <summary>b packed once in setup (as an LSTM packs U once per call for all its steps); two threads for large products.</summary>
+    [Benchmark]
+    public void MultiplyPrepacked()
+        => Gemm.MultiplyPacked(Transpose.No, m, n, k, 1f, a, k, packed, 1f, c, n, parallel: true);
 
     /// <summary>2·m·n·k floating-point operations over the mean time.</summary>
     private sealed class GflopsColumn : IColumn

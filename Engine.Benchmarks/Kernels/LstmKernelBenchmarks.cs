@@ -1,0 +1,102 @@
+using BenchmarkDotNet.Attributes;
+using BenchmarkDotNet.Columns;
+using BenchmarkDotNet.Configs;
+using BenchmarkDotNet.Reports;
+using BenchmarkDotNet.Running;
+using NumLstm.Kernels;
+
+namespace NumLstm.Benchmarks.Kernels;
+
+/// <summary>
+/// The element-wise kernels of one LSTM step over a [B, 4H] block (B = 64, the W1 batch; H = 100 and 200, its two
+/// layers; 512, W4's): the forward gate pass (σ/tanh, cell update, tanh(c), h), the fused backward gate pass, and
+/// LayerNorm forward and backward over the gate rows (the in-cell LayerNorm's cost). "ns/value" is per gate value.
+/// </summary>
+[MemoryDiagnoser]
+[Config(typeof(Config))]
+public class LstmKernelBenchmarks
+{
+    private const int Batch = 64;
+
+    private sealed class Config : ManualConfig
+    {
+        public Config() => AddColumn(new PerValueColumn());
+    }
+
+    [Params(100, 200, 512)]
+    public int Hidden { get; set; }
+
+    private float[] preActivations = [], gates = [], cellPrevious = [], cell = [], tanhCell = [], hidden = [], dHidden = [], dCell = [], dGates = [];
+    private float[] gamma = [], beta = [], normalized = [], mean = [], inverseStd = [], dGamma = [], dBeta = [], scratch = [], dInput = [];
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        int h = Hidden, g = 4 * h;
+        var random = new Random(1);
+        float[] Values(int length, double scale) => Enumerable.Range(0, length).Select(_ => (float)((random.NextDouble() * 2 - 1) * scale)).ToArray();
+        preActivations = Values(Batch * g, 2);
+        gates = (float[])preActivations.Clone();
+        cellPrevious = Values(Batch * h, 1);
+        cell = new float[Batch * h]; tanhCell = new float[Batch * h]; hidden = new float[Batch * h];
+        dHidden = Values(Batch * h, 1); dCell = Values(Batch * h, 1); dGates = new float[Batch * g];
+        gamma = Values(g, 1); beta = Values(g, 1);
+        normalized = new float[Batch * g]; mean = new float[Batch]; inverseStd = new float[Batch];
+        dGamma = new float[g]; dBeta = new float[g]; scratch = new float[g]; dInput = new float[Batch * g];
+        LayerNormKernel.Forward<float>(preActivations, g, 1e-3f, gamma, beta, gates, normalized, mean, inverseStd);
+    }
+
+    [Benchmark(Description = "gate pass forward")]
+    public void GatesForward()
+    {
+        int h = Hidden, g = 4 * h;
+        preActivations.CopyTo(gates, 0);
+        for (int b = 0; b < Batch; b++)
+        {
+            Span<float> z = gates.AsSpan(b * g, g), c = cell.AsSpan(b * h, h), y = tanhCell.AsSpan(b * h, h);
+            LstmGates.ActivateAndUpdateCell(z, cellPrevious.AsSpan(b * h, h), c, h);
+            System.Numerics.Tensors.TensorPrimitives.Tanh(c, y);
+            System.Numerics.Tensors.TensorPrimitives.Multiply(z.Slice(3 * h, h), y, hidden.AsSpan(b * h, h));
+        }
+    }
+
+    [Benchmark(Description = "gate pass backward")]
+    public void GatesBackward()
+    {
+        int h = Hidden, g = 4 * h;
+        for (int b = 0; b < Batch; b++)
+            LstmGates.StepBackward<float>(gates.AsSpan(b * g, g), tanhCell.AsSpan(b * h, h), cellPrevious.AsSpan(b * h, h),
+                dHidden.AsSpan(b * h, h), dCell.AsSpan(b * h, h), dGates.AsSpan(b * g, g), h);
+    }
+
+    [Benchmark(Description = "LayerNorm forward [B, 4H]")]
+    public void LayerNormForward()
+        => LayerNormKernel.Forward<float>(preActivations, 4 * Hidden, 1e-3f, gamma, beta, gates, normalized, mean, inverseStd);
+
+    [Benchmark(Description = "LayerNorm backward [B, 4H]")]
+    public void LayerNormBackward()
+        => LayerNormKernel.Backward<float>(dGates, normalized, inverseStd, 4 * Hidden, gamma, dInput, dGamma, dBeta, scratch);
+
+    /// <summary>Mean time over the B·4H gate values a call touches.</summary>
+    private sealed class PerValueColumn : IColumn
+    {
+        public string Id => nameof(PerValueColumn);
+        public string ColumnName => "ns/value";
+        public bool AlwaysShow => true;
+        public ColumnCategory Category => ColumnCategory.Custom;
+        public int PriorityInCategory => 0;
+        public bool IsNumeric => true;
+        public UnitType UnitType => UnitType.Dimensionless;
+        public string Legend => "mean time / (B·4H), in nanoseconds";
+        public bool IsAvailable(Summary summary) => true;
+        public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
+        public string GetValue(Summary summary, BenchmarkCase benchmarkCase) => GetValue(summary, benchmarkCase, SummaryStyle.Default);
+
+        public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style)
+        {
+            var statistics = summary[benchmarkCase]?.ResultStatistics;
+            if (statistics is null || benchmarkCase.Parameters["Hidden"] is not int h) return "-";
+            return (statistics.Mean / (Batch * 4.0 * h)).ToString("F3", System.Globalization.CultureInfo.InvariantCulture);
+        }
+    }
+}
