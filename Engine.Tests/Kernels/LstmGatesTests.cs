@@ -11,6 +11,52 @@ public class LstmGatesTests<T> where T : unmanaged, IFloatingPointIeee754<T>
     private static readonly int[] Hidden = [1, 3, 4, 7, 8, 9, 16, 17, 33];
 
     [Test]
+    public void ForwardStep_MatchesTheScalarEquations_ForEveryTail([Values(false, true)] bool inPlaceCell)
+    {
+        foreach (int h in Hidden)
+        {
+            T[] gates = TestArrays.Uniform<T>(4 * h, h, -6, 6), cellPrevious = TestArrays.Uniform<T>(h, h + 1, -3, 3);
+            double[] z = TestArrays.ToDouble<T>(gates), cp = TestArrays.ToDouble<T>(cellPrevious);
+            var expectedGates = new double[4 * h];
+            double[] expectedCell = new double[h], expectedTanh = new double[h], expectedHidden = new double[h];
+            for (int j = 0; j < h; j++)
+            {
+                double i = 1 / (1 + Math.Exp(-z[j])), f = 1 / (1 + Math.Exp(-z[h + j])), g = Math.Tanh(z[2 * h + j]), o = 1 / (1 + Math.Exp(-z[3 * h + j]));
+                (expectedGates[j], expectedGates[h + j], expectedGates[2 * h + j], expectedGates[3 * h + j]) = (i, f, g, o);
+                expectedCell[j] = f * cp[j] + i * g;
+                expectedTanh[j] = Math.Tanh(expectedCell[j]);
+                expectedHidden[j] = o * expectedTanh[j];
+            }
+            T[] cell = inPlaceCell ? cellPrevious : new T[h], tanhCell = new T[h + 1], hidden = new T[h + 1];
+            tanhCell[h] = hidden[h] = TestArrays.Sentinel<T>();
+            LstmGates.ForwardStep<T>(gates, cellPrevious, cell, tanhCell.AsSpan(0, h), hidden.AsSpan(0, h), h);
+            var ones = Enumerable.Repeat(1.0, 4 * h).ToArray();
+            double tolerance = 16 * TestArrays.Epsilon<T>();
+            TestArrays.AssertClose<T>(gates, expectedGates, ones, tolerance, 0, $"gates (H={h})");
+            TestArrays.AssertClose<T>(cell, expectedCell, ones.AsSpan(0, h), 0, tolerance * 4, $"cell (H={h})");
+            TestArrays.AssertClose<T>(tanhCell.AsSpan(0, h), expectedTanh, ones.AsSpan(0, h), 0, tolerance * 4, $"tanh(cell) (H={h})");
+            TestArrays.AssertClose<T>(hidden.AsSpan(0, h), expectedHidden, ones.AsSpan(0, h), 0, tolerance * 4, $"hidden (H={h})");
+            Assert.That(tanhCell[h], Is.EqualTo(TestArrays.Sentinel<T>()));
+            Assert.That(hidden[h], Is.EqualTo(TestArrays.Sentinel<T>()));
+        }
+    }
+
+    [Test]
+    public void ForwardStep_PassesNaNThrough_AndSaturatesLargeInputs()
+    {
+        const int h = 9;
+        T[] gates = new T[4 * h];
+        gates.AsSpan().Fill(T.CreateTruncating(500.0));
+        gates[2] = T.NaN;                          // i of column 2
+        gates[3 * h + 5] = T.CreateTruncating(-500.0);   // o of column 5
+        T[] cell = new T[h], tanhCell = new T[h], hidden = new T[h];
+        LstmGates.ForwardStep<T>(gates, new T[h], cell, tanhCell, hidden, h);
+        Assert.That(T.IsNaN(hidden[2]), Is.True, "NaN gate gives NaN output");
+        Assert.That(double.CreateTruncating(T.Abs(hidden[5])), Is.LessThan(1e-30), "σ(−500) ≈ 0");
+        Assert.That(hidden[0], Is.EqualTo(T.CreateTruncating(Math.Tanh(1.0))).Within(T.CreateTruncating(1e-6)), "σ(500)·tanh(σ(500)·tanh(500))");
+    }
+
+    [Test]
     public void StepBackward_MatchesTheScalarEquations_ForEveryTail()
     {
         foreach (int h in Hidden)

@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
 
 namespace NumLstm.Kernels;
@@ -23,6 +24,68 @@ public static class LstmGates
         ReadOnlySpan<T> input = gates.Slice(0, hidden), forget = gates.Slice(hidden, hidden), candidate = gates.Slice(2 * hidden, hidden);
         TensorPrimitives.Multiply(forget, cellPrevious, cell);
         TensorPrimitives.MultiplyAdd(input, candidate, cell, cell);
+    }
+
+    /// <summary>
+    /// One forward step of the plain cell for one row, (S4)–(S7) in one pass: gates [4H] pre-activations in,
+    /// activations out; cell [H] = f ⊙ cellPrevious + i ⊙ g; tanhCell [H] = tanh(cell); hidden [H] = o ⊙ tanhCell.
+    /// cell may be the same span as cellPrevious. Float on Vector256 uses <see cref="FastMath"/>'s σ and tanh (a few
+    /// ulp from TensorPrimitives'); other types and widths use TensorPrimitives.
+    /// </summary>
+    public static void ForwardStep<T>(Span<T> gates, ReadOnlySpan<T> cellPrevious, Span<T> cell, Span<T> tanhCell, Span<T> hidden, int h)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (gates.Length != 4 * h || cellPrevious.Length != h || cell.Length != h || tanhCell.Length != h || hidden.Length != h)
+            throw new ArgumentException($"LstmGates.ForwardStep: expected gates [{4 * h}] and rows [{h}]; got {gates.Length}, {cellPrevious.Length}, {cell.Length}, {tanhCell.Length}, {hidden.Length}.");
+        if (typeof(T) == typeof(float) && FastMath.IsSupported)
+        {
+            ForwardStepFloat(MemoryMarshal.Cast<T, float>(gates), MemoryMarshal.Cast<T, float>(cellPrevious), MemoryMarshal.Cast<T, float>(cell),
+                MemoryMarshal.Cast<T, float>(tanhCell), MemoryMarshal.Cast<T, float>(hidden), h);
+            return;
+        }
+        ActivateAndUpdateCell(gates, cellPrevious, cell, h);
+        TensorPrimitives.Tanh(cell, tanhCell);
+        TensorPrimitives.Multiply(gates.Slice(3 * h, h), tanhCell, hidden);
+    }
+
+    private static void ForwardStepFloat(Span<float> gates, ReadOnlySpan<float> cellPrevious, Span<float> cell, Span<float> tanhCell, Span<float> hidden, int h)
+    {
+        ref float z = ref MemoryMarshal.GetReference(gates);
+        int j = 0;
+        for (; j <= h - 8; j += 8)
+            ForwardStepVector(ref z, ref MemoryMarshal.GetReference(cellPrevious), ref MemoryMarshal.GetReference(cell),
+                ref MemoryMarshal.GetReference(tanhCell), ref MemoryMarshal.GetReference(hidden), (nuint)j, (nuint)h);
+        int rest = h - j;
+        if (rest == 0) return;
+        // The last columns through the same vector code on a zero-padded copy, so every column gets the same arithmetic.
+        Span<float> scratch = stackalloc float[8 * 8];
+        scratch.Clear();
+        for (int k = 0; k < 4; k++) gates.Slice(k * h + j, rest).CopyTo(scratch.Slice(8 * k));
+        cellPrevious.Slice(j, rest).CopyTo(scratch.Slice(32));
+        ref float s0 = ref MemoryMarshal.GetReference(scratch);
+        ForwardStepVector(ref s0, ref Unsafe.Add(ref s0, 32), ref Unsafe.Add(ref s0, 40), ref Unsafe.Add(ref s0, 48), ref Unsafe.Add(ref s0, 56), 0, 8);
+        for (int k = 0; k < 4; k++) scratch.Slice(8 * k, rest).CopyTo(gates.Slice(k * h + j));
+        scratch.Slice(40, rest).CopyTo(cell.Slice(j));
+        scratch.Slice(48, rest).CopyTo(tanhCell.Slice(j));
+        scratch.Slice(56, rest).CopyTo(hidden.Slice(j));
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void ForwardStepVector(ref float z, ref float cp, ref float c, ref float y, ref float hr, nuint j, nuint h)
+    {
+        Vector256<float> i = FastMath.Sigmoid(Vector256.LoadUnsafe(ref z, j));
+        Vector256<float> f = FastMath.Sigmoid(Vector256.LoadUnsafe(ref z, h + j));
+        Vector256<float> g = FastMath.Tanh(Vector256.LoadUnsafe(ref z, 2 * h + j));
+        Vector256<float> o = FastMath.Sigmoid(Vector256.LoadUnsafe(ref z, 3 * h + j));
+        Vector256<float> cNew = Vector256.FusedMultiplyAdd(i, g, f * Vector256.LoadUnsafe(ref cp, j));
+        Vector256<float> t = FastMath.Tanh(cNew);
+        i.StoreUnsafe(ref z, j);
+        f.StoreUnsafe(ref z, h + j);
+        g.StoreUnsafe(ref z, 2 * h + j);
+        o.StoreUnsafe(ref z, 3 * h + j);
+        cNew.StoreUnsafe(ref c, j);
+        t.StoreUnsafe(ref y, j);
+        (o * t).StoreUnsafe(ref hr, j);
     }
 
     /// <summary>

@@ -102,13 +102,16 @@ public sealed partial class Lstm<T>
     private void GateRow(Span<T> z, Span<T> cRow, Span<T> hRow, LstmInferenceBuffers<T> buffers)
     {
         int h = Units;
-        LstmGates.ActivateAndUpdateCell(z, cRow, cRow, h);
         Span<T> tanhCell = buffers.TanhCell;
+        if (CellNormalization.CellState == CellStateNormalization.None)
+        {
+            LstmGates.ForwardStep(z, cRow, cRow, tanhCell, hRow, h);
+            if (outputNorm is not null) NormalizeRow(outputNorm, hRow, hRow, buffers);
+            return;
+        }
+        LstmGates.ActivateAndUpdateCell(z, cRow, cRow, h);
         switch (CellNormalization.CellState)
         {
-            case CellStateNormalization.None:
-                TensorPrimitives.Tanh(cRow, tanhCell);
-                break;
             case CellStateNormalization.OutputOnly:
                 NormalizeRow(cellNorm!, cRow, tanhCell, buffers);
                 TensorPrimitives.Tanh(tanhCell, tanhCell);

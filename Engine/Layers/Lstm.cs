@@ -384,13 +384,15 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
                     break;
             }
             // (S4) i, f, o = σ(z), g = tanh(z); (S5) c = f ⊙ c_prev + i ⊙ g
-            Span<T> cRow = cNext.Slice(bi * h, h);
-            LstmGates.ActivateAndUpdateCell(z, cPrev.Slice(bi * h, h), cRow, h);
+            Span<T> cRow = cNext.Slice(bi * h, h), hRow = hNext.Slice(bi * h, h);
             Span<T> tanhCell = c.TanhCell.AsSpan(row * h, h);
+            if (CellNormalization.CellState == CellStateNormalization.None)
+                LstmGates.ForwardStep(z, cPrev.Slice(bi * h, h), cRow, tanhCell, hRow, h);   // (S4)–(S7) in one pass
+            else
+                LstmGates.ActivateAndUpdateCell(z, cPrev.Slice(bi * h, h), cRow, h);
             switch (CellNormalization.CellState)
             {
-                case CellStateNormalization.None:                              // (S6) tanh(c)
-                    TensorPrimitives.Tanh(cRow, tanhCell);
+                case CellStateNormalization.None:
                     break;
                 case CellStateNormalization.OutputOnly:                        // (C4) tanh(LN_c(c)), c carried as is
                     cellNorm!.ForwardRow(cRow, tanhCell, c.CellNorm, row);
@@ -401,8 +403,8 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
                     TensorPrimitives.Tanh(cRow, tanhCell);
                     break;
             }
-            Span<T> hRow = hNext.Slice(bi * h, h);
-            TensorPrimitives.Multiply(z.Slice(3 * h, h), tanhCell, hRow);     // (S7) h = o ⊙ tanh(·)
+            if (CellNormalization.CellState != CellStateNormalization.None)
+                TensorPrimitives.Multiply(z.Slice(3 * h, h), tanhCell, hRow); // (S7) h = o ⊙ tanh(·)
             if (outputNorm is not null) outputNorm.ForwardRow(hRow, hRow, c.OutputNorm, row);   // (C6) h ← LN_o(h)
 
             bool active = mask2.IsEmpty || mask2[bi * time + tIn];

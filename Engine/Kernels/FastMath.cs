@@ -1,0 +1,61 @@
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace NumLstm.Kernels;
+
+/// <summary>
+/// σ and tanh on Vector256&lt;float&gt; for the fused LSTM gate pass, inlined so the gate pass makes one trip over a
+/// row instead of one per operation. exp follows Cephes' expf (range reduction by ln 2 in two parts, degree-6
+/// polynomial, about 1 ulp); tanh uses Cephes' odd polynomial below |x| = 0.625 and 1 − 2/(e^{2x} + 1) above, so
+/// it keeps its relative accuracy near 0. Inputs are clamped where e^x would overflow (σ and tanh are saturated there).
+/// </summary>
+internal static class FastMath
+{
+    public static bool IsSupported => Vector256.IsHardwareAccelerated && Fma.IsSupported;
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Exp(Vector256<float> x)
+    {
+        x = Vector256.Min(Vector256.Max(x, Vector256.Create(-87.3f)), Vector256.Create(88.3f));
+        Vector256<float> n = Vector256.Round(x * Vector256.Create(1.44269504088896341f));
+        Vector256<float> r = Vector256.FusedMultiplyAdd(n, Vector256.Create(-0.693359375f), x);
+        r = Vector256.FusedMultiplyAdd(n, Vector256.Create(2.12194440e-4f), r);
+        Vector256<float> p = Vector256.Create(1.9875691500e-4f);
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.3981999507e-3f));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(8.3334519073e-3f));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(4.1665795894e-2f));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(1.6666665459e-1f));
+        p = Vector256.FusedMultiplyAdd(p, r, Vector256.Create(5.0000001201e-1f));
+        p = Vector256.FusedMultiplyAdd(p, r * r, r) + Vector256<float>.One;
+        Vector256<int> scale = (Vector256.ConvertToInt32(n) + Vector256.Create(127)) << 23;
+        return p * scale.AsSingle();
+    }
+
+    /// <summary>σ(x) = 1 / (1 + e^−x).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Sigmoid(Vector256<float> x)
+        => KeepNaN(x, Vector256<float>.One / (Vector256<float>.One + Exp(-x)));
+
+    /// <summary>NaN inputs give NaN (the clamp in <see cref="Exp"/> would turn them into numbers and hide a divergence).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> KeepNaN(Vector256<float> x, Vector256<float> result)
+        => Vector256.ConditionalSelect(Vector256.Equals(x, x), result, x);
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    public static Vector256<float> Tanh(Vector256<float> x)
+    {
+        Vector256<float> ax = Vector256.Abs(x);
+        // |x| ≥ 0.625: 1 − 2/(e^{2|x|} + 1), sign restored below (saturates to 1 for large |x|).
+        Vector256<float> large = Vector256<float>.One - Vector256.Create(2f) / (Exp(ax + ax) + Vector256<float>.One);
+        // |x| < 0.625: x + x·x²·P(x²).
+        Vector256<float> z = ax * ax;
+        Vector256<float> p = Vector256.Create(-5.70498872745e-3f);
+        p = Vector256.FusedMultiplyAdd(p, z, Vector256.Create(2.06390887954e-2f));
+        p = Vector256.FusedMultiplyAdd(p, z, Vector256.Create(-5.37397155531e-2f));
+        p = Vector256.FusedMultiplyAdd(p, z, Vector256.Create(1.33314422036e-1f));
+        p = Vector256.FusedMultiplyAdd(p, z, Vector256.Create(-3.33332819422e-1f));
+        Vector256<float> small = Vector256.FusedMultiplyAdd(p * z, ax, ax);
+        Vector256<float> result = Vector256.ConditionalSelect(Vector256.LessThan(ax, Vector256.Create(0.625f)), small, large);
+        return KeepNaN(x, result | (x & Vector256.Create(-0f)));   // copy the sign of x
+    }
+}
