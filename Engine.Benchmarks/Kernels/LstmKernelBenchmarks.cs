@@ -9,7 +9,8 @@ namespace NumLstm.Benchmarks.Kernels;
 
 /// <summary>
 /// The element-wise kernels of one LSTM step over a [B, 4H] block (B = 64, the W1 batch; H = 100 and 200, its two
-/// layers; 512, W4's): the forward gate pass (σ/tanh, cell update, tanh(c), h), the fused backward gate pass, and
+/// layers; 512, W4's): the forward gate pass (σ/tanh, cell update, tanh(c), h) fused and as separate TensorPrimitives
+/// calls, the fused backward gate pass, and
 /// LayerNorm forward and backward over the gate rows (the in-cell LayerNorm's cost). "ns/value" is per gate value.
 /// </summary>
 [MemoryDiagnoser]
@@ -46,7 +47,18 @@ public class LstmKernelBenchmarks
         LayerNormKernel.Forward<float>(preActivations, g, 1e-3f, gamma, beta, gates, normalized, mean, inverseStd);
     }
 
-    [Benchmark(Description = "gate pass forward")]
+    [Benchmark(Description = "gate pass forward, fused")]
+    public void GatesForwardFused()
+    {
+        int h = Hidden, g = 4 * h;
+        preActivations.CopyTo(gates, 0);
+        for (int b = 0; b < Batch; b++)
+            LstmGates.ForwardStep<float>(gates.AsSpan(b * g, g), cellPrevious.AsSpan(b * h, h), cell.AsSpan(b * h, h), tanhCell.AsSpan(b * h, h),
+                hidden.AsSpan(b * h, h), h);
+    }
+
+    /// <summary>The same pass as separate TensorPrimitives calls (what the fused pass replaced), for comparison.</summary>
+    [Benchmark(Description = "gate pass forward, TensorPrimitives")]
     public void GatesForward()
     {
         int h = Hidden, g = 4 * h;
