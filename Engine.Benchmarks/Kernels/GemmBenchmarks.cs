@@ -21,8 +21,10 @@ public class GemmBenchmarks
         public Config() => AddColumn(new GflopsColumn());
     }
 
-    [Params("1024x1024x1024", "64x200x800", "1x128x512", "64x800x200", "32x2048x512")]
-    public string Shape { get; set; } = "64x800x200";
+    /// <summary>m×k×n as the issue and the libtorch peer write them (a [m, k] times b [k, n]): the square product, W1's
+    /// layer-2 step (B = 64, H = 200, 4H = 800), one row (batch 1) and W4's step (B = 32, H = 512, 4H = 2048).</summary>
+    [Params("1024x1024x1024", "64x200x800", "1x128x512", "32x512x2048")]
+    public string Shape { get; set; } = "64x200x800";
 
     [Params(Transpose.No, Transpose.Yes)]
     public Transpose TransB { get; set; }
@@ -42,10 +44,11 @@ public class GemmBenchmarks
         Gemm.Pack(TransB, k, n, b, TransB == Transpose.No ? n : k, packed);
     }
 
+    /// <summary>"m×k×n" → (m, n, k).</summary>
     internal static (int M, int N, int K) ParseShape(string shape)
     {
         int[] parts = shape.Split('x').Select(int.Parse).ToArray();
-        return (parts[0], parts[1], parts[2]);
+        return (parts[0], parts[2], parts[1]);
     }
 
     [Benchmark(Baseline = true)]

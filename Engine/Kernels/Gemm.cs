@@ -15,6 +15,17 @@ public static class Gemm
         T alpha, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb,
         T beta, Span<T> c, int ldc)
         where T : unmanaged, IFloatingPointIeee754<T>
+        => Multiply(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, allowParallel: true);
+
+    /// <summary>
+    /// As the public Multiply; allowParallel = false keeps a large product on the calling thread (a caller that already
+    /// runs one task per core, as a Bidirectional's two directions do).
+    /// </summary>
+    internal static void Multiply<T>(
+        Transpose transA, Transpose transB, int m, int n, int k,
+        T alpha, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb,
+        T beta, Span<T> c, int ldc, bool allowParallel)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (m < 0 || n < 0 || k < 0)
             throw new ArgumentException($"Gemm: sizes must be non-negative, got m={m}, n={n}, k={k}.");
@@ -46,7 +57,7 @@ public static class Gemm
                     return;
                 case GemmPacked.Route.Packed:
                 case GemmPacked.Route.PackedInPlaceB:
-                    GemmPacked.MultiplyAccumulate(ta, tb, m, n, k, alpha, a, lda, b, ldb, c, ldc, GemmPacked.Best);
+                    GemmPacked.MultiplyAccumulate(ta, tb, m, n, k, alpha, a, lda, b, ldb, c, ldc, GemmPacked.Best, parallel: allowParallel ? null : false);
                     return;
             }
         }

@@ -39,8 +39,9 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
     public CellNormalization CellNormalization { get; }
 
     /// <summary>
-    /// Whether the per-step products may split over two threads (bitwise the same result either way). A Bidirectional
-    /// that already runs its two directions on the two cores turns it off.
+    /// Whether the layer may use a second thread: each step's rows (plain cell) or the columns of its products, and the
+    /// large products before and after the time loop (bitwise the same result either way). A Bidirectional that
+    /// already runs its two directions on the two cores turns it off.
     /// </summary>
     internal bool SplitProducts { get; set; } = true;
 
@@ -143,7 +144,7 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
         Span<T> projection = inputNorm is null ? allGates : c.InputProjection.AsSpan(0, rows * g);
         if (!inputDropout)
         {
-            Gemm.Multiply(Transpose.No, Transpose.Yes, rows, g, f, T.One, c.Input, f, w, f, T.Zero, projection, g);
+            Gemm.Multiply(Transpose.No, Transpose.Yes, rows, g, f, T.One, c.Input, f, w, f, T.Zero, projection, g, SplitProducts);
         }
         else
         {
@@ -156,7 +157,7 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
                     TensorPrimitives.Multiply(c.Input.AsSpan(r * f, f), c.InputMasks.AsSpan((k * batchSize + bi) * f, f), maskedInput.Slice(r * f, f));
                 }
                 Gemm.Multiply(Transpose.No, Transpose.Yes, rows, h, f, T.One, maskedInput, f, w.Slice(k * h * f, h * f), f,
-                    T.Zero, projection.Slice(k * h), g);
+                    T.Zero, projection.Slice(k * h), g, SplitProducts);
             }
         }
         if (inputNorm is not null)
@@ -264,11 +265,11 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
         // dU += Σ_s dAh_sᵀ · h_{s−1}: one GEMM over all steps (per gate with recurrent dropout).
         Span<T> dU = WeightHh.Gradient;
         if (!recurrentDropout)
-            Gemm.Multiply(Transpose.Yes, Transpose.No, g, h, rows, T.One, allDAh, g, c.HiddenStates, h, T.One, dU, h);
+            Gemm.Multiply(Transpose.Yes, Transpose.No, g, h, rows, T.One, allDAh, g, c.HiddenStates, h, T.One, dU, h, SplitProducts);
         else
             for (int k = 0; k < 4; k++)
                 Gemm.Multiply(Transpose.Yes, Transpose.No, h, h, rows, T.One, allDAh.Slice(k * h), g, c.MaskedHidden[k], h,
-                    T.One, dU.Slice(k * h * h, h * h), h);
+                    T.One, dU.Slice(k * h * h, h * h), h, SplitProducts);
 
         // db += Σ dz (the bias sits after LN_i in the separate mode and before LN_g in the summed mode; both read dAx here).
         Span<T> dBias = Bias.Gradient;
@@ -290,9 +291,9 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
         Span<T> dInput = c.DInputTimeMajor.AsSpan(0, rows * f);
         if (!c.InputDropoutActive)
         {
-            Gemm.Multiply(Transpose.Yes, Transpose.No, g, f, rows, T.One, dProjection, g, c.Input, f, T.One, dW, f);
+            Gemm.Multiply(Transpose.Yes, Transpose.No, g, f, rows, T.One, dProjection, g, c.Input, f, T.One, dW, f, SplitProducts);
             if (!inputGradient.IsEmpty)
-                Gemm.Multiply(Transpose.No, Transpose.No, rows, f, g, T.One, dProjection, g, w, f, T.Zero, dInput, f);
+                Gemm.Multiply(Transpose.No, Transpose.No, rows, f, g, T.One, dProjection, g, w, f, T.Zero, dInput, f, SplitProducts);
         }
         else
         {
@@ -301,10 +302,10 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
             for (int k = 0; k < 4; k++)
             {
                 Gemm.Multiply(Transpose.Yes, Transpose.No, h, f, rows, T.One, dProjection.Slice(k * h), g, c.MaskedInputs[k], f,
-                    T.One, dW.Slice(k * h * f, h * f), f);
+                    T.One, dW.Slice(k * h * f, h * f), f, SplitProducts);
                 if (inputGradient.IsEmpty) continue;
                 Gemm.Multiply(Transpose.No, Transpose.No, rows, f, h, T.One, dProjection.Slice(k * h), g, w.Slice(k * h * f, h * f), f,
-                    T.Zero, product, f);
+                    T.Zero, product, f, SplitProducts);
                 for (int r = 0; r < rows; r++)
                 {
                     int bi = r % batchSize;
