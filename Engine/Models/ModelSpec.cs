@@ -13,6 +13,8 @@ public sealed record LayerSpec
     public int Units { get; init; }
     public bool ReturnSequences { get; init; }
     public bool GoBackwards { get; init; }
+    /// <summary>Keras' zero_output_for_mask for a plain LSTM (a Bidirectional sets it from return_sequences).</summary>
+    public bool ZeroOutputForMask { get; init; }
     public double Dropout { get; init; }
     public double RecurrentDropout { get; init; }
     public GateNormalization CellGates { get; init; }
@@ -52,7 +54,7 @@ public sealed record LayerSpec
 
     internal Layer<T> Create<T>(string name) where T : unmanaged, IFloatingPointIeee754<T> => Type switch
     {
-        "lstm" => new Lstm<T>(Units, ReturnSequences, GoBackwards, Dropout, RecurrentDropout, CellNormalization, name),
+        "lstm" => new Lstm<T>(Units, ReturnSequences, GoBackwards, Dropout, RecurrentDropout, CellNormalization, name, ZeroOutputForMask),
         "bidirectional" => new Bidirectional<T>(new Lstm<T>(Units, ReturnSequences, false, Dropout, RecurrentDropout, CellNormalization, name + "_forward"), Merge, name: name),
         "layer_norm" => new LayerNorm<T>(Epsilon, Center, Scale, name),
         "dense" => new Dense<T>(Units, Activation, UseBias, name),
