@@ -5,50 +5,70 @@ namespace NumLstm.Kernels;
 /// <summary>Element-wise activations and their derivatives, expressed through the activation's output y.</summary>
 public static class Activations
 {
+    /// <summary>y = 1 / (1 + e^−x); y may be the same span as x.</summary>
     public static void Sigmoid<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
-        => TensorPrimitives.Sigmoid(x, y);
+    {
+        CheckSameLength(nameof(x), x.Length, nameof(y), y.Length);
+        TensorPrimitives.Sigmoid(x, y);
+    }
 
+    /// <summary>y = tanh(x); y may be the same span as x.</summary>
     public static void Tanh<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
-        => TensorPrimitives.Tanh(x, y);
+    {
+        CheckSameLength(nameof(x), x.Length, nameof(y), y.Length);
+        TensorPrimitives.Tanh(x, y);
+    }
 
+    /// <summary>y = max(x, 0); y may be the same span as x.</summary>
     public static void Relu<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
-        => TensorPrimitives.Max(x, T.Zero, y);
+    {
+        CheckSameLength(nameof(x), x.Length, nameof(y), y.Length);
+        TensorPrimitives.Max(x, T.Zero, y);
+    }
 
-    /// <summary>Softmax over each row of length <paramref name="width"/>.</summary>
+    /// <summary>Softmax over each row of length <paramref name="width"/>, shifted by the row maximum; y may be the same span as x.</summary>
     public static void SoftmaxRows<T>(ReadOnlySpan<T> x, Span<T> y, int width) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        CheckSameLength(x.Length, y.Length);
+        CheckSameLength(nameof(x), x.Length, nameof(y), y.Length);
         if (width <= 0 || x.Length % width != 0)
             throw new ArgumentException($"Softmax: row width {width} does not divide the length {x.Length}.", nameof(width));
         for (int start = 0; start < x.Length; start += width)
-            TensorPrimitives.SoftMax(x.Slice(start, width), y.Slice(start, width));
+        {
+            // Shift by the row maximum: TensorPrimitives.SoftMax does not, and e^x overflows float beyond x ≈ 88.
+            ReadOnlySpan<T> xRow = x.Slice(start, width);
+            Span<T> yRow = y.Slice(start, width);
+            T max = TensorPrimitives.Max(xRow);
+            TensorPrimitives.Subtract(xRow, max, yRow);
+            TensorPrimitives.Exp(yRow, yRow);
+            TensorPrimitives.Divide(yRow, TensorPrimitives.Sum<T>(yRow), yRow);
+        }
     }
 
     /// <summary>dx += dy * y * (1 - y).</summary>
     public static void SigmoidBackward<T>(ReadOnlySpan<T> y, ReadOnlySpan<T> dy, Span<T> dx) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        CheckSameLength(y.Length, dy.Length); CheckSameLength(y.Length, dx.Length);
+        CheckSameLength(nameof(y), y.Length, nameof(dy), dy.Length); CheckSameLength(nameof(y), y.Length, nameof(dx), dx.Length);
         for (int j = 0; j < y.Length; j++) dx[j] += dy[j] * y[j] * (T.One - y[j]);
     }
 
     /// <summary>dx += dy * (1 - y²).</summary>
     public static void TanhBackward<T>(ReadOnlySpan<T> y, ReadOnlySpan<T> dy, Span<T> dx) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        CheckSameLength(y.Length, dy.Length); CheckSameLength(y.Length, dx.Length);
+        CheckSameLength(nameof(y), y.Length, nameof(dy), dy.Length); CheckSameLength(nameof(y), y.Length, nameof(dx), dx.Length);
         for (int j = 0; j < y.Length; j++) dx[j] += dy[j] * (T.One - y[j] * y[j]);
     }
 
     /// <summary>dx += dy where y &gt; 0 (the derivative at 0 is taken as 0, as PyTorch does).</summary>
     public static void ReluBackward<T>(ReadOnlySpan<T> y, ReadOnlySpan<T> dy, Span<T> dx) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        CheckSameLength(y.Length, dy.Length); CheckSameLength(y.Length, dx.Length);
+        CheckSameLength(nameof(y), y.Length, nameof(dy), dy.Length); CheckSameLength(nameof(y), y.Length, nameof(dx), dx.Length);
         for (int j = 0; j < y.Length; j++) if (y[j] > T.Zero) dx[j] += dy[j];
     }
 
     /// <summary>Per row: dx += y ⊙ (dy − (dy·y)).</summary>
     public static void SoftmaxRowsBackward<T>(ReadOnlySpan<T> y, ReadOnlySpan<T> dy, Span<T> dx, int width) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        CheckSameLength(y.Length, dy.Length); CheckSameLength(y.Length, dx.Length);
+        CheckSameLength(nameof(y), y.Length, nameof(dy), dy.Length); CheckSameLength(nameof(y), y.Length, nameof(dx), dx.Length);
         if (width <= 0 || y.Length % width != 0)
             throw new ArgumentException($"Softmax: row width {width} does not divide the length {y.Length}.", nameof(width));
         for (int start = 0; start < y.Length; start += width)
@@ -60,8 +80,9 @@ public static class Activations
         }
     }
 
-    private static void CheckSameLength(int expected, int actual)
+    private static void CheckSameLength(string expectedName, int expected, string actualName, int actual)
     {
-        if (expected != actual) throw new ArgumentException($"Activation: spans differ in length ({expected} vs {actual}).");
+        if (expected != actual)
+            throw new ArgumentException($"Activation: '{actualName}' has {actual} elements but '{expectedName}' has {expected}; they must match.", actualName);
     }
 }

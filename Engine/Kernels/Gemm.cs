@@ -36,15 +36,24 @@ public static class Gemm
         }
         if (k == 0 || alpha == T.Zero) return;
 
-        if (typeof(T) == typeof(float) && transB == Transpose.No)
+        if (typeof(T) == typeof(float) || typeof(T) == typeof(double))
         {
-            GemmFloat.MultiplyAccumulate(transA == Transpose.Yes, m, n, k, Unsafe.As<T, float>(ref alpha),
-                MemoryMarshal.Cast<T, float>(a), lda, MemoryMarshal.Cast<T, float>(b), ldb, MemoryMarshal.Cast<T, float>(c), ldc);
-            return;
+            bool ta = transA == Transpose.Yes, tb = transB == Transpose.Yes;
+            switch (GemmPacked.Choose<T>(ta, tb, m, n, k))
+            {
+                case GemmPacked.Route.SingleRow:
+                    GemmPacked.SingleRow(ta, n, k, alpha, a, lda, b, ldb, c);
+                    return;
+                case GemmPacked.Route.Packed:
+                case GemmPacked.Route.PackedInPlaceB:
+                    GemmPacked.MultiplyAccumulate(ta, tb, m, n, k, alpha, a, lda, b, ldb, c, ldc, GemmPacked.Best);
+                    return;
+            }
         }
         MultiplyAccumulateGeneric(transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc);
     }
 
+    /// <summary>The portable path (any T, no hardware requirement): c += alpha * op(a) * op(b) by rows.</summary>
     internal static void MultiplyAccumulateGeneric<T>(
         Transpose transA, Transpose transB, int m, int n, int k,
         T alpha, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc)

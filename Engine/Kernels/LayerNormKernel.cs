@@ -16,9 +16,11 @@ public static class LayerNormKernel
         Span<T> y, Span<T> normalized, Span<T> mean, Span<T> inverseStd)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int rows = CheckShapes(x.Length, width, gamma.Length, beta.Length);
-        if (y.Length != x.Length || normalized.Length != x.Length || mean.Length < rows || inverseStd.Length < rows)
-            throw new ArgumentException($"LayerNorm: outputs must hold {x.Length} values and {rows} statistics.");
+        int rows = CheckShapes(nameof(x), x.Length, width, nameof(gamma), gamma.Length, nameof(beta), beta.Length);
+        CheckLength(nameof(y), y.Length, x.Length, exact: true);
+        CheckLength(nameof(normalized), normalized.Length, x.Length, exact: true);
+        CheckLength(nameof(mean), mean.Length, rows, exact: false);
+        CheckLength(nameof(inverseStd), inverseStd.Length, rows, exact: false);
         T n = T.CreateTruncating(width);
         for (int r = 0; r < rows; r++)
         {
@@ -45,10 +47,12 @@ public static class LayerNormKernel
         ReadOnlySpan<T> gamma, Span<T> dx, Span<T> dGamma, Span<T> dBeta, Span<T> scratch)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int rows = CheckShapes(dy.Length, width, gamma.Length, dBeta.Length);
-        if (normalized.Length != dy.Length || dx.Length != dy.Length || inverseStd.Length < rows || scratch.Length < width)
-            throw new ArgumentException("LayerNorm backward: buffer sizes disagree.");
-        if (!gamma.IsEmpty && dGamma.Length != width) throw new ArgumentException("LayerNorm backward: dGamma must match gamma.", nameof(dGamma));
+        int rows = CheckShapes(nameof(dy), dy.Length, width, nameof(gamma), gamma.Length, nameof(dBeta), dBeta.Length);
+        CheckLength(nameof(normalized), normalized.Length, dy.Length, exact: true);
+        CheckLength(nameof(dx), dx.Length, dy.Length, exact: true);
+        CheckLength(nameof(inverseStd), inverseStd.Length, rows, exact: false);
+        CheckLength(nameof(scratch), scratch.Length, width, exact: false);
+        if (!gamma.IsEmpty) CheckLength(nameof(dGamma), dGamma.Length, width, exact: true);
         T n = T.CreateTruncating(width);
         Span<T> dxHat = scratch.Slice(0, width);
         for (int r = 0; r < rows; r++)
@@ -71,12 +75,18 @@ public static class LayerNormKernel
         }
     }
 
-    private static int CheckShapes(int length, int width, int gammaLength, int betaLength)
+    private static int CheckShapes(string inputName, int length, int width, string gammaName, int gammaLength, string betaName, int betaLength)
     {
         if (width <= 0) throw new ArgumentException($"LayerNorm: width must be positive, got {width}.", nameof(width));
-        if (length % width != 0) throw new ArgumentException($"LayerNorm: length {length} is not a multiple of the width {width}.");
-        if (gammaLength != 0 && gammaLength != width) throw new ArgumentException($"LayerNorm: gamma has {gammaLength} values, expected {width}.", "gamma");
-        if (betaLength != 0 && betaLength != width) throw new ArgumentException($"LayerNorm: beta has {betaLength} values, expected {width}.", "beta");
+        if (length % width != 0) throw new ArgumentException($"LayerNorm: '{inputName}' has {length} values, not a multiple of the width {width}.", inputName);
+        if (gammaLength != 0 && gammaLength != width) throw new ArgumentException($"LayerNorm: '{gammaName}' has {gammaLength} values, expected {width} (or none).", gammaName);
+        if (betaLength != 0 && betaLength != width) throw new ArgumentException($"LayerNorm: '{betaName}' has {betaLength} values, expected {width} (or none).", betaName);
         return length / width;
+    }
+
+    private static void CheckLength(string name, int length, int expected, bool exact)
+    {
+        if (exact ? length != expected : length < expected)
+            throw new ArgumentException($"LayerNorm: '{name}' has {length} values, expected {(exact ? "" : "at least ")}{expected}.", name);
     }
 }

@@ -1,0 +1,42 @@
+using BenchmarkDotNet.Attributes;
+using NumLstm.Layers;
+using NumLstm.Models;
+
+namespace NumLstm.Benchmarks.Models;
+
+/// <summary>
+/// W2: the seed model BiLSTM(100, sequences) → LN → BiLSTM(200) → LN → Dense(2), F = 32, T = 50, through an
+/// <see cref="InferencePlan{T}"/> at batch 1 and 64. W3: one streaming step of LSTM(128) with 32 inputs, batch 1.
+/// </summary>
+[MemoryDiagnoser]
+public class ServingBenchmarks
+{
+    private const int Features = 32, Time = 50;
+    private InferencePlan<float> plan = null!;
+    private StreamingSession<float> session = null!;
+    private float[] x = Array.Empty<float>(), step = Array.Empty<float>();
+
+    [Params(1, 64)]
+    public int Batch { get; set; }
+
+    [GlobalSetup]
+    public void Setup()
+    {
+        Sequential<float> seed = new StackSpec(Features, new[] { 100, 200 }, Bidirectional: true, OutputUnits: 2)
+            .WithPlacement(LayerNormPlacement.AfterEachRecurrent).Build<float>();
+        plan = seed.CreateInferencePlan(Batch, Time);
+        var random = new Random(1);
+        x = new float[Batch * Time * Features];
+        for (int k = 0; k < x.Length; k++) x[k] = (float)(random.NextDouble() * 2 - 1);
+
+        Sequential<float> streaming = new ModelSpec { InputFeatures = Features, Layers = new[] { LayerSpec.Lstm(128) } }.Build<float>();
+        session = streaming.CreateSession();
+        step = x.AsSpan(0, Features).ToArray();
+    }
+
+    [Benchmark(Description = "W2 seed model predict")]
+    public float SeedModelPredict() => plan.Predict(x, Batch, Time)[0];
+
+    [Benchmark(Description = "W3 streaming step LSTM(128)")]
+    public float StreamingStep() => session.Step(step)[0];
+}

@@ -1,0 +1,123 @@
+using NumLstm.Layers;
+using NumLstm.Models;
+using static NumLstm.Tests.Models.ServingTestSupport;
+
+namespace NumLstm.Tests.Models;
+
+[TestFixture(typeof(float))]
+[TestFixture(typeof(double))]
+public class InferencePlanTests<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private const int MaxBatch = 4, MaxTime = 9;
+
+    public static IEnumerable<TestCaseData> Placements()
+    {
+        // The seed model scaled down (dropout and recurrent dropout 0.4, off at inference) under every placement; "wide"
+        // has sizes past one vector so the kernels' vector paths and k tails run (F = 20, H = 24 and 17, 2H = 48).
+        foreach (LayerNormPlacement placement in LayerNormPlacement.All)
+        {
+            yield return new TestCaseData(new StackSpec(3, new[] { 4, 5 }, Bidirectional: true, Dropout: 0.4, RecurrentDropout: 0.4).WithPlacement(placement))
+                .SetArgDisplayNames($"small, {placement.Name}");
+            yield return new TestCaseData(new StackSpec(20, new[] { 24, 17 }, Bidirectional: true, Dropout: 0.4, RecurrentDropout: 0.4).WithPlacement(placement))
+                .SetArgDisplayNames($"wide, {placement.Name}");
+        }
+    }
+
+    public static IEnumerable<TestCaseData> Variants()
+    {
+        TestCaseData Case(string name, params LayerSpec[] layers) => new TestCaseData(new ModelSpec { InputFeatures = 18, Seed = 4, Layers = layers }).SetArgDisplayNames(name);
+        yield return Case("lstm sequences, lstm last, dense softmax",
+            LayerSpec.Lstm(19, true), LayerSpec.Lstm(9), LayerSpec.Dense(5, Activation.Softmax));
+        yield return Case("goBackwards lstm sequences, dense tanh on sequences",
+            LayerSpec.Lstm(17, true, goBackwards: true), LayerSpec.Dense(3, Activation.Tanh));
+        yield return Case("goBackwards lstm last, dense sigmoid", LayerSpec.Lstm(16, goBackwards: true), LayerSpec.Dense(2, Activation.Sigmoid));
+        foreach (MergeMode merge in Enum.GetValues<MergeMode>())
+        {
+            yield return Case($"bidirectional {merge} sequences, relu", LayerSpec.Bidirectional(LayerSpec.Lstm(18, true), merge), LayerSpec.Dense(4, Activation.Relu));
+            yield return Case($"bidirectional {merge} last", LayerSpec.Bidirectional(LayerSpec.Lstm(18), merge), LayerSpec.Dense(3, useBias: false));
+        }
+        foreach ((string name, CellNormalization cell) in CellNormalization.Presets)
+            yield return Case($"cell {name}, layer norm no center/scale", LayerSpec.Lstm(21, true, cell: cell), LayerSpec.LayerNorm(1e-5, center: false),
+                LayerSpec.Lstm(12, cell: cell with { Epsilon = 1e-5 }), LayerSpec.LayerNorm(scale: false), LayerSpec.Dense(2));
+    }
+
+    [TestCaseSource(nameof(Placements))]
+    public void Predict_MatchesTrainingForward_ForEveryPlacement(ModelSpec spec)
+    {
+        Sequential<T> model = Build<T>(spec);
+        var plan = model.CreateInferencePlan(MaxBatch, MaxTime);
+        foreach ((int batch, int time) in new[] { (3, 7), (MaxBatch, MaxTime), (1, 2) })
+        {
+            T[] x = RandomValues<T>(batch * time * spec.InputFeatures, batch * 100 + time);
+            AssertClose<T>(plan.Predict(x, batch, time), TrainingForward(model, x, batch, time), $"B={batch} T={time}");
+            bool[] mask = RaggedMask(batch, time);
+            AssertClose<T>(plan.Predict(x, batch, time, mask), TrainingForward(model, x, batch, time, mask), $"B={batch} T={time} masked");
+        }
+    }
+
+    [TestCaseSource(nameof(Variants))]
+    public void Predict_MatchesTrainingForward_ForLayerVariants(ModelSpec spec)
+    {
+        Sequential<T> model = Build<T>(spec);
+        var plan = new InferencePlan<T>(model, MaxBatch, MaxTime);
+        T[] x = RandomValues<T>(3 * 8 * spec.InputFeatures, 5);
+        AssertClose<T>(plan.Predict(x, 3, 8), TrainingForward(model, x, 3, 8), "unmasked");
+        bool[] mask = RaggedMask(3, 8);
+        AssertClose<T>(plan.Predict(x, 3, 8, mask), TrainingForward(model, x, 3, 8, mask), "masked");
+    }
+
+    [Test]
+    public void PredictSequence_MatchesTrainingForwardOfOneSequence()
+    {
+        Sequential<T> model = Build<T>(new StackSpec(20, new[] { 24, 17 }).WithPlacement(LayerNormPlacement.AfterEachRecurrent));
+        var plan = model.CreateInferencePlan(1, MaxTime);
+        T[] x = RandomValues<T>(6 * 20, 8);
+        AssertClose<T>(plan.PredictSequence(x), TrainingForward(model, x, 1, 6), "sequence");
+        bool[] mask = { true, true, true, true, false, false };
+        AssertClose<T>(plan.PredictSequence(x, mask), TrainingForward(model, x, 1, 6, mask), "masked sequence");
+    }
+
+    public static IEnumerable<TestCaseData> AllocationCases()
+    {
+        yield return new TestCaseData(new ModelSpec { InputFeatures = 20, Layers = new[] { LayerSpec.Lstm(24, true), LayerSpec.Lstm(17), LayerSpec.Dense(2) } }, false)
+            .SetArgDisplayNames("plain");
+        yield return new TestCaseData(new ModelSpec { InputFeatures = 20, Layers = new[] { LayerSpec.Lstm(24, true), LayerSpec.Lstm(17), LayerSpec.Dense(2) } }, true)
+            .SetArgDisplayNames("masked");
+        yield return new TestCaseData(new StackSpec(20, new[] { 24, 17 }).WithPlacement(LayerNormPlacement.AfterEachRecurrent), true)
+            .SetArgDisplayNames("bidirectional seed stack, masked");
+        yield return new TestCaseData(new StackSpec(20, new[] { 24, 17 }, Bidirectional: false).WithPlacement(LayerNormPlacement.InCell(CellNormalization.TfAddons)), false)
+            .SetArgDisplayNames("cell LayerNorm tf-addons");
+        yield return new TestCaseData(new StackSpec(20, new[] { 24, 17 }, Bidirectional: false, OutputActivation: Activation.Softmax)
+            .WithPlacement(LayerNormPlacement.InCellAndAfterEach(CellNormalization.BaEtAl2016)), true).SetArgDisplayNames("cell LayerNorm ba2016 + after, softmax");
+    }
+
+    [TestCaseSource(nameof(AllocationCases))]
+    public void Predict_AllocatesNothing_AfterWarmUp(ModelSpec spec, bool masked)
+    {
+        Sequential<T> model = Build<T>(spec);
+        var plan = model.CreateInferencePlan(MaxBatch, MaxTime);
+        T[] x = RandomValues<T>(3 * 8 * spec.InputFeatures, 1), single = x.AsSpan(0, 8 * spec.InputFeatures).ToArray();
+        bool[] mask = masked ? RaggedMask(3, 8) : Array.Empty<bool>();
+        void Call() { plan.Predict(x, 3, 8, mask); plan.PredictSequence(single); }
+        for (int k = 0; k < 5; k++) Call();
+        Assert.That(AllocatedBytes(100, Call), Is.EqualTo(0));
+    }
+
+    [Test]
+    public void Predict_RejectsBadShapes_WithClearMessages()
+    {
+        Sequential<T> model = Build<T>(new StackSpec(3, new[] { 4 }).WithPlacement(LayerNormPlacement.None));
+        var plan = model.CreateInferencePlan(2, 5);
+        T[] x = new T[2 * 5 * 3];
+        var wrongFeatures = Assert.Throws<ArgumentException>(() => plan.Predict(new T[2 * 5 * 4], 2, 5))!;
+        Assert.That(wrongFeatures.Message, Does.Contain("F=3").And.Contain("got 40"));
+        var batch = Assert.Throws<ArgumentOutOfRangeException>(() => plan.Predict(new T[3 * 5 * 3], 3, 5))!;
+        Assert.That(batch.Message, Does.Contain("1..2").And.Contain("got 3"));
+        var time = Assert.Throws<ArgumentOutOfRangeException>(() => plan.Predict(new T[2 * 6 * 3], 2, 6))!;
+        Assert.That(time.Message, Does.Contain("1..5").And.Contain("got 6"));
+        var mask = Assert.Throws<ArgumentException>(() => plan.Predict(x, 2, 5, new bool[9]))!;
+        Assert.That(mask.Message, Does.Contain("Mask").And.Contain("got 9"));
+        Assert.Throws<ArgumentException>(() => plan.PredictSequence(new T[7]));
+        Assert.Throws<ArgumentOutOfRangeException>(() => model.CreateInferencePlan(0, 5));
+    }
+}

@@ -1,0 +1,170 @@
+using NumLstm.Layers;
+using NumLstm.Models;
+using static NumLstm.Tests.Models.ServingTestSupport;
+
+namespace NumLstm.Tests.Models;
+
+[TestFixture(typeof(float))]
+[TestFixture(typeof(double))]
+public class StreamingSessionTests<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private const int F = 20, Time = 12;
+
+    // Every LSTM returns sequences; cell LayerNorm and a LayerNorm between layers, so state and row norms both stream.
+    private static readonly ModelSpec SequenceStack = new()
+    {
+        InputFeatures = F, Seed = 2,
+        Layers = new[]
+        {
+            LayerSpec.Lstm(24, true), LayerSpec.LayerNorm(), LayerSpec.Lstm(17, true, cell: CellNormalization.TfAddons), LayerSpec.Dense(3, Activation.Tanh),
+        },
+    };
+
+    // The last LSTM returns only its last output, followed by vector layers.
+    private static readonly ModelSpec LastOutputStack = new()
+    {
+        InputFeatures = F, Seed = 3,
+        Layers = new[] { LayerSpec.Lstm(24, true, cell: CellNormalization.KerasSnippet), LayerSpec.Lstm(17), LayerSpec.LayerNorm(), LayerSpec.Dense(2) },
+    };
+
+    private static T[] Row(T[] x, int t, int width) => x.AsSpan(t * width, width).ToArray();
+
+    [Test]
+    public void Step_EqualsFullSequenceOutput_AtEveryStep_WhenTheLastLstmReturnsSequences()
+    {
+        Sequential<T> model = Build<T>(SequenceStack);
+        T[] x = RandomValues<T>(Time * F, 1);
+        T[] expected = TrainingForward(model, x, 1, Time);
+        var session = model.CreateSession();
+        int o = model.OutputFeatures;
+        for (int t = 0; t < Time; t++)
+            AssertClose<T>(session.Step(Row(x, t, F)), expected.AsSpan(t * o, o), $"step {t}");
+        Assert.That(session.Position, Is.EqualTo(Time));
+    }
+
+    [Test]
+    public void Step_EqualsOutputOfThePrefix_WhenTheLastLstmReturnsItsLastOutput()
+    {
+        Sequential<T> model = Build<T>(LastOutputStack);
+        T[] x = RandomValues<T>(Time * F, 2);
+        var session = new StreamingSession<T>(model);
+        for (int t = 0; t < Time; t++)
+        {
+            T[] prefixOutput = TrainingForward(model, x.AsSpan(0, (t + 1) * F).ToArray(), 1, t + 1);
+            AssertClose<T>(session.Step(Row(x, t, F)), prefixOutput, $"step {t}");
+        }
+    }
+
+    [TestCase(false)]
+    [TestCase(true)]
+    public void StepChunk_EqualsStepByStep_BitForBit(bool lastOutput)
+    {
+        Sequential<T> model = Build<T>(lastOutput ? LastOutputStack : SequenceStack);
+        T[] x = RandomValues<T>(Time * F, 3);
+        int o = model.OutputFeatures;
+        var stepped = model.CreateSession();
+        var expected = new List<T>();
+        for (int t = 0; t < Time; t++) expected.AddRange(stepped.Step(Row(x, t, F)).ToArray());
+
+        var chunked = model.CreateSession(maxChunk: 5);
+        var actual = new List<T>();
+        int start = 0;
+        foreach (int length in new[] { 3, 1, 5, 3 })
+        {
+            actual.AddRange(chunked.StepChunk(x.AsSpan(start * F, length * F)).ToArray());
+            start += length;
+        }
+        Assert.That(actual.Count, Is.EqualTo(Time * o));
+        Assert.That(actual, Is.EqualTo(expected));
+    }
+
+    [Test]
+    public void Reset_StartsAFreshSequence()
+    {
+        Sequential<T> model = Build<T>(SequenceStack);
+        T[] first = RandomValues<T>(Time * F, 4), second = RandomValues<T>(Time * F, 5);
+        T[] expected = TrainingForward(model, second, 1, Time);
+        var session = model.CreateSession();
+        session.StepChunk(first);
+        session.Reset();
+        Assert.That(session.Position, Is.EqualTo(0));
+        AssertClose<T>(session.StepChunk(second), expected, "after reset");
+    }
+
+    [Test]
+    public void BatchedSession_EqualsOneSessionPerStream()
+    {
+        Sequential<T> model = Build<T>(LastOutputStack);
+        const int B = 3;
+        int o = model.OutputFeatures;
+        T[][] streams = Enumerable.Range(0, B).Select(b => RandomValues<T>(Time * F, 10 + b)).ToArray();
+        var batched = model.CreateSession(batch: B);
+        var singles = streams.Select(_ => model.CreateSession()).ToArray();
+        for (int t = 0; t < Time; t++)
+        {
+            T[] step = streams.SelectMany(s => Row(s, t, F)).ToArray();
+            T[] together = batched.Step(step).ToArray();
+            for (int b = 0; b < B; b++)
+                Assert.That(together.AsSpan(b * o, o).ToArray(), Is.EqualTo(singles[b].Step(Row(streams[b], t, F)).ToArray()), $"stream {b}, step {t}");
+        }
+    }
+
+    [Test]
+    public void ConcurrentSessions_OverOneModel_EqualSequentialResults_BitForBit()
+    {
+        Sequential<T> model = Build<T>(SequenceStack);
+        const int Threads = 4, Steps = 200;
+        T[][] streams = Enumerable.Range(0, Threads).Select(k => RandomValues<T>(Steps * F, 20 + k)).ToArray();
+        T[] Run(int k)
+        {
+            var session = model.CreateSession();
+            var outputs = new List<T>();
+            for (int t = 0; t < Steps; t++) outputs.AddRange(session.Step(streams[k].AsSpan(t * F, F)).ToArray());
+            return outputs.ToArray();
+        }
+        T[][] sequential = Enumerable.Range(0, Threads).Select(Run).ToArray();
+
+        var concurrent = new T[Threads][];
+        using var start = new Barrier(Threads);
+        var threads = Enumerable.Range(0, Threads).Select(k => new Thread(() => { start.SignalAndWait(); concurrent[k] = Run(k); })).ToArray();
+        foreach (Thread thread in threads) thread.Start();
+        foreach (Thread thread in threads) thread.Join();
+        for (int k = 0; k < Threads; k++) Assert.That(concurrent[k], Is.EqualTo(sequential[k]), $"thread {k}");
+        Assert.That(sequential[0], Is.Not.EqualTo(sequential[1]), "the streams differ, so mixed-up state would show");
+    }
+
+    [TestCase(false)]
+    [TestCase(true)]
+    public void Step_AllocatesNothing_AfterWarmUp(bool lastOutput)
+    {
+        Sequential<T> model = Build<T>(lastOutput ? LastOutputStack : SequenceStack);
+        var session = model.CreateSession(maxChunk: 4);
+        T[] x = RandomValues<T>(4 * F, 6), step = Row(x, 0, F);
+        for (int k = 0; k < 5; k++) { session.Step(step); session.StepChunk(x); }
+        Assert.That(AllocatedBytes(100, () => session.Step(step)), Is.EqualTo(0), "Step");
+        Assert.That(AllocatedBytes(100, () => session.StepChunk(x)), Is.EqualTo(0), "StepChunk");
+        Assert.That(AllocatedBytes(100, session.Reset), Is.EqualTo(0), "Reset");
+    }
+
+    [Test]
+    public void Creation_Refuses_BidirectionalAndGoBackwards_NamingTheLayer()
+    {
+        Sequential<T> bidirectional = new StackSpec(3, new[] { 4 }).WithPlacement(LayerNormPlacement.None).Build<T>();
+        var e1 = Assert.Throws<NotSupportedException>(() => bidirectional.CreateSession())!;
+        Assert.That(e1.Message, Does.Contain("bidirectional_1").And.Contain("cannot stream"));
+        Sequential<T> backwards = new ModelSpec { InputFeatures = 3, Layers = new[] { LayerSpec.Lstm(4, true), LayerSpec.Lstm(4, goBackwards: true) } }.Build<T>();
+        var e2 = Assert.Throws<NotSupportedException>(() => new StreamingSession<T>(backwards))!;
+        Assert.That(e2.Message, Does.Contain("lstm_2").And.Contain("goBackwards"));
+    }
+
+    [Test]
+    public void Step_RejectsBadShapes_WithClearMessages()
+    {
+        var session = Build<T>(SequenceStack).CreateSession(maxChunk: 3);
+        var features = Assert.Throws<ArgumentException>(() => session.Step(new T[F + 1]))!;
+        Assert.That(features.Message, Does.Contain($"F={F}").And.Contain($"got {F + 1}"));
+        Assert.Throws<ArgumentException>(() => session.StepChunk(new T[2 * F + 1]));
+        var chunk = Assert.Throws<ArgumentOutOfRangeException>(() => session.StepChunk(new T[4 * F]))!;
+        Assert.That(chunk.Message, Does.Contain("at most 3").And.Contain("got 4"));
+    }
+}

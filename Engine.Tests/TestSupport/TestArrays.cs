@@ -1,0 +1,60 @@
+namespace NumLstm.Tests.TestSupport;
+
+/// <summary>Deterministic random test data and element-type helpers for generic (float/double) fixtures.</summary>
+public static class TestArrays
+{
+    /// <summary>Uniform values in [low, high), rounded to T so the oracle sees exactly what the kernel sees.</summary>
+    public static T[] Uniform<T>(int length, int seed, double low = -1, double high = 1) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var random = new Random(seed);
+        var values = new T[length];
+        for (int j = 0; j < length; j++) values[j] = T.CreateTruncating(low + (high - low) * random.NextDouble());
+        return values;
+    }
+
+    public static double[] ToDouble<T>(ReadOnlySpan<T> values) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var result = new double[values.Length];
+        for (int j = 0; j < values.Length; j++) result[j] = double.CreateTruncating(values[j]);
+        return result;
+    }
+
+    public static T[] FromDouble<T>(ReadOnlySpan<double> values) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var result = new T[values.Length];
+        for (int j = 0; j < values.Length; j++) result[j] = T.CreateTruncating(values[j]);
+        return result;
+    }
+
+    /// <summary>Machine epsilon of T (2^-23 for float, 2^-52 for double).</summary>
+    public static double Epsilon<T>() where T : unmanaged, IFloatingPointIeee754<T>
+        => typeof(T) == typeof(float) ? Math.Pow(2, -23) : Math.Pow(2, -52);
+
+    /// <summary>A value no kernel computes, written around outputs to detect stray writes.</summary>
+    public static T Sentinel<T>() where T : unmanaged, IFloatingPointIeee754<T> => T.CreateTruncating(-12345.25);
+
+    /// <summary>
+    /// Asserts |actual − expected| ≤ relative·magnitude + absolute for every element, reporting the worst index.
+    /// </summary>
+    public static void AssertClose<T>(ReadOnlySpan<T> actual, ReadOnlySpan<double> expected, ReadOnlySpan<double> magnitude,
+        double relative, double absolute, string what) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        Assert.That(actual.Length, Is.EqualTo(expected.Length), $"{what}: length");
+        for (int j = 0; j < expected.Length; j++)
+        {
+            double value = double.CreateTruncating(actual[j]);
+            double allowed = relative * (magnitude.IsEmpty ? Math.Abs(expected[j]) : magnitude[j]) + absolute;
+            if (!(Math.Abs(value - expected[j]) <= allowed))
+                Assert.Fail($"{what}: element {j} is {value:R}, expected {expected[j]:R} (allowed error {allowed:E2}).");
+        }
+    }
+
+    /// <summary>Asserts every element of the span equals the sentinel (bitwise, so NaN and −0 count as changes).</summary>
+    public static void AssertUntouched<T>(ReadOnlySpan<T> region, string what) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        T sentinel = Sentinel<T>();
+        for (int j = 0; j < region.Length; j++)
+            if (!region[j].Equals(sentinel))
+                Assert.Fail($"{what}: guard element {j} was overwritten with {region[j]}.");
+    }
+}

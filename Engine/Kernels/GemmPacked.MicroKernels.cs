@@ -1,0 +1,142 @@
+// The register-tiled micro-kernels. The 512- and 256-bit versions are the same text with the vector type swapped:
+// edit both alike.
+using System.Diagnostics;
+using System.Runtime.Intrinsics;
+
+namespace NumLstm.Kernels;
+
+internal static unsafe partial class GemmPacked
+{
+    /// <summary>
+    /// c[0..TCount, 0..NR) += a-sliver × b-sliver over kc steps, NR = 2 × Vector512&lt;T&gt;.Count. The a-sliver holds, per step p,
+    /// MR values (one per row); the b-sliver holds per step NR values, the next step bStride elements further on
+    /// (NR when packed, ldb when read in place). TCount (the rows) is a constant per instantiation, so unused rows vanish.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel512<T, TCount>(int kc, T* a, T* b, nint bStride, T* c, nint ldc)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TCount : struct, ICount
+    {
+        nint half = Vector512<T>.Count;
+        Vector512<T> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            Vector512<T> b0 = Vector512.Load(b), b1 = Vector512.Load(b + half);
+            Vector512<T> a0 = Vector512.Create(a[0]); c00 = Fma(a0, b0, c00); c01 = Fma(a0, b1, c01);
+            if (TCount.Value > 1) { Vector512<T> a1 = Vector512.Create(a[1]); c10 = Fma(a1, b0, c10); c11 = Fma(a1, b1, c11); }
+            if (TCount.Value > 2) { Vector512<T> a2 = Vector512.Create(a[2]); c20 = Fma(a2, b0, c20); c21 = Fma(a2, b1, c21); }
+            if (TCount.Value > 3) { Vector512<T> a3 = Vector512.Create(a[3]); c30 = Fma(a3, b0, c30); c31 = Fma(a3, b1, c31); }
+            if (TCount.Value > 4) { Vector512<T> a4 = Vector512.Create(a[4]); c40 = Fma(a4, b0, c40); c41 = Fma(a4, b1, c41); }
+            if (TCount.Value > 5) { Vector512<T> a5 = Vector512.Create(a[5]); c50 = Fma(a5, b0, c50); c51 = Fma(a5, b1, c51); }
+            a += MR;
+            b += bStride;
+        }
+        Store512(c + 0 * ldc, half, c00, c01);
+        if (TCount.Value > 1) Store512(c + 1 * ldc, half, c10, c11);
+        if (TCount.Value > 2) Store512(c + 2 * ldc, half, c20, c21);
+        if (TCount.Value > 3) Store512(c + 3 * ldc, half, c30, c31);
+        if (TCount.Value > 4) Store512(c + 4 * ldc, half, c40, c41);
+        if (TCount.Value > 5) Store512(c + 5 * ldc, half, c50, c51);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store512<T>(T* c, nint half, Vector512<T> low, Vector512<T> high) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        Vector512.Store(Vector512.Load(c) + low, c);
+        Vector512.Store(Vector512.Load(c + half) + high, c + half);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector512<T> Fma<T>(Vector512<T> x, Vector512<T> y, Vector512<T> addend) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (typeof(T) == typeof(float))
+            return Vector512.FusedMultiplyAdd(x.As<T, float>(), y.As<T, float>(), addend.As<T, float>()).As<float, T>();
+        return Vector512.FusedMultiplyAdd(x.As<T, double>(), y.As<T, double>(), addend.As<T, double>()).As<double, T>();
+    }
+
+    private static void Kernel512<T>(int rows, int kc, T* a, T* b, nint bStride, T* c, nint ldc) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        switch (rows)
+        {
+            case 6: Kernel512<T, Count6>(kc, a, b, bStride, c, ldc); break;
+            case 5: Kernel512<T, Count5>(kc, a, b, bStride, c, ldc); break;
+            case 4: Kernel512<T, Count4>(kc, a, b, bStride, c, ldc); break;
+            case 3: Kernel512<T, Count3>(kc, a, b, bStride, c, ldc); break;
+            case 2: Kernel512<T, Count2>(kc, a, b, bStride, c, ldc); break;
+            case 1: Kernel512<T, Count1>(kc, a, b, bStride, c, ldc); break;
+            default: throw new UnreachableException();
+        }
+    }
+
+    /// <summary>
+    /// c[0..TCount, 0..NR) += a-sliver × b-sliver over kc steps, NR = 2 × Vector256&lt;T&gt;.Count. The a-sliver holds, per step p,
+    /// MR values (one per row); the b-sliver holds per step NR values, the next step bStride elements further on
+    /// (NR when packed, ldb when read in place). TCount (the rows) is a constant per instantiation, so unused rows vanish.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void Kernel256<T, TCount>(int kc, T* a, T* b, nint bStride, T* c, nint ldc)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TCount : struct, ICount
+    {
+        nint half = Vector256<T>.Count;
+        Vector256<T> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
+        for (int p = 0; p < kc; p++)
+        {
+            Vector256<T> b0 = Vector256.Load(b), b1 = Vector256.Load(b + half);
+            Vector256<T> a0 = Vector256.Create(a[0]); c00 = Fma(a0, b0, c00); c01 = Fma(a0, b1, c01);
+            if (TCount.Value > 1) { Vector256<T> a1 = Vector256.Create(a[1]); c10 = Fma(a1, b0, c10); c11 = Fma(a1, b1, c11); }
+            if (TCount.Value > 2) { Vector256<T> a2 = Vector256.Create(a[2]); c20 = Fma(a2, b0, c20); c21 = Fma(a2, b1, c21); }
+            if (TCount.Value > 3) { Vector256<T> a3 = Vector256.Create(a[3]); c30 = Fma(a3, b0, c30); c31 = Fma(a3, b1, c31); }
+            if (TCount.Value > 4) { Vector256<T> a4 = Vector256.Create(a[4]); c40 = Fma(a4, b0, c40); c41 = Fma(a4, b1, c41); }
+            if (TCount.Value > 5) { Vector256<T> a5 = Vector256.Create(a[5]); c50 = Fma(a5, b0, c50); c51 = Fma(a5, b1, c51); }
+            a += MR;
+            b += bStride;
+        }
+        Store256(c + 0 * ldc, half, c00, c01);
+        if (TCount.Value > 1) Store256(c + 1 * ldc, half, c10, c11);
+        if (TCount.Value > 2) Store256(c + 2 * ldc, half, c20, c21);
+        if (TCount.Value > 3) Store256(c + 3 * ldc, half, c30, c31);
+        if (TCount.Value > 4) Store256(c + 4 * ldc, half, c40, c41);
+        if (TCount.Value > 5) Store256(c + 5 * ldc, half, c50, c51);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Store256<T>(T* c, nint half, Vector256<T> low, Vector256<T> high) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        Vector256.Store(Vector256.Load(c) + low, c);
+        Vector256.Store(Vector256.Load(c + half) + high, c + half);
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<T> Fma<T>(Vector256<T> x, Vector256<T> y, Vector256<T> addend) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (typeof(T) == typeof(float))
+            return Vector256.FusedMultiplyAdd(x.As<T, float>(), y.As<T, float>(), addend.As<T, float>()).As<float, T>();
+        return Vector256.FusedMultiplyAdd(x.As<T, double>(), y.As<T, double>(), addend.As<T, double>()).As<double, T>();
+    }
+
+    private static void Kernel256<T>(int rows, int kc, T* a, T* b, nint bStride, T* c, nint ldc) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        switch (rows)
+        {
+            case 6: Kernel256<T, Count6>(kc, a, b, bStride, c, ldc); break;
+            case 5: Kernel256<T, Count5>(kc, a, b, bStride, c, ldc); break;
+            case 4: Kernel256<T, Count4>(kc, a, b, bStride, c, ldc); break;
+            case 3: Kernel256<T, Count3>(kc, a, b, bStride, c, ldc); break;
+            case 2: Kernel256<T, Count2>(kc, a, b, bStride, c, ldc); break;
+            case 1: Kernel256<T, Count1>(kc, a, b, bStride, c, ldc); break;
+            default: throw new UnreachableException();
+        }
+    }
+
+    /// <summary>A compile-time count: the JIT specializes a method per struct type argument and folds Value.</summary>
+    internal interface ICount { static abstract int Value { get; } }
+    private struct Count1 : ICount { public static int Value => 1; }
+    private struct Count2 : ICount { public static int Value => 2; }
+    private struct Count3 : ICount { public static int Value => 3; }
+    private struct Count4 : ICount { public static int Value => 4; }
+    private struct Count5 : ICount { public static int Value => 5; }
+    private struct Count6 : ICount { public static int Value => 6; }
+    private struct Count7 : ICount { public static int Value => 7; }
+    private struct Count8 : ICount { public static int Value => 8; }
+}

@@ -1,0 +1,367 @@
+using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
+
+namespace NumLstm.Kernels;
+
+/// <summary>
+/// The fast path of <see cref="Gemm"/> for float and double: c += alpha * op(a) * op(b) (beta is applied by the caller).
+/// Goto/BLIS scheme: op(b) is packed in KC×NC blocks of NR-wide column slivers, op(a) (times alpha) in MC×KC blocks of
+/// MR-row slivers, and an MR×NR register tile (6 × two vectors) accumulates with FMA. All transposes are absorbed by the
+/// packing. Pack buffers are per thread ([ThreadStatic], pinned, grown on demand), so steady-state calls do not allocate.
+/// Large products are split over two threads, each owning a column (or row) half of c. Small shapes: b is read in
+/// place when packing it would not pay, and a single row has its own kernel (<see cref="SingleRow{T}"/>);
+/// <see cref="Choose{T}"/> routes each shape, falling back to the generic path where that is faster.
+/// </summary>
+internal static unsafe partial class GemmPacked
+{
+    /// <summary>Rows of the register tile.</summary>
+    private const int MR = 6;
+
+    /// <summary>Depth of a packed block: a b-sliver (KC × NR) stays in L1 while the a-slivers stream past it.</summary>
+    private const int KC = 256;
+
+    /// <summary>Rows of a packed a-block (MC × KC), sized to stay in L2.</summary>
+    private const int MC = 120;
+
+    /// <summary>Columns of a packed b-block (KC × NC), sized for L3.</summary>
+    private const int NC = 4096;
+
+    /// <summary>Below this many multiply-adds a product stays on the calling thread.</summary>
+    internal const long ParallelThreshold = 1L << 21;
+
+    internal enum Width { None, V256, V512 }
+
+    /// <summary>The widest micro-kernel the hardware runs natively; None means use the generic path.</summary>
+    internal static readonly Width Best =
+        Vector512.IsHardwareAccelerated ? Width.V512 :
+        Vector256.IsHardwareAccelerated && System.Runtime.Intrinsics.X86.Fma.IsSupported ? Width.V256 : Width.None;
+
+    /// <summary>
+    /// Chooses the generic path or one of these, and whether b is read in place, for a product of the given shape. Thresholds measured on the LSTM shapes (m = 1..64, n = 400..2048, k = 32..512), Vector256, Zen 3:
+    /// <list type="bullet">
+    /// <item>one row (not transposed b): <see cref="SingleRow{T}"/> while b fits in L2, else the generic row-axpy, which
+    /// streams b contiguously (a 1-row tile of the packed kernel has only two FMA chains and is latency bound).</item>
+    /// <item>b transposed, few rows: packing b transposes k×n elements (8×8 in registers for float, scalar for double)
+    /// while the generic dot form reads b once; the pack pays from 3 rows (float) or 12 (double).
+    /// Both transposed: the generic path is scalar, so always pack.</item>
+    /// <item>b read in place (no packing) wins for up to 16 rows, or up to 64 when b is small enough to stay in L2;
+    /// beyond that a wide b's rows map onto few cache sets and pages, and packing pays.</item>
+    /// </list>
+    /// </summary>
+    internal static Route Choose<T>(bool transA, bool transB, int m, int n, int k)
+    {
+        if (Best == Width.None || n < 8 || k < 4) return Route.Generic;
+        long bBytes = (long)k * n * Unsafe.SizeOf<T>();
+        if (transB) return transA || m >= (typeof(T) == typeof(float) && Avx.IsSupported ? 3 : 12) ? Route.Packed : Route.Generic;
+        if (m == 1) return bBytes <= SmallB ? Route.SingleRow : Route.Generic;
+        if (m <= 3 && bBytes > SmallB) return Route.Generic;
+        return m <= 16 || (m <= 64 && bBytes <= SmallB) ? Route.PackedInPlaceB : Route.Packed;
+    }
+
+    internal enum Route { Generic, Packed, PackedInPlaceB, SingleRow }
+
+    /// <summary>Bytes of b below which it stays in L2 when read in place.</summary>
+    private const long SmallB = 1L << 20;
+
+    [ThreadStatic] private static byte[]? packABuffer;
+    [ThreadStatic] private static byte[]? packBBuffer;
+
+    /// <summary>
+    /// c += alpha * op(a) * op(b); sizes and strides were checked by the caller. directB: read b in place instead of
+    /// packing it; parallel: split over two threads (null: decide by size; tests force each path).
+    /// </summary>
+    internal static void MultiplyAccumulate<T>(bool transA, bool transB, int m, int n, int k, T alpha,
+        ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc,
+        Width width, bool? directB = null, bool? parallel = null)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (m == 0 || n == 0 || k == 0) return;
+        if (width == Width.None) throw new ArgumentException("GemmPacked needs a vector width.", nameof(width));
+        bool inPlace = directB ?? Choose<T>(transA, transB, m, n, k) == Route.PackedInPlaceB;
+        if (inPlace && transB) throw new ArgumentException("b can be read in place only when it is not transposed.", nameof(directB));
+        bool split = parallel ?? ((long)m * n * k >= ParallelThreshold && Environment.ProcessorCount >= 2);
+        int nr = 2 * (width == Width.V512 ? Vector512<T>.Count : Vector256<T>.Count);
+
+        fixed (T* aPtr = a, bPtr = b, cPtr = c)
+        {
+            if (!split || (m < 2 * MR && n < 2 * nr))
+            {
+                Blocked(transA, transB, m, n, k, alpha, aPtr, lda, bPtr, ldb, cPtr, ldc, width, nr, inPlace);
+                return;
+            }
+            MultiplyInTwoHalves(transA, transB, m, n, k, alpha, aPtr, lda, bPtr, ldb, cPtr, ldc, width, nr, inPlace);
+        }
+    }
+
+    /// <summary>
+    /// Two independent products over halves of c (columns if n ≥ m, else rows), one per thread; each thread packs its
+    /// own operands into its own buffers. Kept apart so the closure is allocated only when it is used.
+    /// </summary>
+    private static void MultiplyInTwoHalves<T>(bool transA, bool transB, int m, int n, int k, T alpha,
+        T* aPtr, int lda, T* bPtr, int ldb, T* cPtr, int ldc, Width width, int nr, bool inPlaceB)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        nint aAddress = (nint)aPtr, bAddress = (nint)bPtr, cAddress = (nint)cPtr;
+        bool splitColumns = n >= m;
+        int half = splitColumns ? RoundUp((n + 1) / 2, nr) : RoundUp((m + 1) / 2, MR);
+        Parallel.For(0, 2, part =>
+        {
+            T* a = (T*)aAddress, b = (T*)bAddress, c = (T*)cAddress;
+            int start = part * half, count = Math.Min(splitColumns ? n : m, start + half) - start;
+            if (count <= 0) return;
+            if (splitColumns)
+                Blocked(transA, transB, m, count, k, alpha, a, lda, transB ? b + (nint)start * ldb : b + start, ldb, c + start, ldc, width, nr, inPlaceB);
+            else
+                Blocked(transA, transB, count, n, k, alpha, transA ? a + start : a + (nint)start * lda, lda, b, ldb, c + (nint)start * ldc, ldc, width, nr, inPlaceB);
+        });
+    }
+
+    private static int RoundUp(int value, int multiple) => (value + multiple - 1) / multiple * multiple;
+
+    /// <summary>The single-threaded blocked product (loops jc, pc, ic, jr, ir of the Goto algorithm).</summary>
+    private static void Blocked<T>(bool transA, bool transB, int m, int n, int k, T alpha,
+        T* a, int lda, T* b, int ldb, T* c, int ldc, Width width, int nr, bool inPlaceB)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int kcMax = Math.Min(KC, k), mcMax = Math.Min(MC, m), ncMax = Math.Min(NC, n);
+        T* aPack = Rent<T>(ref packABuffer, RoundUp(mcMax, MR) * kcMax);
+        T* bPack = Rent<T>(ref packBBuffer, (inPlaceB ? nr : RoundUp(ncMax, nr)) * kcMax);
+        T* edgeTile = stackalloc T[MR * 32];   // MR × NR partial tile (NR ≤ 32)
+
+        for (int jc = 0; jc < n; jc += NC)
+        {
+            int nc = Math.Min(NC, n - jc);
+            for (int pc = 0; pc < k; pc += KC)
+            {
+                int kc = Math.Min(KC, k - pc);
+                if (!inPlaceB) PackB(transB, b, ldb, pc, kc, jc, nc, nr, bPack);
+                for (int ic = 0; ic < m; ic += MC)
+                {
+                    int mc = Math.Min(MC, m - ic);
+                    PackA(transA, a, lda, ic, mc, pc, kc, alpha, aPack);
+                    for (int jr = 0; jr < nc; jr += nr)
+                    {
+                        int tileWidth = Math.Min(nr, nc - jr);
+                        T* bSliver;
+                        nint bStride;
+                        if (!inPlaceB) { bSliver = bPack + (nint)(jr / nr) * kc * nr; bStride = nr; }
+                        else if (tileWidth == nr) { bSliver = b + (nint)pc * ldb + jc + jr; bStride = ldb; }
+                        else { PackB(false, b, ldb, pc, kc, jc + jr, tileWidth, nr, bPack); bSliver = bPack; bStride = nr; }
+
+                        for (int ir = 0; ir < mc; ir += MR)
+                        {
+                            int rows = Math.Min(MR, mc - ir);
+                            T* aSliver = aPack + (nint)(ir / MR) * kc * MR;
+                            T* cTile = c + (nint)(ic + ir) * ldc + jc + jr;
+                            if (tileWidth == nr)
+                            {
+                                Kernel(width, rows, kc, aSliver, bSliver, bStride, cTile, ldc);
+                                continue;
+                            }
+                            // Right edge: compute the full-width tile aside, then add its valid columns.
+                            new Span<T>(edgeTile, MR * nr).Clear();
+                            Kernel(width, rows, kc, aSliver, bSliver, bStride, edgeTile, nr);
+                            for (int r = 0; r < rows; r++)
+                                for (int j = 0; j < tileWidth; j++) cTile[(nint)r * ldc + j] += edgeTile[r * nr + j];
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Kernel<T>(Width width, int rows, int kc, T* a, T* b, nint bStride, T* c, nint ldc)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (width == Width.V512) Kernel512(rows, kc, a, b, bStride, c, ldc);
+        else Kernel256(rows, kc, a, b, bStride, c, ldc);
+    }
+
+    /// <summary>
+    /// The single-row product c[0, :] += alpha · a(0, :) · b with b not transposed (an LSTM step at batch 1). A 6-row
+    /// tile would hold only two FMA chains here, and the generic row-axpy loads and stores c for every step; this keeps
+    /// up to 8 vectors of c in registers across all of k and reads each b row segment once.
+    /// </summary>
+    internal static void SingleRow<T>(bool transA, int n, int k, T alpha, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        nint aStep = transA ? lda : 1;
+        int w = Vector256<T>.Count;
+        fixed (T* aPtr = a, bPtr = b, cPtr = c)
+        {
+            int j = 0;
+            for (; j + 8 * w <= n; j += 8 * w) SingleRowBlock<T, Count8>(k, alpha, aPtr, aStep, bPtr + j, ldb, cPtr + j);
+            switch ((n - j) / w)
+            {
+                case 7: SingleRowBlock<T, Count7>(k, alpha, aPtr, aStep, bPtr + j, ldb, cPtr + j); break;
+                case 6: SingleRowBlock<T, Count6>(k, alpha, aPtr, aStep, bPtr + j, ldb, cPtr + j); break;
+                case 5: SingleRowBlock<T, Count5>(k, alpha, aPtr, aStep, bPtr + j, ldb, cPtr + j); break;
+                case 4: SingleRowBlock<T, Count4>(k, alpha, aPtr, aStep, bPtr + j, ldb, cPtr + j); break;
+                case 3: SingleRowBlock<T, Count3>(k, alpha, aPtr, aStep, bPtr + j, ldb, cPtr + j); break;
+                case 2: SingleRowBlock<T, Count2>(k, alpha, aPtr, aStep, bPtr + j, ldb, cPtr + j); break;
+                case 1: SingleRowBlock<T, Count1>(k, alpha, aPtr, aStep, bPtr + j, ldb, cPtr + j); break;
+            }
+            j += (n - j) / w * w;
+            for (; j < n; j++)
+            {
+                T sum = T.Zero;
+                for (int p = 0; p < k; p++) sum += aPtr[p * aStep] * bPtr[(nint)p * ldb + j];
+                cPtr[j] += alpha * sum;
+            }
+        }
+    }
+
+    /// <summary>c[0 .. TCount·w) += alpha · Σ_p a[p·aStep] · b[p·ldb + (0 .. TCount·w)], w = Vector256&lt;T&gt;.Count.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void SingleRowBlock<T, TCount>(int k, T alpha, T* a, nint aStep, T* b, nint ldb, T* c)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TCount : struct, ICount
+    {
+        nint w = Vector256<T>.Count;
+        Vector256<T> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
+        for (int p = 0; p < k; p++)
+        {
+            Vector256<T> s = Vector256.Create(a[p * aStep]);
+            c0 = Fma(s, Vector256.Load(b), c0);
+            if (TCount.Value > 1) c1 = Fma(s, Vector256.Load(b + w), c1);
+            if (TCount.Value > 2) c2 = Fma(s, Vector256.Load(b + 2 * w), c2);
+            if (TCount.Value > 3) c3 = Fma(s, Vector256.Load(b + 3 * w), c3);
+            if (TCount.Value > 4) c4 = Fma(s, Vector256.Load(b + 4 * w), c4);
+            if (TCount.Value > 5) c5 = Fma(s, Vector256.Load(b + 5 * w), c5);
+            if (TCount.Value > 6) c6 = Fma(s, Vector256.Load(b + 6 * w), c6);
+            if (TCount.Value > 7) c7 = Fma(s, Vector256.Load(b + 7 * w), c7);
+            b += ldb;
+        }
+        Vector256<T> scale = Vector256.Create(alpha);
+        Vector256.Store(Fma(scale, c0, Vector256.Load(c)), c);
+        if (TCount.Value > 1) Vector256.Store(Fma(scale, c1, Vector256.Load(c + w)), c + w);
+        if (TCount.Value > 2) Vector256.Store(Fma(scale, c2, Vector256.Load(c + 2 * w)), c + 2 * w);
+        if (TCount.Value > 3) Vector256.Store(Fma(scale, c3, Vector256.Load(c + 3 * w)), c + 3 * w);
+        if (TCount.Value > 4) Vector256.Store(Fma(scale, c4, Vector256.Load(c + 4 * w)), c + 4 * w);
+        if (TCount.Value > 5) Vector256.Store(Fma(scale, c5, Vector256.Load(c + 5 * w)), c + 5 * w);
+        if (TCount.Value > 6) Vector256.Store(Fma(scale, c6, Vector256.Load(c + 6 * w)), c + 6 * w);
+        if (TCount.Value > 7) Vector256.Store(Fma(scale, c7, Vector256.Load(c + 7 * w)), c + 7 * w);
+    }
+
+    /// <summary>
+    /// Packs alpha * op(a)[row0 .. row0+mc, p0 .. p0+kc) into MR-row slivers: sliver t holds, for each step p, the MR
+    /// values of rows row0 + t·MR + (0..MR) (rows past mc are never read by the kernel, so they are left as they are).
+    /// </summary>
+    private static void PackA<T>(bool transA, T* a, int lda, int row0, int mc, int p0, int kc, T alpha, T* dst)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        for (int ir = 0; ir < mc; ir += MR)
+        {
+            int rows = Math.Min(MR, mc - ir);
+            T* sliver = dst + (nint)(ir / MR) * kc * MR;
+            if (!transA)
+            {
+                for (int r = 0; r < rows; r++)
+                {
+                    T* src = a + (nint)(row0 + ir + r) * lda + p0;
+                    for (int p = 0; p < kc; p++) sliver[p * MR + r] = alpha * src[p];
+                }
+            }
+            else
+            {
+                for (int p = 0; p < kc; p++)
+                {
+                    T* src = a + (nint)(p0 + p) * lda + row0 + ir;
+                    for (int r = 0; r < rows; r++) sliver[p * MR + r] = alpha * src[r];
+                }
+            }
+        }
+    }
+
+    /// <summary>
+    /// Packs op(b)[p0 .. p0+kc, col0 .. col0+nc) into nr-wide column slivers: sliver s holds, for each step p, the nr
+    /// values of columns col0 + s·nr + (0..nr), zero beyond nc.
+    /// </summary>
+    private static void PackB<T>(bool transB, T* b, int ldb, int p0, int kc, int col0, int nc, int nr, T* dst)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        for (int jr = 0; jr < nc; jr += nr)
+        {
+            int cols = Math.Min(nr, nc - jr);
+            T* sliver = dst + (nint)(jr / nr) * kc * nr;
+            if (!transB)
+            {
+                for (int p = 0; p < kc; p++)
+                {
+                    T* src = b + (nint)(p0 + p) * ldb + col0 + jr;
+                    T* row = sliver + (nint)p * nr;
+                    if (cols == nr)
+                    {
+                        for (int j = 0; j < nr; j += Vector256<T>.Count) Vector256.Store(Vector256.Load(src + j), row + j);
+                    }
+                    else
+                    {
+                        for (int j = 0; j < cols; j++) row[j] = src[j];
+                        for (int j = cols; j < nr; j++) row[j] = T.Zero;
+                    }
+                }
+            }
+            else
+            {
+                int done = 0;
+                if (typeof(T) == typeof(float) && Avx.IsSupported)
+                {
+                    // Whole 8×8 blocks by register transposes; the ragged rest below, element by element.
+                    int fullCols = cols & ~7, fullSteps = kc & ~7;
+                    for (int j = 0; j < fullCols; j += 8)
+                        for (int p = 0; p < fullSteps; p += 8)
+                            Transpose8x8((float*)(b + (nint)(col0 + jr + j) * ldb + p0 + p), ldb, (float*)(sliver + (nint)p * nr + j), nr);
+                    for (int j = 0; j < fullCols; j++)
+                    {
+                        T* src = b + (nint)(col0 + jr + j) * ldb + p0;
+                        for (int p = fullSteps; p < kc; p++) sliver[(nint)p * nr + j] = src[p];
+                    }
+                    done = fullCols;
+                }
+                for (int j = done; j < cols; j++)
+                {
+                    T* src = b + (nint)(col0 + jr + j) * ldb + p0;
+                    for (int p = 0; p < kc; p++) sliver[(nint)p * nr + j] = src[p];
+                }
+                if (cols < nr)
+                    for (int p = 0; p < kc; p++)
+                        for (int j = cols; j < nr; j++) sliver[(nint)p * nr + j] = T.Zero;
+            }
+        }
+    }
+
+    /// <summary>dst[p·dstStride + j] = src[j·srcStride + p] for an 8×8 float block (the unpack/shuffle/permute transpose).</summary>
+    private static void Transpose8x8(float* src, int srcStride, float* dst, int dstStride)
+    {
+        Vector256<float> r0 = Avx.LoadVector256(src), r1 = Avx.LoadVector256(src + srcStride),
+            r2 = Avx.LoadVector256(src + 2 * srcStride), r3 = Avx.LoadVector256(src + 3 * srcStride),
+            r4 = Avx.LoadVector256(src + 4 * srcStride), r5 = Avx.LoadVector256(src + 5 * srcStride),
+            r6 = Avx.LoadVector256(src + 6 * srcStride), r7 = Avx.LoadVector256(src + 7 * srcStride);
+        Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1), t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3),
+            t4 = Avx.UnpackLow(r4, r5), t5 = Avx.UnpackHigh(r4, r5), t6 = Avx.UnpackLow(r6, r7), t7 = Avx.UnpackHigh(r6, r7);
+        Vector256<float> u0 = Avx.Shuffle(t0, t2, 0x44), u1 = Avx.Shuffle(t0, t2, 0xEE), u2 = Avx.Shuffle(t1, t3, 0x44), u3 = Avx.Shuffle(t1, t3, 0xEE),
+            u4 = Avx.Shuffle(t4, t6, 0x44), u5 = Avx.Shuffle(t4, t6, 0xEE), u6 = Avx.Shuffle(t5, t7, 0x44), u7 = Avx.Shuffle(t5, t7, 0xEE);
+        Avx.Store(dst, Avx.Permute2x128(u0, u4, 0x20));
+        Avx.Store(dst + dstStride, Avx.Permute2x128(u1, u5, 0x20));
+        Avx.Store(dst + 2 * dstStride, Avx.Permute2x128(u2, u6, 0x20));
+        Avx.Store(dst + 3 * dstStride, Avx.Permute2x128(u3, u7, 0x20));
+        Avx.Store(dst + 4 * dstStride, Avx.Permute2x128(u0, u4, 0x31));
+        Avx.Store(dst + 5 * dstStride, Avx.Permute2x128(u1, u5, 0x31));
+        Avx.Store(dst + 6 * dstStride, Avx.Permute2x128(u2, u6, 0x31));
+        Avx.Store(dst + 7 * dstStride, Avx.Permute2x128(u3, u7, 0x31));
+    }
+
+    /// <summary>
+    /// A 64-byte aligned pointer into this thread's buffer of at least <paramref name="length"/> elements, grown on demand.
+    /// The buffer lives on the pinned object heap, so the pointer stays valid while the thread uses it.
+    /// </summary>
+    private static T* Rent<T>(ref byte[]? buffer, int length) where T : unmanaged
+    {
+        int bytes = length * sizeof(T) + 64;
+        if (buffer is null || buffer.Length < bytes)
+            buffer = GC.AllocateUninitializedArray<byte>(Math.Max(bytes, (buffer?.Length ?? 0) * 2), pinned: true);
+        nint start = (nint)Unsafe.AsPointer(ref MemoryMarshal.GetArrayDataReference(buffer));
+        return (T*)((start + 63) & ~(nint)63);
+    }
+}

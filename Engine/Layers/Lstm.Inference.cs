@@ -1,0 +1,143 @@
+using System.Numerics.Tensors;
+using NumLstm.Kernels;
+
+namespace NumLstm.Layers;
+
+// Inference path of the LSTM: no caches for backward, no dropout, every buffer owned by the caller and sized once.
+// The same equations as Forward, (S1)–(S9) and (C1)–(C6) in docs/math.md, arranged for speed: Ax + b for all steps is
+// one product before the time loop, each step adds h·Uᵀ into Ax's row in place and makes one gate pass per row.
+public sealed partial class Lstm<T>
+{
+    internal LstmInferenceBuffers<T> CreateInferenceBuffers(int maxBatch, int maxTime)
+        => new(maxBatch, maxTime, Units, CellNormalization.Gates == GateNormalization.Separate);
+
+    // ---------------------------------------------------------------------------------------------------------------
+    // Inference forward. x [B, T, F] batch first; mask [B, T] or empty. buffers.Hidden/Cell [B, H] hold the state to
+    // start from (cleared when resetState) and receive the final state. output: allSteps → [B, T, H], row (b, s) for
+    // processing step s, or (b, tIn) when inputOrder (Bidirectional's backward half, already flipped back); otherwise
+    // [B, H], the last output. With zero initial state the last output is always h (a masked step keeps both).
+    // ---------------------------------------------------------------------------------------------------------------
+    internal void InferenceForward(ReadOnlySpan<T> x, int batch, int time, ReadOnlySpan<bool> mask, LstmInferenceBuffers<T> buffers,
+        Span<T> output, bool allSteps, bool inputOrder, bool resetState)
+    {
+        int f = InputFeatures, h = Units, g = 4 * h, rows = batch * time;
+        ReadOnlySpan<T> w = weightIh!.Value, u = weightHh!.Value, b = bias!.Value;
+        Span<T> projection = buffers.Projection.AsSpan(0, rows * g);
+        Span<T> hState = buffers.Hidden.AsSpan(0, batch * h), cState = buffers.Cell.AsSpan(0, batch * h);
+        if (resetState) { hState.Clear(); cState.Clear(); }
+        GateNormalization gateMode = CellNormalization.Gates;
+
+        // (S1) Ax + b for every step as one product [B·T, G]; with separate gate norms (C2) LN_i(Ax) + b.
+        if (gateMode == GateNormalization.Separate)
+        {
+            projection.Clear();
+            DotGemm.MultiplyAddTransposed(rows, g, f, x, f, w, f, projection, g);
+            for (int r = 0; r < rows; r++)
+            {
+                Span<T> row = projection.Slice(r * g, g);
+                NormalizeRow(inputNorm!, row, row, buffers);
+                TensorPrimitives.Add(row, b, row);
+            }
+        }
+        else
+        {
+            for (int r = 0; r < rows; r++) b.CopyTo(projection.Slice(r * g, g));
+            DotGemm.MultiplyAddTransposed(rows, g, f, x, f, w, f, projection, g);
+        }
+
+        for (int s = 0; s < time; s++)
+        {
+            int tIn = GoBackwards ? time - 1 - s : s;
+            // (S2) the rows of step tIn, [B, G] with stride T·G: z = (Ax + b) + h_{s−1}·Uᵀ in place; LN_h needs Ah alone.
+            if (gateMode == GateNormalization.Separate)
+            {
+                Span<T> ah = buffers.RecurrentProjection.AsSpan(0, batch * g);
+                ah.Clear();
+                DotGemm.MultiplyAddTransposed(batch, g, h, hState, h, u, h, ah, g);
+            }
+            else
+            {
+                DotGemm.MultiplyAddTransposed(batch, g, h, hState, h, u, h, projection.Slice(tIn * g), time * g);
+            }
+
+            for (int bi = 0; bi < batch; bi++)
+            {
+                Span<T> hRow = hState.Slice(bi * h, h);
+                if (mask.IsEmpty || mask[bi * time + tIn])
+                {
+                    Span<T> z = projection.Slice((bi * time + tIn) * g, g);
+                    if (gateMode == GateNormalization.Separate)
+                    {
+                        Span<T> ah = buffers.RecurrentProjection.AsSpan(bi * g, g);
+                        NormalizeRow(hiddenGateNorm!, ah, ah, buffers);              // (C2) z = LN_h(Ah) + LN_i(Ax) + b
+                        TensorPrimitives.Add(z, ah, z);
+                    }
+                    else if (gateMode == GateNormalization.Summed)
+                    {
+                        NormalizeRow(gateNorm!, z, z, buffers);                       // (C1) z = LN_g(Ax + Ah + b)
+                    }
+                    GateRow(z, cState.Slice(bi * h, h), hRow, buffers);
+                }
+                // (S9) a masked step keeps h and c, and its output repeats the last one, which is h.
+                if (allSteps) hRow.CopyTo(output.Slice((bi * time + (inputOrder ? tIn : s)) * h, h));
+            }
+        }
+        if (!allSteps) hState.CopyTo(output);
+    }
+
+    // (S4)–(S7), (C4)–(C6) for one row: z [G] pre-activations in; c [H] updated in place; h [H] overwritten.
+    private void GateRow(Span<T> z, Span<T> cRow, Span<T> hRow, LstmInferenceBuffers<T> buffers)
+    {
+        int h = Units;
+        LstmGates.ActivateAndUpdateCell(z, cRow, cRow, h);
+        Span<T> tanhCell = buffers.TanhCell;
+        switch (CellNormalization.CellState)
+        {
+            case CellStateNormalization.None:
+                TensorPrimitives.Tanh(cRow, tanhCell);
+                break;
+            case CellStateNormalization.OutputOnly:
+                NormalizeRow(cellNorm!, cRow, tanhCell, buffers);
+                TensorPrimitives.Tanh(tanhCell, tanhCell);
+                break;
+            case CellStateNormalization.Recurrent:
+                NormalizeRow(cellNorm!, cRow, cRow, buffers);
+                TensorPrimitives.Tanh(cRow, tanhCell);
+                break;
+        }
+        TensorPrimitives.Multiply(z.Slice(3 * h, h), tanhCell, hRow);
+        if (outputNorm is not null) NormalizeRow(outputNorm, hRow, hRow, buffers);
+    }
+
+    private static void NormalizeRow(NormParameters<T> norm, ReadOnlySpan<T> x, Span<T> y, LstmInferenceBuffers<T> buffers)
+    {
+        int width = norm.Width;
+        LayerNormKernel.Forward<T>(x, width, norm.Epsilon, norm.Gamma.Value, norm.Beta.Value, y,
+            buffers.NormScratch.AsSpan(0, width), buffers.Statistics.AsSpan(0, 1), buffers.Statistics.AsSpan(1, 1));
+    }
+}
+
+/// <summary>
+/// What one LSTM's inference pass needs, sized once for [maxB, maxT]: the gate rows Ax + b (then z) for every step
+/// [B, T, G], the state h and c [B, H] (kept between calls for streaming) and row scratch.
+/// </summary>
+internal sealed class LstmInferenceBuffers<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    public LstmInferenceBuffers(int maxBatch, int maxTime, int units, bool separateGateNorms)
+    {
+        int g = 4 * units;
+        Projection = new T[checked(maxBatch * maxTime * g)];
+        RecurrentProjection = separateGateNorms ? new T[maxBatch * g] : Array.Empty<T>();
+        Hidden = new T[maxBatch * units];
+        Cell = new T[maxBatch * units];
+        TanhCell = new T[units];
+        NormScratch = new T[g];
+    }
+
+    public readonly T[] Projection;            // Ax + b, then z, [B, T, G]
+    public readonly T[] RecurrentProjection;   // Ah [B, G], only with separate gate norms
+    public readonly T[] Hidden, Cell;          // h, c [B, H]
+    public readonly T[] TanhCell;              // [H]
+    public readonly T[] NormScratch;           // x̂ of one row [≤ G]
+    public readonly T[] Statistics = new T[2]; // μ, ρ of one row
+}

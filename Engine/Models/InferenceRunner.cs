@@ -1,0 +1,124 @@
+using NumLstm.Layers;
+
+namespace NumLstm.Models;
+
+/// <summary>
+/// Runs a <see cref="Sequential{T}"/> through the layers' inference paths with buffers sized once for [maxB, maxT]:
+/// the engine under <see cref="InferencePlan{T}"/> (state reset every call) and <see cref="StreamingSession{T}"/>
+/// (state carried, every LSTM emitting every step). Reads the model's parameters, never writes them.
+/// </summary>
+internal sealed class InferenceRunner<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private enum Kind { Lstm, Bidirectional, LayerNorm, Dense }
+
+    private readonly Layer<T>[] layers;
+    private readonly Kind[] kinds;
+    private readonly object?[] buffers;
+    private readonly T[][] activations;
+    private readonly T[] normScratch;
+    private readonly bool streaming;
+
+    public InferenceRunner(Sequential<T> model, int maxBatch, int maxTime, bool streaming)
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        if (maxBatch <= 0) throw new ArgumentOutOfRangeException(nameof(maxBatch), maxBatch, "The maximum batch size must be positive.");
+        if (maxTime <= 0) throw new ArgumentOutOfRangeException(nameof(maxTime), maxTime, "The maximum sequence length must be positive.");
+        Model = model;
+        MaxBatch = maxBatch;
+        MaxTime = maxTime;
+        this.streaming = streaming;
+        int count = model.Layers.Count, scratch = 0;
+        layers = new Layer<T>[count];
+        kinds = new Kind[count];
+        buffers = new object?[count];
+        activations = new T[count][];
+        for (int k = 0; k < count; k++)
+        {
+            Layer<T> layer = model.Layers[k];
+            layers[k] = layer;
+            switch (layer)
+            {
+                case Lstm<T> lstm:
+                    kinds[k] = Kind.Lstm;
+                    buffers[k] = lstm.CreateInferenceBuffers(maxBatch, maxTime);
+                    break;
+                case Bidirectional<T> bidirectional:
+                    kinds[k] = Kind.Bidirectional;
+                    buffers[k] = bidirectional.CreateInferenceBuffers(maxBatch, maxTime);
+                    break;
+                case LayerNorm<T> norm:
+                    kinds[k] = Kind.LayerNorm;
+                    scratch = Math.Max(scratch, norm.InferenceScratchLength);
+                    break;
+                case Dense<T>:
+                    kinds[k] = Kind.Dense;
+                    break;
+                default:
+                    throw new NotSupportedException($"Layer '{layer.Name}' ({layer.GetType().Name}) has no inference path.");
+            }
+            // Streaming emits every step, so even a last-output LSTM and the layers after it hold [B, T, ·].
+            activations[k] = new T[checked(streaming ? maxBatch * maxTime * layer.OutputShape!.Value.Features : layer.OutputLength(maxBatch, maxTime))];
+        }
+        normScratch = new T[scratch];
+    }
+
+    public Sequential<T> Model { get; }
+    public int MaxBatch { get; }
+    public int MaxTime { get; }
+
+    /// <summary>x [B, T, F], mask [B, T] or empty, both checked by the caller. Returns the last layer's output.</summary>
+    public ReadOnlySpan<T> Run(ReadOnlySpan<T> x, int batch, int time, ReadOnlySpan<bool> mask, bool resetState)
+    {
+        ReadOnlySpan<T> current = x;
+        bool sequence = true;
+        for (int k = 0; k < layers.Length; k++)
+        {
+            Span<T> output = activations[k];
+            int rows = sequence ? batch * time : batch;
+            switch (kinds[k])
+            {
+                case Kind.Lstm:
+                {
+                    var lstm = Unsafe.As<Lstm<T>>(layers[k]);
+                    bool allSteps = streaming || lstm.ReturnSequences;
+                    output = output.Slice(0, (allSteps ? batch * time : batch) * lstm.Units);
+                    lstm.InferenceForward(current, batch, time, mask, Unsafe.As<LstmInferenceBuffers<T>>(buffers[k]!), output, allSteps, inputOrder: false, resetState);
+                    sequence = allSteps;
+                    break;
+                }
+                case Kind.Bidirectional:
+                {
+                    var bidirectional = Unsafe.As<Bidirectional<T>>(layers[k]);
+                    output = output.Slice(0, bidirectional.OutputLength(batch, time));
+                    bidirectional.InferenceForward(current, batch, time, mask, Unsafe.As<BidirectionalInferenceBuffers<T>>(buffers[k]!), output);
+                    sequence = bidirectional.Forwards.ReturnSequences;
+                    break;
+                }
+                case Kind.LayerNorm:
+                {
+                    var norm = Unsafe.As<LayerNorm<T>>(layers[k]);
+                    output = output.Slice(0, current.Length);
+                    norm.InferenceForward(current, rows, output, normScratch);
+                    break;
+                }
+                case Kind.Dense:
+                {
+                    var dense = Unsafe.As<Dense<T>>(layers[k]);
+                    output = output.Slice(0, rows * dense.Units);
+                    dense.InferenceForward(current, rows, output);
+                    break;
+                }
+            }
+            current = output;
+            if (!sequence) mask = default;   // as Sequential: only sequence outputs pass the mask on
+        }
+        return current;
+    }
+
+    /// <summary>Clears the recurrent state of every LSTM (streaming sessions).</summary>
+    public void ResetState()
+    {
+        for (int k = 0; k < layers.Length; k++)
+            if (buffers[k] is LstmInferenceBuffers<T> lstm) { Array.Clear(lstm.Hidden); Array.Clear(lstm.Cell); }
+    }
+}
