@@ -6,7 +6,7 @@ namespace NumLstm.Tests.GradientChecks;
 public class LstmGradientTests
 {
     public sealed record Case(string Label, bool ReturnSequences = true, bool GoBackwards = false, bool Ragged = false,
-        CellNormalization? Norm = null, double Dropout = 0, double RecurrentDropout = 0, bool InitialState = true)
+        CellNormalization? Norm = null, double Dropout = 0, double RecurrentDropout = 0, bool InitialState = true, bool ZeroOutput = false)
     {
         public override string ToString() => Label;
     }
@@ -21,6 +21,8 @@ public class LstmGradientTests
         yield return new Case("ragged masks", Ragged: true);
         yield return new Case("ragged masks, last output", ReturnSequences: false, Ragged: true);
         yield return new Case("ragged masks, goBackwards", GoBackwards: true, Ragged: true);
+        yield return new Case("ragged masks, zero output for mask", Ragged: true, ZeroOutput: true);
+        yield return new Case("ragged masks, zero output, goBackwards, hidden LN", GoBackwards: true, Ragged: true, ZeroOutput: true, Norm: new CellNormalization(Hidden: true));
         yield return new Case("gates summed", Norm: new CellNormalization(GateNormalization.Summed));
         yield return new Case("gates separate", Norm: new CellNormalization(GateNormalization.Separate));
         yield return new Case("cell output-only", Norm: new CellNormalization(CellState: CellStateNormalization.OutputOnly));
@@ -81,7 +83,7 @@ public class LstmGradientTests
         public LstmHarness(Case testCase)
         {
             this.testCase = testCase;
-            layer = new Lstm<double>(Units, testCase.ReturnSequences, testCase.GoBackwards, testCase.Dropout, testCase.RecurrentDropout, testCase.Norm);
+            layer = new Lstm<double>(Units, testCase.ReturnSequences, testCase.GoBackwards, testCase.Dropout, testCase.RecurrentDropout, testCase.Norm, zeroOutputForMask: testCase.ZeroOutput);
             layer.Build(LayerShape.Sequence(Features), new Random(1));
             int seed = 10;
             foreach (Parameter<double> p in layer.Parameters)

@@ -126,6 +126,25 @@ public class LstmTests
     }
 
     [Test]
+    public void Bidirectional_ReturningSequences_OutputsZerosAtMaskedSteps_AsKerasZeroOutputForMask()
+    {
+        // Keras' Bidirectional sets zero_output_for_mask = return_sequences on both wrapped layers.
+        var bi = new Bidirectional<double>(new Lstm<double>(2, returnSequences: true));
+        bi.Build(LayerShape.Sequence(2), new Random(5));
+        Assert.That(bi.Forwards.ZeroOutputForMask && bi.Backwards.ZeroOutputForMask, Is.True);
+        double[] x = GradientChecks.GradientChecker.RandomValues(5 * 2, 3);
+        bool[] mask = { true, true, true, false, false };
+        var output = new double[5 * 4];
+        bi.Forward(new SequenceBatch<double>(x, 1, 5, mask), output, bi.CreateCache(), ForwardContext.Inference);
+        Assert.That(output.AsSpan(3 * 4, 2 * 4).ToArray(), Is.All.EqualTo(0.0), "padded steps are zero in both halves");
+        var trimmed = new double[3 * 4];
+        bi.Forward(new SequenceBatch<double>(x.AsSpan(0, 6).ToArray(), 1, 3, default), trimmed, bi.CreateCache(), ForwardContext.Inference);
+        Assert.That(output.AsSpan(0, 3 * 4).ToArray(), Is.EqualTo(trimmed).Within(1e-15), "real steps equal the unpadded run");
+        var plain = new Lstm<double>(2, returnSequences: true);
+        Assert.That(plain.ZeroOutputForMask, Is.False, "a plain LSTM repeats the previous output, as Keras' default");
+    }
+
+    [Test]
     public void InvalidOptions_AreRejectedWithTheirNames()
     {
         Assert.That(Assert.Throws<ArgumentOutOfRangeException>(() => new Lstm<float>(0))!.ParamName, Is.EqualTo("units"));

@@ -7,8 +7,9 @@ namespace NumLstm.IO;
 /// The content goes to a temporary file beside the target (<c>path + ".tmp-" + random</c>), is flushed to disk
 /// (<see cref="FileStream.Flush(bool)"/> with <c>true</c>), then renamed over the target. If the writer or any
 /// file-system step fails, the temporary file is deleted, the target is left as it was and the exception propagates:
-/// the writer's own exception unchanged, file-system failures as <see cref="IOException"/> or
-/// <see cref="UnauthorizedAccessException"/> naming the target path.
+/// the writer's own exceptions unchanged, except I/O failures while it writes (a full disk, a vanished folder), which
+/// become, like file-system failures, an <see cref="IOException"/> or <see cref="UnauthorizedAccessException"/> naming
+/// the target path (the original kept as the inner exception).
 /// The containing directory is not fsync'ed (.NET has no portable call for it), so after a power loss the rename
 /// itself may be lost; the target is then still the complete previous file.
 /// </remarks>
@@ -24,10 +25,18 @@ public static class AtomicFile
         bool moved = false;
         try
         {
-            using (var stream = OpenTemp(fullPath, tempPath))
+            FileStream file = OpenTemp(fullPath, tempPath);
+            try
             {
-                writer(stream);
-                FileSystemStep(fullPath, "flush to disk", () => stream.Flush(flushToDisk: true));
+                Stream stream = WrapForTests.Value?.Invoke(file) ?? file;
+                FileSystemStep(fullPath, "write", () => writer(stream));
+                FileSystemStep(fullPath, "flush to disk", () => { stream.Flush(); file.Flush(flushToDisk: true); });
+            }
+            finally
+            {
+                // A buffered FileStream flushes on Dispose; after a failed write that flush can throw too (disk full).
+                try { file.Dispose(); }
+                catch (IOException) { }
             }
             FileSystemStep(fullPath, "replace", () => File.Move(tempPath, fullPath, overwrite: true));
             moved = true;
@@ -38,6 +47,12 @@ public static class AtomicFile
                 TryDelete(tempPath);
         }
     }
+
+    /// <summary>
+    /// Test hook (fault injection): wraps the stream the writer sees, e.g. to fail after N bytes as a full disk does.
+    /// Flows with the async context, so it affects only the test that sets it.
+    /// </summary>
+    internal static readonly AsyncLocal<Func<Stream, Stream>?> WrapForTests = new();
 
     private static FileStream OpenTemp(string fullPath, string tempPath)
     {

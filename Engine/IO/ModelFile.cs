@@ -16,6 +16,7 @@ public static class ModelFile
 {
     public const string SpecKey = "numlstm.spec";
     public const string FormatKey = "format";
+    internal const string OptimizerPrefix = "optimizer.";
 
     /// <summary>The state_dict view of a model: PyTorch name → (our parameter, role).</summary>
     public static IReadOnlyList<SafeTensor> ToStateDict<T>(Sequential<T> model) where T : unmanaged, IFloatingPointIeee754<T>
@@ -50,19 +51,37 @@ public static class ModelFile
         SafeTensorsFile.Write(path, tensors, metadata);
     }
 
-    /// <summary>Loads a model saved by <see cref="Save"/>: the spec from the metadata, then the weights.</summary>
+    /// <summary>
+    /// Loads a model saved by <see cref="Save"/>: the spec from the metadata, then the weights. Any malformed, hostile or
+    /// unreadable file gives <see cref="NumLstmFormatException"/> naming the file and the field. The spec's parameter count
+    /// is checked against the values the file holds before the model is built, so a small file cannot make the loader
+    /// allocate a large model.
+    /// </summary>
     public static Sequential<T> Load<T>(string path) where T : unmanaged, IFloatingPointIeee754<T>
+        => Load<T>(SafeTensorsFile.Read(path), path);
+
+    /// <summary>Loads a model from a readable, seekable stream (from its position to its end); see <see cref="Load{T}(string)"/>.</summary>
+    /// <param name="stream">A readable, seekable stream.</param>
+    /// <param name="sourceName">Names the stream in error messages.</param>
+    public static Sequential<T> Load<T>(Stream stream, string? sourceName = null) where T : unmanaged, IFloatingPointIeee754<T>
+        => Load<T>(SafeTensorsFile.Read(stream, sourceName), sourceName);
+
+    internal static Sequential<T> Load<T>(SafeTensorsContent content, string? path) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        SafeTensorsContent content = SafeTensorsFile.Read(path);
         if (!content.Metadata.TryGetValue(SpecKey, out string? json))
             throw new NumLstmFormatException(path, $"metadata '{SpecKey}'", "expected the model spec in the header metadata, found none (use LoadWeights with a model you build for PyTorch files).");
         ModelSpec spec;
         try { spec = ModelSpec.FromJson(json, path); }
         catch (FormatException e) { throw new NumLstmFormatException(path, $"metadata '{SpecKey}'", e.Message, e); }
+        long stored = content.Tensors.Where(t => !t.Key.StartsWith(OptimizerPrefix, StringComparison.Ordinal)).Sum(t => t.Value.ElementCount);
+        long needed = spec.ParameterCount();
+        if (needed > stored)
+            throw new NumLstmFormatException(path, $"metadata '{SpecKey}'",
+                $"the spec describes a model of {(needed == long.MaxValue ? "more than 2^63" : needed.ToString(System.Globalization.CultureInfo.InvariantCulture))} parameters, but the file holds only {stored} weight values.");
         Sequential<T> model;
         try { model = spec.Build<T>(); }
         catch (ArgumentException e) { throw new NumLstmFormatException(path, $"metadata '{SpecKey}'", "the spec does not describe a valid model: " + e.Message, e); }
-        LoadWeights(model, content, strict: false, ignorePrefix: "optimizer.");
+        LoadWeights(model, content, strict: false, ignorePrefix: OptimizerPrefix);
         return model;
     }
 

@@ -28,7 +28,10 @@ public sealed partial class Bidirectional<T> : Layer<T> where T : unmanaged, IFl
         if (!Enum.IsDefined(mergeMode)) throw new ArgumentOutOfRangeException(nameof(mergeMode), mergeMode, "Unknown merge mode.");
         if (layer.GoBackwards) throw new ArgumentException("Bidirectional takes the forward LSTM; it builds the goBackwards copy itself.", nameof(layer));
         Forwards = layer;
-        Backwards = new Lstm<T>(layer.Units, layer.ReturnSequences, goBackwards: true, layer.Dropout, layer.RecurrentDropout, layer.CellNormalization, layer.Name + "_reverse")
+        // Keras: with return_sequences the wrapped layers output zeros at masked steps (zero_output_for_mask).
+        layer.ZeroOutputForMask = layer.ReturnSequences;
+        Backwards = new Lstm<T>(layer.Units, layer.ReturnSequences, goBackwards: true, layer.Dropout, layer.RecurrentDropout, layer.CellNormalization,
+            layer.Name + "_reverse", zeroOutputForMask: layer.ReturnSequences)
         { ParameterSuffix = "_reverse" };
         MergeMode = mergeMode;
         ParallelDirections = parallelDirections;

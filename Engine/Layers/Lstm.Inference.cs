@@ -91,8 +91,14 @@ public sealed partial class Lstm<T>
                     }
                     GateRow(z, cState.Slice(bi * h, h), hRow, buffers);
                 }
-                // (S9) a masked step keeps h and c, and its output repeats the last one, which is h.
-                if (allSteps) hRow.CopyTo(output.Slice((bi * time + (inputOrder ? tIn : s)) * h, h));
+                // (S9) a masked step keeps h and c, and its output repeats the last one, which is h
+                // (or is zero with zero_output_for_mask, (S9')).
+                if (allSteps)
+                {
+                    Span<T> outRow = output.Slice((bi * time + (inputOrder ? tIn : s)) * h, h);
+                    if (ZeroOutputForMask && !(mask.IsEmpty || mask[bi * time + tIn])) outRow.Clear();
+                    else hRow.CopyTo(outRow);
+                }
             }
         }
         if (!allSteps) hState.CopyTo(output);

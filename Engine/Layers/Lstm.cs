@@ -16,9 +16,10 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
     private NormParameters<T>? gateNorm, inputNorm, hiddenGateNorm, cellNorm, outputNorm;
 
     public Lstm(int units, bool returnSequences = false, bool goBackwards = false, double dropout = 0, double recurrentDropout = 0,
-        CellNormalization? cellNormalization = null, string name = "lstm")
+        CellNormalization? cellNormalization = null, string name = "lstm", bool zeroOutputForMask = false)
         : base(name)
     {
+        ZeroOutputForMask = zeroOutputForMask;
         if (units <= 0) throw new ArgumentOutOfRangeException(nameof(units), units, "LSTM units must be positive.");
         CheckRate(nameof(dropout), dropout);
         CheckRate(nameof(recurrentDropout), recurrentDropout);
@@ -44,6 +45,13 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
     /// already runs its two directions on the two cores turns it off.
     /// </summary>
     internal bool SplitProducts { get; set; } = true;
+
+    /// <summary>
+    /// Keras' zero_output_for_mask: with returnSequences, a masked step outputs zeros instead of repeating the previous
+    /// output (the state is carried either way). Bidirectional turns it on for both directions when it returns sequences,
+    /// as Keras does.
+    /// </summary>
+    public bool ZeroOutputForMask { get; internal set; }
 
     /// <summary>Appended to every parameter name ("_reverse" for the backward copy inside a Bidirectional, as PyTorch names it).</summary>
     internal string ParameterSuffix { get; init; } = "";
@@ -420,7 +428,12 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
                 hPrev.Slice(bi * h, h).CopyTo(hRow);                           // (S9) masked: state carried,
                 cPrev.Slice(bi * h, h).CopyTo(cRow);                           //      output repeats the last one
             }
-            if (ReturnSequences) outRow.CopyTo(output.Slice((bi * time + s) * h, h));
+            if (ReturnSequences)
+            {
+                Span<T> sequenceRow = output.Slice((bi * time + s) * h, h);
+                if (active || !ZeroOutputForMask) outRow.CopyTo(sequenceRow);
+                else sequenceRow.Clear();                                      // (S9') zero_output_for_mask
+            }
         }
     }
 
@@ -446,7 +459,9 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
             if (ReturnSequences) TensorPrimitives.Add(carry, outputGradient.Slice((bi * time + s) * h, h), carry);
             if (!c.Active[row])
             {
-                // (B12) masked step: the output gradient passes to the previous output, the state gradients to the previous state.
+                // (B12) masked step: the output gradient passes to the previous output (unless the step output zeros),
+                // the state gradients to the previous state.
+                if (ReturnSequences && ZeroOutputForMask) carry.Clear();
                 dAx.Clear();
                 if (separate) dAh.Slice(bi * g, g).Clear();
                 continue;

@@ -13,6 +13,8 @@ public sealed record LayerSpec
     public int Units { get; init; }
     public bool ReturnSequences { get; init; }
     public bool GoBackwards { get; init; }
+    /// <summary>Keras' zero_output_for_mask for a plain LSTM (a Bidirectional sets it from return_sequences).</summary>
+    public bool ZeroOutputForMask { get; init; }
     public double Dropout { get; init; }
     public double RecurrentDropout { get; init; }
     public GateNormalization CellGates { get; init; }
@@ -52,7 +54,7 @@ public sealed record LayerSpec
 
     internal Layer<T> Create<T>(string name) where T : unmanaged, IFloatingPointIeee754<T> => Type switch
     {
-        "lstm" => new Lstm<T>(Units, ReturnSequences, GoBackwards, Dropout, RecurrentDropout, CellNormalization, name),
+        "lstm" => new Lstm<T>(Units, ReturnSequences, GoBackwards, Dropout, RecurrentDropout, CellNormalization, name, ZeroOutputForMask),
         "bidirectional" => new Bidirectional<T>(new Lstm<T>(Units, ReturnSequences, false, Dropout, RecurrentDropout, CellNormalization, name + "_forward"), Merge, name: name),
         "layer_norm" => new LayerNorm<T>(Epsilon, Center, Scale, name),
         "dense" => new Dense<T>(Units, Activation, UseBias, name),
@@ -67,6 +69,8 @@ public sealed record LayerSpec
 public sealed record ModelSpec
 {
     public const int FormatVersion = 1;
+    /// <summary>Longest layer name accepted (names become tensor names in model files).</summary>
+    public const int MaxNameLength = 256;
 
     public int Version { get; init; } = FormatVersion;
     public required int InputFeatures { get; init; }
@@ -104,6 +108,49 @@ public sealed record ModelSpec
         };
     }
 
+    /// <summary>
+    /// The number of values the built model holds (PyTorch's zero second LSTM bias not counted), computed from the spec
+    /// alone, so a loader can compare it with what a file holds before it allocates anything. long.MaxValue if it overflows.
+    /// Call on a validated spec.
+    /// </summary>
+    public long ParameterCount()
+    {
+        try
+        {
+            checked
+            {
+                long total = 0, features = InputFeatures;
+                foreach (LayerSpec layer in Layers)
+                {
+                    long u = layer.Units, g = 4 * u;
+                    switch (layer.Type)
+                    {
+                        case "lstm" or "bidirectional":
+                            long cell = g * features + g * u + g
+                                + (layer.CellGates switch { GateNormalization.Summed => 2 * g, GateNormalization.Separate => 4 * g, _ => 0 })
+                                + (layer.CellState != CellStateNormalization.None ? 2 * u : 0) + (layer.CellHidden ? 2 * u : 0);
+                            bool both = layer.Type == "bidirectional";
+                            total += both ? 2 * cell : cell;
+                            features = both && layer.Merge == MergeMode.Concat ? 2 * u : u;
+                            break;
+                        case "layer_norm":
+                            total += (layer.Scale ? features : 0) + (layer.Center ? features : 0);
+                            break;
+                        case "dense":
+                            total += u * features + (layer.UseBias ? u : 0);
+                            features = u;
+                            break;
+                    }
+                }
+                return total;
+            }
+        }
+        catch (OverflowException)
+        {
+            return long.MaxValue;
+        }
+    }
+
     public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
 
     /// <summary>Parses a spec; malformed JSON or invalid fields raise <see cref="FormatException"/> naming the field.</summary>
@@ -130,14 +177,23 @@ public sealed record ModelSpec
         if (InputFeatures <= 0) throw new FormatException($"{where}: input_features must be positive, got {InputFeatures}.");
         if (Layers is null || Layers.Count == 0) throw new FormatException($"{where}: layers is empty.");
         if (Layers.Count > 1000) throw new FormatException($"{where}: {Layers.Count} layers is more than the 1000 allowed.");
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        var counters = new Dictionary<string, int>();
+        bool sequence = true;
         for (int k = 0; k < Layers.Count; k++)
         {
             LayerSpec layer = Layers[k];
             string at = $"{where}: layers[{k}]";
             if (layer is null) throw new FormatException($"{at} is null.");
+            if (layer.Name is { Length: 0 or > MaxNameLength })
+                throw new FormatException($"{at}.name must have 1..{MaxNameLength} characters (or be left out for a generated one), got {layer.Name.Length}.");
+            string name = layer.Name ?? $"{layer.Type}_{counters[layer.Type ?? ""] = counters.GetValueOrDefault(layer.Type ?? "") + 1}";
+            if (!names.Add(name)) throw new FormatException($"{at}.name '{name}' is already used by an earlier layer; names must be unique.");
             switch (layer.Type)
             {
                 case "lstm" or "bidirectional":
+                    if (!sequence) throw new FormatException($"{at} ({layer.Type}) needs a sequence input, but layers[{k - 1}] returns a vector (set return_sequences: true on it).");
+                    sequence = layer.ReturnSequences;
                     if (layer.Units <= 0 || layer.Units > 1 << 16) throw new FormatException($"{at}.units must be in 1..65536, got {layer.Units}.");
                     if (!(layer.Dropout >= 0 && layer.Dropout < 1)) throw new FormatException($"{at}.dropout must be in [0, 1), got {layer.Dropout}.");
                     if (!(layer.RecurrentDropout >= 0 && layer.RecurrentDropout < 1)) throw new FormatException($"{at}.recurrent_dropout must be in [0, 1), got {layer.RecurrentDropout}.");

@@ -46,6 +46,13 @@ public sealed class Sequential<T> where T : unmanaged, IFloatingPointIeee754<T>
     public IEnumerable<Parameter<T>> Parameters => parameters.Select(p => p.Parameter);
     public long ParameterCount => parameters.Sum(p => (long)p.Parameter.Length);
 
+    /// <summary>
+    /// Inference-side check of <see cref="Forward"/>: Allow (default) passes NaN and infinite inputs through, Reject throws
+    /// an <see cref="ArgumentException"/> naming the first one. Training checks its data once per Fit instead
+    /// (<c>TrainingOptions.NonFiniteInputs</c>, default Reject).
+    /// </summary>
+    public NonFiniteInputs NonFiniteInputs { get; set; } = NonFiniteInputs.Allow;
+
     public ModelCache<T> CreateCache() => new(layers.Select(l => l.CreateCache()).ToArray());
 
     public int OutputLength(int batch, int time) => OutputShape.IsSequence ? batch * time * OutputFeatures : batch * OutputFeatures;
@@ -61,6 +68,13 @@ public sealed class Sequential<T> where T : unmanaged, IFloatingPointIeee754<T>
         int expected = input.Batch * input.Time * InputFeatures;
         if (input.Data.Length != expected)
             throw new ArgumentException($"Model input must be [B={input.Batch}, T={input.Time}, F={InputFeatures}] ({expected} values), got {input.Data.Length}.", nameof(input));
+        if (!input.Mask.IsEmpty)
+        {
+            for (int b = 0; b < input.Batch; b++)
+                if (!input.Mask.Slice(b * input.Time, input.Time).Contains(true))
+                    throw new ArgumentException($"Mask row {b} has no valid step: expected at least 1 of the T={input.Time} steps marked true (a zero-length sequence has no output).", nameof(input));
+        }
+        if (NonFiniteInputs == NonFiniteInputs.Reject) NonFiniteCheck.Require(input.Data, input.Time, InputFeatures, nameof(input), $"{nameof(Sequential<T>)}.{nameof(NonFiniteInputs)}");
         cache.Prepare(this, input.Batch, input.Time, !input.Mask.IsEmpty);
         if (!input.Mask.IsEmpty) input.Mask.CopyTo(cache.Mask);
         ReadOnlySpan<T> current = input.Data;

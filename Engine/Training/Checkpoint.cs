@@ -17,7 +17,7 @@ public static class Checkpoint
 {
     private const string OptimizerKey = "numlstm.optimizer";
     private const string EpochsKey = "numlstm.completed_epochs";
-    private const string Prefix = "optimizer.";
+    private const string Prefix = ModelFile.OptimizerPrefix;
 
     public static void Save(Trainer trainer, string path)
     {
@@ -49,11 +49,18 @@ public static class Checkpoint
         ModelFile.Save(trainer.Model, path, metadata, tensors);
     }
 
-    /// <summary>Loads a checkpoint into a new trainer with its model and optimizer, ready to continue with Fit.</summary>
-    public static Trainer Load(string path)
+    /// <summary>
+    /// Loads a checkpoint into a new trainer with its model and optimizer, ready to continue with Fit. A malformed,
+    /// hostile or unreadable file gives <see cref="NumLstmFormatException"/> naming the file and the field.
+    /// </summary>
+    public static Trainer Load(string path) => Load(SafeTensorsFile.Read(path), path);
+
+    /// <summary>Loads a checkpoint from a readable, seekable stream; see <see cref="Load(string)"/>.</summary>
+    public static Trainer Load(Stream stream, string? sourceName = null) => Load(SafeTensorsFile.Read(stream, sourceName), sourceName);
+
+    private static Trainer Load(SafeTensorsContent content, string? path)
     {
-        Sequential<float> model = ModelFile.Load<float>(path);
-        SafeTensorsContent content = SafeTensorsFile.Read(path);
+        Sequential<float> model = ModelFile.Load<float>(content, path);
         string json = content.Metadata.GetValueOrDefault(OptimizerKey)
                       ?? throw new NumLstmFormatException(path, $"metadata '{OptimizerKey}'", "expected the optimizer state, found none (a model file, not a checkpoint?).");
         if (!int.TryParse(content.Metadata.GetValueOrDefault(EpochsKey), NumberStyles.None, CultureInfo.InvariantCulture, out int epochs))
@@ -67,6 +74,8 @@ public static class Checkpoint
         {
             throw new NumLstmFormatException(path, $"metadata '{OptimizerKey}'", "expected the optimizer JSON: " + e.Message, e);
         }
+        if (header.kind is null || header.hyperparameters is null)
+            throw new NumLstmFormatException(path, $"metadata '{OptimizerKey}'", $"expected the fields kind and hyperparameters, found {(header.kind is null ? "no kind" : "no hyperparameters")}.");
         var parameters = model.Parameters.ToList();
         Optimizer<float> optimizer = Create(header, parameters, path);
         var names = model.NamedParameters.Select(p => p.Name).ToArray();
@@ -92,7 +101,7 @@ public static class Checkpoint
         return new Trainer(model, optimizer) { CompletedEpochs = epochs };
     }
 
-    private static Optimizer<float> Create(OptimizerHeader header, List<Parameter<float>> parameters, string path)
+    private static Optimizer<float> Create(OptimizerHeader header, List<Parameter<float>> parameters, string? path)
     {
         double H(string name) => header.hyperparameters.TryGetValue(name, out double v) ? v
             : throw new NumLstmFormatException(path, $"metadata '{OptimizerKey}'", $"expected hyperparameter '{name}' for {header.kind}.");

@@ -43,6 +43,9 @@ public sealed class TrainingOptions
     public IProgress<TrainingProgress>? Progress { get; init; }
     /// <summary>Apply the dataset's sequence lengths as a mask (Keras masking). Default: when the dataset is variable length.</summary>
     public bool? UseMask { get; init; }
+    /// <summary>NaN or infinite values in the training or validation inputs or targets: Reject (default) throws an
+    /// ArgumentException naming the first one before training starts; Allow lets them through (the loss will not be finite).</summary>
+    public NonFiniteInputs NonFiniteInputs { get; init; } = NonFiniteInputs.Reject;
 
     internal void Validate()
     {
@@ -53,6 +56,7 @@ public sealed class TrainingOptions
         if (Clip != ClipMode.None && (!(ClipValue > 0) || !double.IsFinite(ClipValue)))
             throw new ArgumentOutOfRangeException(nameof(ClipValue), ClipValue, "Clip value must be positive and finite.");
         if (!Enum.IsDefined(Clip)) throw new ArgumentOutOfRangeException(nameof(Clip), Clip, "Unknown clip mode.");
+        if (!Enum.IsDefined(NonFiniteInputs)) throw new ArgumentOutOfRangeException(nameof(NonFiniteInputs), NonFiniteInputs, "Unknown NonFiniteInputs value.");
     }
 }
 
@@ -201,6 +205,11 @@ public sealed class Trainer
                 throw new ArgumentException($"Validation split {options.ValidationSplit} leaves an empty part of {train.Count + validation.Count} sequences.", nameof(options));
         }
         if (validation is not null) CheckDataset(validation, "validation");
+        if (options.NonFiniteInputs == NonFiniteInputs.Reject)
+        {
+            CheckFinite(train, nameof(train));
+            if (validation is not null) CheckFinite(validation, "validation");
+        }
         ILoss<float> loss = LossFor(train, options.Loss);
         Optimizer ??= options.OptimizerFactory?.Invoke(model.Parameters.ToList(), options.LearningRate)
                       ?? new Adam<float>(model.Parameters.ToList(), options.LearningRate);
@@ -412,6 +421,18 @@ public sealed class Trainer
             throw new ArgumentException($"{name}: targets have width {data.TargetWidth} but the model outputs {model.OutputFeatures} values.", name);
         if (model.OutputShape.IsSequence)
             throw new ArgumentException($"{name}: fit/evaluate need a model with one output per sequence; the last recurrent layer returns sequences.", name);
+    }
+
+    private static void CheckFinite(SequenceDataset data, string name)
+    {
+        const string option = $"{nameof(TrainingOptions)}.{nameof(TrainingOptions.NonFiniteInputs)}";
+        NonFiniteCheck.Require<float>(data.X, data.Steps, data.Features, name, option);
+        if (data.Targets is not null)
+        {
+            int bad = Array.FindIndex(data.Targets, v => !float.IsFinite(v));
+            if (bad >= 0)
+                throw new ArgumentException($"{name}: expected finite targets, found {data.Targets[bad]} at sequence {bad / data.TargetWidth}, target {bad % data.TargetWidth} (rejected by {option} = Reject).", name);
+        }
     }
 
     private static ILoss<float> LossFor(SequenceDataset data, string? name)

@@ -1,0 +1,53 @@
+using NumLstm.Layers;
+
+namespace NumLstm.Models;
+
+/// <summary>
+/// A fluent builder that reads like Keras code:
+/// <code>
+/// var model = ModelBuilder.Input(32)
+///     .Bidirectional(units: 100, returnSequences: true, dropout: 0.4, recurrentDropout: 0.4).LayerNorm()
+///     .Bidirectional(units: 200, dropout: 0.4, recurrentDropout: 0.4).LayerNorm()
+///     .Dense(2)
+///     .Build&lt;float&gt;(seed: 42);
+/// </code>
+/// It collects a <see cref="ModelSpec"/>, so the same description can be saved as JSON or built for float or double.
+/// </summary>
+public sealed class ModelBuilder
+{
+    private readonly int inputFeatures;
+    private readonly List<LayerSpec> layers = new();
+
+    private ModelBuilder(int inputFeatures)
+    {
+        if (inputFeatures <= 0) throw new ArgumentOutOfRangeException(nameof(inputFeatures), inputFeatures, "Input features must be positive.");
+        this.inputFeatures = inputFeatures;
+    }
+
+    /// <summary>Starts a model whose input is [B, T, features] (Keras' Input(shape=(None, features))).</summary>
+    public static ModelBuilder Input(int features) => new(features);
+
+    public ModelBuilder Lstm(int units, bool returnSequences = false, double dropout = 0, double recurrentDropout = 0,
+        CellNormalization? cellNormalization = null, bool goBackwards = false, string? name = null)
+        => Add(LayerSpec.Lstm(units, returnSequences, dropout, recurrentDropout, cellNormalization, goBackwards) with { Name = name });
+
+    public ModelBuilder Bidirectional(int units, bool returnSequences = false, double dropout = 0, double recurrentDropout = 0,
+        CellNormalization? cellNormalization = null, MergeMode merge = MergeMode.Concat, string? name = null)
+        => Add(LayerSpec.Bidirectional(LayerSpec.Lstm(units, returnSequences, dropout, recurrentDropout, cellNormalization), merge) with { Name = name });
+
+    public ModelBuilder LayerNorm(double epsilon = LayerNorm<float>.KerasEpsilon, bool center = true, bool scale = true, string? name = null)
+        => Add(LayerSpec.LayerNorm(epsilon, center, scale) with { Name = name });
+
+    public ModelBuilder Dense(int units, Activation activation = Activation.Linear, bool useBias = true, string? name = null)
+        => Add(LayerSpec.Dense(units, activation, useBias) with { Name = name });
+
+    public ModelSpec ToSpec(int seed = 0) => new() { InputFeatures = inputFeatures, Seed = seed, Layers = layers.ToList() };
+
+    public Sequential<T> Build<T>(int seed = 0) where T : unmanaged, IFloatingPointIeee754<T> => ToSpec(seed).Build<T>();
+
+    private ModelBuilder Add(LayerSpec spec)
+    {
+        layers.Add(spec);
+        return this;
+    }
+}
