@@ -63,3 +63,22 @@ public class LstmThreadingTests<T> where T : unmanaged, IFloatingPointIeee754<T>
         }
     }
 }
+
+/// <summary>What the cache keeps for backpropagation through time is O(B·T·(F + H)) and reported exactly.</summary>
+[TestFixture(typeof(float))]
+[TestFixture(typeof(double))]
+public class LstmMemoryTests<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    [Test]
+    public void BytesKeptForBackward_CountsTheStepBuffers_OfAPlainCell()
+    {
+        const int batch = 3, time = 7, f = 5, h = 4;
+        var lstm = new Lstm<T>(h, returnSequences: true);
+        lstm.Build(LayerShape.Sequence(f), new Random(1));
+        var cache = (LstmCache<T>)lstm.CreateCache();
+        lstm.Forward(new SequenceBatch<T>(new T[batch * time * f], batch, time, default), new T[batch * time * h], cache, ForwardContext.Inference);
+        // x [T, B, F], gates [T, B, 4H], h and c [T+1, B, H], tanh(c) [T, B, H] in T, plus one bool per (step, row).
+        long elements = (long)time * batch * f + time * batch * 4 * h + 2L * (time + 1) * batch * h + time * batch * h;
+        Assert.That(cache.BytesKeptForBackward, Is.EqualTo(elements * System.Runtime.CompilerServices.Unsafe.SizeOf<T>() + time * batch));
+    }
+}
