@@ -457,24 +457,33 @@ public static class StudyReport
                 text.AppendLine($"- `{p}`: depth {shallowest} {MS(a)} → depth {deepest} {MS(b)} (change {Signed(b.Advantage(a))}{(b.Diverged > 0 ? $", {b.Diverged} diverged" : "")}).");
             }
             text.AppendLine();
+            // Three comparisons at the deepest stack: in-cell alone vs none, between-layer alone vs none, and in-cell
+            // added on top of between-layer LayerNorm vs that between-layer LayerNorm.
+            ConfigSummary? cellOnly = deep.FirstOrDefault(s => s.Placement.StartsWith("in-cell:", StringComparison.Ordinal));
+            ConfigSummary? afterEach = deep.FirstOrDefault(s => s.Placement == "after-each");
+            ConfigSummary? combined = deep.FirstOrDefault(s => s.Placement.StartsWith("in-cell+after", StringComparison.Ordinal));
+            var parts = new List<string>();
+            if (cellOnly is not null && none is not null) parts.Add($"in-cell alone (`{cellOnly.Placement}` {MS(cellOnly)}) vs `none` {MS(none)}: {Relation(cellOnly, none)}");
+            if (between is not null && none is not null) parts.Add($"between-layer alone (`{between.Placement}` {MS(between)}) vs `none`: {Relation(between, none)}");
+            if (combined is not null && afterEach is not null) parts.Add($"in-cell added to `after-each` (`{combined.Placement}` {MS(combined)}) vs `after-each` {MS(afterEach)}: {Relation(combined, afterEach)}");
             string answer;
-            if (inCell is null || none is null) answer = "cannot be answered: the depth sweep needs `none` and an in-cell placement.";
+            if (parts.Count == 0 || none is null) answer = "cannot be answered: the depth sweep needs `none` and an in-cell placement.";
             else
             {
-                int vsNone = inCell.Versus(none);
-                int vsBetween = between is null ? 0 : inCell.Versus(between);
-                string gain = $"the best in-cell placement `{inCell.Placement}` {MS(inCell)} vs `none` {MS(none)}: {Relation(inCell, none)}";
-                string betweenText = between is null ? "" : $"; vs the best between-layer placement `{between.Placement}` {MS(between)}: {Relation(inCell, between)}";
-                ConfigSummary? inCellShallow = rows.FirstOrDefault(s => s.Placement == inCell.Placement && s.Depth == shallowest);
+                bool cellHelps = (cellOnly is not null && cellOnly.Versus(none) > 0) || (combined is not null && afterEach is not null && combined.Versus(afterEach) > 0);
+                bool cellHurts = cellOnly is not null && cellOnly.Versus(none) < 0;
+                bool betweenHelps = between is not null && between.Versus(none) > 0;
+                string yes = cellHelps ? "**yes**: in-cell LayerNorm is separated above the matching placement without it at the deepest stack"
+                    : cellHurts ? "**no**: in-cell LayerNorm alone is separated *below* no LayerNorm at the deepest stack"
+                    : betweenHelps ? "**not shown for in-cell**: the deep stack needed LayerNorm, but between layers; in-cell LayerNorm, alone or added, is not separated from the placement without it"
+                    : "**not shown**: no LayerNorm placement is separated from `none` at the deepest stack";
+                string trend = "";
+                ConfigSummary? probe = cellOnly ?? combined;
+                ConfigSummary? probeShallow = probe is null ? null : rows.FirstOrDefault(s => s.Placement == probe.Placement && s.Depth == shallowest);
                 ConfigSummary? noneShallow = rows.FirstOrDefault(s => s.Placement == "none" && s.Depth == shallowest);
-                string trend = inCellShallow is null || noneShallow is null || shallowest == deepest ? "" :
-                    $" The in-cell advantage over `none` is {Signed(inCellShallow.Advantage(noneShallow))} at depth {shallowest} and {Signed(inCell.Advantage(none))} at depth {deepest}" +
-                    (inCell.Advantage(none) > inCellShallow.Advantage(noneShallow) ? " (more favourable to in-cell at the deeper stack)." : " (not more favourable to in-cell at the deeper stack).");
-                string yes = vsNone > 0 && vsBetween > 0 ? "**yes** on this task: in-cell LayerNorm is separated above both no LayerNorm and between-layer LayerNorm at the deepest stack"
-                    : vsNone > 0 ? "**partly**: in-cell LayerNorm is separated above no LayerNorm at the deepest stack, but not from between-layer LayerNorm"
-                    : vsNone < 0 ? "**no** on this task: in-cell LayerNorm is separated *below* no LayerNorm at the deepest stack"
-                    : "**not shown**: at the deepest stack in-cell LayerNorm overlaps no LayerNorm";
-                answer = $"{yes} ({gain}{betweenText}).{trend}";
+                if (probe is not null && probeShallow is not null && noneShallow is not null && shallowest != deepest)
+                    trend = $" `{probe.Placement}` minus `none`: {Signed(probeShallow.Advantage(noneShallow))} at depth {shallowest}, {Signed(probe.Advantage(none))} at depth {deepest}.";
+                answer = $"{yes} ({string.Join("; ", parts)}).{trend}";
             }
             text.AppendLine($"**Answer:** {answer}");
             text.AppendLine();
@@ -575,6 +584,16 @@ public static class StudyReport
             int improving = summaries.Count(s => s.ValidationLossMean.Count >= 2 && s.ValidationLossMean[^1] < s.ValidationLossMean[^2]);
             if (summaries.Count > 0)
                 weak.Add($"{improving} of {summaries.Count} configurations still improved their validation loss in the last epoch: training was short, and rankings can change with longer training.");
+            foreach (TaskInfo t in manifest.Tasks.Where(t => results.Any(r => r.Task == t.Name) && t.Features <= 2))
+            {
+                var affected = results.Where(r => r.Task == t.Name).Select(r => r.Placement)
+                    .Where(p => p == "pre-norm" || p.Contains("ba2016", StringComparison.Ordinal) || p.Contains("tf-addons", StringComparison.Ordinal)).Distinct().ToList();
+                if (affected.Count > 0)
+                    weak.Add($"`{t.Name}` has {t.Features} input feature{(t.Features == 1 ? "" : "s")} per step: a LayerNorm over the raw input (`pre-norm`'s first) " +
+                             (t.Features == 1 ? "maps every step to its β, erasing the input" : "keeps only the pattern of the two values, not their scale") +
+                             ", and a separate LayerNorm of W·x (`ba2016`, `tf-addons`) sees a rank-" + t.Features + " vector, so it keeps little more than the input's sign or direction. " +
+                             $"Results of {string.Join(", ", affected.Select(p => $"`{p}`"))} on this task measure that loss of information as much as LayerNorm itself.");
+            }
             foreach (TaskInfo t in manifest.Tasks.Where(t => results.Any(r => r.Task == t.Name)))
                 if (t.TrainCount < 1000) weak.Add($"`{t.Name}` is small ({t.TrainCount} training sequences, {t.ValidationCount} validation): a few sequences move the metric.");
             weak.Add(timing is not null
@@ -599,7 +618,11 @@ public static class StudyReport
         private static string MS(ConfigSummary s) => $"{M(s.MetricMean)} ± {(double.IsFinite(s.MetricStd) ? s.MetricStd.ToString(Math.Abs(s.MetricMean) >= 0.01 ? "F3" : "G2", CultureInfo.InvariantCulture) : "–")}";
         private static double Z(double std) => double.IsFinite(std) ? std : 0;
         private static string Std(double std, string format) => double.IsFinite(std) ? std.ToString(format, CultureInfo.InvariantCulture) : "–";
-        private static string Signed(double value, string format = "G3") => (value >= 0 ? "+" : "") + value.ToString(format, CultureInfo.InvariantCulture);
+        private static string Signed(double value, string format = "G3")
+        {
+            string text = value.ToString(format, CultureInfo.InvariantCulture);
+            return text.TrimStart('-').Trim('0', '.').Length == 0 ? "+" + text.TrimStart('-') : value >= 0 ? "+" + text : text;
+        }
     }
 
     internal static string M(double value) => double.IsFinite(value) ? value.ToString(Math.Abs(value) >= 0.01 || value == 0 ? "F3" : "G3", CultureInfo.InvariantCulture) : "–";

@@ -22,9 +22,9 @@ public sealed record TimingFile(string PlanFingerprint, int Rounds, int BatchesP
 public static class TimingProbe
 {
     public const string FileName = "timing.json";
-    public const double MinimumSampleSeconds = 0.25;
+    public const double MinimumSampleSeconds = 0.2;
 
-    public static TimingFile Measure(IReadOnlyList<StudyTask> tasks, IReadOnlyList<string> placements, string planFingerprint, int rounds = 7, int batches = 3, CancellationToken cancellation = default)
+    public static TimingFile Measure(IReadOnlyList<StudyTask> tasks, IReadOnlyList<string> placements, string planFingerprint, int rounds = 5, int batches = 3, CancellationToken cancellation = default)
     {
         ArgumentNullException.ThrowIfNull(tasks);
         ArgumentNullException.ThrowIfNull(placements);
