@@ -1,0 +1,100 @@
+namespace NumLstm.Benchmarks.Study;
+
+/// <summary>The <c>compare</c> verb: parse the options, load the tasks, plan, run the pending jobs, write the report.</summary>
+public static class StudyCommand
+{
+    /// <summary>Exit codes: 0 done, 1 a job or task failed, 2 bad options, 130 interrupted (re-run to resume).</summary>
+    public static int Run(IReadOnlyList<string> args, TextWriter output, TextWriter error, CancellationToken cancellation = default)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        StudyOptions options;
+        try
+        {
+            options = StudyOptions.Parse(args);
+        }
+        catch (StudyUsageException e)
+        {
+            error.WriteLine($"compare: {e.Message}");
+            error.WriteLine("Run 'compare --help' for the options.");
+            return 2;
+        }
+        if (options.Help)
+        {
+            output.WriteLine(StudyOptions.Usage);
+            return 0;
+        }
+        string commandLine = "dotnet run -c Release --project Engine.Benchmarks -- compare" + string.Concat(args.Select(a => " " + (a.Contains(' ') ? $"\"{a}\"" : a)));
+        bool interactive = ReferenceEquals(output, Console.Out) && !Console.IsOutputRedirected;
+        try
+        {
+            return Run(options, commandLine, output, interactive, cancellation).ExitCode;
+        }
+        catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
+        {
+            error.WriteLine($"compare: {e.Message}");
+            return 1;
+        }
+    }
+
+    /// <summary>Runs a study from options already parsed (the smoke test calls this with a tiny study).</summary>
+    public static (int ExitCode, RunSummary? Summary) Run(StudyOptions options, string commandLine, TextWriter output, bool interactive, CancellationToken cancellation = default)
+    {
+        ArgumentNullException.ThrowIfNull(options);
+        string folder = options.OutputFolder;
+        if (options.ReportOnly)
+        {
+            StudyManifest existing = StudyReport.ReadManifest(folder);
+            var all = StudyReport.Write(folder, existing, allResults: true, warn: m => output.WriteLine("warning: " + m), timing: TimingProbe.Read(folder));
+            output.WriteLine($"Report rebuilt from {all.Count} job results: {Path.Combine(folder, "report.md")}");
+            return (0, null);
+        }
+
+        output.WriteLine($"Loading tasks: {string.Join(", ", options.Tasks)}");
+        var tasks = options.Tasks.Select(t => StudyTasks.Load(t, options.DataScale)).ToList();
+        foreach (StudyTask task in tasks) output.WriteLine($"  {task.Name}: {task.Description}");
+        IReadOnlyList<StudyJob> plan = StudyPlan.Build(options, tasks);
+        StudyTask sweep = StudyPlan.SweepTask(options, tasks);
+        var manifest = new StudyManifest
+        {
+            CommandLine = commandLine,
+            PlanFingerprint = options.PlanFingerprint(),
+            Created = DateTimeOffset.UtcNow,
+            BaseLearningRate = options.BaseLearningRate,
+            LearningRates = options.LearningRates,
+            Depths = options.Depths,
+            Seeds = options.Seeds,
+            SweepTask = sweep.Name,
+            Placements = options.Placements.Select(p => p.Name).ToList(),
+            Tasks = tasks.Select(t => new TaskInfo(t.Name, t.Description, t.MetricName + (t.MetricUnit.Length > 0 ? $" ({t.MetricUnit})" : ""), t.HigherIsBetter,
+                t.Baseline, t.BaselineName, t.Target, t.Train.Count, t.Validation.Count, t.Train.Steps, t.Train.Features)).ToList(),
+            PlannedJobs = plan.Select(j => j.Id).ToList(),
+        };
+        StudyReport.WriteManifest(folder, manifest);
+        IReadOnlyList<StudyJob> slice = StudyPlan.Slice(plan, options.SliceIndex, options.SliceCount);
+        output.WriteLine($"Plan: {plan.Count} jobs ({plan.Count(j => j.Architecture == Architectures.Seed && j.LearningRate == options.BaseLearningRate)} placement, " +
+                         $"{plan.Count(j => j.Architecture == Architectures.Stack)} depth-sweep, {plan.Count(j => j.Architecture == Architectures.Seed && j.LearningRate != options.BaseLearningRate)} extra LR-sweep)" +
+                         (options.SliceCount > 1 ? $"; slice {options.SliceIndex}/{options.SliceCount}: {slice.Count} jobs" : "") + $"; output {Path.GetFullPath(folder)}");
+        var runner = new StudyRunner(output, interactive);
+        RunSummary summary = runner.Run(slice, tasks.ToDictionary(t => t.Name), folder, options.Jobs, cancellation);
+        TimingFile? timing = TimingProbe.Read(folder, manifest.PlanFingerprint);
+        if (timing is null && !summary.Cancelled && options.SliceIndex == 0)
+        {
+            output.WriteLine("Timing each placement on one thread, interleaved (for the cost section)...");
+            try
+            {
+                timing = TimingProbe.Measure(tasks, manifest.Placements, manifest.PlanFingerprint, cancellation: cancellation);
+                TimingProbe.Write(folder, timing);
+            }
+            catch (OperationCanceledException) when (cancellation.IsCancellationRequested)
+            {
+                output.WriteLine("Timing interrupted; the cost section falls back to the jobs' own times.");
+            }
+        }
+        StudyReport.Write(folder, manifest, summary, options.Jobs, warn: m => output.WriteLine("warning: " + m), timing: timing);
+        output.WriteLine(summary.Cancelled
+            ? $"Interrupted after {StudyRunner.Clock(summary.Elapsed)}: {summary.Ran} jobs finished in this run. Run the same command again to resume."
+            : $"Done in {StudyRunner.Clock(summary.Elapsed)}: {summary.Ran} jobs ran, {summary.AlreadyFinished} were already finished, {summary.Failed} failed.");
+        output.WriteLine($"Report: {Path.Combine(folder, "report.md")}");
+        return (summary.Cancelled ? 130 : summary.Failed > 0 ? 1 : 0, summary);
+    }
+}

@@ -1,0 +1,221 @@
+using System.Globalization;
+using NumLstm.Models;
+
+namespace NumLstm.Benchmarks.Study;
+
+/// <summary>A bad command line: the message says which option and what was expected. The command exits with code 2.</summary>
+public sealed class StudyUsageException(string message) : Exception(message);
+
+/// <summary>
+/// Options of <c>compare</c>. <see cref="Parse"/> reads the command line; the defaults are the default study that
+/// docs/ln-placement-study.md describes (about 6 minutes on 2 cores).
+/// </summary>
+public sealed record StudyOptions
+{
+    /// <summary>Task specs as given: jv, adding, mackey-glass, sine, har=&lt;dir&gt;, co2=&lt;csv&gt;.</summary>
+    public IReadOnlyList<string> Tasks { get; init; } = new[] { "jv", "adding", "mackey-glass" };
+    public IReadOnlyList<LayerNormPlacement> Placements { get; init; } = LayerNormPlacement.All;
+    /// <summary>True when --placements was given: then the depth and LR sweeps use the same list instead of their subsets.</summary>
+    public bool PlacementsGiven { get; init; }
+    /// <summary>Depths of the depth sweep (unidirectional stacks). One value: no depth sweep.</summary>
+    public IReadOnlyList<int> Depths { get; init; } = new[] { 2, 4, 6 };
+    public int Seeds { get; init; } = 3;
+    /// <summary>Epochs of every job; null: each task's own default.</summary>
+    public int? Epochs { get; init; }
+    /// <summary>Learning rates. The middle one (lower middle for an even count) is the base rate of every section; the rest form the LR sweep.</summary>
+    public IReadOnlyList<double> LearningRates { get; init; } = new[] { 1e-3, 3e-3, 3e-2, 1e-1 };
+    /// <summary>Jobs run at once. With 1, each Bidirectional layer runs its two directions on two threads instead.</summary>
+    public int Jobs { get; init; } = 2;
+    /// <summary>Output folder; null: study-output/&lt;preset or options hash&gt;.</summary>
+    public string? Out { get; init; }
+    /// <summary>Run only the jobs with index % SliceCount == SliceIndex.</summary>
+    public int SliceIndex { get; init; }
+    public int SliceCount { get; init; } = 1;
+    /// <summary>The task that also gets the depth and LR sweeps; null: the first task.</summary>
+    public string? SweepTask { get; init; }
+    /// <summary>Scale of each task's data: 1 the default study, smaller for --quick and tests.</summary>
+    public double DataScale { get; init; } = 1.0;
+    public bool Quick { get; init; }
+    /// <summary>Rebuild report.md, results.* and the plots from the results in the folder, without running anything.</summary>
+    public bool ReportOnly { get; init; }
+    public bool Help { get; init; }
+
+    public double BaseLearningRate => LearningRates.Order().ElementAt((LearningRates.Count - 1) / 2);
+
+    /// <summary>The --quick preset: Japanese Vowels and a short Mackey-Glass, 4 placements, 2 seeds, few epochs; under a minute.</summary>
+    public static StudyOptions QuickPreset { get; } = new()
+    {
+        Tasks = new[] { "jv", "mackey-glass" },
+        Placements = new[] { "none", "after-each", "before-dense", "in-cell:keras-gates" }.Select(LayerNormPlacement.Parse).ToArray(),
+        Depths = new[] { 2, 4 },
+        Seeds = 2,
+        Epochs = 4,
+        LearningRates = new[] { 3e-3, 3e-2 },
+        DataScale = 0.5,
+        Quick = true,
+    };
+
+    public const string Usage = """
+        Usage: dotnet run -c Release --project Engine.Benchmarks -- compare [options]
+
+        Runs the LayerNorm-placement study and writes a report folder (report.md, results.json, results.csv, SVG plots,
+        jobs/<id>.json per finished job). Re-running the same command resumes: finished jobs are skipped.
+
+        Options:
+          --tasks LIST         comma-separated: jv, adding, mackey-glass, sine, har=<dir>, co2=<csv>
+                               (default jv,adding,mackey-glass; har and co2 are read from the path given)
+          --placements LIST    none, after-each, before-dense, pre-norm, in-cell:<preset>, in-cell+after:<preset>
+                               (presets: keras-gates, keras-snippet, ba2016, tf-addons; default: all nine)
+          --depths LIST        depths of the depth sweep, e.g. 2,4,6 (default); one value turns it off
+          --seeds N            seeds per configuration (default 3)
+          --epochs N           epochs per job (default: per task, jv 15, adding 5, mackey-glass 8, har 5, co2 8)
+          --lr LIST            learning rates (default 1e-3,3e-3,3e-2,1e-1); the middle (lower middle) one is the base rate,
+                               the others form the LR sweep; one value turns it off
+          --sweep-task NAME    task that gets the depth and LR sweeps (default: the first task)
+          --jobs N             jobs run in parallel (default 2)
+          --out DIR            report folder (default study-output/default, study-output/quick or
+                               study-output/custom-<hash of the options>)
+          --slice K/N          run only jobs with index % N == K (0 <= K < N), to split a study over machines
+          --report-only        rebuild the report from DIR/jobs without running jobs
+          --quick              small preset (jv + mackey-glass, 4 placements, 2 seeds, 4 epochs): under a minute
+          --help               this text
+
+        Splitting over machines: run the same command with --slice 0/3, 1/3, 2/3 on three machines, copy every
+        DIR/jobs/*.json into one DIR/jobs, then run the command once more without --slice (or with --report-only):
+        finished jobs are skipped and the report is rebuilt from the job files.
+        """;
+
+    public static StudyOptions Parse(IReadOnlyList<string> args)
+    {
+        ArgumentNullException.ThrowIfNull(args);
+        var given = new Dictionary<string, string?>(StringComparer.Ordinal);
+        for (int k = 0; k < args.Count; k++)
+        {
+            string arg = args[k];
+            string name = arg, value;
+            int equals = arg.IndexOf('=');
+            if (arg.StartsWith("--", StringComparison.Ordinal) && equals > 0) { name = arg[..equals]; value = arg[(equals + 1)..]; }
+            else value = "";
+            if (!arg.StartsWith("--", StringComparison.Ordinal))
+                throw new StudyUsageException($"Unexpected argument '{arg}': options start with -- (see --help).");
+            bool flag = name is "--quick" or "--help" or "--report-only";
+            if (!flag && !IsKnownValueOption(name)) throw new StudyUsageException($"Unknown option '{name}' (see --help).");
+            if (flag)
+            {
+                if (equals > 0) throw new StudyUsageException($"Option {name} takes no value, got '{arg}'.");
+                given[name] = null;
+                continue;
+            }
+            if (equals <= 0)
+            {
+                if (k + 1 >= args.Count || args[k + 1].StartsWith("--", StringComparison.Ordinal))
+                    throw new StudyUsageException($"Option {name} needs a value (see --help).");
+                value = args[++k];
+            }
+            if (!given.TryAdd(name, value)) throw new StudyUsageException($"Option {name} is given twice.");
+        }
+
+        StudyOptions options = given.ContainsKey("--quick") ? QuickPreset : new StudyOptions();
+        if (given.ContainsKey("--help")) return options with { Help = true };
+        if (given.ContainsKey("--report-only")) options = options with { ReportOnly = true };
+        foreach ((string name, string? value) in given)
+        {
+            if (value is null) continue;
+            options = name switch
+            {
+                "--tasks" => options with { Tasks = ParseTasks(value) },
+                "--placements" => options with { Placements = ParsePlacements(value), PlacementsGiven = true },
+                "--depths" => options with { Depths = ParseList(name, value, s => ParseInt(name, s, 1, 64)).Distinct().Order().ToArray() },
+                "--seeds" => options with { Seeds = ParseInt(name, value, 1, 1000) },
+                "--epochs" => options with { Epochs = ParseInt(name, value, 1, 100_000) },
+                "--lr" => options with { LearningRates = ParseList(name, value, s => ParseDouble(name, s)).Distinct().Order().ToArray() },
+                "--jobs" => options with { Jobs = ParseInt(name, value, 1, 256) },
+                "--out" => options with { Out = value.Length > 0 ? value : throw new StudyUsageException("Option --out needs a folder.") },
+                "--slice" => ParseSlice(options, value),
+                "--sweep-task" => options with { SweepTask = value },
+                _ => throw new StudyUsageException($"Unknown option '{name}'."),
+            };
+        }
+        if (options.SweepTask is not null && !options.Tasks.Any(t => StudyTasks.NameOf(t) == options.SweepTask))
+            throw new StudyUsageException($"--sweep-task '{options.SweepTask}' is not one of the tasks ({string.Join(", ", options.Tasks.Select(StudyTasks.NameOf))}).");
+        return options;
+    }
+
+    private static bool IsKnownValueOption(string name) =>
+        name is "--tasks" or "--placements" or "--depths" or "--seeds" or "--epochs" or "--lr" or "--jobs" or "--out" or "--slice" or "--sweep-task";
+
+    private static IReadOnlyList<string> ParseTasks(string value)
+    {
+        var tasks = ParseList("--tasks", value, s => s);
+        foreach (string task in tasks)
+        {
+            try { StudyTasks.Validate(task); }
+            catch (StudyUsageException e) { throw new StudyUsageException($"--tasks: {e.Message}"); }
+        }
+        var names = tasks.Select(StudyTasks.NameOf).ToList();
+        string? twice = names.GroupBy(n => n).FirstOrDefault(g => g.Count() > 1)?.Key;
+        if (twice is not null) throw new StudyUsageException($"--tasks names '{twice}' twice.");
+        return tasks;
+    }
+
+    private static IReadOnlyList<LayerNormPlacement> ParsePlacements(string value)
+    {
+        var placements = ParseList("--placements", value, s =>
+        {
+            try { return LayerNormPlacement.Parse(s); }
+            catch (ArgumentException e) { throw new StudyUsageException($"--placements: {e.Message}"); }
+        });
+        return placements.DistinctBy(p => p.Name).ToArray();
+    }
+
+    private static StudyOptions ParseSlice(StudyOptions options, string value)
+    {
+        string[] parts = value.Split('/');
+        if (parts.Length != 2) throw new StudyUsageException($"--slice must be K/N (e.g. 0/3), got '{value}'.");
+        int count = ParseInt("--slice N", parts[1], 1, 1_000_000);
+        int index = ParseInt("--slice K", parts[0], 0, count - 1);
+        return options with { SliceIndex = index, SliceCount = count };
+    }
+
+    private static List<TValue> ParseList<TValue>(string name, string value, Func<string, TValue> parse)
+    {
+        var items = value.Split(',', StringSplitOptions.TrimEntries | StringSplitOptions.RemoveEmptyEntries);
+        if (items.Length == 0) throw new StudyUsageException($"Option {name} needs at least one value.");
+        return items.Select(parse).ToList();
+    }
+
+    private static int ParseInt(string name, string text, int min, int max)
+    {
+        if (!int.TryParse(text, NumberStyles.Integer, CultureInfo.InvariantCulture, out int value) || value < min || value > max)
+            throw new StudyUsageException($"Option {name} expects a whole number in {min}..{max}, got '{text}'.");
+        return value;
+    }
+
+    private static double ParseDouble(string name, string text)
+    {
+        if (!double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double value) || !(value > 0) || !double.IsFinite(value) || value >= 10)
+            throw new StudyUsageException($"Option {name} expects learning rates in (0, 10) such as 3e-3, got '{text}'.");
+        return value;
+    }
+
+    /// <summary>The options that decide which jobs exist and what they compute (not --jobs, --out, --slice).</summary>
+    public string PlanFingerprint() => string.Join(";",
+        "tasks=" + string.Join(",", Tasks), "placements=" + string.Join(",", Placements.Select(p => p.Name)), "placementsGiven=" + PlacementsGiven,
+        "depths=" + string.Join(",", Depths), "seeds=" + Seeds, "epochs=" + Epochs, "lr=" + string.Join(",", LearningRates.Select(Invariant)),
+        "sweep=" + SweepTask, "scale=" + Invariant(DataScale));
+
+    /// <summary>The folder used when --out is not given: study-output/default, study-output/quick or study-output/custom-&lt;hash&gt;.</summary>
+    public string OutputFolder
+    {
+        get
+        {
+            if (Out is not null) return Out;
+            string name = PlanFingerprint() == new StudyOptions().PlanFingerprint() ? "default"
+                : PlanFingerprint() == QuickPreset.PlanFingerprint() ? "quick"
+                : "custom-" + StudyJob.ShortHash(PlanFingerprint());
+            return Path.Combine("study-output", name);
+        }
+    }
+
+    internal static string Invariant(double value) => value.ToString("R", CultureInfo.InvariantCulture);
+}

@@ -1,0 +1,652 @@
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
+using System.Text.Json;
+
+namespace NumLstm.Benchmarks.Study;
+
+/// <summary>
+/// Builds the report folder from study.json and jobs/*.json: results.json, results.csv, report.md with a verdict, and
+/// SVG plots. Everything is computed from the job files, so a report can be rebuilt (or merged from slices) at any time.
+/// </summary>
+public static class StudyReport
+{
+    public const string ManifestFile = "study.json";
+
+    public static void WriteManifest(string outFolder, StudyManifest manifest)
+    {
+        Directory.CreateDirectory(outFolder);
+        StudyRunner.WriteAtomically(Path.Combine(outFolder, ManifestFile), JsonSerializer.Serialize(manifest, JobResult.Json));
+    }
+
+    public static StudyManifest ReadManifest(string outFolder)
+    {
+        string path = Path.Combine(outFolder, ManifestFile);
+        if (!File.Exists(path)) throw new FileNotFoundException($"'{outFolder}' has no {ManifestFile}: it is not a study folder (run compare first).", path);
+        try
+        {
+            return JsonSerializer.Deserialize<StudyManifest>(File.ReadAllText(path), JobResult.Json) ?? throw new InvalidDataException($"{path}: the JSON is null.");
+        }
+        catch (JsonException e)
+        {
+            throw new InvalidDataException($"{path}: not a study manifest ({e.Message}).", e);
+        }
+    }
+
+    /// <summary>Writes every report file; results are those of <paramref name="outFolder"/>/jobs belonging to the manifest's plan (all of them when <paramref name="allResults"/>).</summary>
+    public static IReadOnlyList<JobResult> Write(string outFolder, StudyManifest manifest, RunSummary? run = null, int workers = 0, bool allResults = false, Action<string>? warn = null,
+        TimingFile? timing = null)
+    {
+        var planned = manifest.PlannedJobs.ToHashSet(StringComparer.Ordinal);
+        List<JobResult> results = JobResult.LoadFolder(StudyRunner.JobsFolder(outFolder), warn)
+            .Where(r => allResults || planned.Contains(r.Id)).OrderBy(r => r.Id, StringComparer.Ordinal).ToList();
+        IReadOnlyList<ConfigSummary> summaries = ConfigSummary.Summarize(results);
+        var report = new Builder(manifest, results, summaries, timing);
+        string markdown = report.Markdown(run, workers);
+        foreach ((string name, string svg) in report.Svgs) File.WriteAllText(Path.Combine(outFolder, name), svg);
+        File.WriteAllText(Path.Combine(outFolder, "report.md"), markdown);
+        File.WriteAllText(Path.Combine(outFolder, "results.csv"), Csv(results));
+        var json = new { study = manifest, machine = Machine.Describe(), configurations = summaries, timing, jobs = results };
+        File.WriteAllText(Path.Combine(outFolder, "results.json"), JsonSerializer.Serialize(json, JobResult.Json));
+        return results;
+    }
+
+    public static readonly string[] CsvColumns =
+    {
+        "id", "task", "architecture", "depth", "placement", "learning_rate", "seed", "epochs", "units", "bidirectional", "dropout", "batch_size",
+        "parameter_count", "layer_norm_count", "metric", "final_metric", "final_val_loss", "target", "epochs_to_target", "loss_spikes", "diverged",
+        "diverged_at", "max_gradient_norm", "seconds_per_epoch", "total_seconds", "threads_per_job",
+        "train_loss_per_epoch", "val_loss_per_epoch", "train_metric_per_epoch", "val_metric_per_epoch", "seconds_per_epoch_list",
+    };
+
+    /// <summary>One row per job; per-epoch lists are ';'-separated inside one cell.</summary>
+    public static string Csv(IEnumerable<JobResult> results)
+    {
+        var text = new StringBuilder();
+        text.AppendLine(string.Join(",", CsvColumns));
+        foreach (JobResult r in results)
+        {
+            string List(Func<EpochResult, double> pick) => string.Join(";", r.History.Select(e => N(pick(e))));
+            string[] cells =
+            {
+                r.Id, r.Task, r.Architecture, r.Depth.ToString(CultureInfo.InvariantCulture), r.Placement, N(r.LearningRate), r.Seed.ToString(CultureInfo.InvariantCulture),
+                r.History.Count.ToString(CultureInfo.InvariantCulture), string.Join(";", r.Units), r.Bidirectional ? "true" : "false", N(r.Dropout),
+                r.BatchSize.ToString(CultureInfo.InvariantCulture), r.ParameterCount.ToString(CultureInfo.InvariantCulture), r.LayerNormCount.ToString(CultureInfo.InvariantCulture),
+                r.MetricName, N(r.FinalMetric), N(r.FinalValidationLoss), N(r.Target), r.EpochsToTarget?.ToString(CultureInfo.InvariantCulture) ?? "",
+                r.LossSpikes.ToString(CultureInfo.InvariantCulture), r.Diverged ? "true" : "false", r.DivergedAt ?? "", N(r.MaxGradientNorm), N(r.SecondsPerEpoch),
+                N(r.TotalSeconds), r.ThreadsPerJob.ToString(CultureInfo.InvariantCulture),
+                List(e => e.TrainLoss), List(e => e.ValidationLoss), List(e => e.TrainMetric), List(e => e.ValidationMetric), List(e => e.Seconds),
+            };
+            text.AppendLine(string.Join(",", cells.Select(Quote)));
+        }
+        return text.ToString();
+    }
+
+    private static string N(double value) => value.ToString("R", CultureInfo.InvariantCulture);
+
+    private static string Quote(string cell) =>
+        cell.IndexOfAny(new[] { ',', '"', '\n', '\r' }) >= 0 ? "\"" + cell.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"" : cell;
+
+    private sealed class Builder(StudyManifest manifest, IReadOnlyList<JobResult> results, IReadOnlyList<ConfigSummary> summaries, TimingFile? timing)
+    {
+        public List<(string Name, string Svg)> Svgs { get; } = new();
+        private readonly StringBuilder md = new();
+        private readonly List<string> weak = new();
+
+        private IEnumerable<string> TaskOrder => manifest.Tasks.Select(t => t.Name).Where(n => summaries.Any(s => s.Task == n));
+        private TaskInfo Info(string task) => manifest.Tasks.First(t => t.Name == task);
+        private int PlacementOrder(string placement) { int k = manifest.Placements.ToList().IndexOf(placement); return k < 0 ? int.MaxValue : k; }
+        private static bool SameRate(double a, double b) => Math.Abs(a - b) <= 1e-12 * Math.Max(Math.Abs(a), Math.Abs(b));
+
+        private List<ConfigSummary> PlacementSection(string task) => summaries
+            .Where(s => s.Task == task && s.Architecture == Architectures.Seed && SameRate(s.LearningRate, manifest.BaseLearningRate))
+            .OrderBy(s => PlacementOrder(s.Placement)).ToList();
+
+        private List<ConfigSummary> DepthSection() => summaries
+            .Where(s => s.Task == manifest.SweepTask && s.Architecture == Architectures.Stack && SameRate(s.LearningRate, manifest.BaseLearningRate))
+            .OrderBy(s => PlacementOrder(s.Placement)).ThenBy(s => s.Depth).ToList();
+
+        private List<ConfigSummary> RateSection()
+        {
+            var seed = summaries.Where(s => s.Task == manifest.SweepTask && s.Architecture == Architectures.Seed).ToList();
+            var swept = seed.GroupBy(s => s.Placement).Where(g => g.Count() > 1).Select(g => g.Key).ToHashSet();
+            return seed.Where(s => swept.Contains(s.Placement)).OrderBy(s => PlacementOrder(s.Placement)).ThenBy(s => s.LearningRate).ToList();
+        }
+
+        public string Markdown(RunSummary? run, int workers)
+        {
+            var machine = Machine.Describe();
+            md.AppendLine("# LayerNorm placement study");
+            md.AppendLine();
+            md.AppendLine($"- Command: `{manifest.CommandLine}`");
+            md.AppendLine($"- Study started {manifest.Created:yyyy-MM-dd HH:mm} UTC; report written {DateTimeOffset.UtcNow:yyyy-MM-dd HH:mm} UTC.");
+            md.AppendLine($"- Machine: {machine.Cpu}, {machine.Cores} logical cores, {machine.Os}, .NET {machine.Runtime}; load average when the report was written: {machine.LoadAverage}.");
+            md.AppendLine($"- Jobs: {results.Count} of {manifest.PlannedJobs.Count} planned jobs have results{(results.Count < manifest.PlannedJobs.Count ? " — **the study is incomplete**: re-run the command to finish it" : "")}.");
+            if (run is not null)
+                md.AppendLine($"- This run: {run.Ran} jobs ran, {run.AlreadyFinished} were already finished, {run.Failed} failed, wall time {StudyRunner.Clock(run.Elapsed)} with {workers} parallel job{(workers == 1 ? "" : "s")}{(run.Cancelled ? " (interrupted)" : "")}.");
+            md.AppendLine($"- Seeds per configuration: {manifest.Seeds}; base learning rate {R(manifest.BaseLearningRate)}; learning rates {string.Join(", ", manifest.LearningRates.Select(R))}; depths {string.Join(", ", manifest.Depths)}; depth and rate sweeps on `{manifest.SweepTask}`.");
+            md.AppendLine();
+            Tasks();
+            Method();
+            string placements = PlacementSections();
+            string depth = DepthSectionText();
+            string rates = RateSectionText();
+            string cost = CostSectionText();
+            md.AppendLine("## Verdict");
+            md.AppendLine();
+            md.AppendLine("Generated from the numbers below. \"Separated\" means the mean ± std intervals over seeds do not overlap; \"overlapping\" means the data cannot tell the two apart.");
+            md.AppendLine();
+            md.Append(VerdictPlacement()).Append(VerdictDepth()).Append(VerdictRate()).Append(VerdictCost());
+            WeakEvidence();
+            md.AppendLine("### Where the evidence is weak");
+            md.AppendLine();
+            foreach (string line in weak) md.AppendLine($"- {line}");
+            md.AppendLine();
+            md.Append(placements).Append(depth).Append(rates).Append(cost);
+            md.AppendLine("## Files");
+            md.AppendLine();
+            md.AppendLine("- `results.csv`: one row per job (per-epoch lists are `;`-separated); `results.json`: the same plus per-configuration summaries and the study manifest.");
+            md.AppendLine("- `jobs/<id>.json`: one file per finished job; the report is rebuilt from these (`compare --report-only --out <this folder>`).");
+            return md.ToString();
+        }
+
+        private void Tasks()
+        {
+            md.AppendLine("## Tasks");
+            md.AppendLine();
+            md.AppendLine("| task | data | metric | naive baseline | target (epochs to target) |");
+            md.AppendLine("|---|---|---|---|---|");
+            foreach (TaskInfo t in manifest.Tasks)
+                md.AppendLine($"| `{t.Name}` | {t.Description} | {t.MetricName} ({(t.HigherIsBetter ? "higher" : "lower")} is better) | {M(t.Baseline)} ({t.BaselineName}) | {(t.HigherIsBetter ? "≥" : "≤")} {M(t.Target)} |");
+            var ran = manifest.Tasks.Select(t => t.Name).Where(n => results.Any(r => r.Task == n)).ToList();
+            md.AppendLine();
+            md.AppendLine($"Tasks with results: {(ran.Count > 0 ? string.Join(", ", ran.Select(n => $"`{n}`")) : "none")}. Not run in this study: {NotRun()}.");
+            md.AppendLine();
+        }
+
+        private string NotRun()
+        {
+            var missing = StudyTasks.Names.Where(n => n != "sine" && !manifest.Tasks.Any(t => t.Name == n)).Select(n => $"`{n}`").ToList();
+            return missing.Count > 0 ? string.Join(", ", missing) : "none of the standard tasks";
+        }
+
+        private void Method()
+        {
+            md.AppendLine("## Method");
+            md.AppendLine();
+            md.AppendLine($"- **seed** architecture: the seed model scaled down, Bidirectional LSTM layers (units per task, e.g. 16 then 32), dropout and recurrent dropout {R(Architectures.SeedDropout)}, a Dense head. **stack** architecture (depth sweep): unidirectional LSTM layers of equal width, no dropout, so depth alone is what changes.");
+            md.AppendLine("- Placements: `none`; `after-each` (LayerNorm after every recurrent layer: the seed model); `before-dense` (one LayerNorm before the Dense); `pre-norm` (one before every recurrent layer, the first on the raw input); `in-cell:<preset>` (LayerNorm inside every LSTM cell, presets `keras-gates` = summed gate pre-activations, `keras-snippet` = gates and hidden output, `ba2016` = separate input/recurrent gate norms and the cell state inside tanh, `tf-addons` = separate gate norms and the carried cell state); `in-cell+after:<preset>` (both).");
+            md.AppendLine($"- Training: `Trainer` with Adam, batch size per task (32), gradients clipped to global norm {R(Architectures.ClipNorm)} (the recorded gradient norms are before clipping), weights, shuffling and dropout seeded by the job's seed. The same seed gives the same recurrent initial weights for every placement (LayerNorm starts at γ = 1, β = 0), so placements are compared on paired starts.");
+            md.AppendLine("- Final metric and loss: validation set, final weights. A run whose loss or gradient stops being finite is recorded as **diverged**; its final numbers are those of the last good step's weights.");
+            md.AppendLine($"- Loss spike: a training batch whose loss exceeds {R(JobRunner.SpikeFactor)} × the median of the previous {JobRunner.SpikeWindow} batch losses (counted once {JobRunner.SpikeMinimumHistory} batches of history exist).");
+            md.AppendLine("- Seconds per epoch: the median over a job's epochs (training plus validation), so the first epoch's JIT warm-up does not count. Jobs ran concurrently on a shared machine: treat small time differences as noise.");
+            md.AppendLine("- LNs: LayerNorm operations in the model, counting each direction's cell LayerNorms (a separate-gates cell has two).");
+            md.AppendLine();
+        }
+
+        // ---------------- sections with tables and plots ----------------
+
+        private string PlacementSections()
+        {
+            var text = new StringBuilder();
+            text.AppendLine("## Placements (seed architecture, base learning rate)");
+            text.AppendLine();
+            foreach (string task in TaskOrder)
+            {
+                List<ConfigSummary> rows = PlacementSection(task);
+                if (rows.Count == 0) continue;
+                TaskInfo info = Info(task);
+                text.AppendLine($"### `{task}`");
+                text.AppendLine();
+                Table(text, rows, s => $"`{s.Placement}`", "placement");
+                string loss = $"loss_{task}.svg", metric = $"metric_{task}.svg";
+                Svgs.Add((loss, SvgChart.Lines($"{task}: validation loss per epoch (mean, band = min–max over seeds)", "epoch", "validation loss",
+                    rows.Select(s => new ChartSeries(s.Placement, Enumerable.Range(1, s.ValidationLossMean.Count).Select(e => (double)e).ToList(),
+                        s.ValidationLossMean, s.ValidationLossMin, s.ValidationLossMax)).ToList())));
+                Svgs.Add((metric, SvgChart.Dots($"{task}: final {info.MetricName} per placement (mean ± std)", info.MetricName,
+                    rows.Select(s => s.Placement).ToList(),
+                    new[] { new ChartSeries("", rows.Select((_, k) => (double)k).ToList(), rows.Select(s => s.MetricMean).ToList(),
+                        rows.Select(s => s.MetricMean - Z(s.MetricStd)).ToList(), rows.Select(s => s.MetricMean + Z(s.MetricStd)).ToList()) },
+                    info.Baseline, "naive baseline")));
+                text.AppendLine($"![validation loss curves, {task}]({loss})");
+                text.AppendLine();
+                text.AppendLine($"![final metric per placement, {task}]({metric})");
+                text.AppendLine();
+            }
+            return text.ToString();
+        }
+
+        private string DepthSectionText()
+        {
+            List<ConfigSummary> rows = DepthSection();
+            if (rows.Count == 0) return "";
+            var text = new StringBuilder();
+            TaskInfo info = Info(manifest.SweepTask);
+            text.AppendLine($"## Depth sweep (`{manifest.SweepTask}`, stack architecture, base learning rate)");
+            text.AppendLine();
+            Table(text, rows, s => $"`{s.Placement}` depth {s.Depth}", "placement, depth");
+            var placements = rows.Select(s => s.Placement).Distinct().ToList();
+            var depths = rows.Select(s => s.Depth).Distinct().Order().ToList();
+            var series = depths.Select(d =>
+            {
+                var at = placements.Select(p => rows.FirstOrDefault(s => s.Placement == p && s.Depth == d)).ToList();
+                return new ChartSeries($"depth {d}", at.Select((_, k) => (double)k).ToList(), at.Select(s => s?.MetricMean ?? double.NaN).ToList(),
+                    at.Select(s => s is null ? double.NaN : s.MetricMean - Z(s.MetricStd)).ToList(), at.Select(s => s is null ? double.NaN : s.MetricMean + Z(s.MetricStd)).ToList());
+            }).ToList();
+            Svgs.Add(("depth.svg", SvgChart.Dots($"{manifest.SweepTask}: final {info.MetricName} per placement and depth (mean ± std)", info.MetricName, placements, series, info.Baseline, "naive baseline")));
+            text.AppendLine("![final metric per placement and depth](depth.svg)");
+            text.AppendLine();
+            return text.ToString();
+        }
+
+        private string RateSectionText()
+        {
+            List<ConfigSummary> rows = RateSection();
+            if (rows.Count == 0) return "";
+            var text = new StringBuilder();
+            TaskInfo info = Info(manifest.SweepTask);
+            text.AppendLine($"## Learning-rate sweep (`{manifest.SweepTask}`, seed architecture)");
+            text.AppendLine();
+            Table(text, rows, s => $"`{s.Placement}` lr {R(s.LearningRate)}", "placement, rate");
+            var series = rows.GroupBy(s => s.Placement).Select(g => new ChartSeries(g.Key, g.Select(s => s.LearningRate).ToList(), g.Select(s => s.MetricMean).ToList(),
+                g.Select(s => s.MetricMean - Z(s.MetricStd)).ToList(), g.Select(s => s.MetricMean + Z(s.MetricStd)).ToList())).ToList();
+            Svgs.Add(("lr.svg", SvgChart.Lines($"{manifest.SweepTask}: final {info.MetricName} against learning rate (mean ± std)", "learning rate (log scale)", info.MetricName,
+                series, bands: false, logX: true, referenceY: info.Baseline, referenceLabel: "naive baseline")));
+            text.AppendLine("![final metric against learning rate](lr.svg)");
+            text.AppendLine();
+            return text.ToString();
+        }
+
+        private string CostSectionText()
+        {
+            var text = new StringBuilder();
+            var tasks = TaskOrder.ToList();
+            var placements = manifest.Placements.Where(p => tasks.Any(t => PlacementSection(t).Any(s => s.Placement == p))).ToList();
+            if (placements.Count == 0) return "";
+            text.AppendLine("## Time per epoch and per batch (seed architecture)");
+            text.AppendLine();
+            if (timing is not null)
+            {
+                text.AppendLine($"Interleaved timing (the cost answer): one thread, each placement trained for {timing.BatchesPerRound} batches in turn, {timing.Rounds} rounds in rotating order after a warm-up round; " +
+                                "" + $"each sample repeats the batches for at least {TimingProbe.MinimumSampleSeconds} s (a sample whose training diverged is dropped). Shown: the fastest round's milliseconds per training batch (forward, backward, clipping, Adam step) with the slowest round's; the ratio of the fastest rounds to `none`'s, with the range of the per-round ratios.");
+                text.AppendLine();
+                text.AppendLine("| placement | LNs | " + string.Join(" | ", tasks.Select(t => $"`{t}` ms/batch | × none")) + " |");
+                text.AppendLine("|---|---|" + string.Concat(tasks.Select(_ => "---|---|")));
+                foreach (string p in placements)
+                {
+                    var cells = new List<string>();
+                    int lns = -1;
+                    foreach (string t in tasks)
+                    {
+                        TimingResult? r = timing.Results.FirstOrDefault(x => x.Task == t && x.Placement == p);
+                        if (r is not null) lns = r.LayerNormCount;
+                        double ratio = TimingRatio(t, p);
+                        cells.Add(r is null ? "–" : $"{1000 * r.SecondsPerBatch:F1} (slowest {1000 * r.MaxSecondsPerBatch:F1})");
+                        cells.Add(r?.RatioToNone is double x ? $"{x:F2} ({r.MinRatioToNone:F2}–{r.MaxRatioToNone:F2})" : "–");
+                    }
+                    text.AppendLine($"| `{p}` | {lns} | {string.Join(" | ", cells)} |");
+                }
+                var series = tasks.Select(t =>
+                {
+                    var rows = placements.Select(p => timing.Results.FirstOrDefault(x => x.Task == t && x.Placement == p)).ToList();
+                    return new ChartSeries(t, rows.Select((_, k) => (double)k).ToList(), rows.Select(r => r?.RatioToNone ?? double.NaN).ToList(),
+                        rows.Select(r => r?.MinRatioToNone ?? double.NaN).ToList(), rows.Select(r => r?.MaxRatioToNone ?? double.NaN).ToList());
+                }).ToList();
+                Svgs.Add(("time.svg", SvgChart.Dots("Training time per batch relative to no LayerNorm (fastest rounds; bars: per-round range)", "time per batch / none", placements, series, 1.0, "none = 1")));
+                text.AppendLine();
+                text.AppendLine("![time per batch per placement](time.svg)");
+                text.AppendLine();
+            }
+            text.AppendLine("Seconds per epoch of the study's own jobs (median epoch per job; mean ± std over seeds). These ran concurrently with other jobs" +
+                            (timing is null ? ", so treat them as rough: no interleaved timing was recorded for this report." : "; the interleaved timing above is the cleaner cost measure."));
+            text.AppendLine();
+            text.AppendLine("| placement | " + string.Join(" | ", tasks.Select(t => $"`{t}` s/epoch | × none")) + " |");
+            text.AppendLine("|---|" + string.Concat(tasks.Select(_ => "---|---|")));
+            foreach (string p in placements)
+            {
+                var cells = new List<string>();
+                foreach (string t in tasks)
+                {
+                    ConfigSummary? s = PlacementSection(t).FirstOrDefault(c => c.Placement == p);
+                    double ratio = Ratio(t, p);
+                    cells.Add(s is null ? "–" : $"{s.SecondsPerEpochMean:F3} ± {Std(s.SecondsPerEpochStd, "F3")}");
+                    cells.Add(double.IsFinite(ratio) ? $"{ratio:F2}" : "–");
+                }
+                text.AppendLine($"| `{p}` | {string.Join(" | ", cells)} |");
+            }
+            text.AppendLine();
+            if (timing is null)
+            {
+                var series = tasks.Select(t =>
+                {
+                    var rows = placements.Select(p => PlacementSection(t).FirstOrDefault(c => c.Placement == p)).ToList();
+                    double scale = PlacementSection(t).FirstOrDefault(c => c.Placement == "none")?.SecondsPerEpochMean ?? double.NaN;
+                    return new ChartSeries(t, rows.Select((_, k) => (double)k).ToList(), rows.Select(s => s is null ? double.NaN : s.SecondsPerEpochMean / scale).ToList(),
+                        rows.Select(s => s is null ? double.NaN : (s.SecondsPerEpochMean - Z(s.SecondsPerEpochStd)) / scale).ToList(),
+                        rows.Select(s => s is null ? double.NaN : (s.SecondsPerEpochMean + Z(s.SecondsPerEpochStd)) / scale).ToList());
+                }).ToList();
+                Svgs.Add(("time.svg", SvgChart.Dots("Time per epoch relative to no LayerNorm (mean ± std over seeds)", "seconds per epoch / none", placements, series, 1.0, "none = 1")));
+                text.AppendLine("![time per epoch per placement](time.svg)");
+                text.AppendLine();
+            }
+            return text.ToString();
+        }
+
+        private double TimingRatio(string task, string placement)
+        {
+            TimingResult? r = timing?.Results.FirstOrDefault(x => x.Task == task && x.Placement == placement);
+            return r?.RatioToNone ?? double.NaN;
+        }
+
+        private static void Table(StringBuilder text, IEnumerable<ConfigSummary> rows, Func<ConfigSummary, string> label, string header)
+        {
+            text.AppendLine($"| {header} | LNs | params | final metric | final val loss | reached target | epochs to target | spikes / run | diverged | max grad norm | s/epoch |");
+            text.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|");
+            foreach (ConfigSummary s in rows)
+                text.AppendLine($"| {label(s)} | {s.LayerNormCount} | {s.ParameterCount:N0} | {MS(s)} | {s.LossMean:F4} ± {Std(s.LossStd, "F4")} | {s.ReachedTarget}/{s.Runs} | " +
+                                $"{(double.IsFinite(s.EpochsToTargetMean) ? s.EpochsToTargetMean.ToString("F1", CultureInfo.InvariantCulture) : "–")} | {s.SpikesMean:F1} | {s.Diverged}/{s.Runs} | {s.MaxGradientNorm:F1} | {s.SecondsPerEpochMean:F3} |");
+            text.AppendLine();
+        }
+
+        // ---------------- verdict ----------------
+
+        private string VerdictPlacement()
+        {
+            var text = new StringBuilder();
+            text.AppendLine("### Where should LayerNorm go, and how many?");
+            text.AppendLine();
+            var ranks = new Dictionary<string, List<int>>();
+            var informative = new List<string>();
+            foreach (string task in TaskOrder)
+            {
+                List<ConfigSummary> rows = PlacementSection(task);
+                if (rows.Count == 0) continue;
+                TaskInfo info = Info(task);
+                var ranked = rows.OrderByDescending(s => (s.HigherIsBetter ? 1 : -1) * s.MetricMean).ToList();
+                ConfigSummary best = ranked[0];
+                // Informative: the best beats the naive baseline by more than 5 % of it and by more than its own spread.
+                double margin = (info.HigherIsBetter ? 1 : -1) * (best.MetricMean - info.Baseline);
+                bool beatsBaseline = margin > 0.05 * Math.Abs(info.Baseline) && !(margin <= Z(best.MetricStd));
+                var tied = ranked.Where(s => s.Versus(best) == 0).ToList();
+                ConfigSummary cheapest = tied.OrderBy(s => s.LayerNormCount).ThenBy(s => s.SecondsPerEpochMean).First();
+                ConfigSummary? none = rows.FirstOrDefault(s => s.Placement == "none");
+                ConfigSummary? seed = rows.FirstOrDefault(s => s.Placement == "after-each");
+                text.Append($"- **`{task}`** ({info.MetricName}): best `{best.Placement}` {MS(best)}");
+                if (none is not null && none != best) text.Append($"; `none` {MS(none)} ({Relation(best, none)})");
+                if (seed is not null && seed != best) text.Append($"; the seed's `after-each` {MS(seed)} ({Relation(best, seed)})");
+                text.Append($". Tied with the best (overlapping): {tied.Count} of {rows.Count} placements ({string.Join(", ", tied.Select(t => $"`{t.Placement}`"))})");
+                text.Append($"; the fewest LayerNorms among them: `{cheapest.Placement}` ({cheapest.LayerNormCount}).");
+                var divergedRows = rows.Where(s => s.Diverged > 0).ToList();
+                if (divergedRows.Count > 0)
+                    text.Append($" Diverged runs: {string.Join(", ", divergedRows.Select(s => $"`{s.Placement}` {s.Diverged}/{s.Runs}"))} (their final numbers are those of the last good weights).");
+                if (!beatsBaseline)
+                {
+                    text.Append($" No placement beat the naive baseline ({M(info.Baseline)}) by more than 5 % and its spread: this task does not discriminate at this budget, so it is left out of the ranking below.");
+                    weak.Add($"`{task}`: no configuration beat the naive baseline ({info.BaselineName}, {M(info.Baseline)}) by more than its spread; its ranking is noise.");
+                }
+                else
+                {
+                    informative.Add(task);
+                    for (int k = 0; k < ranked.Count; k++)
+                    {
+                        if (!ranks.TryGetValue(ranked[k].Placement, out var list)) ranks[ranked[k].Placement] = list = new List<int>();
+                        list.Add(k + 1);
+                    }
+                    var better = none is null ? new List<string>() : rows.Where(s => s.Versus(none) > 0).Select(s => $"`{s.Placement}`").ToList();
+                    var worse = none is null ? new List<string>() : rows.Where(s => s.Versus(none) < 0).Select(s => $"`{s.Placement}`").ToList();
+                    if (none is not null)
+                        text.Append($" Separated from `none`: better {(better.Count > 0 ? string.Join(", ", better) : "—")}; worse {(worse.Count > 0 ? string.Join(", ", worse) : "—")}.");
+                }
+                text.AppendLine();
+            }
+            text.AppendLine();
+            if (informative.Count > 0)
+            {
+                var average = ranks.Where(p => p.Value.Count == informative.Count).Select(p => (Placement: p.Key, Rank: p.Value.Average())).OrderBy(p => p.Rank).ToList();
+                text.AppendLine($"Mean rank over the {informative.Count} informative task{(informative.Count == 1 ? "" : "s")} ({string.Join(", ", informative.Select(t => $"`{t}`"))}; 1 = best): " +
+                                string.Join(", ", average.Select(p => $"`{p.Placement}` {p.Rank:F1}")) + ".");
+                text.AppendLine();
+                if (average.Count > 0)
+                {
+                    string top = average[0].Placement;
+                    int separatedSomewhere = informative.Count(t =>
+                    {
+                        var rows = PlacementSection(t);
+                        ConfigSummary? a = rows.FirstOrDefault(s => s.Placement == top), n = rows.FirstOrDefault(s => s.Placement == "none");
+                        return a is not null && n is not null && a.Versus(n) > 0;
+                    });
+                    bool noneTied = informative.All(t =>
+                    {
+                        var rows = PlacementSection(t);
+                        var best = rows.OrderByDescending(s => (s.HigherIsBetter ? 1 : -1) * s.MetricMean).First();
+                        ConfigSummary? n = rows.FirstOrDefault(s => s.Placement == "none");
+                        return n is not null && n.Versus(best) == 0;
+                    });
+                    text.AppendLine($"**Answer:** the best placement on average is `{top}`; it is separated from no LayerNorm on {separatedSomewhere} of {informative.Count} informative task(s). " +
+                                    (noneTied ? "No LayerNorm at all is tied with the best on every informative task, so at this scale the data do not show that LayerNorm is needed. " : "") +
+                                    "The fewest LayerNorms that tie the best, per task, are listed above: more LayerNorms than that bought nothing measurable here.");
+                }
+            }
+            else
+            {
+                text.AppendLine("**Answer:** no task discriminated between placements at this budget (nothing beat its naive baseline clearly).");
+            }
+            text.AppendLine();
+            return text.ToString();
+        }
+
+        private string VerdictDepth()
+        {
+            List<ConfigSummary> rows = DepthSection();
+            var text = new StringBuilder();
+            text.AppendLine("### Do deep stacks need in-cell normalization?");
+            text.AppendLine();
+            if (rows.Count == 0) { text.AppendLine("Not tested in this study (one depth, or the depth sweep did not run)."); text.AppendLine(); return text.ToString(); }
+            int deepest = rows.Max(s => s.Depth), shallowest = rows.Min(s => s.Depth);
+            var deep = rows.Where(s => s.Depth == deepest).OrderByDescending(s => (s.HigherIsBetter ? 1 : -1) * s.MetricMean).ToList();
+            ConfigSummary best = deep[0];
+            ConfigSummary? none = deep.FirstOrDefault(s => s.Placement == "none");
+            ConfigSummary? inCell = deep.Where(s => s.Placement.StartsWith("in-cell", StringComparison.Ordinal)).FirstOrDefault();
+            ConfigSummary? between = deep.Where(s => s.Placement != "none" && !s.Placement.StartsWith("in-cell", StringComparison.Ordinal)).FirstOrDefault();
+            text.AppendLine($"On `{manifest.SweepTask}` at depth {deepest}: best `{best.Placement}` {MS(best)}" +
+                            (none is not null && none != best ? $"; `none` {MS(none)}" : "") + ".");
+            foreach (string p in rows.Select(s => s.Placement).Distinct())
+            {
+                ConfigSummary? a = rows.FirstOrDefault(s => s.Placement == p && s.Depth == shallowest), b = rows.FirstOrDefault(s => s.Placement == p && s.Depth == deepest);
+                if (a is null || b is null || shallowest == deepest) continue;
+                text.AppendLine($"- `{p}`: depth {shallowest} {MS(a)} → depth {deepest} {MS(b)} (change {Signed(b.Advantage(a))}{(b.Diverged > 0 ? $", {b.Diverged} diverged" : "")}).");
+            }
+            text.AppendLine();
+            // Three comparisons at the deepest stack: in-cell alone vs none, between-layer alone vs none, and in-cell
+            // added on top of between-layer LayerNorm vs that between-layer LayerNorm.
+            ConfigSummary? cellOnly = deep.FirstOrDefault(s => s.Placement.StartsWith("in-cell:", StringComparison.Ordinal));
+            ConfigSummary? afterEach = deep.FirstOrDefault(s => s.Placement == "after-each");
+            ConfigSummary? combined = deep.FirstOrDefault(s => s.Placement.StartsWith("in-cell+after", StringComparison.Ordinal));
+            var parts = new List<string>();
+            if (cellOnly is not null && none is not null) parts.Add($"in-cell alone (`{cellOnly.Placement}` {MS(cellOnly)}) vs `none` {MS(none)}: {Relation(cellOnly, none)}");
+            if (between is not null && none is not null) parts.Add($"between-layer alone (`{between.Placement}` {MS(between)}) vs `none`: {Relation(between, none)}");
+            if (combined is not null && afterEach is not null) parts.Add($"in-cell added to `after-each` (`{combined.Placement}` {MS(combined)}) vs `after-each` {MS(afterEach)}: {Relation(combined, afterEach)}");
+            string answer;
+            if (parts.Count == 0 || none is null) answer = "cannot be answered: the depth sweep needs `none` and an in-cell placement.";
+            else
+            {
+                bool cellHelps = (cellOnly is not null && cellOnly.Versus(none) > 0) || (combined is not null && afterEach is not null && combined.Versus(afterEach) > 0);
+                bool cellHurts = cellOnly is not null && cellOnly.Versus(none) < 0;
+                bool betweenHelps = between is not null && between.Versus(none) > 0;
+                string yes = cellHelps ? "**yes**: in-cell LayerNorm is separated above the matching placement without it at the deepest stack"
+                    : cellHurts ? "**no**: in-cell LayerNorm alone is separated *below* no LayerNorm at the deepest stack"
+                    : betweenHelps ? "**not shown for in-cell**: the deep stack needed LayerNorm, but between layers; in-cell LayerNorm, alone or added, is not separated from the placement without it"
+                    : "**not shown**: no LayerNorm placement is separated from `none` at the deepest stack";
+                string trend = "";
+                ConfigSummary? probe = cellOnly ?? combined;
+                ConfigSummary? probeShallow = probe is null ? null : rows.FirstOrDefault(s => s.Placement == probe.Placement && s.Depth == shallowest);
+                ConfigSummary? noneShallow = rows.FirstOrDefault(s => s.Placement == "none" && s.Depth == shallowest);
+                if (probe is not null && probeShallow is not null && noneShallow is not null && shallowest != deepest)
+                    trend = $" `{probe.Placement}` minus `none`: {Signed(probeShallow.Advantage(noneShallow))} at depth {shallowest}, {Signed(probe.Advantage(none))} at depth {deepest}.";
+                answer = $"{yes} ({string.Join("; ", parts)}).{trend}";
+            }
+            text.AppendLine($"**Answer:** {answer}");
+            text.AppendLine();
+            return text.ToString();
+        }
+
+        private string VerdictRate()
+        {
+            List<ConfigSummary> rows = RateSection();
+            var text = new StringBuilder();
+            text.AppendLine("### Does LayerNorm tolerate larger learning rates?");
+            text.AppendLine();
+            if (rows.Count == 0) { text.AppendLine("Not tested in this study (one learning rate)."); text.AppendLine(); return text.ToString(); }
+            double top = rows.Max(s => s.LearningRate);
+            var drops = new Dictionary<string, (ConfigSummary Best, ConfigSummary Top)>();
+            foreach (var group in rows.GroupBy(s => s.Placement))
+            {
+                ConfigSummary bestRate = group.OrderByDescending(s => (s.HigherIsBetter ? 1 : -1) * s.MetricMean).First();
+                ConfigSummary? atTop = group.FirstOrDefault(s => SameRate(s.LearningRate, top));
+                if (atTop is null) continue;
+                drops[group.Key] = (bestRate, atTop);
+                text.AppendLine($"- `{group.Key}`: best rate {R(bestRate.LearningRate)} {MS(bestRate)}; at {R(top)} {MS(atTop)} (loss from its best rate {Signed(atTop.Advantage(bestRate))}, " +
+                                $"{atTop.Diverged}/{atTop.Runs} diverged, {atTop.SpikesMean:F1} spikes/run, max grad norm {atTop.MaxGradientNorm:F1}).");
+            }
+            text.AppendLine();
+            if (!drops.TryGetValue("none", out var noneDrop) || drops.Count < 2)
+            {
+                text.AppendLine("**Answer:** cannot be answered: the sweep needs `none` and at least one LayerNorm placement.");
+                text.AppendLine();
+                return text.ToString();
+            }
+            var ln = drops.Where(p => p.Key != "none").ToList();
+            int tolerant = ln.Count(p => p.Value.Top.Versus(noneDrop.Top) > 0);
+            int worse = ln.Count(p => p.Value.Top.Versus(noneDrop.Top) < 0);
+            int higherBestRate = ln.Count(p => p.Value.Best.LearningRate > noneDrop.Best.LearningRate);
+            int smallerDrop = ln.Count(p => p.Value.Top.Advantage(p.Value.Best) > noneDrop.Top.Advantage(noneDrop.Best));
+            string verdict = tolerant == ln.Count ? "**yes**: every LayerNorm placement is separated above `none` at the largest rate"
+                : tolerant > 0 ? $"**partly**: {tolerant} of {ln.Count} LayerNorm placements are separated above `none` at the largest rate"
+                : worse > 0 ? $"**no**: {worse} of {ln.Count} LayerNorm placements are separated *below* `none` at the largest rate and none above"
+                : "**not shown**: at the largest rate every LayerNorm placement overlaps `none`";
+            text.AppendLine($"**Answer:** {verdict}. {smallerDrop} of {ln.Count} LayerNorm placements lose less than `none` ({Signed(noneDrop.Top.Advantage(noneDrop.Best))}) when going from their best rate to {R(top)}; " +
+                            $"{higherBestRate} of {ln.Count} have a larger best rate than `none` ({R(noneDrop.Best.LearningRate)}).");
+            if (rows.All(s => s.Diverged == 0)) weak.Add($"No run diverged even at the largest rate ({R(top)}, with global-norm clipping at {R(Architectures.ClipNorm)}): the sweep may not reach the rates where the claim would matter.");
+            text.AppendLine();
+            return text.ToString();
+        }
+
+        private string VerdictCost()
+        {
+            var text = new StringBuilder();
+            text.AppendLine("### What does each LayerNorm cost in time?");
+            text.AppendLine();
+            var tasks = TaskOrder.ToList();
+            var lines = new List<(string Placement, double Ratio, int Lns)>();
+            foreach (string p in manifest.Placements.Where(p => p != "none"))
+            {
+                var ratios = tasks.Select(t => timing is null ? Ratio(t, p) : TimingRatio(t, p)).Where(double.IsFinite).ToList();
+                if (ratios.Count == 0) continue;
+                int lns = timing?.Results.FirstOrDefault(r => r.Placement == p)?.LayerNormCount
+                          ?? tasks.Select(t => PlacementSection(t).FirstOrDefault(s => s.Placement == p)).FirstOrDefault(s => s is not null)?.LayerNormCount ?? 0;
+                lines.Add((p, ratios.Average(), lns));
+            }
+            if (lines.Count == 0) { text.AppendLine("Not measurable: `none` or the LayerNorm placements have no results."); text.AppendLine(); return text.ToString(); }
+            text.AppendLine(timing is not null
+                ? "Training time per batch relative to `none` (interleaved single-thread timing, averaged over tasks), and the extra time per LayerNorm operation:"
+                : "Time per epoch of the concurrent jobs relative to `none` (averaged over tasks; rough, no interleaved timing was recorded), and the extra time per LayerNorm operation:");
+            text.AppendLine();
+            foreach (var (placement, ratio, lns) in lines.OrderBy(l => l.Ratio))
+                text.AppendLine($"- `{placement}`: × {ratio:F2} ({Signed(100 * (ratio - 1), "F0")} %), {lns} LN{(lns == 1 ? "" : "s")}" +
+                                (lns > 0 ? $", {Signed(100 * (ratio - 1) / lns, "F1")} % each" : "") + ".");
+            var between = lines.Where(l => !l.Placement.StartsWith("in-cell", StringComparison.Ordinal)).ToList();
+            var inCell = lines.Where(l => l.Placement.StartsWith("in-cell", StringComparison.Ordinal)).ToList();
+            text.AppendLine();
+            static string Span(List<(string Placement, double Ratio, int Lns)> group)
+            {
+                string low = Signed(100 * (group.Min(l => l.Ratio) - 1), "F0"), high = Signed(100 * (group.Max(l => l.Ratio) - 1), "F0");
+                return low == high ? $"{low} %" : $"{low} to {high} %";
+            }
+            text.AppendLine("**Answer:** " + (between.Count > 0 ? $"between-layer LayerNorm costs {Span(between)} per training step; " : "") +
+                            (inCell.Count > 0 ? $"in-cell LayerNorm costs {Span(inCell)} (it runs inside the time loop, at every step)." : ""));
+            text.AppendLine();
+            return text.ToString();
+        }
+
+        private void WeakEvidence()
+        {
+            int seeds = summaries.Count > 0 ? summaries.Min(s => s.Runs) : 0;
+            weak.Insert(0, $"{(seeds == manifest.Seeds ? "" : "At least ")}{seeds} seed{(seeds == 1 ? "" : "s")} per configuration: a standard deviation from so few runs is itself uncertain (with 3 runs it can be off by a factor of 2), and the separated/overlapping test is a rough screen, not a significance test.");
+            int pairs = 0, overlapping = 0;
+            foreach (string task in TaskOrder)
+            {
+                var rows = PlacementSection(task);
+                ConfigSummary? none = rows.FirstOrDefault(s => s.Placement == "none");
+                if (none is null) continue;
+                foreach (ConfigSummary s in rows.Where(s => s != none)) { pairs++; if (s.Versus(none) == 0) overlapping++; }
+            }
+            if (pairs > 0) weak.Add($"{overlapping} of {pairs} placement-vs-`none` comparisons (seed architecture) have overlapping mean ± std intervals.");
+            int improving = summaries.Count(s => s.ValidationLossMean.Count >= 2 && s.ValidationLossMean[^1] < s.ValidationLossMean[^2]);
+            if (summaries.Count > 0)
+                weak.Add($"{improving} of {summaries.Count} configurations still improved their validation loss in the last epoch: training was short, and rankings can change with longer training.");
+            foreach (TaskInfo t in manifest.Tasks.Where(t => results.Any(r => r.Task == t.Name) && t.Features <= 2))
+            {
+                var affected = results.Where(r => r.Task == t.Name).Select(r => r.Placement)
+                    .Where(p => p == "pre-norm" || p.Contains("ba2016", StringComparison.Ordinal) || p.Contains("tf-addons", StringComparison.Ordinal)).Distinct().ToList();
+                if (affected.Count > 0)
+                    weak.Add($"`{t.Name}` has {t.Features} input feature{(t.Features == 1 ? "" : "s")} per step: a LayerNorm over the raw input (`pre-norm`'s first) " +
+                             (t.Features == 1 ? "maps every step to its β, erasing the input" : "keeps only the pattern of the two values, not their scale") +
+                             ", and a separate LayerNorm of W·x (`ba2016`, `tf-addons`) sees a rank-" + t.Features + " vector, so it keeps little more than the input's sign or direction. " +
+                             $"Results of {string.Join(", ", affected.Select(p => $"`{p}`"))} on this task measure that loss of information as much as LayerNorm itself.");
+            }
+            foreach (TaskInfo t in manifest.Tasks.Where(t => results.Any(r => r.Task == t.Name)))
+                if (t.TrainCount < 1000) weak.Add($"`{t.Name}` is small ({t.TrainCount} training sequences, {t.ValidationCount} validation): a few sequences move the metric.");
+            weak.Add(timing is not null
+                ? $"Cost figures come from {timing.Rounds} interleaved rounds of {timing.BatchesPerRound} batches on a shared machine: small differences (a few %) are within noise; the per-job seconds per epoch are noisier still."
+                : "Times come from concurrent jobs on a shared machine; differences under about 10 % are within noise.");
+        }
+
+        private double Ratio(string task, string placement)
+        {
+            var rows = PlacementSection(task);
+            ConfigSummary? s = rows.FirstOrDefault(c => c.Placement == placement), none = rows.FirstOrDefault(c => c.Placement == "none");
+            return s is null || none is null ? double.NaN : s.SecondsPerEpochMean / none.SecondsPerEpochMean;
+        }
+
+        private static string Relation(ConfigSummary a, ConfigSummary b)
+        {
+            int versus = a.Versus(b);
+            string delta = Signed(a.Advantage(b));
+            return versus > 0 ? $"{delta}, separated" : versus < 0 ? $"{delta}, separated the other way" : $"{delta}, overlapping";
+        }
+
+        private static string MS(ConfigSummary s) => $"{M(s.MetricMean)} ± {(double.IsFinite(s.MetricStd) ? s.MetricStd.ToString(Math.Abs(s.MetricMean) >= 0.01 ? "F3" : "G2", CultureInfo.InvariantCulture) : "–")}";
+        private static double Z(double std) => double.IsFinite(std) ? std : 0;
+        private static string Std(double std, string format) => double.IsFinite(std) ? std.ToString(format, CultureInfo.InvariantCulture) : "–";
+        private static string Signed(double value, string format = "G3")
+        {
+            string text = value.ToString(format, CultureInfo.InvariantCulture);
+            return text.TrimStart('-').Trim('0', '.').Length == 0 ? "+" + text.TrimStart('-') : value >= 0 ? "+" + text : text;
+        }
+    }
+
+    internal static string M(double value) => double.IsFinite(value) ? value.ToString(Math.Abs(value) >= 0.01 || value == 0 ? "F3" : "G3", CultureInfo.InvariantCulture) : "–";
+    internal static string R(double value) => value.ToString("G4", CultureInfo.InvariantCulture);
+}
+
+/// <summary>The machine a report was written on.</summary>
+public sealed record Machine(string Cpu, int Cores, string Os, string Runtime, string LoadAverage)
+{
+    public static Machine Describe()
+    {
+        string cpu = "unknown CPU";
+        try
+        {
+            if (File.Exists("/proc/cpuinfo"))
+                cpu = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? cpu;
+        }
+        catch (IOException) { }
+        string load = "n/a";
+        try
+        {
+            if (File.Exists("/proc/loadavg")) load = string.Join(" ", File.ReadAllText("/proc/loadavg").Split(' ').Take(3));
+        }
+        catch (IOException) { }
+        return new Machine(cpu, Environment.ProcessorCount, RuntimeInformation.OSDescription, Environment.Version.ToString(), load);
+    }
+}
