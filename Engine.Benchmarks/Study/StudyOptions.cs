@@ -72,6 +72,9 @@ public sealed record StudyOptions
           --lr LIST            learning rates (default 1e-3,3e-3,3e-2,1e-1); the middle (lower middle) one is the base rate,
                                the others form the LR sweep; one value turns it off
           --sweep-task NAME    task that gets the depth and LR sweeps (default: the first task)
+          --scale X            multiplies every task's sample counts (default 1; --quick uses 0.5). HAR uses
+                               1200·X training and 800·X validation windows, capped at the data: --scale 10 takes
+                               all 7415 / 2996
           --jobs N             jobs run in parallel (default 2)
           --out DIR            report folder (default study-output/default, study-output/quick or
                                study-output/custom-<hash of the options>)
@@ -84,6 +87,12 @@ public sealed record StudyOptions
         DIR/jobs/*.json into one DIR/jobs, then run the command once more without --slice (or with --report-only):
         finished jobs are skipped and the report is rebuilt from the job files.
         """;
+
+    private static double ParseScale(string value)
+    {
+        double scale = ParseDouble("--scale", value);
+        return scale > 0 && scale <= 100 ? scale : throw new StudyUsageException($"--scale must be in (0, 100], got '{value}'.");
+    }
 
     public static StudyOptions Parse(IReadOnlyList<string> args)
     {
@@ -133,6 +142,7 @@ public sealed record StudyOptions
                 "--out" => options with { Out = value.Length > 0 ? value : throw new StudyUsageException("Option --out needs a folder.") },
                 "--slice" => ParseSlice(options, value),
                 "--sweep-task" => options with { SweepTask = value },
+                "--scale" => options with { DataScale = ParseScale(value) },
                 _ => throw new StudyUsageException($"Unknown option '{name}'."),
             };
         }
@@ -142,7 +152,7 @@ public sealed record StudyOptions
     }
 
     private static bool IsKnownValueOption(string name) =>
-        name is "--tasks" or "--placements" or "--depths" or "--seeds" or "--epochs" or "--lr" or "--jobs" or "--out" or "--slice" or "--sweep-task";
+        name is "--tasks" or "--placements" or "--depths" or "--seeds" or "--epochs" or "--lr" or "--jobs" or "--out" or "--slice" or "--sweep-task" or "--scale";
 
     private static IReadOnlyList<string> ParseTasks(string value)
     {

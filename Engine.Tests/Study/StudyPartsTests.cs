@@ -22,6 +22,8 @@ public class StudyOptionsTests
     [TestCase("--tasks", "har=/no/such/folder")]
     [TestCase("--tasks", "jv,jv")]
     [TestCase("--frobnicate", "1")]
+    [TestCase("--scale", "0")]
+    [TestCase("--scale", "big")]
     [TestCase("--seeds", null)]
     public void BadOption_ExitsWithCode2_AndNamesTheOption(string option, string? value)
     {
@@ -46,8 +48,9 @@ public class StudyOptionsTests
         StudyOptions options = StudyOptions.Parse(new[]
         {
             "--tasks", "sine,adding", "--placements", "none,in-cell:tf-addons", "--depths", "6,2", "--seeds", "4", "--epochs", "7",
-            "--lr=1e-2,1e-3,3e-3", "--jobs", "3", "--out", "x", "--slice", "1/4", "--sweep-task", "adding",
+            "--lr=1e-2,1e-3,3e-3", "--jobs", "3", "--out", "x", "--slice", "1/4", "--sweep-task", "adding", "--scale", "2.5",
         });
+        Assert.That(options.DataScale, Is.EqualTo(2.5));
         Assert.That(options.Tasks, Is.EqualTo(new[] { "sine", "adding" }));
         Assert.That(options.Placements.Select(p => p.Name), Is.EqualTo(new[] { "none", "in-cell:tf-addons" }));
         Assert.That(options.PlacementsGiven, Is.True);
