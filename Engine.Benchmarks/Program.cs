@@ -12,7 +12,7 @@ public static class Program
         Usage: dotnet run -c Release --project Engine.Benchmarks -- <verb> [options]
 
         Verbs:
-          compare [options]   the LayerNorm-placement study (default: about 6 minutes on 2 cores); compare --help
+          compare [options]   the LayerNorm-placement study (default: about 3 minutes on 2 cores); compare --help
           bench [args]        BenchmarkDotNet benchmarks; arguments go to BenchmarkDotNet (e.g. bench --filter '*Gemm*')
           help                this text
         """;

@@ -73,7 +73,7 @@ public sealed record StudyOptions
                                the others form the LR sweep; one value turns it off
           --sweep-task NAME    task that gets the depth and LR sweeps (default: the first task)
           --scale X            multiplies every task's sample counts (default 1; --quick uses 0.5). HAR uses
-                               1200·X training and 800·X validation windows, capped at the data: --scale 10 takes
+                               1200·X training and 800·X validation windows, capped at the data: --scale 7 takes
                                all 7415 / 2996
           --jobs N             jobs run in parallel (default 2)
           --out DIR            report folder (default study-output/default, study-output/quick or
@@ -90,8 +90,9 @@ public sealed record StudyOptions
 
     private static double ParseScale(string value)
     {
-        double scale = ParseDouble("--scale", value);
-        return scale > 0 && scale <= 100 ? scale : throw new StudyUsageException($"--scale must be in (0, 100], got '{value}'.");
+        if (!double.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out double scale) || !(scale > 0 && scale <= 100))
+            throw new StudyUsageException($"Option --scale expects a factor in (0, 100] such as 0.5 or 7, got '{value}'.");
+        return scale;
     }
 
     public static StudyOptions Parse(IReadOnlyList<string> args)
