@@ -1,7 +1,5 @@
 using BenchmarkDotNet.Attributes;
-using BenchmarkDotNet.Columns;
 using BenchmarkDotNet.Configs;
-using BenchmarkDotNet.Reports;
 using BenchmarkDotNet.Running;
 using NumLstm.Kernels;
 
@@ -18,7 +16,8 @@ public class GemmBenchmarks
 {
     private sealed class Config : ManualConfig
     {
-        public Config() => AddColumn(new GflopsColumn());
+        public Config() => AddColumn(new StatisticColumn("GFLOP/s", "2·m·n·k / mean time, in 10^9 operations per second", (benchmark, meanNs) =>
+            benchmark.Parameters["Shape"] is string shape && ParseShape(shape) is var (m, n, k) ? StatisticColumn.Format(2.0 * m * n * k / meanNs, "F1") : null));
     }
 
     /// <summary>m×k×n as the issue and the libtorch peer write them (a [m, k] times b [k, n]): the square product, W1's
@@ -64,28 +63,4 @@ public class GemmBenchmarks
     public void MultiplyPrepacked()
         => Gemm.MultiplyPacked(Transpose.No, m, n, k, 1f, a, k, packed, 1f, c, n, parallel: true);
 
-    /// <summary>2·m·n·k floating-point operations over the mean time.</summary>
-    private sealed class GflopsColumn : IColumn
-    {
-        public string Id => nameof(GflopsColumn);
-        public string ColumnName => "GFLOP/s";
-        public bool AlwaysShow => true;
-        public ColumnCategory Category => ColumnCategory.Custom;
-        public int PriorityInCategory => 0;
-        public bool IsNumeric => true;
-        public UnitType UnitType => UnitType.Dimensionless;
-        public string Legend => "2·m·n·k / mean time, in 10^9 operations per second";
-        public bool IsAvailable(Summary summary) => true;
-        public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
-        public string GetValue(Summary summary, BenchmarkCase benchmarkCase) => GetValue(summary, benchmarkCase, SummaryStyle.Default);
-
-        public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style)
-        {
-            var statistics = summary[benchmarkCase]?.ResultStatistics;
-            object? shape = benchmarkCase.Parameters["Shape"];
-            if (statistics is null || shape is null) return "-";
-            var (m, n, k) = ParseShape((string)shape);
-            return (2.0 * m * n * k / statistics.Mean).ToString("F1", System.Globalization.CultureInfo.InvariantCulture);
-        }
-    }
 }

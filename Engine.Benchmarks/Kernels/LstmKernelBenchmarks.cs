@@ -1,7 +1,5 @@
 using BenchmarkDotNet.Attributes;
-using BenchmarkDotNet.Columns;
 using BenchmarkDotNet.Configs;
-using BenchmarkDotNet.Reports;
 using BenchmarkDotNet.Running;
 using NumLstm.Kernels;
 
@@ -21,7 +19,8 @@ public class LstmKernelBenchmarks
 
     private sealed class Config : ManualConfig
     {
-        public Config() => AddColumn(new PerValueColumn());
+        public Config() => AddColumn(new StatisticColumn("ns/value", "mean time / (B·4H), in nanoseconds", (benchmark, meanNs) =>
+            benchmark.Parameters["Hidden"] is int h ? StatisticColumn.Format(meanNs / (Batch * 4.0 * h), "F3") : null));
     }
 
     [Params(100, 200, 512)]
@@ -89,26 +88,4 @@ public class LstmKernelBenchmarks
     public void LayerNormBackward()
         => LayerNormKernel.Backward<float>(dGates, normalized, inverseStd, 4 * Hidden, gamma, dInput, dGamma, dBeta, scratch);
 
-    /// <summary>Mean time over the B·4H gate values a call touches.</summary>
-    private sealed class PerValueColumn : IColumn
-    {
-        public string Id => nameof(PerValueColumn);
-        public string ColumnName => "ns/value";
-        public bool AlwaysShow => true;
-        public ColumnCategory Category => ColumnCategory.Custom;
-        public int PriorityInCategory => 0;
-        public bool IsNumeric => true;
-        public UnitType UnitType => UnitType.Dimensionless;
-        public string Legend => "mean time / (B·4H), in nanoseconds";
-        public bool IsAvailable(Summary summary) => true;
-        public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
-        public string GetValue(Summary summary, BenchmarkCase benchmarkCase) => GetValue(summary, benchmarkCase, SummaryStyle.Default);
-
-        public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style)
-        {
-            var statistics = summary[benchmarkCase]?.ResultStatistics;
-            if (statistics is null || benchmarkCase.Parameters["Hidden"] is not int h) return "-";
-            return (statistics.Mean / (Batch * 4.0 * h)).ToString("F3", System.Globalization.CultureInfo.InvariantCulture);
-        }
-    }
 }

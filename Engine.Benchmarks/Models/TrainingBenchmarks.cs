@@ -1,7 +1,5 @@
 using BenchmarkDotNet.Attributes;
-using BenchmarkDotNet.Columns;
 using BenchmarkDotNet.Configs;
-using BenchmarkDotNet.Reports;
 using BenchmarkDotNet.Running;
 
 namespace NumLstm.Benchmarks.Models;
@@ -18,10 +16,25 @@ public class TrainingBenchmarks
     {
         public Config()
         {
-            AddColumn(new WorkloadColumn("GFLOP/s", "matrix-product operations of the step / mean time, 10^9 per second",
-                (w, mean) => (w.Flops / mean / 1e9).ToString("F1", System.Globalization.CultureInfo.InvariantCulture)));
-            AddColumn(new WorkloadColumn("BPTT MB", "bytes the LSTM caches keep from forward for backward, 10^6",
-                (w, _) => (w.BytesKeptForBackward() / 1e6).ToString("F1", System.Globalization.CultureInfo.InvariantCulture)));
+            AddColumn(new StatisticColumn("GFLOP/s", "matrix-product operations of the step / mean time, 10^9 per second",
+                (benchmark, meanNs) => Built(benchmark) is { } w ? StatisticColumn.Format(w.Flops / meanNs, "F1") : null));
+            AddColumn(new StatisticColumn("BPTT MB", "bytes the LSTM caches keep from forward for backward, 10^6",
+                (benchmark, _) => Built(benchmark) is { } w ? StatisticColumn.Format(w.BytesKeptForBackward() / 1e6, "F1") : null));
+        }
+
+        private static readonly Dictionary<string, TrainingWorkload> BuiltWorkloads = new();
+
+        /// <summary>The case's workload, built and stepped once in the host process (the columns need its sizes).</summary>
+        private static TrainingWorkload? Built(BenchmarkCase benchmark)
+        {
+            if (benchmark.Parameters["Workload"] is not string name) return null;
+            if (!BuiltWorkloads.TryGetValue(name, out TrainingWorkload? workload))
+            {
+                workload = new TrainingWorkload(name);
+                workload.Step();
+                BuiltWorkloads[name] = workload;
+            }
+            return workload;
         }
     }
 
@@ -37,34 +50,4 @@ public class TrainingBenchmarks
 
     [Benchmark(Description = "train step")]
     public float TrainStep() => workload.Step();
-
-    /// <summary>A column computed from the workload (built and stepped once in the host process) and the mean time.</summary>
-    private sealed class WorkloadColumn(string name, string legend, Func<TrainingWorkload, double, string> value) : IColumn
-    {
-        private static readonly Dictionary<string, TrainingWorkload> Built = new();
-        public string Id => nameof(WorkloadColumn) + name;
-        public string ColumnName => name;
-        public bool AlwaysShow => true;
-        public ColumnCategory Category => ColumnCategory.Custom;
-        public int PriorityInCategory => 0;
-        public bool IsNumeric => true;
-        public UnitType UnitType => UnitType.Dimensionless;
-        public string Legend => legend;
-        public bool IsAvailable(Summary summary) => true;
-        public bool IsDefault(Summary summary, BenchmarkCase benchmarkCase) => false;
-        public string GetValue(Summary summary, BenchmarkCase benchmarkCase) => GetValue(summary, benchmarkCase, SummaryStyle.Default);
-
-        public string GetValue(Summary summary, BenchmarkCase benchmarkCase, SummaryStyle style)
-        {
-            var statistics = summary[benchmarkCase]?.ResultStatistics;
-            if (statistics is null || benchmarkCase.Parameters["Workload"] is not string workloadName) return "-";
-            if (!Built.TryGetValue(workloadName, out TrainingWorkload? workload))
-            {
-                workload = new TrainingWorkload(workloadName);
-                workload.Step();
-                Built[workloadName] = workload;
-            }
-            return value(workload, statistics.Mean * 1e-9);
-        }
-    }
 }
