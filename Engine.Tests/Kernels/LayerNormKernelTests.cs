@@ -20,6 +20,8 @@ public class LayerNormKernelTests<T> where T : unmanaged, IFloatingPointIeee754<
     [TestCase(5, 100, false, false)]
     [TestCase(2, 257, true, false)]
     [TestCase(4, 3, false, true)]
+    [TestCase(2, 800, true, true)]
+    [TestCase(3, 23, true, true)]
     public void Forward_MatchesNaiveFormulas(int rows, int width, bool withGamma, bool withBeta)
     {
         T[] x = TestArrays.Uniform<T>(rows * width, 1, -3, 5);
@@ -55,6 +57,8 @@ public class LayerNormKernelTests<T> where T : unmanaged, IFloatingPointIeee754<
     [TestCase(5, 100, false, false)]
     [TestCase(2, 257, true, false)]
     [TestCase(4, 3, false, true)]
+    [TestCase(2, 800, true, true)]
+    [TestCase(3, 23, true, true)]
     public void Backward_MatchesChainRuleThroughTheJacobian_AndAccumulates(int rows, int width, bool withGamma, bool withBeta)
     {
         T[] x = TestArrays.Uniform<T>(rows * width, 11, -2, 3);

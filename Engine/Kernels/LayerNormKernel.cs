@@ -23,6 +23,12 @@ public static class LayerNormKernel
         CheckLength(nameof(mean), mean.Length, rows, exact: false);
         CheckLength(nameof(inverseStd), inverseStd.Length, rows, exact: false);
         T n = T.CreateTruncating(width);
+        if (!gamma.IsEmpty && !beta.IsEmpty && Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
+        {
+            for (int r = 0; r < rows; r++)
+                (mean[r], inverseStd[r]) = ForwardRow(x.Slice(r * width, width), epsilon, gamma, beta, y.Slice(r * width, width), normalized.Slice(r * width, width));
+            return;
+        }
         for (int r = 0; r < rows; r++)
         {
             ReadOnlySpan<T> xRow = x.Slice(r * width, width);
@@ -55,6 +61,12 @@ public static class LayerNormKernel
         CheckLength(nameof(scratch), scratch.Length, width, exact: false);
         if (!gamma.IsEmpty) CheckLength(nameof(dGamma), dGamma.Length, width, exact: true);
         T n = T.CreateTruncating(width);
+        if (!gamma.IsEmpty && !dBeta.IsEmpty && Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
+        {
+            for (int r = 0; r < rows; r++)
+                BackwardRow(dy.Slice(r * width, width), normalized.Slice(r * width, width), inverseStd[r], gamma, dx.Slice(r * width, width), dGamma, dBeta);
+            return;
+        }
         Span<T> dxHat = scratch.Slice(0, width);
         for (int r = 0; r < rows; r++)
         {
@@ -85,6 +97,126 @@ public static class LayerNormKernel
             for (; j < width; j++)
                 dxRow[j] += rho * (dxHat[j] - meanDxHat - xHat[j] * meanDxHatXHat);   // (L4)
         }
+    }
+
+    /// <summary>
+    /// One row of (L1)–(L3) in three vector passes (Σx; Σ(x − μ)²; x̂ and y together), with γ and β present. Returns (μ, ρ).
+    /// The remainder past the last full vector is done by the same operations one element at a time.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static (T Mean, T InverseStd) ForwardRow<T>(ReadOnlySpan<T> x, T epsilon, ReadOnlySpan<T> gamma, ReadOnlySpan<T> beta,
+        Span<T> y, Span<T> normalized)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int width = x.Length, lanes = Vector256<T>.Count, last = width - lanes;
+        (T mu, T rho) = RowStatistics(x, epsilon);
+        ref T xr = ref MemoryMarshal.GetReference(x);
+        ref T gr = ref MemoryMarshal.GetReference(gamma), br = ref MemoryMarshal.GetReference(beta);
+        ref T yr = ref MemoryMarshal.GetReference(y), nr = ref MemoryMarshal.GetReference(normalized);
+        Vector256<T> muV = Vector256.Create(mu), rhoV = Vector256.Create(rho);
+        int j = 0;
+        for (; j <= last; j += lanes)
+        {
+            Vector256<T> xHat = (Vector256.LoadUnsafe(ref xr, (nuint)j) - muV) * rhoV;   // (L2)
+            xHat.StoreUnsafe(ref nr, (nuint)j);
+            (xHat * Vector256.LoadUnsafe(ref gr, (nuint)j) + Vector256.LoadUnsafe(ref br, (nuint)j)).StoreUnsafe(ref yr, (nuint)j);   // (L3)
+        }
+        for (; j < width; j++)
+        {
+            T xHat = (Unsafe.Add(ref xr, j) - mu) * rho;
+            Unsafe.Add(ref nr, j) = xHat;
+            Unsafe.Add(ref yr, j) = xHat * Unsafe.Add(ref gr, j) + Unsafe.Add(ref br, j);
+        }
+        return (mu, rho);
+    }
+
+    /// <summary>
+    /// (L1) for one row in two vector passes: μ = Σx / n, then ρ = 1/√(Σ(x − μ)²/n + ε). Kernels that fuse LayerNorm
+    /// into another pass (<see cref="LstmGates"/>) use it, then form x̂ = (x − μ)·ρ and y = x̂·γ + β with the same
+    /// operations as <see cref="ForwardRow{T}"/>, so a fused pass gives the same bits as this kernel followed by the other.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static (T Mean, T InverseStd) RowStatistics<T>(ReadOnlySpan<T> x, T epsilon)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int width = x.Length, lanes = Vector256<T>.Count, last = width - lanes;
+        ref T xr = ref MemoryMarshal.GetReference(x);
+        T n = T.CreateTruncating(width);
+        // Two accumulators per sum, so consecutive vector adds do not wait on each other.
+        Vector256<T> sumV = Vector256<T>.Zero, sumV1 = Vector256<T>.Zero;
+        int j = 0;
+        for (; j <= last - lanes; j += 2 * lanes)
+        {
+            sumV += Vector256.LoadUnsafe(ref xr, (nuint)j);
+            sumV1 += Vector256.LoadUnsafe(ref xr, (nuint)(j + lanes));
+        }
+        for (; j <= last; j += lanes) sumV += Vector256.LoadUnsafe(ref xr, (nuint)j);
+        T sum = Vector256.Sum(sumV + sumV1);
+        for (; j < width; j++) sum += Unsafe.Add(ref xr, j);
+        T mu = sum / n;                                                              // (L1)
+        Vector256<T> muV = Vector256.Create(mu), squaresV = Vector256<T>.Zero, squaresV1 = Vector256<T>.Zero;
+        for (j = 0; j <= last - lanes; j += 2 * lanes)
+        {
+            Vector256<T> d = Vector256.LoadUnsafe(ref xr, (nuint)j) - muV, d1 = Vector256.LoadUnsafe(ref xr, (nuint)(j + lanes)) - muV;
+            squaresV += d * d;
+            squaresV1 += d1 * d1;
+        }
+        for (; j <= last; j += lanes)
+        {
+            Vector256<T> d = Vector256.LoadUnsafe(ref xr, (nuint)j) - muV;
+            squaresV += d * d;
+        }
+        T squares = Vector256.Sum(squaresV + squaresV1);
+        for (; j < width; j++) { T d = Unsafe.Add(ref xr, j) - mu; squares += d * d; }
+        T rho = T.One / T.Sqrt(squares / n + epsilon);                              // (L1)
+        return (mu, rho);
+    }
+
+    /// <summary>
+    /// One row of (L4) in two vector passes, with γ and β present: the first accumulates dγ, dβ, Σ d x̂ and Σ d x̂ ⊙ x̂
+    /// (d x̂ = dy ⊙ γ), the second adds ρ(d x̂ − mean(d x̂) − x̂·mean(d x̂ ⊙ x̂)) into dx.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void BackwardRow<T>(ReadOnlySpan<T> dy, ReadOnlySpan<T> normalized, T rho, ReadOnlySpan<T> gamma,
+        Span<T> dx, Span<T> dGamma, Span<T> dBeta)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int width = dy.Length, lanes = Vector256<T>.Count, last = width - lanes;
+        ref T dyr = ref MemoryMarshal.GetReference(dy), nr = ref MemoryMarshal.GetReference(normalized);
+        ref T gr = ref MemoryMarshal.GetReference(gamma), dxr = ref MemoryMarshal.GetReference(dx);
+        ref T dgr = ref MemoryMarshal.GetReference(dGamma), dbr = ref MemoryMarshal.GetReference(dBeta);
+        T n = T.CreateTruncating(width);
+        Vector256<T> sumV = Vector256<T>.Zero, sumXV = Vector256<T>.Zero;
+        int j = 0;
+        for (; j <= last; j += lanes)
+        {
+            Vector256<T> d = Vector256.LoadUnsafe(ref dyr, (nuint)j), xHat = Vector256.LoadUnsafe(ref nr, (nuint)j);
+            (Vector256.LoadUnsafe(ref dgr, (nuint)j) + d * xHat).StoreUnsafe(ref dgr, (nuint)j);
+            (Vector256.LoadUnsafe(ref dbr, (nuint)j) + d).StoreUnsafe(ref dbr, (nuint)j);
+            Vector256<T> dxHat = d * Vector256.LoadUnsafe(ref gr, (nuint)j);
+            sumV += dxHat;
+            sumXV += dxHat * xHat;
+        }
+        T sumDxHat = Vector256.Sum(sumV), sumDxHatXHat = Vector256.Sum(sumXV);
+        for (; j < width; j++)
+        {
+            T d = Unsafe.Add(ref dyr, j), xHat = Unsafe.Add(ref nr, j);
+            Unsafe.Add(ref dgr, j) += d * xHat;
+            Unsafe.Add(ref dbr, j) += d;
+            T dxHat = d * Unsafe.Add(ref gr, j);
+            sumDxHat += dxHat;
+            sumDxHatXHat += dxHat * xHat;
+        }
+        T meanDxHat = sumDxHat / n, meanDxHatXHat = sumDxHatXHat / n;
+        Vector256<T> rhoV = Vector256.Create(rho), meanV = Vector256.Create(meanDxHat), meanXV = Vector256.Create(meanDxHatXHat);
+        for (j = 0; j <= last; j += lanes)
+        {
+            Vector256<T> dxHat = Vector256.LoadUnsafe(ref dyr, (nuint)j) * Vector256.LoadUnsafe(ref gr, (nuint)j);
+            Vector256<T> term = dxHat - meanV - Vector256.LoadUnsafe(ref nr, (nuint)j) * meanXV;
+            (Vector256.LoadUnsafe(ref dxr, (nuint)j) + rhoV * term).StoreUnsafe(ref dxr, (nuint)j);   // (L4)
+        }
+        for (; j < width; j++)
+            Unsafe.Add(ref dxr, j) += rho * (Unsafe.Add(ref dyr, j) * Unsafe.Add(ref gr, j) - meanDxHat - Unsafe.Add(ref nr, j) * meanDxHatXHat);
     }
 
     private static int CheckShapes(string inputName, int length, int width, string gammaName, int gammaLength, string betaName, int betaLength)

@@ -18,6 +18,11 @@ public static class LstmGates
     {
         if (gates.Length != 4 * hidden || cellPrevious.Length != hidden || cell.Length != hidden)
             throw new ArgumentException($"LstmGates: expected gates [{4 * hidden}], cells [{hidden}]; got {gates.Length}, {cellPrevious.Length}, {cell.Length}.");
+        if (typeof(T) == typeof(float) && FastMath.IsSupported)
+        {
+            ActivateAndUpdateCellFloat(MemoryMarshal.Cast<T, float>(gates), MemoryMarshal.Cast<T, float>(cellPrevious), MemoryMarshal.Cast<T, float>(cell), hidden);
+            return;
+        }
         TensorPrimitives.Sigmoid(gates.Slice(0, 2 * hidden), gates.Slice(0, 2 * hidden));
         TensorPrimitives.Tanh(gates.Slice(2 * hidden, hidden), gates.Slice(2 * hidden, hidden));
         TensorPrimitives.Sigmoid(gates.Slice(3 * hidden, hidden), gates.Slice(3 * hidden, hidden));
@@ -55,9 +60,14 @@ public static class LstmGates
         for (; j <= h - 8; j += 8)
             ForwardStepVector(ref z, ref MemoryMarshal.GetReference(cellPrevious), ref MemoryMarshal.GetReference(cell),
                 ref MemoryMarshal.GetReference(tanhCell), ref MemoryMarshal.GetReference(hidden), (nuint)j, (nuint)h);
+        if (j < h) ForwardStepTail(gates, cellPrevious, cell, tanhCell, hidden, h, j);
+    }
+
+    // Columns [j, h) of ForwardStepFloat (fewer than eight) through the same vector code on a zero-padded copy, so
+    // every column gets the same arithmetic.
+    private static void ForwardStepTail(Span<float> gates, ReadOnlySpan<float> cellPrevious, Span<float> cell, Span<float> tanhCell, Span<float> hidden, int h, int j)
+    {
         int rest = h - j;
-        if (rest == 0) return;
-        // The last columns through the same vector code on a zero-padded copy, so every column gets the same arithmetic.
         Span<float> scratch = stackalloc float[8 * 8];
         scratch.Clear();
         for (int k = 0; k < 4; k++) gates.Slice(k * h + j, rest).CopyTo(scratch.Slice(8 * k));
@@ -86,6 +96,156 @@ public static class LstmGates
         cNew.StoreUnsafe(ref c, j);
         t.StoreUnsafe(ref y, j);
         (o * t).StoreUnsafe(ref hr, j);
+    }
+
+    private static void ActivateAndUpdateCellFloat(Span<float> gates, ReadOnlySpan<float> cellPrevious, Span<float> cell, int h)
+    {
+        ref float z = ref MemoryMarshal.GetReference(gates);
+        ref float cp = ref MemoryMarshal.GetReference(cellPrevious), c = ref MemoryMarshal.GetReference(cell);
+        int j = 0;
+        for (; j <= h - 8; j += 8) ActivateVector(ref z, ref cp, ref c, (nuint)j, (nuint)h);
+        int rest = h - j;
+        if (rest == 0) return;
+        Span<float> scratch = stackalloc float[6 * 8];
+        scratch.Clear();
+        for (int k = 0; k < 4; k++) gates.Slice(k * h + j, rest).CopyTo(scratch.Slice(8 * k));
+        cellPrevious.Slice(j, rest).CopyTo(scratch.Slice(32));
+        ref float s0 = ref MemoryMarshal.GetReference(scratch);
+        ActivateVector(ref s0, ref Unsafe.Add(ref s0, 32), ref Unsafe.Add(ref s0, 40), 0, 8);
+        for (int k = 0; k < 4; k++) scratch.Slice(8 * k, rest).CopyTo(gates.Slice(k * h + j));
+        scratch.Slice(40, rest).CopyTo(cell.Slice(j));
+    }
+
+    // (S4)–(S5) for eight columns: activations stored over z, c = f ⊙ c_prev + i ⊙ g.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void ActivateVector(ref float z, ref float cp, ref float c, nuint j, nuint h)
+    {
+        Vector256<float> i = FastMath.Sigmoid(Vector256.LoadUnsafe(ref z, j));
+        Vector256<float> f = FastMath.Sigmoid(Vector256.LoadUnsafe(ref z, h + j));
+        Vector256<float> g = FastMath.Tanh(Vector256.LoadUnsafe(ref z, 2 * h + j));
+        Vector256<float> o = FastMath.Sigmoid(Vector256.LoadUnsafe(ref z, 3 * h + j));
+        Vector256<float> cNew = Vector256.FusedMultiplyAdd(i, g, f * Vector256.LoadUnsafe(ref cp, j));
+        i.StoreUnsafe(ref z, j);
+        f.StoreUnsafe(ref z, h + j);
+        g.StoreUnsafe(ref z, 2 * h + j);
+        o.StoreUnsafe(ref z, 3 * h + j);
+        cNew.StoreUnsafe(ref c, j);
+    }
+
+    /// <summary>
+    /// (C1) and (S4)–(S7) for one row in one kernel: the summed gate pre-activations gates [4H] are layer-normalized
+    /// (x̂ into normalized [4H], then γ ⊙ x̂ + β, γ and β [4H]) and activated in the same pass that updates the cell;
+    /// cell, tanhCell and hidden as in <see cref="ForwardStep{T}"/>. Returns the row's (μ, ρ). The result is the same,
+    /// bit for bit, as <see cref="LayerNormKernel.Forward{T}"/> followed by <see cref="ForwardStep{T}"/>; only the
+    /// passes over the row are fewer (two for the statistics, one for everything else).
+    /// </summary>
+    public static (T Mean, T InverseStd) NormalizedForwardStep<T>(Span<T> gates, T epsilon, ReadOnlySpan<T> gamma, ReadOnlySpan<T> beta,
+        Span<T> normalized, ReadOnlySpan<T> cellPrevious, Span<T> cell, Span<T> tanhCell, Span<T> hidden, int h)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (gates.Length != 4 * h || gamma.Length != 4 * h || beta.Length != 4 * h || normalized.Length != 4 * h
+            || cellPrevious.Length != h || cell.Length != h || tanhCell.Length != h || hidden.Length != h)
+            throw new ArgumentException($"LstmGates.NormalizedForwardStep: expected gates, γ, β, x̂ [{4 * h}] and rows [{h}]; got {gates.Length}, {gamma.Length}, {beta.Length}, {normalized.Length}, {cellPrevious.Length}, {cell.Length}, {tanhCell.Length}, {hidden.Length}.");
+        if (typeof(T) == typeof(float) && FastMath.IsSupported)
+        {
+            (float mu, float rho) = LayerNormKernel.RowStatistics(MemoryMarshal.Cast<T, float>(gates), float.CreateTruncating(epsilon));
+            NormalizedForwardStepFloat(MemoryMarshal.Cast<T, float>(gates), mu, rho, MemoryMarshal.Cast<T, float>(gamma), MemoryMarshal.Cast<T, float>(beta),
+                MemoryMarshal.Cast<T, float>(normalized), MemoryMarshal.Cast<T, float>(cellPrevious), MemoryMarshal.Cast<T, float>(cell),
+                MemoryMarshal.Cast<T, float>(tanhCell), MemoryMarshal.Cast<T, float>(hidden), h);
+            return (T.CreateTruncating(mu), T.CreateTruncating(rho));
+        }
+        Span<T> statistics = stackalloc T[2];
+        LayerNormKernel.Forward<T>(gates, 4 * h, epsilon, gamma, beta, gates, normalized, statistics.Slice(0, 1), statistics.Slice(1, 1));
+        ForwardStep(gates, cellPrevious, cell, tanhCell, hidden, h);
+        return (statistics[0], statistics[1]);
+    }
+
+    private static void NormalizedForwardStepFloat(Span<float> gates, float mu, float rho, ReadOnlySpan<float> gamma, ReadOnlySpan<float> beta,
+        Span<float> normalized, ReadOnlySpan<float> cellPrevious, Span<float> cell, Span<float> tanhCell, Span<float> hidden, int h)
+    {
+        ref float z = ref MemoryMarshal.GetReference(gates);
+        ref float gr = ref MemoryMarshal.GetReference(gamma), br = ref MemoryMarshal.GetReference(beta), nr = ref MemoryMarshal.GetReference(normalized);
+        Vector256<float> muV = Vector256.Create(mu), rhoV = Vector256.Create(rho);
+        int j = 0;
+        for (; j <= h - 8; j += 8)
+        {
+            for (int k = 0; k < 4; k++)
+            {
+                nuint at = (nuint)(k * h + j);
+                Vector256<float> xHat = (Vector256.LoadUnsafe(ref z, at) - muV) * rhoV;                      // (L2)
+                xHat.StoreUnsafe(ref nr, at);
+                (xHat * Vector256.LoadUnsafe(ref gr, at) + Vector256.LoadUnsafe(ref br, at)).StoreUnsafe(ref z, at);   // (L3)
+            }
+            ForwardStepVector(ref z, ref MemoryMarshal.GetReference(cellPrevious), ref MemoryMarshal.GetReference(cell),
+                ref MemoryMarshal.GetReference(tanhCell), ref MemoryMarshal.GetReference(hidden), (nuint)j, (nuint)h);
+        }
+        if (j == h) return;
+        // The last columns: normalized one by one with the same operations, then the gate pass's padded tail.
+        for (int k = 0; k < 4; k++)
+            for (int col = j; col < h; col++)
+            {
+                int at = k * h + col;
+                float xHat = (gates[at] - mu) * rho;
+                normalized[at] = xHat;
+                gates[at] = xHat * gamma[at] + beta[at];
+            }
+        ForwardStepTail(gates, cellPrevious, cell, tanhCell, hidden, h, j);
+    }
+
+    /// <summary>
+    /// (C4)/(C5) with (S6)–(S7) for one row in one kernel: LN_c over the new cell state cell [H] (x̂ into normalized,
+    /// γ, β [H]), tanhCell = tanh(γ ⊙ x̂ + β) and hidden = outputGate ⊙ tanhCell. With carry (C5, TF-Addons) the
+    /// normalized state replaces cell, which the recurrence carries; without (C4, Ba et al.) cell is left as it is.
+    /// Returns the row's (μ, ρ).
+    /// </summary>
+    public static (T Mean, T InverseStd) NormalizedCellOutput<T>(Span<T> cell, T epsilon, ReadOnlySpan<T> gamma, ReadOnlySpan<T> beta,
+        Span<T> normalized, ReadOnlySpan<T> outputGate, Span<T> tanhCell, Span<T> hidden, bool carry)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int h = cell.Length;
+        if (gamma.Length != h || beta.Length != h || normalized.Length != h || outputGate.Length != h || tanhCell.Length != h || hidden.Length != h)
+            throw new ArgumentException($"LstmGates.NormalizedCellOutput: expected every row [{h}]; got γ {gamma.Length}, β {beta.Length}, x̂ {normalized.Length}, o {outputGate.Length}, tanh {tanhCell.Length}, h {hidden.Length}.");
+        if (typeof(T) == typeof(float) && FastMath.IsSupported)
+        {
+            Span<float> c = MemoryMarshal.Cast<T, float>(cell);
+            (float mu, float rho) = LayerNormKernel.RowStatistics<float>(c, float.CreateTruncating(epsilon));
+            ReadOnlySpan<float> g = MemoryMarshal.Cast<T, float>(gamma), b = MemoryMarshal.Cast<T, float>(beta), o = MemoryMarshal.Cast<T, float>(outputGate);
+            Span<float> n = MemoryMarshal.Cast<T, float>(normalized), y = MemoryMarshal.Cast<T, float>(tanhCell), hr = MemoryMarshal.Cast<T, float>(hidden);
+            Vector256<float> muV = Vector256.Create(mu), rhoV = Vector256.Create(rho);
+            int j = 0;
+            for (; j <= h - 8; j += 8)
+            {
+                Vector256<float> xHat = (Vector256.Create((ReadOnlySpan<float>)c.Slice(j)) - muV) * rhoV;   // (L2)
+                xHat.CopyTo(n.Slice(j));
+                Vector256<float> value = xHat * Vector256.Create(g.Slice(j)) + Vector256.Create(b.Slice(j));   // (L3)
+                if (carry) value.CopyTo(c.Slice(j));
+                Vector256<float> t = FastMath.Tanh(value);
+                t.CopyTo(y.Slice(j));
+                (Vector256.Create(o.Slice(j)) * t).CopyTo(hr.Slice(j));
+            }
+            if (j < h)
+            {
+                // The last columns through the same vector code on a zero-padded copy.
+                Span<float> pad = stackalloc float[8];
+                pad.Clear();
+                for (int col = j; col < h; col++)
+                {
+                    float xHat = (c[col] - mu) * rho;
+                    n[col] = xHat;
+                    pad[col - j] = xHat * g[col] + b[col];
+                    if (carry) c[col] = pad[col - j];
+                }
+                Vector256<float> t = FastMath.Tanh(Vector256.Create((ReadOnlySpan<float>)pad));
+                for (int col = j; col < h; col++) { y[col] = t[col - j]; hr[col] = o[col] * t[col - j]; }
+            }
+            return (T.CreateTruncating(mu), T.CreateTruncating(rho));
+        }
+        Span<T> statistics = stackalloc T[2];
+        Span<T> target = carry ? cell : tanhCell;
+        LayerNormKernel.Forward<T>(cell, h, epsilon, gamma, beta, target, normalized, statistics.Slice(0, 1), statistics.Slice(1, 1));
+        TensorPrimitives.Tanh(target, tanhCell);
+        TensorPrimitives.Multiply(outputGate, tanhCell, hidden);
+        return (statistics[0], statistics[1]);
     }
 
     /// <summary>

@@ -85,11 +85,19 @@ public sealed partial class Lstm<T>
                         NormalizeRow(hiddenGateNorm!, ah, ah, buffers);              // (C2) z = LN_h(Ah) + LN_i(Ax) + b
                         TensorPrimitives.Add(z, ah, z);
                     }
-                    else if (gateMode == GateNormalization.Summed)
+                    if (gateMode == GateNormalization.Summed && CellNormalization.CellState == CellStateNormalization.None)
                     {
-                        NormalizeRow(gateNorm!, z, z, buffers);                       // (C1) z = LN_g(Ax + Ah + b)
+                        // (C1) z = LN_g(Ax + Ah + b) and (S4)–(S7) in one kernel, as in training.
+                        Span<T> cRow = cState.Slice(bi * h, h);
+                        LstmGates.NormalizedForwardStep(z, gateNorm!.Epsilon, gateNorm.Gamma.Value, gateNorm.Beta.Value,
+                            buffers.NormScratch.AsSpan(0, g), cRow, cRow, buffers.TanhCell, hRow, h);
+                        if (outputNorm is not null) NormalizeRow(outputNorm, hRow, hRow, buffers);
                     }
-                    GateRow(z, cState.Slice(bi * h, h), hRow, buffers);
+                    else
+                    {
+                        if (gateMode == GateNormalization.Summed) NormalizeRow(gateNorm!, z, z, buffers);   // (C1) z = LN_g(Ax + Ah + b)
+                        GateRow(z, cState.Slice(bi * h, h), hRow, buffers);
+                    }
                 }
                 // (S9) a masked step keeps h and c, and its output repeats the last one, which is h
                 // (or is zero with zero_output_for_mask, (S9')).
@@ -116,18 +124,9 @@ public sealed partial class Lstm<T>
             return;
         }
         LstmGates.ActivateAndUpdateCell(z, cRow, cRow, h);
-        switch (CellNormalization.CellState)
-        {
-            case CellStateNormalization.OutputOnly:
-                NormalizeRow(cellNorm!, cRow, tanhCell, buffers);
-                TensorPrimitives.Tanh(tanhCell, tanhCell);
-                break;
-            case CellStateNormalization.Recurrent:
-                NormalizeRow(cellNorm!, cRow, cRow, buffers);
-                TensorPrimitives.Tanh(cRow, tanhCell);
-                break;
-        }
-        TensorPrimitives.Multiply(z.Slice(3 * h, h), tanhCell, hRow);
+        // (C4) h = o ⊙ tanh(LN_c(c)), c carried as is; (C5) c ← LN_c(c) carried, h = o ⊙ tanh(c): the same kernel as training.
+        LstmGates.NormalizedCellOutput(cRow, cellNorm!.Epsilon, cellNorm.Gamma.Value, cellNorm.Beta.Value, buffers.NormScratch.AsSpan(0, h),
+            z.Slice(3 * h, h), tanhCell, hRow, carry: CellNormalization.CellState == CellStateNormalization.Recurrent);
         if (outputNorm is not null) NormalizeRow(outputNorm, hRow, hRow, buffers);
     }
 

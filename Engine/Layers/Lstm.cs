@@ -379,9 +379,16 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
         {
             int row = s * batchSize + bi;
             Span<T> z = gates.Slice(bi * g, g);
+            Span<T> cRow = cNext.Slice(bi * h, h), hRow = hNext.Slice(bi * h, h);
+            Span<T> tanhCell = c.TanhCell.AsSpan(row * h, h);
+            bool fusedGateNorm = CellNormalization.Gates == GateNormalization.Summed && CellNormalization.CellState == CellStateNormalization.None;
             switch (CellNormalization.Gates)
             {
                 case GateNormalization.None:                                   // (S3) z = (Ax + b) + Ah
+                    break;
+                case GateNormalization.Summed when fusedGateNorm:              // (C1) and (S4)–(S7) in one kernel
+                    gateNorm!.StoreStatistics(c.GateNorm, row, LstmGates.NormalizedForwardStep(z, gateNorm.Epsilon, gateNorm.Gamma.Value,
+                        gateNorm.Beta.Value, gateNorm.NormalizedRow(c.GateNorm, row), cPrev.Slice(bi * h, h), cRow, tanhCell, hRow, h));
                     break;
                 case GateNormalization.Summed:                                 // (C1) z = LN_g(Ax + b + Ah)
                     gateNorm!.ForwardRow(z, z, c.GateNorm, row);
@@ -393,27 +400,18 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
                     break;
             }
             // (S4) i, f, o = σ(z), g = tanh(z); (S5) c = f ⊙ c_prev + i ⊙ g
-            Span<T> cRow = cNext.Slice(bi * h, h), hRow = hNext.Slice(bi * h, h);
-            Span<T> tanhCell = c.TanhCell.AsSpan(row * h, h);
             if (CellNormalization.CellState == CellStateNormalization.None)
-                LstmGates.ForwardStep(z, cPrev.Slice(bi * h, h), cRow, tanhCell, hRow, h);   // (S4)–(S7) in one pass
-            else
-                LstmGates.ActivateAndUpdateCell(z, cPrev.Slice(bi * h, h), cRow, h);
-            switch (CellNormalization.CellState)
             {
-                case CellStateNormalization.None:
-                    break;
-                case CellStateNormalization.OutputOnly:                        // (C4) tanh(LN_c(c)), c carried as is
-                    cellNorm!.ForwardRow(cRow, tanhCell, c.CellNorm, row);
-                    TensorPrimitives.Tanh(tanhCell, tanhCell);
-                    break;
-                case CellStateNormalization.Recurrent:                         // (C5) c ← LN_c(c), carried
-                    cellNorm!.ForwardRow(cRow, cRow, c.CellNorm, row);
-                    TensorPrimitives.Tanh(cRow, tanhCell);
-                    break;
+                if (!fusedGateNorm) LstmGates.ForwardStep(z, cPrev.Slice(bi * h, h), cRow, tanhCell, hRow, h);   // (S4)–(S7) in one pass
             }
-            if (CellNormalization.CellState != CellStateNormalization.None)
-                TensorPrimitives.Multiply(z.Slice(3 * h, h), tanhCell, hRow); // (S7) h = o ⊙ tanh(·)
+            else
+            {
+                LstmGates.ActivateAndUpdateCell(z, cPrev.Slice(bi * h, h), cRow, h);
+                // (C4) h = o ⊙ tanh(LN_c(c)) with c carried as is, or (C5) c ← LN_c(c) carried and h = o ⊙ tanh(c): one kernel.
+                cellNorm!.StoreStatistics(c.CellNorm, row, LstmGates.NormalizedCellOutput(cRow, cellNorm.Epsilon, cellNorm.Gamma.Value,
+                    cellNorm.Beta.Value, cellNorm.NormalizedRow(c.CellNorm, row), z.Slice(3 * h, h), tanhCell, hRow,
+                    carry: CellNormalization.CellState == CellStateNormalization.Recurrent));
+            }
             if (outputNorm is not null) outputNorm.ForwardRow(hRow, hRow, c.OutputNorm, row);   // (C6) h ← LN_o(h)
 
             bool active = mask2.IsEmpty || mask2[bi * time + tIn];
@@ -574,6 +572,12 @@ internal sealed class NormParameters<T> where T : unmanaged, IFloatingPointIeee7
     public void ForwardRow(ReadOnlySpan<T> x, Span<T> y, NormCache<T> cache, int row)
         => LayerNormKernel.Forward<T>(x, Width, Epsilon, Gamma.Value, Beta.Value, y, cache.Normalized.AsSpan(row * Width, Width),
             cache.Mean.AsSpan(row, 1), cache.InverseStd.AsSpan(row, 1));
+
+    /// <summary>x̂ of one row in the cache, for kernels that fuse this LayerNorm into another pass.</summary>
+    public Span<T> NormalizedRow(NormCache<T> cache, int row) => cache.Normalized.AsSpan(row * Width, Width);
+
+    public void StoreStatistics(NormCache<T> cache, int row, (T Mean, T InverseStd) statistics)
+        => (cache.Mean[row], cache.InverseStd[row]) = statistics;
 
     public void BackwardRow(ReadOnlySpan<T> dy, Span<T> dx, NormCache<T> cache, int row, Span<T> scratch)
         => LayerNormKernel.Backward<T>(dy, cache.Normalized.AsSpan(row * Width, Width), cache.InverseStd.AsSpan(row, 1), Width,

@@ -1,0 +1,140 @@
+using NumLstm.Kernels;
+using NumLstm.Tests.TestSupport;
+
+namespace NumLstm.Tests.Kernels;
+
+/// <summary>
+/// The in-cell LayerNorm kernels fused into the gate pass: <see cref="LstmGates.NormalizedForwardStep{T}"/> against
+/// LayerNorm followed by the plain gate pass (bit for bit) and against the scalar equations (C1), (S4)–(S7);
+/// <see cref="LstmGates.NormalizedCellOutput{T}"/> against (C4)/(C5), (S6)–(S7); <see cref="LstmGates.ActivateAndUpdateCell{T}"/>
+/// against (S4)–(S5). Lengths around the vector width, so every tail is taken.
+/// </summary>
+[TestFixture(typeof(float))]
+[TestFixture(typeof(double))]
+public class FusedCellNormTests<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private static readonly int[] Hidden = [1, 3, 7, 8, 9, 16, 17, 33, 100];
+    private const double Epsilon = 1e-3;
+
+    private static double Sigmoid(double x) => 1 / (1 + Math.Exp(-x));
+
+    [Test]
+    public void NormalizedForwardStep_EqualsLayerNormThenTheGatePass_BitForBit([Values(false, true)] bool inPlaceCell)
+    {
+        foreach (int h in Hidden)
+        {
+            int g = 4 * h;
+            T[] z = TestArrays.Uniform<T>(g, h, -4, 6), gamma = TestArrays.Uniform<T>(g, h + 1, 0.5, 1.5), beta = TestArrays.Uniform<T>(g, h + 2);
+            T[] cellPrevious = TestArrays.Uniform<T>(h, h + 3, -2, 2);
+            T eps = T.CreateTruncating(Epsilon);
+
+            // Reference: the two kernels one after the other.
+            T[] zRef = (T[])z.Clone(), normalizedRef = new T[g], mean = new T[1], rho = new T[1];
+            T[] cellRef = new T[h], tanhRef = new T[h], hiddenRef = new T[h];
+            LayerNormKernel.Forward<T>(zRef, g, eps, gamma, beta, zRef, normalizedRef, mean, rho);
+            LstmGates.ForwardStep<T>(zRef, cellPrevious, cellRef, tanhRef, hiddenRef, h);
+
+            T[] cp = (T[])cellPrevious.Clone(), normalized = new T[g];
+            T[] cell = inPlaceCell ? cp : new T[h], tanhCell = new T[h + 1], hidden = new T[h + 1];
+            tanhCell[h] = hidden[h] = TestArrays.Sentinel<T>();
+            (T mu, T inverseStd) = LstmGates.NormalizedForwardStep<T>(z, eps, gamma, beta, normalized, cp, cell, tanhCell.AsSpan(0, h), hidden.AsSpan(0, h), h);
+
+            Assert.That(mu, Is.EqualTo(mean[0]), $"μ (H={h})");
+            Assert.That(inverseStd, Is.EqualTo(rho[0]), $"ρ (H={h})");
+            Assert.That(normalized, Is.EqualTo(normalizedRef), $"x̂ (H={h})");
+            Assert.That(z, Is.EqualTo(zRef), $"activated gates (H={h})");
+            Assert.That(cell, Is.EqualTo(cellRef), $"cell (H={h})");
+            Assert.That(tanhCell.AsSpan(0, h).ToArray(), Is.EqualTo(tanhRef), $"tanh(cell) (H={h})");
+            Assert.That(hidden.AsSpan(0, h).ToArray(), Is.EqualTo(hiddenRef), $"hidden (H={h})");
+            Assert.That(tanhCell[h], Is.EqualTo(TestArrays.Sentinel<T>()));
+            Assert.That(hidden[h], Is.EqualTo(TestArrays.Sentinel<T>()));
+        }
+    }
+
+    [Test]
+    public void NormalizedForwardStep_MatchesTheScalarEquations()
+    {
+        foreach (int h in Hidden)
+        {
+            int g = 4 * h;
+            T[] z = TestArrays.Uniform<T>(g, 2 * h, -4, 6), gamma = TestArrays.Uniform<T>(g, 2 * h + 1, 0.5, 1.5), beta = TestArrays.Uniform<T>(g, 2 * h + 2);
+            T[] cellPrevious = TestArrays.Uniform<T>(h, 2 * h + 3, -2, 2);
+            double[] x = TestArrays.ToDouble<T>(z), ga = TestArrays.ToDouble<T>(gamma), be = TestArrays.ToDouble<T>(beta), cp = TestArrays.ToDouble<T>(cellPrevious);
+            double mu = x.Average(), rho = 1 / Math.Sqrt(x.Select(v => (v - mu) * (v - mu)).Average() + Epsilon);
+            double[] y = x.Select((v, j) => (v - mu) * rho * ga[j] + be[j]).ToArray();
+            double[] expectedCell = new double[h], expectedHidden = new double[h];
+            for (int j = 0; j < h; j++)
+            {
+                expectedCell[j] = Sigmoid(y[h + j]) * cp[j] + Sigmoid(y[j]) * Math.Tanh(y[2 * h + j]);
+                expectedHidden[j] = Sigmoid(y[3 * h + j]) * Math.Tanh(expectedCell[j]);
+            }
+            T[] normalized = new T[g], cell = new T[h], tanhCell = new T[h], hidden = new T[h];
+            (T m, T r) = LstmGates.NormalizedForwardStep<T>(z, T.CreateTruncating(Epsilon), gamma, beta, normalized, cellPrevious, cell, tanhCell, hidden, h);
+            double tolerance = 64 * (g + 4) * TestArrays.Epsilon<T>();
+            Assert.That(double.CreateTruncating(m), Is.EqualTo(mu).Within(tolerance * 4), $"μ (H={h})");
+            Assert.That(double.CreateTruncating(r), Is.EqualTo(rho).Within(tolerance * rho), $"ρ (H={h})");
+            TestArrays.AssertClose<T>(normalized, x.Select(v => (v - mu) * rho).ToArray(), [], 0, tolerance * 4, $"x̂ (H={h})");
+            TestArrays.AssertClose<T>(cell, expectedCell, [], 0, tolerance * 8, $"cell (H={h})");
+            TestArrays.AssertClose<T>(hidden, expectedHidden, [], 0, tolerance * 8, $"hidden (H={h})");
+        }
+    }
+
+    [Test]
+    public void NormalizedCellOutput_MatchesTheScalarEquations([Values(false, true)] bool carry)
+    {
+        foreach (int h in Hidden)
+        {
+            T[] cell = TestArrays.Uniform<T>(h, 3 * h, -3, 3), gamma = TestArrays.Uniform<T>(h, 3 * h + 1, 0.5, 1.5), beta = TestArrays.Uniform<T>(h, 3 * h + 2);
+            T[] outputGate = TestArrays.Uniform<T>(h, 3 * h + 3, 0.01, 0.99);
+            double[] c = TestArrays.ToDouble<T>(cell), ga = TestArrays.ToDouble<T>(gamma), be = TestArrays.ToDouble<T>(beta), o = TestArrays.ToDouble<T>(outputGate);
+            double mu = c.Average(), rho = 1 / Math.Sqrt(c.Select(v => (v - mu) * (v - mu)).Average() + Epsilon);
+            double[] normalizedCell = c.Select((v, j) => (v - mu) * rho * ga[j] + be[j]).ToArray();
+            double[] expectedTanh = normalizedCell.Select(Math.Tanh).ToArray();
+            double[] expectedHidden = expectedTanh.Select((t, j) => o[j] * t).ToArray();
+            T[] original = (T[])cell.Clone(), normalized = new T[h], tanhCell = new T[h], hidden = new T[h];
+
+            LstmGates.NormalizedCellOutput<T>(cell, T.CreateTruncating(Epsilon), gamma, beta, normalized, outputGate, tanhCell, hidden, carry);
+
+            double tolerance = 64 * (h + 4) * TestArrays.Epsilon<T>();
+            TestArrays.AssertClose<T>(normalized, c.Select(v => (v - mu) * rho).ToArray(), [], 0, tolerance * 4, $"x̂ (H={h})");
+            TestArrays.AssertClose<T>(tanhCell, expectedTanh, [], 0, tolerance * 8, $"tanh (H={h})");
+            TestArrays.AssertClose<T>(hidden, expectedHidden, [], 0, tolerance * 8, $"hidden (H={h})");
+            if (carry) TestArrays.AssertClose<T>(cell, normalizedCell, [], 0, tolerance * 8, $"carried LN_c(c) (H={h})");
+            else Assert.That(cell, Is.EqualTo(original), $"c is carried un-normalized (H={h})");
+        }
+    }
+
+    [Test]
+    public void ActivateAndUpdateCell_MatchesTheScalarEquations_ForEveryTail()
+    {
+        foreach (int h in Hidden)
+        {
+            T[] gates = TestArrays.Uniform<T>(4 * h, 4 * h, -6, 6), cellPrevious = TestArrays.Uniform<T>(h, 4 * h + 1, -3, 3);
+            double[] z = TestArrays.ToDouble<T>(gates), cp = TestArrays.ToDouble<T>(cellPrevious);
+            double[] expectedGates = new double[4 * h], expectedCell = new double[h];
+            for (int j = 0; j < h; j++)
+            {
+                double i = Sigmoid(z[j]), f = Sigmoid(z[h + j]), g = Math.Tanh(z[2 * h + j]), o = Sigmoid(z[3 * h + j]);
+                (expectedGates[j], expectedGates[h + j], expectedGates[2 * h + j], expectedGates[3 * h + j]) = (i, f, g, o);
+                expectedCell[j] = f * cp[j] + i * g;
+            }
+            T[] cell = new T[h + 1];
+            cell[h] = TestArrays.Sentinel<T>();
+            LstmGates.ActivateAndUpdateCell<T>(gates, cellPrevious, cell.AsSpan(0, h), h);
+            double tolerance = 16 * TestArrays.Epsilon<T>();
+            TestArrays.AssertClose<T>(gates, expectedGates, Enumerable.Repeat(1.0, 4 * h).ToArray(), tolerance, 0, $"gates (H={h})");
+            TestArrays.AssertClose<T>(cell.AsSpan(0, h), expectedCell, [], 0, tolerance * 4, $"cell (H={h})");
+            Assert.That(cell[h], Is.EqualTo(TestArrays.Sentinel<T>()));
+        }
+    }
+
+    [Test]
+    public void FusedKernels_RejectWrongLengths_NamingThem()
+    {
+        T[] four = new T[8], row = new T[2], shortRow = new T[1];
+        var e = Assert.Throws<ArgumentException>(() => LstmGates.NormalizedForwardStep<T>(four, T.One, four, four, four, row, row, row, shortRow, 2));
+        Assert.That(e!.Message, Does.Contain("NormalizedForwardStep").And.Contain("[8]"));
+        e = Assert.Throws<ArgumentException>(() => LstmGates.NormalizedCellOutput<T>(row, T.One, row, row, row, row, row, shortRow, carry: true));
+        Assert.That(e!.Message, Does.Contain("NormalizedCellOutput").And.Contain("h 1"));
+    }
+}
