@@ -23,7 +23,7 @@ public static class LayerNormKernel
         CheckLength(nameof(mean), mean.Length, rows, exact: false);
         CheckLength(nameof(inverseStd), inverseStd.Length, rows, exact: false);
         T n = T.CreateTruncating(width);
-        if (!gamma.IsEmpty && !beta.IsEmpty && Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
+        if (!gamma.IsEmpty && !beta.IsEmpty && HasRowKernels<T>())
         {
             for (int r = 0; r < rows; r++)
                 (mean[r], inverseStd[r]) = ForwardRow(x.Slice(r * width, width), epsilon, gamma, beta, y.Slice(r * width, width), normalized.Slice(r * width, width));
@@ -61,7 +61,7 @@ public static class LayerNormKernel
         CheckLength(nameof(scratch), scratch.Length, width, exact: false);
         if (!gamma.IsEmpty) CheckLength(nameof(dGamma), dGamma.Length, width, exact: true);
         T n = T.CreateTruncating(width);
-        if (!gamma.IsEmpty && !dBeta.IsEmpty && Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
+        if (!gamma.IsEmpty && !dBeta.IsEmpty && HasRowKernels<T>())
         {
             for (int r = 0; r < rows; r++)
                 BackwardRow(dy.Slice(r * width, width), normalized.Slice(r * width, width), inverseStd[r], gamma, dx.Slice(r * width, width), dGamma, dBeta);
@@ -99,13 +99,18 @@ public static class LayerNormKernel
         }
     }
 
+    /// <summary>Whether the vector row kernels (<see cref="ForwardRow{T}"/>, <see cref="BackwardRow{T}"/>) serve this type here.</summary>
+    internal static bool HasRowKernels<T>() where T : unmanaged, IFloatingPointIeee754<T>
+        => Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported;
+
     /// <summary>
     /// One row of (L1)–(L3) in three vector passes (Σx; Σ(x − μ)²; x̂ and y together), with γ and β present. Returns (μ, ρ).
+    /// With addToY, y += γ ⊙ x̂ + β instead (the separate gate norms' z = (LN_i(Ax) + b) + LN_h(Ah) without a pass for the sum).
     /// The remainder past the last full vector is done by the same operations one element at a time.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static (T Mean, T InverseStd) ForwardRow<T>(ReadOnlySpan<T> x, T epsilon, ReadOnlySpan<T> gamma, ReadOnlySpan<T> beta,
-        Span<T> y, Span<T> normalized)
+        Span<T> y, Span<T> normalized, bool addToY = false)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int width = x.Length, lanes = Vector256<T>.Count, last = width - lanes;
@@ -119,13 +124,16 @@ public static class LayerNormKernel
         {
             Vector256<T> xHat = (Vector256.LoadUnsafe(ref xr, (nuint)j) - muV) * rhoV;   // (L2)
             xHat.StoreUnsafe(ref nr, (nuint)j);
-            (xHat * Vector256.LoadUnsafe(ref gr, (nuint)j) + Vector256.LoadUnsafe(ref br, (nuint)j)).StoreUnsafe(ref yr, (nuint)j);   // (L3)
+            Vector256<T> value = xHat * Vector256.LoadUnsafe(ref gr, (nuint)j) + Vector256.LoadUnsafe(ref br, (nuint)j);   // (L3)
+            if (addToY) value = Vector256.LoadUnsafe(ref yr, (nuint)j) + value;
+            value.StoreUnsafe(ref yr, (nuint)j);
         }
         for (; j < width; j++)
         {
             T xHat = (Unsafe.Add(ref xr, j) - mu) * rho;
             Unsafe.Add(ref nr, j) = xHat;
-            Unsafe.Add(ref yr, j) = xHat * Unsafe.Add(ref gr, j) + Unsafe.Add(ref br, j);
+            T value = xHat * Unsafe.Add(ref gr, j) + Unsafe.Add(ref br, j);
+            Unsafe.Add(ref yr, j) = addToY ? Unsafe.Add(ref yr, j) + value : value;
         }
         return (mu, rho);
     }
@@ -174,11 +182,12 @@ public static class LayerNormKernel
 
     /// <summary>
     /// One row of (L4) in two vector passes, with γ and β present: the first accumulates dγ, dβ, Σ d x̂ and Σ d x̂ ⊙ x̂
-    /// (d x̂ = dy ⊙ γ), the second adds ρ(d x̂ − mean(d x̂) − x̂·mean(d x̂ ⊙ x̂)) into dx.
+    /// (d x̂ = dy ⊙ γ), the second adds ρ(d x̂ − mean(d x̂) − x̂·mean(d x̂ ⊙ x̂)) into dx (or, with overwrite, stores it
+    /// there, as adding into a cleared dx would).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void BackwardRow<T>(ReadOnlySpan<T> dy, ReadOnlySpan<T> normalized, T rho, ReadOnlySpan<T> gamma,
-        Span<T> dx, Span<T> dGamma, Span<T> dBeta)
+        Span<T> dx, Span<T> dGamma, Span<T> dBeta, bool overwrite = false)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int width = dy.Length, lanes = Vector256<T>.Count, last = width - lanes;
@@ -213,10 +222,14 @@ public static class LayerNormKernel
         {
             Vector256<T> dxHat = Vector256.LoadUnsafe(ref dyr, (nuint)j) * Vector256.LoadUnsafe(ref gr, (nuint)j);
             Vector256<T> term = dxHat - meanV - Vector256.LoadUnsafe(ref nr, (nuint)j) * meanXV;
-            (Vector256.LoadUnsafe(ref dxr, (nuint)j) + rhoV * term).StoreUnsafe(ref dxr, (nuint)j);   // (L4)
+            Vector256<T> previous = overwrite ? Vector256<T>.Zero : Vector256.LoadUnsafe(ref dxr, (nuint)j);
+            (previous + rhoV * term).StoreUnsafe(ref dxr, (nuint)j);   // (L4)
         }
         for (; j < width; j++)
-            Unsafe.Add(ref dxr, j) += rho * (Unsafe.Add(ref dyr, j) * Unsafe.Add(ref gr, j) - meanDxHat - Unsafe.Add(ref nr, j) * meanDxHatXHat);
+        {
+            T previous = overwrite ? T.Zero : Unsafe.Add(ref dxr, j);
+            Unsafe.Add(ref dxr, j) = previous + rho * (Unsafe.Add(ref dyr, j) * Unsafe.Add(ref gr, j) - meanDxHat - Unsafe.Add(ref nr, j) * meanDxHatXHat);
+        }
     }
 
     private static int CheckShapes(string inputName, int length, int width, string gammaName, int gammaLength, string betaName, int betaLength)

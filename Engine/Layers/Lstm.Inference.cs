@@ -82,8 +82,15 @@ public sealed partial class Lstm<T>
                     if (gateMode == GateNormalization.Separate)
                     {
                         Span<T> ah = buffers.RecurrentProjection.AsSpan(bi * g, g);
-                        NormalizeRow(hiddenGateNorm!, ah, ah, buffers);              // (C2) z = LN_h(Ah) + LN_i(Ax) + b
-                        TensorPrimitives.Add(z, ah, z);
+                        // (C2) z = (LN_i(Ax) + b) + LN_h(Ah), the sum taken in the LayerNorm's last pass as in training.
+                        if (LayerNormKernel.HasRowKernels<T>())
+                            LayerNormKernel.ForwardRow(ah, hiddenGateNorm!.Epsilon, hiddenGateNorm.Gamma.Value, hiddenGateNorm.Beta.Value, z,
+                                buffers.NormScratch.AsSpan(0, g), addToY: true);
+                        else
+                        {
+                            NormalizeRow(hiddenGateNorm!, ah, ah, buffers);
+                            TensorPrimitives.Add(z, ah, z);
+                        }
                     }
                     if (gateMode == GateNormalization.Summed && CellNormalization.CellState == CellStateNormalization.None)
                     {

@@ -395,8 +395,7 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
                     break;
                 case GateNormalization.Separate:                               // (C2) z = (LN_i(Ax) + b) + LN_h(Ah)
                     Span<T> ah = target.Slice(bi * g, g);
-                    hiddenGateNorm!.ForwardRow(ah, ah, c.HiddenGateNorm, row);
-                    TensorPrimitives.Add(z, ah, z);
+                    hiddenGateNorm!.ForwardRowAddTo(ah, z, c.HiddenGateNorm, row, ah);
                     break;
             }
             // (S4) i, f, o = σ(z), g = tanh(z); (S5) c = f ⊙ c_prev + i ⊙ g
@@ -479,8 +478,7 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
             {
                 if (outputNorm is not null)
                 {
-                    dhRaw.Clear();
-                    outputNorm.BackwardRow(dhTotal, dhRaw, c.OutputNorm, row, c.RowScratchWide);   // (B2)
+                    outputNorm.BackwardRowOverwrite(dhTotal, dhRaw, c.OutputNorm, row, c.RowScratchWide);   // (B2)
                 }
                 else dhTotal.CopyTo(dhRaw);
                 // (B3) dO = dh ⊙ tanh(·); d(tanh arg) = dh ⊙ o ⊙ (1 − tanh²)
@@ -496,8 +494,7 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
                         break;
                     case CellStateNormalization.Recurrent:                     // (B6) dc = LN_cᵀ (dc_next + d(tanh arg))
                         TensorPrimitives.Add(dcRow, dTanhArg, dTanhArg);
-                        dcRaw.Clear();
-                        cellNorm!.BackwardRow(dTanhArg, dcRaw, c.CellNorm, row, c.RowScratchWide);
+                        cellNorm!.BackwardRowOverwrite(dTanhArg, dcRaw, c.CellNorm, row, c.RowScratchWide);
                         break;
                 }
                 // (B7) gate gradients; (B8) dc_prev = dc ⊙ f
@@ -509,13 +506,11 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
                 case GateNormalization.None:                                   // (B9) dAx = dAh = dz (one buffer)
                     break;
                 case GateNormalization.Summed:                                 // (B10) dAx = dAh = LN_gᵀ dz
-                    dAx.Clear();
-                    gateNorm!.BackwardRow(dz, dAx, c.GateNorm, row, c.RowScratchWide);
+                    gateNorm!.BackwardRowOverwrite(dz, dAx, c.GateNorm, row, c.RowScratchWide);
                     break;
                 case GateNormalization.Separate:                               // (B11) dAh = LN_hᵀ dz; dAx = LN_iᵀ dz (after the loop)
                     Span<T> dAhRow = dAh.Slice(bi * g, g);
-                    dAhRow.Clear();
-                    hiddenGateNorm!.BackwardRow(dz, dAhRow, c.HiddenGateNorm, row, c.RowScratchWide);
+                    hiddenGateNorm!.BackwardRowOverwrite(dz, dAhRow, c.HiddenGateNorm, row, c.RowScratchWide);
                     break;
             }
             dh.Slice(bi * h, h).Clear();
@@ -573,11 +568,36 @@ internal sealed class NormParameters<T> where T : unmanaged, IFloatingPointIeee7
         => LayerNormKernel.Forward<T>(x, Width, Epsilon, Gamma.Value, Beta.Value, y, cache.Normalized.AsSpan(row * Width, Width),
             cache.Mean.AsSpan(row, 1), cache.InverseStd.AsSpan(row, 1));
 
+    /// <summary>sum += LN(x) for one row (x̂ and the statistics kept as <see cref="ForwardRow"/> keeps them).</summary>
+    public void ForwardRowAddTo(ReadOnlySpan<T> x, Span<T> sum, NormCache<T> cache, int row, Span<T> scratch)
+    {
+        if (LayerNormKernel.HasRowKernels<T>())
+        {
+            StoreStatistics(cache, row, LayerNormKernel.ForwardRow(x, Epsilon, Gamma.Value, Beta.Value, sum, NormalizedRow(cache, row), addToY: true));
+            return;
+        }
+        ForwardRow(x, scratch, cache, row);
+        TensorPrimitives.Add(sum, scratch, sum);
+    }
+
     /// <summary>x̂ of one row in the cache, for kernels that fuse this LayerNorm into another pass.</summary>
     public Span<T> NormalizedRow(NormCache<T> cache, int row) => cache.Normalized.AsSpan(row * Width, Width);
 
     public void StoreStatistics(NormCache<T> cache, int row, (T Mean, T InverseStd) statistics)
         => (cache.Mean[row], cache.InverseStd[row]) = statistics;
+
+    /// <summary>As <see cref="BackwardRow"/> into a dx that is overwritten instead of added to.</summary>
+    public void BackwardRowOverwrite(ReadOnlySpan<T> dy, Span<T> dx, NormCache<T> cache, int row, Span<T> scratch)
+    {
+        if (LayerNormKernel.HasRowKernels<T>())
+        {
+            LayerNormKernel.BackwardRow(dy, cache.Normalized.AsSpan(row * Width, Width), cache.InverseStd[row], Gamma.Value, dx,
+                Gamma.Gradient, Beta.Gradient, overwrite: true);
+            return;
+        }
+        dx.Clear();
+        BackwardRow(dy, dx, cache, row, scratch);
+    }
 
     public void BackwardRow(ReadOnlySpan<T> dy, Span<T> dx, NormCache<T> cache, int row, Span<T> scratch)
         => LayerNormKernel.Backward<T>(dy, cache.Normalized.AsSpan(row * Width, Width), cache.InverseStd.AsSpan(row, 1), Width,
