@@ -1,3 +1,4 @@
+using NumLstm.Kernels;
 using NumLstm.Layers;
 using NumLstm.Models;
 
@@ -9,6 +10,7 @@ namespace NumLstm.Tests.Layers;
 /// </summary>
 [TestFixture(typeof(float))]
 [TestFixture(typeof(double))]
+[NonParallelizable]
 public class LstmThreadingTests<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     private static T[] Values(int length, int seed)
@@ -24,23 +26,61 @@ public class LstmThreadingTests<T> where T : unmanaged, IFloatingPointIeee754<T>
     [TestCase(true, 0.3)]
     public void TrainingStep_IsBitwiseTheSame_WithRowsSplitOverTwoThreads(bool returnSequences, double recurrentDropout)
     {
+        List<T[]> single = SplitTrainingStep(returnSequences, recurrentDropout, splitProducts: false);
+        List<T[]> split = SplitTrainingStep(returnSequences, recurrentDropout, splitProducts: true);
+        for (int k = 0; k < single.Count; k++) Assert.That(split[k], Is.EqualTo(single[k]), $"array {k}");
+    }
+
+    [Test]
+    public void TrainingStep_IsBitwiseTheSame_WhenTheSecondCoreIsTakenByAnotherThread()
+    {
+        // Another thread holds the worker for the whole step, so every row-split step and split product falls back to
+        // running its second half on the calling thread after the first.
+        List<T[]> single = SplitTrainingStep(true, 0.3, splitProducts: false);
+        using var holding = new ManualResetEventSlim();
+        using var release = new ManualResetEventSlim();
+        var holder = new HoldTheWorker(holding, release);
+        var holderThread = new Thread(() => PairedWork.Run(holder));
+        holderThread.Start();
+        List<T[]> split;
+        try
+        {
+            if (PairedWork.HasSecondCore) Assert.That(holding.Wait(TimeSpan.FromSeconds(10)), Is.True, "the worker is held");
+            split = SplitTrainingStep(true, 0.3, splitProducts: true);
+        }
+        finally
+        {
+            release.Set();
+            holderThread.Join();
+        }
+        for (int k = 0; k < single.Count; k++) Assert.That(split[k], Is.EqualTo(single[k]), $"array {k}");
+    }
+
+    /// <summary>Part 0 waits until part 1 has started; part 1 (on the worker) waits for the release.</summary>
+    private sealed class HoldTheWorker(ManualResetEventSlim holding, ManualResetEventSlim release) : IPairedJob
+    {
+        public void RunPart(int part)
+        {
+            if (part == 0) holding.Wait(TimeSpan.FromSeconds(10));
+            else { holding.Set(); release.Wait(TimeSpan.FromSeconds(30)); }
+        }
+    }
+
+    /// <summary>Output, input gradient and parameter gradients of one training forward and backward.</summary>
+    private static List<T[]> SplitTrainingStep(bool returnSequences, double recurrentDropout, bool splitProducts)
+    {
         // B·4H² = 9·4·256² is above the split threshold, so SplitProducts = true takes the two-thread path.
         const int batch = 9, time = 3, f = 5, h = 256;
-        var results = new List<T[]>[2];
-        for (int run = 0; run < 2; run++)
-        {
-            var lstm = new Lstm<T>(h, returnSequences, dropout: 0.2, recurrentDropout: recurrentDropout) { SplitProducts = run == 1 };
-            lstm.Build(LayerShape.Sequence(f), new Random(4));
-            T[] x = Values(batch * time * f, 5);
-            bool[] mask = Enumerable.Range(0, batch * time).Select(k => k % 7 != 3).ToArray();
-            T[] output = new T[lstm.OutputLength(batch, time)];
-            var cache = lstm.CreateCache();
-            lstm.Forward(new SequenceBatch<T>(x, batch, time, mask), output, cache, new ForwardContext(true, new Random(6)));
-            T[] dInput = new T[x.Length];
-            lstm.Backward(Values(output.Length, 7), cache, dInput);
-            results[run] = [output, dInput, .. lstm.Parameters.Select(p => p.Gradient.ToArray())];
-        }
-        for (int k = 0; k < results[0].Count; k++) Assert.That(results[1][k], Is.EqualTo(results[0][k]), $"array {k}");
+        var lstm = new Lstm<T>(h, returnSequences, dropout: 0.2, recurrentDropout: recurrentDropout) { SplitProducts = splitProducts };
+        lstm.Build(LayerShape.Sequence(f), new Random(4));
+        T[] x = Values(batch * time * f, 5);
+        bool[] mask = Enumerable.Range(0, batch * time).Select(k => k % 7 != 3).ToArray();
+        T[] output = new T[lstm.OutputLength(batch, time)];
+        var cache = lstm.CreateCache();
+        lstm.Forward(new SequenceBatch<T>(x, batch, time, mask), output, cache, new ForwardContext(true, new Random(6)));
+        T[] dInput = new T[x.Length];
+        lstm.Backward(Values(output.Length, 7), cache, dInput);
+        return [output, dInput, .. lstm.Parameters.Select(p => p.Gradient.ToArray())];
     }
 
     [Test]

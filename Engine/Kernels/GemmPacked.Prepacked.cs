@@ -74,13 +74,10 @@ internal static unsafe partial class GemmPacked
     private static void PrepackedInTwoHalves<T>(bool transA, int m, int n, int k, T alpha, T* aPtr, int lda, T* bPtr, T* cPtr, int ldc, int nr)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        nint aAddress = (nint)aPtr, bAddress = (nint)bPtr, cAddress = (nint)cPtr;
-        int half = RoundUp((n + 1) / 2, nr);
-        Parallel.For(0, 2, part =>
-        {
-            int start = part * half, end = Math.Min(n, start + half);
-            if (start < end) BlockedPrepacked(transA, m, n, k, alpha, (T*)aAddress, lda, (T*)bAddress, (T*)cAddress, ldc, Best, nr, start, end);
-        });
+        HalvesJob<T> job = HalvesJob<T>.ForThisThread ??= new HalvesJob<T>();
+        job.Set(transA, transB: false, m, n, k, alpha, aPtr, lda, bPtr, 0, cPtr, ldc, Best, nr, inPlaceB: false, prepacked: true,
+            splitColumns: true, half: RoundUp((n + 1) / 2, nr));
+        PairedWork.Run(job);
     }
 
     /// <summary>The blocked loops of <see cref="Blocked{T}"/> over the columns [j0, j1) of c (j0 a multiple of nr), b already packed.</summary>

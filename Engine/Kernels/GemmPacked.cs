@@ -8,7 +8,7 @@ namespace NumLstm.Kernels;
 /// Goto/BLIS scheme: op(b) is packed in KC×NC blocks of NR-wide column slivers, op(a) (times alpha) in MC×KC blocks of
 /// MR-row slivers, and an MR×NR register tile (6 × two vectors) accumulates with FMA. All transposes are absorbed by the
 /// packing. Pack buffers are per thread ([ThreadStatic], pinned, grown on demand), so steady-state calls do not allocate.
-/// Large products are split over two threads, each owning a column (or row) half of c. Small shapes: b is read in
+/// Large products are split over two threads (<see cref="PairedWork"/>), each owning a column (or row) half of c. Small shapes: b is read in
 /// place when packing it would not pay, and a single row has its own kernel (<see cref="SingleRow{T}"/>);
 /// <see cref="Choose{T}"/> routes each shape, falling back to the generic path where that is faster.
 /// </summary>
@@ -94,26 +94,54 @@ internal static unsafe partial class GemmPacked
     }
 
     /// <summary>
-    /// Two independent products over halves of c (columns if n ≥ m, else rows), one per thread; each thread packs its
-    /// own operands into its own buffers. Kept apart so the closure is allocated only when it is used.
+    /// Two independent products over halves of c (columns if n ≥ m, else rows), one per core (<see cref="PairedWork"/>);
+    /// each thread packs its own operands into its own buffers.
     /// </summary>
     private static void MultiplyInTwoHalves<T>(bool transA, bool transB, int m, int n, int k, T alpha,
         T* aPtr, int lda, T* bPtr, int ldb, T* cPtr, int ldc, Width width, int nr, bool inPlaceB)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        nint aAddress = (nint)aPtr, bAddress = (nint)bPtr, cAddress = (nint)cPtr;
         bool splitColumns = n >= m;
-        int half = splitColumns ? RoundUp((n + 1) / 2, nr) : RoundUp((m + 1) / 2, MR);
-        Parallel.For(0, 2, part =>
+        HalvesJob<T> job = HalvesJob<T>.ForThisThread ??= new HalvesJob<T>();
+        job.Set(transA, transB, m, n, k, alpha, aPtr, lda, bPtr, ldb, cPtr, ldc, width, nr, inPlaceB, prepacked: false,
+            splitColumns, half: splitColumns ? RoundUp((n + 1) / 2, nr) : RoundUp((m + 1) / 2, MR));
+        PairedWork.Run(job);
+    }
+
+    /// <summary>
+    /// The arguments of a product split in two halves of c, as fields so the second half can cross to the worker thread.
+    /// One per calling thread ([ThreadStatic], like the pack buffers): a thread has at most one split product in flight,
+    /// since the halves themselves never split again.
+    /// </summary>
+    private sealed class HalvesJob<T> : IPairedJob where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        [ThreadStatic] internal static HalvesJob<T>? ForThisThread;
+
+        private bool transA, transB, inPlaceB, prepacked, splitColumns;
+        private int m, n, k, lda, ldb, ldc, nr, half;
+        private T alpha;
+        private T* a, b, c;
+        private Width width;
+
+        internal void Set(bool transA, bool transB, int m, int n, int k, T alpha, T* a, int lda, T* b, int ldb, T* c, int ldc,
+            Width width, int nr, bool inPlaceB, bool prepacked, bool splitColumns, int half)
         {
-            T* a = (T*)aAddress, b = (T*)bAddress, c = (T*)cAddress;
+            this.transA = transA; this.transB = transB; this.m = m; this.n = n; this.k = k; this.alpha = alpha;
+            this.a = a; this.lda = lda; this.b = b; this.ldb = ldb; this.c = c; this.ldc = ldc;
+            this.width = width; this.nr = nr; this.inPlaceB = inPlaceB; this.prepacked = prepacked; this.splitColumns = splitColumns; this.half = half;
+        }
+
+        public void RunPart(int part)
+        {
             int start = part * half, count = Math.Min(splitColumns ? n : m, start + half) - start;
             if (count <= 0) return;
-            if (splitColumns)
+            if (prepacked)
+                BlockedPrepacked(transA, m, n, k, alpha, a, lda, b, c, ldc, width, nr, start, start + count);
+            else if (splitColumns)
                 Blocked(transA, transB, m, count, k, alpha, a, lda, transB ? b + (nint)start * ldb : b + start, ldb, c + start, ldc, width, nr, inPlaceB);
             else
                 Blocked(transA, transB, count, n, k, alpha, transA ? a + start : a + (nint)start * lda, lda, b, ldb, c + (nint)start * ldc, ldc, width, nr, inPlaceB);
-        });
+        }
     }
 
     private static int RoundUp(int value, int multiple) => (value + multiple - 1) / multiple * multiple;

@@ -1,14 +1,14 @@
 using System.Numerics.Tensors;
-using System.Runtime.ExceptionServices;
+using NumLstm.Kernels;
 
 namespace NumLstm.Layers;
 
 // Inference path of Bidirectional, the backward half written in input-time order so the merge needs no flip.
-// (BD1)–(BD2) in docs/math.md. With ParallelDirections the backward direction is handed to DirectionWorker's thread
-// through a job object owned by the buffers (no allocation per call) while the calling thread runs the forward
-// direction; if the worker has not picked it up by then (busy with another plan's job), the caller runs it itself, so
-// the call never waits on a queue. Each direction computes exactly what it computes alone: the result is bitwise the
-// same either way.
+// (BD1)–(BD2) in docs/math.md. With ParallelDirections the backward direction is handed to the engine's second core
+// (PairedWork) through a job object owned by the buffers (no allocation per call) while the calling thread runs the
+// forward direction; if the worker is taken (another plan's job) or has not picked it up by then, the caller runs it
+// itself, so the call never waits on a queue. Each direction computes exactly what it computes alone: the result is
+// bitwise the same either way.
 public sealed partial class Bidirectional<T>
 {
     internal BidirectionalInferenceBuffers<T> CreateInferenceBuffers(int maxBatch, int maxTime)
@@ -24,13 +24,12 @@ public sealed partial class Bidirectional<T>
         bool sequences = Forwards.ReturnSequences;
         int h = Units, rows = sequences ? batch * time : batch, m = OutputShape!.Value.Features;
         Span<T> forwardOut = buffers.ForwardOutput.AsSpan(0, rows * h), backwardOut = buffers.BackwardOutput.AsSpan(0, rows * h);
-        bool parallel = ParallelDirections && Environment.ProcessorCount > 1;
+        bool parallel = ParallelDirections && PairedWork.HasSecondCore;
         buffers.Forward.SplitProducts = buffers.Backward.SplitProducts = false;
         if (parallel)
         {
-            buffers.Post(x, batch, time, mask, rows);
-            Forwards.InferenceForward(x, batch, time, mask, buffers.Forward, forwardOut, sequences, inputOrder: true, resetState: true);
-            buffers.Join();
+            buffers.SetInput(x, batch, time, mask, rows);
+            PairedWork.Run(buffers);
         }
         else
         {
@@ -54,19 +53,16 @@ public sealed partial class Bidirectional<T>
 }
 
 /// <summary>
-/// Both directions' buffers, and the hand-off of the backward direction to another thread: this object is the work
-/// item, its fields the job (the input and mask copied into owned arrays, since spans cannot cross threads).
+/// Both directions' buffers, and the two directions as one job for <see cref="PairedWork"/>: part 0 the forward LSTM,
+/// part 1 the backward copy. The input and mask are copied into owned arrays, since spans cannot cross threads.
 /// </summary>
-internal sealed class BidirectionalInferenceBuffers<T> : DirectionWorker.IJob where T : unmanaged, IFloatingPointIeee754<T>
+internal sealed class BidirectionalInferenceBuffers<T> : IPairedJob where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly Bidirectional<T> layer;
     private readonly T[] input;
     private readonly bool[] mask;
-    private readonly SemaphoreSlim done = new(0);   // released once by a worker that took the job
     private int batch, time, rows;
     private bool hasMask;
-    private int claimed = 1;            // 0: a job is posted and not yet taken; 1: taken (or none)
-    private ExceptionDispatchInfo? error;
 
     public BidirectionalInferenceBuffers(Bidirectional<T> layer, LstmInferenceBuffers<T> forward, LstmInferenceBuffers<T> backward,
         int outputLength, int inputLength, int maskLength)
@@ -83,90 +79,21 @@ internal sealed class BidirectionalInferenceBuffers<T> : DirectionWorker.IJob wh
     public readonly LstmInferenceBuffers<T> Forward, Backward;
     public readonly T[] ForwardOutput, BackwardOutput;
 
-    /// <summary>Posts the backward direction for another thread.</summary>
-    public void Post(ReadOnlySpan<T> x, int batchSize, int steps, ReadOnlySpan<bool> inputMask, int outputRows)
+    /// <summary>Copies the call's input for both directions.</summary>
+    public void SetInput(ReadOnlySpan<T> x, int batchSize, int steps, ReadOnlySpan<bool> inputMask, int outputRows)
     {
         x.CopyTo(input);
         hasMask = !inputMask.IsEmpty;
         if (hasMask) inputMask.CopyTo(mask);
         batch = batchSize; time = steps; rows = outputRows;
-        error = null;
-        Volatile.Write(ref claimed, 0);   // publishes the job; the worker may still hold this object from an earlier call
-        DirectionWorker.TryPost(this);
     }
 
-    /// <summary>Waits for the backward direction, running it here if no other thread has taken it.</summary>
-    public void Join()
+    public void RunPart(int part)
     {
-        if (Interlocked.Exchange(ref claimed, 1) == 0) Run();
-        else done.Wait();
-        error?.Throw();
-    }
-
-    void DirectionWorker.IJob.Execute()
-    {
-        if (Interlocked.Exchange(ref claimed, 1) == 0)
-        {
-            try { Run(); }
-            finally { done.Release(); }
-        }
-    }
-
-    private void Run()
-    {
-        try
-        {
-            int features = layer.InputShape!.Value.Features;
-            layer.Backwards.InferenceForward(input.AsSpan(0, batch * time * features), batch, time, hasMask ? mask.AsSpan(0, batch * time) : default,
-                Backward, BackwardOutput.AsSpan(0, rows * layer.Units), layer.Forwards.ReturnSequences, inputOrder: true, resetState: true);
-        }
-        catch (Exception e)
-        {
-            error = ExceptionDispatchInfo.Capture(e);
-        }
-    }
-}
-
-/// <summary>
-/// One background thread shared by every inference plan, taking one job at a time from a single slot: a plan's
-/// Bidirectional posts its backward direction here and runs it itself if the slot is taken. Thread-pool work items
-/// would do the same, but the pool creates its threads on the posting thread, which allocates during a call.
-/// </summary>
-internal static class DirectionWorker
-{
-    internal interface IJob { void Execute(); }
-
-    private static IJob? slot;
-    private static readonly SemaphoreSlim Signal = new(0);
-    private static readonly Lock Gate = new();
-    private static Thread? thread;
-
-    /// <summary>Hands the job to the worker; false if the worker's slot is taken (the caller then keeps the job).</summary>
-    public static bool TryPost(IJob job)
-    {
-        if (thread is null) Start();
-        if (Interlocked.CompareExchange(ref slot, job, null) is not null) return false;
-        Signal.Release();
-        return true;
-    }
-
-    private static void Start()
-    {
-        lock (Gate)
-        {
-            if (thread is not null) return;
-            var worker = new Thread(Loop) { IsBackground = true, Name = "NumLstm direction worker" };
-            worker.Start();
-            thread = worker;
-        }
-    }
-
-    private static void Loop()
-    {
-        while (true)
-        {
-            Signal.Wait();
-            Interlocked.Exchange(ref slot, null)?.Execute();
-        }
+        int features = layer.InputShape!.Value.Features;
+        Lstm<T> lstm = part == 0 ? layer.Forwards : layer.Backwards;
+        lstm.InferenceForward(input.AsSpan(0, batch * time * features), batch, time, hasMask ? mask.AsSpan(0, batch * time) : default,
+            part == 0 ? Forward : Backward, (part == 0 ? ForwardOutput : BackwardOutput).AsSpan(0, rows * layer.Units),
+            layer.Forwards.ReturnSequences, inputOrder: true, resetState: true);
     }
 }

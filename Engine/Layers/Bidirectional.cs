@@ -1,4 +1,5 @@
 using System.Numerics.Tensors;
+using NumLstm.Kernels;
 
 namespace NumLstm.Layers;
 
@@ -73,17 +74,12 @@ public sealed partial class Bidirectional<T> : Layer<T> where T : unmanaged, IFl
             // does not depend on which thread runs first.
             Random? forwardRandom = context.Training ? new Random(context.Random!.Next()) : null;
             Random? backwardRandom = context.Training ? new Random(context.Random!.Next()) : null;
-            T[] data = c.InputCopy;
-            input.Data.CopyTo(data);
-            bool[] mask = c.MaskCopy;
+            input.Data.CopyTo(c.InputCopy);
             bool hasMask = !input.Mask.IsEmpty;
-            if (hasMask) input.Mask.CopyTo(mask);
-            int batch = input.Batch, time = input.Time;
-            Parallel.Invoke(
-                () => Forwards.Forward(new SequenceBatch<T>(data, batch, time, hasMask ? mask : default), c.ForwardOutput, c.ForwardCache,
-                    new ForwardContext(context.Training, forwardRandom)),
-                () => Backwards.Forward(new SequenceBatch<T>(data, batch, time, hasMask ? mask : default), c.BackwardOutput, c.BackwardCache,
-                    new ForwardContext(context.Training, backwardRandom)));
+            if (hasMask) input.Mask.CopyTo(c.MaskCopy);
+            DirectionPair job = c.Directions ??= new DirectionPair(c);
+            job.SetForward(this, input.Batch, input.Time, hasMask, context.Training, forwardRandom, backwardRandom);
+            PairedWork.Run(job);
         }
         else
         {
@@ -143,27 +139,63 @@ public sealed partial class Bidirectional<T> : Layer<T> where T : unmanaged, IFl
                 }
             }
         Forwards.SplitProducts = Backwards.SplitProducts = !ParallelDirections;
-        if (inputGradient.IsEmpty)
-        {
-            RunBoth(() => Forwards.Backward(c.ForwardGradient, c.ForwardCache, Span<T>.Empty),
-                () => Backwards.Backward(c.BackwardGradient, c.BackwardCache, Span<T>.Empty));
-            return;
-        }
         // Each direction writes its own input gradient and the sum is formed after both finish, in the same order
         // whether or not the directions ran in parallel, so the result is bitwise the same either way.
-        T[] forwardInputGradient = c.ForwardInputGradient, backwardInputGradient = c.BackwardInputGradient;
-        Array.Clear(forwardInputGradient);
-        Array.Clear(backwardInputGradient);
-        RunBoth(() => Forwards.Backward(c.ForwardGradient, c.ForwardCache, forwardInputGradient),
-            () => Backwards.Backward(c.BackwardGradient, c.BackwardCache, backwardInputGradient));
-        TensorPrimitives.Add(inputGradient, forwardInputGradient, inputGradient);
-        TensorPrimitives.Add(inputGradient, backwardInputGradient, inputGradient);
+        bool withInputGradient = !inputGradient.IsEmpty;
+        if (withInputGradient)
+        {
+            Array.Clear(c.ForwardInputGradient);
+            Array.Clear(c.BackwardInputGradient);
+        }
+        DirectionPair job = c.Directions ??= new DirectionPair(c);
+        job.SetBackward(this, withInputGradient);
+        if (ParallelDirections) PairedWork.Run(job);
+        else { job.RunPart(0); job.RunPart(1); }
+        if (!withInputGradient) return;
+        TensorPrimitives.Add(inputGradient, c.ForwardInputGradient, inputGradient);
+        TensorPrimitives.Add(inputGradient, c.BackwardInputGradient, inputGradient);
     }
 
-    private void RunBoth(Action first, Action second)
+    /// <summary>
+    /// The two directions of a training forward or backward as one job for <see cref="PairedWork"/>: part 0 the forward
+    /// LSTM, part 1 the backward copy, each reading the cache's input copy and writing its own half of the cache.
+    /// Owned by the cache, so a call allocates nothing for the hand-off.
+    /// </summary>
+    internal sealed class DirectionPair(BidirectionalCache<T> cache) : IPairedJob
     {
-        if (ParallelDirections) Parallel.Invoke(first, second);
-        else { first(); second(); }
+        private Bidirectional<T>? layer;
+        private bool backward, hasMask, training, withInputGradient;
+        private int batch, time;
+        private Random? forwardRandom, backwardRandom;
+
+        public void SetForward(Bidirectional<T> owner, int batchSize, int steps, bool withMask, bool isTraining, Random? forwardDropout, Random? backwardDropout)
+        {
+            layer = owner; backward = false; batch = batchSize; time = steps; hasMask = withMask; training = isTraining;
+            forwardRandom = forwardDropout; backwardRandom = backwardDropout;
+        }
+
+        public void SetBackward(Bidirectional<T> owner, bool inputGradient)
+        {
+            layer = owner; backward = true; withInputGradient = inputGradient;
+            forwardRandom = backwardRandom = null;
+        }
+
+        public void RunPart(int part)
+        {
+            Lstm<T> lstm = part == 0 ? layer!.Forwards : layer!.Backwards;
+            LstmCache<T> lstmCache = part == 0 ? cache.ForwardCache : cache.BackwardCache;
+            if (!backward)
+            {
+                var input = new SequenceBatch<T>(cache.InputCopy, batch, time, hasMask ? cache.MaskCopy : default);
+                lstm.Forward(input, part == 0 ? cache.ForwardOutput : cache.BackwardOutput, lstmCache,
+                    new ForwardContext(training, part == 0 ? forwardRandom : backwardRandom));
+            }
+            else
+            {
+                Span<T> inputGradient = !withInputGradient ? default : part == 0 ? cache.ForwardInputGradient : cache.BackwardInputGradient;
+                lstm.Backward(part == 0 ? cache.ForwardGradient : cache.BackwardGradient, lstmCache, inputGradient);
+            }
+        }
     }
 }
 
@@ -174,6 +206,7 @@ public sealed class BidirectionalCache<T> : LayerCache where T : unmanaged, IFlo
     internal T[] ForwardOutput = Array.Empty<T>(), BackwardOutput = Array.Empty<T>(), ForwardGradient = Array.Empty<T>(), BackwardGradient = Array.Empty<T>();
     internal T[] InputCopy = Array.Empty<T>(), ForwardInputGradient = Array.Empty<T>(), BackwardInputGradient = Array.Empty<T>();
     internal bool[] MaskCopy = Array.Empty<bool>();
+    internal Bidirectional<T>.DirectionPair? Directions;   // the two directions as one PairedWork job (created on first use)
 
     internal BidirectionalCache(LstmCache<T> forwardCache, LstmCache<T> backwardCache)
     {

@@ -200,11 +200,9 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
             fixed (T* outputPointer = output)
             fixed (bool* maskPointer = mask2)
             {
-                nint outputAddress = (nint)outputPointer, maskAddress = (nint)maskPointer;
-                int outputLength = output.Length, maskLength = mask2.Length, half = (batchSize + 1) / 2, step = 0;
-                Action<int> part = k => ForwardStep(c, step, k * half, Math.Min(batchSize, (k + 1) * half),
-                    new ReadOnlySpan<bool>((void*)maskAddress, maskLength), new Span<T>((void*)outputAddress, outputLength), recurrentDropout, panel, false);
-                for (; step < time; step++) Parallel.For(0, 2, part);
+                RowSplitJob job = c.RowSplit ??= new RowSplitJob();
+                job.SetForward(this, c, outputPointer, output.Length, maskPointer, mask2.Length, recurrentDropout, panel);
+                for (job.Step = 0; job.Step < time; job.Step++) PairedWork.Run(job);
             }
         }
         if (!ReturnSequences) lastOutput.CopyTo(output);
@@ -260,11 +258,9 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
         {
             fixed (T* gradientPointer = outputGradient)
             {
-                nint gradientAddress = (nint)gradientPointer;
-                int gradientLength = outputGradient.Length, half = (batchSize + 1) / 2, step = 0;
-                Action<int> part = k => BackwardStep(c, step, k * half, Math.Min(batchSize, (k + 1) * half),
-                    new ReadOnlySpan<T>((void*)gradientAddress, gradientLength), panel, false, k);
-                for (step = time - 1; step >= 0; step--) Parallel.For(0, 2, part);
+                RowSplitJob job = c.RowSplit ??= new RowSplitJob();
+                job.SetBackward(this, c, gradientPointer, outputGradient.Length, panel);
+                for (job.Step = time - 1; job.Step >= 0; job.Step--) PairedWork.Run(job);
             }
         }
         if (!dInitialH.IsEmpty) TensorPrimitives.Add(dInitialH, dh, dInitialH);
@@ -339,7 +335,7 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
     private const long RowSplitThreshold = 1L << 21;
 
     private bool SplitRows(int batchSize, int h)
-        => SplitProducts && CellNormalization.IsNone && batchSize >= 8 && (long)batchSize * 4 * h * h >= RowSplitThreshold && Environment.ProcessorCount > 1;
+        => SplitProducts && CellNormalization.IsNone && batchSize >= 8 && (long)batchSize * 4 * h * h >= RowSplitThreshold && PairedWork.HasSecondCore;
 
     // One forward step s for the rows [b0, b1): (S2)–(S9). Rows of a step are independent, so two calls over disjoint
     // row ranges may run at once (only for the plain cell: the cell LayerNorms accumulate into shared state).
@@ -623,7 +619,7 @@ internal sealed class NormCache<T> where T : unmanaged, IFloatingPointIeee754<T>
 /// Everything one LSTM forward keeps for its backward, sized for B·T and reused across calls. Step buffers are
 /// time-major in processing order ([T, B, ·], step s reads input time tIn), so each step's rows form one block.
 /// </summary>
-public sealed class LstmCache<T> : LayerCache where T : unmanaged, IFloatingPointIeee754<T>
+public sealed partial class LstmCache<T> : LayerCache where T : unmanaged, IFloatingPointIeee754<T>
 {
     internal int Batch, Time;
     internal bool Forwarded, InputDropoutActive, RecurrentDropoutActive;
