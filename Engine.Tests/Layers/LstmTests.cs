@@ -88,6 +88,58 @@ public class LstmTests
         for (int k = 0; k < ys.Length; k++) Assert.That((double)ys[k], Is.EqualTo(yd[k]).Within(2e-5 * Math.Max(1, Math.Abs(yd[k]))), $"output {k}");
     }
 
+    /// <summary>
+    /// The float path (vector LayerNorm rows, the LayerNorm fused into the gate pass, FastMath activations) against the
+    /// double path of the same weights, for every cell preset at H = 20 (two full vectors and a tail): the training
+    /// forward, the inference plan and every gradient of backward agree to float precision.
+    /// </summary>
+    [TestCase("none")]
+    [TestCase("keras-gates")]
+    [TestCase("keras-snippet")]
+    [TestCase("ba2016")]
+    [TestCase("tf-addons")]
+    public void FloatAndDouble_AgreeForEveryCellPreset_ForwardBackwardAndPlan(string preset)
+    {
+        const int batch = 3, time = 6, features = 9, units = 20;
+        var spec = new ModelSpec { InputFeatures = features, Layers = new[] { LayerSpec.Lstm(units, returnSequences: true, cell: CellNormalization.Presets[preset]) } };
+        Sequential<float> single = spec.Build<float>();
+        Sequential<double> full = spec.Build<double>();
+        var singleParameters = single.Parameters.ToList();
+        var fullParameters = full.Parameters.ToList();
+        var random = new Random(5);
+        for (int p = 0; p < singleParameters.Count; p++)
+            for (int k = 0; k < singleParameters[p].Length; k++)
+            {
+                // Random γ and β too, so the fused kernels' affine step is exercised.
+                if (singleParameters[p].Name.Contains("norm")) singleParameters[p].Value[k] = (float)(0.5 + random.NextDouble());
+                fullParameters[p].Value[k] = singleParameters[p].Value[k];
+            }
+        float[] xs = Enumerable.Range(0, batch * time * features).Select(_ => (float)(random.NextDouble() * 4 - 2)).ToArray();
+        double[] xd = xs.Select(v => (double)v).ToArray();
+        bool[] mask = Enumerable.Range(0, batch * time).Select(k => k != 4 && k != 11).ToArray();
+        var singleCache = single.CreateCache();
+        var fullCache = full.CreateCache();
+        float[] ys = single.Forward(new SequenceBatch<float>(xs, batch, time, mask), singleCache, new ForwardContext(true, new Random(1))).ToArray();
+        double[] yd = full.Forward(new SequenceBatch<double>(xd, batch, time, mask), fullCache, new ForwardContext(true, new Random(1))).ToArray();
+        for (int k = 0; k < ys.Length; k++) Assert.That((double)ys[k], Is.EqualTo(yd[k]).Within(2e-5 * Math.Max(1, Math.Abs(yd[k]))), $"{preset}: output {k}");
+
+        float[] planOutput = single.CreateInferencePlan(batch, time).Predict(xs, batch, time, mask).ToArray();
+        for (int k = 0; k < ys.Length; k++) Assert.That((double)planOutput[k], Is.EqualTo(yd[k]).Within(2e-5 * Math.Max(1, Math.Abs(yd[k]))), $"{preset}: plan output {k}");
+
+        float[] gs = Enumerable.Range(0, ys.Length).Select(_ => (float)(random.NextDouble() - 0.5)).ToArray();
+        single.ZeroGradients();
+        full.ZeroGradients();
+        single.Backward(gs, singleCache);
+        full.Backward(gs.Select(v => (double)v).ToArray(), fullCache);
+        for (int p = 0; p < singleParameters.Count; p++)
+        {
+            double scale = Math.Max(1e-3, fullParameters[p].Gradient.Max(Math.Abs));
+            for (int k = 0; k < singleParameters[p].Length; k++)
+                Assert.That((double)singleParameters[p].Gradient[k], Is.EqualTo(fullParameters[p].Gradient[k]).Within(1e-4 * scale),
+                    $"{preset}: d{singleParameters[p].Name}[{k}]");
+        }
+    }
+
     [Test]
     public void Masks_CarryStateAndRepeatTheLastOutput()
     {

@@ -283,9 +283,8 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
         if (inputNorm is not null)
         {
             Span<T> dBeforeNorm = c.DInputProjectionBeforeNorm.AsSpan(0, rows * g);
-            dBeforeNorm.Clear();
-            LayerNormKernel.Backward<T>(dProjection, c.InputNorm.Normalized, c.InputNorm.InverseStd, g, inputNorm.Gamma.Value,
-                dBeforeNorm, inputNorm.Gamma.Gradient, inputNorm.Beta.Gradient, c.RowScratchWide);
+            for (int r = 0; r < rows; r++)
+                inputNorm.BackwardRowOverwrite(dProjection.Slice(r * g, g), dBeforeNorm.Slice(r * g, g), c.InputNorm, r, c.RowScratchWide);
             dProjection = dBeforeNorm;
         }
 
