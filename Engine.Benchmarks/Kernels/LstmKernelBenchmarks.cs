@@ -56,6 +56,31 @@ public class LstmKernelBenchmarks
                 hidden.AsSpan(b * h, h), h);
     }
 
+    /// <summary>The summed gate LayerNorm (keras-gates) as its own row kernel, then the plain gate pass.</summary>
+    [Benchmark(Description = "gate LayerNorm, then gate pass")]
+    public void GatesForwardAfterLayerNorm()
+    {
+        int h = Hidden, g = 4 * h;
+        preActivations.CopyTo(gates, 0);
+        for (int b = 0; b < Batch; b++)
+        {
+            Span<float> z = gates.AsSpan(b * g, g);
+            LayerNormKernel.Forward<float>(z, g, 1e-3f, gamma, beta, z, normalized.AsSpan(b * g, g), mean.AsSpan(b, 1), inverseStd.AsSpan(b, 1));
+            LstmGates.ForwardStep<float>(z, cellPrevious.AsSpan(b * h, h), cell.AsSpan(b * h, h), tanhCell.AsSpan(b * h, h), hidden.AsSpan(b * h, h), h);
+        }
+    }
+
+    /// <summary>The same work in one kernel (LayerNorm fused into the gate pass), what an in-cell keras-gates step runs.</summary>
+    [Benchmark(Description = "gate LayerNorm fused into gate pass")]
+    public void GatesForwardNormalizedFused()
+    {
+        int h = Hidden, g = 4 * h;
+        preActivations.CopyTo(gates, 0);
+        for (int b = 0; b < Batch; b++)
+            (mean[b], inverseStd[b]) = LstmGates.NormalizedForwardStep<float>(gates.AsSpan(b * g, g), 1e-3f, gamma, beta, normalized.AsSpan(b * g, g),
+                cellPrevious.AsSpan(b * h, h), cell.AsSpan(b * h, h), tanhCell.AsSpan(b * h, h), hidden.AsSpan(b * h, h), h);
+    }
+
     /// <summary>The same pass as separate TensorPrimitives calls (what the fused pass replaced), for comparison.</summary>
     [Benchmark(Description = "gate pass forward, TensorPrimitives")]
     public void GatesForward()
