@@ -60,14 +60,34 @@ public static class LstmGates
         for (; j <= h - 8; j += 8)
             ForwardStepVector(ref z, ref MemoryMarshal.GetReference(cellPrevious), ref MemoryMarshal.GetReference(cell),
                 ref MemoryMarshal.GetReference(tanhCell), ref MemoryMarshal.GetReference(hidden), (nuint)j, (nuint)h);
-        if (j < h) ForwardStepTail(gates, cellPrevious, cell, tanhCell, hidden, h, j);
+        if (j < h) ForwardStepTail(gates, cellPrevious, cell, tanhCell, hidden, h, j, h);
     }
 
-    // Columns [j, h) of ForwardStepFloat (fewer than eight) through the same vector code on a zero-padded copy, so
-    // every column gets the same arithmetic.
-    private static void ForwardStepTail(Span<float> gates, ReadOnlySpan<float> cellPrevious, Span<float> cell, Span<float> tanhCell, Span<float> hidden, int h, int j)
+    /// <summary>
+    /// <see cref="ForwardStep{T}"/> for the columns [start, end) of one float row only (start a multiple of 8), with the
+    /// same arithmetic per column, so two calls over [0, m) and [m, h) equal one call over the row bit for bit. Spans are
+    /// the whole row (gates [4H], the rest [H]); columns outside the range are neither read nor written. Needs
+    /// <see cref="FastMath.IsSupported"/>.
+    /// </summary>
+    internal static void ForwardStepColumns(Span<float> gates, ReadOnlySpan<float> cellPrevious, Span<float> cell, Span<float> tanhCell, Span<float> hidden,
+        int h, int start, int end)
     {
-        int rest = h - j;
+        if (gates.Length != 4 * h || cellPrevious.Length != h || cell.Length != h || tanhCell.Length != h || hidden.Length != h
+            || start < 0 || start % 8 != 0 || end > h || start > end)
+            throw new ArgumentException($"LstmGates.ForwardStepColumns: expected gates [{4 * h}], rows [{h}] and 0 ≤ start (a multiple of 8) ≤ end ≤ {h}; got start {start}, end {end}.");
+        ref float z = ref MemoryMarshal.GetReference(gates);
+        int j = start;
+        for (; j <= end - 8; j += 8)
+            ForwardStepVector(ref z, ref MemoryMarshal.GetReference(cellPrevious), ref MemoryMarshal.GetReference(cell),
+                ref MemoryMarshal.GetReference(tanhCell), ref MemoryMarshal.GetReference(hidden), (nuint)j, (nuint)h);
+        if (j < end) ForwardStepTail(gates, cellPrevious, cell, tanhCell, hidden, h, j, end);
+    }
+
+    // Columns [j, end) of ForwardStepFloat (fewer than eight) through the same vector code on a zero-padded copy, so
+    // every column gets the same arithmetic.
+    private static void ForwardStepTail(Span<float> gates, ReadOnlySpan<float> cellPrevious, Span<float> cell, Span<float> tanhCell, Span<float> hidden, int h, int j, int end)
+    {
+        int rest = end - j;
         Span<float> scratch = stackalloc float[8 * 8];
         scratch.Clear();
         for (int k = 0; k < 4; k++) gates.Slice(k * h + j, rest).CopyTo(scratch.Slice(8 * k));
@@ -189,7 +209,7 @@ public static class LstmGates
                 normalized[at] = xHat;
                 gates[at] = xHat * gamma[at] + beta[at];
             }
-        ForwardStepTail(gates, cellPrevious, cell, tanhCell, hidden, h, j);
+        ForwardStepTail(gates, cellPrevious, cell, tanhCell, hidden, h, j, h);
     }
 
     /// <summary>

@@ -29,6 +29,7 @@ public sealed partial class Lstm<T>
         if (resetState) { hState.Clear(); cState.Clear(); }
         GateNormalization gateMode = CellNormalization.Gates;
         bool packed = buffers.PackedInput.Length > 0, split = buffers.SplitProducts;
+        bool splitColumns = !packed && CanSplitColumns(batch);
         if (packed)
         {
             // The plan reads the parameters at every call, so the packed copies are made here (W and U once per call).
@@ -53,12 +54,19 @@ public sealed partial class Lstm<T>
         {
             for (int r = 0; r < rows; r++) b.CopyTo(projection.Slice(r * g, g));
             if (packed) Gemm.MultiplyPacked(Transpose.No, rows, g, f, T.One, x, f, buffers.PackedInput, T.One, projection, g, split);
-            else DotGemm.MultiplyAddTransposed(rows, g, f, x, f, w, f, projection, g);
+            else if (!splitColumns) DotGemm.MultiplyAddTransposed(rows, g, f, x, f, w, f, projection, g);
+            // (two-core steps add each step's W·x in their halves, before h·Uᵀ: the same sums in the same order)
         }
 
         for (int s = 0; s < time; s++)
         {
             int tIn = GoBackwards ? time - 1 - s : s;
+            if (splitColumns)
+            {
+                StepOnTwoCores(x, projection, batch, time, tIn, hState, cState, mask, buffers);
+                WriteStepOutputs(hState, batch, time, s, tIn, mask, output, allSteps, inputOrder);
+                continue;
+            }
             // (S2) the rows of step tIn, [B, G] with stride T·G: z = (Ax + b) + h_{s−1}·Uᵀ in place; LN_h needs Ah alone.
             if (gateMode == GateNormalization.Separate)
             {
@@ -106,17 +114,49 @@ public sealed partial class Lstm<T>
                         GateRow(z, cState.Slice(bi * h, h), hRow, buffers);
                     }
                 }
-                // (S9) a masked step keeps h and c, and its output repeats the last one, which is h
-                // (or is zero with zero_output_for_mask, (S9')).
-                if (allSteps)
-                {
-                    Span<T> outRow = output.Slice((bi * time + (inputOrder ? tIn : s)) * h, h);
-                    if (ZeroOutputForMask && !(mask.IsEmpty || mask[bi * time + tIn])) outRow.Clear();
-                    else hRow.CopyTo(outRow);
-                }
+                // (S9) a masked step keeps h and c, and its output repeats the last one, which is h.
             }
+            WriteStepOutputs(hState, batch, time, s, tIn, mask, output, allSteps, inputOrder);
         }
         if (!allSteps) hState.CopyTo(output);
+    }
+
+    // One step of a plain float cell with its hidden units split over two cores (Lstm.ColumnSplit.cs): h_t into the
+    // second buffer, then copied back over h_{t−1}.
+    private unsafe void StepOnTwoCores(ReadOnlySpan<T> x, Span<T> projection, int batch, int time, int tIn, Span<T> hState, Span<T> cState, ReadOnlySpan<bool> mask,
+        LstmInferenceBuffers<T> buffers)
+    {
+        int h = Units;
+        Span<T> hNext = buffers.HiddenNext.AsSpan(0, batch * h);
+        ColumnSplitJob job = buffers.ColumnSplit ??= new ColumnSplitJob();
+        fixed (T* xPointer = x)
+        fixed (T* wPointer = weightIh!.Value)
+        fixed (T* projectionPointer = projection)
+        fixed (T* hPointer = hState)
+        fixed (T* hNextPointer = hNext)
+        fixed (T* cPointer = cState)
+        fixed (T* tanhPointer = buffers.TanhCell)
+        fixed (T* uPointer = weightHh!.Value)
+        fixed (bool* maskPointer = mask)
+        {
+            job.Set(this, batch, time, tIn, xPointer, wPointer, projectionPointer, projection.Length, hPointer, hNextPointer, cPointer, tanhPointer, uPointer,
+                maskPointer, mask.Length);
+            PairedWork.Run(job);
+        }
+        hNext.CopyTo(hState);
+    }
+
+    // (S8)/(S9') for one step: each row's output is h (a masked step's h is the carried one), or zero with zero_output_for_mask.
+    private void WriteStepOutputs(Span<T> hState, int batch, int time, int s, int tIn, ReadOnlySpan<bool> mask, Span<T> output, bool allSteps, bool inputOrder)
+    {
+        if (!allSteps) return;
+        int h = Units;
+        for (int bi = 0; bi < batch; bi++)
+        {
+            Span<T> outRow = output.Slice((bi * time + (inputOrder ? tIn : s)) * h, h);
+            if (ZeroOutputForMask && !(mask.IsEmpty || mask[bi * time + tIn])) outRow.Clear();
+            else hState.Slice(bi * h, h).CopyTo(outRow);
+        }
     }
 
     // (S4)–(S7), (C4)–(C6) for one row: z [G] pre-activations in; c [H] updated in place; h [H] overwritten.
@@ -159,6 +199,7 @@ internal sealed class LstmInferenceBuffers<T> where T : unmanaged, IFloatingPoin
         Projection = new T[checked(maxBatch * maxTime * g)];
         RecurrentProjection = separateGateNorms ? new T[maxBatch * g] : Array.Empty<T>();
         Hidden = new T[maxBatch * units];
+        HiddenNext = packed ? Array.Empty<T>() : new T[maxBatch * units];
         Cell = new T[maxBatch * units];
         TanhCell = new T[units];
         NormScratch = new T[g];
@@ -167,6 +208,8 @@ internal sealed class LstmInferenceBuffers<T> where T : unmanaged, IFloatingPoin
     public readonly T[] Projection;            // Ax + b, then z, [B, T, G]
     public readonly T[] RecurrentProjection;   // Ah [B, G], only with separate gate norms
     public readonly T[] Hidden, Cell;          // h, c [B, H]
+    public readonly T[] HiddenNext;            // h_t [B, H] while a two-core streaming step still reads h_{t−1}
+    public Lstm<T>.ColumnSplitJob? ColumnSplit; // that step's job (created on first use)
     public readonly T[] TanhCell;              // [H]
     public readonly T[] NormScratch;           // x̂ of one row [≤ G]
     public readonly T[] Statistics = new T[2]; // μ, ρ of one row
