@@ -100,9 +100,17 @@ public class GemmTests<T> where T : unmanaged, IFloatingPointIeee754<T>
         var tb = transB ? Transpose.Yes : Transpose.No;
         int lda = transA ? m : k, ldb = transB ? k : n;
         for (int warm = 0; warm < 50; warm++) Gemm.Multiply(ta, tb, m, n, k, T.One, a, lda, b, ldb, T.Zero, c, n);
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        for (int call = 0; call < 20; call++) Gemm.Multiply(ta, tb, m, n, k, T.One, a, lda, b, ldb, T.Zero, c, n);
-        Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.Zero, "bytes allocated by 20 warm calls");
+        // The least of five windows: the runtime's own one-off work (tiered compilation starts counting calls only after
+        // a quiet period, so it can land in any window) once put 7.9 KB into a single window; a per-call allocation would
+        // show in every window.
+        long least = long.MaxValue;
+        for (int window = 0; window < 5 && least > 0; window++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            for (int call = 0; call < 20; call++) Gemm.Multiply(ta, tb, m, n, k, T.One, a, lda, b, ldb, T.Zero, c, n);
+            least = Math.Min(least, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
+        Assert.That(least, Is.Zero, "bytes allocated by 20 warm calls (least of five windows)");
     }
 
     /// <summary>

@@ -24,7 +24,7 @@ public static class LstmGates
             return;
         }
         TensorPrimitives.Sigmoid(gates.Slice(0, 2 * hidden), gates.Slice(0, 2 * hidden));
-        TensorPrimitives.Tanh(gates.Slice(2 * hidden, hidden), gates.Slice(2 * hidden, hidden));
+        Activations.Tanh<T>(gates.Slice(2 * hidden, hidden), gates.Slice(2 * hidden, hidden));
         TensorPrimitives.Sigmoid(gates.Slice(3 * hidden, hidden), gates.Slice(3 * hidden, hidden));
         ReadOnlySpan<T> input = gates.Slice(0, hidden), forget = gates.Slice(hidden, hidden), candidate = gates.Slice(2 * hidden, hidden);
         TensorPrimitives.Multiply(forget, cellPrevious, cell);
@@ -49,7 +49,7 @@ public static class LstmGates
             return;
         }
         ActivateAndUpdateCell(gates, cellPrevious, cell, h);
-        TensorPrimitives.Tanh(cell, tanhCell);
+        Activations.Tanh<T>(cell, tanhCell);
         TensorPrimitives.Multiply(gates.Slice(3 * h, h), tanhCell, hidden);
     }
 
@@ -263,7 +263,7 @@ public static class LstmGates
         Span<T> statistics = stackalloc T[2];
         Span<T> target = carry ? cell : tanhCell;
         LayerNormKernel.Forward<T>(cell, h, epsilon, gamma, beta, target, normalized, statistics.Slice(0, 1), statistics.Slice(1, 1));
-        TensorPrimitives.Tanh(target, tanhCell);
+        Activations.Tanh<T>(target, tanhCell);
         TensorPrimitives.Multiply(outputGate, tanhCell, hidden);
         return (statistics[0], statistics[1]);
     }
