@@ -2,6 +2,7 @@
 // edit both alike.
 using System.Diagnostics;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace NumLstm.Kernels;
 
@@ -18,6 +19,7 @@ internal static unsafe partial class GemmPacked
         where TCount : struct, ICount
     {
         nint half = Vector512<T>.Count;
+        PrefetchTile<TCount>(c, ldc * sizeof(T), (int)(2 * half * sizeof(T)));
         Vector512<T> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
         for (int p = 0; p < kc; p++)
         {
@@ -79,6 +81,7 @@ internal static unsafe partial class GemmPacked
         where TCount : struct, ICount
     {
         nint half = Vector256<T>.Count;
+        PrefetchTile<TCount>(c, ldc * sizeof(T), (int)(2 * half * sizeof(T)));
         Vector256<T> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
         for (int p = 0; p < kc; p++)
         {
@@ -126,6 +129,24 @@ internal static unsafe partial class GemmPacked
             case 2: Kernel256<T, Count2>(kc, a, b, bStride, c, ldc); break;
             case 1: Kernel256<T, Count1>(kc, a, b, bStride, c, ldc); break;
             default: throw new UnreachableException();
+        }
+    }
+
+    /// <summary>
+    /// Asks for the c tile's cache lines at the start of a micro-kernel call: the tile is read and written only after
+    /// the kc steps, so its lines (often in memory: the per-step rows of a [B, T, 4H] projection are T·4H apart) arrive
+    /// while the FMAs run instead of stalling the final loads. A hint only: it changes no value.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void PrefetchTile<TCount>(void* c, nint rowStrideBytes, int rowBytes) where TCount : struct, ICount
+    {
+        if (!Sse.IsSupported) return;
+        byte* row = (byte*)c;
+        for (int r = 0; r < TCount.Value; r++)
+        {
+            Sse.Prefetch0(row);
+            Sse.Prefetch0(row + rowBytes - 1);
+            row += rowStrideBytes;
         }
     }
 
