@@ -42,6 +42,32 @@ public class LstmGatesTests<T> where T : unmanaged, IFloatingPointIeee754<T>
     }
 
     [Test]
+    public void InferenceStep_GivesForwardStepsCellAndHidden_BitForBit()
+    {
+        foreach (int h in Hidden.Concat([100, 200]))
+        {
+            T[] gates = TestArrays.Uniform<T>(4 * h, 3 * h, -6, 6), cellPrevious = TestArrays.Uniform<T>(h, 3 * h + 1, -3, 3);
+            gates[0] = T.NaN;   // NaN passes through both alike
+            T[] expectedCell = new T[h], expectedTanh = new T[h], expectedHidden = new T[h];
+            LstmGates.ForwardStep<T>((T[])gates.Clone(), cellPrevious, expectedCell, expectedTanh, expectedHidden, h);
+
+            T[] cell = (T[])cellPrevious.Clone(), hidden = new T[h + 1], tanhScratch = new T[h];
+            hidden[h] = TestArrays.Sentinel<T>();
+            LstmGates.InferenceStep<T>((T[])gates.Clone(), cell, tanhScratch, hidden.AsSpan(0, h), h);
+            for (int j = 0; j < h; j++)
+            {
+                Assert.That(BitEqual(cell[j], expectedCell[j]), Is.True, $"cell[{j}] (H={h}): {cell[j]} vs {expectedCell[j]}");
+                Assert.That(BitEqual(hidden[j], expectedHidden[j]), Is.True, $"hidden[{j}] (H={h}): {hidden[j]} vs {expectedHidden[j]}");
+            }
+            Assert.That(hidden[h], Is.EqualTo(TestArrays.Sentinel<T>()));
+        }
+        var e = Assert.Throws<ArgumentException>(() => LstmGates.InferenceStep<T>(new T[8], new T[2], new T[2], new T[1], 2));
+        Assert.That(e!.Message, Does.Contain("[8]").And.Contain("[2]"));
+    }
+
+    private static bool BitEqual(T a, T b) => T.IsNaN(a) ? T.IsNaN(b) : a == b && T.IsNegative(a) == T.IsNegative(b);
+
+    [Test]
     public void ForwardStep_PassesNaNThrough_AndSaturatesLargeInputs()
     {
         const int h = 9;

@@ -53,6 +53,40 @@ public static class LstmGates
         TensorPrimitives.Multiply(gates.Slice(3 * h, h), tanhCell, hidden);
     }
 
+    /// <summary>
+    /// The inference form of <see cref="ForwardStep{T}"/> with the cell updated in place: the same c and h, bit for bit,
+    /// but the activations and tanh(c) are not stored back in the vector columns (a plan never reads them again; training
+    /// keeps them for backward and uses ForwardStep). gates and tanhCell are scratch afterwards.
+    /// </summary>
+    internal static void InferenceStep<T>(Span<T> gates, Span<T> cell, Span<T> tanhCell, Span<T> hidden, int h)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (!(typeof(T) == typeof(float) && FastMath.IsSupported))
+        {
+            ForwardStep(gates, cell, cell, tanhCell, hidden, h);
+            return;
+        }
+        if (gates.Length != 4 * h || cell.Length != h || tanhCell.Length != h || hidden.Length != h)
+            throw new ArgumentException($"LstmGates.InferenceStep: expected gates [{4 * h}] and rows [{h}]; got {gates.Length}, {cell.Length}, {tanhCell.Length}, {hidden.Length}.");
+        Span<float> z = MemoryMarshal.Cast<T, float>(gates), c = MemoryMarshal.Cast<T, float>(cell), hr = MemoryMarshal.Cast<T, float>(hidden);
+        ref float zRef = ref MemoryMarshal.GetReference(z);
+        ref float cRef = ref MemoryMarshal.GetReference(c);
+        ref float hRef = ref MemoryMarshal.GetReference(hr);
+        int j = 0;
+        for (; j <= h - 8; j += 8)
+        {
+            nuint at = (nuint)j, width = (nuint)h;
+            Vector256<float> i = FastMath.Sigmoid(Vector256.LoadUnsafe(ref zRef, at));
+            Vector256<float> f = FastMath.Sigmoid(Vector256.LoadUnsafe(ref zRef, width + at));
+            Vector256<float> g = FastMath.Tanh(Vector256.LoadUnsafe(ref zRef, 2 * width + at));
+            Vector256<float> o = FastMath.Sigmoid(Vector256.LoadUnsafe(ref zRef, 3 * width + at));
+            Vector256<float> cNew = Vector256.FusedMultiplyAdd(i, g, f * Vector256.LoadUnsafe(ref cRef, at));
+            cNew.StoreUnsafe(ref cRef, at);
+            (o * FastMath.Tanh(cNew)).StoreUnsafe(ref hRef, at);
+        }
+        if (j < h) ForwardStepTail(z, c, c, MemoryMarshal.Cast<T, float>(tanhCell), hr, h, j, h);
+    }
+
     private static void ForwardStepFloat(Span<float> gates, ReadOnlySpan<float> cellPrevious, Span<float> cell, Span<float> tanhCell, Span<float> hidden, int h)
     {
         ref float z = ref MemoryMarshal.GetReference(gates);

@@ -166,7 +166,7 @@ public sealed partial class Lstm<T>
         Span<T> tanhCell = buffers.TanhCell;
         if (CellNormalization.CellState == CellStateNormalization.None)
         {
-            LstmGates.ForwardStep(z, cRow, cRow, tanhCell, hRow, h);
+            LstmGates.InferenceStep(z, cRow, tanhCell, hRow, h);   // ForwardStep's c and h without storing the activations back
             if (outputNorm is not null) NormalizeRow(outputNorm, hRow, hRow, buffers);
             return;
         }
