@@ -144,7 +144,9 @@ internal static unsafe partial class GemmPacked
         byte* row = (byte*)c;
         for (int r = 0; r < TCount.Value; r++)
         {
-            Sse.Prefetch0(row);
+            // Every line the row's rowBytes touch (64 B steps, then its last byte: two lines for a 64-byte row, three
+            // for an unaligned 128-byte Vector512 row).
+            for (int offset = 0; offset < rowBytes; offset += 64) Sse.Prefetch0(row + offset);
             Sse.Prefetch0(row + rowBytes - 1);
             row += rowStrideBytes;
         }
