@@ -97,9 +97,16 @@ public class LstmColumnSplitTests
         var session = model.CreateSession();
         float[] step = RandomValues<float>(F, 3);
         for (int k = 0; k < 20; k++) session.Step(step);
-        long before = GC.GetTotalAllocatedBytes(precise: true);
-        for (int k = 0; k < 200; k++) session.Step(step);
-        long allocated = GC.GetTotalAllocatedBytes(precise: true) - before;
-        Assert.That(allocated, Is.LessThan(512), "bytes over 200 steps, all threads (the worker included)");
+        // Process-wide, so the worker's allocations count; the test host's own threads (result reporting) can
+        // allocate in any one window, so the least of five windows is taken. A real per-step allocation (≥ 24 B a
+        // step, ≥ 4.8 KB a window) shows in every window.
+        long least = long.MaxValue;
+        for (int window = 0; window < 5; window++)
+        {
+            long before = GC.GetTotalAllocatedBytes(precise: true);
+            for (int k = 0; k < 200; k++) session.Step(step);
+            least = Math.Min(least, GC.GetTotalAllocatedBytes(precise: true) - before);
+        }
+        Assert.That(least, Is.LessThan(512), "bytes over 200 steps, all threads (the worker included), least of five windows");
     }
 }
