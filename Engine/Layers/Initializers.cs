@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics;
+
 namespace NumLstm.Layers;
 
 /// <summary>Keras' default initializers, seeded. Values are drawn in double and cast, so float and double agree.</summary>
@@ -27,28 +29,70 @@ public static class Initializers
     {
         if (values.Length != kerasRows * kerasCols) throw new ArgumentException("Orthogonal: size mismatch.", nameof(values));
         int tall = Math.Max(kerasRows, kerasCols), narrow = Math.Min(kerasRows, kerasCols);
-        var q = new double[tall * narrow];   // tall × narrow, row-major
-        for (int k = 0; k < q.Length; k++) q[k] = NextGaussian(random);
+        // The tall × narrow normal draw, in the row-major order of the draws, kept column by column (each column
+        // contiguous, so the Gram–Schmidt sweeps run down memory instead of striding across it).
+        var columns = new double[narrow * tall];
+        for (int r = 0; r < tall; r++)
+            for (int c = 0; c < narrow; c++) columns[c * tall + r] = NextGaussian(random);
         // Modified Gram–Schmidt on the columns: Q with R's diagonal positive, the same as Q·sign(diag(R)) from Householder QR.
+        // Right-looking: once column j is normalized, its projection is removed from every later column. Each column
+        // still sees the same operations in the same order as in the column-by-column form (projections on columns
+        // 0, 1, … in turn, each dot summed in row order one term at a time, then its normalization), so the values
+        // are the same bit for bit; four later columns go at once so their sums run side by side.
         for (int col = 0; col < narrow; col++)
         {
-            for (int prev = 0; prev < col; prev++)
-            {
-                double dot = 0;
-                for (int r = 0; r < tall; r++) dot += q[r * narrow + prev] * q[r * narrow + col];
-                for (int r = 0; r < tall; r++) q[r * narrow + col] -= dot * q[r * narrow + prev];
-            }
+            Span<double> finished = columns.AsSpan(col * tall, tall);
             double norm = 0;
-            for (int r = 0; r < tall; r++) norm += q[r * narrow + col] * q[r * narrow + col];
+            for (int r = 0; r < tall; r++) norm += finished[r] * finished[r];
             norm = Math.Sqrt(norm);
-            for (int r = 0; r < tall; r++) q[r * narrow + col] /= norm;
+            for (int r = 0; r < tall; r++) finished[r] /= norm;
+
+            int later = col + 1;
+            for (; later + 4 <= narrow; later += 4)
+            {
+                Span<double> c0 = columns.AsSpan(later * tall, tall), c1 = columns.AsSpan((later + 1) * tall, tall),
+                    c2 = columns.AsSpan((later + 2) * tall, tall), c3 = columns.AsSpan((later + 3) * tall, tall);
+                double dot0 = 0, dot1 = 0, dot2 = 0, dot3 = 0;
+                for (int r = 0; r < tall; r++)
+                {
+                    double q = finished[r];
+                    dot0 += q * c0[r]; dot1 += q * c1[r]; dot2 += q * c2[r]; dot3 += q * c3[r];
+                }
+                SubtractScaled(c0, finished, dot0);
+                SubtractScaled(c1, finished, dot1);
+                SubtractScaled(c2, finished, dot2);
+                SubtractScaled(c3, finished, dot3);
+            }
+            for (; later < narrow; later++)
+            {
+                Span<double> current = columns.AsSpan(later * tall, tall);
+                double dot = 0;
+                for (int r = 0; r < tall; r++) dot += finished[r] * current[r];
+                SubtractScaled(current, finished, dot);
+            }
         }
         // Keras kernel K = rows<cols ? Qᵀ : Q (rows × cols); we store Kᵀ (cols × rows).
         for (int r = 0; r < kerasCols; r++)
             for (int c = 0; c < kerasRows; c++)
             {
-                double value = kerasRows < kerasCols ? q[r * narrow + c] : q[c * narrow + r];
+                double value = kerasRows < kerasCols ? columns[c * tall + r] : columns[r * tall + c];
                 values[r * kerasRows + c] = T.CreateTruncating(value);
             }
+    }
+
+    /// <summary>x[r] −= scale · y[r], each element rounded as the scalar expression is (a product, then a difference; no FMA).</summary>
+    private static void SubtractScaled(Span<double> x, ReadOnlySpan<double> y, double scale)
+    {
+        int r = 0;
+        if (Vector256.IsHardwareAccelerated)
+        {
+            var factor = Vector256.Create(scale);
+            for (; r <= x.Length - 4; r += 4)
+            {
+                var updated = Vector256.Create(x.Slice(r, 4)) - factor * Vector256.Create(y.Slice(r, 4));
+                updated.CopyTo(x.Slice(r, 4));
+            }
+        }
+        for (; r < x.Length; r++) x[r] -= scale * y[r];
     }
 }
