@@ -326,19 +326,15 @@ internal static unsafe partial class GemmPacked
             Vector256<float> r0 = Avx.LoadVector256(s) * factor, r1 = Avx.LoadVector256(s + lda) * factor,
                 r2 = Avx.LoadVector256(s + 2 * (nint)lda) * factor, r3 = Avx.LoadVector256(s + 3 * (nint)lda) * factor,
                 r4 = Avx.LoadVector256(s + 4 * (nint)lda) * factor, r5 = Avx.LoadVector256(s + 5 * (nint)lda) * factor;
-            Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1), t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3),
-                t4 = Avx.UnpackLow(r4, r5), t5 = Avx.UnpackHigh(r4, r5), t6 = zero, t7 = zero;
-            Vector256<float> u0 = Avx.Shuffle(t0, t2, 0x44), u1 = Avx.Shuffle(t0, t2, 0xEE), u2 = Avx.Shuffle(t1, t3, 0x44), u3 = Avx.Shuffle(t1, t3, 0xEE),
-                u4 = Avx.Shuffle(t4, t6, 0x44), u5 = Avx.Shuffle(t4, t6, 0xEE), u6 = Avx.Shuffle(t5, t7, 0x44), u7 = Avx.Shuffle(t5, t7, 0xEE);
+            Transpose8x8(r0, r1, r2, r3, r4, r5, zero, zero, out var c0, out var c1, out var c2, out var c3, out var c4, out var c5, out var c6, out var last);
             float* d = sliver + (nint)p * MR;
-            Avx.Store(d, Avx.Permute2x128(u0, u4, 0x20));
-            Avx.Store(d + MR, Avx.Permute2x128(u1, u5, 0x20));
-            Avx.Store(d + 2 * MR, Avx.Permute2x128(u2, u6, 0x20));
-            Avx.Store(d + 3 * MR, Avx.Permute2x128(u3, u7, 0x20));
-            Avx.Store(d + 4 * MR, Avx.Permute2x128(u0, u4, 0x31));
-            Avx.Store(d + 5 * MR, Avx.Permute2x128(u1, u5, 0x31));
-            Avx.Store(d + 6 * MR, Avx.Permute2x128(u2, u6, 0x31));
-            Vector256<float> last = Avx.Permute2x128(u3, u7, 0x31);
+            Avx.Store(d, c0);
+            Avx.Store(d + MR, c1);
+            Avx.Store(d + 2 * MR, c2);
+            Avx.Store(d + 3 * MR, c3);
+            Avx.Store(d + 4 * MR, c4);
+            Avx.Store(d + 5 * MR, c5);
+            Avx.Store(d + 6 * MR, c6);
             last.GetLower().Store(d + 7 * MR);
             *(double*)(d + 7 * MR + 4) = last.GetUpper().AsDouble().ToScalar();
         }
@@ -428,18 +424,30 @@ internal static unsafe partial class GemmPacked
             r2 = Avx.LoadVector256(src + 2 * srcStride), r3 = Avx.LoadVector256(src + 3 * srcStride),
             r4 = Avx.LoadVector256(src + 4 * srcStride), r5 = Avx.LoadVector256(src + 5 * srcStride),
             r6 = Avx.LoadVector256(src + 6 * srcStride), r7 = Avx.LoadVector256(src + 7 * srcStride);
+        Transpose8x8(r0, r1, r2, r3, r4, r5, r6, r7, out var c0, out var c1, out var c2, out var c3, out var c4, out var c5, out var c6, out var c7);
+        Avx.Store(dst, c0);
+        Avx.Store(dst + dstStride, c1);
+        Avx.Store(dst + 2 * dstStride, c2);
+        Avx.Store(dst + 3 * dstStride, c3);
+        Avx.Store(dst + 4 * dstStride, c4);
+        Avx.Store(dst + 5 * dstStride, c5);
+        Avx.Store(dst + 6 * dstStride, c6);
+        Avx.Store(dst + 7 * dstStride, c7);
+    }
+
+    /// <summary>The register transpose: column j of the eight rows r0…r7 comes out as cj (unpack, shuffle, permute).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Transpose8x8(Vector256<float> r0, Vector256<float> r1, Vector256<float> r2, Vector256<float> r3,
+        Vector256<float> r4, Vector256<float> r5, Vector256<float> r6, Vector256<float> r7,
+        out Vector256<float> c0, out Vector256<float> c1, out Vector256<float> c2, out Vector256<float> c3,
+        out Vector256<float> c4, out Vector256<float> c5, out Vector256<float> c6, out Vector256<float> c7)
+    {
         Vector256<float> t0 = Avx.UnpackLow(r0, r1), t1 = Avx.UnpackHigh(r0, r1), t2 = Avx.UnpackLow(r2, r3), t3 = Avx.UnpackHigh(r2, r3),
             t4 = Avx.UnpackLow(r4, r5), t5 = Avx.UnpackHigh(r4, r5), t6 = Avx.UnpackLow(r6, r7), t7 = Avx.UnpackHigh(r6, r7);
         Vector256<float> u0 = Avx.Shuffle(t0, t2, 0x44), u1 = Avx.Shuffle(t0, t2, 0xEE), u2 = Avx.Shuffle(t1, t3, 0x44), u3 = Avx.Shuffle(t1, t3, 0xEE),
             u4 = Avx.Shuffle(t4, t6, 0x44), u5 = Avx.Shuffle(t4, t6, 0xEE), u6 = Avx.Shuffle(t5, t7, 0x44), u7 = Avx.Shuffle(t5, t7, 0xEE);
-        Avx.Store(dst, Avx.Permute2x128(u0, u4, 0x20));
-        Avx.Store(dst + dstStride, Avx.Permute2x128(u1, u5, 0x20));
-        Avx.Store(dst + 2 * dstStride, Avx.Permute2x128(u2, u6, 0x20));
-        Avx.Store(dst + 3 * dstStride, Avx.Permute2x128(u3, u7, 0x20));
-        Avx.Store(dst + 4 * dstStride, Avx.Permute2x128(u0, u4, 0x31));
-        Avx.Store(dst + 5 * dstStride, Avx.Permute2x128(u1, u5, 0x31));
-        Avx.Store(dst + 6 * dstStride, Avx.Permute2x128(u2, u6, 0x31));
-        Avx.Store(dst + 7 * dstStride, Avx.Permute2x128(u3, u7, 0x31));
+        c0 = Avx.Permute2x128(u0, u4, 0x20); c1 = Avx.Permute2x128(u1, u5, 0x20); c2 = Avx.Permute2x128(u2, u6, 0x20); c3 = Avx.Permute2x128(u3, u7, 0x20);
+        c4 = Avx.Permute2x128(u0, u4, 0x31); c5 = Avx.Permute2x128(u1, u5, 0x31); c6 = Avx.Permute2x128(u2, u6, 0x31); c7 = Avx.Permute2x128(u3, u7, 0x31);
     }
 
     /// <summary>

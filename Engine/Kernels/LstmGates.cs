@@ -75,12 +75,8 @@ public static class LstmGates
         int j = 0;
         for (; j <= h - 8; j += 8)
         {
-            nuint at = (nuint)j, width = (nuint)h;
-            Vector256<float> i = FastMath.Sigmoid(Vector256.LoadUnsafe(ref zRef, at));
-            Vector256<float> f = FastMath.Sigmoid(Vector256.LoadUnsafe(ref zRef, width + at));
-            Vector256<float> g = FastMath.Tanh(Vector256.LoadUnsafe(ref zRef, 2 * width + at));
-            Vector256<float> o = FastMath.Sigmoid(Vector256.LoadUnsafe(ref zRef, 3 * width + at));
-            Vector256<float> cNew = Vector256.FusedMultiplyAdd(i, g, f * Vector256.LoadUnsafe(ref cRef, at));
+            nuint at = (nuint)j;
+            Vector256<float> cNew = GatesAndCell(ref zRef, ref cRef, at, (nuint)h, out _, out _, out _, out Vector256<float> o);
             cNew.StoreUnsafe(ref cRef, at);
             (o * FastMath.Tanh(cNew)).StoreUnsafe(ref hRef, at);
         }
@@ -134,14 +130,25 @@ public static class LstmGates
         scratch.Slice(56, rest).CopyTo(hidden.Slice(j));
     }
 
+    /// <summary>
+    /// (S4)–(S5) for the eight columns at j, the one definition of the float gate math: i, f, o = σ, g = tanh of the
+    /// pre-activations in z, and the new cell f ⊙ c_prev + i ⊙ g. Callers choose what to store.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> GatesAndCell(ref float z, ref float cp, nuint j, nuint h,
+        out Vector256<float> i, out Vector256<float> f, out Vector256<float> g, out Vector256<float> o)
+    {
+        i = FastMath.Sigmoid(Vector256.LoadUnsafe(ref z, j));
+        f = FastMath.Sigmoid(Vector256.LoadUnsafe(ref z, h + j));
+        g = FastMath.Tanh(Vector256.LoadUnsafe(ref z, 2 * h + j));
+        o = FastMath.Sigmoid(Vector256.LoadUnsafe(ref z, 3 * h + j));
+        return Vector256.FusedMultiplyAdd(i, g, f * Vector256.LoadUnsafe(ref cp, j));
+    }
+
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void ForwardStepVector(ref float z, ref float cp, ref float c, ref float y, ref float hr, nuint j, nuint h)
     {
-        Vector256<float> i = FastMath.Sigmoid(Vector256.LoadUnsafe(ref z, j));
-        Vector256<float> f = FastMath.Sigmoid(Vector256.LoadUnsafe(ref z, h + j));
-        Vector256<float> g = FastMath.Tanh(Vector256.LoadUnsafe(ref z, 2 * h + j));
-        Vector256<float> o = FastMath.Sigmoid(Vector256.LoadUnsafe(ref z, 3 * h + j));
-        Vector256<float> cNew = Vector256.FusedMultiplyAdd(i, g, f * Vector256.LoadUnsafe(ref cp, j));
+        Vector256<float> cNew = GatesAndCell(ref z, ref cp, j, h, out Vector256<float> i, out Vector256<float> f, out Vector256<float> g, out Vector256<float> o);
         Vector256<float> t = FastMath.Tanh(cNew);
         i.StoreUnsafe(ref z, j);
         f.StoreUnsafe(ref z, h + j);
@@ -174,11 +181,7 @@ public static class LstmGates
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void ActivateVector(ref float z, ref float cp, ref float c, nuint j, nuint h)
     {
-        Vector256<float> i = FastMath.Sigmoid(Vector256.LoadUnsafe(ref z, j));
-        Vector256<float> f = FastMath.Sigmoid(Vector256.LoadUnsafe(ref z, h + j));
-        Vector256<float> g = FastMath.Tanh(Vector256.LoadUnsafe(ref z, 2 * h + j));
-        Vector256<float> o = FastMath.Sigmoid(Vector256.LoadUnsafe(ref z, 3 * h + j));
-        Vector256<float> cNew = Vector256.FusedMultiplyAdd(i, g, f * Vector256.LoadUnsafe(ref cp, j));
+        Vector256<float> cNew = GatesAndCell(ref z, ref cp, j, h, out Vector256<float> i, out Vector256<float> f, out Vector256<float> g, out Vector256<float> o);
         i.StoreUnsafe(ref z, j);
         f.StoreUnsafe(ref z, h + j);
         g.StoreUnsafe(ref z, 2 * h + j);
