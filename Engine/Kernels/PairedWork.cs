@@ -23,7 +23,8 @@ internal interface IPairedJob
 /// <para>
 /// Hand-offs are a few microseconds apart in an LSTM time loop (two per step), so both sides spin on the state for up to
 /// <see cref="SpinTicks"/> before blocking on a semaphore: the worker after each job, the caller while it waits for
-/// part 1. An idle worker is blocked, not spinning. This static state is the one piece of global state in the engine,
+/// part 1. They poll after every Thread.SpinWait(1) (one pause, about 50 ns here): a round trip then costs about 0.4 µs
+/// beyond the work, against 0.9 µs when each poll waited SpinWait(20), which matters to a 5 µs streaming step. An idle worker is blocked, not spinning. This static state is the one piece of global state in the engine,
 /// there because a core is global; thread-pool work items would allocate and create threads on the posting thread.
 /// </para>
 /// </summary>
@@ -94,7 +95,7 @@ internal static class PairedWork
         long start = Stopwatch.GetTimestamp();
         while (Volatile.Read(ref state) != Finished)
         {
-            if (Stopwatch.GetTimestamp() - start < SpinTicks) { Thread.SpinWait(20); continue; }
+            if (Stopwatch.GetTimestamp() - start < SpinTicks) { Thread.SpinWait(1); continue; }
             Interlocked.Exchange(ref callerBlocked, 1);
             if (Volatile.Read(ref state) != Finished) CallerWake.Wait();
             else if (Interlocked.Exchange(ref callerBlocked, 0) == 0) CallerWake.Wait();   // the worker released: consume it
@@ -114,6 +115,7 @@ internal static class PairedWork
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // it never returns, so tiering would leave it in tier-0 code until OSR
     private static void Loop()
     {
         while (true)
@@ -135,7 +137,7 @@ internal static class PairedWork
             while (Stopwatch.GetTimestamp() - start < SpinTicks)
             {
                 if (Volatile.Read(ref state) == Posted && Interlocked.CompareExchange(ref state, Running, Posted) == Posted) return;
-                Thread.SpinWait(20);
+                Thread.SpinWait(1);
             }
             Interlocked.Exchange(ref workerBlocked, 1);
             if (Volatile.Read(ref state) != Posted) WorkerWake.Wait();
