@@ -4,8 +4,8 @@ using System.Runtime.Intrinsics.X86;
 namespace NumLstm.Kernels;
 
 /// <summary>
-/// σ and tanh on Vector256&lt;float&gt; for the fused LSTM gate pass, inlined so the gate pass makes one trip over a
-/// row instead of one per operation. exp follows Cephes' expf (range reduction by ln 2 in two parts, degree-6
+/// σ and tanh on Vector256&lt;float&gt; for the LSTM gate pass, inlined into its loops (one function per loop, see
+/// LstmGates.ActivateGates). exp follows Cephes' expf (range reduction by ln 2 in two parts, degree-6
 /// polynomial, about 1 ulp); tanh uses Cephes' odd polynomial below |x| = 0.625 and 1 − 2/(e^{2x} + 1) above, so
 /// it keeps its relative accuracy near 0. Inputs are clamped where e^x would overflow (σ and tanh are saturated there).
 /// </summary>

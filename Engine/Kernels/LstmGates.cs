@@ -32,7 +32,7 @@ public static class LstmGates
     }
 
     /// <summary>
-    /// One forward step of the plain cell for one row, (S4)–(S7) in one pass: gates [4H] pre-activations in,
+    /// One forward step of the plain cell for one row, (S4)–(S7): gates [4H] pre-activations in,
     /// activations out; cell [H] = f ⊙ cellPrevious + i ⊙ g; tanhCell [H] = tanh(cell); hidden [H] = o ⊙ tanhCell.
     /// cell may be the same span as cellPrevious. Float on Vector256 uses <see cref="FastMath"/>'s σ and tanh (a few
     /// ulp from TensorPrimitives'); other types and widths use TensorPrimitives.
@@ -71,27 +71,14 @@ public static class LstmGates
         Span<float> z = MemoryMarshal.Cast<T, float>(gates), c = MemoryMarshal.Cast<T, float>(cell), hr = MemoryMarshal.Cast<T, float>(hidden);
         ref float zRef = ref MemoryMarshal.GetReference(z);
         ref float cRef = ref MemoryMarshal.GetReference(c);
-        ref float hRef = ref MemoryMarshal.GetReference(hr);
-        int j = 0;
-        for (; j <= h - 8; j += 8)
-        {
-            nuint at = (nuint)j;
-            Vector256<float> cNew = GatesAndCell(ref zRef, ref cRef, at, (nuint)h, out _, out _, out _, out Vector256<float> o);
-            cNew.StoreUnsafe(ref cRef, at);
-            (o * FastMath.Tanh(cNew)).StoreUnsafe(ref hRef, at);
-        }
-        if (j < h) ForwardStepTail(z, c, c, MemoryMarshal.Cast<T, float>(tanhCell), hr, h, j, h);
+        nuint full = (nuint)(h & ~7);
+        ActivateGates(ref zRef, (nuint)h, 0, full);
+        CellAndHidden(ref zRef, ref cRef, ref cRef, ref Unsafe.NullRef<float>(), ref MemoryMarshal.GetReference(hr), (nuint)h, 0, full);
+        if ((int)full < h) ForwardStepTail(z, c, c, MemoryMarshal.Cast<T, float>(tanhCell), hr, h, (int)full, h);
     }
 
     private static void ForwardStepFloat(Span<float> gates, ReadOnlySpan<float> cellPrevious, Span<float> cell, Span<float> tanhCell, Span<float> hidden, int h)
-    {
-        ref float z = ref MemoryMarshal.GetReference(gates);
-        int j = 0;
-        for (; j <= h - 8; j += 8)
-            ForwardStepVector(ref z, ref MemoryMarshal.GetReference(cellPrevious), ref MemoryMarshal.GetReference(cell),
-                ref MemoryMarshal.GetReference(tanhCell), ref MemoryMarshal.GetReference(hidden), (nuint)j, (nuint)h);
-        if (j < h) ForwardStepTail(gates, cellPrevious, cell, tanhCell, hidden, h, j, h);
-    }
+        => ForwardStepColumnsUnchecked(gates, cellPrevious, cell, tanhCell, hidden, h, 0, h);
 
     /// <summary>
     /// <see cref="ForwardStep{T}"/> for the columns [start, end) of one float row only (start a multiple of 8), with the
@@ -105,16 +92,22 @@ public static class LstmGates
         if (gates.Length != 4 * h || cellPrevious.Length != h || cell.Length != h || tanhCell.Length != h || hidden.Length != h
             || start < 0 || start % 8 != 0 || end > h || start > end)
             throw new ArgumentException($"LstmGates.ForwardStepColumns: expected gates [{4 * h}], rows [{h}] and 0 ≤ start (a multiple of 8) ≤ end ≤ {h}; got start {start}, end {end}.");
-        ref float z = ref MemoryMarshal.GetReference(gates);
-        int j = start;
-        for (; j <= end - 8; j += 8)
-            ForwardStepVector(ref z, ref MemoryMarshal.GetReference(cellPrevious), ref MemoryMarshal.GetReference(cell),
-                ref MemoryMarshal.GetReference(tanhCell), ref MemoryMarshal.GetReference(hidden), (nuint)j, (nuint)h);
-        if (j < end) ForwardStepTail(gates, cellPrevious, cell, tanhCell, hidden, h, j, end);
+        ForwardStepColumnsUnchecked(gates, cellPrevious, cell, tanhCell, hidden, h, start, end);
     }
 
-    // Columns [j, end) of ForwardStepFloat (fewer than eight) through the same vector code on a zero-padded copy, so
-    // every column gets the same arithmetic.
+    private static void ForwardStepColumnsUnchecked(Span<float> gates, ReadOnlySpan<float> cellPrevious, Span<float> cell, Span<float> tanhCell, Span<float> hidden,
+        int h, int start, int end)
+    {
+        ref float z = ref MemoryMarshal.GetReference(gates);
+        nuint full = (nuint)(start + ((end - start) & ~7));
+        ActivateGates(ref z, (nuint)h, (nuint)start, full);
+        CellAndHidden(ref z, ref MemoryMarshal.GetReference(cellPrevious), ref MemoryMarshal.GetReference(cell),
+            ref MemoryMarshal.GetReference(tanhCell), ref MemoryMarshal.GetReference(hidden), (nuint)h, (nuint)start, full);
+        if ((int)full < end) ForwardStepTail(gates, cellPrevious, cell, tanhCell, hidden, h, (int)full, end);
+    }
+
+    // Columns [j, end) of a float row (fewer than eight) through the same vector code on a zero-padded copy (a row of
+    // H = 8), so every column gets the same arithmetic.
     private static void ForwardStepTail(Span<float> gates, ReadOnlySpan<float> cellPrevious, Span<float> cell, Span<float> tanhCell, Span<float> hidden, int h, int j, int end)
     {
         int rest = end - j;
@@ -123,78 +116,87 @@ public static class LstmGates
         for (int k = 0; k < 4; k++) gates.Slice(k * h + j, rest).CopyTo(scratch.Slice(8 * k));
         cellPrevious.Slice(j, rest).CopyTo(scratch.Slice(32));
         ref float s0 = ref MemoryMarshal.GetReference(scratch);
-        ForwardStepVector(ref s0, ref Unsafe.Add(ref s0, 32), ref Unsafe.Add(ref s0, 40), ref Unsafe.Add(ref s0, 48), ref Unsafe.Add(ref s0, 56), 0, 8);
+        ActivateGates(ref s0, 8, 0, 8);
+        CellAndHidden(ref s0, ref Unsafe.Add(ref s0, 32), ref Unsafe.Add(ref s0, 40), ref Unsafe.Add(ref s0, 48), ref Unsafe.Add(ref s0, 56), 8, 0, 8);
         for (int k = 0; k < 4; k++) scratch.Slice(8 * k, rest).CopyTo(gates.Slice(k * h + j));
         scratch.Slice(40, rest).CopyTo(cell.Slice(j));
         scratch.Slice(48, rest).CopyTo(tanhCell.Slice(j));
         scratch.Slice(56, rest).CopyTo(hidden.Slice(j));
     }
 
-    /// <summary>
-    /// (S4)–(S5) for the eight columns at j, the one definition of the float gate math: i, f, o = σ, g = tanh of the
-    /// pre-activations in z, and the new cell f ⊙ c_prev + i ⊙ g. Callers choose what to store.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static Vector256<float> GatesAndCell(ref float z, ref float cp, nuint j, nuint h,
-        out Vector256<float> i, out Vector256<float> f, out Vector256<float> g, out Vector256<float> o)
+    // The one definition of the float gate math, in two passes over the columns [j0, j1) (multiples of 8) of a row of
+    // G = 4H values. ActivateGates is (S4): i, f, o = σ and g = tanh of the pre-activations, stored over them, one gate
+    // block at a time. CellAndHidden is (S5)–(S7) from those activations: c = f ⊙ c_prev + i ⊙ g, tanh(c) into y
+    // unless y is a null ref (inference), h = o ⊙ tanh(c). Each loop evaluates one function, so its constants stay in
+    // registers and the core overlaps many columns' σ or tanh; one loop with all five kept the constants on the stack
+    // and ran a long dependency chain per column: about 1.4–1.8 against 1.0–1.1 ns per gate value here.
+    private static void ActivateGates(ref float z, nuint h, nuint j0, nuint j1)
     {
-        i = FastMath.Sigmoid(Vector256.LoadUnsafe(ref z, j));
-        f = FastMath.Sigmoid(Vector256.LoadUnsafe(ref z, h + j));
-        g = FastMath.Tanh(Vector256.LoadUnsafe(ref z, 2 * h + j));
-        o = FastMath.Sigmoid(Vector256.LoadUnsafe(ref z, 3 * h + j));
-        return Vector256.FusedMultiplyAdd(i, g, f * Vector256.LoadUnsafe(ref cp, j));
+        SigmoidColumns(ref z, j0, j1);
+        SigmoidColumns(ref z, h + j0, h + j1);
+        TanhColumns(ref z, 2 * h + j0, 2 * h + j1);
+        SigmoidColumns(ref z, 3 * h + j0, 3 * h + j1);
     }
 
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void ForwardStepVector(ref float z, ref float cp, ref float c, ref float y, ref float hr, nuint j, nuint h)
+    // σ over z[from, to) in place, to − from a multiple of 8. Not inlined: a loop of its own keeps its constants in registers.
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void SigmoidColumns(ref float z, nuint from, nuint to)
     {
-        Vector256<float> cNew = GatesAndCell(ref z, ref cp, j, h, out Vector256<float> i, out Vector256<float> f, out Vector256<float> g, out Vector256<float> o);
-        Vector256<float> t = FastMath.Tanh(cNew);
-        i.StoreUnsafe(ref z, j);
-        f.StoreUnsafe(ref z, h + j);
-        g.StoreUnsafe(ref z, 2 * h + j);
-        o.StoreUnsafe(ref z, 3 * h + j);
-        cNew.StoreUnsafe(ref c, j);
-        t.StoreUnsafe(ref y, j);
-        (o * t).StoreUnsafe(ref hr, j);
+        for (nuint j = from; j < to; j += 8) FastMath.Sigmoid(Vector256.LoadUnsafe(ref z, j)).StoreUnsafe(ref z, j);
     }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void TanhColumns(ref float z, nuint from, nuint to)
+    {
+        for (nuint j = from; j < to; j += 8) FastMath.Tanh(Vector256.LoadUnsafe(ref z, j)).StoreUnsafe(ref z, j);
+    }
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private static void CellAndHidden(ref float z, ref float cp, ref float c, ref float y, ref float hr, nuint h, nuint j0, nuint j1)
+    {
+        bool storeTanh = !Unsafe.IsNullRef(ref y);
+        for (nuint j = j0; j < j1; j += 8)
+        {
+            Vector256<float> cNew = NewCell(ref z, ref cp, h, j);
+            Vector256<float> t = FastMath.Tanh(cNew);
+            cNew.StoreUnsafe(ref c, j);
+            if (storeTanh) t.StoreUnsafe(ref y, j);
+            (Vector256.LoadUnsafe(ref z, 3 * h + j) * t).StoreUnsafe(ref hr, j);
+        }
+    }
+
+    // (S5) c = f ⊙ c_prev + i ⊙ g for the eight columns at j of an activated row.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> NewCell(ref float z, ref float cp, nuint h, nuint j)
+        => Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref z, j), Vector256.LoadUnsafe(ref z, 2 * h + j),
+            Vector256.LoadUnsafe(ref z, h + j) * Vector256.LoadUnsafe(ref cp, j));
 
     private static void ActivateAndUpdateCellFloat(Span<float> gates, ReadOnlySpan<float> cellPrevious, Span<float> cell, int h)
     {
         ref float z = ref MemoryMarshal.GetReference(gates);
         ref float cp = ref MemoryMarshal.GetReference(cellPrevious), c = ref MemoryMarshal.GetReference(cell);
-        int j = 0;
-        for (; j <= h - 8; j += 8) ActivateVector(ref z, ref cp, ref c, (nuint)j, (nuint)h);
-        int rest = h - j;
+        nuint full = (nuint)(h & ~7);
+        ActivateGates(ref z, (nuint)h, 0, full);
+        for (nuint j = 0; j < full; j += 8) NewCell(ref z, ref cp, (nuint)h, j).StoreUnsafe(ref c, j);
+        int rest = h - (int)full;
         if (rest == 0) return;
         Span<float> scratch = stackalloc float[6 * 8];
         scratch.Clear();
-        for (int k = 0; k < 4; k++) gates.Slice(k * h + j, rest).CopyTo(scratch.Slice(8 * k));
-        cellPrevious.Slice(j, rest).CopyTo(scratch.Slice(32));
+        for (int k = 0; k < 4; k++) gates.Slice(k * h + (int)full, rest).CopyTo(scratch.Slice(8 * k));
+        cellPrevious.Slice((int)full, rest).CopyTo(scratch.Slice(32));
         ref float s0 = ref MemoryMarshal.GetReference(scratch);
-        ActivateVector(ref s0, ref Unsafe.Add(ref s0, 32), ref Unsafe.Add(ref s0, 40), 0, 8);
-        for (int k = 0; k < 4; k++) scratch.Slice(8 * k, rest).CopyTo(gates.Slice(k * h + j));
-        scratch.Slice(40, rest).CopyTo(cell.Slice(j));
-    }
-
-    // (S4)–(S5) for eight columns: activations stored over z, c = f ⊙ c_prev + i ⊙ g.
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void ActivateVector(ref float z, ref float cp, ref float c, nuint j, nuint h)
-    {
-        Vector256<float> cNew = GatesAndCell(ref z, ref cp, j, h, out Vector256<float> i, out Vector256<float> f, out Vector256<float> g, out Vector256<float> o);
-        i.StoreUnsafe(ref z, j);
-        f.StoreUnsafe(ref z, h + j);
-        g.StoreUnsafe(ref z, 2 * h + j);
-        o.StoreUnsafe(ref z, 3 * h + j);
-        cNew.StoreUnsafe(ref c, j);
+        ActivateGates(ref s0, 8, 0, 8);
+        NewCell(ref s0, ref Unsafe.Add(ref s0, 32), 8, 0).StoreUnsafe(ref s0, 40);
+        for (int k = 0; k < 4; k++) scratch.Slice(8 * k, rest).CopyTo(gates.Slice(k * h + (int)full));
+        scratch.Slice(40, rest).CopyTo(cell.Slice((int)full));
     }
 
     /// <summary>
     /// (C1) and (S4)–(S7) for one row in one kernel: the summed gate pre-activations gates [4H] are layer-normalized
-    /// (x̂ into normalized [4H], then γ ⊙ x̂ + β, γ and β [4H]) and activated in the same pass that updates the cell;
-    /// cell, tanhCell and hidden as in <see cref="ForwardStep{T}"/>. Returns the row's (μ, ρ). The result is the same,
-    /// bit for bit, as <see cref="LayerNormKernel.Forward{T}"/> followed by <see cref="ForwardStep{T}"/>; only the
-    /// passes over the row are fewer (two for the statistics, one for everything else).
+    /// (x̂ into normalized [4H], then γ ⊙ x̂ + β, γ and β [4H]), activated and the cell updated; cell, tanhCell and
+    /// hidden as in <see cref="ForwardStep{T}"/>. Returns the row's (μ, ρ). The result is the same, bit for bit, as
+    /// <see cref="LayerNormKernel.Forward{T}"/> followed by <see cref="ForwardStep{T}"/>; only the passes over the row
+    /// are fewer (two for the statistics and one for x̂ and γ ⊙ x̂ + β, then the gate pass's).
     /// </summary>
     public static (T Mean, T InverseStd) NormalizedForwardStep<T>(Span<T> gates, T epsilon, ReadOnlySpan<T> gamma, ReadOnlySpan<T> beta,
         Span<T> normalized, ReadOnlySpan<T> cellPrevious, Span<T> cell, Span<T> tanhCell, Span<T> hidden, int h)
@@ -223,19 +225,18 @@ public static class LstmGates
         ref float z = ref MemoryMarshal.GetReference(gates);
         ref float gr = ref MemoryMarshal.GetReference(gamma), br = ref MemoryMarshal.GetReference(beta), nr = ref MemoryMarshal.GetReference(normalized);
         Vector256<float> muV = Vector256.Create(mu), rhoV = Vector256.Create(rho);
-        int j = 0;
-        for (; j <= h - 8; j += 8)
-        {
-            for (int k = 0; k < 4; k++)
+        nuint full = (nuint)(h & ~7), hn = (nuint)h;
+        for (nuint k = 0; k < 4; k++)
+            for (nuint at = k * hn; at < k * hn + full; at += 8)
             {
-                nuint at = (nuint)(k * h + j);
                 Vector256<float> xHat = (Vector256.LoadUnsafe(ref z, at) - muV) * rhoV;                      // (L2)
                 xHat.StoreUnsafe(ref nr, at);
                 (xHat * Vector256.LoadUnsafe(ref gr, at) + Vector256.LoadUnsafe(ref br, at)).StoreUnsafe(ref z, at);   // (L3)
             }
-            ForwardStepVector(ref z, ref MemoryMarshal.GetReference(cellPrevious), ref MemoryMarshal.GetReference(cell),
-                ref MemoryMarshal.GetReference(tanhCell), ref MemoryMarshal.GetReference(hidden), (nuint)j, (nuint)h);
-        }
+        ActivateGates(ref z, hn, 0, full);
+        CellAndHidden(ref z, ref MemoryMarshal.GetReference(cellPrevious), ref MemoryMarshal.GetReference(cell),
+            ref MemoryMarshal.GetReference(tanhCell), ref MemoryMarshal.GetReference(hidden), hn, 0, full);
+        int j = (int)full;
         if (j == h) return;
         // The last columns: normalized one by one with the same operations, then the gate pass's padded tail.
         for (int k = 0; k < 4; k++)
