@@ -321,11 +321,14 @@ public static class LstmGates
         if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
         {
             var one = Vector256<T>.One;
+            ref T oRef = ref MemoryMarshal.GetReference(outputGate), yRef = ref MemoryMarshal.GetReference(tanhCell), dRef = ref MemoryMarshal.GetReference(dHidden);
+            ref T dOutRef = ref MemoryMarshal.GetReference(dOutputPre), dArgRef = ref MemoryMarshal.GetReference(dTanhArgument);
             for (; j <= hidden - Vector256<T>.Count; j += Vector256<T>.Count)
             {
-                var o = Vector256.Create(outputGate.Slice(j)); var y = Vector256.Create(tanhCell.Slice(j)); var d = Vector256.Create(dHidden.Slice(j));
-                (d * y * o * (one - o)).CopyTo(dOutputPre.Slice(j));
-                (d * o * (one - y * y)).CopyTo(dTanhArgument.Slice(j));
+                nuint at = (nuint)j;
+                var o = Vector256.LoadUnsafe(ref oRef, at); var y = Vector256.LoadUnsafe(ref yRef, at); var d = Vector256.LoadUnsafe(ref dRef, at);
+                (d * y * o * (one - o)).StoreUnsafe(ref dOutRef, at);
+                (d * o * (one - y * y)).StoreUnsafe(ref dArgRef, at);
             }
         }
         for (; j < hidden; j++)
@@ -350,14 +353,18 @@ public static class LstmGates
         if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
         {
             var one = Vector256<T>.One;
+            ref T z = ref MemoryMarshal.GetReference(gates), dz = ref MemoryMarshal.GetReference(dGates);
+            ref T cp = ref MemoryMarshal.GetReference(cellPrevious), dcRef = ref MemoryMarshal.GetReference(dCell), dcp = ref MemoryMarshal.GetReference(dCellPrevious);
+            nuint h = (nuint)hidden;
             for (; j <= hidden - Vector256<T>.Count; j += Vector256<T>.Count)
             {
-                var i = Vector256.Create(gates.Slice(j)); var f = Vector256.Create(gates.Slice(hidden + j));
-                var g = Vector256.Create(gates.Slice(2 * hidden + j)); var dc = Vector256.Create(dCell.Slice(j));
-                (dc * g * i * (one - i)).CopyTo(dGates.Slice(j));
-                (dc * Vector256.Create(cellPrevious.Slice(j)) * f * (one - f)).CopyTo(dGates.Slice(hidden + j));
-                (dc * i * (one - g * g)).CopyTo(dGates.Slice(2 * hidden + j));
-                (dc * f).CopyTo(dCellPrevious.Slice(j));
+                nuint at = (nuint)j;
+                var i = Vector256.LoadUnsafe(ref z, at); var f = Vector256.LoadUnsafe(ref z, h + at);
+                var g = Vector256.LoadUnsafe(ref z, 2 * h + at); var dc = Vector256.LoadUnsafe(ref dcRef, at);
+                (dc * g * i * (one - i)).StoreUnsafe(ref dz, at);
+                (dc * Vector256.LoadUnsafe(ref cp, at) * f * (one - f)).StoreUnsafe(ref dz, h + at);
+                (dc * i * (one - g * g)).StoreUnsafe(ref dz, 2 * h + at);
+                (dc * f).StoreUnsafe(ref dcp, at);
             }
         }
         for (; j < hidden; j++)
@@ -387,17 +394,21 @@ public static class LstmGates
         if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
         {
             var one = Vector256<T>.One;
+            ref T z = ref MemoryMarshal.GetReference(gates), dz = ref MemoryMarshal.GetReference(dGates), yRef = ref MemoryMarshal.GetReference(tanhCell);
+            ref T cp = ref MemoryMarshal.GetReference(cellPrevious), dhRef = ref MemoryMarshal.GetReference(dHidden), dcRef = ref MemoryMarshal.GetReference(dCell);
+            nuint h = (nuint)hidden;
             for (; j <= hidden - Vector256<T>.Count; j += Vector256<T>.Count)
             {
-                var i = Vector256.Create(gates.Slice(j)); var f = Vector256.Create(gates.Slice(hidden + j));
-                var g = Vector256.Create(gates.Slice(2 * hidden + j)); var o = Vector256.Create(gates.Slice(3 * hidden + j));
-                var y = Vector256.Create(tanhCell.Slice(j)); var dh = Vector256.Create(dHidden.Slice(j));
-                var dc = Vector256.Create(dCell.Slice(j)) + dh * o * (one - y * y);
-                (dc * g * i * (one - i)).CopyTo(dGates.Slice(j));
-                (dc * Vector256.Create(cellPrevious.Slice(j)) * f * (one - f)).CopyTo(dGates.Slice(hidden + j));
-                (dc * i * (one - g * g)).CopyTo(dGates.Slice(2 * hidden + j));
-                (dh * y * o * (one - o)).CopyTo(dGates.Slice(3 * hidden + j));
-                (dc * f).CopyTo(dCell.Slice(j));
+                nuint at = (nuint)j;
+                var i = Vector256.LoadUnsafe(ref z, at); var f = Vector256.LoadUnsafe(ref z, h + at);
+                var g = Vector256.LoadUnsafe(ref z, 2 * h + at); var o = Vector256.LoadUnsafe(ref z, 3 * h + at);
+                var y = Vector256.LoadUnsafe(ref yRef, at); var dh = Vector256.LoadUnsafe(ref dhRef, at);
+                var dc = Vector256.LoadUnsafe(ref dcRef, at) + dh * o * (one - y * y);
+                (dc * g * i * (one - i)).StoreUnsafe(ref dz, at);
+                (dc * Vector256.LoadUnsafe(ref cp, at) * f * (one - f)).StoreUnsafe(ref dz, h + at);
+                (dc * i * (one - g * g)).StoreUnsafe(ref dz, 2 * h + at);
+                (dh * y * o * (one - o)).StoreUnsafe(ref dz, 3 * h + at);
+                (dc * f).StoreUnsafe(ref dcRef, at);
             }
         }
         for (; j < hidden; j++)
