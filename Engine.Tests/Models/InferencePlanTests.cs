@@ -103,6 +103,65 @@ public class InferencePlanTests<T> where T : unmanaged, IFloatingPointIeee754<T>
         Assert.That(AllocatedBytes(100, Call), Is.EqualTo(0));
     }
 
+    public static IEnumerable<TestCaseData> PackOnceCases()
+    {
+        yield return new TestCaseData(new StackSpec(20, new[] { 24, 17 }, Bidirectional: true).WithPlacement(LayerNormPlacement.AfterEachRecurrent))
+            .SetArgDisplayNames("bidirectional seed stack");
+        yield return new TestCaseData(new ModelSpec { InputFeatures = 18, Layers = new[] { LayerSpec.Lstm(19, true, goBackwards: true), LayerSpec.Lstm(9), LayerSpec.Dense(3) } })
+            .SetArgDisplayNames("lstm goBackwards, lstm last");
+        yield return new TestCaseData(new StackSpec(20, new[] { 24, 17 }, Bidirectional: false).WithPlacement(LayerNormPlacement.InCell(CellNormalization.TfAddons)))
+            .SetArgDisplayNames("cell LayerNorm tf-addons");
+    }
+
+    [TestCaseSource(nameof(PackOnceCases))]
+    public void PackWeightsOnce_GivesTheSameBits_AndAllocatesNothing(ModelSpec spec)
+    {
+        Sequential<T> model = Build<T>(spec);
+        var everyCall = model.CreateInferencePlan(MaxBatch, MaxTime);
+        var once = model.CreateInferencePlan(MaxBatch, MaxTime, packWeightsOnce: true);
+        Assert.That(once.PacksWeightsOnce, Is.True);
+        Assert.That(everyCall.PacksWeightsOnce, Is.False);
+        T[] x = RandomValues<T>(3 * 8 * spec.InputFeatures, 2);
+        bool[] mask = RaggedMask(3, 8);
+        Assert.That(once.Predict(x, 3, 8).ToArray(), Is.EqualTo(everyCall.Predict(x, 3, 8).ToArray()), "unmasked");
+        Assert.That(once.Predict(x, 3, 8, mask).ToArray(), Is.EqualTo(everyCall.Predict(x, 3, 8, mask).ToArray()), "masked");
+        T[] first = x.AsSpan(0, 8 * spec.InputFeatures).ToArray();
+        Assert.That(once.Predict(first, 1, 8).ToArray(), Is.EqualTo(everyCall.Predict(first, 1, 8).ToArray()), "batch 1");
+        void Call() { once.Predict(x, 3, 8, mask); once.RefreshWeights(); }
+        for (int k = 0; k < 5; k++) Call();
+        Assert.That(AllocatedBytes(100, Call), Is.EqualTo(0));
+    }
+
+    [Test]
+    public void PackWeightsOnce_KeepsWAndU_UntilRefreshWeights_AndReadsTheRestAtEveryCall()
+    {
+        var spec = new StackSpec(20, new[] { 24, 17 }, Bidirectional: true).WithPlacement(LayerNormPlacement.AfterEachRecurrent);
+        Sequential<T> model = Build<T>(spec);
+        var everyCall = model.CreateInferencePlan(MaxBatch, MaxTime);
+        var once = model.CreateInferencePlan(MaxBatch, MaxTime, packWeightsOnce: true);
+        T[] x = RandomValues<T>(2 * 7 * spec.InputFeatures, 3);
+        T[] before = once.Predict(x, 2, 7).ToArray();
+
+        // Change every LSTM weight matrix (both directions, both layers): the default plan sees it, the packed-once one does not.
+        foreach (NamedParameter<T> p in model.NamedParameters)
+            if (p.Parameter.Name.StartsWith("weight_ih") || p.Parameter.Name.StartsWith("weight_hh"))
+                for (int k = 0; k < p.Parameter.Length; k++) p.Parameter.Value[k] *= T.CreateTruncating(1.5);
+        T[] expected = TrainingForward(model, x, 2, 7);
+        AssertClose<T>(everyCall.Predict(x, 2, 7), expected, "default plan after the change");
+        Assert.That(once.Predict(x, 2, 7).ToArray(), Is.EqualTo(before), "packed-once plan keeps the packed W and U");
+
+        once.RefreshWeights();
+        Assert.That(once.Predict(x, 2, 7).ToArray(), Is.EqualTo(everyCall.Predict(x, 2, 7).ToArray()), "after RefreshWeights");
+
+        // Biases (and LayerNorm, Dense parameters) are read at every call by both.
+        foreach (NamedParameter<T> p in model.NamedParameters)
+            if (p.Layer is Bidirectional<T> && p.Parameter.Name.StartsWith("bias"))
+                for (int k = 0; k < p.Parameter.Length; k++) p.Parameter.Value[k] += T.CreateTruncating(0.25);
+        T[] afterBias = TrainingForward(model, x, 2, 7);
+        Assert.That(afterBias, Is.Not.EqualTo(expected), "the bias change matters");
+        AssertClose<T>(once.Predict(x, 2, 7), afterBias, "packed-once plan after a bias change");
+    }
+
     [Test]
     public void Predict_RejectsBadShapes_WithClearMessages()
     {

@@ -13,6 +13,16 @@ public sealed partial class Lstm<T>
     internal LstmInferenceBuffers<T> CreateInferenceBuffers(int maxBatch, int maxTime, bool packed = false)
         => new(maxBatch, maxTime, Units, InputFeatures, CellNormalization.Gates == GateNormalization.Separate, packed);
 
+    /// <summary>Packs the current W and U into a packed path's buffers (Wᵀ [F, G] and Uᵀ [H, G], <see cref="Gemm.Pack{T}"/>).</summary>
+    internal void PackInferenceWeights(LstmInferenceBuffers<T> buffers)
+    {
+        if (buffers.PackedInput.Length == 0) return;   // the DotGemm path reads W and U as stored
+        int f = InputFeatures, h = Units, g = 4 * h;
+        Gemm.Pack(Transpose.Yes, f, g, weightIh!.Value, f, buffers.PackedInput);
+        Gemm.Pack(Transpose.Yes, h, g, weightHh!.Value, h, buffers.PackedRecurrent);
+        buffers.WeightsPacked = true;
+    }
+
     // ---------------------------------------------------------------------------------------------------------------
     // Inference forward. x [B, T, F] batch first; mask [B, T] or empty. buffers.Hidden/Cell [B, H] hold the state to
     // start from (cleared when resetState) and receive the final state. output: allSteps → [B, T, H], row (b, s) for
@@ -30,12 +40,9 @@ public sealed partial class Lstm<T>
         GateNormalization gateMode = CellNormalization.Gates;
         bool packed = buffers.PackedInput.Length > 0, split = buffers.SplitProducts;
         bool splitColumns = !packed && CanSplitColumns(batch);
-        if (packed)
-        {
-            // The plan reads the parameters at every call, so the packed copies are made here (W and U once per call).
-            Gemm.Pack(Transpose.Yes, f, g, w, f, buffers.PackedInput);
-            Gemm.Pack(Transpose.Yes, h, g, u, h, buffers.PackedRecurrent);
-        }
+        // A plan reads the parameters at every call, so by default the packed copies are made here (W and U once per
+        // call); a plan made with packWeightsOnce packed them when it was created or last refreshed.
+        if (packed && !(buffers.PackOnce && buffers.WeightsPacked)) PackInferenceWeights(buffers);
 
         // (S1) Ax + b for every step as one product [B·T, G]; with separate gate norms (C2) LN_i(Ax) + b.
         if (gateMode == GateNormalization.Separate)
@@ -217,4 +224,8 @@ internal sealed class LstmInferenceBuffers<T> where T : unmanaged, IFloatingPoin
     public readonly T[] PackedRecurrent;       // Uᵀ packed [H, G], or empty
     /// <summary>Whether the packed products may split over two threads (off when a Bidirectional runs its directions in parallel).</summary>
     public bool SplitProducts;
+    /// <summary>Keep the packed W and U between calls (a plan made with packWeightsOnce) instead of packing them at every call.</summary>
+    public bool PackOnce;
+    /// <summary>Whether PackedInput and PackedRecurrent hold W and U as last packed.</summary>
+    public bool WeightsPacked;
 }

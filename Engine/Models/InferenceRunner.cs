@@ -18,7 +18,7 @@ internal sealed class InferenceRunner<T> where T : unmanaged, IFloatingPointIeee
     private readonly T[] normScratch;
     private readonly bool streaming;
 
-    public InferenceRunner(Sequential<T> model, int maxBatch, int maxTime, bool streaming)
+    public InferenceRunner(Sequential<T> model, int maxBatch, int maxTime, bool streaming, bool packWeightsOnce = false)
     {
         ArgumentNullException.ThrowIfNull(model);
         if (maxBatch <= 0) throw new ArgumentOutOfRangeException(nameof(maxBatch), maxBatch, "The maximum batch size must be positive.");
@@ -60,6 +60,38 @@ internal sealed class InferenceRunner<T> where T : unmanaged, IFloatingPointIeee
             activations[k] = new T[checked(streaming ? maxBatch * maxTime * layer.OutputShape!.Value.Features : layer.OutputLength(maxBatch, maxTime))];
         }
         normScratch = new T[scratch];
+        if (packWeightsOnce)
+        {
+            foreach (LstmInferenceBuffers<T> lstmBuffers in LstmBuffers()) lstmBuffers.PackOnce = true;
+            RefreshWeights();
+        }
+    }
+
+    /// <summary>Packs every LSTM's W and U again from the model's current parameters (the packed paths only).</summary>
+    public void RefreshWeights()
+    {
+        for (int k = 0; k < layers.Length; k++)
+            switch (buffers[k])
+            {
+                case LstmInferenceBuffers<T> lstmBuffers:
+                    Unsafe.As<Lstm<T>>(layers[k]).PackInferenceWeights(lstmBuffers);
+                    break;
+                case BidirectionalInferenceBuffers<T> pair:
+                    var bidirectional = Unsafe.As<Bidirectional<T>>(layers[k]);
+                    bidirectional.Forwards.PackInferenceWeights(pair.Forward);
+                    bidirectional.Backwards.PackInferenceWeights(pair.Backward);
+                    break;
+            }
+    }
+
+    private IEnumerable<LstmInferenceBuffers<T>> LstmBuffers()
+    {
+        foreach (object? buffer in buffers)
+            switch (buffer)
+            {
+                case LstmInferenceBuffers<T> lstmBuffers: yield return lstmBuffers; break;
+                case BidirectionalInferenceBuffers<T> pair: yield return pair.Forward; yield return pair.Backward; break;
+            }
     }
 
     public Sequential<T> Model { get; }
