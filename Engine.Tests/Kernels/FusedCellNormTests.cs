@@ -7,7 +7,7 @@ namespace NumLstm.Tests.Kernels;
 /// The in-cell LayerNorm kernels fused into the gate pass: <see cref="LstmGates.NormalizedForwardStep{T}"/> against
 /// LayerNorm followed by the plain gate pass (bit for bit) and against the scalar equations (C1), (S4)–(S7);
 /// <see cref="LstmGates.NormalizedCellOutput{T}"/> against (C4)/(C5), (S6)–(S7); <see cref="LstmGates.ActivateAndUpdateCell{T}"/>
-/// against (S4)–(S5). Lengths around the vector width, so every tail is taken.
+/// against (S4)–(S5); <see cref="LstmGates.NormalizedCellBackward{T}"/> against the separate backward steps (bit for bit). Lengths around the vector width, so every tail is taken.
 /// </summary>
 [TestFixture(typeof(float))]
 [TestFixture(typeof(double))]
@@ -129,6 +129,45 @@ public class FusedCellNormTests<T> where T : unmanaged, IFloatingPointIeee754<T>
     }
 
     [Test]
+    public void NormalizedCellBackward_EqualsTheSeparateSteps_BitForBit([Values(false, true)] bool carry)
+    {
+        if (!LayerNormKernel.HasRowKernels<T>()) Assert.Ignore("The fused backward needs the LayerNorm row kernels (Vector256 hardware).");
+        foreach (int h in Hidden)
+        {
+            int g = 4 * h;
+            T[] gates = TestArrays.Uniform<T>(g, 3 * h, 0.05, 0.95), tanhCell = TestArrays.Uniform<T>(h, 3 * h + 1, -0.9, 0.9);
+            T[] cellPrevious = TestArrays.Uniform<T>(h, 3 * h + 2, -2, 2), dHidden = TestArrays.Uniform<T>(h, 3 * h + 3);
+            T[] dCellNext = TestArrays.Uniform<T>(h, 3 * h + 4), normalized = TestArrays.Uniform<T>(h, 3 * h + 5, -2, 2);
+            T[] gamma = TestArrays.Uniform<T>(h, 3 * h + 6, 0.5, 1.5), dGamma0 = TestArrays.Uniform<T>(h, 3 * h + 7), dBeta0 = TestArrays.Uniform<T>(h, 3 * h + 8);
+            T rho = T.CreateTruncating(1.7);
+
+            // Reference: what BackwardStep ran before, step by step: (B3); (B6) or (B5); (B7), (B8).
+            T[] dGatesRef = new T[g], dTanhArg = new T[h], dcRaw = new T[h], dCellRef = (T[])dCellNext.Clone();
+            T[] dGammaRef = (T[])dGamma0.Clone(), dBetaRef = (T[])dBeta0.Clone();
+            LstmGates.OutputBackward<T>(gates.AsSpan(3 * h, h), tanhCell, dHidden, dGatesRef.AsSpan(3 * h, h), dTanhArg);
+            if (carry)
+            {
+                System.Numerics.Tensors.TensorPrimitives.Add<T>(dCellRef, dTanhArg, dTanhArg);
+                LayerNormKernel.BackwardRow<T>(dTanhArg, normalized, rho, gamma, dcRaw, dGammaRef, dBetaRef, overwrite: true);
+            }
+            else
+            {
+                dCellRef.CopyTo(dcRaw, 0);
+                LayerNormKernel.BackwardRow<T>(dTanhArg, normalized, rho, gamma, dcRaw, dGammaRef, dBetaRef);
+            }
+            LstmGates.CellBackward<T>(gates, cellPrevious, dcRaw, dGatesRef, dCellRef, h);
+
+            T[] dGates = new T[g], dCell = (T[])dCellNext.Clone(), dGamma = (T[])dGamma0.Clone(), dBeta = (T[])dBeta0.Clone(), scratch = new T[h];
+            LstmGates.NormalizedCellBackward<T>(gates, tanhCell, cellPrevious, dHidden, dCell, dGates, normalized, rho, gamma, dGamma, dBeta, carry, scratch);
+
+            Assert.That(dGates, Is.EqualTo(dGatesRef), $"gate gradients (H={h})");
+            Assert.That(dCell, Is.EqualTo(dCellRef), $"dc_prev (H={h})");
+            Assert.That(dGamma, Is.EqualTo(dGammaRef), $"dγ (H={h})");
+            Assert.That(dBeta, Is.EqualTo(dBetaRef), $"dβ (H={h})");
+        }
+    }
+
+    [Test]
     public void FusedKernels_RejectWrongLengths_NamingThem()
     {
         T[] four = new T[8], row = new T[2], shortRow = new T[1];
@@ -136,5 +175,10 @@ public class FusedCellNormTests<T> where T : unmanaged, IFloatingPointIeee754<T>
         Assert.That(e!.Message, Does.Contain("NormalizedForwardStep").And.Contain("[8]"));
         e = Assert.Throws<ArgumentException>(() => LstmGates.NormalizedCellOutput<T>(row, T.One, row, row, row, row, row, shortRow, carry: true));
         Assert.That(e!.Message, Does.Contain("NormalizedCellOutput").And.Contain("h 1"));
+        if (LayerNormKernel.HasRowKernels<T>())
+        {
+            e = Assert.Throws<ArgumentException>(() => LstmGates.NormalizedCellBackward<T>(four, row, row, row, row, four, row, T.One, row, row, shortRow, true, row));
+            Assert.That(e!.Message, Does.Contain("NormalizedCellBackward").And.Contain("[8]"));
+        }
     }
 }

@@ -378,6 +378,97 @@ public static class LstmGates
     }
 
     /// <summary>
+    /// One backward step of a cell with a cell-state LayerNorm LN_c for one row, (B3), (B5) or (B6), (B7), (B8) in two
+    /// vector passes, the same bits as <see cref="OutputBackward{T}"/>, then (carry) dCell + d(tanh arg) through
+    /// LN_cᵀ (<see cref="LayerNormKernel.BackwardRow{T}"/>, overwriting) or (no carry) dCell + LN_cᵀ d(tanh arg), then
+    /// <see cref="CellBackward{T}"/>. gates [4H] activations; tanhCell [H] the tanh of the normalized state;
+    /// cellPrevious [H]; dHidden [H] the gradient at h; dCell [H] dc from the next step in, dc_prev out; dGates [4H]
+    /// overwritten. LN_c: normalized [H] its x̂ for this row, rho its 1/σ, gamma [H], and its gradients dGamma, dBeta [H]
+    /// accumulated. scratch [H]. Pass one: dO, d(tanh arg), LN_c's row sums and dγ, dβ; pass two: LN_cᵀ and the gate
+    /// gradients. Needs <see cref="LayerNormKernel.HasRowKernels{T}"/>.
+    /// </summary>
+    internal static void NormalizedCellBackward<T>(ReadOnlySpan<T> gates, ReadOnlySpan<T> tanhCell, ReadOnlySpan<T> cellPrevious,
+        ReadOnlySpan<T> dHidden, Span<T> dCell, Span<T> dGates, ReadOnlySpan<T> normalized, T rho, ReadOnlySpan<T> gamma,
+        Span<T> dGamma, Span<T> dBeta, bool carry, Span<T> scratch)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int hidden = tanhCell.Length;
+        if (gates.Length != 4 * hidden || dGates.Length != 4 * hidden || cellPrevious.Length != hidden || dHidden.Length != hidden
+            || dCell.Length != hidden || normalized.Length != hidden || gamma.Length != hidden || dGamma.Length != hidden
+            || dBeta.Length != hidden || scratch.Length < hidden || !LayerNormKernel.HasRowKernels<T>())
+            throw new ArgumentException($"LstmGates.NormalizedCellBackward: expected gates [{4 * hidden}] and rows [{hidden}], on a machine with the LayerNorm row kernels.");
+        ref T z = ref MemoryMarshal.GetReference(gates), dz = ref MemoryMarshal.GetReference(dGates), yRef = ref MemoryMarshal.GetReference(tanhCell);
+        ref T cp = ref MemoryMarshal.GetReference(cellPrevious), dhRef = ref MemoryMarshal.GetReference(dHidden), dc = ref MemoryMarshal.GetReference(dCell);
+        ref T nr = ref MemoryMarshal.GetReference(normalized), gr = ref MemoryMarshal.GetReference(gamma);
+        ref T dgr = ref MemoryMarshal.GetReference(dGamma), dbr = ref MemoryMarshal.GetReference(dBeta), dyr = ref MemoryMarshal.GetReference(scratch);
+        int lanes = Vector256<T>.Count, last = hidden - lanes;
+        nuint h = (nuint)hidden;
+        Vector256<T> one = Vector256<T>.One;
+
+        // Pass one: (B3) dO and d(tanh arg) as OutputBackward; dy = d(tanh arg) (+ dc_next with carry); LN_c's sums.
+        Vector256<T> sumV = Vector256<T>.Zero, sumXV = Vector256<T>.Zero;
+        int j = 0;
+        for (; j <= last; j += lanes)
+        {
+            nuint at = (nuint)j;
+            Vector256<T> o = Vector256.LoadUnsafe(ref z, 3 * h + at), y = Vector256.LoadUnsafe(ref yRef, at), d = Vector256.LoadUnsafe(ref dhRef, at);
+            (d * y * o * (one - o)).StoreUnsafe(ref dz, 3 * h + at);
+            Vector256<T> dy = d * o * (one - y * y);
+            if (carry) dy = Vector256.LoadUnsafe(ref dc, at) + dy;
+            dy.StoreUnsafe(ref dyr, at);
+            Vector256<T> xHat = Vector256.LoadUnsafe(ref nr, at);
+            (Vector256.LoadUnsafe(ref dgr, at) + dy * xHat).StoreUnsafe(ref dgr, at);
+            (Vector256.LoadUnsafe(ref dbr, at) + dy).StoreUnsafe(ref dbr, at);
+            Vector256<T> dxHat = dy * Vector256.LoadUnsafe(ref gr, at);
+            sumV += dxHat;
+            sumXV += dxHat * xHat;
+        }
+        T sumDxHat = Vector256.Sum(sumV), sumDxHatXHat = Vector256.Sum(sumXV);
+        for (; j < hidden; j++)
+        {
+            T o = Unsafe.Add(ref z, 3 * hidden + j), y = Unsafe.Add(ref yRef, j), d = Unsafe.Add(ref dhRef, j);
+            Unsafe.Add(ref dz, 3 * hidden + j) = d * y * o * (T.One - o);
+            T dy = d * o * (T.One - y * y);
+            if (carry) dy = Unsafe.Add(ref dc, j) + dy;
+            Unsafe.Add(ref dyr, j) = dy;
+            T xHat = Unsafe.Add(ref nr, j);
+            Unsafe.Add(ref dgr, j) += dy * xHat;
+            Unsafe.Add(ref dbr, j) += dy;
+            T dxHat = dy * Unsafe.Add(ref gr, j);
+            sumDxHat += dxHat;
+            sumDxHatXHat += dxHat * xHat;
+        }
+
+        // Pass two: (B5)/(B6) dc = LN_cᵀ dy (+ dc_next without carry), then (B7) and (B8) as CellBackward.
+        T n = T.CreateTruncating(hidden);
+        T meanDxHat = sumDxHat / n, meanDxHatXHat = sumDxHatXHat / n;
+        Vector256<T> rhoV = Vector256.Create(rho), meanV = Vector256.Create(meanDxHat), meanXV = Vector256.Create(meanDxHatXHat);
+        for (j = 0; j <= last; j += lanes)
+        {
+            nuint at = (nuint)j;
+            Vector256<T> dxHat = Vector256.LoadUnsafe(ref dyr, at) * Vector256.LoadUnsafe(ref gr, at);
+            Vector256<T> term = dxHat - meanV - Vector256.LoadUnsafe(ref nr, at) * meanXV;
+            Vector256<T> previous = carry ? Vector256<T>.Zero : Vector256.LoadUnsafe(ref dc, at);
+            Vector256<T> dcv = previous + rhoV * term;                                                   // (L4)
+            Vector256<T> i = Vector256.LoadUnsafe(ref z, at), f = Vector256.LoadUnsafe(ref z, h + at), g = Vector256.LoadUnsafe(ref z, 2 * h + at);
+            (dcv * g * i * (one - i)).StoreUnsafe(ref dz, at);
+            (dcv * Vector256.LoadUnsafe(ref cp, at) * f * (one - f)).StoreUnsafe(ref dz, h + at);
+            (dcv * i * (one - g * g)).StoreUnsafe(ref dz, 2 * h + at);
+            (dcv * f).StoreUnsafe(ref dc, at);
+        }
+        for (; j < hidden; j++)
+        {
+            T previous = carry ? T.Zero : Unsafe.Add(ref dc, j);
+            T dcs = previous + rho * (Unsafe.Add(ref dyr, j) * Unsafe.Add(ref gr, j) - meanDxHat - Unsafe.Add(ref nr, j) * meanDxHatXHat);
+            T i = Unsafe.Add(ref z, j), f = Unsafe.Add(ref z, hidden + j), g = Unsafe.Add(ref z, 2 * hidden + j);
+            Unsafe.Add(ref dz, j) = dcs * g * i * (T.One - i);
+            Unsafe.Add(ref dz, hidden + j) = dcs * Unsafe.Add(ref cp, j) * f * (T.One - f);
+            Unsafe.Add(ref dz, 2 * hidden + j) = dcs * i * (T.One - g * g);
+            Unsafe.Add(ref dc, j) = dcs * f;
+        }
+    }
+
+    /// <summary>
     /// One backward step of the plain cell (h = o ⊙ tanh(c)) for one row, (B3), (B4), (B7), (B8) in one pass:
     /// gates [4H] activations, tanhCell = tanh(c) [H], cellPrevious [H], dHidden [H] the total gradient at h;
     /// dCell [H] holds dc from the next step on entry and dc_prev on return; dGates [4H] is overwritten with the

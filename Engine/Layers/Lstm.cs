@@ -469,6 +469,19 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
                 // (B3), (B4), (B7), (B8) in one pass.
                 LstmGates.StepBackward(gates, tanhCell, c.CellStates.AsSpan(row * h, h), dhTotal, dcRow, dz, h);
             }
+            else if (CellNormalization.CellState != CellStateNormalization.None && LayerNormKernel.HasRowKernels<T>())
+            {
+                ReadOnlySpan<T> dhCell = dhTotal;
+                if (outputNorm is not null)
+                {
+                    outputNorm.BackwardRowOverwrite(dhTotal, dhRaw, c.OutputNorm, row, c.RowScratchWide);   // (B2)
+                    dhCell = dhRaw;
+                }
+                // (B3), (B5)/(B6), (B7), (B8) in two passes: the same bits as the separate steps below.
+                LstmGates.NormalizedCellBackward(gates, tanhCell, c.CellStates.AsSpan(row * h, h), dhCell, dcRow, dz,
+                    cellNorm!.NormalizedRow(c.CellNorm, row), c.CellNorm.InverseStd[row], cellNorm.Gamma.Value, cellNorm.Gamma.Gradient,
+                    cellNorm.Beta.Gradient, carry: CellNormalization.CellState == CellStateNormalization.Recurrent, dTanhArg);
+            }
             else
             {
                 if (outputNorm is not null)
