@@ -45,8 +45,22 @@ internal static class PairedWork
     /// <summary>How long either side spins before blocking: 100 µs, a few LSTM steps' worth of hand-offs.</summary>
     private static readonly long SpinTicks = Stopwatch.Frequency / 10_000;
 
-    /// <summary>Whether a second core exists; with one core every job runs inline.</summary>
-    public static bool HasSecondCore { get; } = Environment.ProcessorCount > 1;
+    private static readonly bool MachineHasSecondCore = Environment.ProcessorCount > 1;
+    private static volatile bool enabled = true;
+
+    /// <summary>
+    /// Whether jobs may use the second core: the machine has more than one processor and
+    /// <see cref="EngineSettings.UseSecondCore"/> is on. Otherwise every job runs inline and callers take their
+    /// one-thread paths.
+    /// </summary>
+    public static bool HasSecondCore => MachineHasSecondCore && enabled;
+
+    /// <summary>Backs <see cref="EngineSettings.UseSecondCore"/>. A job already handed over finishes where it runs.</summary>
+    internal static bool Enabled
+    {
+        get => enabled;
+        set => enabled = value;
+    }
 
     /// <summary>The worker's managed thread id (0 before it starts), for tests.</summary>
     internal static int WorkerThreadId { get; private set; }
