@@ -233,21 +233,16 @@ public static class LstmGates
                 xHat.StoreUnsafe(ref nr, at);
                 (xHat * Vector256.LoadUnsafe(ref gr, at) + Vector256.LoadUnsafe(ref br, at)).StoreUnsafe(ref z, at);   // (L3)
             }
-        ActivateGates(ref z, hn, 0, full);
-        CellAndHidden(ref z, ref MemoryMarshal.GetReference(cellPrevious), ref MemoryMarshal.GetReference(cell),
-            ref MemoryMarshal.GetReference(tanhCell), ref MemoryMarshal.GetReference(hidden), hn, 0, full);
-        int j = (int)full;
-        if (j == h) return;
-        // The last columns: normalized one by one with the same operations, then the gate pass's padded tail.
+        // The last columns: normalized one by one with the same operations.
         for (int k = 0; k < 4; k++)
-            for (int col = j; col < h; col++)
+            for (int col = (int)full; col < h; col++)
             {
                 int at = k * h + col;
                 float xHat = (gates[at] - mu) * rho;
                 normalized[at] = xHat;
                 gates[at] = xHat * gamma[at] + beta[at];
             }
-        ForwardStepTail(gates, cellPrevious, cell, tanhCell, hidden, h, j, h);
+        ForwardStepColumnsUnchecked(gates, cellPrevious, cell, tanhCell, hidden, h, 0, h);
     }
 
     /// <summary>

@@ -23,9 +23,10 @@ internal interface IPairedJob
 /// <para>
 /// Hand-offs are a few microseconds apart in an LSTM time loop (two per step), so both sides spin on the state for up to
 /// <see cref="SpinTicks"/> before blocking on a semaphore: the worker after each job, the caller while it waits for
-/// part 1. They poll after every Thread.SpinWait(1) (one pause, about 50 ns here): a round trip then costs about 0.4 µs
-/// beyond the work, against 0.9 µs when each poll waited SpinWait(20), which matters to a 5 µs streaming step. An idle worker is blocked, not spinning. This static state is the one piece of global state in the engine,
-/// there because a core is global; thread-pool work items would allocate and create threads on the posting thread.
+/// part 1. They poll after every Thread.SpinWait(1) (one pause, about 50 ns here): a round trip then costs about 0.2–0.4
+/// µs beyond the work, against 0.9 µs when each poll waited SpinWait(20), which matters to a 4 µs streaming step. An
+/// idle worker is blocked, not spinning. This static state is the one piece of global state in the engine (with
+/// <see cref="EngineSettings.UseSecondCore"/>, which it backs), there because a core is global; thread-pool work items would allocate and create threads on the posting thread.
 /// </para>
 /// </summary>
 internal static class PairedWork

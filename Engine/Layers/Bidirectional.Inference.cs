@@ -11,11 +11,11 @@ namespace NumLstm.Layers;
 // bitwise the same either way.
 public sealed partial class Bidirectional<T>
 {
-    internal BidirectionalInferenceBuffers<T> CreateInferenceBuffers(int maxBatch, int maxTime)
+    internal BidirectionalInferenceBuffers<T> CreateInferenceBuffers(int maxBatch, int maxTime, bool packOnce = false)
     {
         int rows = Forwards.ReturnSequences ? maxBatch * maxTime : maxBatch;
-        return new BidirectionalInferenceBuffers<T>(this, Forwards.CreateInferenceBuffers(maxBatch, maxTime, packed: true),
-            Backwards.CreateInferenceBuffers(maxBatch, maxTime, packed: true), rows * Units, maxBatch * maxTime * InputShape!.Value.Features, maxBatch * maxTime);
+        return new BidirectionalInferenceBuffers<T>(this, Forwards.CreateInferenceBuffers(maxBatch, maxTime, packed: true, packOnce),
+            Backwards.CreateInferenceBuffers(maxBatch, maxTime, packed: true, packOnce), rows * Units, maxBatch * maxTime * InputShape!.Value.Features, maxBatch * maxTime);
     }
 
     // x [B, T, F]; mask [B, T] or empty; output [B, T, M] (returnSequences) or [B, M], M = 2H (concat) or H.

@@ -10,8 +10,9 @@ public sealed partial class Lstm<T>
 {
     // packed: pack W and U at every call and use the packed product (batch predictions: rows bitwise independent of the
     // batch, and fast at every batch size). Streaming sessions keep DotGemm, which has no per-call cost.
-    internal LstmInferenceBuffers<T> CreateInferenceBuffers(int maxBatch, int maxTime, bool packed = false)
-        => new(maxBatch, maxTime, Units, InputFeatures, CellNormalization.Gates == GateNormalization.Separate, packed);
+    // packOnce (with packed): W and U are packed by PackInferenceWeights only, not at every call (packWeightsOnce plans).
+    internal LstmInferenceBuffers<T> CreateInferenceBuffers(int maxBatch, int maxTime, bool packed = false, bool packOnce = false)
+        => new(maxBatch, maxTime, Units, InputFeatures, CellNormalization.Gates == GateNormalization.Separate, packed, packed && packOnce);
 
     /// <summary>Packs the current W and U into a packed path's buffers (Wᵀ [F, G] and Uᵀ [H, G], <see cref="Gemm.Pack{T}"/>).</summary>
     internal void PackInferenceWeights(LstmInferenceBuffers<T> buffers)
@@ -20,7 +21,6 @@ public sealed partial class Lstm<T>
         int f = InputFeatures, h = Units, g = 4 * h;
         Gemm.Pack(Transpose.Yes, f, g, weightIh!.Value, f, buffers.PackedInput);
         Gemm.Pack(Transpose.Yes, h, g, weightHh!.Value, h, buffers.PackedRecurrent);
-        buffers.WeightsPacked = true;
     }
 
     // ---------------------------------------------------------------------------------------------------------------
@@ -42,7 +42,7 @@ public sealed partial class Lstm<T>
         bool splitColumns = !packed && CanSplitColumns(batch);
         // A plan reads the parameters at every call, so by default the packed copies are made here (W and U once per
         // call); a plan made with packWeightsOnce packed them when it was created or last refreshed.
-        if (packed && !(buffers.PackOnce && buffers.WeightsPacked)) PackInferenceWeights(buffers);
+        if (packed && !buffers.PackOnce) PackInferenceWeights(buffers);
 
         // (S1) Ax + b for every step as one product [B·T, G]; with separate gate norms (C2) LN_i(Ax) + b.
         if (gateMode == GateNormalization.Separate)
@@ -198,8 +198,9 @@ public sealed partial class Lstm<T>
 /// </summary>
 internal sealed class LstmInferenceBuffers<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
-    public LstmInferenceBuffers(int maxBatch, int maxTime, int units, int features, bool separateGateNorms, bool packed)
+    public LstmInferenceBuffers(int maxBatch, int maxTime, int units, int features, bool separateGateNorms, bool packed, bool packOnce)
     {
+        PackOnce = packOnce;
         int g = 4 * units;
         PackedInput = packed ? new T[Gemm.PackedLength<T>(features, g)] : Array.Empty<T>();
         PackedRecurrent = packed ? new T[Gemm.PackedLength<T>(units, g)] : Array.Empty<T>();
@@ -225,7 +226,5 @@ internal sealed class LstmInferenceBuffers<T> where T : unmanaged, IFloatingPoin
     /// <summary>Whether the packed products may split over two threads (off when a Bidirectional runs its directions in parallel).</summary>
     public bool SplitProducts;
     /// <summary>Keep the packed W and U between calls (a plan made with packWeightsOnce) instead of packing them at every call.</summary>
-    public bool PackOnce;
-    /// <summary>Whether PackedInput and PackedRecurrent hold W and U as last packed.</summary>
-    public bool WeightsPacked;
+    public readonly bool PackOnce;
 }

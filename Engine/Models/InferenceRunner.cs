@@ -40,11 +40,11 @@ internal sealed class InferenceRunner<T> where T : unmanaged, IFloatingPointIeee
             {
                 case Lstm<T> lstm:
                     kinds[k] = Kind.Lstm;
-                    buffers[k] = lstm.CreateInferenceBuffers(maxBatch, maxTime, packed: !streaming);
+                    buffers[k] = lstm.CreateInferenceBuffers(maxBatch, maxTime, packed: !streaming, packWeightsOnce);
                     break;
                 case Bidirectional<T> bidirectional:
                     kinds[k] = Kind.Bidirectional;
-                    buffers[k] = bidirectional.CreateInferenceBuffers(maxBatch, maxTime);
+                    buffers[k] = bidirectional.CreateInferenceBuffers(maxBatch, maxTime, packWeightsOnce);
                     break;
                 case LayerNorm<T> norm:
                     kinds[k] = Kind.LayerNorm;
@@ -60,11 +60,7 @@ internal sealed class InferenceRunner<T> where T : unmanaged, IFloatingPointIeee
             activations[k] = new T[checked(streaming ? maxBatch * maxTime * layer.OutputShape!.Value.Features : layer.OutputLength(maxBatch, maxTime))];
         }
         normScratch = new T[scratch];
-        if (packWeightsOnce)
-        {
-            foreach (LstmInferenceBuffers<T> lstmBuffers in LstmBuffers()) lstmBuffers.PackOnce = true;
-            RefreshWeights();
-        }
+        if (packWeightsOnce) RefreshWeights();
     }
 
     /// <summary>Packs every LSTM's W and U again from the model's current parameters (the packed paths only).</summary>
@@ -81,16 +77,6 @@ internal sealed class InferenceRunner<T> where T : unmanaged, IFloatingPointIeee
                     bidirectional.Forwards.PackInferenceWeights(pair.Forward);
                     bidirectional.Backwards.PackInferenceWeights(pair.Backward);
                     break;
-            }
-    }
-
-    private IEnumerable<LstmInferenceBuffers<T>> LstmBuffers()
-    {
-        foreach (object? buffer in buffers)
-            switch (buffer)
-            {
-                case LstmInferenceBuffers<T> lstmBuffers: yield return lstmBuffers; break;
-                case BidirectionalInferenceBuffers<T> pair: yield return pair.Forward; yield return pair.Backward; break;
             }
     }
 
