@@ -1,4 +1,5 @@
 using NumLstm.Kernels;
+using NumLstm.Layers;
 using NumLstm.Tests.TestSupport;
 
 namespace NumLstm.Tests.Kernels;
@@ -164,6 +165,40 @@ public class FusedCellNormTests<T> where T : unmanaged, IFloatingPointIeee754<T>
             Assert.That(dCell, Is.EqualTo(dCellRef), $"dc_prev (H={h})");
             Assert.That(dGamma, Is.EqualTo(dGammaRef), $"dγ (H={h})");
             Assert.That(dBeta, Is.EqualTo(dBetaRef), $"dβ (H={h})");
+        }
+    }
+
+    [Test]
+    public void NormBackwardRowInPlace_EqualsTheBackwardIntoAnotherBuffer_BitForBit()
+    {
+        // LN_i's backward in the separate gate-norm cells overwrites dAx with dAx before the norm. Under the SIMD-off
+        // run of these tests this takes the general kernel's path, which needs a copy of dy.
+        foreach (int h in Hidden)
+        {
+            int g = 4 * h, rows = 3;
+            T eps = T.CreateTruncating(Epsilon);
+            T[] x = TestArrays.Uniform<T>(rows * g, 3 * h, -3, 5), y = new T[rows * g];
+            var reference = new NormParameters<T>("ln", g, eps);
+            var inPlace = new NormParameters<T>("ln", g, eps);
+            TestArrays.Uniform<T>(g, 3 * h + 1, 0.5, 1.5).CopyTo(reference.Gamma.Value, 0);
+            TestArrays.Uniform<T>(g, 3 * h + 2).CopyTo(reference.Beta.Value, 0);
+            reference.Gamma.Value.CopyTo(inPlace.Gamma.Value, 0);
+            reference.Beta.Value.CopyTo(inPlace.Beta.Value, 0);
+            var cache = new NormCache<T>();
+            cache.Ensure(rows, g);
+            for (int r = 0; r < rows; r++) reference.ForwardRow(x.AsSpan(r * g, g), y.AsSpan(r * g, g), cache, r);
+
+            T[] dy = TestArrays.Uniform<T>(rows * g, 3 * h + 3), expected = new T[rows * g], scratch = new T[g], copy = new T[g];
+            T[] actual = (T[])dy.Clone();
+            for (int r = 0; r < rows; r++)
+            {
+                reference.BackwardRowOverwrite(dy.AsSpan(r * g, g), expected.AsSpan(r * g, g), cache, r, scratch);
+                inPlace.BackwardRowInPlace(actual.AsSpan(r * g, g), cache, r, scratch, copy);
+            }
+            Assert.That(actual, Is.EqualTo(expected), $"dx (H={h})");
+            Assert.That(actual, Is.Not.EqualTo(dy), $"dx differs from dy (H={h})");
+            Assert.That(inPlace.Gamma.Gradient, Is.EqualTo(reference.Gamma.Gradient), $"dγ (H={h})");
+            Assert.That(inPlace.Beta.Gradient, Is.EqualTo(reference.Beta.Gradient), $"dβ (H={h})");
         }
     }
 

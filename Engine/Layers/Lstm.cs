@@ -148,8 +148,7 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
         // (S1) input projection for all steps as one GEMM (four, one per gate, with dropout): Ax [T·B, G] = X · Wᵀ.
         // Without separate gate norms it lands in Gates, which then holds Ax + b and takes each step's h·Uᵀ in place.
         ReadOnlySpan<T> w = WeightIh.Value, u = WeightHh.Value, b = Bias.Value;
-        Span<T> allGates = c.Gates.AsSpan(0, rows * g);
-        Span<T> projection = inputNorm is null ? allGates : c.InputProjection.AsSpan(0, rows * g);
+        Span<T> allGates = c.Gates.AsSpan(0, rows * g), projection = allGates;
         if (!inputDropout)
         {
             Gemm.Multiply(Transpose.No, Transpose.Yes, rows, g, f, T.One, c.Input, f, w, f, T.Zero, projection, g, SplitProducts);
@@ -168,13 +167,14 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
                     T.Zero, projection.Slice(k * h), g, SplitProducts);
             }
         }
-        if (inputNorm is not null)
+        for (int r = 0; r < rows; r++)
         {
-            // (C2) LN_i over every row of Ax at once; rows are independent of the recurrence.
-            LayerNormKernel.Forward<T>(projection, g, inputNorm.Epsilon, inputNorm.Gamma.Value, inputNorm.Beta.Value,
-                allGates, c.InputNorm.Normalized, c.InputNorm.Mean, c.InputNorm.InverseStd);
+            // (C2) LN_i of each row of Ax in place (rows are independent of the recurrence), then (S3) + b while the
+            // row is still in cache.
+            Span<T> row = allGates.Slice(r * g, g);
+            inputNorm?.ForwardRow(row, row, c.InputNorm, r);
+            TensorPrimitives.Add(row, b, row);
         }
-        for (int r = 0; r < rows; r++) TensorPrimitives.Add(allGates.Slice(r * g, g), b, allGates.Slice(r * g, g));   // (S3) + b
 
         // U packed once for all steps: Uᵀ [H, G], or per gate U_kᵀ [H, H] with recurrent dropout.
         int panel = recurrentDropout ? Gemm.PackedLength<T>(h, h) : 0;
@@ -279,14 +279,11 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
         Span<T> dBias = Bias.Gradient;
         for (int r = 0; r < rows; r++) TensorPrimitives.Add(dBias, allDAx.Slice(r * g, g), dBias);
 
+        // dAx before LN_i, in place: dAx is not read again after db.
         Span<T> dProjection = allDAx;
         if (inputNorm is not null)
-        {
-            Span<T> dBeforeNorm = c.DInputProjectionBeforeNorm.AsSpan(0, rows * g);
             for (int r = 0; r < rows; r++)
-                inputNorm.BackwardRowOverwrite(dProjection.Slice(r * g, g), dBeforeNorm.Slice(r * g, g), c.InputNorm, r, c.RowScratchWide);
-            dProjection = dBeforeNorm;
-        }
+                inputNorm.BackwardRowInPlace(dProjection.Slice(r * g, g), c.InputNorm, r, c.RowScratchWide, c.RowScratchG1);
 
         // dW += dAxᵀ · X and dX += dAx · W (per gate with input dropout, the masks applied to X and to dX). dX comes out
         // time-major in step order and is added into the batch-first input gradient row by row.
@@ -607,6 +604,21 @@ internal sealed class NormParameters<T> where T : unmanaged, IFloatingPointIeee7
         BackwardRow(dy, dx, cache, row, scratch);
     }
 
+    /// <summary>dy ← LN_ᵀ dy for one row (as <see cref="BackwardRowOverwrite"/> with dx = dy); scratch, copy: [width].</summary>
+    public void BackwardRowInPlace(Span<T> dy, NormCache<T> cache, int row, Span<T> scratch, Span<T> copy)
+    {
+        // The row kernel reads dy only before it writes each dx element; the general kernel reads dy after, so it
+        // works from a copy.
+        if (LayerNormKernel.HasRowKernels<T>())
+        {
+            BackwardRowOverwrite(dy, dy, cache, row, scratch);
+            return;
+        }
+        Span<T> dyCopy = copy.Slice(0, Width);
+        dy.CopyTo(dyCopy);
+        BackwardRowOverwrite(dyCopy, dy, cache, row, scratch);
+    }
+
     public void BackwardRow(ReadOnlySpan<T> dy, Span<T> dx, NormCache<T> cache, int row, Span<T> scratch)
         => LayerNormKernel.Backward<T>(dy, cache.Normalized.AsSpan(row * Width, Width), cache.InverseStd.AsSpan(row, 1), Width,
             Gamma.Value, dx, Gamma.Gradient, Beta.Gradient, scratch);
@@ -636,7 +648,6 @@ public sealed partial class LstmCache<T> : LayerCache where T : unmanaged, IFloa
     internal int Batch, Time;
     internal bool Forwarded, InputDropoutActive, RecurrentDropoutActive;
     internal T[] Input = Array.Empty<T>();                       // X in step order [T, B, F]
-    internal T[] InputProjection = Array.Empty<T>();             // Ax before LN_i [T, B, G] (separate gate norms only)
     internal T[] Gates = Array.Empty<T>();                       // Ax + b, then i, f, g, o after activation [T, B, G]
     internal T[] RecurrentScratch = Array.Empty<T>();            // Ah of one step [B, G] (separate gate norms only)
     internal T[] PackedWeights = Array.Empty<T>();               // U packed for the step products (Gemm.Pack)
@@ -652,7 +663,6 @@ public sealed partial class LstmCache<T> : LayerCache where T : unmanaged, IFloa
     internal readonly NormCache<T> GateNorm = new(), InputNorm = new(), HiddenGateNorm = new(), CellNorm = new(), OutputNorm = new();
     // Backward buffers.
     internal T[] DGates = Array.Empty<T>();                      // dAx [T, B, G] (also dAh unless the gate norms are separate)
-    internal T[] DInputProjectionBeforeNorm = Array.Empty<T>();  // [T, B, G]
     internal T[] DRecurrentProjection = Array.Empty<T>();        // dAh [T, B, G] (separate gate norms only)
     internal T[] DHidden = Array.Empty<T>(), DCell = Array.Empty<T>(), DOutputCarry = Array.Empty<T>(), DHiddenScratch = Array.Empty<T>();
     internal T[] DInputScratch = Array.Empty<T>(), DInputTimeMajor = Array.Empty<T>();
@@ -664,7 +674,7 @@ public sealed partial class LstmCache<T> : LayerCache where T : unmanaged, IFloa
     {
         get
         {
-            long elements = (long)Input.Length + InputProjection.Length + Gates.Length + HiddenStates.Length + CellStates.Length + TanhCell.Length
+            long elements = (long)Input.Length + Gates.Length + HiddenStates.Length + CellStates.Length + TanhCell.Length
                 + (InputDropoutActive ? 4L * MaskedInputs[0].Length : 0) + (RecurrentDropoutActive ? 4L * MaskedHidden[0].Length : 0)
                 + GateNorm.Length + InputNorm.Length + HiddenGateNorm.Length + CellNorm.Length + OutputNorm.Length;
             return elements * Unsafe.SizeOf<T>() + Active.Length;
@@ -706,7 +716,6 @@ public sealed partial class LstmCache<T> : LayerCache where T : unmanaged, IFloa
             case GateNormalization.Summed: GateNorm.Ensure(bt, g); break;
             case GateNormalization.Separate:
                 InputNorm.Ensure(bt, g); HiddenGateNorm.Ensure(bt, g);
-                Ensure(ref InputProjection, bt * g); Ensure(ref DInputProjectionBeforeNorm, bt * g);
                 Ensure(ref RecurrentScratch, batch * g); Ensure(ref DRecurrentProjection, bt * g);
                 break;
         }
