@@ -36,7 +36,13 @@ public static class Gemm
         CheckOperand(nameof(c), c.Length, m, n, ldc);
         if (m == 0 || n == 0) return;
 
-        if (beta != T.One)
+        bool ta = transA == Transpose.Yes, tb = transB == Transpose.Yes;
+        var route = typeof(T) == typeof(float) || typeof(T) == typeof(double) ? GemmPacked.Choose<T>(ta, tb, m, n, k) : GemmPacked.Route.Generic;
+        bool blocked = route is GemmPacked.Route.Packed or GemmPacked.Route.PackedInPlaceB;
+        // With beta = 0 the blocked product stores its first k block instead of adding it to a cleared c (same bits,
+        // one pass over c fewer).
+        bool overwrite = blocked && beta == T.Zero && k > 0 && alpha != T.Zero;
+        if (beta != T.One && !overwrite)
         {
             for (int r = 0; r < m; r++)
             {
@@ -47,19 +53,16 @@ public static class Gemm
         }
         if (k == 0 || alpha == T.Zero) return;
 
-        if (typeof(T) == typeof(float) || typeof(T) == typeof(double))
+        switch (route)
         {
-            bool ta = transA == Transpose.Yes, tb = transB == Transpose.Yes;
-            switch (GemmPacked.Choose<T>(ta, tb, m, n, k))
-            {
-                case GemmPacked.Route.SingleRow:
-                    GemmPacked.SingleRow(ta, n, k, alpha, a, lda, b, ldb, c);
-                    return;
-                case GemmPacked.Route.Packed:
-                case GemmPacked.Route.PackedInPlaceB:
-                    GemmPacked.MultiplyAccumulate(ta, tb, m, n, k, alpha, a, lda, b, ldb, c, ldc, GemmPacked.Best, parallel: allowParallel ? null : false);
-                    return;
-            }
+            case GemmPacked.Route.SingleRow:
+                GemmPacked.SingleRow(ta, n, k, alpha, a, lda, b, ldb, c);
+                return;
+            case GemmPacked.Route.Packed:
+            case GemmPacked.Route.PackedInPlaceB:
+                GemmPacked.MultiplyAccumulate(ta, tb, m, n, k, alpha, a, lda, b, ldb, c, ldc, GemmPacked.Best, parallel: allowParallel ? null : false,
+                    overwrite: overwrite);
+                return;
         }
         MultiplyAccumulateGeneric(transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc);
     }

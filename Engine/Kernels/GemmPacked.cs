@@ -67,15 +67,21 @@ internal static unsafe partial class GemmPacked
     [ThreadStatic] private static byte[]? packBBuffer;
 
     /// <summary>
-    /// c += alpha * op(a) * op(b); sizes and strides were checked by the caller. directB: read b in place instead of
-    /// packing it; parallel: split over two threads (null: decide by size; tests force each path).
+    /// c += alpha * op(a) * op(b), or with overwrite c = alpha * op(a) * op(b) (c not read: the beta = 0 product without
+    /// clearing c first, the same bits); sizes and strides were checked by the caller. directB: read b in place instead
+    /// of packing it; parallel: split over two threads (null: decide by size; tests force each path).
     /// </summary>
     internal static void MultiplyAccumulate<T>(bool transA, bool transB, int m, int n, int k, T alpha,
         ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc,
-        Width width, bool? directB = null, bool? parallel = null)
+        Width width, bool? directB = null, bool? parallel = null, bool overwrite = false)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (m == 0 || n == 0 || k == 0) return;
+        if (m == 0 || n == 0) return;
+        if (k == 0)
+        {
+            if (overwrite) for (int r = 0; r < m; r++) c.Slice(r * ldc, n).Clear();
+            return;
+        }
         if (width == Width.None) throw new ArgumentException("GemmPacked needs a vector width.", nameof(width));
         bool inPlace = directB ?? Choose<T>(transA, transB, m, n, k) == Route.PackedInPlaceB;
         if (inPlace && transB) throw new ArgumentException("b can be read in place only when it is not transposed.", nameof(directB));
@@ -86,10 +92,10 @@ internal static unsafe partial class GemmPacked
         {
             if (!split || (m < 2 * MR && n < 2 * nr))
             {
-                Blocked(transA, transB, m, n, k, alpha, aPtr, lda, bPtr, ldb, cPtr, ldc, width, nr, inPlace);
+                Blocked(transA, transB, m, n, k, alpha, aPtr, lda, bPtr, ldb, cPtr, ldc, width, nr, inPlace, overwrite);
                 return;
             }
-            MultiplyInTwoHalves(transA, transB, m, n, k, alpha, aPtr, lda, bPtr, ldb, cPtr, ldc, width, nr, inPlace);
+            MultiplyInTwoHalves(transA, transB, m, n, k, alpha, aPtr, lda, bPtr, ldb, cPtr, ldc, width, nr, inPlace, overwrite);
         }
     }
 
@@ -98,13 +104,13 @@ internal static unsafe partial class GemmPacked
     /// each thread packs its own operands into its own buffers.
     /// </summary>
     private static void MultiplyInTwoHalves<T>(bool transA, bool transB, int m, int n, int k, T alpha,
-        T* aPtr, int lda, T* bPtr, int ldb, T* cPtr, int ldc, Width width, int nr, bool inPlaceB)
+        T* aPtr, int lda, T* bPtr, int ldb, T* cPtr, int ldc, Width width, int nr, bool inPlaceB, bool overwrite)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         bool splitColumns = n >= m;
         HalvesJob<T> job = HalvesJob<T>.ForThisThread ??= new HalvesJob<T>();
         job.Set(transA, transB, m, n, k, alpha, aPtr, lda, bPtr, ldb, cPtr, ldc, width, nr, inPlaceB, prepacked: false,
-            splitColumns, half: splitColumns ? RoundUp((n + 1) / 2, nr) : RoundUp((m + 1) / 2, MR));
+            splitColumns, half: splitColumns ? RoundUp((n + 1) / 2, nr) : RoundUp((m + 1) / 2, MR), overwrite);
         PairedWork.Run(job);
     }
 
@@ -117,15 +123,16 @@ internal static unsafe partial class GemmPacked
     {
         [ThreadStatic] internal static HalvesJob<T>? ForThisThread;
 
-        private bool transA, transB, inPlaceB, prepacked, splitColumns;
+        private bool transA, transB, inPlaceB, prepacked, splitColumns, overwrite;
         private int m, n, k, lda, ldb, ldc, nr, half;
         private T alpha;
         private T* a, b, c;
         private Width width;
 
         internal void Set(bool transA, bool transB, int m, int n, int k, T alpha, T* a, int lda, T* b, int ldb, T* c, int ldc,
-            Width width, int nr, bool inPlaceB, bool prepacked, bool splitColumns, int half)
+            Width width, int nr, bool inPlaceB, bool prepacked, bool splitColumns, int half, bool overwrite = false)
         {
+            this.overwrite = overwrite;
             this.transA = transA; this.transB = transB; this.m = m; this.n = n; this.k = k; this.alpha = alpha;
             this.a = a; this.lda = lda; this.b = b; this.ldb = ldb; this.c = c; this.ldc = ldc;
             this.width = width; this.nr = nr; this.inPlaceB = inPlaceB; this.prepacked = prepacked; this.splitColumns = splitColumns; this.half = half;
@@ -138,17 +145,20 @@ internal static unsafe partial class GemmPacked
             if (prepacked)
                 BlockedPrepacked(transA, m, n, k, alpha, a, lda, b, c, ldc, width, nr, start, start + count);
             else if (splitColumns)
-                Blocked(transA, transB, m, count, k, alpha, a, lda, transB ? b + (nint)start * ldb : b + start, ldb, c + start, ldc, width, nr, inPlaceB);
+                Blocked(transA, transB, m, count, k, alpha, a, lda, transB ? b + (nint)start * ldb : b + start, ldb, c + start, ldc, width, nr, inPlaceB, overwrite);
             else
-                Blocked(transA, transB, count, n, k, alpha, transA ? a + start : a + (nint)start * lda, lda, b, ldb, c + (nint)start * ldc, ldc, width, nr, inPlaceB);
+                Blocked(transA, transB, count, n, k, alpha, transA ? a + start : a + (nint)start * lda, lda, b, ldb, c + (nint)start * ldc, ldc, width, nr, inPlaceB, overwrite);
         }
     }
 
     private static int RoundUp(int value, int multiple) => (value + multiple - 1) / multiple * multiple;
 
-    /// <summary>The single-threaded blocked product (loops jc, pc, ic, jr, ir of the Goto algorithm).</summary>
+    /// <summary>
+    /// The single-threaded blocked product (loops jc, pc, ic, jr, ir of the Goto algorithm). overwrite: the first k block
+    /// stores into c instead of adding to it.
+    /// </summary>
     private static void Blocked<T>(bool transA, bool transB, int m, int n, int k, T alpha,
-        T* a, int lda, T* b, int ldb, T* c, int ldc, Width width, int nr, bool inPlaceB)
+        T* a, int lda, T* b, int ldb, T* c, int ldc, Width width, int nr, bool inPlaceB, bool overwrite = false)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int kcMax = Math.Min(KC, k), mcMax = Math.Min(MC, m), ncMax = Math.Min(NC, n);
@@ -162,6 +172,7 @@ internal static unsafe partial class GemmPacked
             for (int pc = 0; pc < k; pc += KC)
             {
                 int kc = Math.Min(KC, k - pc);
+                bool store = overwrite && pc == 0;
                 if (!inPlaceB) PackB(transB, b, ldb, pc, kc, jc, nc, nr, bPack);
                 for (int ic = 0; ic < m; ic += MC)
                 {
@@ -183,14 +194,17 @@ internal static unsafe partial class GemmPacked
                             T* cTile = c + (nint)(ic + ir) * ldc + jc + jr;
                             if (tileWidth == nr)
                             {
-                                Kernel(width, rows, kc, aSliver, bSliver, bStride, cTile, ldc);
+                                Kernel(width, rows, kc, aSliver, bSliver, bStride, cTile, ldc, store);
                                 continue;
                             }
-                            // Right edge: compute the full-width tile aside, then add its valid columns.
-                            new Span<T>(edgeTile, MR * nr).Clear();
-                            Kernel(width, rows, kc, aSliver, bSliver, bStride, edgeTile, nr);
+                            // Right edge: compute the full-width tile aside, then add (or store) its valid columns.
+                            Kernel(width, rows, kc, aSliver, bSliver, bStride, edgeTile, nr, overwrite: true);
                             for (int r = 0; r < rows; r++)
-                                for (int j = 0; j < tileWidth; j++) cTile[(nint)r * ldc + j] += edgeTile[r * nr + j];
+                                for (int j = 0; j < tileWidth; j++)
+                                {
+                                    if (store) cTile[(nint)r * ldc + j] = edgeTile[r * nr + j];
+                                    else cTile[(nint)r * ldc + j] += edgeTile[r * nr + j];
+                                }
                         }
                     }
                 }
@@ -199,11 +213,11 @@ internal static unsafe partial class GemmPacked
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Kernel<T>(Width width, int rows, int kc, T* a, T* b, nint bStride, T* c, nint ldc)
+    private static void Kernel<T>(Width width, int rows, int kc, T* a, T* b, nint bStride, T* c, nint ldc, bool overwrite = false)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (width == Width.V512) Kernel512(rows, kc, a, b, bStride, c, ldc);
-        else Kernel256(rows, kc, a, b, bStride, c, ldc);
+        if (width == Width.V512) Kernel512(rows, kc, a, b, bStride, c, ldc, overwrite);
+        else Kernel256(rows, kc, a, b, bStride, c, ldc, overwrite);
     }
 
     /// <summary>
