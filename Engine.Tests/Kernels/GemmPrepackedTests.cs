@@ -50,6 +50,37 @@ public class GemmPrepackedTests<T> where T : unmanaged, IFloatingPointIeee754<T>
     }
 
     [Test]
+    public void MultiplyPacked_BetaZero_EqualsAccumulatingIntoAClearedC_BitForBit(
+        [Values(Transpose.No, Transpose.Yes)] Transpose transA, [Values(false, true)] bool parallel)
+    {
+        // beta = 0 stores the first k block instead of adding it to a cleared c: c's old values (NaN among them) are
+        // never read, and the result has the bits of beta = 1 over zeros, signed zeros, NaN and ∞ included (m = 1 takes
+        // the single-row kernels).
+        bool ta = transA == Transpose.Yes;
+        foreach (var (m, n, k) in Shapes)
+        {
+            int aRows = ta ? k : m, aCols = ta ? m : k, lda = aCols + 1;
+            T[] a = TestArrays.Uniform<T>(aRows * lda, m + 7), b = TestArrays.Uniform<T>(k * n, n + 8);
+            for (int i = 0; i < a.Length; i += 5) a[i] = i % 2 == 0 ? -T.Zero : T.Zero;
+            if (m > 1) a[ta ? m - 1 : (m - 1) * lda] = T.NaN;   // element (m − 1, 0) of op(a): only c's last row is NaN
+            if (a.Length > 2) a[^1] = T.NegativeInfinity;
+            T[] packed = new T[Gemm.PackedLength<T>(k, n)];
+            Gemm.Pack(Transpose.No, k, n, b, n, packed);
+            T[] cleared = new T[m * n], stored = new T[m * n];
+            for (int i = 0; i < stored.Length; i++) stored[i] = i % 3 == 0 ? T.NaN : TestArrays.Sentinel<T>();
+            T alpha = T.CreateTruncating(0.75);
+            ReadOnlySpan<T> aSpan = a.AsSpan(0, (aRows - 1) * lda + aCols);
+            Gemm.MultiplyPacked(transA, m, n, k, alpha, aSpan, lda, packed, T.One, cleared, n, parallel);
+            Gemm.MultiplyPacked(transA, m, n, k, alpha, aSpan, lda, packed, T.Zero, stored, n, parallel);
+            Assert.That(Bits(stored), Is.EqualTo(Bits(cleared)), $"c ({m}×{n}×{k})");
+            Assert.That(stored.Any(T.IsNaN), Is.EqualTo(m > 1), $"the NaN in a reaches c ({m}×{n}×{k})");
+        }
+    }
+
+    private static long[] Bits(T[] values) => values.Select(v => typeof(T) == typeof(float)
+        ? BitConverter.SingleToInt32Bits(float.CreateTruncating(v)) : BitConverter.DoubleToInt64Bits(double.CreateTruncating(v))).ToArray();
+
+    [Test]
     public void MultiplyPacked_IsBitwiseTheSame_OnOneOrTwoThreads()
     {
         const int m = 32, n = 1030, k = 300;

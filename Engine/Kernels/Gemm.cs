@@ -106,7 +106,9 @@ public static class Gemm
         if (packedB.Length < length)
             throw new ArgumentException($"Gemm.MultiplyPacked: packedB needs {length} elements for k={k}, n={n}, got {packedB.Length}.", nameof(packedB));
         if (m == 0 || n == 0) return;
-        if (beta != T.One)
+        // With beta = 0 the product stores its first k block instead of adding it to a cleared c (same bits).
+        bool overwrite = beta == T.Zero && k > 0 && alpha != T.Zero;
+        if (beta != T.One && !overwrite)
         {
             for (int r = 0; r < m; r++)
             {
@@ -116,7 +118,7 @@ public static class Gemm
             }
         }
         if (k == 0 || alpha == T.Zero) return;
-        GemmPacked.MultiplyPrepacked(transA == Transpose.Yes, m, n, k, alpha, a, lda, packedB, c, ldc, parallel);
+        GemmPacked.MultiplyPrepacked(transA == Transpose.Yes, m, n, k, alpha, a, lda, packedB, c, ldc, parallel, overwrite);
     }
 
     /// <summary>The portable path (any T, no hardware requirement): c += alpha * op(a) * op(b) by rows.</summary>

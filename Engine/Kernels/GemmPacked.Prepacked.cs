@@ -40,15 +40,21 @@ internal static unsafe partial class GemmPacked
     }
 
     /// <summary>
-    /// c += alpha · op(a) · B with B packed by <see cref="PackWhole{T}"/>; beta was applied by the caller. parallel:
-    /// the columns are split in two halves (at a sliver boundary), one per thread; each column is computed exactly as
-    /// on one thread, so the result does not depend on the split.
+    /// c += alpha · op(a) · B with B packed by <see cref="PackWhole{T}"/>; beta was applied by the caller, or with
+    /// overwrite c = alpha · op(a) · B without reading c (beta = 0; the bits of adding into a cleared c). parallel: the
+    /// columns are split in two halves (at a sliver boundary), one per thread; each column is computed exactly as on
+    /// one thread, so the result does not depend on the split.
     /// </summary>
     internal static void MultiplyPrepacked<T>(bool transA, int m, int n, int k, T alpha, ReadOnlySpan<T> a, int lda,
-        ReadOnlySpan<T> packed, Span<T> c, int ldc, bool parallel)
+        ReadOnlySpan<T> packed, Span<T> c, int ldc, bool parallel, bool overwrite = false)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (m == 0 || n == 0 || k == 0) return;
+        if (m == 0 || n == 0) return;
+        if (k == 0 || (overwrite && !HasPackedLayout<T>()))
+        {
+            if (overwrite) for (int r = 0; r < m; r++) c.Slice(r * ldc, n).Clear();
+            if (k == 0) return;
+        }
         if (!HasPackedLayout<T>())
         {
             Gemm.MultiplyAccumulateGeneric(transA ? Transpose.Yes : Transpose.No, Transpose.No, m, n, k, alpha, a, lda, packed, n, c, ldc);
@@ -59,30 +65,31 @@ internal static unsafe partial class GemmPacked
         {
             if (m == 1 && Best == Width.V256)
             {
-                SingleRowPrepacked(transA ? lda : 1, n, k, alpha, aPtr, bPtr, cPtr, nr);
+                SingleRowPrepacked(transA ? lda : 1, n, k, alpha, aPtr, bPtr, cPtr, nr, overwrite);
                 return;
             }
             if (!parallel || n < 2 * nr || (long)m * n * k < ParallelThreshold)
             {
-                BlockedPrepacked(transA, m, n, k, alpha, aPtr, lda, bPtr, cPtr, ldc, Best, nr, 0, n);
+                BlockedPrepacked(transA, m, n, k, alpha, aPtr, lda, bPtr, cPtr, ldc, Best, nr, 0, n, overwrite);
                 return;
             }
-            PrepackedInTwoHalves(transA, m, n, k, alpha, aPtr, lda, bPtr, cPtr, ldc, nr);
+            PrepackedInTwoHalves(transA, m, n, k, alpha, aPtr, lda, bPtr, cPtr, ldc, nr, overwrite);
         }
     }
 
-    private static void PrepackedInTwoHalves<T>(bool transA, int m, int n, int k, T alpha, T* aPtr, int lda, T* bPtr, T* cPtr, int ldc, int nr)
+    private static void PrepackedInTwoHalves<T>(bool transA, int m, int n, int k, T alpha, T* aPtr, int lda, T* bPtr, T* cPtr, int ldc, int nr,
+        bool overwrite)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         HalvesJob<T> job = HalvesJob<T>.ForThisThread ??= new HalvesJob<T>();
         job.Set(transA, transB: false, m, n, k, alpha, aPtr, lda, bPtr, 0, cPtr, ldc, Best, nr, inPlaceB: false, prepacked: true,
-            splitColumns: true, half: RoundUp((n + 1) / 2, nr));
+            splitColumns: true, half: RoundUp((n + 1) / 2, nr), overwrite);
         PairedWork.Run(job);
     }
 
     /// <summary>The blocked loops of <see cref="Blocked{T}"/> over the columns [j0, j1) of c (j0 a multiple of nr), b already packed.</summary>
     private static void BlockedPrepacked<T>(bool transA, int m, int n, int k, T alpha, T* a, int lda, T* packed, T* c, int ldc,
-        Width width, int nr, int j0, int j1)
+        Width width, int nr, int j0, int j1, bool overwrite = false)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         T* aPack = Rent<T>(ref packABuffer, RoundUp(Math.Min(MC, m), MR) * Math.Min(KC, k));
@@ -95,6 +102,7 @@ internal static unsafe partial class GemmPacked
             for (int pc = 0; pc < k; pc += KC)
             {
                 int kc = Math.Min(KC, k - pc);
+                bool store = overwrite && pc == 0;
                 T* block = packed + (nint)jc * k + (nint)pc * RoundUp(nc, nr);
                 for (int ic = 0; ic < m; ic += MC)
                 {
@@ -111,13 +119,16 @@ internal static unsafe partial class GemmPacked
                             T* cTile = c + (nint)(ic + ir) * ldc + jc + jr;
                             if (tileWidth == nr)
                             {
-                                Kernel(width, rows, kc, aSliver, bSliver, nr, cTile, ldc);
+                                Kernel(width, rows, kc, aSliver, bSliver, nr, cTile, ldc, store);
                                 continue;
                             }
-                            new Span<T>(edgeTile, MR * nr).Clear();
-                            Kernel(width, rows, kc, aSliver, bSliver, nr, edgeTile, nr);
+                            Kernel(width, rows, kc, aSliver, bSliver, nr, edgeTile, nr, overwrite: true);
                             for (int r = 0; r < rows; r++)
-                                for (int j = 0; j < tileWidth; j++) cTile[(nint)r * ldc + j] += edgeTile[r * nr + j];
+                                for (int j = 0; j < tileWidth; j++)
+                                {
+                                    if (store) cTile[(nint)r * ldc + j] = edgeTile[r * nr + j];
+                                    else cTile[(nint)r * ldc + j] += edgeTile[r * nr + j];
+                                }
                         }
                     }
                 }
@@ -131,7 +142,7 @@ internal static unsafe partial class GemmPacked
     /// micro-kernel sums it — alpha·a(0, p) times the packed b, one FMA chain per KC block, then added to c — so a row
     /// computed alone equals the same row computed inside a larger product, bit for bit.
     /// </summary>
-    private static void SingleRowPrepacked<T>(nint aStep, int n, int k, T alpha, T* a, T* packed, T* c, int nr)
+    private static void SingleRowPrepacked<T>(nint aStep, int n, int k, T alpha, T* a, T* packed, T* c, int nr, bool overwrite)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         T* edge = stackalloc T[32];
@@ -141,26 +152,30 @@ internal static unsafe partial class GemmPacked
             for (int pc = 0; pc < k; pc += KC)
             {
                 int kc = Math.Min(KC, k - pc);
+                bool store = overwrite && pc == 0;
                 T* block = packed + (nint)jc * k + (nint)pc * RoundUp(nc, nr);
                 T* aBlock = a + pc * aStep;
                 int jr = 0;
                 for (; jr + 4 * nr <= nc; jr += 4 * nr)
-                    RowFourSlivers(kc, alpha, aBlock, aStep, block + (nint)(jr / nr) * kc * nr, (nint)kc * nr, c + jc + jr);
+                    RowFourSlivers(kc, alpha, aBlock, aStep, block + (nint)(jr / nr) * kc * nr, (nint)kc * nr, c + jc + jr, store);
                 for (; jr < nc; jr += nr)
                 {
                     int tileWidth = Math.Min(nr, nc - jr);
                     T* sliver = block + (nint)(jr / nr) * kc * nr;
-                    if (tileWidth == nr) { RowOneSliver(kc, alpha, aBlock, aStep, sliver, c + jc + jr); continue; }
-                    new Span<T>(edge, nr).Clear();
-                    RowOneSliver(kc, alpha, aBlock, aStep, sliver, edge);
-                    for (int j = 0; j < tileWidth; j++) c[jc + jr + j] += edge[j];
+                    if (tileWidth == nr) { RowOneSliver(kc, alpha, aBlock, aStep, sliver, c + jc + jr, store); continue; }
+                    RowOneSliver(kc, alpha, aBlock, aStep, sliver, edge, overwrite: true);
+                    for (int j = 0; j < tileWidth; j++)
+                    {
+                        if (store) c[jc + jr + j] = edge[j];
+                        else c[jc + jr + j] += edge[j];
+                    }
                 }
             }
         }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void RowFourSlivers<T>(int kc, T alpha, T* a, nint aStep, T* b, nint sliverStride, T* c)
+    private static void RowFourSlivers<T>(int kc, T alpha, T* a, nint aStep, T* b, nint sliverStride, T* c, bool overwrite)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         nint w = Vector256<T>.Count, nr = 2 * w;
@@ -175,14 +190,14 @@ internal static unsafe partial class GemmPacked
             c4 = Fma(s, Vector256.Load(b2 + o), c4); c5 = Fma(s, Vector256.Load(b2 + o + w), c5);
             c6 = Fma(s, Vector256.Load(b3 + o), c6); c7 = Fma(s, Vector256.Load(b3 + o + w), c7);
         }
-        Store256(c, w, c0, c1);
-        Store256(c + nr, w, c2, c3);
-        Store256(c + 2 * nr, w, c4, c5);
-        Store256(c + 3 * nr, w, c6, c7);
+        Store256(c, w, c0, c1, overwrite);
+        Store256(c + nr, w, c2, c3, overwrite);
+        Store256(c + 2 * nr, w, c4, c5, overwrite);
+        Store256(c + 3 * nr, w, c6, c7, overwrite);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void RowOneSliver<T>(int kc, T alpha, T* a, nint aStep, T* b, T* c)
+    private static void RowOneSliver<T>(int kc, T alpha, T* a, nint aStep, T* b, T* c, bool overwrite)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         nint w = Vector256<T>.Count;
@@ -194,6 +209,6 @@ internal static unsafe partial class GemmPacked
             c1 = Fma(s, Vector256.Load(b + w), c1);
             b += 2 * w;
         }
-        Store256(c, w, c0, c1);
+        Store256(c, w, c0, c1, overwrite);
     }
 }

@@ -143,7 +143,7 @@ internal static unsafe partial class GemmPacked
             int start = part * half, count = Math.Min(splitColumns ? n : m, start + half) - start;
             if (count <= 0) return;
             if (prepacked)
-                BlockedPrepacked(transA, m, n, k, alpha, a, lda, b, c, ldc, width, nr, start, start + count);
+                BlockedPrepacked(transA, m, n, k, alpha, a, lda, b, c, ldc, width, nr, start, start + count, overwrite);
             else if (splitColumns)
                 Blocked(transA, transB, m, count, k, alpha, a, lda, transB ? b + (nint)start * ldb : b + start, ldb, c + start, ldc, width, nr, inPlaceB, overwrite);
             else

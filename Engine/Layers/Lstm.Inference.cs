@@ -47,9 +47,12 @@ public sealed partial class Lstm<T>
         // (S1) Ax + b for every step as one product [B·T, G]; with separate gate norms (C2) LN_i(Ax) + b.
         if (gateMode == GateNormalization.Separate)
         {
-            projection.Clear();
-            if (packed) Gemm.MultiplyPacked(Transpose.No, rows, g, f, T.One, x, f, buffers.PackedInput, T.One, projection, g, split);
-            else DotGemm.MultiplyAddTransposed(rows, g, f, x, f, w, f, projection, g);
+            if (packed) Gemm.MultiplyPacked(Transpose.No, rows, g, f, T.One, x, f, buffers.PackedInput, T.Zero, projection, g, split);
+            else
+            {
+                projection.Clear();
+                DotGemm.MultiplyAddTransposed(rows, g, f, x, f, w, f, projection, g);
+            }
             for (int r = 0; r < rows; r++)
             {
                 Span<T> row = projection.Slice(r * g, g);
@@ -78,9 +81,12 @@ public sealed partial class Lstm<T>
             if (gateMode == GateNormalization.Separate)
             {
                 Span<T> ah = buffers.RecurrentProjection.AsSpan(0, batch * g);
-                ah.Clear();
-                if (packed) Gemm.MultiplyPacked(Transpose.No, batch, g, h, T.One, hState, h, buffers.PackedRecurrent, T.One, ah, g, split);
-                else DotGemm.MultiplyAddTransposed(batch, g, h, hState, h, u, h, ah, g);
+                if (packed) Gemm.MultiplyPacked(Transpose.No, batch, g, h, T.One, hState, h, buffers.PackedRecurrent, T.Zero, ah, g, split);
+                else
+                {
+                    ah.Clear();
+                    DotGemm.MultiplyAddTransposed(batch, g, h, hState, h, u, h, ah, g);
+                }
             }
             else
             {
