@@ -40,6 +40,31 @@ internal static unsafe partial class GemmPacked
     }
 
     /// <summary>
+    /// Packs groups of columns of op(b) = bᵀ (b stored [n, k], its rows the columns) side by side as one packed k × n'
+    /// matrix: group g holds the columns g·groupStride + col0 + (0..count), padded with zero columns to a whole sliver
+    /// (n' = groups · roundUp(count, nr) ≤ NC). The layout is <see cref="PackWhole{T}"/>'s for that n', so each KC block
+    /// of it, [pc·n', (pc + kc)·n'), is itself a packed kc × n' matrix.
+    /// </summary>
+    internal static void PackColumnGroups<T>(int k, ReadOnlySpan<T> b, int ldb, int groups, int groupStride, int col0, int count, Span<T> packed)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int nr = SliverWidth<T>(), groupWidth = RoundUp(count, nr), width = groups * groupWidth;
+        if (!HasPackedLayout<T>() || width > NC) throw new InvalidOperationException($"PackColumnGroups needs the packed layout and n' ≤ {NC}, got n' = {width}.");
+        if (packed.Length < k * width) throw new ArgumentException($"PackColumnGroups: the packed span needs {k * width} elements, got {packed.Length}.", nameof(packed));
+        if (b.Length < ((groups - 1) * groupStride + col0 + count - 1) * ldb + k)
+            throw new ArgumentException($"PackColumnGroups: b has {b.Length} values, too few for {groups} groups of {count} rows of {k}.", nameof(b));
+        fixed (T* bPtr = b, dst = packed)
+        {
+            for (int pc = 0; pc < k; pc += KC)
+            {
+                int kc = Math.Min(KC, k - pc);
+                for (int g = 0; g < groups; g++)
+                    PackB(true, bPtr + (nint)(g * groupStride + col0) * ldb, ldb, pc, kc, 0, count, nr, dst + (nint)pc * width + (nint)g * kc * groupWidth);
+            }
+        }
+    }
+
+    /// <summary>
     /// c += alpha · op(a) · B with B packed by <see cref="PackWhole{T}"/>; beta was applied by the caller, or with
     /// overwrite c = alpha · op(a) · B without reading c (beta = 0; the bits of adding into a cleared c). parallel: the
     /// columns are split in two halves (at a sliver boundary), one per thread; each column is computed exactly as on

@@ -18,13 +18,13 @@ internal static unsafe partial class GemmPacked
     private const int MR = 6;
 
     /// <summary>Depth of a packed block: a b-sliver (KC × NR) stays in L1 while the a-slivers stream past it.</summary>
-    private const int KC = 256;
+    internal const int KC = 256;
 
     /// <summary>Rows of a packed a-block (MC × KC), sized to stay in L2.</summary>
     private const int MC = 120;
 
     /// <summary>Columns of a packed b-block (KC × NC), sized for L3.</summary>
-    private const int NC = 4096;
+    internal const int NC = 4096;
 
     /// <summary>Below this many multiply-adds a product stays on the calling thread.</summary>
     internal const long ParallelThreshold = 1L << 21;

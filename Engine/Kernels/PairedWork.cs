@@ -46,7 +46,7 @@ internal static class PairedWork
     /// <summary>How long either side spins before blocking: 100 µs, a few LSTM steps' worth of hand-offs.</summary>
     private static readonly long SpinTicks = Stopwatch.Frequency / 10_000;
 
-    private static readonly bool MachineHasSecondCore = Environment.ProcessorCount > 1;
+    internal static readonly bool MachineHasSecondCore = Environment.ProcessorCount > 1;
     private static volatile bool enabled = true;
 
     /// <summary>

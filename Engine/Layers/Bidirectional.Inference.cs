@@ -24,7 +24,10 @@ public sealed partial class Bidirectional<T>
         bool sequences = Forwards.ReturnSequences;
         int h = Units, rows = sequences ? batch * time : batch, m = OutputShape!.Value.Features;
         Span<T> forwardOut = buffers.ForwardOutput.AsSpan(0, rows * h), backwardOut = buffers.BackwardOutput.AsSpan(0, rows * h);
+        // Side by side, one direction per core; one after the other (ParallelDirections off), each direction's small-batch
+        // steps may use both cores.
         bool parallel = ParallelDirections && PairedWork.HasSecondCore;
+        buffers.Forward.AllowColumnSplit = buffers.Backward.AllowColumnSplit = !parallel;
         buffers.Forward.SplitProducts = buffers.Backward.SplitProducts = false;
         if (parallel)
         {

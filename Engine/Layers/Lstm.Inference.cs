@@ -12,15 +12,24 @@ public sealed partial class Lstm<T>
     // batch, and fast at every batch size). Streaming sessions keep DotGemm, which has no per-call cost.
     // packOnce (with packed): W and U are packed by PackInferenceWeights only, not at every call (packWeightsOnce plans).
     internal LstmInferenceBuffers<T> CreateInferenceBuffers(int maxBatch, int maxTime, bool packed = false, bool packOnce = false)
-        => new(maxBatch, maxTime, Units, InputFeatures, CellNormalization.Gates == GateNormalization.Separate, packed, packed && packOnce);
+        => new(maxBatch, maxTime, Units, InputFeatures, CellNormalization.Gates == GateNormalization.Separate, packed, packed && packOnce,
+            packed && MaySplitPackedColumns ? PackedHalvesLength(Units) : 0, packed && MaySplitPackedColumns ? HalfProductsLength(Units, maxBatch) : 0);
 
-    /// <summary>Packs the current W and U into a packed path's buffers (Wᵀ [F, G] and Uᵀ [H, G], <see cref="Gemm.Pack{T}"/>).</summary>
-    internal void PackInferenceWeights(LstmInferenceBuffers<T> buffers)
+    /// <summary>
+    /// Packs the current W and U into a packed path's buffers (Wᵀ [F, G] and Uᵀ [H, G], <see cref="Gemm.Pack{T}"/>; and
+    /// Uᵀ's columns per half and gate block where the buffers carry them).
+    /// </summary>
+    internal void PackInferenceWeights(LstmInferenceBuffers<T> buffers) => PackInferenceWeights(buffers, whole: true, halves: true);
+
+    // whole: Uᵀ [H, G] for the one-product steps; halves: the per-half blocks for two-core steps (a plan packing at every
+    // call packs only the layout the call uses).
+    private void PackInferenceWeights(LstmInferenceBuffers<T> buffers, bool whole, bool halves)
     {
         if (buffers.PackedInput.Length == 0) return;   // the DotGemm path reads W and U as stored
         int f = InputFeatures, h = Units, g = 4 * h;
         Gemm.Pack(Transpose.Yes, f, g, weightIh!.Value, f, buffers.PackedInput);
-        Gemm.Pack(Transpose.Yes, h, g, weightHh!.Value, h, buffers.PackedRecurrent);
+        if (whole) Gemm.Pack(Transpose.Yes, h, g, weightHh!.Value, h, buffers.PackedRecurrent);
+        if (halves && buffers.PackedRecurrentHalves.Length > 0) PackRecurrentHalves(buffers.PackedRecurrentHalves);
     }
 
     // ---------------------------------------------------------------------------------------------------------------
@@ -40,9 +49,10 @@ public sealed partial class Lstm<T>
         GateNormalization gateMode = CellNormalization.Gates;
         bool packed = buffers.PackedInput.Length > 0, split = buffers.SplitProducts;
         bool splitColumns = !packed && CanSplitColumns(batch);
+        bool splitPacked = packed && CanSplitPackedColumns(batch, buffers);
         // A plan reads the parameters at every call, so by default the packed copies are made here (W and U once per
         // call); a plan made with packWeightsOnce packed them when it was created or last refreshed.
-        if (packed && !buffers.PackOnce) PackInferenceWeights(buffers);
+        if (packed && !buffers.PackOnce) PackInferenceWeights(buffers, whole: !splitPacked, halves: splitPacked);
 
         // (S1) Ax + b for every step as one product [B·T, G]; with separate gate norms (C2) LN_i(Ax) + b.
         if (gateMode == GateNormalization.Separate)
@@ -71,9 +81,9 @@ public sealed partial class Lstm<T>
         for (int s = 0; s < time; s++)
         {
             int tIn = GoBackwards ? time - 1 - s : s;
-            if (splitColumns)
+            if (splitColumns || splitPacked)
             {
-                StepOnTwoCores(x, projection, batch, time, tIn, hState, cState, mask, buffers);
+                StepOnTwoCores(x, projection, batch, time, tIn, hState, cState, mask, buffers, splitPacked);
                 WriteStepOutputs(hState, batch, time, s, tIn, mask, output, allSteps, inputOrder);
                 continue;
             }
@@ -135,9 +145,9 @@ public sealed partial class Lstm<T>
     }
 
     // One step of a plain float cell with its hidden units split over two cores (Lstm.ColumnSplit.cs): h_t into the
-    // second buffer, then copied back over h_{t−1}.
+    // second buffer, then copied back over h_{t−1}. packed: a plan's step, U from the per-half packed blocks.
     private unsafe void StepOnTwoCores(ReadOnlySpan<T> x, Span<T> projection, int batch, int time, int tIn, Span<T> hState, Span<T> cState, ReadOnlySpan<bool> mask,
-        LstmInferenceBuffers<T> buffers)
+        LstmInferenceBuffers<T> buffers, bool packed)
     {
         int h = Units;
         Span<T> hNext = buffers.HiddenNext.AsSpan(0, batch * h);
@@ -151,9 +161,15 @@ public sealed partial class Lstm<T>
         fixed (T* tanhPointer = buffers.TanhCell)
         fixed (T* uPointer = weightHh!.Value)
         fixed (bool* maskPointer = mask)
+        fixed (T* halvesPointer = buffers.PackedRecurrentHalves)
+        fixed (T* productsPointer = buffers.HalfProducts)
         {
-            job.Set(this, batch, time, tIn, xPointer, wPointer, projectionPointer, projection.Length, hPointer, hNextPointer, cPointer, tanhPointer, uPointer,
-                maskPointer, mask.Length);
+            if (packed)
+                job.SetPacked(this, batch, time, tIn, projectionPointer, projection.Length, hPointer, hNextPointer, cPointer, tanhPointer,
+                    halvesPointer, buffers.PackedRecurrentHalves.Length, productsPointer, buffers.HalfProducts.Length, maskPointer, mask.Length);
+            else
+                job.Set(this, batch, time, tIn, xPointer, wPointer, projectionPointer, projection.Length, hPointer, hNextPointer, cPointer, tanhPointer, uPointer,
+                    maskPointer, mask.Length);
             PairedWork.Run(job);
         }
         hNext.CopyTo(hState);
@@ -204,7 +220,8 @@ public sealed partial class Lstm<T>
 /// </summary>
 internal sealed class LstmInferenceBuffers<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
-    public LstmInferenceBuffers(int maxBatch, int maxTime, int units, int features, bool separateGateNorms, bool packed, bool packOnce)
+    public LstmInferenceBuffers(int maxBatch, int maxTime, int units, int features, bool separateGateNorms, bool packed, bool packOnce,
+        int packedHalvesLength = 0, int halfProductsLength = 0)
     {
         PackOnce = packOnce;
         int g = 4 * units;
@@ -213,7 +230,9 @@ internal sealed class LstmInferenceBuffers<T> where T : unmanaged, IFloatingPoin
         Projection = new T[checked(maxBatch * maxTime * g)];
         RecurrentProjection = separateGateNorms ? new T[maxBatch * g] : Array.Empty<T>();
         Hidden = new T[maxBatch * units];
-        HiddenNext = packed ? Array.Empty<T>() : new T[maxBatch * units];
+        PackedRecurrentHalves = packedHalvesLength > 0 ? new T[packedHalvesLength] : Array.Empty<T>();
+        HalfProducts = halfProductsLength > 0 ? new T[halfProductsLength] : Array.Empty<T>();
+        HiddenNext = packed && packedHalvesLength == 0 ? Array.Empty<T>() : new T[maxBatch * units];
         Cell = new T[maxBatch * units];
         TanhCell = new T[units];
         NormScratch = new T[g];
@@ -229,6 +248,10 @@ internal sealed class LstmInferenceBuffers<T> where T : unmanaged, IFloatingPoin
     public readonly T[] Statistics = new T[2]; // μ, ρ of one row
     public readonly T[] PackedInput;           // Wᵀ packed [F, G] (Gemm.Pack), or empty for the DotGemm path
     public readonly T[] PackedRecurrent;       // Uᵀ packed [H, G], or empty
+    public readonly T[] PackedRecurrentHalves; // Uᵀ's columns of each half of the units, packed (Lstm.ColumnSplit.cs), or empty
+    public readonly T[] HalfProducts;          // the halves' h·Uᵀ blocks [B, n'] of a two-core step, or empty
+    /// <summary>Whether a small-batch plan step may split its hidden units over two cores (off while a Bidirectional runs its directions in parallel).</summary>
+    public bool AllowColumnSplit = true;
     /// <summary>Whether the packed products may split over two threads (off when a Bidirectional runs its directions in parallel).</summary>
     public bool SplitProducts;
     /// <summary>Keep the packed W and U between calls (a plan made with packWeightsOnce) instead of packing them at every call.</summary>
