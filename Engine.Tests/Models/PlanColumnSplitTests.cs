@@ -55,6 +55,25 @@ public class PlanColumnSplitTests
     }
 
     [Test]
+    public void EachRow_HasTheSameBits_AtEveryBatch_SplitStepsAndSplitProductsIncluded()
+    {
+        // Batch 1 takes the two-core split steps; batch 16 takes one product per step, split in column halves over the
+        // two cores (16·800·200 multiply-adds); batch 3 one product on one core. A row's result is the same in all three.
+        Sequential<float> model = Build<float>(Spec(LayerSpec.Lstm(200, true), LayerSpec.Lstm(120), LayerSpec.Dense(2)));
+        var plan = model.CreateInferencePlan(16, MaxTime);
+        float[] x = RandomValues<float>(16 * MaxTime * 10, 5);
+        float[] all = plan.Predict(x, 16, MaxTime).ToArray();
+        float[] three = plan.Predict(x.AsSpan(0, 3 * MaxTime * 10).ToArray(), 3, MaxTime).ToArray();
+        Assert.That(three, Is.EqualTo(all.AsSpan(0, 3 * 2).ToArray()), "batch 3 against the first rows of batch 16");
+        for (int b = 0; b < 16; b += 5)
+        {
+            float[] row = plan.Predict(x.AsSpan(b * MaxTime * 10, MaxTime * 10).ToArray(), 1, MaxTime).ToArray();
+            Assert.That(row, Is.EqualTo(all.AsSpan(b * 2, 2).ToArray()), $"row {b} alone");
+        }
+        AssertClose<float>(all, TrainingForward(model, x, 16, MaxTime), "against the training forward");
+    }
+
+    [Test]
     public void TheSplit_IsTaken_ForWideCellsAtSmallBatch_AndNotOtherwise()
     {
         Sequential<float> model = Build<float>(Spec(LayerSpec.Lstm(200, true), LayerSpec.Lstm(104, true), LayerSpec.Lstm(64)));

@@ -28,7 +28,7 @@ public sealed partial class Bidirectional<T>
         // steps may use both cores.
         bool parallel = ParallelDirections && PairedWork.HasSecondCore;
         buffers.Forward.AllowColumnSplit = buffers.Backward.AllowColumnSplit = !parallel;
-        buffers.Forward.SplitProducts = buffers.Backward.SplitProducts = false;
+        buffers.Forward.SplitProducts = buffers.Backward.SplitProducts = !parallel;
         if (parallel)
         {
             buffers.SetInput(x, batch, time, mask, rows);

@@ -40,7 +40,9 @@ internal sealed class InferenceRunner<T> where T : unmanaged, IFloatingPointIeee
             {
                 case Lstm<T> lstm:
                     kinds[k] = Kind.Lstm;
-                    buffers[k] = lstm.CreateInferenceBuffers(maxBatch, maxTime, packed: !streaming, packWeightsOnce);
+                    var lstmBuffers = lstm.CreateInferenceBuffers(maxBatch, maxTime, packed: !streaming, packWeightsOnce);
+                    lstmBuffers.SplitProducts = true;   // one LSTM alone: its large products may take both cores
+                    buffers[k] = lstmBuffers;
                     break;
                 case Bidirectional<T> bidirectional:
                     kinds[k] = Kind.Bidirectional;
