@@ -1,3 +1,4 @@
+using NumLstm;
 using BenchmarkDotNet.Attributes;
 using NumLstm.Layers;
 using NumLstm.Models;
@@ -6,13 +7,15 @@ namespace NumLstm.Benchmarks.Models;
 
 /// <summary>
 /// W2: the seed model BiLSTM(100, sequences) → LN → BiLSTM(200) → LN → Dense(2), F = 32, T = 50, through an
-/// <see cref="InferencePlan{T}"/> at batch 1 and 64. W3: one streaming step of LSTM(128) with 32 inputs, batch 1.
+/// <see cref="InferencePlan{T}"/> at batch 1 and 64. W3: one streaming step of LSTM(128) with 32 inputs, batch 1. And one
+/// LSTM(200) (last output) over the same input through a plan, on two cores and on one: its steps split over the cores
+/// at batch 1, its products at batch 64.
 /// </summary>
 [MemoryDiagnoser]
 public class ServingBenchmarks
 {
     private const int Features = 32, Time = 50;
-    private InferencePlan<float> plan = null!, planPackedOnce = null!;
+    private InferencePlan<float> plan = null!, planPackedOnce = null!, lstmPlan = null!;
     private StreamingSession<float> session = null!;
     private float[] x = Array.Empty<float>(), step = Array.Empty<float>();
 
@@ -30,6 +33,9 @@ public class ServingBenchmarks
         x = new float[Batch * Time * Features];
         for (int k = 0; k < x.Length; k++) x[k] = (float)(random.NextDouble() * 2 - 1);
 
+        Sequential<float> lstm = new ModelSpec { InputFeatures = Features, Layers = new[] { LayerSpec.Lstm(200) } }.Build<float>();
+        lstmPlan = lstm.CreateInferencePlan(Batch, Time, packWeightsOnce: true);
+
         Sequential<float> streaming = new ModelSpec { InputFeatures = Features, Layers = new[] { LayerSpec.Lstm(128) } }.Build<float>();
         session = streaming.CreateSession();
         step = x.AsSpan(0, Features).ToArray();
@@ -41,6 +47,18 @@ public class ServingBenchmarks
     /// <summary>The same with each LSTM's W and U packed when the plan was made, not at every call.</summary>
     [Benchmark(Description = "W2 seed model predict, W and U packed once")]
     public float SeedModelPredictPackedOnce() => planPackedOnce.Predict(x, Batch, Time)[0];
+
+    [Benchmark(Description = "LSTM(200) predict, W and U packed once")]
+    public float LstmPredict() => lstmPlan.Predict(x, Batch, Time)[0];
+
+    /// <summary>The same with <see cref="EngineSettings.UseSecondCore"/> off for the call.</summary>
+    [Benchmark(Description = "LSTM(200) predict, W and U packed once, one core")]
+    public float LstmPredictOneCore()
+    {
+        EngineSettings.UseSecondCore = false;
+        try { return lstmPlan.Predict(x, Batch, Time)[0]; }
+        finally { EngineSettings.UseSecondCore = true; }
+    }
 
     [Benchmark(Description = "W3 streaming step LSTM(128)")]
     public float StreamingStep() => session.Step(step)[0];
