@@ -49,7 +49,7 @@ public sealed partial class Lstm<T>
     /// </summary>
     internal const long PackedColumnSplitThreshold = 150_000;
 
-    /// <summary>Whether this cell's plan buffers carry the per-half packed U (float, plain cell, wide enough to split at batch 1).</summary>
+    /// <summary>Whether this cell's plan buffers carry the per-half packed U (float, plain cell, wide enough to split at some batch ≤ 4).</summary>
     internal bool MaySplitPackedColumns
         => typeof(T) == typeof(float) && FastMath.IsSupported && CellNormalization.IsNone && PairedWork.MachineHasSecondCore
             && ColumnSplitPoint(Units) > 0 && (long)PackedColumnSplitMaxBatch * 4 * Units * Units >= PackedColumnSplitThreshold && GemmPacked.HasPackedLayout<T>()
