@@ -77,6 +77,38 @@ public class GemmPrepackedTests<T> where T : unmanaged, IFloatingPointIeee754<T>
         }
     }
 
+    [Test]
+    public void MultiplyPackedOntoRow_EqualsCopyingTheRowThenAccumulating_BitForBit(
+        [Values(Transpose.No, Transpose.Yes)] Transpose transA, [Values(false, true)] bool parallel)
+    {
+        // c = rowStart + op(a)·B per row: the bits of copying rowStart into every row and then MultiplyPacked with
+        // beta = 1, with ±0, NaN and ∞ in a and in rowStart (operand order kept, so even NaN payloads match); m = 1
+        // takes the single-row kernels (87 columns: four slivers at once, one, and a partial one); (7, 17, 513) three k
+        // blocks; (64, 400, 100) splits over two threads.
+        bool ta = transA == Transpose.Yes;
+        foreach (var (m, n, k) in Shapes.Append((3, 40, 0)).Append((1, 87, 20)))
+        {
+            int aRows = ta ? k : m, aCols = ta ? m : k, lda = Math.Max(1, aCols + 1);
+            T[] a = TestArrays.Uniform<T>(Math.Max(1, aRows * lda), m + 9), b = TestArrays.Uniform<T>(Math.Max(1, k * n), n + 10);
+            T[] rowStart = TestArrays.Uniform<T>(n + 2, n + 11);
+            for (int i = 0; i < a.Length; i += 6) a[i] = i % 4 == 0 ? -T.Zero : T.Zero;
+            if (m > 1 && k > 0) a[ta ? m - 1 : (m - 1) * lda] = T.NaN;
+            for (int j = 0; j < n; j += 5) rowStart[j] = (j / 5) % 3 == 0 ? -T.Zero : (j / 5) % 3 == 1 ? T.NaN : T.PositiveInfinity;
+            T[] packed = new T[Gemm.PackedLength<T>(k, n)];
+            Gemm.Pack(Transpose.No, k, n, b, n, packed);
+            T[] copied = new T[m * n], onto = new T[m * n];
+            for (int r = 0; r < m; r++) rowStart.AsSpan(0, n).CopyTo(copied.AsSpan(r * n));
+            for (int i = 0; i < onto.Length; i++) onto[i] = TestArrays.Sentinel<T>();
+            ReadOnlySpan<T> aSpan = a.AsSpan(0, Math.Max(0, (aRows - 1) * lda + aCols));
+            Gemm.MultiplyPacked(transA, m, n, k, T.One, aSpan, lda, packed, T.One, copied, n, parallel);
+            Gemm.MultiplyPackedOntoRow(transA, m, n, k, aSpan, lda, packed, rowStart, onto, n, parallel);
+            Assert.That(Bits(onto), Is.EqualTo(Bits(copied)), $"c ({m}×{n}×{k})");
+        }
+        var error = Assert.Throws<ArgumentException>(() => Gemm.MultiplyPackedOntoRow(Transpose.No, 2, 8, 3, new T[6], 3,
+            new T[Gemm.PackedLength<T>(3, 8)], new T[7], new T[16], 8))!;
+        Assert.That(error.Message, Does.Contain("rowStart needs 8").And.Contain("got 7"));
+    }
+
     private static long[] Bits(T[] values) => values.Select(v => typeof(T) == typeof(float)
         ? BitConverter.SingleToInt32Bits(float.CreateTruncating(v)) : BitConverter.DoubleToInt64Bits(double.CreateTruncating(v))).ToArray();
 

@@ -121,6 +121,28 @@ public static class Gemm
         GemmPacked.MultiplyPrepacked(transA == Transpose.Yes, m, n, k, alpha, a, lda, packedB, c, ldc, parallel, overwrite);
     }
 
+    /// <summary>
+    /// c[r, :] = rowStart + op(a)[r, :] · B for every row r, B (k × n) packed by <see cref="Pack{T}"/>: the bits of
+    /// copying rowStart into every row of c and then <see cref="MultiplyPacked{T}"/> with alpha = beta = 1, without the
+    /// copy pass (an LSTM's Ax + b for all steps).
+    /// </summary>
+    internal static void MultiplyPackedOntoRow<T>(Transpose transA, int m, int n, int k, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> packedB,
+        ReadOnlySpan<T> rowStart, Span<T> c, int ldc, bool parallel = false)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (m < 0 || n < 0 || k < 0)
+            throw new ArgumentException($"Gemm: sizes must be non-negative, got m={m}, n={n}, k={k}.");
+        CheckOperand(nameof(a), a.Length, transA == Transpose.No ? m : k, transA == Transpose.No ? k : m, lda);
+        CheckOperand(nameof(c), c.Length, m, n, ldc);
+        if (rowStart.Length < n)
+            throw new ArgumentException($"Gemm.MultiplyPackedOntoRow: rowStart needs {n} elements, got {rowStart.Length}.", nameof(rowStart));
+        int length = GemmPacked.PackedLength<T>(k, n);
+        if (packedB.Length < length)
+            throw new ArgumentException($"Gemm.MultiplyPackedOntoRow: packedB needs {length} elements for k={k}, n={n}, got {packedB.Length}.", nameof(packedB));
+        if (m == 0 || n == 0) return;
+        GemmPacked.MultiplyPrepacked(transA == Transpose.Yes, m, n, k, T.One, a, lda, packedB, c, ldc, parallel, overwrite: true, rowStart.Slice(0, n));
+    }
+
     /// <summary>The portable path (any T, no hardware requirement): c += alpha * op(a) * op(b) by rows.</summary>
     internal static void MultiplyAccumulateGeneric<T>(
         Transpose transA, Transpose transB, int m, int n, int k,

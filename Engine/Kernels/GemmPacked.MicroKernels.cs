@@ -14,7 +14,7 @@ internal static unsafe partial class GemmPacked
     /// (NR when packed, ldb when read in place). TCount (the rows) is a constant per instantiation, so unused rows vanish.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Kernel512<T, TCount>(int kc, T* a, T* b, nint bStride, T* c, nint ldc, bool overwrite)
+    private static void Kernel512<T, TCount>(int kc, T* a, T* b, nint bStride, T* c, nint ldc, bool overwrite, T* addend)
         where T : unmanaged, IFloatingPointIeee754<T>
         where TCount : struct, ICount
     {
@@ -33,21 +33,28 @@ internal static unsafe partial class GemmPacked
             a += MR;
             b += bStride;
         }
-        Store512(c + 0 * ldc, half, c00, c01, overwrite);
-        if (TCount.Value > 1) Store512(c + 1 * ldc, half, c10, c11, overwrite);
-        if (TCount.Value > 2) Store512(c + 2 * ldc, half, c20, c21, overwrite);
-        if (TCount.Value > 3) Store512(c + 3 * ldc, half, c30, c31, overwrite);
-        if (TCount.Value > 4) Store512(c + 4 * ldc, half, c40, c41, overwrite);
-        if (TCount.Value > 5) Store512(c + 5 * ldc, half, c50, c51, overwrite);
+        Store512(c + 0 * ldc, half, c00, c01, overwrite, addend);
+        if (TCount.Value > 1) Store512(c + 1 * ldc, half, c10, c11, overwrite, addend);
+        if (TCount.Value > 2) Store512(c + 2 * ldc, half, c20, c21, overwrite, addend);
+        if (TCount.Value > 3) Store512(c + 3 * ldc, half, c30, c31, overwrite, addend);
+        if (TCount.Value > 4) Store512(c + 4 * ldc, half, c40, c41, overwrite, addend);
+        if (TCount.Value > 5) Store512(c + 5 * ldc, half, c50, c51, overwrite, addend);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Store512<T>(T* c, nint half, Vector512<T> low, Vector512<T> high, bool overwrite = false) where T : unmanaged, IFloatingPointIeee754<T>
+    private static void Store512<T>(T* c, nint half, Vector512<T> low, Vector512<T> high, bool overwrite = false, T* addend = null)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
         // overwrite: c was never set (beta = 0). Storing the sums gives the bits of adding them to a cleared c, since a
-        // sum that starts from +0 is never −0 and 0 + x = x for every other x, NaN included.
+        // sum that starts from +0 is never −0 and 0 + x = x for every other x, NaN included. With an addend (a row every
+        // row of c starts from), addend + sums: the bits of adding the sums to c holding the addend, operands in that order.
         if (overwrite)
         {
+            if (addend != null)
+            {
+                low = Vector512.Load(addend) + low;
+                high = Vector512.Load(addend + half) + high;
+            }
             Vector512.Store(low, c);
             Vector512.Store(high, c + half);
             return;
@@ -64,16 +71,16 @@ internal static unsafe partial class GemmPacked
         return Vector512.FusedMultiplyAdd(x.As<T, double>(), y.As<T, double>(), addend.As<T, double>()).As<double, T>();
     }
 
-    private static void Kernel512<T>(int rows, int kc, T* a, T* b, nint bStride, T* c, nint ldc, bool overwrite = false) where T : unmanaged, IFloatingPointIeee754<T>
+    private static void Kernel512<T>(int rows, int kc, T* a, T* b, nint bStride, T* c, nint ldc, bool overwrite = false, T* addend = null) where T : unmanaged, IFloatingPointIeee754<T>
     {
         switch (rows)
         {
-            case 6: Kernel512<T, Count6>(kc, a, b, bStride, c, ldc, overwrite); break;
-            case 5: Kernel512<T, Count5>(kc, a, b, bStride, c, ldc, overwrite); break;
-            case 4: Kernel512<T, Count4>(kc, a, b, bStride, c, ldc, overwrite); break;
-            case 3: Kernel512<T, Count3>(kc, a, b, bStride, c, ldc, overwrite); break;
-            case 2: Kernel512<T, Count2>(kc, a, b, bStride, c, ldc, overwrite); break;
-            case 1: Kernel512<T, Count1>(kc, a, b, bStride, c, ldc, overwrite); break;
+            case 6: Kernel512<T, Count6>(kc, a, b, bStride, c, ldc, overwrite, addend); break;
+            case 5: Kernel512<T, Count5>(kc, a, b, bStride, c, ldc, overwrite, addend); break;
+            case 4: Kernel512<T, Count4>(kc, a, b, bStride, c, ldc, overwrite, addend); break;
+            case 3: Kernel512<T, Count3>(kc, a, b, bStride, c, ldc, overwrite, addend); break;
+            case 2: Kernel512<T, Count2>(kc, a, b, bStride, c, ldc, overwrite, addend); break;
+            case 1: Kernel512<T, Count1>(kc, a, b, bStride, c, ldc, overwrite, addend); break;
             default: throw new UnreachableException();
         }
     }
@@ -84,7 +91,7 @@ internal static unsafe partial class GemmPacked
     /// (NR when packed, ldb when read in place). TCount (the rows) is a constant per instantiation, so unused rows vanish.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void Kernel256<T, TCount>(int kc, T* a, T* b, nint bStride, T* c, nint ldc, bool overwrite)
+    private static void Kernel256<T, TCount>(int kc, T* a, T* b, nint bStride, T* c, nint ldc, bool overwrite, T* addend)
         where T : unmanaged, IFloatingPointIeee754<T>
         where TCount : struct, ICount
     {
@@ -103,21 +110,28 @@ internal static unsafe partial class GemmPacked
             a += MR;
             b += bStride;
         }
-        Store256(c + 0 * ldc, half, c00, c01, overwrite);
-        if (TCount.Value > 1) Store256(c + 1 * ldc, half, c10, c11, overwrite);
-        if (TCount.Value > 2) Store256(c + 2 * ldc, half, c20, c21, overwrite);
-        if (TCount.Value > 3) Store256(c + 3 * ldc, half, c30, c31, overwrite);
-        if (TCount.Value > 4) Store256(c + 4 * ldc, half, c40, c41, overwrite);
-        if (TCount.Value > 5) Store256(c + 5 * ldc, half, c50, c51, overwrite);
+        Store256(c + 0 * ldc, half, c00, c01, overwrite, addend);
+        if (TCount.Value > 1) Store256(c + 1 * ldc, half, c10, c11, overwrite, addend);
+        if (TCount.Value > 2) Store256(c + 2 * ldc, half, c20, c21, overwrite, addend);
+        if (TCount.Value > 3) Store256(c + 3 * ldc, half, c30, c31, overwrite, addend);
+        if (TCount.Value > 4) Store256(c + 4 * ldc, half, c40, c41, overwrite, addend);
+        if (TCount.Value > 5) Store256(c + 5 * ldc, half, c50, c51, overwrite, addend);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Store256<T>(T* c, nint half, Vector256<T> low, Vector256<T> high, bool overwrite = false) where T : unmanaged, IFloatingPointIeee754<T>
+    private static void Store256<T>(T* c, nint half, Vector256<T> low, Vector256<T> high, bool overwrite = false, T* addend = null)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
         // overwrite: c was never set (beta = 0). Storing the sums gives the bits of adding them to a cleared c, since a
-        // sum that starts from +0 is never −0 and 0 + x = x for every other x, NaN included.
+        // sum that starts from +0 is never −0 and 0 + x = x for every other x, NaN included. With an addend (a row every
+        // row of c starts from), addend + sums: the bits of adding the sums to c holding the addend, operands in that order.
         if (overwrite)
         {
+            if (addend != null)
+            {
+                low = Vector256.Load(addend) + low;
+                high = Vector256.Load(addend + half) + high;
+            }
             Vector256.Store(low, c);
             Vector256.Store(high, c + half);
             return;
@@ -134,16 +148,16 @@ internal static unsafe partial class GemmPacked
         return Vector256.FusedMultiplyAdd(x.As<T, double>(), y.As<T, double>(), addend.As<T, double>()).As<double, T>();
     }
 
-    private static void Kernel256<T>(int rows, int kc, T* a, T* b, nint bStride, T* c, nint ldc, bool overwrite = false) where T : unmanaged, IFloatingPointIeee754<T>
+    private static void Kernel256<T>(int rows, int kc, T* a, T* b, nint bStride, T* c, nint ldc, bool overwrite = false, T* addend = null) where T : unmanaged, IFloatingPointIeee754<T>
     {
         switch (rows)
         {
-            case 6: Kernel256<T, Count6>(kc, a, b, bStride, c, ldc, overwrite); break;
-            case 5: Kernel256<T, Count5>(kc, a, b, bStride, c, ldc, overwrite); break;
-            case 4: Kernel256<T, Count4>(kc, a, b, bStride, c, ldc, overwrite); break;
-            case 3: Kernel256<T, Count3>(kc, a, b, bStride, c, ldc, overwrite); break;
-            case 2: Kernel256<T, Count2>(kc, a, b, bStride, c, ldc, overwrite); break;
-            case 1: Kernel256<T, Count1>(kc, a, b, bStride, c, ldc, overwrite); break;
+            case 6: Kernel256<T, Count6>(kc, a, b, bStride, c, ldc, overwrite, addend); break;
+            case 5: Kernel256<T, Count5>(kc, a, b, bStride, c, ldc, overwrite, addend); break;
+            case 4: Kernel256<T, Count4>(kc, a, b, bStride, c, ldc, overwrite, addend); break;
+            case 3: Kernel256<T, Count3>(kc, a, b, bStride, c, ldc, overwrite, addend); break;
+            case 2: Kernel256<T, Count2>(kc, a, b, bStride, c, ldc, overwrite, addend); break;
+            case 1: Kernel256<T, Count1>(kc, a, b, bStride, c, ldc, overwrite, addend); break;
             default: throw new UnreachableException();
         }
     }

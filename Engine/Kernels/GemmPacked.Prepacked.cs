@@ -71,14 +71,21 @@ internal static unsafe partial class GemmPacked
     /// one thread, so the result does not depend on the split.
     /// </summary>
     internal static void MultiplyPrepacked<T>(bool transA, int m, int n, int k, T alpha, ReadOnlySpan<T> a, int lda,
-        ReadOnlySpan<T> packed, Span<T> c, int ldc, bool parallel, bool overwrite = false)
+        ReadOnlySpan<T> packed, Span<T> c, int ldc, bool parallel, bool overwrite = false, ReadOnlySpan<T> rowAddend = default)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (m == 0 || n == 0) return;
+        // rowAddend (with overwrite): every row of c starts from it instead of zeros.
         if (k == 0 || (overwrite && !HasPackedLayout<T>()))
         {
-            if (overwrite) for (int r = 0; r < m; r++) c.Slice(r * ldc, n).Clear();
+            if (overwrite)
+                for (int r = 0; r < m; r++)
+                {
+                    if (rowAddend.IsEmpty) c.Slice(r * ldc, n).Clear();
+                    else rowAddend.Slice(0, n).CopyTo(c.Slice(r * ldc, n));
+                }
             if (k == 0) return;
+            overwrite = false;
         }
         if (!HasPackedLayout<T>())
         {
@@ -86,35 +93,36 @@ internal static unsafe partial class GemmPacked
             return;
         }
         int nr = SliverWidth<T>();
-        fixed (T* aPtr = a, bPtr = packed, cPtr = c)
+        fixed (T* aPtr = a, bPtr = packed, cPtr = c, addendPtr = rowAddend)
         {
+            T* addend = overwrite && !rowAddend.IsEmpty ? addendPtr : null;
             if (m == 1 && Best == Width.V256)
             {
-                SingleRowPrepacked(transA ? lda : 1, n, k, alpha, aPtr, bPtr, cPtr, nr, overwrite);
+                SingleRowPrepacked(transA ? lda : 1, n, k, alpha, aPtr, bPtr, cPtr, nr, overwrite, addend);
                 return;
             }
             if (!parallel || n < 2 * nr || (long)m * n * k < ParallelThreshold)
             {
-                BlockedPrepacked(transA, m, n, k, alpha, aPtr, lda, bPtr, cPtr, ldc, Best, nr, 0, n, overwrite);
+                BlockedPrepacked(transA, m, n, k, alpha, aPtr, lda, bPtr, cPtr, ldc, Best, nr, 0, n, overwrite, addend);
                 return;
             }
-            PrepackedInTwoHalves(transA, m, n, k, alpha, aPtr, lda, bPtr, cPtr, ldc, nr, overwrite);
+            PrepackedInTwoHalves(transA, m, n, k, alpha, aPtr, lda, bPtr, cPtr, ldc, nr, overwrite, addend);
         }
     }
 
     private static void PrepackedInTwoHalves<T>(bool transA, int m, int n, int k, T alpha, T* aPtr, int lda, T* bPtr, T* cPtr, int ldc, int nr,
-        bool overwrite)
+        bool overwrite, T* addend)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         HalvesJob<T> job = HalvesJob<T>.ForThisThread ??= new HalvesJob<T>();
         job.Set(transA, transB: false, m, n, k, alpha, aPtr, lda, bPtr, 0, cPtr, ldc, Best, nr, inPlaceB: false, prepacked: true,
-            splitColumns: true, half: RoundUp((n + 1) / 2, nr), overwrite);
+            splitColumns: true, half: RoundUp((n + 1) / 2, nr), overwrite, addend);
         PairedWork.Run(job);
     }
 
     /// <summary>The blocked loops of <see cref="Blocked{T}"/> over the columns [j0, j1) of c (j0 a multiple of nr), b already packed.</summary>
     private static void BlockedPrepacked<T>(bool transA, int m, int n, int k, T alpha, T* a, int lda, T* packed, T* c, int ldc,
-        Width width, int nr, int j0, int j1, bool overwrite = false)
+        Width width, int nr, int j0, int j1, bool overwrite = false, T* addend = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         T* aPack = Rent<T>(ref packABuffer, RoundUp(Math.Min(MC, m), MR) * Math.Min(KC, k));
@@ -144,14 +152,14 @@ internal static unsafe partial class GemmPacked
                             T* cTile = c + (nint)(ic + ir) * ldc + jc + jr;
                             if (tileWidth == nr)
                             {
-                                Kernel(width, rows, kc, aSliver, bSliver, nr, cTile, ldc, store);
+                                Kernel(width, rows, kc, aSliver, bSliver, nr, cTile, ldc, store, store && addend != null ? addend + jc + jr : null);
                                 continue;
                             }
                             Kernel(width, rows, kc, aSliver, bSliver, nr, edgeTile, nr, overwrite: true);
                             for (int r = 0; r < rows; r++)
                                 for (int j = 0; j < tileWidth; j++)
                                 {
-                                    if (store) cTile[(nint)r * ldc + j] = edgeTile[r * nr + j];
+                                    if (store) cTile[(nint)r * ldc + j] = addend != null ? addend[jc + jr + j] + edgeTile[r * nr + j] : edgeTile[r * nr + j];
                                     else cTile[(nint)r * ldc + j] += edgeTile[r * nr + j];
                                 }
                         }
@@ -167,7 +175,7 @@ internal static unsafe partial class GemmPacked
     /// micro-kernel sums it — alpha·a(0, p) times the packed b, one FMA chain per KC block, then added to c — so a row
     /// computed alone equals the same row computed inside a larger product, bit for bit.
     /// </summary>
-    private static void SingleRowPrepacked<T>(nint aStep, int n, int k, T alpha, T* a, T* packed, T* c, int nr, bool overwrite)
+    private static void SingleRowPrepacked<T>(nint aStep, int n, int k, T alpha, T* a, T* packed, T* c, int nr, bool overwrite, T* addend = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         T* edge = stackalloc T[32];
@@ -182,16 +190,21 @@ internal static unsafe partial class GemmPacked
                 T* aBlock = a + pc * aStep;
                 int jr = 0;
                 for (; jr + 4 * nr <= nc; jr += 4 * nr)
-                    RowFourSlivers(kc, alpha, aBlock, aStep, block + (nint)(jr / nr) * kc * nr, (nint)kc * nr, c + jc + jr, store);
+                    RowFourSlivers(kc, alpha, aBlock, aStep, block + (nint)(jr / nr) * kc * nr, (nint)kc * nr, c + jc + jr, store,
+                        store && addend != null ? addend + jc + jr : null);
                 for (; jr < nc; jr += nr)
                 {
                     int tileWidth = Math.Min(nr, nc - jr);
                     T* sliver = block + (nint)(jr / nr) * kc * nr;
-                    if (tileWidth == nr) { RowOneSliver(kc, alpha, aBlock, aStep, sliver, c + jc + jr, store); continue; }
+                    if (tileWidth == nr)
+                    {
+                        RowOneSliver(kc, alpha, aBlock, aStep, sliver, c + jc + jr, store, store && addend != null ? addend + jc + jr : null);
+                        continue;
+                    }
                     RowOneSliver(kc, alpha, aBlock, aStep, sliver, edge, overwrite: true);
                     for (int j = 0; j < tileWidth; j++)
                     {
-                        if (store) c[jc + jr + j] = edge[j];
+                        if (store) c[jc + jr + j] = addend != null ? addend[jc + jr + j] + edge[j] : edge[j];
                         else c[jc + jr + j] += edge[j];
                     }
                 }
@@ -200,7 +213,7 @@ internal static unsafe partial class GemmPacked
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void RowFourSlivers<T>(int kc, T alpha, T* a, nint aStep, T* b, nint sliverStride, T* c, bool overwrite)
+    private static void RowFourSlivers<T>(int kc, T alpha, T* a, nint aStep, T* b, nint sliverStride, T* c, bool overwrite, T* addend)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         nint w = Vector256<T>.Count, nr = 2 * w;
@@ -215,14 +228,14 @@ internal static unsafe partial class GemmPacked
             c4 = Fma(s, Vector256.Load(b2 + o), c4); c5 = Fma(s, Vector256.Load(b2 + o + w), c5);
             c6 = Fma(s, Vector256.Load(b3 + o), c6); c7 = Fma(s, Vector256.Load(b3 + o + w), c7);
         }
-        Store256(c, w, c0, c1, overwrite);
-        Store256(c + nr, w, c2, c3, overwrite);
-        Store256(c + 2 * nr, w, c4, c5, overwrite);
-        Store256(c + 3 * nr, w, c6, c7, overwrite);
+        Store256(c, w, c0, c1, overwrite, addend);
+        Store256(c + nr, w, c2, c3, overwrite, addend == null ? null : addend + nr);
+        Store256(c + 2 * nr, w, c4, c5, overwrite, addend == null ? null : addend + 2 * nr);
+        Store256(c + 3 * nr, w, c6, c7, overwrite, addend == null ? null : addend + 3 * nr);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void RowOneSliver<T>(int kc, T alpha, T* a, nint aStep, T* b, T* c, bool overwrite)
+    private static void RowOneSliver<T>(int kc, T alpha, T* a, nint aStep, T* b, T* c, bool overwrite, T* addend = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         nint w = Vector256<T>.Count;
@@ -234,6 +247,6 @@ internal static unsafe partial class GemmPacked
             c1 = Fma(s, Vector256.Load(b + w), c1);
             b += 2 * w;
         }
-        Store256(c, w, c0, c1, overwrite);
+        Store256(c, w, c0, c1, overwrite, addend);
     }
 }

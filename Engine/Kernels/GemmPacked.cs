@@ -124,15 +124,16 @@ internal static unsafe partial class GemmPacked
         [ThreadStatic] internal static HalvesJob<T>? ForThisThread;
 
         private bool transA, transB, inPlaceB, prepacked, splitColumns, overwrite;
+        private T* addend;
         private int m, n, k, lda, ldb, ldc, nr, half;
         private T alpha;
         private T* a, b, c;
         private Width width;
 
         internal void Set(bool transA, bool transB, int m, int n, int k, T alpha, T* a, int lda, T* b, int ldb, T* c, int ldc,
-            Width width, int nr, bool inPlaceB, bool prepacked, bool splitColumns, int half, bool overwrite = false)
+            Width width, int nr, bool inPlaceB, bool prepacked, bool splitColumns, int half, bool overwrite = false, T* addend = null)
         {
-            this.overwrite = overwrite;
+            this.overwrite = overwrite; this.addend = addend;
             this.transA = transA; this.transB = transB; this.m = m; this.n = n; this.k = k; this.alpha = alpha;
             this.a = a; this.lda = lda; this.b = b; this.ldb = ldb; this.c = c; this.ldc = ldc;
             this.width = width; this.nr = nr; this.inPlaceB = inPlaceB; this.prepacked = prepacked; this.splitColumns = splitColumns; this.half = half;
@@ -143,7 +144,7 @@ internal static unsafe partial class GemmPacked
             int start = part * half, count = Math.Min(splitColumns ? n : m, start + half) - start;
             if (count <= 0) return;
             if (prepacked)
-                BlockedPrepacked(transA, m, n, k, alpha, a, lda, b, c, ldc, width, nr, start, start + count, overwrite);
+                BlockedPrepacked(transA, m, n, k, alpha, a, lda, b, c, ldc, width, nr, start, start + count, overwrite, addend);
             else if (splitColumns)
                 Blocked(transA, transB, m, count, k, alpha, a, lda, transB ? b + (nint)start * ldb : b + start, ldb, c + start, ldc, width, nr, inPlaceB, overwrite);
             else
@@ -213,11 +214,11 @@ internal static unsafe partial class GemmPacked
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static void Kernel<T>(Width width, int rows, int kc, T* a, T* b, nint bStride, T* c, nint ldc, bool overwrite = false)
+    private static void Kernel<T>(Width width, int rows, int kc, T* a, T* b, nint bStride, T* c, nint ldc, bool overwrite = false, T* addend = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (width == Width.V512) Kernel512(rows, kc, a, b, bStride, c, ldc, overwrite);
-        else Kernel256(rows, kc, a, b, bStride, c, ldc, overwrite);
+        if (width == Width.V512) Kernel512(rows, kc, a, b, bStride, c, ldc, overwrite, addend);
+        else Kernel256(rows, kc, a, b, bStride, c, ldc, overwrite, addend);
     }
 
     /// <summary>

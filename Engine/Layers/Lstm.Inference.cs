@@ -72,9 +72,13 @@ public sealed partial class Lstm<T>
         }
         else
         {
-            for (int r = 0; r < rows; r++) b.CopyTo(projection.Slice(r * g, g));
-            if (packed) Gemm.MultiplyPacked(Transpose.No, rows, g, f, T.One, x, f, buffers.PackedInput, T.One, projection, g, split);
-            else if (!splitColumns) DotGemm.MultiplyAddTransposed(rows, g, f, x, f, w, f, projection, g);
+            // b + x·Wᵀ: the packed product starts each row from b as it stores its first block (no pass copying b).
+            if (packed) Gemm.MultiplyPackedOntoRow(Transpose.No, rows, g, f, x, f, buffers.PackedInput, b, projection, g, split);
+            else
+            {
+                for (int r = 0; r < rows; r++) b.CopyTo(projection.Slice(r * g, g));
+                if (!splitColumns) DotGemm.MultiplyAddTransposed(rows, g, f, x, f, w, f, projection, g);
+            }
             // (two-core steps add each step's W·x in their halves, before h·Uᵀ: the same sums in the same order)
         }
 
