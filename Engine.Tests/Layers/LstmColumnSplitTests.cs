@@ -52,7 +52,7 @@ public class LstmColumnSplitTests
     public void StreamingSteps_OnTwoCores_EqualOneCore_BitForBit(int units, int batch)
     {
         Sequential<float> split = Model(units), single = Model(units);
-        ((Lstm<float>)single.Layers[0]).StreamingColumnSplit = false;
+        ((Lstm<float>)single.Layers[0]).StepColumnSplit = false;
         Assume.That(((Lstm<float>)split.Layers[0]).CanSplitColumns(batch), Is.True, "this machine takes the two-core path");
         Assert.That(((Lstm<float>)single.Layers[0]).CanSplitColumns(batch), Is.False);
         var a = split.CreateSession(batch, maxChunk: 5);
@@ -72,7 +72,7 @@ public class LstmColumnSplitTests
     {
         const int units = 100, batch = 3, time = 6;
         var split = new Lstm<float>(units, returnSequences: true, zeroOutputForMask: zeroOutputForMask);
-        var single = new Lstm<float>(units, returnSequences: true, zeroOutputForMask: zeroOutputForMask) { StreamingColumnSplit = false };
+        var single = new Lstm<float>(units, returnSequences: true, zeroOutputForMask: zeroOutputForMask) { StepColumnSplit = false };
         split.Build(LayerShape.Sequence(F), new Random(6));
         single.Build(LayerShape.Sequence(F), new Random(6));
         Assume.That(split.CanSplitColumns(batch), Is.True, "this machine takes the two-core path");

@@ -29,7 +29,7 @@ public class PlanColumnSplitTests
 
     private static void SetSplit(Sequential<float> model, bool split)
     {
-        foreach (Lstm<float> lstm in Lstms(model)) lstm.StreamingColumnSplit = split;
+        foreach (Lstm<float> lstm in Lstms(model)) lstm.StepColumnSplit = split;
     }
 
     [TestCaseSource(nameof(Models))]

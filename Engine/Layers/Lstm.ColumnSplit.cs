@@ -18,11 +18,11 @@ public sealed partial class Lstm<T>
     /// <summary>Above this many multiply-adds per step (B·4H·H) a streaming step of a plain float cell splits its hidden units over two cores.</summary>
     internal const long ColumnSplitThreshold = 1L << 15;
 
-    /// <summary>Whether streaming steps may split over two cores (tests turn it off to compare).</summary>
-    internal bool StreamingColumnSplit { get; set; } = true;
+    /// <summary>Whether steps may split their hidden units over two cores: streaming steps, and small-batch plan steps (tests turn it off to compare).</summary>
+    internal bool StepColumnSplit { get; set; } = true;
 
     internal bool CanSplitColumns(int batch)
-        => typeof(T) == typeof(float) && FastMath.IsSupported && CellNormalization.IsNone && StreamingColumnSplit && PairedWork.HasSecondCore
+        => typeof(T) == typeof(float) && FastMath.IsSupported && CellNormalization.IsNone && StepColumnSplit && PairedWork.HasSecondCore
             && ColumnSplitPoint(Units) > 0 && (long)batch * 4 * Units * Units >= ColumnSplitThreshold;
 
     /// <summary>The first hidden unit of the second half: half of H rounded down to a whole vector of eight.</summary>

@@ -1,7 +1,7 @@
 using System.Reflection;
 using BenchmarkDotNet.Attributes;
 
-namespace NumLstm.Tests.Study;
+namespace NumLstm.Tests.Benchmarks;
 
 /// <summary>
 /// Every BenchmarkDotNet class in Engine.Benchmarks, run the way BenchmarkDotNet would run it but once: for every
