@@ -16,7 +16,7 @@ public class ServingBenchmarks
 {
     private const int Features = 32, Time = 50;
     private InferencePlan<float> plan = null!, planPackedOnce = null!, lstmPlan = null!;
-    private StreamingSession<float> session = null!;
+    private StreamingSession<float> session = null!, sessionPackedOnce = null!;
     private float[] x = Array.Empty<float>(), step = Array.Empty<float>();
 
     [Params(1, 64)]
@@ -38,6 +38,7 @@ public class ServingBenchmarks
 
         Sequential<float> streaming = new ModelSpec { InputFeatures = Features, Layers = new[] { LayerSpec.Lstm(128) } }.Build<float>();
         session = streaming.CreateSession();
+        sessionPackedOnce = streaming.CreateSession(packWeightsOnce: true);
         step = x.AsSpan(0, Features).ToArray();
     }
 
@@ -62,4 +63,8 @@ public class ServingBenchmarks
 
     [Benchmark(Description = "W3 streaming step LSTM(128)")]
     public float StreamingStep() => session.Step(step)[0];
+
+    /// <summary>The same with W and U copied into the session's step layout when it was made (packWeightsOnce).</summary>
+    [Benchmark(Description = "W3 streaming step LSTM(128), W and U packed once")]
+    public float StreamingStepPackedOnce() => sessionPackedOnce.Step(step)[0];
 }

@@ -46,17 +46,19 @@ public class LstmColumnSplitTests
         Assert.That(e!.Message, Does.Contain("multiple of 8").And.Contain("start 3"));
     }
 
-    [TestCase(100, 1)]
-    [TestCase(128, 1)]
-    [TestCase(128, 3)]
-    public void StreamingSteps_OnTwoCores_EqualOneCore_BitForBit(int units, int batch)
+    [TestCase(100, 1, false)]
+    [TestCase(128, 1, false)]
+    [TestCase(128, 3, false)]
+    [TestCase(100, 1, true)]
+    [TestCase(128, 3, true)]
+    public void StreamingSteps_OnTwoCores_EqualOneCore_BitForBit(int units, int batch, bool packWeightsOnce)
     {
         Sequential<float> split = Model(units), single = Model(units);
         ((Lstm<float>)single.Layers[0]).StepColumnSplit = false;
         Assume.That(((Lstm<float>)split.Layers[0]).CanSplitColumns(batch), Is.True, "this machine takes the two-core path");
         Assert.That(((Lstm<float>)single.Layers[0]).CanSplitColumns(batch), Is.False);
-        var a = split.CreateSession(batch, maxChunk: 5);
-        var b = single.CreateSession(batch, maxChunk: 5);
+        var a = split.CreateSession(batch, maxChunk: 5, packWeightsOnce: packWeightsOnce);
+        var b = single.CreateSession(batch, maxChunk: 5, packWeightsOnce: packWeightsOnce);
         float[] x = RandomValues<float>(batch * 5 * F, units + batch);
         for (int round = 0; round < 6; round++)
         {
@@ -89,12 +91,13 @@ public class LstmColumnSplitTests
         Assert.That(splitBuffers.ColumnSplit, Is.Not.Null, "the two-core path ran");
     }
 
-    [Test]
-    public void StreamingStep_OnTwoCores_AllocatesNothing_AfterWarmUp()
+    [TestCase(false)]
+    [TestCase(true)]
+    public void StreamingStep_OnTwoCores_AllocatesNothing_AfterWarmUp(bool packWeightsOnce)
     {
         Sequential<float> model = Model(128);
         Assume.That(((Lstm<float>)model.Layers[0]).CanSplitColumns(1), Is.True, "this machine takes the two-core path");
-        var session = model.CreateSession();
+        var session = model.CreateSession(packWeightsOnce: packWeightsOnce);
         float[] step = RandomValues<float>(F, 3);
         for (int k = 0; k < 20; k++) session.Step(step);
         // Process-wide, so the worker's allocations count; the test host's own threads (result reporting) can

@@ -133,17 +133,97 @@ public class StreamingSessionTests<T> where T : unmanaged, IFloatingPointIeee754
         Assert.That(sequential[0], Is.Not.EqualTo(sequential[1]), "the streams differ, so mixed-up state would show");
     }
 
-    [TestCase(false)]
-    [TestCase(true)]
-    public void Step_AllocatesNothing_AfterWarmUp(bool lastOutput)
+    [TestCase(false, false)]
+    [TestCase(true, false)]
+    [TestCase(false, true)]
+    [TestCase(true, true)]
+    public void Step_AllocatesNothing_AfterWarmUp(bool lastOutput, bool packWeightsOnce)
     {
         Sequential<T> model = Build<T>(lastOutput ? LastOutputStack : SequenceStack);
-        var session = model.CreateSession(maxChunk: 4);
+        var session = model.CreateSession(maxChunk: 4, packWeightsOnce: packWeightsOnce);
         T[] x = RandomValues<T>(4 * F, 6), step = Row(x, 0, F);
         for (int k = 0; k < 5; k++) { session.Step(step); session.StepChunk(x); }
         Assert.That(AllocatedBytes(100, () => session.Step(step)), Is.EqualTo(0), "Step");
         Assert.That(AllocatedBytes(100, () => session.StepChunk(x)), Is.EqualTo(0), "StepChunk");
         Assert.That(AllocatedBytes(100, session.Reset), Is.EqualTo(0), "Reset");
+        Assert.That(AllocatedBytes(100, session.RefreshWeights), Is.EqualTo(0), "RefreshWeights");
+    }
+
+    public static IEnumerable<TestCaseData> PackOnceCases()
+    {
+        yield return new TestCaseData(SequenceStack, 1).SetArgDisplayNames("sequence stack with tf-addons cell, batch 1");
+        yield return new TestCaseData(LastOutputStack, 3).SetArgDisplayNames("keras-snippet cell then last output, batch 3");
+        foreach ((string name, CellNormalization cell) in new[] { ("keras-gates", CellNormalization.KerasGates), ("ba2016", CellNormalization.BaEtAl2016) })
+            yield return new TestCaseData(new ModelSpec { InputFeatures = F, Seed = 4, Layers = new[] { LayerSpec.Lstm(21, true, cell: cell), LayerSpec.Dense(2) } }, 2)
+                .SetArgDisplayNames($"{name} cell, batch 2");
+        // Plain cells wide enough to take the two-core step (float): 7 units (one half only), 100 (halves of 48 and 52),
+        // 128, and a feature count below one vector.
+        foreach ((int units, int features, int batch) in new[] { (7, F, 1), (100, F, 1), (128, 32, 1), (128, 32, 4), (40, 5, 1) })
+            yield return new TestCaseData(new ModelSpec { InputFeatures = features, Seed = 5, Layers = new[] { LayerSpec.Lstm(units, true), LayerSpec.Dense(3) } }, batch)
+                .SetArgDisplayNames($"LSTM({features}→{units}), batch {batch}");
+    }
+
+    [TestCaseSource(nameof(PackOnceCases))]
+    public void PackWeightsOnce_GivesTheSameBits_StepAndChunk(ModelSpec spec, int batch)
+    {
+        Sequential<T> model = Build<T>(spec);
+        int f = spec.InputFeatures;
+        var asStored = model.CreateSession(batch, maxChunk: 5);
+        var packedOnce = model.CreateSession(batch, maxChunk: 5, packWeightsOnce: true);
+        Assert.That(packedOnce.PacksWeightsOnce, Is.True);
+        Assert.That(asStored.PacksWeightsOnce, Is.False);
+        T[] x = RandomValues<T>(batch * 5 * f, 30);
+        for (int round = 0; round < 4; round++)
+        {
+            T[] step = x.AsSpan(round * batch * f, batch * f).ToArray();
+            Assert.That(packedOnce.Step(step).ToArray(), Is.EqualTo(asStored.Step(step).ToArray()), $"step {round}");
+            Assert.That(packedOnce.StepChunk(x).ToArray(), Is.EqualTo(asStored.StepChunk(x).ToArray()), $"chunk {round}");
+        }
+    }
+
+    [Test]
+    public void PackWeightsOnce_KeepsWAndU_UntilRefreshWeights_AndReadsTheRestAtEveryCall()
+    {
+        var spec = new ModelSpec { InputFeatures = F, Seed = 6, Layers = new[] { LayerSpec.Lstm(24, true), LayerSpec.LayerNorm(), LayerSpec.Lstm(40), LayerSpec.Dense(2) } };
+        Sequential<T> model = Build<T>(spec), twin = Build<T>(spec);   // twin keeps the original weights
+        var once = model.CreateSession(packWeightsOnce: true);
+        T[] x = RandomValues<T>(6 * F, 7);
+
+        // Change every LSTM weight matrix: a session that reads them sees it, the packed-once one keeps its copies.
+        foreach (NamedParameter<T> p in model.NamedParameters)
+            if (p.Parameter.Name.StartsWith("weight_ih") || p.Parameter.Name.StartsWith("weight_hh"))
+                for (int k = 0; k < p.Parameter.Length; k++) p.Parameter.Value[k] *= T.CreateTruncating(1.5);
+        Assert.That(once.StepChunk(x).ToArray(), Is.EqualTo(twin.CreateSession().StepChunk(x).ToArray()), "packed-once session keeps the copied W and U");
+        T[] changed = model.CreateSession().StepChunk(x).ToArray();
+        Assert.That(changed, Is.Not.EqualTo(twin.CreateSession().StepChunk(x).ToArray()), "the change matters");
+
+        once.Reset();
+        once.RefreshWeights();
+        Assert.That(once.StepChunk(x).ToArray(), Is.EqualTo(changed), "after RefreshWeights");
+
+        // Biases (and LayerNorm, Dense parameters) are read at every call.
+        foreach (NamedParameter<T> p in model.NamedParameters)
+            if (p.Parameter.Name.StartsWith("bias"))
+                for (int k = 0; k < p.Parameter.Length; k++) p.Parameter.Value[k] += T.CreateTruncating(0.25);
+        once.Reset();
+        T[] afterBias = model.CreateSession().StepChunk(x).ToArray();
+        Assert.That(afterBias, Is.Not.EqualTo(changed), "the bias change matters");
+        Assert.That(once.StepChunk(x).ToArray(), Is.EqualTo(afterBias), "packed-once session after a bias change");
+    }
+
+    [Test]
+    public void RefreshWeights_KeepsTheState_AndDoesNothingToASessionThatReadsTheWeights()
+    {
+        Sequential<T> model = Build<T>(LastOutputStack);
+        T[] x = RandomValues<T>(4 * F, 8);
+        var once = model.CreateSession(packWeightsOnce: true);
+        var asStored = model.CreateSession();
+        once.StepChunk(x.AsSpan(0, 2 * F));
+        asStored.StepChunk(x.AsSpan(0, 2 * F));
+        once.RefreshWeights();
+        asStored.RefreshWeights();
+        Assert.That(once.Position, Is.EqualTo(2));
+        Assert.That(once.StepChunk(x.AsSpan(2 * F)).ToArray(), Is.EqualTo(asStored.StepChunk(x.AsSpan(2 * F)).ToArray()), "state carried over the refresh");
     }
 
     [Test]

@@ -10,7 +10,7 @@ namespace NumLstm.Kernels;
 /// zeroed, then one horizontal sum — whatever m, n and the register blocking, so a row computed alone (batch 1,
 /// streaming) equals the same row computed inside a larger product bit for bit (on one machine and vector width).
 /// </summary>
-public static class DotGemm
+public static partial class DotGemm
 {
     private const int Panel = 32;
 

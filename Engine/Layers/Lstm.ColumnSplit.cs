@@ -91,29 +91,104 @@ public sealed partial class Lstm<T>
         }
     }
 
+    // A packWeightsOnce session's W and U (StepWeights): for each half of the units (ColumnSplitPoint; the first half is
+    // empty below 16 units), rows q·H + [j0, j1) of W for the four gate blocks q, each DotGemm-packed, one after another,
+    // then the same rows of U: each half of a two-core step reads its weights as two streams, one call each.
+
+    /// <summary>Elements of a session's packed W and U (see <see cref="PackStepWeights"/>).</summary>
+    internal static int StepWeightsLength(int h, int f) => StepWeightsOffset(h, f, 2, recurrent: false);
+
+    /// <summary>Where a half's packed W (or U) starts; half 2 is the end.</summary>
+    internal static int StepWeightsOffset(int h, int f, int half, bool recurrent)
+    {
+        int split = ColumnSplitPoint(h);
+        int low = 4 * (DotGemm.PackedLength<T>(split, f) + DotGemm.PackedLength<T>(split, h));
+        int start = half == 0 ? 0 : half == 1 ? low : checked(low + 4 * (DotGemm.PackedLength<T>(h - split, f) + DotGemm.PackedLength<T>(h - split, h)));
+        int count = half == 0 ? split : h - split;
+        return recurrent ? checked(start + 4 * DotGemm.PackedLength<T>(count, f)) : start;
+    }
+
+    /// <summary>Packs the current W and U into a session's step layout.</summary>
+    internal void PackStepWeights(Span<T> stepWeights)
+    {
+        int h = Units, f = InputFeatures, split = ColumnSplitPoint(h);
+        ReadOnlySpan<T> w = weightIh!.Value, u = weightHh!.Value;
+        for (int half = 0; half < 2; half++)
+        {
+            int j0 = half == 0 ? 0 : split, count = half == 0 ? split : h - split;
+            int inputLength = DotGemm.PackedLength<T>(count, f), recurrentLength = DotGemm.PackedLength<T>(count, h);
+            int inputStart = StepWeightsOffset(h, f, half, recurrent: false), recurrentStart = StepWeightsOffset(h, f, half, recurrent: true);
+            for (int q = 0; q < 4; q++)
+            {
+                DotGemm.PackRows(count, f, w.Slice((q * h + j0) * f), f, stepWeights.Slice(inputStart + q * inputLength, inputLength));
+                DotGemm.PackRows(count, h, u.Slice((q * h + j0) * h), h, stepWeights.Slice(recurrentStart + q * recurrentLength, recurrentLength));
+            }
+        }
+    }
+
+    /// <summary>
+    /// The unpacked paths' products: c[r, q·H + j] += x_r · W[q·H + j, ·] (input), then += h_r · U[q·H + j, ·]
+    /// (recurrent), for r &lt; rows, every gate block q and the units j of one half (0 or 1) or of both (−1); from W and U
+    /// as stored, or from a packWeightsOnce session's step layout. Each element's sums are the same either way.
+    /// </summary>
+    internal void StepProducts(LstmInferenceBuffers<T> buffers, int rows, ReadOnlySpan<T> x, int ldx, ReadOnlySpan<T> hPrevious, int ldh,
+        bool input, bool recurrent, int half, Span<T> c, int ldc)
+    {
+        int h = Units, f = InputFeatures, split = ColumnSplitPoint(h);
+        if (buffers.StepWeights.Length == 0)
+        {
+            ReadOnlySpan<T> w = weightIh!.Value, u = weightHh!.Value;
+            if (half < 0)
+            {
+                if (input) DotGemm.MultiplyAddTransposed(rows, 4 * h, f, x, ldx, w, f, c, ldc);
+                if (recurrent) DotGemm.MultiplyAddTransposed(rows, 4 * h, h, hPrevious, ldh, u, h, c, ldc);
+                return;
+            }
+            int start = half == 0 ? 0 : split, units = half == 0 ? split : h - split;
+            for (int q = 0; q < 4; q++)
+            {
+                if (input) DotGemm.MultiplyAddTransposed(rows, units, f, x, ldx, w.Slice((q * h + start) * f, units * f), f, c.Slice(q * h + start), ldc);
+                if (recurrent) DotGemm.MultiplyAddTransposed(rows, units, h, hPrevious, ldh, u.Slice((q * h + start) * h, units * h), h, c.Slice(q * h + start), ldc);
+            }
+            return;
+        }
+        ReadOnlySpan<T> stepWeights = buffers.StepWeights;
+        for (int part = Math.Max(half, 0); part <= (half < 0 ? 1 : half); part++)
+        {
+            int j0 = part == 0 ? 0 : split, count = part == 0 ? split : h - split;
+            if (count == 0) continue;
+            if (input)
+                DotGemm.MultiplyAddPackedGroups(rows, 4, count, f, x, ldx, stepWeights.Slice(StepWeightsOffset(h, f, part, recurrent: false)), c.Slice(j0), ldc, h);
+            if (recurrent)
+                DotGemm.MultiplyAddPackedGroups(rows, 4, count, h, hPrevious, ldh, stepWeights.Slice(StepWeightsOffset(h, f, part, recurrent: true)), c.Slice(j0), ldc, h);
+        }
+    }
+
     /// <summary>One streaming step split by hidden units, as a reusable job; the spans as addresses pinned by the caller.</summary>
     internal sealed unsafe class ColumnSplitJob : IPairedJob
     {
         private Lstm<T>? layer;
         private int batch, time, tIn, projectionLength, maskLength, halvesLength, productsLength;
-        private T* input, inputWeights, projection, hidden, hiddenNext, cell, tanhCell, recurrent, packedHalves, halfProducts;
+        private T* input, projection, hidden, hiddenNext, cell, tanhCell, packedHalves, halfProducts;
         private bool* mask;
+        private LstmInferenceBuffers<T>? buffers;   // the step layout of a packWeightsOnce session's W and U, if it has one
 
         /// <summary>The packed form: z already holds Ax + b, and h_{t−1}·Uᵀ comes from the per-half packed blocks.</summary>
         public void SetPacked(Lstm<T> owner, int batchSize, int steps, int inputTime, T* projectionRows, int projectionRowsLength, T* hPrevious,
             T* hNext, T* cells, T* tanhRow, T* halves, int halvesCount, T* products, int productsCount, bool* stepMask, int stepMaskLength)
         {
-            Set(owner, batchSize, steps, inputTime, null, null, projectionRows, projectionRowsLength, hPrevious, hNext, cells, tanhRow, null,
-                stepMask, stepMaskLength);
+            Set(owner, batchSize, steps, inputTime, null, projectionRows, projectionRowsLength, hPrevious, hNext, cells, tanhRow, stepMask, stepMaskLength,
+                stepBuffers: null);
             packedHalves = halves; halvesLength = halvesCount; halfProducts = products; productsLength = productsCount;
         }
 
-        public void Set(Lstm<T> owner, int batchSize, int steps, int inputTime, T* x, T* w, T* projectionRows, int projectionRowsLength, T* hPrevious,
-            T* hNext, T* cells, T* tanhRow, T* u, bool* stepMask, int stepMaskLength)
+        /// <summary>The unpacked form: W and U as stored, or the step layout of a packWeightsOnce session's buffers (stepBuffers, null only for the packed form).</summary>
+        public void Set(Lstm<T> owner, int batchSize, int steps, int inputTime, T* x, T* projectionRows, int projectionRowsLength, T* hPrevious,
+            T* hNext, T* cells, T* tanhRow, bool* stepMask, int stepMaskLength, LstmInferenceBuffers<T>? stepBuffers)
         {
-            layer = owner; batch = batchSize; time = steps; tIn = inputTime; input = x; inputWeights = w;
+            layer = owner; batch = batchSize; time = steps; tIn = inputTime; input = x; buffers = stepBuffers;
             projection = projectionRows; projectionLength = projectionRowsLength;
-            hidden = hPrevious; hiddenNext = hNext; cell = cells; tanhCell = tanhRow; recurrent = u;
+            hidden = hPrevious; hiddenNext = hNext; cell = cells; tanhCell = tanhRow;
             mask = stepMask; maskLength = stepMaskLength;
             packedHalves = null; halvesLength = 0;
         }
@@ -147,18 +222,16 @@ public sealed partial class Lstm<T>
             }
             else
             {
-                var u = new ReadOnlySpan<T>(recurrent, g * h);
                 int f = layer.InputFeatures;
                 var x = new ReadOnlySpan<T>(input, batch * time * f);
-                var w = new ReadOnlySpan<T>(inputWeights, g * f);
-                // (S1) z[·, k·H + j] (holding b) += x_t · W[k·H + j, ·], then (S2) += h_{t−1} · U[k·H + j, ·] for this half's units j,
-                // one product per gate block: each element's sums in the order one whole-row product takes.
-                for (int k = 0; k < 4; k++)
-                {
-                    Span<T> zBlock = z.Slice(tIn * g + k * h + j0);
-                    DotGemm.MultiplyAddTransposed(batch, count, f, x.Slice(tIn * f), time * f, w.Slice((k * h + j0) * f, count * f), f, zBlock, time * g);
-                    DotGemm.MultiplyAddTransposed(batch, count, h, hPrev, h, u.Slice((k * h + j0) * h, count * h), h, zBlock, time * g);
-                }
+                // z[·, k·H + j] = b, (S1) += x_t · W[k·H + j, ·], then (S2) += h_{t−1} · U[k·H + j, ·] for this half's units j
+                // (W and U as stored, or a packWeightsOnce session's step layout): each element's sums in the order one
+                // whole-row product takes. Each half writes b into its own columns, so no core reads lines the other wrote.
+                ReadOnlySpan<T> bias = layer.bias!.Value;
+                for (int bi = 0; bi < batch; bi++)
+                    for (int q = 0; q < 4; q++)
+                        bias.Slice(q * h + j0, count).CopyTo(z.Slice((bi * time + tIn) * g + q * h + j0, count));
+                layer.StepProducts(buffers!, batch, x.Slice(tIn * f), time * f, hPrev, h, input: true, recurrent: true, half: part, z.Slice(tIn * g), time * g);
             }
             Span<float> zf = MemoryMarshal.Cast<T, float>(z), tanhRow = new Span<float>(tanhCell, h);
             for (int bi = 0; bi < batch; bi++)

@@ -10,9 +10,10 @@ public sealed partial class Lstm<T>
 {
     // packed: pack W and U at every call and use the packed product (batch predictions: rows bitwise independent of the
     // batch, and fast at every batch size). Streaming sessions keep DotGemm, which has no per-call cost.
-    // packOnce (with packed): W and U are packed by PackInferenceWeights only, not at every call (packWeightsOnce plans).
+    // packOnce: W and U are packed by PackInferenceWeights only, not at every call (packWeightsOnce plans); without
+    // packed (packWeightsOnce sessions) into DotGemm's row-interleaved layout, per gate block, read by the same sums.
     internal LstmInferenceBuffers<T> CreateInferenceBuffers(int maxBatch, int maxTime, bool packed = false, bool packOnce = false)
-        => new(maxBatch, maxTime, Units, InputFeatures, CellNormalization.Gates == GateNormalization.Separate, packed, packed && packOnce,
+        => new(maxBatch, maxTime, Units, InputFeatures, CellNormalization.Gates == GateNormalization.Separate, packed, packOnce,
             packed && MaySplitPackedColumns ? PackedHalvesLength(Units) : 0, packed && MaySplitPackedColumns ? HalfProductsLength(Units, maxBatch) : 0);
 
     /// <summary>
@@ -25,6 +26,11 @@ public sealed partial class Lstm<T>
     // call packs only the layout the call uses).
     private void PackInferenceWeights(LstmInferenceBuffers<T> buffers, bool whole, bool halves)
     {
+        if (buffers.StepWeights.Length > 0)
+        {
+            PackStepWeights(buffers.StepWeights);   // a packWeightsOnce session
+            return;
+        }
         if (buffers.PackedInput.Length == 0) return;   // the DotGemm path reads W and U as stored
         int f = InputFeatures, h = Units, g = 4 * h;
         Gemm.Pack(Transpose.Yes, f, g, weightIh!.Value, f, buffers.PackedInput);
@@ -61,7 +67,7 @@ public sealed partial class Lstm<T>
             else
             {
                 projection.Clear();
-                DotGemm.MultiplyAddTransposed(rows, g, f, x, f, w, f, projection, g);
+                StepProducts(buffers, rows, x, f, default, 0, input: true, recurrent: false, half: -1, projection, g);
             }
             for (int r = 0; r < rows; r++)
             {
@@ -76,10 +82,14 @@ public sealed partial class Lstm<T>
             if (packed) Gemm.MultiplyPackedOntoRow(Transpose.No, rows, g, f, x, f, buffers.PackedInput, b, projection, g, split);
             else
             {
-                for (int r = 0; r < rows; r++) b.CopyTo(projection.Slice(r * g, g));
-                if (!splitColumns) DotGemm.MultiplyAddTransposed(rows, g, f, x, f, w, f, projection, g);
+                if (!splitColumns)
+                {
+                    for (int r = 0; r < rows; r++) b.CopyTo(projection.Slice(r * g, g));
+                    StepProducts(buffers, rows, x, f, default, 0, input: true, recurrent: false, half: -1, projection, g);
+                }
             }
-            // (two-core steps add each step's W·x in their halves, before h·Uᵀ: the same sums in the same order)
+            // (two-core steps start their columns of each step's rows from b and add W·x in their halves, before h·Uᵀ:
+            // the same sums in the same order, and each core writes only the rows' columns it reads back)
         }
 
         for (int s = 0; s < time; s++)
@@ -99,13 +109,13 @@ public sealed partial class Lstm<T>
                 else
                 {
                     ah.Clear();
-                    DotGemm.MultiplyAddTransposed(batch, g, h, hState, h, u, h, ah, g);
+                    StepProducts(buffers, batch, default, 0, hState, h, input: false, recurrent: true, half: -1, ah, g);
                 }
             }
             else
             {
                 if (packed) Gemm.MultiplyPacked(Transpose.No, batch, g, h, T.One, hState, h, buffers.PackedRecurrent, T.One, projection.Slice(tIn * g), time * g, split);
-                else DotGemm.MultiplyAddTransposed(batch, g, h, hState, h, u, h, projection.Slice(tIn * g), time * g);
+                else StepProducts(buffers, batch, default, 0, hState, h, input: false, recurrent: true, half: -1, projection.Slice(tIn * g), time * g);
             }
 
             for (int bi = 0; bi < batch; bi++)
@@ -157,13 +167,11 @@ public sealed partial class Lstm<T>
         Span<T> hNext = buffers.HiddenNext.AsSpan(0, batch * h);
         ColumnSplitJob job = buffers.ColumnSplit ??= new ColumnSplitJob();
         fixed (T* xPointer = x)
-        fixed (T* wPointer = weightIh!.Value)
         fixed (T* projectionPointer = projection)
         fixed (T* hPointer = hState)
         fixed (T* hNextPointer = hNext)
         fixed (T* cPointer = cState)
         fixed (T* tanhPointer = buffers.TanhCell)
-        fixed (T* uPointer = weightHh!.Value)
         fixed (bool* maskPointer = mask)
         fixed (T* halvesPointer = buffers.PackedRecurrentHalves)
         fixed (T* productsPointer = buffers.HalfProducts)
@@ -172,8 +180,8 @@ public sealed partial class Lstm<T>
                 job.SetPacked(this, batch, time, tIn, projectionPointer, projection.Length, hPointer, hNextPointer, cPointer, tanhPointer,
                     halvesPointer, buffers.PackedRecurrentHalves.Length, productsPointer, buffers.HalfProducts.Length, maskPointer, mask.Length);
             else
-                job.Set(this, batch, time, tIn, xPointer, wPointer, projectionPointer, projection.Length, hPointer, hNextPointer, cPointer, tanhPointer, uPointer,
-                    maskPointer, mask.Length);
+                job.Set(this, batch, time, tIn, xPointer, projectionPointer, projection.Length, hPointer, hNextPointer, cPointer, tanhPointer,
+                    maskPointer, mask.Length, buffers);
             PairedWork.Run(job);
         }
         hNext.CopyTo(hState);
@@ -230,6 +238,7 @@ internal sealed class LstmInferenceBuffers<T> where T : unmanaged, IFloatingPoin
         PackOnce = packOnce;
         int g = 4 * units;
         PackedInput = packed ? new T[Gemm.PackedLength<T>(features, g)] : Array.Empty<T>();
+        StepWeights = !packed && packOnce ? new T[Lstm<T>.StepWeightsLength(units, features)] : Array.Empty<T>();
         PackedRecurrent = packed ? new T[Gemm.PackedLength<T>(units, g)] : Array.Empty<T>();
         Projection = new T[checked(maxBatch * maxTime * g)];
         RecurrentProjection = separateGateNorms ? new T[maxBatch * g] : Array.Empty<T>();
@@ -252,12 +261,13 @@ internal sealed class LstmInferenceBuffers<T> where T : unmanaged, IFloatingPoin
     public readonly T[] Statistics = new T[2]; // μ, ρ of one row
     public readonly T[] PackedInput;           // Wᵀ packed [F, G] (Gemm.Pack), or empty for the DotGemm path
     public readonly T[] PackedRecurrent;       // Uᵀ packed [H, G], or empty
+    public readonly T[] StepWeights;           // W and U in DotGemm pair layouts per half and gate block (a packWeightsOnce session), or empty
     public readonly T[] PackedRecurrentHalves; // Uᵀ's columns of each half of the units, packed (Lstm.ColumnSplit.cs), or empty
     public readonly T[] HalfProducts;          // the halves' h·Uᵀ blocks [B, n'] of a two-core step, or empty
     /// <summary>Whether a small-batch plan step may split its hidden units over two cores (off while a Bidirectional runs its directions in parallel).</summary>
     public bool AllowColumnSplit = true;
     /// <summary>Whether the packed products may split over two threads (off when a Bidirectional runs its directions in parallel).</summary>
     public bool SplitProducts;
-    /// <summary>Keep the packed W and U between calls (a plan made with packWeightsOnce) instead of packing them at every call.</summary>
+    /// <summary>Keep the packed W and U between calls (a plan or session made with packWeightsOnce) instead of packing them at every call (plans) or reading them as stored (sessions).</summary>
     public readonly bool PackOnce;
 }

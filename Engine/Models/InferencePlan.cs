@@ -90,8 +90,12 @@ public static class ServingExtensions
         where T : unmanaged, IFloatingPointIeee754<T>
         => new(model, maxBatch, maxTime, packWeightsOnce);
 
-    /// <summary>A <see cref="StreamingSession{T}"/> (Keras stateful=True) for batch streams fed up to maxChunk steps at a time.</summary>
-    public static StreamingSession<T> CreateSession<T>(this Sequential<T> model, int batch = 1, int maxChunk = StreamingSession<T>.DefaultMaxChunk)
+    /// <summary>
+    /// A <see cref="StreamingSession{T}"/> (Keras stateful=True) for batch streams fed up to maxChunk steps at a time;
+    /// with packWeightsOnce it copies the LSTM weight matrices now and keeps them (see <see cref="StreamingSession{T}.RefreshWeights"/>).
+    /// </summary>
+    public static StreamingSession<T> CreateSession<T>(this Sequential<T> model, int batch = 1, int maxChunk = StreamingSession<T>.DefaultMaxChunk,
+        bool packWeightsOnce = false)
         where T : unmanaged, IFloatingPointIeee754<T>
-        => new(model, batch, maxChunk);
+        => new(model, batch, maxChunk, packWeightsOnce);
 }

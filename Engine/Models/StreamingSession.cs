@@ -10,6 +10,10 @@ namespace NumLstm.Models;
 /// After the first call, Step and StepChunk allocate nothing. Sessions own all their buffers and only read the model, so
 /// many sessions can serve one model from different threads (one thread per session at a time; do not train the model
 /// meanwhile). A Bidirectional layer or a goBackwards LSTM needs the whole sequence and cannot stream. No masks; dropout off.
+/// By default a session reads the model's parameters at every call, so it always sees the current weights. With
+/// <c>packWeightsOnce</c> it copies every LSTM's W and U into a layout its step reads faster (one sequential stream)
+/// when it is created and when <see cref="RefreshWeights"/> is called, and uses those copies until then; the results
+/// are bitwise the same as without.
 /// </summary>
 public sealed class StreamingSession<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
@@ -19,7 +23,11 @@ public sealed class StreamingSession<T> where T : unmanaged, IFloatingPointIeee7
     /// <param name="model">The model to stream through (read only).</param>
     /// <param name="batch">Independent streams advanced together (B).</param>
     /// <param name="maxChunk">The most steps one <see cref="StepChunk"/> call may feed.</param>
-    public StreamingSession(Sequential<T> model, int batch = 1, int maxChunk = DefaultMaxChunk)
+    /// <param name="packWeightsOnce">Copy every LSTM's input and recurrent weight matrices (W, U) now into the layout
+    /// the step reads fastest, and keep the copies: a step of LSTM(32→128) at batch 1 reads 320 KB of weights, and the
+    /// copy lets it read them as one stream. Changes to those matrices after this (training, loading weights) are not
+    /// seen until <see cref="RefreshWeights"/>; biases, LayerNorm and Dense parameters are still read at every call.</param>
+    public StreamingSession(Sequential<T> model, int batch = 1, int maxChunk = DefaultMaxChunk, bool packWeightsOnce = false)
     {
         ArgumentNullException.ThrowIfNull(model);
         foreach (Layer<T> layer in model.Layers)
@@ -31,8 +39,19 @@ public sealed class StreamingSession<T> where T : unmanaged, IFloatingPointIeee7
         }
         if (batch <= 0) throw new ArgumentOutOfRangeException(nameof(batch), batch, "A session's batch size must be positive.");
         if (maxChunk <= 0) throw new ArgumentOutOfRangeException(nameof(maxChunk), maxChunk, "A session's maximum chunk length must be positive.");
-        runner = new InferenceRunner<T>(model, batch, maxChunk, streaming: true);
+        runner = new InferenceRunner<T>(model, batch, maxChunk, streaming: true, packWeightsOnce);
+        PacksWeightsOnce = packWeightsOnce;
     }
+
+    /// <summary>Whether the session keeps copies of W and U between calls (see the constructor's packWeightsOnce).</summary>
+    public bool PacksWeightsOnce { get; }
+
+    /// <summary>
+    /// Copies every LSTM's W and U again from the model's current parameters, for a session made with packWeightsOnce
+    /// after those changed. Keeps the state (use <see cref="Reset"/> to forget it). Allocates nothing. A session
+    /// without packWeightsOnce reads the current weights at every call, so this does nothing there.
+    /// </summary>
+    public void RefreshWeights() => runner.RefreshWeights();
 
     public Sequential<T> Model => runner.Model;
     /// <summary>B: the number of streams.</summary>
