@@ -68,6 +68,23 @@ public class LstmColumnSplitTests
         }
     }
 
+    [TestCase(1, false)]
+    [TestCase(3, false)]
+    [TestCase(3, true)]
+    public void Reset_AfterTwoCoreSteps_StartsAFreshSequence(int stepsBefore, bool packWeightsOnce)
+    {
+        // Two-core steps leave h in either of the two buffers they swap between; Reset must clear the state wherever it is.
+        Sequential<float> model = Model(128);
+        Assume.That(((Lstm<float>)model.Layers[0]).CanSplitColumns(1), Is.True, "this machine takes the two-core path");
+        float[] x = RandomValues<float>(4 * F, 12), other = RandomValues<float>(F, 13);
+        float[] expected = model.CreateSession(packWeightsOnce: packWeightsOnce).StepChunk(x).ToArray();
+        var session = model.CreateSession(packWeightsOnce: packWeightsOnce);
+        for (int k = 0; k < stepsBefore; k++) session.Step(other);
+        session.Reset();
+        float[] stepped = Enumerable.Range(0, 4).SelectMany(t => session.Step(x.AsSpan(t * F, F)).ToArray()).ToArray();
+        Assert.That(stepped, Is.EqualTo(expected));
+    }
+
     [TestCase(false)]
     [TestCase(true)]
     public void MaskedSteps_OnTwoCores_EqualOneCore_BitForBit(bool zeroOutputForMask)
@@ -86,7 +103,7 @@ public class LstmColumnSplitTests
         split.InferenceForward(x, batch, time, mask, splitBuffers, outSplit, allSteps: true, inputOrder: false, resetState: true);
         single.InferenceForward(x, batch, time, mask, singleBuffers, outSingle, allSteps: true, inputOrder: false, resetState: true);
         Assert.That(outSplit, Is.EqualTo(outSingle), "outputs");
-        Assert.That(splitBuffers.Hidden, Is.EqualTo(singleBuffers.Hidden), "final h");
+        Assert.That(splitBuffers.CurrentHidden, Is.EqualTo(singleBuffers.CurrentHidden), "final h");
         Assert.That(splitBuffers.Cell, Is.EqualTo(singleBuffers.Cell), "final c");
         Assert.That(splitBuffers.ColumnSplit, Is.Not.Null, "the two-core path ran");
     }

@@ -186,11 +186,22 @@ public sealed partial class Lstm<T>
         public void Set(Lstm<T> owner, int batchSize, int steps, int inputTime, T* x, T* projectionRows, int projectionRowsLength, T* hPrevious,
             T* hNext, T* cells, T* tanhRow, bool* stepMask, int stepMaskLength, LstmInferenceBuffers<T>? stepBuffers)
         {
-            layer = owner; batch = batchSize; time = steps; tIn = inputTime; input = x; buffers = stepBuffers;
-            projection = projectionRows; projectionLength = projectionRowsLength;
-            hidden = hPrevious; hiddenNext = hNext; cell = cells; tanhCell = tanhRow;
-            mask = stepMask; maskLength = stepMaskLength;
-            packedHalves = null; halvesLength = 0;
+            if (layer != owner) layer = owner;
+            if (batch != batchSize) batch = batchSize;
+            if (time != steps) time = steps;
+            if (tIn != inputTime) tIn = inputTime;
+            if (input != x) input = x;
+            if (buffers != stepBuffers) buffers = stepBuffers;
+            if (projection != projectionRows) projection = projectionRows;
+            if (projectionLength != projectionRowsLength) projectionLength = projectionRowsLength;
+            if (hidden != hPrevious) hidden = hPrevious;
+            if (hiddenNext != hNext) hiddenNext = hNext;
+            if (cell != cells) cell = cells;
+            if (tanhCell != tanhRow) tanhCell = tanhRow;
+            if (mask != stepMask) mask = stepMask;
+            if (maskLength != stepMaskLength) maskLength = stepMaskLength;
+            if (packedHalves != null) packedHalves = null;
+            if (halvesLength != 0) halvesLength = 0;
         }
 
         public void RunPart(int part)

@@ -50,7 +50,7 @@ public sealed partial class Lstm<T>
         int f = InputFeatures, h = Units, g = 4 * h, rows = batch * time;
         ReadOnlySpan<T> w = weightIh!.Value, u = weightHh!.Value, b = bias!.Value;
         Span<T> projection = buffers.Projection.AsSpan(0, rows * g);
-        Span<T> hState = buffers.Hidden.AsSpan(0, batch * h), cState = buffers.Cell.AsSpan(0, batch * h);
+        Span<T> hState = buffers.CurrentHidden.AsSpan(0, batch * h), cState = buffers.Cell.AsSpan(0, batch * h);
         if (resetState) { hState.Clear(); cState.Clear(); }
         GateNormalization gateMode = CellNormalization.Gates;
         bool packed = buffers.PackedInput.Length > 0, split = buffers.SplitProducts;
@@ -97,7 +97,12 @@ public sealed partial class Lstm<T>
             int tIn = GoBackwards ? time - 1 - s : s;
             if (splitColumns || splitPacked)
             {
-                StepOnTwoCores(x, projection, batch, time, tIn, hState, cState, mask, buffers, splitPacked);
+                // h_t goes to the other buffer, which then holds the state: no copy back, and each core's half of h_t
+                // stays in its cache for the next step.
+                Span<T> hNext = (buffers.HiddenInNext ? buffers.Hidden : buffers.HiddenNext).AsSpan(0, batch * h);
+                StepOnTwoCores(x, projection, batch, time, tIn, hState, hNext, cState, mask, buffers, splitPacked);
+                buffers.HiddenInNext = !buffers.HiddenInNext;
+                hState = hNext;
                 WriteStepOutputs(hState, batch, time, s, tIn, mask, output, allSteps, inputOrder);
                 continue;
             }
@@ -158,13 +163,11 @@ public sealed partial class Lstm<T>
         if (!allSteps) hState.CopyTo(output);
     }
 
-    // One step of a plain float cell with its hidden units split over two cores (Lstm.ColumnSplit.cs): h_t into the
-    // second buffer, then copied back over h_{t−1}. packed: a plan's step, U from the per-half packed blocks.
-    private unsafe void StepOnTwoCores(ReadOnlySpan<T> x, Span<T> projection, int batch, int time, int tIn, Span<T> hState, Span<T> cState, ReadOnlySpan<bool> mask,
-        LstmInferenceBuffers<T> buffers, bool packed)
+    // One step of a plain float cell with its hidden units split over two cores (Lstm.ColumnSplit.cs): h_{t−1} from
+    // hState, h_t into hNext. packed: a plan's step, U from the per-half packed blocks.
+    private unsafe void StepOnTwoCores(ReadOnlySpan<T> x, Span<T> projection, int batch, int time, int tIn, Span<T> hState, Span<T> hNext, Span<T> cState,
+        ReadOnlySpan<bool> mask, LstmInferenceBuffers<T> buffers, bool packed)
     {
-        int h = Units;
-        Span<T> hNext = buffers.HiddenNext.AsSpan(0, batch * h);
         ColumnSplitJob job = buffers.ColumnSplit ??= new ColumnSplitJob();
         fixed (T* xPointer = x)
         fixed (T* projectionPointer = projection)
@@ -184,7 +187,6 @@ public sealed partial class Lstm<T>
                     maskPointer, mask.Length, buffers);
             PairedWork.Run(job);
         }
-        hNext.CopyTo(hState);
     }
 
     // (S8)/(S9') for one step: each row's output is h (a masked step's h is the carried one), or zero with zero_output_for_mask.
@@ -253,8 +255,21 @@ internal sealed class LstmInferenceBuffers<T> where T : unmanaged, IFloatingPoin
 
     public readonly T[] Projection;            // Ax + b, then z, [B, T, G]
     public readonly T[] RecurrentProjection;   // Ah [B, G], only with separate gate norms
-    public readonly T[] Hidden, Cell;          // h, c [B, H]
-    public readonly T[] HiddenNext;            // h_t [B, H] while a two-core streaming step still reads h_{t−1}
+    public readonly T[] Hidden, Cell;          // h, c [B, H] (h in HiddenNext instead while HiddenInNext)
+    public readonly T[] HiddenNext;            // the other h [B, H]: a two-core step reads h_{t−1} from one and writes h_t to the other
+    /// <summary>Whether the state h is in <see cref="HiddenNext"/> (two-core steps swap the two buffers).</summary>
+    public bool HiddenInNext;
+    /// <summary>The buffer that holds the state h [B, H].</summary>
+    public T[] CurrentHidden => HiddenInNext ? HiddenNext : Hidden;
+
+    /// <summary>Zero state: h and c cleared, h back in <see cref="Hidden"/>.</summary>
+    public void ClearState()
+    {
+        Array.Clear(Hidden);
+        Array.Clear(HiddenNext);
+        Array.Clear(Cell);
+        HiddenInNext = false;
+    }
     public Lstm<T>.ColumnSplitJob? ColumnSplit; // that step's job (created on first use)
     public readonly T[] TanhCell;              // [H]
     public readonly T[] NormScratch;           // x̂ of one row [≤ G]

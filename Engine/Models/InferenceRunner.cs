@@ -139,6 +139,6 @@ internal sealed class InferenceRunner<T> where T : unmanaged, IFloatingPointIeee
     public void ResetState()
     {
         for (int k = 0; k < layers.Length; k++)
-            if (buffers[k] is LstmInferenceBuffers<T> lstm) { Array.Clear(lstm.Hidden); Array.Clear(lstm.Cell); }
+            if (buffers[k] is LstmInferenceBuffers<T> lstm) lstm.ClearState();
     }
 }
