@@ -68,6 +68,28 @@ public class LstmColumnSplitTests
         }
     }
 
+    [TestCase(false)]
+    [TestCase(true)]
+    public void ManyStreamingSteps_TakeBothPaths_AsTimed_WithTheSameBitsAsOneCore(bool packWeightsOnce)
+    {
+        // Past a round of SplitTiming the session has timed both paths and runs the probe run on the other one.
+        Sequential<float> split = Model(128), single = Model(128);
+        ((Lstm<float>)single.Layers[0]).StepColumnSplit = false;
+        Assume.That(((Lstm<float>)split.Layers[0]).CanSplitColumns(1), Is.True, "this machine takes the two-core path");
+        var a = split.CreateSession(packWeightsOnce: packWeightsOnce);
+        var b = single.CreateSession(packWeightsOnce: packWeightsOnce);
+        float[] x = RandomValues<float>(16 * F, 14);
+        for (int k = 0; k < SplitTiming.Round + 40; k++)
+        {
+            ReadOnlySpan<float> step = x.AsSpan(k % 16 * F, F);
+            float[] expected = b.Step(step).ToArray();
+            Assert.That(a.Step(step).ToArray(), Is.EqualTo(expected), $"step {k}");
+        }
+        var timing = ((LstmInferenceBuffers<float>)a.Runner.BuffersOf(0)!).SplitTiming;
+        Assert.That(timing.SplitTicksPerStep, Is.Positive, "split steps timed");
+        Assert.That(timing.SingleTicksPerStep, Is.Positive, "one-core steps timed");
+    }
+
     [TestCase(1, false)]
     [TestCase(3, false)]
     [TestCase(3, true)]

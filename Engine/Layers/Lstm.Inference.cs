@@ -54,8 +54,11 @@ public sealed partial class Lstm<T>
         if (resetState) { hState.Clear(); cState.Clear(); }
         GateNormalization gateMode = CellNormalization.Gates;
         bool packed = buffers.PackedInput.Length > 0, split = buffers.SplitProducts;
-        bool splitColumns = !packed && CanSplitColumns(batch);
-        bool splitPacked = packed && CanSplitPackedColumns(batch, buffers);
+        // Steps that may split over the two cores do so when that has been the faster path lately (SplitTiming: the
+        // same bits either way).
+        bool maySplit = packed ? CanSplitPackedColumns(batch, buffers) : CanSplitColumns(batch);
+        bool splitSteps = maySplit && buffers.SplitTiming.Begin(time);
+        bool splitColumns = !packed && splitSteps, splitPacked = packed && splitSteps;
         // A plan reads the parameters at every call, so by default the packed copies are made here (W and U once per
         // call); a plan made with packWeightsOnce packed them when it was created or last refreshed.
         if (packed && !buffers.PackOnce) PackInferenceWeights(buffers, whole: !splitPacked, halves: splitPacked);
@@ -161,6 +164,7 @@ public sealed partial class Lstm<T>
             WriteStepOutputs(hState, batch, time, s, tIn, mask, output, allSteps, inputOrder);
         }
         if (!allSteps) hState.CopyTo(output);
+        if (maySplit) buffers.SplitTiming.End();
     }
 
     // One step of a plain float cell with its hidden units split over two cores (Lstm.ColumnSplit.cs): h_{t−1} from
@@ -271,6 +275,8 @@ internal sealed class LstmInferenceBuffers<T> where T : unmanaged, IFloatingPoin
         HiddenInNext = false;
     }
     public Lstm<T>.ColumnSplitJob? ColumnSplit; // that step's job (created on first use)
+    /// <summary>Whether calls that may split their steps over two cores do (the faster path, measured as they run).</summary>
+    public readonly SplitTiming SplitTiming = new();
     public readonly T[] TanhCell;              // [H]
     public readonly T[] NormScratch;           // x̂ of one row [≤ G]
     public readonly T[] Statistics = new T[2]; // μ, ρ of one row

@@ -82,6 +82,9 @@ internal sealed class InferenceRunner<T> where T : unmanaged, IFloatingPointIeee
             }
     }
 
+    /// <summary>Layer k's inference buffers (an LSTM's or a Bidirectional's), or null.</summary>
+    internal object? BuffersOf(int layer) => buffers[layer];
+
     public Sequential<T> Model { get; }
     public int MaxBatch { get; }
     public int MaxTime { get; }

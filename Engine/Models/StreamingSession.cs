@@ -53,6 +53,9 @@ public sealed class StreamingSession<T> where T : unmanaged, IFloatingPointIeee7
     /// </summary>
     public void RefreshWeights() => runner.RefreshWeights();
 
+    /// <summary>The engine under the session (tests reach the layers' buffers through it).</summary>
+    internal InferenceRunner<T> Runner => runner;
+
     public Sequential<T> Model => runner.Model;
     /// <summary>B: the number of streams.</summary>
     public int Batch => runner.MaxBatch;
