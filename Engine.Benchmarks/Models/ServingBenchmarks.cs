@@ -7,7 +7,8 @@ namespace NumLstm.Benchmarks.Models;
 
 /// <summary>
 /// W2: the seed model BiLSTM(100, sequences) → LN → BiLSTM(200) → LN → Dense(2), F = 32, T = 50, through an
-/// <see cref="InferencePlan{T}"/> at batch 1 and 64. W3: one streaming step of LSTM(128) with 32 inputs, batch 1. And one
+/// <see cref="InferencePlan{T}"/> at batch 1 and 64. W3: one streaming step of LSTM(128) with 32 inputs, batch 1 (and with
+/// W and U packed once: as chosen by SplitTiming, always split, on one core). And one
 /// LSTM(200) (last output) over the same input through a plan, on two cores and on one: its steps split over the cores
 /// at batch 1, its products at batch 64.
 /// </summary>
@@ -16,7 +17,7 @@ public class ServingBenchmarks
 {
     private const int Features = 32, Time = 50;
     private InferencePlan<float> plan = null!, planPackedOnce = null!, lstmPlan = null!;
-    private StreamingSession<float> session = null!, sessionPackedOnce = null!;
+    private StreamingSession<float> session = null!, sessionPackedOnce = null!, sessionAlwaysSplit = null!, sessionOneCore = null!;
     private float[] x = Array.Empty<float>(), step = Array.Empty<float>();
 
     [Params(1, 64)]
@@ -39,6 +40,9 @@ public class ServingBenchmarks
         Sequential<float> streaming = new ModelSpec { InputFeatures = Features, Layers = new[] { LayerSpec.Lstm(128) } }.Build<float>();
         session = streaming.CreateSession();
         sessionPackedOnce = streaming.CreateSession(packWeightsOnce: true);
+        sessionAlwaysSplit = streaming.CreateSession(packWeightsOnce: true);
+        ((LstmInferenceBuffers<float>)sessionAlwaysSplit.Runner.BuffersOf(0)!).SplitTiming.Adaptive = false;
+        sessionOneCore = streaming.CreateSession(packWeightsOnce: true);
         step = x.AsSpan(0, Features).ToArray();
     }
 
@@ -67,4 +71,17 @@ public class ServingBenchmarks
     /// <summary>The same with W and U copied into the session's step layout when it was made (packWeightsOnce).</summary>
     [Benchmark(Description = "W3 streaming step LSTM(128), W and U packed once")]
     public float StreamingStepPackedOnce() => sessionPackedOnce.Step(step)[0];
+
+    /// <summary>The packed-once step always split over the two cores (SplitTiming off), whatever the host's stretch.</summary>
+    [Benchmark(Description = "W3 streaming step LSTM(128), W and U packed once, always split")]
+    public float StreamingStepPackedOnceSplit() => sessionAlwaysSplit.Step(step)[0];
+
+    /// <summary>The packed-once step on one core (<see cref="EngineSettings.UseSecondCore"/> off for the call).</summary>
+    [Benchmark(Description = "W3 streaming step LSTM(128), W and U packed once, one core")]
+    public float StreamingStepPackedOnceOneCore()
+    {
+        EngineSettings.UseSecondCore = false;
+        try { return sessionOneCore.Step(step)[0]; }
+        finally { EngineSettings.UseSecondCore = true; }
+    }
 }
