@@ -11,7 +11,8 @@ public sealed partial class Lstm<T>
     // packed: pack W and U at every call and use the packed product (batch predictions: rows bitwise independent of the
     // batch, and fast at every batch size). Streaming sessions keep DotGemm, which has no per-call cost.
     // packOnce: W and U are packed by PackInferenceWeights only, not at every call (packWeightsOnce plans); without
-    // packed (packWeightsOnce sessions) into DotGemm's row-interleaved layout, per gate block, read by the same sums.
+    // packed (packWeightsOnce sessions) into DotGemm's row-interleaved layout, per half of the units and gate block
+    // (Lstm.PackStepWeights), read by the same sums.
     internal LstmInferenceBuffers<T> CreateInferenceBuffers(int maxBatch, int maxTime, bool packed = false, bool packOnce = false)
         => new(maxBatch, maxTime, Units, InputFeatures, CellNormalization.Gates == GateNormalization.Separate, packed, packOnce,
             packed && MaySplitPackedColumns ? PackedHalvesLength(Units) : 0, packed && MaySplitPackedColumns ? HalfProductsLength(Units, maxBatch) : 0);
@@ -48,7 +49,7 @@ public sealed partial class Lstm<T>
         Span<T> output, bool allSteps, bool inputOrder, bool resetState)
     {
         int f = InputFeatures, h = Units, g = 4 * h, rows = batch * time;
-        ReadOnlySpan<T> w = weightIh!.Value, u = weightHh!.Value, b = bias!.Value;
+        ReadOnlySpan<T> b = bias!.Value;
         Span<T> projection = buffers.Projection.AsSpan(0, rows * g);
         Span<T> hState = buffers.CurrentHidden.AsSpan(0, batch * h), cState = buffers.Cell.AsSpan(0, batch * h);
         if (resetState) { hState.Clear(); cState.Clear(); }
