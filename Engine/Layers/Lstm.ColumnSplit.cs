@@ -6,8 +6,8 @@ namespace NumLstm.Layers;
 // Streaming steps of a plain float cell on two cores. At batch 1 a step is a GEMV over U (4H × H) and W, bound by how
 // fast one core reads them from its L2; split by hidden units, each core reads half. The hidden units [0, m) run on the
 // calling thread and [m, H) on the engine's second core (PairedWork): each half reads all of h_{t−1} and writes only its
-// own columns of z (the four gate blocks), of c and of h_t, which goes to a second buffer copied back after both halves,
-// so the halves share nothing they write. Every column is computed as in one pass (DotGemm's fixed dot-product order,
+// own columns of z (the four gate blocks), of c and of h_t, which goes to the other of two h buffers (the two swap
+// roles every step, no copy back), so the halves share nothing they write. Every column is computed as in one pass (DotGemm's fixed dot-product order,
 // the same gate arithmetic), so the result is bitwise the same on one thread or two.
 // Inference plans at small batch split the same way with packed products: each half keeps Uᵀ's columns of its units
 // (four gate blocks side by side, GemmPacked.PackColumnGroups), takes h_{t−1} times them into a scratch row block by KC

@@ -283,7 +283,7 @@ internal sealed class LstmInferenceBuffers<T> where T : unmanaged, IFloatingPoin
     public readonly T[] Statistics = new T[2]; // μ, ρ of one row
     public readonly T[] PackedInput;           // Wᵀ packed [F, G] (Gemm.Pack), or empty for the DotGemm path
     public readonly T[] PackedRecurrent;       // Uᵀ packed [H, G], or empty
-    public readonly T[] StepWeights;           // W and U in DotGemm pair layouts per half and gate block (a packWeightsOnce session), or empty
+    public readonly T[] StepWeights;           // W and U DotGemm-packed per half and gate block (a packWeightsOnce session), or empty
     public readonly T[] PackedRecurrentHalves; // Uᵀ's columns of each half of the units, packed (Lstm.ColumnSplit.cs), or empty
     public readonly T[] HalfProducts;          // the halves' h·Uᵀ blocks [B, n'] of a two-core step, or empty
     /// <summary>Whether a small-batch plan step may split its hidden units over two cores (off while a Bidirectional runs its directions in parallel).</summary>
