@@ -8,7 +8,7 @@ namespace NumLstm.Benchmarks.Models;
 /// <summary>
 /// W2: the seed model BiLSTM(100, sequences) → LN → BiLSTM(200) → LN → Dense(2), F = 32, T = 50, through an
 /// <see cref="InferencePlan{T}"/> at batch 1 and 64. W3: one streaming step of LSTM(128) with 32 inputs, batch 1 (and with
-/// W and U packed once: as chosen by SplitTiming, always split, on one core). And one
+/// W and U packed once: as chosen by SplitTiming, always split with and without the worker's head start, on one core). And one
 /// LSTM(200) (last output) over the same input through a plan, on two cores and on one: its steps split over the cores
 /// at batch 1, its products at batch 64.
 /// </summary>
@@ -17,7 +17,7 @@ public class ServingBenchmarks
 {
     private const int Features = 32, Time = 50;
     private InferencePlan<float> plan = null!, planPackedOnce = null!, lstmPlan = null!;
-    private StreamingSession<float> session = null!, sessionPackedOnce = null!, sessionAlwaysSplit = null!, sessionOneCore = null!;
+    private StreamingSession<float> session = null!, sessionPackedOnce = null!, sessionAlwaysSplit = null!, sessionNoHeadStart = null!, sessionOneCore = null!;
     private float[] x = Array.Empty<float>(), step = Array.Empty<float>();
 
     [Params(1, 64)]
@@ -42,6 +42,10 @@ public class ServingBenchmarks
         sessionPackedOnce = streaming.CreateSession(packWeightsOnce: true);
         sessionAlwaysSplit = streaming.CreateSession(packWeightsOnce: true);
         ((LstmInferenceBuffers<float>)sessionAlwaysSplit.Runner.BuffersOf(0)!).SplitTiming.Adaptive = false;
+        sessionNoHeadStart = streaming.CreateSession(packWeightsOnce: true);
+        var noHeadStart = (LstmInferenceBuffers<float>)sessionNoHeadStart.Runner.BuffersOf(0)!;
+        noHeadStart.SplitTiming.Adaptive = false;
+        noHeadStart.AllowHeadStart = false;
         sessionOneCore = streaming.CreateSession(packWeightsOnce: true);
         step = x.AsSpan(0, Features).ToArray();
     }
@@ -75,6 +79,13 @@ public class ServingBenchmarks
     /// <summary>The packed-once step always split over the two cores (SplitTiming off), whatever the host's stretch.</summary>
     [Benchmark(Description = "W3 streaming step LSTM(128), W and U packed once, always split")]
     public float StreamingStepPackedOnceSplit() => sessionAlwaysSplit.Step(step)[0];
+
+    /// <summary>
+    /// The same without the worker's head start (its share of h·Uᵀ taken after each step, ahead of the next): each half
+    /// takes its whole share within the step, as before the head start.
+    /// </summary>
+    [Benchmark(Description = "W3 streaming step LSTM(128), W and U packed once, always split, no head start")]
+    public float StreamingStepPackedOnceSplitNoHeadStart() => sessionNoHeadStart.Step(step)[0];
 
     /// <summary>The packed-once step on one core (<see cref="EngineSettings.UseSecondCore"/> off for the call).</summary>
     [Benchmark(Description = "W3 streaming step LSTM(128), W and U packed once, one core")]

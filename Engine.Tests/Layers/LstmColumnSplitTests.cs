@@ -151,4 +151,159 @@ public class LstmColumnSplitTests
         }
         Assert.That(least, Is.LessThan(512), "bytes over 200 steps, all threads (the worker included), least of five windows");
     }
+
+    // The worker's head start (ColumnSplitJob.FollowUp) made deterministic: PairedWork runs both parts and then the
+    // follow-up on the test thread, in the worker's order, so every two-core step after the first starts from one.
+    private static T InlineWithFollowUps<T>(Func<T> body)
+    {
+        PairedWork.RunsInlineOnThisThread = true;
+        try { return body(); }
+        finally { PairedWork.RunsInlineOnThisThread = false; }
+    }
+
+    [TestCase(128, 1)]
+    [TestCase(100, 1)]
+    [TestCase(128, 3)]
+    public void HeadStart_IsTakenAtEveryStepAfterTheFirst_WithTheSameBitsAsOneCore(int units, int batch)
+    {
+        Sequential<float> split = Model(units), single = Model(units);
+        ((Lstm<float>)single.Layers[0]).StepColumnSplit = false;
+        Assume.That(((Lstm<float>)split.Layers[0]).CanSplitColumns(batch), Is.True, "this machine takes the two-core path");
+        var a = split.CreateSession(batch, maxChunk: 4, packWeightsOnce: true);
+        var b = single.CreateSession(batch, maxChunk: 4, packWeightsOnce: true);
+        var buffers = (LstmInferenceBuffers<float>)a.Runner.BuffersOf(0)!;
+        buffers.SplitTiming.Adaptive = false;   // every call splits
+        float[] x = RandomValues<float>(batch * 4 * F, 21);
+        int steps = 0;
+        InlineWithFollowUps(() =>
+        {
+            for (int k = 0; k < 40; k++)
+            {
+                if (k % 10 == 9)
+                {
+                    Assert.That(a.StepChunk(x).ToArray(), Is.EqualTo(b.StepChunk(x).ToArray()), $"chunk at {k}");
+                    steps += 4;
+                    continue;
+                }
+                ReadOnlySpan<float> step = x.AsSpan(k % 4 * batch * F, batch * F);
+                Assert.That(a.Step(step).ToArray(), Is.EqualTo(b.Step(step).ToArray()), $"step {k}");
+                steps++;
+            }
+            return 0;
+        });
+        Assert.That(buffers.ColumnSplit!.HeadStartsTaken, Is.EqualTo(steps - 1), "steps that started from the worker's head start");
+    }
+
+    [Test]
+    public void HeadStart_IsNotMade_WhenTurnedOff_OrForASessionThatReadsTheWeightsAsStored()
+    {
+        Sequential<float> model = Model(128);
+        Assume.That(((Lstm<float>)model.Layers[0]).CanSplitColumns(1), Is.True, "this machine takes the two-core path");
+        var off = model.CreateSession(packWeightsOnce: true);
+        var asStored = model.CreateSession();
+        var offBuffers = (LstmInferenceBuffers<float>)off.Runner.BuffersOf(0)!;
+        var asStoredBuffers = (LstmInferenceBuffers<float>)asStored.Runner.BuffersOf(0)!;
+        offBuffers.AllowHeadStart = false;
+        foreach (var buffers in new[] { offBuffers, asStoredBuffers }) buffers.SplitTiming.Adaptive = false;
+        float[] x = RandomValues<float>(F, 23);
+        InlineWithFollowUps(() =>
+        {
+            for (int k = 0; k < 10; k++) Assert.That(off.Step(x).ToArray(), Is.EqualTo(asStored.Step(x).ToArray()), $"step {k}");
+            return 0;
+        });
+        Assert.That(offBuffers.ColumnSplit!.HeadStartsTaken, Is.Zero, "turned off");
+        Assert.That(asStoredBuffers.ColumnSplit!.HeadStartsTaken, Is.Zero, "W and U as stored: weights may change between calls");
+        Assert.That(asStoredBuffers.HeadStartProducts, Is.Empty, "no head-start buffer without packWeightsOnce");
+    }
+
+    [TestCase(false)]
+    [TestCase(true)]
+    public void HeadStart_ReadyBeforeResetOrRefreshWeights_IsDropped(bool refresh)
+    {
+        // A head start made from the old state or the old U must not serve the step after Reset or RefreshWeights.
+        Sequential<float> model = Model(128), twin = Model(128);
+        Assume.That(((Lstm<float>)model.Layers[0]).CanSplitColumns(1), Is.True, "this machine takes the two-core path");
+        var session = model.CreateSession(packWeightsOnce: true);
+        var reference = twin.CreateSession();   // reads W and U as stored at every call
+        var buffers = (LstmInferenceBuffers<float>)session.Runner.BuffersOf(0)!;
+        buffers.SplitTiming.Adaptive = false;
+        float[] x = RandomValues<float>(8 * F, 22);
+        InlineWithFollowUps(() =>
+        {
+            for (int k = 0; k < 3; k++)
+                Assert.That(session.Step(x.AsSpan(k * F, F)).ToArray(), Is.EqualTo(reference.Step(x.AsSpan(k * F, F)).ToArray()), $"step {k}");
+            return 0;
+        });
+        Assert.That(buffers.ColumnSplit!.HasHeadStartFor(buffers.StepCount + 1), Is.True, "a head start is ready for the next step");
+
+        if (refresh)
+        {
+            foreach (Sequential<float> m in new[] { model, twin })
+                foreach (NamedParameter<float> p in m.NamedParameters)
+                    if (p.Parameter.Name.StartsWith("weight_hh"))
+                        for (int k = 0; k < p.Parameter.Length; k++) p.Parameter.Value[k] *= 1.5f;
+            session.RefreshWeights();
+        }
+        else
+        {
+            session.Reset();
+            reference.Reset();
+        }
+        Assert.That(buffers.ColumnSplit!.HasHeadStartFor(buffers.StepCount + 1), Is.False, "the head start is dropped");
+        InlineWithFollowUps(() =>
+        {
+            for (int k = 3; k < 8; k++)
+                Assert.That(session.Step(x.AsSpan(k * F, F)).ToArray(), Is.EqualTo(reference.Step(x.AsSpan(k * F, F)).ToArray()), $"step {k}");
+            return 0;
+        });
+    }
+
+    [Test]
+    public void HeadStart_OnTheRealWorker_WithResetsRefreshesAndOneCoreSteps_KeepsTheBits()
+    {
+        // The worker's follow-up runs while this thread goes on: Reset, RefreshWeights, a one-core step or a chunk come
+        // right after a two-core step returns, while the follow-up is still at work, and each must see the state and
+        // weights it would see without a head start. The reference takes the same calls afterwards, on one core.
+        Sequential<float> model = Model(128), twin = Model(128);
+        var lstm = (Lstm<float>)model.Layers[0];
+        Assume.That(lstm.CanSplitColumns(1), Is.True, "this machine takes the two-core path");
+        var session = model.CreateSession(maxChunk: 3, packWeightsOnce: true);
+        var reference = twin.CreateSession(maxChunk: 3);
+        ((Lstm<float>)twin.Layers[0]).StepColumnSplit = false;
+        var buffers = (LstmInferenceBuffers<float>)session.Runner.BuffersOf(0)!;
+        buffers.SplitTiming.Adaptive = false;
+        float[] recurrentWeights = model.NamedParameters.Single(p => p.Parameter.Name.StartsWith("weight_hh")).Parameter.Value;
+        float[] twinRecurrentWeights = twin.NamedParameters.Single(p => p.Parameter.Name.StartsWith("weight_hh")).Parameter.Value;
+        float[] x = RandomValues<float>(3 * F, 24);
+        var random = new Random(25);
+        for (int k = 0; k < 10_000; k++)
+        {
+            ReadOnlySpan<float> step = x.AsSpan(k % 3 * F, F);
+            int action = random.Next(5);
+            float[] stepped = session.Step(step).ToArray(), after = Array.Empty<float>();
+            switch (action)
+            {
+                case 0: session.Reset(); break;
+                case 1:
+                    recurrentWeights[k % recurrentWeights.Length] += 0.01f;
+                    session.RefreshWeights();
+                    break;
+                case 2:
+                    lstm.StepColumnSplit = false;
+                    after = session.Step(step).ToArray();
+                    lstm.StepColumnSplit = true;
+                    break;
+                case 3: after = session.StepChunk(x).ToArray(); break;
+            }
+            Assert.That(stepped, Is.EqualTo(reference.Step(step).ToArray()), $"step {k}");
+            switch (action)
+            {
+                case 0: reference.Reset(); break;
+                case 1: twinRecurrentWeights[k % twinRecurrentWeights.Length] += 0.01f; break;
+                case 2: Assert.That(after, Is.EqualTo(reference.Step(step).ToArray()), $"one-core step after {k}"); break;
+                case 3: Assert.That(after, Is.EqualTo(reference.StepChunk(x).ToArray()), $"chunk after {k}"); break;
+            }
+        }
+        TestContext.Out.WriteLine($"steps that started from the worker's head start: {buffers.ColumnSplit!.HeadStartsTaken}");
+    }
 }

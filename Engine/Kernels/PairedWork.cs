@@ -12,6 +12,19 @@ internal interface IPairedJob
 {
     /// <summary>Runs half 0 or half 1. Either may run on either thread, and both may run on the same one.</summary>
     void RunPart(int part);
+
+    /// <summary>
+    /// Called on the worker right after it ran part 1, before the caller is released: whether the worker should then
+    /// run <see cref="FollowUp"/>. A job that says yes must make the caller able to tell when the follow-up is done.
+    /// </summary>
+    bool BeginFollowUp() => false;
+
+    /// <summary>
+    /// Work the worker does for this job after releasing the caller (a streaming step's next recurrent product, computed
+    /// while the caller returns to its own work). It must end by itself within microseconds, touch only what the job
+    /// owns, and not throw; a job posted meanwhile waits for it, or is taken back by its caller.
+    /// </summary>
+    void FollowUp() { }
 }
 
 /// <summary>
@@ -27,6 +40,11 @@ internal interface IPairedJob
 /// µs beyond the work, against 0.9 µs when each poll waited SpinWait(20), which matters to a 4 µs streaming step. An
 /// idle worker is blocked, not spinning. This static state is the one piece of global state in the engine (with
 /// <see cref="EngineSettings.UseSecondCore"/>, which it backs), there because a core is global; thread-pool work items would allocate and create threads on the posting thread.
+/// </para>
+/// <para>
+/// A job may ask for a follow-up (<see cref="IPairedJob.BeginFollowUp"/>): work the worker does after releasing the
+/// caller, such as a streaming step's share of the next step's recurrent product, which needs only the state this step
+/// left. The caller returns at once; a job posted meanwhile is picked up when the follow-up is done.
 /// </para>
 /// </summary>
 internal static class PairedWork
@@ -63,6 +81,18 @@ internal static class PairedWork
         set => enabled = value;
     }
 
+    [ThreadStatic] private static bool runsInline;
+
+    /// <summary>
+    /// Tests: this thread's jobs run here, part 0, part 1 and then the follow-up, in the order the worker would take
+    /// them, so what a follow-up leaves is there at every step, whatever the scheduler does. Per thread.
+    /// </summary>
+    internal static bool RunsInlineOnThisThread
+    {
+        get => runsInline;
+        set => runsInline = value;
+    }
+
     /// <summary>The worker's managed thread id (0 before it starts), for tests.</summary>
     internal static int WorkerThreadId { get; private set; }
 
@@ -72,6 +102,13 @@ internal static class PairedWork
     /// </summary>
     public static void Run(IPairedJob job)
     {
+        if (runsInline)
+        {
+            job.RunPart(0);
+            job.RunPart(1);
+            if (job.BeginFollowUp()) job.FollowUp();
+            return;
+        }
         if (!HasSecondCore || Interlocked.CompareExchange(ref state, Reserved, Idle) != Idle)
         {
             job.RunPart(0);
@@ -136,10 +173,23 @@ internal static class PairedWork
         while (true)
         {
             WaitForJob();
-            try { posted!.RunPart(1); }
+            IPairedJob job = posted!;
+            bool followUp = false;
+            try
+            {
+                job.RunPart(1);
+                followUp = job.BeginFollowUp();
+            }
             catch (Exception e) { workerError = ExceptionDispatchInfo.Capture(e); }
             Interlocked.Exchange(ref state, Finished);   // a full fence: publishes the results before callerBlocked is read
             if (Interlocked.Exchange(ref callerBlocked, 0) == 1) CallerWake.Release();
+            // The caller may post its next job (or another caller reserve the worker) from here on; it waits in Posted
+            // until the follow-up is done, or its caller takes it back.
+            if (followUp)
+            {
+                try { job.FollowUp(); }
+                catch (Exception) { }   // only ever a head start: the job computes its next part in full when the follow-up did not finish
+            }
         }
     }
 

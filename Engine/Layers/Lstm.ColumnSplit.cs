@@ -1,3 +1,4 @@
+using System.Diagnostics;
 using System.Numerics.Tensors;
 using NumLstm.Kernels;
 
@@ -13,6 +14,9 @@ namespace NumLstm.Layers;
 // (four gate blocks side by side, GemmPacked.PackColumnGroups), takes h_{t−1} times them into a scratch row block by KC
 // block, and adds each block's sums into z as the whole-row product adds them, so the plan's result is bitwise the same
 // split or not.
+// A packWeightsOnce session's worker also takes its units' share of the next step's h·Uᵀ right after each step (the
+// head start, ColumnSplitJob.FollowUp), while the calling thread returns to its caller, so within the next step the
+// worker has only b + x·Wᵀ, the ready sums and its gates left.
 public sealed partial class Lstm<T>
 {
     /// <summary>Above this many multiply-adds per step (B·4H·H) a streaming step of a plain float cell splits its hidden units over two cores.</summary>
@@ -24,6 +28,10 @@ public sealed partial class Lstm<T>
     internal bool CanSplitColumns(int batch)
         => typeof(T) == typeof(float) && FastMath.IsSupported && CellNormalization.IsNone && StepColumnSplit && PairedWork.HasSecondCore
             && ColumnSplitPoint(Units) > 0 && (long)batch * 4 * Units * Units >= ColumnSplitThreshold;
+
+    /// <summary>Whether this cell's streaming steps can split at some batch on this machine (so a packWeightsOnce session's buffers carry a head start).</summary>
+    internal bool MaySplitStepColumns
+        => typeof(T) == typeof(float) && FastMath.IsSupported && CellNormalization.IsNone && PairedWork.MachineHasSecondCore && ColumnSplitPoint(Units) > 0;
 
     /// <summary>The first hidden unit of the second half: half of H rounded down to a whole vector of eight.</summary>
     internal static int ColumnSplitPoint(int h) => h / 2 / 8 * 8;
@@ -164,7 +172,18 @@ public sealed partial class Lstm<T>
         }
     }
 
-    /// <summary>One streaming step split by hidden units, as a reusable job; the spans as addresses pinned by the caller.</summary>
+    /// <summary>
+    /// One streaming step split by hidden units, as a reusable job; the spans as addresses pinned by the caller.
+    /// <para>
+    /// A packWeightsOnce session's job also gives the worker a head start (<see cref="IPairedJob.FollowUp"/>): once the
+    /// calling thread has written its half of h_t, the worker takes h_t · Uᵀ for its own units into
+    /// <see cref="LstmInferenceBuffers{T}.HeadStartProducts"/> while the caller returns, so its share of the next step is
+    /// only b + x·Wᵀ, the sums added and its gates. Each sum is the one the step would take (DotGemm's dot product,
+    /// added into a start of −0, which leaves it exact), so the bits are the same with or without the head start. The
+    /// product is used only by the step it was made for (<see cref="LstmInferenceBuffers{T}.StepCount"/>), and whatever
+    /// changes h or the weights first waits for it and drops it (<see cref="SettleFollowUp"/>).
+    /// </para>
+    /// </summary>
     internal sealed unsafe class ColumnSplitJob : IPairedJob
     {
         private Lstm<T>? layer;
@@ -172,20 +191,86 @@ public sealed partial class Lstm<T>
         private T* input, projection, hidden, hiddenNext, cell, tanhCell, packedHalves, halfProducts;
         private bool* mask;
         private LstmInferenceBuffers<T>? buffers;   // the step layout of a packWeightsOnce session's W and U, if it has one
+        private long stepNumber;                    // the step being run (buffers.StepCount)
+
+        // The head start. headStartFor: the step whose worker-half h·Uᵀ HeadStartProducts holds (−1: none); partZeroDone: the
+        // last step whose calling-thread half of h_t is written; followUpPending: 1 from BeginFollowUp until FollowUp
+        // ends; the follow-up's own copies of what it reads, taken before the caller is released.
+        private long headStartFor = -1, partZeroDone = -1, followStep;
+        private int followUpPending, followBatch;
+        private T[]? followHidden;
+
+        /// <summary>How long a follow-up waits for the calling thread's half of h_t before it gives up: 100 µs.</summary>
+        private static readonly long FollowUpWaitTicks = Stopwatch.Frequency / 10_000;
+
+        private bool GivesHeadStart => buffers is not null && buffers.HeadStartProducts.Length > 0 && buffers.AllowHeadStart && packedHalves == null;
+
+        /// <summary>Steps whose worker half started from a head start (tests; written by whichever thread runs part 1).</summary>
+        internal long HeadStartsTaken;
+
+        /// <summary>Whether the worker has a head start ready for step <paramref name="step"/> (tests).</summary>
+        internal bool HasHeadStartFor(long step) => Volatile.Read(ref headStartFor) == step;
+
+        /// <summary>
+        /// Waits for a follow-up still running and drops its product: called before anything changes h, c or the packed
+        /// weights other than a two-core step. Returns at once when none runs.
+        /// </summary>
+        internal void SettleFollowUp()
+        {
+            while (Volatile.Read(ref followUpPending) != 0) Thread.SpinWait(1);
+            Volatile.Write(ref headStartFor, -1);
+        }
+
+        public bool BeginFollowUp()
+        {
+            if (!GivesHeadStart) return false;
+            followStep = stepNumber;
+            followBatch = batch;
+            // h_t went to the buffer the state is not in yet (the caller swaps them when the step returns).
+            followHidden = buffers!.HiddenInNext ? buffers.Hidden : buffers.HiddenNext;
+            Volatile.Write(ref followUpPending, 1);
+            return true;
+        }
+
+        public void FollowUp()
+        {
+            try
+            {
+                long start = Stopwatch.GetTimestamp();
+                while (Volatile.Read(ref partZeroDone) < followStep)
+                {
+                    if (Stopwatch.GetTimestamp() - start > FollowUpWaitTicks) return;
+                    Thread.SpinWait(1);
+                }
+                int h = layer!.Units, g = 4 * h, split = ColumnSplitPoint(h), count = h - split;
+                Span<T> products = buffers!.HeadStartProducts.AsSpan(0, followBatch * g);
+                for (int bi = 0; bi < followBatch; bi++)
+                    for (int q = 0; q < 4; q++)
+                        products.Slice(bi * g + q * h + split, count).Fill(T.NegativeZero);   // −0 + s = s for every s, −0 and NaN included
+                layer.StepProducts(buffers, followBatch, default, 0, followHidden.AsSpan(0, followBatch * h), h, input: false, recurrent: true, half: 1,
+                    products, g);
+                Volatile.Write(ref headStartFor, followStep + 1);
+            }
+            finally { Volatile.Write(ref followUpPending, 0); }
+        }
 
         /// <summary>The packed form: z already holds Ax + b, and h_{t−1}·Uᵀ comes from the per-half packed blocks.</summary>
         public void SetPacked(Lstm<T> owner, int batchSize, int steps, int inputTime, T* projectionRows, int projectionRowsLength, T* hPrevious,
             T* hNext, T* cells, T* tanhRow, T* halves, int halvesCount, T* products, int productsCount, bool* stepMask, int stepMaskLength)
         {
             Set(owner, batchSize, steps, inputTime, null, projectionRows, projectionRowsLength, hPrevious, hNext, cells, tanhRow, stepMask, stepMaskLength,
-                stepBuffers: null);
+                stepBuffers: null, step: -1);
             packedHalves = halves; halvesLength = halvesCount; halfProducts = products; productsLength = productsCount;
         }
 
-        /// <summary>The unpacked form: W and U as stored, or the step layout of a packWeightsOnce session's buffers (stepBuffers, null only for the packed form).</summary>
+        /// <summary>
+        /// The unpacked form: W and U as stored, or the step layout of a packWeightsOnce session's buffers (stepBuffers,
+        /// null only for the packed form); step: the buffers' <see cref="LstmInferenceBuffers{T}.StepCount"/> for this step.
+        /// </summary>
         public void Set(Lstm<T> owner, int batchSize, int steps, int inputTime, T* x, T* projectionRows, int projectionRowsLength, T* hPrevious,
-            T* hNext, T* cells, T* tanhRow, bool* stepMask, int stepMaskLength, LstmInferenceBuffers<T>? stepBuffers)
+            T* hNext, T* cells, T* tanhRow, bool* stepMask, int stepMaskLength, LstmInferenceBuffers<T>? stepBuffers, long step)
         {
+            stepNumber = step;
             if (layer != owner) layer = owner;
             if (batch != batchSize) batch = batchSize;
             if (time != steps) time = steps;
@@ -242,7 +327,20 @@ public sealed partial class Lstm<T>
                 for (int bi = 0; bi < batch; bi++)
                     for (int q = 0; q < 4; q++)
                         bias.Slice(q * h + j0, count).CopyTo(z.Slice((bi * time + tIn) * g + q * h + j0, count));
-                layer.StepProducts(buffers!, batch, x.Slice(tIn * f), time * f, hPrev, h, input: true, recurrent: true, half: part, z.Slice(tIn * g), time * g);
+                // The worker's half with a head start for this step: h_{t−1}·Uᵀ's sums are ready, added as the product adds them.
+                bool headStart = part == 1 && GivesHeadStart && Volatile.Read(ref headStartFor) == stepNumber;
+                layer.StepProducts(buffers!, batch, x.Slice(tIn * f), time * f, hPrev, h, input: true, recurrent: !headStart, half: part, z.Slice(tIn * g), time * g);
+                if (headStart)
+                {
+                    HeadStartsTaken++;
+                    ReadOnlySpan<T> products = buffers!.HeadStartProducts;
+                    for (int bi = 0; bi < batch; bi++)
+                        for (int q = 0; q < 4; q++)
+                        {
+                            Span<T> zPart = z.Slice((bi * time + tIn) * g + q * h + j0, count);
+                            TensorPrimitives.Add(zPart, products.Slice(bi * g + q * h + j0, count), zPart);
+                        }
+                }
             }
             Span<float> zf = MemoryMarshal.Cast<T, float>(z), tanhRow = new Span<float>(tanhCell, h);
             for (int bi = 0; bi < batch; bi++)
@@ -253,6 +351,7 @@ public sealed partial class Lstm<T>
                 else
                     new ReadOnlySpan<float>((float*)hidden + bi * h + j0, count).CopyTo(hNextRow.Slice(j0, count));                // (S9) h carried
             }
+            if (part == 0 && GivesHeadStart) Volatile.Write(ref partZeroDone, stepNumber);   // this half of h_t is written: a follow-up may read it
         }
     }
 }

@@ -15,7 +15,8 @@ public sealed partial class Lstm<T>
     // (Lstm.PackStepWeights), read by the same sums.
     internal LstmInferenceBuffers<T> CreateInferenceBuffers(int maxBatch, int maxTime, bool packed = false, bool packOnce = false)
         => new(maxBatch, maxTime, Units, InputFeatures, CellNormalization.Gates == GateNormalization.Separate, packed, packOnce,
-            packed && MaySplitPackedColumns ? PackedHalvesLength(Units) : 0, packed && MaySplitPackedColumns ? HalfProductsLength(Units, maxBatch) : 0);
+            packed && MaySplitPackedColumns ? PackedHalvesLength(Units) : 0, packed && MaySplitPackedColumns ? HalfProductsLength(Units, maxBatch) : 0,
+            headStartLength: !packed && packOnce && MaySplitStepColumns ? checked(maxBatch * 4 * Units) : 0);
 
     /// <summary>
     /// Packs the current W and U into a packed path's buffers (Wᵀ [F, G] and Uᵀ [H, G], <see cref="Gemm.Pack{T}"/>; and
@@ -29,6 +30,7 @@ public sealed partial class Lstm<T>
     {
         if (buffers.StepWeights.Length > 0)
         {
+            buffers.ColumnSplit?.SettleFollowUp();   // no head start may outlive the weights it read
             PackStepWeights(buffers.StepWeights);   // a packWeightsOnce session
             return;
         }
@@ -52,7 +54,6 @@ public sealed partial class Lstm<T>
         ReadOnlySpan<T> b = bias!.Value;
         Span<T> projection = buffers.Projection.AsSpan(0, rows * g);
         Span<T> hState = buffers.CurrentHidden.AsSpan(0, batch * h), cState = buffers.Cell.AsSpan(0, batch * h);
-        if (resetState) { hState.Clear(); cState.Clear(); }
         GateNormalization gateMode = CellNormalization.Gates;
         bool packed = buffers.PackedInput.Length > 0, split = buffers.SplitProducts;
         // Steps that may split over the two cores do so when that has been the faster path lately (SplitTiming: the
@@ -60,6 +61,9 @@ public sealed partial class Lstm<T>
         bool maySplit = packed ? CanSplitPackedColumns(batch, buffers) : CanSplitColumns(batch);
         bool splitSteps = maySplit && buffers.SplitTiming.Begin(time);
         bool splitColumns = !packed && splitSteps, splitPacked = packed && splitSteps;
+        // A worker's head start (ColumnSplitJob.FollowUp) serves only the next two-core step on the state it read.
+        if (buffers.ColumnSplit is { } columnJob && (resetState || !splitColumns)) columnJob.SettleFollowUp();
+        if (resetState) { hState.Clear(); cState.Clear(); }
         // A plan reads the parameters at every call, so by default the packed copies are made here (W and U once per
         // call); a plan made with packWeightsOnce packed them when it was created or last refreshed.
         if (packed && !buffers.PackOnce) PackInferenceWeights(buffers, whole: !splitPacked, halves: splitPacked);
@@ -99,6 +103,7 @@ public sealed partial class Lstm<T>
         for (int s = 0; s < time; s++)
         {
             int tIn = GoBackwards ? time - 1 - s : s;
+            buffers.StepCount++;
             if (splitColumns || splitPacked)
             {
                 // h_t goes to the other buffer, which then holds the state: no copy back, and each core's half of h_t
@@ -189,7 +194,7 @@ public sealed partial class Lstm<T>
                     halvesPointer, buffers.PackedRecurrentHalves.Length, productsPointer, buffers.HalfProducts.Length, maskPointer, mask.Length);
             else
                 job.Set(this, batch, time, tIn, xPointer, projectionPointer, projection.Length, hPointer, hNextPointer, cPointer, tanhPointer,
-                    maskPointer, mask.Length, buffers);
+                    maskPointer, mask.Length, buffers, buffers.StepCount);
             PairedWork.Run(job);
         }
     }
@@ -240,12 +245,13 @@ public sealed partial class Lstm<T>
 internal sealed class LstmInferenceBuffers<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     public LstmInferenceBuffers(int maxBatch, int maxTime, int units, int features, bool separateGateNorms, bool packed, bool packOnce,
-        int packedHalvesLength = 0, int halfProductsLength = 0)
+        int packedHalvesLength = 0, int halfProductsLength = 0, int headStartLength = 0)
     {
         PackOnce = packOnce;
         int g = 4 * units;
         PackedInput = packed ? new T[Gemm.PackedLength<T>(features, g)] : Array.Empty<T>();
         StepWeights = !packed && packOnce ? new T[Lstm<T>.StepWeightsLength(units, features)] : Array.Empty<T>();
+        HeadStartProducts = headStartLength > 0 ? new T[headStartLength] : Array.Empty<T>();
         PackedRecurrent = packed ? new T[Gemm.PackedLength<T>(units, g)] : Array.Empty<T>();
         Projection = new T[checked(maxBatch * maxTime * g)];
         RecurrentProjection = separateGateNorms ? new T[maxBatch * g] : Array.Empty<T>();
@@ -270,6 +276,7 @@ internal sealed class LstmInferenceBuffers<T> where T : unmanaged, IFloatingPoin
     /// <summary>Zero state: h and c cleared, h back in <see cref="Hidden"/>.</summary>
     public void ClearState()
     {
+        ColumnSplit?.SettleFollowUp();
         Array.Clear(Hidden);
         Array.Clear(HiddenNext);
         Array.Clear(Cell);
@@ -284,6 +291,11 @@ internal sealed class LstmInferenceBuffers<T> where T : unmanaged, IFloatingPoin
     public readonly T[] PackedInput;           // Wᵀ packed [F, G] (Gemm.Pack), or empty for the DotGemm path
     public readonly T[] PackedRecurrent;       // Uᵀ packed [H, G], or empty
     public readonly T[] StepWeights;           // W and U DotGemm-packed per half and gate block (a packWeightsOnce session), or empty
+    public readonly T[] HeadStartProducts;        // a packWeightsOnce session's head start: h_t·Uᵀ for the worker's units, [B, G] (ColumnSplitJob.FollowUp), or empty
+    /// <summary>Steps taken with these buffers: names the step a head start was made for.</summary>
+    public long StepCount;
+    /// <summary>Whether a packWeightsOnce session's two-core steps give the worker its head start (benchmarks compare; set between calls).</summary>
+    public bool AllowHeadStart = true;
     public readonly T[] PackedRecurrentHalves; // Uᵀ's columns of each half of the units, packed (Lstm.ColumnSplit.cs), or empty
     public readonly T[] HalfProducts;          // the halves' h·Uᵀ blocks [B, n'] of a two-core step, or empty
     /// <summary>Whether a small-batch plan step may split its hidden units over two cores (off while a Bidirectional runs its directions in parallel).</summary>
