@@ -20,15 +20,30 @@ public class SplitTimingTests
     }
 
     [Test]
-    public void SplitsUntilBothPathsAreTimed_ThenProbesOneCore_AtTheEndOfTheRound()
+    public void SplitsUntilBothPathsAreTimed_ThenProbesOneCore_AtTheEndOfTheShortFirstRound_ThenEveryRound()
     {
         var timing = new SplitTiming(() => now);
-        var paths = Enumerable.Range(0, SplitTiming.Round).Select(_ => Call(timing, 2, 100, 300)).ToArray();
-        Assert.That(paths.Take(SplitTiming.Round - SplitTiming.ProbeRun), Is.All.True, "the first calls split");
-        Assert.That(paths.Skip(SplitTiming.Round - SplitTiming.ProbeRun), Is.All.False, "the probe run takes one core");
+        var paths = Enumerable.Range(0, SplitTiming.FirstRound).Select(_ => Call(timing, 2, 100, 300)).ToArray();
+        Assert.That(paths.Take(SplitTiming.FirstRound - SplitTiming.ProbeRun), Is.All.True, "the first calls split");
+        Assert.That(paths.Skip(SplitTiming.FirstRound - SplitTiming.ProbeRun), Is.All.False, "the probe run takes one core");
         Assert.That(timing.SplitTicksPerStep, Is.EqualTo(100));
         Assert.That(timing.SingleTicksPerStep, Is.EqualTo(300), "timed in the second half of the probe run");
         Assert.That(timing.PrefersSplit, Is.True);
+
+        paths = Enumerable.Range(0, SplitTiming.Round).Select(_ => Call(timing, 2, 100, 300)).ToArray();
+        Assert.That(paths.Take(SplitTiming.Round - SplitTiming.ProbeRun), Is.All.True, "the next round splits");
+        Assert.That(paths.Skip(SplitTiming.Round - SplitTiming.ProbeRun), Is.All.False, "and probes one core at its end");
+    }
+
+    [Test]
+    public void CallsFarApart_WhoseSplitCallsAreSlow_MoveToOneCore_WithinTheFirstRound()
+    {
+        // The worker sleeps between such calls and each split call pays for waking it: 3000 ticks against 1100.
+        var timing = new SplitTiming(() => now);
+        for (int k = 0; k < SplitTiming.FirstRound; k++) Call(timing, 1, 3000, 1100);
+        Assert.That(timing.PrefersSplit, Is.False);
+        int splitCalls = Enumerable.Range(0, SplitTiming.Round).Count(_ => Call(timing, 1, 3000, 1100));
+        Assert.That(splitCalls, Is.EqualTo(SplitTiming.ProbeRun), "only the probe run splits");
     }
 
     [Test]

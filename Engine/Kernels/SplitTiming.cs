@@ -9,7 +9,7 @@ namespace NumLstm.Kernels;
 /// cores are, for seconds or minutes at a time, slow to see each other's writes (a hand-off then takes 0.5 µs or more
 /// instead of 0.1), the split step takes 6.2 µs and one core wins.
 /// <para>
-/// Calls come in rounds of <see cref="Round"/>. Each round's calls take the path with the lower estimate of time per step
+/// Calls come in rounds of <see cref="Round"/>, after a first round of <see cref="FirstRound"/>. Each round's calls take the path with the lower estimate of time per step
 /// (splitting until both have one), except the last <see cref="ProbeRun"/>, which take the other path: a run rather than
 /// single calls, because after a few hundred microseconds without work the worker sleeps and the first split call after
 /// that pays for waking it, and a path's first calls after a switch find the weights in the other core's cache. Timed
@@ -24,6 +24,13 @@ internal sealed class SplitTiming
     /// <summary>Calls per round (a power of two, as is <see cref="TimeEvery"/>).</summary>
     public const int Round = 1024;
 
+    /// <summary>
+    /// Calls in the first round, so the one-core path is timed early: a caller whose calls come far apart (the worker
+    /// asleep between them, woken at every split call) finds split calls several times slower than one core, and
+    /// should not pay that for a whole round first. Rounds of <see cref="Round"/> follow.
+    /// </summary>
+    public const int FirstRound = 64;
+
     /// <summary>Calls at the end of each round that take the path not preferred.</summary>
     public const int ProbeRun = 16;
 
@@ -32,7 +39,7 @@ internal sealed class SplitTiming
 
     private readonly Func<long>? clock;
     private long started;
-    private int calls;
+    private long calls;
     private int timedSteps;
     private bool timing, timedSplit;
 
@@ -57,7 +64,9 @@ internal sealed class SplitTiming
     public bool Begin(int steps)
     {
         if (!Adaptive) return true;
-        int index = calls++ & (Round - 1), probeIndex = index - (Round - ProbeRun);
+        long call = calls++;
+        int index = call < FirstRound ? (int)call : (int)((call - FirstRound) & (Round - 1));
+        int probeIndex = index - ((call < FirstRound ? FirstRound : Round) - ProbeRun);
         bool probing = probeIndex >= 0, split = PrefersSplit != probing;
         timing = steps > 0 && (probing ? probeIndex >= ProbeRun / 2 : (index & (TimeEvery - 1)) == 0);
         if (timing)
