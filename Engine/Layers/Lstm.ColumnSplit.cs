@@ -213,11 +213,13 @@ public sealed partial class Lstm<T>
 
         /// <summary>
         /// Waits for a follow-up still running and drops its product: called before anything changes h, c or the packed
-        /// weights other than a two-core step. Returns at once when none runs.
+        /// weights other than a two-core step. Returns at once when none runs; otherwise spins, and yields its core if the
+        /// worker has been preempted (a follow-up takes a microsecond or two when it runs).
         /// </summary>
         internal void SettleFollowUp()
         {
-            while (Volatile.Read(ref followUpPending) != 0) Thread.SpinWait(1);
+            var spinner = new SpinWait();
+            while (Volatile.Read(ref followUpPending) != 0) spinner.SpinOnce(sleep1Threshold: -1);
             Volatile.Write(ref headStartFor, -1);
         }
 
