@@ -87,6 +87,39 @@ public class ServingBenchmarks
     [Benchmark(Description = "W3 streaming step LSTM(128), W and U packed once, always split, no head start")]
     public float StreamingStepPackedOnceSplitNoHeadStart() => sessionNoHeadStart.Step(step)[0];
 
+    // An app's own work between streaming calls: 5 µs of spinning (the worker is still spinning too, so the calls split).
+    private static readonly long GapTicks = System.Diagnostics.Stopwatch.Frequency * 5 / 1_000_000;
+
+    private static void OtherWork()
+    {
+        long start = System.Diagnostics.Stopwatch.GetTimestamp();
+        while (System.Diagnostics.Stopwatch.GetTimestamp() - start < GapTicks) { }
+    }
+
+    /// <summary>The 5 µs of other work alone: subtract it from the two rows below to get the cost of the call.</summary>
+    [Benchmark(Description = "5 µs of other work (baseline for the gapped W3 rows)")]
+    public long OtherWorkOnly()
+    {
+        OtherWork();
+        return GapTicks;
+    }
+
+    /// <summary>W3 packed once, always split, with 5 µs of other work before each call: the worker's head start has time to finish.</summary>
+    [Benchmark(Description = "W3 packed once, always split, after 5 µs of other work")]
+    public float StreamingStepAfterOtherWork()
+    {
+        OtherWork();
+        return sessionAlwaysSplit.Step(step)[0];
+    }
+
+    /// <summary>The same without the head start.</summary>
+    [Benchmark(Description = "W3 packed once, always split, no head start, after 5 µs of other work")]
+    public float StreamingStepAfterOtherWorkNoHeadStart()
+    {
+        OtherWork();
+        return sessionNoHeadStart.Step(step)[0];
+    }
+
     /// <summary>The packed-once step on one core (<see cref="EngineSettings.UseSecondCore"/> off for the call).</summary>
     [Benchmark(Description = "W3 streaming step LSTM(128), W and U packed once, one core")]
     public float StreamingStepPackedOnceOneCore()
