@@ -9,8 +9,9 @@ namespace NumLstm.Kernels;
 /// cores are, for seconds or minutes at a time, slow to see each other's writes (a hand-off then takes 0.5 µs or more
 /// instead of 0.1), the split step takes 6.2 µs and one core wins.
 /// <para>
-/// Calls come in rounds of <see cref="Round"/>, after a first round of <see cref="FirstRound"/>. Each round's calls take the path with the lower estimate of time per step
-/// (splitting until both have one), except the last <see cref="ProbeRun"/>, which take the other path: a run rather than
+/// Calls come in rounds of <see cref="Round"/>, after a first round of <see cref="FirstRound"/>. Each round's calls take
+/// the path with the lower estimate of time per step (splitting until both have one), except the last
+/// <see cref="ProbeRun"/>, which take the other path: a run rather than
 /// single calls, because after a few hundred microseconds without work the worker sleeps and the first split call after
 /// that pays for waking it, and a path's first calls after a switch find the weights in the other core's cache. Timed
 /// are every <see cref="TimeEvery"/>th call on the preferred path and the second half of each probe run; each timing moves
