@@ -26,10 +26,12 @@ public sealed partial class Lstm<T>
     internal bool StepColumnSplit { get; set; } = true;
 
     internal bool CanSplitColumns(int batch)
-        => typeof(T) == typeof(float) && FastMath.IsSupported && CellNormalization.IsNone && StepColumnSplit && PairedWork.HasSecondCore
-            && ColumnSplitPoint(Units) > 0 && (long)batch * 4 * Units * Units >= ColumnSplitThreshold;
+        => MaySplitStepColumns && StepColumnSplit && PairedWork.HasSecondCore && (long)batch * 4 * Units * Units >= ColumnSplitThreshold;
 
-    /// <summary>Whether this cell's streaming steps can split at some batch on this machine (so a packWeightsOnce session's buffers carry a head start).</summary>
+    /// <summary>
+    /// Whether this cell's steps can split at some batch on this machine: a plain float cell, AVX2 + FMA, two cores, at
+    /// least 16 units (so a packWeightsOnce session's buffers carry a head start).
+    /// </summary>
     internal bool MaySplitStepColumns
         => typeof(T) == typeof(float) && FastMath.IsSupported && CellNormalization.IsNone && PairedWork.MachineHasSecondCore && ColumnSplitPoint(Units) > 0;
 
@@ -59,8 +61,7 @@ public sealed partial class Lstm<T>
 
     /// <summary>Whether this cell's plan buffers carry the per-half packed U (float, plain cell, wide enough to split at some batch ≤ 4).</summary>
     internal bool MaySplitPackedColumns
-        => typeof(T) == typeof(float) && FastMath.IsSupported && CellNormalization.IsNone && PairedWork.MachineHasSecondCore
-            && ColumnSplitPoint(Units) > 0 && (long)PackedColumnSplitMaxBatch * 4 * Units * Units >= PackedColumnSplitThreshold && GemmPacked.HasPackedLayout<T>()
+        => MaySplitStepColumns && (long)PackedColumnSplitMaxBatch * 4 * Units * Units >= PackedColumnSplitThreshold && GemmPacked.HasPackedLayout<T>()
             && PackedHalf(Units, 1).Width <= GemmPacked.NC;
 
     /// <summary>Whether a plan step at this batch splits its hidden units over two cores, given buffers that carry the halves.</summary>
