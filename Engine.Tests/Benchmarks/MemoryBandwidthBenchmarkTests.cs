@@ -1,0 +1,27 @@
+using NumLstm.Benchmarks.Kernels;
+
+namespace NumLstm.Tests.Benchmarks;
+
+/// <summary>The bandwidth benchmark's read kernel reads every element once (its GB/s column assumes it).</summary>
+public class MemoryBandwidthBenchmarkTests
+{
+    [TestCase(64)]
+    [TestCase(640)]
+    [TestCase(40960)]
+    public void Sum_AddsEveryElementOnce(int length)
+    {
+        // quarter-integers: every partial sum is exact in float, so the result must equal the exact sum
+        float[] values = Enumerable.Range(0, length).Select(i => (i % 7) * 0.25f).ToArray();
+        double expected = values.Sum(v => (double)v);
+        Assert.That(MemoryBandwidthBenchmarks.Sum(values), Is.EqualTo(expected));
+        values[length - 1] += 1f;
+        Assert.That(MemoryBandwidthBenchmarks.Sum(values), Is.EqualTo(expected + 1), "the last element is read");
+    }
+
+    [Test]
+    public void Sum_RejectsALengthNotAMultipleOf64()
+    {
+        var error = Assert.Throws<ArgumentException>(() => MemoryBandwidthBenchmarks.Sum(new float[100]));
+        Assert.That(error!.Message, Does.Contain("multiple of 64").And.Contain("100"));
+    }
+}
