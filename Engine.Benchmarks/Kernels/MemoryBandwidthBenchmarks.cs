@@ -15,7 +15,7 @@ namespace NumLstm.Benchmarks.Kernels;
 /// half of LSTM(200)'s U, 640 KB all of it (W2's layer 2, more than a core's 512 KB L2), 4 MB is well inside the 32 MB
 /// L3 and past L2. Beside the plain read, the batch-1 product that reads the same bytes: h [1, k] times a packed b [k, n]
 /// (<see cref="Gemm.MultiplyPacked{T}"/>, one core each), k×n = 100×400, 200×400, 200×800 and 512×2048 (W4's U). "GB/s"
-/// counts the bytes of the buffer, or of b, read on all cores together.
+/// counts the bytes of the buffer, or of b (k·n floats), read on all cores together.
 /// </summary>
 [MemoryDiagnoser]
 [Config(typeof(Config))]
@@ -25,7 +25,22 @@ public class MemoryBandwidthBenchmarks
     {
         public Config() => AddColumn(new StatisticColumn("GB/s", "bytes read on all cores / mean time, 10^9 per second", (benchmark, meanNs) =>
             benchmark.Parameters["Kilobytes"] is int kilobytes && benchmark.Parameters["Cores"] is int cores
-                ? StatisticColumn.Format((double)cores * kilobytes * 1024 * Passes / meanNs, "F1") : null));
+                ? StatisticColumn.Format(cores * BytesPerPass(benchmark.Descriptor.WorkloadMethod.Name, kilobytes) * Passes / meanNs, "F1") : null));
+    }
+
+    /// <summary>The product's k × n for a buffer size: LSTM(100)'s U, half and all of LSTM(200)'s, W4's U.</summary>
+    public static (int K, int N) ProductShape(int kilobytes)
+        => kilobytes switch { 160 => (100, 400), 320 => (200, 400), 640 => (200, 800), _ => (512, 2048) };
+
+    /// <summary>
+    /// Bytes one core reads per pass: the buffer (kilobytes · 1024), or the product's b (k · n floats, which for the
+    /// first three sizes is 2.3 % less than the buffer).
+    /// </summary>
+    public static double BytesPerPass(string method, int kilobytes)
+    {
+        if (method != nameof(Product)) return kilobytes * 1024.0;
+        (int k, int n) = ProductShape(kilobytes);
+        return (double)k * n * sizeof(float);
     }
 
     /// <summary>Reads of the whole buffer per operation.</summary>
@@ -49,7 +64,7 @@ public class MemoryBandwidthBenchmarks
             job.Buffers[part] = new float[floats];
             for (int i = 0; i < floats; i++) job.Buffers[part][i] = (i % 7) * 0.25f;
         }
-        (productJob.K, productJob.N) = Kilobytes switch { 160 => (100, 400), 320 => (200, 400), 640 => (200, 800), _ => (512, 2048) };
+        (productJob.K, productJob.N) = ProductShape(Kilobytes);
         var random = new Random(1);
         float[] b = Enumerable.Range(0, productJob.K * productJob.N).Select(_ => (float)random.NextDouble() - 0.5f).ToArray();
         for (int part = 0; part < 2; part++)

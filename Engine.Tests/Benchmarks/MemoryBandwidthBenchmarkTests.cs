@@ -24,4 +24,14 @@ public class MemoryBandwidthBenchmarkTests
         var error = Assert.Throws<ArgumentException>(() => MemoryBandwidthBenchmarks.Sum(new float[100]));
         Assert.That(error!.Message, Does.Contain("multiple of 64").And.Contain("100"));
     }
+
+    [TestCase(160, 160_000)]
+    [TestCase(320, 320_000)]
+    [TestCase(640, 640_000)]
+    [TestCase(4096, 4_194_304)]
+    public void GBPerSecond_CountsTheBytesEachRowReads(int kilobytes, double productBytes)
+    {
+        Assert.That(MemoryBandwidthBenchmarks.BytesPerPass(nameof(MemoryBandwidthBenchmarks.Stream), kilobytes), Is.EqualTo(kilobytes * 1024.0));
+        Assert.That(MemoryBandwidthBenchmarks.BytesPerPass(nameof(MemoryBandwidthBenchmarks.Product), kilobytes), Is.EqualTo(productBytes));
+    }
 }
