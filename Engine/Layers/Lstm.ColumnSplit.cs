@@ -167,9 +167,9 @@ public sealed partial class Lstm<T>
             int j0 = part == 0 ? 0 : split, count = part == 0 ? split : h - split;
             if (count == 0) continue;
             if (input)
-                DotGemm.MultiplyAddPackedGroups(rows, 4, count, f, x, ldx, stepWeights.Slice(StepWeightsOffset(h, f, part, recurrent: false)), c.Slice(j0), ldc, h);
+                DotGemm.MultiplyAddPackedGroups(rows, 4, count, f, x, ldx, stepWeights.Slice(buffers.StepWeightOffsets[2 * part]), c.Slice(j0), ldc, h);
             if (recurrent)
-                DotGemm.MultiplyAddPackedGroups(rows, 4, count, h, hPrevious, ldh, stepWeights.Slice(StepWeightsOffset(h, f, part, recurrent: true)), c.Slice(j0), ldc, h);
+                DotGemm.MultiplyAddPackedGroups(rows, 4, count, h, hPrevious, ldh, stepWeights.Slice(buffers.StepWeightOffsets[2 * part + 1]), c.Slice(j0), ldc, h);
         }
     }
 

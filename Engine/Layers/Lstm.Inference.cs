@@ -251,6 +251,11 @@ internal sealed class LstmInferenceBuffers<T> where T : unmanaged, IFloatingPoin
         int g = 4 * units;
         PackedInput = packed ? new T[Gemm.PackedLength<T>(features, g)] : Array.Empty<T>();
         StepWeights = !packed && packOnce ? new T[Lstm<T>.StepWeightsLength(units, features)] : Array.Empty<T>();
+        StepWeightOffsets = StepWeights.Length == 0 ? Array.Empty<int>() : new[]
+        {
+            Lstm<T>.StepWeightsOffset(units, features, 0, recurrent: false), Lstm<T>.StepWeightsOffset(units, features, 0, recurrent: true),
+            Lstm<T>.StepWeightsOffset(units, features, 1, recurrent: false), Lstm<T>.StepWeightsOffset(units, features, 1, recurrent: true),
+        };
         HeadStartProducts = headStartLength > 0 ? new T[headStartLength] : Array.Empty<T>();
         PackedRecurrent = packed ? new T[Gemm.PackedLength<T>(units, g)] : Array.Empty<T>();
         Projection = new T[checked(maxBatch * maxTime * g)];
@@ -291,6 +296,8 @@ internal sealed class LstmInferenceBuffers<T> where T : unmanaged, IFloatingPoin
     public readonly T[] PackedInput;           // Wᵀ packed [F, G] (Gemm.Pack), or empty for the DotGemm path
     public readonly T[] PackedRecurrent;       // Uᵀ packed [H, G], or empty
     public readonly T[] StepWeights;           // W and U DotGemm-packed per half and gate block (a packWeightsOnce session), or empty
+    /// <summary>Where each half's W and U start in <see cref="StepWeights"/>: half 0's W, its U, half 1's W, its U (computed once).</summary>
+    public readonly int[] StepWeightOffsets;
     public readonly T[] HeadStartProducts;        // a packWeightsOnce session's head start: h_t·Uᵀ for the worker's units, [B, G] (ColumnSplitJob.FollowUp), or empty
     /// <summary>Steps taken with these buffers: names the step a head start was made for.</summary>
     public long StepCount;
