@@ -11,7 +11,9 @@ namespace NumLstm.Kernels;
 // Layout, w the vector width MultiplyAddTransposed takes for this k (Vector512 or Vector256 lanes): chunk q of k starts
 // at p_q = q·w, except a last partial chunk, which starts at k − w; block j (rows 8j … 8j + 7, rows past n zero) holds
 // chunk 0 of its eight rows, then chunk 1, …: element (8j + r, p_q + i) at j·8·chunks·w + (q·8 + r)·w + i. Where that
-// product takes its scalar path (k below one vector, or no SIMD) a block holds its eight rows as they are (w = k).
+// product takes its scalar path (k below one vector, or no SIMD) a block holds its eight rows column by column: element
+// (8j + r, p) at j·8·k + p·8 + r, so the eight rows' p-th values are one vector and a row of a times a float block is
+// k multiplies and adds on eight lanes (each lane the scalar path's running sum, in its order).
 //
 // A group call (MultiplyAddPackedGroups) takes several such copies stored one after another, each into its own
 // columns of c: an LSTM half-step's four gate blocks in one pass over one stream.
@@ -47,6 +49,15 @@ public static partial class DotGemm
             throw new ArgumentException($"DotGemm: a packed copy of b [{n}, {k}] takes {length} elements, but the span has {packed.Length}.", nameof(packed));
         if (k == 0) return;
         int width = ChunkWidth<T>(k), chunk = width == 0 ? k : width, chunks = Chunks(k, chunk), index = 0;
+        if (width == 0)
+        {
+            // the scalar path's blocks: column by column, rows past n zero
+            for (int j0 = 0; j0 < n; j0 += PackedBlockRows)
+                for (int p = 0; p < k; p++)
+                    for (int r = 0; r < PackedBlockRows; r++, index++)
+                        packed[index] = j0 + r < n ? b[(j0 + r) * ldb + p] : T.Zero;
+            return;
+        }
         for (int j0 = 0; j0 < n; j0 += PackedBlockRows)
             for (int q = 0; q < chunks; q++)
             {
@@ -191,21 +202,41 @@ public static partial class DotGemm
         if (valid > 6) Unsafe.Add(ref cRow, 6) += TOps.Sum(s6);
     }
 
-    // The scalar path's sums (Scalar's order: one running sum along k, then added into c) over the blocks' rows as stored.
+    // The scalar path's sums (Scalar's order: one running sum along k, a multiply then an add per term, then added into
+    // c). A float block's eight rows run as the eight lanes of one vector (the same operations on each lane); otherwise
+    // row by row over the block's columns.
     private static void ScalarBlocks<T>(int m, int groups, int n, int k, ReadOnlySpan<T> a, int lda, ref T packed, Span<T> c, int ldc, int groupColumns)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int groupLength = PackedLength<T>(n, k);
+        int groupLength = PackedLength<T>(n, k), block = PackedBlockRows * k;
+        bool lanes = typeof(T) == typeof(float) && Vector256.IsHardwareAccelerated;
         for (int g = 0; g < groups; g++)
-            for (int j = 0; j < n; j++)
+            for (int j0 = 0; j0 < n; j0 += PackedBlockRows)
             {
-                ref T bRow = ref Unsafe.Add(ref packed, g * groupLength + j * k);   // blocks of eight rows as stored: row j at j·k
+                ref T b = ref Unsafe.Add(ref packed, g * groupLength + j0 / PackedBlockRows * block);
+                int valid = Math.Min(PackedBlockRows, n - j0);
                 for (int r = 0; r < m; r++)
                 {
                     ReadOnlySpan<T> aRow = a.Slice(r * lda, k);
-                    T sum = T.Zero;
-                    for (int p = 0; p < k; p++) sum += aRow[p] * Unsafe.Add(ref bRow, p);
-                    c[r * ldc + g * groupColumns + j] += sum;
+                    Span<T> cRow = c.Slice(r * ldc + g * groupColumns + j0, valid);
+                    if (lanes)
+                    {
+                        ref float bf = ref Unsafe.As<T, float>(ref b);
+                        ReadOnlySpan<float> af = MemoryMarshal.Cast<T, float>(aRow);
+                        Vector256<float> sums = Vector256<float>.Zero;
+                        for (int p = 0; p < k; p++) sums += Vector256.Create(af[p]) * Vector256.LoadUnsafe(ref bf, (nuint)(p * PackedBlockRows));
+                        Span<float> cf = MemoryMarshal.Cast<T, float>(cRow);
+                        if (valid == PackedBlockRows) (Vector256.Create((ReadOnlySpan<float>)cf) + sums).CopyTo(cf);
+                        else
+                            for (int i = 0; i < valid; i++) cf[i] += sums.GetElement(i);
+                        continue;
+                    }
+                    for (int i = 0; i < valid; i++)
+                    {
+                        T sum = T.Zero;
+                        for (int p = 0; p < k; p++) sum += aRow[p] * Unsafe.Add(ref b, p * PackedBlockRows + i);
+                        cRow[i] += sum;
+                    }
                 }
             }
     }
