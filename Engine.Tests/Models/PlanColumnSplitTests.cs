@@ -84,7 +84,8 @@ public class PlanColumnSplitTests
         var narrowBuffers = narrow.CreateInferenceBuffers(8, 5, packed: true);
         Assert.That(small.MaySplitPackedColumns, Is.False, "H = 64 never splits (4·4H² below the threshold)");
         Assert.That(small.CreateInferenceBuffers(8, 5, packed: true).PackedRecurrentHalves, Is.Empty, "no halves kept for it");
-        Assume.That(PairedWork.HasSecondCore && FastMath.IsSupported, "needs a second core and the float kernels");
+        Assume.That(PairedWork.HasSecondCore && FastMath.IsSupported && GemmPacked.HasPackedLayout<float>(),
+            "needs a second core, the float gate kernels and a vector width for the products (NUMLSTM_VECTOR_BITS=0 has none)");
         Assert.That(wide.CanSplitPackedColumns(1, wideBuffers), Is.True, "H = 200 at batch 1");
         Assert.That(wide.CanSplitPackedColumns(Lstm<float>.PackedColumnSplitMaxBatch + 1, wideBuffers), Is.False, "past the batch limit");
         Assert.That(narrow.CanSplitPackedColumns(1, narrowBuffers), Is.False, "H = 104 at batch 1: below the threshold");

@@ -104,15 +104,15 @@ public static partial class DotGemm
         int width = ChunkWidth<T>(k);
         ref T packed0 = ref MemoryMarshal.GetReference(packed);
         if (width == 0) ScalarBlocks(m, groups, n, k, a, lda, ref packed0, c, ldc, groupColumns);
-        else if (width == Vector512<T>.Count && Vector512.IsHardwareAccelerated) PackedBlocks<T, V512<T>, Vector512<T>>(m, groups, n, k, a, lda, ref packed0, c, ldc, groupColumns);
+        else if (width == Vector512<T>.Count && ProductWidth.Bits == 512) PackedBlocks<T, V512<T>, Vector512<T>>(m, groups, n, k, a, lda, ref packed0, c, ldc, groupColumns);
         else PackedBlocks<T, V256<T>, Vector256<T>>(m, groups, n, k, a, lda, ref packed0, c, ldc, groupColumns);
     }
 
     // The vector width MultiplyAddTransposed takes for this k (its dispatch, in its order), or 0 for its scalar path.
     private static int ChunkWidth<T>(int k) where T : unmanaged, IFloatingPointIeee754<T>
     {
-        if (Vector512.IsHardwareAccelerated && Vector512<T>.IsSupported && k >= Vector512<T>.Count) return Vector512<T>.Count;
-        if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported && k >= Vector256<T>.Count) return Vector256<T>.Count;
+        if (ProductWidth.Bits == 512 && Vector512<T>.IsSupported && k >= Vector512<T>.Count) return Vector512<T>.Count;
+        if (ProductWidth.Bits >= 256 && Vector256<T>.IsSupported && k >= Vector256<T>.Count) return Vector256<T>.Count;
         return 0;
     }
 

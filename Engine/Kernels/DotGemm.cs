@@ -23,9 +23,9 @@ public static partial class DotGemm
         Check(nameof(b), b.Length, n, k, ldb);
         Check(nameof(c), c.Length, m, n, ldc);
         if (m == 0 || n == 0 || k == 0) return;
-        if (Vector512.IsHardwareAccelerated && Vector512<T>.IsSupported && k >= Vector512<T>.Count)
+        if (ProductWidth.Bits == 512 && Vector512<T>.IsSupported && k >= Vector512<T>.Count)
             Blocked<T, V512<T>, Vector512<T>>(m, n, k, a, lda, b, ldb, c, ldc);
-        else if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported && k >= Vector256<T>.Count)
+        else if (ProductWidth.Bits >= 256 && Vector256<T>.IsSupported && k >= Vector256<T>.Count)
             Blocked<T, V256<T>, Vector256<T>>(m, n, k, a, lda, b, ldb, c, ldc);
         else
             Scalar(m, n, k, a, lda, b, ldb, c, ldc);

@@ -31,10 +31,8 @@ internal static unsafe partial class GemmPacked
 
     internal enum Width { None, V256, V512 }
 
-    /// <summary>The widest micro-kernel the hardware runs natively; None means use the generic path.</summary>
-    internal static readonly Width Best =
-        Vector512.IsHardwareAccelerated ? Width.V512 :
-        Vector256.IsHardwareAccelerated && System.Runtime.Intrinsics.X86.Fma.IsSupported ? Width.V256 : Width.None;
+    /// <summary>The micro-kernel width (<see cref="ProductWidth"/>: the widest the hardware runs natively); None means use the generic path.</summary>
+    internal static readonly Width Best = ProductWidth.Bits switch { 512 => Width.V512, 256 => Width.V256, _ => Width.None };
 
     /// <summary>
     /// Chooses the generic path or one of these, and whether b is read in place, for a product of the given shape. Thresholds measured on the LSTM shapes (m = 1..64, n = 400..2048, k = 32..512), Vector256, Zen 3:
