@@ -71,9 +71,10 @@ public sealed partial class Bidirectional<T> : Layer<T> where T : unmanaged, IFl
         if (ParallelDirections)
         {
             // Each direction owns its cache and output; dropout masks come from separate seeded streams so the result
-            // does not depend on which thread runs first.
-            Random? forwardRandom = context.Training ? new Random(context.Random!.Next()) : null;
-            Random? backwardRandom = context.Training ? new Random(context.Random!.Next()) : null;
+            // does not depend on which thread runs first. The streams live in the cache and are reseeded each call
+            // (new Random(seed)'s stream, without allocating one).
+            Random? forwardRandom = context.Training ? c.ForwardDropout.Reseed(context.Random!.Next()) : null;
+            Random? backwardRandom = context.Training ? c.BackwardDropout.Reseed(context.Random!.Next()) : null;
             input.Data.CopyTo(c.InputCopy);
             bool hasMask = !input.Mask.IsEmpty;
             if (hasMask) input.Mask.CopyTo(c.MaskCopy);
@@ -83,8 +84,8 @@ public sealed partial class Bidirectional<T> : Layer<T> where T : unmanaged, IFl
         }
         else
         {
-            Random? forwardRandom = context.Training ? new Random(context.Random!.Next()) : null;
-            Random? backwardRandom = context.Training ? new Random(context.Random!.Next()) : null;
+            Random? forwardRandom = context.Training ? c.ForwardDropout.Reseed(context.Random!.Next()) : null;
+            Random? backwardRandom = context.Training ? c.BackwardDropout.Reseed(context.Random!.Next()) : null;
             Forwards.Forward(input, c.ForwardOutput, c.ForwardCache, new ForwardContext(context.Training, forwardRandom));
             Backwards.Forward(input, c.BackwardOutput, c.BackwardCache, new ForwardContext(context.Training, backwardRandom));
         }
@@ -207,6 +208,7 @@ public sealed class BidirectionalCache<T> : LayerCache where T : unmanaged, IFlo
     internal T[] InputCopy = Array.Empty<T>(), ForwardInputGradient = Array.Empty<T>(), BackwardInputGradient = Array.Empty<T>();
     internal bool[] MaskCopy = Array.Empty<bool>();
     internal Bidirectional<T>.DirectionPair? Directions;   // the two directions as one PairedWork job (created on first use)
+    internal readonly ReseedableRandom ForwardDropout = new(), BackwardDropout = new();   // each direction's dropout stream, reseeded per training call
 
     internal BidirectionalCache(LstmCache<T> forwardCache, LstmCache<T> backwardCache)
     {
