@@ -19,14 +19,18 @@ public class ReseedableRandomTests
         for (int k = 0; k < 200; k++) yield return pick.Next(int.MinValue, int.MaxValue);
     }
 
+    /// <summary>For every seed: one stream reseeded to it (the same instance throughout) and a new Random(seed).</summary>
+    private static IEnumerable<(int Seed, ReseedableRandom Stream, Random Reference)> StreamsForEverySeed()
+    {
+        var stream = new ReseedableRandom();
+        foreach (int seed in AllSeeds()) yield return (seed, stream.Reseed(seed), new Random(seed));
+    }
+
     [Test]
     public void NextDouble_IsNewRandomsStream_ForEverySeed_AfterReseeding()
     {
-        var stream = new ReseedableRandom();
-        foreach (int seed in AllSeeds())
+        foreach (var (seed, stream, reference) in StreamsForEverySeed())
         {
-            var reference = new Random(seed);
-            stream.Reseed(seed);
             for (int k = 0; k < 300; k++)   // more than the 55-value state, so the state wraps several times
                 Assert.That(BitConverter.DoubleToInt64Bits(stream.NextDouble()), Is.EqualTo(BitConverter.DoubleToInt64Bits(reference.NextDouble())),
                     $"seed {seed}, draw {k}");
@@ -36,11 +40,8 @@ public class ReseedableRandomTests
     [Test]
     public void TheIntegerDraws_AreNewRandoms_MixedWithNextDouble()
     {
-        var stream = new ReseedableRandom();
-        foreach (int seed in AllSeeds())
+        foreach (var (seed, stream, reference) in StreamsForEverySeed())
         {
-            var reference = new Random(seed);
-            stream.Reseed(seed);
             for (int k = 0; k < 60; k++)
             {
                 Assert.That(stream.Next(), Is.EqualTo(reference.Next()), $"seed {seed}: Next() at {k}");

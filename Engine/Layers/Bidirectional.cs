@@ -68,13 +68,14 @@ public sealed partial class Bidirectional<T> : Layer<T> where T : unmanaged, IFl
         c.Prepare(steps * h, input.Batch, input.Time);
         c.PrepareInput(input.Data.Length);
         Forwards.SplitProducts = Backwards.SplitProducts = !ParallelDirections;
+        // Each direction draws its dropout masks from its own seeded stream, so the result does not depend on which
+        // thread runs first. The streams live in the cache and are reseeded each call (new Random(seed)'s stream,
+        // without allocating one).
+        Random? forwardRandom = context.Training ? c.ForwardDropout.Reseed(context.Random!.Next()) : null;
+        Random? backwardRandom = context.Training ? c.BackwardDropout.Reseed(context.Random!.Next()) : null;
         if (ParallelDirections)
         {
-            // Each direction owns its cache and output; dropout masks come from separate seeded streams so the result
-            // does not depend on which thread runs first. The streams live in the cache and are reseeded each call
-            // (new Random(seed)'s stream, without allocating one).
-            Random? forwardRandom = context.Training ? c.ForwardDropout.Reseed(context.Random!.Next()) : null;
-            Random? backwardRandom = context.Training ? c.BackwardDropout.Reseed(context.Random!.Next()) : null;
+            // Each direction owns its cache and output.
             input.Data.CopyTo(c.InputCopy);
             bool hasMask = !input.Mask.IsEmpty;
             if (hasMask) input.Mask.CopyTo(c.MaskCopy);
@@ -84,8 +85,6 @@ public sealed partial class Bidirectional<T> : Layer<T> where T : unmanaged, IFl
         }
         else
         {
-            Random? forwardRandom = context.Training ? c.ForwardDropout.Reseed(context.Random!.Next()) : null;
-            Random? backwardRandom = context.Training ? c.BackwardDropout.Reseed(context.Random!.Next()) : null;
             Forwards.Forward(input, c.ForwardOutput, c.ForwardCache, new ForwardContext(context.Training, forwardRandom));
             Backwards.Forward(input, c.BackwardOutput, c.BackwardCache, new ForwardContext(context.Training, backwardRandom));
         }
