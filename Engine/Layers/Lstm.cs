@@ -5,7 +5,8 @@ namespace NumLstm.Layers;
 
 /// <summary>
 /// A Keras-style LSTM layer (gate order i, f, g, o) with optional LayerNorm inside the cell, masks, dropout and
-/// recurrent dropout as Keras 2's implementation 1 (four input masks and four recurrent masks, one per gate).
+/// recurrent dropout as Keras 3's LSTMCell applies them: with recurrent dropout, implementation 1 (four input masks and
+/// four recurrent masks, one per gate); with input dropout alone, implementation 2 (one input mask shared by the gates).
 /// Weights are stored in PyTorch's layout: weight_ih [4H, F], weight_hh [4H, H], one bias [4H] (PyTorch's
 /// bias_ih + bias_hh). Forward equations (S1)–(S9), backward (B1)–(B12) in docs/math.md.
 /// </summary>
@@ -38,6 +39,13 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
     public double Dropout { get; }
     public double RecurrentDropout { get; }
     public CellNormalization CellNormalization { get; }
+
+    /// <summary>
+    /// Input dropout masks per sample: 4 (one per gate) when recurrent dropout is on, else 1 shared by all gates, as
+    /// Keras 3's LSTMCell (<c>if self.recurrent_dropout != 0.0: self.implementation = 1</c>, which draws
+    /// <c>dropout_mask_count = 4</c> masks; implementation 2 draws one).
+    /// </summary>
+    internal int InputMaskCount => RecurrentDropout > 0 ? 4 : 1;
 
     /// <summary>
     /// Whether the layer may use a second thread: each step's rows (plain cell) or the columns of its products, and the
@@ -130,7 +138,7 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
 
         bool inputDropout = context.Training && Dropout > 0;
         bool recurrentDropout = context.Training && RecurrentDropout > 0;
-        c.Prepare(batchSize, time, f, h, inputDropout, recurrentDropout, CellNormalization);
+        c.Prepare(batchSize, time, f, h, inputDropout ? InputMaskCount : 0, recurrentDropout, CellNormalization);
         bool split = SplitProducts;
 
         // X in processing order, time-major [T, B, F]: step s holds input time tIn, so each step's rows form one block.
@@ -141,11 +149,12 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
             for (int bi = 0; bi < batchSize; bi++) data.Slice((bi * time + tIn) * f, f).CopyTo(c.Input.AsSpan((s * batchSize + bi) * f, f));
         }
 
-        // (S0) dropout masks: per sample, shared across time, one per gate (Keras 2, implementation 1).
+        // (S0) dropout masks: per sample, shared across time; four input masks (one per gate) with recurrent dropout,
+        // else one shared by the gates (Keras 3's implementations 1 and 2); four recurrent masks.
         if (inputDropout) DrawMasks(c.InputMasks, Dropout, context.Random!);
         if (recurrentDropout) DrawMasks(c.RecurrentMasks, RecurrentDropout, context.Random!);
 
-        // (S1) input projection for all steps as one GEMM (four, one per gate, with dropout): Ax [T·B, G] = X · Wᵀ.
+        // (S1) input projection for all steps as one GEMM (one per input mask with dropout): Ax [T·B, G] = X · Wᵀ.
         // Without separate gate norms it lands in Gates, which then holds Ax + b and takes each step's h·Uᵀ in place.
         ReadOnlySpan<T> w = WeightIh.Value, u = WeightHh.Value, b = Bias.Value;
         Span<T> allGates = c.Gates.AsSpan(0, rows * g), projection = allGates;
@@ -155,7 +164,8 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
         }
         else
         {
-            for (int k = 0; k < 4; k++)
+            int masks = c.InputMaskCount, columns = g / masks;   // mask k covers gate columns [k·columns, (k+1)·columns)
+            for (int k = 0; k < masks; k++)
             {
                 Span<T> maskedInput = c.MaskedInputs[k];
                 for (int r = 0; r < rows; r++)
@@ -163,8 +173,8 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
                     int bi = r % batchSize;
                     TensorPrimitives.Multiply(c.Input.AsSpan(r * f, f), c.InputMasks.AsSpan((k * batchSize + bi) * f, f), maskedInput.Slice(r * f, f));
                 }
-                Gemm.Multiply(Transpose.No, Transpose.Yes, rows, h, f, T.One, maskedInput, f, w.Slice(k * h * f, h * f), f,
-                    T.Zero, projection.Slice(k * h), g, SplitProducts);
+                Gemm.Multiply(Transpose.No, Transpose.Yes, rows, columns, f, T.One, maskedInput, f, w.Slice(k * columns * f, columns * f), f,
+                    T.Zero, projection.Slice(k * columns), g, SplitProducts);
             }
         }
         for (int r = 0; r < rows; r++)
@@ -285,7 +295,7 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
             for (int r = 0; r < rows; r++)
                 inputNorm.BackwardRowInPlace(dProjection.Slice(r * g, g), c.InputNorm, r, c.RowScratchWide, c.RowScratchG1);
 
-        // dW += dAxᵀ · X and dX += dAx · W (per gate with input dropout, the masks applied to X and to dX). dX comes out
+        // dW += dAxᵀ · X and dX += dAx · W (per input mask with dropout, the masks applied to X and to dX). dX comes out
         // time-major in step order and is added into the batch-first input gradient row by row.
         Span<T> dW = WeightIh.Gradient;
         Span<T> dInput = c.DInputTimeMajor.AsSpan(0, rows * f);
@@ -299,12 +309,13 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
         {
             Span<T> product = c.DInputScratch.AsSpan(0, rows * f);
             if (!inputGradient.IsEmpty) dInput.Clear();
-            for (int k = 0; k < 4; k++)
+            int masks = c.InputMaskCount, columns = g / masks;
+            for (int k = 0; k < masks; k++)
             {
-                Gemm.Multiply(Transpose.Yes, Transpose.No, h, f, rows, T.One, dProjection.Slice(k * h), g, c.MaskedInputs[k], f,
-                    T.One, dW.Slice(k * h * f, h * f), f, SplitProducts);
+                Gemm.Multiply(Transpose.Yes, Transpose.No, columns, f, rows, T.One, dProjection.Slice(k * columns), g, c.MaskedInputs[k], f,
+                    T.One, dW.Slice(k * columns * f, columns * f), f, SplitProducts);
                 if (inputGradient.IsEmpty) continue;
-                Gemm.Multiply(Transpose.No, Transpose.No, rows, f, h, T.One, dProjection.Slice(k * h), g, w.Slice(k * h * f, h * f), f,
+                Gemm.Multiply(Transpose.No, Transpose.No, rows, f, columns, T.One, dProjection.Slice(k * columns), g, w.Slice(k * columns * f, columns * f), f,
                     T.Zero, product, f, SplitProducts);
                 for (int r = 0; r < rows; r++)
                 {
@@ -544,7 +555,8 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
             throw new ArgumentException($"LSTM '{Name}': {name} must be [B={batchSize}, H={Units}] ({batchSize * Units} values) or empty, got {length}.", name);
     }
 
-    /// <summary>Inverted dropout masks: 0 with probability p, else 1/(1−p). Four per sample (one per gate), drawn once per call.</summary>
+    /// <summary>Inverted dropout masks: 0 with probability p, else 1/(1−p), per sample, drawn once per call (all of
+    /// <paramref name="masks"/>, in order: mask k's [B, ·] block, sample by sample).</summary>
     private static void DrawMasks(T[] masks, double rate, Random random)
     {
         T keep = T.CreateTruncating(1.0 / (1.0 - rate));
@@ -647,6 +659,7 @@ public sealed partial class LstmCache<T> : LayerCache where T : unmanaged, IFloa
 {
     internal int Batch, Time;
     internal bool Forwarded, InputDropoutActive, RecurrentDropoutActive;
+    internal int InputMaskCount;                                 // 1 (shared by the gates) or 4 (one per gate); 0 off
     internal T[] Input = Array.Empty<T>();                       // X in step order [T, B, F]
     internal T[] Gates = Array.Empty<T>();                       // Ax + b, then i, f, g, o after activation [T, B, G]
     internal T[] RecurrentScratch = Array.Empty<T>();            // Ah of one step [B, G] (separate gate norms only)
@@ -656,9 +669,9 @@ public sealed partial class LstmCache<T> : LayerCache where T : unmanaged, IFloa
     internal T[] TanhCell = Array.Empty<T>();                    // tanh of the cell term in h [T, B, H]
     internal bool[] Active = Array.Empty<bool>();                // mask per step [T, B]
     internal T[] LastOutput = Array.Empty<T>();                  // [B, H]
-    internal T[] InputMasks = Array.Empty<T>();                  // [4, B, F]
+    internal T[] InputMasks = Array.Empty<T>();                  // [InputMaskCount, B, F]
     internal T[] RecurrentMasks = Array.Empty<T>();              // [4, B, H]
-    internal T[][] MaskedInputs = new T[4][];                    // X ⊙ m_k [T, B, F] per gate
+    internal T[][] MaskedInputs = new T[4][];                    // X ⊙ m_k [T, B, F] per input mask
     internal T[][] MaskedHidden = new T[4][];                    // h_{s−1} ⊙ r_k [T, B, H] per gate
     internal readonly NormCache<T> GateNorm = new(), InputNorm = new(), HiddenGateNorm = new(), CellNorm = new(), OutputNorm = new();
     // Backward buffers.
@@ -675,16 +688,18 @@ public sealed partial class LstmCache<T> : LayerCache where T : unmanaged, IFloa
         get
         {
             long elements = (long)Input.Length + Gates.Length + HiddenStates.Length + CellStates.Length + TanhCell.Length
-                + (InputDropoutActive ? 4L * MaskedInputs[0].Length : 0) + (RecurrentDropoutActive ? 4L * MaskedHidden[0].Length : 0)
+                + (InputDropoutActive ? (long)InputMaskCount * MaskedInputs[0].Length : 0) + (RecurrentDropoutActive ? 4L * MaskedHidden[0].Length : 0)
                 + GateNorm.Length + InputNorm.Length + HiddenGateNorm.Length + CellNorm.Length + OutputNorm.Length;
             return elements * Unsafe.SizeOf<T>() + Active.Length;
         }
     }
 
-    internal void Prepare(int batch, int time, int f, int h, bool inputDropout, bool recurrentDropout, CellNormalization norm)
+    /// <summary>Sizes the buffers for [B, T] with F inputs and H units; inputMasks: input dropout masks per sample, 0 (no input dropout), 1 or 4.</summary>
+    internal void Prepare(int batch, int time, int f, int h, int inputMasks, bool recurrentDropout, CellNormalization norm)
     {
         Batch = batch; Time = time; Forwarded = false;
-        InputDropoutActive = inputDropout; RecurrentDropoutActive = recurrentDropout;
+        bool inputDropout = inputMasks > 0;
+        InputDropoutActive = inputDropout; InputMaskCount = inputMasks; RecurrentDropoutActive = recurrentDropout;
         int g = 4 * h, bt = batch * time;
         Ensure(ref Input, bt * f);
         Ensure(ref Gates, bt * g);
@@ -702,8 +717,8 @@ public sealed partial class LstmCache<T> : LayerCache where T : unmanaged, IFloa
         Ensure(ref RowScratchG1, g); Ensure(ref RowScratchWide, g);
         if (inputDropout)
         {
-            Ensure(ref InputMasks, 4 * batch * f);
-            for (int k = 0; k < 4; k++) Ensure(ref MaskedInputs[k], bt * f);
+            Ensure(ref InputMasks, inputMasks * batch * f);
+            for (int k = 0; k < inputMasks; k++) Ensure(ref MaskedInputs[k], bt * f);
             Ensure(ref DInputScratch, bt * f);
         }
         if (recurrentDropout)
