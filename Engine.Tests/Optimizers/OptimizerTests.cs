@@ -57,6 +57,83 @@ public class OptimizerTests<T> where T : unmanaged, IFloatingPointIeee754<T>
         return theta;
     }
 
+    /// <summary>Keras 3's Adam.update_step (keras/src/optimizers/adam.py) in scalar doubles, weight decay as configured.</summary>
+    private static double[] ReferenceKerasAdam(double lr, double beta1, double beta2, double eps, double weightDecay, bool decoupled, bool amsgrad, double[] theta0, double[][] gradients)
+    {
+        double[] theta = (double[])theta0.Clone();
+        int n = theta.Length;
+        double[] m = new double[n], v = new double[n], vHat = new double[n];
+        for (int t = 1; t <= gradients.Length; t++)
+        {
+            double alpha = lr * Math.Sqrt(1 - Math.Pow(beta2, t)) / (1 - Math.Pow(beta1, t));
+            for (int k = 0; k < n; k++)
+            {
+                double g = gradients[t - 1][k];
+                if (decoupled) theta[k] -= theta[k] * weightDecay * lr;
+                else g += weightDecay * theta[k];
+                m[k] += (g - m[k]) * (1 - beta1);
+                v[k] += (g * g - v[k]) * (1 - beta2);
+                vHat[k] = Math.Max(vHat[k], v[k]);
+                theta[k] -= m[k] * alpha / (Math.Sqrt(amsgrad ? vHat[k] : v[k]) + eps);
+            }
+        }
+        return theta;
+    }
+
+    [TestCase(false, false, 0.0)]
+    [TestCase(true, false, 0.0)]
+    [TestCase(false, true, 0.1)]
+    [TestCase(true, true, 0.1)]
+    public void Adam_KerasFormula_MatchesKerasUpdateStep_OnSimdBodyAndTail(bool amsgrad, bool decoupled, double weightDecay)
+    {
+        // ε = 0.3 makes the placement matter; 37 elements run the vector body and a tail.
+        const int n = 37, steps = 6;
+        var random = new Random(12);
+        double[] theta0 = Enumerable.Range(0, n).Select(_ => random.NextDouble() * 2 - 1).ToArray();
+        double[][] gradients = Enumerable.Range(0, steps).Select(_ => Enumerable.Range(0, n).Select(_ => random.NextDouble() * 4 - 2).ToArray()).ToArray();
+        Parameter<T> parameter = MakeParameter("w", theta0);
+        Optimizer<T> adam = decoupled
+            ? new AdamW<T>([parameter], learningRate: 0.05, beta1: 0.8, beta2: 0.95, epsilon: 0.3, weightDecay: weightDecay, amsgrad: amsgrad, formula: AdamFormula.Keras)
+            : new Adam<T>([parameter], learningRate: 0.05, beta1: 0.8, beta2: 0.95, epsilon: 0.3, weightDecay: weightDecay, amsgrad: amsgrad, formula: AdamFormula.Keras);
+        foreach (double[] gradient in gradients) { SetGradient(parameter, gradient); adam.Step(); }
+        AssertValues(ReferenceKerasAdam(0.05, 0.8, 0.95, 0.3, weightDecay, decoupled, amsgrad, theta0, gradients), parameter, "θ");
+        // The same run with PyTorch's placement lands elsewhere, so the check above can tell the two apart.
+        Parameter<T> torchParameter = MakeParameter("w", theta0);
+        var torchAdam = new Adam<T>([torchParameter], learningRate: 0.05, beta1: 0.8, beta2: 0.95, epsilon: 0.3, amsgrad: amsgrad);
+        foreach (double[] gradient in gradients) { SetGradient(torchParameter, gradient); torchAdam.Step(); }
+        Assert.That(Math.Abs(D(torchParameter.Value[0]) - D(parameter.Value[0])), Is.GreaterThan(1e-3));
+    }
+
+    [Test]
+    public void Adam_FirstMoment_IsTorchLerp_OnBothBranches()
+    {
+        // torch.lerp(m, g, w) = m + w(g − m) for |w| < 0.5, else g − (g − m)(1 − w). With β1 = 0 (w = 1) the second
+        // branch gives m = g exactly even when g is tiny next to m, where m + (g − m) rounds to 0.
+        for (int length = 1; length <= 17; length += 16)   // one element (scalar path), 17 (vector body and tail)
+        {
+            Parameter<T> parameter = MakeParameter("w", new double[length]);
+            var adam = new Adam<T>([parameter], beta1: 0);
+            SetGradient(parameter, Enumerable.Repeat(1.0, length).ToArray());
+            adam.Step();
+            SetGradient(parameter, Enumerable.Repeat(1e-20, length).ToArray());
+            adam.Step();
+            OptimizerState<T> state = adam.ExportState();
+            Assert.That(state.Slots[0].Values.Select(D), Is.All.EqualTo(D(C(1e-20))), $"exp_avg = g exactly ({length} elements)");
+        }
+    }
+
+    [Test]
+    public void Adam_KerasFormula_TravelsWithItsState_AndAMismatchIsNamed()
+    {
+        OptimizerState<T> kerasState = new Adam<T>(MakeParameters(), formula: AdamFormula.Keras).ExportState();
+        Assert.That(kerasState.Hyperparameters["keras_formula"], Is.EqualTo(1));
+        Assert.That(new Adam<T>(MakeParameters()).ExportState().Hyperparameters.ContainsKey("keras_formula"), Is.False, "PyTorch's states stay as before");
+        Assert.That(() => new Adam<T>(MakeParameters()).ImportState(kerasState), Throws.ArgumentException.With.Message.Contain("keras_formula"));
+        Assert.That(() => new Adam<T>(MakeParameters(), formula: AdamFormula.Keras).ImportState(new Adam<T>(MakeParameters()).ExportState()),
+            Throws.ArgumentException.With.Message.Contain("keras_formula"));
+        Assert.That(() => new Adam<T>(MakeParameters(), formula: (AdamFormula)7), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contain("formula"));
+    }
+
     private static Parameter<T> RunThreeSteps(Func<Parameter<T>, Optimizer<T>> create)
     {
         Parameter<T> parameter = MakeParameter("w", Theta0);
@@ -228,7 +305,10 @@ public class OptimizerTests<T> where T : unmanaged, IFloatingPointIeee754<T>
         sgd.LearningRate = 0.25;
         sgd.Step();            // 0.5 − 0.25
         Assert.That(D(parameter.Value[0]), Is.EqualTo(0.25));
-        Assert.That(() => sgd.LearningRate = 0, Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contain("learningRate 0"));
+        sgd.LearningRate = 0;   // allowed, as PyTorch's 0.0 <= lr (a warm-up's first epoch)
+        Assert.That(sgd.LearningRate, Is.EqualTo(0));
+        Assert.That(() => sgd.LearningRate = -0.5, Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contain("learningRate -0.5"));
+        Assert.That(() => sgd.LearningRate = double.PositiveInfinity, Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contain("learningRate").And.Message.Contain("finite"));
     }
 
     [Test]
@@ -336,7 +416,7 @@ public class OptimizerTests<T> where T : unmanaged, IFloatingPointIeee754<T>
     public void Options_OutsideTheirRange_AreRejectedNamingOptionAndValue()
     {
         Parameter<T>[] ps = MakeParameters();
-        AssertOutOfRange(() => new Sgd<T>(ps, 0), "learningRate", "0");
+        AssertOutOfRange(() => new Sgd<T>(ps, -0.5), "learningRate", "-0.5");
         AssertOutOfRange(() => new Adam<T>(ps, learningRate: -1e-3), "learningRate", "-0.001");
         AssertOutOfRange(() => new Adam<T>(ps, learningRate: double.NaN), "learningRate", "NaN");
         AssertOutOfRange(() => new Adam<T>(ps, beta1: 1.0), "beta1", "1");

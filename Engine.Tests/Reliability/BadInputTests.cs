@@ -86,7 +86,7 @@ public sealed class BadInputTests
         yield return Case("predict-batch-size-negative", () => new Trainer(Model()).Predict(Data(), batchSize: -3), "batchSize", "positive", "Actual value was -3");
         yield return Case("adam-epsilon-0", () => _ = new Adam<float>(Model().Parameters.ToList(), epsilon: 0), "epsilon", "0");
         yield return Case("adam-beta1-1", () => _ = new Adam<float>(Model().Parameters.ToList(), beta1: 1), "beta1", "1");
-        yield return Case("optimizer-learning-rate-negative", () => _ = new Sgd<float>(Model().Parameters.ToList(), -0.1), "LearningRate", "positive", "-0.1");
+        yield return Case("optimizer-learning-rate-negative", () => _ = new Sgd<float>(Model().Parameters.ToList(), -0.1), "LearningRate", "≥ 0", "-0.1");
     }
 
     [TestCaseSource(nameof(Cases))]

@@ -77,23 +77,135 @@ public class TrainerTests
     }
 
     [Test]
-    public void EarlyStopping_StopsWhenTheLossStopsImproving()
+    public void EarlyStopping_InFit_StopsAtTheKerasEpoch()
     {
+        // A learning rate of 1e-9 leaves the loss flat to far below minDelta: epoch 0 improves on +∞, epoch 1 does not,
+        // and with patience 1 Keras stops there (wait 1 ≥ 1 at epoch 1 > 0): two epochs.
         SequenceDataset data = SignTask(64, 6);
         var trainer = new Trainer(SmallModel(LayerNormPlacement.None));
-        var options = new TrainingOptions { Epochs = 50, BatchSize = 64, LearningRate = 1e-9, Callbacks = { new EarlyStopping(patience: 1, minDelta: 1e-3) } };
+        var stopping = new EarlyStopping(monitor: "loss", patience: 1, minDelta: 1e-3);
+        var options = new TrainingOptions { Epochs = 50, BatchSize = 64, LearningRate = 1e-9, Callbacks = { stopping } };
         TrainingHistory history = trainer.Fit(data, options);
         Assert.That(history.StoppedEarly, Is.True);
-        Assert.That(history.Epochs.Count, Is.LessThan(50));
+        Assert.That(history.Epochs.Count, Is.EqualTo(2));
+        Assert.That(stopping.StoppedEpoch, Is.EqualTo(1));
     }
 
     [Test]
-    public void LearningRateSchedule_SetsTheRatePerEpoch()
+    public void EarlyStopping_MonitorsValLossByDefault_AndSaysWhenTheRunDoesNotLogIt()
+    {
+        SequenceDataset data = SignTask(32, 6);
+        var trainer = new Trainer(SmallModel(LayerNormPlacement.None));
+        var error = Assert.Throws<InvalidOperationException>(() =>
+            trainer.Fit(data, new TrainingOptions { Epochs = 3, Callbacks = { new EarlyStopping() } }));
+        Assert.That(error!.Message, Does.Contain("'val_loss'").And.Contain("loss, accuracy").And.Contain("ValidationSplit"));
+        Assert.That(trainer.CompletedEpochs, Is.EqualTo(0), "the check runs before the first epoch");
+        var unknown = Assert.Throws<InvalidOperationException>(() =>
+            trainer.Fit(data, new TrainingOptions { Epochs = 3, ValidationSplit = 0.25, Callbacks = { new EarlyStopping(monitor: "val_mae") } }));
+        Assert.That(unknown!.Message, Does.Contain("'val_mae'").And.Contain("val_accuracy"));
+        TrainingHistory history = trainer.Fit(data, new TrainingOptions { Epochs = 2, ValidationSplit = 0.25, Callbacks = { new EarlyStopping(patience: 5) } });
+        Assert.That(history.Epochs.Count, Is.EqualTo(2));
+    }
+
+    [Test]
+    public void LearningRateSchedule_ReceivesTheCurrentRate_AsKeras()
+    {
+        SequenceDataset data = SignTask(32, 7);
+        var trainer = new Trainer(SmallModel(LayerNormPlacement.None));
+        var seen = new List<(int Epoch, double Rate)>();
+        var halving = new LearningRateSchedule((epoch, lr) => { seen.Add((epoch, lr)); return lr * 0.5; });
+        TrainingHistory history = trainer.Fit(data, new TrainingOptions { Epochs = 3, BatchSize = 32, LearningRate = 0.01, Callbacks = { halving } });
+        Assert.That(seen, Is.EqualTo(new[] { (0, 0.01), (1, 0.005), (2, 0.0025) }), "Keras passes optimizer.learning_rate as it stands");
+        Assert.That(history.Epochs.Select(e => e.LearningRate), Is.EqualTo(new[] { 0.005, 0.0025, 0.00125 }));
+        var byEpoch = new LearningRateSchedule(epoch => 0.1 / (epoch + 1));
+        history = trainer.Fit(data, new TrainingOptions { Epochs = 2, BatchSize = 32, Callbacks = { byEpoch } });
+        Assert.That(history.Epochs.Select(e => e.LearningRate), Is.EqualTo(new[] { 0.1 / 4, 0.1 / 5 }), "epochs count over Fit calls");
+    }
+
+    [Test]
+    public void LearningRateSchedule_StepDecay_DecaysFromTheFirstRate_AndBadRatesAreNamed()
     {
         SequenceDataset data = SignTask(32, 7);
         var trainer = new Trainer(SmallModel(LayerNormPlacement.None));
         TrainingHistory history = trainer.Fit(data, new TrainingOptions { Epochs = 4, BatchSize = 32, LearningRate = 0.01, Callbacks = { LearningRateSchedule.StepDecay(0.5, 2) } });
         Assert.That(history.Epochs.Select(e => e.LearningRate), Is.EqualTo(new[] { 0.01, 0.01, 0.005, 0.005 }));
+        var error = Assert.Throws<InvalidOperationException>(() =>
+            trainer.Fit(data, new TrainingOptions { Epochs = 1, Callbacks = { new LearningRateSchedule((e, lr) => double.NaN) } }));
+        Assert.That(error!.Message, Does.Contain("NaN").And.Contain("epoch 4"));
+    }
+
+    [Test]
+    public void StepDecay_AfterACheckpoint_DecaysFromTheInitialRate_NotTheDecayedOne()
+    {
+        SequenceDataset data = SignTask(32, 7);
+        var whole = new Trainer(SmallModel(LayerNormPlacement.None));
+        TrainingHistory uninterrupted = whole.Fit(data, new TrainingOptions { Epochs = 6, BatchSize = 32, LearningRate = 0.01, Callbacks = { LearningRateSchedule.StepDecay(0.5, 2) } });
+        var first = new Trainer(SmallModel(LayerNormPlacement.None));
+        TrainingHistory before = first.Fit(data, new TrainingOptions { Epochs = 3, BatchSize = 32, LearningRate = 0.01, Callbacks = { LearningRateSchedule.StepDecay(0.5, 2) } });
+        string path = Path.Combine(Path.GetTempPath(), $"numlstm-stepdecay-{Guid.NewGuid():N}.safetensors");
+        try
+        {
+            Checkpoint.Save(first, path);
+            Trainer resumed = Checkpoint.Load(path);
+            Assert.That((resumed.Optimizer!.LearningRate, resumed.Optimizer.InitialLearningRate), Is.EqualTo((0.005, 0.01)));
+            TrainingHistory after = resumed.Fit(data, new TrainingOptions { Epochs = 3, BatchSize = 32, LearningRate = 0.01, Callbacks = { LearningRateSchedule.StepDecay(0.5, 2) } });
+            Assert.That(before.Epochs.Concat(after.Epochs).Select(e => e.LearningRate), Is.EqualTo(uninterrupted.Epochs.Select(e => e.LearningRate)));
+            Assert.That(uninterrupted.Epochs.Select(e => e.LearningRate), Is.EqualTo(new[] { 0.01, 0.01, 0.005, 0.005, 0.0025, 0.0025 }));
+        }
+        finally { File.Delete(path); }
+    }
+
+    [Test]
+    public void Checkpoint_KeepsTheAdamFormula()
+    {
+        SequenceDataset data = SignTask(32, 7);
+        var model = SmallModel(LayerNormPlacement.None);
+        var trainer = new Trainer(model, new Adam<float>(model.Parameters.ToList(), 0.01, formula: AdamFormula.Keras));
+        trainer.Fit(data, new TrainingOptions { Epochs = 1, BatchSize = 32 });
+        string path = Path.Combine(Path.GetTempPath(), $"numlstm-kerasadam-{Guid.NewGuid():N}.safetensors");
+        try
+        {
+            Checkpoint.Save(trainer, path);
+            var adam = Checkpoint.Load(path).Optimizer as Adam<float>;
+            Assert.That(adam?.Formula, Is.EqualTo(AdamFormula.Keras));
+        }
+        finally { File.Delete(path); }
+    }
+
+    [Test]
+    public void LearningRateSchedule_MayWarmUpFromZero_AsPyTorchAllows()
+    {
+        SequenceDataset data = SignTask(32, 7);
+        var model = SmallModel(LayerNormPlacement.None);
+        float[] initial = model.Parameters.SelectMany(p => p.Value).ToArray();
+        var trainer = new Trainer(model);
+        TrainingHistory history = trainer.Fit(data, new TrainingOptions { Epochs = 2, BatchSize = 32, LearningRate = 0.01, Callbacks = { new LearningRateSchedule(epoch => epoch * 0.01) } });
+        Assert.That(history.Epochs.Select(e => e.LearningRate), Is.EqualTo(new[] { 0.0, 0.01 }));
+        Assert.That(model.Parameters.SelectMany(p => p.Value).ToArray(), Is.Not.EqualTo(initial), "epoch 1 trains");
+    }
+
+    [Test]
+    public void TrainingOptions_Defaults_AreKeras()
+    {
+        var options = new TrainingOptions();
+        Assert.That((options.Epochs, options.BatchSize, options.Shuffle, options.LearningRate), Is.EqualTo((1, 32, true, 1e-3)));
+    }
+
+    [TestCase(10, 0.25, 7)]   // Keras: floor(10 · 0.75) = 7 (rounding would give 8)
+    [TestCase(10, 0.3, 7)]    // floor(7.000000000000001)
+    [TestCase(10, 0.1, 9)]
+    [TestCase(7, 0.5, 3)]
+    public void ValidationSplit_HoldsOutTheLastPart_FlooringTheTrainingCount_AsKeras(int count, double split, int trainCount)
+    {
+        SequenceDataset data = SignTask(count, 9);
+        var trainer = new Trainer(SmallModel(LayerNormPlacement.None));
+        TrainingHistory history = trainer.Fit(data, new TrainingOptions { Epochs = 1, BatchSize = 4, ValidationSplit = split, Shuffle = false });
+        int[] held = Enumerable.Range(trainCount, count - trainCount).ToArray();
+        int[] other = Enumerable.Range(trainCount - 1, count - trainCount + 1).ToArray();
+        (double expected, _) = trainer.Evaluate(data.Subset(held), batchSize: 4);
+        (double wrong, _) = trainer.Evaluate(data.Subset(other), batchSize: 4);
+        Assert.That(history.Epochs[0].ValidationLoss, Is.EqualTo(expected), $"the last {count - trainCount} sequences validate");
+        Assert.That(wrong, Is.Not.EqualTo(expected), "a split one sequence off must give another loss");
     }
 
     [Test]

@@ -227,7 +227,13 @@ public sealed class SequenceDataset
     public (SequenceDataset First, SequenceDataset Second) SplitOrdered(double fraction)
     {
         CheckFraction(fraction);
-        int first = (int)Math.Round(fraction * Count, MidpointRounding.AwayFromZero);
+        return SplitOrderedAt((int)Math.Round(fraction * Count, MidpointRounding.AwayFromZero));
+    }
+
+    /// <summary>Splits in stored order: the first <paramref name="first"/> sequences, then the rest.</summary>
+    internal (SequenceDataset First, SequenceDataset Second) SplitOrderedAt(int first)
+    {
+        if ((uint)first > (uint)Count) throw new ArgumentOutOfRangeException(nameof(first), first, $"Split point must be in [0, {Count}].");
         int[] order = new int[Count];
         for (int n = 0; n < Count; n++) order[n] = n;
         return (Subset(order.AsSpan(0, first)), Subset(order.AsSpan(first)));

@@ -2,26 +2,39 @@ using System.Runtime.Intrinsics;
 
 namespace NumLstm.Optimizers;
 
+/// <summary>Which framework's Adam update to follow; they differ in where ε goes (docs/math-losses-optimizers.md).</summary>
+public enum AdamFormula
+{
+    /// <summary><c>torch.optim.Adam</c>: θ ← θ − (lr / bc1) · m / (√v / √bc2 + ε), ε added to √v̂ (Algorithm 1). The default.</summary>
+    PyTorch,
+    /// <summary>Keras 3's <c>Adam.update_step</c>: α = lr·√bc2 / bc1; θ ← θ − m·α / (√v + ε), ε added to the uncorrected √v
+    /// (the paper's ε̂); m and v written as Keras writes them, m += (g − m)(1 − β1), v += (g² − v)(1 − β2).</summary>
+    Keras,
+}
+
 /// <summary>
 /// Adam with the update of <c>torch.optim.Adam</c> (docs/math-losses-optimizers.md), ε placed as PyTorch places it:
-/// g ← ∇θ + λθ (L2, coupled); m ← m + (1 − β1)(g − m); v ← β2·v + (1 − β2)·g²;
+/// g ← ∇θ + λθ (L2, coupled); m ← lerp(m, g, 1 − β1); v ← β2·v + (1 − β2)·g²;
 /// θ ← θ − (lr / (1 − β1^t)) · m / (√v / √(1 − β2^t) + ε). AMSGrad uses v_max ← max(v_max, v) in place of v.
-/// The default ε = 1e-7 is Keras's value (PyTorch's is 1e-8).
+/// <see cref="AdamFormula.Keras"/> gives Keras's update instead. The default ε = 1e-7 is Keras's value (PyTorch's is 1e-8).
 /// </summary>
 public class Adam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
-    private T oneMinusBeta1, beta2, oneMinusBeta2, eps, lambda, stepSize, biasCorrection2Sqrt, decoupledFactor;
+    private T oneMinusBeta1, beta1Complement, beta2, oneMinusBeta2, eps, lambda, stepSize, biasCorrection2Sqrt, decoupledFactor;
+    private bool lerpFromStart;
 
     public Adam(IReadOnlyList<Parameter<T>> parameters, double learningRate = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
-        double epsilon = 1e-7, double weightDecay = 0, bool amsgrad = false)
-        : this(parameters, learningRate, beta1, beta2, epsilon, weightDecay, amsgrad, decoupledWeightDecay: false)
+        double epsilon = 1e-7, double weightDecay = 0, bool amsgrad = false, AdamFormula formula = AdamFormula.PyTorch)
+        : this(parameters, learningRate, beta1, beta2, epsilon, weightDecay, amsgrad, decoupledWeightDecay: false, formula)
     {
     }
 
     protected Adam(IReadOnlyList<Parameter<T>> parameters, double learningRate, double beta1, double beta2,
-        double epsilon, double weightDecay, bool amsgrad, bool decoupledWeightDecay)
+        double epsilon, double weightDecay, bool amsgrad, bool decoupledWeightDecay, AdamFormula formula)
         : base(parameters, learningRate, amsgrad ? ["exp_avg", "exp_avg_sq", "max_exp_avg_sq"] : ["exp_avg", "exp_avg_sq"])
     {
+        if (!Enum.IsDefined(formula)) throw new ArgumentOutOfRangeException(nameof(formula), formula, "Unknown Adam formula: expected PyTorch or Keras.");
+        Formula = formula;
         CheckBeta(beta1, nameof(beta1));
         CheckBeta(beta2, nameof(beta2));
         CheckPositive(epsilon, nameof(epsilon));
@@ -44,14 +57,22 @@ public class Adam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T
     /// <summary>True for AdamW: θ ← θ(1 − lr·λ) before the update instead of adding λθ to the gradient.</summary>
     public bool DecoupledWeightDecay { get; }
 
-    protected override IReadOnlyDictionary<string, double> Hyperparameters() => new Dictionary<string, double>
+    /// <summary>PyTorch's update (default) or Keras's (ε added to the uncorrected √v).</summary>
+    public AdamFormula Formula { get; }
+
+    protected override IReadOnlyDictionary<string, double> Hyperparameters()
     {
-        ["beta1"] = Beta1,
-        ["beta2"] = Beta2,
-        ["eps"] = Epsilon,
-        ["weight_decay"] = WeightDecay,
-        ["amsgrad"] = AmsGrad ? 1 : 0,
-    };
+        var values = new Dictionary<string, double>
+        {
+            ["beta1"] = Beta1,
+            ["beta2"] = Beta2,
+            ["eps"] = Epsilon,
+            ["weight_decay"] = WeightDecay,
+            ["amsgrad"] = AmsGrad ? 1 : 0,
+        };
+        if (Formula == AdamFormula.Keras) values["keras_formula"] = 1;   // absent for PyTorch's, as in states written before it existed
+        return values;
+    }
 
     protected override void BeginStep(long step)
     {
@@ -59,11 +80,15 @@ public class Adam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T
         double biasCorrection1 = 1 - Math.Pow(Beta1, step);
         double biasCorrection2 = 1 - Math.Pow(Beta2, step);
         oneMinusBeta1 = Cast(1 - Beta1);
+        // torch's lerp(m, g, w) is m + w·(g − m) for |w| < 0.5 and g − (g − m)·(1 − w) otherwise, 1 − w taken in T.
+        lerpFromStart = Math.Abs(double.CreateTruncating(oneMinusBeta1)) < 0.5;
+        beta1Complement = T.One - oneMinusBeta1;
         beta2 = Cast(Beta2);
         oneMinusBeta2 = Cast(1 - Beta2);
         eps = Cast(Epsilon);
         lambda = Cast(WeightDecay);
-        stepSize = Cast(LearningRate / biasCorrection1);
+        // PyTorch: lr / bc1, with √bc2 dividing √v; Keras: α = lr·√bc2 / bc1, with √v left uncorrected.
+        stepSize = Formula == AdamFormula.Keras ? Cast(LearningRate * Math.Sqrt(biasCorrection2) / biasCorrection1) : Cast(LearningRate / biasCorrection1);
         biasCorrection2Sqrt = Cast(Math.Sqrt(biasCorrection2));
         decoupledFactor = Cast(1 - LearningRate * WeightDecay);
     }
@@ -76,6 +101,11 @@ public class Adam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T
         Span<T> vMax = AmsGrad ? Slot(2, index) : default;
         bool coupledDecay = WeightDecay != 0 && !DecoupledWeightDecay;
         bool decoupledDecay = WeightDecay != 0 && DecoupledWeightDecay;
+        if (Formula == AdamFormula.Keras)
+        {
+            UpdateKeras(theta, gradient, m, v, vMax, coupledDecay, decoupledDecay);
+            return;
+        }
         int k = 0;
         if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
             k = UpdateVector256(theta, gradient, m, v, vMax, coupledDecay, decoupledDecay);
@@ -84,7 +114,7 @@ public class Adam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T
         {
             T g = coupledDecay ? gradient[k] + lambda * theta[k] : gradient[k];
             if (decoupledDecay) theta[k] *= decoupledFactor;
-            T mk = m[k] + oneMinusBeta1 * (g - m[k]);           // torch: exp_avg.lerp_(grad, 1 − β1)
+            T mk = lerpFromStart ? m[k] + oneMinusBeta1 * (g - m[k]) : g - (g - m[k]) * beta1Complement;   // torch: exp_avg.lerp_(grad, 1 − β1)
             T vk = v[k] * beta2 + oneMinusBeta2 * (g * g);      // torch: exp_avg_sq.mul_(β2).addcmul_(g, g, 1 − β2)
             m[k] = mk;
             v[k] = vk;
@@ -104,7 +134,8 @@ public class Adam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T
     {
         int width = Vector256<T>.Count, n = theta.Length;
         Vector256<T> lambdaV = Vector256.Create(lambda), decayV = Vector256.Create(decoupledFactor);
-        Vector256<T> oneMinusBeta1V = Vector256.Create(oneMinusBeta1), beta2V = Vector256.Create(beta2);
+        Vector256<T> oneMinusBeta1V = Vector256.Create(oneMinusBeta1), beta1ComplementV = Vector256.Create(beta1Complement), beta2V = Vector256.Create(beta2);
+        bool lerpSmall = lerpFromStart;
         Vector256<T> oneMinusBeta2V = Vector256.Create(oneMinusBeta2), epsV = Vector256.Create(eps);
         Vector256<T> stepSizeV = Vector256.Create(stepSize), biasCorrection2SqrtV = Vector256.Create(biasCorrection2Sqrt);
         ref T thetaRef = ref MemoryMarshal.GetReference(theta);
@@ -122,7 +153,7 @@ public class Adam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T
             if (coupledDecay) g += lambdaV * thetaK;
             if (decoupledDecay) thetaK *= decayV;
             Vector256<T> mK = Vector256.LoadUnsafe(ref mRef, at);
-            mK += oneMinusBeta1V * (g - mK);
+            mK = lerpSmall ? mK + oneMinusBeta1V * (g - mK) : g - (g - mK) * beta1ComplementV;
             Vector256<T> vK = Vector256.LoadUnsafe(ref vRef, at) * beta2V + oneMinusBeta2V * (g * g);
             mK.StoreUnsafe(ref mRef, at);
             vK.StoreUnsafe(ref vRef, at);
@@ -137,6 +168,59 @@ public class Adam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T
         }
         return k;
     }
+
+    /// <summary>
+    /// Keras 3's <c>Adam.update_step</c>, operation for operation: m += (g − m)(1 − β1); v += (g² − v)(1 − β2);
+    /// AMSGrad v̂ = max(v̂, v); θ −= (m·α) / (√v + ε) with α = lr·√bc2 / bc1 (in <see cref="stepSize"/>). Weight decay as
+    /// configured (coupled for Adam, decoupled for AdamW; Keras decouples it on every optimizer, so use AdamW for
+    /// Keras's <c>Adam(weight_decay=λ)</c>).
+    /// </summary>
+    private void UpdateKeras(Span<T> theta, ReadOnlySpan<T> gradient, Span<T> m, Span<T> v, Span<T> vMax, bool coupledDecay, bool decoupledDecay)
+    {
+        int k = 0;
+        if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
+        {
+            int width = Vector256<T>.Count;
+            Vector256<T> lambdaV = Vector256.Create(lambda), decayV = Vector256.Create(decoupledFactor);
+            Vector256<T> oneMinusBeta1V = Vector256.Create(oneMinusBeta1), oneMinusBeta2V = Vector256.Create(oneMinusBeta2);
+            Vector256<T> epsV = Vector256.Create(eps), alphaV = Vector256.Create(stepSize);
+            for (; k <= theta.Length - width; k += width)
+            {
+                Vector256<T> thetaK = Vector256.Create<T>(theta.Slice(k, width));
+                Vector256<T> g = Vector256.Create<T>(gradient.Slice(k, width));
+                if (coupledDecay) g += lambdaV * thetaK;
+                if (decoupledDecay) thetaK *= decayV;
+                Vector256<T> mK = Vector256.Create<T>(m.Slice(k, width));
+                mK += (g - mK) * oneMinusBeta1V;
+                Vector256<T> vK = Vector256.Create<T>(v.Slice(k, width));
+                vK += (g * g - vK) * oneMinusBeta2V;
+                mK.CopyTo(m.Slice(k, width));
+                vK.CopyTo(v.Slice(k, width));
+                if (AmsGrad)
+                {
+                    vK = Vector256.Max(Vector256.Create<T>(vMax.Slice(k, width)), vK);
+                    vK.CopyTo(vMax.Slice(k, width));
+                }
+                thetaK -= mK * alphaV / (Vector256.Sqrt(vK) + epsV);
+                thetaK.CopyTo(theta.Slice(k, width));
+            }
+        }
+        for (; k < theta.Length; k++)
+        {
+            T g = coupledDecay ? gradient[k] + lambda * theta[k] : gradient[k];
+            if (decoupledDecay) theta[k] *= decoupledFactor;
+            T mk = m[k] + (g - m[k]) * oneMinusBeta1;
+            T vk = v[k] + (g * g - v[k]) * oneMinusBeta2;
+            m[k] = mk;
+            v[k] = vk;
+            if (AmsGrad)
+            {
+                vk = T.Max(vMax[k], vk);
+                vMax[k] = vk;
+            }
+            theta[k] -= mk * stepSize / (T.Sqrt(vk) + eps);
+        }
+    }
 }
 
 /// <summary>
@@ -147,8 +231,8 @@ public class Adam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T
 public sealed class AdamW<T> : Adam<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     public AdamW(IReadOnlyList<Parameter<T>> parameters, double learningRate = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
-        double epsilon = 1e-7, double weightDecay = 1e-2, bool amsgrad = false)
-        : base(parameters, learningRate, beta1, beta2, epsilon, weightDecay, amsgrad, decoupledWeightDecay: true)
+        double epsilon = 1e-7, double weightDecay = 1e-2, bool amsgrad = false, AdamFormula formula = AdamFormula.PyTorch)
+        : base(parameters, learningRate, beta1, beta2, epsilon, weightDecay, amsgrad, decoupledWeightDecay: true, formula)
     {
     }
 

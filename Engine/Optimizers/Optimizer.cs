@@ -10,7 +10,7 @@ public abstract class Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
     private readonly Parameter<T>[] parameters;
     private readonly string[] slotNames;
     private readonly T[][][] slots; // [slot][parameter][element]
-    private double learningRate;
+    private double learningRate, initialLearningRate;
 
     protected Optimizer(IReadOnlyList<Parameter<T>> parameters, double learningRate, params string[] slotNames)
     {
@@ -27,6 +27,7 @@ public abstract class Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
             this.parameters[p] = parameter;
         }
         LearningRate = learningRate;
+        InitialLearningRate = learningRate;
         this.slotNames = (string[])slotNames.Clone();
         slots = new T[slotNames.Length][][];
         for (int s = 0; s < slotNames.Length; s++)
@@ -41,16 +42,36 @@ public abstract class Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
 
     public IReadOnlyList<Parameter<T>> Parameters => parameters;
 
-    /// <summary>The learning rate of the next step; a schedule may set it between steps. Must be positive and finite.</summary>
+    /// <summary>The learning rate of the next step; a schedule may set it between steps. Finite and ≥ 0 (0 as in a
+    /// warm-up's first epoch; PyTorch checks <c>0.0 &lt;= lr</c> too).</summary>
     public double LearningRate
     {
         get => learningRate;
         set
         {
-            if (!(value > 0) || !double.IsFinite(value))
-                throw new ArgumentOutOfRangeException(nameof(LearningRate), value, $"Invalid learningRate {value}: must be positive and finite.");
+            CheckRate(value, nameof(LearningRate));
             learningRate = value;
         }
+    }
+
+    /// <summary>
+    /// The rate schedules decay from (PyTorch's <c>param_group['initial_lr']</c>): the rate the optimizer was built with,
+    /// kept through checkpoints, so a resumed run decays from the same base instead of from an already decayed rate.
+    /// </summary>
+    public double InitialLearningRate
+    {
+        get => initialLearningRate;
+        set
+        {
+            CheckRate(value, nameof(InitialLearningRate));
+            initialLearningRate = value;
+        }
+    }
+
+    private static void CheckRate(double value, string name)
+    {
+        if (!(value >= 0) || !double.IsFinite(value))
+            throw new ArgumentOutOfRangeException(name, value, $"Invalid {char.ToLowerInvariant(name[0])}{name[1..]} {value}: must be finite and ≥ 0.");
     }
 
     /// <summary>Steps taken so far (PyTorch's <c>state['step']</c>); the next step is number StepCount + 1.</summary>
@@ -93,7 +114,7 @@ public abstract class Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
             for (int s = 0; s < slotNames.Length; s++)
                 exported.Add(new OptimizerSlot<T>(parameters[p].Name, slotNames[s], (T[])slots[s][p].Clone()));
         }
-        return new OptimizerState<T>(Kind, StepCount, LearningRate, names, Hyperparameters(), exported);
+        return new OptimizerState<T>(Kind, StepCount, LearningRate, names, Hyperparameters(), exported, InitialLearningRate);
     }
 
     /// <summary>
@@ -112,7 +133,11 @@ public abstract class Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
             if (state.ParameterNames[p] != parameters[p].Name)
                 throw new ArgumentException($"Optimizer state parameter {p} is '{state.ParameterNames[p]}', expected '{parameters[p].Name}'.", nameof(state));
         }
-        foreach ((string name, double value) in Hyperparameters())
+        IReadOnlyDictionary<string, double> own = Hyperparameters();
+        foreach ((string name, double value) in state.Hyperparameters)
+            if (!own.ContainsKey(name))
+                throw new ArgumentException($"Optimizer state has hyperparameter {name} = {value:R}, which this {Kind} optimizer was not built with.", nameof(state));
+        foreach ((string name, double value) in own)
         {
             if (!state.Hyperparameters.TryGetValue(name, out double saved))
                 throw new ArgumentException($"Optimizer state lacks hyperparameter '{name}'.", nameof(state));
@@ -133,14 +158,17 @@ public abstract class Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
                     throw new ArgumentException($"Optimizer state array '{slot}' holds {slot.Values.Length} values, parameter '{parameters[p].Name}' has {parameters[p].Length}.", nameof(state));
             }
         }
-        if (!(state.LearningRate > 0) || !double.IsFinite(state.LearningRate))
+        if (!(state.LearningRate >= 0) || !double.IsFinite(state.LearningRate))
             throw new ArgumentException($"Optimizer state has an invalid learning rate {state.LearningRate}.", nameof(state));
+        if (state.InitialLearningRate is double initial && (!(initial >= 0) || !double.IsFinite(initial)))
+            throw new ArgumentException($"Optimizer state has an invalid initial learning rate {initial}.", nameof(state));
 
         for (int p = 0, j = 0; p < parameters.Length; p++)
             for (int s = 0; s < slotNames.Length; s++, j++)
                 state.Slots[j].Values.CopyTo(slots[s][p], 0);
         StepCount = state.Step;
         LearningRate = state.LearningRate;
+        if (state.InitialLearningRate is double savedInitial) InitialLearningRate = savedInitial;
     }
 
     protected static T Cast(double value) => T.CreateTruncating(value);

@@ -31,7 +31,7 @@ public sealed class OptimizerSlot<T> where T : unmanaged, IFloatingPointIeee754<
 public sealed class OptimizerState<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     public OptimizerState(string kind, long step, double learningRate, IReadOnlyList<string> parameterNames,
-        IReadOnlyDictionary<string, double> hyperparameters, IReadOnlyList<OptimizerSlot<T>> slots)
+        IReadOnlyDictionary<string, double> hyperparameters, IReadOnlyList<OptimizerSlot<T>> slots, double? initialLearningRate = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(kind);
         ArgumentOutOfRangeException.ThrowIfNegative(step);
@@ -44,12 +44,16 @@ public sealed class OptimizerState<T> where T : unmanaged, IFloatingPointIeee754
         ParameterNames = parameterNames;
         Hyperparameters = hyperparameters;
         Slots = slots;
+        InitialLearningRate = initialLearningRate;
     }
 
     /// <summary><c>SGD</c>, <c>Adam</c> or <c>AdamW</c>.</summary>
     public string Kind { get; }
     public long Step { get; }
     public double LearningRate { get; }
+    /// <summary>The rate schedules decay from (PyTorch's <c>initial_lr</c>); null in states written before it was kept,
+    /// in which case import leaves the optimizer's own value.</summary>
+    public double? InitialLearningRate { get; }
     public IReadOnlyList<string> ParameterNames { get; }
     public IReadOnlyDictionary<string, double> Hyperparameters { get; }
     public IReadOnlyList<OptimizerSlot<T>> Slots { get; }

@@ -38,6 +38,7 @@ public static class Checkpoint
             ["kind"] = state.Kind,
             ["step"] = state.Step,
             ["learning_rate"] = state.LearningRate,
+            ["initial_learning_rate"] = optimizer.InitialLearningRate,
             ["hyperparameters"] = state.Hyperparameters,
             ["slots"] = optimizer.SlotNames,
         };
@@ -92,7 +93,7 @@ public static class Checkpoint
             }
         try
         {
-            optimizer.ImportState(new OptimizerState<float>(header.kind, header.step, header.learning_rate, parameters.Select(p => p.Name).ToList(), header.hyperparameters, slots));
+            optimizer.ImportState(new OptimizerState<float>(header.kind, header.step, header.learning_rate, parameters.Select(p => p.Name).ToList(), header.hyperparameters, slots, header.initial_learning_rate));
         }
         catch (ArgumentException e)
         {
@@ -105,12 +106,13 @@ public static class Checkpoint
     {
         double H(string name) => header.hyperparameters.TryGetValue(name, out double v) ? v
             : throw new NumLstmFormatException(path, $"metadata '{OptimizerKey}'", $"expected hyperparameter '{name}' for {header.kind}.");
+        AdamFormula Formula() => header.hyperparameters.GetValueOrDefault("keras_formula") != 0 ? AdamFormula.Keras : AdamFormula.PyTorch;
         try
         {
             return header.kind switch
             {
-                "Adam" => new Adam<float>(parameters, header.learning_rate, H("beta1"), H("beta2"), H("eps"), H("weight_decay"), H("amsgrad") != 0),
-                "AdamW" => new AdamW<float>(parameters, header.learning_rate, H("beta1"), H("beta2"), H("eps"), H("weight_decay"), H("amsgrad") != 0),
+                "Adam" => new Adam<float>(parameters, header.learning_rate, H("beta1"), H("beta2"), H("eps"), H("weight_decay"), H("amsgrad") != 0, Formula()),
+                "AdamW" => new AdamW<float>(parameters, header.learning_rate, H("beta1"), H("beta2"), H("eps"), H("weight_decay"), H("amsgrad") != 0, Formula()),
                 "SGD" => new Sgd<float>(parameters, header.learning_rate, H("momentum"), H("dampening"), H("nesterov") != 0, H("weight_decay")),
                 _ => throw new NumLstmFormatException(path, $"metadata '{OptimizerKey}'", $"expected optimizer kind Adam, AdamW or SGD, found '{header.kind}'."),
             };
@@ -122,6 +124,6 @@ public static class Checkpoint
     }
 
 #pragma warning disable IDE1006 // JSON field names
-    private sealed record OptimizerHeader(string kind, long step, double learning_rate, Dictionary<string, double> hyperparameters);
+    private sealed record OptimizerHeader(string kind, long step, double learning_rate, Dictionary<string, double> hyperparameters, double? initial_learning_rate = null);
 #pragma warning restore IDE1006
 }

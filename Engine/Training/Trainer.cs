@@ -22,14 +22,16 @@ public enum ClipMode
 /// <summary>Options of <see cref="Trainer.Fit"/>, Keras' fit arguments in C#.</summary>
 public sealed class TrainingOptions
 {
-    public int Epochs { get; init; } = 10;
+    /// <summary>Epochs to train in this Fit call; default 1, as Keras' fit.</summary>
+    public int Epochs { get; init; } = 1;
     public int BatchSize { get; init; } = 32;
     public bool Shuffle { get; init; } = true;
     /// <summary>Seeds shuffling and dropout. Same seed, data and thread count: bitwise-identical weights.</summary>
     public int Seed { get; init; }
     /// <summary>Held-out data evaluated after each epoch; or use <see cref="ValidationSplit"/>.</summary>
     public SequenceDataset? Validation { get; init; }
-    /// <summary>Fraction of the training data held out (the last part, as Keras takes it) when no validation set is given.</summary>
+    /// <summary>Fraction of the training data held out when no validation set is given, as Keras takes it: the last
+    /// N − ⌊N·(1 − split)⌋ sequences, before any shuffling.</summary>
     public double ValidationSplit { get; init; }
     /// <summary>Keras loss name; default sparse_categorical_crossentropy for classification, mse for regression.</summary>
     public string? Loss { get; init; }
@@ -105,61 +107,210 @@ public sealed class TrainingDivergedException : Exception
     public int Batch { get; }
 }
 
-/// <summary>Hooks called by the fit loop.</summary>
+/// <summary>What a callback sees of a Fit call (Keras' <c>callback.model</c> and the quantities each epoch logs).</summary>
+public sealed class TrainingRun
+{
+    internal TrainingRun(Sequential<float> model, bool hasValidation, string metricName)
+    {
+        Model = model;
+        HasValidation = hasValidation;
+        MetricName = metricName;
+    }
+
+    public Sequential<float> Model { get; }
+    /// <summary>Whether the epochs log validation quantities (<c>val_loss</c>, <c>val_</c> + metric).</summary>
+    public bool HasValidation { get; }
+    /// <summary>The metric each epoch logs: <c>accuracy</c> (classification) or <c>mae</c> (regression).</summary>
+    public string MetricName { get; }
+
+    /// <summary>The names an epoch logs, as Keras' logs dict keys: loss, the metric, and their val_ forms.</summary>
+    public IReadOnlyList<string> LoggedNames => HasValidation
+        ? new[] { "loss", MetricName, "val_loss", "val_" + MetricName }
+        : new[] { "loss", MetricName };
+}
+
+/// <summary>Hooks called by the fit loop, in Keras' order: train begin, then per epoch begin and end, then train end.</summary>
 public interface ITrainingCallback
 {
+    /// <summary>Once at the start of each Fit, before the first epoch (Keras' on_train_begin).</summary>
+    void OnTrainBegin(TrainingRun run) { }
+
     /// <summary>Before each epoch; may change the optimizer's learning rate.</summary>
     void OnEpochBegin(int epoch, Optimizer<float> optimizer) { }
 
     /// <summary>After each epoch; return true to stop training.</summary>
     bool OnEpochEnd(EpochRecord record) => false;
+
+    /// <summary>Once when Fit returns normally, also after an early stop (Keras' on_train_end); not after an exception.</summary>
+    void OnTrainEnd(TrainingRun run) { }
 }
 
-/// <summary>Stops when the monitored quantity (validation loss if there is one, else training loss) stops improving.</summary>
+/// <summary>Direction of improvement for <see cref="EarlyStopping"/> (Keras' mode).</summary>
+public enum EarlyStoppingMode
+{
+    /// <summary>From the monitored name: loss and mae improve downwards, accuracy upwards.</summary>
+    Auto,
+    Min,
+    Max,
+}
+
+/// <summary>
+/// Keras' <c>EarlyStopping</c>, rule for rule: at each epoch end (from <c>startFromEpoch</c> on) the wait count goes up by
+/// one; an improvement (better than the best by more than |minDelta|) resets it to 0, if it also beats the baseline;
+/// otherwise training stops once wait ≥ patience, except at epoch 0. So patience = 3 on a loss that never improves after
+/// epoch 0 runs exactly 4 epochs. With <c>restoreBestWeights</c>, the weights of the best epoch are put back when Fit
+/// ends, stopped early or not. The best value carries over between Fit calls (as in Keras); the wait count does not.
+/// </summary>
 public sealed class EarlyStopping : ITrainingCallback
 {
-    private double best = double.PositiveInfinity;
-    private int wait;
+    private bool? minimize;
+    private double best;
+    private float[]? bestWeights;
+    private Sequential<float>? model;
 
-    public EarlyStopping(int patience = 3, double minDelta = 0)
+    public EarlyStopping(string monitor = "val_loss", double minDelta = 0, int patience = 0, EarlyStoppingMode mode = EarlyStoppingMode.Auto,
+        double? baseline = null, bool restoreBestWeights = false, int startFromEpoch = 0)
     {
+        ArgumentException.ThrowIfNullOrWhiteSpace(monitor);
         if (patience < 0) throw new ArgumentOutOfRangeException(nameof(patience), patience, "Patience must be ≥ 0.");
-        if (minDelta < 0) throw new ArgumentOutOfRangeException(nameof(minDelta), minDelta, "minDelta must be ≥ 0.");
+        if (!double.IsFinite(minDelta)) throw new ArgumentOutOfRangeException(nameof(minDelta), minDelta, "minDelta must be finite.");
+        if (!Enum.IsDefined(mode)) throw new ArgumentOutOfRangeException(nameof(mode), mode, "Unknown early-stopping mode.");
+        if (baseline is double b && !double.IsFinite(b)) throw new ArgumentOutOfRangeException(nameof(baseline), baseline, "baseline must be finite or null.");
+        if (startFromEpoch < 0) throw new ArgumentOutOfRangeException(nameof(startFromEpoch), startFromEpoch, "startFromEpoch must be ≥ 0.");
+        Monitor = monitor;
+        MinDelta = Math.Abs(minDelta);   // Keras: self.min_delta = abs(min_delta)
         Patience = patience;
-        MinDelta = minDelta;
+        Mode = mode;
+        Baseline = baseline;
+        RestoreBestWeights = restoreBestWeights;
+        StartFromEpoch = startFromEpoch;
     }
 
-    public int Patience { get; }
+    public string Monitor { get; }
     public double MinDelta { get; }
+    public int Patience { get; }
+    public EarlyStoppingMode Mode { get; }
+    public double? Baseline { get; }
+    public bool RestoreBestWeights { get; }
+    public int StartFromEpoch { get; }
+    /// <summary>Epochs since the last improvement, as Keras counts them.</summary>
+    public int Wait { get; private set; }
+    /// <summary>The epoch at which training was stopped (0 if it was not), and the epoch of the best value.</summary>
+    public int StoppedEpoch { get; private set; }
+    public int BestEpoch { get; private set; }
+    /// <summary>The best monitored value so far (±∞ before the first monitored epoch).</summary>
+    public double Best => minimize is null ? double.NaN : best;
+
+    public void OnTrainBegin(TrainingRun run)
+    {
+        if (!run.LoggedNames.Contains(Monitor))
+            throw new InvalidOperationException(
+                $"EarlyStopping monitors '{Monitor}', which this run does not log; it logs {string.Join(", ", run.LoggedNames)}"
+                + (run.HasValidation ? "." : " (val_ quantities need TrainingOptions.Validation or ValidationSplit)."));
+        if (minimize is null)
+        {
+            string metric = Monitor.StartsWith("val_", StringComparison.Ordinal) ? Monitor[4..] : Monitor;
+            minimize = Mode switch { EarlyStoppingMode.Min => true, EarlyStoppingMode.Max => false, _ => metric != "accuracy" };
+            best = minimize.Value ? double.PositiveInfinity : double.NegativeInfinity;
+        }
+        model = run.Model;
+        Wait = 0;
+        StoppedEpoch = 0;
+        BestEpoch = 0;
+        bestWeights = null;
+    }
 
     public bool OnEpochEnd(EpochRecord record)
     {
-        double value = record.ValidationLoss ?? record.TrainLoss;
-        if (value < best - MinDelta) { best = value; wait = 0; return false; }
-        return ++wait > Patience;
+        if (minimize is null) throw new InvalidOperationException("EarlyStopping.OnEpochEnd was called before OnTrainBegin.");
+        double? value = Monitor switch
+        {
+            "loss" => record.TrainLoss,
+            "val_loss" => record.ValidationLoss,
+            _ => Monitor.StartsWith("val_", StringComparison.Ordinal) ? record.ValidationMetric : record.TrainMetric,
+        };
+        int epoch = record.Epoch;
+        if (value is not double current || epoch < StartFromEpoch) return false;
+        if (RestoreBestWeights && bestWeights is null) { bestWeights = Snapshot(model!); BestEpoch = epoch; }
+        Wait++;
+        if (IsImprovement(current, best))
+        {
+            best = current;
+            BestEpoch = epoch;
+            if (RestoreBestWeights) Snapshot(model!, bestWeights!);
+            if (Baseline is not double baseline || IsImprovement(current, baseline)) Wait = 0;
+            return false;
+        }
+        if (Wait >= Patience && epoch > 0)
+        {
+            StoppedEpoch = epoch;
+            return true;
+        }
+        return false;
     }
+
+    public void OnTrainEnd(TrainingRun run)
+    {
+        if (!RestoreBestWeights || bestWeights is null) return;
+        int offset = 0;
+        foreach (Parameter<float> p in run.Model.Parameters) { bestWeights.AsSpan(offset, p.Length).CopyTo(p.Value); offset += p.Length; }
+    }
+
+    private static float[] Snapshot(Sequential<float> model) => Snapshot(model, new float[model.ParameterCount]);
+
+    private static float[] Snapshot(Sequential<float> model, float[] into)
+    {
+        int offset = 0;
+        foreach (Parameter<float> p in model.Parameters) { p.Value.CopyTo(into.AsSpan(offset)); offset += p.Length; }
+        return into;
+    }
+
+    private bool IsImprovement(double value, double reference) =>
+        minimize!.Value ? value + MinDelta < reference : value - MinDelta > reference;
 }
 
-/// <summary>Sets the learning rate before each epoch from a function of the epoch (0-based) and the base rate.</summary>
+/// <summary>
+/// Keras' <c>LearningRateScheduler</c>: before each epoch, the rate becomes <c>schedule(epoch, currentRate)</c>, where
+/// epoch counts from 0 over all Fit calls and currentRate is the optimizer's rate at that moment (so
+/// <c>(e, lr) =&gt; lr * 0.9</c> compounds, as in Keras).
+/// </summary>
 public sealed class LearningRateSchedule : ITrainingCallback
 {
     private readonly Func<int, double, double> schedule;
-    private double? baseRate;
+    private readonly Func<int, Optimizer<float>, double>? fromOptimizer;
 
     public LearningRateSchedule(Func<int, double, double> schedule) => this.schedule = schedule ?? throw new ArgumentNullException(nameof(schedule));
 
-    /// <summary>lr = base · factor^⌊epoch/every⌋.</summary>
+    /// <summary>A schedule of the epoch alone (Keras' one-argument form).</summary>
+    public LearningRateSchedule(Func<int, double> schedule)
+    {
+        ArgumentNullException.ThrowIfNull(schedule);
+        this.schedule = (epoch, _) => schedule(epoch);
+    }
+
+    private LearningRateSchedule(Func<int, Optimizer<float>, double> fromOptimizer)
+    {
+        this.fromOptimizer = fromOptimizer;
+        schedule = (_, lr) => lr;
+    }
+
+    /// <summary>
+    /// lr = initial · factor^⌊epoch/every⌋ (PyTorch's StepLR), where initial is the optimizer's
+    /// <see cref="Optimizer{T}.InitialLearningRate"/>, which checkpoints keep: a resumed run decays from the same base.
+    /// </summary>
     public static LearningRateSchedule StepDecay(double factor, int every)
     {
-        if (!(factor > 0)) throw new ArgumentOutOfRangeException(nameof(factor), factor, "Decay factor must be > 0.");
+        if (!(factor > 0) || !double.IsFinite(factor)) throw new ArgumentOutOfRangeException(nameof(factor), factor, "Decay factor must be positive and finite.");
         if (every <= 0) throw new ArgumentOutOfRangeException(nameof(every), every, "Decay interval must be positive.");
-        return new LearningRateSchedule((epoch, lr) => lr * Math.Pow(factor, epoch / every));
+        return new LearningRateSchedule((epoch, optimizer) => optimizer.InitialLearningRate * Math.Pow(factor, epoch / every));
     }
 
     public void OnEpochBegin(int epoch, Optimizer<float> optimizer)
     {
-        baseRate ??= optimizer.LearningRate;
-        optimizer.LearningRate = schedule(epoch, baseRate.Value);
+        double rate = fromOptimizer?.Invoke(epoch, optimizer) ?? schedule(epoch, optimizer.LearningRate);
+        if (!(rate >= 0) || !double.IsFinite(rate))
+            throw new InvalidOperationException($"LearningRateSchedule returned {rate} for epoch {epoch}; expected a finite rate ≥ 0.");
+        optimizer.LearningRate = rate;
     }
 }
 
@@ -200,7 +351,8 @@ public sealed class Trainer
         SequenceDataset? validation = options.Validation;
         if (validation is null && options.ValidationSplit > 0)
         {
-            (train, validation) = train.SplitOrdered(1 - options.ValidationSplit);
+            // Keras (train_validation_split): split_at = floor(N · (1 − validation_split)), the last part validates.
+            (train, validation) = train.SplitOrderedAt((int)Math.Floor(train.Count * (1.0 - options.ValidationSplit)));
             if (train.Count == 0 || validation.Count == 0)
                 throw new ArgumentException($"Validation split {options.ValidationSplit} leaves an empty part of {train.Count + validation.Count} sequences.", nameof(options));
         }
@@ -221,6 +373,8 @@ public sealed class Trainer
         float[] lastGood = new float[model.ParameterCount];
         var layerNames = model.Layers.Select(l => l.Name).ToArray();
         int totalEpochs = CompletedEpochs + options.Epochs;
+        var run = new TrainingRun(model, validation is not null, history.MetricName);
+        foreach (ITrainingCallback callback in options.Callbacks) callback.OnTrainBegin(run);
 
         for (int epochIndex = 0; epochIndex < options.Epochs; epochIndex++)
         {
@@ -299,6 +453,7 @@ public sealed class Trainer
             foreach (ITrainingCallback callback in options.Callbacks) stop |= callback.OnEpochEnd(record);
             if (stop) { history.StoppedEarly = true; break; }
         }
+        foreach (ITrainingCallback callback in options.Callbacks) callback.OnTrainEnd(run);
         return history;
     }
 
