@@ -51,7 +51,42 @@ public class GradientClippingTests<T> where T : unmanaged, IFloatingPointIeee754
         T total = GradientClipping.ClipByNorm(ps, 1.0);
         Assert.That(D(total), Is.EqualTo(Math.Sqrt(25.25)).Within(Tolerance * 5));
         AssertGradient([0.6, 0.8], ps[0]);
-        AssertGradient([0.3, 0.4], ps[1]); // norm 0.5 ≤ 1: untouched
+        AssertGradient([0.3, 0.4], ps[1]); // norm 0.5 ≤ 1: untouched up to rounding
+    }
+
+    [Test]
+    public void ClipByNorm_IsKerasClipByNorm_OperationForOperation()
+    {
+        // Keras: values * clip_norm / maximum(l2norm, clip_norm), applied to every tensor. Below the limit that is
+        // (g·c)/c, which rounding can move off g; the expected values are that expression evaluated in T.
+        double[] a = [0.1, -0.7, 0.3], b = [2.5, 1e-3];
+        Parameter<T>[] ps = [WithGradient("a", a), WithGradient("b", b)];
+        T c = C(0.9);
+        GradientClipping.ClipByNorm(ps, 0.9);
+        T normA = T.Sqrt(a.Select(v => C(v) * C(v)).Aggregate(T.Zero, (s, v) => s + v));
+        T normB = T.Sqrt(b.Select(v => C(v) * C(v)).Aggregate(T.Zero, (s, v) => s + v));
+        Assert.That(ps[0].Gradient, Is.EqualTo(a.Select(v => C(v) * c / T.Max(normA, c)).ToArray()));
+        Assert.That(ps[1].Gradient, Is.EqualTo(b.Select(v => C(v) * c / T.Max(normB, c)).ToArray()));
+    }
+
+    [Test]
+    public void ClipByGlobalNormKeras_ScalesByCTimesMinOfInverses_WithoutTheEpsilon()
+    {
+        Parameter<T>[] ps = [WithGradient("a", 3, 4), WithGradient("b", 0, 0, 12)];
+        T total = GradientClipping.ClipByGlobalNormKeras(ps, 2.0);
+        Assert.That(D(total), Is.EqualTo(13.0));
+        T scale = C(2.0) * T.Min(T.One / C(13.0), T.One / C(2.0));
+        Assert.That(ps[0].Gradient, Is.EqualTo(new[] { C(3) * scale, C(4) * scale }));
+        Assert.That(ps[1].Gradient, Is.EqualTo(new[] { T.Zero, T.Zero, C(12) * scale }));
+        Assert.That(D(GradientClipping.GlobalNorm(ps)), Is.EqualTo(2.0).Within(Tolerance * 4), "exactly c, not c − 1e-6·c/13 as PyTorch's");
+        // Below the limit the scale is c·(1/c), which rounds to 1 or next to it; a non-finite norm makes it NaN.
+        Parameter<T>[] small = [WithGradient("a", 0.3, -0.4)];
+        GradientClipping.ClipByGlobalNormKeras(small, 3.0);
+        T unit = C(3.0) * (T.One / C(3.0));
+        Assert.That(small[0].Gradient, Is.EqualTo(new[] { C(0.3) * unit, C(-0.4) * unit }));
+        Parameter<T>[] infinite = [WithGradient("a", 1, double.PositiveInfinity)];
+        GradientClipping.ClipByGlobalNormKeras(infinite, 1.0);
+        Assert.That(infinite[0].Gradient.All(T.IsNaN), Is.True, "Keras: scale + (n − n) is NaN for n = ∞");
     }
 
     [Test]
@@ -92,5 +127,6 @@ public class GradientClippingTests<T> where T : unmanaged, IFloatingPointIeee754
         Assert.That(() => GradientClipping.ClipByValue(ps, 0), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contain("clipValue 0"));
         Assert.That(() => GradientClipping.ClipByNorm(ps, -1), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contain("maxNorm -1"));
         Assert.That(() => GradientClipping.ClipByGlobalNorm(ps, double.NaN), Throws.InstanceOf<ArgumentOutOfRangeException>());
+        Assert.That(() => GradientClipping.ClipByGlobalNormKeras(ps, 0), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contain("maxNorm 0"));
     }
 }

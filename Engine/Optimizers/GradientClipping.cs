@@ -43,8 +43,10 @@ public static class GradientClipping
     }
 
     /// <summary>
-    /// Scales each parameter's gradient on its own so its norm is at most <paramref name="maxNorm"/>:
-    /// g_p ← g_p · maxNorm / ‖g_p‖ when ‖g_p‖ &gt; maxNorm (Keras's per-variable <c>clipnorm</c>).
+    /// Scales each parameter's gradient on its own so its norm is at most <paramref name="maxNorm"/>, as Keras's
+    /// per-variable <c>clipnorm</c> (<c>clip_by_norm</c> in keras/src/optimizers/base_optimizer.py) computes it:
+    /// g_p ← (g_p · c) / max(‖g_p‖, c), applied to every tensor (so a tensor already inside the limit may move by an ulp,
+    /// as in Keras), with ‖g_p‖ = √(Σ g²).
     /// </summary>
     public static T ClipByNorm<T>(IReadOnlyList<Parameter<T>> parameters, double maxNorm) where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -56,10 +58,29 @@ public static class GradientClipping
         {
             T norm = TensorPrimitives.Norm<T>(parameter.Gradient);
             sumOfSquares += norm * norm;
-            if (norm > limit)
-                TensorPrimitives.Multiply<T>(parameter.Gradient, limit / norm, parameter.Gradient);
+            T keras = T.Sqrt(TensorPrimitives.SumOfSquares<T>(parameter.Gradient));
+            TensorPrimitives.Multiply<T>(parameter.Gradient, limit, parameter.Gradient);
+            TensorPrimitives.Divide<T>(parameter.Gradient, T.Max(keras, limit), parameter.Gradient);
         }
         return T.Sqrt(sumOfSquares);
+    }
+
+    /// <summary>
+    /// Keras's <c>global_clipnorm</c> (<c>clip_by_global_norm</c>): n = √(Σ_p Σ g_p²); every gradient is multiplied by
+    /// s = c · min(1/n, 1/c), always (s is 1 up to rounding when n ≤ c), and by NaN when n is not finite. Returns n.
+    /// PyTorch's rule, with its 1e-6 and its handling of a non-finite norm, is <see cref="ClipByGlobalNorm"/>.
+    /// </summary>
+    public static T ClipByGlobalNormKeras<T>(IReadOnlyList<Parameter<T>> parameters, double maxNorm) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        CheckLimit(maxNorm, nameof(maxNorm));
+        ArgumentNullException.ThrowIfNull(parameters);
+        T limit = T.CreateTruncating(maxNorm);
+        T sumOfSquares = T.Zero;
+        foreach (Parameter<T> parameter in parameters) sumOfSquares += TensorPrimitives.SumOfSquares<T>(parameter.Gradient);
+        T norm = T.Sqrt(sumOfSquares);
+        T scale = limit * T.Min(T.One / norm, T.One / limit) + (norm - norm);   // + (n − n): NaN for a non-finite n
+        foreach (Parameter<T> parameter in parameters) TensorPrimitives.Multiply<T>(parameter.Gradient, scale, parameter.Gradient);
+        return norm;
     }
 
     /// <summary>

@@ -13,10 +13,12 @@ public enum ClipMode
     None,
     /// <summary>Each element clamped to [−c, c].</summary>
     Value,
-    /// <summary>Each parameter's gradient scaled to norm ≤ c.</summary>
+    /// <summary>Each parameter's gradient scaled to norm ≤ c (Keras' clipnorm).</summary>
     Norm,
-    /// <summary>All gradients scaled together to global norm ≤ c (torch.nn.utils.clip_grad_norm_).</summary>
+    /// <summary>All gradients scaled together to global norm ≤ c (torch.nn.utils.clip_grad_norm_: c/(n + 1e-6)).</summary>
     GlobalNorm,
+    /// <summary>All gradients scaled together to global norm ≤ c as Keras' global_clipnorm (c·min(1/n, 1/c), no 1e-6).</summary>
+    GlobalNormKeras,
 }
 
 /// <summary>Options of <see cref="Trainer.Fit"/>, Keras' fit arguments in C#.</summary>
@@ -412,6 +414,7 @@ public sealed class Trainer
                     case ClipMode.Value: GradientClipping.ClipByValue(parameters, options.ClipValue); break;
                     case ClipMode.Norm: GradientClipping.ClipByNorm(parameters, options.ClipValue); break;
                     case ClipMode.GlobalNorm: GradientClipping.ClipByGlobalNorm(parameters, options.ClipValue); break;
+                    case ClipMode.GlobalNormKeras: GradientClipping.ClipByGlobalNormKeras(parameters, options.ClipValue); break;
                 }
                 SaveLastGood(parameters, lastGood);
                 optimizer.Step();
