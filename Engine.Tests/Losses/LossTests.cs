@@ -214,6 +214,131 @@ public class LossTests<T> where T : unmanaged, IFloatingPointIeee754<T>
     }
 
     [Test]
+    public void SoftmaxCrossEntropy_FromProbabilities_IsMinusLogOfTheNormalizedLabelProbability_ByHand()
+    {
+        // Row 0 sums to 1: ℓ = −log 0.5. Row 1 sums to 3: ℓ = −log(1.9/3). dℓ/dp_j = −[j = y]/p_y + 1/s, then / B.
+        double[] p = [0.2, 0.3, 0.5, 0.7, 1.9, 0.4];
+        int[] labels = [2, 1];
+        double[] sums = [1.0, 3.0];
+        double[] expectedGradient = new double[6];
+        for (int b = 0; b < 2; b++)
+            for (int k = 0; k < 3; k++)
+                expectedGradient[b * 3 + k] = ((k == labels[b] ? -1 / p[b * 3 + k] : 0) + 1 / sums[b]) / 2;
+
+        T[] gradient = PoisonedGradient(6);
+        T loss = new SoftmaxCrossEntropy<T>(fromLogits: false).Forward(Values(p), labels, gradient);
+
+        AssertClose((-Math.Log(0.5) - Math.Log(1.9 / 3)) / 2, loss, "loss");
+        AssertAllClose(expectedGradient, gradient, "gradient");
+    }
+
+    [Test]
+    public void SoftmaxCrossEntropy_FromProbabilities_ClipsToKerasEpsilon_WithZeroGradientWhereClipped()
+    {
+        // Keras' bounds ε = 1e-7 and 1 − ε, rounded to T as Keras converts them.
+        double low = D(T.CreateTruncating(1e-7)), high = D(T.CreateTruncating(1 - 1e-7));
+        // Row 0: the label's probability is 0 → clipped to ε. Row 1: the label's is 1 → clipped to 1 − ε. Both rows'
+        // gradients are 0 (the clip's derivative). Row 2 is unnormalized (s = 10): ℓ = −log 0.5, dℓ/dp_j = −[j = 2]/5 + 1/10.
+        double[] p = [0, 0.25, 0.75, 1, 0, 0, 2, 3, 5];
+        T[] gradient = PoisonedGradient(9);
+        T loss = new SoftmaxCrossEntropy<T>(fromLogits: false).Forward(Values(p), [0, 0, 2], gradient);
+
+        AssertClose((-Math.Log(low) - Math.Log(high) - Math.Log(0.5)) / 3, loss, "loss");
+        AssertAllClose([0, 0, 0, 0, 0, 0, 0.1 / 3, 0.1 / 3, (0.1 - 0.2) / 3], gradient, "gradient");
+    }
+
+    [Test]
+    public void BinaryCrossEntropy_FromProbabilities_MatchesKerasDocstringExample_AndClipsZeroAndOne()
+    {
+        // keras.losses.binary_crossentropy([[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]]) = [0.916, 0.714].
+        double row0 = -(Math.Log(0.4) + Math.Log(0.4)) / 2, row1 = -(Math.Log(0.6) + Math.Log(0.4)) / 2;
+        Assert.That(row0, Is.EqualTo(0.916).Within(5e-4));
+        Assert.That(row1, Is.EqualTo(0.714).Within(5e-4));
+        T[] gradient = PoisonedGradient(4);
+        T loss = new BinaryCrossEntropy<T>(fromLogits: false).Forward(Values(0.6, 0.4, 0.4, 0.6), Values(0, 1, 0, 0), gradient);
+        AssertClose((row0 + row1) / 2, loss, "loss");
+        // dℓ/dp = (1 − y)/(1 − p) − y/p, then / N.
+        AssertAllClose([1 / 0.4 / 4, -1 / 0.4 / 4, 1 / 0.6 / 4, 1 / 0.4 / 4], gradient, "gradient");
+
+        // p = 0 and 1 are clipped to ε and 1 − ε (rounded to T as Keras does), with gradient 0.
+        double low = D(T.CreateTruncating(1e-7)), high = D(T.CreateTruncating(1 - 1e-7));
+        gradient = PoisonedGradient(4);
+        loss = new BinaryCrossEntropy<T>(fromLogits: false).Forward(Values(0, 1, 0, 1), Values(0, 0, 1, 1), gradient);
+        AssertClose((-Math.Log(1 - low) - Math.Log(1 - high) - Math.Log(low) - Math.Log(high)) / 4, loss, "clipped loss");
+        AssertAllClose([0, 0, 0, 0], gradient, "clipped gradient");
+    }
+
+    [Test]
+    public void ProbabilityPaths_FedSoftmaxOrSigmoidOfLogits_AgreeWithLogitPaths_LossAndChainRuleGradient()
+    {
+        var random = new Random(11);
+        const int batch = 3, classes = 4, n = batch * classes;
+        double[] x = Enumerable.Range(0, n).Select(_ => random.NextDouble() * 4 - 2).ToArray();
+        double[] t = Enumerable.Range(0, n).Select(_ => random.NextDouble()).ToArray();
+        int[] labels = [3, 0, 2];
+        double[] softmax = new double[n];
+        for (int b = 0; b < batch; b++)
+        {
+            double sum = 0;
+            for (int k = 0; k < classes; k++) sum += Math.Exp(x[b * classes + k]);
+            for (int k = 0; k < classes; k++) softmax[b * classes + k] = Math.Exp(x[b * classes + k]) / sum;
+        }
+        double[] sigmoid = x.Select(v => 1 / (1 + Math.Exp(-v))).ToArray();
+
+        // Through softmax: dL/dx_j = σ_j (dL/dp_j − Σ_k σ_k dL/dp_k); through sigmoid: dL/dx = σ(1 − σ) dL/dp.
+        double[] ThroughSoftmax(T[] gradientP)
+        {
+            double[] result = new double[n];
+            for (int b = 0; b < batch; b++)
+            {
+                double dot = 0;
+                for (int k = 0; k < classes; k++) dot += softmax[b * classes + k] * D(gradientP[b * classes + k]);
+                for (int k = 0; k < classes; k++)
+                    result[b * classes + k] = softmax[b * classes + k] * (D(gradientP[b * classes + k]) - dot);
+            }
+            return result;
+        }
+
+        T[] gradientX = new T[n], gradientP = new T[n];
+        T fromLogits = new SoftmaxCrossEntropy<T>().Forward(Values(x), labels, gradientX);
+        T fromProbabilities = new SoftmaxCrossEntropy<T>(fromLogits: false).Forward(Values(softmax), labels, gradientP);
+        AssertClose(D(fromLogits), fromProbabilities, "sparse loss");
+        AssertAllClose(ThroughSoftmax(gradientP), gradientX, "sparse gradient");
+
+        fromLogits = new BinaryCrossEntropy<T>().Forward(Values(x), Values(t), gradientX);
+        fromProbabilities = new BinaryCrossEntropy<T>(fromLogits: false).Forward(Values(sigmoid), Values(t), gradientP);
+        AssertClose(D(fromLogits), fromProbabilities, "binary loss");
+        AssertAllClose(Enumerable.Range(0, n).Select(k => sigmoid[k] * (1 - sigmoid[k]) * D(gradientP[k])).ToArray(), gradientX, "binary gradient");
+    }
+
+    [Test]
+    public void ProbabilityPaths_RejectNegativeOrNonFiniteValues_AndEmptyRows_NamingRowAndValue()
+    {
+        var sparse = new SoftmaxCrossEntropy<T>(fromLogits: false);
+
+        Assert.That(() => sparse.Forward(Values(0.2, 0.3, 0.5, 0.6, -0.1, 0.5), [0, 1], Span<T>.Empty),
+            Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contain("row 1").And.Message.Contain("-0.1").And.Message.Contain("class 1"));
+        Assert.That(() => sparse.Forward(Values(0.2, double.NaN, 0.5, 0.6, 0.1, 0.5), [0, 1], Span<T>.Empty),
+            Throws.ArgumentException.With.Message.Contain("finite").And.Message.Contain("row 0"));
+        Assert.That(() => sparse.Forward(Values(0.2, 0.3, 0.5, 0.6, double.PositiveInfinity, 0.5), [0, 1], Span<T>.Empty),
+            Throws.ArgumentException.With.Message.Contain("finite").And.Message.Contain("row 1"));
+        Assert.That(() => sparse.Forward(Values(0, 0, 0, 0.6, 0.1, 0.5), [0, 1], Span<T>.Empty),
+            Throws.ArgumentException.With.Message.Contain("row 0 sums to 0"));
+
+        var binary = new BinaryCrossEntropy<T>(fromLogits: false);
+        Assert.That(() => binary.Forward(Values(0.5, -0.25), Values(0, 1), Span<T>.Empty),
+            Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contain("predictions[1] = -0.25"));
+        Assert.That(() => binary.Forward(Values(0.5, 1.5), Values(0, 1), Span<T>.Empty),
+            Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contain("predictions[1] = 1.5"));
+        Assert.That(() => binary.Forward(Values(double.NaN, 0.5), Values(0, 1), Span<T>.Empty),
+            Throws.ArgumentException.With.Message.Contain("finite"));
+
+        // From logits the same values are fine.
+        Assert.That(() => new SoftmaxCrossEntropy<T>().Forward(Values(0.2, 0.3, 0.5, 0.6, -0.1, 0.5), [0, 1], Span<T>.Empty), Throws.Nothing);
+        Assert.That(() => new BinaryCrossEntropy<T>().Forward(Values(0.5, 1.5), Values(0, 1), Span<T>.Empty), Throws.Nothing);
+    }
+
+    [Test]
     public void Metrics_AccuracyUsesFirstArgmax_AndMaeIsMeanAbsoluteDifference()
     {
         // Rows: argmax 1 (label 1, correct), tie between 0 and 2 → 0 (label 2, wrong), argmax 2 (label 2, correct).
