@@ -59,6 +59,39 @@ public class CrossEntropyGradientTests
         AssertGradientMatches("sparse p clipped", (x, g) => loss.Forward(x, [label], g), p, RowStep(p));
     }
 
+    // Categorical, from probabilities, soft targets (one row's targets sum to 0.8).
+    [Test]
+    public void CategoricalFromProbabilities_Interior()
+    {
+        double[] p = [0.2, 0.3, 0.5, 0.7, 1.9, 0.4, 3.0, 1.0, 2.0];
+        double[] t = [0.1, 0.6, 0.3, 0.0, 1.0, 0.0, 0.5, 0.2, 0.1];
+        var loss = new CategoricalCrossEntropy<double>(fromLogits: false);
+        AssertGradientMatches("categorical p", (x, g) => loss.Forward(x, t, 3, g), p, RowStep(p));
+    }
+
+    // A clipped class with a positive target (its −t·log ε term is constant, its derivative Σ m·t/s is not), and a row
+    // whose largest q is above 1 − ε and the others below ε (every class clipped: the row's gradient is 0).
+    [TestCase(new[] { 4e-8, 0.25, 0.75 }, new[] { 0.05, 0.55, 0.4 }, 0.95 / (1 + 4e-8))]
+    [TestCase(new[] { 1.0, 2e-8, 3e-8 }, new[] { 1.0, 0.0, 0.0 }, 0.0)]
+    public void CategoricalFromProbabilities_ClipActive(double[] p, double[] t, double firstGradient)
+    {
+        var loss = new CategoricalCrossEntropy<double>(fromLogits: false);
+        double[] gradient = new double[p.Length];
+        loss.Forward(p, t, 1, gradient);
+        // Row [4e-8, 0.25, 0.75]: m = (0, 1, 1), Σ m·t = 0.95, so dℓ/dp_0 = 0.95/s (the clipped element's own term is 0).
+        Assert.That(gradient[0], Is.EqualTo(firstGradient).Within(1e-15));
+        AssertGradientMatches("categorical p clipped", (x, g) => loss.Forward(x, t, 1, g), p, RowStep(p));
+    }
+
+    [Test]
+    public void CategoricalFromLogits_SoftTargets()
+    {
+        double[] x = [0.2, -1.3, 0.5, 0.7, 1.9, -0.4, 3.0, 1.0, 2.0];
+        double[] t = [0.1, 0.6, 0.3, 0.0, 1.0, 0.0, 0.5, 0.2, 0.1];
+        var loss = new CategoricalCrossEntropy<double>();
+        AssertGradientMatches("categorical x", (v, g) => loss.Forward(v, t, 3, g), x, _ => InteriorStep);
+    }
+
     [Test]
     public void SparseFromLogits()
     {
