@@ -146,6 +146,8 @@ public class LossTests<T> where T : unmanaged, IFloatingPointIeee754<T>
         Check("mae", new MeanAbsoluteError<T>(), new MeanAbsoluteError<double>(), LossTargets<T>.FromValues(Values(y)), LossTargets<double>.FromValues(y));
         Check("ce", new SoftmaxCrossEntropy<T>(), new SoftmaxCrossEntropy<double>(), LossTargets<T>.FromLabels(labels), LossTargets<double>.FromLabels(labels));
         Check("bce", new BinaryCrossEntropy<T>(), new BinaryCrossEntropy<double>(), LossTargets<T>.FromValues(Values(y)), LossTargets<double>.FromValues(y));
+        Check("cce", new CategoricalCrossEntropy<T>(), new CategoricalCrossEntropy<double>(),
+            LossTargets<T>.FromValues(Values(y), batch), LossTargets<double>.FromValues(y, batch));
 
         void Check(string name, ILoss<T> loss, ILoss<double> reference, LossTargets<T> targets, LossTargets<double> referenceTargets)
         {
@@ -205,12 +207,252 @@ public class LossTests<T> where T : unmanaged, IFloatingPointIeee754<T>
         Assert.That(Loss.FromName<T>("mean_absolute_error"), Is.InstanceOf<MeanAbsoluteError<T>>());
         Assert.That(Loss.FromName<T>("sparse_categorical_crossentropy").TargetKind, Is.EqualTo(LossTargetKind.Labels));
         Assert.That(Loss.FromName<T>("binary_crossentropy"), Is.InstanceOf<BinaryCrossEntropy<T>>());
+        Assert.That(Loss.FromName<T>("categorical_crossentropy"), Is.InstanceOf<CategoricalCrossEntropy<T>>());
+        Assert.That(Loss.FromName<T>("categorical_crossentropy").TargetKind, Is.EqualTo(LossTargetKind.Values));
         Assert.That(() => Loss.FromName<T>("hinge"), Throws.ArgumentException.With.Message.Contain("hinge"));
 
         ILoss<T> viaInterface = Loss.FromName<T>("mae");
         T a = viaInterface.Forward(Values(P), LossTargets<T>.FromValues(Values(Y)), Span<T>.Empty);
         T b = new MeanAbsoluteError<T>().Forward(Values(P), Values(Y), Span<T>.Empty);
         Assert.That(a, Is.EqualTo(b));
+    }
+
+    [Test]
+    public void FromName_PassesFromLogits_ToTheCrossEntropies_DefaultTrue_AndListsEveryNameWhenUnknown()
+    {
+        Assert.That(((SoftmaxCrossEntropy<T>)Loss.FromName<T>("sparse_categorical_crossentropy")).FromLogits, Is.True);
+        Assert.That(((CategoricalCrossEntropy<T>)Loss.FromName<T>("categorical_crossentropy")).FromLogits, Is.True);
+        Assert.That(((BinaryCrossEntropy<T>)Loss.FromName<T>("binary_crossentropy")).FromLogits, Is.True);
+        Assert.That(((SoftmaxCrossEntropy<T>)Loss.FromName<T>("SPARSE_categorical_crossentropy", fromLogits: false)).FromLogits, Is.False);
+        Assert.That(((CategoricalCrossEntropy<T>)Loss.FromName<T>("categorical_crossentropy", fromLogits: false)).FromLogits, Is.False);
+        Assert.That(((BinaryCrossEntropy<T>)Loss.FromName<T>("binary_cross_entropy", fromLogits: false)).FromLogits, Is.False);
+        Assert.That(Loss.FromName<T>("mse", fromLogits: false), Is.InstanceOf<MeanSquaredError<T>>());
+
+        var ex = Assert.Throws<ArgumentException>(() => Loss.FromName<T>("hinge"))!;
+        Assert.That(Loss.Names, Does.Contain("categorical_crossentropy"));
+        foreach (string name in Loss.Names)
+        {
+            Assert.That(ex.Message, Does.Contain(name));
+            Assert.That(() => Loss.FromName<T>(name), Throws.Nothing, name);
+        }
+    }
+
+    [Test]
+    public void SoftmaxCrossEntropy_FromProbabilities_IsMinusLogOfTheNormalizedLabelProbability_ByHand()
+    {
+        // Row 0 sums to 1: ℓ = −log 0.5. Row 1 sums to 3: ℓ = −log(1.9/3). dℓ/dp_j = −[j = y]/p_y + 1/s, then / B.
+        double[] p = [0.2, 0.3, 0.5, 0.7, 1.9, 0.4];
+        int[] labels = [2, 1];
+        double[] sums = [1.0, 3.0];
+        double[] expectedGradient = new double[6];
+        for (int b = 0; b < 2; b++)
+            for (int k = 0; k < 3; k++)
+                expectedGradient[b * 3 + k] = ((k == labels[b] ? -1 / p[b * 3 + k] : 0) + 1 / sums[b]) / 2;
+
+        T[] gradient = PoisonedGradient(6);
+        T loss = new SoftmaxCrossEntropy<T>(fromLogits: false).Forward(Values(p), labels, gradient);
+
+        AssertClose((-Math.Log(0.5) - Math.Log(1.9 / 3)) / 2, loss, "loss");
+        AssertAllClose(expectedGradient, gradient, "gradient");
+    }
+
+    [Test]
+    public void SoftmaxCrossEntropy_FromProbabilities_ClipsToKerasEpsilon_WithZeroGradientWhereClipped()
+    {
+        // Keras' bounds ε = 1e-7 and 1 − ε, rounded to T as Keras converts them.
+        double low = D(T.CreateTruncating(1e-7)), high = D(T.CreateTruncating(1 - 1e-7));
+        // Row 0: the label's probability is 0 → clipped to ε. Row 1: the label's is 1 → clipped to 1 − ε. Both rows'
+        // gradients are 0 (the clip's derivative). Row 2 is unnormalized (s = 10): ℓ = −log 0.5, dℓ/dp_j = −[j = 2]/5 + 1/10.
+        double[] p = [0, 0.25, 0.75, 1, 0, 0, 2, 3, 5];
+        T[] gradient = PoisonedGradient(9);
+        T loss = new SoftmaxCrossEntropy<T>(fromLogits: false).Forward(Values(p), [0, 0, 2], gradient);
+
+        AssertClose((-Math.Log(low) - Math.Log(high) - Math.Log(0.5)) / 3, loss, "loss");
+        AssertAllClose([0, 0, 0, 0, 0, 0, 0.1 / 3, 0.1 / 3, (0.1 - 0.2) / 3], gradient, "gradient");
+    }
+
+    [Test]
+    public void CategoricalCrossEntropy_FromProbabilities_MatchesKerasDocstringExample()
+    {
+        // keras.losses.categorical_crossentropy([[0, 1, 0], [0, 0, 1]], [[0.05, 0.95, 0], [0.1, 0.8, 0.1]])
+        // = [0.0513, 2.303] (its docstring): −log 0.95 and −log 0.1. The 0 is clipped to ε but has target 0.
+        double[] p = [0.05, 0.95, 0, 0.1, 0.8, 0.1];
+        double[] t = [0, 1, 0, 0, 0, 1];
+        Assert.That(-Math.Log(0.95), Is.EqualTo(0.0513).Within(5e-5));
+        Assert.That(-Math.Log(0.1), Is.EqualTo(2.303).Within(5e-4));
+        // dℓ/dp_j = −t_j/p_j + (Σ_k t_k over unclipped k)/s, with s = 1; the clipped p = 0 keeps only the second term.
+        double[] expectedGradient = [1.0 / 2, (1 - 1 / 0.95) / 2, 1.0 / 2, 1.0 / 2, 1.0 / 2, (1 - 1 / 0.1) / 2];
+
+        T[] gradient = PoisonedGradient(6);
+        T loss = new CategoricalCrossEntropy<T>(fromLogits: false).Forward(Values(p), Values(t), 2, gradient);
+
+        AssertClose((-Math.Log(0.95) - Math.Log(0.1)) / 2, loss, "loss");
+        AssertAllClose(expectedGradient, gradient, "gradient");
+    }
+
+    [Test]
+    public void CategoricalCrossEntropy_FromLogits_MatchesLogSoftmaxByHand_WithSoftTargets()
+    {
+        // Row 1's targets sum to 0.8: dℓ/dx = S·softmax(x) − t with S = Σ t.
+        double[] logits = [1.0, 2.0, 0.5, -0.3, 0.1, 3.0];
+        double[] t = [0.1, 0.7, 0.2, 0.5, 0.2, 0.1];
+        double expected = 0;
+        double[] expectedGradient = new double[6];
+        for (int b = 0; b < 2; b++)
+        {
+            double sumExp = 0, targetSum = 0;
+            for (int k = 0; k < 3; k++) { sumExp += Math.Exp(logits[b * 3 + k]); targetSum += t[b * 3 + k]; }
+            for (int k = 0; k < 3; k++)
+            {
+                double softmax = Math.Exp(logits[b * 3 + k]) / sumExp;
+                expected -= t[b * 3 + k] * Math.Log(softmax) / 2;
+                expectedGradient[b * 3 + k] = (targetSum * softmax - t[b * 3 + k]) / 2;
+            }
+        }
+
+        T[] gradient = PoisonedGradient(6);
+        T loss = new CategoricalCrossEntropy<T>().Forward(Values(logits), Values(t), 2, gradient);
+
+        AssertClose(expected, loss, "loss");
+        AssertAllClose(expectedGradient, gradient, "gradient");
+    }
+
+    [TestCase(true)]
+    [TestCase(false)]
+    public void CategoricalCrossEntropy_WithOneHotTargets_EqualsSparse(bool fromLogits)
+    {
+        double[] x = [0.5, 1.5, 2.0, 0.25, 3.0, 0.125, 1.0, 1.0, 4.0];
+        int[] labels = [1, 0, 2];
+        double[] oneHot = new double[9];
+        for (int b = 0; b < 3; b++) oneHot[b * 3 + labels[b]] = 1;
+
+        T[] sparseGradient = new T[9], categoricalGradient = new T[9];
+        T sparse = new SoftmaxCrossEntropy<T>(fromLogits).Forward(Values(x), labels, sparseGradient);
+        T categorical = new CategoricalCrossEntropy<T>(fromLogits).Forward(Values(x), Values(oneHot), 3, categoricalGradient);
+
+        AssertClose(D(sparse), categorical, "loss");
+        AssertAllClose(sparseGradient.Select(D).ToArray(), categoricalGradient, "gradient");
+    }
+
+    [Test]
+    public void BinaryCrossEntropy_FromProbabilities_MatchesKerasDocstringExample_AndClipsZeroAndOne()
+    {
+        // keras.losses.binary_crossentropy([[0, 1], [0, 0]], [[0.6, 0.4], [0.4, 0.6]]) = [0.916, 0.714].
+        double row0 = -(Math.Log(0.4) + Math.Log(0.4)) / 2, row1 = -(Math.Log(0.6) + Math.Log(0.4)) / 2;
+        Assert.That(row0, Is.EqualTo(0.916).Within(5e-4));
+        Assert.That(row1, Is.EqualTo(0.714).Within(5e-4));
+        T[] gradient = PoisonedGradient(4);
+        T loss = new BinaryCrossEntropy<T>(fromLogits: false).Forward(Values(0.6, 0.4, 0.4, 0.6), Values(0, 1, 0, 0), gradient);
+        AssertClose((row0 + row1) / 2, loss, "loss");
+        // dℓ/dp = (1 − y)/(1 − p) − y/p, then / N.
+        AssertAllClose([1 / 0.4 / 4, -1 / 0.4 / 4, 1 / 0.6 / 4, 1 / 0.4 / 4], gradient, "gradient");
+
+        // p = 0 and 1 are clipped to ε and 1 − ε (rounded to T as Keras does), with gradient 0.
+        double low = D(T.CreateTruncating(1e-7)), high = D(T.CreateTruncating(1 - 1e-7));
+        gradient = PoisonedGradient(4);
+        loss = new BinaryCrossEntropy<T>(fromLogits: false).Forward(Values(0, 1, 0, 1), Values(0, 0, 1, 1), gradient);
+        AssertClose((-Math.Log(1 - low) - Math.Log(1 - high) - Math.Log(low) - Math.Log(high)) / 4, loss, "clipped loss");
+        AssertAllClose([0, 0, 0, 0], gradient, "clipped gradient");
+    }
+
+    [Test]
+    public void ProbabilityPaths_FedSoftmaxOrSigmoidOfLogits_AgreeWithLogitPaths_LossAndChainRuleGradient()
+    {
+        var random = new Random(11);
+        const int batch = 3, classes = 4, n = batch * classes;
+        double[] x = Enumerable.Range(0, n).Select(_ => random.NextDouble() * 4 - 2).ToArray();
+        double[] t = Enumerable.Range(0, n).Select(_ => random.NextDouble()).ToArray();
+        int[] labels = [3, 0, 2];
+        double[] softmax = new double[n];
+        for (int b = 0; b < batch; b++)
+        {
+            double sum = 0;
+            for (int k = 0; k < classes; k++) sum += Math.Exp(x[b * classes + k]);
+            for (int k = 0; k < classes; k++) softmax[b * classes + k] = Math.Exp(x[b * classes + k]) / sum;
+        }
+        double[] sigmoid = x.Select(v => 1 / (1 + Math.Exp(-v))).ToArray();
+
+        // Through softmax: dL/dx_j = σ_j (dL/dp_j − Σ_k σ_k dL/dp_k); through sigmoid: dL/dx = σ(1 − σ) dL/dp.
+        double[] ThroughSoftmax(T[] gradientP)
+        {
+            double[] result = new double[n];
+            for (int b = 0; b < batch; b++)
+            {
+                double dot = 0;
+                for (int k = 0; k < classes; k++) dot += softmax[b * classes + k] * D(gradientP[b * classes + k]);
+                for (int k = 0; k < classes; k++)
+                    result[b * classes + k] = softmax[b * classes + k] * (D(gradientP[b * classes + k]) - dot);
+            }
+            return result;
+        }
+
+        T[] gradientX = new T[n], gradientP = new T[n];
+        T fromLogits = new SoftmaxCrossEntropy<T>().Forward(Values(x), labels, gradientX);
+        T fromProbabilities = new SoftmaxCrossEntropy<T>(fromLogits: false).Forward(Values(softmax), labels, gradientP);
+        AssertClose(D(fromLogits), fromProbabilities, "sparse loss");
+        AssertAllClose(ThroughSoftmax(gradientP), gradientX, "sparse gradient");
+
+        fromLogits = new CategoricalCrossEntropy<T>().Forward(Values(x), Values(t), batch, gradientX);
+        fromProbabilities = new CategoricalCrossEntropy<T>(fromLogits: false).Forward(Values(softmax), Values(t), batch, gradientP);
+        AssertClose(D(fromLogits), fromProbabilities, "categorical loss");
+        AssertAllClose(ThroughSoftmax(gradientP), gradientX, "categorical gradient");
+
+        fromLogits = new BinaryCrossEntropy<T>().Forward(Values(x), Values(t), gradientX);
+        fromProbabilities = new BinaryCrossEntropy<T>(fromLogits: false).Forward(Values(sigmoid), Values(t), gradientP);
+        AssertClose(D(fromLogits), fromProbabilities, "binary loss");
+        AssertAllClose(Enumerable.Range(0, n).Select(k => sigmoid[k] * (1 - sigmoid[k]) * D(gradientP[k])).ToArray(), gradientX, "binary gradient");
+    }
+
+    [Test]
+    public void ProbabilityPaths_RejectNegativeOrNonFiniteValues_AndEmptyRows_NamingRowAndValue()
+    {
+        var sparse = new SoftmaxCrossEntropy<T>(fromLogits: false);
+        var categorical = new CategoricalCrossEntropy<T>(fromLogits: false);
+        T[] targets = Values(1, 0, 0, 0, 1, 0);
+
+        Assert.That(() => sparse.Forward(Values(0.2, 0.3, 0.5, 0.6, -0.1, 0.5), [0, 1], Span<T>.Empty),
+            Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contain("row 1").And.Message.Contain("-0.1").And.Message.Contain("class 1"));
+        Assert.That(() => categorical.Forward(Values(0.2, 0.3, 0.5, 0.6, -0.1, 0.5), targets, 2, Span<T>.Empty),
+            Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contain("row 1").And.Message.Contain("-0.1"));
+        Assert.That(() => sparse.Forward(Values(0.2, double.NaN, 0.5, 0.6, 0.1, 0.5), [0, 1], Span<T>.Empty),
+            Throws.ArgumentException.With.Message.Contain("finite").And.Message.Contain("row 0"));
+        Assert.That(() => categorical.Forward(Values(0.2, 0.3, 0.5, 0.6, double.PositiveInfinity, 0.5), targets, 2, Span<T>.Empty),
+            Throws.ArgumentException.With.Message.Contain("finite").And.Message.Contain("row 1"));
+        Assert.That(() => sparse.Forward(Values(0, 0, 0, 0.6, 0.1, 0.5), [0, 1], Span<T>.Empty),
+            Throws.ArgumentException.With.Message.Contain("row 0 sums to 0"));
+
+        var binary = new BinaryCrossEntropy<T>(fromLogits: false);
+        Assert.That(() => binary.Forward(Values(0.5, -0.25), Values(0, 1), Span<T>.Empty),
+            Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contain("predictions[1] = -0.25"));
+        Assert.That(() => binary.Forward(Values(0.5, 1.5), Values(0, 1), Span<T>.Empty),
+            Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contain("predictions[1] = 1.5"));
+        Assert.That(() => binary.Forward(Values(double.NaN, 0.5), Values(0, 1), Span<T>.Empty),
+            Throws.ArgumentException.With.Message.Contain("finite"));
+
+        // From logits the same values are fine.
+        Assert.That(() => new SoftmaxCrossEntropy<T>().Forward(Values(0.2, 0.3, 0.5, 0.6, -0.1, 0.5), [0, 1], Span<T>.Empty), Throws.Nothing);
+        Assert.That(() => new BinaryCrossEntropy<T>().Forward(Values(0.5, 1.5), Values(0, 1), Span<T>.Empty), Throws.Nothing);
+    }
+
+    [Test]
+    public void CategoricalCrossEntropy_RejectsTargetsOfAnotherShape_AndNeedsTheBatchSizeThroughILoss()
+    {
+        var loss = new CategoricalCrossEntropy<T>();
+        Assert.That(() => loss.Forward(Values(1, 2, 3, 4, 5, 6), Values(1, 0, 0, 0, 1), 2, Span<T>.Empty),
+            Throws.ArgumentException.With.Property("ParamName").EqualTo("targets").And.Message.Contain("[B=2, K=3]").And.Message.Contain("got 5"));
+        Assert.That(() => loss.Forward(Values(1, 2, 3, 4, 5, 6), Values(1, 0, 0, 0, 1, 0), 4, Span<T>.Empty),
+            Throws.ArgumentException.With.Message.Contain("B=4"));
+        Assert.That(() => loss.Forward(Values(1, 2, 3, 4, 5, 6), Values(1, 0, 0, -0.5, 1, 0), 2, Span<T>.Empty),
+            Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contain("targets[1, 0] = -0.5"));
+
+        ILoss<T> viaInterface = loss;
+        Assert.That(() => viaInterface.Forward(Values(1, 2, 3, 4, 5, 6), LossTargets<T>.FromValues(Values(1, 0, 0, 0, 1, 0)), Span<T>.Empty),
+            Throws.ArgumentException.With.Message.Contain("FromValues(values, rows)"));
+        T a = viaInterface.Forward(Values(1, 2, 3, 4, 5, 6), LossTargets<T>.FromValues(Values(1, 0, 0, 0, 1, 0), 2), Span<T>.Empty);
+        T b = loss.Forward(Values(1, 2, 3, 4, 5, 6), Values(1, 0, 0, 0, 1, 0), 2, Span<T>.Empty);
+        Assert.That(a, Is.EqualTo(b));
+        Assert.That(() => LossTargets<T>.FromValues(Values(1, 0, 0, 0, 1, 0), 4), Throws.InstanceOf<ArgumentOutOfRangeException>());
+        Assert.That(() => LossTargets<T>.FromValues(Values(1, 0, 0, 0, 1, 0), 0), Throws.InstanceOf<ArgumentOutOfRangeException>());
     }
 
     [Test]

@@ -1,14 +1,25 @@
 namespace NumLstm.Losses;
 
 /// <summary>
-/// Binary cross-entropy from logits (Keras <c>binary_crossentropy(from_logits=True)</c>, PyTorch
-/// <c>BCEWithLogitsLoss</c>), targets y in [0, 1]. Per element, in the stable form
-/// ℓ = max(x, 0) − x·y + log(1 + exp(−|x|)); L = (1/N) Σ ℓ over N = B·K; dL/dx = (σ(x) − y) / N.
+/// Binary cross-entropy, targets y in [0, 1] (Keras <c>binary_crossentropy</c>, PyTorch <c>BCEWithLogitsLoss</c> /
+/// <c>BCELoss</c>). L = (1/N) Σ ℓ over N = B·K (Keras: the mean over the last axis, then over the batch).
+/// <para>From logits (<c>fromLogits: true</c>, the default, as PyTorch; Keras' default is False): per element, in
+/// the stable form of tf.nn.sigmoid_cross_entropy_with_logits (which keras/src/backend/tensorflow/nn.py calls)
+/// ℓ = max(x, 0) − x·y + log(1 + exp(−|x|)); dL/dx = (σ(x) − y) / N.</para>
+/// <para>From probabilities (<c>fromLogits: false</c>, Keras' default), as keras/src/backend/tensorflow/nn.py (and
+/// jax/, numpy/, torch/): c = clip(p, ε, 1 − ε) with ε = 1e-7, ℓ = −(y·log c + (1 − y)·log(1 − c));
+/// dL/dp = m·((1 − y)/(1 − c) − y/c) / N, m = 1 where p is inside [ε, 1 − ε], else 0 (the clip's derivative).
+/// Probabilities must lie in [0, 1].</para>
 /// </summary>
 public sealed class BinaryCrossEntropy<T> : ILoss<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
+    /// <param name="fromLogits">true: predictions are logits (PyTorch; our models end in a linear Dense).
+    /// false: predictions are probabilities, e.g. a sigmoid output (Keras' default).</param>
+    public BinaryCrossEntropy(bool fromLogits = true) => FromLogits = fromLogits;
+
     public string Name => "binary_crossentropy";
     public LossTargetKind TargetKind => LossTargetKind.Values;
+    public bool FromLogits { get; }
 
     T ILoss<T>.Forward(ReadOnlySpan<T> predictions, LossTargets<T> targets, Span<T> predictionGradient)
     {
@@ -16,17 +27,36 @@ public sealed class BinaryCrossEntropy<T> : ILoss<T> where T : unmanaged, IFloat
         return Forward(predictions, targets.Values, predictionGradient);
     }
 
-    /// <summary>logits, targets, predictionGradient: [B, K]. Returns the mean loss; overwrites the gradient.</summary>
-    public T Forward(ReadOnlySpan<T> logits, ReadOnlySpan<T> targets, Span<T> predictionGradient)
+    /// <summary>
+    /// predictions (logits, or probabilities when <see cref="FromLogits"/> is false), targets, predictionGradient:
+    /// [B, K]. Returns the mean loss; overwrites the gradient.
+    /// </summary>
+    public T Forward(ReadOnlySpan<T> predictions, ReadOnlySpan<T> targets, Span<T> predictionGradient)
     {
-        Loss.CheckElementwise("BinaryCrossEntropy", logits, targets, predictionGradient);
+        Loss.CheckElementwise("BinaryCrossEntropy", predictions, targets, predictionGradient);
         for (int k = 0; k < targets.Length; k++)
         {
             if (!(targets[k] >= T.Zero && targets[k] <= T.One))
                 throw new ArgumentOutOfRangeException(nameof(targets), targets[k],
                     $"BinaryCrossEntropy: targets[{k}] = {targets[k]} is outside [0, 1].");
         }
+        if (FromLogits) return FromLogitElements(predictions, targets, predictionGradient);
+        for (int k = 0; k < predictions.Length; k++)
+        {
+            T p = predictions[k];
+            if (!T.IsFinite(p))
+                throw new ArgumentException(
+                    $"BinaryCrossEntropy: with fromLogits = false the predictions are probabilities and must be finite; predictions[{k}] = {p}.",
+                    nameof(predictions));
+            if (!(p >= T.Zero && p <= T.One))
+                throw new ArgumentOutOfRangeException(nameof(predictions), p,
+                    $"BinaryCrossEntropy: with fromLogits = false the predictions are probabilities; predictions[{k}] = {p} is outside [0, 1].");
+        }
+        return FromProbabilityElements(predictions, targets, predictionGradient);
+    }
 
+    private static T FromLogitElements(ReadOnlySpan<T> logits, ReadOnlySpan<T> targets, Span<T> predictionGradient)
+    {
         int n = logits.Length;
         bool withGradient = !predictionGradient.IsEmpty;
         T inverseN = T.CreateTruncating(1.0 / n);
@@ -43,6 +73,24 @@ public sealed class BinaryCrossEntropy<T> : ILoss<T> where T : unmanaged, IFloat
                 T sigmoid = x >= T.Zero ? T.One / (T.One + expNegAbs) : expNegAbs / (T.One + expNegAbs);
                 predictionGradient[k] = (sigmoid - y) * inverseN;
             }
+        }
+        return T.CreateTruncating(sum / n);
+    }
+
+    private static T FromProbabilityElements(ReadOnlySpan<T> probabilities, ReadOnlySpan<T> targets, Span<T> predictionGradient)
+    {
+        int n = probabilities.Length;
+        bool withGradient = !predictionGradient.IsEmpty;
+        T inverseN = T.CreateTruncating(1.0 / n);
+        double sum = 0;
+        for (int k = 0; k < n; k++)
+        {
+            T p = probabilities[k], y = targets[k];
+            T c = CrossEntropyKernels<T>.Clip(p);
+            T loss = -(y * T.Log(c) + (T.One - y) * T.Log(T.One - c));
+            sum += double.CreateTruncating(loss);
+            if (withGradient)
+                predictionGradient[k] = CrossEntropyKernels<T>.ClipPasses(p) ? ((T.One - y) / (T.One - c) - y / c) * inverseN : T.Zero;
         }
         return T.CreateTruncating(sum / n);
     }

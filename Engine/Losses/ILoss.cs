@@ -13,19 +13,34 @@ public enum LossTargetKind
 /// </summary>
 public readonly ref struct LossTargets<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
-    private LossTargets(LossTargetKind kind, ReadOnlySpan<int> labels, ReadOnlySpan<T> values)
+    private LossTargets(LossTargetKind kind, ReadOnlySpan<int> labels, ReadOnlySpan<T> values, int rows)
     {
         Kind = kind;
         Labels = labels;
         Values = values;
+        Rows = rows;
     }
 
-    public static LossTargets<T> FromLabels(ReadOnlySpan<int> labels) => new(LossTargetKind.Labels, labels, default);
-    public static LossTargets<T> FromValues(ReadOnlySpan<T> values) => new(LossTargetKind.Values, default, values);
+    public static LossTargets<T> FromLabels(ReadOnlySpan<int> labels) => new(LossTargetKind.Labels, labels, default, labels.Length);
+
+    /// <summary>Values [B, K] without the batch size: enough for the element-wise losses (mse, mae, binary).</summary>
+    public static LossTargets<T> FromValues(ReadOnlySpan<T> values) => new(LossTargetKind.Values, default, values, 0);
+
+    /// <summary>Values [B, K] with B = <paramref name="rows"/>, which a row-wise loss (categorical) needs.</summary>
+    public static LossTargets<T> FromValues(ReadOnlySpan<T> values, int rows)
+    {
+        if (rows <= 0 || values.Length % rows != 0)
+            throw new ArgumentOutOfRangeException(nameof(rows), rows,
+                $"LossTargets: rows must be positive and divide the {values.Length} values.");
+        return new(LossTargetKind.Values, default, values, rows);
+    }
 
     public LossTargetKind Kind { get; }
     public ReadOnlySpan<int> Labels { get; }
     public ReadOnlySpan<T> Values { get; }
+
+    /// <summary>B: the number of labels, or the rows given to <see cref="FromValues(ReadOnlySpan{T}, int)"/>; 0 if not given.</summary>
+    public int Rows { get; }
 }
 
 /// <summary>
@@ -47,21 +62,32 @@ public static class Loss
 {
     /// <summary>
     /// The loss for a Keras-style name: <c>mse</c>/<c>mean_squared_error</c>, <c>mae</c>/<c>mean_absolute_error</c>,
-    /// <c>sparse_categorical_crossentropy</c> (from logits), <c>binary_crossentropy</c> (from logits).
+    /// <c>sparse_categorical_crossentropy</c>, <c>categorical_crossentropy</c>, <c>binary_crossentropy</c>.
+    /// <paramref name="fromLogits"/> applies to the three cross-entropies (true: logits, as PyTorch and our linear
+    /// output layers; false: probabilities, Keras' default) and is ignored by mse and mae.
     /// </summary>
-    public static ILoss<T> FromName<T>(string name) where T : unmanaged, IFloatingPointIeee754<T>
+    public static ILoss<T> FromName<T>(string name, bool fromLogits = true) where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(name);
         return name.ToLowerInvariant() switch
         {
             "mse" or "mean_squared_error" => new MeanSquaredError<T>(),
             "mae" or "mean_absolute_error" => new MeanAbsoluteError<T>(),
-            "sparse_categorical_crossentropy" or "softmax_cross_entropy" => new SoftmaxCrossEntropy<T>(),
-            "binary_crossentropy" or "binary_cross_entropy" => new BinaryCrossEntropy<T>(),
+            "sparse_categorical_crossentropy" or "softmax_cross_entropy" => new SoftmaxCrossEntropy<T>(fromLogits),
+            "categorical_crossentropy" => new CategoricalCrossEntropy<T>(fromLogits),
+            "binary_crossentropy" or "binary_cross_entropy" => new BinaryCrossEntropy<T>(fromLogits),
             _ => throw new ArgumentException(
-                $"Unknown loss '{name}': expected one of mse, mae, sparse_categorical_crossentropy, binary_crossentropy.", nameof(name)),
+                $"Unknown loss '{name}': expected one of {string.Join(", ", Names)}.", nameof(name)),
         };
     }
+
+    /// <summary>Every name <see cref="FromName"/> accepts (case-insensitive).</summary>
+    public static IReadOnlyList<string> Names { get; } =
+    [
+        "mse", "mean_squared_error", "mae", "mean_absolute_error",
+        "sparse_categorical_crossentropy", "softmax_cross_entropy", "categorical_crossentropy",
+        "binary_crossentropy", "binary_cross_entropy",
+    ];
 
     internal static void CheckValues<T>(string loss, LossTargets<T> targets) where T : unmanaged, IFloatingPointIeee754<T>
     {
