@@ -184,6 +184,44 @@ public class TrainerTests
         Assert.That(model.Parameters.SelectMany(p => p.Value).ToArray(), Is.Not.EqualTo(initial), "epoch 1 trains");
     }
 
+    private static Sequential<float> SoftmaxModel() => ModelBuilder.Input(2).Lstm(6).Dense(2, Activation.Softmax).Build<float>(seed: 3);
+
+    [Test]
+    public void CrossEntropy_AfterASoftmaxLayer_ReadsProbabilities_AsKerasLossNames()
+    {
+        SequenceDataset data = SignTask(24, 5);
+        var trainer = new Trainer(SoftmaxModel());
+        float[] probabilities = trainer.Predict(data);
+        double expected = 0;
+        for (int n = 0; n < data.Count; n++)
+        {
+            float p = Math.Clamp(probabilities[n * 2 + data.Labels![n]], 1e-7f, 1 - 1e-7f);
+            expected -= Math.Log(p);
+        }
+        expected /= data.Count;
+        (double loss, _) = trainer.Evaluate(data);
+        Assert.That(loss, Is.EqualTo(expected).Within(1e-5), "−log p_y of the softmax outputs, not of softmax(softmax)");
+        (double twice, _) = trainer.Evaluate(data, fromLogits: false);
+        Assert.That(twice, Is.EqualTo(loss));
+        var error = Assert.Throws<ArgumentException>(() => trainer.Fit(data, new TrainingOptions { FromLogits = true }));
+        Assert.That(error!.Message, Does.Contain("FromLogits = true").And.Contain("Softmax").And.Contain("dense"));
+        Assert.That(trainer.Fit(data, new TrainingOptions { Epochs = 2, BatchSize = 8 }).Epochs.All(e => double.IsFinite(e.TrainLoss)), Is.True);
+    }
+
+    [Test]
+    public void CategoricalCrossEntropy_OnOneHotTargets_EqualsTheSparseLossOnLabels()
+    {
+        SequenceDataset labelled = SignTask(24, 5);
+        var oneHot = new float[labelled.Count * 2];
+        for (int n = 0; n < labelled.Count; n++) oneHot[n * 2 + labelled.Labels![n]] = 1;
+        SequenceDataset rows = SequenceDataset.ForRegression(labelled.X, labelled.Count, labelled.Steps, labelled.Features, oneHot, 2, labelled.Lengths);
+        var trainer = new Trainer(SmallModel(LayerNormPlacement.None));
+        (double sparse, _) = trainer.Evaluate(labelled, batchSize: 5);
+        (double categorical, _) = trainer.Evaluate(rows, "categorical_crossentropy", batchSize: 5);
+        Assert.That(categorical, Is.EqualTo(sparse).Within(1e-6));
+        Assert.That(trainer.Fit(rows, new TrainingOptions { Loss = "categorical_crossentropy", Epochs = 1, BatchSize = 8 }).Epochs, Has.Count.EqualTo(1));
+    }
+
     [Test]
     public void TrainingOptions_Defaults_AreKeras()
     {

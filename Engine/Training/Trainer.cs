@@ -35,8 +35,17 @@ public sealed class TrainingOptions
     /// <summary>Fraction of the training data held out when no validation set is given, as Keras takes it: the last
     /// N − ⌊N·(1 − split)⌋ sequences, before any shuffling.</summary>
     public double ValidationSplit { get; init; }
-    /// <summary>Keras loss name; default sparse_categorical_crossentropy for classification, mse for regression.</summary>
+    /// <summary>Keras loss name (see <see cref="Losses.Loss.Names"/>); default sparse_categorical_crossentropy for
+    /// classification, mse for regression. categorical_crossentropy takes one-hot (or soft) target rows, i.e. a
+    /// regression-kind dataset whose target width is the class count.</summary>
     public string? Loss { get; init; }
+    /// <summary>
+    /// Whether the cross-entropy losses read the model's outputs as logits (Keras' <c>from_logits</c>). Null (default):
+    /// logits, unless the model ends in a Dense with Softmax or Sigmoid activation, whose outputs are probabilities
+    /// (what Keras' loss names expect by default, from_logits=False). True with such a last layer is an error, as the
+    /// activation would be applied twice. mse and mae ignore it.
+    /// </summary>
+    public bool? FromLogits { get; init; }
     /// <summary>Learning rate of the default optimizer (Adam) and the starting rate for schedules.</summary>
     public double LearningRate { get; init; } = 1e-3;
     /// <summary>Builds the optimizer over the model's parameters; default Adam(LearningRate).</summary>
@@ -364,7 +373,7 @@ public sealed class Trainer
             CheckFinite(train, nameof(train));
             if (validation is not null) CheckFinite(validation, "validation");
         }
-        ILoss<float> loss = LossFor(train, options.Loss);
+        ILoss<float> loss = LossFor(train, options.Loss, options.FromLogits);
         Optimizer ??= options.OptimizerFactory?.Invoke(model.Parameters.ToList(), options.LearningRate)
                       ?? new Adam<float>(model.Parameters.ToList(), options.LearningRate);
         Optimizer<float> optimizer = Optimizer;
@@ -430,7 +439,7 @@ public sealed class Trainer
             double? validationLoss = null, validationMetric = null;
             if (validation is not null)
             {
-                (double vl, double vm) = Evaluate(validation, options.Loss, options.BatchSize, useMask);
+                (double vl, double vm) = Evaluate(validation, options.Loss, options.BatchSize, useMask, options.FromLogits);
                 validationLoss = vl;
                 validationMetric = vm;
             }
@@ -460,13 +469,14 @@ public sealed class Trainer
         return history;
     }
 
-    /// <summary>Mean loss and metric (accuracy or MAE) over a dataset, in batches, without dropout.</summary>
-    public (double Loss, double Metric) Evaluate(SequenceDataset data, string? lossName = null, int batchSize = 64, bool? useMask = null)
+    /// <summary>Mean loss and metric (accuracy or MAE) over a dataset, in batches, without dropout; lossName and
+    /// fromLogits as in <see cref="TrainingOptions"/>.</summary>
+    public (double Loss, double Metric) Evaluate(SequenceDataset data, string? lossName = null, int batchSize = 64, bool? useMask = null, bool? fromLogits = null)
     {
         ArgumentNullException.ThrowIfNull(data);
         CheckDataset(data, nameof(data));
         if (batchSize <= 0) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "Batch size must be positive.");
-        ILoss<float> loss = LossFor(data, lossName);
+        ILoss<float> loss = LossFor(data, lossName, fromLogits);
         bool masked = useMask ?? data.IsVariableLength;
         var sampler = new BatchSampler(data.Count, batchSize, shuffle: false);
         sampler.StartEpoch(null);
@@ -524,7 +534,7 @@ public sealed class Trainer
         }
         ReadOnlySpan<float> batchTargets = targets.AsSpan(0, predictions.Length);
         metricSum = Metrics.SumAbsoluteError(predictions, batchTargets) / data.TargetWidth;
-        return double.CreateTruncating(loss.Forward(predictions, LossTargets<float>.FromValues(batchTargets), gradient));
+        return double.CreateTruncating(loss.Forward(predictions, LossTargets<float>.FromValues(batchTargets, b), gradient));
     }
 
     private void EnsureBuffers(int b, int time, int f, SequenceDataset data)
@@ -593,9 +603,18 @@ public sealed class Trainer
         }
     }
 
-    private static ILoss<float> LossFor(SequenceDataset data, string? name)
+    private ILoss<float> LossFor(SequenceDataset data, string? name, bool? fromLogits)
     {
-        ILoss<float> loss = Loss.FromName<float>(name ?? (data.Task == TaskKind.Classification ? "sparse_categorical_crossentropy" : "mse"));
+        Activation? last = (model.Layers[^1] as Dense<float>)?.Activation;
+        bool probabilities = last is Activation.Softmax or Activation.Sigmoid;
+        ILoss<float> loss = Loss.FromName<float>(name ?? (data.Task == TaskKind.Classification ? "sparse_categorical_crossentropy" : "mse"),
+            fromLogits ?? !probabilities);
+        bool crossEntropy = loss is SoftmaxCrossEntropy<float> or CategoricalCrossEntropy<float> or BinaryCrossEntropy<float>;
+        if (crossEntropy && probabilities && fromLogits == true)
+            throw new ArgumentException(
+                $"Loss '{loss.Name}' with {nameof(TrainingOptions)}.{nameof(TrainingOptions.FromLogits)} = true, but the model's last layer '{model.Layers[^1].Name}' "
+                + $"applies {last}: its outputs are probabilities, and the loss would apply {(last == Activation.Softmax ? "softmax" : "the sigmoid")} again. "
+                + $"Leave {nameof(TrainingOptions.FromLogits)} unset (or false), or give the last Dense no activation.");
         bool labelsNeeded = loss.TargetKind == LossTargetKind.Labels;
         if (labelsNeeded != (data.Task == TaskKind.Classification))
             throw new ArgumentException($"Loss '{loss.Name}' needs {(labelsNeeded ? "class labels" : "real-valued targets")}, but the dataset is a {data.Task} task.");
