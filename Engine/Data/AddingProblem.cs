@@ -32,7 +32,11 @@ public static class AddingProblem
         {
             Span<float> sequence = x.AsSpan(n * length * 2, length * 2);
             for (int t = 0; t < length; t++)
-                sequence[t * 2 + ValueChannel] = (float)random.NextDouble();
+            {
+                // A double just below 1 rounds to 1f (about 1 draw in 2^25): kept below 1 so values stay in [0, 1).
+                float value = (float)random.NextDouble();
+                sequence[t * 2 + ValueChannel] = value < 1f ? value : MathF.BitDecrement(1f);
+            }
             int first = random.Next(0, half);
             int second = random.Next(half, length);
             sequence[first * 2 + MarkerChannel] = 1f;

@@ -27,6 +27,8 @@ public static class MackeyGlass
             throw new ArgumentOutOfRangeException(nameof(length), length, "length must be at least 1.");
         if (!(tau >= Dt) || !double.IsFinite(tau))
             throw new ArgumentOutOfRangeException(nameof(tau), tau, $"tau must be a finite delay of at least dt = {Dt}.");
+        if (Math.Abs(tau / Dt - Math.Round(tau / Dt)) > 1e-9)
+            throw new ArgumentOutOfRangeException(nameof(tau), tau, $"tau must be a multiple of dt = {Dt} (the delay is a whole number of integration steps).");
         if (!(noiseStd >= 0.0) || !double.IsFinite(noiseStd))
             throw new ArgumentOutOfRangeException(nameof(noiseStd), noiseStd, "noiseStd must be finite and >= 0.");
         if (washout < 0)

@@ -213,7 +213,9 @@ public sealed class SequenceDataset
     /// A seeded random split: the sequences are shuffled with <c>System.Random(seed)</c> and the first
     /// <c>round(fraction*N)</c> go to <c>First</c>, the rest to <c>Second</c> (each keeps the shuffled order).
     /// Do not use this for overlapping windows of one recording (HAR, sliced series): neighbours would land on both
-    /// sides. Use <see cref="SplitByGroup"/> or <see cref="SplitOrdered"/> there.
+    /// sides. Use <see cref="SplitByGroup"/> for recordings with group ids, and <see cref="Windows.SliceSplit"/> for windows
+    /// sliced from one series (it drops the horizon − 1 windows whose targets would straddle the boundary, which a plain
+    /// <see cref="SplitOrdered"/> would put on both sides).
     /// </summary>
     public (SequenceDataset First, SequenceDataset Second) Split(double fraction, int seed)
     {
