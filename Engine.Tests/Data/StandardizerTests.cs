@@ -35,6 +35,19 @@ public class StandardizerTests
     }
 
     [Test]
+    public void Fit_OnNonFiniteData_NamesTheDataAndTheFeature()
+    {
+        float[] x = [1f, 2f, float.NaN, 4f, 5f, 6f];          // [N=3, T=1, F=2]: feature 0 holds the NaN
+        var train = SequenceDataset.ForRegression(x, 3, 1, 2, [1f, 2f, float.PositiveInfinity], 1);
+        var error = Assert.Throws<ArgumentException>(() => Standardizer.Fit(train));
+        Assert.That(error!.ParamName, Is.EqualTo("train"));
+        Assert.That(error.Message, Does.Contain("feature 0").And.Contain("NaN"));
+        var target = Assert.Throws<ArgumentException>(() => TargetScaler.Fit(train));
+        Assert.That(target!.ParamName, Is.EqualTo("train"));
+        Assert.That(target.Message, Does.Contain("target column 0").And.Contain("std NaN"));
+    }
+
+    [Test]
     public void Fit_LeavesPaddedStepsOut_AndTransformKeepsThemZero()
     {
         // Two sequences, T = 3, F = 1. Valid values: {2, 4, 6} and {10}; padding zeros at (1,1), (1,2).

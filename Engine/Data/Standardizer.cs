@@ -64,6 +64,7 @@ public sealed class Standardizer
         {
             meanOut[f] = (float)mean[f];
             stdOut[f] = (float)Math.Sqrt(sumSquares[f] / steps);
+            ScalerMath.CheckFitted("Standardizer.Fit", "feature", f, meanOut[f], stdOut[f], nameof(train));
         }
         return new Standardizer(meanOut, ScalerMath.GuardStd(stdOut));
     }
@@ -144,6 +145,7 @@ public sealed class TargetScaler
             int column = pooled ? 0 : j;
             meanOut[j] = (float)mean[column];
             stdOut[j] = (float)Math.Sqrt(sumSquares[column] / perColumn);
+            ScalerMath.CheckFitted("TargetScaler.Fit", pooled ? "pooled target" : "target column", column, meanOut[j], stdOut[j], nameof(train));
         }
         return new TargetScaler(meanOut, ScalerMath.GuardStd(stdOut));
     }
@@ -172,6 +174,15 @@ public sealed class TargetScaler
 
 internal static class ScalerMath
 {
+    /// <summary>A fit over data holding NaN or ±∞ (or values whose spread overflows float) names the data, not the
+    /// statistic's parameter.</summary>
+    public static void CheckFitted(string fit, string what, int index, float mean, float std, string parameter)
+    {
+        if (!float.IsFinite(mean) || !float.IsFinite(std))
+            throw new ArgumentException(
+                $"{fit}: {what} {index} has mean {mean} and std {std} over the valid steps: expected finite data (NaN or infinite values in it, or a spread beyond float's range).", parameter);
+    }
+
     public static (float[] Mean, float[] Std) Check(float[] mean, float[] std)
     {
         ArgumentNullException.ThrowIfNull(mean);
