@@ -223,6 +223,15 @@ public class TrainerTests
     }
 
     [Test]
+    public void Fit_ThatWouldOverflowTheEpochCounter_IsRefusedBeforeTraining()
+    {
+        var trainer = new Trainer(SmallModel(LayerNormPlacement.None)) { CompletedEpochs = int.MaxValue - 1 };
+        var error = Assert.Throws<ArgumentOutOfRangeException>(() => trainer.Fit(SignTask(8, 1), new TrainingOptions { Epochs = 2 }));
+        Assert.That(error!.Message, Does.Contain("overflow").And.Contain("2147483646"));
+        Assert.That(trainer.Fit(SignTask(8, 1), new TrainingOptions { Epochs = 1 }).Epochs, Has.Count.EqualTo(1), "the last epoch fits");
+    }
+
+    [Test]
     public void TrainingOptions_Defaults_AreKeras()
     {
         var options = new TrainingOptions();

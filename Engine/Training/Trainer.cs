@@ -358,6 +358,9 @@ public sealed class Trainer
         ArgumentNullException.ThrowIfNull(train);
         ArgumentNullException.ThrowIfNull(options);
         options.Validate();
+        if (CompletedEpochs > int.MaxValue - options.Epochs)
+            throw new ArgumentOutOfRangeException(nameof(options), options.Epochs,
+                $"Epochs: {options.Epochs} more after the {CompletedEpochs} completed would overflow the epoch counter (at most {int.MaxValue}).");
         CheckDataset(train, nameof(train));
         SequenceDataset? validation = options.Validation;
         if (validation is null && options.ValidationSplit > 0)
@@ -471,7 +474,7 @@ public sealed class Trainer
 
     /// <summary>Mean loss and metric (accuracy or MAE) over a dataset, in batches, without dropout; lossName and
     /// fromLogits as in <see cref="TrainingOptions"/>.</summary>
-    public (double Loss, double Metric) Evaluate(SequenceDataset data, string? lossName = null, int batchSize = 64, bool? useMask = null, bool? fromLogits = null)
+    public (double Loss, double Metric) Evaluate(SequenceDataset data, string? lossName = null, int batchSize = 32, bool? useMask = null, bool? fromLogits = null)
     {
         ArgumentNullException.ThrowIfNull(data);
         CheckDataset(data, nameof(data));
@@ -491,8 +494,9 @@ public sealed class Trainer
         return (lossSum / data.Count, metricSum / data.Count);
     }
 
-    /// <summary>Model outputs for every sequence, [N, outputs] (or [N, T, outputs] for sequence outputs), in batches.</summary>
-    public float[] Predict(SequenceDataset data, int batchSize = 64, bool? useMask = null)
+    /// <summary>Model outputs for every sequence, [N, outputs] (or [N, T, outputs] for sequence outputs), in batches
+    /// (default 32, as Keras' predict; the batch size changes only the speed).</summary>
+    public float[] Predict(SequenceDataset data, int batchSize = 32, bool? useMask = null)
     {
         ArgumentNullException.ThrowIfNull(data);
         CheckDataset(data, nameof(data), requireTargets: false);
