@@ -1,0 +1,255 @@
+using System.Globalization;
+using TorchSharp;
+using static TorchSharp.torch;
+using TorchParameter = TorchSharp.Modules.Parameter;
+
+namespace NumLstm.Parity.Generator;
+
+/// <summary>
+/// Ten optimizer steps from given parameters and a given gradient sequence, and gradient clipping.
+///
+/// The trajectories follow PyTorch 2.10's torch.optim.Adam / SGD as Python runs them on CPU tensors
+/// (torch/optim/adam.py _single_tensor_adam, sgd.py _single_tensor_sgd, foreach and fused off), written op for op
+/// with the same libtorch kernels (lerp_, mul_().addcmul_(), sqrt() / bc2**0.5 .add_(eps), addcdiv_, maximum;
+/// add(alpha=), mul_().add_(), add_(alpha=-lr)). TorchSharp's own optimizer classes (torch.optim.Adam/AdamW/SGD in
+/// C#) write the first moment as mul_(β1).add_(g, 1 − β1), as PyTorch did before 2.1; they are run too and their
+/// distance from the stored trajectory is written to the metadata as a cross-check.
+///
+/// Tensors: param.&lt;p&gt; (θ0), grad.&lt;p&gt; [10, n] (the gradient of each step), trajectory.&lt;p&gt; [10, n] (θ after each
+/// step) and state.&lt;p&gt;.&lt;slot&gt; (exp_avg, exp_avg_sq, max_exp_avg_sq, momentum_buffer after the last step);
+/// hyperparameters in the metadata.
+/// </summary>
+internal static class OptimizerFixtures
+{
+    private const int Steps = 10;
+    private static readonly string[] Names = { "p_len1", "p_len7", "p_len33" };
+    private static readonly int[] Lengths = { 1, 7, 33 };
+
+    private sealed record Hyper(string Kind, double Lr, double Beta1 = 0.9, double Beta2 = 0.999, double Eps = 1e-8, double WeightDecay = 0,
+        bool AmsGrad = false, double Momentum = 0, double Dampening = 0, bool Nesterov = false);
+
+    public static IEnumerable<string> Write(string folder)
+    {
+        var (theta0, grads) = Data();
+        yield return Trajectory(folder, "optim_adam_eps1e-8.safetensors", new Hyper("Adam", 1e-3, Eps: 1e-8), theta0, grads);
+        yield return Trajectory(folder, "optim_adam_eps1e-7.safetensors", new Hyper("Adam", 1e-3, Eps: 1e-7), theta0, grads);
+        yield return Trajectory(folder, "optim_adam_amsgrad_wd.safetensors", new Hyper("Adam", 1e-2, Beta1: 0.8, Beta2: 0.99, WeightDecay: 0.05, AmsGrad: true), theta0, grads);
+        yield return Trajectory(folder, "optim_adamw.safetensors", new Hyper("AdamW", 1e-2, WeightDecay: 0.01), theta0, grads);
+        yield return Trajectory(folder, "optim_sgd_momentum_dampening_wd.safetensors", new Hyper("SGD", 1e-2, Momentum: 0.9, Dampening: 0.5, WeightDecay: 0.01), theta0, grads);
+        yield return Trajectory(folder, "optim_sgd_nesterov.safetensors", new Hyper("SGD", 1e-2, Momentum: 0.9, Nesterov: true), theta0, grads);
+        yield return Clipping(folder);
+    }
+
+    /// <summary>θ0 ~ N(0, 1); gradients N(0, σ_p²) with σ = 1, 0.1, 10, plus exact zeros, ±1e-30 and ±1e6 at fixed
+    /// places, a whole tensor of zeros at step 5, and one element whose gradient is 0 at every step.</summary>
+    private static (Tensor[] Theta0, Tensor[] Grads) Data()
+    {
+        torch.manual_seed(701);
+        double[] sigma = { 1, 0.1, 10 };
+        var theta0 = Lengths.Select(n => LayerFixtures.Randn(n)).ToArray();
+        var grads = new Tensor[Names.Length];
+        for (int p = 0; p < Names.Length; p++)
+        {
+            var g = LayerFixtures.Randn(Steps, Lengths[p]) * sigma[p];
+            var values = g.data<double>().ToArray();
+            for (int t = 0; t < Steps; t++)
+                for (int k = 0; k < Lengths[p]; k++)
+                {
+                    int h = (k * 31 + t * 7 + p * 13) % 41;
+                    double sign = values[t * Lengths[p] + k] < 0 ? -1 : 1;
+                    if (h == 3) values[t * Lengths[p] + k] = 0;
+                    else if (h == 5) values[t * Lengths[p] + k] = sign * 1e-30;
+                    else if (h == 7) values[t * Lengths[p] + k] = sign * 1e6;
+                }
+            if (p == 1) Array.Clear(values, 4 * Lengths[p], Lengths[p]);          // p_len7: all zero at step 5
+            if (p == 2) for (int t = 0; t < Steps; t++) values[t * Lengths[p] + 32] = 0;   // p_len33[32]: never a gradient
+            grads[p] = torch.tensor(values, new long[] { Steps, Lengths[p] }, dtype: ScalarType.Float64);
+        }
+        return (theta0, grads);
+    }
+
+    private static string Trajectory(string folder, string name, Hyper hyper, Tensor[] theta0, Tensor[] grads)
+    {
+        var reference = new PythonStepper(hyper, theta0);
+        var trajectory = Names.Select(_ => new List<Tensor>()).ToArray();
+        for (int t = 0; t < Steps; t++)
+        {
+            reference.Step(grads.Select(g => g[t].clone()).ToArray());
+            for (int p = 0; p < Names.Length; p++) trajectory[p].Add(reference.Parameters[p].clone());
+        }
+        double crossCheck = TorchSharpDistance(hyper, theta0, grads, trajectory);
+
+        var writer = new FixtureWriter(name,
+                $"{Steps} steps of torch.optim.{hyper.Kind} (PyTorch 2.10's single-tensor CPU update in libtorch ops) from param.* with the gradients grad.*[step]; " +
+                "trajectory.*[step] = parameters after that step; state.* = optimizer state after the last step")
+            .Meta("seed", 701)
+            .Meta("kind", hyper.Kind).Meta("lr", hyper.Lr)
+            .Meta("torchsharp_optimizer_crosscheck", string.Create(CultureInfo.InvariantCulture,
+                $"TorchSharp's torch.optim.{hyper.Kind} class from the same start: max over steps and tensors of max|Δθ| / max|θ − θ0| = {crossCheck:E2}"));
+        if (hyper.Kind == "SGD")
+            writer.Meta("momentum", hyper.Momentum).Meta("dampening", hyper.Dampening).Meta("weight_decay", hyper.WeightDecay).Meta("nesterov", hyper.Nesterov ? "true" : "false");
+        else
+            writer.Meta("beta1", hyper.Beta1).Meta("beta2", hyper.Beta2).Meta("eps", hyper.Eps).Meta("weight_decay", hyper.WeightDecay).Meta("amsgrad", hyper.AmsGrad ? "true" : "false");
+        for (int p = 0; p < Names.Length; p++)
+        {
+            writer.Add($"param.{Names[p]}", theta0[p]).Add($"grad.{Names[p]}", grads[p]).Add($"trajectory.{Names[p]}", torch.stack(trajectory[p]));
+            foreach (var (slot, value) in reference.State(p)) writer.Add($"state.{Names[p]}.{slot}", value);
+        }
+        return writer.Write(folder);
+    }
+
+    /// <summary>The largest normwise distance between TorchSharp's optimizer class and the stored trajectory.</summary>
+    private static double TorchSharpDistance(Hyper h, Tensor[] theta0, Tensor[] grads, List<Tensor>[] trajectory)
+    {
+        var ps = theta0.Select(a => new TorchParameter(a.clone(), requires_grad: true)).ToArray();
+        torch.optim.Optimizer optimizer = h.Kind switch
+        {
+            "Adam" => new TorchSharp.Modules.Adam(ps, h.Lr, h.Beta1, h.Beta2, h.Eps, h.WeightDecay, h.AmsGrad),
+            "AdamW" => new TorchSharp.Modules.AdamW(ps, h.Lr, h.Beta1, h.Beta2, h.Eps, h.WeightDecay, h.AmsGrad),
+            _ => new TorchSharp.Modules.SGD(ps, h.Lr, h.Momentum, h.Dampening, h.WeightDecay, h.Nesterov),
+        };
+        double worst = 0;
+        for (int t = 0; t < Steps; t++)
+        {
+            for (int p = 0; p < ps.Length; p++) ps[p].grad = grads[p][t].clone();
+            optimizer.step();
+            for (int p = 0; p < ps.Length; p++)
+            {
+                double diff = (ps[p].detach() - trajectory[p][t]).abs().max().item<double>();
+                double moved = (trajectory[p][t] - theta0[p]).abs().max().item<double>();
+                if (moved > 0) worst = Math.Max(worst, diff / moved);
+            }
+        }
+        return worst;
+    }
+
+    /// <summary>PyTorch 2.10's _single_tensor_adam / _single_tensor_sgd (capturable, differentiable, maximize off).</summary>
+    private sealed class PythonStepper
+    {
+        private readonly Hyper h;
+        private readonly Tensor[] expAvg, expAvgSq, maxExpAvgSq;
+        private readonly Tensor?[] momentumBuffer;
+        private long step;
+
+        public PythonStepper(Hyper hyper, Tensor[] theta0)
+        {
+            h = hyper;
+            Parameters = theta0.Select(a => a.clone()).ToArray();
+            expAvg = Parameters.Select(p => torch.zeros_like(p)).ToArray();
+            expAvgSq = Parameters.Select(p => torch.zeros_like(p)).ToArray();
+            maxExpAvgSq = Parameters.Select(p => torch.zeros_like(p)).ToArray();
+            momentumBuffer = new Tensor?[Parameters.Length];
+        }
+
+        public Tensor[] Parameters { get; }
+
+        public void Step(Tensor[] grads)
+        {
+            using var _ = torch.no_grad();
+            step++;
+            for (int i = 0; i < Parameters.Length; i++)
+            {
+                if (h.Kind == "SGD") SgdStep(i, grads[i]);
+                else AdamStep(i, grads[i]);
+            }
+        }
+
+        private void AdamStep(int i, Tensor grad)
+        {
+            Tensor param = Parameters[i];
+            if (h.WeightDecay != 0)
+            {
+                if (h.Kind == "AdamW") param.mul_(1 - h.Lr * h.WeightDecay);
+                else grad = grad.add(param, alpha: h.WeightDecay);
+            }
+            expAvg[i].lerp_(grad, torch.tensor(1 - h.Beta1, dtype: ScalarType.Float64));
+            expAvgSq[i].mul_(h.Beta2).addcmul_(grad, grad, 1 - h.Beta2);
+            // Python floats: bias_correction1 = 1 - beta1 ** step, step_size = lr / bias_correction1,
+            // bias_correction2_sqrt = bias_correction2 ** 0.5.
+            double biasCorrection1 = 1 - Math.Pow(h.Beta1, step), biasCorrection2 = 1 - Math.Pow(h.Beta2, step);
+            double stepSize = h.Lr / biasCorrection1;
+            double biasCorrection2Sqrt = Math.Pow(biasCorrection2, 0.5);
+            Tensor denom;
+            if (h.AmsGrad)
+            {
+                maxExpAvgSq[i].copy_(torch.maximum(maxExpAvgSq[i], expAvgSq[i]));
+                denom = (maxExpAvgSq[i].sqrt() / biasCorrection2Sqrt).add_(h.Eps);
+            }
+            else denom = (expAvgSq[i].sqrt() / biasCorrection2Sqrt).add_(h.Eps);
+            param.addcdiv_(expAvg[i], denom, -stepSize);
+        }
+
+        private void SgdStep(int i, Tensor grad)
+        {
+            Tensor param = Parameters[i];
+            if (h.WeightDecay != 0) grad = grad.add(param, alpha: h.WeightDecay);
+            if (h.Momentum != 0)
+            {
+                Tensor? buffer = momentumBuffer[i];
+                if (buffer is null) momentumBuffer[i] = buffer = grad.detach().clone();
+                else buffer.mul_(h.Momentum).add_(grad, alpha: 1 - h.Dampening);
+                grad = h.Nesterov ? grad.add(buffer, alpha: h.Momentum) : buffer;
+            }
+            param.add_(grad, alpha: -h.Lr);
+        }
+
+        /// <summary>The state tensors with PyTorch's names (which NumLstm's slots share).</summary>
+        public IEnumerable<(string Slot, Tensor Value)> State(int i)
+        {
+            if (h.Kind == "SGD")
+            {
+                if (h.Momentum != 0) yield return ("momentum_buffer", momentumBuffer[i]!);
+                yield break;
+            }
+            yield return ("exp_avg", expAvg[i]);
+            yield return ("exp_avg_sq", expAvgSq[i]);
+            if (h.AmsGrad) yield return ("max_exp_avg_sq", maxExpAvgSq[i]);
+        }
+    }
+
+    /// <summary>
+    /// torch.nn.utils.clip_grad_norm_ (libtorch's C++ clip_grad_norm_, total = ‖(‖g_p‖₂)_p‖₂, c = max_norm / (total + 1e-6),
+    /// gradients scaled when c &lt; 1) with clipping active and inactive, and clip_grad_value_ with values beyond, on and
+    /// inside the limit. &lt;case&gt;.grad_in.&lt;p&gt;, &lt;case&gt;.grad_out.&lt;p&gt;, norm cases also &lt;case&gt;.total_norm (0-d).
+    /// </summary>
+    private static string Clipping(string folder)
+    {
+        torch.manual_seed(801);
+        var writer = new FixtureWriter("clipping.safetensors",
+                "torch.nn.utils.clip_grad_norm_ (norm_active, norm_inactive: total_norm is its return value) and clip_grad_value_ (value) applied to grad_in.*, giving grad_out.*")
+            .Meta("seed", 801)
+            .Meta("norm_active.max_norm", 1.0).Meta("norm_inactive.max_norm", 100.0).Meta("value.clip_value", 0.5);
+        var active = Lengths.Select(n => LayerFixtures.Randn(n)).ToArray();
+        var inactive = Lengths.Select(n => LayerFixtures.Randn(n) * 0.5).ToArray();
+        foreach (var (name, grads, maxNorm) in new[] { ("norm_active", active, 1.0), ("norm_inactive", inactive, 100.0) })
+        {
+            var ps = Gradients(writer, name, grads);
+            double total = nn.utils.clip_grad_norm_(ps, maxNorm);
+            writer.Add($"{name}.total_norm", torch.tensor(total, dtype: ScalarType.Float64));
+            for (int p = 0; p < ps.Length; p++) writer.Add($"{name}.grad_out.{Names[p]}", ps[p].grad!);
+        }
+        var byValue = Lengths.Select(n => LayerFixtures.Randn(n)).ToArray();
+        using (torch.no_grad())
+        {
+            byValue[2][0] = torch.tensor(0.5, dtype: ScalarType.Float64);
+            byValue[2][1] = torch.tensor(-0.5, dtype: ScalarType.Float64);
+            byValue[2][2] = torch.tensor(1e6, dtype: ScalarType.Float64);
+            byValue[2][3] = torch.tensor(-1e-30, dtype: ScalarType.Float64);
+        }
+        var valueParams = Gradients(writer, "value", byValue);
+        nn.utils.clip_grad_value_(valueParams, 0.5);
+        for (int p = 0; p < valueParams.Length; p++) writer.Add($"value.grad_out.{Names[p]}", valueParams[p].grad!);
+        return writer.Write(folder);
+    }
+
+    private static TorchParameter[] Gradients(FixtureWriter writer, string name, Tensor[] grads)
+    {
+        var ps = new TorchParameter[grads.Length];
+        for (int p = 0; p < grads.Length; p++)
+        {
+            writer.Add($"{name}.grad_in.{Names[p]}", grads[p]);
+            ps[p] = new TorchParameter(torch.zeros_like(grads[p]), requires_grad: true) { grad = grads[p].clone() };
+        }
+        return ps;
+    }
+}
