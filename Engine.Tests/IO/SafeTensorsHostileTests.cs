@@ -220,6 +220,28 @@ public sealed class SafeTensorsHostileTests
     public void UnknownKeyInTensorEntry_IsRejected() =>
         Reject("{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,12],\"extra\":1}}", ValidBuffer, "tensor 'a' 'extra'");
 
+    // The six ASCII characters \ud800 (or \udc00) in the JSON: a lone surrogate, which no UTF-8 string can hold.
+    // serde_json rejects it (InvalidHeaderDeserialization); System.Text.Json parses it, then throws
+    // InvalidOperationException when the string is read.
+    [TestCase("{\"a\\ud800\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", "header")]
+    [TestCase("{\"__metadata__\":{\"k\\udc00\":\"v\"},\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", "__metadata__")]
+    [TestCase("{\"__metadata__\":{\"k\":\"v\\ud800\"},\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", "__metadata__ 'k'")]
+    [TestCase("{\"a\":{\"dtype\":\"F32\\ud800\",\"shape\":[1],\"data_offsets\":[0,4]}}", "tensor 'a' dtype")]
+    [TestCase("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4],\"x\\ud800\":1}}", "tensor 'a'")]
+    public void LoneSurrogateEscape_InANameOrString_IsRejected(string json, string field)
+    {
+        var e = Reject(json, SpecBytes.F32(1), field);
+        Assert.That(e!.Message, Does.Contain("lone surrogate"));
+    }
+
+    [Test]
+    public void SurrogatePairEscape_IsAccepted()
+    {
+        string json = "{\"a\\ud83d\\ude00\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}";
+        var content = SafeTensorsFile.Read(_dir.Write("pair.safetensors", SpecBytes.SafeTensors(json, SpecBytes.F32(1))));
+        Assert.That(content.Tensors.Keys, Is.EqualTo(new[] { "a\U0001F600" }));
+    }
+
     [Test]
     public void MissingFile_IsReportedAsFormatExceptionWithIoCause()
     {

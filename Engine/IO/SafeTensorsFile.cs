@@ -92,13 +92,14 @@ public static class SafeTensorsFile
             var names = new HashSet<string>(StringComparer.Ordinal);
             foreach (JsonProperty property in root.EnumerateObject())
             {
-                if (!names.Add(property.Name))
-                    throw new NumLstmFormatException(file, property.Name == MetadataKey ? MetadataKey : $"tensor '{property.Name}'",
+                string name = NameOf(property, file, "header");
+                if (!names.Add(name))
+                    throw new NumLstmFormatException(file, name == MetadataKey ? MetadataKey : $"tensor '{name}'",
                         "expected unique names in the header, found this one twice.");
-                if (property.Name == MetadataKey)
+                if (name == MetadataKey)
                     ReadMetadata(property.Value, file, metadata);
                 else
-                    entries.Add(ReadEntry(property.Name, property.Value, bufferLength, file));
+                    entries.Add(ReadEntry(name, property.Value, bufferLength, file));
             }
 
             CheckLayout(entries, bufferLength, file);
@@ -112,10 +113,11 @@ public static class SafeTensorsFile
             throw new NumLstmFormatException(file, MetadataKey, $"expected an object of string values, found {value.ValueKind}.");
         foreach (JsonProperty item in value.EnumerateObject())
         {
+            string key = NameOf(item, file, MetadataKey);
             if (item.Value.ValueKind != JsonValueKind.String)
-                throw new NumLstmFormatException(file, $"{MetadataKey} '{item.Name}'", $"expected a string value, found {item.Value.ValueKind}.");
-            if (!metadata.TryAdd(item.Name, item.Value.GetString()!))
-                throw new NumLstmFormatException(file, $"{MetadataKey} '{item.Name}'", "expected unique keys, found this one twice.");
+                throw new NumLstmFormatException(file, $"{MetadataKey} '{key}'", $"expected a string value, found {item.Value.ValueKind}.");
+            if (!metadata.TryAdd(key, StringOf(item.Value, file, $"{MetadataKey} '{key}'")))
+                throw new NumLstmFormatException(file, $"{MetadataKey} '{key}'", "expected unique keys, found this one twice.");
         }
     }
 
@@ -131,22 +133,23 @@ public static class SafeTensorsFile
         foreach (JsonProperty item in value.EnumerateObject())
         {
             ref JsonElement? slot = ref dtypeValue;
-            switch (item.Name)
+            string key = NameOf(item, file, field);
+            switch (key)
             {
                 case "dtype": slot = ref dtypeValue; break;
                 case "shape": slot = ref shapeValue; break;
                 case "data_offsets": slot = ref offsetsValue; break;
                 default:
-                    throw new NumLstmFormatException(file, $"{field} '{item.Name}'", "expected only the keys dtype, shape and data_offsets, found this one.");
+                    throw new NumLstmFormatException(file, $"{field} '{key}'", "expected only the keys dtype, shape and data_offsets, found this one.");
             }
             if (slot is not null)
-                throw new NumLstmFormatException(file, $"{field} {item.Name}", "expected once, found twice.");
+                throw new NumLstmFormatException(file, $"{field} {key}", "expected once, found twice.");
             slot = item.Value;
         }
 
         if (dtypeValue is not { ValueKind: JsonValueKind.String } dtypeElement)
             throw new NumLstmFormatException(file, $"{field} dtype", $"expected a string, one of {SupportedDTypes}, found {Describe(dtypeValue)}.");
-        string dtypeText = dtypeElement.GetString()!;
+        string dtypeText = StringOf(dtypeElement, file, $"{field} dtype");
         TensorDType dtype = ParseDType(dtypeText)
             ?? throw new NumLstmFormatException(file, $"{field} dtype", $"expected one of {SupportedDTypes}, found '{dtypeText}'.");
 
@@ -208,6 +211,32 @@ public static class SafeTensorsFile
         if (expected != bufferLength)
             throw new NumLstmFormatException(file, "data buffer",
                 $"expected the tensors to cover all {bufferLength} bytes, found they end at {expected}.");
+    }
+
+    // System.Text.Json parses a lone surrogate escape such as \ud800 but throws InvalidOperationException when the
+    // string is read; serde_json, the reference, rejects such a header (InvalidHeaderDeserialization). So do we.
+    private static string NameOf(JsonProperty property, string? file, string field)
+    {
+        try
+        {
+            return property.Name;
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new NumLstmFormatException(file, field, $"expected a key of valid Unicode, found a lone surrogate escape in the key of {Truncate(property.ToString())}.", e);
+        }
+    }
+
+    private static string StringOf(JsonElement value, string? file, string field)
+    {
+        try
+        {
+            return value.GetString()!;
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new NumLstmFormatException(file, field, $"expected a string of valid Unicode, found a lone surrogate escape in {Truncate(value.GetRawText())}.", e);
+        }
     }
 
     private static string Describe(JsonElement? value) => value is null ? "nothing" : value.Value.ValueKind switch
