@@ -153,6 +153,19 @@ public sealed class NpyHostileTests
         Assert.That(NpyFile.Read(_dir.Write("ok.npy", SpecBytes.Npy(Dict23, Data23))).ElementCount, Is.EqualTo(6));
 
     [Test]
+    public void Fifo_IsAnUnreadableFile()
+    {
+        if (OperatingSystem.IsWindows())
+            Assert.Ignore("FIFOs are a Unix feature.");
+        using FileStream writer = _dir.Fifo("pipe.npy");
+        string path = _dir.File("pipe.npy");
+        var e = Assert.Throws<NumLstmFormatException>(() => NpyFile.Read(path));
+        Assert.That(e!.FilePath, Is.EqualTo(path));
+        Assert.That(e.Field, Is.EqualTo("file"));
+        Assert.That(e.Message, Does.Contain("cannot seek"));
+    }
+
+    [Test]
     public void BadMagicOrVersion_IsRejected()
     {
         byte[] bytes = SpecBytes.Npy(Dict23, Data23);

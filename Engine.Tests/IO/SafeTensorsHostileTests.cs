@@ -253,6 +253,29 @@ public sealed class SafeTensorsHostileTests
     }
 
     [Test]
+    public void Fifo_IsAnUnreadableFile_ForReadAndTheLoadersBuiltOnIt()
+    {
+        if (OperatingSystem.IsWindows())
+            Assert.Ignore("FIFOs are a Unix feature.");
+        using FileStream writer = _dir.Fifo("pipe.safetensors");
+        string path = _dir.File("pipe.safetensors");
+        var loads = new (string Name, TestDelegate Load)[]
+        {
+            ("SafeTensorsFile.Read", () => SafeTensorsFile.Read(path)),
+            ("ModelFile.Load", () => ModelFile.Load<float>(path)),
+            ("Checkpoint.Load", () => NumLstm.Training.Checkpoint.Load(path)),
+            ("SafeTensorsFile.LoadParameters", () => SafeTensorsFile.LoadParameters(path, [new Parameter<float>("w", 1)])),
+        };
+        foreach (var (name, load) in loads)
+        {
+            var e = Assert.Throws<NumLstmFormatException>(load, name);
+            Assert.That(e!.FilePath, Is.EqualTo(path), name);
+            Assert.That(e.Field, Is.EqualTo("file"), name);
+            Assert.That(e.Message, Does.Contain("cannot seek"), name);
+        }
+    }
+
+    [Test]
     public void ToArray_OfAFloatTensor_IntoAnIntegerType_IsRejected()
     {
         var content = SafeTensorsFile.Read(new MemoryStream(SpecBytes.SafeTensors(ValidJson, ValidBuffer)), "mem");

@@ -64,7 +64,7 @@ public static class NpyFile
 
     public static NpyArray Read(string path)
     {
-        using var stream = FileReading.Open(path);
+        using var stream = FileReading.OpenSeekable(path);
         return Read(stream, path);
     }
 

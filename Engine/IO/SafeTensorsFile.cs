@@ -27,7 +27,7 @@ public static class SafeTensorsFile
     /// <summary>Reads a whole safetensors file. Any malformed or unreadable file gives <see cref="NumLstmFormatException"/>.</summary>
     public static SafeTensorsContent Read(string path)
     {
-        using var stream = FileReading.Open(path);
+        using var stream = FileReading.OpenSeekable(path);
         return Read(stream, path);
     }
 
