@@ -295,6 +295,26 @@ public sealed class SafeTensorsHostileTests
     }
 
     [Test]
+    public void FromBytesAndCreate_RejectNegativeDimensions_EvenBesideAZero()
+    {
+        var e = Assert.Throws<ArgumentException>(() => SafeTensor.FromBytes("neg", TensorDType.F32, [0, -5], ReadOnlyMemory<byte>.Empty));
+        Assert.That(e!.Message, Does.Contain("neg").And.Contain("[0, -5]"));
+        Assert.Throws<ArgumentException>(() => SafeTensor.FromBytes("neg", TensorDType.F32, [-5, 0], ReadOnlyMemory<byte>.Empty));
+        Assert.Throws<ArgumentException>(() => SafeTensor.Create<float>("neg", ReadOnlySpan<float>.Empty, 0, -1));
+        Assert.That(SafeTensor.FromBytes("empty", TensorDType.F32, [0, 5], ReadOnlyMemory<byte>.Empty).ElementCount, Is.Zero);
+    }
+
+    [Test]
+    public void FromBytes_RejectsAByteSizeBeyond64Bits_ThatWouldWrapToTheDataLength()
+    {
+        // 2^61 doubles are 2^64 bytes, which wraps to 0 in a long: the empty data must not pass for it.
+        var e = Assert.Throws<ArgumentException>(() => SafeTensor.FromBytes("wrap", TensorDType.F64, [1L << 61], ReadOnlyMemory<byte>.Empty));
+        Assert.That(e!.Message, Does.Contain("wrap").And.Contain("2305843009213693952").And.Contain("2^63"));
+        Assert.Throws<ArgumentException>(() => SafeTensor.FromBytes("wrap", TensorDType.F32, [1L << 31, 1L << 31], ReadOnlyMemory<byte>.Empty));
+        Assert.Throws<ArgumentException>(() => SafeTensor.FromBytes("big", TensorDType.U8, [1L << 62], ReadOnlyMemory<byte>.Empty));
+    }
+
+    [Test]
     public void HeaderNotStartingWithBrace_IsRejected() =>
         Reject(SpecBytes.SafeTensors(Encoding.UTF8.GetBytes(" {}"), []), "header");
 }

@@ -53,7 +53,10 @@ public sealed class SafeTensor
         long? count = TensorDTypes.ElementCount(shape);
         if (count is null)
             throw new ArgumentException($"Tensor '{name}': shape [{string.Join(", ", shape)}] must have non-negative dimensions whose product fits a long.", nameof(shape));
-        long expected = count.Value * TensorDTypes.SizeOf(dtype);
+        int size = TensorDTypes.SizeOf(dtype);
+        if (count.Value > long.MaxValue / size)
+            throw new ArgumentException($"Tensor '{name}': shape [{string.Join(", ", shape)}] of {dtype} needs more than 2^63 bytes (its {count.Value} elements × {size}), got {data.Length}.", nameof(shape));
+        long expected = count.Value * size;
         if (data.Length != expected)
             throw new ArgumentException($"Tensor '{name}': shape [{string.Join(", ", shape)}] of {dtype} needs {expected} bytes, got {data.Length}.", nameof(data));
         return new SafeTensor(name, dtype, (long[])shape.Clone(), count.Value, data, null);
