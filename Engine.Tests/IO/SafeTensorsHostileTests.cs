@@ -295,6 +295,31 @@ public sealed class SafeTensorsHostileTests
     }
 
     [Test]
+    public void Write_RejectsLoneSurrogates_InNamesAndMetadata_BeforeTouchingTheFile()
+    {
+        // UTF-8 cannot hold a lone surrogate: written as U+FFFD, "a\ud800" and "a\udc00" became one duplicate name.
+        string path = _dir.File("w.safetensors");
+        float[] one = [1f];
+        var e1 = Assert.Throws<ArgumentException>(() => SafeTensor.Create<float>("a\ud800", one, 1));
+        Assert.That(e1!.Message, Does.Contain("a\\ud800").And.Contain("U+D800").And.Contain("index 1"));
+        Assert.Throws<ArgumentException>(() => SafeTensor.FromBytes("\udc00b", TensorDType.F32, [1], SpecBytes.F32(1)));
+        Assert.Throws<ArgumentException>(() => SafeTensor.Create<float>("ab\ud83d", one, 1), "a high surrogate at the end");
+        var tensor = SafeTensor.Create<float>("w", one, 1);
+        var e2 = Assert.Throws<ArgumentException>(() => SafeTensorsFile.Write(path, [tensor], new Dictionary<string, string> { ["k\udc00"] = "v" }));
+        Assert.That(e2!.Message, Does.Contain("Metadata key").And.Contain("k\\udc00"));
+        var e3 = Assert.Throws<ArgumentException>(() => SafeTensorsFile.Write(path, [tensor], new Dictionary<string, string> { ["k"] = "v\ud800" }));
+        Assert.That(e3!.Message, Does.Contain("'k'").And.Contain("v\\ud800"));
+        Assert.Throws<ArgumentException>(() => SafeTensorsFile.Write(new MemoryStream(), [tensor], new Dictionary<string, string> { ["k"] = "\udc00" }));
+        Assert.That(File.Exists(path), Is.False);
+
+        // Proper pairs are valid Unicode and round-trip.
+        SafeTensorsFile.Write(path, [SafeTensor.Create<float>("a\U0001F600", one, 1)], new Dictionary<string, string> { ["\U0001F600"] = "\U0001F601" });
+        var content = SafeTensorsFile.Read(path);
+        Assert.That(content.Tensors.Keys, Is.EqualTo(new[] { "a\U0001F600" }));
+        Assert.That(content.Metadata["\U0001F600"], Is.EqualTo("\U0001F601"));
+    }
+
+    [Test]
     public void FromBytesAndCreate_RejectNegativeDimensions_EvenBesideAZero()
     {
         var e = Assert.Throws<ArgumentException>(() => SafeTensor.FromBytes("neg", TensorDType.F32, [0, -5], ReadOnlyMemory<byte>.Empty));

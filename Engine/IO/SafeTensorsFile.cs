@@ -356,6 +356,8 @@ public static class SafeTensorsFile
                 foreach (var (key, value) in metadata.OrderBy(kv => kv.Key, StringComparer.Ordinal))
                 {
                     ArgumentNullException.ThrowIfNull(value, nameof(metadata));
+                    SafeTensor.CheckEncodable(key, "Metadata key", nameof(metadata));
+                    SafeTensor.CheckEncodable(value, $"Metadata value of '{key}'", nameof(metadata));
                     writer.WriteString(key, value);
                 }
                 writer.WriteEndObject();
