@@ -320,6 +320,44 @@ public sealed class SafeTensorsHostileTests
     }
 
     [Test]
+    public void Write_RefusesAHeaderOverTheReadersLimit_BeforeTouchingTheFile_AndWritesOneAtTheLimit()
+    {
+        // {"__metadata__":{"k":"<v>"}} is 25 bytes plus v; padded to a multiple of 8.
+        const int overhead = 25;
+        string path = _dir.File("big.safetensors");
+        File.WriteAllBytes(path, [1, 2, 3]);
+        string over = new('x', (int)SafeTensorsFile.MaxHeaderBytes - overhead + 1);
+        var e = Assert.Throws<ArgumentException>(() => SafeTensorsFile.Write(path, [], new Dictionary<string, string> { ["k"] = over }));
+        Assert.That(e!.Message, Does.Contain("100000008").And.Contain("100000000"));
+        Assert.That(File.ReadAllBytes(path), Is.EqualTo(new byte[] { 1, 2, 3 }), "the previous file is untouched");
+        Assert.That(Directory.GetFiles(_dir.Path), Is.EqualTo(new[] { path }));
+        var stream = new MemoryStream();
+        Assert.Throws<ArgumentException>(() => SafeTensorsFile.Write(stream, [], new Dictionary<string, string> { ["k"] = over }));
+        Assert.That(stream.Length, Is.Zero);
+        over = null!;
+
+        var counter = new CountingStream();
+        SafeTensorsFile.Write(counter, [], new Dictionary<string, string> { ["k"] = new('x', (int)SafeTensorsFile.MaxHeaderBytes - overhead) });
+        Assert.That(counter.Count, Is.EqualTo(8 + SafeTensorsFile.MaxHeaderBytes));
+    }
+
+    private sealed class CountingStream : Stream
+    {
+        public long Count { get; private set; }
+        public override void Write(byte[] buffer, int offset, int count) => Count += count;
+        public override void Write(ReadOnlySpan<byte> buffer) => Count += buffer.Length;
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => Count;
+        public override long Position { get => Count; set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+    }
+
+    [Test]
     public void FromBytesAndCreate_RejectNegativeDimensions_EvenBesideAZero()
     {
         var e = Assert.Throws<ArgumentException>(() => SafeTensor.FromBytes("neg", TensorDType.F32, [0, -5], ReadOnlyMemory<byte>.Empty));

@@ -382,11 +382,15 @@ public static class SafeTensorsFile
         }
 
         // Pad with spaces (valid JSON whitespace) so that 8 + header length is a multiple of 8.
-        int length = (int)json.Length;
-        int padded = (length + 7) / 8 * 8;
+        long length = json.Length;
+        long padded = (length + 7) / 8 * 8;
+        if (padded > MaxHeaderBytes)
+            throw new ArgumentException(
+                $"The safetensors header would be {padded} bytes; readers (this one and the reference) accept at most {MaxHeaderBytes}. Keep large metadata in a separate file.",
+                metadata is { Count: > 0 } ? nameof(metadata) : nameof(tensors));
         byte[] header = new byte[padded];
-        json.GetBuffer().AsSpan(0, length).CopyTo(header);
-        header.AsSpan(length).Fill((byte)' ');
+        json.GetBuffer().AsSpan(0, (int)length).CopyTo(header);
+        header.AsSpan((int)length).Fill((byte)' ');
         return (header, sorted);
     }
 
