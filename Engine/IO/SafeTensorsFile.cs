@@ -270,9 +270,9 @@ public static class SafeTensorsFile
     // ---------------------------------------------------------------- writing
 
     /// <summary>
-    /// Writes tensors and optional string metadata atomically (see <see cref="AtomicFile"/>). Tensors are laid out
-    /// in ordinal name order (the Python library sorts by alignment, then name; any order is valid safetensors), and
-    /// the header is padded with spaces to a multiple of 8 bytes so the buffer starts aligned.
+    /// Writes tensors and optional string metadata atomically (see <see cref="AtomicFile"/>). Tensors are laid out as
+    /// the reference writer lays them out: by descending alignment of their dtype, then by name (UTF-8 byte order);
+    /// the header is padded with spaces to a multiple of 8 bytes, so every tensor's data is aligned to its element size.
     /// </summary>
     public static void Write(string path, IEnumerable<SafeTensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
@@ -344,7 +344,7 @@ public static class SafeTensorsFile
             if (!seen.Add(t.Name))
                 throw new ArgumentException($"Two tensors are named '{t.Name}'; safetensors names must be unique.", nameof(tensors));
         }
-        sorted.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
+        sorted.Sort(WriteOrder);
 
         using var json = new MemoryStream();
         using (var writer = new Utf8JsonWriter(json))
@@ -392,6 +392,46 @@ public static class SafeTensorsFile
         json.GetBuffer().AsSpan(0, (int)length).CopyTo(header);
         header.AsSpan((int)length).Fill((byte)' ');
         return (header, sorted);
+    }
+
+    // The reference writer's order (prepare() in safetensors/src/tensor.rs): by descending dtype in its Dtype enum,
+    // which lists the dtypes by increasing alignment, then by name. Element sizes are powers of two and larger ones
+    // come first, so every tensor's data starts at a multiple of its element size (the buffer starts 8-byte aligned).
+    private static int WriteOrder(SafeTensor a, SafeTensor b)
+    {
+        int byDType = ReferenceRank(b.DType).CompareTo(ReferenceRank(a.DType));
+        return byDType != 0 ? byDType : CompareUtf8(a.Name, b.Name);
+    }
+
+    // Position in the reference's Dtype enum: BOOL, U8, I8, (F8_*), I16, (U16), F16, BF16, I32, (U32), F32, F64, I64.
+    private static int ReferenceRank(TensorDType dtype) => dtype switch
+    {
+        TensorDType.Bool => 0,
+        TensorDType.U8 => 1,
+        TensorDType.I8 => 2,
+        TensorDType.I16 => 3,
+        TensorDType.F16 => 4,
+        TensorDType.BF16 => 5,
+        TensorDType.I32 => 6,
+        TensorDType.F32 => 7,
+        TensorDType.F64 => 8,
+        TensorDType.I64 => 9,
+        _ => throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "Unknown dtype."),
+    };
+
+    // Rust compares Strings by their UTF-8 bytes, which is code point order. Ordinal UTF-16 order differs only where a
+    // surrogate (a code point above U+FFFF) meets a unit in U+E000..U+FFFF: move the surrogates above those.
+    private static int CompareUtf8(string a, string b)
+    {
+        int length = Math.Min(a.Length, b.Length);
+        for (int k = 0; k < length; k++)
+        {
+            if (a[k] != b[k])
+                return CodePointRank(a[k]).CompareTo(CodePointRank(b[k]));
+        }
+        return a.Length.CompareTo(b.Length);
+
+        static int CodePointRank(char c) => c < 0xD800 ? c : c < 0xE000 ? c + 0x2000 : c - 0x800;
     }
 
     private static void WriteBody(Stream stream, byte[] header, List<SafeTensor> sorted)
