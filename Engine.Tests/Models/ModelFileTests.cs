@@ -181,6 +181,40 @@ public class ModelFileTests
         Assert.Throws<NumLstmFormatException>(() => Checkpoint.Load(WriteModelOnly(model)));
     }
 
+    [Test]
+    public void Load_IsStrict_AnUnexpectedTensorIsNamed_ButACheckpointLoadsAsAModel()
+    {
+        var model = new Sequential<float>(2, new Layer<float>[] { new Lstm<float>(2, name: "lstm"), new Dense<float>(1, name: "fc") });
+        var trainer = new Trainer(model);
+        trainer.Fit(SequenceDataset.ForRegression(Inputs(8 * 3 * 2, 6), 8, 3, 2, Inputs(8, 7), 1), new TrainingOptions { Epochs = 1, BatchSize = 4 });
+        var extra = SafeTensor.Create<float>("unexpected.weight", new float[3], 3);
+
+        string modelWithExtra = Path.Combine(folder, "model-extra.safetensors");
+        ModelFile.Save(model, modelWithExtra, extraTensors: [extra]);
+        var e1 = Assert.Throws<NumLstmFormatException>(() => ModelFile.Load<float>(modelWithExtra));
+        Assert.That(e1!.FilePath, Is.EqualTo(modelWithExtra));
+        Assert.That(e1.Field, Is.EqualTo("tensor 'unexpected.weight'"));
+
+        string checkpoint = Path.Combine(folder, "checkpoint.safetensors");
+        Checkpoint.Save(trainer, checkpoint);
+        Sequential<float> asModel = ModelFile.Load<float>(checkpoint);
+        Assert.That(asModel.Parameters.SelectMany(p => p.Value), Is.EqualTo(model.Parameters.SelectMany(p => p.Value)), "optimizer.* tensors are not model tensors");
+
+        SafeTensorsContent content = SafeTensorsFile.Read(checkpoint);
+        string checkpointWithExtra = Path.Combine(folder, "checkpoint-extra.safetensors");
+        SafeTensorsFile.Write(checkpointWithExtra, content.Tensors.Values.Append(extra), content.Metadata);
+        var e2 = Assert.Throws<NumLstmFormatException>(() => Checkpoint.Load(checkpointWithExtra));
+        Assert.That(e2!.Field, Is.EqualTo("tensor 'unexpected.weight'"));
+
+        // A stray optimizer tensor: no model tensor, so the model loads; the checkpoint does not.
+        string strayState = Path.Combine(folder, "checkpoint-stray.safetensors");
+        SafeTensorsFile.Write(strayState, content.Tensors.Values.Append(SafeTensor.Create<float>("optimizer.fc.weight.momentum_buffer", new float[2], 1, 2)), content.Metadata);
+        Assert.DoesNotThrow(() => ModelFile.Load<float>(strayState));
+        var e3 = Assert.Throws<NumLstmFormatException>(() => Checkpoint.Load(strayState));
+        Assert.That(e3!.Field, Is.EqualTo("tensor 'optimizer.fc.weight.momentum_buffer'"));
+        Assert.That(e3.Message, Does.Contain("Adam").And.Contain("exp_avg"));
+    }
+
     private string WriteModelOnly(Sequential<float> model)
     {
         string path = Path.Combine(folder, "model-only.safetensors");
