@@ -4,8 +4,9 @@ namespace NumLstm.IO;
 /// Writes a file so that readers see either the previous content or the complete new content, never a torn mix.
 /// </summary>
 /// <remarks>
-/// The content goes to a temporary file beside the target (<c>path + ".tmp-" + random</c>), is flushed to disk
-/// (<see cref="FileStream.Flush(bool)"/> with <c>true</c>), then renamed over the target. If the writer or any
+/// The content goes to a temporary file in the target's directory (<c>numlstm.tmp-</c> and 12 random hex digits, a name
+/// whose length does not depend on the target's, so any name the file system allows can be written), is flushed to
+/// disk (<see cref="FileStream.Flush(bool)"/> with <c>true</c>), then renamed over the target. If the writer or any
 /// file-system step fails, the temporary file is deleted, the target is left as it was and the exception propagates:
 /// the writer's own exceptions unchanged, except I/O failures while it writes (a full disk, a vanished folder), which
 /// become, like file-system failures, an <see cref="IOException"/> or <see cref="UnauthorizedAccessException"/> naming
@@ -21,7 +22,7 @@ public static class AtomicFile
         ArgumentNullException.ThrowIfNull(writer);
 
         string fullPath = Path.GetFullPath(path);
-        string tempPath = fullPath + ".tmp-" + Convert.ToHexStringLower(RandomBytes(6));
+        string tempPath = Path.Combine(Path.GetDirectoryName(fullPath)!, "numlstm.tmp-" + Convert.ToHexStringLower(RandomBytes(6)));
         bool moved = false;
         try
         {
