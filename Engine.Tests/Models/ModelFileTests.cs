@@ -215,6 +215,38 @@ public class ModelFileTests
         Assert.That(e3.Message, Does.Contain("Adam").And.Contain("exp_avg"));
     }
 
+    [Test]
+    public void Checkpoint_WithAStepBeyond2To53_IsRejectedOnLoad()
+    {
+        var model = new Sequential<float>(2, new Layer<float>[] { new Lstm<float>(2, name: "lstm"), new Dense<float>(1, name: "fc") });
+        var trainer = new Trainer(model);
+        trainer.Fit(SequenceDataset.ForRegression(Inputs(8 * 3 * 2, 6), 8, 3, 2, Inputs(8, 7), 1), new TrainingOptions { Epochs = 1, BatchSize = 4 });
+        string path = Path.Combine(folder, "checkpoint.safetensors");
+        Checkpoint.Save(trainer, path);
+        SafeTensorsContent content = SafeTensorsFile.Read(path);
+        const string key = "numlstm.optimizer";
+        string json = content.Metadata[key];
+        string written = $"\"step\":{trainer.Optimizer!.StepCount},";
+        Assert.That(json, Does.Contain(written));
+
+        foreach (long step in new[] { Optimizer<float>.MaxStepCount, Optimizer<float>.MaxStepCount + 1, long.MaxValue })
+        {
+            var metadata = content.Metadata.ToDictionary(p => p.Key, p => p.Value);
+            metadata[key] = json.Replace(written, $"\"step\":{step},");
+            string edited = Path.Combine(folder, $"step-{step}.safetensors");
+            SafeTensorsFile.Write(edited, content.Tensors.Values, metadata);
+            if (step == Optimizer<float>.MaxStepCount)
+            {
+                Assert.That(Checkpoint.Load(edited).Optimizer!.StepCount, Is.EqualTo(step));
+                continue;
+            }
+            var e = Assert.Throws<NumLstmFormatException>(() => Checkpoint.Load(edited), $"step {step}");
+            Assert.That(e!.FilePath, Is.EqualTo(edited));
+            Assert.That(e.Field, Is.EqualTo($"metadata '{key}'"));
+            Assert.That(e.Message, Does.Contain(step.ToString()).And.Contain("2^53"));
+        }
+    }
+
     private string WriteModelOnly(Sequential<float> model)
     {
         string path = Path.Combine(folder, "model-only.safetensors");
