@@ -247,6 +247,20 @@ public class ModelFileTests
         }
     }
 
+    [Test]
+    public void Checkpoint_SaveRefusesANegativeEpochCount_WhichLoadWouldReject()
+    {
+        var model = new Sequential<float>(2, new Layer<float>[] { new Dense<float>(1, name: "fc") });
+        var trainer = new Trainer(model, new Sgd<float>(model.Parameters.ToList(), 0.1)) { CompletedEpochs = -2147483648 };
+        string path = Path.Combine(folder, "negative.safetensors");
+        var e = Assert.Throws<InvalidOperationException>(() => Checkpoint.Save(trainer, path));
+        Assert.That(e!.Message, Does.Contain("-2147483648").And.Contain("CompletedEpochs"));
+        Assert.That(File.Exists(path), Is.False);
+        trainer.CompletedEpochs = int.MaxValue;
+        Checkpoint.Save(trainer, path);
+        Assert.That(Checkpoint.Load(path).CompletedEpochs, Is.EqualTo(int.MaxValue));
+    }
+
     private string WriteModelOnly(Sequential<float> model)
     {
         string path = Path.Combine(folder, "model-only.safetensors");

@@ -23,6 +23,9 @@ public static class Checkpoint
     {
         ArgumentNullException.ThrowIfNull(trainer);
         Optimizer<float> optimizer = trainer.Optimizer ?? throw new InvalidOperationException("The trainer has no optimizer yet: checkpoint after Fit, or give it one.");
+        // Never write a file that Load refuses.
+        if (trainer.CompletedEpochs < 0)
+            throw new InvalidOperationException($"The trainer's CompletedEpochs is {trainer.CompletedEpochs}; a checkpoint stores a count of at least 0, as Checkpoint.Load requires.");
         OptimizerState<float> state = optimizer.ExportState();
         var modelNames = trainer.Model.NamedParameters.Select(p => p.Name).ToArray();
         var tensors = new List<SafeTensor>();
