@@ -26,6 +26,21 @@ internal sealed class TempDirectory : IDisposable
         return path;
     }
 
+    /// <summary>
+    /// Makes a FIFO and opens it read-write, which on Linux does not block, so a reader's open finds a writer and
+    /// returns at once. Dispose the stream to close it. Unix only (mkfifo).
+    /// </summary>
+    public FileStream Fifo(string name)
+    {
+        string path = File(name);
+        using (var mkfifo = System.Diagnostics.Process.Start("mkfifo", [path]))
+        {
+            mkfifo.WaitForExit();
+            Assert.That(mkfifo.ExitCode, Is.Zero, "mkfifo");
+        }
+        return new FileStream(path, FileMode.Open, FileAccess.ReadWrite);
+    }
+
     public void Dispose()
     {
         try

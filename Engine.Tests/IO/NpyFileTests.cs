@@ -127,6 +127,49 @@ public sealed class NpyFileDTypeTests
         var e = Assert.Throws<ArgumentException>(() => NpyFile.Write<float>(new MemoryStream(), [1f, 2f, 3f], [2, 2]));
         Assert.That(e!.Message, Does.Contain("4").And.Contain("3"));
     }
+
+    [Test]
+    public void Write_RejectsAShapeWhoseElementCountWrapsToTheDataLength()
+    {
+        // 2^30 · 2^30 · 16 = 2^64 wrapped to 0 in a long and matched empty data; NumPy cannot reshape 0 values to it.
+        var e = Assert.Throws<ArgumentException>(() => NpyFile.Write<float>(new MemoryStream(), [], [1 << 30, 1 << 30, 16]));
+        Assert.That(e!.Message, Does.Contain("1073741824, 1073741824, 16").And.Contain("2^63"));
+        Assert.Throws<ArgumentException>(() => NpyFile.Write<float>(new MemoryStream(), [], [int.MaxValue, int.MaxValue, int.MaxValue]));
+        // A zero dimension makes the count 0, whatever the others (as NumPy and our reader compute it).
+        var stream = new MemoryStream();
+        NpyFile.Write<float>(stream, [], [int.MaxValue, int.MaxValue, int.MaxValue, 0]);
+        Assert.That(NpyFile.Read(new MemoryStream(stream.ToArray())).Shape, Is.EqualTo(new[] { int.MaxValue, int.MaxValue, int.MaxValue, 0 }));
+    }
+
+    [Test]
+    public void Write_AcceptsUpTo64Dimensions_AsTheReaderAndNumPy2Do_AndRejectsMore()
+    {
+        int[] rank64 = Enumerable.Repeat(1, NpyFile.MaxRank).ToArray();
+        var stream = new MemoryStream();
+        NpyFile.Write<float>(stream, [7f], rank64);
+        NpyArray array = NpyFile.Read(new MemoryStream(stream.ToArray()));
+        Assert.That(array.Shape, Is.EqualTo(rank64));
+        Assert.That(stream.ToArray()[6], Is.EqualTo(1), "format version 1.0");
+
+        foreach (int rank in new[] { 65, 70, 25_000 })
+        {
+            var e = Assert.Throws<ArgumentException>(() => NpyFile.Write<float>(new MemoryStream(), [7f], Enumerable.Repeat(1, rank).ToArray()), $"rank {rank}");
+            Assert.That(e!.Message, Does.Contain($"{rank} dimensions").And.Contain("64"));
+        }
+    }
+
+    [Test]
+    public void Write_LargestHeader_64DimensionsOf10Digits_FitsVersion1()
+    {
+        int[] shape = Enumerable.Repeat(int.MaxValue, NpyFile.MaxRank - 1).Append(0).ToArray();
+        var stream = new MemoryStream();
+        NpyFile.Write<float>(stream, [], shape);
+        byte[] bytes = stream.ToArray();
+        Assert.That(bytes[6], Is.EqualTo(1));
+        Assert.That(bytes.Length % 64, Is.Zero);
+        Assert.That(bytes.Length, Is.LessThan(1024));
+        Assert.That(NpyFile.Read(new MemoryStream(bytes)).Shape, Is.EqualTo(shape));
+    }
 }
 
 /// <summary>Malformed and hostile .npy files.</summary>
@@ -151,6 +194,19 @@ public sealed class NpyHostileTests
     [Test]
     public void ValidBaseline_IsAccepted() =>
         Assert.That(NpyFile.Read(_dir.Write("ok.npy", SpecBytes.Npy(Dict23, Data23))).ElementCount, Is.EqualTo(6));
+
+    [Test]
+    public void Fifo_IsAnUnreadableFile()
+    {
+        if (OperatingSystem.IsWindows())
+            Assert.Ignore("FIFOs are a Unix feature.");
+        using FileStream writer = _dir.Fifo("pipe.npy");
+        string path = _dir.File("pipe.npy");
+        var e = Assert.Throws<NumLstmFormatException>(() => NpyFile.Read(path));
+        Assert.That(e!.FilePath, Is.EqualTo(path));
+        Assert.That(e.Field, Is.EqualTo("file"));
+        Assert.That(e.Message, Does.Contain("cannot seek"));
+    }
 
     [Test]
     public void BadMagicOrVersion_IsRejected()

@@ -150,3 +150,113 @@ public sealed class SafeTensorsDTypeTests
         SpecBytes.AssertNames(overflow, "mem", "data");
     }
 }
+
+/// <summary>The writer's tensor order: the reference writer's (safetensors' prepare()), so every tensor is aligned.</summary>
+public sealed class SafeTensorsWriteOrderTests
+{
+    /// <summary>The tensor names in header order with their data offsets, read with System.Text.Json, not our reader.</summary>
+    private static List<(string Name, string DType, long Begin, long End)> Layout(byte[] file)
+    {
+        int n = (int)BinaryPrimitives.ReadUInt64LittleEndian(file);
+        using var document = System.Text.Json.JsonDocument.Parse(file.AsMemory(8, n));
+        var layout = new List<(string, string, long, long)>();
+        foreach (var property in document.RootElement.EnumerateObject())
+        {
+            if (property.Name == SafeTensorsFile.MetadataKey) continue;
+            var offsets = property.Value.GetProperty("data_offsets");
+            layout.Add((property.Name, property.Value.GetProperty("dtype").GetString()!, offsets[0].GetInt64(), offsets[1].GetInt64()));
+        }
+        return layout;
+    }
+
+    private static byte[] Write(IEnumerable<SafeTensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
+    {
+        var stream = new MemoryStream();
+        SafeTensorsFile.Write(stream, tensors, metadata);
+        return stream.ToArray();
+    }
+
+    [Test]
+    public void MixedDTypes_AreLaidOutByDescendingAlignmentAsTheReferenceWriter_ThenByName_SoEveryTensorIsAligned()
+    {
+        // Odd element counts, names in the opposite order to the dtypes: in name order F64 would land at offset 3.
+        byte[] file = Write(
+        [
+            SafeTensor.Create<bool>("a_mask", [true, false, true], 3),
+            SafeTensor.Create<byte>("b_bytes", [1, 2, 3], 3),
+            SafeTensor.Create<sbyte>("c_signed", [-1], 1),
+            SafeTensor.Create<short>("d_short", [5, 6, 7], 3),
+            SafeTensor.Create<Half>("e_half", [(Half)1.5], 1),
+            SafeTensor.FromBytes("f_bf16", TensorDType.BF16, [1], new byte[] { 0x00, 0xC0 }),
+            SafeTensor.Create<int>("g_int", [8], 1),
+            SafeTensor.Create<float>("h_float", [3f, 4f, 5f], 3),
+            SafeTensor.Create<double>("i_double", [1.5], 1),
+            SafeTensor.Create<long>("j_long", [-7], 1),
+            SafeTensor.Create<double>("0_double", [2.5], 1),
+        ]);
+
+        // The reference's Dtype enum, descending: I64, F64, F32, I32, BF16, F16, I16, I8, U8, BOOL.
+        var layout = Layout(file);
+        Assert.That(layout.Select(t => t.Name), Is.EqualTo(new[]
+            { "j_long", "0_double", "i_double", "h_float", "g_int", "f_bf16", "e_half", "d_short", "c_signed", "b_bytes", "a_mask" }));
+        int n = (int)BinaryPrimitives.ReadUInt64LittleEndian(file);
+        Assert.That((8 + n) % 8, Is.Zero);
+        long expected = 0;
+        foreach (var (name, dtype, begin, end) in layout)
+        {
+            int size = dtype switch { "I64" or "F64" => 8, "F32" or "I32" => 4, "BF16" or "F16" or "I16" => 2, _ => 1 };
+            Assert.That(begin, Is.EqualTo(expected), $"{name} follows the previous tensor");
+            Assert.That((8 + n + begin) % size, Is.Zero, $"{name} ({dtype}) is aligned to its element size in the file");
+            expected = end;
+        }
+
+        SafeTensorsContent content = SafeTensorsFile.Read(new MemoryStream(file));
+        Assert.That(content["i_double"].ToArray<double>(), Is.EqualTo(new[] { 1.5 }));
+        Assert.That(content["h_float"].ToArray<float>(), Is.EqualTo(new[] { 3f, 4f, 5f }));
+        Assert.That(content["d_short"].ToArray<int>(), Is.EqualTo(new[] { 5, 6, 7 }));
+        Assert.That(content["a_mask"].ToArray<float>(), Is.EqualTo(new[] { 1f, 0f, 1f }));
+        Assert.That(content["f_bf16"].ToArray<float>(), Is.EqualTo(new[] { -2f }));
+    }
+
+    [Test]
+    public void NamesOfOneDType_AreInUtf8ByteOrder_AsRustComparesStrings()
+    {
+        // U+FF01 is EF BC 81 in UTF-8 and U+1F600 is F0 9F 98 80: byte order puts U+FF01 first, ordinal UTF-16 order
+        // (0xFF01 against the surrogate 0xD83D) the other way round. "B" (0x42) comes before "a" (0x61).
+        byte[] file = Write(
+        [
+            SafeTensor.Create<float>("a", [1f], 1),
+            SafeTensor.Create<float>("\U0001F600", [2f], 1),
+            SafeTensor.Create<float>("\uFF01", [3f], 1),
+            SafeTensor.Create<float>("B", [4f], 1),
+            SafeTensor.Create<float>("ab", [5f], 1),
+        ]);
+        Assert.That(Layout(file).Select(t => t.Name), Is.EqualTo(new[] { "B", "a", "ab", "\uFF01", "\U0001F600" }));
+    }
+
+    [Test]
+    public void ModelAndCheckpointFiles_AllF32_StayInOrdinalNameOrder()
+    {
+        // All their tensors are F32 with ASCII names, so the alignment order leaves them as they were: sorted by name,
+        // contiguous from 0 (files written before the change are byte-identical to files written after it).
+        var model = new NumLstm.Models.StackSpec(3, new[] { 4, 3 }, Bidirectional: true, OutputUnits: 2, Seed: 5)
+            .WithPlacement(NumLstm.Models.LayerNormPlacement.InCellAndAfterEach(NumLstm.Layers.CellNormalization.TfAddons)).Build<float>();
+        var data = NumLstm.Data.SequenceDataset.ForClassification(Enumerable.Range(0, 8 * 4 * 3).Select(k => MathF.Cos(k)).ToArray(), 8, 4, 3, [0, 1, 1, 0, 1, 0, 0, 1], 2);
+        var trainer = new NumLstm.Training.Trainer(model);
+        trainer.Fit(data, new NumLstm.Training.TrainingOptions { Epochs = 1, BatchSize = 4 });
+        using var dir = new TempDirectory();
+        string modelPath = dir.File("model.safetensors"), checkpointPath = dir.File("checkpoint.safetensors");
+        ModelFile.Save(model, modelPath);
+        NumLstm.Training.Checkpoint.Save(trainer, checkpointPath);
+
+        foreach (string path in new[] { modelPath, checkpointPath })
+        {
+            var layout = Layout(File.ReadAllBytes(path));
+            var names = layout.Select(t => t.Name).ToList();
+            Assert.That(names, Is.EqualTo(names.Order(StringComparer.Ordinal).ToList()), path);
+            Assert.That(layout.Select(t => t.DType).Distinct(), Is.EqualTo(new[] { "F32" }), path);
+            Assert.That(layout.Zip(layout.Skip(1)).All(p => p.First.End == p.Second.Begin) && layout[0].Begin == 0, path);
+        }
+        Assert.That(Layout(File.ReadAllBytes(checkpointPath)).Count(t => t.Name.StartsWith("optimizer.", StringComparison.Ordinal)), Is.GreaterThan(0));
+    }
+}

@@ -220,6 +220,28 @@ public sealed class SafeTensorsHostileTests
     public void UnknownKeyInTensorEntry_IsRejected() =>
         Reject("{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,12],\"extra\":1}}", ValidBuffer, "tensor 'a' 'extra'");
 
+    // The six ASCII characters \ud800 (or \udc00) in the JSON: a lone surrogate, which no UTF-8 string can hold.
+    // serde_json rejects it (InvalidHeaderDeserialization); System.Text.Json parses it, then throws
+    // InvalidOperationException when the string is read.
+    [TestCase("{\"a\\ud800\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", "header")]
+    [TestCase("{\"__metadata__\":{\"k\\udc00\":\"v\"},\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", "__metadata__")]
+    [TestCase("{\"__metadata__\":{\"k\":\"v\\ud800\"},\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}", "__metadata__ 'k'")]
+    [TestCase("{\"a\":{\"dtype\":\"F32\\ud800\",\"shape\":[1],\"data_offsets\":[0,4]}}", "tensor 'a' dtype")]
+    [TestCase("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4],\"x\\ud800\":1}}", "tensor 'a'")]
+    public void LoneSurrogateEscape_InANameOrString_IsRejected(string json, string field)
+    {
+        var e = Reject(json, SpecBytes.F32(1), field);
+        Assert.That(e!.Message, Does.Contain("lone surrogate"));
+    }
+
+    [Test]
+    public void SurrogatePairEscape_IsAccepted()
+    {
+        string json = "{\"a\\ud83d\\ude00\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]}}";
+        var content = SafeTensorsFile.Read(_dir.Write("pair.safetensors", SpecBytes.SafeTensors(json, SpecBytes.F32(1))));
+        Assert.That(content.Tensors.Keys, Is.EqualTo(new[] { "a\U0001F600" }));
+    }
+
     [Test]
     public void MissingFile_IsReportedAsFormatExceptionWithIoCause()
     {
@@ -228,6 +250,29 @@ public sealed class SafeTensorsHostileTests
         Assert.That(e!.FilePath, Is.EqualTo(path));
         Assert.That(e.Field, Is.EqualTo("file"));
         Assert.That(e.InnerException, Is.InstanceOf<FileNotFoundException>());
+    }
+
+    [Test]
+    public void Fifo_IsAnUnreadableFile_ForReadAndTheLoadersBuiltOnIt()
+    {
+        if (OperatingSystem.IsWindows())
+            Assert.Ignore("FIFOs are a Unix feature.");
+        using FileStream writer = _dir.Fifo("pipe.safetensors");
+        string path = _dir.File("pipe.safetensors");
+        var loads = new (string Name, TestDelegate Load)[]
+        {
+            ("SafeTensorsFile.Read", () => SafeTensorsFile.Read(path)),
+            ("ModelFile.Load", () => ModelFile.Load<float>(path)),
+            ("Checkpoint.Load", () => NumLstm.Training.Checkpoint.Load(path)),
+            ("SafeTensorsFile.LoadParameters", () => SafeTensorsFile.LoadParameters(path, [new Parameter<float>("w", 1)])),
+        };
+        foreach (var (name, load) in loads)
+        {
+            var e = Assert.Throws<NumLstmFormatException>(load, name);
+            Assert.That(e!.FilePath, Is.EqualTo(path), name);
+            Assert.That(e.Field, Is.EqualTo("file"), name);
+            Assert.That(e.Message, Does.Contain("cannot seek"), name);
+        }
     }
 
     [Test]
@@ -247,6 +292,89 @@ public sealed class SafeTensorsHostileTests
         Assert.Throws<ArgumentException>(() => SafeTensor.Create<float>("__metadata__", one, 1));
         Assert.Throws<ArgumentException>(() => SafeTensor.Create<float>("x", one, 2));
         Assert.That(File.Exists(path), Is.False);
+    }
+
+    [Test]
+    public void Write_RejectsLoneSurrogates_InNamesAndMetadata_BeforeTouchingTheFile()
+    {
+        // UTF-8 cannot hold a lone surrogate: written as U+FFFD, "a\ud800" and "a\udc00" became one duplicate name.
+        string path = _dir.File("w.safetensors");
+        float[] one = [1f];
+        var e1 = Assert.Throws<ArgumentException>(() => SafeTensor.Create<float>("a\ud800", one, 1));
+        Assert.That(e1!.Message, Does.Contain("a\\ud800").And.Contain("U+D800").And.Contain("index 1"));
+        Assert.Throws<ArgumentException>(() => SafeTensor.FromBytes("\udc00b", TensorDType.F32, [1], SpecBytes.F32(1)));
+        Assert.Throws<ArgumentException>(() => SafeTensor.Create<float>("ab\ud83d", one, 1), "a high surrogate at the end");
+        var tensor = SafeTensor.Create<float>("w", one, 1);
+        var e2 = Assert.Throws<ArgumentException>(() => SafeTensorsFile.Write(path, [tensor], new Dictionary<string, string> { ["k\udc00"] = "v" }));
+        Assert.That(e2!.Message, Does.Contain("Metadata key").And.Contain("k\\udc00"));
+        var e3 = Assert.Throws<ArgumentException>(() => SafeTensorsFile.Write(path, [tensor], new Dictionary<string, string> { ["k"] = "v\ud800" }));
+        Assert.That(e3!.Message, Does.Contain("'k'").And.Contain("v\\ud800"));
+        Assert.Throws<ArgumentException>(() => SafeTensorsFile.Write(new MemoryStream(), [tensor], new Dictionary<string, string> { ["k"] = "\udc00" }));
+        Assert.That(File.Exists(path), Is.False);
+
+        // Proper pairs are valid Unicode and round-trip.
+        SafeTensorsFile.Write(path, [SafeTensor.Create<float>("a\U0001F600", one, 1)], new Dictionary<string, string> { ["\U0001F600"] = "\U0001F601" });
+        var content = SafeTensorsFile.Read(path);
+        Assert.That(content.Tensors.Keys, Is.EqualTo(new[] { "a\U0001F600" }));
+        Assert.That(content.Metadata["\U0001F600"], Is.EqualTo("\U0001F601"));
+    }
+
+    [Test]
+    public void Write_RefusesAHeaderOverTheReadersLimit_BeforeTouchingTheFile_AndWritesOneAtTheLimit()
+    {
+        // {"__metadata__":{"k":"<v>"}} is 25 bytes plus v; padded to a multiple of 8.
+        const int overhead = 25;
+        string path = _dir.File("big.safetensors");
+        File.WriteAllBytes(path, [1, 2, 3]);
+        string over = new('x', (int)SafeTensorsFile.MaxHeaderBytes - overhead + 1);
+        var e = Assert.Throws<ArgumentException>(() => SafeTensorsFile.Write(path, [], new Dictionary<string, string> { ["k"] = over }));
+        Assert.That(e!.Message, Does.Contain("100000008").And.Contain("100000000"));
+        Assert.That(File.ReadAllBytes(path), Is.EqualTo(new byte[] { 1, 2, 3 }), "the previous file is untouched");
+        Assert.That(Directory.GetFiles(_dir.Path), Is.EqualTo(new[] { path }));
+        var stream = new MemoryStream();
+        Assert.Throws<ArgumentException>(() => SafeTensorsFile.Write(stream, [], new Dictionary<string, string> { ["k"] = over }));
+        Assert.That(stream.Length, Is.Zero);
+        over = null!;
+
+        var counter = new CountingStream();
+        SafeTensorsFile.Write(counter, [], new Dictionary<string, string> { ["k"] = new('x', (int)SafeTensorsFile.MaxHeaderBytes - overhead) });
+        Assert.That(counter.Count, Is.EqualTo(8 + SafeTensorsFile.MaxHeaderBytes));
+    }
+
+    private sealed class CountingStream : Stream
+    {
+        public long Count { get; private set; }
+        public override void Write(byte[] buffer, int offset, int count) => Count += count;
+        public override void Write(ReadOnlySpan<byte> buffer) => Count += buffer.Length;
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => Count;
+        public override long Position { get => Count; set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+    }
+
+    [Test]
+    public void FromBytesAndCreate_RejectNegativeDimensions_EvenBesideAZero()
+    {
+        var e = Assert.Throws<ArgumentException>(() => SafeTensor.FromBytes("neg", TensorDType.F32, [0, -5], ReadOnlyMemory<byte>.Empty));
+        Assert.That(e!.Message, Does.Contain("neg").And.Contain("[0, -5]"));
+        Assert.Throws<ArgumentException>(() => SafeTensor.FromBytes("neg", TensorDType.F32, [-5, 0], ReadOnlyMemory<byte>.Empty));
+        Assert.Throws<ArgumentException>(() => SafeTensor.Create<float>("neg", ReadOnlySpan<float>.Empty, 0, -1));
+        Assert.That(SafeTensor.FromBytes("empty", TensorDType.F32, [0, 5], ReadOnlyMemory<byte>.Empty).ElementCount, Is.Zero);
+    }
+
+    [Test]
+    public void FromBytes_RejectsAByteSizeBeyond64Bits_ThatWouldWrapToTheDataLength()
+    {
+        // 2^61 doubles are 2^64 bytes, which wraps to 0 in a long: the empty data must not pass for it.
+        var e = Assert.Throws<ArgumentException>(() => SafeTensor.FromBytes("wrap", TensorDType.F64, [1L << 61], ReadOnlyMemory<byte>.Empty));
+        Assert.That(e!.Message, Does.Contain("wrap").And.Contain("2305843009213693952").And.Contain("2^63"));
+        Assert.Throws<ArgumentException>(() => SafeTensor.FromBytes("wrap", TensorDType.F32, [1L << 31, 1L << 31], ReadOnlyMemory<byte>.Empty));
+        Assert.Throws<ArgumentException>(() => SafeTensor.FromBytes("big", TensorDType.U8, [1L << 62], ReadOnlyMemory<byte>.Empty));
     }
 
     [Test]

@@ -181,6 +181,86 @@ public class ModelFileTests
         Assert.Throws<NumLstmFormatException>(() => Checkpoint.Load(WriteModelOnly(model)));
     }
 
+    [Test]
+    public void Load_IsStrict_AnUnexpectedTensorIsNamed_ButACheckpointLoadsAsAModel()
+    {
+        var model = new Sequential<float>(2, new Layer<float>[] { new Lstm<float>(2, name: "lstm"), new Dense<float>(1, name: "fc") });
+        var trainer = new Trainer(model);
+        trainer.Fit(SequenceDataset.ForRegression(Inputs(8 * 3 * 2, 6), 8, 3, 2, Inputs(8, 7), 1), new TrainingOptions { Epochs = 1, BatchSize = 4 });
+        var extra = SafeTensor.Create<float>("unexpected.weight", new float[3], 3);
+
+        string modelWithExtra = Path.Combine(folder, "model-extra.safetensors");
+        ModelFile.Save(model, modelWithExtra, extraTensors: [extra]);
+        var e1 = Assert.Throws<NumLstmFormatException>(() => ModelFile.Load<float>(modelWithExtra));
+        Assert.That(e1!.FilePath, Is.EqualTo(modelWithExtra));
+        Assert.That(e1.Field, Is.EqualTo("tensor 'unexpected.weight'"));
+
+        string checkpoint = Path.Combine(folder, "checkpoint.safetensors");
+        Checkpoint.Save(trainer, checkpoint);
+        Sequential<float> asModel = ModelFile.Load<float>(checkpoint);
+        Assert.That(asModel.Parameters.SelectMany(p => p.Value), Is.EqualTo(model.Parameters.SelectMany(p => p.Value)), "optimizer.* tensors are not model tensors");
+
+        SafeTensorsContent content = SafeTensorsFile.Read(checkpoint);
+        string checkpointWithExtra = Path.Combine(folder, "checkpoint-extra.safetensors");
+        SafeTensorsFile.Write(checkpointWithExtra, content.Tensors.Values.Append(extra), content.Metadata);
+        var e2 = Assert.Throws<NumLstmFormatException>(() => Checkpoint.Load(checkpointWithExtra));
+        Assert.That(e2!.Field, Is.EqualTo("tensor 'unexpected.weight'"));
+
+        // A stray optimizer tensor: no model tensor, so the model loads; the checkpoint does not.
+        string strayState = Path.Combine(folder, "checkpoint-stray.safetensors");
+        SafeTensorsFile.Write(strayState, content.Tensors.Values.Append(SafeTensor.Create<float>("optimizer.fc.weight.momentum_buffer", new float[2], 1, 2)), content.Metadata);
+        Assert.DoesNotThrow(() => ModelFile.Load<float>(strayState));
+        var e3 = Assert.Throws<NumLstmFormatException>(() => Checkpoint.Load(strayState));
+        Assert.That(e3!.Field, Is.EqualTo("tensor 'optimizer.fc.weight.momentum_buffer'"));
+        Assert.That(e3.Message, Does.Contain("Adam").And.Contain("exp_avg"));
+    }
+
+    [Test]
+    public void Checkpoint_WithAStepBeyond2To53_IsRejectedOnLoad()
+    {
+        var model = new Sequential<float>(2, new Layer<float>[] { new Lstm<float>(2, name: "lstm"), new Dense<float>(1, name: "fc") });
+        var trainer = new Trainer(model);
+        trainer.Fit(SequenceDataset.ForRegression(Inputs(8 * 3 * 2, 6), 8, 3, 2, Inputs(8, 7), 1), new TrainingOptions { Epochs = 1, BatchSize = 4 });
+        string path = Path.Combine(folder, "checkpoint.safetensors");
+        Checkpoint.Save(trainer, path);
+        SafeTensorsContent content = SafeTensorsFile.Read(path);
+        const string key = "numlstm.optimizer";
+        string json = content.Metadata[key];
+        string written = $"\"step\":{trainer.Optimizer!.StepCount},";
+        Assert.That(json, Does.Contain(written));
+
+        foreach (long step in new[] { Optimizer<float>.MaxStepCount, Optimizer<float>.MaxStepCount + 1, long.MaxValue })
+        {
+            var metadata = content.Metadata.ToDictionary(p => p.Key, p => p.Value);
+            metadata[key] = json.Replace(written, $"\"step\":{step},");
+            string edited = Path.Combine(folder, $"step-{step}.safetensors");
+            SafeTensorsFile.Write(edited, content.Tensors.Values, metadata);
+            if (step == Optimizer<float>.MaxStepCount)
+            {
+                Assert.That(Checkpoint.Load(edited).Optimizer!.StepCount, Is.EqualTo(step));
+                continue;
+            }
+            var e = Assert.Throws<NumLstmFormatException>(() => Checkpoint.Load(edited), $"step {step}");
+            Assert.That(e!.FilePath, Is.EqualTo(edited));
+            Assert.That(e.Field, Is.EqualTo($"metadata '{key}'"));
+            Assert.That(e.Message, Does.Contain(step.ToString()).And.Contain("2^53"));
+        }
+    }
+
+    [Test]
+    public void Checkpoint_SaveRefusesANegativeEpochCount_WhichLoadWouldReject()
+    {
+        var model = new Sequential<float>(2, new Layer<float>[] { new Dense<float>(1, name: "fc") });
+        var trainer = new Trainer(model, new Sgd<float>(model.Parameters.ToList(), 0.1)) { CompletedEpochs = -2147483648 };
+        string path = Path.Combine(folder, "negative.safetensors");
+        var e = Assert.Throws<InvalidOperationException>(() => Checkpoint.Save(trainer, path));
+        Assert.That(e!.Message, Does.Contain("-2147483648").And.Contain("CompletedEpochs"));
+        Assert.That(File.Exists(path), Is.False);
+        trainer.CompletedEpochs = int.MaxValue;
+        Checkpoint.Save(trainer, path);
+        Assert.That(Checkpoint.Load(path).CompletedEpochs, Is.EqualTo(int.MaxValue));
+    }
+
     private string WriteModelOnly(Sequential<float> model)
     {
         string path = Path.Combine(folder, "model-only.safetensors");

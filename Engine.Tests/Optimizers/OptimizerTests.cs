@@ -396,6 +396,33 @@ public class OptimizerTests<T> where T : unmanaged, IFloatingPointIeee754<T>
         Assert.That(new Sgd<T>(MakeParameters(), 0.1).ExportState().Slots, Is.Empty);
     }
 
+    [TestCaseSource(nameof(FactoryIndices))]
+    public void StepCount_StopsAt2To53_WithAClearError_InsteadOfOverflowing(int factory)
+    {
+        Parameter<T>[] parameters = MakeParameters();
+        Optimizer<T> optimizer = Factories[factory](parameters);
+        OptimizerState<T> state = optimizer.ExportState();
+        optimizer.ImportState(new OptimizerState<T>(state.Kind, Optimizer<T>.MaxStepCount - 1, state.LearningRate,
+            state.ParameterNames, state.Hyperparameters, state.Slots, state.InitialLearningRate));
+        FillGradients(parameters, 0);
+        optimizer.Step();   // the last step allowed: number 2^53
+        Assert.That(optimizer.StepCount, Is.EqualTo(1L << 53));
+        T[][] before = parameters.Select(p => (T[])p.Value.Clone()).ToArray();
+
+        var e = Assert.Throws<InvalidOperationException>(optimizer.Step);
+        Assert.That(e!.Message, Does.Contain("9007199254740992").And.Contain("2^53"));
+        Assert.That(optimizer.StepCount, Is.EqualTo(1L << 53));
+        for (int p = 0; p < parameters.Length; p++)
+            Assert.That(parameters[p].Value, Is.EqualTo(before[p]), "a refused step changes nothing");
+
+        foreach (long step in new[] { Optimizer<T>.MaxStepCount + 1, long.MaxValue })
+        {
+            var tooFar = new OptimizerState<T>(state.Kind, step, state.LearningRate, state.ParameterNames, state.Hyperparameters, state.Slots, state.InitialLearningRate);
+            Assert.That(() => Factories[factory](MakeParameters()).ImportState(tooFar),
+                Throws.ArgumentException.With.Message.Contain(step.ToString()).And.Message.Contain("2^53"));
+        }
+    }
+
     [Test]
     public void ImportState_RejectsMismatchedKindHyperparametersAndParameters()
     {

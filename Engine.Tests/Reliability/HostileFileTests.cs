@@ -146,6 +146,43 @@ public sealed class HostileFileTests
                                   $"checkpoint of {checkpoint.Length} bytes claiming BiLSTM(20000): rejected after {allocatedCheckpoint:N0} bytes");
     }
 
+    [Test]
+    public void LoneSurrogateEscapes_InTheHeaderOrTheSpecOrOptimizerJson_GiveNumLstmFormatException()
+    {
+        // In the safetensors header itself (the six ASCII characters \ud800): System.Text.Json used to throw
+        // InvalidOperationException from GetString, which escaped ModelFile.Load and Checkpoint.Load.
+        byte[] checkpoint = CheckpointBytes();
+        byte[] inHeader = EditHeader(checkpoint, json => json.Replace("\"format\":\"pt\"", "\"format\":\"pt\\ud800\""));
+        var e1 = Assert.Throws<NumLstmFormatException>(() => ModelFile.Load<float>(new MemoryStream(inHeader), "surrogate.safetensors"));
+        Assert.That(e1!.Field, Is.EqualTo("__metadata__ 'format'"));
+        var e2 = Assert.Throws<NumLstmFormatException>(() => Checkpoint.Load(new MemoryStream(inHeader), "surrogate.safetensors"));
+        Assert.That(e2!.Field, Is.EqualTo("__metadata__ 'format'"));
+
+        // Inside the spec and optimizer JSON (escaped once more in the header): JsonSerializer reports a JsonException.
+        byte[] inSpec = Rewrite(checkpoint, m => m[ModelFile.SpecKey] = m[ModelFile.SpecKey].Replace("\"name\": \"bidirectional_1\"", "\"name\": \"bidirectional_1\\ud800\""));
+        Assert.That(SafeTensorsFile.Read(new MemoryStream(inSpec)).Metadata[ModelFile.SpecKey], Does.Contain("bidirectional_1\\ud800"));
+        var e3 = Assert.Throws<NumLstmFormatException>(() => ModelFile.Load<float>(new MemoryStream(inSpec), "spec.safetensors"));
+        Assert.That(e3!.Field, Is.EqualTo($"metadata '{ModelFile.SpecKey}'"));
+        const string optimizerKey = "numlstm.optimizer";
+        foreach (var (from, to) in new[] { ("\"kind\":\"Adam\"", "\"kind\":\"Adam\\ud800\""), ("\"beta1\":", "\"beta1\\udc00\":") })
+        {
+            byte[] inOptimizer = Rewrite(checkpoint, m => m[optimizerKey] = m[optimizerKey].Replace(from, to));
+            Assert.That(SafeTensorsFile.Read(new MemoryStream(inOptimizer)).Metadata[optimizerKey], Does.Contain(to));
+            var e4 = Assert.Throws<NumLstmFormatException>(() => Checkpoint.Load(new MemoryStream(inOptimizer), "opt.safetensors"), to);
+            Assert.That(e4!.Field, Is.EqualTo($"metadata '{optimizerKey}'"), to);
+        }
+    }
+
+    /// <summary>Edits the header JSON text of a safetensors file as bytes, bypassing our writer's checks.</summary>
+    private static byte[] EditHeader(byte[] file, Func<string, string> edit)
+    {
+        int n = (int)System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(file);
+        string json = Encoding.UTF8.GetString(file, 8, n);
+        string edited = edit(json);
+        Assert.That(edited, Is.Not.EqualTo(json), "the edit applies");
+        return NumLstm.Tests.IO.SpecBytes.SafeTensors(edited, file[(8 + n)..]);
+    }
+
     private static void FuzzFile(string kind, byte[] valid, int seed, Func<byte[], Sequential<float>> load)
     {
         Assert.DoesNotThrow(() => load(valid), "the unmutated file must load");

@@ -4,12 +4,17 @@ namespace NumLstm.IO;
 /// Writes a file so that readers see either the previous content or the complete new content, never a torn mix.
 /// </summary>
 /// <remarks>
-/// The content goes to a temporary file beside the target (<c>path + ".tmp-" + random</c>), is flushed to disk
-/// (<see cref="FileStream.Flush(bool)"/> with <c>true</c>), then renamed over the target. If the writer or any
-/// file-system step fails, the temporary file is deleted, the target is left as it was and the exception propagates:
-/// the writer's own exceptions unchanged, except I/O failures while it writes (a full disk, a vanished folder), which
-/// become, like file-system failures, an <see cref="IOException"/> or <see cref="UnauthorizedAccessException"/> naming
-/// the target path (the original kept as the inner exception).
+/// The content goes to a temporary file in the target's directory (<c>numlstm.tmp-</c> and 12 random hex digits, a name
+/// whose length does not depend on the target's, so any name the file system allows can be written), is flushed to
+/// disk (<see cref="FileStream.Flush(bool)"/> with <c>true</c>), then renamed over the target. A rename makes a new
+/// file, so two things are carried over on purpose: an existing target's Unix permissions (a 0600 checkpoint stays
+/// 0600; not on Windows; the owner is the writer's, as for any new file), and a symbolic link: the path is followed to
+/// its final target, which is replaced, while the link itself stays a link (as <see cref="File.WriteAllBytes(string, byte[])"/>
+/// writes through links).
+/// If the writer or any file-system step fails, the temporary file is deleted, the target is left as it was and the
+/// exception propagates: the writer's own exceptions unchanged, except I/O failures while it writes (a full disk, a
+/// vanished folder), which become, like file-system failures, an <see cref="IOException"/> or
+/// <see cref="UnauthorizedAccessException"/> naming the target path (the original kept as the inner exception).
 /// The containing directory is not fsync'ed (.NET has no portable call for it), so after a power loss the rename
 /// itself may be lost; the target is then still the complete previous file.
 /// </remarks>
@@ -21,13 +26,21 @@ public static class AtomicFile
         ArgumentNullException.ThrowIfNull(writer);
 
         string fullPath = Path.GetFullPath(path);
-        string tempPath = fullPath + ".tmp-" + Convert.ToHexStringLower(RandomBytes(6));
+        string targetPath = FinalTarget(fullPath);
+        string tempPath = Path.Combine(Path.GetDirectoryName(targetPath)!, "numlstm.tmp-" + Convert.ToHexStringLower(RandomBytes(6)));
+        UnixFileMode? mode = ExistingMode(fullPath, targetPath);
         bool moved = false;
         try
         {
             FileStream file = OpenTemp(fullPath, tempPath);
             try
             {
+                if (mode is UnixFileMode keep)
+                    FileSystemStep(fullPath, "keep the file's permissions", () =>
+                    {
+                        if (!OperatingSystem.IsWindows())
+                            File.SetUnixFileMode(file.SafeFileHandle, keep);
+                    });
                 Stream stream = WrapForTests.Value?.Invoke(file) ?? file;
                 FileSystemStep(fullPath, "write", () => writer(stream));
                 FileSystemStep(fullPath, "flush to disk", () => { stream.Flush(); file.Flush(flushToDisk: true); });
@@ -38,7 +51,7 @@ public static class AtomicFile
                 try { file.Dispose(); }
                 catch (IOException) { }
             }
-            FileSystemStep(fullPath, "replace", () => File.Move(tempPath, fullPath, overwrite: true));
+            FileSystemStep(fullPath, "replace", () => File.Move(tempPath, targetPath, overwrite: true));
             moved = true;
         }
         finally
@@ -46,6 +59,40 @@ public static class AtomicFile
             if (!moved)
                 TryDelete(tempPath);
         }
+    }
+
+    // A symbolic link is followed to its final target (through chains of links, relative or absolute; a dangling link
+    // to the file it names), so the rename replaces that file and leaves the link in place.
+    private static string FinalTarget(string fullPath)
+    {
+        string target = fullPath;
+        FileSystemStep(fullPath, "follow the symbolic link", () =>
+        {
+            var info = new FileInfo(fullPath);
+            if (info.LinkTarget is not null)
+                target = info.ResolveLinkTarget(returnFinalTarget: true)!.FullName;
+        });
+        return target;
+    }
+
+    private static UnixFileMode? ExistingMode(string fullPath, string targetPath)
+    {
+        if (OperatingSystem.IsWindows() || !File.Exists(targetPath))
+            return null;
+        UnixFileMode? mode = null;
+        FileSystemStep(fullPath, "read the file's permissions", () =>
+        {
+            try
+            {
+                if (!OperatingSystem.IsWindows())
+                    mode = File.GetUnixFileMode(targetPath);
+            }
+            catch (FileNotFoundException)
+            {
+                // Removed meanwhile: the write makes a new file.
+            }
+        });
+        return mode;
     }
 
     /// <summary>

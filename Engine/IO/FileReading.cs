@@ -16,6 +16,22 @@ internal static class FileReading
         }
     }
 
+    /// <summary>
+    /// Opens a file whose readers bound every size in the header by the file's length: a pipe, FIFO or other stream
+    /// that cannot seek is refused as a file that cannot be read, not as a programming error (opening a FIFO blocks
+    /// until a writer opens it, as it does for NumPy).
+    /// </summary>
+    public static FileStream OpenSeekable(string path)
+    {
+        FileStream stream = Open(path);
+        if (!stream.CanSeek)
+        {
+            stream.Dispose();
+            throw new NumLstmFormatException(path, "file", "expected a regular file whose length can be known before reading, found one that cannot seek (a pipe, FIFO or socket?).");
+        }
+        return stream;
+    }
+
     public static long Length(Stream stream, string? name)
     {
         if (!stream.CanSeek || !stream.CanRead)

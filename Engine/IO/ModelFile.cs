@@ -53,7 +53,9 @@ public static class ModelFile
 
     /// <summary>
     /// Loads a model saved by <see cref="Save"/>: the spec from the metadata, then the weights. Any malformed, hostile or
-    /// unreadable file gives <see cref="NumLstmFormatException"/> naming the file and the field. The spec's parameter count
+    /// unreadable file gives <see cref="NumLstmFormatException"/> naming the file and the field, and so does a missing,
+    /// misshapen or unexpected tensor; only tensors named <c>optimizer.*</c> are ignored, so a checkpoint loads as the
+    /// model it holds. The spec's parameter count
     /// is checked against the values the file holds before the model is built, so a small file cannot make the loader
     /// allocate a large model.
     /// </summary>
@@ -81,7 +83,8 @@ public static class ModelFile
         Sequential<T> model;
         try { model = spec.Build<T>(); }
         catch (ArgumentException e) { throw new NumLstmFormatException(path, $"metadata '{SpecKey}'", "the spec does not describe a valid model: " + e.Message, e); }
-        LoadWeights(model, content, strict: false, ignorePrefix: OptimizerPrefix);
+        // Strict, except for a checkpoint's optimizer state, so that a checkpoint also loads as a model.
+        LoadWeights(model, content, strict: true, ignorePrefix: OptimizerPrefix);
         return model;
     }
 
@@ -132,7 +135,7 @@ public static class ModelFile
         {
             string? extra = byName.Keys.FirstOrDefault(n => !used.Contains(n));
             if (extra is not null)
-                throw new NumLstmFormatException(path, $"tensor '{extra}'", $"expected only the model's tensors, found an unexpected one ({byName.Count - used.Count} in all).");
+                throw new NumLstmFormatException(path, $"tensor '{extra}'", $"expected only the model's tensors{(ignorePrefix is null ? "" : $" (and '{ignorePrefix}*' ones)")}, found an unexpected one ({byName.Count - used.Count} in all).");
         }
         foreach (var (target, values) in staged) values.CopyTo(target.Value, 0);
     }

@@ -45,8 +45,8 @@ public sealed class NpyArray
 }
 
 /// <summary>
-/// Reads NumPy .npy files, format versions 1.0, 2.0 and 3.0, of simple dtypes in C order; writes version 1.0 (2.0
-/// when the header does not fit 1.0) with the header padded so the data starts at a multiple of 64 bytes.
+/// Reads NumPy .npy files, format versions 1.0, 2.0 and 3.0, of simple dtypes in C order; writes version 1.0 with
+/// the header padded so the data starts at a multiple of 64 bytes.
 /// </summary>
 public static class NpyFile
 {
@@ -64,7 +64,7 @@ public static class NpyFile
 
     public static NpyArray Read(string path)
     {
-        using var stream = FileReading.Open(path);
+        using var stream = FileReading.OpenSeekable(path);
         return Read(stream, path);
     }
 
@@ -201,13 +201,14 @@ public static class NpyFile
             TensorDType.Bool => "|b1",
             _ => throw new ArgumentException($"Element type {typeof(T).Name} has no .npy dtype here; expected float, double, Half, long, int, short, sbyte, byte or bool.", nameof(data)),
         };
-        long count = 1;
+        // Refuse what the reader (and NumPy 2, whose NPY_MAXDIMS is 64; NumPy 1 stops at 32) would refuse.
+        if (shape.Length > MaxRank)
+            throw new ArgumentException($"Shape has {shape.Length} dimensions; expected at most {MaxRank}, as NumPy 2 and NpyFile.Read allow.", nameof(shape));
         foreach (int d in shape)
-        {
             if (d < 0)
                 throw new ArgumentException($"Shape ({string.Join(", ", shape)}) has a negative dimension.", nameof(shape));
-            count *= d;
-        }
+        long count = TensorDTypes.ElementCount(Array.ConvertAll(shape, d => (long)d))
+            ?? throw new ArgumentException($"Shape ({string.Join(", ", shape)}) holds more than 2^63 elements, but data has {data.Length}.", nameof(shape));
         if (count != data.Length)
             throw new ArgumentException($"Shape ({string.Join(", ", shape)}) holds {count} elements, but data has {data.Length}.", nameof(data));
 
@@ -218,9 +219,9 @@ public static class NpyFile
             _ => "(" + string.Join(", ", shape) + ")",
         };
         string dict = $"{{'descr': '{descr}', 'fortran_order': False, 'shape': {shapeText}, }}";
-        // Version 1.0 keeps the header length in 2 bytes; NumPy switches to 2.0 beyond that.
-        int major = dict.Length + 1 + 10 <= ushort.MaxValue ? 1 : 2;
-        int prefixLength = major == 1 ? 10 : 12;
+        // Version 1.0 keeps the header length in 2 bytes. With at most 64 dimensions of up to 10 digits the dict is
+        // under 1 KB, so the 2.0 format NumPy uses for longer headers is never needed.
+        const int prefixLength = 10;
         int total = (prefixLength + dict.Length + 1 + 63) / 64 * 64;
         int headerLength = total - prefixLength;
         string header = dict.PadRight(headerLength - 1) + "\n";
@@ -228,12 +229,9 @@ public static class NpyFile
         byte[] payload = ElementConverter.ToLittleEndianBytes(data);
         byte[] bytes = new byte[total + payload.Length];
         Magic.CopyTo(bytes);
-        bytes[6] = (byte)major;
+        bytes[6] = 1;
         bytes[7] = 0;
-        if (major == 1)
-            BinaryPrimitives.WriteUInt16LittleEndian(bytes.AsSpan(8), (ushort)headerLength);
-        else
-            BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(8), (uint)headerLength);
+        BinaryPrimitives.WriteUInt16LittleEndian(bytes.AsSpan(8), checked((ushort)headerLength));
         Encoding.Latin1.GetBytes(header, bytes.AsSpan(prefixLength));
         payload.CopyTo(bytes, total);
         return bytes;

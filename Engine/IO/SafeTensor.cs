@@ -53,7 +53,10 @@ public sealed class SafeTensor
         long? count = TensorDTypes.ElementCount(shape);
         if (count is null)
             throw new ArgumentException($"Tensor '{name}': shape [{string.Join(", ", shape)}] must have non-negative dimensions whose product fits a long.", nameof(shape));
-        long expected = count.Value * TensorDTypes.SizeOf(dtype);
+        int size = TensorDTypes.SizeOf(dtype);
+        if (count.Value > long.MaxValue / size)
+            throw new ArgumentException($"Tensor '{name}': shape [{string.Join(", ", shape)}] of {dtype} needs more than 2^63 bytes (its {count.Value} elements × {size}), got {data.Length}.", nameof(shape));
+        long expected = count.Value * size;
         if (data.Length != expected)
             throw new ArgumentException($"Tensor '{name}': shape [{string.Join(", ", shape)}] of {dtype} needs {expected} bytes, got {data.Length}.", nameof(data));
         return new SafeTensor(name, dtype, (long[])shape.Clone(), count.Value, data, null);
@@ -97,6 +100,32 @@ public sealed class SafeTensor
         ArgumentException.ThrowIfNullOrEmpty(name);
         if (name == SafeTensorsFile.MetadataKey)
             throw new ArgumentException($"'{SafeTensorsFile.MetadataKey}' is reserved for the file's metadata and cannot name a tensor.", nameof(name));
+        CheckEncodable(name, "Tensor name", nameof(name));
+    }
+
+    /// <summary>
+    /// Throws if <paramref name="text"/> holds a lone UTF-16 surrogate. The header is UTF-8, which cannot hold one:
+    /// the JSON writer would put U+FFFD in its place, so "a\ud800" and "a\udc00" would both be written as "a\ufffd".
+    /// </summary>
+    internal static void CheckEncodable(string text, string what, string paramName)
+    {
+        for (int k = 0; k < text.Length; k++)
+        {
+            if (char.IsHighSurrogate(text[k]) && k + 1 < text.Length && char.IsLowSurrogate(text[k + 1]))
+                k++;
+            else if (char.IsSurrogate(text[k]))
+                throw new ArgumentException(
+                    $"{what} \"{Display(text)}\" has a lone surrogate U+{(int)text[k]:X4} at index {k}; expected valid Unicode, since the safetensors header is UTF-8.", paramName);
+        }
+    }
+
+    // The first 60 characters, with every surrogate written as \uXXXX so the message itself stays valid text.
+    private static string Display(string text)
+    {
+        var builder = new System.Text.StringBuilder();
+        foreach (char c in text.Length <= 60 ? text : text[..60])
+            builder.Append(char.IsSurrogate(c) ? $"\\u{(int)c:x4}" : c.ToString());
+        return text.Length <= 60 ? builder.ToString() : builder.Append("...").ToString();
     }
 }
 

@@ -27,7 +27,7 @@ public static class SafeTensorsFile
     /// <summary>Reads a whole safetensors file. Any malformed or unreadable file gives <see cref="NumLstmFormatException"/>.</summary>
     public static SafeTensorsContent Read(string path)
     {
-        using var stream = FileReading.Open(path);
+        using var stream = FileReading.OpenSeekable(path);
         return Read(stream, path);
     }
 
@@ -92,13 +92,14 @@ public static class SafeTensorsFile
             var names = new HashSet<string>(StringComparer.Ordinal);
             foreach (JsonProperty property in root.EnumerateObject())
             {
-                if (!names.Add(property.Name))
-                    throw new NumLstmFormatException(file, property.Name == MetadataKey ? MetadataKey : $"tensor '{property.Name}'",
+                string name = NameOf(property, file, "header");
+                if (!names.Add(name))
+                    throw new NumLstmFormatException(file, name == MetadataKey ? MetadataKey : $"tensor '{name}'",
                         "expected unique names in the header, found this one twice.");
-                if (property.Name == MetadataKey)
+                if (name == MetadataKey)
                     ReadMetadata(property.Value, file, metadata);
                 else
-                    entries.Add(ReadEntry(property.Name, property.Value, bufferLength, file));
+                    entries.Add(ReadEntry(name, property.Value, bufferLength, file));
             }
 
             CheckLayout(entries, bufferLength, file);
@@ -112,10 +113,11 @@ public static class SafeTensorsFile
             throw new NumLstmFormatException(file, MetadataKey, $"expected an object of string values, found {value.ValueKind}.");
         foreach (JsonProperty item in value.EnumerateObject())
         {
+            string key = NameOf(item, file, MetadataKey);
             if (item.Value.ValueKind != JsonValueKind.String)
-                throw new NumLstmFormatException(file, $"{MetadataKey} '{item.Name}'", $"expected a string value, found {item.Value.ValueKind}.");
-            if (!metadata.TryAdd(item.Name, item.Value.GetString()!))
-                throw new NumLstmFormatException(file, $"{MetadataKey} '{item.Name}'", "expected unique keys, found this one twice.");
+                throw new NumLstmFormatException(file, $"{MetadataKey} '{key}'", $"expected a string value, found {item.Value.ValueKind}.");
+            if (!metadata.TryAdd(key, StringOf(item.Value, file, $"{MetadataKey} '{key}'")))
+                throw new NumLstmFormatException(file, $"{MetadataKey} '{key}'", "expected unique keys, found this one twice.");
         }
     }
 
@@ -131,22 +133,23 @@ public static class SafeTensorsFile
         foreach (JsonProperty item in value.EnumerateObject())
         {
             ref JsonElement? slot = ref dtypeValue;
-            switch (item.Name)
+            string key = NameOf(item, file, field);
+            switch (key)
             {
                 case "dtype": slot = ref dtypeValue; break;
                 case "shape": slot = ref shapeValue; break;
                 case "data_offsets": slot = ref offsetsValue; break;
                 default:
-                    throw new NumLstmFormatException(file, $"{field} '{item.Name}'", "expected only the keys dtype, shape and data_offsets, found this one.");
+                    throw new NumLstmFormatException(file, $"{field} '{key}'", "expected only the keys dtype, shape and data_offsets, found this one.");
             }
             if (slot is not null)
-                throw new NumLstmFormatException(file, $"{field} {item.Name}", "expected once, found twice.");
+                throw new NumLstmFormatException(file, $"{field} {key}", "expected once, found twice.");
             slot = item.Value;
         }
 
         if (dtypeValue is not { ValueKind: JsonValueKind.String } dtypeElement)
             throw new NumLstmFormatException(file, $"{field} dtype", $"expected a string, one of {SupportedDTypes}, found {Describe(dtypeValue)}.");
-        string dtypeText = dtypeElement.GetString()!;
+        string dtypeText = StringOf(dtypeElement, file, $"{field} dtype");
         TensorDType dtype = ParseDType(dtypeText)
             ?? throw new NumLstmFormatException(file, $"{field} dtype", $"expected one of {SupportedDTypes}, found '{dtypeText}'.");
 
@@ -210,6 +213,32 @@ public static class SafeTensorsFile
                 $"expected the tensors to cover all {bufferLength} bytes, found they end at {expected}.");
     }
 
+    // System.Text.Json parses a lone surrogate escape such as \ud800 but throws InvalidOperationException when the
+    // string is read; serde_json, the reference, rejects such a header (InvalidHeaderDeserialization). So do we.
+    private static string NameOf(JsonProperty property, string? file, string field)
+    {
+        try
+        {
+            return property.Name;
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new NumLstmFormatException(file, field, $"expected a key of valid Unicode, found a lone surrogate escape in the key of {Truncate(property.ToString())}.", e);
+        }
+    }
+
+    private static string StringOf(JsonElement value, string? file, string field)
+    {
+        try
+        {
+            return value.GetString()!;
+        }
+        catch (InvalidOperationException e)
+        {
+            throw new NumLstmFormatException(file, field, $"expected a string of valid Unicode, found a lone surrogate escape in {Truncate(value.GetRawText())}.", e);
+        }
+    }
+
     private static string Describe(JsonElement? value) => value is null ? "nothing" : value.Value.ValueKind switch
     {
         JsonValueKind.Array => $"an array of {value.Value.GetArrayLength()}",
@@ -241,9 +270,9 @@ public static class SafeTensorsFile
     // ---------------------------------------------------------------- writing
 
     /// <summary>
-    /// Writes tensors and optional string metadata atomically (see <see cref="AtomicFile"/>). Tensors are laid out
-    /// in ordinal name order (the Python library sorts by alignment, then name; any order is valid safetensors), and
-    /// the header is padded with spaces to a multiple of 8 bytes so the buffer starts aligned.
+    /// Writes tensors and optional string metadata atomically (see <see cref="AtomicFile"/>). Tensors are laid out as
+    /// the reference writer lays them out: by descending alignment of their dtype, then by name (UTF-8 byte order);
+    /// the header is padded with spaces to a multiple of 8 bytes, so every tensor's data is aligned to its element size.
     /// </summary>
     public static void Write(string path, IEnumerable<SafeTensor> tensors, IReadOnlyDictionary<string, string>? metadata = null)
     {
@@ -315,7 +344,7 @@ public static class SafeTensorsFile
             if (!seen.Add(t.Name))
                 throw new ArgumentException($"Two tensors are named '{t.Name}'; safetensors names must be unique.", nameof(tensors));
         }
-        sorted.Sort((a, b) => string.CompareOrdinal(a.Name, b.Name));
+        sorted.Sort(WriteOrder);
 
         using var json = new MemoryStream();
         using (var writer = new Utf8JsonWriter(json))
@@ -327,6 +356,8 @@ public static class SafeTensorsFile
                 foreach (var (key, value) in metadata.OrderBy(kv => kv.Key, StringComparer.Ordinal))
                 {
                     ArgumentNullException.ThrowIfNull(value, nameof(metadata));
+                    SafeTensor.CheckEncodable(key, "Metadata key", nameof(metadata));
+                    SafeTensor.CheckEncodable(value, $"Metadata value of '{key}'", nameof(metadata));
                     writer.WriteString(key, value);
                 }
                 writer.WriteEndObject();
@@ -351,12 +382,56 @@ public static class SafeTensorsFile
         }
 
         // Pad with spaces (valid JSON whitespace) so that 8 + header length is a multiple of 8.
-        int length = (int)json.Length;
-        int padded = (length + 7) / 8 * 8;
+        long length = json.Length;
+        long padded = (length + 7) / 8 * 8;
+        if (padded > MaxHeaderBytes)
+            throw new ArgumentException(
+                $"The safetensors header would be {padded} bytes; readers (this one and the reference) accept at most {MaxHeaderBytes}. Keep large metadata in a separate file.",
+                metadata is { Count: > 0 } ? nameof(metadata) : nameof(tensors));
         byte[] header = new byte[padded];
-        json.GetBuffer().AsSpan(0, length).CopyTo(header);
-        header.AsSpan(length).Fill((byte)' ');
+        json.GetBuffer().AsSpan(0, (int)length).CopyTo(header);
+        header.AsSpan((int)length).Fill((byte)' ');
         return (header, sorted);
+    }
+
+    // The reference writer's order (prepare() in safetensors/src/tensor.rs): by descending dtype in its Dtype enum,
+    // which lists the dtypes by increasing alignment, then by name. Element sizes are powers of two and larger ones
+    // come first, so every tensor's data starts at a multiple of its element size (the buffer starts 8-byte aligned).
+    private static int WriteOrder(SafeTensor a, SafeTensor b)
+    {
+        int byDType = ReferenceRank(b.DType).CompareTo(ReferenceRank(a.DType));
+        return byDType != 0 ? byDType : CompareUtf8(a.Name, b.Name);
+    }
+
+    // Position in the reference's Dtype enum: BOOL, U8, I8, (F8_*), I16, (U16), F16, BF16, I32, (U32), F32, F64, I64.
+    private static int ReferenceRank(TensorDType dtype) => dtype switch
+    {
+        TensorDType.Bool => 0,
+        TensorDType.U8 => 1,
+        TensorDType.I8 => 2,
+        TensorDType.I16 => 3,
+        TensorDType.F16 => 4,
+        TensorDType.BF16 => 5,
+        TensorDType.I32 => 6,
+        TensorDType.F32 => 7,
+        TensorDType.F64 => 8,
+        TensorDType.I64 => 9,
+        _ => throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "Unknown dtype."),
+    };
+
+    // Rust compares Strings by their UTF-8 bytes, which is code point order. Ordinal UTF-16 order differs only where a
+    // surrogate (a code point above U+FFFF) meets a unit in U+E000..U+FFFF: move the surrogates above those.
+    private static int CompareUtf8(string a, string b)
+    {
+        int length = Math.Min(a.Length, b.Length);
+        for (int k = 0; k < length; k++)
+        {
+            if (a[k] != b[k])
+                return CodePointRank(a[k]).CompareTo(CodePointRank(b[k]));
+        }
+        return a.Length.CompareTo(b.Length);
+
+        static int CodePointRank(char c) => c < 0xD800 ? c : c < 0xE000 ? c + 0x2000 : c - 0x800;
     }
 
     private static void WriteBody(Stream stream, byte[] header, List<SafeTensor> sorted)

@@ -42,17 +42,22 @@ internal static class TensorDTypes
         typeof(T) == typeof(bool) ? TensorDType.Bool :
         null;
 
-    /// <summary>Number of elements of a shape, or null if the product overflows a long. Any zero dimension gives 0.</summary>
+    /// <summary>
+    /// Number of elements of a shape, or null if a dimension is negative or the product overflows a long. Any zero
+    /// dimension gives 0 ([0, -5] is null, not 0).
+    /// </summary>
     public static long? ElementCount(ReadOnlySpan<long> shape)
     {
+        // Signs first: a zero dimension must not hide a negative one.
+        foreach (long dim in shape)
+            if (dim < 0)
+                return null;
         foreach (long dim in shape)
             if (dim == 0)
                 return 0;
         long count = 1;
         foreach (long dim in shape)
         {
-            if (dim < 0)
-                return null;
             if (count > long.MaxValue / dim)
                 return null;
             count *= dim;

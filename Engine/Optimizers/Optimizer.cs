@@ -77,12 +77,22 @@ public abstract class Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <summary>Steps taken so far (PyTorch's <c>state['step']</c>); the next step is number StepCount + 1.</summary>
     public long StepCount { get; private set; }
 
+    /// <summary>
+    /// The most steps an optimizer takes, 2^53: Adam's bias corrections 1 − β^t take the step t as a double, which holds
+    /// every integer exactly only up to 2^53. <see cref="Step"/> throws beyond it and <see cref="ImportState"/> refuses a
+    /// larger count (a long step count would overflow to negative first, and β^t blow up).
+    /// </summary>
+    public const long MaxStepCount = 1L << 53;
+
     /// <summary>Names of the per-parameter state arrays, in export order.</summary>
     public IReadOnlyList<string> SlotNames => slotNames;
 
     /// <summary>Applies one update to every parameter from its <see cref="Parameter{T}.Gradient"/> (which is left unchanged).</summary>
     public void Step()
     {
+        if (StepCount >= MaxStepCount)
+            throw new InvalidOperationException(
+                $"The {Kind} optimizer has taken {StepCount} steps, the most it counts (2^53 = {MaxStepCount}: bias corrections take the step as a double, exact only up to there).");
         StepCount++;
         BeginStep(StepCount);
         for (int p = 0; p < parameters.Length; p++) Update(p, parameters[p]);
@@ -158,6 +168,8 @@ public abstract class Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
                     throw new ArgumentException($"Optimizer state array '{slot}' holds {slot.Values.Length} values, parameter '{parameters[p].Name}' has {parameters[p].Length}.", nameof(state));
             }
         }
+        if (state.Step > MaxStepCount)
+            throw new ArgumentException($"Optimizer state has step {state.Step}; expected at most 2^53 = {MaxStepCount} (bias corrections take the step as a double, exact only up to there).", nameof(state));
         if (!(state.LearningRate >= 0) || !double.IsFinite(state.LearningRate))
             throw new ArgumentException($"Optimizer state has an invalid learning rate {state.LearningRate}.", nameof(state));
         if (state.InitialLearningRate is double initial && (!(initial >= 0) || !double.IsFinite(initial)))

@@ -23,6 +23,9 @@ public static class Checkpoint
     {
         ArgumentNullException.ThrowIfNull(trainer);
         Optimizer<float> optimizer = trainer.Optimizer ?? throw new InvalidOperationException("The trainer has no optimizer yet: checkpoint after Fit, or give it one.");
+        // Never write a file that Load refuses.
+        if (trainer.CompletedEpochs < 0)
+            throw new InvalidOperationException($"The trainer's CompletedEpochs is {trainer.CompletedEpochs}; a checkpoint stores a count of at least 0, as Checkpoint.Load requires.");
         OptimizerState<float> state = optimizer.ExportState();
         var modelNames = trainer.Model.NamedParameters.Select(p => p.Name).ToArray();
         var tensors = new List<SafeTensor>();
@@ -81,6 +84,7 @@ public static class Checkpoint
         Optimizer<float> optimizer = Create(header, parameters, path);
         var names = model.NamedParameters.Select(p => p.Name).ToArray();
         var slots = new List<OptimizerSlot<float>>();
+        var stateNames = new HashSet<string>(StringComparer.Ordinal);
         for (int p = 0; p < parameters.Count; p++)
             foreach (string slotName in optimizer.SlotNames)
             {
@@ -90,7 +94,13 @@ public static class Checkpoint
                 if (tensor.ElementCount != parameters[p].Length)
                     throw new NumLstmFormatException(path, $"tensor '{name}' shape", $"expected {parameters[p].Length} values, found {tensor.ElementCount}.");
                 slots.Add(new OptimizerSlot<float>(parameters[p].Name, slotName, tensor.ToArray<float>()));
+                stateNames.Add(name);
             }
+        // ModelFile.Load checked every other tensor; the optimizer's are checked here, as strictly.
+        string? stray = content.Tensors.Keys.FirstOrDefault(n => n.StartsWith(Prefix, StringComparison.Ordinal) && !stateNames.Contains(n));
+        if (stray is not null)
+            throw new NumLstmFormatException(path, $"tensor '{stray}'",
+                $"expected only the state of {header.kind} ([{string.Join(", ", optimizer.SlotNames)}] per parameter), found an unexpected optimizer tensor.");
         try
         {
             optimizer.ImportState(new OptimizerState<float>(header.kind, header.step, header.learning_rate, parameters.Select(p => p.Name).ToList(), header.hyperparameters, slots, header.initial_learning_rate));
