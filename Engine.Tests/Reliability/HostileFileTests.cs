@@ -171,6 +171,12 @@ public sealed class HostileFileTests
             var e4 = Assert.Throws<NumLstmFormatException>(() => Checkpoint.Load(new MemoryStream(inOptimizer), "opt.safetensors"), to);
             Assert.That(e4!.Field, Is.EqualTo($"metadata '{optimizerKey}'"), to);
         }
+        // A repeated field in the optimizer JSON ("step" twice) is refused, not read as its last value.
+        byte[] repeated = Rewrite(checkpoint, m => m[optimizerKey] = m[optimizerKey].Replace("\"kind\":", "\"step\":3,\"kind\":"));
+        Assert.That(SafeTensorsFile.Read(new MemoryStream(repeated)).Metadata[optimizerKey], Does.Contain("\"step\":3,"));
+        var e5 = Assert.Throws<NumLstmFormatException>(() => Checkpoint.Load(new MemoryStream(repeated), "repeated.safetensors"));
+        Assert.That(e5!.Field, Is.EqualTo($"metadata '{optimizerKey}'"));
+        Assert.That(e5.Message, Does.Contain("step"));
     }
 
     /// <summary>Edits the header JSON text of a safetensors file as bytes, bypassing our writer's checks.</summary>

@@ -18,6 +18,8 @@ public static class Checkpoint
     private const string OptimizerKey = "numlstm.optimizer";
     private const string EpochsKey = "numlstm.completed_epochs";
     private const string Prefix = ModelFile.OptimizerPrefix;
+    // A repeated field ("step" twice) is an error, not "the last one wins": the header is read as hostile input.
+    private static readonly JsonSerializerOptions HeaderJson = new() { AllowDuplicateProperties = false };
 
     public static void Save(Trainer trainer, string path)
     {
@@ -72,7 +74,7 @@ public static class Checkpoint
         OptimizerHeader header;
         try
         {
-            header = JsonSerializer.Deserialize<OptimizerHeader>(json) ?? throw new JsonException("null");
+            header = JsonSerializer.Deserialize<OptimizerHeader>(json, HeaderJson) ?? throw new JsonException("null");
         }
         catch (JsonException e)
         {
