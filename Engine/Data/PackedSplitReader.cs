@@ -160,15 +160,91 @@ internal static class PackedSplitReader
         return columns.Select(c => c.ToArray()).ToArray();
     }
 
+    /// <summary>Larger than any real header (Japanese Vowels' is 1.7 KB, HAR's 2.9 KB): a cap on what a hostile one costs.</summary>
+    public const int MaxHeaderBytes = 1 << 20;
+
+    /// <summary>
+    /// Parses header.json and checks once that every key and string is valid Unicode and that no object repeats a key,
+    /// so that no later <c>GetString</c> or lookup can fail with an <see cref="InvalidOperationException"/> or pick one
+    /// of two values.
+    /// </summary>
     private static JsonDocument ParseHeader(string path)
     {
+        var bytes = new MemoryStream();
+        using (FileStream stream = File.OpenRead(path))
+        {
+            var chunk = new byte[16 * 1024];
+            int read;
+            while ((read = stream.Read(chunk)) > 0)
+            {
+                if (bytes.Length + read > MaxHeaderBytes)
+                    throw new InvalidDataException($"{path}: expected at most {MaxHeaderBytes} bytes, found more.");
+                bytes.Write(chunk, 0, read);
+            }
+        }
+        JsonDocument document;
         try
         {
-            return JsonDocument.Parse(File.ReadAllBytes(path));
+            document = JsonDocument.Parse(bytes.GetBuffer().AsMemory(0, (int)bytes.Length));
         }
         catch (JsonException e)
         {
             throw new InvalidDataException($"{path}: not valid JSON ({e.Message}).", e);
+        }
+        try
+        {
+            CheckText(document.RootElement, path, "");
+        }
+        catch
+        {
+            document.Dispose();
+            throw;
+        }
+        return document;
+    }
+
+    // JSON allows escapes such as "\ud800" that are not Unicode text; System.Text.Json throws InvalidOperationException
+    // when it decodes one, so every key and string is decoded here once, naming where it sits.
+    private static void CheckText(JsonElement element, string file, string where)
+    {
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.Object:
+                int k = 0;
+                var names = new HashSet<string>(StringComparer.Ordinal);
+                foreach (JsonProperty property in element.EnumerateObject())
+                {
+                    string name;
+                    try
+                    {
+                        name = property.Name;
+                    }
+                    catch (InvalidOperationException e)
+                    {
+                        throw new InvalidDataException($"{file}: key #{k + 1} of '{(where.Length == 0 ? "(root)" : where)}' should be valid Unicode text, got an unpaired surrogate escape.", e);
+                    }
+                    string path = where.Length == 0 ? name : where + "." + name;
+                    if (!names.Add(name))
+                        throw new InvalidDataException($"{file}: field '{path}' should appear once, found it twice.");
+                    CheckText(property.Value, file, path);
+                    k++;
+                }
+                break;
+            case JsonValueKind.Array:
+                int index = 0;
+                foreach (JsonElement item in element.EnumerateArray())
+                    CheckText(item, file, $"{where}[{index++}]");
+                break;
+            case JsonValueKind.String:
+                try
+                {
+                    _ = element.GetString();
+                }
+                catch (InvalidOperationException e)
+                {
+                    throw new InvalidDataException($"{file}: field '{where}' should be valid Unicode text, got {element.GetRawText()} (an unpaired surrogate escape).", e);
+                }
+                break;
         }
     }
 
@@ -217,7 +293,7 @@ internal static class PackedSplitReader
     {
         JsonElement value = Get(parent, name, file);
         if (value.ValueKind != JsonValueKind.Array || value.GetArrayLength() == 0)
-            throw new InvalidDataException($"{file}: field '{name}' should be a non-empty array of strings.");
+            throw new InvalidDataException($"{file}: field '{name}' should be a non-empty array of strings, got {(value.ValueKind == JsonValueKind.Array ? "[]" : value.ValueKind.ToString())}.");
         return value.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.String
             ? e.GetString()!
             : throw new InvalidDataException($"{file}: field '{name}' should hold strings, got {e.GetRawText()}.")).ToArray();
@@ -229,9 +305,9 @@ internal static class PackedSplitReader
         JsonElement value = Get(split, "class_counts", file, where);
         if (value.ValueKind != JsonValueKind.Object)
             throw new InvalidDataException($"{file}: field '{where}.class_counts' should be an object.");
-        int[] counts = value.EnumerateObject().Select(p => p.Value.TryGetInt32(out int v)
+        int[] counts = value.EnumerateObject().Select(p => p.Value.ValueKind == JsonValueKind.Number && p.Value.TryGetInt32(out int v) && v >= 0
             ? v
-            : throw new InvalidDataException($"{file}: '{where}.class_counts.{p.Name}' should be an integer.")).ToArray();
+            : throw new InvalidDataException($"{file}: field '{where}.class_counts.{p.Name}' should be a non-negative integer, got {p.Value.GetRawText()}.")).ToArray();
         if (counts.Length != classCount)
             throw new InvalidDataException($"{file}: '{where}.class_counts' has {counts.Length} entries, 'classes' has {classCount}.");
         return counts;
