@@ -1,4 +1,5 @@
-using System.Text;
+using System.IO.Compression;
+using System.Text.Json.Nodes;
 using NumLstm.Data;
 
 namespace NumLstm.Tests.Data;
@@ -35,6 +36,16 @@ public class PackedSplitReaderTests
         Assert.That(at, Is.GreaterThanOrEqualTo(0), $"header.json has no {text}");
         File.WriteAllText(HeaderPath, header[..at] + replacement + header[(at + text.Length)..]);
     }
+
+    /// <summary>Edits the train split of header.json as a JSON tree (written back compact).</summary>
+    private void EditTrain(Action<JsonNode> edit)
+    {
+        JsonNode root = JsonNode.Parse(File.ReadAllText(HeaderPath))!;
+        edit(root["splits"]!["train"]!);
+        File.WriteAllText(HeaderPath, root.ToJsonString());
+    }
+
+    private string DataPath => Path.Combine(_folder, "jv_train_X.f32.gz");
 
     private InvalidDataException LoadFails()
     {
@@ -113,5 +124,86 @@ public class PackedSplitReaderTests
     {
         EditHeader("\"classes\": [", "\"classes\": {}, \"unused\": [");
         Assert.That(LoadFails().Message, Does.Contain("'classes'").And.Contain("got Object"));
+    }
+
+    [Test]
+    public void HugeClaimNextToASmallGzip_IsRejectedBeforeAllocating()
+    {
+        // 1.3 KB of header claiming 2.14 GB of float32 next to the real 193 KB gzip: the old reader allocated 2 GB first.
+        EditTrain(split =>
+        {
+            split["shape"] = new JsonArray(1, 1, 536_000_000);
+            split["uncompressed_bytes"] = 2_144_000_000L;
+        });
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        InvalidDataException e = LoadFails();
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.That(e.Message, Does.Contain(DataPath).And.Contain("splits.train.uncompressed_bytes").And.Contain("2144000000")
+            .And.Contain($"{PackedSplitReader.MaxDeflateRatio}:1"));
+        Assert.That(allocated, Is.LessThan(1 << 20), "bytes allocated by the failed load");
+    }
+
+    [Test]
+    public void ClaimWithinTheRatioButBeyondTheData_AllocatesOnlyWhatTheFileHolds()
+    {
+        // 150 MB is below 1032 × 193 KB, so only decompressing can show the claim false; memory must follow the real
+        // 376 KB, not the claim.
+        const int count = 107_758;
+        long claimed = (long)count * 29 * 12 * sizeof(float);
+        Assert.That(claimed, Is.LessThan(PackedSplitReader.MaxDeflateRatio * new FileInfo(DataPath).Length));
+        EditTrain(split =>
+        {
+            split["shape"] = new JsonArray(count, 29, 12);
+            split["uncompressed_bytes"] = claimed;
+        });
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        InvalidDataException e = LoadFails();
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.That(e.Message, Does.Contain(DataPath).And.Contain($"decompresses to 375840 bytes, expected {claimed}"));
+        Assert.That(allocated, Is.LessThan(8 << 20), "bytes allocated by the failed load");
+    }
+
+    [Test]
+    public void ShapeWhoseProductOverflowsALong_NamesTheShape()
+    {
+        EditTrain(split => split["shape"] = new JsonArray(int.MaxValue, int.MaxValue, int.MaxValue));
+        InvalidDataException e = LoadFails();
+        Assert.That(e.Message, Does.Contain(HeaderPath).And.Contain("splits.train.shape").And.Contain($"at most {Array.MaxLength} bytes"));
+    }
+
+    [Test]
+    public void UncompressedBytesThatDisagreeWithTheShape_NameBothFields()
+    {
+        EditTrain(split => split["uncompressed_bytes"] = 375_844L);
+        InvalidDataException e = LoadFails();
+        Assert.That(e.Message, Does.Contain(HeaderPath).And.Contain("splits.train.uncompressed_bytes is 375844")
+            .And.Contain("splits.train.shape [270, 29, 12]").And.Contain("375840 bytes"));
+    }
+
+    [Test]
+    public void EmptyDataFile_SaysItReportsZeroBytes()
+    {
+        File.WriteAllBytes(DataPath, []);
+        InvalidDataException e = LoadFails();
+        Assert.That(e.Message, Does.Contain(DataPath).And.Contain("gzip file of 0 bytes (empty, or not a regular file)"));
+    }
+
+    [Test]
+    public void DataFileThatIsNotGzip_NamesTheFile()
+    {
+        File.WriteAllText(DataPath, string.Concat(Enumerable.Repeat("hello, not a gzip stream\n", 100))); // past the ratio check
+        InvalidDataException e = LoadFails();
+        Assert.That(e.Message, Does.Contain(DataPath).And.Contain("expected a gzip stream"));
+    }
+
+    [Test]
+    public void DataLongerThanTheClaim_IsRejected()
+    {
+        byte[] raw;
+        using (var gzip = new GZipStream(File.OpenRead(DataPath), CompressionMode.Decompress))
+        using (var buffer = new MemoryStream()) { gzip.CopyTo(buffer); buffer.Write(new byte[4]); raw = buffer.ToArray(); }
+        using (var output = new GZipStream(File.Create(DataPath), CompressionLevel.Fastest)) output.Write(raw);
+        InvalidDataException e = LoadFails();
+        Assert.That(e.Message, Does.Contain(DataPath).And.Contain("decompresses to more than the 375840 bytes"));
     }
 }

@@ -37,12 +37,18 @@ internal static class PackedSplitReader
         int[] shape = GetIntArray(splitElement, "shape", headerPath, where);
         if (shape.Length != 3 || shape.Any(d => d < 1))
             throw new InvalidDataException($"{headerPath}: {where}.shape should be [N, T, C] with positive sizes, got [{string.Join(", ", shape)}].");
+        // Each size is checked against the others and against one array before anything is allocated from it.
+        Int128 valueCount = (Int128)shape[0] * shape[1] * shape[2];
+        if (valueCount * sizeof(float) > Array.MaxLength)
+            throw new InvalidDataException($"{headerPath}: {where}.shape [{string.Join(", ", shape)}] holds {valueCount} float32 = {valueCount * sizeof(float)} bytes, expected at most {Array.MaxLength} bytes (one array).");
         long uncompressedBytes = GetLong(splitElement, "uncompressed_bytes", headerPath, where);
+        if (uncompressedBytes != valueCount * sizeof(float))
+            throw new InvalidDataException($"{headerPath}: {where}.uncompressed_bytes is {uncompressedBytes}, but {where}.shape [{string.Join(", ", shape)}] needs {valueCount} float32 = {valueCount * sizeof(float)} bytes.");
         string sha256 = GetString(splitElement, "sha256_uncompressed", headerPath, where);
         int[] expectedCounts = GetClassCounts(splitElement, headerPath, where, classNames.Length);
 
         int count = shape[0], steps = shape[1], channels = shape[2];
-        float[] x = ReadFloat32Gzip(dataFile, (long)count * steps * channels, uncompressedBytes, sha256);
+        float[] x = ReadFloat32Gzip(dataFile, uncompressedBytes, sha256, $"{where}.uncompressed_bytes in {headerPath}");
 
         var columns = new List<string> { "label" };
         if (lengthColumn is not null) columns.Add(lengthColumn);
@@ -80,44 +86,81 @@ internal static class PackedSplitReader
     }
 
     /// <summary>
-    /// Decompresses a whole-file gzip of little-endian float32, checking the byte count and SHA-256 of the decompressed
-    /// bytes before it converts them.
+    /// Deflate's largest expansion: a 258-byte match coded in 2 bits (1-bit length and distance codes) gives 1032
+    /// bytes per compressed byte; block headers, literals and the gzip header and trailer only lower it (zlib at level 9
+    /// reaches 1028.8 on 100 MB of zeros). A file of L bytes therefore never decompresses to more than 1032 L bytes.
     /// </summary>
-    public static float[] ReadFloat32Gzip(string path, long expectedValues, long expectedBytes, string expectedSha256)
+    public const int MaxDeflateRatio = 1032;
+
+    /// <summary>Decompressed bytes are collected in pieces of this size, so memory follows what the file really holds.</summary>
+    private const int ChunkBytes = 1 << 20;
+
+    /// <summary>
+    /// Decompresses a whole-file gzip of little-endian float32, checking the byte count and SHA-256 of the decompressed
+    /// bytes before it converts them. Nothing is allocated from <paramref name="expectedBytes"/> alone: a claim larger
+    /// than <see cref="MaxDeflateRatio"/> times the file is rejected at once, and the output is gathered in
+    /// <see cref="ChunkBytes"/> pieces until its count and hash are known good. <paramref name="claim"/> says where
+    /// <paramref name="expectedBytes"/> comes from, for messages.
+    /// </summary>
+    public static float[] ReadFloat32Gzip(string path, long expectedBytes, string expectedSha256, string claim)
     {
         if (!File.Exists(path))
             throw new FileNotFoundException($"Data file '{path}' is missing.", path);
-        if (expectedBytes != expectedValues * sizeof(float))
-            throw new InvalidDataException($"{Path.GetFileName(path)}: header says {expectedBytes} uncompressed bytes but the shape needs {expectedValues} float32 = {expectedValues * sizeof(float)} bytes.");
-        if (expectedBytes > Array.MaxLength)
-            throw new InvalidDataException($"{path}: {expectedBytes} bytes is more than one array can hold.");
-        var bytes = new byte[expectedBytes];
-        long read;
-        using (var gzip = new GZipStream(File.OpenRead(path), CompressionMode.Decompress))
+        if (expectedBytes < 0 || expectedBytes % sizeof(float) != 0)
+            throw new InvalidDataException($"{path}: {claim} is {expectedBytes}, expected a non-negative multiple of 4 (float32).");
+        long fileBytes = new FileInfo(path).Length;
+        if (expectedBytes > MaxDeflateRatio * fileBytes)
+            throw new InvalidDataException($"{path}: {claim} is {expectedBytes} bytes, but a gzip file of {fileBytes} bytes" +
+                (fileBytes == 0 ? " (empty, or not a regular file)" : "") +
+                $" decompresses to at most {MaxDeflateRatio * fileBytes} (deflate's limit is {MaxDeflateRatio}:1).");
+
+        var chunks = new List<(byte[] Bytes, int Count)>();
+        long remaining = expectedBytes;
+        bool overlong = false;
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        try
         {
-            read = gzip.ReadAtLeast(bytes, bytes.Length, throwOnEndOfStream: false);
-            if (read == bytes.Length)
+            using var gzip = new GZipStream(File.OpenRead(path), CompressionMode.Decompress);
+            while (true)
             {
-                Span<byte> probe = stackalloc byte[1];
-                if (gzip.Read(probe) != 0)
-                    throw new InvalidDataException($"{path}: decompresses to more than the expected {expectedBytes} bytes.");
+                // One byte more than still expected, so that an overlong stream shows without reading it all.
+                var chunk = new byte[(int)Math.Min(ChunkBytes, remaining + 1)];
+                int read = gzip.ReadAtLeast(chunk, chunk.Length, throwOnEndOfStream: false);
+                if (read > remaining)
+                {
+                    overlong = true;
+                    break;
+                }
+                hash.AppendData(chunk, 0, read);
+                chunks.Add((chunk, read));
+                remaining -= read;
+                if (read < chunk.Length)
+                    break;
             }
         }
-        if (read != bytes.Length)
-            throw new InvalidDataException($"{path}: decompresses to {read} bytes, expected {expectedBytes}.");
-        string actualSha256 = Convert.ToHexStringLower(SHA256.HashData(bytes));
+        catch (InvalidDataException e)
+        {
+            throw new InvalidDataException($"{path}: expected a gzip stream, found invalid data ({e.Message}).", e);
+        }
+        if (overlong)
+            throw new InvalidDataException($"{path}: decompresses to more than the {expectedBytes} bytes of {claim}.");
+        if (remaining != 0)
+            throw new InvalidDataException($"{path}: decompresses to {expectedBytes - remaining} bytes, expected {expectedBytes} ({claim}).");
+        string actualSha256 = Convert.ToHexStringLower(hash.GetHashAndReset());
         if (!string.Equals(actualSha256, expectedSha256, StringComparison.OrdinalIgnoreCase))
             throw new InvalidDataException($"{path}: SHA-256 of the decompressed bytes is {actualSha256}, header.json expects {expectedSha256}.");
 
-        var values = new float[expectedValues];
-        if (BitConverter.IsLittleEndian)
+        var values = new float[expectedBytes / sizeof(float)];
+        Span<byte> destination = MemoryMarshal.AsBytes(values.AsSpan());
+        foreach (var (bytes, count) in chunks)
         {
-            MemoryMarshal.Cast<byte, float>(bytes).CopyTo(values);
+            bytes.AsSpan(0, count).CopyTo(destination);
+            destination = destination[count..];
         }
-        else
+        if (!BitConverter.IsLittleEndian)
         {
-            for (long k = 0; k < values.Length; k++)
-                values[k] = BinaryPrimitives.ReadSingleLittleEndian(bytes.AsSpan((int)(k * 4), 4));
+            Span<int> bits = MemoryMarshal.Cast<float, int>(values.AsSpan());
+            BinaryPrimitives.ReverseEndianness(bits, bits);
         }
         return values;
     }
