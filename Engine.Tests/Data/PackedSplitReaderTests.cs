@@ -12,19 +12,22 @@ namespace NumLstm.Tests.Data;
 [TestFixture]
 public class PackedSplitReaderTests
 {
+    private string _root = "";
     private string _folder = "";
 
     [SetUp]
     public void Copy()
     {
-        _folder = Path.Combine(Path.GetTempPath(), "numlstm-packed-" + Guid.NewGuid().ToString("N"));
+        // The dataset folder sits one level down, so that tests can put files beside it.
+        _root = Path.Combine(Path.GetTempPath(), "numlstm-packed-" + Guid.NewGuid().ToString("N"));
+        _folder = Path.Combine(_root, "jv");
         Directory.CreateDirectory(_folder);
         foreach (string file in Directory.GetFiles(DataPaths.JapaneseVowels))
             File.Copy(file, Path.Combine(_folder, Path.GetFileName(file)));
     }
 
     [TearDown]
-    public void Delete() => Directory.Delete(_folder, recursive: true);
+    public void Delete() => Directory.Delete(_root, recursive: true);
 
     private string HeaderPath => Path.Combine(_folder, "header.json");
 
@@ -205,5 +208,32 @@ public class PackedSplitReaderTests
         using (var output = new GZipStream(File.Create(DataPath), CompressionLevel.Fastest)) output.Write(raw);
         InvalidDataException e = LoadFails();
         Assert.That(e.Message, Does.Contain(DataPath).And.Contain("decompresses to more than the 375840 bytes"));
+    }
+
+    [TestCase("file", "/etc/hostname")]
+    [TestCase("file", "../jv_train_X.f32.gz")]
+    [TestCase("file", "sub/../../jv_train_X.f32.gz")]
+    [TestCase("file", "")]
+    [TestCase("file", ".")]
+    [TestCase("file", "a\0b")]
+    [TestCase("meta", "../jv_train_meta.csv")]
+    [TestCase("meta", "/proc/self/status")]
+    public void PathThatLeavesTheFolder_IsRejectedNamingTheField(string field, string name)
+    {
+        // The folder's parent holds valid copies, so a reader that followed "../" would load without complaint.
+        foreach (string file in new[] { "jv_train_X.f32.gz", "jv_train_meta.csv" })
+            File.Copy(Path.Combine(_folder, file), Path.Combine(_root, file));
+        EditTrain(split => split[field] = name);
+        InvalidDataException e = LoadFails();
+        Assert.That(e.Message, Does.Contain(HeaderPath).And.Contain($"'splits.train.{field}'").And.Contain("dataset folder"));
+    }
+
+    [Test]
+    public void PathThatStaysInTheFolder_Loads()
+    {
+        Directory.CreateDirectory(Path.Combine(_folder, "sub"));
+        File.Move(DataPath, Path.Combine(_folder, "sub", "x.gz"));
+        EditTrain(split => split["file"] = "sub/../sub/./x.gz");
+        Assert.That(JapaneseVowels.Load(_folder).Train.Count, Is.EqualTo(270));
     }
 }

@@ -32,8 +32,8 @@ internal static class PackedSplitReader
         string[] classNames = GetStringArray(root, "classes", headerPath);
         JsonElement splitElement = Get(Get(root, "splits", headerPath), split, headerPath, "splits");
         string where = $"splits.{split}";
-        string dataFile = Path.Combine(directory, GetString(splitElement, "file", headerPath, where));
-        string metaFile = Path.Combine(directory, GetString(splitElement, "meta", headerPath, where));
+        string dataFile = FileInFolder(directory, GetString(splitElement, "file", headerPath, where), headerPath, $"{where}.file");
+        string metaFile = FileInFolder(directory, GetString(splitElement, "meta", headerPath, where), headerPath, $"{where}.meta");
         int[] shape = GetIntArray(splitElement, "shape", headerPath, where);
         if (shape.Length != 3 || shape.Any(d => d < 1))
             throw new InvalidDataException($"{headerPath}: {where}.shape should be [N, T, C] with positive sizes, got [{string.Join(", ", shape)}].");
@@ -83,6 +83,32 @@ internal static class PackedSplitReader
         }
         int[]? groups = groupColumn is not null ? meta[nextColumn] : null;
         return SequenceDataset.ForClassification(x, count, steps, channels, labels, classNames.Length, lengths, classNames, groups);
+    }
+
+    /// <summary>
+    /// The full path of a file that header.json names, which must stay inside the dataset folder: an absolute path or
+    /// one that climbs out with "..", which would let a downloaded folder read any file, is rejected. The check is on
+    /// the text of the path; a symbolic link inside the folder is followed like any file there.
+    /// </summary>
+    private static string FileInFolder(string directory, string name, string headerPath, string field)
+    {
+        string folder = Path.GetFullPath(directory);
+        string full;
+        try
+        {
+            full = Path.GetFullPath(name, folder);
+        }
+        catch (ArgumentException e)
+        {
+            throw new InvalidDataException($"{headerPath}: field '{field}' should be a file name relative to the dataset folder, got '{name}' ({e.Message}).", e);
+        }
+        string relative = Path.GetRelativePath(folder, full);
+        bool outside = name.Length == 0 || Path.IsPathRooted(name) || Path.IsPathRooted(relative) || relative == "." || relative == ".."
+            || relative.StartsWith(".." + Path.DirectorySeparatorChar, StringComparison.Ordinal)
+            || relative.StartsWith(".." + Path.AltDirectorySeparatorChar, StringComparison.Ordinal);
+        if (outside)
+            throw new InvalidDataException($"{headerPath}: field '{field}' should be a file name relative to the dataset folder and inside it, got '{name}'.");
+        return full;
     }
 
     /// <summary>
