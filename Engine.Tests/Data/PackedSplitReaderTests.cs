@@ -236,4 +236,25 @@ public class PackedSplitReaderTests
         EditTrain(split => split["file"] = "sub/../sub/./x.gz");
         Assert.That(JapaneseVowels.Load(_folder).Train.Count, Is.EqualTo(270));
     }
+
+    [Test]
+    public void LabelsThatOnlyFitByWrappingAroundInt_AreRejected()
+    {
+        // label_base 2147483647 with labels 2147483647, -2147483648, ...: label - label_base wrapped to 0, 1, ... in int.
+        EditHeader("\"label_base\": 1", $"\"label_base\": {int.MaxValue}");
+        foreach (string split in new[] { "train", "test" })
+        {
+            string meta = Path.Combine(_folder, $"jv_{split}_meta.csv");
+            string[] lines = File.ReadAllLines(meta);
+            for (int k = 1; k < lines.Length; k++)
+            {
+                string[] cells = lines[k].Split(',');
+                cells[0] = unchecked(int.MaxValue + int.Parse(cells[0]) - 1).ToString(System.Globalization.CultureInfo.InvariantCulture);
+                lines[k] = string.Join(',', cells);
+            }
+            File.WriteAllLines(meta, lines);
+        }
+        InvalidDataException e = LoadFails();
+        Assert.That(e.Message, Does.Contain("jv_train_meta.csv").And.Contain("label -2147483648").And.Contain("expected 2147483647..2147483655"));
+    }
 }

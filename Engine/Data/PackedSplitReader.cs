@@ -60,10 +60,10 @@ internal static class PackedSplitReader
         var labels = new int[count];
         for (int n = 0; n < count; n++)
         {
-            int label = meta[0][n] - labelBase;
-            if ((uint)label >= (uint)classNames.Length)
-                throw new InvalidDataException($"{metaFile}: row {n + 1} has label {meta[0][n]}, expected {labelBase}..{labelBase + classNames.Length - 1}.");
-            labels[n] = label;
+            long label = (long)meta[0][n] - labelBase; // in int, label_base 2147483647 made -2147483648 class 1
+            if (label < 0 || label >= classNames.Length)
+                throw new InvalidDataException($"{metaFile}: row {n + 1} has label {meta[0][n]}, expected {labelBase}..{(long)labelBase + classNames.Length - 1} ({HeaderFileName}: label_base {labelBase}, {classNames.Length} classes).");
+            labels[n] = (int)label;
         }
         var actualCounts = new int[classNames.Length];
         foreach (int label in labels) actualCounts[label]++;
