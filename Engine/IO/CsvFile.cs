@@ -21,6 +21,15 @@ public sealed record CsvReadOptions
 
     public CsvEmptyCells EmptyCells { get; init; } = CsvEmptyCells.Error;
 
+    /// <summary>The default of <see cref="MaxLineLength"/>: 4,194,304 characters (4 MiB of ASCII).</summary>
+    public const int DefaultMaxLineLength = 1 << 22;
+
+    /// <summary>
+    /// The most characters one line may hold (its line break not counted); a longer line is an error naming it. It
+    /// bounds the memory a file without line breaks can take (a zero-filled tail, <c>/dev/zero</c>).
+    /// </summary>
+    public int MaxLineLength { get; init; } = DefaultMaxLineLength;
+
     public static CsvReadOptions Default { get; } = new();
 }
 
@@ -57,7 +66,8 @@ public sealed class CsvTable
 /// <summary>
 /// Reads numeric CSV: one record per line, cells separated by the delimiter, optionally in double quotes (with ""
 /// for a quote inside), numbers in the invariant culture ('.' decimal point, exponents, NaN, Infinity). Blank lines
-/// are skipped; every other line must have as many cells as the first. Encoding is UTF-8 (a BOM is skipped).
+/// are skipped; every other line must have as many cells as the first. Encoding is UTF-8 (a BOM is skipped); a line
+/// may hold at most <see cref="CsvReadOptions.MaxLineLength"/> characters.
 /// </summary>
 public static class CsvFile
 {
@@ -77,19 +87,20 @@ public static class CsvFile
         options ??= CsvReadOptions.Default;
         if (options.Delimiter is '"' or '\r' or '\n')
             throw new ArgumentException($"The delimiter cannot be {(options.Delimiter == '"' ? "a quote" : "a line break")}.", nameof(options));
+        if (options.MaxLineLength < 1)
+            throw new ArgumentOutOfRangeException(nameof(options), options.MaxLineLength, "MaxLineLength must be at least 1.");
         string? file = sourceName;
 
-        var reader = new StreamReader(stream, new UTF8Encoding(false, throwOnInvalidBytes: true), detectEncodingFromByteOrderMarks: true, bufferSize: 1 << 16, leaveOpen: true);
+        var reader = new Utf8LineReader(stream, options.MaxLineLength);
         string[]? names = null;
         List<double>[]? columns = null;
         var cells = new List<string>();
-        int lineNumber = 0;
         try
         {
             string? line;
             while ((line = reader.ReadLine()) is not null)
             {
-                lineNumber++;
+                int lineNumber = reader.LineNumber;
                 if (string.IsNullOrWhiteSpace(line))
                     continue;
                 SplitLine(line, options.Delimiter, cells, file, lineNumber);
@@ -110,9 +121,9 @@ public static class CsvFile
                     columns![k].Add(ParseCell(cells[k], options.EmptyCells, file, lineNumber, k, names[k]));
             }
         }
-        catch (DecoderFallbackException e)
+        catch (TextLineException e)
         {
-            throw new NumLstmFormatException(file, $"line {lineNumber + 1}", "expected UTF-8 text, found invalid bytes.", e);
+            throw new NumLstmFormatException(file, $"line {e.Line}", e.Message, e);
         }
         catch (IOException e)
         {
