@@ -195,6 +195,70 @@ public sealed class CsvFileTests
         Assert.That(e!.Message, Does.Contain($"found a {name} byte order mark"));
     }
 
+    // The cell is before + (char)code + after; the code is passed as a number because NUnit drops test cases whose
+    // names hold characters XML cannot carry (U+0001, U+001B).
+    [TestCase("1", 0x00, "", 2)]
+    [TestCase("1", 0x00, "\0\0", 2)]
+    [TestCase("", 0x00, "1", 1)]
+    [TestCase("\"1", 0x00, "\"", 2)]
+    [TestCase("1", 0x01, "", 2)]
+    [TestCase("1", 0x0B, "", 2)]
+    [TestCase("", 0x0C, "1", 1)]
+    [TestCase("1", 0x1B, "", 2)]
+    [TestCase("1", 0x1F, "", 2)]
+    [TestCase("1", 0x7F, "", 2)]
+    [TestCase("1", 0x85, "", 2)]
+    public void ControlCharacterInANumericCell_IsRejectedNamingLineAndColumn(string before, int code, string after, int position)
+    {
+        // "1\0" read as 1: .NET's parser ignores trailing NULs, so a zero-filled tail loaded silently.
+        string path = WriteText($"a,b\n5,{before}{(char)code}{after}\n");
+        var e = Assert.Throws<NumLstmFormatException>(() => CsvFile.ReadColumns(path, hasHeader: true));
+        SpecBytes.AssertNames(e, path, "line 2, column 2 'b'");
+        Assert.That(e!.Message, Does.Contain($"U+{code:X4} at position {position}"));
+    }
+
+    [Test]
+    public void TabsAroundCells_AreStillPadding()
+    {
+        CsvTable table = CsvFile.ReadColumns(WriteText("a,b\n\t1\t,\"2\"\t\n"), hasHeader: true);
+        Assert.That((table["a"][0], table["b"][0]), Is.EqualTo((1.0, 2.0)));
+        CsvTable tabbed = CsvFile.ReadColumns(WriteText("a\tb\n 1 \t 2 \n"), true, new CsvReadOptions { Delimiter = '\t' });
+        Assert.That((tabbed["a"][0], tabbed["b"][0]), Is.EqualTo((1.0, 2.0)));
+    }
+
+    [TestCase("inf", double.PositiveInfinity)]
+    [TestCase("+inf", double.PositiveInfinity)]
+    [TestCase("-inf", double.NegativeInfinity)]
+    [TestCase("Inf", double.PositiveInfinity)]
+    [TestCase("-INF", double.NegativeInfinity)]
+    [TestCase(" \"-Inf\" ", double.NegativeInfinity)]
+    [TestCase("infinity", double.PositiveInfinity)]
+    [TestCase("-Infinity", double.NegativeInfinity)]
+    public void InfinitySpellings_OfPythonAndNumPy_AreRead(string cell, double expected)
+    {
+        // Python's csv module and np.savetxt write inf and -inf; float() reads them in any case.
+        CsvTable table = CsvFile.ReadColumns(WriteText($"a\n{cell}\n"), hasHeader: true);
+        Assert.That(table["a"][0], Is.EqualTo(expected));
+    }
+
+    [TestCase("nan")]
+    [TestCase("-NaN")]
+    public void NaNSpellings_AreRead(string cell) =>
+        Assert.That(double.IsNaN(CsvFile.ReadColumns(WriteText($"a\n{cell}\n"), hasHeader: true)["a"][0]));
+
+    [TestCase("in")]
+    [TestCase("infx")]
+    [TestCase("--inf")]
+    [TestCase("+-inf")]
+    [TestCase("i nf")]
+    [TestCase("+")]
+    public void NearMissesOfInf_AreRejected(string cell)
+    {
+        string path = WriteText($"a\n{cell}\n");
+        var e = Assert.Throws<NumLstmFormatException>(() => CsvFile.ReadColumns(path, hasHeader: true));
+        SpecBytes.AssertNames(e, path, "line 2, column 1 'a'");
+    }
+
     [Test]
     public void UnknownColumn_ListsTheColumnsPresent()
     {

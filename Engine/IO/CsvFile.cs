@@ -65,8 +65,9 @@ public sealed class CsvTable
 
 /// <summary>
 /// Reads numeric CSV: one record per line, cells separated by the delimiter, optionally in double quotes (with ""
-/// for a quote inside), numbers in the invariant culture ('.' decimal point, exponents, NaN, Infinity). Blank lines
-/// are skipped; every other line must have as many cells as the first. Encoding is UTF-8 (a BOM is skipped); a line
+/// for a quote inside), numbers in the invariant culture ('.' decimal point, exponents; NaN, Infinity and inf in any
+/// case, with an optional sign, as Python's float() reads them). A control character other than tab in a numeric
+/// cell is an error (.NET would ignore trailing NULs). Blank lines are skipped; every other line must have as many cells as the first. Encoding is UTF-8 (a BOM is skipped); a line
 /// may hold at most <see cref="CsvReadOptions.MaxLineLength"/> characters.
 /// </summary>
 public static class CsvFile
@@ -181,7 +182,7 @@ public static class CsvFile
                 string cell = line[pos..end];
                 if (cell.Contains('"'))
                     throw new NumLstmFormatException(file, $"line {lineNumber}, column {cells.Count + 1}", $"expected a cell that is quoted whole or not at all, found {Show(cell)}.");
-                cells.Add(cell.Trim());
+                cells.Add(cell.Trim(' ', '\t')); // other control characters stay, so that ParseCell can reject them
                 pos = end;
             }
             if (pos >= line.Length)
@@ -215,6 +216,13 @@ public static class CsvFile
 
     private static double ParseCell(string cell, CsvEmptyCells emptyCells, string? file, int lineNumber, int column, string name)
     {
+        // .NET's parser ignores trailing NULs ("1\0" reads as 1), and a zero-filled tail is typical crash damage.
+        for (int k = 0; k < cell.Length; k++)
+        {
+            if (char.IsControl(cell[k]) && cell[k] != '\t')
+                throw new NumLstmFormatException(file, $"line {lineNumber}, column {column + 1} '{name}'",
+                    $"expected a number, found the control character U+{(int)cell[k]:X4} at position {k + 1} of the cell (a zero byte is typical of a damaged file).");
+        }
         string text = cell.Trim();
         if (text.Length == 0)
         {
@@ -224,6 +232,10 @@ public static class CsvFile
         }
         if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double value))
             return value;
+        // Python's float() and NumPy write and read "inf"; .NET knows only "Infinity" (in any case).
+        ReadOnlySpan<char> unsigned = text.AsSpan(text[0] is '+' or '-' ? 1 : 0);
+        if (unsigned.Equals("inf", StringComparison.OrdinalIgnoreCase))
+            return text[0] == '-' ? double.NegativeInfinity : double.PositiveInfinity;
         throw new NumLstmFormatException(file, $"line {lineNumber}, column {column + 1} '{name}'", $"expected a number (invariant culture, e.g. -1.5e3), found {Show(text)}.");
     }
 
