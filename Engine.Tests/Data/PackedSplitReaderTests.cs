@@ -257,4 +257,37 @@ public class PackedSplitReaderTests
         InvalidDataException e = LoadFails();
         Assert.That(e.Message, Does.Contain("jv_train_meta.csv").And.Contain("label -2147483648").And.Contain("expected 2147483647..2147483655"));
     }
+
+    [Test]
+    public void MetaLabelWithATrailingNul_IsRejectedNamingLineAndColumn()
+    {
+        // int.TryParse ignores trailing NULs, so "1\0" was label 1.
+        string meta = Path.Combine(_folder, "jv_train_meta.csv");
+        string[] lines = File.ReadAllLines(meta);
+        Assert.That(lines[1], Is.EqualTo("1,20"));
+        lines[1] = "1\0,20";
+        File.WriteAllLines(meta, lines);
+        InvalidDataException e = LoadFails();
+        Assert.That(e.Message, Does.Contain(meta).And.Contain("line 2, column 'label'").And.Contain("U+0000"));
+    }
+
+    [Test]
+    public void MetaWithAZeroFilledTail_IsRejectedWithBoundedMemory()
+    {
+        // A crash left 8 MB of zero bytes where the last row's line break was: that row read as "9,17\0\0..." = 17
+        // and the folder loaded.
+        string meta = Path.Combine(_folder, "jv_train_meta.csv");
+        using (var stream = new FileStream(meta, FileMode.Open))
+        {
+            stream.Seek(-1, SeekOrigin.End);
+            Assert.That(stream.ReadByte(), Is.EqualTo('\n'));
+            stream.SetLength(stream.Length - 1);
+            stream.SetLength(stream.Length + (8 << 20));
+        }
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        InvalidDataException e = LoadFails();
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.That(e.Message, Does.Contain(meta).And.Contain("line 271").And.Contain($"at most {NumLstm.IO.CsvReadOptions.DefaultMaxLineLength} characters"));
+        Assert.That(allocated, Is.LessThan(16L << 20), "bytes allocated by the failed load");
+    }
 }

@@ -3,6 +3,7 @@ using System.Globalization;
 using System.IO.Compression;
 using System.Security.Cryptography;
 using System.Text.Json;
+using NumLstm.IO;
 
 namespace NumLstm.Data;
 
@@ -191,13 +192,29 @@ internal static class PackedSplitReader
         return values;
     }
 
-    /// <summary>Reads named integer columns of a small CSV with a header row (no quoting: the meta files have none).</summary>
+    /// <summary>
+    /// Reads named integer columns of a small CSV with a header row (no quoting: the meta files have none). UTF-8, lines
+    /// of at most <see cref="CsvReadOptions.DefaultMaxLineLength"/> characters, no control characters in the numbers.
+    /// </summary>
     public static int[][] ReadIntColumns(string path, string[] names)
     {
         if (!File.Exists(path))
             throw new FileNotFoundException($"Meta file '{path}' is missing.", path);
-        using var reader = new StreamReader(path);
-        string? headerLine = reader.ReadLine();
+        using FileStream stream = File.OpenRead(path);
+        var reader = new Utf8LineReader(stream, CsvReadOptions.DefaultMaxLineLength);
+        string? ReadLine()
+        {
+            try
+            {
+                return reader.ReadLine();
+            }
+            catch (TextLineException e)
+            {
+                throw new InvalidDataException($"{path}: line {e.Line}: {e.Message}", e);
+            }
+        }
+
+        string? headerLine = ReadLine();
         if (headerLine is null)
             throw new InvalidDataException($"{path}: empty file, expected a header row with {string.Join(", ", names)}.");
         string[] header = headerLine.Split(',').Select(h => h.Trim()).ToArray();
@@ -210,19 +227,22 @@ internal static class PackedSplitReader
         }
         var columns = new List<int>[names.Length];
         for (int c = 0; c < names.Length; c++) columns[c] = new List<int>();
-        int lineNumber = 1;
         string? line;
-        while ((line = reader.ReadLine()) is not null)
+        while ((line = ReadLine()) is not null)
         {
-            lineNumber++;
+            int lineNumber = reader.LineNumber;
             if (line.Length == 0) continue;
             string[] fields = line.Split(',');
             if (fields.Length != header.Length)
                 throw new InvalidDataException($"{path}: line {lineNumber} has {fields.Length} fields, the header has {header.Length}.");
             for (int c = 0; c < names.Length; c++)
             {
-                if (!int.TryParse(fields[positions[c]], NumberStyles.Integer, CultureInfo.InvariantCulture, out int value))
-                    throw new InvalidDataException($"{path}: line {lineNumber}, column '{names[c]}': '{fields[positions[c]]}' is not an integer.");
+                string field = fields[positions[c]];
+                int control = Utf8LineReader.IndexOfControlCharacter(field);
+                if (control >= 0)
+                    throw new InvalidDataException($"{path}: line {lineNumber}, column '{names[c]}': expected an integer, found the control character U+{(int)field[control]:X4} at position {control + 1}.");
+                if (!int.TryParse(field, NumberStyles.Integer, CultureInfo.InvariantCulture, out int value))
+                    throw new InvalidDataException($"{path}: line {lineNumber}, column '{names[c]}': '{field}' is not an integer.");
                 columns[c].Add(value);
             }
         }

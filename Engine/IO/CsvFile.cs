@@ -216,13 +216,10 @@ public static class CsvFile
 
     private static double ParseCell(string cell, CsvEmptyCells emptyCells, string? file, int lineNumber, int column, string name)
     {
-        // .NET's parser ignores trailing NULs ("1\0" reads as 1), and a zero-filled tail is typical crash damage.
-        for (int k = 0; k < cell.Length; k++)
-        {
-            if (char.IsControl(cell[k]) && cell[k] != '\t')
-                throw new NumLstmFormatException(file, $"line {lineNumber}, column {column + 1} '{name}'",
-                    $"expected a number, found the control character U+{(int)cell[k]:X4} at position {k + 1} of the cell (a zero byte is typical of a damaged file).");
-        }
+        int control = Utf8LineReader.IndexOfControlCharacter(cell);
+        if (control >= 0)
+            throw new NumLstmFormatException(file, $"line {lineNumber}, column {column + 1} '{name}'",
+                $"expected a number, found the control character U+{(int)cell[control]:X4} at position {control + 1} of the cell (a zero byte is typical of a damaged file).");
         string text = cell.Trim();
         if (text.Length == 0)
         {

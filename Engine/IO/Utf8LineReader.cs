@@ -36,6 +36,20 @@ internal sealed class Utf8LineReader
         _chars = new char[Encoding.UTF8.GetMaxCharCount(_bytes.Length)];
     }
 
+    /// <summary>
+    /// The first control character other than tab in <paramref name="text"/>, or -1. Readers reject them in numbers:
+    /// .NET's parsers ignore trailing NULs ("1\0" reads as 1), and a zero-filled tail is typical crash damage.
+    /// </summary>
+    public static int IndexOfControlCharacter(ReadOnlySpan<char> text)
+    {
+        for (int k = 0; k < text.Length; k++)
+        {
+            if (char.IsControl(text[k]) && text[k] != '\t')
+                return k;
+        }
+        return -1;
+    }
+
     /// <summary>The 1-based number of the line <see cref="ReadLine"/> returned last (0 before the first).</summary>
     public int LineNumber { get; private set; }
 
