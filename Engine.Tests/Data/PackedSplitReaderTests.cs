@@ -192,6 +192,28 @@ public class PackedSplitReaderTests
     }
 
     [Test]
+    public void DataFileThatIsASymbolicLink_LoadsFromItsTarget()
+    {
+        // A large dataset is often linked in. The size check must use the target's length, not the link's 30 bytes.
+        string target = Path.Combine(_root, "elsewhere.f32.gz");
+        File.Move(DataPath, target);
+        File.CreateSymbolicLink(DataPath, target);
+        Assert.That(JapaneseVowels.Load(_folder).Train.Count, Is.EqualTo(270));
+    }
+
+    [TestCase("/dev/zero")]
+    [TestCase("/proc/self/status")]
+    public void DataFileThatIsNotARegularFile_SaysSo(string target)
+    {
+        // Device and /proc files report a length of 0 whatever they hold; the message must not claim an empty file.
+        Assume.That(File.Exists(target), $"needs {target}");
+        File.Delete(DataPath);
+        File.CreateSymbolicLink(DataPath, target);
+        InvalidDataException e = LoadFails();
+        Assert.That(e.Message, Does.Contain(DataPath).And.Contain("(empty, or not a regular file)"));
+    }
+
+    [Test]
     public void DataFileThatIsNotGzip_NamesTheFile()
     {
         File.WriteAllText(DataPath, string.Concat(Enumerable.Repeat("hello, not a gzip stream\n", 100))); // past the ratio check

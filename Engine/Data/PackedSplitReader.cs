@@ -135,7 +135,9 @@ internal static class PackedSplitReader
             throw new FileNotFoundException($"Data file '{path}' is missing.", path);
         if (expectedBytes < 0 || expectedBytes % sizeof(float) != 0)
             throw new InvalidDataException($"{path}: {claim} is {expectedBytes}, expected a non-negative multiple of 4 (float32).");
-        long fileBytes = new FileInfo(path).Length;
+        using FileStream file = File.OpenRead(path);
+        // The open stream's length, not FileInfo's: that one is a symbolic link's own length, not its target's.
+        long fileBytes = file.CanSeek ? file.Length : 0;
         if (expectedBytes > MaxDeflateRatio * fileBytes)
             throw new InvalidDataException($"{path}: {claim} is {expectedBytes} bytes, but a gzip file of {fileBytes} bytes" +
                 (fileBytes == 0 ? " (empty, or not a regular file)" : "") +
@@ -147,7 +149,7 @@ internal static class PackedSplitReader
         using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         try
         {
-            using var gzip = new GZipStream(File.OpenRead(path), CompressionMode.Decompress);
+            using var gzip = new GZipStream(file, CompressionMode.Decompress);
             while (true)
             {
                 // One byte more than still expected, so that an overlong stream shows without reading it all.
