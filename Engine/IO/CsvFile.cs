@@ -67,8 +67,9 @@ public sealed class CsvTable
 /// Reads numeric CSV: one record per line, cells separated by the delimiter, optionally in double quotes (with ""
 /// for a quote inside), numbers in the invariant culture ('.' decimal point, exponents; NaN, Infinity and inf in any
 /// case, with an optional sign, as Python's float() reads them). A control character other than tab in a numeric
-/// cell is an error (.NET would ignore trailing NULs). Blank lines are skipped; every other line must have as many cells as the first. Encoding is UTF-8 (a BOM is skipped); a line
-/// may hold at most <see cref="CsvReadOptions.MaxLineLength"/> characters.
+/// cell is an error (.NET would ignore trailing NULs). Blank lines are skipped; every other line must have as many
+/// cells as the first. Encoding is UTF-8 (a UTF-8 BOM is skipped, a UTF-16 or UTF-32 one refused); a line may hold
+/// at most <see cref="CsvReadOptions.MaxLineLength"/> characters.
 /// </summary>
 public static class CsvFile
 {
