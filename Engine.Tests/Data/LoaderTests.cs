@@ -1,6 +1,7 @@
 using System.Buffers.Binary;
 using System.Globalization;
 using System.IO.Compression;
+using System.Text;
 using System.Text.Json;
 using NumLstm.Data;
 
@@ -200,6 +201,55 @@ public class Co2Tests
             File.WriteAllLines(path, ["date,co2_ppmv,co2_ppmv_filled,missing", "1958-03-29,316.1,316.10,0", "1958-04-05,,x,1"]);
             var e = Assert.Throws<InvalidDataException>(() => Co2.Load(path));
             Assert.That(e!.Message, Does.Contain("line 3").And.Contain("co2_ppmv_filled").And.Contain("'x'"));
+        }
+        finally { File.Delete(path); }
+    }
+
+    private static string TempCsv(byte[] bytes)
+    {
+        string path = Path.Combine(Path.GetTempPath(), "numlstm-co2-" + Guid.NewGuid().ToString("N") + ".csv");
+        File.WriteAllBytes(path, bytes);
+        return path;
+    }
+
+    [Test]
+    public void Load_CellWithATrailingNul_FailsNamingLineAndColumn()
+    {
+        // float.TryParse ignores trailing NULs: "316.10\0" read as 316.1.
+        string path = TempCsv(Encoding.UTF8.GetBytes("date,co2_ppmv,co2_ppmv_filled,missing\n1958-03-29,316.1,316.10\0,0\n"));
+        try
+        {
+            var e = Assert.Throws<InvalidDataException>(() => Co2.Load(path));
+            Assert.That(e!.Message, Does.Contain(path).And.Contain("line 2, column 'co2_ppmv_filled'").And.Contain("U+0000"));
+        }
+        finally { File.Delete(path); }
+    }
+
+    [Test]
+    public void Load_ZeroFilledTail_FailsWithBoundedMemory()
+    {
+        string path = TempCsv(Encoding.UTF8.GetBytes("co2_ppmv_filled\n316.1\n316.2"));
+        try
+        {
+            using (var stream = new FileStream(path, FileMode.Open)) stream.SetLength(64 << 20);
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            var e = Assert.Throws<InvalidDataException>(() => Co2.Load(path));
+            long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+            Assert.That(e!.Message, Does.Contain(path).And.Contain("line 3").And.Contain("characters"));
+            Assert.That(allocated, Is.LessThan(16L << 20), "bytes allocated by the failed load");
+        }
+        finally { File.Delete(path); }
+    }
+
+    [Test]
+    public void Load_InvalidUtf8_FailsNamingTheLine()
+    {
+        // It was replaced by U+FFFD without a word.
+        string path = TempCsv([.. Encoding.UTF8.GetBytes("note,co2_ppmv_filled\n"), 0xFF, 0xFE, .. Encoding.UTF8.GetBytes(",315.5\n")]);
+        try
+        {
+            var e = Assert.Throws<InvalidDataException>(() => Co2.Load(path));
+            Assert.That(e!.Message, Does.Contain(path).And.Contain("line 2").And.Contain("UTF-8"));
         }
         finally { File.Delete(path); }
     }

@@ -96,6 +96,170 @@ public sealed class CsvFileTests
     }
 
     [Test]
+    public void LineLongerThanTheCap_NamesTheLineAndTheLimit()
+    {
+        string path = WriteText("a\n1234567890\n12345678901\n");
+        var e = Assert.Throws<NumLstmFormatException>(() => CsvFile.ReadColumns(path, true, new CsvReadOptions { MaxLineLength = 10 }));
+        SpecBytes.AssertNames(e, path, "line 3");
+        Assert.That(e!.Message, Does.Contain("at most 10 characters"));
+    }
+
+    [Test]
+    public void LineLongerThanTheDefaultCap_IsRejected()
+    {
+        // One 5 MB cell: it used to be read whole (a 50 MB one took 450 MB).
+        var text = new StringBuilder("a\n");
+        text.Append('1', CsvReadOptions.DefaultMaxLineLength + 1).Append('\n');
+        string path = WriteText(text.ToString());
+        var e = Assert.Throws<NumLstmFormatException>(() => CsvFile.ReadColumns(path, hasHeader: true));
+        SpecBytes.AssertNames(e, path, "line 2");
+        Assert.That(e!.Message, Does.Contain($"at most {CsvReadOptions.DefaultMaxLineLength} characters"));
+    }
+
+    [Test]
+    public void ZeroFilledTail_IsRejectedWithBoundedMemory()
+    {
+        // Crash damage: "a\n1" followed by 64 MB of zero bytes (sparse). It loaded as the number 1 (.NET ignores
+        // trailing NULs) after building a 64-million-character line.
+        string path = WriteText("a\n1");
+        using (var stream = new FileStream(path, FileMode.Open)) stream.SetLength(64 << 20);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var e = Assert.Throws<NumLstmFormatException>(() => CsvFile.ReadColumns(path, hasHeader: true));
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        SpecBytes.AssertNames(e, path, "line 2");
+        Assert.That(allocated, Is.LessThan(16L << 20), "bytes allocated by the failed read");
+    }
+
+    [Test]
+    public void DevZero_IsRejectedWithBoundedMemory()
+    {
+        Assume.That(File.Exists("/dev/zero"), "needs /dev/zero");
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var e = Assert.Throws<NumLstmFormatException>(() => CsvFile.ReadColumns("/dev/zero", hasHeader: true));
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        SpecBytes.AssertNames(e, "/dev/zero", "line 1");
+        Assert.That(allocated, Is.LessThan(16L << 20), "bytes allocated by the failed read");
+    }
+
+    [Test]
+    public void MaxLineLengthBelowOne_IsAnArgumentError()
+    {
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => CsvFile.ReadColumns(new MemoryStream([(byte)'a']), true, new CsvReadOptions { MaxLineLength = 0 }));
+        Assert.That(e!.ParamName, Is.EqualTo("options"));
+    }
+
+    [TestCase("\n")]
+    [TestCase("\r\n")]
+    [TestCase("\r")]
+    public void InvalidUtf8_NamesItsLine_PastTheFirstBuffer(string lineBreak)
+    {
+        // 60,000 lines of "1" fill more than one 64 KB read; the bad byte sits on line 60,002.
+        var bytes = new List<byte>(Encoding.ASCII.GetBytes("a" + lineBreak));
+        for (int k = 0; k < 60_000; k++)
+            bytes.AddRange(Encoding.ASCII.GetBytes("1" + lineBreak));
+        bytes.AddRange([(byte)'2', 0xC3, (byte)'x']);
+        bytes.AddRange(Encoding.ASCII.GetBytes(lineBreak + "3" + lineBreak));
+        string path = _dir.Write("late.csv", bytes.ToArray());
+        var e = Assert.Throws<NumLstmFormatException>(() => CsvFile.ReadColumns(path, hasHeader: true));
+        SpecBytes.AssertNames(e, path, "line 60002");
+        Assert.That(e!.Message, Does.Contain("UTF-8").And.Contain("[C3]"));
+    }
+
+    [Test]
+    public void InvalidUtf8AfterAUtf8ByteOrderMark_IsRejected()
+    {
+        // With a BOM, .NET's StreamReader switched to a decoder that replaces bad bytes: the header read "a\uFFFD".
+        string path = _dir.Write("bom.csv", [0xEF, 0xBB, 0xBF, (byte)'a', 0xFF, (byte)'\n', (byte)'1', (byte)'\n']);
+        var e = Assert.Throws<NumLstmFormatException>(() => CsvFile.ReadColumns(path, hasHeader: true));
+        SpecBytes.AssertNames(e, path, "line 1");
+        Assert.That(e!.Message, Does.Contain("UTF-8").And.Contain("[FF]"));
+    }
+
+    [TestCase(new byte[] { 0xFF, 0xFE }, "UTF-16 little-endian")]
+    [TestCase(new byte[] { 0xFE, 0xFF }, "UTF-16 big-endian")]
+    [TestCase(new byte[] { 0xFF, 0xFE, 0, 0 }, "UTF-32 little-endian")]
+    [TestCase(new byte[] { 0, 0, 0xFE, 0xFF }, "UTF-32 big-endian")]
+    public void OtherUnicodeByteOrderMarks_AreRejectedByName(byte[] mark, string name)
+    {
+        // Such files were decoded as UTF-16/32 although CSV reading is documented as UTF-8 only.
+        Encoding encoding = name switch
+        {
+            "UTF-16 little-endian" => new UnicodeEncoding(bigEndian: false, byteOrderMark: false),
+            "UTF-16 big-endian" => new UnicodeEncoding(bigEndian: true, byteOrderMark: false),
+            "UTF-32 little-endian" => new UTF32Encoding(bigEndian: false, byteOrderMark: false),
+            _ => new UTF32Encoding(bigEndian: true, byteOrderMark: false),
+        };
+        string path = _dir.Write("wide.csv", [.. mark, .. encoding.GetBytes("a,b\n1,2\n")]);
+        var e = Assert.Throws<NumLstmFormatException>(() => CsvFile.ReadColumns(path, hasHeader: true));
+        SpecBytes.AssertNames(e, path, "line 1");
+        Assert.That(e!.Message, Does.Contain($"found a {name} byte order mark"));
+    }
+
+    // The cell is before + (char)code + after; the code is passed as a number because NUnit drops test cases whose
+    // names hold characters XML cannot carry (U+0001, U+001B).
+    [TestCase("1", 0x00, "", 2)]
+    [TestCase("1", 0x00, "\0\0", 2)]
+    [TestCase("", 0x00, "1", 1)]
+    [TestCase("\"1", 0x00, "\"", 2)]
+    [TestCase("1", 0x01, "", 2)]
+    [TestCase("1", 0x0B, "", 2)]
+    [TestCase("", 0x0C, "1", 1)]
+    [TestCase("1", 0x1B, "", 2)]
+    [TestCase("1", 0x1F, "", 2)]
+    [TestCase("1", 0x7F, "", 2)]
+    [TestCase("1", 0x85, "", 2)]
+    public void ControlCharacterInANumericCell_IsRejectedNamingLineAndColumn(string before, int code, string after, int position)
+    {
+        // "1\0" read as 1: .NET's parser ignores trailing NULs, so a zero-filled tail loaded silently.
+        string path = WriteText($"a,b\n5,{before}{(char)code}{after}\n");
+        var e = Assert.Throws<NumLstmFormatException>(() => CsvFile.ReadColumns(path, hasHeader: true));
+        SpecBytes.AssertNames(e, path, "line 2, column 2 'b'");
+        Assert.That(e!.Message, Does.Contain($"U+{code:X4} at position {position}"));
+    }
+
+    [Test]
+    public void TabsAroundCells_AreStillPadding()
+    {
+        CsvTable table = CsvFile.ReadColumns(WriteText("a,b\n\t1\t,\"2\"\t\n"), hasHeader: true);
+        Assert.That((table["a"][0], table["b"][0]), Is.EqualTo((1.0, 2.0)));
+        CsvTable tabbed = CsvFile.ReadColumns(WriteText("a\tb\n 1 \t 2 \n"), true, new CsvReadOptions { Delimiter = '\t' });
+        Assert.That((tabbed["a"][0], tabbed["b"][0]), Is.EqualTo((1.0, 2.0)));
+    }
+
+    [TestCase("inf", double.PositiveInfinity)]
+    [TestCase("+inf", double.PositiveInfinity)]
+    [TestCase("-inf", double.NegativeInfinity)]
+    [TestCase("Inf", double.PositiveInfinity)]
+    [TestCase("-INF", double.NegativeInfinity)]
+    [TestCase(" \"-Inf\" ", double.NegativeInfinity)]
+    [TestCase("infinity", double.PositiveInfinity)]
+    [TestCase("-Infinity", double.NegativeInfinity)]
+    public void InfinitySpellings_OfPythonAndNumPy_AreRead(string cell, double expected)
+    {
+        // Python's csv module and np.savetxt write inf and -inf; float() reads them in any case.
+        CsvTable table = CsvFile.ReadColumns(WriteText($"a\n{cell}\n"), hasHeader: true);
+        Assert.That(table["a"][0], Is.EqualTo(expected));
+    }
+
+    [TestCase("nan")]
+    [TestCase("-NaN")]
+    public void NaNSpellings_AreRead(string cell) =>
+        Assert.That(double.IsNaN(CsvFile.ReadColumns(WriteText($"a\n{cell}\n"), hasHeader: true)["a"][0]));
+
+    [TestCase("in")]
+    [TestCase("infx")]
+    [TestCase("--inf")]
+    [TestCase("+-inf")]
+    [TestCase("i nf")]
+    [TestCase("+")]
+    public void NearMissesOfInf_AreRejected(string cell)
+    {
+        string path = WriteText($"a\n{cell}\n");
+        var e = Assert.Throws<NumLstmFormatException>(() => CsvFile.ReadColumns(path, hasHeader: true));
+        SpecBytes.AssertNames(e, path, "line 2, column 1 'a'");
+    }
+
+    [Test]
     public void UnknownColumn_ListsTheColumnsPresent()
     {
         CsvTable table = CsvFile.ReadColumns(WriteText("x,y\n1,2\n"), hasHeader: true);

@@ -55,4 +55,84 @@ public class NpyDatasetTests
         var length = Assert.Throws<NumLstmFormatException>(() => NpyDataset.LoadClassification(P("x.npy"), P("y2.npy"), 9, P("len.npy")));
         Assert.That(length!.Message, Does.Contain("lengths[1]"));
     }
+
+    private void WriteX(int n = 2, int t = 3, int f = 1) => NpyFile.Write<float>(P("x.npy"), new float[n * t * f], new[] { n, t, f });
+
+    [TestCase(int.MaxValue)]
+    [TestCase(1_000_000_000)]
+    [TestCase(NpyDataset.MaxInferredClassCount)]
+    public void InferredClassCount_IsBounded_NamingTheLabel(int label)
+    {
+        // [0, 2147483647] gave "expected a class index in 0..2147483647, found 0" (max + 1 overflowed); [0, 1e9] a
+        // dataset of 1,000,000,001 classes from a 136-byte file.
+        WriteX();
+        NpyFile.Write<int>(P("y.npy"), new[] { 0, label }, new[] { 2 });
+        var e = Assert.Throws<NumLstmFormatException>(() => NpyDataset.LoadClassification(P("x.npy"), P("y.npy")));
+        SpecBytes.AssertNames(e, P("y.npy"), "labels[1]");
+        Assert.That(e!.Message, Does.Contain($"found {label}").And.Contain($"below {NpyDataset.MaxInferredClassCount}").And.Contain("classCount"));
+    }
+
+    [Test]
+    public void InferredClassCount_UpToTheBound_Loads()
+    {
+        WriteX();
+        NpyFile.Write<int>(P("y.npy"), new[] { NpyDataset.MaxInferredClassCount - 1, 0 }, new[] { 2 });
+        Assert.That(NpyDataset.LoadClassification(P("x.npy"), P("y.npy")).ClassCount, Is.EqualTo(NpyDataset.MaxInferredClassCount));
+    }
+
+    [Test]
+    public void NegativeLabel_NamesTheLabel()
+    {
+        WriteX();
+        NpyFile.Write<int>(P("y.npy"), new[] { 0, -1 }, new[] { 2 });
+        var e = Assert.Throws<NumLstmFormatException>(() => NpyDataset.LoadClassification(P("x.npy"), P("y.npy")));
+        SpecBytes.AssertNames(e, P("y.npy"), "labels[1]");
+        Assert.That(e!.Message, Does.Contain("found -1"));
+    }
+
+    [Test]
+    public void ClassCountBelowOne_IsAnArgumentError()
+    {
+        WriteX();
+        NpyFile.Write<int>(P("y.npy"), new[] { 0, 0 }, new[] { 2 });
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => NpyDataset.LoadClassification(P("x.npy"), P("y.npy"), classCount: 0));
+        Assert.That(e!.ParamName, Is.EqualTo("classCount"));
+    }
+
+    [Test]
+    public void TargetsWithNoColumns_AreAFormatErrorNamingTheShape()
+    {
+        // np.zeros((2, 0), 'f4'): was an ArgumentOutOfRangeException about targetWidth from SequenceDataset.
+        WriteX();
+        NpyFile.Write<float>(P("t.npy"), Array.Empty<float>(), new[] { 2, 0 });
+        var e = Assert.Throws<NumLstmFormatException>(() => NpyDataset.LoadRegression(P("x.npy"), P("t.npy")));
+        SpecBytes.AssertNames(e, P("t.npy"), "shape");
+        Assert.That(e!.Message, Does.Contain("(2, 0)"));
+    }
+
+    [TestCase(0, 3, 1)]
+    [TestCase(2, 0, 1)]
+    [TestCase(2, 3, 0)]
+    public void EmptyInputs_AreAFormatErrorNamingTheShape(int n, int t, int f)
+    {
+        WriteX(n, t, f);
+        NpyFile.Write<float>(P("t.npy"), new float[n], new[] { n });
+        var e = Assert.Throws<NumLstmFormatException>(() => NpyDataset.LoadRegression(P("x.npy"), P("t.npy")));
+        SpecBytes.AssertNames(e, P("x.npy"), "shape");
+    }
+
+    [Test]
+    public void LabelsOfTheWrongRankOrDtype_AreFormatErrors()
+    {
+        WriteX();
+        NpyFile.Write<int>(P("scalar.npy"), new[] { 1 }, Array.Empty<int>());
+        SpecBytes.AssertNames(Assert.Throws<NumLstmFormatException>(() => NpyDataset.LoadClassification(P("x.npy"), P("scalar.npy"))), P("scalar.npy"), "shape");
+        NpyFile.Write<int>(P("column.npy"), new[] { 0, 1 }, new[] { 2, 1 });
+        SpecBytes.AssertNames(Assert.Throws<NumLstmFormatException>(() => NpyDataset.LoadClassification(P("x.npy"), P("column.npy"))), P("column.npy"), "shape");
+        NpyFile.Write<float>(P("float.npy"), new[] { 0f, 1f }, new[] { 2 });
+        SpecBytes.AssertNames(Assert.Throws<NumLstmFormatException>(() => NpyDataset.LoadClassification(P("x.npy"), P("float.npy"))), P("float.npy"), "dtype");
+        NpyFile.Write<float>(P("lengths.npy"), new[] { 1f, 2f }, new[] { 2 });
+        NpyFile.Write<int>(P("y.npy"), new[] { 0, 1 }, new[] { 2 });
+        SpecBytes.AssertNames(Assert.Throws<NumLstmFormatException>(() => NpyDataset.LoadClassification(P("x.npy"), P("y.npy"), lengthsPath: P("lengths.npy"))), P("lengths.npy"), "dtype");
+    }
 }

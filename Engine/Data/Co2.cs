@@ -1,4 +1,5 @@
 using System.Globalization;
+using NumLstm.IO;
 
 namespace NumLstm.Data;
 
@@ -18,15 +19,31 @@ public static class Co2
     /// </summary>
     public static float[] Load(string csvPath) => LoadColumn(csvPath, Column);
 
-    /// <summary>Reads one numeric column of a plain comma-separated file with a header row (no quoted fields).</summary>
+    /// <summary>
+    /// Reads one numeric column of a plain comma-separated UTF-8 file with a header row (no quoted fields; lines of at
+    /// most <see cref="CsvReadOptions.DefaultMaxLineLength"/> characters; a control character in the cell is an error).
+    /// </summary>
     public static float[] LoadColumn(string csvPath, string column)
     {
         ArgumentException.ThrowIfNullOrEmpty(csvPath);
         ArgumentException.ThrowIfNullOrEmpty(column);
         if (!File.Exists(csvPath))
             throw new FileNotFoundException($"CSV file '{csvPath}' does not exist.", csvPath);
-        using var reader = new StreamReader(csvPath);
-        string? headerLine = reader.ReadLine();
+        using FileStream stream = File.OpenRead(csvPath);
+        var reader = new Utf8LineReader(stream, CsvReadOptions.DefaultMaxLineLength);
+        string? ReadLine()
+        {
+            try
+            {
+                return reader.ReadLine();
+            }
+            catch (TextLineException e)
+            {
+                throw new InvalidDataException($"{csvPath}: line {e.Line}: {e.Message}", e);
+            }
+        }
+
+        string? headerLine = ReadLine();
         if (headerLine is null)
             throw new InvalidDataException($"{csvPath}: empty file, expected a header row with '{column}'.");
         string[] header = headerLine.Split(',');
@@ -34,15 +51,17 @@ public static class Co2
         if (position < 0)
             throw new InvalidDataException($"{csvPath}: no column '{column}' in header '{headerLine}'.");
         var values = new List<float>();
-        int lineNumber = 1;
         string? line;
-        while ((line = reader.ReadLine()) is not null)
+        while ((line = ReadLine()) is not null)
         {
-            lineNumber++;
+            int lineNumber = reader.LineNumber;
             if (line.Length == 0) continue;
             string[] fields = line.Split(',');
             if (fields.Length != header.Length)
                 throw new InvalidDataException($"{csvPath}: line {lineNumber} has {fields.Length} fields, the header has {header.Length}.");
+            int control = Utf8LineReader.IndexOfControlCharacter(fields[position]);
+            if (control >= 0)
+                throw new InvalidDataException($"{csvPath}: line {lineNumber}, column '{column}': expected a finite number, found the control character U+{(int)fields[position][control]:X4} at position {control + 1}.");
             string cell = fields[position].Trim();
             if (!float.TryParse(cell, NumberStyles.Float, CultureInfo.InvariantCulture, out float value) || !float.IsFinite(value))
                 throw new InvalidDataException($"{csvPath}: line {lineNumber}, column '{column}': '{cell}' is not a finite number.");

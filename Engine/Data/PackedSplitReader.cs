@@ -3,6 +3,7 @@ using System.Globalization;
 using System.IO.Compression;
 using System.Security.Cryptography;
 using System.Text.Json;
+using NumLstm.IO;
 
 namespace NumLstm.Data;
 
@@ -32,17 +33,23 @@ internal static class PackedSplitReader
         string[] classNames = GetStringArray(root, "classes", headerPath);
         JsonElement splitElement = Get(Get(root, "splits", headerPath), split, headerPath, "splits");
         string where = $"splits.{split}";
-        string dataFile = Path.Combine(directory, GetString(splitElement, "file", headerPath, where));
-        string metaFile = Path.Combine(directory, GetString(splitElement, "meta", headerPath, where));
+        string dataFile = FileInFolder(directory, GetString(splitElement, "file", headerPath, where), headerPath, $"{where}.file");
+        string metaFile = FileInFolder(directory, GetString(splitElement, "meta", headerPath, where), headerPath, $"{where}.meta");
         int[] shape = GetIntArray(splitElement, "shape", headerPath, where);
         if (shape.Length != 3 || shape.Any(d => d < 1))
             throw new InvalidDataException($"{headerPath}: {where}.shape should be [N, T, C] with positive sizes, got [{string.Join(", ", shape)}].");
+        // Each size is checked against the others and against one array before anything is allocated from it.
+        Int128 valueCount = (Int128)shape[0] * shape[1] * shape[2];
+        if (valueCount * sizeof(float) > Array.MaxLength)
+            throw new InvalidDataException($"{headerPath}: {where}.shape [{string.Join(", ", shape)}] holds {valueCount} float32 = {valueCount * sizeof(float)} bytes, expected at most {Array.MaxLength} bytes (one array).");
         long uncompressedBytes = GetLong(splitElement, "uncompressed_bytes", headerPath, where);
+        if (uncompressedBytes != valueCount * sizeof(float))
+            throw new InvalidDataException($"{headerPath}: {where}.uncompressed_bytes is {uncompressedBytes}, but {where}.shape [{string.Join(", ", shape)}] needs {valueCount} float32 = {valueCount * sizeof(float)} bytes.");
         string sha256 = GetString(splitElement, "sha256_uncompressed", headerPath, where);
         int[] expectedCounts = GetClassCounts(splitElement, headerPath, where, classNames.Length);
 
         int count = shape[0], steps = shape[1], channels = shape[2];
-        float[] x = ReadFloat32Gzip(dataFile, (long)count * steps * channels, uncompressedBytes, sha256);
+        float[] x = ReadFloat32Gzip(dataFile, uncompressedBytes, sha256, $"{where}.uncompressed_bytes in {headerPath}");
 
         var columns = new List<string> { "label" };
         if (lengthColumn is not null) columns.Add(lengthColumn);
@@ -54,10 +61,10 @@ internal static class PackedSplitReader
         var labels = new int[count];
         for (int n = 0; n < count; n++)
         {
-            int label = meta[0][n] - labelBase;
-            if ((uint)label >= (uint)classNames.Length)
-                throw new InvalidDataException($"{metaFile}: row {n + 1} has label {meta[0][n]}, expected {labelBase}..{labelBase + classNames.Length - 1}.");
-            labels[n] = label;
+            long label = (long)meta[0][n] - labelBase; // in int, label_base 2147483647 made -2147483648 class 1
+            if (label < 0 || label >= classNames.Length)
+                throw new InvalidDataException($"{metaFile}: row {n + 1} has label {meta[0][n]}, expected {labelBase}..{(long)labelBase + classNames.Length - 1} ({HeaderFileName}: label_base {labelBase}, {classNames.Length} classes).");
+            labels[n] = (int)label;
         }
         var actualCounts = new int[classNames.Length];
         foreach (int label in labels) actualCounts[label]++;
@@ -80,55 +87,136 @@ internal static class PackedSplitReader
     }
 
     /// <summary>
-    /// Decompresses a whole-file gzip of little-endian float32, checking the byte count and SHA-256 of the decompressed
-    /// bytes before it converts them.
+    /// The full path of a file that header.json names, which must stay inside the dataset folder: an absolute path or
+    /// one that climbs out with "..", which would let a downloaded folder read any file, is rejected. The check is on
+    /// the text of the path; a symbolic link inside the folder is followed like any file there.
     /// </summary>
-    public static float[] ReadFloat32Gzip(string path, long expectedValues, long expectedBytes, string expectedSha256)
+    private static string FileInFolder(string directory, string name, string headerPath, string field)
+    {
+        string folder = Path.GetFullPath(directory);
+        string full;
+        try
+        {
+            full = Path.GetFullPath(name, folder);
+        }
+        catch (ArgumentException e)
+        {
+            throw new InvalidDataException($"{headerPath}: field '{field}' should be a file name relative to the dataset folder, got '{name}' ({e.Message}).", e);
+        }
+        string relative = Path.GetRelativePath(folder, full);
+        bool outside = name.Length == 0 || Path.IsPathRooted(name) || Path.IsPathRooted(relative) || relative == "." || relative == ".."
+            || relative.StartsWith(".." + Path.DirectorySeparatorChar, StringComparison.Ordinal)
+            || relative.StartsWith(".." + Path.AltDirectorySeparatorChar, StringComparison.Ordinal);
+        if (outside)
+            throw new InvalidDataException($"{headerPath}: field '{field}' should be a file name relative to the dataset folder and inside it, got '{name}'.");
+        return full;
+    }
+
+    /// <summary>
+    /// Deflate's largest expansion: a 258-byte match coded in 2 bits (1-bit length and distance codes) gives 1032
+    /// bytes per compressed byte; block headers, literals and the gzip header and trailer only lower it (zlib at level 9
+    /// reaches 1028.8 on 100 MB of zeros). A file of L bytes therefore never decompresses to more than 1032 L bytes.
+    /// </summary>
+    public const int MaxDeflateRatio = 1032;
+
+    /// <summary>Decompressed bytes are collected in pieces of this size, so memory follows what the file really holds.</summary>
+    private const int ChunkBytes = 1 << 20;
+
+    /// <summary>
+    /// Decompresses a whole-file gzip of little-endian float32, checking the byte count and SHA-256 of the decompressed
+    /// bytes before it converts them. Nothing is allocated from <paramref name="expectedBytes"/> alone: a claim larger
+    /// than <see cref="MaxDeflateRatio"/> times the file is rejected at once, and the output is gathered in
+    /// <see cref="ChunkBytes"/> pieces until its count and hash are known good. <paramref name="claim"/> says where
+    /// <paramref name="expectedBytes"/> comes from, for messages.
+    /// </summary>
+    public static float[] ReadFloat32Gzip(string path, long expectedBytes, string expectedSha256, string claim)
     {
         if (!File.Exists(path))
             throw new FileNotFoundException($"Data file '{path}' is missing.", path);
-        if (expectedBytes != expectedValues * sizeof(float))
-            throw new InvalidDataException($"{Path.GetFileName(path)}: header says {expectedBytes} uncompressed bytes but the shape needs {expectedValues} float32 = {expectedValues * sizeof(float)} bytes.");
-        if (expectedBytes > Array.MaxLength)
-            throw new InvalidDataException($"{path}: {expectedBytes} bytes is more than one array can hold.");
-        var bytes = new byte[expectedBytes];
-        long read;
-        using (var gzip = new GZipStream(File.OpenRead(path), CompressionMode.Decompress))
+        if (expectedBytes < 0 || expectedBytes % sizeof(float) != 0)
+            throw new InvalidDataException($"{path}: {claim} is {expectedBytes}, expected a non-negative multiple of 4 (float32).");
+        using FileStream file = File.OpenRead(path);
+        // The open stream's length, not FileInfo's: that one is a symbolic link's own length, not its target's.
+        long fileBytes = file.CanSeek ? file.Length : 0;
+        if (expectedBytes > MaxDeflateRatio * fileBytes)
+            throw new InvalidDataException($"{path}: {claim} is {expectedBytes} bytes, but a gzip file of {fileBytes} bytes" +
+                (fileBytes == 0 ? " (empty, or not a regular file)" : "") +
+                $" decompresses to at most {MaxDeflateRatio * fileBytes} (deflate's limit is {MaxDeflateRatio}:1).");
+
+        var chunks = new List<(byte[] Bytes, int Count)>();
+        long remaining = expectedBytes;
+        bool overlong = false;
+        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        try
         {
-            read = gzip.ReadAtLeast(bytes, bytes.Length, throwOnEndOfStream: false);
-            if (read == bytes.Length)
+            using var gzip = new GZipStream(file, CompressionMode.Decompress);
+            while (true)
             {
-                Span<byte> probe = stackalloc byte[1];
-                if (gzip.Read(probe) != 0)
-                    throw new InvalidDataException($"{path}: decompresses to more than the expected {expectedBytes} bytes.");
+                // One byte more than still expected, so that an overlong stream shows without reading it all.
+                var chunk = new byte[(int)Math.Min(ChunkBytes, remaining + 1)];
+                int read = gzip.ReadAtLeast(chunk, chunk.Length, throwOnEndOfStream: false);
+                if (read > remaining)
+                {
+                    overlong = true;
+                    break;
+                }
+                hash.AppendData(chunk, 0, read);
+                chunks.Add((chunk, read));
+                remaining -= read;
+                if (read < chunk.Length)
+                    break;
             }
         }
-        if (read != bytes.Length)
-            throw new InvalidDataException($"{path}: decompresses to {read} bytes, expected {expectedBytes}.");
-        string actualSha256 = Convert.ToHexStringLower(SHA256.HashData(bytes));
+        catch (InvalidDataException e)
+        {
+            throw new InvalidDataException($"{path}: expected a gzip stream, found invalid data ({e.Message}).", e);
+        }
+        if (overlong)
+            throw new InvalidDataException($"{path}: decompresses to more than the {expectedBytes} bytes of {claim}.");
+        if (remaining != 0)
+            throw new InvalidDataException($"{path}: decompresses to {expectedBytes - remaining} bytes, expected {expectedBytes} ({claim}).");
+        string actualSha256 = Convert.ToHexStringLower(hash.GetHashAndReset());
         if (!string.Equals(actualSha256, expectedSha256, StringComparison.OrdinalIgnoreCase))
             throw new InvalidDataException($"{path}: SHA-256 of the decompressed bytes is {actualSha256}, header.json expects {expectedSha256}.");
 
-        var values = new float[expectedValues];
-        if (BitConverter.IsLittleEndian)
+        var values = new float[expectedBytes / sizeof(float)];
+        Span<byte> destination = MemoryMarshal.AsBytes(values.AsSpan());
+        foreach (var (bytes, count) in chunks)
         {
-            MemoryMarshal.Cast<byte, float>(bytes).CopyTo(values);
+            bytes.AsSpan(0, count).CopyTo(destination);
+            destination = destination[count..];
         }
-        else
+        if (!BitConverter.IsLittleEndian)
         {
-            for (long k = 0; k < values.Length; k++)
-                values[k] = BinaryPrimitives.ReadSingleLittleEndian(bytes.AsSpan((int)(k * 4), 4));
+            Span<int> bits = MemoryMarshal.Cast<float, int>(values.AsSpan());
+            BinaryPrimitives.ReverseEndianness(bits, bits);
         }
         return values;
     }
 
-    /// <summary>Reads named integer columns of a small CSV with a header row (no quoting: the meta files have none).</summary>
+    /// <summary>
+    /// Reads named integer columns of a small CSV with a header row (no quoting: the meta files have none). UTF-8, lines
+    /// of at most <see cref="CsvReadOptions.DefaultMaxLineLength"/> characters, no control characters in the numbers.
+    /// </summary>
     public static int[][] ReadIntColumns(string path, string[] names)
     {
         if (!File.Exists(path))
             throw new FileNotFoundException($"Meta file '{path}' is missing.", path);
-        using var reader = new StreamReader(path);
-        string? headerLine = reader.ReadLine();
+        using FileStream stream = File.OpenRead(path);
+        var reader = new Utf8LineReader(stream, CsvReadOptions.DefaultMaxLineLength);
+        string? ReadLine()
+        {
+            try
+            {
+                return reader.ReadLine();
+            }
+            catch (TextLineException e)
+            {
+                throw new InvalidDataException($"{path}: line {e.Line}: {e.Message}", e);
+            }
+        }
+
+        string? headerLine = ReadLine();
         if (headerLine is null)
             throw new InvalidDataException($"{path}: empty file, expected a header row with {string.Join(", ", names)}.");
         string[] header = headerLine.Split(',').Select(h => h.Trim()).ToArray();
@@ -141,34 +229,113 @@ internal static class PackedSplitReader
         }
         var columns = new List<int>[names.Length];
         for (int c = 0; c < names.Length; c++) columns[c] = new List<int>();
-        int lineNumber = 1;
         string? line;
-        while ((line = reader.ReadLine()) is not null)
+        while ((line = ReadLine()) is not null)
         {
-            lineNumber++;
+            int lineNumber = reader.LineNumber;
             if (line.Length == 0) continue;
             string[] fields = line.Split(',');
             if (fields.Length != header.Length)
                 throw new InvalidDataException($"{path}: line {lineNumber} has {fields.Length} fields, the header has {header.Length}.");
             for (int c = 0; c < names.Length; c++)
             {
-                if (!int.TryParse(fields[positions[c]], NumberStyles.Integer, CultureInfo.InvariantCulture, out int value))
-                    throw new InvalidDataException($"{path}: line {lineNumber}, column '{names[c]}': '{fields[positions[c]]}' is not an integer.");
+                string field = fields[positions[c]];
+                int control = Utf8LineReader.IndexOfControlCharacter(field);
+                if (control >= 0)
+                    throw new InvalidDataException($"{path}: line {lineNumber}, column '{names[c]}': expected an integer, found the control character U+{(int)field[control]:X4} at position {control + 1}.");
+                if (!int.TryParse(field, NumberStyles.Integer, CultureInfo.InvariantCulture, out int value))
+                    throw new InvalidDataException($"{path}: line {lineNumber}, column '{names[c]}': '{field}' is not an integer.");
                 columns[c].Add(value);
             }
         }
         return columns.Select(c => c.ToArray()).ToArray();
     }
 
+    /// <summary>Larger than any real header (Japanese Vowels' is 1.7 KB, HAR's 2.9 KB): a cap on what a hostile one costs.</summary>
+    public const int MaxHeaderBytes = 1 << 20;
+
+    /// <summary>
+    /// Parses header.json and checks once that every key and string is valid Unicode and that no object repeats a key,
+    /// so that no later <c>GetString</c> or lookup can fail with an <see cref="InvalidOperationException"/> or pick one
+    /// of two values.
+    /// </summary>
     private static JsonDocument ParseHeader(string path)
     {
+        var bytes = new MemoryStream();
+        using (FileStream stream = File.OpenRead(path))
+        {
+            var chunk = new byte[16 * 1024];
+            int read;
+            while ((read = stream.Read(chunk)) > 0)
+            {
+                if (bytes.Length + read > MaxHeaderBytes)
+                    throw new InvalidDataException($"{path}: expected at most {MaxHeaderBytes} bytes, found more.");
+                bytes.Write(chunk, 0, read);
+            }
+        }
+        JsonDocument document;
         try
         {
-            return JsonDocument.Parse(File.ReadAllBytes(path));
+            document = JsonDocument.Parse(bytes.GetBuffer().AsMemory(0, (int)bytes.Length));
         }
         catch (JsonException e)
         {
             throw new InvalidDataException($"{path}: not valid JSON ({e.Message}).", e);
+        }
+        try
+        {
+            CheckText(document.RootElement, path, "");
+        }
+        catch
+        {
+            document.Dispose();
+            throw;
+        }
+        return document;
+    }
+
+    // JSON allows escapes such as "\ud800" that are not Unicode text; System.Text.Json throws InvalidOperationException
+    // when it decodes one, so every key and string is decoded here once, naming where it sits.
+    private static void CheckText(JsonElement element, string file, string where)
+    {
+        switch (element.ValueKind)
+        {
+            case JsonValueKind.Object:
+                int k = 0;
+                var names = new HashSet<string>(StringComparer.Ordinal);
+                foreach (JsonProperty property in element.EnumerateObject())
+                {
+                    string name;
+                    try
+                    {
+                        name = property.Name;
+                    }
+                    catch (InvalidOperationException e)
+                    {
+                        throw new InvalidDataException($"{file}: key #{k + 1} of '{(where.Length == 0 ? "(root)" : where)}' should be valid Unicode text, got an unpaired surrogate escape.", e);
+                    }
+                    string path = where.Length == 0 ? name : where + "." + name;
+                    if (!names.Add(name))
+                        throw new InvalidDataException($"{file}: field '{path}' should appear once, found it twice.");
+                    CheckText(property.Value, file, path);
+                    k++;
+                }
+                break;
+            case JsonValueKind.Array:
+                int index = 0;
+                foreach (JsonElement item in element.EnumerateArray())
+                    CheckText(item, file, $"{where}[{index++}]");
+                break;
+            case JsonValueKind.String:
+                try
+                {
+                    _ = element.GetString();
+                }
+                catch (InvalidOperationException e)
+                {
+                    throw new InvalidDataException($"{file}: field '{where}' should be valid Unicode text, got {element.GetRawText()} (an unpaired surrogate escape).", e);
+                }
+                break;
         }
     }
 
@@ -217,7 +384,7 @@ internal static class PackedSplitReader
     {
         JsonElement value = Get(parent, name, file);
         if (value.ValueKind != JsonValueKind.Array || value.GetArrayLength() == 0)
-            throw new InvalidDataException($"{file}: field '{name}' should be a non-empty array of strings.");
+            throw new InvalidDataException($"{file}: field '{name}' should be a non-empty array of strings, got {(value.ValueKind == JsonValueKind.Array ? "[]" : value.ValueKind.ToString())}.");
         return value.EnumerateArray().Select(e => e.ValueKind == JsonValueKind.String
             ? e.GetString()!
             : throw new InvalidDataException($"{file}: field '{name}' should hold strings, got {e.GetRawText()}.")).ToArray();
@@ -229,9 +396,9 @@ internal static class PackedSplitReader
         JsonElement value = Get(split, "class_counts", file, where);
         if (value.ValueKind != JsonValueKind.Object)
             throw new InvalidDataException($"{file}: field '{where}.class_counts' should be an object.");
-        int[] counts = value.EnumerateObject().Select(p => p.Value.TryGetInt32(out int v)
+        int[] counts = value.EnumerateObject().Select(p => p.Value.ValueKind == JsonValueKind.Number && p.Value.TryGetInt32(out int v) && v >= 0
             ? v
-            : throw new InvalidDataException($"{file}: '{where}.class_counts.{p.Name}' should be an integer.")).ToArray();
+            : throw new InvalidDataException($"{file}: field '{where}.class_counts.{p.Name}' should be a non-negative integer, got {p.Value.GetRawText()}.")).ToArray();
         if (counts.Length != classCount)
             throw new InvalidDataException($"{file}: '{where}.class_counts' has {counts.Length} entries, 'classes' has {classCount}.");
         return counts;

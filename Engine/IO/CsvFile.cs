@@ -21,6 +21,15 @@ public sealed record CsvReadOptions
 
     public CsvEmptyCells EmptyCells { get; init; } = CsvEmptyCells.Error;
 
+    /// <summary>The default of <see cref="MaxLineLength"/>: 4,194,304 characters (4 MiB of ASCII).</summary>
+    public const int DefaultMaxLineLength = 1 << 22;
+
+    /// <summary>
+    /// The most characters one line may hold (its line break not counted); a longer line is an error naming it. It
+    /// bounds the memory a file without line breaks can take (a zero-filled tail, <c>/dev/zero</c>).
+    /// </summary>
+    public int MaxLineLength { get; init; } = DefaultMaxLineLength;
+
     public static CsvReadOptions Default { get; } = new();
 }
 
@@ -56,8 +65,11 @@ public sealed class CsvTable
 
 /// <summary>
 /// Reads numeric CSV: one record per line, cells separated by the delimiter, optionally in double quotes (with ""
-/// for a quote inside), numbers in the invariant culture ('.' decimal point, exponents, NaN, Infinity). Blank lines
-/// are skipped; every other line must have as many cells as the first. Encoding is UTF-8 (a BOM is skipped).
+/// for a quote inside), numbers in the invariant culture ('.' decimal point, exponents; NaN, Infinity and inf in any
+/// case, with an optional sign, as Python's float() reads them). A control character other than tab in a numeric
+/// cell is an error (.NET would ignore trailing NULs). Blank lines are skipped; every other line must have as many
+/// cells as the first. Encoding is UTF-8 (a UTF-8 BOM is skipped, a UTF-16 or UTF-32 one refused); a line may hold
+/// at most <see cref="CsvReadOptions.MaxLineLength"/> characters.
 /// </summary>
 public static class CsvFile
 {
@@ -77,19 +89,20 @@ public static class CsvFile
         options ??= CsvReadOptions.Default;
         if (options.Delimiter is '"' or '\r' or '\n')
             throw new ArgumentException($"The delimiter cannot be {(options.Delimiter == '"' ? "a quote" : "a line break")}.", nameof(options));
+        if (options.MaxLineLength < 1)
+            throw new ArgumentOutOfRangeException(nameof(options), options.MaxLineLength, "MaxLineLength must be at least 1.");
         string? file = sourceName;
 
-        var reader = new StreamReader(stream, new UTF8Encoding(false, throwOnInvalidBytes: true), detectEncodingFromByteOrderMarks: true, bufferSize: 1 << 16, leaveOpen: true);
+        var reader = new Utf8LineReader(stream, options.MaxLineLength);
         string[]? names = null;
         List<double>[]? columns = null;
         var cells = new List<string>();
-        int lineNumber = 0;
         try
         {
             string? line;
             while ((line = reader.ReadLine()) is not null)
             {
-                lineNumber++;
+                int lineNumber = reader.LineNumber;
                 if (string.IsNullOrWhiteSpace(line))
                     continue;
                 SplitLine(line, options.Delimiter, cells, file, lineNumber);
@@ -110,9 +123,9 @@ public static class CsvFile
                     columns![k].Add(ParseCell(cells[k], options.EmptyCells, file, lineNumber, k, names[k]));
             }
         }
-        catch (DecoderFallbackException e)
+        catch (TextLineException e)
         {
-            throw new NumLstmFormatException(file, $"line {lineNumber + 1}", "expected UTF-8 text, found invalid bytes.", e);
+            throw new NumLstmFormatException(file, $"line {e.Line}", e.Message, e);
         }
         catch (IOException e)
         {
@@ -170,7 +183,7 @@ public static class CsvFile
                 string cell = line[pos..end];
                 if (cell.Contains('"'))
                     throw new NumLstmFormatException(file, $"line {lineNumber}, column {cells.Count + 1}", $"expected a cell that is quoted whole or not at all, found {Show(cell)}.");
-                cells.Add(cell.Trim());
+                cells.Add(cell.Trim(' ', '\t')); // other control characters stay, so that ParseCell can reject them
                 pos = end;
             }
             if (pos >= line.Length)
@@ -204,6 +217,10 @@ public static class CsvFile
 
     private static double ParseCell(string cell, CsvEmptyCells emptyCells, string? file, int lineNumber, int column, string name)
     {
+        int control = Utf8LineReader.IndexOfControlCharacter(cell);
+        if (control >= 0)
+            throw new NumLstmFormatException(file, $"line {lineNumber}, column {column + 1} '{name}'",
+                $"expected a number, found the control character U+{(int)cell[control]:X4} at position {control + 1} of the cell (a zero byte is typical of a damaged file).");
         string text = cell.Trim();
         if (text.Length == 0)
         {
@@ -213,6 +230,10 @@ public static class CsvFile
         }
         if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double value))
             return value;
+        // Python's float() and NumPy write and read "inf"; .NET knows only "Infinity" (in any case).
+        ReadOnlySpan<char> unsigned = text.AsSpan(text[0] is '+' or '-' ? 1 : 0);
+        if (unsigned.Equals("inf", StringComparison.OrdinalIgnoreCase))
+            return text[0] == '-' ? double.NegativeInfinity : double.PositiveInfinity;
         throw new NumLstmFormatException(file, $"line {lineNumber}, column {column + 1} '{name}'", $"expected a number (invariant culture, e.g. -1.5e3), found {Show(text)}.");
     }
 

@@ -9,15 +9,43 @@ namespace NumLstm.IO;
 /// </summary>
 public static class NpyDataset
 {
+    /// <summary>
+    /// The largest class count <see cref="LoadClassification"/> infers from the labels (max + 1) when no classCount is
+    /// given: a 136-byte labels file holding 1e9 must not become a billion-class dataset. Pass classCount for more.
+    /// </summary>
+    public const int MaxInferredClassCount = 1 << 16;
+
+    /// <summary>
+    /// Labels are 0-based and below <paramref name="classCount"/>; without it the class count is the largest label + 1,
+    /// which must be below <see cref="MaxInferredClassCount"/>.
+    /// </summary>
     public static SequenceDataset LoadClassification(string xPath, string labelsPath, int? classCount = null, string? lengthsPath = null)
     {
+        if (classCount is < 1)
+            throw new ArgumentOutOfRangeException(nameof(classCount), classCount, "classCount must be at least 1, or null to infer it from the labels.");
         (float[] x, int n, int t, int f) = ReadInputs(xPath);
         NpyArray labelArray = NpyFile.Read(labelsPath);
         CheckLeading(labelsPath, labelArray, n, "labels", 1);
         int[] labels = labelArray.ToArray<int>();
-        int classes = classCount ?? (labels.Length == 0 ? 0 : labels.Max() + 1);
-        int bad = Array.FindIndex(labels, l => l < 0 || l >= classes);
-        if (bad >= 0) throw new NumLstmFormatException(labelsPath, $"labels[{bad}]", $"expected a class index in 0..{classes - 1}, found {labels[bad]}.");
+        int negative = Array.FindIndex(labels, l => l < 0);
+        if (negative >= 0)
+            throw new NumLstmFormatException(labelsPath, $"labels[{negative}]", $"expected a 0-based class index, found {labels[negative]}.");
+        int classes;
+        if (classCount is int given)
+        {
+            classes = given;
+            int bad = Array.FindIndex(labels, l => l >= classes);
+            if (bad >= 0)
+                throw new NumLstmFormatException(labelsPath, $"labels[{bad}]", $"expected a class index in 0..{classes - 1} (classCount {classes}), found {labels[bad]}.");
+        }
+        else
+        {
+            int largest = Array.IndexOf(labels, labels.Max());
+            if (labels[largest] >= MaxInferredClassCount)
+                throw new NumLstmFormatException(labelsPath, $"labels[{largest}]",
+                    $"expected a class index below {MaxInferredClassCount} when classCount is not given (pass classCount for more classes), found {labels[largest]}.");
+            classes = labels[largest] + 1;
+        }
         return SequenceDataset.ForClassification(x, n, t, f, labels, classes, ReadLengths(lengthsPath, n, t));
     }
 
@@ -29,6 +57,8 @@ public static class NpyDataset
             throw new NumLstmFormatException(targetsPath, "shape", $"expected targets [N] or [N, K], found ({string.Join(", ", targetArray.Shape)}).");
         CheckLeading(targetsPath, targetArray, n, "targets", targetArray.Shape.Length);
         int width = targetArray.Shape.Length == 2 ? targetArray.Shape[1] : 1;
+        if (width == 0)
+            throw new NumLstmFormatException(targetsPath, "shape", $"expected targets [N, K] with K >= 1, found ({string.Join(", ", targetArray.Shape)}).");
         return SequenceDataset.ForRegression(x, n, t, f, targetArray.ToArray<float>(), width, ReadLengths(lengthsPath, n, t));
     }
 
