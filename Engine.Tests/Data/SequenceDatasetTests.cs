@@ -18,6 +18,17 @@ public class SequenceDatasetTests
     }
 
     [Test]
+    public void Shapes_WhoseProductWrapsALong_AreRejected()
+    {
+        // N = T = 2^30, F = 16: N·T·F = 2^64, which a long product wraps to 0, the length of an empty x.
+        const int n = 1 << 30, t = 1 << 30, f = 16;
+        Assert.That(unchecked((long)n * t * f), Is.EqualTo(0), "the long product does wrap here");
+        var error = Assert.Throws<ArgumentException>(() => SequenceDataset.ForRegression([], n, t, f, [], 1));
+        Assert.That(error!.ParamName, Is.EqualTo("x"));
+        Assert.That(error.Message, Does.Contain("18446744073709551616"));
+    }
+
+    [Test]
     public void Mask_IsTrueExactlyBeforeEachLength()
     {
         bool[] expected = [true, true, true, true, false, false, true, true, false];

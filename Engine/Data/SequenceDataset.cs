@@ -91,7 +91,7 @@ public sealed class SequenceDataset
             throw new ArgumentOutOfRangeException(nameof(steps), steps, "steps (T) must be at least 1.");
         if (features < 1)
             throw new ArgumentOutOfRangeException(nameof(features), features, "features (F) must be at least 1.");
-        long expected = (long)count * steps * features;
+        Int128 expected = (Int128)count * steps * features;   // three ints: a long product can wrap back to x.Length
         if (x.Length != expected)
             throw new ArgumentException($"x: expected [N={count}, T={steps}, F={features}] = {expected} values, got {x.Length}.", nameof(x));
         if (lengths is not null)
