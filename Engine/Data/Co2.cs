@@ -31,19 +31,7 @@ public static class Co2
             throw new FileNotFoundException($"CSV file '{csvPath}' does not exist.", csvPath);
         using FileStream stream = File.OpenRead(csvPath);
         var reader = new Utf8LineReader(stream, CsvReadOptions.DefaultMaxLineLength);
-        string? ReadLine()
-        {
-            try
-            {
-                return reader.ReadLine();
-            }
-            catch (TextLineException e)
-            {
-                throw new InvalidDataException($"{csvPath}: line {e.Line}: {e.Message}", e);
-            }
-        }
-
-        string? headerLine = ReadLine();
+        string? headerLine = reader.ReadDataLine(csvPath);
         if (headerLine is null)
             throw new InvalidDataException($"{csvPath}: empty file, expected a header row with '{column}'.");
         string[] header = headerLine.Split(',');
@@ -52,7 +40,7 @@ public static class Co2
             throw new InvalidDataException($"{csvPath}: no column '{column}' in header '{headerLine}'.");
         var values = new List<float>();
         string? line;
-        while ((line = ReadLine()) is not null)
+        while ((line = reader.ReadDataLine(csvPath)) is not null)
         {
             int lineNumber = reader.LineNumber;
             if (line.Length == 0) continue;

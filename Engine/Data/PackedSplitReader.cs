@@ -204,19 +204,7 @@ internal static class PackedSplitReader
             throw new FileNotFoundException($"Meta file '{path}' is missing.", path);
         using FileStream stream = File.OpenRead(path);
         var reader = new Utf8LineReader(stream, CsvReadOptions.DefaultMaxLineLength);
-        string? ReadLine()
-        {
-            try
-            {
-                return reader.ReadLine();
-            }
-            catch (TextLineException e)
-            {
-                throw new InvalidDataException($"{path}: line {e.Line}: {e.Message}", e);
-            }
-        }
-
-        string? headerLine = ReadLine();
+        string? headerLine = reader.ReadDataLine(path);
         if (headerLine is null)
             throw new InvalidDataException($"{path}: empty file, expected a header row with {string.Join(", ", names)}.");
         string[] header = headerLine.Split(',').Select(h => h.Trim()).ToArray();
@@ -230,7 +218,7 @@ internal static class PackedSplitReader
         var columns = new List<int>[names.Length];
         for (int c = 0; c < names.Length; c++) columns[c] = new List<int>();
         string? line;
-        while ((line = ReadLine()) is not null)
+        while ((line = reader.ReadDataLine(path)) is not null)
         {
             int lineNumber = reader.LineNumber;
             if (line.Length == 0) continue;

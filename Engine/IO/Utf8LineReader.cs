@@ -51,6 +51,22 @@ internal sealed class Utf8LineReader
     }
 
     /// <summary>The 1-based number of the line <see cref="ReadLine"/> returned last (0 before the first).</summary>
+    /// <summary>
+    /// The next line of a data file read by a dataset loader, whose documented error is <see cref="InvalidDataException"/>:
+    /// a bad line (too long, not UTF-8) becomes one naming the path and the line.
+    /// </summary>
+    public string? ReadDataLine(string path)
+    {
+        try
+        {
+            return ReadLine();
+        }
+        catch (TextLineException e)
+        {
+            throw new InvalidDataException($"{path}: line {e.Line}: {e.Message}", e);
+        }
+    }
+
     public int LineNumber { get; private set; }
 
     /// <summary>The next line without its terminator, or null at the end of the text.</summary>
