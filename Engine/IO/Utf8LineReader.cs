@@ -50,7 +50,6 @@ internal sealed class Utf8LineReader
         return -1;
     }
 
-    /// <summary>The 1-based number of the line <see cref="ReadLine"/> returned last (0 before the first).</summary>
     /// <summary>
     /// The next line of a data file read by a dataset loader, whose documented error is <see cref="InvalidDataException"/>:
     /// a bad line (too long, not UTF-8) becomes one naming the path and the line.
@@ -67,6 +66,7 @@ internal sealed class Utf8LineReader
         }
     }
 
+    /// <summary>The 1-based number of the line <see cref="ReadLine"/> returned last (0 before the first).</summary>
     public int LineNumber { get; private set; }
 
     /// <summary>The next line without its terminator, or null at the end of the text.</summary>

@@ -530,6 +530,13 @@ public sealed class Trainer
     private double ComputeLoss(ILoss<float> loss, SequenceDataset data, ReadOnlySpan<float> predictions, int b, out double metricSum)
     {
         Span<float> gradient = outputGradient.AsSpan(0, predictions.Length);
+        // Non-finite outputs make the batch loss NaN whatever the loss (the probability paths would reject them with an
+        // ArgumentException about their input), so Fit treats them as what they are: divergence.
+        if (!IsAllFinite(predictions))
+        {
+            metricSum = 0;
+            return double.NaN;
+        }
         if (data.Task == TaskKind.Classification)
         {
             ReadOnlySpan<int> batchLabels = labels.AsSpan(0, b);
@@ -539,6 +546,13 @@ public sealed class Trainer
         ReadOnlySpan<float> batchTargets = targets.AsSpan(0, predictions.Length);
         metricSum = Metrics.SumAbsoluteError(predictions, batchTargets) / data.TargetWidth;
         return double.CreateTruncating(loss.Forward(predictions, LossTargets<float>.FromValues(batchTargets, b), gradient));
+    }
+
+    private static bool IsAllFinite(ReadOnlySpan<float> values)
+    {
+        foreach (float v in values)
+            if (!float.IsFinite(v)) return false;
+        return true;
     }
 
     private void EnsureBuffers(int b, int time, int f, SequenceDataset data)
