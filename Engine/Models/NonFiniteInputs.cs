@@ -24,7 +24,7 @@ internal static class NonFiniteCheck
         }
     }
 
-    private static bool AllFinite<T>(ReadOnlySpan<T> values) where T : unmanaged, IFloatingPointIeee754<T>
+    public static bool AllFinite<T>(ReadOnlySpan<T> values) where T : unmanaged, IFloatingPointIeee754<T>
     {
         // x − x is 0 for finite x and NaN for NaN or ±∞; the sum of those is 0 exactly when every value is finite.
         T sum = T.Zero;

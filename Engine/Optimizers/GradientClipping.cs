@@ -56,11 +56,10 @@ public static class GradientClipping
         T sumOfSquares = T.Zero;
         foreach (Parameter<T> parameter in parameters)
         {
-            T norm = TensorPrimitives.Norm<T>(parameter.Gradient);
+            T norm = TensorPrimitives.Norm<T>(parameter.Gradient);   // √(Σ g²), as Keras' l2norm
             sumOfSquares += norm * norm;
-            T keras = T.Sqrt(TensorPrimitives.SumOfSquares<T>(parameter.Gradient));
             TensorPrimitives.Multiply<T>(parameter.Gradient, limit, parameter.Gradient);
-            TensorPrimitives.Divide<T>(parameter.Gradient, T.Max(keras, limit), parameter.Gradient);
+            TensorPrimitives.Divide<T>(parameter.Gradient, T.Max(norm, limit), parameter.Gradient);
         }
         return T.Sqrt(sumOfSquares);
     }

@@ -242,13 +242,13 @@ public sealed class EarlyStopping : ITrainingCallback
         };
         int epoch = record.Epoch;
         if (value is not double current || epoch < StartFromEpoch) return false;
-        if (RestoreBestWeights && bestWeights is null) { bestWeights = Snapshot(model!); BestEpoch = epoch; }
+        if (RestoreBestWeights && bestWeights is null) { bestWeights = Trainer.CopyWeights(model!.Parameters, new float[model.ParameterCount]); BestEpoch = epoch; }
         Wait++;
         if (IsImprovement(current, best))
         {
             best = current;
             BestEpoch = epoch;
-            if (RestoreBestWeights) Snapshot(model!, bestWeights!);
+            if (RestoreBestWeights) Trainer.CopyWeights(model!.Parameters, bestWeights!);
             if (Baseline is not double baseline || IsImprovement(current, baseline)) Wait = 0;
             return false;
         }
@@ -262,18 +262,7 @@ public sealed class EarlyStopping : ITrainingCallback
 
     public void OnTrainEnd(TrainingRun run)
     {
-        if (!RestoreBestWeights || bestWeights is null) return;
-        int offset = 0;
-        foreach (Parameter<float> p in run.Model.Parameters) { bestWeights.AsSpan(offset, p.Length).CopyTo(p.Value); offset += p.Length; }
-    }
-
-    private static float[] Snapshot(Sequential<float> model) => Snapshot(model, new float[model.ParameterCount]);
-
-    private static float[] Snapshot(Sequential<float> model, float[] into)
-    {
-        int offset = 0;
-        foreach (Parameter<float> p in model.Parameters) { p.Value.CopyTo(into.AsSpan(offset)); offset += p.Length; }
-        return into;
+        if (RestoreBestWeights && bestWeights is not null) Trainer.PutWeights(run.Model.Parameters, bestWeights);
     }
 
     private bool IsImprovement(double value, double reference) =>
@@ -287,23 +276,22 @@ public sealed class EarlyStopping : ITrainingCallback
 /// </summary>
 public sealed class LearningRateSchedule : ITrainingCallback
 {
-    private readonly Func<int, double, double> schedule;
-    private readonly Func<int, Optimizer<float>, double>? fromOptimizer;
+    private readonly Func<int, Optimizer<float>, double> rateFor;   // (epoch, optimizer) → the epoch's rate
 
-    public LearningRateSchedule(Func<int, double, double> schedule) => this.schedule = schedule ?? throw new ArgumentNullException(nameof(schedule));
+    public LearningRateSchedule(Func<int, double, double> schedule)
+    {
+        ArgumentNullException.ThrowIfNull(schedule);
+        rateFor = (epoch, optimizer) => schedule(epoch, optimizer.LearningRate);
+    }
 
     /// <summary>A schedule of the epoch alone (Keras' one-argument form).</summary>
     public LearningRateSchedule(Func<int, double> schedule)
     {
         ArgumentNullException.ThrowIfNull(schedule);
-        this.schedule = (epoch, _) => schedule(epoch);
+        rateFor = (epoch, _) => schedule(epoch);
     }
 
-    private LearningRateSchedule(Func<int, Optimizer<float>, double> fromOptimizer)
-    {
-        this.fromOptimizer = fromOptimizer;
-        schedule = (_, lr) => lr;
-    }
+    private LearningRateSchedule(Func<int, Optimizer<float>, double> rateFor) => this.rateFor = rateFor;
 
     /// <summary>
     /// lr = initial · factor^⌊epoch/every⌋ (PyTorch's StepLR), where initial is the optimizer's
@@ -318,7 +306,7 @@ public sealed class LearningRateSchedule : ITrainingCallback
 
     public void OnEpochBegin(int epoch, Optimizer<float> optimizer)
     {
-        double rate = fromOptimizer?.Invoke(epoch, optimizer) ?? schedule(epoch, optimizer.LearningRate);
+        double rate = rateFor(epoch, optimizer);
         if (!(rate >= 0) || !double.IsFinite(rate))
             throw new InvalidOperationException($"LearningRateSchedule returned {rate} for epoch {epoch}; expected a finite rate ≥ 0.");
         optimizer.LearningRate = rate;
@@ -428,7 +416,7 @@ public sealed class Trainer
                     case ClipMode.GlobalNorm: GradientClipping.ClipByGlobalNorm(parameters, options.ClipValue); break;
                     case ClipMode.GlobalNormKeras: GradientClipping.ClipByGlobalNormKeras(parameters, options.ClipValue); break;
                 }
-                SaveLastGood(parameters, lastGood);
+                CopyWeights(parameters, lastGood);
                 optimizer.Step();
 
                 lossSum += batchLoss * b;
@@ -532,7 +520,7 @@ public sealed class Trainer
         Span<float> gradient = outputGradient.AsSpan(0, predictions.Length);
         // Non-finite outputs make the batch loss NaN whatever the loss (the probability paths would reject them with an
         // ArgumentException about their input), so Fit treats them as what they are: divergence.
-        if (!IsAllFinite(predictions))
+        if (!NonFiniteCheck.AllFinite(predictions))
         {
             metricSum = 0;
             return double.NaN;
@@ -546,13 +534,6 @@ public sealed class Trainer
         ReadOnlySpan<float> batchTargets = targets.AsSpan(0, predictions.Length);
         metricSum = Metrics.SumAbsoluteError(predictions, batchTargets) / data.TargetWidth;
         return double.CreateTruncating(loss.Forward(predictions, LossTargets<float>.FromValues(batchTargets, b), gradient));
-    }
-
-    private static bool IsAllFinite(ReadOnlySpan<float> values)
-    {
-        foreach (float v in values)
-            if (!float.IsFinite(v)) return false;
-        return true;
     }
 
     private void EnsureBuffers(int b, int time, int f, SequenceDataset data)
@@ -582,17 +563,24 @@ public sealed class Trainer
         return Math.Sqrt(total);
     }
 
-    private static void SaveLastGood(List<Parameter<float>> parameters, float[] lastGood)
+    /// <summary>Copies every parameter's values, in order, into <paramref name="into"/>; returns it.</summary>
+    internal static float[] CopyWeights(IEnumerable<Parameter<float>> parameters, float[] into)
     {
         int offset = 0;
-        foreach (Parameter<float> p in parameters) { p.Value.CopyTo(lastGood, offset); offset += p.Length; }
+        foreach (Parameter<float> p in parameters) { p.Value.CopyTo(into, offset); offset += p.Length; }
+        return into;
+    }
+
+    /// <summary>Puts values saved by <see cref="CopyWeights"/> back into the parameters.</summary>
+    internal static void PutWeights(IEnumerable<Parameter<float>> parameters, float[] from)
+    {
+        int offset = 0;
+        foreach (Parameter<float> p in parameters) { from.AsSpan(offset, p.Length).CopyTo(p.Value); offset += p.Length; }
     }
 
     private static void RestoreLastGood(List<Parameter<float>> parameters, float[] lastGood, bool haveSnapshot)
     {
-        if (!haveSnapshot) return;   // nothing was updated yet: the current weights are the initial ones
-        int offset = 0;
-        foreach (Parameter<float> p in parameters) { lastGood.AsSpan(offset, p.Length).CopyTo(p.Value); offset += p.Length; }
+        if (haveSnapshot) PutWeights(parameters, lastGood);   // else nothing was updated yet: the weights are the initial ones
     }
 
     private void CheckDataset(SequenceDataset data, string name, bool requireTargets = true)
