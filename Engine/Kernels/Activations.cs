@@ -20,6 +20,7 @@ public static class Activations
     /// 1 ulp) where AVX2 and FMA are there, else MathF.Tanh; double uses Math.Tanh (TensorPrimitives' double vector path is
     /// 1e−10 off near 1e−7).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Tanh<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckSameLength(nameof(x), x.Length, nameof(y), y.Length);
@@ -63,6 +64,7 @@ public static class Activations
     }
 
     /// <summary>Softmax over each row of length <paramref name="width"/>, shifted by the row maximum; y may be the same span as x.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void SoftmaxRows<T>(ReadOnlySpan<T> x, Span<T> y, int width) where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckSameLength(nameof(x), x.Length, nameof(y), y.Length);
@@ -81,6 +83,7 @@ public static class Activations
     }
 
     /// <summary>dx += dy * y * (1 - y).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void SigmoidBackward<T>(ReadOnlySpan<T> y, ReadOnlySpan<T> dy, Span<T> dx) where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckSameLength(nameof(y), y.Length, nameof(dy), dy.Length); CheckSameLength(nameof(y), y.Length, nameof(dx), dx.Length);
@@ -88,6 +91,7 @@ public static class Activations
     }
 
     /// <summary>dx += dy * (1 - y²).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void TanhBackward<T>(ReadOnlySpan<T> y, ReadOnlySpan<T> dy, Span<T> dx) where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckSameLength(nameof(y), y.Length, nameof(dy), dy.Length); CheckSameLength(nameof(y), y.Length, nameof(dx), dx.Length);
@@ -95,6 +99,7 @@ public static class Activations
     }
 
     /// <summary>dx += dy where y &gt; 0 (the derivative at 0 is taken as 0, as PyTorch does).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void ReluBackward<T>(ReadOnlySpan<T> y, ReadOnlySpan<T> dy, Span<T> dx) where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckSameLength(nameof(y), y.Length, nameof(dy), dy.Length); CheckSameLength(nameof(y), y.Length, nameof(dx), dx.Length);
@@ -102,6 +107,7 @@ public static class Activations
     }
 
     /// <summary>Per row: dx += y ⊙ (dy − (dy·y)).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void SoftmaxRowsBackward<T>(ReadOnlySpan<T> y, ReadOnlySpan<T> dy, Span<T> dx, int width) where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckSameLength(nameof(y), y.Length, nameof(dy), dy.Length); CheckSameLength(nameof(y), y.Length, nameof(dx), dx.Length);

@@ -41,6 +41,7 @@ public static partial class DotGemm
     }
 
     /// <summary>Copies b [n, k] (row stride ldb) into the packed layout <see cref="MultiplyAddPacked{T}"/> reads.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void PackRows<T>(int n, int k, ReadOnlySpan<T> b, int ldb, Span<T> packed) where T : unmanaged, IFloatingPointIeee754<T>
     {
         int length = PackedLength<T>(n, k);
@@ -126,6 +127,7 @@ public static partial class DotGemm
     }
 
     // Per block of eight rows (in L1 while every row of a passes), group after group: BlockRow for each row of a.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackedBlocks<T, TOps, TVec>(int m, int groups, int n, int k, ReadOnlySpan<T> a, int lda, ref T packed, Span<T> c, int ldc,
         int groupColumns)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -205,6 +207,7 @@ public static partial class DotGemm
     // The scalar path's sums (Scalar's order: one running sum along k, a multiply then an add per term, then added into
     // c). A float block's eight rows run as the eight lanes of one vector (the same operations on each lane); otherwise
     // row by row over the block's columns.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ScalarBlocks<T>(int m, int groups, int n, int k, ReadOnlySpan<T> a, int lda, ref T packed, Span<T> c, int ldc, int groupColumns)
         where T : unmanaged, IFloatingPointIeee754<T>
     {

@@ -31,6 +31,7 @@ public static partial class DotGemm
             Scalar(m, n, k, a, lda, b, ldb, c, ldc);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Scalar<T>(int m, int n, int k, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -49,6 +50,7 @@ public static partial class DotGemm
 
     // Register blocks: 4 rows × 4 columns (16 independent sums; 2 × 4 with 16 registers), single rows 1 × 8 (the batch-1
     // GEMV), then 1 × 1. The blocking changes which sums run together, never the order within one sum.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Blocked<T, TOps, TVec>(int m, int n, int k, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc)
         where T : unmanaged, IFloatingPointIeee754<T>
         where TOps : struct, IVectorOps<TVec, T>
@@ -94,6 +96,7 @@ public static partial class DotGemm
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static T Dot<T, TOps, TVec>(ref T a, ref T b, int k, int full, int rem, TVec tailMask)
         where T : unmanaged, IFloatingPointIeee754<T>
         where TOps : struct, IVectorOps<TVec, T>
@@ -109,6 +112,7 @@ public static partial class DotGemm
         return TOps.Sum(acc);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Block1x8<T, TOps, TVec>(ref T a, ref T b0, int ldb, ref T cRow, int j, int k, int full, int rem, TVec tailMask)
         where T : unmanaged, IFloatingPointIeee754<T>
         where TOps : struct, IVectorOps<TVec, T>
@@ -144,6 +148,7 @@ public static partial class DotGemm
         TOps.AddSums8(ref Unsafe.Add(ref cRow, j), s0, s1, s2, s3, s4, s5, s6, s7);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Block2x4<T, TOps, TVec>(ref T a0, int lda, ref T b0, int ldb, ref T c0, int ldc, int r, int j, int full, int rem, TVec tailMask)
         where T : unmanaged, IFloatingPointIeee754<T>
         where TOps : struct, IVectorOps<TVec, T>
@@ -183,6 +188,7 @@ public static partial class DotGemm
         Unsafe.Add(ref c, 0) += TOps.Sum(s10); Unsafe.Add(ref c, 1) += TOps.Sum(s11); Unsafe.Add(ref c, 2) += TOps.Sum(s12); Unsafe.Add(ref c, 3) += TOps.Sum(s13);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Block4x4<T, TOps, TVec>(ref T a0, int lda, ref T b0, int ldb, ref T c0, int ldc, int r, int j, int k, int full, int rem, TVec tailMask)
         where T : unmanaged, IFloatingPointIeee754<T>
         where TOps : struct, IVectorOps<TVec, T>

@@ -21,6 +21,7 @@ public static class Gemm
     /// As the public Multiply; allowParallel = false keeps a large product on the calling thread (a caller that already
     /// runs one task per core, as a Bidirectional's two directions do).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Multiply<T>(
         Transpose transA, Transpose transB, int m, int n, int k,
         T alpha, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb,
@@ -94,6 +95,7 @@ public static class Gemm
     /// c = alpha * op(a) * B + beta * c with B (k × n) packed by <see cref="Pack{T}"/>. parallel: large products may
     /// split the columns of c over two threads; the result is bitwise the same either way.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void MultiplyPacked<T>(Transpose transA, int m, int n, int k, T alpha, ReadOnlySpan<T> a, int lda,
         ReadOnlySpan<T> packedB, T beta, Span<T> c, int ldc, bool parallel = false)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -144,6 +146,7 @@ public static class Gemm
     }
 
     /// <summary>The portable path (any T, no hardware requirement): c += alpha * op(a) * op(b) by rows.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void MultiplyAccumulateGeneric<T>(
         Transpose transA, Transpose transB, int m, int n, int k,
         T alpha, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc)
@@ -187,6 +190,7 @@ public static class Gemm
     }
 
     /// <summary>y = alpha * op(a) * x + beta * y, with a stored m×n (row stride lda).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void MultiplyVector<T>(Transpose transA, int m, int n, T alpha, ReadOnlySpan<T> a, int lda,
         ReadOnlySpan<T> x, T beta, Span<T> y)
         where T : unmanaged, IFloatingPointIeee754<T>

@@ -18,6 +18,7 @@ internal static unsafe partial class GemmPacked
     /// Packs the whole op(b) (k × n) as <see cref="Blocked{T}"/> would pack it block by block: the (jc, pc) block
     /// (NC columns × KC steps, in slivers of nr columns) starts at jc·k + pc·roundUp(nc, nr).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void PackWhole<T>(bool transB, int k, int n, ReadOnlySpan<T> b, int ldb, Span<T> packed)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -45,6 +46,7 @@ internal static unsafe partial class GemmPacked
     /// (n' = groups · roundUp(count, nr) ≤ NC). The layout is <see cref="PackWhole{T}"/>'s for that n', so each KC block
     /// of it, [pc·n', (pc + kc)·n'), is itself a packed kc × n' matrix.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void PackColumnGroups<T>(int k, ReadOnlySpan<T> b, int ldb, int groups, int groupStride, int col0, int count, Span<T> packed)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -70,6 +72,7 @@ internal static unsafe partial class GemmPacked
     /// columns are split in two halves (at a sliver boundary), one per thread; each column is computed exactly as on
     /// one thread, so the result does not depend on the split.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void MultiplyPrepacked<T>(bool transA, int m, int n, int k, T alpha, ReadOnlySpan<T> a, int lda,
         ReadOnlySpan<T> packed, Span<T> c, int ldc, bool parallel, bool overwrite = false, ReadOnlySpan<T> rowAddend = default)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -121,6 +124,7 @@ internal static unsafe partial class GemmPacked
     }
 
     /// <summary>The blocked loops of <see cref="Blocked{T}"/> over the columns [j0, j1) of c (j0 a multiple of nr), b already packed.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void BlockedPrepacked<T>(bool transA, int m, int n, int k, T alpha, T* a, int lda, T* packed, T* c, int ldc,
         Width width, int nr, int j0, int j1, bool overwrite = false, T* addend = null)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -175,6 +179,7 @@ internal static unsafe partial class GemmPacked
     /// micro-kernel sums it — alpha·a(0, p) times the packed b, one FMA chain per KC block, then added to c — so a row
     /// computed alone equals the same row computed inside a larger product, bit for bit.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void SingleRowPrepacked<T>(nint aStep, int n, int k, T alpha, T* a, T* packed, T* c, int nr, bool overwrite, T* addend = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {

@@ -69,6 +69,7 @@ internal static unsafe partial class GemmPacked
     /// clearing c first, the same bits); sizes and strides were checked by the caller. directB: read b in place instead
     /// of packing it; parallel: split over two threads (null: decide by size; tests force each path).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void MultiplyAccumulate<T>(bool transA, bool transB, int m, int n, int k, T alpha,
         ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc,
         Width width, bool? directB = null, bool? parallel = null, bool overwrite = false)
@@ -156,6 +157,7 @@ internal static unsafe partial class GemmPacked
     /// The single-threaded blocked product (loops jc, pc, ic, jr, ir of the Goto algorithm). overwrite: the first k block
     /// stores into c instead of adding to it.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Blocked<T>(bool transA, bool transB, int m, int n, int k, T alpha,
         T* a, int lda, T* b, int ldb, T* c, int ldc, Width width, int nr, bool inPlaceB, bool overwrite = false)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -224,6 +226,7 @@ internal static unsafe partial class GemmPacked
     /// tile would hold only two FMA chains here, and the generic row-axpy loads and stores c for every step; this keeps
     /// up to 8 vectors of c in registers across all of k and reads each b row segment once.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void SingleRow<T>(bool transA, int n, int k, T alpha, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -289,6 +292,7 @@ internal static unsafe partial class GemmPacked
     /// Packs alpha * op(a)[row0 .. row0+mc, p0 .. p0+kc) into MR-row slivers: sliver t holds, for each step p, the MR
     /// values of rows row0 + t·MR + (0..MR) (rows past mc are never read by the kernel, so they are left as they are).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackA<T>(bool transA, T* a, int lda, int row0, int mc, int p0, int kc, T alpha, T* dst)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -332,6 +336,7 @@ internal static unsafe partial class GemmPacked
     /// stored at p·6 with the two extra lanes overwritten by step j + 1, and the block's last step stores six lanes,
     /// so nothing is written past the sliver. The same products as the scalar loop, so the same values.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackASliver(float* src, int lda, int kc, float scale, float* sliver)
     {
         System.Diagnostics.Debug.Assert(MR == 6);
@@ -365,6 +370,7 @@ internal static unsafe partial class GemmPacked
     /// per step. Row by row, so each stored row is read once, front to back (sliver by sliver read every row once per
     /// sliver, at a stride of lda).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackASliversTransposed(float* src, int lda, int kc, int slivers, float scale, float* dst)
     {
         System.Diagnostics.Debug.Assert(MR == 6);
@@ -387,6 +393,7 @@ internal static unsafe partial class GemmPacked
     /// Packs op(b)[p0 .. p0+kc, col0 .. col0+nc) into nr-wide column slivers: sliver s holds, for each step p, the nr
     /// values of columns col0 + s·nr + (0..nr), zero beyond nc.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void PackB<T>(bool transB, T* b, int ldb, int p0, int kc, int col0, int nc, int nr, T* dst)
         where T : unmanaged, IFloatingPointIeee754<T>
     {

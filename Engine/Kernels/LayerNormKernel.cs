@@ -13,6 +13,7 @@ public static class LayerNormKernel
     /// x, y, normalized: [rows, width]; mean, inverseStd: [rows]. gamma/beta: [width], or empty for scale=false/center=false.
     /// Keeps x̂ and ρ for <see cref="Backward{T}"/>. y may be the same span as x.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Forward<T>(ReadOnlySpan<T> x, int width, T epsilon, ReadOnlySpan<T> gamma, ReadOnlySpan<T> beta,
         Span<T> y, Span<T> normalized, Span<T> mean, Span<T> inverseStd)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -50,6 +51,7 @@ public static class LayerNormKernel
     /// Accumulates: dx += ρ(d x̂ − mean(d x̂) − x̂·mean(d x̂ ⊙ x̂)) with d x̂ = dy ⊙ γ; dγ += Σ dy ⊙ x̂; dβ += Σ dy.
     /// scratch: [width]. Equation (L4) in docs/math.md.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Backward<T>(ReadOnlySpan<T> dy, ReadOnlySpan<T> normalized, ReadOnlySpan<T> inverseStd, int width,
         ReadOnlySpan<T> gamma, Span<T> dx, Span<T> dGamma, Span<T> dBeta, Span<T> scratch)
         where T : unmanaged, IFloatingPointIeee754<T>

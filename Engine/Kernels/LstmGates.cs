@@ -108,6 +108,7 @@ public static class LstmGates
 
     // Columns [j, end) of a float row (fewer than eight) through the same vector code on a zero-padded copy (a row of
     // H = 8), so every column gets the same arithmetic.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ForwardStepTail(Span<float> gates, ReadOnlySpan<float> cellPrevious, Span<float> cell, Span<float> tanhCell, Span<float> hidden, int h, int j, int end)
     {
         int rest = end - j;
@@ -139,19 +140,19 @@ public static class LstmGates
     }
 
     // σ over z[from, to) in place, to − from a multiple of 8. Not inlined: a loop of its own keeps its constants in registers.
-    [MethodImpl(MethodImplOptions.NoInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void SigmoidColumns(ref float z, nuint from, nuint to)
     {
         for (nuint j = from; j < to; j += 8) FastMath.Sigmoid(Vector256.LoadUnsafe(ref z, j)).StoreUnsafe(ref z, j);
     }
 
-    [MethodImpl(MethodImplOptions.NoInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void TanhColumns(ref float z, nuint from, nuint to)
     {
         for (nuint j = from; j < to; j += 8) FastMath.Tanh(Vector256.LoadUnsafe(ref z, j)).StoreUnsafe(ref z, j);
     }
 
-    [MethodImpl(MethodImplOptions.NoInlining)]
+    [MethodImpl(MethodImplOptions.NoInlining | MethodImplOptions.AggressiveOptimization)]
     private static void CellAndHidden(ref float z, ref float cp, ref float c, ref float y, ref float hr, nuint h, nuint j0, nuint j1)
     {
         bool storeTanh = !Unsafe.IsNullRef(ref y);
@@ -171,6 +172,7 @@ public static class LstmGates
         => Vector256.FusedMultiplyAdd(Vector256.LoadUnsafe(ref z, j), Vector256.LoadUnsafe(ref z, 2 * h + j),
             Vector256.LoadUnsafe(ref z, h + j) * Vector256.LoadUnsafe(ref cp, j));
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void ActivateAndUpdateCellFloat(Span<float> gates, ReadOnlySpan<float> cellPrevious, Span<float> cell, int h)
     {
         ref float z = ref MemoryMarshal.GetReference(gates);
@@ -219,6 +221,7 @@ public static class LstmGates
         return (statistics[0], statistics[1]);
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void NormalizedForwardStepFloat(Span<float> gates, float mu, float rho, ReadOnlySpan<float> gamma, ReadOnlySpan<float> beta,
         Span<float> normalized, ReadOnlySpan<float> cellPrevious, Span<float> cell, Span<float> tanhCell, Span<float> hidden, int h)
     {
@@ -251,6 +254,7 @@ public static class LstmGates
     /// normalized state replaces cell, which the recurrence carries; without (C4, Ba et al.) cell is left as it is.
     /// Returns the row's (μ, ρ).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static (T Mean, T InverseStd) NormalizedCellOutput<T>(Span<T> cell, T epsilon, ReadOnlySpan<T> gamma, ReadOnlySpan<T> beta,
         Span<T> normalized, ReadOnlySpan<T> outputGate, Span<T> tanhCell, Span<T> hidden, bool carry)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -305,6 +309,7 @@ public static class LstmGates
     /// For h = o ⊙ y with y = tanh(a): dOutputPre = dh ⊙ y ⊙ o(1 − o) (the gradient at o's pre-activation) and
     /// dTanhArgument = dh ⊙ o ⊙ (1 − y²). Both overwritten.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void OutputBackward<T>(ReadOnlySpan<T> outputGate, ReadOnlySpan<T> tanhCell, ReadOnlySpan<T> dHidden,
         Span<T> dOutputPre, Span<T> dTanhArgument)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -338,6 +343,7 @@ public static class LstmGates
     /// From dCell (the gradient at c = f ⊙ c_prev + i ⊙ g), the pre-activation gradients of i, f, g into
     /// dGates[0, 3H) (overwritten; the o slice is left alone) and dCellPrevious = dCell ⊙ f (overwritten).
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void CellBackward<T>(ReadOnlySpan<T> gates, ReadOnlySpan<T> cellPrevious, ReadOnlySpan<T> dCell,
         Span<T> dGates, Span<T> dCellPrevious, int hidden)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -382,6 +388,7 @@ public static class LstmGates
     /// accumulated. scratch [H]. Pass one: dO, d(tanh arg), LN_c's row sums and dγ, dβ; pass two: LN_cᵀ and the gate
     /// gradients. Needs <see cref="LayerNormKernel.HasRowKernels{T}"/>.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void NormalizedCellBackward<T>(ReadOnlySpan<T> gates, ReadOnlySpan<T> tanhCell, ReadOnlySpan<T> cellPrevious,
         ReadOnlySpan<T> dHidden, Span<T> dCell, Span<T> dGates, ReadOnlySpan<T> normalized, T rho, ReadOnlySpan<T> gamma,
         Span<T> dGamma, Span<T> dBeta, bool carry, Span<T> scratch)
@@ -469,6 +476,7 @@ public static class LstmGates
     /// dCell [H] holds dc from the next step on entry and dc_prev on return; dGates [4H] is overwritten with the
     /// pre-activation gradients of i, f, g, o.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void StepBackward<T>(ReadOnlySpan<T> gates, ReadOnlySpan<T> tanhCell, ReadOnlySpan<T> cellPrevious,
         ReadOnlySpan<T> dHidden, Span<T> dCell, Span<T> dGates, int hidden)
         where T : unmanaged, IFloatingPointIeee754<T>

@@ -142,6 +142,7 @@ internal static class PairedWork
         error?.Throw();
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void WaitForWorker()
     {
         long start = Stopwatch.GetTimestamp();
@@ -194,6 +195,7 @@ internal static class PairedWork
     }
 
     /// <summary>Returns once this thread has moved the state from Posted to Running.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void WaitForJob()
     {
         while (true)

@@ -19,6 +19,7 @@ public sealed partial class Bidirectional<T>
     }
 
     // x [B, T, F]; mask [B, T] or empty; output [B, T, M] (returnSequences) or [B, M], M = 2H (concat) or H.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal void InferenceForward(ReadOnlySpan<T> x, int batch, int time, ReadOnlySpan<bool> mask, BidirectionalInferenceBuffers<T> buffers, Span<T> output)
     {
         bool sequences = Forwards.ReturnSequences;

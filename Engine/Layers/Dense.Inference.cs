@@ -7,6 +7,7 @@ namespace NumLstm.Layers;
 public sealed partial class Dense<T>
 {
     // x [R, F] with R = B·T (or B); output [R, units].
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal void InferenceForward(ReadOnlySpan<T> x, int rows, Span<T> output)
     {
         int f = InputShape!.Value.Features, n = Units;

@@ -9,6 +9,7 @@ public sealed partial class LayerNorm<T>
     internal int InferenceScratchLength => InputShape!.Value.Features + 2;
 
     // x, output [R, F] with R = B·T (or B); scratch [F + 2].
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal void InferenceForward(ReadOnlySpan<T> x, int rows, Span<T> output, Span<T> scratch)
     {
         int f = InputShape!.Value.Features;

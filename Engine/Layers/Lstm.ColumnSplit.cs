@@ -89,6 +89,7 @@ public sealed partial class Lstm<T>
     internal static int HalfProductsLength(int h, int maxBatch) => Math.Min(maxBatch, PackedColumnSplitMaxBatch) * (PackedHalf(h, 0).Width + PackedHalf(h, 1).Width);
 
     /// <summary>Packs Uᵀ's columns of each half's units, the four gate blocks side by side.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal void PackRecurrentHalves(Span<T> halves)
     {
         int h = Units, split = PackedSplitPoint(h);
@@ -118,6 +119,7 @@ public sealed partial class Lstm<T>
     }
 
     /// <summary>Packs the current W and U into a session's step layout.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal void PackStepWeights(Span<T> stepWeights)
     {
         int h = Units, f = InputFeatures, split = ColumnSplitPoint(h);
@@ -140,6 +142,7 @@ public sealed partial class Lstm<T>
     /// (recurrent), for r &lt; rows, every gate block q and the units j of one half (0 or 1) or of both (−1); from W and U
     /// as stored, or from a packWeightsOnce session's step layout. Each element's sums are the same either way.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal void StepProducts(LstmInferenceBuffers<T> buffers, int rows, ReadOnlySpan<T> x, int ldx, ReadOnlySpan<T> hPrevious, int ldh,
         bool input, bool recurrent, int half, Span<T> c, int ldc)
     {
@@ -217,6 +220,7 @@ public sealed partial class Lstm<T>
         /// weights other than a two-core step. Returns at once when none runs; otherwise spins, and yields its core if the
         /// worker has been preempted (a follow-up takes a microsecond or two when it runs).
         /// </summary>
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         internal void SettleFollowUp()
         {
             var spinner = new SpinWait();
@@ -235,6 +239,7 @@ public sealed partial class Lstm<T>
             return true;
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void FollowUp()
         {
             try
@@ -292,6 +297,7 @@ public sealed partial class Lstm<T>
             if (halvesLength != 0) halvesLength = 0;
         }
 
+        [MethodImpl(MethodImplOptions.AggressiveOptimization)]
         public void RunPart(int part)
         {
             int h = layer!.Units, g = 4 * h, split = packedHalves != null ? PackedSplitPoint(h) : ColumnSplitPoint(h);

@@ -47,6 +47,7 @@ public sealed partial class Lstm<T>
     // processing step s, or (b, tIn) when inputOrder (Bidirectional's backward half, already flipped back); otherwise
     // [B, H], the last output. With zero initial state the last output is always h (a masked step keeps both).
     // ---------------------------------------------------------------------------------------------------------------
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal void InferenceForward(ReadOnlySpan<T> x, int batch, int time, ReadOnlySpan<bool> mask, LstmInferenceBuffers<T> buffers,
         Span<T> output, bool allSteps, bool inputOrder, bool resetState)
     {
@@ -200,6 +201,7 @@ public sealed partial class Lstm<T>
     }
 
     // (S8)/(S9') for one step: each row's output is h (a masked step's h is the carried one), or zero with zero_output_for_mask.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void WriteStepOutputs(Span<T> hState, int batch, int time, int s, int tIn, ReadOnlySpan<bool> mask, Span<T> output, bool allSteps, bool inputOrder)
     {
         if (!allSteps) return;

@@ -66,6 +66,7 @@ internal sealed class InferenceRunner<T> where T : unmanaged, IFloatingPointIeee
     }
 
     /// <summary>Packs every LSTM's W and U again from the model's current parameters (the packed paths only).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void RefreshWeights()
     {
         for (int k = 0; k < layers.Length; k++)
@@ -90,6 +91,7 @@ internal sealed class InferenceRunner<T> where T : unmanaged, IFloatingPointIeee
     public int MaxTime { get; }
 
     /// <summary>x [B, T, F], mask [B, T] or empty, both checked by the caller. Returns the last layer's output.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public ReadOnlySpan<T> Run(ReadOnlySpan<T> x, int batch, int time, ReadOnlySpan<bool> mask, bool resetState)
     {
         ReadOnlySpan<T> current = x;
@@ -139,6 +141,7 @@ internal sealed class InferenceRunner<T> where T : unmanaged, IFloatingPointIeee
     }
 
     /// <summary>Clears the recurrent state of every LSTM (streaming sessions).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void ResetState()
     {
         for (int k = 0; k < layers.Length; k++)
