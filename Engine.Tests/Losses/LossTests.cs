@@ -356,6 +356,28 @@ public class LossTests<T> where T : unmanaged, IFloatingPointIeee754<T>
     }
 
     [Test]
+    public void BinaryCrossEntropy_FromLogits_MatchesKerasDocstringExample()
+    {
+        // keras.losses.BinaryCrossentropy(from_logits=True)([[0, 1], [0, 0]], [[-18.6, 0.51], [2.94, -12.8]]) = 0.8654,
+        // per sample [0.235, 1.496] (reduction=None), 1.730 summed (its docstring, whose doctests print values cut to a few
+        // digits: each printed value is matched within one unit of its last digit). Per value: max(x, 0) − x·y + log(1 + e^−|x|).
+        double[] x = [-18.6, 0.51, 2.94, -12.8];
+        double[] y = [0, 1, 0, 0];
+        double[] perValue = x.Select((v, k) => Math.Max(v, 0) - v * y[k] + Math.Log(1 + Math.Exp(-Math.Abs(v)))).ToArray();
+        Assert.That((perValue[0] + perValue[1]) / 2, Is.EqualTo(0.235).Within(1e-3));
+        Assert.That((perValue[2] + perValue[3]) / 2, Is.EqualTo(1.496).Within(1e-3));
+        Assert.That(perValue.Sum() / 2, Is.EqualTo(1.730).Within(1e-3));
+
+        T[] gradient = PoisonedGradient(4);
+        T loss = new BinaryCrossEntropy<T>().Forward(Values(x), Values(y), gradient);
+
+        Assert.That(D(loss), Is.EqualTo(0.8654).Within(1e-4), "Keras' printed value");
+        AssertClose(perValue.Sum() / 4, loss, "loss");
+        // dℓ/dx = (σ(x) − y) / N.
+        AssertAllClose(x.Select((v, k) => (1 / (1 + Math.Exp(-v)) - y[k]) / 4).ToArray(), gradient, "gradient");
+    }
+
+    [Test]
     public void ProbabilityPaths_FedSoftmaxOrSigmoidOfLogits_AgreeWithLogitPaths_LossAndChainRuleGradient()
     {
         var random = new Random(11);
