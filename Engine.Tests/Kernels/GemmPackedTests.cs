@@ -86,6 +86,35 @@ public class GemmPackedTests<T> where T : unmanaged, IFloatingPointIeee754<T>
         }
     }
 
+    [TestCase(256, false)]
+    [TestCase(256, true)]
+    [TestCase(512, false)]
+    [TestCase(512, true)]
+    public void MultiplyAccumulate_SumsEveryElementStepByStep_BitForBit(int bits, bool directB)
+    {
+        // The micro-kernel takes four steps p per pass of its loop and the rest one by one. Whatever the unrolling, each
+        // element of c must be c + (…((a₀b₀ + 0) + a₁b₁)…), one fused multiply-add per step in p's order, a sum per KC
+        // block: the same bits as this scalar loop, for every kc remainder (k = 1..13) and across the KC edge.
+        var width = bits == 512 ? GemmPacked.Width.V512 : GemmPacked.Width.V256;
+        int m = 7, n = 2 * 2 * (512 / 8 / System.Runtime.CompilerServices.Unsafe.SizeOf<T>()) + 5;   // a whole MR tile and one row; two 512-bit slivers and a tail
+        foreach (int k in Enumerable.Range(1, 13).Concat(Enumerable.Range(GemmPacked.KC - 1, 7)))
+        {
+            int lda = k + 1, ldb = n + 2, ldc = n + 3;
+            T[] a = TestArrays.Uniform<T>(m * lda, k), b = TestArrays.Uniform<T>(k * ldb, k + 1);
+            T[] c = TestArrays.Uniform<T>(m * ldc, k + 2), expected = (T[])c.Clone();
+            for (int r = 0; r < m; r++)
+                for (int j = 0; j < n; j++)
+                    for (int p0 = 0; p0 < k; p0 += GemmPacked.KC)
+                    {
+                        T sum = T.Zero;
+                        for (int p = p0; p < Math.Min(k, p0 + GemmPacked.KC); p++) sum = T.FusedMultiplyAdd(a[r * lda + p], b[p * ldb + j], sum);
+                        expected[r * ldc + j] += sum;
+                    }
+            GemmPacked.MultiplyAccumulate(false, false, m, n, k, T.One, a, lda, b.AsSpan(0, (k - 1) * ldb + n), ldb, c, ldc, width, directB, parallel: false);
+            Assert.That(Bits(c), Is.EqualTo(Bits(expected)), $"c ({m}×{n}×{k}, Vector{bits}, {(directB ? "b in place" : "b packed")})");
+        }
+    }
+
     private static long[] Bits(T[] values) => values.Select(v => typeof(T) == typeof(float)
         ? BitConverter.SingleToInt32Bits(float.CreateTruncating(v)) : BitConverter.DoubleToInt64Bits(double.CreateTruncating(v))).ToArray();
 

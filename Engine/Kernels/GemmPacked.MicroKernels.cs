@@ -21,15 +21,24 @@ internal static unsafe partial class GemmPacked
         nint half = Vector512<T>.Count;
         PrefetchTile<TCount>(c, ldc * sizeof(T), (int)(2 * half * sizeof(T)));
         Vector512<T> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
-        for (int p = 0; p < kc; p++)
+        // Four steps per pass (Step512 inlined four times): the loop's own instructions (two pointer updates, the counter,
+        // the branch) come once per four steps, about 21 instructions a step for its 12 FMAs instead of 24. In the host's
+        // slow stretches a product runs at 65–77 % of the FMA peak while a loop of FMAs alone keeps it, and the shorter
+        // steps win back part of that (docs/performance.md, sitting 26); in quiet stretches they are level. Each
+        // accumulator takes its FMAs in the same order, so the bits are the same (GemmPackedTests pins them).
+        int p = 0;
+        for (; p + 3 < kc; p += 4)
         {
-            Vector512<T> b0 = Vector512.Load(b), b1 = Vector512.Load(b + half);
-            Vector512<T> a0 = Vector512.Create(a[0]); c00 = Fma(a0, b0, c00); c01 = Fma(a0, b1, c01);
-            if (TCount.Value > 1) { Vector512<T> a1 = Vector512.Create(a[1]); c10 = Fma(a1, b0, c10); c11 = Fma(a1, b1, c11); }
-            if (TCount.Value > 2) { Vector512<T> a2 = Vector512.Create(a[2]); c20 = Fma(a2, b0, c20); c21 = Fma(a2, b1, c21); }
-            if (TCount.Value > 3) { Vector512<T> a3 = Vector512.Create(a[3]); c30 = Fma(a3, b0, c30); c31 = Fma(a3, b1, c31); }
-            if (TCount.Value > 4) { Vector512<T> a4 = Vector512.Create(a[4]); c40 = Fma(a4, b0, c40); c41 = Fma(a4, b1, c41); }
-            if (TCount.Value > 5) { Vector512<T> a5 = Vector512.Create(a[5]); c50 = Fma(a5, b0, c50); c51 = Fma(a5, b1, c51); }
+            Step512<T, TCount>(a, b, half, ref c00, ref c01, ref c10, ref c11, ref c20, ref c21, ref c30, ref c31, ref c40, ref c41, ref c50, ref c51);
+            Step512<T, TCount>(a + MR, b + bStride, half, ref c00, ref c01, ref c10, ref c11, ref c20, ref c21, ref c30, ref c31, ref c40, ref c41, ref c50, ref c51);
+            Step512<T, TCount>(a + 2 * MR, b + 2 * bStride, half, ref c00, ref c01, ref c10, ref c11, ref c20, ref c21, ref c30, ref c31, ref c40, ref c41, ref c50, ref c51);
+            Step512<T, TCount>(a + 3 * MR, b + 3 * bStride, half, ref c00, ref c01, ref c10, ref c11, ref c20, ref c21, ref c30, ref c31, ref c40, ref c41, ref c50, ref c51);
+            a += 4 * MR;
+            b += 4 * bStride;
+        }
+        for (; p < kc; p++)
+        {
+            Step512<T, TCount>(a, b, half, ref c00, ref c01, ref c10, ref c11, ref c20, ref c21, ref c30, ref c31, ref c40, ref c41, ref c50, ref c51);
             a += MR;
             b += bStride;
         }
@@ -39,6 +48,23 @@ internal static unsafe partial class GemmPacked
         if (TCount.Value > 3) Store512(c + 3 * ldc, half, c30, c31, overwrite, addend);
         if (TCount.Value > 4) Store512(c + 4 * ldc, half, c40, c41, overwrite, addend);
         if (TCount.Value > 5) Store512(c + 5 * ldc, half, c50, c51, overwrite, addend);
+    }
+
+    /// <summary>One step p of <see cref="Kernel512{T, TCount}"/>: c_r += a[r] · b[0..NR) for each row r &lt; TCount.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Step512<T, TCount>(T* a, T* b, nint half, ref Vector512<T> c00, ref Vector512<T> c01, ref Vector512<T> c10, ref Vector512<T> c11,
+        ref Vector512<T> c20, ref Vector512<T> c21, ref Vector512<T> c30, ref Vector512<T> c31, ref Vector512<T> c40, ref Vector512<T> c41,
+        ref Vector512<T> c50, ref Vector512<T> c51)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TCount : struct, ICount
+    {
+        Vector512<T> b0 = Vector512.Load(b), b1 = Vector512.Load(b + half);
+        Vector512<T> a0 = Vector512.Create(a[0]); c00 = Fma(a0, b0, c00); c01 = Fma(a0, b1, c01);
+        if (TCount.Value > 1) { Vector512<T> a1 = Vector512.Create(a[1]); c10 = Fma(a1, b0, c10); c11 = Fma(a1, b1, c11); }
+        if (TCount.Value > 2) { Vector512<T> a2 = Vector512.Create(a[2]); c20 = Fma(a2, b0, c20); c21 = Fma(a2, b1, c21); }
+        if (TCount.Value > 3) { Vector512<T> a3 = Vector512.Create(a[3]); c30 = Fma(a3, b0, c30); c31 = Fma(a3, b1, c31); }
+        if (TCount.Value > 4) { Vector512<T> a4 = Vector512.Create(a[4]); c40 = Fma(a4, b0, c40); c41 = Fma(a4, b1, c41); }
+        if (TCount.Value > 5) { Vector512<T> a5 = Vector512.Create(a[5]); c50 = Fma(a5, b0, c50); c51 = Fma(a5, b1, c51); }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -98,15 +124,24 @@ internal static unsafe partial class GemmPacked
         nint half = Vector256<T>.Count;
         PrefetchTile<TCount>(c, ldc * sizeof(T), (int)(2 * half * sizeof(T)));
         Vector256<T> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
-        for (int p = 0; p < kc; p++)
+        // Four steps per pass (Step256 inlined four times): the loop's own instructions (two pointer updates, the counter,
+        // the branch) come once per four steps, about 21 instructions a step for its 12 FMAs instead of 24. In the host's
+        // slow stretches a product runs at 65–77 % of the FMA peak while a loop of FMAs alone keeps it, and the shorter
+        // steps win back part of that (docs/performance.md, sitting 26); in quiet stretches they are level. Each
+        // accumulator takes its FMAs in the same order, so the bits are the same (GemmPackedTests pins them).
+        int p = 0;
+        for (; p + 3 < kc; p += 4)
         {
-            Vector256<T> b0 = Vector256.Load(b), b1 = Vector256.Load(b + half);
-            Vector256<T> a0 = Vector256.Create(a[0]); c00 = Fma(a0, b0, c00); c01 = Fma(a0, b1, c01);
-            if (TCount.Value > 1) { Vector256<T> a1 = Vector256.Create(a[1]); c10 = Fma(a1, b0, c10); c11 = Fma(a1, b1, c11); }
-            if (TCount.Value > 2) { Vector256<T> a2 = Vector256.Create(a[2]); c20 = Fma(a2, b0, c20); c21 = Fma(a2, b1, c21); }
-            if (TCount.Value > 3) { Vector256<T> a3 = Vector256.Create(a[3]); c30 = Fma(a3, b0, c30); c31 = Fma(a3, b1, c31); }
-            if (TCount.Value > 4) { Vector256<T> a4 = Vector256.Create(a[4]); c40 = Fma(a4, b0, c40); c41 = Fma(a4, b1, c41); }
-            if (TCount.Value > 5) { Vector256<T> a5 = Vector256.Create(a[5]); c50 = Fma(a5, b0, c50); c51 = Fma(a5, b1, c51); }
+            Step256<T, TCount>(a, b, half, ref c00, ref c01, ref c10, ref c11, ref c20, ref c21, ref c30, ref c31, ref c40, ref c41, ref c50, ref c51);
+            Step256<T, TCount>(a + MR, b + bStride, half, ref c00, ref c01, ref c10, ref c11, ref c20, ref c21, ref c30, ref c31, ref c40, ref c41, ref c50, ref c51);
+            Step256<T, TCount>(a + 2 * MR, b + 2 * bStride, half, ref c00, ref c01, ref c10, ref c11, ref c20, ref c21, ref c30, ref c31, ref c40, ref c41, ref c50, ref c51);
+            Step256<T, TCount>(a + 3 * MR, b + 3 * bStride, half, ref c00, ref c01, ref c10, ref c11, ref c20, ref c21, ref c30, ref c31, ref c40, ref c41, ref c50, ref c51);
+            a += 4 * MR;
+            b += 4 * bStride;
+        }
+        for (; p < kc; p++)
+        {
+            Step256<T, TCount>(a, b, half, ref c00, ref c01, ref c10, ref c11, ref c20, ref c21, ref c30, ref c31, ref c40, ref c41, ref c50, ref c51);
             a += MR;
             b += bStride;
         }
@@ -116,6 +151,23 @@ internal static unsafe partial class GemmPacked
         if (TCount.Value > 3) Store256(c + 3 * ldc, half, c30, c31, overwrite, addend);
         if (TCount.Value > 4) Store256(c + 4 * ldc, half, c40, c41, overwrite, addend);
         if (TCount.Value > 5) Store256(c + 5 * ldc, half, c50, c51, overwrite, addend);
+    }
+
+    /// <summary>One step p of <see cref="Kernel256{T, TCount}"/>: c_r += a[r] · b[0..NR) for each row r &lt; TCount.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void Step256<T, TCount>(T* a, T* b, nint half, ref Vector256<T> c00, ref Vector256<T> c01, ref Vector256<T> c10, ref Vector256<T> c11,
+        ref Vector256<T> c20, ref Vector256<T> c21, ref Vector256<T> c30, ref Vector256<T> c31, ref Vector256<T> c40, ref Vector256<T> c41,
+        ref Vector256<T> c50, ref Vector256<T> c51)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TCount : struct, ICount
+    {
+        Vector256<T> b0 = Vector256.Load(b), b1 = Vector256.Load(b + half);
+        Vector256<T> a0 = Vector256.Create(a[0]); c00 = Fma(a0, b0, c00); c01 = Fma(a0, b1, c01);
+        if (TCount.Value > 1) { Vector256<T> a1 = Vector256.Create(a[1]); c10 = Fma(a1, b0, c10); c11 = Fma(a1, b1, c11); }
+        if (TCount.Value > 2) { Vector256<T> a2 = Vector256.Create(a[2]); c20 = Fma(a2, b0, c20); c21 = Fma(a2, b1, c21); }
+        if (TCount.Value > 3) { Vector256<T> a3 = Vector256.Create(a[3]); c30 = Fma(a3, b0, c30); c31 = Fma(a3, b1, c31); }
+        if (TCount.Value > 4) { Vector256<T> a4 = Vector256.Create(a[4]); c40 = Fma(a4, b0, c40); c41 = Fma(a4, b1, c41); }
+        if (TCount.Value > 5) { Vector256<T> a5 = Vector256.Create(a[5]); c50 = Fma(a5, b0, c50); c51 = Fma(a5, b1, c51); }
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
