@@ -63,4 +63,12 @@ public class GemmBenchmarks
     public void MultiplyPrepacked()
         => Gemm.MultiplyPacked(Transpose.No, m, n, k, 1f, a, k, packed, 1f, c, n, parallel: true);
 
+    /// <summary>
+    /// The same on one thread: one core's product rate, to set beside <see cref="FmaPeakBenchmarks"/>' one-core FMA loop
+    /// run in the same sitting (docs/performance.md, sitting 26: the host's slow state slows this row, not that one).
+    /// </summary>
+    [Benchmark]
+    public void MultiplyPrepackedOneThread()
+        => Gemm.MultiplyPacked(Transpose.No, m, n, k, 1f, a, k, packed, 1f, c, n, parallel: false);
+
 }
