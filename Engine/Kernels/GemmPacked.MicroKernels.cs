@@ -23,8 +23,8 @@ internal static unsafe partial class GemmPacked
         Vector512<T> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
         // Four steps per pass (Step512 inlined four times): the loop's own instructions (two pointer updates, the counter,
         // the branch) come once per four steps, about 21 instructions a step for its 12 FMAs instead of 24. In the host's
-        // slow stretches a product runs at 65–77 % of the FMA peak while a loop of FMAs alone keeps it, and the shorter
-        // steps win back part of that (docs/performance.md, sitting 26); in quiet stretches they are level. Each
+        // slow stretches a product loses 25–30 % of its quiet rate while a loop of FMAs alone keeps the peak, and the
+        // shorter steps win back part of that (docs/performance.md, sitting 26); in quiet stretches they are level. Each
         // accumulator takes its FMAs in the same order, so the bits are the same (GemmPackedTests pins them).
         int p = 0;
         for (; p + 3 < kc; p += 4)
@@ -126,8 +126,8 @@ internal static unsafe partial class GemmPacked
         Vector256<T> c00 = default, c01 = default, c10 = default, c11 = default, c20 = default, c21 = default, c30 = default, c31 = default, c40 = default, c41 = default, c50 = default, c51 = default;
         // Four steps per pass (Step256 inlined four times): the loop's own instructions (two pointer updates, the counter,
         // the branch) come once per four steps, about 21 instructions a step for its 12 FMAs instead of 24. In the host's
-        // slow stretches a product runs at 65–77 % of the FMA peak while a loop of FMAs alone keeps it, and the shorter
-        // steps win back part of that (docs/performance.md, sitting 26); in quiet stretches they are level. Each
+        // slow stretches a product loses 25–30 % of its quiet rate while a loop of FMAs alone keeps the peak, and the
+        // shorter steps win back part of that (docs/performance.md, sitting 26); in quiet stretches they are level. Each
         // accumulator takes its FMAs in the same order, so the bits are the same (GemmPackedTests pins them).
         int p = 0;
         for (; p + 3 < kc; p += 4)
