@@ -170,7 +170,15 @@ public sealed partial class Lstm<T>
             }
             WriteStepOutputs(hState, batch, time, s, tIn, mask, output, allSteps, inputOrder);
         }
-        if (!allSteps) hState.CopyTo(output);
+        if (!allSteps)
+        {
+            hState.CopyTo(output);
+            // (S9') zero_output_for_mask: the last output is zero where the last processing step is masked.
+            int tLast = GoBackwards ? 0 : time - 1;
+            if (ZeroOutputForMask && !mask.IsEmpty)
+                for (int bi = 0; bi < batch; bi++)
+                    if (!mask[bi * time + tLast]) output.Slice(bi * h, h).Clear();
+        }
         if (maySplit) buffers.SplitTiming.End();
     }
 
