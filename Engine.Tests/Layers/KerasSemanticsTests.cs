@@ -18,8 +18,13 @@ public class KerasSemanticsTests
     /// go_backwards; a masked step keeps the states, and outputs zeros (zero_output_for_mask) or the previous step's
     /// output (starting from zeros); outputs stay in processing order; last_output is the final step's output.
     /// </summary>
+    /// <remarks>
+    /// inputMasks [4, B, F] and recurrentMasks [4, B, H] (or null): LSTMCell.call's implementation 1, where gate k
+    /// (i, f, c, o) reads inputs * dp_mask[k] and h_tm1 * rec_dp_mask[k], the masks drawn once per call.
+    /// </remarks>
     private static (double[] Outputs, double[] LastOutput, double[] FinalH, double[] FinalC) KerasLstm(
-        double[] x, bool[]? mask, double[,] kernel, double[,] recurrentKernel, double[] bias, bool goBackwards, bool zeroOutputForMask)
+        double[] x, bool[]? mask, double[,] kernel, double[,] recurrentKernel, double[] bias, bool goBackwards, bool zeroOutputForMask,
+        double[]? inputMasks = null, double[]? recurrentMasks = null)
     {
         int h = recurrentKernel.GetLength(0), f = kernel.GetLength(0);
         var outputs = new double[Batch * Time * h];
@@ -39,8 +44,11 @@ public class KerasSemanticsTests
                 for (int j = 0; j < 4 * h; j++)
                 {
                     double sum = bias[j];
-                    for (int k = 0; k < f; k++) sum += x[(b * Time + t) * f + k] * kernel[k, j];
-                    for (int k = 0; k < h; k++) sum += hPrev[k] * recurrentKernel[k, j];
+                    int gate = j / h;
+                    for (int k = 0; k < f; k++)
+                        sum += x[(b * Time + t) * f + k] * (inputMasks is null ? 1 : inputMasks[(gate * Batch + b) * f + k]) * kernel[k, j];
+                    for (int k = 0; k < h; k++)
+                        sum += hPrev[k] * (recurrentMasks is null ? 1 : recurrentMasks[(gate * Batch + b) * h + k]) * recurrentKernel[k, j];
                     z[j] = sum;
                 }
                 var hNew = new double[h];
@@ -121,6 +129,30 @@ public class KerasSemanticsTests
         Assert.That(output, Is.EqualTo(returnSequences ? keras.Outputs : keras.LastOutput).Within(1e-13), "output");
         Assert.That(finalH, Is.EqualTo(keras.FinalH).Within(1e-13), "final h (return_state)");
         Assert.That(finalC, Is.EqualTo(keras.FinalC).Within(1e-13), "final c (return_state)");
+    }
+
+    [TestCase(false)]
+    [TestCase(true)]
+    public void TrainingWithBothDropouts_MatchesKerasImplementation1_WithTheDrawnMasks(bool goBackwards)
+    {
+        // Keras 3 LSTMCell with recurrent_dropout > 0: implementation 1, four input masks and four recurrent masks
+        // (one per gate, per sample, 1/(1 − rate) where kept), the same at every step, applied to x and h_{t−1}.
+        var lstm = new Lstm<double>(Units, returnSequences: true, goBackwards, dropout: 0.4, recurrentDropout: 0.3);
+        lstm.Build(LayerShape.Sequence(Features), new Random(7));
+        double[] x = GradientChecks.GradientChecker.RandomValues(Batch * Time * Features, 9);
+        var cache = new LstmCache<double>();
+        var output = new double[Batch * Time * Units];
+        var finalH = new double[Batch * Units];
+        lstm.Forward(new SequenceBatch<double>(x, Batch, Time, Mask), default, default, output, finalH, Span<double>.Empty, cache,
+            new ForwardContext(true, new Random(5)));
+        Assert.That(cache.InputMasks, Has.Length.EqualTo(4 * Batch * Features));
+        Assert.That(cache.RecurrentMasks, Has.Length.EqualTo(4 * Batch * Units));
+        Assert.That(cache.InputMasks.Distinct().OrderBy(v => v), Is.EqualTo(new[] { 0, 1 / 0.6 }).Within(1e-15));
+        Assert.That(cache.RecurrentMasks.Distinct().OrderBy(v => v), Is.EqualTo(new[] { 0, 1 / 0.7 }).Within(1e-15));
+        (double[,] kernel, double[,] recurrent, double[] bias) = KerasWeights(lstm);
+        var keras = KerasLstm(x, Mask, kernel, recurrent, bias, goBackwards, zeroOutputForMask: false, cache.InputMasks, cache.RecurrentMasks);
+        Assert.That(output, Is.EqualTo(keras.Outputs).Within(1e-13));
+        Assert.That(finalH, Is.EqualTo(keras.FinalH).Within(1e-13));
     }
 
     [TestCaseSource(nameof(LayerCases))]
