@@ -97,6 +97,8 @@ public sealed class BadInputTests
         yield return Case("session-buffers-too-large-for-an-array", () => WideOutputModel().CreateSession(batch: 1, maxChunk: 2048), "maxChunk", "batch=1", "maxChunk=2048", "2147483648 values");
         yield return Case("plan-mask-row-all-false", () => Model().CreateInferencePlan(2, 4).Predict(Values(24), 2, 4, [true, false, false, false, false, false, false, false]),
             "mask", "Mask row 1", "at least 1");
+        yield return Case("options-callbacks-null", () => Fit(Data(), new TrainingOptions { Callbacks = null! }), "Callbacks", "expected a list", "null");
+        yield return Case("options-callback-item-null", () => Fit(Data(), new TrainingOptions { Callbacks = { new EarlyStopping("loss"), null! } }), "Callbacks", "Callbacks[1]", "null");
         yield return Case("optimizer-learning-rate-negative", () => _ = new Sgd<float>(Model().Parameters.ToList(), -0.1), "LearningRate", "≥ 0", "-0.1");
     }
 
