@@ -99,6 +99,12 @@ public sealed class BadInputTests
             "mask", "Mask row 1", "at least 1");
         yield return Case("options-callbacks-null", () => Fit(Data(), new TrainingOptions { Callbacks = null! }), "Callbacks", "expected a list", "null");
         yield return Case("options-callback-item-null", () => Fit(Data(), new TrainingOptions { Callbacks = { new EarlyStopping("loss"), null! } }), "Callbacks", "Callbacks[1]", "null");
+        yield return Case("windows-window-plus-horizon-overflows", () => Windows.Slice(Values(10), int.MaxValue, int.MaxValue), "series", "10 values", "need 4294967294");
+        yield return Case("windows-split-overflows", () => Windows.SliceSplit(Values(10), int.MaxValue, int.MaxValue, 0.5), "series", "10 values", "0 train");
+        yield return Case("adding-problem-too-large", () => AddingProblem.Generate(int.MaxValue, int.MaxValue, 1), "count", "9223372028264841218 values", "2147483591");
+        yield return Case("sine-too-large", () => SineFrequencies.Generate(int.MaxValue, 2, int.MaxValue, 2, 1), "count", "4611686014132420609 values", "2147483591");
+        yield return Case("mackey-glass-too-long", () => MackeyGlass.Generate(10, 1, washout: int.MaxValue), "washout", "2147483657", "2147483647");
+        yield return Case("mackey-glass-tau-huge", () => MackeyGlass.Generate(10, 1, tau: 1e12), "tau", "1000000000000");
         yield return Case("optimizer-learning-rate-negative", () => _ = new Sgd<float>(Model().Parameters.ToList(), -0.1), "LearningRate", "≥ 0", "-0.1");
     }
 
