@@ -186,7 +186,16 @@ public static class StudyTasks
         for (int k = 0; k < diffs.Length; k++) diffs[k] = co2[k + 1] - co2[k];
         (float mean, float std) = Moments(diffs.AsSpan(0, (int)(0.8 * diffs.Length)));
         for (int k = 0; k < diffs.Length; k++) diffs[k] = (diffs[k] - mean) / std;
-        (SequenceDataset train, SequenceDataset validation) = Windows.SliceSplit(diffs, window, 1, 0.8);
+        SequenceDataset train, validation;
+        try
+        {
+            (train, validation) = Windows.SliceSplit(diffs, window, 1, 0.8);
+        }
+        catch (ArgumentException e)
+        {
+            // A file that parses but is too short: a data error the command reports, not a crash.
+            throw new InvalidDataException($"{csv}: {co2.Length} values are too few for the co2 task (windows of {window} weekly changes, 80 % train, 20 % validation): {e.Message}", e);
+        }
         double baseline = MeanPredictorMae(train, validation) * std;
         return new StudyTask
         {

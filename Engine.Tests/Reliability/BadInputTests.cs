@@ -14,6 +14,9 @@ public sealed class BadInputTests
 {
     private static Sequential<float> Model() => new(3, new Layer<float>[] { new Lstm<float>(4, name: "lstm"), new Dense<float>(2, name: "dense") }, seed: 1);
 
+    // Dense(2^20) after an LSTM(1) over 1 feature: 2,048 steps of input make 2^31 output values, one more than an array holds.
+    private static Sequential<float> WideOutputModel() => ModelBuilder.Input(1).Lstm(1, returnSequences: true).Dense(1 << 20).Build<float>();
+
     private static float[] Values(int length) => Enumerable.Range(0, length).Select(k => MathF.Sin(k)).ToArray();
 
     private static void Forward(Sequential<float> model, float[] x, int batch, int time, bool[]? mask = null)
@@ -86,6 +89,22 @@ public sealed class BadInputTests
         yield return Case("predict-batch-size-negative", () => new Trainer(Model()).Predict(Data(), batchSize: -3), "batchSize", "positive", "Actual value was -3");
         yield return Case("adam-epsilon-0", () => _ = new Adam<float>(Model().Parameters.ToList(), epsilon: 0), "epsilon", "0");
         yield return Case("adam-beta1-1", () => _ = new Adam<float>(Model().Parameters.ToList(), beta1: 1), "beta1", "1");
+        // Sizes whose int products wrap: B·T·F = 3·2^32 wrapped to 0 matched an empty input; B·T·O = 2^31 wrapped negative.
+        yield return Case("input-size-overflows-int", () => Forward(Model(), Array.Empty<float>(), 65536, 65536), "input", "[B=65536, T=65536, F=3]", "12884901888 values", "got 0");
+        yield return Case("activation-too-large-for-an-array", () => Forward(WideOutputModel(), new float[2048], 1, 2048),
+            "input", "[B=1, T=2048]", "dense", "2147483648 values", "2147483591");
+        yield return Case("plan-buffers-too-large-for-an-array", () => WideOutputModel().CreateInferencePlan(maxBatch: 1, maxTime: 2048), "maxTime", "maxBatch=1", "maxTime=2048", "2147483648 values");
+        yield return Case("session-buffers-too-large-for-an-array", () => WideOutputModel().CreateSession(batch: 1, maxChunk: 2048), "maxChunk", "batch=1", "maxChunk=2048", "2147483648 values");
+        yield return Case("plan-mask-row-all-false", () => Model().CreateInferencePlan(2, 4).Predict(Values(24), 2, 4, [true, false, false, false, false, false, false, false]),
+            "mask", "Mask row 1", "at least 1");
+        yield return Case("options-callbacks-null", () => Fit(Data(), new TrainingOptions { Callbacks = null! }), "Callbacks", "expected a list", "null");
+        yield return Case("options-callback-item-null", () => Fit(Data(), new TrainingOptions { Callbacks = { new EarlyStopping("loss"), null! } }), "Callbacks", "Callbacks[1]", "null");
+        yield return Case("windows-window-plus-horizon-overflows", () => Windows.Slice(Values(10), int.MaxValue, int.MaxValue), "series", "10 values", "need 4294967294");
+        yield return Case("windows-split-overflows", () => Windows.SliceSplit(Values(10), int.MaxValue, int.MaxValue, 0.5), "series", "10 values", "0 train");
+        yield return Case("adding-problem-too-large", () => AddingProblem.Generate(int.MaxValue, int.MaxValue, 1), "count", "9223372028264841218 values", "2147483591");
+        yield return Case("sine-too-large", () => SineFrequencies.Generate(int.MaxValue, 2, int.MaxValue, 2, 1), "count", "4611686014132420609 values", "2147483591");
+        yield return Case("mackey-glass-too-long", () => MackeyGlass.Generate(10, 1, washout: int.MaxValue), "washout", "2147483657", "2147483647");
+        yield return Case("mackey-glass-tau-huge", () => MackeyGlass.Generate(10, 1, tau: 1e12), "tau", "1000000000000");
         yield return Case("optimizer-learning-rate-negative", () => _ = new Sgd<float>(Model().Parameters.ToList(), -0.1), "LearningRate", "≥ 0", "-0.1");
     }
 

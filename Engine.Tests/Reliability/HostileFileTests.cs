@@ -94,6 +94,22 @@ public sealed class HostileFileTests
     }
 
     [Test]
+    public void SpecJsonWithARepeatedKey_ThrowsFormatException_InsteadOfTakingTheLastValue()
+    {
+        // The last "input_features" used to win silently; the safetensors header and the optimizer JSON already refuse repeats.
+        string[] cases =
+        {
+            "{\"input_features\": 2, \"input_features\": 3, \"layers\": [{\"type\": \"dense\", \"units\": 1}]}",
+            "{\"input_features\": 2, \"layers\": [{\"type\": \"dense\", \"units\": 1, \"units\": 5}]}",
+        };
+        foreach (string json in cases)
+        {
+            var e = Assert.Throws<FormatException>(() => ModelSpec.FromJson(json, "repeated.json"), json);
+            Assert.That(e!.Message, Does.Contain("repeated.json").And.Contain("units").Or.Contain("input_features"), json);
+        }
+    }
+
+    [Test]
     public void SpecLoadedViaModelFile_ErrorsBecomeNumLstmFormatException()
     {
         byte[] bytes = ModelBytes(SmallSpec().Build<float>(), out _);

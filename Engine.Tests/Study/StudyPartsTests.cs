@@ -34,6 +34,25 @@ public class StudyOptionsTests
         Assert.That(error.ToString(), Does.Contain(option.Split('=')[0]).Or.Contain(value ?? option));
     }
 
+    [TestCase("co2_ppmv_filled\n315.4\n", "1 values")]
+    [TestCase("co2_ppmv_filled\n315.4\n315.5\n315.7\n", "3 values")]
+    public void Co2FileTooShortForTheTask_ExitsWithCode1_AndNamesTheFile(string csv, string count)
+    {
+        // A co2 CSV that parses but holds too few weeks for one window used to escape as an unhandled ArgumentException.
+        string folder = Path.Combine(Path.GetTempPath(), "numlstm-co2-short-" + Guid.NewGuid().ToString("N"));
+        Directory.CreateDirectory(folder);
+        try
+        {
+            string path = Path.Combine(folder, "co2.csv");
+            File.WriteAllText(path, csv);
+            var error = new StringWriter();
+            int code = StudyCommand.Run(new[] { "--tasks", "co2=" + path, "--out", Path.Combine(folder, "out") }, TextWriter.Null, error);
+            Assert.That(code, Is.EqualTo(1), error.ToString());
+            Assert.That(error.ToString(), Does.Contain(path).And.Contain(count).And.Contain("too few"));
+        }
+        finally { Directory.Delete(folder, recursive: true); }
+    }
+
     [Test]
     public void Help_PrintsUsage_AndExitsWith0()
     {

@@ -24,6 +24,9 @@ public static class AddingProblem
             throw new ArgumentOutOfRangeException(nameof(count), count, "count must be at least 1.");
         if (length < 2)
             throw new ArgumentOutOfRangeException(nameof(length), length, "length must be at least 2 (one marker in each half).");
+        if ((long)count * length * 2 > Array.MaxLength)
+            throw new ArgumentOutOfRangeException(nameof(count), count,
+                $"count × length × 2 features = {(long)count * length * 2} values, more than an array holds ({Array.MaxLength}).");
         var random = new Random(seed);
         var x = new float[count * length * 2];
         var targets = new float[count];

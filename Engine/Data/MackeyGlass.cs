@@ -27,12 +27,16 @@ public static class MackeyGlass
             throw new ArgumentOutOfRangeException(nameof(length), length, "length must be at least 1.");
         if (!(tau >= Dt) || !double.IsFinite(tau))
             throw new ArgumentOutOfRangeException(nameof(tau), tau, $"tau must be a finite delay of at least dt = {Dt}.");
+        if (tau / Dt >= Array.MaxLength)   // the ring buffer holds tau / dt + 1 states
+            throw new ArgumentOutOfRangeException(nameof(tau), tau, $"tau must be below {Array.MaxLength} × dt = {Array.MaxLength * Dt} (the delay's states fill one array).");
         if (Math.Abs(tau / Dt - Math.Round(tau / Dt)) > 1e-9)
             throw new ArgumentOutOfRangeException(nameof(tau), tau, $"tau must be a multiple of dt = {Dt} (the delay is a whole number of integration steps).");
         if (!(noiseStd >= 0.0) || !double.IsFinite(noiseStd))
             throw new ArgumentOutOfRangeException(nameof(noiseStd), noiseStd, "noiseStd must be finite and >= 0.");
         if (washout < 0)
             throw new ArgumentOutOfRangeException(nameof(washout), washout, "washout must not be negative.");
+        if ((long)washout + length > int.MaxValue)   // their int sum wrapped negative: no step ran and the series came out all zeros
+            throw new ArgumentOutOfRangeException(nameof(washout), washout, $"washout + length = {(long)washout + length} samples; expected at most {int.MaxValue}.");
 
         var random = new Random(seed);
         int delay = (int)Math.Round(tau / Dt);              // tau in integration steps

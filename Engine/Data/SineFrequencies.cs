@@ -19,6 +19,8 @@ public static class SineFrequencies
             throw new ArgumentOutOfRangeException(nameof(classCount), classCount, "classCount must be at least 2.");
         if (!(noiseStd >= 0.0) || !double.IsFinite(noiseStd))
             throw new ArgumentOutOfRangeException(nameof(noiseStd), noiseStd, "noiseStd must be finite and >= 0.");
+        if ((long)count * maxLength > Array.MaxLength)
+            throw new ArgumentOutOfRangeException(nameof(count), count, $"count × maxLength = {(long)count * maxLength} values, more than an array holds ({Array.MaxLength}).");
         var random = new Random(seed);
         var x = new float[count * maxLength];
         var lengths = new int[count];

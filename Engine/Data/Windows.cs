@@ -13,10 +13,10 @@ public static class Windows
     public static SequenceDataset Slice(ReadOnlySpan<float> series, int window, int horizon = 1)
     {
         CheckSizes(series.Length, window, horizon);
-        int count = series.Length - window - horizon + 1;
+        long count = (long)series.Length - window - horizon + 1;   // in long: window + horizon may pass int.MaxValue
         if (count < 1)
-            throw new ArgumentException($"series: {series.Length} values are too few for one window of {window} inputs and {horizon} targets (need {window + horizon}).", nameof(series));
-        return SliceRange(series, window, horizon, 0, count);
+            throw new ArgumentException($"series: {series.Length} values are too few for one window of {window} inputs and {horizon} targets (need {(long)window + horizon}).", nameof(series));
+        return SliceRange(series, window, horizon, 0, (int)count);
     }
 
     /// <summary>
@@ -31,14 +31,14 @@ public static class Windows
         if (!(trainFraction > 0.0 && trainFraction < 1.0))
             throw new ArgumentOutOfRangeException(nameof(trainFraction), trainFraction, "trainFraction must be in (0, 1).");
         int boundary = (int)Math.Round(trainFraction * series.Length, MidpointRounding.AwayFromZero);
-        int trainCount = boundary - window - horizon + 1;          // last start s with s+window+horizon-1 < boundary
+        long trainCount = (long)boundary - window - horizon + 1;    // last start s with s+window+horizon-1 < boundary
         int testFirst = Math.Max(boundary - window, 0);             // first start s with s+window >= boundary
-        int testCount = series.Length - window - horizon + 1 - testFirst;
+        long testCount = (long)series.Length - window - horizon + 1 - testFirst;
         if (trainCount < 1 || testCount < 1)
             throw new ArgumentException(
                 $"series: {series.Length} values split at {boundary} leave {Math.Max(trainCount, 0)} train and {Math.Max(testCount, 0)} test windows of {window} + {horizon}; need at least one of each.",
                 nameof(series));
-        return (SliceRange(series, window, horizon, 0, trainCount), SliceRange(series, window, horizon, testFirst, testCount));
+        return (SliceRange(series, window, horizon, 0, (int)trainCount), SliceRange(series, window, horizon, testFirst, (int)testCount));
     }
 
     private static void CheckSizes(int length, int window, int horizon)

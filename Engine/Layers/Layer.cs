@@ -34,7 +34,7 @@ public readonly ref struct SequenceBatch<T> where T : unmanaged, IFloatingPointI
     {
         if (batch <= 0) throw new ArgumentException($"Batch size must be positive, got {batch}.", nameof(batch));
         if (time <= 0) throw new ArgumentException($"Sequence length must be positive, got {time}.", nameof(time));
-        if (!mask.IsEmpty && mask.Length != batch * time)
+        if (!mask.IsEmpty && mask.Length != (long)batch * time)
             throw new ArgumentException($"Mask must be [B={batch}, T={time}] ({batch * time} values), got {mask.Length}.", nameof(mask));
         Data = data;
         Batch = batch;
@@ -111,7 +111,7 @@ public abstract class Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
     protected LayerShape CheckInput(SequenceBatch<T> input, Span<T> output)
     {
         LayerShape shape = InputShape ?? throw NotBuilt();
-        int expected = shape.IsSequence ? input.Batch * input.Time * shape.Features : input.Batch * shape.Features;
+        Int128 expected = shape.IsSequence ? (Int128)input.Batch * input.Time * shape.Features : (Int128)input.Batch * shape.Features;
         if (input.Data.Length != expected)
             throw new ArgumentException($"Layer '{Name}': input must be [B={input.Batch}, {(shape.IsSequence ? $"T={input.Time}, " : "")}F={shape.Features}] ({expected} values), got {input.Data.Length}.");
         int outLength = OutputLength(input.Batch, input.Time);

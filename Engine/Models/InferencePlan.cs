@@ -55,6 +55,7 @@ public sealed class InferencePlan<T> where T : unmanaged, IFloatingPointIeee754<
     /// x [B, T, F] batch first, mask [B, T] (true = real step) or empty. Returns [B, T, O] or [B, O]: a view into the
     /// plan's buffer, valid until the next call on this plan.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public ReadOnlySpan<T> Predict(ReadOnlySpan<T> x, int batch, int time, ReadOnlySpan<bool> mask = default)
     {
         if (batch <= 0 || batch > MaxBatch)
@@ -66,6 +67,11 @@ public sealed class InferencePlan<T> where T : unmanaged, IFloatingPointIeee754<
             throw new ArgumentException($"Input must be [B={batch}, T={time}, F={f}] ({batch * time * f} values), got {x.Length}.", nameof(x));
         if (!mask.IsEmpty && mask.Length != batch * time)
             throw new ArgumentException($"Mask must be [B={batch}, T={time}] ({batch * time} values) or empty, got {mask.Length}.", nameof(mask));
+        // As Sequential.Forward: a row with no valid step has no output (the plan used to return one silently).
+        if (!mask.IsEmpty)
+            for (int b = 0; b < batch; b++)
+                if (!mask.Slice(b * time, time).Contains(true))
+                    throw new ArgumentException($"Mask row {b} has no valid step: expected at least 1 of the T={time} steps marked true (a zero-length sequence has no output).", nameof(mask));
         return runner.Run(x, batch, time, mask, resetState: true);
     }
 

@@ -18,11 +18,16 @@ internal sealed class InferenceRunner<T> where T : unmanaged, IFloatingPointIeee
     private readonly T[] normScratch;
     private readonly bool streaming;
 
-    public InferenceRunner(Sequential<T> model, int maxBatch, int maxTime, bool streaming, bool packWeightsOnce = false)
+    // batchName and timeName: the caller's names of maxBatch and maxTime, for error messages.
+    public InferenceRunner(Sequential<T> model, int maxBatch, int maxTime, bool streaming, bool packWeightsOnce = false,
+        string batchName = "maxBatch", string timeName = "maxTime")
     {
         ArgumentNullException.ThrowIfNull(model);
-        if (maxBatch <= 0) throw new ArgumentOutOfRangeException(nameof(maxBatch), maxBatch, "The maximum batch size must be positive.");
-        if (maxTime <= 0) throw new ArgumentOutOfRangeException(nameof(maxTime), maxTime, "The maximum sequence length must be positive.");
+        if (maxBatch <= 0) throw new ArgumentOutOfRangeException(batchName, maxBatch, "The maximum batch size must be positive.");
+        if (maxTime <= 0) throw new ArgumentOutOfRangeException(timeName, maxTime, "The maximum sequence length must be positive.");
+        // Every buffer below holds maxBatch·maxTime rows (the larger of the two is named as the one at fault).
+        if (!model.RowsFit((long)maxBatch * maxTime))
+            throw model.TooManyRows((long)maxBatch * maxTime, maxBatch >= maxTime ? batchName : timeName, Math.Max(maxBatch, maxTime), $"{batchName}={maxBatch}, {timeName}={maxTime}");
         Model = model;
         MaxBatch = maxBatch;
         MaxTime = maxTime;

@@ -84,6 +84,8 @@ public sealed record ModelSpec
         Converters = { new JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower) },
         MaxDepth = 16,
         DefaultIgnoreCondition = JsonIgnoreCondition.Never,
+        // A repeated field is an error, not "the last one wins": the spec travels in file headers, read as hostile input.
+        AllowDuplicateProperties = false,
     };
 
     public Sequential<T> Build<T>() where T : unmanaged, IFloatingPointIeee754<T>

@@ -22,6 +22,7 @@ public sealed class Sequential<T> where T : unmanaged, IFloatingPointIeee754<T>
         if (this.layers.Count == 0) throw new ArgumentException("A model needs at least one layer.", nameof(layers));
         InputFeatures = inputFeatures;
         Seed = seed;
+        WidestRow = inputFeatures;
         var random = new Random(seed);
         LayerShape shape = LayerShape.Sequence(inputFeatures);
         var names = new HashSet<string>(StringComparer.Ordinal);
@@ -33,9 +34,32 @@ public sealed class Sequential<T> where T : unmanaged, IFloatingPointIeee754<T>
             layer.Build(shape, random);
             shape = layer.OutputShape!.Value;
             foreach (Parameter<T> p in layer.Parameters) parameters.Add(new NamedParameter<T>(layer.Name + "." + p.Name, layer, p));
+            long width = layer switch
+            {
+                Lstm<T> lstm => 4L * lstm.Units,
+                Bidirectional<T> bidirectional => Math.Max(4L * bidirectional.Forwards.Units, shape.Features),
+                _ => shape.Features,
+            };
+            if (width > WidestRow) (WidestRow, WidestLayer) = (width, $"layer '{layer.Name}'");
         }
         OutputShape = shape;
     }
+
+    /// <summary>The most values one step of one sequence takes in any per-call buffer (the input, a layer's output, an
+    /// LSTM's 4H gates), and who needs it: every buffer of a call holds at most B·T times this.</summary>
+    private long WidestRow { get; }
+    private string WidestLayer { get; } = "the input";
+
+    /// <summary>
+    /// Whether B·T = <paramref name="rows"/> rows of every per-call buffer fit one array. Callers throw
+    /// <see cref="TooManyRows"/> when not, so that a size whose int product wraps is an ArgumentException naming the
+    /// sizes rather than an OverflowException or a wrong-length buffer.
+    /// </summary>
+    internal bool RowsFit(long rows) => (Int128)rows * WidestRow <= Array.MaxLength;
+
+    internal ArgumentOutOfRangeException TooManyRows(long rows, string parameterName, object actualValue, string what) =>
+        new(parameterName, actualValue,
+            $"{what}: {WidestLayer} needs {rows} rows of {WidestRow} = {(Int128)rows * WidestRow} values in one buffer, more than an array holds ({Array.MaxLength}).");
 
     public int InputFeatures { get; }
     public int Seed { get; }
@@ -65,9 +89,11 @@ public sealed class Sequential<T> where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(cache);
         if (cache.LayerCaches.Length != layers.Count) throw new ArgumentException("This cache was created by another model.", nameof(cache));
-        int expected = input.Batch * input.Time * InputFeatures;
+        Int128 expected = (Int128)input.Batch * input.Time * InputFeatures;   // three ints: an int product can wrap back to the length
         if (input.Data.Length != expected)
             throw new ArgumentException($"Model input must be [B={input.Batch}, T={input.Time}, F={InputFeatures}] ({expected} values), got {input.Data.Length}.", nameof(input));
+        if (!RowsFit((long)input.Batch * input.Time))
+            throw TooManyRows((long)input.Batch * input.Time, nameof(input), input.Data.Length, $"A batch [B={input.Batch}, T={input.Time}]");
         if (!input.Mask.IsEmpty)
         {
             for (int b = 0; b < input.Batch; b++)

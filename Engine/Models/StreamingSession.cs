@@ -39,7 +39,7 @@ public sealed class StreamingSession<T> where T : unmanaged, IFloatingPointIeee7
         }
         if (batch <= 0) throw new ArgumentOutOfRangeException(nameof(batch), batch, "A session's batch size must be positive.");
         if (maxChunk <= 0) throw new ArgumentOutOfRangeException(nameof(maxChunk), maxChunk, "A session's maximum chunk length must be positive.");
-        runner = new InferenceRunner<T>(model, batch, maxChunk, streaming: true, packWeightsOnce);
+        runner = new InferenceRunner<T>(model, batch, maxChunk, streaming: true, packWeightsOnce, nameof(batch), nameof(maxChunk));
         PacksWeightsOnce = packWeightsOnce;
     }
 

@@ -70,6 +70,9 @@ public sealed class TrainingOptions
             throw new ArgumentOutOfRangeException(nameof(ClipValue), ClipValue, "Clip value must be positive and finite.");
         if (!Enum.IsDefined(Clip)) throw new ArgumentOutOfRangeException(nameof(Clip), Clip, "Unknown clip mode.");
         if (!Enum.IsDefined(NonFiniteInputs)) throw new ArgumentOutOfRangeException(nameof(NonFiniteInputs), NonFiniteInputs, "Unknown NonFiniteInputs value.");
+        if (Callbacks is null) throw new ArgumentNullException(nameof(Callbacks), "Callbacks: expected a list (empty for none), got null.");
+        for (int k = 0; k < Callbacks.Count; k++)
+            if (Callbacks[k] is null) throw new ArgumentNullException(nameof(Callbacks), $"Callbacks[{k}] is null: expected a callback.");
     }
 }
 
