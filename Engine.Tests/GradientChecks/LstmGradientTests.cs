@@ -22,6 +22,8 @@ public class LstmGradientTests
         yield return new Case("ragged masks, last output", ReturnSequences: false, Ragged: true);
         yield return new Case("ragged masks, goBackwards", GoBackwards: true, Ragged: true);
         yield return new Case("ragged masks, zero output for mask", Ragged: true, ZeroOutput: true);
+        yield return new Case("ragged masks, zero output for mask, last output", ReturnSequences: false, Ragged: true, ZeroOutput: true);
+        yield return new Case("ragged masks, zero output for mask, goBackwards, last output", ReturnSequences: false, GoBackwards: true, Ragged: true, ZeroOutput: true);
         yield return new Case("ragged masks, zero output, goBackwards, hidden LN", GoBackwards: true, Ragged: true, ZeroOutput: true, Norm: new CellNormalization(Hidden: true));
         yield return new Case("gates summed", Norm: new CellNormalization(GateNormalization.Summed));
         yield return new Case("gates separate", Norm: new CellNormalization(GateNormalization.Separate));

@@ -65,6 +65,53 @@ public class LstmGatesTests<T> where T : unmanaged, IFloatingPointIeee754<T>
         Assert.That(e!.Message, Does.Contain("[8]").And.Contain("[2]"));
     }
 
+    // A row's last columns (past the last full vector) must get the same arithmetic as the vector columns: columns
+    // [8, h) are given the inputs of columns [0, h − 8), and every output must then repeat bit for bit, through each
+    // kernel with a tail (ForwardStep, InferenceStep, ActivateAndUpdateCell, and ForwardStepColumns ending mid-row).
+    [Test]
+    public void TailColumns_GetTheVectorColumnsBits([Values(9, 12, 15, 100, 203)] int h)
+    {
+        int full = h & ~7, rest = h - full, g = 4 * h;
+        T[] gates = TestArrays.Uniform<T>(g, 7 * h, -6, 6), cellPrevious = TestArrays.Uniform<T>(h, 7 * h + 1, -3, 3);
+        gates[1] = T.NaN;   // a NaN pre-activation repeats as NaN
+        for (int k = 0; k < 4; k++) Array.Copy(gates, k * h, gates, k * h + full, rest);
+        Array.Copy(cellPrevious, 0, cellPrevious, full, rest);
+
+        T[] z = (T[])gates.Clone(), cell = new T[h], tanhCell = new T[h], hidden = new T[h];
+        LstmGates.ForwardStep<T>(z, cellPrevious, cell, tanhCell, hidden, h);
+        for (int k = 0; k < 4; k++) AssertRepeats(z.AsSpan(k * h, h), full, rest, $"ForwardStep gate {k}");
+        AssertRepeats(cell, full, rest, "ForwardStep cell");
+        AssertRepeats(tanhCell, full, rest, "ForwardStep tanh(c)");
+        AssertRepeats(hidden, full, rest, "ForwardStep hidden");
+
+        T[] inPlace = (T[])cellPrevious.Clone(), hiddenInference = new T[h];
+        LstmGates.InferenceStep<T>((T[])gates.Clone(), inPlace, new T[h], hiddenInference, h);
+        AssertRepeats(inPlace, full, rest, "InferenceStep cell");
+        AssertRepeats(hiddenInference, full, rest, "InferenceStep hidden");
+
+        T[] activated = (T[])gates.Clone(), updated = new T[h];
+        LstmGates.ActivateAndUpdateCell<T>(activated, cellPrevious, updated, h);
+        for (int k = 0; k < 4; k++) AssertRepeats(activated.AsSpan(k * h, h), full, rest, $"ActivateAndUpdateCell gate {k}");
+        AssertRepeats(updated, full, rest, "ActivateAndUpdateCell cell");
+
+        if (typeof(T) == typeof(float) && FastMath.IsSupported)
+        {
+            // The column-range kernel (two-core steps) over [0, full) and then its ragged end [full, h).
+            float[] zf = (float[])(object)gates.Clone(), cf = new float[h], yf = new float[h], hf = new float[h];
+            float[] cpf = (float[])(object)cellPrevious;
+            if (full > 0) LstmGates.ForwardStepColumns(zf, cpf, cf, yf, hf, h, 0, full);
+            LstmGates.ForwardStepColumns(zf, cpf, cf, yf, hf, h, full, h);
+            AssertRepeats((T[])(object)cf, full, rest, "ForwardStepColumns cell");
+            AssertRepeats((T[])(object)hf, full, rest, "ForwardStepColumns hidden");
+        }
+    }
+
+    private static void AssertRepeats(ReadOnlySpan<T> row, int full, int rest, string what)
+    {
+        for (int j = 0; j < rest; j++)
+            Assert.That(BitEqual(row[full + j], row[j]), Is.True, $"{what}: column {full + j} = {row[full + j]}, column {j} = {row[j]}");
+    }
+
     private static bool BitEqual(T a, T b) => T.IsNaN(a) ? T.IsNaN(b) : a == b && T.IsNegative(a) == T.IsNegative(b);
 
     [Test]

@@ -86,16 +86,17 @@ public class LstmThreadingTests<T> where T : unmanaged, IFloatingPointIeee754<T>
     // DirectionBalance: a Bidirectional's direction done first takes the second half of the other's rows for its last steps.
     // Here the test thread plays the helping core against one LSTM stepping on another thread, so the hand-off happens at
     // whatever step the owner reaches first; every output and the final state must equal an undivided call's, bit for bit.
-    [TestCase(false, false, 0)]
-    [TestCase(true, true, 0)]
-    [TestCase(true, false, 1)]   // the Ba et al. cell: LN on the gates and the cell state, each row its own statistics
-    public void BalancedDirection_RowsHandedOverMidSequence_GiveTheSameBits(bool returnSequences, bool goBackwards, int cell)
+    [TestCase(false, false, 0, false)]
+    [TestCase(false, true, 0, true)]    // zero_output_for_mask: the last output of a row whose last step is masked is zero
+    [TestCase(true, true, 0, false)]
+    [TestCase(true, false, 1, false)]   // the Ba et al. cell: LN on the gates and the cell state, each row its own statistics
+    public void BalancedDirection_RowsHandedOverMidSequence_GiveTheSameBits(bool returnSequences, bool goBackwards, int cell, bool zeroOutput)
     {
         const int batch = 7, time = 400, f = 6, h = 24;
-        var lstm = new Lstm<T>(h, returnSequences, goBackwards, cellNormalization: cell == 0 ? null : CellNormalization.BaEtAl2016);
+        var lstm = new Lstm<T>(h, returnSequences, goBackwards, cellNormalization: cell == 0 ? null : CellNormalization.BaEtAl2016, zeroOutputForMask: zeroOutput);
         lstm.Build(LayerShape.Sequence(f), new Random(11));
         T[] x = Values(batch * time * f, 12);
-        bool[] mask = Enumerable.Range(0, batch * time).Select(k => k % 11 != 4 && k % 13 != 0).ToArray();
+        bool[] mask = Enumerable.Range(0, batch * time).Select(k => k % 11 != 4 && k % 13 != 0).ToArray();   // rows 0 and 1 start masked, row 3 ends masked
         int outputLength = (returnSequences ? batch * time : batch) * h;
 
         var reference = lstm.CreateInferenceBuffers(batch, time, packed: true);

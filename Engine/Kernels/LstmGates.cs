@@ -1,6 +1,7 @@
 using System.Numerics.Tensors;
 using System.Runtime.InteropServices;
 using System.Runtime.Intrinsics;
+using System.Runtime.Intrinsics.X86;
 
 namespace NumLstm.Kernels;
 
@@ -106,24 +107,41 @@ public static class LstmGates
         if ((int)full < end) ForwardStepTail(gates, cellPrevious, cell, tanhCell, hidden, h, (int)full, end);
     }
 
-    // Columns [j, end) of a float row (fewer than eight) through the same vector code on a zero-padded copy (a row of
-    // H = 8), so every column gets the same arithmetic.
+    // Columns [j, end) of a float row (fewer than eight) as one vector per gate and row, loaded and stored under a lane
+    // mask (the lanes past end read as zero and are neither read from memory nor written): the same operations per
+    // column as ActivateGates and CellAndHidden, so every column gets the same bits, without a padded copy of the row
+    // (the copy took about as long as the 96 columns before it at H = 100).
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void ForwardStepTail(Span<float> gates, ReadOnlySpan<float> cellPrevious, Span<float> cell, Span<float> tanhCell, Span<float> hidden, int h, int j, int end)
+    private static unsafe void ForwardStepTail(Span<float> gates, ReadOnlySpan<float> cellPrevious, Span<float> cell, Span<float> tanhCell, Span<float> hidden, int h, int j, int end)
     {
-        int rest = end - j;
-        Span<float> scratch = stackalloc float[8 * 8];
-        scratch.Clear();
-        for (int k = 0; k < 4; k++) gates.Slice(k * h + j, rest).CopyTo(scratch.Slice(8 * k));
-        cellPrevious.Slice(j, rest).CopyTo(scratch.Slice(32));
-        ref float s0 = ref MemoryMarshal.GetReference(scratch);
-        ActivateGates(ref s0, 8, 0, 8);
-        CellAndHidden(ref s0, ref Unsafe.Add(ref s0, 32), ref Unsafe.Add(ref s0, 40), ref Unsafe.Add(ref s0, 48), ref Unsafe.Add(ref s0, 56), 8, 0, 8);
-        for (int k = 0; k < 4; k++) scratch.Slice(8 * k, rest).CopyTo(gates.Slice(k * h + j));
-        scratch.Slice(40, rest).CopyTo(cell.Slice(j));
-        scratch.Slice(48, rest).CopyTo(tanhCell.Slice(j));
-        scratch.Slice(56, rest).CopyTo(hidden.Slice(j));
+        Vector256<float> lanes = TailMask(end - j);
+        fixed (float* z = gates)
+        fixed (float* cp = cellPrevious)
+        fixed (float* c = cell)
+        fixed (float* y = tanhCell)
+        fixed (float* hr = hidden)
+        {
+            float* input = z + j, forget = z + h + j, candidate = z + 2 * h + j, output = z + 3 * h + j;
+            Vector256<float> i = FastMath.Sigmoid(Avx.MaskLoad(input, lanes));                                  // (S4)
+            Vector256<float> f = FastMath.Sigmoid(Avx.MaskLoad(forget, lanes));
+            Vector256<float> g = FastMath.Tanh(Avx.MaskLoad(candidate, lanes));
+            Vector256<float> o = FastMath.Sigmoid(Avx.MaskLoad(output, lanes));
+            Vector256<float> cNew = Vector256.FusedMultiplyAdd(i, g, f * Avx.MaskLoad(cp + j, lanes));        // (S5), as NewCell
+            Vector256<float> t = FastMath.Tanh(cNew);                                                          // (S6)
+            Avx.MaskStore(input, lanes, i);
+            Avx.MaskStore(forget, lanes, f);
+            Avx.MaskStore(candidate, lanes, g);
+            Avx.MaskStore(output, lanes, o);
+            Avx.MaskStore(c + j, lanes, cNew);
+            Avx.MaskStore(y + j, lanes, t);
+            Avx.MaskStore(hr + j, lanes, o * t);                                                               // (S7)
+        }
     }
+
+    // The lanes [0, count) of a vector selected (sign bit set), for Avx.MaskLoad and MaskStore; 0 < count < 8.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static Vector256<float> TailMask(int count)
+        => Vector256.LessThan(Vector256.Create(0, 1, 2, 3, 4, 5, 6, 7), Vector256.Create(count)).AsSingle();
 
     // The one definition of the float gate math, in two passes over the columns [j0, j1) (multiples of 8) of a row of
     // G = 4H values. ActivateGates is (S4): i, f, o = σ and g = tanh of the pre-activations, stored over them, one gate
@@ -180,17 +198,29 @@ public static class LstmGates
         nuint full = (nuint)(h & ~7);
         ActivateGates(ref z, (nuint)h, 0, full);
         for (nuint j = 0; j < full; j += 8) NewCell(ref z, ref cp, (nuint)h, j).StoreUnsafe(ref c, j);
-        int rest = h - (int)full;
-        if (rest == 0) return;
-        Span<float> scratch = stackalloc float[6 * 8];
-        scratch.Clear();
-        for (int k = 0; k < 4; k++) gates.Slice(k * h + (int)full, rest).CopyTo(scratch.Slice(8 * k));
-        cellPrevious.Slice((int)full, rest).CopyTo(scratch.Slice(32));
-        ref float s0 = ref MemoryMarshal.GetReference(scratch);
-        ActivateGates(ref s0, 8, 0, 8);
-        NewCell(ref s0, ref Unsafe.Add(ref s0, 32), 8, 0).StoreUnsafe(ref s0, 40);
-        for (int k = 0; k < 4; k++) scratch.Slice(8 * k, rest).CopyTo(gates.Slice(k * h + (int)full));
-        scratch.Slice(40, rest).CopyTo(cell.Slice((int)full));
+        if ((int)full < h) ActivateAndUpdateCellTail(gates, cellPrevious, cell, h, (int)full);
+    }
+
+    // ActivateAndUpdateCellFloat's last columns [j, h) (fewer than eight) under a lane mask, as ForwardStepTail.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static unsafe void ActivateAndUpdateCellTail(Span<float> gates, ReadOnlySpan<float> cellPrevious, Span<float> cell, int h, int j)
+    {
+        Vector256<float> lanes = TailMask(h - j);
+        fixed (float* z = gates)
+        fixed (float* cp = cellPrevious)
+        fixed (float* c = cell)
+        {
+            float* input = z + j, forget = z + h + j, candidate = z + 2 * h + j, output = z + 3 * h + j;
+            Vector256<float> i = FastMath.Sigmoid(Avx.MaskLoad(input, lanes));
+            Vector256<float> f = FastMath.Sigmoid(Avx.MaskLoad(forget, lanes));
+            Vector256<float> g = FastMath.Tanh(Avx.MaskLoad(candidate, lanes));
+            Avx.MaskStore(output, lanes, FastMath.Sigmoid(Avx.MaskLoad(output, lanes)));
+            Vector256<float> cNew = Vector256.FusedMultiplyAdd(i, g, f * Avx.MaskLoad(cp + j, lanes));
+            Avx.MaskStore(input, lanes, i);
+            Avx.MaskStore(forget, lanes, f);
+            Avx.MaskStore(candidate, lanes, g);
+            Avx.MaskStore(c + j, lanes, cNew);
+        }
     }
 
     /// <summary>

@@ -132,7 +132,7 @@ public sealed partial class Lstm<T>
         {
             balance?.Close(side);
         }
-        if (!allSteps) hState.Slice(0, rowEnd * h).CopyTo(output);
+        if (!allSteps) WriteLastOutputs(hState, 0, rowEnd, time, mask, output);
         if (maySplit) buffers.SplitTiming.End();
     }
 
@@ -217,7 +217,7 @@ public sealed partial class Lstm<T>
             StepRows(tIn, r0, batch, time, projection, hState, cState, mask, buffers, scratch, packed, split: false);
             WriteStepOutputs(hState, r0, batch, time, s, tIn, mask, output, allSteps, inputOrder);
         }
-        if (!allSteps) hState.Slice(r0 * h, (batch - r0) * h).CopyTo(output.Slice(r0 * h));
+        if (!allSteps) WriteLastOutputs(hState, r0, batch, time, mask, output);
     }
 
     // One step of a plain float cell with its hidden units split over two cores (Lstm.ColumnSplit.cs): h_{t−1} from
@@ -244,6 +244,17 @@ public sealed partial class Lstm<T>
                     maskPointer, mask.Length, buffers, buffers.StepCount);
             PairedWork.Run(job);
         }
+    }
+
+    // The last output [B, H] of the rows [r0, r1): h, or zero with zero_output_for_mask where the last processing step
+    // is masked (S9').
+    private void WriteLastOutputs(Span<T> hState, int r0, int r1, int time, ReadOnlySpan<bool> mask, Span<T> output)
+    {
+        int h = Units, tLast = GoBackwards ? 0 : time - 1;
+        hState.Slice(r0 * h, (r1 - r0) * h).CopyTo(output.Slice(r0 * h));
+        if (ZeroOutputForMask && !mask.IsEmpty)
+            for (int bi = r0; bi < r1; bi++)
+                if (!mask[bi * time + tLast]) output.Slice(bi * h, h).Clear();
     }
 
     // (S8)/(S9') for one step of the rows [r0, r1): each row's output is h (a masked step's h is the carried one), or zero with zero_output_for_mask.

@@ -55,9 +55,10 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
     internal bool SplitProducts { get; set; } = true;
 
     /// <summary>
-    /// Keras' zero_output_for_mask: with returnSequences, a masked step outputs zeros instead of repeating the previous
-    /// output (the state is carried either way). Bidirectional turns it on for both directions when it returns sequences,
-    /// as Keras does.
+    /// Keras' zero_output_for_mask: a masked step outputs zeros instead of repeating the previous output (the state is
+    /// carried either way); without returnSequences the last output is then zero when the last processing step is
+    /// masked, as Keras' last_output. Bidirectional turns it on for both directions when it returns sequences, as Keras
+    /// does.
     /// </summary>
     public bool ZeroOutputForMask { get; internal set; }
 
@@ -427,13 +428,9 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
             {
                 hPrev.Slice(bi * h, h).CopyTo(hRow);                           // (S9) masked: state carried,
                 cPrev.Slice(bi * h, h).CopyTo(cRow);                           //      output repeats the last one
+                if (ZeroOutputForMask) outRow.Clear();                         // (S9') or is zero, the last output too
             }
-            if (ReturnSequences)
-            {
-                Span<T> sequenceRow = output.Slice((bi * time + s) * h, h);
-                if (active || !ZeroOutputForMask) outRow.CopyTo(sequenceRow);
-                else sequenceRow.Clear();                                      // (S9') zero_output_for_mask
-            }
+            if (ReturnSequences) outRow.CopyTo(output.Slice((bi * time + s) * h, h));
         }
     }
 
@@ -459,9 +456,10 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
             if (ReturnSequences) TensorPrimitives.Add(carry, outputGradient.Slice((bi * time + s) * h, h), carry);
             if (!c.Active[row])
             {
-                // (B12) masked step: the output gradient passes to the previous output (unless the step output zeros),
-                // the state gradients to the previous state.
-                if (ReturnSequences && ZeroOutputForMask) carry.Clear();
+                // (B12) masked step: the output gradient passes to the previous output (unless the step output zeros,
+                // which also ends the last output's gradient without returnSequences), the state gradients to the
+                // previous state.
+                if (ZeroOutputForMask) carry.Clear();
                 dAx.Clear();
                 if (separate) dAh.Slice(bi * g, g).Clear();
                 continue;
