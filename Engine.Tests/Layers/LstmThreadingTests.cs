@@ -83,6 +83,84 @@ public class LstmThreadingTests<T> where T : unmanaged, IFloatingPointIeee754<T>
         return [output, dInput, .. lstm.Parameters.Select(p => p.Gradient.ToArray())];
     }
 
+    // DirectionBalance: a Bidirectional's direction done first takes the second half of the other's rows for its last steps.
+    // Here the test thread plays the helping core against one LSTM stepping on another thread, so the hand-off happens at
+    // whatever step the owner reaches first; every output and the final state must equal an undivided call's, bit for bit.
+    [TestCase(false, false, 0, false)]
+    [TestCase(false, true, 0, true)]    // zero_output_for_mask: the last output of a row whose last step is masked is zero
+    [TestCase(true, true, 0, false)]
+    [TestCase(true, false, 1, false)]   // the Ba et al. cell: LN on the gates and the cell state, each row its own statistics
+    public void BalancedDirection_RowsHandedOverMidSequence_GiveTheSameBits(bool returnSequences, bool goBackwards, int cell, bool zeroOutput)
+    {
+        const int batch = 7, time = 400, f = 6, h = 24;
+        var lstm = new Lstm<T>(h, returnSequences, goBackwards, cellNormalization: cell == 0 ? null : CellNormalization.BaEtAl2016, zeroOutputForMask: zeroOutput);
+        lstm.Build(LayerShape.Sequence(f), new Random(11));
+        T[] x = Values(batch * time * f, 12);
+        bool[] mask = Enumerable.Range(0, batch * time).Select(k => k % 11 != 4 && k % 13 != 0).ToArray();   // rows 0 and 1 start masked, row 3 ends masked
+        int outputLength = (returnSequences ? batch * time : batch) * h;
+
+        var reference = lstm.CreateInferenceBuffers(batch, time, packed: true);
+        T[] expected = new T[outputLength];
+        lstm.InferenceForward(x, batch, time, mask, reference, expected, returnSequences, inputOrder: true, resetState: true);
+
+        var buffers = lstm.CreateInferenceBuffers(batch, time, packed: true);
+        var helperScratch = new LstmRowScratch<T>(h);
+        var balance = new DirectionBalance();
+        var handedOverAt = new List<int>();
+        for (int attempt = 0; attempt < 20 && handedOverAt.Count < 3; attempt++)
+        {
+            T[] actual = new T[outputLength];
+            balance.Reset();
+            Exception? ownerError = null;
+            var owner = new Thread(() =>
+            {
+                try { lstm.InferenceForward(x, batch, time, mask, buffers, actual, returnSequences, inputOrder: true, resetState: true, balance, side: 1); }
+                catch (Exception e) { ownerError = e; }
+            });
+            owner.Start();
+            var wait = System.Diagnostics.Stopwatch.StartNew();
+            while (!balance.IsOpen(1) && owner.IsAlive && wait.ElapsedMilliseconds < 5000) Thread.SpinWait(1);
+            if (balance.TryHelp(1, out int fromStep, out int fromRow))
+            {
+                Assert.That(fromStep, Is.InRange(0, time - 2));
+                Assert.That(fromRow, Is.EqualTo(batch - batch / 2));
+                lstm.InferenceContinueRows(batch, time, mask, buffers, helperScratch, actual, returnSequences, inputOrder: true, fromStep, fromRow);
+                handedOverAt.Add(fromStep);
+            }
+            owner.Join();
+            Assert.That(ownerError, Is.Null);
+            Assert.That(actual, Is.EqualTo(expected), $"attempt {attempt}, rows handed over at step {(handedOverAt.Count > 0 ? handedOverAt[^1] : -1)}");
+            Assert.That(buffers.CurrentHidden.AsSpan(0, batch * h).ToArray(), Is.EqualTo(reference.CurrentHidden.AsSpan(0, batch * h).ToArray()), "final h");
+            Assert.That(buffers.Cell.AsSpan(0, batch * h).ToArray(), Is.EqualTo(reference.Cell.AsSpan(0, batch * h).ToArray()), "final c");
+        }
+        Assert.That(handedOverAt, Is.Not.Empty, "no attempt handed rows over: the owner always finished before the offer");
+        Assert.That(balance.HandOffs, Is.EqualTo(handedOverAt.Count));
+    }
+
+    [Test]
+    public void DirectionBalance_DeclinesWhenTheOwnerHasNotStarted_OrIsDone_OrNearItsEnd()
+    {
+        var balance = new DirectionBalance();
+        balance.Reset();
+        Assert.That(balance.TryHelp(0, out _, out _), Is.False, "not started");
+        balance.Start(0);
+        balance.Close(0);
+        Assert.That(balance.TryHelp(0, out _, out _), Is.False, "done");
+        balance.Reset();
+        balance.Start(1);
+        Assert.That(balance.TryAccept(1, 3, 10, 8, out int kept), Is.False, "no offer yet");
+        Assert.That(kept, Is.EqualTo(8));
+        var helper = Task.Run(() => balance.TryHelp(1, out int step, out int row) ? (step, row) : (-1, -1));
+        while (balance.IsOpen(1)) Thread.SpinWait(1);
+        Assert.That(balance.TryAccept(1, 9, 10, 8, out kept), Is.False, "one step left: not worth handing over");
+        Assert.That(balance.TryAccept(1, 4, 10, 1, out kept), Is.False, "one row: nothing to hand over");
+        Assert.That(balance.TryAccept(1, 4, 10, 9, out kept), Is.True);
+        Assert.That(kept, Is.EqualTo(5));
+        Assert.That(helper.Result, Is.EqualTo((4, 5)));
+        balance.Close(1);   // an accepted hand-off stays accepted
+        Assert.That(balance.HandOffs, Is.EqualTo(1));
+    }
+
     [Test]
     public void BidirectionalPlan_IsBitwiseTheSame_WithDirectionsOnTwoThreads()
     {

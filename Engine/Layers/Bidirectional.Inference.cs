@@ -7,8 +7,9 @@ namespace NumLstm.Layers;
 // (BD1)–(BD2) in docs/math.md. With ParallelDirections the backward direction is handed to the engine's second core
 // (PairedWork) through a job object owned by the buffers (no allocation per call) while the calling thread runs the
 // forward direction; if the worker is taken (another plan's job) or has not picked it up by then, the caller runs it
-// itself, so the call never waits on a queue. Each direction computes exactly what it computes alone: the result is
-// bitwise the same either way.
+// itself, so the call never waits on a queue. The direction that finishes first then takes the second half of the other's
+// batch rows for the steps that are left (DirectionBalance), so neither core waits long for the other. Each direction
+// computes exactly what it computes alone, and rows are independent: the result is bitwise the same either way.
 public sealed partial class Bidirectional<T>
 {
     internal BidirectionalInferenceBuffers<T> CreateInferenceBuffers(int maxBatch, int maxTime, bool packOnce = false)
@@ -76,12 +77,19 @@ internal sealed class BidirectionalInferenceBuffers<T> : IPairedJob where T : un
         Backward = backward;
         ForwardOutput = new T[outputLength];
         BackwardOutput = new T[outputLength];
+        HelperScratch = new LstmRowScratch<T>(layer.Units);
         input = new T[inputLength];
         mask = new bool[maskLength];
     }
 
     public readonly LstmInferenceBuffers<T> Forward, Backward;
     public readonly T[] ForwardOutput, BackwardOutput;
+    /// <summary>Hands the rows of the slower direction's last steps to the core that is done with its own.</summary>
+    public readonly DirectionBalance Balance = new();
+    /// <summary>Row scratch for the core that helps the other direction (its own is in use on the other core).</summary>
+    public readonly LstmRowScratch<T> HelperScratch;
+    /// <summary>Whether the direction done first may take rows off the other (tests and benchmarks compare; set between calls).</summary>
+    public bool AllowBalance = true;
 
     /// <summary>Copies the call's input for both directions.</summary>
     public void SetInput(ReadOnlySpan<T> x, int batchSize, int steps, ReadOnlySpan<bool> inputMask, int outputRows)
@@ -90,14 +98,110 @@ internal sealed class BidirectionalInferenceBuffers<T> : IPairedJob where T : un
         hasMask = !inputMask.IsEmpty;
         if (hasMask) inputMask.CopyTo(mask);
         batch = batchSize; time = steps; rows = outputRows;
+        Balance.Reset();
     }
 
     public void RunPart(int part)
     {
         int features = layer.InputShape!.Value.Features;
-        Lstm<T> lstm = part == 0 ? layer.Forwards : layer.Backwards;
-        lstm.InferenceForward(input.AsSpan(0, batch * time * features), batch, time, hasMask ? mask.AsSpan(0, batch * time) : default,
-            part == 0 ? Forward : Backward, (part == 0 ? ForwardOutput : BackwardOutput).AsSpan(0, rows * layer.Units),
-            layer.Forwards.ReturnSequences, inputOrder: true, resetState: true);
+        bool sequences = layer.Forwards.ReturnSequences;
+        ReadOnlySpan<bool> callMask = hasMask ? mask.AsSpan(0, batch * time) : default;
+        DirectionBalance? balance = AllowBalance ? Balance : null;
+        (Lstm<T> lstm, LstmInferenceBuffers<T> buffers, T[] output) = Direction(part);
+        lstm.InferenceForward(input.AsSpan(0, batch * time * features), batch, time, callMask, buffers, output.AsSpan(0, rows * layer.Units),
+            sequences, inputOrder: true, resetState: true, balance, side: part);
+        // Done with this direction: take the second half of the other's rows for its last steps, if it is still far enough
+        // from its end to hand them over.
+        if (balance is not null && balance.TryHelp(1 - part, out int fromStep, out int fromRow))
+        {
+            (Lstm<T> other, LstmInferenceBuffers<T> otherBuffers, T[] otherOutput) = Direction(1 - part);
+            other.InferenceContinueRows(batch, time, callMask, otherBuffers, HelperScratch, otherOutput.AsSpan(0, rows * layer.Units),
+                sequences, inputOrder: true, fromStep, fromRow);
+        }
+    }
+
+    private (Lstm<T> Lstm, LstmInferenceBuffers<T> Buffers, T[] Output) Direction(int part)
+        => part == 0 ? (layer.Forwards, Forward, ForwardOutput) : (layer.Backwards, Backward, BackwardOutput);
+}
+
+/// <summary>
+/// Evens out a Bidirectional's two directions while they run one per core. The direction that finishes first offers
+/// help (<see cref="TryHelp"/>); the other, at the start of its next step (<see cref="TryAccept"/>), keeps the first half
+/// of its batch rows and hands the core that offered the second half, for the steps that are left. Rows are independent
+/// in every product and gate pass, so each row gets the same bits whichever core steps it. One offer per direction and
+/// call; no lock: a state per direction, moved by compare-and-swap. The helper waits at most one of the other's steps.
+/// </summary>
+internal sealed class DirectionBalance
+{
+    // The state of each direction (side 0 forward, 1 backward) as the owner of its rows: Idle (not started) → Open
+    // (stepping) → Offered (the other core offers help) → Accepted (the rows from fromRow on, steps from fromStep on, are
+    // the helper's), or → Closed (done or failed, any offer declined). Only the helper moves Open → Offered; only the
+    // owner moves Offered → Accepted; the owner closes at its end unless it accepted.
+    private const int Idle = 0, Open = 1, Offered = 2, Accepted = 3, Closed = 4;
+    private readonly int[] state = new int[2];
+    private readonly int[] fromStep = new int[2], fromRow = new int[2];
+
+    /// <summary>Calls in which one core took rows off the other direction (tests and benchmarks read it).</summary>
+    public long HandOffs { get; private set; }
+
+    /// <summary>Whether side's owner is stepping and has not been offered help yet (tests wait for it).</summary>
+    internal bool IsOpen(int side) => Volatile.Read(ref state[side]) == Open;
+
+    /// <summary>A new call: both directions not started.</summary>
+    public void Reset()
+    {
+        Volatile.Write(ref state[0], Idle);
+        Volatile.Write(ref state[1], Idle);
+    }
+
+    /// <summary>The owner of side's rows starts stepping (Idle → Open).</summary>
+    public void Start(int side) => Interlocked.CompareExchange(ref state[side], Open, Idle);
+
+    /// <summary>
+    /// The owner, at the start of step: if help is offered and at least two steps are left, it keeps the rows
+    /// [0, keptRows) and hands the rest, from this step on, to the helper.
+    /// </summary>
+    public bool TryAccept(int side, int step, int time, int batch, out int keptRows)
+    {
+        keptRows = batch;
+        if (Volatile.Read(ref state[side]) != Offered || time - step < 2 || batch < 2) return false;
+        keptRows = batch - batch / 2;
+        fromStep[side] = step;
+        fromRow[side] = keptRows;
+        Volatile.Write(ref state[side], Accepted);   // publishes fromStep, fromRow and the state rows of step − 1
+        return true;
+    }
+
+    /// <summary>The owner is done with its steps (or failed): an offer it has not accepted is declined.</summary>
+    public void Close(int side)
+    {
+        while (true)
+        {
+            int seen = Volatile.Read(ref state[side]);
+            if (seen is Accepted or Closed || Interlocked.CompareExchange(ref state[side], Closed, seen) == seen) return;
+        }
+    }
+
+    /// <summary>
+    /// The core done with its own direction offers to step side's rows; true with where to start if the owner handed
+    /// them over, false if it had not started, was done, or finished before its next step.
+    /// </summary>
+    public bool TryHelp(int side, out int step, out int row)
+    {
+        step = row = 0;
+        if (Interlocked.CompareExchange(ref state[side], Offered, Open) != Open) return false;
+        while (true)
+        {
+            int seen = Volatile.Read(ref state[side]);
+            if (seen == Accepted)
+            {
+                step = fromStep[side];
+                row = fromRow[side];
+                HandOffs++;
+                return true;
+            }
+            if (seen == Closed) return false;
+            Thread.SpinWait(1);
+        }
     }
 }

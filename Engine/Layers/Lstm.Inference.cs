@@ -48,8 +48,11 @@ public sealed partial class Lstm<T>
     // [B, H], the last output. With zero initial state the last output is always h (a masked step keeps both).
     // ---------------------------------------------------------------------------------------------------------------
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    // balance: a Bidirectional running its directions one per core (side: which of them this is) may take the second
+    // half of the batch rows off this direction for the steps that are left, once the other direction is done
+    // (DirectionBalance); this call then steps only the first half.
     internal void InferenceForward(ReadOnlySpan<T> x, int batch, int time, ReadOnlySpan<bool> mask, LstmInferenceBuffers<T> buffers,
-        Span<T> output, bool allSteps, bool inputOrder, bool resetState)
+        Span<T> output, bool allSteps, bool inputOrder, bool resetState, DirectionBalance? balance = null, int side = 0)
     {
         int f = InputFeatures, h = Units, g = 4 * h, rows = batch * time;
         ReadOnlySpan<T> b = bias!.Value;
@@ -81,7 +84,7 @@ public sealed partial class Lstm<T>
             for (int r = 0; r < rows; r++)
             {
                 Span<T> row = projection.Slice(r * g, g);
-                NormalizeRow(inputNorm!, row, row, buffers);
+                NormalizeRow(inputNorm!, row, row, buffers.RowScratch);
                 TensorPrimitives.Add(row, b, row);
             }
         }
@@ -101,85 +104,120 @@ public sealed partial class Lstm<T>
             // the same sums in the same order, and each core writes only the rows' columns it reads back)
         }
 
-        for (int s = 0; s < time; s++)
+        int rowEnd = batch;   // the rows this thread steps: all of them, or the first share once a balanced Bidirectional took the rest
+        balance?.Start(side);
+        try
         {
-            int tIn = GoBackwards ? time - 1 - s : s;
-            buffers.StepCount++;
-            if (splitColumns || splitPacked)
+            for (int s = 0; s < time; s++)
             {
-                // h_t goes to the other buffer, which then holds the state: no copy back, and each core's half of h_t
-                // stays in its cache for the next step.
-                Span<T> hNext = (buffers.HiddenInNext ? buffers.Hidden : buffers.HiddenNext).AsSpan(0, batch * h);
-                StepOnTwoCores(x, projection, batch, time, tIn, hState, hNext, cState, mask, buffers, splitPacked);
-                buffers.HiddenInNext = !buffers.HiddenInNext;
-                hState = hNext;
-                WriteStepOutputs(hState, batch, time, s, tIn, mask, output, allSteps, inputOrder);
-                continue;
-            }
-            // (S2) the rows of step tIn, [B, G] with stride T·G: z = (Ax + b) + h_{s−1}·Uᵀ in place; LN_h needs Ah alone.
-            if (gateMode == GateNormalization.Separate)
-            {
-                Span<T> ah = buffers.RecurrentProjection.AsSpan(0, batch * g);
-                if (packed) Gemm.MultiplyPacked(Transpose.No, batch, g, h, T.One, hState, h, buffers.PackedRecurrent, T.Zero, ah, g, split);
-                else
+                int tIn = GoBackwards ? time - 1 - s : s;
+                buffers.StepCount++;
+                if (splitColumns || splitPacked)
                 {
-                    ah.Clear();
-                    StepProducts(buffers, batch, default, 0, hState, h, input: false, recurrent: true, half: -1, ah, g);
+                    // h_t goes to the other buffer, which then holds the state: no copy back, and each core's half of h_t
+                    // stays in its cache for the next step.
+                    Span<T> hNext = (buffers.HiddenInNext ? buffers.Hidden : buffers.HiddenNext).AsSpan(0, batch * h);
+                    StepOnTwoCores(x, projection, batch, time, tIn, hState, hNext, cState, mask, buffers, splitPacked);
+                    buffers.HiddenInNext = !buffers.HiddenInNext;
+                    hState = hNext;
+                    WriteStepOutputs(hState, 0, batch, time, s, tIn, mask, output, allSteps, inputOrder);
+                    continue;
                 }
+                if (balance is not null && rowEnd == batch && balance.TryAccept(side, s, time, batch, out int keptRows)) rowEnd = keptRows;
+                StepRows(tIn, 0, rowEnd, time, projection, hState, cState, mask, buffers, buffers.RowScratch, packed, split);
+                WriteStepOutputs(hState, 0, rowEnd, time, s, tIn, mask, output, allSteps, inputOrder);
             }
+        }
+        finally
+        {
+            balance?.Close(side);
+        }
+        if (!allSteps) WriteLastOutputs(hState, 0, rowEnd, time, mask, output);
+        if (maySplit) buffers.SplitTiming.End();
+    }
+
+    // One step of the rows [r0, r1) at input time tIn, on one thread: (S2) z = (Ax + b) + h·Uᵀ in place (LN_h needs Ah
+    // alone), then the gate pass of each row, h and c updated in place. Rows are independent (every product's row has the
+    // same bits whatever rows are beside it), so a step split by rows computes what the whole step does.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void StepRows(int tIn, int r0, int r1, int time, Span<T> projection, Span<T> hState, Span<T> cState, ReadOnlySpan<bool> mask,
+        LstmInferenceBuffers<T> buffers, LstmRowScratch<T> scratch, bool packed, bool split)
+    {
+        int h = Units, g = 4 * h, rows = r1 - r0;
+        if (rows <= 0) return;
+        GateNormalization gateMode = CellNormalization.Gates;
+        ReadOnlySpan<T> hRows = hState.Slice(r0 * h, rows * h);
+        if (gateMode == GateNormalization.Separate)
+        {
+            Span<T> ah = buffers.RecurrentProjection.AsSpan(r0 * g, rows * g);
+            if (packed) Gemm.MultiplyPacked(Transpose.No, rows, g, h, T.One, hRows, h, buffers.PackedRecurrent, T.Zero, ah, g, split);
             else
             {
-                if (packed) Gemm.MultiplyPacked(Transpose.No, batch, g, h, T.One, hState, h, buffers.PackedRecurrent, T.One, projection.Slice(tIn * g), time * g, split);
-                else StepProducts(buffers, batch, default, 0, hState, h, input: false, recurrent: true, half: -1, projection.Slice(tIn * g), time * g);
+                ah.Clear();
+                StepProducts(buffers, rows, default, 0, hRows, h, input: false, recurrent: true, half: -1, ah, g);
             }
+        }
+        else
+        {
+            Span<T> zRows = projection.Slice((r0 * time + tIn) * g);
+            if (packed) Gemm.MultiplyPacked(Transpose.No, rows, g, h, T.One, hRows, h, buffers.PackedRecurrent, T.One, zRows, time * g, split);
+            else StepProducts(buffers, rows, default, 0, hRows, h, input: false, recurrent: true, half: -1, zRows, time * g);
+        }
 
-            for (int bi = 0; bi < batch; bi++)
+        for (int bi = r0; bi < r1; bi++)
+        {
+            Span<T> hRow = hState.Slice(bi * h, h);
+            if (mask.IsEmpty || mask[bi * time + tIn])
             {
-                Span<T> hRow = hState.Slice(bi * h, h);
-                if (mask.IsEmpty || mask[bi * time + tIn])
+                Span<T> z = projection.Slice((bi * time + tIn) * g, g);
+                if (gateMode == GateNormalization.Separate)
                 {
-                    Span<T> z = projection.Slice((bi * time + tIn) * g, g);
-                    if (gateMode == GateNormalization.Separate)
-                    {
-                        Span<T> ah = buffers.RecurrentProjection.AsSpan(bi * g, g);
-                        // (C2) z = (LN_i(Ax) + b) + LN_h(Ah), the sum taken in the LayerNorm's last pass as in training.
-                        if (LayerNormKernel.HasRowKernels<T>())
-                            LayerNormKernel.ForwardRow(ah, hiddenGateNorm!.Epsilon, hiddenGateNorm.Gamma.Value, hiddenGateNorm.Beta.Value, z,
-                                buffers.NormScratch.AsSpan(0, g), addToY: true);
-                        else
-                        {
-                            NormalizeRow(hiddenGateNorm!, ah, ah, buffers);
-                            TensorPrimitives.Add(z, ah, z);
-                        }
-                    }
-                    if (gateMode == GateNormalization.Summed && CellNormalization.CellState == CellStateNormalization.None)
-                    {
-                        // (C1) z = LN_g(Ax + Ah + b) and (S4)–(S7) in one kernel, as in training.
-                        Span<T> cRow = cState.Slice(bi * h, h);
-                        LstmGates.NormalizedForwardStep(z, gateNorm!.Epsilon, gateNorm.Gamma.Value, gateNorm.Beta.Value,
-                            buffers.NormScratch.AsSpan(0, g), cRow, cRow, buffers.TanhCell, hRow, h);
-                        if (outputNorm is not null) NormalizeRow(outputNorm, hRow, hRow, buffers);
-                    }
+                    Span<T> ah = buffers.RecurrentProjection.AsSpan(bi * g, g);
+                    // (C2) z = (LN_i(Ax) + b) + LN_h(Ah), the sum taken in the LayerNorm's last pass as in training.
+                    if (LayerNormKernel.HasRowKernels<T>())
+                        LayerNormKernel.ForwardRow(ah, hiddenGateNorm!.Epsilon, hiddenGateNorm.Gamma.Value, hiddenGateNorm.Beta.Value, z,
+                            scratch.NormScratch.AsSpan(0, g), addToY: true);
                     else
                     {
-                        if (gateMode == GateNormalization.Summed) NormalizeRow(gateNorm!, z, z, buffers);   // (C1) z = LN_g(Ax + Ah + b)
-                        GateRow(z, cState.Slice(bi * h, h), hRow, buffers);
+                        NormalizeRow(hiddenGateNorm!, ah, ah, scratch);
+                        TensorPrimitives.Add(z, ah, z);
                     }
                 }
-                // (S9) a masked step keeps h and c, and its output repeats the last one, which is h.
+                if (gateMode == GateNormalization.Summed && CellNormalization.CellState == CellStateNormalization.None)
+                {
+                    // (C1) z = LN_g(Ax + Ah + b) and (S4)–(S7) in one kernel, as in training.
+                    Span<T> cRow = cState.Slice(bi * h, h);
+                    LstmGates.NormalizedForwardStep(z, gateNorm!.Epsilon, gateNorm.Gamma.Value, gateNorm.Beta.Value,
+                        scratch.NormScratch.AsSpan(0, g), cRow, cRow, scratch.TanhCell, hRow, h);
+                    if (outputNorm is not null) NormalizeRow(outputNorm, hRow, hRow, scratch);
+                }
+                else
+                {
+                    if (gateMode == GateNormalization.Summed) NormalizeRow(gateNorm!, z, z, scratch);   // (C1) z = LN_g(Ax + Ah + b)
+                    GateRow(z, cState.Slice(bi * h, h), hRow, scratch);
+                }
             }
-            WriteStepOutputs(hState, batch, time, s, tIn, mask, output, allSteps, inputOrder);
+            // (S9) a masked step keeps h and c, and its output repeats the last one, which is h.
         }
-        if (!allSteps)
+    }
+
+    // A balanced Bidirectional's helping core (DirectionBalance): the rows [r0, batch) of this direction for the steps
+    // [fromStep, time), from the state the owning core left in buffers after step fromStep − 1, with the helper's own row
+    // scratch. Writes those rows' outputs (and, for the last output only, their final h).
+    internal void InferenceContinueRows(int batch, int time, ReadOnlySpan<bool> mask, LstmInferenceBuffers<T> buffers, LstmRowScratch<T> scratch,
+        Span<T> output, bool allSteps, bool inputOrder, int fromStep, int r0)
+    {
+        int h = Units, g = 4 * h;
+        Span<T> projection = buffers.Projection.AsSpan(0, batch * time * g);
+        Span<T> hState = buffers.CurrentHidden.AsSpan(0, batch * h), cState = buffers.Cell.AsSpan(0, batch * h);
+        bool packed = buffers.PackedInput.Length > 0;
+        for (int s = fromStep; s < time; s++)
         {
-            hState.CopyTo(output);
-            // (S9') zero_output_for_mask: the last output is zero where the last processing step is masked.
-            int tLast = GoBackwards ? 0 : time - 1;
-            if (ZeroOutputForMask && !mask.IsEmpty)
-                for (int bi = 0; bi < batch; bi++)
-                    if (!mask[bi * time + tLast]) output.Slice(bi * h, h).Clear();
+            int tIn = GoBackwards ? time - 1 - s : s;
+            StepRows(tIn, r0, batch, time, projection, hState, cState, mask, buffers, scratch, packed, split: false);
+            WriteStepOutputs(hState, r0, batch, time, s, tIn, mask, output, allSteps, inputOrder);
         }
-        if (maySplit) buffers.SplitTiming.End();
+        if (!allSteps) WriteLastOutputs(hState, r0, batch, time, mask, output);
     }
 
     // One step of a plain float cell with its hidden units split over two cores (Lstm.ColumnSplit.cs): h_{t−1} from
@@ -208,13 +246,24 @@ public sealed partial class Lstm<T>
         }
     }
 
-    // (S8)/(S9') for one step: each row's output is h (a masked step's h is the carried one), or zero with zero_output_for_mask.
+    // The last output [B, H] of the rows [r0, r1): h, or zero with zero_output_for_mask where the last processing step
+    // is masked (S9').
+    private void WriteLastOutputs(Span<T> hState, int r0, int r1, int time, ReadOnlySpan<bool> mask, Span<T> output)
+    {
+        int h = Units, tLast = GoBackwards ? 0 : time - 1;
+        hState.Slice(r0 * h, (r1 - r0) * h).CopyTo(output.Slice(r0 * h));
+        if (ZeroOutputForMask && !mask.IsEmpty)
+            for (int bi = r0; bi < r1; bi++)
+                if (!mask[bi * time + tLast]) output.Slice(bi * h, h).Clear();
+    }
+
+    // (S8)/(S9') for one step of the rows [r0, r1): each row's output is h (a masked step's h is the carried one), or zero with zero_output_for_mask.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private void WriteStepOutputs(Span<T> hState, int batch, int time, int s, int tIn, ReadOnlySpan<bool> mask, Span<T> output, bool allSteps, bool inputOrder)
+    private void WriteStepOutputs(Span<T> hState, int r0, int r1, int time, int s, int tIn, ReadOnlySpan<bool> mask, Span<T> output, bool allSteps, bool inputOrder)
     {
         if (!allSteps) return;
         int h = Units;
-        for (int bi = 0; bi < batch; bi++)
+        for (int bi = r0; bi < r1; bi++)
         {
             Span<T> outRow = output.Slice((bi * time + (inputOrder ? tIn : s)) * h, h);
             if (ZeroOutputForMask && !(mask.IsEmpty || mask[bi * time + tIn])) outRow.Clear();
@@ -223,28 +272,28 @@ public sealed partial class Lstm<T>
     }
 
     // (S4)–(S7), (C4)–(C6) for one row: z [G] pre-activations in; c [H] updated in place; h [H] overwritten.
-    private void GateRow(Span<T> z, Span<T> cRow, Span<T> hRow, LstmInferenceBuffers<T> buffers)
+    private void GateRow(Span<T> z, Span<T> cRow, Span<T> hRow, LstmRowScratch<T> scratch)
     {
         int h = Units;
-        Span<T> tanhCell = buffers.TanhCell;
+        Span<T> tanhCell = scratch.TanhCell;
         if (CellNormalization.CellState == CellStateNormalization.None)
         {
             LstmGates.InferenceStep(z, cRow, tanhCell, hRow, h);   // ForwardStep's c and h without storing the activations back
-            if (outputNorm is not null) NormalizeRow(outputNorm, hRow, hRow, buffers);
+            if (outputNorm is not null) NormalizeRow(outputNorm, hRow, hRow, scratch);
             return;
         }
         LstmGates.ActivateAndUpdateCell(z, cRow, cRow, h);
         // (C4) h = o ⊙ tanh(LN_c(c)), c carried as is; (C5) c ← LN_c(c) carried, h = o ⊙ tanh(c): the same kernel as training.
-        LstmGates.NormalizedCellOutput(cRow, cellNorm!.Epsilon, cellNorm.Gamma.Value, cellNorm.Beta.Value, buffers.NormScratch.AsSpan(0, h),
+        LstmGates.NormalizedCellOutput(cRow, cellNorm!.Epsilon, cellNorm.Gamma.Value, cellNorm.Beta.Value, scratch.NormScratch.AsSpan(0, h),
             z.Slice(3 * h, h), tanhCell, hRow, carry: CellNormalization.CellState == CellStateNormalization.Recurrent);
-        if (outputNorm is not null) NormalizeRow(outputNorm, hRow, hRow, buffers);
+        if (outputNorm is not null) NormalizeRow(outputNorm, hRow, hRow, scratch);
     }
 
-    private static void NormalizeRow(NormParameters<T> norm, ReadOnlySpan<T> x, Span<T> y, LstmInferenceBuffers<T> buffers)
+    private static void NormalizeRow(NormParameters<T> norm, ReadOnlySpan<T> x, Span<T> y, LstmRowScratch<T> scratch)
     {
         int width = norm.Width;
         LayerNormKernel.Forward<T>(x, width, norm.Epsilon, norm.Gamma.Value, norm.Beta.Value, y,
-            buffers.NormScratch.AsSpan(0, width), buffers.Statistics.AsSpan(0, 1), buffers.Statistics.AsSpan(1, 1));
+            scratch.NormScratch.AsSpan(0, width), scratch.Statistics.AsSpan(0, 1), scratch.Statistics.AsSpan(1, 1));
     }
 }
 
@@ -275,8 +324,7 @@ internal sealed class LstmInferenceBuffers<T> where T : unmanaged, IFloatingPoin
         HalfProducts = halfProductsLength > 0 ? new T[halfProductsLength] : Array.Empty<T>();
         HiddenNext = packed && packedHalvesLength == 0 ? Array.Empty<T>() : new T[maxBatch * units];
         Cell = new T[maxBatch * units];
-        TanhCell = new T[units];
-        NormScratch = new T[g];
+        RowScratch = new LstmRowScratch<T>(units);
     }
 
     public readonly T[] Projection;            // Ax + b, then z, [B, T, G]
@@ -300,9 +348,9 @@ internal sealed class LstmInferenceBuffers<T> where T : unmanaged, IFloatingPoin
     public Lstm<T>.ColumnSplitJob? ColumnSplit; // that step's job (created on first use)
     /// <summary>Whether calls that may split their steps over two cores do (the faster path, measured as they run).</summary>
     public readonly SplitTiming SplitTiming = new();
-    public readonly T[] TanhCell;              // [H]
-    public readonly T[] NormScratch;           // x̂ of one row [≤ G]
-    public readonly T[] Statistics = new T[2]; // μ, ρ of one row
+    /// <summary>The calling thread's scratch for one row's gate pass.</summary>
+    public readonly LstmRowScratch<T> RowScratch;
+    public T[] TanhCell => RowScratch.TanhCell;
     public readonly T[] PackedInput;           // Wᵀ packed [F, G] (Gemm.Pack), or empty for the DotGemm path
     public readonly T[] PackedRecurrent;       // Uᵀ packed [H, G], or empty
     public readonly T[] StepWeights;           // W and U DotGemm-packed per half and gate block (a packWeightsOnce session), or empty
@@ -321,4 +369,21 @@ internal sealed class LstmInferenceBuffers<T> where T : unmanaged, IFloatingPoin
     public bool SplitProducts;
     /// <summary>Keep the packed W and U between calls (a plan or session made with packWeightsOnce) instead of packing them at every call (plans) or reading them as stored (sessions).</summary>
     public readonly bool PackOnce;
+}
+
+/// <summary>
+/// Scratch for one row's gate pass at a time: tanh(c) [H], one row's x̂ [≤ G] and (μ, ρ). An LSTM's inference buffers own
+/// one for the thread that runs the layer; a balanced Bidirectional gives the core that helps a direction one of its own.
+/// </summary>
+internal sealed class LstmRowScratch<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    public LstmRowScratch(int units)
+    {
+        TanhCell = new T[units];
+        NormScratch = new T[4 * units];
+    }
+
+    public readonly T[] TanhCell;              // [H]
+    public readonly T[] NormScratch;           // x̂ of one row [≤ G]
+    public readonly T[] Statistics = new T[2]; // μ, ρ of one row
 }
