@@ -88,8 +88,6 @@ internal sealed class BidirectionalInferenceBuffers<T> : IPairedJob where T : un
     public readonly DirectionBalance Balance = new();
     /// <summary>Row scratch for the core that helps the other direction (its own is in use on the other core).</summary>
     public readonly LstmRowScratch<T> HelperScratch;
-    /// <summary>Whether the direction done first may take rows off the other (tests and benchmarks compare; set between calls).</summary>
-    public bool AllowBalance = true;
 
     /// <summary>Copies the call's input for both directions.</summary>
     public void SetInput(ReadOnlySpan<T> x, int batchSize, int steps, ReadOnlySpan<bool> inputMask, int outputRows)
@@ -106,7 +104,7 @@ internal sealed class BidirectionalInferenceBuffers<T> : IPairedJob where T : un
         int features = layer.InputShape!.Value.Features;
         bool sequences = layer.Forwards.ReturnSequences;
         ReadOnlySpan<bool> callMask = hasMask ? mask.AsSpan(0, batch * time) : default;
-        DirectionBalance? balance = AllowBalance ? Balance : null;
+        DirectionBalance? balance = layer.BalanceDirections ? Balance : null;
         (Lstm<T> lstm, LstmInferenceBuffers<T> buffers, T[] output) = Direction(part);
         lstm.InferenceForward(input.AsSpan(0, batch * time * features), batch, time, callMask, buffers, output.AsSpan(0, rows * layer.Units),
             sequences, inputOrder: true, resetState: true, balance, side: part);

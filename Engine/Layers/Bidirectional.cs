@@ -43,6 +43,12 @@ public sealed partial class Bidirectional<T> : Layer<T> where T : unmanaged, IFl
     public MergeMode MergeMode { get; }
     /// <summary>Run the two directions on two threads at once (training and batch inference).</summary>
     public bool ParallelDirections { get; set; }
+
+    /// <summary>
+    /// Inference plans with <see cref="ParallelDirections"/>: the direction done first takes the second half of the other's
+    /// batch rows for its last steps (the same bits; on by default, off for benchmarks and tests that compare).
+    /// </summary>
+    internal bool BalanceDirections { get; set; } = true;
     public int Units => Forwards.Units;
     public override IReadOnlyList<Parameter<T>> Parameters => parameters;
 
