@@ -10,7 +10,7 @@ namespace NumLstm.Benchmarks.Models;
 /// <see cref="InferencePlan{T}"/> at batch 1 and 64. W3: one streaming step of LSTM(128) with 32 inputs, batch 1 (and with
 /// W and U packed once: as chosen by SplitTiming, always split with and without the worker's head start, on one core). And one
 /// LSTM(200) (last output) over the same input through a plan, on two cores and on one: its steps split over the cores
-/// at batch 1, its products at batch 64.
+/// at batch 1, its products at batch 64. W2 also with its Bidirectionals' directions not balanced at their end.
 /// </summary>
 [MemoryDiagnoser]
 public class ServingBenchmarks
@@ -19,6 +19,7 @@ public class ServingBenchmarks
     private InferencePlan<float> plan = null!, planPackedOnce = null!, lstmPlan = null!;
     private StreamingSession<float> session = null!, sessionPackedOnce = null!, sessionAlwaysSplit = null!, sessionNoHeadStart = null!, sessionOneCore = null!;
     private float[] x = Array.Empty<float>(), step = Array.Empty<float>();
+    private Bidirectional<float>[] bidirectionals = Array.Empty<Bidirectional<float>>();
 
     [Params(1, 64)]
     public int Batch { get; set; }
@@ -30,6 +31,7 @@ public class ServingBenchmarks
             .WithPlacement(LayerNormPlacement.AfterEachRecurrent).Build<float>();
         plan = seed.CreateInferencePlan(Batch, Time);
         planPackedOnce = seed.CreateInferencePlan(Batch, Time, packWeightsOnce: true);
+        bidirectionals = seed.Layers.OfType<Bidirectional<float>>().ToArray();
         var random = new Random(1);
         x = new float[Batch * Time * Features];
         for (int k = 0; k < x.Length; k++) x[k] = (float)(random.NextDouble() * 2 - 1);
@@ -56,6 +58,18 @@ public class ServingBenchmarks
     /// <summary>The same with each LSTM's W and U packed when the plan was made, not at every call.</summary>
     [Benchmark(Description = "W2 seed model predict, W and U packed once")]
     public float SeedModelPredictPackedOnce() => planPackedOnce.Predict(x, Batch, Time)[0];
+
+    /// <summary>
+    /// The same with the directions not balanced at their end (Bidirectional.BalanceDirections off: the direction done
+    /// first waits for the other instead of taking half of its rows). Batch 1 has nothing to share: the same path.
+    /// </summary>
+    [Benchmark(Description = "W2 seed model predict, directions not balanced")]
+    public float SeedModelPredictUnbalanced()
+    {
+        foreach (Bidirectional<float> layer in bidirectionals) layer.BalanceDirections = false;
+        try { return plan.Predict(x, Batch, Time)[0]; }
+        finally { foreach (Bidirectional<float> layer in bidirectionals) layer.BalanceDirections = true; }
+    }
 
     [Benchmark(Description = "LSTM(200) predict, W and U packed once")]
     public float LstmPredict() => lstmPlan.Predict(x, Batch, Time)[0];
