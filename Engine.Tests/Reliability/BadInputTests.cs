@@ -71,6 +71,12 @@ public sealed class BadInputTests
         yield return Case("model-classes-vs-outputs", () => new Trainer(Model()).Fit(SequenceDataset.ForClassification(Values(60), 4, 5, 3, [0, 1, 2, 2], 3), new TrainingOptions { Epochs = 1 }), "train", "3 classes", "outputs 2");
         yield return Case("model-input-features-0", () => _ = new Sequential<float>(0, new Layer<float>[] { new Dense<float>(1) }), "inputFeatures", "positive", "Actual value was 0");
         yield return Case("lstm-negative-units", () => _ = new Lstm<float>(-1), "units", "positive", "Actual value was -1");
+        yield return Case("csv-empty-cells-undefined", () => NumLstm.IO.CsvFile.ReadColumns(new MemoryStream("a\n1\n"u8.ToArray()), hasHeader: true, new NumLstm.IO.CsvReadOptions { EmptyCells = (NumLstm.IO.CsvEmptyCells)7 }), "options", "EmptyCells", "Error", "NaN", "Actual value was 7");
+        yield return Case("lstm-units-past-the-gate-row", () => _ = new Lstm<float>(600_000_000), "units", "at most 536870911", "4·units", "Actual value was 600000000");
+        yield return Case("trainer-optimizer-of-another-model", () => _ = new Trainer(Model(), new Adam<float>(Model().Parameters.ToList())), "optimizer",
+            "parameter 0", "not one of this model's parameters");
+        yield return Case("options-optimizer-factory-of-another-model", () => Fit(Data(), new TrainingOptions { Epochs = 1, OptimizerFactory = (_, rate) => new Sgd<float>(Model().Parameters.ToList(), rate) }),
+            "OptimizerFactory", "parameter 0", "not one of this model's parameters");
         yield return Case("lstm-dropout-1", () => _ = new Lstm<float>(4, dropout: 1.0), "dropout", "[0, 1)", "Actual value was 1");
         yield return Case("lstm-recurrent-dropout-1.5", () => _ = new Lstm<float>(4, recurrentDropout: 1.5), "recurrentDropout", "[0, 1)", "Actual value was 1.5");
         yield return Case("lstm-dropout-nan", () => _ = new Lstm<float>(4, dropout: double.NaN), "dropout", "[0, 1)", "NaN");

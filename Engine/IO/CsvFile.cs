@@ -91,6 +91,8 @@ public static class CsvFile
             throw new ArgumentException($"The delimiter cannot be {(options.Delimiter == '"' ? "a quote" : "a line break")}.", nameof(options));
         if (options.MaxLineLength < 1)
             throw new ArgumentOutOfRangeException(nameof(options), options.MaxLineLength, "MaxLineLength must be at least 1.");
+        if (!Enum.IsDefined(options.EmptyCells))
+            throw new ArgumentOutOfRangeException(nameof(options), options.EmptyCells, $"EmptyCells must be one of {string.Join(", ", Enum.GetNames<CsvEmptyCells>())}.");
         string? file = sourceName;
 
         var reader = new Utf8LineReader(stream, options.MaxLineLength);

@@ -22,6 +22,8 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
     {
         ZeroOutputForMask = zeroOutputForMask;
         if (units <= 0) throw new ArgumentOutOfRangeException(nameof(units), units, "LSTM units must be positive.");
+        if (units > MaxUnits)
+            throw new ArgumentOutOfRangeException(nameof(units), units, $"LSTM units must be at most {MaxUnits}: a row of gates holds 4·units values in one array.");
         CheckRate(nameof(dropout), dropout);
         CheckRate(nameof(recurrentDropout), recurrentDropout);
         CellNormalization = cellNormalization ?? CellNormalization.None;
@@ -32,6 +34,9 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
         Dropout = dropout;
         RecurrentDropout = recurrentDropout;
     }
+
+    /// <summary>The most units an LSTM can have: 4·units gate values must fit an array's length.</summary>
+    public const int MaxUnits = int.MaxValue / 4;
 
     public int Units { get; }
     public bool ReturnSequences { get; }

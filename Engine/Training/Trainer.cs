@@ -332,7 +332,20 @@ public sealed class Trainer
     {
         this.model = model ?? throw new ArgumentNullException(nameof(model));
         cache = model.CreateCache();
+        if (optimizer is not null) CheckOptimizerParameters(optimizer, nameof(optimizer));
         Optimizer = optimizer;
+    }
+
+    // Every parameter an optimizer steps must be one of the model's, whose gradients Fit computes (a subset freezes the
+    // rest, as in PyTorch); one built over another model's parameters would leave this model untrained without a word.
+    private void CheckOptimizerParameters(Optimizer<float> optimizer, string argumentName)
+    {
+        var own = new HashSet<Parameter<float>>(model.Parameters, ReferenceEqualityComparer.Instance);
+        IReadOnlyList<Parameter<float>> stepped = optimizer.Parameters;
+        for (int p = 0; p < stepped.Count; p++)
+            if (!own.Contains(stepped[p]))
+                throw new ArgumentException($"The optimizer's parameter {p} ('{stepped[p].Name}') is not one of this model's parameters: " +
+                    "expected an optimizer over model.Parameters (or some of them, to freeze the rest).", argumentName);
     }
 
     public Sequential<float> Model => model;
@@ -371,6 +384,7 @@ public sealed class Trainer
         Optimizer ??= options.OptimizerFactory?.Invoke(model.Parameters.ToList(), options.LearningRate)
                       ?? new Adam<float>(model.Parameters.ToList(), options.LearningRate);
         Optimizer<float> optimizer = Optimizer;
+        CheckOptimizerParameters(optimizer, nameof(options.OptimizerFactory));
         bool useMask = options.UseMask ?? train.IsVariableLength;
         var sampler = new BatchSampler(train.Count, options.BatchSize, options.Shuffle);
         var history = new TrainingHistory { MetricName = train.Task == TaskKind.Classification ? "accuracy" : "mae" };
