@@ -21,6 +21,7 @@ public class JitTierTests
         typeof(Activations), typeof(DotGemm), typeof(Gemm), typeof(GemmPacked), typeof(LayerNormKernel), typeof(LstmGates),
         typeof(PairedWork), typeof(FastMath), typeof(Lstm<>.ColumnSplitJob), typeof(InferenceRunner<>),
         typeof(BidirectionalInferenceBuffers<>), typeof(LstmInferenceBuffers<>), typeof(StreamingSession<>), typeof(InferencePlan<>),
+        typeof(DirectionBalance),
     };
 
     /// <summary>The layers' inference methods (the layer types also hold training code, which is not in scope).</summary>
@@ -28,6 +29,7 @@ public class JitTierTests
     {
         (typeof(Lstm<>), "InferenceForward"), (typeof(Lstm<>), "WriteStepOutputs"), (typeof(Lstm<>), "StepOnTwoCores"),
         (typeof(Lstm<>), "GateRow"), (typeof(Lstm<>), "NormalizeRow"), (typeof(Lstm<>), "StepProducts"),
+        (typeof(Lstm<>), "StepRows"), (typeof(Lstm<>), "InferenceContinueRows"), (typeof(Lstm<>), "WriteLastOutputs"),
         (typeof(Bidirectional<>), "InferenceForward"), (typeof(Dense<>), "InferenceForward"), (typeof(LayerNorm<>), "InferenceForward"),
     };
 

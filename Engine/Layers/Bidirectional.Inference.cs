@@ -181,6 +181,7 @@ internal sealed class DirectionBalance
     }
 
     /// <summary>The owner is done with its steps (or failed): an offer it has not accepted is declined.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void Close(int side)
     {
         while (true)
@@ -194,6 +195,7 @@ internal sealed class DirectionBalance
     /// The core done with its own direction offers to step side's rows; true with where to start if the owner handed
     /// them over, false if it had not started, was done, or finished before its next step.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public bool TryHelp(int side, out int step, out int row)
     {
         step = row = 0;

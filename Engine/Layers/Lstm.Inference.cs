@@ -47,10 +47,10 @@ public sealed partial class Lstm<T>
     // processing step s, or (b, tIn) when inputOrder (Bidirectional's backward half, already flipped back); otherwise
     // [B, H], the last output. With zero initial state the last output is always h (a masked step keeps both).
     // ---------------------------------------------------------------------------------------------------------------
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     // balance: a Bidirectional running its directions one per core (side: which of them this is) may take the second
     // half of the batch rows off this direction for the steps that are left, once the other direction is done
     // (DirectionBalance); this call then steps only the first half.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal void InferenceForward(ReadOnlySpan<T> x, int batch, int time, ReadOnlySpan<bool> mask, LstmInferenceBuffers<T> buffers,
         Span<T> output, bool allSteps, bool inputOrder, bool resetState, DirectionBalance? balance = null, int side = 0)
     {
@@ -204,6 +204,7 @@ public sealed partial class Lstm<T>
     // A balanced Bidirectional's helping core (DirectionBalance): the rows [r0, batch) of this direction for the steps
     // [fromStep, time), from the state the owning core left in buffers after step fromStep − 1, with the helper's own row
     // scratch. Writes those rows' outputs (and, for the last output only, their final h).
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal void InferenceContinueRows(int batch, int time, ReadOnlySpan<bool> mask, LstmInferenceBuffers<T> buffers, LstmRowScratch<T> scratch,
         Span<T> output, bool allSteps, bool inputOrder, int fromStep, int r0)
     {
@@ -248,6 +249,7 @@ public sealed partial class Lstm<T>
 
     // The last output [B, H] of the rows [r0, r1): h, or zero with zero_output_for_mask where the last processing step
     // is masked (S9').
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private void WriteLastOutputs(Span<T> hState, int r0, int r1, int time, ReadOnlySpan<bool> mask, Span<T> output)
     {
         int h = Units, tLast = GoBackwards ? 0 : time - 1;
