@@ -255,6 +255,30 @@ public class TrainerTests
         Assert.That(wrong, Is.Not.EqualTo(expected), "a split one sequence off must give another loss");
     }
 
+    // Keras 3's loss tracker is a Mean updated once per batch with sample_weight = the batch size
+    // (keras/src/backend/*/trainer.py: _loss_tracker.update_state(loss, sample_weight=x.shape[0])), and accuracy is a
+    // per-sample mean: with a short last batch the epoch's values are the means over samples, not over batches.
+    [Test]
+    public void Fit_EpochLossAndMetric_AreMeansOverSamples_WeightingEachBatchByItsSize_AsKerasLossTracker()
+    {
+        SequenceDataset data = SignTask(10, 12);   // batches of 4, 4 and 2
+        var model = new StackSpec(2, new[] { 5 }, Bidirectional: false, OutputUnits: 2, Seed: 3).WithPlacement(LayerNormPlacement.None).Build<float>();
+        var trainer = new Trainer(model);
+        // SGD with rate 0 leaves the weights as they are, and there is no dropout: every batch sees the same model,
+        // so the epoch's numbers are those of the model on the whole set, one sequence at a time.
+        EpochRecord record = trainer.Fit(data, new TrainingOptions
+        {
+            Epochs = 1, BatchSize = 4, Shuffle = false,
+            OptimizerFactory = (parameters, _) => new Sgd<float>(parameters, learningRate: 0),
+        }).Epochs[0];
+        (double perSampleLoss, double perSampleAccuracy) = trainer.Evaluate(data, batchSize: 1);
+        Assert.That(record.TrainLoss, Is.EqualTo(perSampleLoss).Within(1e-6));
+        Assert.That(record.TrainMetric, Is.EqualTo(perSampleAccuracy).Within(1e-12));
+        double meanOfBatchMeans = new[] { 0..4, 4..8, 8..10 }
+            .Select(r => trainer.Evaluate(data.Subset(Enumerable.Range(r.Start.Value, r.End.Value - r.Start.Value).ToArray()), batchSize: 4).Loss).Average();
+        Assert.That(Math.Abs(meanOfBatchMeans - perSampleLoss), Is.GreaterThan(1e-4), "the data must tell the two weightings apart");
+    }
+
     [Test]
     public void Fit_RejectsAMismatchedDataset()
     {
