@@ -270,11 +270,8 @@ public sealed class NpyHostileTests
         Reject(SpecBytes.Npy("{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,), }", Data23), "shape");
 
     [Test]
-    public void FortranOrder_IsRejectedClearly()
-    {
-        var e = Reject(SpecBytes.Npy("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", Data23), "fortran_order");
-        Assert.That(e!.Message, Does.Contain("C order"));
-    }
+    public void FortranOrder_WithTruncatedData_IsRejected() =>
+        Reject(SpecBytes.Npy("{'descr': '<f4', 'fortran_order': True, 'shape': (2, 3), }", Data23[..^4]), "data");
 
     [TestCase("<c8")]
     [TestCase("<U4")]

@@ -45,8 +45,8 @@ public sealed class NpyArray
 }
 
 /// <summary>
-/// Reads NumPy .npy files, format versions 1.0, 2.0 and 3.0, of simple dtypes in C order; writes version 1.0 with
-/// the header padded so the data starts at a multiple of 64 bytes.
+/// Reads NumPy .npy files, format versions 1.0, 2.0 and 3.0, of simple dtypes in C or Fortran order (returned in C
+/// order); writes version 1.0 byte for byte as np.save does, the data starting at a multiple of 64 bytes.
 /// </summary>
 public static class NpyFile
 {
@@ -117,8 +117,6 @@ public static class NpyFile
 
         var (descr, fortranOrder, shape) = HeaderParser.Parse(header, file);
         var (dtype, littleEndian) = ParseDescr(descr, file);
-        if (fortranOrder)
-            throw new NumLstmFormatException(file, "fortran_order", "expected False (C order), found True: Fortran-order arrays are not supported; save with np.ascontiguousarray.");
 
         long count = TensorDTypes.ElementCount(Array.ConvertAll(shape, d => (long)d))
             ?? throw new NumLstmFormatException(file, "shape", $"expected an element count that fits 64 bits, found the product of ({string.Join(", ", shape)}) overflows.");
@@ -130,7 +128,43 @@ public static class NpyFile
             throw new NumLstmFormatException(file, "data", $"expected {count * size} bytes of data for shape ({string.Join(", ", shape)}) of {descr}, found {dataLength} (trailing bytes).");
 
         byte[] data = FileReading.ReadExactly(stream, dataLength, file, "data");
+        if (fortranOrder)
+            data = FortranToCOrder(data, shape, size);
         return new NpyArray(dtype, littleEndian || size == 1, shape, count, data, file);
+    }
+
+    // np.save writes an F-contiguous array (a transpose, np.asfortranarray) as its memory with fortran_order True:
+    // element (j0, .., jn-1) at j0 + d0·(j1 + d1·(j2 + ...)), the first index fastest. Walk that order with an
+    // odometer and put each element at its C-order place, the last index fastest.
+    private static byte[] FortranToCOrder(byte[] fortran, int[] shape, int size)
+    {
+        if (shape.Length < 2 || fortran.Length == 0)
+            return fortran;
+        int rank = shape.Length;
+        var cStrides = new long[rank];
+        long stride = size;
+        for (int k = rank - 1; k >= 0; k--)
+        {
+            cStrides[k] = stride;
+            stride *= shape[k];
+        }
+
+        var c = new byte[fortran.Length];
+        var index = new int[rank];
+        long target = 0;
+        for (long source = 0; source < fortran.Length; source += size)
+        {
+            fortran.AsSpan((int)source, size).CopyTo(c.AsSpan((int)target, size));
+            for (int k = 0; k < rank; k++)
+            {
+                target += cStrides[k];
+                if (++index[k] < shape[k])
+                    break;
+                target -= cStrides[k] * shape[k];
+                index[k] = 0;
+            }
+        }
+        return c;
     }
 
     private static (TensorDType DType, bool LittleEndian) ParseDescr(string descr, string? file)
@@ -218,13 +252,19 @@ public static class NpyFile
             1 => $"({shape[0]},)",
             _ => "(" + string.Join(", ", shape) + ")",
         };
+        // As np.save writes it (_write_array_header and _wrap_header in numpy/lib/_format_impl.py): the dict, then
+        // 21 (GROWTH_AXIS_MAX_DIGITS) minus the digits of shape[0] spaces so the first dimension can grow in place,
+        // then 64 - (10 + length + 1) % 64 spaces (a whole 64 when already aligned) and '\n': the data starts at a
+        // multiple of 64. Version 1.0 keeps the header length in 2 bytes; with at most 64 dimensions of up to 10
+        // digits the header is under 1 KB, so the 2.0 format NumPy uses for longer headers is never needed.
         string dict = $"{{'descr': '{descr}', 'fortran_order': False, 'shape': {shapeText}, }}";
-        // Version 1.0 keeps the header length in 2 bytes. With at most 64 dimensions of up to 10 digits the dict is
-        // under 1 KB, so the 2.0 format NumPy uses for longer headers is never needed.
+        if (shape.Length > 0)
+            dict += new string(' ', 21 - shape[0].ToString(CultureInfo.InvariantCulture).Length);
         const int prefixLength = 10;
-        int total = (prefixLength + dict.Length + 1 + 63) / 64 * 64;
-        int headerLength = total - prefixLength;
-        string header = dict.PadRight(headerLength - 1) + "\n";
+        int padding = 64 - (prefixLength + dict.Length + 1) % 64;
+        int headerLength = dict.Length + padding + 1;
+        int total = prefixLength + headerLength;
+        string header = dict + new string(' ', padding) + "\n";
 
         byte[] payload = ElementConverter.ToLittleEndianBytes(data);
         byte[] bytes = new byte[total + payload.Length];

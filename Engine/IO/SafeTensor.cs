@@ -95,9 +95,10 @@ public sealed class SafeTensor
 
     public override string ToString() => $"{Name} {DType} [{string.Join(", ", _shape)}]";
 
+    // The empty name is allowed, as the reference writer and reader allow it.
     internal static void ValidateName(string name)
     {
-        ArgumentException.ThrowIfNullOrEmpty(name);
+        ArgumentNullException.ThrowIfNull(name);
         if (name == SafeTensorsFile.MetadataKey)
             throw new ArgumentException($"'{SafeTensorsFile.MetadataKey}' is reserved for the file's metadata and cannot name a tensor.", nameof(name));
         CheckEncodable(name, "Tensor name", nameof(name));

@@ -123,9 +123,8 @@ public static class SafeTensorsFile
 
     private static TensorEntry ReadEntry(string name, JsonElement value, long bufferLength, string? file)
     {
+        // An empty name is valid: the reference writes and reads it (safetensors.torch.save_file({"": t})).
         string field = $"tensor '{name}'";
-        if (name.Length == 0)
-            throw new NumLstmFormatException(file, "tensor ''", "expected a non-empty tensor name, found an empty one.");
         if (value.ValueKind != JsonValueKind.Object)
             throw new NumLstmFormatException(file, field, $"expected an object with dtype, shape and data_offsets, found {value.ValueKind}.");
 
