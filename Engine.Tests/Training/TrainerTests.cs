@@ -279,6 +279,45 @@ public class TrainerTests
         Assert.That(Math.Abs(meanOfBatchMeans - perSampleLoss), Is.GreaterThan(1e-4), "the data must tell the two weightings apart");
     }
 
+    // Binary cross-entropy reports binary accuracy, as Keras resolves metrics=["accuracy"] for it: per target element,
+    // the thresholded prediction against the 0/1 target, each sample's mean. Logits are thresholded at 0 (σ > 0.5).
+    [TestCase(false)]
+    [TestCase(true)]   // a Sigmoid output: probabilities, thresholded at 0.5
+    public void BinaryCrossEntropy_ReportsBinaryAccuracy_PerTargetElement(bool sigmoidOutput)
+    {
+        const int count = 23, steps = 5, features = 3, width = 3;
+        var random = new Random(8);
+        float[] x = Enumerable.Range(0, count * steps * features).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
+        float[] targets = Enumerable.Range(0, count * width).Select(_ => (float)random.Next(2)).ToArray();
+        targets[4] = 0.5f;   // a soft target never matches
+        SequenceDataset data = SequenceDataset.ForRegression(x, count, steps, features, targets, width);
+        Sequential<float> model = sigmoidOutput
+            ? ModelBuilder.Input(features).Lstm(6).Dense(width, Activation.Sigmoid).Build<float>(seed: 4)
+            : ModelBuilder.Input(features).Lstm(6).Dense(width).Build<float>(seed: 4);
+        var trainer = new Trainer(model);
+
+        float[] predictions = trainer.Predict(data);
+        float threshold = sigmoidOutput ? 0.5f : 0f;
+        int matches = Enumerable.Range(0, predictions.Length).Count(k => targets[k] == (predictions[k] > threshold ? 1f : 0f));
+        Assert.That(matches, Is.InRange(1, predictions.Length - 2), "the model must get some elements right and some wrong");
+        (double _, double metric) = trainer.Evaluate(data, "binary_crossentropy", batchSize: 7);
+        Assert.That(metric, Is.EqualTo((double)matches / predictions.Length).Within(1e-12));
+
+        TrainingHistory history = trainer.Fit(data, new TrainingOptions { Epochs = 1, Loss = "binary_crossentropy", BatchSize = 8 });
+        Assert.That(history.MetricName, Is.EqualTo("accuracy"));
+        Assert.That(history.Epochs[0].TrainMetric, Is.InRange(0.0, 1.0));
+        Assert.That(trainer.Fit(data, new TrainingOptions { Epochs = 1, BatchSize = 8 }).MetricName, Is.EqualTo("mae"), "MSE on the same targets");
+    }
+
+    [Test]
+    public void CountBinaryMatches_ThresholdsProbabilitiesAtAHalf_AndLogitsAtZero()
+    {
+        float[] targets = [1, 0, 1, 0, 1, 0.3f];
+        Assert.That(NumLstm.Losses.Metrics.CountBinaryMatches<float>([0.7f, 0.2f, 0.5f, 0.5f, float.NaN, 0.3f], targets, fromLogits: false), Is.EqualTo(3));
+        Assert.That(NumLstm.Losses.Metrics.CountBinaryMatches<float>([0.1f, -0.1f, 0f, 0f, 2f, -5f], targets, fromLogits: true), Is.EqualTo(4));
+        Assert.Throws<ArgumentException>(() => NumLstm.Losses.Metrics.CountBinaryMatches<float>([1f], [1f, 0f], fromLogits: true));
+    }
+
     [Test]
     public void Fit_RejectsAMismatchedDataset()
     {

@@ -42,6 +42,23 @@ public static class Metrics
         return sum;
     }
 
+    /// <summary>
+    /// Keras' <c>binary_accuracy</c> counted: the elements where the target equals the thresholded prediction (1 when
+    /// the probability is above 0.5, else 0). fromLogits: predictions are logits, thresholded at 0, the same decision
+    /// as σ(x) > 0.5 (Keras thresholds what it is given at 0.5, which on logits means σ(x) > 0.62). A soft target
+    /// (neither 0 nor 1) never matches, as in Keras; a NaN prediction counts as 0.
+    /// </summary>
+    public static int CountBinaryMatches<T>(ReadOnlySpan<T> predictions, ReadOnlySpan<T> targets, bool fromLogits) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (targets.Length != predictions.Length)
+            throw new ArgumentException($"Binary accuracy: targets must have the predictions' length {predictions.Length}, got {targets.Length}.", nameof(targets));
+        T threshold = fromLogits ? T.Zero : T.CreateTruncating(0.5);
+        int matches = 0;
+        for (int k = 0; k < predictions.Length; k++)
+            if (targets[k] == (predictions[k] > threshold ? T.One : T.Zero)) matches++;
+        return matches;
+    }
+
     /// <summary>(1/N) Σ |p − y|, computed in double.</summary>
     public static double MeanAbsoluteError<T>(ReadOnlySpan<T> predictions, ReadOnlySpan<T> targets) where T : unmanaged, IFloatingPointIeee754<T>
     {

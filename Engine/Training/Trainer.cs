@@ -84,7 +84,7 @@ public sealed record EpochRecord
 {
     public required int Epoch { get; init; }
     public required double TrainLoss { get; init; }
-    /// <summary>Accuracy for classification, MAE for regression.</summary>
+    /// <summary>Accuracy for classification (binary accuracy with binary cross-entropy), MAE for regression.</summary>
     public required double TrainMetric { get; init; }
     public double? ValidationLoss { get; init; }
     public double? ValidationMetric { get; init; }
@@ -387,7 +387,7 @@ public sealed class Trainer
         CheckOptimizerParameters(optimizer, nameof(options.OptimizerFactory));
         bool useMask = options.UseMask ?? train.IsVariableLength;
         var sampler = new BatchSampler(train.Count, options.BatchSize, options.Shuffle);
-        var history = new TrainingHistory { MetricName = train.Task == TaskKind.Classification ? "accuracy" : "mae" };
+        var history = new TrainingHistory { MetricName = MetricNameFor(train, loss) };
         var parameters = model.Parameters.ToList();
         float[] lastGood = new float[model.ParameterCount];
         var layerNames = model.Layers.Select(l => l.Name).ToArray();
@@ -477,8 +477,8 @@ public sealed class Trainer
         return history;
     }
 
-    /// <summary>Mean loss and metric (accuracy or MAE) over a dataset, in batches, without dropout; lossName and
-    /// fromLogits as in <see cref="TrainingOptions"/>.</summary>
+    /// <summary>Mean loss and metric (accuracy, binary accuracy with binary cross-entropy, or MAE) over a dataset, in
+    /// batches, without dropout; lossName and fromLogits as in <see cref="TrainingOptions"/>.</summary>
     public (double Loss, double Metric) Evaluate(SequenceDataset data, string? lossName = null, int batchSize = 32, bool? useMask = null, bool? fromLogits = null)
     {
         ArgumentNullException.ThrowIfNull(data);
@@ -549,7 +549,9 @@ public sealed class Trainer
             return double.CreateTruncating(loss.Forward(predictions, LossTargets<float>.FromLabels(batchLabels), gradient));
         }
         ReadOnlySpan<float> batchTargets = targets.AsSpan(0, predictions.Length);
-        metricSum = Metrics.SumAbsoluteError(predictions, batchTargets) / data.TargetWidth;
+        metricSum = loss is BinaryCrossEntropy<float> binary
+            ? (double)Metrics.CountBinaryMatches(predictions, batchTargets, binary.FromLogits) / data.TargetWidth
+            : Metrics.SumAbsoluteError(predictions, batchTargets) / data.TargetWidth;
         return double.CreateTruncating(loss.Forward(predictions, LossTargets<float>.FromValues(batchTargets, b), gradient));
     }
 
@@ -643,6 +645,12 @@ public sealed class Trainer
             throw new ArgumentException($"Loss '{loss.Name}' needs {(labelsNeeded ? "class labels" : "real-valued targets")}, but the dataset is a {data.Task} task.");
         return loss;
     }
+
+    // What Fit and Evaluate report beside the loss, as Keras' metrics=["accuracy"] would resolve it for the loss: accuracy
+    // (argmax against the label) for class labels, binary accuracy (per target element, each sample's mean) with binary
+    // cross-entropy, and MAE for any other real-valued targets.
+    internal static string MetricNameFor(SequenceDataset data, ILoss<float> loss)
+        => data.Task == TaskKind.Classification || loss is BinaryCrossEntropy<float> ? "accuracy" : "mae";
 
     /// <summary>A seed for the (epoch, batch) stream; batch −1 is the epoch's shuffle.</summary>
     internal static int DeriveSeed(int seed, int epoch, int batch)
