@@ -31,6 +31,7 @@ public class JitTierTests
         (typeof(Lstm<>), "GateRow"), (typeof(Lstm<>), "NormalizeRow"), (typeof(Lstm<>), "StepProducts"),
         (typeof(Lstm<>), "StepRows"), (typeof(Lstm<>), "InferenceContinueRows"), (typeof(Lstm<>), "WriteLastOutputs"),
         (typeof(Bidirectional<>), "InferenceForward"), (typeof(Dense<>), "InferenceForward"), (typeof(LayerNorm<>), "InferenceForward"),
+        (typeof(NonFiniteCheck), "AllFinite"),   // with a model's NonFiniteInputs = Reject
     };
 
     private const BindingFlags Declared = BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Static | BindingFlags.Instance | BindingFlags.DeclaredOnly;

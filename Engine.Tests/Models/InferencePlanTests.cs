@@ -179,4 +179,25 @@ public class InferencePlanTests<T> where T : unmanaged, IFloatingPointIeee754<T>
         Assert.Throws<ArgumentException>(() => plan.PredictSequence(new T[7]));
         Assert.Throws<ArgumentOutOfRangeException>(() => model.CreateInferencePlan(0, 5));
     }
+
+    [Test]
+    public void Predict_WithTheModelRejectingNonFiniteInputs_ThrowsNamingTheValue_AsForwardDoes()
+    {
+        // The plan used to ignore Sequential.NonFiniteInputs: Reject on the model, a NaN through the plan gave NaN silently.
+        Sequential<T> model = Build<T>(new StackSpec(3, new[] { 4 }).WithPlacement(LayerNormPlacement.AfterEachRecurrent));
+        var plan = model.CreateInferencePlan(2, 5);
+        T[] x = RandomValues<T>(2 * 5 * 3, 1);
+        T[] finite = plan.Predict(x, 2, 5).ToArray();
+        x[(1 * 5 + 3) * 3 + 2] = T.NaN;
+        Assert.That(plan.Predict(x, 2, 5).ToArray().Any(T.IsNaN), Is.True, "Allow (the default) lets it through");
+        model.NonFiniteInputs = NonFiniteInputs.Reject;
+        var e = Assert.Throws<ArgumentException>(() => plan.Predict(x, 2, 5))!;
+        Assert.That(e.ParamName, Is.EqualTo("x"));
+        Assert.That(e.Message, Does.Contain("NaN").And.Contain("sequence 1, step 3, feature 2").And.Contain("Sequential.NonFiniteInputs"));
+        x[(1 * 5 + 3) * 3 + 2] = T.PositiveInfinity;
+        Assert.Throws<ArgumentException>(() => plan.PredictSequence(x.AsSpan(5 * 3, 5 * 3)));
+        x[(1 * 5 + 3) * 3 + 2] = RandomValues<T>(2 * 5 * 3, 1)[(1 * 5 + 3) * 3 + 2];
+        Assert.That(plan.Predict(x, 2, 5).ToArray(), Is.EqualTo(finite), "finite input after a rejected call");
+        Assert.That(AllocatedBytes(100, () => plan.Predict(x, 2, 5)), Is.Zero, "the check allocates nothing");
+    }
 }

@@ -247,4 +247,37 @@ public class StreamingSessionTests<T> where T : unmanaged, IFloatingPointIeee754
         var chunk = Assert.Throws<ArgumentOutOfRangeException>(() => session.StepChunk(new T[4 * F]))!;
         Assert.That(chunk.Message, Does.Contain("at most 3").And.Contain("got 4"));
     }
+
+    [Test]
+    public void Step_WithTheModelRejectingNonFiniteInputs_Throws_BeforeTheStateMoves()
+    {
+        // Sessions used to ignore Sequential.NonFiniteInputs: a NaN went into the state and every later step was NaN.
+        Sequential<T> model = Build<T>(SequenceStack);
+        model.NonFiniteInputs = NonFiniteInputs.Reject;
+        const int batch = 2;
+        T[] x = RandomValues<T>(batch * 4 * F, 3);   // [B, 4, F]
+        var session = model.CreateSession(batch, maxChunk: 4);
+        var reference = model.CreateSession(batch, maxChunk: 4);
+        T[] Step(T[] source, int t)
+        {
+            var step = new T[batch * F];
+            for (int b = 0; b < batch; b++) source.AsSpan((b * 4 + t) * F, F).CopyTo(step.AsSpan(b * F));
+            return step;
+        }
+        session.Step(Step(x, 0));
+        reference.Step(Step(x, 0));
+        T[] bad = Step(x, 1);
+        bad[1 * F + 5] = T.NaN;
+        var e = Assert.Throws<ArgumentException>(() => session.Step(bad))!;
+        Assert.That(e.ParamName, Is.EqualTo("x"));
+        Assert.That(e.Message, Does.Contain("NaN").And.Contain("sequence 1, step 0, feature 5"));
+        T[] chunk = x.ToArray();
+        chunk[(0 * 4 + 2) * F + 7] = T.NegativeInfinity;
+        e = Assert.Throws<ArgumentException>(() => session.StepChunk(chunk))!;
+        Assert.That(e.Message, Does.Contain("Infinity").And.Contain("sequence 0, step 2, feature 7"));
+        Assert.That(session.Position, Is.EqualTo(1), "rejected calls are not counted");
+        Assert.That(session.Step(Step(x, 1)).ToArray(), Is.EqualTo(reference.Step(Step(x, 1)).ToArray()), "the state did not move");
+        T[] finite = Step(x, 2);
+        Assert.That(AllocatedBytes(100, () => session.Step(finite)), Is.Zero, "the check allocates nothing");
+    }
 }

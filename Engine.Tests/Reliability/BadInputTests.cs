@@ -103,6 +103,20 @@ public sealed class BadInputTests
         yield return Case("session-buffers-too-large-for-an-array", () => WideOutputModel().CreateSession(batch: 1, maxChunk: 2048), "maxChunk", "batch=1", "maxChunk=2048", "2147483648 values");
         yield return Case("plan-mask-row-all-false", () => Model().CreateInferencePlan(2, 4).Predict(Values(24), 2, 4, [true, false, false, false, false, false, false, false]),
             "mask", "Mask row 1", "at least 1");
+        yield return Case("plan-nan-rejected", () =>
+        {
+            var model = Model();
+            model.NonFiniteInputs = NonFiniteInputs.Reject;
+            float[] x = Values(24);
+            x[(1 * 4 + 2) * 3 + 0] = float.NaN;
+            model.CreateInferencePlan(2, 4).Predict(x, 2, 4);
+        }, "x", "expected finite", "NaN", "sequence 1, step 2, feature 0");
+        yield return Case("session-infinity-rejected", () =>
+        {
+            var model = Model();
+            model.NonFiniteInputs = NonFiniteInputs.Reject;
+            model.CreateSession().Step([0f, float.PositiveInfinity, 0f]);
+        }, "x", "expected finite", "Infinity", "sequence 0, step 0, feature 1");
         yield return Case("options-callbacks-null", () => Fit(Data(), new TrainingOptions { Callbacks = null! }), "Callbacks", "expected a list", "null");
         yield return Case("options-callback-item-null", () => Fit(Data(), new TrainingOptions { Callbacks = { new EarlyStopping("loss"), null! } }), "Callbacks", "Callbacks[1]", "null");
         yield return Case("windows-window-plus-horizon-overflows", () => Windows.Slice(Values(10), int.MaxValue, int.MaxValue), "series", "10 values", "need 4294967294");

@@ -53,7 +53,8 @@ public sealed class InferencePlan<T> where T : unmanaged, IFloatingPointIeee754<
 
     /// <summary>
     /// x [B, T, F] batch first, mask [B, T] (true = real step) or empty. Returns [B, T, O] or [B, O]: a view into the
-    /// plan's buffer, valid until the next call on this plan.
+    /// plan's buffer, valid until the next call on this plan. With the model's <see cref="Sequential{T}.NonFiniteInputs"/>
+    /// = Reject, a NaN or infinity in x throws an <see cref="ArgumentException"/> naming it, as Forward does.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public ReadOnlySpan<T> Predict(ReadOnlySpan<T> x, int batch, int time, ReadOnlySpan<bool> mask = default)
@@ -72,6 +73,7 @@ public sealed class InferencePlan<T> where T : unmanaged, IFloatingPointIeee754<
             for (int b = 0; b < batch; b++)
                 if (!mask.Slice(b * time, time).Contains(true))
                     throw new ArgumentException($"Mask row {b} has no valid step: expected at least 1 of the T={time} steps marked true (a zero-length sequence has no output).", nameof(mask));
+        if (Model.NonFiniteInputs == NonFiniteInputs.Reject) NonFiniteCheck.Require(x, time, f, nameof(x), NonFiniteCheck.ModelOption);
         return runner.Run(x, batch, time, mask, resetState: true);
     }
 

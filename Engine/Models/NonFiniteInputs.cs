@@ -11,6 +11,10 @@ public enum NonFiniteInputs
 
 internal static class NonFiniteCheck
 {
+    /// <summary>The option named by the inference checks (Forward, InferencePlan.Predict, StreamingSession.Step and StepChunk).</summary>
+    public const string ModelOption = "Sequential.NonFiniteInputs";
+
+
     /// <summary>Throws if <paramref name="values"/> [N, T, F] holds a NaN or infinity, naming its position.</summary>
     public static void Require<T>(ReadOnlySpan<T> values, int steps, int features, string argument, string option) where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -24,6 +28,7 @@ internal static class NonFiniteCheck
         }
     }
 
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // on the serving path when a model rejects non-finite inputs
     public static bool AllFinite<T>(ReadOnlySpan<T> values) where T : unmanaged, IFloatingPointIeee754<T>
     {
         // x − x is 0 for finite x and NaN for NaN or ±∞; the sum of those is 0 exactly when every value is finite.

@@ -71,8 +71,9 @@ public sealed class Sequential<T> where T : unmanaged, IFloatingPointIeee754<T>
     public long ParameterCount => parameters.Sum(p => (long)p.Parameter.Length);
 
     /// <summary>
-    /// Inference-side check of <see cref="Forward"/>: Allow (default) passes NaN and infinite inputs through, Reject throws
-    /// an <see cref="ArgumentException"/> naming the first one. Training checks its data once per Fit instead
+    /// Inference-side check of <see cref="Forward"/>, and of the inference plans and streaming sessions serving this model
+    /// (<c>InferencePlan.Predict</c>, <c>StreamingSession.Step</c> and <c>StepChunk</c>, read at every call): Allow (default)
+    /// passes NaN and infinite inputs through, Reject throws an <see cref="ArgumentException"/> naming the first one. Training checks its data once per Fit instead
     /// (<c>TrainingOptions.NonFiniteInputs</c>, default Reject).
     /// </summary>
     public NonFiniteInputs NonFiniteInputs { get; set; } = NonFiniteInputs.Allow;
@@ -100,7 +101,7 @@ public sealed class Sequential<T> where T : unmanaged, IFloatingPointIeee754<T>
                 if (!input.Mask.Slice(b * input.Time, input.Time).Contains(true))
                     throw new ArgumentException($"Mask row {b} has no valid step: expected at least 1 of the T={input.Time} steps marked true (a zero-length sequence has no output).", nameof(input));
         }
-        if (NonFiniteInputs == NonFiniteInputs.Reject) NonFiniteCheck.Require(input.Data, input.Time, InputFeatures, nameof(input), $"{nameof(Sequential<T>)}.{nameof(NonFiniteInputs)}");
+        if (NonFiniteInputs == NonFiniteInputs.Reject) NonFiniteCheck.Require(input.Data, input.Time, InputFeatures, nameof(input), NonFiniteCheck.ModelOption);
         cache.Prepare(this, input.Batch, input.Time, !input.Mask.IsEmpty);
         if (!input.Mask.IsEmpty) input.Mask.CopyTo(cache.Mask);
         ReadOnlySpan<T> current = input.Data;

@@ -10,6 +10,8 @@ namespace NumLstm.Models;
 /// After the first call, Step and StepChunk allocate nothing. Sessions own all their buffers and only read the model, so
 /// many sessions can serve one model from different threads (one thread per session at a time; do not train the model
 /// meanwhile). A Bidirectional layer or a goBackwards LSTM needs the whole sequence and cannot stream. No masks; dropout off.
+/// With the model's <see cref="Sequential{T}.NonFiniteInputs"/> = Reject, a step or chunk holding a NaN or infinity throws
+/// (naming the stream, the step within the call and the feature) before the state moves.
 /// By default a session reads the model's parameters at every call, so it always sees the current weights. With
 /// <c>packWeightsOnce</c> it copies every LSTM's W and U into a layout its step reads faster (one sequential stream)
 /// when it is created and when <see cref="RefreshWeights"/> is called, and uses those copies until then; the results
@@ -71,6 +73,7 @@ public sealed class StreamingSession<T> where T : unmanaged, IFloatingPointIeee7
         int f = InputFeatures, b = Batch;
         if (x.Length != b * f)
             throw new ArgumentException($"A step must be [B={b}, F={f}] ({b * f} values), got {x.Length}.", nameof(x));
+        if (Model.NonFiniteInputs == NonFiniteInputs.Reject) NonFiniteCheck.Require(x, 1, f, nameof(x), NonFiniteCheck.ModelOption);   // before the state moves
         ReadOnlySpan<T> output = runner.Run(x, b, 1, default, resetState: false);
         Position++;
         return output;
@@ -88,6 +91,7 @@ public sealed class StreamingSession<T> where T : unmanaged, IFloatingPointIeee7
         int time = x.Length / (b * f);
         if (time > MaxChunk)
             throw new ArgumentOutOfRangeException(nameof(x), time, $"A chunk may hold at most {MaxChunk} steps (the session's maxChunk), got {time}.");
+        if (Model.NonFiniteInputs == NonFiniteInputs.Reject) NonFiniteCheck.Require(x, time, f, nameof(x), NonFiniteCheck.ModelOption);
         ReadOnlySpan<T> output = runner.Run(x, b, time, default, resetState: false);
         Position += time;
         return output;
