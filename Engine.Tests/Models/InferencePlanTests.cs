@@ -31,6 +31,8 @@ public class InferencePlanTests<T> where T : unmanaged, IFloatingPointIeee754<T>
         yield return Case("goBackwards lstm sequences, dense tanh on sequences",
             LayerSpec.Lstm(17, true, goBackwards: true), LayerSpec.Dense(3, Activation.Tanh));
         yield return Case("goBackwards lstm last, dense sigmoid", LayerSpec.Lstm(16, goBackwards: true), LayerSpec.Dense(2, Activation.Sigmoid));
+        yield return Case("zero_output_for_mask lstm sequences, zero_output_for_mask goBackwards lstm last",
+            LayerSpec.Lstm(13, true) with { ZeroOutputForMask = true }, LayerSpec.Lstm(9, goBackwards: true) with { ZeroOutputForMask = true }, LayerSpec.Dense(2));
         foreach (MergeMode merge in Enum.GetValues<MergeMode>())
         {
             yield return Case($"bidirectional {merge} sequences, relu", LayerSpec.Bidirectional(LayerSpec.Lstm(18, true), merge), LayerSpec.Dense(4, Activation.Relu));
@@ -64,6 +66,8 @@ public class InferencePlanTests<T> where T : unmanaged, IFloatingPointIeee754<T>
         AssertClose<T>(plan.Predict(x, 3, 8), TrainingForward(model, x, 3, 8), "unmasked");
         bool[] mask = RaggedMask(3, 8);
         AssertClose<T>(plan.Predict(x, 3, 8, mask), TrainingForward(model, x, 3, 8, mask), "masked");
+        bool[] leftPadded = Enumerable.Range(0, 3 * 8).Select(k => k % 8 >= 2 * (k / 8) + 1).ToArray();   // rows start at steps 1, 3, 5
+        AssertClose<T>(plan.Predict(x, 3, 8, leftPadded), TrainingForward(model, x, 3, 8, leftPadded), "left-padded");
     }
 
     [Test]
