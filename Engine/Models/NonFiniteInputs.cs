@@ -14,7 +14,6 @@ internal static class NonFiniteCheck
     /// <summary>The option named by the inference checks (Forward, InferencePlan.Predict, StreamingSession.Step and StepChunk).</summary>
     public const string ModelOption = "Sequential.NonFiniteInputs";
 
-
     /// <summary>Throws if <paramref name="values"/> [N, T, F] holds a NaN or infinity, naming its position.</summary>
     public static void Require<T>(ReadOnlySpan<T> values, int steps, int features, string argument, string option) where T : unmanaged, IFloatingPointIeee754<T>
     {
