@@ -33,13 +33,13 @@ public static class StudyReport
         }
     }
 
-    /// <summary>Writes every report file; results are those of <paramref name="outFolder"/>/jobs belonging to the manifest's plan (all of them when <paramref name="allResults"/>).</summary>
-    public static IReadOnlyList<JobResult> Write(string outFolder, StudyManifest manifest, RunSummary? run = null, int workers = 0, bool allResults = false, Action<string>? warn = null,
+    /// <summary>Writes every report file; results are those of <paramref name="outFolder"/>/jobs belonging to the manifest's plan.</summary>
+    public static IReadOnlyList<JobResult> Write(string outFolder, StudyManifest manifest, RunSummary? run = null, int workers = 0, Action<string>? warn = null,
         TimingFile? timing = null)
     {
         var planned = manifest.PlannedJobs.ToHashSet(StringComparer.Ordinal);
         List<JobResult> results = JobResult.LoadFolder(StudyRunner.JobsFolder(outFolder), warn)
-            .Where(r => allResults || planned.Contains(r.Id)).OrderBy(r => r.Id, StringComparer.Ordinal).ToList();
+            .Where(r => planned.Contains(r.Id)).OrderBy(r => r.Id, StringComparer.Ordinal).ToList();
         IReadOnlyList<ConfigSummary> summaries = ConfigSummary.Summarize(results);
         var report = new Builder(manifest, results, summaries, timing);
         string markdown = report.Markdown(run, workers);

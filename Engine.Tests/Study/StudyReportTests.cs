@@ -47,6 +47,25 @@ public class StudyReportTests
         }
     }
 
+    [Test]
+    public void ReportOnly_ReportsThePlannedJobs_AsTheRunDoes()
+    {
+        var planned = EqualBests.ToDictionary(p => p.Key, p => p.Value);
+        Report(planned, planned.Keys.ToArray());
+        string runReport = File.ReadAllText(Path.Combine(folder, "report.md"));
+        // A job file from another study in the same folder (e.g. copied in to reuse jobs): not part of this plan.
+        JobResult stray = Job("other-task", "none", 0, 0.5);
+        File.WriteAllText(Path.Combine(StudyRunner.JobsFolder(folder), stray.Id + ".json"), stray.ToJson());
+
+        (int code, _) = StudyCommand.Run(new StudyOptions { Out = folder, ReportOnly = true }, "test", TextWriter.Null, interactive: false);
+
+        Assert.That(code, Is.Zero);
+        Assert.That(StudySmokeTests.ReadCsv(Path.Combine(folder, "results.csv")), Has.Count.EqualTo(1 + 4 * 3));
+        string rebuilt = File.ReadAllText(Path.Combine(folder, "report.md"));
+        Assert.That(rebuilt, Does.Contain("- Jobs: 12 of 12 planned jobs have results."));
+        Assert.That(WithoutClockLines(rebuilt), Is.EqualTo(WithoutClockLines(runReport)));
+    }
+
     /// <summary>Writes one job file per placement and seed and a manifest planning exactly those jobs, then the report.</summary>
     private string Report(IReadOnlyDictionary<string, double[]> metrics, IReadOnlyList<string> placementOrder)
     {
