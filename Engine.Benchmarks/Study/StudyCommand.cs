@@ -44,8 +44,12 @@ public static class StudyCommand
         if (options.ReportOnly)
         {
             StudyManifest existing = StudyReport.ReadManifest(folder);
-            var all = StudyReport.Write(folder, existing, allResults: true, warn: m => output.WriteLine("warning: " + m), timing: TimingProbe.Read(folder));
-            output.WriteLine($"Report rebuilt from {all.Count} job results: {Path.Combine(folder, "report.md")}");
+            // The same jobs and timing as the run's own report: those of the folder's plan (job files copied in from
+            // another study stay out, as they do when the study runs).
+            var planned = StudyReport.Write(folder, existing, warn: m => output.WriteLine("warning: " + m), timing: TimingProbe.Read(folder, existing.PlanFingerprint));
+            int files = Directory.Exists(StudyRunner.JobsFolder(folder)) ? Directory.GetFiles(StudyRunner.JobsFolder(folder), "*.json").Length : 0;
+            if (files > planned.Count) output.WriteLine($"{files - planned.Count} job files are not in this study's plan ({StudyReport.ManifestFile}) and were left out.");
+            output.WriteLine($"Report rebuilt from {planned.Count} job results: {Path.Combine(folder, "report.md")}");
             return (0, null);
         }
 

@@ -33,13 +33,13 @@ public static class StudyReport
         }
     }
 
-    /// <summary>Writes every report file; results are those of <paramref name="outFolder"/>/jobs belonging to the manifest's plan (all of them when <paramref name="allResults"/>).</summary>
-    public static IReadOnlyList<JobResult> Write(string outFolder, StudyManifest manifest, RunSummary? run = null, int workers = 0, bool allResults = false, Action<string>? warn = null,
+    /// <summary>Writes every report file; results are those of <paramref name="outFolder"/>/jobs belonging to the manifest's plan.</summary>
+    public static IReadOnlyList<JobResult> Write(string outFolder, StudyManifest manifest, RunSummary? run = null, int workers = 0, Action<string>? warn = null,
         TimingFile? timing = null)
     {
         var planned = manifest.PlannedJobs.ToHashSet(StringComparer.Ordinal);
         List<JobResult> results = JobResult.LoadFolder(StudyRunner.JobsFolder(outFolder), warn)
-            .Where(r => allResults || planned.Contains(r.Id)).OrderBy(r => r.Id, StringComparer.Ordinal).ToList();
+            .Where(r => planned.Contains(r.Id)).OrderBy(r => r.Id, StringComparer.Ordinal).ToList();
         IReadOnlyList<ConfigSummary> summaries = ConfigSummary.Summarize(results);
         var report = new Builder(manifest, results, summaries, timing);
         string markdown = report.Markdown(run, workers);
@@ -355,7 +355,7 @@ public static class StudyReport
             var text = new StringBuilder();
             text.AppendLine("### Where should LayerNorm go, and how many?");
             text.AppendLine();
-            var ranks = new Dictionary<string, List<int>>();
+            var ranks = new Dictionary<string, List<double>>();
             var informative = new List<string>();
             foreach (string task in TaskOrder)
             {
@@ -364,16 +364,18 @@ public static class StudyReport
                 TaskInfo info = Info(task);
                 var ranked = rows.OrderByDescending(s => (s.HigherIsBetter ? 1 : -1) * s.MetricMean).ToList();
                 ConfigSummary best = ranked[0];
+                // Placements with the best mean exactly (accuracies are multiples of 1/N): all of them are the best.
+                var bests = ranked.TakeWhile(s => SameMean(s, best)).ToList();
                 // Informative: the best beats the naive baseline by more than 5 % of it and by more than its own spread.
                 double margin = (info.HigherIsBetter ? 1 : -1) * (best.MetricMean - info.Baseline);
                 bool beatsBaseline = margin > 0.05 * Math.Abs(info.Baseline) && !(margin <= Z(best.MetricStd));
-                var tied = ranked.Where(s => s.Versus(best) == 0).ToList();
+                var tied = ranked.Where(s => bests.Any(b => s.Versus(b) == 0)).ToList();
                 ConfigSummary cheapest = tied.OrderBy(s => s.LayerNormCount).ThenBy(s => s.SecondsPerEpochMean).First();
                 ConfigSummary? none = rows.FirstOrDefault(s => s.Placement == "none");
                 ConfigSummary? seed = rows.FirstOrDefault(s => s.Placement == "after-each");
-                text.Append($"- **`{task}`** ({info.MetricName}): best `{best.Placement}` {MS(best)}");
-                if (none is not null && none != best) text.Append($"; `none` {MS(none)} ({Relation(best, none)})");
-                if (seed is not null && seed != best) text.Append($"; the seed's `after-each` {MS(seed)} ({Relation(best, seed)})");
+                text.Append($"- **`{task}`** ({info.MetricName}): best {string.Join(" and ", bests.Select(b => $"`{b.Placement}` {MS(b)}"))}{(bests.Count > 1 ? " (equal means)" : "")}");
+                if (none is not null && !bests.Contains(none)) text.Append($"; `none` {MS(none)} ({RelationToBest(bests, none)})");
+                if (seed is not null && !bests.Contains(seed)) text.Append($"; the seed's `after-each` {MS(seed)} ({RelationToBest(bests, seed)})");
                 text.Append($". Tied with the best (overlapping): {tied.Count} of {rows.Count} placements ({string.Join(", ", tied.Select(t => $"`{t.Placement}`"))})");
                 text.Append($"; the fewest LayerNorms among them: `{cheapest.Placement}` ({cheapest.LayerNormCount}).");
                 var divergedRows = rows.Where(s => s.Diverged > 0).ToList();
@@ -389,8 +391,10 @@ public static class StudyReport
                     informative.Add(task);
                     for (int k = 0; k < ranked.Count; k++)
                     {
-                        if (!ranks.TryGetValue(ranked[k].Placement, out var list)) ranks[ranked[k].Placement] = list = new List<int>();
-                        list.Add(k + 1);
+                        // Equal means share the average of their positions (fractional ranking), so no tie is broken by the placement order.
+                        int first = ranked.FindIndex(s => SameMean(s, ranked[k])), last = ranked.FindLastIndex(s => SameMean(s, ranked[k]));
+                        if (!ranks.TryGetValue(ranked[k].Placement, out var list)) ranks[ranked[k].Placement] = list = new List<double>();
+                        list.Add(0.5 * (first + last) + 1);
                     }
                     var better = none is null ? new List<string>() : rows.Where(s => s.Versus(none) > 0).Select(s => $"`{s.Placement}`").ToList();
                     var worse = none is null ? new List<string>() : rows.Where(s => s.Versus(none) < 0).Select(s => $"`{s.Placement}`").ToList();
@@ -408,8 +412,8 @@ public static class StudyReport
                 text.AppendLine();
                 if (average.Count > 0)
                 {
-                    string top = average[0].Placement;
-                    int separatedSomewhere = informative.Count(t =>
+                    var tops = average.Where(p => Math.Abs(p.Rank - average[0].Rank) <= 1e-9).Select(p => p.Placement).ToList();
+                    int SeparatedSomewhere(string top) => informative.Count(t =>
                     {
                         var rows = PlacementSection(t);
                         ConfigSummary? a = rows.FirstOrDefault(s => s.Placement == top), n = rows.FirstOrDefault(s => s.Placement == "none");
@@ -420,9 +424,13 @@ public static class StudyReport
                         var rows = PlacementSection(t);
                         var best = rows.OrderByDescending(s => (s.HigherIsBetter ? 1 : -1) * s.MetricMean).First();
                         ConfigSummary? n = rows.FirstOrDefault(s => s.Placement == "none");
-                        return n is not null && n.Versus(best) == 0;
+                        return n is not null && rows.Where(s => SameMean(s, best)).Any(b => n.Versus(b) == 0);
                     });
-                    text.AppendLine($"**Answer:** the best placement on average is `{top}`; it is separated from no LayerNorm on {separatedSomewhere} of {informative.Count} informative task(s). " +
+                    string topText = tops.Count == 1
+                        ? $"the best placement on average is `{tops[0]}`; it is separated from no LayerNorm on {SeparatedSomewhere(tops[0])} of {informative.Count} informative task(s). "
+                        : $"the best mean rank ({average[0].Rank:F1}) is shared by {string.Join(" and ", tops.Select(p => $"`{p}`"))}" +
+                          string.Concat(tops.Where(p => p != "none").Select(p => $"; `{p}` is separated from no LayerNorm on {SeparatedSomewhere(p)} of {informative.Count} informative task(s)")) + ". ";
+                    text.AppendLine("**Answer:** " + topText +
                                     (noneTied ? "No LayerNorm at all is tied with the best on every informative task, so at this scale the data do not show that LayerNorm is needed. " : "") +
                                     "The fewest LayerNorms that tie the best, per task, are listed above: more LayerNorms than that bought nothing measurable here.");
                 }
@@ -614,6 +622,16 @@ public static class StudyReport
             string delta = Signed(a.Advantage(b));
             return versus > 0 ? $"{delta}, separated" : versus < 0 ? $"{delta}, separated the other way" : $"{delta}, overlapping";
         }
+
+        /// <summary>Against the best configurations (several when their means are equal): separated only when every one of them is.</summary>
+        private static string RelationToBest(IReadOnlyList<ConfigSummary> bests, ConfigSummary other)
+        {
+            string delta = Signed(bests[0].Advantage(other));
+            return bests.All(b => b.Versus(other) > 0) ? $"{delta}, separated" : $"{delta}, overlapping";
+        }
+
+        private static bool SameMean(ConfigSummary a, ConfigSummary b) =>
+            Math.Abs(a.MetricMean - b.MetricMean) <= 1e-12 * Math.Max(Math.Abs(a.MetricMean), Math.Abs(b.MetricMean));
 
         private static string MS(ConfigSummary s) => $"{M(s.MetricMean)} ± {(double.IsFinite(s.MetricStd) ? s.MetricStd.ToString(Math.Abs(s.MetricMean) >= 0.01 ? "F3" : "G2", CultureInfo.InvariantCulture) : "–")}";
         private static double Z(double std) => double.IsFinite(std) ? std : 0;

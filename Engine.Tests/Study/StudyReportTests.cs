@@ -1,0 +1,107 @@
+using System.Text.RegularExpressions;
+using NumLstm.Benchmarks.Study;
+
+namespace NumLstm.Tests.Study;
+
+/// <summary>
+/// The report's statistics and verdict from hand-made job files (no training): every expected value below is worked
+/// out by hand from the final metrics given.
+/// </summary>
+public class StudyReportTests
+{
+    private string folder = "";
+
+    [SetUp]
+    public void CreateFolder() => folder = Path.Combine(Path.GetTempPath(), "numlstm-report-" + Guid.NewGuid().ToString("N"));
+
+    [TearDown]
+    public void DeleteFolder()
+    {
+        if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
+    }
+
+    // Dyadic accuracies, so every mean below is exact: pre-norm and keras-gates both average 0.9375 (std 0.0625 and
+    // 0.0078125); keras-snippet 0.890625 ± 0.0078125 overlaps pre-norm's interval [0.875, 1] but not keras-gates'
+    // [0.9296875, 0.9453125]; none 0.8125 ± 0.0078125 overlaps neither.
+    private static readonly Dictionary<string, double[]> EqualBests = new()
+    {
+        ["none"] = new[] { 0.8046875, 0.8125, 0.8203125 },
+        ["pre-norm"] = new[] { 0.875, 0.9375, 1.0 },
+        ["in-cell:keras-gates"] = new[] { 0.9296875, 0.9375, 0.9453125 },
+        ["in-cell:keras-snippet"] = new[] { 0.8828125, 0.890625, 0.8984375 },
+    };
+
+    [Test]
+    public void EqualMeans_ShareTheBestAndTheirRank_WhateverThePlacementOrder()
+    {
+        string first = Report(EqualBests, new[] { "none", "pre-norm", "in-cell:keras-gates", "in-cell:keras-snippet" });
+        string second = Report(EqualBests, new[] { "none", "in-cell:keras-gates", "pre-norm", "in-cell:keras-snippet" });
+        foreach (string report in new[] { first, second })
+        {
+            // Tied with a best: both bests and keras-snippet (it overlaps pre-norm); none is separated from both.
+            Assert.That(report, Does.Contain("Tied with the best (overlapping): 3 of 4 placements"));
+            // Positions 1 and 2 hold equal means: each gets rank 1.5; keras-snippet 3, none 4.
+            Assert.That(report, Does.Contain("`pre-norm` 1.5").And.Contain("`in-cell:keras-gates` 1.5").And.Contain("`in-cell:keras-snippet` 3.0").And.Contain("`none` 4.0"));
+            Assert.That(report, Does.Contain("(equal means)"));
+            Assert.That(report, Does.Contain("is shared by"));
+        }
+    }
+
+    [Test]
+    public void ReportOnly_ReportsThePlannedJobs_AsTheRunDoes()
+    {
+        var planned = EqualBests.ToDictionary(p => p.Key, p => p.Value);
+        Report(planned, planned.Keys.ToArray());
+        string runReport = File.ReadAllText(Path.Combine(folder, "report.md"));
+        // A job file from another study in the same folder (e.g. copied in to reuse jobs): not part of this plan.
+        JobResult stray = Job("other-task", "none", 0, 0.5);
+        File.WriteAllText(Path.Combine(StudyRunner.JobsFolder(folder), stray.Id + ".json"), stray.ToJson());
+
+        (int code, _) = StudyCommand.Run(new StudyOptions { Out = folder, ReportOnly = true }, "test", TextWriter.Null, interactive: false);
+
+        Assert.That(code, Is.Zero);
+        Assert.That(StudySmokeTests.ReadCsv(Path.Combine(folder, "results.csv")), Has.Count.EqualTo(1 + 4 * 3));
+        string rebuilt = File.ReadAllText(Path.Combine(folder, "report.md"));
+        Assert.That(rebuilt, Does.Contain("- Jobs: 12 of 12 planned jobs have results."));
+        Assert.That(WithoutClockLines(rebuilt), Is.EqualTo(WithoutClockLines(runReport)));
+    }
+
+    /// <summary>Writes one job file per placement and seed and a manifest planning exactly those jobs, then the report.</summary>
+    private string Report(IReadOnlyDictionary<string, double[]> metrics, IReadOnlyList<string> placementOrder)
+    {
+        if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
+        Directory.CreateDirectory(StudyRunner.JobsFolder(folder));
+        var ids = new List<string>();
+        foreach ((string placement, double[] values) in metrics)
+            for (int seed = 0; seed < values.Length; seed++)
+            {
+                JobResult job = Job("t", placement, seed, values[seed]);
+                File.WriteAllText(Path.Combine(StudyRunner.JobsFolder(folder), job.Id + ".json"), job.ToJson());
+                ids.Add(job.Id);
+            }
+        var manifest = new StudyManifest
+        {
+            CommandLine = "test", PlanFingerprint = "test", Created = DateTimeOffset.UnixEpoch, BaseLearningRate = 3e-3, LearningRates = new[] { 3e-3 },
+            Depths = new[] { 2 }, Seeds = 3, SweepTask = "t", Placements = placementOrder,
+            Tasks = new[] { new TaskInfo("t", "test task", "accuracy", true, 0.25, "majority class", 0.9, 1000, 1000, 10, 4) },
+            PlannedJobs = ids,
+        };
+        StudyReport.WriteManifest(folder, manifest);
+        StudyReport.Write(folder, manifest);
+        return File.ReadAllText(Path.Combine(folder, "report.md"));
+    }
+
+    private static JobResult Job(string task, string placement, int seed, double metric) => new()
+    {
+        Id = $"{task}_seed2_{placement.Replace(':', '-')}_s{seed}", Task = task, Architecture = Architectures.Seed, Depth = 2, Placement = placement,
+        LearningRate = 3e-3, Seed = seed, PlannedEpochs = 1, Units = new[] { 4, 4 }, Bidirectional = true, Dropout = 0.4, BatchSize = 32,
+        MetricName = "accuracy", HigherIsBetter = true, Target = 0.9, ParameterCount = 100, LayerNormCount = placement == "none" ? 0 : 2,
+        History = new[] { new EpochResult(1, 0.5, metric, 0.5, metric, 1.0, 1.0, 0) },
+        FinalValidationLoss = 0.5, FinalMetric = metric, LossSpikes = 0, Diverged = false, MaxGradientNorm = 1.0, SecondsPerEpoch = 1.0,
+        TotalSeconds = 1.0, ThreadsPerJob = 1,
+    };
+
+    // The header names the time the report was written and the machine's load: the rest must not change.
+    private static string WithoutClockLines(string report) =>
+        Regex.Replace(report, @"^- (Study started|Machine:|This run:).*$\n?", "", RegexOptions.Multiline);
+}
