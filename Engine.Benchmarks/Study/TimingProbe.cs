@@ -6,7 +6,7 @@ using NumLstm.Training;
 
 namespace NumLstm.Benchmarks.Study;
 
-/// <summary>Training time per batch of one placement on one task: the median and range over interleaved rounds.</summary>
+/// <summary>Training time per batch of one placement on one task: the fastest round (SecondsPerBatch) and the range over interleaved rounds.</summary>
 public sealed record TimingResult(string Task, string Placement, int LayerNormCount, double SecondsPerBatch, double MinSecondsPerBatch, double MaxSecondsPerBatch, int Rounds,
     double? RatioToNone = null, double? MinRatioToNone = null, double? MaxRatioToNone = null);
 
