@@ -126,7 +126,9 @@ public static class ModelFile
                     throw new NumLstmFormatException(path, $"tensor '{name}' shape", $"expected [{string.Join(", ", p.Parameter.Shape)}], found [{string.Join(", ", tensor.Shape)}].");
                 T[] values = tensor.ToArray<T>();
                 if (sum is null) sum = values;
-                else for (int k = 0; k < sum.Length; k++) sum[k] += values[k];   // PyTorch's bias_ih + bias_hh
+                // PyTorch's bias_ih + bias_hh. A zero bias_hh (ours, as saved) is not added, so a saved bias loads bit for
+                // bit: −0 + 0 would give +0, and adding to a signaling NaN quiets it.
+                else for (int k = 0; k < sum.Length; k++) if (values[k] != T.Zero) sum[k] += values[k];
                 used.Add(name);
             }
             staged.Add((p.Parameter, sum!));
