@@ -121,18 +121,8 @@ public static class LstmGates
         fixed (float* y = tanhCell)
         fixed (float* hr = hidden)
         {
-            float* input = z + j, forget = z + h + j, candidate = z + 2 * h + j, output = z + 3 * h + j;
-            Vector256<float> i = FastMath.Sigmoid(Avx.MaskLoad(input, lanes));                                  // (S4)
-            Vector256<float> f = FastMath.Sigmoid(Avx.MaskLoad(forget, lanes));
-            Vector256<float> g = FastMath.Tanh(Avx.MaskLoad(candidate, lanes));
-            Vector256<float> o = FastMath.Sigmoid(Avx.MaskLoad(output, lanes));
-            Vector256<float> cNew = Vector256.FusedMultiplyAdd(i, g, f * Avx.MaskLoad(cp + j, lanes));        // (S5), as NewCell
+            (Vector256<float> o, Vector256<float> cNew) = ActivateAndUpdateCellLanes(z, cp, c, h, j, lanes);   // (S4), (S5)
             Vector256<float> t = FastMath.Tanh(cNew);                                                          // (S6)
-            Avx.MaskStore(input, lanes, i);
-            Avx.MaskStore(forget, lanes, f);
-            Avx.MaskStore(candidate, lanes, g);
-            Avx.MaskStore(output, lanes, o);
-            Avx.MaskStore(c + j, lanes, cNew);
             Avx.MaskStore(y + j, lanes, t);
             Avx.MaskStore(hr + j, lanes, o * t);                                                               // (S7)
         }
@@ -205,22 +195,31 @@ public static class LstmGates
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static unsafe void ActivateAndUpdateCellTail(Span<float> gates, ReadOnlySpan<float> cellPrevious, Span<float> cell, int h, int j)
     {
-        Vector256<float> lanes = TailMask(h - j);
         fixed (float* z = gates)
         fixed (float* cp = cellPrevious)
         fixed (float* c = cell)
-        {
-            float* input = z + j, forget = z + h + j, candidate = z + 2 * h + j, output = z + 3 * h + j;
-            Vector256<float> i = FastMath.Sigmoid(Avx.MaskLoad(input, lanes));
-            Vector256<float> f = FastMath.Sigmoid(Avx.MaskLoad(forget, lanes));
-            Vector256<float> g = FastMath.Tanh(Avx.MaskLoad(candidate, lanes));
-            Avx.MaskStore(output, lanes, FastMath.Sigmoid(Avx.MaskLoad(output, lanes)));
-            Vector256<float> cNew = Vector256.FusedMultiplyAdd(i, g, f * Avx.MaskLoad(cp + j, lanes));
-            Avx.MaskStore(input, lanes, i);
-            Avx.MaskStore(forget, lanes, f);
-            Avx.MaskStore(candidate, lanes, g);
-            Avx.MaskStore(c + j, lanes, cNew);
-        }
+            ActivateAndUpdateCellLanes(z, cp, c, h, j, TailMask(h - j));
+    }
+
+    // (S4) and (S5) for the selected lanes of the eight columns at j: i, f, o = σ and g = tanh stored over the
+    // pre-activations, c = f ⊙ c_prev + i ⊙ g (NewCell's operations) stored into c (which may be c_prev: read first).
+    // Returns o and c for the callers that go on to h.
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static unsafe (Vector256<float> Output, Vector256<float> Cell) ActivateAndUpdateCellLanes(float* z, float* cp, float* c, int h, int j,
+        Vector256<float> lanes)
+    {
+        float* input = z + j, forget = z + h + j, candidate = z + 2 * h + j, output = z + 3 * h + j;
+        Vector256<float> i = FastMath.Sigmoid(Avx.MaskLoad(input, lanes));
+        Vector256<float> f = FastMath.Sigmoid(Avx.MaskLoad(forget, lanes));
+        Vector256<float> g = FastMath.Tanh(Avx.MaskLoad(candidate, lanes));
+        Vector256<float> o = FastMath.Sigmoid(Avx.MaskLoad(output, lanes));
+        Vector256<float> cNew = Vector256.FusedMultiplyAdd(i, g, f * Avx.MaskLoad(cp + j, lanes));
+        Avx.MaskStore(input, lanes, i);
+        Avx.MaskStore(forget, lanes, f);
+        Avx.MaskStore(candidate, lanes, g);
+        Avx.MaskStore(output, lanes, o);
+        Avx.MaskStore(c + j, lanes, cNew);
+        return (o, cNew);
     }
 
     /// <summary>
