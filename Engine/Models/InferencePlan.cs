@@ -68,11 +68,7 @@ public sealed class InferencePlan<T> where T : unmanaged, IFloatingPointIeee754<
             throw new ArgumentException($"Input must be [B={batch}, T={time}, F={f}] ({batch * time * f} values), got {x.Length}.", nameof(x));
         if (!mask.IsEmpty && mask.Length != batch * time)
             throw new ArgumentException($"Mask must be [B={batch}, T={time}] ({batch * time} values) or empty, got {mask.Length}.", nameof(mask));
-        // As Sequential.Forward: a row with no valid step has no output (the plan used to return one silently).
-        if (!mask.IsEmpty)
-            for (int b = 0; b < batch; b++)
-                if (!mask.Slice(b * time, time).Contains(true))
-                    throw new ArgumentException($"Mask row {b} has no valid step: expected at least 1 of the T={time} steps marked true (a zero-length sequence has no output).", nameof(mask));
+        MaskRows.RequireAStepInEach(mask, batch, time, nameof(mask));   // as Sequential.Forward
         if (Model.NonFiniteInputs == NonFiniteInputs.Reject) NonFiniteCheck.Require(x, time, f, nameof(x), NonFiniteCheck.ModelOption);
         return runner.Run(x, batch, time, mask, resetState: true);
     }
