@@ -16,7 +16,7 @@ public static class Activations
     /// <summary>
     /// y = tanh(x); y may be the same span as x. Float does not go through TensorPrimitives.Tanh: its vector path (System.Numerics.Tensors
     /// 10.0) computes tanh as 1 − 2/(e^{2x} + 1), which loses the relative accuracy near 0 (tanh(0) = −6e−8, tanh(1e−5)
-    /// 0.5 % off, tanh(1e−3) 3e−5 off; measured). Float uses <see cref="FastMath.Tanh"/> (odd polynomial near 0, about
+    /// 0.5 % off, tanh(1e−3) 3e−5 off; measured). Float uses <see cref="FastMath.Tanh(System.Runtime.Intrinsics.Vector256{float})"/> (odd polynomial near 0, about
     /// 1 ulp) where AVX2 and FMA are there, else MathF.Tanh; double uses Math.Tanh (TensorPrimitives' double vector path is
     /// 1e−10 off near 1e−7).
     /// </summary>
