@@ -118,6 +118,42 @@ public class LstmGatesTests<T> where T : unmanaged, IFloatingPointIeee754<T>
         }
     }
 
+    // The vector loops (512 bits where AVX-512 runs natively, then 256, then scalar) do each column's operations in the
+    // scalar loop's order, so every column has the bits the scalar formula gives in T, whichever loop took it.
+    [Test]
+    public void StepAndCellBackward_GiveEveryColumnTheScalarFormulasBits()
+    {
+        foreach (int h in Hidden.Append(40).Append(100))
+        {
+            T[] gates = TestArrays.Uniform<T>(4 * h, h + 7, 0.01, 0.99);
+            TestArrays.Uniform<T>(h, h + 8, -0.99, 0.99).CopyTo(gates, 2 * h);
+            T[] tanhCell = TestArrays.Uniform<T>(h, h + 9, -0.99, 0.99), cellPrevious = TestArrays.Uniform<T>(h, h + 10);
+            T[] dHidden = TestArrays.Uniform<T>(h, h + 11), dCellNext = TestArrays.Uniform<T>(h, h + 12);
+            T[] dGates = new T[4 * h], dCell = (T[])dCellNext.Clone();
+            LstmGates.StepBackward<T>(gates, tanhCell, cellPrevious, dHidden, dCell, dGates, h);
+            T[] dOutput = new T[h], dTanhArg = new T[h], dGatesSplit = new T[4 * h], dCellPrevious = new T[h];
+            LstmGates.OutputBackward<T>(gates.AsSpan(3 * h), tanhCell, dHidden, dOutput, dTanhArg);
+            LstmGates.CellBackward<T>(gates, cellPrevious, dCellNext, dGatesSplit, dCellPrevious, h);
+            for (int j = 0; j < h; j++)
+            {
+                T i = gates[j], f = gates[h + j], g = gates[2 * h + j], o = gates[3 * h + j], y = tanhCell[j], dh = dHidden[j];
+                T dc = dCellNext[j] + dh * o * (T.One - y * y);
+                Assert.That(dGates[j], Is.EqualTo(dc * g * i * (T.One - i)), $"di (H={h}, j={j})");
+                Assert.That(dGates[h + j], Is.EqualTo(dc * cellPrevious[j] * f * (T.One - f)), $"df (H={h}, j={j})");
+                Assert.That(dGates[2 * h + j], Is.EqualTo(dc * i * (T.One - g * g)), $"dg (H={h}, j={j})");
+                Assert.That(dGates[3 * h + j], Is.EqualTo(dh * y * o * (T.One - o)), $"do (H={h}, j={j})");
+                Assert.That(dCell[j], Is.EqualTo(dc * f), $"dc_prev (H={h}, j={j})");
+                T d = dCellNext[j];
+                Assert.That(dOutput[j], Is.EqualTo(dh * y * o * (T.One - o)), $"OutputBackward do (H={h}, j={j})");
+                Assert.That(dTanhArg[j], Is.EqualTo(dh * o * (T.One - y * y)), $"OutputBackward dtanh (H={h}, j={j})");
+                Assert.That(dGatesSplit[j], Is.EqualTo(d * g * i * (T.One - i)), $"CellBackward di (H={h}, j={j})");
+                Assert.That(dGatesSplit[h + j], Is.EqualTo(d * cellPrevious[j] * f * (T.One - f)), $"CellBackward df (H={h}, j={j})");
+                Assert.That(dGatesSplit[2 * h + j], Is.EqualTo(d * i * (T.One - g * g)), $"CellBackward dg (H={h}, j={j})");
+                Assert.That(dCellPrevious[j], Is.EqualTo(d * f), $"CellBackward dc_prev (H={h}, j={j})");
+            }
+        }
+    }
+
     [Test]
     public void OutputAndCellBackward_MatchTheScalarEquations_ForEveryTail()
     {
