@@ -51,4 +51,21 @@ public class FmaPeakBenchmarkTests
     [Test]
     public void GFlopsColumn_CountsTwoOperationsPerLanePerFma()
         => Assert.That(FmaPeakBenchmarks.FlopsPerCore, Is.EqualTo(2.0 * 8 * 12 * (1 << 20)));
+
+    [TestCase(0)]
+    [TestCase(7)]
+    [TestCase(1000)]
+    public void RunChains512_EqualsTwelveScalarChains(long iterations)
+    {
+        float factor = 0.999f, addend = 0.5f;
+        float chain = addend;
+        for (long i = 0; i < iterations; i++) chain = MathF.FusedMultiplyAdd(chain, factor, addend);
+        float expected = chain;
+        for (int k = 1; k < FmaPeakBenchmarks.Chains; k++) expected += chain;
+
+        Vector512<float> result = FmaPeakBenchmarks.RunChains(iterations, Vector512.Create(factor), Vector512.Create(addend));
+
+        for (int lane = 0; lane < Vector512<float>.Count; lane++)
+            Assert.That(result.GetElement(lane), Is.EqualTo(expected), $"lane {lane}");
+    }
 }
