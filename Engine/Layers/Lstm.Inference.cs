@@ -310,20 +310,21 @@ internal sealed class LstmInferenceBuffers<T> where T : unmanaged, IFloatingPoin
     {
         PackOnce = packOnce;
         int g = 4 * units;
-        PackedInput = packed ? new T[Gemm.PackedLength<T>(features, g)] : Array.Empty<T>();
-        StepWeights = !packed && packOnce ? new T[Lstm<T>.StepWeightsLength(units, features)] : Array.Empty<T>();
+        // The products stream these with vector loads: each starts on a 64-byte boundary (AlignedArrays: why).
+        PackedInput = packed ? AlignedArrays.Allocate<T>(Gemm.PackedLength<T>(features, g)) : Array.Empty<T>();
+        StepWeights = !packed && packOnce ? AlignedArrays.Allocate<T>(Lstm<T>.StepWeightsLength(units, features)) : Array.Empty<T>();
         StepWeightOffsets = StepWeights.Length == 0 ? Array.Empty<int>() : new[]
         {
             Lstm<T>.StepWeightsOffset(units, features, 0, recurrent: false), Lstm<T>.StepWeightsOffset(units, features, 0, recurrent: true),
             Lstm<T>.StepWeightsOffset(units, features, 1, recurrent: false), Lstm<T>.StepWeightsOffset(units, features, 1, recurrent: true),
         };
-        HeadStartProducts = headStartLength > 0 ? new T[headStartLength] : Array.Empty<T>();
-        PackedRecurrent = packed ? new T[Gemm.PackedLength<T>(units, g)] : Array.Empty<T>();
-        Projection = new T[checked(maxBatch * maxTime * g)];
+        HeadStartProducts = AlignedArrays.Allocate<T>(headStartLength);
+        PackedRecurrent = packed ? AlignedArrays.Allocate<T>(Gemm.PackedLength<T>(units, g)) : Array.Empty<T>();
+        Projection = new T[checked(maxBatch * maxTime * g)];   // can be large: kept off the pinned heap (AlignedArrays)
         RecurrentProjection = separateGateNorms ? new T[maxBatch * g] : Array.Empty<T>();
         Hidden = new T[maxBatch * units];
-        PackedRecurrentHalves = packedHalvesLength > 0 ? new T[packedHalvesLength] : Array.Empty<T>();
-        HalfProducts = halfProductsLength > 0 ? new T[halfProductsLength] : Array.Empty<T>();
+        PackedRecurrentHalves = AlignedArrays.Allocate<T>(packedHalvesLength);
+        HalfProducts = AlignedArrays.Allocate<T>(halfProductsLength);
         HiddenNext = packed && packedHalvesLength == 0 ? Array.Empty<T>() : new T[maxBatch * units];
         Cell = new T[maxBatch * units];
         RowScratch = new LstmRowScratch<T>(units);

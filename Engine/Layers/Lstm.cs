@@ -707,7 +707,7 @@ public sealed partial class LstmCache<T> : LayerCache where T : unmanaged, IFloa
         Ensure(ref Input, bt * f);
         Ensure(ref Gates, bt * g);
         int packed = recurrentDropout ? 4 * Gemm.PackedLength<T>(h, h) : Math.Max(Gemm.PackedLength<T>(h, g), Gemm.PackedLength<T>(g, h));
-        Ensure(ref PackedWeights, packed);
+        EnsureAligned(ref PackedWeights, packed);   // streamed by every step's product: on a 64-byte boundary (AlignedArrays: why)
         Ensure(ref HiddenStates, (time + 1) * batch * h);
         Ensure(ref CellStates, (time + 1) * batch * h);
         Ensure(ref TanhCell, bt * h);
@@ -744,5 +744,10 @@ public sealed partial class LstmCache<T> : LayerCache where T : unmanaged, IFloa
     private static void Ensure(ref T[] buffer, int length)
     {
         if (buffer is null || buffer.Length != length) buffer = new T[length];
+    }
+
+    private static void EnsureAligned(ref T[] buffer, int length)
+    {
+        if (buffer is null || buffer.Length != length) buffer = AlignedArrays.Allocate<T>(length);
     }
 }

@@ -43,6 +43,9 @@ public sealed class InferencePlan<T> where T : unmanaged, IFloatingPointIeee754<
     /// </summary>
     public void RefreshWeights() => runner.RefreshWeights();
 
+    /// <summary>The engine under the plan (tests reach the layers' buffers through it).</summary>
+    internal InferenceRunner<T> Runner => runner;
+
     public Sequential<T> Model => runner.Model;
     public int MaxBatch => runner.MaxBatch;
     public int MaxTime => runner.MaxTime;
