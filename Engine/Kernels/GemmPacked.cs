@@ -35,7 +35,7 @@ internal static unsafe partial class GemmPacked
     internal static readonly Width Best = ProductWidth.Bits switch { 512 => Width.V512, 256 => Width.V256, _ => Width.None };
 
     /// <summary>
-    /// Chooses the generic path or one of these, and whether b is read in place, for a product of the given shape. Thresholds measured on the LSTM shapes (m = 1..64, n = 400..2048, k = 32..512), Vector256, Zen 3:
+    /// Chooses the generic path or one of these, and whether b is read in place, for a product of the given shape. Thresholds measured on the LSTM shapes (m = 1..64, n = 400..2048, k = 32..512), Vector256, Zen 3 (not re-measured at 512 bits):
     /// <list type="bullet">
     /// <item>one row (not transposed b): <see cref="SingleRow{T}"/> while b fits in L2, else the generic row-axpy, which
     /// streams b contiguously (a 1-row tile of the packed kernel has only two FMA chains and is latency bound).</item>

@@ -9,10 +9,11 @@ namespace NumLstm.Kernels;
 /// passes, LayerNorm, Adam) are 256-bit or scalar and do not follow it.
 /// <para>
 /// The environment variable <c>NUMLSTM_VECTOR_BITS</c> (0, 256 or 512), read once when the process first multiplies,
-/// chooses the width instead. A width the hardware lacks then runs in software (about twice as slow on this machine):
-/// the same code, blocking and packed layouts, and the same fused multiply-adds; only a horizontal sum's order inside a
-/// vector may differ from the hardware's, so a result's last bits can. It is there for tests: <c>.ci/run</c> runs the
-/// whole suite with 512 so the AVX-512 paths are exercised on a machine without AVX-512. The width decides the packed
+/// chooses the width instead. A width the hardware lacks then runs in software (about twice as slow for 512 bits on an
+/// AVX2 core): the same code, blocking and packed layouts, and the same fused multiply-adds; only a horizontal sum's
+/// order inside a vector may differ from the hardware's, so a result's last bits can. It is there for tests:
+/// <c>.ci/run</c> runs the whole suite with 512, 256 and 0, so every width's paths are exercised whatever the machine
+/// has. The width decides the packed
 /// layouts, so it cannot change while the process runs.
 /// </para>
 /// </summary>
