@@ -78,4 +78,40 @@ public unsafe class PackedWeightAlignmentTests
         Assert.That(lstmCache.PackedWeights, Is.Not.Empty);
         AssertAligned("training cache: PackedWeights", lstmCache.PackedWeights);
     }
+
+    // A step split over two cores has each core write its own columns of these (z's gate blocks, c, h_t, tanh(c)); on
+    // 64-byte boundaries the halves of the W3 cell (split at unit 64) share no cache line.
+    [Test]
+    public void TwoCoreStepState_StartsOnA64ByteBoundary()
+    {
+        var session = Model().CreateSession(packWeightsOnce: true);
+        var buffers = (LstmInferenceBuffers<float>)session.Runner.BuffersOf(0)!;
+        Assert.That(buffers.HiddenNext, Is.Not.Empty, "a session's two-core steps swap two h buffers");
+        Assert.That(buffers.Projection.Length, Is.LessThanOrEqualTo(LstmInferenceBuffers<float>.AlignedProjectionLimit), "a session's projection is small");
+        AssertAligned("session: Projection", buffers.Projection);
+        AssertAligned("session: Hidden", buffers.Hidden);
+        AssertAligned("session: HiddenNext", buffers.HiddenNext);
+        AssertAligned("session: Cell", buffers.Cell);
+        AssertAligned("session: TanhCell", buffers.TanhCell);
+
+        var plan = Model().CreateInferencePlan(2, 8, packWeightsOnce: true);
+        var planBuffers = (LstmInferenceBuffers<float>)plan.Runner.BuffersOf(0)!;
+        AssertAligned("small plan: Projection", planBuffers.Projection);
+        AssertAligned("small plan: Cell", planBuffers.Cell);
+    }
+
+    [Test]
+    public void LargeProjection_StaysAPlainArray_AndTheStateIsStillAligned()
+    {
+        // 64 rows × 50 steps × 4·128 gates: past the limit, so it stays off the pinned heap; the plan still runs.
+        var plan = Model().CreateInferencePlan(64, 50, packWeightsOnce: true);
+        var buffers = (LstmInferenceBuffers<float>)plan.Runner.BuffersOf(0)!;
+        Assert.That(buffers.Projection.Length, Is.GreaterThan(LstmInferenceBuffers<float>.AlignedProjectionLimit));
+        AssertAligned("large plan: Cell", buffers.Cell);
+        AssertAligned("large plan: Hidden", buffers.Hidden);
+        float[] x = RandomValues<float>(64 * 50 * F, 4);
+        ReadOnlySpan<float> y = plan.Predict(x, 64, 50);
+        Assert.That(y.Length, Is.EqualTo(64 * 50 * 3), "every step's output (the LSTM returns sequences)");
+        foreach (float v in y) Assert.That(float.IsFinite(v), Is.True);
+    }
 }

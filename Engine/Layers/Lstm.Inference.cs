@@ -320,15 +320,25 @@ internal sealed class LstmInferenceBuffers<T> where T : unmanaged, IFloatingPoin
         };
         HeadStartProducts = AlignedArrays.Allocate<T>(headStartLength);
         PackedRecurrent = packed ? AlignedArrays.Allocate<T>(Gemm.PackedLength<T>(units, g)) : Array.Empty<T>();
-        Projection = new T[checked(maxBatch * maxTime * g)];   // can be large: kept off the pinned heap (AlignedArrays)
+        // A step split over two cores has each core write its own columns of z, c, h_t and tanh(c): on 64-byte boundaries
+        // those halves share no cache line when the split point is a multiple of 16 floats (H = 128: 64), so neither
+        // core's writes pull a line the other is writing across the cores. Anywhere else the boundary lines bounce
+        // between them every step: the W3 cell's two-core step took 4.7 µs with these at the GC's addresses and 3.9 µs
+        // aligned (docs/performance.md, sitting 29). The Projection [B, T, G] is aligned only while it is small (a
+        // session's, a small plan's), so a large one stays off the pinned heap (AlignedArrays).
+        int projectionLength = checked(maxBatch * maxTime * g);
+        Projection = projectionLength <= AlignedProjectionLimit ? AlignedArrays.Allocate<T>(projectionLength) : new T[projectionLength];
         RecurrentProjection = separateGateNorms ? new T[maxBatch * g] : Array.Empty<T>();
-        Hidden = new T[maxBatch * units];
+        Hidden = AlignedArrays.Allocate<T>(maxBatch * units);
         PackedRecurrentHalves = AlignedArrays.Allocate<T>(packedHalvesLength);
         HalfProducts = AlignedArrays.Allocate<T>(halfProductsLength);
-        HiddenNext = packed && packedHalvesLength == 0 ? Array.Empty<T>() : new T[maxBatch * units];
-        Cell = new T[maxBatch * units];
+        HiddenNext = packed && packedHalvesLength == 0 ? Array.Empty<T>() : AlignedArrays.Allocate<T>(maxBatch * units);
+        Cell = AlignedArrays.Allocate<T>(maxBatch * units);
         RowScratch = new LstmRowScratch<T>(units);
     }
+
+    /// <summary>Elements up to which the <see cref="Projection"/> is allocated on a 64-byte boundary (64 Ki: 256 KB of floats).</summary>
+    internal const int AlignedProjectionLimit = 1 << 16;
 
     public readonly T[] Projection;            // Ax + b, then z, [B, T, G]
     public readonly T[] RecurrentProjection;   // Ah [B, G], only with separate gate norms
@@ -382,7 +392,7 @@ internal sealed class LstmRowScratch<T> where T : unmanaged, IFloatingPointIeee7
 {
     public LstmRowScratch(int units)
     {
-        TanhCell = new T[units];
+        TanhCell = AlignedArrays.Allocate<T>(units);   // a two-core step's halves each write their own columns of it
         NormScratch = new T[4 * units];
     }
 
