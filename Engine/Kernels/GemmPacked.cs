@@ -375,12 +375,21 @@ internal static unsafe partial class GemmPacked
     {
         System.Diagnostics.Debug.Assert(MR == 6);
         Vector128<float> factor = Vector128.Create(scale);
+        Vector256<float> wideFactor = Vector256.Create(scale);
         nint sliverLength = (nint)kc * MR;
         for (int p = 0; p < kc; p++)
         {
             float* s = src + (nint)p * lda;
             float* d = dst + p * MR;
-            for (int t = 0; t < slivers; t++, s += MR, d += sliverLength)
+            int t = 0;
+            // Eight lanes for six: the two extra lanes read the next sliver's first two values of this row (so not for the
+            // last sliver, whose next two may lie past a) and land on step p + 1's first two places of this sliver, which
+            // step p + 1 overwrites (so not for the last step, whose next two places are the next sliver's first). One
+            // load, multiply and store for six values instead of three each: 7.8 % of a W1 training step went here.
+            if (p + 1 < kc)
+                for (; t + 1 < slivers; t++, s += MR, d += sliverLength)
+                    (Vector256.Load(s) * wideFactor).Store(d);
+            for (; t < slivers; t++, s += MR, d += sliverLength)
             {
                 (Vector128.Load(s) * factor).Store(d);
                 d[4] = scale * s[4];
