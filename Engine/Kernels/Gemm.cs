@@ -99,6 +99,16 @@ public static class Gemm
     public static void MultiplyPacked<T>(Transpose transA, int m, int n, int k, T alpha, ReadOnlySpan<T> a, int lda,
         ReadOnlySpan<T> packedB, T beta, Span<T> c, int ldc, bool parallel = false)
         where T : unmanaged, IFloatingPointIeee754<T>
+        => MultiplyPackedInLayout(transA, m, n, k, alpha, a, lda, packedB, beta, c, ldc, parallel, singleRowLayout: false);
+
+    /// <summary>
+    /// <see cref="MultiplyPacked{T}"/> for a B that <see cref="GemmPacked.InterleaveForSingleRow{T}"/> turned into its
+    /// batch-1 layout (singleRowLayout; then m must be 1): the same bits as the plain layout gives.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void MultiplyPackedInLayout<T>(Transpose transA, int m, int n, int k, T alpha, ReadOnlySpan<T> a, int lda,
+        ReadOnlySpan<T> packedB, T beta, Span<T> c, int ldc, bool parallel, bool singleRowLayout)
+        where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (m < 0 || n < 0 || k < 0)
             throw new ArgumentException($"Gemm: sizes must be non-negative, got m={m}, n={n}, k={k}.");
@@ -120,7 +130,7 @@ public static class Gemm
             }
         }
         if (k == 0 || alpha == T.Zero) return;
-        GemmPacked.MultiplyPrepacked(transA == Transpose.Yes, m, n, k, alpha, a, lda, packedB, c, ldc, parallel, overwrite);
+        GemmPacked.MultiplyPrepacked(transA == Transpose.Yes, m, n, k, alpha, a, lda, packedB, c, ldc, parallel, overwrite, singleRowLayout: singleRowLayout);
     }
 
     /// <summary>

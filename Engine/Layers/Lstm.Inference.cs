@@ -37,7 +37,11 @@ public sealed partial class Lstm<T>
         if (buffers.PackedInput.Length == 0) return;   // the DotGemm path reads W and U as stored
         int f = InputFeatures, h = Units, g = 4 * h;
         Gemm.Pack(Transpose.Yes, f, g, weightIh!.Value, f, buffers.PackedInput);
-        if (whole) Gemm.Pack(Transpose.Yes, h, g, weightHh!.Value, h, buffers.PackedRecurrent);
+        if (whole)
+        {
+            Gemm.Pack(Transpose.Yes, h, g, weightHh!.Value, h, buffers.PackedRecurrent);
+            if (buffers.SingleRowRecurrent) GemmPacked.InterleaveForSingleRow(h, g, buffers.PackedRecurrent, buffers.InterleaveScratch);
+        }
         if (halves && buffers.PackedRecurrentHalves.Length > 0) PackRecurrentHalves(buffers.PackedRecurrentHalves);
     }
 
@@ -150,7 +154,7 @@ public sealed partial class Lstm<T>
         if (gateMode == GateNormalization.Separate)
         {
             Span<T> ah = buffers.RecurrentProjection.AsSpan(r0 * g, rows * g);
-            if (packed) Gemm.MultiplyPacked(Transpose.No, rows, g, h, T.One, hRows, h, buffers.PackedRecurrent, T.Zero, ah, g, split);
+            if (packed) Gemm.MultiplyPackedInLayout(Transpose.No, rows, g, h, T.One, hRows, h, buffers.PackedRecurrent, T.Zero, ah, g, split, buffers.SingleRowRecurrent);
             else
             {
                 ah.Clear();
@@ -160,7 +164,7 @@ public sealed partial class Lstm<T>
         else
         {
             Span<T> zRows = projection.Slice((r0 * time + tIn) * g);
-            if (packed) Gemm.MultiplyPacked(Transpose.No, rows, g, h, T.One, hRows, h, buffers.PackedRecurrent, T.One, zRows, time * g, split);
+            if (packed) Gemm.MultiplyPackedInLayout(Transpose.No, rows, g, h, T.One, hRows, h, buffers.PackedRecurrent, T.One, zRows, time * g, split, buffers.SingleRowRecurrent);
             else StepProducts(buffers, rows, default, 0, hRows, h, input: false, recurrent: true, half: -1, zRows, time * g);
         }
 
@@ -320,6 +324,9 @@ internal sealed class LstmInferenceBuffers<T> where T : unmanaged, IFloatingPoin
         };
         HeadStartProducts = AlignedArrays.Allocate<T>(headStartLength);
         PackedRecurrent = packed ? AlignedArrays.Allocate<T>(Gemm.PackedLength<T>(units, g)) : Array.Empty<T>();
+        // A plan for one sequence at a time steps one row of h at every step: its Uᵀ is kept in the batch-1 layout.
+        SingleRowRecurrent = packed && maxBatch == 1 && GemmPacked.HasSingleRowLayout<T>();
+        InterleaveScratch = SingleRowRecurrent ? new T[GemmPacked.SingleRowScratchLength<T>(units)] : Array.Empty<T>();
         // A step split over two cores has each core write its own columns of z, c, h_t and tanh(c): on 64-byte boundaries
         // those halves share no cache line when the split point is a multiple of 16 floats (H = 128: 64), so neither
         // core's writes pull a line the other is writing across the cores. Anywhere else the boundary lines bounce
@@ -366,6 +373,12 @@ internal sealed class LstmInferenceBuffers<T> where T : unmanaged, IFloatingPoin
     public T[] TanhCell => RowScratch.TanhCell;
     public readonly T[] PackedInput;           // Wᵀ packed [F, G] (Gemm.Pack), or empty for the DotGemm path
     public readonly T[] PackedRecurrent;       // Uᵀ packed [H, G], or empty
+    /// <summary>
+    /// Whether <see cref="PackedRecurrent"/> is in the batch-1 layout (GemmPacked.InterleaveForSingleRow): a packed plan
+    /// with maxBatch 1, whose steps each take one row of h, read Uᵀ as one stream. The same bits as the plain layout.
+    /// </summary>
+    public readonly bool SingleRowRecurrent;
+    public readonly T[] InterleaveScratch;     // one group of four slivers, for the interleaving (plans with SingleRowRecurrent), or empty
     public readonly T[] StepWeights;           // W and U DotGemm-packed per half and gate block (a packWeightsOnce session), or empty
     /// <summary>Where each half's W and U start in <see cref="StepWeights"/>: half 0's W, its U, half 1's W, its U (computed once).</summary>
     public readonly int[] StepWeightOffsets;

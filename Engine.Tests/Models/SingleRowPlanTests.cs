@@ -1,0 +1,70 @@
+using NumLstm.Kernels;
+using NumLstm.Layers;
+using NumLstm.Models;
+using static NumLstm.Tests.Models.ServingTestSupport;
+
+namespace NumLstm.Tests.Models;
+
+/// <summary>
+/// A plan made for one sequence at a time (maxBatch 1) keeps each LSTM's packed Uᵀ in the batch-1 layout
+/// (<see cref="GemmPacked.InterleaveForSingleRow{T}"/>): its predictions have the bits of a plan made for a larger batch
+/// predicting the same sequence alone, whether it packs at every call or once, after the weights change (and, packed
+/// once, are refreshed), and with separate gate norms (whose recurrent product stores instead of adding).
+/// </summary>
+[TestFixture(typeof(float))]
+[TestFixture(typeof(double))]
+public class SingleRowPlanTests<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private const int F = 7, Time = 9;
+
+    private static Sequential<T> Model(CellNormalization? cell = null) => Build<T>(new ModelSpec
+    {
+        InputFeatures = F, Seed = 21,
+        Layers = new[]
+        {
+            LayerSpec.Bidirectional(LayerSpec.Lstm(40, true, cell: cell)), LayerSpec.LayerNorm(),
+            LayerSpec.Bidirectional(LayerSpec.Lstm(100, cell: cell)), LayerSpec.Dense(3),
+        },
+    });
+
+    private static long[] Bits(ReadOnlySpan<T> values)
+    {
+        var bits = new long[values.Length];
+        for (int i = 0; i < values.Length; i++)
+            bits[i] = typeof(T) == typeof(float) ? BitConverter.SingleToInt32Bits(float.CreateTruncating(values[i])) : BitConverter.DoubleToInt64Bits(double.CreateTruncating(values[i]));
+        return bits;
+    }
+
+    private static void AssertLayoutAsExpected(InferencePlan<T> plan, bool expected)
+    {
+        var pair = (BidirectionalInferenceBuffers<T>)plan.Runner.BuffersOf(0)!;
+        Assert.That(pair.Forward.SingleRowRecurrent, Is.EqualTo(expected), "forward direction's layout");
+        Assert.That(pair.Backward.SingleRowRecurrent, Is.EqualTo(expected), "backward direction's layout");
+    }
+
+    [Test]
+    public void OneSequencePlan_HasTheBitsOfALargerPlan([Values(false, true)] bool packWeightsOnce, [Values(false, true)] bool separateGateNorms)
+    {
+        Sequential<T> model = Model(separateGateNorms ? CellNormalization.TfAddons : null);
+        var single = model.CreateInferencePlan(1, Time, packWeightsOnce);
+        var larger = model.CreateInferencePlan(3, Time, packWeightsOnce);
+        AssertLayoutAsExpected(single, GemmPacked.HasSingleRowLayout<T>());
+        AssertLayoutAsExpected(larger, false);
+        T[] x = RandomValues<T>(Time * F, 5);
+        Assert.That(Bits(single.Predict(x, 1, Time)), Is.EqualTo(Bits(larger.Predict(x, 1, Time))), "before the weights change");
+
+        // New weights: a per-call plan packs them at the next call; a packed-once plan after RefreshWeights.
+        var random = new Random(9);
+        foreach (Parameter<T> parameter in model.Parameters)
+            for (int i = 0; i < parameter.Length; i++) parameter.Value[i] += T.CreateTruncating((random.NextDouble() - 0.5) * 0.2);
+        if (packWeightsOnce)
+        {
+            single.RefreshWeights();
+            larger.RefreshWeights();
+        }
+        long[] after = Bits(single.Predict(x, 1, Time));
+        Assert.That(after, Is.EqualTo(Bits(larger.Predict(x, 1, Time))), "after the weights change");
+        var fresh = model.CreateInferencePlan(1, Time, packWeightsOnce);
+        Assert.That(after, Is.EqualTo(Bits(fresh.Predict(x, 1, Time))), "a plan made after the change");
+    }
+}
