@@ -267,6 +267,25 @@ internal static unsafe partial class GemmPacked
                     T* slivers = block + (nint)(jr / nr) * kc * nr, rowAddend = store && addend != null ? addend + jc + jr : null;
                     if (interleaved)
                     {
+                        int rest = nc - (jr + 4 * nr);
+                        if (Best == Width.V512 && rest > 0 && rest <= nr)
+                        {
+                            // The last group with the one sliver after it, ten FMA chains in one loop: that sliver alone
+                            // has two, and waits on their latency (4 % of a W2 call).
+                            T* extra = block + (nint)(jr / nr + 4) * kc * nr;
+                            bool whole = rest == nr;
+                            int extraColumn = jc + jr + 4 * nr;
+                            RowGroupInterleavedAndSliver512(kc, alpha, aBlock, aStep, slivers, c + jc + jr, store, rowAddend, extra,
+                                whole ? c + extraColumn : edge, whole ? store : true, whole && store && addend != null ? addend + extraColumn : null);
+                            if (!whole)
+                                for (int j = 0; j < rest; j++)
+                                {
+                                    if (store) c[extraColumn + j] = addend != null ? addend[extraColumn + j] + edge[j] : edge[j];
+                                    else c[extraColumn + j] += edge[j];
+                                }
+                            jr = nc;
+                            break;
+                        }
                         if (Best == Width.V512) RowGroupInterleaved512(kc, alpha, aBlock, aStep, slivers, c + jc + jr, store, rowAddend);
                         else RowGroupInterleaved(kc, alpha, aBlock, aStep, slivers, c + jc + jr, store, rowAddend);
                     }
@@ -359,6 +378,32 @@ internal static unsafe partial class GemmPacked
         Store512(c + nr, w, c2, c3, overwrite, addend == null ? null : addend + nr);
         Store512(c + 2 * nr, w, c4, c5, overwrite, addend == null ? null : addend + 2 * nr);
         Store512(c + 3 * nr, w, c6, c7, overwrite, addend == null ? null : addend + 3 * nr);
+    }
+
+    // RowGroupInterleaved512 and RowOneSliver512 over the sliver after the group (plain layout) in one loop: each sum as
+    // each of them takes it.
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void RowGroupInterleavedAndSliver512<T>(int kc, T alpha, T* a, nint aStep, T* b, T* c, bool overwrite, T* addend,
+        T* extra, T* extraC, bool extraOverwrite, T* extraAddend)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        nint w = Vector512<T>.Count, nr = 2 * w;
+        Vector512<T> c0 = default, c1 = default, c2 = default, c3 = default, c4 = default, c5 = default, c6 = default, c7 = default;
+        Vector512<T> e0 = default, e1 = default;
+        for (int p = 0; p < kc; p++, b += 4 * nr, extra += nr)
+        {
+            Vector512<T> s = Vector512.Create(alpha * a[p * aStep]);
+            c0 = Fma(s, Vector512.Load(b), c0); c1 = Fma(s, Vector512.Load(b + w), c1);
+            c2 = Fma(s, Vector512.Load(b + 2 * w), c2); c3 = Fma(s, Vector512.Load(b + 3 * w), c3);
+            c4 = Fma(s, Vector512.Load(b + 4 * w), c4); c5 = Fma(s, Vector512.Load(b + 5 * w), c5);
+            c6 = Fma(s, Vector512.Load(b + 6 * w), c6); c7 = Fma(s, Vector512.Load(b + 7 * w), c7);
+            e0 = Fma(s, Vector512.Load(extra), e0); e1 = Fma(s, Vector512.Load(extra + w), e1);
+        }
+        Store512(c, w, c0, c1, overwrite, addend);
+        Store512(c + nr, w, c2, c3, overwrite, addend == null ? null : addend + nr);
+        Store512(c + 2 * nr, w, c4, c5, overwrite, addend == null ? null : addend + 2 * nr);
+        Store512(c + 3 * nr, w, c6, c7, overwrite, addend == null ? null : addend + 3 * nr);
+        Store512(extraC, w, e0, e1, extraOverwrite, extraAddend);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
