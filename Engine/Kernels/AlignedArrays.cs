@@ -18,7 +18,8 @@ namespace NumLstm.Kernels;
 /// <para>
 /// Pinned-heap arrays are freed only by gen2 collections and count towards their budget, so allocating many of them
 /// starts background gen2 GCs. Use this for buffers that live as long as a plan, session or cache and are streamed
-/// often, not for per-call scratch or large row buffers (an LSTM's inference Projection [B, T, G] stays a plain array).
+/// often, not for per-call scratch or large row buffers (an LSTM's inference Projection [B, T, G] is aligned only up to
+/// 256 KB).
 /// </para>
 /// </summary>
 internal static unsafe class AlignedArrays

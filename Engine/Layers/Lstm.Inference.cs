@@ -330,8 +330,8 @@ internal sealed class LstmInferenceBuffers<T> where T : unmanaged, IFloatingPoin
         // A step split over two cores has each core write its own columns of z, c, h_t and tanh(c): on 64-byte boundaries
         // those halves share no cache line when the split point is a multiple of 16 floats (H = 128: 64), so neither
         // core's writes pull a line the other is writing across the cores. Anywhere else the boundary lines bounce
-        // between them every step: the W3 cell's two-core step took 4.7 µs with these at the GC's addresses and 3.9 µs
-        // aligned (docs/performance.md, sitting 29). The Projection [B, T, G] is aligned only while it is small (a
+        // between them every step: the W3 cell's two-core step took 4.6–5.0 µs with these at the GC's addresses and
+        // 4.2–4.4 µs aligned (docs/performance.md, sitting 29). The Projection [B, T, G] is aligned only while it is small (a
         // session's, a small plan's), so a large one stays off the pinned heap (AlignedArrays).
         int projectionLength = checked(maxBatch * maxTime * g);
         Projection = projectionLength <= AlignedProjectionLimit ? AlignedArrays.Allocate<T>(projectionLength) : new T[projectionLength];
