@@ -33,5 +33,7 @@ public class MemoryBandwidthBenchmarkTests
     {
         Assert.That(MemoryBandwidthBenchmarks.BytesPerPass(nameof(MemoryBandwidthBenchmarks.Stream), kilobytes), Is.EqualTo(kilobytes * 1024.0));
         Assert.That(MemoryBandwidthBenchmarks.BytesPerPass(nameof(MemoryBandwidthBenchmarks.Product), kilobytes), Is.EqualTo(productBytes));
+        Assert.That(MemoryBandwidthBenchmarks.BytesPerPass(nameof(MemoryBandwidthBenchmarks.ProductSingleRowLayout), kilobytes), Is.EqualTo(productBytes),
+            "the batch-1 layout holds the same k·n values");
     }
 }
