@@ -67,4 +67,18 @@ public class SingleRowPlanTests<T> where T : unmanaged, IFloatingPointIeee754<T>
         var fresh = model.CreateInferencePlan(1, Time, packWeightsOnce);
         Assert.That(after, Is.EqualTo(Bits(fresh.Predict(x, 1, Time))), "a plan made after the change");
     }
+
+    [Test]
+    public void UPastACoresL2_KeepsThePlainLayout()
+    {
+        // LSTM(300): Uᵀ packed is 300 × 1200 values, past 1 MB in either type; read from L3 the batch-1 layout was slower.
+        Sequential<T> model = Build<T>(new ModelSpec { InputFeatures = 3, Seed = 4, Layers = new[] { LayerSpec.Lstm(300), LayerSpec.Dense(1) } });
+        var plan = model.CreateInferencePlan(1, 2, packWeightsOnce: true);
+        var buffers = (LstmInferenceBuffers<T>)plan.Runner.BuffersOf(0)!;
+        Assert.That((long)buffers.PackedRecurrent.Length * System.Runtime.CompilerServices.Unsafe.SizeOf<T>(),
+            Is.GreaterThan(LstmInferenceBuffers<T>.SingleRowLayoutMaxBytes));
+        Assert.That(buffers.SingleRowRecurrent, Is.False);
+        var small = ((BidirectionalInferenceBuffers<T>)Model().CreateInferencePlan(1, 2).Runner.BuffersOf(0)!).Forward;
+        Assert.That(small.SingleRowRecurrent, Is.EqualTo(GemmPacked.HasSingleRowLayout<T>()), "a small U keeps the batch-1 layout");
+    }
 }

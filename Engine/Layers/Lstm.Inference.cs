@@ -324,8 +324,11 @@ internal sealed class LstmInferenceBuffers<T> where T : unmanaged, IFloatingPoin
         };
         HeadStartProducts = AlignedArrays.Allocate<T>(headStartLength);
         PackedRecurrent = packed ? AlignedArrays.Allocate<T>(Gemm.PackedLength<T>(units, g)) : Array.Empty<T>();
-        // A plan for one sequence at a time steps one row of h at every step: its Uᵀ is kept in the batch-1 layout.
-        SingleRowRecurrent = packed && maxBatch == 1 && GemmPacked.HasSingleRowLayout<T>();
+        // A plan for one sequence at a time steps one row of h at every step: its Uᵀ is kept in the batch-1 layout, while
+        // that fits a core's L2 (MemoryBandwidthBenchmarks, sitting 29: from L2 the layout reads 1.2–1.35× as fast; a 4 MB
+        // Uᵀ, read from L3, 5–10 % slower).
+        SingleRowRecurrent = packed && maxBatch == 1 && GemmPacked.HasSingleRowLayout<T>()
+            && (long)Gemm.PackedLength<T>(units, g) * Unsafe.SizeOf<T>() <= SingleRowLayoutMaxBytes;
         InterleaveScratch = SingleRowRecurrent ? new T[GemmPacked.SingleRowScratchLength<T>(units)] : Array.Empty<T>();
         // A step split over two cores has each core write its own columns of z, c, h_t and tanh(c): on 64-byte boundaries
         // those halves share no cache line when the split point is a multiple of 16 floats (H = 128: 64), so neither
@@ -343,6 +346,9 @@ internal sealed class LstmInferenceBuffers<T> where T : unmanaged, IFloatingPoin
         Cell = AlignedArrays.Allocate<T>(maxBatch * units);
         RowScratch = new LstmRowScratch<T>(units);
     }
+
+    /// <summary>The largest packed Uᵀ a one-sequence plan keeps in the batch-1 layout: 1 MB, a core's L2 on this machine.</summary>
+    internal const long SingleRowLayoutMaxBytes = 1L << 20;
 
     /// <summary>Elements up to which the <see cref="Projection"/> is allocated on a 64-byte boundary (64 Ki: 256 KB of floats).</summary>
     internal const int AlignedProjectionLimit = 1 << 16;
