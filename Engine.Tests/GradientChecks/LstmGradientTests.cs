@@ -46,6 +46,23 @@ public class LstmGradientTests
         GradientChecker.AssertGradientsMatch(harness.Loss, harness.AnalyticGradients());
     }
 
+    // The weight gradients from 64 to 256 units or inputs are taken as their transposes (Lstm.AddWeightGradient): with
+    // the threshold lowered, this small layer takes that path too, for every option (dropout's per-gate and per-mask
+    // products included).
+    [TestCaseSource(nameof(Cases))]
+    [NonParallelizable]
+    public void Backward_WithTheWeightGradientsTakenTransposed_MatchesFiniteDifferences(Case testCase)
+    {
+        int saved = Lstm<double>.TransposedGradientMinWidth;
+        Lstm<double>.TransposedGradientMinWidth = 1;
+        try
+        {
+            var harness = new LstmHarness(testCase);
+            GradientChecker.AssertGradientsMatch(harness.Loss, harness.AnalyticGradients());
+        }
+        finally { Lstm<double>.TransposedGradientMinWidth = saved; }
+    }
+
     [Test]
     public void Checker_ReportsADeliberatelyBrokenGradientElement()
     {
