@@ -1,5 +1,7 @@
 using NumLstm.Kernels;
 
+using NumLstm.Tests.TestSupport;
+
 namespace NumLstm.Tests.Kernels;
 
 /// <summary>TransposedAdd against the plain loop: the same bits for every shape (whole and partial 8 × 8 blocks), and clear errors.</summary>
@@ -7,14 +9,6 @@ namespace NumLstm.Tests.Kernels;
 [TestFixture(typeof(double))]
 public class TransposedAddTests<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
-    private static T[] Values(int length, int seed)
-    {
-        var random = new Random(seed);
-        var values = new T[length];
-        for (int k = 0; k < length; k++) values[k] = T.CreateTruncating(random.NextDouble() * 2 - 1);
-        return values;
-    }
-
     [TestCase(1, 1)]
     [TestCase(7, 9)]
     [TestCase(8, 8)]
@@ -25,7 +19,7 @@ public class TransposedAddTests<T> where T : unmanaged, IFloatingPointIeee754<T>
     public void Add_EqualsThePlainLoop_BitForBit(int m, int n)
     {
         int ldc = n + 3;
-        T[] source = Values(m * n, m + n), c = Values(m * ldc, 7), expected = (T[])c.Clone();
+        T[] source = TestArrays.Uniform<T>(m * n, m + n), c = TestArrays.Uniform<T>(m * ldc, 7), expected = (T[])c.Clone();
         for (int i = 0; i < m; i++)
             for (int j = 0; j < n; j++) expected[i * ldc + j] += source[j * m + i];
         TransposedAdd.Add<T>(m, n, source, c, ldc);

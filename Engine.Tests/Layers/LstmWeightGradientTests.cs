@@ -1,5 +1,7 @@
 using NumLstm.Layers;
 
+using NumLstm.Tests.TestSupport;
+
 namespace NumLstm.Tests.Layers;
 
 /// <summary>
@@ -13,14 +15,6 @@ namespace NumLstm.Tests.Layers;
 [NonParallelizable]
 public class LstmWeightGradientTests<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
-    private static T[] Values(int length, int seed)
-    {
-        var random = new Random(seed);
-        var values = new T[length];
-        for (int k = 0; k < length; k++) values[k] = T.CreateTruncating(random.NextDouble() * 2 - 1);
-        return values;
-    }
-
     private static List<T[]> Gradients(int f, int h, double dropout, double recurrentDropout, int minWidth)
     {
         int saved = Lstm<T>.TransposedGradientMinWidth;
@@ -30,10 +24,10 @@ public class LstmWeightGradientTests<T> where T : unmanaged, IFloatingPointIeee7
             const int batch = 8, time = 12;
             var lstm = new Lstm<T>(h, returnSequences: true, dropout: dropout, recurrentDropout: recurrentDropout);
             lstm.Build(LayerShape.Sequence(f), new Random(4));
-            T[] x = Values(batch * time * f, 5), output = new T[lstm.OutputLength(batch, time)], dInput = new T[x.Length];
+            T[] x = TestArrays.Uniform<T>(batch * time * f, 5), output = new T[lstm.OutputLength(batch, time)], dInput = new T[x.Length];
             var cache = lstm.CreateCache();
             lstm.Forward(new SequenceBatch<T>(x, batch, time, default), output, cache, new ForwardContext(true, new Random(6)));
-            lstm.Backward(Values(output.Length, 7), cache, dInput);
+            lstm.Backward(TestArrays.Uniform<T>(output.Length, 7), cache, dInput);
             return lstm.Parameters.Select(p => p.Gradient.ToArray()).ToList();
         }
         finally { Lstm<T>.TransposedGradientMinWidth = saved; }
