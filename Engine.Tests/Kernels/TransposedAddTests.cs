@@ -1,5 +1,4 @@
 using NumLstm.Kernels;
-
 using NumLstm.Tests.TestSupport;
 
 namespace NumLstm.Tests.Kernels;

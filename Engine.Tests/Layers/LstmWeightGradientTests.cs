@@ -1,5 +1,4 @@
 using NumLstm.Layers;
-
 using NumLstm.Tests.TestSupport;
 
 namespace NumLstm.Tests.Layers;
