@@ -50,17 +50,10 @@ public class LstmGradientTests
     // the threshold lowered, this small layer takes that path too, for every option (dropout's per-gate and per-mask
     // products included).
     [TestCaseSource(nameof(Cases))]
-    [NonParallelizable]
     public void Backward_WithTheWeightGradientsTakenTransposed_MatchesFiniteDifferences(Case testCase)
     {
-        int saved = Lstm<double>.TransposedGradientMinWidth;
-        Lstm<double>.TransposedGradientMinWidth = 1;
-        try
-        {
-            var harness = new LstmHarness(testCase);
-            GradientChecker.AssertGradientsMatch(harness.Loss, harness.AnalyticGradients());
-        }
-        finally { Lstm<double>.TransposedGradientMinWidth = saved; }
+        var harness = new LstmHarness(testCase, transposedGradientMinWidth: 1);
+        GradientChecker.AssertGradientsMatch(harness.Loss, harness.AnalyticGradients());
     }
 
     [Test]
@@ -99,10 +92,11 @@ public class LstmGradientTests
         private readonly bool[] mask;
         private readonly double[] output, finalH, finalC;
 
-        public LstmHarness(Case testCase)
+        public LstmHarness(Case testCase, int? transposedGradientMinWidth = null)
         {
             this.testCase = testCase;
             layer = new Lstm<double>(Units, testCase.ReturnSequences, testCase.GoBackwards, testCase.Dropout, testCase.RecurrentDropout, testCase.Norm, zeroOutputForMask: testCase.ZeroOutput);
+            if (transposedGradientMinWidth is int width) layer.TransposedGradientMinWidth = width;
             layer.Build(LayerShape.Sequence(Features), new Random(1));
             int seed = 10;
             foreach (Parameter<double> p in layer.Parameters)

@@ -11,25 +11,18 @@ namespace NumLstm.Tests.Layers;
 /// </summary>
 [TestFixture(typeof(float))]
 [TestFixture(typeof(double))]
-[NonParallelizable]
 public class LstmWeightGradientTests<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     private static List<T[]> Gradients(int f, int h, double dropout, double recurrentDropout, int minWidth)
     {
-        int saved = Lstm<T>.TransposedGradientMinWidth;
-        Lstm<T>.TransposedGradientMinWidth = minWidth;
-        try
-        {
-            const int batch = 8, time = 12;
-            var lstm = new Lstm<T>(h, returnSequences: true, dropout: dropout, recurrentDropout: recurrentDropout);
-            lstm.Build(LayerShape.Sequence(f), new Random(4));
-            T[] x = TestArrays.Uniform<T>(batch * time * f, 5), output = new T[lstm.OutputLength(batch, time)], dInput = new T[x.Length];
-            var cache = lstm.CreateCache();
-            lstm.Forward(new SequenceBatch<T>(x, batch, time, default), output, cache, new ForwardContext(true, new Random(6)));
-            lstm.Backward(TestArrays.Uniform<T>(output.Length, 7), cache, dInput);
-            return lstm.Parameters.Select(p => p.Gradient.ToArray()).ToList();
-        }
-        finally { Lstm<T>.TransposedGradientMinWidth = saved; }
+        const int batch = 8, time = 12;
+        var lstm = new Lstm<T>(h, returnSequences: true, dropout: dropout, recurrentDropout: recurrentDropout) { TransposedGradientMinWidth = minWidth };
+        lstm.Build(LayerShape.Sequence(f), new Random(4));
+        T[] x = TestArrays.Uniform<T>(batch * time * f, 5), output = new T[lstm.OutputLength(batch, time)], dInput = new T[x.Length];
+        var cache = lstm.CreateCache();
+        lstm.Forward(new SequenceBatch<T>(x, batch, time, default), output, cache, new ForwardContext(true, new Random(6)));
+        lstm.Backward(TestArrays.Uniform<T>(output.Length, 7), cache, dInput);
+        return lstm.Parameters.Select(p => p.Gradient.ToArray()).ToList();
     }
 
     [TestCase(32, 100, 0.0, 0.0)]    // the seed model's first layer: dU transposed, dW (32 inputs) as written

@@ -439,8 +439,8 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
         }
     }
 
-    /// <summary>From this width n (up to <see cref="TransposedGradientMaxWidth"/>) a weight gradient is taken as its transpose (tests lower it).</summary>
-    internal static int TransposedGradientMinWidth = 64;
+    /// <summary>From this width n (up to <see cref="TransposedGradientMaxWidth"/>) this layer's weight gradients are taken as their transposes (tests lower it).</summary>
+    internal int TransposedGradientMinWidth { get; set; } = 64;
 
     /// <summary>Up to this width n a weight gradient is taken as its transpose.</summary>
     internal const int TransposedGradientMaxWidth = 256;
@@ -452,7 +452,7 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
     // took 5.9–6.6 ms that way against 6.6–7.6 ms as aᵀ · b, LSTM(100)'s 1.7 against 2.1; at n = 32 the transpose was
     // 4 % slower and at n = 512 level, so there the product is taken as written. Each element is then c + (the sum
     // over k) instead of the sum added into c block by block: the same terms, rounded once more in another order.
-    private static void AddWeightGradient(int m, int n, int k, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc,
+    private void AddWeightGradient(int m, int n, int k, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc,
         Span<T> scratch, bool split)
     {
         if (n < TransposedGradientMinWidth || n > TransposedGradientMaxWidth || scratch.Length < (long)m * n)
