@@ -46,13 +46,12 @@ public class LstmGradientTests
         GradientChecker.AssertGradientsMatch(harness.Loss, harness.AnalyticGradients());
     }
 
-    // The weight gradients from 64 to 256 units or inputs are taken as their transposes (Lstm.AddWeightGradient): with
-    // the threshold lowered, this small layer takes that path too, for every option (dropout's per-gate and per-mask
-    // products included).
+    // Wide enough weight gradients are taken as their transposes (Lstm.AddWeightGradient): forced here, this small layer
+    // takes that path too, for every option (dropout's per-gate and per-mask products included).
     [TestCaseSource(nameof(Cases))]
     public void Backward_WithTheWeightGradientsTakenTransposed_MatchesFiniteDifferences(Case testCase)
     {
-        var harness = new LstmHarness(testCase, transposedGradientMinWidth: 1);
+        var harness = new LstmHarness(testCase, WeightGradientForm.Transposed);
         GradientChecker.AssertGradientsMatch(harness.Loss, harness.AnalyticGradients());
     }
 
@@ -92,11 +91,11 @@ public class LstmGradientTests
         private readonly bool[] mask;
         private readonly double[] output, finalH, finalC;
 
-        public LstmHarness(Case testCase, int? transposedGradientMinWidth = null)
+        public LstmHarness(Case testCase, WeightGradientForm weightGradients = WeightGradientForm.Auto)
         {
             this.testCase = testCase;
             layer = new Lstm<double>(Units, testCase.ReturnSequences, testCase.GoBackwards, testCase.Dropout, testCase.RecurrentDropout, testCase.Norm, zeroOutputForMask: testCase.ZeroOutput);
-            if (transposedGradientMinWidth is int width) layer.TransposedGradientMinWidth = width;
+            layer.WeightGradients = weightGradients;
             layer.Build(LayerShape.Sequence(Features), new Random(1));
             int seed = 10;
             foreach (Parameter<double> p in layer.Parameters)

@@ -4,20 +4,31 @@ using NumLstm.Tests.TestSupport;
 namespace NumLstm.Tests.Layers;
 
 /// <summary>
-/// The weight gradients taken as their transposes (Lstm.AddWeightGradient, 64 to 256 units or inputs) against the
-/// same products taken as written, at the sizes the training workloads use: the same sums in another order, so equal
-/// to float rounding. (The float64 gradient checks cover the transposed path for every cell option with the threshold
-/// lowered: LstmGradientTests.)
+/// The weight gradients taken as their transposes (Lstm.AddWeightGradient) against the same products taken as written,
+/// at the sizes the training workloads use: the same sums in another order, so equal to float rounding; and which form
+/// the layer takes by itself. (The float64 gradient checks run every cell option through the transposed form:
+/// LstmGradientTests.)
 /// </summary>
 [TestFixture(typeof(float))]
 [TestFixture(typeof(double))]
 public class LstmWeightGradientTests<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
-    private static List<T[]> Gradients(int f, int h, double dropout, double recurrentDropout, int minWidth)
+    private static Dictionary<string, T[]> Named(int f, int h, double dropout, double recurrentDropout, WeightGradientForm form)
     {
-        const int batch = 8, time = 12;
-        var lstm = new Lstm<T>(h, returnSequences: true, dropout: dropout, recurrentDropout: recurrentDropout) { TransposedGradientMinWidth = minWidth };
+        List<T[]> gradients = Gradients(f, h, dropout, recurrentDropout, form);
+        var lstm = new Lstm<T>(h, returnSequences: true, dropout: dropout, recurrentDropout: recurrentDropout);
         lstm.Build(LayerShape.Sequence(f), new Random(4));
+        return lstm.Parameters.Select((p, k) => (p.Name, gradients[k])).ToDictionary(e => e.Name, e => e.Item2);
+    }
+
+    private static List<T[]> Gradients(int f, int h, double dropout, double recurrentDropout, WeightGradientForm form)
+    {
+        const int batch = 8, time = 40;   // 320 rows: two blocks of k for the product as written
+        var lstm = new Lstm<T>(h, returnSequences: true, dropout: dropout, recurrentDropout: recurrentDropout) { WeightGradients = form };
+        lstm.Build(LayerShape.Sequence(f), new Random(4));
+        // Gradients already holding values (a second sequence accumulating): from zero the two forms give the same bits.
+        int seed = 20;
+        foreach (Parameter<T> p in lstm.Parameters) TestArrays.Uniform<T>(p.Length, seed++, -1e-2, 1e-2).CopyTo(p.Gradient);
         T[] x = TestArrays.Uniform<T>(batch * time * f, 5), output = new T[lstm.OutputLength(batch, time)], dInput = new T[x.Length];
         var cache = lstm.CreateCache();
         lstm.Forward(new SequenceBatch<T>(x, batch, time, default), output, cache, new ForwardContext(true, new Random(6)));
@@ -25,13 +36,13 @@ public class LstmWeightGradientTests<T> where T : unmanaged, IFloatingPointIeee7
         return lstm.Parameters.Select(p => p.Gradient.ToArray()).ToList();
     }
 
-    [TestCase(32, 100, 0.0, 0.0)]    // the seed model's first layer: dU transposed, dW (32 inputs) as written
-    [TestCase(200, 200, 0.0, 0.0)]   // its second layer: both transposed
-    [TestCase(64, 64, 0.3, 0.3)]     // per input mask and per gate with dropout, at the threshold
+    [TestCase(32, 100, 0.0, 0.0)]    // the seed model's first layer (Auto takes dU transposed, dW as written)
+    [TestCase(200, 200, 0.0, 0.0)]   // its second layer (Auto: both transposed)
+    [TestCase(64, 64, 0.3, 0.3)]     // per input mask and per gate with dropout
     public void TransposedWeightGradients_EqualTheProductsAsWritten_ToRounding(int f, int h, double dropout, double recurrentDropout)
     {
-        List<T[]> transposed = Gradients(f, h, dropout, recurrentDropout, minWidth: 64);
-        List<T[]> asWritten = Gradients(f, h, dropout, recurrentDropout, minWidth: int.MaxValue);
+        List<T[]> transposed = Gradients(f, h, dropout, recurrentDropout, WeightGradientForm.Transposed);
+        List<T[]> asWritten = Gradients(f, h, dropout, recurrentDropout, WeightGradientForm.AsWritten);
         double tolerance = typeof(T) == typeof(float) ? 1e-5 : 1e-13;
         for (int k = 0; k < transposed.Count; k++)
         {
@@ -44,5 +55,22 @@ public class LstmWeightGradientTests<T> where T : unmanaged, IFloatingPointIeee7
                     Assert.Fail($"parameter {k}, element {j}: {a:R} transposed against {b:R} as written (tolerance {tolerance} × {scale:R})");
             }
         }
+    }
+
+    [Test]
+    public void ByItself_TheLayerTakesTheTranspose_OnlyWhereTheGateSideIsLongAndTheOtherFrom64To256()
+    {
+        // 32 → 100: dU is 400 × 100 (transposed), dW 400 × 32 (as written).
+        Dictionary<string, T[]> auto = Named(32, 100, 0, 0, WeightGradientForm.Auto);
+        Dictionary<string, T[]> transposed = Named(32, 100, 0, 0, WeightGradientForm.Transposed);
+        Dictionary<string, T[]> asWritten = Named(32, 100, 0, 0, WeightGradientForm.AsWritten);
+        string dU = auto.Keys.Single(k => k.StartsWith("weight_hh")), dW = auto.Keys.Single(k => k.StartsWith("weight_ih"));
+        Assert.That(transposed[dU], Is.Not.EqualTo(asWritten[dU]), "the two forms differ in some last bit here");
+        Assert.That(auto[dU], Is.EqualTo(transposed[dU]), "dU 400 × 100: transposed");
+        Assert.That(auto[dW], Is.EqualTo(asWritten[dW]), "dW 400 × 32: as written");
+        // With recurrent dropout each gate's dU is 64 × 64 and, with its four input masks, each dW block 64 × 64: as written.
+        Dictionary<string, T[]> autoDropout = Named(64, 64, 0.3, 0.3, WeightGradientForm.Auto);
+        Dictionary<string, T[]> asWrittenDropout = Named(64, 64, 0.3, 0.3, WeightGradientForm.AsWritten);
+        foreach (string name in autoDropout.Keys) Assert.That(autoDropout[name], Is.EqualTo(asWrittenDropout[name]), name);
     }
 }

@@ -439,23 +439,29 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
         }
     }
 
-    /// <summary>From this width n (up to <see cref="TransposedGradientMaxWidth"/>) this layer's weight gradients are taken as their transposes (tests lower it).</summary>
-    internal int TransposedGradientMinWidth { get; set; } = 64;
-
-    /// <summary>Up to this width n a weight gradient is taken as its transpose.</summary>
-    internal const int TransposedGradientMaxWidth = 256;
+    /// <summary>How this layer's weight gradients are taken (see AddWeightGradient); tests force either form.</summary>
+    internal WeightGradientForm WeightGradients { get; set; } = WeightGradientForm.Auto;
 
     // c [m, n] += aᵀ · b for a [k, m] and b [k, n] (row strides lda, ldb): a weight gradient, Σ over all steps' rows of
-    // the gate gradients times the step inputs. For 64 ≤ n ≤ 256 it is taken as (bᵀ · a)ᵀ into scratch [n, m] and added
-    // into c transposed: the GEMM then packs the long operand a (the gate gradients, k × 4H) as its b, row by row, and
-    // only the narrow b through the slower transposed packing of its a. On this machine LSTM(200)'s dU (k = 3200)
-    // took 5.9–6.6 ms that way against 6.6–7.6 ms as aᵀ · b, LSTM(100)'s 1.7 against 2.1; at n = 32 the transpose was
-    // 4 % slower and at n = 512 level, so there the product is taken as written. Each element is then c + (the sum
-    // over k) instead of the sum added into c block by block: the same terms, rounded once more in another order.
+    // the gate gradients times the step inputs. Where the gate side is the long one (m ≥ 2n, 64 ≤ n ≤ 256) it is taken
+    // as (bᵀ · a)ᵀ into scratch [n, m] and added into c transposed: the GEMM then packs the long operand a (the gate
+    // gradients, k × m) as its b, row by row, and only the narrow b through the slower transposed packing of its a. On
+    // this machine (k = 3200, one core) LSTM(200)'s dU, 800 × 200, took 5.9–6.6 ms that way against 6.6–7.6 ms as
+    // aᵀ · b, LSTM(100)'s 1.7 against 2.1; at n = 32 the transpose was 4–30 % slower, at n = 512 and at m = n (a gate of
+    // its own, with recurrent dropout) level, so there the product is taken as written. Each element's products are
+    // summed in the same order either way (the same FMA chain per block of k); only the blocks' sums reach c as
+    // c + (S₁ + S₂ + …) instead of ((c + S₁) + S₂) + …, so from a zeroed gradient the bits are the same, and where
+    // gradients accumulate over several backward passes the last bits can differ.
     private void AddWeightGradient(int m, int n, int k, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc,
         Span<T> scratch, bool split)
     {
-        if (n < TransposedGradientMinWidth || n > TransposedGradientMaxWidth || scratch.Length < (long)m * n)
+        bool transposed = WeightGradients switch
+        {
+            WeightGradientForm.Transposed => true,
+            WeightGradientForm.AsWritten => false,
+            _ => n >= 64 && n <= 256 && m >= 2 * n,
+        };
+        if (!transposed || scratch.Length < (long)m * n)
         {
             Gemm.Multiply(Transpose.Yes, Transpose.No, m, n, k, T.One, a, lda, b, ldb, T.One, c, ldc, split);
             return;
@@ -776,4 +782,15 @@ public sealed partial class LstmCache<T> : LayerCache where T : unmanaged, IFloa
     {
         if (buffer is null || buffer.Length != length) buffer = AlignedArrays.Allocate<T>(length);
     }
+}
+
+/// <summary>How an LSTM takes its weight gradients dU += dA_hᵀ · h and dW += dA_xᵀ · x (Lstm.AddWeightGradient).</summary>
+internal enum WeightGradientForm
+{
+    /// <summary>As its transpose where the gate side is the long one (m ≥ 2n, 64 ≤ n ≤ 256), as written elsewhere.</summary>
+    Auto,
+    /// <summary>Always as its transpose (tests: every option through that path).</summary>
+    Transposed,
+    /// <summary>Always as written.</summary>
+    AsWritten,
 }
