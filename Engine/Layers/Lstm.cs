@@ -164,7 +164,16 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
         // Without separate gate norms it lands in Gates, which then holds Ax + b and takes each step's h·Uᵀ in place.
         ReadOnlySpan<T> w = WeightIh.Value, u = WeightHh.Value, b = Bias.Value;
         Span<T> allGates = c.Gates.AsSpan(0, rows * g), projection = allGates;
-        if (!inputDropout)
+        // Without LN_i the bias goes in with the product: the packed product starts each row from b as it stores its
+        // first block (Gemm.MultiplyPackedOntoRow, as the inference plans take it), instead of a pass adding b to every
+        // row afterwards; W is packed into the buffer U is packed into below.
+        bool biasInProduct = !inputDropout && inputNorm is null && c.PackedWeights.Length >= Gemm.PackedLength<T>(f, g);
+        if (biasInProduct)
+        {
+            Gemm.Pack(Transpose.Yes, f, g, w, f, c.PackedWeights);
+            Gemm.MultiplyPackedOntoRow(Transpose.No, rows, g, f, c.Input, f, c.PackedWeights, b, projection, g, SplitProducts);
+        }
+        else if (!inputDropout)
         {
             Gemm.Multiply(Transpose.No, Transpose.Yes, rows, g, f, T.One, c.Input, f, w, f, T.Zero, projection, g, SplitProducts);
         }
@@ -183,14 +192,15 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
                     T.Zero, projection.Slice(k * columns), g, SplitProducts);
             }
         }
-        for (int r = 0; r < rows; r++)
-        {
-            // (C2) LN_i of each row of Ax in place (rows are independent of the recurrence), then (S3) + b while the
-            // row is still in cache.
-            Span<T> row = allGates.Slice(r * g, g);
-            inputNorm?.ForwardRow(row, row, c.InputNorm, r);
-            TensorPrimitives.Add(row, b, row);
-        }
+        if (!biasInProduct)
+            for (int r = 0; r < rows; r++)
+            {
+                // (C2) LN_i of each row of Ax in place (rows are independent of the recurrence), then (S3) + b while the
+                // row is still in cache.
+                Span<T> row = allGates.Slice(r * g, g);
+                inputNorm?.ForwardRow(row, row, c.InputNorm, r);
+                TensorPrimitives.Add(row, b, row);
+            }
 
         // U packed once for all steps: Uᵀ [H, G], or per gate U_kᵀ [H, H] with recurrent dropout.
         int panel = recurrentDropout ? Gemm.PackedLength<T>(h, h) : 0;
