@@ -13,15 +13,8 @@ namespace NumLstm.Tests.Layers;
 [TestFixture(typeof(double))]
 public class LstmWeightGradientTests<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
-    private static Dictionary<string, T[]> Named(int f, int h, double dropout, double recurrentDropout, WeightGradientForm form)
-    {
-        List<T[]> gradients = Gradients(f, h, dropout, recurrentDropout, form);
-        var lstm = new Lstm<T>(h, returnSequences: true, dropout: dropout, recurrentDropout: recurrentDropout);
-        lstm.Build(LayerShape.Sequence(f), new Random(4));
-        return lstm.Parameters.Select((p, k) => (p.Name, gradients[k])).ToDictionary(e => e.Name, e => e.Item2);
-    }
-
-    private static List<T[]> Gradients(int f, int h, double dropout, double recurrentDropout, WeightGradientForm form)
+    // Each parameter's gradient by name, in the layer's parameter order.
+    private static Dictionary<string, T[]> Gradients(int f, int h, double dropout, double recurrentDropout, WeightGradientForm form)
     {
         const int batch = 8, time = 40;   // 320 rows: two blocks of k for the product as written
         var lstm = new Lstm<T>(h, returnSequences: true, dropout: dropout, recurrentDropout: recurrentDropout) { WeightGradients = form };
@@ -33,7 +26,7 @@ public class LstmWeightGradientTests<T> where T : unmanaged, IFloatingPointIeee7
         var cache = lstm.CreateCache();
         lstm.Forward(new SequenceBatch<T>(x, batch, time, default), output, cache, new ForwardContext(true, new Random(6)));
         lstm.Backward(TestArrays.Uniform<T>(output.Length, 7), cache, dInput);
-        return lstm.Parameters.Select(p => p.Gradient.ToArray()).ToList();
+        return lstm.Parameters.ToDictionary(p => p.Name, p => p.Gradient.ToArray());
     }
 
     [TestCase(32, 100, 0.0, 0.0)]    // the seed model's first layer (Auto takes dU transposed, dW as written)
@@ -41,18 +34,18 @@ public class LstmWeightGradientTests<T> where T : unmanaged, IFloatingPointIeee7
     [TestCase(64, 64, 0.3, 0.3)]     // per input mask and per gate with dropout
     public void TransposedWeightGradients_EqualTheProductsAsWritten_ToRounding(int f, int h, double dropout, double recurrentDropout)
     {
-        List<T[]> transposed = Gradients(f, h, dropout, recurrentDropout, WeightGradientForm.Transposed);
-        List<T[]> asWritten = Gradients(f, h, dropout, recurrentDropout, WeightGradientForm.AsWritten);
+        Dictionary<string, T[]> transposed = Gradients(f, h, dropout, recurrentDropout, WeightGradientForm.Transposed);
+        Dictionary<string, T[]> asWritten = Gradients(f, h, dropout, recurrentDropout, WeightGradientForm.AsWritten);
         double tolerance = typeof(T) == typeof(float) ? 1e-5 : 1e-13;
-        for (int k = 0; k < transposed.Count; k++)
+        foreach ((string name, T[] expected) in asWritten)
         {
-            double scale = asWritten[k].Max(v => Math.Abs(double.CreateTruncating(v)));
-            Assert.That(scale, Is.GreaterThan(0), $"parameter {k} has a gradient");
-            for (int j = 0; j < transposed[k].Length; j++)
+            double scale = expected.Max(v => Math.Abs(double.CreateTruncating(v)));
+            Assert.That(scale, Is.GreaterThan(0), $"{name} has a gradient");
+            for (int j = 0; j < expected.Length; j++)
             {
-                double a = double.CreateTruncating(transposed[k][j]), b = double.CreateTruncating(asWritten[k][j]);
+                double a = double.CreateTruncating(transposed[name][j]), b = double.CreateTruncating(expected[j]);
                 if (!(Math.Abs(a - b) <= tolerance * scale))
-                    Assert.Fail($"parameter {k}, element {j}: {a:R} transposed against {b:R} as written (tolerance {tolerance} × {scale:R})");
+                    Assert.Fail($"{name}, element {j}: {a:R} transposed against {b:R} as written (tolerance {tolerance} × {scale:R})");
             }
         }
     }
@@ -61,16 +54,16 @@ public class LstmWeightGradientTests<T> where T : unmanaged, IFloatingPointIeee7
     public void ByItself_TheLayerTakesTheTranspose_OnlyWhereTheGateSideIsLongAndTheOtherFrom64To256()
     {
         // 32 → 100: dU is 400 × 100 (transposed), dW 400 × 32 (as written).
-        Dictionary<string, T[]> auto = Named(32, 100, 0, 0, WeightGradientForm.Auto);
-        Dictionary<string, T[]> transposed = Named(32, 100, 0, 0, WeightGradientForm.Transposed);
-        Dictionary<string, T[]> asWritten = Named(32, 100, 0, 0, WeightGradientForm.AsWritten);
+        Dictionary<string, T[]> auto = Gradients(32, 100, 0, 0, WeightGradientForm.Auto);
+        Dictionary<string, T[]> transposed = Gradients(32, 100, 0, 0, WeightGradientForm.Transposed);
+        Dictionary<string, T[]> asWritten = Gradients(32, 100, 0, 0, WeightGradientForm.AsWritten);
         string dU = auto.Keys.Single(k => k.StartsWith("weight_hh")), dW = auto.Keys.Single(k => k.StartsWith("weight_ih"));
         Assert.That(transposed[dU], Is.Not.EqualTo(asWritten[dU]), "the two forms differ in some last bit here");
         Assert.That(auto[dU], Is.EqualTo(transposed[dU]), "dU 400 × 100: transposed");
         Assert.That(auto[dW], Is.EqualTo(asWritten[dW]), "dW 400 × 32: as written");
         // With recurrent dropout each gate's dU is 64 × 64 and, with its four input masks, each dW block 64 × 64: as written.
-        Dictionary<string, T[]> autoDropout = Named(64, 64, 0.3, 0.3, WeightGradientForm.Auto);
-        Dictionary<string, T[]> asWrittenDropout = Named(64, 64, 0.3, 0.3, WeightGradientForm.AsWritten);
+        Dictionary<string, T[]> autoDropout = Gradients(64, 64, 0.3, 0.3, WeightGradientForm.Auto);
+        Dictionary<string, T[]> asWrittenDropout = Gradients(64, 64, 0.3, 0.3, WeightGradientForm.AsWritten);
         foreach (string name in autoDropout.Keys) Assert.That(autoDropout[name], Is.EqualTo(asWrittenDropout[name]), name);
     }
 }
