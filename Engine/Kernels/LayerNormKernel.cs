@@ -234,6 +234,84 @@ public static class LayerNormKernel
         }
     }
 
+    /// <summary>
+    /// <see cref="BackwardRow{T}"/>'s dx alone (overwrite off): the same two passes and operations, without dγ and dβ, so
+    /// a row's dx gets the same bits. With <see cref="AccumulateParameterGradients{T}"/> over the same rows, in row order,
+    /// it lets two threads share a backward pass: dx for disjoint rows, the parameter gradients on one of them.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static void BackwardRowInputOnly<T>(ReadOnlySpan<T> dy, ReadOnlySpan<T> normalized, T rho, ReadOnlySpan<T> gamma, Span<T> dx)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int width = dy.Length, lanes = Vector256<T>.Count, last = width - lanes;
+        ref T dyr = ref MemoryMarshal.GetReference(dy), nr = ref MemoryMarshal.GetReference(normalized);
+        ref T gr = ref MemoryMarshal.GetReference(gamma), dxr = ref MemoryMarshal.GetReference(dx);
+        T n = T.CreateTruncating(width);
+        Vector256<T> sumV = Vector256<T>.Zero, sumXV = Vector256<T>.Zero;
+        int j = 0;
+        for (; j <= last; j += lanes)
+        {
+            Vector256<T> dxHat = Vector256.LoadUnsafe(ref dyr, (nuint)j) * Vector256.LoadUnsafe(ref gr, (nuint)j);
+            sumV += dxHat;
+            sumXV += dxHat * Vector256.LoadUnsafe(ref nr, (nuint)j);
+        }
+        T sumDxHat = Vector256.Sum(sumV), sumDxHatXHat = Vector256.Sum(sumXV);
+        for (; j < width; j++)
+        {
+            T dxHat = Unsafe.Add(ref dyr, j) * Unsafe.Add(ref gr, j);
+            sumDxHat += dxHat;
+            sumDxHatXHat += dxHat * Unsafe.Add(ref nr, j);
+        }
+        T meanDxHat = sumDxHat / n, meanDxHatXHat = sumDxHatXHat / n;
+        Vector256<T> rhoV = Vector256.Create(rho), meanV = Vector256.Create(meanDxHat), meanXV = Vector256.Create(meanDxHatXHat);
+        for (j = 0; j <= last; j += lanes)
+        {
+            Vector256<T> dxHat = Vector256.LoadUnsafe(ref dyr, (nuint)j) * Vector256.LoadUnsafe(ref gr, (nuint)j);
+            Vector256<T> term = dxHat - meanV - Vector256.LoadUnsafe(ref nr, (nuint)j) * meanXV;
+            (Vector256.LoadUnsafe(ref dxr, (nuint)j) + rhoV * term).StoreUnsafe(ref dxr, (nuint)j);   // (L4)
+        }
+        for (; j < width; j++)
+            Unsafe.Add(ref dxr, j) = Unsafe.Add(ref dxr, j) + rho * (Unsafe.Add(ref dyr, j) * Unsafe.Add(ref gr, j) - meanDxHat - Unsafe.Add(ref nr, j) * meanDxHatXHat);
+    }
+
+    /// <summary>
+    /// <see cref="BackwardRow{T}"/>'s dγ += dy ⊙ x̂ and dβ += dy alone, for the features [from, from + count) of rows
+    /// [R, width], in row order, with the same operations (see <see cref="BackwardRowInputOnly{T}"/>); dGamma and dBeta
+    /// hold those features' count values. Each element is summed as in the whole row's kernel, so two threads can take
+    /// the features in two parts.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void AccumulateParameterGradients<T>(ReadOnlySpan<T> dy, ReadOnlySpan<T> normalized, int width, int from, int count,
+        Span<T> dGamma, Span<T> dBeta)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int rows = dy.Length / width, lanes = Vector256<T>.Count, last = width - lanes;
+        if (from < 0 || count < 0 || from + count > width || dGamma.Length < count || dBeta.Length < count || normalized.Length != dy.Length)
+            throw new ArgumentException($"LayerNorm: features [{from}, {from + count}) of width {width} with {dGamma.Length} and {dBeta.Length} gradient values.");
+        ref T dgr = ref MemoryMarshal.GetReference(dGamma), dbr = ref MemoryMarshal.GetReference(dBeta);
+        // The whole-row kernel vectorizes features [0, last]; its scalar tail starts at tail. Keep each feature on the
+        // same path: vectors from 'from' while a whole vector lies below tail, then the scalar ones.
+        int tail = width / lanes * lanes;
+        for (int r = 0; r < rows; r++)
+        {
+            ref T dyr = ref Unsafe.Add(ref MemoryMarshal.GetReference(dy), r * width + from);
+            ref T nr = ref Unsafe.Add(ref MemoryMarshal.GetReference(normalized), r * width + from);
+            int j = 0;
+            for (; j + lanes <= count && from + j + lanes <= tail; j += lanes)
+            {
+                Vector256<T> d = Vector256.LoadUnsafe(ref dyr, (nuint)j);
+                (Vector256.LoadUnsafe(ref dgr, (nuint)j) + d * Vector256.LoadUnsafe(ref nr, (nuint)j)).StoreUnsafe(ref dgr, (nuint)j);
+                (Vector256.LoadUnsafe(ref dbr, (nuint)j) + d).StoreUnsafe(ref dbr, (nuint)j);
+            }
+            for (; j < count; j++)
+            {
+                T d = Unsafe.Add(ref dyr, j);
+                Unsafe.Add(ref dgr, j) += d * Unsafe.Add(ref nr, j);
+                Unsafe.Add(ref dbr, j) += d;
+            }
+        }
+    }
+
     private static int CheckShapes(string inputName, int length, int width, string gammaName, int gammaLength, string betaName, int betaLength)
     {
         if (width <= 0) throw new ArgumentException($"LayerNorm: width must be positive, got {width}.", nameof(width));

@@ -16,12 +16,12 @@ public sealed partial class Bidirectional<T>
     {
         int rows = Forwards.ReturnSequences ? maxBatch * maxTime : maxBatch;
         return new BidirectionalInferenceBuffers<T>(this, Forwards.CreateInferenceBuffers(maxBatch, maxTime, packed: true, packOnce),
-            Backwards.CreateInferenceBuffers(maxBatch, maxTime, packed: true, packOnce), rows * Units, maxBatch * maxTime * InputShape!.Value.Features, maxBatch * maxTime);
+            Backwards.CreateInferenceBuffers(maxBatch, maxTime, packed: true, packOnce), rows * Units);
     }
 
     // x [B, T, F]; mask [B, T] or empty; output [B, T, M] (returnSequences) or [B, M], M = 2H (concat) or H.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    internal void InferenceForward(ReadOnlySpan<T> x, int batch, int time, ReadOnlySpan<bool> mask, BidirectionalInferenceBuffers<T> buffers, Span<T> output)
+    internal unsafe void InferenceForward(ReadOnlySpan<T> x, int batch, int time, ReadOnlySpan<bool> mask, BidirectionalInferenceBuffers<T> buffers, Span<T> output)
     {
         bool sequences = Forwards.ReturnSequences;
         int h = Units, rows = sequences ? batch * time : batch, m = OutputShape!.Value.Features;
@@ -33,16 +33,40 @@ public sealed partial class Bidirectional<T>
         buffers.Forward.SplitProducts = buffers.Backward.SplitProducts = !parallel;
         if (parallel)
         {
-            buffers.SetInput(x, batch, time, mask, rows);
-            PairedWork.Run(buffers);
+            // The input is read where it lies, pinned for the call; the merge then runs in row halves, one per core, when
+            // there are enough rows to be worth a hand-off.
+            fixed (T* inputPointer = x)
+            fixed (bool* maskPointer = mask)
+            fixed (T* outputPointer = output)
+            {
+                buffers.SetInput(inputPointer, x.Length, maskPointer, mask.Length, batch, time, rows);
+                PairedWork.Run(buffers);
+                if ((long)rows * m >= ParallelMergeValues)
+                {
+                    buffers.SetMerge(outputPointer, output.Length);
+                    PairedWork.Run(buffers);
+                    return;
+                }
+            }
         }
         else
         {
             Forwards.InferenceForward(x, batch, time, mask, buffers.Forward, forwardOut, sequences, inputOrder: true, resetState: true);
             Backwards.InferenceForward(x, batch, time, mask, buffers.Backward, backwardOut, sequences, inputOrder: true, resetState: true);
         }
+        InferenceMerge(forwardOut, backwardOut, output, 0, rows);
+    }
+
+    /// <summary>The fewest output values (rows × M) whose merge is split over the two cores.</summary>
+    private const long ParallelMergeValues = 1L << 14;
+
+    // (BD2) for the rows [first, end): forwardOut, backwardOut [rows, H] (both in input-time order), output [rows, M].
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal void InferenceMerge(ReadOnlySpan<T> forwardOut, ReadOnlySpan<T> backwardOut, Span<T> output, int first, int end)
+    {
+        int h = Units, m = OutputShape!.Value.Features;
         T half = T.CreateTruncating(0.5);
-        for (int r = 0; r < rows; r++)
+        for (int r = first; r < end; r++)
         {
             ReadOnlySpan<T> fRow = forwardOut.Slice(r * h, h), bRow = backwardOut.Slice(r * h, h);
             Span<T> outRow = output.Slice(r * m, m);
@@ -59,18 +83,18 @@ public sealed partial class Bidirectional<T>
 
 /// <summary>
 /// Both directions' buffers, and the two directions as one job for <see cref="PairedWork"/>: part 0 the forward LSTM,
-/// part 1 the backward copy. The input and mask are copied into owned arrays, since spans cannot cross threads.
+/// part 1 the backward copy; then, as a second job, the merge in row halves. The caller's input, mask and output travel
+/// as addresses pinned for the call, since spans cannot cross threads.
 /// </summary>
-internal sealed class BidirectionalInferenceBuffers<T> : IPairedJob where T : unmanaged, IFloatingPointIeee754<T>
+internal sealed unsafe class BidirectionalInferenceBuffers<T> : IPairedJob where T : unmanaged, IFloatingPointIeee754<T>
 {
     private readonly Bidirectional<T> layer;
-    private readonly T[] input;
-    private readonly bool[] mask;
-    private int batch, time, rows;
-    private bool hasMask;
+    private T* input, output;
+    private bool* mask;
+    private int inputLength, maskLength, outputLength, batch, time, rows;
+    private bool merging;
 
-    public BidirectionalInferenceBuffers(Bidirectional<T> layer, LstmInferenceBuffers<T> forward, LstmInferenceBuffers<T> backward,
-        int outputLength, int inputLength, int maskLength)
+    public BidirectionalInferenceBuffers(Bidirectional<T> layer, LstmInferenceBuffers<T> forward, LstmInferenceBuffers<T> backward, int outputLength)
     {
         this.layer = layer;
         Forward = forward;
@@ -78,8 +102,6 @@ internal sealed class BidirectionalInferenceBuffers<T> : IPairedJob where T : un
         ForwardOutput = new T[outputLength];
         BackwardOutput = new T[outputLength];
         HelperScratch = new LstmRowScratch<T>(layer.Units);
-        input = new T[inputLength];
-        mask = new bool[maskLength];
     }
 
     public readonly LstmInferenceBuffers<T> Forward, Backward;
@@ -89,24 +111,35 @@ internal sealed class BidirectionalInferenceBuffers<T> : IPairedJob where T : un
     /// <summary>Row scratch for the core that helps the other direction (its own is in use on the other core).</summary>
     public readonly LstmRowScratch<T> HelperScratch;
 
-    /// <summary>Copies the call's input for both directions.</summary>
-    public void SetInput(ReadOnlySpan<T> x, int batchSize, int steps, ReadOnlySpan<bool> inputMask, int outputRows)
+    /// <summary>The call's input [B, T, F] and mask [B, T] (or none), pinned by the caller until both directions are done.</summary>
+    public void SetInput(T* x, int xLength, bool* inputMask, int inputMaskLength, int batchSize, int steps, int outputRows)
     {
-        x.CopyTo(input);
-        hasMask = !inputMask.IsEmpty;
-        if (hasMask) inputMask.CopyTo(mask);
-        batch = batchSize; time = steps; rows = outputRows;
+        input = x; inputLength = xLength; mask = inputMask; maskLength = inputMaskLength;
+        batch = batchSize; time = steps; rows = outputRows; merging = false;
         Balance.Reset();
+    }
+
+    /// <summary>The merged output [rows, M], pinned by the caller, for the next run (after SetInput's).</summary>
+    public void SetMerge(T* merged, int mergedLength)
+    {
+        output = merged; outputLength = mergedLength; merging = true;
     }
 
     public void RunPart(int part)
     {
-        int features = layer.InputShape!.Value.Features;
+        if (merging)
+        {
+            int h = layer.Units;
+            layer.InferenceMerge(ForwardOutput.AsSpan(0, rows * h), BackwardOutput.AsSpan(0, rows * h), new Span<T>(output, outputLength),
+                part == 0 ? 0 : rows / 2, part == 0 ? rows / 2 : rows);
+            return;
+        }
         bool sequences = layer.Forwards.ReturnSequences;
-        ReadOnlySpan<bool> callMask = hasMask ? mask.AsSpan(0, batch * time) : default;
+        ReadOnlySpan<bool> callMask = new(mask, maskLength);
+        ReadOnlySpan<T> x = new(input, inputLength);
         DirectionBalance? balance = layer.BalanceDirections && batch > 1 ? Balance : null;   // one row cannot be shared
-        (Lstm<T> lstm, LstmInferenceBuffers<T> buffers, T[] output) = Direction(part);
-        lstm.InferenceForward(input.AsSpan(0, batch * time * features), batch, time, callMask, buffers, output.AsSpan(0, rows * layer.Units),
+        (Lstm<T> lstm, LstmInferenceBuffers<T> buffers, T[] directionOutput) = Direction(part);
+        lstm.InferenceForward(x, batch, time, callMask, buffers, directionOutput.AsSpan(0, rows * layer.Units),
             sequences, inputOrder: true, resetState: true, balance, side: part);
         // Done with this direction: take the second half of the other's rows for its last steps, if it is still far enough
         // from its end to hand them over.

@@ -66,12 +66,12 @@ public sealed partial class Bidirectional<T> : Layer<T> where T : unmanaged, IFl
     public override LayerCache CreateCache() => new BidirectionalCache<T>((LstmCache<T>)Forwards.CreateCache(), (LstmCache<T>)Backwards.CreateCache());
 
     // input [B, T, F]; output [B, T, M] or [B, M] with M = 2H (concat) or H.
-    public override void Forward(SequenceBatch<T> input, Span<T> output, LayerCache cache, ForwardContext context)
+    public override unsafe void Forward(SequenceBatch<T> input, Span<T> output, LayerCache cache, ForwardContext context)
     {
         CheckInput(input, output);
         var c = cache as BidirectionalCache<T> ?? throw new ArgumentException($"Bidirectional '{Name}' needs a BidirectionalCache.", nameof(cache));
-        int steps = Forwards.ReturnSequences ? input.Batch * input.Time : input.Batch, h = Units;
-        c.Prepare(steps * h, input.Batch, input.Time);
+        int steps = Forwards.ReturnSequences ? input.Batch * input.Time : input.Batch;
+        c.Prepare(steps * Units, input.Batch, input.Time);
         c.PrepareInput(input.Data.Length);
         Forwards.SplitProducts = Backwards.SplitProducts = !ParallelDirections;
         // Each direction draws its dropout masks from its own seeded stream, so the result does not depend on which
@@ -81,49 +81,58 @@ public sealed partial class Bidirectional<T> : Layer<T> where T : unmanaged, IFl
         Random? backwardRandom = context.Training ? c.BackwardDropout.Reseed(context.Random!.Next()) : null;
         if (ParallelDirections)
         {
-            // Each direction owns its cache and output.
-            input.Data.CopyTo(c.InputCopy);
-            bool hasMask = !input.Mask.IsEmpty;
-            if (hasMask) input.Mask.CopyTo(c.MaskCopy);
-            DirectionPair job = c.Directions ??= new DirectionPair(c);
-            job.SetForward(this, input.Batch, input.Time, hasMask, context.Training, forwardRandom, backwardRandom);
-            PairedWork.Run(job);
-        }
-        else
-        {
-            Forwards.Forward(input, c.ForwardOutput, c.ForwardCache, new ForwardContext(context.Training, forwardRandom));
-            Backwards.Forward(input, c.BackwardOutput, c.BackwardCache, new ForwardContext(context.Training, backwardRandom));
-        }
-
-        ReadOnlySpan<T> forwardOut = c.ForwardOutput, backwardOut = c.BackwardOutput;
-        int m = OutputShape!.Value.Features;
-        for (int b = 0; b < input.Batch; b++)
-        {
-            int rowsPerSample = Forwards.ReturnSequences ? input.Time : 1;
-            for (int t = 0; t < rowsPerSample; t++)
+            // Each direction owns its cache and its output, reads the caller's input where it lies (pinned for the call)
+            // and, when concatenated, copies its own half into the merged output.
+            fixed (T* inputPointer = input.Data)
+            fixed (bool* maskPointer = input.Mask)
+            fixed (T* outputPointer = output)
             {
-                int row = b * rowsPerSample + t;
-                int reversedRow = Forwards.ReturnSequences ? b * input.Time + (input.Time - 1 - t) : row;    // (BD1) flip back
-                ReadOnlySpan<T> fRow = forwardOut.Slice(row * h, h), bRow = backwardOut.Slice(reversedRow * h, h);
-                Span<T> outRow = output.Slice(row * m, m);
-                switch (MergeMode)                                                                             // (BD2)
-                {
-                    case MergeMode.Concat: fRow.CopyTo(outRow); bRow.CopyTo(outRow.Slice(h)); break;
-                    case MergeMode.Sum: TensorPrimitives.Add(fRow, bRow, outRow); break;
-                    case MergeMode.Mul: TensorPrimitives.Multiply(fRow, bRow, outRow); break;
-                    case MergeMode.Ave: TensorPrimitives.Add(fRow, bRow, outRow); TensorPrimitives.Multiply(outRow, T.CreateTruncating(0.5), outRow); break;
-                }
+                DirectionPair job = c.Directions ??= new DirectionPair(c);
+                job.SetForward(this, input.Batch, input.Time, inputPointer, input.Data.Length, maskPointer, input.Mask.Length,
+                    context.Training, forwardRandom, backwardRandom);
+                PairedWork.Run(job);
+                // Then the merge in row halves, one per core (halves of each row would share a cache line where they meet).
+                job.SetMerge(outputPointer, output.Length, steps);
+                PairedWork.Run(job);
+            }
+            return;
+        }
+        Forwards.Forward(input, c.ForwardOutput, c.ForwardCache, new ForwardContext(context.Training, forwardRandom));
+        Backwards.Forward(input, c.BackwardOutput, c.BackwardCache, new ForwardContext(context.Training, backwardRandom));
+        Merge(c, output, 0, steps);
+    }
+
+    // (BD1)–(BD2) for the output rows [first, end) of [rows, M], rows = B·T (sequences) or B.
+    private void Merge(BidirectionalCache<T> c, Span<T> output, int first, int end)
+    {
+        ReadOnlySpan<T> forwardOut = c.ForwardOutput, backwardOut = c.BackwardOutput;
+        int h = Units, m = OutputShape!.Value.Features;
+        for (int row = first; row < end; row++)
+        {
+            int reversedRow = row;
+            if (Forwards.ReturnSequences)
+            {
+                int b = row / c.Time, t = row - b * c.Time;
+                reversedRow = b * c.Time + (c.Time - 1 - t);                                                  // (BD1) flip back
+            }
+            ReadOnlySpan<T> fRow = forwardOut.Slice(row * h, h), bRow = backwardOut.Slice(reversedRow * h, h);
+            Span<T> outRow = output.Slice(row * m, m);
+            switch (MergeMode)                                                                                 // (BD2)
+            {
+                case MergeMode.Concat: fRow.CopyTo(outRow); bRow.CopyTo(outRow.Slice(h)); break;
+                case MergeMode.Sum: TensorPrimitives.Add(fRow, bRow, outRow); break;
+                case MergeMode.Mul: TensorPrimitives.Multiply(fRow, bRow, outRow); break;
+                case MergeMode.Ave: TensorPrimitives.Add(fRow, bRow, outRow); TensorPrimitives.Multiply(outRow, T.CreateTruncating(0.5), outRow); break;
             }
         }
     }
 
-    public override void Backward(ReadOnlySpan<T> outputGradient, LayerCache cache, Span<T> inputGradient)
+    // (BD2) backward: outputGradient [rows, M] split into each direction's dh (the backward one flipped back to its step
+    // order); part 0 or 1 only its own direction's (concat, side by side), −1 both.
+    private void SplitGradient(BidirectionalCache<T> c, ReadOnlySpan<T> outputGradient, int part)
     {
-        var c = cache as BidirectionalCache<T> ?? throw new ArgumentException($"Bidirectional '{Name}' needs a BidirectionalCache.", nameof(cache));
         int h = Units, m = OutputShape!.Value.Features;
-        int rowsPerSample = Forwards.ReturnSequences ? c.Time : 1, rows = c.Batch * rowsPerSample;
-        if (outputGradient.Length != rows * m)
-            throw new ArgumentException($"Bidirectional '{Name}': output gradient must hold {rows * m} values, got {outputGradient.Length}.", nameof(outputGradient));
+        int rowsPerSample = Forwards.ReturnSequences ? c.Time : 1;
         Span<T> dForward = c.ForwardGradient, dBackward = c.BackwardGradient;
         T half = T.CreateTruncating(0.5);
         for (int b = 0; b < c.Batch; b++)
@@ -135,7 +144,10 @@ public sealed partial class Bidirectional<T> : Layer<T> where T : unmanaged, IFl
                 Span<T> dF = dForward.Slice(row * h, h), dB = dBackward.Slice(reversedRow * h, h);
                 switch (MergeMode)
                 {
-                    case MergeMode.Concat: dOut.Slice(0, h).CopyTo(dF); dOut.Slice(h, h).CopyTo(dB); break;
+                    case MergeMode.Concat:
+                        if (part != 1) dOut.Slice(0, h).CopyTo(dF);
+                        if (part != 0) dOut.Slice(h, h).CopyTo(dB);
+                        break;
                     case MergeMode.Sum: dOut.CopyTo(dF); dOut.CopyTo(dB); break;
                     case MergeMode.Mul:
                         TensorPrimitives.Multiply(dOut, c.BackwardOutput.AsSpan(reversedRow * h, h), dF);
@@ -144,62 +156,115 @@ public sealed partial class Bidirectional<T> : Layer<T> where T : unmanaged, IFl
                     case MergeMode.Ave: TensorPrimitives.Multiply(dOut, half, dF); TensorPrimitives.Multiply(dOut, half, dB); break;
                 }
             }
+    }
+
+    public override unsafe void Backward(ReadOnlySpan<T> outputGradient, LayerCache cache, Span<T> inputGradient)
+    {
+        var c = cache as BidirectionalCache<T> ?? throw new ArgumentException($"Bidirectional '{Name}' needs a BidirectionalCache.", nameof(cache));
+        int m = OutputShape!.Value.Features;
+        int rowsPerSample = Forwards.ReturnSequences ? c.Time : 1, rows = c.Batch * rowsPerSample;
+        if (outputGradient.Length != rows * m)
+            throw new ArgumentException($"Bidirectional '{Name}': output gradient must hold {rows * m} values, got {outputGradient.Length}.", nameof(outputGradient));
+        if (!inputGradient.IsEmpty && inputGradient.Length != c.ForwardInputGradient.Length)
+            throw new ArgumentException($"Bidirectional '{Name}': input gradient must hold {c.ForwardInputGradient.Length} values, got {inputGradient.Length}.", nameof(inputGradient));
         Forwards.SplitProducts = Backwards.SplitProducts = !ParallelDirections;
-        // Each direction writes its own input gradient and the sum is formed after both finish, in the same order
-        // whether or not the directions ran in parallel, so the result is bitwise the same either way.
+        // Each direction stores its own input gradient and the sum, (dx + dx_forward) + dx_backward, is formed after both
+        // finish, the same way whether or not the directions ran in parallel, so the result is bitwise the same either way.
         bool withInputGradient = !inputGradient.IsEmpty;
-        if (withInputGradient)
-        {
-            Array.Clear(c.ForwardInputGradient);
-            Array.Clear(c.BackwardInputGradient);
-        }
+        bool concat = MergeMode == MergeMode.Concat;
+        if (!ParallelDirections || !concat) SplitGradient(c, outputGradient, -1);
         DirectionPair job = c.Directions ??= new DirectionPair(c);
-        job.SetBackward(this, withInputGradient);
-        if (ParallelDirections) PairedWork.Run(job);
-        else { job.RunPart(0); job.RunPart(1); }
-        if (!withInputGradient) return;
-        TensorPrimitives.Add(inputGradient, c.ForwardInputGradient, inputGradient);
-        TensorPrimitives.Add(inputGradient, c.BackwardInputGradient, inputGradient);
+        fixed (T* gradientPointer = outputGradient)
+        fixed (T* inputGradientPointer = inputGradient)
+        {
+            job.SetBackward(this, gradientPointer, outputGradient.Length, ParallelDirections && concat, withInputGradient);
+            if (ParallelDirections) PairedWork.Run(job);
+            else { job.RunPart(0); job.RunPart(1); }
+            if (!withInputGradient) return;
+            // Row halves of the sum, one per core when the directions run side by side.
+            job.SetSum(inputGradientPointer, inputGradient.Length);
+            if (ParallelDirections) PairedWork.Run(job);
+            else job.RunPart(-1);
+        }
     }
 
     /// <summary>
     /// The two directions of a training forward or backward as one job for <see cref="PairedWork"/>: part 0 the forward
-    /// LSTM, part 1 the backward copy, each reading the cache's input copy and writing its own half of the cache.
-    /// Owned by the cache, so a call allocates nothing for the hand-off.
+    /// LSTM, part 1 the backward copy, each reading the caller's input (pinned for the call) and writing its own half of
+    /// the cache; then the merged output (forward) or the input gradient's sum (backward) in row halves. Owned by the
+    /// cache, so a call allocates nothing for the hand-off.
     /// </summary>
-    internal sealed class DirectionPair(BidirectionalCache<T> cache) : IPairedJob
+    internal sealed unsafe class DirectionPair(BidirectionalCache<T> cache) : IPairedJob
     {
+        private enum Phase { Forward, Merge, Backward, Sum }
+
         private Bidirectional<T>? layer;
-        private bool backward, hasMask, training, withInputGradient;
-        private int batch, time;
+        private Phase phase;
+        private bool training, withInputGradient, splitInParts;
+        private int batch, time, rows, inputLength, maskLength, outputLength;
+        private T* input, output;
+        private bool* mask;
         private Random? forwardRandom, backwardRandom;
 
-        public void SetForward(Bidirectional<T> owner, int batchSize, int steps, bool withMask, bool isTraining, Random? forwardDropout, Random? backwardDropout)
+        public void SetForward(Bidirectional<T> owner, int batchSize, int steps, T* inputData, int inputValues, bool* inputMask, int maskValues,
+            bool isTraining, Random? forwardDropout, Random? backwardDropout)
         {
-            layer = owner; backward = false; batch = batchSize; time = steps; hasMask = withMask; training = isTraining;
+            layer = owner; phase = Phase.Forward; batch = batchSize; time = steps; training = isTraining;
+            input = inputData; inputLength = inputValues; mask = inputMask; maskLength = maskValues;
             forwardRandom = forwardDropout; backwardRandom = backwardDropout;
         }
 
-        public void SetBackward(Bidirectional<T> owner, bool inputGradient)
+        // The merged output [rows, M], after SetForward's run.
+        public void SetMerge(T* merged, int mergedValues, int outputRows)
         {
-            layer = owner; backward = true; withInputGradient = inputGradient;
+            phase = Phase.Merge; output = merged; outputLength = mergedValues; rows = outputRows;
+        }
+
+        // gradient: the layer's output gradient; splitInParts: each part copies its own half of it first (concat).
+        public void SetBackward(Bidirectional<T> owner, T* gradient, int gradientValues, bool splitInParts, bool inputGradient)
+        {
+            layer = owner; phase = Phase.Backward; withInputGradient = inputGradient; this.splitInParts = splitInParts;
+            input = gradient; inputLength = gradientValues;
             forwardRandom = backwardRandom = null;
         }
 
+        // The input gradient [R, F] to add both directions' into.
+        public void SetSum(T* inputGradient, int values)
+        {
+            phase = Phase.Sum; output = inputGradient; outputLength = values;
+        }
+
+        /// <summary>Part 0, part 1, or −1 for the whole of a sum (one thread).</summary>
         public void RunPart(int part)
         {
-            Lstm<T> lstm = part == 0 ? layer!.Forwards : layer!.Backwards;
-            LstmCache<T> lstmCache = part == 0 ? cache.ForwardCache : cache.BackwardCache;
-            if (!backward)
+            Bidirectional<T> owner = layer!;
+            if (phase == Phase.Sum)
             {
-                var input = new SequenceBatch<T>(cache.InputCopy, batch, time, hasMask ? cache.MaskCopy : default);
-                lstm.Forward(input, part == 0 ? cache.ForwardOutput : cache.BackwardOutput, lstmCache,
+                int features = owner.InputShape!.Value.Features, rows = outputLength / features;
+                int first = part == 1 ? rows / 2 : 0, end = part == 0 ? rows / 2 : rows;
+                int from = first * features, count = (end - first) * features;
+                Elementwise.AddTwo(new Span<T>(output + from, count), cache.ForwardInputGradient.AsSpan(from, count), cache.BackwardInputGradient.AsSpan(from, count));
+                return;
+            }
+            if (phase == Phase.Merge)
+            {
+                owner.Merge(cache, new Span<T>(output, outputLength), part == 1 ? rows / 2 : 0, part == 0 ? rows / 2 : rows);
+                return;
+            }
+            Lstm<T> lstm = part == 0 ? owner.Forwards : owner.Backwards;
+            LstmCache<T> lstmCache = part == 0 ? cache.ForwardCache : cache.BackwardCache;
+            if (phase == Phase.Forward)
+            {
+                var sequence = new SequenceBatch<T>(new ReadOnlySpan<T>(input, inputLength), batch, time, new ReadOnlySpan<bool>(mask, maskLength));
+                lstm.Forward(sequence, part == 0 ? cache.ForwardOutput : cache.BackwardOutput, lstmCache,
                     new ForwardContext(training, part == 0 ? forwardRandom : backwardRandom));
             }
             else
             {
+                if (splitInParts) owner.SplitGradient(cache, new ReadOnlySpan<T>(input, inputLength), part);
                 Span<T> inputGradient = !withInputGradient ? default : part == 0 ? cache.ForwardInputGradient : cache.BackwardInputGradient;
-                lstm.Backward(part == 0 ? cache.ForwardGradient : cache.BackwardGradient, lstmCache, inputGradient);
+                lstm.Backward(part == 0 ? cache.ForwardGradient : cache.BackwardGradient, ReadOnlySpan<T>.Empty, ReadOnlySpan<T>.Empty, lstmCache,
+                    inputGradient, Span<T>.Empty, Span<T>.Empty, overwriteInputGradient: true);
             }
         }
     }
@@ -210,8 +275,7 @@ public sealed class BidirectionalCache<T> : LayerCache where T : unmanaged, IFlo
     internal readonly LstmCache<T> ForwardCache, BackwardCache;
     internal int Batch, Time;
     internal T[] ForwardOutput = Array.Empty<T>(), BackwardOutput = Array.Empty<T>(), ForwardGradient = Array.Empty<T>(), BackwardGradient = Array.Empty<T>();
-    internal T[] InputCopy = Array.Empty<T>(), ForwardInputGradient = Array.Empty<T>(), BackwardInputGradient = Array.Empty<T>();
-    internal bool[] MaskCopy = Array.Empty<bool>();
+    internal T[] ForwardInputGradient = Array.Empty<T>(), BackwardInputGradient = Array.Empty<T>();
     internal Bidirectional<T>.DirectionPair? Directions;   // the two directions as one PairedWork job (created on first use)
     internal readonly ReseedableRandom ForwardDropout = new(), BackwardDropout = new();   // each direction's dropout stream, reseeded per training call
 
@@ -229,11 +293,10 @@ public sealed class BidirectionalCache<T> : LayerCache where T : unmanaged, IFlo
             ForwardOutput = new T[outputLength]; BackwardOutput = new T[outputLength];
             ForwardGradient = new T[outputLength]; BackwardGradient = new T[outputLength];
         }
-        if (MaskCopy.Length != batch * time) MaskCopy = new bool[batch * time];
     }
 
     internal void PrepareInput(int length)
     {
-        if (InputCopy.Length != length) { InputCopy = new T[length]; ForwardInputGradient = new T[length]; BackwardInputGradient = new T[length]; }
+        if (ForwardInputGradient.Length != length) { ForwardInputGradient = new T[length]; BackwardInputGradient = new T[length]; }
     }
 }

@@ -242,8 +242,14 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
     // dInitialH, dInitialC [B, H] (each may be empty to skip) and every parameter gradient. The gate gradients of all
     // steps are kept ([T, B, G], step order) so dW, dU, db and dX are each one product after the loop.
     // ---------------------------------------------------------------------------------------------------------------
-    public unsafe void Backward(ReadOnlySpan<T> outputGradient, ReadOnlySpan<T> dFinalH, ReadOnlySpan<T> dFinalC, LayerCache cache,
+    public void Backward(ReadOnlySpan<T> outputGradient, ReadOnlySpan<T> dFinalH, ReadOnlySpan<T> dFinalC, LayerCache cache,
         Span<T> inputGradient, Span<T> dInitialH, Span<T> dInitialC)
+        => Backward(outputGradient, dFinalH, dFinalC, cache, inputGradient, dInitialH, dInitialC, overwriteInputGradient: false);
+
+    // With overwriteInputGradient the input gradient is stored rather than added (what adding into a cleared buffer
+    // gives, without the pass that clears it): a Bidirectional's directions each fill a buffer of their own.
+    internal unsafe void Backward(ReadOnlySpan<T> outputGradient, ReadOnlySpan<T> dFinalH, ReadOnlySpan<T> dFinalC, LayerCache cache,
+        Span<T> inputGradient, Span<T> dInitialH, Span<T> dInitialC, bool overwriteInputGradient)
     {
         var c = cache as LstmCache<T> ?? throw new ArgumentException($"LSTM '{Name}' needs an LstmCache.", nameof(cache));
         if (!c.Forwarded) throw new InvalidOperationException($"LSTM '{Name}': Backward called before Forward on this cache.");
@@ -348,7 +354,9 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
                 for (int bi = 0; bi < batchSize; bi++)
                 {
                     Span<T> target = inputGradient.Slice((bi * time + tIn) * f, f);
-                    TensorPrimitives.Add(target, dInput.Slice((s * batchSize + bi) * f, f), target);
+                    ReadOnlySpan<T> source = dInput.Slice((s * batchSize + bi) * f, f);
+                    if (overwriteInputGradient) source.CopyTo(target);
+                    else TensorPrimitives.Add(target, source, target);
                 }
             }
         }

@@ -1,3 +1,4 @@
+using NumLstm.Kernels;
 using NumLstm.Layers;
 
 namespace NumLstm.Models;
@@ -67,6 +68,7 @@ internal sealed class InferenceRunner<T> where T : unmanaged, IFloatingPointIeee
             activations[k] = new T[checked(streaming ? maxBatch * maxTime * layer.OutputShape!.Value.Features : layer.OutputLength(maxBatch, maxTime))];
         }
         normScratch = new T[scratch];
+        normHalves = new NormHalves(scratch);
         if (packWeightsOnce) RefreshWeights();
     }
 
@@ -128,7 +130,8 @@ internal sealed class InferenceRunner<T> where T : unmanaged, IFloatingPointIeee
                 {
                     var norm = Unsafe.As<LayerNorm<T>>(layers[k]);
                     output = output.Slice(0, current.Length);
-                    norm.InferenceForward(current, rows, output, normScratch);
+                    if (current.Length >= NormSplitValues && rows >= 2 && PairedWork.HasSecondCore) NormInHalves(norm, current, rows, output);
+                    else norm.InferenceForward(current, rows, output, normScratch);
                     break;
                 }
                 case Kind.Dense:
@@ -143,6 +146,44 @@ internal sealed class InferenceRunner<T> where T : unmanaged, IFloatingPointIeee
             if (!sequence) mask = default;   // as Sequential: only sequence outputs pass the mask on
         }
         return current;
+    }
+
+    /// <summary>The fewest values (rows × features) a LayerNorm splits into row halves, one per core.</summary>
+    private const int NormSplitValues = 1 << 14;
+
+    private readonly NormHalves normHalves;
+
+    // Rows are independent, so each core normalizes half of them with its own scratch: the same bits as one pass.
+    private unsafe void NormInHalves(LayerNorm<T> norm, ReadOnlySpan<T> x, int rows, Span<T> y)
+    {
+        NormHalves job = normHalves;
+        fixed (T* xPointer = x)
+        fixed (T* yPointer = y)
+        {
+            job.Set(norm, xPointer, yPointer, x.Length, rows);
+            PairedWork.Run(job);
+        }
+    }
+
+    /// <summary>A LayerNorm's inference pass in two row halves for <see cref="PairedWork"/>; the runner owns and reuses it.</summary>
+    private sealed unsafe class NormHalves(int scratchLength) : IPairedJob
+    {
+        private readonly T[] scratch0 = new T[scratchLength], scratch1 = new T[scratchLength];
+        private LayerNorm<T>? norm;
+        private T* x, y;
+        private int length, rows;
+
+        public void Set(LayerNorm<T> layer, T* input, T* output, int values, int rowCount)
+        {
+            norm = layer; x = input; y = output; length = values; rows = rowCount;
+        }
+
+        public void RunPart(int part)
+        {
+            int features = length / rows, first = part == 0 ? 0 : rows / 2, end = part == 0 ? rows / 2 : rows;
+            norm!.InferenceForward(new ReadOnlySpan<T>(x + first * features, (end - first) * features), end - first,
+                new Span<T>(y + first * features, (end - first) * features), part == 0 ? scratch0 : scratch1);
+        }
     }
 
     /// <summary>Clears the recurrent state of every LSTM (streaming sessions).</summary>

@@ -1,0 +1,200 @@
+using System.Numerics.Tensors;
+using NumLstm.Kernels;
+using NumLstm.Layers;
+using NumLstm.Models;
+
+namespace NumLstm.Tests.Layers;
+
+/// <summary>
+/// The passes that share their rows between the two cores (a LayerNorm's training forward and backward, a Bidirectional's
+/// merge and input-gradient sum, a plan's merge and LayerNorm) give exactly what one thread gives, bit for bit, and
+/// LayerNorm exactly what its kernel gives. Sizes are past the split thresholds.
+/// </summary>
+[TestFixture(typeof(float))]
+[TestFixture(typeof(double))]
+[NonParallelizable]
+public class TwoCorePassesTests<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private static T[] Values(int length, int seed, double scale = 1)
+    {
+        var random = new Random(seed);
+        var values = new T[length];
+        for (int k = 0; k < length; k++) values[k] = T.CreateTruncating((random.NextDouble() * 2 - 1) * scale);
+        return values;
+    }
+
+    private static List<T[]> OnOneCoreAndTwo(Func<List<T[]>> run, out List<T[]> oneCore)
+    {
+        List<T[]> twoCores = run();
+        try
+        {
+            EngineSettings.UseSecondCore = false;
+            oneCore = run();
+        }
+        finally { EngineSettings.UseSecondCore = true; }
+        return twoCores;
+    }
+
+    // 320 × 203 and 5,000 × 7 values (a width below one vector: the second core gets no features of dγ); 150 × 203 is
+    // under the threshold and stays on one thread.
+    [TestCase(320, 203)]
+    [TestCase(5000, 7)]
+    [TestCase(150, 203)]
+    public void LayerNorm_ForwardAndBackward_AreTheKernelsBits_OnOneCoreAndTwo(int rows, int features)
+    {
+        T[] x = Values(rows * features, 1, 3), dy = Values(rows * features, 2);
+        T[] gamma = Values(features, 3), beta = Values(features, 4);
+        T[] dxStart = Values(rows * features, 5), dGammaStart = Values(features, 6), dBetaStart = Values(features, 7);
+
+        List<T[]> Layer()
+        {
+            var norm = new LayerNorm<T>();
+            norm.Build(LayerShape.Sequence(features), new Random(1));
+            gamma.CopyTo(norm.Gamma!.Value, 0);
+            beta.CopyTo(norm.Beta!.Value, 0);
+            dGammaStart.CopyTo(norm.Gamma.Gradient, 0);
+            dBetaStart.CopyTo(norm.Beta.Gradient, 0);
+            var cache = norm.CreateCache();
+            T[] y = new T[x.Length], dx = (T[])dxStart.Clone();
+            norm.Forward(new SequenceBatch<T>(x, rows, 1, default), y, cache, ForwardContext.Inference);
+            norm.Backward(dy, cache, dx);
+            return new List<T[]> { y, dx, norm.Gamma.Gradient.ToArray(), norm.Beta.Gradient.ToArray() };
+        }
+
+        List<T[]> twoCores = OnOneCoreAndTwo(Layer, out List<T[]> oneCore);
+
+        // The kernel, one thread, every row in order.
+        T[] yKernel = new T[x.Length], normalized = new T[x.Length], mean = new T[rows], inverseStd = new T[rows];
+        LayerNormKernel.Forward<T>(x, features, T.CreateTruncating(LayerNorm<T>.KerasEpsilon), gamma, beta, yKernel, normalized, mean, inverseStd);
+        T[] dxKernel = (T[])dxStart.Clone(), dGammaKernel = (T[])dGammaStart.Clone(), dBetaKernel = (T[])dBetaStart.Clone();
+        LayerNormKernel.Backward<T>(dy, normalized, inverseStd, features, gamma, dxKernel, dGammaKernel, dBetaKernel, new T[features]);
+        var kernel = new List<T[]> { yKernel, dxKernel, dGammaKernel, dBetaKernel };
+
+        string[] names = { "y", "dx", "dγ", "dβ" };
+        for (int k = 0; k < names.Length; k++)
+        {
+            Assert.That(twoCores[k], Is.EqualTo(kernel[k]), $"{names[k]}, two cores against the kernel");
+            Assert.That(oneCore[k], Is.EqualTo(kernel[k]), $"{names[k]}, one core against the kernel");
+        }
+    }
+
+    [TestCase(MergeMode.Concat, true)]
+    [TestCase(MergeMode.Concat, false)]
+    [TestCase(MergeMode.Sum, true)]
+    [TestCase(MergeMode.Mul, true)]
+    [TestCase(MergeMode.Ave, false)]
+    public void BidirectionalTrainingStep_IsBitwiseTheSame_WithDirectionsSideBySideOrOneAfterTheOther(MergeMode merge, bool sequences)
+    {
+        const int batch = 16, time = 40, features = 24, units = 32;
+        T[] x = Values(batch * time * features, 11);
+        bool[] mask = Enumerable.Range(0, batch * time).Select(k => k % time < time - k / time % 5).ToArray();   // right-padded rows
+
+        List<T[]> Run(bool parallel)
+        {
+            var layer = new Bidirectional<T>(new Lstm<T>(units, sequences, dropout: 0.1, recurrentDropout: 0.1), merge) { ParallelDirections = parallel };
+            layer.Build(LayerShape.Sequence(features), new Random(12));
+            var cache = layer.CreateCache();
+            var results = new List<T[]>();
+            T[] inputGradient = Values(x.Length, 13);   // the layer adds into it
+            // Two calls on one cache: what a call leaves in the cache must not leak into the next.
+            for (int call = 0; call < 2; call++)
+            {
+                T[] output = new T[layer.OutputLength(batch, time)];
+                layer.Forward(new SequenceBatch<T>(x, batch, time, mask), output, cache, new ForwardContext(true, new Random(14 + call)));
+                results.Add(output);
+                layer.Backward(Values(output.Length, 15 + call), cache, inputGradient);
+                results.Add((T[])inputGradient.Clone());
+            }
+            results.AddRange(layer.Parameters.Select(p => p.Gradient.ToArray()));
+            return results;
+        }
+
+        List<T[]> serial = Run(parallel: false), parallel = Run(parallel: true);
+        Assert.That(parallel.Count, Is.EqualTo(serial.Count));
+        for (int k = 0; k < serial.Count; k++) Assert.That(parallel[k], Is.EqualTo(serial[k]), $"array {k}");
+    }
+
+    [Test]
+    public void BidirectionalTrainingStep_AddsIntoTheInputGradient()
+    {
+        const int batch = 16, time = 40, features = 24, units = 32;
+        T[] x = Values(batch * time * features, 21);
+        T[] Gradient(T[] start)
+        {
+            var layer = new Bidirectional<T>(new Lstm<T>(units, true));
+            layer.Build(LayerShape.Sequence(features), new Random(22));
+            var cache = layer.CreateCache();
+            T[] output = new T[layer.OutputLength(batch, time)];
+            layer.Forward(new SequenceBatch<T>(x, batch, time, default), output, cache, ForwardContext.Inference);
+            T[] inputGradient = (T[])start.Clone();
+            layer.Backward(Values(output.Length, 23), cache, inputGradient);
+            // Again from the same forward: each direction's buffer must start afresh, not hold the first call's part.
+            T[] again = (T[])start.Clone();
+            layer.Backward(Values(output.Length, 23), cache, again);
+            Assert.That(again, Is.EqualTo(inputGradient), "a second backward pass from the same forward");
+            return inputGradient;
+        }
+        T[] start = Values(x.Length, 24);
+        T[] fromZero = Gradient(new T[x.Length]), fromStart = Gradient(start);
+        double tolerance = typeof(T) == typeof(float) ? 1e-5 : 1e-13;
+        for (int k = 0; k < x.Length; k++)
+            Assert.That(double.CreateTruncating(fromStart[k] - start[k]), Is.EqualTo(double.CreateTruncating(fromZero[k])).Within(tolerance), $"element {k}");
+    }
+
+    [TestCase(MergeMode.Concat)]
+    [TestCase(MergeMode.Ave)]
+    public void Plan_IsBitwiseTheSame_OnOneCoreAndTwo(MergeMode merge)
+    {
+        // 64 × 30 rows: the first Bidirectional's merge (1,920 × 32 or × 16 values) and the LayerNorm after it split.
+        const int batch = 64, time = 30, features = 8;
+        var spec = new ModelSpec
+        {
+            InputFeatures = features,
+            Layers = new[]
+            {
+                LayerSpec.Bidirectional(LayerSpec.Lstm(16, true), merge), LayerSpec.LayerNorm(),
+                LayerSpec.Bidirectional(LayerSpec.Lstm(12), merge), LayerSpec.LayerNorm(), LayerSpec.Dense(3),
+            },
+        };
+        Sequential<T> model = spec.Build<T>();
+        T[] x = Values(batch * time * features, 31);
+        List<T[]> Run()
+        {
+            var plan = model.CreateInferencePlan(batch, time);
+            return new List<T[]> { plan.Predict(x, batch, time).ToArray(), plan.Predict(x.AsSpan(0, batch / 2 * time * features), batch / 2, time).ToArray() };
+        }
+        List<T[]> twoCores = OnOneCoreAndTwo(Run, out List<T[]> oneCore);
+        for (int k = 0; k < oneCore.Count; k++) Assert.That(twoCores[k], Is.EqualTo(oneCore[k]), $"call {k}");
+    }
+}
+
+/// <summary><see cref="Elementwise.AddTwo{T}"/>: (s + a) + b in one pass, the bits of two adds.</summary>
+[TestFixture(typeof(float))]
+[TestFixture(typeof(double))]
+public class ElementwiseTests<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    [TestCase(0)]
+    [TestCase(1)]
+    [TestCase(7)]
+    [TestCase(8)]
+    [TestCase(37)]
+    [TestCase(1000)]
+    public void AddTwo_GivesTheBitsOfTwoAdds(int length)
+    {
+        var random = new Random(length);
+        T[] Values() => Enumerable.Range(0, length).Select(_ => T.CreateTruncating((random.NextDouble() - 0.5) * Math.Pow(10, random.Next(-6, 6)))).ToArray();
+        T[] sum = Values(), a = Values(), b = Values();
+        T[] expected = (T[])sum.Clone();
+        TensorPrimitives.Add<T>(expected, a, expected);
+        TensorPrimitives.Add<T>(expected, b, expected);
+        Elementwise.AddTwo<T>(sum, a, b);
+        Assert.That(sum, Is.EqualTo(expected));
+    }
+
+    [Test]
+    public void AddTwo_RejectsLengthsThatDiffer()
+    {
+        var error = Assert.Throws<ArgumentException>(() => Elementwise.AddTwo<T>(new T[4], new T[4], new T[3]));
+        Assert.That(error!.Message, Does.Contain("b (3)").And.Contain("sum (4)"));
+    }
+}
