@@ -198,3 +198,53 @@ public class ElementwiseTests<T> where T : unmanaged, IFloatingPointIeee754<T>
         Assert.That(error!.Message, Does.Contain("b (3)").And.Contain("sum (4)"));
     }
 }
+
+/// <summary>
+/// An optimizer step over more than 2^16 values updates each parameter's halves on the two cores: the same bits as one
+/// core, every formula, parameters whose lengths are not multiples of 16 included.
+/// </summary>
+[TestFixture(typeof(float))]
+[TestFixture(typeof(double))]
+[NonParallelizable]
+public class OptimizerTwoCoreTests<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private static IEnumerable<TestCaseData> Optimizers()
+    {
+        yield return new TestCaseData("adam", (Func<List<Parameter<T>>, NumLstm.Optimizers.Optimizer<T>>)(p => new NumLstm.Optimizers.Adam<T>(p, 1e-2))).SetArgDisplayNames("Adam");
+        yield return new TestCaseData("adam-amsgrad-decay", (Func<List<Parameter<T>>, NumLstm.Optimizers.Optimizer<T>>)(p => new NumLstm.Optimizers.Adam<T>(p, 1e-2, beta1: 0.3, weightDecay: 0.01, amsgrad: true))).SetArgDisplayNames("Adam, AMSGrad, decay, β1 0.3");
+        yield return new TestCaseData("adamw", (Func<List<Parameter<T>>, NumLstm.Optimizers.Optimizer<T>>)(p => new NumLstm.Optimizers.AdamW<T>(p, 1e-2))).SetArgDisplayNames("AdamW");
+        yield return new TestCaseData("keras", (Func<List<Parameter<T>>, NumLstm.Optimizers.Optimizer<T>>)(p => new NumLstm.Optimizers.Adam<T>(p, 1e-2, formula: NumLstm.Optimizers.AdamFormula.Keras))).SetArgDisplayNames("Adam, Keras formula");
+        yield return new TestCaseData("sgd", (Func<List<Parameter<T>>, NumLstm.Optimizers.Optimizer<T>>)(p => new NumLstm.Optimizers.Sgd<T>(p, 1e-2, momentum: 0.9, nesterov: true, weightDecay: 0.01))).SetArgDisplayNames("SGD, Nesterov, decay");
+    }
+
+    [TestCaseSource(nameof(Optimizers))]
+    public void Step_IsBitwiseTheSame_OnOneCoreAndTwo(string name, Func<List<Parameter<T>>, NumLstm.Optimizers.Optimizer<T>> create)
+    {
+        List<T[]> Run()
+        {
+            var random = new Random(41);
+            var parameters = new[] { 70_001, 33, 1, 20_000 }.Select((n, k) => new Parameter<T>($"p{k}", n)).ToList();
+            foreach (Parameter<T> p in parameters)
+                for (int i = 0; i < p.Length; i++) p.Value[i] = T.CreateTruncating(random.NextDouble() - 0.5);
+            NumLstm.Optimizers.Optimizer<T> optimizer = create(parameters);
+            for (int step = 0; step < 3; step++)
+            {
+                foreach (Parameter<T> p in parameters)
+                    for (int i = 0; i < p.Length; i++) p.Gradient[i] = T.CreateTruncating(random.NextDouble() - 0.5);
+                optimizer.Step();
+            }
+            var results = parameters.Select(p => p.Value.ToArray()).ToList();
+            results.AddRange(optimizer.ExportState().Slots.Select(s => s.Values.ToArray()));
+            return results;
+        }
+        List<T[]> twoCores = Run(), oneCore;
+        try
+        {
+            EngineSettings.UseSecondCore = false;
+            oneCore = Run();
+        }
+        finally { EngineSettings.UseSecondCore = true; }
+        Assert.That(twoCores.Count, Is.EqualTo(oneCore.Count), name);
+        for (int k = 0; k < oneCore.Count; k++) Assert.That(twoCores[k], Is.EqualTo(oneCore[k]), $"{name}: array {k}");
+    }
+}

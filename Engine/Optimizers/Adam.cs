@@ -93,12 +93,16 @@ public class Adam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T
         decoupledFactor = Cast(1 - LearningRate * WeightDecay);
     }
 
-    protected override void Update(int index, Parameter<T> parameter)
+    protected override void Update(int index, Parameter<T> parameter) => Update(index, parameter, 0, parameter.Length);
+
+    protected override bool UpdatesElementwise => true;
+
+    protected override void Update(int index, Parameter<T> parameter, int start, int count)
     {
-        Span<T> theta = parameter.Value;
-        ReadOnlySpan<T> gradient = parameter.Gradient;
-        Span<T> m = Slot(0, index), v = Slot(1, index);
-        Span<T> vMax = AmsGrad ? Slot(2, index) : default;
+        Span<T> theta = parameter.Value.AsSpan(start, count);
+        ReadOnlySpan<T> gradient = parameter.Gradient.AsSpan(start, count);
+        Span<T> m = Slot(0, index).AsSpan(start, count), v = Slot(1, index).AsSpan(start, count);
+        Span<T> vMax = AmsGrad ? Slot(2, index).AsSpan(start, count) : default;
         bool coupledDecay = WeightDecay != 0 && !DecoupledWeightDecay;
         bool decoupledDecay = WeightDecay != 0 && DecoupledWeightDecay;
         if (Formula == AdamFormula.Keras)

@@ -1,3 +1,5 @@
+using NumLstm.Kernels;
+
 namespace NumLstm.Optimizers;
 
 /// <summary>
@@ -11,6 +13,8 @@ public abstract class Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
     private readonly string[] slotNames;
     private readonly T[][][] slots; // [slot][parameter][element]
     private double learningRate, initialLearningRate;
+    private readonly long totalElements;
+    private readonly Halves halves;   // the two-core step's job, made once
 
     protected Optimizer(IReadOnlyList<Parameter<T>> parameters, double learningRate, params string[] slotNames)
     {
@@ -26,6 +30,8 @@ public abstract class Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
                 throw new ArgumentException($"Parameter '{parameter.Name}' (index {p}) appears more than once in the list.", nameof(parameters));
             this.parameters[p] = parameter;
         }
+        totalElements = this.parameters.Sum(p => (long)p.Length);
+        halves = new Halves(this);
         LearningRate = learningRate;
         InitialLearningRate = learningRate;
         this.slotNames = (string[])slotNames.Clone();
@@ -95,7 +101,42 @@ public abstract class Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
                 $"The {Kind} optimizer has taken {StepCount} steps, the most it counts (2^53 = {MaxStepCount}: bias corrections take the step as a double, exact only up to there).");
         StepCount++;
         BeginStep(StepCount);
+        if (UpdatesElementwise && totalElements >= TwoCoreElements && PairedWork.HasSecondCore)
+        {
+            PairedWork.Run(halves);
+            return;
+        }
         for (int p = 0; p < parameters.Length; p++) Update(p, parameters[p]);
+    }
+
+    /// <summary>The fewest parameter values a step splits over the two cores for (an elementwise update only).</summary>
+    private const long TwoCoreElements = 1L << 16;
+
+    /// <summary>
+    /// Whether <see cref="Update(int, Parameter{T}, int, int)"/> updates any range of a parameter's elements on its own
+    /// (each element's update reads only that element's value, gradient and state), so that a large step can update
+    /// the first half of every parameter on one core and the second half on the other, with the same bits.
+    /// </summary>
+    protected virtual bool UpdatesElementwise => false;
+
+    /// <summary>Updates the elements [start, start + count) of parameter number <paramref name="index"/> (see <see cref="UpdatesElementwise"/>).</summary>
+    protected virtual void Update(int index, Parameter<T> parameter, int start, int count)
+        => throw new NotSupportedException($"The {Kind} optimizer does not update parameters by ranges.");
+
+    // Each parameter's elements split at a multiple of 16, so a vector of either width never straddles the halves.
+    private void UpdateHalf(int part)
+    {
+        for (int p = 0; p < parameters.Length; p++)
+        {
+            int length = parameters[p].Length, half = length / 2 / 16 * 16;
+            if (part == 0) Update(p, parameters[p], 0, half);
+            else Update(p, parameters[p], half, length - half);
+        }
+    }
+
+    private sealed class Halves(Optimizer<T> optimizer) : IPairedJob
+    {
+        public void RunPart(int part) => optimizer.UpdateHalf(part);
     }
 
     public void ZeroGradients()

@@ -50,10 +50,14 @@ public sealed class Sgd<T> : Optimizer<T> where T : unmanaged, IFloatingPointIee
         firstStep = step == 1;
     }
 
-    protected override void Update(int index, Parameter<T> parameter)
+    protected override void Update(int index, Parameter<T> parameter) => Update(index, parameter, 0, parameter.Length);
+
+    protected override bool UpdatesElementwise => true;
+
+    protected override void Update(int index, Parameter<T> parameter, int start, int count)
     {
-        Span<T> theta = parameter.Value;
-        ReadOnlySpan<T> gradient = parameter.Gradient;
+        Span<T> theta = parameter.Value.AsSpan(start, count);
+        ReadOnlySpan<T> gradient = parameter.Gradient.AsSpan(start, count);
         bool decay = WeightDecay != 0;
         if (Momentum == 0)
         {
@@ -65,7 +69,7 @@ public sealed class Sgd<T> : Optimizer<T> where T : unmanaged, IFloatingPointIee
             return;
         }
 
-        Span<T> buffer = Slot(0, index);
+        Span<T> buffer = Slot(0, index).AsSpan(start, count);
         for (int k = 0; k < theta.Length; k++)
         {
             T g = decay ? gradient[k] + lambda * theta[k] : gradient[k];
