@@ -191,6 +191,32 @@ public class ElementwiseTests<T> where T : unmanaged, IFloatingPointIeee754<T>
         Assert.That(sum, Is.EqualTo(expected));
     }
 
+    [TestCase(0, true)]
+    [TestCase(7, true)]
+    [TestCase(37, true)]
+    [TestCase(37, false)]
+    [TestCase(200, true)]
+    public void SumAndClear_GivesTheBitsOfTheTwoAdds_AndClears(int length, bool withC)
+    {
+        var random = new Random(length + 100);
+        T[] Values() => Enumerable.Range(0, length).Select(_ => T.CreateTruncating((random.NextDouble() - 0.5) * Math.Pow(10, random.Next(-6, 6)))).ToArray();
+        T[] a = Values(), b = Values(), c = withC ? Values() : Array.Empty<T>();
+        T[] carried = (T[])b.Clone(), expected = new T[length];
+        if (withC) TensorPrimitives.Add<T>(carried, c, carried);
+        TensorPrimitives.Add<T>(a, carried, expected);
+        T[] total = new T[length];
+        Elementwise.SumAndClear<T>(a, b, c, total);
+        Assert.That(total, Is.EqualTo(expected));
+        Assert.That(a.Concat(b), Is.All.EqualTo(T.Zero));
+    }
+
+    [Test]
+    public void SumAndClear_RejectsLengthsThatDiffer()
+    {
+        var error = Assert.Throws<ArgumentException>(() => Elementwise.SumAndClear<T>(new T[4], new T[4], new T[5], new T[4]));
+        Assert.That(error!.Message, Does.Contain("c (5").And.Contain("a (4)"));
+    }
+
     [Test]
     public void AddTwo_RejectsLengthsThatDiffer()
     {

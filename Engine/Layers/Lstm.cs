@@ -508,9 +508,10 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
             int row = s * batchSize + bi;
             Span<T> dAx = allDAx.Slice(row * g, g);
             Span<T> carry = dOutCarry.Slice(bi * h, h);
-            if (ReturnSequences) TensorPrimitives.Add(carry, outputGradient.Slice((bi * time + s) * h, h), carry);
+            ReadOnlySpan<T> stepOutputGradient = ReturnSequences ? outputGradient.Slice((bi * time + s) * h, h) : default;
             if (!c.Active[row])
             {
+                if (ReturnSequences) TensorPrimitives.Add(carry, stepOutputGradient, carry);
                 // (B12) masked step: the output gradient passes to the previous output (unless the step output zeros,
                 // which also ends the last output's gradient without returnSequences), the state gradients to the
                 // previous state.
@@ -519,8 +520,9 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
                 if (separate) dAh.Slice(bi * g, g).Clear();
                 continue;
             }
-            TensorPrimitives.Add(dh.Slice(bi * h, h), carry, dhTotal);        // (B1) dh = dh_next + d output
-            carry.Clear();
+            // (B1) dh = dh_next + d output (the carried output gradient plus this step's), in one pass that also clears
+            // the carry and dh_next (dh_prev is added into it below).
+            Elementwise.SumAndClear(dh.Slice(bi * h, h), carry, stepOutputGradient, dhTotal);
             ReadOnlySpan<T> gates = c.Gates.AsSpan(row * g, g);
             ReadOnlySpan<T> tanhCell = c.TanhCell.AsSpan(row * h, h);
             Span<T> dcRow = dc.Slice(bi * h, h);
@@ -582,7 +584,6 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
                     hiddenGateNorm!.BackwardRowOverwrite(dz, dAhRow, c.HiddenGateNorm, row, c.RowScratchWide);
                     break;
             }
-            dh.Slice(bi * h, h).Clear();
         }
 
         // (B1) dh_prev = dAh · U for active rows (inactive rows keep their dh and have dAh = 0).
