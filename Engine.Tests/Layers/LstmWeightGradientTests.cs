@@ -67,3 +67,66 @@ public class LstmWeightGradientTests<T> where T : unmanaged, IFloatingPointIeee7
         foreach (string name in autoDropout.Keys) Assert.That(autoDropout[name], Is.EqualTo(asWrittenDropout[name]), name);
     }
 }
+
+/// <summary>
+/// The input gradient taken as its transpose (Wᵀ · dAxᵀ, then each row added into its batch-first place) gives the bits
+/// of the product as written followed by the reorder, forwards and backwards, with a mask, alone (adding into a gradient
+/// that holds values) and inside a Bidirectional (each direction storing its own); and which form the layer takes.
+/// </summary>
+[TestFixture(typeof(float))]
+[TestFixture(typeof(double))]
+public class LstmInputGradientTests<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private static T[] InputGradient(int f, bool goBackwards, WeightGradientForm form)
+    {
+        const int batch = 6, time = 9, h = 24;
+        var lstm = new Lstm<T>(h, returnSequences: true, goBackwards: goBackwards) { InputGradientForm = form };
+        lstm.Build(LayerShape.Sequence(f), new Random(4));
+        T[] x = TestArrays.Uniform<T>(batch * time * f, 5), output = new T[lstm.OutputLength(batch, time)];
+        T[] dInput = TestArrays.Uniform<T>(x.Length, 8);   // the layer adds into it
+        bool[] mask = Enumerable.Range(0, batch * time).Select(k => k % time < time - k / time).ToArray();
+        var cache = lstm.CreateCache();
+        lstm.Forward(new SequenceBatch<T>(x, batch, time, mask), output, cache, new ForwardContext(true, new Random(6)));
+        lstm.Backward(TestArrays.Uniform<T>(output.Length, 7), cache, dInput);
+        return dInput;
+    }
+
+    [TestCase(200, false)]
+    [TestCase(200, true)]
+    [TestCase(37, false)]
+    public void TransposedInputGradient_HasTheBitsOfTheProductAsWritten(int f, bool goBackwards)
+        => Assert.That(InputGradient(f, goBackwards, WeightGradientForm.Transposed), Is.EqualTo(InputGradient(f, goBackwards, WeightGradientForm.AsWritten)));
+
+    [Test]
+    public void TransposedInputGradient_InABidirectional_HasTheBitsOfTheProductAsWritten()
+    {
+        const int batch = 5, time = 7, f = 100;
+        T[] Gradient(WeightGradientForm form)
+        {
+            var layer = new Bidirectional<T>(new Lstm<T>(16, true));
+            layer.Forwards.InputGradientForm = layer.Backwards.InputGradientForm = form;
+            layer.Build(LayerShape.Sequence(f), new Random(9));
+            var cache = layer.CreateCache();
+            T[] x = TestArrays.Uniform<T>(batch * time * f, 10), output = new T[layer.OutputLength(batch, time)], dInput = TestArrays.Uniform<T>(x.Length, 11);
+            layer.Forward(new SequenceBatch<T>(x, batch, time, default), output, cache, ForwardContext.Inference);
+            layer.Backward(TestArrays.Uniform<T>(output.Length, 12), cache, dInput);
+            return dInput;
+        }
+        Assert.That(Gradient(WeightGradientForm.Transposed), Is.EqualTo(Gradient(WeightGradientForm.AsWritten)));
+    }
+
+    [Test]
+    public void Auto_TakesTheTranspose_ForFloatInputsJustPastAMultipleOf32_On512BitProducts()
+    {
+        // The choice shows in nothing but speed, so read the rule the layer applies.
+        var lstm = new Lstm<T>(8);
+        bool wide = typeof(T) == typeof(float) && NumLstm.Kernels.GemmPacked.Best == NumLstm.Kernels.GemmPacked.Width.V512;
+        Assert.That(lstm.TakesInputGradientTransposed(200), Is.EqualTo(wide), "F = 200");
+        Assert.That(lstm.TakesInputGradientTransposed(100), Is.EqualTo(wide), "F = 100");
+        Assert.That(lstm.TakesInputGradientTransposed(128), Is.False, "F = 128");
+        Assert.That(lstm.TakesInputGradientTransposed(32), Is.False, "F = 32");
+        lstm.InputGradientForm = WeightGradientForm.Transposed;
+        Assert.That(lstm.TakesInputGradientTransposed(32), Is.True, "forced");
+    }
+}
+
