@@ -16,6 +16,12 @@ public sealed partial class LayerNorm<T>
         T epsilon = T.CreateTruncating(Epsilon);
         ReadOnlySpan<T> g = gamma is null ? default : gamma.Value, b = beta is null ? default : beta.Value;
         Span<T> normalized = scratch.Slice(0, f);
+        if (!g.IsEmpty && !b.IsEmpty && LayerNormKernel.HasRowKernels<T>())
+        {
+            // The kernel's own row path, without its shape checks on every row (the plan checked the shapes once).
+            for (int r = 0; r < rows; r++) LayerNormKernel.ForwardRow(x.Slice(r * f, f), epsilon, g, b, output.Slice(r * f, f), normalized);
+            return;
+        }
         for (int r = 0; r < rows; r++)
             LayerNormKernel.Forward<T>(x.Slice(r * f, f), f, epsilon, g, b, output.Slice(r * f, f), normalized, scratch.Slice(f, 1), scratch.Slice(f + 1, 1));
     }
