@@ -236,6 +236,7 @@ internal static unsafe partial class GemmPacked
 
     /// <summary>A compile-time count: the JIT specializes a method per struct type argument and folds Value.</summary>
     internal interface ICount { static abstract int Value { get; } }
+    private struct Count0 : ICount { public static int Value => 0; }
     private struct Count1 : ICount { public static int Value => 1; }
     private struct Count2 : ICount { public static int Value => 2; }
     private struct Count3 : ICount { public static int Value => 3; }

@@ -194,7 +194,7 @@ internal static unsafe partial class GemmPacked
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         T* aPack = Rent<T>(ref packABuffer, RoundUp(Math.Min(MC, m), MR) * Math.Min(KC, k));
-        T* edgeTile = stackalloc T[MR * 32];
+        T* edgeTile = stackalloc T[2 * MR * 32];
         for (int jc = 0; jc < n; jc += NC)
         {
             int nc = Math.Min(NC, n - jc);
@@ -223,7 +223,12 @@ internal static unsafe partial class GemmPacked
                                 Kernel(width, rows, kc, aSliver, bSliver, nr, cTile, ldc, store, store && addend != null ? addend + jc + jr : null);
                                 continue;
                             }
-                            Kernel(width, rows, kc, aSliver, bSliver, nr, edgeTile, nr, overwrite: true);
+                            if (2 * tileWidth <= nr)
+                            {
+                                rows = EdgeKernel(width, rows, mc - ir, kc, aSliver, bSliver, nr, edgeTile, nr);
+                                ir += rows - Math.Min(MR, rows);
+                            }
+                            else Kernel(width, rows, kc, aSliver, bSliver, nr, edgeTile, nr, overwrite: true);
                             for (int r = 0; r < rows; r++)
                                 for (int j = 0; j < tileWidth; j++)
                                 {

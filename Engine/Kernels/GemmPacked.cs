@@ -165,7 +165,7 @@ internal static unsafe partial class GemmPacked
         int kcMax = Math.Min(KC, k), mcMax = Math.Min(MC, m), ncMax = Math.Min(NC, n);
         T* aPack = Rent<T>(ref packABuffer, RoundUp(mcMax, MR) * kcMax);
         T* bPack = Rent<T>(ref packBBuffer, (inPlaceB ? nr : RoundUp(ncMax, nr)) * kcMax);
-        T* edgeTile = stackalloc T[MR * 32];   // MR × NR partial tile (NR ≤ 32)
+        T* edgeTile = stackalloc T[2 * MR * 32];   // up to 2·MR × NR of a partial tile (NR ≤ 32)
 
         for (int jc = 0; jc < n; jc += NC)
         {
@@ -198,8 +198,14 @@ internal static unsafe partial class GemmPacked
                                 Kernel(width, rows, kc, aSliver, bSliver, bStride, cTile, ldc, store);
                                 continue;
                             }
-                            // Right edge: compute the full-width tile aside, then add (or store) its valid columns.
-                            Kernel(width, rows, kc, aSliver, bSliver, bStride, edgeTile, nr, overwrite: true);
+                            // Right edge: compute the tile aside (its first vector only if that holds it), then add (or
+                            // store) its valid columns.
+                            if (2 * tileWidth <= nr)
+                            {
+                                rows = EdgeKernel(width, rows, mc - ir, kc, aSliver, bSliver, bStride, edgeTile, nr);
+                                ir += rows - Math.Min(MR, rows);
+                            }
+                            else Kernel(width, rows, kc, aSliver, bSliver, bStride, edgeTile, nr, overwrite: true);
                             for (int r = 0; r < rows; r++)
                                 for (int j = 0; j < tileWidth; j++)
                                 {
