@@ -116,7 +116,7 @@ public class LstmInputGradientTests<T> where T : unmanaged, IFloatingPointIeee75
     }
 
     [Test]
-    public void Auto_TakesTheTranspose_ForFloatInputsJustPastAMultipleOf32_On512BitProducts()
+    public void Auto_TakesTheTranspose_ForFloatInputsAFewColumnsPastAMultipleOf32_On512BitProducts()
     {
         // The choice shows in nothing but speed, so read the rule the layer applies.
         var lstm = new Lstm<T>(8);
@@ -124,6 +124,7 @@ public class LstmInputGradientTests<T> where T : unmanaged, IFloatingPointIeee75
         Assert.That(lstm.TakesInputGradientTransposed(200), Is.EqualTo(wide), "F = 200");
         Assert.That(lstm.TakesInputGradientTransposed(100), Is.EqualTo(wide), "F = 100");
         Assert.That(lstm.TakesInputGradientTransposed(128), Is.False, "F = 128");
+        Assert.That(lstm.TakesInputGradientTransposed(400), Is.False, "F = 400 (16 past 384: level)");
         Assert.That(lstm.TakesInputGradientTransposed(32), Is.False, "F = 32");
         lstm.InputGradientForm = WeightGradientForm.Transposed;
         Assert.That(lstm.TakesInputGradientTransposed(32), Is.True, "forced");

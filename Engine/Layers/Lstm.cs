@@ -469,15 +469,16 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
     internal WeightGradientForm InputGradientForm { get; set; } = WeightGradientForm.Auto;
 
     // dX = dAx · W [rows, F] or, as its transpose, Wᵀ · dAxᵀ [F, rows]. The 512-bit float product tiles c's columns 32
-    // at a time, so for an F just past a multiple of 32 the product as written computes up to a seventh of its tiles'
-    // columns for nothing, where the transpose's columns are the rows. Measured on one core (rows = 3,200, G = 800):
-    // F = 200 5.5 against 5.9 ms, F = 100 3.0 against 3.5, F = 400 10.6 against 10.9; at F = 32, 64, 128 and 512 (no
-    // spare columns) the transpose was 3–120 % slower.
+    // at a time; for an F a few columns past a multiple of 32 the product as written still computes a 16-column edge tile
+    // for them (GemmPacked.EdgeKernel), where the transpose's columns are the rows; and its time-major rows then need a
+    // pass to reorder. Measured on one core (rows = 3,200, G = 800), the product alone, transposed against as written:
+    // F = 100 3.27 against 3.50 ms, F = 200 6.03 against 6.10, F = 400 11.4 against 11.3 (level); at F = 32, 64, 128 and
+    // 512 (no edge tile) the transpose was 3–120 % slower. So: F mod 32 in 1…8.
     internal bool TakesInputGradientTransposed(int f) => InputGradientForm switch
     {
         WeightGradientForm.Transposed => true,
         WeightGradientForm.AsWritten => false,
-        _ => typeof(T) == typeof(float) && GemmPacked.Best == GemmPacked.Width.V512 && f >= 96 && (32 - f % 32) % 32 >= 16,
+        _ => typeof(T) == typeof(float) && GemmPacked.Best == GemmPacked.Width.V512 && f >= 96 && f % 32 is >= 1 and <= 8,
     };
 
     // Where step-major row r = s·B + b of dX goes in the batch-first input gradient: row b·T + t, t the input time of s.
