@@ -64,6 +64,15 @@ public class LstmGradientTests
         GradientChecker.AssertGradientsMatch(harness.Loss, harness.AnalyticGradients());
     }
 
+    // Both weight gradients taken as transposes, on one thread: where the gate gradients serve both (no dropout, no
+    // separate gate norms) they are one product with the gate gradients packed once (GemmPacked.MultiplyStacked).
+    [TestCaseSource(nameof(Cases))]
+    public void Backward_WithBothWeightGradientsInOneProduct_MatchesFiniteDifferences(Case testCase)
+    {
+        var harness = new LstmHarness(testCase, WeightGradientForm.Transposed, splitProducts: false);
+        GradientChecker.AssertGradientsMatch(harness.Loss, harness.AnalyticGradients());
+    }
+
     [Test]
     public void Checker_ReportsADeliberatelyBrokenGradientElement()
     {
@@ -100,11 +109,13 @@ public class LstmGradientTests
         private readonly bool[] mask;
         private readonly double[] output, finalH, finalC;
 
-        public LstmHarness(Case testCase, WeightGradientForm weightGradients = WeightGradientForm.Auto, WeightGradientForm inputGradient = WeightGradientForm.Auto)
+        public LstmHarness(Case testCase, WeightGradientForm weightGradients = WeightGradientForm.Auto, WeightGradientForm inputGradient = WeightGradientForm.Auto,
+            bool splitProducts = true)
         {
             this.testCase = testCase;
             layer = new Lstm<double>(Units, testCase.ReturnSequences, testCase.GoBackwards, testCase.Dropout, testCase.RecurrentDropout, testCase.Norm, zeroOutputForMask: testCase.ZeroOutput);
             layer.WeightGradients = weightGradients;
+            layer.SplitProducts = splitProducts;
             layer.InputGradientForm = inputGradient;
             layer.Build(LayerShape.Sequence(Features), new Random(1));
             int seed = 10;

@@ -131,3 +131,52 @@ public class LstmInputGradientTests<T> where T : unmanaged, IFloatingPointIeee75
     }
 }
 
+/// <summary>
+/// dU and dW as one product against the gate gradients packed once (an LSTM inside a Bidirectional, where products stay
+/// on one thread): the bits of the two products, and the product itself against two GEMMs.
+/// </summary>
+[TestFixture(typeof(float))]
+[TestFixture(typeof(double))]
+[NonParallelizable]
+public class StackedWeightGradientTests<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    [TestCase(200, 200)]   // the seed model's second layer: both gradients transposed, one product
+    [TestCase(32, 100)]    // dW as written: two products either way
+    public void OneProduct_HasTheBitsOfTwo(int f, int h)
+    {
+        List<T[]> Run(bool oneThread)
+        {
+            const int batch = 8, time = 40;
+            var lstm = new Lstm<T>(h, returnSequences: true) { SplitProducts = !oneThread };
+            lstm.Build(LayerShape.Sequence(f), new Random(4));
+            int seed = 20;
+            foreach (Parameter<T> p in lstm.Parameters) TestArrays.Uniform<T>(p.Length, seed++, -1e-2, 1e-2).CopyTo(p.Gradient);
+            T[] x = TestArrays.Uniform<T>(batch * time * f, 5), output = new T[lstm.OutputLength(batch, time)], dInput = new T[x.Length];
+            var cache = lstm.CreateCache();
+            lstm.Forward(new SequenceBatch<T>(x, batch, time, default), output, cache, new ForwardContext(true, new Random(6)));
+            lstm.Backward(TestArrays.Uniform<T>(output.Length, 7), cache, dInput);
+            var results = lstm.Parameters.Select(p => p.Gradient.ToArray()).ToList();
+            results.Add(dInput);
+            return results;
+        }
+        // Products allowed on two cores take the two GEMMs (the stacked one runs on one thread only).
+        if (!NumLstm.Kernels.PairedWork.HasSecondCore) Assert.Ignore("one core: both runs would take the stacked product");
+        List<T[]> split = Run(oneThread: false), stacked = Run(oneThread: true);
+        for (int k = 0; k < split.Count; k++) Assert.That(stacked[k], Is.EqualTo(split[k]), $"array {k}");
+    }
+
+    [TestCase(200, 200, 3200, 800)]
+    [TestCase(7, 13, 50, 70)]
+    public void MultiplyStacked_EqualsTwoProducts_BitForBit(int m1, int m2, int k, int n)
+    {
+        if (NumLstm.Kernels.GemmPacked.Best == NumLstm.Kernels.GemmPacked.Width.None) Assert.Ignore("no vector width: the stacked product is not used");
+        T[] a1 = TestArrays.Uniform<T>(k * (m1 + 1), 1), a2 = TestArrays.Uniform<T>(k * m2, 2), b = TestArrays.Uniform<T>(k * n, 3);
+        T[] c1 = new T[m1 * n], c2 = new T[m2 * n], e1 = new T[m1 * n], e2 = new T[m2 * n];
+        NumLstm.Kernels.Gemm.Multiply(NumLstm.Kernels.Transpose.Yes, NumLstm.Kernels.Transpose.No, m1, n, k, T.One, a1, m1 + 1, b, n, T.Zero, e1, n, false);
+        NumLstm.Kernels.Gemm.Multiply(NumLstm.Kernels.Transpose.Yes, NumLstm.Kernels.Transpose.No, m2, n, k, T.One, a2, m2, b, n, T.Zero, e2, n, false);
+        NumLstm.Kernels.GemmPacked.MultiplyStacked<T>(true, m1, m2, n, k, T.One, a1, m1 + 1, a2, m2, b, n, c1, n, c2, n);
+        Assert.That(c1, Is.EqualTo(e1), "first");
+        Assert.That(c2, Is.EqualTo(e2), "second");
+    }
+}
+

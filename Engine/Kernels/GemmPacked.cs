@@ -99,6 +99,24 @@ internal static unsafe partial class GemmPacked
     }
 
     /// <summary>
+    /// c1 = alpha · op(a1) · b [m1, n] and c2 = alpha · op(a2) · b [m2, n] (stored: beta = 0) with b packed once per block
+    /// for both, on the calling thread: two weight gradients of one layer against the same gate gradients. Each element
+    /// gets the FMA chain it gets in its own product, so the bits are those of the two products.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void MultiplyStacked<T>(bool transA, int m1, int m2, int n, int k, T alpha, ReadOnlySpan<T> a1, int lda1,
+        ReadOnlySpan<T> a2, int lda2, ReadOnlySpan<T> b, int ldb, Span<T> c1, int ldc1, Span<T> c2, int ldc2)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (m1 <= 0 || m2 <= 0 || n <= 0 || k <= 0 || Best == Width.None)
+            throw new ArgumentException($"GemmPacked.MultiplyStacked: needs positive sizes and a vector width; got m1={m1}, m2={m2}, n={n}, k={k}.");
+        int nr = 2 * (Best == Width.V512 ? Vector512<T>.Count : Vector256<T>.Count);
+        fixed (T* a1Ptr = a1, a2Ptr = a2, bPtr = b, c1Ptr = c1, c2Ptr = c2)
+            Blocked(transA, false, m1, n, k, alpha, a1Ptr, lda1, bPtr, ldb, c1Ptr, ldc1, Best, nr, inPlaceB: false, overwrite: true,
+                a2Ptr, lda2, m2, c2Ptr, ldc2);
+    }
+
+    /// <summary>
     /// Two independent products over halves of c (columns if n ≥ m, else rows), one per core (<see cref="PairedWork"/>);
     /// each thread packs its own operands into its own buffers.
     /// </summary>
@@ -159,10 +177,14 @@ internal static unsafe partial class GemmPacked
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Blocked<T>(bool transA, bool transB, int m, int n, int k, T alpha,
-        T* a, int lda, T* b, int ldb, T* c, int ldc, Width width, int nr, bool inPlaceB, bool overwrite = false)
+        T* a, int lda, T* b, int ldb, T* c, int ldc, Width width, int nr, bool inPlaceB, bool overwrite = false,
+        T* a2 = null, int lda2 = 0, int m2 = 0, T* c2 = null, int ldc2 = 0)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        int kcMax = Math.Min(KC, k), mcMax = Math.Min(MC, m), ncMax = Math.Min(NC, n);
+        // a2, m2, c2: a second product with the same b (MultiplyStacked), its rows after the first's in every packed
+        // block of b, so b is packed once for both.
+        int segments = a2 == null ? 1 : 2;
+        int kcMax = Math.Min(KC, k), mcMax = Math.Min(MC, Math.Max(m, m2)), ncMax = Math.Min(NC, n);
         T* aPack = Rent<T>(ref packABuffer, RoundUp(mcMax, MR) * kcMax);
         T* bPack = Rent<T>(ref packBBuffer, (inPlaceB ? nr : RoundUp(ncMax, nr)) * kcMax);
         T* edgeTile = stackalloc T[2 * MR * 32];   // up to 2·MR × NR of a partial tile (NR ≤ 32)
@@ -175,10 +197,13 @@ internal static unsafe partial class GemmPacked
                 int kc = Math.Min(KC, k - pc);
                 bool store = overwrite && pc == 0;
                 if (!inPlaceB) PackB(transB, b, ldb, pc, kc, jc, nc, nr, bPack);
-                for (int ic = 0; ic < m; ic += MC)
+                for (int segment = 0; segment < segments; segment++)
+                for (int ic = 0, rowsOf = segment == 0 ? m : m2; ic < rowsOf; ic += MC)
                 {
-                    int mc = Math.Min(MC, m - ic);
-                    PackA(transA, a, lda, ic, mc, pc, kc, alpha, aPack);
+                    T* aOf = segment == 0 ? a : a2, cOf = segment == 0 ? c : c2;
+                    int ldaOf = segment == 0 ? lda : lda2, ldcOf = segment == 0 ? ldc : ldc2;
+                    int mc = Math.Min(MC, rowsOf - ic);
+                    PackA(transA, aOf, ldaOf, ic, mc, pc, kc, alpha, aPack);
                     for (int jr = 0; jr < nc; jr += nr)
                     {
                         int tileWidth = Math.Min(nr, nc - jr);
@@ -192,10 +217,10 @@ internal static unsafe partial class GemmPacked
                         {
                             int rows = Math.Min(MR, mc - ir);
                             T* aSliver = aPack + (nint)(ir / MR) * kc * MR;
-                            T* cTile = c + (nint)(ic + ir) * ldc + jc + jr;
+                            T* cTile = cOf + (nint)(ic + ir) * ldcOf + jc + jr;
                             if (tileWidth == nr)
                             {
-                                Kernel(width, rows, kc, aSliver, bSliver, bStride, cTile, ldc, store);
+                                Kernel(width, rows, kc, aSliver, bSliver, bStride, cTile, ldcOf, store);
                                 continue;
                             }
                             // Right edge: compute the tile aside (its first vector only if that holds it), then add (or
@@ -209,8 +234,8 @@ internal static unsafe partial class GemmPacked
                             for (int r = 0; r < rows; r++)
                                 for (int j = 0; j < tileWidth; j++)
                                 {
-                                    if (store) cTile[(nint)r * ldc + j] = edgeTile[r * nr + j];
-                                    else cTile[(nint)r * ldc + j] += edgeTile[r * nr + j];
+                                    if (store) cTile[(nint)r * ldcOf + j] = edgeTile[r * nr + j];
+                                    else cTile[(nint)r * ldcOf + j] += edgeTile[r * nr + j];
                                 }
                         }
                     }

@@ -301,7 +301,22 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
         // dU += Σ_s dAh_sᵀ · h_{s−1}: one GEMM over all steps (per gate with recurrent dropout). The packed U is not read
         // again in this pass, so its buffer is the scratch of AddWeightGradient.
         Span<T> dU = WeightHh.Gradient, gradientScratch = c.PackedWeights;
-        if (!recurrentDropout)
+        // With one set of gate gradients for both (no recurrent or input dropout, no separate gate norms, no LN_i) and both
+        // weight gradients taken as transposes, hᵀ · dA and xᵀ · dA are one product on this thread, the gate gradients
+        // packed once for both (GemmPacked.MultiplyStacked; the same bits as the two products). LSTM(200)'s pair, T·B =
+        // 3200 rows on one core: 11.1 against 11.9 ms as two products. Its scratch [H + F, G] is the cache's.
+        bool stacked = !recurrentDropout && !c.InputDropoutActive && !separate && inputNorm is null
+            && (!SplitProducts || !PairedWork.HasSecondCore) && GemmPacked.Best != GemmPacked.Width.None
+            && WeightGradientTransposed(g, h, gradientScratch.Length) && WeightGradientTransposed(g, f, gradientScratch.Length);
+        if (stacked)
+        {
+            if (c.StackedWeightGradients.Length < (h + f) * g) c.StackedWeightGradients = new T[(h + f) * g];
+            Span<T> hProduct = c.StackedWeightGradients.AsSpan(0, h * g), xProduct = c.StackedWeightGradients.AsSpan(h * g, f * g);
+            GemmPacked.MultiplyStacked<T>(true, h, f, g, rows, T.One, c.HiddenStates, h, c.Input, f, allDAx, g, hProduct, g, xProduct, g);
+            TransposedAdd.Add<T>(g, h, hProduct, dU, h);
+            TransposedAdd.Add<T>(g, f, xProduct, WeightIh.Gradient, f);
+        }
+        else if (!recurrentDropout)
             AddWeightGradient(g, h, rows, allDAh, g, c.HiddenStates, h, dU, h, gradientScratch, SplitProducts);
         else
             for (int k = 0; k < 4; k++)
@@ -323,7 +338,7 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
         Span<T> dInput = c.DInputTimeMajor.AsSpan(0, rows * f);
         if (!c.InputDropoutActive)
         {
-            AddWeightGradient(g, f, rows, dProjection, g, c.Input, f, dW, f, gradientScratch, SplitProducts);
+            if (!stacked) AddWeightGradient(g, f, rows, dProjection, g, c.Input, f, dW, f, gradientScratch, SplitProducts);
             if (!inputGradient.IsEmpty && TakesInputGradientTransposed(f))
             {
                 // dXᵀ = Wᵀ · dAxᵀ [F, rows], each element the same FMA chain as in dAx · W, then each step-major row added
@@ -510,13 +525,7 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
     private void AddWeightGradient(int m, int n, int k, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc,
         Span<T> scratch, bool split)
     {
-        bool transposed = WeightGradients switch
-        {
-            WeightGradientForm.Transposed => true,
-            WeightGradientForm.AsWritten => false,
-            _ => n >= 64 && n <= 256 && m >= 2 * n,
-        };
-        if (!transposed || scratch.Length < (long)m * n)
+        if (!WeightGradientTransposed(m, n, scratch.Length))
         {
             Gemm.Multiply(Transpose.Yes, Transpose.No, m, n, k, T.One, a, lda, b, ldb, T.One, c, ldc, split);
             return;
@@ -525,6 +534,14 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
         Gemm.Multiply(Transpose.Yes, Transpose.No, n, m, k, T.One, b, ldb, a, lda, T.Zero, product, m, split);
         TransposedAdd.Add<T>(m, n, product, c, ldc);
     }
+
+    // Whether AddWeightGradient takes c [m, n] as its transpose (the rule above; a scratch of m·n values needed).
+    private bool WeightGradientTransposed(int m, int n, int scratchLength) => scratchLength >= (long)m * n && WeightGradients switch
+    {
+        WeightGradientForm.Transposed => true,
+        WeightGradientForm.AsWritten => false,
+        _ => n >= 64 && n <= 256 && m >= 2 * n,
+    };
 
     // One backward step s for the rows [b0, b1): (B1)–(B12) and the rows' dh_prev; part picks the row scratch.
     private void BackwardStep(LstmCache<T> c, int s, int b0, int b1, ReadOnlySpan<T> outputGradient, int panel, bool split, int part)
@@ -770,6 +787,7 @@ public sealed partial class LstmCache<T> : LayerCache where T : unmanaged, IFloa
     internal T[] DRecurrentProjection = Array.Empty<T>();        // dAh [T, B, G] (separate gate norms only)
     internal T[] DHidden = Array.Empty<T>(), DCell = Array.Empty<T>(), DOutputCarry = Array.Empty<T>(), DHiddenScratch = Array.Empty<T>();
     internal T[] DInputScratch = Array.Empty<T>(), DInputTimeMajor = Array.Empty<T>();
+    internal T[] StackedWeightGradients = Array.Empty<T>();       // hᵀ·dA and xᵀ·dA [H + F, G] (both weight gradients in one product)
     internal int[] InputGradientRowStarts = Array.Empty<int>();   // where each step-major row of dX goes (the transposed form)
     internal T[] RowScratchH1 = Array.Empty<T>(), RowScratchH2 = Array.Empty<T>(), RowScratchH3 = Array.Empty<T>(), RowScratchH4 = Array.Empty<T>();
     internal T[] RowScratchG1 = Array.Empty<T>(), RowScratchWide = Array.Empty<T>();
