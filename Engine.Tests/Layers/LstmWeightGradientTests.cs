@@ -16,17 +16,25 @@ public class LstmWeightGradientTests<T> where T : unmanaged, IFloatingPointIeee7
     // Each parameter's gradient by name, in the layer's parameter order.
     private static Dictionary<string, T[]> Gradients(int f, int h, double dropout, double recurrentDropout, WeightGradientForm form)
     {
-        const int batch = 8, time = 40;   // 320 rows: two blocks of k for the product as written
         var lstm = new Lstm<T>(h, returnSequences: true, dropout: dropout, recurrentDropout: recurrentDropout) { WeightGradients = form };
+        TrainingStep(lstm, f);
+        return lstm.Parameters.ToDictionary(p => p.Name, p => p.Gradient.ToArray());
+    }
+
+    // One forward and backward pass of B = 8, T = 40 (320 rows: two blocks of k for the product as written) into
+    // gradients already holding values (a second sequence accumulating: from zero the forms give the same bits).
+    // Returns the input gradient.
+    internal static T[] TrainingStep(Lstm<T> lstm, int f)
+    {
+        const int batch = 8, time = 40;
         lstm.Build(LayerShape.Sequence(f), new Random(4));
-        // Gradients already holding values (a second sequence accumulating): from zero the two forms give the same bits.
         int seed = 20;
         foreach (Parameter<T> p in lstm.Parameters) TestArrays.Uniform<T>(p.Length, seed++, -1e-2, 1e-2).CopyTo(p.Gradient);
         T[] x = TestArrays.Uniform<T>(batch * time * f, 5), output = new T[lstm.OutputLength(batch, time)], dInput = new T[x.Length];
         var cache = lstm.CreateCache();
         lstm.Forward(new SequenceBatch<T>(x, batch, time, default), output, cache, new ForwardContext(true, new Random(6)));
         lstm.Backward(TestArrays.Uniform<T>(output.Length, 7), cache, dInput);
-        return lstm.Parameters.ToDictionary(p => p.Name, p => p.Gradient.ToArray());
+        return dInput;
     }
 
     [TestCase(32, 100, 0.0, 0.0)]    // the seed model's first layer (Auto takes dU transposed, dW as written)
@@ -146,15 +154,8 @@ public class StackedWeightGradientTests<T> where T : unmanaged, IFloatingPointIe
     {
         List<T[]> Run(bool oneThread)
         {
-            const int batch = 8, time = 40;
             var lstm = new Lstm<T>(h, returnSequences: true) { SplitProducts = !oneThread };
-            lstm.Build(LayerShape.Sequence(f), new Random(4));
-            int seed = 20;
-            foreach (Parameter<T> p in lstm.Parameters) TestArrays.Uniform<T>(p.Length, seed++, -1e-2, 1e-2).CopyTo(p.Gradient);
-            T[] x = TestArrays.Uniform<T>(batch * time * f, 5), output = new T[lstm.OutputLength(batch, time)], dInput = new T[x.Length];
-            var cache = lstm.CreateCache();
-            lstm.Forward(new SequenceBatch<T>(x, batch, time, default), output, cache, new ForwardContext(true, new Random(6)));
-            lstm.Backward(TestArrays.Uniform<T>(output.Length, 7), cache, dInput);
+            T[] dInput = LstmWeightGradientTests<T>.TrainingStep(lstm, f);
             var results = lstm.Parameters.Select(p => p.Gradient.ToArray()).ToList();
             results.Add(dInput);
             return results;
