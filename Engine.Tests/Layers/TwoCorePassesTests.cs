@@ -141,6 +141,21 @@ public class TwoCorePassesTests<T> where T : unmanaged, IFloatingPointIeee754<T>
             Assert.That(double.CreateTruncating(fromStart[k] - start[k]), Is.EqualTo(double.CreateTruncating(fromZero[k])).Within(tolerance), $"element {k}");
     }
 
+    [Test]
+    public void BidirectionalBackward_NamesWhatIsWrong()
+    {
+        var layer = new Bidirectional<T>(new Lstm<T>(4, true));
+        layer.Build(LayerShape.Sequence(3), new Random(1));
+        var cache = layer.CreateCache();
+        var early = Assert.Throws<InvalidOperationException>(() => layer.Backward(new T[2 * 5 * 8], cache, new T[2 * 5 * 3]));
+        Assert.That(early!.Message, Does.Contain("before Forward"));
+        layer.Forward(new SequenceBatch<T>(new T[2 * 5 * 3], 2, 5, default), new T[2 * 5 * 8], cache, ForwardContext.Inference);
+        var wrong = Assert.Throws<ArgumentException>(() => layer.Backward(new T[2 * 5 * 8], cache, new T[2 * 5 * 3 - 1]));
+        Assert.That(wrong!.Message, Does.Contain("input gradient must hold 30 values, got 29"));
+        wrong = Assert.Throws<ArgumentException>(() => layer.Backward(new T[7], cache, new T[2 * 5 * 3]));
+        Assert.That(wrong!.Message, Does.Contain("output gradient must hold 80 values, got 7"));
+    }
+
     [TestCase(MergeMode.Concat)]
     [TestCase(MergeMode.Ave)]
     public void Plan_IsBitwiseTheSame_OnOneCoreAndTwo(MergeMode merge)

@@ -81,8 +81,7 @@ public sealed partial class Bidirectional<T> : Layer<T> where T : unmanaged, IFl
         Random? backwardRandom = context.Training ? c.BackwardDropout.Reseed(context.Random!.Next()) : null;
         if (ParallelDirections)
         {
-            // Each direction owns its cache and its output, reads the caller's input where it lies (pinned for the call)
-            // and, when concatenated, copies its own half into the merged output.
+            // Each direction owns its cache and its output and reads the caller's input where it lies (pinned for the call).
             fixed (T* inputPointer = input.Data)
             fixed (bool* maskPointer = input.Mask)
             fixed (T* outputPointer = output)
@@ -161,6 +160,8 @@ public sealed partial class Bidirectional<T> : Layer<T> where T : unmanaged, IFl
     public override unsafe void Backward(ReadOnlySpan<T> outputGradient, LayerCache cache, Span<T> inputGradient)
     {
         var c = cache as BidirectionalCache<T> ?? throw new ArgumentException($"Bidirectional '{Name}' needs a BidirectionalCache.", nameof(cache));
+        if (!c.ForwardCache.Forwarded || !c.BackwardCache.Forwarded)
+            throw new InvalidOperationException($"Bidirectional '{Name}': Backward called before Forward on this cache.");
         int m = OutputShape!.Value.Features;
         int rowsPerSample = Forwards.ReturnSequences ? c.Time : 1, rows = c.Batch * rowsPerSample;
         if (outputGradient.Length != rows * m)
