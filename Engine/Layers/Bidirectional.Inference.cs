@@ -1,4 +1,3 @@
-using System.Numerics.Tensors;
 using NumLstm.Kernels;
 
 namespace NumLstm.Layers;
@@ -65,19 +64,7 @@ public sealed partial class Bidirectional<T>
     internal void InferenceMerge(ReadOnlySpan<T> forwardOut, ReadOnlySpan<T> backwardOut, Span<T> output, int first, int end)
     {
         int h = Units, m = OutputShape!.Value.Features;
-        T half = T.CreateTruncating(0.5);
-        for (int r = first; r < end; r++)
-        {
-            ReadOnlySpan<T> fRow = forwardOut.Slice(r * h, h), bRow = backwardOut.Slice(r * h, h);
-            Span<T> outRow = output.Slice(r * m, m);
-            switch (MergeMode)                                                                             // (BD2)
-            {
-                case MergeMode.Concat: fRow.CopyTo(outRow); bRow.CopyTo(outRow.Slice(h)); break;
-                case MergeMode.Sum: TensorPrimitives.Add(fRow, bRow, outRow); break;
-                case MergeMode.Mul: TensorPrimitives.Multiply(fRow, bRow, outRow); break;
-                case MergeMode.Ave: TensorPrimitives.Add(fRow, bRow, outRow); TensorPrimitives.Multiply(outRow, half, outRow); break;
-            }
-        }
+        for (int r = first; r < end; r++) MergeRow(forwardOut.Slice(r * h, h), backwardOut.Slice(r * h, h), output.Slice(r * m, m));   // (BD2)
     }
 }
 

@@ -114,15 +114,20 @@ public sealed partial class Bidirectional<T> : Layer<T> where T : unmanaged, IFl
                 int b = row / c.Time, t = row - b * c.Time;
                 reversedRow = b * c.Time + (c.Time - 1 - t);                                                  // (BD1) flip back
             }
-            ReadOnlySpan<T> fRow = forwardOut.Slice(row * h, h), bRow = backwardOut.Slice(reversedRow * h, h);
-            Span<T> outRow = output.Slice(row * m, m);
-            switch (MergeMode)                                                                                 // (BD2)
-            {
-                case MergeMode.Concat: fRow.CopyTo(outRow); bRow.CopyTo(outRow.Slice(h)); break;
-                case MergeMode.Sum: TensorPrimitives.Add(fRow, bRow, outRow); break;
-                case MergeMode.Mul: TensorPrimitives.Multiply(fRow, bRow, outRow); break;
-                case MergeMode.Ave: TensorPrimitives.Add(fRow, bRow, outRow); TensorPrimitives.Multiply(outRow, T.CreateTruncating(0.5), outRow); break;
-            }
+            MergeRow(forwardOut.Slice(row * h, h), backwardOut.Slice(reversedRow * h, h), output.Slice(row * m, m));
+        }
+    }
+
+    // (BD2) one output row [M] from the two directions' rows [H] (training and plans).
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private void MergeRow(ReadOnlySpan<T> fRow, ReadOnlySpan<T> bRow, Span<T> outRow)
+    {
+        switch (MergeMode)
+        {
+            case MergeMode.Concat: fRow.CopyTo(outRow); bRow.CopyTo(outRow.Slice(fRow.Length)); break;
+            case MergeMode.Sum: TensorPrimitives.Add(fRow, bRow, outRow); break;
+            case MergeMode.Mul: TensorPrimitives.Multiply(fRow, bRow, outRow); break;
+            case MergeMode.Ave: TensorPrimitives.Add(fRow, bRow, outRow); TensorPrimitives.Multiply(outRow, T.CreateTruncating(0.5), outRow); break;
         }
     }
 

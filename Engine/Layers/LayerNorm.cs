@@ -163,7 +163,8 @@ public sealed class LayerNormCache<T> : LayerCache where T : unmanaged, IFloatin
     internal int Features;
     internal T[] Normalized = Array.Empty<T>(), Mean = Array.Empty<T>(), InverseStd = Array.Empty<T>(), Scratch = Array.Empty<T>();
     internal T[] DiscardedInputGradient = Array.Empty<T>(), ParameterScratch = Array.Empty<T>();
-    internal int ScratchStride;
+    /// <summary>Where part 1's dγ and dβ start in <see cref="ParameterScratch"/>: each part's [2F], 64 bytes apart.</summary>
+    internal int ScratchStride => 2 * Features + 64 / Unsafe.SizeOf<T>();
     internal LayerNorm<T>.RowHalves? Halves;   // the two-core job of this cache's passes (created on first use)
 
     internal void Prepare(int rows, int features)
@@ -172,8 +173,6 @@ public sealed class LayerNormCache<T> : LayerCache where T : unmanaged, IFloatin
         if (Normalized.Length != rows * features) { Normalized = new T[rows * features]; DiscardedInputGradient = new T[rows * features]; }
         if (Mean.Length != rows) { Mean = new T[rows]; InverseStd = new T[rows]; }
         if (Scratch.Length != features) Scratch = new T[features];
-        // Two parts' dγ and dβ, [2F] each, 64 bytes apart and from the array's ends.
-        ScratchStride = 2 * features + 64 / Unsafe.SizeOf<T>();
         if (ParameterScratch.Length != 2 * ScratchStride + 64 / Unsafe.SizeOf<T>()) ParameterScratch = new T[2 * ScratchStride + 64 / Unsafe.SizeOf<T>()];
     }
 }

@@ -859,10 +859,13 @@ public sealed partial class LstmCache<T> : LayerCache where T : unmanaged, IFloa
     }
 }
 
-/// <summary>How an LSTM takes its weight gradients dU += dA_hᵀ · h and dW += dA_xᵀ · x (Lstm.AddWeightGradient).</summary>
+/// <summary>
+/// How an LSTM takes its weight gradients dU += dA_hᵀ · h and dW += dA_xᵀ · x (Lstm.AddWeightGradient) and its input
+/// gradient dx = dA_x · W (Lstm.TakesInputGradientTransposed): as a product written so, or as its transpose.
+/// </summary>
 internal enum WeightGradientForm
 {
-    /// <summary>As its transpose where the gate side is the long one (m ≥ 2n, 64 ≤ n ≤ 256), as written elsewhere.</summary>
+    /// <summary>As its transpose where the layer's rule says it is faster, as written elsewhere.</summary>
     Auto,
     /// <summary>Always as its transpose (tests: every option through that path).</summary>
     Transposed,
