@@ -2,6 +2,7 @@ using System.Numerics.Tensors;
 using NumLstm.Kernels;
 using NumLstm.Layers;
 using NumLstm.Models;
+using NumLstm.Tests.TestSupport;
 
 namespace NumLstm.Tests.Layers;
 
@@ -15,14 +16,6 @@ namespace NumLstm.Tests.Layers;
 [NonParallelizable]
 public class TwoCorePassesTests<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
-    private static T[] Values(int length, int seed, double scale = 1)
-    {
-        var random = new Random(seed);
-        var values = new T[length];
-        for (int k = 0; k < length; k++) values[k] = T.CreateTruncating((random.NextDouble() * 2 - 1) * scale);
-        return values;
-    }
-
     private static List<T[]> OnOneCoreAndTwo(Func<List<T[]>> run, out List<T[]> oneCore)
     {
         List<T[]> twoCores = run();
@@ -42,9 +35,9 @@ public class TwoCorePassesTests<T> where T : unmanaged, IFloatingPointIeee754<T>
     [TestCase(150, 203)]
     public void LayerNorm_ForwardAndBackward_AreTheKernelsBits_OnOneCoreAndTwo(int rows, int features)
     {
-        T[] x = Values(rows * features, 1, 3), dy = Values(rows * features, 2);
-        T[] gamma = Values(features, 3), beta = Values(features, 4);
-        T[] dxStart = Values(rows * features, 5), dGammaStart = Values(features, 6), dBetaStart = Values(features, 7);
+        T[] x = TestArrays.Uniform<T>(rows * features, 1, -3, 3), dy = TestArrays.Uniform<T>(rows * features, 2);
+        T[] gamma = TestArrays.Uniform<T>(features, 3), beta = TestArrays.Uniform<T>(features, 4);
+        T[] dxStart = TestArrays.Uniform<T>(rows * features, 5), dGammaStart = TestArrays.Uniform<T>(features, 6), dBetaStart = TestArrays.Uniform<T>(features, 7);
 
         List<T[]> Layer()
         {
@@ -86,7 +79,7 @@ public class TwoCorePassesTests<T> where T : unmanaged, IFloatingPointIeee754<T>
     public void BidirectionalTrainingStep_IsBitwiseTheSame_WithDirectionsSideBySideOrOneAfterTheOther(MergeMode merge, bool sequences)
     {
         const int batch = 16, time = 40, features = 24, units = 32;
-        T[] x = Values(batch * time * features, 11);
+        T[] x = TestArrays.Uniform<T>(batch * time * features, 11);
         bool[] mask = Enumerable.Range(0, batch * time).Select(k => k % time < time - k / time % 5).ToArray();   // right-padded rows
 
         List<T[]> Run(bool parallel)
@@ -95,14 +88,14 @@ public class TwoCorePassesTests<T> where T : unmanaged, IFloatingPointIeee754<T>
             layer.Build(LayerShape.Sequence(features), new Random(12));
             var cache = layer.CreateCache();
             var results = new List<T[]>();
-            T[] inputGradient = Values(x.Length, 13);   // the layer adds into it
+            T[] inputGradient = TestArrays.Uniform<T>(x.Length, 13);   // the layer adds into it
             // Two calls on one cache: what a call leaves in the cache must not leak into the next.
             for (int call = 0; call < 2; call++)
             {
                 T[] output = new T[layer.OutputLength(batch, time)];
                 layer.Forward(new SequenceBatch<T>(x, batch, time, mask), output, cache, new ForwardContext(true, new Random(14 + call)));
                 results.Add(output);
-                layer.Backward(Values(output.Length, 15 + call), cache, inputGradient);
+                layer.Backward(TestArrays.Uniform<T>(output.Length, 15 + call), cache, inputGradient);
                 results.Add((T[])inputGradient.Clone());
             }
             results.AddRange(layer.Parameters.Select(p => p.Gradient.ToArray()));
@@ -118,7 +111,7 @@ public class TwoCorePassesTests<T> where T : unmanaged, IFloatingPointIeee754<T>
     public void BidirectionalTrainingStep_AddsIntoTheInputGradient()
     {
         const int batch = 16, time = 40, features = 24, units = 32;
-        T[] x = Values(batch * time * features, 21);
+        T[] x = TestArrays.Uniform<T>(batch * time * features, 21);
         T[] Gradient(T[] start)
         {
             var layer = new Bidirectional<T>(new Lstm<T>(units, true));
@@ -127,14 +120,14 @@ public class TwoCorePassesTests<T> where T : unmanaged, IFloatingPointIeee754<T>
             T[] output = new T[layer.OutputLength(batch, time)];
             layer.Forward(new SequenceBatch<T>(x, batch, time, default), output, cache, ForwardContext.Inference);
             T[] inputGradient = (T[])start.Clone();
-            layer.Backward(Values(output.Length, 23), cache, inputGradient);
+            layer.Backward(TestArrays.Uniform<T>(output.Length, 23), cache, inputGradient);
             // Again from the same forward: each direction's buffer must start afresh, not hold the first call's part.
             T[] again = (T[])start.Clone();
-            layer.Backward(Values(output.Length, 23), cache, again);
+            layer.Backward(TestArrays.Uniform<T>(output.Length, 23), cache, again);
             Assert.That(again, Is.EqualTo(inputGradient), "a second backward pass from the same forward");
             return inputGradient;
         }
-        T[] start = Values(x.Length, 24);
+        T[] start = TestArrays.Uniform<T>(x.Length, 24);
         T[] fromZero = Gradient(new T[x.Length]), fromStart = Gradient(start);
         double tolerance = typeof(T) == typeof(float) ? 1e-5 : 1e-13;
         for (int k = 0; k < x.Length; k++)
@@ -172,7 +165,7 @@ public class TwoCorePassesTests<T> where T : unmanaged, IFloatingPointIeee754<T>
             },
         };
         Sequential<T> model = spec.Build<T>();
-        T[] x = Values(batch * time * features, 31);
+        T[] x = TestArrays.Uniform<T>(batch * time * features, 31);
         List<T[]> Run()
         {
             var plan = model.CreateInferencePlan(batch, time);
@@ -188,6 +181,10 @@ public class TwoCorePassesTests<T> where T : unmanaged, IFloatingPointIeee754<T>
 [TestFixture(typeof(double))]
 public class ElementwiseTests<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
+    // Values over twelve orders of magnitude, so sums round.
+    private static T[] Spread(Random random, int length)
+        => Enumerable.Range(0, length).Select(_ => T.CreateTruncating((random.NextDouble() - 0.5) * Math.Pow(10, random.Next(-6, 6)))).ToArray();
+
     [TestCase(0)]
     [TestCase(1)]
     [TestCase(7)]
@@ -197,7 +194,7 @@ public class ElementwiseTests<T> where T : unmanaged, IFloatingPointIeee754<T>
     public void AddTwo_GivesTheBitsOfTwoAdds(int length)
     {
         var random = new Random(length);
-        T[] Values() => Enumerable.Range(0, length).Select(_ => T.CreateTruncating((random.NextDouble() - 0.5) * Math.Pow(10, random.Next(-6, 6)))).ToArray();
+        T[] Values() => Spread(random, length);
         T[] sum = Values(), a = Values(), b = Values();
         T[] expected = (T[])sum.Clone();
         TensorPrimitives.Add<T>(expected, a, expected);
@@ -214,7 +211,7 @@ public class ElementwiseTests<T> where T : unmanaged, IFloatingPointIeee754<T>
     public void SumAndClear_GivesTheBitsOfTheTwoAdds_AndClears(int length, bool withC)
     {
         var random = new Random(length + 100);
-        T[] Values() => Enumerable.Range(0, length).Select(_ => T.CreateTruncating((random.NextDouble() - 0.5) * Math.Pow(10, random.Next(-6, 6)))).ToArray();
+        T[] Values() => Spread(random, length);
         T[] a = Values(), b = Values(), c = withC ? Values() : Array.Empty<T>();
         T[] carried = (T[])b.Clone(), expected = new T[length];
         if (withC) TensorPrimitives.Add<T>(carried, c, carried);
