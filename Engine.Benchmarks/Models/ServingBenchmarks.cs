@@ -60,14 +60,27 @@ public class ServingBenchmarks
     public float SeedModelPredictPackedOnce() => planPackedOnce.Predict(x, Batch, Time)[0];
 
     /// <summary>
-    /// The same with the directions not balanced at their end (Bidirectional.BalanceDirections off: the direction done
-    /// first waits for the other instead of taking half of its rows). Batch 1 has nothing to share: the same path.
+    /// The same with the directions not balanced (Bidirectional.BalanceDirections off): at batch 64 the direction done
+    /// first waits for the other instead of taking half of its rows at the end; at batch 1 (this plan packs W at every
+    /// call) the same path, since only a plan that packed W once shares its projections.
     /// </summary>
     [Benchmark(Description = "W2 seed model predict, directions not balanced")]
     public float SeedModelPredictUnbalanced()
     {
         foreach (Bidirectional<float> layer in bidirectionals) layer.BalanceDirections = false;
         try { return plan.Predict(x, Batch, Time)[0]; }
+        finally { foreach (Bidirectional<float> layer in bidirectionals) layer.BalanceDirections = true; }
+    }
+
+    /// <summary>
+    /// W2 packed once with the directions not balanced: at batch 1 neither core takes the input projection of the other
+    /// direction's last steps (ProjectionShare), so each direction's core projects all its rows and the faster core waits.
+    /// </summary>
+    [Benchmark(Description = "W2 seed model predict, W and U packed once, directions not balanced")]
+    public float SeedModelPredictPackedOnceUnbalanced()
+    {
+        foreach (Bidirectional<float> layer in bidirectionals) layer.BalanceDirections = false;
+        try { return planPackedOnce.Predict(x, Batch, Time)[0]; }
         finally { foreach (Bidirectional<float> layer in bidirectionals) layer.BalanceDirections = true; }
     }
 

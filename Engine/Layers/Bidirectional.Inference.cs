@@ -39,7 +39,11 @@ public sealed partial class Bidirectional<T>
             fixed (T* outputPointer = output)
             {
                 buffers.SetInput(inputPointer, x.Length, maskPointer, mask.Length, batch, time, rows);
+                ProjectionShare<T>? share = batch == 1 && BalanceDirections && time >= ProjectionShareMinimumSteps ? buffers.Share : null;
+                buffers.UseShare(share);
+                share?.Begin(time);
                 PairedWork.Run(buffers);
+                share?.End(time);
                 if ((long)rows * m >= ParallelMergeValues)
                 {
                     buffers.SetMerge(outputPointer, output.Length);
@@ -55,6 +59,9 @@ public sealed partial class Bidirectional<T>
         }
         InferenceMerge(forwardOut, backwardOut, output, 0, rows);
     }
+
+    /// <summary>The fewest steps for which a batch-1 call shares projections between the cores (ProjectionShare).</summary>
+    private const int ProjectionShareMinimumSteps = 4;
 
     /// <summary>The fewest output values (rows × M) whose merge is split over the two cores.</summary>
     private const long ParallelMergeValues = 1L << 14;
@@ -89,6 +96,11 @@ internal sealed unsafe class BidirectionalInferenceBuffers<T> : IPairedJob where
         ForwardOutput = new T[outputLength];
         BackwardOutput = new T[outputLength];
         HelperScratch = new LstmRowScratch<T>(layer.Units);
+        // Batch-1 projections shared between the cores: for W packed once (a plan packing at every call packs inside each
+        // direction's part), gates without separate norms, and rows long enough to be worth moving.
+        if (forward.PackOnce && backward.PackOnce && forward.PackedInput.Length > 0 && backward.PackedInput.Length > 0
+            && layer.Forwards.CellNormalization.Gates != GateNormalization.Separate && layer.Forwards.InputFeatures >= ProjectionShare<T>.MinimumFeatures)
+            Share = new ProjectionShare<T>(layer.Forwards, forward, layer.Backwards, backward);
     }
 
     public readonly LstmInferenceBuffers<T> Forward, Backward;
@@ -97,6 +109,12 @@ internal sealed unsafe class BidirectionalInferenceBuffers<T> : IPairedJob where
     public readonly DirectionBalance Balance = new();
     /// <summary>Row scratch for the core that helps the other direction (its own is in use on the other core).</summary>
     public readonly LstmRowScratch<T> HelperScratch;
+    /// <summary>Shares a batch-1 call's input projections between the cores (null where it does not apply).</summary>
+    public readonly ProjectionShare<T>? Share;
+    private ProjectionShare<T>? callShare;
+
+    /// <summary>Whether the next run shares its projections (the caller decides per call).</summary>
+    public void UseShare(ProjectionShare<T>? share) => callShare = share;
 
     /// <summary>The call's input [B, T, F] and mask [B, T] (or none), pinned by the caller until both directions are done.</summary>
     public void SetInput(T* x, int xLength, bool* inputMask, int inputMaskLength, int batchSize, int steps, int outputRows)
@@ -127,7 +145,8 @@ internal sealed unsafe class BidirectionalInferenceBuffers<T> : IPairedJob where
         DirectionBalance? balance = layer.BalanceDirections && batch > 1 ? Balance : null;   // one row cannot be shared
         (Lstm<T> lstm, LstmInferenceBuffers<T> buffers, T[] directionOutput) = Direction(part);
         lstm.InferenceForward(x, batch, time, callMask, buffers, directionOutput.AsSpan(0, rows * layer.Units),
-            sequences, inputOrder: true, resetState: true, balance, side: part);
+            sequences, inputOrder: true, resetState: true, balance, side: part, share: callShare);
+        callShare?.Finished(part);
         // Done with this direction: take the second half of the other's rows for its last steps, if it is still far enough
         // from its end to hand them over.
         if (balance is not null && balance.TryHelp(1 - part, out int fromStep, out int fromRow))

@@ -46,7 +46,9 @@ public sealed partial class Bidirectional<T> : Layer<T> where T : unmanaged, IFl
 
     /// <summary>
     /// Inference plans with <see cref="ParallelDirections"/>: the direction done first takes the second half of the other's
-    /// batch rows for its last steps (the same bits; on by default, off for benchmarks and tests that compare).
+    /// batch rows for its last steps; at batch 1 (one row, nothing to hand over) in a plan that packed W once, the core
+    /// whose direction has been the faster takes the input projection of the other's last steps (ProjectionShare). The
+    /// same bits either way; on by default, off for benchmarks and tests that compare.
     /// </summary>
     internal bool BalanceDirections { get; set; } = true;
     public int Units => Forwards.Units;

@@ -56,7 +56,8 @@ public sealed partial class Lstm<T>
     // (DirectionBalance); this call then steps only the first half.
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal void InferenceForward(ReadOnlySpan<T> x, int batch, int time, ReadOnlySpan<bool> mask, LstmInferenceBuffers<T> buffers,
-        Span<T> output, bool allSteps, bool inputOrder, bool resetState, DirectionBalance? balance = null, int side = 0)
+        Span<T> output, bool allSteps, bool inputOrder, bool resetState, DirectionBalance? balance = null, int side = 0,
+        ProjectionShare<T>? share = null)
     {
         int f = InputFeatures, h = Units, g = 4 * h, rows = batch * time;
         ReadOnlySpan<T> b = bias!.Value;
@@ -76,6 +77,8 @@ public sealed partial class Lstm<T>
         // call); a plan made with packWeightsOnce packed them when it was created or last refreshed.
         if (packed && !buffers.PackOnce) PackInferenceWeights(buffers, whole: !splitPacked, halves: splitPacked);
 
+        if (share is not null && (!packed || !buffers.PackOnce || batch != 1 || splitSteps || gateMode == GateNormalization.Separate))
+            throw new InvalidOperationException("ProjectionShare needs a packed-once batch-1 plan stepping on one core, without separate gate norms.");
         // (S1) Ax + b for every step as one product [B·T, G]; with separate gate norms (C2) LN_i(Ax) + b.
         if (gateMode == GateNormalization.Separate)
         {
@@ -95,7 +98,17 @@ public sealed partial class Lstm<T>
         else
         {
             // b + x·Wᵀ: the packed product starts each row from b as it stores its first block (no pass copying b).
-            if (packed) Gemm.MultiplyPackedOntoRow(Transpose.No, rows, g, f, x, f, buffers.PackedInput, b, projection, g, split);
+            if (share is not null)
+            {
+                // A batch-1 Bidirectional sharing projections (ProjectionShare): this direction's own rows, then the other
+                // direction's last rows if this core is to take them.
+                long started = System.Diagnostics.Stopwatch.GetTimestamp();
+                (int first, int end) = share.OwnRows(side, time);
+                ProjectRows(x, (first, end), buffers);
+                share.OwnProjected(side, System.Diagnostics.Stopwatch.GetTimestamp() - started, end - first);
+                share.HelpOther(side, x, time);
+            }
+            else if (packed) Gemm.MultiplyPackedOntoRow(Transpose.No, rows, g, f, x, f, buffers.PackedInput, b, projection, g, split);
             else
             {
                 if (!splitColumns)
@@ -109,11 +122,13 @@ public sealed partial class Lstm<T>
         }
 
         int rowEnd = batch;   // the rows this thread steps: all of them, or the first share once a balanced Bidirectional took the rest
+        int lateFrom = share is null ? time : time - share.LateSteps(side);   // the first step whose row another core may project
         balance?.Start(side);
         try
         {
             for (int s = 0; s < time; s++)
             {
+                if (s == lateFrom) share!.EnsureLateRows(side, x, time);
                 int tIn = GoBackwards ? time - 1 - s : s;
                 buffers.StepCount++;
                 if (splitColumns || splitPacked)
@@ -138,6 +153,16 @@ public sealed partial class Lstm<T>
         }
         if (!allSteps) WriteLastOutputs(hState, 0, rowEnd, time, mask, output);
         if (maySplit) buffers.SplitTiming.End();
+    }
+
+    // (S1) b + x·Wᵀ for the rows [first, end) of x [rows, F] into their rows of the projection, through the packed W: each
+    // row the same bits as in the product over all rows (every row's sums are taken alike whatever rows are beside it).
+    internal void ProjectRows(ReadOnlySpan<T> x, (int First, int End) range, LstmInferenceBuffers<T> buffers)
+    {
+        int f = InputFeatures, g = 4 * Units, rows = range.End - range.First;
+        if (rows <= 0) return;
+        Gemm.MultiplyPackedOntoRow(Transpose.No, rows, g, f, x.Slice(range.First * f, rows * f), f, buffers.PackedInput, bias!.Value,
+            buffers.Projection.AsSpan(range.First * g, rows * g), g, parallel: false);
     }
 
     // One step of the rows [r0, r1) at input time tIn, on one thread: (S2) z = (Ax + b) + h·Uᵀ in place (LN_h needs Ah
