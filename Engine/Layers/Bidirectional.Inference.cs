@@ -142,7 +142,7 @@ internal sealed unsafe class BidirectionalInferenceBuffers<T> : IPairedJob where
         bool sequences = layer.Forwards.ReturnSequences;
         ReadOnlySpan<bool> callMask = new(mask, maskLength);
         ReadOnlySpan<T> x = new(input, inputLength);
-        DirectionBalance? balance = layer.BalanceDirections && batch > 1 ? Balance : null;   // one row cannot be shared
+        DirectionBalance? balance = layer.BalanceDirections && batch > 1 ? Balance : null;   // one row cannot be handed over (batch 1: ProjectionShare)
         (Lstm<T> lstm, LstmInferenceBuffers<T> buffers, T[] directionOutput) = Direction(part);
         lstm.InferenceForward(x, batch, time, callMask, buffers, directionOutput.AsSpan(0, rows * layer.Units),
             sequences, inputOrder: true, resetState: true, balance, side: part, share: callShare);
