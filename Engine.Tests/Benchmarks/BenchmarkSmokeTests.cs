@@ -31,16 +31,21 @@ public class BenchmarkSmokeTests
             object instance = Activator.CreateInstance(type)!;
             for (int k = 0; k < parameters.Count; k++) parameters[k].Property.SetValue(instance, combination[k]);
             string where = $"{type.Name}({string.Join(", ", parameters.Select((p, k) => $"{p.Property.Name}={combination[k]}"))})";
-            Invoke<GlobalSetupAttribute>(type, instance);
-            foreach (MethodInfo benchmark in type.GetMethods().Where(m => m.GetCustomAttribute<BenchmarkAttribute>() is not null))
+            // The cleanup runs even when a benchmark fails: some setups change process-wide state (EngineSettings, the
+            // thread's CPU set) that later tests must not inherit.
+            try
             {
-                Invoke<IterationSetupAttribute>(type, instance);
-                object? result = benchmark.Invoke(instance, null);
-                if (result is float value) Assert.That(float.IsFinite(value), Is.True, $"{where}.{benchmark.Name} returned {value}");
-                if (result is double number) Assert.That(double.IsFinite(number), Is.True, $"{where}.{benchmark.Name} returned {number}");
-                runs++;
+                Invoke<GlobalSetupAttribute>(type, instance);
+                foreach (MethodInfo benchmark in type.GetMethods().Where(m => m.GetCustomAttribute<BenchmarkAttribute>() is not null))
+                {
+                    Invoke<IterationSetupAttribute>(type, instance);
+                    object? result = benchmark.Invoke(instance, null);
+                    if (result is float value) Assert.That(float.IsFinite(value), Is.True, $"{where}.{benchmark.Name} returned {value}");
+                    if (result is double number) Assert.That(double.IsFinite(number), Is.True, $"{where}.{benchmark.Name} returned {number}");
+                    runs++;
+                }
             }
-            Invoke<GlobalCleanupAttribute>(type, instance);
+            finally { Invoke<GlobalCleanupAttribute>(type, instance); }
         }
         Assert.That(runs, Is.GreaterThan(0));
     }
