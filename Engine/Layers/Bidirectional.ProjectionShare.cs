@@ -12,9 +12,9 @@ namespace NumLstm.Layers;
 /// whose row the other core took it waits for them (or projects them itself if the other core has not started on them).
 /// <para>
 /// How many steps move (<see cref="Shift"/>, signed: above zero the forward direction's last steps, below zero the
-/// backward's) follows the calls: after each call in which both cores ran, a quarter of the gap between the two
-/// directions' ends, in rows at the rows' measured projection cost, is added to it, up to half the steps, and fewer than
-/// <see cref="MinimumSteps"/> are not shared. Every row is
+/// backward's) follows the calls: after each call in which both cores ran, a quarter of half the gap between the two
+/// directions' ends (a row moved shortens the one and lengthens the other), in rows at the rows' measured projection
+/// cost, is added to it, up to half the steps, and fewer than <see cref="MinimumSteps"/> are not shared. Every row is
 /// projected by the same product whichever core takes it, so the result is bitwise the same for every shift.
 /// </para>
 /// <para>
@@ -35,15 +35,16 @@ internal sealed class ProjectionShare<T> where T : unmanaged, IFloatingPointIeee
     /// <summary>
     /// The fewest steps shared. Taking any of the other direction's rows costs the helping core one read of that
     /// direction's packed W from L3 (about as long as projecting five or six rows: W's F·G values at L3's rate against
-    /// F·G multiply-adds a row at the FMA rate, whatever the shape), so a smaller share does not pay: W2 level to 2 %
-    /// slower with shares of 1–9 steps in a quiet stretch, where the directions took the same time.
+    /// F·G multiply-adds a row at the FMA rate, whatever the shape), so a smaller share does not pay: in a quiet stretch,
+    /// where the directions took the same time, W2 was level to 2 % slower with its second layer sharing 1–9 steps.
     /// </summary>
     internal const int MinimumSteps = 6;
 
     /// <summary>
     /// The fewest input features for which rows are shared. A row projected on the other core costs F·G multiply-adds
     /// there and then G values read across the cores by the owner, about as long as 16–32 multiply-adds a value here:
-    /// with F = 32 (W2's first layer) that is as long as the work moved, and W2 took 1–3 % longer sharing it.
+    /// with F = 32 (W2's first layer) that is as long as the work moved, and W2 took 0–3 % longer (once 7 %) with that
+    /// layer sharing its limit of steps.
     /// </summary>
     internal const int MinimumFeatures = 64;
 
