@@ -108,7 +108,7 @@ public sealed partial class Lstm<T>
                 share.OwnProjected(side, System.Diagnostics.Stopwatch.GetTimestamp() - started, end - first);
                 share.HelpOther(side, x, time);
             }
-            else if (packed) Gemm.MultiplyPackedOntoRow(Transpose.No, rows, g, f, x, f, buffers.PackedInput, b, projection, g, split);
+            else if (packed) ProjectRows(x, (0, rows), buffers, split);
             else
             {
                 if (!splitColumns)
@@ -155,14 +155,16 @@ public sealed partial class Lstm<T>
         if (maySplit) buffers.SplitTiming.End();
     }
 
-    // (S1) b + x·Wᵀ for the rows [first, end) of x [rows, F] into their rows of the projection, through the packed W: each
+    // (S1) b + x·Wᵀ for the rows [first, end) of x [rows, F] into their rows of the projection, through the packed W (all
+    // rows of a call, or a ProjectionShare's part of them): each
     // row the same bits as in the product over all rows (every row's sums are taken alike whatever rows are beside it).
-    internal void ProjectRows(ReadOnlySpan<T> x, (int First, int End) range, LstmInferenceBuffers<T> buffers)
+    // parallel: the product may split over the two cores (a direction stepping alone; never inside a ProjectionShare).
+    internal void ProjectRows(ReadOnlySpan<T> x, (int First, int End) range, LstmInferenceBuffers<T> buffers, bool parallel = false)
     {
         int f = InputFeatures, g = 4 * Units, rows = range.End - range.First;
         if (rows <= 0) return;
         Gemm.MultiplyPackedOntoRow(Transpose.No, rows, g, f, x.Slice(range.First * f, rows * f), f, buffers.PackedInput, bias!.Value,
-            buffers.Projection.AsSpan(range.First * g, rows * g), g, parallel: false);
+            buffers.Projection.AsSpan(range.First * g, rows * g), g, parallel);
     }
 
     // One step of the rows [r0, r1) at input time tIn, on one thread: (S2) z = (Ax + b) + h·Uᵀ in place (LN_h needs Ah
