@@ -85,8 +85,9 @@ public class FastMathTests
     }
 
     // The 512-bit σ and tanh (the gate loops' 16-column steps where AVX-512 runs natively) give every lane the bits the
-    // 256-bit ones give it: a stride through all finite floats, both signs, plus the edge values. Vector512 runs in
-    // software where the hardware lacks it, with the same operations, so this holds on every machine.
+    // 256-bit ones give it: a stride through all finite floats, both signs, the edge values and exp's rounding ties.
+    // Where AVX-512F runs, the 512-bit exp rounds and scales with vrndscaleps and vscalefps; elsewhere Vector512 runs in
+    // software with the 256-bit operations; the CI runs this test both ways.
     [Test]
     public void Vector512Functions_GiveEachLaneTheBitsOfTheVector256Ones()
     {
@@ -97,6 +98,19 @@ public class FastMathTests
             float x = BitConverter.UInt32BitsToSingle(bits);
             inputs.Add(x);
             inputs.Add(-x);
+        }
+        // Where exp's n = round(x·log2 e) meets a tie, the 512-bit functions round by vrndscaleps and the 256-bit ones by
+        // the shifter: around every tie of exp's argument x, of σ's −x and of tanh's 2|x|.
+        for (int k = -130; k <= 130; k++)
+        {
+            float tie = (float)((k + 0.5) * Math.Log(2));
+            for (int step = -64; step <= 64; step++)
+            {
+                float x = BitConverter.Int32BitsToSingle(BitConverter.SingleToInt32Bits(tie) + step);
+                inputs.Add(x);
+                inputs.Add(-x);
+                inputs.Add(x / 2);
+            }
         }
         while (inputs.Count % 16 != 0) inputs.Add(1f);
         float[] values = inputs.ToArray();
