@@ -217,6 +217,23 @@ public sealed class SafeTensorsHostileTests
         Reject("{\"__metadata__\":{\"epoch\":3}}", [], "__metadata__ 'epoch'");
 
     [Test]
+    public void MetadataOfAnotherKind_IsRejected()
+    {
+        Reject("{\"__metadata__\":[\"a\"]}", [], "__metadata__");
+        Reject("{\"__metadata__\":\"pt\"}", [], "__metadata__");
+    }
+
+    // The reference reads __metadata__ as Option<HashMap<String, String>>: null is None, no metadata.
+    [Test]
+    public void NullMetadata_IsReadAsNone()
+    {
+        SafeTensorsContent content = SafeTensorsFile.Read(new MemoryStream(SpecBytes.SafeTensors(
+            "{\"__metadata__\":null,\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,12]}}", ValidBuffer)));
+        Assert.That(content.Metadata, Is.Empty);
+        Assert.That(content.Tensors.Keys, Is.EqualTo(new[] { "a" }));
+    }
+
+    [Test]
     public void UnknownKeyInTensorEntry_IsRejected() =>
         Reject("{\"a\":{\"dtype\":\"F32\",\"shape\":[3],\"data_offsets\":[0,12],\"extra\":1}}", ValidBuffer, "tensor 'a' 'extra'");
 

@@ -109,6 +109,8 @@ public static class SafeTensorsFile
 
     private static void ReadMetadata(JsonElement value, string? file, Dictionary<string, string> metadata)
     {
+        // null is no metadata: the reference reads the field as Option<HashMap<String, String>>, and serde reads null as None.
+        if (value.ValueKind == JsonValueKind.Null) return;
         if (value.ValueKind != JsonValueKind.Object)
             throw new NumLstmFormatException(file, MetadataKey, $"expected an object of string values, found {value.ValueKind}.");
         foreach (JsonProperty item in value.EnumerateObject())
