@@ -102,8 +102,9 @@ public sealed partial class Lstm<T>
     }
 
     // A packWeightsOnce session's W and U (StepWeights): for each half of the units (ColumnSplitPoint; the first half is
-    // empty below 16 units), rows q·H + [j0, j1) of W for the four gate blocks q, each DotGemm-packed, one after another,
-    // then the same rows of U: each half of a two-core step reads its weights as two streams, one call each.
+    // empty below 16 units), rows q·H + [j0, j1) of W for the four gate blocks q, each DotGemm-packed (W in the column
+    // layout where F ≤ 32 on AVX-512, InputStepLength), one after another, then the same rows of U: each half of a
+    // two-core step reads its weights as two streams, one call each.
 
     /// <summary>Elements of a session's packed W and U (see <see cref="PackStepWeights"/>).</summary>
     internal static int StepWeightsLength(int h, int f) => StepWeightsOffset(h, f, 2, recurrent: false);
@@ -112,11 +113,16 @@ public sealed partial class Lstm<T>
     internal static int StepWeightsOffset(int h, int f, int half, bool recurrent)
     {
         int split = ColumnSplitPoint(h);
-        int low = 4 * (DotGemm.PackedLength<T>(split, f) + DotGemm.PackedLength<T>(split, h));
-        int start = half == 0 ? 0 : half == 1 ? low : checked(low + 4 * (DotGemm.PackedLength<T>(h - split, f) + DotGemm.PackedLength<T>(h - split, h)));
+        int low = 4 * (InputStepLength(split, f) + DotGemm.PackedLength<T>(split, h));
+        int start = half == 0 ? 0 : half == 1 ? low : checked(low + 4 * (InputStepLength(h - split, f) + DotGemm.PackedLength<T>(h - split, h)));
         int count = half == 0 ? split : h - split;
-        return recurrent ? checked(start + 4 * DotGemm.PackedLength<T>(count, f)) : start;
+        return recurrent ? checked(start + 4 * InputStepLength(count, f)) : start;
     }
+
+    // A half's packed W rows of one gate block: DotGemm's column layout where it serves F (x·Wᵀ for up to 32 inputs: the
+    // same sums without the per-row reductions), else its row-interleaved layout. Either gives W·x's bits as stored.
+    private static int InputStepLength(int count, int f)
+        => DotGemm.UsesColumnLayout<T>(f) ? DotGemm.ColumnPackedLength<T>(count, f) : DotGemm.PackedLength<T>(count, f);
 
     /// <summary>Packs the current W and U into a session's step layout.</summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
@@ -127,11 +133,13 @@ public sealed partial class Lstm<T>
         for (int half = 0; half < 2; half++)
         {
             int j0 = half == 0 ? 0 : split, count = half == 0 ? split : h - split;
-            int inputLength = DotGemm.PackedLength<T>(count, f), recurrentLength = DotGemm.PackedLength<T>(count, h);
+            int inputLength = InputStepLength(count, f), recurrentLength = DotGemm.PackedLength<T>(count, h);
+            bool columnLayout = DotGemm.UsesColumnLayout<T>(f);
             int inputStart = StepWeightsOffset(h, f, half, recurrent: false), recurrentStart = StepWeightsOffset(h, f, half, recurrent: true);
             for (int q = 0; q < 4; q++)
             {
-                DotGemm.PackRows(count, f, w.Slice((q * h + j0) * f), f, stepWeights.Slice(inputStart + q * inputLength, inputLength));
+                if (columnLayout) DotGemm.PackColumns(count, f, w.Slice((q * h + j0) * f), f, stepWeights.Slice(inputStart + q * inputLength, inputLength));
+                else DotGemm.PackRows(count, f, w.Slice((q * h + j0) * f), f, stepWeights.Slice(inputStart + q * inputLength, inputLength));
                 DotGemm.PackRows(count, h, u.Slice((q * h + j0) * h), h, stepWeights.Slice(recurrentStart + q * recurrentLength, recurrentLength));
             }
         }
@@ -169,7 +177,9 @@ public sealed partial class Lstm<T>
         {
             int j0 = part == 0 ? 0 : split, count = part == 0 ? split : h - split;
             if (count == 0) continue;
-            if (input)
+            if (input && DotGemm.UsesColumnLayout<T>(f))
+                DotGemm.MultiplyAddColumnPackedGroups(rows, 4, count, f, x, ldx, stepWeights.Slice(buffers.StepWeightOffsets[2 * part]), c.Slice(j0), ldc, h);
+            else if (input)
                 DotGemm.MultiplyAddPackedGroups(rows, 4, count, f, x, ldx, stepWeights.Slice(buffers.StepWeightOffsets[2 * part]), c.Slice(j0), ldc, h);
             if (recurrent)
                 DotGemm.MultiplyAddPackedGroups(rows, 4, count, h, hPrevious, ldh, stepWeights.Slice(buffers.StepWeightOffsets[2 * part + 1]), c.Slice(j0), ldc, h);
