@@ -5,9 +5,10 @@ namespace NumLstm.Kernels;
 /// <summary>
 /// Chooses, call by call, between running a call's steps split over the two cores (<see cref="PairedWork"/>) and
 /// running them all on the calling thread, by timing both as they run. The two give the same bits, so only speed is at
-/// stake: on a quiet machine a split W3 step takes about 3.2 µs against 4.9 µs on one core, but on a shared VM whose
-/// cores are, for seconds or minutes at a time, slow to see each other's writes (a hand-off then takes 0.5 µs or more
-/// instead of 0.1), the split step takes 6.2 µs and one core wins.
+/// stake: on the 2-core Zen 3 VM of sittings 1–27 a split W3 step took about 3.2 µs against 4.9 µs on one core in quiet
+/// stretches and 6.2 µs when its cores were slow to see each other's writes (a hand-off 0.5 µs or more instead of 0.1);
+/// on the Zen 5 VM of sitting 33 one core took 2.5–2.7 µs and the split step 3.6–4.2 (1.85 µs once, sitting 32), so
+/// which wins depends on the machine and the minute.
 /// <para>
 /// Calls come in rounds of <see cref="Round"/>, after a first round of <see cref="FirstRound"/>. Each round's calls take
 /// the path with the lower estimate of time per step (splitting until both have one), except the last
