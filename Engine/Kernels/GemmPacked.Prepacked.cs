@@ -136,7 +136,7 @@ internal static unsafe partial class GemmPacked
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void MultiplyPrepacked<T>(bool transA, int m, int n, int k, T alpha, ReadOnlySpan<T> a, int lda,
         ReadOnlySpan<T> packed, Span<T> c, int ldc, bool parallel, bool overwrite = false, ReadOnlySpan<T> rowAddend = default,
-        bool singleRowLayout = false)
+        bool singleRowLayout = false, bool readAInPlace = true)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (m == 0 || n == 0) return;
@@ -170,31 +170,45 @@ internal static unsafe partial class GemmPacked
             }
             if (!parallel || n < 2 * nr || (long)m * n * k < ParallelThreshold)
             {
-                BlockedPrepacked(transA, m, n, k, alpha, aPtr, lda, bPtr, cPtr, ldc, Best, nr, 0, n, overwrite, addend);
+                BlockedPrepacked(transA, m, n, k, alpha, aPtr, lda, bPtr, cPtr, ldc, Best, nr, 0, n, overwrite, addend, readAInPlace);
                 return;
             }
-            PrepackedInTwoHalves(transA, m, n, k, alpha, aPtr, lda, bPtr, cPtr, ldc, nr, overwrite, addend);
+            PrepackedInTwoHalves(transA, m, n, k, alpha, aPtr, lda, bPtr, cPtr, ldc, nr, overwrite, addend, readAInPlace);
         }
     }
 
     private static void PrepackedInTwoHalves<T>(bool transA, int m, int n, int k, T alpha, T* aPtr, int lda, T* bPtr, T* cPtr, int ldc, int nr,
-        bool overwrite, T* addend)
+        bool overwrite, T* addend, bool readAInPlace)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         HalvesJob<T> job = HalvesJob<T>.ForThisThread ??= new HalvesJob<T>();
         job.Set(transA, transB: false, m, n, k, alpha, aPtr, lda, bPtr, 0, cPtr, ldc, Best, nr, inPlaceB: false, prepacked: true,
-            splitColumns: true, half: RoundUp((n + 1) / 2, nr), overwrite, addend);
+            splitColumns: true, half: RoundUp((n + 1) / 2, nr), overwrite, addend, readAInPlace);
         PairedWork.Run(job);
     }
 
-    /// <summary>The blocked loops of <see cref="Blocked{T}"/> over the columns [j0, j1) of c (j0 a multiple of nr), b already packed.</summary>
+    /// <summary>
+    /// The shortest k block whose a the prepacked product reads in place (<see cref="Kernel512InPlaceA{T}"/>) rather than
+    /// packing it. Measured on one core, alternated (Zen 5, AVX-512): m = 3,200, n = 800 at k = 200 and 400 took 1–4 %
+    /// less in place (the packing's share); k = 64–128 and the step products (m = 32–64) were level; at k = 32 in place
+    /// was 2–5 % slower (six row streams for eight passes of four steps).
+    /// </summary>
+    private const int InPlaceAMinimumDepth = 64;
+
+    /// <summary>
+    /// The blocked loops of <see cref="Blocked{T}"/> over the columns [j0, j1) of c (j0 a multiple of nr), b already packed.
+    /// readAInPlace: where it pays (512 bits, a not transposed, alpha = 1, a k block of at least InPlaceAMinimumDepth) the
+    /// full tiles read a's rows as stored; a block is packed only when it meets an edge tile (the edge kernels take packed
+    /// slivers). The FMAs are the same, so are the bits.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void BlockedPrepacked<T>(bool transA, int m, int n, int k, T alpha, T* a, int lda, T* packed, T* c, int ldc,
-        Width width, int nr, int j0, int j1, bool overwrite = false, T* addend = null)
+        Width width, int nr, int j0, int j1, bool overwrite = false, T* addend = null, bool readAInPlace = false)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         T* aPack = Rent<T>(ref packABuffer, RoundUp(Math.Min(MC, m), MR) * Math.Min(KC, k));
         T* edgeTile = stackalloc T[2 * MR * 32];
+        bool inPlaceA = readAInPlace && !transA && width == Width.V512 && alpha == T.One;
         for (int jc = 0; jc < n; jc += NC)
         {
             int nc = Math.Min(NC, n - jc);
@@ -205,14 +219,21 @@ internal static unsafe partial class GemmPacked
                 int kc = Math.Min(KC, k - pc);
                 bool store = overwrite && pc == 0;
                 T* block = packed + (nint)jc * k + (nint)pc * RoundUp(nc, nr);
+                bool inPlaceBlock = inPlaceA && kc >= InPlaceAMinimumDepth;
                 for (int ic = 0; ic < m; ic += MC)
                 {
                     int mc = Math.Min(MC, m - ic);
-                    PackA(transA, a, lda, ic, mc, pc, kc, alpha, aPack);
+                    bool aPacked = !inPlaceBlock;
+                    if (aPacked) PackA(transA, a, lda, ic, mc, pc, kc, alpha, aPack);
                     for (int jr = lo; jr < hi; jr += nr)
                     {
                         int tileWidth = Math.Min(nr, hi - jr);
                         T* bSliver = block + (nint)(jr / nr) * kc * nr;
+                        if (tileWidth < nr && !aPacked)
+                        {
+                            PackA(transA, a, lda, ic, mc, pc, kc, alpha, aPack);
+                            aPacked = true;
+                        }
                         for (int ir = 0; ir < mc; ir += MR)
                         {
                             int rows = Math.Min(MR, mc - ir);
@@ -220,7 +241,10 @@ internal static unsafe partial class GemmPacked
                             T* cTile = c + (nint)(ic + ir) * ldc + jc + jr;
                             if (tileWidth == nr)
                             {
-                                Kernel(width, rows, kc, aSliver, bSliver, nr, cTile, ldc, store, store && addend != null ? addend + jc + jr : null);
+                                if (inPlaceBlock)
+                                    Kernel512InPlaceA(rows, kc, a + (nint)(ic + ir) * lda + pc, lda, bSliver, nr, cTile, ldc, store, store && addend != null ? addend + jc + jr : null);
+                                else
+                                    Kernel(width, rows, kc, aSliver, bSliver, nr, cTile, ldc, store, store && addend != null ? addend + jc + jr : null);
                                 continue;
                             }
                             if (2 * tileWidth <= nr)
@@ -229,12 +253,7 @@ internal static unsafe partial class GemmPacked
                                 ir += rows - Math.Min(MR, rows);
                             }
                             else Kernel(width, rows, kc, aSliver, bSliver, nr, edgeTile, nr, overwrite: true);
-                            for (int r = 0; r < rows; r++)
-                                for (int j = 0; j < tileWidth; j++)
-                                {
-                                    if (store) cTile[(nint)r * ldc + j] = addend != null ? addend[jc + jr + j] + edgeTile[r * nr + j] : edgeTile[r * nr + j];
-                                    else cTile[(nint)r * ldc + j] += edgeTile[r * nr + j];
-                                }
+                            StoreEdgeTile(rows, tileWidth, edgeTile, nr, cTile, ldc, store, addend != null ? addend + jc + jr : null);
                         }
                     }
                 }

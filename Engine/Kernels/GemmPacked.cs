@@ -140,7 +140,7 @@ internal static unsafe partial class GemmPacked
     {
         [ThreadStatic] internal static HalvesJob<T>? ForThisThread;
 
-        private bool transA, transB, inPlaceB, prepacked, splitColumns, overwrite;
+        private bool transA, transB, inPlaceB, prepacked, splitColumns, overwrite, readAInPlace;
         private T* addend;
         private int m, n, k, lda, ldb, ldc, nr, half;
         private T alpha;
@@ -148,9 +148,10 @@ internal static unsafe partial class GemmPacked
         private Width width;
 
         internal void Set(bool transA, bool transB, int m, int n, int k, T alpha, T* a, int lda, T* b, int ldb, T* c, int ldc,
-            Width width, int nr, bool inPlaceB, bool prepacked, bool splitColumns, int half, bool overwrite = false, T* addend = null)
+            Width width, int nr, bool inPlaceB, bool prepacked, bool splitColumns, int half, bool overwrite = false, T* addend = null,
+            bool readAInPlace = false)
         {
-            this.overwrite = overwrite; this.addend = addend;
+            this.overwrite = overwrite; this.addend = addend; this.readAInPlace = readAInPlace;
             this.transA = transA; this.transB = transB; this.m = m; this.n = n; this.k = k; this.alpha = alpha;
             this.a = a; this.lda = lda; this.b = b; this.ldb = ldb; this.c = c; this.ldc = ldc;
             this.width = width; this.nr = nr; this.inPlaceB = inPlaceB; this.prepacked = prepacked; this.splitColumns = splitColumns; this.half = half;
@@ -161,11 +162,36 @@ internal static unsafe partial class GemmPacked
             int start = part * half, count = Math.Min(splitColumns ? n : m, start + half) - start;
             if (count <= 0) return;
             if (prepacked)
-                BlockedPrepacked(transA, m, n, k, alpha, a, lda, b, c, ldc, width, nr, start, start + count, overwrite, addend);
+                BlockedPrepacked(transA, m, n, k, alpha, a, lda, b, c, ldc, width, nr, start, start + count, overwrite, addend, readAInPlace);
             else if (splitColumns)
                 Blocked(transA, transB, m, count, k, alpha, a, lda, transB ? b + (nint)start * ldb : b + start, ldb, c + start, ldc, width, nr, inPlaceB, overwrite);
             else
                 Blocked(transA, transB, count, n, k, alpha, transA ? a + start : a + (nint)start * lda, lda, b, ldb, c + (nint)start * ldc, ldc, width, nr, inPlaceB, overwrite);
+        }
+    }
+
+    /// <summary>
+    /// The valid part [rows, width) of an edge tile computed aside (rows nr apart) into c: stored (store; after the addend
+    /// row when there is one, addend + tile) or added (c + tile). Elementwise, so vectors give the bits of the scalar loop.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreEdgeTile<T>(int rows, int width, T* edgeTile, int nr, T* c, nint ldc, bool store, T* addend)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        for (int r = 0; r < rows; r++)
+        {
+            T* source = edgeTile + (nint)r * nr, target = c + r * ldc;
+            int j = 0;
+            if (Vector256.IsHardwareAccelerated)
+                for (; j + Vector256<T>.Count <= width; j += Vector256<T>.Count)
+                {
+                    Vector256<T> tile = Vector256.Load(source + j);
+                    if (!store) tile = Vector256.Load(target + j) + tile;
+                    else if (addend != null) tile = Vector256.Load(addend + j) + tile;
+                    tile.Store(target + j);
+                }
+            for (; j < width; j++)
+                target[j] = !store ? target[j] + source[j] : addend != null ? addend[j] + source[j] : source[j];
         }
     }
 
@@ -231,12 +257,7 @@ internal static unsafe partial class GemmPacked
                                 ir += rows - Math.Min(MR, rows);
                             }
                             else Kernel(width, rows, kc, aSliver, bSliver, bStride, edgeTile, nr, overwrite: true);
-                            for (int r = 0; r < rows; r++)
-                                for (int j = 0; j < tileWidth; j++)
-                                {
-                                    if (store) cTile[(nint)r * ldcOf + j] = edgeTile[r * nr + j];
-                                    else cTile[(nint)r * ldcOf + j] += edgeTile[r * nr + j];
-                                }
+                            StoreEdgeTile(rows, tileWidth, edgeTile, nr, cTile, ldcOf, store, addend: null);
                         }
                     }
                 }
