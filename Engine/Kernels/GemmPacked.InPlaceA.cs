@@ -35,12 +35,7 @@ internal static unsafe partial class GemmPacked
             StepInPlace512<T, TCount>(a0 + p, a1 + p, a2 + p, a3 + p, a4 + p, a5 + p, b, half, ref c00, ref c01, ref c10, ref c11, ref c20, ref c21, ref c30, ref c31, ref c40, ref c41, ref c50, ref c51);
             b += bStride;
         }
-        Store512(c + 0 * ldc, half, c00, c01, overwrite, addend);
-        if (TCount.Value > 1) Store512(c + 1 * ldc, half, c10, c11, overwrite, addend);
-        if (TCount.Value > 2) Store512(c + 2 * ldc, half, c20, c21, overwrite, addend);
-        if (TCount.Value > 3) Store512(c + 3 * ldc, half, c30, c31, overwrite, addend);
-        if (TCount.Value > 4) Store512(c + 4 * ldc, half, c40, c41, overwrite, addend);
-        if (TCount.Value > 5) Store512(c + 5 * ldc, half, c50, c51, overwrite, addend);
+        StoreTile512<T, TCount>(c, ldc, half, overwrite, addend, ref c00, ref c01, ref c10, ref c11, ref c20, ref c21, ref c30, ref c31, ref c40, ref c41, ref c50, ref c51);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]

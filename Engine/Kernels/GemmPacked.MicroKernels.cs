@@ -42,6 +42,17 @@ internal static unsafe partial class GemmPacked
             a += MR;
             b += bStride;
         }
+        StoreTile512<T, TCount>(c, ldc, half, overwrite, addend, ref c00, ref c01, ref c10, ref c11, ref c20, ref c21, ref c30, ref c31, ref c40, ref c41, ref c50, ref c51);
+    }
+
+    /// <summary>A register tile's TCount rows into c (<see cref="Store512{T}"/> row by row); shared by the 512-bit kernels.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void StoreTile512<T, TCount>(T* c, nint ldc, nint half, bool overwrite, T* addend,
+        ref Vector512<T> c00, ref Vector512<T> c01, ref Vector512<T> c10, ref Vector512<T> c11, ref Vector512<T> c20, ref Vector512<T> c21,
+        ref Vector512<T> c30, ref Vector512<T> c31, ref Vector512<T> c40, ref Vector512<T> c41, ref Vector512<T> c50, ref Vector512<T> c51)
+        where T : unmanaged, IFloatingPointIeee754<T>
+        where TCount : struct, ICount
+    {
         Store512(c + 0 * ldc, half, c00, c01, overwrite, addend);
         if (TCount.Value > 1) Store512(c + 1 * ldc, half, c10, c11, overwrite, addend);
         if (TCount.Value > 2) Store512(c + 2 * ldc, half, c20, c21, overwrite, addend);
