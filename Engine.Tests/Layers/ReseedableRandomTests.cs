@@ -54,6 +54,47 @@ public class ReseedableRandomTests
         }
     }
 
+    [TestCase(0.4)]
+    [TestCase(0.05)]
+    [TestCase(0.95)]
+    [TestCase(1e-9)]
+    public void FillDropoutMasks_IsTheNextDoubleLoop_DrawForDraw_AndTheStreamGoesOnFromThere(double rate)
+    {
+        // Float and double masks, lengths around the 55-value state (and a mask inside a draw sequence), every seed class.
+        foreach (var (seed, stream, reference) in StreamsForEverySeed().Where((_, i) => i % 7 == 0))
+        {
+            float keep = (float)(1 / (1 - rate));
+            for (int k = 0; k < 3; k++) Assert.That(stream.NextDouble(), Is.EqualTo(reference.NextDouble()));
+            foreach (int length in new[] { 1, 54, 55, 56, 300 })
+            {
+                var masks = new float[length];
+                stream.FillDropoutMasks<float>(masks, rate, keep);
+                for (int i = 0; i < length; i++)
+                {
+                    float expected = reference.NextDouble() < rate ? 0f : keep;
+                    Assert.That(BitConverter.SingleToInt32Bits(masks[i]), Is.EqualTo(BitConverter.SingleToInt32Bits(expected)),
+                        $"seed {seed}, rate {rate}, length {length}, mask {i}");
+                }
+            }
+            var doubles = new double[97];
+            stream.FillDropoutMasks<double>(doubles, rate, 1 / (1 - rate));
+            for (int i = 0; i < doubles.Length; i++)
+                Assert.That(doubles[i], Is.EqualTo(reference.NextDouble() < rate ? 0 : 1 / (1 - rate)), $"seed {seed}, double mask {i}");
+            for (int k = 0; k < 60; k++)
+                Assert.That(stream.Next(), Is.EqualTo(reference.Next()), $"seed {seed}: draw {k} after the masks");
+        }
+    }
+
+    [Test]
+    public void FillDropoutMasks_DropsAboutRateOfTheMasks()
+    {
+        var masks = new float[200_000];
+        new ReseedableRandom().Reseed(11).FillDropoutMasks<float>(masks, 0.4, 1 / 0.6f);
+        double dropped = masks.Count(m => m == 0) / (double)masks.Length;
+        Assert.That(dropped, Is.EqualTo(0.4).Within(0.005), "fraction dropped");
+        Assert.That(masks.Where(m => m != 0).Distinct().Single(), Is.EqualTo(1 / 0.6f), "the kept masks are 1 / (1 − rate)");
+    }
+
     [Test]
     public void Reseeding_RestartsTheStream_FromAnyPoint()
     {

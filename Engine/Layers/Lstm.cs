@@ -180,6 +180,11 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
         else
         {
             int masks = c.InputMaskCount, columns = g / masks;   // mask k covers gate columns [k·columns, (k+1)·columns)
+            // Without LN_i, as above: each mask's W_kᵀ packed (into the buffer U is packed into below) and the product
+            // started from b's columns, so the masked rows of X are read where they are (GemmPacked's in-place a) and no
+            // pass adds b afterwards. Only for F ≤ KC: the product is then one k block, b + Σ is Σ + b, and the bits are
+            // those of the product and the pass below (a wider F keeps them).
+            biasInProduct = inputNorm is null && f <= GemmPacked.KC && c.PackedWeights.Length >= Gemm.PackedLength<T>(f, columns);
             for (int k = 0; k < masks; k++)
             {
                 Span<T> maskedInput = c.MaskedInputs[k];
@@ -188,8 +193,16 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
                     int bi = r % batchSize;
                     TensorPrimitives.Multiply(c.Input.AsSpan(r * f, f), c.InputMasks.AsSpan((k * batchSize + bi) * f, f), maskedInput.Slice(r * f, f));
                 }
-                Gemm.Multiply(Transpose.No, Transpose.Yes, rows, columns, f, T.One, maskedInput, f, w.Slice(k * columns * f, columns * f), f,
-                    T.Zero, projection.Slice(k * columns), g, SplitProducts);
+                ReadOnlySpan<T> gateWeights = w.Slice(k * columns * f, columns * f);
+                if (biasInProduct)
+                {
+                    Gemm.Pack(Transpose.Yes, f, columns, gateWeights, f, c.PackedWeights);
+                    Gemm.MultiplyPackedOntoRow(Transpose.No, rows, columns, f, maskedInput, f, c.PackedWeights, b.Slice(k * columns, columns),
+                        projection.Slice(k * columns), g, SplitProducts);
+                }
+                else
+                    Gemm.Multiply(Transpose.No, Transpose.Yes, rows, columns, f, T.One, maskedInput, f, gateWeights, f, T.Zero,
+                        projection.Slice(k * columns), g, SplitProducts);
             }
         }
         if (!biasInProduct)
@@ -668,6 +681,11 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
     private static void DrawMasks(T[] masks, double rate, Random random)
     {
         T keep = T.CreateTruncating(1.0 / (1.0 - rate));
+        if (random is ReseedableRandom stream)
+        {
+            stream.FillDropoutMasks<T>(masks, rate, keep);   // the same draws, without a virtual call each
+            return;
+        }
         for (int k = 0; k < masks.Length; k++) masks[k] = random.NextDouble() < rate ? T.Zero : keep;
     }
 }

@@ -63,6 +63,31 @@ internal sealed class ReseedableRandom : Random
 
     protected override double Sample() => InternalSample() * (1.0 / int.MaxValue);
 
+    /// <summary>
+    /// Inverted dropout masks: <c>masks[i] = NextDouble() &lt; rate ? 0 : keep</c> for i = 0, 1, …, draw for draw as that
+    /// loop gives them (the same samples, the same comparison), without a virtual call per draw. Lstm's DrawMasks takes
+    /// this path for a Bidirectional's direction streams: 270,000 draws per training step of the seed model, about 2 % of
+    /// the step through NextDouble.
+    /// </summary>
+    internal void FillDropoutMasks<T>(Span<T> masks, double rate, T keep) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int[] state = seedArray;
+        int locNext = next, locNextP = nextP;
+        for (int i = 0; i < masks.Length; i++)
+        {
+            // InternalSample, inlined
+            if (++locNext >= 56) locNext = 1;
+            if (++locNextP >= 56) locNextP = 1;
+            int value = state[locNext] - state[locNextP];
+            if (value == int.MaxValue) value--;
+            if (value < 0) value += int.MaxValue;
+            state[locNext] = value;
+            masks[i] = value * (1.0 / int.MaxValue) < rate ? T.Zero : keep;
+        }
+        next = locNext;
+        nextP = locNextP;
+    }
+
     public override double NextDouble() => Sample();
 
     public override int Next() => InternalSample();
