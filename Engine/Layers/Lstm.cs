@@ -187,12 +187,11 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
             biasInProduct = inputNorm is null && f <= GemmPacked.KC && c.PackedWeights.Length >= Gemm.PackedLength<T>(f, columns);
             for (int k = 0; k < masks; k++)
             {
+                // A step's B rows are contiguous and take the B samples' masks in order: one pass per step.
                 Span<T> maskedInput = c.MaskedInputs[k];
-                for (int r = 0; r < rows; r++)
-                {
-                    int bi = r % batchSize;
-                    TensorPrimitives.Multiply(c.Input.AsSpan(r * f, f), c.InputMasks.AsSpan((k * batchSize + bi) * f, f), maskedInput.Slice(r * f, f));
-                }
+                ReadOnlySpan<T> stepMasks = c.InputMasks.AsSpan(k * batchSize * f, batchSize * f);
+                for (int s = 0; s < time; s++)
+                    TensorPrimitives.Multiply(c.Input.AsSpan(s * batchSize * f, batchSize * f), stepMasks, maskedInput.Slice(s * batchSize * f, batchSize * f));
                 ReadOnlySpan<T> gateWeights = w.Slice(k * columns * f, columns * f);
                 if (biasInProduct)
                 {
@@ -375,10 +374,11 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
                 if (inputGradient.IsEmpty) continue;
                 Gemm.Multiply(Transpose.No, Transpose.No, rows, f, columns, T.One, dProjection.Slice(k * columns), g, w.Slice(k * columns * f, columns * f), f,
                     T.Zero, product, f, SplitProducts);
-                for (int r = 0; r < rows; r++)
+                ReadOnlySpan<T> stepMasks = c.InputMasks.AsSpan(k * batchSize * f, batchSize * f);
+                for (int s = 0; s < time; s++)
                 {
-                    int bi = r % batchSize;
-                    TensorPrimitives.MultiplyAdd(product.Slice(r * f, f), c.InputMasks.AsSpan((k * batchSize + bi) * f, f), dInput.Slice(r * f, f), dInput.Slice(r * f, f));
+                    Span<T> stepRows = dInput.Slice(s * batchSize * f, batchSize * f);
+                    TensorPrimitives.MultiplyAdd(product.Slice(s * batchSize * f, batchSize * f), stepMasks, stepRows, stepRows);
                 }
             }
         }
