@@ -86,6 +86,31 @@ public class ReseedableRandomTests
     }
 
     [Test]
+    public void DropThreshold_IsTheFirstSampleWhoseNextDoubleReachesTheRate()
+    {
+        const double scale = 1.0 / int.MaxValue;
+        var rates = new List<double> { 1e-12, 1e-9, 0.05, 0.1, 0.2, 0.25, 0.3, 0.4, 0.5, 0.6, 0.75, 0.9, 0.95, 0.999999 };
+        foreach (int sample in new[] { 1, 2, 12345, 858993459, 1073741823, 1073741824, 2147483645, 2147483646 })
+        {
+            double exact = sample * scale;   // a rate that is exactly some sample's NextDouble, and its neighbours
+            rates.Add(exact);
+            rates.Add(Math.BitDecrement(exact));
+            rates.Add(Math.BitIncrement(exact));
+        }
+        foreach (double rate in rates)
+        {
+            int t = ReseedableRandom.DropThreshold(rate);
+            foreach (long s in new long[] { t - 2L, t - 1L, t, t + 1L })
+            {
+                if (s < 0 || s >= int.MaxValue) continue;   // samples lie in [0, int.MaxValue)
+                Assert.That(s * scale < rate, Is.EqualTo(s < t), $"rate {rate:R}, threshold {t}, sample {s}");
+            }
+        }
+        Assert.That(ReseedableRandom.DropThreshold(0), Is.Zero, "rate 0 drops nothing");
+        Assert.That(ReseedableRandom.DropThreshold(Math.BitDecrement(1.0)), Is.EqualTo(int.MaxValue), "a rate above every sample drops all");
+    }
+
+    [Test]
     public void FillDropoutMasks_DropsAboutRateOfTheMasks()
     {
         var masks = new float[200_000];

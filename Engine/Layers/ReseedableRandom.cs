@@ -65,27 +65,47 @@ internal sealed class ReseedableRandom : Random
 
     /// <summary>
     /// Inverted dropout masks: <c>masks[i] = NextDouble() &lt; rate ? 0 : keep</c> for i = 0, 1, …, draw for draw as that
-    /// loop gives them (the same samples, the same comparison), without a virtual call per draw. Lstm's DrawMasks takes
-    /// this path for a Bidirectional's direction streams: 270,000 draws per training step of the seed model, about 2 % of
-    /// the step through NextDouble.
+    /// loop gives them (the same samples, the same decisions), in a loop without branches on the data: the sample's sign
+    /// fix-up as arithmetic, and the comparison as one on the sample's integer against the first integer whose
+    /// NextDouble reaches <paramref name="rate"/> (the same decision: int → double is exact and the scaling monotonic).
+    /// Lstm's DrawMasks takes this path for a Bidirectional's direction streams: about 270,000 draws per training step of
+    /// the seed model, 9–10 ns a draw through NextDouble (half its two data-dependent branches mispredicted), 2 % of the step.
     /// </summary>
     internal void FillDropoutMasks<T>(Span<T> masks, double rate, T keep) where T : unmanaged, IFloatingPointIeee754<T>
     {
+        int threshold = DropThreshold(rate);
+        Span<T> choices = [keep, T.Zero];   // [0]: kept, [1]: dropped (sample < threshold)
         int[] state = seedArray;
         int locNext = next, locNextP = nextP;
         for (int i = 0; i < masks.Length; i++)
         {
-            // InternalSample, inlined
+            // InternalSample, inlined: the wraps are taken once in 55 draws; value == int.MaxValue never (a difference of two
+            // values in [0, int.MaxValue)) but kept as written; the negative fix-up (half the draws) without a branch.
             if (++locNext >= 56) locNext = 1;
             if (++locNextP >= 56) locNextP = 1;
             int value = state[locNext] - state[locNextP];
             if (value == int.MaxValue) value--;
-            if (value < 0) value += int.MaxValue;
+            value += (value >> 31) & int.MaxValue;
             state[locNext] = value;
-            masks[i] = value * (1.0 / int.MaxValue) < rate ? T.Zero : keep;
+            masks[i] = choices[(int)((uint)(value - threshold) >> 31)];
         }
         next = locNext;
         nextP = locNextP;
+    }
+
+    /// <summary>
+    /// The least sample s in [0, int.MaxValue] with <c>s · (1 / int.MaxValue) ≥ rate</c> (Sample's value), so that
+    /// <c>Sample() &lt; rate</c> exactly when the sample is below it; int.MaxValue if no sample reaches the rate.
+    /// </summary>
+    internal static int DropThreshold(double rate)
+    {
+        const double scale = 1.0 / int.MaxValue;
+        if (!(rate > 0)) return 0;                                       // no sample is below 0 (or NaN: never dropped)
+        if (!((int.MaxValue - 1) * scale >= rate)) return int.MaxValue;   // every sample is below the rate
+        long s = Math.Clamp((long)(rate * int.MaxValue), 0, int.MaxValue - 1);
+        while (s > 0 && (s - 1) * scale >= rate) s--;
+        while (s * scale < rate) s++;
+        return (int)s;
     }
 
     public override double NextDouble() => Sample();
