@@ -683,7 +683,7 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
         T keep = T.CreateTruncating(1.0 / (1.0 - rate));
         if (random is ReseedableRandom stream)
         {
-            stream.FillDropoutMasks<T>(masks, rate, keep);   // the same draws, without a virtual call each
+            stream.FillDropoutMasks<T>(masks, rate, keep);   // the same draws and decisions, without a virtual call or a branch on the data each
             return;
         }
         for (int k = 0; k < masks.Length; k++) masks[k] = random.NextDouble() < rate ? T.Zero : keep;
