@@ -1,3 +1,4 @@
+using System.Numerics.Tensors;
 using NumLstm.Kernels;
 using NumLstm.Layers;
 using NumLstm.Tests.TestSupport;
@@ -8,7 +9,8 @@ namespace NumLstm.Tests.Kernels;
 /// The in-cell LayerNorm kernels fused into the gate pass: <see cref="LstmGates.NormalizedForwardStep{T}"/> against
 /// LayerNorm followed by the plain gate pass (bit for bit) and against the scalar equations (C1), (S4)–(S7);
 /// <see cref="LstmGates.NormalizedCellOutput{T}"/> against (C4)/(C5), (S6)–(S7); <see cref="LstmGates.ActivateAndUpdateCell{T}"/>
-/// against (S4)–(S5); <see cref="LstmGates.NormalizedCellBackward{T}"/> against the separate backward steps (bit for bit). Lengths around the vector width, so every tail is taken.
+/// against (S4)–(S5); <see cref="LstmGates.NormalizedCellBackward{T}"/> against the separate backward steps (bit for bit); <see cref="LayerNormKernel.SeparateGatesForwardRow{T}"/> against the
+/// passes it fuses (bit for bit) and against (C2) with (S3). Lengths around the vector width, so every tail is taken.
 /// </summary>
 [TestFixture(typeof(float))]
 [TestFixture(typeof(double))]
@@ -203,6 +205,69 @@ public class FusedCellNormTests<T> where T : unmanaged, IFloatingPointIeee754<T>
     }
 
     [Test]
+    public void SeparateGatesForwardRow_EqualsBothLayerNormsAndTheBiasPassByPass_BitForBit()
+    {
+        // What the training step does for (C2): LN_i of Ax in place, b added, LN_h of Ah added into the row.
+        if (!LayerNormKernel.HasRowKernels<T>()) Assert.Ignore("The fused row needs the LayerNorm row kernels (Vector256 hardware).");
+        foreach (int h in Hidden)
+        {
+            int g = 4 * h;
+            T epsilonI = T.CreateTruncating(Epsilon), epsilonH = T.CreateTruncating(1e-5);
+            T[] ax = TestArrays.Uniform<T>(g, 5 * h, -3, 5), ah = TestArrays.Uniform<T>(g, 5 * h + 1, -2, 4), bias = TestArrays.Uniform<T>(g, 5 * h + 2);
+            T[] gammaI = TestArrays.Uniform<T>(g, 5 * h + 3, 0.5, 1.5), betaI = TestArrays.Uniform<T>(g, 5 * h + 4);
+            T[] gammaH = TestArrays.Uniform<T>(g, 5 * h + 5, 0.5, 1.5), betaH = TestArrays.Uniform<T>(g, 5 * h + 6);
+
+            T[] expected = (T[])ax.Clone(), normalizedIRef = new T[g], normalizedHRef = new T[g];
+            (T muI, T rhoI) = LayerNormKernel.ForwardRow<T>(expected, epsilonI, gammaI, betaI, expected, normalizedIRef);
+            TensorPrimitives.Add(expected, bias, expected);
+            (T muH, T rhoH) = LayerNormKernel.ForwardRow<T>(ah, epsilonH, gammaH, betaH, expected, normalizedHRef, addToY: true);
+
+            T[] z = (T[])ax.Clone(), normalizedI = new T[g], normalizedH = new T[g];
+            var statistics = LayerNormKernel.SeparateGatesForwardRow<T>(z, ah, bias, epsilonI, gammaI, betaI, normalizedI, epsilonH, gammaH, betaH, normalizedH);
+            Assert.That(statistics, Is.EqualTo((muI, rhoI, muH, rhoH)), $"μ_i, ρ_i, μ_h, ρ_h (H={h})");
+            Assert.That(z, Is.EqualTo(expected), $"z (H={h})");
+            Assert.That(normalizedI, Is.EqualTo(normalizedIRef), $"x̂_i (H={h})");
+            Assert.That(normalizedH, Is.EqualTo(normalizedHRef), $"x̂_h (H={h})");
+
+            // Inference passes one scratch row for both x̂: z is the same.
+            T[] zShared = (T[])ax.Clone(), scratch = new T[g];
+            LayerNormKernel.SeparateGatesForwardRow<T>(zShared, ah, bias, epsilonI, gammaI, betaI, scratch, epsilonH, gammaH, betaH, scratch);
+            Assert.That(zShared, Is.EqualTo(expected), $"z with one scratch row for both x̂ (H={h})");
+        }
+    }
+
+    [Test]
+    public void SeparateGatesForwardRow_MatchesTheScalarEquations()
+    {
+        // (C2) with (S3): z = (γ_i ⊙ x̂_i + β_i + b) + (γ_h ⊙ x̂_h + β_h), each x̂ with its own ε.
+        foreach (int h in Hidden)
+        {
+            int g = 4 * h;
+            const double epsilonH = 1e-5;
+            T[] ax = TestArrays.Uniform<T>(g, 7 * h, -3, 5), ah = TestArrays.Uniform<T>(g, 7 * h + 1, -2, 4), bias = TestArrays.Uniform<T>(g, 7 * h + 2);
+            T[] gammaI = TestArrays.Uniform<T>(g, 7 * h + 3, 0.5, 1.5), betaI = TestArrays.Uniform<T>(g, 7 * h + 4);
+            T[] gammaH = TestArrays.Uniform<T>(g, 7 * h + 5, 0.5, 1.5), betaH = TestArrays.Uniform<T>(g, 7 * h + 6);
+            double[] x = TestArrays.ToDouble<T>(ax), y = TestArrays.ToDouble<T>(ah), b = TestArrays.ToDouble<T>(bias);
+            double[] gi = TestArrays.ToDouble<T>(gammaI), bi = TestArrays.ToDouble<T>(betaI), gh = TestArrays.ToDouble<T>(gammaH), bh = TestArrays.ToDouble<T>(betaH);
+            double muI = x.Average(), rhoI = 1 / Math.Sqrt(x.Select(v => (v - muI) * (v - muI)).Average() + Epsilon);
+            double muH = y.Average(), rhoH = 1 / Math.Sqrt(y.Select(v => (v - muH) * (v - muH)).Average() + epsilonH);
+            double[] expected = x.Select((v, j) => (v - muI) * rhoI * gi[j] + bi[j] + b[j] + (y[j] - muH) * rhoH * gh[j] + bh[j]).ToArray();
+
+            T[] z = (T[])ax.Clone(), normalizedI = new T[g], normalizedH = new T[g];
+            var (m, r, mh, rh) = LayerNormKernel.SeparateGatesForwardRow<T>(z, ah, bias, T.CreateTruncating(Epsilon), gammaI, betaI, normalizedI,
+                T.CreateTruncating(epsilonH), gammaH, betaH, normalizedH);
+            double tolerance = 64 * (g + 4) * TestArrays.Epsilon<T>();
+            Assert.That(double.CreateTruncating(m), Is.EqualTo(muI).Within(tolerance * 4), $"μ_i (H={h})");
+            Assert.That(double.CreateTruncating(r), Is.EqualTo(rhoI).Within(tolerance * rhoI), $"ρ_i (H={h})");
+            Assert.That(double.CreateTruncating(mh), Is.EqualTo(muH).Within(tolerance * 4), $"μ_h (H={h})");
+            Assert.That(double.CreateTruncating(rh), Is.EqualTo(rhoH).Within(tolerance * rhoH), $"ρ_h (H={h})");
+            TestArrays.AssertClose<T>(normalizedI, x.Select(v => (v - muI) * rhoI).ToArray(), [], 0, tolerance * 4, $"x̂_i (H={h})");
+            TestArrays.AssertClose<T>(normalizedH, y.Select(v => (v - muH) * rhoH).ToArray(), [], 0, tolerance * 4, $"x̂_h (H={h})");
+            TestArrays.AssertClose<T>(z, expected, [], 0, tolerance * 16, $"z (H={h})");
+        }
+    }
+
+    [Test]
     public void FusedKernels_RejectWrongLengths_NamingThem()
     {
         T[] four = new T[8], row = new T[2], shortRow = new T[1];
@@ -210,6 +275,8 @@ public class FusedCellNormTests<T> where T : unmanaged, IFloatingPointIeee754<T>
         Assert.That(e!.Message, Does.Contain("NormalizedForwardStep").And.Contain("[8]"));
         e = Assert.Throws<ArgumentException>(() => LstmGates.NormalizedCellOutput<T>(row, T.One, row, row, row, row, row, shortRow, carry: true));
         Assert.That(e!.Message, Does.Contain("NormalizedCellOutput").And.Contain("h 1"));
+        e = Assert.Throws<ArgumentException>(() => LayerNormKernel.SeparateGatesForwardRow<T>(four, four, four, T.One, four, four, four, T.One, four, row, four));
+        Assert.That(e!.Message, Does.Contain("SeparateGatesForwardRow").And.Contain("[8]").And.Contain("β_h 2"));
         if (LayerNormKernel.HasRowKernels<T>())
         {
             e = Assert.Throws<ArgumentException>(() => LstmGates.NormalizedCellBackward<T>(four, row, row, row, row, four, row, T.One, row, row, shortRow, true, row));

@@ -235,6 +235,54 @@ public static class LayerNormKernel
     }
 
     /// <summary>
+    /// (C2) with (S3) for one row of gate pre-activations: z ← (LN_i(z) + b) + LN_h(ah), z holding A_x on entry, x̂_i and
+    /// x̂_h stored. The statistics of both rows, then one pass for both x̂ and the sum, with the operations of
+    /// <see cref="ForwardRow{T}"/> on z in place, b added, then <see cref="ForwardRow{T}"/> of ah with addToY, so the
+    /// same bits as those three passes. Returns both rows' (μ, ρ). normalizedI and normalizedH may be one scratch row when
+    /// x̂ is not kept (inference).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    internal static (T MeanI, T InverseStdI, T MeanH, T InverseStdH) SeparateGatesForwardRow<T>(Span<T> z, ReadOnlySpan<T> ah,
+        ReadOnlySpan<T> bias, T epsilonI, ReadOnlySpan<T> gammaI, ReadOnlySpan<T> betaI, Span<T> normalizedI,
+        T epsilonH, ReadOnlySpan<T> gammaH, ReadOnlySpan<T> betaH, Span<T> normalizedH)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int width = z.Length, lanes = Vector256<T>.Count, last = width - lanes;
+        if (ah.Length != width || bias.Length != width || gammaI.Length != width || betaI.Length != width || normalizedI.Length != width
+            || gammaH.Length != width || betaH.Length != width || normalizedH.Length != width)
+            throw new ArgumentException($"LayerNormKernel.SeparateGatesForwardRow: expected every row [{width}] (z's); got Ah {ah.Length}, b {bias.Length}, "
+                + $"γ_i {gammaI.Length}, β_i {betaI.Length}, x̂_i {normalizedI.Length}, γ_h {gammaH.Length}, β_h {betaH.Length}, x̂_h {normalizedH.Length}.");
+        (T muI, T rhoI) = RowStatistics<T>(z, epsilonI);
+        (T muH, T rhoH) = RowStatistics(ah, epsilonH);
+        ref T zr = ref MemoryMarshal.GetReference(z), ahr = ref MemoryMarshal.GetReference(ah), biasr = ref MemoryMarshal.GetReference(bias);
+        ref T gir = ref MemoryMarshal.GetReference(gammaI), bir = ref MemoryMarshal.GetReference(betaI), nir = ref MemoryMarshal.GetReference(normalizedI);
+        ref T ghr = ref MemoryMarshal.GetReference(gammaH), bhr = ref MemoryMarshal.GetReference(betaH), nhr = ref MemoryMarshal.GetReference(normalizedH);
+        Vector256<T> muIV = Vector256.Create(muI), rhoIV = Vector256.Create(rhoI), muHV = Vector256.Create(muH), rhoHV = Vector256.Create(rhoH);
+        int j = 0;
+        for (; j <= last; j += lanes)
+        {
+            Vector256<T> xHatI = (Vector256.LoadUnsafe(ref zr, (nuint)j) - muIV) * rhoIV;                          // (L2) of A_x
+            xHatI.StoreUnsafe(ref nir, (nuint)j);
+            Vector256<T> xHatH = (Vector256.LoadUnsafe(ref ahr, (nuint)j) - muHV) * rhoHV;                         // (L2) of A_h
+            xHatH.StoreUnsafe(ref nhr, (nuint)j);
+            Vector256<T> input = xHatI * Vector256.LoadUnsafe(ref gir, (nuint)j) + Vector256.LoadUnsafe(ref bir, (nuint)j);   // (L3) LN_i
+            input += Vector256.LoadUnsafe(ref biasr, (nuint)j);                                                    // + b
+            Vector256<T> hidden = xHatH * Vector256.LoadUnsafe(ref ghr, (nuint)j) + Vector256.LoadUnsafe(ref bhr, (nuint)j);  // (L3) LN_h
+            (input + hidden).StoreUnsafe(ref zr, (nuint)j);
+        }
+        for (; j < width; j++)
+        {
+            T xHatI = (Unsafe.Add(ref zr, j) - muI) * rhoI, xHatH = (Unsafe.Add(ref ahr, j) - muH) * rhoH;
+            Unsafe.Add(ref nir, j) = xHatI;
+            Unsafe.Add(ref nhr, j) = xHatH;
+            T input = xHatI * Unsafe.Add(ref gir, j) + Unsafe.Add(ref bir, j);
+            input += Unsafe.Add(ref biasr, j);
+            Unsafe.Add(ref zr, j) = input + (xHatH * Unsafe.Add(ref ghr, j) + Unsafe.Add(ref bhr, j));
+        }
+        return (muI, rhoI, muH, rhoH);
+    }
+
+    /// <summary>
     /// <see cref="BackwardRow{T}"/>'s dx alone (overwrite off): the same two passes and operations, without dγ and dβ, so
     /// a row's dx gets the same bits. With <see cref="AccumulateParameterGradients{T}"/> over the same rows, in row order,
     /// it lets two threads share a backward pass: dx for disjoint rows, the parameter gradients on one of them.
