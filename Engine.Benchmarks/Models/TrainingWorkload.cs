@@ -10,14 +10,15 @@ namespace NumLstm.Benchmarks.Models;
 /// <list type="bullet">
 /// <item>W1: the seed model BiLSTM(100, sequences) → LN → BiLSTM(200) → LN → Dense(2), B = 64, T = 50, F = 32, MSE,
 /// with the seed's dropout 0.4 and recurrent dropout 0.4 ("W1"), or without dropout as the libtorch peer runs it
-/// ("W1-nodrop"); "W1-cell-*" put a LayerNorm inside the cell instead of after each layer (the in-cell overhead,
+/// ("W1-nodrop"), and that without the directions' balance ("W1-nodrop-unbalanced": each core waits for the other
+/// instead of taking rows and product blocks off it); "W1-cell-*" put a LayerNorm inside the cell instead of after each layer (the in-cell overhead,
 /// compared with "W1-plain": the same stack with no LayerNorm at all).</item>
 /// <item>W4: 2-layer LSTM(512), input 128, T = 100, B = 32, last step → Dense(10), softmax cross-entropy.</item>
 /// </list>
 /// </summary>
 public sealed class TrainingWorkload
 {
-    public static readonly string[] Names = ["W1", "W1-nodrop", "W1-plain", "W1-cell-keras-gates", "W1-cell-tf-addons", "W4"];
+    public static readonly string[] Names = ["W1", "W1-nodrop", "W1-nodrop-unbalanced", "W1-plain", "W1-cell-keras-gates", "W1-cell-tf-addons", "W4"];
 
     private readonly Sequential<float> model;
     private readonly ModelCache<float> cache;
@@ -32,7 +33,7 @@ public sealed class TrainingWorkload
         (ModelSpec spec, Batch, Time, Features) = name switch
         {
             "W1" => (Seed(0.4, LayerNormPlacement.AfterEachRecurrent), 64, 50, 32),
-            "W1-nodrop" => (Seed(0, LayerNormPlacement.AfterEachRecurrent), 64, 50, 32),
+            "W1-nodrop" or "W1-nodrop-unbalanced" => (Seed(0, LayerNormPlacement.AfterEachRecurrent), 64, 50, 32),
             "W1-plain" => (Seed(0, LayerNormPlacement.None), 64, 50, 32),
             "W1-cell-keras-gates" => (Seed(0, LayerNormPlacement.InCell(CellNormalization.KerasGates)), 64, 50, 32),
             "W1-cell-tf-addons" => (Seed(0, LayerNormPlacement.InCell(CellNormalization.TfAddons)), 64, 50, 32),
@@ -41,6 +42,9 @@ public sealed class TrainingWorkload
         };
         Name = name;
         model = spec.Build<float>();
+        // "-unbalanced": the directions on their two cores without the core done first helping the other (the same bits).
+        if (name.EndsWith("-unbalanced", StringComparison.Ordinal))
+            foreach (var layer in model.Layers.OfType<Bidirectional<float>>()) layer.BalanceDirections = false;
         cache = model.CreateCache();
         optimizer = new Adam<float>(model.Parameters.ToList(), 1e-3);
         bool classes = name == "W4";

@@ -19,13 +19,14 @@ public static class Gemm
 
     /// <summary>
     /// As the public Multiply; allowParallel = false keeps a large product on the calling thread (a caller that already
-    /// runs one task per core, as a Bidirectional's two directions do).
+    /// runs one task per core, as a Bidirectional's two directions do), and share lets the other core join it once it is
+    /// done with its own task (<see cref="SharedProduct{T}"/>; the same bits).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void Multiply<T>(
         Transpose transA, Transpose transB, int m, int n, int k,
         T alpha, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb,
-        T beta, Span<T> c, int ldc, bool allowParallel)
+        T beta, Span<T> c, int ldc, bool allowParallel, SharedProduct<T>? share = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (m < 0 || n < 0 || k < 0)
@@ -62,7 +63,7 @@ public static class Gemm
             case GemmPacked.Route.Packed:
             case GemmPacked.Route.PackedInPlaceB:
                 GemmPacked.MultiplyAccumulate(ta, tb, m, n, k, alpha, a, lda, b, ldb, c, ldc, GemmPacked.Best, parallel: allowParallel ? null : false,
-                    overwrite: overwrite);
+                    overwrite: overwrite, share: share);
                 return;
         }
         MultiplyAccumulateGeneric(transA, transB, m, n, k, alpha, a, lda, b, ldb, c, ldc);

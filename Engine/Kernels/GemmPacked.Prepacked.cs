@@ -206,7 +206,7 @@ internal static unsafe partial class GemmPacked
         Width width, int nr, int j0, int j1, bool overwrite = false, T* addend = null, bool readAInPlace = false)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        T* aPack = Rent<T>(ref packABuffer, RoundUp(Math.Min(MC, m), MR) * Math.Min(KC, k));
+        T* aPack = Rent<T>(ref packABuffer, APackLength<T>());
         T* edgeTile = stackalloc T[2 * MR * 32];
         bool inPlaceA = readAInPlace && !transA && width == Width.V512 && alpha == T.One;
         for (int jc = 0; jc < n; jc += NC)

@@ -72,7 +72,7 @@ internal static unsafe partial class GemmPacked
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void MultiplyAccumulate<T>(bool transA, bool transB, int m, int n, int k, T alpha,
         ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc,
-        Width width, bool? directB = null, bool? parallel = null, bool overwrite = false)
+        Width width, bool? directB = null, bool? parallel = null, bool overwrite = false, SharedProduct<T>? share = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (m == 0 || n == 0) return;
@@ -91,7 +91,7 @@ internal static unsafe partial class GemmPacked
         {
             if (!split || (m < 2 * MR && n < 2 * nr))
             {
-                Blocked(transA, transB, m, n, k, alpha, aPtr, lda, bPtr, ldb, cPtr, ldc, width, nr, inPlace, overwrite);
+                Blocked(transA, transB, m, n, k, alpha, aPtr, lda, bPtr, ldb, cPtr, ldc, width, nr, inPlace, overwrite, share: share);
                 return;
             }
             MultiplyInTwoHalves(transA, transB, m, n, k, alpha, aPtr, lda, bPtr, ldb, cPtr, ldc, width, nr, inPlace, overwrite);
@@ -105,7 +105,8 @@ internal static unsafe partial class GemmPacked
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void MultiplyStacked<T>(bool transA, int m1, int m2, int n, int k, T alpha, ReadOnlySpan<T> a1, int lda1,
-        ReadOnlySpan<T> a2, int lda2, ReadOnlySpan<T> b, int ldb, Span<T> c1, int ldc1, Span<T> c2, int ldc2)
+        ReadOnlySpan<T> a2, int lda2, ReadOnlySpan<T> b, int ldb, Span<T> c1, int ldc1, Span<T> c2, int ldc2,
+        SharedProduct<T>? share = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (m1 <= 0 || m2 <= 0 || n <= 0 || k <= 0 || Best == Width.None)
@@ -113,7 +114,7 @@ internal static unsafe partial class GemmPacked
         int nr = 2 * (Best == Width.V512 ? Vector512<T>.Count : Vector256<T>.Count);
         fixed (T* a1Ptr = a1, a2Ptr = a2, bPtr = b, c1Ptr = c1, c2Ptr = c2)
             Blocked(transA, false, m1, n, k, alpha, a1Ptr, lda1, bPtr, ldb, c1Ptr, ldc1, Best, nr, inPlaceB: false, overwrite: true,
-                a2Ptr, lda2, m2, c2Ptr, ldc2);
+                a2Ptr, lda2, m2, c2Ptr, ldc2, share);
     }
 
     /// <summary>
@@ -198,22 +199,26 @@ internal static unsafe partial class GemmPacked
     private static int RoundUp(int value, int multiple) => (value + multiple - 1) / multiple * multiple;
 
     /// <summary>
-    /// The single-threaded blocked product (loops jc, pc, ic, jr, ir of the Goto algorithm). overwrite: the first k block
-    /// stores into c instead of adding to it.
+    /// The blocked product (loops jc, pc, ic, jr, ir of the Goto algorithm) on the calling thread. overwrite: the first k
+    /// block stores into c instead of adding to it. share: another thread may take some of each packed block's row
+    /// blocks (<see cref="SharedProduct{T}"/>); each row block is computed the same way on either thread, and every k block
+    /// is finished before the next one starts, so the bits are the same.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Blocked<T>(bool transA, bool transB, int m, int n, int k, T alpha,
         T* a, int lda, T* b, int ldb, T* c, int ldc, Width width, int nr, bool inPlaceB, bool overwrite = false,
-        T* a2 = null, int lda2 = 0, int m2 = 0, T* c2 = null, int ldc2 = 0)
+        T* a2 = null, int lda2 = 0, int m2 = 0, T* c2 = null, int ldc2 = 0, SharedProduct<T>? share = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         // a2, m2, c2: a second product with the same b (MultiplyStacked), its rows after the first's in every packed
         // block of b, so b is packed once for both.
-        int segments = a2 == null ? 1 : 2;
-        int kcMax = Math.Min(KC, k), mcMax = Math.Min(MC, Math.Max(m, m2)), ncMax = Math.Min(NC, n);
-        T* aPack = Rent<T>(ref packABuffer, RoundUp(mcMax, MR) * kcMax);
+        int kcMax = Math.Min(KC, k), ncMax = Math.Min(NC, n);
+        T* aPack = Rent<T>(ref packABuffer, APackLength<T>());
         T* bPack = Rent<T>(ref packBBuffer, (inPlaceB ? nr : RoundUp(ncMax, nr)) * kcMax);
         T* edgeTile = stackalloc T[2 * MR * 32];   // up to 2·MR × NR of a partial tile (NR ≤ 32)
+        // A b read in place packs its edge tiles into bPack as it goes, so only a packed b's blocks can be shared.
+        if (inPlaceB) share = null;
+        int rowBlocks = (m + MC - 1) / MC + (a2 == null ? 0 : (m2 + MC - 1) / MC);
 
         for (int jc = 0; jc < n; jc += NC)
         {
@@ -221,48 +226,89 @@ internal static unsafe partial class GemmPacked
             for (int pc = 0; pc < k; pc += KC)
             {
                 int kc = Math.Min(KC, k - pc);
-                bool store = overwrite && pc == 0;
                 if (!inPlaceB) PackB(transB, b, ldb, pc, kc, jc, nc, nr, bPack);
-                for (int segment = 0; segment < segments; segment++)
-                for (int ic = 0, rowsOf = segment == 0 ? m : m2; ic < rowsOf; ic += MC)
+                var block = new PackedBlock<T>
                 {
-                    T* aOf = segment == 0 ? a : a2, cOf = segment == 0 ? c : c2;
-                    int ldaOf = segment == 0 ? lda : lda2, ldcOf = segment == 0 ? ldc : ldc2;
-                    int mc = Math.Min(MC, rowsOf - ic);
-                    PackA(transA, aOf, ldaOf, ic, mc, pc, kc, alpha, aPack);
-                    for (int jr = 0; jr < nc; jr += nr)
-                    {
-                        int tileWidth = Math.Min(nr, nc - jr);
-                        T* bSliver;
-                        nint bStride;
-                        if (!inPlaceB) { bSliver = bPack + (nint)(jr / nr) * kc * nr; bStride = nr; }
-                        else if (tileWidth == nr) { bSliver = b + (nint)pc * ldb + jc + jr; bStride = ldb; }
-                        else { PackB(false, b, ldb, pc, kc, jc + jr, tileWidth, nr, bPack); bSliver = bPack; bStride = nr; }
-
-                        for (int ir = 0; ir < mc; ir += MR)
-                        {
-                            int rows = Math.Min(MR, mc - ir);
-                            T* aSliver = aPack + (nint)(ir / MR) * kc * MR;
-                            T* cTile = cOf + (nint)(ic + ir) * ldcOf + jc + jr;
-                            if (tileWidth == nr)
-                            {
-                                Kernel(width, rows, kc, aSliver, bSliver, bStride, cTile, ldcOf, store);
-                                continue;
-                            }
-                            // Right edge: compute the tile aside (its first vector only if that holds it), then add (or
-                            // store) its valid columns.
-                            if (2 * tileWidth <= nr)
-                            {
-                                rows = EdgeKernel(width, rows, mc - ir, kc, aSliver, bSliver, bStride, edgeTile, nr);
-                                ir += rows - Math.Min(MR, rows);
-                            }
-                            else Kernel(width, rows, kc, aSliver, bSliver, bStride, edgeTile, nr, overwrite: true);
-                            StoreEdgeTile(rows, tileWidth, edgeTile, nr, cTile, ldcOf, store, addend: null);
-                        }
-                    }
-                }
+                    TransA = transA, Width = width, Nr = nr, Alpha = alpha, Jc = jc, Nc = nc, Pc = pc, Kc = kc,
+                    Store = overwrite && pc == 0, InPlaceB = inPlaceB, B = b, Ldb = ldb, BPack = bPack,
+                    A = a, Lda = lda, M = m, C = c, Ldc = ldc, A2 = a2, Lda2 = lda2, M2 = m2, C2 = c2, Ldc2 = ldc2,
+                };
+                if (share is not null && rowBlocks > 1) share.Run(in block, rowBlocks, aPack, edgeTile);
+                else for (int index = 0; index < rowBlocks; index++) RowBlock(in block, index, aPack, edgeTile);
             }
         }
+    }
+
+    /// <summary>
+    /// One packed block of b (k block pc, column block jc) and what every row block of a needs to be multiplied by it:
+    /// the arguments of <see cref="RowBlock{T}"/>, as one value so a helping thread can take them.
+    /// </summary>
+    internal struct PackedBlock<T> where T : unmanaged
+    {
+        public bool TransA, Store, InPlaceB;
+        public Width Width;
+        public int Nr, Jc, Nc, Pc, Kc, Ldb, Lda, M, Ldc, Lda2, M2, Ldc2;
+        public T Alpha;
+        public T* B, BPack, A, C, A2, C2;
+    }
+
+    /// <summary>
+    /// Row block index of a packed block (the first product's MC-row blocks, then the second's): a packed into aPack, then
+    /// every tile of its rows against the packed b. edgeTile: [2·MR × 32] scratch.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void RowBlock<T>(in PackedBlock<T> block, int index, T* aPack, T* edgeTile)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int firstBlocks = (block.M + MC - 1) / MC;
+        bool second = index >= firstBlocks;
+        int rowsOf = second ? block.M2 : block.M, ic = (second ? index - firstBlocks : index) * MC;
+        T* aOf = second ? block.A2 : block.A, cOf = second ? block.C2 : block.C;
+        int ldaOf = second ? block.Lda2 : block.Lda, ldcOf = second ? block.Ldc2 : block.Ldc;
+        int mc = Math.Min(MC, rowsOf - ic), nr = block.Nr, kc = block.Kc, nc = block.Nc, jc = block.Jc, pc = block.Pc;
+        bool store = block.Store;
+        PackA(block.TransA, aOf, ldaOf, ic, mc, pc, kc, block.Alpha, aPack);
+        for (int jr = 0; jr < nc; jr += nr)
+        {
+            int tileWidth = Math.Min(nr, nc - jr);
+            T* bSliver;
+            nint bStride;
+            if (!block.InPlaceB) { bSliver = block.BPack + (nint)(jr / nr) * kc * nr; bStride = nr; }
+            else if (tileWidth == nr) { bSliver = block.B + (nint)pc * block.Ldb + jc + jr; bStride = block.Ldb; }
+            else { PackB(false, block.B, block.Ldb, pc, kc, jc + jr, tileWidth, nr, block.BPack); bSliver = block.BPack; bStride = nr; }
+
+            for (int ir = 0; ir < mc; ir += MR)
+            {
+                int rows = Math.Min(MR, mc - ir);
+                T* aSliver = aPack + (nint)(ir / MR) * kc * MR;
+                T* cTile = cOf + (nint)(ic + ir) * ldcOf + jc + jr;
+                if (tileWidth == nr)
+                {
+                    Kernel(block.Width, rows, kc, aSliver, bSliver, bStride, cTile, ldcOf, store);
+                    continue;
+                }
+                // Right edge: compute the tile aside (its first vector only if that holds it), then add (or
+                // store) its valid columns.
+                if (2 * tileWidth <= nr)
+                {
+                    rows = EdgeKernel(block.Width, rows, mc - ir, kc, aSliver, bSliver, bStride, edgeTile, nr);
+                    ir += rows - Math.Min(MR, rows);
+                }
+                else Kernel(block.Width, rows, kc, aSliver, bSliver, bStride, edgeTile, nr, overwrite: true);
+                StoreEdgeTile(rows, tileWidth, edgeTile, nr, cTile, ldcOf, store, addend: null);
+            }
+        }
+    }
+
+    /// <summary>
+    /// A helping thread's row block: a packed into this thread's own buffer (the owner's is in use).
+    /// </summary>
+    internal static void HelperRowBlock<T>(in PackedBlock<T> block, int index)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        T* aPack = Rent<T>(ref packABuffer, APackLength<T>());
+        T* edgeTile = stackalloc T[2 * MR * 32];
+        RowBlock(in block, index, aPack, edgeTile);
     }
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
@@ -544,6 +590,12 @@ internal static unsafe partial class GemmPacked
         c0 = Avx.Permute2x128(u0, u4, 0x20); c1 = Avx.Permute2x128(u1, u5, 0x20); c2 = Avx.Permute2x128(u2, u6, 0x20); c3 = Avx.Permute2x128(u3, u7, 0x20);
         c4 = Avx.Permute2x128(u0, u4, 0x31); c5 = Avx.Permute2x128(u1, u5, 0x31); c6 = Avx.Permute2x128(u2, u6, 0x31); c7 = Avx.Permute2x128(u3, u7, 0x31);
     }
+
+    /// <summary>
+    /// The a-pack buffer is always rented at its largest (MC × KC), so a thread that has run one product never grows it
+    /// again: a core that starts helping another's product mid-training (SharedProduct) allocates nothing.
+    /// </summary>
+    private static int APackLength<T>() => RoundUp(MC, MR) * KC;
 
     /// <summary>
     /// A 64-byte aligned pointer into this thread's buffer of at least <paramref name="length"/> elements, grown on demand.

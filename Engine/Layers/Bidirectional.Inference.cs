@@ -177,6 +177,7 @@ internal sealed class DirectionBalance
     private const int Idle = 0, Open = 1, Offered = 2, Accepted = 3, Closed = 4;
     private readonly int[] state = new int[2];
     private readonly int[] fromStep = new int[2], fromRow = new int[2], stepsLeft = new int[2];
+    private readonly int[] helperDone = new int[2];
 
     /// <summary>Calls in which one core took rows off the other direction (tests and benchmarks read it).</summary>
     public long HandOffs { get; private set; }
@@ -196,8 +197,23 @@ internal sealed class DirectionBalance
     /// <summary>A new call: both directions not started.</summary>
     public void Reset()
     {
+        Volatile.Write(ref helperDone[0], 0);
+        Volatile.Write(ref helperDone[1], 0);
         Volatile.Write(ref state[0], Idle);
         Volatile.Write(ref state[1], Idle);
+    }
+
+    /// <summary>The helper is done with the rows of side it took (or failed); always called after a true <see cref="TryHelp"/>.</summary>
+    public void HelperFinished(int side) => Volatile.Write(ref helperDone[side], 1);
+
+    /// <summary>
+    /// The owner of side, after its own rows: waits for the rows it handed over (training, whose work after the loop reads
+    /// every row; a plan's rows are done when the pair of parts is).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    public void WaitForHelper(int side)
+    {
+        while (Volatile.Read(ref helperDone[side]) == 0) Thread.SpinWait(1);
     }
 
     /// <summary>The owner of side's rows starts stepping (Idle → Open).</summary>

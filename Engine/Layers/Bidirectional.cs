@@ -45,10 +45,13 @@ public sealed partial class Bidirectional<T> : Layer<T> where T : unmanaged, IFl
     public bool ParallelDirections { get; set; }
 
     /// <summary>
-    /// Inference plans with <see cref="ParallelDirections"/>: the direction done first takes the second half of the other's
-    /// batch rows for its last steps; at batch 1 (one row, nothing to hand over) in a plan that packed W once, the core
-    /// whose direction has been the faster takes the input projection of the other's last steps (ProjectionShare). The
-    /// same bits either way; on by default, off for benchmarks and tests that compare.
+    /// With <see cref="ParallelDirections"/>, the core done first helps the other direction. Inference plans: it takes the
+    /// second half of the other's batch rows for its last steps; at batch 1 (one row, nothing to hand over) in a plan that
+    /// packed W once, the core whose direction has been the faster takes the input projection of the other's last steps
+    /// (ProjectionShare). Training: it takes the second half of the other's batch rows for the steps left of its forward
+    /// or backward time loop (the backward one for the plain cell only: the cell LayerNorms sum their γ and β gradients
+    /// over the rows inside the loop), then row blocks of the other's weight- and input-gradient products after its
+    /// backward loop (SharedProduct). The same bits either way; on by default, off for benchmarks and tests that compare.
     /// </summary>
     internal bool BalanceDirections { get; set; } = true;
     public int Units => Forwards.Units;
@@ -208,7 +211,7 @@ public sealed partial class Bidirectional<T> : Layer<T> where T : unmanaged, IFl
 
         private Bidirectional<T>? layer;
         private Phase phase;
-        private bool training, withInputGradient, splitInParts;
+        private bool training, withInputGradient, splitInParts, balance;
         private int batch, time, rows, inputLength, maskLength, outputLength;
         private T* input, output;
         private bool* mask;
@@ -220,6 +223,8 @@ public sealed partial class Bidirectional<T> : Layer<T> where T : unmanaged, IFl
             layer = owner; phase = Phase.Forward; batch = batchSize; time = steps; training = isTraining;
             input = inputData; inputLength = inputValues; mask = inputMask; maskLength = maskValues;
             forwardRandom = forwardDropout; backwardRandom = backwardDropout;
+            balance = owner.ParallelDirections && owner.BalanceDirections;
+            cache.LoopBalance.Reset();
         }
 
         // The merged output [rows, M], after SetForward's run.
@@ -234,6 +239,10 @@ public sealed partial class Bidirectional<T> : Layer<T> where T : unmanaged, IFl
             layer = owner; phase = Phase.Backward; withInputGradient = inputGradient; this.splitInParts = splitInParts;
             input = gradient; inputLength = gradientValues;
             forwardRandom = backwardRandom = null;
+            balance = owner.ParallelDirections && owner.BalanceDirections;
+            cache.LoopBalance.Reset();
+            cache.ForwardShare.Reset();
+            cache.BackwardShare.Reset();
         }
 
         // The input gradient [R, F] to add both directions' into.
@@ -261,18 +270,68 @@ public sealed partial class Bidirectional<T> : Layer<T> where T : unmanaged, IFl
             }
             Lstm<T> lstm = part == 0 ? owner.Forwards : owner.Backwards;
             LstmCache<T> lstmCache = part == 0 ? cache.ForwardCache : cache.BackwardCache;
+            // With balance, this direction's time loop and the products after it are open to the other core once that is
+            // done with its own direction; then this core offers the same to the other direction.
+            lstmCache.LoopBalance = balance ? cache.LoopBalance : null;
+            lstmCache.LoopSide = part;
+            ReadOnlySpan<bool> inputMask = new(mask, maskLength);
             if (phase == Phase.Forward)
             {
-                var sequence = new SequenceBatch<T>(new ReadOnlySpan<T>(input, inputLength), batch, time, new ReadOnlySpan<bool>(mask, maskLength));
-                lstm.Forward(sequence, part == 0 ? cache.ForwardOutput : cache.BackwardOutput, lstmCache,
-                    new ForwardContext(training, part == 0 ? forwardRandom : backwardRandom));
+                try
+                {
+                    var sequence = new SequenceBatch<T>(new ReadOnlySpan<T>(input, inputLength), batch, time, inputMask);
+                    lstm.Forward(sequence, part == 0 ? cache.ForwardOutput : cache.BackwardOutput, lstmCache,
+                        new ForwardContext(training, part == 0 ? forwardRandom : backwardRandom));
+                }
+                finally
+                {
+                    lstmCache.LoopBalance = null;
+                }
+                if (balance && cache.LoopBalance.TryHelp(1 - part, out int fromStep, out int fromRow))
+                {
+                    try
+                    {
+                        (part == 0 ? owner.Backwards : owner.Forwards).ForwardRowsFrom(part == 0 ? cache.BackwardCache : cache.ForwardCache, fromStep, fromRow,
+                            inputMask, part == 0 ? cache.BackwardOutput : cache.ForwardOutput);
+                    }
+                    finally
+                    {
+                        cache.LoopBalance.HelperFinished(1 - part);
+                    }
+                }
             }
             else
             {
-                if (splitInParts) owner.SplitGradient(cache, new ReadOnlySpan<T>(input, inputLength), part);
-                Span<T> inputGradient = !withInputGradient ? default : part == 0 ? cache.ForwardInputGradient : cache.BackwardInputGradient;
-                lstm.Backward(part == 0 ? cache.ForwardGradient : cache.BackwardGradient, ReadOnlySpan<T>.Empty, ReadOnlySpan<T>.Empty, lstmCache,
-                    inputGradient, Span<T>.Empty, Span<T>.Empty, overwriteInputGradient: true);
+                SharedProduct<T>? own = balance ? (part == 0 ? cache.ForwardShare : cache.BackwardShare) : null;
+                lstmCache.Share = own;
+                own?.Start();
+                try
+                {
+                    if (splitInParts) owner.SplitGradient(cache, new ReadOnlySpan<T>(input, inputLength), part);
+                    Span<T> inputGradient = !withInputGradient ? default : part == 0 ? cache.ForwardInputGradient : cache.BackwardInputGradient;
+                    lstm.Backward(part == 0 ? cache.ForwardGradient : cache.BackwardGradient, ReadOnlySpan<T>.Empty, ReadOnlySpan<T>.Empty, lstmCache,
+                        inputGradient, Span<T>.Empty, Span<T>.Empty, overwriteInputGradient: true);
+                }
+                finally
+                {
+                    own?.Finish();
+                    lstmCache.Share = null;
+                    lstmCache.LoopBalance = null;
+                }
+                if (!balance) return;
+                if (cache.LoopBalance.TryHelp(1 - part, out int fromStep, out int fromRow))
+                {
+                    try
+                    {
+                        (part == 0 ? owner.Backwards : owner.Forwards).BackwardRowsFrom(part == 0 ? cache.BackwardCache : cache.ForwardCache, fromStep, fromRow,
+                            part == 0 ? cache.BackwardGradient : cache.ForwardGradient);
+                    }
+                    finally
+                    {
+                        cache.LoopBalance.HelperFinished(1 - part);
+                    }
+                }
+                (part == 0 ? cache.BackwardShare : cache.ForwardShare).Help();
             }
         }
     }
@@ -286,6 +345,8 @@ public sealed class BidirectionalCache<T> : LayerCache where T : unmanaged, IFlo
     internal T[] ForwardInputGradient = Array.Empty<T>(), BackwardInputGradient = Array.Empty<T>();
     internal Bidirectional<T>.DirectionPair? Directions;   // the two directions as one PairedWork job (created on first use)
     internal readonly ReseedableRandom ForwardDropout = new(), BackwardDropout = new();   // each direction's dropout stream, reseeded per training call
+    internal readonly SharedProduct<T> ForwardShare = new(), BackwardShare = new();       // each direction's backward products, open to the other core
+    internal readonly DirectionBalance LoopBalance = new();                                // rows of each direction's time loops, open to the other core
 
     internal BidirectionalCache(LstmCache<T> forwardCache, LstmCache<T> backwardCache)
     {

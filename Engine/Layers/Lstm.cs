@@ -229,7 +229,29 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
         // Rows are independent within a step, so a plain cell outside a Bidirectional splits each step's rows (product
         // and gate pass) over two threads; every row is computed as on one thread, so the result is the same bit for bit.
         bool splitRows = SplitRows(batchSize, h);
-        if (!splitRows)
+        DirectionBalance? balance = c.LoopBalance is not null && BalancesRows(batchSize, backward: false) ? c.LoopBalance : null;
+        if (!splitRows && balance is not null)
+        {
+            // A Bidirectional's direction on its core: the other core, once done with its own direction, may take the
+            // rows [rowEnd, B) of the steps left (ForwardRowsFrom). Rows are independent through the loop, so each row
+            // gets the same bits on either core.
+            int rowEnd = batchSize;
+            balance.Start(c.LoopSide);
+            try
+            {
+                for (int s = 0; s < time; s++)
+                {
+                    if (rowEnd == batchSize && balance.TryAccept(c.LoopSide, s, time, batchSize, out int keptRows)) rowEnd = keptRows;
+                    ForwardStep(c, s, 0, rowEnd, mask2, output, recurrentDropout, panel, SplitProducts);
+                }
+            }
+            finally
+            {
+                balance.Close(c.LoopSide);
+            }
+            if (rowEnd < batchSize) balance.WaitForHelper(c.LoopSide);
+        }
+        else if (!splitRows)
         {
             for (int s = 0; s < time; s++) ForwardStep(c, s, 0, batchSize, mask2, output, recurrentDropout, panel, SplitProducts);
         }
@@ -294,7 +316,28 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
         else for (int k = 0; k < 4; k++) Gemm.Pack(Transpose.No, h, h, u.Slice(k * h * h, h * h), h, c.PackedWeights.AsSpan(k * panel, panel));
 
         bool splitRows = SplitRows(batchSize, h);
-        if (!splitRows)
+        DirectionBalance? balance = c.LoopBalance is not null && BalancesRows(batchSize, backward: true) ? c.LoopBalance : null;
+        if (!splitRows && balance is not null)
+        {
+            // As in Forward: the other core may take the rows [rowEnd, B) of the steps left (BackwardRowsFrom); the
+            // products after the loop need all of them.
+            int rowEnd = batchSize;
+            balance.Start(c.LoopSide);
+            try
+            {
+                for (int s = time - 1; s >= 0; s--)
+                {
+                    if (rowEnd == batchSize && balance.TryAccept(c.LoopSide, time - 1 - s, time, batchSize, out int keptRows)) rowEnd = keptRows;
+                    BackwardStep(c, s, 0, rowEnd, outputGradient, panel, SplitProducts, 0);
+                }
+            }
+            finally
+            {
+                balance.Close(c.LoopSide);
+            }
+            if (rowEnd < batchSize) balance.WaitForHelper(c.LoopSide);
+        }
+        else if (!splitRows)
         {
             for (int s = time - 1; s >= 0; s--) BackwardStep(c, s, 0, batchSize, outputGradient, panel, SplitProducts, 0);
         }
@@ -324,15 +367,15 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
         {
             if (c.StackedWeightGradients.Length < (h + f) * g) c.StackedWeightGradients = new T[(h + f) * g];
             Span<T> hProduct = c.StackedWeightGradients.AsSpan(0, h * g), xProduct = c.StackedWeightGradients.AsSpan(h * g, f * g);
-            GemmPacked.MultiplyStacked<T>(true, h, f, g, rows, T.One, c.HiddenStates, h, c.Input, f, allDAx, g, hProduct, g, xProduct, g);
+            GemmPacked.MultiplyStacked<T>(true, h, f, g, rows, T.One, c.HiddenStates, h, c.Input, f, allDAx, g, hProduct, g, xProduct, g, c.Share);
             TransposedAdd.Add<T>(g, h, hProduct, dU, h);
             TransposedAdd.Add<T>(g, f, xProduct, WeightIh.Gradient, f);
         }
         else if (!recurrentDropout)
-            AddWeightGradient(g, h, rows, allDAh, g, c.HiddenStates, h, dU, h, gradientScratch, SplitProducts);
+            AddWeightGradient(g, h, rows, allDAh, g, c.HiddenStates, h, dU, h, gradientScratch, SplitProducts, c.Share);
         else
             for (int k = 0; k < 4; k++)
-                AddWeightGradient(h, h, rows, allDAh.Slice(k * h), g, c.MaskedHidden[k], h, dU.Slice(k * h * h, h * h), h, gradientScratch, SplitProducts);
+                AddWeightGradient(h, h, rows, allDAh.Slice(k * h), g, c.MaskedHidden[k], h, dU.Slice(k * h * h, h * h), h, gradientScratch, SplitProducts, c.Share);
 
         // db += Σ dz (the bias sits after LN_i in the separate mode and before LN_g in the summed mode; both read dAx here).
         Span<T> dBias = Bias.Gradient;
@@ -350,17 +393,17 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
         Span<T> dInput = c.DInputTimeMajor.AsSpan(0, rows * f);
         if (!c.InputDropoutActive)
         {
-            if (!stacked) AddWeightGradient(g, f, rows, dProjection, g, c.Input, f, dW, f, gradientScratch, SplitProducts);
+            if (!stacked) AddWeightGradient(g, f, rows, dProjection, g, c.Input, f, dW, f, gradientScratch, SplitProducts, c.Share);
             if (!inputGradient.IsEmpty && TakesInputGradientTransposed(f))
             {
                 // dXᵀ = Wᵀ · dAxᵀ [F, rows], each element the same FMA chain as in dAx · W, then each step-major row added
                 // (or stored) straight into its batch-first row: no pass to reorder.
-                Gemm.Multiply(Transpose.Yes, Transpose.Yes, f, rows, g, T.One, w, f, dProjection, g, T.Zero, dInput, rows, SplitProducts);
+                Gemm.Multiply(Transpose.Yes, Transpose.Yes, f, rows, g, T.One, w, f, dProjection, g, T.Zero, dInput, rows, SplitProducts, c.Share);
                 TransposedAdd.AddToRows<T>(rows, f, dInput, inputGradient, InputGradientRowStarts(c), overwriteInputGradient);
                 return;
             }
             if (!inputGradient.IsEmpty)
-                Gemm.Multiply(Transpose.No, Transpose.No, rows, f, g, T.One, dProjection, g, w, f, T.Zero, dInput, f, SplitProducts);
+                Gemm.Multiply(Transpose.No, Transpose.No, rows, f, g, T.One, dProjection, g, w, f, T.Zero, dInput, f, SplitProducts, c.Share);
         }
         else
         {
@@ -370,10 +413,10 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
             for (int k = 0; k < masks; k++)
             {
                 AddWeightGradient(columns, f, rows, dProjection.Slice(k * columns), g, c.MaskedInputs[k], f, dW.Slice(k * columns * f, columns * f), f,
-                    gradientScratch, SplitProducts);
+                    gradientScratch, SplitProducts, c.Share);
                 if (inputGradient.IsEmpty) continue;
                 Gemm.Multiply(Transpose.No, Transpose.No, rows, f, columns, T.One, dProjection.Slice(k * columns), g, w.Slice(k * columns * f, columns * f), f,
-                    T.Zero, product, f, SplitProducts);
+                    T.Zero, product, f, SplitProducts, c.Share);
                 ReadOnlySpan<T> stepMasks = c.InputMasks.AsSpan(k * batchSize * f, batchSize * f);
                 for (int s = 0; s < time; s++)
                 {
@@ -396,6 +439,34 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
                 }
             }
         }
+    }
+
+    /// <summary>
+    /// Whether a Bidirectional's other core may take rows of this direction's time loop (LstmCache.LoopBalance). Forward:
+    /// every cell, as each row's LayerNorms keep their own statistics. Backward: the plain cell only, as the cell
+    /// LayerNorms sum their γ and β gradients over the rows inside the loop. At least eight rows, so each core keeps
+    /// several (a one-row product takes another kernel, with other bits).
+    /// </summary>
+    private bool BalancesRows(int batchSize, bool backward) => batchSize >= 8 && (!backward || CellNormalization.IsNone);
+
+    /// <summary>
+    /// The helping core's share of a Bidirectional direction's forward loop: rows [fromRow, B) of processing steps
+    /// [fromStep, T), with the mask and output the owner steps with (the owner waits for them after its loop).
+    /// </summary>
+    internal void ForwardRowsFrom(LstmCache<T> c, int fromStep, int fromRow, ReadOnlySpan<bool> mask, Span<T> output)
+    {
+        int panel = c.RecurrentDropoutActive ? Gemm.PackedLength<T>(Units, Units) : 0;
+        for (int s = fromStep; s < c.Time; s++) ForwardStep(c, s, fromRow, c.Batch, mask, output, c.RecurrentDropoutActive, panel, split: false);
+    }
+
+    /// <summary>
+    /// The helping core's share of a Bidirectional direction's backward loop: rows [fromRow, B) from the fromStep-th
+    /// processed step (s = T − 1 − fromStep) down to s = 0, with the row scratch of part 1.
+    /// </summary>
+    internal void BackwardRowsFrom(LstmCache<T> c, int fromStep, int fromRow, ReadOnlySpan<T> outputGradient)
+    {
+        int panel = c.RecurrentDropoutActive ? Gemm.PackedLength<T>(Units, Units) : 0;
+        for (int s = c.Time - 1 - fromStep; s >= 0; s--) BackwardStep(c, s, fromRow, c.Batch, outputGradient, panel, split: false, part: 1);
     }
 
     /// <summary>Above this many multiply-adds per step product (B·G·H), a plain cell splits each step's rows over two threads.</summary>
@@ -536,15 +607,15 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
     // c + (S₁ + S₂ + …) instead of ((c + S₁) + S₂) + …, so from a zeroed gradient the bits are the same, and where
     // gradients accumulate over several backward passes the last bits can differ.
     private void AddWeightGradient(int m, int n, int k, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> b, int ldb, Span<T> c, int ldc,
-        Span<T> scratch, bool split)
+        Span<T> scratch, bool split, SharedProduct<T>? share)
     {
         if (!WeightGradientTransposed(m, n, scratch.Length))
         {
-            Gemm.Multiply(Transpose.Yes, Transpose.No, m, n, k, T.One, a, lda, b, ldb, T.One, c, ldc, split);
+            Gemm.Multiply(Transpose.Yes, Transpose.No, m, n, k, T.One, a, lda, b, ldb, T.One, c, ldc, split, share);
             return;
         }
         Span<T> product = scratch.Slice(0, m * n);
-        Gemm.Multiply(Transpose.Yes, Transpose.No, n, m, k, T.One, b, ldb, a, lda, T.Zero, product, m, split);
+        Gemm.Multiply(Transpose.Yes, Transpose.No, n, m, k, T.One, b, ldb, a, lda, T.Zero, product, m, split, share);
         TransposedAdd.Add<T>(m, n, product, c, ldc);
     }
 
@@ -789,6 +860,9 @@ public sealed partial class LstmCache<T> : LayerCache where T : unmanaged, IFloa
     internal T[] Input = Array.Empty<T>();                       // X in step order [T, B, F]
     internal T[] Gates = Array.Empty<T>();                       // Ax + b, then i, f, g, o after activation [T, B, G]
     internal T[] RecurrentScratch = Array.Empty<T>();            // Ah of one step [B, G] (separate gate norms only)
+    internal SharedProduct<T>? Share;                            // the other core may join the products after the loops (a Bidirectional's directions)
+    internal DirectionBalance? LoopBalance;                      // ... and take rows of the time loops (side LoopSide of it)
+    internal int LoopSide;
     internal T[] PackedWeights = Array.Empty<T>();               // U packed for the step products (Gemm.Pack)
     internal T[] HiddenStates = Array.Empty<T>();                // h_{s−1} for s = 0..T [T+1, B, H]
     internal T[] CellStates = Array.Empty<T>();                  // c_{s−1} for s = 0..T [T+1, B, H]

@@ -1,0 +1,136 @@
+using NumLstm.Kernels;
+
+namespace NumLstm.Tests.Kernels;
+
+/// <summary>
+/// SharedProduct: a second thread takes row blocks of a product the owner runs. Every helped product must equal the same
+/// product on one thread, bit for bit, whichever blocks the helper took.
+/// </summary>
+[TestFixture(typeof(float))]
+[TestFixture(typeof(double))]
+[NonParallelizable]
+public class SharedProductTests<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private static T[] Values(int length, int seed)
+    {
+        var random = new Random(seed);
+        var values = new T[length];
+        for (int k = 0; k < length; k++) values[k] = T.CreateTruncating(random.NextDouble() * 2 - 1);
+        return values;
+    }
+
+    // The owner runs product on its own thread with the share; this thread helps from the moment the owner has started
+    // until it finishes. Retried until the helper got some row blocks; each attempt must give the expected bits.
+    private static void HelpUntilHelped(SharedProduct<T> share, Action product, Func<T[]> result, T[] expected)
+    {
+        long helpedBefore = 0;
+        for (int attempt = 0; attempt < 100 && share.HelpedBlocks == helpedBefore; attempt++)
+        {
+            using var started = new ManualResetEventSlim();
+            using var helperReady = new ManualResetEventSlim();
+            share.Reset();
+            Exception? ownerError = null;
+            var owner = new Thread(() =>
+            {
+                share.Start();
+                try
+                {
+                    started.Set();
+                    helperReady.Wait(TimeSpan.FromSeconds(10));
+                    product();
+                }
+                catch (Exception e) { ownerError = e; }
+                finally { share.Finish(); }
+            });
+            owner.Start();
+            Assert.That(started.Wait(TimeSpan.FromSeconds(10)), Is.True, "the owner started");
+            helperReady.Set();
+            share.Help();
+            owner.Join();
+            Assert.That(ownerError, Is.Null);
+            Assert.That(result(), Is.EqualTo(expected), $"attempt {attempt}, {share.HelpedBlocks} row blocks helped so far");
+        }
+        Assert.That(share.HelpedBlocks, Is.GreaterThan(0), "the helper never got a row block");
+    }
+
+    [Test]
+    public void HelpedProduct_BothTransposed_GivesTheBitsOfOneThread()
+    {
+        if (GemmPacked.Best == GemmPacked.Width.None) Assert.Ignore("no vector width: the generic path has nothing to share");
+        // dXᵀ = Wᵀ · dAᵀ as an LSTM's backward takes it: three row blocks of a (MC = 120) and four k blocks (KC = 256),
+        // with a right edge (n = 203).
+        const int m = 300, n = 203, k = 900;
+        T[] a = Values(k * m, 1), b = Values(n * k, 2);
+        T[] expected = new T[m * n];
+        Gemm.Multiply(Transpose.Yes, Transpose.Yes, m, n, k, T.One, a, m, b, k, T.Zero, expected, n, allowParallel: false);
+        T[] actual = new T[m * n];
+        var share = new SharedProduct<T>();
+        HelpUntilHelped(share, () => Gemm.Multiply(Transpose.Yes, Transpose.Yes, m, n, k, T.One, a, m, b, k, T.Zero, actual, n, allowParallel: false, share),
+            () => actual, expected);
+    }
+
+    [Test]
+    public void HelpedProduct_Accumulating_GivesTheBitsOfOneThread()
+    {
+        if (GemmPacked.Best == GemmPacked.Width.None) Assert.Ignore("no vector width: the generic path has nothing to share");
+        // c += aᵀ · b (a weight gradient as written): the first k block adds to c, so the order of the k blocks shows.
+        const int m = 250, n = 96, k = 700;
+        T[] a = Values(k * m, 3), b = Values(k * n, 4), start = Values(m * n, 5);
+        T[] expected = (T[])start.Clone();
+        Gemm.Multiply(Transpose.Yes, Transpose.No, m, n, k, T.One, a, m, b, n, T.One, expected, n, allowParallel: false);
+        T[] actual = new T[m * n];
+        var share = new SharedProduct<T>();
+        HelpUntilHelped(share, () =>
+        {
+            start.CopyTo(actual, 0);
+            Gemm.Multiply(Transpose.Yes, Transpose.No, m, n, k, T.One, a, m, b, n, T.One, actual, n, allowParallel: false, share);
+        }, () => actual, expected);
+    }
+
+    [Test]
+    public void HelpedStackedProduct_GivesTheBitsOfOneThread()
+    {
+        if (GemmPacked.Best == GemmPacked.Width.None) Assert.Ignore("no vector width: no stacked product");
+        // hᵀ · dA and xᵀ · dA with dA packed once for both, as an LSTM's weight gradients: row blocks of both products.
+        const int m1 = 250, m2 = 70, n = 160, k = 600;
+        T[] a1 = Values(k * m1, 6), a2 = Values(k * m2, 7), b = Values(k * n, 8);
+        T[] expected1 = new T[m1 * n], expected2 = new T[m2 * n];
+        GemmPacked.MultiplyStacked<T>(true, m1, m2, n, k, T.One, a1, m1, a2, m2, b, n, expected1, n, expected2, n);
+        T[] actual1 = new T[m1 * n], actual2 = new T[m2 * n];
+        var share = new SharedProduct<T>();
+        HelpUntilHelped(share, () => GemmPacked.MultiplyStacked<T>(true, m1, m2, n, k, T.One, a1, m1, a2, m2, b, n, actual1, n, actual2, n, share),
+            () => [.. actual1, .. actual2], [.. expected1, .. expected2]);
+    }
+
+    [Test]
+    public void Help_ReturnsAtOnce_WhenTheOwnerHasNotStarted_AndWhenItIsDone()
+    {
+        var share = new SharedProduct<T>();
+        share.Reset();
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        share.Help();   // not started: the owner's work may yet run on this very thread
+        share.Start();
+        share.Finish();
+        share.Help();   // done
+        Assert.That(watch.Elapsed, Is.LessThan(TimeSpan.FromSeconds(5)));
+        Assert.That(share.HelpedBlocks, Is.EqualTo(0));
+    }
+
+    [Test]
+    public void OwnerAlone_RunsEveryRowBlock_WithoutWaiting()
+    {
+        if (GemmPacked.Best == GemmPacked.Width.None) Assert.Ignore("no vector width");
+        // Nobody helps: the owner claims every block itself and returns, the bits those of the product without a share.
+        const int m = 260, n = 64, k = 300;
+        T[] a = Values(k * m, 9), b = Values(n * k, 10);
+        T[] expected = new T[m * n], actual = new T[m * n];
+        Gemm.Multiply(Transpose.Yes, Transpose.Yes, m, n, k, T.One, a, m, b, k, T.Zero, expected, n, allowParallel: false);
+        var share = new SharedProduct<T>();
+        share.Reset();
+        share.Start();
+        Gemm.Multiply(Transpose.Yes, Transpose.Yes, m, n, k, T.One, a, m, b, k, T.Zero, actual, n, allowParallel: false, share);
+        share.Finish();
+        Assert.That(actual, Is.EqualTo(expected));
+        Assert.That(share.HelpedBlocks, Is.EqualTo(0));
+    }
+}
