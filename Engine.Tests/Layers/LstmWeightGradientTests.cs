@@ -179,5 +179,28 @@ public class StackedWeightGradientTests<T> where T : unmanaged, IFloatingPointIe
         Assert.That(c1, Is.EqualTo(e1), "first");
         Assert.That(c2, Is.EqualTo(e2), "second");
     }
+
+    // The LSTM's db comes with the stacked product: b's rows (the gate gradients) are added into it as b is packed, and
+    // must give the bits of the pass that adds the rows one after the other (from a gradient already holding values).
+    [TestCase(200, 200, 3200, 800)]
+    [TestCase(7, 13, 50, 70)]      // a right edge (70 = 2·32 + 6) and one k block
+    [TestCase(3, 2, 300, 4100)]    // past NC = 4096: two column blocks, two k blocks
+    public void MultiplyStacked_ColumnSumsOfB_AreTheRowPass_BitForBit(int m1, int m2, int k, int n)
+    {
+        if (NumLstm.Kernels.GemmPacked.Best == NumLstm.Kernels.GemmPacked.Width.None) Assert.Ignore("no vector width: the stacked product is not used");
+        T[] a1 = TestArrays.Uniform<T>(k * m1, 4), a2 = TestArrays.Uniform<T>(k * m2, 5), b = TestArrays.Uniform<T>(k * n, 6);
+        T[] start = TestArrays.Uniform<T>(n, 7);
+        T[] expected = (T[])start.Clone();
+        for (int r = 0; r < k; r++) System.Numerics.Tensors.TensorPrimitives.Add(expected, b.AsSpan(r * n, n), expected);
+        T[] e1 = new T[m1 * n], e2 = new T[m2 * n], c1 = new T[m1 * n], c2 = new T[m2 * n];
+        NumLstm.Kernels.GemmPacked.MultiplyStacked<T>(true, m1, m2, n, k, T.One, a1, m1, a2, m2, b, n, e1, n, e2, n);
+        T[] sums = (T[])start.Clone();
+        NumLstm.Kernels.GemmPacked.MultiplyStacked<T>(true, m1, m2, n, k, T.One, a1, m1, a2, m2, b, n, c1, n, c2, n, bColumnSums: sums);
+        Assert.That(sums, Is.EqualTo(expected), "column sums");
+        Assert.That(c1, Is.EqualTo(e1), "first product unchanged");
+        Assert.That(c2, Is.EqualTo(e2), "second product unchanged");
+        Assert.Throws<ArgumentException>(() => NumLstm.Kernels.GemmPacked.MultiplyStacked<T>(true, m1, m2, n, k, T.One, a1, m1, a2, m2, b, n, c1, n, c2, n,
+            bColumnSums: new T[n + 1]));
+    }
 }
 

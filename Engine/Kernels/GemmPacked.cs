@@ -101,20 +101,24 @@ internal static unsafe partial class GemmPacked
     /// <summary>
     /// c1 = alpha · op(a1) · b [m1, n] and c2 = alpha · op(a2) · b [m2, n] (stored: beta = 0) with b packed once per block
     /// for both, on the calling thread: two weight gradients of one layer against the same gate gradients. Each element
-    /// gets the FMA chain it gets in its own product, so the bits are those of the two products.
+    /// gets the FMA chain it gets in its own product, so the bits are those of the two products. bColumnSums [n], if not
+    /// empty: += each row of b as b is packed (a bias gradient, Σ over the gate gradients' rows), in row order, so the bits
+    /// of adding b's rows into it one after the other.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void MultiplyStacked<T>(bool transA, int m1, int m2, int n, int k, T alpha, ReadOnlySpan<T> a1, int lda1,
         ReadOnlySpan<T> a2, int lda2, ReadOnlySpan<T> b, int ldb, Span<T> c1, int ldc1, Span<T> c2, int ldc2,
-        SharedProduct<T>? share = null)
+        SharedProduct<T>? share = null, Span<T> bColumnSums = default)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        if (!bColumnSums.IsEmpty && bColumnSums.Length != n)
+            throw new ArgumentException($"GemmPacked.MultiplyStacked: column sums of b need [{n}] values, got {bColumnSums.Length}.", nameof(bColumnSums));
         if (m1 <= 0 || m2 <= 0 || n <= 0 || k <= 0 || Best == Width.None)
             throw new ArgumentException($"GemmPacked.MultiplyStacked: needs positive sizes and a vector width; got m1={m1}, m2={m2}, n={n}, k={k}.");
         int nr = 2 * (Best == Width.V512 ? Vector512<T>.Count : Vector256<T>.Count);
-        fixed (T* a1Ptr = a1, a2Ptr = a2, bPtr = b, c1Ptr = c1, c2Ptr = c2)
+        fixed (T* a1Ptr = a1, a2Ptr = a2, bPtr = b, c1Ptr = c1, c2Ptr = c2, sumsPtr = bColumnSums)
             Blocked(transA, false, m1, n, k, alpha, a1Ptr, lda1, bPtr, ldb, c1Ptr, ldc1, Best, nr, inPlaceB: false, overwrite: true,
-                a2Ptr, lda2, m2, c2Ptr, ldc2, share);
+                a2Ptr, lda2, m2, c2Ptr, ldc2, share, bColumnSums.IsEmpty ? null : sumsPtr);
     }
 
     /// <summary>
@@ -207,9 +211,11 @@ internal static unsafe partial class GemmPacked
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void Blocked<T>(bool transA, bool transB, int m, int n, int k, T alpha,
         T* a, int lda, T* b, int ldb, T* c, int ldc, Width width, int nr, bool inPlaceB, bool overwrite = false,
-        T* a2 = null, int lda2 = 0, int m2 = 0, T* c2 = null, int ldc2 = 0, SharedProduct<T>? share = null)
+        T* a2 = null, int lda2 = 0, int m2 = 0, T* c2 = null, int ldc2 = 0, SharedProduct<T>? share = null, T* bColumnSums = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        // bColumnSums [n]: b's rows added in as b is packed (a packed, not transposed b; see PackB).
+        if (bColumnSums != null && (inPlaceB || transB)) throw new ArgumentException("GemmPacked: column sums of b need a packed b that is not transposed.");
         // a2, m2, c2: a second product with the same b (MultiplyStacked), its rows after the first's in every packed
         // block of b, so b is packed once for both.
         int kcMax = Math.Min(KC, k), ncMax = Math.Min(NC, n);
@@ -226,7 +232,7 @@ internal static unsafe partial class GemmPacked
             for (int pc = 0; pc < k; pc += KC)
             {
                 int kc = Math.Min(KC, k - pc);
-                if (!inPlaceB) PackB(transB, b, ldb, pc, kc, jc, nc, nr, bPack);
+                if (!inPlaceB) PackB(transB, b, ldb, pc, kc, jc, nc, nr, bPack, bColumnSums);
                 var block = new PackedBlock<T>
                 {
                     TransA = transA, Width = width, Nr = nr, Alpha = alpha, Jc = jc, Nc = nc, Pc = pc, Kc = kc,
@@ -501,32 +507,41 @@ internal static unsafe partial class GemmPacked
     /// values of columns col0 + s·nr + (0..nr), zero beyond nc.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
-    private static void PackB<T>(bool transB, T* b, int ldb, int p0, int kc, int col0, int nc, int nr, T* dst)
+    private static void PackB<T>(bool transB, T* b, int ldb, int p0, int kc, int col0, int nc, int nr, T* dst, T* columnSums = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (!transB)
         {
             // Row by row: each stored row of b is read once, front to back, and its nr-wide pieces go to their slivers.
             // (Sliver by sliver read every row nc/nr times, one cache line each time, at a stride of ldb: 3–4× slower
-            // on a [3200, 200] operand that is not in cache.)
+            // on a [3200, 200] operand that is not in cache.) With columnSums, each row is also added into
+            // columnSums[col0 + j] as it passes: for each column the rows in order, the sum a pass over b's rows gives.
             nint sliverLength = (nint)kc * nr;
             int full = nc / nr * nr;
+            T* sums = columnSums == null ? null : columnSums + col0;
             for (int p = 0; p < kc; p++)
             {
                 T* src = b + (nint)(p0 + p) * ldb + col0;
                 T* row = dst + (nint)p * nr;
                 int jr = 0;
                 for (; jr < full; jr += nr, row += sliverLength)
-                    for (int j = 0; j < nr; j += Vector256<T>.Count) Vector256.Store(Vector256.Load(src + jr + j), row + j);
+                    for (int j = 0; j < nr; j += Vector256<T>.Count)
+                    {
+                        Vector256<T> value = Vector256.Load(src + jr + j);
+                        Vector256.Store(value, row + j);
+                        if (sums != null) Vector256.Store(Vector256.Load(sums + jr + j) + value, sums + jr + j);
+                    }
                 if (jr < nc)
                 {
                     int cols = nc - jr;
                     for (int j = 0; j < cols; j++) row[j] = src[jr + j];
                     for (int j = cols; j < nr; j++) row[j] = T.Zero;
+                    if (sums != null) for (int j = 0; j < cols; j++) sums[jr + j] += src[jr + j];
                 }
             }
             return;
         }
+        if (columnSums != null) throw new ArgumentException("GemmPacked.PackB: column sums only for a b that is not transposed.", nameof(columnSums));
         for (int jr = 0; jr < nc; jr += nr)
         {
             int cols = Math.Min(nr, nc - jr);

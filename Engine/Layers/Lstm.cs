@@ -367,7 +367,10 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
         {
             if (c.StackedWeightGradients.Length < (h + f) * g) c.StackedWeightGradients = new T[(h + f) * g];
             Span<T> hProduct = c.StackedWeightGradients.AsSpan(0, h * g), xProduct = c.StackedWeightGradients.AsSpan(h * g, f * g);
-            GemmPacked.MultiplyStacked<T>(true, h, f, g, rows, T.One, c.HiddenStates, h, c.Input, f, allDAx, g, hProduct, g, xProduct, g, c.Share);
+            // db += Σ dz comes with it: the gate gradients' rows are added into it as they are packed (the bits of the
+            // pass below, without another read of dA).
+            GemmPacked.MultiplyStacked<T>(true, h, f, g, rows, T.One, c.HiddenStates, h, c.Input, f, allDAx, g, hProduct, g, xProduct, g, c.Share,
+                bColumnSums: Bias.Gradient);
             TransposedAdd.Add<T>(g, h, hProduct, dU, h);
             TransposedAdd.Add<T>(g, f, xProduct, WeightIh.Gradient, f);
         }
@@ -377,9 +380,10 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
             for (int k = 0; k < 4; k++)
                 AddWeightGradient(h, h, rows, allDAh.Slice(k * h), g, c.MaskedHidden[k], h, dU.Slice(k * h * h, h * h), h, gradientScratch, SplitProducts, c.Share);
 
-        // db += Σ dz (the bias sits after LN_i in the separate mode and before LN_g in the summed mode; both read dAx here).
+        // db += Σ dz (the bias sits after LN_i in the separate mode and before LN_g in the summed mode; both read dAx here),
+        // unless the stacked product took it.
         Span<T> dBias = Bias.Gradient;
-        for (int r = 0; r < rows; r++) TensorPrimitives.Add(dBias, allDAx.Slice(r * g, g), dBias);
+        if (!stacked) for (int r = 0; r < rows; r++) TensorPrimitives.Add(dBias, allDAx.Slice(r * g, g), dBias);
 
         // dAx before LN_i, in place: dAx is not read again after db.
         Span<T> dProjection = allDAx;
