@@ -91,9 +91,17 @@ internal sealed unsafe class SharedProduct<T> where T : unmanaged, IFloatingPoin
             if (TryClaim(out int index))
             {
                 // Claimed after the owner published this block, which it does not rewrite before this one is done.
-                GemmPacked.PackedBlock<T> taken = block;
-                GemmPacked.HelperRowBlock(in taken, index);
-                Interlocked.Increment(ref completed);
+                // Counted done even if it threw, so the owner never waits for it forever (the exception reaches the
+                // caller through PairedWork).
+                try
+                {
+                    GemmPacked.PackedBlock<T> taken = block;
+                    GemmPacked.HelperRowBlock(in taken, index);
+                }
+                finally
+                {
+                    Interlocked.Increment(ref completed);
+                }
                 continue;
             }
             if (Volatile.Read(ref state) == Finished) return;
