@@ -11,8 +11,8 @@ namespace NumLstm.Benchmarks.Models;
 /// <item>W1: the seed model BiLSTM(100, sequences) → LN → BiLSTM(200) → LN → Dense(2), B = 64, T = 50, F = 32, MSE,
 /// with the seed's dropout 0.4 and recurrent dropout 0.4 ("W1"), or without dropout as the libtorch peer runs it
 /// ("W1-nodrop"), and that without the directions' balance ("W1-nodrop-unbalanced": each core waits for the other
-/// instead of taking rows and product blocks off it); "W1-cell-*" put a LayerNorm inside the cell instead of after each layer (the in-cell overhead,
-/// compared with "W1-plain": the same stack with no LayerNorm at all).</item>
+/// instead of taking rows and product blocks off it); "W1-cell-*" put a LayerNorm inside the cell instead of after
+/// each layer (the in-cell overhead, compared with "W1-plain": the same stack with no LayerNorm at all).</item>
 /// <item>W4: 2-layer LSTM(512), input 128, T = 100, B = 32, last step → Dense(10), softmax cross-entropy.</item>
 /// </list>
 /// </summary>
