@@ -287,18 +287,7 @@ public sealed partial class Bidirectional<T> : Layer<T> where T : unmanaged, IFl
                 {
                     lstmCache.LoopBalance = null;
                 }
-                if (balance && cache.LoopBalance.TryHelp(1 - part, out int fromStep, out int fromRow))
-                {
-                    try
-                    {
-                        (part == 0 ? owner.Backwards : owner.Forwards).ForwardRowsFrom(part == 0 ? cache.BackwardCache : cache.ForwardCache, fromStep, fromRow,
-                            inputMask, part == 0 ? cache.BackwardOutput : cache.ForwardOutput);
-                    }
-                    finally
-                    {
-                        cache.LoopBalance.HelperFinished(1 - part);
-                    }
-                }
+                if (balance) HelpOtherLoop(owner, part, inputMask);
             }
             else
             {
@@ -319,19 +308,29 @@ public sealed partial class Bidirectional<T> : Layer<T> where T : unmanaged, IFl
                     lstmCache.LoopBalance = null;
                 }
                 if (!balance) return;
-                if (cache.LoopBalance.TryHelp(1 - part, out int fromStep, out int fromRow))
-                {
-                    try
-                    {
-                        (part == 0 ? owner.Backwards : owner.Forwards).BackwardRowsFrom(part == 0 ? cache.BackwardCache : cache.ForwardCache, fromStep, fromRow,
-                            part == 0 ? cache.BackwardGradient : cache.ForwardGradient);
-                    }
-                    finally
-                    {
-                        cache.LoopBalance.HelperFinished(1 - part);
-                    }
-                }
+                HelpOtherLoop(owner, part, inputMask);
                 (part == 0 ? cache.BackwardShare : cache.ForwardShare).Help();
+            }
+        }
+
+        // This core, done with its direction (part), offers to step the other direction's last rows (DirectionBalance);
+        // if that direction hands them over, steps them with the other's cache, output or output gradient.
+        private void HelpOtherLoop(Bidirectional<T> owner, int part, ReadOnlySpan<bool> inputMask)
+        {
+            int other = 1 - part;
+            if (!cache.LoopBalance.TryHelp(other, out int fromStep, out int fromRow)) return;
+            try
+            {
+                Lstm<T> lstm = other == 0 ? owner.Forwards : owner.Backwards;
+                LstmCache<T> lstmCache = other == 0 ? cache.ForwardCache : cache.BackwardCache;
+                if (phase == Phase.Forward)
+                    lstm.ForwardRowsFrom(lstmCache, fromStep, fromRow, inputMask, other == 0 ? cache.ForwardOutput : cache.BackwardOutput);
+                else
+                    lstm.BackwardRowsFrom(lstmCache, fromStep, fromRow, other == 0 ? cache.ForwardGradient : cache.BackwardGradient);
+            }
+            finally
+            {
+                cache.LoopBalance.HelperFinished(other);
             }
         }
     }

@@ -229,31 +229,27 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
         // Rows are independent within a step, so a plain cell outside a Bidirectional splits each step's rows (product
         // and gate pass) over two threads; every row is computed as on one thread, so the result is the same bit for bit.
         bool splitRows = SplitRows(batchSize, h);
-        DirectionBalance? balance = c.LoopBalance is not null && BalancesRows(batchSize, backward: false) ? c.LoopBalance : null;
-        if (!splitRows && balance is not null)
+        if (!splitRows)
         {
-            // A Bidirectional's direction on its core: the other core, once done with its own direction, may take the
-            // rows [rowEnd, B) of the steps left (ForwardRowsFrom). Rows are independent through the loop, so each row
-            // gets the same bits on either core.
+            // In a Bidirectional whose directions run one per core (LoopBalance), the other core, once done with its own
+            // direction, may take the rows [rowEnd, B) of the steps left (ForwardRowsFrom). Rows are independent through
+            // the loop, so each row gets the same bits on either core.
+            DirectionBalance? balance = c.LoopBalance is not null && BalancesRows(batchSize, backward: false) ? c.LoopBalance : null;
             int rowEnd = batchSize;
-            balance.Start(c.LoopSide);
+            balance?.Start(c.LoopSide);
             try
             {
                 for (int s = 0; s < time; s++)
                 {
-                    if (rowEnd == batchSize && balance.TryAccept(c.LoopSide, s, time, batchSize, out int keptRows)) rowEnd = keptRows;
+                    if (balance is not null && rowEnd == batchSize && balance.TryAccept(c.LoopSide, s, time, batchSize, out int keptRows)) rowEnd = keptRows;
                     ForwardStep(c, s, 0, rowEnd, mask2, output, recurrentDropout, panel, SplitProducts);
                 }
             }
             finally
             {
-                balance.Close(c.LoopSide);
+                balance?.Close(c.LoopSide);
             }
-            if (rowEnd < batchSize) balance.WaitForHelper(c.LoopSide);
-        }
-        else if (!splitRows)
-        {
-            for (int s = 0; s < time; s++) ForwardStep(c, s, 0, batchSize, mask2, output, recurrentDropout, panel, SplitProducts);
+            if (rowEnd < batchSize) balance!.WaitForHelper(c.LoopSide);
         }
         else
         {
@@ -316,30 +312,26 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
         else for (int k = 0; k < 4; k++) Gemm.Pack(Transpose.No, h, h, u.Slice(k * h * h, h * h), h, c.PackedWeights.AsSpan(k * panel, panel));
 
         bool splitRows = SplitRows(batchSize, h);
-        DirectionBalance? balance = c.LoopBalance is not null && BalancesRows(batchSize, backward: true) ? c.LoopBalance : null;
-        if (!splitRows && balance is not null)
+        if (!splitRows)
         {
             // As in Forward: the other core may take the rows [rowEnd, B) of the steps left (BackwardRowsFrom); the
             // products after the loop need all of them.
+            DirectionBalance? balance = c.LoopBalance is not null && BalancesRows(batchSize, backward: true) ? c.LoopBalance : null;
             int rowEnd = batchSize;
-            balance.Start(c.LoopSide);
+            balance?.Start(c.LoopSide);
             try
             {
                 for (int s = time - 1; s >= 0; s--)
                 {
-                    if (rowEnd == batchSize && balance.TryAccept(c.LoopSide, time - 1 - s, time, batchSize, out int keptRows)) rowEnd = keptRows;
+                    if (balance is not null && rowEnd == batchSize && balance.TryAccept(c.LoopSide, time - 1 - s, time, batchSize, out int keptRows)) rowEnd = keptRows;
                     BackwardStep(c, s, 0, rowEnd, outputGradient, panel, SplitProducts, 0);
                 }
             }
             finally
             {
-                balance.Close(c.LoopSide);
+                balance?.Close(c.LoopSide);
             }
-            if (rowEnd < batchSize) balance.WaitForHelper(c.LoopSide);
-        }
-        else if (!splitRows)
-        {
-            for (int s = time - 1; s >= 0; s--) BackwardStep(c, s, 0, batchSize, outputGradient, panel, SplitProducts, 0);
+            if (rowEnd < batchSize) balance!.WaitForHelper(c.LoopSide);
         }
         else
         {
