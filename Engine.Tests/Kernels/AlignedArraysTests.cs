@@ -45,6 +45,22 @@ public unsafe class AlignedArraysTests<T> where T : unmanaged, IFloatingPointIee
         }
     }
 
+    // Over the size limit there is one pinned allocation and no tries: the bytes this thread allocated are the array's
+    // own (each try would add a miss and a filler as large as the array).
+    [Test]
+    public void Allocate_OverTheSizeLimit_AllocatesTheArrayOnce()
+    {
+        int length = checked((int)(2 * AlignedArrays.MaxTriedBytes / sizeof(T)));   // 20 MiB: mostly a miss when tried
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        T[] array = AlignedArrays.Allocate<T>(length);
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        Assert.That(array, Has.Length.EqualTo(length));
+        Assert.That(allocated, Is.LessThan((long)length * sizeof(T) + 4096), "one array, no misses or fillers");
+        Assert.That(array[0] == T.Zero && array[length / 2] == T.Zero && array[^1] == T.Zero, Is.True, "zeroed");
+        array[^1] = T.One;
+        Assert.That(array[^1], Is.EqualTo(T.One));
+    }
+
     [Test]
     public void Allocate_LengthZero_ReturnsTheSharedEmptyArray()
         => Assert.That(AlignedArrays.Allocate<T>(0), Is.SameAs(Array.Empty<T>()));
