@@ -382,7 +382,11 @@ internal sealed class LstmInferenceBuffers<T> where T : unmanaged, IFloatingPoin
         RowScratch = new LstmRowScratch<T>(units);
     }
 
-    /// <summary>The largest packed Uᵀ a one-sequence plan keeps in the batch-1 layout: 1 MB, a core's L2 on this machine.</summary>
+    /// <summary>
+    /// The largest packed Uᵀ a one-sequence plan keeps in the batch-1 layout: 1 MB, a core's L2 on the Zen 5 machine where
+    /// the layout read 1.2–1.4× as fast as the plain one from L2 and 5–10 % slower from L3. On the Intel machine (2 MB of
+    /// L2) the two layouts read at the same rate, so the limit was not raised for it (docs/performance.md, sittings 29 and 39).
+    /// </summary>
     internal const long SingleRowLayoutMaxBytes = 1L << 20;
 
     /// <summary>Elements up to which the <see cref="Projection"/> is allocated on a 64-byte boundary (64 Ki: 256 KB of floats).</summary>
