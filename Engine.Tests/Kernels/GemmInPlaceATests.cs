@@ -60,10 +60,66 @@ public class GemmInPlaceATests<T> where T : unmanaged, IFloatingPointIeee754<T>
         T[] a = TestArrays.Uniform<T>(m * lda, 1), b = TestArrays.Uniform<T>(k * n, 2), c = new T[m * n];
         T[] packed = new T[Gemm.PackedLength<T>(k, n)];
         Gemm.Pack(Transpose.No, k, n, b, n, packed);
-        GemmPacked.MultiplyPrepacked(false, m, n, k, T.One, a, lda, packed, c, n, parallel: false, overwrite: true, readAInPlace: true);
         var (expected, magnitude) = NaiveKernels.Gemm(false, false, m, n, k, 1.0, TestArrays.ToDouble<T>(a), 0, lda,
             TestArrays.ToDouble<T>(b), 0, n, 0.0, new double[m * n], 0, n);
-        TestArrays.AssertClose<T>(c, expected, magnitude, (k + 3) * TestArrays.Epsilon<T>(), 0, "c");
+        // Twice: a product of this few rows walks b's slivers first to last, then last to first (SliversOuterInPlaceA).
+        for (int call = 0; call < 2; call++)
+        {
+            Array.Clear(c);
+            GemmPacked.MultiplyPrepacked(false, m, n, k, T.One, a, lda, packed, c, n, parallel: false, overwrite: true, readAInPlace: true);
+            TestArrays.AssertClose<T>(c, expected, magnitude, (k + 3) * TestArrays.Epsilon<T>(), 0, $"c (call {call + 1})");
+        }
+    }
+
+    [TestCase(32, 512, 256)]    // LSTM(512)'s steps at W4's batch, narrowed: two k blocks, eight slivers
+    [TestCase(64, 200, 800)]    // LSTM(200)'s step product at batch 64
+    [TestCase(6, 64, 64)]       // one tile, two slivers; the shortest k read in place
+    [TestCase(120, 320, 96)]    // MC rows; k blocks of 256 and 64
+    [TestCase(110, 256, 80)]    // two threads: the second half (16 columns) is not a whole sliver and takes the blocked loops
+    public void SliversOuter_BothDirections_GiveThePackedSliversBits(int m, int k, int n)
+    {
+        // A step-sized product walks b's slivers alternately forwards and backwards on each thread; every call, in either
+        // direction, has the bits of the blocked loops over packed a-slivers.
+        RequireTheWideKernels();
+        int lda = k + 5;
+        T[] a = TestArrays.Uniform<T>(m * lda, 3 * m + k), b = TestArrays.Uniform<T>(k * n, 2 * n), rowStart = TestArrays.Uniform<T>(n, 6);
+        a[(m - 1) * lda + k - 1] = T.NaN;
+        T[] packed = new T[Gemm.PackedLength<T>(k, n)];
+        Gemm.Pack(Transpose.No, k, n, b, n, packed);
+        ReadOnlySpan<T> aSpan = a.AsSpan(0, (m - 1) * lda + k);
+        T[] start = TestArrays.Uniform<T>(m * n, 4);
+        foreach (bool parallel in new[] { false, true })
+            foreach (string mode in new[] { "stored", "added", "onto a row" })
+            {
+                bool overwrite = mode != "added";
+                ReadOnlySpan<T> addend = mode == "onto a row" ? rowStart : default;
+                T[] sliver = (T[])start.Clone();
+                GemmPacked.MultiplyPrepacked(false, m, n, k, T.One, aSpan, lda, packed, sliver, n, parallel, overwrite, addend, readAInPlace: false);
+                for (int call = 0; call < 3; call++)
+                {
+                    T[] inPlace = (T[])start.Clone();
+                    GemmPacked.MultiplyPrepacked(false, m, n, k, T.One, aSpan, lda, packed, inPlace, n, parallel, overwrite, addend, readAInPlace: true);
+                    Assert.That(Bits(inPlace), Is.EqualTo(Bits(sliver)), $"c ({m}×{n}×{k}, {mode}, {(parallel ? "two threads" : "one")}, call {call + 1})");
+                }
+            }
+    }
+
+    [Test]
+    public void SliversOuter_AlternatesItsDirectionOnEachCall_OnlyForFewRows()
+    {
+        RequireTheWideKernels();
+        T[] b = TestArrays.Uniform<T>(64 * 64, 1), packed = new T[Gemm.PackedLength<T>(64, 64)];
+        Gemm.Pack(Transpose.No, 64, 64, b, 64, packed);
+        T[] a = TestArrays.Uniform<T>(121 * 64, 2), c = new T[121 * 64];
+        bool before = GemmPacked.WalkSliversBackward;
+        GemmPacked.MultiplyPrepacked(false, 8, 64, 64, T.One, a, 64, packed, c, 64, parallel: false, overwrite: true);
+        Assert.That(GemmPacked.WalkSliversBackward, Is.EqualTo(!before), "a step-sized product turns the direction");
+        GemmPacked.MultiplyPrepacked(false, 8, 64, 64, T.One, a, 64, packed, c, 64, parallel: false, overwrite: true);
+        Assert.That(GemmPacked.WalkSliversBackward, Is.EqualTo(before), "and turns it back");
+        GemmPacked.MultiplyPrepacked(false, 121, 64, 64, T.One, a, 64, packed, c, 64, parallel: false, overwrite: true);
+        Assert.That(GemmPacked.WalkSliversBackward, Is.EqualTo(before), "more than MC rows take the blocked loops");
+        GemmPacked.MultiplyPrepacked(false, 8, 64, 64, T.One, a, 64, packed, c, 64, parallel: false, overwrite: true, readAInPlace: false);
+        Assert.That(GemmPacked.WalkSliversBackward, Is.EqualTo(before), "a packed into slivers takes the blocked loops");
     }
 
     private static long[] Bits(T[] values) => values.Select(v => typeof(T) == typeof(float)

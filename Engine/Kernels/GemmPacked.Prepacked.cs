@@ -196,6 +196,49 @@ internal static unsafe partial class GemmPacked
     private const int InPlaceAMinimumDepth = 64;
 
     /// <summary>
+    /// Set on a thread whose last <see cref="SliversOuterInPlaceA{T}"/> walked its slivers first to last, so that its next
+    /// one walks them last to first. Only the order of the tiles depends on it, never a bit of the result.
+    /// </summary>
+    [ThreadStatic] private static bool walkSliversBackward;
+
+    /// <summary>The calling thread's next direction (for tests).</summary>
+    internal static bool WalkSliversBackward => walkSliversBackward;
+
+    /// <summary>
+    /// <see cref="BlockedPrepacked{T}"/> for a product of at most MC rows (a batch's step, as h·Uᵀ and dA·U in the time
+    /// loops) whose columns [j0, j1) are whole slivers and whose k blocks are all read in place: one sliver of b at a time,
+    /// through all its k blocks in order, then the next. A thread walks its slivers in the opposite direction from its
+    /// previous call, so what that call read last, and what is still in its L2 when its part of b is larger than the L2
+    /// (LSTM(512)'s packed U is 4 MB, 2 MB a core), is read first. On the Intel machine (2 MB of L2 a core), alternated
+    /// call by call with the blocked loops in one process: W4's step products on two threads 4–7 % less time (32 × 2048
+    /// × 512 and 32 × 512 × 2048), the 64 × 800 × 200 step 1.8 % less, W4's whole step 0.3–2.7 % less (medians of paired
+    /// steps in three runs), W1, W2 and W2b level (docs/performance.md, sitting 39). Each tile's FMAs and their order are those of the
+    /// blocked loops, k block after k block, so the bits are the same (GemmInPlaceATests).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private static void SliversOuterInPlaceA<T>(int m, int k, T* a, int lda, T* packed, int paddedN, T* c, int ldc, int nr, int j0, int j1,
+        bool overwrite, T* addend)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        bool backward = walkSliversBackward;
+        walkSliversBackward = !backward;
+        int slivers = (j1 - j0) / nr;
+        for (int s = 0; s < slivers; s++)
+        {
+            int jr = j0 + (backward ? slivers - 1 - s : s) * nr;
+            for (int pc = 0; pc < k; pc += KC)
+            {
+                int kc = Math.Min(KC, k - pc);
+                bool store = overwrite && pc == 0;
+                T* bSliver = packed + (nint)pc * paddedN + (nint)(jr / nr) * kc * nr;
+                T* rowAddend = store && addend != null ? addend + jr : null;
+                for (int ir = 0; ir < m; ir += MR)
+                    Kernel512InPlaceA(Math.Min(MR, m - ir), kc, a + (nint)ir * lda + pc, lda, bSliver, nr, c + (nint)ir * ldc + jr, ldc, store, rowAddend);
+            }
+        }
+    }
+
+    /// <summary>
     /// The blocked loops of <see cref="Blocked{T}"/> over the columns [j0, j1) of c (j0 a multiple of nr), b already packed.
     /// readAInPlace: where it pays (512 bits, a not transposed, alpha = 1, a k block of at least InPlaceAMinimumDepth) the
     /// full tiles read a's rows as stored; a block is packed only when it meets an edge tile (the edge kernels take packed
@@ -206,9 +249,14 @@ internal static unsafe partial class GemmPacked
         Width width, int nr, int j0, int j1, bool overwrite = false, T* addend = null, bool readAInPlace = false)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
+        bool inPlaceA = readAInPlace && !transA && width == Width.V512 && alpha == T.One;
+        if (inPlaceA && m <= MC && n <= NC && (j1 - j0) % nr == 0 && k >= InPlaceAMinimumDepth && (k % KC == 0 || k % KC >= InPlaceAMinimumDepth))
+        {
+            SliversOuterInPlaceA(m, k, a, lda, packed, RoundUp(n, nr), c, ldc, nr, j0, j1, overwrite, addend);
+            return;
+        }
         T* aPack = Rent<T>(ref packABuffer, APackLength<T>());
         T* edgeTile = stackalloc T[2 * MR * 32];
-        bool inPlaceA = readAInPlace && !transA && width == Width.V512 && alpha == T.One;
         for (int jc = 0; jc < n; jc += NC)
         {
             int nc = Math.Min(NC, n - jc);
