@@ -211,9 +211,9 @@ internal static unsafe partial class GemmPacked
     /// previous call, so what that call read last, and what is still in its L2 when its part of b is larger than the L2
     /// (LSTM(512)'s packed U is 4 MB, 2 MB a core), is read first. On the Intel machine (2 MB of L2 a core), alternated
     /// call by call with the blocked loops in one process: W4's step products on two threads 4–7 % less time (32 × 2048
-    /// × 512 and 32 × 512 × 2048), the 64 × 800 × 200 step 1.8 % less, W4's whole step 0.3–2.7 % less (medians of paired
-    /// steps in three runs), W1, W2 and W2b level (docs/performance.md, sitting 39). Each tile's FMAs and their order are those of the
-    /// blocked loops, k block after k block, so the bits are the same (GemmInPlaceATests).
+    /// × 512 and 32 × 512 × 2048), the 64 × 800 × 200 step 1.8 % less, W4's whole step 0.3–2.7 % less (medians of
+    /// paired steps in three runs), W1, W2 and W2b level (docs/performance.md, sitting 39). Each tile's FMAs and their
+    /// order are those of the blocked loops, k block after k block, so the bits are the same (GemmInPlaceATests).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void SliversOuterInPlaceA<T>(int m, int k, T* a, int lda, T* packed, int paddedN, T* c, int ldc, int nr, int j0, int j1,
@@ -242,7 +242,7 @@ internal static unsafe partial class GemmPacked
     /// The blocked loops of <see cref="Blocked{T}"/> over the columns [j0, j1) of c (j0 a multiple of nr), b already packed.
     /// readAInPlace: where it pays (512 bits, a not transposed, alpha = 1, a k block of at least InPlaceAMinimumDepth) the
     /// full tiles read a's rows as stored; a block is packed only when it meets an edge tile (the edge kernels take packed
-    /// slivers). The FMAs are the same, so are the bits.
+    /// slivers). The FMAs are the same, so are the bits. A step-sized product read so takes <see cref="SliversOuterInPlaceA{T}"/>.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void BlockedPrepacked<T>(bool transA, int m, int n, int k, T alpha, T* a, int lda, T* packed, T* c, int ldc,
