@@ -71,11 +71,11 @@ public class GemmInPlaceATests<T> where T : unmanaged, IFloatingPointIeee754<T>
         }
     }
 
-    [TestCase(32, 512, 256)]    // LSTM(512)'s steps at W4's batch, narrowed: two k blocks, eight slivers
+    [TestCase(32, 512, 256)]    // LSTM(512)'s steps at W4's batch, narrowed: two k blocks, 8 slivers (16 for double)
     [TestCase(64, 200, 800)]    // LSTM(200)'s step product at batch 64
     [TestCase(6, 64, 64)]       // one tile, two slivers; the shortest k read in place
     [TestCase(120, 320, 96)]    // MC rows; k blocks of 256 and 64
-    [TestCase(110, 256, 80)]    // two threads: the second half (16 columns) is not a whole sliver and takes the blocked loops
+    [TestCase(110, 256, 80)]    // float: 2½ slivers, so one thread and the second of two halves take the blocked loops
     public void SliversOuter_BothDirections_GiveThePackedSliversBits(int m, int k, int n)
     {
         // A step-sized product walks b's slivers alternately forwards and backwards on each thread; every call, in either

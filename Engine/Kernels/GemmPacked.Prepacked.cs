@@ -208,12 +208,13 @@ internal static unsafe partial class GemmPacked
     /// <see cref="BlockedPrepacked{T}"/> for a product of at most MC rows (a batch's step, as h·Uᵀ and dA·U in the time
     /// loops) whose columns [j0, j1) are whole slivers and whose k blocks are all read in place: one sliver of b at a time,
     /// through all its k blocks in order, then the next. A thread walks its slivers in the opposite direction from its
-    /// previous call, so what that call read last, and what is still in its L2 when its part of b is larger than the L2
-    /// (LSTM(512)'s packed U is 4 MB, 2 MB a core), is read first. On the Intel machine (2 MB of L2 a core), alternated
-    /// call by call with the blocked loops in one process: W4's step products on two threads 4–7 % less time (32 × 2048
-    /// × 512 and 32 × 512 × 2048), the 64 × 800 × 200 step 1.8 % less, W4's whole step 0.3–2.7 % less (medians of
-    /// paired steps in three runs), W1, W2 and W2b level (docs/performance.md, sitting 39). Each tile's FMAs and their
-    /// order are those of the blocked loops, k block after k block, so the bits are the same (GemmInPlaceATests).
+    /// previous call, so what that call read last, and what is still in its L2 when its part of b is larger than
+    /// the L2 (LSTM(512)'s packed U is 4 MB, 2 MB a core), is read first. On the Intel machine (2 MB of L2 a core),
+    /// alternated call by call with the blocked loops in one process: W4's step products on two threads 4–7 % less
+    /// time (m × n × k = 32 × 2048 × 512 and 32 × 512 × 2048), the 64 × 800 × 200 step 1.8 % less, W4's whole step
+    /// 0.3–2.7 % less (medians of paired steps in three runs), W1, W2 and W2b level (docs/performance.md, sitting 39).
+    /// Each tile's FMAs and their order are those of the blocked loops, k block after k block, so the bits are the same
+    /// (GemmInPlaceATests).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void SliversOuterInPlaceA<T>(int m, int k, T* a, int lda, T* packed, int paddedN, T* c, int ldc, int nr, int j0, int j1,
