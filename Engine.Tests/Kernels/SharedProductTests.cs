@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using NumLstm.Kernels;
 
 namespace NumLstm.Tests.Kernels;
@@ -100,6 +101,37 @@ public class SharedProductTests<T> where T : unmanaged, IFloatingPointIeee754<T>
         var share = new SharedProduct<T>();
         HelpUntilHelped(share, () => GemmPacked.MultiplyStacked<T>(true, m1, m2, n, k, T.One, a1, m1, a2, m2, b, n, actual1, n, actual2, n, share),
             () => [.. actual1, .. actual2], [.. expected1, .. expected2]);
+    }
+
+    // Products split over the two cores (GemmPacked.MultiplyInTwoHalves): each half runs with its own share and the thread
+    // done first helps the other. Column halves (n ≥ m) and row halves, stored and added, transposes.
+    [TestCase(false, false, 600, 600, 520, false)]
+    [TestCase(true, false, 1000, 96, 300, true)]
+    [TestCase(false, true, 360, 720, 300, false)]
+    public void SplitProduct_HalvesHelpEachOther_GivingTheBitsOfOneThread(bool transA, bool transB, int m, int n, int k, bool accumulate)
+    {
+        if (GemmPacked.Best == GemmPacked.Width.None) Assert.Ignore("no vector width: the generic path does not split");
+        if (!PairedWork.HasSecondCore) Assert.Ignore("one core: both halves run on this thread, one after the other");
+        T[] a = Values(m * k, 11), b = Values(k * n, 12), start = Values(m * n, 13);
+        int lda = transA ? m : k, ldb = transB ? k : n;
+        T[] expected = accumulate ? (T[])start.Clone() : new T[m * n];
+        GemmPacked.MultiplyAccumulate(transA, transB, m, n, k, T.One, a, lda, b, ldb, expected, n, GemmPacked.Best, directB: false,
+            parallel: false, overwrite: !accumulate);
+        T[] actual = new T[m * n];
+        long helpedBefore = GemmPacked.HalvesHelpedBlocks<T>();
+        int attempt = 0;
+        for (; attempt < 200 && GemmPacked.HalvesHelpedBlocks<T>() == helpedBefore; attempt++)
+        {
+            if (accumulate) start.CopyTo(actual, 0);
+            else actual.AsSpan().Fill(T.NaN);   // stored: every element must be written, by one thread or the other
+            GemmPacked.MultiplyAccumulate(transA, transB, m, n, k, T.One, a, lda, b, ldb, actual, n, GemmPacked.Best, directB: false,
+                parallel: true, overwrite: !accumulate);
+            bool sameBits = MemoryMarshal.AsBytes(actual.AsSpan()).SequenceEqual(MemoryMarshal.AsBytes(expected.AsSpan()));
+            if (!sameBits) Assert.That(actual, Is.EqualTo(expected), $"attempt {attempt}, {GemmPacked.HalvesHelpedBlocks<T>() - helpedBefore} row blocks helped so far");
+            Assert.That(sameBits, Is.True, $"attempt {attempt}: the bits differ (a zero's sign or a NaN's payload)");
+        }
+        TestContext.Out.WriteLine($"helped after {attempt} products: {GemmPacked.HalvesHelpedBlocks<T>() - helpedBefore} row blocks");
+        Assert.That(GemmPacked.HalvesHelpedBlocks<T>(), Is.GreaterThan(helpedBefore), $"no half was ever helped in {attempt} products");
     }
 
     [Test]

@@ -8,7 +8,8 @@ namespace NumLstm.Kernels;
 /// Goto/BLIS scheme: op(b) is packed in KC×NC blocks of NR-wide column slivers, op(a) (times alpha) in MC×KC blocks of
 /// MR-row slivers, and an MR×NR register tile (6 × two vectors) accumulates with FMA. All transposes are absorbed by the
 /// packing. Pack buffers are per thread ([ThreadStatic], pinned, grown on demand), so steady-state calls do not allocate.
-/// Large products are split over two threads (<see cref="PairedWork"/>), each owning a column (or row) half of c. Small shapes: b is read in
+/// Large products are split over two threads (<see cref="PairedWork"/>), each owning a column (or row) half of c, the
+/// first done helping the other with its row blocks. Small shapes: b is read in
 /// place when packing it would not pay, and a single row has its own kernel (<see cref="SingleRow{T}"/>);
 /// <see cref="Choose{T}"/> routes each shape, falling back to the generic path where that is faster.
 /// </summary>
@@ -122,8 +123,10 @@ internal static unsafe partial class GemmPacked
     }
 
     /// <summary>
-    /// Two independent products over halves of c (columns if n ≥ m, else rows), one per core (<see cref="PairedWork"/>);
-    /// each thread packs its own operands into its own buffers.
+    /// Two products over halves of c (columns if n ≥ m, else rows), one per core (<see cref="PairedWork"/>); each thread
+    /// packs its own operands into its own buffers, and the one done first takes row blocks of the other's packed blocks
+    /// (<see cref="SharedProduct{T}"/>), so a core slowed by the host does not hold the product to twice its half's time.
+    /// The bits are those of the product on one thread, whoever computes which row block.
     /// </summary>
     private static void MultiplyInTwoHalves<T>(bool transA, bool transB, int m, int n, int k, T alpha,
         T* aPtr, int lda, T* bPtr, int ldb, T* cPtr, int ldc, Width width, int nr, bool inPlaceB, bool overwrite)
@@ -136,6 +139,9 @@ internal static unsafe partial class GemmPacked
         PairedWork.Run(job);
     }
 
+    /// <summary>Row blocks the halves of this thread's split products handed to each other so far (tests read it).</summary>
+    internal static long HalvesHelpedBlocks<T>() where T : unmanaged, IFloatingPointIeee754<T> => HalvesJob<T>.ForThisThread?.HelpedBlocks ?? 0;
+
     /// <summary>
     /// The arguments of a product split in two halves of c, as fields so the second half can cross to the worker thread.
     /// One per calling thread ([ThreadStatic], like the pack buffers): a thread has at most one split product in flight,
@@ -145,7 +151,8 @@ internal static unsafe partial class GemmPacked
     {
         [ThreadStatic] internal static HalvesJob<T>? ForThisThread;
 
-        private bool transA, transB, inPlaceB, prepacked, splitColumns, overwrite, readAInPlace;
+        private bool transA, transB, inPlaceB, prepacked, splitColumns, overwrite, readAInPlace, balance;
+        private readonly SharedProduct<T> firstShare = new(), secondShare = new();
         private T* addend;
         private int m, n, k, lda, ldb, ldc, nr, half;
         private T alpha;
@@ -160,18 +167,44 @@ internal static unsafe partial class GemmPacked
             this.transA = transA; this.transB = transB; this.m = m; this.n = n; this.k = k; this.alpha = alpha;
             this.a = a; this.lda = lda; this.b = b; this.ldb = ldb; this.c = c; this.ldc = ldc;
             this.width = width; this.nr = nr; this.inPlaceB = inPlaceB; this.prepacked = prepacked; this.splitColumns = splitColumns; this.half = half;
+            // Only a packed b's blocks can be shared (Blocked); the prepacked halves are a time loop's step products,
+            // microseconds long, and stay as they are.
+            balance = !prepacked && !inPlaceB;
+            firstShare.Reset();
+            secondShare.Reset();
         }
+
+        /// <summary>Row blocks either half handed to the other thread, over this job's life (tests read it).</summary>
+        internal long HelpedBlocks => firstShare.HelpedBlocks + secondShare.HelpedBlocks;
 
         public void RunPart(int part)
         {
             int start = part * half, count = Math.Min(splitColumns ? n : m, start + half) - start;
-            if (count <= 0) return;
             if (prepacked)
-                BlockedPrepacked(transA, m, n, k, alpha, a, lda, b, c, ldc, width, nr, start, start + count, overwrite, addend, readAInPlace);
-            else if (splitColumns)
-                Blocked(transA, transB, m, count, k, alpha, a, lda, transB ? b + (nint)start * ldb : b + start, ldb, c + start, ldc, width, nr, inPlaceB, overwrite);
-            else
-                Blocked(transA, transB, count, n, k, alpha, transA ? a + start : a + (nint)start * lda, lda, b, ldb, c + (nint)start * ldc, ldc, width, nr, inPlaceB, overwrite);
+            {
+                if (count > 0) BlockedPrepacked(transA, m, n, k, alpha, a, lda, b, c, ldc, width, nr, start, start + count, overwrite, addend, readAInPlace);
+                return;
+            }
+            // Each half runs with its own share, and the thread done first helps the other half (SharedProduct): so when
+            // one core is slower than the other, the product takes about as long as both cores' rates allow together
+            // instead of twice the slower core's half.
+            SharedProduct<T>? own = balance ? (part == 0 ? firstShare : secondShare) : null;
+            if (count > 0)
+            {
+                own?.Start();
+                try
+                {
+                    if (splitColumns)
+                        Blocked(transA, transB, m, count, k, alpha, a, lda, transB ? b + (nint)start * ldb : b + start, ldb, c + start, ldc, width, nr, inPlaceB, overwrite, share: own);
+                    else
+                        Blocked(transA, transB, count, n, k, alpha, transA ? a + start : a + (nint)start * lda, lda, b, ldb, c + (nint)start * ldc, ldc, width, nr, inPlaceB, overwrite, share: own);
+                }
+                finally
+                {
+                    own?.Finish();
+                }
+            }
+            if (balance) (part == 0 ? secondShare : firstShare).Help();
         }
     }
 
