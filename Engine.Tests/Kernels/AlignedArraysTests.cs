@@ -46,14 +46,21 @@ public unsafe class AlignedArraysTests<T> where T : unmanaged, IFloatingPointIee
     }
 
     // Over the size limit there is one pinned allocation and no tries: the bytes this thread allocated are the array's
-    // own (each try would add a miss and a filler as large as the array).
+    // own (each try would add a miss and a filler as large as the array, 40 MiB more). The least of three counts: once
+    // in many runs of the whole suite a single count came out 5 KB above the array's size (something else the thread
+    // did in that interval), while tries would add their misses to every count.
     [Test]
     public void Allocate_OverTheSizeLimit_AllocatesTheArrayOnce()
     {
         int length = checked((int)(2 * AlignedArrays.MaxTriedBytes / sizeof(T)));   // 20 MiB: mostly a miss when tried
-        long before = GC.GetAllocatedBytesForCurrentThread();
-        T[] array = AlignedArrays.Allocate<T>(length);
-        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        long allocated = long.MaxValue;
+        T[] array = [];
+        for (int count = 0; count < 3; count++)
+        {
+            long before = GC.GetAllocatedBytesForCurrentThread();
+            array = AlignedArrays.Allocate<T>(length);
+            allocated = Math.Min(allocated, GC.GetAllocatedBytesForCurrentThread() - before);
+        }
         Assert.That(array, Has.Length.EqualTo(length));
         Assert.That(allocated, Is.LessThan((long)length * sizeof(T) + 4096), "one array, no misses or fillers");
         Assert.That(array[0] == T.Zero && array[length / 2] == T.Zero && array[^1] == T.Zero, Is.True, "zeroed");

@@ -167,8 +167,9 @@ internal static unsafe partial class GemmPacked
             this.transA = transA; this.transB = transB; this.m = m; this.n = n; this.k = k; this.alpha = alpha;
             this.a = a; this.lda = lda; this.b = b; this.ldb = ldb; this.c = c; this.ldc = ldc;
             this.width = width; this.nr = nr; this.inPlaceB = inPlaceB; this.prepacked = prepacked; this.splitColumns = splitColumns; this.half = half;
-            // Only a packed b's blocks can be shared (Blocked); the prepacked halves are a time loop's step products,
-            // microseconds long, and stay as they are.
+            // Only Blocked's packed blocks of b can be shared (a b read in place packs its edge tiles as it goes). The
+            // prepacked halves keep their fixed split: in a time loop each core keeps its half of the packed U in its
+            // L2 from step to step, and a split moved towards the faster core did not pay (W4 level, sitting 40).
             balance = !prepacked && !inPlaceB;
             firstShare.Reset();
             secondShare.Reset();
