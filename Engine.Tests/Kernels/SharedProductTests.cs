@@ -134,6 +134,43 @@ public class SharedProductTests<T> where T : unmanaged, IFloatingPointIeee754<T>
         Assert.That(GemmPacked.HalvesHelpedBlocks<T>(), Is.GreaterThan(helpedBefore), $"no half was ever helped in {attempt} products");
     }
 
+    // Pre-packed products split over the two cores (GemmPacked.MultiplyPrepacked): above one row block of a the halves
+    // help each other too. a read in place (not transposed, alpha = 1) or packed (transposed, or alpha ≠ 1), an edge
+    // sliver in the second half (n = 600) and a k block too short to read in place (k = 520: 256, 256, 8); stored into
+    // NaN, stored from a row addend (the bias of an LSTM's projection) and added.
+    [TestCase(false, 600, 600, 520, 0, 1.0)]
+    [TestCase(false, 1000, 96, 300, 1, 1.0)]
+    [TestCase(true, 360, 720, 300, 2, 1.0)]
+    [TestCase(false, 500, 256, 128, 2, 0.5)]
+    public void PrepackedSplitProduct_HalvesHelpEachOther_GivingTheBitsOfOneThread(bool transA, int m, int n, int k, int cForm, double alphaValue)
+    {
+        if (!GemmPacked.HasPackedLayout<T>()) Assert.Ignore("no packed layout: the generic path does not split");
+        if (!PairedWork.HasSecondCore) Assert.Ignore("one core: both halves run on this thread, one after the other");
+        T alpha = T.CreateTruncating(alphaValue);
+        T[] a = Values(m * k, 21), b = Values(n * k, 22), start = Values(m * n, 23), rowAddend = Values(n, 24);
+        int lda = transA ? m : k;
+        T[] packed = new T[GemmPacked.PackedLength<T>(k, n)];
+        GemmPacked.PackWhole<T>(true, k, n, b, k, packed);
+        bool overwrite = cForm != 2;
+        ReadOnlySpan<T> addend = cForm == 1 ? rowAddend : default;
+        T[] expected = cForm == 2 ? (T[])start.Clone() : new T[m * n];
+        GemmPacked.MultiplyPrepacked(transA, m, n, k, alpha, a, lda, packed, expected, n, parallel: false, overwrite, addend);
+        T[] actual = new T[m * n];
+        long helpedBefore = GemmPacked.HalvesHelpedBlocks<T>();
+        int attempt = 0;
+        for (; attempt < 200 && GemmPacked.HalvesHelpedBlocks<T>() == helpedBefore; attempt++)
+        {
+            if (cForm == 2) start.CopyTo(actual, 0);
+            else actual.AsSpan().Fill(T.NaN);   // stored: every element must be written, by one thread or the other
+            GemmPacked.MultiplyPrepacked(transA, m, n, k, alpha, a, lda, packed, actual, n, parallel: true, overwrite, addend);
+            bool sameBits = MemoryMarshal.AsBytes(actual.AsSpan()).SequenceEqual(MemoryMarshal.AsBytes(expected.AsSpan()));
+            if (!sameBits) Assert.That(actual, Is.EqualTo(expected), $"attempt {attempt}, {GemmPacked.HalvesHelpedBlocks<T>() - helpedBefore} row blocks helped so far");
+            Assert.That(sameBits, Is.True, $"attempt {attempt}: the bits differ (a zero's sign or a NaN's payload)");
+        }
+        TestContext.Out.WriteLine($"helped after {attempt} products: {GemmPacked.HalvesHelpedBlocks<T>() - helpedBefore} row blocks");
+        Assert.That(GemmPacked.HalvesHelpedBlocks<T>(), Is.GreaterThan(helpedBefore), $"no half was ever helped in {attempt} products");
+    }
+
     [Test]
     public void Help_ReturnsAtOnce_WhenTheOwnerHasNotStarted_AndWhenItIsDone()
     {

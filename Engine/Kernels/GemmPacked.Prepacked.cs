@@ -130,8 +130,9 @@ internal static unsafe partial class GemmPacked
     /// <summary>
     /// c += alpha · op(a) · B with B packed by <see cref="PackWhole{T}"/>; beta was applied by the caller, or with
     /// overwrite c = alpha · op(a) · B without reading c (beta = 0; the bits of adding into a cleared c). parallel: the
-    /// columns are split in two halves (at a sliver boundary), one per thread; each column is computed exactly as on
-    /// one thread, so the result does not depend on the split.
+    /// columns are split in two halves (at a sliver boundary), one per thread, and above one row block of a the thread
+    /// done first takes row blocks of the other's half (<see cref="SharedProduct{T}"/>); each column is computed exactly
+    /// as on one thread, so the result does not depend on the split.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void MultiplyPrepacked<T>(bool transA, int m, int n, int k, T alpha, ReadOnlySpan<T> a, int lda,
@@ -244,10 +245,12 @@ internal static unsafe partial class GemmPacked
     /// readAInPlace: where it pays (512 bits, a not transposed, alpha = 1, a k block of at least InPlaceAMinimumDepth) the
     /// full tiles read a's rows as stored; a block is packed only when it meets an edge tile (the edge kernels take packed
     /// slivers). The FMAs are the same, so are the bits. A step-sized product read so takes <see cref="SliversOuterInPlaceA{T}"/>.
+    /// Each row block goes through <see cref="RowBlock{T}"/> with the slivers [j0, j1) of the packed block as its b; with
+    /// a share, the other thread may take some of them (the same bits).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     private static void BlockedPrepacked<T>(bool transA, int m, int n, int k, T alpha, T* a, int lda, T* packed, T* c, int ldc,
-        Width width, int nr, int j0, int j1, bool overwrite = false, T* addend = null, bool readAInPlace = false)
+        Width width, int nr, int j0, int j1, bool overwrite = false, T* addend = null, bool readAInPlace = false, SharedProduct<T>? share = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         bool inPlaceA = readAInPlace && !transA && width == Width.V512 && alpha == T.One;
@@ -258,6 +261,7 @@ internal static unsafe partial class GemmPacked
         }
         T* aPack = Rent<T>(ref packABuffer, APackLength<T>());
         T* edgeTile = stackalloc T[2 * MR * 32];
+        int rowBlocks = (m + MC - 1) / MC;
         for (int jc = 0; jc < n; jc += NC)
         {
             int nc = Math.Min(NC, n - jc);
@@ -267,45 +271,16 @@ internal static unsafe partial class GemmPacked
             {
                 int kc = Math.Min(KC, k - pc);
                 bool store = overwrite && pc == 0;
-                T* block = packed + (nint)jc * k + (nint)pc * RoundUp(nc, nr);
-                bool inPlaceBlock = inPlaceA && kc >= InPlaceAMinimumDepth;
-                for (int ic = 0; ic < m; ic += MC)
+                // This part's slivers [lo, hi) of the packed block (jc, pc), as one block of hi − lo columns from jc + lo.
+                var block = new PackedBlock<T>
                 {
-                    int mc = Math.Min(MC, m - ic);
-                    bool aPacked = !inPlaceBlock;
-                    if (aPacked) PackA(transA, a, lda, ic, mc, pc, kc, alpha, aPack);
-                    for (int jr = lo; jr < hi; jr += nr)
-                    {
-                        int tileWidth = Math.Min(nr, hi - jr);
-                        T* bSliver = block + (nint)(jr / nr) * kc * nr;
-                        if (tileWidth < nr && !aPacked)
-                        {
-                            PackA(transA, a, lda, ic, mc, pc, kc, alpha, aPack);
-                            aPacked = true;
-                        }
-                        for (int ir = 0; ir < mc; ir += MR)
-                        {
-                            int rows = Math.Min(MR, mc - ir);
-                            T* aSliver = aPack + (nint)(ir / MR) * kc * MR;
-                            T* cTile = c + (nint)(ic + ir) * ldc + jc + jr;
-                            if (tileWidth == nr)
-                            {
-                                if (inPlaceBlock)
-                                    Kernel512InPlaceA(rows, kc, a + (nint)(ic + ir) * lda + pc, lda, bSliver, nr, cTile, ldc, store, store && addend != null ? addend + jc + jr : null);
-                                else
-                                    Kernel(width, rows, kc, aSliver, bSliver, nr, cTile, ldc, store, store && addend != null ? addend + jc + jr : null);
-                                continue;
-                            }
-                            if (2 * tileWidth <= nr)
-                            {
-                                rows = EdgeKernel(width, rows, mc - ir, kc, aSliver, bSliver, nr, edgeTile, nr);
-                                ir += rows - Math.Min(MR, rows);
-                            }
-                            else Kernel(width, rows, kc, aSliver, bSliver, nr, edgeTile, nr, overwrite: true);
-                            StoreEdgeTile(rows, tileWidth, edgeTile, nr, cTile, ldc, store, addend != null ? addend + jc + jr : null);
-                        }
-                    }
-                }
+                    TransA = transA, Width = width, Nr = nr, Alpha = alpha, Jc = jc + lo, Nc = hi - lo, Pc = pc, Kc = kc, Store = store,
+                    BPack = packed + (nint)jc * k + (nint)pc * RoundUp(nc, nr) + (nint)(lo / nr) * kc * nr,
+                    A = a, Lda = lda, M = m, C = c, Ldc = ldc, InPlaceA = inPlaceA && kc >= InPlaceAMinimumDepth,
+                    Addend = store && addend != null ? addend + jc + lo : null,
+                };
+                if (share is not null && rowBlocks > 1) share.Run(in block, rowBlocks, aPack, edgeTile);
+                else for (int index = 0; index < rowBlocks; index++) RowBlock(in block, index, aPack, edgeTile);
             }
         }
     }

@@ -167,10 +167,11 @@ internal static unsafe partial class GemmPacked
             this.transA = transA; this.transB = transB; this.m = m; this.n = n; this.k = k; this.alpha = alpha;
             this.a = a; this.lda = lda; this.b = b; this.ldb = ldb; this.c = c; this.ldc = ldc;
             this.width = width; this.nr = nr; this.inPlaceB = inPlaceB; this.prepacked = prepacked; this.splitColumns = splitColumns; this.half = half;
-            // Only Blocked's packed blocks of b can be shared (a b read in place packs its edge tiles as it goes). The
-            // prepacked halves keep their fixed split: in a time loop each core keeps its half of the packed U in its
-            // L2 from step to step, and a split moved towards the faster core did not pay (W4 level, sitting 40).
-            balance = !prepacked && !inPlaceB;
+            // Only packed blocks of b can be shared (a b read in place packs its edge tiles as it goes). Prepacked
+            // products of at most one row block (a time loop's steps) keep their fixed halves: each core keeps its
+            // half of the packed U in its L2 from step to step, and a split moved towards the faster core did not pay
+            // (W4 level, sitting 40); larger ones (the projections of all steps) share their row blocks like the rest.
+            balance = prepacked ? m > MC : !inPlaceB;
             firstShare.Reset();
             secondShare.Reset();
         }
@@ -181,11 +182,6 @@ internal static unsafe partial class GemmPacked
         public void RunPart(int part)
         {
             int start = part * half, count = Math.Min(splitColumns ? n : m, start + half) - start;
-            if (prepacked)
-            {
-                if (count > 0) BlockedPrepacked(transA, m, n, k, alpha, a, lda, b, c, ldc, width, nr, start, start + count, overwrite, addend, readAInPlace);
-                return;
-            }
             // Each half runs with its own share, and the thread done first helps the other half (SharedProduct): so when
             // one core is slower than the other, the product takes about as long as both cores' rates allow together
             // instead of twice the slower core's half.
@@ -195,7 +191,9 @@ internal static unsafe partial class GemmPacked
                 own?.Start();
                 try
                 {
-                    if (splitColumns)
+                    if (prepacked)
+                        BlockedPrepacked(transA, m, n, k, alpha, a, lda, b, c, ldc, width, nr, start, start + count, overwrite, addend, readAInPlace, own);
+                    else if (splitColumns)
                         Blocked(transA, transB, m, count, k, alpha, a, lda, transB ? b + (nint)start * ldb : b + start, ldb, c + start, ldc, width, nr, inPlaceB, overwrite, share: own);
                     else
                         Blocked(transA, transB, count, n, k, alpha, transA ? a + start : a + (nint)start * lda, lda, b, ldb, c + (nint)start * ldc, ldc, width, nr, inPlaceB, overwrite, share: own);
@@ -286,15 +284,20 @@ internal static unsafe partial class GemmPacked
     internal struct PackedBlock<T> where T : unmanaged
     {
         public bool TransA, Store, InPlaceB;
+        /// <summary>The full tiles read a's rows as stored (<see cref="Kernel512InPlaceA{T}"/>; 512 bits, a not transposed, alpha = 1; a pre-packed b).</summary>
+        public bool InPlaceA;
         public Width Width;
         public int Nr, Jc, Nc, Pc, Kc, Ldb, Lda, M, Ldc, Lda2, M2, Ldc2;
         public T Alpha;
         public T* B, BPack, A, C, A2, C2;
+        /// <summary>With Store: the row every row of c starts from, at column Jc (or null: zeros).</summary>
+        public T* Addend;
     }
 
     /// <summary>
-    /// Row block index of a packed block (the first product's MC-row blocks, then the second's): a packed into aPack, then
-    /// every tile of its rows against the packed b. edgeTile: [2·MR × 32] scratch.
+    /// Row block index of a packed block (the first product's MC-row blocks, then the second's): a packed into aPack (or,
+    /// with InPlaceA, read as stored and packed only for an edge tile), then every tile of its rows against the packed b.
+    /// edgeTile: [2·MR × 32] scratch.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     internal static void RowBlock<T>(in PackedBlock<T> block, int index, T* aPack, T* edgeTile)
@@ -307,7 +310,10 @@ internal static unsafe partial class GemmPacked
         int ldaOf = second ? block.Lda2 : block.Lda, ldcOf = second ? block.Ldc2 : block.Ldc;
         int mc = Math.Min(MC, rowsOf - ic), nr = block.Nr, kc = block.Kc, nc = block.Nc, jc = block.Jc, pc = block.Pc;
         bool store = block.Store;
-        PackA(block.TransA, aOf, ldaOf, ic, mc, pc, kc, block.Alpha, aPack);
+        T* addend = block.Addend;
+        // Read in place, a is packed only when the block meets an edge tile (the edge kernels take packed slivers).
+        bool aPacked = !block.InPlaceA;
+        if (aPacked) PackA(block.TransA, aOf, ldaOf, ic, mc, pc, kc, block.Alpha, aPack);
         for (int jr = 0; jr < nc; jr += nr)
         {
             int tileWidth = Math.Min(nr, nc - jr);
@@ -316,6 +322,11 @@ internal static unsafe partial class GemmPacked
             if (!block.InPlaceB) { bSliver = block.BPack + (nint)(jr / nr) * kc * nr; bStride = nr; }
             else if (tileWidth == nr) { bSliver = block.B + (nint)pc * block.Ldb + jc + jr; bStride = block.Ldb; }
             else { PackB(false, block.B, block.Ldb, pc, kc, jc + jr, tileWidth, nr, block.BPack); bSliver = block.BPack; bStride = nr; }
+            if (tileWidth < nr && !aPacked)
+            {
+                PackA(block.TransA, aOf, ldaOf, ic, mc, pc, kc, block.Alpha, aPack);
+                aPacked = true;
+            }
 
             for (int ir = 0; ir < mc; ir += MR)
             {
@@ -324,7 +335,9 @@ internal static unsafe partial class GemmPacked
                 T* cTile = cOf + (nint)(ic + ir) * ldcOf + jc + jr;
                 if (tileWidth == nr)
                 {
-                    Kernel(block.Width, rows, kc, aSliver, bSliver, bStride, cTile, ldcOf, store);
+                    T* rowAddend = store && addend != null ? addend + jr : null;
+                    if (block.InPlaceA) Kernel512InPlaceA(rows, kc, aOf + (nint)(ic + ir) * ldaOf + pc, ldaOf, bSliver, bStride, cTile, ldcOf, store, rowAddend);
+                    else Kernel(block.Width, rows, kc, aSliver, bSliver, bStride, cTile, ldcOf, store, rowAddend);
                     continue;
                 }
                 // Right edge: compute the tile aside (its first vector only if that holds it), then add (or
@@ -335,7 +348,7 @@ internal static unsafe partial class GemmPacked
                     ir += rows - Math.Min(MR, rows);
                 }
                 else Kernel(block.Width, rows, kc, aSliver, bSliver, bStride, edgeTile, nr, overwrite: true);
-                StoreEdgeTile(rows, tileWidth, edgeTile, nr, cTile, ldcOf, store, addend: null);
+                StoreEdgeTile(rows, tileWidth, edgeTile, nr, cTile, ldcOf, store, addend != null ? addend + jr : null);
             }
         }
     }
