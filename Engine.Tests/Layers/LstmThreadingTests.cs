@@ -27,8 +27,62 @@ public class LstmThreadingTests<T> where T : unmanaged, IFloatingPointIeee754<T>
     public void TrainingStep_IsBitwiseTheSame_WithRowsSplitOverTwoThreads(bool returnSequences, double recurrentDropout)
     {
         List<T[]> single = SplitTrainingStep(returnSequences, recurrentDropout, splitProducts: false);
-        List<T[]> split = SplitTrainingStep(returnSequences, recurrentDropout, splitProducts: true);
+        List<T[]> split = SplitTrainingStep(returnSequences, recurrentDropout, splitProducts: true, claimedSteps: false);
         for (int k = 0; k < single.Count; k++) Assert.That(split[k], Is.EqualTo(single[k]), $"array {k}");
+    }
+
+    // The step products split by slivers of U (Lstm.ClaimedSteps.cs): a plain cell without recurrent dropout at 512 bits.
+    // Masked steps at the start, middle and end of rows and a row masked throughout, initial and final states and their
+    // gradients, both directions, the masked output kept or zeroed: every output, state and gradient bitwise the
+    // one-thread result.
+    [TestCase(true, false, false, 384)]
+    [TestCase(false, true, false, 384)]
+    [TestCase(true, true, true, 448)]
+    [TestCase(false, false, true, 512)]
+    public void TrainingStep_IsBitwiseTheSame_WithStepProductsSplitBySlivers(bool returnSequences, bool goBackwards, bool zeroOutputForMask, int h)
+    {
+        List<T[]> single = ClaimedTrainingStep(returnSequences, goBackwards, zeroOutputForMask, h, splitProducts: false, out bool singleClaimed);
+        List<T[]> split = ClaimedTrainingStep(returnSequences, goBackwards, zeroOutputForMask, h, splitProducts: true, out bool splitClaimed);
+        Assert.That(singleClaimed, Is.False, "one thread");
+        for (int k = 0; k < single.Count; k++) Assert.That(split[k], Is.EqualTo(single[k]), $"array {k}");
+        bool expected = GemmPacked.Best == GemmPacked.Width.V512 && PairedWork.HasSecondCore;
+        Assert.That(splitClaimed, Is.EqualTo(expected), "the step products split by slivers where they can");
+        if (!expected) Assert.Ignore("The split by slivers needs 512 bits and two cores; the bits were compared on the row split.");
+    }
+
+    [Test]
+    public void StepProductsBySlivers_AreNotTaken_WithRecurrentDropout_OrPartSlivers_OrSmallSteps_OrTurnedOff()
+    {
+        var lstm = new Lstm<T>(512, returnSequences: true);
+        lstm.Build(LayerShape.Sequence(5), new Random(1));
+        bool can = GemmPacked.Best == GemmPacked.Width.V512;
+        Assert.That(lstm.ClaimsSteps(32, 512, recurrentDropout: false), Is.EqualTo(can));
+        Assert.That(lstm.ClaimsSteps(32, 512, recurrentDropout: true), Is.False, "recurrent dropout");
+        Assert.That(lstm.ClaimsSteps(32, 520, recurrentDropout: false), Is.False, "H = 520: not whole slivers (32 floats or 16 doubles)");
+        Assert.That(lstm.ClaimsSteps(121, 512, recurrentDropout: false), Is.False, "more rows than one packed row block");
+        Assert.That(lstm.ClaimsSteps(32, 256, recurrentDropout: false), Is.False, "B·4H² = 8.4 M, below the threshold");
+        Assert.That(lstm.ClaimsSteps(64, 256, recurrentDropout: false), Is.EqualTo(can), "B·4H² = 16.8 M, at the threshold");
+        lstm.ClaimedStepProducts = false;
+        Assert.That(lstm.ClaimsSteps(32, 512, recurrentDropout: false), Is.False, "turned off");
+    }
+
+    /// <summary>Output, final states, input, initial-state and parameter gradients of one training forward and backward.</summary>
+    private static List<T[]> ClaimedTrainingStep(bool returnSequences, bool goBackwards, bool zeroOutputForMask, int h, bool splitProducts, out bool claimed)
+    {
+        const int batch = 33, time = 4, f = 7;   // B·4H² at least Lstm.ClaimedStepsThreshold from H = 357
+        var lstm = new Lstm<T>(h, returnSequences, goBackwards, dropout: 0.2, zeroOutputForMask: zeroOutputForMask) { SplitProducts = splitProducts };
+        lstm.Build(LayerShape.Sequence(f), new Random(4));
+        T[] x = Values(batch * time * f, 5);
+        // Row 0 starts masked, row 1 ends masked, rows 2 and 9 are masked in the middle, row 3 throughout.
+        bool[] mask = Enumerable.Range(0, batch * time).Select(k => k switch { 0 or 7 or 10 or 38 => false, >= 12 and < 16 => false, _ => true }).ToArray();
+        T[] output = new T[lstm.OutputLength(batch, time)], finalH = new T[batch * h], finalC = new T[batch * h];
+        var cache = (LstmCache<T>)lstm.CreateCache();
+        lstm.Forward(new SequenceBatch<T>(x, batch, time, mask), Values(batch * h, 8), Values(batch * h, 9), output, finalH, finalC, cache,
+            new ForwardContext(true, new Random(6)));
+        T[] dInput = new T[x.Length], dInitialH = Values(batch * h, 10), dInitialC = Values(batch * h, 11);
+        lstm.Backward(Values(output.Length, 7), Values(batch * h, 12), Values(batch * h, 13), cache, dInput, dInitialH, dInitialC);
+        claimed = cache.ClaimedSteps is not null;
+        return [output, finalH, finalC, dInput, dInitialH, dInitialC, .. lstm.Parameters.Select(p => p.Gradient.ToArray())];
     }
 
     [Test]
@@ -67,11 +121,11 @@ public class LstmThreadingTests<T> where T : unmanaged, IFloatingPointIeee754<T>
     }
 
     /// <summary>Output, input gradient and parameter gradients of one training forward and backward.</summary>
-    private static List<T[]> SplitTrainingStep(bool returnSequences, double recurrentDropout, bool splitProducts)
+    private static List<T[]> SplitTrainingStep(bool returnSequences, double recurrentDropout, bool splitProducts, bool claimedSteps = true)
     {
         // B·4H² = 9·4·256² is above the split threshold, so SplitProducts = true takes the two-thread path.
         const int batch = 9, time = 3, f = 5, h = 256;
-        var lstm = new Lstm<T>(h, returnSequences, dropout: 0.2, recurrentDropout: recurrentDropout) { SplitProducts = splitProducts };
+        var lstm = new Lstm<T>(h, returnSequences, dropout: 0.2, recurrentDropout: recurrentDropout) { SplitProducts = splitProducts, ClaimedStepProducts = claimedSteps };
         lstm.Build(LayerShape.Sequence(f), new Random(4));
         T[] x = Values(batch * time * f, 5);
         bool[] mask = Enumerable.Range(0, batch * time).Select(k => k % 7 != 3).ToArray();

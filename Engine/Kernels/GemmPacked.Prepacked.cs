@@ -226,17 +226,55 @@ internal static unsafe partial class GemmPacked
         walkSliversBackward = !backward;
         int slivers = (j1 - j0) / nr;
         for (int s = 0; s < slivers; s++)
+            SliverInPlaceA(m, k, a, lda, packed, paddedN, c, ldc, nr, j0 + (backward ? slivers - 1 - s : s) * nr, overwrite, addend);
+    }
+
+    /// <summary>The columns [jr, jr + nr) of <see cref="SliversOuterInPlaceA{T}"/>: one sliver of b through all its k blocks in order.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static void SliverInPlaceA<T>(int m, int k, T* a, int lda, T* packed, int paddedN, T* c, int ldc, int nr, int jr, bool overwrite, T* addend)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        for (int pc = 0; pc < k; pc += KC)
         {
-            int jr = j0 + (backward ? slivers - 1 - s : s) * nr;
-            for (int pc = 0; pc < k; pc += KC)
-            {
-                int kc = Math.Min(KC, k - pc);
-                bool store = overwrite && pc == 0;
-                T* bSliver = packed + (nint)pc * paddedN + (nint)(jr / nr) * kc * nr;
-                T* rowAddend = store && addend != null ? addend + jr : null;
-                for (int ir = 0; ir < m; ir += MR)
-                    Kernel512InPlaceA(Math.Min(MR, m - ir), kc, a + (nint)ir * lda + pc, lda, bSliver, nr, c + (nint)ir * ldc + jr, ldc, store, rowAddend);
-            }
+            int kc = Math.Min(KC, k - pc);
+            bool store = overwrite && pc == 0;
+            T* bSliver = packed + (nint)pc * paddedN + (nint)(jr / nr) * kc * nr;
+            T* rowAddend = store && addend != null ? addend + jr : null;
+            for (int ir = 0; ir < m; ir += MR)
+                Kernel512InPlaceA(Math.Min(MR, m - ir), kc, a + (nint)ir * lda + pc, lda, bSliver, nr, c + (nint)ir * ldc + jr, ldc, store, rowAddend);
+        }
+    }
+
+    /// <summary>
+    /// Whether <see cref="MultiplyClaimedSlivers{T}"/> takes an m × n × k product: the sliver walk of
+    /// <see cref="SliversOuterInPlaceA{T}"/> (512 bits, at most MC rows, every k block read in place) over whole slivers.
+    /// </summary>
+    internal static bool CanClaimSlivers<T>(int m, int n, int k) where T : unmanaged, IFloatingPointIeee754<T>
+        => HasPackedLayout<T>() && Best == Width.V512 && m >= 1 && m <= MC && n > 0 && n <= NC && n % SliverWidth<T>() == 0
+            && k >= InPlaceAMinimumDepth && (k % KC == 0 || k % KC >= InPlaceAMinimumDepth);
+
+    /// <summary>
+    /// One thread's part of c += a · B (a [m, k] as stored, B packed by <see cref="PackWhole{T}"/>, c [m, n]) split over two
+    /// threads by slivers of b (<see cref="SliverClaims"/>): this part's own half first, from the end its walk starts at,
+    /// then what is left of the other half, from the far end. Each sliver goes through all its k blocks on the thread that
+    /// claimed it, with the FMAs of <see cref="SliversOuterInPlaceA{T}"/>, so the bits are the product's on one thread.
+    /// Needs <see cref="CanClaimSlivers{T}"/>; claims were reset for n / nr slivers before the parts started.
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    internal static void MultiplyClaimedSlivers<T>(int m, int n, int k, ReadOnlySpan<T> a, int lda, ReadOnlySpan<T> packed, Span<T> c, int ldc,
+        SliverClaims claims, int part)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (!CanClaimSlivers<T>(m, n, k))
+            throw new ArgumentException($"GemmPacked.MultiplyClaimedSlivers: needs 512 bits, 1 ≤ m ≤ {MC}, n ≤ {NC} whole slivers of {SliverWidth<T>()} and k ≥ {InPlaceAMinimumDepth}; got m={m}, n={n}, k={k}.");
+        if (a.Length < (m - 1) * lda + k || packed.Length < k * n || c.Length < (m - 1) * ldc + n)
+            throw new ArgumentException($"GemmPacked.MultiplyClaimedSlivers: a ({a.Length} values), packed ({packed.Length}) or c ({c.Length}) too short for m={m}, n={n}, k={k}.");
+        int nr = SliverWidth<T>();
+        if (claims.Slivers != n / nr) throw new InvalidOperationException($"GemmPacked.MultiplyClaimedSlivers: the claims were reset for {claims.Slivers} slivers, the product has {n / nr}.");
+        fixed (T* aPtr = a, bPtr = packed, cPtr = c)
+        {
+            while (claims.TryClaimOwn(part, out int sliver)) SliverInPlaceA(m, k, aPtr, lda, bPtr, n, cPtr, ldc, nr, sliver * nr, false, null);
+            while (claims.TrySteal(part, out int sliver)) SliverInPlaceA(m, k, aPtr, lda, bPtr, n, cPtr, ldc, nr, sliver * nr, false, null);
         }
     }
 

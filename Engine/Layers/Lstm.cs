@@ -227,9 +227,20 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
         ReadOnlySpan<bool> mask2 = input.Mask;
 
         // Rows are independent within a step, so a plain cell outside a Bidirectional splits each step's rows (product
-        // and gate pass) over two threads; every row is computed as on one thread, so the result is the same bit for bit.
+        // and gate pass) over two threads, or its product by slivers of U where it can (ClaimsSteps); every row and
+        // column is computed as on one thread, so the result is the same bit for bit.
         bool splitRows = SplitRows(batchSize, h);
-        if (!splitRows)
+        if (splitRows && ClaimsSteps(batchSize, h, recurrentDropout))
+        {
+            fixed (T* outputPointer = output)
+            fixed (bool* maskPointer = mask2)
+            {
+                ClaimedStepJob job = c.ClaimedSteps ??= new ClaimedStepJob();
+                job.SetForward(this, c, outputPointer, output.Length, maskPointer, mask2.Length);
+                for (job.Step = 0; job.Step < time; job.Step++) job.RunStep();
+            }
+        }
+        else if (!splitRows)
         {
             // In a Bidirectional whose directions run one per core (LoopBalance), the other core, once done with its own
             // direction, may take the rows [rowEnd, B) of the steps left (ForwardRowsFrom). Rows are independent through
@@ -312,7 +323,16 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
         else for (int k = 0; k < 4; k++) Gemm.Pack(Transpose.No, h, h, u.Slice(k * h * h, h * h), h, c.PackedWeights.AsSpan(k * panel, panel));
 
         bool splitRows = SplitRows(batchSize, h);
-        if (!splitRows)
+        if (splitRows && ClaimsSteps(batchSize, h, recurrentDropout))
+        {
+            fixed (T* gradientPointer = outputGradient)
+            {
+                ClaimedStepJob job = c.ClaimedSteps ??= new ClaimedStepJob();
+                job.SetBackward(this, c, gradientPointer, outputGradient.Length);
+                for (job.Step = time - 1; job.Step >= 0; job.Step--) job.RunStep();
+            }
+        }
+        else if (!splitRows)
         {
             // As in Forward: the other core may take the rows [rowEnd, B) of the steps left (BackwardRowsFrom); the
             // products after the loop need all of them.
@@ -473,7 +493,8 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
 
     // One forward step s for the rows [b0, b1): (S2)–(S9). Rows of a step are independent, so two calls over disjoint
     // row ranges may run at once (only for the plain cell: the cell LayerNorms accumulate into shared state).
-    private void ForwardStep(LstmCache<T> c, int s, int b0, int b1, ReadOnlySpan<bool> mask2, Span<T> output, bool recurrentDropout, int panel, bool split)
+    private void ForwardStep(LstmCache<T> c, int s, int b0, int b1, ReadOnlySpan<bool> mask2, Span<T> output, bool recurrentDropout, int panel, bool split,
+        bool productDone = false)
     {
         int batchSize = c.Batch, time = c.Time, h = Units, g = 4 * h, count = b1 - b0;
         bool separate = CellNormalization.Gates == GateNormalization.Separate;
@@ -490,11 +511,12 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
         // place; kept apart for separate gate norms, which normalize it first.
         Span<T> target = separate ? c.RecurrentScratch.AsSpan(0, batchSize * g) : gates;
         T beta = separate ? T.Zero : T.One;
-        if (!recurrentDropout)
+        // productDone: z already holds Ax + b + Ah, the product taken before by slivers (Lstm.ClaimedSteps.cs).
+        if (!recurrentDropout && !productDone)
         {
             Gemm.MultiplyPacked(Transpose.No, count, g, h, T.One, hPrev.Slice(b0 * h, count * h), h, c.PackedWeights, beta, target.Slice(b0 * g), g, split);
         }
-        else
+        else if (recurrentDropout)
         {
             for (int k = 0; k < 4; k++)
             {
@@ -624,7 +646,8 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
     };
 
     // One backward step s for the rows [b0, b1): (B1)–(B12) and the rows' dh_prev; part picks the row scratch.
-    private void BackwardStep(LstmCache<T> c, int s, int b0, int b1, ReadOnlySpan<T> outputGradient, int panel, bool split, int part)
+    private void BackwardStep(LstmCache<T> c, int s, int b0, int b1, ReadOnlySpan<T> outputGradient, int panel, bool split, int part,
+        bool productApart = false)
     {
         int batchSize = c.Batch, time = c.Time, h = Units, g = 4 * h, rows = batchSize * time, count = b1 - b0;
         Span<T> dh = c.DHidden.AsSpan(0, batchSize * h), dc = c.DCell.AsSpan(0, batchSize * h);
@@ -720,7 +743,9 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
             }
         }
 
-        // (B1) dh_prev = dAh · U for active rows (inactive rows keep their dh and have dAh = 0).
+        // (B1) dh_prev = dAh · U for active rows (inactive rows keep their dh and have dAh = 0); productApart: taken after
+        // this, by slivers (Lstm.ClaimedSteps.cs).
+        if (productApart) return;
         if (!recurrentDropout)
         {
             Gemm.MultiplyPacked(Transpose.No, count, h, g, T.One, dAh.Slice(b0 * g), g, c.PackedWeights, T.One, dh.Slice(b0 * h), h, split);
