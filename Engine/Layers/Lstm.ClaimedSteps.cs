@@ -12,11 +12,11 @@ namespace NumLstm.Layers;
 // the same order (each sliver's FMA chains k block after k block, the rows' gate arithmetic), so the result is bitwise
 // the one-thread result (LstmThreadingTests).
 //   Measured on the Intel machine in one process, steps alternated with the row split's (docs/performance.md, sitting
-// 41): W4's whole training step 0.928–0.950 of the row split's time (medians of 60 paired steps, 50 and 51 faster), one
-// LSTM(512) layer's forward and backward at B = 32, T = 100 0.958–0.969. Tried before this and not kept: fixed halves of
-// the hidden units (each core its units' columns of the four gates, packed as column groups). With the gate passes split
-// by units too, the products were 6–8 % faster but the gate passes 35–100 % slower (each core's share of a row in four
-// pieces); with the gate passes by rows, as here, the layer was level (0.98–1.00).
+// 41): W4's whole training step 0.923–0.950 of the row split's time (medians of three runs of 60 paired steps, 50–53
+// faster), one LSTM(512) layer's forward and backward at B = 32, T = 100 0.958–0.969. Tried before this and not kept:
+// fixed halves of the hidden units (each core its units' columns of the four gates, packed as column groups). With the
+// gate passes split by units too, the products were 6–8 % faster but the gate passes 35–40 % slower (each core's share
+// of a row in four pieces); with the gate passes by rows, as here, W4 and the layer were level (0.95–1.00).
 public sealed partial class Lstm<T>
 {
     /// <summary>Whether a training time loop split over two cores may split its step products by slivers of U (tests turn it off to compare).</summary>
@@ -57,9 +57,6 @@ public sealed partial class Lstm<T>
 
         /// <summary>Processing step the next <see cref="RunStep"/> computes.</summary>
         public int Step;
-
-        /// <summary>Slivers either core took from the other's half (tests read it).</summary>
-        public long Stolen => claims.Stolen;
 
         public void SetForward(Lstm<T> owner, LstmCache<T> c, T* output, int outputLength, bool* inputMask, int inputMaskLength)
         {
