@@ -251,7 +251,10 @@ internal static unsafe partial class GemmPacked
     /// </summary>
     internal static bool CanClaimSlivers<T>(int m, int n, int k) where T : unmanaged, IFloatingPointIeee754<T>
         => HasPackedLayout<T>() && Best == Width.V512 && m >= 1 && m <= MC && n > 0 && n <= NC && n % SliverWidth<T>() == 0
-            && k >= InPlaceAMinimumDepth && (k % KC == 0 || k % KC >= InPlaceAMinimumDepth);
+            && EveryKBlockInPlace(k);
+
+    /// <summary>Whether every k block of a depth-k product is deep enough to read a in place (the sliver walk's condition).</summary>
+    private static bool EveryKBlockInPlace(int k) => k >= InPlaceAMinimumDepth && (k % KC == 0 || k % KC >= InPlaceAMinimumDepth);
 
     /// <summary>
     /// One thread's part of c += a · B (a [m, k] as stored, B packed by <see cref="PackWhole{T}"/>, c [m, n]) split over two
@@ -292,7 +295,7 @@ internal static unsafe partial class GemmPacked
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         bool inPlaceA = readAInPlace && !transA && width == Width.V512 && alpha == T.One;
-        if (inPlaceA && m <= MC && n <= NC && (j1 - j0) % nr == 0 && k >= InPlaceAMinimumDepth && (k % KC == 0 || k % KC >= InPlaceAMinimumDepth))
+        if (inPlaceA && m <= MC && n <= NC && (j1 - j0) % nr == 0 && EveryKBlockInPlace(k))
         {
             SliversOuterInPlaceA(m, k, a, lda, packed, RoundUp(n, nr), c, ldc, nr, j0, j1, overwrite, addend);
             return;
