@@ -12,30 +12,6 @@ namespace NumLstm.Kernels;
 public static class LstmGates
 {
     /// <summary>
-    /// How far ahead of the loads and stores the training gate passes prefetch each of a row's streams
-    /// (<see cref="PrefetchAhead{T}"/>), in bytes: four cache lines.
-    /// </summary>
-    internal const int PrefetchDistanceBytes = 256;
-
-    /// <summary>
-    /// Asks for the cache line PrefetchDistanceBytes past element at of a row (prefetcht0). The training gate passes
-    /// walk 8–13 streams a row at once (the four gate blocks of the row, the cell, tanh and gradient rows, the rows they
-    /// write), each only H values long, and rows of steps written long before: the hardware prefetchers start each
-    /// short stream late, so the passes waited on memory. Measured on the Intel machine (docs/performance.md, sitting
-    /// 42): one core's backward pass over 16 rows of H = 512 read and written out of cache 48–54 → 18–24 µs (in cache
-    /// 13 → 7–8 µs); in W4, one core's gate passes 13.4 → 8.1 ms a training step backward and 8.4 → 7.8 forward. A
-    /// prefetch changes no value and never faults, even past the end of an array or of mapped memory, so rows at the
-    /// end of their buffers need no care (GatePassPrefetchTests); the address is taken as a plain pointer (a managed
-    /// reference past the end of an array would mislead the GC), and if the GC moved the array meanwhile the hint is
-    /// only wasted.
-    /// </summary>
-    [MethodImpl(MethodImplOptions.AggressiveInlining)]
-    private static unsafe void PrefetchAhead<T>(ref T row, nuint at) where T : unmanaged
-    {
-        if (Sse.IsSupported) Sse.Prefetch0((byte*)Unsafe.AsPointer(ref row) + at * (nuint)sizeof(T) + PrefetchDistanceBytes);
-    }
-
-    /// <summary>
     /// gates [4H]: pre-activations in, activations out (σ on i, f, o; tanh on g). cell [H] = f ⊙ cellPrevious + i ⊙ g.
     /// </summary>
     public static void ActivateAndUpdateCell<T>(Span<T> gates, ReadOnlySpan<T> cellPrevious, Span<T> cell, int hidden)
@@ -196,7 +172,7 @@ public static class LstmGates
     private static void CellAndHidden(ref float z, ref float cp, ref float c, ref float y, ref float hr, nuint h, nuint j0, nuint j1)
     {
         // With tanh(c) stored the pass is a training step's, writing rows of step buffers the caches last saw long ago:
-        // it prefetches its eight streams (PrefetchAhead). Inference (no y) writes the same few rows every step.
+        // it prefetches its eight streams (Prefetch.Ahead). Inference (no y) writes the same few rows every step.
         bool storeTanh = !Unsafe.IsNullRef(ref y);
         nuint j = j0;
         if (FastMath.Wide)
@@ -221,12 +197,12 @@ public static class LstmGates
         }
     }
 
-    // The streams CellAndHidden reads and writes at column j, PrefetchDistanceBytes ahead.
+    // The streams CellAndHidden reads and writes at column j, Prefetch.DistanceBytes ahead.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void PrefetchCellAndHidden(ref float z, ref float cp, ref float c, ref float y, ref float hr, nuint h, nuint j)
     {
-        PrefetchAhead(ref z, j); PrefetchAhead(ref z, h + j); PrefetchAhead(ref z, 2 * h + j); PrefetchAhead(ref z, 3 * h + j);
-        PrefetchAhead(ref cp, j); PrefetchAhead(ref c, j); PrefetchAhead(ref y, j); PrefetchAhead(ref hr, j);
+        Prefetch.Ahead(ref z, j); Prefetch.Ahead(ref z, h + j); Prefetch.Ahead(ref z, 2 * h + j); Prefetch.Ahead(ref z, 3 * h + j);
+        Prefetch.Ahead(ref cp, j); Prefetch.Ahead(ref c, j); Prefetch.Ahead(ref y, j); Prefetch.Ahead(ref hr, j);
     }
 
     // (S5) c = f ⊙ c_prev + i ⊙ g for the eight columns at j of an activated row.
@@ -646,13 +622,13 @@ public static class LstmGates
         }
     }
 
-    // The twelve streams StepBackward reads and writes at column at, PrefetchDistanceBytes ahead (PrefetchAhead): the
+    // The twelve streams StepBackward reads and writes at column at, Prefetch.DistanceBytes ahead (Prefetch.Ahead): the
     // rows it reads were stored by the forward pass a whole loop earlier, and the gradient rows it writes are new.
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     private static void PrefetchStepBackward<T>(ref T z, ref T y, ref T cp, ref T dh, ref T dc, ref T dz, nuint h, nuint at) where T : unmanaged
     {
-        PrefetchAhead(ref z, at); PrefetchAhead(ref z, h + at); PrefetchAhead(ref z, 2 * h + at); PrefetchAhead(ref z, 3 * h + at);
-        PrefetchAhead(ref y, at); PrefetchAhead(ref cp, at); PrefetchAhead(ref dh, at); PrefetchAhead(ref dc, at);
-        PrefetchAhead(ref dz, at); PrefetchAhead(ref dz, h + at); PrefetchAhead(ref dz, 2 * h + at); PrefetchAhead(ref dz, 3 * h + at);
+        Prefetch.Ahead(ref z, at); Prefetch.Ahead(ref z, h + at); Prefetch.Ahead(ref z, 2 * h + at); Prefetch.Ahead(ref z, 3 * h + at);
+        Prefetch.Ahead(ref y, at); Prefetch.Ahead(ref cp, at); Prefetch.Ahead(ref dh, at); Prefetch.Ahead(ref dc, at);
+        Prefetch.Ahead(ref dz, at); Prefetch.Ahead(ref dz, h + at); Prefetch.Ahead(ref dz, 2 * h + at); Prefetch.Ahead(ref dz, 3 * h + at);
     }
 }
