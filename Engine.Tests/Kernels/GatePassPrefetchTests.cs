@@ -63,10 +63,10 @@ public unsafe class GatePassPrefetchTests<T> where T : unmanaged, IFloatingPoint
         cellPrevious.CopyTo(cp.Span);
         LstmGates.ForwardStep<T>(z.Span, cp.Span, c.Span, y.Span, hidden.Span, h);
 
-        AssertBits(z.Span, expectedGates, "gates");
-        AssertBits(c.Span, expectedCell, "cell");
-        AssertBits(y.Span, expectedTanh, "tanh(cell)");
-        AssertBits(hidden.Span, expectedHidden, "hidden");
+        TestArrays.AssertSameBits<T>(z.Span, expectedGates, "gates");
+        TestArrays.AssertSameBits<T>(c.Span, expectedCell, "cell");
+        TestArrays.AssertSameBits<T>(y.Span, expectedTanh, "tanh(cell)");
+        TestArrays.AssertSameBits<T>(hidden.Span, expectedHidden, "hidden");
     }
 
     [Test]
@@ -91,21 +91,9 @@ public unsafe class GatePassPrefetchTests<T> where T : unmanaged, IFloatingPoint
         dCell.CopyTo(dc.Span);
         LstmGates.StepBackward<T>(z.Span, y.Span, cp.Span, dh.Span, dc.Span, dz.Span, h);
 
-        AssertBits(dz.Span, expectedGradients, "gate gradients");
-        AssertBits(dc.Span, expectedCell, "dc_prev");
+        TestArrays.AssertSameBits<T>(dz.Span, expectedGradients, "gate gradients");
+        TestArrays.AssertSameBits<T>(dc.Span, expectedCell, "dc_prev");
     }
-
-    private static void AssertBits(ReadOnlySpan<T> actual, T[] expected, string what)
-    {
-        Assert.That(actual.Length, Is.EqualTo(expected.Length), what);
-        for (int j = 0; j < expected.Length; j++)
-            if (!BitEqual(actual[j], expected[j]))
-                Assert.Fail($"{what}[{j}]: {actual[j]} where the same pass over arrays gives {expected[j]}.");
-    }
-
-    private static bool BitEqual(T a, T b) => typeof(T) == typeof(float)
-        ? BitConverter.SingleToInt32Bits(float.CreateTruncating(a)) == BitConverter.SingleToInt32Bits(float.CreateTruncating(b))
-        : BitConverter.DoubleToInt64Bits(double.CreateTruncating(a)) == BitConverter.DoubleToInt64Bits(double.CreateTruncating(b));
 }
 
 /// <summary>The Linux calls <see cref="GatePassPrefetchTests{T}"/> maps its guarded rows with.</summary>

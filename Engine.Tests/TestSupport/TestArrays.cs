@@ -57,4 +57,17 @@ public static class TestArrays
             if (!region[j].Equals(sentinel))
                 Assert.Fail($"{what}: guard element {j} was overwritten with {region[j]}.");
     }
+
+    /// <summary>Asserts actual holds expected's values bit for bit (so a NaN's payload, −0 and +0 count).</summary>
+    public static void AssertSameBits<T>(ReadOnlySpan<T> actual, ReadOnlySpan<T> expected, string what) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        Assert.That(actual.Length, Is.EqualTo(expected.Length), what);
+        for (int j = 0; j < expected.Length; j++)
+            if (!SameBits(actual[j], expected[j]))
+                Assert.Fail($"{what}[{j}]: {actual[j]} where {expected[j]} was expected, bit for bit.");
+    }
+
+    public static bool SameBits<T>(T a, T b) where T : unmanaged, IFloatingPointIeee754<T> => typeof(T) == typeof(float)
+        ? BitConverter.SingleToInt32Bits(float.CreateTruncating(a)) == BitConverter.SingleToInt32Bits(float.CreateTruncating(b))
+        : BitConverter.DoubleToInt64Bits(double.CreateTruncating(a)) == BitConverter.DoubleToInt64Bits(double.CreateTruncating(b));
 }
