@@ -205,6 +205,91 @@ public class FusedCellNormTests<T> where T : unmanaged, IFloatingPointIeee754<T>
     }
 
     [Test]
+    public void NormForwardRowThenBias_EqualsTheRowAndThenTheBiasPass_BitForBit()
+    {
+        // Training's LN_i before the time loop: x ← LN_i(x) + b for each row of Ax, b added in the row kernel's last pass.
+        foreach (int h in Hidden)
+        {
+            int g = 4 * h, rows = 3;
+            T eps = T.CreateTruncating(Epsilon);
+            var norm = new NormParameters<T>("ln", g, eps);
+            TestArrays.Uniform<T>(g, 7 * h + 1, 0.5, 1.5).CopyTo(norm.Gamma.Value, 0);
+            TestArrays.Uniform<T>(g, 7 * h + 2).CopyTo(norm.Beta.Value, 0);
+            T[] x = TestArrays.Uniform<T>(rows * g, 7 * h, -3, 5), bias = TestArrays.Uniform<T>(g, 7 * h + 3, -2, 2);
+            T[] expected = (T[])x.Clone(), actual = (T[])x.Clone();
+            NormCache<T> expectedCache = new(), actualCache = new();
+            expectedCache.Ensure(rows, g);
+            actualCache.Ensure(rows, g);
+            for (int r = 0; r < rows; r++)
+            {
+                Span<T> row = expected.AsSpan(r * g, g);
+                norm.ForwardRow(row, row, expectedCache, r);
+                TensorPrimitives.Add(row, bias, row);
+                norm.ForwardRowInPlaceThenAdd(actual.AsSpan(r * g, g), bias, actualCache, r);
+            }
+            TestArrays.AssertSameBits<T>(actual, expected, $"LN(x) + b (H={h})");
+            TestArrays.AssertSameBits<T>(actualCache.Normalized, expectedCache.Normalized, $"x̂ (H={h})");
+            TestArrays.AssertSameBits<T>(actualCache.Mean, expectedCache.Mean, $"μ (H={h})");
+            TestArrays.AssertSameBits<T>(actualCache.InverseStd, expectedCache.InverseStd, $"ρ (H={h})");
+        }
+    }
+
+    [Test]
+    public void NormBackwardRowInPlaceWithBias_EqualsTheBiasPassThenTheBackward_BitForBit()
+    {
+        // LN_i's backward after the loop takes db += dz with it: the same adds, row by row, as a pass over dz before.
+        foreach (int h in Hidden)
+        {
+            int g = 4 * h, rows = 4;
+            T eps = T.CreateTruncating(Epsilon);
+            var reference = new NormParameters<T>("ln", g, eps);
+            var fused = new NormParameters<T>("ln", g, eps);
+            TestArrays.Uniform<T>(g, 9 * h + 1, 0.5, 1.5).CopyTo(reference.Gamma.Value, 0);
+            TestArrays.Uniform<T>(g, 9 * h + 2).CopyTo(reference.Beta.Value, 0);
+            reference.Gamma.Value.CopyTo(fused.Gamma.Value, 0);
+            reference.Beta.Value.CopyTo(fused.Beta.Value, 0);
+            // Gradients accumulate: start every one from values already there.
+            foreach (var (from, to, seed) in new[] { (reference.Gamma, fused.Gamma, 9 * h + 3), (reference.Beta, fused.Beta, 9 * h + 4) })
+            {
+                TestArrays.Uniform<T>(g, seed).CopyTo(from.Gradient, 0);
+                from.Gradient.CopyTo(to.Gradient, 0);
+            }
+            var cache = new NormCache<T>();
+            cache.Ensure(rows, g);
+            T[] x = TestArrays.Uniform<T>(rows * g, 9 * h, -3, 5), y = new T[rows * g];
+            for (int r = 0; r < rows; r++) reference.ForwardRow(x.AsSpan(r * g, g), y.AsSpan(r * g, g), cache, r);
+
+            T[] dz = TestArrays.Uniform<T>(rows * g, 9 * h + 5, -2, 2), expected = (T[])dz.Clone(), actual = (T[])dz.Clone();
+            T[] expectedBias = TestArrays.Uniform<T>(g, 9 * h + 6), actualBias = (T[])expectedBias.Clone();
+            T[] scratch = new T[g], copy = new T[g];
+            for (int r = 0; r < rows; r++) TensorPrimitives.Add(expectedBias, expected.AsSpan(r * g, g), expectedBias);
+            for (int r = 0; r < rows; r++)
+            {
+                reference.BackwardRowInPlace(expected.AsSpan(r * g, g), cache, r, scratch, copy);
+                fused.BackwardRowInPlace(actual.AsSpan(r * g, g), cache, r, scratch, copy, actualBias);
+            }
+            TestArrays.AssertSameBits<T>(actual, expected, $"dx (H={h})");
+            TestArrays.AssertSameBits<T>(actualBias, expectedBias, $"db (H={h})");
+            TestArrays.AssertSameBits<T>(fused.Gamma.Gradient, reference.Gamma.Gradient, $"dγ (H={h})");
+            TestArrays.AssertSameBits<T>(fused.Beta.Gradient, reference.Beta.Gradient, $"dβ (H={h})");
+            Assert.That(actualBias, Is.Not.EqualTo(TestArrays.Uniform<T>(g, 9 * h + 6)), $"db changed (H={h})");
+        }
+    }
+
+    [Test]
+    public void NormRowsWithABias_RejectABiasOfAnotherWidth_NamingIt()
+    {
+        var norm = new NormParameters<T>("cell.layernorm_i", 8, T.CreateTruncating(Epsilon));
+        var cache = new NormCache<T>();
+        cache.Ensure(1, 8);
+        T[] row = new T[8], wide = new T[8], bias = new T[6];
+        var e = Assert.Throws<ArgumentException>(() => norm.ForwardRowInPlaceThenAdd(row, bias, cache, 0));
+        Assert.That(e!.Message, Does.Contain("cell.layernorm_i").And.Contain("[8]").And.Contain("6 values"));
+        e = Assert.Throws<ArgumentException>(() => norm.BackwardRowInPlace(row, cache, 0, wide, wide, bias));
+        Assert.That(e!.Message, Does.Contain("cell.layernorm_i").And.Contain("[8]").And.Contain("6 values"));
+    }
+
+    [Test]
     public void SeparateGatesForwardRow_EqualsBothLayerNormsAndTheBiasPassByPass_BitForBit()
     {
         // What the training step does for (C2): LN_i of Ax in place, b added, LN_h of Ah added into the row.

@@ -108,11 +108,13 @@ public static class LayerNormKernel
     /// <summary>
     /// One row of (L1)–(L3) in three vector passes (Σx; Σ(x − μ)²; x̂ and y together), with γ and β present. Returns (μ, ρ).
     /// With addToY, y += γ ⊙ x̂ + β instead (the separate gate norms' z = (LN_i(Ax) + b) + LN_h(Ah) without a pass for the sum).
-    /// The remainder past the last full vector is done by the same operations one element at a time.
+    /// With bias (not empty, [width], not with addToY), y = (γ ⊙ x̂ + β) + bias: the bias after LN_i added in the same pass,
+    /// the same adds as a pass after it. The remainder past the last full vector is done by the same operations one
+    /// element at a time.
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static (T Mean, T InverseStd) ForwardRow<T>(ReadOnlySpan<T> x, T epsilon, ReadOnlySpan<T> gamma, ReadOnlySpan<T> beta,
-        Span<T> y, Span<T> normalized, bool addToY = false)
+        Span<T> y, Span<T> normalized, bool addToY = false, ReadOnlySpan<T> bias = default)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int width = x.Length, lanes = Vector256<T>.Count, last = width - lanes;
@@ -120,6 +122,8 @@ public static class LayerNormKernel
         ref T xr = ref MemoryMarshal.GetReference(x);
         ref T gr = ref MemoryMarshal.GetReference(gamma), br = ref MemoryMarshal.GetReference(beta);
         ref T yr = ref MemoryMarshal.GetReference(y), nr = ref MemoryMarshal.GetReference(normalized);
+        ref T biasr = ref MemoryMarshal.GetReference(bias);
+        bool withBias = !bias.IsEmpty;
         Vector256<T> muV = Vector256.Create(mu), rhoV = Vector256.Create(rho);
         int j = 0;
         for (; j <= last; j += lanes)
@@ -128,6 +132,7 @@ public static class LayerNormKernel
             xHat.StoreUnsafe(ref nr, (nuint)j);
             Vector256<T> value = xHat * Vector256.LoadUnsafe(ref gr, (nuint)j) + Vector256.LoadUnsafe(ref br, (nuint)j);   // (L3)
             if (addToY) value = Vector256.LoadUnsafe(ref yr, (nuint)j) + value;
+            else if (withBias) value += Vector256.LoadUnsafe(ref biasr, (nuint)j);
             value.StoreUnsafe(ref yr, (nuint)j);
         }
         for (; j < width; j++)
@@ -135,6 +140,7 @@ public static class LayerNormKernel
             T xHat = (Unsafe.Add(ref xr, j) - mu) * rho;
             Unsafe.Add(ref nr, j) = xHat;
             T value = xHat * Unsafe.Add(ref gr, j) + Unsafe.Add(ref br, j);
+            if (!addToY && withBias) value += Unsafe.Add(ref biasr, j);
             Unsafe.Add(ref yr, j) = addToY ? Unsafe.Add(ref yr, j) + value : value;
         }
         return (mu, rho);
@@ -185,35 +191,52 @@ public static class LayerNormKernel
     /// <summary>
     /// One row of (L4) in two vector passes, with γ and β present: the first accumulates dγ, dβ, Σ d x̂ and Σ d x̂ ⊙ x̂
     /// (d x̂ = dy ⊙ γ), the second adds ρ(d x̂ − mean(d x̂) − x̂·mean(d x̂ ⊙ x̂)) into dx (or, with overwrite, stores it
-    /// there, as adding into a cleared dx would).
+    /// there, as adding into a cleared dx would). With dBias (not empty, [width]), dBias += dy as well, in the first pass
+    /// (the bias added after this LayerNorm, whose gradient is dβ's sum: the same adds as a separate pass over the rows
+    /// in the same order, without reading dy again).
     /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     internal static void BackwardRow<T>(ReadOnlySpan<T> dy, ReadOnlySpan<T> normalized, T rho, ReadOnlySpan<T> gamma,
-        Span<T> dx, Span<T> dGamma, Span<T> dBeta, bool overwrite = false)
+        Span<T> dx, Span<T> dGamma, Span<T> dBeta, bool overwrite = false, Span<T> dBias = default)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         int width = dy.Length, lanes = Vector256<T>.Count, last = width - lanes;
         ref T dyr = ref MemoryMarshal.GetReference(dy), nr = ref MemoryMarshal.GetReference(normalized);
         ref T gr = ref MemoryMarshal.GetReference(gamma), dxr = ref MemoryMarshal.GetReference(dx);
         ref T dgr = ref MemoryMarshal.GetReference(dGamma), dbr = ref MemoryMarshal.GetReference(dBeta);
+        ref T biasr = ref MemoryMarshal.GetReference(dBias);
+        bool withBias = !dBias.IsEmpty;
         T n = T.CreateTruncating(width);
         Vector256<T> sumV = Vector256<T>.Zero, sumXV = Vector256<T>.Zero;
         int j = 0;
-        for (; j <= last; j += lanes)
-        {
-            Vector256<T> d = Vector256.LoadUnsafe(ref dyr, (nuint)j), xHat = Vector256.LoadUnsafe(ref nr, (nuint)j);
-            (Vector256.LoadUnsafe(ref dgr, (nuint)j) + d * xHat).StoreUnsafe(ref dgr, (nuint)j);
-            (Vector256.LoadUnsafe(ref dbr, (nuint)j) + d).StoreUnsafe(ref dbr, (nuint)j);
-            Vector256<T> dxHat = d * Vector256.LoadUnsafe(ref gr, (nuint)j);
-            sumV += dxHat;
-            sumXV += dxHat * xHat;
-        }
+        if (withBias)
+            for (; j <= last; j += lanes)
+            {
+                Vector256<T> d = Vector256.LoadUnsafe(ref dyr, (nuint)j), xHat = Vector256.LoadUnsafe(ref nr, (nuint)j);
+                (Vector256.LoadUnsafe(ref dgr, (nuint)j) + d * xHat).StoreUnsafe(ref dgr, (nuint)j);
+                (Vector256.LoadUnsafe(ref dbr, (nuint)j) + d).StoreUnsafe(ref dbr, (nuint)j);
+                (Vector256.LoadUnsafe(ref biasr, (nuint)j) + d).StoreUnsafe(ref biasr, (nuint)j);
+                Vector256<T> dxHat = d * Vector256.LoadUnsafe(ref gr, (nuint)j);
+                sumV += dxHat;
+                sumXV += dxHat * xHat;
+            }
+        else
+            for (; j <= last; j += lanes)
+            {
+                Vector256<T> d = Vector256.LoadUnsafe(ref dyr, (nuint)j), xHat = Vector256.LoadUnsafe(ref nr, (nuint)j);
+                (Vector256.LoadUnsafe(ref dgr, (nuint)j) + d * xHat).StoreUnsafe(ref dgr, (nuint)j);
+                (Vector256.LoadUnsafe(ref dbr, (nuint)j) + d).StoreUnsafe(ref dbr, (nuint)j);
+                Vector256<T> dxHat = d * Vector256.LoadUnsafe(ref gr, (nuint)j);
+                sumV += dxHat;
+                sumXV += dxHat * xHat;
+            }
         T sumDxHat = Vector256.Sum(sumV), sumDxHatXHat = Vector256.Sum(sumXV);
         for (; j < width; j++)
         {
             T d = Unsafe.Add(ref dyr, j), xHat = Unsafe.Add(ref nr, j);
             Unsafe.Add(ref dgr, j) += d * xHat;
             Unsafe.Add(ref dbr, j) += d;
+            if (withBias) Unsafe.Add(ref biasr, j) += d;
             T dxHat = d * Unsafe.Add(ref gr, j);
             sumDxHat += dxHat;
             sumDxHatXHat += dxHat * xHat;

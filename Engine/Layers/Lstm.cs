@@ -207,11 +207,11 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
         if (!biasInProduct)
             for (int r = 0; r < rows; r++)
             {
-                // (C2) LN_i of each row of Ax in place (rows are independent of the recurrence), then (S3) + b while the
-                // row is still in cache.
+                // (C2) LN_i of each row of Ax in place (rows are independent of the recurrence) and (S3) + b in the
+                // same pass.
                 Span<T> row = allGates.Slice(r * g, g);
-                inputNorm?.ForwardRow(row, row, c.InputNorm, r);
-                TensorPrimitives.Add(row, b, row);
+                if (inputNorm is not null) inputNorm.ForwardRowInPlaceThenAdd(row, b, c.InputNorm, r);
+                else TensorPrimitives.Add(row, b, row);
             }
 
         // U packed once for all steps: Uᵀ [H, G], or per gate U_kᵀ [H, H] with recurrent dropout.
@@ -393,15 +393,16 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
                 AddWeightGradient(h, h, rows, allDAh.Slice(k * h), g, c.MaskedHidden[k], h, dU.Slice(k * h * h, h * h), h, gradientScratch, SplitProducts, c.Share);
 
         // db += Σ dz (the bias sits after LN_i in the separate mode and before LN_g in the summed mode; both read dAx here),
-        // unless the stacked product took it.
+        // unless the stacked product took it or LN_i's backward below takes it: LN_i's first pass reads each row of dz
+        // before it overwrites it (the same adds, row by row, as this pass).
         Span<T> dBias = Bias.Gradient;
-        if (!stacked) for (int r = 0; r < rows; r++) TensorPrimitives.Add(dBias, allDAx.Slice(r * g, g), dBias);
+        if (!stacked && inputNorm is null) for (int r = 0; r < rows; r++) TensorPrimitives.Add(dBias, allDAx.Slice(r * g, g), dBias);
 
-        // dAx before LN_i, in place: dAx is not read again after db.
+        // dAx before LN_i, in place (db with it).
         Span<T> dProjection = allDAx;
         if (inputNorm is not null)
             for (int r = 0; r < rows; r++)
-                inputNorm.BackwardRowInPlace(dProjection.Slice(r * g, g), c.InputNorm, r, c.RowScratchWide, c.RowScratchG1);
+                inputNorm.BackwardRowInPlace(dProjection.Slice(r * g, g), c.InputNorm, r, c.RowScratchWide, c.RowScratchG1, dBias);
 
         // dW += dAxᵀ · X and dX += dAx · W (per input mask with dropout, the masks applied to X and to dX). dX comes out
         // time-major in step order and is added into the batch-first input gradient row by row.
@@ -787,6 +788,7 @@ internal sealed class NormParameters<T> where T : unmanaged, IFloatingPointIeee7
 {
     public NormParameters(string prefix, int width, T epsilon)
     {
+        Name = prefix;
         Width = width;
         Epsilon = epsilon;
         Gamma = new Parameter<T>(prefix + ".weight", width);
@@ -794,6 +796,8 @@ internal sealed class NormParameters<T> where T : unmanaged, IFloatingPointIeee7
         Gamma.Value.AsSpan().Fill(T.One);
     }
 
+    /// <summary>The prefix of its parameters' names (<c>layernorm_i</c> in a cell, the layer's name before it).</summary>
+    public string Name { get; }
     public int Width { get; }
     public T Epsilon { get; }
     public Parameter<T> Gamma { get; }
@@ -802,6 +806,23 @@ internal sealed class NormParameters<T> where T : unmanaged, IFloatingPointIeee7
     public void ForwardRow(ReadOnlySpan<T> x, Span<T> y, NormCache<T> cache, int row)
         => LayerNormKernel.Forward<T>(x, Width, Epsilon, Gamma.Value, Beta.Value, y, cache.Normalized.AsSpan(row * Width, Width),
             cache.Mean.AsSpan(row, 1), cache.InverseStd.AsSpan(row, 1));
+
+    /// <summary>
+    /// x ← LN(x) + bias for one row in place (x̂ and the statistics kept as <see cref="ForwardRow"/> keeps them): the bias
+    /// after LN_i, added in the row kernel's last pass; the same bits as <see cref="ForwardRow"/> and then a pass adding it.
+    /// </summary>
+    public void ForwardRowInPlaceThenAdd(Span<T> x, ReadOnlySpan<T> bias, NormCache<T> cache, int row)
+    {
+        if (bias.Length != Width)
+            throw new ArgumentException($"LayerNorm '{Name}': the bias after it must be [{Width}], got {bias.Length} values.", nameof(bias));
+        if (LayerNormKernel.HasRowKernels<T>())
+        {
+            StoreStatistics(cache, row, LayerNormKernel.ForwardRow(x, Epsilon, Gamma.Value, Beta.Value, x, NormalizedRow(cache, row), bias: bias));
+            return;
+        }
+        ForwardRow(x, x, cache, row);
+        TensorPrimitives.Add(x, bias, x);
+    }
 
     /// <summary>sum += LN(x) for one row (x̂ and the statistics kept as <see cref="ForwardRow"/> keeps them).</summary>
     public void ForwardRowAddTo(ReadOnlySpan<T> x, Span<T> sum, NormCache<T> cache, int row, Span<T> scratch)
@@ -834,16 +855,23 @@ internal sealed class NormParameters<T> where T : unmanaged, IFloatingPointIeee7
         BackwardRow(dy, dx, cache, row, scratch);
     }
 
-    /// <summary>dy ← LN_ᵀ dy for one row (as <see cref="BackwardRowOverwrite"/> with dx = dy); scratch, copy: [width].</summary>
-    public void BackwardRowInPlace(Span<T> dy, NormCache<T> cache, int row, Span<T> scratch, Span<T> copy)
+    /// <summary>
+    /// dy ← LN_ᵀ dy for one row (as <see cref="BackwardRowOverwrite"/> with dx = dy); scratch, copy: [width]. With dBias
+    /// ([width], the gradient of a bias added after this LayerNorm), dBias += dy first, read in the same pass.
+    /// </summary>
+    public void BackwardRowInPlace(Span<T> dy, NormCache<T> cache, int row, Span<T> scratch, Span<T> copy, Span<T> dBias = default)
     {
+        if (!dBias.IsEmpty && dBias.Length != Width)
+            throw new ArgumentException($"LayerNorm '{Name}': the bias gradient must be [{Width}], got {dBias.Length} values.", nameof(dBias));
         // The row kernel reads dy only before it writes each dx element; the general kernel reads dy after, so it
         // works from a copy.
         if (LayerNormKernel.HasRowKernels<T>())
         {
-            BackwardRowOverwrite(dy, dy, cache, row, scratch);
+            LayerNormKernel.BackwardRow(dy, cache.Normalized.AsSpan(row * Width, Width), cache.InverseStd[row], Gamma.Value, dy,
+                Gamma.Gradient, Beta.Gradient, overwrite: true, dBias);
             return;
         }
+        if (!dBias.IsEmpty) TensorPrimitives.Add(dBias, dy, dBias);
         Span<T> dyCopy = copy.Slice(0, Width);
         dy.CopyTo(dyCopy);
         BackwardRowOverwrite(dyCopy, dy, cache, row, scratch);
