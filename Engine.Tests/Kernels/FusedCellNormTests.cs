@@ -170,6 +170,16 @@ public class FusedCellNormTests<T> where T : unmanaged, IFloatingPointIeee754<T>
         }
     }
 
+    // A row LayerNorm of width g with γ in [0.5, 1.5] and β in [−1, 1] drawn from the seeds after seed, and its twin
+    // (the same γ and β) when asked for.
+    private static NormParameters<T> NewNorm(int g, int seed, NormParameters<T>? copyOf = null)
+    {
+        var norm = new NormParameters<T>("ln", g, T.CreateTruncating(Epsilon));
+        (copyOf?.Gamma.Value ?? TestArrays.Uniform<T>(g, seed + 1, 0.5, 1.5)).CopyTo(norm.Gamma.Value, 0);
+        (copyOf?.Beta.Value ?? TestArrays.Uniform<T>(g, seed + 2)).CopyTo(norm.Beta.Value, 0);
+        return norm;
+    }
+
     [Test]
     public void NormBackwardRowInPlace_EqualsTheBackwardIntoAnotherBuffer_BitForBit()
     {
@@ -178,14 +188,8 @@ public class FusedCellNormTests<T> where T : unmanaged, IFloatingPointIeee754<T>
         foreach (int h in Hidden)
         {
             int g = 4 * h, rows = 3;
-            T eps = T.CreateTruncating(Epsilon);
             T[] x = TestArrays.Uniform<T>(rows * g, 3 * h, -3, 5), y = new T[rows * g];
-            var reference = new NormParameters<T>("ln", g, eps);
-            var inPlace = new NormParameters<T>("ln", g, eps);
-            TestArrays.Uniform<T>(g, 3 * h + 1, 0.5, 1.5).CopyTo(reference.Gamma.Value, 0);
-            TestArrays.Uniform<T>(g, 3 * h + 2).CopyTo(reference.Beta.Value, 0);
-            reference.Gamma.Value.CopyTo(inPlace.Gamma.Value, 0);
-            reference.Beta.Value.CopyTo(inPlace.Beta.Value, 0);
+            NormParameters<T> reference = NewNorm(g, 3 * h), inPlace = NewNorm(g, 3 * h, reference);
             var cache = new NormCache<T>();
             cache.Ensure(rows, g);
             for (int r = 0; r < rows; r++) reference.ForwardRow(x.AsSpan(r * g, g), y.AsSpan(r * g, g), cache, r);
@@ -211,10 +215,7 @@ public class FusedCellNormTests<T> where T : unmanaged, IFloatingPointIeee754<T>
         foreach (int h in Hidden)
         {
             int g = 4 * h, rows = 3;
-            T eps = T.CreateTruncating(Epsilon);
-            var norm = new NormParameters<T>("ln", g, eps);
-            TestArrays.Uniform<T>(g, 7 * h + 1, 0.5, 1.5).CopyTo(norm.Gamma.Value, 0);
-            TestArrays.Uniform<T>(g, 7 * h + 2).CopyTo(norm.Beta.Value, 0);
+            NormParameters<T> norm = NewNorm(g, 7 * h);
             T[] x = TestArrays.Uniform<T>(rows * g, 7 * h, -3, 5), bias = TestArrays.Uniform<T>(g, 7 * h + 3, -2, 2);
             T[] expected = (T[])x.Clone(), actual = (T[])x.Clone();
             NormCache<T> expectedCache = new(), actualCache = new();
@@ -241,13 +242,7 @@ public class FusedCellNormTests<T> where T : unmanaged, IFloatingPointIeee754<T>
         foreach (int h in Hidden)
         {
             int g = 4 * h, rows = 4;
-            T eps = T.CreateTruncating(Epsilon);
-            var reference = new NormParameters<T>("ln", g, eps);
-            var fused = new NormParameters<T>("ln", g, eps);
-            TestArrays.Uniform<T>(g, 9 * h + 1, 0.5, 1.5).CopyTo(reference.Gamma.Value, 0);
-            TestArrays.Uniform<T>(g, 9 * h + 2).CopyTo(reference.Beta.Value, 0);
-            reference.Gamma.Value.CopyTo(fused.Gamma.Value, 0);
-            reference.Beta.Value.CopyTo(fused.Beta.Value, 0);
+            NormParameters<T> reference = NewNorm(g, 9 * h), fused = NewNorm(g, 9 * h, reference);
             // Gradients accumulate: start every one from values already there.
             foreach (var (from, to, seed) in new[] { (reference.Gamma, fused.Gamma, 9 * h + 3), (reference.Beta, fused.Beta, 9 * h + 4) })
             {
