@@ -796,7 +796,8 @@ internal sealed class NormParameters<T> where T : unmanaged, IFloatingPointIeee7
         Gamma.Value.AsSpan().Fill(T.One);
     }
 
-    /// <summary>The prefix of its parameters' names (<c>layernorm_i</c> in a cell, the layer's name before it).</summary>
+    /// <summary>The prefix of its parameters' names within the layer (<c>layernorm_i</c>; <c>layernorm_i_reverse</c> in a
+    /// Bidirectional's backward direction).</summary>
     public string Name { get; }
     public int Width { get; }
     public T Epsilon { get; }
