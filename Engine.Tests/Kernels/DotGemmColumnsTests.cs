@@ -1,5 +1,6 @@
 using System.Runtime.Intrinsics;
 using NumLstm.Kernels;
+using NumLstm.Tests.TestSupport;
 
 namespace NumLstm.Tests.Kernels;
 
@@ -38,7 +39,7 @@ public class DotGemmColumnsTests
     {
         Assert.That(actual.Length, Is.EqualTo(expected.Length));
         for (int i = 0; i < actual.Length; i++)
-            if (BitConverter.SingleToInt32Bits(actual[i]) != BitConverter.SingleToInt32Bits(expected[i]))
+            if (!TestArrays.SameBits(actual[i], expected[i]))
                 Assert.Fail($"{what}: element {i} is {actual[i]:R}, expected {expected[i]:R} (bit for bit)");
     }
 

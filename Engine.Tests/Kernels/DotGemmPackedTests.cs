@@ -1,4 +1,5 @@
 using NumLstm.Kernels;
+using NumLstm.Tests.TestSupport;
 
 namespace NumLstm.Tests.Kernels;
 
@@ -37,9 +38,7 @@ public class DotGemmPackedTests<T> where T : unmanaged, IFloatingPointIeee754<T>
                 Assert.Fail($"{what}: element {i} is {actual[i]}, expected {expected[i]} (bit for bit)");
     }
 
-    private static bool BitwiseEqual(T x, T y) => typeof(T) == typeof(float)
-        ? BitConverter.SingleToInt32Bits(float.CreateTruncating(x)) == BitConverter.SingleToInt32Bits(float.CreateTruncating(y))
-        : BitConverter.DoubleToInt64Bits(double.CreateTruncating(x)) == BitConverter.DoubleToInt64Bits(double.CreateTruncating(y));
+    private static bool BitwiseEqual(T x, T y) => TestArrays.SameBits(x, y);
 
     private static IEnumerable<TestCaseData> Sizes()
     {

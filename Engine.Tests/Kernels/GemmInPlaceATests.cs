@@ -122,6 +122,5 @@ public class GemmInPlaceATests<T> where T : unmanaged, IFloatingPointIeee754<T>
         Assert.That(GemmPacked.WalkSliversBackward, Is.EqualTo(before), "a packed into slivers takes the blocked loops");
     }
 
-    private static long[] Bits(T[] values) => values.Select(v => typeof(T) == typeof(float)
-        ? BitConverter.SingleToInt32Bits(float.CreateTruncating(v)) : BitConverter.DoubleToInt64Bits(double.CreateTruncating(v))).ToArray();
+    private static long[] Bits(T[] values) => TestArrays.Bits<T>(values);
 }

@@ -115,8 +115,7 @@ public class GemmPackedTests<T> where T : unmanaged, IFloatingPointIeee754<T>
         }
     }
 
-    private static long[] Bits(T[] values) => values.Select(v => typeof(T) == typeof(float)
-        ? BitConverter.SingleToInt32Bits(float.CreateTruncating(v)) : BitConverter.DoubleToInt64Bits(double.CreateTruncating(v))).ToArray();
+    private static long[] Bits(T[] values) => TestArrays.Bits<T>(values);
 
     [TestCase(false)]
     [TestCase(true)]

@@ -109,8 +109,7 @@ public class GemmPrepackedTests<T> where T : unmanaged, IFloatingPointIeee754<T>
         Assert.That(error.Message, Does.Contain("rowStart needs 8").And.Contain("got 7"));
     }
 
-    private static long[] Bits(T[] values) => values.Select(v => typeof(T) == typeof(float)
-        ? BitConverter.SingleToInt32Bits(float.CreateTruncating(v)) : BitConverter.DoubleToInt64Bits(double.CreateTruncating(v))).ToArray();
+    private static long[] Bits(T[] values) => TestArrays.Bits<T>(values);
 
     [Test]
     public void MultiplyPacked_IsBitwiseTheSame_OnOneOrTwoThreads()

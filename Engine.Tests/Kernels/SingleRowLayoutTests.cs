@@ -67,7 +67,5 @@ public class SingleRowLayoutTests<T> where T : unmanaged, IFloatingPointIeee754<
         Assert.Throws<ArgumentException>(() => GemmPacked.InterleaveForSingleRow<T>(k, n, packed, new T[GemmPacked.SingleRowScratchLength<T>(k) - 1]));
     }
 
-    private static long BitsOf(T value) => typeof(T) == typeof(float)
-        ? BitConverter.SingleToInt32Bits(float.CreateTruncating(value))
-        : BitConverter.DoubleToInt64Bits(double.CreateTruncating(value));
+    private static long BitsOf(T value) => TestArrays.BitsOf(value);
 }

@@ -1,6 +1,7 @@
 using NumLstm.Kernels;
 using NumLstm.Layers;
 using NumLstm.Models;
+using NumLstm.Tests.TestSupport;
 using static NumLstm.Tests.Models.ServingTestSupport;
 
 namespace NumLstm.Tests.Models;
@@ -27,13 +28,7 @@ public class SingleRowPlanTests<T> where T : unmanaged, IFloatingPointIeee754<T>
         },
     });
 
-    private static long[] Bits(ReadOnlySpan<T> values)
-    {
-        var bits = new long[values.Length];
-        for (int i = 0; i < values.Length; i++)
-            bits[i] = typeof(T) == typeof(float) ? BitConverter.SingleToInt32Bits(float.CreateTruncating(values[i])) : BitConverter.DoubleToInt64Bits(double.CreateTruncating(values[i]));
-        return bits;
-    }
+    private static long[] Bits(ReadOnlySpan<T> values) => TestArrays.Bits(values);
 
     private static void AssertLayoutAsExpected(InferencePlan<T> plan, bool expected)
     {

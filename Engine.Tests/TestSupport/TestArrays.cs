@@ -67,7 +67,18 @@ public static class TestArrays
                 Assert.Fail($"{what}[{j}]: {actual[j]} where {expected[j]} was expected, bit for bit.");
     }
 
-    public static bool SameBits<T>(T a, T b) where T : unmanaged, IFloatingPointIeee754<T> => typeof(T) == typeof(float)
-        ? BitConverter.SingleToInt32Bits(float.CreateTruncating(a)) == BitConverter.SingleToInt32Bits(float.CreateTruncating(b))
-        : BitConverter.DoubleToInt64Bits(double.CreateTruncating(a)) == BitConverter.DoubleToInt64Bits(double.CreateTruncating(b));
+    public static bool SameBits<T>(T a, T b) where T : unmanaged, IFloatingPointIeee754<T> => BitsOf(a) == BitsOf(b);
+
+    /// <summary>A value's bit pattern (a float's 32 bits or a double's 64), so NaN payloads, −0 and +0 compare as bits.</summary>
+    public static long BitsOf<T>(T value) where T : unmanaged, IFloatingPointIeee754<T> => typeof(T) == typeof(float)
+        ? BitConverter.SingleToInt32Bits(float.CreateTruncating(value))
+        : BitConverter.DoubleToInt64Bits(double.CreateTruncating(value));
+
+    /// <summary>Every value's bit pattern (<see cref="BitsOf{T}"/>), for comparing whole arrays bit for bit.</summary>
+    public static long[] Bits<T>(ReadOnlySpan<T> values) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var bits = new long[values.Length];
+        for (int i = 0; i < values.Length; i++) bits[i] = BitsOf(values[i]);
+        return bits;
+    }
 }
