@@ -35,13 +35,7 @@ public class DotGemmColumnsTests
         return packed;
     }
 
-    private static void AssertSameBits(float[] actual, float[] expected, string what)
-    {
-        Assert.That(actual.Length, Is.EqualTo(expected.Length));
-        for (int i = 0; i < actual.Length; i++)
-            if (!TestArrays.SameBits(actual[i], expected[i]))
-                Assert.Fail($"{what}: element {i} is {actual[i]:R}, expected {expected[i]:R} (bit for bit)");
-    }
+    private static void AssertSameBits(float[] actual, float[] expected, string what) => TestArrays.AssertSameBits<float>(actual, expected, what);
 
     private static IEnumerable<TestCaseData> Sizes()
     {

@@ -30,15 +30,7 @@ public class DotGemmPackedTests<T> where T : unmanaged, IFloatingPointIeee754<T>
         return packed;
     }
 
-    private static void AssertSameBits(T[] actual, T[] expected, string what)
-    {
-        Assert.That(actual.Length, Is.EqualTo(expected.Length));
-        for (int i = 0; i < actual.Length; i++)
-            if (!BitwiseEqual(actual[i], expected[i]))
-                Assert.Fail($"{what}: element {i} is {actual[i]}, expected {expected[i]} (bit for bit)");
-    }
-
-    private static bool BitwiseEqual(T x, T y) => TestArrays.SameBits(x, y);
+    private static void AssertSameBits(T[] actual, T[] expected, string what) => TestArrays.AssertSameBits<T>(actual, expected, what);
 
     private static IEnumerable<TestCaseData> Sizes()
     {
