@@ -209,27 +209,16 @@ public static class LayerNormKernel
         T n = T.CreateTruncating(width);
         Vector256<T> sumV = Vector256<T>.Zero, sumXV = Vector256<T>.Zero;
         int j = 0;
-        if (withBias)
-            for (; j <= last; j += lanes)
-            {
-                Vector256<T> d = Vector256.LoadUnsafe(ref dyr, (nuint)j), xHat = Vector256.LoadUnsafe(ref nr, (nuint)j);
-                (Vector256.LoadUnsafe(ref dgr, (nuint)j) + d * xHat).StoreUnsafe(ref dgr, (nuint)j);
-                (Vector256.LoadUnsafe(ref dbr, (nuint)j) + d).StoreUnsafe(ref dbr, (nuint)j);
-                (Vector256.LoadUnsafe(ref biasr, (nuint)j) + d).StoreUnsafe(ref biasr, (nuint)j);
-                Vector256<T> dxHat = d * Vector256.LoadUnsafe(ref gr, (nuint)j);
-                sumV += dxHat;
-                sumXV += dxHat * xHat;
-            }
-        else
-            for (; j <= last; j += lanes)
-            {
-                Vector256<T> d = Vector256.LoadUnsafe(ref dyr, (nuint)j), xHat = Vector256.LoadUnsafe(ref nr, (nuint)j);
-                (Vector256.LoadUnsafe(ref dgr, (nuint)j) + d * xHat).StoreUnsafe(ref dgr, (nuint)j);
-                (Vector256.LoadUnsafe(ref dbr, (nuint)j) + d).StoreUnsafe(ref dbr, (nuint)j);
-                Vector256<T> dxHat = d * Vector256.LoadUnsafe(ref gr, (nuint)j);
-                sumV += dxHat;
-                sumXV += dxHat * xHat;
-            }
+        for (; j <= last; j += lanes)
+        {
+            Vector256<T> d = Vector256.LoadUnsafe(ref dyr, (nuint)j), xHat = Vector256.LoadUnsafe(ref nr, (nuint)j);
+            (Vector256.LoadUnsafe(ref dgr, (nuint)j) + d * xHat).StoreUnsafe(ref dgr, (nuint)j);
+            (Vector256.LoadUnsafe(ref dbr, (nuint)j) + d).StoreUnsafe(ref dbr, (nuint)j);
+            if (withBias) (Vector256.LoadUnsafe(ref biasr, (nuint)j) + d).StoreUnsafe(ref biasr, (nuint)j);
+            Vector256<T> dxHat = d * Vector256.LoadUnsafe(ref gr, (nuint)j);
+            sumV += dxHat;
+            sumXV += dxHat * xHat;
+        }
         T sumDxHat = Vector256.Sum(sumV), sumDxHatXHat = Vector256.Sum(sumXV);
         for (; j < width; j++)
         {
