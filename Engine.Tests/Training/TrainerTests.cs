@@ -92,6 +92,21 @@ public class TrainerTests
     }
 
     [Test]
+    public void ReduceLearningRateOnPlateau_InFit_LowersTheRateForTheNextEpochs_AndTheOptimizerKeepsIt()
+    {
+        // A rate of 1e-9 leaves the loss flat to far below minDelta: epoch 0 improves on +∞, epochs 1 and 2 raise the wait
+        // to 2, so with patience 2 the rate halves at epoch 2's end and epoch 3 trains at it; epoch 4's end halves it again.
+        SequenceDataset data = SignTask(64, 6);
+        var trainer = new Trainer(SmallModel(LayerNormPlacement.None));
+        var plateau = new ReduceLearningRateOnPlateau(monitor: "loss", factor: 0.5, patience: 2, minDelta: 1e-3);
+        TrainingHistory history = trainer.Fit(data, new TrainingOptions { Epochs = 5, BatchSize = 64, LearningRate = 1e-9, Callbacks = { plateau } });
+        Assert.That(history.Epochs.Select(e => e.LearningRate), Is.EqualTo(new[] { 1e-9, 1e-9, 1e-9, 0.5e-9, 0.5e-9 }));
+        Assert.That(plateau.ReducedAt, Is.EqualTo(new[] { 2, 4 }));
+        Assert.That(trainer.Optimizer!.LearningRate, Is.EqualTo(0.25e-9), "the rate set at the last epoch's end stays with the optimizer");
+        Assert.That(history.StoppedEarly, Is.False);
+    }
+
+    [Test]
     public void EarlyStopping_MonitorsValLossByDefault_AndSaysWhenTheRunDoesNotLogIt()
     {
         SequenceDataset data = SignTask(32, 6);

@@ -155,11 +155,18 @@ public interface ITrainingCallback
     /// <summary>After each epoch; return true to stop training.</summary>
     bool OnEpochEnd(EpochRecord record) => false;
 
+    /// <summary>
+    /// After each epoch, with the optimizer, whose learning rate the callback may change for the epochs after it
+    /// (<see cref="ReduceLearningRateOnPlateau"/>); return true to stop training. The fit loop calls this one; by default
+    /// it calls <see cref="OnEpochEnd(EpochRecord)"/>.
+    /// </summary>
+    bool OnEpochEnd(EpochRecord record, Optimizer<float> optimizer) => OnEpochEnd(record);
+
     /// <summary>Once when Fit returns normally, also after an early stop (Keras' on_train_end); not after an exception.</summary>
     void OnTrainEnd(TrainingRun run) { }
 }
 
-/// <summary>Direction of improvement for <see cref="EarlyStopping"/> (Keras' mode).</summary>
+/// <summary>Direction of improvement for <see cref="EarlyStopping"/> and <see cref="ReduceLearningRateOnPlateau"/> (Keras' mode).</summary>
 public enum EarlyStoppingMode
 {
     /// <summary>From the monitored name: loss and mae improve downwards, accuracy upwards.</summary>
@@ -470,7 +477,7 @@ public sealed class Trainer
             EpochCompleted?.Invoke(this, record);
             options.Progress?.Report(new TrainingProgress(epoch, totalEpochs, sampler.BatchCount, sampler.BatchCount, record.TrainLoss, record));
             bool stop = false;
-            foreach (ITrainingCallback callback in options.Callbacks) stop |= callback.OnEpochEnd(record);
+            foreach (ITrainingCallback callback in options.Callbacks) stop |= callback.OnEpochEnd(record, optimizer);
             if (stop) { history.StoppedEarly = true; break; }
         }
         foreach (ITrainingCallback callback in options.Callbacks) callback.OnTrainEnd(run);

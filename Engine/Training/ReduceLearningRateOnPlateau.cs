@@ -1,0 +1,113 @@
+using NumLstm.Optimizers;
+
+namespace NumLstm.Training;
+
+/// <summary>
+/// Keras' <c>ReduceLROnPlateau</c> (keras/src/callbacks/reduce_lr_on_plateau.py), rule for rule. At each epoch end:
+/// <list type="number">
+/// <item>in a cooldown, the cooldown count goes down by one and the wait count is set to 0;</item>
+/// <item>an improvement (min mode: value &lt; best − minDelta; max mode: value &gt; best + minDelta; minDelta as given,
+/// not its absolute value, as Keras) makes the value the best and sets wait to 0;</item>
+/// <item>otherwise, outside a cooldown, wait goes up by one; once wait ≥ patience, if the rate is above minRate it
+/// becomes max(rate · factor, minRate), the cooldown count becomes <c>cooldown</c> and wait 0. A rate already at
+/// minRate stays, and wait keeps counting.</item>
+/// </list>
+/// The new rate applies from the next epoch on, and the optimizer keeps it after Fit returns. Each Fit starts afresh
+/// (best ±∞, wait and cooldown 0; Keras' on_train_begin), with the rate the optimizer has. A NaN value is never an
+/// improvement. Defaults are Keras': monitor <c>val_loss</c>, factor 0.1, patience 10, minDelta 1e-4, cooldown 0,
+/// minRate 0; mode Auto minimizes every logged quantity but accuracy. The rate is kept in double, as PyTorch keeps
+/// a param group's lr; Keras holds it in a float32 variable, so its rates agree with these to float32's precision.
+/// </summary>
+public sealed class ReduceLearningRateOnPlateau : ITrainingCallback
+{
+    private readonly List<int> reducedAt = new();
+    private bool minimize;
+    private double best;
+
+    public ReduceLearningRateOnPlateau(string monitor = "val_loss", double factor = 0.1, int patience = 10,
+        EarlyStoppingMode mode = EarlyStoppingMode.Auto, double minDelta = 1e-4, int cooldown = 0, double minRate = 0)
+    {
+        ArgumentException.ThrowIfNullOrWhiteSpace(monitor);
+        if (!(factor > 0 && factor < 1))
+            throw new ArgumentOutOfRangeException(nameof(factor), factor, "ReduceLearningRateOnPlateau: factor must be in (0, 1) (new rate = rate · factor); Keras refuses a factor ≥ 1.");
+        if (patience < 0) throw new ArgumentOutOfRangeException(nameof(patience), patience, "ReduceLearningRateOnPlateau: patience must be ≥ 0.");
+        if (!Enum.IsDefined(mode)) throw new ArgumentOutOfRangeException(nameof(mode), mode, $"ReduceLearningRateOnPlateau: mode must be one of {string.Join(", ", Enum.GetNames<EarlyStoppingMode>())}.");
+        if (!double.IsFinite(minDelta)) throw new ArgumentOutOfRangeException(nameof(minDelta), minDelta, "ReduceLearningRateOnPlateau: minDelta must be finite.");
+        if (cooldown < 0) throw new ArgumentOutOfRangeException(nameof(cooldown), cooldown, "ReduceLearningRateOnPlateau: cooldown must be ≥ 0.");
+        if (!(minRate >= 0) || !double.IsFinite(minRate))
+            throw new ArgumentOutOfRangeException(nameof(minRate), minRate, "ReduceLearningRateOnPlateau: minRate must be finite and ≥ 0.");
+        Monitor = monitor;
+        Factor = factor;
+        Patience = patience;
+        Mode = mode;
+        MinDelta = minDelta;
+        Cooldown = cooldown;
+        MinRate = minRate;
+    }
+
+    public string Monitor { get; }
+    public double Factor { get; }
+    public int Patience { get; }
+    public EarlyStoppingMode Mode { get; }
+    public double MinDelta { get; }
+    public int Cooldown { get; }
+    public double MinRate { get; }
+
+    /// <summary>Epochs without an improvement since the last one or the last reduction, as Keras counts them.</summary>
+    public int Wait { get; private set; }
+
+    /// <summary>Epochs of cooldown left.</summary>
+    public int CooldownLeft { get; private set; }
+
+    /// <summary>The best monitored value of this Fit (±∞ before its first epoch).</summary>
+    public double Best => best;
+
+    /// <summary>The epochs (0-based, over all Fit calls) at whose end the rate was reduced, in order.</summary>
+    public IReadOnlyList<int> ReducedAt => reducedAt;
+
+    public void OnTrainBegin(TrainingRun run)
+    {
+        if (!run.LoggedNames.Contains(Monitor))
+            throw new InvalidOperationException(
+                $"ReduceLearningRateOnPlateau monitors '{Monitor}', which this run does not log; it logs {string.Join(", ", run.LoggedNames)}"
+                + (run.HasValidation ? "." : " (val_ quantities need TrainingOptions.Validation or ValidationSplit)."));
+        string metric = Monitor.StartsWith("val_", StringComparison.Ordinal) ? Monitor[4..] : Monitor;
+        minimize = Mode switch { EarlyStoppingMode.Min => true, EarlyStoppingMode.Max => false, _ => metric != "accuracy" };
+        best = minimize ? double.PositiveInfinity : double.NegativeInfinity;
+        Wait = 0;
+        CooldownLeft = 0;
+    }
+
+    public bool OnEpochEnd(EpochRecord record, Optimizer<float> optimizer)
+    {
+        double? value = Monitor switch
+        {
+            "loss" => record.TrainLoss,
+            "val_loss" => record.ValidationLoss,
+            _ => Monitor.StartsWith("val_", StringComparison.Ordinal) ? record.ValidationMetric : record.TrainMetric,
+        };
+        if (value is not double current) return false;
+        if (CooldownLeft > 0)
+        {
+            CooldownLeft--;
+            Wait = 0;
+        }
+        if (minimize ? current < best - MinDelta : current > best + MinDelta)
+        {
+            best = current;
+            Wait = 0;
+        }
+        else if (CooldownLeft == 0)
+        {
+            Wait++;
+            if (Wait >= Patience && optimizer.LearningRate > MinRate)
+            {
+                optimizer.LearningRate = Math.Max(optimizer.LearningRate * Factor, MinRate);
+                reducedAt.Add(record.Epoch);
+                CooldownLeft = Cooldown;
+                Wait = 0;
+            }
+        }
+        return false;
+    }
+}
