@@ -210,6 +210,14 @@ public static class StudyReport
                     info.Baseline, "naive baseline")));
                 text.AppendLine($"![validation loss curves, {task}]({loss})");
                 text.AppendLine();
+                var diverged = rows.Where(s => s.Diverged > 0).ToList();
+                if (diverged.Count > 0)
+                {
+                    // The curves average the runs that completed each epoch; a run that diverged in its first epoch has no point.
+                    text.AppendLine("Diverged runs leave the curves after their last complete epoch (epochs each completed): " +
+                                    string.Join(", ", diverged.Select(s => $"`{s.Placement}` {s.Diverged}/{s.Runs} ({string.Join(", ", s.DivergedRunEpochs)})")) + ".");
+                    text.AppendLine();
+                }
                 text.AppendLine($"![final metric per placement, {task}]({metric})");
                 text.AppendLine();
             }
@@ -309,7 +317,7 @@ public static class StudyReport
                 {
                     ConfigSummary? s = PlacementSection(t).FirstOrDefault(c => c.Placement == p);
                     double ratio = Ratio(t, p);
-                    cells.Add(s is null ? "–" : $"{s.SecondsPerEpochMean:F3} ± {Std(s.SecondsPerEpochStd, "F3")}");
+                    cells.Add(s is null ? "–" : $"{F(s.SecondsPerEpochMean, "F3")} ± {Std(s.SecondsPerEpochStd, "F3")}");
                     cells.Add(double.IsFinite(ratio) ? $"{ratio:F2}" : "–");
                 }
                 text.AppendLine($"| `{p}` | {string.Join(" | ", cells)} |");
@@ -343,8 +351,8 @@ public static class StudyReport
             text.AppendLine($"| {header} | LNs | params | final metric | final val loss | reached target | epochs to target | spikes / run | diverged | max grad norm | s/epoch |");
             text.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|");
             foreach (ConfigSummary s in rows)
-                text.AppendLine($"| {label(s)} | {s.LayerNormCount} | {s.ParameterCount:N0} | {MS(s)} | {s.LossMean:F4} ± {Std(s.LossStd, "F4")} | {s.ReachedTarget}/{s.Runs} | " +
-                                $"{(double.IsFinite(s.EpochsToTargetMean) ? s.EpochsToTargetMean.ToString("F1", CultureInfo.InvariantCulture) : "–")} | {s.SpikesMean:F1} | {s.Diverged}/{s.Runs} | {s.MaxGradientNorm:F1} | {s.SecondsPerEpochMean:F3} |");
+                text.AppendLine($"| {label(s)} | {s.LayerNormCount} | {s.ParameterCount:N0} | {MS(s)} | {F(s.LossMean, "F4")} ± {Std(s.LossStd, "F4")} | {s.ReachedTarget}/{s.Runs} | " +
+                                $"{(double.IsFinite(s.EpochsToTargetMean) ? s.EpochsToTargetMean.ToString("F1", CultureInfo.InvariantCulture) : "–")} | {F(s.SpikesMean, "F1")} | {s.Diverged}/{s.Runs} | {F(s.MaxGradientNorm, "F1")} | {F(s.SecondsPerEpochMean, "F3")} |");
             text.AppendLine();
         }
 
@@ -453,11 +461,13 @@ public static class StudyReport
             int deepest = rows.Max(s => s.Depth), shallowest = rows.Min(s => s.Depth);
             var deep = rows.Where(s => s.Depth == deepest).OrderByDescending(s => (s.HigherIsBetter ? 1 : -1) * s.MetricMean).ToList();
             ConfigSummary best = deep[0];
+            var bests = deep.TakeWhile(s => SameMean(s, best)).ToList();   // equal means share the best, whatever the placement order
             ConfigSummary? none = deep.FirstOrDefault(s => s.Placement == "none");
             ConfigSummary? inCell = deep.Where(s => s.Placement.StartsWith("in-cell", StringComparison.Ordinal)).FirstOrDefault();
             ConfigSummary? between = deep.Where(s => s.Placement != "none" && !s.Placement.StartsWith("in-cell", StringComparison.Ordinal)).FirstOrDefault();
-            text.AppendLine($"On `{manifest.SweepTask}` at depth {deepest}: best `{best.Placement}` {MS(best)}" +
-                            (none is not null && none != best ? $"; `none` {MS(none)}" : "") + ".");
+            text.AppendLine($"On `{manifest.SweepTask}` at depth {deepest}: " +
+                            (bests.Count == 1 ? $"best `{best.Placement}` {MS(best)}" : $"best (equal means) {string.Join(", ", bests.Select(s => $"`{s.Placement}` {MS(s)}"))}") +
+                            (none is not null && !bests.Contains(none) ? $"; `none` {MS(none)}" : "") + ".");
             foreach (string p in rows.Select(s => s.Placement).Distinct())
             {
                 ConfigSummary? a = rows.FirstOrDefault(s => s.Placement == p && s.Depth == shallowest), b = rows.FirstOrDefault(s => s.Placement == p && s.Depth == deepest);
@@ -506,15 +516,18 @@ public static class StudyReport
             text.AppendLine();
             if (rows.Count == 0) { text.AppendLine("Not tested in this study (one learning rate)."); text.AppendLine(); return text.ToString(); }
             double top = rows.Max(s => s.LearningRate);
-            var drops = new Dictionary<string, (ConfigSummary Best, ConfigSummary Top)>();
+            var drops = new Dictionary<string, (ConfigSummary Best, ConfigSummary Top, double LowestBestRate, double HighestBestRate)>();
             foreach (var group in rows.GroupBy(s => s.Placement))
             {
                 ConfigSummary bestRate = group.OrderByDescending(s => (s.HigherIsBetter ? 1 : -1) * s.MetricMean).First();
+                // Rates whose means equal the best share it: the line names them all, and "a larger best rate" must hold for each.
+                var bestRates = group.Where(s => SameMean(s, bestRate)).Select(s => s.LearningRate).Order().ToList();
                 ConfigSummary? atTop = group.FirstOrDefault(s => SameRate(s.LearningRate, top));
                 if (atTop is null) continue;
-                drops[group.Key] = (bestRate, atTop);
-                text.AppendLine($"- `{group.Key}`: best rate {R(bestRate.LearningRate)} {MS(bestRate)}; at {R(top)} {MS(atTop)} (loss from its best rate {Signed(atTop.Advantage(bestRate))}, " +
-                                $"{atTop.Diverged}/{atTop.Runs} diverged, {atTop.SpikesMean:F1} spikes/run, max grad norm {atTop.MaxGradientNorm:F1}).");
+                drops[group.Key] = (bestRate, atTop, bestRates[0], bestRates[^1]);
+                string rateText = bestRates.Count == 1 ? $"best rate {R(bestRate.LearningRate)}" : $"best rates {string.Join(" and ", bestRates.Select(R))} (equal means)";
+                text.AppendLine($"- `{group.Key}`: {rateText} {MS(bestRate)}; at {R(top)} {MS(atTop)} (loss from its best rate {Signed(atTop.Advantage(bestRate))}, " +
+                                $"{atTop.Diverged}/{atTop.Runs} diverged, {F(atTop.SpikesMean, "F1")} spikes/run, max grad norm {F(atTop.MaxGradientNorm, "F1")}).");
             }
             text.AppendLine();
             if (!drops.TryGetValue("none", out var noneDrop) || drops.Count < 2)
@@ -526,14 +539,14 @@ public static class StudyReport
             var ln = drops.Where(p => p.Key != "none").ToList();
             int tolerant = ln.Count(p => p.Value.Top.Versus(noneDrop.Top) > 0);
             int worse = ln.Count(p => p.Value.Top.Versus(noneDrop.Top) < 0);
-            int higherBestRate = ln.Count(p => p.Value.Best.LearningRate > noneDrop.Best.LearningRate);
+            int higherBestRate = ln.Count(p => p.Value.LowestBestRate > noneDrop.HighestBestRate);
             int smallerDrop = ln.Count(p => p.Value.Top.Advantage(p.Value.Best) > noneDrop.Top.Advantage(noneDrop.Best));
             string verdict = tolerant == ln.Count ? "**yes**: every LayerNorm placement is separated above `none` at the largest rate"
                 : tolerant > 0 ? $"**partly**: {tolerant} of {ln.Count} LayerNorm placements are separated above `none` at the largest rate"
                 : worse > 0 ? $"**no**: {worse} of {ln.Count} LayerNorm placements are separated *below* `none` at the largest rate and none above"
                 : "**not shown**: at the largest rate every LayerNorm placement overlaps `none`";
             text.AppendLine($"**Answer:** {verdict}. {smallerDrop} of {ln.Count} LayerNorm placements lose less than `none` ({Signed(noneDrop.Top.Advantage(noneDrop.Best))}) when going from their best rate to {R(top)}; " +
-                            $"{higherBestRate} of {ln.Count} have a larger best rate than `none` ({R(noneDrop.Best.LearningRate)}).");
+                            $"{higherBestRate} of {ln.Count} have a larger best rate than `none` ({(noneDrop.LowestBestRate == noneDrop.HighestBestRate ? R(noneDrop.Best.LearningRate) : $"{R(noneDrop.LowestBestRate)}–{R(noneDrop.HighestBestRate)}, equal means")}).");
             if (rows.All(s => s.Diverged == 0)) weak.Add($"No run diverged even at the largest rate ({R(top)}, with global-norm clipping at {R(Architectures.ClipNorm)}): the sweep may not reach the rates where the claim would matter.");
             text.AppendLine();
             return text.ToString();
@@ -635,7 +648,9 @@ public static class StudyReport
 
         private static string MS(ConfigSummary s) => $"{M(s.MetricMean)} ± {(double.IsFinite(s.MetricStd) ? s.MetricStd.ToString(Math.Abs(s.MetricMean) >= 0.01 ? "F3" : "G2", CultureInfo.InvariantCulture) : "–")}";
         private static double Z(double std) => double.IsFinite(std) ? std : 0;
-        private static string Std(double std, string format) => double.IsFinite(std) ? std.ToString(format, CultureInfo.InvariantCulture) : "–";
+        private static string Std(double std, string format) => F(std, format);
+        /// <summary>A figure in the invariant culture, or "–" where there is none (every run diverged before an epoch ended).</summary>
+        private static string F(double value, string format) => double.IsFinite(value) ? value.ToString(format, CultureInfo.InvariantCulture) : "–";
         private static string Signed(double value, string format = "G3")
         {
             string text = value.ToString(format, CultureInfo.InvariantCulture);

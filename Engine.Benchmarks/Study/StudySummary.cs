@@ -49,6 +49,8 @@ public sealed record ConfigSummary
     public required IReadOnlyList<double> ValidationLossMean { get; init; }
     public required IReadOnlyList<double> ValidationLossMin { get; init; }
     public required IReadOnlyList<double> ValidationLossMax { get; init; }
+    /// <summary>Per diverged run, in seed order: the epochs it completed before it diverged (its points in the loss curves).</summary>
+    public IReadOnlyList<int> DivergedRunEpochs { get; init; } = Array.Empty<int>();
 
     /// <summary>+1 when this configuration's mean ± std lies entirely on the better side of the other's, −1 on the worse side, 0 when they overlap or a spread is unknown.</summary>
     public int Versus(ConfigSummary other)
@@ -94,6 +96,7 @@ public sealed record ConfigSummary
             SecondsPerEpochMean = Stats.Mean(runs.Select(r => r.SecondsPerEpoch)), SecondsPerEpochStd = Stats.Std(runs.Select(r => r.SecondsPerEpoch)),
             ParameterCount = first.ParameterCount, LayerNormCount = first.LayerNormCount,
             ValidationLossMean = lossMean, ValidationLossMin = lossMin, ValidationLossMax = lossMax,
+            DivergedRunEpochs = runs.Where(r => r.Diverged).Select(r => r.History.Count).ToList(),
         };
     }
 }

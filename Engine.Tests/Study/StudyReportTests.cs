@@ -66,23 +66,101 @@ public class StudyReportTests
         Assert.That(WithoutClockLines(rebuilt), Is.EqualTo(WithoutClockLines(runReport)));
     }
 
+    [Test]
+    public void RunsThatDivergedInTheirFirstEpoch_ShowDashes_NotNaN_AndTheCurvesSaySoWhereTheyAreMissing()
+    {
+        var jobs = EqualBests.SelectMany(p => p.Value.Select((metric, seed) => Job("t", p.Key, seed, metric))).ToList();
+        // Every run of ba2016 diverged in its first batch: no epoch, so no seconds per epoch and no gradient norm; one run of
+        // tf-addons diverged after two epochs.
+        for (int seed = 0; seed < 3; seed++)
+            jobs.Add(Job("t", "in-cell:ba2016", seed, 0.5) with
+            {
+                History = Array.Empty<EpochResult>(), Diverged = true, DivergedAt = "epoch 1, batch 1", MaxGradientNorm = double.NaN, SecondsPerEpoch = double.NaN,
+            });
+        for (int seed = 0; seed < 3; seed++)
+            jobs.Add(seed == 1
+                ? Job("t", "in-cell:tf-addons", seed, 0.5) with { History = new[] { Epoch(1, 0.5), Epoch(2, 0.5) }, Diverged = true, DivergedAt = "epoch 3, batch 2" }
+                : Job("t", "in-cell:tf-addons", seed, 0.5));
+        string report = Report(jobs, new[] { "none", "pre-norm", "in-cell:keras-gates", "in-cell:keras-snippet", "in-cell:ba2016", "in-cell:tf-addons" });
+
+        Assert.That(report, Does.Not.Contain("NaN"));
+        string row = report.Split('\n').Single(l => l.StartsWith("| `in-cell:ba2016` | 2 | 100 |", StringComparison.Ordinal));
+        Assert.That(row, Does.EndWith("| 3/3 | – | – |"), "diverged, max grad norm, s/epoch");
+        Assert.That(report, Does.Contain("Diverged runs leave the curves after their last complete epoch (epochs each completed): `in-cell:ba2016` 3/3 (0, 0, 0), `in-cell:tf-addons` 1/3 (2)."));
+        string plain = Report(EqualBests, EqualBests.Keys.ToArray());
+        Assert.That(plain, Does.Not.Contain("Diverged runs leave the curves"), "no caption without a diverged run");
+    }
+
+    [Test]
+    public void DepthVerdict_EqualMeansAtTheDeepestStack_ShareTheBest_WhateverThePlacementOrder()
+    {
+        // Depth 3: after-each and keras-gates both average 0.9375 (dyadic, exact); none 0.8125.
+        var metrics = new Dictionary<string, double[]>
+        {
+            ["none"] = new[] { 0.8046875, 0.8125, 0.8203125 },
+            ["after-each"] = new[] { 0.875, 0.9375, 1.0 },
+            ["in-cell:keras-gates"] = new[] { 0.9296875, 0.9375, 0.9453125 },
+        };
+        var jobs = new List<JobResult>();
+        foreach ((string placement, double[] values) in metrics)
+            for (int seed = 0; seed < 3; seed++)
+                foreach (int depth in new[] { 2, 3 })
+                    jobs.Add(Job("t", placement, seed, depth == 2 ? 0.75 : values[seed]) with
+                    {
+                        Id = $"t_stack{depth}_{placement.Replace(':', '-')}_s{seed}", Architecture = Architectures.Stack, Depth = depth,
+                    });
+        foreach (string[] order in new[] { new[] { "none", "after-each", "in-cell:keras-gates" }, new[] { "none", "in-cell:keras-gates", "after-each" } })
+        {
+            string report = Report(jobs, order, depths: new[] { 2, 3 });
+            Assert.That(report, Does.Contain("On `t` at depth 3: best (equal means) "));
+            Assert.That(report, Does.Contain("`after-each` 0.938 ± 0.062").And.Contain("`in-cell:keras-gates` 0.938 ± 0.008"));
+            Assert.That(report, Does.Contain("; `none` 0.812 ± 0.008."));
+        }
+    }
+
+    [Test]
+    public void RateVerdict_EqualMeansAtSeveralRates_AreNamed_AndALargerBestRateMustBeatThemAll()
+    {
+        // none: equal means at 0.001 and 0.01, lower at 0.003; after-each: its best at 0.003 alone. Taking none's lowest tied
+        // rate would call 0.003 "a larger best rate"; it is not larger than none's 0.01.
+        var metric = new Dictionary<(string, double), double>
+        {
+            [("none", 1e-3)] = 0.875, [("none", 3e-3)] = 0.75, [("none", 1e-2)] = 0.875,
+            [("after-each", 1e-3)] = 0.5, [("after-each", 3e-3)] = 0.9375, [("after-each", 1e-2)] = 0.625,
+        };
+        var jobs = new List<JobResult>();
+        foreach (((string placement, double rate), double value) in metric)
+            for (int seed = 0; seed < 3; seed++)
+                jobs.Add(Job("t", placement, seed, value + (seed - 1) / 64.0) with
+                {
+                    Id = $"t_seed2_{placement}_lr{rate}_s{seed}", LearningRate = rate,
+                });
+        string report = Report(jobs, new[] { "none", "after-each" }, rates: new[] { 1e-3, 3e-3, 1e-2 });
+        Assert.That(report, Does.Contain("- `none`: best rates 0.001 and 0.01 (equal means) 0.875 ± 0.016; at 0.01"));
+        Assert.That(report, Does.Contain("- `after-each`: best rate 0.003 0.938 ± 0.016; at 0.01"));
+        Assert.That(report, Does.Contain("0 of 1 have a larger best rate than `none` (0.001–0.01, equal means)."));
+    }
+
+    private static EpochResult Epoch(int epoch, double metric) => new(epoch, 0.5, metric, 0.5, metric, 1.0, 1.0, 0);
+
+    private string Report(IReadOnlyDictionary<string, double[]> metrics, IReadOnlyList<string> placementOrder) =>
+        Report(metrics.SelectMany(p => p.Value.Select((metric, seed) => Job("t", p.Key, seed, metric))).ToList(), placementOrder);
+
     /// <summary>Writes one job file per placement and seed and a manifest planning exactly those jobs, then the report.</summary>
-    private string Report(IReadOnlyDictionary<string, double[]> metrics, IReadOnlyList<string> placementOrder)
+    private string Report(IReadOnlyList<JobResult> jobs, IReadOnlyList<string> placementOrder, int[]? depths = null, double[]? rates = null)
     {
         if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
         Directory.CreateDirectory(StudyRunner.JobsFolder(folder));
         var ids = new List<string>();
-        foreach ((string placement, double[] values) in metrics)
-            for (int seed = 0; seed < values.Length; seed++)
-            {
-                JobResult job = Job("t", placement, seed, values[seed]);
-                File.WriteAllText(Path.Combine(StudyRunner.JobsFolder(folder), job.Id + ".json"), job.ToJson());
-                ids.Add(job.Id);
-            }
+        foreach (JobResult job in jobs)
+        {
+            File.WriteAllText(Path.Combine(StudyRunner.JobsFolder(folder), job.Id + ".json"), job.ToJson());
+            ids.Add(job.Id);
+        }
         var manifest = new StudyManifest
         {
-            CommandLine = "test", PlanFingerprint = "test", Created = DateTimeOffset.UnixEpoch, BaseLearningRate = 3e-3, LearningRates = new[] { 3e-3 },
-            Depths = new[] { 2 }, Seeds = 3, SweepTask = "t", Placements = placementOrder,
+            CommandLine = "test", PlanFingerprint = "test", Created = DateTimeOffset.UnixEpoch, BaseLearningRate = 3e-3, LearningRates = rates ?? new[] { 3e-3 },
+            Depths = depths ?? new[] { 2 }, Seeds = 3, SweepTask = "t", Placements = placementOrder,
             Tasks = new[] { new TaskInfo("t", "test task", "accuracy", true, 0.25, "majority class", 0.9, 1000, 1000, 10, 4) },
             PlannedJobs = ids,
         };
