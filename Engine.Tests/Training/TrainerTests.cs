@@ -138,6 +138,32 @@ public class TrainerTests
     }
 
     [Test]
+    public void LearningRateSchedule_StepDecay_MultipliesStepByStep_AsStepLRsStepDoes()
+    {
+        // PyTorch's StepLR.step() sets lr = group["lr"] * gamma at each decay, so after two decays of 0.001 by 0.1 the rate
+        // is (0.001 * 0.1) * 0.1, which Python prints as 1e-05; the closed form 0.001 * 0.1 ** 2 is 1.0000000000000003e-05.
+        var optimizer = new Adam<float>(SmallModel(LayerNormPlacement.None).Parameters.ToList(), 0.001);
+        ITrainingCallback schedule = LearningRateSchedule.StepDecay(0.1, 1);
+        var rates = new List<double>();
+        for (int epoch = 0; epoch < 4; epoch++)
+        {
+            schedule.OnEpochBegin(epoch, optimizer);
+            rates.Add(optimizer.LearningRate);
+        }
+        Assert.That(rates, Is.EqualTo(new[] { 0.001, 0.0001, 1e-05, 1.0000000000000002e-06 }));
+        Assert.That(rates[2], Is.Not.EqualTo(0.001 * Math.Pow(0.1, 2)), "the closed form differs in the last bit here");
+        // every = 3: epoch 9 is three decays (chained: 0.003 * 0.3 * 0.3 * 0.3 = 8.1e-05 as Python prints it, where
+        // 0.003 * 0.3 ** 3 is 8.099999999999999e-05); epoch 8 is two.
+        schedule = LearningRateSchedule.StepDecay(0.3, 3);
+        optimizer = new Adam<float>(SmallModel(LayerNormPlacement.None).Parameters.ToList(), 0.003);
+        schedule.OnEpochBegin(9, optimizer);
+        Assert.That(optimizer.LearningRate, Is.EqualTo(8.1e-05));
+        Assert.That(optimizer.LearningRate, Is.Not.EqualTo(0.003 * Math.Pow(0.3, 3)));
+        schedule.OnEpochBegin(8, optimizer);
+        Assert.That(optimizer.LearningRate, Is.EqualTo(0.003 * 0.3 * 0.3));
+    }
+
+    [Test]
     public void LearningRateSchedule_StepDecay_DecaysFromTheFirstRate_AndBadRatesAreNamed()
     {
         SequenceDataset data = SignTask(32, 7);

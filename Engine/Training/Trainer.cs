@@ -306,12 +306,23 @@ public sealed class LearningRateSchedule : ITrainingCallback
     /// <summary>
     /// lr = initial · factor^⌊epoch/every⌋ (PyTorch's StepLR), where initial is the optimizer's
     /// <see cref="Optimizer{T}.InitialLearningRate"/>, which checkpoints keep: a resumed run decays from the same base.
+    /// The power is taken as StepLR's <c>step()</c> takes it, one multiplication by factor per decay in double
+    /// (((initial · factor) · factor) · ...), not as its closed form's <c>gamma ** n</c>: the two can differ in the last
+    /// bit (0.001 · 0.1 · 0.1 = 1e-05 exactly as Python prints it; 0.001 · 0.1² = 1.0000000000000003e-05).
     /// </summary>
     public static LearningRateSchedule StepDecay(double factor, int every)
     {
         if (!(factor > 0) || !double.IsFinite(factor)) throw new ArgumentOutOfRangeException(nameof(factor), factor, "Decay factor must be positive and finite.");
         if (every <= 0) throw new ArgumentOutOfRangeException(nameof(every), every, "Decay interval must be positive.");
-        return new LearningRateSchedule((epoch, optimizer) => optimizer.InitialLearningRate * Math.Pow(factor, epoch / every));
+        return new LearningRateSchedule((epoch, optimizer) => ChainedDecay(optimizer.InitialLearningRate, factor, epoch / every));
+    }
+
+    /// <summary>initial multiplied by factor <paramref name="decays"/> times in turn, as StepLR's chained steps compute it.</summary>
+    internal static double ChainedDecay(double initial, double factor, int decays)
+    {
+        double rate = initial;
+        for (int k = 0; k < decays && rate != 0; k++) rate *= factor;
+        return rate;
     }
 
     public void OnEpochBegin(int epoch, Optimizer<float> optimizer)
