@@ -39,7 +39,8 @@ public class GemmBenchmarks
         a = Enumerable.Range(0, m * k).Select(_ => (float)random.NextDouble() - 0.5f).ToArray();
         b = Enumerable.Range(0, k * n).Select(_ => (float)random.NextDouble() - 0.5f).ToArray();
         c = new float[m * n];
-        packed = new float[Gemm.PackedLength<float>(k, n)];
+        // Aligned as the engine's own packed weights are (an LSTM's packed U, a plan's packed W), so the row times what they see.
+        packed = AlignedArrays.Allocate<float>(Gemm.PackedLength<float>(k, n));
         Gemm.Pack(TransB, k, n, b, TransB == Transpose.No ? n : k, packed);
     }
 
