@@ -383,6 +383,32 @@ public sealed class CsvFileTests
     }
 
     [Test]
+    public void LineInsideAnOpenQuote_IsReadNoFurtherThanWhatTheRecordHasLeft()
+    {
+        // MaxLineLength 400,000; line 1 holds 300,001 characters, line 2 (in the same quote) 390,000, within the line cap
+        // but past the record's. The reader may take 100,000 characters of line 2 and at most one 64 KiB block more, so
+        // the stream is never asked past ~530,000 bytes; reading line 2 whole would take 690,000.
+        string text = $"\"{new string('a', 300_000)}\n{new string('b', 390_000)}\"\n1\n";
+        var stream = new ReadLimitStream(Encoding.ASCII.GetBytes(text), limit: 600_000);
+        var e = Assert.Throws<NumLstmFormatException>(() => CsvFile.ReadColumns(stream, true, new CsvReadOptions { MaxLineLength = 400_000 }, "big.csv"));
+        SpecBytes.AssertNames(e, "big.csv", "record starting at line 1");
+        Assert.That(e!.Message, Does.Contain("at most 400000 characters in a record"));
+    }
+
+    // A stream that fails once more than `limit` bytes have been read from it. (A MemoryStream subclass's span reads
+    // come through this overload.)
+    private sealed class ReadLimitStream(byte[] bytes, long limit) : MemoryStream(bytes)
+    {
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            int read = base.Read(buffer, offset, count);
+            if (Position > limit)
+                throw new IOException($"read past byte {limit}");
+            return read;
+        }
+    }
+
+    [Test]
     public void QuoteThatNeverCloses_OverMillionsOfLines_IsRejectedWithBoundedMemory()
     {
         // A hostile file: one opening quote, then 5 million line breaks. Every line is short; the record is not.
