@@ -421,7 +421,7 @@ public sealed class CsvFileTests
         long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
         SpecBytes.AssertNames(e, path, "record starting at line 2");
         Assert.That(e!.Message, Does.Contain($"at most {CsvReadOptions.DefaultMaxLineLength} characters in a record"));
-        Assert.That(allocated, Is.LessThan(32L << 20), "bytes allocated by the failed read");
+        Assert.That(allocated, Is.LessThan(16L << 20), "bytes allocated by the failed read");
     }
 
     [TestCase("\n")]
