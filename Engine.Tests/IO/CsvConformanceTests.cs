@@ -43,6 +43,19 @@ public sealed class CsvConformanceTests
     }
 
     [Test]
+    public void PythonCsvWriter_LineBreaksInsideQuotedNames_AsRfc4180Section2_6()
+    {
+        // csv.writer(f).writerows([["temperature\n(°C)", "a\r\nb", "v"], [21.5, 1, 2]]): cells are written as they are,
+        // so "\n" and "\r\n" sit inside quotes of a file whose records end in "\r\n"; csv.reader gives them back unchanged.
+        CsvTable table = Read("\"temperature\n(°C)\",\"a\r\nb\",v\r\n21.5,1,2\r\n");
+
+        Assert.That(table.ColumnNames, Is.EqualTo(new[] { "temperature\n(°C)", "a\r\nb", "v" }));
+        Assert.That(table["temperature\n(°C)"], Is.EqualTo(new[] { 21.5 }));
+        Assert.That(table["a\r\nb"], Is.EqualTo(new[] { 1.0 }));
+        Assert.That(table["v"], Is.EqualTo(new[] { 2.0 }));
+    }
+
+    [Test]
     public void PandasToCsv_WithTheIndexColumn_AndNumPySavetxt()
     {
         // DataFrame.to_csv(): an unnamed index gives an empty first header cell; missing values are empty cells.

@@ -259,6 +259,201 @@ public sealed class CsvFileTests
         SpecBytes.AssertNames(e, path, "line 2, column 1 'a'");
     }
 
+    // Quoted cells that span lines (RFC 4180 section 2.6). Expected values follow Python's csv.reader with newline='',
+    // which keeps each line break inside quotes as the file has it.
+
+    [TestCase("\n", "\n")]
+    [TestCase("\r\n", "\r\n")]
+    [TestCase("\r", "\r")]
+    [TestCase("\n", "\r\n")] // Excel and csv.writer: "\n" inside a cell, "\r\n" between records
+    [TestCase("\r\n", "\n")]
+    public void QuotedHeaderCell_WithALineBreakInside_KeepsTheBreakAsInTheFile(string inside, string recordEnd)
+    {
+        string path = WriteText($"\"temperature{inside}(°C)\",value{recordEnd}21.5,1{recordEnd}22,2{recordEnd}");
+
+        CsvTable table = CsvFile.ReadColumns(path, hasHeader: true);
+
+        string name = $"temperature{inside}(°C)";
+        Assert.That(table.ColumnNames, Is.EqualTo(new[] { name, "value" }));
+        Assert.That(table[name], Is.EqualTo(new[] { 21.5, 22 }));
+        Assert.That(table["value"], Is.EqualTo(new[] { 1.0, 2 }));
+    }
+
+    [Test]
+    public void CrlfInsideQuotes_SplitAcrossTwoReadBlocks_IsKeptWhole()
+    {
+        // The reader decodes 65,536 bytes at a time: the '\r' is the last byte of the first block, the '\n' the first
+        // of the second, so "\r\n" is only known once the next line is read.
+        string first = new('x', (1 << 16) - 2);
+        string path = WriteText($"\"{first}\r\ny\",b\r\n1,2\r\n");
+
+        CsvTable table = CsvFile.ReadColumns(path, hasHeader: true);
+
+        Assert.That(table.ColumnNames, Is.EqualTo(new[] { first + "\r\ny", "b" }));
+        Assert.That(table["b"], Is.EqualTo(new[] { 2.0 }));
+    }
+
+    [TestCase("\n")]
+    [TestCase("\r\n")]
+    [TestCase("\r")]
+    public void BlankLineInsideQuotes_IsPartOfTheCell_NotSkipped(string lineBreak)
+    {
+        string n = lineBreak;
+        CsvTable table = CsvFile.ReadColumns(WriteText($"\"a{n}{n}b\",\"c{n}  {n}d\"{n}1,2{n}"), hasHeader: true);
+        Assert.That(table.ColumnNames, Is.EqualTo(new[] { $"a{n}{n}b", $"c{n}  {n}d" }));
+        Assert.That(table.RowCount, Is.EqualTo(1));
+    }
+
+    [Test]
+    public void QuotedNumericCellSpanningLines_IsNotANumber_NamingTheRecordsFirstLineAndColumn()
+    {
+        string path = WriteText("a,b\n0,1\n1,\"2\n3\"\n");
+        var e = Assert.Throws<NumLstmFormatException>(() => CsvFile.ReadColumns(path, hasHeader: true));
+        SpecBytes.AssertNames(e, path, "record starting at line 3, column 2 'b'");
+        Assert.That(e!.Message, Does.Contain("expected a number, found a line break inside the quoted cell at position 2"));
+    }
+
+    [TestCase("\n")]
+    [TestCase("\r\n")]
+    [TestCase("\r")]
+    public void RecordsAfterAMultiLineRecord_AreNamedByTheirPhysicalLine(string n)
+    {
+        // Lines: 1-3 the header (a blank line inside its quotes), 4 "1,2", 5 blank, 6 "3,abc".
+        string path = WriteText($"\"x{n}{n}y\",b{n}1,2{n}{n}3,abc{n}");
+        var e = Assert.Throws<NumLstmFormatException>(() => CsvFile.ReadColumns(path, hasHeader: true));
+        SpecBytes.AssertNames(e, path, "line 6, column 2 'b'");
+        Assert.That(e!.Field, Is.EqualTo("line 6, column 2 'b'"));
+
+        string ragged = WriteText($"a{n}\"1{n}\",2{n}3{n}4,5{n}", "ragged.csv");
+        var first = Assert.Throws<NumLstmFormatException>(() => CsvFile.ReadColumns(ragged, hasHeader: true));
+        Assert.That(first!.Field, Is.EqualTo("record starting at line 2"));
+        Assert.That(first.Message, Does.Contain("expected 1 cells, found 2"));
+    }
+
+    [Test]
+    public void CellCountAfterAMultiLineRecord_NamesTheLaterLine()
+    {
+        // Lines: 1-2 the header, 3 and 4 two records, 5 a record of one cell.
+        string path = WriteText("\"a\nx\",b\n1,2\n3,4\n5\n");
+        var e = Assert.Throws<NumLstmFormatException>(() => CsvFile.ReadColumns(path, hasHeader: true));
+        Assert.That(e!.Field, Is.EqualTo("line 5"));
+        Assert.That(e.Message, Does.Contain("expected 2 cells, found 1"));
+    }
+
+    [TestCase("a,b\n1,2\n3,\"4\n5\n\n6\n", "line 3, column 2", "")]
+    [TestCase("a,b\n1,2\n3,\"4", "line 3, column 2", "")]
+    [TestCase("a,b\n\"1\n\",\"2\n3\n", "record starting at line 2, column 2", "the quote opened on line 3")]
+    public void UnclosedQuoteAtTheEndOfTheFile_NamesWhereTheQuoteOpened(string text, string field, string more)
+    {
+        string path = WriteText(text);
+        var e = Assert.Throws<NumLstmFormatException>(() => CsvFile.ReadColumns(path, hasHeader: true));
+        SpecBytes.AssertNames(e, path, field);
+        Assert.That(e!.Field, Is.EqualTo(field));
+        Assert.That(e.Message, Does.Contain("expected a closing quote").And.Contain("found the end of the file").And.Contain(more));
+    }
+
+    [TestCase("\n", 62)]
+    [TestCase("\r\n", 64)]
+    public void RecordSpanningLines_HoldsAtMostMaxLineLengthCharacters_ItsInnerLineBreaksCounted(string n, int length)
+    {
+        // One quoted header cell over three lines of 20 characters each: 60 characters plus two inner line breaks.
+        string name = $"\"{new string('a', 19)}{n}{new string('b', 20)}{n}{new string('c', 19)}\"";
+        string path = WriteText($"{name}{n}1{n}");
+
+        var e = Assert.Throws<NumLstmFormatException>(() => CsvFile.ReadColumns(path, true, new CsvReadOptions { MaxLineLength = 50 }));
+        SpecBytes.AssertNames(e, path, "record starting at line 1");
+        Assert.That(e!.Message, Does.Contain("at most 50 characters in a record"));
+
+        var justShort = Assert.Throws<NumLstmFormatException>(() => CsvFile.ReadColumns(path, true, new CsvReadOptions { MaxLineLength = length - 1 }));
+        Assert.That(justShort!.Field, Is.EqualTo("record starting at line 1"));
+
+        CsvTable table = CsvFile.ReadColumns(path, true, new CsvReadOptions { MaxLineLength = length });
+        Assert.That(table.ColumnNames[0], Has.Length.EqualTo(length - 2));
+        Assert.That(table.Columns[0], Is.EqualTo(new[] { 1.0 }));
+    }
+
+    [Test]
+    public void LongLineInsideAnOpenQuote_IsNamedByTheRecordsFirstLine()
+    {
+        // Line 3 alone is longer than the cap: the reader is asked only for what the record has left.
+        string path = WriteText($"a\n\"1\n{new string('2', 60)}\"\n");
+        var e = Assert.Throws<NumLstmFormatException>(() => CsvFile.ReadColumns(path, true, new CsvReadOptions { MaxLineLength = 50 }));
+        SpecBytes.AssertNames(e, path, "record starting at line 2");
+        Assert.That(e!.Message, Does.Contain("at most 50 characters in a record"));
+    }
+
+    [Test]
+    public void LineInsideAnOpenQuote_IsReadNoFurtherThanWhatTheRecordHasLeft()
+    {
+        // MaxLineLength 400,000; line 1 holds 300,001 characters, line 2 (in the same quote) 390,000, within the line cap
+        // but past the record's. The reader may take 100,000 characters of line 2 and at most one 64 KiB block more, so
+        // the stream is never asked past ~530,000 bytes; reading line 2 whole would take 690,000.
+        string text = $"\"{new string('a', 300_000)}\n{new string('b', 390_000)}\"\n1\n";
+        var stream = new ReadLimitStream(Encoding.ASCII.GetBytes(text), limit: 600_000);
+        var e = Assert.Throws<NumLstmFormatException>(() => CsvFile.ReadColumns(stream, true, new CsvReadOptions { MaxLineLength = 400_000 }, "big.csv"));
+        SpecBytes.AssertNames(e, "big.csv", "record starting at line 1");
+        Assert.That(e!.Message, Does.Contain("at most 400000 characters in a record"));
+    }
+
+    // A stream that fails once more than `limit` bytes have been read from it. (A MemoryStream subclass's span reads
+    // come through this overload.)
+    private sealed class ReadLimitStream(byte[] bytes, long limit) : MemoryStream(bytes)
+    {
+        public override int Read(byte[] buffer, int offset, int count)
+        {
+            int read = base.Read(buffer, offset, count);
+            if (Position > limit)
+                throw new IOException($"read past byte {limit}");
+            return read;
+        }
+    }
+
+    [Test]
+    public void QuoteThatNeverCloses_OverMillionsOfLines_IsRejectedWithBoundedMemory()
+    {
+        // A hostile file: one opening quote, then 5 million line breaks. Every line is short; the record is not.
+        var bytes = new byte[3 + 5_000_000];
+        Encoding.ASCII.GetBytes("a\n\"").CopyTo(bytes, 0);
+        bytes.AsSpan(3).Fill((byte)'\n');
+        string path = _dir.Write("open.csv", bytes);
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        var e = Assert.Throws<NumLstmFormatException>(() => CsvFile.ReadColumns(path, hasHeader: true));
+        long allocated = GC.GetAllocatedBytesForCurrentThread() - before;
+        SpecBytes.AssertNames(e, path, "record starting at line 2");
+        Assert.That(e!.Message, Does.Contain($"at most {CsvReadOptions.DefaultMaxLineLength} characters in a record"));
+        Assert.That(allocated, Is.LessThan(16L << 20), "bytes allocated by the failed read");
+    }
+
+    [TestCase("\n")]
+    [TestCase("\r\n")]
+    public void DoubledQuoteRightBeforeALineBreak_IsAQuoteInTheCell(string n)
+    {
+        CsvTable table = CsvFile.ReadColumns(WriteText($"\"say \"\"{n}hi\"\"\",b{n}1,2{n}"), hasHeader: true);
+        Assert.That(table.ColumnNames, Is.EqualTo(new[] { $"say \"{n}hi\"", "b" }));
+        Assert.That(table["b"], Is.EqualTo(new[] { 2.0 }));
+    }
+
+    [TestCase("\"x\"\n,y\n1\n", "line 2")]
+    [TestCase("\"x\"  \n,y\n1\n", "line 2")]
+    [TestCase("\"x\ny\"\n,z\n1\n", "line 3")]
+    public void LineBreakAfterAClosingQuote_EndsTheRecord(string text, string field)
+    {
+        // The delimiter on the next line starts a new record of two cells (csv.reader gives ['x'], ['', 'y']).
+        string path = WriteText(text);
+        var e = Assert.Throws<NumLstmFormatException>(() => CsvFile.ReadColumns(path, true, new CsvReadOptions { EmptyCells = CsvEmptyCells.NaN }));
+        Assert.That(e!.Field, Is.EqualTo(field));
+        Assert.That(e.Message, Does.Contain("expected 1 cells, found 2"));
+    }
+
+    [Test]
+    public void TextAfterAClosingQuoteOnALaterLine_NamesTheRecord()
+    {
+        string path = WriteText("a,\"b\nc\"d\n1,2\n");
+        var e = Assert.Throws<NumLstmFormatException>(() => CsvFile.ReadColumns(path, hasHeader: true));
+        SpecBytes.AssertNames(e, path, "record starting at line 1, column 2");
+        Assert.That(e!.Message, Does.Contain("expected a delimiter after the closing quote, found 'd'"));
+    }
+
     [Test]
     public void UnknownColumn_ListsTheColumnsPresent()
     {

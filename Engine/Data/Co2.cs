@@ -20,8 +20,10 @@ public static class Co2
     public static float[] Load(string csvPath) => LoadColumn(csvPath, Column);
 
     /// <summary>
-    /// Reads one numeric column of a plain comma-separated UTF-8 file with a header row (no quoted fields; lines of at
-    /// most <see cref="CsvReadOptions.DefaultMaxLineLength"/> characters; a control character in the cell is an error).
+    /// Reads one numeric column of a plain comma-separated UTF-8 file with a header row (no quoted fields: one record per
+    /// line, and a quote is part of its cell, so a quoted number is an error; <see cref="CsvFile"/> reads RFC 4180 quoting,
+    /// cells that span lines included. Lines of at most <see cref="CsvReadOptions.DefaultMaxLineLength"/> characters; a
+    /// control character in the cell is an error).
     /// </summary>
     public static float[] LoadColumn(string csvPath, string column)
     {

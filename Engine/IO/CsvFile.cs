@@ -25,8 +25,10 @@ public sealed record CsvReadOptions
     public const int DefaultMaxLineLength = 1 << 22;
 
     /// <summary>
-    /// The most characters one line may hold (its line break not counted); a longer line is an error naming it. It
-    /// bounds the memory a file without line breaks can take (a zero-filled tail, <c>/dev/zero</c>).
+    /// The most characters one line, or one record whose quoted cells span lines, may hold (the line break that ends
+    /// it not counted; the line breaks inside its quotes counted as they are in the file, "\r\n" as two). A longer line
+    /// is an error naming it, a longer record one naming its first line. It bounds the memory a file without line
+    /// breaks (a zero-filled tail, <c>/dev/zero</c>), or with a quote that never closes, can take.
     /// </summary>
     public int MaxLineLength { get; init; } = DefaultMaxLineLength;
 
@@ -64,12 +66,19 @@ public sealed class CsvTable
 }
 
 /// <summary>
-/// Reads numeric CSV: one record per line, cells separated by the delimiter, optionally in double quotes (with ""
-/// for a quote inside), numbers in the invariant culture ('.' decimal point, exponents; NaN, Infinity and inf in any
-/// case, with an optional sign, as Python's float() reads them). A control character other than tab in a numeric
-/// cell is an error (.NET would ignore trailing NULs). Blank lines are skipped; every other line must have as many
-/// cells as the first. Encoding is UTF-8 (a UTF-8 BOM is skipped, a UTF-16 or UTF-32 one refused); a line may hold
-/// at most <see cref="CsvReadOptions.MaxLineLength"/> characters.
+/// Reads numeric CSV (RFC 4180): one record per line, cells separated by the delimiter, optionally in double quotes
+/// (with "" for a quote inside), numbers in the invariant culture ('.' decimal point, exponents; NaN, Infinity and inf
+/// in any case, with an optional sign, as Python's float() reads them). A quoted cell may hold line breaks: while a
+/// quote is open the record goes on over the next physical lines, and each line break stays in the cell as the file
+/// has it ("\r\n", "\n" or "\r", as Python's csv module keeps them with newline=''), blank lines included. So a header
+/// name may hold a line break (a column is addressed by that exact name; breaks at either end are trimmed like other
+/// white space), while a numeric cell holding one is an error. After a closing quote only spaces or tabs, then a
+/// delimiter or the end of the line, may follow: a line break there ends the record. A control character other than
+/// tab in a numeric cell is an error (.NET would ignore trailing NULs). Blank lines between records are skipped; every
+/// other record must have as many cells as the first. Encoding is UTF-8 (a UTF-8 BOM is skipped, a UTF-16 or UTF-32
+/// one refused); a line, or a record whose quoted cells span lines, may hold at most
+/// <see cref="CsvReadOptions.MaxLineLength"/> characters. Errors name the 1-based physical line of a record
+/// ("line 7"), or its first line when it spans lines ("record starting at line 7"), and the 1-based column.
 /// </summary>
 public static class CsvFile
 {
@@ -104,14 +113,13 @@ public static class CsvFile
             string? line;
             while ((line = reader.ReadLine()) is not null)
             {
-                int lineNumber = reader.LineNumber;
                 if (string.IsNullOrWhiteSpace(line))
                     continue;
-                SplitLine(line, options.Delimiter, cells, file, lineNumber);
+                RecordPosition at = SplitRecord(reader, line, options.Delimiter, options.MaxLineLength, cells, file);
 
                 if (names is null)
                 {
-                    names = hasHeader ? HeaderNames(cells, file, lineNumber) : DefaultNames(cells.Count);
+                    names = hasHeader ? HeaderNames(cells, file, at) : DefaultNames(cells.Count);
                     columns = new List<double>[names.Length];
                     for (int k = 0; k < columns.Length; k++)
                         columns[k] = new List<double>();
@@ -120,9 +128,9 @@ public static class CsvFile
                 }
 
                 if (cells.Count != names.Length)
-                    throw new NumLstmFormatException(file, $"line {lineNumber}", $"expected {names.Length} cells, found {cells.Count}.");
+                    throw new NumLstmFormatException(file, at.ToString(), $"expected {names.Length} cells, found {cells.Count}.");
                 for (int k = 0; k < cells.Count; k++)
-                    columns![k].Add(ParseCell(cells[k], options.EmptyCells, file, lineNumber, k, names[k]));
+                    columns![k].Add(ParseCell(cells[k], options.EmptyCells, file, at, k, names[k]));
             }
         }
         catch (TextLineException e)
@@ -139,10 +147,19 @@ public static class CsvFile
         return new CsvTable(names, Array.ConvertAll(columns!, c => c.ToArray()), file);
     }
 
-    // Splits one physical line into cells; quoted cells may hold the delimiter and "" for a quote, not line breaks.
-    private static void SplitLine(string line, char delimiter, List<string> cells, string? file, int lineNumber)
+    // Where a record sits, for messages: "line 7", or "record starting at line 7" once its quoted cells span lines.
+    private readonly record struct RecordPosition(int FirstLine, bool SpansLines)
+    {
+        public override string ToString() => SpansLines ? $"record starting at line {FirstLine}" : $"line {FirstLine}";
+    }
+
+    // Splits one record into cells. It starts with `line`, the reader's last, and goes on over the next physical lines
+    // while a quoted cell is open at the end of one; quoted cells may hold the delimiter, "" for a quote, and line breaks.
+    private static RecordPosition SplitRecord(Utf8LineReader reader, string line, char delimiter, int maxLength, List<string> cells, string? file)
     {
         cells.Clear();
+        var at = new RecordPosition(reader.LineNumber, SpansLines: false);
+        int length = line.Length; // the record's characters so far, the line breaks inside its quotes included
         int pos = 0;
         while (true)
         {
@@ -152,13 +169,20 @@ public static class CsvFile
             if (pos < line.Length && line[pos] == '"')
             {
                 var cell = new StringBuilder();
+                int quoteLine = reader.LineNumber;
                 pos++;
                 while (true)
                 {
                     if (pos >= line.Length)
-                        throw new NumLstmFormatException(file, $"line {lineNumber}, column {cells.Count + 1}", "expected a closing quote, found the end of the line (line breaks inside quotes are not supported).");
+                    {
+                        line = NextLineInQuotes(reader, at, quoteLine, cells.Count + 1, maxLength, ref length, cell, file);
+                        at = at with { SpansLines = true };
+                        pos = 0;
+                        continue;
+                    }
                     if (line[pos] == '"')
                     {
+                        // A quote last on its line closes the cell: "" cannot straddle a line break.
                         if (pos + 1 < line.Length && line[pos + 1] == '"')
                         {
                             cell.Append('"');
@@ -173,7 +197,7 @@ public static class CsvFile
                 while (pos < line.Length && line[pos] is ' ' or '\t' && line[pos] != delimiter)
                     pos++;
                 if (pos < line.Length && line[pos] != delimiter)
-                    throw new NumLstmFormatException(file, $"line {lineNumber}, column {cells.Count + 1}", $"expected a delimiter after the closing quote, found '{line[pos]}'.");
+                    throw new NumLstmFormatException(file, $"{at}, column {cells.Count + 1}", $"expected a delimiter after the closing quote, found '{line[pos]}'.");
                 cells.Add(cell.ToString());
             }
             else
@@ -184,17 +208,52 @@ public static class CsvFile
                     end = line.Length;
                 string cell = line[pos..end];
                 if (cell.Contains('"'))
-                    throw new NumLstmFormatException(file, $"line {lineNumber}, column {cells.Count + 1}", $"expected a cell that is quoted whole or not at all, found {Show(cell)}.");
+                    throw new NumLstmFormatException(file, $"{at}, column {cells.Count + 1}", $"expected a cell that is quoted whole or not at all, found {Show(cell)}.");
                 cells.Add(cell.Trim(' ', '\t')); // other control characters stay, so that ParseCell can reject them
                 pos = end;
             }
             if (pos >= line.Length)
-                return;
+                return at;
             pos++; // the delimiter
         }
     }
 
-    private static string[] HeaderNames(List<string> cells, string? file, int lineNumber)
+    // The next physical line of a record whose quoted cell (`column`, opened on `quoteLine`) is still open at the end of
+    // a line. The line break goes into the cell as the file has it; the record's characters, that break included, may
+    // not pass maxLength, and the reader is asked for no more than what is left, so memory stays bounded by it.
+    private static string NextLineInQuotes(Utf8LineReader reader, RecordPosition at, int quoteLine, int column, int maxLength,
+        ref int length, StringBuilder cell, string? file)
+    {
+        string? next;
+        try
+        {
+            // At least one character goes to the line break; a "\r\n" is counted once the reader has seen it.
+            next = reader.ReadLine(Math.Max(maxLength - length - 1, 0));
+        }
+        catch (TextLineException e) when (e.TooLong)
+        {
+            throw RecordTooLong(file, at.FirstLine, maxLength, e);
+        }
+        if (next is null)
+        {
+            throw quoteLine == at.FirstLine
+                ? new NumLstmFormatException(file, $"line {quoteLine}, column {column}", "expected a closing quote, found the end of the file.")
+                : new NumLstmFormatException(file, $"record starting at line {at.FirstLine}, column {column}",
+                    $"expected a closing quote for the quote opened on line {quoteLine}, found the end of the file.");
+        }
+        string lineBreak = reader.PrecedingLineBreak;
+        length += lineBreak.Length + next.Length;
+        if (length > maxLength)
+            throw RecordTooLong(file, at.FirstLine, maxLength, null);
+        cell.Append(lineBreak);
+        return next;
+    }
+
+    private static NumLstmFormatException RecordTooLong(string? file, int firstLine, int maxLength, Exception? inner) =>
+        new(file, $"record starting at line {firstLine}",
+            $"expected at most {maxLength} characters in a record whose quoted cells span lines (MaxLineLength), found more.", inner);
+
+    private static string[] HeaderNames(List<string> cells, string? file, RecordPosition at)
     {
         var names = new string[cells.Count];
         var seen = new HashSet<string>(StringComparer.Ordinal);
@@ -204,7 +263,7 @@ public static class CsvFile
             if (names[k].Length == 0)
                 names[k] = $"column{k}";
             if (!seen.Add(names[k]))
-                throw new NumLstmFormatException(file, $"line {lineNumber}, column {k + 1}", $"expected unique column names, found '{names[k]}' twice.");
+                throw new NumLstmFormatException(file, $"{at}, column {k + 1}", $"expected unique column names, found '{names[k]}' twice.");
         }
         return names;
     }
@@ -217,18 +276,21 @@ public static class CsvFile
         return names;
     }
 
-    private static double ParseCell(string cell, CsvEmptyCells emptyCells, string? file, int lineNumber, int column, string name)
+    private static double ParseCell(string cell, CsvEmptyCells emptyCells, string? file, RecordPosition at, int column, string name)
     {
         int control = Utf8LineReader.IndexOfControlCharacter(cell);
+        if (control >= 0 && cell[control] is '\r' or '\n')
+            throw new NumLstmFormatException(file, $"{at}, column {column + 1} '{name}'",
+                $"expected a number, found a line break inside the quoted cell at position {control + 1}.");
         if (control >= 0)
-            throw new NumLstmFormatException(file, $"line {lineNumber}, column {column + 1} '{name}'",
+            throw new NumLstmFormatException(file, $"{at}, column {column + 1} '{name}'",
                 $"expected a number, found the control character U+{(int)cell[control]:X4} at position {control + 1} of the cell (a zero byte is typical of a damaged file).");
         string text = cell.Trim();
         if (text.Length == 0)
         {
             if (emptyCells == CsvEmptyCells.NaN)
                 return double.NaN;
-            throw new NumLstmFormatException(file, $"line {lineNumber}, column {column + 1} '{name}'", "expected a number, found an empty cell (use CsvEmptyCells.NaN to read it as missing).");
+            throw new NumLstmFormatException(file, $"{at}, column {column + 1} '{name}'", "expected a number, found an empty cell (use CsvEmptyCells.NaN to read it as missing).");
         }
         if (double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out double value))
             return value;
@@ -236,7 +298,7 @@ public static class CsvFile
         ReadOnlySpan<char> unsigned = text.AsSpan(text[0] is '+' or '-' ? 1 : 0);
         if (unsigned.Equals("inf", StringComparison.OrdinalIgnoreCase))
             return text[0] == '-' ? double.NegativeInfinity : double.PositiveInfinity;
-        throw new NumLstmFormatException(file, $"line {lineNumber}, column {column + 1} '{name}'", $"expected a number (invariant culture, e.g. -1.5e3), found {Show(text)}.");
+        throw new NumLstmFormatException(file, $"{at}, column {column + 1} '{name}'", $"expected a number (invariant culture, e.g. -1.5e3), found {Show(text)}.");
     }
 
     private static string Show(string text) => text.Length <= 40 ? $"'{text}'" : $"'{text[..40]}...'";

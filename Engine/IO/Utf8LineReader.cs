@@ -7,6 +7,9 @@ internal sealed class TextLineException(int line, string detail, Exception? inne
     : Exception(detail, innerException)
 {
     public int Line { get; } = line;
+
+    /// <summary>The line holds more characters than the reader was asked to accept (rather than invalid UTF-8).</summary>
+    public bool TooLong { get; init; }
 }
 
 /// <summary>
@@ -26,6 +29,7 @@ internal sealed class Utf8LineReader
     private readonly StringBuilder _partial = new();
     private int _charPos, _charEnd;
     private bool _started, _ended, _skipLineFeed;
+    private string _lastLineEnd = ""; // "\n", "\r" (perhaps the first half of "\r\n") or "" at the end of the text
 
     public Utf8LineReader(Stream stream, int maxLineLength)
     {
@@ -66,14 +70,31 @@ internal sealed class Utf8LineReader
         }
     }
 
-    /// <summary>The 1-based number of the line <see cref="ReadLine"/> returned last (0 before the first).</summary>
+    /// <summary>The 1-based number of the line <see cref="ReadLine()"/> returned last (0 before the first).</summary>
     public int LineNumber { get; private set; }
 
+    /// <summary>
+    /// The line break that ended the line before the one <see cref="ReadLine()"/> returned last, as the text has it:
+    /// "\n", "\r\n" or "\r" ("" for the first line). It is known only once the later line is read, because a '\r'
+    /// may be the first half of "\r\n". The CSV reader keeps it inside a quoted cell that spans lines.
+    /// </summary>
+    public string PrecedingLineBreak { get; private set; } = "";
+
     /// <summary>The next line without its terminator, or null at the end of the text.</summary>
-    public string? ReadLine()
+    public string? ReadLine() => ReadLine(_maxLineLength);
+
+    /// <summary>
+    /// The next line without its terminator, or null at the end of the text; a line of more than
+    /// <paramref name="maxLength"/> characters (never more than the reader's own cap) is a
+    /// <see cref="TextLineException"/> with <see cref="TextLineException.TooLong"/> set.
+    /// </summary>
+    public string? ReadLine(int maxLength)
     {
+        ArgumentOutOfRangeException.ThrowIfNegative(maxLength);
+        maxLength = Math.Min(maxLength, _maxLineLength);
         _partial.Clear();
         bool started = false;
+        string precedingBreak = _lastLineEnd;
         while (true)
         {
             if (_charPos == _charEnd && !Fill())
@@ -81,6 +102,8 @@ internal sealed class Utf8LineReader
                 if (!started)
                     return null;
                 LineNumber++;
+                PrecedingLineBreak = precedingBreak;
+                _lastLineEnd = "";
                 return _partial.ToString();
             }
             if (_skipLineFeed)
@@ -89,6 +112,7 @@ internal sealed class Utf8LineReader
                 _skipLineFeed = false;
                 if (_chars[_charPos] == '\n')
                 {
+                    precedingBreak = "\r\n";
                     _charPos++;
                     continue;
                 }
@@ -97,8 +121,8 @@ internal sealed class Utf8LineReader
             ReadOnlySpan<char> available = _chars.AsSpan(_charPos, _charEnd - _charPos);
             int stop = available.IndexOfAny('\r', '\n');
             int take = stop < 0 ? available.Length : stop;
-            if (_partial.Length + take > _maxLineLength)
-                throw new TextLineException(LineNumber + 1, $"expected at most {_maxLineLength} characters on a line, found more.");
+            if (_partial.Length + take > maxLength)
+                throw new TextLineException(LineNumber + 1, $"expected at most {maxLength} characters on a line, found more.") { TooLong = true };
             if (stop < 0)
             {
                 _partial.Append(available);
@@ -107,8 +131,10 @@ internal sealed class Utf8LineReader
             }
             string line = _partial.Length == 0 ? new string(available[..stop]) : _partial.Append(available[..stop]).ToString();
             _skipLineFeed = available[stop] == '\r';
+            _lastLineEnd = _skipLineFeed ? "\r" : "\n";
             _charPos += stop + 1;
             LineNumber++;
+            PrecedingLineBreak = precedingBreak;
             return line;
         }
     }
