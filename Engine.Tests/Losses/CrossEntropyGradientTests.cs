@@ -131,6 +131,65 @@ public class CrossEntropyGradientTests
         AssertGradientMatches("binary x", (v, g) => loss.Forward(v, y, g), x, _ => InteriorStep);
     }
 
+    // Label smoothing, every loss and path at two amounts: the smoothed targets' terms (ls/K in every class, ls/2 for
+    // binary) enter the gradient of every element, so dropping one is caught.
+    [TestCase(0.1)]
+    [TestCase(0.3)]
+    public void LabelSmoothing_EveryLossAndPath(double ls)
+    {
+        double[] x = [0.2, -1.3, 0.5, 0.7, 1.9, -0.4, 3.0, 1.0, 2.0];
+        double[] p = [0.2, 0.3, 0.5, 0.7, 1.9, 0.4, 3.0, 1.0, 2.0];
+        double[] t = [0.1, 0.6, 0.3, 0.0, 1.0, 0.0, 0.5, 0.2, 0.1];
+        var categoricalLogits = new CategoricalCrossEntropy<double>(labelSmoothing: ls);
+        var categoricalProbabilities = new CategoricalCrossEntropy<double>(fromLogits: false, labelSmoothing: ls);
+        AssertGradientMatches("smoothed categorical x", (v, g) => categoricalLogits.Forward(v, t, 3, g), x, _ => InteriorStep);
+        AssertGradientMatches("smoothed categorical p", (v, g) => categoricalProbabilities.Forward(v, t, 3, g), p, RowStep(p));
+
+        var sparseLogits = new SoftmaxCrossEntropy<double>(labelSmoothing: ls);
+        var sparseProbabilities = new SoftmaxCrossEntropy<double>(fromLogits: false, labelSmoothing: ls);
+        AssertGradientMatches("smoothed sparse x", (v, g) => sparseLogits.Forward(v, [1, 2, 0], g), x, _ => InteriorStep);
+        AssertGradientMatches("smoothed sparse p", (v, g) => sparseProbabilities.Forward(v, [1, 2, 0], g), p, RowStep(p));
+
+        double[] bx = [0.7, -1.2, 2.5, 0.3, -0.4, 1.1];
+        double[] bp = [0.7, 0.2, 0.45, 0.5, 0.1, 0.9];
+        double[] y = [1.0, 0.0, 0.3, 0.5, 1.0, 0.0];
+        var binaryLogits = new BinaryCrossEntropy<double>(labelSmoothing: ls);
+        var binaryProbabilities = new BinaryCrossEntropy<double>(fromLogits: false, labelSmoothing: ls);
+        AssertGradientMatches("smoothed binary x", (v, g) => binaryLogits.Forward(v, y, g), bx, _ => InteriorStep);
+        AssertGradientMatches("smoothed binary p", (v, g) => binaryProbabilities.Forward(v, y, g), bp, BinaryStep(bp));
+    }
+
+    // With the sparse probability path's clip active: the label's q below ε (unsmoothed, the row's gradient would be 0;
+    // smoothed, the other classes' ls/K still pull through the row sum), a non-label class below ε, and every class
+    // clipped (the label's q above 1 − ε, the others below ε: the row's gradient is 0).
+    [TestCase(new[] { 0.6, 0.4, 5e-8 }, 2)]
+    [TestCase(new[] { 0.45, 0.55, 5e-8 }, 0)]
+    [TestCase(new[] { 1.0, 2e-8, 3e-8 }, 0)]
+    public void LabelSmoothing_SparseFromProbabilities_ClipActive(double[] p, int label)
+    {
+        var loss = new SoftmaxCrossEntropy<double>(fromLogits: false, labelSmoothing: 0.2);
+        double[] gradient = new double[p.Length];
+        loss.Forward(p, [label], gradient);
+        if (p[1] == 2e-8)
+            Assert.That(gradient, Is.All.EqualTo(0.0), "every class clipped");
+        else
+            Assert.That(gradient.Take(2), Is.All.Not.EqualTo(0.0), "the unclipped classes' smoothed targets keep a gradient");
+        if (label != 2)
+        {
+            AssertGradientMatches("smoothed sparse p clipped", (x, g) => loss.Forward(x, [label], g), p, RowStep(p));
+            return;
+        }
+        // The clipped label: its −t̃·log ε term (about 14 here) is constant, and the 2e-8 step its element allows turns that
+        // constant's rounding into a 1e-7 error of the difference quotient. So the two unclipped elements are checked by
+        // differences, and the clipped one against its closed form Σ_k m_k·t̃_k / s = 2·(0.2/3) / s.
+        double s = p.Sum();
+        Assert.That(gradient[2], Is.EqualTo(2 * (0.2 / 3) / s).Within(1e-15));
+        var tensor = new CheckedTensor("smoothed sparse p, clipped label", p, gradient);
+        List<GradientMismatch> mismatches = GradientChecker.FindRelativeMismatches(
+            () => loss.Forward(p, [label], Span<double>.Empty), tensor, RowStep(p), RelativeTolerance);
+        Assert.That(mismatches.Where(m => m.Index != 2), Is.Empty, () => string.Join("\n", mismatches));
+    }
+
     /// <summary>The check can fail: a gradient that ignores the division by the row sum, or is off by one part in a
     /// million, is caught.</summary>
     [Test]

@@ -49,6 +49,28 @@ public class TrainerTests
     }
 
     [Test]
+    public void LabelSmoothing_IsInTheReportedLossAndValLoss_NotInTheAccuracy_AndMseRefusesIt()
+    {
+        SequenceDataset data = SignTask(64, 3);
+        SequenceDataset validation = SignTask(32, 4);
+        var trainer = new Trainer(SmallModel(LayerNormPlacement.None));
+        TrainingHistory history = trainer.Fit(data, new TrainingOptions { Epochs = 1, BatchSize = 32, Seed = 5, Validation = validation, LabelSmoothing = 0.2 });
+        // Validation runs with the epoch's final weights, as Evaluate does after Fit: the smoothed loss, Keras' val_loss.
+        (double smoothed, double accuracy) = trainer.Evaluate(validation, labelSmoothing: 0.2);
+        (double plain, double plainAccuracy) = trainer.Evaluate(validation);
+        Assert.That(history.Epochs[0].ValidationLoss, Is.EqualTo(smoothed));
+        Assert.That(smoothed, Is.Not.EqualTo(plain).Within(1e-6), "smoothing changes the loss");
+        Assert.That((history.Epochs[0].ValidationMetric, accuracy), Is.EqualTo((plainAccuracy, plainAccuracy)), "and not the accuracy");
+
+        var withMse = Assert.Throws<ArgumentException>(() => new Trainer(SmallModel(LayerNormPlacement.None)).Fit(
+            SequenceDataset.ForRegression(data.X, data.Count, data.Steps, data.Features, new float[data.Count * 2], 2, data.Lengths),
+            new TrainingOptions { Epochs = 1, LabelSmoothing = 0.1 }));
+        Assert.That(withMse!.Message, Does.Contain("TrainingOptions.LabelSmoothing").And.Contain("'mse'"));
+        var outside = Assert.Throws<ArgumentOutOfRangeException>(() => trainer.Fit(data, new TrainingOptions { Epochs = 1, LabelSmoothing = 1.5 }));
+        Assert.That(outside!.ParamName, Is.EqualTo("LabelSmoothing"));
+    }
+
+    [Test]
     public void Fit_SameSeedAndData_GivesBitwiseIdenticalWeights()
     {
         SequenceDataset data = SignTask(96, 4);

@@ -10,16 +10,26 @@ namespace NumLstm.Losses;
 /// jax/, numpy/, torch/): c = clip(p, ε, 1 − ε) with ε = 1e-7, ℓ = −(y·log c + (1 − y)·log(1 − c));
 /// dL/dp = m·((1 − y)/(1 − c) − y/c) / N, m = 1 where p is inside [ε, 1 − ε], else 0 (the clip's derivative).
 /// Probabilities must lie in [0, 1].</para>
+/// <para>Label smoothing (<c>labelSmoothing</c> = ls, default 0; Keras' <c>label_smoothing</c>): every target is first
+/// replaced by ỹ = y·(1 − ls) + ls/2, then the loss and gradient above are taken with ỹ
+/// (keras/src/losses/losses.py <c>binary_crossentropy</c>). PyTorch's BCE losses have no such option.</para>
 /// </summary>
 public sealed class BinaryCrossEntropy<T> : ILoss<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     /// <param name="fromLogits">true: predictions are logits (PyTorch; our models end in a linear Dense).
     /// false: predictions are probabilities, e.g. a sigmoid output (Keras' default).</param>
-    public BinaryCrossEntropy(bool fromLogits = true) => FromLogits = fromLogits;
+    /// <param name="labelSmoothing">ls in [0, 1]: targets become y·(1 − ls) + ls/2. 0 (the default) leaves them.</param>
+    public BinaryCrossEntropy(bool fromLogits = true, double labelSmoothing = 0)
+    {
+        FromLogits = fromLogits;
+        LabelSmoothing = CrossEntropyKernels<T>.CheckLabelSmoothing("BinaryCrossEntropy", labelSmoothing);
+    }
 
     public string Name => "binary_crossentropy";
     public LossTargetKind TargetKind => LossTargetKind.Values;
     public bool FromLogits { get; }
+    /// <summary>ls: targets are smoothed to y·(1 − ls) + ls/2 before the loss (0: none).</summary>
+    public double LabelSmoothing { get; }
 
     T ILoss<T>.Forward(ReadOnlySpan<T> predictions, LossTargets<T> targets, Span<T> predictionGradient)
     {
@@ -40,7 +50,8 @@ public sealed class BinaryCrossEntropy<T> : ILoss<T> where T : unmanaged, IFloat
                 throw new ArgumentOutOfRangeException(nameof(targets), targets[k],
                     $"BinaryCrossEntropy: targets[{k}] = {targets[k]} is outside [0, 1].");
         }
-        if (FromLogits) return FromLogitElements(predictions, targets, predictionGradient);
+        (T keep, T share) = CrossEntropyKernels<T>.Smoothing(LabelSmoothing, 2);
+        if (FromLogits) return FromLogitElements(predictions, targets, keep, share, predictionGradient);
         for (int k = 0; k < predictions.Length; k++)
         {
             T p = predictions[k];
@@ -52,10 +63,11 @@ public sealed class BinaryCrossEntropy<T> : ILoss<T> where T : unmanaged, IFloat
                 throw new ArgumentOutOfRangeException(nameof(predictions), p,
                     $"BinaryCrossEntropy: with fromLogits = false the predictions are probabilities; predictions[{k}] = {p} is outside [0, 1].");
         }
-        return FromProbabilityElements(predictions, targets, predictionGradient);
+        return FromProbabilityElements(predictions, targets, keep, share, predictionGradient);
     }
 
-    private static T FromLogitElements(ReadOnlySpan<T> logits, ReadOnlySpan<T> targets, Span<T> predictionGradient)
+    // ỹ = y·keep + share (label smoothing; keep 1 and share 0 leave y as it is).
+    private static T FromLogitElements(ReadOnlySpan<T> logits, ReadOnlySpan<T> targets, T keep, T share, Span<T> predictionGradient)
     {
         int n = logits.Length;
         bool withGradient = !predictionGradient.IsEmpty;
@@ -63,7 +75,7 @@ public sealed class BinaryCrossEntropy<T> : ILoss<T> where T : unmanaged, IFloat
         double sum = 0;
         for (int k = 0; k < n; k++)
         {
-            T x = logits[k], y = targets[k];
+            T x = logits[k], y = targets[k] * keep + share;
             T expNegAbs = T.Exp(-T.Abs(x));                 // in (0, 1]: never overflows
             T loss = T.Max(x, T.Zero) - x * y + LogOnePlus(expNegAbs);
             sum += double.CreateTruncating(loss);
@@ -77,7 +89,7 @@ public sealed class BinaryCrossEntropy<T> : ILoss<T> where T : unmanaged, IFloat
         return T.CreateTruncating(sum / n);
     }
 
-    private static T FromProbabilityElements(ReadOnlySpan<T> probabilities, ReadOnlySpan<T> targets, Span<T> predictionGradient)
+    private static T FromProbabilityElements(ReadOnlySpan<T> probabilities, ReadOnlySpan<T> targets, T keep, T share, Span<T> predictionGradient)
     {
         int n = probabilities.Length;
         bool withGradient = !predictionGradient.IsEmpty;
@@ -85,7 +97,7 @@ public sealed class BinaryCrossEntropy<T> : ILoss<T> where T : unmanaged, IFloat
         double sum = 0;
         for (int k = 0; k < n; k++)
         {
-            T p = probabilities[k], y = targets[k];
+            T p = probabilities[k], y = targets[k] * keep + share;
             T c = CrossEntropyKernels<T>.Clip(p);
             T loss = -(y * T.Log(c) + (T.One - y) * T.Log(T.One - c));
             sum += double.CreateTruncating(loss);

@@ -11,16 +11,27 @@ namespace NumLstm.Losses;
 /// torch/, tensorflow/): s_b = Σ_k p_bk, q = p / s, c = clip(q, ε, 1 − ε) with ε = 1e-7, ℓ_b = −Σ_k t_bk·log c_bk;
 /// dL/dp_bj = (Σ_k m_bk·t_bk − m_bj·t_bj / c_bj) / (B·s_b), m = 1 where q is inside [ε, 1 − ε], else 0 (the clip's
 /// derivative).</para>
+/// <para>Label smoothing (<c>labelSmoothing</c> = ls, default 0; Keras' <c>label_smoothing</c>, PyTorch's for
+/// probability targets): every target row is first replaced by t̃_bk = t_bk·(1 − ls) + ls/K, then the loss and its
+/// gradient above are taken with t̃ (keras/src/losses/losses.py <c>categorical_crossentropy</c>; torch.nn.CrossEntropyLoss
+/// docs, <c>label_smoothing</c>). The weights are rounded to T as Keras rounds them (<see cref="CrossEntropyKernels{T}.Smoothing"/>).</para>
 /// </summary>
 public sealed class CategoricalCrossEntropy<T> : ILoss<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     /// <param name="fromLogits">true: predictions are logits (PyTorch; our models end in a linear Dense).
     /// false: predictions are probabilities, e.g. a softmax output (Keras' default).</param>
-    public CategoricalCrossEntropy(bool fromLogits = true) => FromLogits = fromLogits;
+    /// <param name="labelSmoothing">ls in [0, 1]: targets become t·(1 − ls) + ls/K. 0 (the default) leaves them.</param>
+    public CategoricalCrossEntropy(bool fromLogits = true, double labelSmoothing = 0)
+    {
+        FromLogits = fromLogits;
+        LabelSmoothing = CrossEntropyKernels<T>.CheckLabelSmoothing("CategoricalCrossEntropy", labelSmoothing);
+    }
 
     public string Name => "categorical_crossentropy";
     public LossTargetKind TargetKind => LossTargetKind.Values;
     public bool FromLogits { get; }
+    /// <summary>ls: targets are smoothed to t·(1 − ls) + ls/K before the loss (0: none).</summary>
+    public double LabelSmoothing { get; }
 
     T ILoss<T>.Forward(ReadOnlySpan<T> predictions, LossTargets<T> targets, Span<T> predictionGradient)
     {
@@ -54,12 +65,14 @@ public sealed class CategoricalCrossEntropy<T> : ILoss<T> where T : unmanaged, I
                 throw new ArgumentOutOfRangeException(nameof(targets), targets[k],
                     $"CategoricalCrossEntropy: targets[{k / classes}, {k % classes}] = {targets[k]}; targets must be finite and non-negative.");
         }
-        if (FromLogits) return FromLogitRows(predictions, targets, batch, predictionGradient);
+        (T keep, T share) = CrossEntropyKernels<T>.Smoothing(LabelSmoothing, classes);
+        if (FromLogits) return FromLogitRows(predictions, targets, batch, keep, share, predictionGradient);
         CrossEntropyKernels<T>.CheckProbabilityRows("CategoricalCrossEntropy", predictions, batch, classes);
-        return FromProbabilityRows(predictions, targets, batch, predictionGradient);
+        return FromProbabilityRows(predictions, targets, batch, keep, share, predictionGradient);
     }
 
-    private static T FromLogitRows(ReadOnlySpan<T> logits, ReadOnlySpan<T> targets, int batch, Span<T> predictionGradient)
+    // t̃ = t·keep + share (label smoothing; keep 1 and share 0 leave t as it is).
+    private static T FromLogitRows(ReadOnlySpan<T> logits, ReadOnlySpan<T> targets, int batch, T keep, T share, Span<T> predictionGradient)
     {
         int classes = logits.Length / batch;
         bool withGradient = !predictionGradient.IsEmpty;
@@ -74,8 +87,9 @@ public sealed class CategoricalCrossEntropy<T> : ILoss<T> where T : unmanaged, I
             T targetSum = T.Zero, weighted = T.Zero;
             for (int k = 0; k < classes; k++)
             {
-                targetSum += targetRow[k];
-                weighted += targetRow[k] * (row[k] - max - logSumExp);   // t·log softmax, as Keras' log_softmax
+                T target = targetRow[k] * keep + share;
+                targetSum += target;
+                weighted += target * (row[k] - max - logSumExp);   // t·log softmax, as Keras' log_softmax
             }
             sum += double.CreateTruncating(-weighted);
 
@@ -83,13 +97,13 @@ public sealed class CategoricalCrossEntropy<T> : ILoss<T> where T : unmanaged, I
             {
                 Span<T> gradientRow = predictionGradient.Slice(b * classes, classes);
                 CrossEntropyKernels<T>.ScaledExp(row, max, targetSum * inverseBatch / sumExp, gradientRow);
-                for (int k = 0; k < classes; k++) gradientRow[k] -= targetRow[k] * inverseBatch;
+                for (int k = 0; k < classes; k++) gradientRow[k] -= (targetRow[k] * keep + share) * inverseBatch;
             }
         }
         return T.CreateTruncating(sum / batch);
     }
 
-    private static T FromProbabilityRows(ReadOnlySpan<T> probabilities, ReadOnlySpan<T> targets, int batch, Span<T> predictionGradient)
+    private static T FromProbabilityRows(ReadOnlySpan<T> probabilities, ReadOnlySpan<T> targets, int batch, T keep, T share, Span<T> predictionGradient)
     {
         int classes = probabilities.Length / batch;
         bool withGradient = !predictionGradient.IsEmpty;
@@ -103,9 +117,9 @@ public sealed class CategoricalCrossEntropy<T> : ILoss<T> where T : unmanaged, I
             T weighted = T.Zero, passedTargetSum = T.Zero;
             for (int k = 0; k < classes; k++)
             {
-                T q = row[k] / rowSum;
-                weighted += targetRow[k] * T.Log(CrossEntropyKernels<T>.Clip(q));
-                if (CrossEntropyKernels<T>.ClipPasses(q)) passedTargetSum += targetRow[k];
+                T q = row[k] / rowSum, target = targetRow[k] * keep + share;
+                weighted += target * T.Log(CrossEntropyKernels<T>.Clip(q));
+                if (CrossEntropyKernels<T>.ClipPasses(q)) passedTargetSum += target;
             }
             sum += double.CreateTruncating(-weighted);
 
@@ -117,7 +131,7 @@ public sealed class CategoricalCrossEntropy<T> : ILoss<T> where T : unmanaged, I
                 for (int k = 0; k < classes; k++)
                 {
                     T q = row[k] / rowSum;
-                    T own = CrossEntropyKernels<T>.ClipPasses(q) ? targetRow[k] / q : T.Zero;
+                    T own = CrossEntropyKernels<T>.ClipPasses(q) ? (targetRow[k] * keep + share) / q : T.Zero;
                     gradientRow[k] = (passedTargetSum - own) * scale;
                 }
             }

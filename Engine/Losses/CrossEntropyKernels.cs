@@ -26,6 +26,22 @@ internal static class CrossEntropyKernels<T> where T : unmanaged, IFloatingPoint
     public static readonly T ClipHigh = T.CreateTruncating(1.0 - Epsilon);
 
     /// <summary>
+    /// Label smoothing's weights: t̃ = t·keep + share with keep = 1 − ls and share = ls/K (categorical) or ls/2 (binary),
+    /// rounded to T as Keras' <c>y_true * (1.0 - label_smoothing) + label_smoothing / num_classes</c> computes them in
+    /// the targets' dtype (keep from the double 1 − ls; share as T(ls) / T(K)). ls = 0 gives keep 1 and share 0, so
+    /// t̃ = t·1 + 0 = t, bit for bit, for the targets these losses accept (finite, non-negative).
+    /// </summary>
+    public static (T Keep, T Share) Smoothing(double labelSmoothing, int classes) =>
+        (T.CreateTruncating(1.0 - labelSmoothing), T.CreateTruncating(labelSmoothing) / T.CreateTruncating(classes));
+
+    /// <summary>Checks a label-smoothing amount: in [0, 1] (PyTorch's rule; Keras takes any float).</summary>
+    public static double CheckLabelSmoothing(string loss, double labelSmoothing) =>
+        labelSmoothing is >= 0 and <= 1
+            ? labelSmoothing
+            : throw new ArgumentOutOfRangeException(nameof(labelSmoothing), labelSmoothing,
+                $"{loss}: labelSmoothing must be in [0, 1] (0: none), got {labelSmoothing}.");
+
+    /// <summary>
     /// row: [K]. Returns Σ_k exp(x_k − m) with m = max_k x_k (out), so no exp overflows; logsumexp = m + log(sum).
     /// </summary>
     public static T SumExp(ReadOnlySpan<T> row, out T max)

@@ -65,17 +65,23 @@ public static class Loss
     /// <c>sparse_categorical_crossentropy</c>, <c>categorical_crossentropy</c>, <c>binary_crossentropy</c>.
     /// <paramref name="fromLogits"/> applies to the three cross-entropies (true: logits, as PyTorch and our linear
     /// output layers; false: probabilities, Keras' default) and is ignored by mse and mae.
+    /// <paramref name="labelSmoothing"/> (default 0) applies to the three cross-entropies (see each); mse and mae have no
+    /// such option, and a nonzero amount with them is an <see cref="ArgumentException"/>.
     /// </summary>
-    public static ILoss<T> FromName<T>(string name, bool fromLogits = true) where T : unmanaged, IFloatingPointIeee754<T>
+    public static ILoss<T> FromName<T>(string name, bool fromLogits = true, double labelSmoothing = 0) where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(name);
-        return name.ToLowerInvariant() switch
+        string key = name.ToLowerInvariant();
+        if (labelSmoothing != 0 && key is "mse" or "mean_squared_error" or "mae" or "mean_absolute_error")
+            throw new ArgumentException(
+                $"Loss '{name}' has no label smoothing (got labelSmoothing = {labelSmoothing}); only the cross-entropies do.", nameof(labelSmoothing));
+        return key switch
         {
             "mse" or "mean_squared_error" => new MeanSquaredError<T>(),
             "mae" or "mean_absolute_error" => new MeanAbsoluteError<T>(),
-            "sparse_categorical_crossentropy" or "softmax_cross_entropy" => new SoftmaxCrossEntropy<T>(fromLogits),
-            "categorical_crossentropy" => new CategoricalCrossEntropy<T>(fromLogits),
-            "binary_crossentropy" or "binary_cross_entropy" => new BinaryCrossEntropy<T>(fromLogits),
+            "sparse_categorical_crossentropy" or "softmax_cross_entropy" => new SoftmaxCrossEntropy<T>(fromLogits, labelSmoothing),
+            "categorical_crossentropy" => new CategoricalCrossEntropy<T>(fromLogits, labelSmoothing),
+            "binary_crossentropy" or "binary_cross_entropy" => new BinaryCrossEntropy<T>(fromLogits, labelSmoothing),
             _ => throw new ArgumentException(
                 $"Unknown loss '{name}': expected one of {string.Join(", ", Names)}.", nameof(name)),
         };

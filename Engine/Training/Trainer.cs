@@ -46,6 +46,12 @@ public sealed class TrainingOptions
     /// activation would be applied twice. mse and mae ignore it.
     /// </summary>
     public bool? FromLogits { get; init; }
+    /// <summary>
+    /// Label smoothing of the cross-entropy losses (Keras' <c>label_smoothing</c>, PyTorch's for the sparse loss), in
+    /// [0, 1]; default 0. The reported <c>loss</c> and <c>val_loss</c> are the smoothed loss, as Keras reports them;
+    /// accuracy is not affected. mse and mae have no such option: a nonzero value with them is an error.
+    /// </summary>
+    public double LabelSmoothing { get; init; }
     /// <summary>Learning rate of the default optimizer (Adam) and the starting rate for schedules.</summary>
     public double LearningRate { get; init; } = 1e-3;
     /// <summary>Builds the optimizer over the model's parameters; default Adam(LearningRate).</summary>
@@ -68,6 +74,8 @@ public sealed class TrainingOptions
         if (!(LearningRate > 0) || !double.IsFinite(LearningRate)) throw new ArgumentOutOfRangeException(nameof(LearningRate), LearningRate, "Learning rate must be positive and finite.");
         if (Clip != ClipMode.None && (!(ClipValue > 0) || !double.IsFinite(ClipValue)))
             throw new ArgumentOutOfRangeException(nameof(ClipValue), ClipValue, "Clip value must be positive and finite.");
+        if (!(LabelSmoothing is >= 0 and <= 1))
+            throw new ArgumentOutOfRangeException(nameof(LabelSmoothing), LabelSmoothing, $"{nameof(TrainingOptions)}.{nameof(LabelSmoothing)} must be in [0, 1] (0: none).");
         if (!Enum.IsDefined(Clip)) throw new ArgumentOutOfRangeException(nameof(Clip), Clip, "Unknown clip mode.");
         if (!Enum.IsDefined(NonFiniteInputs)) throw new ArgumentOutOfRangeException(nameof(NonFiniteInputs), NonFiniteInputs, "Unknown NonFiniteInputs value.");
         if (Callbacks is null) throw new ArgumentNullException(nameof(Callbacks), "Callbacks: expected a list (empty for none), got null.");
@@ -398,7 +406,7 @@ public sealed class Trainer
             CheckFinite(train, nameof(train));
             if (validation is not null) CheckFinite(validation, "validation");
         }
-        ILoss<float> loss = LossFor(train, options.Loss, options.FromLogits);
+        ILoss<float> loss = LossFor(train, options.Loss, options.FromLogits, options.LabelSmoothing);
         Optimizer ??= options.OptimizerFactory?.Invoke(model.Parameters.ToList(), options.LearningRate)
                       ?? new Adam<float>(model.Parameters.ToList(), options.LearningRate);
         Optimizer<float> optimizer = Optimizer;
@@ -465,7 +473,7 @@ public sealed class Trainer
             double? validationLoss = null, validationMetric = null;
             if (validation is not null)
             {
-                (double vl, double vm) = Evaluate(validation, options.Loss, options.BatchSize, useMask, options.FromLogits);
+                (double vl, double vm) = Evaluate(validation, options.Loss, options.BatchSize, useMask, options.FromLogits, options.LabelSmoothing);
                 validationLoss = vl;
                 validationMetric = vm;
             }
@@ -496,13 +504,14 @@ public sealed class Trainer
     }
 
     /// <summary>Mean loss and metric (accuracy, binary accuracy with binary cross-entropy, or MAE) over a dataset, in
-    /// batches, without dropout; lossName and fromLogits as in <see cref="TrainingOptions"/>.</summary>
-    public (double Loss, double Metric) Evaluate(SequenceDataset data, string? lossName = null, int batchSize = 32, bool? useMask = null, bool? fromLogits = null)
+    /// batches, without dropout; lossName, fromLogits and labelSmoothing as in <see cref="TrainingOptions"/>.</summary>
+    public (double Loss, double Metric) Evaluate(SequenceDataset data, string? lossName = null, int batchSize = 32, bool? useMask = null, bool? fromLogits = null,
+        double labelSmoothing = 0)
     {
         ArgumentNullException.ThrowIfNull(data);
         CheckDataset(data, nameof(data));
         if (batchSize <= 0) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "Batch size must be positive.");
-        ILoss<float> loss = LossFor(data, lossName, fromLogits);
+        ILoss<float> loss = LossFor(data, lossName, fromLogits, labelSmoothing);
         bool masked = useMask ?? data.IsVariableLength;
         var sampler = new BatchSampler(data.Count, batchSize, shuffle: false);
         sampler.StartEpoch(null);
@@ -646,13 +655,20 @@ public sealed class Trainer
         }
     }
 
-    private ILoss<float> LossFor(SequenceDataset data, string? name, bool? fromLogits)
+    private ILoss<float> LossFor(SequenceDataset data, string? name, bool? fromLogits, double labelSmoothing)
     {
         Activation? last = (model.Layers[^1] as Dense<float>)?.Activation;
         bool probabilities = last is Activation.Softmax or Activation.Sigmoid;
         ILoss<float> loss = Loss.FromName<float>(name ?? (data.Task == TaskKind.Classification ? "sparse_categorical_crossentropy" : "mse"),
             fromLogits ?? !probabilities);
         bool crossEntropy = loss is SoftmaxCrossEntropy<float> or CategoricalCrossEntropy<float> or BinaryCrossEntropy<float>;
+        if (labelSmoothing != 0)
+        {
+            if (!crossEntropy)
+                throw new ArgumentException(
+                    $"{nameof(TrainingOptions)}.{nameof(TrainingOptions.LabelSmoothing)} = {labelSmoothing}, but loss '{loss.Name}' has no label smoothing; only the cross-entropies do.");
+            loss = Loss.FromName<float>(loss.Name, fromLogits ?? !probabilities, labelSmoothing);
+        }
         if (crossEntropy && probabilities && fromLogits == true)
             throw new ArgumentException(
                 $"Loss '{loss.Name}' with {nameof(TrainingOptions)}.{nameof(TrainingOptions.FromLogits)} = true, but the model's last layer '{model.Layers[^1].Name}' "
