@@ -129,7 +129,8 @@ public sealed class SoftmaxCrossEntropy<T> : ILoss<T> where T : unmanaged, IFloa
     }
 
     // Label smoothing from logits, as torch.nn.functional.cross_entropy: (1 − ls)·nll + (ls/K)·Σ_k (−log softmax_k), each
-    // row's two parts summed in double; the gradient softmax − t̃ with t̃ = [k = y]·keep + share (keep + share at the label).
+    // row's loss formed in T and the rows summed in double; the gradient softmax − t̃ with t̃ = [k = y]·keep + share
+    // (keep + share at the label).
     private static T SmoothedFromLogitRows(ReadOnlySpan<T> logits, ReadOnlySpan<int> labels, int classes, T keep, T share, Span<T> predictionGradient)
     {
         int batch = labels.Length;
