@@ -253,6 +253,8 @@ public class OptimizerTwoCoreTests<T> where T : unmanaged, IFloatingPointIeee754
         yield return new TestCaseData("adamw", (Func<List<Parameter<T>>, NumLstm.Optimizers.Optimizer<T>>)(p => new NumLstm.Optimizers.AdamW<T>(p, 1e-2))).SetArgDisplayNames("AdamW");
         yield return new TestCaseData("keras", (Func<List<Parameter<T>>, NumLstm.Optimizers.Optimizer<T>>)(p => new NumLstm.Optimizers.Adam<T>(p, 1e-2, formula: NumLstm.Optimizers.AdamFormula.Keras))).SetArgDisplayNames("Adam, Keras formula");
         yield return new TestCaseData("sgd", (Func<List<Parameter<T>>, NumLstm.Optimizers.Optimizer<T>>)(p => new NumLstm.Optimizers.Sgd<T>(p, 1e-2, momentum: 0.9, nesterov: true, weightDecay: 0.01))).SetArgDisplayNames("SGD, Nesterov, decay");
+        yield return new TestCaseData("rmsprop", (Func<List<Parameter<T>>, NumLstm.Optimizers.Optimizer<T>>)(p => new NumLstm.Optimizers.RmsProp<T>(p, 1e-2, momentum: 0.9, centered: true, weightDecay: 0.01))).SetArgDisplayNames("RMSprop, centered, momentum, decay");
+        yield return new TestCaseData("rmsprop-keras", (Func<List<Parameter<T>>, NumLstm.Optimizers.Optimizer<T>>)(p => new NumLstm.Optimizers.RmsProp<T>(p, 1e-2, rho: 0.3, momentum: 0.9, centered: true, formula: NumLstm.Optimizers.RmsPropFormula.Keras))).SetArgDisplayNames("RMSprop, Keras formula, centered, momentum");
     }
 
     [TestCaseSource(nameof(Optimizers))]

@@ -27,6 +27,7 @@ public class TorchParityTests
     {
         "optim_adam_eps1e-8.safetensors", "optim_adam_eps1e-7.safetensors", "optim_adam_amsgrad_wd.safetensors",
         "optim_adamw.safetensors", "optim_sgd_momentum_dampening_wd.safetensors", "optim_sgd_nesterov.safetensors",
+        "optim_rmsprop.safetensors", "optim_rmsprop_centered_momentum_wd.safetensors", "optim_rmsprop_alpha0.3_momentum.safetensors",
     };
     private static readonly string[] ClipNormCases = { "norm_active", "norm_inactive" };
 
@@ -227,7 +228,7 @@ public class TorchParityTests
     /// torch moved it (max |θ − θ0|), since θ itself hides small update errors. The final state slots are compared
     /// with torch's state (exp_avg ... momentum_buffer: NumLstm's slots carry PyTorch's names).
     /// </summary>
-    private static void RunOptimizer(ParityFixture fx, ParityCheck check, double? epsilon)
+    private static void RunOptimizer(ParityFixture fx, ParityCheck check, double? epsilon, RmsPropFormula rmsPropFormula = RmsPropFormula.PyTorch)
     {
         string[] names = fx.TensorNames.Where(n => n.StartsWith("param.", StringComparison.Ordinal)).Select(n => n["param.".Length..]).Order(StringComparer.Ordinal).ToArray();
         Assert.That(names, Is.Not.Empty, $"{fx.Name} holds no param.* tensors");
@@ -242,6 +243,8 @@ public class TorchParityTests
             "AdamW" => new AdamW<double>(ps, lr, fx.MetaDouble("beta1"), fx.MetaDouble("beta2"), epsilon ?? fx.MetaDouble("eps"),
                 fx.MetaDouble("weight_decay"), fx.MetaBool("amsgrad")),
             "SGD" => new Sgd<double>(ps, lr, fx.MetaDouble("momentum"), fx.MetaDouble("dampening"), fx.MetaBool("nesterov"), fx.MetaDouble("weight_decay")),
+            "RMSprop" => new RmsProp<double>(ps, lr, fx.MetaDouble("alpha"), epsilon ?? fx.MetaDouble("eps"), fx.MetaDouble("momentum"),
+                fx.MetaBool("centered"), fx.MetaDouble("weight_decay"), rmsPropFormula),
             string kind => throw new InvalidOperationException($"{fx.Name}: unknown optimizer kind '{kind}'"),
         };
 
@@ -341,6 +344,19 @@ public class TorchParityTests
         var check = new ParityCheck("optim_adam_eps1e-8.safetensors run with eps 1e-7", assert: false);
         RunOptimizer(ParityFixture.Load("optim_adam_eps1e-8.safetensors"), check, epsilon: 1e-7);
         Assert.That(check.Worst, Is.GreaterThan(ParityCheck.Tolerance));
+    }
+
+    [Test]
+    public void RmsProp_KerasFormula_AgainstTorchsTrajectory_IsCaught()
+    {
+        // Keras puts ε inside the root and lr inside the momentum buffer; with a constant rate only ε's place differs,
+        // which the fixture's zero and ±1e-30 gradients expose.
+        foreach (string file in new[] { "optim_rmsprop.safetensors", "optim_rmsprop_centered_momentum_wd.safetensors" })
+        {
+            var check = new ParityCheck($"{file} run with the Keras formula", assert: false);
+            RunOptimizer(ParityFixture.Load(file), check, epsilon: null, RmsPropFormula.Keras);
+            Assert.That(check.Worst, Is.GreaterThan(ParityCheck.Tolerance), file);
+        }
     }
 
     [Test]

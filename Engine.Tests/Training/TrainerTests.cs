@@ -235,6 +235,33 @@ public class TrainerTests
         finally { File.Delete(path); }
     }
 
+    [TestCase(RmsPropFormula.PyTorch)]
+    [TestCase(RmsPropFormula.Keras)]
+    public void Checkpoint_KeepsRmsProp_AndResumesItBitwise(RmsPropFormula formula)
+    {
+        SequenceDataset data = SignTask(32, 7);
+        RmsProp<float> Create(Sequential<float> m) => new(m.Parameters.ToList(), 0.01, rho: 0.8, epsilon: 1e-6, momentum: 0.5, centered: true, weightDecay: 1e-4, formula: formula);
+        TrainingOptions Options(int epochs) => new() { Epochs = epochs, BatchSize = 16, Seed = 5 };
+        var model = SmallModel(LayerNormPlacement.None);
+        var first = new Trainer(model, Create(model));
+        first.Fit(data, Options(1));
+        var uninterruptedModel = SmallModel(LayerNormPlacement.None);
+        new Trainer(uninterruptedModel, Create(uninterruptedModel)).Fit(data, Options(2));
+        string path = Path.Combine(Path.GetTempPath(), $"numlstm-rmsprop-{Guid.NewGuid():N}.safetensors");
+        try
+        {
+            Checkpoint.Save(first, path);
+            Trainer resumed = Checkpoint.Load(path);
+            var rmsProp = resumed.Optimizer as RmsProp<float>;
+            Assert.That((rmsProp?.Rho, rmsProp?.Epsilon, rmsProp?.Momentum, rmsProp?.Centered, rmsProp?.WeightDecay, rmsProp?.Formula),
+                Is.EqualTo(((double?)0.8, (double?)1e-6, (double?)0.5, (bool?)true, (double?)1e-4, (RmsPropFormula?)formula)));
+            resumed.Fit(data, Options(1));
+            float[] resumedValues = resumed.Model.Parameters.SelectMany(p => p.Value).ToArray();
+            Assert.That(resumedValues, Is.EqualTo(uninterruptedModel.Parameters.SelectMany(p => p.Value).ToArray()));
+        }
+        finally { File.Delete(path); }
+    }
+
     [Test]
     public void LearningRateSchedule_MayWarmUpFromZero_AsPyTorchAllows()
     {

@@ -47,7 +47,7 @@ public sealed class OptimizerState<T> where T : unmanaged, IFloatingPointIeee754
         InitialLearningRate = initialLearningRate;
     }
 
-    /// <summary><c>SGD</c>, <c>Adam</c> or <c>AdamW</c>.</summary>
+    /// <summary><c>SGD</c>, <c>Adam</c>, <c>AdamW</c> or <c>RMSprop</c>.</summary>
     public string Kind { get; }
     public long Step { get; }
     public double LearningRate { get; }

@@ -126,7 +126,9 @@ public static class Checkpoint
                 "Adam" => new Adam<float>(parameters, header.learning_rate, H("beta1"), H("beta2"), H("eps"), H("weight_decay"), H("amsgrad") != 0, Formula()),
                 "AdamW" => new AdamW<float>(parameters, header.learning_rate, H("beta1"), H("beta2"), H("eps"), H("weight_decay"), H("amsgrad") != 0, Formula()),
                 "SGD" => new Sgd<float>(parameters, header.learning_rate, H("momentum"), H("dampening"), H("nesterov") != 0, H("weight_decay")),
-                _ => throw new NumLstmFormatException(path, $"metadata '{OptimizerKey}'", $"expected optimizer kind Adam, AdamW or SGD, found '{header.kind}'."),
+                "RMSprop" => new RmsProp<float>(parameters, header.learning_rate, H("alpha"), H("eps"), H("momentum"), H("centered") != 0, H("weight_decay"),
+                    header.hyperparameters.GetValueOrDefault("keras_formula") != 0 ? RmsPropFormula.Keras : RmsPropFormula.PyTorch),
+                _ => throw new NumLstmFormatException(path, $"metadata '{OptimizerKey}'", $"expected optimizer kind Adam, AdamW, SGD or RMSprop, found '{header.kind}'."),
             };
         }
         catch (ArgumentException e)

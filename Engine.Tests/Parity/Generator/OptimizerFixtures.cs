@@ -8,8 +8,9 @@ namespace NumLstm.Parity.Generator;
 /// <summary>
 /// Ten optimizer steps from given parameters and a given gradient sequence, and gradient clipping.
 ///
-/// The trajectories follow PyTorch 2.10's torch.optim.Adam / SGD as Python runs them on CPU tensors
-/// (torch/optim/adam.py _single_tensor_adam, sgd.py _single_tensor_sgd, foreach and fused off), written op for op
+/// The trajectories follow PyTorch 2.10's torch.optim.Adam / SGD / RMSprop as Python runs them on CPU tensors
+/// (torch/optim/adam.py _single_tensor_adam, sgd.py _single_tensor_sgd, rmsprop.py _single_tensor_rmsprop, foreach and
+/// fused off), written op for op
 /// with the same libtorch kernels (lerp_, mul_().addcmul_(), sqrt() / bc2**0.5 .add_(eps), addcdiv_, maximum;
 /// add(alpha=), mul_().add_(), add_(alpha=-lr)). TorchSharp's own optimizer classes (torch.optim.Adam/AdamW/SGD in
 /// C#) write the first moment as mul_(β1).add_(g, 1 − β1), as PyTorch did before 2.1; they are run too and their
@@ -26,7 +27,7 @@ internal static class OptimizerFixtures
     private static readonly int[] Lengths = { 1, 7, 33 };
 
     private sealed record Hyper(string Kind, double Lr, double Beta1 = 0.9, double Beta2 = 0.999, double Eps = 1e-8, double WeightDecay = 0,
-        bool AmsGrad = false, double Momentum = 0, double Dampening = 0, bool Nesterov = false);
+        bool AmsGrad = false, double Momentum = 0, double Dampening = 0, bool Nesterov = false, double Alpha = 0.99, bool Centered = false);
 
     public static IEnumerable<string> Write(string folder)
     {
@@ -37,6 +38,10 @@ internal static class OptimizerFixtures
         yield return Trajectory(folder, "optim_adamw.safetensors", new Hyper("AdamW", 1e-2, WeightDecay: 0.01), theta0, grads);
         yield return Trajectory(folder, "optim_sgd_momentum_dampening_wd.safetensors", new Hyper("SGD", 1e-2, Momentum: 0.9, Dampening: 0.5, WeightDecay: 0.01), theta0, grads);
         yield return Trajectory(folder, "optim_sgd_nesterov.safetensors", new Hyper("SGD", 1e-2, Momentum: 0.9, Nesterov: true), theta0, grads);
+        yield return Trajectory(folder, "optim_rmsprop.safetensors", new Hyper("RMSprop", 1e-2, Alpha: 0.99, Eps: 1e-8), theta0, grads);
+        yield return Trajectory(folder, "optim_rmsprop_centered_momentum_wd.safetensors",
+            new Hyper("RMSprop", 1e-2, Alpha: 0.9, Eps: 1e-7, Momentum: 0.9, Centered: true, WeightDecay: 0.01), theta0, grads);
+        yield return Trajectory(folder, "optim_rmsprop_alpha0.3_momentum.safetensors", new Hyper("RMSprop", 1e-3, Alpha: 0.3, Eps: 1e-6, Momentum: 0.5, Centered: true), theta0, grads);
         yield return Clipping(folder);
     }
 
@@ -88,6 +93,8 @@ internal static class OptimizerFixtures
                 $"TorchSharp's torch.optim.{hyper.Kind} class from the same start: max over steps and tensors of max|Δθ| / max|θ − θ0| = {crossCheck:E2}"));
         if (hyper.Kind == "SGD")
             writer.Meta("momentum", hyper.Momentum).Meta("dampening", hyper.Dampening).Meta("weight_decay", hyper.WeightDecay).Meta("nesterov", hyper.Nesterov ? "true" : "false");
+        else if (hyper.Kind == "RMSprop")
+            writer.Meta("alpha", hyper.Alpha).Meta("eps", hyper.Eps).Meta("momentum", hyper.Momentum).Meta("weight_decay", hyper.WeightDecay).Meta("centered", hyper.Centered ? "true" : "false");
         else
             writer.Meta("beta1", hyper.Beta1).Meta("beta2", hyper.Beta2).Meta("eps", hyper.Eps).Meta("weight_decay", hyper.WeightDecay).Meta("amsgrad", hyper.AmsGrad ? "true" : "false");
         for (int p = 0; p < Names.Length; p++)
@@ -106,6 +113,7 @@ internal static class OptimizerFixtures
         {
             "Adam" => new TorchSharp.Modules.Adam(ps, h.Lr, h.Beta1, h.Beta2, h.Eps, h.WeightDecay, h.AmsGrad),
             "AdamW" => new TorchSharp.Modules.AdamW(ps, h.Lr, h.Beta1, h.Beta2, h.Eps, h.WeightDecay, h.AmsGrad),
+            "RMSprop" => torch.optim.RMSProp(ps, h.Lr, h.Alpha, h.Eps, h.WeightDecay, h.Momentum, h.Centered),
             _ => new TorchSharp.Modules.SGD(ps, h.Lr, h.Momentum, h.Dampening, h.WeightDecay, h.Nesterov),
         };
         double worst = 0;
@@ -123,12 +131,14 @@ internal static class OptimizerFixtures
         return worst;
     }
 
-    /// <summary>PyTorch 2.10's _single_tensor_adam / _single_tensor_sgd (capturable, differentiable, maximize off).</summary>
+    /// <summary>PyTorch 2.10's _single_tensor_adam / _single_tensor_sgd / _single_tensor_rmsprop (capturable, differentiable,
+    /// maximize off).</summary>
     private sealed class PythonStepper
     {
         private readonly Hyper h;
         private readonly Tensor[] expAvg, expAvgSq, maxExpAvgSq;
         private readonly Tensor?[] momentumBuffer;
+        private readonly Tensor[] squareAvg, gradAvg, rmsMomentum;
         private long step;
 
         public PythonStepper(Hyper hyper, Tensor[] theta0)
@@ -139,6 +149,9 @@ internal static class OptimizerFixtures
             expAvgSq = Parameters.Select(p => torch.zeros_like(p)).ToArray();
             maxExpAvgSq = Parameters.Select(p => torch.zeros_like(p)).ToArray();
             momentumBuffer = new Tensor?[Parameters.Length];
+            squareAvg = Parameters.Select(p => torch.zeros_like(p)).ToArray();
+            gradAvg = Parameters.Select(p => torch.zeros_like(p)).ToArray();
+            rmsMomentum = Parameters.Select(p => torch.zeros_like(p)).ToArray();
         }
 
         public Tensor[] Parameters { get; }
@@ -150,6 +163,7 @@ internal static class OptimizerFixtures
             for (int i = 0; i < Parameters.Length; i++)
             {
                 if (h.Kind == "SGD") SgdStep(i, grads[i]);
+                else if (h.Kind == "RMSprop") RmsPropStep(i, grads[i]);
                 else AdamStep(i, grads[i]);
             }
         }
@@ -193,12 +207,41 @@ internal static class OptimizerFixtures
             param.add_(grad, alpha: -h.Lr);
         }
 
+        // rmsprop.py: square_avg, momentum_buffer and grad_avg start at zeros_like(param).
+        private void RmsPropStep(int i, Tensor grad)
+        {
+            Tensor param = Parameters[i];
+            if (h.WeightDecay != 0) grad = grad.add(param, alpha: h.WeightDecay);
+            squareAvg[i].mul_(h.Alpha).addcmul_(grad, grad, 1 - h.Alpha);
+            Tensor avg;
+            if (h.Centered)
+            {
+                gradAvg[i].lerp_(grad, torch.tensor(1 - h.Alpha, dtype: ScalarType.Float64));
+                avg = squareAvg[i].addcmul(gradAvg[i], gradAvg[i], -1).sqrt_();
+            }
+            else avg = squareAvg[i].sqrt();
+            avg = avg.add_(h.Eps);
+            if (h.Momentum > 0)
+            {
+                rmsMomentum[i].mul_(h.Momentum).addcdiv_(grad, avg);
+                param.add_(rmsMomentum[i], alpha: -h.Lr);
+            }
+            else param.addcdiv_(grad, avg, -h.Lr);
+        }
+
         /// <summary>The state tensors with PyTorch's names (which NumLstm's slots share).</summary>
         public IEnumerable<(string Slot, Tensor Value)> State(int i)
         {
             if (h.Kind == "SGD")
             {
                 if (h.Momentum != 0) yield return ("momentum_buffer", momentumBuffer[i]!);
+                yield break;
+            }
+            if (h.Kind == "RMSprop")
+            {
+                yield return ("square_avg", squareAvg[i]);
+                if (h.Momentum > 0) yield return ("momentum_buffer", rmsMomentum[i]);
+                if (h.Centered) yield return ("grad_avg", gradAvg[i]);
                 yield break;
             }
             yield return ("exp_avg", expAvg[i]);
