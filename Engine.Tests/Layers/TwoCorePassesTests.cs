@@ -254,6 +254,10 @@ public class OptimizerTwoCoreTests<T> where T : unmanaged, IFloatingPointIeee754
         yield return new TestCaseData("keras", (Func<List<Parameter<T>>, NumLstm.Optimizers.Optimizer<T>>)(p => new NumLstm.Optimizers.Adam<T>(p, 1e-2, formula: NumLstm.Optimizers.AdamFormula.Keras))).SetArgDisplayNames("Adam, Keras formula");
         yield return new TestCaseData("sgd", (Func<List<Parameter<T>>, NumLstm.Optimizers.Optimizer<T>>)(p => new NumLstm.Optimizers.Sgd<T>(p, 1e-2, momentum: 0.9, nesterov: true, weightDecay: 0.01))).SetArgDisplayNames("SGD, Nesterov, decay");
         yield return new TestCaseData("rmsprop", (Func<List<Parameter<T>>, NumLstm.Optimizers.Optimizer<T>>)(p => new NumLstm.Optimizers.RmsProp<T>(p, 1e-2, momentum: 0.9, centered: true, weightDecay: 0.01))).SetArgDisplayNames("RMSprop, centered, momentum, decay");
+        yield return new TestCaseData("adagrad", (Func<List<Parameter<T>>, NumLstm.Optimizers.Optimizer<T>>)(p => new NumLstm.Optimizers.Adagrad<T>(p, 1e-2, lrDecay: 0.1, weightDecay: 0.01))).SetArgDisplayNames("Adagrad, lr decay, decay");
+        yield return new TestCaseData("adagrad-keras", (Func<List<Parameter<T>>, NumLstm.Optimizers.Optimizer<T>>)(p => new NumLstm.Optimizers.Adagrad<T>(p, 1e-2, formula: NumLstm.Optimizers.AdagradFormula.Keras))).SetArgDisplayNames("Adagrad, Keras formula");
+        yield return new TestCaseData("adamax", (Func<List<Parameter<T>>, NumLstm.Optimizers.Optimizer<T>>)(p => new NumLstm.Optimizers.Adamax<T>(p, 1e-2, beta1: 0.3, weightDecay: 0.01))).SetArgDisplayNames("Adamax, β1 0.3, decay");
+        yield return new TestCaseData("adamax-keras", (Func<List<Parameter<T>>, NumLstm.Optimizers.Optimizer<T>>)(p => new NumLstm.Optimizers.Adamax<T>(p, 1e-2, formula: NumLstm.Optimizers.AdamFormula.Keras))).SetArgDisplayNames("Adamax, Keras formula");
         yield return new TestCaseData("rmsprop-keras", (Func<List<Parameter<T>>, NumLstm.Optimizers.Optimizer<T>>)(p => new NumLstm.Optimizers.RmsProp<T>(p, 1e-2, rho: 0.3, momentum: 0.9, centered: true, formula: NumLstm.Optimizers.RmsPropFormula.Keras))).SetArgDisplayNames("RMSprop, Keras formula, centered, momentum");
     }
 

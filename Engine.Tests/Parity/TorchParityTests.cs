@@ -28,6 +28,7 @@ public class TorchParityTests
         "optim_adam_eps1e-8.safetensors", "optim_adam_eps1e-7.safetensors", "optim_adam_amsgrad_wd.safetensors",
         "optim_adamw.safetensors", "optim_sgd_momentum_dampening_wd.safetensors", "optim_sgd_nesterov.safetensors",
         "optim_rmsprop.safetensors", "optim_rmsprop_centered_momentum_wd.safetensors", "optim_rmsprop_alpha0.3_momentum.safetensors",
+        "optim_adagrad.safetensors", "optim_adagrad_decay_accumulator_wd.safetensors", "optim_adamax.safetensors", "optim_adamax_beta0.3_wd.safetensors",
     };
     private static readonly string[] ClipNormCases = { "norm_active", "norm_inactive" };
 
@@ -245,6 +246,9 @@ public class TorchParityTests
             "SGD" => new Sgd<double>(ps, lr, fx.MetaDouble("momentum"), fx.MetaDouble("dampening"), fx.MetaBool("nesterov"), fx.MetaDouble("weight_decay")),
             "RMSprop" => new RmsProp<double>(ps, lr, fx.MetaDouble("alpha"), epsilon ?? fx.MetaDouble("eps"), fx.MetaDouble("momentum"),
                 fx.MetaBool("centered"), fx.MetaDouble("weight_decay"), rmsPropFormula),
+            "Adagrad" => new Adagrad<double>(ps, lr, fx.MetaDouble("initial_accumulator_value"), epsilon ?? fx.MetaDouble("eps"), fx.MetaDouble("lr_decay"),
+                fx.MetaDouble("weight_decay")),
+            "Adamax" => new Adamax<double>(ps, lr, fx.MetaDouble("beta1"), fx.MetaDouble("beta2"), epsilon ?? fx.MetaDouble("eps"), fx.MetaDouble("weight_decay")),
             string kind => throw new InvalidOperationException($"{fx.Name}: unknown optimizer kind '{kind}'"),
         };
 
@@ -357,6 +361,15 @@ public class TorchParityTests
             RunOptimizer(ParityFixture.Load(file), check, epsilon: null, RmsPropFormula.Keras);
             Assert.That(check.Worst, Is.GreaterThan(ParityCheck.Tolerance), file);
         }
+    }
+
+    [TestCase("optim_adagrad.safetensors", 1e-3)]
+    [TestCase("optim_adamax.safetensors", 1e-3)]
+    public void AdagradAndAdamax_WithAnotherEpsilon_AgainstTorchsTrajectory_AreCaught(string file, double epsilon)
+    {
+        var check = new ParityCheck($"{file} run with eps {epsilon}", assert: false);
+        RunOptimizer(ParityFixture.Load(file), check, epsilon);
+        Assert.That(check.Worst, Is.GreaterThan(ParityCheck.Tolerance));
     }
 
     [Test]

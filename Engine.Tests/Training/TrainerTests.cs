@@ -1,3 +1,4 @@
+using System.Globalization;
 using NumLstm.Data;
 using NumLstm.Layers;
 using NumLstm.Models;
@@ -258,6 +259,46 @@ public class TrainerTests
             resumed.Fit(data, Options(1));
             float[] resumedValues = resumed.Model.Parameters.SelectMany(p => p.Value).ToArray();
             Assert.That(resumedValues, Is.EqualTo(uninterruptedModel.Parameters.SelectMany(p => p.Value).ToArray()));
+        }
+        finally { File.Delete(path); }
+    }
+
+    private static IEnumerable<TestCaseData> CheckpointedOptimizers()
+    {
+        yield return new TestCaseData((Func<Sequential<float>, Optimizer<float>>)(m => new Adagrad<float>(m.Parameters.ToList(), 0.02, initialAccumulatorValue: 0.05, epsilon: 1e-6, lrDecay: 0.1, weightDecay: 1e-4)),
+            "Adagrad 0.05 1E-06 0.1 0.0001 PyTorch").SetArgDisplayNames("Adagrad");
+        yield return new TestCaseData((Func<Sequential<float>, Optimizer<float>>)(m => new Adagrad<float>(m.Parameters.ToList(), 0.02, formula: AdagradFormula.Keras)),
+            "Adagrad 0.1 1E-07 0 0 Keras").SetArgDisplayNames("Adagrad, Keras");
+        yield return new TestCaseData((Func<Sequential<float>, Optimizer<float>>)(m => new Adamax<float>(m.Parameters.ToList(), 0.01, beta1: 0.8, beta2: 0.99, epsilon: 1e-6, weightDecay: 1e-4)),
+            "Adamax 0.8 0.99 1E-06 0.0001 PyTorch").SetArgDisplayNames("Adamax");
+        yield return new TestCaseData((Func<Sequential<float>, Optimizer<float>>)(m => new Adamax<float>(m.Parameters.ToList(), 0.01, formula: AdamFormula.Keras)),
+            "Adamax 0.9 0.999 1E-07 0 Keras").SetArgDisplayNames("Adamax, Keras");
+    }
+
+    [TestCaseSource(nameof(CheckpointedOptimizers))]
+    public void Checkpoint_KeepsAdagradAndAdamax_AndResumesThemBitwise(Func<Sequential<float>, Optimizer<float>> create, string options)
+    {
+        SequenceDataset data = SignTask(32, 7);
+        TrainingOptions Options(int epochs) => new() { Epochs = epochs, BatchSize = 16, Seed = 5 };
+        var model = SmallModel(LayerNormPlacement.None);
+        var first = new Trainer(model, create(model));
+        first.Fit(data, Options(1));
+        var uninterruptedModel = SmallModel(LayerNormPlacement.None);
+        new Trainer(uninterruptedModel, create(uninterruptedModel)).Fit(data, Options(2));
+        string path = Path.Combine(Path.GetTempPath(), $"numlstm-optimizer-{Guid.NewGuid():N}.safetensors");
+        try
+        {
+            Checkpoint.Save(first, path);
+            Trainer resumed = Checkpoint.Load(path);
+            string loaded = resumed.Optimizer switch
+            {
+                Adagrad<float> a => string.Create(CultureInfo.InvariantCulture, $"Adagrad {a.InitialAccumulatorValue} {a.Epsilon} {a.LrDecay} {a.WeightDecay} {a.Formula}"),
+                Adamax<float> a => string.Create(CultureInfo.InvariantCulture, $"Adamax {a.Beta1} {a.Beta2} {a.Epsilon} {a.WeightDecay} {a.Formula}"),
+                var other => $"{other?.Kind}",
+            };
+            Assert.That(loaded, Is.EqualTo(options));
+            resumed.Fit(data, Options(1));
+            Assert.That(resumed.Model.Parameters.SelectMany(p => p.Value).ToArray(), Is.EqualTo(uninterruptedModel.Parameters.SelectMany(p => p.Value).ToArray()));
         }
         finally { File.Delete(path); }
     }

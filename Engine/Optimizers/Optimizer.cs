@@ -43,7 +43,7 @@ public abstract class Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
         }
     }
 
-    /// <summary><c>SGD</c>, <c>Adam</c>, <c>AdamW</c> or <c>RMSprop</c>: the name stored in <see cref="OptimizerState{T}"/>.</summary>
+    /// <summary><c>SGD</c>, <c>Adam</c>, <c>AdamW</c>, <c>RMSprop</c>, <c>Adagrad</c> or <c>Adamax</c>: the name stored in <see cref="OptimizerState{T}"/>.</summary>
     public abstract string Kind { get; }
 
     public IReadOnlyList<Parameter<T>> Parameters => parameters;

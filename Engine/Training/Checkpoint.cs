@@ -128,7 +128,10 @@ public static class Checkpoint
                 "SGD" => new Sgd<float>(parameters, header.learning_rate, H("momentum"), H("dampening"), H("nesterov") != 0, H("weight_decay")),
                 "RMSprop" => new RmsProp<float>(parameters, header.learning_rate, H("alpha"), H("eps"), H("momentum"), H("centered") != 0, H("weight_decay"),
                     header.hyperparameters.GetValueOrDefault("keras_formula") != 0 ? RmsPropFormula.Keras : RmsPropFormula.PyTorch),
-                _ => throw new NumLstmFormatException(path, $"metadata '{OptimizerKey}'", $"expected optimizer kind Adam, AdamW, SGD or RMSprop, found '{header.kind}'."),
+                "Adagrad" => new Adagrad<float>(parameters, header.learning_rate, H("initial_accumulator_value"), H("eps"), H("lr_decay"), H("weight_decay"),
+                    header.hyperparameters.GetValueOrDefault("keras_formula") != 0 ? AdagradFormula.Keras : AdagradFormula.PyTorch),
+                "Adamax" => new Adamax<float>(parameters, header.learning_rate, H("beta1"), H("beta2"), H("eps"), H("weight_decay"), Formula()),
+                _ => throw new NumLstmFormatException(path, $"metadata '{OptimizerKey}'", $"expected optimizer kind Adam, AdamW, SGD, RMSprop, Adagrad or Adamax, found '{header.kind}'."),
             };
         }
         catch (ArgumentException e)

@@ -8,9 +8,9 @@ namespace NumLstm.Parity.Generator;
 /// <summary>
 /// Ten optimizer steps from given parameters and a given gradient sequence, and gradient clipping.
 ///
-/// The trajectories follow PyTorch 2.10's torch.optim.Adam / SGD / RMSprop as Python runs them on CPU tensors
-/// (torch/optim/adam.py _single_tensor_adam, sgd.py _single_tensor_sgd, rmsprop.py _single_tensor_rmsprop, foreach and
-/// fused off), written op for op
+/// The trajectories follow PyTorch 2.10's torch.optim.Adam / SGD / RMSprop / Adagrad / Adamax as Python runs them on CPU
+/// tensors (torch/optim/adam.py _single_tensor_adam, sgd.py _single_tensor_sgd, rmsprop.py _single_tensor_rmsprop,
+/// adagrad.py _single_tensor_adagrad, adamax.py _single_tensor_adamax, foreach and fused off), written op for op
 /// with the same libtorch kernels (lerp_, mul_().addcmul_(), sqrt() / bc2**0.5 .add_(eps), addcdiv_, maximum;
 /// add(alpha=), mul_().add_(), add_(alpha=-lr)). TorchSharp's own optimizer classes (torch.optim.Adam/AdamW/SGD in
 /// C#) write the first moment as mul_(β1).add_(g, 1 − β1), as PyTorch did before 2.1; they are run too and their
@@ -27,7 +27,8 @@ internal static class OptimizerFixtures
     private static readonly int[] Lengths = { 1, 7, 33 };
 
     private sealed record Hyper(string Kind, double Lr, double Beta1 = 0.9, double Beta2 = 0.999, double Eps = 1e-8, double WeightDecay = 0,
-        bool AmsGrad = false, double Momentum = 0, double Dampening = 0, bool Nesterov = false, double Alpha = 0.99, bool Centered = false);
+        bool AmsGrad = false, double Momentum = 0, double Dampening = 0, bool Nesterov = false, double Alpha = 0.99, bool Centered = false,
+        double LrDecay = 0, double InitialAccumulator = 0);
 
     public static IEnumerable<string> Write(string folder)
     {
@@ -42,6 +43,11 @@ internal static class OptimizerFixtures
         yield return Trajectory(folder, "optim_rmsprop_centered_momentum_wd.safetensors",
             new Hyper("RMSprop", 1e-2, Alpha: 0.9, Eps: 1e-7, Momentum: 0.9, Centered: true, WeightDecay: 0.01), theta0, grads);
         yield return Trajectory(folder, "optim_rmsprop_alpha0.3_momentum.safetensors", new Hyper("RMSprop", 1e-3, Alpha: 0.3, Eps: 1e-6, Momentum: 0.5, Centered: true), theta0, grads);
+        yield return Trajectory(folder, "optim_adagrad.safetensors", new Hyper("Adagrad", 1e-2, Eps: 1e-10), theta0, grads);
+        yield return Trajectory(folder, "optim_adagrad_decay_accumulator_wd.safetensors",
+            new Hyper("Adagrad", 1e-2, Eps: 1e-7, LrDecay: 0.1, InitialAccumulator: 0.1, WeightDecay: 0.01), theta0, grads);
+        yield return Trajectory(folder, "optim_adamax.safetensors", new Hyper("Adamax", 2e-3, Eps: 1e-8), theta0, grads);
+        yield return Trajectory(folder, "optim_adamax_beta0.3_wd.safetensors", new Hyper("Adamax", 1e-2, Beta1: 0.3, Beta2: 0.9, Eps: 1e-6, WeightDecay: 0.01), theta0, grads);
         yield return Clipping(folder);
     }
 
@@ -95,6 +101,10 @@ internal static class OptimizerFixtures
             writer.Meta("momentum", hyper.Momentum).Meta("dampening", hyper.Dampening).Meta("weight_decay", hyper.WeightDecay).Meta("nesterov", hyper.Nesterov ? "true" : "false");
         else if (hyper.Kind == "RMSprop")
             writer.Meta("alpha", hyper.Alpha).Meta("eps", hyper.Eps).Meta("momentum", hyper.Momentum).Meta("weight_decay", hyper.WeightDecay).Meta("centered", hyper.Centered ? "true" : "false");
+        else if (hyper.Kind == "Adagrad")
+            writer.Meta("lr_decay", hyper.LrDecay).Meta("initial_accumulator_value", hyper.InitialAccumulator).Meta("eps", hyper.Eps).Meta("weight_decay", hyper.WeightDecay);
+        else if (hyper.Kind == "Adamax")
+            writer.Meta("beta1", hyper.Beta1).Meta("beta2", hyper.Beta2).Meta("eps", hyper.Eps).Meta("weight_decay", hyper.WeightDecay);
         else
             writer.Meta("beta1", hyper.Beta1).Meta("beta2", hyper.Beta2).Meta("eps", hyper.Eps).Meta("weight_decay", hyper.WeightDecay).Meta("amsgrad", hyper.AmsGrad ? "true" : "false");
         for (int p = 0; p < Names.Length; p++)
@@ -114,6 +124,8 @@ internal static class OptimizerFixtures
             "Adam" => new TorchSharp.Modules.Adam(ps, h.Lr, h.Beta1, h.Beta2, h.Eps, h.WeightDecay, h.AmsGrad),
             "AdamW" => new TorchSharp.Modules.AdamW(ps, h.Lr, h.Beta1, h.Beta2, h.Eps, h.WeightDecay, h.AmsGrad),
             "RMSprop" => torch.optim.RMSProp(ps, h.Lr, h.Alpha, h.Eps, h.WeightDecay, h.Momentum, h.Centered),
+            "Adagrad" => torch.optim.Adagrad(ps, h.Lr, h.LrDecay, h.WeightDecay, h.InitialAccumulator, h.Eps),
+            "Adamax" => torch.optim.Adamax(ps, h.Lr, h.Beta1, h.Beta2, h.Eps, h.WeightDecay),
             _ => new TorchSharp.Modules.SGD(ps, h.Lr, h.Momentum, h.Dampening, h.WeightDecay, h.Nesterov),
         };
         double worst = 0;
@@ -131,14 +143,14 @@ internal static class OptimizerFixtures
         return worst;
     }
 
-    /// <summary>PyTorch 2.10's _single_tensor_adam / _single_tensor_sgd / _single_tensor_rmsprop (capturable, differentiable,
+    /// <summary>PyTorch 2.10's _single_tensor_adam / _sgd / _rmsprop / _adagrad / _adamax (capturable, differentiable,
     /// maximize off).</summary>
     private sealed class PythonStepper
     {
         private readonly Hyper h;
         private readonly Tensor[] expAvg, expAvgSq, maxExpAvgSq;
         private readonly Tensor?[] momentumBuffer;
-        private readonly Tensor[] squareAvg, gradAvg, rmsMomentum;
+        private readonly Tensor[] squareAvg, gradAvg, rmsMomentum, sum, expInf;
         private long step;
 
         public PythonStepper(Hyper hyper, Tensor[] theta0)
@@ -152,6 +164,8 @@ internal static class OptimizerFixtures
             squareAvg = Parameters.Select(p => torch.zeros_like(p)).ToArray();
             gradAvg = Parameters.Select(p => torch.zeros_like(p)).ToArray();
             rmsMomentum = Parameters.Select(p => torch.zeros_like(p)).ToArray();
+            sum = Parameters.Select(p => torch.full_like(p, hyper.InitialAccumulator)).ToArray();   // adagrad.py's state["sum"]
+            expInf = Parameters.Select(p => torch.zeros_like(p)).ToArray();
         }
 
         public Tensor[] Parameters { get; }
@@ -164,6 +178,8 @@ internal static class OptimizerFixtures
             {
                 if (h.Kind == "SGD") SgdStep(i, grads[i]);
                 else if (h.Kind == "RMSprop") RmsPropStep(i, grads[i]);
+                else if (h.Kind == "Adagrad") AdagradStep(i, grads[i]);
+                else if (h.Kind == "Adamax") AdamaxStep(i, grads[i]);
                 else AdamStep(i, grads[i]);
             }
         }
@@ -229,12 +245,45 @@ internal static class OptimizerFixtures
             else param.addcdiv_(grad, avg, -h.Lr);
         }
 
+        // adagrad.py's _single_tensor_adagrad (dense gradients).
+        private void AdagradStep(int i, Tensor grad)
+        {
+            Tensor param = Parameters[i];
+            if (h.WeightDecay != 0) grad = grad.add(param, alpha: h.WeightDecay);
+            double clr = h.Lr / (1 + (step - 1) * h.LrDecay);
+            sum[i].addcmul_(grad, grad, 1);
+            Tensor std = sum[i].sqrt().add_(h.Eps);
+            param.addcdiv_(grad, std, -clr);
+        }
+
+        // adamax.py's _single_tensor_adamax (not differentiable, not capturable).
+        private void AdamaxStep(int i, Tensor grad)
+        {
+            Tensor param = Parameters[i];
+            if (h.WeightDecay != 0) grad = grad.add(param, alpha: h.WeightDecay);
+            expAvg[i].lerp_(grad, torch.tensor(1 - h.Beta1, dtype: ScalarType.Float64));
+            expInf[i].copy_(torch.maximum(expInf[i].mul_(h.Beta2), grad.abs().add_(h.Eps)));
+            double clr = h.Lr / (1 - Math.Pow(h.Beta1, step));
+            param.addcdiv_(expAvg[i], expInf[i], -clr);
+        }
+
         /// <summary>The state tensors with PyTorch's names (which NumLstm's slots share).</summary>
         public IEnumerable<(string Slot, Tensor Value)> State(int i)
         {
             if (h.Kind == "SGD")
             {
                 if (h.Momentum != 0) yield return ("momentum_buffer", momentumBuffer[i]!);
+                yield break;
+            }
+            if (h.Kind == "Adagrad")
+            {
+                yield return ("sum", sum[i]);
+                yield break;
+            }
+            if (h.Kind == "Adamax")
+            {
+                yield return ("exp_avg", expAvg[i]);
+                yield return ("exp_inf", expInf[i]);
                 yield break;
             }
             if (h.Kind == "RMSprop")
