@@ -9,32 +9,8 @@ namespace NumLstm.Tests.Optimizers;
 /// </summary>
 [TestFixture(typeof(float))]
 [TestFixture(typeof(double))]
-public class AdagradAdamaxTests<T> where T : unmanaged, IFloatingPointIeee754<T>
+public class AdagradAdamaxTests<T> : OptimizerTestBase<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
-    private static readonly bool IsFloat = typeof(T) == typeof(float);
-    private static readonly double Tolerance = IsFloat ? 2e-6 : 1e-13;
-
-    private static double D(T value) => double.CreateTruncating(value);
-    private static T C(double value) => T.CreateTruncating(value);
-
-    private static Parameter<T> MakeParameter(string name, params double[] values)
-    {
-        var parameter = new Parameter<T>(name, values.Length);
-        for (int k = 0; k < values.Length; k++) parameter.Value[k] = C(values[k]);
-        return parameter;
-    }
-
-    private static void SetGradient(Parameter<T> parameter, double[] gradient)
-    {
-        for (int k = 0; k < gradient.Length; k++) parameter.Gradient[k] = C(gradient[k]);
-    }
-
-    private static void AssertValues(double[] expected, Parameter<T> parameter, string what)
-    {
-        for (int k = 0; k < expected.Length; k++)
-            Assert.That(D(parameter.Value[k]), Is.EqualTo(expected[k]).Within(Tolerance * Math.Max(1, Math.Abs(expected[k]))), $"{what}[{k}]");
-    }
-
     private static (double[] Theta0, double[][] Gradients) Data(int n, int steps, int seed)
     {
         var random = new Random(seed);

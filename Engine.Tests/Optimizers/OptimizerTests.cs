@@ -4,32 +4,8 @@ namespace NumLstm.Tests.Optimizers;
 
 [TestFixture(typeof(float))]
 [TestFixture(typeof(double))]
-public class OptimizerTests<T> where T : unmanaged, IFloatingPointIeee754<T>
+public class OptimizerTests<T> : OptimizerTestBase<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
-    private static readonly bool IsFloat = typeof(T) == typeof(float);
-    private static readonly double Tolerance = IsFloat ? 2e-6 : 1e-13;
-
-    private static double D(T value) => double.CreateTruncating(value);
-    private static T C(double value) => T.CreateTruncating(value);
-
-    private static Parameter<T> MakeParameter(string name, params double[] values)
-    {
-        var parameter = new Parameter<T>(name, values.Length);
-        for (int k = 0; k < values.Length; k++) parameter.Value[k] = C(values[k]);
-        return parameter;
-    }
-
-    private static void SetGradient(Parameter<T> parameter, params double[] gradient)
-    {
-        for (int k = 0; k < gradient.Length; k++) parameter.Gradient[k] = C(gradient[k]);
-    }
-
-    private static void AssertValues(double[] expected, Parameter<T> parameter, string what)
-    {
-        for (int k = 0; k < expected.Length; k++)
-            Assert.That(D(parameter.Value[k]), Is.EqualTo(expected[k]).Within(Tolerance * Math.Max(1, Math.Abs(expected[k]))), $"{what}[{k}]");
-    }
-
     // Gradients of three steps on a 2-element parameter; the second element's gradient shrinks so AMSGrad's max matters.
     private static readonly double[][] Gradients = [[0.5, -2.0], [-0.3, 0.1], [0.8, 0.05]];
     private static readonly double[] Theta0 = [1.0, -0.5];

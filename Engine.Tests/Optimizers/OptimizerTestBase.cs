@@ -1,0 +1,30 @@
+namespace NumLstm.Tests.Optimizers;
+
+/// <summary>What the optimizer fixtures share: T from and to double, a parameter from values, its gradient from values,
+/// and values compared within the fixture's tolerance (2e-6 relative in float, 1e-13 in double).</summary>
+public abstract class OptimizerTestBase<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    protected static readonly bool IsFloat = typeof(T) == typeof(float);
+    protected static readonly double Tolerance = IsFloat ? 2e-6 : 1e-13;
+
+    protected static double D(T value) => double.CreateTruncating(value);
+    protected static T C(double value) => T.CreateTruncating(value);
+
+    protected static Parameter<T> MakeParameter(string name, params double[] values)
+    {
+        var parameter = new Parameter<T>(name, values.Length);
+        for (int k = 0; k < values.Length; k++) parameter.Value[k] = C(values[k]);
+        return parameter;
+    }
+
+    protected static void SetGradient(Parameter<T> parameter, params double[] gradient)
+    {
+        for (int k = 0; k < gradient.Length; k++) parameter.Gradient[k] = C(gradient[k]);
+    }
+
+    protected static void AssertValues(double[] expected, Parameter<T> parameter, string what)
+    {
+        for (int k = 0; k < expected.Length; k++)
+            Assert.That(D(parameter.Value[k]), Is.EqualTo(expected[k]).Within(Tolerance * Math.Max(1, Math.Abs(expected[k]))), $"{what}[{k}]");
+    }
+}
