@@ -273,10 +273,14 @@ public class TrainerTests
             "Adamax 0.8 0.99 1E-06 0.0001 PyTorch").SetArgDisplayNames("Adamax");
         yield return new TestCaseData((Func<Sequential<float>, Optimizer<float>>)(m => new Adamax<float>(m.Parameters.ToList(), 0.01, formula: AdamFormula.Keras)),
             "Adamax 0.9 0.999 1E-07 0 Keras").SetArgDisplayNames("Adamax, Keras");
+        yield return new TestCaseData((Func<Sequential<float>, Optimizer<float>>)(m => new NAdam<float>(m.Parameters.ToList(), 0.01, beta1: 0.8, epsilon: 1e-6, weightDecay: 1e-4, momentumDecay: 0.1, decoupledWeightDecay: true)),
+            "NAdam 0.8 0.999 1E-06 0.0001 0.1 True PyTorch").SetArgDisplayNames("NAdam");
+        yield return new TestCaseData((Func<Sequential<float>, Optimizer<float>>)(m => new NAdam<float>(m.Parameters.ToList(), 0.01, formula: AdamFormula.Keras)),
+            "NAdam 0.9 0.999 1E-07 0 1 False Keras").SetArgDisplayNames("NAdam, Keras");
     }
 
     [TestCaseSource(nameof(CheckpointedOptimizers))]
-    public void Checkpoint_KeepsAdagradAndAdamax_AndResumesThemBitwise(Func<Sequential<float>, Optimizer<float>> create, string options)
+    public void Checkpoint_KeepsAdagradAdamaxAndNAdam_AndResumesThemBitwise(Func<Sequential<float>, Optimizer<float>> create, string options)
     {
         SequenceDataset data = SignTask(32, 7);
         TrainingOptions Options(int epochs) => new() { Epochs = epochs, BatchSize = 16, Seed = 5 };
@@ -294,6 +298,7 @@ public class TrainerTests
             {
                 Adagrad<float> a => string.Create(CultureInfo.InvariantCulture, $"Adagrad {a.InitialAccumulatorValue} {a.Epsilon} {a.LrDecay} {a.WeightDecay} {a.Formula}"),
                 Adamax<float> a => string.Create(CultureInfo.InvariantCulture, $"Adamax {a.Beta1} {a.Beta2} {a.Epsilon} {a.WeightDecay} {a.Formula}"),
+                NAdam<float> a => string.Create(CultureInfo.InvariantCulture, $"NAdam {a.Beta1} {a.Beta2} {a.Epsilon} {a.WeightDecay} {a.MomentumDecay} {a.DecoupledWeightDecay} {a.Formula}"),
                 var other => $"{other?.Kind}",
             };
             Assert.That(loaded, Is.EqualTo(options));

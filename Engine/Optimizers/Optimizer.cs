@@ -43,7 +43,7 @@ public abstract class Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
         }
     }
 
-    /// <summary><c>SGD</c>, <c>Adam</c>, <c>AdamW</c>, <c>RMSprop</c>, <c>Adagrad</c> or <c>Adamax</c>: the name stored in <see cref="OptimizerState{T}"/>.</summary>
+    /// <summary><c>SGD</c>, <c>Adam</c>, <c>AdamW</c>, <c>RMSprop</c>, <c>Adagrad</c>, <c>Adamax</c> or <c>NAdam</c>: the name stored in <see cref="OptimizerState{T}"/>.</summary>
     public abstract string Kind { get; }
 
     public IReadOnlyList<Parameter<T>> Parameters => parameters;
@@ -222,6 +222,13 @@ public abstract class Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
         StepCount = state.Step;
         LearningRate = state.LearningRate;
         if (state.InitialLearningRate is double savedInitial) InitialLearningRate = savedInitial;
+        OnStateImported();
+    }
+
+    /// <summary>Called at the end of <see cref="ImportState"/>, after the arrays and <see cref="StepCount"/> are restored:
+    /// an optimizer with a running scalar that its state does not store (NAdam's μ product) derives it here.</summary>
+    protected virtual void OnStateImported()
+    {
     }
 
     protected static T Cast(double value) => T.CreateTruncating(value);

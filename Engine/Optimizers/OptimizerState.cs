@@ -47,7 +47,7 @@ public sealed class OptimizerState<T> where T : unmanaged, IFloatingPointIeee754
         InitialLearningRate = initialLearningRate;
     }
 
-    /// <summary><c>SGD</c>, <c>Adam</c>, <c>AdamW</c>, <c>RMSprop</c>, <c>Adagrad</c> or <c>Adamax</c>.</summary>
+    /// <summary><c>SGD</c>, <c>Adam</c>, <c>AdamW</c>, <c>RMSprop</c>, <c>Adagrad</c>, <c>Adamax</c> or <c>NAdam</c>.</summary>
     public string Kind { get; }
     public long Step { get; }
     public double LearningRate { get; }

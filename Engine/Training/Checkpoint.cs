@@ -131,7 +131,9 @@ public static class Checkpoint
                 "Adagrad" => new Adagrad<float>(parameters, header.learning_rate, H("initial_accumulator_value"), H("eps"), H("lr_decay"), H("weight_decay"),
                     header.hyperparameters.GetValueOrDefault("keras_formula") != 0 ? AdagradFormula.Keras : AdagradFormula.PyTorch),
                 "Adamax" => new Adamax<float>(parameters, header.learning_rate, H("beta1"), H("beta2"), H("eps"), H("weight_decay"), Formula()),
-                _ => throw new NumLstmFormatException(path, $"metadata '{OptimizerKey}'", $"expected optimizer kind Adam, AdamW, SGD, RMSprop, Adagrad or Adamax, found '{header.kind}'."),
+                "NAdam" => new NAdam<float>(parameters, header.learning_rate, H("beta1"), H("beta2"), H("eps"), H("weight_decay"), H("momentum_decay"),
+                    H("decoupled_weight_decay") != 0, Formula()),
+                _ => throw new NumLstmFormatException(path, $"metadata '{OptimizerKey}'", $"expected optimizer kind Adam, AdamW, SGD, RMSprop, Adagrad, Adamax or NAdam, found '{header.kind}'."),
             };
         }
         catch (ArgumentException e)

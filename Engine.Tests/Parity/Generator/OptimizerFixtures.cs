@@ -8,9 +8,10 @@ namespace NumLstm.Parity.Generator;
 /// <summary>
 /// Ten optimizer steps from given parameters and a given gradient sequence, and gradient clipping.
 ///
-/// The trajectories follow PyTorch 2.10's torch.optim.Adam / SGD / RMSprop / Adagrad / Adamax as Python runs them on CPU
-/// tensors (torch/optim/adam.py _single_tensor_adam, sgd.py _single_tensor_sgd, rmsprop.py _single_tensor_rmsprop,
-/// adagrad.py _single_tensor_adagrad, adamax.py _single_tensor_adamax, foreach and fused off), written op for op
+/// The trajectories follow PyTorch 2.10's torch.optim.Adam / SGD / RMSprop / Adagrad / Adamax / NAdam as Python runs them
+/// on CPU tensors (torch/optim/adam.py _single_tensor_adam, sgd.py _single_tensor_sgd, rmsprop.py _single_tensor_rmsprop,
+/// adagrad.py _single_tensor_adagrad, adamax.py _single_tensor_adamax, nadam.py _single_tensor_nadam, foreach and fused
+/// off), written op for op
 /// with the same libtorch kernels (lerp_, mul_().addcmul_(), sqrt() / bc2**0.5 .add_(eps), addcdiv_, maximum;
 /// add(alpha=), mul_().add_(), add_(alpha=-lr)). TorchSharp's own optimizer classes (torch.optim.Adam/AdamW/SGD in
 /// C#) write the first moment as mul_(β1).add_(g, 1 − β1), as PyTorch did before 2.1; they are run too and their
@@ -28,7 +29,7 @@ internal static class OptimizerFixtures
 
     private sealed record Hyper(string Kind, double Lr, double Beta1 = 0.9, double Beta2 = 0.999, double Eps = 1e-8, double WeightDecay = 0,
         bool AmsGrad = false, double Momentum = 0, double Dampening = 0, bool Nesterov = false, double Alpha = 0.99, bool Centered = false,
-        double LrDecay = 0, double InitialAccumulator = 0);
+        double LrDecay = 0, double InitialAccumulator = 0, double MomentumDecay = 4e-3, bool Decoupled = false);
 
     public static IEnumerable<string> Write(string folder)
     {
@@ -48,6 +49,9 @@ internal static class OptimizerFixtures
             new Hyper("Adagrad", 1e-2, Eps: 1e-7, LrDecay: 0.1, InitialAccumulator: 0.1, WeightDecay: 0.01), theta0, grads);
         yield return Trajectory(folder, "optim_adamax.safetensors", new Hyper("Adamax", 2e-3, Eps: 1e-8), theta0, grads);
         yield return Trajectory(folder, "optim_adamax_beta0.3_wd.safetensors", new Hyper("Adamax", 1e-2, Beta1: 0.3, Beta2: 0.9, Eps: 1e-6, WeightDecay: 0.01), theta0, grads);
+        yield return Trajectory(folder, "optim_nadam.safetensors", new Hyper("NAdam", 2e-3, Eps: 1e-8), theta0, grads);
+        yield return Trajectory(folder, "optim_nadam_wd.safetensors", new Hyper("NAdam", 1e-2, Beta1: 0.8, Beta2: 0.99, Eps: 1e-7, WeightDecay: 0.01, MomentumDecay: 0.1), theta0, grads);
+        yield return Trajectory(folder, "optim_nadamw_beta0.3.safetensors", new Hyper("NAdam", 1e-2, Beta1: 0.3, Eps: 1e-7, WeightDecay: 0.05, MomentumDecay: 1, Decoupled: true), theta0, grads);
         yield return Clipping(folder);
     }
 
@@ -88,15 +92,19 @@ internal static class OptimizerFixtures
             reference.Step(grads.Select(g => g[t].clone()).ToArray());
             for (int p = 0; p < Names.Length; p++) trajectory[p].Add(reference.Parameters[p].clone());
         }
-        double crossCheck = TorchSharpDistance(hyper, theta0, grads, trajectory);
+        // TorchSharp 0.107's NAdam class has no decoupled_weight_decay (the library holds no such name), so NAdamW is not
+        // cross-checked against it.
+        string crossCheck = hyper is { Kind: "NAdam", Decoupled: true }
+            ? $"not run: TorchSharp's torch.optim.NAdam class takes no decoupled_weight_decay"
+            : string.Create(CultureInfo.InvariantCulture,
+                $"TorchSharp's torch.optim.{hyper.Kind} class from the same start: max over steps and tensors of max|Δθ| / max|θ − θ0| = {TorchSharpDistance(hyper, theta0, grads, trajectory):E2}");
 
         var writer = new FixtureWriter(name,
                 $"{Steps} steps of torch.optim.{hyper.Kind} (PyTorch 2.10's single-tensor CPU update in libtorch ops) from param.* with the gradients grad.*[step]; " +
                 "trajectory.*[step] = parameters after that step; state.* = optimizer state after the last step")
             .Meta("seed", 701)
             .Meta("kind", hyper.Kind).Meta("lr", hyper.Lr)
-            .Meta("torchsharp_optimizer_crosscheck", string.Create(CultureInfo.InvariantCulture,
-                $"TorchSharp's torch.optim.{hyper.Kind} class from the same start: max over steps and tensors of max|Δθ| / max|θ − θ0| = {crossCheck:E2}"));
+            .Meta("torchsharp_optimizer_crosscheck", crossCheck);
         if (hyper.Kind == "SGD")
             writer.Meta("momentum", hyper.Momentum).Meta("dampening", hyper.Dampening).Meta("weight_decay", hyper.WeightDecay).Meta("nesterov", hyper.Nesterov ? "true" : "false");
         else if (hyper.Kind == "RMSprop")
@@ -105,12 +113,17 @@ internal static class OptimizerFixtures
             writer.Meta("lr_decay", hyper.LrDecay).Meta("initial_accumulator_value", hyper.InitialAccumulator).Meta("eps", hyper.Eps).Meta("weight_decay", hyper.WeightDecay);
         else if (hyper.Kind == "Adamax")
             writer.Meta("beta1", hyper.Beta1).Meta("beta2", hyper.Beta2).Meta("eps", hyper.Eps).Meta("weight_decay", hyper.WeightDecay);
+        else if (hyper.Kind == "NAdam")
+            writer.Meta("beta1", hyper.Beta1).Meta("beta2", hyper.Beta2).Meta("eps", hyper.Eps).Meta("weight_decay", hyper.WeightDecay)
+                .Meta("momentum_decay", hyper.MomentumDecay).Meta("decoupled_weight_decay", hyper.Decoupled ? "true" : "false");
         else
             writer.Meta("beta1", hyper.Beta1).Meta("beta2", hyper.Beta2).Meta("eps", hyper.Eps).Meta("weight_decay", hyper.WeightDecay).Meta("amsgrad", hyper.AmsGrad ? "true" : "false");
         for (int p = 0; p < Names.Length; p++)
         {
             writer.Add($"param.{Names[p]}", theta0[p]).Add($"grad.{Names[p]}", grads[p]).Add($"trajectory.{Names[p]}", torch.stack(trajectory[p]));
             foreach (var (slot, value) in reference.State(p)) writer.Add($"state.{Names[p]}.{slot}", value);
+            // NAdam's scalar mu_product: NumLstm derives it from the step count instead of storing it with the arrays.
+            if (hyper.Kind == "NAdam") writer.Add($"mu_product.{Names[p]}", reference.MuProduct(p));
         }
         return writer.Write(folder);
     }
@@ -126,6 +139,7 @@ internal static class OptimizerFixtures
             "RMSprop" => torch.optim.RMSProp(ps, h.Lr, h.Alpha, h.Eps, h.WeightDecay, h.Momentum, h.Centered),
             "Adagrad" => torch.optim.Adagrad(ps, h.Lr, h.LrDecay, h.WeightDecay, h.InitialAccumulator, h.Eps),
             "Adamax" => torch.optim.Adamax(ps, h.Lr, h.Beta1, h.Beta2, h.Eps, h.WeightDecay),
+            "NAdam" => torch.optim.NAdam(ps, h.Lr, h.Beta1, h.Beta2, h.Eps, h.WeightDecay, h.MomentumDecay),
             _ => new TorchSharp.Modules.SGD(ps, h.Lr, h.Momentum, h.Dampening, h.WeightDecay, h.Nesterov),
         };
         double worst = 0;
@@ -143,14 +157,14 @@ internal static class OptimizerFixtures
         return worst;
     }
 
-    /// <summary>PyTorch 2.10's _single_tensor_adam / _sgd / _rmsprop / _adagrad / _adamax (capturable, differentiable,
-    /// maximize off).</summary>
+    /// <summary>PyTorch 2.10's _single_tensor_adam / _sgd / _rmsprop / _adagrad / _adamax / _nadam (capturable,
+    /// differentiable, maximize off).</summary>
     private sealed class PythonStepper
     {
         private readonly Hyper h;
         private readonly Tensor[] expAvg, expAvgSq, maxExpAvgSq;
         private readonly Tensor?[] momentumBuffer;
-        private readonly Tensor[] squareAvg, gradAvg, rmsMomentum, sum, expInf;
+        private readonly Tensor[] squareAvg, gradAvg, rmsMomentum, sum, expInf, muProduct;
         private long step;
 
         public PythonStepper(Hyper hyper, Tensor[] theta0)
@@ -166,7 +180,12 @@ internal static class OptimizerFixtures
             rmsMomentum = Parameters.Select(p => torch.zeros_like(p)).ToArray();
             sum = Parameters.Select(p => torch.full_like(p, hyper.InitialAccumulator)).ToArray();   // adagrad.py's state["sum"]
             expInf = Parameters.Select(p => torch.zeros_like(p)).ToArray();
+            // nadam.py: state["mu_product"] = torch.ones((), dtype=_get_scalar_dtype()), float64 when the default dtype is
+            // (as for these float64 parameters, so that NumLstm's Π in T is PyTorch's in double).
+            muProduct = Parameters.Select(p => torch.ones(Array.Empty<long>(), dtype: ScalarType.Float64)).ToArray();
         }
+
+        public Tensor MuProduct(int i) => muProduct[i];
 
         public Tensor[] Parameters { get; }
 
@@ -180,6 +199,7 @@ internal static class OptimizerFixtures
                 else if (h.Kind == "RMSprop") RmsPropStep(i, grads[i]);
                 else if (h.Kind == "Adagrad") AdagradStep(i, grads[i]);
                 else if (h.Kind == "Adamax") AdamaxStep(i, grads[i]);
+                else if (h.Kind == "NAdam") NAdamStep(i, grads[i]);
                 else AdamStep(i, grads[i]);
             }
         }
@@ -267,6 +287,29 @@ internal static class OptimizerFixtures
             param.addcdiv_(expAvg[i], expInf[i], -clr);
         }
 
+        // nadam.py's _single_tensor_nadam (not differentiable, not capturable).
+        private void NAdamStep(int i, Tensor grad)
+        {
+            Tensor param = Parameters[i];
+            double biasCorrection2 = 1 - Math.Pow(h.Beta2, step);
+            if (h.WeightDecay != 0)
+            {
+                if (h.Decoupled) param.mul_(1 - h.Lr * h.WeightDecay);
+                else grad = grad.add(param, alpha: h.WeightDecay);
+            }
+            double mu = h.Beta1 * (1.0 - 0.5 * Math.Pow(0.96, step * h.MomentumDecay));
+            double muNext = h.Beta1 * (1.0 - 0.5 * Math.Pow(0.96, (step + 1) * h.MomentumDecay));
+            muProduct[i].mul_(mu);
+            expAvg[i].lerp_(grad, torch.tensor(1 - h.Beta1, dtype: ScalarType.Float64));
+            expAvgSq[i].mul_(h.Beta2).addcmul_(grad, grad, 1 - h.Beta2);
+            Tensor denom = expAvgSq[i].div(biasCorrection2).sqrt();
+            double product = muProduct[i].item<double>();
+            double productNext = product * muNext;
+            denom.add_(h.Eps);
+            param.addcdiv_(grad, denom, -h.Lr * (1.0 - mu) / (1.0 - product));
+            param.addcdiv_(expAvg[i], denom, (-h.Lr * muNext) / (1.0 - productNext));
+        }
+
         /// <summary>The state tensors with PyTorch's names (which NumLstm's slots share).</summary>
         public IEnumerable<(string Slot, Tensor Value)> State(int i)
         {
@@ -295,7 +338,7 @@ internal static class OptimizerFixtures
             }
             yield return ("exp_avg", expAvg[i]);
             yield return ("exp_avg_sq", expAvgSq[i]);
-            if (h.AmsGrad) yield return ("max_exp_avg_sq", maxExpAvgSq[i]);
+            if (h.AmsGrad) yield return ("max_exp_avg_sq", maxExpAvgSq[i]);   // (NAdam's mu_product is written apart)
         }
     }
 

@@ -1,0 +1,216 @@
+using System.Runtime.Intrinsics;
+
+namespace NumLstm.Optimizers;
+
+/// <summary>
+/// NAdam (Dozat, 2016: Adam with Nesterov momentum) with the update of <c>torch.optim.NAdam</c>
+/// (docs/math-losses-optimizers.md): with μ_t = β1·(1 − 0.5·0.96^(t·ψ)) and Π_t = μ_1⋯μ_t,
+/// g ← ∇θ + λθ (or θ ← θ(1 − lr·λ), decoupled); m ← lerp(m, g, 1 − β1); v ← β2·v + (1 − β2)·g²;
+/// d = √(v / (1 − β2^t)) + ε; θ ← θ − lr(1 − μ_t)/(1 − Π_t)·g/d − lr·μ_{t+1}/(1 − Π_t·μ_{t+1})·m/d.
+/// <see cref="AdamFormula.Keras"/> gives Keras 3's <c>Nadam.update_step</c> instead, whose schedule is 0.96^t (ψ = 1).
+/// Defaults are Keras's (lr = 1e-3, ε = 1e-7); PyTorch's are lr = 2e-3, ε = 1e-8, ψ = 4e-3.
+/// Π_t is kept in T, as PyTorch keeps its <c>mu_product</c> in the default dtype and Keras its <c>u_product</c> in the
+/// variables' type; the exported state does not hold it: <see cref="Optimizer{T}.ImportState"/> recomputes it from the step count.
+/// </summary>
+public sealed class NAdam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private T oneMinusBeta1, beta1Complement, beta2, oneMinusBeta2, eps, lambda, decoupledFactor;
+    private T gradientScale, momentScale, biasCorrection2;                       // PyTorch: the two addcdiv values, 1 − β2^t
+    private T uNext, oneMinusUNextProduct, oneMinusU, oneMinusUProduct, rate;      // Keras: u_{t+1}, 1 − Π·u_{t+1}, 1 − u_t, 1 − Π, lr
+    private T product = T.One;                                                  // Π_t: PyTorch's mu_product, Keras's u_product
+    private bool lerpFromStart;
+
+    public NAdam(IReadOnlyList<Parameter<T>> parameters, double learningRate = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
+        double epsilon = 1e-7, double weightDecay = 0, double? momentumDecay = null, bool decoupledWeightDecay = false,
+        AdamFormula formula = AdamFormula.PyTorch)
+        : base(parameters, learningRate, "exp_avg", "exp_avg_sq")
+    {
+        if (!Enum.IsDefined(formula))
+            throw new ArgumentOutOfRangeException(nameof(formula), formula, "Unknown NAdam formula: expected PyTorch or Keras.");
+        CheckBeta(beta1, nameof(beta1));
+        CheckBeta(beta2, nameof(beta2));
+        CheckPositive(epsilon, nameof(epsilon));
+        CheckNonNegative(weightDecay, nameof(weightDecay));
+        double decay = momentumDecay ?? (formula == AdamFormula.Keras ? 1 : 4e-3);
+        CheckNonNegative(decay, nameof(momentumDecay));
+        Beta1 = beta1;
+        Beta2 = beta2;
+        Epsilon = epsilon;
+        WeightDecay = weightDecay;
+        MomentumDecay = decay;
+        DecoupledWeightDecay = decoupledWeightDecay;
+        Formula = formula;
+    }
+
+    public override string Kind => "NAdam";
+    public double Beta1 { get; }
+    public double Beta2 { get; }
+    public double Epsilon { get; }
+    public double WeightDecay { get; }
+
+    /// <summary>ψ in μ_t = β1·(1 − 0.5·0.96^(t·ψ)): PyTorch's <c>momentum_decay</c>, 4e-3 by default; 1 by default under
+    /// the Keras formula, whose schedule is 0.96^t.</summary>
+    public double MomentumDecay { get; }
+
+    /// <summary>θ ← θ(1 − lr·λ) before the update instead of adding λθ to the gradient (PyTorch's
+    /// <c>decoupled_weight_decay</c>, NAdamW).</summary>
+    public bool DecoupledWeightDecay { get; }
+
+    /// <summary>Π_t = μ_1⋯μ_t after the last step (PyTorch's <c>mu_product</c>, Keras's <c>u_product</c>), 1 before the first.</summary>
+    public double MomentumProduct => double.CreateTruncating(product);
+
+    /// <summary>PyTorch's update (default) or Keras's (its m, v and m̂ written as Keras writes them, the schedule's powers
+    /// and the bias correction in T).</summary>
+    public AdamFormula Formula { get; }
+
+    protected override IReadOnlyDictionary<string, double> Hyperparameters()
+    {
+        var values = new Dictionary<string, double>
+        {
+            ["beta1"] = Beta1,
+            ["beta2"] = Beta2,
+            ["eps"] = Epsilon,
+            ["weight_decay"] = WeightDecay,
+            ["momentum_decay"] = MomentumDecay,
+            ["decoupled_weight_decay"] = DecoupledWeightDecay ? 1 : 0,
+        };
+        if (Formula == AdamFormula.Keras) values["keras_formula"] = 1;
+        return values;
+    }
+
+    /// <summary>μ_t in double, as Python computes it: β1·(1 − 0.5·0.96^(t·ψ)).</summary>
+    private double Mu(long step) => Beta1 * (1.0 - 0.5 * Math.Pow(0.96, step * MomentumDecay));
+
+    /// <summary>Keras's u_t in T: β1·(1 − 0.5·0.96^(t·ψ)), each constant cast to T and the power taken in T.</summary>
+    private T KerasU(long step) => Cast(Beta1) * (T.One - Cast(0.5) * T.Pow(Cast(0.96), T.CreateTruncating(step * MomentumDecay)));
+
+    /// <summary>Π_t after step t from Π_{t−1}: PyTorch's mu_product *= μ_t (in T); Keras's
+    /// u_product = u_product·β1·(1 − 0.5·0.96^t) (in T, in that order).</summary>
+    private T NextProduct(T previous, long step) => Formula == AdamFormula.Keras
+        ? previous * Cast(Beta1) * (T.One - Cast(0.5) * T.Pow(Cast(0.96), T.CreateTruncating(step * MomentumDecay)))
+        : previous * Cast(Mu(step));
+
+    protected override void OnStateImported()
+    {
+        // Π_t is the same for every parameter and follows from t alone. Each factor is below β1 < 1 and never falls from
+        // one step to the next (0.96^(tψ) only shrinks), so Π sinks into the subnormals within a few thousand steps and
+        // then stops moving: at 0, or at a few units of the smallest subnormal once the factor passes 0.5 (x·μ rounds
+        // back to x there), where every later step leaves it. The rebuild stops at that fixed point.
+        product = T.One;
+        for (long step = 1; step <= StepCount; step++)
+        {
+            T next = NextProduct(product, step);
+            if (next == product) break;
+            product = next;
+        }
+    }
+
+    protected override void BeginStep(long step)
+    {
+        oneMinusBeta1 = Cast(1 - Beta1);
+        lerpFromStart = Math.Abs(double.CreateTruncating(oneMinusBeta1)) < 0.5;
+        beta1Complement = T.One - oneMinusBeta1;
+        beta2 = Cast(Beta2);
+        oneMinusBeta2 = Cast(1 - Beta2);
+        eps = Cast(Epsilon);
+        lambda = Cast(WeightDecay);
+        decoupledFactor = Cast(1 - LearningRate * WeightDecay);
+        product = NextProduct(product, step);
+        if (Formula == AdamFormula.Keras)
+        {
+            // Keras: u_t, u_{t+1}, u_product_t_1 = u_product·u_{t+1} and β2^t in the variable's type.
+            uNext = KerasU(step + 1);
+            oneMinusUNextProduct = T.One - product * uNext;
+            oneMinusU = T.One - KerasU(step);
+            oneMinusUProduct = T.One - product;
+            biasCorrection2 = T.One - T.Pow(Cast(Beta2), T.CreateTruncating(step));
+            rate = Cast(LearningRate);
+            return;
+        }
+        // PyTorch: Python floats, with mu_product read back from its tensor (_get_value).
+        double mu = Mu(step), muNext = Mu(step + 1), muProduct = double.CreateTruncating(product);
+        biasCorrection2 = Cast(1 - Math.Pow(Beta2, step));
+        gradientScale = Cast(-LearningRate * (1.0 - mu) / (1.0 - muProduct));
+        momentScale = Cast(-LearningRate * muNext / (1.0 - muProduct * muNext));
+    }
+
+    protected override void Update(int index, Parameter<T> parameter) => Update(index, parameter, 0, parameter.Length);
+
+    protected override bool UpdatesElementwise => true;
+
+    protected override void Update(int index, Parameter<T> parameter, int start, int count)
+    {
+        Span<T> theta = parameter.Value.AsSpan(start, count);
+        ReadOnlySpan<T> gradient = parameter.Gradient.AsSpan(start, count);
+        Span<T> m = Slot(0, index).AsSpan(start, count), v = Slot(1, index).AsSpan(start, count);
+        bool coupled = WeightDecay != 0 && !DecoupledWeightDecay, decoupled = WeightDecay != 0 && DecoupledWeightDecay;
+        bool keras = Formula == AdamFormula.Keras, lerpSmall = lerpFromStart;
+        int k = 0;
+        if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
+        {
+            int width = Vector256<T>.Count;
+            Vector256<T> lambdaV = Vector256.Create(lambda), decayV = Vector256.Create(decoupledFactor);
+            Vector256<T> oneMinusBeta1V = Vector256.Create(oneMinusBeta1), beta1ComplementV = Vector256.Create(beta1Complement);
+            Vector256<T> beta2V = Vector256.Create(beta2), oneMinusBeta2V = Vector256.Create(oneMinusBeta2), epsV = Vector256.Create(eps);
+            Vector256<T> gradientScaleV = Vector256.Create(gradientScale), momentScaleV = Vector256.Create(momentScale);
+            Vector256<T> biasCorrection2V = Vector256.Create(biasCorrection2), uNextV = Vector256.Create(uNext);
+            Vector256<T> oneMinusUNextProductV = Vector256.Create(oneMinusUNextProduct), oneMinusUV = Vector256.Create(oneMinusU);
+            Vector256<T> oneMinusUProductV = Vector256.Create(oneMinusUProduct), rateV = Vector256.Create(rate);
+            ref T thetaRef = ref MemoryMarshal.GetReference(theta);
+            ref T gradientRef = ref MemoryMarshal.GetReference(gradient);
+            ref T mRef = ref MemoryMarshal.GetReference(m);
+            ref T vRef = ref MemoryMarshal.GetReference(v);
+            for (; k <= theta.Length - width; k += width)
+            {
+                nuint at = (nuint)k;
+                Vector256<T> thetaK = Vector256.LoadUnsafe(ref thetaRef, at);
+                Vector256<T> g = Vector256.LoadUnsafe(ref gradientRef, at);
+                if (coupled) g += lambdaV * thetaK;
+                if (decoupled) thetaK *= decayV;
+                Vector256<T> mK = Vector256.LoadUnsafe(ref mRef, at), vK = Vector256.LoadUnsafe(ref vRef, at);
+                if (keras)
+                {
+                    mK += (g - mK) * oneMinusBeta1V;
+                    vK += (g * g - vK) * oneMinusBeta2V;
+                    Vector256<T> mHat = uNextV * mK / oneMinusUNextProductV + oneMinusUV * g / oneMinusUProductV;
+                    thetaK -= mHat * rateV / (Vector256.Sqrt(vK / biasCorrection2V) + epsV);
+                }
+                else
+                {
+                    mK = lerpSmall ? mK + oneMinusBeta1V * (g - mK) : g - (g - mK) * beta1ComplementV;
+                    vK = vK * beta2V + oneMinusBeta2V * g * g;
+                    Vector256<T> denominator = Vector256.Sqrt(vK / biasCorrection2V) + epsV;
+                    thetaK += gradientScaleV * g / denominator;
+                    thetaK += momentScaleV * mK / denominator;
+                }
+                mK.StoreUnsafe(ref mRef, at);
+                vK.StoreUnsafe(ref vRef, at);
+                thetaK.StoreUnsafe(ref thetaRef, at);
+            }
+        }
+        // The tail (and the whole span without SIMD) runs the same operations in the same order, one element at a time.
+        for (; k < theta.Length; k++)
+        {
+            T g = coupled ? gradient[k] + lambda * theta[k] : gradient[k];     // grad.add(param, alpha=λ)
+            if (decoupled) theta[k] *= decoupledFactor;                        // param.mul_(1 − lr·λ)
+            T mk, vk;
+            if (keras)
+            {
+                mk = m[k] + (g - m[k]) * oneMinusBeta1;                        // m += (g − m)·(1 − β1)
+                vk = v[k] + (g * g - v[k]) * oneMinusBeta2;                    // v += (g² − v)·(1 − β2)
+                T mHat = uNext * mk / oneMinusUNextProduct + oneMinusU * g / oneMinusUProduct;
+                theta[k] -= mHat * rate / (T.Sqrt(vk / biasCorrection2) + eps);   // θ −= (m̂·lr) / (√(v / (1 − β2^t)) + ε)
+            }
+            else
+            {
+                mk = lerpSmall ? m[k] + oneMinusBeta1 * (g - m[k]) : g - (g - m[k]) * beta1Complement;   // exp_avg.lerp_(g, 1 − β1)
+                vk = v[k] * beta2 + oneMinusBeta2 * g * g;                     // exp_avg_sq.mul_(β2).addcmul_(g, g, value=1 − β2)
+                T denominator = T.Sqrt(vk / biasCorrection2) + eps;           // exp_avg_sq.div(bc2).sqrt().add_(ε)
+                theta[k] += gradientScale * g / denominator;                   // param.addcdiv_(g, denom, value=−lr(1 − μ)/(1 − Π))
+                theta[k] += momentScale * mk / denominator;                    // param.addcdiv_(m, denom, value=−lr·μ'/(1 − Π·μ'))
+            }
+            m[k] = mk;
+            v[k] = vk;
+        }
+    }
+}
