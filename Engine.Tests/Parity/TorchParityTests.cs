@@ -276,7 +276,7 @@ public class TorchParityTests
             var slots = optimizer.ExportState().Slots;
             foreach (OptimizerSlot<double> slot in slots)
                 check.Close($"{slot.SlotName} {slot.ParameterName}", slot.Values, fx[$"state.{slot.ParameterName["param.".Length..]}.{slot.SlotName}"]);
-            // NAdam's scalar mu_product, which NumLstm derives from the step count rather than storing with the arrays.
+            // NAdam's scalar mu_product, which NumLstm keeps among its state's Scalars rather than its arrays.
             if (optimizer is NAdam<double> nadam)
                 foreach (string name in names)
                     check.Close($"mu_product {name}", nadam.MomentumProduct, fx["mu_product." + name][0]);

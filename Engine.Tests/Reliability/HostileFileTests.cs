@@ -1,3 +1,4 @@
+using NumLstm.Optimizers;
 using System.Diagnostics;
 using System.Globalization;
 using System.Text;
@@ -193,6 +194,46 @@ public sealed class HostileFileTests
         var e5 = Assert.Throws<NumLstmFormatException>(() => Checkpoint.Load(new MemoryStream(repeated), "repeated.safetensors"));
         Assert.That(e5!.Field, Is.EqualTo($"metadata '{optimizerKey}'"));
         Assert.That(e5.Message, Does.Contain("step"));
+    }
+
+    [Test]
+    public void NAdamCheckpoint_WithItsMuProductOutOfRange_Missing_OrWhereNoneBelongs_GivesNumLstmFormatException()
+    {
+        const string optimizerKey = "numlstm.optimizer";
+        var data = SequenceDataset.ForClassification(Enumerable.Range(0, 8 * 4 * 3).Select(k => MathF.Cos(k)).ToArray(), 8, 4, 3, new[] { 0, 1, 1, 0, 1, 0, 0, 1 }, 2);
+        Sequential<float> model = SmallSpec().Build<float>();
+        var trainer = new Trainer(model, new NAdam<float>(model.Parameters.ToList()));
+        trainer.Fit(data, new TrainingOptions { Epochs = 1, BatchSize = 4 });
+        string path = Path.Combine(Path.GetTempPath(), "numlstm-rel-" + Guid.NewGuid().ToString("N") + ".safetensors");
+        byte[] nadam;
+        try
+        {
+            Checkpoint.Save(trainer, path);
+            nadam = File.ReadAllBytes(path);
+        }
+        finally { File.Delete(path); }
+        string json = SafeTensorsFile.Read(new MemoryStream(nadam)).Metadata[optimizerKey];
+        Assert.That(json, Does.Match("\"scalars\":\\{\"mu_product\":0\\.[0-9]"));
+        Assert.That(((NAdam<float>)Checkpoint.Load(new MemoryStream(nadam), "ok.safetensors").Optimizer!).MomentumProduct,
+            Is.EqualTo(((NAdam<float>)trainer.Optimizer!).MomentumProduct));
+
+        foreach (var (edit, expected) in new (Func<string, string>, string)[]
+        {
+            (j => System.Text.RegularExpressions.Regex.Replace(j, "\"mu_product\":[^}]*", "\"mu_product\":2"), "mu_product = 2"),
+            (j => System.Text.RegularExpressions.Regex.Replace(j, "\"mu_product\":[^}]*", "\"mu_product\":-1e-300"), "mu_product = -1E-300"),
+            (j => System.Text.RegularExpressions.Regex.Replace(j, ",\"scalars\":\\{[^}]*\\}", ""), "lacks scalar 'mu_product'"),
+            (j => System.Text.RegularExpressions.Regex.Replace(j, "\"mu_product\":[^}]*", "\"mu_product\":\"half\""), ""),
+        })
+        {
+            byte[] bad = Rewrite(nadam, m => m[optimizerKey] = edit(m[optimizerKey]));
+            Assert.That(SafeTensorsFile.Read(new MemoryStream(bad)).Metadata[optimizerKey], Is.Not.EqualTo(json), expected);
+            var e = Assert.Throws<NumLstmFormatException>(() => Checkpoint.Load(new MemoryStream(bad), "nadam.safetensors"), expected);
+            Assert.That(e!.Field, Is.EqualTo($"metadata '{optimizerKey}'"), expected);
+            Assert.That(e.Message, Does.Contain(expected), expected);
+        }
+        byte[] adamWithScalar = Rewrite(CheckpointBytes(), m => m[optimizerKey] = m[optimizerKey].Replace("\"kind\":", "\"scalars\":{\"mu_product\":0.5},\"kind\":"));
+        var adamError = Assert.Throws<NumLstmFormatException>(() => Checkpoint.Load(new MemoryStream(adamWithScalar), "adam.safetensors"));
+        Assert.That(adamError!.Message, Does.Contain("scalar 'mu_product'"));
     }
 
     /// <summary>Edits the header JSON text of a safetensors file as bytes, bypassing our writer's checks.</summary>

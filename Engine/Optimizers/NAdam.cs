@@ -10,7 +10,7 @@ namespace NumLstm.Optimizers;
 /// <see cref="AdamFormula.Keras"/> gives Keras 3's <c>Nadam.update_step</c> instead, whose schedule is 0.96^t (ψ = 1).
 /// Defaults are Keras's (lr = 1e-3, ε = 1e-7); PyTorch's are lr = 2e-3, ε = 1e-8, ψ = 4e-3.
 /// Π_t is kept in T, as PyTorch keeps its <c>mu_product</c> in the default dtype and Keras its <c>u_product</c> in the
-/// variables' type; the exported state does not hold it: <see cref="Optimizer{T}.ImportState"/> recomputes it from the step count.
+/// variables' type; the exported state carries it as the scalar <c>mu_product</c>.
 /// </summary>
 public sealed class NAdam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
@@ -90,19 +90,17 @@ public sealed class NAdam<T> : Optimizer<T> where T : unmanaged, IFloatingPointI
         ? previous * Cast(Beta1) * (T.One - Cast(0.5) * T.Pow(Cast(0.96), T.CreateTruncating(step * MomentumDecay)))
         : previous * Cast(Mu(step));
 
-    protected override void OnStateImported()
+    /// <summary>Π_t as PyTorch's state names it (one value for all parameters: each parameter's <c>mu_product</c> in
+    /// PyTorch is the same), exact in double for T = float or double.</summary>
+    protected override IReadOnlyDictionary<string, double> ExportScalars() => new Dictionary<string, double> { ["mu_product"] = MomentumProduct };
+
+    protected override void ImportScalars(IReadOnlyDictionary<string, double> scalars)
     {
-        // Π_t is the same for every parameter and follows from t alone. Each factor is below β1 < 1 and never falls from
-        // one step to the next (0.96^(tψ) only shrinks), so Π sinks into the subnormals within a few thousand steps and
-        // then stops moving: at 0, or at a few units of the smallest subnormal once the factor passes 0.5 (x·μ rounds
-        // back to x there), where every later step leaves it. The rebuild stops at that fixed point.
-        product = T.One;
-        for (long step = 1; step <= StepCount; step++)
-        {
-            T next = NextProduct(product, step);
-            if (next == product) break;
-            product = next;
-        }
+        double value = scalars["mu_product"];
+        // A product of factors in [0, β1): in [0, 1], 1 before the first step.
+        if (!(value >= 0 && value <= 1))
+            throw new ArgumentException($"Optimizer state has mu_product = {value:R}; expected a value in [0, 1] (a product of momentum factors below β1 = {Beta1:R}).", "state");
+        product = Cast(value);
     }
 
     protected override void BeginStep(long step)

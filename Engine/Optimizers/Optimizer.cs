@@ -165,7 +165,16 @@ public abstract class Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
             for (int s = 0; s < slotNames.Length; s++)
                 exported.Add(new OptimizerSlot<T>(parameters[p].Name, slotNames[s], (T[])slots[s][p].Clone()));
         }
-        return new OptimizerState<T>(Kind, StepCount, LearningRate, names, Hyperparameters(), exported, InitialLearningRate);
+        return new OptimizerState<T>(Kind, StepCount, LearningRate, names, Hyperparameters(), exported, InitialLearningRate, ExportScalars());
+    }
+
+    /// <summary>The running scalars a state carries besides its arrays (<see cref="OptimizerState{T}.Scalars"/>); none by default.</summary>
+    protected virtual IReadOnlyDictionary<string, double> ExportScalars() => new Dictionary<string, double>();
+
+    /// <summary>Checks and takes the scalars of an imported state, whose names <see cref="ImportState"/> has already matched
+    /// with <see cref="ExportScalars"/>'s; throws <see cref="ArgumentException"/> for a value out of range, changing nothing.</summary>
+    protected virtual void ImportScalars(IReadOnlyDictionary<string, double> scalars)
+    {
     }
 
     /// <summary>
@@ -215,6 +224,14 @@ public abstract class Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
             throw new ArgumentException($"Optimizer state has an invalid learning rate {state.LearningRate}.", nameof(state));
         if (state.InitialLearningRate is double initial && (!(initial >= 0) || !double.IsFinite(initial)))
             throw new ArgumentException($"Optimizer state has an invalid initial learning rate {initial}.", nameof(state));
+        IReadOnlyCollection<string> ownScalars = ExportScalars().Keys.ToArray();
+        foreach (string name in state.Scalars.Keys)
+            if (!ownScalars.Contains(name))
+                throw new ArgumentException($"Optimizer state has scalar '{name}', which a {Kind} optimizer does not keep (expected [{string.Join(", ", ownScalars)}]).", nameof(state));
+        foreach (string name in ownScalars)
+            if (!state.Scalars.ContainsKey(name))
+                throw new ArgumentException($"Optimizer state lacks scalar '{name}', which a {Kind} optimizer keeps.", nameof(state));
+        ImportScalars(state.Scalars);
 
         for (int p = 0, j = 0; p < parameters.Length; p++)
             for (int s = 0; s < slotNames.Length; s++, j++)
@@ -222,13 +239,6 @@ public abstract class Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
         StepCount = state.Step;
         LearningRate = state.LearningRate;
         if (state.InitialLearningRate is double savedInitial) InitialLearningRate = savedInitial;
-        OnStateImported();
-    }
-
-    /// <summary>Called at the end of <see cref="ImportState"/>, after the arrays and <see cref="StepCount"/> are restored:
-    /// an optimizer with a running scalar that its state does not store (NAdam's μ product) derives it here.</summary>
-    protected virtual void OnStateImported()
-    {
     }
 
     protected static T Cast(double value) => T.CreateTruncating(value);

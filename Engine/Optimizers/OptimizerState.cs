@@ -31,7 +31,8 @@ public sealed class OptimizerSlot<T> where T : unmanaged, IFloatingPointIeee754<
 public sealed class OptimizerState<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     public OptimizerState(string kind, long step, double learningRate, IReadOnlyList<string> parameterNames,
-        IReadOnlyDictionary<string, double> hyperparameters, IReadOnlyList<OptimizerSlot<T>> slots, double? initialLearningRate = null)
+        IReadOnlyDictionary<string, double> hyperparameters, IReadOnlyList<OptimizerSlot<T>> slots, double? initialLearningRate = null,
+        IReadOnlyDictionary<string, double>? scalars = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(kind);
         ArgumentOutOfRangeException.ThrowIfNegative(step);
@@ -45,6 +46,7 @@ public sealed class OptimizerState<T> where T : unmanaged, IFloatingPointIeee754
         Hyperparameters = hyperparameters;
         Slots = slots;
         InitialLearningRate = initialLearningRate;
+        Scalars = scalars ?? new Dictionary<string, double>();
     }
 
     /// <summary><c>SGD</c>, <c>Adam</c>, <c>AdamW</c>, <c>RMSprop</c>, <c>Adagrad</c>, <c>Adamax</c> or <c>NAdam</c>.</summary>
@@ -57,4 +59,8 @@ public sealed class OptimizerState<T> where T : unmanaged, IFloatingPointIeee754
     public IReadOnlyList<string> ParameterNames { get; }
     public IReadOnlyDictionary<string, double> Hyperparameters { get; }
     public IReadOnlyList<OptimizerSlot<T>> Slots { get; }
+
+    /// <summary>Running values shared by all parameters that are neither hyperparameters nor per-element arrays, by
+    /// PyTorch's state names: NAdam's <c>mu_product</c>; empty for the other optimizers.</summary>
+    public IReadOnlyDictionary<string, double> Scalars { get; }
 }

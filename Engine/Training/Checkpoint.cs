@@ -47,6 +47,7 @@ public static class Checkpoint
             ["hyperparameters"] = state.Hyperparameters,
             ["slots"] = optimizer.SlotNames,
         };
+        if (state.Scalars.Count > 0) header["scalars"] = state.Scalars;   // NAdam's mu_product
         var metadata = new Dictionary<string, string>
         {
             [OptimizerKey] = JsonSerializer.Serialize(header),
@@ -105,7 +106,7 @@ public static class Checkpoint
                 $"expected only the state of {header.kind} ([{string.Join(", ", optimizer.SlotNames)}] per parameter), found an unexpected optimizer tensor.");
         try
         {
-            optimizer.ImportState(new OptimizerState<float>(header.kind, header.step, header.learning_rate, parameters.Select(p => p.Name).ToList(), header.hyperparameters, slots, header.initial_learning_rate));
+            optimizer.ImportState(new OptimizerState<float>(header.kind, header.step, header.learning_rate, parameters.Select(p => p.Name).ToList(), header.hyperparameters, slots, header.initial_learning_rate, header.scalars));
         }
         catch (ArgumentException e)
         {
@@ -143,6 +144,7 @@ public static class Checkpoint
     }
 
 #pragma warning disable IDE1006 // JSON field names
-    private sealed record OptimizerHeader(string kind, long step, double learning_rate, Dictionary<string, double> hyperparameters, double? initial_learning_rate = null);
+    private sealed record OptimizerHeader(string kind, long step, double learning_rate, Dictionary<string, double> hyperparameters, double? initial_learning_rate = null,
+        Dictionary<string, double>? scalars = null);
 #pragma warning restore IDE1006
 }

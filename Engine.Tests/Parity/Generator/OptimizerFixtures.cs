@@ -122,7 +122,7 @@ internal static class OptimizerFixtures
         {
             writer.Add($"param.{Names[p]}", theta0[p]).Add($"grad.{Names[p]}", grads[p]).Add($"trajectory.{Names[p]}", torch.stack(trajectory[p]));
             foreach (var (slot, value) in reference.State(p)) writer.Add($"state.{Names[p]}.{slot}", value);
-            // NAdam's scalar mu_product: NumLstm derives it from the step count instead of storing it with the arrays.
+            // NAdam's scalar mu_product (NumLstm's state carries it among its Scalars, not its per-element arrays).
             if (hyper.Kind == "NAdam") writer.Add($"mu_product.{Names[p]}", reference.MuProduct(p));
         }
         return writer.Write(folder);
