@@ -260,6 +260,7 @@ public class OptimizerTwoCoreTests<T> where T : unmanaged, IFloatingPointIeee754
         yield return new TestCaseData("adamax-keras", (Func<List<Parameter<T>>, NumLstm.Optimizers.Optimizer<T>>)(p => new NumLstm.Optimizers.Adamax<T>(p, 1e-2, formula: NumLstm.Optimizers.AdamFormula.Keras))).SetArgDisplayNames("Adamax, Keras formula");
         yield return new TestCaseData("nadam", (Func<List<Parameter<T>>, NumLstm.Optimizers.Optimizer<T>>)(p => new NumLstm.Optimizers.NAdam<T>(p, 1e-2, beta1: 0.3, weightDecay: 0.01))).SetArgDisplayNames("NAdam, β1 0.3, decay");
         yield return new TestCaseData("nadam-keras", (Func<List<Parameter<T>>, NumLstm.Optimizers.Optimizer<T>>)(p => new NumLstm.Optimizers.NAdam<T>(p, 1e-2, weightDecay: 0.01, decoupledWeightDecay: true, formula: NumLstm.Optimizers.AdamFormula.Keras))).SetArgDisplayNames("NAdam, Keras formula, decoupled decay");
+        yield return new TestCaseData("sgd-keras", (Func<List<Parameter<T>>, NumLstm.Optimizers.Optimizer<T>>)(p => new NumLstm.Optimizers.Sgd<T>(p, 1e-2, momentum: 0.9, nesterov: true, weightDecay: 0.01, formula: NumLstm.Optimizers.SgdFormula.Keras))).SetArgDisplayNames("SGD, Keras formula, Nesterov, decay");
         yield return new TestCaseData("rmsprop-keras", (Func<List<Parameter<T>>, NumLstm.Optimizers.Optimizer<T>>)(p => new NumLstm.Optimizers.RmsProp<T>(p, 1e-2, rho: 0.3, momentum: 0.9, centered: true, formula: NumLstm.Optimizers.RmsPropFormula.Keras))).SetArgDisplayNames("RMSprop, Keras formula, centered, momentum");
     }
 

@@ -261,6 +261,42 @@ public class OptimizerTests<T> : OptimizerTestBase<T> where T : unmanaged, IFloa
         AssertValues(ReferenceSgd(0.1, 0.9, 0, nesterov: true, weightDecay: 0), parameter, "θ");
     }
 
+    [TestCase(false)]
+    [TestCase(true)]
+    public void Sgd_KerasFormula_MatchesKerasUpdateStep_AndDiffersFromPyTorchOnceTheRateChanges(bool nesterov)
+    {
+        // keras/src/optimizers/sgd.py: m = m·μ − g·lr (from 0); θ += m, or with Nesterov θ += m·μ − g·lr. The rate
+        // drops after two steps: PyTorch's buffer holds g and takes the new rate at once, Keras's holds lr·g.
+        const int n = 9, steps = 5;
+        var random = new Random(17);
+        double[] theta0 = Enumerable.Range(0, n).Select(_ => random.NextDouble() * 2 - 1).ToArray();
+        double[][] gradients = Enumerable.Range(0, steps).Select(_ => Enumerable.Range(0, n).Select(_ => random.NextDouble() * 2 - 1).ToArray()).ToArray();
+        static double Rate(int t) => t < 2 ? 0.1 : 0.01;
+        double[] RunEngine(SgdFormula formula)
+        {
+            Parameter<T> p = MakeParameter("w", theta0);
+            var sgd = new Sgd<T>([p], 0.1, momentum: 0.9, nesterov: nesterov, weightDecay: 0.05, formula: formula);
+            for (int t = 0; t < steps; t++) { sgd.LearningRate = Rate(t); SetGradient(p, gradients[t]); sgd.Step(); }
+            return p.Value.Select(D).ToArray();
+        }
+        double[] theta = (double[])theta0.Clone(), m = new double[n];
+        for (int t = 0; t < steps; t++)
+            for (int k = 0; k < n; k++)
+            {
+                double g = gradients[t][k] + 0.05 * theta[k];
+                m[k] = m[k] * 0.9 - g * Rate(t);
+                theta[k] += nesterov ? m[k] * 0.9 - g * Rate(t) : m[k];
+            }
+        double[] keras = RunEngine(SgdFormula.Keras), torch = RunEngine(SgdFormula.PyTorch);
+        for (int k = 0; k < n; k++) Assert.That(keras[k], Is.EqualTo(theta[k]).Within(Tolerance * Math.Max(1, Math.Abs(theta[k]))), $"θ[{k}]");
+        Assert.That(Enumerable.Range(0, n).Max(k => Math.Abs(torch[k] - keras[k])), Is.GreaterThan(1e-3), "the formulas part once the rate changes");
+        Assert.That(() => new Sgd<T>([MakeParameter("w", 1)], 0.1, momentum: 0.9, dampening: 0.1, formula: SgdFormula.Keras),
+            Throws.ArgumentException.With.Property("ParamName").EqualTo("dampening").And.Message.Contain("no dampening"));
+        Assert.That(() => new Sgd<T>([MakeParameter("w", 1)], 0.1, formula: (SgdFormula)4),
+            Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contain("PyTorch or Keras"));
+        Assert.That(new Sgd<T>([MakeParameter("w", 1)], 0.1, momentum: 0.9, formula: SgdFormula.Keras).ExportState().Hyperparameters["keras_formula"], Is.EqualTo(1));
+    }
+
     [Test]
     public void Step_LeavesGradientUnchanged_EvenWithWeightDecay()
     {

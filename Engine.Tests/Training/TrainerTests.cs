@@ -277,10 +277,12 @@ public class TrainerTests
             "NAdam 0.8 0.999 1E-06 0.0001 0.1 True PyTorch").SetArgDisplayNames("NAdam");
         yield return new TestCaseData((Func<Sequential<float>, Optimizer<float>>)(m => new NAdam<float>(m.Parameters.ToList(), 0.01, formula: AdamFormula.Keras)),
             "NAdam 0.9 0.999 1E-07 0 1 False Keras").SetArgDisplayNames("NAdam, Keras");
+        yield return new TestCaseData((Func<Sequential<float>, Optimizer<float>>)(m => new Sgd<float>(m.Parameters.ToList(), 0.05, momentum: 0.9, nesterov: true, weightDecay: 1e-4, formula: SgdFormula.Keras)),
+            "SGD 0.9 0 True 0.0001 Keras").SetArgDisplayNames("SGD, Keras");
     }
 
     [TestCaseSource(nameof(CheckpointedOptimizers))]
-    public void Checkpoint_KeepsAdagradAdamaxAndNAdam_AndResumesThemBitwise(Func<Sequential<float>, Optimizer<float>> create, string options)
+    public void Checkpoint_KeepsTheOptimizersOptionsAndFormula_AndResumesThemBitwise(Func<Sequential<float>, Optimizer<float>> create, string options)
     {
         SequenceDataset data = SignTask(32, 7);
         TrainingOptions Options(int epochs) => new() { Epochs = epochs, BatchSize = 16, Seed = 5 };
@@ -299,6 +301,7 @@ public class TrainerTests
                 Adagrad<float> a => string.Create(CultureInfo.InvariantCulture, $"Adagrad {a.InitialAccumulatorValue} {a.Epsilon} {a.LrDecay} {a.WeightDecay} {a.Formula}"),
                 Adamax<float> a => string.Create(CultureInfo.InvariantCulture, $"Adamax {a.Beta1} {a.Beta2} {a.Epsilon} {a.WeightDecay} {a.Formula}"),
                 NAdam<float> a => string.Create(CultureInfo.InvariantCulture, $"NAdam {a.Beta1} {a.Beta2} {a.Epsilon} {a.WeightDecay} {a.MomentumDecay} {a.DecoupledWeightDecay} {a.Formula}"),
+                Sgd<float> a => string.Create(CultureInfo.InvariantCulture, $"SGD {a.Momentum} {a.Dampening} {a.Nesterov} {a.WeightDecay} {a.Formula}"),
                 var other => $"{other?.Kind}",
             };
             Assert.That(loaded, Is.EqualTo(options));

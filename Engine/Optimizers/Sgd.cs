@@ -1,9 +1,20 @@
 namespace NumLstm.Optimizers;
 
+/// <summary>Which framework's SGD momentum to follow; they differ in whether the buffer holds the rate
+/// (docs/math-losses-optimizers.md).</summary>
+public enum SgdFormula
+{
+    /// <summary><c>torch.optim.SGD</c>: b ← μb + (1 − τ)g (b ← g on the first step), θ ← θ − lr·b; the default.</summary>
+    PyTorch,
+    /// <summary>Keras 3's <c>SGD.update_step</c>: m ← μm − lr·g (from 0), θ ← θ + m (Nesterov: θ ← θ + μm − lr·g); the
+    /// buffer holds the rate, so a rate change reaches the steps already in it later than in PyTorch's. No dampening.</summary>
+    Keras,
+}
+
 /// <summary>
 /// Stochastic gradient descent with the update of <c>torch.optim.SGD</c> (docs/math-losses-optimizers.md):
 /// g ← ∇θ + λθ; with momentum μ ≠ 0, b ← g on the first step, else b ← μb + (1 − τ)g, and g ← g + μb (Nesterov)
-/// or g ← b; then θ ← θ − lr·g.
+/// or g ← b; then θ ← θ − lr·g. <see cref="SgdFormula.Keras"/> gives Keras's update instead.
 /// </summary>
 public sealed class Sgd<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
@@ -11,9 +22,14 @@ public sealed class Sgd<T> : Optimizer<T> where T : unmanaged, IFloatingPointIee
     private bool firstStep;
 
     public Sgd(IReadOnlyList<Parameter<T>> parameters, double learningRate, double momentum = 0, double dampening = 0,
-        bool nesterov = false, double weightDecay = 0)
+        bool nesterov = false, double weightDecay = 0, SgdFormula formula = SgdFormula.PyTorch)
         : base(parameters, learningRate, momentum != 0 ? ["momentum_buffer"] : [])
     {
+        if (!Enum.IsDefined(formula))
+            throw new ArgumentOutOfRangeException(nameof(formula), formula, "Unknown SGD formula: expected PyTorch or Keras.");
+        if (formula == SgdFormula.Keras && dampening != 0)
+            throw new ArgumentException($"Keras's SGD has no dampening; got dampening = {dampening} with SgdFormula.Keras.", nameof(dampening));
+        Formula = formula;
         CheckNonNegative(momentum, nameof(momentum));
         if (!double.IsFinite(dampening))
             throw new ArgumentOutOfRangeException(nameof(dampening), dampening, $"Invalid dampening {dampening}: must be finite.");
@@ -33,13 +49,21 @@ public sealed class Sgd<T> : Optimizer<T> where T : unmanaged, IFloatingPointIee
     public bool Nesterov { get; }
     public double WeightDecay { get; }
 
-    protected override IReadOnlyDictionary<string, double> Hyperparameters() => new Dictionary<string, double>
+    /// <summary>PyTorch's momentum (default) or Keras's (the rate inside the buffer).</summary>
+    public SgdFormula Formula { get; }
+
+    protected override IReadOnlyDictionary<string, double> Hyperparameters()
     {
-        ["momentum"] = Momentum,
-        ["dampening"] = Dampening,
-        ["nesterov"] = Nesterov ? 1 : 0,
-        ["weight_decay"] = WeightDecay,
-    };
+        var values = new Dictionary<string, double>
+        {
+            ["momentum"] = Momentum,
+            ["dampening"] = Dampening,
+            ["nesterov"] = Nesterov ? 1 : 0,
+            ["weight_decay"] = WeightDecay,
+        };
+        if (Formula == SgdFormula.Keras) values["keras_formula"] = 1;
+        return values;
+    }
 
     protected override void BeginStep(long step)
     {
@@ -70,6 +94,17 @@ public sealed class Sgd<T> : Optimizer<T> where T : unmanaged, IFloatingPointIee
         }
 
         Span<T> buffer = Slot(0, index).AsSpan(start, count);
+        if (Formula == SgdFormula.Keras)
+        {
+            for (int k = 0; k < theta.Length; k++)
+            {
+                T g = decay ? gradient[k] + lambda * theta[k] : gradient[k];
+                T m = buffer[k] * mu - g * lr;                         // m = m·μ − g·lr
+                buffer[k] = m;
+                theta[k] += Nesterov ? m * mu - g * lr : m;            // Nesterov: θ += m·μ − g·lr; else θ += m
+            }
+            return;
+        }
         for (int k = 0; k < theta.Length; k++)
         {
             T g = decay ? gradient[k] + lambda * theta[k] : gradient[k];

@@ -126,7 +126,8 @@ public static class Checkpoint
             {
                 "Adam" => new Adam<float>(parameters, header.learning_rate, H("beta1"), H("beta2"), H("eps"), H("weight_decay"), H("amsgrad") != 0, Formula()),
                 "AdamW" => new AdamW<float>(parameters, header.learning_rate, H("beta1"), H("beta2"), H("eps"), H("weight_decay"), H("amsgrad") != 0, Formula()),
-                "SGD" => new Sgd<float>(parameters, header.learning_rate, H("momentum"), H("dampening"), H("nesterov") != 0, H("weight_decay")),
+                "SGD" => new Sgd<float>(parameters, header.learning_rate, H("momentum"), H("dampening"), H("nesterov") != 0, H("weight_decay"),
+                    header.hyperparameters.GetValueOrDefault("keras_formula") != 0 ? SgdFormula.Keras : SgdFormula.PyTorch),
                 "RMSprop" => new RmsProp<float>(parameters, header.learning_rate, H("alpha"), H("eps"), H("momentum"), H("centered") != 0, H("weight_decay"),
                     header.hyperparameters.GetValueOrDefault("keras_formula") != 0 ? RmsPropFormula.Keras : RmsPropFormula.PyTorch),
                 "Adagrad" => new Adagrad<float>(parameters, header.learning_rate, H("initial_accumulator_value"), H("eps"), H("lr_decay"), H("weight_decay"),
