@@ -119,7 +119,9 @@ public static class Checkpoint
     {
         double H(string name) => header.hyperparameters.TryGetValue(name, out double v) ? v
             : throw new NumLstmFormatException(path, $"metadata '{OptimizerKey}'", $"expected hyperparameter '{name}' for {header.kind}.");
-        AdamFormula Formula() => header.hyperparameters.GetValueOrDefault("keras_formula") != 0 ? AdamFormula.Keras : AdamFormula.PyTorch;
+        // keras_formula = 1 marks Keras's update (absent for PyTorch's, as in states written before the option existed).
+        bool Keras() => header.hyperparameters.GetValueOrDefault("keras_formula") != 0;
+        AdamFormula Formula() => Keras() ? AdamFormula.Keras : AdamFormula.PyTorch;
         try
         {
             return header.kind switch
@@ -127,11 +129,11 @@ public static class Checkpoint
                 "Adam" => new Adam<float>(parameters, header.learning_rate, H("beta1"), H("beta2"), H("eps"), H("weight_decay"), H("amsgrad") != 0, Formula()),
                 "AdamW" => new AdamW<float>(parameters, header.learning_rate, H("beta1"), H("beta2"), H("eps"), H("weight_decay"), H("amsgrad") != 0, Formula()),
                 "SGD" => new Sgd<float>(parameters, header.learning_rate, H("momentum"), H("dampening"), H("nesterov") != 0, H("weight_decay"),
-                    header.hyperparameters.GetValueOrDefault("keras_formula") != 0 ? SgdFormula.Keras : SgdFormula.PyTorch),
+                    Keras() ? SgdFormula.Keras : SgdFormula.PyTorch),
                 "RMSprop" => new RmsProp<float>(parameters, header.learning_rate, H("alpha"), H("eps"), H("momentum"), H("centered") != 0, H("weight_decay"),
-                    header.hyperparameters.GetValueOrDefault("keras_formula") != 0 ? RmsPropFormula.Keras : RmsPropFormula.PyTorch),
+                    Keras() ? RmsPropFormula.Keras : RmsPropFormula.PyTorch),
                 "Adagrad" => new Adagrad<float>(parameters, header.learning_rate, H("initial_accumulator_value"), H("eps"), H("lr_decay"), H("weight_decay"),
-                    header.hyperparameters.GetValueOrDefault("keras_formula") != 0 ? AdagradFormula.Keras : AdagradFormula.PyTorch),
+                    Keras() ? AdagradFormula.Keras : AdagradFormula.PyTorch),
                 "Adamax" => new Adamax<float>(parameters, header.learning_rate, H("beta1"), H("beta2"), H("eps"), H("weight_decay"), Formula()),
                 "NAdam" => new NAdam<float>(parameters, header.learning_rate, H("beta1"), H("beta2"), H("eps"), H("weight_decay"), H("momentum_decay"),
                     H("decoupled_weight_decay") != 0, Formula()),
