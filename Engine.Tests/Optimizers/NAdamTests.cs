@@ -43,14 +43,6 @@ public class NAdamTests<T> : OptimizerTestBase<T> where T : unmanaged, IFloating
         return theta;
     }
 
-    private static (double[] Theta0, double[][] Gradients) Data(int n, int steps, int seed)
-    {
-        var random = new Random(seed);
-        double[] theta0 = Enumerable.Range(0, n).Select(_ => random.NextDouble() * 2 - 1).ToArray();
-        double[][] gradients = Enumerable.Range(0, steps).Select(_ => Enumerable.Range(0, n).Select(_ => random.NextDouble() * 4 - 2).ToArray()).ToArray();
-        return (theta0, gradients);
-    }
-
     private static NAdam<T> Create(Parameter<T>[] ps, Options o, AdamFormula formula)
         => new(ps, o.Lr, o.Beta1, o.Beta2, o.Eps, o.WeightDecay, o.MomentumDecay, o.Decoupled, formula);
 
@@ -198,12 +190,5 @@ public class NAdamTests<T> : OptimizerTestBase<T> where T : unmanaged, IFloating
         AssertOutOfRange(() => new NAdam<T>(ps, momentumDecay: -4e-3), "momentumDecay", "-0.004");
         AssertOutOfRange(() => new NAdam<T>(ps, momentumDecay: double.NaN), "momentumDecay", "NaN");
         Assert.That(() => new NAdam<T>(ps, formula: (AdamFormula)3), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contain("PyTorch or Keras"));
-
-        static void AssertOutOfRange(TestDelegate create, string option, string value)
-        {
-            var e = Assert.Throws<ArgumentOutOfRangeException>(create);
-            Assert.That(e!.ParamName, Is.EqualTo(option));
-            Assert.That(e.Message, Does.Contain($"{option} {value}"), option);
-        }
     }
 }

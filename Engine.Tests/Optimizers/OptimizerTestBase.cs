@@ -22,6 +22,24 @@ public abstract class OptimizerTestBase<T> where T : unmanaged, IFloatingPointIe
         for (int k = 0; k < gradient.Length; k++) parameter.Gradient[k] = C(gradient[k]);
     }
 
+    /// <summary>θ0 in [−1, 1) and <paramref name="steps"/> gradients in [−scale, scale), from <paramref name="seed"/>.</summary>
+    protected static (double[] Theta0, double[][] Gradients) Data(int n, int steps, int seed, double scale = 2)
+    {
+        var random = new Random(seed);
+        double[] theta0 = Enumerable.Range(0, n).Select(_ => random.NextDouble() * 2 - 1).ToArray();
+        double[][] gradients = Enumerable.Range(0, steps).Select(_ => Enumerable.Range(0, n).Select(_ => (random.NextDouble() * 2 - 1) * scale).ToArray()).ToArray();
+        return (theta0, gradients);
+    }
+
+    /// <summary>An option out of its range: ArgumentOutOfRangeException naming the option (as ParamName; the learning rate
+    /// under its property's name, which the base class checks) and the value.</summary>
+    protected static void AssertOutOfRange(TestDelegate create, string option, string value)
+    {
+        var e = Assert.Throws<ArgumentOutOfRangeException>(create);
+        Assert.That(e!.ParamName, Is.EqualTo(option == "learningRate" ? "LearningRate" : option));
+        Assert.That(e.Message, Does.Contain($"{option} {value}"), option);
+    }
+
     protected static void AssertValues(double[] expected, Parameter<T> parameter, string what)
     {
         for (int k = 0; k < expected.Length; k++)

@@ -74,14 +74,6 @@ public class RmsPropTests<T> : OptimizerTestBase<T> where T : unmanaged, IFloati
         return theta;
     }
 
-    private static (double[] Theta0, double[][] Gradients) Data(int n, int steps, int seed)
-    {
-        var random = new Random(seed);
-        double[] theta0 = Enumerable.Range(0, n).Select(_ => random.NextDouble() * 2 - 1).ToArray();
-        double[][] gradients = Enumerable.Range(0, steps).Select(_ => Enumerable.Range(0, n).Select(_ => random.NextDouble() * 4 - 2).ToArray()).ToArray();
-        return (theta0, gradients);
-    }
-
     private static RmsProp<T> Create(Parameter<T>[] parameters, Options o, RmsPropFormula formula)
         => new(parameters, o.Lr, o.Rho, o.Eps, o.Momentum, o.Centered, o.WeightDecay, formula);
 
@@ -290,13 +282,5 @@ public class RmsPropTests<T> : OptimizerTestBase<T> where T : unmanaged, IFloati
         var e = Assert.Throws<ArgumentOutOfRangeException>(() => new RmsProp<T>(ps, formula: (RmsPropFormula)7));
         Assert.That(e!.ParamName, Is.EqualTo("formula"));
         Assert.That(e.Message, Does.Contain("PyTorch or Keras"));
-
-        static void AssertOutOfRange(TestDelegate create, string option, string value)
-        {
-            var e = Assert.Throws<ArgumentOutOfRangeException>(create);
-            // The learning rate is checked by the base class, under its property's name.
-            Assert.That(e!.ParamName, Is.EqualTo(option == "learningRate" ? "LearningRate" : option));
-            Assert.That(e.Message, Does.Contain($"{option} {value}"), option);
-        }
     }
 }
