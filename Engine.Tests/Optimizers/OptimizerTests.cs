@@ -297,6 +297,50 @@ public class OptimizerTests<T> : OptimizerTestBase<T> where T : unmanaged, IFloa
         Assert.That(new Sgd<T>([MakeParameter("w", 1)], 0.1, momentum: 0.9, formula: SgdFormula.Keras).ExportState().Hyperparameters["keras_formula"], Is.EqualTo(1));
     }
 
+    private static IEnumerable<TestCaseData> SgdVariants()
+    {
+        yield return new TestCaseData((Func<IReadOnlyList<Parameter<T>>, Sgd<T>>)(ps => new Sgd<T>(ps, 0.1, weightDecay: 0.05))).SetArgDisplayNames("plain, L2");
+        yield return new TestCaseData((Func<IReadOnlyList<Parameter<T>>, Sgd<T>>)(ps => new Sgd<T>(ps, 0.1, momentum: 0.9, dampening: 0.3, weightDecay: 0.05))).SetArgDisplayNames("momentum, dampening, L2");
+        yield return new TestCaseData((Func<IReadOnlyList<Parameter<T>>, Sgd<T>>)(ps => new Sgd<T>(ps, 0.1, momentum: 0.8, nesterov: true))).SetArgDisplayNames("Nesterov");
+        yield return new TestCaseData((Func<IReadOnlyList<Parameter<T>>, Sgd<T>>)(ps => new Sgd<T>(ps, 0.1, momentum: 0.9, weightDecay: 0.05, formula: SgdFormula.Keras))).SetArgDisplayNames("Keras, L2");
+        yield return new TestCaseData((Func<IReadOnlyList<Parameter<T>>, Sgd<T>>)(ps => new Sgd<T>(ps, 0.1, momentum: 0.8, nesterov: true, formula: SgdFormula.Keras))).SetArgDisplayNames("Keras, Nesterov");
+    }
+
+    [TestCaseSource(nameof(SgdVariants))]
+    public void Sgd_SimdBody_AndScalarTail_AgreeBitwise_AndFollowTorchsFormula(Func<IReadOnlyList<Parameter<T>>, Sgd<T>> create)
+    {
+        // One 37-element parameter runs whole vectors and a tail; 37 one-element parameters run the scalar path only.
+        const int n = 37;
+        var (theta0, gradients) = Data(n, 4, 13);
+        Parameter<T> whole = MakeParameter("w", theta0);
+        Parameter<T>[] singles = Enumerable.Range(0, n).Select(k => MakeParameter($"w{k}", theta0[k])).ToArray();
+        Sgd<T> a = create([whole]), b = create(singles);
+        double[] theta = (double[])theta0.Clone(), buffer = new double[n];
+        for (int t = 0; t < gradients.Length; t++)
+        {
+            SetGradient(whole, gradients[t]);
+            for (int k = 0; k < n; k++) singles[k].Gradient[0] = C(gradients[t][k]);
+            a.Step();
+            b.Step();
+            for (int k = 0; k < n; k++)
+            {
+                double g = gradients[t][k] + a.WeightDecay * theta[k], mu = a.Momentum, lr = 0.1;
+                if (mu == 0) { theta[k] -= lr * g; continue; }
+                if (a.Formula == SgdFormula.Keras)
+                {
+                    buffer[k] = buffer[k] * mu - g * lr;
+                    theta[k] += a.Nesterov ? buffer[k] * mu - g * lr : buffer[k];
+                    continue;
+                }
+                buffer[k] = t == 0 ? g : buffer[k] * mu + (1 - a.Dampening) * g;
+                theta[k] -= lr * (a.Nesterov ? g + mu * buffer[k] : buffer[k]);
+            }
+        }
+        AssertValues(theta, whole, "θ");
+        for (int k = 0; k < n; k++)
+            Assert.That(whole.Value[k], Is.EqualTo(singles[k].Value[0]), $"element {k}: SIMD and scalar paths must agree bitwise");
+    }
+
     [Test]
     public void Step_LeavesGradientUnchanged_EvenWithWeightDecay()
     {

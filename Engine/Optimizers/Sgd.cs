@@ -1,3 +1,5 @@
+using System.Runtime.Intrinsics;
+
 namespace NumLstm.Optimizers;
 
 /// <summary>Which framework's SGD momentum to follow; they differ in whether the buffer holds the rate
@@ -82,36 +84,70 @@ public sealed class Sgd<T> : Optimizer<T> where T : unmanaged, IFloatingPointIee
     {
         Span<T> theta = parameter.Value.AsSpan(start, count);
         ReadOnlySpan<T> gradient = parameter.Gradient.AsSpan(start, count);
+        Span<T> buffer = Momentum != 0 ? Slot(0, index).AsSpan(start, count) : default;
+        int k = 0;
+        if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported) k = UpdateVector256(theta, gradient, buffer);
+        // The tail (and the whole span without SIMD) runs the same operations in the same order, one element at a time.
         bool decay = WeightDecay != 0;
-        if (Momentum == 0)
+        for (; k < theta.Length; k++)
         {
-            for (int k = 0; k < theta.Length; k++)
+            T g = decay ? gradient[k] + lambda * theta[k] : gradient[k];   // grad.add(param, alpha=λ)
+            if (Momentum == 0)
             {
-                T g = decay ? gradient[k] + lambda * theta[k] : gradient[k];
+                theta[k] -= lr * g;                                        // param.add_(grad, alpha=−lr)
+            }
+            else if (Formula == SgdFormula.Keras)
+            {
+                T m = buffer[k] * mu - g * lr;                             // m = m·μ − g·lr
+                buffer[k] = m;
+                theta[k] += Nesterov ? m * mu - g * lr : m;                // Nesterov: θ += m·μ − g·lr; else θ += m
+            }
+            else
+            {
+                T b = firstStep ? g : buffer[k] * mu + oneMinusDampening * g;   // buf.mul_(μ).add_(g, alpha=1 − τ)
+                buffer[k] = b;
+                g = Nesterov ? g + mu * b : b;                             // grad.add(buf, alpha=μ) or buf
                 theta[k] -= lr * g;
             }
-            return;
         }
+    }
 
-        Span<T> buffer = Slot(0, index).AsSpan(start, count);
-        if (Formula == SgdFormula.Keras)
+    /// <summary>The update above on whole 256-bit vectors; returns the number of elements done.</summary>
+    private int UpdateVector256(Span<T> theta, ReadOnlySpan<T> gradient, Span<T> buffer)
+    {
+        int width = Vector256<T>.Count, n = theta.Length;
+        bool decay = WeightDecay != 0, withMomentum = Momentum != 0, keras = Formula == SgdFormula.Keras, nesterov = Nesterov, first = firstStep;
+        Vector256<T> lambdaV = Vector256.Create(lambda), lrV = Vector256.Create(lr), muV = Vector256.Create(mu);
+        Vector256<T> oneMinusDampeningV = Vector256.Create(oneMinusDampening);
+        ref T thetaRef = ref MemoryMarshal.GetReference(theta);
+        ref T gradientRef = ref MemoryMarshal.GetReference(gradient);
+        ref T bufferRef = ref MemoryMarshal.GetReference(buffer);
+        int k = 0;
+        for (; k <= n - width; k += width)
         {
-            for (int k = 0; k < theta.Length; k++)
+            nuint at = (nuint)k;
+            Vector256<T> thetaK = Vector256.LoadUnsafe(ref thetaRef, at);
+            Vector256<T> g = Vector256.LoadUnsafe(ref gradientRef, at);
+            if (decay) g += lambdaV * thetaK;
+            if (!withMomentum)
             {
-                T g = decay ? gradient[k] + lambda * theta[k] : gradient[k];
-                T m = buffer[k] * mu - g * lr;                         // m = m·μ − g·lr
-                buffer[k] = m;
-                theta[k] += Nesterov ? m * mu - g * lr : m;            // Nesterov: θ += m·μ − g·lr; else θ += m
+                thetaK -= lrV * g;
             }
-            return;
+            else if (keras)
+            {
+                Vector256<T> m = Vector256.LoadUnsafe(ref bufferRef, at) * muV - g * lrV;
+                m.StoreUnsafe(ref bufferRef, at);
+                thetaK += nesterov ? m * muV - g * lrV : m;
+            }
+            else
+            {
+                Vector256<T> b = first ? g : Vector256.LoadUnsafe(ref bufferRef, at) * muV + oneMinusDampeningV * g;
+                b.StoreUnsafe(ref bufferRef, at);
+                g = nesterov ? g + muV * b : b;
+                thetaK -= lrV * g;
+            }
+            thetaK.StoreUnsafe(ref thetaRef, at);
         }
-        for (int k = 0; k < theta.Length; k++)
-        {
-            T g = decay ? gradient[k] + lambda * theta[k] : gradient[k];
-            T b = firstStep ? g : buffer[k] * mu + oneMinusDampening * g;
-            buffer[k] = b;
-            g = Nesterov ? g + mu * b : b;
-            theta[k] -= lr * g;
-        }
+        return k;
     }
 }
