@@ -20,8 +20,8 @@ public enum AdamFormula
 /// </summary>
 public class Adam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
-    private T oneMinusBeta1, beta1Complement, beta2, oneMinusBeta2, eps, lambda, stepSize, biasCorrection2Sqrt, decoupledFactor;
-    private bool lerpFromStart;
+    private T beta2, oneMinusBeta2, eps, lambda, stepSize, biasCorrection2Sqrt, decoupledFactor;
+    private TorchLerp<T> lerp;   // exp_avg.lerp_(grad, 1 − β1); its weight is Keras's 1 − β1 too
 
     public Adam(IReadOnlyList<Parameter<T>> parameters, double learningRate = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
         double epsilon = 1e-7, double weightDecay = 0, bool amsgrad = false, AdamFormula formula = AdamFormula.PyTorch)
@@ -79,10 +79,7 @@ public class Adam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T
         // Bias corrections and step size in double, as PyTorch computes them in Python floats.
         double biasCorrection1 = 1 - Math.Pow(Beta1, step);
         double biasCorrection2 = 1 - Math.Pow(Beta2, step);
-        oneMinusBeta1 = Cast(1 - Beta1);
-        // torch's lerp(m, g, w) is m + w·(g − m) for |w| < 0.5 and g − (g − m)·(1 − w) otherwise, 1 − w taken in T.
-        lerpFromStart = Math.Abs(double.CreateTruncating(oneMinusBeta1)) < 0.5;
-        beta1Complement = T.One - oneMinusBeta1;
+        lerp = new TorchLerp<T>(1 - Beta1);
         beta2 = Cast(Beta2);
         oneMinusBeta2 = Cast(1 - Beta2);
         eps = Cast(Epsilon);
@@ -118,7 +115,7 @@ public class Adam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T
         {
             T g = coupledDecay ? gradient[k] + lambda * theta[k] : gradient[k];
             if (decoupledDecay) theta[k] *= decoupledFactor;
-            T mk = lerpFromStart ? m[k] + oneMinusBeta1 * (g - m[k]) : g - (g - m[k]) * beta1Complement;   // torch: exp_avg.lerp_(grad, 1 − β1)
+            T mk = lerp.Apply(m[k], g);                         // torch: exp_avg.lerp_(grad, 1 − β1)
             T vk = v[k] * beta2 + oneMinusBeta2 * (g * g);      // torch: exp_avg_sq.mul_(β2).addcmul_(g, g, 1 − β2)
             m[k] = mk;
             v[k] = vk;
@@ -138,8 +135,8 @@ public class Adam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T
     {
         int width = Vector256<T>.Count, n = theta.Length;
         Vector256<T> lambdaV = Vector256.Create(lambda), decayV = Vector256.Create(decoupledFactor);
-        Vector256<T> oneMinusBeta1V = Vector256.Create(oneMinusBeta1), beta1ComplementV = Vector256.Create(beta1Complement), beta2V = Vector256.Create(beta2);
-        bool lerpSmall = lerpFromStart;
+        Vector256<T> beta2V = Vector256.Create(beta2);
+        TorchLerp<T> firstMoment = lerp;
         Vector256<T> oneMinusBeta2V = Vector256.Create(oneMinusBeta2), epsV = Vector256.Create(eps);
         Vector256<T> stepSizeV = Vector256.Create(stepSize), biasCorrection2SqrtV = Vector256.Create(biasCorrection2Sqrt);
         ref T thetaRef = ref MemoryMarshal.GetReference(theta);
@@ -157,7 +154,7 @@ public class Adam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T
             if (coupledDecay) g += lambdaV * thetaK;
             if (decoupledDecay) thetaK *= decayV;
             Vector256<T> mK = Vector256.LoadUnsafe(ref mRef, at);
-            mK = lerpSmall ? mK + oneMinusBeta1V * (g - mK) : g - (g - mK) * beta1ComplementV;
+            mK = firstMoment.Apply(mK, g);
             Vector256<T> vK = Vector256.LoadUnsafe(ref vRef, at) * beta2V + oneMinusBeta2V * (g * g);
             mK.StoreUnsafe(ref mRef, at);
             vK.StoreUnsafe(ref vRef, at);
@@ -186,7 +183,7 @@ public class Adam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T
         {
             int width = Vector256<T>.Count;
             Vector256<T> lambdaV = Vector256.Create(lambda), decayV = Vector256.Create(decoupledFactor);
-            Vector256<T> oneMinusBeta1V = Vector256.Create(oneMinusBeta1), oneMinusBeta2V = Vector256.Create(oneMinusBeta2);
+            Vector256<T> oneMinusBeta1V = Vector256.Create(lerp.Weight), oneMinusBeta2V = Vector256.Create(oneMinusBeta2);
             Vector256<T> epsV = Vector256.Create(eps), alphaV = Vector256.Create(stepSize);
             for (; k <= theta.Length - width; k += width)
             {
@@ -213,7 +210,7 @@ public class Adam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T
         {
             T g = coupledDecay ? gradient[k] + lambda * theta[k] : gradient[k];
             if (decoupledDecay) theta[k] *= decoupledFactor;
-            T mk = m[k] + (g - m[k]) * oneMinusBeta1;
+            T mk = m[k] + (g - m[k]) * lerp.Weight;
             T vk = v[k] + (g * g - v[k]) * oneMinusBeta2;
             m[k] = mk;
             v[k] = vk;

@@ -11,8 +11,8 @@ namespace NumLstm.Optimizers;
 /// </summary>
 public sealed class Adamax<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
-    private T oneMinusBeta1, beta1Complement, beta2, eps, lambda, negativeStepSize, rate, oneMinusBeta1Power;
-    private bool lerpFromStart;
+    private T beta2, eps, lambda, negativeStepSize, rate, oneMinusBeta1Power;
+    private TorchLerp<T> lerp;   // exp_avg.lerp_(grad, 1 − β1); its weight is Keras's 1 − β1 too
 
     public Adamax(IReadOnlyList<Parameter<T>> parameters, double learningRate = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
         double epsilon = 1e-7, double weightDecay = 0, AdamFormula formula = AdamFormula.PyTorch)
@@ -55,10 +55,7 @@ public sealed class Adamax<T> : Optimizer<T> where T : unmanaged, IFloatingPoint
 
     protected override void BeginStep(long step)
     {
-        oneMinusBeta1 = Cast(1 - Beta1);
-        // torch's lerp(m, g, w) is m + w·(g − m) for |w| < 0.5 and g − (g − m)·(1 − w) otherwise, 1 − w taken in T.
-        lerpFromStart = Math.Abs(double.CreateTruncating(oneMinusBeta1)) < 0.5;
-        beta1Complement = T.One - oneMinusBeta1;
+        lerp = new TorchLerp<T>(1 - Beta1);
         beta2 = Cast(Beta2);
         eps = Cast(Epsilon);
         lambda = Cast(WeightDecay);
@@ -78,13 +75,15 @@ public sealed class Adamax<T> : Optimizer<T> where T : unmanaged, IFloatingPoint
         Span<T> theta = parameter.Value.AsSpan(start, count);
         ReadOnlySpan<T> gradient = parameter.Gradient.AsSpan(start, count);
         Span<T> m = Slot(0, index).AsSpan(start, count), u = Slot(1, index).AsSpan(start, count);
-        bool decay = WeightDecay != 0, keras = Formula == AdamFormula.Keras, lerpSmall = lerpFromStart;
+        bool decay = WeightDecay != 0, keras = Formula == AdamFormula.Keras;
+        TorchLerp<T> firstMoment = lerp;
+        T oneMinusBeta1 = firstMoment.Weight;
         int k = 0;
         if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
         {
             int width = Vector256<T>.Count;
             Vector256<T> lambdaV = Vector256.Create(lambda), oneMinusBeta1V = Vector256.Create(oneMinusBeta1);
-            Vector256<T> beta1ComplementV = Vector256.Create(beta1Complement), beta2V = Vector256.Create(beta2), epsV = Vector256.Create(eps);
+            Vector256<T> beta2V = Vector256.Create(beta2), epsV = Vector256.Create(eps);
             Vector256<T> negativeStepSizeV = Vector256.Create(negativeStepSize), rateV = Vector256.Create(rate);
             Vector256<T> oneMinusBeta1PowerV = Vector256.Create(oneMinusBeta1Power);
             ref T thetaRef = ref MemoryMarshal.GetReference(theta);
@@ -106,7 +105,7 @@ public sealed class Adamax<T> : Optimizer<T> where T : unmanaged, IFloatingPoint
                 }
                 else
                 {
-                    mK = lerpSmall ? mK + oneMinusBeta1V * (g - mK) : g - (g - mK) * beta1ComplementV;
+                    mK = firstMoment.Apply(mK, g);
                     uK = Vector256.Max(uK * beta2V, Vector256.Abs(g) + epsV);
                     thetaK += negativeStepSizeV * mK / uK;
                 }
@@ -128,7 +127,7 @@ public sealed class Adamax<T> : Optimizer<T> where T : unmanaged, IFloatingPoint
             }
             else
             {
-                mk = lerpSmall ? m[k] + oneMinusBeta1 * (g - m[k]) : g - (g - m[k]) * beta1Complement;   // exp_avg.lerp_(g, 1 − β1)
+                mk = firstMoment.Apply(m[k], g);                              // exp_avg.lerp_(g, 1 − β1)
                 uk = T.Max(u[k] * beta2, T.Abs(g) + eps);                  // maximum(exp_inf.mul_(β2), g.abs().add_(ε))
                 theta[k] += negativeStepSize * mk / uk;                    // param.addcdiv_(exp_avg, exp_inf, value=−clr)
             }

@@ -14,11 +14,11 @@ namespace NumLstm.Optimizers;
 /// </summary>
 public sealed class NAdam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
-    private T oneMinusBeta1, beta1Complement, beta2, oneMinusBeta2, eps, lambda, decoupledFactor;
+    private T beta2, oneMinusBeta2, eps, lambda, decoupledFactor;
+    private TorchLerp<T> lerp;                                                  // exp_avg.lerp_(grad, 1 − β1); Keras's 1 − β1 too
     private T gradientScale, momentScale, biasCorrection2;                       // PyTorch: the two addcdiv values, 1 − β2^t
     private T uNext, oneMinusUNextProduct, oneMinusU, oneMinusUProduct, rate;      // Keras: u_{t+1}, 1 − Π·u_{t+1}, 1 − u_t, 1 − Π, lr
     private T product = T.One;                                                  // Π_t: PyTorch's mu_product, Keras's u_product
-    private bool lerpFromStart;
 
     public NAdam(IReadOnlyList<Parameter<T>> parameters, double learningRate = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
         double epsilon = 1e-7, double weightDecay = 0, double? momentumDecay = null, bool decoupledWeightDecay = false,
@@ -105,9 +105,7 @@ public sealed class NAdam<T> : Optimizer<T> where T : unmanaged, IFloatingPointI
 
     protected override void BeginStep(long step)
     {
-        oneMinusBeta1 = Cast(1 - Beta1);
-        lerpFromStart = Math.Abs(double.CreateTruncating(oneMinusBeta1)) < 0.5;
-        beta1Complement = T.One - oneMinusBeta1;
+        lerp = new TorchLerp<T>(1 - Beta1);
         beta2 = Cast(Beta2);
         oneMinusBeta2 = Cast(1 - Beta2);
         eps = Cast(Epsilon);
@@ -142,13 +140,15 @@ public sealed class NAdam<T> : Optimizer<T> where T : unmanaged, IFloatingPointI
         ReadOnlySpan<T> gradient = parameter.Gradient.AsSpan(start, count);
         Span<T> m = Slot(0, index).AsSpan(start, count), v = Slot(1, index).AsSpan(start, count);
         bool coupled = WeightDecay != 0 && !DecoupledWeightDecay, decoupled = WeightDecay != 0 && DecoupledWeightDecay;
-        bool keras = Formula == AdamFormula.Keras, lerpSmall = lerpFromStart;
+        bool keras = Formula == AdamFormula.Keras;
+        TorchLerp<T> firstMoment = lerp;
+        T oneMinusBeta1 = firstMoment.Weight;
         int k = 0;
         if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
         {
             int width = Vector256<T>.Count;
             Vector256<T> lambdaV = Vector256.Create(lambda), decayV = Vector256.Create(decoupledFactor);
-            Vector256<T> oneMinusBeta1V = Vector256.Create(oneMinusBeta1), beta1ComplementV = Vector256.Create(beta1Complement);
+            Vector256<T> oneMinusBeta1V = Vector256.Create(oneMinusBeta1);
             Vector256<T> beta2V = Vector256.Create(beta2), oneMinusBeta2V = Vector256.Create(oneMinusBeta2), epsV = Vector256.Create(eps);
             Vector256<T> gradientScaleV = Vector256.Create(gradientScale), momentScaleV = Vector256.Create(momentScale);
             Vector256<T> biasCorrection2V = Vector256.Create(biasCorrection2), uNextV = Vector256.Create(uNext);
@@ -175,7 +175,7 @@ public sealed class NAdam<T> : Optimizer<T> where T : unmanaged, IFloatingPointI
                 }
                 else
                 {
-                    mK = lerpSmall ? mK + oneMinusBeta1V * (g - mK) : g - (g - mK) * beta1ComplementV;
+                    mK = firstMoment.Apply(mK, g);
                     vK = vK * beta2V + oneMinusBeta2V * g * g;
                     Vector256<T> denominator = Vector256.Sqrt(vK / biasCorrection2V) + epsV;
                     thetaK += gradientScaleV * g / denominator;
@@ -201,7 +201,7 @@ public sealed class NAdam<T> : Optimizer<T> where T : unmanaged, IFloatingPointI
             }
             else
             {
-                mk = lerpSmall ? m[k] + oneMinusBeta1 * (g - m[k]) : g - (g - m[k]) * beta1Complement;   // exp_avg.lerp_(g, 1 − β1)
+                mk = firstMoment.Apply(m[k], g);                               // exp_avg.lerp_(g, 1 − β1)
                 vk = v[k] * beta2 + oneMinusBeta2 * g * g;                     // exp_avg_sq.mul_(β2).addcmul_(g, g, value=1 − β2)
                 T denominator = T.Sqrt(vk / biasCorrection2) + eps;           // exp_avg_sq.div(bc2).sqrt().add_(ε)
                 theta[k] += gradientScale * g / denominator;                   // param.addcdiv_(g, denom, value=−lr(1 − μ)/(1 − Π))

@@ -23,8 +23,8 @@ public enum RmsPropFormula
 /// </summary>
 public sealed class RmsProp<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
-    private T rho, oneMinusRho, rhoComplement, eps, lambda, mu, lr, negativeLr;
-    private bool lerpFromStart;
+    private T rho, oneMinusRho, eps, lambda, mu, lr, negativeLr;
+    private TorchLerp<T> lerp;   // centered: grad_avg.lerp_(grad, 1 − α)
 
     public RmsProp(IReadOnlyList<Parameter<T>> parameters, double learningRate = 1e-3, double rho = 0.9, double epsilon = 1e-7,
         double momentum = 0, bool centered = false, double weightDecay = 0, RmsPropFormula formula = RmsPropFormula.PyTorch)
@@ -88,10 +88,8 @@ public sealed class RmsProp<T> : Optimizer<T> where T : unmanaged, IFloatingPoin
     {
         // Scalars as PyTorch passes them: Python floats cast to the tensor's type, 1 − ρ taken in double first.
         rho = Cast(Rho);
-        oneMinusRho = Cast(1 - Rho);
-        // torch's lerp(ḡ, g, w) is ḡ + w·(g − ḡ) for |w| < 0.5 and g − (g − ḡ)·(1 − w) otherwise, 1 − w taken in T.
-        lerpFromStart = Math.Abs(double.CreateTruncating(oneMinusRho)) < 0.5;
-        rhoComplement = T.One - oneMinusRho;
+        lerp = new TorchLerp<T>(1 - Rho);
+        oneMinusRho = lerp.Weight;
         eps = Cast(Epsilon);
         lambda = Cast(WeightDecay);
         mu = Cast(Momentum);
@@ -151,7 +149,7 @@ public sealed class RmsProp<T> : Optimizer<T> where T : unmanaged, IFloatingPoin
             T root;
             if (centered)
             {
-                T a = lerpFromStart ? average[k] + oneMinusRho * (g - average[k]) : g - (g - average[k]) * rhoComplement;   // grad_avg.lerp_(g, 1 − α)
+                T a = lerp.Apply(average[k], g);                           // grad_avg.lerp_(g, 1 − α)
                 average[k] = a;
                 root = T.Sqrt(s - a * a);                                  // square_avg.addcmul(ḡ, ḡ, value=−1).sqrt_()
             }
@@ -171,9 +169,10 @@ public sealed class RmsProp<T> : Optimizer<T> where T : unmanaged, IFloatingPoin
     private int UpdateVector256(Span<T> theta, ReadOnlySpan<T> gradient, Span<T> square, Span<T> buffer, Span<T> average)
     {
         int width = Vector256<T>.Count, n = theta.Length;
-        bool decay = WeightDecay != 0, withMomentum = Momentum > 0, centered = Centered, lerpSmall = lerpFromStart;
+        bool decay = WeightDecay != 0, withMomentum = Momentum > 0, centered = Centered;
+        TorchLerp<T> gradientAverage = lerp;
         Vector256<T> lambdaV = Vector256.Create(lambda), rhoV = Vector256.Create(rho), oneMinusRhoV = Vector256.Create(oneMinusRho);
-        Vector256<T> rhoComplementV = Vector256.Create(rhoComplement), epsV = Vector256.Create(eps), muV = Vector256.Create(mu);
+        Vector256<T> epsV = Vector256.Create(eps), muV = Vector256.Create(mu);
         Vector256<T> negativeLrV = Vector256.Create(negativeLr);
         ref T thetaRef = ref MemoryMarshal.GetReference(theta);
         ref T gradientRef = ref MemoryMarshal.GetReference(gradient);
@@ -193,7 +192,7 @@ public sealed class RmsProp<T> : Optimizer<T> where T : unmanaged, IFloatingPoin
             if (centered)
             {
                 Vector256<T> a = Vector256.LoadUnsafe(ref averageRef, at);
-                a = lerpSmall ? a + oneMinusRhoV * (g - a) : g - (g - a) * rhoComplementV;
+                a = gradientAverage.Apply(a, g);
                 a.StoreUnsafe(ref averageRef, at);
                 root = Vector256.Sqrt(s - a * a);
             }
