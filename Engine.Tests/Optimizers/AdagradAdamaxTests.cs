@@ -21,7 +21,8 @@ public class AdagradAdamaxTests<T> : OptimizerTestBase<T> where T : unmanaged, I
 
     public sealed record AdagradOptions(double Lr, double Initial, double Eps, double LrDecay, double WeightDecay);
 
-    /// <summary>torch/optim/adagrad.py (s += g², θ −= clr·g/(√s + ε)) or keras/src/optimizers/adagrad.py (θ −= lr·g/√(s + ε)), in doubles.</summary>
+    /// <summary>torch/optim/adagrad.py (g += λθ, s += g², θ −= clr·g/(√s + ε)) or keras/src/optimizers/adagrad.py after the
+    /// base optimizer's decoupled weight decay (θ −= θ·λ·lr, lr undecayed; then θ −= lr·g/√(s + ε)), in doubles.</summary>
     private static double[] ReferenceAdagrad(AdagradOptions o, bool keras, double[] theta0, double[][] gradients)
     {
         double[] theta = (double[])theta0.Clone();
@@ -31,7 +32,8 @@ public class AdagradAdamaxTests<T> : OptimizerTestBase<T> where T : unmanaged, I
             double clr = o.Lr / (1 + (t - 1) * o.LrDecay);
             for (int k = 0; k < theta.Length; k++)
             {
-                double g = gradients[t - 1][k] + o.WeightDecay * theta[k];
+                if (keras) theta[k] -= theta[k] * o.WeightDecay * o.Lr;
+                double g = keras ? gradients[t - 1][k] : gradients[t - 1][k] + o.WeightDecay * theta[k];
                 s[k] += g * g;
                 theta[k] -= keras ? clr * g / Math.Sqrt(s[k] + o.Eps) : clr * g / (Math.Sqrt(s[k]) + o.Eps);
             }
@@ -94,8 +96,9 @@ public class AdagradAdamaxTests<T> : OptimizerTestBase<T> where T : unmanaged, I
 
     public sealed record AdamaxOptions(double Lr, double Beta1, double Beta2, double Eps, double WeightDecay);
 
-    /// <summary>torch/optim/adamax.py (u = max(β2u, |g| + ε), θ −= lr/(1 − β1^t)·m/u) or keras/src/optimizers/adamax.py
-    /// (u = max(β2u, |g|), θ −= lr·m / ((1 − β1^t)(u + ε))), in doubles.</summary>
+    /// <summary>torch/optim/adamax.py (g += λθ, u = max(β2u, |g| + ε), θ −= lr/(1 − β1^t)·m/u) or
+    /// keras/src/optimizers/adamax.py after the base optimizer's decoupled weight decay (θ −= θ·λ·lr; u = max(β2u, |g|),
+    /// θ −= lr·m / ((1 − β1^t)(u + ε))), in doubles.</summary>
     private static double[] ReferenceAdamax(AdamaxOptions o, bool keras, double[] theta0, double[][] gradients)
     {
         double[] theta = (double[])theta0.Clone();
@@ -105,7 +108,8 @@ public class AdagradAdamaxTests<T> : OptimizerTestBase<T> where T : unmanaged, I
             double correction = 1 - Math.Pow(o.Beta1, t);
             for (int k = 0; k < theta.Length; k++)
             {
-                double g = gradients[t - 1][k] + o.WeightDecay * theta[k];
+                if (keras) theta[k] -= theta[k] * o.WeightDecay * o.Lr;
+                double g = keras ? gradients[t - 1][k] : gradients[t - 1][k] + o.WeightDecay * theta[k];
                 m[k] = o.Beta1 * m[k] + (1 - o.Beta1) * g;
                 if (keras)
                 {
@@ -192,6 +196,8 @@ public class AdagradAdamaxTests<T> : OptimizerTestBase<T> where T : unmanaged, I
         yield return new TestCaseData((Func<IReadOnlyList<Parameter<T>>, Optimizer<T>>)(ps => new Adagrad<T>(ps, 0.05, formula: AdagradFormula.Keras))).SetArgDisplayNames("Adagrad, Keras");
         yield return new TestCaseData((Func<IReadOnlyList<Parameter<T>>, Optimizer<T>>)(ps => new Adamax<T>(ps, 0.05, weightDecay: 1e-3))).SetArgDisplayNames("Adamax");
         yield return new TestCaseData((Func<IReadOnlyList<Parameter<T>>, Optimizer<T>>)(ps => new Adamax<T>(ps, 0.05, formula: AdamFormula.Keras))).SetArgDisplayNames("Adamax, Keras");
+        yield return new TestCaseData((Func<IReadOnlyList<Parameter<T>>, Optimizer<T>>)(ps => new Adagrad<T>(ps, 0.05, lrDecay: 0.1, weightDecay: 1e-2, formula: AdagradFormula.Keras))).SetArgDisplayNames("Adagrad, Keras, decoupled decay");
+        yield return new TestCaseData((Func<IReadOnlyList<Parameter<T>>, Optimizer<T>>)(ps => new Adamax<T>(ps, 0.05, weightDecay: 1e-2, decoupledWeightDecay: true))).SetArgDisplayNames("Adamax, decoupled decay");
     }
 
     [TestCaseSource(nameof(Factories))]

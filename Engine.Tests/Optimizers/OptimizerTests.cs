@@ -265,8 +265,9 @@ public class OptimizerTests<T> : OptimizerTestBase<T> where T : unmanaged, IFloa
     [TestCase(true)]
     public void Sgd_KerasFormula_MatchesKerasUpdateStep_AndDiffersFromPyTorchOnceTheRateChanges(bool nesterov)
     {
-        // keras/src/optimizers/sgd.py: m = m·μ − g·lr (from 0); θ += m, or with Nesterov θ += m·μ − g·lr. The rate
-        // drops after two steps: PyTorch's buffer holds g and takes the new rate at once, Keras's holds lr·g.
+        // keras/src/optimizers/sgd.py: m = m·μ − g·lr (from 0); θ += m, or with Nesterov θ += m·μ − g·lr, after the base
+        // optimizer's decoupled weight decay θ −= θ·λ·lr. The rate drops after two steps: PyTorch's buffer holds g and
+        // takes the new rate at once, Keras's holds lr·g.
         const int n = 9, steps = 5;
         var random = new Random(17);
         double[] theta0 = Enumerable.Range(0, n).Select(_ => random.NextDouble() * 2 - 1).ToArray();
@@ -283,7 +284,8 @@ public class OptimizerTests<T> : OptimizerTestBase<T> where T : unmanaged, IFloa
         for (int t = 0; t < steps; t++)
             for (int k = 0; k < n; k++)
             {
-                double g = gradients[t][k] + 0.05 * theta[k];
+                theta[k] -= theta[k] * 0.05 * Rate(t);
+                double g = gradients[t][k];
                 m[k] = m[k] * 0.9 - g * Rate(t);
                 theta[k] += nesterov ? m[k] * 0.9 - g * Rate(t) : m[k];
             }
@@ -302,7 +304,10 @@ public class OptimizerTests<T> : OptimizerTestBase<T> where T : unmanaged, IFloa
         yield return new TestCaseData((Func<IReadOnlyList<Parameter<T>>, Sgd<T>>)(ps => new Sgd<T>(ps, 0.1, weightDecay: 0.05))).SetArgDisplayNames("plain, L2");
         yield return new TestCaseData((Func<IReadOnlyList<Parameter<T>>, Sgd<T>>)(ps => new Sgd<T>(ps, 0.1, momentum: 0.9, dampening: 0.3, weightDecay: 0.05))).SetArgDisplayNames("momentum, dampening, L2");
         yield return new TestCaseData((Func<IReadOnlyList<Parameter<T>>, Sgd<T>>)(ps => new Sgd<T>(ps, 0.1, momentum: 0.8, nesterov: true))).SetArgDisplayNames("Nesterov");
-        yield return new TestCaseData((Func<IReadOnlyList<Parameter<T>>, Sgd<T>>)(ps => new Sgd<T>(ps, 0.1, momentum: 0.9, weightDecay: 0.05, formula: SgdFormula.Keras))).SetArgDisplayNames("Keras, L2");
+        yield return new TestCaseData((Func<IReadOnlyList<Parameter<T>>, Sgd<T>>)(ps => new Sgd<T>(ps, 0.1, momentum: 0.9, weightDecay: 0.05, formula: SgdFormula.Keras))).SetArgDisplayNames("Keras, decoupled decay");
+        yield return new TestCaseData((Func<IReadOnlyList<Parameter<T>>, Sgd<T>>)(ps => new Sgd<T>(ps, 0.1, momentum: 0.9, weightDecay: 0.05, formula: SgdFormula.Keras, decoupledWeightDecay: false))).SetArgDisplayNames("Keras, L2");
+        yield return new TestCaseData((Func<IReadOnlyList<Parameter<T>>, Sgd<T>>)(ps => new Sgd<T>(ps, 0.1, momentum: 0.9, weightDecay: 0.05, decoupledWeightDecay: true))).SetArgDisplayNames("momentum, decoupled decay");
+        yield return new TestCaseData((Func<IReadOnlyList<Parameter<T>>, Sgd<T>>)(ps => new Sgd<T>(ps, 0.1, weightDecay: 0.05, formula: SgdFormula.Keras))).SetArgDisplayNames("Keras, plain, decoupled decay");
         yield return new TestCaseData((Func<IReadOnlyList<Parameter<T>>, Sgd<T>>)(ps => new Sgd<T>(ps, 0.1, momentum: 0.8, nesterov: true, formula: SgdFormula.Keras))).SetArgDisplayNames("Keras, Nesterov");
     }
 
@@ -324,7 +329,10 @@ public class OptimizerTests<T> : OptimizerTestBase<T> where T : unmanaged, IFloa
             b.Step();
             for (int k = 0; k < n; k++)
             {
-                double g = gradients[t][k] + a.WeightDecay * theta[k], mu = a.Momentum, lr = 0.1;
+                double mu = a.Momentum, lr = 0.1;
+                if (a.DecoupledWeightDecay)   // Keras: θ − θ·λ·lr; PyTorch's form: θ·(1 − lr·λ)
+                    theta[k] = a.Formula == SgdFormula.Keras ? theta[k] - theta[k] * a.WeightDecay * lr : theta[k] * (1 - lr * a.WeightDecay);
+                double g = a.DecoupledWeightDecay ? gradients[t][k] : gradients[t][k] + a.WeightDecay * theta[k];
                 if (mu == 0) { theta[k] -= lr * g; continue; }
                 if (a.Formula == SgdFormula.Keras)
                 {

@@ -42,7 +42,8 @@ public class RmsPropTests<T> : OptimizerTestBase<T> where T : unmanaged, IFloati
         return theta;
     }
 
-    /// <summary>keras/src/optimizers/rmsprop.py's update_step in doubles (weight decay here as the engine's coupled L2).</summary>
+    /// <summary>keras/src/optimizers/rmsprop.py's update_step in doubles, after the base optimizer's decoupled weight decay
+    /// (θ ← θ − θ·λ·lr), as <c>RMSprop(weight_decay=λ)</c> runs.</summary>
     private static double[] ReferenceKeras(Options o, double[] theta0, double[][] gradients, Func<int, double>? rateAt = null)
     {
         double[] theta = (double[])theta0.Clone();
@@ -53,7 +54,8 @@ public class RmsPropTests<T> : OptimizerTestBase<T> where T : unmanaged, IFloati
             double lr = rateAt?.Invoke(t) ?? o.Lr;
             for (int k = 0; k < n; k++)
             {
-                double g = gradients[t][k] + o.WeightDecay * theta[k];
+                theta[k] -= theta[k] * o.WeightDecay * lr;
+                double g = gradients[t][k];
                 velocity[k] = o.Rho * velocity[k] + (1 - o.Rho) * g * g;
                 double denominator;
                 if (o.Centered)

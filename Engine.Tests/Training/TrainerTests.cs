@@ -256,6 +256,7 @@ public class TrainerTests
             var rmsProp = resumed.Optimizer as RmsProp<float>;
             Assert.That((rmsProp?.Rho, rmsProp?.Epsilon, rmsProp?.Momentum, rmsProp?.Centered, rmsProp?.WeightDecay, rmsProp?.Formula),
                 Is.EqualTo(((double?)0.8, (double?)1e-6, (double?)0.5, (bool?)true, (double?)1e-4, (RmsPropFormula?)formula)));
+            Assert.That(rmsProp?.DecoupledWeightDecay, Is.EqualTo(formula == RmsPropFormula.Keras), "Keras's weight decay is decoupled");
             resumed.Fit(data, Options(1));
             float[] resumedValues = resumed.Model.Parameters.SelectMany(p => p.Value).ToArray();
             Assert.That(resumedValues, Is.EqualTo(uninterruptedModel.Parameters.SelectMany(p => p.Value).ToArray()));
@@ -266,19 +267,34 @@ public class TrainerTests
     private static IEnumerable<TestCaseData> CheckpointedOptimizers()
     {
         yield return new TestCaseData((Func<Sequential<float>, Optimizer<float>>)(m => new Adagrad<float>(m.Parameters.ToList(), 0.02, initialAccumulatorValue: 0.05, epsilon: 1e-6, lrDecay: 0.1, weightDecay: 1e-4)),
-            "Adagrad 0.05 1E-06 0.1 0.0001 PyTorch").SetArgDisplayNames("Adagrad");
+            "Adagrad 0.05 1E-06 0.1 0.0001 False PyTorch").SetArgDisplayNames("Adagrad");
         yield return new TestCaseData((Func<Sequential<float>, Optimizer<float>>)(m => new Adagrad<float>(m.Parameters.ToList(), 0.02, formula: AdagradFormula.Keras)),
-            "Adagrad 0.1 1E-07 0 0 Keras").SetArgDisplayNames("Adagrad, Keras");
+            "Adagrad 0.1 1E-07 0 0 True Keras").SetArgDisplayNames("Adagrad, Keras");
+        yield return new TestCaseData((Func<Sequential<float>, Optimizer<float>>)(m => new Adagrad<float>(m.Parameters.ToList(), 0.02, weightDecay: 1e-3, formula: AdagradFormula.Keras)),
+            "Adagrad 0.1 1E-07 0 0.001 True Keras").SetArgDisplayNames("Adagrad, Keras, decoupled decay");
         yield return new TestCaseData((Func<Sequential<float>, Optimizer<float>>)(m => new Adamax<float>(m.Parameters.ToList(), 0.01, beta1: 0.8, beta2: 0.99, epsilon: 1e-6, weightDecay: 1e-4)),
-            "Adamax 0.8 0.99 1E-06 0.0001 PyTorch").SetArgDisplayNames("Adamax");
+            "Adamax 0.8 0.99 1E-06 0.0001 False PyTorch").SetArgDisplayNames("Adamax");
+        yield return new TestCaseData((Func<Sequential<float>, Optimizer<float>>)(m => new Adamax<float>(m.Parameters.ToList(), 0.01, weightDecay: 1e-3, decoupledWeightDecay: true)),
+            "Adamax 0.9 0.999 1E-07 0.001 True PyTorch").SetArgDisplayNames("Adamax, decoupled decay");
         yield return new TestCaseData((Func<Sequential<float>, Optimizer<float>>)(m => new Adamax<float>(m.Parameters.ToList(), 0.01, formula: AdamFormula.Keras)),
-            "Adamax 0.9 0.999 1E-07 0 Keras").SetArgDisplayNames("Adamax, Keras");
+            "Adamax 0.9 0.999 1E-07 0 True Keras").SetArgDisplayNames("Adamax, Keras");
         yield return new TestCaseData((Func<Sequential<float>, Optimizer<float>>)(m => new NAdam<float>(m.Parameters.ToList(), 0.01, beta1: 0.8, epsilon: 1e-6, weightDecay: 1e-4, momentumDecay: 0.1, decoupledWeightDecay: true)),
             "NAdam 0.8 0.999 1E-06 0.0001 0.1 True PyTorch").SetArgDisplayNames("NAdam");
         yield return new TestCaseData((Func<Sequential<float>, Optimizer<float>>)(m => new NAdam<float>(m.Parameters.ToList(), 0.01, formula: AdamFormula.Keras)),
-            "NAdam 0.9 0.999 1E-07 0 1 False Keras").SetArgDisplayNames("NAdam, Keras");
+            "NAdam 0.9 0.999 1E-07 0 1 True Keras").SetArgDisplayNames("NAdam, Keras");
+        yield return new TestCaseData((Func<Sequential<float>, Optimizer<float>>)(m => new NAdam<float>(m.Parameters.ToList(), 0.01, weightDecay: 1e-3, decoupledWeightDecay: false, formula: AdamFormula.Keras)),
+            "NAdam 0.9 0.999 1E-07 0.001 1 False Keras").SetArgDisplayNames("NAdam, Keras, L2");
         yield return new TestCaseData((Func<Sequential<float>, Optimizer<float>>)(m => new Sgd<float>(m.Parameters.ToList(), 0.05, momentum: 0.9, nesterov: true, weightDecay: 1e-4, formula: SgdFormula.Keras)),
-            "SGD 0.9 0 True 0.0001 Keras").SetArgDisplayNames("SGD, Keras");
+            "SGD 0.9 0 True 0.0001 True Keras").SetArgDisplayNames("SGD, Keras");
+        // Coupled under Keras's formula: the state has no decoupled_weight_decay, as every state written before the option.
+        yield return new TestCaseData((Func<Sequential<float>, Optimizer<float>>)(m => new Sgd<float>(m.Parameters.ToList(), 0.05, momentum: 0.9, weightDecay: 1e-3, formula: SgdFormula.Keras, decoupledWeightDecay: false)),
+            "SGD 0.9 0 False 0.001 False Keras").SetArgDisplayNames("SGD, Keras, L2");
+        yield return new TestCaseData((Func<Sequential<float>, Optimizer<float>>)(m => new Adam<float>(m.Parameters.ToList(), 0.01, weightDecay: 1e-3, formula: AdamFormula.Keras)),
+            "Adam 0.001 True Keras").SetArgDisplayNames("Adam, Keras, decoupled decay");
+        yield return new TestCaseData((Func<Sequential<float>, Optimizer<float>>)(m => new Adam<float>(m.Parameters.ToList(), 0.01, weightDecay: 1e-3, decoupledWeightDecay: true)),
+            "Adam 0.001 True PyTorch").SetArgDisplayNames("Adam, decoupled decay");
+        yield return new TestCaseData((Func<Sequential<float>, Optimizer<float>>)(m => new AdamW<float>(m.Parameters.ToList(), 0.01, formula: AdamFormula.Keras)),
+            "AdamW 0.01 True Keras").SetArgDisplayNames("AdamW, Keras");
     }
 
     [TestCaseSource(nameof(CheckpointedOptimizers))]
@@ -298,10 +314,11 @@ public class TrainerTests
             Trainer resumed = Checkpoint.Load(path);
             string loaded = resumed.Optimizer switch
             {
-                Adagrad<float> a => string.Create(CultureInfo.InvariantCulture, $"Adagrad {a.InitialAccumulatorValue} {a.Epsilon} {a.LrDecay} {a.WeightDecay} {a.Formula}"),
-                Adamax<float> a => string.Create(CultureInfo.InvariantCulture, $"Adamax {a.Beta1} {a.Beta2} {a.Epsilon} {a.WeightDecay} {a.Formula}"),
+                Adagrad<float> a => string.Create(CultureInfo.InvariantCulture, $"Adagrad {a.InitialAccumulatorValue} {a.Epsilon} {a.LrDecay} {a.WeightDecay} {a.DecoupledWeightDecay} {a.Formula}"),
+                Adamax<float> a => string.Create(CultureInfo.InvariantCulture, $"Adamax {a.Beta1} {a.Beta2} {a.Epsilon} {a.WeightDecay} {a.DecoupledWeightDecay} {a.Formula}"),
+                Adam<float> a => string.Create(CultureInfo.InvariantCulture, $"{a.Kind} {a.WeightDecay} {a.DecoupledWeightDecay} {a.Formula}"),
                 NAdam<float> a => string.Create(CultureInfo.InvariantCulture, $"NAdam {a.Beta1} {a.Beta2} {a.Epsilon} {a.WeightDecay} {a.MomentumDecay} {a.DecoupledWeightDecay} {a.Formula}"),
-                Sgd<float> a => string.Create(CultureInfo.InvariantCulture, $"SGD {a.Momentum} {a.Dampening} {a.Nesterov} {a.WeightDecay} {a.Formula}"),
+                Sgd<float> a => string.Create(CultureInfo.InvariantCulture, $"SGD {a.Momentum} {a.Dampening} {a.Nesterov} {a.WeightDecay} {a.DecoupledWeightDecay} {a.Formula}"),
                 var other => $"{other?.Kind}",
             };
             Assert.That(loaded, Is.EqualTo(options));

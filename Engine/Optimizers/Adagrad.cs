@@ -15,14 +15,18 @@ public enum AdagradFormula
 /// Adagrad (Duchi et al., 2011) with the update of <c>torch.optim.Adagrad</c> (docs/math-losses-optimizers.md):
 /// g ← ∇θ + λθ (L2, coupled); s ← s + g²; clr = lr / (1 + (t − 1)·lrDecay); θ ← θ − clr·g / (√s + ε), s starting at
 /// <c>initialAccumulatorValue</c>. <see cref="AdagradFormula.Keras"/> gives Keras's update instead. Defaults are
-/// Keras's (lr = 1e-3, initial accumulator 0.1, ε = 1e-7); PyTorch's are lr = 1e-2, 0 and 1e-10.
+/// Keras's (lr = 1e-3, initial accumulator 0.1, ε = 1e-7); PyTorch's are lr = 1e-2, 0 and 1e-10. Weight decay follows
+/// the formula's framework unless <c>decoupledWeightDecay</c> says otherwise: coupled L2 in PyTorch's, decoupled in
+/// Keras's (θ ← θ − θ·λ·lr before the update, lr undecayed, as Keras's base optimizer applies <c>weight_decay</c>).
 /// </summary>
 public sealed class Adagrad<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     private T eps, lambda, negativeRate, rate;
+    private DecoupledWeightDecay<T> decay;   // θ before the update, when the decay is decoupled
 
     public Adagrad(IReadOnlyList<Parameter<T>> parameters, double learningRate = 1e-3, double initialAccumulatorValue = 0.1,
-        double epsilon = 1e-7, double lrDecay = 0, double weightDecay = 0, AdagradFormula formula = AdagradFormula.PyTorch)
+        double epsilon = 1e-7, double lrDecay = 0, double weightDecay = 0, AdagradFormula formula = AdagradFormula.PyTorch,
+        bool? decoupledWeightDecay = null)
         : base(parameters, learningRate, "sum")
     {
         if (!Enum.IsDefined(formula))
@@ -36,6 +40,7 @@ public sealed class Adagrad<T> : Optimizer<T> where T : unmanaged, IFloatingPoin
         LrDecay = lrDecay;
         WeightDecay = weightDecay;
         Formula = formula;
+        DecoupledWeightDecay = decoupledWeightDecay ?? formula == AdagradFormula.Keras;
         // PyTorch: state["sum"] = torch.full_like(p, initial_accumulator_value); Keras: a Constant initializer.
         T initial = Cast(initialAccumulatorValue);
         for (int p = 0; p < Parameters.Count; p++) Slot(0, p).AsSpan().Fill(initial);
@@ -51,6 +56,10 @@ public sealed class Adagrad<T> : Optimizer<T> where T : unmanaged, IFloatingPoin
     public double LrDecay { get; }
     public double WeightDecay { get; }
 
+    /// <summary>θ ← θ(1 − lr·λ) (Keras's formula: θ − θ·λ·lr), lr without lr_decay, before the update instead of λθ added
+    /// to the gradient; by default the formula's framework's choice (PyTorch: coupled, Keras: decoupled).</summary>
+    public bool DecoupledWeightDecay { get; }
+
     /// <summary>PyTorch's update (default) or Keras's (ε inside the root).</summary>
     public AdagradFormula Formula { get; }
 
@@ -64,6 +73,8 @@ public sealed class Adagrad<T> : Optimizer<T> where T : unmanaged, IFloatingPoin
             ["eps"] = Epsilon,
         };
         if (Formula == AdagradFormula.Keras) values["keras_formula"] = 1;
+        // Only where it changes the update (absent when coupled or λ = 0, as in states written before the option).
+        if (DecoupledWeightDecay && WeightDecay != 0) values["decoupled_weight_decay"] = 1;
         return values;
     }
 
@@ -75,6 +86,7 @@ public sealed class Adagrad<T> : Optimizer<T> where T : unmanaged, IFloatingPoin
         negativeRate = Cast(-clr);
         eps = Cast(Epsilon);
         lambda = Cast(WeightDecay);
+        decay = new DecoupledWeightDecay<T>(Formula == AdagradFormula.Keras, LearningRate, WeightDecay);
     }
 
     protected override void Update(int index, Parameter<T> parameter) => Update(index, parameter, 0, parameter.Length);
@@ -86,7 +98,9 @@ public sealed class Adagrad<T> : Optimizer<T> where T : unmanaged, IFloatingPoin
         Span<T> theta = parameter.Value.AsSpan(start, count);
         ReadOnlySpan<T> gradient = parameter.Gradient.AsSpan(start, count);
         Span<T> sum = Slot(0, index).AsSpan(start, count);
-        bool decay = WeightDecay != 0, keras = Formula == AdagradFormula.Keras;
+        bool coupled = WeightDecay != 0 && !DecoupledWeightDecay, decoupled = WeightDecay != 0 && DecoupledWeightDecay;
+        bool keras = Formula == AdagradFormula.Keras;
+        DecoupledWeightDecay<T> weightDecay = decay;
         int k = 0;
         if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
         {
@@ -101,7 +115,8 @@ public sealed class Adagrad<T> : Optimizer<T> where T : unmanaged, IFloatingPoin
                 nuint at = (nuint)k;
                 Vector256<T> thetaK = Vector256.LoadUnsafe(ref thetaRef, at);
                 Vector256<T> g = Vector256.LoadUnsafe(ref gradientRef, at);
-                if (decay) g += lambdaV * thetaK;
+                if (coupled) g += lambdaV * thetaK;
+                if (decoupled) thetaK = weightDecay.Apply(thetaK);
                 Vector256<T> s = Vector256.LoadUnsafe(ref sumRef, at) + g * g;
                 s.StoreUnsafe(ref sumRef, at);
                 thetaK = keras ? thetaK - rateV * g / Vector256.Sqrt(s + epsV) : thetaK + negativeRateV * g / (Vector256.Sqrt(s) + epsV);
@@ -111,7 +126,8 @@ public sealed class Adagrad<T> : Optimizer<T> where T : unmanaged, IFloatingPoin
         // The tail (and the whole span without SIMD) runs the same operations in the same order, one element at a time.
         for (; k < theta.Length; k++)
         {
-            T g = decay ? gradient[k] + lambda * theta[k] : gradient[k];   // grad.add(param, alpha=λ)
+            T g = coupled ? gradient[k] + lambda * theta[k] : gradient[k]; // grad.add(param, alpha=λ)
+            if (decoupled) theta[k] = weightDecay.Apply(theta[k]);         // θ(1 − lr·λ); Keras: variable − variable·wd·lr
             T s = sum[k] + g * g;                                          // state_sum.addcmul_(g, g, value=1); Keras: accumulator += g²
             sum[k] = s;
             theta[k] = keras

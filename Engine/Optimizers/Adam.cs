@@ -14,18 +14,23 @@ public enum AdamFormula
 
 /// <summary>
 /// Adam with the update of <c>torch.optim.Adam</c> (docs/math-losses-optimizers.md), ε placed as PyTorch places it:
-/// g ← ∇θ + λθ (L2, coupled); m ← lerp(m, g, 1 − β1); v ← β2·v + (1 − β2)·g²;
+/// g ← ∇θ + λθ (L2, coupled; or θ ← θ(1 − lr·λ) first, decoupled); m ← lerp(m, g, 1 − β1); v ← β2·v + (1 − β2)·g²;
 /// θ ← θ − (lr / (1 − β1^t)) · m / (√v / √(1 − β2^t) + ε). AMSGrad uses v_max ← max(v_max, v) in place of v.
 /// <see cref="AdamFormula.Keras"/> gives Keras's update instead. The default ε = 1e-7 is Keras's value (PyTorch's is 1e-8).
+/// Weight decay follows the formula's framework unless <c>decoupledWeightDecay</c> says otherwise: PyTorch's Adam adds
+/// λθ to the gradient (its <c>decoupled_weight_decay</c> defaults to false), Keras decouples every optimizer's
+/// <c>weight_decay</c> (θ ← θ − θ·λ·lr before the update).
 /// </summary>
 public class Adam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
-    private T beta2, oneMinusBeta2, eps, lambda, stepSize, biasCorrection2Sqrt, decoupledFactor;
+    private T beta2, oneMinusBeta2, eps, lambda, stepSize, biasCorrection2Sqrt;
+    private DecoupledWeightDecay<T> decay;   // θ before the update, when the decay is decoupled
     private TorchLerp<T> lerp;   // exp_avg.lerp_(grad, 1 − β1); its weight is Keras's 1 − β1 too
 
     public Adam(IReadOnlyList<Parameter<T>> parameters, double learningRate = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
-        double epsilon = 1e-7, double weightDecay = 0, bool amsgrad = false, AdamFormula formula = AdamFormula.PyTorch)
-        : this(parameters, learningRate, beta1, beta2, epsilon, weightDecay, amsgrad, decoupledWeightDecay: false, formula)
+        double epsilon = 1e-7, double weightDecay = 0, bool amsgrad = false, AdamFormula formula = AdamFormula.PyTorch,
+        bool? decoupledWeightDecay = null)
+        : this(parameters, learningRate, beta1, beta2, epsilon, weightDecay, amsgrad, decoupledWeightDecay ?? formula == AdamFormula.Keras, formula)
     {
     }
 
@@ -54,7 +59,8 @@ public class Adam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T
     public double WeightDecay { get; }
     public bool AmsGrad { get; }
 
-    /// <summary>True for AdamW: θ ← θ(1 − lr·λ) before the update instead of adding λθ to the gradient.</summary>
+    /// <summary>True for AdamW, for Adam under Keras's formula unless told otherwise, and where asked: θ ← θ(1 − lr·λ)
+    /// (Keras: θ − θ·λ·lr) before the update instead of adding λθ to the gradient.</summary>
     public bool DecoupledWeightDecay { get; }
 
     /// <summary>PyTorch's update (default) or Keras's (ε added to the uncorrected √v).</summary>
@@ -71,6 +77,9 @@ public class Adam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T
             ["amsgrad"] = AmsGrad ? 1 : 0,
         };
         if (Formula == AdamFormula.Keras) values["keras_formula"] = 1;   // absent for PyTorch's, as in states written before it existed
+        // Adam's decoupled decay only where it changes the update (AdamW's is its kind), so states written before the option
+        // load as they were.
+        if (DecoupledWeightDecay && WeightDecay != 0 && Kind == "Adam") values["decoupled_weight_decay"] = 1;
         return values;
     }
 
@@ -87,7 +96,7 @@ public class Adam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T
         // PyTorch: lr / bc1, with √bc2 dividing √v; Keras: α = lr·√bc2 / bc1, with √v left uncorrected.
         stepSize = Formula == AdamFormula.Keras ? Cast(LearningRate * Math.Sqrt(biasCorrection2) / biasCorrection1) : Cast(LearningRate / biasCorrection1);
         biasCorrection2Sqrt = Cast(Math.Sqrt(biasCorrection2));
-        decoupledFactor = Cast(1 - LearningRate * WeightDecay);
+        decay = new DecoupledWeightDecay<T>(Formula == AdamFormula.Keras, LearningRate, WeightDecay);
     }
 
     protected override void Update(int index, Parameter<T> parameter) => Update(index, parameter, 0, parameter.Length);
@@ -114,7 +123,7 @@ public class Adam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T
         for (; k < theta.Length; k++)
         {
             T g = coupledDecay ? gradient[k] + lambda * theta[k] : gradient[k];
-            if (decoupledDecay) theta[k] *= decoupledFactor;
+            if (decoupledDecay) theta[k] = decay.Apply(theta[k]);
             T mk = lerp.Apply(m[k], g);                         // torch: exp_avg.lerp_(grad, 1 − β1)
             T vk = v[k] * beta2 + oneMinusBeta2 * (g * g);      // torch: exp_avg_sq.mul_(β2).addcmul_(g, g, 1 − β2)
             m[k] = mk;
@@ -134,7 +143,8 @@ public class Adam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T
         bool coupledDecay, bool decoupledDecay)
     {
         int width = Vector256<T>.Count, n = theta.Length;
-        Vector256<T> lambdaV = Vector256.Create(lambda), decayV = Vector256.Create(decoupledFactor);
+        Vector256<T> lambdaV = Vector256.Create(lambda);
+        DecoupledWeightDecay<T> weightDecay = decay;
         Vector256<T> beta2V = Vector256.Create(beta2);
         TorchLerp<T> firstMoment = lerp;
         Vector256<T> oneMinusBeta2V = Vector256.Create(oneMinusBeta2), epsV = Vector256.Create(eps);
@@ -152,7 +162,7 @@ public class Adam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T
             Vector256<T> thetaK = Vector256.LoadUnsafe(ref thetaRef, at);
             Vector256<T> g = Vector256.LoadUnsafe(ref gradientRef, at);
             if (coupledDecay) g += lambdaV * thetaK;
-            if (decoupledDecay) thetaK *= decayV;
+            if (decoupledDecay) thetaK = weightDecay.Apply(thetaK);
             Vector256<T> mK = Vector256.LoadUnsafe(ref mRef, at);
             mK = firstMoment.Apply(mK, g);
             Vector256<T> vK = Vector256.LoadUnsafe(ref vRef, at) * beta2V + oneMinusBeta2V * (g * g);
@@ -173,8 +183,7 @@ public class Adam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T
     /// <summary>
     /// Keras 3's <c>Adam.update_step</c>, operation for operation: m += (g − m)(1 − β1); v += (g² − v)(1 − β2);
     /// AMSGrad v̂ = max(v̂, v); θ −= (m·α) / (√v + ε) with α = lr·√bc2 / bc1 (in <see cref="stepSize"/>). Weight decay as
-    /// configured (coupled for Adam, decoupled for AdamW; Keras decouples it on every optimizer, so use AdamW for
-    /// Keras's <c>Adam(weight_decay=λ)</c>).
+    /// configured: decoupled (Keras's θ − θ·λ·lr, first) unless Adam was told <c>decoupledWeightDecay: false</c>.
     /// </summary>
     private void UpdateKeras(Span<T> theta, ReadOnlySpan<T> gradient, Span<T> m, Span<T> v, Span<T> vMax, bool coupledDecay, bool decoupledDecay)
     {
@@ -182,7 +191,8 @@ public class Adam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T
         if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
         {
             int width = Vector256<T>.Count;
-            Vector256<T> lambdaV = Vector256.Create(lambda), decayV = Vector256.Create(decoupledFactor);
+            Vector256<T> lambdaV = Vector256.Create(lambda);
+            DecoupledWeightDecay<T> weightDecay = decay;
             Vector256<T> oneMinusBeta1V = Vector256.Create(lerp.Weight), oneMinusBeta2V = Vector256.Create(oneMinusBeta2);
             Vector256<T> epsV = Vector256.Create(eps), alphaV = Vector256.Create(stepSize);
             for (; k <= theta.Length - width; k += width)
@@ -190,7 +200,7 @@ public class Adam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T
                 Vector256<T> thetaK = Vector256.Create<T>(theta.Slice(k, width));
                 Vector256<T> g = Vector256.Create<T>(gradient.Slice(k, width));
                 if (coupledDecay) g += lambdaV * thetaK;
-                if (decoupledDecay) thetaK *= decayV;
+                if (decoupledDecay) thetaK = weightDecay.Apply(thetaK);
                 Vector256<T> mK = Vector256.Create<T>(m.Slice(k, width));
                 mK += (g - mK) * oneMinusBeta1V;
                 Vector256<T> vK = Vector256.Create<T>(v.Slice(k, width));
@@ -209,7 +219,7 @@ public class Adam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T
         for (; k < theta.Length; k++)
         {
             T g = coupledDecay ? gradient[k] + lambda * theta[k] : gradient[k];
-            if (decoupledDecay) theta[k] *= decoupledFactor;
+            if (decoupledDecay) theta[k] = decay.Apply(theta[k]);
             T mk = m[k] + (g - m[k]) * lerp.Weight;
             T vk = v[k] + (g * g - v[k]) * oneMinusBeta2;
             m[k] = mk;
@@ -225,8 +235,8 @@ public class Adam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T
 }
 
 /// <summary>
-/// AdamW with the update of <c>torch.optim.AdamW</c>: θ ← θ − lr·λ·θ (decoupled weight decay), then the Adam update
-/// without L2. Defaults: weightDecay = 1e-2 as PyTorch; ε = 1e-7 (PyTorch's is 1e-8) for consistency with
+/// AdamW with the update of <c>torch.optim.AdamW</c>: θ ← θ·(1 − lr·λ) (decoupled weight decay; Keras's θ − θ·λ·lr
+/// under <see cref="AdamFormula.Keras"/>), then the Adam update without L2. Defaults: weightDecay = 1e-2 as PyTorch; ε = 1e-7 (PyTorch's is 1e-8) for consistency with
 /// <see cref="Adam{T}"/>, which uses Keras's default.
 /// </summary>
 public sealed class AdamW<T> : Adam<T> where T : unmanaged, IFloatingPointIeee754<T>

@@ -7,15 +7,18 @@ namespace NumLstm.Optimizers;
 /// (docs/math-losses-optimizers.md): g ← ∇θ + λθ (L2, coupled); m ← lerp(m, g, 1 − β1); u ← max(β2·u, |g| + ε);
 /// θ ← θ − (lr / (1 − β1^t))·m / u. <see cref="AdamFormula.Keras"/> gives Keras's update instead, where ε is added to u
 /// at the division rather than to |g| inside the max. Defaults are Keras's (lr = 1e-3, ε = 1e-7); PyTorch's are
-/// lr = 2e-3 and ε = 1e-8 (β1 = 0.9 and β2 = 0.999 in both).
+/// lr = 2e-3 and ε = 1e-8 (β1 = 0.9 and β2 = 0.999 in both). Weight decay follows the formula's framework unless
+/// <c>decoupledWeightDecay</c> says otherwise: coupled L2 in PyTorch's, decoupled in Keras's (θ ← θ − θ·λ·lr before the
+/// update, as Keras's base optimizer applies <c>weight_decay</c>).
 /// </summary>
 public sealed class Adamax<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     private T beta2, eps, lambda, negativeStepSize, rate, oneMinusBeta1Power;
     private TorchLerp<T> lerp;   // exp_avg.lerp_(grad, 1 − β1); its weight is Keras's 1 − β1 too
+    private DecoupledWeightDecay<T> decay;   // θ before the update, when the decay is decoupled
 
     public Adamax(IReadOnlyList<Parameter<T>> parameters, double learningRate = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
-        double epsilon = 1e-7, double weightDecay = 0, AdamFormula formula = AdamFormula.PyTorch)
+        double epsilon = 1e-7, double weightDecay = 0, AdamFormula formula = AdamFormula.PyTorch, bool? decoupledWeightDecay = null)
         : base(parameters, learningRate, "exp_avg", "exp_inf")
     {
         if (!Enum.IsDefined(formula))
@@ -29,6 +32,7 @@ public sealed class Adamax<T> : Optimizer<T> where T : unmanaged, IFloatingPoint
         Epsilon = epsilon;
         WeightDecay = weightDecay;
         Formula = formula;
+        DecoupledWeightDecay = decoupledWeightDecay ?? formula == AdamFormula.Keras;
     }
 
     public override string Kind => "Adamax";
@@ -36,6 +40,10 @@ public sealed class Adamax<T> : Optimizer<T> where T : unmanaged, IFloatingPoint
     public double Beta2 { get; }
     public double Epsilon { get; }
     public double WeightDecay { get; }
+
+    /// <summary>θ ← θ(1 − lr·λ) (Keras's formula: θ − θ·λ·lr) before the update instead of λθ added to the gradient; by
+    /// default the formula's framework's choice (PyTorch: coupled, Keras: decoupled).</summary>
+    public bool DecoupledWeightDecay { get; }
 
     /// <summary>PyTorch's update (default) or Keras's (ε added to u at the division; m written as m += (g − m)(1 − β1)).</summary>
     public AdamFormula Formula { get; }
@@ -50,6 +58,8 @@ public sealed class Adamax<T> : Optimizer<T> where T : unmanaged, IFloatingPoint
             ["weight_decay"] = WeightDecay,
         };
         if (Formula == AdamFormula.Keras) values["keras_formula"] = 1;
+        // Only where it changes the update (absent when coupled or λ = 0, as in states written before the option).
+        if (DecoupledWeightDecay && WeightDecay != 0) values["decoupled_weight_decay"] = 1;
         return values;
     }
 
@@ -64,6 +74,7 @@ public sealed class Adamax<T> : Optimizer<T> where T : unmanaged, IFloatingPoint
         // Keras: beta_1_power = ops.power(cast(β1), local_step) in the variable's type, then 1 − beta_1_power there too.
         rate = Cast(LearningRate);
         oneMinusBeta1Power = T.One - T.Pow(Cast(Beta1), T.CreateTruncating(step));
+        decay = new DecoupledWeightDecay<T>(Formula == AdamFormula.Keras, LearningRate, WeightDecay);
     }
 
     protected override void Update(int index, Parameter<T> parameter) => Update(index, parameter, 0, parameter.Length);
@@ -75,7 +86,9 @@ public sealed class Adamax<T> : Optimizer<T> where T : unmanaged, IFloatingPoint
         Span<T> theta = parameter.Value.AsSpan(start, count);
         ReadOnlySpan<T> gradient = parameter.Gradient.AsSpan(start, count);
         Span<T> m = Slot(0, index).AsSpan(start, count), u = Slot(1, index).AsSpan(start, count);
-        bool decay = WeightDecay != 0, keras = Formula == AdamFormula.Keras;
+        bool coupled = WeightDecay != 0 && !DecoupledWeightDecay, decoupled = WeightDecay != 0 && DecoupledWeightDecay;
+        bool keras = Formula == AdamFormula.Keras;
+        DecoupledWeightDecay<T> weightDecay = decay;
         TorchLerp<T> firstMoment = lerp;
         T oneMinusBeta1 = firstMoment.Weight;
         int k = 0;
@@ -95,7 +108,8 @@ public sealed class Adamax<T> : Optimizer<T> where T : unmanaged, IFloatingPoint
                 nuint at = (nuint)k;
                 Vector256<T> thetaK = Vector256.LoadUnsafe(ref thetaRef, at);
                 Vector256<T> g = Vector256.LoadUnsafe(ref gradientRef, at);
-                if (decay) g += lambdaV * thetaK;
+                if (coupled) g += lambdaV * thetaK;
+                if (decoupled) thetaK = weightDecay.Apply(thetaK);
                 Vector256<T> mK = Vector256.LoadUnsafe(ref mRef, at), uK = Vector256.LoadUnsafe(ref uRef, at);
                 if (keras)
                 {
@@ -117,7 +131,8 @@ public sealed class Adamax<T> : Optimizer<T> where T : unmanaged, IFloatingPoint
         // The tail (and the whole span without SIMD) runs the same operations in the same order, one element at a time.
         for (; k < theta.Length; k++)
         {
-            T g = decay ? gradient[k] + lambda * theta[k] : gradient[k];   // grad.add(param, alpha=λ)
+            T g = coupled ? gradient[k] + lambda * theta[k] : gradient[k]; // grad.add(param, alpha=λ)
+            if (decoupled) theta[k] = weightDecay.Apply(theta[k]);         // θ(1 − lr·λ); Keras: variable − variable·wd·lr
             T mk, uk;
             if (keras)
             {

@@ -5,7 +5,7 @@ namespace NumLstm.Optimizers;
 /// <summary>
 /// NAdam (Dozat, 2016: Adam with Nesterov momentum) with the update of <c>torch.optim.NAdam</c>
 /// (docs/math-losses-optimizers.md): with μ_t = β1·(1 − 0.5·0.96^(t·ψ)) and Π_t = μ_1⋯μ_t,
-/// g ← ∇θ + λθ (or θ ← θ(1 − lr·λ), decoupled); m ← lerp(m, g, 1 − β1); v ← β2·v + (1 − β2)·g²;
+/// g ← ∇θ + λθ (or θ ← θ(1 − lr·λ), decoupled: Keras's θ − θ·λ·lr under its formula); m ← lerp(m, g, 1 − β1); v ← β2·v + (1 − β2)·g²;
 /// d = √(v / (1 − β2^t)) + ε; θ ← θ − lr(1 − μ_t)/(1 − Π_t)·g/d − lr·μ_{t+1}/(1 − Π_t·μ_{t+1})·m/d.
 /// <see cref="AdamFormula.Keras"/> gives Keras 3's <c>Nadam.update_step</c> instead, whose schedule is 0.96^t (ψ = 1).
 /// Defaults are Keras's (lr = 1e-3, ε = 1e-7); PyTorch's are lr = 2e-3, ε = 1e-8, ψ = 4e-3.
@@ -14,14 +14,15 @@ namespace NumLstm.Optimizers;
 /// </summary>
 public sealed class NAdam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
-    private T beta2, oneMinusBeta2, eps, lambda, decoupledFactor;
+    private T beta2, oneMinusBeta2, eps, lambda;
+    private DecoupledWeightDecay<T> decay;                                      // θ before the update, when the decay is decoupled
     private TorchLerp<T> lerp;                                                  // exp_avg.lerp_(grad, 1 − β1); Keras's 1 − β1 too
     private T gradientScale, momentScale, biasCorrection2;                       // PyTorch: the two addcdiv values, 1 − β2^t
     private T uNext, oneMinusUNextProduct, oneMinusU, oneMinusUProduct, rate;      // Keras: u_{t+1}, 1 − Π·u_{t+1}, 1 − u_t, 1 − Π, lr
     private T product = T.One;                                                  // Π_t: PyTorch's mu_product, Keras's u_product
 
     public NAdam(IReadOnlyList<Parameter<T>> parameters, double learningRate = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
-        double epsilon = 1e-7, double weightDecay = 0, double? momentumDecay = null, bool decoupledWeightDecay = false,
+        double epsilon = 1e-7, double weightDecay = 0, double? momentumDecay = null, bool? decoupledWeightDecay = null,
         AdamFormula formula = AdamFormula.PyTorch)
         : base(parameters, learningRate, "exp_avg", "exp_avg_sq")
     {
@@ -38,7 +39,7 @@ public sealed class NAdam<T> : Optimizer<T> where T : unmanaged, IFloatingPointI
         Epsilon = epsilon;
         WeightDecay = weightDecay;
         MomentumDecay = decay;
-        DecoupledWeightDecay = decoupledWeightDecay;
+        DecoupledWeightDecay = decoupledWeightDecay ?? formula == AdamFormula.Keras;
         Formula = formula;
     }
 
@@ -52,8 +53,9 @@ public sealed class NAdam<T> : Optimizer<T> where T : unmanaged, IFloatingPointI
     /// the Keras formula, whose schedule is 0.96^t.</summary>
     public double MomentumDecay { get; }
 
-    /// <summary>θ ← θ(1 − lr·λ) before the update instead of adding λθ to the gradient (PyTorch's
-    /// <c>decoupled_weight_decay</c>, NAdamW).</summary>
+    /// <summary>θ ← θ(1 − lr·λ) (Keras's formula: θ − θ·λ·lr) before the update instead of adding λθ to the gradient
+    /// (PyTorch's <c>decoupled_weight_decay</c>, NAdamW); by default the formula's framework's choice (PyTorch: coupled,
+    /// Keras: decoupled, as Keras's base optimizer applies every optimizer's <c>weight_decay</c>).</summary>
     public bool DecoupledWeightDecay { get; }
 
     /// <summary>Π_t = μ_1⋯μ_t after the last step (PyTorch's <c>mu_product</c>, Keras's <c>u_product</c>), 1 before the first.</summary>
@@ -110,7 +112,7 @@ public sealed class NAdam<T> : Optimizer<T> where T : unmanaged, IFloatingPointI
         oneMinusBeta2 = Cast(1 - Beta2);
         eps = Cast(Epsilon);
         lambda = Cast(WeightDecay);
-        decoupledFactor = Cast(1 - LearningRate * WeightDecay);
+        decay = new DecoupledWeightDecay<T>(Formula == AdamFormula.Keras, LearningRate, WeightDecay);
         product = NextProduct(product, step);
         if (Formula == AdamFormula.Keras)
         {
@@ -147,7 +149,8 @@ public sealed class NAdam<T> : Optimizer<T> where T : unmanaged, IFloatingPointI
         if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
         {
             int width = Vector256<T>.Count;
-            Vector256<T> lambdaV = Vector256.Create(lambda), decayV = Vector256.Create(decoupledFactor);
+            Vector256<T> lambdaV = Vector256.Create(lambda);
+            DecoupledWeightDecay<T> weightDecay = decay;
             Vector256<T> oneMinusBeta1V = Vector256.Create(oneMinusBeta1);
             Vector256<T> beta2V = Vector256.Create(beta2), oneMinusBeta2V = Vector256.Create(oneMinusBeta2), epsV = Vector256.Create(eps);
             Vector256<T> gradientScaleV = Vector256.Create(gradientScale), momentScaleV = Vector256.Create(momentScale);
@@ -164,7 +167,7 @@ public sealed class NAdam<T> : Optimizer<T> where T : unmanaged, IFloatingPointI
                 Vector256<T> thetaK = Vector256.LoadUnsafe(ref thetaRef, at);
                 Vector256<T> g = Vector256.LoadUnsafe(ref gradientRef, at);
                 if (coupled) g += lambdaV * thetaK;
-                if (decoupled) thetaK *= decayV;
+                if (decoupled) thetaK = weightDecay.Apply(thetaK);
                 Vector256<T> mK = Vector256.LoadUnsafe(ref mRef, at), vK = Vector256.LoadUnsafe(ref vRef, at);
                 if (keras)
                 {
@@ -190,7 +193,7 @@ public sealed class NAdam<T> : Optimizer<T> where T : unmanaged, IFloatingPointI
         for (; k < theta.Length; k++)
         {
             T g = coupled ? gradient[k] + lambda * theta[k] : gradient[k];     // grad.add(param, alpha=λ)
-            if (decoupled) theta[k] *= decoupledFactor;                        // param.mul_(1 − lr·λ)
+            if (decoupled) theta[k] = decay.Apply(theta[k]);                   // param.mul_(1 − lr·λ); Keras: variable − variable·wd·lr
             T mk, vk;
             if (keras)
             {

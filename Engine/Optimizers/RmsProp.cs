@@ -16,18 +16,22 @@ public enum RmsPropFormula
 
 /// <summary>
 /// RMSprop (Hinton, 2012) with the update of <c>torch.optim.RMSprop</c> (docs/math-losses-optimizers.md):
-/// g ← ∇θ + λθ (L2, coupled); s ← ρ·s + (1 − ρ)·g²; centered: ḡ ← lerp(ḡ, g, 1 − ρ) and the root is √(s − ḡ²);
+/// g ← ∇θ + λθ (L2, coupled; or θ ← θ(1 − lr·λ) first, decoupled); s ← ρ·s + (1 − ρ)·g²; centered: ḡ ← lerp(ḡ, g, 1 − ρ) and the root is √(s − ḡ²);
 /// d = √s + ε; with momentum μ &gt; 0: b ← μ·b + g / d, θ ← θ − lr·b; else θ ← θ − lr·g / d.
 /// <see cref="RmsPropFormula.Keras"/> gives Keras's update instead. Defaults are Keras's (lr = 1e-3, ρ = 0.9, ε = 1e-7);
-/// PyTorch's are lr = 1e-2, alpha = 0.99, ε = 1e-8 (its <c>alpha</c> is ρ here).
+/// PyTorch's are lr = 1e-2, alpha = 0.99, ε = 1e-8 (its <c>alpha</c> is ρ here). Weight decay follows the formula's
+/// framework unless <c>decoupledWeightDecay</c> says otherwise: coupled L2 in PyTorch's, decoupled in Keras's
+/// (θ ← θ − θ·λ·lr before the update, as Keras's base optimizer applies <c>weight_decay</c>).
 /// </summary>
 public sealed class RmsProp<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     private T rho, oneMinusRho, eps, lambda, mu, lr, negativeLr;
+    private DecoupledWeightDecay<T> decay;   // θ before the update, when the decay is decoupled
     private TorchLerp<T> lerp;   // centered: grad_avg.lerp_(grad, 1 − α)
 
     public RmsProp(IReadOnlyList<Parameter<T>> parameters, double learningRate = 1e-3, double rho = 0.9, double epsilon = 1e-7,
-        double momentum = 0, bool centered = false, double weightDecay = 0, RmsPropFormula formula = RmsPropFormula.PyTorch)
+        double momentum = 0, bool centered = false, double weightDecay = 0, RmsPropFormula formula = RmsPropFormula.PyTorch,
+        bool? decoupledWeightDecay = null)
         : base(parameters, learningRate, SlotNamesFor(momentum, centered))
     {
         if (!Enum.IsDefined(formula))
@@ -42,6 +46,7 @@ public sealed class RmsProp<T> : Optimizer<T> where T : unmanaged, IFloatingPoin
         Centered = centered;
         WeightDecay = weightDecay;
         Formula = formula;
+        DecoupledWeightDecay = decoupledWeightDecay ?? formula == RmsPropFormula.Keras;
     }
 
     // PyTorch's state names, in the order its _init_group creates them: square_avg, momentum_buffer, grad_avg.
@@ -64,6 +69,10 @@ public sealed class RmsProp<T> : Optimizer<T> where T : unmanaged, IFloatingPoin
     public bool Centered { get; }
     public double WeightDecay { get; }
 
+    /// <summary>θ ← θ(1 − lr·λ) (Keras's formula: θ − θ·λ·lr) before the update instead of λθ added to the gradient; by
+    /// default the formula's framework's choice (PyTorch: coupled, Keras: decoupled).</summary>
+    public bool DecoupledWeightDecay { get; }
+
     /// <summary>PyTorch's update (default) or Keras's (ε inside the root; lr inside the momentum buffer).</summary>
     public RmsPropFormula Formula { get; }
 
@@ -81,6 +90,8 @@ public sealed class RmsProp<T> : Optimizer<T> where T : unmanaged, IFloatingPoin
             ["weight_decay"] = WeightDecay,
         };
         if (Formula == RmsPropFormula.Keras) values["keras_formula"] = 1;   // absent for PyTorch's, as for Adam
+        // Only where it changes the update (absent when coupled or λ = 0, as in states written before the option).
+        if (DecoupledWeightDecay && WeightDecay != 0) values["decoupled_weight_decay"] = 1;
         return values;
     }
 
@@ -95,6 +106,7 @@ public sealed class RmsProp<T> : Optimizer<T> where T : unmanaged, IFloatingPoin
         mu = Cast(Momentum);
         lr = Cast(LearningRate);
         negativeLr = Cast(-LearningRate);
+        decay = new DecoupledWeightDecay<T>(Formula == RmsPropFormula.Keras, LearningRate, WeightDecay);
     }
 
     protected override void Update(int index, Parameter<T> parameter) => Update(index, parameter, 0, parameter.Length);
@@ -114,12 +126,14 @@ public sealed class RmsProp<T> : Optimizer<T> where T : unmanaged, IFloatingPoin
                 ? UpdateKerasVector256(theta, gradient, square, buffer, average)
                 : UpdateVector256(theta, gradient, square, buffer, average);
         // The tail (and the whole span without SIMD) runs the same operations in the same order, one element at a time.
-        bool decay = WeightDecay != 0, withMomentum = Momentum > 0, centered = Centered;
+        bool coupled = WeightDecay != 0 && !DecoupledWeightDecay, decoupled = WeightDecay != 0 && DecoupledWeightDecay;
+        bool withMomentum = Momentum > 0, centered = Centered;
         if (Formula == RmsPropFormula.Keras)
         {
             for (; k < theta.Length; k++)
             {
-                T g = decay ? gradient[k] + lambda * theta[k] : gradient[k];
+                T g = coupled ? gradient[k] + lambda * theta[k] : gradient[k];
+                if (decoupled) theta[k] = decay.Apply(theta[k]);           // variable − variable·wd·lr, before update_step
                 T s = rho * square[k] + oneMinusRho * (g * g);             // velocity = ρ·velocity + (1 − ρ)·g²
                 square[k] = s;
                 T denominator;
@@ -143,7 +157,8 @@ public sealed class RmsProp<T> : Optimizer<T> where T : unmanaged, IFloatingPoin
         }
         for (; k < theta.Length; k++)
         {
-            T g = decay ? gradient[k] + lambda * theta[k] : gradient[k];   // grad.add(param, alpha=λ)
+            T g = coupled ? gradient[k] + lambda * theta[k] : gradient[k]; // grad.add(param, alpha=λ)
+            if (decoupled) theta[k] = decay.Apply(theta[k]);               // param.mul_(1 − lr·λ)
             T s = square[k] * rho + oneMinusRho * g * g;                   // square_avg.mul_(α).addcmul_(g, g, value=1 − α)
             square[k] = s;
             T root;
@@ -169,7 +184,9 @@ public sealed class RmsProp<T> : Optimizer<T> where T : unmanaged, IFloatingPoin
     private int UpdateVector256(Span<T> theta, ReadOnlySpan<T> gradient, Span<T> square, Span<T> buffer, Span<T> average)
     {
         int width = Vector256<T>.Count, n = theta.Length;
-        bool decay = WeightDecay != 0, withMomentum = Momentum > 0, centered = Centered;
+        bool coupled = WeightDecay != 0 && !DecoupledWeightDecay, decoupled = WeightDecay != 0 && DecoupledWeightDecay;
+        bool withMomentum = Momentum > 0, centered = Centered;
+        DecoupledWeightDecay<T> weightDecay = decay;
         TorchLerp<T> gradientAverage = lerp;
         Vector256<T> lambdaV = Vector256.Create(lambda), rhoV = Vector256.Create(rho), oneMinusRhoV = Vector256.Create(oneMinusRho);
         Vector256<T> epsV = Vector256.Create(eps), muV = Vector256.Create(mu);
@@ -185,7 +202,8 @@ public sealed class RmsProp<T> : Optimizer<T> where T : unmanaged, IFloatingPoin
             nuint at = (nuint)k;
             Vector256<T> thetaK = Vector256.LoadUnsafe(ref thetaRef, at);
             Vector256<T> g = Vector256.LoadUnsafe(ref gradientRef, at);
-            if (decay) g += lambdaV * thetaK;
+            if (coupled) g += lambdaV * thetaK;
+            if (decoupled) thetaK = weightDecay.Apply(thetaK);
             Vector256<T> s = Vector256.LoadUnsafe(ref squareRef, at) * rhoV + oneMinusRhoV * g * g;
             s.StoreUnsafe(ref squareRef, at);
             Vector256<T> root;
@@ -214,7 +232,9 @@ public sealed class RmsProp<T> : Optimizer<T> where T : unmanaged, IFloatingPoin
     private int UpdateKerasVector256(Span<T> theta, ReadOnlySpan<T> gradient, Span<T> square, Span<T> buffer, Span<T> average)
     {
         int width = Vector256<T>.Count, n = theta.Length;
-        bool decay = WeightDecay != 0, withMomentum = Momentum > 0, centered = Centered;
+        bool coupled = WeightDecay != 0 && !DecoupledWeightDecay, decoupled = WeightDecay != 0 && DecoupledWeightDecay;
+        bool withMomentum = Momentum > 0, centered = Centered;
+        DecoupledWeightDecay<T> weightDecay = decay;
         Vector256<T> lambdaV = Vector256.Create(lambda), rhoV = Vector256.Create(rho), oneMinusRhoV = Vector256.Create(oneMinusRho);
         Vector256<T> epsV = Vector256.Create(eps), muV = Vector256.Create(mu), lrV = Vector256.Create(lr);
         ref T thetaRef = ref MemoryMarshal.GetReference(theta);
@@ -228,7 +248,8 @@ public sealed class RmsProp<T> : Optimizer<T> where T : unmanaged, IFloatingPoin
             nuint at = (nuint)k;
             Vector256<T> thetaK = Vector256.LoadUnsafe(ref thetaRef, at);
             Vector256<T> g = Vector256.LoadUnsafe(ref gradientRef, at);
-            if (decay) g += lambdaV * thetaK;
+            if (coupled) g += lambdaV * thetaK;
+            if (decoupled) thetaK = weightDecay.Apply(thetaK);
             Vector256<T> s = rhoV * Vector256.LoadUnsafe(ref squareRef, at) + oneMinusRhoV * (g * g);
             s.StoreUnsafe(ref squareRef, at);
             Vector256<T> denominator;

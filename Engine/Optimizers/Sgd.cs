@@ -16,15 +16,18 @@ public enum SgdFormula
 /// <summary>
 /// Stochastic gradient descent with the update of <c>torch.optim.SGD</c> (docs/math-losses-optimizers.md):
 /// g ← ∇θ + λθ; with momentum μ ≠ 0, b ← g on the first step, else b ← μb + (1 − τ)g, and g ← g + μb (Nesterov)
-/// or g ← b; then θ ← θ − lr·g. <see cref="SgdFormula.Keras"/> gives Keras's update instead.
+/// or g ← b; then θ ← θ − lr·g. <see cref="SgdFormula.Keras"/> gives Keras's update instead. Weight decay follows the
+/// formula's framework unless <c>decoupledWeightDecay</c> says otherwise: coupled L2 (λθ added to g) in PyTorch's,
+/// decoupled in Keras's (θ ← θ − θ·λ·lr before the update, as Keras's base optimizer applies <c>weight_decay</c>).
 /// </summary>
 public sealed class Sgd<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
     private T lr, mu, oneMinusDampening, lambda;
     private bool firstStep;
+    private DecoupledWeightDecay<T> decay;   // θ before the update, when the decay is decoupled
 
     public Sgd(IReadOnlyList<Parameter<T>> parameters, double learningRate, double momentum = 0, double dampening = 0,
-        bool nesterov = false, double weightDecay = 0, SgdFormula formula = SgdFormula.PyTorch)
+        bool nesterov = false, double weightDecay = 0, SgdFormula formula = SgdFormula.PyTorch, bool? decoupledWeightDecay = null)
         : base(parameters, learningRate, momentum != 0 ? ["momentum_buffer"] : [])
     {
         if (!Enum.IsDefined(formula))
@@ -43,6 +46,7 @@ public sealed class Sgd<T> : Optimizer<T> where T : unmanaged, IFloatingPointIee
         Dampening = dampening;
         Nesterov = nesterov;
         WeightDecay = weightDecay;
+        DecoupledWeightDecay = decoupledWeightDecay ?? formula == SgdFormula.Keras;
     }
 
     public override string Kind => "SGD";
@@ -50,6 +54,10 @@ public sealed class Sgd<T> : Optimizer<T> where T : unmanaged, IFloatingPointIee
     public double Dampening { get; }
     public bool Nesterov { get; }
     public double WeightDecay { get; }
+
+    /// <summary>θ ← θ(1 − lr·λ) (Keras's formula: θ − θ·λ·lr) before the update instead of λθ added to the gradient; by
+    /// default the formula's framework's choice (PyTorch: coupled, Keras: decoupled).</summary>
+    public bool DecoupledWeightDecay { get; }
 
     /// <summary>PyTorch's momentum (default) or Keras's (the rate inside the buffer).</summary>
     public SgdFormula Formula { get; }
@@ -64,6 +72,8 @@ public sealed class Sgd<T> : Optimizer<T> where T : unmanaged, IFloatingPointIee
             ["weight_decay"] = WeightDecay,
         };
         if (Formula == SgdFormula.Keras) values["keras_formula"] = 1;
+        // Only where it changes the update (absent when coupled or λ = 0, as in states written before the option).
+        if (DecoupledWeightDecay && WeightDecay != 0) values["decoupled_weight_decay"] = 1;
         return values;
     }
 
@@ -74,6 +84,7 @@ public sealed class Sgd<T> : Optimizer<T> where T : unmanaged, IFloatingPointIee
         oneMinusDampening = Cast(1 - Dampening);
         lambda = Cast(WeightDecay);
         firstStep = step == 1;
+        decay = new DecoupledWeightDecay<T>(Formula == SgdFormula.Keras, LearningRate, WeightDecay);
     }
 
     protected override void Update(int index, Parameter<T> parameter) => Update(index, parameter, 0, parameter.Length);
@@ -88,10 +99,11 @@ public sealed class Sgd<T> : Optimizer<T> where T : unmanaged, IFloatingPointIee
         int k = 0;
         if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported) k = UpdateVector256(theta, gradient, buffer);
         // The tail (and the whole span without SIMD) runs the same operations in the same order, one element at a time.
-        bool decay = WeightDecay != 0;
+        bool coupled = WeightDecay != 0 && !DecoupledWeightDecay, decoupled = WeightDecay != 0 && DecoupledWeightDecay;
         for (; k < theta.Length; k++)
         {
-            T g = decay ? gradient[k] + lambda * theta[k] : gradient[k];   // grad.add(param, alpha=λ)
+            T g = coupled ? gradient[k] + lambda * theta[k] : gradient[k]; // grad.add(param, alpha=λ)
+            if (decoupled) theta[k] = decay.Apply(theta[k]);               // θ(1 − lr·λ); Keras: variable − variable·wd·lr
             if (Momentum == 0)
             {
                 theta[k] -= lr * g;                                        // param.add_(grad, alpha=−lr)
@@ -116,7 +128,9 @@ public sealed class Sgd<T> : Optimizer<T> where T : unmanaged, IFloatingPointIee
     private int UpdateVector256(Span<T> theta, ReadOnlySpan<T> gradient, Span<T> buffer)
     {
         int width = Vector256<T>.Count, n = theta.Length;
-        bool decay = WeightDecay != 0, withMomentum = Momentum != 0, keras = Formula == SgdFormula.Keras, nesterov = Nesterov, first = firstStep;
+        bool coupled = WeightDecay != 0 && !DecoupledWeightDecay, decoupled = WeightDecay != 0 && DecoupledWeightDecay;
+        DecoupledWeightDecay<T> weightDecay = decay;
+        bool withMomentum = Momentum != 0, keras = Formula == SgdFormula.Keras, nesterov = Nesterov, first = firstStep;
         Vector256<T> lambdaV = Vector256.Create(lambda), lrV = Vector256.Create(lr), muV = Vector256.Create(mu);
         Vector256<T> oneMinusDampeningV = Vector256.Create(oneMinusDampening);
         ref T thetaRef = ref MemoryMarshal.GetReference(theta);
@@ -128,7 +142,8 @@ public sealed class Sgd<T> : Optimizer<T> where T : unmanaged, IFloatingPointIee
             nuint at = (nuint)k;
             Vector256<T> thetaK = Vector256.LoadUnsafe(ref thetaRef, at);
             Vector256<T> g = Vector256.LoadUnsafe(ref gradientRef, at);
-            if (decay) g += lambdaV * thetaK;
+            if (coupled) g += lambdaV * thetaK;
+            if (decoupled) thetaK = weightDecay.Apply(thetaK);
             if (!withMomentum)
             {
                 thetaK -= lrV * g;

@@ -122,19 +122,24 @@ public static class Checkpoint
         // keras_formula = 1 marks Keras's update (absent for PyTorch's, as in states written before the option existed).
         bool Keras() => header.hyperparameters.GetValueOrDefault("keras_formula") != 0;
         AdamFormula Formula() => Keras() ? AdamFormula.Keras : AdamFormula.PyTorch;
+        // decoupled_weight_decay = 1 marks a decoupled decay (absent when coupled, as in states written before the option,
+        // when these optimizers always coupled it; NAdam writes it always). With λ = 0 it changes nothing and is not written:
+        // the formula's default then, as the optimizer was built.
+        bool? Decoupled() => header.hyperparameters.GetValueOrDefault("weight_decay") == 0 ? null
+            : header.hyperparameters.GetValueOrDefault("decoupled_weight_decay") != 0;
         try
         {
             return header.kind switch
             {
-                "Adam" => new Adam<float>(parameters, header.learning_rate, H("beta1"), H("beta2"), H("eps"), H("weight_decay"), H("amsgrad") != 0, Formula()),
+                "Adam" => new Adam<float>(parameters, header.learning_rate, H("beta1"), H("beta2"), H("eps"), H("weight_decay"), H("amsgrad") != 0, Formula(), Decoupled()),
                 "AdamW" => new AdamW<float>(parameters, header.learning_rate, H("beta1"), H("beta2"), H("eps"), H("weight_decay"), H("amsgrad") != 0, Formula()),
                 "SGD" => new Sgd<float>(parameters, header.learning_rate, H("momentum"), H("dampening"), H("nesterov") != 0, H("weight_decay"),
-                    Keras() ? SgdFormula.Keras : SgdFormula.PyTorch),
+                    Keras() ? SgdFormula.Keras : SgdFormula.PyTorch, Decoupled()),
                 "RMSprop" => new RmsProp<float>(parameters, header.learning_rate, H("alpha"), H("eps"), H("momentum"), H("centered") != 0, H("weight_decay"),
-                    Keras() ? RmsPropFormula.Keras : RmsPropFormula.PyTorch),
+                    Keras() ? RmsPropFormula.Keras : RmsPropFormula.PyTorch, Decoupled()),
                 "Adagrad" => new Adagrad<float>(parameters, header.learning_rate, H("initial_accumulator_value"), H("eps"), H("lr_decay"), H("weight_decay"),
-                    Keras() ? AdagradFormula.Keras : AdagradFormula.PyTorch),
-                "Adamax" => new Adamax<float>(parameters, header.learning_rate, H("beta1"), H("beta2"), H("eps"), H("weight_decay"), Formula()),
+                    Keras() ? AdagradFormula.Keras : AdagradFormula.PyTorch, Decoupled()),
+                "Adamax" => new Adamax<float>(parameters, header.learning_rate, H("beta1"), H("beta2"), H("eps"), H("weight_decay"), Formula(), Decoupled()),
                 "NAdam" => new NAdam<float>(parameters, header.learning_rate, H("beta1"), H("beta2"), H("eps"), H("weight_decay"), H("momentum_decay"),
                     H("decoupled_weight_decay") != 0, Formula()),
                 _ => throw new NumLstmFormatException(path, $"metadata '{OptimizerKey}'", $"expected optimizer kind Adam, AdamW, SGD, RMSprop, Adagrad, Adamax or NAdam, found '{header.kind}'."),
