@@ -195,6 +195,74 @@ public class DecoupledWeightDecayTests<T> : OptimizerTestBase<T> where T : unman
             Throws.ArgumentException.With.Message.Contain("decoupled_weight_decay"));
     }
 
+    /// <summary>
+    /// Keras's <c>exclude_from_weight_decay(var_list)</c>, PyTorch's group with weight_decay = 0: an excluded parameter steps
+    /// exactly as under an optimizer without decay, the other exactly as under one with it (each alone), bit for bit.
+    /// </summary>
+    [TestCaseSource(nameof(Kinds))]
+    public void ExcludedParameters_StepAsWithoutDecay_TheOthersAsWithIt_Bitwise(bool keras, Factory create)
+    {
+        const int n = 37;
+        var (theta0, gradients) = Data(2 * n, 3, 31);
+        double[] first = theta0[..n], second = theta0[n..];
+        foreach (bool decoupled in new[] { true, false })
+        {
+            Parameter<T> spared = MakeParameter("bias", first), decayed = MakeParameter("weight", second);
+            Parameter<T> alone = MakeParameter("bias", first), decayedAlone = MakeParameter("weight", second), sparedDecayed = MakeParameter("bias", first);
+            Optimizer<T> both = create([spared, decayed], 0.3, decoupled);
+            both.ExcludeFromWeightDecay(spared);
+            Assert.That(both.WeightDecayExcluded, Is.EqualTo(new[] { 0 }));
+            Optimizer<T> withoutDecay = create([alone], 0, decoupled), withDecay = create([decayedAlone], 0.3, decoupled), notExcluded = create([sparedDecayed], 0.3, decoupled);
+            for (int t = 0; t < gradients.Length; t++)
+            {
+                SetGradient(spared, gradients[t][..n]);
+                SetGradient(decayed, gradients[t][n..]);
+                SetGradient(alone, gradients[t][..n]);
+                SetGradient(decayedAlone, gradients[t][n..]);
+                SetGradient(sparedDecayed, gradients[t][..n]);
+                both.Step();
+                withoutDecay.Step();
+                withDecay.Step();
+                notExcluded.Step();
+            }
+            string mode = decoupled ? "decoupled" : "coupled";
+            Assert.That(spared.Value, Is.EqualTo(alone.Value), $"{mode}: the excluded parameter steps without decay");
+            Assert.That(decayed.Value, Is.EqualTo(decayedAlone.Value), $"{mode}: the other parameter keeps its decay");
+            Assert.That(spared.Value, Is.Not.EqualTo(sparedDecayed.Value), $"{mode}: decay would have moved it elsewhere (the test can fail)");
+        }
+    }
+
+    [Test]
+    public void ExcludeFromWeightDecay_TakesOnlyItsOwnParameters_BeforeTheFirstStep_AndTheStateCarriesIt()
+    {
+        Parameter<T> weight = MakeParameter("weight", 1, 2), bias = MakeParameter("bias", 3), gamma = MakeParameter("weight", 4, 5);
+        var adamW = new AdamW<T>([weight, bias, gamma], 0.1, formula: AdamFormula.Keras);
+        var foreign = Assert.Throws<ArgumentException>(() => adamW.ExcludeFromWeightDecay(MakeParameter("bias", 0)));
+        Assert.That(foreign!.Message, Does.Contain("'bias' (1 values) is not one of this AdamW optimizer's 3 parameters"));
+        Assert.That(() => adamW.ExcludeFromWeightDecay((Parameter<T>)null!), Throws.ArgumentException.With.Message.Contain("null"));
+        Assert.That(adamW.WeightDecayExcluded, Is.Empty, "a refused call excludes nothing");
+        adamW.ExcludeFromWeightDecay(bias);
+        adamW.ExcludeFromWeightDecay([gamma]);
+        Assert.That(adamW.WeightDecayExcluded, Is.EqualTo(new[] { 1, 2 }), "cumulative, by index: the two 'weight's are told apart");
+        OptimizerState<T> state = adamW.ExportState();
+        Assert.That(state.Hyperparameters.Where(h => h.Key.StartsWith(Optimizer<T>.ExcludedFromWeightDecayKey, StringComparison.Ordinal)),
+            Is.EquivalentTo(new Dictionary<string, double> { ["exclude_from_weight_decay:1"] = 1, ["exclude_from_weight_decay:2"] = 1 }));
+
+        Parameter<T>[] copies = [MakeParameter("weight", 1, 2), MakeParameter("bias", 3), MakeParameter("weight", 4, 5)];
+        var plain = new AdamW<T>(copies, 0.1, formula: AdamFormula.Keras);
+        Assert.That(() => plain.ImportState(state), Throws.ArgumentException.With.Message.Contain("excludes parameter 1 from weight decay"));
+        var other = new AdamW<T>(copies, 0.1, formula: AdamFormula.Keras);
+        other.ExcludeFromWeightDecay(copies[0], copies[1], copies[2]);
+        Assert.That(() => other.ImportState(state), Throws.ArgumentException.With.Message.Contain("decays parameter 0"));
+        var same = new AdamW<T>(copies, 0.1, formula: AdamFormula.Keras);
+        same.ExcludeFromWeightDecay(copies[1], copies[2]);
+        same.ImportState(state);
+        Assert.That(same.WeightDecayExcluded, Is.EqualTo(new[] { 1, 2 }));
+
+        adamW.Step();
+        Assert.That(() => adamW.ExcludeFromWeightDecay(weight), Throws.InvalidOperationException.With.Message.Contain("before the first step"));
+    }
+
     [Test]
     public void DecoupledSteps_AllocateNothing()
     {

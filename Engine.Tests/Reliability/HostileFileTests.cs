@@ -236,6 +236,31 @@ public sealed class HostileFileTests
         Assert.That(adamError!.Message, Does.Contain("scalar 'mu_product'"));
     }
 
+    [Test]
+    public void Checkpoint_WithAnExclusionFromWeightDecayNamingNoParameter_GivesNumLstmFormatException()
+    {
+        const string optimizerKey = "numlstm.optimizer";
+        byte[] adam = CheckpointBytes();
+        int parameterCount = SmallSpec().Build<float>().Parameters.Count();
+        foreach (var (key, expected) in new[]
+        {
+            ($"exclude_from_weight_decay:{parameterCount}", $"found '{parameterCount}'"),
+            ("exclude_from_weight_decay:-1", "found '-1'"),
+            ("exclude_from_weight_decay:one", "found 'one'"),
+            ("exclude_from_weight_decay:", "found ''"),
+        })
+        {
+            byte[] bad = Rewrite(adam, m => m[optimizerKey] = m[optimizerKey].Replace("\"hyperparameters\":{", $"\"hyperparameters\":{{\"{key}\":1,"));
+            var e = Assert.Throws<NumLstmFormatException>(() => Checkpoint.Load(new MemoryStream(bad), "adam.safetensors"), key);
+            Assert.That(e!.Field, Is.EqualTo($"metadata '{optimizerKey}' hyperparameter '{key}'"), key);
+            Assert.That(e.Message, Does.Contain(expected).And.Contain($"{parameterCount} parameters"), key);
+        }
+        // A valid index whose value is not 1 is refused by the state check, naming it.
+        byte[] two = Rewrite(adam, m => m[optimizerKey] = m[optimizerKey].Replace("\"hyperparameters\":{", "\"hyperparameters\":{\"exclude_from_weight_decay:0\":2,"));
+        var e2 = Assert.Throws<NumLstmFormatException>(() => Checkpoint.Load(new MemoryStream(two), "adam.safetensors"));
+        Assert.That(e2!.Message, Does.Contain("exclude_from_weight_decay:0 = 2"));
+    }
+
     /// <summary>Edits the header JSON text of a safetensors file as bytes, bypassing our writer's checks.</summary>
     private static byte[] EditHeader(byte[] file, Func<string, string> edit)
     {

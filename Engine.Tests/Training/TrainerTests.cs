@@ -297,6 +297,36 @@ public class TrainerTests
             "AdamW 0.01 True Keras").SetArgDisplayNames("AdamW, Keras");
     }
 
+    [Test]
+    public void Checkpoint_KeepsTheParametersExcludedFromWeightDecay_AndResumesBitwise()
+    {
+        SequenceDataset data = SignTask(32, 7);
+        TrainingOptions Options(int epochs) => new() { Epochs = epochs, BatchSize = 16, Seed = 5 };
+        // AdamW sparing the LayerNorms' γ and β, as the usual practice does.
+        Optimizer<float> Create(Sequential<float> m)
+        {
+            var adamW = new AdamW<float>(m.Parameters.ToList(), 0.01, weightDecay: 0.1, formula: AdamFormula.Keras);
+            adamW.ExcludeFromWeightDecay(m.Layers.OfType<LayerNorm<float>>().SelectMany(l => l.Parameters));
+            return adamW;
+        }
+        var model = SmallModel(LayerNormPlacement.AfterEachRecurrent);
+        var first = new Trainer(model, Create(model));
+        Assert.That(first.Optimizer!.WeightDecayExcluded, Is.Not.Empty);
+        first.Fit(data, Options(1));
+        var uninterruptedModel = SmallModel(LayerNormPlacement.AfterEachRecurrent);
+        new Trainer(uninterruptedModel, Create(uninterruptedModel)).Fit(data, Options(2));
+        string path = Path.Combine(Path.GetTempPath(), $"numlstm-excluded-{Guid.NewGuid():N}.safetensors");
+        try
+        {
+            Checkpoint.Save(first, path);
+            Trainer resumed = Checkpoint.Load(path);
+            Assert.That(resumed.Optimizer!.WeightDecayExcluded, Is.EqualTo(first.Optimizer!.WeightDecayExcluded));
+            resumed.Fit(data, Options(1));
+            Assert.That(resumed.Model.Parameters.SelectMany(p => p.Value).ToArray(), Is.EqualTo(uninterruptedModel.Parameters.SelectMany(p => p.Value).ToArray()));
+        }
+        finally { File.Delete(path); }
+    }
+
     [TestCaseSource(nameof(CheckpointedOptimizers))]
     public void Checkpoint_KeepsTheOptimizersOptionsAndFormula_AndResumesThemBitwise(Func<Sequential<float>, Optimizer<float>> create, string options)
     {

@@ -98,7 +98,8 @@ public sealed class Adagrad<T> : Optimizer<T> where T : unmanaged, IFloatingPoin
         Span<T> theta = parameter.Value.AsSpan(start, count);
         ReadOnlySpan<T> gradient = parameter.Gradient.AsSpan(start, count);
         Span<T> sum = Slot(0, index).AsSpan(start, count);
-        bool coupled = WeightDecay != 0 && !DecoupledWeightDecay, decoupled = WeightDecay != 0 && DecoupledWeightDecay;
+        bool decays = WeightDecay != 0 && DecaysWeights(index);
+        bool coupled = decays && !DecoupledWeightDecay, decoupled = decays && DecoupledWeightDecay;
         bool keras = Formula == AdagradFormula.Keras;
         DecoupledWeightDecay<T> weightDecay = decay;
         int k = 0;

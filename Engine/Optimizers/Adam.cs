@@ -109,8 +109,9 @@ public class Adam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T
         ReadOnlySpan<T> gradient = parameter.Gradient.AsSpan(start, count);
         Span<T> m = Slot(0, index).AsSpan(start, count), v = Slot(1, index).AsSpan(start, count);
         Span<T> vMax = AmsGrad ? Slot(2, index).AsSpan(start, count) : default;
-        bool coupledDecay = WeightDecay != 0 && !DecoupledWeightDecay;
-        bool decoupledDecay = WeightDecay != 0 && DecoupledWeightDecay;
+        bool decays = WeightDecay != 0 && DecaysWeights(index);
+        bool coupledDecay = decays && !DecoupledWeightDecay;
+        bool decoupledDecay = decays && DecoupledWeightDecay;
         if (Formula == AdamFormula.Keras)
         {
             UpdateKeras(theta, gradient, m, v, vMax, coupledDecay, decoupledDecay);

@@ -86,7 +86,8 @@ public sealed class Adamax<T> : Optimizer<T> where T : unmanaged, IFloatingPoint
         Span<T> theta = parameter.Value.AsSpan(start, count);
         ReadOnlySpan<T> gradient = parameter.Gradient.AsSpan(start, count);
         Span<T> m = Slot(0, index).AsSpan(start, count), u = Slot(1, index).AsSpan(start, count);
-        bool coupled = WeightDecay != 0 && !DecoupledWeightDecay, decoupled = WeightDecay != 0 && DecoupledWeightDecay;
+        bool decays = WeightDecay != 0 && DecaysWeights(index);
+        bool coupled = decays && !DecoupledWeightDecay, decoupled = decays && DecoupledWeightDecay;
         bool keras = Formula == AdamFormula.Keras;
         DecoupledWeightDecay<T> weightDecay = decay;
         TorchLerp<T> firstMoment = lerp;

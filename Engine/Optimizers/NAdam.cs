@@ -141,7 +141,8 @@ public sealed class NAdam<T> : Optimizer<T> where T : unmanaged, IFloatingPointI
         Span<T> theta = parameter.Value.AsSpan(start, count);
         ReadOnlySpan<T> gradient = parameter.Gradient.AsSpan(start, count);
         Span<T> m = Slot(0, index).AsSpan(start, count), v = Slot(1, index).AsSpan(start, count);
-        bool coupled = WeightDecay != 0 && !DecoupledWeightDecay, decoupled = WeightDecay != 0 && DecoupledWeightDecay;
+        bool decays = WeightDecay != 0 && DecaysWeights(index);
+        bool coupled = decays && !DecoupledWeightDecay, decoupled = decays && DecoupledWeightDecay;
         bool keras = Formula == AdamFormula.Keras;
         TorchLerp<T> firstMoment = lerp;
         T oneMinusBeta1 = firstMoment.Weight;

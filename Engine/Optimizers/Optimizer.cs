@@ -1,3 +1,4 @@
+using System.Globalization;
 using NumLstm.Kernels;
 
 namespace NumLstm.Optimizers;
@@ -15,6 +16,7 @@ public abstract class Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
     private double learningRate, initialLearningRate;
     private readonly long totalElements;
     private readonly Halves halves;   // the two-core step's job, made once
+    private bool[]? excludedFromWeightDecay;   // [parameter]: null when every parameter is decayed
 
     protected Optimizer(IReadOnlyList<Parameter<T>> parameters, double learningRate, params string[] slotNames)
     {
@@ -93,6 +95,59 @@ public abstract class Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// <summary>Names of the per-parameter state arrays, in export order.</summary>
     public IReadOnlyList<string> SlotNames => slotNames;
 
+    /// <summary>
+    /// The hyperparameter key, followed by a parameter's index in <see cref="Parameters"/>, that a state uses to record
+    /// that the parameter is excluded from weight decay (value 1). An index, as parameter names repeat across layers
+    /// (every Dense and LayerNorm has a <c>weight</c> and a <c>bias</c>).
+    /// </summary>
+    public const string ExcludedFromWeightDecayKey = "exclude_from_weight_decay:";
+
+    /// <summary>
+    /// Excludes the given parameters, each one of this optimizer's, from weight decay (coupled or decoupled): Keras's
+    /// <c>optimizer.exclude_from_weight_decay(var_list=[...])</c>, PyTorch's parameter group with <c>weight_decay = 0</c>
+    /// (the usual AdamW practice spares biases and LayerNorm's γ and β, e.g.
+    /// <c>model.Layers.OfType&lt;LayerNorm&lt;float&gt;&gt;().SelectMany(l =&gt; l.Parameters)</c>). Cumulative; before the
+    /// first step only, as Keras's must come before the optimizer is built. The exclusions travel with the state (and a
+    /// checkpoint) and must match on import.
+    /// </summary>
+    public void ExcludeFromWeightDecay(IEnumerable<Parameter<T>> excluded)
+    {
+        ArgumentNullException.ThrowIfNull(excluded);
+        if (StepCount > 0)
+            throw new InvalidOperationException(
+                $"ExcludeFromWeightDecay must come before the first step; this {Kind} optimizer has taken {StepCount} (as Keras's exclude_from_weight_decay must come before the optimizer is built).");
+        bool[] flags = excludedFromWeightDecay is null ? new bool[parameters.Length] : (bool[])excludedFromWeightDecay.Clone();
+        foreach (Parameter<T> parameter in excluded)
+        {
+            if (parameter is null) throw new ArgumentException("ExcludeFromWeightDecay: a parameter is null.", nameof(excluded));
+            int index = Array.FindIndex(parameters, p => ReferenceEquals(p, parameter));
+            if (index < 0)
+                throw new ArgumentException(
+                    $"ExcludeFromWeightDecay: parameter '{parameter.Name}' ({parameter.Length} values) is not one of this {Kind} optimizer's {parameters.Length} parameters.", nameof(excluded));
+            flags[index] = true;
+        }
+        excludedFromWeightDecay = flags;
+    }
+
+    /// <inheritdoc cref="ExcludeFromWeightDecay(IEnumerable{Parameter{T}})"/>
+    public void ExcludeFromWeightDecay(params Parameter<T>[] excluded) => ExcludeFromWeightDecay((IEnumerable<Parameter<T>>)excluded);
+
+    /// <summary>The indices in <see cref="Parameters"/> of the parameters excluded from weight decay, ascending (empty:
+    /// every parameter is decayed).</summary>
+    public IReadOnlyList<int> WeightDecayExcluded
+        => excludedFromWeightDecay is null ? [] : Enumerable.Range(0, parameters.Length).Where(p => excludedFromWeightDecay[p]).ToArray();
+
+    /// <summary>Whether parameter number <paramref name="index"/> takes the weight decay (see <see cref="ExcludeFromWeightDecay(IEnumerable{Parameter{T}})"/>).</summary>
+    protected bool DecaysWeights(int index) => excludedFromWeightDecay is null || !excludedFromWeightDecay[index];
+
+    /// <summary>The hyperparameters and the exclusions from weight decay, as a state records them.</summary>
+    private Dictionary<string, double> StateHyperparameters()
+    {
+        var values = new Dictionary<string, double>(Hyperparameters());
+        foreach (int index in WeightDecayExcluded) values[ExcludedFromWeightDecayKey + index.ToString(CultureInfo.InvariantCulture)] = 1;
+        return values;
+    }
+
     /// <summary>Applies one update to every parameter from its <see cref="Parameter{T}.Gradient"/> (which is left unchanged).</summary>
     public void Step()
     {
@@ -165,7 +220,7 @@ public abstract class Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
             for (int s = 0; s < slotNames.Length; s++)
                 exported.Add(new OptimizerSlot<T>(parameters[p].Name, slotNames[s], (T[])slots[s][p].Clone()));
         }
-        return new OptimizerState<T>(Kind, StepCount, LearningRate, names, Hyperparameters(), exported, InitialLearningRate, ExportScalars());
+        return new OptimizerState<T>(Kind, StepCount, LearningRate, names, StateHyperparameters(), exported, InitialLearningRate, ExportScalars());
     }
 
     /// <summary>The running scalars a state carries besides its arrays (<see cref="OptimizerState{T}.Scalars"/>); none by default.</summary>
@@ -193,14 +248,18 @@ public abstract class Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
             if (state.ParameterNames[p] != parameters[p].Name)
                 throw new ArgumentException($"Optimizer state parameter {p} is '{state.ParameterNames[p]}', expected '{parameters[p].Name}'.", nameof(state));
         }
-        IReadOnlyDictionary<string, double> own = Hyperparameters();
+        IReadOnlyDictionary<string, double> own = StateHyperparameters();
         foreach ((string name, double value) in state.Hyperparameters)
             if (!own.ContainsKey(name))
-                throw new ArgumentException($"Optimizer state has hyperparameter {name} = {value:R}, which this {Kind} optimizer was not built with.", nameof(state));
+                throw new ArgumentException(name.StartsWith(ExcludedFromWeightDecayKey, StringComparison.Ordinal)
+                    ? $"Optimizer state excludes parameter {name[ExcludedFromWeightDecayKey.Length..]} from weight decay; this {Kind} optimizer does not (ExcludeFromWeightDecay before importing)."
+                    : $"Optimizer state has hyperparameter {name} = {value:R}, which this {Kind} optimizer was not built with.", nameof(state));
         foreach ((string name, double value) in own)
         {
             if (!state.Hyperparameters.TryGetValue(name, out double saved))
-                throw new ArgumentException($"Optimizer state lacks hyperparameter '{name}'.", nameof(state));
+                throw new ArgumentException(name.StartsWith(ExcludedFromWeightDecayKey, StringComparison.Ordinal)
+                    ? $"Optimizer state decays parameter {name[ExcludedFromWeightDecayKey.Length..]}, which this {Kind} optimizer excludes from weight decay."
+                    : $"Optimizer state lacks hyperparameter '{name}'.", nameof(state));
             if (saved.CompareTo(value) != 0)
                 throw new ArgumentException($"Optimizer state has {name} = {saved:R}, this optimizer was built with {value:R}.", nameof(state));
         }

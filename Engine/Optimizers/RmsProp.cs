@@ -120,13 +120,14 @@ public sealed class RmsProp<T> : Optimizer<T> where T : unmanaged, IFloatingPoin
         Span<T> square = Slot(0, index).AsSpan(start, count);
         Span<T> buffer = Momentum > 0 ? Slot(MomentumSlot, index).AsSpan(start, count) : default;
         Span<T> average = Centered ? Slot(AverageSlot, index).AsSpan(start, count) : default;
+        bool decays = WeightDecay != 0 && DecaysWeights(index);
+        bool coupled = decays && !DecoupledWeightDecay, decoupled = decays && DecoupledWeightDecay;
         int k = 0;
         if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
             k = Formula == RmsPropFormula.Keras
-                ? UpdateKerasVector256(theta, gradient, square, buffer, average)
-                : UpdateVector256(theta, gradient, square, buffer, average);
+                ? UpdateKerasVector256(theta, gradient, square, buffer, average, coupled, decoupled)
+                : UpdateVector256(theta, gradient, square, buffer, average, coupled, decoupled);
         // The tail (and the whole span without SIMD) runs the same operations in the same order, one element at a time.
-        bool coupled = WeightDecay != 0 && !DecoupledWeightDecay, decoupled = WeightDecay != 0 && DecoupledWeightDecay;
         bool withMomentum = Momentum > 0, centered = Centered;
         if (Formula == RmsPropFormula.Keras)
         {
@@ -181,10 +182,9 @@ public sealed class RmsProp<T> : Optimizer<T> where T : unmanaged, IFloatingPoin
     }
 
     /// <summary>PyTorch's update above on whole 256-bit vectors; returns the number of elements done.</summary>
-    private int UpdateVector256(Span<T> theta, ReadOnlySpan<T> gradient, Span<T> square, Span<T> buffer, Span<T> average)
+    private int UpdateVector256(Span<T> theta, ReadOnlySpan<T> gradient, Span<T> square, Span<T> buffer, Span<T> average, bool coupled, bool decoupled)
     {
         int width = Vector256<T>.Count, n = theta.Length;
-        bool coupled = WeightDecay != 0 && !DecoupledWeightDecay, decoupled = WeightDecay != 0 && DecoupledWeightDecay;
         bool withMomentum = Momentum > 0, centered = Centered;
         DecoupledWeightDecay<T> weightDecay = decay;
         TorchLerp<T> gradientAverage = lerp;
@@ -229,10 +229,9 @@ public sealed class RmsProp<T> : Optimizer<T> where T : unmanaged, IFloatingPoin
     }
 
     /// <summary>Keras's update (the tail's Keras branch) on whole 256-bit vectors; returns the number of elements done.</summary>
-    private int UpdateKerasVector256(Span<T> theta, ReadOnlySpan<T> gradient, Span<T> square, Span<T> buffer, Span<T> average)
+    private int UpdateKerasVector256(Span<T> theta, ReadOnlySpan<T> gradient, Span<T> square, Span<T> buffer, Span<T> average, bool coupled, bool decoupled)
     {
         int width = Vector256<T>.Count, n = theta.Length;
-        bool coupled = WeightDecay != 0 && !DecoupledWeightDecay, decoupled = WeightDecay != 0 && DecoupledWeightDecay;
         bool withMomentum = Momentum > 0, centered = Centered;
         DecoupledWeightDecay<T> weightDecay = decay;
         Vector256<T> lambdaV = Vector256.Create(lambda), rhoV = Vector256.Create(rho), oneMinusRhoV = Vector256.Create(oneMinusRho);

@@ -96,10 +96,11 @@ public sealed class Sgd<T> : Optimizer<T> where T : unmanaged, IFloatingPointIee
         Span<T> theta = parameter.Value.AsSpan(start, count);
         ReadOnlySpan<T> gradient = parameter.Gradient.AsSpan(start, count);
         Span<T> buffer = Momentum != 0 ? Slot(0, index).AsSpan(start, count) : default;
+        bool decays = WeightDecay != 0 && DecaysWeights(index);
+        bool coupled = decays && !DecoupledWeightDecay, decoupled = decays && DecoupledWeightDecay;
         int k = 0;
-        if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported) k = UpdateVector256(theta, gradient, buffer);
+        if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported) k = UpdateVector256(theta, gradient, buffer, coupled, decoupled);
         // The tail (and the whole span without SIMD) runs the same operations in the same order, one element at a time.
-        bool coupled = WeightDecay != 0 && !DecoupledWeightDecay, decoupled = WeightDecay != 0 && DecoupledWeightDecay;
         for (; k < theta.Length; k++)
         {
             T g = coupled ? gradient[k] + lambda * theta[k] : gradient[k]; // grad.add(param, alpha=λ)
@@ -125,10 +126,9 @@ public sealed class Sgd<T> : Optimizer<T> where T : unmanaged, IFloatingPointIee
     }
 
     /// <summary>The update above on whole 256-bit vectors; returns the number of elements done.</summary>
-    private int UpdateVector256(Span<T> theta, ReadOnlySpan<T> gradient, Span<T> buffer)
+    private int UpdateVector256(Span<T> theta, ReadOnlySpan<T> gradient, Span<T> buffer, bool coupled, bool decoupled)
     {
         int width = Vector256<T>.Count, n = theta.Length;
-        bool coupled = WeightDecay != 0 && !DecoupledWeightDecay, decoupled = WeightDecay != 0 && DecoupledWeightDecay;
         DecoupledWeightDecay<T> weightDecay = decay;
         bool withMomentum = Momentum != 0, keras = Formula == SgdFormula.Keras, nesterov = Nesterov, first = firstStep;
         Vector256<T> lambdaV = Vector256.Create(lambda), lrV = Vector256.Create(lr), muV = Vector256.Create(mu);

@@ -85,6 +85,16 @@ public static class Checkpoint
             throw new NumLstmFormatException(path, $"metadata '{OptimizerKey}'", $"expected the fields kind and hyperparameters, found {(header.kind is null ? "no kind" : "no hyperparameters")}.");
         var parameters = model.Parameters.ToList();
         Optimizer<float> optimizer = Create(header, parameters, path);
+        // Parameters excluded from weight decay, by index (ImportState then checks the state records the same ones).
+        foreach (string key in header.hyperparameters.Keys)
+        {
+            if (!key.StartsWith(Optimizer<float>.ExcludedFromWeightDecayKey, StringComparison.Ordinal)) continue;
+            string indexText = key[Optimizer<float>.ExcludedFromWeightDecayKey.Length..];
+            if (!int.TryParse(indexText, NumberStyles.None, CultureInfo.InvariantCulture, out int index) || index >= parameters.Count)
+                throw new NumLstmFormatException(path, $"metadata '{OptimizerKey}' hyperparameter '{key}'",
+                    $"expected the index of one of the model's {parameters.Count} parameters after '{Optimizer<float>.ExcludedFromWeightDecayKey}', found '{indexText}'.");
+            optimizer.ExcludeFromWeightDecay(parameters[index]);
+        }
         var names = model.NamedParameters.Select(p => p.Name).ToArray();
         var slots = new List<OptimizerSlot<float>>();
         var stateNames = new HashSet<string>(StringComparer.Ordinal);
