@@ -27,7 +27,7 @@ public class OptimizerBenchmarks
 
     private static readonly string[] AllNames =
     [
-        "SGD momentum", "SGD Keras Nesterov", "Adam", "Adam Keras", "AdamW AMSGrad", "RMSprop", "RMSprop centered momentum",
+        "SGD momentum", "SGD Keras Nesterov", "SGD Keras weight decay", "Adam", "Adam Keras", "AdamW AMSGrad", "AdamW Keras", "RMSprop", "RMSprop centered momentum",
         "RMSprop Keras", "Adagrad", "Adagrad Keras", "Adamax", "Adamax Keras", "NAdam", "NAdam Keras",
     ];
 
@@ -54,6 +54,8 @@ public class OptimizerBenchmarks
             "Adam" => new Adam<float>(parameters),
             "Adam Keras" => new Adam<float>(parameters, formula: AdamFormula.Keras),
             "AdamW AMSGrad" => new AdamW<float>(parameters, amsgrad: true),
+            "AdamW Keras" => new AdamW<float>(parameters, formula: AdamFormula.Keras),   // Keras's decoupled θ − θ·λ·lr
+            "SGD Keras weight decay" => new Sgd<float>(parameters, 1e-3, momentum: 0.9, weightDecay: 1e-2, formula: SgdFormula.Keras),
             "RMSprop" => new RmsProp<float>(parameters),
             "RMSprop centered momentum" => new RmsProp<float>(parameters, momentum: 0.9, centered: true),
             "RMSprop Keras" => new RmsProp<float>(parameters, formula: RmsPropFormula.Keras),
