@@ -1,0 +1,203 @@
+using NumLstm.Layers;
+
+namespace NumLstm.Tests.Layers;
+
+/// <summary>
+/// Keras 3's own published answers for its LSTM layer (keras/src/layers/rnn/lstm_test.py: <c>test_correctness</c>,
+/// <c>test_pass_initial_state</c>, <c>test_masking</c>, <c>test_statefulness</c>), run through NumLstm's LSTM at Keras's
+/// tolerance (1e-5, absolute and relative). Keras builds those layers with constant initializers: kernel 0.01,
+/// recurrent kernel 0.02, bias 0.03, with <c>unit_forget_bias</c> (its default) putting 1 in the forget gate's bias;
+/// the gate order (i, f, c, o) is PyTorch's (i, f, g, o), so the constants go straight into weight_ih, weight_hh and bias.
+/// Bidirectional's answers (keras/src/layers/rnn/bidirectional_test.py: <c>test_return_state</c>,
+/// <c>test_pass_initial_state</c>, <c>test_statefulness</c>, with the same constants in both directions) likewise; its
+/// default tolerance there is 1e-6, ours the same 1e-5 as it compares float32 runs.
+/// </summary>
+[TestFixture(typeof(float))]
+[TestFixture(typeof(double))]
+public class KerasPublishedAnswersTests<T> where T : unmanaged, IFloatingPointIeee754<T>
+{
+    private static T C(double value) => T.CreateTruncating(value);
+
+    /// <summary>LSTM(units) over f features with Keras's test constants; forgetBias: the forget gate's bias (1 with
+    /// unit_forget_bias, 0.03 without), useBias false: a zero bias (Keras's use_bias=False).</summary>
+    private static Lstm<T> ConstantLstm(int units, int f, bool returnSequences = false, bool goBackwards = false, bool zeroOutputForMask = false,
+        double forgetBias = 1.0, bool useBias = true)
+    {
+        var lstm = new Lstm<T>(units, returnSequences, goBackwards, zeroOutputForMask: zeroOutputForMask);
+        lstm.Build(LayerShape.Sequence(f), new Random(1));
+        Array.Fill(lstm.WeightIh.Value, C(0.01));
+        Array.Fill(lstm.WeightHh.Value, C(0.02));
+        for (int j = 0; j < 4 * units; j++) lstm.Bias.Value[j] = C(!useBias ? 0 : j >= units && j < 2 * units ? forgetBias : 0.03);
+        return lstm;
+    }
+
+    private static void SetConstants(Lstm<T> lstm)
+    {
+        int units = lstm.Units;
+        Array.Fill(lstm.WeightIh.Value, C(0.01));
+        Array.Fill(lstm.WeightHh.Value, C(0.02));
+        for (int j = 0; j < 4 * units; j++) lstm.Bias.Value[j] = C(j >= units && j < 2 * units ? 1.0 : 0.03);
+    }
+
+    private static T[] Arange(int count) => Enumerable.Range(0, count).Select(v => C(v)).ToArray();
+
+    private static T[] Run(Lstm<T> lstm, T[] x, int batch, int time, bool[]? mask = null, T[]? initialH = null, T[]? initialC = null,
+        T[]? finalH = null, T[]? finalC = null)
+    {
+        var output = new T[lstm.OutputLength(batch, time)];
+        lstm.Forward(new SequenceBatch<T>(x, batch, time, mask), initialH ?? [], initialC ?? [], output, finalH ?? [], finalC ?? [],
+            lstm.CreateCache(), ForwardContext.Inference);
+        return output;
+    }
+
+    private static void AssertClose(double[] expected, T[] actual, string what)
+    {
+        Assert.That(actual, Has.Length.EqualTo(expected.Length), what);
+        for (int k = 0; k < expected.Length; k++)
+            Assert.That(double.CreateTruncating(actual[k]), Is.EqualTo(expected[k]).Within(1e-5 + 1e-5 * Math.Abs(expected[k])), $"{what}[{k}]");
+    }
+
+    private static double[] Rows(params double[] perRow) => perRow.SelectMany(v => new[] { v, v, v }).ToArray();
+
+    [Test]
+    public void TestCorrectness_LastOutputs()
+    {
+        // sequence = arange(72).reshape(3, 6, 4); LSTM(3).
+        T[] x = Arange(72);
+        AssertClose(Rows(0.6288687, 0.86899155, 0.9460773), Run(ConstantLstm(3, 4), x, 3, 6), "LSTM(3)");
+        AssertClose(Rows(0.35622165, 0.74789524, 0.8872726), Run(ConstantLstm(3, 4, goBackwards: true), x, 3, 6), "go_backwards");
+        AssertClose(Rows(0.57019705, 0.8661914, 0.9459622), Run(ConstantLstm(3, 4, forgetBias: 0.03), x, 3, 6), "unit_forget_bias=False");
+        AssertClose(Rows(0.54986924, 0.86226785, 0.9443936), Run(ConstantLstm(3, 4, useBias: false), x, 3, 6), "use_bias=False");
+    }
+
+    [Test]
+    public void TestPassInitialState()
+    {
+        // sequence = arange(24).reshape(2, 4, 3); initial h = c = arange(4).reshape(2, 2); LSTM(2).
+        T[] x = Arange(24), state = Arange(4);
+        AssertClose([0.20574439, 0.3558822, 0.64930826, 0.66276], Run(ConstantLstm(2, 3), x, 2, 4, initialH: state, initialC: state), "initial state");
+        AssertClose([0.13281618, 0.2790356, 0.5839337, 0.5992567], Run(ConstantLstm(2, 3, goBackwards: true), x, 2, 4, initialH: state, initialC: state),
+            "initial state, go_backwards");
+    }
+
+    [Test]
+    public void TestMasking()
+    {
+        // sequence = arange(24).reshape(2, 4, 3); mask [[T, T, T, F], [T, T, F, F]]; LSTM(2).
+        T[] x = Arange(24);
+        bool[] mask = [true, true, true, false, true, true, false, false];
+        AssertClose([0.11755939, 0.11755939, 0.28556206, 0.28556206], Run(ConstantLstm(2, 3), x, 2, 4, mask), "last output");
+        AssertClose(
+        [
+            0.01588910, 0.01588910, 0.05552048, 0.05552048, 0.11755939, 0.11755939, 0.11755939, 0.11755939,
+            0.14185596, 0.14185596, 0.28556206, 0.28556206, 0.28556206, 0.28556206, 0.28556206, 0.28556206,
+        ], Run(ConstantLstm(2, 3, returnSequences: true), x, 2, 4, mask), "return_sequences");
+        AssertClose(
+        [
+            0.01588910, 0.01588910, 0.05552048, 0.05552048, 0.11755939, 0.11755939, 0, 0,
+            0.14185596, 0.14185596, 0.28556206, 0.28556206, 0, 0, 0, 0,
+        ], Run(ConstantLstm(2, 3, returnSequences: true, zeroOutputForMask: true), x, 2, 4, mask), "zero_output_for_mask");
+        bool[] backwardsMask = [false, true, true, true, false, false, true, true];
+        AssertClose([0.15341201, 0.15341201, 0.3844719, 0.3844719], Run(ConstantLstm(2, 3, goBackwards: true), x, 2, 4, backwardsMask), "go_backwards, left-padded");
+    }
+
+    [Test]
+    public void Bidirectional_TestReturnState()
+    {
+        // sequence = arange(24).reshape(2, 4, 3); Bidirectional(LSTM(2, return_state=True)): the concatenated last outputs,
+        // then h and c of each direction (the backward one a go_backwards copy with the same constants).
+        T[] x = Arange(24);
+        var bidirectional = new Bidirectional<T>(new Lstm<T>(2));
+        bidirectional.Build(LayerShape.Sequence(3), new Random(1));
+        SetConstants(bidirectional.Forwards);
+        SetConstants(bidirectional.Backwards);
+        var output = new T[bidirectional.OutputLength(2, 4)];
+        bidirectional.Forward(new SequenceBatch<T>(x, 2, 4, default), output, bidirectional.CreateCache(), ForwardContext.Inference);
+        AssertClose([0.1990008, 0.1990008, 0.12659755, 0.12659755, 0.52335435, 0.52335435, 0.44717982, 0.44717982], output, "output");
+
+        T[] h1 = new T[4], c1 = new T[4], h2 = new T[4], c2 = new T[4];
+        Run(ConstantLstm(2, 3), x, 2, 4, finalH: h1, finalC: c1);
+        Run(ConstantLstm(2, 3, goBackwards: true), x, 2, 4, finalH: h2, finalC: c2);
+        AssertClose([0.1990008, 0.1990008, 0.52335435, 0.52335435], h1, "h1");
+        AssertClose([0.35567185, 0.35567185, 1.0492687, 1.0492687], c1, "c1");
+        AssertClose([0.12659755, 0.12659755, 0.44717982, 0.44717982], h2, "h2");
+        AssertClose([0.2501858, 0.2501858, 0.941473, 0.941473], c2, "c2");
+    }
+
+    [Test]
+    public void Bidirectional_TestPassInitialState_DirectionByDirection()
+    {
+        // initial_state = [h_f, c_f, h_b, c_b] = arange(4).reshape(2, 2) × 1, 2, 3, 4; output = concat(forward, backward).
+        T[] x = Arange(24);
+        T[] Scaled(int factor) => Arange(4).Select(v => v * C(factor)).ToArray();
+        T[] forward = Run(ConstantLstm(2, 3), x, 2, 4, initialH: Scaled(1), initialC: Scaled(2));
+        T[] backward = Run(ConstantLstm(2, 3, goBackwards: true), x, 2, 4, initialH: Scaled(3), initialC: Scaled(4));
+        T[] output = [forward[0], forward[1], backward[0], backward[1], forward[2], forward[3], backward[2], backward[3]];
+        AssertClose([0.20794602, 0.4577124, 0.14046375, 0.48191673, 0.6682636, 0.6711909, 0.60943645, 0.60950446], output, "output");
+    }
+
+    [Test]
+    public void Bidirectional_TestStatefulness_DirectionByDirection()
+    {
+        // Bidirectional(LSTM(2, stateful=True)) called twice on arange(24).reshape(2, 4, 3): each direction's second call
+        // starts from the state its first call left.
+        T[] x = Arange(24);
+        T[] SecondCall(bool goBackwards)
+        {
+            Lstm<T> lstm = ConstantLstm(2, 3, goBackwards: goBackwards);
+            T[] h = new T[4], c = new T[4];
+            Run(lstm, x, 2, 4, finalH: h, finalC: c);
+            return Run(lstm, x, 2, 4, initialH: h, initialC: c);
+        }
+        T[] forward = SecondCall(false), backward = SecondCall(true);
+        T[] output = [forward[0], forward[1], backward[0], backward[1], forward[2], forward[3], backward[2], backward[3]];
+        AssertClose([0.26234663, 0.26234663, 0.16959146, 0.16959146, 0.6137073, 0.6137073, 0.5381646, 0.5381646], output, "second call");
+    }
+
+    [Test]
+    public void TestStatefulness_ThroughAStreamingSession()
+    {
+        // LSTM(4, stateful=True) on arange(24).reshape(2, 3, 4), called twice: a streaming session keeps the state across
+        // steps, so six steps (the three of the sequence, twice) end on the second call's last output.
+        var model = NumLstm.Models.ModelBuilder.Input(4).Lstm(4).Build<T>(seed: 1);
+        SetConstants((Lstm<T>)model.Layers[0]);
+        var session = new NumLstm.Models.StreamingSession<T>(model, batch: 2);
+        T[] x = Arange(24), step = new T[8];
+        ReadOnlySpan<T> last = default;
+        for (int call = 0; call < 2; call++)
+            for (int t = 0; t < 3; t++)
+            {
+                for (int b = 0; b < 2; b++) Array.Copy(x, (b * 3 + t) * 4, step, b * 4, 4);
+                last = session.Step(step);
+            }
+        AssertClose([0.3124785, 0.3124785, 0.3124785, 0.3124785, 0.6863672, 0.6863672, 0.6863672, 0.6863672], last.ToArray(), "after the second call");
+    }
+
+    [Test]
+    public void LayerNormalization_TestOutput()
+    {
+        // keras/src/layers/normalization/layer_normalization_test.py, test_output: LayerNormalization(beta_initializer="ones",
+        // gamma_initializer="ones") (ε = 1e-3, Keras's default and ours) on arange(5)[None, :] (Keras's tolerance there 1e-6;
+        // its answer is given to five places, so 1e-5 here).
+        var norm = new LayerNorm<T>();
+        norm.Build(LayerShape.Vector(5), new Random(1));
+        Array.Fill(norm.Gamma!.Value, T.One);
+        Array.Fill(norm.Beta!.Value, T.One);
+        var output = new T[5];
+        norm.Forward(new SequenceBatch<T>(Arange(5), 1, 1, default), output, norm.CreateCache(), ForwardContext.Inference);
+        AssertClose([-0.41386, 0.29307, 1.0, 1.70693, 2.41386], output, "output");
+    }
+
+    [Test]
+    public void TestStatefulness_TheSecondCallFromTheFirstCallsState()
+    {
+        // sequence = arange(24).reshape(2, 3, 4); LSTM(4, stateful=True) called twice: the second call starts from the
+        // state the first left (here its final h and c passed back in).
+        T[] x = Arange(24);
+        Lstm<T> lstm = ConstantLstm(4, 4);
+        T[] h = new T[8], c = new T[8];
+        Run(lstm, x, 2, 3, finalH: h, finalC: c);
+        T[] second = Run(lstm, x, 2, 3, initialH: h, initialC: c);
+        AssertClose([0.3124785, 0.3124785, 0.3124785, 0.3124785, 0.6863672, 0.6863672, 0.6863672, 0.6863672], second, "second call");
+    }
+}
