@@ -173,6 +173,36 @@ public class KerasPublishedAnswersTests<T> where T : unmanaged, IFloatingPointIe
         AssertClose([0.3124785, 0.3124785, 0.3124785, 0.3124785, 0.6863672, 0.6863672, 0.6863672, 0.6863672], last.ToArray(), "after the second call");
     }
 
+    /// <summary>The serving path, whose kernels are its own (packed weights, the two-core step): test_correctness and
+    /// test_masking's answers through an <c>InferencePlan</c>, packing W and U per call or once.</summary>
+    [TestCase(false)]
+    [TestCase(true)]
+    public void TestCorrectnessAndMasking_ThroughAnInferencePlan(bool packWeightsOnce)
+    {
+        ReadOnlySpan<T> Predict(NumLstm.Models.LayerSpec spec, int f, T[] x, int batch, int time, bool[]? mask, double forgetBias = 1.0)
+        {
+            var model = new NumLstm.Models.ModelSpec { InputFeatures = f, Seed = 1, Layers = [spec] }.Build<T>();
+            var lstm = (Lstm<T>)model.Layers[0];
+            SetConstants(lstm);
+            lstm.Bias.Value.AsSpan(lstm.Units, lstm.Units).Fill(C(forgetBias));
+            return NumLstm.Models.ServingExtensions.CreateInferencePlan(model, batch, time, packWeightsOnce).Predict(x, batch, time, mask);
+        }
+        T[] x72 = Arange(72), x24 = Arange(24);
+        AssertClose(Rows(0.6288687, 0.86899155, 0.9460773), Predict(NumLstm.Models.LayerSpec.Lstm(3), 4, x72, 3, 6, null).ToArray(), "LSTM(3)");
+        AssertClose(Rows(0.35622165, 0.74789524, 0.8872726), Predict(NumLstm.Models.LayerSpec.Lstm(3, goBackwards: true), 4, x72, 3, 6, null).ToArray(), "go_backwards");
+        AssertClose(Rows(0.57019705, 0.8661914, 0.9459622), Predict(NumLstm.Models.LayerSpec.Lstm(3), 4, x72, 3, 6, null, forgetBias: 0.03).ToArray(), "unit_forget_bias=False");
+        bool[] mask = [true, true, true, false, true, true, false, false];
+        AssertClose([0.11755939, 0.11755939, 0.28556206, 0.28556206], Predict(NumLstm.Models.LayerSpec.Lstm(2), 3, x24, 2, 4, mask).ToArray(), "masked, last output");
+        AssertClose(
+        [
+            0.01588910, 0.01588910, 0.05552048, 0.05552048, 0.11755939, 0.11755939, 0, 0,
+            0.14185596, 0.14185596, 0.28556206, 0.28556206, 0, 0, 0, 0,
+        ], Predict(NumLstm.Models.LayerSpec.Lstm(2, returnSequences: true) with { ZeroOutputForMask = true }, 3, x24, 2, 4, mask).ToArray(), "zero_output_for_mask");
+        bool[] backwardsMask = [false, true, true, true, false, false, true, true];
+        AssertClose([0.15341201, 0.15341201, 0.3844719, 0.3844719], Predict(NumLstm.Models.LayerSpec.Lstm(2, goBackwards: true), 3, x24, 2, 4, backwardsMask).ToArray(),
+            "go_backwards, left-padded");
+    }
+
     [Test]
     public void LayerNormalization_TestOutput()
     {
