@@ -236,33 +236,45 @@ public class TrainerTests
         finally { File.Delete(path); }
     }
 
-    [TestCase(RmsPropFormula.PyTorch)]
-    [TestCase(RmsPropFormula.Keras)]
-    public void Checkpoint_KeepsRmsProp_AndResumesItBitwise(RmsPropFormula formula)
+    /// <summary>
+    /// One epoch with the optimizer <paramref name="create"/> builds, a checkpoint, then one more epoch from it: the
+    /// parameters must equal two uninterrupted epochs' bit for bit. <paramref name="checkLoaded"/> inspects the trainer the
+    /// checkpoint loaded (its optimizer's options) before it continues.
+    /// </summary>
+    private static void AssertCheckpointResumesBitwise(Func<Sequential<float>, Optimizer<float>> create, LayerNormPlacement placement,
+        Action<Trainer, Trainer> checkLoaded)
     {
         SequenceDataset data = SignTask(32, 7);
-        RmsProp<float> Create(Sequential<float> m) => new(m.Parameters.ToList(), 0.01, rho: 0.8, epsilon: 1e-6, momentum: 0.5, centered: true, weightDecay: 1e-4, formula: formula);
         TrainingOptions Options(int epochs) => new() { Epochs = epochs, BatchSize = 16, Seed = 5 };
-        var model = SmallModel(LayerNormPlacement.None);
-        var first = new Trainer(model, Create(model));
+        var model = SmallModel(placement);
+        var first = new Trainer(model, create(model));
         first.Fit(data, Options(1));
-        var uninterruptedModel = SmallModel(LayerNormPlacement.None);
-        new Trainer(uninterruptedModel, Create(uninterruptedModel)).Fit(data, Options(2));
-        string path = Path.Combine(Path.GetTempPath(), $"numlstm-rmsprop-{Guid.NewGuid():N}.safetensors");
+        var uninterruptedModel = SmallModel(placement);
+        new Trainer(uninterruptedModel, create(uninterruptedModel)).Fit(data, Options(2));
+        string path = Path.Combine(Path.GetTempPath(), $"numlstm-optimizer-{Guid.NewGuid():N}.safetensors");
         try
         {
             Checkpoint.Save(first, path);
             Trainer resumed = Checkpoint.Load(path);
-            var rmsProp = resumed.Optimizer as RmsProp<float>;
-            Assert.That((rmsProp?.Rho, rmsProp?.Epsilon, rmsProp?.Momentum, rmsProp?.Centered, rmsProp?.WeightDecay, rmsProp?.Formula),
-                Is.EqualTo(((double?)0.8, (double?)1e-6, (double?)0.5, (bool?)true, (double?)1e-4, (RmsPropFormula?)formula)));
-            Assert.That(rmsProp?.DecoupledWeightDecay, Is.EqualTo(formula == RmsPropFormula.Keras), "Keras's weight decay is decoupled");
+            checkLoaded(first, resumed);
             resumed.Fit(data, Options(1));
-            float[] resumedValues = resumed.Model.Parameters.SelectMany(p => p.Value).ToArray();
-            Assert.That(resumedValues, Is.EqualTo(uninterruptedModel.Parameters.SelectMany(p => p.Value).ToArray()));
+            Assert.That(resumed.Model.Parameters.SelectMany(p => p.Value).ToArray(), Is.EqualTo(uninterruptedModel.Parameters.SelectMany(p => p.Value).ToArray()));
         }
         finally { File.Delete(path); }
     }
+
+    [TestCase(RmsPropFormula.PyTorch)]
+    [TestCase(RmsPropFormula.Keras)]
+    public void Checkpoint_KeepsRmsProp_AndResumesItBitwise(RmsPropFormula formula)
+        => AssertCheckpointResumesBitwise(
+            m => new RmsProp<float>(m.Parameters.ToList(), 0.01, rho: 0.8, epsilon: 1e-6, momentum: 0.5, centered: true, weightDecay: 1e-4, formula: formula),
+            LayerNormPlacement.None, (_, resumed) =>
+            {
+                var rmsProp = resumed.Optimizer as RmsProp<float>;
+                Assert.That((rmsProp?.Rho, rmsProp?.Epsilon, rmsProp?.Momentum, rmsProp?.Centered, rmsProp?.WeightDecay, rmsProp?.Formula),
+                    Is.EqualTo(((double?)0.8, (double?)1e-6, (double?)0.5, (bool?)true, (double?)1e-4, (RmsPropFormula?)formula)));
+                Assert.That(rmsProp?.DecoupledWeightDecay, Is.EqualTo(formula == RmsPropFormula.Keras), "Keras's weight decay is decoupled");
+            });
 
     private static IEnumerable<TestCaseData> CheckpointedOptimizers()
     {
@@ -299,49 +311,22 @@ public class TrainerTests
 
     [Test]
     public void Checkpoint_KeepsTheParametersExcludedFromWeightDecay_AndResumesBitwise()
-    {
-        SequenceDataset data = SignTask(32, 7);
-        TrainingOptions Options(int epochs) => new() { Epochs = epochs, BatchSize = 16, Seed = 5 };
-        // AdamW sparing the LayerNorms' γ and β, as the usual practice does.
-        Optimizer<float> Create(Sequential<float> m)
-        {
-            var adamW = new AdamW<float>(m.Parameters.ToList(), 0.01, weightDecay: 0.1, formula: AdamFormula.Keras);
-            adamW.ExcludeFromWeightDecay(m.Layers.OfType<LayerNorm<float>>().SelectMany(l => l.Parameters));
-            return adamW;
-        }
-        var model = SmallModel(LayerNormPlacement.AfterEachRecurrent);
-        var first = new Trainer(model, Create(model));
-        Assert.That(first.Optimizer!.WeightDecayExcluded, Is.Not.Empty);
-        first.Fit(data, Options(1));
-        var uninterruptedModel = SmallModel(LayerNormPlacement.AfterEachRecurrent);
-        new Trainer(uninterruptedModel, Create(uninterruptedModel)).Fit(data, Options(2));
-        string path = Path.Combine(Path.GetTempPath(), $"numlstm-excluded-{Guid.NewGuid():N}.safetensors");
-        try
-        {
-            Checkpoint.Save(first, path);
-            Trainer resumed = Checkpoint.Load(path);
-            Assert.That(resumed.Optimizer!.WeightDecayExcluded, Is.EqualTo(first.Optimizer!.WeightDecayExcluded));
-            resumed.Fit(data, Options(1));
-            Assert.That(resumed.Model.Parameters.SelectMany(p => p.Value).ToArray(), Is.EqualTo(uninterruptedModel.Parameters.SelectMany(p => p.Value).ToArray()));
-        }
-        finally { File.Delete(path); }
-    }
+        => AssertCheckpointResumesBitwise(m =>
+            {
+                // AdamW sparing the LayerNorms' γ and β, as the usual practice does.
+                var adamW = new AdamW<float>(m.Parameters.ToList(), 0.01, weightDecay: 0.1, formula: AdamFormula.Keras);
+                adamW.ExcludeFromWeightDecay(m.Layers.OfType<LayerNorm<float>>().SelectMany(l => l.Parameters));
+                return adamW;
+            }, LayerNormPlacement.AfterEachRecurrent, (first, resumed) =>
+            {
+                Assert.That(first.Optimizer!.WeightDecayExcluded, Is.Not.Empty);
+                Assert.That(resumed.Optimizer!.WeightDecayExcluded, Is.EqualTo(first.Optimizer!.WeightDecayExcluded));
+            });
 
     [TestCaseSource(nameof(CheckpointedOptimizers))]
     public void Checkpoint_KeepsTheOptimizersOptionsAndFormula_AndResumesThemBitwise(Func<Sequential<float>, Optimizer<float>> create, string options)
-    {
-        SequenceDataset data = SignTask(32, 7);
-        TrainingOptions Options(int epochs) => new() { Epochs = epochs, BatchSize = 16, Seed = 5 };
-        var model = SmallModel(LayerNormPlacement.None);
-        var first = new Trainer(model, create(model));
-        first.Fit(data, Options(1));
-        var uninterruptedModel = SmallModel(LayerNormPlacement.None);
-        new Trainer(uninterruptedModel, create(uninterruptedModel)).Fit(data, Options(2));
-        string path = Path.Combine(Path.GetTempPath(), $"numlstm-optimizer-{Guid.NewGuid():N}.safetensors");
-        try
+        => AssertCheckpointResumesBitwise(create, LayerNormPlacement.None, (_, resumed) =>
         {
-            Checkpoint.Save(first, path);
-            Trainer resumed = Checkpoint.Load(path);
             string loaded = resumed.Optimizer switch
             {
                 Adagrad<float> a => string.Create(CultureInfo.InvariantCulture, $"Adagrad {a.InitialAccumulatorValue} {a.Epsilon} {a.LrDecay} {a.WeightDecay} {a.DecoupledWeightDecay} {a.Formula}"),
@@ -352,11 +337,7 @@ public class TrainerTests
                 var other => $"{other?.Kind}",
             };
             Assert.That(loaded, Is.EqualTo(options));
-            resumed.Fit(data, Options(1));
-            Assert.That(resumed.Model.Parameters.SelectMany(p => p.Value).ToArray(), Is.EqualTo(uninterruptedModel.Parameters.SelectMany(p => p.Value).ToArray()));
-        }
-        finally { File.Delete(path); }
-    }
+        });
 
     [Test]
     public void LearningRateSchedule_MayWarmUpFromZero_AsPyTorchAllows()
