@@ -6,7 +6,8 @@ namespace NumLstm.Tests.GradientChecks;
 public class LstmGradientTests
 {
     public sealed record Case(string Label, bool ReturnSequences = true, bool GoBackwards = false, bool Ragged = false,
-        CellNormalization? Norm = null, double Dropout = 0, double RecurrentDropout = 0, bool InitialState = true, bool ZeroOutput = false)
+        CellNormalization? Norm = null, double Dropout = 0, double RecurrentDropout = 0, bool InitialState = true, bool ZeroOutput = false,
+        bool EmptyRow = false)
     {
         public override string ToString() => Label;
     }
@@ -25,6 +26,11 @@ public class LstmGradientTests
         yield return new Case("ragged masks, zero output for mask, last output", ReturnSequences: false, Ragged: true, ZeroOutput: true);
         yield return new Case("ragged masks, zero output for mask, goBackwards, last output", ReturnSequences: false, GoBackwards: true, Ragged: true, ZeroOutput: true);
         yield return new Case("ragged masks, zero output, goBackwards, hidden LN", GoBackwards: true, Ragged: true, ZeroOutput: true, Norm: new CellNormalization(Hidden: true));
+        // A row with no valid step (Keras allows it): its outputs are the carried initial state, whose gradient is the row's.
+        yield return new Case("a fully masked row", Ragged: true, EmptyRow: true);
+        yield return new Case("a fully masked row, last output, zero output for mask", ReturnSequences: false, Ragged: true, EmptyRow: true, ZeroOutput: true);
+        yield return new Case("a fully masked row, goBackwards, dropouts, tf-addons", GoBackwards: true, Ragged: true, EmptyRow: true,
+            Dropout: 0.3, RecurrentDropout: 0.3, Norm: CellNormalization.TfAddons);
         yield return new Case("gates summed", Norm: new CellNormalization(GateNormalization.Summed));
         yield return new Case("gates separate", Norm: new CellNormalization(GateNormalization.Separate));
         yield return new Case("cell output-only", Norm: new CellNormalization(CellState: CellStateNormalization.OutputOnly));
@@ -132,7 +138,7 @@ public class LstmGradientTests
             {
                 // Lengths 4, 2, 1, plus a hole in the middle of the first sequence (Keras masks need not be a prefix).
                 mask = new bool[Batch * Time];
-                int[] lengths = { 4, 2, 1 };
+                int[] lengths = { 4, testCase.EmptyRow ? 0 : 2, 1 };
                 for (int b = 0; b < Batch; b++) for (int t = 0; t < lengths[b]; t++) mask[b * Time + t] = true;
                 mask[0 * Time + 2] = false;
             }

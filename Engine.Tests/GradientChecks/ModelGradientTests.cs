@@ -53,6 +53,24 @@ public class ModelGradientTests
     [TestCaseSource(nameof(PlacementCases))]
     public void Placement_Backward_MatchesFiniteDifferences(ModelSpec spec, bool ragged) => Check(spec, ragged);
 
+    // A batch row with no valid step, which Keras allows (the recurrent layers output their initial state, zeros, for
+    // it): the seed model under every placement, and a stack of plain LSTMs returning sequences.
+    public static IEnumerable<TestCaseData> FullyMaskedRowCases()
+    {
+        var stack = new StackSpec(InputFeatures: 3, Units: new[] { 2, 3 }, Bidirectional: true, Dropout: 0.4, RecurrentDropout: 0.4, OutputUnits: 2);
+        foreach (LayerNormPlacement placement in LayerNormPlacement.All)
+            yield return new TestCaseData(stack.WithPlacement(placement)).SetArgDisplayNames($"seed model, {placement.Name}");
+        yield return new TestCaseData(new ModelSpec { InputFeatures = 3, Seed = 3, Layers = new[] { LayerSpec.Lstm(3, true), LayerSpec.LayerNorm(), LayerSpec.Dense(2, Activation.Tanh) } })
+            .SetArgDisplayNames("lstm sequences, layer norm, dense on sequences");
+    }
+
+    [TestCaseSource(nameof(FullyMaskedRowCases))]
+    public void FullyMaskedRow_Backward_MatchesFiniteDifferences(ModelSpec spec)
+    {
+        var harness = new ModelHarness(spec, ragged: true, emptyRow: true);
+        GradientChecker.AssertGradientsMatch(harness.Loss, harness.AnalyticGradients());
+    }
+
     [Test]
     public void Bidirectional_SequentialAndParallelDirections_GiveIdenticalGradients()
     {
@@ -80,7 +98,7 @@ public class ModelGradientTests
         private readonly bool[] mask = Array.Empty<bool>();
         private readonly bool training;
 
-        public ModelHarness(ModelSpec spec, bool ragged)
+        public ModelHarness(ModelSpec spec, bool ragged, bool emptyRow = false)
         {
             Model = spec.Build<double>();
             cache = Model.CreateCache();
@@ -94,7 +112,7 @@ public class ModelGradientTests
             if (ragged)
             {
                 mask = new bool[Batch * Time];
-                int[] lengths = { 4, 2, 3 };
+                int[] lengths = { 4, emptyRow ? 0 : 2, 3 };   // with emptyRow, row 1 has no valid step
                 for (int b = 0; b < Batch; b++) for (int t = 0; t < lengths[b]; t++) mask[b * Time + t] = true;
             }
             outputWeights = GradientChecker.ProbeWeights(Model.OutputLength(Batch, Time), 5);

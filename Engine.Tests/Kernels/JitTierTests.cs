@@ -21,7 +21,7 @@ public class JitTierTests
         typeof(Activations), typeof(DotGemm), typeof(Gemm), typeof(GemmPacked), typeof(LayerNormKernel), typeof(LstmGates),
         typeof(PairedWork), typeof(FastMath), typeof(Lstm<>.ColumnSplitJob), typeof(InferenceRunner<>),
         typeof(BidirectionalInferenceBuffers<>), typeof(LstmInferenceBuffers<>), typeof(StreamingSession<>), typeof(InferencePlan<>),
-        typeof(DirectionBalance), typeof(MaskRows),
+        typeof(DirectionBalance),
     };
 
     /// <summary>The layers' inference methods (the layer types also hold training code, which is not in scope).</summary>

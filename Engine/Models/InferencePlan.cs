@@ -71,7 +71,6 @@ public sealed class InferencePlan<T> where T : unmanaged, IFloatingPointIeee754<
             throw new ArgumentException($"Input must be [B={batch}, T={time}, F={f}] ({batch * time * f} values), got {x.Length}.", nameof(x));
         if (!mask.IsEmpty && mask.Length != batch * time)
             throw new ArgumentException($"Mask must be [B={batch}, T={time}] ({batch * time} values) or empty, got {mask.Length}.", nameof(mask));
-        MaskRows.RequireAStepInEach(mask, batch, time, nameof(mask));   // as Sequential.Forward
         if (Model.NonFiniteInputs == NonFiniteInputs.Reject) NonFiniteCheck.Require(x, time, f, nameof(x), NonFiniteCheck.ModelOption);
         return runner.Run(x, batch, time, mask, resetState: true);
     }

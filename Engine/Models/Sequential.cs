@@ -95,7 +95,7 @@ public sealed class Sequential<T> where T : unmanaged, IFloatingPointIeee754<T>
             throw new ArgumentException($"Model input must be [B={input.Batch}, T={input.Time}, F={InputFeatures}] ({expected} values), got {input.Data.Length}.", nameof(input));
         if (!RowsFit((long)input.Batch * input.Time))
             throw TooManyRows((long)input.Batch * input.Time, nameof(input), input.Data.Length, $"A batch [B={input.Batch}, T={input.Time}]");
-        MaskRows.RequireAStepInEach(input.Mask, input.Batch, input.Time, nameof(input));
+        // A mask row with no valid step is allowed, as in Keras: its recurrent outputs are the initial state (zeros).
         if (NonFiniteInputs == NonFiniteInputs.Reject) NonFiniteCheck.Require(input.Data, input.Time, InputFeatures, nameof(input), NonFiniteCheck.ModelOption);
         cache.Prepare(this, input.Batch, input.Time, !input.Mask.IsEmpty);
         if (!input.Mask.IsEmpty) input.Mask.CopyTo(cache.Mask);
@@ -194,19 +194,5 @@ public sealed class ModelCache<T> where T : unmanaged, IFloatingPointIeee754<T>
             if (Activations[k].Length != length) { Activations[k] = new T[length]; Gradients[k] = new T[length]; }
         }
         if (masked && Mask.Length != batch * time) Mask = new bool[batch * time];
-    }
-}
-
-/// <summary>The check every inference entry makes of a mask [B, T].</summary>
-internal static class MaskRows
-{
-    /// <summary>Throws if a row of a non-empty mask has no valid step: a zero-length sequence has no output.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]   // on the serving path (InferencePlan.Predict)
-    public static void RequireAStepInEach(ReadOnlySpan<bool> mask, int batch, int time, string argument)
-    {
-        if (mask.IsEmpty) return;
-        for (int b = 0; b < batch; b++)
-            if (!mask.Slice(b * time, time).Contains(true))
-                throw new ArgumentException($"Mask row {b} has no valid step: expected at least 1 of the T={time} steps marked true (a zero-length sequence has no output).", argument);
     }
 }
