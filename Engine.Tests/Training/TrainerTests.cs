@@ -446,34 +446,95 @@ public class TrainerTests
         Assert.That(Math.Abs(meanOfBatchMeans - perSampleLoss), Is.GreaterThan(1e-4), "the data must tell the two weightings apart");
     }
 
-    // Binary cross-entropy reports binary accuracy, as Keras resolves metrics=["accuracy"] for it: per target element,
-    // the thresholded prediction against the 0/1 target, each sample's mean. Logits are thresholded at 0 (σ > 0.5).
+    // binary_accuracy: per target element, the thresholded prediction against the 0/1 target, each sample's mean. Logits
+    // are thresholded at 0 (σ > 0.5). With several target columns Keras resolves metrics=["accuracy"] to categorical
+    // accuracy (compile_utils.py: the output is not one wide and the targets have the predictions' rank), whatever the
+    // loss, so the binary form is asked for by name; with one column "accuracy" is binary accuracy.
     [TestCase(false)]
     [TestCase(true)]   // a Sigmoid output: probabilities, thresholded at 0.5
-    public void BinaryCrossEntropy_ReportsBinaryAccuracy_PerTargetElement(bool sigmoidOutput)
+    public void BinaryCrossEntropy_BinaryAccuracy_PerTargetElement(bool sigmoidOutput)
     {
-        const int count = 23, steps = 5, features = 3, width = 3;
-        var random = new Random(8);
-        float[] x = Enumerable.Range(0, count * steps * features).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
-        float[] targets = Enumerable.Range(0, count * width).Select(_ => (float)random.Next(2)).ToArray();
-        targets[4] = 0.5f;   // a soft target never matches
-        SequenceDataset data = SequenceDataset.ForRegression(x, count, steps, features, targets, width);
-        Sequential<float> model = sigmoidOutput
-            ? ModelBuilder.Input(features).Lstm(6).Dense(width, Activation.Sigmoid).Build<float>(seed: 4)
-            : ModelBuilder.Input(features).Lstm(6).Dense(width).Build<float>(seed: 4);
-        var trainer = new Trainer(model);
-
+        const int count = 23, width = 3;
+        (SequenceDataset data, float[] targets, Trainer trainer) = MultiLabel(count, width, sigmoidOutput ? Activation.Sigmoid : Activation.Linear);
         float[] predictions = trainer.Predict(data);
         float threshold = sigmoidOutput ? 0.5f : 0f;
         int matches = Enumerable.Range(0, predictions.Length).Count(k => targets[k] == (predictions[k] > threshold ? 1f : 0f));
         Assert.That(matches, Is.InRange(1, predictions.Length - 2), "the model must get some elements right and some wrong");
-        (double _, double metric) = trainer.Evaluate(data, "binary_crossentropy", batchSize: 7);
+        (double _, double metric) = trainer.Evaluate(data, "binary_crossentropy", batchSize: 7, metric: "binary_accuracy");
         Assert.That(metric, Is.EqualTo((double)matches / predictions.Length).Within(1e-12));
 
-        TrainingHistory history = trainer.Fit(data, new TrainingOptions { Epochs = 1, Loss = "binary_crossentropy", BatchSize = 8 });
-        Assert.That(history.MetricName, Is.EqualTo("accuracy"));
+        TrainingHistory history = trainer.Fit(data, new TrainingOptions { Epochs = 1, Loss = "binary_crossentropy", BatchSize = 8, Metric = "binary_accuracy" });
+        Assert.That(history.MetricName, Is.EqualTo("binary_accuracy"));
         Assert.That(history.Epochs[0].TrainMetric, Is.InRange(0.0, 1.0));
         Assert.That(trainer.Fit(data, new TrainingOptions { Epochs = 1, BatchSize = 8 }).MetricName, Is.EqualTo("mae"), "MSE on the same targets");
+    }
+
+    // Keras' rule for "accuracy" on target rows as wide as the output: categorical accuracy, argmax(prediction row) ==
+    // argmax(target row), for binary_crossentropy over several columns as for categorical_crossentropy on one-hot rows.
+    [TestCase("binary_crossentropy")]
+    [TestCase("categorical_crossentropy")]
+    public void Accuracy_OnTargetRows_IsCategoricalAccuracy_AsKerasResolvesIt(string loss)
+    {
+        const int count = 29, width = 3;
+        (SequenceDataset data, float[] targets, Trainer trainer) = MultiLabel(count, width, Activation.Linear, oneHot: loss == "categorical_crossentropy");
+        float[] predictions = trainer.Predict(data);
+        static int ArgMax(ReadOnlySpan<float> row) { int best = 0; for (int k = 1; k < row.Length; k++) if (row[k] > row[best]) best = k; return best; }
+        int rowsRight = Enumerable.Range(0, count).Count(n => ArgMax(predictions.AsSpan(n * width, width)) == ArgMax(targets.AsSpan(n * width, width)));
+        Assert.That(rowsRight, Is.InRange(1, count - 1), "the model must get some rows right and some wrong");
+        int elementsRight = Enumerable.Range(0, predictions.Length).Count(k => targets[k] == (predictions[k] > 0 ? 1f : 0f));
+        Assert.That((double)elementsRight / predictions.Length, Is.Not.EqualTo((double)rowsRight / count).Within(1e-3), "the data must tell binary from categorical accuracy");
+
+        (double _, double metric) = trainer.Evaluate(data, loss, batchSize: 7);
+        Assert.That(metric, Is.EqualTo((double)rowsRight / count).Within(1e-12));
+        Assert.That(trainer.Evaluate(data, loss, batchSize: 5, metric: "categorical_accuracy").Metric, Is.EqualTo((double)rowsRight / count).Within(1e-12));
+        Assert.That(trainer.Fit(data, new TrainingOptions { Epochs = 1, Loss = loss, BatchSize = 8 }).MetricName, Is.EqualTo("accuracy"));
+    }
+
+    // One output per sequence: "accuracy" is binary accuracy (Keras' is_binary comes first), thresholded at 0 on logits.
+    [Test]
+    public void Accuracy_OnOneOutput_IsBinaryAccuracy()
+    {
+        const int count = 31;
+        (SequenceDataset data, float[] targets, Trainer trainer) = MultiLabel(count, 1, Activation.Linear);
+        float[] predictions = trainer.Predict(data);
+        int matches = Enumerable.Range(0, count).Count(k => targets[k] == (predictions[k] > 0 ? 1f : 0f));
+        Assert.That(matches, Is.InRange(1, count - 1));
+        Assert.That(trainer.Evaluate(data, "binary_crossentropy", batchSize: 4).Metric, Is.EqualTo((double)matches / count).Within(1e-12));
+    }
+
+    [Test]
+    public void Metric_UnknownOrNotFittingTheTargets_IsRefusedNamingIt()
+    {
+        (SequenceDataset rows, _, Trainer trainer) = MultiLabel(9, 3, Activation.Linear);
+        var unknown = Assert.Throws<ArgumentException>(() => trainer.Evaluate(rows, "binary_crossentropy", metric: "f1"))!;
+        Assert.That(unknown.Message, Does.Contain("'f1'").And.Contain("categorical_accuracy"));
+        Assert.That(unknown.ParamName, Is.EqualTo("metric"));
+        var sparse = Assert.Throws<ArgumentException>(() => trainer.Fit(rows, new TrainingOptions { Loss = "mse", Metric = "sparse_categorical_accuracy" }))!;
+        Assert.That(sparse.Message, Does.Contain("needs class labels"));
+        Assert.That(sparse.ParamName, Is.EqualTo("Metric"));
+        var model = ModelBuilder.Input(3).Lstm(4).Dense(3).Build<float>(seed: 1);
+        SequenceDataset labels = SequenceDataset.ForClassification(new float[9 * 5 * 3], 9, 5, 3, new int[9], 3);
+        Assert.That(() => new Trainer(model).Evaluate(labels, metric: "categorical_accuracy"), Throws.ArgumentException.With.Message.Contains("class labels"));
+        Assert.That(() => new Trainer(model).Evaluate(labels, metric: "mae"), Throws.ArgumentException.With.Message.Contains("real-valued"));
+        Assert.That(new Trainer(model).Evaluate(labels, metric: "sparse_categorical_accuracy").Metric, Is.InRange(0.0, 1.0));
+    }
+
+    /// <summary>0/1 target rows [N, width] (one-hot with oneHot) and an untrained LSTM → Dense(width) over random inputs.</summary>
+    private static (SequenceDataset Data, float[] Targets, Trainer Trainer) MultiLabel(int count, int width, Activation output, bool oneHot = false)
+    {
+        const int steps = 5, features = 3;
+        var random = new Random(8);
+        float[] x = Enumerable.Range(0, count * steps * features).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
+        float[] targets = new float[count * width];
+        for (int n = 0; n < count; n++)
+        {
+            if (oneHot) targets[n * width + random.Next(width)] = 1;
+            else for (int k = 0; k < width; k++) targets[n * width + k] = random.Next(2);
+        }
+        if (!oneHot && width > 1) targets[4] = 0.5f;   // a soft target never matches
+        SequenceDataset data = SequenceDataset.ForRegression(x, count, steps, features, targets, width);
+        Sequential<float> model = ModelBuilder.Input(features).Lstm(6).Dense(width, output).Build<float>(seed: 4);
+        return (data, targets, new Trainer(model));
     }
 
     [Test]

@@ -59,6 +59,39 @@ public static class Metrics
         return matches;
     }
 
+    /// <summary>
+    /// Keras' <c>categorical_accuracy</c> counted: rows b of predictions [B, K] whose argmax equals the argmax of the
+    /// target row (one-hot or soft; the first maximum on ties, as NumPy).
+    /// </summary>
+    public static int CountCategoricalMatches<T>(ReadOnlySpan<T> predictions, ReadOnlySpan<T> targets, int batch) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (batch <= 0) throw new ArgumentOutOfRangeException(nameof(batch), batch, "Categorical accuracy: the batch must be positive.");
+        if (targets.Length != predictions.Length)
+            throw new ArgumentException($"Categorical accuracy: targets must have the predictions' length {predictions.Length}, got {targets.Length}.", nameof(targets));
+        if (predictions.IsEmpty || predictions.Length % batch != 0)
+            throw new ArgumentException($"Categorical accuracy: predictions must be [B={batch}, K] (a multiple of {batch} values), got {predictions.Length}.", nameof(predictions));
+        int classes = predictions.Length / batch;
+        int matches = 0;
+        for (int b = 0; b < batch; b++)
+            if (ArgMax(predictions.Slice(b * classes, classes)) == ArgMax(targets.Slice(b * classes, classes))) matches++;
+        return matches;
+    }
+
+    /// <summary>
+    /// <see cref="CountBinaryMatches{T}"/> against class labels: predictions [B] (one output per sample), a label
+    /// matching when it equals the thresholded prediction (so only labels 0 and 1 can match), as Keras' binary_accuracy.
+    /// </summary>
+    public static int CountBinaryLabelMatches<T>(ReadOnlySpan<T> predictions, ReadOnlySpan<int> labels, bool fromLogits) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (labels.Length != predictions.Length)
+            throw new ArgumentException($"Binary accuracy: predictions must be [B={labels.Length}] (one per label), got {predictions.Length}.", nameof(predictions));
+        T threshold = fromLogits ? T.Zero : T.CreateTruncating(0.5);
+        int matches = 0;
+        for (int k = 0; k < predictions.Length; k++)
+            if (labels[k] == (predictions[k] > threshold ? 1 : 0)) matches++;
+        return matches;
+    }
+
     /// <summary>(1/N) Σ |p − y|, computed in double.</summary>
     public static double MeanAbsoluteError<T>(ReadOnlySpan<T> predictions, ReadOnlySpan<T> targets) where T : unmanaged, IFloatingPointIeee754<T>
     {

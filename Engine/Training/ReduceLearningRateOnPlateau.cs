@@ -15,7 +15,7 @@ namespace NumLstm.Training;
 /// The new rate applies from the next epoch on, and the optimizer keeps it after Fit returns. Each Fit starts afresh
 /// (best ±∞, wait and cooldown 0; Keras' on_train_begin), with the rate the optimizer has. A NaN value is never an
 /// improvement. Defaults are Keras': monitor <c>val_loss</c>, factor 0.1, patience 10, minDelta 1e-4, cooldown 0,
-/// minRate 0; mode Auto minimizes every logged quantity but accuracy. The rate is kept in double, as PyTorch keeps
+/// minRate 0; mode Auto minimizes every logged quantity but the accuracies (a name ending in accuracy). The rate is kept in double, as PyTorch keeps
 /// a param group's lr; Keras holds it in a float32 variable, so its rates agree with these to float32's precision.
 /// </summary>
 public sealed class ReduceLearningRateOnPlateau : ITrainingCallback
@@ -72,7 +72,7 @@ public sealed class ReduceLearningRateOnPlateau : ITrainingCallback
                 $"ReduceLearningRateOnPlateau monitors '{Monitor}', which this run does not log; it logs {string.Join(", ", run.LoggedNames)}"
                 + (run.HasValidation ? "." : " (val_ quantities need TrainingOptions.Validation or ValidationSplit)."));
         string metric = Monitor.StartsWith("val_", StringComparison.Ordinal) ? Monitor[4..] : Monitor;
-        minimize = Mode switch { EarlyStoppingMode.Min => true, EarlyStoppingMode.Max => false, _ => metric != "accuracy" };
+        minimize = Mode switch { EarlyStoppingMode.Min => true, EarlyStoppingMode.Max => false, _ => !metric.EndsWith("accuracy", StringComparison.Ordinal) };
         best = minimize ? double.PositiveInfinity : double.NegativeInfinity;
         Wait = 0;
         CooldownLeft = 0;

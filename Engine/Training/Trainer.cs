@@ -65,6 +65,13 @@ public sealed class TrainingOptions
     /// <summary>NaN or infinite values in the training or validation inputs or targets: Reject (default) throws an
     /// ArgumentException naming the first one before training starts; Allow lets them through (the loss will not be finite).</summary>
     public NonFiniteInputs NonFiniteInputs { get; init; } = NonFiniteInputs.Reject;
+    /// <summary>
+    /// The metric logged beside the loss, a Keras metric name (see <see cref="Trainer.MetricNames"/>). Null (default):
+    /// <c>accuracy</c> for class labels and the cross-entropy losses, <c>mae</c> for mse and mae. <c>accuracy</c> is
+    /// resolved as Keras resolves <c>metrics=["accuracy"]</c>, by shape: one output per sequence → binary accuracy;
+    /// class labels → sparse categorical accuracy; else (target rows as wide as the output) categorical accuracy.
+    /// </summary>
+    public string? Metric { get; init; }
 
     internal void Validate()
     {
@@ -92,7 +99,7 @@ public sealed record EpochRecord
 {
     public required int Epoch { get; init; }
     public required double TrainLoss { get; init; }
-    /// <summary>Accuracy for classification (binary accuracy with binary cross-entropy), MAE for regression.</summary>
+    /// <summary>The run's metric (<see cref="TrainingOptions.Metric"/>): by default accuracy, resolved as Keras resolves it, or MAE for mse and mae.</summary>
     public required double TrainMetric { get; init; }
     public double? ValidationLoss { get; init; }
     public double? ValidationMetric { get; init; }
@@ -142,7 +149,7 @@ public sealed class TrainingRun
     public Sequential<float> Model { get; }
     /// <summary>Whether the epochs log validation quantities (<c>val_loss</c>, <c>val_</c> + metric).</summary>
     public bool HasValidation { get; }
-    /// <summary>The metric each epoch logs: <c>accuracy</c> (classification) or <c>mae</c> (regression).</summary>
+    /// <summary>The metric each epoch logs (<see cref="TrainingOptions.Metric"/>; by default <c>accuracy</c> or <c>mae</c>).</summary>
     public string MetricName { get; }
 
     /// <summary>The names an epoch logs, as Keras' logs dict keys: loss, the metric, and their val_ forms.</summary>
@@ -177,7 +184,7 @@ public interface ITrainingCallback
 /// <summary>Direction of improvement for <see cref="EarlyStopping"/> and <see cref="ReduceLearningRateOnPlateau"/> (Keras' mode).</summary>
 public enum EarlyStoppingMode
 {
-    /// <summary>From the monitored name: loss and mae improve downwards, accuracy upwards.</summary>
+    /// <summary>From the monitored name: loss and mae improve downwards, the accuracies (names ending in accuracy) upwards.</summary>
     Auto,
     Min,
     Max,
@@ -239,7 +246,7 @@ public sealed class EarlyStopping : ITrainingCallback
         if (minimize is null)
         {
             string metric = Monitor.StartsWith("val_", StringComparison.Ordinal) ? Monitor[4..] : Monitor;
-            minimize = Mode switch { EarlyStoppingMode.Min => true, EarlyStoppingMode.Max => false, _ => metric != "accuracy" };
+            minimize = Mode switch { EarlyStoppingMode.Min => true, EarlyStoppingMode.Max => false, _ => !metric.EndsWith("accuracy", StringComparison.Ordinal) };
             best = minimize.Value ? double.PositiveInfinity : double.NegativeInfinity;
         }
         model = run.Model;
@@ -413,7 +420,8 @@ public sealed class Trainer
         CheckOptimizerParameters(optimizer, nameof(options.OptimizerFactory));
         bool useMask = options.UseMask ?? train.IsVariableLength;
         var sampler = new BatchSampler(train.Count, options.BatchSize, options.Shuffle);
-        var history = new TrainingHistory { MetricName = MetricNameFor(train, loss) };
+        (string metricName, MetricKind metricKind) = ResolveMetric(options.Metric, train, loss, model.OutputFeatures, nameof(options.Metric));
+        var history = new TrainingHistory { MetricName = metricName };
         var parameters = model.Parameters.ToList();
         float[] lastGood = new float[model.ParameterCount];
         var layerNames = model.Layers.Select(l => l.Name).ToArray();
@@ -437,7 +445,7 @@ public sealed class Trainer
                 ReadOnlySpan<int> indices = sampler.Batch(batch);
                 int b = indices.Length;
                 ReadOnlySpan<float> predictions = ForwardBatch(train, indices, useMask, new ForwardContext(true, new Random(DeriveSeed(options.Seed, epoch, batch))));
-                double batchLoss = ComputeLoss(loss, train, predictions, b, out double metricSumBatch);
+                double batchLoss = ComputeLoss(loss, metricKind, train, predictions, b, out double metricSumBatch);
                 if (!double.IsFinite(batchLoss))
                 {
                     RestoreLastGood(parameters, lastGood, batch > 0 || epochIndex > 0);
@@ -503,15 +511,16 @@ public sealed class Trainer
         return history;
     }
 
-    /// <summary>Mean loss and metric (accuracy, binary accuracy with binary cross-entropy, or MAE) over a dataset, in
-    /// batches, without dropout; lossName, fromLogits and labelSmoothing as in <see cref="TrainingOptions"/>.</summary>
+    /// <summary>Mean loss and metric over a dataset, in batches, without dropout; lossName, fromLogits, labelSmoothing
+    /// and metric as in <see cref="TrainingOptions"/> (the metric as <see cref="TrainingOptions.Metric"/> resolves it).</summary>
     public (double Loss, double Metric) Evaluate(SequenceDataset data, string? lossName = null, int batchSize = 32, bool? useMask = null, bool? fromLogits = null,
-        double labelSmoothing = 0)
+        double labelSmoothing = 0, string? metric = null)
     {
         ArgumentNullException.ThrowIfNull(data);
         CheckDataset(data, nameof(data));
         if (batchSize <= 0) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "Batch size must be positive.");
         ILoss<float> loss = LossFor(data, lossName, fromLogits, labelSmoothing);
+        MetricKind metricKind = ResolveMetric(metric, data, loss, model.OutputFeatures, nameof(metric)).Kind;
         bool masked = useMask ?? data.IsVariableLength;
         var sampler = new BatchSampler(data.Count, batchSize, shuffle: false);
         sampler.StartEpoch(null);
@@ -520,8 +529,8 @@ public sealed class Trainer
         {
             ReadOnlySpan<int> indices = sampler.Batch(batch);
             ReadOnlySpan<float> predictions = ForwardBatch(data, indices, masked, ForwardContext.Inference);
-            lossSum += ComputeLoss(loss, data, predictions, indices.Length, out double metric) * indices.Length;
-            metricSum += metric;
+            lossSum += ComputeLoss(loss, metricKind, data, predictions, indices.Length, out double batchMetricSum) * indices.Length;
+            metricSum += batchMetricSum;
         }
         return (lossSum / data.Count, metricSum / data.Count);
     }
@@ -559,7 +568,7 @@ public sealed class Trainer
         return model.Forward(new SequenceBatch<float>(xBatch, b, time, useMask ? maskBatch : default), cache, context);
     }
 
-    private double ComputeLoss(ILoss<float> loss, SequenceDataset data, ReadOnlySpan<float> predictions, int b, out double metricSum)
+    private double ComputeLoss(ILoss<float> loss, MetricKind metric, SequenceDataset data, ReadOnlySpan<float> predictions, int b, out double metricSum)
     {
         Span<float> gradient = outputGradient.AsSpan(0, predictions.Length);
         // Non-finite outputs make the batch loss NaN whatever the loss (the probability paths would reject them with an
@@ -569,16 +578,24 @@ public sealed class Trainer
             metricSum = 0;
             return double.NaN;
         }
+        // Each metric is summed per sample (a sample's mean over its elements for the elementwise ones).
+        bool logits = loss is BinaryCrossEntropy<float> { FromLogits: true };
+        int width = predictions.Length / b;
         if (data.Task == TaskKind.Classification)
         {
             ReadOnlySpan<int> batchLabels = labels.AsSpan(0, b);
-            metricSum = Metrics.CountCorrect(predictions, batchLabels);
+            metricSum = metric == MetricKind.BinaryAccuracy
+                ? Metrics.CountBinaryLabelMatches(predictions, batchLabels, logits)   // one output per sample (ResolveMetric)
+                : Metrics.CountCorrect(predictions, batchLabels);
             return double.CreateTruncating(loss.Forward(predictions, LossTargets<float>.FromLabels(batchLabels), gradient));
         }
         ReadOnlySpan<float> batchTargets = targets.AsSpan(0, predictions.Length);
-        metricSum = loss is BinaryCrossEntropy<float> binary
-            ? (double)Metrics.CountBinaryMatches(predictions, batchTargets, binary.FromLogits) / data.TargetWidth
-            : Metrics.SumAbsoluteError(predictions, batchTargets) / data.TargetWidth;
+        metricSum = metric switch
+        {
+            MetricKind.BinaryAccuracy => (double)Metrics.CountBinaryMatches(predictions, batchTargets, logits) / width,
+            MetricKind.CategoricalAccuracy => Metrics.CountCategoricalMatches(predictions, batchTargets, b),
+            _ => Metrics.SumAbsoluteError(predictions, batchTargets) / width,
+        };
         return double.CreateTruncating(loss.Forward(predictions, LossTargets<float>.FromValues(batchTargets, b), gradient));
     }
 
@@ -680,11 +697,39 @@ public sealed class Trainer
         return loss;
     }
 
-    // What Fit and Evaluate report beside the loss, as Keras' metrics=["accuracy"] would resolve it for the loss: accuracy
-    // (argmax against the label) for class labels, binary accuracy (per target element, each sample's mean) with binary
-    // cross-entropy, and MAE for any other real-valued targets.
-    internal static string MetricNameFor(SequenceDataset data, ILoss<float> loss)
-        => data.Task == TaskKind.Classification || loss is BinaryCrossEntropy<float> ? "accuracy" : "mae";
+    /// <summary>The metric names <see cref="TrainingOptions.Metric"/> and <see cref="Evaluate"/> take (Keras' names).</summary>
+    public static IReadOnlyList<string> MetricNames { get; } = ["accuracy", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy", "mae"];
+
+    // What Fit and Evaluate report beside the loss. By default accuracy with class labels and the cross-entropy losses
+    // (what a Keras user compiles with metrics=["accuracy"]), MAE with mse and mae. "accuracy" is resolved by Keras'
+    // rule (compile_utils.py, is_binary_or_sparse_categorical): one output per sample → binary accuracy; labels of a lower
+    // rank than the predictions (class labels) → sparse categorical accuracy; else categorical accuracy.
+    internal static (string Name, MetricKind Kind) ResolveMetric(string? requested, SequenceDataset data, ILoss<float> loss, int outputWidth, string argument)
+    {
+        bool labels = data.Task == TaskKind.Classification;
+        string name = requested ?? (labels || loss is BinaryCrossEntropy<float> or CategoricalCrossEntropy<float> ? "accuracy" : "mae");
+        MetricKind kind = name switch
+        {
+            "accuracy" => outputWidth == 1 ? MetricKind.BinaryAccuracy : labels ? MetricKind.SparseCategoricalAccuracy : MetricKind.CategoricalAccuracy,
+            "binary_accuracy" => MetricKind.BinaryAccuracy,
+            "categorical_accuracy" => MetricKind.CategoricalAccuracy,
+            "sparse_categorical_accuracy" => MetricKind.SparseCategoricalAccuracy,
+            "mae" => MetricKind.MeanAbsoluteError,
+            _ => throw new ArgumentException($"Unknown metric '{Truncated(name)}': expected one of {string.Join(", ", MetricNames)} (or null for the default).", argument),
+        };
+        string? refusal = kind switch
+        {
+            MetricKind.SparseCategoricalAccuracy when !labels => "needs class labels, but the dataset has real-valued target rows (use categorical_accuracy for one-hot rows)",
+            MetricKind.CategoricalAccuracy when labels => "needs one-hot target rows, but the dataset has class labels (use sparse_categorical_accuracy or accuracy)",
+            MetricKind.BinaryAccuracy when labels && outputWidth != 1 => $"compares each output with a 0/1 target, but the dataset has class labels and the model {outputWidth} outputs per sequence (use accuracy)",
+            MetricKind.MeanAbsoluteError when labels => "needs real-valued targets, but the dataset has class labels",
+            _ => null,
+        };
+        if (refusal is not null) throw new ArgumentException($"Metric '{name}' {refusal}.", argument);
+        return (name, kind);
+    }
+
+    private static string Truncated(string text) => text.Length <= 64 ? text : text[..64] + "…";
 
     /// <summary>A seed for the (epoch, batch) stream; batch −1 is the epoch's shuffle.</summary>
     internal static int DeriveSeed(int seed, int epoch, int batch)
@@ -693,4 +738,17 @@ public sealed class Trainer
         h ^= h >> 33; h *= 0xFF51AFD7ED558CCDUL; h ^= h >> 33;
         return (int)(h & 0x7FFFFFFF);
     }
+}
+
+/// <summary>How a metric is computed from a batch (<see cref="Trainer.ResolveMetric"/> maps the names to these).</summary>
+internal enum MetricKind
+{
+    /// <summary>argmax of the prediction row equals the class label (Keras sparse_categorical_accuracy).</summary>
+    SparseCategoricalAccuracy,
+    /// <summary>argmax of the prediction row equals argmax of the target row (Keras categorical_accuracy).</summary>
+    CategoricalAccuracy,
+    /// <summary>Per element: the thresholded prediction equals the target; each sample's mean (Keras binary_accuracy).</summary>
+    BinaryAccuracy,
+    /// <summary>Per element |p − y|; each sample's mean.</summary>
+    MeanAbsoluteError,
 }
