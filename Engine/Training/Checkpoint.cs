@@ -28,15 +28,18 @@ public static class Checkpoint
         // Never write a file that Load refuses.
         if (trainer.CompletedEpochs < 0)
             throw new InvalidOperationException($"The trainer's CompletedEpochs is {trainer.CompletedEpochs}; a checkpoint stores a count of at least 0, as Checkpoint.Load requires.");
+        // The optimizer may step a subset of the model's parameters, or list them in another order: each state tensor is
+        // named by the model's name of the optimizer's own parameter (found by reference), and the header lists those
+        // names in the optimizer's order, so Load rebuilds the same list.
+        string[] optimizerNames = ModelNamesOf(optimizer, trainer.Model);
         OptimizerState<float> state = optimizer.ExportState();
-        var modelNames = trainer.Model.NamedParameters.Select(p => p.Name).ToArray();
         var tensors = new List<SafeTensor>();
         int perParameter = optimizer.SlotNames.Count;
         for (int j = 0; j < state.Slots.Count; j++)
         {
             OptimizerSlot<float> slot = state.Slots[j];
             Parameter<float> parameter = optimizer.Parameters[j / perParameter];
-            tensors.Add(SafeTensor.Create<float>($"{Prefix}{modelNames[j / perParameter]}.{slot.SlotName}", slot.Values, parameter.Shape));
+            tensors.Add(SafeTensor.Create<float>($"{Prefix}{optimizerNames[j / perParameter]}.{slot.SlotName}", slot.Values, parameter.Shape));
         }
         var header = new Dictionary<string, object>
         {
@@ -46,6 +49,7 @@ public static class Checkpoint
             ["initial_learning_rate"] = optimizer.InitialLearningRate,
             ["hyperparameters"] = state.Hyperparameters,
             ["slots"] = optimizer.SlotNames,
+            ["parameters"] = optimizerNames,
         };
         if (state.Scalars.Count > 0) header["scalars"] = state.Scalars;   // NAdam's mu_product
         var metadata = new Dictionary<string, string>
@@ -54,6 +58,20 @@ public static class Checkpoint
             [EpochsKey] = trainer.CompletedEpochs.ToString(CultureInfo.InvariantCulture),
         };
         ModelFile.Save(trainer.Model, path, metadata, tensors);
+    }
+
+    /// <summary>The model's name ("{layer}.{parameter}") of each of the optimizer's parameters, in the optimizer's order;
+    /// throws <see cref="ArgumentException"/> for a parameter that is not one of the model's.</summary>
+    private static string[] ModelNamesOf(Optimizer<float> optimizer, Sequential<float> model)
+    {
+        var byParameter = new Dictionary<Parameter<float>, string>(ReferenceEqualityComparer.Instance);
+        foreach (NamedParameter<float> named in model.NamedParameters) byParameter[named.Parameter] = named.Name;
+        var names = new string[optimizer.Parameters.Count];
+        for (int p = 0; p < names.Length; p++)
+            if (!byParameter.TryGetValue(optimizer.Parameters[p], out names[p]!))
+                throw new ArgumentException($"The optimizer's parameter {p} ('{optimizer.Parameters[p].Name}', {optimizer.Parameters[p].Length} values) is not one of the model's " +
+                    $"{model.NamedParameters.Count} parameters: expected an optimizer over model.Parameters or some of them; nothing was written.", "trainer");
+        return names;
     }
 
     /// <summary>
@@ -83,7 +101,15 @@ public static class Checkpoint
         }
         if (header.kind is null || header.hyperparameters is null)
             throw new NumLstmFormatException(path, $"metadata '{OptimizerKey}'", $"expected the fields kind and hyperparameters, found {(header.kind is null ? "no kind" : "no hyperparameters")}.");
-        var parameters = model.Parameters.ToList();
+        // The optimizer's parameters by their model names, in its order (all of the model's, in order, when the header
+        // lists none, as in checkpoints written before optimizers over a subset were kept).
+        var byName = model.NamedParameters.ToDictionary(p => p.Name, StringComparer.Ordinal);
+        string[] names = header.parameters ?? model.NamedParameters.Select(p => p.Name).ToArray();
+        var parameters = new List<Parameter<float>>(names.Length);
+        foreach (string name in names)
+            parameters.Add(name is not null && byName.TryGetValue(name, out NamedParameter<float>? named) ? named.Parameter
+                : throw new NumLstmFormatException(path, $"metadata '{OptimizerKey}' parameters",
+                    $"expected names of the model's parameters, found '{name ?? "null"}', which the model does not have."));
         Optimizer<float> optimizer = Create(header, parameters, path);
         // Parameters excluded from weight decay, by index (ImportState then checks the state records the same ones).
         foreach (string key in header.hyperparameters.Keys)
@@ -92,10 +118,9 @@ public static class Checkpoint
             string indexText = key[Optimizer<float>.ExcludedFromWeightDecayKey.Length..];
             if (!int.TryParse(indexText, NumberStyles.None, CultureInfo.InvariantCulture, out int index) || index >= parameters.Count)
                 throw new NumLstmFormatException(path, $"metadata '{OptimizerKey}' hyperparameter '{key}'",
-                    $"expected the index of one of the model's {parameters.Count} parameters after '{Optimizer<float>.ExcludedFromWeightDecayKey}', found '{indexText}'.");
+                    $"expected the index of one of the optimizer's {parameters.Count} parameters after '{Optimizer<float>.ExcludedFromWeightDecayKey}', found '{indexText}'.");
             optimizer.ExcludeFromWeightDecay(parameters[index]);
         }
-        var names = model.NamedParameters.Select(p => p.Name).ToArray();
         var slots = new List<OptimizerSlot<float>>();
         var stateNames = new HashSet<string>(StringComparer.Ordinal);
         for (int p = 0; p < parameters.Count; p++)
@@ -163,6 +188,6 @@ public static class Checkpoint
 
 #pragma warning disable IDE1006 // JSON field names
     private sealed record OptimizerHeader(string kind, long step, double learning_rate, Dictionary<string, double> hyperparameters, double? initial_learning_rate = null,
-        Dictionary<string, double>? scalars = null);
+        Dictionary<string, double>? scalars = null, string[]? parameters = null);
 #pragma warning restore IDE1006
 }

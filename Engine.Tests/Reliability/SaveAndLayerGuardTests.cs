@@ -1,0 +1,122 @@
+using NumLstm.Data;
+using NumLstm.IO;
+using NumLstm.Layers;
+using NumLstm.Models;
+using NumLstm.Optimizers;
+using NumLstm.Training;
+
+namespace NumLstm.Tests.Reliability;
+
+/// <summary>
+/// Saves that must not write what their loaders refuse (checkpoints of optimizers over some of a model's parameters,
+/// model files past the loader's limits), layers that must not be shared or given another layer's cache, epsilons that
+/// vanish in float, and error messages that must not echo a hostile file's names at full length. Every refused save
+/// leaves the file already at the path as it was. docs/formats.md and docs/reliability.md list the cases.
+/// </summary>
+public sealed class SaveAndLayerGuardTests
+{
+    private string folder = "";
+
+    [SetUp]
+    public void CreateFolder() => Directory.CreateDirectory(folder = Path.Combine(Path.GetTempPath(), $"numlstm-guards-{Guid.NewGuid():N}"));
+
+    [TearDown]
+    public void DeleteFolder() => Directory.Delete(folder, recursive: true);
+
+    private string PathIn(string name) => Path.Combine(folder, name);
+
+    /// <summary>A file holding known bytes, to check that a refused save leaves it as it was.</summary>
+    private string ExistingFile(string name)
+    {
+        string path = PathIn(name);
+        File.WriteAllBytes(path, OldBytes);
+        return path;
+    }
+
+    private static readonly byte[] OldBytes = "the previous file, which must survive"u8.ToArray();
+
+    private static void AssertUnchanged(string path)
+    {
+        Assert.That(File.ReadAllBytes(path), Is.EqualTo(OldBytes), "the file at the path must be left as it was");
+        Assert.That(Directory.GetFiles(Path.GetDirectoryName(path)!), Has.Length.EqualTo(1), "no temporary file may be left behind");
+    }
+
+    private static Sequential<float> SmallModel()
+        => new(2, new Layer<float>[] { new Lstm<float>(6, name: "lstm"), new Dense<float>(2, name: "dense") }, seed: 3);
+
+    private static SequenceDataset SmallTask()
+    {
+        var random = new Random(7);
+        const int count = 24, steps = 5, features = 2;
+        float[] x = Enumerable.Range(0, count * steps * features).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
+        int[] labels = Enumerable.Range(0, count).Select(n => x[n * steps * features] > 0 ? 1 : 0).ToArray();
+        return SequenceDataset.ForClassification(x, count, steps, features, labels, 2);
+    }
+
+    private static TrainingOptions Epochs(int epochs) => new() { Epochs = epochs, BatchSize = 8, Seed = 11 };
+
+    // ---- 1. Checkpoints of optimizers over a subset or another order of the model's parameters ----------------------
+
+    private static IEnumerable<TestCaseData> PartialOptimizers()
+    {
+        yield return new TestCaseData((Func<Sequential<float>, IReadOnlyList<Parameter<float>>>)(m => m.Layers[1].Parameters.ToList()))
+            .SetArgDisplayNames("the Dense's parameters only");
+        yield return new TestCaseData((Func<Sequential<float>, IReadOnlyList<Parameter<float>>>)(m => m.Parameters.Reverse().ToList()))
+            .SetArgDisplayNames("all, reversed");
+        yield return new TestCaseData((Func<Sequential<float>, IReadOnlyList<Parameter<float>>>)(m => new[] { m.Layers[1].Parameters[1], m.Layers[0].Parameters[0] }))
+            .SetArgDisplayNames("two, out of order");
+    }
+
+    [TestCaseSource(nameof(PartialOptimizers))]
+    public void Checkpoint_OfAnOptimizerOverSomeParametersInAnyOrder_LoadsTheSameStateAndResumesBitwise(Func<Sequential<float>, IReadOnlyList<Parameter<float>>> pick)
+    {
+        SequenceDataset data = SmallTask();
+        Optimizer<float> Create(Sequential<float> m)
+        {
+            var adam = new Adam<float>(pick(m), 0.01, weightDecay: 0.01);
+            adam.ExcludeFromWeightDecay(adam.Parameters[^1]);
+            return adam;
+        }
+        Sequential<float> model = SmallModel();
+        var first = new Trainer(model, Create(model));
+        first.Fit(data, Epochs(1));
+        Sequential<float> uninterruptedModel = SmallModel();
+        new Trainer(uninterruptedModel, Create(uninterruptedModel)).Fit(data, Epochs(2));
+        string path = PathIn("checkpoint.safetensors");
+
+        Checkpoint.Save(first, path);
+        Trainer resumed = Checkpoint.Load(path);
+
+        // The loaded optimizer steps the same parameters (by model name) in the same order, with the same state.
+        string NameOf(Trainer t, Parameter<float> p) => t.Model.NamedParameters.Single(n => ReferenceEquals(n.Parameter, p)).Name;
+        Assert.That(resumed.Optimizer!.Parameters.Select(p => NameOf(resumed, p)), Is.EqualTo(first.Optimizer!.Parameters.Select(p => NameOf(first, p))));
+        OptimizerState<float> saved = first.Optimizer.ExportState(), loaded = resumed.Optimizer.ExportState();
+        Assert.That(loaded.Step, Is.EqualTo(saved.Step));
+        Assert.That(loaded.Slots.Select(s => s.Values), Is.EqualTo(saved.Slots.Select(s => s.Values)));
+        Assert.That(resumed.Optimizer.WeightDecayExcluded, Is.EqualTo(first.Optimizer.WeightDecayExcluded));
+        resumed.Fit(data, Epochs(1));
+        Assert.That(resumed.Model.Parameters.SelectMany(p => p.Value).ToArray(), Is.EqualTo(uninterruptedModel.Parameters.SelectMany(p => p.Value).ToArray()));
+    }
+
+    [Test]
+    public void CheckpointSave_WithAnOptimizerParameterNotInTheModel_ThrowsAndLeavesTheFile()
+    {
+        Sequential<float> model = SmallModel();
+        var foreign = new Parameter<float>("weight", 3, 3);
+        var trainer = new Trainer(model);
+        // Fit refuses a factory's optimizer over a parameter the model lacks, but the trainer keeps it: Save must not
+        // write a checkpoint naming that parameter by some other one's name.
+        Assert.Throws<ArgumentException>(() => trainer.Fit(SmallTask(), new TrainingOptions
+        {
+            Epochs = 1, BatchSize = 8, Seed = 11,
+            OptimizerFactory = (parameters, rate) => new Sgd<float>(parameters.Take(2).Append(foreign).ToList(), rate),
+        }));
+        Assert.That(trainer.Optimizer!.Parameters, Does.Contain(foreign));
+        string path = ExistingFile("checkpoint.safetensors");
+
+        var e = Assert.Throws<ArgumentException>(() => Checkpoint.Save(trainer, path))!;
+
+        Assert.That(e.Message, Does.Contain("parameter 2 ('weight', 9 values) is not one of the model's"));
+        AssertUnchanged(path);
+    }
+}
