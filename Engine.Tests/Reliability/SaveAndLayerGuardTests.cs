@@ -119,4 +119,57 @@ public sealed class SaveAndLayerGuardTests
         Assert.That(e.Message, Does.Contain("parameter 2 ('weight', 9 values) is not one of the model's"));
         AssertUnchanged(path);
     }
+
+    // ---- 2. ModelFile.Save refuses what ModelFile.Load refuses, before touching the file --------------------------
+
+    private static Sequential<float> DenseModel(string name = "dense", int units = 2) => new(1, new Layer<float>[] { new Dense<float>(units, name: name) }, seed: 1);
+
+    private static Sequential<float> LayerNorms(int count) => new(1, Enumerable.Range(0, count).Select(k => new LayerNorm<float>(name: $"ln{k}")), seed: 1);
+
+    private static IEnumerable<TestCaseData> UnloadableSaves()
+    {
+        static TestCaseData Case(string name, Action<string> save, string paramName, params string[] fragments)
+            => new TestCaseData(save, paramName, fragments).SetArgDisplayNames(name);
+        yield return Case("a layer named optimizer", path => ModelFile.Save(DenseModel("optimizer"), path), "model", "'optimizer'", "optimizer.");
+        yield return Case("a layer named optimizer.head", path => ModelFile.Save(DenseModel("optimizer.head"), path), "model", "'optimizer.head'");
+        yield return Case("Dense units past the limit", path => ModelFile.Save(DenseModel(units: ModelSpec.MaxDenseUnits + 1), path), "model",
+            $"1..{ModelSpec.MaxDenseUnits}", $"got {ModelSpec.MaxDenseUnits + 1}");
+        yield return Case("a name past the limit", path => ModelFile.Save(DenseModel(new string('n', ModelSpec.MaxNameLength + 1)), path), "model",
+            $"1..{ModelSpec.MaxNameLength} characters", $"got {ModelSpec.MaxNameLength + 1}");
+        yield return Case("more layers than the limit", path => ModelFile.Save(LayerNorms(ModelSpec.MaxLayers + 1), path), "model",
+            $"{ModelSpec.MaxLayers + 1} layers", $"the {ModelSpec.MaxLayers} allowed");
+        yield return Case("extra metadata under the spec's key", path => ModelFile.Save(DenseModel(), path, new Dictionary<string, string> { [ModelFile.SpecKey] = "{}" }),
+            "extraMetadata", ModelFile.SpecKey);
+        yield return Case("an extra tensor not named optimizer.*", path => ModelFile.Save(DenseModel(), path, extraTensors: [SafeTensor.Create<float>("extra.w", new float[2], [2])]),
+            "extraTensors", "'extra.w'", "'optimizer.'");
+    }
+
+    [TestCaseSource(nameof(UnloadableSaves))]
+    public void ModelFileSave_OfWhatLoadRefuses_ThrowsAndLeavesTheFile(Action<string> save, string paramName, string[] fragments)
+    {
+        string path = ExistingFile("model.safetensors");
+        var e = Assert.Throws<ArgumentException>(() => save(path))!;
+        Assert.That(e.ParamName, Is.EqualTo(paramName));
+        foreach (string fragment in fragments) Assert.That(e.Message, Does.Contain(fragment));
+        AssertUnchanged(path);
+    }
+
+    private static IEnumerable<TestCaseData> SavesAtTheLimits()
+    {
+        yield return new TestCaseData((Func<Sequential<float>>)(() => DenseModel(units: ModelSpec.MaxDenseUnits))).SetArgDisplayNames("Dense units at the limit");
+        yield return new TestCaseData((Func<Sequential<float>>)(() => DenseModel(new string('n', ModelSpec.MaxNameLength)))).SetArgDisplayNames("a name at the limit");
+        yield return new TestCaseData((Func<Sequential<float>>)(() => LayerNorms(ModelSpec.MaxLayers))).SetArgDisplayNames("as many layers as the limit");
+        yield return new TestCaseData((Func<Sequential<float>>)(() => DenseModel("optimizers"))).SetArgDisplayNames("a layer named optimizers");
+    }
+
+    [TestCaseSource(nameof(SavesAtTheLimits))]
+    public void ModelFileSave_AtTheLoadersLimits_SavesAndLoads(Func<Sequential<float>> create)
+    {
+        Sequential<float> model = create();
+        string path = PathIn("model.safetensors");
+        ModelFile.Save(model, path, new Dictionary<string, string> { ["user.note"] = "kept" }, [SafeTensor.Create<float>("optimizer.note", new float[1], [1])]);
+        Sequential<float> loaded = ModelFile.Load<float>(path);
+        Assert.That(loaded.NamedParameters.Select(p => p.Name), Is.EqualTo(model.NamedParameters.Select(p => p.Name)));
+        Assert.That(loaded.Parameters.SelectMany(p => p.Value).ToArray(), Is.EqualTo(model.Parameters.SelectMany(p => p.Value).ToArray()));
+    }
 }

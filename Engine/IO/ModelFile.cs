@@ -34,20 +34,52 @@ public static class ModelFile
         return tensors;
     }
 
-    /// <summary>Writes the model (weights and spec) atomically: the previous file stays intact if anything fails.</summary>
+    /// <summary>Whether a tensor name is in the optimizer's part of a file, which <see cref="Load{T}(string)"/> leaves to
+    /// <c>Checkpoint.Load</c>.</summary>
+    internal static bool IsOptimizerTensor(string name) => name.StartsWith(OptimizerPrefix, StringComparison.Ordinal);
+
+    /// <summary>
+    /// Writes the model (weights and spec) atomically: the previous file stays intact if anything fails. Never writes a
+    /// file <see cref="Load{T}(string)"/> refuses: a model whose spec fails <see cref="ModelSpec.Validate"/> (more than
+    /// <see cref="ModelSpec.MaxLayers"/> layers, a name longer than <see cref="ModelSpec.MaxNameLength"/>, units past the
+    /// limits, ...), a layer named <c>optimizer</c> or <c>optimizer.*</c> (its tensors would be taken for optimizer
+    /// state), extra metadata under <see cref="SpecKey"/> or extra tensors not named <c>optimizer.*</c> give an
+    /// <see cref="ArgumentException"/> before the file is touched.
+    /// </summary>
     public static void Save<T>(Sequential<T> model, string path, IReadOnlyDictionary<string, string>? extraMetadata = null, IEnumerable<SafeTensor>? extraTensors = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentException.ThrowIfNullOrEmpty(path);
+        ModelSpec spec = ModelSpecOf.Describe(model);
+        try { spec.Validate(); }
+        catch (FormatException e) { throw new ArgumentException($"The model cannot be saved as a file ModelFile.Load accepts: {e.Message}", nameof(model), e); }
+        foreach (Layer<T> layer in model.Layers)
+            if (IsOptimizerTensor(layer.Name + "."))
+                throw new ArgumentException($"Layer '{Echo.Name(layer.Name)}' cannot be saved: expected a name other than 'optimizer' and not starting with '{OptimizerPrefix}' " +
+                    "(tensors named so are a checkpoint's optimizer state, which ModelFile.Load skips).", nameof(model));
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             [FormatKey] = "pt",
-            [SpecKey] = ModelSpecOf.Describe(model).ToJson(),
+            [SpecKey] = spec.ToJson(),
         };
-        if (extraMetadata is not null) foreach (var (key, value) in extraMetadata) metadata[key] = value;
+        if (extraMetadata is not null)
+            foreach (var (key, value) in extraMetadata)
+            {
+                if (key == SpecKey)
+                    throw new ArgumentException($"extraMetadata holds the key '{SpecKey}', which ModelFile.Save writes itself (the model spec): expected other keys.", nameof(extraMetadata));
+                metadata[key] = value;
+            }
         IEnumerable<SafeTensor> tensors = ToStateDict(model);
-        if (extraTensors is not null) tensors = tensors.Concat(extraTensors);
+        if (extraTensors is not null)
+        {
+            List<SafeTensor> extra = extraTensors.ToList();
+            foreach (SafeTensor tensor in extra)
+                if (tensor is not null && !IsOptimizerTensor(tensor.Name))
+                    throw new ArgumentException($"extraTensors holds '{Echo.Name(tensor.Name)}': expected names starting with '{OptimizerPrefix}' " +
+                        "(ModelFile.Load refuses any other tensor the model lacks).", nameof(extraTensors));
+            tensors = tensors.Concat(extra);
+        }
         SafeTensorsFile.Write(path, tensors, metadata);
     }
 
@@ -75,7 +107,7 @@ public static class ModelFile
         ModelSpec spec;
         try { spec = ModelSpec.FromJson(json, path); }
         catch (FormatException e) { throw new NumLstmFormatException(path, $"metadata '{SpecKey}'", e.Message, e); }
-        long stored = content.Tensors.Where(t => !t.Key.StartsWith(OptimizerPrefix, StringComparison.Ordinal)).Sum(t => t.Value.ElementCount);
+        long stored = content.Tensors.Where(t => !IsOptimizerTensor(t.Key)).Sum(t => t.Value.ElementCount);
         long needed = spec.ParameterCount();
         if (needed > stored)
             throw new NumLstmFormatException(path, $"metadata '{SpecKey}'",
