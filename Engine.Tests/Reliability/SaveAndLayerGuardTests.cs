@@ -172,4 +172,48 @@ public sealed class SaveAndLayerGuardTests
         Assert.That(loaded.NamedParameters.Select(p => p.Name), Is.EqualTo(model.NamedParameters.Select(p => p.Name)));
         Assert.That(loaded.Parameters.SelectMany(p => p.Value).ToArray(), Is.EqualTo(model.Parameters.SelectMany(p => p.Value).ToArray()));
     }
+
+    // ---- 5. Epsilons that vanish in float ---------------------------------------------------------------------------
+
+    [TestCase(1e-320)]   // subnormal in double, 0 in float
+    [TestCase(1e-50)]    // 0 in float
+    [TestCase(double.PositiveInfinity)]
+    public void LayerNorm_WithAnEpsilonThatVanishesInFloat_Throws(double epsilon)
+    {
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => _ = new LayerNorm<float>(epsilon: epsilon))!;
+        Assert.That(e.ParamName, Is.EqualTo("epsilon"));
+        Assert.That(e.Message, Does.Contain("> 0").And.Contain(epsilon.ToString("R", System.Globalization.CultureInfo.InvariantCulture)));
+        Assert.Throws<ArgumentOutOfRangeException>(() => _ = new LayerNorm<double>(epsilon: epsilon), "the spec does not depend on T, so neither does the rule");
+    }
+
+    [TestCase(1e-320)]
+    [TestCase(1e-50)]
+    public void CellNormalization_WithAnEpsilonThatVanishesInFloat_Throws(double epsilon)
+    {
+        var e = Assert.Throws<ArgumentOutOfRangeException>(() => _ = new Lstm<float>(4, cellNormalization: CellNormalization.KerasGates with { Epsilon = epsilon }))!;
+        Assert.That(e.ParamName, Is.EqualTo("Epsilon"));
+        Assert.That(e.Message, Does.Contain("> 0").And.Contain(epsilon.ToString("R", System.Globalization.CultureInfo.InvariantCulture)));
+    }
+
+    [TestCase("\"epsilon\": 0.001", "\"epsilon\": 1E-320", "layers[0].epsilon")]
+    [TestCase("\"cell_epsilon\": 0.001", "\"cell_epsilon\": 1E-50", "layers[0].cell_epsilon")]
+    public void ModelFileLoad_WithASpecEpsilonThatVanishesInFloat_IsAFormatError(string saved, string edited, string field)
+    {
+        // One layer, whose own field comes first in the spec (before the cell_normalization echo, which the loader ignores).
+        Layer<float> layer = saved.Contains("cell", StringComparison.Ordinal)
+            ? new Lstm<float>(3, cellNormalization: CellNormalization.KerasGates, name: "lstm") : new LayerNorm<float>(name: "norm");
+        var model = new Sequential<float>(2, [layer], seed: 1);
+        string path = PathIn("model.safetensors");
+        ModelFile.Save(model, path);
+        SafeTensorsContent content = SafeTensorsFile.Read(path);
+        var metadata = content.Metadata.ToDictionary();
+        int at = metadata[ModelFile.SpecKey].IndexOf(saved, StringComparison.Ordinal);
+        Assert.That(at, Is.GreaterThanOrEqualTo(0), "the spec as saved");
+        metadata[ModelFile.SpecKey] = metadata[ModelFile.SpecKey].Remove(at, saved.Length).Insert(at, edited);
+        SafeTensorsFile.Write(path, content.Tensors.Values, metadata);
+
+        var e = Assert.Throws<NumLstmFormatException>(() => ModelFile.Load<float>(path))!;
+
+        Assert.That(e.Message, Does.Contain(field).And.Contain(edited.Split(' ')[1]));
+    }
 }

@@ -205,12 +205,14 @@ public sealed record ModelSpec
                     if (layer.Units <= 0 || layer.Units > MaxRecurrentUnits) throw new FormatException($"{at}.units must be in 1..{MaxRecurrentUnits}, got {layer.Units}.");
                     if (!(layer.Dropout >= 0 && layer.Dropout < 1)) throw new FormatException($"{at}.dropout must be in [0, 1), got {layer.Dropout}.");
                     if (!(layer.RecurrentDropout >= 0 && layer.RecurrentDropout < 1)) throw new FormatException($"{at}.recurrent_dropout must be in [0, 1), got {layer.RecurrentDropout}.");
-                    if (!(layer.CellEpsilon > 0) || double.IsInfinity(layer.CellEpsilon)) throw new FormatException($"{at}.cell_epsilon must be > 0, got {layer.CellEpsilon}.");
+                    if (!LayerNorm<float>.IsUsableEpsilon(layer.CellEpsilon))
+                        throw new FormatException($"{at}.cell_epsilon must be finite and > 0, also in float (at least {float.Epsilon:R}), got {layer.CellEpsilon:R}.");
                     if (!Enum.IsDefined(layer.CellGates) || !Enum.IsDefined(layer.CellState) || !Enum.IsDefined(layer.Merge))
                         throw new FormatException($"{at}: unknown cell_gates, cell_state or merge value.");
                     break;
                 case "layer_norm":
-                    if (!(layer.Epsilon > 0) || double.IsInfinity(layer.Epsilon)) throw new FormatException($"{at}.epsilon must be > 0, got {layer.Epsilon}.");
+                    if (!LayerNorm<float>.IsUsableEpsilon(layer.Epsilon))
+                        throw new FormatException($"{at}.epsilon must be finite and > 0, also in float (at least {float.Epsilon:R}), got {layer.Epsilon:R}.");
                     break;
                 case "dense":
                     if (layer.Units <= 0 || layer.Units > MaxDenseUnits) throw new FormatException($"{at}.units must be in 1..{MaxDenseUnits}, got {layer.Units}.");
