@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using NumLstm.Data;
 using NumLstm.IO;
 using NumLstm.Layers;
@@ -215,5 +216,51 @@ public sealed class SaveAndLayerGuardTests
         var e = Assert.Throws<NumLstmFormatException>(() => ModelFile.Load<float>(path))!;
 
         Assert.That(e.Message, Does.Contain(field).And.Contain(edited.Split(' ')[1]));
+    }
+
+    // ---- 6. Checkpoint fields that must be there, and what a bad one held ----------------------------------------
+
+    /// <summary>A checkpoint after one epoch of Adam, then its metadata edited.</summary>
+    private string EditedCheckpoint(Action<Dictionary<string, string>> edit)
+    {
+        Sequential<float> model = SmallModel();
+        var trainer = new Trainer(model, new Adam<float>(model.Parameters.ToList(), 0.01));
+        trainer.Fit(SmallTask(), Epochs(1));
+        string path = PathIn("checkpoint.safetensors");
+        Checkpoint.Save(trainer, path);
+        SafeTensorsContent content = SafeTensorsFile.Read(path);
+        var metadata = content.Metadata.ToDictionary();
+        edit(metadata);
+        SafeTensorsFile.Write(path, content.Tensors.Values, metadata);
+        return path;
+    }
+
+    [TestCase("learning_rate")]
+    [TestCase("step")]
+    public void CheckpointLoad_WithoutAnOptimizerField_IsAFormatErrorNamingTheFieldAndTheFile(string field)
+    {
+        string path = EditedCheckpoint(metadata =>
+        {
+            JsonObject header = JsonNode.Parse(metadata["numlstm.optimizer"])!.AsObject();
+            Assert.That(header.Remove(field), Is.True, "the field as saved");
+            metadata["numlstm.optimizer"] = header.ToJsonString();
+        });
+
+        var e = Assert.Throws<NumLstmFormatException>(() => Checkpoint.Load(path))!;
+
+        Assert.That(e.FilePath, Is.EqualTo(path));
+        Assert.That(e.Message, Does.Contain(path).And.Contain($"'{field}'").And.Contain("found none"));
+    }
+
+    [Test]
+    public void CheckpointLoad_WithABadEpochCount_SaysWhatItFound_Truncated()
+    {
+        string found = "-3" + new string('9', 10_000);
+        string path = EditedCheckpoint(metadata => metadata["numlstm.completed_epochs"] = found);
+
+        var e = Assert.Throws<NumLstmFormatException>(() => Checkpoint.Load(path))!;
+
+        Assert.That(e.Message, Does.Contain("non-negative integer").And.Contain($"'{found[..64]}…").And.Contain("10002 characters"));
+        Assert.That(e.Message, Has.Length.LessThan(400 + path.Length));
     }
 }

@@ -15,10 +15,15 @@ internal static class Echo
     /// <summary>The name, or its first <see cref="MaxNameLength"/> characters and "… (N characters)".</summary>
     public static string Name(string? name)
     {
-        if (name is null) return "null";
-        if (name.Length <= MaxNameLength) return name;
-        int cut = char.IsHighSurrogate(name[MaxNameLength - 1]) ? MaxNameLength - 1 : MaxNameLength;   // never half a character
-        return $"{name[..cut]}… ({name.Length} characters)";
+        return name is null ? "null" : Text(name, MaxNameLength);
+    }
+
+    /// <summary>A value found in a file, its first <paramref name="maxLength"/> characters and "… (N characters)" when longer.</summary>
+    public static string Text(string text, int maxLength)
+    {
+        if (text.Length <= maxLength) return text;
+        int cut = char.IsHighSurrogate(text[maxLength - 1]) ? maxLength - 1 : maxLength;
+        return $"{text[..cut]}… ({text.Length} characters)";
     }
 
     /// <summary>"a, b, c" of the first <see cref="MaxListItems"/> names (each capped as <see cref="Name"/>), then

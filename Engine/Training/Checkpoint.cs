@@ -88,8 +88,10 @@ public static class Checkpoint
         Sequential<float> model = ModelFile.Load<float>(content, path);
         string json = content.Metadata.GetValueOrDefault(OptimizerKey)
                       ?? throw new NumLstmFormatException(path, $"metadata '{OptimizerKey}'", "expected the optimizer state, found none (a model file, not a checkpoint?).");
-        if (!int.TryParse(content.Metadata.GetValueOrDefault(EpochsKey), NumberStyles.None, CultureInfo.InvariantCulture, out int epochs))
-            throw new NumLstmFormatException(path, $"metadata '{EpochsKey}'", "expected a non-negative integer.");
+        string? epochsText = content.Metadata.GetValueOrDefault(EpochsKey);
+        if (!int.TryParse(epochsText, NumberStyles.None, CultureInfo.InvariantCulture, out int epochs))
+            throw new NumLstmFormatException(path, $"metadata '{EpochsKey}'",
+                $"expected a non-negative integer, found {(epochsText is null ? "none" : $"'{Echo.Text(epochsText, 64)}'")}.");
         OptimizerHeader header;
         try
         {
@@ -101,6 +103,10 @@ public static class Checkpoint
         }
         if (header.kind is null || header.hyperparameters is null)
             throw new NumLstmFormatException(path, $"metadata '{OptimizerKey}'", $"expected the fields kind and hyperparameters, found {(header.kind is null ? "no kind" : "no hyperparameters")}.");
+        // A missing step or learning rate is not 0: a resumed Adam would redo its bias corrections, and a rate of 0 stop it.
+        if (header.step is null || header.learning_rate is null)
+            throw new NumLstmFormatException(path, $"metadata '{OptimizerKey}' {(header.step is null ? "step" : "learning_rate")}",
+                $"expected the field '{(header.step is null ? "step" : "learning_rate")}' ({(header.step is null ? "the optimizer's step count" : "the learning rate of the next step")}), found none.");
         // The optimizer's parameters by their model names, in its order (all of the model's, in order, when the header
         // lists none, as in checkpoints written before optimizers over a subset were kept).
         var byName = model.NamedParameters.ToDictionary(p => p.Name, StringComparer.Ordinal);
@@ -141,7 +147,7 @@ public static class Checkpoint
                 $"expected only the state of {header.kind} ([{string.Join(", ", optimizer.SlotNames)}] per parameter), found an unexpected optimizer tensor.");
         try
         {
-            optimizer.ImportState(new OptimizerState<float>(header.kind, header.step, header.learning_rate, parameters.Select(p => p.Name).ToList(), header.hyperparameters, slots, header.initial_learning_rate, header.scalars));
+            optimizer.ImportState(new OptimizerState<float>(header.kind, header.step.Value, header.learning_rate.Value, parameters.Select(p => p.Name).ToList(), header.hyperparameters, slots, header.initial_learning_rate, header.scalars));
         }
         catch (ArgumentException e)
         {
@@ -152,6 +158,7 @@ public static class Checkpoint
 
     private static Optimizer<float> Create(OptimizerHeader header, List<Parameter<float>> parameters, string? path)
     {
+        double rate = header.learning_rate ?? throw new InvalidOperationException("Load checks learning_rate first.");
         double H(string name) => header.hyperparameters.TryGetValue(name, out double v) ? v
             : throw new NumLstmFormatException(path, $"metadata '{OptimizerKey}'", $"expected hyperparameter '{name}' for {header.kind}.");
         // keras_formula = 1 marks Keras's update (absent for PyTorch's, as in states written before the option existed).
@@ -166,16 +173,16 @@ public static class Checkpoint
         {
             return header.kind switch
             {
-                "Adam" => new Adam<float>(parameters, header.learning_rate, H("beta1"), H("beta2"), H("eps"), H("weight_decay"), H("amsgrad") != 0, Formula(), Decoupled()),
-                "AdamW" => new AdamW<float>(parameters, header.learning_rate, H("beta1"), H("beta2"), H("eps"), H("weight_decay"), H("amsgrad") != 0, Formula()),
-                "SGD" => new Sgd<float>(parameters, header.learning_rate, H("momentum"), H("dampening"), H("nesterov") != 0, H("weight_decay"),
+                "Adam" => new Adam<float>(parameters, rate, H("beta1"), H("beta2"), H("eps"), H("weight_decay"), H("amsgrad") != 0, Formula(), Decoupled()),
+                "AdamW" => new AdamW<float>(parameters, rate, H("beta1"), H("beta2"), H("eps"), H("weight_decay"), H("amsgrad") != 0, Formula()),
+                "SGD" => new Sgd<float>(parameters, rate, H("momentum"), H("dampening"), H("nesterov") != 0, H("weight_decay"),
                     Keras() ? SgdFormula.Keras : SgdFormula.PyTorch, Decoupled()),
-                "RMSprop" => new RmsProp<float>(parameters, header.learning_rate, H("alpha"), H("eps"), H("momentum"), H("centered") != 0, H("weight_decay"),
+                "RMSprop" => new RmsProp<float>(parameters, rate, H("alpha"), H("eps"), H("momentum"), H("centered") != 0, H("weight_decay"),
                     Keras() ? RmsPropFormula.Keras : RmsPropFormula.PyTorch, Decoupled()),
-                "Adagrad" => new Adagrad<float>(parameters, header.learning_rate, H("initial_accumulator_value"), H("eps"), H("lr_decay"), H("weight_decay"),
+                "Adagrad" => new Adagrad<float>(parameters, rate, H("initial_accumulator_value"), H("eps"), H("lr_decay"), H("weight_decay"),
                     Keras() ? AdagradFormula.Keras : AdagradFormula.PyTorch, Decoupled()),
-                "Adamax" => new Adamax<float>(parameters, header.learning_rate, H("beta1"), H("beta2"), H("eps"), H("weight_decay"), Formula(), Decoupled()),
-                "NAdam" => new NAdam<float>(parameters, header.learning_rate, H("beta1"), H("beta2"), H("eps"), H("weight_decay"), H("momentum_decay"),
+                "Adamax" => new Adamax<float>(parameters, rate, H("beta1"), H("beta2"), H("eps"), H("weight_decay"), Formula(), Decoupled()),
+                "NAdam" => new NAdam<float>(parameters, rate, H("beta1"), H("beta2"), H("eps"), H("weight_decay"), H("momentum_decay"),
                     H("decoupled_weight_decay") != 0, Formula()),
                 _ => throw new NumLstmFormatException(path, $"metadata '{OptimizerKey}'", $"expected optimizer kind Adam, AdamW, SGD, RMSprop, Adagrad, Adamax or NAdam, found '{header.kind}'."),
             };
@@ -187,7 +194,7 @@ public static class Checkpoint
     }
 
 #pragma warning disable IDE1006 // JSON field names
-    private sealed record OptimizerHeader(string kind, long step, double learning_rate, Dictionary<string, double> hyperparameters, double? initial_learning_rate = null,
+    private sealed record OptimizerHeader(string kind, long? step, double? learning_rate, Dictionary<string, double> hyperparameters, double? initial_learning_rate = null,
         Dictionary<string, double>? scalars = null, string[]? parameters = null);
 #pragma warning restore IDE1006
 }
