@@ -263,4 +263,59 @@ public sealed class SaveAndLayerGuardTests
         Assert.That(e.Message, Does.Contain("non-negative integer").And.Contain($"'{found[..64]}…").And.Contain("10002 characters"));
         Assert.That(e.Message, Has.Length.LessThan(400 + path.Length));
     }
+
+    // ---- 4. Backward with another layer's cache ----------------------------------------------------------------------
+
+    private const int Batch = 2, Time = 3, Features = 3;
+
+    /// <summary>Builds the layer over [T, F=3] and the other over [T, otherFeatures], runs <paramref name="other"/> forward
+    /// with its cache, then <paramref name="layer"/>'s Backward with that cache and gradients shaped for <paramref name="layer"/>.</summary>
+    private static void BackwardWithOthersCache(Layer<float> layer, Layer<float> other, int otherFeatures)
+    {
+        layer.Build(LayerShape.Sequence(Features), new Random(1));
+        other.Build(LayerShape.Sequence(otherFeatures), new Random(2));
+        float[] x = Enumerable.Range(0, Batch * Time * otherFeatures).Select(k => MathF.Sin(k)).ToArray();
+        LayerCache cache = other.CreateCache();
+        other.Forward(new SequenceBatch<float>(x, Batch, Time, default), new float[other.OutputLength(Batch, Time)], cache, ForwardContext.Inference);
+        layer.Backward(Enumerable.Repeat(0.5f, layer.OutputLength(Batch, Time)).ToArray(), cache, new float[Batch * Time * Features]);
+    }
+
+    private static IEnumerable<TestCaseData> MismatchedCaches()
+    {
+        static TestCaseData Case(string name, Func<Layer<float>> layer, Func<Layer<float>> other, params string[] fragments)
+            => new TestCaseData(layer, other, Features, fragments).SetArgDisplayNames(name);
+        yield return Case("LSTM, a smaller layer's cache", () => new Lstm<float>(6, returnSequences: true), () => new Lstm<float>(4, returnSequences: true), "H=6", "H=4");
+        yield return Case("LSTM, a larger layer's cache", () => new Lstm<float>(4, returnSequences: true), () => new Lstm<float>(6, returnSequences: true), "H=4", "H=6");
+        yield return Case("LSTM, other cell LayerNorms", () => new Lstm<float>(4, cellNormalization: CellNormalization.KerasGates), () => new Lstm<float>(4),
+            "Gates = Summed", "Gates = None");
+        yield return Case("Bidirectional, a smaller layer's cache", () => new Bidirectional<float>(new Lstm<float>(6, returnSequences: true)),
+            () => new Bidirectional<float>(new Lstm<float>(4, returnSequences: true)), "H=6", "H=4");
+        yield return Case("Bidirectional, a larger layer's cache", () => new Bidirectional<float>(new Lstm<float>(4)), () => new Bidirectional<float>(new Lstm<float>(6)), "H=4", "H=6");
+        yield return new TestCaseData((Func<Layer<float>>)(() => new LayerNorm<float>()), (Func<Layer<float>>)(() => new LayerNorm<float>()), 5, new[] { "F=3", "F=5" })
+            .SetArgDisplayNames("LayerNorm, a cache over other features");
+        yield return new TestCaseData((Func<Layer<float>>)(() => new Lstm<float>(4)), (Func<Layer<float>>)(() => new Lstm<float>(4)), 5, new[] { "F=3", "F=5" })
+            .SetArgDisplayNames("LSTM, a cache over other features");
+        yield return new TestCaseData((Func<Layer<float>>)(() => new Dense<float>(2)), (Func<Layer<float>>)(() => new Dense<float>(2)), 5, new[] { "F=3", "F=5" })
+            .SetArgDisplayNames("Dense, a cache over other features");
+        yield return Case("Dense, a wider layer's cache", () => new Dense<float>(2), () => new Dense<float>(3), "units=2", "units=3");
+        yield return Case("Dense, a narrower layer's cache", () => new Dense<float>(3), () => new Dense<float>(2), "units=3", "units=2");
+    }
+
+    [TestCaseSource(nameof(MismatchedCaches))]
+    public void Backward_WithAnotherLayersCache_ThrowsNamingExpectedAndFound(Func<Layer<float>> layer, Func<Layer<float>> other, int otherFeatures, string[] fragments)
+    {
+        var e = Assert.Throws<ArgumentException>(() => BackwardWithOthersCache(layer(), other(), otherFeatures))!;
+        Assert.That(e.ParamName, Is.EqualTo("cache"));
+        Assert.That(e.Message, Does.Contain("expected a cache of this layer's forward pass"));
+        foreach (string fragment in fragments) Assert.That(e.Message, Does.Contain(fragment));
+    }
+
+    [Test]
+    public void LayerNormBackward_WithAFreshCache_SaysForwardHasNotRun()
+    {
+        var norm = new LayerNorm<float>();
+        norm.Build(LayerShape.Sequence(Features), new Random(1));
+        var e = Assert.Throws<ArgumentException>(() => norm.Backward(new float[Batch * Time * Features], norm.CreateCache(), default))!;
+        Assert.That(e.Message, Does.Contain("F=3").And.Contain("found one of F=0").And.Contain("Forward has not run"));
+    }
 }
