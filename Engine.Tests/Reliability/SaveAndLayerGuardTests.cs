@@ -318,4 +318,26 @@ public sealed class SaveAndLayerGuardTests
         var e = Assert.Throws<ArgumentException>(() => norm.Backward(new float[Batch * Time * Features], norm.CreateCache(), default))!;
         Assert.That(e.Message, Does.Contain("F=3").And.Contain("found one of F=0").And.Contain("Forward has not run"));
     }
+
+    // ---- 3. One layer in two models ----------------------------------------------------------------------------
+
+    [Test]
+    public void Sequential_WithALayerOfAnotherModel_ThrowsNamingIt_AndLeavesTheFirstModelAsItWas()
+    {
+        var shared = new Lstm<float>(4, name: "shared_lstm");
+        var first = new Sequential<float>(2, new Layer<float>[] { shared, new Dense<float>(2, name: "head") }, seed: 1);
+        float[] weights = first.Parameters.SelectMany(p => p.Value).ToArray();
+        var fresh = new Dense<float>(3, name: "fresh");
+
+        var e = Assert.Throws<ArgumentException>(() => _ = new Sequential<float>(2, new Layer<float>[] { shared, fresh }, seed: 2))!;
+
+        Assert.That(e.ParamName, Is.EqualTo("layers"));
+        Assert.That(e.Message, Does.Contain("'shared_lstm'").And.Contain("layers[0]").And.Contain("another model"));
+        Assert.That(first.Parameters.SelectMany(p => p.Value).ToArray(), Is.EqualTo(weights), "the first model's weights are not re-initialized");
+        Assert.That(fresh.OutputShape, Is.Null, "nothing is built before the check");
+        // The refused layer list can still make a model of its own, and the first model's spec builds a second one.
+        Assert.DoesNotThrow(() => _ = new Sequential<float>(2, new Layer<float>[] { new Lstm<float>(4), fresh }));
+        Sequential<float> copy = ModelSpecOf.Describe(first).Build<float>();
+        Assert.That(copy.Parameters.SelectMany(p => p.Value).ToArray(), Is.EqualTo(weights), "the same spec and seed build the same weights");
+    }
 }
