@@ -340,4 +340,80 @@ public sealed class SaveAndLayerGuardTests
         Sequential<float> copy = ModelSpecOf.Describe(first).Build<float>();
         Assert.That(copy.Parameters.SelectMany(p => p.Value).ToArray(), Is.EqualTo(weights), "the same spec and seed build the same weights");
     }
+
+    // ---- 7. Names echoed from files are capped ---------------------------------------------------------------------
+
+    /// <summary>A message that echoes a name holds its first 200 characters and an ellipsis, not all of it.</summary>
+    private static void AssertEchoedCapped(Exception e, string name, string path)
+    {
+        Assert.That(e.Message, Does.Contain(name[..200] + "…").And.Contain($"({name.Length} characters)"));
+        Assert.That(e.Message, Has.Length.LessThan(1000 + path.Length), "the message echoes at most 200 characters of a name");
+    }
+
+    [Test]
+    public void ModelFileLoad_WithAnUnexpectedTensorOfA10MBName_EchoesItCapped()
+    {
+        string name = "x" + new string('n', 10_000_000);
+        string path = PathIn("model.safetensors");
+        ModelFile.Save(DenseModel(), path);
+        SafeTensorsContent content = SafeTensorsFile.Read(path);
+        SafeTensorsFile.Write(path, content.Tensors.Values.Append(SafeTensor.Create<float>(name, new float[1], [1])), content.Metadata);
+
+        var e = Assert.Throws<NumLstmFormatException>(() => ModelFile.Load<float>(path))!;
+
+        AssertEchoedCapped(e, name, path);
+    }
+
+    [Test]
+    public void CheckpointLoad_WithAStrayOptimizerTensorOfALongName_EchoesItCapped()
+    {
+        string name = "optimizer." + new string('s', 1_000_000);
+        string path = EditedCheckpoint(_ => { });
+        SafeTensorsContent content = SafeTensorsFile.Read(path);
+        SafeTensorsFile.Write(path, content.Tensors.Values.Append(SafeTensor.Create<float>(name, new float[1], [1])), content.Metadata);
+
+        var e = Assert.Throws<NumLstmFormatException>(() => Checkpoint.Load(path))!;
+
+        AssertEchoedCapped(e, name, path);
+    }
+
+    [Test]
+    public void ModelFileLoad_WithAnUnknownLayerTypeOfALongName_EchoesItCapped()
+    {
+        string type = new string('t', 1_000_000);
+        string path = PathIn("model.safetensors");
+        ModelFile.Save(DenseModel(), path);
+        SafeTensorsContent content = SafeTensorsFile.Read(path);
+        var metadata = content.Metadata.ToDictionary();
+        metadata[ModelFile.SpecKey] = metadata[ModelFile.SpecKey].Replace("\"type\": \"dense\"", $"\"type\": \"{type}\"", StringComparison.Ordinal);
+        SafeTensorsFile.Write(path, content.Tensors.Values, metadata);
+
+        var e = Assert.Throws<NumLstmFormatException>(() => ModelFile.Load<float>(path))!;
+
+        AssertEchoedCapped(e, type, path);
+    }
+
+    [Test]
+    public void LoadParameters_WithAParameterMissingFromAFileOfManyTensors_ListsTheFirstFewAndHowManyMore()
+    {
+        string path = PathIn("weights.safetensors");
+        SafeTensorsFile.Write(path, Enumerable.Range(0, 5000).Select(k => SafeTensor.Create<float>($"t{k:D5}" + new string('n', 300), new float[1], [1])));
+
+        var e = Assert.Throws<NumLstmFormatException>(() => SafeTensorsFile.LoadParameters(path, [new Parameter<float>("missing", 1)]))!;
+
+        Assert.That(e.Message, Does.Contain("t00000" + new string('n', 194) + "…").And.Contain("and 4995 more"));
+        Assert.That(e.Message, Does.Not.Contain("t00005"));
+        Assert.That(e.Message, Has.Length.LessThan(2000 + path.Length));
+    }
+
+    [Test]
+    public void LoadParameters_WithManyUnexpectedTensors_ListsTheFirstFewAndHowManyMore()
+    {
+        string path = PathIn("weights.safetensors");
+        SafeTensorsFile.Write(path, Enumerable.Range(0, 5000).Select(k => SafeTensor.Create<float>($"t{k:D5}", new float[1], [1])));
+
+        var e = Assert.Throws<NumLstmFormatException>(() => SafeTensorsFile.LoadParameters(path, [new Parameter<float>("t00000", 1)]))!;
+
+        Assert.That(e.Message, Does.Contain("4999 unexpected tensor(s): [t00001, t00002, t00003, t00004, t00005 and 4994 more]"));
+    }
 }

@@ -143,7 +143,7 @@ public static class ModelFile
             if (ignorePrefix is not null && name.StartsWith(ignorePrefix, StringComparison.Ordinal)) continue;
             string mapped = rename?.Invoke(name) ?? name;
             if (!byName.TryAdd(mapped, tensor))
-                throw new NumLstmFormatException(path, $"tensor '{name}'", $"renamed to '{mapped}', which another tensor also maps to.");
+                throw new NumLstmFormatException(path, $"tensor '{Echo.Name(name)}'", $"renamed to '{Echo.Name(mapped)}', which another tensor also maps to.");
         }
         var used = new HashSet<string>(StringComparer.Ordinal);
         var staged = new List<(Parameter<T> Target, T[] Values)>();
@@ -169,7 +169,7 @@ public static class ModelFile
         {
             string? extra = byName.Keys.FirstOrDefault(n => !used.Contains(n));
             if (extra is not null)
-                throw new NumLstmFormatException(path, $"tensor '{extra}'", $"expected only the model's tensors{(ignorePrefix is null ? "" : $" (and '{ignorePrefix}*' ones)")}, found an unexpected one ({byName.Count - used.Count} in all).");
+                throw new NumLstmFormatException(path, $"tensor '{Echo.Name(extra)}'", $"expected only the model's tensors{(ignorePrefix is null ? "" : $" (and '{ignorePrefix}*' ones)")}, found an unexpected one ({byName.Count - used.Count} in all).");
         }
         foreach (var (target, values) in staged) values.CopyTo(target.Value, 0);
     }

@@ -219,7 +219,7 @@ public sealed record ModelSpec
                     if (!Enum.IsDefined(layer.Activation)) throw new FormatException($"{at}.activation is unknown.");
                     break;
                 default:
-                    throw new FormatException($"{at}.type '{layer.Type}' is unknown (expected lstm, bidirectional, layer_norm or dense).");
+                    throw new FormatException($"{at}.type '{IO.Echo.Name(layer.Type)}' is unknown (expected lstm, bidirectional, layer_norm or dense).");
             }
         }
     }

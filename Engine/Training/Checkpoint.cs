@@ -115,7 +115,7 @@ public static class Checkpoint
         foreach (string name in names)
             parameters.Add(name is not null && byName.TryGetValue(name, out NamedParameter<float>? named) ? named.Parameter
                 : throw new NumLstmFormatException(path, $"metadata '{OptimizerKey}' parameters",
-                    $"expected names of the model's parameters, found '{name ?? "null"}', which the model does not have."));
+                    $"expected names of the model's parameters, found '{Echo.Name(name)}', which the model does not have."));
         Optimizer<float> optimizer = Create(header, parameters, path);
         // Parameters excluded from weight decay, by index (ImportState then checks the state records the same ones).
         foreach (string key in header.hyperparameters.Keys)
@@ -123,8 +123,8 @@ public static class Checkpoint
             if (!key.StartsWith(Optimizer<float>.ExcludedFromWeightDecayKey, StringComparison.Ordinal)) continue;
             string indexText = key[Optimizer<float>.ExcludedFromWeightDecayKey.Length..];
             if (!int.TryParse(indexText, NumberStyles.None, CultureInfo.InvariantCulture, out int index) || index >= parameters.Count)
-                throw new NumLstmFormatException(path, $"metadata '{OptimizerKey}' hyperparameter '{key}'",
-                    $"expected the index of one of the optimizer's {parameters.Count} parameters after '{Optimizer<float>.ExcludedFromWeightDecayKey}', found '{indexText}'.");
+                throw new NumLstmFormatException(path, $"metadata '{OptimizerKey}' hyperparameter '{Echo.Name(key)}'",
+                    $"expected the index of one of the optimizer's {parameters.Count} parameters after '{Optimizer<float>.ExcludedFromWeightDecayKey}', found '{Echo.Name(indexText)}'.");
             optimizer.ExcludeFromWeightDecay(parameters[index]);
         }
         var slots = new List<OptimizerSlot<float>>();
@@ -143,7 +143,7 @@ public static class Checkpoint
         // ModelFile.Load checked every other tensor; the optimizer's are checked here, as strictly.
         string? stray = content.Tensors.Keys.FirstOrDefault(n => n.StartsWith(Prefix, StringComparison.Ordinal) && !stateNames.Contains(n));
         if (stray is not null)
-            throw new NumLstmFormatException(path, $"tensor '{stray}'",
+            throw new NumLstmFormatException(path, $"tensor '{Echo.Name(stray)}'",
                 $"expected only the state of {header.kind} ([{string.Join(", ", optimizer.SlotNames)}] per parameter), found an unexpected optimizer tensor.");
         try
         {
@@ -160,7 +160,7 @@ public static class Checkpoint
     {
         double rate = header.learning_rate ?? throw new InvalidOperationException("Load checks learning_rate first.");
         double H(string name) => header.hyperparameters.TryGetValue(name, out double v) ? v
-            : throw new NumLstmFormatException(path, $"metadata '{OptimizerKey}'", $"expected hyperparameter '{name}' for {header.kind}.");
+            : throw new NumLstmFormatException(path, $"metadata '{OptimizerKey}'", $"expected hyperparameter '{name}' for {Echo.Name(header.kind)}.");
         // keras_formula = 1 marks Keras's update (absent for PyTorch's, as in states written before the option existed).
         bool Keras() => header.hyperparameters.GetValueOrDefault("keras_formula") != 0;
         AdamFormula Formula() => Keras() ? AdamFormula.Keras : AdamFormula.PyTorch;
@@ -184,7 +184,7 @@ public static class Checkpoint
                 "Adamax" => new Adamax<float>(parameters, rate, H("beta1"), H("beta2"), H("eps"), H("weight_decay"), Formula(), Decoupled()),
                 "NAdam" => new NAdam<float>(parameters, rate, H("beta1"), H("beta2"), H("eps"), H("weight_decay"), H("momentum_decay"),
                     H("decoupled_weight_decay") != 0, Formula()),
-                _ => throw new NumLstmFormatException(path, $"metadata '{OptimizerKey}'", $"expected optimizer kind Adam, AdamW, SGD, RMSprop, Adagrad, Adamax or NAdam, found '{header.kind}'."),
+                _ => throw new NumLstmFormatException(path, $"metadata '{OptimizerKey}'", $"expected optimizer kind Adam, AdamW, SGD, RMSprop, Adagrad, Adamax or NAdam, found '{Echo.Name(header.kind)}'."),
             };
         }
         catch (ArgumentException e)
