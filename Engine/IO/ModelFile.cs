@@ -34,20 +34,52 @@ public static class ModelFile
         return tensors;
     }
 
-    /// <summary>Writes the model (weights and spec) atomically: the previous file stays intact if anything fails.</summary>
+    /// <summary>Whether a tensor name is in the optimizer's part of a file, which <see cref="Load{T}(string)"/> leaves to
+    /// <c>Checkpoint.Load</c>.</summary>
+    internal static bool IsOptimizerTensor(string name) => name.StartsWith(OptimizerPrefix, StringComparison.Ordinal);
+
+    /// <summary>
+    /// Writes the model (weights and spec) atomically: the previous file stays intact if anything fails. Never writes a
+    /// file <see cref="Load{T}(string)"/> refuses: a model whose spec fails <see cref="ModelSpec.Validate"/> (more than
+    /// <see cref="ModelSpec.MaxLayers"/> layers, a name longer than <see cref="ModelSpec.MaxNameLength"/>, units past the
+    /// limits, ...), a layer named <c>optimizer</c> or <c>optimizer.*</c> (its tensors would be taken for optimizer
+    /// state), extra metadata under <see cref="SpecKey"/> or extra tensors not named <c>optimizer.*</c> give an
+    /// <see cref="ArgumentException"/> before the file is touched.
+    /// </summary>
     public static void Save<T>(Sequential<T> model, string path, IReadOnlyDictionary<string, string>? extraMetadata = null, IEnumerable<SafeTensor>? extraTensors = null)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(model);
         ArgumentException.ThrowIfNullOrEmpty(path);
+        ModelSpec spec = ModelSpecOf.Describe(model);
+        try { spec.Validate(); }
+        catch (FormatException e) { throw new ArgumentException($"The model cannot be saved as a file ModelFile.Load accepts: {e.Message}", nameof(model), e); }
+        foreach (Layer<T> layer in model.Layers)
+            if (IsOptimizerTensor(layer.Name + "."))
+                throw new ArgumentException($"Layer '{Echo.Name(layer.Name)}' cannot be saved: expected a name other than 'optimizer' and not starting with '{OptimizerPrefix}' " +
+                    "(tensors named so are a checkpoint's optimizer state, which ModelFile.Load skips).", nameof(model));
         var metadata = new Dictionary<string, string>(StringComparer.Ordinal)
         {
             [FormatKey] = "pt",
-            [SpecKey] = ModelSpecOf.Describe(model).ToJson(),
+            [SpecKey] = spec.ToJson(),
         };
-        if (extraMetadata is not null) foreach (var (key, value) in extraMetadata) metadata[key] = value;
+        if (extraMetadata is not null)
+            foreach (var (key, value) in extraMetadata)
+            {
+                if (key == SpecKey)
+                    throw new ArgumentException($"extraMetadata holds the key '{SpecKey}', which ModelFile.Save writes itself (the model spec): expected other keys.", nameof(extraMetadata));
+                metadata[key] = value;
+            }
         IEnumerable<SafeTensor> tensors = ToStateDict(model);
-        if (extraTensors is not null) tensors = tensors.Concat(extraTensors);
+        if (extraTensors is not null)
+        {
+            List<SafeTensor> extra = extraTensors.ToList();
+            foreach (SafeTensor tensor in extra)
+                if (tensor is not null && !IsOptimizerTensor(tensor.Name))
+                    throw new ArgumentException($"extraTensors holds '{Echo.Name(tensor.Name)}': expected names starting with '{OptimizerPrefix}' " +
+                        "(ModelFile.Load refuses any other tensor the model lacks).", nameof(extraTensors));
+            tensors = tensors.Concat(extra);
+        }
         SafeTensorsFile.Write(path, tensors, metadata);
     }
 
@@ -75,7 +107,7 @@ public static class ModelFile
         ModelSpec spec;
         try { spec = ModelSpec.FromJson(json, path); }
         catch (FormatException e) { throw new NumLstmFormatException(path, $"metadata '{SpecKey}'", e.Message, e); }
-        long stored = content.Tensors.Where(t => !t.Key.StartsWith(OptimizerPrefix, StringComparison.Ordinal)).Sum(t => t.Value.ElementCount);
+        long stored = content.Tensors.Where(t => !IsOptimizerTensor(t.Key)).Sum(t => t.Value.ElementCount);
         long needed = spec.ParameterCount();
         if (needed > stored)
             throw new NumLstmFormatException(path, $"metadata '{SpecKey}'",
@@ -111,7 +143,7 @@ public static class ModelFile
             if (ignorePrefix is not null && name.StartsWith(ignorePrefix, StringComparison.Ordinal)) continue;
             string mapped = rename?.Invoke(name) ?? name;
             if (!byName.TryAdd(mapped, tensor))
-                throw new NumLstmFormatException(path, $"tensor '{name}'", $"renamed to '{mapped}', which another tensor also maps to.");
+                throw new NumLstmFormatException(path, $"tensor '{Echo.Name(name)}'", $"renamed to '{Echo.Name(mapped)}', which another tensor also maps to.");
         }
         var used = new HashSet<string>(StringComparer.Ordinal);
         var staged = new List<(Parameter<T> Target, T[] Values)>();
@@ -137,7 +169,7 @@ public static class ModelFile
         {
             string? extra = byName.Keys.FirstOrDefault(n => !used.Contains(n));
             if (extra is not null)
-                throw new NumLstmFormatException(path, $"tensor '{extra}'", $"expected only the model's tensors{(ignorePrefix is null ? "" : $" (and '{ignorePrefix}*' ones)")}, found an unexpected one ({byName.Count - used.Count} in all).");
+                throw new NumLstmFormatException(path, $"tensor '{Echo.Name(extra)}'", $"expected only the model's tensors{(ignorePrefix is null ? "" : $" (and '{ignorePrefix}*' ones)")}, found an unexpected one ({byName.Count - used.Count} in all).");
         }
         foreach (var (target, values) in staged) values.CopyTo(target.Value, 0);
     }

@@ -94,7 +94,7 @@ public static class SafeTensorsFile
             {
                 string name = NameOf(property, file, "header");
                 if (!names.Add(name))
-                    throw new NumLstmFormatException(file, name == MetadataKey ? MetadataKey : $"tensor '{name}'",
+                    throw new NumLstmFormatException(file, name == MetadataKey ? MetadataKey : $"tensor '{Echo.Name(name)}'",
                         "expected unique names in the header, found this one twice.");
                 if (name == MetadataKey)
                     ReadMetadata(property.Value, file, metadata);
@@ -117,16 +117,16 @@ public static class SafeTensorsFile
         {
             string key = NameOf(item, file, MetadataKey);
             if (item.Value.ValueKind != JsonValueKind.String)
-                throw new NumLstmFormatException(file, $"{MetadataKey} '{key}'", $"expected a string value, found {item.Value.ValueKind}.");
-            if (!metadata.TryAdd(key, StringOf(item.Value, file, $"{MetadataKey} '{key}'")))
-                throw new NumLstmFormatException(file, $"{MetadataKey} '{key}'", "expected unique keys, found this one twice.");
+                throw new NumLstmFormatException(file, $"{MetadataKey} '{Echo.Name(key)}'", $"expected a string value, found {item.Value.ValueKind}.");
+            if (!metadata.TryAdd(key, StringOf(item.Value, file, $"{MetadataKey} '{Echo.Name(key)}'")))
+                throw new NumLstmFormatException(file, $"{MetadataKey} '{Echo.Name(key)}'", "expected unique keys, found this one twice.");
         }
     }
 
     private static TensorEntry ReadEntry(string name, JsonElement value, long bufferLength, string? file)
     {
         // An empty name is valid: the reference writes and reads it (safetensors.torch.save_file({"": t})).
-        string field = $"tensor '{name}'";
+        string field = $"tensor '{Echo.Name(name)}'";
         if (value.ValueKind != JsonValueKind.Object)
             throw new NumLstmFormatException(file, field, $"expected an object with dtype, shape and data_offsets, found {value.ValueKind}.");
 
@@ -141,7 +141,7 @@ public static class SafeTensorsFile
                 case "shape": slot = ref shapeValue; break;
                 case "data_offsets": slot = ref offsetsValue; break;
                 default:
-                    throw new NumLstmFormatException(file, $"{field} '{key}'", "expected only the keys dtype, shape and data_offsets, found this one.");
+                    throw new NumLstmFormatException(file, $"{field} '{Echo.Name(key)}'", "expected only the keys dtype, shape and data_offsets, found this one.");
             }
             if (slot is not null)
                 throw new NumLstmFormatException(file, $"{field} {key}", "expected once, found twice.");
@@ -201,13 +201,13 @@ public static class SafeTensorsFile
         foreach (var e in entries)
         {
             if (e.Begin < expected)
-                throw new NumLstmFormatException(file, $"tensor '{e.Name}' data_offsets",
+                throw new NumLstmFormatException(file, $"tensor '{Echo.Name(e.Name)}' data_offsets",
                     $"expected begin >= {expected} (end of {previous}), found [{e.Begin}, {e.End}]: the tensors overlap.");
             if (e.Begin > expected)
-                throw new NumLstmFormatException(file, $"tensor '{e.Name}' data_offsets",
+                throw new NumLstmFormatException(file, $"tensor '{Echo.Name(e.Name)}' data_offsets",
                     $"expected begin == {expected} (end of {previous}), found [{e.Begin}, {e.End}]: bytes [{expected}, {e.Begin}) belong to no tensor.");
             expected = e.End;
-            previous = $"tensor '{e.Name}'";
+            previous = $"tensor '{Echo.Name(e.Name)}'";
         }
         if (expected != bufferLength)
             throw new NumLstmFormatException(file, "data buffer",
@@ -317,7 +317,7 @@ public static class SafeTensorsFile
             if (!wanted.Add(p.Name))
                 throw new ArgumentException($"Two parameters are named '{p.Name}'.", nameof(parameters));
             if (!content.Tensors.TryGetValue(p.Name, out var tensor))
-                throw new NumLstmFormatException(path, $"tensor '{p.Name}'", $"expected a tensor for parameter {p}, found none (the file has [{string.Join(", ", content.Tensors.Keys)}]).");
+                throw new NumLstmFormatException(path, $"tensor '{Echo.Name(p.Name)}'", $"expected a tensor for parameter {Echo.Name(p.ToString())}, found none (the file has [{Echo.List(content.Tensors.Keys)}]).");
             long[] shape = tensor.Shape;
             if (!shape.SequenceEqual(p.Shape.Select(d => (long)d)))
                 throw new NumLstmFormatException(path, $"tensor '{p.Name}' shape", $"expected [{string.Join(", ", p.Shape)}], found [{string.Join(", ", shape)}].");
@@ -327,7 +327,7 @@ public static class SafeTensorsFile
         {
             var extra = content.Tensors.Keys.Where(n => !wanted.Contains(n)).ToList();
             if (extra.Count > 0)
-                throw new NumLstmFormatException(path, $"tensor '{extra[0]}'", $"expected only the model's parameters, found {extra.Count} unexpected tensor(s): [{string.Join(", ", extra)}].");
+                throw new NumLstmFormatException(path, $"tensor '{Echo.Name(extra[0])}'", $"expected only the model's parameters, found {extra.Count} unexpected tensor(s): [{Echo.List(extra)}].");
         }
         for (int k = 0; k < list.Count; k++)
             values[k].CopyTo(list[k].Value, 0);

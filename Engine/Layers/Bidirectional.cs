@@ -172,6 +172,9 @@ public sealed partial class Bidirectional<T> : Layer<T> where T : unmanaged, IFl
         var c = cache as BidirectionalCache<T> ?? throw new ArgumentException($"Bidirectional '{Name}' needs a BidirectionalCache.", nameof(cache));
         if (!c.ForwardCache.Forwarded || !c.BackwardCache.Forwarded)
             throw new InvalidOperationException($"Bidirectional '{Name}': Backward called before Forward on this cache.");
+        // Another Bidirectional's cache (other H or F) would be read past or short of its buffers in SplitGradient.
+        Forwards.CheckCacheMatches(c.ForwardCache);
+        Backwards.CheckCacheMatches(c.BackwardCache);
         int m = OutputShape!.Value.Features;
         int rowsPerSample = Forwards.ReturnSequences ? c.Time : 1, rows = c.Batch * rowsPerSample;
         if (outputGradient.Length != rows * m)

@@ -63,7 +63,7 @@ public sealed record CellNormalization(
     {
         if (!Enum.IsDefined(Gates)) throw new ArgumentOutOfRangeException(nameof(Gates), Gates, "Unknown gate normalization.");
         if (!Enum.IsDefined(CellState)) throw new ArgumentOutOfRangeException(nameof(CellState), CellState, "Unknown cell-state normalization.");
-        if (!(Epsilon > 0) || double.IsInfinity(Epsilon))
-            throw new ArgumentOutOfRangeException(nameof(Epsilon), Epsilon, "Cell LayerNorm epsilon must be a finite value > 0.");
+        if (!LayerNorm<float>.IsUsableEpsilon(Epsilon))
+            throw new ArgumentOutOfRangeException(nameof(Epsilon), Epsilon, $"Cell LayerNorm epsilon must be a finite value > 0 that stays > 0 in float (at least {float.Epsilon:R}), got {Epsilon:R}.");
     }
 }

@@ -64,6 +64,10 @@ public sealed partial class Dense<T> : Layer<T> where T : unmanaged, IFloatingPo
     public override void Backward(ReadOnlySpan<T> outputGradient, LayerCache cache, Span<T> inputGradient)
     {
         var c = cache as DenseCache<T> ?? throw new ArgumentException($"Dense '{Name}' needs a DenseCache.", nameof(cache));
+        int features = InputShape?.Features ?? throw NotBuilt();
+        if (c.Features != features || c.Units != Units)
+            throw new ArgumentException($"Dense '{Name}': expected a cache of this layer's forward pass (F={features}, units={Units}), found one of F={c.Features}, " +
+                $"units={c.Units} ({(c.Units == 0 ? "Forward has not run with it" : "another layer's cache?")}).", nameof(cache));
         int rows = c.Rows, f = c.Features;
         if (outputGradient.Length != rows * Units)
             throw new ArgumentException($"Dense '{Name}': output gradient must hold {rows * Units} values, got {outputGradient.Length}.", nameof(outputGradient));
@@ -87,12 +91,12 @@ public sealed partial class Dense<T> : Layer<T> where T : unmanaged, IFloatingPo
 
 public sealed class DenseCache<T> : LayerCache where T : unmanaged, IFloatingPointIeee754<T>
 {
-    internal int Rows, Features;
+    internal int Rows, Features, Units;
     internal T[] Input = Array.Empty<T>(), Output = Array.Empty<T>(), PreActivationGradient = Array.Empty<T>();
 
     internal void Prepare(int rows, int features, int units)
     {
-        Rows = rows; Features = features;
+        Rows = rows; Features = features; Units = units;
         if (Input.Length != rows * features) Input = new T[rows * features];
         if (Output.Length != rows * units) { Output = new T[rows * units]; PreActivationGradient = new T[rows * units]; }
     }

@@ -74,6 +74,10 @@ public abstract class Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
         set { ArgumentException.ThrowIfNullOrEmpty(value); name = value; }
     }
 
+    /// <summary>The model (a <c>Sequential</c>) this layer was built into, null until then: a model's constructor builds,
+    /// so re-initializes, every layer, and refuses one another model owns, whose weights that would overwrite.</summary>
+    internal object? Owner { get; set; }
+
     public LayerShape? InputShape { get; private set; }
     public LayerShape? OutputShape { get; private set; }
 

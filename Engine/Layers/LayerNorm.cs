@@ -17,11 +17,19 @@ public sealed partial class LayerNorm<T> : Layer<T> where T : unmanaged, IFloati
 
     public LayerNorm(double epsilon = KerasEpsilon, bool center = true, bool scale = true, string name = "layer_norm") : base(name)
     {
-        if (!(epsilon > 0) || double.IsInfinity(epsilon)) throw new ArgumentOutOfRangeException(nameof(epsilon), epsilon, "LayerNorm epsilon must be a finite value > 0.");
+        if (!IsUsableEpsilon(epsilon))
+            throw new ArgumentOutOfRangeException(nameof(epsilon), epsilon, $"LayerNorm epsilon must be a finite value > 0 that stays > 0 in float (at least {float.Epsilon:R}), got {epsilon:R}.");
         Epsilon = epsilon;
         Center = center;
         Scale = scale;
     }
+
+    /// <summary>
+    /// Whether an epsilon is finite and stays &gt; 0 when cast to float (the kernels add it to a variance in T; one that
+    /// rounds to 0, such as 1e-320 or 1e-50, divides a constant row by 0 and gives NaN). The one rule for LayerNorm,
+    /// the cell LayerNorms and the model spec.
+    /// </summary>
+    public static bool IsUsableEpsilon(double epsilon) => double.IsFinite(epsilon) && (float)epsilon > 0;
 
     public double Epsilon { get; }
     public bool Center { get; }
@@ -83,6 +91,10 @@ public sealed partial class LayerNorm<T> : Layer<T> where T : unmanaged, IFloati
     public override unsafe void Backward(ReadOnlySpan<T> outputGradient, LayerCache cache, Span<T> inputGradient)
     {
         var c = cache as LayerNormCache<T> ?? throw new ArgumentException($"LayerNorm '{Name}' needs a LayerNormCache.", nameof(cache));
+        int features = InputShape?.Features ?? throw NotBuilt();
+        if (c.Features != features)
+            throw new ArgumentException($"LayerNorm '{Name}': expected a cache of this layer's forward pass (F={features}), found one of F={c.Features} " +
+                $"({(c.Features == 0 ? "Forward has not run with it" : "another layer's cache?")}).", nameof(cache));
         if (outputGradient.Length != c.Normalized.Length)
             throw new ArgumentException($"LayerNorm '{Name}': output gradient must hold {c.Normalized.Length} values, got {outputGradient.Length}.", nameof(outputGradient));
         Span<T> dx = inputGradient;

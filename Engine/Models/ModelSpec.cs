@@ -71,6 +71,12 @@ public sealed record ModelSpec
     public const int FormatVersion = 1;
     /// <summary>Longest layer name accepted (names become tensor names in model files).</summary>
     public const int MaxNameLength = 256;
+    /// <summary>Most layers a spec holds.</summary>
+    public const int MaxLayers = 1000;
+    /// <summary>Most units of an LSTM or Bidirectional layer in a spec.</summary>
+    public const int MaxRecurrentUnits = 1 << 16;
+    /// <summary>Most units of a Dense layer in a spec.</summary>
+    public const int MaxDenseUnits = 1 << 20;
 
     public int Version { get; init; } = FormatVersion;
     public required int InputFeatures { get; init; }
@@ -178,7 +184,7 @@ public sealed record ModelSpec
         if (Version != FormatVersion) throw new FormatException($"{where}: version {Version} is not supported (expected {FormatVersion}).");
         if (InputFeatures <= 0) throw new FormatException($"{where}: input_features must be positive, got {InputFeatures}.");
         if (Layers is null || Layers.Count == 0) throw new FormatException($"{where}: layers is empty.");
-        if (Layers.Count > 1000) throw new FormatException($"{where}: {Layers.Count} layers is more than the 1000 allowed.");
+        if (Layers.Count > MaxLayers) throw new FormatException($"{where}: {Layers.Count} layers is more than the {MaxLayers} allowed.");
         var names = new HashSet<string>(StringComparer.Ordinal);
         var counters = new Dictionary<string, int>();
         bool sequence = true;
@@ -196,22 +202,24 @@ public sealed record ModelSpec
                 case "lstm" or "bidirectional":
                     if (!sequence) throw new FormatException($"{at} ({layer.Type}) needs a sequence input, but layers[{k - 1}] returns a vector (set return_sequences: true on it).");
                     sequence = layer.ReturnSequences;
-                    if (layer.Units <= 0 || layer.Units > 1 << 16) throw new FormatException($"{at}.units must be in 1..65536, got {layer.Units}.");
+                    if (layer.Units <= 0 || layer.Units > MaxRecurrentUnits) throw new FormatException($"{at}.units must be in 1..{MaxRecurrentUnits}, got {layer.Units}.");
                     if (!(layer.Dropout >= 0 && layer.Dropout < 1)) throw new FormatException($"{at}.dropout must be in [0, 1), got {layer.Dropout}.");
                     if (!(layer.RecurrentDropout >= 0 && layer.RecurrentDropout < 1)) throw new FormatException($"{at}.recurrent_dropout must be in [0, 1), got {layer.RecurrentDropout}.");
-                    if (!(layer.CellEpsilon > 0) || double.IsInfinity(layer.CellEpsilon)) throw new FormatException($"{at}.cell_epsilon must be > 0, got {layer.CellEpsilon}.");
+                    if (!LayerNorm<float>.IsUsableEpsilon(layer.CellEpsilon))
+                        throw new FormatException($"{at}.cell_epsilon must be finite and > 0, also in float (at least {float.Epsilon:R}), got {layer.CellEpsilon:R}.");
                     if (!Enum.IsDefined(layer.CellGates) || !Enum.IsDefined(layer.CellState) || !Enum.IsDefined(layer.Merge))
                         throw new FormatException($"{at}: unknown cell_gates, cell_state or merge value.");
                     break;
                 case "layer_norm":
-                    if (!(layer.Epsilon > 0) || double.IsInfinity(layer.Epsilon)) throw new FormatException($"{at}.epsilon must be > 0, got {layer.Epsilon}.");
+                    if (!LayerNorm<float>.IsUsableEpsilon(layer.Epsilon))
+                        throw new FormatException($"{at}.epsilon must be finite and > 0, also in float (at least {float.Epsilon:R}), got {layer.Epsilon:R}.");
                     break;
                 case "dense":
-                    if (layer.Units <= 0 || layer.Units > 1 << 20) throw new FormatException($"{at}.units must be in 1..1048576, got {layer.Units}.");
+                    if (layer.Units <= 0 || layer.Units > MaxDenseUnits) throw new FormatException($"{at}.units must be in 1..{MaxDenseUnits}, got {layer.Units}.");
                     if (!Enum.IsDefined(layer.Activation)) throw new FormatException($"{at}.activation is unknown.");
                     break;
                 default:
-                    throw new FormatException($"{at}.type '{layer.Type}' is unknown (expected lstm, bidirectional, layer_norm or dense).");
+                    throw new FormatException($"{at}.type '{IO.Echo.Name(layer.Type)}' is unknown (expected lstm, bidirectional, layer_norm or dense).");
             }
         }
     }

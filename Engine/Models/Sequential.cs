@@ -20,6 +20,14 @@ public sealed class Sequential<T> where T : unmanaged, IFloatingPointIeee754<T>
         ArgumentNullException.ThrowIfNull(layers);
         this.layers = layers.ToList();
         if (this.layers.Count == 0) throw new ArgumentException("A model needs at least one layer.", nameof(layers));
+        // Checked before any layer is built: building a layer re-initializes its weights, those of the model that owns it.
+        for (int k = 0; k < this.layers.Count; k++)
+        {
+            Layer<T> layer = this.layers[k] ?? throw new ArgumentException($"layers[{k}] is null.", nameof(layers));
+            if (layer.Owner is not null)
+                throw new ArgumentException($"Layer '{IO.Echo.Name(layer.Name)}' (layers[{k}]) already belongs to another model: expected a new layer for each model " +
+                    "(building it again would re-initialize the other model's weights; build a second model from its spec, e.g. ModelSpecOf.Describe(model).Build<T>()).", nameof(layers));
+        }
         InputFeatures = inputFeatures;
         Seed = seed;
         WidestRow = inputFeatures;
@@ -43,6 +51,7 @@ public sealed class Sequential<T> where T : unmanaged, IFloatingPointIeee754<T>
             if (width > WidestRow) (WidestRow, WidestLayer) = (width, $"layer '{layer.Name}'");
         }
         OutputShape = shape;
+        foreach (Layer<T> layer in this.layers) layer.Owner = this;
     }
 
     /// <summary>The most values one step of one sequence takes in any per-call buffer (the input, a layer's output, an

@@ -240,20 +240,20 @@ public abstract class Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(state);
         if (state.Kind != Kind)
-            throw new ArgumentException($"Optimizer state is for '{state.Kind}', this optimizer is '{Kind}'.", nameof(state));
+            throw new ArgumentException($"Optimizer state is for '{IO.Echo.Name(state.Kind)}', this optimizer is '{Kind}'.", nameof(state));
         if (state.ParameterNames.Count != parameters.Length)
             throw new ArgumentException($"Optimizer state has {state.ParameterNames.Count} parameters, this optimizer has {parameters.Length}.", nameof(state));
         for (int p = 0; p < parameters.Length; p++)
         {
             if (state.ParameterNames[p] != parameters[p].Name)
-                throw new ArgumentException($"Optimizer state parameter {p} is '{state.ParameterNames[p]}', expected '{parameters[p].Name}'.", nameof(state));
+                throw new ArgumentException($"Optimizer state parameter {p} is '{IO.Echo.Name(state.ParameterNames[p])}', expected '{parameters[p].Name}'.", nameof(state));
         }
         IReadOnlyDictionary<string, double> own = StateHyperparameters();
         foreach ((string name, double value) in state.Hyperparameters)
             if (!own.ContainsKey(name))
                 throw new ArgumentException(name.StartsWith(ExcludedFromWeightDecayKey, StringComparison.Ordinal)
-                    ? $"Optimizer state excludes parameter {name[ExcludedFromWeightDecayKey.Length..]} from weight decay; this {Kind} optimizer does not (ExcludeFromWeightDecay before importing)."
-                    : $"Optimizer state has hyperparameter {name} = {value:R}, which this {Kind} optimizer was not built with.", nameof(state));
+                    ? $"Optimizer state excludes parameter {IO.Echo.Name(name[ExcludedFromWeightDecayKey.Length..])} from weight decay; this {Kind} optimizer does not (ExcludeFromWeightDecay before importing)."
+                    : $"Optimizer state has hyperparameter {IO.Echo.Name(name)} = {value:R}, which this {Kind} optimizer was not built with.", nameof(state));
         foreach ((string name, double value) in own)
         {
             if (!state.Hyperparameters.TryGetValue(name, out double saved))
@@ -272,7 +272,7 @@ public abstract class Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
             {
                 OptimizerSlot<T> slot = state.Slots[j];
                 if (slot.ParameterName != parameters[p].Name || slot.SlotName != slotNames[s])
-                    throw new ArgumentException($"Optimizer state array {j} is '{slot.ParameterName}/{slot.SlotName}', expected '{parameters[p].Name}/{slotNames[s]}'.", nameof(state));
+                    throw new ArgumentException($"Optimizer state array {j} is '{IO.Echo.Name(slot.ParameterName)}/{IO.Echo.Name(slot.SlotName)}', expected '{parameters[p].Name}/{slotNames[s]}'.", nameof(state));
                 if (slot.Values.Length != parameters[p].Length)
                     throw new ArgumentException($"Optimizer state array '{slot}' holds {slot.Values.Length} values, parameter '{parameters[p].Name}' has {parameters[p].Length}.", nameof(state));
             }
@@ -286,7 +286,7 @@ public abstract class Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
         IReadOnlyCollection<string> ownScalars = ExportScalars().Keys.ToArray();
         foreach (string name in state.Scalars.Keys)
             if (!ownScalars.Contains(name))
-                throw new ArgumentException($"Optimizer state has scalar '{name}', which a {Kind} optimizer does not keep (expected [{string.Join(", ", ownScalars)}]).", nameof(state));
+                throw new ArgumentException($"Optimizer state has scalar '{IO.Echo.Name(name)}', which a {Kind} optimizer does not keep (expected [{string.Join(", ", ownScalars)}]).", nameof(state));
         foreach (string name in ownScalars)
             if (!state.Scalars.ContainsKey(name))
                 throw new ArgumentException($"Optimizer state lacks scalar '{name}', which a {Kind} optimizer keeps.", nameof(state));

@@ -28,15 +28,18 @@ public static class Checkpoint
         // Never write a file that Load refuses.
         if (trainer.CompletedEpochs < 0)
             throw new InvalidOperationException($"The trainer's CompletedEpochs is {trainer.CompletedEpochs}; a checkpoint stores a count of at least 0, as Checkpoint.Load requires.");
+        // The optimizer may step a subset of the model's parameters, or list them in another order: each state tensor is
+        // named by the model's name of the optimizer's own parameter (found by reference), and the header lists those
+        // names in the optimizer's order, so Load rebuilds the same list.
+        string[] optimizerNames = ModelNamesOf(optimizer, trainer.Model);
         OptimizerState<float> state = optimizer.ExportState();
-        var modelNames = trainer.Model.NamedParameters.Select(p => p.Name).ToArray();
         var tensors = new List<SafeTensor>();
         int perParameter = optimizer.SlotNames.Count;
         for (int j = 0; j < state.Slots.Count; j++)
         {
             OptimizerSlot<float> slot = state.Slots[j];
             Parameter<float> parameter = optimizer.Parameters[j / perParameter];
-            tensors.Add(SafeTensor.Create<float>($"{Prefix}{modelNames[j / perParameter]}.{slot.SlotName}", slot.Values, parameter.Shape));
+            tensors.Add(SafeTensor.Create<float>($"{Prefix}{optimizerNames[j / perParameter]}.{slot.SlotName}", slot.Values, parameter.Shape));
         }
         var header = new Dictionary<string, object>
         {
@@ -46,6 +49,7 @@ public static class Checkpoint
             ["initial_learning_rate"] = optimizer.InitialLearningRate,
             ["hyperparameters"] = state.Hyperparameters,
             ["slots"] = optimizer.SlotNames,
+            ["parameters"] = optimizerNames,
         };
         if (state.Scalars.Count > 0) header["scalars"] = state.Scalars;   // NAdam's mu_product
         var metadata = new Dictionary<string, string>
@@ -54,6 +58,20 @@ public static class Checkpoint
             [EpochsKey] = trainer.CompletedEpochs.ToString(CultureInfo.InvariantCulture),
         };
         ModelFile.Save(trainer.Model, path, metadata, tensors);
+    }
+
+    /// <summary>The model's name ("{layer}.{parameter}") of each of the optimizer's parameters, in the optimizer's order;
+    /// throws <see cref="ArgumentException"/> for a parameter that is not one of the model's.</summary>
+    private static string[] ModelNamesOf(Optimizer<float> optimizer, Sequential<float> model)
+    {
+        var byParameter = new Dictionary<Parameter<float>, string>(ReferenceEqualityComparer.Instance);
+        foreach (NamedParameter<float> named in model.NamedParameters) byParameter[named.Parameter] = named.Name;
+        var names = new string[optimizer.Parameters.Count];
+        for (int p = 0; p < names.Length; p++)
+            if (!byParameter.TryGetValue(optimizer.Parameters[p], out names[p]!))
+                throw new ArgumentException($"The optimizer's parameter {p} ('{optimizer.Parameters[p].Name}', {optimizer.Parameters[p].Length} values) is not one of the model's " +
+                    $"{model.NamedParameters.Count} parameters: expected an optimizer over model.Parameters or some of them; nothing was written.", "trainer");
+        return names;
     }
 
     /// <summary>
@@ -70,8 +88,10 @@ public static class Checkpoint
         Sequential<float> model = ModelFile.Load<float>(content, path);
         string json = content.Metadata.GetValueOrDefault(OptimizerKey)
                       ?? throw new NumLstmFormatException(path, $"metadata '{OptimizerKey}'", "expected the optimizer state, found none (a model file, not a checkpoint?).");
-        if (!int.TryParse(content.Metadata.GetValueOrDefault(EpochsKey), NumberStyles.None, CultureInfo.InvariantCulture, out int epochs))
-            throw new NumLstmFormatException(path, $"metadata '{EpochsKey}'", "expected a non-negative integer.");
+        string? epochsText = content.Metadata.GetValueOrDefault(EpochsKey);
+        if (!int.TryParse(epochsText, NumberStyles.None, CultureInfo.InvariantCulture, out int epochs))
+            throw new NumLstmFormatException(path, $"metadata '{EpochsKey}'",
+                $"expected a non-negative integer, found {(epochsText is null ? "none" : $"'{Echo.Text(epochsText, 64)}'")}.");
         OptimizerHeader header;
         try
         {
@@ -83,7 +103,19 @@ public static class Checkpoint
         }
         if (header.kind is null || header.hyperparameters is null)
             throw new NumLstmFormatException(path, $"metadata '{OptimizerKey}'", $"expected the fields kind and hyperparameters, found {(header.kind is null ? "no kind" : "no hyperparameters")}.");
-        var parameters = model.Parameters.ToList();
+        // A missing step or learning rate is not 0: a resumed Adam would redo its bias corrections, and a rate of 0 stop it.
+        if (header.step is null || header.learning_rate is null)
+            throw new NumLstmFormatException(path, $"metadata '{OptimizerKey}' {(header.step is null ? "step" : "learning_rate")}",
+                $"expected the field '{(header.step is null ? "step" : "learning_rate")}' ({(header.step is null ? "the optimizer's step count" : "the learning rate of the next step")}), found none.");
+        // The optimizer's parameters by their model names, in its order (all of the model's, in order, when the header
+        // lists none, as in checkpoints written before optimizers over a subset were kept).
+        var byName = model.NamedParameters.ToDictionary(p => p.Name, StringComparer.Ordinal);
+        string[] names = header.parameters ?? model.NamedParameters.Select(p => p.Name).ToArray();
+        var parameters = new List<Parameter<float>>(names.Length);
+        foreach (string name in names)
+            parameters.Add(name is not null && byName.TryGetValue(name, out NamedParameter<float>? named) ? named.Parameter
+                : throw new NumLstmFormatException(path, $"metadata '{OptimizerKey}' parameters",
+                    $"expected names of the model's parameters, found '{Echo.Name(name)}', which the model does not have."));
         Optimizer<float> optimizer = Create(header, parameters, path);
         // Parameters excluded from weight decay, by index (ImportState then checks the state records the same ones).
         foreach (string key in header.hyperparameters.Keys)
@@ -91,11 +123,10 @@ public static class Checkpoint
             if (!key.StartsWith(Optimizer<float>.ExcludedFromWeightDecayKey, StringComparison.Ordinal)) continue;
             string indexText = key[Optimizer<float>.ExcludedFromWeightDecayKey.Length..];
             if (!int.TryParse(indexText, NumberStyles.None, CultureInfo.InvariantCulture, out int index) || index >= parameters.Count)
-                throw new NumLstmFormatException(path, $"metadata '{OptimizerKey}' hyperparameter '{key}'",
-                    $"expected the index of one of the model's {parameters.Count} parameters after '{Optimizer<float>.ExcludedFromWeightDecayKey}', found '{indexText}'.");
+                throw new NumLstmFormatException(path, $"metadata '{OptimizerKey}' hyperparameter '{Echo.Name(key)}'",
+                    $"expected the index of one of the optimizer's {parameters.Count} parameters after '{Optimizer<float>.ExcludedFromWeightDecayKey}', found '{Echo.Name(indexText)}'.");
             optimizer.ExcludeFromWeightDecay(parameters[index]);
         }
-        var names = model.NamedParameters.Select(p => p.Name).ToArray();
         var slots = new List<OptimizerSlot<float>>();
         var stateNames = new HashSet<string>(StringComparer.Ordinal);
         for (int p = 0; p < parameters.Count; p++)
@@ -112,11 +143,11 @@ public static class Checkpoint
         // ModelFile.Load checked every other tensor; the optimizer's are checked here, as strictly.
         string? stray = content.Tensors.Keys.FirstOrDefault(n => n.StartsWith(Prefix, StringComparison.Ordinal) && !stateNames.Contains(n));
         if (stray is not null)
-            throw new NumLstmFormatException(path, $"tensor '{stray}'",
+            throw new NumLstmFormatException(path, $"tensor '{Echo.Name(stray)}'",
                 $"expected only the state of {header.kind} ([{string.Join(", ", optimizer.SlotNames)}] per parameter), found an unexpected optimizer tensor.");
         try
         {
-            optimizer.ImportState(new OptimizerState<float>(header.kind, header.step, header.learning_rate, parameters.Select(p => p.Name).ToList(), header.hyperparameters, slots, header.initial_learning_rate, header.scalars));
+            optimizer.ImportState(new OptimizerState<float>(header.kind, header.step.Value, header.learning_rate.Value, parameters.Select(p => p.Name).ToList(), header.hyperparameters, slots, header.initial_learning_rate, header.scalars));
         }
         catch (ArgumentException e)
         {
@@ -127,8 +158,9 @@ public static class Checkpoint
 
     private static Optimizer<float> Create(OptimizerHeader header, List<Parameter<float>> parameters, string? path)
     {
+        double rate = header.learning_rate ?? throw new InvalidOperationException("Load checks learning_rate first.");
         double H(string name) => header.hyperparameters.TryGetValue(name, out double v) ? v
-            : throw new NumLstmFormatException(path, $"metadata '{OptimizerKey}'", $"expected hyperparameter '{name}' for {header.kind}.");
+            : throw new NumLstmFormatException(path, $"metadata '{OptimizerKey}'", $"expected hyperparameter '{name}' for {Echo.Name(header.kind)}.");
         // keras_formula = 1 marks Keras's update (absent for PyTorch's, as in states written before the option existed).
         bool Keras() => header.hyperparameters.GetValueOrDefault("keras_formula") != 0;
         AdamFormula Formula() => Keras() ? AdamFormula.Keras : AdamFormula.PyTorch;
@@ -141,18 +173,18 @@ public static class Checkpoint
         {
             return header.kind switch
             {
-                "Adam" => new Adam<float>(parameters, header.learning_rate, H("beta1"), H("beta2"), H("eps"), H("weight_decay"), H("amsgrad") != 0, Formula(), Decoupled()),
-                "AdamW" => new AdamW<float>(parameters, header.learning_rate, H("beta1"), H("beta2"), H("eps"), H("weight_decay"), H("amsgrad") != 0, Formula()),
-                "SGD" => new Sgd<float>(parameters, header.learning_rate, H("momentum"), H("dampening"), H("nesterov") != 0, H("weight_decay"),
+                "Adam" => new Adam<float>(parameters, rate, H("beta1"), H("beta2"), H("eps"), H("weight_decay"), H("amsgrad") != 0, Formula(), Decoupled()),
+                "AdamW" => new AdamW<float>(parameters, rate, H("beta1"), H("beta2"), H("eps"), H("weight_decay"), H("amsgrad") != 0, Formula()),
+                "SGD" => new Sgd<float>(parameters, rate, H("momentum"), H("dampening"), H("nesterov") != 0, H("weight_decay"),
                     Keras() ? SgdFormula.Keras : SgdFormula.PyTorch, Decoupled()),
-                "RMSprop" => new RmsProp<float>(parameters, header.learning_rate, H("alpha"), H("eps"), H("momentum"), H("centered") != 0, H("weight_decay"),
+                "RMSprop" => new RmsProp<float>(parameters, rate, H("alpha"), H("eps"), H("momentum"), H("centered") != 0, H("weight_decay"),
                     Keras() ? RmsPropFormula.Keras : RmsPropFormula.PyTorch, Decoupled()),
-                "Adagrad" => new Adagrad<float>(parameters, header.learning_rate, H("initial_accumulator_value"), H("eps"), H("lr_decay"), H("weight_decay"),
+                "Adagrad" => new Adagrad<float>(parameters, rate, H("initial_accumulator_value"), H("eps"), H("lr_decay"), H("weight_decay"),
                     Keras() ? AdagradFormula.Keras : AdagradFormula.PyTorch, Decoupled()),
-                "Adamax" => new Adamax<float>(parameters, header.learning_rate, H("beta1"), H("beta2"), H("eps"), H("weight_decay"), Formula(), Decoupled()),
-                "NAdam" => new NAdam<float>(parameters, header.learning_rate, H("beta1"), H("beta2"), H("eps"), H("weight_decay"), H("momentum_decay"),
+                "Adamax" => new Adamax<float>(parameters, rate, H("beta1"), H("beta2"), H("eps"), H("weight_decay"), Formula(), Decoupled()),
+                "NAdam" => new NAdam<float>(parameters, rate, H("beta1"), H("beta2"), H("eps"), H("weight_decay"), H("momentum_decay"),
                     H("decoupled_weight_decay") != 0, Formula()),
-                _ => throw new NumLstmFormatException(path, $"metadata '{OptimizerKey}'", $"expected optimizer kind Adam, AdamW, SGD, RMSprop, Adagrad, Adamax or NAdam, found '{header.kind}'."),
+                _ => throw new NumLstmFormatException(path, $"metadata '{OptimizerKey}'", $"expected optimizer kind Adam, AdamW, SGD, RMSprop, Adagrad, Adamax or NAdam, found '{Echo.Name(header.kind)}'."),
             };
         }
         catch (ArgumentException e)
@@ -162,7 +194,7 @@ public static class Checkpoint
     }
 
 #pragma warning disable IDE1006 // JSON field names
-    private sealed record OptimizerHeader(string kind, long step, double learning_rate, Dictionary<string, double> hyperparameters, double? initial_learning_rate = null,
-        Dictionary<string, double>? scalars = null);
+    private sealed record OptimizerHeader(string kind, long? step, double? learning_rate, Dictionary<string, double> hyperparameters, double? initial_learning_rate = null,
+        Dictionary<string, double>? scalars = null, string[]? parameters = null);
 #pragma warning restore IDE1006
 }
