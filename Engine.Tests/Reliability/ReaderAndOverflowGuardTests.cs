@@ -70,6 +70,152 @@ public sealed class ReaderAndOverflowGuardTests
         Assert.Throws<ArgumentOutOfRangeException>(() => CsvFile.ReadColumns(new MemoryStream("1\n"u8.ToArray()), false, new CsvReadOptions { MaxColumns = 0 }));
     }
 
+    // ---------------------------------------------------------------- 2. special files in dataset folders
+
+    private static string CopyJapaneseVowels()
+    {
+        string folder = NewFolder();
+        foreach (string file in Directory.GetFiles(DataPaths.JapaneseVowels))
+            File.Copy(file, Path.Combine(folder, Path.GetFileName(file)));
+        return folder;
+    }
+
+    private static void MakeFifo(string path)
+    {
+        Assume.That(OperatingSystem.IsLinux() || OperatingSystem.IsMacOS(), "FIFOs are a Unix thing");
+        using var process = Process.Start(new ProcessStartInfo("mkfifo", [path]) { UseShellExecute = false });
+        Assume.That(process, Is.Not.Null);
+        process!.WaitForExit();
+        Assume.That(process.ExitCode, Is.EqualTo(0), "mkfifo failed");
+    }
+
+    // Runs a load that must not block on a FIFO; if it does, a writer is opened so that the thread ends, and the test fails.
+    private static Exception? ThrowsWithin(Action action, string fifo)
+    {
+        var task = Task.Run(() =>
+        {
+            try { action(); return null; }
+            catch (Exception e) { return e; }
+        });
+        if (!task.Wait(TimeSpan.FromSeconds(10)))
+        {
+            using (new FileStream(fifo, FileMode.Open, FileAccess.Write)) { }
+            task.Wait(TimeSpan.FromSeconds(10));
+            Assert.Fail($"The load blocked on the FIFO '{fifo}'.");
+        }
+        return task.Result;
+    }
+
+    [TestCase("jv_train_X.f32.gz")]
+    [TestCase("jv_train_meta.csv")]
+    [TestCase("header.json")]
+    public void DatasetFolder_DirectoryInPlaceOfAFile_SaysDirectory(string name)
+    {
+        string folder = CopyJapaneseVowels();
+        File.Delete(Path.Combine(folder, name));
+        Directory.CreateDirectory(Path.Combine(folder, name));
+        var e = Assert.Throws<InvalidDataException>(() => JapaneseVowels.Load(folder));
+        Assert.That(e!.Message, Does.Contain(name).And.Contain("expected a regular file, found a directory"));
+    }
+
+    [TestCase("jv_train_X.f32.gz")]
+    [TestCase("jv_train_meta.csv")]
+    [TestCase("header.json")]
+    public void DatasetFolder_FifoInPlaceOfAFile_IsRefusedWithoutBlocking(string name)
+    {
+        string folder = CopyJapaneseVowels();
+        string path = Path.Combine(folder, name);
+        File.Delete(path);
+        MakeFifo(path);
+        Exception? e = ThrowsWithin(() => JapaneseVowels.Load(folder), path);
+        Assert.That(e, Is.TypeOf<InvalidDataException>());
+        Assert.That(e!.Message, Does.Contain(name).And.Contain("not a regular file"));
+    }
+
+    [TestCase("jv_train_X.f32.gz")]
+    [TestCase("jv_train_meta.csv")]
+    [TestCase("header.json")]
+    public void DatasetFolder_LinkToProcSelfMem_IsAnInvalidDataException(string name)
+    {
+        Assume.That(File.Exists("/proc/self/mem"), "needs /proc/self/mem");
+        string folder = CopyJapaneseVowels();
+        string path = Path.Combine(folder, name);
+        File.Delete(path);
+        File.CreateSymbolicLink(path, "/proc/self/mem");
+        var e = Assert.Throws<InvalidDataException>(() => JapaneseVowels.Load(folder));
+        Assert.That(e!.Message, Does.Contain(name));
+    }
+
+    [Test]
+    public void Co2_DirectoryFifoAndProcSelfMem_AreInvalidDataExceptions()
+    {
+        string folder = NewFolder();
+        var directory = Assert.Throws<InvalidDataException>(() => Co2.Load(folder));
+        Assert.That(directory!.Message, Does.Contain("found a directory"));
+        if (File.Exists("/proc/self/mem"))
+            Assert.Throws<InvalidDataException>(() => Co2.Load("/proc/self/mem"));
+        string fifo = Path.Combine(folder, "co2.csv");
+        MakeFifo(fifo);
+        Assert.That(ThrowsWithin(() => Co2.Load(fifo), fifo), Is.TypeOf<InvalidDataException>());
+    }
+
+    [Test]
+    public void Csv_DirectoryInPlaceOfTheFile_SaysDirectory()
+    {
+        string folder = NewFolder();
+        var e = Assert.Throws<NumLstmFormatException>(() => CsvFile.ReadColumns(folder, true));
+        Assert.That(e!.Field, Is.EqualTo("file"));
+        Assert.That(e.Message, Does.Contain("expected a file, found a directory"));
+        var npy = Assert.Throws<NumLstmFormatException>(() => NpyFile.Read(folder));
+        Assert.That(npy!.Message, Does.Contain("expected a file, found a directory"));
+    }
+
+    [Test]
+    public void Csv_ProcSelfMem_IsANumLstmFormatException()
+    {
+        Assume.That(File.Exists("/proc/self/mem"), "needs /proc/self/mem");
+        var e = Assert.Throws<NumLstmFormatException>(() => CsvFile.ReadColumns("/proc/self/mem", true));
+        Assert.That(e!.Field, Is.EqualTo("file"));
+    }
+
+    // ---------------------------------------------------------------- 3. shape before decompression
+
+    [Test]
+    public void JapaneseVowels_WrongDeclaredShape_IsRefusedBeforeDecompressing()
+    {
+        string folder = CopyJapaneseVowels();
+        // [1, 4000, 1000] of zeros: 16 MB decompressed from a gzip of some 16 KB, a valid split of the wrong shape.
+        int[] shape = [1, 4000, 1000];
+        byte[] raw = new byte[shape[0] * shape[1] * shape[2] * sizeof(float)];
+        using (var gz = new GZipStream(File.Create(Path.Combine(folder, "jv_train_X.f32.gz")), CompressionLevel.SmallestSize))
+            gz.Write(raw);
+        File.WriteAllText(Path.Combine(folder, "jv_train_meta.csv"), "label,length\n1,5\n");
+        string headerPath = Path.Combine(folder, "header.json");
+        JsonNode header = JsonNode.Parse(File.ReadAllText(headerPath))!;
+        JsonNode train = header["splits"]!["train"]!;
+        train["shape"] = new JsonArray(shape.Select(d => (JsonNode)d).ToArray());
+        train["uncompressed_bytes"] = raw.LongLength;
+        train["sha256_uncompressed"] = Convert.ToHexStringLower(SHA256.HashData(raw));
+        train["class_counts"] = new JsonObject(Enumerable.Range(1, 9).Select(k => new KeyValuePair<string, JsonNode?>($"speaker_{k}", k == 1 ? 1 : 0)));
+        File.WriteAllText(headerPath, header.ToJsonString());
+
+        var e = Assert.Throws<InvalidDataException>(() => JapaneseVowels.Load(folder));
+        Assert.That(e!.Message, Does.Contain("[N, 29, 12]").And.Contain("[1, 4000, 1000]"));
+        long allocated = Allocated(() => JapaneseVowels.Load(folder));
+        Assert.That(allocated, Is.LessThan(2L << 20), "the shape must be refused before the 16 MB body is decompressed");
+    }
+
+    [Test]
+    public void Har_WrongClassCountInHeader_IsRefusedBeforeDecompressing()
+    {
+        // The Japanese Vowels folder is a valid packed folder of another shape: HAR must refuse it from header.json alone.
+        string folder = CopyJapaneseVowels();
+        long allocated = Allocated(() => Har.Load(folder));
+        var e = Assert.Throws<InvalidDataException>(() => Har.Load(folder));
+        Assert.That(e!.Message, Does.Contain("expected HAR [N, 128, 9] with 6 classes"));
+        Assert.That(allocated, Is.LessThan(256L << 10), "JV's 0.4 MB of floats must not be decompressed");
+    }
+
     // ---------------------------------------------------------------- 4. CSV stream checks
 
     [Test]

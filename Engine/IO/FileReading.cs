@@ -6,6 +6,9 @@ internal static class FileReading
     public static FileStream Open(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
+        // .NET reports a directory as "Access to the path is denied", which sends the reader to the permissions.
+        if (Directory.Exists(path))
+            throw new NumLstmFormatException(path, "file", "expected a file, found a directory.");
         try
         {
             return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1 << 16);
