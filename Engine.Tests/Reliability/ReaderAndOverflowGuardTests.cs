@@ -268,4 +268,65 @@ public sealed class ReaderAndOverflowGuardTests
         CsvTable table = CsvFile.ReadColumns(new MemoryStream(Encoding.UTF8.GetBytes($"1{delimiter}2\n")), false, new CsvReadOptions { Delimiter = delimiter });
         Assert.That(table.Columns[1], Is.EqualTo(new[] { 2.0 }));
     }
+
+    // ---------------------------------------------------------------- 6. size products past an array
+
+    private static void AssertTooLarge(TestDelegate action, params string[] fragments)
+    {
+        var e = Assert.Throws<ArgumentException>(action);
+        Assert.That(e!.Message, Does.Contain(Array.MaxLength.ToString()));
+        foreach (string fragment in fragments)
+            Assert.That(e.Message, Does.Contain(fragment));
+    }
+
+    [Test]
+    public void Parameter_ShapeWhoseProductWrapsALong_IsAnArgumentException()
+    {
+        AssertTooLarge(() => _ = new Parameter<float>("w", 65536, 65536, 65536, 65536), "[65536, 65536, 65536, 65536]");
+        AssertTooLarge(() => _ = new Parameter<float>("w", int.MaxValue, int.MaxValue, int.MaxValue), "2147483647");
+    }
+
+    [Test]
+    public void OutputLength_PastAnArray_IsAnArgumentException_NotAWrappedInt()
+    {
+        Sequential<float> model = ModelBuilder.Input(1).Lstm(1, returnSequences: true).Build<float>();
+        AssertTooLarge(() => model.OutputLength(65536, 65536), "B=65536", "T=65536");
+        AssertTooLarge(() => model.Layers[0].OutputLength(65536, 65536), "B=65536", "T=65536");
+    }
+
+    [Test]
+    public void Dense_ForwardWhoseOutputWrapsAnInt_IsAnArgumentException()
+    {
+        var dense = new Dense<float>(1 << 20, name: "wide");
+        dense.Build(LayerShape.Sequence(1), new Random(1));
+        var input = new float[4096];   // [B=1, T=4096, F=1]: the output [1, 4096, 2^20] has 2^32 values, 0 in an int
+        AssertTooLarge(() => dense.Forward(new SequenceBatch<float>(input, 1, 4096, default), Span<float>.Empty, dense.CreateCache(), ForwardContext.Inference), "4294967296");
+    }
+
+    [Test]
+    public void TrainerPredict_OutputPastAnArray_IsAnArgumentException()
+    {
+        Sequential<float> model = ModelBuilder.Input(1).Lstm(1, returnSequences: true).Dense(1 << 20).Build<float>();
+        var data = SequenceDataset.ForRegression(new float[2048], 2048, 1, 1, new float[2048], 1);
+        AssertTooLarge(() => new Trainer(model).Predict(data), "N=2048", "2147483648");
+    }
+
+    // One sequence of T = 256, F = 256 (65,536 values); 32,768 copies of it are 2^31 values.
+    private static SequenceDataset WideSequence() => SequenceDataset.ForClassification(new float[65536], 1, 256, 256, [0], 1);
+
+    [Test]
+    public void SequenceDatasetSubset_PastAnArray_IsAnArgumentException()
+    {
+        AssertTooLarge(() => WideSequence().Subset(new int[32768]), "32768", "2147483648");
+    }
+
+    [Test]
+    public void CopyBatch_SizeCheckThatWrapped_IsAnArgumentExceptionNamingX()
+    {
+        var indices = new int[32768];
+        var e = Assert.Throws<ArgumentException>(() => WideSequence().CopyBatch<float>(indices, Span<float>.Empty, new bool[32768 * 256], new int[32768]));
+        Assert.That(e!.ParamName, Is.EqualTo("x"));
+        Assert.That(e.Message, Does.Contain("2147483648").And.Contain("got 0"));
+    }
+
 }

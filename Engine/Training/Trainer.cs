@@ -535,7 +535,10 @@ public sealed class Trainer
         if (batchSize <= 0) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "Batch size must be positive.");
         bool masked = useMask ?? data.IsVariableLength;
         int perSample = model.OutputLength(1, data.Steps);
-        var result = new float[(long)data.Count * perSample];
+        Int128 total = (Int128)data.Count * perSample;
+        if (!ArraySizes.Fits(total))
+            throw ArraySizes.TooLarge(total, $"Predict: the outputs [N={data.Count}, {perSample} per sequence]", nameof(data));
+        var result = new float[(int)total];
         var sampler = new BatchSampler(data.Count, batchSize, shuffle: false);
         sampler.StartEpoch(null);
         int offset = 0;
