@@ -329,4 +329,80 @@ public sealed class ReaderAndOverflowGuardTests
         Assert.That(e.Message, Does.Contain("2147483648").And.Contain("got 0"));
     }
 
+
+    // ---------------------------------------------------------------- 7. small ones
+
+    private static MemoryStream Npy<T>(T[] values, int[] shape) where T : unmanaged
+    {
+        var stream = new MemoryStream();
+        NpyFile.Write<T>(stream, values, shape);
+        stream.Position = 0;
+        return stream;
+    }
+
+    [Test]
+    public void ToArray_ValueOutOfRange_NamesIndexAndValue()
+    {
+        NpyArray array = NpyFile.Read(Npy(new long[] { 1, 3_000_000_000, 2 }, [3]), "big.npy");
+        var e = Assert.Throws<NumLstmFormatException>(() => array.ToArray<int>());
+        Assert.That(e!.Message, Does.Contain("3000000000").And.Contain("index 1"));
+        Assert.That(e.Message, Does.Not.Contain("data data"));
+    }
+
+    [Test]
+    public void NpyRead_StreamPositionedPastItsEnd_ReportsZeroBytesLeft_NotANegativeCount()
+    {
+        MemoryStream stream = Npy(new float[] { 1, 2 }, [2]);
+        stream.Position = stream.Length + 848;
+        var e = Assert.Throws<NumLstmFormatException>(() => NpyFile.Read(stream, "s.npy"));
+        Assert.That(e!.Message, Does.Contain("found 0").And.Not.Contain("-848"));
+        stream.Position = stream.Length + 848;
+        var st = Assert.Throws<NumLstmFormatException>(() => SafeTensorsFile.Read(stream, "s.safetensors"));
+        Assert.That(st!.Message, Does.Not.Contain("-848"));
+    }
+
+    [Test]
+    public void OptimizerFactoryReturningNull_IsAnInvalidOperationException()
+    {
+        Sequential<float> model = ModelBuilder.Input(1).Lstm(2).Dense(1).Build<float>();
+        var data = SequenceDataset.ForRegression(new float[4], 2, 2, 1, new float[2], 1);
+        var e = Assert.Throws<InvalidOperationException>(() =>
+            new Trainer(model).Fit(data, new TrainingOptions { Epochs = 1, OptimizerFactory = (_, _) => null! }));
+        Assert.That(e!.Message, Does.Contain("OptimizerFactory").And.Contain("null"));
+    }
+
+    [Test]
+    public void NpyDataset_Float64BeyondFloat32_IsRefusedNamingFileIndexAndValue()
+    {
+        string folder = NewFolder();
+        string x = Path.Combine(folder, "x.npy"), labels = Path.Combine(folder, "y.npy"), targets = Path.Combine(folder, "t.npy");
+        NpyFile.Write<double>(x, new double[] { 0, 1, 1e300, 2 }, [2, 2, 1]);
+        NpyFile.Write<long>(labels, new long[] { 0, 1 }, [2]);
+        var e = Assert.Throws<NumLstmFormatException>(() => NpyDataset.LoadClassification(x, labels));
+        Assert.That(e!.FilePath, Is.EqualTo(x));
+        Assert.That(e.Message, Does.Contain("1E+300").And.Contain("index 2"));
+
+        NpyFile.Write<double>(x, new double[] { 0, 1, 2, 3 }, [2, 2, 1]);
+        NpyFile.Write<double>(targets, new double[] { 1, -1e39 }, [2]);
+        var t = Assert.Throws<NumLstmFormatException>(() => NpyDataset.LoadRegression(x, targets));
+        Assert.That(t!.FilePath, Is.EqualTo(targets));
+        Assert.That(t.Message, Does.Contain("-1E+39").And.Contain("index 1"));
+
+        // Infinities and NaN written as such stay what they are (the trainer's NonFiniteInputs option decides).
+        NpyFile.Write<double>(x, new double[] { 0, double.NaN, double.PositiveInfinity, 2 }, [2, 2, 1]);
+        Assert.That(NpyDataset.LoadClassification(x, labels).X[2], Is.EqualTo(float.PositiveInfinity));
+    }
+
+    [Test]
+    public void NpyHeader_DimensionWithLeadingZeros_IsRefused()
+    {
+        byte[] bytes = Npy(new float[6], [2, 3]).ToArray();
+        string text = Encoding.Latin1.GetString(bytes);
+        int newline = text.IndexOf('\n');
+        string patched = text[..newline].Replace("(2, 3), }   ", "(0002, 3), }") + text[newline..];
+        Assume.That(patched.Length, Is.EqualTo(text.Length), "the header has padding to give");
+        var e = Assert.Throws<NumLstmFormatException>(() => NpyFile.Read(new MemoryStream(Encoding.Latin1.GetBytes(patched)), "z.npy"));
+        Assert.That(e!.Field, Is.EqualTo("shape"));
+        Assert.That(e.Message, Does.Contain("0002"));
+    }
 }

@@ -41,7 +41,8 @@ internal static class FileReading
             throw new ArgumentException("The stream must be readable and seekable (its length bounds every size in the header).", nameof(stream));
         try
         {
-            return stream.Length - stream.Position;
+            // A stream positioned past its end has nothing left, not a negative count ("found -848 bytes").
+            return Math.Max(stream.Length - stream.Position, 0);
         }
         catch (IOException e)
         {

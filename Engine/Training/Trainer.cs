@@ -407,8 +407,13 @@ public sealed class Trainer
             if (validation is not null) CheckFinite(validation, "validation");
         }
         ILoss<float> loss = LossFor(train, options.Loss, options.FromLogits, options.LabelSmoothing);
-        Optimizer ??= options.OptimizerFactory?.Invoke(model.Parameters.ToList(), options.LearningRate)
-                      ?? new Adam<float>(model.Parameters.ToList(), options.LearningRate);
+        if (Optimizer is null && options.OptimizerFactory is not null)
+        {
+            // A factory that returns null is a bug in it: falling back to Adam would train with an optimizer no one chose.
+            Optimizer = options.OptimizerFactory(model.Parameters.ToList(), options.LearningRate)
+                ?? throw new InvalidOperationException("TrainingOptions.OptimizerFactory: expected an optimizer, found null (return one, or leave OptimizerFactory null for the default Adam).");
+        }
+        Optimizer ??= new Adam<float>(model.Parameters.ToList(), options.LearningRate);
         Optimizer<float> optimizer = Optimizer;
         CheckOptimizerParameters(optimizer, nameof(options.OptimizerFactory));
         bool useMask = options.UseMask ?? train.IsVariableLength;
