@@ -18,7 +18,7 @@ internal static class PackedSplitReader
 {
     public const string HeaderFileName = "header.json";
 
-    /// <summary>The shape and class count a loader expects, checked against header.json before any data is read.</summary>
+    /// <summary>The shape and class count a loader expects, checked against header.json before the data is decompressed.</summary>
     public readonly record struct Expected(string Dataset, int Steps, int Features, int ClassCount);
 
     public static SequenceDataset Read(string directory, string split, string? lengthColumn, string? groupColumn, Expected? expected = null)
