@@ -20,11 +20,22 @@ namespace NumLstm.Tests.Reliability;
 /// </summary>
 public sealed class ReaderAndOverflowGuardTests
 {
-    private static string NewFolder()
+    private readonly List<string> _folders = [];
+
+    private string NewFolder()
     {
         string folder = Path.Combine(Path.GetTempPath(), "numlstm-guard-" + Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(folder);
+        _folders.Add(folder);
         return folder;
+    }
+
+    [TearDown]
+    public void DeleteFolders()
+    {
+        foreach (string folder in _folders)
+            Directory.Delete(folder, recursive: true);   // links are removed, not followed
+        _folders.Clear();
     }
 
     private static long Allocated(Action action)
@@ -72,7 +83,7 @@ public sealed class ReaderAndOverflowGuardTests
 
     // ---------------------------------------------------------------- 2. special files in dataset folders
 
-    private static string CopyJapaneseVowels()
+    private string CopyJapaneseVowels()
     {
         string folder = NewFolder();
         foreach (string file in Directory.GetFiles(DataPaths.JapaneseVowels))
