@@ -29,9 +29,21 @@ public static class Co2
     {
         ArgumentException.ThrowIfNullOrEmpty(csvPath);
         ArgumentException.ThrowIfNullOrEmpty(column);
-        if (!File.Exists(csvPath))
+        if (!File.Exists(csvPath) && !Directory.Exists(csvPath))
             throw new FileNotFoundException($"CSV file '{csvPath}' does not exist.", csvPath);
-        using FileStream stream = File.OpenRead(csvPath);
+        using FileStream stream = PackedSplitReader.OpenRegularFile(csvPath, "CSV file");
+        try
+        {
+            return LoadColumn(stream, csvPath, column);
+        }
+        catch (IOException e)
+        {
+            throw PackedSplitReader.ReadFailed(csvPath, e);
+        }
+    }
+
+    private static float[] LoadColumn(FileStream stream, string csvPath, string column)
+    {
         var reader = new Utf8LineReader(stream, CsvReadOptions.DefaultMaxLineLength);
         string? headerLine = reader.ReadDataLine(csvPath);
         if (headerLine is null)

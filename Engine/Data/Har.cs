@@ -9,6 +9,8 @@ public static class Har
 {
     public const int ClassCount = 6;
     public const int Steps = 128;
+    private static readonly PackedSplitReader.Expected Shape = new("HAR", Steps, Features, ClassCount);
+
     public const int Features = 9;
 
     /// <summary>
@@ -21,8 +23,8 @@ public static class Har
     /// </summary>
     public static (SequenceDataset Train, SequenceDataset Test) Load(string directory)
     {
-        SequenceDataset train = PackedSplitReader.Read(directory, "train", lengthColumn: null, groupColumn: "subject");
-        SequenceDataset test = PackedSplitReader.Read(directory, "test", lengthColumn: null, groupColumn: "subject");
+        SequenceDataset train = PackedSplitReader.Read(directory, "train", lengthColumn: null, groupColumn: "subject", Shape);
+        SequenceDataset test = PackedSplitReader.Read(directory, "test", lengthColumn: null, groupColumn: "subject", Shape);
         foreach (SequenceDataset data in new[] { train, test })
         {
             if (data.Steps != Steps || data.Features != Features || data.ClassCount != ClassCount)

@@ -9,6 +9,8 @@ public static class JapaneseVowels
 {
     public const int ClassCount = 9;
     public const int Steps = 29;
+    private static readonly PackedSplitReader.Expected Shape = new("Japanese Vowels", Steps, Features, ClassCount);
+
     public const int Features = 12;
 
     /// <summary>
@@ -19,8 +21,8 @@ public static class JapaneseVowels
     /// </summary>
     public static (SequenceDataset Train, SequenceDataset Test) Load(string directory)
     {
-        SequenceDataset train = PackedSplitReader.Read(directory, "train", lengthColumn: "length", groupColumn: null);
-        SequenceDataset test = PackedSplitReader.Read(directory, "test", lengthColumn: "length", groupColumn: null);
+        SequenceDataset train = PackedSplitReader.Read(directory, "train", lengthColumn: "length", groupColumn: null, Shape);
+        SequenceDataset test = PackedSplitReader.Read(directory, "test", lengthColumn: "length", groupColumn: null, Shape);
         foreach (SequenceDataset data in new[] { train, test })
         {
             if (data.Steps != Steps || data.Features != Features || data.ClassCount != ClassCount)

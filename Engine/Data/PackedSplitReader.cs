@@ -18,13 +18,16 @@ internal static class PackedSplitReader
 {
     public const string HeaderFileName = "header.json";
 
-    public static SequenceDataset Read(string directory, string split, string? lengthColumn, string? groupColumn)
+    /// <summary>The shape and class count a loader expects, checked against header.json before the data is decompressed.</summary>
+    public readonly record struct Expected(string Dataset, int Steps, int Features, int ClassCount);
+
+    public static SequenceDataset Read(string directory, string split, string? lengthColumn, string? groupColumn, Expected? expected = null)
     {
         ArgumentException.ThrowIfNullOrEmpty(directory);
         if (!Directory.Exists(directory))
             throw new DirectoryNotFoundException($"Dataset folder '{directory}' does not exist.");
         string headerPath = Path.Combine(directory, HeaderFileName);
-        if (!File.Exists(headerPath))
+        if (!File.Exists(headerPath) && !Directory.Exists(headerPath))
             throw new FileNotFoundException($"Dataset folder '{directory}' has no {HeaderFileName}.", headerPath);
 
         using JsonDocument header = ParseHeader(headerPath);
@@ -49,7 +52,14 @@ internal static class PackedSplitReader
         int[] expectedCounts = GetClassCounts(splitElement, headerPath, where, classNames.Length);
 
         int count = shape[0], steps = shape[1], channels = shape[2];
-        float[] x = ReadFloat32Gzip(dataFile, uncompressedBytes, sha256, $"{where}.uncompressed_bytes in {headerPath}");
+        // The loader's shape is checked once the sizes agree, before the body is decompressed (a 64 KB gzip can hold
+        // 261 MB): a folder of another dataset costs no more than its header, and the body is bounded by that shape.
+        void CheckExpected()
+        {
+            if (expected is { } e && (steps != e.Steps || channels != e.Features || classNames.Length != e.ClassCount))
+                throw new InvalidDataException($"{headerPath}: expected {e.Dataset} [N, {e.Steps}, {e.Features}] with {e.ClassCount} classes, got {where}.shape [{string.Join(", ", shape)}] with {classNames.Length} classes.");
+        }
+        float[] x = ReadFloat32Gzip(dataFile, uncompressedBytes, sha256, $"{where}.uncompressed_bytes in {headerPath}", CheckExpected);
 
         var columns = new List<string> { "label" };
         if (lengthColumn is not null) columns.Add(lengthColumn);
@@ -85,6 +95,55 @@ internal static class PackedSplitReader
         int[]? groups = groupColumn is not null ? meta[nextColumn] : null;
         return SequenceDataset.ForClassification(x, count, steps, channels, labels, classNames.Length, lengths, classNames, groups);
     }
+
+    /// <summary>
+    /// Opens a file of a dataset folder for reading, after checking it is one: a directory in its place is named as such,
+    /// not as missing, and a file of length 0 is refused before it is opened. That is what a FIFO, a device or a /proc
+    /// file reports, and opening a FIFO would wait for a writer forever, reading /proc/self/mem fails with an I/O error
+    /// (no .NET call tells these from a regular file; an empty regular file is no valid header, meta or gzip either).
+    /// A symbolic link is judged by its final target. Failures to open are <see cref="InvalidDataException"/>s naming
+    /// the file; <paramref name="what"/> names it in the "missing" message.
+    /// </summary>
+    internal static FileStream OpenRegularFile(string path, string what)
+    {
+        if (RegularFileLength(path, what) == 0)
+            throw new InvalidDataException($"{path}: expected a regular file, found one of length 0 (empty, or not a regular file) — a FIFO, device or /proc file reads as 0 bytes long.");
+        return OpenExamined(path);
+    }
+
+    /// <summary>The length of the file (a link's final target's), after the directory and "missing" checks of <see cref="OpenRegularFile"/>.</summary>
+    private static long RegularFileLength(string path, string what)
+    {
+        if (Directory.Exists(path))
+            throw new InvalidDataException($"{path}: expected a regular file, found a directory.");
+        if (!File.Exists(path))
+            throw new FileNotFoundException($"{what} '{path}' is missing.", path);
+        try
+        {
+            FileSystemInfo target = File.ResolveLinkTarget(path, returnFinalTarget: true) ?? new FileInfo(path);
+            return new FileInfo(target.FullName).Length;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new InvalidDataException($"{path}: expected a readable regular file, found one that cannot be examined ({e.Message}).", e);
+        }
+    }
+
+    private static FileStream OpenExamined(string path)
+    {
+        try
+        {
+            return File.OpenRead(path);
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new InvalidDataException($"{path}: cannot be opened for reading ({e.Message}).", e);
+        }
+    }
+
+    /// <summary>An I/O error while a dataset file is read, as the <see cref="InvalidDataException"/> the loaders throw.</summary>
+    internal static InvalidDataException ReadFailed(string path, IOException e) =>
+        new($"{path}: cannot be read ({e.Message}).", e);
 
     /// <summary>
     /// The full path of a file that header.json names, which must stay inside the dataset folder: an absolute path or
@@ -129,19 +188,20 @@ internal static class PackedSplitReader
     /// <see cref="ChunkBytes"/> pieces until its count and hash are known good. <paramref name="claim"/> says where
     /// <paramref name="expectedBytes"/> comes from, for messages.
     /// </summary>
-    public static float[] ReadFloat32Gzip(string path, long expectedBytes, string expectedSha256, string claim)
+    public static float[] ReadFloat32Gzip(string path, long expectedBytes, string expectedSha256, string claim, Action? beforeDecompressing = null)
     {
-        if (!File.Exists(path))
-            throw new FileNotFoundException($"Data file '{path}' is missing.", path);
         if (expectedBytes < 0 || expectedBytes % sizeof(float) != 0)
             throw new InvalidDataException($"{path}: {claim} is {expectedBytes}, expected a non-negative multiple of 4 (float32).");
-        using FileStream file = File.OpenRead(path);
-        // The open stream's length, not FileInfo's: that one is a symbolic link's own length, not its target's.
-        long fileBytes = file.CanSeek ? file.Length : 0;
+        // The link's final target's length, not the link's own; a FIFO or device reports 0 and is refused here, unopened.
+        long fileBytes = RegularFileLength(path, "Data file");
         if (expectedBytes > MaxDeflateRatio * fileBytes)
             throw new InvalidDataException($"{path}: {claim} is {expectedBytes} bytes, but a gzip file of {fileBytes} bytes" +
                 (fileBytes == 0 ? " (empty, or not a regular file)" : "") +
                 $" decompresses to at most {MaxDeflateRatio * fileBytes} (deflate's limit is {MaxDeflateRatio}:1).");
+        if (fileBytes == 0)
+            throw new InvalidDataException($"{path}: expected a gzip file, found one of length 0 (empty, or not a regular file).");
+        beforeDecompressing?.Invoke();
+        using FileStream file = OpenExamined(path);
 
         var chunks = new List<(byte[] Bytes, int Count)>();
         long remaining = expectedBytes;
@@ -170,6 +230,10 @@ internal static class PackedSplitReader
         catch (InvalidDataException e)
         {
             throw new InvalidDataException($"{path}: expected a gzip stream, found invalid data ({e.Message}).", e);
+        }
+        catch (IOException e)
+        {
+            throw ReadFailed(path, e);
         }
         if (overlong)
             throw new InvalidDataException($"{path}: decompresses to more than the {expectedBytes} bytes of {claim}.");
@@ -200,9 +264,19 @@ internal static class PackedSplitReader
     /// </summary>
     public static int[][] ReadIntColumns(string path, string[] names)
     {
-        if (!File.Exists(path))
-            throw new FileNotFoundException($"Meta file '{path}' is missing.", path);
-        using FileStream stream = File.OpenRead(path);
+        using FileStream stream = OpenRegularFile(path, "Meta file");
+        try
+        {
+            return ReadIntColumns(stream, path, names);
+        }
+        catch (IOException e)
+        {
+            throw ReadFailed(path, e);
+        }
+    }
+
+    private static int[][] ReadIntColumns(FileStream stream, string path, string[] names)
+    {
         var reader = new Utf8LineReader(stream, CsvReadOptions.DefaultMaxLineLength);
         string? headerLine = reader.ReadDataLine(path);
         if (headerLine is null)
@@ -250,15 +324,22 @@ internal static class PackedSplitReader
     private static JsonDocument ParseHeader(string path)
     {
         var bytes = new MemoryStream();
-        using (FileStream stream = File.OpenRead(path))
+        using (FileStream stream = OpenRegularFile(path, "Header"))
         {
             var chunk = new byte[16 * 1024];
             int read;
-            while ((read = stream.Read(chunk)) > 0)
+            try
             {
-                if (bytes.Length + read > MaxHeaderBytes)
-                    throw new InvalidDataException($"{path}: expected at most {MaxHeaderBytes} bytes, found more.");
-                bytes.Write(chunk, 0, read);
+                while ((read = stream.Read(chunk)) > 0)
+                {
+                    if (bytes.Length + read > MaxHeaderBytes)
+                        throw new InvalidDataException($"{path}: expected at most {MaxHeaderBytes} bytes, found more.");
+                    bytes.Write(chunk, 0, read);
+                }
+            }
+            catch (IOException e)
+            {
+                throw ReadFailed(path, e);
             }
         }
         JsonDocument document;

@@ -183,7 +183,10 @@ public sealed class SequenceDataset
     public SequenceDataset Subset(ReadOnlySpan<int> indices)
     {
         int stride = Steps * Features;
-        var x = new float[indices.Length * stride];
+        Int128 total = (Int128)indices.Length * stride;
+        if (!ArraySizes.Fits(total) || !ArraySizes.Fits((Int128)indices.Length * TargetWidth))
+            throw ArraySizes.TooLarge(total, $"Subset: [{indices.Length} indices, T={Steps}, F={Features}] (targets width {TargetWidth})", nameof(indices));
+        var x = new float[(int)total];
         int[]? lengths = Lengths is null ? null : new int[indices.Length];
         int[]? labels = Labels is null ? null : new int[indices.Length];
         float[]? targets = Targets is null ? null : new float[indices.Length * TargetWidth];
@@ -316,8 +319,8 @@ public sealed class SequenceDataset
         if (Targets is null)
             throw new InvalidOperationException("CopyBatch: this is a classification dataset; use the overload with Span<int> labels.");
         CheckBatchBuffers(indices, x.Length, mask.Length);
-        if (targets.Length < indices.Length * TargetWidth)
-            throw new ArgumentException($"targets: expected room for [B={indices.Length}, {TargetWidth}] = {indices.Length * TargetWidth} values, got {targets.Length}.", nameof(targets));
+        if (targets.Length < (long)indices.Length * TargetWidth)
+            throw new ArgumentException($"targets: expected room for [B={indices.Length}, {TargetWidth}] = {(long)indices.Length * TargetWidth} values, got {targets.Length}.", nameof(targets));
         CopyInputs(indices, x, mask);
         for (int b = 0; b < indices.Length; b++)
         {
@@ -331,10 +334,12 @@ public sealed class SequenceDataset
     private void CheckBatchBuffers(ReadOnlySpan<int> indices, int xLength, int maskLength)
     {
         int batch = indices.Length;
-        if (xLength < batch * Steps * Features)
-            throw new ArgumentException($"x: expected room for [B={batch}, T={Steps}, F={Features}] = {batch * Steps * Features} values, got {xLength}.", "x");
-        if (maskLength < batch * Steps)
-            throw new ArgumentException($"mask: expected room for [B={batch}, T={Steps}] = {batch * Steps} values, got {maskLength}.", "mask");
+        // In long: B·T·F of ints wrapped to a negative count that any buffer passed.
+        long xNeeded = (long)batch * Steps * Features, maskNeeded = (long)batch * Steps;
+        if (xLength < xNeeded)
+            throw new ArgumentException($"x: expected room for [B={batch}, T={Steps}, F={Features}] = {xNeeded} values, got {xLength}.", "x");
+        if (maskLength < maskNeeded)
+            throw new ArgumentException($"mask: expected room for [B={batch}, T={Steps}] = {maskNeeded} values, got {maskLength}.", "mask");
         for (int b = 0; b < batch; b++)
         {
             if ((uint)indices[b] >= (uint)Count)

@@ -16,7 +16,8 @@ public enum CsvEmptyCells
 /// <summary>Options of <see cref="CsvFile.ReadColumns(string, bool, CsvReadOptions?)"/>.</summary>
 public sealed record CsvReadOptions
 {
-    /// <summary>The cell separator; ',' by default. Must not be '"', '\r' or '\n'.</summary>
+    /// <summary>The cell separator; ',' by default. Must not be a character a number or the CSV syntax uses: a digit,
+    /// '.', '-', '+', 'e', 'E', '"', '\r', '\n' or '\0'.</summary>
     public char Delimiter { get; init; } = ',';
 
     public CsvEmptyCells EmptyCells { get; init; } = CsvEmptyCells.Error;
@@ -31,6 +32,16 @@ public sealed record CsvReadOptions
     /// breaks (a zero-filled tail, <c>/dev/zero</c>), or with a quote that never closes, can take.
     /// </summary>
     public int MaxLineLength { get; init; } = DefaultMaxLineLength;
+
+    /// <summary>The default of <see cref="MaxColumns"/>: 65,536 columns.</summary>
+    public const int DefaultMaxColumns = 1 << 16;
+
+    /// <summary>
+    /// The most cells a record may hold. Each column costs some 200 bytes of names, lists and arrays beyond its numbers,
+    /// so a line of millions of one-character cells (within <see cref="MaxLineLength"/>) would take some 200 times the
+    /// file's size; a record with more cells is an error naming the count and the cap, raised while it is split.
+    /// </summary>
+    public int MaxColumns { get; init; } = DefaultMaxColumns;
 
     public static CsvReadOptions Default { get; } = new();
 }
@@ -95,11 +106,16 @@ public static class CsvFile
     public static CsvTable ReadColumns(Stream stream, bool hasHeader, CsvReadOptions? options = null, string? sourceName = null)
     {
         ArgumentNullException.ThrowIfNull(stream);
+        if (!stream.CanRead)
+            throw new ArgumentException("The stream must be readable (it is write-only or disposed).", nameof(stream));
         options ??= CsvReadOptions.Default;
-        if (options.Delimiter is '"' or '\r' or '\n')
-            throw new ArgumentException($"The delimiter cannot be {(options.Delimiter == '"' ? "a quote" : "a line break")}.", nameof(options));
+        if (char.IsAsciiDigit(options.Delimiter) || options.Delimiter is '.' or '-' or '+' or 'e' or 'E' or '"' or '\r' or '\n' or '\0')
+            throw new ArgumentException($"Delimiter: expected a delimiter that cannot be part of a number or of the CSV syntax (such as ',', ';', tab, '|' or space), found U+{(int)options.Delimiter:X4}" +
+                $"{(char.IsControl(options.Delimiter) ? "" : $" '{options.Delimiter}'")} (a digit, '.', '-', '+', 'e', 'E', a quote, a line break or NUL makes numeric CSV ambiguous).", nameof(options));
         if (options.MaxLineLength < 1)
             throw new ArgumentOutOfRangeException(nameof(options), options.MaxLineLength, "MaxLineLength must be at least 1.");
+        if (options.MaxColumns < 1)
+            throw new ArgumentOutOfRangeException(nameof(options), options.MaxColumns, "MaxColumns must be at least 1.");
         if (!Enum.IsDefined(options.EmptyCells))
             throw new ArgumentOutOfRangeException(nameof(options), options.EmptyCells, $"EmptyCells must be one of {string.Join(", ", Enum.GetNames<CsvEmptyCells>())}.");
         string? file = sourceName;
@@ -115,7 +131,7 @@ public static class CsvFile
             {
                 if (string.IsNullOrWhiteSpace(line))
                     continue;
-                RecordPosition at = SplitRecord(reader, line, options.Delimiter, options.MaxLineLength, cells, file);
+                RecordPosition at = SplitRecord(reader, line, options.Delimiter, options.MaxLineLength, options.MaxColumns, cells, file);
 
                 if (names is null)
                 {
@@ -155,7 +171,7 @@ public static class CsvFile
 
     // Splits one record into cells. It starts with `line`, the reader's last, and goes on over the next physical lines
     // while a quoted cell is open at the end of one; quoted cells may hold the delimiter, "" for a quote, and line breaks.
-    private static RecordPosition SplitRecord(Utf8LineReader reader, string line, char delimiter, int maxLength, List<string> cells, string? file)
+    private static RecordPosition SplitRecord(Utf8LineReader reader, string line, char delimiter, int maxLength, int maxColumns, List<string> cells, string? file)
     {
         cells.Clear();
         var at = new RecordPosition(reader.LineNumber, SpansLines: false);
@@ -214,6 +230,12 @@ public static class CsvFile
             }
             if (pos >= line.Length)
                 return at;
+            if (cells.Count == maxColumns)
+            {
+                // Refused before the cells pile up; the count is finished on this line without keeping the cells.
+                int found = cells.Count + 1 + line.AsSpan(pos + 1).Count(delimiter);
+                throw new NumLstmFormatException(file, at.ToString(), $"expected at most {maxColumns} columns (MaxColumns), found {found}{(at.SpansLines ? " or more" : "")}.");
+            }
             pos++; // the delimiter
         }
     }

@@ -1,3 +1,4 @@
+using System.Globalization;
 namespace NumLstm.IO;
 
 /// <summary>
@@ -63,10 +64,11 @@ internal static class ElementConverter
                     throw new ArgumentOutOfRangeException(nameof(dtype), dtype, "Unknown dtype.");
             }
         }
-        catch (OverflowException e)
+        catch (ElementOverflow e)
         {
-            throw new NumLstmFormatException(filePath, $"{field} data",
-                $"expected values that fit {typeof(T).Name}, found one that does not ({dtype} data).", e);
+            // The npy reader's field is "data" itself, a tensor's "tensor 'w'": no "data data".
+            throw new NumLstmFormatException(filePath, field == "data" ? field : $"{field} data",
+                $"expected values that fit {typeof(T).Name}, found {e.Value} at index {e.Index} ({dtype} data).", e.InnerException);
         }
         return result;
     }
@@ -77,8 +79,16 @@ internal static class ElementConverter
     {
         if (integerTarget)
         {
-            for (int k = 0; k < source.Length; k++)
-                result[k] = T.CreateChecked(source[k]);
+            int k = 0;
+            try
+            {
+                for (; k < source.Length; k++)
+                    result[k] = T.CreateChecked(source[k]);
+            }
+            catch (OverflowException e)
+            {
+                throw new ElementOverflow(k, source[k].ToString(null, CultureInfo.InvariantCulture), e);
+            }
         }
         else
         {
@@ -96,6 +106,13 @@ internal static class ElementConverter
             for (int k = 0; k < bytes.Length; k += size)
                 bytes.AsSpan(k, size).Reverse();
         return bytes;
+    }
+
+    // Carries the index and value of the element that did not fit from From to ToArray, which knows the file.
+    private sealed class ElementOverflow(int index, string value, OverflowException inner) : Exception(null, inner)
+    {
+        public int Index { get; } = index;
+        public string Value { get; } = value;
     }
 
     // An integer type rounds 0.5 to an integer; any float-like type keeps it.

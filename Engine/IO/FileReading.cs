@@ -6,6 +6,9 @@ internal static class FileReading
     public static FileStream Open(string path)
     {
         ArgumentException.ThrowIfNullOrEmpty(path);
+        // .NET reports a directory as "Access to the path is denied", which sends the reader to the permissions.
+        if (Directory.Exists(path))
+            throw new NumLstmFormatException(path, "file", "expected a file, found a directory.");
         try
         {
             return new FileStream(path, FileMode.Open, FileAccess.Read, FileShare.Read, bufferSize: 1 << 16);
@@ -38,7 +41,8 @@ internal static class FileReading
             throw new ArgumentException("The stream must be readable and seekable (its length bounds every size in the header).", nameof(stream));
         try
         {
-            return stream.Length - stream.Position;
+            // A stream positioned past its end has nothing left, not a negative count ("found -848 bytes").
+            return Math.Max(stream.Length - stream.Position, 0);
         }
         catch (IOException e)
         {

@@ -1,3 +1,4 @@
+using System.Globalization;
 using NumLstm.Data;
 
 namespace NumLstm.IO;
@@ -59,7 +60,7 @@ public static class NpyDataset
         int width = targetArray.Shape.Length == 2 ? targetArray.Shape[1] : 1;
         if (width == 0)
             throw new NumLstmFormatException(targetsPath, "shape", $"expected targets [N, K] with K >= 1, found ({string.Join(", ", targetArray.Shape)}).");
-        return SequenceDataset.ForRegression(x, n, t, f, targetArray.ToArray<float>(), width, ReadLengths(lengthsPath, n, t));
+        return SequenceDataset.ForRegression(x, n, t, f, ToFloats(targetsPath, targetArray), width, ReadLengths(lengthsPath, n, t));
     }
 
     private static (float[] X, int N, int T, int F) ReadInputs(string path)
@@ -72,7 +73,31 @@ public static class NpyDataset
         int[] shape = array.Shape;
         if (shape[0] == 0 || shape[1] == 0 || shape[2] == 0)
             throw new NumLstmFormatException(path, "shape", $"expected a non-empty [N, T, F], found ({string.Join(", ", shape)}).");
-        return (array.ToArray<float>(), shape[0], shape[1], shape[2]);
+        return (ToFloats(path, array), shape[0], shape[1], shape[2]);
+    }
+
+    /// <summary>
+    /// The values as float32. A finite float64 beyond float32's range (|v| > 3.4028235e38) would become an infinity
+    /// silently: it is refused naming the file, index and value. NaN and infinities stay what they are (the trainer's
+    /// NonFiniteInputs option decides about them).
+    /// </summary>
+    private static float[] ToFloats(string path, NpyArray array)
+    {
+        float[] values = array.ToArray<float>();
+        if (array.DType != TensorDType.F64)
+            return values;
+        double[]? doubles = null;   // read once, and only if an infinity shows
+        for (int k = 0; k < values.Length; k++)
+        {
+            if (float.IsInfinity(values[k]))
+            {
+                doubles ??= array.ToArray<double>();
+                double value = doubles[k];
+                if (double.IsFinite(value))
+                    throw new NumLstmFormatException(path, "data", $"expected float64 values within float32's range (±{float.MaxValue.ToString(CultureInfo.InvariantCulture)}), found {value.ToString(CultureInfo.InvariantCulture)} at index {k}.");
+            }
+        }
+        return values;
     }
 
     private static int[]? ReadLengths(string? path, int n, int t)

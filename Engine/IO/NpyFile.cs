@@ -437,6 +437,9 @@ public static class NpyFile
             if (_pos == start)
                 throw Error("shape", "a non-negative integer dimension");
             string digits = _text[start.._pos];
+            // NumPy writes repr(int), and ast.literal_eval refuses a leading zero ("0002" is a SyntaxError; "00" is 0).
+            if (digits.Length > 1 && digits[0] == '0' && digits.AsSpan().ContainsAnyExcept('0'))
+                throw new NumLstmFormatException(_file, "shape", $"expected a dimension without leading zeros (as Python writes and reads it), found {Truncate(digits)}.");
             if (Peek() == 'L')
                 _pos++;
             if (!int.TryParse(digits, NumberStyles.None, CultureInfo.InvariantCulture, out int dim))

@@ -35,7 +35,7 @@ public readonly ref struct SequenceBatch<T> where T : unmanaged, IFloatingPointI
         if (batch <= 0) throw new ArgumentException($"Batch size must be positive, got {batch}.", nameof(batch));
         if (time <= 0) throw new ArgumentException($"Sequence length must be positive, got {time}.", nameof(time));
         if (!mask.IsEmpty && mask.Length != (long)batch * time)
-            throw new ArgumentException($"Mask must be [B={batch}, T={time}] ({batch * time} values), got {mask.Length}.", nameof(mask));
+            throw new ArgumentException($"Mask must be [B={batch}, T={time}] ({(long)batch * time} values), got {mask.Length}.", nameof(mask));
         Data = data;
         Batch = batch;
         Time = time;
@@ -99,7 +99,10 @@ public abstract class Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
     public int OutputLength(int batch, int time)
     {
         LayerShape shape = OutputShape ?? throw NotBuilt();
-        return shape.IsSequence ? batch * time * shape.Features : batch * shape.Features;
+        Int128 length = shape.IsSequence ? (Int128)batch * time * shape.Features : (Int128)batch * shape.Features;
+        if (!ArraySizes.Fits(length))
+            throw ArraySizes.TooLarge(length, $"Layer '{Name}': the output [B={batch}, {(shape.IsSequence ? $"T={time}, " : "")}{shape.Features}]", nameof(batch));
+        return (int)length;
     }
 
     /// <summary>Whether the layer passes the mask on (sequence outputs do, as Keras propagates masks).</summary>

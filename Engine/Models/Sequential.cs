@@ -89,7 +89,13 @@ public sealed class Sequential<T> where T : unmanaged, IFloatingPointIeee754<T>
 
     public ModelCache<T> CreateCache() => new(layers.Select(l => l.CreateCache()).ToArray());
 
-    public int OutputLength(int batch, int time) => OutputShape.IsSequence ? batch * time * OutputFeatures : batch * OutputFeatures;
+    public int OutputLength(int batch, int time)
+    {
+        Int128 length = OutputShape.IsSequence ? (Int128)batch * time * OutputFeatures : (Int128)batch * OutputFeatures;
+        if (!ArraySizes.Fits(length))
+            throw ArraySizes.TooLarge(length, $"The model output [B={batch}, {(OutputShape.IsSequence ? $"T={time}, " : "")}{OutputFeatures}]", nameof(batch));
+        return (int)length;
+    }
 
     /// <summary>
     /// Runs every layer. input [B, T, F] with an optional mask [B, T]; returns the output [B, T, O] or [B, O], a view into

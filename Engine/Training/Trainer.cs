@@ -414,8 +414,13 @@ public sealed class Trainer
             if (validation is not null) CheckFinite(validation, "validation");
         }
         ILoss<float> loss = LossFor(train, options.Loss, options.FromLogits, options.LabelSmoothing);
-        Optimizer ??= options.OptimizerFactory?.Invoke(model.Parameters.ToList(), options.LearningRate)
-                      ?? new Adam<float>(model.Parameters.ToList(), options.LearningRate);
+        if (Optimizer is null && options.OptimizerFactory is not null)
+        {
+            // A factory that returns null is a bug in it: falling back to Adam would train with an optimizer no one chose.
+            Optimizer = options.OptimizerFactory(model.Parameters.ToList(), options.LearningRate)
+                ?? throw new InvalidOperationException("TrainingOptions.OptimizerFactory: expected an optimizer, found null (return one, or leave OptimizerFactory null for the default Adam).");
+        }
+        Optimizer ??= new Adam<float>(model.Parameters.ToList(), options.LearningRate);
         Optimizer<float> optimizer = Optimizer;
         CheckOptimizerParameters(optimizer, nameof(options.OptimizerFactory));
         bool useMask = options.UseMask ?? train.IsVariableLength;
@@ -544,7 +549,10 @@ public sealed class Trainer
         if (batchSize <= 0) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "Batch size must be positive.");
         bool masked = useMask ?? data.IsVariableLength;
         int perSample = model.OutputLength(1, data.Steps);
-        var result = new float[(long)data.Count * perSample];
+        Int128 total = (Int128)data.Count * perSample;
+        if (!ArraySizes.Fits(total))
+            throw ArraySizes.TooLarge(total, $"Predict: the outputs [N={data.Count}, {perSample} per sequence]", nameof(data));
+        var result = new float[(int)total];
         var sampler = new BatchSampler(data.Count, batchSize, shuffle: false);
         sampler.StartEpoch(null);
         int offset = 0;
