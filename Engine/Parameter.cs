@@ -11,15 +11,12 @@ public sealed class Parameter<T> where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentException.ThrowIfNullOrEmpty(name);
         ArgumentNullException.ThrowIfNull(shape);
+        // The product checked after each factor: a long wraps too (65536^4 is 0), but not below Array.MaxLength · int.MaxValue.
+        long length = 1;
         foreach (int dim in shape)
         {
             if (dim <= 0)
                 throw new ArgumentException($"Parameter '{name}': every dimension must be positive, got [{string.Join(", ", shape)}].", nameof(shape));
-        }
-        // Checked after each factor: a long wraps too (65536^4 is 0), but not below Array.MaxLength · int.MaxValue.
-        long length = 1;
-        foreach (int dim in shape)
-        {
             length *= dim;
             if (length > Array.MaxLength)
                 throw new ArgumentException($"Parameter '{name}': shape [{string.Join(", ", shape)}] holds more than the maximum array length {Array.MaxLength} elements.", nameof(shape));

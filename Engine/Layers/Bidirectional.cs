@@ -77,6 +77,7 @@ public sealed partial class Bidirectional<T> : Layer<T> where T : unmanaged, IFl
         var c = cache as BidirectionalCache<T> ?? throw new ArgumentException($"Bidirectional '{Name}' needs a BidirectionalCache.", nameof(cache));
         int steps = Forwards.ReturnSequences ? input.Batch * input.Time : input.Batch;
         c.Prepare(steps * Units, input.Batch, input.Time);
+        c.FilledBy = this;   // and its directions' caches by them
         c.PrepareInput(input.Data.Length);
         Forwards.SplitProducts = Backwards.SplitProducts = !ParallelDirections;
         // Each direction draws its dropout masks from its own seeded stream, so the result does not depend on which
@@ -172,9 +173,7 @@ public sealed partial class Bidirectional<T> : Layer<T> where T : unmanaged, IFl
         var c = cache as BidirectionalCache<T> ?? throw new ArgumentException($"Bidirectional '{Name}' needs a BidirectionalCache.", nameof(cache));
         if (!c.ForwardCache.Forwarded || !c.BackwardCache.Forwarded)
             throw new InvalidOperationException($"Bidirectional '{Name}': Backward called before Forward on this cache.");
-        // Another Bidirectional's cache (other H or F) would be read past or short of its buffers in SplitGradient.
-        Forwards.CheckCacheMatches(c.ForwardCache);
-        Backwards.CheckCacheMatches(c.BackwardCache);
+        RequireFilledByThis(c);   // another Bidirectional's cache would be read past or short of its buffers in SplitGradient
         int m = OutputShape!.Value.Features;
         int rowsPerSample = Forwards.ReturnSequences ? c.Time : 1, rows = c.Batch * rowsPerSample;
         if (outputGradient.Length != rows * m)

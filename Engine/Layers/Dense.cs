@@ -48,6 +48,7 @@ public sealed partial class Dense<T> : Layer<T> where T : unmanaged, IFloatingPo
         var c = cache as DenseCache<T> ?? throw new ArgumentException($"Dense '{Name}' needs a DenseCache.", nameof(cache));
         int rows = shape.IsSequence ? input.Batch * input.Time : input.Batch, f = shape.Features;
         c.Prepare(rows, f, Units);
+        c.FilledBy = this;
         input.Data.CopyTo(c.Input);
         Gemm.Multiply(Transpose.No, Transpose.Yes, rows, Units, f, T.One, input.Data, f, Weight.Value, f, T.Zero, output, Units);   // (D1)
         if (bias is not null) for (int r = 0; r < rows; r++) TensorPrimitives.Add(output.Slice(r * Units, Units), bias.Value, output.Slice(r * Units, Units));
@@ -64,10 +65,7 @@ public sealed partial class Dense<T> : Layer<T> where T : unmanaged, IFloatingPo
     public override void Backward(ReadOnlySpan<T> outputGradient, LayerCache cache, Span<T> inputGradient)
     {
         var c = cache as DenseCache<T> ?? throw new ArgumentException($"Dense '{Name}' needs a DenseCache.", nameof(cache));
-        int features = InputShape?.Features ?? throw NotBuilt();
-        if (c.Features != features || c.Units != Units)
-            throw new ArgumentException($"Dense '{Name}': expected a cache of this layer's forward pass (F={features}, units={Units}), found one of F={c.Features}, " +
-                $"units={c.Units} ({(c.Units == 0 ? "Forward has not run with it" : "another layer's cache?")}).", nameof(cache));
+        RequireFilledByThis(c);
         int rows = c.Rows, f = c.Features;
         if (outputGradient.Length != rows * Units)
             throw new ArgumentException($"Dense '{Name}': output gradient must hold {rows * Units} values, got {outputGradient.Length}.", nameof(outputGradient));
@@ -91,12 +89,12 @@ public sealed partial class Dense<T> : Layer<T> where T : unmanaged, IFloatingPo
 
 public sealed class DenseCache<T> : LayerCache where T : unmanaged, IFloatingPointIeee754<T>
 {
-    internal int Rows, Features, Units;
+    internal int Rows, Features;
     internal T[] Input = Array.Empty<T>(), Output = Array.Empty<T>(), PreActivationGradient = Array.Empty<T>();
 
     internal void Prepare(int rows, int features, int units)
     {
-        Rows = rows; Features = features; Units = units;
+        Rows = rows; Features = features;
         if (Input.Length != rows * features) Input = new T[rows * features];
         if (Output.Length != rows * units) { Output = new T[rows * units]; PreActivationGradient = new T[rows * units]; }
     }

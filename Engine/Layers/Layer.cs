@@ -51,6 +51,9 @@ public readonly ref struct SequenceBatch<T> where T : unmanaged, IFloatingPointI
 /// <summary>Per-call state a layer keeps from forward for backward. The caller owns it; one per thread.</summary>
 public abstract class LayerCache
 {
+    /// <summary>The layer whose Forward filled this cache last (null before any): Backward reads only a cache its own
+    /// layer filled, as another layer's forward values, of any shape, would give wrong gradients or overrun.</summary>
+    internal object? FilledBy;
 }
 
 /// <summary>
@@ -112,6 +115,23 @@ public abstract class Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
 
     /// <summary>Adds dL/dinput into <paramref name="inputGradient"/> (may be empty to skip it) and dL/dθ into the parameters.</summary>
     public abstract void Backward(ReadOnlySpan<T> outputGradient, LayerCache cache, Span<T> inputGradient);
+
+    /// <summary>Throws unless this layer's Forward filled <paramref name="cache"/> (see <see cref="LayerCache.FilledBy"/>);
+    /// once per Backward, no allocation unless it throws.</summary>
+    protected internal void RequireFilledByThis(LayerCache cache)
+    {
+        if (ReferenceEquals(cache.FilledBy, this)) return;
+        throw new ArgumentException($"Layer '{Name}' ({Describe()}): expected a cache its own Forward filled, found "
+            + (cache.FilledBy is Layer<T> other ? $"one filled by layer '{other.Name}' ({other.Describe()}): another layer's cache." : "one no Forward has filled."), "cache");
+    }
+
+    /// <summary>Type and shape for messages: <c>Lstm, [T, 3] → [T, 6]</c>.</summary>
+    private string Describe()
+    {
+        static string Shape(LayerShape? s) => s is { } shape ? (shape.IsSequence ? $"[T, {shape.Features}]" : $"[{shape.Features}]") : "not built";
+        string type = GetType().Name;
+        return $"{type[..(type.IndexOf('`') is int tick and >= 0 ? tick : type.Length)]}, {Shape(InputShape)} → {Shape(OutputShape)}";
+    }
 
     protected InvalidOperationException NotBuilt() => new($"Layer '{Name}' has not been built: call Build with the input shape first.");
 

@@ -56,6 +56,7 @@ public sealed partial class LayerNorm<T> : Layer<T> where T : unmanaged, IFloati
         var c = cache as LayerNormCache<T> ?? throw new ArgumentException($"LayerNorm '{Name}' needs a LayerNormCache.", nameof(cache));
         int f = shape.Features, rows = input.Data.Length / f;
         c.Prepare(rows, f);
+        c.FilledBy = this;
         if (!SplitRows(rows, f))
         {
             ForwardRows(input.Data, output, c, 0, rows);
@@ -91,10 +92,7 @@ public sealed partial class LayerNorm<T> : Layer<T> where T : unmanaged, IFloati
     public override unsafe void Backward(ReadOnlySpan<T> outputGradient, LayerCache cache, Span<T> inputGradient)
     {
         var c = cache as LayerNormCache<T> ?? throw new ArgumentException($"LayerNorm '{Name}' needs a LayerNormCache.", nameof(cache));
-        int features = InputShape?.Features ?? throw NotBuilt();
-        if (c.Features != features)
-            throw new ArgumentException($"LayerNorm '{Name}': expected a cache of this layer's forward pass (F={features}), found one of F={c.Features} " +
-                $"({(c.Features == 0 ? "Forward has not run with it" : "another layer's cache?")}).", nameof(cache));
+        RequireFilledByThis(c);
         if (outputGradient.Length != c.Normalized.Length)
             throw new ArgumentException($"LayerNorm '{Name}': output gradient must hold {c.Normalized.Length} values, got {outputGradient.Length}.", nameof(outputGradient));
         Span<T> dx = inputGradient;

@@ -145,6 +145,7 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
         bool inputDropout = context.Training && Dropout > 0;
         bool recurrentDropout = context.Training && RecurrentDropout > 0;
         c.Prepare(batchSize, time, f, h, inputDropout ? InputMaskCount : 0, recurrentDropout, CellNormalization);
+        c.FilledBy = this;
         bool split = SplitProducts;
 
         // X in processing order, time-major [T, B, F]: step s holds input time tIn, so each step's rows form one block.
@@ -278,18 +279,6 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
         c.Forwarded = true;
     }
 
-    /// <summary>
-    /// Throws unless the cache holds a forward pass of a layer of this one's H, F and cell LayerNorms: another layer's cache
-    /// (a smaller one overran its buffers, a larger one gave wrong gradients without a word). Once per call, no allocation.
-    /// </summary>
-    internal void CheckCacheMatches(LstmCache<T> c)
-    {
-        if (c.Units != Units || c.Features != InputFeatures || !Equals(c.Norm, CellNormalization))
-            throw new ArgumentException(
-                $"LSTM '{Name}': expected a cache of this layer's forward pass (H={Units}, F={InputFeatures}, cell {CellNormalization}), " +
-                $"found one of H={c.Units}, F={c.Features}, cell {c.Norm} (another layer's cache?).", "cache");
-    }
-
     // ---------------------------------------------------------------------------------------------------------------
     // Backward. outputGradient like output; dFinalH, dFinalC [B, H] or empty. Adds into inputGradient [B, T, F],
     // dInitialH, dInitialC [B, H] (each may be empty to skip) and every parameter gradient. The gate gradients of all
@@ -306,7 +295,7 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
     {
         var c = cache as LstmCache<T> ?? throw new ArgumentException($"LSTM '{Name}' needs an LstmCache.", nameof(cache));
         if (!c.Forwarded) throw new InvalidOperationException($"LSTM '{Name}': Backward called before Forward on this cache.");
-        CheckCacheMatches(c);
+        RequireFilledByThis(c);   // another layer's cache: a smaller one overran its buffers, a larger one gave wrong gradients
         int batchSize = c.Batch, time = c.Time, f = InputFeatures, h = Units, g = 4 * h, rows = batchSize * time;
         int outLength = ReturnSequences ? batchSize * time * h : batchSize * h;
         if (outputGradient.Length != outLength)
@@ -918,8 +907,6 @@ internal sealed class NormCache<T> where T : unmanaged, IFloatingPointIeee754<T>
 public sealed partial class LstmCache<T> : LayerCache where T : unmanaged, IFloatingPointIeee754<T>
 {
     internal int Batch, Time;
-    internal int Units, Features;                                // H and F of the layer whose Forward filled the cache
-    internal CellNormalization? Norm;                            // ... and its cell LayerNorms
     internal bool Forwarded, InputDropoutActive, RecurrentDropoutActive;
     internal int InputMaskCount;                                 // 1 (shared by the gates) or 4 (one per gate); 0 off
     internal T[] Input = Array.Empty<T>();                       // X in step order [T, B, F]
@@ -965,7 +952,6 @@ public sealed partial class LstmCache<T> : LayerCache where T : unmanaged, IFloa
     internal void Prepare(int batch, int time, int f, int h, int inputMasks, bool recurrentDropout, CellNormalization norm)
     {
         Batch = batch; Time = time; Forwarded = false;
-        Units = h; Features = f; Norm = norm;
         bool inputDropout = inputMasks > 0;
         InputDropoutActive = inputDropout; InputMaskCount = inputMasks; RecurrentDropoutActive = recurrentDropout;
         int g = 4 * h, bt = batch * time;

@@ -381,6 +381,17 @@ public sealed class Trainer
                     "expected an optimizer over model.Parameters (or some of them, to freeze the rest).", argumentName);
     }
 
+    // The first Fit's optimizer, kept only once checked: a refused one would stay on the trainer for the next Fit or a
+    // checkpoint. A factory that returns null is a bug in it: falling back to Adam would train with an optimizer no one chose.
+    private Optimizer<float> CreateOptimizer(TrainingOptions options)
+    {
+        if (options.OptimizerFactory is null) return new Adam<float>(model.Parameters.ToList(), options.LearningRate);
+        Optimizer<float> optimizer = options.OptimizerFactory(model.Parameters.ToList(), options.LearningRate)
+            ?? throw new InvalidOperationException("TrainingOptions.OptimizerFactory: expected an optimizer, found null (return one, or leave OptimizerFactory null for the default Adam).");
+        CheckOptimizerParameters(optimizer, nameof(options.OptimizerFactory));
+        return optimizer;
+    }
+
     public Sequential<float> Model => model;
     /// <summary>The optimizer; created by the first Fit if none was given. Its state is what a checkpoint saves.</summary>
     public Optimizer<float>? Optimizer { get; private set; }
@@ -414,15 +425,8 @@ public sealed class Trainer
             if (validation is not null) CheckFinite(validation, "validation");
         }
         ILoss<float> loss = LossFor(train, options.Loss, options.FromLogits, options.LabelSmoothing);
-        if (Optimizer is null && options.OptimizerFactory is not null)
-        {
-            // A factory that returns null is a bug in it: falling back to Adam would train with an optimizer no one chose.
-            Optimizer = options.OptimizerFactory(model.Parameters.ToList(), options.LearningRate)
-                ?? throw new InvalidOperationException("TrainingOptions.OptimizerFactory: expected an optimizer, found null (return one, or leave OptimizerFactory null for the default Adam).");
-        }
-        Optimizer ??= new Adam<float>(model.Parameters.ToList(), options.LearningRate);
-        Optimizer<float> optimizer = Optimizer;
-        CheckOptimizerParameters(optimizer, nameof(options.OptimizerFactory));
+        Optimizer<float> optimizer = Optimizer ?? CreateOptimizer(options);
+        Optimizer = optimizer;
         bool useMask = options.UseMask ?? train.IsVariableLength;
         var sampler = new BatchSampler(train.Count, options.BatchSize, options.Shuffle);
         (string metricName, MetricKind metricKind) = ResolveMetric(options.Metric, train, loss, model.OutputFeatures, nameof(options.Metric));
