@@ -104,15 +104,40 @@ public class EarlyStoppingTests
         Assert.That(EpochsRun(new EarlyStopping(monitor: "loss", mode: EarlyStoppingMode.Max), new[] { 0.5, 0.6, 0.55 }), Is.EqualTo(3));
     }
 
+    // Keras 3 (early_stopping.py, on_train_begin: self.best = None; test_early_stopping_reuse_across_models) starts every
+    // fit afresh: a second Fit is not compared with the first one's best.
     [Test]
-    public void ASecondFit_ResetsTheWait_ButKeepsTheBest_AsKeras()
+    public void ASecondFit_StartsAfresh_WithNoBest_AsKeras()
     {
         var stopping = new EarlyStopping(monitor: "val_loss", patience: 2);
-        Assert.That(EpochsRun(stopping, new[] { 1.0, 0.5, 0.6 }), Is.EqualTo(3));
-        Assert.That((stopping.Wait, stopping.Best), Is.EqualTo((1, 0.5)));
-        // Second Fit, epochs 3.. : 0.7 is worse than the kept best 0.5 (wait 1), 0.8 too (wait 2 ≥ 2): stop.
-        Assert.That(EpochsRun(stopping, new[] { 0.7, 0.8, 0.1 }, firstEpoch: 3), Is.EqualTo(2));
-        Assert.That(stopping.StoppedEpoch, Is.EqualTo(4));
+        Assert.That(stopping.Best, Is.Null, "no best before the first monitored epoch (Keras' None)");
+        Assert.That(EpochsRun(stopping, new[] { 0.1, 0.5, 0.6 }), Is.EqualTo(3));
+        Assert.That((stopping.Wait, stopping.Best), Is.EqualTo((2, (double?)0.1)));
+        // Second Fit, epochs 3.. : 0.7 is its first monitored value, an improvement on no best (wait 0); 0.8 and 0.9 raise
+        // the wait to 1 and 2 ≥ 2: stop at the third epoch. Against the first Fit's best 0.1 it would stop at the second.
+        Assert.That(EpochsRun(stopping, new[] { 0.7, 0.8, 0.9, 1.0 }, firstEpoch: 3), Is.EqualTo(3));
+        Assert.That((stopping.StoppedEpoch, stopping.BestEpoch, stopping.Best), Is.EqualTo((5, 3, (double?)0.7)));
+    }
+
+    // _is_improvement(value, None) is True: the first monitored value of a Fit is the best, whatever it is (NaN and ±∞
+    // included), and a NaN best is never beaten afterwards (NaN comparisons are false).
+    [Test]
+    public void TheFirstMonitoredValue_IsAlwaysAnImprovement_EvenNaN()
+    {
+        // Epoch 0: NaN becomes the best (wait 0); epoch 1: 1.0 < NaN is false, wait 1 ≥ 1 at epoch 1 > 0: stop.
+        var stopping = new EarlyStopping(monitor: "val_loss", patience: 1);
+        Assert.That(EpochsRun(stopping, new[] { double.NaN, 1.0, 0.5 }), Is.EqualTo(2));
+        Assert.That(stopping.Best, Is.NaN);
+        // +∞ first (max mode: −∞) is the best too; 1.0 then improves on it.
+        stopping = new EarlyStopping(monitor: "val_loss", patience: 1);
+        Assert.That(EpochsRun(stopping, new[] { double.PositiveInfinity, 1.0, 2.0 }), Is.EqualTo(3));
+        Assert.That(stopping.BestEpoch, Is.EqualTo(1));
+        stopping = new EarlyStopping(monitor: "val_accuracy", patience: 0, startFromEpoch: 1);
+        Assert.That(EpochsRun(stopping, new[] { 0.9, double.NegativeInfinity, 0.1 }), Is.EqualTo(3));
+        Assert.That(stopping.BestEpoch, Is.EqualTo(2));
+        // A NaN after the first epoch is no improvement: wait 1, then 2 ≥ 2.
+        stopping = new EarlyStopping(monitor: "val_loss", patience: 2);
+        Assert.That(EpochsRun(stopping, new[] { 1.0, double.NaN, double.NaN, 0.5 }), Is.EqualTo(3));
     }
 
     [TestCase(new[] { 1.0, 0.5, 0.7, 0.8 }, 1, 4)]   // best at epoch 1; stops at epoch 3 (wait 2)

@@ -107,16 +107,19 @@ public class ReduceLearningRateOnPlateauTests
             Is.EqualTo(new[] { 1.0, 0.5, 0.5, 0.25, 0.25, 0.125 }));
     }
 
-    // Keras uses min_delta as given (no abs, unlike its EarlyStopping): with −0.5 a rise of 1 each epoch is still "no
-    // improvement" (2 < 1 + 0.5 is false), and 1.2 after 1 counts as one (1.2 < 1.5).
+    // Keras 3 takes |min_delta| (monitor_callback.py, MonitorCallback.__init__: self.min_delta = abs(min_delta), the base
+    // of ReduceLROnPlateau since Keras 3.11), as its EarlyStopping does: −0.5 acts as 0.5, so a rise is no improvement
+    // and 1.2 after 1 is none either (1.2 + 0.5 < 1 is false); only a fall by more than 0.5 is one.
     [Test]
-    public void NegativeMinDelta_IsUsedAsGiven()
+    public void NegativeMinDelta_IsTakenAsItsAbsoluteValue_AsKeras3()
     {
-        Assert.That(new ReduceLearningRateOnPlateau(minDelta: -0.5).MinDelta, Is.EqualTo(-0.5));
-        Assert.That(RatesAfterEachEpoch(new ReduceLearningRateOnPlateau(monitor: "loss", factor: 0.5, patience: 1, minDelta: -0.5), new[] { 1.0, 2.0, 3.0 }),
-            Is.EqualTo(new[] { 1.0, 0.5, 0.25 }));
+        Assert.That(new ReduceLearningRateOnPlateau(minDelta: -0.5).MinDelta, Is.EqualTo(0.5));
         Assert.That(RatesAfterEachEpoch(new ReduceLearningRateOnPlateau(monitor: "loss", factor: 0.5, patience: 1, minDelta: -0.5), new[] { 1.0, 1.2, 1.4 }),
-            Is.EqualTo(new[] { 1.0, 1.0, 1.0 }));
+            Is.EqualTo(new[] { 1.0, 0.5, 0.25 }));
+        Assert.That(RatesAfterEachEpoch(new ReduceLearningRateOnPlateau(monitor: "loss", factor: 0.5, patience: 1, minDelta: -0.5), new[] { 2.0, 1.6, 1.0 }),
+            Is.EqualTo(new[] { 1.0, 0.5, 0.5 }));
+        Assert.That(RatesAfterEachEpoch(new ReduceLearningRateOnPlateau(monitor: "val_accuracy", factor: 0.5, patience: 1, minDelta: -0.2), new[] { 0.5, 0.6, 0.8 }),
+            Is.EqualTo(new[] { 1.0, 0.5, 0.5 }));
     }
 
     [Test]

@@ -422,6 +422,40 @@ public class TrainerTests
         Assert.That(wrong, Is.Not.EqualTo(expected), "a split one sequence off must give another loss");
     }
 
+    // Keras masks inside the model, so ragged validation sequences are masked whatever the training data holds. Here the
+    // mask comes from each dataset's lengths, and the default (UseMask unset) decides per dataset as Evaluate does: a
+    // training part of full-length sequences must not switch the mask off for a ragged held-out part (it was decided
+    // from the training part alone, and the validation loss read the padding as data).
+    [Test]
+    public void Fit_RaggedValidationSequences_AreMasked_EvenWhenTheTrainingSequencesAreFullLength()
+    {
+        const int count = 10, steps = 8, features = 2;
+        var random = new Random(21);
+        var x = new float[count * steps * features];
+        var labels = new int[count];
+        int[] lengths = { 8, 8, 8, 8, 8, 8, 8, 8, 3, 5 };   // the split's last 2 are short, the first 8 full length
+        for (int n = 0; n < count; n++)
+        {
+            for (int k = 0; k < lengths[n] * features; k++) x[n * steps * features + k] = (float)(random.NextDouble() * 2 - 1);
+            labels[n] = n % 2;
+        }
+        SequenceDataset data = SequenceDataset.ForClassification(x, count, steps, features, labels, 2, lengths);
+        int[] held = { 8, 9 };
+
+        var trainer = new Trainer(SmallModel(LayerNormPlacement.None));
+        TrainingHistory history = trainer.Fit(data, new TrainingOptions { Epochs = 1, BatchSize = 4, ValidationSplit = 0.2, Shuffle = false });
+        (double masked, _) = trainer.Evaluate(data.Subset(held), batchSize: 4);
+        (double unmasked, _) = trainer.Evaluate(data.Subset(held), batchSize: 4, useMask: false);
+        Assert.That(masked, Is.Not.EqualTo(unmasked).Within(1e-6), "the padding must change the loss when read as data");
+        Assert.That(history.Epochs[0].ValidationLoss, Is.EqualTo(masked), "the held-out part is ragged: masked");
+
+        // The same with a validation set given: full-length training data, ragged validation data.
+        var second = new Trainer(SmallModel(LayerNormPlacement.None));
+        SequenceDataset fullLength = data.Subset(Enumerable.Range(0, 8).ToArray());
+        history = second.Fit(fullLength, new TrainingOptions { Epochs = 1, BatchSize = 4, Validation = data.Subset(held), Shuffle = false });
+        Assert.That(history.Epochs[0].ValidationLoss, Is.EqualTo(second.Evaluate(data.Subset(held), batchSize: 4).Loss));
+    }
+
     // Keras 3's loss tracker is a Mean updated once per batch with sample_weight = the batch size
     // (keras/src/backend/*/trainer.py: _loss_tracker.update_state(loss, sample_weight=x.shape[0])), and accuracy is a
     // per-sample mean: with a short last batch the epoch's values are the means over samples, not over batches.
@@ -488,6 +522,25 @@ public class TrainerTests
         Assert.That(metric, Is.EqualTo((double)rowsRight / count).Within(1e-12));
         Assert.That(trainer.Evaluate(data, loss, batchSize: 5, metric: "categorical_accuracy").Metric, Is.EqualTo((double)rowsRight / count).Within(1e-12));
         Assert.That(trainer.Fit(data, new TrainingOptions { Epochs = 1, Loss = loss, BatchSize = 8 }).MetricName, Is.EqualTo("accuracy"));
+    }
+
+    // Keras computes val_<metric> with the metrics compiled for training: the metric asked for by TrainingOptions.Metric
+    // is the one the validation pass reports too (it used to report the default metric under the requested name).
+    [Test]
+    public void Fit_ValidationMetric_IsTheRequestedMetric_AsTheTrainingMetric()
+    {
+        const int count = 29, width = 3;
+        (SequenceDataset data, _, Trainer trainer) = MultiLabel(count, width, Activation.Linear);
+        double binary = trainer.Evaluate(data, "binary_crossentropy", batchSize: 8, metric: "binary_accuracy").Metric;
+        double categorical = trainer.Evaluate(data, "binary_crossentropy", batchSize: 8).Metric;
+        Assert.That(binary, Is.Not.EqualTo(categorical).Within(1e-3), "the data must tell binary from categorical accuracy");
+        TrainingHistory history = trainer.Fit(data, new TrainingOptions
+        {
+            Epochs = 1, Loss = "binary_crossentropy", BatchSize = 8, Metric = "binary_accuracy", Validation = data,
+            OptimizerFactory = (parameters, _) => new Sgd<float>(parameters, learningRate: 0),   // the weights stay as evaluated
+        });
+        Assert.That(history.MetricName, Is.EqualTo("binary_accuracy"));
+        Assert.That(history.Epochs[0].ValidationMetric, Is.EqualTo(binary).Within(1e-12));
     }
 
     // One output per sequence: "accuracy" is binary accuracy (Keras' is_binary comes first), thresholded at 0 on logits.

@@ -60,7 +60,9 @@ public sealed class TrainingOptions
     public double ClipValue { get; init; } = 1.0;
     public IList<ITrainingCallback> Callbacks { get; init; } = new List<ITrainingCallback>();
     public IProgress<TrainingProgress>? Progress { get; init; }
-    /// <summary>Apply the dataset's sequence lengths as a mask (Keras masking). Default: when the dataset is variable length.</summary>
+    /// <summary>Apply the datasets' sequence lengths as a mask (Keras masking). Default: decided per dataset, the training
+    /// part and the validation part each masked when its own sequences are of variable length (as
+    /// <see cref="Trainer.Evaluate"/> decides), so a ragged held-out part is masked even if every training sequence is full length.</summary>
     public bool? UseMask { get; init; }
     /// <summary>NaN or infinite values in the training or validation inputs or targets: Reject (default) throws an
     /// ArgumentException naming the first one before training starts; Allow lets them through (the loss will not be finite).</summary>
@@ -490,7 +492,10 @@ public sealed class Trainer
             double? validationLoss = null, validationMetric = null;
             if (validation is not null)
             {
-                (double vl, double vm) = Evaluate(validation, options.Loss, options.BatchSize, useMask, options.FromLogits, options.LabelSmoothing);
+                // The validation set's own lengths decide its mask (as Evaluate's default), and the metric is the one
+                // the epoch logs for training, as Keras computes val_ metrics with the compiled ones.
+                (double vl, double vm) = Evaluate(validation, options.Loss, options.BatchSize, options.UseMask ?? validation.IsVariableLength,
+                    options.FromLogits, options.LabelSmoothing, metricName);
                 validationLoss = vl;
                 validationMetric = vm;
             }
