@@ -193,16 +193,19 @@ public enum EarlyStoppingMode
 }
 
 /// <summary>
-/// Keras' <c>EarlyStopping</c>, rule for rule: at each epoch end (from <c>startFromEpoch</c> on) the wait count goes up by
-/// one; an improvement (better than the best by more than |minDelta|) resets it to 0, if it also beats the baseline;
-/// otherwise training stops once wait ≥ patience, except at epoch 0. So patience = 3 on a loss that never improves after
-/// epoch 0 runs exactly 4 epochs. With <c>restoreBestWeights</c>, the weights of the best epoch are put back when Fit
-/// ends, stopped early or not. The best value carries over between Fit calls (as in Keras); the wait count does not.
+/// Keras 3's <c>EarlyStopping</c> (keras/src/callbacks/early_stopping.py), rule for rule: at each epoch end (from
+/// <c>startFromEpoch</c> on) the wait count goes up by one; an improvement (better than the best by more than |minDelta|;
+/// the first monitored value of a Fit always is one, NaN and ±∞ included, as Keras' <c>_is_improvement(value, None)</c>)
+/// becomes the best and resets the wait to 0 if it also beats the baseline; otherwise training stops once wait ≥ patience,
+/// except at epoch 0. So patience = 3 on a loss that never improves after epoch 0 runs exactly 4 epochs. A NaN is never
+/// an improvement on a best, and nothing improves on a NaN best. With <c>restoreBestWeights</c>, the weights of the best
+/// epoch are put back when Fit ends, stopped early or not. Each Fit starts afresh (no best, wait 0), as Keras 3's
+/// <c>on_train_begin</c> (<c>self.best = None</c>).
 /// </summary>
 public sealed class EarlyStopping : ITrainingCallback
 {
     private bool? minimize;
-    private double best;
+    private double? best;
     private float[]? bestWeights;
     private Sequential<float>? model;
 
@@ -236,8 +239,8 @@ public sealed class EarlyStopping : ITrainingCallback
     /// <summary>The epoch at which training was stopped (0 if it was not), and the epoch of the best value.</summary>
     public int StoppedEpoch { get; private set; }
     public int BestEpoch { get; private set; }
-    /// <summary>The best monitored value so far (±∞ before the first monitored epoch).</summary>
-    public double Best => minimize is null ? double.NaN : best;
+    /// <summary>The best monitored value of this Fit; null before its first monitored epoch (Keras' None).</summary>
+    public double? Best => best;
 
     public void OnTrainBegin(TrainingRun run)
     {
@@ -245,12 +248,9 @@ public sealed class EarlyStopping : ITrainingCallback
             throw new InvalidOperationException(
                 $"EarlyStopping monitors '{Monitor}', which this run does not log; it logs {string.Join(", ", run.LoggedNames)}"
                 + (run.HasValidation ? "." : " (val_ quantities need TrainingOptions.Validation or ValidationSplit)."));
-        if (minimize is null)
-        {
-            string metric = Monitor.StartsWith("val_", StringComparison.Ordinal) ? Monitor[4..] : Monitor;
-            minimize = Mode switch { EarlyStoppingMode.Min => true, EarlyStoppingMode.Max => false, _ => !metric.EndsWith("accuracy", StringComparison.Ordinal) };
-            best = minimize.Value ? double.PositiveInfinity : double.NegativeInfinity;
-        }
+        string metric = Monitor.StartsWith("val_", StringComparison.Ordinal) ? Monitor[4..] : Monitor;
+        minimize = Mode switch { EarlyStoppingMode.Min => true, EarlyStoppingMode.Max => false, _ => !metric.EndsWith("accuracy", StringComparison.Ordinal) };
+        best = null;
         model = run.Model;
         Wait = 0;
         StoppedEpoch = 0;
@@ -292,8 +292,9 @@ public sealed class EarlyStopping : ITrainingCallback
         if (RestoreBestWeights && bestWeights is not null) Trainer.PutWeights(run.Model.Parameters, bestWeights);
     }
 
-    private bool IsImprovement(double value, double reference) =>
-        minimize!.Value ? value + MinDelta < reference : value - MinDelta > reference;
+    // Keras: monitor_op(value - min_delta, reference), min_delta negated for "less"; no reference (None) is beaten by anything.
+    private bool IsImprovement(double value, double? reference) =>
+        reference is not double r || (minimize!.Value ? value + MinDelta < r : value - MinDelta > r);
 }
 
 /// <summary>
