@@ -3,18 +3,21 @@ using NumLstm.Optimizers;
 namespace NumLstm.Training;
 
 /// <summary>
-/// Keras' <c>ReduceLROnPlateau</c> (keras/src/callbacks/reduce_lr_on_plateau.py), rule for rule. At each epoch end:
+/// Keras 3's <c>ReduceLROnPlateau</c> (keras/src/callbacks/reduce_lr_on_plateau.py on monitor_callback.py's
+/// <c>MonitorCallback</c>, Keras 3.11 on), rule for rule. At each epoch end:
 /// <list type="number">
 /// <item>in a cooldown, the cooldown count goes down by one and the wait count is set to 0;</item>
-/// <item>an improvement (min mode: value &lt; best − minDelta; max mode: value &gt; best + minDelta; minDelta as given,
-/// not its absolute value, as Keras) makes the value the best and sets wait to 0;</item>
+/// <item>an improvement (min mode: value + |minDelta| &lt; best; max mode: value − |minDelta| &gt; best; Keras'
+/// <c>monitor_op(value - min_delta, best)</c> with <c>min_delta = abs(min_delta)</c>, negated for min) makes the value
+/// the best and sets wait to 0;</item>
 /// <item>otherwise, outside a cooldown, wait goes up by one; once wait ≥ patience, if the rate is above minRate it
 /// becomes max(rate · factor, minRate), the cooldown count becomes <c>cooldown</c> and wait 0. A rate already at
 /// minRate stays, and wait keeps counting.</item>
 /// </list>
 /// The new rate applies from the next epoch on, and the optimizer keeps it after Fit returns. Each Fit starts afresh
-/// (best ±∞, wait and cooldown 0; Keras' on_train_begin), with the rate the optimizer has. A NaN value is never an
-/// improvement. Defaults are Keras': monitor <c>val_loss</c>, factor 0.1, patience 10, minDelta 1e-4, cooldown 0,
+/// (best ±∞, wait and cooldown 0; Keras' on_train_begin, and the ±∞ its first fit starts from), with the rate the
+/// optimizer has. A NaN value is never an improvement. (Keras' later fits with a reused callback start from best = None,
+/// which any first value beats; that differs from ±∞ only for a first value of NaN or ±∞.) Defaults are Keras': monitor <c>val_loss</c>, factor 0.1, patience 10, minDelta 1e-4, cooldown 0,
 /// minRate 0; mode Auto minimizes every logged quantity but the accuracies (a name ending in accuracy). The rate is kept in double, as PyTorch keeps
 /// a param group's lr; Keras holds it in a float32 variable, so its rates agree with these to float32's precision.
 /// </summary>
@@ -40,7 +43,7 @@ public sealed class ReduceLearningRateOnPlateau : ITrainingCallback
         Factor = factor;
         Patience = patience;
         Mode = mode;
-        MinDelta = minDelta;
+        MinDelta = Math.Abs(minDelta);   // Keras 3 (MonitorCallback): self.min_delta = abs(min_delta)
         Cooldown = cooldown;
         MinRate = minRate;
     }
@@ -49,6 +52,7 @@ public sealed class ReduceLearningRateOnPlateau : ITrainingCallback
     public double Factor { get; }
     public int Patience { get; }
     public EarlyStoppingMode Mode { get; }
+    /// <summary>|minDelta|, as Keras 3 keeps it.</summary>
     public double MinDelta { get; }
     public int Cooldown { get; }
     public double MinRate { get; }
@@ -92,7 +96,7 @@ public sealed class ReduceLearningRateOnPlateau : ITrainingCallback
             CooldownLeft--;
             Wait = 0;
         }
-        if (minimize ? current < best - MinDelta : current > best + MinDelta)
+        if (minimize ? current + MinDelta < best : current - MinDelta > best)
         {
             best = current;
             Wait = 0;
