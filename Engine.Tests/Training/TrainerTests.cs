@@ -608,6 +608,20 @@ public class TrainerTests
         Assert.Throws<ArgumentOutOfRangeException>(() => trainer.Fit(SignTask(8, 1), new TrainingOptions { BatchSize = 0 }));
     }
 
+    // A validation set of the other task kind (labels against real-valued rows) cannot be scored with the training loss:
+    // refused before the first epoch, naming it, instead of after an epoch of training by the loss's own message.
+    [Test]
+    public void Fit_RefusesAValidationSetOfTheOtherTaskKind_BeforeTraining()
+    {
+        SequenceDataset train = SignTask(16, 2);
+        SequenceDataset rows = SequenceDataset.ForRegression(train.X, train.Count, train.Steps, train.Features, new float[train.Count * 2], 2, train.Lengths);
+        var trainer = new Trainer(SmallModel(LayerNormPlacement.None));
+        var error = Assert.Throws<ArgumentException>(() => trainer.Fit(train, new TrainingOptions { Epochs = 2, Validation = rows }))!;
+        Assert.That(error.ParamName, Is.EqualTo("validation"));
+        Assert.That(error.Message, Does.Contain("Regression").And.Contain("Classification"));
+        Assert.That(trainer.CompletedEpochs, Is.EqualTo(0), "refused before the first epoch");
+    }
+
     [Test]
     public void Predict_EqualsForwardOnEachSequence()
     {

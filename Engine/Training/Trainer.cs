@@ -421,7 +421,14 @@ public sealed class Trainer
             if (train.Count == 0 || validation.Count == 0)
                 throw new ArgumentException($"Validation split {options.ValidationSplit} leaves an empty part of {train.Count + validation.Count} sequences.", nameof(options));
         }
-        if (validation is not null) CheckDataset(validation, "validation");
+        if (validation is not null)
+        {
+            CheckDataset(validation, "validation");
+            // Scored with the training loss and metric: a set of the other kind would be scored with its own default
+            // loss (mse for rows) and report that as val_loss.
+            if (validation.Task != train.Task)
+                throw new ArgumentException($"validation: a {validation.Task} dataset, but the training data is a {train.Task} dataset; the validation set is scored with the training loss and metric.", "validation");
+        }
         if (options.NonFiniteInputs == NonFiniteInputs.Reject)
         {
             CheckFinite(train, nameof(train));
