@@ -3,7 +3,9 @@ namespace NumLstm.Data;
 /// <summary>
 /// Per-feature standardization <c>z = (x - mean[f]) / std[f]</c>. Fit it on the training set only; the statistics
 /// cover valid steps only (padding is left out), and padded steps stay 0 after <see cref="Transform"/>.
-/// std is the population standard deviation; a feature with std 0 (or not finite) gets std 1, so it is only centred.
+/// std is the population standard deviation (ddof 0, as scikit-learn's StandardScaler and Keras' Normalization); a
+/// feature with std 0 gets std 1, so it is only centred (scikit-learn's rule; Keras' Normalization divides by
+/// max(std, 1e-7) instead, which differs only off the training data); data holding NaN or ±∞ is refused by <see cref="Fit"/>.
 /// Saved as two float arrays, <see cref="Mean"/> and <see cref="Std"/>; rebuild with the constructor.
 /// </summary>
 public sealed class Standardizer
