@@ -51,6 +51,18 @@ public class EarlyStoppingTests
         Assert.That(EpochsRun(new EarlyStopping(monitor: "loss", patience: patience), Flat), Is.EqualTo(expected));
     }
 
+    // Keras 3's early_stopping_test.py, test_early_stopping_patience: stopped_epoch == max(patience, 1) + 2.
+    [TestCase(0)]
+    [TestCase(1)]
+    [TestCase(2)]
+    [TestCase(3)]
+    public void Patience_KerasKnownAnswer(int patience)
+    {
+        var stopping = new EarlyStopping(monitor: "loss", patience: patience);
+        EpochsRun(stopping, new[] { 10.0, 9.0, 8.0, 9.0, 8.9, 8.8, 8.7, 8.6, 8.5 });
+        Assert.That(stopping.StoppedEpoch, Is.EqualTo(Math.Max(patience, 1) + 2));
+    }
+
     [Test]
     public void Defaults_AreKeras()
     {
@@ -155,6 +167,38 @@ public class EarlyStoppingTests
         Assert.That(run, Is.EqualTo(epochs));
         Assert.That(stopping.BestEpoch, Is.EqualTo(bestEpoch));
         Assert.That(Model.Parameters.SelectMany(p => p.Value.ToArray()).ToArray(), Is.EqualTo(weightsAt[bestEpoch]));
+    }
+
+    // Keras 3's early_stopping_test.py, test_early_stopping_final_weights_when_restoring_model_weights, case by case
+    // (the model's "weights" are the epoch they were set at): the best epoch is restored when patience runs out, when no
+    // epoch beats the baseline (5 epochs, epoch 2 restored), and when another callback stops training.
+    [Test]
+    public void RestoreBestWeights_KerasKnownAnswers()
+    {
+        float[] Weights() => Model.Parameters.SelectMany(p => p.Value.ToArray()).ToArray();
+        void SetWeightsToEpoch(int epoch) { foreach (var p in Model.Parameters) Array.Fill(p.Value, (float)epoch); }
+        float[] EpochWeights(int epoch) { SetWeightsToEpoch(epoch); return Weights(); }
+
+        var stopping = new EarlyStopping(monitor: "val_loss", patience: 2, restoreBestWeights: true);
+        Assert.That(EpochsRun(stopping, new[] { 0.2, 0.15, 0.1, 0.11, 0.12 }, atEpochEnd: SetWeightsToEpoch), Is.EqualTo(5));
+        Assert.That(Weights(), Is.EqualTo(EpochWeights(2)));
+
+        stopping = new EarlyStopping(monitor: "val_loss", patience: 5, baseline: 0.5, restoreBestWeights: true);
+        Assert.That(EpochsRun(stopping, new[] { 0.9, 0.8, 0.7, 0.71, 0.72, 0.73 }, atEpochEnd: SetWeightsToEpoch), Is.EqualTo(5));
+        Assert.That(Weights(), Is.EqualTo(EpochWeights(2)));
+
+        // Another callback stops training at epoch 3: Fit still calls OnTrainEnd, which restores epoch 2.
+        stopping = new EarlyStopping(monitor: "val_loss", patience: 5, baseline: 0.5, restoreBestWeights: true);
+        var run = new TrainingRun(Model, hasValidation: true, "accuracy");
+        stopping.OnTrainBegin(run);
+        double[] losses = { 0.9, 0.8, 0.7, 0.71 };
+        for (int epoch = 0; epoch < losses.Length; epoch++)
+        {
+            SetWeightsToEpoch(epoch);
+            Assert.That(stopping.OnEpochEnd(Record(epoch, losses[epoch], "val_loss")), Is.False);
+        }
+        stopping.OnTrainEnd(run);
+        Assert.That(Weights(), Is.EqualTo(EpochWeights(2)));
     }
 
     [Test]
