@@ -398,6 +398,27 @@ public class TrainerTests
         Assert.That(trainer.Fit(SignTask(8, 1), new TrainingOptions { Epochs = 1 }).Epochs, Has.Count.EqualTo(1), "the last epoch fits");
     }
 
+    // Keras' History: history.history maps each logged key (loss, the metric, val_loss, val_ + metric) to its value per
+    // epoch, and history.epoch lists the epochs run.
+    [Test]
+    public void History_HoldsKerasLogKeys_WithTheirValuesPerEpoch()
+    {
+        SequenceDataset data = SignTask(24, 5);
+        var trainer = new Trainer(SmallModel(LayerNormPlacement.None));
+        TrainingHistory history = trainer.Fit(data, new TrainingOptions { Epochs = 2, BatchSize = 8, ValidationSplit = 0.25 });
+        Assert.That(history.LoggedNames, Is.EqualTo(new[] { "loss", "accuracy", "val_loss", "val_accuracy" }));
+        Assert.That(history.History.Keys, Is.EqualTo(history.LoggedNames));
+        Assert.That(history.History["loss"], Is.EqualTo(history.Epochs.Select(e => e.TrainLoss)));
+        Assert.That(history.History["accuracy"], Is.EqualTo(history.Epochs.Select(e => e.TrainMetric)));
+        Assert.That(history.History["val_loss"], Is.EqualTo(history.Epochs.Select(e => e.ValidationLoss!.Value)));
+        Assert.That(history.History["val_accuracy"], Is.EqualTo(history.Epochs.Select(e => e.ValidationMetric!.Value)));
+        Assert.That(history.Epoch, Is.EqualTo(new[] { 0, 1 }));
+
+        TrainingHistory second = trainer.Fit(data, new TrainingOptions { Epochs = 1, BatchSize = 8 });
+        Assert.That(second.History.Keys, Is.EqualTo(new[] { "loss", "accuracy" }), "no val_ keys without validation");
+        Assert.That(second.Epoch, Is.EqualTo(new[] { 2 }), "epochs count over Fit calls (initial_epoch)");
+    }
+
     [Test]
     public void TrainingOptions_Defaults_AreKeras()
     {

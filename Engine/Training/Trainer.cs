@@ -116,12 +116,42 @@ public sealed record EpochRecord
     public required IReadOnlyList<double> BatchLosses { get; init; }
 }
 
-/// <summary>Per-epoch history, as Keras' History.</summary>
+/// <summary>Per-epoch history of one Fit, as Keras' History.</summary>
 public sealed class TrainingHistory
 {
     public List<EpochRecord> Epochs { get; } = new();
     public string MetricName { get; init; } = "accuracy";
+    /// <summary>Whether the epochs logged validation quantities.</summary>
+    public bool HasValidation { get; init; }
     public bool StoppedEarly { get; internal set; }
+
+    /// <summary>The names each epoch logged, as Keras' logs keys in its order: loss, the metric, and with validation
+    /// val_loss and val_ + metric.</summary>
+    public IReadOnlyList<string> LoggedNames => HasValidation
+        ? new[] { "loss", MetricName, "val_loss", "val_" + MetricName }
+        : new[] { "loss", MetricName };
+
+    /// <summary>Keras' <c>history.epoch</c>: the epoch numbers run (counted over Fit calls, see <see cref="Trainer.CompletedEpochs"/>).</summary>
+    public IReadOnlyList<int> Epoch => Epochs.Select(e => e.Epoch).ToArray();
+
+    /// <summary>Keras' <c>history.history</c>: each logged name (<see cref="LoggedNames"/>) with its value at each epoch, in order.</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<double>> History
+    {
+        get
+        {
+            var values = new Dictionary<string, IReadOnlyList<double>>
+            {
+                ["loss"] = Epochs.Select(e => e.TrainLoss).ToArray(),
+                [MetricName] = Epochs.Select(e => e.TrainMetric).ToArray(),
+            };
+            if (HasValidation)
+            {
+                values["val_loss"] = Epochs.Select(e => e.ValidationLoss ?? double.NaN).ToArray();
+                values["val_" + MetricName] = Epochs.Select(e => e.ValidationMetric ?? double.NaN).ToArray();
+            }
+            return values;
+        }
+    }
 }
 
 /// <summary>Raised when a loss or gradient stops being finite. The model keeps the weights of the last good step.</summary>
@@ -155,9 +185,7 @@ public sealed class TrainingRun
     public string MetricName { get; }
 
     /// <summary>The names an epoch logs, as Keras' logs dict keys: loss, the metric, and their val_ forms.</summary>
-    public IReadOnlyList<string> LoggedNames => HasValidation
-        ? new[] { "loss", MetricName, "val_loss", "val_" + MetricName }
-        : new[] { "loss", MetricName };
+    public IReadOnlyList<string> LoggedNames => new TrainingHistory { MetricName = MetricName, HasValidation = HasValidation }.LoggedNames;
 }
 
 /// <summary>Hooks called by the fit loop, in Keras' order: train begin, then per epoch begin and end, then train end.</summary>
@@ -440,7 +468,7 @@ public sealed class Trainer
         bool useMask = options.UseMask ?? train.IsVariableLength;
         var sampler = new BatchSampler(train.Count, options.BatchSize, options.Shuffle);
         (string metricName, MetricKind metricKind) = ResolveMetric(options.Metric, train, loss, model.OutputFeatures, nameof(options.Metric));
-        var history = new TrainingHistory { MetricName = metricName };
+        var history = new TrainingHistory { MetricName = metricName, HasValidation = validation is not null };
         var parameters = model.Parameters.ToList();
         float[] lastGood = new float[model.ParameterCount];
         var layerNames = model.Layers.Select(l => l.Name).ToArray();
