@@ -198,6 +198,25 @@ public class TrainerTests
         Assert.That(error!.Message, Does.Contain("NaN").And.Contain("epoch 4"));
     }
 
+    // Epoch numbers run up to int.MaxValue (CompletedEpochs is settable, and counts over Fit calls): the chained decay
+    // stops multiplying once the rate can no longer change (factor 1, or the rate at 0 or ∞) instead of taking up to
+    // 2^31 multiplications at every epoch's start (seconds each).
+    [Test]
+    public void StepDecay_AtALateEpoch_IsImmediate_WhenTheRateCanNoLongerChange()
+    {
+        var model = SmallModel(LayerNormPlacement.None);
+        var optimizer = new Adam<float>(model.Parameters.ToList(), 0.01);
+        var watch = System.Diagnostics.Stopwatch.StartNew();
+        LearningRateSchedule.StepDecay(1.0, 1).OnEpochBegin(int.MaxValue - 1, optimizer);
+        Assert.That(optimizer.LearningRate, Is.EqualTo(0.01));
+        var overflow = Assert.Throws<InvalidOperationException>(() => LearningRateSchedule.StepDecay(2.0, 1).OnEpochBegin(int.MaxValue - 1, optimizer));
+        Assert.That(overflow!.Message, Does.Contain("∞").Or.Contain("Infinity"));
+        LearningRateSchedule.StepDecay(0.5, 1).OnEpochBegin(int.MaxValue - 1, optimizer);
+        Assert.That(optimizer.LearningRate, Is.EqualTo(0.0));
+        Assert.That(watch.Elapsed.TotalSeconds, Is.LessThan(0.5));
+        Assert.That(LearningRateSchedule.ChainedDecay(0.01, 0.1, 2), Is.EqualTo(0.01 * 0.1 * 0.1), "the chained form is unchanged");
+    }
+
     [Test]
     public void StepDecay_AfterACheckpoint_DecaysFromTheInitialRate_NotTheDecayedOne()
     {

@@ -363,11 +363,15 @@ public sealed class LearningRateSchedule : ITrainingCallback
         return new LearningRateSchedule((epoch, optimizer) => ChainedDecay(optimizer.InitialLearningRate, factor, epoch / every));
     }
 
-    /// <summary>initial multiplied by factor <paramref name="decays"/> times in turn, as StepLR's chained steps compute it.</summary>
+    /// <summary>initial multiplied by factor <paramref name="decays"/> times in turn, as StepLR's chained steps compute it.
+    /// The loop ends once the rate can no longer change (factor 1, or the rate at 0 or ∞: the same bits as going on), so
+    /// at a late epoch (numbers go up to 2^31 − 1) factor 1 costs nothing and factor 0.5 or 2 about a thousand steps, where
+    /// every epoch's start took up to 2^31 multiplications (seconds); a factor near 1 still takes one per decay.</summary>
     internal static double ChainedDecay(double initial, double factor, int decays)
     {
         double rate = initial;
-        for (int k = 0; k < decays && rate != 0; k++) rate *= factor;
+        if (factor == 1) return rate;
+        for (int k = 0; k < decays && rate != 0 && !double.IsInfinity(rate); k++) rate *= factor;
         return rate;
     }
 
