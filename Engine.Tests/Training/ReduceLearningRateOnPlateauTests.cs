@@ -108,7 +108,7 @@ public class ReduceLearningRateOnPlateauTests
     }
 
     // Keras 3 takes |min_delta| (monitor_callback.py, MonitorCallback.__init__: self.min_delta = abs(min_delta), the base
-    // of ReduceLROnPlateau since Keras 3.11), as its EarlyStopping does: −0.5 acts as 0.5, so a rise is no improvement
+    // of ReduceLROnPlateau since mid-2025, keras-team/keras#21275), as its EarlyStopping does: −0.5 acts as 0.5, so a rise is no improvement
     // and 1.2 after 1 is none either (1.2 + 0.5 < 1 is false); only a fall by more than 0.5 is one.
     [Test]
     public void NegativeMinDelta_IsTakenAsItsAbsoluteValue_AsKeras3()

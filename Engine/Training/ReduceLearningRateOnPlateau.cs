@@ -4,7 +4,7 @@ namespace NumLstm.Training;
 
 /// <summary>
 /// Keras 3's <c>ReduceLROnPlateau</c> (keras/src/callbacks/reduce_lr_on_plateau.py on monitor_callback.py's
-/// <c>MonitorCallback</c>, Keras 3.11 on), rule for rule. At each epoch end:
+/// <c>MonitorCallback</c>, its base since mid-2025), rule for rule. At each epoch end:
 /// <list type="number">
 /// <item>in a cooldown, the cooldown count goes down by one and the wait count is set to 0;</item>
 /// <item>an improvement (min mode: value + |minDelta| &lt; best; max mode: value − |minDelta| &gt; best; Keras'
