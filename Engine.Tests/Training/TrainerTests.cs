@@ -282,6 +282,35 @@ public class TrainerTests
         finally { File.Delete(path); }
     }
 
+    // EpochCompleted runs after the callbacks, so a checkpoint written from it holds the rate ReduceLearningRateOnPlateau
+    // set at that epoch's end (it held the rate before the reduction, and a resumed run trained on at the old rate).
+    [Test]
+    public void EpochCompleted_RunsAfterTheCallbacks_SoACheckpointHoldsAReducedRate()
+    {
+        SequenceDataset data = SignTask(32, 7);
+        var trainer = new Trainer(SmallModel(LayerNormPlacement.None));
+        var seen = new List<double>();
+        string path = Path.Combine(Path.GetTempPath(), $"numlstm-reduced-{Guid.NewGuid():N}.safetensors");
+        try
+        {
+            trainer.EpochCompleted = (t, _) =>
+            {
+                seen.Add(t.Optimizer!.LearningRate);
+                Checkpoint.Save(t, path);
+            };
+            // minDelta 1e9: only the first epoch is an improvement, so with patience 0 every later epoch halves the rate.
+            trainer.Fit(data, new TrainingOptions
+            {
+                Epochs = 3, BatchSize = 16, Seed = 5, LearningRate = 1e-3,
+                Callbacks = { new ReduceLearningRateOnPlateau(monitor: "loss", factor: 0.5, patience: 0, minDelta: 1e9) },
+            });
+            Assert.That(seen, Is.EqualTo(new[] { 1e-3, 5e-4, 2.5e-4 }).Within(1e-15));
+            Assert.That(Checkpoint.Load(path).Optimizer!.LearningRate, Is.EqualTo(trainer.Optimizer!.LearningRate));
+            Assert.That(trainer.Optimizer!.LearningRate, Is.EqualTo(2.5e-4).Within(1e-15));
+        }
+        finally { File.Delete(path); }
+    }
+
     [TestCase(RmsPropFormula.PyTorch)]
     [TestCase(RmsPropFormula.Keras)]
     public void Checkpoint_KeepsRmsProp_AndResumesItBitwise(RmsPropFormula formula)

@@ -433,7 +433,12 @@ public sealed class Trainer
     /// <summary>Epochs completed over all Fit calls (a resumed trainer starts from the checkpoint's value).</summary>
     public int CompletedEpochs { get; set; }
 
-    /// <summary>Called after each completed epoch (e.g. to write a checkpoint).</summary>
+    /// <summary>
+    /// Called after each completed epoch, after the callbacks' <see cref="ITrainingCallback.OnEpochEnd(EpochRecord, Optimizer{float})"/>
+    /// (e.g. to write a checkpoint: it then holds the learning rate a callback such as
+    /// <see cref="ReduceLearningRateOnPlateau"/> set for the next epoch). The callbacks' own state (waits, bests) is not
+    /// part of a checkpoint; each Fit starts them afresh, as Keras' on_train_begin does.
+    /// </summary>
     public Action<Trainer, EpochRecord>? EpochCompleted { get; set; }
 
     public TrainingHistory Fit(SequenceDataset train, TrainingOptions options, CancellationToken cancellation = default)
@@ -555,10 +560,11 @@ public sealed class Trainer
             };
             history.Epochs.Add(record);
             CompletedEpochs++;
-            EpochCompleted?.Invoke(this, record);
             options.Progress?.Report(new TrainingProgress(epoch, totalEpochs, sampler.BatchCount, sampler.BatchCount, record.TrainLoss, record));
             bool stop = false;
             foreach (ITrainingCallback callback in options.Callbacks) stop |= callback.OnEpochEnd(record, optimizer);
+            // After the callbacks, so a checkpoint written here holds the rate a callback set for the next epoch.
+            EpochCompleted?.Invoke(this, record);
             if (stop) { history.StoppedEarly = true; break; }
         }
         foreach (ITrainingCallback callback in options.Callbacks) callback.OnTrainEnd(run);
