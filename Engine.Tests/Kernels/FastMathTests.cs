@@ -84,6 +84,26 @@ public class FastMathTests
         Assert.That(float.IsNaN(FastMath.Tanh(Vector256.Create(float.NaN)).GetElement(0)), Is.True);
     }
 
+    // σ(x) = 1/(1 + e^{−x}) is 0 once e^{−x} overflows float (x ≤ −88.7228394), as PyTorch's float σ gives it (its
+    // vectorized 1/(1 + exp(−x)) reaches 1/∞), −∞ included; below that, the error is at most the subnormal σ(−88.3). NaN
+    // stays NaN, +∞ gives 1.
+    [Test]
+    public void Sigmoid_IsZeroWhereExpOverflows_AndOneAtInfinity()
+    {
+        foreach (float x in new[] { float.NegativeInfinity, float.MinValue, -1e30f, -1000f, -100f, -88.7228394f })
+        {
+            Assert.That(FastMath.Sigmoid(Vector256.Create(x)).GetElement(0), Is.EqualTo(0f), $"σ({x:R}), 256 bits");
+            Assert.That(FastMath.Sigmoid(Vector512.Create(x)).GetElement(0), Is.EqualTo(0f), $"σ({x:R}), 512 bits");
+        }
+        for (float x = -88.7228317f; x < -80f; x += 0.0137f)
+        {
+            double exact = 1 / (1 + Math.Exp(-(double)x));
+            Assert.That(FastMath.Sigmoid(Vector256.Create(x)).GetElement(0), Is.EqualTo(exact).Within(4.5e-39 + 2e-7 * exact), $"σ({x:R})");
+        }
+        Assert.That(FastMath.Sigmoid(Vector256.Create(float.PositiveInfinity)).GetElement(0), Is.EqualTo(1f));
+        Assert.That(float.IsNaN(FastMath.Sigmoid(Vector512.Create(float.NaN)).GetElement(0)), Is.True);
+    }
+
     // The 512-bit σ and tanh (the gate loops' 16-column steps where AVX-512 runs natively) give every lane the bits the
     // 256-bit ones give it: a stride through all finite floats, both signs, the edge values and exp's rounding ties.
     // Where AVX-512F runs, the 512-bit exp rounds and scales with vrndscaleps and vscalefps; elsewhere Vector512 runs in

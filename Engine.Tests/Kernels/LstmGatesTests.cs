@@ -82,6 +82,50 @@ public class LstmGatesTests<T> where T : unmanaged, IFloatingPointIeee754<T>
         Assert.That(hidden[0], Is.EqualTo(T.CreateTruncating(Math.Tanh(1.0))).Within(T.CreateTruncating(1e-6)), "σ(500)·tanh(σ(500)·tanh(500))");
     }
 
+    // Pre-activations at ±1e30 and ±∞ give what PyTorch's cell gives in IEEE arithmetic: σ(−∞) = σ(−1e30) = 0 exactly
+    // (1/(1 + e^{1e30}) = 1/∞), so a forget gate shut by −1e30 leaves nothing of even a huge c_{s−1} and 0·∞ is NaN;
+    // NaN passes. Columns cycle through four cases, across the vector columns and the tail.
+    [TestCase(9)]
+    [TestCase(17)]
+    [TestCase(35)]
+    public void ForwardStep_AtSaturatedPreActivations_GivesTheIeeeCell(int h)
+    {
+        double inf = double.PositiveInfinity;
+        (double I, double F, double G, double O, double CPrevious)[] cases =
+        [
+            (-inf, -inf, -inf, -inf, 3e38),       // all gates shut: c = 0·3e38 + 0·(−1) = 0, h = 0
+            (1e30, -1e30, 1e30, 1e30, inf),       // f = 0 against c = ∞: 0·∞ = NaN
+            (inf, inf, -1e30, inf, -0.5),         // all open: c = −0.5 − 1, h = tanh(−1.5)
+            (-1e30, 1e30, double.NaN, -1e30, 2),  // NaN candidate: 0·NaN = NaN
+        ];
+        T[] gates = new T[4 * h], cellPrevious = new T[h];
+        double[] expectedCell = new double[h], expectedHidden = new double[h];
+        for (int j = 0; j < h; j++)
+        {
+            var (i, f, g, o, cPrevious) = cases[j % cases.Length];
+            gates[j] = T.CreateTruncating(i); gates[h + j] = T.CreateTruncating(f);
+            gates[2 * h + j] = T.CreateTruncating(g); gates[3 * h + j] = T.CreateTruncating(o);
+            cellPrevious[j] = T.CreateTruncating(cPrevious);
+            double c = NaiveKernels.Sigmoid(f) * cPrevious + NaiveKernels.Sigmoid(i) * Math.Tanh(g);   // (S4), (S5) in IEEE doubles
+            expectedCell[j] = c;
+            expectedHidden[j] = NaiveKernels.Sigmoid(o) * Math.Tanh(c);                                  // (S6), (S7)
+        }
+        T[] cell = new T[h], tanhCell = new T[h], hidden = new T[h];
+
+        LstmGates.ForwardStep<T>(gates, cellPrevious, cell, tanhCell, hidden, h);
+
+        for (int j = 0; j < h; j++)
+        {
+            foreach (var (actual, expected, name) in new[] { (cell[j], expectedCell[j], "c"), (hidden[j], expectedHidden[j], "h") })
+            {
+                double value = double.CreateTruncating(actual);
+                string what = $"{name}[{j}] (case {j % cases.Length}) = {value:R}, IEEE gives {expected:R}";
+                if (double.IsNaN(expected)) Assert.That(double.IsNaN(value), Is.True, what);
+                else Assert.That(value, Is.EqualTo(expected).Within(4 * TestArrays.Epsilon<T>() * Math.Abs(expected)), what);
+            }
+        }
+    }
+
     [Test]
     public void StepBackward_MatchesTheScalarEquations_ForEveryTail()
     {

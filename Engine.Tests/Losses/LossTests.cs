@@ -486,4 +486,33 @@ public class LossTests<T> where T : unmanaged, IFloatingPointIeee754<T>
         Assert.That(Metrics.Accuracy<T>(predictions, [1, 2, 2]), Is.EqualTo(2.0 / 3));
         Assert.That(Metrics.MeanAbsoluteError<T>(Values(P), Values(Y)), Is.EqualTo(4.25 / 6).Within(1e-15));
     }
+    // Logits far from zero with differences of order 1: the loss is log Σ_k exp(x_k − x_y), which PyTorch's log_softmax
+    // (x_y − m) − log Σ exp(x_k − m) and TensorFlow's sparse kernel log Σ exp(x_k − m) − (x_y − m) keep to a few ulp
+    // of itself. Formed as (m + log Σ) − x_y, m's rounding swamped it: [1e30, 1e30, −1e30] gave 0 for ln 2, and in float
+    // rows near 1e4 were 5e-4 off. The reference is the same shifted sum in double on the same T values.
+    [TestCase(0.0)]
+    [TestCase(1e4)]
+    [TestCase(3.3e4)]
+    [TestCase(1e30)]
+    [TestCase(-3e7)]
+    public void SparseCrossEntropyFromLogits_FarFromZero_KeepsTheLossAccurate(double offset)
+    {
+        T[] logits = Values(offset + 0.5, offset, offset - 0.25, offset + 0.125, offset, offset + 1);   // two rows of 3
+        int[] labels = [1, 2];
+        foreach (double ls in new[] { 0.0, 0.1 })
+        {
+            double expected = 0;
+            for (int b = 0; b < 2; b++)
+            {
+                double[] row = [D(logits[3 * b]), D(logits[3 * b + 1]), D(logits[3 * b + 2])];
+                double m = row.Max(), logSum = Math.Log(row.Sum(v => Math.Exp(v - m)));
+                double nll = (m - row[labels[b]]) + logSum, smooth = row.Sum(v => (m - v) + logSum);
+                expected += (1 - ls) * nll + ls / 3 * smooth;
+            }
+            expected /= 2;
+            T[] gradient = new T[logits.Length];
+            T loss = new SoftmaxCrossEntropy<T>(labelSmoothing: ls).Forward(logits, labels, gradient);
+            AssertClose(expected, loss, $"offset {offset}, label smoothing {ls}");
+        }
+    }
 }

@@ -69,9 +69,10 @@ public static class NaiveKernels
         var inverseStd = new double[rows];
         for (int r = 0; r < rows; r++)
         {
-            double mu = 0;
-            for (int j = 0; j < width; j++) mu += x[r * width + j];
-            mu /= width;
+            // Compensated (Neumaier) sums, so the statistics stay the exact ones of double inputs far from zero too
+            // (a plain double sum of 4096 values of 4.5e12 is off by more than their spread).
+            double mu = CompensatedSum(x.AsSpan(r * width, width), 0) / width;
+            mu += CompensatedSum(x.AsSpan(r * width, width), mu) / width;
             double variance = 0;
             for (int j = 0; j < width; j++) variance += (x[r * width + j] - mu) * (x[r * width + j] - mu);
             variance /= width;
@@ -86,6 +87,19 @@ public static class NaiveKernels
             }
         }
         return (y, normalized, mean, inverseStd);
+    }
+
+    // Σ (x_j − shift) with Neumaier's compensation.
+    private static double CompensatedSum(ReadOnlySpan<double> x, double shift)
+    {
+        double sum = 0, compensation = 0;
+        foreach (double value in x)
+        {
+            double term = value - shift, next = sum + term;
+            compensation += Math.Abs(sum) >= Math.Abs(term) ? (sum - next) + term : (term - next) + sum;
+            sum = next;
+        }
+        return sum + compensation;
     }
 
     /// <summary>

@@ -56,9 +56,11 @@ public static partial class DotGemm
             for (int q = 0; q < chunks; q++)
             {
                 int p = Math.Min(q * w, k - w);   // the last partial chunk overlaps the one before, as in the product
+                // Its lanes already counted (p + l below q·w) hold zeros, as the product zeroes b's there: a zeroed
+                // lane of a times an ∞ or NaN would be NaN where the sum has no such term.
                 for (int l = 0; l < w; l++)
                     for (int jj = 0; jj < w; jj++, index++)
-                        packed[index] = j0 + jj < n ? b[(j0 + jj) * ldb + p + l] : T.Zero;
+                        packed[index] = j0 + jj < n && p + l >= q * w ? b[(j0 + jj) * ldb + p + l] : T.Zero;
             }
     }
 

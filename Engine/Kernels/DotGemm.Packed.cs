@@ -5,7 +5,7 @@ namespace NumLstm.Kernels;
 // The same product, c += a · bᵀ, with b [n, k] kept in a row-interleaved copy made once (PackRows): per block of eight
 // rows of b, each vector-wide chunk of k of the eight rows side by side, so the batch-1 GEMV reads b as one sequential
 // stream instead of eight rows at once: on this machine's L2, 2.6 µs instead of 3.6 µs for a 512 × 128 U. Every sum is
-// taken in DotGemm's order (the same chunks, the same overlapping tail chunk with its counted lanes of a zeroed, the
+// taken in DotGemm's order (the same chunks, the same overlapping tail chunk with its counted lanes of a and b zeroed, the
 // same horizontal sum), so the result is bitwise that of MultiplyAddTransposed on the original b.
 //
 // Layout, w the vector width MultiplyAddTransposed takes for this k (Vector512 or Vector256 lanes): chunk q of k starts
@@ -68,6 +68,9 @@ public static partial class DotGemm
                     Span<T> target = packed.Slice(index, chunk);
                     if (j0 + r < n) b.Slice((j0 + r) * ldb + p, chunk).CopyTo(target);
                     else target.Clear();
+                    // The partial chunk's lanes already counted hold zeros, as the product zeroes b's there (a zeroed
+                    // lane of a times an ∞ or NaN would be NaN where the sum has no such term).
+                    target.Slice(0, q * chunk - p).Clear();
                 }
             }
     }

@@ -7,7 +7,8 @@ namespace NumLstm.Kernels;
 /// c += a · bᵀ for row-major a [m, k] and b [n, k]: an input times a weight stored in PyTorch's [out, in] layout, the
 /// product the inference paths need (input projection, recurrent product, Dense). Every element's dot product is summed
 /// in one fixed order — vector chunks along k, the k tail as one overlapping chunk with the already-counted lanes
-/// zeroed, then one horizontal sum — whatever m, n and the register blocking, so a row computed alone (batch 1,
+/// zeroed in a and in b (so an ∞ or NaN there adds no 0·∞ term: NaN and ∞ come out as IEEE 754 sums give them), then one
+/// horizontal sum — whatever m, n and the register blocking, so a row computed alone (batch 1,
 /// streaming) equals the same row computed inside a larger product bit for bit (on one machine and vector width).
 /// </summary>
 public static partial class DotGemm
@@ -107,7 +108,7 @@ public static partial class DotGemm
         if (rem != 0)
         {
             int p = k - TOps.Count;
-            acc = TOps.Fma(TOps.And(TOps.Load(ref a, p), tailMask), TOps.Load(ref b, p), acc);
+            acc = TOps.Fma(TOps.And(TOps.Load(ref a, p), tailMask), TOps.And(TOps.Load(ref b, p), tailMask), acc);
         }
         return TOps.Sum(acc);
     }
@@ -136,14 +137,14 @@ public static partial class DotGemm
         {
             int p = k - TOps.Count;
             TVec x = TOps.And(TOps.Load(ref a, p), tailMask);
-            s0 = TOps.Fma(x, TOps.Load(ref b, p), s0);
-            s1 = TOps.Fma(x, TOps.Load(ref b, ldb + p), s1);
-            s2 = TOps.Fma(x, TOps.Load(ref b, 2 * ldb + p), s2);
-            s3 = TOps.Fma(x, TOps.Load(ref b, 3 * ldb + p), s3);
-            s4 = TOps.Fma(x, TOps.Load(ref b, 4 * ldb + p), s4);
-            s5 = TOps.Fma(x, TOps.Load(ref b, 5 * ldb + p), s5);
-            s6 = TOps.Fma(x, TOps.Load(ref b, 6 * ldb + p), s6);
-            s7 = TOps.Fma(x, TOps.Load(ref b, 7 * ldb + p), s7);
+            s0 = TOps.Fma(x, TOps.And(TOps.Load(ref b, p), tailMask), s0);
+            s1 = TOps.Fma(x, TOps.And(TOps.Load(ref b, ldb + p), tailMask), s1);
+            s2 = TOps.Fma(x, TOps.And(TOps.Load(ref b, 2 * ldb + p), tailMask), s2);
+            s3 = TOps.Fma(x, TOps.And(TOps.Load(ref b, 3 * ldb + p), tailMask), s3);
+            s4 = TOps.Fma(x, TOps.And(TOps.Load(ref b, 4 * ldb + p), tailMask), s4);
+            s5 = TOps.Fma(x, TOps.And(TOps.Load(ref b, 5 * ldb + p), tailMask), s5);
+            s6 = TOps.Fma(x, TOps.And(TOps.Load(ref b, 6 * ldb + p), tailMask), s6);
+            s7 = TOps.Fma(x, TOps.And(TOps.Load(ref b, 7 * ldb + p), tailMask), s7);
         }
         TOps.AddSums8(ref Unsafe.Add(ref cRow, j), s0, s1, s2, s3, s4, s5, s6, s7);
     }
@@ -173,13 +174,13 @@ public static partial class DotGemm
         {
             int p = full + rem - TOps.Count;    // the tail chunk, overlapping the last full one, its counted lanes zeroed
             TVec x0 = TOps.And(TOps.Load(ref a, p), tailMask), x1 = TOps.And(TOps.Load(ref a, lda + p), tailMask);
-            TVec y = TOps.Load(ref b, p);
+            TVec y = TOps.And(TOps.Load(ref b, p), tailMask);
             s00 = TOps.Fma(x0, y, s00); s10 = TOps.Fma(x1, y, s10);
-            y = TOps.Load(ref b, ldb + p);
+            y = TOps.And(TOps.Load(ref b, ldb + p), tailMask);
             s01 = TOps.Fma(x0, y, s01); s11 = TOps.Fma(x1, y, s11);
-            y = TOps.Load(ref b, 2 * ldb + p);
+            y = TOps.And(TOps.Load(ref b, 2 * ldb + p), tailMask);
             s02 = TOps.Fma(x0, y, s02); s12 = TOps.Fma(x1, y, s12);
-            y = TOps.Load(ref b, 3 * ldb + p);
+            y = TOps.And(TOps.Load(ref b, 3 * ldb + p), tailMask);
             s03 = TOps.Fma(x0, y, s03); s13 = TOps.Fma(x1, y, s13);
         }
         ref T c = ref Unsafe.Add(ref c0, r * ldc + j);
@@ -198,18 +199,10 @@ public static partial class DotGemm
         ref T b = ref Unsafe.Add(ref b0, j * ldb);
         TVec s00 = default, s01 = default, s02 = default, s03 = default, s10 = default, s11 = default, s12 = default, s13 = default;
         TVec s20 = default, s21 = default, s22 = default, s23 = default, s30 = default, s31 = default, s32 = default, s33 = default;
-        int p = 0;
-        TVec mask = TOps.AllBits;
-        while (true)
+        for (int p = 0; p < full; p += TOps.Count)
         {
-            if (p >= full)
-            {
-                if (rem == 0 || p > full) break;
-                p = k - TOps.Count;          // the tail chunk, overlapping the last full one, its counted lanes zeroed
-                mask = tailMask;
-            }
-            TVec x0 = TOps.And(TOps.Load(ref a, p), mask), x1 = TOps.And(TOps.Load(ref a, lda + p), mask);
-            TVec x2 = TOps.And(TOps.Load(ref a, 2 * lda + p), mask), x3 = TOps.And(TOps.Load(ref a, 3 * lda + p), mask);
+            TVec x0 = TOps.Load(ref a, p), x1 = TOps.Load(ref a, lda + p);
+            TVec x2 = TOps.Load(ref a, 2 * lda + p), x3 = TOps.Load(ref a, 3 * lda + p);
             TVec y = TOps.Load(ref b, p);
             s00 = TOps.Fma(x0, y, s00); s10 = TOps.Fma(x1, y, s10); s20 = TOps.Fma(x2, y, s20); s30 = TOps.Fma(x3, y, s30);
             y = TOps.Load(ref b, ldb + p);
@@ -218,7 +211,22 @@ public static partial class DotGemm
             s02 = TOps.Fma(x0, y, s02); s12 = TOps.Fma(x1, y, s12); s22 = TOps.Fma(x2, y, s22); s32 = TOps.Fma(x3, y, s32);
             y = TOps.Load(ref b, 3 * ldb + p);
             s03 = TOps.Fma(x0, y, s03); s13 = TOps.Fma(x1, y, s13); s23 = TOps.Fma(x2, y, s23); s33 = TOps.Fma(x3, y, s33);
-            p += TOps.Count;
+        }
+        // The tail chunk, overlapping the last full one, its counted lanes zeroed in a and in b: a zeroed lane of a times
+        // an ∞ or NaN of b would be NaN where the sum has no such term (NonFiniteProductTests).
+        if (rem != 0)
+        {
+            int p = k - TOps.Count;
+            TVec x0 = TOps.And(TOps.Load(ref a, p), tailMask), x1 = TOps.And(TOps.Load(ref a, lda + p), tailMask);
+            TVec x2 = TOps.And(TOps.Load(ref a, 2 * lda + p), tailMask), x3 = TOps.And(TOps.Load(ref a, 3 * lda + p), tailMask);
+            TVec y = TOps.And(TOps.Load(ref b, p), tailMask);
+            s00 = TOps.Fma(x0, y, s00); s10 = TOps.Fma(x1, y, s10); s20 = TOps.Fma(x2, y, s20); s30 = TOps.Fma(x3, y, s30);
+            y = TOps.And(TOps.Load(ref b, ldb + p), tailMask);
+            s01 = TOps.Fma(x0, y, s01); s11 = TOps.Fma(x1, y, s11); s21 = TOps.Fma(x2, y, s21); s31 = TOps.Fma(x3, y, s31);
+            y = TOps.And(TOps.Load(ref b, 2 * ldb + p), tailMask);
+            s02 = TOps.Fma(x0, y, s02); s12 = TOps.Fma(x1, y, s12); s22 = TOps.Fma(x2, y, s22); s32 = TOps.Fma(x3, y, s32);
+            y = TOps.And(TOps.Load(ref b, 3 * ldb + p), tailMask);
+            s03 = TOps.Fma(x0, y, s03); s13 = TOps.Fma(x1, y, s13); s23 = TOps.Fma(x2, y, s23); s33 = TOps.Fma(x3, y, s33);
         }
         ref T c = ref Unsafe.Add(ref c0, r * ldc + j);
         Unsafe.Add(ref c, 0) += TOps.Sum(s00); Unsafe.Add(ref c, 1) += TOps.Sum(s01); Unsafe.Add(ref c, 2) += TOps.Sum(s02); Unsafe.Add(ref c, 3) += TOps.Sum(s03);

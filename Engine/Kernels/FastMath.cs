@@ -7,7 +7,8 @@ namespace NumLstm.Kernels;
 /// σ and tanh on Vector256&lt;float&gt; for the LSTM gate pass, inlined into its loops (one function per loop, see
 /// LstmGates.ActivateGates). exp follows Cephes' expf (range reduction by ln 2 in two parts, degree-6
 /// polynomial, about 1 ulp); tanh uses Cephes' odd polynomial below |x| = 0.625 and 1 − 2/(e^{2x} + 1) above, so
-/// it keeps its relative accuracy near 0. Inputs are clamped where e^x would overflow (σ and tanh are saturated there).
+/// it keeps its relative accuracy near 0. Inputs are clamped where e^x would overflow (tanh is saturated there; σ is
+/// set to 0 where e^−x overflows, see Sigmoid).
 /// NaN stays NaN: Vector256/512.Min and Max follow IEEE 754 (NaN in, NaN out; the JIT puts the constant first, so one
 /// vminps or vmaxps each), and every later operation propagates it.
 /// </summary>
@@ -49,10 +50,19 @@ internal static class FastMath
         return p * scale.AsSingle();
     }
 
-    /// <summary>σ(x) = 1 / (1 + e^−x).</summary>
+    /// <summary>
+    /// σ(x) = 1 / (1 + e^−x), and 0 where e^−x overflows float (x ≤ −88.7228394, −∞ included), as PyTorch's float σ
+    /// (1/(1 + exp(−x)), exp reaching ∞) and IEEE arithmetic give it. Without the select Exp's clamp left σ at
+    /// σ(−88.3) = 4.49e-39 down to −∞, so a forget gate shut by −∞ or −1e30 kept 4.49e-39 of c_{s−1} (1.35 of a c of
+    /// 3e38; ∞ instead of NaN against an infinite c). A compare and a select more per σ; NaN fails the compare and stays.
+    /// </summary>
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Sigmoid(Vector256<float> x)
-        => Vector256<float>.One / (Vector256<float>.One + Exp(-x));
+        => Vector256.ConditionalSelect(Vector256.LessThan(x, Vector256.Create(SigmoidZeroBelow)), Vector256<float>.Zero,
+            Vector256<float>.One / (Vector256<float>.One + Exp(-x)));
+
+    // The largest float below −ln(float.MaxValue) = −88.72283905: x < −88.7228317 is x ≤ −88.7228394, where e^−x > max float.
+    private const float SigmoidZeroBelow = -88.7228317f;
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector256<float> Tanh(Vector256<float> x)
@@ -118,7 +128,8 @@ internal static class FastMath
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> Sigmoid(Vector512<float> x)
-        => Vector512<float>.One / (Vector512<float>.One + Exp(-x));
+        => Vector512.ConditionalSelect(Vector512.LessThan(x, Vector512.Create(SigmoidZeroBelow)), Vector512<float>.Zero,
+            Vector512<float>.One / (Vector512<float>.One + Exp(-x)));
 
     [MethodImpl(MethodImplOptions.AggressiveInlining)]
     public static Vector512<float> Tanh(Vector512<float> x)

@@ -165,14 +165,14 @@ public static class Gemm
     {
         if (transB == Transpose.No)
         {
-            // Row axpy form: c[r, :] += alpha * a(r, p) * b[p, :].
+            // Row axpy form: c[r, :] += alpha * a(r, p) * b[p, :]. No row is skipped for a zero a(r, p): 0·∞ and 0·NaN
+            // in b are NaN, as the packed kernels and PyTorch's mm give them (NonFiniteProductTests).
             for (int r = 0; r < m; r++)
             {
                 Span<T> cRow = c.Slice(r * ldc, n);
                 for (int p = 0; p < k; p++)
                 {
                     T scale = alpha * (transA == Transpose.No ? a[r * lda + p] : a[p * lda + r]);
-                    if (scale == T.Zero) continue;
                     TensorPrimitives.MultiplyAdd(b.Slice(p * ldb, n), scale, cRow, cRow);
                 }
             }
@@ -219,11 +219,8 @@ public static class Gemm
         }
         else
         {
-            for (int r = 0; r < m; r++)
-            {
-                T scale = alpha * x[r];
-                if (scale != T.Zero) TensorPrimitives.MultiplyAdd(a.Slice(r * lda, n), scale, y, y);
-            }
+            // Every row, also for x[r] = 0: 0·∞ and 0·NaN in a are NaN, as IEEE 754 and PyTorch's mv give them.
+            for (int r = 0; r < m; r++) TensorPrimitives.MultiplyAdd(a.Slice(r * lda, n), alpha * x[r], y, y);
         }
     }
 

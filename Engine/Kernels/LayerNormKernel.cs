@@ -34,10 +34,10 @@ public static class LayerNormKernel
         {
             ReadOnlySpan<T> xRow = x.Slice(r * width, width);
             Span<T> xHat = normalized.Slice(r * width, width);
-            T mu = TensorPrimitives.Sum(xRow) / n;                          // (L1)
+            T mu0 = TensorPrimitives.Sum(xRow) / n;                         // (L1)
+            TensorPrimitives.Subtract(xRow, mu0, xHat);
+            (T mu, T rho) = CorrectedMoments(mu0, TensorPrimitives.Sum<T>(xHat), TensorPrimitives.Dot<T>(xHat, xHat), n, epsilon);   // (L1′)
             TensorPrimitives.Subtract(xRow, mu, xHat);
-            T variance = TensorPrimitives.Dot<T>(xHat, xHat) / n;          // (L1)
-            T rho = T.One / T.Sqrt(variance + epsilon);
             TensorPrimitives.Multiply(xHat, rho, xHat);                    // (L2)
             mean[r] = mu;
             inverseStd[r] = rho;
@@ -147,7 +147,8 @@ public static class LayerNormKernel
     }
 
     /// <summary>
-    /// (L1) for one row in two vector passes: μ = Σx / n, then ρ = 1/√(Σ(x − μ)²/n + ε). Kernels that fuse LayerNorm
+    /// (L1) for one row in two vector passes: μ₀ = Σx / n, then Σ(x − μ₀) and Σ(x − μ₀)², from which (L1′) gives μ and
+    /// ρ = 1/√(σ² + ε). Kernels that fuse LayerNorm
     /// into another pass (<see cref="LstmGates"/>) use it, then form x̂ = (x − μ)·ρ and y = x̂·γ + β with the same
     /// operations as <see cref="ForwardRow{T}"/>, so a fused pass gives the same bits as this kernel followed by the other.
     /// </summary>
@@ -170,22 +171,41 @@ public static class LayerNormKernel
         T sum = Vector256.Sum(sumV + sumV1);
         for (; j < width; j++) sum += Unsafe.Add(ref xr, j);
         T mu = sum / n;                                                              // (L1)
+        // The second pass sums d = x − μ as well as d²: the corrected two-pass moments (L1′).
         Vector256<T> muV = Vector256.Create(mu), squaresV = Vector256<T>.Zero, squaresV1 = Vector256<T>.Zero;
+        Vector256<T> deviationsV = Vector256<T>.Zero, deviationsV1 = Vector256<T>.Zero;
         for (j = 0; j <= last - lanes; j += 2 * lanes)
         {
             Vector256<T> d = Vector256.LoadUnsafe(ref xr, (nuint)j) - muV, d1 = Vector256.LoadUnsafe(ref xr, (nuint)(j + lanes)) - muV;
+            deviationsV += d;
+            deviationsV1 += d1;
             squaresV += d * d;
             squaresV1 += d1 * d1;
         }
         for (; j <= last; j += lanes)
         {
             Vector256<T> d = Vector256.LoadUnsafe(ref xr, (nuint)j) - muV;
+            deviationsV += d;
             squaresV += d * d;
         }
-        T squares = Vector256.Sum(squaresV + squaresV1);
-        for (; j < width; j++) { T d = Unsafe.Add(ref xr, j) - mu; squares += d * d; }
-        T rho = T.One / T.Sqrt(squares / n + epsilon);                              // (L1)
-        return (mu, rho);
+        T squares = Vector256.Sum(squaresV + squaresV1), deviations = Vector256.Sum(deviationsV + deviationsV1);
+        for (; j < width; j++) { T d = Unsafe.Add(ref xr, j) - mu; deviations += d; squares += d * d; }
+        return CorrectedMoments(mu, deviations, squares, n, epsilon);
+    }
+
+    /// <summary>
+    /// (L1′): the corrected two-pass moments. μ₀ = Σx / n is off by the rounding of Σx, which for rows far from 0 (a common
+    /// offset of 1e4–1e7 in float) is comparable to their spread; Σ(x − μ₀)²/n then reads that error as variance (a
+    /// constant row of 1e7 and width 4096 came out with x̂ = ±1). With D = Σ(x − μ₀) and S = Σ(x − μ₀)², the mean is
+    /// μ = μ₀ + D/n and the variance S/n − (D/n)², clamped at 0 as PyTorch's layer_norm clamps it (NaN passes). Returns (μ, ρ).
+    /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveInlining)]
+    private static (T Mean, T InverseStd) CorrectedMoments<T>(T mu, T deviations, T squares, T n, T epsilon)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        T shift = deviations / n;
+        T variance = T.Max(squares / n - shift * shift, T.Zero);                      // (L1′)
+        return (mu + shift, T.One / T.Sqrt(variance + epsilon));                     // (L1′), (L2)
     }
 
     /// <summary>

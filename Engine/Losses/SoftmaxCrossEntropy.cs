@@ -4,8 +4,8 @@ namespace NumLstm.Losses;
 /// Categorical cross-entropy with integer labels (Keras <c>sparse_categorical_crossentropy</c>, PyTorch
 /// <c>CrossEntropyLoss</c>). L = (1/B) Σ_b ℓ_b.
 /// <para>From logits (<c>fromLogits: true</c>, the default, as PyTorch; Keras' default is False): per row b,
-/// ℓ_b = logsumexp(x_b) − x_b[y_b], with logsumexp(x) = m + log Σ_k exp(x_k − m), m = max_k x_k, so no exp
-/// overflows; dL/dx_bk = (softmax(x_b)_k − [k = y_b]) / B.</para>
+/// ℓ_b = logsumexp(x_b) − x_b[y_b] = (m − x_b[y_b]) + log Σ_k exp(x_k − m), m = max_k x_k, so no exp overflows and
+/// the difference is taken before log Σ is added (as PyTorch's log_softmax); dL/dx_bk = (softmax(x_b)_k − [k = y_b]) / B.</para>
 /// <para>From probabilities (<c>fromLogits: false</c>, Keras' default), as keras/src/backend/jax/nn.py (also numpy/,
 /// torch/): q_b = p_b / Σ_k p_bk, c = clip(q, ε, 1 − ε) with ε = 1e-7, ℓ_b = −log c_b[y_b];
 /// dL/dp_bj = m_b·(1 − [j = y_b] / c_b[y_b]) / (B·s_b) with s_b = Σ_k p_bk and m_b = 1 if the label's q is inside
@@ -83,8 +83,9 @@ public sealed class SoftmaxCrossEntropy<T> : ILoss<T> where T : unmanaged, IFloa
         {
             ReadOnlySpan<T> row = logits.Slice(b * classes, classes);
             T sumExp = CrossEntropyKernels<T>.SumExp(row, out T max);
-            T logSumExp = max + T.Log(sumExp);
-            sum += double.CreateTruncating(logSumExp - row[labels[b]]);
+            // −log softmax_y = (m − x_y) + log Σ: the difference first, as PyTorch's log_softmax and TensorFlow's sparse
+            // kernel take it; (m + log Σ) − x_y lost log Σ to m's rounding on rows far from zero (0 for ln 2 at 1e30).
+            sum += double.CreateTruncating((max - row[labels[b]]) + T.Log(sumExp));
 
             if (withGradient)
             {
@@ -142,10 +143,10 @@ public sealed class SoftmaxCrossEntropy<T> : ILoss<T> where T : unmanaged, IFloa
             ReadOnlySpan<T> row = logits.Slice(b * classes, classes);
             int label = labels[b];
             T sumExp = CrossEntropyKernels<T>.SumExp(row, out T max);
-            T logSumExp = max + T.Log(sumExp);
-            T negativeLogSum = T.Zero;   // Σ_k −log softmax_k
-            for (int k = 0; k < classes; k++) negativeLogSum += logSumExp - row[k];
-            sum += double.CreateTruncating(keep * (logSumExp - row[label]) + share * negativeLogSum);
+            T logSum = T.Log(sumExp);
+            T negativeLogSum = T.Zero;   // Σ_k −log softmax_k, each (m − x_k) + log Σ as above
+            for (int k = 0; k < classes; k++) negativeLogSum += (max - row[k]) + logSum;
+            sum += double.CreateTruncating(keep * ((max - row[label]) + logSum) + share * negativeLogSum);
 
             if (withGradient)
             {
