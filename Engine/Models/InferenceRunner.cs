@@ -17,6 +17,7 @@ internal sealed class InferenceRunner<T> where T : unmanaged, IFloatingPointIeee
     private readonly object?[] buffers;
     private readonly T[][] activations;
     private readonly T[] normScratch;
+    private readonly T[] inputCopy;   // [maxB, maxT, F] for a one-layer model (an input that is its own last output), else empty
     private readonly bool streaming;
 
     // batchName and timeName: the caller's names of maxBatch and maxTime, for error messages.
@@ -68,6 +69,9 @@ internal sealed class InferenceRunner<T> where T : unmanaged, IFloatingPointIeee
             activations[k] = new T[checked(streaming ? maxBatch * maxTime * layer.OutputShape!.Value.Features : layer.OutputLength(maxBatch, maxTime))];
         }
         normScratch = new T[scratch];
+        // A one-layer model's output is the buffer its layer writes, and a caller may pass it back as the next input (an
+        // autoregressive loop): such an input is copied first, as a Dense writes its output rows while it reads them.
+        inputCopy = count == 1 ? new T[checked(maxBatch * maxTime * model.InputFeatures)] : Array.Empty<T>();
         normHalves = new NormHalves(scratch);
         if (packWeightsOnce) RefreshWeights();
     }
@@ -101,6 +105,11 @@ internal sealed class InferenceRunner<T> where T : unmanaged, IFloatingPointIeee
     [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public ReadOnlySpan<T> Run(ReadOnlySpan<T> x, int batch, int time, ReadOnlySpan<bool> mask, bool resetState)
     {
+        if (inputCopy.Length > 0 && x.Overlaps(activations[0]))
+        {
+            x.CopyTo(inputCopy);
+            x = inputCopy.AsSpan(0, x.Length);
+        }
         ReadOnlySpan<T> current = x;
         bool sequence = true;
         for (int k = 0; k < layers.Length; k++)
