@@ -219,3 +219,67 @@ public class OutputFedBackTests<T> where T : unmanaged, IFloatingPointIeee754<T>
         }
     }
 }
+
+/// <summary>
+/// One plan or session called from two threads at once, which docs/serving.md rules out ("a plan or a session belongs to
+/// one thread at a time"): the two calls would share every buffer and the state, and gave wrong numbers without a word.
+/// The second call is refused with an InvalidOperationException; the plan or session is unharmed.
+/// </summary>
+public class ConcurrentMisuseTests
+{
+    private static readonly ModelSpec Spec = new() { InputFeatures = 8, Layers = new[] { LayerSpec.Lstm(48, true), LayerSpec.Lstm(16), LayerSpec.Dense(2) } };
+
+    /// <summary>Runs call on two threads at once, over and over, until one throws or 20 s pass; returns what was thrown.</summary>
+    private static List<Exception> RaceTwoThreads(Action call)
+    {
+        var thrown = new List<Exception>();
+        var deadline = DateTime.UtcNow.AddSeconds(20);
+        while (thrown.Count == 0 && DateTime.UtcNow < deadline)
+        {
+            using var start = new Barrier(2);
+            void Loop()
+            {
+                start.SignalAndWait();
+                for (int k = 0; k < 20; k++)
+                {
+                    try { call(); }
+                    catch (Exception e) { lock (thrown) thrown.Add(e); }
+                }
+            }
+            var other = new Thread(Loop);
+            other.Start();
+            Loop();
+            other.Join();
+        }
+        return thrown;
+    }
+
+    [Test]
+    public void OnePlan_CalledFromTwoThreadsAtOnce_RefusesTheSecondCall_AndStaysRight()
+    {
+        Sequential<float> model = Build<float>(Spec);
+        var plan = model.CreateInferencePlan(4, 300);
+        float[] x = RandomValues<float>(4 * 300 * 8, 1);
+        float[] expected = plan.Predict(x, 4, 300).ToArray();
+        List<Exception> thrown = RaceTwoThreads(() => plan.Predict(x, 4, 300));
+        Assert.That(thrown, Is.Not.Empty, "two calls at once were not noticed");
+        Assert.That(thrown, Is.All.InstanceOf<InvalidOperationException>());
+        Assert.That(thrown[0].Message, Does.Contain("one thread at a time"));
+        Assert.That(plan.Predict(x, 4, 300).ToArray(), Is.EqualTo(expected), "the plan after the race");
+    }
+
+    [Test]
+    public void OneSession_CalledFromTwoThreadsAtOnce_RefusesTheSecondCall()
+    {
+        Sequential<float> model = Build<float>(Spec);
+        var session = model.CreateSession(4, maxChunk: 300);
+        float[] x = RandomValues<float>(4 * 300 * 8, 2);
+        List<Exception> thrown = RaceTwoThreads(() => { session.StepChunk(x); session.Reset(); });
+        Assert.That(thrown, Is.Not.Empty, "two calls at once were not noticed");
+        Assert.That(thrown, Is.All.InstanceOf<InvalidOperationException>());
+        session.Reset();
+        float[] first = session.StepChunk(x).ToArray();
+        session.Reset();
+        Assert.That(session.StepChunk(x).ToArray(), Is.EqualTo(first), "the session after the race");
+    }
+}
