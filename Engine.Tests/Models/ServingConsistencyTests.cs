@@ -91,6 +91,7 @@ public class ServingConsistencyTests<T> where T : unmanaged, IFloatingPointIeee7
     public void Plan_EqualsForward_AtEveryBatchLengthAndMask(ModelSpec spec)
     {
         Sequential<T> model = Build<T>(spec);
+        ModelCache<T> reused = model.CreateCache();   // one cache through every shape: the same bits as a fresh one each time
         foreach (bool packOnce in new[] { false, true })
             foreach (int maxBatch in new[] { 1, 9 })
                 foreach (bool parallel in new[] { true, false })
@@ -105,6 +106,8 @@ public class ServingConsistencyTests<T> where T : unmanaged, IFloatingPointIeee7
                         {
                             string what = $"packOnce={packOnce} maxBatch={maxBatch} parallel={parallel} B={batch} T={time} {maskName}";
                             T[] expected = TrainingForward(model, x, batch, time, mask);
+                            Assert.That(model.Forward(new SequenceBatch<T>(x, batch, time, mask ?? default), reused, ForwardContext.Inference).ToArray(),
+                                Is.EqualTo(expected), what + " (Forward with a reused cache)");
                             AssertClose<T>(plan.Predict(x, batch, time, mask), expected, what);
                             if (batch == 1) AssertClose<T>(plan.PredictSequence(x, mask), expected, what + " (PredictSequence)");
                         }
