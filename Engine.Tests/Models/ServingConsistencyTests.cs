@@ -115,6 +115,46 @@ public class ServingConsistencyTests<T> where T : unmanaged, IFloatingPointIeee7
                 }
     }
 
+    /// <summary>With EngineSettings.UseSecondCore off every call stays on its thread: the same bits as with it on.</summary>
+    [TestCaseSource(nameof(Models))]
+    [NonParallelizable]
+    public void OnOneCore_PlansAndSessionsGiveTheBitsOfTwo(ModelSpec spec)
+    {
+        Sequential<T> model = Build<T>(spec);
+        bool streams = spec.Layers.All(l => l.Type != "bidirectional" && !l.GoBackwards);
+        (T[] Plan, T[] Session) Run()
+        {
+            T[] x = RandomValues<T>(9 * 6 * spec.InputFeatures, 7), single = x.AsSpan(0, 6 * spec.InputFeatures).ToArray();
+            var results = new List<T>();
+            foreach (bool packOnce in new[] { false, true })
+            {
+                results.AddRange(model.CreateInferencePlan(9, 6, packOnce).Predict(x, 9, 6, RaggedMask(9, 6)).ToArray());
+                results.AddRange(model.CreateInferencePlan(1, 6, packOnce).PredictSequence(single).ToArray());
+            }
+            var session = new List<T>();
+            if (streams)
+                foreach (bool packOnce in new[] { false, true })
+                {
+                    StreamingSession<T> s = model.CreateSession(1, 6, packOnce);
+                    for (int t = 0; t < 6; t++) session.AddRange(s.Step(single.AsSpan(t * spec.InputFeatures, spec.InputFeatures)).ToArray());
+                }
+            return (results.ToArray(), session.ToArray());
+        }
+        (T[] plan, T[] session) = Run();
+        bool before = EngineSettings.UseSecondCore;
+        try
+        {
+            EngineSettings.UseSecondCore = false;
+            (T[] planOneCore, T[] sessionOneCore) = Run();
+            Assert.That(planOneCore, Is.EqualTo(plan), "plans");
+            Assert.That(sessionOneCore, Is.EqualTo(session), "sessions");
+        }
+        finally
+        {
+            EngineSettings.UseSecondCore = before;
+        }
+    }
+
     public static IEnumerable<TestCaseData> StreamableModels()
         => Models().Where(c => ((ModelSpec)c.Arguments[0]!).Layers.All(l => l.Type != "bidirectional" && !l.GoBackwards));
 
