@@ -55,6 +55,16 @@ public class ModelBuilderTests
     }
 
     [Test]
+    public void Builder_OffersEveryLstmOptionTheSpecHas_ZeroOutputForMaskIncluded()
+    {
+        Sequential<float> model = ModelBuilder.Input(3).Lstm(4, returnSequences: true, goBackwards: true, zeroOutputForMask: true).Dense(2).Build<float>();
+        var lstm = (Lstm<float>)model.Layers[0];
+        Assert.That(lstm.ZeroOutputForMask && lstm.GoBackwards && lstm.ReturnSequences, Is.True);
+        Assert.That(ModelSpecOf.Describe(model).Layers[0].ZeroOutputForMask, Is.True);
+        Assert.That(((Lstm<float>)ModelBuilder.Input(3).Lstm(4).Build<float>().Layers[0]).ZeroOutputForMask, Is.False, "Keras' default");
+    }
+
+    [Test]
     public void Placements_PutLayerNormsWhereTheirNamesSay()
     {
         var stack = new StackSpec(3, new[] { 4, 5, 6 }, Bidirectional: false, OutputUnits: 2);
