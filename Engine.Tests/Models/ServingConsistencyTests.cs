@@ -54,6 +54,9 @@ public class ServingConsistencyTests<T> where T : unmanaged, IFloatingPointIeee7
                 yield return Case($"bidirectional {merge} sequences, lstm after, {preset}", F,
                     LayerSpec.Bidirectional(LayerSpec.Lstm(5, true, cell: cell), merge), LayerSpec.LayerNorm(), LayerSpec.Lstm(4, true), LayerSpec.Dense(2));
             }
+        foreach ((string name, CellNormalization cell) in AllCells())
+            yield return Case($"bidirectional cell {name}", F, LayerSpec.Bidirectional(LayerSpec.Lstm(5, true, cell: cell)), LayerSpec.Bidirectional(LayerSpec.Lstm(3, cell: cell), MergeMode.Mul),
+                LayerSpec.Dense(2));
         foreach (bool center in new[] { false, true })
             foreach (bool scale in new[] { false, true })
                 yield return Case($"layer norm center={center} scale={scale}", F, LayerSpec.LayerNorm(1e-5, center, scale), LayerSpec.Lstm(5, true),
