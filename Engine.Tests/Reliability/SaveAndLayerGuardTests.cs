@@ -389,7 +389,7 @@ public sealed class SaveAndLayerGuardTests
         var twice = Assert.Throws<ArgumentException>(() => _ = new Bidirectional<float>(wrapped, name: "bi_2"))!;
         Assert.That(twice.Message, Does.Contain("'wrapped'"));
         var listedToo = Assert.Throws<ArgumentException>(() => _ = new Sequential<float>(2, new Layer<float>[] { bidirectional, wrapped }))!;
-        Assert.That(listedToo.Message, Does.Contain("'wrapped'"));
+        Assert.That(listedToo.Message, Does.Contain("'wrapped'").And.Contain("wrapped by 'bi'"));
         Assert.That(bidirectional.OutputShape, Is.Null, "nothing is built before the check");
         Assert.DoesNotThrow(() => _ = new Sequential<float>(2, new Layer<float>[] { bidirectional, new Dense<float>(2) }));
     }
