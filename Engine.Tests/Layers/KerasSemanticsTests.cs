@@ -131,6 +131,31 @@ public class KerasSemanticsTests
         Assert.That(finalC, Is.EqualTo(keras.FinalC).Within(1e-13), "final c (return_state)");
     }
 
+    /// <summary>
+    /// A stack: Keras' RNN.compute_mask hands the next layer the mask it was given (<c>output_mask = mask if
+    /// self.return_sequences</c>, keras/src/layers/rnn/rnn.py), in input-time order, also after a go_backwards layer whose
+    /// outputs are in processing (reversed) order; Sequential and the plans pass it on the same way.
+    /// </summary>
+    [TestCase(false)]
+    [TestCase(true)]
+    public void StackedLstms_AfterGoBackwards_TakeTheMaskAsGiven_AsKerasComputeMask(bool zeroOutputForMask)
+    {
+        var model = new NumLstm.Models.Sequential<double>(Features, new Layer<double>[]
+        {
+            new Lstm<double>(Units, returnSequences: true, goBackwards: true, zeroOutputForMask: zeroOutputForMask, name: "backwards"),
+            new Lstm<double>(Units, returnSequences: true, name: "next"),
+        }, seed: 3);
+        double[] x = GradientChecks.GradientChecker.RandomValues(Batch * Time * Features, 10);
+        (double[,] k1, double[,] r1, double[] b1) = KerasWeights((Lstm<double>)model.Layers[0]);
+        (double[,] k2, double[,] r2, double[] b2) = KerasWeights((Lstm<double>)model.Layers[1]);
+        double[] first = KerasLstm(x, Mask, k1, r1, b1, goBackwards: true, zeroOutputForMask).Outputs;
+        double[] expected = KerasLstm(first, Mask, k2, r2, b2, goBackwards: false, zeroOutputForMask: false).Outputs;
+        Assert.That(model.Forward(new SequenceBatch<double>(x, Batch, Time, Mask), model.CreateCache(), ForwardContext.Inference).ToArray(),
+            Is.EqualTo(expected).Within(1e-13), "Forward");
+        Assert.That(NumLstm.Models.ServingExtensions.CreateInferencePlan(model, Batch, Time).Predict(x, Batch, Time, Mask).ToArray(),
+            Is.EqualTo(expected).Within(1e-13), "plan");
+    }
+
     [TestCase(false)]
     [TestCase(true)]
     public void TrainingWithBothDropouts_MatchesKerasImplementation1_WithTheDrawnMasks(bool goBackwards)

@@ -28,6 +28,42 @@ public class ModelBuilderTests
         Assert.That(error!.Message, Does.Contain("lstm_2").And.Contain("returnSequences"));
     }
 
+    /// <summary>
+    /// Keras 3 refuses Bidirectional(LSTM(go_backwards=True)): it builds the backward copy with go_backwards=True, and
+    /// _verify_layer_config raises "Forward layer and backward layer should have different `go_backwards` value"
+    /// (keras/src/layers/rnn/bidirectional.py). A bidirectional spec with go_backwards used to be built as if it were false.
+    /// </summary>
+    [Test]
+    public void BidirectionalSpec_WithGoBackwards_IsRefused_AsKerasRefusesIt()
+    {
+        LayerSpec lstm = LayerSpec.Lstm(4, returnSequences: true, goBackwards: true);
+        var direct = Assert.Throws<ArgumentException>(() => LayerSpec.Bidirectional(lstm))!;
+        Assert.That(direct.Message, Does.Contain("go_backwards"));
+
+        var spec = new ModelSpec
+        {
+            InputFeatures = 3,
+            Layers = new[] { LayerSpec.Bidirectional(LayerSpec.Lstm(4, returnSequences: true)) with { GoBackwards = true }, LayerSpec.Dense(2) },
+        };
+        var built = Assert.Throws<ArgumentException>(() => spec.Build<float>())!;
+        Assert.That(built.Message, Does.Contain("go_backwards").And.Contain("bidirectional_1"));
+        string json = spec.ToJson();
+        Assert.That(json, Does.Contain("\"go_backwards\": true"));
+        var read = Assert.Throws<FormatException>(() => ModelSpec.FromJson(json, "m.json"))!;
+        Assert.That(read.Message, Does.Contain("layers[0].go_backwards").And.Contain("m.json"));
+        Assert.That(ModelSpec.FromJson(json.Replace("\"go_backwards\": true", "\"go_backwards\": false")).Build<float>().Layers[0], Is.InstanceOf<Bidirectional<float>>());
+    }
+
+    [Test]
+    public void Builder_OffersEveryLstmOptionTheSpecHas_ZeroOutputForMaskIncluded()
+    {
+        Sequential<float> model = ModelBuilder.Input(3).Lstm(4, returnSequences: true, goBackwards: true, zeroOutputForMask: true).Dense(2).Build<float>();
+        var lstm = (Lstm<float>)model.Layers[0];
+        Assert.That(lstm.ZeroOutputForMask && lstm.GoBackwards && lstm.ReturnSequences, Is.True);
+        Assert.That(ModelSpecOf.Describe(model).Layers[0].ZeroOutputForMask, Is.True);
+        Assert.That(((Lstm<float>)ModelBuilder.Input(3).Lstm(4).Build<float>().Layers[0]).ZeroOutputForMask, Is.False, "Keras' default");
+    }
+
     [Test]
     public void Placements_PutLayerNormsWhereTheirNamesSay()
     {

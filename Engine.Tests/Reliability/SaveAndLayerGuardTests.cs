@@ -364,6 +364,36 @@ public sealed class SaveAndLayerGuardTests
         Assert.That(copy.Parameters.SelectMany(p => p.Value).ToArray(), Is.EqualTo(weights), "the same spec and seed build the same weights");
     }
 
+    /// <summary>
+    /// A Bidirectional made from an LSTM another model holds, or another Bidirectional wraps, or that the same model also
+    /// lists: Keras's wrapper works on a fresh copy of the layer it is given ("will not reuse the weights state of the
+    /// RNN layer instance", keras/src/layers/rnn/bidirectional.py); NumLstm's wraps the instance itself, so it used to set
+    /// the first model's zero_output_for_mask and, once built, re-initialize its weights, or list one LSTM's parameters
+    /// twice. Refused, naming the layer, before anything changes.
+    /// </summary>
+    [Test]
+    public void Bidirectional_OfAnLstmAnotherModelOrWrapperHolds_ThrowsNamingIt_AndLeavesThatModelAsItWas()
+    {
+        var shared = new Lstm<float>(4, returnSequences: true, name: "shared_lstm");
+        var first = new Sequential<float>(2, new Layer<float>[] { shared, new Dense<float>(2, name: "head") }, seed: 1);
+        float[] weights = first.Parameters.SelectMany(p => p.Value).ToArray();
+
+        var e = Assert.Throws<ArgumentException>(() => _ = new Bidirectional<float>(shared))!;
+        Assert.That(e.ParamName, Is.EqualTo("layer"));
+        Assert.That(e.Message, Does.Contain("'shared_lstm'").And.Contain("another model"));
+        Assert.That(shared.ZeroOutputForMask, Is.False, "the first model's zero_output_for_mask is not changed");
+        Assert.That(first.Parameters.SelectMany(p => p.Value).ToArray(), Is.EqualTo(weights));
+
+        var wrapped = new Lstm<float>(4, returnSequences: true, name: "wrapped");
+        var bidirectional = new Bidirectional<float>(wrapped, name: "bi");
+        var twice = Assert.Throws<ArgumentException>(() => _ = new Bidirectional<float>(wrapped, name: "bi_2"))!;
+        Assert.That(twice.Message, Does.Contain("'wrapped'"));
+        var listedToo = Assert.Throws<ArgumentException>(() => _ = new Sequential<float>(2, new Layer<float>[] { bidirectional, wrapped }))!;
+        Assert.That(listedToo.Message, Does.Contain("'wrapped'").And.Contain("wrapped by 'bi'"));
+        Assert.That(bidirectional.OutputShape, Is.Null, "nothing is built before the check");
+        Assert.DoesNotThrow(() => _ = new Sequential<float>(2, new Layer<float>[] { bidirectional, new Dense<float>(2) }));
+    }
+
     // ---- 7. Names echoed from files are capped ---------------------------------------------------------------------
 
     /// <summary>A message that echoes a name holds its first 200 characters and an ellipsis, not all of it.</summary>

@@ -28,6 +28,12 @@ public sealed partial class Bidirectional<T> : Layer<T> where T : unmanaged, IFl
         ArgumentNullException.ThrowIfNull(layer);
         if (!Enum.IsDefined(mergeMode)) throw new ArgumentOutOfRangeException(nameof(mergeMode), mergeMode, "Unknown merge mode.");
         if (layer.GoBackwards) throw new ArgumentException("Bidirectional takes the forward LSTM; it builds the goBackwards copy itself.", nameof(layer));
+        // Keras wraps a fresh copy of the layer; this wraps the instance, which must then be no one else's: another model's
+        // LSTM would have its zero_output_for_mask set here and its weights re-initialized when this is built.
+        if (layer.Owner is not null)
+            throw new ArgumentException($"LSTM '{IO.Echo.Name(layer.Name)}' already belongs to another model or Bidirectional: expected a new LSTM for each " +
+                "Bidirectional (wrapping it would change that model's masking and re-initialize its weights).", nameof(layer));
+        layer.Owner = this;
         Forwards = layer;
         // Keras: with return_sequences the wrapped layers output zeros at masked steps (zero_output_for_mask).
         layer.ZeroOutputForMask = layer.ReturnSequences;

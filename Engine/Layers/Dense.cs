@@ -50,7 +50,9 @@ public sealed partial class Dense<T> : Layer<T> where T : unmanaged, IFloatingPo
         c.Prepare(rows, f, Units);
         c.FilledBy = this;
         input.Data.CopyTo(c.Input);
-        Gemm.Multiply(Transpose.No, Transpose.Yes, rows, Units, f, T.One, input.Data, f, Weight.Value, f, T.Zero, output, Units);   // (D1)
+        // (D1) from the copy: the input may be the output span itself (a one-layer model fed its last output), which the
+        // product overwrites while it reads.
+        Gemm.Multiply(Transpose.No, Transpose.Yes, rows, Units, f, T.One, c.Input, f, Weight.Value, f, T.Zero, output, Units);
         if (bias is not null) for (int r = 0; r < rows; r++) TensorPrimitives.Add(output.Slice(r * Units, Units), bias.Value, output.Slice(r * Units, Units));
         switch (Activation)                                                                                                            // (D2)
         {

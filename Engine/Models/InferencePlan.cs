@@ -10,7 +10,7 @@ namespace NumLstm.Models;
 /// buffers each time), so it always sees the current weights; the model must not be trained while the plan runs. With
 /// <c>packWeightsOnce</c> it packs W and U when it is created and when <see cref="RefreshWeights"/> is called, and
 /// uses those copies until then (faster at small batches); biases, LayerNorm and Dense parameters are still read at
-/// every call. One plan serves one thread at a time; create one plan per serving thread (they may share the model).
+/// every call. One plan serves one thread at a time (a call while another runs throws InvalidOperationException); create one plan per serving thread (they may share the model).
 /// </summary>
 public sealed class InferencePlan<T> where T : unmanaged, IFloatingPointIeee754<T>
 {

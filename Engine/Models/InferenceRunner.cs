@@ -17,6 +17,7 @@ internal sealed class InferenceRunner<T> where T : unmanaged, IFloatingPointIeee
     private readonly object?[] buffers;
     private readonly T[][] activations;
     private readonly T[] normScratch;
+    private readonly T[] inputCopy;   // [maxB, maxT, F] for a one-layer model (an input that is its own last output), else empty
     private readonly bool streaming;
 
     // batchName and timeName: the caller's names of maxBatch and maxTime, for error messages.
@@ -68,13 +69,39 @@ internal sealed class InferenceRunner<T> where T : unmanaged, IFloatingPointIeee
             activations[k] = new T[checked(streaming ? maxBatch * maxTime * layer.OutputShape!.Value.Features : layer.OutputLength(maxBatch, maxTime))];
         }
         normScratch = new T[scratch];
+        // A one-layer model's output is the buffer its layer writes, and a caller may pass it back as the next input (an
+        // autoregressive loop): such an input is copied first, as a Dense writes its output rows while it reads them.
+        inputCopy = count == 1 ? new T[checked(maxBatch * maxTime * model.InputFeatures)] : Array.Empty<T>();
         normHalves = new NormHalves(scratch);
         if (packWeightsOnce) RefreshWeights();
     }
 
+    // 1 while a call runs. A plan or session serves one thread at a time (its buffers and state are the call's); a second
+    // call meanwhile, from another thread, is refused rather than left to share them and give wrong numbers.
+    private int busy;
+
+    private void Enter()
+    {
+        if (Interlocked.CompareExchange(ref busy, 1, 0) != 0) ThrowBusy();
+    }
+
+    private void Exit() => Volatile.Write(ref busy, 0);
+
+    [MethodImpl(MethodImplOptions.NoInlining)]
+    private void ThrowBusy() => throw new InvalidOperationException(
+        $"This {(streaming ? "StreamingSession" : "InferencePlan")} is running a call on another thread: a plan or session serves one thread at a time " +
+        "(its buffers and state belong to the call). Create one per thread; they may share the model.");
+
     /// <summary>Packs every LSTM's W and U again from the model's current parameters (the packed paths only).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void RefreshWeights()
+    {
+        Enter();
+        try { RefreshWeightsCore(); }
+        finally { Exit(); }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void RefreshWeightsCore()
     {
         for (int k = 0; k < layers.Length; k++)
             switch (buffers[k])
@@ -98,9 +125,21 @@ internal sealed class InferenceRunner<T> where T : unmanaged, IFloatingPointIeee
     public int MaxTime { get; }
 
     /// <summary>x [B, T, F], mask [B, T] or empty, both checked by the caller. Returns the last layer's output.</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public ReadOnlySpan<T> Run(ReadOnlySpan<T> x, int batch, int time, ReadOnlySpan<bool> mask, bool resetState)
     {
+        Enter();
+        try { return RunCore(x, batch, time, mask, resetState); }
+        finally { Exit(); }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private ReadOnlySpan<T> RunCore(ReadOnlySpan<T> x, int batch, int time, ReadOnlySpan<bool> mask, bool resetState)
+    {
+        if (inputCopy.Length > 0 && x.Overlaps(activations[0]))
+        {
+            x.CopyTo(inputCopy);
+            x = inputCopy.AsSpan(0, x.Length);
+        }
         ReadOnlySpan<T> current = x;
         bool sequence = true;
         for (int k = 0; k < layers.Length; k++)
@@ -187,8 +226,15 @@ internal sealed class InferenceRunner<T> where T : unmanaged, IFloatingPointIeee
     }
 
     /// <summary>Clears the recurrent state of every LSTM (streaming sessions).</summary>
-    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public void ResetState()
+    {
+        Enter();
+        try { ResetStateCore(); }
+        finally { Exit(); }
+    }
+
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
+    private void ResetStateCore()
     {
         for (int k = 0; k < layers.Length; k++)
             if (buffers[k] is LstmInferenceBuffers<T> lstm) lstm.ClearState();

@@ -27,9 +27,11 @@ public sealed class ModelBuilder
     /// <summary>Starts a model whose input is [B, T, features] (Keras' Input(shape=(None, features))).</summary>
     public static ModelBuilder Input(int features) => new(features);
 
+    /// <summary>An LSTM layer (Keras' LSTM; zeroOutputForMask is its zero_output_for_mask: a masked step outputs zeros
+    /// instead of repeating the previous output, default false as in Keras).</summary>
     public ModelBuilder Lstm(int units, bool returnSequences = false, double dropout = 0, double recurrentDropout = 0,
-        CellNormalization? cellNormalization = null, bool goBackwards = false, string? name = null)
-        => Add(LayerSpec.Lstm(units, returnSequences, dropout, recurrentDropout, cellNormalization, goBackwards) with { Name = name });
+        CellNormalization? cellNormalization = null, bool goBackwards = false, string? name = null, bool zeroOutputForMask = false)
+        => Add(LayerSpec.Lstm(units, returnSequences, dropout, recurrentDropout, cellNormalization, goBackwards) with { Name = name, ZeroOutputForMask = zeroOutputForMask });
 
     public ModelBuilder Bidirectional(int units, bool returnSequences = false, double dropout = 0, double recurrentDropout = 0,
         CellNormalization? cellNormalization = null, MergeMode merge = MergeMode.Concat, string? name = null)

@@ -43,6 +43,7 @@ public sealed record LayerSpec
     public static LayerSpec Bidirectional(LayerSpec lstm, MergeMode merge = MergeMode.Concat)
     {
         if (lstm.Type != "lstm") throw new ArgumentException($"Bidirectional wraps an LSTM spec, got '{lstm.Type}'.", nameof(lstm));
+        if (lstm.GoBackwards) throw new ArgumentException(BidirectionalGoBackwards, nameof(lstm));
         return lstm with { Type = "bidirectional", Merge = merge };
     }
 
@@ -52,8 +53,14 @@ public sealed record LayerSpec
     public static LayerSpec Dense(int units, Activation activation = Activation.Linear, bool useBias = true)
         => new() { Type = "dense", Units = units, Activation = activation, UseBias = useBias };
 
+    /// <summary>Why a bidirectional layer refuses go_backwards: Keras 3 builds the backward copy with go_backwards = true, so
+    /// a wrapped go_backwards layer would give two backward directions, and its _verify_layer_config raises.</summary>
+    internal const string BidirectionalGoBackwards =
+        "go_backwards must be false for a bidirectional layer: it wraps the forward LSTM and builds the go_backwards copy itself (Keras 3 raises for both directions going backwards).";
+
     internal Layer<T> Create<T>(string name) where T : unmanaged, IFloatingPointIeee754<T> => Type switch
     {
+        "bidirectional" when GoBackwards => throw new ArgumentException($"Layer '{name}': {BidirectionalGoBackwards}"),
         "lstm" => new Lstm<T>(Units, ReturnSequences, GoBackwards, Dropout, RecurrentDropout, CellNormalization, name, ZeroOutputForMask),
         "bidirectional" => new Bidirectional<T>(new Lstm<T>(Units, ReturnSequences, false, Dropout, RecurrentDropout, CellNormalization, name + "_forward"), Merge, name: name),
         "layer_norm" => new LayerNorm<T>(Epsilon, Center, Scale, name),
@@ -207,6 +214,7 @@ public sealed record ModelSpec
                     if (!(layer.RecurrentDropout >= 0 && layer.RecurrentDropout < 1)) throw new FormatException($"{at}.recurrent_dropout must be in [0, 1), got {layer.RecurrentDropout}.");
                     if (!LayerNorm<float>.IsUsableEpsilon(layer.CellEpsilon))
                         throw new FormatException($"{at}.cell_epsilon must be finite and > 0, also in float (at least {float.Epsilon:R}), got {layer.CellEpsilon:R}.");
+                    if (layer.Type == "bidirectional" && layer.GoBackwards) throw new FormatException($"{at}.go_backwards: {LayerSpec.BidirectionalGoBackwards}");
                     if (!Enum.IsDefined(layer.CellGates) || !Enum.IsDefined(layer.CellState) || !Enum.IsDefined(layer.Merge))
                         throw new FormatException($"{at}: unknown cell_gates, cell_state or merge value.");
                     break;

@@ -25,7 +25,7 @@ public sealed class Sequential<T> where T : unmanaged, IFloatingPointIeee754<T>
         {
             Layer<T> layer = this.layers[k] ?? throw new ArgumentException($"layers[{k}] is null.", nameof(layers));
             if (layer.Owner is not null)
-                throw new ArgumentException($"Layer '{IO.Echo.Name(layer.Name)}' (layers[{k}]) already belongs to another model: expected a new layer for each model " +
+                throw new ArgumentException($"Layer '{IO.Echo.Name(layer.Name)}' (layers[{k}]) already belongs to another model{(layer.Owner is Layer<T> wrapper ? $" (it is wrapped by '{IO.Echo.Name(wrapper.Name)}')" : "")}: expected a new layer for each model " +
                     "(building it again would re-initialize the other model's weights; build a second model from its spec, e.g. ModelSpecOf.Describe(model).Build<T>()).", nameof(layers));
         }
         InputFeatures = inputFeatures;

@@ -8,8 +8,8 @@ namespace NumLstm.Models;
 /// step it was fed: for a model whose last recurrent layer returns sequences, the output at that step; for one whose last
 /// recurrent layer returns only its last output, the output the model would give if the sequence ended at that step.
 /// After the first call, Step and StepChunk allocate nothing. Sessions own all their buffers and only read the model, so
-/// many sessions can serve one model from different threads (one thread per session at a time; do not train the model
-/// meanwhile). A Bidirectional layer or a goBackwards LSTM needs the whole sequence and cannot stream. No masks; dropout off.
+/// many sessions can serve one model from different threads (one thread per session at a time: a call while another runs
+/// throws InvalidOperationException; do not train the model meanwhile). A Bidirectional layer or a goBackwards LSTM needs the whole sequence and cannot stream. No masks; dropout off.
 /// With the model's <see cref="Sequential{T}.NonFiniteInputs"/> = Reject, a step or chunk holding a NaN or infinity throws
 /// (naming the stream, the step within the call and the feature) before the state moves.
 /// By default a session reads the model's parameters at every call, so it always sees the current weights. With
