@@ -43,11 +43,12 @@ public static class StudyReport
         IReadOnlyList<ConfigSummary> summaries = ConfigSummary.Summarize(results);
         var report = new Builder(manifest, results, summaries, timing);
         string markdown = report.Markdown(run, workers);
-        foreach ((string name, string svg) in report.Svgs) File.WriteAllText(Path.Combine(outFolder, name), svg);
-        File.WriteAllText(Path.Combine(outFolder, "report.md"), markdown);
-        File.WriteAllText(Path.Combine(outFolder, "results.csv"), Csv(results));
+        // Each file through a temporary file and a rename: a run killed while writing leaves the previous file whole.
+        foreach ((string name, string svg) in report.Svgs) StudyRunner.WriteAtomically(Path.Combine(outFolder, name), svg);
+        StudyRunner.WriteAtomically(Path.Combine(outFolder, "results.csv"), Csv(results));
         var json = new { study = manifest, machine = Machine.Describe(), configurations = summaries, timing, jobs = results };
-        File.WriteAllText(Path.Combine(outFolder, "results.json"), JsonSerializer.Serialize(json, JobResult.Json));
+        StudyRunner.WriteAtomically(Path.Combine(outFolder, "results.json"), JsonSerializer.Serialize(json, JobResult.Json));
+        StudyRunner.WriteAtomically(Path.Combine(outFolder, "report.md"), markdown);
         return results;
     }
 
@@ -134,14 +135,26 @@ public static class StudyReport
             string cost = CostSectionText();
             md.AppendLine("## Verdict");
             md.AppendLine();
-            md.AppendLine("Generated from the numbers below. \"Separated\" means the mean ± std intervals over seeds do not overlap; \"overlapping\" means the data cannot tell the two apart.");
-            md.AppendLine();
-            md.Append(VerdictPlacement()).Append(VerdictDepth()).Append(VerdictRate()).Append(VerdictCost());
-            WeakEvidence();
-            md.AppendLine("### Where the evidence is weak");
-            md.AppendLine();
-            foreach (string line in weak) md.AppendLine($"- {line}");
-            md.AppendLine();
+            if (results.Count < manifest.PlannedJobs.Count)
+            {
+                // A verdict from part of the plan names winners among the placements that happened to finish (one
+                // finished placement was "the best, 1 of 1 tied"): none until every planned job has its result.
+                md.AppendLine($"**No verdict**: {results.Count} of {manifest.PlannedJobs.Count} planned jobs have results, and comparing the placements that " +
+                              "happen to have finished would answer a question nobody asked. Re-run the same command to finish the study " +
+                              "(finished jobs are kept); failed jobs are retried. The tables below show the finished jobs only.");
+                md.AppendLine();
+            }
+            else
+            {
+                md.AppendLine("Generated from the numbers below. \"Separated\" means the mean ± std intervals over seeds do not overlap; \"overlapping\" means the data cannot tell the two apart.");
+                md.AppendLine();
+                md.Append(VerdictPlacement()).Append(VerdictDepth()).Append(VerdictRate()).Append(VerdictCost());
+                WeakEvidence();
+                md.AppendLine("### Where the evidence is weak");
+                md.AppendLine();
+                foreach (string line in weak) md.AppendLine($"- {line}");
+                md.AppendLine();
+            }
             md.Append(placements).Append(depth).Append(rates).Append(cost);
             md.AppendLine("## Files");
             md.AppendLine();
@@ -378,14 +391,17 @@ public static class StudyReport
                 double margin = (info.HigherIsBetter ? 1 : -1) * (best.MetricMean - info.Baseline);
                 bool beatsBaseline = margin > 0.05 * Math.Abs(info.Baseline) && !(margin <= Z(best.MetricStd));
                 var tied = ranked.Where(s => bests.Any(b => s.Versus(b) == 0)).ToList();
-                ConfigSummary cheapest = tied.OrderBy(s => s.LayerNormCount).ThenBy(s => s.SecondsPerEpochMean).First();
+                // Every tied placement with the fewest LayerNorms is named: breaking that tie by seconds per epoch let
+                // timing noise choose the placement, and the same seeds gave different verdicts.
+                int fewest = tied.Min(s => s.LayerNormCount);
+                var cheapest = tied.Where(s => s.LayerNormCount == fewest).ToList();
                 ConfigSummary? none = rows.FirstOrDefault(s => s.Placement == "none");
                 ConfigSummary? seed = rows.FirstOrDefault(s => s.Placement == "after-each");
                 text.Append($"- **`{task}`** ({info.MetricName}): best {string.Join(" and ", bests.Select(b => $"`{b.Placement}` {MS(b)}"))}{(bests.Count > 1 ? " (equal means)" : "")}");
                 if (none is not null && !bests.Contains(none)) text.Append($"; `none` {MS(none)} ({RelationToBest(bests, none)})");
                 if (seed is not null && !bests.Contains(seed)) text.Append($"; the seed's `after-each` {MS(seed)} ({RelationToBest(bests, seed)})");
                 text.Append($". Tied with the best (overlapping): {tied.Count} of {rows.Count} placements ({string.Join(", ", tied.Select(t => $"`{t.Placement}`"))})");
-                text.Append($"; the fewest LayerNorms among them: `{cheapest.Placement}` ({cheapest.LayerNormCount}).");
+                text.Append($"; the fewest LayerNorms among them: {string.Join(", ", cheapest.Select(c => $"`{c.Placement}`"))} ({fewest}).");
                 var divergedRows = rows.Where(s => s.Diverged > 0).ToList();
                 if (divergedRows.Count > 0)
                     text.Append($" Diverged runs: {string.Join(", ", divergedRows.Select(s => $"`{s.Placement}` {s.Diverged}/{s.Runs}"))} (their final numbers are those of the last good weights).");

@@ -141,13 +141,78 @@ public class StudyReportTests
         Assert.That(report, Does.Contain("0 of 1 have a larger best rate than `none` (0.001–0.01, equal means)."));
     }
 
+    [Test]
+    public void FewestLayerNormsAmongTheTied_NamesEveryPlacementWithThatCount_WhateverTheTimes()
+    {
+        // pre-norm, keras-gates and keras-snippet are tied with the best and all have 2 LNs (the Job helper's count). The
+        // pick used to fall to the fastest of them by seconds per epoch: timing noise chose the placement the verdict named.
+        string Verdict(double snippetSeconds)
+        {
+            var jobs = EqualBests.SelectMany(p => p.Value.Select((metric, seed) => Job("t", p.Key, seed, metric) with
+            {
+                SecondsPerEpoch = p.Key == "in-cell:keras-snippet" ? snippetSeconds : 1.0,
+            })).ToList();
+            string report = Report(jobs, new[] { "none", "pre-norm", "in-cell:keras-gates", "in-cell:keras-snippet" });
+            return report[report.IndexOf("## Verdict", StringComparison.Ordinal)..report.IndexOf("### Do deep stacks", StringComparison.Ordinal)];
+        }
+        string slowSnippet = Verdict(2.0), fastSnippet = Verdict(0.5);
+        Assert.That(fastSnippet, Is.EqualTo(slowSnippet));
+        Assert.That(slowSnippet, Does.Contain("the fewest LayerNorms among them: `pre-norm`, `in-cell:keras-gates`, `in-cell:keras-snippet` (2)."));
+    }
+
+    [Test]
+    public void IncompleteStudy_GivesNoVerdict_AndSaysWhatIsMissing()
+    {
+        // One placement of the four finished: the verdict used to name it the best placement (1 of 1 tied).
+        var jobs = EqualBests["pre-norm"].Select((metric, seed) => Job("t", "pre-norm", seed, metric)).ToList();
+        var missing = EqualBests.Keys.Where(p => p != "pre-norm").SelectMany(p => Enumerable.Range(0, 3).Select(seed => Job("t", p, seed, 0.5).Id)).ToList();
+
+        string report = Report(jobs, EqualBests.Keys.ToArray(), extraPlanned: missing);
+
+        string verdict = report[report.IndexOf("## Verdict", StringComparison.Ordinal)..report.IndexOf("## Placements", StringComparison.Ordinal)];
+        Assert.That(verdict, Does.Contain("No verdict").And.Contain("3 of 12 planned jobs"));
+        Assert.That(verdict, Does.Not.Contain("**Answer:**").And.Not.Contain("best placement"));
+        // The finished jobs are still reported in the tables below.
+        Assert.That(report, Does.Contain("| `pre-norm` | 2 | 100 | 0.938 ± 0.062 |"));
+    }
+
+    [Test]
+    public void ReportFiles_AreReplacedByRename_NotRewrittenInPlace()
+    {
+        // A file rewritten in place is lost (truncated) if the process dies while writing it; one written beside it and
+        // renamed over it is either the old file or the new one. Each report file is made a link to a file outside the
+        // folder: a write in place goes through the link into that file, a rename replaces the link only.
+        Report(EqualBests, EqualBests.Keys.ToArray());
+        string outside = Path.Combine(folder, "outside");
+        Directory.CreateDirectory(outside);
+        string[] files = Directory.GetFiles(folder).Select(f => Path.GetFileName(f)).Where(f => f != StudyReport.ManifestFile).ToArray();
+        Assert.That(files, Does.Contain("report.md").And.Contain("results.csv").And.Contain("results.json").And.Contain("metric_t.svg"));
+        foreach (string name in files)
+        {
+            string target = Path.Combine(outside, name);
+            File.WriteAllText(target, "previous");
+            File.Delete(Path.Combine(folder, name));
+            File.CreateSymbolicLink(Path.Combine(folder, name), target);
+        }
+
+        StudyReport.Write(folder, StudyReport.ReadManifest(folder));
+
+        foreach (string name in files)
+        {
+            Assert.That(File.ReadAllText(Path.Combine(outside, name)), Is.EqualTo("previous"), name);
+            Assert.That(new FileInfo(Path.Combine(folder, name)).LinkTarget, Is.Null, name);
+        }
+        Assert.That(Directory.GetFiles(folder, "*.tmp"), Is.Empty);
+    }
+
     private static EpochResult Epoch(int epoch, double metric) => new(epoch, 0.5, metric, 0.5, metric, 1.0, 1.0, 0);
 
     private string Report(IReadOnlyDictionary<string, double[]> metrics, IReadOnlyList<string> placementOrder) =>
         Report(metrics.SelectMany(p => p.Value.Select((metric, seed) => Job("t", p.Key, seed, metric))).ToList(), placementOrder);
 
     /// <summary>Writes one job file per placement and seed and a manifest planning exactly those jobs, then the report.</summary>
-    private string Report(IReadOnlyList<JobResult> jobs, IReadOnlyList<string> placementOrder, int[]? depths = null, double[]? rates = null)
+    private string Report(IReadOnlyList<JobResult> jobs, IReadOnlyList<string> placementOrder, int[]? depths = null, double[]? rates = null,
+        IReadOnlyList<string>? extraPlanned = null)
     {
         if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
         Directory.CreateDirectory(StudyRunner.JobsFolder(folder));
@@ -162,7 +227,7 @@ public class StudyReportTests
             CommandLine = "test", PlanFingerprint = "test", Created = DateTimeOffset.UnixEpoch, BaseLearningRate = 3e-3, LearningRates = rates ?? new[] { 3e-3 },
             Depths = depths ?? new[] { 2 }, Seeds = 3, SweepTask = "t", Placements = placementOrder,
             Tasks = new[] { new TaskInfo("t", "test task", "accuracy", true, 0.25, "majority class", 0.9, 1000, 1000, 10, 4) },
-            PlannedJobs = ids,
+            PlannedJobs = ids.Concat(extraPlanned ?? Array.Empty<string>()).ToList(),
         };
         StudyReport.WriteManifest(folder, manifest);
         StudyReport.Write(folder, manifest);
