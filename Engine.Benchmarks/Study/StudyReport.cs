@@ -618,6 +618,15 @@ public static class StudyReport
                 foreach (ConfigSummary s in rows.Where(s => s != none)) { pairs++; if (s.Versus(none) == 0) overlapping++; }
             }
             if (pairs > 0) weak.Add($"{overlapping} of {pairs} placement-vs-`none` comparisons (seed architecture) have overlapping mean ± std intervals.");
+            if (pairs > 0 && seeds >= 2)
+            {
+                // Many comparisons at a loose screen: say how many separations chance alone would give.
+                double chance = Stats.ChanceSeparation(seeds);
+                weak.Add($"With {seeds} seeds, two configurations that differ only by chance come out separated in about {100 * chance:F0} % of comparisons " +
+                         "(simulated, normal spread); " +
+                         $"{pairs - overlapping} of the {pairs} placement-vs-`none` comparisons here are separated; chance alone would give about {(pairs * chance).ToString("F1", CultureInfo.InvariantCulture)}. " +
+                         "A single separation is weak evidence; one that repeats across tasks is stronger.");
+            }
             int improving = summaries.Count(s => s.ValidationLossMean.Count >= 2 && s.ValidationLossMean[^1] < s.ValidationLossMean[^2]);
             if (summaries.Count > 0)
                 weak.Add($"{improving} of {summaries.Count} configurations still improved their validation loss in the last epoch: training was short, and rankings can change with longer training.");

@@ -205,6 +205,24 @@ public class StudyReportTests
         Assert.That(Directory.GetFiles(folder, "*.tmp"), Is.Empty);
     }
 
+    [TestCase(3, 7.0, 10.0)]
+    [TestCase(2, 19.0, 24.0)]
+    public void WeakEvidence_SaysHowOftenTheScreenSeparatesByChance_AndHowManySeparationsChanceWouldGive(int seeds, double lowPercent, double highPercent)
+    {
+        // Two sets of n draws from one normal distribution have non-overlapping mean ± std intervals in about 8.3 % of
+        // cases for n = 3 and 21 % for n = 2 (40,000 simulated pairs each, computed apart from this code). Every
+        // placement here is compared with none: 3 comparisons, all separated.
+        var jobs = EqualBests.SelectMany(p => p.Value.Take(seeds).Select((metric, seed) => Job("t", p.Key, seed, metric))).ToList();
+        string report = Report(jobs, EqualBests.Keys.ToArray(), seeds: seeds);
+
+        Match line = Regex.Match(report, $@"With {seeds} seeds, two configurations that differ only by chance come out separated in about (\d+) % of comparisons[^\n]*" +
+                                         @"3 of the 3 placement-vs-`none` comparisons here are separated; chance alone would give about ([\d.]+)\.");
+        Assert.That(line.Success, Is.True, report[report.IndexOf("### Where the evidence is weak", StringComparison.Ordinal)..]);
+        double percent = double.Parse(line.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.That(percent, Is.InRange(lowPercent, highPercent));
+        Assert.That(double.Parse(line.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture), Is.EqualTo(3 * percent / 100).Within(0.06));
+    }
+
     private static EpochResult Epoch(int epoch, double metric) => new(epoch, 0.5, metric, 0.5, metric, 1.0, 1.0, 0);
 
     private string Report(IReadOnlyDictionary<string, double[]> metrics, IReadOnlyList<string> placementOrder) =>
@@ -212,7 +230,7 @@ public class StudyReportTests
 
     /// <summary>Writes one job file per placement and seed and a manifest planning exactly those jobs, then the report.</summary>
     private string Report(IReadOnlyList<JobResult> jobs, IReadOnlyList<string> placementOrder, int[]? depths = null, double[]? rates = null,
-        IReadOnlyList<string>? extraPlanned = null)
+        IReadOnlyList<string>? extraPlanned = null, int seeds = 3)
     {
         if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
         Directory.CreateDirectory(StudyRunner.JobsFolder(folder));
@@ -225,7 +243,7 @@ public class StudyReportTests
         var manifest = new StudyManifest
         {
             CommandLine = "test", PlanFingerprint = "test", Created = DateTimeOffset.UnixEpoch, BaseLearningRate = 3e-3, LearningRates = rates ?? new[] { 3e-3 },
-            Depths = depths ?? new[] { 2 }, Seeds = 3, SweepTask = "t", Placements = placementOrder,
+            Depths = depths ?? new[] { 2 }, Seeds = seeds, SweepTask = "t", Placements = placementOrder,
             Tasks = new[] { new TaskInfo("t", "test task", "accuracy", true, 0.25, "majority class", 0.9, 1000, 1000, 10, 4) },
             PlannedJobs = ids.Concat(extraPlanned ?? Array.Empty<string>()).ToList(),
         };
