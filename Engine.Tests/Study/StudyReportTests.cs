@@ -223,6 +223,29 @@ public class StudyReportTests
         Assert.That(double.Parse(line.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture), Is.EqualTo(3 * percent / 100).Within(0.06));
     }
 
+    [TestCase("history")]
+    [TestCase("units")]
+    [TestCase("placement")]
+    [TestCase("metric_name")]
+    public void JobFileWithANullField_IsSkippedWithAWarning_NotACrash(string field)
+    {
+        // A job file that parses but holds null where a value must be (edited by hand, or written by another tool) made
+        // the report throw a NullReferenceException with a stack trace; now it is skipped like any unreadable job file (and
+        // so run again).
+        Report(EqualBests, EqualBests.Keys.ToArray());
+        string path = Directory.GetFiles(StudyRunner.JobsFolder(folder), "*.json").Order(StringComparer.Ordinal).First();
+        var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+        json[field] = null;
+        File.WriteAllText(path, json.ToJsonString());
+        var warnings = new List<string>();
+
+        StudyReport.Write(folder, StudyReport.ReadManifest(folder), warn: warnings.Add);
+
+        Assert.That(warnings, Has.Count.EqualTo(1));
+        Assert.That(warnings[0], Does.Contain(Path.GetFileName(path)).And.Contain(field));
+        Assert.That(File.ReadAllText(Path.Combine(folder, "report.md")), Does.Contain("- Jobs: 11 of 12 planned jobs have results"));
+    }
+
     private static EpochResult Epoch(int epoch, double metric) => new(epoch, 0.5, metric, 0.5, metric, 1.0, 1.0, 0);
 
     private string Report(IReadOnlyDictionary<string, double[]> metrics, IReadOnlyList<string> placementOrder) =>
