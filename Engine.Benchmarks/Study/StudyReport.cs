@@ -588,9 +588,18 @@ public static class StudyReport
                 ? "Training time per batch relative to `none` (interleaved single-thread timing, averaged over tasks), and the extra time per LayerNorm operation:"
                 : "Time per epoch of the concurrent jobs relative to `none` (averaged over tasks; rough, no interleaved timing was recorded), and the extra time per LayerNorm operation:");
             text.AppendLine();
+            // The per-round ratios (both timed seconds apart): when on every task some round had the placement as fast as
+            // `none` or faster and some slower, its fastest-round figure is the machine's noise, not a cost (or a saving).
+            List<TimingResult> Timed(string p) =>
+                timing?.Results.Where(x => x.Placement == p && x.MinRatioToNone is not null && x.MaxRatioToNone is not null).ToList() ?? new List<TimingResult>();
+            (double Low, double High)? Rounds(string p) =>
+                Timed(p) is { Count: > 0 } r ? (r.Min(x => x.MinRatioToNone!.Value), r.Max(x => x.MaxRatioToNone!.Value)) : null;
+            bool Noise(string p) => Timed(p) is { Count: > 0 } r && r.All(x => x.MinRatioToNone <= 1 && 1 <= x.MaxRatioToNone);
             foreach (var (placement, ratio, lns) in lines.OrderBy(l => l.Ratio))
                 text.AppendLine($"- `{placement}`: × {ratio:F2} ({Signed(100 * (ratio - 1), "F0")} %), {lns} LN{(lns == 1 ? "" : "s")}" +
-                                (lns > 0 ? $", {Signed(100 * (ratio - 1) / lns, "F1")} % each" : "") + ".");
+                                (lns > 0 ? $", {Signed(100 * (ratio - 1) / lns, "F1")} % each" : "") +
+                                (Rounds(placement) is (double low, double high)
+                                    ? string.Create(CultureInfo.InvariantCulture, $"; per-round ratios {low:F2}–{high:F2}{(Noise(placement) ? ", which include 1 on every task" : "")}") : "") + ".");
             var between = lines.Where(l => !l.Placement.StartsWith("in-cell", StringComparison.Ordinal)).ToList();
             var inCell = lines.Where(l => l.Placement.StartsWith("in-cell", StringComparison.Ordinal)).ToList();
             text.AppendLine();
@@ -599,8 +608,27 @@ public static class StudyReport
                 string low = Signed(100 * (group.Min(l => l.Ratio) - 1), "F0"), high = Signed(100 * (group.Max(l => l.Ratio) - 1), "F0");
                 return low == high ? $"{low} %" : $"{low} to {high} %";
             }
-            text.AppendLine("**Answer:** " + (between.Count > 0 ? $"between-layer LayerNorm costs {Span(between)} per training step; " : "") +
-                            (inCell.Count > 0 ? $"in-cell LayerNorm costs {Span(inCell)} (it runs inside the time loop, at every step)." : ""));
+            if (timing is null)
+            {
+                text.AppendLine("**Answer:** " + (between.Count > 0 ? $"between-layer LayerNorm costs {Span(between)} per training step; " : "") +
+                                (inCell.Count > 0 ? $"in-cell LayerNorm costs {Span(inCell)} (it runs inside the time loop, at every step)." : ""));
+            }
+            else
+            {
+                // Only the costs the rounds tell apart from `none` are stated as costs.
+                static string Names(IEnumerable<(string Placement, double Ratio, int Lns)> group) => string.Join(", ", group.Select(l => $"`{l.Placement}`"));
+                var measuredBetween = between.Where(l => !Noise(l.Placement)).ToList();
+                var measuredInCell = inCell.Where(l => !Noise(l.Placement)).ToList();
+                var noise = lines.Where(l => Noise(l.Placement)).ToList();
+                string betweenText = between.Count == 0 ? ""
+                    : measuredBetween.Count > 0 ? $"between-layer LayerNorm costs {Span(measuredBetween)} per training step ({Names(measuredBetween)}); "
+                    : "between-layer LayerNorm: no cost told apart from `none`; ";
+                string inCellText = inCell.Count == 0 ? ""
+                    : measuredInCell.Count > 0 ? $"in-cell LayerNorm costs {Span(measuredInCell)} ({Names(measuredInCell)}; it runs inside the time loop, at every step)."
+                    : "in-cell LayerNorm: no cost told apart from `none`.";
+                text.AppendLine("**Answer:** " + betweenText + inCellText +
+                                (noise.Count > 0 ? $" Not told apart from `none` (their per-round ratios include 1 on every task, so their figures are this machine's noise): {Names(noise)}." : ""));
+            }
             text.AppendLine();
             return text.ToString();
         }

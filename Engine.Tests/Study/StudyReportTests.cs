@@ -246,6 +246,36 @@ public class StudyReportTests
         Assert.That(File.ReadAllText(Path.Combine(folder, "report.md")), Does.Contain("- Jobs: 11 of 12 planned jobs have results"));
     }
 
+    [Test]
+    public void CostVerdict_SaysWhichCostsThePerRoundRatiosCannotTellFromNone()
+    {
+        // Interleaved timing: pre-norm is slower than none in every round (1.2–1.4); after-each's and keras-gates' per-round
+        // ratios include 1 (0.8–1.2, 0.6–1.3), so their fastest-round figures (−6 %, −3 %) are noise, not a cost or a
+        // saving. The answer used to read "between-layer LayerNorm costs -6 to +30 %, in-cell LayerNorm costs -3 %".
+        var timing = new TimingFile("test", 5, 3, new[]
+        {
+            new TimingResult("t", "none", 0, 0.010, 0.010, 0.012, 5, 1.0, 1.0, 1.0),
+            new TimingResult("t", "pre-norm", 2, 0.013, 0.013, 0.015, 5, 1.3, 1.2, 1.4),
+            new TimingResult("t", "after-each", 2, 0.0094, 0.0094, 0.012, 5, 0.94, 0.8, 1.2),
+            new TimingResult("t", "in-cell:keras-gates", 4, 0.0097, 0.0097, 0.013, 5, 0.97, 0.6, 1.3),
+        });
+        var metrics = new Dictionary<string, double[]>
+        {
+            ["none"] = EqualBests["none"], ["pre-norm"] = EqualBests["pre-norm"], ["after-each"] = EqualBests["in-cell:keras-snippet"],
+            ["in-cell:keras-gates"] = EqualBests["in-cell:keras-gates"],
+        };
+        var jobs = metrics.SelectMany(p => p.Value.Select((metric, seed) => Job("t", p.Key, seed, metric))).ToList();
+
+        string report = Report(jobs, metrics.Keys.ToArray(), timing: timing);
+
+        string cost = report[report.IndexOf("### What does each LayerNorm cost", StringComparison.Ordinal)..report.IndexOf("### Where the evidence is weak", StringComparison.Ordinal)];
+        Assert.That(cost, Does.Contain("- `after-each`: × 0.94 (-6 %), 2 LNs, -3.0 % each; per-round ratios 0.80–1.20, which include 1 on every task."));
+        Assert.That(cost, Does.Contain("- `pre-norm`: × 1.30 (+30 %), 2 LNs, +15.0 % each; per-round ratios 1.20–1.40."));
+        Assert.That(cost, Does.Contain("**Answer:** between-layer LayerNorm costs +30 % per training step (`pre-norm`); "));
+        Assert.That(cost, Does.Contain("in-cell LayerNorm: no cost told apart from `none`."));
+        Assert.That(cost, Does.Contain("Not told apart from `none` (their per-round ratios include 1 on every task, so their figures are this machine's noise): `after-each`, `in-cell:keras-gates`."));
+    }
+
     private static EpochResult Epoch(int epoch, double metric) => new(epoch, 0.5, metric, 0.5, metric, 1.0, 1.0, 0);
 
     private string Report(IReadOnlyDictionary<string, double[]> metrics, IReadOnlyList<string> placementOrder) =>
@@ -253,7 +283,7 @@ public class StudyReportTests
 
     /// <summary>Writes one job file per placement and seed and a manifest planning exactly those jobs, then the report.</summary>
     private string Report(IReadOnlyList<JobResult> jobs, IReadOnlyList<string> placementOrder, int[]? depths = null, double[]? rates = null,
-        IReadOnlyList<string>? extraPlanned = null, int seeds = 3)
+        IReadOnlyList<string>? extraPlanned = null, int seeds = 3, TimingFile? timing = null)
     {
         if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
         Directory.CreateDirectory(StudyRunner.JobsFolder(folder));
@@ -271,7 +301,7 @@ public class StudyReportTests
             PlannedJobs = ids.Concat(extraPlanned ?? Array.Empty<string>()).ToList(),
         };
         StudyReport.WriteManifest(folder, manifest);
-        StudyReport.Write(folder, manifest);
+        StudyReport.Write(folder, manifest, timing: timing);
         return File.ReadAllText(Path.Combine(folder, "report.md"));
     }
 
