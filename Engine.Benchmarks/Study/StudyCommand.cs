@@ -85,8 +85,12 @@ public static class StudyCommand
             // The same jobs and timing as the run's own report: those of the folder's plan (job files copied in from
             // another study stay out, as they do when the study runs).
             var planned = StudyReport.Write(folder, existing, warn: m => output.WriteLine("warning: " + m), timing: TimingProbe.Read(folder, existing.PlanFingerprint));
-            int files = Directory.Exists(StudyRunner.JobsFolder(folder)) ? Directory.GetFiles(StudyRunner.JobsFolder(folder), "*.json").Length : 0;
-            if (files > planned.Count) output.WriteLine($"{files - planned.Count} job files are not in this study's plan ({StudyReport.ManifestFile}) and were left out.");
+            // Files named after no planned job (an unreadable planned job's file was warned about above, not counted here).
+            var plannedIds = existing.PlannedJobs.ToHashSet(StringComparer.Ordinal);
+            int outside = Directory.Exists(StudyRunner.JobsFolder(folder))
+                ? Directory.GetFiles(StudyRunner.JobsFolder(folder), "*.json").Count(f => !plannedIds.Contains(Path.GetFileNameWithoutExtension(f))) : 0;
+            if (outside > 0)
+                output.WriteLine($"{outside} job file{(outside == 1 ? " is" : "s are")} not in this study's plan ({StudyReport.ManifestFile}) and {(outside == 1 ? "was" : "were")} left out.");
             output.WriteLine($"Report rebuilt from {planned.Count} job results: {Path.Combine(folder, "report.md")}");
             return (0, null);
         }

@@ -276,6 +276,26 @@ public class StudyReportTests
         Assert.That(cost, Does.Contain("Not told apart from `none` (their per-round ratios include 1 on every task, so their figures are this machine's noise): `after-each`, `in-cell:keras-gates`."));
     }
 
+    [Test]
+    public void ReportOnly_CountsAsOutOfPlan_OnlyFilesOfJobsOutsideThePlan()
+    {
+        // One planned job's file is unreadable (skipped with a warning) and one file is another study's: the count of
+        // files "not in this study's plan" was files minus results, 2 here, counting the unreadable planned one.
+        Report(EqualBests, EqualBests.Keys.ToArray());
+        string planned = Directory.GetFiles(StudyRunner.JobsFolder(folder), "*.json").Order(StringComparer.Ordinal).First();
+        File.WriteAllText(planned, "{ not json");
+        JobResult stray = Job("other-task", "none", 0, 0.5);
+        File.WriteAllText(Path.Combine(StudyRunner.JobsFolder(folder), stray.Id + ".json"), stray.ToJson());
+        var output = new StringWriter();
+
+        (int code, _) = StudyCommand.Run(new StudyOptions { Out = folder, ReportOnly = true }, "test", output, interactive: false);
+
+        Assert.That(code, Is.Zero);
+        Assert.That(output.ToString(), Does.Contain("1 job file is not in this study's plan"));
+        Assert.That(output.ToString(), Does.Contain("warning: skipping").And.Contain(Path.GetFileName(planned)));
+        Assert.That(output.ToString(), Does.Contain("Report rebuilt from 11 job results"));
+    }
+
     private static EpochResult Epoch(int epoch, double metric) => new(epoch, 0.5, metric, 0.5, metric, 1.0, 1.0, 0);
 
     private string Report(IReadOnlyDictionary<string, double[]> metrics, IReadOnlyList<string> placementOrder) =>
