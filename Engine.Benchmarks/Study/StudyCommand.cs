@@ -50,10 +50,11 @@ public static class StudyCommand
     /// and its report could no longer be rebuilt); report files with no study.json (not a study's). A folder of this
     /// study (resume, slices) and one holding only copied jobs/ are accepted.
     /// </summary>
-    public static void CheckOutputFolder(string folder, string planFingerprint)
+    /// <returns>The folder's manifest when it holds this study (a resume), else null.</returns>
+    public static StudyManifest? CheckOutputFolder(string folder, string planFingerprint)
     {
         if (File.Exists(folder)) throw new StudyUsageException($"--out '{folder}' is a file, not a folder.");
-        if (!Directory.Exists(folder)) return;
+        if (!Directory.Exists(folder)) return null;
         string manifestPath = Path.Combine(folder, StudyReport.ManifestFile);
         if (File.Exists(manifestPath) || Directory.Exists(manifestPath))
         {
@@ -66,12 +67,13 @@ public static class StudyCommand
             if (existing.PlanFingerprint != planFingerprint)
                 throw new StudyUsageException($"--out '{folder}' holds another study (its command: {existing.CommandLine}); running this one there would replace " +
                     $"its {StudyReport.ManifestFile} and report. Choose another --out folder (copy its jobs/ there to reuse its finished jobs), or delete the folder to start over.");
-            return;
+            return existing;
         }
         var found = ReportFiles.Where(f => File.Exists(Path.Combine(folder, f))).Concat(Directory.GetFiles(folder, "*.svg").Select(f => Path.GetFileName(f))).ToList();
         if (found.Count > 0)
             throw new StudyUsageException($"--out '{folder}' holds {string.Join(", ", found.Take(5))}{(found.Count > 5 ? $" and {found.Count - 5} more" : "")} but no " +
                 $"{StudyReport.ManifestFile}: not a study folder, and a run would overwrite them. Choose another --out folder.");
+        return null;
     }
 
     /// <summary>Runs a study from options already parsed (the smoke test calls this with a tiny study).</summary>
@@ -95,7 +97,7 @@ public static class StudyCommand
             return (0, null);
         }
 
-        CheckOutputFolder(folder, options.PlanFingerprint());
+        StudyManifest? resumed = CheckOutputFolder(folder, options.PlanFingerprint());
         try { Directory.CreateDirectory(folder); }
         catch (Exception e) when (e is IOException or UnauthorizedAccessException)
         {
@@ -110,7 +112,7 @@ public static class StudyCommand
         {
             CommandLine = commandLine,
             PlanFingerprint = options.PlanFingerprint(),
-            Created = DateTimeOffset.UtcNow,
+            Created = resumed?.Created ?? DateTimeOffset.UtcNow,   // a resume keeps the time the study started
             BaseLearningRate = options.BaseLearningRate,
             LearningRates = options.LearningRates,
             Depths = options.Depths,

@@ -51,6 +51,20 @@ public class StudyOutputFolderTests
     }
 
     [Test]
+    public void ResumingTheSameStudy_KeepsTheTimeItStarted()
+    {
+        // The report's "Study started" line is study.json's created time: a resume rewrote it with the resume's time.
+        string folder = Path.Combine(root, "study");
+        Assert.That(StudyCommand.Run(TinyStudy(folder), TextWriter.Null, TextWriter.Null), Is.Zero);
+        DateTimeOffset started = StudyReport.ReadManifest(folder).Created;
+        Thread.Sleep(20);
+
+        Assert.That(StudyCommand.Run(TinyStudy(folder), TextWriter.Null, TextWriter.Null), Is.Zero);
+
+        Assert.That(StudyReport.ReadManifest(folder).Created, Is.EqualTo(started));
+    }
+
+    [Test]
     public void FolderWithReportFilesButNoManifest_IsRefusedWithCode2_AndTheFilesAreKept()
     {
         string folder = Path.Combine(root, "notes");
