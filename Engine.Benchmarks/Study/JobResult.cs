@@ -59,14 +59,21 @@ public sealed record JobResult
 
     public static JobResult FromJson(string json, string source)
     {
+        JobResult result;
         try
         {
-            return JsonSerializer.Deserialize<JobResult>(json, Json) ?? throw new InvalidDataException($"{source}: the JSON is null.");
+            result = JsonSerializer.Deserialize<JobResult>(json, Json) ?? throw new InvalidDataException($"{source}: the JSON is null.");
         }
         catch (JsonException e)
         {
             throw new InvalidDataException($"{source}: not a job result ({e.Message}).", e);
         }
+        // 'required' asks for each property, not for a value: null where the report needs one is refused here, by name.
+        string? missing = result.Id is null ? "id" : result.Task is null ? "task" : result.Architecture is null ? "architecture"
+            : result.Placement is null ? "placement" : result.MetricName is null ? "metric_name" : result.Units is null ? "units"
+            : result.History is null ? "history" : result.History.Any(e => e is null) ? "history (a null epoch)" : null;
+        if (missing is not null) throw new InvalidDataException($"{source}: not a job result ({missing} is null).");
+        return result;
     }
 
     /// <summary>Reads every jobs/*.json of a folder; unreadable files are reported and skipped (their jobs run again).</summary>

@@ -29,11 +29,51 @@ public static class StudyCommand
         {
             return Run(options, commandLine, output, interactive, cancellation).ExitCode;
         }
+        catch (StudyUsageException e)
+        {
+            error.WriteLine($"compare: {e.Message}");
+            return 2;
+        }
         catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
         {
             error.WriteLine($"compare: {e.Message}");
             return 1;
         }
+    }
+
+    /// <summary>Files a study writes into its folder besides jobs/ (the SVGs too, by their extension).</summary>
+    private static readonly string[] ReportFiles = { "report.md", "results.csv", "results.json", TimingProbe.FileName };
+
+    /// <summary>
+    /// Refuses, before any work, a folder whose contents a run would replace without being able to give them back: a
+    /// file; another study's folder (its study.json plans other jobs: the new manifest and report would replace its own,
+    /// and its report could no longer be rebuilt); report files with no study.json (not a study's). A folder of this
+    /// study (resume, slices) and one holding only copied jobs/ are accepted.
+    /// </summary>
+    /// <returns>The folder's manifest when it holds this study (a resume), else null.</returns>
+    public static StudyManifest? CheckOutputFolder(string folder, string planFingerprint)
+    {
+        if (File.Exists(folder)) throw new StudyUsageException($"--out '{folder}' is a file, not a folder.");
+        if (!Directory.Exists(folder)) return null;
+        string manifestPath = Path.Combine(folder, StudyReport.ManifestFile);
+        if (File.Exists(manifestPath) || Directory.Exists(manifestPath))
+        {
+            StudyManifest existing;
+            try { existing = StudyReport.ReadManifest(folder); }
+            catch (Exception e) when (e is IOException or InvalidDataException or UnauthorizedAccessException)
+            {
+                throw new StudyUsageException($"--out '{folder}' holds a {StudyReport.ManifestFile} that cannot be read ({e.Message}); it is left as it is: choose another --out folder.");
+            }
+            if (existing.PlanFingerprint != planFingerprint)
+                throw new StudyUsageException($"--out '{folder}' holds another study (its command: {existing.CommandLine}); running this one there would replace " +
+                    $"its {StudyReport.ManifestFile} and report. Choose another --out folder (copy its jobs/ there to reuse its finished jobs), or delete the folder to start over.");
+            return existing;
+        }
+        var found = ReportFiles.Where(f => File.Exists(Path.Combine(folder, f))).Concat(Directory.GetFiles(folder, "*.svg").Select(f => Path.GetFileName(f))).ToList();
+        if (found.Count > 0)
+            throw new StudyUsageException($"--out '{folder}' holds {string.Join(", ", found.Take(5))}{(found.Count > 5 ? $" and {found.Count - 5} more" : "")} but no " +
+                $"{StudyReport.ManifestFile}: not a study folder, and a run would overwrite them. Choose another --out folder.");
+        return null;
     }
 
     /// <summary>Runs a study from options already parsed (the smoke test calls this with a tiny study).</summary>
@@ -47,12 +87,22 @@ public static class StudyCommand
             // The same jobs and timing as the run's own report: those of the folder's plan (job files copied in from
             // another study stay out, as they do when the study runs).
             var planned = StudyReport.Write(folder, existing, warn: m => output.WriteLine("warning: " + m), timing: TimingProbe.Read(folder, existing.PlanFingerprint));
-            int files = Directory.Exists(StudyRunner.JobsFolder(folder)) ? Directory.GetFiles(StudyRunner.JobsFolder(folder), "*.json").Length : 0;
-            if (files > planned.Count) output.WriteLine($"{files - planned.Count} job files are not in this study's plan ({StudyReport.ManifestFile}) and were left out.");
+            // Files named after no planned job (an unreadable planned job's file was warned about above, not counted here).
+            var plannedIds = existing.PlannedJobs.ToHashSet(StringComparer.Ordinal);
+            int outside = Directory.Exists(StudyRunner.JobsFolder(folder))
+                ? Directory.GetFiles(StudyRunner.JobsFolder(folder), "*.json").Count(f => !plannedIds.Contains(Path.GetFileNameWithoutExtension(f))) : 0;
+            if (outside > 0)
+                output.WriteLine($"{outside} job file{(outside == 1 ? " is" : "s are")} not in this study's plan ({StudyReport.ManifestFile}) and {(outside == 1 ? "was" : "were")} left out.");
             output.WriteLine($"Report rebuilt from {planned.Count} job results: {Path.Combine(folder, "report.md")}");
             return (0, null);
         }
 
+        StudyManifest? resumed = CheckOutputFolder(folder, options.PlanFingerprint());
+        try { Directory.CreateDirectory(folder); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+        {
+            throw new StudyUsageException($"--out '{folder}' cannot be created: {e.Message}");
+        }
         output.WriteLine($"Loading tasks: {string.Join(", ", options.Tasks)}");
         var tasks = options.Tasks.Select(t => StudyTasks.Load(t, options.DataScale)).ToList();
         foreach (StudyTask task in tasks) output.WriteLine($"  {task.Name}: {task.Description}");
@@ -62,7 +112,7 @@ public static class StudyCommand
         {
             CommandLine = commandLine,
             PlanFingerprint = options.PlanFingerprint(),
-            Created = DateTimeOffset.UtcNow,
+            Created = resumed?.Created ?? DateTimeOffset.UtcNow,   // a resume keeps the time the study started
             BaseLearningRate = options.BaseLearningRate,
             LearningRates = options.LearningRates,
             Depths = options.Depths,

@@ -43,11 +43,12 @@ public static class StudyReport
         IReadOnlyList<ConfigSummary> summaries = ConfigSummary.Summarize(results);
         var report = new Builder(manifest, results, summaries, timing);
         string markdown = report.Markdown(run, workers);
-        foreach ((string name, string svg) in report.Svgs) File.WriteAllText(Path.Combine(outFolder, name), svg);
-        File.WriteAllText(Path.Combine(outFolder, "report.md"), markdown);
-        File.WriteAllText(Path.Combine(outFolder, "results.csv"), Csv(results));
+        // Each file through a temporary file and a rename: a run killed while writing leaves the previous file whole.
+        foreach ((string name, string svg) in report.Svgs) StudyRunner.WriteAtomically(Path.Combine(outFolder, name), svg);
+        StudyRunner.WriteAtomically(Path.Combine(outFolder, "results.csv"), Csv(results));
         var json = new { study = manifest, machine = Machine.Describe(), configurations = summaries, timing, jobs = results };
-        File.WriteAllText(Path.Combine(outFolder, "results.json"), JsonSerializer.Serialize(json, JobResult.Json));
+        StudyRunner.WriteAtomically(Path.Combine(outFolder, "results.json"), JsonSerializer.Serialize(json, JobResult.Json));
+        StudyRunner.WriteAtomically(Path.Combine(outFolder, "report.md"), markdown);
         return results;
     }
 
@@ -134,14 +135,26 @@ public static class StudyReport
             string cost = CostSectionText();
             md.AppendLine("## Verdict");
             md.AppendLine();
-            md.AppendLine("Generated from the numbers below. \"Separated\" means the mean ± std intervals over seeds do not overlap; \"overlapping\" means the data cannot tell the two apart.");
-            md.AppendLine();
-            md.Append(VerdictPlacement()).Append(VerdictDepth()).Append(VerdictRate()).Append(VerdictCost());
-            WeakEvidence();
-            md.AppendLine("### Where the evidence is weak");
-            md.AppendLine();
-            foreach (string line in weak) md.AppendLine($"- {line}");
-            md.AppendLine();
+            if (results.Count < manifest.PlannedJobs.Count)
+            {
+                // A verdict from part of the plan names winners among the placements that happened to finish (one
+                // finished placement was "the best, 1 of 1 tied"): none until every planned job has its result.
+                md.AppendLine($"**No verdict**: {results.Count} of {manifest.PlannedJobs.Count} planned jobs have results, and comparing the placements that " +
+                              "happen to have finished would answer a question nobody asked. Re-run the same command to finish the study " +
+                              "(finished jobs are kept); failed jobs are retried. The tables below show the finished jobs only.");
+                md.AppendLine();
+            }
+            else
+            {
+                md.AppendLine("Generated from the numbers below. \"Separated\" means the mean ± std intervals over seeds do not overlap; \"overlapping\" means the data cannot tell the two apart.");
+                md.AppendLine();
+                md.Append(VerdictPlacement()).Append(VerdictDepth()).Append(VerdictRate()).Append(VerdictCost());
+                WeakEvidence();
+                md.AppendLine("### Where the evidence is weak");
+                md.AppendLine();
+                foreach (string line in weak) md.AppendLine($"- {line}");
+                md.AppendLine();
+            }
             md.Append(placements).Append(depth).Append(rates).Append(cost);
             md.AppendLine("## Files");
             md.AppendLine();
@@ -378,14 +391,17 @@ public static class StudyReport
                 double margin = (info.HigherIsBetter ? 1 : -1) * (best.MetricMean - info.Baseline);
                 bool beatsBaseline = margin > 0.05 * Math.Abs(info.Baseline) && !(margin <= Z(best.MetricStd));
                 var tied = ranked.Where(s => bests.Any(b => s.Versus(b) == 0)).ToList();
-                ConfigSummary cheapest = tied.OrderBy(s => s.LayerNormCount).ThenBy(s => s.SecondsPerEpochMean).First();
+                // Every tied placement with the fewest LayerNorms is named: breaking that tie by seconds per epoch let
+                // timing noise choose the placement, and the same seeds gave different verdicts.
+                int fewest = tied.Min(s => s.LayerNormCount);
+                var cheapest = tied.Where(s => s.LayerNormCount == fewest).ToList();
                 ConfigSummary? none = rows.FirstOrDefault(s => s.Placement == "none");
                 ConfigSummary? seed = rows.FirstOrDefault(s => s.Placement == "after-each");
                 text.Append($"- **`{task}`** ({info.MetricName}): best {string.Join(" and ", bests.Select(b => $"`{b.Placement}` {MS(b)}"))}{(bests.Count > 1 ? " (equal means)" : "")}");
                 if (none is not null && !bests.Contains(none)) text.Append($"; `none` {MS(none)} ({RelationToBest(bests, none)})");
                 if (seed is not null && !bests.Contains(seed)) text.Append($"; the seed's `after-each` {MS(seed)} ({RelationToBest(bests, seed)})");
                 text.Append($". Tied with the best (overlapping): {tied.Count} of {rows.Count} placements ({string.Join(", ", tied.Select(t => $"`{t.Placement}`"))})");
-                text.Append($"; the fewest LayerNorms among them: `{cheapest.Placement}` ({cheapest.LayerNormCount}).");
+                text.Append($"; the fewest LayerNorms among them: {string.Join(", ", cheapest.Select(c => $"`{c.Placement}`"))} ({fewest}).");
                 var divergedRows = rows.Where(s => s.Diverged > 0).ToList();
                 if (divergedRows.Count > 0)
                     text.Append($" Diverged runs: {string.Join(", ", divergedRows.Select(s => $"`{s.Placement}` {s.Diverged}/{s.Runs}"))} (their final numbers are those of the last good weights).");
@@ -572,9 +588,20 @@ public static class StudyReport
                 ? "Training time per batch relative to `none` (interleaved single-thread timing, averaged over tasks), and the extra time per LayerNorm operation:"
                 : "Time per epoch of the concurrent jobs relative to `none` (averaged over tasks; rough, no interleaved timing was recorded), and the extra time per LayerNorm operation:");
             text.AppendLine();
+            // The per-round ratios (both timed seconds apart): on a task where some round had the placement as fast as
+            // `none` or faster and some slower, its figure there mixes cost and the machine's noise. A cost is stated
+            // only for a placement whose per-round ratios exclude 1 on every task it was timed on.
+            List<TimingResult> Timed(string p) =>
+                timing?.Results.Where(x => x.Placement == p && x.MinRatioToNone is not null && x.MaxRatioToNone is not null).ToList() ?? new List<TimingResult>();
+            (double Low, double High)? Rounds(string p) =>
+                Timed(p) is { Count: > 0 } r ? (r.Min(x => x.MinRatioToNone!.Value), r.Max(x => x.MaxRatioToNone!.Value)) : null;
+            int Straddling(string p) => Timed(p).Count(x => x.MinRatioToNone <= 1 && 1 <= x.MaxRatioToNone);
+            bool Noise(string p) => Straddling(p) > 0;
             foreach (var (placement, ratio, lns) in lines.OrderBy(l => l.Ratio))
                 text.AppendLine($"- `{placement}`: × {ratio:F2} ({Signed(100 * (ratio - 1), "F0")} %), {lns} LN{(lns == 1 ? "" : "s")}" +
-                                (lns > 0 ? $", {Signed(100 * (ratio - 1) / lns, "F1")} % each" : "") + ".");
+                                (lns > 0 ? $", {Signed(100 * (ratio - 1) / lns, "F1")} % each" : "") +
+                                (Rounds(placement) is (double low, double high)
+                                    ? string.Create(CultureInfo.InvariantCulture, $"; per-round ratios {low:F2}–{high:F2}{(!Noise(placement) ? "" : Straddling(placement) == Timed(placement).Count ? ", which include 1 on every task" : $", which include 1 on {Straddling(placement)} of {Timed(placement).Count} tasks")}") : "") + ".");
             var between = lines.Where(l => !l.Placement.StartsWith("in-cell", StringComparison.Ordinal)).ToList();
             var inCell = lines.Where(l => l.Placement.StartsWith("in-cell", StringComparison.Ordinal)).ToList();
             text.AppendLine();
@@ -583,8 +610,27 @@ public static class StudyReport
                 string low = Signed(100 * (group.Min(l => l.Ratio) - 1), "F0"), high = Signed(100 * (group.Max(l => l.Ratio) - 1), "F0");
                 return low == high ? $"{low} %" : $"{low} to {high} %";
             }
-            text.AppendLine("**Answer:** " + (between.Count > 0 ? $"between-layer LayerNorm costs {Span(between)} per training step; " : "") +
-                            (inCell.Count > 0 ? $"in-cell LayerNorm costs {Span(inCell)} (it runs inside the time loop, at every step)." : ""));
+            if (timing is null)
+            {
+                text.AppendLine("**Answer:** " + (between.Count > 0 ? $"between-layer LayerNorm costs {Span(between)} per training step; " : "") +
+                                (inCell.Count > 0 ? $"in-cell LayerNorm costs {Span(inCell)} (it runs inside the time loop, at every step)." : ""));
+            }
+            else
+            {
+                // Only the costs the rounds tell apart from `none` are stated as costs.
+                static string Names(IEnumerable<(string Placement, double Ratio, int Lns)> group) => string.Join(", ", group.Select(l => $"`{l.Placement}`"));
+                var measuredBetween = between.Where(l => !Noise(l.Placement)).ToList();
+                var measuredInCell = inCell.Where(l => !Noise(l.Placement)).ToList();
+                var noise = lines.Where(l => Noise(l.Placement)).ToList();
+                string betweenText = between.Count == 0 ? ""
+                    : measuredBetween.Count > 0 ? $"between-layer LayerNorm costs {Span(measuredBetween)} per training step ({Names(measuredBetween)}); "
+                    : "between-layer LayerNorm: no cost told apart from `none` on every task; ";
+                string inCellText = inCell.Count == 0 ? ""
+                    : measuredInCell.Count > 0 ? $"in-cell LayerNorm costs {Span(measuredInCell)} ({Names(measuredInCell)}; it runs inside the time loop, at every step)."
+                    : "in-cell LayerNorm: no cost told apart from `none` on every task.";
+                text.AppendLine("**Answer:** " + betweenText + inCellText +
+                                (noise.Count > 0 ? $" Not told apart from `none` on every task (their per-round ratios include 1 on at least one task, so their figures mix cost and this machine's noise): {Names(noise)}." : ""));
+            }
             text.AppendLine();
             return text.ToString();
         }
@@ -602,6 +648,15 @@ public static class StudyReport
                 foreach (ConfigSummary s in rows.Where(s => s != none)) { pairs++; if (s.Versus(none) == 0) overlapping++; }
             }
             if (pairs > 0) weak.Add($"{overlapping} of {pairs} placement-vs-`none` comparisons (seed architecture) have overlapping mean ± std intervals.");
+            if (pairs > 0 && seeds >= 2)
+            {
+                // Many comparisons at a loose screen: say how many separations chance alone would give.
+                double chance = Stats.ChanceSeparation(seeds);
+                weak.Add($"With {seeds} seeds, two configurations that differ only by chance come out separated in about {100 * chance:F0} % of comparisons " +
+                         "(simulated, normal spread); " +
+                         $"{pairs - overlapping} of the {pairs} placement-vs-`none` comparisons here are separated; chance alone would give about {(pairs * chance).ToString("F1", CultureInfo.InvariantCulture)}. " +
+                         "A single separation is weak evidence; one that repeats across tasks is stronger.");
+            }
             int improving = summaries.Count(s => s.ValidationLossMean.Count >= 2 && s.ValidationLossMean[^1] < s.ValidationLossMean[^2]);
             if (summaries.Count > 0)
                 weak.Add($"{improving} of {summaries.Count} configurations still improved their validation loss in the last epoch: training was short, and rankings can change with longer training.");

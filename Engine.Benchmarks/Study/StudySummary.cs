@@ -103,6 +103,28 @@ public sealed record ConfigSummary
 
 internal static class Stats
 {
+    /// <summary>
+    /// How often two configurations that differ only by chance come out "separated" (<see cref="ConfigSummary.Versus"/>:
+    /// |mean a − mean b| greater than std a + std b) with <paramref name="runs"/> runs each: the share of simulated pairs of
+    /// <paramref name="runs"/> standard normal draws each that do (a fixed seed, so a report is reproducible). About
+    /// 21 % for 2 runs, 8 % for 3, 1.6 % for 5; 0 below 2 runs, where nothing is separated.
+    /// </summary>
+    public static double ChanceSeparation(int runs, int trials = 40_000)
+    {
+        if (runs < 2) return 0;
+        var random = new Random(20261129);
+        double Normal() => Math.Sqrt(-2 * Math.Log(1 - random.NextDouble())) * Math.Cos(2 * Math.PI * random.NextDouble());
+        var a = new double[runs];
+        var b = new double[runs];
+        int separated = 0;
+        for (int trial = 0; trial < trials; trial++)
+        {
+            for (int k = 0; k < runs; k++) { a[k] = Normal(); b[k] = Normal(); }
+            if (Math.Abs(a.Average() - b.Average()) > Std(a) + Std(b)) separated++;
+        }
+        return (double)separated / trials;
+    }
+
     public static double Mean(IEnumerable<double> values)
     {
         var list = values.Where(double.IsFinite).ToList();

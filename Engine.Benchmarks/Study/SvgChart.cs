@@ -112,6 +112,17 @@ public static class SvgChart
         return (fraction < 1.5 ? 1 : fraction < 3 ? 2 : fraction < 7 ? 5 : 10) * power;
     }
 
+    /// <summary>
+    /// The multiples k·step in [min, max], each computed from its k (repeated addition drifts: a tick at zero read
+    /// "5.551E-17"), rounded to the step's decimals, with −0 as 0.
+    /// </summary>
+    internal static IEnumerable<double> Ticks(double min, double max, double step)
+    {
+        int decimals = Math.Clamp(-(int)Math.Floor(Math.Log10(step)) + 1, 0, 15);
+        for (long k = (long)Math.Ceiling(min / step - 1e-9); k * step <= max + 1e-9 * step; k++)
+            yield return Math.Round(k * step, decimals) + 0.0;
+    }
+
     private sealed class Canvas
     {
         private readonly StringBuilder body = new();
@@ -140,7 +151,7 @@ public static class SvgChart
         public void XTicks(bool integers)
         {
             double step = Math.Max(NiceStep(xMax - xMin, 8), integers ? 1 : 1e-12);
-            for (double x = Math.Ceiling(xMin / step) * step; x <= xMax + 1e-9 * step; x += step)
+            foreach (double x in Ticks(xMin, xMax, step))
             {
                 Raw($"<line x1=\"{F(Sx(x))}\" y1=\"{Top + PlotHeight}\" x2=\"{F(Sx(x))}\" y2=\"{Top + PlotHeight + 5}\" stroke=\"#444\"/>");
                 Raw($"<text x=\"{F(Sx(x))}\" y=\"{Top + PlotHeight + 18}\" text-anchor=\"middle\">{F(x)}</text>");
@@ -161,7 +172,7 @@ public static class SvgChart
         public void YTicks()
         {
             double step = Math.Max(NiceStep(yMax - yMin, 6), 1e-12);
-            for (double y = Math.Ceiling(yMin / step) * step; y <= yMax + 1e-9 * step; y += step)
+            foreach (double y in Ticks(yMin, yMax, step))
             {
                 Raw($"<line x1=\"{Left}\" y1=\"{F(Sy(y))}\" x2=\"{Left + PlotWidth}\" y2=\"{F(Sy(y))}\" stroke=\"#ddd\"/>");
                 Raw($"<text x=\"{Left - 6}\" y=\"{F(Sy(y) + 4)}\" text-anchor=\"end\">{Escape(y.ToString("G4", CultureInfo.InvariantCulture))}</text>");

@@ -194,6 +194,27 @@ public class SvgChartTests
         Assert.That(points.Split(' '), Has.Length.EqualTo(2));
     }
 
+    [TestCase(-0.1, 1.9)]
+    [TestCase(-0.3, 0.3)]
+    [TestCase(-0.7, 0.05)]
+    [TestCase(-3.0, 2.6)]
+    public void AxisTicks_AreRoundNumbers_WithZeroAsZero(double low, double high)
+    {
+        // Ticks were stepped by repeated addition from ceil(min/step)·step: a tick at zero could read "-0" (loss_jv.svg of
+        // the shipped default report) or "5.551E-17".
+        XNamespace ns = "http://www.w3.org/2000/svg";
+        var series = new[] { new ChartSeries("a", new[] { low, high }, new[] { low, high }) };
+        foreach (string svg in new[] { SvgChart.Lines("t", "x", "y", series), SvgChart.Dots("t", "y", new[] { "a", "b" }, series) })
+        {
+            var labels = XDocument.Parse(svg).Descendants(ns + "text").Select(t => t.Value)
+                .Where(v => v.Length > 0 && (char.IsDigit(v[^1]) || v.Contains('E'))).ToList();
+            Assert.That(labels, Is.Not.Empty);
+            foreach (string label in labels)
+                Assert.That(label, Does.Match(@"^-?(0|[1-9]\d*)(\.\d+)?$").And.Not.EqualTo("-0"), string.Join(" ", labels));
+            Assert.That(labels, Does.Contain("0"), "the axis crosses zero");
+        }
+    }
+
     [Test]
     public void Dots_PutAHigherValueHigherOnThePage()
     {

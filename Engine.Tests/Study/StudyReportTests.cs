@@ -141,13 +141,195 @@ public class StudyReportTests
         Assert.That(report, Does.Contain("0 of 1 have a larger best rate than `none` (0.001–0.01, equal means)."));
     }
 
+    [Test]
+    public void FewestLayerNormsAmongTheTied_NamesEveryPlacementWithThatCount_WhateverTheTimes()
+    {
+        // pre-norm, keras-gates and keras-snippet are tied with the best and all have 2 LNs (the Job helper's count). The
+        // pick used to fall to the fastest of them by seconds per epoch: timing noise chose the placement the verdict named.
+        string Verdict(double snippetSeconds)
+        {
+            var jobs = EqualBests.SelectMany(p => p.Value.Select((metric, seed) => Job("t", p.Key, seed, metric) with
+            {
+                SecondsPerEpoch = p.Key == "in-cell:keras-snippet" ? snippetSeconds : 1.0,
+            })).ToList();
+            string report = Report(jobs, new[] { "none", "pre-norm", "in-cell:keras-gates", "in-cell:keras-snippet" });
+            return report[report.IndexOf("## Verdict", StringComparison.Ordinal)..report.IndexOf("### Do deep stacks", StringComparison.Ordinal)];
+        }
+        string slowSnippet = Verdict(2.0), fastSnippet = Verdict(0.5);
+        Assert.That(fastSnippet, Is.EqualTo(slowSnippet));
+        Assert.That(slowSnippet, Does.Contain("the fewest LayerNorms among them: `pre-norm`, `in-cell:keras-gates`, `in-cell:keras-snippet` (2)."));
+    }
+
+    [Test]
+    public void IncompleteStudy_GivesNoVerdict_AndSaysWhatIsMissing()
+    {
+        // One placement of the four finished: the verdict used to name it the best placement (1 of 1 tied).
+        var jobs = EqualBests["pre-norm"].Select((metric, seed) => Job("t", "pre-norm", seed, metric)).ToList();
+        var missing = EqualBests.Keys.Where(p => p != "pre-norm").SelectMany(p => Enumerable.Range(0, 3).Select(seed => Job("t", p, seed, 0.5).Id)).ToList();
+
+        string report = Report(jobs, EqualBests.Keys.ToArray(), extraPlanned: missing);
+
+        string verdict = report[report.IndexOf("## Verdict", StringComparison.Ordinal)..report.IndexOf("## Placements", StringComparison.Ordinal)];
+        Assert.That(verdict, Does.Contain("No verdict").And.Contain("3 of 12 planned jobs"));
+        Assert.That(verdict, Does.Not.Contain("**Answer:**").And.Not.Contain("best placement"));
+        // The finished jobs are still reported in the tables below.
+        Assert.That(report, Does.Contain("| `pre-norm` | 2 | 100 | 0.938 ± 0.062 |"));
+    }
+
+    [Test]
+    public void ReportFiles_AreReplacedByRename_NotRewrittenInPlace()
+    {
+        // A file rewritten in place is lost (truncated) if the process dies while writing it; one written beside it and
+        // renamed over it is either the old file or the new one. Each report file is made a link to a file outside the
+        // folder: a write in place goes through the link into that file, a rename replaces the link only.
+        Report(EqualBests, EqualBests.Keys.ToArray());
+        string outside = Path.Combine(folder, "outside");
+        Directory.CreateDirectory(outside);
+        string[] files = Directory.GetFiles(folder).Select(f => Path.GetFileName(f)).Where(f => f != StudyReport.ManifestFile).ToArray();
+        Assert.That(files, Does.Contain("report.md").And.Contain("results.csv").And.Contain("results.json").And.Contain("metric_t.svg"));
+        foreach (string name in files)
+        {
+            string target = Path.Combine(outside, name);
+            File.WriteAllText(target, "previous");
+            File.Delete(Path.Combine(folder, name));
+            File.CreateSymbolicLink(Path.Combine(folder, name), target);
+        }
+
+        StudyReport.Write(folder, StudyReport.ReadManifest(folder));
+
+        foreach (string name in files)
+        {
+            Assert.That(File.ReadAllText(Path.Combine(outside, name)), Is.EqualTo("previous"), name);
+            Assert.That(new FileInfo(Path.Combine(folder, name)).LinkTarget, Is.Null, name);
+        }
+        Assert.That(Directory.GetFiles(folder, "*.tmp"), Is.Empty);
+    }
+
+    [TestCase(3, 7.0, 10.0)]
+    [TestCase(2, 19.0, 24.0)]
+    public void WeakEvidence_SaysHowOftenTheScreenSeparatesByChance_AndHowManySeparationsChanceWouldGive(int seeds, double lowPercent, double highPercent)
+    {
+        // Two sets of n draws from one normal distribution have non-overlapping mean ± std intervals in about 8.3 % of
+        // cases for n = 3 and 21 % for n = 2 (40,000 simulated pairs each, computed apart from this code). Every
+        // placement here is compared with none: 3 comparisons, all separated.
+        var jobs = EqualBests.SelectMany(p => p.Value.Take(seeds).Select((metric, seed) => Job("t", p.Key, seed, metric))).ToList();
+        string report = Report(jobs, EqualBests.Keys.ToArray(), seeds: seeds);
+
+        Match line = Regex.Match(report, $@"With {seeds} seeds, two configurations that differ only by chance come out separated in about (\d+) % of comparisons[^\n]*" +
+                                         @"3 of the 3 placement-vs-`none` comparisons here are separated; chance alone would give about ([\d.]+)\.");
+        Assert.That(line.Success, Is.True, report[report.IndexOf("### Where the evidence is weak", StringComparison.Ordinal)..]);
+        double percent = double.Parse(line.Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.That(percent, Is.InRange(lowPercent, highPercent));
+        Assert.That(double.Parse(line.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture), Is.EqualTo(3 * percent / 100).Within(0.06));
+    }
+
+    [TestCase("history")]
+    [TestCase("units")]
+    [TestCase("placement")]
+    [TestCase("metric_name")]
+    public void JobFileWithANullField_IsSkippedWithAWarning_NotACrash(string field)
+    {
+        // A job file that parses but holds null where a value must be (edited by hand, or written by another tool) made
+        // the report throw a NullReferenceException with a stack trace; now it is skipped like any unreadable job file (and
+        // so run again).
+        Report(EqualBests, EqualBests.Keys.ToArray());
+        string path = Directory.GetFiles(StudyRunner.JobsFolder(folder), "*.json").Order(StringComparer.Ordinal).First();
+        var json = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(path))!.AsObject();
+        json[field] = null;
+        File.WriteAllText(path, json.ToJsonString());
+        var warnings = new List<string>();
+
+        StudyReport.Write(folder, StudyReport.ReadManifest(folder), warn: warnings.Add);
+
+        Assert.That(warnings, Has.Count.EqualTo(1));
+        Assert.That(warnings[0], Does.Contain(Path.GetFileName(path)).And.Contain(field));
+        Assert.That(File.ReadAllText(Path.Combine(folder, "report.md")), Does.Contain("- Jobs: 11 of 12 planned jobs have results"));
+    }
+
+    [Test]
+    public void CostVerdict_SaysWhichCostsThePerRoundRatiosCannotTellFromNone()
+    {
+        // Interleaved timing: pre-norm is slower than none in every round (1.2–1.4); after-each's and keras-gates' per-round
+        // ratios include 1 (0.8–1.2, 0.6–1.3), so their fastest-round figures (−6 %, −3 %) are noise, not a cost or a
+        // saving. The answer used to read "between-layer LayerNorm costs -6 to +30 %, in-cell LayerNorm costs -3 %".
+        var timing = new TimingFile("test", 5, 3, new[]
+        {
+            new TimingResult("t", "none", 0, 0.010, 0.010, 0.012, 5, 1.0, 1.0, 1.0),
+            new TimingResult("t", "pre-norm", 2, 0.013, 0.013, 0.015, 5, 1.3, 1.2, 1.4),
+            new TimingResult("t", "after-each", 2, 0.0094, 0.0094, 0.012, 5, 0.94, 0.8, 1.2),
+            new TimingResult("t", "in-cell:keras-gates", 4, 0.0097, 0.0097, 0.013, 5, 0.97, 0.6, 1.3),
+        });
+        var metrics = new Dictionary<string, double[]>
+        {
+            ["none"] = EqualBests["none"], ["pre-norm"] = EqualBests["pre-norm"], ["after-each"] = EqualBests["in-cell:keras-snippet"],
+            ["in-cell:keras-gates"] = EqualBests["in-cell:keras-gates"],
+        };
+        var jobs = metrics.SelectMany(p => p.Value.Select((metric, seed) => Job("t", p.Key, seed, metric))).ToList();
+
+        string report = Report(jobs, metrics.Keys.ToArray(), timing: timing);
+
+        string cost = report[report.IndexOf("### What does each LayerNorm cost", StringComparison.Ordinal)..report.IndexOf("### Where the evidence is weak", StringComparison.Ordinal)];
+        Assert.That(cost, Does.Contain("- `after-each`: × 0.94 (-6 %), 2 LNs, -3.0 % each; per-round ratios 0.80–1.20, which include 1 on every task."));
+        Assert.That(cost, Does.Contain("- `pre-norm`: × 1.30 (+30 %), 2 LNs, +15.0 % each; per-round ratios 1.20–1.40."));
+        Assert.That(cost, Does.Contain("**Answer:** between-layer LayerNorm costs +30 % per training step (`pre-norm`); "));
+        Assert.That(cost, Does.Contain("in-cell LayerNorm: no cost told apart from `none` on every task."));
+        Assert.That(cost, Does.Contain("Not told apart from `none` on every task (their per-round ratios include 1 on at least one task, so their figures mix cost and this machine's noise): `after-each`, `in-cell:keras-gates`."));
+    }
+
+    [Test]
+    public void ReportOnly_CountsAsOutOfPlan_OnlyFilesOfJobsOutsideThePlan()
+    {
+        // One planned job's file is unreadable (skipped with a warning) and one file is another study's: the count of
+        // files "not in this study's plan" was files minus results, 2 here, counting the unreadable planned one.
+        Report(EqualBests, EqualBests.Keys.ToArray());
+        string planned = Directory.GetFiles(StudyRunner.JobsFolder(folder), "*.json").Order(StringComparer.Ordinal).First();
+        File.WriteAllText(planned, "{ not json");
+        JobResult stray = Job("other-task", "none", 0, 0.5);
+        File.WriteAllText(Path.Combine(StudyRunner.JobsFolder(folder), stray.Id + ".json"), stray.ToJson());
+        var output = new StringWriter();
+
+        (int code, _) = StudyCommand.Run(new StudyOptions { Out = folder, ReportOnly = true }, "test", output, interactive: false);
+
+        Assert.That(code, Is.Zero);
+        Assert.That(output.ToString(), Does.Contain("1 job file is not in this study's plan"));
+        Assert.That(output.ToString(), Does.Contain("warning: skipping").And.Contain(Path.GetFileName(planned)));
+        Assert.That(output.ToString(), Does.Contain("Report rebuilt from 11 job results"));
+    }
+
+    [Test]
+    public void CostVerdict_StatesNoCostForAPlacementWhoseRoundsIncludeOneOnSomeTask()
+    {
+        // after-each is slower than none in every round on u (1.01–1.11) but not on t (0.78–1.28): its average of the
+        // fastest rounds, × 0.99, was stated as "between-layer LayerNorm costs -1 %" (the quick study on a loaded machine).
+        var timing = new TimingFile("test", 5, 3, new[]
+        {
+            new TimingResult("t", "none", 0, 0.010, 0.010, 0.012, 5, 1.0, 1.0, 1.0),
+            new TimingResult("u", "none", 0, 0.010, 0.010, 0.012, 5, 1.0, 1.0, 1.0),
+            new TimingResult("t", "after-each", 2, 0.0097, 0.0097, 0.012, 5, 0.97, 0.78, 1.28),
+            new TimingResult("u", "after-each", 2, 0.0101, 0.0101, 0.012, 5, 1.01, 1.01, 1.11),
+        });
+        var jobs = new List<JobResult>();
+        foreach (string task in new[] { "t", "u" })
+            foreach (string placement in new[] { "none", "after-each" })
+                jobs.AddRange(EqualBests[placement == "none" ? "none" : "pre-norm"].Select((metric, seed) => Job(task, placement, seed, metric)));
+
+        string report = Report(jobs, new[] { "none", "after-each" }, timing: timing,
+            extraTasks: new[] { new TaskInfo("u", "second task", "accuracy", true, 0.25, "majority class", 0.9, 1000, 1000, 10, 4) });
+
+        string cost = report[report.IndexOf("### What does each LayerNorm cost", StringComparison.Ordinal)..report.IndexOf("### Where the evidence is weak", StringComparison.Ordinal)];
+        Assert.That(cost, Does.Contain("- `after-each`: × 0.99 (-1 %), 2 LNs, -0.5 % each; per-round ratios 0.78–1.28, which include 1 on 1 of 2 tasks."));
+        Assert.That(cost, Does.Contain("**Answer:** between-layer LayerNorm: no cost told apart from `none` on every task; "));
+        Assert.That(cost, Does.Not.Contain("costs -1 %"));
+    }
+
     private static EpochResult Epoch(int epoch, double metric) => new(epoch, 0.5, metric, 0.5, metric, 1.0, 1.0, 0);
 
     private string Report(IReadOnlyDictionary<string, double[]> metrics, IReadOnlyList<string> placementOrder) =>
         Report(metrics.SelectMany(p => p.Value.Select((metric, seed) => Job("t", p.Key, seed, metric))).ToList(), placementOrder);
 
     /// <summary>Writes one job file per placement and seed and a manifest planning exactly those jobs, then the report.</summary>
-    private string Report(IReadOnlyList<JobResult> jobs, IReadOnlyList<string> placementOrder, int[]? depths = null, double[]? rates = null)
+    private string Report(IReadOnlyList<JobResult> jobs, IReadOnlyList<string> placementOrder, int[]? depths = null, double[]? rates = null,
+        IReadOnlyList<string>? extraPlanned = null, int seeds = 3, TimingFile? timing = null, IReadOnlyList<TaskInfo>? extraTasks = null)
     {
         if (Directory.Exists(folder)) Directory.Delete(folder, recursive: true);
         Directory.CreateDirectory(StudyRunner.JobsFolder(folder));
@@ -160,12 +342,12 @@ public class StudyReportTests
         var manifest = new StudyManifest
         {
             CommandLine = "test", PlanFingerprint = "test", Created = DateTimeOffset.UnixEpoch, BaseLearningRate = 3e-3, LearningRates = rates ?? new[] { 3e-3 },
-            Depths = depths ?? new[] { 2 }, Seeds = 3, SweepTask = "t", Placements = placementOrder,
-            Tasks = new[] { new TaskInfo("t", "test task", "accuracy", true, 0.25, "majority class", 0.9, 1000, 1000, 10, 4) },
-            PlannedJobs = ids,
+            Depths = depths ?? new[] { 2 }, Seeds = seeds, SweepTask = "t", Placements = placementOrder,
+            Tasks = new[] { new TaskInfo("t", "test task", "accuracy", true, 0.25, "majority class", 0.9, 1000, 1000, 10, 4) }.Concat(extraTasks ?? Array.Empty<TaskInfo>()).ToList(),
+            PlannedJobs = ids.Concat(extraPlanned ?? Array.Empty<string>()).ToList(),
         };
         StudyReport.WriteManifest(folder, manifest);
-        StudyReport.Write(folder, manifest);
+        StudyReport.Write(folder, manifest, timing: timing);
         return File.ReadAllText(Path.Combine(folder, "report.md"));
     }
 
