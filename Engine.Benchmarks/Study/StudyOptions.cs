@@ -101,7 +101,7 @@ public sealed record StudyOptions
         var given = new Dictionary<string, string?>(StringComparer.Ordinal);
         for (int k = 0; k < args.Count; k++)
         {
-            string arg = args[k];
+            string arg = args[k] == "-h" ? "--help" : args[k];   // -h as the top-level command takes it
             string name = arg, value;
             int equals = arg.IndexOf('=');
             if (arg.StartsWith("--", StringComparison.Ordinal) && equals > 0) { name = arg[..equals]; value = arg[(equals + 1)..]; }

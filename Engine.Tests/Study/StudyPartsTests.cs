@@ -53,11 +53,12 @@ public class StudyOptionsTests
         finally { Directory.Delete(folder, recursive: true); }
     }
 
-    [Test]
-    public void Help_PrintsUsage_AndExitsWith0()
+    [TestCase("--help")]
+    [TestCase("-h")]
+    public void Help_PrintsUsage_AndExitsWith0(string flag)
     {
         var output = new StringWriter();
-        Assert.That(StudyCommand.Run(new[] { "--help" }, output, TextWriter.Null), Is.EqualTo(0));
+        Assert.That(StudyCommand.Run(new[] { flag }, output, TextWriter.Null), Is.EqualTo(0));
         Assert.That(output.ToString(), Does.Contain("--placements").And.Contain("--slice"));
     }
 
