@@ -97,6 +97,17 @@ public static class StudyReport
         private IEnumerable<string> TaskOrder => manifest.Tasks.Select(t => t.Name).Where(n => summaries.Any(s => s.Task == n));
         private TaskInfo Info(string task) => manifest.Tasks.First(t => t.Name == task);
         private int PlacementOrder(string placement) { int k = manifest.Placements.ToList().IndexOf(placement); return k < 0 ? int.MaxValue : k; }
+
+        /// <summary>One colour per placement in every plot of the report (its position in the plan's placement list; a
+        /// placement only the sweeps ran comes after them, in name order), so a placement can be followed from plot to plot.</summary>
+        private string PlacementColor(string placement)
+        {
+            int k = manifest.Placements.ToList().IndexOf(placement);
+            if (k < 0)
+                k = manifest.Placements.Count + summaries.Select(s => s.Placement).Where(p => !manifest.Placements.Contains(p))
+                    .Distinct().Order(StringComparer.Ordinal).ToList().IndexOf(placement);
+            return SvgChart.Palette[k % SvgChart.Palette.Length];
+        }
         private static bool SameRate(double a, double b) => Math.Abs(a - b) <= 1e-12 * Math.Max(Math.Abs(a), Math.Abs(b));
 
         private List<ConfigSummary> PlacementSection(string task) => summaries
@@ -215,7 +226,7 @@ public static class StudyReport
                 string loss = $"loss_{task}.svg", metric = $"metric_{task}.svg";
                 Svgs.Add((loss, SvgChart.Lines($"{task}: validation loss per epoch (mean, band = min–max over seeds)", "epoch", "validation loss",
                     rows.Select(s => new ChartSeries(s.Placement, Enumerable.Range(1, s.ValidationLossMean.Count).Select(e => (double)e).ToList(),
-                        s.ValidationLossMean, s.ValidationLossMin, s.ValidationLossMax)).ToList())));
+                        s.ValidationLossMean, s.ValidationLossMin, s.ValidationLossMax, PlacementColor(s.Placement))).ToList())));
                 Svgs.Add((metric, SvgChart.Dots($"{task}: final {info.MetricName} per placement (mean ± std)", info.MetricName,
                     rows.Select(s => s.Placement).ToList(),
                     new[] { new ChartSeries("", rows.Select((_, k) => (double)k).ToList(), rows.Select(s => s.MetricMean).ToList(),
@@ -270,7 +281,7 @@ public static class StudyReport
             text.AppendLine();
             Table(text, rows, s => $"`{s.Placement}` lr {R(s.LearningRate)}", "placement, rate");
             var series = rows.GroupBy(s => s.Placement).Select(g => new ChartSeries(g.Key, g.Select(s => s.LearningRate).ToList(), g.Select(s => s.MetricMean).ToList(),
-                g.Select(s => s.MetricMean - Z(s.MetricStd)).ToList(), g.Select(s => s.MetricMean + Z(s.MetricStd)).ToList())).ToList();
+                g.Select(s => s.MetricMean - Z(s.MetricStd)).ToList(), g.Select(s => s.MetricMean + Z(s.MetricStd)).ToList(), PlacementColor(g.Key))).ToList();
             Svgs.Add(("lr.svg", SvgChart.Lines($"{manifest.SweepTask}: final {info.MetricName} against learning rate (mean ± std)", "learning rate (log scale)", info.MetricName,
                 series, bands: false, logX: true, referenceY: info.Baseline, referenceLabel: "naive baseline")));
             text.AppendLine("![final metric against learning rate](lr.svg)");

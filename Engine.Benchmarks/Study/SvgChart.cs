@@ -4,8 +4,10 @@ using System.Text;
 
 namespace NumLstm.Benchmarks.Study;
 
-/// <summary>One series of a chart: points with an optional spread (a band on line charts, error bars on dot charts).</summary>
-public sealed record ChartSeries(string Name, IReadOnlyList<double> X, IReadOnlyList<double> Y, IReadOnlyList<double>? Low = null, IReadOnlyList<double>? High = null);
+/// <summary>One series of a chart: points with an optional spread (a band on line charts, error bars on dot charts).
+/// Color: an SVG colour for the series; null takes the palette's colour at the series' position.</summary>
+public sealed record ChartSeries(string Name, IReadOnlyList<double> X, IReadOnlyList<double> Y, IReadOnlyList<double>? Low = null, IReadOnlyList<double>? High = null,
+    string? Color = null);
 
 /// <summary>
 /// Hand-written SVG plots, no packages: a line chart on a numeric x axis (mean lines with shaded bands or error bars)
@@ -36,7 +38,7 @@ public static class SvgChart
         for (int k = 0; k < series.Count; k++)
         {
             ChartSeries s = series[k];
-            string color = Palette[k % Palette.Length];
+            string color = s.Color ?? Palette[k % Palette.Length];
             var points = Enumerable.Range(0, s.X.Count).Where(j => double.IsFinite(s.X[j]) && double.IsFinite(s.Y[j]) && (!logX || s.X[j] > 0)).ToList();
             if (s.Low is not null && s.High is not null)
             {
@@ -74,7 +76,7 @@ public static class SvgChart
         for (int k = 0; k < series.Count; k++)
         {
             ChartSeries s = series[k];
-            string color = Palette[k % Palette.Length];
+            string color = s.Color ?? Palette[k % Palette.Length];
             double offset = series.Count > 1 ? (k - (series.Count - 1) / 2.0) * width : 0;
             for (int j = 0; j < s.X.Count; j++)
             {

@@ -142,6 +142,32 @@ public class StudyReportTests
     }
 
     [Test]
+    public void APlacement_HasTheSameColourInEveryPlot()
+    {
+        // The rate sweep ran none and in-cell:keras-gates only: by series position keras-gates was the second colour in
+        // lr.svg and the third in loss_t.svg, so one line changed colour from plot to plot.
+        string[] placements = { "none", "after-each", "in-cell:keras-gates" };
+        var jobs = new List<JobResult>();
+        foreach (string placement in placements)
+            foreach (double rate in placement == "after-each" ? new[] { 3e-3 } : new[] { 3e-3, 1e-2 })
+                for (int seed = 0; seed < 3; seed++)
+                    jobs.Add(Job("t", placement, seed, 0.5 + seed / 64.0 + rate) with { Id = $"t_seed2_{placement.Replace(':', '-')}_lr{rate}_s{seed}", LearningRate = rate });
+        Report(jobs, placements, rates: new[] { 3e-3, 1e-2 });
+
+        Dictionary<string, string> loss = LegendColours(File.ReadAllText(Path.Combine(folder, "loss_t.svg")));
+        Dictionary<string, string> rates = LegendColours(File.ReadAllText(Path.Combine(folder, "lr.svg")));
+        Assert.That(loss.Keys, Is.EquivalentTo(placements));
+        Assert.That(rates.Keys, Is.EquivalentTo(new[] { "none", "in-cell:keras-gates" }));
+        Assert.That(loss.Values.Distinct().Count(), Is.EqualTo(3), "each placement its own colour");
+        foreach (string placement in rates.Keys)
+            Assert.That(rates[placement], Is.EqualTo(loss[placement]), placement);
+    }
+
+    private static Dictionary<string, string> LegendColours(string svg) =>
+        Regex.Matches(svg, @"<rect [^>]*fill=""(#[0-9a-f]{6})""/>\s*<text [^>]*>([^<]+)</text>")
+            .ToDictionary(m => m.Groups[2].Value, m => m.Groups[1].Value);
+
+    [Test]
     public void FewestLayerNormsAmongTheTied_NamesEveryPlacementWithThatCount_WhateverTheTimes()
     {
         // pre-norm, keras-gates and keras-snippet are tied with the best and all have 2 LNs (the Job helper's count). The
