@@ -78,6 +78,30 @@ public class NAdamTests<T> : OptimizerTestBase<T> where T : unmanaged, IFloating
     }
 
     [Test]
+    public void KerasFormula_TakesOneMinusBetaInTheParametersType()
+    {
+        // keras/src/optimizers/nadam.py casts β1 and β2 to the variable's type first (beta_1 = ops.cast(self.beta_1,
+        // var_dtype)), so its (1 − beta_1) and (1 − beta_2) are taken in T: in float 1 − 0.999f = 0.00099998713, where
+        // Keras's Adam, Adamax and RMSprop subtract the Python float (1 − 0.999 = 0.001 once cast). One step from
+        // m = v = 0 with g = 1 leaves m = 1 − β1 and v = 1 − β2 exactly.
+        Parameter<T> parameter = MakeParameter("w", 0.0);
+        var nadam = new NAdam<T>([parameter], learningRate: 0.5, formula: AdamFormula.Keras);
+        parameter.Gradient[0] = T.One;
+        nadam.Step();
+        OptimizerState<T> state = nadam.ExportState();
+        Assert.That(state.Slots.Single(s => s.SlotName == "exp_avg").Values[0], Is.EqualTo(T.One - C(0.9)), "m = (g − 0)·(1 − β1), 1 − β1 in T");
+        Assert.That(state.Slots.Single(s => s.SlotName == "exp_avg_sq").Values[0], Is.EqualTo(T.One - C(0.999)), "v = (g² − 0)·(1 − β2), 1 − β2 in T");
+        // θ as Keras computes it in T from there: m̂ = u_{t+1}·m/(1 − Π·u_{t+1}) + (1 − u_t)·g/(1 − Π), θ −= m̂·lr/(√(v/(1 − β2^t)) + ε).
+        T beta1 = C(0.9), beta2 = C(0.999), decay = C(0.96), half = C(0.5);
+        T u1 = beta1 * (T.One - half * T.Pow(decay, T.One)), u2 = beta1 * (T.One - half * T.Pow(decay, C(2)));
+        T product = T.One * beta1 * (T.One - half * T.Pow(decay, T.One));
+        T m = T.One - beta1, v = T.One - beta2;
+        T mHat = u2 * m / (T.One - product * u2) + (T.One - u1) * T.One / (T.One - product);
+        T expected = T.Zero - mHat * C(0.5) / (T.Sqrt(v / (T.One - T.Pow(beta2, T.One))) + C(1e-7));
+        Assert.That(parameter.Value[0], Is.EqualTo(expected));
+    }
+
+    [Test]
     public void TheSchedules_DifferAsTheFrameworksDo_AndTheProductIsTheirs()
     {
         // PyTorch: μ_t = β1(1 − 0.5·0.96^(0.004t)); Keras: β1(1 − 0.5·0.96^t). After three steps Π differs a lot.

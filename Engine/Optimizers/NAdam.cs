@@ -19,6 +19,7 @@ public sealed class NAdam<T> : Optimizer<T> where T : unmanaged, IFloatingPointI
     private TorchLerp<T> lerp;                                                  // exp_avg.lerp_(grad, 1 − β1); Keras's 1 − β1 too
     private T gradientScale, momentScale, biasCorrection2;                       // PyTorch: the two addcdiv values, 1 − β2^t
     private T uNext, oneMinusUNextProduct, oneMinusU, oneMinusUProduct, rate;      // Keras: u_{t+1}, 1 − Π·u_{t+1}, 1 − u_t, 1 − Π, lr
+    private T kerasOneMinusBeta1, kerasOneMinusBeta2;                          // Keras: 1 − β1 and 1 − β2 taken in T
     private T product = T.One;                                                  // Π_t: PyTorch's mu_product, Keras's u_product
 
     public NAdam(IReadOnlyList<Parameter<T>> parameters, double learningRate = 1e-3, double beta1 = 0.9, double beta2 = 0.999,
@@ -123,6 +124,10 @@ public sealed class NAdam<T> : Optimizer<T> where T : unmanaged, IFloatingPointI
             oneMinusUProduct = T.One - product;
             biasCorrection2 = T.One - T.Pow(Cast(Beta2), T.CreateTruncating(step));
             rate = Cast(LearningRate);
+            // Keras casts β1 and β2 to the variable's type before subtracting (beta_1 = ops.cast(self.beta_1, dtype); m +=
+            // (g − m)·(1 − beta_1)), unlike its Adam, which subtracts the Python float: in float 1 − 0.999f ≠ (float)(1 − 0.999).
+            kerasOneMinusBeta1 = T.One - Cast(Beta1);
+            kerasOneMinusBeta2 = T.One - Cast(Beta2);
             return;
         }
         // PyTorch: Python floats, with mu_product read back from its tensor (_get_value).
@@ -145,14 +150,14 @@ public sealed class NAdam<T> : Optimizer<T> where T : unmanaged, IFloatingPointI
         bool coupled = decays && !DecoupledWeightDecay, decoupled = decays && DecoupledWeightDecay;
         bool keras = Formula == AdamFormula.Keras;
         TorchLerp<T> firstMoment = lerp;
-        T oneMinusBeta1 = firstMoment.Weight;
+        T kerasBeta1Complement = kerasOneMinusBeta1, kerasBeta2Complement = kerasOneMinusBeta2;
         int k = 0;
         if (Vector256.IsHardwareAccelerated && Vector256<T>.IsSupported)
         {
             int width = Vector256<T>.Count;
             Vector256<T> lambdaV = Vector256.Create(lambda);
             DecoupledWeightDecay<T> weightDecay = decay;
-            Vector256<T> oneMinusBeta1V = Vector256.Create(oneMinusBeta1);
+            Vector256<T> kerasBeta1ComplementV = Vector256.Create(kerasBeta1Complement), kerasBeta2ComplementV = Vector256.Create(kerasBeta2Complement);
             Vector256<T> beta2V = Vector256.Create(beta2), oneMinusBeta2V = Vector256.Create(oneMinusBeta2), epsV = Vector256.Create(eps);
             Vector256<T> gradientScaleV = Vector256.Create(gradientScale), momentScaleV = Vector256.Create(momentScale);
             Vector256<T> biasCorrection2V = Vector256.Create(biasCorrection2), uNextV = Vector256.Create(uNext);
@@ -172,8 +177,8 @@ public sealed class NAdam<T> : Optimizer<T> where T : unmanaged, IFloatingPointI
                 Vector256<T> mK = Vector256.LoadUnsafe(ref mRef, at), vK = Vector256.LoadUnsafe(ref vRef, at);
                 if (keras)
                 {
-                    mK += (g - mK) * oneMinusBeta1V;
-                    vK += (g * g - vK) * oneMinusBeta2V;
+                    mK += (g - mK) * kerasBeta1ComplementV;
+                    vK += (g * g - vK) * kerasBeta2ComplementV;
                     Vector256<T> mHat = uNextV * mK / oneMinusUNextProductV + oneMinusUV * g / oneMinusUProductV;
                     thetaK -= mHat * rateV / (Vector256.Sqrt(vK / biasCorrection2V) + epsV);
                 }
@@ -198,8 +203,8 @@ public sealed class NAdam<T> : Optimizer<T> where T : unmanaged, IFloatingPointI
             T mk, vk;
             if (keras)
             {
-                mk = m[k] + (g - m[k]) * oneMinusBeta1;                        // m += (g − m)·(1 − β1)
-                vk = v[k] + (g * g - v[k]) * oneMinusBeta2;                    // v += (g² − v)·(1 − β2)
+                mk = m[k] + (g - m[k]) * kerasBeta1Complement;                 // m += (g − m)·(1 − β1), 1 − β1 in T
+                vk = v[k] + (g * g - v[k]) * kerasBeta2Complement;             // v += (g² − v)·(1 − β2), 1 − β2 in T
                 T mHat = uNext * mk / oneMinusUNextProduct + oneMinusU * g / oneMinusUProduct;
                 theta[k] -= mHat * rate / (T.Sqrt(vk / biasCorrection2) + eps);   // θ −= (m̂·lr) / (√(v / (1 − β2^t)) + ε)
             }
