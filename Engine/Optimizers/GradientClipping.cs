@@ -67,6 +67,7 @@ public static class GradientClipping
     /// <summary>
     /// Keras's <c>global_clipnorm</c> (<c>clip_by_global_norm</c>): n = √(Σ_p Σ g_p²); every gradient is multiplied by
     /// s = c · min(1/n, 1/c), always (s is 1 up to rounding when n ≤ c), and by NaN when n is not finite. Returns n.
+    /// 1/n is taken in T, 1/c in double and then rounded to T, as Keras divides the Python float.
     /// PyTorch's rule, with its 1e-6 and its handling of a non-finite norm, is <see cref="ClipByGlobalNorm"/>.
     /// </summary>
     public static T ClipByGlobalNormKeras<T>(IReadOnlyList<Parameter<T>> parameters, double maxNorm) where T : unmanaged, IFloatingPointIeee754<T>
@@ -77,7 +78,8 @@ public static class GradientClipping
         T sumOfSquares = T.Zero;
         foreach (Parameter<T> parameter in parameters) sumOfSquares += TensorPrimitives.SumOfSquares<T>(parameter.Gradient);
         T norm = T.Sqrt(sumOfSquares);
-        T scale = limit * T.Min(T.One / norm, T.One / limit) + (norm - norm);   // + (n − n): NaN for a non-finite n
+        // 1.0 / clip_norm is a Python float, cast to T by ops.minimum; 1/n is taken in T. + (n − n): NaN for a non-finite n.
+        T scale = limit * T.Min(T.One / norm, T.CreateTruncating(1.0 / maxNorm)) + (norm - norm);
         foreach (Parameter<T> parameter in parameters) TensorPrimitives.Multiply<T>(parameter.Gradient, scale, parameter.Gradient);
         return norm;
     }
