@@ -110,6 +110,43 @@ public class OptimizerTests<T> : OptimizerTestBase<T> where T : unmanaged, IFloa
         Assert.That(() => new Adam<T>(MakeParameters(), formula: (AdamFormula)7), Throws.InstanceOf<ArgumentOutOfRangeException>().With.Message.Contain("formula"));
     }
 
+    [TestCase(false, false)]
+    [TestCase(true, false)]
+    [TestCase(false, true)]
+    [TestCase(true, true)]
+    public void Adam_PyTorchFormula_IsAtensAddcmulAndAddcdiv_OperationForOperation(bool amsgrad, bool decoupled)
+    {
+        // torch/optim/adam.py (_single_tensor_adam) on CPU: exp_avg_sq.mul_(β2).addcmul_(g, g, value=1 − β2) and
+        // param.addcdiv_(exp_avg, denom, value=−step_size), whose ATen kernels (aten/src/ATen/native/cpu/PointwiseOpsKernel.cpp)
+        // compute self + value·t1·t2 and self + value·t1 / t2, left to right: v·β2 + ((1 − β2)·g)·g and θ + ((−s)·m) / d.
+        // Written out here in T, the scalars as Python computes them, over 37 elements (SIMD body and tail) for four steps.
+        const int n = 37;
+        double lr = 0.1, beta1 = 0.9, beta2 = 0.99, eps = 1e-7, lambda = 0.1;
+        (double[] theta0, double[][] gradients) = Data(n, 4, seed: 11);
+        Parameter<T> parameter = MakeParameter("w", theta0);
+        Optimizer<T> adam = decoupled ? new AdamW<T>([parameter], lr, beta1, beta2, eps, lambda, amsgrad) : new Adam<T>([parameter], lr, beta1, beta2, eps, lambda, amsgrad);
+        T[] theta = theta0.Select(C).ToArray(), m = new T[n], v = new T[n], vMax = new T[n];
+        T w = C(1 - beta1), b2 = C(beta2), oneMinusB2 = C(1 - beta2), e = C(eps), l = C(lambda), shrink = C(1 - lr * lambda);
+        for (int t = 1; t <= gradients.Length; t++)
+        {
+            SetGradient(parameter, gradients[t - 1]);
+            adam.Step();
+            T negativeStepSize = C(-(lr / (1 - Math.Pow(beta1, t)))), bc2Sqrt = C(Math.Sqrt(1 - Math.Pow(beta2, t)));
+            for (int k = 0; k < n; k++)
+            {
+                T g = C(gradients[t - 1][k]);
+                if (decoupled) theta[k] *= shrink;
+                else g += l * theta[k];
+                m[k] += w * (g - m[k]);                       // lerp_ with weight 0.1 < 0.5: start + w·(end − start)
+                v[k] = v[k] * b2 + oneMinusB2 * g * g;
+                vMax[k] = T.Max(vMax[k], v[k]);
+                T denominator = T.Sqrt(amsgrad ? vMax[k] : v[k]) / bc2Sqrt + e;
+                theta[k] += negativeStepSize * m[k] / denominator;
+            }
+            Assert.That(parameter.Value, Is.EqualTo(theta), $"θ after step {t}");
+        }
+    }
+
     private static Parameter<T> RunThreeSteps(Func<Parameter<T>, Optimizer<T>> create)
     {
         Parameter<T> parameter = MakeParameter("w", Theta0);

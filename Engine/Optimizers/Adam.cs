@@ -14,8 +14,9 @@ public enum AdamFormula
 
 /// <summary>
 /// Adam with the update of <c>torch.optim.Adam</c> (docs/math-losses-optimizers.md), ε placed as PyTorch places it:
-/// g ← ∇θ + λθ (L2, coupled; or θ ← θ(1 − lr·λ) first, decoupled); m ← lerp(m, g, 1 − β1); v ← β2·v + (1 − β2)·g²;
-/// θ ← θ − (lr / (1 − β1^t)) · m / (√v / √(1 − β2^t) + ε). AMSGrad uses v_max ← max(v_max, v) in place of v.
+/// g ← ∇θ + λθ (L2, coupled; or θ ← θ(1 − lr·λ) first, decoupled); m ← lerp(m, g, 1 − β1); v ← v·β2 + ((1 − β2)·g)·g;
+/// θ ← θ + ((−lr / (1 − β1^t))·m) / (√v / √(1 − β2^t) + ε), left to right as ATen's addcmul and addcdiv. AMSGrad uses
+/// v_max ← max(v_max, v) in place of v.
 /// <see cref="AdamFormula.Keras"/> gives Keras's update instead. The default ε = 1e-7 is Keras's value (PyTorch's is 1e-8).
 /// Weight decay follows the formula's framework unless <c>decoupledWeightDecay</c> says otherwise: PyTorch's Adam adds
 /// λθ to the gradient (its <c>decoupled_weight_decay</c> defaults to false), Keras decouples every optimizer's
@@ -23,7 +24,7 @@ public enum AdamFormula
 /// </summary>
 public class Adam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
-    private T beta2, oneMinusBeta2, eps, lambda, stepSize, biasCorrection2Sqrt;
+    private T beta2, oneMinusBeta2, eps, lambda, stepSize, negativeStepSize, biasCorrection2Sqrt;
     private DecoupledWeightDecay<T> decay;   // θ before the update, when the decay is decoupled
     private TorchLerp<T> lerp;   // exp_avg.lerp_(grad, 1 − β1); its weight is Keras's 1 − β1 too
 
@@ -95,6 +96,7 @@ public class Adam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T
         lambda = Cast(WeightDecay);
         // PyTorch: lr / bc1, with √bc2 dividing √v; Keras: α = lr·√bc2 / bc1, with √v left uncorrected.
         stepSize = Formula == AdamFormula.Keras ? Cast(LearningRate * Math.Sqrt(biasCorrection2) / biasCorrection1) : Cast(LearningRate / biasCorrection1);
+        negativeStepSize = -stepSize;   // torch passes value=−step_size to addcdiv_
         biasCorrection2Sqrt = Cast(Math.Sqrt(biasCorrection2));
         decay = new DecoupledWeightDecay<T>(Formula == AdamFormula.Keras, LearningRate, WeightDecay);
     }
@@ -126,7 +128,7 @@ public class Adam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T
             T g = coupledDecay ? gradient[k] + lambda * theta[k] : gradient[k];
             if (decoupledDecay) theta[k] = decay.Apply(theta[k]);
             T mk = lerp.Apply(m[k], g);                         // torch: exp_avg.lerp_(grad, 1 − β1)
-            T vk = v[k] * beta2 + oneMinusBeta2 * (g * g);      // torch: exp_avg_sq.mul_(β2).addcmul_(g, g, 1 − β2)
+            T vk = v[k] * beta2 + oneMinusBeta2 * g * g;        // torch: exp_avg_sq.mul_(β2).addcmul_(g, g, 1 − β2): self + value·t1·t2
             m[k] = mk;
             v[k] = vk;
             if (AmsGrad)
@@ -135,7 +137,7 @@ public class Adam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T
                 vMax[k] = vk;
             }
             T denominator = T.Sqrt(vk) / biasCorrection2Sqrt + eps;
-            theta[k] -= stepSize * (mk / denominator);
+            theta[k] += negativeStepSize * mk / denominator;   // torch: param.addcdiv_(m, denom, value=−s): self + value·t1 / t2
         }
     }
 
@@ -149,7 +151,7 @@ public class Adam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T
         Vector256<T> beta2V = Vector256.Create(beta2);
         TorchLerp<T> firstMoment = lerp;
         Vector256<T> oneMinusBeta2V = Vector256.Create(oneMinusBeta2), epsV = Vector256.Create(eps);
-        Vector256<T> stepSizeV = Vector256.Create(stepSize), biasCorrection2SqrtV = Vector256.Create(biasCorrection2Sqrt);
+        Vector256<T> negativeStepSizeV = Vector256.Create(negativeStepSize), biasCorrection2SqrtV = Vector256.Create(biasCorrection2Sqrt);
         ref T thetaRef = ref MemoryMarshal.GetReference(theta);
         ref T gradientRef = ref MemoryMarshal.GetReference(gradient);
         ref T mRef = ref MemoryMarshal.GetReference(m);
@@ -166,7 +168,7 @@ public class Adam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T
             if (decoupledDecay) thetaK = weightDecay.Apply(thetaK);
             Vector256<T> mK = Vector256.LoadUnsafe(ref mRef, at);
             mK = firstMoment.Apply(mK, g);
-            Vector256<T> vK = Vector256.LoadUnsafe(ref vRef, at) * beta2V + oneMinusBeta2V * (g * g);
+            Vector256<T> vK = Vector256.LoadUnsafe(ref vRef, at) * beta2V + oneMinusBeta2V * g * g;
             mK.StoreUnsafe(ref mRef, at);
             vK.StoreUnsafe(ref vRef, at);
             if (amsgrad)
@@ -175,7 +177,7 @@ public class Adam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T
                 vK.StoreUnsafe(ref vMaxRef, at);
             }
             Vector256<T> denominator = Vector256.Sqrt(vK) / biasCorrection2SqrtV + epsV;
-            thetaK -= stepSizeV * (mK / denominator);
+            thetaK += negativeStepSizeV * mK / denominator;
             thetaK.StoreUnsafe(ref thetaRef, at);
         }
         return k;
