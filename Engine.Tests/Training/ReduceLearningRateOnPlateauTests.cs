@@ -168,6 +168,35 @@ public class ReduceLearningRateOnPlateauTests
         Assert.That(callback.ReducedAt, Is.EqualTo(new[] { 4 }), "epochs are numbered over Fit calls");
     }
 
+    // Keras 3's published answers (keras/src/callbacks/reduce_lr_on_plateau_test.py): Adam(0.1), monitor val_loss, factor
+    // 0.1, patience 1; min_delta 100 (or 10) makes every epoch after the first no improvement, whatever the losses are.
+    // Keras keeps the rate in a float32 variable, so the rates agree to float32's precision.
+    private static readonly double[] AnyLosses = [0.7, 0.6, 0.5, 0.4];
+
+    [Test]
+    public void KerasTestReducesLrWithModelFit_KnownAnswer()
+    {
+        // test_reduces_lr_with_model_fit: two epochs → 0.01.
+        double[] rates = RatesAfterEachEpoch(new ReduceLearningRateOnPlateau("val_loss", factor: 0.1, patience: 1, minDelta: 100), AnyLosses[..2], rate: 0.1);
+        Assert.That((float)rates[^1], Is.EqualTo(0.01f));
+    }
+
+    [Test]
+    public void KerasTestHonorsMinLr_KnownAnswer()
+    {
+        // test_honors_min_lr: min_delta 10, min_lr 0.005, four epochs → 0.005 (0.1 → 0.01 → max(0.001, 0.005), then held).
+        double[] rates = RatesAfterEachEpoch(new ReduceLearningRateOnPlateau("val_loss", factor: 0.1, patience: 1, minDelta: 10, minRate: 0.005), AnyLosses, rate: 0.1);
+        Assert.That((float)rates[^1], Is.EqualTo(0.005f));
+    }
+
+    [Test]
+    public void KerasTestCooldown_KnownAnswer()
+    {
+        // test_cooldown: cooldown 2, four epochs → reduced twice, 0.001 (assertAllClose: 1e-6).
+        double[] rates = RatesAfterEachEpoch(new ReduceLearningRateOnPlateau("val_loss", factor: 0.1, patience: 1, minDelta: 100, cooldown: 2), AnyLosses, rate: 0.1);
+        Assert.That(rates[^1], Is.EqualTo(0.001).Within(1e-6 + 1e-6 * 0.001));
+    }
+
     [Test]
     public void BadOptions_AreNamed()
     {

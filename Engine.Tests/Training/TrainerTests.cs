@@ -187,6 +187,36 @@ public class TrainerTests
     }
 
     [Test]
+    public void StepDecay_TorchTestStepLr_KnownAnswer()
+    {
+        // PyTorch's test/optim/test_lrscheduler.py, test_step_lr: StepLR(gamma=0.1, step_size=3) from lr 0.05, ten epochs:
+        // 0.05 ×3, 0.005 ×3, 0.0005 ×3, 0.00005 (torch checks atol 1e-5; these are the chained products, 1e-15 relative).
+        var optimizer = new Adam<float>(SmallModel(LayerNormPlacement.None).Parameters.ToList(), 0.05);
+        ITrainingCallback schedule = LearningRateSchedule.StepDecay(0.1, 3);
+        double[] expected = [0.05, 0.05, 0.05, 0.005, 0.005, 0.005, 0.0005, 0.0005, 0.0005, 0.00005];
+        for (int epoch = 0; epoch < expected.Length; epoch++)
+        {
+            schedule.OnEpochBegin(epoch, optimizer);
+            Assert.That(optimizer.LearningRate, Is.EqualTo(expected[epoch]).Within(1e-15 * expected[epoch]), $"epoch {epoch}");
+        }
+    }
+
+    [Test]
+    public void LearningRateSchedule_KerasLearningRateSchedulerTests_KnownAnswers()
+    {
+        // keras/src/callbacks/learning_rate_scheduler_test.py: test_updates_learning_rate (schedule 1/(2 + epoch), one
+        // epoch → 0.5) and test_schedule_dependent_on_previous_learning_rate (lr/2 from Adam(0.03), two epochs → 0.03/4).
+        var optimizer = new Adam<float>(SmallModel(LayerNormPlacement.None).Parameters.ToList(), 0.01);
+        ITrainingCallback byEpoch = new LearningRateSchedule(epoch => 1.0 / (2.0 + epoch));
+        byEpoch.OnEpochBegin(0, optimizer);
+        Assert.That(optimizer.LearningRate, Is.EqualTo(0.5));
+        optimizer = new Adam<float>(SmallModel(LayerNormPlacement.None).Parameters.ToList(), 0.03);
+        ITrainingCallback halving = new LearningRateSchedule((epoch, lr) => lr / 2);
+        for (int epoch = 0; epoch < 2; epoch++) halving.OnEpochBegin(epoch, optimizer);
+        Assert.That(optimizer.LearningRate, Is.EqualTo(0.03 / 4.0));
+    }
+
+    [Test]
     public void LearningRateSchedule_StepDecay_DecaysFromTheFirstRate_AndBadRatesAreNamed()
     {
         SequenceDataset data = SignTask(32, 7);
