@@ -81,6 +81,22 @@ public class OptimizerTests<T> : OptimizerTestBase<T> where T : unmanaged, IFloa
     }
 
     [Test]
+    public void Adam_KerasFormula_TakesTheBetaPowersAndAlphaInTheParametersType()
+    {
+        // keras/src/optimizers/adam.py: beta_2_power = ops.power(ops.cast(β2, dtype), local_step), alpha = lr·√(1 − β2^t) /
+        // (1 − β1^t), all in the variable's type. In float β2 = 0.999f makes 1 − β2 = 0.00099998713, so α at step 1 is
+        // 6.4e-6 (relatively) off the double 0.5·√0.001 / 0.1. One step from m = v = 0 with g = 1: m = 1 − β1 and
+        // v = 1 − β2 (Python floats, cast), θ = 0 − (m·α) / (√v + ε).
+        Parameter<T> parameter = MakeParameter("w", 0.0);
+        var adam = new Adam<T>([parameter], learningRate: 0.5, epsilon: 0.25, formula: AdamFormula.Keras);
+        parameter.Gradient[0] = T.One;
+        adam.Step();
+        T alpha = C(0.5) * T.Sqrt(T.One - T.Pow(C(0.999), T.One)) / (T.One - T.Pow(C(0.9), T.One));
+        T m = T.Zero + (T.One - T.Zero) * C(1 - 0.9), v = T.Zero + (T.One - T.Zero) * C(1 - 0.999);
+        Assert.That(parameter.Value[0], Is.EqualTo(T.Zero - m * alpha / (T.Sqrt(v) + C(0.25))));
+    }
+
+    [Test]
     public void Adam_FirstMoment_IsTorchLerp_OnBothBranches()
     {
         // torch.lerp(m, g, w) = m + w(g − m) for |w| < 0.5, else g − (g − m)(1 − w). With β1 = 0 (w = 1) the second

@@ -7,8 +7,9 @@ public enum AdamFormula
 {
     /// <summary><c>torch.optim.Adam</c>: θ ← θ − (lr / bc1) · m / (√v / √bc2 + ε), ε added to √v̂ (Algorithm 1). The default.</summary>
     PyTorch,
-    /// <summary>Keras 3's <c>Adam.update_step</c>: α = lr·√bc2 / bc1; θ ← θ − m·α / (√v + ε), ε added to the uncorrected √v
-    /// (the paper's ε̂); m and v written as Keras writes them, m += (g − m)(1 − β1), v += (g² − v)(1 − β2).</summary>
+    /// <summary>Keras 3's <c>Adam.update_step</c>: α = lr·√bc2 / bc1 (in T, β^t of the betas cast to T); θ ← θ − m·α / (√v + ε),
+    /// ε added to the uncorrected √v (the paper's ε̂); m and v written as Keras writes them, m += (g − m)(1 − β1),
+    /// v += (g² − v)(1 − β2).</summary>
     Keras,
 }
 
@@ -94,8 +95,11 @@ public class Adam<T> : Optimizer<T> where T : unmanaged, IFloatingPointIeee754<T
         oneMinusBeta2 = Cast(1 - Beta2);
         eps = Cast(Epsilon);
         lambda = Cast(WeightDecay);
-        // PyTorch: lr / bc1, with √bc2 dividing √v; Keras: α = lr·√bc2 / bc1, with √v left uncorrected.
-        stepSize = Formula == AdamFormula.Keras ? Cast(LearningRate * Math.Sqrt(biasCorrection2) / biasCorrection1) : Cast(LearningRate / biasCorrection1);
+        // PyTorch: lr / bc1, with √bc2 dividing √v; Keras: α = lr·√bc2 / bc1, with √v left uncorrected, taken in T as Keras
+        // takes it (beta_1_power = ops.power(ops.cast(β1, dtype), local_step); in float 1 − 0.999f is not 0.001).
+        stepSize = Formula == AdamFormula.Keras
+            ? Cast(LearningRate) * T.Sqrt(T.One - T.Pow(Cast(Beta2), T.CreateTruncating(step))) / (T.One - T.Pow(Cast(Beta1), T.CreateTruncating(step)))
+            : Cast(LearningRate / biasCorrection1);
         negativeStepSize = -stepSize;   // torch passes value=−step_size to addcdiv_
         biasCorrection2Sqrt = Cast(Math.Sqrt(biasCorrection2));
         decay = new DecoupledWeightDecay<T>(Formula == AdamFormula.Keras, LearningRate, WeightDecay);
