@@ -42,7 +42,7 @@ public static class StudyCommand
     }
 
     /// <summary>Files a study writes into its folder besides jobs/ (the SVGs too, by their extension).</summary>
-    private static readonly string[] ReportFiles = { "report.md", "results.csv", "results.json", TimingProbe.FileName };
+    private static readonly string[] ReportFiles = { "report.md", "results.csv", "results.json", StudyReport.PairedCsvFile, TimingProbe.FileName };
 
     /// <summary>
     /// Refuses, before any work, a folder whose contents a run would replace without being able to give them back: a

@@ -62,7 +62,7 @@ public class StudySmokeTests
     [Test]
     public void ReportFolder_HoldsReportResultsAndPlots()
     {
-        foreach (string file in new[] { "report.md", "results.json", "results.csv", "study.json", "loss_sine.svg", "metric_sine.svg", "depth.svg", "lr.svg", "time.svg" })
+        foreach (string file in new[] { "report.md", "results.json", "results.csv", "paired.csv", "study.json", "loss_sine.svg", "metric_sine.svg", "depth.svg", "lr.svg", "time.svg" })
             Assert.That(File.Exists(Path.Combine(folder, file)), Is.True, file);
     }
 
