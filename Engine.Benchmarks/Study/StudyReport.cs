@@ -60,9 +60,10 @@ public static class StudyReport
         "parameter_count", "layer_norm_count", "metric", "final_metric", "final_val_loss", "target", "epochs_to_target", "loss_spikes", "diverged",
         "diverged_at", "max_gradient_norm", "seconds_per_epoch", "total_seconds", "threads_per_job",
         "train_loss_per_epoch", "val_loss_per_epoch", "train_metric_per_epoch", "val_metric_per_epoch", "seconds_per_epoch_list",
+        "engine_build",
     };
 
-    /// <summary>One row per job; per-epoch lists are ';'-separated inside one cell.</summary>
+    /// <summary>One row per job; per-epoch lists are ';'-separated inside one cell; engine_build is empty for job files that do not record it.</summary>
     public static string Csv(IEnumerable<JobResult> results)
     {
         var text = new StringBuilder();
@@ -79,6 +80,7 @@ public static class StudyReport
                 r.LossSpikes.ToString(CultureInfo.InvariantCulture), r.Diverged ? "true" : "false", r.DivergedAt ?? "", N(r.MaxGradientNorm), N(r.SecondsPerEpoch),
                 N(r.TotalSeconds), r.ThreadsPerJob.ToString(CultureInfo.InvariantCulture),
                 List(e => e.TrainLoss), List(e => e.ValidationLoss), List(e => e.TrainMetric), List(e => e.ValidationMetric), List(e => e.Seconds),
+                r.EngineBuild ?? "",
             };
             text.AppendLine(string.Join(",", cells.Select(Quote)));
         }
@@ -180,7 +182,10 @@ public static class StudyReport
             md.AppendLine($"- Machine: {machine.Cpu}, {machine.Cores} logical cores, {machine.Os}, .NET {machine.Runtime}; load average when the report was written: {machine.LoadAverage}.");
             md.AppendLine($"- Jobs: {results.Count} of {manifest.PlannedJobs.Count} planned jobs have results{(results.Count < manifest.PlannedJobs.Count ? " — **the study is incomplete**: re-run the command to finish it" : "")}.");
             if (run is not null)
-                md.AppendLine($"- This run: {run.Ran} jobs ran, {run.AlreadyFinished} were already finished, {run.Failed} failed, wall time {StudyRunner.Clock(run.Elapsed)} with {workers} parallel job{(workers == 1 ? "" : "s")}{(run.Cancelled ? " (interrupted)" : "")}.");
+                md.AppendLine($"- This run: {run.Ran} jobs ran" +
+                              (run.OtherBuild > 0 ? run.ReusedOtherBuilds ? $" ({run.OtherBuild} finished by another engine build were kept: --reuse-other-builds)" : $" ({run.OtherBuild} queued again because their results came from another engine build)" : "") +
+                              $", {run.AlreadyFinished} were already finished, {run.Failed} failed, wall time {StudyRunner.Clock(run.Elapsed)} with {workers} parallel job{(workers == 1 ? "" : "s")}{(run.Cancelled ? " (interrupted)" : "")}.");
+            EngineBuilds();
             md.AppendLine($"- Seeds per configuration: {manifest.Seeds}; base learning rate {R(manifest.BaseLearningRate)}; learning rates {string.Join(", ", manifest.LearningRates.Select(R))}; depths {string.Join(", ", manifest.Depths)}; depth and rate sweeps on `{manifest.SweepTask}`.");
             md.AppendLine();
             Tasks();
@@ -220,6 +225,22 @@ public static class StudyReport
             md.AppendLine($"- `{PairedCsvFile}`: every placement against `none` of the same task, architecture, depth and learning rate, paired by seed (the placement section above, and the depth and rate sweeps).");
             md.AppendLine("- `jobs/<id>.json`: one file per finished job; the report is rebuilt from these (`compare --report-only --out <this folder>`).");
             return md.ToString();
+        }
+
+        /// <summary>The header's line on the engine builds the results come from, with a count per build.</summary>
+        private void EngineBuilds()
+        {
+            if (results.Count == 0) return;
+            var builds = results.GroupBy(r => r.EngineBuild).OrderByDescending(g => g.Count()).ThenBy(g => g.Key ?? "", StringComparer.Ordinal).ToList();
+            string This(string? build) => build == EngineIdentity.Current ? " (the build that wrote this report)" : "";
+            if (builds.Count == 1)
+            {
+                md.AppendLine($"- Engine build of the results: {EngineIdentity.Describe(builds[0].Key)}, all {results.Count} jobs{This(builds[0].Key)}.");
+                return;
+            }
+            md.AppendLine($"- Engine builds: **the results come from {builds.Count} different engine builds**, so their numbers may not be comparable: " +
+                          string.Join("; ", builds.Select(g => $"{EngineIdentity.Describe(g.Key)}{This(g.Key)}: {g.Count()} job{(g.Count() == 1 ? "" : "s")}")) +
+                          ". Running the study's command again (without --reuse-other-builds) reruns every job not from the build that runs it.");
         }
 
         private void Tasks()

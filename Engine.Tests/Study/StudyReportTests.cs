@@ -386,6 +386,52 @@ public class StudyReportTests
         Assert.That(report, Does.Not.Contain("NaN"));
     }
 
+    [Test]
+    public void ReportOnly_OnJobsFromTwoBuildsAndAnOldFormat_ListsEachBuildWithItsCount_AndRunsNothing()
+    {
+        // Seeds 0 and 1 from build-a, seed 2 from build-b; none's seed 2 is an old job file without the field.
+        var jobs = EqualBests.SelectMany(p => p.Value.Select((metric, seed) => Job("t", p.Key, seed, metric) with { EngineBuild = seed < 2 ? "build-a" : "build-b" })).ToList();
+        Report(jobs, EqualBests.Keys.ToArray());
+        string old = Path.Combine(StudyRunner.JobsFolder(folder), jobs.Single(j => j.Placement == "none" && j.Seed == 2).Id + ".json");
+        var node = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(old))!.AsObject();
+        node.Remove("engine_build");
+        File.WriteAllText(old, node.ToJsonString());
+        var before = Directory.GetFiles(StudyRunner.JobsFolder(folder)).ToDictionary(f => f, File.ReadAllText);
+        var log = new StringWriter();
+
+        (int code, _) = StudyCommand.Run(new StudyOptions { Out = folder, ReportOnly = true }, "test", log, interactive: false);
+
+        Assert.That(code, Is.Zero);
+        string report = File.ReadAllText(Path.Combine(folder, "report.md"));
+        Assert.That(report, Does.Contain("- Engine builds: **the results come from 3 different engine builds**, so their numbers may not be comparable: " +
+                                         "`build-a`: 8 jobs; `build-b`: 3 jobs; unknown (job files without `engine_build`, written before builds were recorded): 1 job."));
+        Assert.That(report, Does.Contain("- Jobs: 12 of 12 planned jobs have results."));
+        Assert.That(log.ToString(), Does.Contain("The results come from 3 engine builds, none of them this one"));
+        foreach ((string file, string text) in before) Assert.That(File.ReadAllText(file), Is.EqualTo(text), file);
+    }
+
+    [Test]
+    public void JobFileWithoutEngineBuild_StillLoads_AsAnUnknownBuild()
+    {
+        JobResult job = Job("t", "none", 0, 0.5) with { EngineBuild = "x" };
+        var node = System.Text.Json.Nodes.JsonNode.Parse(job.ToJson())!.AsObject();
+        Assert.That(node.Remove("engine_build"), Is.True, "the field is written");
+
+        JobResult loaded = JobResult.FromJson(node.ToJsonString(), "old.json");
+
+        Assert.That(loaded.EngineBuild, Is.Null);
+        Assert.That(loaded with { EngineBuild = "x" }, Is.EqualTo(job).Using<JobResult>((a, b) => a.ToJson() == b.ToJson()));
+        Assert.That(EngineIdentity.Describe(null), Does.StartWith("unknown"));
+    }
+
+    [Test]
+    public void EngineIdentity_IsTheEngineAssemblysModuleVersionId_AndItsVersion()
+    {
+        var assembly = typeof(NumLstm.Models.LayerNormPlacement).Assembly;
+        Assert.That(EngineIdentity.Current, Does.StartWith(assembly.ManifestModule.ModuleVersionId.ToString("D")));
+        Assert.That(EngineIdentity.Current, Does.Contain("(1.0.0"));
+    }
+
     private static EpochResult Epoch(int epoch, double metric) => new(epoch, 0.5, metric, 0.5, metric, 1.0, 1.0, 0);
 
     private string Report(IReadOnlyDictionary<string, double[]> metrics, IReadOnlyList<string> placementOrder) =>
