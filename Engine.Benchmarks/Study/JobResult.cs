@@ -43,6 +43,8 @@ public sealed record JobResult
     public required double SecondsPerEpoch { get; init; }
     public required double TotalSeconds { get; init; }
     public required int ThreadsPerJob { get; init; }
+    /// <summary>The engine build that produced this result (<see cref="EngineIdentity"/>); null in job files written before it was recorded.</summary>
+    public string? EngineBuild { get; init; }
 
     [JsonIgnore]
     public string ConfigKey => $"{Task}|{Architecture}|{Depth}|{Placement}|{StudyOptions.Invariant(LearningRate)}";

@@ -105,6 +105,7 @@ public static class JobRunner
             SecondsPerEpoch = secondsPerEpoch,
             TotalSeconds = watch.Elapsed.TotalSeconds,
             ThreadsPerJob = parallelDirections && job.Bidirectional ? 2 : 1,
+            EngineBuild = EngineIdentity.Current,
         };
     }
 

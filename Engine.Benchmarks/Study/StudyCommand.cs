@@ -42,7 +42,7 @@ public static class StudyCommand
     }
 
     /// <summary>Files a study writes into its folder besides jobs/ (the SVGs too, by their extension).</summary>
-    private static readonly string[] ReportFiles = { "report.md", "results.csv", "results.json", TimingProbe.FileName };
+    private static readonly string[] ReportFiles = { "report.md", "results.csv", "results.json", StudyReport.PairedCsvFile, TimingProbe.FileName };
 
     /// <summary>
     /// Refuses, before any work, a folder whose contents a run would replace without being able to give them back: a
@@ -93,6 +93,10 @@ public static class StudyCommand
                 ? Directory.GetFiles(StudyRunner.JobsFolder(folder), "*.json").Count(f => !plannedIds.Contains(Path.GetFileNameWithoutExtension(f))) : 0;
             if (outside > 0)
                 output.WriteLine($"{outside} job file{(outside == 1 ? " is" : "s are")} not in this study's plan ({StudyReport.ManifestFile}) and {(outside == 1 ? "was" : "were")} left out.");
+            var builds = planned.Select(r => r.EngineBuild).Distinct().ToList();
+            if (builds.Count > 1 || builds.Any(b => b != EngineIdentity.Current))
+                output.WriteLine($"The results come from {builds.Count} engine build{(builds.Count == 1 ? "" : "s")}{(builds.Contains(EngineIdentity.Current) ? "" : ", none of them this one")} " +
+                                 "(listed in report.md); --report-only runs nothing.");
             output.WriteLine($"Report rebuilt from {planned.Count} job results: {Path.Combine(folder, "report.md")}");
             return (0, null);
         }
@@ -129,7 +133,7 @@ public static class StudyCommand
                          $"{plan.Count(j => j.Architecture == Architectures.Stack)} depth-sweep, {plan.Count(j => j.Architecture == Architectures.Seed && j.LearningRate != options.BaseLearningRate)} extra LR-sweep)" +
                          (options.SliceCount > 1 ? $"; slice {options.SliceIndex}/{options.SliceCount}: {slice.Count} jobs" : "") + $"; output {Path.GetFullPath(folder)}");
         var runner = new StudyRunner(output, interactive);
-        RunSummary summary = runner.Run(slice, tasks.ToDictionary(t => t.Name), folder, options.Jobs, cancellation);
+        RunSummary summary = runner.Run(slice, tasks.ToDictionary(t => t.Name), folder, options.Jobs, cancellation, options.ReuseOtherBuilds);
         TimingFile? timing = TimingProbe.Read(folder, manifest.PlanFingerprint);
         if (timing is null && !summary.Cancelled && options.SliceIndex == 0)
         {
@@ -147,7 +151,9 @@ public static class StudyCommand
         StudyReport.Write(folder, manifest, summary, options.Jobs, warn: m => output.WriteLine("warning: " + m), timing: timing);
         output.WriteLine(summary.Cancelled
             ? $"Interrupted after {StudyRunner.Clock(summary.Elapsed)}: {summary.Ran} jobs finished in this run. Run the same command again to resume."
-            : $"Done in {StudyRunner.Clock(summary.Elapsed)}: {summary.Ran} jobs ran, {summary.AlreadyFinished} were already finished, {summary.Failed} failed.");
+            : $"Done in {StudyRunner.Clock(summary.Elapsed)}: {summary.Ran} jobs ran" +
+              (summary.OtherBuild > 0 && !summary.ReusedOtherBuilds ? $" ({summary.OtherBuild} of them again, as their results came from another engine build)" : "") +
+              $", {summary.AlreadyFinished} were already finished, {summary.Failed} failed.");
         output.WriteLine($"Report: {Path.Combine(folder, "report.md")}");
         return (summary.Cancelled ? 130 : summary.Failed > 0 ? 1 : 0, summary);
     }

@@ -38,6 +38,8 @@ public sealed record StudyOptions
     public bool Quick { get; init; }
     /// <summary>Rebuild report.md, results.* and the plots from the results in the folder, without running anything.</summary>
     public bool ReportOnly { get; init; }
+    /// <summary>Keep finished jobs written by another engine build (or one not recorded) instead of running them again.</summary>
+    public bool ReuseOtherBuilds { get; init; }
     public bool Help { get; init; }
 
     public double BaseLearningRate => LearningRates.Order().ElementAt((LearningRates.Count - 1) / 2);
@@ -59,7 +61,8 @@ public sealed record StudyOptions
         Usage: dotnet run -c Release --project Engine.Benchmarks -- compare [options]
 
         Runs the LayerNorm-placement study and writes a report folder (report.md, results.json, results.csv, SVG plots,
-        jobs/<id>.json per finished job). Re-running the same command resumes: finished jobs are skipped.
+        jobs/<id>.json per finished job). Re-running the same command resumes: jobs finished by this engine build are
+        skipped; jobs finished by another build (any other commit, source, configuration or build folder) run again.
 
         Options:
           --tasks LIST         comma-separated: jv, adding, mackey-glass, sine, har=<dir>, co2=<csv>
@@ -79,13 +82,16 @@ public sealed record StudyOptions
           --out DIR            report folder (default study-output/default, study-output/quick or
                                study-output/custom-<hash of the options>)
           --slice K/N          run only jobs with index % N == K (0 <= K < N), to split a study over machines
-          --report-only        rebuild the report from DIR/jobs without running jobs
+          --report-only        rebuild the report from DIR/jobs without running jobs (whatever engine build wrote them)
+          --reuse-other-builds keep finished jobs written by another engine build (or one not recorded: old job
+                               files) instead of running them again; report.md lists the builds its results come from
           --quick              small preset (jv + mackey-glass, 4 placements, 2 seeds, 4 epochs): under a minute
           --help               this text
 
         Splitting over machines: run the same command with --slice 0/3, 1/3, 2/3 on three machines, copy every
         DIR/jobs/*.json into one DIR/jobs, then run the command once more without --slice (or with --report-only):
-        finished jobs are skipped and the report is rebuilt from the job files.
+        finished jobs are skipped and the report is rebuilt from the job files. Jobs another machine ran come from another
+        engine build: add --reuse-other-builds to that last run (or use --report-only) to keep them.
         """;
 
     private static double ParseScale(string value)
@@ -108,7 +114,7 @@ public sealed record StudyOptions
             else value = "";
             if (!arg.StartsWith("--", StringComparison.Ordinal))
                 throw new StudyUsageException($"Unexpected argument '{arg}': options start with -- (see --help).");
-            bool flag = name is "--quick" or "--help" or "--report-only";
+            bool flag = name is "--quick" or "--help" or "--report-only" or "--reuse-other-builds";
             if (!flag && !IsKnownValueOption(name)) throw new StudyUsageException($"Unknown option '{name}' (see --help).");
             if (flag)
             {
@@ -128,6 +134,7 @@ public sealed record StudyOptions
         StudyOptions options = given.ContainsKey("--quick") ? QuickPreset : new StudyOptions();
         if (given.ContainsKey("--help")) return options with { Help = true };
         if (given.ContainsKey("--report-only")) options = options with { ReportOnly = true };
+        if (given.ContainsKey("--reuse-other-builds")) options = options with { ReuseOtherBuilds = true };
         foreach ((string name, string? value) in given)
         {
             if (value is null) continue;

@@ -41,12 +41,14 @@ public static class StudyReport
         List<JobResult> results = JobResult.LoadFolder(StudyRunner.JobsFolder(outFolder), warn)
             .Where(r => planned.Contains(r.Id)).OrderBy(r => r.Id, StringComparer.Ordinal).ToList();
         IReadOnlyList<ConfigSummary> summaries = ConfigSummary.Summarize(results);
-        var report = new Builder(manifest, results, summaries, timing);
+        IReadOnlyList<PairedComparison> paired = PairedComparison.AgainstNone(results);
+        var report = new Builder(manifest, results, summaries, paired, timing);
         string markdown = report.Markdown(run, workers);
         // Each file through a temporary file and a rename: a run killed while writing leaves the previous file whole.
         foreach ((string name, string svg) in report.Svgs) StudyRunner.WriteAtomically(Path.Combine(outFolder, name), svg);
         StudyRunner.WriteAtomically(Path.Combine(outFolder, "results.csv"), Csv(results));
-        var json = new { study = manifest, machine = Machine.Describe(), configurations = summaries, timing, jobs = results };
+        StudyRunner.WriteAtomically(Path.Combine(outFolder, PairedCsvFile), PairedCsv(paired));
+        var json = new { study = manifest, machine = Machine.Describe(), configurations = summaries, paired, timing, jobs = results };
         StudyRunner.WriteAtomically(Path.Combine(outFolder, "results.json"), JsonSerializer.Serialize(json, JobResult.Json));
         StudyRunner.WriteAtomically(Path.Combine(outFolder, "report.md"), markdown);
         return results;
@@ -58,9 +60,10 @@ public static class StudyReport
         "parameter_count", "layer_norm_count", "metric", "final_metric", "final_val_loss", "target", "epochs_to_target", "loss_spikes", "diverged",
         "diverged_at", "max_gradient_norm", "seconds_per_epoch", "total_seconds", "threads_per_job",
         "train_loss_per_epoch", "val_loss_per_epoch", "train_metric_per_epoch", "val_metric_per_epoch", "seconds_per_epoch_list",
+        "engine_build",
     };
 
-    /// <summary>One row per job; per-epoch lists are ';'-separated inside one cell.</summary>
+    /// <summary>One row per job; per-epoch lists are ';'-separated inside one cell; engine_build is empty for job files that do not record it.</summary>
     public static string Csv(IEnumerable<JobResult> results)
     {
         var text = new StringBuilder();
@@ -77,6 +80,34 @@ public static class StudyReport
                 r.LossSpikes.ToString(CultureInfo.InvariantCulture), r.Diverged ? "true" : "false", r.DivergedAt ?? "", N(r.MaxGradientNorm), N(r.SecondsPerEpoch),
                 N(r.TotalSeconds), r.ThreadsPerJob.ToString(CultureInfo.InvariantCulture),
                 List(e => e.TrainLoss), List(e => e.ValidationLoss), List(e => e.TrainMetric), List(e => e.ValidationMetric), List(e => e.Seconds),
+                r.EngineBuild ?? "",
+            };
+            text.AppendLine(string.Join(",", cells.Select(Quote)));
+        }
+        return text.ToString();
+    }
+
+    public const string PairedCsvFile = "paired.csv";
+
+    public static readonly string[] PairedCsvColumns =
+    {
+        "task", "architecture", "depth", "learning_rate", "placement", "metric", "higher_is_better", "pairs", "unpaired_runs",
+        "mean_difference", "std_difference", "t_quantile", "ci_low", "ci_high", "wins", "ties", "verdict",
+    };
+
+    /// <summary>One row per placement against `none` of its group, paired by seed; differences are signed so that positive is better. Empty cells where there is no value (one pair: no std, no interval).</summary>
+    public static string PairedCsv(IEnumerable<PairedComparison> comparisons)
+    {
+        var text = new StringBuilder();
+        text.AppendLine(string.Join(",", PairedCsvColumns));
+        static string E(double value) => double.IsFinite(value) ? N(value) : "";
+        foreach (PairedComparison c in comparisons)
+        {
+            string[] cells =
+            {
+                c.Task, c.Architecture, c.Depth.ToString(CultureInfo.InvariantCulture), N(c.LearningRate), c.Placement, c.MetricName, c.HigherIsBetter ? "true" : "false",
+                c.Pairs.ToString(CultureInfo.InvariantCulture), c.Unpaired.ToString(CultureInfo.InvariantCulture), E(c.MeanDifference), E(c.StdDifference),
+                E(c.TQuantile), E(c.Low), E(c.High), c.Wins.ToString(CultureInfo.InvariantCulture), c.Ties.ToString(CultureInfo.InvariantCulture), c.Verdict,
             };
             text.AppendLine(string.Join(",", cells.Select(Quote)));
         }
@@ -88,7 +119,8 @@ public static class StudyReport
     private static string Quote(string cell) =>
         cell.IndexOfAny(new[] { ',', '"', '\n', '\r' }) >= 0 ? "\"" + cell.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"" : cell;
 
-    private sealed class Builder(StudyManifest manifest, IReadOnlyList<JobResult> results, IReadOnlyList<ConfigSummary> summaries, TimingFile? timing)
+    private sealed class Builder(StudyManifest manifest, IReadOnlyList<JobResult> results, IReadOnlyList<ConfigSummary> summaries,
+        IReadOnlyList<PairedComparison> paired, TimingFile? timing)
     {
         public List<(string Name, string Svg)> Svgs { get; } = new();
         private readonly StringBuilder md = new();
@@ -114,6 +146,21 @@ public static class StudyReport
             .Where(s => s.Task == task && s.Architecture == Architectures.Seed && SameRate(s.LearningRate, manifest.BaseLearningRate))
             .OrderBy(s => PlacementOrder(s.Placement)).ToList();
 
+        /// <summary>The paired comparisons of a task's placement section (seed architecture, base rate), in plan order.</summary>
+        private List<PairedComparison> PairedSection(string task) => paired
+            .Where(c => c.Task == task && c.Architecture == Architectures.Seed && SameRate(c.LearningRate, manifest.BaseLearningRate))
+            .OrderBy(c => PlacementOrder(c.Placement)).ToList();
+
+        private List<PairedComparison> PairedSections() => TaskOrder.SelectMany(PairedSection).ToList();
+
+        /// <summary>The mean ± std screen for the same placement and `none` as <paramref name="c"/>: +1 separated better, −1 worse, 0 overlapping, null without both.</summary>
+        private int? Screen(PairedComparison c)
+        {
+            var rows = PlacementSection(c.Task);
+            ConfigSummary? s = rows.FirstOrDefault(r => r.Placement == c.Placement), none = rows.FirstOrDefault(r => r.Placement == "none");
+            return s is null || none is null ? null : s.Versus(none);
+        }
+
         private List<ConfigSummary> DepthSection() => summaries
             .Where(s => s.Task == manifest.SweepTask && s.Architecture == Architectures.Stack && SameRate(s.LearningRate, manifest.BaseLearningRate))
             .OrderBy(s => PlacementOrder(s.Placement)).ThenBy(s => s.Depth).ToList();
@@ -135,12 +182,16 @@ public static class StudyReport
             md.AppendLine($"- Machine: {machine.Cpu}, {machine.Cores} logical cores, {machine.Os}, .NET {machine.Runtime}; load average when the report was written: {machine.LoadAverage}.");
             md.AppendLine($"- Jobs: {results.Count} of {manifest.PlannedJobs.Count} planned jobs have results{(results.Count < manifest.PlannedJobs.Count ? " — **the study is incomplete**: re-run the command to finish it" : "")}.");
             if (run is not null)
-                md.AppendLine($"- This run: {run.Ran} jobs ran, {run.AlreadyFinished} were already finished, {run.Failed} failed, wall time {StudyRunner.Clock(run.Elapsed)} with {workers} parallel job{(workers == 1 ? "" : "s")}{(run.Cancelled ? " (interrupted)" : "")}.");
+                md.AppendLine($"- This run: {run.Ran} jobs ran" +
+                              (run.OtherBuild > 0 ? run.ReusedOtherBuilds ? $" ({run.OtherBuild} finished by another engine build were kept: --reuse-other-builds)" : $" ({run.OtherBuild} queued again because their results came from another engine build)" : "") +
+                              $", {run.AlreadyFinished} were already finished, {run.Failed} failed, wall time {StudyRunner.Clock(run.Elapsed)} with {workers} parallel job{(workers == 1 ? "" : "s")}{(run.Cancelled ? " (interrupted)" : "")}.");
+            EngineBuilds();
             md.AppendLine($"- Seeds per configuration: {manifest.Seeds}; base learning rate {R(manifest.BaseLearningRate)}; learning rates {string.Join(", ", manifest.LearningRates.Select(R))}; depths {string.Join(", ", manifest.Depths)}; depth and rate sweeps on `{manifest.SweepTask}`.");
             md.AppendLine();
             Tasks();
             Method();
             string placements = PlacementSections();
+            string pairedText = PairedSectionText();
             string depth = DepthSectionText();
             string rates = RateSectionText();
             string cost = CostSectionText();
@@ -157,7 +208,8 @@ public static class StudyReport
             }
             else
             {
-                md.AppendLine("Generated from the numbers below. \"Separated\" means the mean ± std intervals over seeds do not overlap; \"overlapping\" means the data cannot tell the two apart.");
+                md.AppendLine("Generated from the numbers below. \"Separated\" means the mean ± std intervals over seeds do not overlap; \"overlapping\" means the data cannot tell the two apart. " +
+                              "The paired comparison with `none` (per-seed differences, a Student-t interval) is reported beside that screen and changes none of its verdicts.");
                 md.AppendLine();
                 md.Append(VerdictPlacement()).Append(VerdictDepth()).Append(VerdictRate()).Append(VerdictCost());
                 WeakEvidence();
@@ -166,12 +218,29 @@ public static class StudyReport
                 foreach (string line in weak) md.AppendLine($"- {line}");
                 md.AppendLine();
             }
-            md.Append(placements).Append(depth).Append(rates).Append(cost);
+            md.Append(placements).Append(pairedText).Append(depth).Append(rates).Append(cost);
             md.AppendLine("## Files");
             md.AppendLine();
-            md.AppendLine("- `results.csv`: one row per job (per-epoch lists are `;`-separated); `results.json`: the same plus per-configuration summaries and the study manifest.");
+            md.AppendLine("- `results.csv`: one row per job (per-epoch lists are `;`-separated); `results.json`: the same plus per-configuration summaries, the paired comparisons and the study manifest.");
+            md.AppendLine($"- `{PairedCsvFile}`: every placement against `none` of the same task, architecture, depth and learning rate, paired by seed (the placement section above, and the depth and rate sweeps).");
             md.AppendLine("- `jobs/<id>.json`: one file per finished job; the report is rebuilt from these (`compare --report-only --out <this folder>`).");
             return md.ToString();
+        }
+
+        /// <summary>The header's line on the engine builds the results come from, with a count per build.</summary>
+        private void EngineBuilds()
+        {
+            if (results.Count == 0) return;
+            var builds = results.GroupBy(r => r.EngineBuild).OrderByDescending(g => g.Count()).ThenBy(g => g.Key ?? "", StringComparer.Ordinal).ToList();
+            string This(string? build) => build == EngineIdentity.Current ? " (the build that wrote this report)" : "";
+            if (builds.Count == 1)
+            {
+                md.AppendLine($"- Engine build of the results: {EngineIdentity.Describe(builds[0].Key)}, all {results.Count} jobs{This(builds[0].Key)}.");
+                return;
+            }
+            md.AppendLine($"- Engine builds: **the results come from {builds.Count} different engine builds**, so their numbers may not be comparable: " +
+                          string.Join("; ", builds.Select(g => $"{EngineIdentity.Describe(g.Key)}{This(g.Key)}: {g.Count()} job{(g.Count() == 1 ? "" : "s")}")) +
+                          ". Running the study's command again (without --reuse-other-builds) reruns every job not from the build that runs it.");
         }
 
         private void Tasks()
@@ -246,6 +315,57 @@ public static class StudyReport
                 text.AppendLine();
             }
             return text.ToString();
+        }
+
+        private string PairedSectionText()
+        {
+            var rows = PairedSections();
+            if (rows.Count == 0) return "";
+            var text = new StringBuilder();
+            text.AppendLine("## Paired comparison with `none` (seed architecture, base learning rate)");
+            text.AppendLine();
+            text.AppendLine("The same seed gives every placement the same initial recurrent weights, shuffling and dropout masks, so each placement is compared with `none` " +
+                            "seed by seed: d = its final metric − `none`'s on the same seed, signed so that **+ is better than `none`** (for a lower-is-better metric, " +
+                            "d = `none`'s − its), in the metric's units. Pairs: the seeds both have with a finite metric (runs without a partner are left out and counted). " +
+                            "95 % CI: d̄ ± t(0.975, n − 1) · s_d / √n, Student's t with n − 1 degrees of freedom; one pair gives no spread and no interval. " +
+                            "Paired: **better** or **worse** when the interval excludes 0, *not told apart* when it holds 0. Wins: seeds where the placement did strictly better. " +
+                            "Diverged runs count with the metric of their last good weights, as in the tables above. " +
+                            "The last column is the verdict's mean ± std screen for the same two configurations; the paired result does not change the verdict.");
+            text.AppendLine();
+            text.AppendLine("| task | placement | pairs | mean d | std d | 95 % CI (t) | wins | paired | mean ± std screen |");
+            text.AppendLine("|---|---|---|---|---|---|---|---|---|");
+            foreach (PairedComparison c in rows)
+            {
+                string pairs = c.Pairs + (c.Unpaired > 0 ? $" ({c.Unpaired} run{(c.Unpaired == 1 ? "" : "s")} unpaired)" : "");
+                string ci = c.Pairs < 2 ? "– (no interval from one pair)" : $"[{D(c.Low)}, {D(c.High)}] (t = {c.TQuantile.ToString("F3", CultureInfo.InvariantCulture)})";
+                string wins = c.Pairs == 0 ? "–" : $"{c.Wins}/{c.Pairs}{(c.Ties > 0 ? $" ({c.Ties} tie{(c.Ties == 1 ? "" : "s")})" : "")}";
+                string verdict = c.Sign != 0 ? $"**{c.Verdict}**" : c.Pairs >= 2 ? $"*{c.Verdict}*" : c.Verdict;
+                string screen = Screen(c) switch { > 0 => "separated, better", < 0 => "separated, worse", 0 => "overlapping", _ => "–" };
+                text.AppendLine($"| `{c.Task}` | `{c.Placement}` | {pairs} | {D(c.MeanDifference)} | {F(c.StdDifference, "G3")} | {ci} | {wins} | {verdict} | {screen} |");
+            }
+            text.AppendLine();
+            return text.ToString();
+        }
+
+        /// <summary>A paired difference: signed, 3 significant digits, "–" where there is none.</summary>
+        private static string D(double value) => double.IsFinite(value) ? Signed(value) : "–";
+
+        /// <summary>The verdict's line on the paired comparisons: how many the interval separates, beside the screen's count.</summary>
+        private string PairedVerdictLine()
+        {
+            var rows = PairedSections();
+            if (rows.Count == 0) return "";
+            var withInterval = rows.Where(c => c.Pairs >= 2).ToList();
+            string Names(int sign) => string.Join(", ", withInterval.Where(c => c.Sign == sign).Select(c => $"`{c.Placement}` on `{c.Task}`"));
+            int better = withInterval.Count(c => c.Sign > 0), worse = withInterval.Count(c => c.Sign < 0);
+            int screened = rows.Count(c => Screen(c) is int v && v != 0);
+            var line = new StringBuilder("Paired check (beside the rules above, not part of them): ");
+            line.Append(withInterval.Count == 0
+                ? $"no placement-vs-`none` comparison has two pairs, so there is no paired interval ({rows.Count} comparison{(rows.Count == 1 ? "" : "s")} of one pair or none)."
+                : $"the 95 % t interval of the per-seed difference excludes 0 in {better + worse} of {withInterval.Count} placement-vs-`none` comparisons " +
+                  $"(better: {(better > 0 ? Names(1) : "—")}; worse: {(worse > 0 ? Names(-1) : "—")}); the mean ± std screen separates {screened} of the {rows.Count}." +
+                  (withInterval.Count < rows.Count ? $" {rows.Count - withInterval.Count} comparison{(rows.Count - withInterval.Count == 1 ? " has" : "s have")} fewer than two pairs and no interval." : ""));
+            return line.ToString();
         }
 
         private string DepthSectionText()
@@ -475,6 +595,8 @@ public static class StudyReport
                 text.AppendLine("**Answer:** no task discriminated between placements at this budget (nothing beat its naive baseline clearly).");
             }
             text.AppendLine();
+            string pairedLine = PairedVerdictLine();
+            if (pairedLine.Length > 0) { text.AppendLine(pairedLine); text.AppendLine(); }
             return text.ToString();
         }
 
@@ -668,6 +790,20 @@ public static class StudyReport
                          $"{pairs - overlapping} of the {pairs} placement-vs-`none` comparisons here are separated; chance alone would give about {(pairs * chance).ToString("F1", CultureInfo.InvariantCulture)}. " +
                          "A single separation is weak evidence; one that repeats across tasks is stronger.");
             }
+            var pairedRows = PairedSections().Where(c => c.Pairs >= 2).ToList();
+            if (pairedRows.Count > 0)
+            {
+                // The interval's width in units of the differences' std: t(0.975, n − 1)/√n, n the fewest pairs.
+                int n = pairedRows.Min(c => c.Pairs);
+                double t = StudentT.Quantile(0.975, n - 1);
+                weak.Add($"The paired test has {n}{(pairedRows.Any(c => c.Pairs != n) ? " or more" : "")} pairs per comparison: its 95 % interval is the mean difference ± t(0.975, {n - 1}) = " +
+                         $"{t.ToString("F3", CultureInfo.InvariantCulture)} × s_d/√{n}, i.e. ± {(t / Math.Sqrt(n)).ToString("F2", CultureInfo.InvariantCulture)} standard deviations of the per-seed differences" +
+                         (n == 3 ? " (with 2 seeds t = 12.706, ± 8.98 of them)" : "") + (n <= 3 ? ": only differences large against their seed-to-seed spread come out" : "") +
+                         $"; the std itself rests on {n} numbers, and their normality is assumed, not checked. At 95 %, placements that do not differ at all come out better or worse in about 5 % of comparisons: " +
+                         $"about {(0.05 * pairedRows.Count).ToString("F1", CultureInfo.InvariantCulture)} of the {pairedRows.Count} here.");
+            }
+            else if (PairedSections().Count > 0)
+                weak.Add("With one seed per configuration there is no paired interval: the paired table gives each single difference and no test.");
             int improving = summaries.Count(s => s.ValidationLossMean.Count >= 2 && s.ValidationLossMean[^1] < s.ValidationLossMean[^2]);
             if (summaries.Count > 0)
                 weak.Add($"{improving} of {summaries.Count} configurations still improved their validation loss in the last epoch: training was short, and rankings can change with longer training.");

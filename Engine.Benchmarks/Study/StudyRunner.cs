@@ -4,13 +4,19 @@ using System.Globalization;
 
 namespace NumLstm.Benchmarks.Study;
 
-/// <summary>What a call to <see cref="StudyRunner.Run"/> did.</summary>
-public sealed record RunSummary(int Planned, int AlreadyFinished, int Ran, int Failed, bool Cancelled, TimeSpan Elapsed);
+/// <summary>
+/// What a call to <see cref="StudyRunner.Run"/> did. <paramref name="OtherBuild"/>: planned jobs whose file came from
+/// another engine build (or an unrecorded one) and were queued again (they count in <paramref name="Ran"/> once they
+/// finish), or, with <c>reuseOtherBuilds</c>, kept (they count in <paramref name="AlreadyFinished"/>).
+/// </summary>
+public sealed record RunSummary(int Planned, int AlreadyFinished, int Ran, int Failed, bool Cancelled, TimeSpan Elapsed, int OtherBuild = 0, bool ReusedOtherBuilds = false);
 
 /// <summary>
 /// Runs the pending jobs of a plan on <c>jobs</c> worker threads, longest first. Each finished job is written to
 /// <c>jobs/&lt;id&gt;.json</c> through a temporary file and a rename, so a job file is either complete or absent; jobs
-/// whose file exists are skipped, which is how an interrupted study resumes.
+/// whose file exists and was written by this engine build (<see cref="EngineIdentity"/>) are skipped, which is how an
+/// interrupted study resumes. A job file from another build, or one that does not say, is run again and replaced
+/// (unless <c>reuseOtherBuilds</c>): results of an older engine are not mixed in silently.
 /// </summary>
 public sealed class StudyRunner
 {
@@ -28,17 +34,26 @@ public sealed class StudyRunner
 
     public static string JobsFolder(string outFolder) => Path.Combine(outFolder, "jobs");
 
-    public RunSummary Run(IReadOnlyList<StudyJob> jobs, IReadOnlyDictionary<string, StudyTask> tasks, string outFolder, int workers, CancellationToken cancellation = default)
+    public RunSummary Run(IReadOnlyList<StudyJob> jobs, IReadOnlyDictionary<string, StudyTask> tasks, string outFolder, int workers, CancellationToken cancellation = default,
+        bool reuseOtherBuilds = false)
     {
         ArgumentNullException.ThrowIfNull(jobs);
         ArgumentNullException.ThrowIfNull(tasks);
         if (workers < 1) throw new ArgumentOutOfRangeException(nameof(workers), workers, "At least one worker is needed.");
         string jobsFolder = JobsFolder(outFolder);
         Directory.CreateDirectory(jobsFolder);
-        var finished = JobResult.LoadFolder(jobsFolder, Warn).Select(r => r.Id).ToHashSet(StringComparer.Ordinal);
+        var planned = jobs.Select(j => j.Id).ToHashSet(StringComparer.Ordinal);
+        var loaded = JobResult.LoadFolder(jobsFolder, Warn).Where(r => planned.Contains(r.Id)).ToList();
+        int otherBuild = loaded.Count(r => r.EngineBuild != EngineIdentity.Current);
+        var finished = loaded.Where(r => reuseOtherBuilds || r.EngineBuild == EngineIdentity.Current).Select(r => r.Id).ToHashSet(StringComparer.Ordinal);
         var pending = jobs.Where(j => !finished.Contains(j.Id)).OrderByDescending(j => j.CostEstimate(tasks[j.Task])).ToList();
         int already = jobs.Count - pending.Count;
         Line($"{jobs.Count} jobs planned, {already} already finished, {pending.Count} to run on {workers} worker{(workers == 1 ? "" : "s")}.");
+        if (otherBuild > 0)
+            Line(reuseOtherBuilds
+                ? $"{otherBuild} finished job{(otherBuild == 1 ? "" : "s")} came from another engine build (or one not recorded) and {(otherBuild == 1 ? "is" : "are")} kept (--reuse-other-builds); report.md lists the builds."
+                : $"{otherBuild} finished job{(otherBuild == 1 ? "" : "s")} came from another engine build (or one not recorded) and run{(otherBuild == 1 ? "s" : "")} again with this one " +
+                  $"({EngineIdentity.Current}); --reuse-other-builds would keep {(otherBuild == 1 ? "it" : "them")}.");
 
         double totalCost = pending.Sum(j => j.CostEstimate(tasks[j.Task]));
         double doneCost = 0;
@@ -94,7 +109,7 @@ public sealed class StudyRunner
         foreach (Thread thread in threads) thread.Join();
         timer?.Dispose();
         lock (gate) ClearStatus();
-        return new RunSummary(jobs.Count, already, done, failed, cancellation.IsCancellationRequested, watch.Elapsed);
+        return new RunSummary(jobs.Count, already, done, failed, cancellation.IsCancellationRequested, watch.Elapsed, otherBuild, reuseOtherBuilds);
     }
 
     /// <summary>Writes through a temporary file in the same folder and renames it into place.</summary>

@@ -348,6 +348,90 @@ public class StudyReportTests
         Assert.That(cost, Does.Not.Contain("costs -1 %"));
     }
 
+    [Test]
+    public void PairedSection_ShowsTheHandComputedInterval_WhereTheScreenOverlaps_AndTheVerdictCountsIt()
+    {
+        // none 0.5, 0.75, 0.625 and after-each 1/16, 1/16, 5/64 above on the same seeds: the differences have mean 13/192
+        // = 0.0677, std √3/192 = 0.00902, and the interval (13 ± 4.303)/192 = [0.0453, 0.0901]; the mean ± std intervals
+        // (0.625 ± 0.125, 0.693 ± 0.125) overlap. A third seed of before-dense is missing: 2 pairs, t(0.975, 1) = 12.706.
+        var jobs = new List<JobResult>();
+        jobs.AddRange(new[] { 0.5, 0.75, 0.625 }.Select((m, seed) => Job("t", "none", seed, m)));
+        jobs.AddRange(new[] { 0.5625, 0.8125, 0.703125 }.Select((m, seed) => Job("t", "after-each", seed, m)));
+        jobs.AddRange(new[] { 0.5, 0.75 }.Select((m, seed) => Job("t", "before-dense", seed, m)));
+
+        string report = Report(jobs, new[] { "none", "after-each", "before-dense" });
+
+        Assert.That(report, Does.Contain("## Paired comparison with `none` (seed architecture, base learning rate)"));
+        Assert.That(report, Does.Contain("| `t` | `after-each` | 3 | +0.0677 | 0.00902 | [+0.0453, +0.0901] (t = 4.303) | 3/3 | **better** | overlapping |"));
+        Assert.That(report, Does.Contain("| `t` | `before-dense` | 2 (1 run unpaired) | +0 | 0 | [+0, +0] (t = 12.706) | 0/2 (2 ties) | *not told apart* | overlapping |"));
+        Assert.That(report, Does.Contain("the 95 % t interval of the per-seed difference excludes 0 in 1 of 2 placement-vs-`none` comparisons " +
+                                         "(better: `after-each` on `t`; worse: —); the mean ± std screen separates 0 of the 2."));
+        Assert.That(report, Does.Contain("The paired test has 2 or more pairs per comparison"));
+        List<string[]> csv = StudySmokeTests.ReadCsv(Path.Combine(folder, StudyReport.PairedCsvFile));
+        Assert.That(csv[0], Is.EqualTo(StudyReport.PairedCsvColumns));
+        string[] row = csv.Single(r => r[Array.IndexOf(csv[0], "placement")] == "after-each");
+        Assert.That(double.Parse(row[Array.IndexOf(csv[0], "ci_low")], System.Globalization.CultureInfo.InvariantCulture), Is.EqualTo((13 - 4.302652729911275) / 192).Within(1e-10));
+        Assert.That(row[Array.IndexOf(csv[0], "verdict")], Is.EqualTo("better"));
+    }
+
+    [Test]
+    public void PairedSection_WithOneSeed_GivesNoInterval()
+    {
+        var jobs = new[] { Job("t", "none", 0, 0.5), Job("t", "after-each", 0, 0.75) };
+
+        string report = Report(jobs, new[] { "none", "after-each" }, seeds: 1);
+
+        Assert.That(report, Does.Contain("| `t` | `after-each` | 1 | +0.25 | – | – (no interval from one pair) | 1/1 | no CI (1 pair) | overlapping |"));
+        Assert.That(report, Does.Contain("no placement-vs-`none` comparison has two pairs, so there is no paired interval"));
+        Assert.That(report, Does.Not.Contain("NaN"));
+    }
+
+    [Test]
+    public void ReportOnly_OnJobsFromTwoBuildsAndAnOldFormat_ListsEachBuildWithItsCount_AndRunsNothing()
+    {
+        // Seeds 0 and 1 from build-a, seed 2 from build-b; none's seed 2 is an old job file without the field.
+        var jobs = EqualBests.SelectMany(p => p.Value.Select((metric, seed) => Job("t", p.Key, seed, metric) with { EngineBuild = seed < 2 ? "build-a" : "build-b" })).ToList();
+        Report(jobs, EqualBests.Keys.ToArray());
+        string old = Path.Combine(StudyRunner.JobsFolder(folder), jobs.Single(j => j.Placement == "none" && j.Seed == 2).Id + ".json");
+        var node = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(old))!.AsObject();
+        node.Remove("engine_build");
+        File.WriteAllText(old, node.ToJsonString());
+        var before = Directory.GetFiles(StudyRunner.JobsFolder(folder)).ToDictionary(f => f, File.ReadAllText);
+        var log = new StringWriter();
+
+        (int code, _) = StudyCommand.Run(new StudyOptions { Out = folder, ReportOnly = true }, "test", log, interactive: false);
+
+        Assert.That(code, Is.Zero);
+        string report = File.ReadAllText(Path.Combine(folder, "report.md"));
+        Assert.That(report, Does.Contain("- Engine builds: **the results come from 3 different engine builds**, so their numbers may not be comparable: " +
+                                         "`build-a`: 8 jobs; `build-b`: 3 jobs; unknown (job files without `engine_build`, written before builds were recorded): 1 job."));
+        Assert.That(report, Does.Contain("- Jobs: 12 of 12 planned jobs have results."));
+        Assert.That(log.ToString(), Does.Contain("The results come from 3 engine builds, none of them this one"));
+        foreach ((string file, string text) in before) Assert.That(File.ReadAllText(file), Is.EqualTo(text), file);
+    }
+
+    [Test]
+    public void JobFileWithoutEngineBuild_StillLoads_AsAnUnknownBuild()
+    {
+        JobResult job = Job("t", "none", 0, 0.5) with { EngineBuild = "x" };
+        var node = System.Text.Json.Nodes.JsonNode.Parse(job.ToJson())!.AsObject();
+        Assert.That(node.Remove("engine_build"), Is.True, "the field is written");
+
+        JobResult loaded = JobResult.FromJson(node.ToJsonString(), "old.json");
+
+        Assert.That(loaded.EngineBuild, Is.Null);
+        Assert.That(loaded with { EngineBuild = "x" }, Is.EqualTo(job).Using<JobResult>((a, b) => a.ToJson() == b.ToJson()));
+        Assert.That(EngineIdentity.Describe(null), Does.StartWith("unknown"));
+    }
+
+    [Test]
+    public void EngineIdentity_IsTheEngineAssemblysModuleVersionId_AndItsVersion()
+    {
+        var assembly = typeof(NumLstm.Models.LayerNormPlacement).Assembly;
+        Assert.That(EngineIdentity.Current, Does.StartWith(assembly.ManifestModule.ModuleVersionId.ToString("D")));
+        Assert.That(EngineIdentity.Current, Does.Contain("(1.0.0"));
+    }
+
     private static EpochResult Epoch(int epoch, double metric) => new(epoch, 0.5, metric, 0.5, metric, 1.0, 1.0, 0);
 
     private string Report(IReadOnlyDictionary<string, double[]> metrics, IReadOnlyList<string> placementOrder) =>

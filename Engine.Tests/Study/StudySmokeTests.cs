@@ -62,7 +62,7 @@ public class StudySmokeTests
     [Test]
     public void ReportFolder_HoldsReportResultsAndPlots()
     {
-        foreach (string file in new[] { "report.md", "results.json", "results.csv", "study.json", "loss_sine.svg", "metric_sine.svg", "depth.svg", "lr.svg", "time.svg" })
+        foreach (string file in new[] { "report.md", "results.json", "results.csv", "paired.csv", "study.json", "loss_sine.svg", "metric_sine.svg", "depth.svg", "lr.svg", "time.svg" })
             Assert.That(File.Exists(Path.Combine(folder, file)), Is.True, file);
     }
 
@@ -155,6 +155,62 @@ public class StudySmokeTests
         Assert.That(after.FinalMetric, Is.EqualTo(before.FinalMetric));
         Assert.That(after.FinalValidationLoss, Is.EqualTo(before.FinalValidationLoss));
         Assert.That(after.History.Select(e => e.TrainLoss), Is.EqualTo(before.History.Select(e => e.TrainLoss)));
+    }
+
+    [Test]
+    public void ResumeAfterAJobFileCameFromAnotherBuild_RerunsOnlyThatJob_AndTheReportListsTheBuild()
+    {
+        string[] files = Directory.GetFiles(Path.Combine(folder, "jobs"), "*.json").Order(StringComparer.Ordinal).ToArray();
+        string victim = files[1];
+        MarkBuild(victim, "another-build");
+        var log = new StringWriter();
+
+        (int code, RunSummary? again) = StudyCommand.Run(Options(), "test", log, interactive: false);
+
+        Assert.That(code, Is.EqualTo(0));
+        Assert.That(again!.Ran, Is.EqualTo(1));
+        Assert.That(again.OtherBuild, Is.EqualTo(1));
+        Assert.That(again.AlreadyFinished, Is.EqualTo(ExpectedJobs - 1));
+        Assert.That(log.ToString(), Does.Contain("1 finished job came from another engine build (or one not recorded) and runs again with this one"));
+        Assert.That(JobResult.FromJson(File.ReadAllText(victim), victim).EngineBuild, Is.EqualTo(EngineIdentity.Current));
+        foreach (string file in files.Where(f => f != victim))
+            Assert.That(File.GetLastWriteTimeUtc(file), Is.LessThan(File.GetLastWriteTimeUtc(victim)), "only the other build's job ran");
+        string report = File.ReadAllText(Path.Combine(folder, "report.md"));
+        Assert.That(report, Does.Contain($"- Engine build of the results: `{EngineIdentity.Current}`, all {ExpectedJobs} jobs (the build that wrote this report)."));
+        Assert.That(report, Does.Contain("(1 queued again because their results came from another engine build)"));
+        List<string[]> rows = ReadCsv(Path.Combine(folder, "results.csv"));
+        Assert.That(rows.Skip(1).Select(r => r[Array.IndexOf(rows[0], "engine_build")]), Is.All.EqualTo(EngineIdentity.Current));
+    }
+
+    [Test]
+    public void ResumeWithReuseOtherBuilds_KeepsTheOtherBuildsJob_AndTheReportListsBothBuilds()
+    {
+        string victim = Directory.GetFiles(Path.Combine(folder, "jobs"), "*.json").Order(StringComparer.Ordinal).Last();
+        string original = File.ReadAllText(victim);
+        MarkBuild(victim, "another-build");
+        try
+        {
+            (int code, RunSummary? again) = StudyCommand.Run(Options() with { ReuseOtherBuilds = true }, "test", TextWriter.Null, interactive: false);
+
+            Assert.That(code, Is.EqualTo(0));
+            Assert.That(again!.Ran, Is.Zero);
+            Assert.That(again.AlreadyFinished, Is.EqualTo(ExpectedJobs));
+            Assert.That(JobResult.FromJson(File.ReadAllText(victim), victim).EngineBuild, Is.EqualTo("another-build"));
+            string report = File.ReadAllText(Path.Combine(folder, "report.md"));
+            Assert.That(report, Does.Contain("**the results come from 2 different engine builds**"));
+            Assert.That(report, Does.Contain($"`{EngineIdentity.Current}` (the build that wrote this report): {ExpectedJobs - 1} jobs; `another-build`: 1 job."));
+        }
+        finally
+        {
+            File.WriteAllText(victim, original);
+        }
+    }
+
+    private static void MarkBuild(string jobFile, string build)
+    {
+        var node = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(jobFile))!;
+        node["engine_build"] = build;
+        File.WriteAllText(jobFile, node.ToJsonString());
     }
 
     [Test]
