@@ -219,6 +219,64 @@ public class KerasPublishedAnswersTests<T> where T : unmanaged, IFloatingPointIe
     }
 
     [Test]
+    public void Dense_TestDenseCorrectness()
+    {
+        // keras/src/layers/core/dense_test.py, test_dense_correctness: Dense(2, activation="relu") with kernel
+        // [[1, −2], [3, −4]] (Keras (F, units)) and bias [5, −6] on [[−1, 2]] gives [[10, 0]]; Dense(2, use_bias=False)
+        // gives [[5, −6]]. NumLstm stores the kernel transposed, as PyTorch's weight [units, F].
+        T[] Apply(Activation activation, bool useBias)
+        {
+            var dense = new Dense<T>(2, activation, useBias);
+            dense.Build(LayerShape.Vector(2), new Random(1));
+            T[] kerasKernel = [C(1), C(-2), C(3), C(-4)];
+            for (int f = 0; f < 2; f++)
+                for (int u = 0; u < 2; u++) dense.Weight.Value[u * 2 + f] = kerasKernel[f * 2 + u];
+            if (useBias) { dense.Bias!.Value[0] = C(5); dense.Bias.Value[1] = C(-6); }
+            Assert.That(dense.Bias is null, Is.EqualTo(!useBias), "layer.bias is None exactly when use_bias=False");
+            var output = new T[2];
+            dense.Forward(new SequenceBatch<T>([C(-1), C(2)], 1, 1, default), output, dense.CreateCache(), ForwardContext.Inference);
+            return output;
+        }
+        AssertClose([10.0, 0.0], Apply(Activation.Relu, useBias: true), "relu, with bias");
+        AssertClose([5.0, -6.0], Apply(Activation.Linear, useBias: false), "use_bias=False");
+    }
+
+    [Test]
+    public void LayerNormalization_TestLnBasics_WeightCounts()
+    {
+        // layer_normalization_test.py, test_ln_basics: two trainable weights (gamma, beta) by default, none with
+        // scale=False and center=False. (rms_scaling, axis tuples and regularizers are options NumLstm does not have.)
+        int Count(bool center, bool scale)
+        {
+            var norm = new LayerNorm<T>(center: center, scale: scale);
+            norm.Build(LayerShape.Sequence(2), new Random(1));
+            return norm.Parameters.Count;
+        }
+        Assert.That(Count(center: true, scale: true), Is.EqualTo(2));
+        Assert.That(Count(center: false, scale: false), Is.EqualTo(0));
+    }
+
+    [Test]
+    public void LayerNormalization_TestCorrectness_Statistics()
+    {
+        // layer_normalization_test.py, test_correctness: LayerNormalization on normal(loc=5, scale=10) inputs of shape
+        // (1000, 2, 2, 2), normalized over the last axis; (out − β)/γ has mean 0 and std 1 within 0.1. Our draws are
+        // not NumPy's, so the same statistics on our own normal draws.
+        var norm = new LayerNorm<T>();
+        norm.Build(LayerShape.Sequence(2), new Random(1));
+        var random = new Random(1337);
+        T[] x = Enumerable.Range(0, 8000).Select(_ => C(5 + 10 * Initializers.NextGaussian(random))).ToArray();
+        var output = new T[x.Length];
+        norm.Forward(new SequenceBatch<T>(x, 1000, 4, default), output, norm.CreateCache(), ForwardContext.Inference);
+        double[] z = new double[output.Length];
+        for (int k = 0; k < z.Length; k++)
+            z[k] = (double.CreateTruncating(output[k]) - double.CreateTruncating(norm.Beta!.Value[k % 2])) / double.CreateTruncating(norm.Gamma!.Value[k % 2]);
+        double mean = z.Average(), std = Math.Sqrt(z.Select(v => (v - mean) * (v - mean)).Average());
+        Assert.That(mean, Is.EqualTo(0.0).Within(0.1), "mean");
+        Assert.That(std, Is.EqualTo(1.0).Within(0.1), "std");
+    }
+
+    [Test]
     public void TestStatefulness_TheSecondCallFromTheFirstCallsState()
     {
         // sequence = arange(24).reshape(2, 3, 4); LSTM(4, stateful=True) called twice: the second call starts from the
