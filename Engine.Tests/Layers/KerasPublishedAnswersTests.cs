@@ -124,6 +124,27 @@ public class KerasPublishedAnswersTests<T> where T : unmanaged, IFloatingPointIe
         AssertClose([0.2501858, 0.2501858, 0.941473, 0.941473], c2, "c2");
     }
 
+    [TestCase(MergeMode.Sum)]
+    [TestCase(MergeMode.Mul)]
+    [TestCase(MergeMode.Ave)]
+    public void Bidirectional_MergeModes_FromTestReturnStatesDirections(MergeMode mergeMode)
+    {
+        // bidirectional_test.py's merge-mode answers use SimpleRNN, which NumLstm does not have. Its LSTM answers
+        // (test_return_state above) give each direction's last output: forward h1 = [0.1990008, 0.52335435] per row,
+        // backward h2 = [0.12659755, 0.44717982]; keras/src/layers/rnn/bidirectional.py merges them as h1 + h2 ("sum"),
+        // h1 * h2 ("mul") and (h1 + h2) / 2 ("ave").
+        T[] x = Arange(24);
+        var bidirectional = new Bidirectional<T>(new Lstm<T>(2), mergeMode);
+        bidirectional.Build(LayerShape.Sequence(3), new Random(1));
+        SetConstants(bidirectional.Forwards);
+        SetConstants(bidirectional.Backwards);
+        var output = new T[bidirectional.OutputLength(2, 4)];
+        bidirectional.Forward(new SequenceBatch<T>(x, 2, 4, default), output, bidirectional.CreateCache(), ForwardContext.Inference);
+        double[] h1 = [0.1990008, 0.52335435], h2 = [0.12659755, 0.44717982];
+        double Merge(double f, double b) => mergeMode switch { MergeMode.Sum => f + b, MergeMode.Mul => f * b, _ => (f + b) / 2 };
+        AssertClose([Merge(h1[0], h2[0]), Merge(h1[0], h2[0]), Merge(h1[1], h2[1]), Merge(h1[1], h2[1])], output, mergeMode.ToString());
+    }
+
     [Test]
     public void Bidirectional_TestPassInitialState_DirectionByDirection()
     {

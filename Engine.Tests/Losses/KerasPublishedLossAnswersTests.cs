@@ -4,7 +4,8 @@ namespace NumLstm.Tests.Losses;
 
 /// <summary>
 /// Keras 3's own published answers for the losses and metrics NumLstm has (keras/src/losses/losses_test.py,
-/// keras/src/metrics/accuracy_metrics_test.py, keras/src/metrics/regression_metrics_test.py), at the tolerance each
+/// keras/src/ops/nn_test.py's cross-entropy ops, keras/src/metrics/accuracy_metrics_test.py,
+/// keras/src/metrics/regression_metrics_test.py), at the tolerance each
 /// Keras test uses: <c>assertAlmostEqual</c> is np.testing.assert_almost_equal with decimal=3 (|a − b| &lt; 1.5e-3),
 /// <c>assertAllClose</c> atol = rtol = 1e-6 unless the test says otherwise (keras/src/testing/test_case.py).
 /// <para>Mapping: our losses return Keras' default reduction, <c>sum_over_batch_size</c>; a <c>reduction=None</c> answer
@@ -165,6 +166,54 @@ public class KerasPublishedLossAnswersTests<T> where T : unmanaged, IFloatingPoi
         // [[0.0, 1.480129]]. NumLstm has no ignore_class (a label outside [0, K) is refused); the element kept is label 2
         // on logits [0.088, 0.86, 0.018].
         AssertAllClose(1.480129, double.CreateTruncating(Sparse([2], [0.088, 0.86, 0.018], fromLogits: true)), "label 2");
+    }
+
+    [Test]
+    public void NnOps_TestBinaryCrossentropy_SoftTargets_ElementByElement()
+    {
+        // keras/src/ops/nn_test.py, NNOpsCorrectnessTest.test_binary_crossentropy: ops.binary_crossentropy has no
+        // reduction, so each (4, 1) element's loss is our loss of a one-value row. Soft targets 0.1, 0.9, 0.2, 1.0.
+        double[] target = [0.1, 0.9, 0.2, 1.0];
+        void Check(double[] output, bool fromLogits, double[] expected, string what)
+        {
+            for (int k = 0; k < 4; k++)
+                AssertAllClose(expected[k], double.CreateTruncating(Binary([target[k]], [output[k]], fromLogits)), $"{what}[{k}]");
+        }
+        Check([0.1, 0.2, 0.3, 0.4], fromLogits: false, [0.32508277, 1.47080801, 0.52613434, 0.91629048], "probabilities");
+        Check([0.1, 0.2, 0.3, 0.4], fromLogits: true, [0.73439666, 0.61813887, 0.79435524, 0.51301525], "logits");
+        Check([0.99, -0.2, 0.9, -0.4], fromLogits: true, [1.206961, 0.778139, 1.061154, 0.913015], "negative logits");
+    }
+
+    [Test]
+    public void NnOps_TestCategoricalCrossentropy_SoftUnnormalizedTargets_RowByRow()
+    {
+        // nn_test.py, test_categorical_crossentropy (axis=-1; its axis=0 case is an option we do not have): target rows
+        // that do not sum to 1 (1.32 and 1.92) and probability rows that do not either (divided by their sum first).
+        double[] target = [0.33008796, 0.0391289, 0.9503603, 0.80376694, 0.92363342, 0.19147756];
+        void Check(double[] output, bool fromLogits, double[] expected, string what)
+        {
+            for (int b = 0; b < 2; b++)
+                AssertAllClose(expected[b], double.CreateTruncating(Categorical(target[(b * 3)..(b * 3 + 3)], output[(b * 3)..(b * 3 + 3)], 1, fromLogits)),
+                    $"{what}, row {b}");
+        }
+        double[] output = [0.23446431, 0.35822914, 0.06683268, 0.3413979, 0.05420256, 0.81619654];
+        Check(output, fromLogits: false, [2.54095299, 3.96374412], "probabilities");
+        Check(output, fromLogits: true, [1.59419954, 2.49880593], "logits");
+        Check([1.23446431, -0.35822914, 1.06683268, 0.3413979, -0.05420256, 0.81619654], fromLogits: true, [1.16825923, 2.55436813], "negative logits");
+    }
+
+    [Test]
+    public void NnOps_TestSparseCategoricalCrossentropy_RowByRow()
+    {
+        // nn_test.py, test_sparse_categorical_crossentropy: labels [0, 1, 2], per row.
+        double[] probabilities = [0.9, 0.05, 0.05, 0.05, 0.89, 0.06, 0.05, 0.01, 0.94];
+        double[] expectedProbabilities = [0.105361, 0.116534, 0.061875];
+        double[] expectedLogits = [0.001822, 0.000459, 0.169846];
+        for (int b = 0; b < 3; b++)
+        {
+            AssertAllClose(expectedProbabilities[b], double.CreateTruncating(Sparse([b], probabilities[(b * 3)..(b * 3 + 3)], fromLogits: false)), $"probabilities, row {b}");
+            AssertAllClose(expectedLogits[b], double.CreateTruncating(Sparse([b], Logits[(b * 3)..(b * 3 + 3)], fromLogits: true)), $"logits, row {b}");
+        }
     }
 
     [Test]
