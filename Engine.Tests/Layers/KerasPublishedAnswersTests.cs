@@ -297,6 +297,43 @@ public class KerasPublishedAnswersTests<T> where T : unmanaged, IFloatingPointIe
         Assert.That(std, Is.EqualTo(1.0).Within(0.1), "std");
     }
 
+    /// <summary>The serving path's Dense and LayerNorm (their own inference kernels): test_dense_correctness and
+    /// LayerNormalization's test_output through an <c>InferencePlan</c>, with center/scale off as well (test_output's
+    /// answer with β = γ = 1 taken away: out − 1 without β, and the same without γ since γ = 1).</summary>
+    [TestCase(false)]
+    [TestCase(true)]
+    public void DenseAndLayerNormalization_ThroughAnInferencePlan(bool packWeightsOnce)
+    {
+        T[] Predict(NumLstm.Models.LayerSpec spec, int f, T[] x, Action<Layer<T>> set)
+        {
+            var model = new NumLstm.Models.ModelSpec { InputFeatures = f, Seed = 1, Layers = [spec] }.Build<T>();
+            set(model.Layers[0]);
+            return NumLstm.Models.ServingExtensions.CreateInferencePlan(model, 1, 1, packWeightsOnce).Predict(x, 1, 1).ToArray();
+        }
+        void SetDense(Layer<T> layer)
+        {
+            var dense = (Dense<T>)layer;
+            T[] weight = [C(1), C(3), C(-2), C(-4)];   // Keras' kernel [[1, −2], [3, −4]], transposed
+            weight.CopyTo(dense.Weight.Value, 0);
+            if (dense.Bias is not null) { dense.Bias.Value[0] = C(5); dense.Bias.Value[1] = C(-6); }
+        }
+        AssertClose([10.0, 0.0], Predict(NumLstm.Models.LayerSpec.Dense(2, Activation.Relu), 2, [C(-1), C(2)], SetDense), "dense, relu");
+        AssertClose([5.0, -6.0], Predict(NumLstm.Models.LayerSpec.Dense(2, useBias: false), 2, [C(-1), C(2)], SetDense), "dense, use_bias=False");
+
+        void SetOnes(Layer<T> layer)
+        {
+            var norm = (LayerNorm<T>)layer;
+            if (norm.Gamma is not null) Array.Fill(norm.Gamma.Value, T.One);
+            if (norm.Beta is not null) Array.Fill(norm.Beta.Value, T.One);
+        }
+        double[] withBeta = [-0.41386, 0.29307, 1.0, 1.70693, 2.41386];
+        double[] withoutBeta = withBeta.Select(v => v - 1).ToArray();
+        AssertClose(withBeta, Predict(NumLstm.Models.LayerSpec.LayerNorm(), 5, Arange(5), SetOnes), "layer norm");
+        AssertClose(withBeta, Predict(NumLstm.Models.LayerSpec.LayerNorm(scale: false), 5, Arange(5), SetOnes), "layer norm, scale=False");
+        AssertClose(withoutBeta, Predict(NumLstm.Models.LayerSpec.LayerNorm(center: false), 5, Arange(5), SetOnes), "layer norm, center=False");
+        AssertClose(withoutBeta, Predict(NumLstm.Models.LayerSpec.LayerNorm(center: false, scale: false), 5, Arange(5), SetOnes), "layer norm, neither");
+    }
+
     [Test]
     public void TestStatefulness_TheSecondCallFromTheFirstCallsState()
     {
