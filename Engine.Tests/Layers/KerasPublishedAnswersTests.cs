@@ -262,6 +262,60 @@ public class KerasPublishedAnswersTests<T> where T : unmanaged, IFloatingPointIe
         AssertClose([5.0, -6.0], Apply(Activation.Linear, useBias: false), "use_bias=False");
     }
 
+    /// <summary>
+    /// keras/src/activations/activations_test.py's checks of the activations Dense offers (test_sigmoid, test_tanh,
+    /// test_relu, test_softmax and test_temporal_softmax, test_linear): each against its NumPy reference over the
+    /// test's ranges, assertAllClose with rtol 1e-5 (atol 1e-6). A Dense(5) with the identity kernel and no bias applies
+    /// the activation to the input itself; two rows of five, as the tests' (2, 5).
+    /// </summary>
+    [TestCase(Activation.Sigmoid, 0.0, 1.0)]
+    [TestCase(Activation.Sigmoid, -10.0, 10.0)]
+    [TestCase(Activation.Sigmoid, -1e-7, 1e-7)]
+    [TestCase(Activation.Sigmoid, 10.0, 100.0)]
+    [TestCase(Activation.Sigmoid, -100.0, -10.0)]
+    [TestCase(Activation.Tanh, 0.0, 1.0)]
+    [TestCase(Activation.Tanh, -10.0, 10.0)]
+    [TestCase(Activation.Tanh, -1e-7, 1e-7)]
+    [TestCase(Activation.Tanh, 1e4, 1e5)]
+    [TestCase(Activation.Relu, 0.1, 10.0)]
+    [TestCase(Activation.Relu, -10.0, -0.1)]
+    [TestCase(Activation.Relu, -1e-7, 1e-7)]
+    [TestCase(Activation.Relu, 1e4, 1e5)]
+    [TestCase(Activation.Relu, -1e5, -1e4)]
+    [TestCase(Activation.Softmax, 0.0, 1.0)]
+    [TestCase(Activation.Softmax, 0.0, 10.0)]
+    [TestCase(Activation.Linear, -10.0, 10.0)]
+    public void Activations_KerasActivationsTest(Activation activation, double low, double high)
+    {
+        var dense = new Dense<T>(5, activation, useBias: false);
+        dense.Build(LayerShape.Vector(5), new Random(1));
+        Array.Clear(dense.Weight.Value);
+        for (int u = 0; u < 5; u++) dense.Weight.Value[u * 5 + u] = T.One;
+        var random = new Random(1337);
+        T[] x = Enumerable.Range(0, 10).Select(_ => C(low + (high - low) * random.NextDouble())).ToArray();
+        var output = new T[10];
+        dense.Forward(new SequenceBatch<T>(x, 2, 1, default), output, dense.CreateCache(), ForwardContext.Inference);
+
+        double[] v = x.Select(e => double.CreateTruncating(e)).ToArray();
+        double[] expected = new double[10];
+        for (int r = 0; r < 2; r++)
+        {
+            double max = v.Skip(r * 5).Take(5).Max(), sum = v.Skip(r * 5).Take(5).Sum(e => Math.Exp(e - max));
+            for (int k = r * 5; k < r * 5 + 5; k++)
+                expected[k] = activation switch
+                {
+                    // _ref_sigmoid: 1/(1 + e^−x) for x ≥ 0, e^x/(1 + e^x) below.
+                    Activation.Sigmoid => v[k] >= 0 ? 1 / (1 + Math.Exp(-v[k])) : Math.Exp(v[k]) / (1 + Math.Exp(v[k])),
+                    Activation.Tanh => Math.Tanh(v[k]),
+                    Activation.Relu => Math.Max(0, v[k]),
+                    Activation.Softmax => Math.Exp(v[k] - max) / sum,   // _ref_softmax
+                    _ => v[k],
+                };
+        }
+        for (int k = 0; k < 10; k++)
+            Assert.That(double.CreateTruncating(output[k]), Is.EqualTo(expected[k]).Within(1e-6 + 1e-5 * Math.Abs(expected[k])), $"{activation}({v[k]})");
+    }
+
     [Test]
     public void LayerNormalization_TestLnBasics_WeightCounts()
     {
