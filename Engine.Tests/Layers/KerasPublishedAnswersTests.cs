@@ -317,6 +317,19 @@ public class KerasPublishedAnswersTests<T> where T : unmanaged, IFloatingPointIe
     }
 
     [Test]
+    public void Dense_TestDenseInvalidUnitsRaises_AndTestDenseErrors()
+    {
+        // dense_test.py, test_dense_invalid_units_raises ("zero" 0, "negative" −3; the float, None and string cases
+        // cannot be written against an int parameter), and test_dense_errors: a built Dense(2) called with another
+        // feature count is refused ("incompatible with the layer").
+        Assert.Throws<ArgumentOutOfRangeException>(() => new Dense<T>(0));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new Dense<T>(-3));
+        var dense = new Dense<T>(2, Activation.Relu);
+        dense.Build(LayerShape.Vector(2), new Random(1));
+        Assert.Throws<ArgumentException>(() => dense.Forward(new SequenceBatch<T>(new T[3], 1, 1, default), new T[2], dense.CreateCache(), ForwardContext.Inference));
+    }
+
+    [Test]
     public void LayerNormalization_TestLnBasics_WeightCounts()
     {
         // layer_normalization_test.py, test_ln_basics: two trainable weights (gamma, beta) by default, none with

@@ -169,6 +169,16 @@ public class KerasPublishedLossAnswersTests<T> where T : unmanaged, IFloatingPoi
     }
 
     [Test]
+    public void CrossEntropies_TestShapeMismatch()
+    {
+        // BinaryCrossentropyTest.test_shape_mismatch and CategoricalCrossentropyTest.test_shape_mismatch: y_true (3, 1)
+        // against y_pred (3, 3) raises ("must have the same shape").
+        T[] yTrue = Values(0, 1, 2), yPred = Values(0.9, 0.05, 0.05, 0.5, 0.89, 0.6, 0.05, 0.01, 0.94);
+        Assert.Throws<ArgumentException>(() => new BinaryCrossEntropy<T>(fromLogits: false).Forward(yPred, yTrue, default));
+        Assert.Throws<ArgumentException>(() => new CategoricalCrossEntropy<T>(fromLogits: false).Forward(yPred, yTrue, 3, default));
+    }
+
+    [Test]
     public void NnOps_TestBinaryCrossentropy_SoftTargets_ElementByElement()
     {
         // keras/src/ops/nn_test.py, NNOpsCorrectnessTest.test_binary_crossentropy: ops.binary_crossentropy has no
