@@ -45,6 +45,79 @@ public class InitializerTests
         Assert.That(e!.Message, Does.Contain("Orthogonal"));
     }
 
+    [Test]
+    public void GlorotUniform_KerasRandomInitializersTest_BoundsStdAndSeed()
+    {
+        // keras/src/initializers/random_initializers_test.py: test_random_uniform (every value in [minval, maxval)) and
+        // test_variance_scaling (std of a (25, 20) draw within 0.1 of its formula; a fixed seed gives the same values).
+        // glorot_uniform is VarianceScaling(scale=1, mode="fan_avg", distribution="uniform"): U(−l, l) with
+        // l = √(3·scale/fan_avg) = √(6/(fan_in + fan_out)), std l/√3 = √(2/(fan_in + fan_out)). Seeded values cannot match
+        // across RNGs, so these are the statistics.
+        const int fanIn = 25, fanOut = 20;
+        var values = new double[fanIn * fanOut];
+        Initializers.GlorotUniform<double>(values, fanIn, fanOut, new Random(1234));
+        double limit = Math.Sqrt(6.0 / (fanIn + fanOut));
+        Assert.That(values.Min(), Is.GreaterThanOrEqualTo(-limit));
+        Assert.That(values.Max(), Is.LessThan(limit));
+        double mean = values.Average(), std = Math.Sqrt(values.Select(v => (v - mean) * (v - mean)).Average());
+        Assert.That(std, Is.EqualTo(Math.Sqrt(2.0 / (fanIn + fanOut))).Within(0.1), "std");
+        var again = new double[values.Length];
+        Initializers.GlorotUniform<double>(again, fanIn, fanOut, new Random(1234));
+        Assert.That(again, Is.EqualTo(values), "the same seed, the same values");
+    }
+
+    [Test]
+    public void Orthogonal_KerasTestOrthogonalInitializer_UnitColumnsPairwiseOrthogonal()
+    {
+        // random_initializers_test.py, test_orthogonal_initializer: shape (5, 5); each column has norm gain·1 and each
+        // pair of columns a dot of 0 (assertAlmostEqual, decimal 3). NumLstm's Orthogonal has no gain (Keras' default,
+        // 1, is the one LSTM uses). We store Kᵀ, so Keras' columns are our rows.
+        var values = new double[25];
+        Initializers.OrthogonalTransposed<double>(values, 5, 5, new Random(1234));
+        for (int i = 0; i < 5; i++)
+            for (int j = i; j < 5; j++)
+            {
+                double dot = 0;
+                for (int k = 0; k < 5; k++) dot += values[i * 5 + k] * values[j * 5 + k];
+                Assert.That(dot, Is.EqualTo(i == j ? 1.0 : 0.0).Within(1.5e-3), $"column {i} · column {j}");
+            }
+    }
+
+    [TestCase(3, 4)]
+    [TestCase(7, 2)]
+    public void Lstm_BuildsKerasDefaults_GlorotKernel_OrthogonalRecurrentKernel_UnitForgetBias(int features, int units)
+    {
+        // keras/src/layers/rnn/lstm.py, LSTMCell defaults: kernel_initializer="glorot_uniform" on (F, 4H) (fan_in F,
+        // fan_out 4H), recurrent_initializer="orthogonal" on (H, 4H) (rows < cols, so its H rows are orthonormal: our
+        // [4H, H] weight_hh has orthonormal columns), bias_initializer="zeros" with unit_forget_bias=True (ones in the
+        // forget slice, the second of i, f, c, o).
+        var lstm = new Lstm<double>(units);
+        lstm.Build(LayerShape.Sequence(features), new Random(5));
+        int g = 4 * units;
+        double limit = Math.Sqrt(6.0 / (features + g));
+        Assert.That(lstm.WeightIh.Value.All(v => v >= -limit && v < limit), "weight_ih in [−l, l), l = √(6/(F + 4H))");
+        for (int i = 0; i < units; i++)
+            for (int j = i; j < units; j++)
+            {
+                double dot = 0;
+                for (int r = 0; r < g; r++) dot += lstm.WeightHh.Value[r * units + i] * lstm.WeightHh.Value[r * units + j];
+                Assert.That(dot, Is.EqualTo(i == j ? 1.0 : 0.0).Within(1e-12), $"weight_hh column {i} · column {j}");
+            }
+        double[] expectedBias = Enumerable.Range(0, g).Select(j => j >= units && j < 2 * units ? 1.0 : 0.0).ToArray();
+        Assert.That(lstm.Bias.Value, Is.EqualTo(expectedBias), "bias: 1 in the forget slice, 0 elsewhere");
+    }
+
+    [Test]
+    public void Dense_BuildsKerasDefaults_GlorotKernel_ZeroBias()
+    {
+        // keras/src/layers/core/dense.py defaults: kernel_initializer="glorot_uniform" on (F, units), bias_initializer="zeros".
+        var dense = new Dense<double>(6);
+        dense.Build(LayerShape.Vector(10), new Random(5));
+        double limit = Math.Sqrt(6.0 / (10 + 6));
+        Assert.That(dense.Weight.Value.All(v => v >= -limit && v < limit), "weight in [−l, l), l = √(6/(F + units))");
+        Assert.That(dense.Bias!.Value, Is.All.EqualTo(0.0), "bias zeros");
+    }
+
     /// <summary>The original implementation: q row-major tall × narrow, columns swept in place.</summary>
     private static double[] RowMajorReference(int kerasRows, int kerasCols, Random random)
     {

@@ -124,6 +124,27 @@ public class KerasPublishedAnswersTests<T> where T : unmanaged, IFloatingPointIe
         AssertClose([0.2501858, 0.2501858, 0.941473, 0.941473], c2, "c2");
     }
 
+    [TestCase(MergeMode.Sum)]
+    [TestCase(MergeMode.Mul)]
+    [TestCase(MergeMode.Ave)]
+    public void Bidirectional_MergeModes_FromTestReturnStatesDirections(MergeMode mergeMode)
+    {
+        // bidirectional_test.py's merge-mode answers use SimpleRNN, which NumLstm does not have. Its LSTM answers
+        // (test_return_state above) give each direction's last output: forward h1 = [0.1990008, 0.52335435] per row,
+        // backward h2 = [0.12659755, 0.44717982]; keras/src/layers/rnn/bidirectional.py merges them as h1 + h2 ("sum"),
+        // h1 * h2 ("mul") and (h1 + h2) / 2 ("ave").
+        T[] x = Arange(24);
+        var bidirectional = new Bidirectional<T>(new Lstm<T>(2), mergeMode);
+        bidirectional.Build(LayerShape.Sequence(3), new Random(1));
+        SetConstants(bidirectional.Forwards);
+        SetConstants(bidirectional.Backwards);
+        var output = new T[bidirectional.OutputLength(2, 4)];
+        bidirectional.Forward(new SequenceBatch<T>(x, 2, 4, default), output, bidirectional.CreateCache(), ForwardContext.Inference);
+        double[] h1 = [0.1990008, 0.52335435], h2 = [0.12659755, 0.44717982];
+        double Merge(double f, double b) => mergeMode switch { MergeMode.Sum => f + b, MergeMode.Mul => f * b, _ => (f + b) / 2 };
+        AssertClose([Merge(h1[0], h2[0]), Merge(h1[0], h2[0]), Merge(h1[1], h2[1]), Merge(h1[1], h2[1])], output, mergeMode.ToString());
+    }
+
     [Test]
     public void Bidirectional_TestPassInitialState_DirectionByDirection()
     {
@@ -216,6 +237,168 @@ public class KerasPublishedAnswersTests<T> where T : unmanaged, IFloatingPointIe
         var output = new T[5];
         norm.Forward(new SequenceBatch<T>(Arange(5), 1, 1, default), output, norm.CreateCache(), ForwardContext.Inference);
         AssertClose([-0.41386, 0.29307, 1.0, 1.70693, 2.41386], output, "output");
+    }
+
+    [Test]
+    public void Dense_TestDenseCorrectness()
+    {
+        // keras/src/layers/core/dense_test.py, test_dense_correctness: Dense(2, activation="relu") with kernel
+        // [[1, −2], [3, −4]] (Keras (F, units)) and bias [5, −6] on [[−1, 2]] gives [[10, 0]]; Dense(2, use_bias=False)
+        // gives [[5, −6]]. NumLstm stores the kernel transposed, as PyTorch's weight [units, F].
+        T[] Apply(Activation activation, bool useBias)
+        {
+            var dense = new Dense<T>(2, activation, useBias);
+            dense.Build(LayerShape.Vector(2), new Random(1));
+            T[] kerasKernel = [C(1), C(-2), C(3), C(-4)];
+            for (int f = 0; f < 2; f++)
+                for (int u = 0; u < 2; u++) dense.Weight.Value[u * 2 + f] = kerasKernel[f * 2 + u];
+            if (useBias) { dense.Bias!.Value[0] = C(5); dense.Bias.Value[1] = C(-6); }
+            Assert.That(dense.Bias is null, Is.EqualTo(!useBias), "layer.bias is None exactly when use_bias=False");
+            var output = new T[2];
+            dense.Forward(new SequenceBatch<T>([C(-1), C(2)], 1, 1, default), output, dense.CreateCache(), ForwardContext.Inference);
+            return output;
+        }
+        AssertClose([10.0, 0.0], Apply(Activation.Relu, useBias: true), "relu, with bias");
+        AssertClose([5.0, -6.0], Apply(Activation.Linear, useBias: false), "use_bias=False");
+    }
+
+    /// <summary>
+    /// keras/src/activations/activations_test.py's checks of the activations Dense offers (test_sigmoid, test_tanh,
+    /// test_relu, test_softmax and test_temporal_softmax, test_linear): each against its NumPy reference over the
+    /// test's ranges, assertAllClose with rtol 1e-5 (atol 1e-6). A Dense(5) with the identity kernel and no bias applies
+    /// the activation to the input itself; two rows of five, as the tests' (2, 5).
+    /// </summary>
+    [TestCase(Activation.Sigmoid, 0.0, 1.0)]
+    [TestCase(Activation.Sigmoid, -10.0, 10.0)]
+    [TestCase(Activation.Sigmoid, -1e-7, 1e-7)]
+    [TestCase(Activation.Sigmoid, 10.0, 100.0)]
+    [TestCase(Activation.Sigmoid, -100.0, -10.0)]
+    [TestCase(Activation.Tanh, 0.0, 1.0)]
+    [TestCase(Activation.Tanh, -10.0, 10.0)]
+    [TestCase(Activation.Tanh, -1e-7, 1e-7)]
+    [TestCase(Activation.Tanh, 1e4, 1e5)]
+    [TestCase(Activation.Relu, 0.1, 10.0)]
+    [TestCase(Activation.Relu, -10.0, -0.1)]
+    [TestCase(Activation.Relu, -1e-7, 1e-7)]
+    [TestCase(Activation.Relu, 1e4, 1e5)]
+    [TestCase(Activation.Relu, -1e5, -1e4)]
+    [TestCase(Activation.Softmax, 0.0, 1.0)]
+    [TestCase(Activation.Softmax, 0.0, 10.0)]
+    [TestCase(Activation.Linear, -10.0, 10.0)]
+    public void Activations_KerasActivationsTest(Activation activation, double low, double high)
+    {
+        var dense = new Dense<T>(5, activation, useBias: false);
+        dense.Build(LayerShape.Vector(5), new Random(1));
+        Array.Clear(dense.Weight.Value);
+        for (int u = 0; u < 5; u++) dense.Weight.Value[u * 5 + u] = T.One;
+        var random = new Random(1337);
+        T[] x = Enumerable.Range(0, 10).Select(_ => C(low + (high - low) * random.NextDouble())).ToArray();
+        var output = new T[10];
+        dense.Forward(new SequenceBatch<T>(x, 2, 1, default), output, dense.CreateCache(), ForwardContext.Inference);
+
+        double[] v = x.Select(e => double.CreateTruncating(e)).ToArray();
+        double[] expected = new double[10];
+        for (int r = 0; r < 2; r++)
+        {
+            double max = v.Skip(r * 5).Take(5).Max(), sum = v.Skip(r * 5).Take(5).Sum(e => Math.Exp(e - max));
+            for (int k = r * 5; k < r * 5 + 5; k++)
+                expected[k] = activation switch
+                {
+                    // _ref_sigmoid: 1/(1 + e^−x) for x ≥ 0, e^x/(1 + e^x) below.
+                    Activation.Sigmoid => v[k] >= 0 ? 1 / (1 + Math.Exp(-v[k])) : Math.Exp(v[k]) / (1 + Math.Exp(v[k])),
+                    Activation.Tanh => Math.Tanh(v[k]),
+                    Activation.Relu => Math.Max(0, v[k]),
+                    Activation.Softmax => Math.Exp(v[k] - max) / sum,   // _ref_softmax
+                    _ => v[k],
+                };
+        }
+        for (int k = 0; k < 10; k++)
+            Assert.That(double.CreateTruncating(output[k]), Is.EqualTo(expected[k]).Within(1e-6 + 1e-5 * Math.Abs(expected[k])), $"{activation}({v[k]})");
+    }
+
+    [Test]
+    public void Dense_TestDenseInvalidUnitsRaises_AndTestDenseErrors()
+    {
+        // dense_test.py, test_dense_invalid_units_raises ("zero" 0, "negative" −3; the float, None and string cases
+        // cannot be written against an int parameter), and test_dense_errors: a built Dense(2) called with another
+        // feature count is refused ("incompatible with the layer").
+        Assert.Throws<ArgumentOutOfRangeException>(() => new Dense<T>(0));
+        Assert.Throws<ArgumentOutOfRangeException>(() => new Dense<T>(-3));
+        var dense = new Dense<T>(2, Activation.Relu);
+        dense.Build(LayerShape.Vector(2), new Random(1));
+        Assert.Throws<ArgumentException>(() => dense.Forward(new SequenceBatch<T>(new T[3], 1, 1, default), new T[2], dense.CreateCache(), ForwardContext.Inference));
+    }
+
+    [Test]
+    public void LayerNormalization_TestLnBasics_WeightCounts()
+    {
+        // layer_normalization_test.py, test_ln_basics: two trainable weights (gamma, beta) by default, none with
+        // scale=False and center=False. (rms_scaling, axis tuples and regularizers are options NumLstm does not have.)
+        int Count(bool center, bool scale)
+        {
+            var norm = new LayerNorm<T>(center: center, scale: scale);
+            norm.Build(LayerShape.Sequence(2), new Random(1));
+            return norm.Parameters.Count;
+        }
+        Assert.That(Count(center: true, scale: true), Is.EqualTo(2));
+        Assert.That(Count(center: false, scale: false), Is.EqualTo(0));
+    }
+
+    [Test]
+    public void LayerNormalization_TestCorrectness_Statistics()
+    {
+        // layer_normalization_test.py, test_correctness: LayerNormalization on normal(loc=5, scale=10) inputs of shape
+        // (1000, 2, 2, 2), normalized over the last axis; (out − β)/γ has mean 0 and std 1 within 0.1. Our draws are
+        // not NumPy's, so the same statistics on our own normal draws.
+        var norm = new LayerNorm<T>();
+        norm.Build(LayerShape.Sequence(2), new Random(1));
+        var random = new Random(1337);
+        T[] x = Enumerable.Range(0, 8000).Select(_ => C(5 + 10 * Initializers.NextGaussian(random))).ToArray();
+        var output = new T[x.Length];
+        norm.Forward(new SequenceBatch<T>(x, 1000, 4, default), output, norm.CreateCache(), ForwardContext.Inference);
+        double[] z = new double[output.Length];
+        for (int k = 0; k < z.Length; k++)
+            z[k] = (double.CreateTruncating(output[k]) - double.CreateTruncating(norm.Beta!.Value[k % 2])) / double.CreateTruncating(norm.Gamma!.Value[k % 2]);
+        double mean = z.Average(), std = Math.Sqrt(z.Select(v => (v - mean) * (v - mean)).Average());
+        Assert.That(mean, Is.EqualTo(0.0).Within(0.1), "mean");
+        Assert.That(std, Is.EqualTo(1.0).Within(0.1), "std");
+    }
+
+    /// <summary>The serving path's Dense and LayerNorm (their own inference kernels): test_dense_correctness and
+    /// LayerNormalization's test_output through an <c>InferencePlan</c>, with center/scale off as well (test_output's
+    /// answer with β = γ = 1 taken away: out − 1 without β, and the same without γ since γ = 1).</summary>
+    [TestCase(false)]
+    [TestCase(true)]
+    public void DenseAndLayerNormalization_ThroughAnInferencePlan(bool packWeightsOnce)
+    {
+        T[] Predict(NumLstm.Models.LayerSpec spec, int f, T[] x, Action<Layer<T>> set)
+        {
+            var model = new NumLstm.Models.ModelSpec { InputFeatures = f, Seed = 1, Layers = [spec] }.Build<T>();
+            set(model.Layers[0]);
+            return NumLstm.Models.ServingExtensions.CreateInferencePlan(model, 1, 1, packWeightsOnce).Predict(x, 1, 1).ToArray();
+        }
+        void SetDense(Layer<T> layer)
+        {
+            var dense = (Dense<T>)layer;
+            T[] weight = [C(1), C(3), C(-2), C(-4)];   // Keras' kernel [[1, −2], [3, −4]], transposed
+            weight.CopyTo(dense.Weight.Value, 0);
+            if (dense.Bias is not null) { dense.Bias.Value[0] = C(5); dense.Bias.Value[1] = C(-6); }
+        }
+        AssertClose([10.0, 0.0], Predict(NumLstm.Models.LayerSpec.Dense(2, Activation.Relu), 2, [C(-1), C(2)], SetDense), "dense, relu");
+        AssertClose([5.0, -6.0], Predict(NumLstm.Models.LayerSpec.Dense(2, useBias: false), 2, [C(-1), C(2)], SetDense), "dense, use_bias=False");
+
+        void SetOnes(Layer<T> layer)
+        {
+            var norm = (LayerNorm<T>)layer;
+            if (norm.Gamma is not null) Array.Fill(norm.Gamma.Value, T.One);
+            if (norm.Beta is not null) Array.Fill(norm.Beta.Value, T.One);
+        }
+        double[] withBeta = [-0.41386, 0.29307, 1.0, 1.70693, 2.41386];
+        double[] withoutBeta = withBeta.Select(v => v - 1).ToArray();
+        AssertClose(withBeta, Predict(NumLstm.Models.LayerSpec.LayerNorm(), 5, Arange(5), SetOnes), "layer norm");
+        AssertClose(withBeta, Predict(NumLstm.Models.LayerSpec.LayerNorm(scale: false), 5, Arange(5), SetOnes), "layer norm, scale=False");
+        AssertClose(withoutBeta, Predict(NumLstm.Models.LayerSpec.LayerNorm(center: false), 5, Arange(5), SetOnes), "layer norm, center=False");
+        AssertClose(withoutBeta, Predict(NumLstm.Models.LayerSpec.LayerNorm(center: false, scale: false), 5, Arange(5), SetOnes), "layer norm, neither");
     }
 
     [Test]
