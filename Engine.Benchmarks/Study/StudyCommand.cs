@@ -150,10 +150,10 @@ public static class StudyCommand
         }
         StudyReport.Write(folder, manifest, summary, options.Jobs, warn: m => output.WriteLine("warning: " + m), timing: timing);
         output.WriteLine(summary.Cancelled
-            ? $"Interrupted after {StudyRunner.Clock(summary.Elapsed)}: {summary.Ran} jobs finished in this run. Run the same command again to resume."
-            : $"Done in {StudyRunner.Clock(summary.Elapsed)}: {summary.Ran} jobs ran" +
+            ? $"Interrupted after {StudyRunner.Clock(summary.Elapsed)}: {StudyReport.Jobs(summary.Ran)} finished in this run. Run the same command again to resume."
+            : $"Done in {StudyRunner.Clock(summary.Elapsed)}: {StudyReport.Jobs(summary.Ran)} ran" +
               (summary.OtherBuild > 0 && !summary.ReusedOtherBuilds ? $" ({summary.OtherBuild} of them again, as their results came from another engine build)" : "") +
-              $", {summary.AlreadyFinished} were already finished, {summary.Failed} failed.");
+              $", {summary.AlreadyFinished} {StudyReport.WasOrWere(summary.AlreadyFinished)} already finished, {summary.Failed} failed.");
         output.WriteLine($"Report: {Path.Combine(folder, "report.md")}");
         return (summary.Cancelled ? 130 : summary.Failed > 0 ? 1 : 0, summary);
     }

@@ -182,9 +182,9 @@ public static class StudyReport
             md.AppendLine($"- Machine: {machine.Cpu}, {machine.Cores} logical cores, {machine.Os}, .NET {machine.Runtime}; load average when the report was written: {machine.LoadAverage}.");
             md.AppendLine($"- Jobs: {results.Count} of {manifest.PlannedJobs.Count} planned jobs have results{(results.Count < manifest.PlannedJobs.Count ? " — **the study is incomplete**: re-run the command to finish it" : "")}.");
             if (run is not null)
-                md.AppendLine($"- This run: {run.Ran} jobs ran" +
+                md.AppendLine($"- This run: {Jobs(run.Ran)} ran" +
                               (run.OtherBuild > 0 ? run.ReusedOtherBuilds ? $" ({run.OtherBuild} finished by another engine build were kept: --reuse-other-builds)" : $" ({run.OtherBuild} queued again because their results came from another engine build)" : "") +
-                              $", {run.AlreadyFinished} were already finished, {run.Failed} failed, wall time {StudyRunner.Clock(run.Elapsed)} with {workers} parallel job{(workers == 1 ? "" : "s")}{(run.Cancelled ? " (interrupted)" : "")}.");
+                              $", {run.AlreadyFinished} {WasOrWere(run.AlreadyFinished)} already finished, {run.Failed} failed, wall time {StudyRunner.Clock(run.Elapsed)} with {workers} parallel job{(workers == 1 ? "" : "s")}{(run.Cancelled ? " (interrupted)" : "")}.");
             EngineBuilds();
             md.AppendLine($"- Seeds per configuration: {manifest.Seeds}; base learning rate {R(manifest.BaseLearningRate)}; learning rates {string.Join(", ", manifest.LearningRates.Select(R))}; depths {string.Join(", ", manifest.Depths)}; depth and rate sweeps on `{manifest.SweepTask}`.");
             md.AppendLine();
@@ -862,6 +862,9 @@ public static class StudyReport
 
     internal static string M(double value) => double.IsFinite(value) ? value.ToString(Math.Abs(value) >= 0.01 || value == 0 ? "F3" : "G3", CultureInfo.InvariantCulture) : "–";
     internal static string R(double value) => value.ToString("G4", CultureInfo.InvariantCulture);
+    /// <summary>"1 job", "2 jobs": the run lines count jobs.</summary>
+    internal static string Jobs(int count) => count == 1 ? "1 job" : $"{count} jobs";
+    internal static string WasOrWere(int count) => count == 1 ? "was" : "were";
 }
 
 /// <summary>The machine a report was written on.</summary>

@@ -172,12 +172,13 @@ public class StudySmokeTests
         Assert.That(again.OtherBuild, Is.EqualTo(1));
         Assert.That(again.AlreadyFinished, Is.EqualTo(ExpectedJobs - 1));
         Assert.That(log.ToString(), Does.Contain("1 finished job came from another engine build (or one not recorded) and runs again with this one"));
+        Assert.That(log.ToString(), Does.Contain("1 job ran (1 of them again"), "one job, not \"1 jobs\"");
         Assert.That(JobResult.FromJson(File.ReadAllText(victim), victim).EngineBuild, Is.EqualTo(EngineIdentity.Current));
         foreach (string file in files.Where(f => f != victim))
             Assert.That(File.GetLastWriteTimeUtc(file), Is.LessThan(File.GetLastWriteTimeUtc(victim)), "only the other build's job ran");
         string report = File.ReadAllText(Path.Combine(folder, "report.md"));
         Assert.That(report, Does.Contain($"- Engine build of the results: `{EngineIdentity.Current}`, all {ExpectedJobs} jobs (the build that wrote this report)."));
-        Assert.That(report, Does.Contain("(1 queued again because their results came from another engine build)"));
+        Assert.That(report, Does.Contain("- This run: 1 job ran (1 queued again because their results came from another engine build)"));
         List<string[]> rows = ReadCsv(Path.Combine(folder, "results.csv"));
         Assert.That(rows.Skip(1).Select(r => r[Array.IndexOf(rows[0], "engine_build")]), Is.All.EqualTo(EngineIdentity.Current));
     }
