@@ -84,6 +84,10 @@ public static class StudyCommand
         if (options.ReportOnly)
         {
             StudyManifest existing = StudyReport.ReadManifest(folder);
+            // The report is always the folder's plan: options naming another plan would be ignored, so they are refused.
+            if (options.PlanGiven && options.PlanFingerprint() != existing.PlanFingerprint)
+                throw new StudyUsageException($"--report-only reports the study in '{folder}' (its command: {existing.CommandLine}), but the options given plan " +
+                    "another study (tasks, placements, depths, seeds, epochs, rates, sweep task or scale differ). Give the folder's own options, or --out alone.");
             // The same jobs and timing as the run's own report: those of the folder's plan (job files copied in from
             // another study stay out, as they do when the study runs).
             var planned = StudyReport.Write(folder, existing, warn: m => output.WriteLine("warning: " + m), timing: TimingProbe.Read(folder, existing.PlanFingerprint));

@@ -41,6 +41,9 @@ public sealed record StudyOptions
     /// <summary>Keep finished jobs written by another engine build (or one not recorded) instead of running them again.</summary>
     public bool ReuseOtherBuilds { get; init; }
     public bool Help { get; init; }
+    /// <summary>True when the command line chose the plan (--quick or an option that changes it, such as --tasks or --seeds):
+    /// with --report-only, the folder's study must be that plan.</summary>
+    public bool PlanGiven { get; init; }
 
     public double BaseLearningRate => LearningRates.Order().ElementAt((LearningRates.Count - 1) / 2);
 
@@ -134,6 +137,8 @@ public sealed record StudyOptions
         StudyOptions options = given.ContainsKey("--quick") ? QuickPreset : new StudyOptions();
         if (given.ContainsKey("--help")) return options with { Help = true };
         if (given.ContainsKey("--report-only")) options = options with { ReportOnly = true };
+        if (given.Keys.Any(name => name is "--quick" or "--tasks" or "--placements" or "--depths" or "--seeds" or "--epochs" or "--lr" or "--sweep-task" or "--scale"))
+            options = options with { PlanGiven = true };
         if (given.ContainsKey("--reuse-other-builds")) options = options with { ReuseOtherBuilds = true };
         foreach ((string name, string? value) in given)
         {

@@ -51,6 +51,26 @@ public class StudyOutputFolderTests
     }
 
     [Test]
+    public void ReportOnly_WithOptionsOfAnotherPlan_IsRefusedWithCode2_AndTheReportIsKept()
+    {
+        // --report-only --seeds 2 on a one-seed study reported the one-seed study and ignored --seeds without a word.
+        string folder = Path.Combine(root, "study");
+        Assert.That(StudyCommand.Run(TinyStudy(folder), TextWriter.Null, TextWriter.Null), Is.Zero);
+        string report = File.ReadAllText(Path.Combine(folder, "report.md"));
+
+        var error = new StringWriter();
+        int code = StudyCommand.Run(TinyStudy(folder, seeds: 2).Append("--report-only").ToArray(), TextWriter.Null, error);
+
+        Assert.That(code, Is.EqualTo(2), error.ToString());
+        Assert.That(error.ToString(), Does.Contain("--report-only").And.Contain(folder).And.Contain("another study"));
+        Assert.That(File.ReadAllText(Path.Combine(folder, "report.md")), Is.EqualTo(report));
+
+        // The folder's own options, and --out alone, still rebuild it.
+        Assert.That(StudyCommand.Run(TinyStudy(folder).Append("--report-only").ToArray(), TextWriter.Null, TextWriter.Null), Is.Zero);
+        Assert.That(StudyCommand.Run(new[] { "--out", folder, "--report-only" }, TextWriter.Null, TextWriter.Null), Is.Zero);
+    }
+
+    [Test]
     public void ResumingTheSameStudy_KeepsTheTimeItStarted()
     {
         // The report's "Study started" line is study.json's created time: a resume rewrote it with the resume's time.
