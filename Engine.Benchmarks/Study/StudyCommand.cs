@@ -139,6 +139,12 @@ public static class StudyCommand
         var runner = new StudyRunner(output, interactive);
         RunSummary summary = runner.Run(slice, tasks.ToDictionary(t => t.Name), folder, options.Jobs, cancellation, options.ReuseOtherBuilds);
         TimingFile? timing = TimingProbe.Read(folder, manifest.PlanFingerprint);
+        // The cost section times the engine as the jobs do: timings of another build are measured again, as its jobs run again.
+        if (timing is not null && timing.EngineBuild != EngineIdentity.Current && !options.ReuseOtherBuilds && !summary.Cancelled && options.SliceIndex == 0)
+        {
+            output.WriteLine($"{TimingProbe.FileName} was measured with another engine build ({EngineIdentity.Describe(timing.EngineBuild)}); timing again with this one.");
+            timing = null;
+        }
         if (timing is null && !summary.Cancelled && options.SliceIndex == 0)
         {
             output.WriteLine("Timing each placement on one thread, interleaved (for the cost section)...");

@@ -230,6 +230,11 @@ public static class StudyReport
         /// <summary>The header's line on the engine builds the results come from, with a count per build.</summary>
         private void EngineBuilds()
         {
+            // The cost section's timings name their build too when it is not the results' (one build) build.
+            if (timing is not null && (results.Count == 0 || results.Any(r => r.EngineBuild != timing.EngineBuild)))
+                md.AppendLine($"- Engine build of the cost timings ({TimingProbe.FileName}): {EngineIdentity.Describe(timing.EngineBuild)}" +
+                              (timing.EngineBuild == EngineIdentity.Current ? " (the build that wrote this report)" : "") +
+                              (results.Count > 0 ? " — **not the build of every result below**." : "."));
             if (results.Count == 0) return;
             var builds = results.GroupBy(r => r.EngineBuild).OrderByDescending(g => g.Count()).ThenBy(g => g.Key ?? "", StringComparer.Ordinal).ToList();
             string This(string? build) => build == EngineIdentity.Current ? " (the build that wrote this report)" : "";

@@ -10,8 +10,9 @@ namespace NumLstm.Benchmarks.Study;
 public sealed record TimingResult(string Task, string Placement, int LayerNormCount, double SecondsPerBatch, double MinSecondsPerBatch, double MaxSecondsPerBatch, int Rounds,
     double? RatioToNone = null, double? MinRatioToNone = null, double? MaxRatioToNone = null);
 
-/// <summary>What timing.json holds: the plan it was measured for and the results.</summary>
-public sealed record TimingFile(string PlanFingerprint, int Rounds, int BatchesPerRound, IReadOnlyList<TimingResult> Results);
+/// <summary>What timing.json holds: the plan it was measured for, the results, and the engine build that was timed
+/// (<see cref="EngineIdentity"/>; null in files written before builds were recorded).</summary>
+public sealed record TimingFile(string PlanFingerprint, int Rounds, int BatchesPerRound, IReadOnlyList<TimingResult> Results, string? EngineBuild = null);
 
 /// <summary>
 /// Measures what each placement costs without the noise of concurrent jobs: one thread, all placements of a task
@@ -82,7 +83,7 @@ public static class TimingProbe
                     none is null ? null : s.Min() / none.Min(), ratios?.Min() ?? s.Min() / none?.Min(), ratios?.Max() ?? s.Max() / none?.Min()));
             }
         }
-        return new TimingFile(planFingerprint, rounds, batches, results);
+        return new TimingFile(planFingerprint, rounds, batches, results, EngineIdentity.Current);
     }
 
     public static void Write(string outFolder, TimingFile timing) =>

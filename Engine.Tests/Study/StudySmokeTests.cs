@@ -207,6 +207,36 @@ public class StudySmokeTests
         }
     }
 
+    [Test]
+    public void ResumeAfterTheTimingsCameFromAnotherBuild_TimesAgain_UnlessOtherBuildsAreReused()
+    {
+        // The jobs reran on an engine change but timing.json was kept: the cost section then timed the old engine.
+        string timingFile = Path.Combine(folder, TimingProbe.FileName);
+        Assert.That(TimingProbe.Read(folder)!.EngineBuild, Is.EqualTo(EngineIdentity.Current), "the probe records the build it timed");
+        string original = File.ReadAllText(timingFile);
+        try
+        {
+            MarkBuild(timingFile, "another-build");
+            (int kept, _) = StudyCommand.Run(Options() with { ReuseOtherBuilds = true }, "test", TextWriter.Null, interactive: false);
+            Assert.That(kept, Is.EqualTo(0));
+            Assert.That(TimingProbe.Read(folder)!.EngineBuild, Is.EqualTo("another-build"), "--reuse-other-builds keeps it");
+            string report = File.ReadAllText(Path.Combine(folder, "report.md"));
+            Assert.That(report, Does.Contain($"- Engine build of the cost timings ({TimingProbe.FileName}): `another-build` — **not the build of every result below**."));
+
+            var log = new StringWriter();
+            (int code, RunSummary? again) = StudyCommand.Run(Options(), "test", log, interactive: false);
+            Assert.That(code, Is.EqualTo(0));
+            Assert.That(again!.Ran, Is.Zero, "the jobs are this build's");
+            Assert.That(log.ToString(), Does.Contain($"{TimingProbe.FileName} was measured with another engine build (`another-build`); timing again with this one."));
+            Assert.That(TimingProbe.Read(folder)!.EngineBuild, Is.EqualTo(EngineIdentity.Current));
+            Assert.That(File.ReadAllText(Path.Combine(folder, "report.md")), Does.Not.Contain("Engine build of the cost timings"));
+        }
+        finally
+        {
+            File.WriteAllText(timingFile, original);
+        }
+    }
+
     private static void MarkBuild(string jobFile, string build)
     {
         var node = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(jobFile))!;
