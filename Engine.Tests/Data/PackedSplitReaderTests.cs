@@ -232,6 +232,66 @@ public class PackedSplitReaderTests
         Assert.That(e.Message, Does.Contain(DataPath).And.Contain("decompresses to more than the 375840 bytes"));
     }
 
+    /// <summary>Rewrites the train data through <paramref name="edit"/> and gives header.json the new SHA-256, so only the edit differs.</summary>
+    private void EditTrainValues(Action<float[]> edit)
+    {
+        byte[] raw;
+        using (var gzip = new GZipStream(File.OpenRead(DataPath), CompressionMode.Decompress))
+        using (var buffer = new MemoryStream()) { gzip.CopyTo(buffer); raw = buffer.ToArray(); }
+        float[] values = System.Runtime.InteropServices.MemoryMarshal.Cast<byte, float>(raw).ToArray();
+        edit(values);
+        raw = System.Runtime.InteropServices.MemoryMarshal.AsBytes(values.AsSpan()).ToArray();
+        using (var output = new GZipStream(File.Create(DataPath), CompressionLevel.Fastest)) output.Write(raw);
+        string sha = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(raw));
+        EditTrain(split => split["sha256_uncompressed"] = sha);
+    }
+
+    [Test]
+    public void NonZeroValueAfterASequencesLength_IsRejectedNamingRowAndStep()
+    {
+        // Row 1 of jv_train_meta.csv is "1,20": steps 20..28 are padding. A value there means the length column and the
+        // data disagree (a frame dropped from the meta count, or rows shifted); it used to load, and the padding went into
+        // every unmasked batch as if it were signal.
+        EditTrainValues(values => values[(0 * 29 + 23) * 12 + 4] = 0.5f);
+        InvalidDataException e = LoadFails();
+        Assert.That(e.Message, Does.Contain(DataPath).And.Contain("sequence 1").And.Contain("step 24").And.Contain("length 20"));
+    }
+
+    [Test]
+    public void EditedValuesWithTheirNewHash_StillLoad()
+    {
+        // The helper above changes nothing else: a valid-step edit loads and shows.
+        EditTrainValues(values => values[(0 * 29 + 19) * 12 + 4] = 0.5f);
+        var (train, _) = JapaneseVowels.Load(_folder);
+        Assert.That(train.X[(0 * 29 + 19) * 12 + 4], Is.EqualTo(0.5f));
+    }
+
+    [Test]
+    public void MetaWithCrlfLineEndsTrailingSpacesAndNoFinalNewline_LoadsTheSameLabelsAndLengths()
+    {
+        var (expected, _) = JapaneseVowels.Load(_folder);
+        string meta = Path.Combine(_folder, "jv_train_meta.csv");
+        string[] lines = File.ReadAllLines(meta);
+        File.WriteAllText(meta, string.Join("\r\n", lines.Select(l => l.Replace(",", " , ") + "  ")));
+        var (train, _) = JapaneseVowels.Load(_folder);
+        Assert.That(train.Labels, Is.EqualTo(expected.Labels));
+        Assert.That(train.Lengths, Is.EqualTo(expected.Lengths));
+    }
+
+    [TestCase("1,20,5", "has 3 fields, the header has 2")]
+    [TestCase("1", "has 1 fields, the header has 2")]
+    [TestCase("1,2O", "column 'length': '2O' is not an integer")]
+    [TestCase("1.0,20", "column 'label': '1.0' is not an integer")]
+    public void MetaRowWithTheWrongFieldsOrANonInteger_NamesFileAndLine(string row, string message)
+    {
+        string meta = Path.Combine(_folder, "jv_train_meta.csv");
+        string[] lines = File.ReadAllLines(meta);
+        lines[5] = row;
+        File.WriteAllLines(meta, lines);
+        InvalidDataException e = LoadFails();
+        Assert.That(e.Message, Does.Contain(meta).And.Contain("line 6").And.Contain(message));
+    }
+
     [TestCase("file", "/etc/hostname")]
     [TestCase("file", "../jv_train_X.f32.gz")]
     [TestCase("file", "sub/../../jv_train_X.f32.gz")]

@@ -91,6 +91,16 @@ internal static class PackedSplitReader
                 if (lengths[n] < 1 || lengths[n] > steps)
                     throw new InvalidDataException($"{metaFile}: row {n + 1} has {lengthColumn} {lengths[n]}, expected 1..{steps}.");
             }
+            // SequenceDataset promises 0 after each length; a value there means the length column and the data disagree,
+            // and an unmasked model (or one that ignores the mask) would read it as signal.
+            for (int n = 0; n < count; n++)
+            {
+                ReadOnlySpan<float> padding = x.AsSpan((n * steps + lengths[n]) * channels, (steps - lengths[n]) * channels);
+                int at = padding.IndexOfAnyExcept(0f);
+                if (at >= 0)
+                    throw new InvalidDataException(
+                        $"{dataFile}: sequence {n + 1} has {padding[at].ToString(CultureInfo.InvariantCulture)} at step {lengths[n] + at / channels + 1}, channel {at % channels + 1}, past its {lengthColumn} {lengths[n]} in {Path.GetFileName(metaFile)}: padding steps must hold 0.");
+            }
         }
         int[]? groups = groupColumn is not null ? meta[nextColumn] : null;
         return SequenceDataset.ForClassification(x, count, steps, channels, labels, classNames.Length, lengths, classNames, groups);
