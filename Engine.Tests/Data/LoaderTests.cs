@@ -205,6 +205,22 @@ public class Co2Tests
         finally { File.Delete(path); }
     }
 
+    [TestCase("-999.99")]
+    [TestCase("-99.99")]
+    [TestCase("0")]
+    public void Load_MissingValueMarker_IsRejected_NotReadAsAConcentration(string cell)
+    {
+        // NOAA's weekly Mauna Loa files write -999.99 for a week without data (older ones -99.99); read as a number it
+        // became a CO2 level of -999.99 ppmv and a weekly change of about -1300 ppmv in the windows.
+        string path = TempCsv(Encoding.UTF8.GetBytes($"date,co2_ppmv,co2_ppmv_filled,missing\n1958-03-29,316.1,316.10,0\n1958-04-05,{cell},{cell},0\n"));
+        try
+        {
+            var e = Assert.Throws<InvalidDataException>(() => Co2.Load(path));
+            Assert.That(e!.Message, Does.Contain(path).And.Contain("line 3, column 'co2_ppmv_filled'").And.Contain(cell).And.Contain("missing"));
+        }
+        finally { File.Delete(path); }
+    }
+
     private static string TempCsv(byte[] bytes)
     {
         string path = Path.Combine(Path.GetTempPath(), "numlstm-co2-" + Guid.NewGuid().ToString("N") + ".csv");

@@ -15,9 +15,11 @@ public static class Co2
     /// <summary>
     /// Reads the <c>co2_ppmv_filled</c> column (ppmv, one value per week, in file order) of
     /// <c>co2_weekly_mauna_loa.csv</c>. Numbers are parsed with the invariant culture; an empty or non-numeric cell
-    /// throws <see cref="InvalidDataException"/> naming the line.
+    /// throws <see cref="InvalidDataException"/> naming the line, and so does a value that is not a positive
+    /// concentration: NOAA's weekly files write -999.99 (older ones -99.99) for a week without data, and read as a number
+    /// that became a level of -999.99 ppmv.
     /// </summary>
-    public static float[] Load(string csvPath) => LoadColumn(csvPath, Column);
+    public static float[] Load(string csvPath) => LoadColumn(csvPath, Column, positive: true);
 
     /// <summary>
     /// Reads one numeric column of a plain comma-separated UTF-8 file with a header row (no quoted fields: one record per
@@ -25,7 +27,9 @@ public static class Co2
     /// cells that span lines included. Lines of at most <see cref="CsvReadOptions.DefaultMaxLineLength"/> characters; a
     /// control character in the cell is an error).
     /// </summary>
-    public static float[] LoadColumn(string csvPath, string column)
+    public static float[] LoadColumn(string csvPath, string column) => LoadColumn(csvPath, column, positive: false);
+
+    private static float[] LoadColumn(string csvPath, string column, bool positive)
     {
         ArgumentException.ThrowIfNullOrEmpty(csvPath);
         ArgumentException.ThrowIfNullOrEmpty(column);
@@ -34,7 +38,7 @@ public static class Co2
         using FileStream stream = PackedSplitReader.OpenRegularFile(csvPath, "CSV file");
         try
         {
-            return LoadColumn(stream, csvPath, column);
+            return LoadColumn(stream, csvPath, column, positive);
         }
         catch (IOException e)
         {
@@ -42,7 +46,7 @@ public static class Co2
         }
     }
 
-    private static float[] LoadColumn(FileStream stream, string csvPath, string column)
+    private static float[] LoadColumn(FileStream stream, string csvPath, string column, bool positive)
     {
         var reader = new Utf8LineReader(stream, CsvReadOptions.DefaultMaxLineLength);
         string? headerLine = reader.ReadDataLine(csvPath);
@@ -67,6 +71,8 @@ public static class Co2
             string cell = fields[position].Trim();
             if (!float.TryParse(cell, NumberStyles.Float, CultureInfo.InvariantCulture, out float value) || !float.IsFinite(value))
                 throw new InvalidDataException($"{csvPath}: line {lineNumber}, column '{column}': '{cell}' is not a finite number.");
+            if (positive && !(value > 0f))
+                throw new InvalidDataException($"{csvPath}: line {lineNumber}, column '{column}': {cell} is not a CO2 concentration (expected > 0 ppmv; -999.99 and -99.99 mark a missing week in NOAA's files). Leave missing weeks out or fill them, as the co2_ppmv_filled column does.");
             values.Add(value);
         }
         if (values.Count == 0)
