@@ -88,6 +88,43 @@ public class JapaneseVowelsTests
                 Assert.That(_data.Train.X[t * 12 + c], Is.EqualTo(values[c][t]), $"(0, {t}, {c})");
     }
 
+    [TestCase("train", "JapaneseVowels_TRAIN.ts.gz", new[] { 30, 30, 30, 30, 30, 30, 30, 30, 30 })]
+    [TestCase("test", "JapaneseVowels_TEST.ts.gz", new[] { 31, 35, 88, 44, 29, 24, 40, 50, 29 })]
+    public void Load_EverySequence_MatchesTheOriginalTsFile_AndSpeakersComeInTheUciBlocks(string split, string tsFile, int[] blocks)
+    {
+        // UCI labels the speakers by block: the file lists speaker 1's utterances, then speaker 2's, ..., in blocks of
+        // the published sizes. Every label, length and value is compared with the UEA .ts copy, read here as text.
+        SequenceDataset data = split == "train" ? _data.Train : _data.Test;
+        string folder = DataPaths.RequireShared("japanese_vowels");
+        using var reader = new StreamReader(new GZipStream(File.OpenRead(Path.Combine(folder, tsFile)), CompressionMode.Decompress));
+        var rows = new List<string>();
+        bool inData = false;
+        for (string? line; (line = reader.ReadLine()) is not null;)
+        {
+            if (inData && line.Trim().Length > 0) rows.Add(line);
+            else if (line.Trim().Equals("@data", StringComparison.OrdinalIgnoreCase)) inData = true;
+        }
+        Assert.That(rows, Has.Count.EqualTo(data.Count));
+        int[] expectedLabels = blocks.SelectMany((size, speaker) => Enumerable.Repeat(speaker, size)).ToArray();
+        Assert.That(data.Labels, Is.EqualTo(expectedLabels));
+        for (int n = 0; n < rows.Count; n++)
+        {
+            string[] dimensions = rows[n].Split(':');
+            Assert.That(dimensions, Has.Length.EqualTo(13), $"row {n}");
+            Assert.That(data.Labels![n], Is.EqualTo(int.Parse(dimensions[12], CultureInfo.InvariantCulture) - 1), $"label of {n}");
+            float[][] values = dimensions.Take(12).Select(d => d.Split(',').Select(v => float.Parse(v, CultureInfo.InvariantCulture)).ToArray()).ToArray();
+            Assert.That(values.Select(v => v.Length).Distinct().Single(), Is.EqualTo(data.Lengths![n]), $"length of {n}");
+            ReadOnlySpan<float> sequence = data.Sequence(n);
+            for (int t = 0; t < data.Steps; t++)
+                for (int c = 0; c < 12; c++)
+                {
+                    float expected = t < values[c].Length ? values[c][t] : 0f;
+                    if (sequence[t * 12 + c] != expected)
+                        Assert.Fail($"({n}, {t}, {c}): {sequence[t * 12 + c]}, the .ts file has {expected}");
+                }
+        }
+    }
+
     private static string CopyToTemp()
     {
         string temp = Path.Combine(Path.GetTempPath(), "numlstm-jv-" + Guid.NewGuid().ToString("N"));

@@ -211,6 +211,32 @@ public class BatchingTests<T> where T : unmanaged, IFloatingPointIeee754<T>
     }
 
     [Test]
+    public void Sampler_ReshufflesAtEachEpoch_AndKeepsTheShortLastBatch_LikeKerasFit()
+    {
+        // Keras fit(shuffle=True) draws a new order every epoch and trains on the last partial batch; without shuffling
+        // (as for validation) the batches follow stored order.
+        var sampler = new BatchSampler(10, 4, shuffle: true);
+        Assert.That(sampler.BatchCount, Is.EqualTo(3));
+        var random = new Random(3);
+        sampler.StartEpoch(random);
+        int[] first = sampler.Order.ToArray();
+        sampler.StartEpoch(random);
+        int[] second = sampler.Order.ToArray();
+        Assert.That(second, Is.Not.EqualTo(first));
+        Assert.That(second.Order(), Is.EqualTo(Enumerable.Range(0, 10)));
+        Assert.That(sampler.Batch(2).ToArray(), Is.EqualTo(second[8..]));
+
+        // The trainer seeds each epoch's shuffle from (seed, epoch): another epoch, another order; the same pair, the same.
+        Assert.That(NumLstm.Training.Trainer.DeriveSeed(7, 1, -1), Is.Not.EqualTo(NumLstm.Training.Trainer.DeriveSeed(7, 0, -1)));
+        Assert.That(NumLstm.Training.Trainer.DeriveSeed(7, 1, -1), Is.EqualTo(NumLstm.Training.Trainer.DeriveSeed(7, 1, -1)));
+
+        var ordered = new BatchSampler(10, 4, shuffle: false);
+        ordered.StartEpoch(null);
+        Assert.That(ordered.Order.ToArray(), Is.EqualTo(Enumerable.Range(0, 10)));
+        Assert.That(ordered.Batch(2).ToArray(), Is.EqualTo(new[] { 8, 9 }));
+    }
+
+    [Test]
     public void Epoch_OfShuffleAndCopyBatch_AllocatesNothing_AfterWarmUp()
     {
         SequenceDataset data = Classification(100, 8, 3, seed: 3);
