@@ -36,6 +36,17 @@ public class ModelGradientTests
         var stack = new StackSpec(InputFeatures: 3, Units: new[] { 2, 3 }, Bidirectional: true, Dropout: 0.4, RecurrentDropout: 0.4, OutputUnits: 2);
         foreach (LayerNormPlacement placement in LayerNormPlacement.All)
             yield return new TestCaseData(stack.WithPlacement(placement), true).SetArgDisplayNames($"seed model, {placement.Name}");
+        // in-cell+after with the presets LayerNormPlacement.All leaves out (it takes keras-gates only), with three units in
+        // each layer: at two, tf-addons' LayerNorm of c over two units is nearly x ↦ sign(x₁ − x₂) where x₁ ≈ x₂, and
+        // there input[26]'s central difference at step 1e-5 is off by 1.3e-4 from its limit (the analytic 5.0330809095;
+        // the fourth-order difference gives 5.0330808973 at 1e-5, the central one 5.0330809243 at 1e-7).
+        var wide = stack with { Units = new[] { 3, 3 } };
+        foreach (var (name, preset) in CellNormalization.Presets.Where(p => p.Key is not "none" and not "keras-gates"))
+            yield return new TestCaseData(wide.WithPlacement(LayerNormPlacement.InCellAndAfterEach(preset)), true).SetArgDisplayNames($"seed model 3+3, in-cell+after:{name}");
+        // The placements with a sequence output (a Dense per step) and a LayerNorm epsilon other than Keras's.
+        var sequenceStack = stack with { SequenceOutput = true, LayerNormEpsilon = 1e-5 };
+        foreach (LayerNormPlacement placement in new[] { LayerNormPlacement.AfterEachRecurrent, LayerNormPlacement.BeforeDenseOnly, LayerNormPlacement.BeforeEachRecurrent })
+            yield return new TestCaseData(sequenceStack.WithPlacement(placement), true).SetArgDisplayNames($"seed model, sequence output, eps 1e-5, {placement.Name}");
         var deep = new StackSpec(3, new[] { 2, 2, 2, 2 }, Bidirectional: false, OutputUnits: 3);
         yield return new TestCaseData(deep.WithPlacement(LayerNormPlacement.InCellAndAfterEach(CellNormalization.BaEtAl2016)), true).SetArgDisplayNames("depth 4, in-cell+after ba2016");
     }
