@@ -75,6 +75,48 @@ public class BrokenGradientTests
         AssertCheckerCatches(harness.Loss, tensors, breaks);
     }
 
+    // A whole term left out: LayerNorm's dx = inv·(g − mean(g) − x̂·mean(g ⊙ x̂)) with g = γ ⊙ dy (L4 in docs/math.md),
+    // without its last term (x̂ and inv recomputed here from x). Every element of dx must then fail; dγ and dβ still pass.
+    [Test]
+    public void LayerNorm_WithoutTheNormalizedProjectionTerm_FailsEveryInputElement()
+    {
+        const int rows = 4, features = 5;
+        const double epsilon = 1e-3;
+        double[] x = GradientChecker.RandomValues(rows * features, 61, 2), probe = GradientChecker.ProbeWeights(rows * features, 62);
+        var norm = new LayerNorm<double>(epsilon);
+        norm.Build(LayerShape.Sequence(features), new Random(3));
+        GradientChecker.RandomValues(features, 63).CopyTo(norm.Gamma!.Value, 0);
+        GradientChecker.RandomValues(features, 64).CopyTo(norm.Beta!.Value, 0);
+        var cache = norm.CreateCache();
+        double[] y = new double[x.Length], dx = new double[x.Length];
+        double Loss()
+        {
+            norm.Forward(new SequenceBatch<double>(x, rows, 1, default), y, cache, ForwardContext.Inference);
+            return GradientChecker.Dot(y, probe);
+        }
+        Loss();
+        norm.Backward(probe, cache, dx);
+        var tensors = new List<CheckedTensor>
+        {
+            new("x", x, dx), new("gamma", norm.Gamma.Value, (double[])norm.Gamma.Gradient.Clone()), new("beta", norm.Beta.Value, (double[])norm.Beta.Gradient.Clone()),
+        };
+        Assert.That(GradientChecker.FindMismatches(Loss, tensors), Is.Empty, "the unbroken gradient must pass first");
+
+        for (int r = 0; r < rows; r++)
+        {
+            ReadOnlySpan<double> row = x.AsSpan(r * features, features);
+            double mean = row.ToArray().Average(), variance = row.ToArray().Select(v => (v - mean) * (v - mean)).Average();
+            double inv = 1 / Math.Sqrt(variance + epsilon);
+            double[] normalized = row.ToArray().Select(v => (v - mean) * inv).ToArray();
+            double projection = 0;
+            for (int j = 0; j < features; j++) projection += norm.Gamma.Value[j] * probe[r * features + j] * normalized[j] / features;
+            for (int j = 0; j < features; j++) dx[r * features + j] += inv * normalized[j] * projection;   // the term taken back out
+        }
+        List<GradientMismatch> found = GradientChecker.FindMismatches(Loss, tensors);
+        Assert.That(found.Select(m => m.Name), Is.All.EqualTo("x"), () => string.Join("\n", found));
+        Assert.That(found, Has.Count.EqualTo(rows * features), () => string.Join("\n", found));
+    }
+
     public static IEnumerable<TestCaseData> LossCases()
     {
         double[] logits = GradientChecker.RandomValues(12, 41, 2);
