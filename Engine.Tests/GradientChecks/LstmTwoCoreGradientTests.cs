@@ -8,21 +8,29 @@ namespace NumLstm.Tests.GradientChecks;
 /// reach: each step's rows split over the cores (Lstm.RowSplit.cs, from B ≥ 8 and B·4H² ≥ 2²¹) and the step products
 /// split by slivers of U (Lstm.ClaimedSteps.cs, from B·4H² ≥ 2²⁴ at 512 bits). H = 256, so the check samples: every
 /// tensor (input, initial states, weight_ih, weight_hh, bias) at places spread over both row halves, all four gates and
-/// the first and last elements. Ragged masks (one row masked throughout), initial states and final-state gradients.
+/// the first and last elements. Ragged masks (one row masked throughout), initial states and final-state gradients; the
+/// rows split with both dropouts, and a tf-addons cell (its time loop on one thread, its large products split).
 /// </summary>
 [NonParallelizable]
 public class LstmTwoCoreGradientTests
 {
     private const int Time = 3, Features = 4, Units = 256;
 
-    [TestCase(8, false, false, TestName = "RowSplit_Backward_MatchesFiniteDifferences")]
-    [TestCase(8, true, true, TestName = "RowSplit_GoBackwards_LastOutput_Backward_MatchesFiniteDifferences")]
-    [TestCase(64, false, true, TestName = "ClaimedSteps_Backward_MatchesFiniteDifferences")]
-    public void TwoCoreLoop_Backward_MatchesFiniteDifferences(int batch, bool goBackwards, bool zeroOutputForMask)
+    [TestCase(8, false, false, "", TestName = "RowSplit_Backward_MatchesFiniteDifferences")]
+    [TestCase(8, true, true, "", TestName = "RowSplit_GoBackwards_LastOutput_Backward_MatchesFiniteDifferences")]
+    [TestCase(64, false, true, "", TestName = "ClaimedSteps_Backward_MatchesFiniteDifferences")]
+    // A cell LayerNorm keeps the time loop on one thread, while the products before and after it still split over the
+    // cores, per input mask with dropout. Recurrent dropout keeps the rows split (per-gate recurrent products) but not
+    // the split by slivers.
+    [TestCase(8, false, false, "tf-addons", TestName = "TfAddonsCell_WithDropouts_SplitProducts_Backward_MatchesFiniteDifferences")]
+    [TestCase(8, true, false, "dropouts", TestName = "RowSplit_WithDropouts_GoBackwards_Backward_MatchesFiniteDifferences")]
+    public void TwoCoreLoop_Backward_MatchesFiniteDifferences(int batch, bool goBackwards, bool zeroOutputForMask, string variant)
     {
         if (!PairedWork.HasSecondCore) Assert.Ignore("one core: the loop does not split");
-        bool returnSequences = batch == 64 || !goBackwards;
-        var layer = new Lstm<double>(Units, returnSequences, goBackwards, zeroOutputForMask: zeroOutputForMask);
+        bool returnSequences = batch == 64 || !goBackwards || variant != "";
+        double dropout = variant == "" ? 0 : 0.3;
+        var layer = new Lstm<double>(Units, returnSequences, goBackwards, dropout, dropout, variant == "tf-addons" ? CellNormalization.TfAddons : null,
+            zeroOutputForMask: zeroOutputForMask);
         layer.Build(LayerShape.Sequence(Features), new Random(1));
         int seed = 10;
         foreach (Parameter<double> p in layer.Parameters)
@@ -45,7 +53,9 @@ public class LstmTwoCoreGradientTests
 
         double Loss()
         {
-            layer.Forward(new SequenceBatch<double>(input, batch, Time, mask), h0, c0, output, finalH, finalC, cache, ForwardContext.Inference);
+            // Dropout: the same masks on every call.
+            var context = dropout > 0 ? new ForwardContext(true, new Random(99)) : ForwardContext.Inference;
+            layer.Forward(new SequenceBatch<double>(input, batch, Time, mask), h0, c0, output, finalH, finalC, cache, context);
             return GradientChecker.Dot(output, outputWeights) + GradientChecker.Dot(finalH, finalHWeights) + GradientChecker.Dot(finalC, finalCWeights);
         }
 
@@ -53,8 +63,12 @@ public class LstmTwoCoreGradientTests
         double[] dInput = new double[input.Length], dH0 = new double[h0.Length], dC0 = new double[c0.Length];
         Loss();
         layer.Backward(outputWeights, finalHWeights, finalCWeights, cache, dInput, dH0, dC0);
-        Assert.That(batch == 64 ? cache.ClaimedSteps is not null : cache.RowSplit is not null, Is.True, "the time loops took the two-core path");
-        if (batch == 8) Assert.That(cache.ClaimedSteps, Is.Null, "split by rows, not by slivers");
+        if (variant == "tf-addons") Assert.That(cache.RowSplit, Is.Null, "the time loop on one thread");
+        else
+        {
+            Assert.That(batch == 64 ? cache.ClaimedSteps is not null : cache.RowSplit is not null, Is.True, "the time loops took the two-core path");
+            if (batch == 8) Assert.That(cache.ClaimedSteps, Is.Null, "split by rows, not by slivers");
+        }
 
         // Places of a [rows, width] tensor: 12 spread over all of it (both row halves, all gates), the first and the last.
         var sampled = new (string Name, double[] Values, double[] Gradient, int Rows, int Width)[]
