@@ -36,6 +36,17 @@ public class ModelGradientTests
         var stack = new StackSpec(InputFeatures: 3, Units: new[] { 2, 3 }, Bidirectional: true, Dropout: 0.4, RecurrentDropout: 0.4, OutputUnits: 2);
         foreach (LayerNormPlacement placement in LayerNormPlacement.All)
             yield return new TestCaseData(stack.WithPlacement(placement), true).SetArgDisplayNames($"seed model, {placement.Name}");
+        // in-cell+after with the presets LayerNormPlacement.All leaves out (it takes keras-gates only), with three units in
+        // each layer: at two, tf-addons' LayerNorm of c over two units is nearly x ↦ sign(x₁ − x₂) where x₁ ≈ x₂, and
+        // there input[26]'s central difference at step 1e-5 is off by 1.3e-4 from its limit (the analytic 5.0330809095;
+        // the fourth-order difference gives 5.0330808973 at 1e-5, the central one 5.0330809243 at 1e-7).
+        var wide = stack with { Units = new[] { 3, 3 } };
+        foreach (var (name, preset) in CellNormalization.Presets.Where(p => p.Key is not "none" and not "keras-gates"))
+            yield return new TestCaseData(wide.WithPlacement(LayerNormPlacement.InCellAndAfterEach(preset)), true).SetArgDisplayNames($"seed model 3+3, in-cell+after:{name}");
+        // The placements with a sequence output (a Dense per step) and a LayerNorm epsilon other than Keras's.
+        var sequenceStack = stack with { SequenceOutput = true, LayerNormEpsilon = 1e-5 };
+        foreach (LayerNormPlacement placement in new[] { LayerNormPlacement.AfterEachRecurrent, LayerNormPlacement.BeforeDenseOnly, LayerNormPlacement.BeforeEachRecurrent })
+            yield return new TestCaseData(sequenceStack.WithPlacement(placement), true).SetArgDisplayNames($"seed model, sequence output, eps 1e-5, {placement.Name}");
         var deep = new StackSpec(3, new[] { 2, 2, 2, 2 }, Bidirectional: false, OutputUnits: 3);
         yield return new TestCaseData(deep.WithPlacement(LayerNormPlacement.InCellAndAfterEach(CellNormalization.BaEtAl2016)), true).SetArgDisplayNames("depth 4, in-cell+after ba2016");
     }
@@ -84,6 +95,36 @@ public class ModelGradientTests
         Assert.That(Gradients(true), Is.EqualTo(Gradients(false)));
     }
 
+    // Every merge mode with the directions one after the other on this thread (ParallelDirections off; the checks above
+    // run them side by side where there is a second core), and at batch 8 side by side, where the direction done first
+    // takes the second half of the other's rows for the steps left of its time loops (DirectionBalance: forward for every
+    // cell, backward for the plain cell) and row blocks of its products after the backward loop (SharedProduct).
+    public static IEnumerable<TestCaseData> BidirectionalPathCases()
+    {
+        foreach (MergeMode merge in Enum.GetValues<MergeMode>())
+        {
+            yield return new TestCaseData(LayerSpec.Bidirectional(LayerSpec.Lstm(3, returnSequences: true), merge), false, 3)
+                .SetArgDisplayNames($"{merge}, sequences, directions in turn");
+            yield return new TestCaseData(LayerSpec.Bidirectional(LayerSpec.Lstm(3), merge), false, 3).SetArgDisplayNames($"{merge}, last, directions in turn");
+            yield return new TestCaseData(LayerSpec.Bidirectional(LayerSpec.Lstm(3, returnSequences: true), merge), true, 8)
+                .SetArgDisplayNames($"{merge}, sequences, batch 8, directions side by side");
+        }
+        yield return new TestCaseData(LayerSpec.Bidirectional(LayerSpec.Lstm(2, false, 0.3, 0.3, CellNormalization.TfAddons)), false, 3)
+            .SetArgDisplayNames("tf-addons cell, dropouts, directions in turn");
+        yield return new TestCaseData(LayerSpec.Bidirectional(LayerSpec.Lstm(2, true, 0.3, 0.3, CellNormalization.BaEtAl2016)), true, 8)
+            .SetArgDisplayNames("ba2016 cell, dropouts, sequences, batch 8, directions side by side");
+        yield return new TestCaseData(LayerSpec.Bidirectional(LayerSpec.Lstm(3, false, 0.3, 0.3)), true, 8)
+            .SetArgDisplayNames("plain cell, dropouts, last, batch 8, directions side by side");
+    }
+
+    [TestCaseSource(nameof(BidirectionalPathCases))]
+    public void Bidirectional_EveryMergeAndDirectionSchedule_MatchesFiniteDifferences(LayerSpec layer, bool parallel, int batch)
+    {
+        var spec = new ModelSpec { InputFeatures = 3, Seed = 3, Layers = new[] { layer } };
+        var harness = new ModelHarness(spec, ragged: true, batch: batch, configure: model => ((Bidirectional<double>)model.Layers[0]).ParallelDirections = parallel);
+        GradientChecker.AssertGradientsMatch(harness.Loss, harness.AnalyticGradients());
+    }
+
     private static void Check(ModelSpec spec, bool ragged)
     {
         var harness = new ModelHarness(spec, ragged);
@@ -92,15 +133,18 @@ public class ModelGradientTests
 
     internal sealed class ModelHarness
     {
-        private const int Batch = 3, Time = 4;
+        private const int Time = 4;
+        private readonly int Batch;
         private readonly ModelCache<double> cache;
         private readonly double[] input, outputWeights;
         private readonly bool[] mask = Array.Empty<bool>();
         private readonly bool training;
 
-        public ModelHarness(ModelSpec spec, bool ragged, bool emptyRow = false)
+        public ModelHarness(ModelSpec spec, bool ragged, bool emptyRow = false, int batch = 3, Action<Sequential<double>>? configure = null)
         {
+            Batch = batch;
             Model = spec.Build<double>();
+            configure?.Invoke(Model);
             cache = Model.CreateCache();
             int seed = 20;
             foreach (Parameter<double> p in Model.Parameters)
@@ -112,8 +156,8 @@ public class ModelGradientTests
             if (ragged)
             {
                 mask = new bool[Batch * Time];
-                int[] lengths = { 4, emptyRow ? 0 : 2, 3 };   // with emptyRow, row 1 has no valid step
-                for (int b = 0; b < Batch; b++) for (int t = 0; t < lengths[b]; t++) mask[b * Time + t] = true;
+                int[] lengths = { 4, emptyRow ? 0 : 2, 3 };   // with emptyRow, row 1 has no valid step; rows past 3 repeat 4, 1, 3
+                for (int b = 0; b < Batch; b++) for (int t = 0; t < (b < 3 ? lengths[b] : new[] { 4, 1, 3 }[b % 3]); t++) mask[b * Time + t] = true;
             }
             outputWeights = GradientChecker.ProbeWeights(Model.OutputLength(Batch, Time), 5);
             training = spec.Layers.Any(l => l.Dropout > 0 || l.RecurrentDropout > 0);

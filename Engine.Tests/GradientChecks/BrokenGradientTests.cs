@@ -1,0 +1,156 @@
+using NumLstm.Layers;
+using NumLstm.Losses;
+using NumLstm.Models;
+
+namespace NumLstm.Tests.GradientChecks;
+
+/// <summary>
+/// The checks can fail, for every backward pass family: each test first passes the unbroken analytic gradient, then
+/// puts one wrong term into one element of chosen tensors (the term's size just past the tolerance of that element)
+/// and asserts the checker reports exactly those elements, no more and no fewer. Families: the LSTM cell under every
+/// cell LayerNorm preset (each of its LayerNorms' γ and β), LayerNorm (center and scale on and off), Dense (every
+/// activation), Bidirectional (every merge mode, both directions' weights) and every loss in both of its input forms.
+/// </summary>
+public class BrokenGradientTests
+{
+    /// <summary>Passes clean, then breaks element index of each named tensor and expects exactly those mismatches.</summary>
+    private static void AssertCheckerCatches(Func<double> loss, List<CheckedTensor> tensors, IReadOnlyList<(string Name, int Index)> breaks)
+    {
+        List<GradientMismatch> clean = GradientChecker.FindMismatches(loss, tensors);
+        Assert.That(clean, Is.Empty, () => "the unbroken gradient must pass first:\n" + string.Join("\n", clean.Take(10)));
+        foreach ((string name, int index) in breaks)
+        {
+            CheckedTensor tensor = tensors.Single(t => t.Name == name);
+            // One wrong term: twice the tolerance at this element, so a checker 2× looser would miss it.
+            double a = tensor.Analytic[index];
+            tensor.Analytic[index] = a + 2 * (GradientChecker.AbsoluteTolerance + GradientChecker.RelativeTolerance * Math.Abs(a));
+        }
+        List<GradientMismatch> found = GradientChecker.FindMismatches(loss, tensors);
+        Assert.That(found.Select(m => (m.Name, m.Index)), Is.EquivalentTo(breaks), () => string.Join("\n", found));
+    }
+
+    public static IEnumerable<TestCaseData> CellPresets()
+        => CellNormalization.Presets.Select(p => new TestCaseData(p.Key, p.Value).SetArgDisplayNames(p.Key));
+
+    // The LSTM cell under every preset: one element of each of its cell LayerNorms' γ and β, of both weights, the bias, the
+    // input and the initial states.
+    [TestCaseSource(nameof(CellPresets))]
+    public void LstmCell_EveryPreset_BrokenElementsAreReported(string name, CellNormalization preset)
+    {
+        var harness = new LstmGradientTests.LstmHarness(new LstmGradientTests.Case(name, Ragged: true, Norm: preset));
+        List<CheckedTensor> tensors = harness.AnalyticGradients();
+        var breaks = tensors.Select((t, k) => (t.Name, Index: (3 * k + 1) % t.Values.Length)).ToList();
+        Assert.That(breaks.Count(b => b.Name.StartsWith("layernorm", StringComparison.Ordinal)),
+            Is.EqualTo(2 * ((preset.Gates == GateNormalization.Separate ? 2 : preset.Gates == GateNormalization.Summed ? 1 : 0)
+                + (preset.CellState != CellStateNormalization.None ? 1 : 0) + (preset.Hidden ? 1 : 0))), "every cell LayerNorm's γ and β");
+        AssertCheckerCatches(harness.Loss, tensors, breaks);
+    }
+
+    public static IEnumerable<TestCaseData> LayerCases()
+    {
+        yield return Layer("layer norm", false, LayerSpec.LayerNorm());
+        yield return Layer("layer norm, no center", false, LayerSpec.LayerNorm(center: false));
+        yield return Layer("layer norm, no scale", false, LayerSpec.LayerNorm(scale: false));
+        yield return Layer("layer norm, neither", false, LayerSpec.LayerNorm(center: false, scale: false));
+        foreach (Activation activation in Enum.GetValues<Activation>())
+            yield return Layer($"dense {activation}", false, LayerSpec.Dense(3, activation));
+        yield return Layer("dense without bias", false, LayerSpec.Dense(3, Activation.Tanh, useBias: false));
+        foreach (MergeMode merge in Enum.GetValues<MergeMode>())
+        {
+            yield return Layer($"bidirectional {merge}, sequences", true, LayerSpec.Bidirectional(LayerSpec.Lstm(2, returnSequences: true), merge));
+            yield return Layer($"bidirectional {merge}, last", true, LayerSpec.Bidirectional(LayerSpec.Lstm(2), merge));
+        }
+    }
+
+    private static TestCaseData Layer(string label, bool ragged, LayerSpec layer)
+        => new TestCaseData(new ModelSpec { InputFeatures = 3, Seed = 3, Layers = new[] { layer } }, ragged).SetArgDisplayNames(label);
+
+    // LayerNorm, Dense and Bidirectional: one element of the input gradient and of every parameter.
+    [TestCaseSource(nameof(LayerCases))]
+    public void Layer_BrokenElementsAreReported(ModelSpec spec, bool ragged)
+    {
+        var harness = new ModelGradientTests.ModelHarness(spec, ragged);
+        List<CheckedTensor> tensors = harness.AnalyticGradients();
+        var breaks = tensors.Select((t, k) => (t.Name, Index: (5 * k + 2) % t.Values.Length)).ToList();
+        AssertCheckerCatches(harness.Loss, tensors, breaks);
+    }
+
+    // A whole term left out: LayerNorm's dx = inv·(g − mean(g) − x̂·mean(g ⊙ x̂)) with g = γ ⊙ dy (L4 in docs/math.md),
+    // without its last term (x̂ and inv recomputed here from x). Every element of dx must then fail; dγ and dβ still pass.
+    [Test]
+    public void LayerNorm_WithoutTheNormalizedProjectionTerm_FailsEveryInputElement()
+    {
+        const int rows = 4, features = 5;
+        const double epsilon = 1e-3;
+        double[] x = GradientChecker.RandomValues(rows * features, 61, 2), probe = GradientChecker.ProbeWeights(rows * features, 62);
+        var norm = new LayerNorm<double>(epsilon);
+        norm.Build(LayerShape.Sequence(features), new Random(3));
+        GradientChecker.RandomValues(features, 63).CopyTo(norm.Gamma!.Value, 0);
+        GradientChecker.RandomValues(features, 64).CopyTo(norm.Beta!.Value, 0);
+        var cache = norm.CreateCache();
+        double[] y = new double[x.Length], dx = new double[x.Length];
+        double Loss()
+        {
+            norm.Forward(new SequenceBatch<double>(x, rows, 1, default), y, cache, ForwardContext.Inference);
+            return GradientChecker.Dot(y, probe);
+        }
+        Loss();
+        norm.Backward(probe, cache, dx);
+        var tensors = new List<CheckedTensor>
+        {
+            new("x", x, dx), new("gamma", norm.Gamma.Value, (double[])norm.Gamma.Gradient.Clone()), new("beta", norm.Beta.Value, (double[])norm.Beta.Gradient.Clone()),
+        };
+        Assert.That(GradientChecker.FindMismatches(Loss, tensors), Is.Empty, "the unbroken gradient must pass first");
+
+        for (int r = 0; r < rows; r++)
+        {
+            ReadOnlySpan<double> row = x.AsSpan(r * features, features);
+            double mean = row.ToArray().Average(), variance = row.ToArray().Select(v => (v - mean) * (v - mean)).Average();
+            double inv = 1 / Math.Sqrt(variance + epsilon);
+            double[] normalized = row.ToArray().Select(v => (v - mean) * inv).ToArray();
+            double projection = 0;
+            for (int j = 0; j < features; j++) projection += norm.Gamma.Value[j] * probe[r * features + j] * normalized[j] / features;
+            for (int j = 0; j < features; j++) dx[r * features + j] += inv * normalized[j] * projection;   // the term taken back out
+        }
+        List<GradientMismatch> found = GradientChecker.FindMismatches(Loss, tensors);
+        Assert.That(found.Select(m => m.Name), Is.All.EqualTo("x"), () => string.Join("\n", found));
+        Assert.That(found, Has.Count.EqualTo(rows * features), () => string.Join("\n", found));
+    }
+
+    public static IEnumerable<TestCaseData> LossCases()
+    {
+        double[] logits = GradientChecker.RandomValues(12, 41, 2);
+        double[] probabilities = GradientChecker.RandomValues(12, 42).Select(v => 0.3 + 0.25 * v).ToArray();   // in (0.05, 0.55)
+        double[] targets = GradientChecker.RandomValues(12, 43).Select(v => 0.5 + 0.5 * v).ToArray();        // in [0, 1]
+        int[] labels = [2, 0, 3];
+        yield return LossCase("mse", logits, (x, g) => new MeanSquaredError<double>().Forward(x, targets, g));
+        // targets ± 1.5 away: no element near |x − y| = 0, the kink.
+        double[] far = targets.Select((t, k) => t + (k % 2 == 0 ? 1.5 : -1.5) + 0.1 * logits[k]).ToArray();
+        yield return LossCase("mae", far, (x, g) => new MeanAbsoluteError<double>().Forward(x, targets, g));
+        foreach (double ls in new[] { 0.0, 0.2 })
+        {
+            yield return LossCase($"sparse ce, logits, ls {ls}", logits, (x, g) => new SoftmaxCrossEntropy<double>(true, ls).Forward(x, labels, g));
+            yield return LossCase($"sparse ce, probabilities, ls {ls}", probabilities, (x, g) => new SoftmaxCrossEntropy<double>(false, ls).Forward(x, labels, g));
+            yield return LossCase($"categorical ce, logits, ls {ls}", logits, (x, g) => new CategoricalCrossEntropy<double>(true, ls).Forward(x, targets, 3, g));
+            yield return LossCase($"categorical ce, probabilities, ls {ls}", probabilities, (x, g) => new CategoricalCrossEntropy<double>(false, ls).Forward(x, targets, 3, g));
+            yield return LossCase($"binary ce, logits, ls {ls}", logits, (x, g) => new BinaryCrossEntropy<double>(true, ls).Forward(x, targets, g));
+            yield return LossCase($"binary ce, probabilities, ls {ls}", probabilities, (x, g) => new BinaryCrossEntropy<double>(false, ls).Forward(x, targets, g));
+        }
+    }
+
+    public delegate double LossForward(ReadOnlySpan<double> predictions, Span<double> gradient);
+
+    private static TestCaseData LossCase(string label, double[] point, LossForward forward) => new TestCaseData(point, forward).SetArgDisplayNames(label);
+
+    // Every loss, both input forms of the cross-entropies, with and without label smoothing: the float64 checker passes
+    // its gradient and reports one broken element of it.
+    [TestCaseSource(nameof(LossCases))]
+    public void Loss_BrokenElementIsReported(double[] point, LossForward forward)
+    {
+        double[] predictions = (double[])point.Clone();
+        double[] analytic = new double[predictions.Length];
+        forward(predictions, analytic);
+        var tensors = new List<CheckedTensor> { new("predictions", predictions, analytic) };
+        AssertCheckerCatches(() => forward(predictions, Span<double>.Empty), tensors, new[] { ("predictions", 7) });
+    }
+}
