@@ -6,9 +6,9 @@ namespace NumLstm.Benchmarks.Study;
 /// <summary>
 /// Which build of the engine (the NumLstm assembly) produced a job's numbers: its module version id and its
 /// informational version, e.g. <c>3f1c…-… (1.0.0+b6883c2a…)</c>. The build is deterministic, so the module version id is
-/// a hash of the compiled assembly: it changes with the engine's source, the compiler, Debug or Release, and the
-/// folder it was built in (the PDB path is in the assembly), and with every commit (the SDK puts the commit id in the
-/// informational version). Two results with the same identity came from the same engine bits.
+/// a hash of the compiled assembly: it changes with the engine's source, the compiler, Debug or Release, and with every
+/// commit (the SDK puts the commit id in the informational version), not with the folder it was built in (Engine.csproj
+/// maps the source and PDB paths to /_/Engine). Two results with the same identity came from the same engine bits.
 /// </summary>
 public static class EngineIdentity
 {

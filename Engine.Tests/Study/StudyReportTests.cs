@@ -387,6 +387,20 @@ public class StudyReportTests
     }
 
     [Test]
+    public void TheEngineAssembly_CarriesNoCheckoutFolder_SoItsBuildIsTheSameInEveryFolder()
+    {
+        // The engine build (EngineIdentity) hashes the assembly's bytes; with the checkout's folder in its PDB path,
+        // two clones of one commit were two builds and every slice from another machine ran again.
+        string dll = typeof(NumLstm.Models.LayerNormPlacement).Assembly.Location;
+        using var pe = new System.Reflection.PortableExecutable.PEReader(File.OpenRead(dll));
+        var codeView = pe.ReadDebugDirectory().Single(e => e.Type == System.Reflection.PortableExecutable.DebugDirectoryEntryType.CodeView);
+        string pdbPath = pe.ReadCodeViewDebugDirectoryData(codeView).Path;
+        Assert.That(pdbPath, Does.StartWith("/_/Engine/"));
+        string checkout = Path.GetDirectoryName(Path.GetDirectoryName(Path.GetDirectoryName(Path.GetDirectoryName(Path.GetDirectoryName(dll)))))!;
+        Assert.That(pdbPath, Does.Not.Contain(checkout));
+    }
+
+    [Test]
     public void ReportOnly_OnJobsFromTwoBuildsAndAnOldFormat_ListsEachBuildWithItsCount_AndRunsNothing()
     {
         // Seeds 0 and 1 from build-a, seed 2 from build-b; none's seed 2 is an old job file without the field.
