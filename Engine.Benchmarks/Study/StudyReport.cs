@@ -134,8 +134,8 @@ public static class StudyReport
         /// placement only the sweeps ran comes after them, in name order), so a placement can be followed from plot to plot.</summary>
         private string PlacementColor(string placement)
         {
-            int k = manifest.Placements.ToList().IndexOf(placement);
-            if (k < 0)
+            int k = PlacementOrder(placement);
+            if (k == int.MaxValue)
                 k = manifest.Placements.Count + summaries.Select(s => s.Placement).Where(p => !manifest.Placements.Contains(p))
                     .Distinct().Order(StringComparer.Ordinal).ToList().IndexOf(placement);
             return SvgChart.Palette[k % SvgChart.Palette.Length];
