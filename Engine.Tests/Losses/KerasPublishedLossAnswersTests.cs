@@ -255,5 +255,14 @@ public class KerasPublishedLossAnswersTests<T> where T : unmanaged, IFloatingPoi
         double[] yPred = [0, 0, 1, 1, 0, 1, 1, 1, 1, 1, 0, 1, 0, 1, 0, 1, 1, 1, 1, 1];
         AssertAllClose(0.5, double.CreateTruncating(Mse(yTrue, yPred)), "mean_squared_error", atol: 1e-5);
         AssertAllClose(0.5, Metrics.MeanAbsoluteError<T>(Values(yPred), Values(yTrue)), "mean_absolute_error", atol: 1e-5);
+        AssertAllClose(0.5, Metrics.MeanSquaredError<T>(Values(yPred), Values(yTrue)), "mean_squared_error (the metric)", atol: 1e-5);
+        // RootMeanSquaredErrorTest.test_unweighted: y_true [2, 4, 6], y_pred [1, 3, 2]; "error = [-1, -1, -4],
+        // square(error) = [1, 1, 16], mean = 18/3 = 6": √6 (atol 1e-3).
+        AssertAllClose(Math.Sqrt(6), Metrics.RootMeanSquaredError<T>(Values(1, 3, 2), Values(2, 4, 6)), "root_mean_squared_error", atol: 1e-3);
+        // The docstring examples of regression_metrics.py (update_state([[0, 1], [0, 0]], [[1, 1], [0, 0]])):
+        // MeanSquaredError 0.25, MeanAbsoluteError 0.25, RootMeanSquaredError 0.5.
+        AssertAllClose(0.25, Metrics.MeanSquaredError<T>(Values(1, 1, 0, 0), Values(0, 1, 0, 0)), "MeanSquaredError docstring");
+        AssertAllClose(0.25, Metrics.MeanAbsoluteError<T>(Values(1, 1, 0, 0), Values(0, 1, 0, 0)), "MeanAbsoluteError docstring");
+        AssertAllClose(0.5, Metrics.RootMeanSquaredError<T>(Values(1, 1, 0, 0), Values(0, 1, 0, 0)), "RootMeanSquaredError docstring");
     }
 }

@@ -16,9 +16,9 @@ public class EarlyStoppingTests
     {
         Epoch = epoch,
         TrainLoss = monitor == "loss" ? value : 100,
-        TrainMetric = monitor is "accuracy" or "mae" ? value : 100,
+        TrainMetric = monitor is not "loss" && !monitor.StartsWith("val_", StringComparison.Ordinal) ? value : 100,
         ValidationLoss = monitor == "val_loss" ? value : 100,
-        ValidationMetric = monitor is "val_accuracy" or "val_mae" ? value : 100,
+        ValidationMetric = monitor is not "val_loss" && monitor.StartsWith("val_", StringComparison.Ordinal) ? value : 100,
         LearningRate = 1e-3, Seconds = 0, MaxGradientNorm = 0, MeanGradientNorm = 0,
         MaxLayerGradientNorms = new Dictionary<string, double>(), BatchLosses = Array.Empty<double>(),
     };
@@ -114,6 +114,26 @@ public class EarlyStoppingTests
         Assert.That(EpochsRun(new EarlyStopping(monitor: "val_accuracy", mode: EarlyStoppingMode.Min), accuracy), Is.EqualTo(2));
         Assert.That(EpochsRun(new EarlyStopping(monitor: "mae"), new[] { 0.5, 0.4, 0.45 }, metric: "mae"), Is.EqualTo(3), "auto: mae improves downwards");
         Assert.That(EpochsRun(new EarlyStopping(monitor: "loss", mode: EarlyStoppingMode.Max), new[] { 0.5, 0.6, 0.55 }), Is.EqualTo(3));
+    }
+
+    // Keras 3 takes Auto's direction from the metric object (MonitorCallback._set_monitor_op: m._direction), not from the
+    // name: metrics=["acc"] logs "acc", an accuracy, maximized; the errors under any of their names are minimized. With
+    // patience 2, maximized: epochs 1 and 3 improve (wait 1 at epoch 2), so all 4 run; minimized: epochs 1 and 2 are
+    // worse than epoch 0, wait 2 ≥ 2 stops at epoch 2, 3 run.
+    [TestCase("acc", 4)]
+    [TestCase("ACC", 4)]
+    [TestCase("Accuracy", 4)]
+    [TestCase("BinaryAccuracy", 4)]
+    [TestCase("sparse_categorical_accuracy", 4)]
+    [TestCase("mse", 3)]
+    [TestCase("MeanSquaredError", 3)]
+    [TestCase("root_mean_squared_error", 3)]
+    [TestCase("MAE", 3)]
+    public void Mode_Auto_FollowsTheMetricsDirection_WhateverItsKerasName(string metric, int expected)
+    {
+        double[] values = { 0.5, 0.6, 0.55, 0.7 };
+        Assert.That(EpochsRun(new EarlyStopping(monitor: "val_" + metric, patience: 2), values, metric: metric), Is.EqualTo(expected));
+        Assert.That(EpochsRun(new EarlyStopping(monitor: metric, patience: 2), values, metric: metric), Is.EqualTo(expected));
     }
 
     // Keras 3 (early_stopping.py, on_train_begin: self.best = None; test_early_stopping_reuse_across_models) starts every

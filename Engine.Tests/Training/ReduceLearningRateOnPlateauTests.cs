@@ -18,9 +18,9 @@ public class ReduceLearningRateOnPlateauTests
     {
         Epoch = epoch,
         TrainLoss = monitor == "loss" ? value : 100,
-        TrainMetric = monitor is "accuracy" or "mae" ? value : 100,
+        TrainMetric = monitor is not "loss" && !monitor.StartsWith("val_", StringComparison.Ordinal) ? value : 100,
         ValidationLoss = monitor == "val_loss" ? value : 100,
-        ValidationMetric = monitor is "val_accuracy" or "val_mae" ? value : 100,
+        ValidationMetric = monitor is not "val_loss" && monitor.StartsWith("val_", StringComparison.Ordinal) ? value : 100,
         LearningRate = 1, Seconds = 0, MaxGradientNorm = 0, MeanGradientNorm = 0,
         MaxLayerGradientNorms = new Dictionary<string, double>(), BatchLosses = Array.Empty<double>(),
     };
@@ -137,6 +137,21 @@ public class ReduceLearningRateOnPlateauTests
         // Auto on mae (regression's metric) minimizes.
         Assert.That(RatesAfterEachEpoch(new ReduceLearningRateOnPlateau(monitor: "mae", factor: 0.5, patience: 1), new[] { 0.5, 0.4, 0.45 }, metric: "mae"),
             Is.EqualTo(new[] { 1.0, 1.0, 0.5 }));
+    }
+
+    // Auto follows the metric's direction, as Keras 3's MonitorCallback (m._direction), under every Keras name: "acc" is an
+    // accuracy (maximized: 0.6 improves on 0.5, 0.55 does not and reduces), "mse" an error (minimized: 0.6 does not improve
+    // and reduces at once, 0.55 is not below 0.5 either and reduces again).
+    [TestCase("acc", new[] { 1.0, 1.0, 0.5 })]
+    [TestCase("ACC", new[] { 1.0, 1.0, 0.5 })]
+    [TestCase("CategoricalAccuracy", new[] { 1.0, 1.0, 0.5 })]
+    [TestCase("mse", new[] { 1.0, 0.5, 0.25 })]
+    [TestCase("RootMeanSquaredError", new[] { 1.0, 0.5, 0.25 })]
+    [TestCase("mean_absolute_error", new[] { 1.0, 0.5, 0.25 })]
+    public void Mode_Auto_FollowsTheMetricsDirection_WhateverItsKerasName(string metric, double[] expected)
+    {
+        Assert.That(RatesAfterEachEpoch(new ReduceLearningRateOnPlateau(monitor: "val_" + metric, factor: 0.5, patience: 1, minDelta: 0), new[] { 0.5, 0.6, 0.55 }, metric: metric),
+            Is.EqualTo(expected));
     }
 
     // NaN is never better than the best (Keras' np.less is false): two NaN epochs reduce with patience 2.

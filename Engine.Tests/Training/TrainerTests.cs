@@ -671,6 +671,134 @@ public class TrainerTests
         Assert.That(new Trainer(model).Evaluate(labels, metric: "sparse_categorical_accuracy").Metric, Is.InRange(0.0, 1.0));
     }
 
+    // Keras 3 accepts these strings for the error metrics (keras/src/metrics/__init__.py, ALL_OBJECTS_DICT: the class name,
+    // its snake_case, and the mse/MSE, mae/MAE aliases) and logs each under the string as given (compile_utils.get_metric:
+    // metric_obj.name = identifier). MeanSquaredError and MeanAbsoluteError are MeanMetricWrappers over the losses'
+    // per-sample means (the last axis reduced), so the epoch's value is total / count over the samples; RootMeanSquaredError
+    // is a Mean of each sample's mean (p − y)², its result sqrt(total / count). All computed here by hand from the
+    // predictions, over batches of 7, 7, 7 and 2.
+    [TestCase("mse", "squared")]
+    [TestCase("MSE", "squared")]
+    [TestCase("mean_squared_error", "squared")]
+    [TestCase("MeanSquaredError", "squared")]
+    [TestCase("root_mean_squared_error", "root")]
+    [TestCase("RootMeanSquaredError", "root")]
+    [TestCase("mae", "absolute")]
+    [TestCase("MAE", "absolute")]
+    [TestCase("mean_absolute_error", "absolute")]
+    [TestCase("MeanAbsoluteError", "absolute")]
+    public void ErrorMetrics_UnderEveryKerasName_AreMeansOverTheSamples_LoggedUnderTheGivenName(string metric, string error)
+    {
+        const int count = 23, width = 3, batch = 7;
+        (SequenceDataset data, float[] targets, Trainer trainer) = MultiLabel(count, width, Activation.Linear);
+        float[] predictions = trainer.Predict(data, batchSize: batch);
+        double[] differences = predictions.Select((p, k) => (double)p - targets[k]).ToArray();
+        double meanSquare = differences.Average(d => d * d);
+        double expected = error switch { "squared" => meanSquare, "root" => Math.Sqrt(meanSquare), _ => differences.Average(Math.Abs) };
+        Assert.That(trainer.Evaluate(data, "mse", batchSize: batch, metric: metric).Metric, Is.EqualTo(expected).Within(1e-12));
+
+        TrainingHistory history = trainer.Fit(data, new TrainingOptions
+        {
+            Epochs = 1, BatchSize = batch, Shuffle = false, Metric = metric, Validation = data,
+            OptimizerFactory = (parameters, _) => new Sgd<float>(parameters, learningRate: 0),   // the weights stay as evaluated
+        });
+        Assert.That(history.MetricName, Is.EqualTo(metric));
+        Assert.That(history.LoggedNames, Is.EqualTo(new[] { "loss", metric, "val_loss", "val_" + metric }));
+        Assert.That(history.Epochs[0].TrainMetric, Is.EqualTo(expected).Within(1e-12));
+        Assert.That(history.Epochs[0].ValidationMetric, Is.EqualTo(expected).Within(1e-12));
+    }
+
+    // Keras' RootMeanSquaredError keeps total and count of the squared errors and takes the root once, at result(): an
+    // epoch's RMSE is not the mean of its batches' RMSEs. Batches of 7, 7, 7 and 2, the short one weighing 2/23.
+    [Test]
+    public void RootMeanSquaredError_IsTheRootOfTheEpochsMean_NotTheMeanOfTheBatchesRoots()
+    {
+        const int count = 23, width = 3, batch = 7;
+        (SequenceDataset data, float[] targets, Trainer trainer) = MultiLabel(count, width, Activation.Linear);
+        float[] predictions = trainer.Predict(data, batchSize: batch);
+        double Square(int k) => ((double)predictions[k] - targets[k]) * ((double)predictions[k] - targets[k]);
+        double root = Math.Sqrt(Enumerable.Range(0, predictions.Length).Average(Square));
+        double meanOfRoots = Enumerable.Range(0, (count + batch - 1) / batch).Sum(b =>
+        {
+            int first = b * batch * width, length = Math.Min(batch * width, predictions.Length - first);
+            return Math.Sqrt(Enumerable.Range(first, length).Average(Square)) * length / width;
+        }) / count;
+        Assert.That(Math.Abs(meanOfRoots - root), Is.GreaterThan(1e-4), "the data must tell the two apart");
+        Assert.That(trainer.Evaluate(data, "mse", batchSize: batch, metric: "root_mean_squared_error").Metric, Is.EqualTo(root).Within(1e-12));
+    }
+
+    // compile_utils.get_metric: str(identifier).lower() in ["accuracy", "acc"] picks binary, sparse categorical or
+    // categorical accuracy by the shapes, as for "accuracy", and names the metric as given; the class names are
+    // metrics.get's keys for the same classes as the snake_case names.
+    [TestCase("acc", null)]
+    [TestCase("ACC", null)]
+    [TestCase("Accuracy", null)]
+    [TestCase("aCc", null)]
+    [TestCase("BinaryAccuracy", "binary_accuracy")]
+    [TestCase("CategoricalAccuracy", "categorical_accuracy")]
+    [TestCase("SparseCategoricalAccuracy", "sparse_categorical_accuracy")]
+    public void AccuracyMetrics_UnderEveryKerasName_ResolveAsKerasDoes(string metric, string? sameAs)
+    {
+        (SequenceDataset rows, _, Trainer rowsTrainer) = MultiLabel(29, 3, Activation.Linear);
+        (SequenceDataset single, _, Trainer singleTrainer) = MultiLabel(31, 1, Activation.Linear);
+        var labelModel = ModelBuilder.Input(2).Lstm(5).Dense(3).Build<float>(seed: 2);
+        var random = new Random(5);
+        SequenceDataset labels = SequenceDataset.ForClassification(Enumerable.Range(0, 27 * 4 * 2).Select(_ => (float)random.NextDouble() - 0.5f).ToArray(),
+            27, 4, 2, Enumerable.Range(0, 27).Select(n => n % 3).ToArray(), 3);
+        var labelTrainer = new Trainer(labelModel);
+        Assert.That(rowsTrainer.Evaluate(rows, "binary_crossentropy", batchSize: 7, metric: "binary_accuracy").Metric,
+            Is.Not.EqualTo(rowsTrainer.Evaluate(rows, "binary_crossentropy", batchSize: 7, metric: "categorical_accuracy").Metric).Within(1e-3),
+            "the rows must tell binary from categorical accuracy");
+
+        var cases = new (Trainer Trainer, SequenceDataset Data, string Loss, string ByShape)[]
+        {
+            (rowsTrainer, rows, "binary_crossentropy", "categorical_accuracy"),
+            (singleTrainer, single, "binary_crossentropy", "binary_accuracy"),
+            (labelTrainer, labels, "sparse_categorical_crossentropy", "sparse_categorical_accuracy"),
+        };
+        int resolved = 0;
+        foreach ((Trainer trainer, SequenceDataset data, string loss, string byShape) in cases)
+        {
+            // A class name is its snake_case name, refusals included (sparse_categorical_accuracy on target rows, ...).
+            string reference = sameAs ?? byShape;
+            double expected;
+            try { expected = trainer.Evaluate(data, loss, batchSize: 7, metric: reference).Metric; }
+            catch (ArgumentException)
+            {
+                Assert.That(() => trainer.Evaluate(data, loss, batchSize: 7, metric: metric), Throws.ArgumentException, $"{metric} on the {byShape} data");
+                continue;
+            }
+            Assert.That(trainer.Evaluate(data, loss, batchSize: 7, metric: metric).Metric, Is.EqualTo(expected), $"{metric} on the {byShape} data");
+            TrainingHistory history = trainer.Fit(data, new TrainingOptions { Epochs = 1, Loss = loss, BatchSize = 8, Metric = metric });
+            Assert.That(history.MetricName, Is.EqualTo(metric));
+            resolved++;
+        }
+        Assert.That(resolved, Is.GreaterThan(0));
+    }
+
+    // Keras 3 refuses these (metrics.get: "Could not interpret metric identifier"): no rmse alias, the aliases and keys
+    // are case-sensitive (only accuracy and acc are lowercased first), and metrics NumLstm does not compute are refused
+    // here too. The message lists the names taken.
+    [TestCase("rmse")]
+    [TestCase("RMSE")]
+    [TestCase("Mse")]
+    [TestCase("Mae")]
+    [TestCase("meanSquaredError")]
+    [TestCase("mean_squared_logarithmic_error")]
+    [TestCase("mape")]
+    [TestCase("accuracy ")]
+    public void Metric_NotAKerasStringForOurMetrics_IsRefusedListingTheAcceptedNames(string metric)
+    {
+        (SequenceDataset rows, _, Trainer trainer) = MultiLabel(9, 3, Activation.Linear);
+        var error = Assert.Throws<ArgumentException>(() => trainer.Evaluate(rows, "mse", metric: metric))!;
+        Assert.That(error.Message, Does.Contain($"'{metric}'").And.Contain("mean_squared_error").And.Contain("RootMeanSquaredError").And.Contain("acc,"));
+        Assert.That(error.ParamName, Is.EqualTo("metric"));
+        var model = ModelBuilder.Input(3).Lstm(4).Dense(3).Build<float>(seed: 1);
+        SequenceDataset labels = SequenceDataset.ForClassification(new float[9 * 5 * 3], 9, 5, 3, new int[9], 3);
+        foreach (string error2 in new[] { "mse", "MeanSquaredError", "root_mean_squared_error", "MAE" })
+            Assert.That(() => new Trainer(model).Evaluate(labels, metric: error2), Throws.ArgumentException.With.Message.Contains("real-valued"), error2);
+    }
+
     /// <summary>0/1 target rows [N, width] (one-hot with oneHot) and an untrained LSTM → Dense(width) over random inputs.</summary>
     private static (SequenceDataset Data, float[] Targets, Trainer Trainer) MultiLabel(int count, int width, Activation output, bool oneHot = false)
     {

@@ -42,6 +42,20 @@ public static class Metrics
         return sum;
     }
 
+    /// <summary>Σ (p − y)² in double, for averaging over many batches (Keras' mean_squared_error and root_mean_squared_error).</summary>
+    public static double SumSquaredError<T>(ReadOnlySpan<T> predictions, ReadOnlySpan<T> targets) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (targets.Length != predictions.Length)
+            throw new ArgumentException($"MeanSquaredError: targets must have the predictions' length {predictions.Length}, got {targets.Length}.", nameof(targets));
+        double sum = 0;
+        for (int k = 0; k < predictions.Length; k++)
+        {
+            double diff = double.CreateTruncating(predictions[k]) - double.CreateTruncating(targets[k]);
+            sum += diff * diff;
+        }
+        return sum;
+    }
+
     /// <summary>
     /// Keras' <c>binary_accuracy</c> counted: the elements where the target equals the thresholded prediction (1 when
     /// the probability is above 0.5, else 0). fromLogits: predictions are logits, thresholded at 0, the same decision
@@ -91,6 +105,17 @@ public static class Metrics
             if (labels[k] == (predictions[k] > threshold ? 1 : 0)) matches++;
         return matches;
     }
+
+    /// <summary>(1/N) Σ (p − y)², computed in double (Keras' MeanSquaredError metric on one batch).</summary>
+    public static double MeanSquaredError<T>(ReadOnlySpan<T> predictions, ReadOnlySpan<T> targets) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (predictions.IsEmpty) throw new ArgumentException("MeanSquaredError: predictions are empty.", nameof(predictions));
+        return SumSquaredError(predictions, targets) / predictions.Length;
+    }
+
+    /// <summary>√((1/N) Σ (p − y)²), computed in double (Keras' RootMeanSquaredError metric on one batch).</summary>
+    public static double RootMeanSquaredError<T>(ReadOnlySpan<T> predictions, ReadOnlySpan<T> targets) where T : unmanaged, IFloatingPointIeee754<T>
+        => Math.Sqrt(MeanSquaredError(predictions, targets));
 
     /// <summary>(1/N) Σ |p − y|, computed in double.</summary>
     public static double MeanAbsoluteError<T>(ReadOnlySpan<T> predictions, ReadOnlySpan<T> targets) where T : unmanaged, IFloatingPointIeee754<T>

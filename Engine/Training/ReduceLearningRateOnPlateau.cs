@@ -18,7 +18,8 @@ namespace NumLstm.Training;
 /// (best ±∞, wait and cooldown 0; Keras' on_train_begin, and the ±∞ its first fit starts from), with the rate the
 /// optimizer has. A NaN value is never an improvement. (Keras' later fits with a reused callback start from best = None,
 /// which any first value beats; that differs from ±∞ only for a first value of NaN or ±∞.) Defaults are Keras': monitor <c>val_loss</c>, factor 0.1, patience 10, minDelta 1e-4, cooldown 0,
-/// minRate 0; mode Auto minimizes every logged quantity but the accuracies (a name ending in accuracy). The rate is kept in double, as PyTorch keeps
+/// minRate 0; mode Auto minimizes the loss and the errors and maximizes the accuracies (the metric's direction, as Keras 3's
+/// MonitorCallback reads it: <c>acc</c> is maximized too). The rate is kept in double, as PyTorch keeps
 /// a param group's lr; Keras holds it in a float32 variable, so its rates agree with these to float32's precision.
 /// </summary>
 public sealed class ReduceLearningRateOnPlateau : ITrainingCallback
@@ -76,7 +77,7 @@ public sealed class ReduceLearningRateOnPlateau : ITrainingCallback
                 $"ReduceLearningRateOnPlateau monitors '{Monitor}', which this run does not log; it logs {string.Join(", ", run.LoggedNames)}"
                 + (run.HasValidation ? "." : " (val_ quantities need TrainingOptions.Validation or ValidationSplit)."));
         string metric = Monitor.StartsWith("val_", StringComparison.Ordinal) ? Monitor[4..] : Monitor;
-        minimize = Mode switch { EarlyStoppingMode.Min => true, EarlyStoppingMode.Max => false, _ => !metric.EndsWith("accuracy", StringComparison.Ordinal) };
+        minimize = Mode switch { EarlyStoppingMode.Min => true, EarlyStoppingMode.Max => false, _ => metric == "loss" || !run.MetricIncreases };
         best = minimize ? double.PositiveInfinity : double.NegativeInfinity;
         Wait = 0;
         CooldownLeft = 0;

@@ -68,10 +68,12 @@ public sealed class TrainingOptions
     /// ArgumentException naming the first one before training starts; Allow lets them through (the loss will not be finite).</summary>
     public NonFiniteInputs NonFiniteInputs { get; init; } = NonFiniteInputs.Reject;
     /// <summary>
-    /// The metric logged beside the loss, a Keras metric name (see <see cref="Trainer.MetricNames"/>). Null (default):
-    /// <c>accuracy</c> for class labels and the cross-entropy losses, <c>mae</c> for mse and mae. <c>accuracy</c> is
-    /// resolved as Keras resolves <c>metrics=["accuracy"]</c>, by shape: one output per sequence → binary accuracy;
-    /// class labels → sparse categorical accuracy; else (target rows as wide as the output) categorical accuracy.
+    /// The metric logged beside the loss, a string Keras' <c>compile(metrics=[...])</c> accepts for it (see
+    /// <see cref="Trainer.MetricNames"/>: the snake_case and class names, mse/MSE, mae/MAE), logged under the name as
+    /// given, as Keras logs it. Null (default): <c>accuracy</c> for class labels and the cross-entropy losses, <c>mae</c>
+    /// for mse and mae. <c>accuracy</c> and <c>acc</c> (in any case) are resolved as Keras resolves them, by shape: one
+    /// output per sequence → binary accuracy; class labels → sparse categorical accuracy; else (target rows as wide as
+    /// the output) categorical accuracy.
     /// </summary>
     public string? Metric { get; init; }
 
@@ -176,6 +178,7 @@ public sealed class TrainingRun
         Model = model;
         HasValidation = hasValidation;
         MetricName = metricName;
+        MetricIncreases = Trainer.IsAccuracyMetric(metricName);
     }
 
     public Sequential<float> Model { get; }
@@ -183,6 +186,9 @@ public sealed class TrainingRun
     public bool HasValidation { get; }
     /// <summary>The metric each epoch logs (<see cref="TrainingOptions.Metric"/>; by default <c>accuracy</c> or <c>mae</c>).</summary>
     public string MetricName { get; }
+    /// <summary>Whether the metric improves upwards (the accuracies, Keras' <c>_direction = "up"</c>) or downwards (the
+    /// errors), which <see cref="EarlyStoppingMode.Auto"/> follows as Keras 3's MonitorCallback reads the metric's direction.</summary>
+    public bool MetricIncreases { get; }
 
     /// <summary>The names an epoch logs, as Keras' logs dict keys: loss, the metric, and their val_ forms.</summary>
     public IReadOnlyList<string> LoggedNames => new TrainingHistory { MetricName = MetricName, HasValidation = HasValidation }.LoggedNames;
@@ -214,7 +220,8 @@ public interface ITrainingCallback
 /// <summary>Direction of improvement for <see cref="EarlyStopping"/> and <see cref="ReduceLearningRateOnPlateau"/> (Keras' mode).</summary>
 public enum EarlyStoppingMode
 {
-    /// <summary>From the monitored name: loss and mae improve downwards, the accuracies (names ending in accuracy) upwards.</summary>
+    /// <summary>From the monitored quantity, as Keras 3 (the metric's direction): loss and the errors (mae, mse, …) improve
+    /// downwards, the accuracies (accuracy, acc, binary_accuracy, …) upwards.</summary>
     Auto,
     Min,
     Max,
@@ -277,7 +284,7 @@ public sealed class EarlyStopping : ITrainingCallback
                 $"EarlyStopping monitors '{Monitor}', which this run does not log; it logs {string.Join(", ", run.LoggedNames)}"
                 + (run.HasValidation ? "." : " (val_ quantities need TrainingOptions.Validation or ValidationSplit)."));
         string metric = Monitor.StartsWith("val_", StringComparison.Ordinal) ? Monitor[4..] : Monitor;
-        minimize = Mode switch { EarlyStoppingMode.Min => true, EarlyStoppingMode.Max => false, _ => !metric.EndsWith("accuracy", StringComparison.Ordinal) };
+        minimize = Mode switch { EarlyStoppingMode.Min => true, EarlyStoppingMode.Max => false, _ => metric == "loss" || !run.MetricIncreases };
         best = null;
         model = run.Model;
         Wait = 0;
@@ -548,7 +555,7 @@ public sealed class Trainer
             {
                 Epoch = epoch,
                 TrainLoss = lossSum / Math.Max(seen, 1),
-                TrainMetric = metricSum / Math.Max(seen, 1),
+                TrainMetric = MetricResult(metricKind, metricSum, seen),
                 ValidationLoss = validationLoss,
                 ValidationMetric = validationMetric,
                 LearningRate = optimizer.LearningRate,
@@ -592,7 +599,7 @@ public sealed class Trainer
             lossSum += ComputeLoss(loss, metricKind, data, predictions, indices.Length, out double batchMetricSum) * indices.Length;
             metricSum += batchMetricSum;
         }
-        return (lossSum / data.Count, metricSum / data.Count);
+        return (lossSum / data.Count, MetricResult(metricKind, metricSum, data.Count));
     }
 
     /// <summary>Model outputs for every sequence, [N, outputs] (or [N, T, outputs] for sequence outputs), in batches
@@ -641,7 +648,8 @@ public sealed class Trainer
             metricSum = 0;
             return double.NaN;
         }
-        // Each metric is summed per sample (a sample's mean over its elements for the elementwise ones).
+        // Each metric is summed per sample (a sample's mean over its elements for the elementwise ones), as Keras' Mean
+        // metrics add per-sample values to their total (MetricResult divides by the count).
         bool logits = loss is BinaryCrossEntropy<float> { FromLogits: true };
         int width = predictions.Length / b;
         if (data.Task == TaskKind.Classification)
@@ -657,6 +665,7 @@ public sealed class Trainer
         {
             MetricKind.BinaryAccuracy => (double)Metrics.CountBinaryMatches(predictions, batchTargets, logits) / width,
             MetricKind.CategoricalAccuracy => Metrics.CountCategoricalMatches(predictions, batchTargets, b),
+            MetricKind.MeanSquaredError or MetricKind.RootMeanSquaredError => Metrics.SumSquaredError(predictions, batchTargets) / width,
             _ => Metrics.SumAbsoluteError(predictions, batchTargets) / width,
         };
         return double.CreateTruncating(loss.Forward(predictions, LossTargets<float>.FromValues(batchTargets, b), gradient));
@@ -760,36 +769,81 @@ public sealed class Trainer
         return loss;
     }
 
-    /// <summary>The metric names <see cref="TrainingOptions.Metric"/> and <see cref="Evaluate"/> take (Keras' names).</summary>
-    public static IReadOnlyList<string> MetricNames { get; } = ["accuracy", "binary_accuracy", "categorical_accuracy", "sparse_categorical_accuracy", "mae"];
+    /// <summary>
+    /// The metric strings <see cref="TrainingOptions.Metric"/> and <see cref="Evaluate"/> take: those Keras 3's
+    /// <c>compile(metrics=[...])</c> accepts for the metrics computed here. <c>accuracy</c> and <c>acc</c> in any case
+    /// (compile_utils.get_metric lowercases them and picks the accuracy by shape); every other string exactly as
+    /// keras/src/metrics/__init__.py's ALL_OBJECTS_DICT keys it: the class name, its snake_case, and the mse/MSE and
+    /// mae/MAE aliases. Keras has no <c>rmse</c> or <c>acc</c>-style alias for the others.
+    /// </summary>
+    public static IReadOnlyList<string> MetricNames { get; } =
+    [
+        "accuracy", "acc",
+        "binary_accuracy", "BinaryAccuracy", "categorical_accuracy", "CategoricalAccuracy",
+        "sparse_categorical_accuracy", "SparseCategoricalAccuracy",
+        "mae", "MAE", "mean_absolute_error", "MeanAbsoluteError",
+        "mse", "MSE", "mean_squared_error", "MeanSquaredError",
+        "root_mean_squared_error", "RootMeanSquaredError",
+    ];
+
+    // The exact keys (case-sensitive, as Keras' dictionary lookup) of every metric but the shape-resolved accuracy.
+    private static readonly Dictionary<string, MetricKind> MetricKeys = new(StringComparer.Ordinal)
+    {
+        ["binary_accuracy"] = MetricKind.BinaryAccuracy, ["BinaryAccuracy"] = MetricKind.BinaryAccuracy,
+        ["categorical_accuracy"] = MetricKind.CategoricalAccuracy, ["CategoricalAccuracy"] = MetricKind.CategoricalAccuracy,
+        ["sparse_categorical_accuracy"] = MetricKind.SparseCategoricalAccuracy, ["SparseCategoricalAccuracy"] = MetricKind.SparseCategoricalAccuracy,
+        ["mae"] = MetricKind.MeanAbsoluteError, ["MAE"] = MetricKind.MeanAbsoluteError,
+        ["mean_absolute_error"] = MetricKind.MeanAbsoluteError, ["MeanAbsoluteError"] = MetricKind.MeanAbsoluteError,
+        ["mse"] = MetricKind.MeanSquaredError, ["MSE"] = MetricKind.MeanSquaredError,
+        ["mean_squared_error"] = MetricKind.MeanSquaredError, ["MeanSquaredError"] = MetricKind.MeanSquaredError,
+        ["root_mean_squared_error"] = MetricKind.RootMeanSquaredError, ["RootMeanSquaredError"] = MetricKind.RootMeanSquaredError,
+    };
+
+    /// <summary>Keras' <c>str(identifier).lower() in ["accuracy", "acc"]</c> (compile_utils.get_metric).</summary>
+    private static bool IsShapeResolvedAccuracy(string name)
+        => name.Equals("accuracy", StringComparison.OrdinalIgnoreCase) || name.Equals("acc", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>Whether a metric name is one of the accuracies (Keras' <c>_direction = "up"</c>); the errors improve downwards.</summary>
+    internal static bool IsAccuracyMetric(string name)
+        => IsShapeResolvedAccuracy(name)
+            || (MetricKeys.TryGetValue(name, out MetricKind kind) && kind is MetricKind.BinaryAccuracy or MetricKind.CategoricalAccuracy or MetricKind.SparseCategoricalAccuracy);
 
     // What Fit and Evaluate report beside the loss. By default accuracy with class labels and the cross-entropy losses
-    // (what a Keras user compiles with metrics=["accuracy"]), MAE with mse and mae. "accuracy" is resolved by Keras'
-    // rule (compile_utils.py, is_binary_or_sparse_categorical): one output per sample → binary accuracy; labels of a lower
-    // rank than the predictions (class labels) → sparse categorical accuracy; else categorical accuracy.
+    // (what a Keras user compiles with metrics=["accuracy"]), MAE with mse and mae. "accuracy" and "acc" are resolved by
+    // Keras' rule (compile_utils.py, is_binary_or_sparse_categorical): one output per sample → binary accuracy; labels of
+    // a lower rank than the predictions (class labels) → sparse categorical accuracy; else categorical accuracy. The name
+    // is logged as given (Keras: metric_obj.name = identifier).
     internal static (string Name, MetricKind Kind) ResolveMetric(string? requested, SequenceDataset data, ILoss<float> loss, int outputWidth, string argument)
     {
         bool labels = data.Task == TaskKind.Classification;
         string name = requested ?? (labels || loss is BinaryCrossEntropy<float> or CategoricalCrossEntropy<float> ? "accuracy" : "mae");
-        MetricKind kind = name switch
-        {
-            "accuracy" => outputWidth == 1 ? MetricKind.BinaryAccuracy : labels ? MetricKind.SparseCategoricalAccuracy : MetricKind.CategoricalAccuracy,
-            "binary_accuracy" => MetricKind.BinaryAccuracy,
-            "categorical_accuracy" => MetricKind.CategoricalAccuracy,
-            "sparse_categorical_accuracy" => MetricKind.SparseCategoricalAccuracy,
-            "mae" => MetricKind.MeanAbsoluteError,
-            _ => throw new ArgumentException($"Unknown metric '{Truncated(name)}': expected one of {string.Join(", ", MetricNames)} (or null for the default).", argument),
-        };
+        MetricKind kind;
+        if (IsShapeResolvedAccuracy(name))
+            kind = outputWidth == 1 ? MetricKind.BinaryAccuracy : labels ? MetricKind.SparseCategoricalAccuracy : MetricKind.CategoricalAccuracy;
+        else if (!MetricKeys.TryGetValue(name, out kind))
+            throw new ArgumentException($"Unknown metric '{Truncated(name)}': expected one of {string.Join(", ", MetricNames)} "
+                + "(Keras' strings for these metrics, case-sensitive but for accuracy and acc), or null for the default.", argument);
         string? refusal = kind switch
         {
             MetricKind.SparseCategoricalAccuracy when !labels => "needs class labels, but the dataset has real-valued target rows (use categorical_accuracy for one-hot rows)",
             MetricKind.CategoricalAccuracy when labels => "needs one-hot target rows, but the dataset has class labels (use sparse_categorical_accuracy or accuracy)",
             MetricKind.BinaryAccuracy when labels && outputWidth != 1 => $"compares each output with a 0/1 target, but the dataset has class labels and the model {outputWidth} outputs per sequence (use accuracy)",
-            MetricKind.MeanAbsoluteError when labels => "needs real-valued targets, but the dataset has class labels",
+            MetricKind.MeanAbsoluteError or MetricKind.MeanSquaredError or MetricKind.RootMeanSquaredError when labels => "needs real-valued targets, but the dataset has class labels",
             _ => null,
         };
         if (refusal is not null) throw new ArgumentException($"Metric '{name}' {refusal}.", argument);
         return (name, kind);
+    }
+
+    /// <summary>
+    /// The metric over <paramref name="count"/> samples from the sum of their per-sample values: Keras' Mean metrics'
+    /// total / count, so each batch counts for its size; RootMeanSquaredError the square root of that mean (Keras'
+    /// result() is sqrt(total / count), not a mean of the batches' roots).
+    /// </summary>
+    internal static double MetricResult(MetricKind kind, double sum, int count)
+    {
+        double mean = sum / Math.Max(count, 1);
+        return kind == MetricKind.RootMeanSquaredError ? Math.Sqrt(mean) : mean;
     }
 
     private static string Truncated(string text) => text.Length <= 64 ? text : text[..64] + "…";
@@ -812,6 +866,10 @@ internal enum MetricKind
     CategoricalAccuracy,
     /// <summary>Per element: the thresholded prediction equals the target; each sample's mean (Keras binary_accuracy).</summary>
     BinaryAccuracy,
-    /// <summary>Per element |p − y|; each sample's mean.</summary>
+    /// <summary>Per element |p − y|; each sample's mean (Keras mean_absolute_error).</summary>
     MeanAbsoluteError,
+    /// <summary>Per element (p − y)²; each sample's mean (Keras mean_squared_error).</summary>
+    MeanSquaredError,
+    /// <summary>√ of the mean over the samples of each sample's mean (p − y)² (Keras root_mean_squared_error).</summary>
+    RootMeanSquaredError,
 }
