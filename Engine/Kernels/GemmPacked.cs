@@ -142,6 +142,11 @@ internal static unsafe partial class GemmPacked
     /// <summary>Row blocks the halves of this thread's split products handed to each other so far (tests read it).</summary>
     internal static long HalvesHelpedBlocks<T>() where T : unmanaged, IFloatingPointIeee754<T> => HalvesJob<T>.ForThisThread?.HelpedBlocks ?? 0;
 
+    /// <summary>Products this thread split in two halves so far, by rows and by columns of c (tests read it to know a
+    /// layer's products took the two-core path).</summary>
+    internal static (long Rows, long Columns) HalvesSplits<T>() where T : unmanaged, IFloatingPointIeee754<T>
+        => HalvesJob<T>.ForThisThread is { } job ? (job.RowSplits, job.ColumnSplits) : (0, 0);
+
     /// <summary>
     /// The arguments of a product split in two halves of c, as fields so the second half can cross to the worker thread.
     /// One per calling thread ([ThreadStatic], like the pack buffers): a thread has at most one split product in flight,
@@ -172,12 +177,16 @@ internal static unsafe partial class GemmPacked
             // half of the packed U in its L2 from step to step, and a split moved towards the faster core did not pay
             // (W4 level, sitting 40); larger ones (the projections of all steps) share their row blocks like the rest.
             balance = prepacked ? m > MC : !inPlaceB;
+            if (splitColumns) ColumnSplits++; else RowSplits++;
             firstShare.Reset();
             secondShare.Reset();
         }
 
         /// <summary>Row blocks either half handed to the other thread, over this job's life (tests read it).</summary>
         internal long HelpedBlocks => firstShare.HelpedBlocks + secondShare.HelpedBlocks;
+
+        /// <summary>Products split by rows and by columns of c, over this job's life (tests read them).</summary>
+        internal long RowSplits, ColumnSplits;
 
         public void RunPart(int part)
         {
