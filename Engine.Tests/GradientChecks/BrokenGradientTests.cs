@@ -14,7 +14,7 @@ namespace NumLstm.Tests.GradientChecks;
 public class BrokenGradientTests
 {
     /// <summary>Passes clean, then breaks element index of each named tensor and expects exactly those mismatches.</summary>
-    private static void AssertCheckerCatches(Func<double> loss, List<CheckedTensor> tensors, IReadOnlyList<(string Name, int Index)> breaks)
+    internal static void AssertCheckerCatches(Func<double> loss, List<CheckedTensor> tensors, IReadOnlyList<(string Name, int Index)> breaks)
     {
         List<GradientMismatch> clean = GradientChecker.FindMismatches(loss, tensors);
         Assert.That(clean, Is.Empty, () => "the unbroken gradient must pass first:\n" + string.Join("\n", clean.Take(10)));
