@@ -17,7 +17,7 @@ namespace NumLstm.Tests.GradientChecks;
 [NonParallelizable]
 public class LstmTwoCoreGradientTests
 {
-    private const int Time = 3, Features = 4;
+    private const int Time = 3;
 
     /// <summary>Which two-core path a case takes.</summary>
     public enum Path { RowSplit, ClaimedSteps, StepProductHalves, OneThread }
@@ -38,6 +38,17 @@ public class LstmTwoCoreGradientTests
     public void TwoCoreLoop_Backward_MatchesFiniteDifferences(int batch, int units, bool goBackwards, bool zeroOutputForMask, string variant, Path path)
     {
         Harness harness = Harness.Build(batch, units, goBackwards, zeroOutputForMask, variant, path);
+        GradientChecker.AssertGradientsMatch(harness.SampledLoss, harness.Tensors);
+    }
+
+    // The input-side products split over the cores too once B·T·4H·F ≥ 2²¹ (F = 96 here, where the other cases have 4):
+    // x·Wᵀ forward, dW and dX backward beside dU, while the steps' rows split.
+    [Test]
+    public void RowSplit_WideInput_SplitInputProducts_Backward_MatchesFiniteDifferences()
+    {
+        Harness harness = Harness.Build(8, 256, goBackwards: false, zeroOutputForMask: false, "", Path.RowSplit, features: 96);
+        Assert.That(harness.ForwardSplits, Is.EqualTo(1), "the input projection split in halves");
+        Assert.That(harness.BackwardSplits, Is.EqualTo(3), "dU, dW and dX split in halves");
         GradientChecker.AssertGradientsMatch(harness.SampledLoss, harness.Tensors);
     }
 
@@ -93,15 +104,18 @@ public class LstmTwoCoreGradientTests
         public required Func<double> SampledLoss { get; init; }
         /// <summary>Each tensor's sampled places (flat indices), by its short name.</summary>
         public required Dictionary<string, int[]> Places { get; init; }
+        /// <summary>Products the analytic forward and backward passes split in halves (GemmPacked.HalvesSplits, rows and columns).</summary>
+        public required long ForwardSplits { get; init; }
+        public required long BackwardSplits { get; init; }
 
-        public static Harness Build(int batch, int units, bool goBackwards, bool zeroOutputForMask, string variant, Path path)
+        public static Harness Build(int batch, int units, bool goBackwards, bool zeroOutputForMask, string variant, Path path, int features = 4)
         {
             if (!PairedWork.HasSecondCore) Assert.Ignore("one core: the loop does not split");
             bool returnSequences = batch == 64 || !goBackwards || variant != "";
             double dropout = variant == "" ? 0 : 0.3, recurrentDropout = variant.EndsWith("dropouts", StringComparison.Ordinal) ? 0.3 : 0;
             var layer = new Lstm<double>(units, returnSequences, goBackwards, dropout, recurrentDropout, variant.StartsWith("tf-addons", StringComparison.Ordinal) ? CellNormalization.TfAddons : null,
                 zeroOutputForMask: zeroOutputForMask);
-            layer.Build(LayerShape.Sequence(Features), new Random(1));
+            layer.Build(LayerShape.Sequence(features), new Random(1));
             int seed = 10;
             foreach (Parameter<double> p in layer.Parameters)
             {
@@ -110,7 +124,7 @@ public class LstmTwoCoreGradientTests
             }
             if (path == Path.ClaimedSteps && !layer.ClaimsSteps(batch, units, recurrentDropout: false)) Assert.Ignore("the split by slivers needs 512 bits and two cores");
 
-            double[] input = GradientChecker.RandomValues(batch * Time * Features, 2);
+            double[] input = GradientChecker.RandomValues(batch * Time * features, 2);
             double[] h0 = GradientChecker.RandomValues(batch * units, 3, 0.5), c0 = GradientChecker.RandomValues(batch * units, 4, 0.5);
             // Row 1 masked throughout, row 2 from its second step, row 5 in its middle step.
             bool[] mask = Enumerable.Range(0, batch * Time).Select(k => k / Time != 1 && k != 2 * Time + 1 && k != 2 * Time + 2 && k != 5 * Time + 1).ToArray();
@@ -159,8 +173,8 @@ public class LstmTwoCoreGradientTests
             // Places of a [rows, width] tensor: 12 spread over all of it (both row halves, all gates), the first and the last.
             var sampled = new (string Name, double[] Values, double[] Gradient, int Rows, int Width)[]
             {
-                ("input", input, dInput, batch, Time * Features), ("initialH", h0, dH0, batch, units), ("initialC", c0, dC0, batch, units),
-                ("weight_ih", layer.WeightIh.Value, layer.WeightIh.Gradient, 4 * units, Features),
+                ("input", input, dInput, batch, Time * features), ("initialH", h0, dH0, batch, units), ("initialC", c0, dC0, batch, units),
+                ("weight_ih", layer.WeightIh.Value, layer.WeightIh.Gradient, 4 * units, features),
                 ("weight_hh", layer.WeightHh.Value, layer.WeightHh.Gradient, 4 * units, units),
                 ("bias", layer.Bias.Value, layer.Bias.Gradient, 4 * units, 1),
             }.Select(t => (t.Values, Places: SpreadPlaces(t.Rows, t.Width), t.Gradient, t.Name)).ToList();
@@ -178,6 +192,8 @@ public class LstmTwoCoreGradientTests
             {
                 Layer = layer, Cache = cache, Tensors = tensors, SampledLoss = SampledLoss,
                 Places = sampled.ToDictionary(t => t.Name, t => t.Places),
+                ForwardSplits = afterForward.Rows + afterForward.Columns - before.Rows - before.Columns,
+                BackwardSplits = afterBackward.Rows + afterBackward.Columns - afterForward.Rows - afterForward.Columns,
             };
         }
     }
