@@ -1,4 +1,5 @@
 using System.Text.Json.Nodes;
+using NumLstm.IO;
 using NumLstm.Layers;
 using NumLstm.Models;
 
@@ -88,6 +89,59 @@ public class KerasConfigTests
         string he = KerasFixtures.Keras224HardSigmoid.Replace("hard_sigmoid", "sigmoid").Replace("\"scale\": 1.0, \"mode\": \"fan_avg\"", "\"scale\": 2.0, \"mode\": \"fan_in\"");
         e = Assert.Throws<FormatException>(() => KerasConfig.ToSpec(he))!;
         Assert.That(e.Message, Does.Contain("config.layers[0].config.layer.config.kernel_initializer: a VarianceScaling other than glorot_uniform's"));
+    }
+
+    /// <summary>
+    /// docs/formats.md moves trained Keras weights through the PyTorch names: kernelᵀ as weight_ih_l0, recurrent_kernelᵀ
+    /// as weight_hh_l0, the bias as bias_ih_l0 with zero bias_hh_l0, the backward direction with _reverse, gamma and beta
+    /// as weight and bias, a Dense kernelᵀ as weight, all under the Keras layer names. Done here in C# on Keras-layout
+    /// arrays, the set must load strictly (none missing, none extra) into the imported model, and the model must save
+    /// back exactly the tensors it was given.
+    /// </summary>
+    [Test]
+    public void KerasWeights_UnderTheNamesTheDocsGive_LoadIntoTheImportedModel()
+    {
+        Sequential<float> model = ModelSpec.FromKerasJson(KerasFixtures.MissionKeras3).Build<float>();
+        var random = new Random(5);
+        var tensors = new Dictionary<string, SafeTensor>();
+        float[] Draw(int n) => Enumerable.Range(0, n).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
+        float[] Transpose(float[] a, int rows, int cols)   // Keras (rows, cols) → PyTorch [cols, rows]
+        {
+            var t = new float[a.Length];
+            for (int r = 0; r < rows; r++) for (int c = 0; c < cols; c++) t[c * rows + r] = a[r * cols + c];
+            return t;
+        }
+        void Add(string name, float[] values, params int[] shape) => tensors[name] = SafeTensor.Create<float>(name, values, shape);
+        void Lstm(string n, int f, int h, string suffix)
+        {
+            Add($"{n}.weight_ih_l0{suffix}", Transpose(Draw(f * 4 * h), f, 4 * h), 4 * h, f);
+            Add($"{n}.weight_hh_l0{suffix}", Transpose(Draw(h * 4 * h), h, 4 * h), 4 * h, h);
+            Add($"{n}.bias_ih_l0{suffix}", Draw(4 * h), 4 * h);
+            Add($"{n}.bias_hh_l0{suffix}", new float[4 * h], 4 * h);
+        }
+        Lstm("bidirectional", 32, 100, ""); Lstm("bidirectional", 32, 100, "_reverse");
+        Add("layer_normalization.weight", Draw(200), 200); Add("layer_normalization.bias", Draw(200), 200);
+        Lstm("bidirectional_1", 200, 200, ""); Lstm("bidirectional_1", 200, 200, "_reverse");
+        Add("layer_normalization_1.weight", Draw(400), 400); Add("layer_normalization_1.bias", Draw(400), 400);
+        Add("dense.weight", Transpose(Draw(400 * 2), 400, 2), 2, 400); Add("dense.bias", Draw(2), 2);
+
+        string path = Path.Combine(Path.GetTempPath(), "numlstm-keras-" + Guid.NewGuid().ToString("N") + ".safetensors");
+        string saved = path + ".saved";
+        try
+        {
+            SafeTensorsFile.Write(path, tensors.Values);
+            ModelFile.LoadWeights(model, path);
+            ModelFile.Save(model, saved);
+            IReadOnlyDictionary<string, SafeTensor> back = SafeTensorsFile.Read(saved).Tensors;
+            Assert.That(back.Keys.Order(StringComparer.Ordinal), Is.EqualTo(tensors.Keys.Order(StringComparer.Ordinal)));
+            foreach (var (name, tensor) in tensors)
+                Assert.That(back[name].ToArray<float>(), Is.EqualTo(tensor.ToArray<float>()), name);
+        }
+        finally
+        {
+            File.Delete(path);
+            File.Delete(saved);
+        }
     }
 
     // ------------------------------------------------------------------------------------------------ mapped options
