@@ -353,6 +353,10 @@ public class KerasConfigTests
             bi + "kernel_regularizer", "an object of class_name 'L2' not supported");
         yield return Case("ActivityRegularizer", Edit2(r => Layer(r, 5)["activity_regularizer"] = JsonNode.Parse("""{"class_name": "L1", "config": {"l1": 0.01}}""")),
             "config.layers[5].config.activity_regularizer", "'L1' not supported");
+        yield return Case("WrapperActivityRegularizer", Edit3(r => Layer(r, 1)["activity_regularizer"] = JsonNode.Parse("""{"module": "keras.regularizers", "class_name": "L1", "config": {"l1": 0.01}, "registered_name": null}""")),
+            "config.layers[1].config.activity_regularizer", "'L1' not supported");
+        yield return Case("LayerNormActivityRegularizer", Edit3(r => Layer(r, 2)["activity_regularizer"] = JsonNode.Parse("""{"module": "keras.regularizers", "class_name": "L2", "config": {"l2": 0.01}, "registered_name": null}""")),
+            "config.layers[2].config.activity_regularizer", "'L2' not supported");
         yield return Case("RecurrentConstraint", Edit3(r => Both(r, 1, "recurrent_constraint", JsonNode.Parse("""{"module": "keras.constraints", "class_name": "MaxNorm", "config": {"max_value": 3, "axis": 0}, "registered_name": null}"""))),
             bi + "recurrent_constraint", "'MaxNorm' not supported");
         yield return Case("ReturnState", Edit3(r => Both(r, 1, "return_state", true)), bi + "return_state", "true not supported");

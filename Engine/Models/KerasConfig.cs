@@ -74,12 +74,12 @@ public static class KerasConfig
         "implementation", "seed", "use_cudnn", "enable_caching_device", "dynamic",
     ];
 
-    private static readonly string[] BidirectionalKeys = [.. CommonKeys, "layer", "backward_layer", "merge_mode", "dynamic"];
+    private static readonly string[] BidirectionalKeys = [.. CommonKeys, "layer", "backward_layer", "merge_mode", "activity_regularizer", "dynamic"];
 
     private static readonly string[] LayerNormKeys =
     [
         .. CommonKeys, "axis", "epsilon", "center", "scale", "rms_scaling", "beta_initializer", "gamma_initializer",
-        "beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint", "dynamic",
+        "beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint", "activity_regularizer", "dynamic",
     ];
 
     private static readonly string[] DenseKeys =
@@ -383,6 +383,7 @@ public static class KerasConfig
             OptionalBool(c, "trainable", true);
             OptionalBool(c, "dynamic", false);
             CheckDtype(c.Get("dtype"), c.At("dtype"));
+            CheckNoRegularizersOrConstraints(c);   // Keras 3 writes a wrapper's activity_regularizer when one is set
 
             Obj forwardConfig = WrappedLstm(c, "layer", input);
             LayerSpec forward = ReadLstm(forwardConfig, out bool forwardBackwards);
