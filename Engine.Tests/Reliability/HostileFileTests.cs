@@ -325,7 +325,7 @@ public sealed class HostileFileTests
         Assert.That(loaded, Is.GreaterThan(0), "some mutations (weights, NaN values) leave a loadable file");
     }
 
-    private static void RunWithin(Action action)
+    internal static void RunWithin(Action action)
     {
         Task task = Task.Factory.StartNew(action, TaskCreationOptions.LongRunning);
         Assert.That(task.Wait(Limit), Is.True, $"the fuzz loop did not finish within {Limit.TotalSeconds} s (a hang?)");

@@ -168,6 +168,11 @@ public sealed record ModelSpec
 
     public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
 
+    /// <summary>The spec of a Keras Sequential model config (<c>model.to_json()</c>, Keras 3 or tf.keras 2); options
+    /// NumLstm does not implement raise <see cref="FormatException"/> naming the JSON path. See <see cref="KerasConfig.ToSpec"/>.</summary>
+    public static ModelSpec FromKerasJson(string json, int seed = 0, int? inputFeatures = null, string? source = null)
+        => KerasConfig.ToSpec(json, seed, inputFeatures, source);
+
     /// <summary>Parses a spec; malformed JSON or invalid fields raise <see cref="FormatException"/> naming the field.</summary>
     public static ModelSpec FromJson(string json, string? source = null)
     {

@@ -1,0 +1,461 @@
+using System.Text.Json.Nodes;
+using NumLstm.IO;
+using NumLstm.Layers;
+using NumLstm.Models;
+
+namespace NumLstm.Tests.Models;
+
+/// <summary>
+/// KerasConfig.ToSpec (ModelSpec.FromKerasJson): the project's model from Keras 3 and tf.keras 2 configs, each option
+/// it maps, and each option it refuses with the JSON path. The configs are in <see cref="KerasFixtures"/>, and the
+/// edits below change one field of them at a time.
+/// </summary>
+public class KerasConfigTests
+{
+    /// <summary>The spec the project's Keras model is, written with ModelBuilder and the Keras layer names.</summary>
+    private static ModelSpec MissionSpec(int seed) => ModelBuilder.Input(32)
+        .Bidirectional(100, returnSequences: true, dropout: 0.4, recurrentDropout: 0.4, name: "bidirectional").LayerNorm(name: "layer_normalization")
+        .Bidirectional(200, dropout: 0.4, recurrentDropout: 0.4, name: "bidirectional_1").LayerNorm(name: "layer_normalization_1")
+        .Dense(2, name: "dense")
+        .ToSpec(seed);
+
+    /// <summary>Keras' own count: an LSTM holds kernel (F, 4H), recurrent_kernel (H, 4H) and bias (4H).</summary>
+    private static long KerasLstmParameters(long f, long h) => 4 * (f * h + h * h + h);
+
+    [TestCase(KerasFixtures.MissionKeras3, TestName = "MissionModel_FromKeras3Json_IsTheSpecModelBuilderWrites_AndBuildsWithKerasParameterCount")]
+    [TestCase(KerasFixtures.MissionKeras2, TestName = "MissionModel_FromKeras2Json_IsTheSpecModelBuilderWrites_AndBuildsWithKerasParameterCount")]
+    public void MissionModel_IsTheSpecModelBuilderWrites(string json)
+    {
+        ModelSpec spec = ModelSpec.FromKerasJson(json, seed: 42);
+        Assert.That(spec.ToJson(), Is.EqualTo(MissionSpec(42).ToJson()));
+
+        Sequential<float> model = spec.Build<float>();
+        long keras = 2 * KerasLstmParameters(32, 100) + 2 * 200      // Bidirectional(LSTM(100)) on 32 features, LayerNorm γ β on 200
+                   + 2 * KerasLstmParameters(200, 200) + 2 * 400     // Bidirectional(LSTM(200)) on 200, LayerNorm on 400
+                   + 400 * 2 + 2;                                    // Dense(2) on 400
+        Assert.That(keras, Is.EqualTo(750_002), "Keras' model.summary() total for this model");
+        Assert.That(model.ParameterCount, Is.EqualTo(keras));
+        Assert.That(model.OutputShape, Is.EqualTo(LayerShape.Vector(2)));
+        Assert.That(model.Layers.Select(l => l.Name), Is.EqualTo(new[] { "bidirectional", "layer_normalization", "bidirectional_1", "layer_normalization_1", "dense" }));
+        var first = (Bidirectional<float>)model.Layers[0];
+        Assert.That(first.Forwards.Dropout, Is.EqualTo(0.4));
+        Assert.That(first.Forwards.RecurrentDropout, Is.EqualTo(0.4));
+    }
+
+    [Test]
+    public void RealKeras2Bidirectional_Reads_AsAConcatBiLstmWithASoftmaxDense()
+    {
+        ModelSpec spec = KerasConfig.ToSpec(KerasFixtures.Keras2Bidirectional);
+        ModelSpec expected = ModelBuilder.Input(1200).Bidirectional(200, returnSequences: true, name: "bidi").Dense(22, Activation.Softmax, name: "dense").ToSpec();
+        Assert.That(spec.ToJson(), Is.EqualTo(expected.ToJson()));
+        Assert.That(spec.Build<float>().ParameterCount, Is.EqualTo(2 * KerasLstmParameters(1200, 200) + 400 * 22 + 22));
+    }
+
+    [Test]
+    public void RealKeras3Config_PolitiSense_IsRefusedWhereItLeavesWhatNumLstmImplements()
+    {
+        // Verbatim: token ids [batch, 50] are no [batch, time, features] sequence.
+        var e = Assert.Throws<FormatException>(() => KerasConfig.ToSpec(KerasFixtures.PolitiSenseKeras3, source: "politisense.json"))!;
+        Assert.That(e.Message, Is.EqualTo("Keras config 'politisense.json': config.layers[0].config.batch_shape: a shape of rank 2 is not supported: a NumLstm model takes [batch, time, features] sequences."));
+
+        // Given a sequence input, the Embedding is the first layer NumLstm has not got.
+        string sequenceInput = KerasFixtures.PolitiSenseKeras3.Replace("[null, 50]", "[null, 50, 64]");
+        e = Assert.Throws<FormatException>(() => KerasConfig.ToSpec(sequenceInput))!;
+        Assert.That(e.Message, Does.StartWith("Keras config: config.layers[1].class_name: 'Embedding' is not supported"));
+
+        // Without it, the LSTM's relu.
+        JsonNode root = JsonNode.Parse(sequenceInput)!;
+        root["config"]!["layers"]!.AsArray().RemoveAt(1);
+        e = Assert.Throws<FormatException>(() => KerasConfig.ToSpec(root.ToJsonString()))!;
+        Assert.That(e.Message, Is.EqualTo("Keras config: config.layers[1].config.activation: 'relu' not supported (NumLstm's LSTM uses tanh)."));
+
+        // With tanh the rest reads: LSTM(32) → Dense(10) → Dense(1, sigmoid), names kept, OrthogonalInitializer taken.
+        root["config"]!["layers"]![1]!["config"]!["activation"] = "tanh";
+        ModelSpec spec = KerasConfig.ToSpec(root.ToJsonString());
+        ModelSpec expected = ModelBuilder.Input(64).Lstm(32, name: "lstm_2").Dense(10, name: "dense_4").Dense(1, Activation.Sigmoid, name: "dense_5").ToSpec();
+        Assert.That(spec.ToJson(), Is.EqualTo(expected.ToJson()));
+    }
+
+    [Test]
+    public void Keras224Config_TakesTheFirstLayersBatchInputShape_AndVarianceScalingAsGlorot_ButRefusesHardSigmoid()
+    {
+        var e = Assert.Throws<FormatException>(() => KerasConfig.ToSpec(KerasFixtures.Keras224HardSigmoid))!;
+        Assert.That(e.Message, Does.StartWith("Keras config: config.layers[0].config.layer.config.recurrent_activation: 'hard_sigmoid' not supported"));
+
+        ModelSpec spec = KerasConfig.ToSpec(KerasFixtures.Keras224HardSigmoid.Replace("hard_sigmoid", "sigmoid"));
+        Assert.That(spec.ToJson(), Is.EqualTo(ModelBuilder.Input(34).Bidirectional(128, name: "bidirectional_1").Dense(34, name: "dense_1").ToSpec().ToJson()));
+
+        // VarianceScaling other than glorot_uniform's (here he_uniform's scale 2, fan_in) is refused.
+        string he = KerasFixtures.Keras224HardSigmoid.Replace("hard_sigmoid", "sigmoid").Replace("\"scale\": 1.0, \"mode\": \"fan_avg\"", "\"scale\": 2.0, \"mode\": \"fan_in\"");
+        e = Assert.Throws<FormatException>(() => KerasConfig.ToSpec(he))!;
+        Assert.That(e.Message, Does.Contain("config.layers[0].config.layer.config.kernel_initializer: a VarianceScaling other than glorot_uniform's"));
+    }
+
+    /// <summary>
+    /// docs/formats.md moves trained Keras weights through the PyTorch names: kernelᵀ as weight_ih_l0, recurrent_kernelᵀ
+    /// as weight_hh_l0, the bias as bias_ih_l0 with zero bias_hh_l0, the backward direction with _reverse, gamma and beta
+    /// as weight and bias, a Dense kernelᵀ as weight, all under the Keras layer names. Done here in C# on Keras-layout
+    /// arrays, the set must load strictly (none missing, none extra) into the imported model, and the model must save
+    /// back exactly the tensors it was given.
+    /// </summary>
+    [Test]
+    public void KerasWeights_UnderTheNamesTheDocsGive_LoadIntoTheImportedModel()
+    {
+        Sequential<float> model = ModelSpec.FromKerasJson(KerasFixtures.MissionKeras3).Build<float>();
+        var random = new Random(5);
+        var tensors = new Dictionary<string, SafeTensor>();
+        float[] Draw(int n) => Enumerable.Range(0, n).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
+        float[] Transpose(float[] a, int rows, int cols)   // Keras (rows, cols) → PyTorch [cols, rows]
+        {
+            var t = new float[a.Length];
+            for (int r = 0; r < rows; r++) for (int c = 0; c < cols; c++) t[c * rows + r] = a[r * cols + c];
+            return t;
+        }
+        void Add(string name, float[] values, params int[] shape) => tensors[name] = SafeTensor.Create<float>(name, values, shape);
+        void Lstm(string n, int f, int h, string suffix)
+        {
+            Add($"{n}.weight_ih_l0{suffix}", Transpose(Draw(f * 4 * h), f, 4 * h), 4 * h, f);
+            Add($"{n}.weight_hh_l0{suffix}", Transpose(Draw(h * 4 * h), h, 4 * h), 4 * h, h);
+            Add($"{n}.bias_ih_l0{suffix}", Draw(4 * h), 4 * h);
+            Add($"{n}.bias_hh_l0{suffix}", new float[4 * h], 4 * h);
+        }
+        Lstm("bidirectional", 32, 100, ""); Lstm("bidirectional", 32, 100, "_reverse");
+        Add("layer_normalization.weight", Draw(200), 200); Add("layer_normalization.bias", Draw(200), 200);
+        Lstm("bidirectional_1", 200, 200, ""); Lstm("bidirectional_1", 200, 200, "_reverse");
+        Add("layer_normalization_1.weight", Draw(400), 400); Add("layer_normalization_1.bias", Draw(400), 400);
+        Add("dense.weight", Transpose(Draw(400 * 2), 400, 2), 2, 400); Add("dense.bias", Draw(2), 2);
+
+        string path = Path.Combine(Path.GetTempPath(), "numlstm-keras-" + Guid.NewGuid().ToString("N") + ".safetensors");
+        string saved = path + ".saved";
+        try
+        {
+            SafeTensorsFile.Write(path, tensors.Values);
+            ModelFile.LoadWeights(model, path);
+            ModelFile.Save(model, saved);
+            IReadOnlyDictionary<string, SafeTensor> back = SafeTensorsFile.Read(saved).Tensors;
+            Assert.That(back.Keys.Order(StringComparer.Ordinal), Is.EqualTo(tensors.Keys.Order(StringComparer.Ordinal)));
+            foreach (var (name, tensor) in tensors)
+                Assert.That(back[name].ToArray<float>(), Is.EqualTo(tensor.ToArray<float>()), name);
+        }
+        finally
+        {
+            File.Delete(path);
+            File.Delete(saved);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ mapped options
+
+    /// <summary>The Keras 3 mission config without build configs (as an unbuilt model writes it), edited.</summary>
+    private static string Edit3(Action<JsonNode> edit)
+    {
+        JsonNode root = JsonNode.Parse(KerasFixtures.MissionKeras3)!;
+        StripBuildConfigs(root);
+        edit(root);
+        return root.ToJsonString();
+    }
+
+    private static string Edit2(Action<JsonNode> edit)
+    {
+        JsonNode root = JsonNode.Parse(KerasFixtures.MissionKeras2)!;
+        edit(root);
+        return root.ToJsonString();
+    }
+
+    private static void StripBuildConfigs(JsonNode? node)
+    {
+        if (node is JsonObject o)
+        {
+            o.Remove("build_config");
+            o.Remove("build_input_shape");
+            foreach (var (_, child) in o.ToList()) StripBuildConfigs(child);
+        }
+        else if (node is JsonArray a) foreach (JsonNode? child in a) StripBuildConfigs(child);
+    }
+
+    private static JsonNode Layer(JsonNode root, int k) => root["config"]!["layers"]![k]!["config"]!;
+
+    /// <summary>Sets a field of a Bidirectional's forward and backward LSTM alike (they must mirror each other).</summary>
+    private static void Both(JsonNode root, int k, string key, JsonNode? value)
+    {
+        Layer(root, k)["layer"]!["config"]![key] = value?.DeepClone();
+        if (Layer(root, k)["backward_layer"] is { } backward) backward["config"]![key] = value?.DeepClone();
+    }
+
+    [TestCase("sum", MergeMode.Sum, 100)]
+    [TestCase("mul", MergeMode.Mul, 100)]
+    [TestCase("ave", MergeMode.Ave, 100)]
+    [TestCase("concat", MergeMode.Concat, 200)]
+    public void MergeMode_IsMapped_AndSetsTheNextLayersWidth(string mode, MergeMode expected, int width)
+    {
+        ModelSpec spec = KerasConfig.ToSpec(Edit3(root => Layer(root, 1)["merge_mode"] = mode));
+        Assert.That(spec.Layers[0].Merge, Is.EqualTo(expected));
+        Sequential<float> model = spec.Build<float>();
+        Assert.That(model.Layers[1].Parameters.Sum(p => p.Value.Length), Is.EqualTo(2 * width), "LayerNorm γ and β over the merged width");
+    }
+
+    [Test]
+    public void LstmOptions_AreMapped()
+    {
+        string json = Edit3(root =>
+        {
+            Both(root, 1, "dropout", 0.25);
+            Both(root, 1, "recurrent_dropout", 0.0);
+            Both(root, 3, "return_sequences", true);
+            Both(root, 3, "zero_output_for_mask", true);
+        });
+        ModelSpec spec = KerasConfig.ToSpec(json);
+        Assert.That(spec.Layers[0].Dropout, Is.EqualTo(0.25));
+        Assert.That(spec.Layers[0].RecurrentDropout, Is.EqualTo(0.0));
+        Assert.That(spec.Layers[2].ReturnSequences, Is.True);
+        Assert.That(spec.Layers[2].ZeroOutputForMask, Is.False, "a Bidirectional sets zero_output_for_mask itself; the spec does not carry it");
+        Assert.That(spec.Build<float>().OutputShape, Is.EqualTo(LayerShape.Sequence(2)), "Dense on every step of the sequence");
+    }
+
+    [Test]
+    public void PlainLstm_MapsGoBackwardsAndZeroOutputForMask()
+    {
+        // The first Bidirectional replaced by its wrapped LSTM, made to go backwards and output zeros at masked steps.
+        string json = Edit3(root =>
+        {
+            JsonNode lstm = Layer(root, 1)["layer"]!.DeepClone();
+            lstm["config"]!["name"] = "lstm";
+            lstm["config"]!["go_backwards"] = true;
+            lstm["config"]!["zero_output_for_mask"] = true;
+            root["config"]!["layers"]![1] = lstm;
+        });
+        LayerSpec first = KerasConfig.ToSpec(json).Layers[0];
+        Assert.That(first.Type, Is.EqualTo("lstm"));
+        Assert.That(first.Name, Is.EqualTo("lstm"));
+        Assert.That(first.GoBackwards, Is.True);
+        Assert.That(first.ZeroOutputForMask, Is.True);
+        Assert.That(first.ReturnSequences, Is.True);
+        Assert.That(first.Units, Is.EqualTo(100));
+    }
+
+    [Test]
+    public void LayerNormAndDenseOptions_AreMapped()
+    {
+        string json = Edit3(root =>
+        {
+            Layer(root, 2)["epsilon"] = 1e-5;
+            Layer(root, 2)["center"] = false;
+            Layer(root, 4)["scale"] = false;
+            Layer(root, 4)["axis"] = -1;
+            Layer(root, 5)["activation"] = "softmax";
+            Layer(root, 5)["use_bias"] = false;
+        });
+        ModelSpec spec = KerasConfig.ToSpec(json);
+        Assert.That(spec.Layers[1].Epsilon, Is.EqualTo(1e-5));
+        Assert.That(spec.Layers[1].Center, Is.False);
+        Assert.That(spec.Layers[1].Scale, Is.True);
+        Assert.That(spec.Layers[3].Scale, Is.False);
+        Assert.That(spec.Layers[3].Center, Is.True);
+        Assert.That(spec.Layers[4].Activation, Is.EqualTo(Activation.Softmax));
+        Assert.That(spec.Layers[4].UseBias, Is.False);
+    }
+
+    [TestCase("\"relu\"", Activation.Relu)]
+    [TestCase("\"tanh\"", Activation.Tanh)]
+    [TestCase("\"sigmoid\"", Activation.Sigmoid)]
+    [TestCase("\"linear\"", Activation.Linear)]
+    [TestCase("null", Activation.Linear)]
+    public void DenseActivation_IsMapped(string value, Activation expected)
+    {
+        string json = Edit3(root => Layer(root, 5)["activation"] = JsonNode.Parse(value));
+        Assert.That(KerasConfig.ToSpec(json).Layers[4].Activation, Is.EqualTo(expected));
+    }
+
+    [Test]
+    public void Keras2LayerNormAxis_IsTheLastAxisIndex_TwoOnASequenceAndOneOnAVector()
+    {
+        // The fixture holds [2] and [1]; the other way round normalizes over time or over the batch, and is refused.
+        var e = Assert.Throws<FormatException>(() => KerasConfig.ToSpec(Edit2(root => Layer(root, 2)["axis"] = new JsonArray(1))))!;
+        Assert.That(e.Message, Does.StartWith("Keras config: config.layers[2].config.axis: a list of 1 not supported (NumLstm's LayerNorm normalizes the last axis: -1, or 2 on this sequence input)"));
+        e = Assert.Throws<FormatException>(() => KerasConfig.ToSpec(Edit2(root => Layer(root, 4)["axis"] = new JsonArray(2))))!;
+        Assert.That(e.Message, Does.Contain("config.layers[4].config.axis").And.Contain("or 1 on this vector input"));
+        Assert.That(KerasConfig.ToSpec(Edit2(root => Layer(root, 2)["axis"] = -1)).ToJson(), Is.EqualTo(MissionSpec(0).ToJson()));
+    }
+
+    [Test]
+    public void Float64AndOldListConfigs_AreRead()
+    {
+        string float64 = Edit3(root =>
+        {
+            Layer(root, 0)["dtype"] = "float64";
+            Layer(root, 5)["dtype"]!["config"]!["name"] = "float64";
+        });
+        Assert.That(KerasConfig.ToSpec(float64).ToJson(), Is.EqualTo(MissionSpec(0).ToJson()));
+
+        // Keras up to 2.2 wrote the layer list itself as the model config.
+        JsonNode root = JsonNode.Parse(KerasFixtures.MissionKeras2)!;
+        root["config"] = root["config"]!["layers"]!.DeepClone();
+        Assert.That(KerasConfig.ToSpec(root.ToJsonString()).ToJson(), Is.EqualTo(MissionSpec(0).ToJson()));
+    }
+
+    [Test]
+    public void InputFeatures_ComeFromTheConfig_OrTheArgument_AndMustAgree()
+    {
+        // Without an InputLayer and build configs, the config does not say them.
+        string noInput = Edit3(root => root["config"]!["layers"]!.AsArray().RemoveAt(0));
+        var e = Assert.Throws<FormatException>(() => KerasConfig.ToSpec(noInput))!;
+        Assert.That(e.Message, Does.Contain("pass inputFeatures"));
+        Assert.That(KerasConfig.ToSpec(noInput, inputFeatures: 32).ToJson(), Is.EqualTo(MissionSpec(0).ToJson()));
+        Assert.That(KerasConfig.ToSpec(noInput, inputFeatures: 7).InputFeatures, Is.EqualTo(7));
+
+        e = Assert.Throws<FormatException>(() => KerasConfig.ToSpec(KerasFixtures.MissionKeras3, inputFeatures: 16))!;
+        Assert.That(e.Message, Does.Contain("config.layers[0].config.batch_shape: says 32 input features, but the inputFeatures argument is 16"));
+        Assert.That(KerasConfig.ToSpec(KerasFixtures.MissionKeras3, inputFeatures: 32).InputFeatures, Is.EqualTo(32));
+
+        // Keras 3 writes the input shape on the model and on each built layer: all must agree.
+        string conflicting = KerasFixtures.MissionKeras3.Replace("\"build_input_shape\": [null, 50, 32]", "\"build_input_shape\": [null, 50, 16]");
+        e = Assert.Throws<FormatException>(() => KerasConfig.ToSpec(conflicting))!;
+        Assert.That(e.Message, Does.Contain("config.build_input_shape").And.Contain("16").And.Contain("32"));
+        // From the first layer's build config alone (a Keras 3 model built without Input).
+        string fromBuild = JsonNode.Parse(KerasFixtures.MissionKeras3)!.Apply(root =>
+        {
+            root["config"]!["layers"]!.AsArray().RemoveAt(0);
+            root["config"]!.AsObject().Remove("build_input_shape");
+            root.AsObject().Remove("build_config");
+        });
+        Assert.That(KerasConfig.ToSpec(fromBuild).InputFeatures, Is.EqualTo(32));
+
+        Assert.Throws<ArgumentOutOfRangeException>(() => KerasConfig.ToSpec(noInput, inputFeatures: 0));
+    }
+
+    [Test]
+    public void BuildConfigs_ThatDoNotFitTheFlowingShape_AreRefused()
+    {
+        string wrong = JsonNode.Parse(KerasFixtures.MissionKeras3)!.Apply(root => root["config"]!["layers"]![2]!["build_config"]!["input_shape"]![2] = 300);
+        var e = Assert.Throws<FormatException>(() => KerasConfig.ToSpec(wrong))!;
+        Assert.That(e.Message, Is.EqualTo("Keras config: config.layers[2].build_config.input_shape: a list of 3 does not fit the input this layer gets in NumLstm, [batch, time, 200]."));
+    }
+
+    // ---------------------------------------------------------------------------------------------------- refusals
+
+    public static IEnumerable<TestCaseData> Refusals()
+    {
+        TestCaseData Case(string name, string json, string path, string value) => new TestCaseData(json, path, value).SetName("Refused_" + name);
+        const string bi = "config.layers[1].config.layer.config.";
+
+        yield return Case("LstmActivationRelu", Edit3(r => Both(r, 1, "activation", "relu")), bi + "activation", "'relu' not supported (NumLstm's LSTM uses tanh)");
+        yield return Case("RecurrentActivationHardSigmoid", Edit2(r => Both(r, 1, "recurrent_activation", "hard_sigmoid")), bi + "recurrent_activation", "'hard_sigmoid' not supported (Keras 2's old default");
+        yield return Case("RecurrentActivationTanh", Edit3(r => Both(r, 1, "recurrent_activation", "tanh")), bi + "recurrent_activation", "'tanh' not supported");
+        yield return Case("LstmUseBiasFalse", Edit3(r => Both(r, 1, "use_bias", false)), bi + "use_bias", "false not supported");
+        yield return Case("UnitForgetBiasFalse", Edit3(r => Both(r, 1, "unit_forget_bias", false)), bi + "unit_forget_bias", "false not supported");
+        yield return Case("KernelInitializerHeNormal", Edit3(r => Both(r, 1, "kernel_initializer", JsonNode.Parse("""{"module": "keras.initializers", "class_name": "HeNormal", "config": {"seed": null}, "registered_name": null}"""))),
+            bi + "kernel_initializer.class_name", "'HeNormal' not supported (NumLstm initializes the LSTM kernel with glorot_uniform");
+        yield return Case("KernelInitializerString", Edit3(r => Both(r, 1, "kernel_initializer", "he_uniform")), bi + "kernel_initializer", "'he_uniform' not supported");
+        yield return Case("OrthogonalGain2", Edit2(r => Both(r, 1, "recurrent_initializer", JsonNode.Parse("""{"class_name": "Orthogonal", "config": {"gain": 2.0, "seed": null}}"""))),
+            bi + "recurrent_initializer.config.gain", "2.0 not supported");
+        yield return Case("BiasInitializerOnes", Edit2(r => Both(r, 1, "bias_initializer", JsonNode.Parse("""{"class_name": "Ones", "config": {}}"""))), bi + "bias_initializer.class_name", "'Ones' not supported");
+        yield return Case("KernelRegularizerL2", Edit3(r => Both(r, 1, "kernel_regularizer", JsonNode.Parse("""{"module": "keras.regularizers", "class_name": "L2", "config": {"l2": 0.01}, "registered_name": null}"""))),
+            bi + "kernel_regularizer", "an object of class_name 'L2' not supported");
+        yield return Case("ActivityRegularizer", Edit2(r => Layer(r, 5)["activity_regularizer"] = JsonNode.Parse("""{"class_name": "L1", "config": {"l1": 0.01}}""")),
+            "config.layers[5].config.activity_regularizer", "'L1' not supported");
+        yield return Case("WrapperActivityRegularizer", Edit3(r => Layer(r, 1)["activity_regularizer"] = JsonNode.Parse("""{"module": "keras.regularizers", "class_name": "L1", "config": {"l1": 0.01}, "registered_name": null}""")),
+            "config.layers[1].config.activity_regularizer", "'L1' not supported");
+        yield return Case("LayerNormActivityRegularizer", Edit3(r => Layer(r, 2)["activity_regularizer"] = JsonNode.Parse("""{"module": "keras.regularizers", "class_name": "L2", "config": {"l2": 0.01}, "registered_name": null}""")),
+            "config.layers[2].config.activity_regularizer", "'L2' not supported");
+        yield return Case("RecurrentConstraint", Edit3(r => Both(r, 1, "recurrent_constraint", JsonNode.Parse("""{"module": "keras.constraints", "class_name": "MaxNorm", "config": {"max_value": 3, "axis": 0}, "registered_name": null}"""))),
+            bi + "recurrent_constraint", "'MaxNorm' not supported");
+        yield return Case("ReturnState", Edit3(r => Both(r, 1, "return_state", true)), bi + "return_state", "true not supported");
+        yield return Case("Stateful", Edit3(r => Both(r, 1, "stateful", true)), bi + "stateful", "use a StreamingSession");
+        yield return Case("TimeMajor", Edit2(r => Both(r, 1, "time_major", true)), bi + "time_major", "true not supported");
+        yield return Case("Implementation3", Edit2(r => Both(r, 1, "implementation", 3)), bi + "implementation", "3 is not a Keras LSTM implementation");
+        yield return Case("ForwardGoesBackwards", Edit2(r => Both(r, 1, "go_backwards", true)), bi + "go_backwards", "go_backwards must be false for a bidirectional layer");
+        yield return Case("BackwardLayerNotMirror", Edit3(r => Layer(r, 1)["backward_layer"]!["config"]!["units"] = 50),
+            "config.layers[1].config.backward_layer.config.units", "50 differs from the forward layer's 100 at config.layers[1].config.layer.config.units");
+        yield return Case("BackwardLayerOtherActivation", Edit3(r => Layer(r, 1)["backward_layer"]!["config"]!["activation"] = "relu"),
+            "config.layers[1].config.backward_layer.config.activation", "'relu' not supported");
+        yield return Case("BackwardLayerForwards", Edit3(r => Layer(r, 1)["backward_layer"]!["config"]!["go_backwards"] = false),
+            "config.layers[1].config.backward_layer.config.go_backwards", "the backward layer must go backwards");
+        yield return Case("BackwardLayerGru", Edit3(r => Layer(r, 1)["backward_layer"]!["class_name"] = "GRU"),
+            "config.layers[1].config.backward_layer.class_name", "'GRU' not supported (NumLstm's Bidirectional wraps an LSTM)");
+        yield return Case("MergeModeNone", Edit3(r => Layer(r, 1)["merge_mode"] = null), "config.layers[1].config.merge_mode", "null not supported");
+        yield return Case("MergeModeMax", Edit3(r => Layer(r, 1)["merge_mode"] = "max"), "config.layers[1].config.merge_mode", "'max' not supported");
+        yield return Case("LayerNormRms", Edit3(r => Layer(r, 2)["rms_scaling"] = true), "config.layers[2].config.rms_scaling", "true not supported");
+        yield return Case("LayerNormTwoAxes", Edit3(r => Layer(r, 2)["axis"] = new JsonArray(1, 2)), "config.layers[2].config.axis", "a list of 2 not supported");
+        yield return Case("LayerNormEpsilon0", Edit3(r => Layer(r, 2)["epsilon"] = 0), "config.layers[2].config.epsilon", "0 not supported");
+        yield return Case("LayerNormGammaZeros", Edit3(r => Layer(r, 2)["gamma_initializer"] = "zeros"), "config.layers[2].config.gamma_initializer", "'zeros' not supported (NumLstm initializes LayerNorm's gamma with ones");
+        yield return Case("DenseGelu", Edit3(r => Layer(r, 5)["activation"] = "gelu"), "config.layers[5].config.activation", "'gelu' not supported (NumLstm's Dense applies linear, relu, tanh, sigmoid or softmax)");
+        yield return Case("DenseKernelInitializer", Edit2(r => Layer(r, 5)["kernel_initializer"] = JsonNode.Parse("""{"class_name": "RandomNormal", "config": {"mean": 0.0, "stddev": 0.05, "seed": null}}""")),
+            "config.layers[5].config.kernel_initializer.class_name", "'RandomNormal' not supported");
+        yield return Case("DenseBiasRegularizer", Edit3(r => Layer(r, 5)["bias_regularizer"] = JsonNode.Parse("""{"module": "keras.regularizers", "class_name": "L2", "config": {"l2": 0.01}, "registered_name": null}""")),
+            "config.layers[5].config.bias_regularizer", "'L2' not supported");
+        yield return Case("DenseLora", Edit3(r => Layer(r, 5)["lora_rank"] = 4), "config.layers[5].config.lora_rank", "4 not supported (NumLstm's Dense has no LoRA factors)");
+        yield return Case("Masking", Edit3(r => r["config"]!["layers"]!.AsArray().Insert(1, JsonNode.Parse("""{"module": "keras.layers", "class_name": "Masking", "config": {"name": "masking", "trainable": true, "dtype": "float32", "mask_value": 0.0}, "registered_name": null}"""))),
+            "config.layers[1].class_name", "'Masking' is not supported (NumLstm takes masks with the batch");
+        yield return Case("Dropout", Edit2(r => r["config"]!["layers"]!.AsArray().Insert(3, JsonNode.Parse("""{"class_name": "Dropout", "config": {"name": "dropout", "trainable": true, "dtype": "float32", "rate": 0.2, "noise_shape": null, "seed": null}}"""))),
+            "config.layers[3].class_name", "'Dropout' is not supported (NumLstm has dropout inside its LSTM layers only");
+        yield return Case("Gru", Edit3(r => Layer(r, 1)["layer"]!["class_name"] = "GRU"), "config.layers[1].config.layer.class_name", "'GRU' not supported");
+        yield return Case("Conv1D", Edit2(r => r["config"]!["layers"]![5]!["class_name"] = "Conv1D"), "config.layers[5].class_name", "'Conv1D' is not supported (NumLstm reads InputLayer, LSTM, Bidirectional(LSTM), LayerNormalization and Dense)");
+        yield return Case("Functional", Edit3(r => r["class_name"] = "Functional"), "class_name", "'Functional' is not supported: NumLstm reads a Sequential model");
+        yield return Case("MixedPrecision", Edit3(r => Layer(r, 2)["dtype"]!["config"]!["name"] = "mixed_float16"), "config.layers[2].config.dtype.config.name", "'mixed_float16' not supported");
+        yield return Case("Float16Input", Edit2(r => Layer(r, 0)["dtype"] = "float16"), "config.layers[0].config.dtype", "'float16' not supported");
+        yield return Case("LstmUnits0", Edit3(r => Both(r, 1, "units", 0)), bi + "units", "must be in 1..65536, got 0");
+        yield return Case("LstmUnitsHuge", Edit3(r => Both(r, 1, "units", 65537)), bi + "units", "must be in 1..65536, got 65537");
+        yield return Case("LstmUnitsFraction", Edit3(r => Both(r, 1, "units", 1.5)), bi + "units", "must be an integer, got 1.5");
+        yield return Case("DenseUnitsHuge", Edit3(r => Layer(r, 5)["units"] = 1048577), "config.layers[5].config.units", "must be in 1..1048576, got 1048577");
+        yield return Case("Dropout1", Edit3(r => Both(r, 1, "dropout", 1.0)), bi + "dropout", "1 not supported (NumLstm's dropout rates are in [0, 1))");
+        yield return Case("RecurrentDropoutNegative", Edit3(r => Both(r, 1, "recurrent_dropout", -0.1)), bi + "recurrent_dropout", "-0.1 not supported");
+        yield return Case("DropoutString", Edit3(r => Both(r, 1, "dropout", "0.4")), bi + "dropout", "must be a finite number, got '0.4'");
+        yield return Case("ReturnSequencesString", Edit3(r => Both(r, 1, "return_sequences", "true")), bi + "return_sequences", "must be true or false, got 'true'");
+        yield return Case("UnknownLstmField", Edit3(r => Both(r, 1, "peephole", true)), bi + "peephole", "'peephole' is not a field NumLstm knows here");
+        yield return Case("CustomModule", Edit3(r => r["config"]!["layers"]![5]!["module"] = "my_package.layers"), "config.layers[5].module", "'my_package.layers' is not a Keras module");
+        yield return Case("RegisteredCustomClass", Edit3(r => r["config"]!["layers"]![5]!["registered_name"] = "my_package>Dense"), "config.layers[5].registered_name", "a custom class registered by a user");
+        yield return Case("InputLayerNotFirst", Edit3(r => r["config"]!["layers"]!.AsArray().Add(r["config"]!["layers"]![0]!.DeepClone())), "config.layers[6].class_name", "an InputLayer must be the first layer");
+        yield return Case("InputSparse", Edit3(r => Layer(r, 0)["sparse"] = true), "config.layers[0].config.sparse", "true is not supported");
+        yield return Case("InputWithoutFeatures", Edit3(r => Layer(r, 0)["batch_shape"] = new JsonArray(null, 50, null)), "config.layers[0].config.batch_shape", "the last dimension (the input features) is null");
+        yield return Case("InputZeroFeatures", Edit3(r => Layer(r, 0)["batch_shape"] = new JsonArray(null, 50, 0)), "config.layers[0].config.batch_shape[2]", "must be a positive integer or null, got 0");
+        yield return Case("LstmAfterAVector", Edit3(r => Both(r, 1, "return_sequences", false)), "config.layers[3]", "a Bidirectional needs a sequence input [batch, time, features], but config.layers[1] returns a vector");
+        yield return Case("RepeatedName", Edit3(r => Layer(r, 4)["name"] = "layer_normalization"), "config.layers[4].config.name", "'layer_normalization' is already the name of config.layers[2]");
+        yield return Case("NameTooLong", Edit3(r => Layer(r, 5)["name"] = new string('n', 257)), "config.layers[5].config.name", "must have 1..256 characters, got 257");
+        yield return Case("LayersNotAList", Edit3(r => r["config"]!["layers"] = new JsonObject()), "config.layers", "must be a list of layers, got an object");
+        yield return Case("LayerConfigMissing", Edit3(r => r["config"]!["layers"]![5]!.AsObject().Remove("config")), "config.layers[5].config", "is missing");
+        yield return Case("OnlyAnInputLayer", Edit3(r => { JsonArray layers = r["config"]!["layers"]!.AsArray(); while (layers.Count > 1) layers.RemoveAt(1); }), "config.layers", "holds an InputLayer and no other layer");
+    }
+
+    [TestCaseSource(nameof(Refusals))]
+    public void Refused_WithTheJsonPathAndTheValue(string json, string path, string value)
+    {
+        var e = Assert.Throws<FormatException>(() => KerasConfig.ToSpec(json, source: "model.json"))!;
+        Assert.That(e.Message, Does.StartWith($"Keras config 'model.json': {path}: "));
+        Assert.That(e.Message, Does.Contain(value));
+    }
+
+    [Test]
+    public void TheBriefsExampleMessage_IsWhatARefusalSays()
+    {
+        var e = Assert.Throws<FormatException>(() => KerasConfig.ToSpec(Edit3(r => Both(r, 1, "activation", "relu"))))!;
+        Assert.That(e.Message, Is.EqualTo("Keras config: config.layers[1].config.layer.config.activation: 'relu' not supported (NumLstm's LSTM uses tanh)."));
+    }
+
+    [Test]
+    public void IgnoredFields_DoNotChangeTheSpec()
+    {
+        // trainable, seeds (layer and initializer), unroll, implementation, use_cudnn and the compile config are read and checked,
+        // not carried: NumLstm's seed argument drives initialization and dropout.
+        string json = Edit3(root =>
+        {
+            Both(root, 1, "trainable", false);
+            Both(root, 1, "seed", 1234);
+            Both(root, 1, "unroll", true);
+            Both(root, 1, "use_cudnn", "auto");
+            Layer(root, 5)["kernel_initializer"]!["config"]!["seed"] = 7;
+            root.AsObject().Remove("compile_config");
+        });
+        Assert.That(KerasConfig.ToSpec(json, seed: 3).ToJson(), Is.EqualTo(MissionSpec(3).ToJson()));
+        var e = Assert.Throws<FormatException>(() => KerasConfig.ToSpec(Edit3(root => Both(root, 1, "seed", "x"))))!;
+        Assert.That(e.Message, Does.Contain("config.layers[1].config.layer.config.seed: must be an integer or null, got 'x'"));
+    }
+}
+
+internal static class JsonNodeEditing
+{
+    public static string Apply(this JsonNode root, Action<JsonNode> edit)
+    {
+        edit(root);
+        return root.ToJsonString();
+    }
+}

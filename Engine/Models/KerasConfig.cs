@@ -1,0 +1,784 @@
+using System.Globalization;
+using System.Text.Json;
+using NumLstm.IO;
+using NumLstm.Layers;
+
+namespace NumLstm.Models;
+
+/// <summary>
+/// Reads a Keras model config, the JSON of <c>model.to_json()</c> from Keras 3 or tf.keras 2, into a
+/// <see cref="ModelSpec"/>: a Sequential of InputLayer, LSTM, Bidirectional(LSTM), LayerNormalization and Dense.
+/// Every option NumLstm does not implement is refused with a <see cref="FormatException"/> naming the JSON path and
+/// the value, never dropped; the fields read, refused and ignored are listed in docs/formats.md ("Keras model
+/// configs"). Weights are not read here: a config holds none.
+/// </summary>
+/// <remarks>
+/// The formats were checked against keras-team/keras: Keras 3 (keras/src/models/sequential.py get_config,
+/// layers/rnn/lstm.py, rnn.py, bidirectional.py, normalization/layer_normalization.py, core/dense.py,
+/// core/input_layer.py, saving/serialization_lib.py) and tf.keras 2 (keras/layers/rnn/lstm.py, base_rnn.py,
+/// bidirectional.py, engine/base_layer.py).
+/// </remarks>
+public static class KerasConfig
+{
+    /// <summary>Longest config accepted, in characters (a 1000-layer Keras 3 BiLSTM config is about 6 MB).</summary>
+    public const int MaxJsonLength = 16 * 1024 * 1024;
+
+    /// <summary>Deepest JSON nesting accepted (a Keras 3 BiLSTM config nests 9 deep; compile configs a few more).</summary>
+    public const int MaxDepth = 64;
+
+    /// <summary>
+    /// The spec of the Keras Sequential model <paramref name="json"/> describes. <paramref name="inputFeatures"/> is
+    /// used when the config does not say the input's last dimension (no InputLayer, batch_input_shape or build
+    /// config); when it does, the two must agree. <paramref name="source"/> names the input in error messages.
+    /// </summary>
+    public static ModelSpec ToSpec(string json, int seed = 0, int? inputFeatures = null, string? source = null)
+    {
+        ArgumentNullException.ThrowIfNull(json);
+        if (inputFeatures is <= 0) throw new ArgumentOutOfRangeException(nameof(inputFeatures), inputFeatures, "Input features must be positive.");
+        var reader = new Reader(source);
+        if (json.Length > MaxJsonLength)
+            throw reader.Fail("", $"{json.Length} characters is more than the {MaxJsonLength} a Keras config may have.");
+        JsonDocument document;
+        try
+        {
+            document = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = MaxDepth });
+        }
+        catch (JsonException e)
+        {
+            throw new FormatException($"{reader.Where}: invalid JSON (line {e.LineNumber}, byte {e.BytePositionInLine}): {e.Message}", e);
+        }
+        using (document)
+        {
+            return reader.Read(document.RootElement, seed, inputFeatures);
+        }
+    }
+
+    // --------------------------------------------------------------------------------------------------- the reader
+
+    private readonly record struct Flow(bool Sequence, int Features);
+
+    private sealed record KerasLayer(string Path, string ClassName, Obj Config, JsonElement? BuildConfig);
+
+    private static readonly string[] WrapperKeys = ["module", "class_name", "config", "registered_name", "build_config", "name"];
+    private static readonly string[] CommonKeys = ["name", "trainable", "dtype", "batch_input_shape"];
+    private static readonly string[] RegularizerKeys =
+        ["kernel_regularizer", "recurrent_regularizer", "bias_regularizer", "activity_regularizer", "beta_regularizer", "gamma_regularizer"];
+    private static readonly string[] ConstraintKeys =
+        ["kernel_constraint", "recurrent_constraint", "bias_constraint", "beta_constraint", "gamma_constraint"];
+
+    private static readonly string[] LstmKeys =
+    [
+        .. CommonKeys, "units", "activation", "recurrent_activation", "use_bias", "kernel_initializer", "recurrent_initializer",
+        "bias_initializer", "unit_forget_bias", .. RegularizerKeys[..4], .. ConstraintKeys[..3], "dropout", "recurrent_dropout",
+        "return_sequences", "return_state", "go_backwards", "stateful", "unroll", "time_major", "zero_output_for_mask",
+        "implementation", "seed", "use_cudnn", "enable_caching_device", "dynamic",
+    ];
+
+    private static readonly string[] BidirectionalKeys = [.. CommonKeys, "layer", "backward_layer", "merge_mode", "activity_regularizer", "dynamic"];
+
+    private static readonly string[] LayerNormKeys =
+    [
+        .. CommonKeys, "axis", "epsilon", "center", "scale", "rms_scaling", "beta_initializer", "gamma_initializer",
+        "beta_regularizer", "gamma_regularizer", "beta_constraint", "gamma_constraint", "activity_regularizer", "dynamic",
+    ];
+
+    private static readonly string[] DenseKeys =
+    [
+        .. CommonKeys, "units", "activation", "use_bias", "kernel_initializer", "bias_initializer", "kernel_regularizer",
+        "bias_regularizer", "activity_regularizer", "kernel_constraint", "bias_constraint", "lora_rank", "lora_alpha",
+        "quantization_config", "dynamic",
+    ];
+
+    private static readonly string[] InputLayerKeys = ["name", "batch_shape", "batch_input_shape", "dtype", "sparse", "ragged", "optional"];
+
+    /// <summary>Keys of a Bidirectional's backward layer that may differ from the forward layer's.</summary>
+    private static readonly HashSet<string> MirrorExempt = ["name", "go_backwards", "zero_output_for_mask", "seed", "trainable"];
+
+    private sealed class Reader
+    {
+        private readonly string? source;
+
+        public Reader(string? source)
+        {
+            this.source = source;
+            Where = source is null ? "Keras config" : $"Keras config '{Echo.Name(source)}'";
+        }
+
+        public string Where { get; }
+
+        public FormatException Fail(string path, string message) => new(path.Length == 0 ? $"{Where}: {message}" : $"{Where}: {path}: {message}");
+
+        public ModelSpec Read(JsonElement root, int seed, int? inputFeatures)
+        {
+            Obj model = Object(root, "");
+            model.OnlyKnown(["module", "class_name", "config", "registered_name", "build_config", "compile_config", "keras_version", "backend"]);
+            string className = RequiredString(model, "class_name");
+            if (className is "Functional" or "Model")
+                throw Fail(model.At("class_name"), $"'{Echo.Name(className)}' is not supported: NumLstm reads a Sequential model (rebuild the stack as keras.Sequential, or describe it with ModelBuilder).");
+            if (className != "Sequential")
+                throw Fail(model.At("class_name"), $"'{Echo.Name(className)}' is not a model class NumLstm reads (expected Sequential).");
+            CheckKerasClass(model, className);
+
+            // Keras up to 2.2 wrote the layer list itself as the config; later versions an object holding it.
+            JsonElement configElement = model.Required("config");
+            JsonElement layersElement;
+            string layersPath;
+            // Where the config says the input shape: the InputLayer and the first layer (pass 1) are named first in
+            // messages, the model-level build shapes after them.
+            var inputShapes = new List<(int Features, string Path)>();
+            var modelShapes = new List<(JsonElement Shape, string Path)>();
+            if (configElement.ValueKind == JsonValueKind.Array)
+            {
+                layersElement = configElement;
+                layersPath = "config";
+            }
+            else
+            {
+                Obj config = Object(configElement, "config");
+                config.OnlyKnown(["name", "layers", "trainable", "dtype", "build_input_shape"]);
+                OptionalName(config);
+                OptionalBool(config, "trainable", true);
+                CheckDtype(config.Get("dtype"), config.At("dtype"));
+                if (config.Get("build_input_shape") is { ValueKind: not JsonValueKind.Null } built)
+                    modelShapes.Add((built, config.At("build_input_shape")));
+                layersElement = config.Required("layers");
+                layersPath = config.At("layers");
+            }
+            if (model.Get("build_config") is { ValueKind: not JsonValueKind.Null } rootBuild)
+            {
+                modelShapes.Add(BuildInputShape(rootBuild, model.At("build_config")));
+            }
+
+            if (layersElement.ValueKind != JsonValueKind.Array) throw Fail(layersPath, $"must be a list of layers, got {Kind(layersElement)}.");
+            int count = layersElement.GetArrayLength();
+            if (count == 0) throw Fail(layersPath, "holds no layer.");
+            if (count > ModelSpec.MaxLayers + 1) throw Fail(layersPath, $"{count} layers is more than the {ModelSpec.MaxLayers} a NumLstm model may have.");
+
+            // Pass 1: the layer objects, and every place that says the input's shape.
+            var layers = new List<KerasLayer>(count);
+            int k = 0;
+            foreach (JsonElement element in layersElement.EnumerateArray())
+            {
+                string path = $"{layersPath}[{k}]";
+                Obj wrapper = Object(element, path);
+                wrapper.OnlyKnown(WrapperKeys);
+                string layerClass = RequiredString(wrapper, "class_name");
+                CheckKerasClass(wrapper, layerClass);
+                if (wrapper.Get("name") is { } outerName) String(outerName, wrapper.At("name"));
+                Obj layerConfig = Object(wrapper.Required("config"), wrapper.At("config"));
+                JsonElement? build = wrapper.Get("build_config") is { ValueKind: not JsonValueKind.Null } b ? b : null;
+                if (layerClass == "InputLayer")
+                {
+                    if (k != 0) throw Fail(wrapper.At("class_name"), "an InputLayer must be the first layer.");
+                    if (ReadInputLayer(layerConfig) is { } declared) inputShapes.Add(declared);
+                }
+                else if (layers.Count == 0 && layerClass is ("LSTM" or "Bidirectional" or "LayerNormalization" or "Dense"))
+                {
+                    // tf.keras 2 writes the model's input shape on its first layer (and inside a Bidirectional's
+                    // wrapped layer when it was given there); Keras 3 writes a build config on every built layer.
+                    if (layerConfig.Get("batch_input_shape") is { ValueKind: not JsonValueKind.Null } shape)
+                        inputShapes.Add((InputFeaturesOf(shape, layerConfig.At("batch_input_shape")), layerConfig.At("batch_input_shape")));
+                    if (layerClass == "Bidirectional" && layerConfig.Get("layer") is { ValueKind: JsonValueKind.Object } inner
+                        && inner.TryGetProperty("config", out JsonElement innerConfig) && innerConfig.ValueKind == JsonValueKind.Object
+                        && innerConfig.TryGetProperty("batch_input_shape", out JsonElement innerShape) && innerShape.ValueKind != JsonValueKind.Null)
+                        inputShapes.Add((InputFeaturesOf(innerShape, layerConfig.At("layer") + ".config.batch_input_shape"), layerConfig.At("layer") + ".config.batch_input_shape"));
+                    if (build is { } firstBuild)
+                    {
+                        (JsonElement s, string p) = BuildInputShape(firstBuild, wrapper.At("build_config"));
+                        inputShapes.Add((InputFeaturesOf(s, p), p));
+                    }
+                }
+                if (layerClass != "InputLayer") layers.Add(new KerasLayer(path, layerClass, layerConfig, build));
+                k++;
+            }
+            if (layers.Count == 0) throw Fail(layersPath, "holds an InputLayer and no other layer.");
+
+            foreach ((JsonElement shape, string path) in modelShapes) inputShapes.Add((InputFeaturesOf(shape, path), path));
+            int features = InputFeatures(inputShapes, inputFeatures);
+
+            // Pass 2: each layer mapped, with the shape flowing through the stack checked against what Keras wrote.
+            var flow = new Flow(true, features);
+            var specs = new List<LayerSpec>(layers.Count);
+            var names = new Dictionary<string, string>(StringComparer.Ordinal);
+            string? vectorFrom = null;
+            foreach (KerasLayer layer in layers)
+            {
+                if (layer.ClassName is not ("LSTM" or "Bidirectional" or "LayerNormalization" or "Dense")) throw Unsupported(layer);
+                if (layer.BuildConfig is { } build)
+                {
+                    (JsonElement shape, string path) = BuildInputShape(build, layer.Path + ".build_config");
+                    CheckShape(shape, path, flow);
+                }
+                if (layer.Config.Get("batch_input_shape") is { ValueKind: not JsonValueKind.Null } given)
+                    CheckShape(given, layer.Config.At("batch_input_shape"), flow);
+                if (layer.ClassName is "LSTM" or "Bidirectional" && !flow.Sequence)
+                    throw Fail(layer.Path, $"a{(layer.ClassName == "LSTM" ? "n" : "")} {layer.ClassName} needs a sequence input [batch, time, features], but {vectorFrom} returns a vector (return_sequences is false there).");
+                LayerSpec spec = layer.ClassName switch
+                {
+                    "LSTM" => ReadLstm(layer.Config, out _),
+                    "Bidirectional" => ReadBidirectional(layer.Config, flow),
+                    "LayerNormalization" => ReadLayerNorm(layer.Config, flow),
+                    _ => ReadDense(layer.Config),
+                };
+                if (spec.Name is { } name)
+                {
+                    if (names.TryGetValue(name, out string? earlier))
+                        throw Fail(layer.Config.At("name"), $"'{Echo.Name(name)}' is already the name of {earlier}; layer names must be unique.");
+                    names[name] = layer.Path;
+                }
+                specs.Add(spec);
+                flow = spec.Type switch
+                {
+                    "lstm" => new Flow(spec.ReturnSequences, spec.Units),
+                    "bidirectional" => new Flow(spec.ReturnSequences, spec.Merge == MergeMode.Concat ? 2 * spec.Units : spec.Units),
+                    "dense" => flow with { Features = spec.Units },
+                    _ => flow,
+                };
+                if (!flow.Sequence) vectorFrom ??= layer.Path;
+            }
+
+            var result = new ModelSpec { InputFeatures = features, Seed = seed, Layers = specs };
+            result.Validate(source);
+            return result;
+        }
+
+        private FormatException Unsupported(KerasLayer layer)
+        {
+            string why = layer.ClassName switch
+            {
+                "Masking" => "NumLstm takes masks with the batch (sequence lengths or a [batch, time] mask), not from a layer: drop Masking and pass the lengths",
+                "Dropout" or "SpatialDropout1D" or "GaussianDropout" or "AlphaDropout" =>
+                    "NumLstm has dropout inside its LSTM layers only (dropout, recurrent_dropout), no dropout layer between layers",
+                "GRU" or "SimpleRNN" or "RNN" or "ConvLSTM1D" => "NumLstm's recurrent layer is the LSTM",
+                "Activation" => "NumLstm applies an activation only as a Dense layer's activation",
+                _ => "NumLstm reads InputLayer, LSTM, Bidirectional(LSTM), LayerNormalization and Dense",
+            };
+            return Fail(layer.Path + ".class_name", $"'{Echo.Name(layer.ClassName)}' is not supported ({why}).");
+        }
+
+        // ------------------------------------------------------------------------------------------------ input shape
+
+        private (int Features, string Path)? ReadInputLayer(Obj c)
+        {
+            c.OnlyKnown(InputLayerKeys);
+            OptionalName(c);
+            CheckDtype(c.Get("dtype"), c.At("dtype"));
+            foreach (string flag in new[] { "sparse", "ragged", "optional" })
+                if (OptionalBool(c, flag, false))
+                    throw Fail(c.At(flag), $"true is not supported (NumLstm takes dense [batch, time, features] inputs, with a mask for padding).");
+            JsonElement? batchShape = c.Get("batch_shape") is { ValueKind: not JsonValueKind.Null } s ? s : null;
+            JsonElement? batchInputShape = c.Get("batch_input_shape") is { ValueKind: not JsonValueKind.Null } t ? t : null;
+            if (batchShape is not null && batchInputShape is not null)
+                throw Fail(c.At("batch_input_shape"), "an InputLayer with both batch_shape and batch_input_shape is ambiguous.");
+            if ((batchShape ?? batchInputShape) is not { } shape) return null;
+            string path = c.At(batchShape is not null ? "batch_shape" : "batch_input_shape");
+            return (InputFeaturesOf(shape, path), path);
+        }
+
+        private (JsonElement Shape, string Path) BuildInputShape(JsonElement build, string path)
+        {
+            Obj o = Object(build, path);
+            o.OnlyKnown(["input_shape"]);
+            return (o.Required("input_shape"), o.At("input_shape"));
+        }
+
+        /// <summary>The last dimension of a model input shape, which must be [batch, time, features].</summary>
+        private int InputFeaturesOf(JsonElement shape, string path)
+        {
+            int?[] dims = Shape(shape, path);
+            if (dims.Length != 3)
+                throw Fail(path, $"a shape of rank {dims.Length} is not supported: a NumLstm model takes [batch, time, features] sequences.");
+            return dims[2] ?? throw Fail(path, "the last dimension (the input features) is null; NumLstm needs it.");
+        }
+
+        private int InputFeatures(List<(int Features, string Path)> shapes, int? argument)
+        {
+            for (int j = 1; j < shapes.Count; j++)
+                if (shapes[j].Features != shapes[0].Features)
+                    throw Fail(shapes[j].Path, $"says {shapes[j].Features} input features, but {shapes[0].Path} says {shapes[0].Features}.");
+            if (shapes.Count > 0)
+            {
+                if (argument is { } given && given != shapes[0].Features)
+                    throw Fail(shapes[0].Path, $"says {shapes[0].Features} input features, but the inputFeatures argument is {given}.");
+                return shapes[0].Features;
+            }
+            return argument ?? throw Fail("", "the config does not say the input's shape (no InputLayer, batch_input_shape or build config): pass inputFeatures.");
+        }
+
+        private void CheckShape(JsonElement shape, string path, Flow flow)
+        {
+            int?[] dims = Shape(shape, path);
+            int rank = flow.Sequence ? 3 : 2;
+            string expected = flow.Sequence ? $"[batch, time, {flow.Features}]" : $"[batch, {flow.Features}]";
+            if (dims.Length != rank || dims[^1] is { } last && last != flow.Features)
+                throw Fail(path, $"{Describe(shape)} does not fit the input this layer gets in NumLstm, {expected}.");
+        }
+
+        private int?[] Shape(JsonElement shape, string path)
+        {
+            if (shape.ValueKind != JsonValueKind.Array) throw Fail(path, $"must be a shape (a list of sizes), got {Kind(shape)}.");
+            int rank = shape.GetArrayLength();
+            if (rank > 8) throw Fail(path, $"a shape of rank {rank} is not supported.");
+            var dims = new int?[rank];
+            int d = 0;
+            foreach (JsonElement size in shape.EnumerateArray())
+            {
+                string at = $"{path}[{d}]";
+                if (size.ValueKind == JsonValueKind.Null) dims[d] = null;
+                else if (size.ValueKind == JsonValueKind.Number && size.TryGetInt32(out int value) && value > 0) dims[d] = value;
+                else throw Fail(at, $"must be a positive integer or null, got {Describe(size)}.");
+                d++;
+            }
+            return dims;
+        }
+
+        // ------------------------------------------------------------------------------------------------------ layers
+
+        private LayerSpec ReadLstm(Obj c, out bool goBackwards)
+        {
+            c.OnlyKnown(LstmKeys);
+            string? name = OptionalName(c);
+            OptionalBool(c, "trainable", true);
+            OptionalBool(c, "dynamic", false);
+            CheckDtype(c.Get("dtype"), c.At("dtype"));
+            int units = Int(c, "units", 1, ModelSpec.MaxRecurrentUnits);
+            string activation = ActivationName(c, "activation", "tanh");
+            if (activation != "tanh") throw Fail(c.At("activation"), $"'{Echo.Name(activation)}' not supported (NumLstm's LSTM uses tanh).");
+            string recurrent = ActivationName(c, "recurrent_activation", "sigmoid");
+            if (recurrent == "hard_sigmoid")
+                throw Fail(c.At("recurrent_activation"), "'hard_sigmoid' not supported (Keras 2's old default; NumLstm's gates use the logistic sigmoid, Keras 3's default).");
+            if (recurrent != "sigmoid") throw Fail(c.At("recurrent_activation"), $"'{Echo.Name(recurrent)}' not supported (NumLstm's gates use sigmoid).");
+            if (!OptionalBool(c, "use_bias", true)) throw Fail(c.At("use_bias"), "false not supported (NumLstm's LSTM always has a bias).");
+            if (!OptionalBool(c, "unit_forget_bias", true))
+                throw Fail(c.At("unit_forget_bias"), "false not supported (NumLstm initializes the forget-gate bias to 1, as Keras' default).");
+            CheckInitializer(c, "kernel_initializer", Initializer.GlorotUniform, "the LSTM kernel");
+            CheckInitializer(c, "recurrent_initializer", Initializer.Orthogonal, "the LSTM recurrent kernel");
+            CheckInitializer(c, "bias_initializer", Initializer.Zeros, "the LSTM bias");
+            CheckNoRegularizersOrConstraints(c);
+            double dropout = Rate(c, "dropout"), recurrentDropout = Rate(c, "recurrent_dropout");
+            bool returnSequences = OptionalBool(c, "return_sequences", false);
+            if (OptionalBool(c, "return_state", false)) throw Fail(c.At("return_state"), "true not supported (a NumLstm layer returns its output only).");
+            if (OptionalBool(c, "stateful", false))
+                throw Fail(c.At("stateful"), "true not supported (a NumLstm model starts each call from zero state; use a StreamingSession to carry the state across calls).");
+            if (OptionalBool(c, "time_major", false)) throw Fail(c.At("time_major"), "true not supported (NumLstm takes [batch, time, features]).");
+            goBackwards = OptionalBool(c, "go_backwards", false);
+            bool zeroOutputForMask = OptionalBool(c, "zero_output_for_mask", false);
+            OptionalBool(c, "unroll", false);
+            OptionalBool(c, "enable_caching_device", true);
+            if (c.Get("implementation") is { ValueKind: not JsonValueKind.Null } implementation
+                && !(implementation.ValueKind == JsonValueKind.Number && implementation.TryGetInt32(out int mode) && mode is 0 or 1 or 2))
+                throw Fail(c.At("implementation"), $"{Describe(implementation)} is not a Keras LSTM implementation (0, 1 or 2).");
+            if (c.Get("seed") is { ValueKind: not JsonValueKind.Null } seed && !(seed.ValueKind == JsonValueKind.Number && seed.TryGetInt64(out _)))
+                throw Fail(c.At("seed"), $"must be an integer or null, got {Describe(seed)}.");
+            if (c.Get("use_cudnn") is { } cudnn && cudnn.ValueKind is not (JsonValueKind.True or JsonValueKind.False)
+                && !(cudnn.ValueKind == JsonValueKind.String && String(cudnn, c.At("use_cudnn")) == "auto"))
+                throw Fail(c.At("use_cudnn"), $"must be \"auto\", true or false, got {Describe(cudnn)}.");
+            return LayerSpec.Lstm(units, returnSequences, dropout, recurrentDropout, goBackwards: goBackwards) with { Name = name, ZeroOutputForMask = zeroOutputForMask };
+        }
+
+        private LayerSpec ReadBidirectional(Obj c, Flow input)
+        {
+            c.OnlyKnown(BidirectionalKeys);
+            string? name = OptionalName(c);
+            OptionalBool(c, "trainable", true);
+            OptionalBool(c, "dynamic", false);
+            CheckDtype(c.Get("dtype"), c.At("dtype"));
+            CheckNoRegularizersOrConstraints(c);   // Keras 3 writes a wrapper's activity_regularizer when one is set
+
+            Obj forwardConfig = WrappedLstm(c, "layer", input);
+            LayerSpec forward = ReadLstm(forwardConfig, out bool forwardBackwards);
+            if (forwardBackwards) throw Fail(forwardConfig.At("go_backwards"), LayerSpec.BidirectionalGoBackwards);
+
+            // Keras 3 writes the backward copy it made (go_backwards true, "backward_" name); tf.keras 2 only a
+            // backward_layer the user gave. NumLstm builds the mirror of the forward layer, so any other is refused.
+            if (c.Get("backward_layer") is { ValueKind: not JsonValueKind.Null })
+            {
+                Obj backwardConfig = WrappedLstm(c, "backward_layer", input);
+                ReadLstm(backwardConfig, out bool backwardBackwards);
+                if (!backwardBackwards)
+                    throw Fail(backwardConfig.At("go_backwards"), "false: the backward layer must go backwards (Keras raises for two forward directions).");
+                foreach (string key in forwardConfig.Keys.Union(backwardConfig.Keys).Where(key => !MirrorExempt.Contains(key)).Order(StringComparer.Ordinal))
+                {
+                    JsonElement? f = forwardConfig.Get(key), b = backwardConfig.Get(key);
+                    if (f is null || b is null || !JsonElement.DeepEquals(f.Value, b.Value))
+                        throw Fail(backwardConfig.At(key),
+                            $"{(b is { } bv ? Describe(bv) : "(absent)")} differs from the forward layer's {(f is { } fv ? Describe(fv) : "(absent)")} at {forwardConfig.At(key)}: NumLstm's Bidirectional runs the mirror of the forward LSTM.");
+                }
+            }
+
+            MergeMode merge;
+            JsonElement? mergeElement = c.Get("merge_mode");
+            if (mergeElement is null) merge = MergeMode.Concat;
+            else if (mergeElement.Value.ValueKind == JsonValueKind.Null)
+                throw Fail(c.At("merge_mode"), "null not supported (Keras then returns the two directions as a list; NumLstm merges them: concat, sum, mul or ave).");
+            else
+            {
+                string mode = String(mergeElement.Value, c.At("merge_mode"));
+                merge = mode switch
+                {
+                    "concat" => MergeMode.Concat,
+                    "sum" => MergeMode.Sum,
+                    "mul" => MergeMode.Mul,
+                    "ave" => MergeMode.Ave,
+                    _ => throw Fail(c.At("merge_mode"), $"'{Echo.Name(mode)}' not supported (concat, sum, mul or ave)."),
+                };
+            }
+            // A Bidirectional forces zero_output_for_mask to return_sequences on both directions (Keras 2 and 3), so the
+            // wrapped layer's value is not read; its name is Keras' forward_ copy's, the spec takes the wrapper's.
+            return LayerSpec.Bidirectional(forward with { Name = null, ZeroOutputForMask = false }, merge) with { Name = name };
+        }
+
+        private Obj WrappedLstm(Obj bidirectional, string key, Flow input)
+        {
+            Obj wrapper = Object(bidirectional.Required(key), bidirectional.At(key));
+            wrapper.OnlyKnown(WrapperKeys);
+            string className = RequiredString(wrapper, "class_name");
+            CheckKerasClass(wrapper, className);
+            if (className != "LSTM")
+                throw Fail(wrapper.At("class_name"), $"'{Echo.Name(className)}' not supported (NumLstm's Bidirectional wraps an LSTM).");
+            if (wrapper.Get("build_config") is { ValueKind: not JsonValueKind.Null } build)
+            {
+                (JsonElement shape, string path) = BuildInputShape(build, wrapper.At("build_config"));
+                CheckShape(shape, path, input);
+            }
+            Obj config = Object(wrapper.Required("config"), wrapper.At("config"));
+            if (config.Get("batch_input_shape") is { ValueKind: not JsonValueKind.Null } given) CheckShape(given, config.At("batch_input_shape"), input);
+            return config;
+        }
+
+        private LayerSpec ReadLayerNorm(Obj c, Flow input)
+        {
+            c.OnlyKnown(LayerNormKeys);
+            string? name = OptionalName(c);
+            OptionalBool(c, "trainable", true);
+            OptionalBool(c, "dynamic", false);
+            CheckDtype(c.Get("dtype"), c.At("dtype"));
+            // Keras 3 writes -1 before the layer is built and [-1] after; tf.keras 2 makes negative axes positive when
+            // it builds, so a built config holds [2] on a sequence and [1] on a vector.
+            int last = input.Sequence ? 2 : 1;
+            if (c.Get("axis") is { } axis)
+            {
+                JsonElement single = axis;
+                if (axis.ValueKind == JsonValueKind.Array)
+                {
+                    if (axis.GetArrayLength() != 1) throw Fail(c.At("axis"), $"{Describe(axis)} not supported (NumLstm's LayerNorm normalizes the last axis only: -1).");
+                    single = axis[0];
+                }
+                if (!(single.ValueKind == JsonValueKind.Number && single.TryGetInt32(out int value) && (value == -1 || value == last)))
+                    throw Fail(c.At("axis"), $"{Describe(axis)} not supported (NumLstm's LayerNorm normalizes the last axis: -1, or {last} on this {(input.Sequence ? "sequence" : "vector")} input).");
+            }
+            double epsilon = c.Get("epsilon") is { } e ? Number(e, c.At("epsilon")) : LayerNorm<float>.KerasEpsilon;
+            if (!LayerNorm<float>.IsUsableEpsilon(epsilon))
+                throw Fail(c.At("epsilon"), $"{epsilon.ToString("R", CultureInfo.InvariantCulture)} not supported (it must be finite and > 0, also in float).");
+            bool center = OptionalBool(c, "center", true), scale = OptionalBool(c, "scale", true);
+            if (OptionalBool(c, "rms_scaling", false)) throw Fail(c.At("rms_scaling"), "true not supported (NumLstm's LayerNorm subtracts the mean).");
+            CheckInitializer(c, "gamma_initializer", Initializer.Ones, "LayerNorm's gamma");
+            CheckInitializer(c, "beta_initializer", Initializer.Zeros, "LayerNorm's beta");
+            CheckNoRegularizersOrConstraints(c);
+            return LayerSpec.LayerNorm(epsilon, center, scale) with { Name = name };
+        }
+
+        private LayerSpec ReadDense(Obj c)
+        {
+            c.OnlyKnown(DenseKeys);
+            string? name = OptionalName(c);
+            OptionalBool(c, "trainable", true);
+            OptionalBool(c, "dynamic", false);
+            CheckDtype(c.Get("dtype"), c.At("dtype"));
+            int units = Int(c, "units", 1, ModelSpec.MaxDenseUnits);
+            string activationName = ActivationName(c, "activation", "linear");
+            Activation activation = activationName switch
+            {
+                "linear" => Activation.Linear,
+                "relu" => Activation.Relu,
+                "tanh" => Activation.Tanh,
+                "sigmoid" => Activation.Sigmoid,
+                "softmax" => Activation.Softmax,
+                _ => throw Fail(c.At("activation"), $"'{Echo.Name(activationName)}' not supported (NumLstm's Dense applies linear, relu, tanh, sigmoid or softmax)."),
+            };
+            bool useBias = OptionalBool(c, "use_bias", true);
+            CheckInitializer(c, "kernel_initializer", Initializer.GlorotUniform, "the Dense kernel");
+            CheckInitializer(c, "bias_initializer", Initializer.Zeros, "the Dense bias");
+            CheckNoRegularizersOrConstraints(c);
+            foreach (string key in new[] { "lora_rank", "lora_alpha" })
+                if (c.Get(key) is { ValueKind: not JsonValueKind.Null } lora)
+                    throw Fail(c.At(key), $"{Describe(lora)} not supported (NumLstm's Dense has no LoRA factors).");
+            if (c.Get("quantization_config") is { ValueKind: not JsonValueKind.Null } quantization)
+                throw Fail(c.At("quantization_config"), $"{Describe(quantization)} not supported (NumLstm's Dense is not quantized).");
+            return LayerSpec.Dense(units, activation, useBias) with { Name = name };
+        }
+
+        // -------------------------------------------------------------------------------------------- option checks
+
+        private enum Initializer { GlorotUniform, Orthogonal, Zeros, Ones }
+
+        /// <summary>Accepts the initializer NumLstm uses for this weight, as tf.keras 2 ({class_name, config}), Keras 3
+        /// ({module, class_name, config, registered_name}) or a name string writes it; seeds are ignored.</summary>
+        private void CheckInitializer(Obj c, string key, Initializer expected, string what)
+        {
+            if (c.Get(key) is not { } value) return;
+            string path = c.At(key);
+            string keras = expected switch
+            {
+                Initializer.GlorotUniform => "glorot_uniform",
+                Initializer.Orthogonal => "orthogonal with gain 1",
+                Initializer.Zeros => "zeros",
+                _ => "ones",
+            };
+            FormatException Refused(string found) => Fail(path, $"{found} not supported (NumLstm initializes {what} with {keras}, Keras' default).");
+            if (value.ValueKind == JsonValueKind.String)
+            {
+                string text = String(value, path);
+                bool ok = expected switch
+                {
+                    Initializer.GlorotUniform => text is "glorot_uniform" or "GlorotUniform",
+                    Initializer.Orthogonal => text is "orthogonal" or "Orthogonal" or "OrthogonalInitializer",
+                    Initializer.Zeros => text is "zeros" or "Zeros",
+                    _ => text is "ones" or "Ones",
+                };
+                if (!ok) throw Refused($"'{Echo.Name(text)}'");
+                return;
+            }
+            if (value.ValueKind != JsonValueKind.Object) throw Refused(Describe(value));
+            Obj wrapper = Object(value, path);
+            wrapper.OnlyKnown(["module", "class_name", "config", "registered_name"]);
+            string className = RequiredString(wrapper, "class_name");
+            CheckKerasClass(wrapper, className);
+            Obj config = wrapper.Get("config") is { } configElement ? Object(configElement, wrapper.At("config")) : Object(EmptyObject, wrapper.At("config"));
+            switch (expected, className)
+            {
+                case (Initializer.GlorotUniform, "GlorotUniform"):
+                    config.OnlyKnown(["seed"]);
+                    CheckSeed(config);
+                    return;
+                case (Initializer.GlorotUniform, "VarianceScaling"):
+                    // tf.keras 2.0–2.2 wrote glorot_uniform as VarianceScaling(scale=1, mode="fan_avg", distribution="uniform").
+                    config.OnlyKnown(["scale", "mode", "distribution", "seed"]);
+                    CheckSeed(config);
+                    if (config.Get("scale") is not { } scaleElement || Number(scaleElement, config.At("scale")) != 1.0
+                        || config.Get("mode") is not { } modeElement || String(modeElement, config.At("mode")) != "fan_avg"
+                        || config.Get("distribution") is not { } distribution || String(distribution, config.At("distribution")) != "uniform")
+                        throw Refused("a VarianceScaling other than glorot_uniform's (scale 1, fan_avg, uniform)");
+                    return;
+                case (Initializer.Orthogonal, "Orthogonal" or "OrthogonalInitializer"):
+                    config.OnlyKnown(["gain", "seed"]);
+                    CheckSeed(config);
+                    if (config.Get("gain") is { } gain && Number(gain, config.At("gain")) != 1.0)
+                        throw Fail(config.At("gain"), $"{Describe(gain)} not supported (NumLstm initializes {what} with {keras}, Keras' default).");
+                    return;
+                case (Initializer.Zeros, "Zeros"):
+                case (Initializer.Ones, "Ones"):
+                    config.OnlyKnown([]);
+                    return;
+                default:
+                    throw Fail(wrapper.At("class_name"), $"'{Echo.Name(className)}' not supported (NumLstm initializes {what} with {keras}, Keras' default).");
+            }
+        }
+
+        private static readonly JsonElement EmptyObject = JsonDocument.Parse("{}").RootElement.Clone();
+
+        private void CheckSeed(Obj config)
+        {
+            if (config.Get("seed") is { ValueKind: not JsonValueKind.Null } seed && !(seed.ValueKind == JsonValueKind.Number && seed.TryGetInt64(out _)))
+                throw Fail(config.At("seed"), $"must be an integer or null, got {Describe(seed)}.");
+        }
+
+        private void CheckNoRegularizersOrConstraints(Obj c)
+        {
+            foreach (string key in RegularizerKeys)
+                if (c.Get(key) is { ValueKind: not JsonValueKind.Null } regularizer)
+                    throw Fail(c.At(key), $"{Describe(regularizer)} not supported (NumLstm's losses add no weight penalty; AdamW's weight decay is the option it has).");
+            foreach (string key in ConstraintKeys)
+                if (c.Get(key) is { ValueKind: not JsonValueKind.Null } constraint)
+                    throw Fail(c.At(key), $"{Describe(constraint)} not supported (NumLstm does not constrain weights after a step).");
+        }
+
+        /// <summary>float32 or float64 (either a dtype string or a DTypePolicy object of that name); NumLstm builds
+        /// either with Build&lt;float&gt; or Build&lt;double&gt;, so the value is checked, not kept.</summary>
+        private void CheckDtype(JsonElement? dtype, string path)
+        {
+            if (dtype is not { } value || value.ValueKind == JsonValueKind.Null) return;
+            string name;
+            if (value.ValueKind == JsonValueKind.String) name = String(value, path);
+            else if (value.ValueKind == JsonValueKind.Object)
+            {
+                Obj policy = Object(value, path);
+                policy.OnlyKnown(["module", "class_name", "config", "registered_name"]);
+                string className = RequiredString(policy, "class_name");
+                CheckKerasClass(policy, className);
+                if (className is not ("DTypePolicy" or "FloatDTypePolicy" or "Policy"))
+                    throw Fail(policy.At("class_name"), $"'{Echo.Name(className)}' not supported (NumLstm computes in float32 or float64, unquantized).");
+                Obj config = Object(policy.Required("config"), policy.At("config"));
+                config.OnlyKnown(["name"]);
+                name = RequiredString(config, "name");
+                path = config.At("name");
+            }
+            else throw Fail(path, $"must be a dtype name or a DTypePolicy, got {Kind(value)}.");
+            if (name is not ("float32" or "float64"))
+                throw Fail(path, $"'{Echo.Name(name)}' not supported (NumLstm computes in float32 or float64: build with Build<float>() or Build<double>()).");
+        }
+
+        /// <summary>Keras 3 names a built-in class with a "keras…" module and a null registered_name; anything else
+        /// (a class registered by a user, even under a Keras class name) is not the Keras layer NumLstm implements.</summary>
+        private void CheckKerasClass(Obj wrapper, string className)
+        {
+            if (wrapper.Get("module") is { ValueKind: not JsonValueKind.Null } module)
+            {
+                string text = String(module, wrapper.At("module"));
+                if (!(text == "keras" || text.StartsWith("keras.", StringComparison.Ordinal) || text == "tf_keras" || text.StartsWith("tf_keras.", StringComparison.Ordinal)))
+                    throw Fail(wrapper.At("module"), $"'{Echo.Name(text)}' is not a Keras module: '{Echo.Name(className)}' is a custom class, which NumLstm does not read.");
+            }
+            if (wrapper.Get("registered_name") is { ValueKind: not JsonValueKind.Null } registered)
+            {
+                string text = String(registered, wrapper.At("registered_name"));
+                if (text != className)
+                    throw Fail(wrapper.At("registered_name"), $"'{Echo.Name(text)}' is a custom class registered by a user, which NumLstm does not read.");
+            }
+        }
+
+        // ---------------------------------------------------------------------------------------------- JSON values
+
+        private string ActivationName(Obj c, string key, string fallback)
+        {
+            if (c.Get(key) is not { } value) return fallback;
+            // Keras serializes a built-in activation as its name; activations.get(None) is linear.
+            if (value.ValueKind == JsonValueKind.Null) return "linear";
+            if (value.ValueKind != JsonValueKind.String)
+                throw Fail(c.At(key), $"{Describe(value)} not supported (a custom activation; NumLstm reads the built-in ones by name).");
+            return String(value, c.At(key));
+        }
+
+        private string? OptionalName(Obj c)
+        {
+            if (c.Get("name") is not { } value || value.ValueKind == JsonValueKind.Null) return null;
+            string name = String(value, c.At("name"));
+            if (name.Length is 0 or > ModelSpec.MaxNameLength)
+                throw Fail(c.At("name"), $"must have 1..{ModelSpec.MaxNameLength} characters, got {name.Length}.");
+            return name;
+        }
+
+        private double Rate(Obj c, string key)
+        {
+            if (c.Get(key) is not { } value) return 0;
+            double rate = Number(value, c.At(key));
+            if (!(rate >= 0 && rate < 1)) throw Fail(c.At(key), $"{Describe(value)} not supported (NumLstm's dropout rates are in [0, 1)).");
+            return rate;
+        }
+
+        private int Int(Obj c, string key, int min, int max)
+        {
+            JsonElement value = c.Required(key);
+            if (value.ValueKind != JsonValueKind.Number || !value.TryGetInt64(out long number))
+                throw Fail(c.At(key), $"must be an integer, got {Describe(value)}.");
+            if (number < min || number > max) throw Fail(c.At(key), $"must be in {min}..{max}, got {number}.");
+            return (int)number;
+        }
+
+        private double Number(JsonElement value, string path)
+        {
+            if (value.ValueKind != JsonValueKind.Number || !value.TryGetDouble(out double number) || !double.IsFinite(number))
+                throw Fail(path, $"must be a finite number, got {Describe(value)}.");
+            return number;
+        }
+
+        private bool OptionalBool(Obj c, string key, bool fallback)
+        {
+            if (c.Get(key) is not { } value) return fallback;
+            return value.ValueKind switch
+            {
+                JsonValueKind.True => true,
+                JsonValueKind.False => false,
+                _ => throw Fail(c.At(key), $"must be true or false, got {Describe(value)}."),
+            };
+        }
+
+        private string RequiredString(Obj c, string key) => String(c.Required(key), c.At(key));
+
+        public string String(JsonElement value, string path)
+        {
+            if (value.ValueKind != JsonValueKind.String) throw Fail(path, $"must be a string, got {Describe(value)}.");
+            try
+            {
+                return value.GetString()!;
+            }
+            catch (InvalidOperationException e)
+            {
+                // A lone surrogate escape ("\ud800") parses as JSON but is no .NET string.
+                throw new FormatException($"{Where}: {path}: the string is not valid text ({e.Message}).", e);
+            }
+        }
+
+        public Obj Object(JsonElement value, string path)
+        {
+            if (value.ValueKind != JsonValueKind.Object) throw Fail(path, $"must be an object, got {Describe(value)}.");
+            return new Obj(this, value, path);
+        }
+
+        /// <summary>A value as an error message shows it: strings and numbers capped, containers by kind.</summary>
+        public static string Describe(JsonElement value) => value.ValueKind switch
+        {
+            JsonValueKind.String => "'" + Echo.Text(value.GetRawText().Trim('"'), 64) + "'",
+            JsonValueKind.Number => Echo.Text(value.GetRawText(), 64),
+            JsonValueKind.True => "true",
+            JsonValueKind.False => "false",
+            JsonValueKind.Null => "null",
+            JsonValueKind.Object when value.TryGetProperty("class_name", out JsonElement c) && c.ValueKind == JsonValueKind.String
+                => $"an object of class_name '{Echo.Text(c.GetRawText().Trim('"'), 64)}'",
+            JsonValueKind.Array => $"a list of {value.GetArrayLength()}",
+            _ => Kind(value),
+        };
+
+        public static string Kind(JsonElement value) => value.ValueKind switch
+        {
+            JsonValueKind.Object => "an object",
+            JsonValueKind.Array => "a list",
+            JsonValueKind.String => "a string",
+            JsonValueKind.Number => "a number",
+            JsonValueKind.True or JsonValueKind.False => "a boolean",
+            _ => "null",
+        };
+    }
+
+    /// <summary>A JSON object with its path, its fields read once (a repeated key is refused, not "the last wins").</summary>
+    private sealed class Obj
+    {
+        private readonly Reader reader;
+        private readonly Dictionary<string, JsonElement> fields = new(StringComparer.Ordinal);
+
+        public Obj(Reader reader, JsonElement element, string path)
+        {
+            this.reader = reader;
+            Path = path;
+            foreach (JsonProperty property in element.EnumerateObject())
+            {
+                string name;
+                try
+                {
+                    name = property.Name;
+                }
+                catch (InvalidOperationException e)
+                {
+                    throw new FormatException($"{reader.Where}: {(path.Length == 0 ? "the top level" : path)}: a key is not valid text ({e.Message}).", e);
+                }
+                if (!fields.TryAdd(name, property.Value)) throw reader.Fail(At(name), "the key is repeated; a Keras config names each field once.");
+            }
+        }
+
+        public string Path { get; }
+        public IEnumerable<string> Keys => fields.Keys;
+
+        public string At(string key) => Path.Length == 0 ? key : $"{Path}.{key}";
+
+        public JsonElement? Get(string key) => fields.TryGetValue(key, out JsonElement value) ? value : null;
+
+        public JsonElement Required(string key) => Get(key) ?? throw reader.Fail(At(key), "is missing.");
+
+        /// <summary>Refuses a key this reader does not know: it may be an option NumLstm does not implement.</summary>
+        public void OnlyKnown(IReadOnlyCollection<string> known)
+        {
+            foreach (string key in fields.Keys)
+                if (!known.Contains(key))
+                    throw reader.Fail(At(key), $"'{Echo.Name(key)}' is not a field NumLstm knows here, so it cannot say the model it builds does the same; remove it if it changes nothing.");
+        }
+    }
+}
