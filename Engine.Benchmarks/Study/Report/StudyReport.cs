@@ -60,10 +60,11 @@ public static class StudyReport
         "parameter_count", "layer_norm_count", "metric", "final_metric", "final_val_loss", "target", "epochs_to_target", "loss_spikes", "diverged",
         "diverged_at", "max_gradient_norm", "seconds_per_epoch", "total_seconds", "threads_per_job",
         "train_loss_per_epoch", "val_loss_per_epoch", "train_metric_per_epoch", "val_metric_per_epoch", "seconds_per_epoch_list",
-        "engine_build",
+        "engine_build", "commit",
     };
 
-    /// <summary>One row per job; per-epoch lists are ';'-separated inside one cell; engine_build is empty for job files that do not record it.</summary>
+    /// <summary>One row per job; per-epoch lists are ';'-separated inside one cell; engine_build is empty for job files that do not
+    /// record it; commit is the one the job file records, else the one inside an old-format engine_build, else empty.</summary>
     public static string Csv(IEnumerable<JobResult> results)
     {
         var text = new StringBuilder();
@@ -80,7 +81,7 @@ public static class StudyReport
                 r.LossSpikes.ToString(CultureInfo.InvariantCulture), r.Diverged ? "true" : "false", r.DivergedAt ?? "", N(r.MaxGradientNorm), N(r.SecondsPerEpoch),
                 N(r.TotalSeconds), r.ThreadsPerJob.ToString(CultureInfo.InvariantCulture),
                 List(e => e.TrainLoss), List(e => e.ValidationLoss), List(e => e.TrainMetric), List(e => e.ValidationMetric), List(e => e.Seconds),
-                r.EngineBuild ?? "",
+                r.EngineBuild ?? "", EngineIdentity.RecordedCommit(r.Commit, r.EngineBuild) ?? "",
             };
             text.AppendLine(string.Join(",", cells.Select(Quote)));
         }
@@ -234,18 +235,28 @@ public static class StudyReport
             if (timing is not null && (results.Count == 0 || results.Any(r => r.EngineBuild != timing.EngineBuild)))
                 md.AppendLine($"- Engine build of the cost timings ({TimingProbe.FileName}): {EngineIdentity.Describe(timing.EngineBuild)}" +
                               (timing.EngineBuild == EngineIdentity.Current ? " (the build that wrote this report)" : "") +
+                              Commits(new[] { EngineIdentity.RecordedCommit(timing.Commit, timing.EngineBuild) }, ", ") +
                               (results.Count > 0 ? " — **not the build of every result below**." : "."));
             if (results.Count == 0) return;
             var builds = results.GroupBy(r => r.EngineBuild).OrderByDescending(g => g.Count()).ThenBy(g => g.Key ?? "", StringComparer.Ordinal).ToList();
             string This(string? build) => build == EngineIdentity.Current ? " (the build that wrote this report)" : "";
+            string CommitsOf(IEnumerable<JobResult> jobs, string lead) => Commits(jobs.Select(r => EngineIdentity.RecordedCommit(r.Commit, r.EngineBuild)), lead);
             if (builds.Count == 1)
             {
-                md.AppendLine($"- Engine build of the results: {EngineIdentity.Describe(builds[0].Key)}, all {results.Count} jobs{This(builds[0].Key)}.");
+                md.AppendLine($"- Engine build of the results: {EngineIdentity.Describe(builds[0].Key)}, all {results.Count} jobs{This(builds[0].Key)}{CommitsOf(results, "; ")}.");
                 return;
             }
             md.AppendLine($"- Engine builds: **the results come from {builds.Count} different engine builds**, so their numbers may not be comparable: " +
-                          string.Join("; ", builds.Select(g => $"{EngineIdentity.Describe(g.Key)}{This(g.Key)}: {g.Count()} job{(g.Count() == 1 ? "" : "s")}")) +
+                          string.Join("; ", builds.Select(g => $"{EngineIdentity.Describe(g.Key)}{This(g.Key)}: {g.Count()} job{(g.Count() == 1 ? "" : "s")}{CommitsOf(g, ", ")}")) +
                           ". Running the study's command again (without --reuse-other-builds) reruns every job not from the build that runs it.");
+        }
+
+        /// <summary>The commits builds were made from (information: one build can come from several commits that differ
+        /// only in docs or tests), e.g. "; built from commit b531d51"; empty when none is recorded.</summary>
+        private static string Commits(IEnumerable<string?> commits, string lead)
+        {
+            var known = commits.OfType<string>().Select(EngineIdentity.ShortCommit).Distinct().Order(StringComparer.Ordinal).ToList();
+            return known.Count == 0 ? "" : $"{lead}built from commit{(known.Count == 1 ? "" : "s")} {string.Join(", ", known)}";
         }
 
         private void Tasks()
