@@ -7,13 +7,13 @@ using NumLstm.Models;
 namespace NumLstm.Benchmarks.Study;
 
 /// <summary>
-/// Which build produced a job's numbers, e.g. <c>engine 40d5952902c075e1, study 3b0b1e5547dbe6df, .NET 10.0.12, x64 256-bit vectors</c>:
+/// Which build produced a job's numbers, e.g. <c>engine 40d5952902c075e1, study 3b0b1e5547dbe6df, .NET 10.0.12, x64 256-bit vectors, 256-bit products</c>:
 /// the content hashes of the engine (the NumLstm assembly) and of the study code that plans, feeds, trains and times the
 /// jobs (Engine.Benchmarks/Study but Study/Report, and Engine.Benchmarks/Data), both computed at build time by
 /// build/ContentHash.targets over the source files, project files, Directory.Build.props, configuration, SDK version and
 /// package versions; then the .NET runtime that runs them (Math and TensorPrimitives are the runtime's and the package's
-/// code) and the widest hardware-accelerated vector (TensorPrimitives' sums take their terms in another order at 512
-/// bits). It changes when any of these does, and not with a commit that touches only docs or tests, nor with the folder
+/// code), the widest hardware-accelerated vector (TensorPrimitives' sums take their terms in another order at 512
+/// bits) and the width of the engine's matrix products (the machine's, or NUMLSTM_VECTOR_BITS). It changes when any of these does, and not with a commit that touches only docs or tests, nor with the folder
 /// the checkout sits in. Two results with the same identity came from the same code on the same runtime and vector path.
 /// </summary>
 /// <remarks>
@@ -62,12 +62,14 @@ public static class EngineIdentity
             ?? throw new InvalidOperationException($"{assembly.GetName().Name} carries no {key}: it was built without build/ContentHash.targets.");
     }
 
-    /// <summary>The process architecture and the widest vector the JIT accelerates (DOTNET_EnableAVX512=0 turns 512 off).</summary>
+    /// <summary>The process architecture, the widest vector the JIT accelerates (DOTNET_EnableAVX512=0 turns 512 off) and the
+    /// width of the engine's matrix products (<see cref="NumLstm.Kernels.ProductWidth"/>: the machine's unless NUMLSTM_VECTOR_BITS says).</summary>
     public static string VectorPath()
     {
         string width = Vector512.IsHardwareAccelerated ? "512-bit vectors" : Vector256.IsHardwareAccelerated ? "256-bit vectors"
             : Vector128.IsHardwareAccelerated ? "128-bit vectors" : "no vector acceleration";
-        return $"{RuntimeInformation.ProcessArchitecture.ToString().ToLowerInvariant()} {width}";
+        int products = NumLstm.Kernels.ProductWidth.Bits;
+        return $"{RuntimeInformation.ProcessArchitecture.ToString().ToLowerInvariant()} {width}, {(products == 0 ? "scalar" : $"{products}-bit")} products";
     }
 
     /// <summary>The commit in an assembly's informational version (<c>1.0.0+&lt;commit&gt;</c>), or null.</summary>

@@ -5,7 +5,7 @@ namespace NumLstm.Tests.Study;
 
 /// <summary>
 /// The study's build identity: the content hashes of the engine and of the study code (build/ContentHash.targets),
-/// the runtime and the vector path; which files the hashes cover (listed from the checkout, independently of the build);
+/// the runtime, the vector path and the products' width; which files the hashes cover (listed from the checkout, independently of the build);
 /// and identities of the format before content hashes.
 /// </summary>
 public class EngineIdentityTests
@@ -23,15 +23,20 @@ public class EngineIdentityTests
     }
 
     [Test]
-    public void Current_IsBothContentHashes_TheRuntime_AndTheVectorPath()
+    public void Current_IsBothContentHashes_TheRuntime_TheVectorPath_AndTheProductsWidth()
     {
         string engine = EngineIdentity.ContentHash(EngineIdentity.EngineAssembly), study = EngineIdentity.ContentHash(EngineIdentity.StudyAssembly);
         Assert.That(engine, Does.Match("^[0-9a-f]{64}$"), "a SHA-256");
         Assert.That(study, Does.Match("^[0-9a-f]{64}$"));
         Assert.That(study, Is.Not.EqualTo(engine));
         string width = Vector512.IsHardwareAccelerated ? "512" : Vector256.IsHardwareAccelerated ? "256" : "128";
+        // The products' width: NUMLSTM_VECTOR_BITS when set (.ci/run sets 512, 256 and 0), else this machine's.
+        string? setting = Environment.GetEnvironmentVariable("NUMLSTM_VECTOR_BITS");
+        int products = !string.IsNullOrWhiteSpace(setting) ? int.Parse(setting.Trim(), System.Globalization.CultureInfo.InvariantCulture)
+            : Vector512.IsHardwareAccelerated ? 512 : Vector256.IsHardwareAccelerated && System.Runtime.Intrinsics.X86.Fma.IsSupported ? 256 : 0;
         Assert.That(EngineIdentity.Current, Is.EqualTo($"engine {engine[..16]}, study {study[..16]}, .NET {Environment.Version}, " +
-                                                       $"{System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture.ToString().ToLowerInvariant()} {width}-bit vectors"));
+                                                       $"{System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture.ToString().ToLowerInvariant()} {width}-bit vectors, " +
+                                                       (products == 0 ? "scalar" : $"{products}-bit") + " products"));
         Assert.That(EngineIdentity.IsContentIdentity(EngineIdentity.Current), Is.True);
     }
 
@@ -80,9 +85,9 @@ public class EngineIdentityTests
     [Test]
     public void Compose_TakesSixteenHexDigitsOfEachHash_AndRefusesAnythingElse()
     {
-        string build = EngineIdentity.Compose(new string('a', 64), "0123456789ABCDEF0123", new Version(10, 0, 12), "x64 256-bit vectors");
+        string build = EngineIdentity.Compose(new string('a', 64), "0123456789ABCDEF0123", new Version(10, 0, 12), "x64 256-bit vectors, 256-bit products");
 
-        Assert.That(build, Is.EqualTo("engine aaaaaaaaaaaaaaaa, study 0123456789abcdef, .NET 10.0.12, x64 256-bit vectors"));
+        Assert.That(build, Is.EqualTo("engine aaaaaaaaaaaaaaaa, study 0123456789abcdef, .NET 10.0.12, x64 256-bit vectors, 256-bit products"));
         Assert.That(EngineIdentity.IsContentIdentity(build), Is.True);
         Assert.That(() => EngineIdentity.Compose("abc", new string('a', 64), new Version(10, 0), "x"), Throws.ArgumentException);
         Assert.That(() => EngineIdentity.Compose(new string('g', 64), new string('a', 64), new Version(10, 0), "x"), Throws.ArgumentException);
