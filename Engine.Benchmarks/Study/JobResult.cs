@@ -45,6 +45,9 @@ public sealed record JobResult
     public required int ThreadsPerJob { get; init; }
     /// <summary>The engine build that produced this result (<see cref="EngineIdentity"/>); null in job files written before it was recorded.</summary>
     public string? EngineBuild { get; init; }
+    /// <summary>The commit the binary was built from (<see cref="EngineIdentity.Commit"/>): information for a reader, not
+    /// matched on resume (a docs-only commit computes the same numbers); null in job files written before it was recorded.</summary>
+    public string? Commit { get; init; }
 
     [JsonIgnore]
     public string ConfigKey => $"{Task}|{Architecture}|{Depth}|{Placement}|{StudyOptions.Invariant(LearningRate)}";

@@ -106,6 +106,7 @@ public static class JobRunner
             TotalSeconds = watch.Elapsed.TotalSeconds,
             ThreadsPerJob = parallelDirections && job.Bidirectional ? 2 : 1,
             EngineBuild = EngineIdentity.Current,
+            Commit = EngineIdentity.Commit,
         };
     }
 

@@ -21,6 +21,7 @@ public static class StudyCommand
         if (options.Help)
         {
             output.WriteLine(StudyOptions.Usage);
+            output.WriteLine($"This binary's build: {EngineIdentity.Current} (commit {EngineIdentity.Commit ?? "unknown"}).");
             return 0;
         }
         string commandLine = "dotnet run -c Release --project Engine.Benchmarks -- compare" + string.Concat(args.Select(a => " " + (a.Contains(' ') ? $"\"{a}\"" : a)));
@@ -142,7 +143,7 @@ public static class StudyCommand
         // The cost section times the engine as the jobs do: timings of another build are measured again, as its jobs run again.
         if (timing is not null && timing.EngineBuild != EngineIdentity.Current && !options.ReuseOtherBuilds && !summary.Cancelled && options.SliceIndex == 0)
         {
-            output.WriteLine($"{TimingProbe.FileName} was measured with another engine build ({EngineIdentity.Describe(timing.EngineBuild)}); timing again with this one.");
+            output.WriteLine($"{TimingProbe.FileName} was measured with another build ({EngineIdentity.Describe(timing.EngineBuild)}); timing again with this one.");
             timing = null;
         }
         if (timing is null && !summary.Cancelled && options.SliceIndex == 0)

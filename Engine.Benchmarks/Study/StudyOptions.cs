@@ -64,8 +64,10 @@ public sealed record StudyOptions
         Usage: dotnet run -c Release --project Engine.Benchmarks -- compare [options]
 
         Runs the LayerNorm-placement study and writes a report folder (report.md, results.json, results.csv, SVG plots,
-        jobs/<id>.json per finished job). Re-running the same command resumes: jobs finished by this engine build are
-        skipped; jobs finished by another build (any other commit, source, configuration or build folder) run again.
+        jobs/<id>.json per finished job). Re-running the same command resumes: jobs finished by this build are skipped;
+        jobs finished by another build run again. A build is the content of the engine and of the study code (sources,
+        project files, configuration, SDK and package versions), the .NET runtime and the vector width, not the commit:
+        a docs-only or tests-only commit, or another checkout folder, is the same build.
 
         Options:
           --tasks LIST         comma-separated: jv, adding, mackey-glass, sine, har=<dir>, co2=<csv>
@@ -86,15 +88,17 @@ public sealed record StudyOptions
                                study-output/custom-<hash of the options>)
           --slice K/N          run only jobs with index % N == K (0 <= K < N), to split a study over machines
           --report-only        rebuild the report from DIR/jobs without running jobs (whatever engine build wrote them)
-          --reuse-other-builds keep finished jobs written by another engine build (or one not recorded: old job
-                               files) instead of running them again; report.md lists the builds its results come from
+          --reuse-other-builds keep finished jobs written by another build (other engine or study code, runtime or
+                               vector width; or one not recorded, or recorded before content hashes: old job files)
+                               instead of running them again; report.md lists the builds its results come from
           --quick              small preset (jv + mackey-glass, 4 placements, 2 seeds, 4 epochs): under a minute
           --help               this text
 
         Splitting over machines: run the same command with --slice 0/3, 1/3, 2/3 on three machines, copy every
         DIR/jobs/*.json into one DIR/jobs, then run the command once more without --slice (or with --report-only):
-        finished jobs are skipped and the report is rebuilt from the job files. Jobs another machine ran come from another
-        engine build: add --reuse-other-builds to that last run (or use --report-only) to keep them.
+        finished jobs are skipped and the report is rebuilt from the job files. Machines with the same code, .NET runtime
+        and vector width give the same build (compare --help prints it below); jobs from another build rerun: add
+        --reuse-other-builds to that last run (or use --report-only) to keep them.
         """;
 
     private static double ParseScale(string value)

@@ -14,9 +14,10 @@ public sealed record RunSummary(int Planned, int AlreadyFinished, int Ran, int F
 /// <summary>
 /// Runs the pending jobs of a plan on <c>jobs</c> worker threads, longest first. Each finished job is written to
 /// <c>jobs/&lt;id&gt;.json</c> through a temporary file and a rename, so a job file is either complete or absent; jobs
-/// whose file exists and was written by this engine build (<see cref="EngineIdentity"/>) are skipped, which is how an
-/// interrupted study resumes. A job file from another build, or one that does not say, is run again and replaced
-/// (unless <c>reuseOtherBuilds</c>): results of an older engine are not mixed in silently.
+/// whose file exists and was written by this build (<see cref="EngineIdentity"/>: the same engine and study code, runtime
+/// and vector path, whatever the commit) are skipped, which is how an interrupted study resumes. A job file from another
+/// build, one that does not say, or one in the identity format before content hashes, is run again and replaced (unless
+/// <c>reuseOtherBuilds</c>): results of other code are not mixed in silently.
 /// </summary>
 public sealed class StudyRunner
 {
@@ -51,8 +52,8 @@ public sealed class StudyRunner
         Line($"{jobs.Count} jobs planned, {already} already finished, {pending.Count} to run on {workers} worker{(workers == 1 ? "" : "s")}.");
         if (otherBuild > 0)
             Line(reuseOtherBuilds
-                ? $"{otherBuild} finished job{(otherBuild == 1 ? "" : "s")} came from another engine build (or one not recorded) and {(otherBuild == 1 ? "is" : "are")} kept (--reuse-other-builds); report.md lists the builds."
-                : $"{otherBuild} finished job{(otherBuild == 1 ? "" : "s")} came from another engine build (or one not recorded) and run{(otherBuild == 1 ? "s" : "")} again with this one " +
+                ? $"{otherBuild} finished job{(otherBuild == 1 ? "" : "s")} came from another build (or one not recorded, or recorded in the format before content hashes) and {(otherBuild == 1 ? "is" : "are")} kept (--reuse-other-builds); report.md lists the builds."
+                : $"{otherBuild} finished job{(otherBuild == 1 ? "" : "s")} came from another build (or one not recorded, or recorded in the format before content hashes) and run{(otherBuild == 1 ? "s" : "")} again with this one " +
                   $"({EngineIdentity.Current}); --reuse-other-builds would keep {(otherBuild == 1 ? "it" : "them")}.");
 
         double totalCost = pending.Sum(j => j.CostEstimate(tasks[j.Task]));

@@ -10,9 +10,10 @@ namespace NumLstm.Benchmarks.Study;
 public sealed record TimingResult(string Task, string Placement, int LayerNormCount, double SecondsPerBatch, double MinSecondsPerBatch, double MaxSecondsPerBatch, int Rounds,
     double? RatioToNone = null, double? MinRatioToNone = null, double? MaxRatioToNone = null);
 
-/// <summary>What timing.json holds: the plan it was measured for, the results, and the engine build that was timed
-/// (<see cref="EngineIdentity"/>; null in files written before builds were recorded).</summary>
-public sealed record TimingFile(string PlanFingerprint, int Rounds, int BatchesPerRound, IReadOnlyList<TimingResult> Results, string? EngineBuild = null);
+/// <summary>What timing.json holds: the plan it was measured for, the results, the build that was timed
+/// (<see cref="EngineIdentity"/>; null in files written before builds were recorded) and the commit it was built from
+/// (information, not matched; null in files written before it was recorded).</summary>
+public sealed record TimingFile(string PlanFingerprint, int Rounds, int BatchesPerRound, IReadOnlyList<TimingResult> Results, string? EngineBuild = null, string? Commit = null);
 
 /// <summary>
 /// Measures what each placement costs without the noise of concurrent jobs: one thread, all placements of a task
@@ -83,7 +84,7 @@ public static class TimingProbe
                     none is null ? null : s.Min() / none.Min(), ratios?.Min() ?? s.Min() / none?.Min(), ratios?.Max() ?? s.Max() / none?.Min()));
             }
         }
-        return new TimingFile(planFingerprint, rounds, batches, results, EngineIdentity.Current);
+        return new TimingFile(planFingerprint, rounds, batches, results, EngineIdentity.Current, EngineIdentity.Commit);
     }
 
     public static void Write(string outFolder, TimingFile timing) =>

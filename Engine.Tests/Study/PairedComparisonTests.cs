@@ -41,6 +41,46 @@ public class StudentTTests
         }
     }
 
+    // Two-sided p at the published 95 % critical values (the same table, 3 decimals): 0.05 to the table's rounding.
+    [TestCase(2.228, 10)]
+    [TestCase(4.303, 2)]
+    [TestCase(12.706, 1)]
+    [TestCase(2.042, 30)]
+    public void TwoSidedP_IsFivePercent_AtThePublishedCriticalValues(double t, double df)
+    {
+        Assert.That(StudentT.TwoSidedP(t, df), Is.EqualTo(0.05).Within(0.0002));
+        Assert.That(StudentT.TwoSidedP(-t, df), Is.EqualTo(StudentT.TwoSidedP(t, df)), "two-sided: the sign does not matter");
+    }
+
+    [TestCase(3.250, 9, 0.01)]     // t(0.995, 9)
+    [TestCase(63.657, 1, 0.01)]    // t(0.995, 1)
+    [TestCase(1.833, 9, 0.10)]     // t(0.95, 9)
+    public void TwoSidedP_MatchesOtherPublishedCriticalValues(double t, double df, double expected) =>
+        Assert.That(StudentT.TwoSidedP(t, df), Is.EqualTo(expected).Within(0.02 * expected));
+
+    [Test]
+    public void TwoSidedP_MatchesTheClosedForms_ForDf1And2_DownToSmallP()
+    {
+        // df 1: p = 1 − (2/π)·atan|t| = (2/π)·atan(1/|t|); df 2: p = 1 − |t|/√(t² + 2) = 2 / ((√(t² + 2) + |t|)·√(t² + 2)).
+        foreach (double t in new[] { 0.1, 1, 2.5, 13, 100, 1e4 })
+        {
+            Assert.That(StudentT.TwoSidedP(t, 1), Is.EqualTo(2 / Math.PI * Math.Atan(1 / t)).Within(1e-10).Percent, $"df 1, t {t}");
+            double root = Math.Sqrt(t * t + 2);
+            Assert.That(StudentT.TwoSidedP(t, 2), Is.EqualTo(2 / ((root + t) * root)).Within(1e-10).Percent, $"df 2, t {t}");
+        }
+        Assert.That(StudentT.TwoSidedP(0, 5), Is.EqualTo(1));
+        Assert.That(StudentT.TwoSidedP(double.PositiveInfinity, 5), Is.Zero);
+        Assert.That(StudentT.TwoSidedP(double.NaN, 5), Is.NaN);
+    }
+
+    [Test]
+    public void TwoSidedP_AgreesWithTheCdf()
+    {
+        foreach (double df in new[] { 1.0, 2, 7, 40 })
+            foreach (double t in new[] { 0.3, 1.7, 4.2 })
+                Assert.That(StudentT.TwoSidedP(t, df), Is.EqualTo(2 * (1 - StudentT.Cdf(t, df))).Within(1e-12), $"t {t}, df {df}");
+    }
+
     [Test]
     public void Cdf_IsSymmetric_AndHalfAtZero()
     {
@@ -81,6 +121,94 @@ public class PairedComparisonTests
         Assert.That(c.Wins, Is.EqualTo(3));
         Assert.That(c.Ties, Is.Zero);
         Assert.That(c.Verdict, Is.EqualTo("better"));
+        // t = (13/192) / ((√3/192)/√3) = 13 exactly; df 2: p = 1 − 13/√171.
+        Assert.That(c.TStatistic, Is.EqualTo(13).Within(1e-12));
+        Assert.That(c.PValue, Is.EqualTo(1 - 13 / Math.Sqrt(171)).Within(1e-12));
+        Assert.That((c.FamilySize, c.HolmPValue), Is.EqualTo((0, double.NaN)), "Compare alone makes no family");
+    }
+
+    // The example of the task: p = 0.01, 0.04, 0.03, 0.005 (m = 4). Ascending: 0.005 × 4 = 0.02; 0.01 × 3 = 0.03;
+    // 0.03 × 2 = 0.06; 0.04 × 1 = 0.04, raised to the running maximum 0.06. In the order given: 0.03, 0.06, 0.06, 0.02.
+    [Test]
+    public void Holm_OfTheWorkedExample()
+    {
+        double[] adjusted = PairedComparison.Holm(new[] { 0.01, 0.04, 0.03, 0.005 });
+        Assert.That(adjusted, Is.EqualTo(new[] { 0.03, 0.06, 0.06, 0.02 }).Within(1e-15));
+    }
+
+    // A second example with a member left out: p = 0.02, 0.5, 0.001, (none), 0.04; m = 4. Ascending: 0.001 × 4 = 0.004;
+    // 0.02 × 3 = 0.06; 0.04 × 2 = 0.08; 0.5 × 1 = 0.5. Capping: 0.4, 0.3 (m = 2): 0.3 × 2 = 0.6, 0.4 × 1 = 0.4 → 0.6;
+    // 0.7, 0.6: 0.6 × 2 = 1.2 → 1, then 1.
+    [Test]
+    public void Holm_LeavesNonMembersOut_AndCapsAtOne()
+    {
+        Assert.That(PairedComparison.Holm(new[] { 0.02, 0.5, 0.001, double.NaN, 0.04 }), Is.EqualTo(new[] { 0.06, 0.5, 0.004, double.NaN, 0.08 }).Within(1e-15));
+        Assert.That(PairedComparison.Holm(new[] { 0.4, 0.3 }), Is.EqualTo(new[] { 0.6, 0.6 }).Within(1e-15));
+        Assert.That(PairedComparison.Holm(new[] { 0.7, 0.6 }), Is.EqualTo(new[] { 1.0, 1.0 }));
+        Assert.That(PairedComparison.Holm(new[] { 0.03 }), Is.EqualTo(new[] { 0.03 }), "a family of one is not adjusted");
+        Assert.That(PairedComparison.Holm(Array.Empty<double>()), Is.Empty);
+        Assert.That(() => PairedComparison.Holm(new[] { 0.5, 1.5 }), Throws.InstanceOf<ArgumentOutOfRangeException>());
+    }
+
+    [Test]
+    public void Holm_IsMonotone_NeverBelowTheRawP_AndBetweenBonferroniAndRaw()
+    {
+        var random = new Random(7);
+        for (int trial = 0; trial < 200; trial++)
+        {
+            int m = 1 + random.Next(10);
+            double[] p = Enumerable.Range(0, m).Select(_ => random.Next(4) == 0 ? random.NextDouble() * 0.01 : random.NextDouble()).ToArray();
+            double[] adjusted = PairedComparison.Holm(p);
+            for (int j = 0; j < m; j++)
+            {
+                Assert.That(adjusted[j], Is.GreaterThanOrEqualTo(p[j]).And.LessThanOrEqualTo(Math.Min(1, m * p[j])), "raw ≤ Holm ≤ Bonferroni");
+                for (int k = 0; k < m; k++)
+                    if (p[j] <= p[k]) Assert.That(adjusted[j], Is.LessThanOrEqualTo(adjusted[k]), "a smaller p never gets a larger adjusted p");
+            }
+            Assert.That(adjusted.Min(), Is.EqualTo(Math.Min(1, m * p.Min())).Within(1e-15), "the smallest is multiplied by m");
+        }
+    }
+
+    [Test]
+    public void ZeroSpread_IsPZero_WhenTheDifferencesAreEqualAndNonZero_AndPOne_WhenAllTie()
+    {
+        var none = Runs("none", new[] { (0, 0.5), (1, 0.625), (2, 0.75) });
+        PairedComparison shifted = PairedComparison.Compare(Runs("after-each", new[] { (0, 0.5625), (1, 0.6875), (2, 0.8125) }), none);
+        PairedComparison tied = PairedComparison.Compare(Runs("before-dense", new[] { (0, 0.5), (1, 0.625), (2, 0.75) }), none);
+
+        Assert.That((shifted.StdDifference, shifted.TStatistic, shifted.PValue, shifted.Verdict), Is.EqualTo((0.0, double.PositiveInfinity, 0.0, "better")));
+        Assert.That((tied.StdDifference, tied.TStatistic, tied.PValue, tied.Verdict), Is.EqualTo((0.0, 0.0, 1.0, "not told apart")));
+    }
+
+    // One family (task t, rate 3e-3): after-each t = 13 (p = 1 − 13/√171 = 0.005865), pre-norm differences 1, 2, 3 (/64):
+    // mean 2/64, std 1/64, t = 2√3, p = 1 − 2√3/√14 = 0.0742; before-dense shifted by 1/16 on every seed (p = 0); and
+    // in-cell:keras-gates with one pair (no p, not a member): m = 3. Ascending: 0 × 3 = 0; 0.005865 × 2 = 0.01173;
+    // 0.0742 × 1. At rate 1e-2 after-each alone, t = 13: a family of one, unadjusted.
+    [Test]
+    public void AgainstNone_AdjustsWithinEachGroup_OverTheComparisonsWithAPValue()
+    {
+        var results = Runs("none", NoneA.Take(3)).Concat(Runs("after-each", PlacementA.Take(3)))
+            .Concat(Runs("pre-norm", new[] { (0, 0.515625), (1, 0.78125), (2, 0.671875) }))
+            .Concat(Runs("before-dense", new[] { (0, 0.5625), (1, 0.8125), (2, 0.6875) }))
+            .Concat(Runs("in-cell:keras-gates", new[] { (0, 0.75) }))
+            .Concat(Runs("none", NoneA.Take(3), rate: 1e-2)).Concat(Runs("after-each", PlacementA.Take(3), rate: 1e-2))
+            .ToList();
+        double p13 = 1 - 13 / Math.Sqrt(171), pPreNorm = 1 - 2 * Math.Sqrt(3) / Math.Sqrt(14);
+
+        var comparisons = PairedComparison.AgainstNone(results).ToDictionary(c => (c.Placement, c.LearningRate));
+
+        PairedComparison after = comparisons[("after-each", 3e-3)], pre = comparisons[("pre-norm", 3e-3)], dense = comparisons[("before-dense", 3e-3)];
+        Assert.That(pre.PValue, Is.EqualTo(pPreNorm).Within(1e-12));
+        Assert.That((after.FamilySize, pre.FamilySize, dense.FamilySize), Is.EqualTo((3, 3, 3)));
+        Assert.That(dense.HolmPValue, Is.Zero);
+        Assert.That(after.HolmPValue, Is.EqualTo(2 * p13).Within(1e-12));
+        Assert.That(pre.HolmPValue, Is.EqualTo(pPreNorm).Within(1e-12));
+        Assert.That((after.SurvivesHolm, pre.SurvivesHolm, dense.SurvivesHolm), Is.EqualTo((true, false, true)));
+        PairedComparison onePair = comparisons[("in-cell:keras-gates", 3e-3)];
+        Assert.That((onePair.PValue, onePair.FamilySize, onePair.HolmPValue, onePair.SurvivesHolm), Is.EqualTo((double.NaN, 0, double.NaN, false)));
+        PairedComparison other = comparisons[("after-each", 1e-2)];
+        Assert.That((other.FamilySize, other.HolmPValue), Is.EqualTo((1, other.PValue)));
+        Assert.That(other.PValue, Is.EqualTo(p13).Within(1e-12));
     }
 
     [Test]

@@ -362,16 +362,56 @@ public class StudyReportTests
         string report = Report(jobs, new[] { "none", "after-each", "before-dense" });
 
         Assert.That(report, Does.Contain("## Paired comparison with `none` (seed architecture, base learning rate)"));
-        Assert.That(report, Does.Contain("| `t` | `after-each` | 3 | +0.0677 | 0.00902 | [+0.0453, +0.0901] (t = 4.303) | 3/3 | **better** | overlapping |"));
-        Assert.That(report, Does.Contain("| `t` | `before-dense` | 2 (1 run unpaired) | +0 | 0 | [+0, +0] (t = 12.706) | 0/2 (2 ties) | *not told apart* | overlapping |"));
+        // t = 13, p = 1 − 13/√171 = 0.00587; before-dense ties on both pairs, t = 0, p = 1. Holm over m = 2: 0.0117 and 1.
+        Assert.That(report, Does.Contain("| `t` | `after-each` | 3 | +0.0677 | 0.00902 | [+0.0453, +0.0901] (t = 4.303) | 0.006 | 0.012 (2) | 3/3 | **better**, survives Holm | overlapping |"));
+        Assert.That(report, Does.Contain("| `t` | `before-dense` | 2 (1 run unpaired) | +0 | 0 | [+0, +0] (t = 12.706) | 1.000 | 1.000 (2) | 0/2 (2 ties) | *not told apart* | overlapping |"));
         Assert.That(report, Does.Contain("the 95 % t interval of the per-seed difference excludes 0 in 1 of 2 placement-vs-`none` comparisons " +
+                                         "(better: `after-each` on `t`; worse: —); **1 of these 1 survives Holm's correction** within each task's family of 2 comparisons with `none` " +
                                          "(better: `after-each` on `t`; worse: —); the mean ± std screen separates 0 of the 2."));
+        Assert.That(report, Does.Contain("1 of the 1 separations survive it."));
         Assert.That(report, Does.Contain("The paired test has 2 or more pairs per comparison"));
         List<string[]> csv = StudySmokeTests.ReadCsv(Path.Combine(folder, StudyReport.PairedCsvFile));
         Assert.That(csv[0], Is.EqualTo(StudyReport.PairedCsvColumns));
         string[] row = csv.Single(r => r[Array.IndexOf(csv[0], "placement")] == "after-each");
         Assert.That(double.Parse(row[Array.IndexOf(csv[0], "ci_low")], System.Globalization.CultureInfo.InvariantCulture), Is.EqualTo((13 - 4.302652729911275) / 192).Within(1e-10));
         Assert.That(row[Array.IndexOf(csv[0], "verdict")], Is.EqualTo("better"));
+        double Cell(string[] r, string column) => double.Parse(r[Array.IndexOf(csv[0], column)], System.Globalization.CultureInfo.InvariantCulture);
+        Assert.That(Cell(row, "t_statistic"), Is.EqualTo(13).Within(1e-12));
+        Assert.That(Cell(row, "p_value"), Is.EqualTo(1 - 13 / Math.Sqrt(171)).Within(1e-12));
+        Assert.That(Cell(row, "holm_p_value"), Is.EqualTo(2 * (1 - 13 / Math.Sqrt(171))).Within(1e-12));
+        Assert.That((row[Array.IndexOf(csv[0], "holm_family_size")], row[Array.IndexOf(csv[0], "survives_holm")]), Is.EqualTo(("2", "true")));
+    }
+
+    [Test]
+    public void PairedSection_MarksASeparationThatDoesNotSurviveHolm()
+    {
+        // after-each 5, 5, 8 (/64) above none: mean 6/64, std √3/64, t = (6/64)/((√3/64)/√3) = 6, p = 1 − 6/√38 = 0.0267 < 0.05
+        // (the interval 0.09375 ± 4.303/64 = [+0.0265, +0.161] excludes 0); before-dense ties every seed (p = 1). Holm, m = 2:
+        // 2 × 0.0267 = 0.0533 > 0.05, so the separation does not survive. pre-norm is 1/16 worse on every seed: zero spread,
+        // t = −∞, p = 0 — a third member, so m = 3 there: 0 × 3 = 0, 0.0267 × 2, 1.
+        var jobs = new List<JobResult>();
+        jobs.AddRange(new[] { 0.5, 0.75, 0.625 }.Select((m, seed) => Job("t", "none", seed, m)));
+        jobs.AddRange(new[] { 0.578125, 0.828125, 0.75 }.Select((m, seed) => Job("t", "after-each", seed, m)));
+        jobs.AddRange(new[] { 0.5, 0.75, 0.625 }.Select((m, seed) => Job("t", "before-dense", seed, m)));
+
+        string report = Report(jobs, new[] { "none", "after-each", "before-dense" });
+
+        Assert.That(report, Does.Contain("| [+0.0265, +0.161] (t = 4.303) | 0.027 | 0.053 (2) | 3/3 | **better**, not after Holm |"));
+        Assert.That(report, Does.Contain("excludes 0 in 1 of 2 placement-vs-`none` comparisons (better: `after-each` on `t`; worse: —); " +
+                                         "**0 of these 1 survive Holm's correction** within each task's family of 2 comparisons with `none` (better: —; worse: —)"));
+        List<string[]> csv = StudySmokeTests.ReadCsv(Path.Combine(folder, StudyReport.PairedCsvFile));
+        string[] row = csv.Single(r => r[Array.IndexOf(csv[0], "placement")] == "after-each");
+        Assert.That((row[Array.IndexOf(csv[0], "verdict")], row[Array.IndexOf(csv[0], "survives_holm")]), Is.EqualTo(("better", "false")));
+
+        jobs.AddRange(new[] { 0.4375, 0.6875, 0.5625 }.Select((m, seed) => Job("t", "pre-norm", seed, m)));
+        report = Report(jobs, new[] { "none", "after-each", "before-dense", "pre-norm" });
+
+        Assert.That(report, Does.Contain("| `t` | `pre-norm` | 3 | -0.0625 | 0 | [-0.0625, -0.0625] (t = 4.303) | 0 | 0 (3) | 0/3 | **worse**, survives Holm |"));
+        Assert.That(report, Does.Contain("| 0.027 | 0.053 (3) | 3/3 | **better**, not after Holm |"));
+        csv = StudySmokeTests.ReadCsv(Path.Combine(folder, StudyReport.PairedCsvFile));
+        row = csv.Single(r => r[Array.IndexOf(csv[0], "placement")] == "pre-norm");
+        Assert.That((row[Array.IndexOf(csv[0], "t_statistic")], row[Array.IndexOf(csv[0], "p_value")], row[Array.IndexOf(csv[0], "holm_p_value")]),
+            Is.EqualTo(("-Infinity", "0", "0")));
     }
 
     [Test]
@@ -381,7 +421,7 @@ public class StudyReportTests
 
         string report = Report(jobs, new[] { "none", "after-each" }, seeds: 1);
 
-        Assert.That(report, Does.Contain("| `t` | `after-each` | 1 | +0.25 | – | – (no interval from one pair) | 1/1 | no CI (1 pair) | overlapping |"));
+        Assert.That(report, Does.Contain("| `t` | `after-each` | 1 | +0.25 | – | – (no interval from one pair) | – | – | 1/1 | no CI (1 pair) | overlapping |"));
         Assert.That(report, Does.Contain("no placement-vs-`none` comparison has two pairs, so there is no paired interval"));
         Assert.That(report, Does.Not.Contain("NaN"));
     }
@@ -436,14 +476,6 @@ public class StudyReportTests
         Assert.That(loaded.EngineBuild, Is.Null);
         Assert.That(loaded with { EngineBuild = "x" }, Is.EqualTo(job).Using<JobResult>((a, b) => a.ToJson() == b.ToJson()));
         Assert.That(EngineIdentity.Describe(null), Does.StartWith("unknown"));
-    }
-
-    [Test]
-    public void EngineIdentity_IsTheEngineAssemblysModuleVersionId_AndItsVersion()
-    {
-        var assembly = typeof(NumLstm.Models.LayerNormPlacement).Assembly;
-        Assert.That(EngineIdentity.Current, Does.StartWith(assembly.ManifestModule.ModuleVersionId.ToString("D")));
-        Assert.That(EngineIdentity.Current, Does.Contain("(1.0.0"));
     }
 
     private static EpochResult Epoch(int epoch, double metric) => new(epoch, 0.5, metric, 0.5, metric, 1.0, 1.0, 0);

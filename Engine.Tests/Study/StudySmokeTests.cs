@@ -171,16 +171,57 @@ public class StudySmokeTests
         Assert.That(again!.Ran, Is.EqualTo(1));
         Assert.That(again.OtherBuild, Is.EqualTo(1));
         Assert.That(again.AlreadyFinished, Is.EqualTo(ExpectedJobs - 1));
-        Assert.That(log.ToString(), Does.Contain("1 finished job came from another engine build (or one not recorded) and runs again with this one"));
+        Assert.That(log.ToString(), Does.Contain("1 finished job came from another build (or one not recorded, or recorded in the format before content hashes) and runs again with this one"));
         Assert.That(log.ToString(), Does.Contain("1 job ran (1 of them again"), "one job, not \"1 jobs\"");
-        Assert.That(JobResult.FromJson(File.ReadAllText(victim), victim).EngineBuild, Is.EqualTo(EngineIdentity.Current));
+        JobResult rerun = JobResult.FromJson(File.ReadAllText(victim), victim);
+        Assert.That(rerun.EngineBuild, Is.EqualTo(EngineIdentity.Current));
+        Assert.That(rerun.Commit, Is.EqualTo(EngineIdentity.Commit), "the commit is recorded beside the build");
         foreach (string file in files.Where(f => f != victim))
             Assert.That(File.GetLastWriteTimeUtc(file), Is.LessThan(File.GetLastWriteTimeUtc(victim)), "only the other build's job ran");
         string report = File.ReadAllText(Path.Combine(folder, "report.md"));
-        Assert.That(report, Does.Contain($"- Engine build of the results: `{EngineIdentity.Current}`, all {ExpectedJobs} jobs (the build that wrote this report)."));
+        Assert.That(report, Does.Contain($"- Engine build of the results: `{EngineIdentity.Current}`, all {ExpectedJobs} jobs (the build that wrote this report){BuiltFrom("; ")}."));
         Assert.That(report, Does.Contain("- This run: 1 job ran (1 queued again because their results came from another engine build)"));
         List<string[]> rows = ReadCsv(Path.Combine(folder, "results.csv"));
         Assert.That(rows.Skip(1).Select(r => r[Array.IndexOf(rows[0], "engine_build")]), Is.All.EqualTo(EngineIdentity.Current));
+        Assert.That(rows.Skip(1).Select(r => r[Array.IndexOf(rows[0], "commit")]), Is.All.EqualTo(EngineIdentity.Commit ?? ""));
+    }
+
+    private static string BuiltFrom(string lead) => EngineIdentity.Commit is null ? "" : $"{lead}built from commit {EngineIdentity.Commit[..7]}";
+
+    [Test]
+    public void ResumeAfterAJobFileOfTheOldIdentityFormat_RerunsIt_AndTheReportNamesItsCommit()
+    {
+        // Job files written before content hashes carry the engine assembly's module version id and informational
+        // version, and no commit field: another build (rerun), whose commit the report still reads from the old identity.
+        const string legacy = "9207bc97-6c35-42ee-8b9d-69d9f3f9cb91 (1.0.0+b531d51f9652459b87b4860eb96bcdc833e5f205)";
+        string victim = Directory.GetFiles(Path.Combine(folder, "jobs"), "*.json").Order(StringComparer.Ordinal).First();
+        string original = File.ReadAllText(victim);
+        var node = System.Text.Json.Nodes.JsonNode.Parse(original)!.AsObject();
+        node["engine_build"] = legacy;
+        Assert.That(node.Remove("commit"), Is.True, "the field is written");
+        File.WriteAllText(victim, node.ToJsonString());
+        try
+        {
+            (int kept, RunSummary? reused) = StudyCommand.Run(Options() with { ReuseOtherBuilds = true }, "test", TextWriter.Null, interactive: false);
+            Assert.That(kept, Is.Zero);
+            Assert.That(reused!.Ran, Is.Zero);
+            Assert.That(reused.OtherBuild, Is.EqualTo(1));
+            string report = File.ReadAllText(Path.Combine(folder, "report.md"));
+            Assert.That(report, Does.Contain($"`{legacy}` (the engine assembly's bytes: the format before content hashes): 1 job, built from commit b531d51"));
+            List<string[]> rows = ReadCsv(Path.Combine(folder, "results.csv"));
+            string[] row = rows.Single(r => r[0] == Path.GetFileNameWithoutExtension(victim));
+            Assert.That(row[Array.IndexOf(rows[0], "commit")], Is.EqualTo("b531d51f9652459b87b4860eb96bcdc833e5f205"));
+
+            (int code, RunSummary? again) = StudyCommand.Run(Options(), "test", TextWriter.Null, interactive: false);
+            Assert.That(code, Is.Zero);
+            Assert.That(again!.Ran, Is.EqualTo(1));
+            Assert.That(again.OtherBuild, Is.EqualTo(1));
+            Assert.That(JobResult.FromJson(File.ReadAllText(victim), victim).EngineBuild, Is.EqualTo(EngineIdentity.Current));
+        }
+        finally
+        {
+            File.WriteAllText(victim, original);
+        }
     }
 
     [Test]
@@ -199,7 +240,7 @@ public class StudySmokeTests
             Assert.That(JobResult.FromJson(File.ReadAllText(victim), victim).EngineBuild, Is.EqualTo("another-build"));
             string report = File.ReadAllText(Path.Combine(folder, "report.md"));
             Assert.That(report, Does.Contain("**the results come from 2 different engine builds**"));
-            Assert.That(report, Does.Contain($"`{EngineIdentity.Current}` (the build that wrote this report): {ExpectedJobs - 1} jobs; `another-build`: 1 job."));
+            Assert.That(report, Does.Contain($"`{EngineIdentity.Current}` (the build that wrote this report): {ExpectedJobs - 1} jobs{BuiltFrom(", ")}; `another-build`: 1 job{BuiltFrom(", ")}."));
         }
         finally
         {
@@ -221,13 +262,13 @@ public class StudySmokeTests
             Assert.That(kept, Is.EqualTo(0));
             Assert.That(TimingProbe.Read(folder)!.EngineBuild, Is.EqualTo("another-build"), "--reuse-other-builds keeps it");
             string report = File.ReadAllText(Path.Combine(folder, "report.md"));
-            Assert.That(report, Does.Contain($"- Engine build of the cost timings ({TimingProbe.FileName}): `another-build` — **not the build of every result below**."));
+            Assert.That(report, Does.Contain($"- Engine build of the cost timings ({TimingProbe.FileName}): `another-build`{BuiltFrom(", ")} — **not the build of every result below**."));
 
             var log = new StringWriter();
             (int code, RunSummary? again) = StudyCommand.Run(Options(), "test", log, interactive: false);
             Assert.That(code, Is.EqualTo(0));
             Assert.That(again!.Ran, Is.Zero, "the jobs are this build's");
-            Assert.That(log.ToString(), Does.Contain($"{TimingProbe.FileName} was measured with another engine build (`another-build`); timing again with this one."));
+            Assert.That(log.ToString(), Does.Contain($"{TimingProbe.FileName} was measured with another build (`another-build`); timing again with this one."));
             Assert.That(TimingProbe.Read(folder)!.EngineBuild, Is.EqualTo(EngineIdentity.Current));
             Assert.That(File.ReadAllText(Path.Combine(folder, "report.md")), Does.Not.Contain("Engine build of the cost timings"));
         }

@@ -60,10 +60,11 @@ public static class StudyReport
         "parameter_count", "layer_norm_count", "metric", "final_metric", "final_val_loss", "target", "epochs_to_target", "loss_spikes", "diverged",
         "diverged_at", "max_gradient_norm", "seconds_per_epoch", "total_seconds", "threads_per_job",
         "train_loss_per_epoch", "val_loss_per_epoch", "train_metric_per_epoch", "val_metric_per_epoch", "seconds_per_epoch_list",
-        "engine_build",
+        "engine_build", "commit",
     };
 
-    /// <summary>One row per job; per-epoch lists are ';'-separated inside one cell; engine_build is empty for job files that do not record it.</summary>
+    /// <summary>One row per job; per-epoch lists are ';'-separated inside one cell; engine_build is empty for job files that do not
+    /// record it; commit is the one the job file records, else the one inside an old-format engine_build, else empty.</summary>
     public static string Csv(IEnumerable<JobResult> results)
     {
         var text = new StringBuilder();
@@ -80,7 +81,7 @@ public static class StudyReport
                 r.LossSpikes.ToString(CultureInfo.InvariantCulture), r.Diverged ? "true" : "false", r.DivergedAt ?? "", N(r.MaxGradientNorm), N(r.SecondsPerEpoch),
                 N(r.TotalSeconds), r.ThreadsPerJob.ToString(CultureInfo.InvariantCulture),
                 List(e => e.TrainLoss), List(e => e.ValidationLoss), List(e => e.TrainMetric), List(e => e.ValidationMetric), List(e => e.Seconds),
-                r.EngineBuild ?? "",
+                r.EngineBuild ?? "", EngineIdentity.RecordedCommit(r.Commit, r.EngineBuild) ?? "",
             };
             text.AppendLine(string.Join(",", cells.Select(Quote)));
         }
@@ -93,9 +94,12 @@ public static class StudyReport
     {
         "task", "architecture", "depth", "learning_rate", "placement", "metric", "higher_is_better", "pairs", "unpaired_runs",
         "mean_difference", "std_difference", "t_quantile", "ci_low", "ci_high", "wins", "ties", "verdict",
+        "t_statistic", "p_value", "holm_family_size", "holm_p_value", "survives_holm",
     };
 
-    /// <summary>One row per placement against `none` of its group, paired by seed; differences are signed so that positive is better. Empty cells where there is no value (one pair: no std, no interval).</summary>
+    /// <summary>One row per placement against `none` of its group, paired by seed; differences are signed so that positive is better.
+    /// Empty cells where there is no value (one pair: no std, no interval, no p-value); t_statistic is Infinity or -Infinity when the
+    /// differences have no spread; the Holm columns are over the row's family (its group), survives_holm true when holm_p_value ≤ 0.05.</summary>
     public static string PairedCsv(IEnumerable<PairedComparison> comparisons)
     {
         var text = new StringBuilder();
@@ -108,6 +112,8 @@ public static class StudyReport
                 c.Task, c.Architecture, c.Depth.ToString(CultureInfo.InvariantCulture), N(c.LearningRate), c.Placement, c.MetricName, c.HigherIsBetter ? "true" : "false",
                 c.Pairs.ToString(CultureInfo.InvariantCulture), c.Unpaired.ToString(CultureInfo.InvariantCulture), E(c.MeanDifference), E(c.StdDifference),
                 E(c.TQuantile), E(c.Low), E(c.High), c.Wins.ToString(CultureInfo.InvariantCulture), c.Ties.ToString(CultureInfo.InvariantCulture), c.Verdict,
+                double.IsNaN(c.TStatistic) ? "" : N(c.TStatistic), E(c.PValue), c.FamilySize > 0 ? c.FamilySize.ToString(CultureInfo.InvariantCulture) : "",
+                E(c.HolmPValue), double.IsNaN(c.HolmPValue) ? "" : c.SurvivesHolm ? "true" : "false",
             };
             text.AppendLine(string.Join(",", cells.Select(Quote)));
         }
@@ -222,7 +228,7 @@ public static class StudyReport
             md.AppendLine("## Files");
             md.AppendLine();
             md.AppendLine("- `results.csv`: one row per job (per-epoch lists are `;`-separated); `results.json`: the same plus per-configuration summaries, the paired comparisons and the study manifest.");
-            md.AppendLine($"- `{PairedCsvFile}`: every placement against `none` of the same task, architecture, depth and learning rate, paired by seed (the placement section above, and the depth and rate sweeps).");
+            md.AppendLine($"- `{PairedCsvFile}`: every placement against `none` of the same task, architecture, depth and learning rate, paired by seed (the placement section above, and the depth and rate sweeps), with each comparison's p-value and its Holm-adjusted p-value within its group.");
             md.AppendLine("- `jobs/<id>.json`: one file per finished job; the report is rebuilt from these (`compare --report-only --out <this folder>`).");
             return md.ToString();
         }
@@ -234,18 +240,28 @@ public static class StudyReport
             if (timing is not null && (results.Count == 0 || results.Any(r => r.EngineBuild != timing.EngineBuild)))
                 md.AppendLine($"- Engine build of the cost timings ({TimingProbe.FileName}): {EngineIdentity.Describe(timing.EngineBuild)}" +
                               (timing.EngineBuild == EngineIdentity.Current ? " (the build that wrote this report)" : "") +
+                              Commits(new[] { EngineIdentity.RecordedCommit(timing.Commit, timing.EngineBuild) }, ", ") +
                               (results.Count > 0 ? " — **not the build of every result below**." : "."));
             if (results.Count == 0) return;
             var builds = results.GroupBy(r => r.EngineBuild).OrderByDescending(g => g.Count()).ThenBy(g => g.Key ?? "", StringComparer.Ordinal).ToList();
             string This(string? build) => build == EngineIdentity.Current ? " (the build that wrote this report)" : "";
+            string CommitsOf(IEnumerable<JobResult> jobs, string lead) => Commits(jobs.Select(r => EngineIdentity.RecordedCommit(r.Commit, r.EngineBuild)), lead);
             if (builds.Count == 1)
             {
-                md.AppendLine($"- Engine build of the results: {EngineIdentity.Describe(builds[0].Key)}, all {results.Count} jobs{This(builds[0].Key)}.");
+                md.AppendLine($"- Engine build of the results: {EngineIdentity.Describe(builds[0].Key)}, all {results.Count} jobs{This(builds[0].Key)}{CommitsOf(results, "; ")}.");
                 return;
             }
             md.AppendLine($"- Engine builds: **the results come from {builds.Count} different engine builds**, so their numbers may not be comparable: " +
-                          string.Join("; ", builds.Select(g => $"{EngineIdentity.Describe(g.Key)}{This(g.Key)}: {g.Count()} job{(g.Count() == 1 ? "" : "s")}")) +
+                          string.Join("; ", builds.Select(g => $"{EngineIdentity.Describe(g.Key)}{This(g.Key)}: {g.Count()} job{(g.Count() == 1 ? "" : "s")}{CommitsOf(g, ", ")}")) +
                           ". Running the study's command again (without --reuse-other-builds) reruns every job not from the build that runs it.");
+        }
+
+        /// <summary>The commits builds were made from (information: one build can come from several commits that differ
+        /// only in docs or tests), e.g. "; built from commit b531d51"; empty when none is recorded.</summary>
+        private static string Commits(IEnumerable<string?> commits, string lead)
+        {
+            var known = commits.OfType<string>().Select(EngineIdentity.ShortCommit).Distinct().Order(StringComparer.Ordinal).ToList();
+            return known.Count == 0 ? "" : $"{lead}built from commit{(known.Count == 1 ? "" : "s")} {string.Join(", ", known)}";
         }
 
         private void Tasks()
@@ -333,20 +349,25 @@ public static class StudyReport
                             "seed by seed: d = its final metric − `none`'s on the same seed, signed so that **+ is better than `none`** (for a lower-is-better metric, " +
                             "d = `none`'s − its), in the metric's units. Pairs: the seeds both have with a finite metric (runs without a partner are left out and counted). " +
                             "95 % CI: d̄ ± t(0.975, n − 1) · s_d / √n, Student's t with n − 1 degrees of freedom; one pair gives no spread and no interval. " +
-                            "Paired: **better** or **worse** when the interval excludes 0, *not told apart* when it holds 0. Wins: seeds where the placement did strictly better. " +
+                            "Paired: **better** or **worse** when the interval excludes 0, *not told apart* when it holds 0. " +
+                            "p: the two-sided p-value of the paired t statistic d̄ / (s_d / √n) (below 0.05 exactly when the interval excludes 0; 0 when every seed's d is the same non-zero value). " +
+                            "Holm p: the p-value adjusted by Holm's step-down method within the task's family, its m placements compared with the same `none` (those with a p-value); " +
+                            "a separation **survives Holm** when its Holm p is at most 0.05, which holds the chance that any of the task's m comparisons separates by chance alone at 5 % " +
+                            "(tasks are not corrected against each other). Wins: seeds where the placement did strictly better. " +
                             "Diverged runs count with the metric of their last good weights, as in the tables above. " +
                             "The last column is the verdict's mean ± std screen for the same two configurations; the paired result does not change the verdict.");
             text.AppendLine();
-            text.AppendLine("| task | placement | pairs | mean d | std d | 95 % CI (t) | wins | paired | mean ± std screen |");
-            text.AppendLine("|---|---|---|---|---|---|---|---|---|");
+            text.AppendLine("| task | placement | pairs | mean d | std d | 95 % CI (t) | p | Holm p (m) | wins | paired | mean ± std screen |");
+            text.AppendLine("|---|---|---|---|---|---|---|---|---|---|---|");
             foreach (PairedComparison c in rows)
             {
                 string pairs = c.Pairs + (c.Unpaired > 0 ? $" ({c.Unpaired} run{(c.Unpaired == 1 ? "" : "s")} unpaired)" : "");
                 string ci = c.Pairs < 2 ? "– (no interval from one pair)" : $"[{D(c.Low)}, {D(c.High)}] (t = {c.TQuantile.ToString("F3", CultureInfo.InvariantCulture)})";
                 string wins = c.Pairs == 0 ? "–" : $"{c.Wins}/{c.Pairs}{(c.Ties > 0 ? $" ({c.Ties} tie{(c.Ties == 1 ? "" : "s")})" : "")}";
-                string verdict = c.Sign != 0 ? $"**{c.Verdict}**" : c.Pairs >= 2 ? $"*{c.Verdict}*" : c.Verdict;
+                string verdict = c.Sign != 0 ? $"**{c.Verdict}**{(c.SurvivesHolm ? ", survives Holm" : ", not after Holm")}" : c.Pairs >= 2 ? $"*{c.Verdict}*" : c.Verdict;
                 string screen = Screen(c) switch { > 0 => "separated, better", < 0 => "separated, worse", 0 => "overlapping", _ => "–" };
-                text.AppendLine($"| `{c.Task}` | `{c.Placement}` | {pairs} | {D(c.MeanDifference)} | {F(c.StdDifference, "G3")} | {ci} | {wins} | {verdict} | {screen} |");
+                string holm = double.IsNaN(c.HolmPValue) ? "–" : $"{P(c.HolmPValue)} ({c.FamilySize})";
+                text.AppendLine($"| `{c.Task}` | `{c.Placement}` | {pairs} | {D(c.MeanDifference)} | {F(c.StdDifference, "G3")} | {ci} | {P(c.PValue)} | {holm} | {wins} | {verdict} | {screen} |");
             }
             text.AppendLine();
             return text.ToString();
@@ -355,20 +376,28 @@ public static class StudyReport
         /// <summary>A paired difference: signed, 3 significant digits, "–" where there is none.</summary>
         private static string D(double value) => double.IsFinite(value) ? Signed(value) : "–";
 
+        /// <summary>A p-value to 3 decimals ("&lt; 0.001" below, "0" for exactly 0), "–" where there is none.</summary>
+        private static string P(double p) => double.IsNaN(p) ? "–" : p == 0 ? "0" : p < 0.0005 ? "< 0.001" : p.ToString("F3", CultureInfo.InvariantCulture);
+
         /// <summary>The verdict's line on the paired comparisons: how many the interval separates, beside the screen's count.</summary>
         private string PairedVerdictLine()
         {
             var rows = PairedSections();
             if (rows.Count == 0) return "";
             var withInterval = rows.Where(c => c.Pairs >= 2).ToList();
-            string Names(int sign) => string.Join(", ", withInterval.Where(c => c.Sign == sign).Select(c => $"`{c.Placement}` on `{c.Task}`"));
+            string Names(int sign, bool holm = false) => string.Join(", ", withInterval.Where(c => c.Sign == sign && (!holm || c.SurvivesHolm)).Select(c => $"`{c.Placement}` on `{c.Task}`"));
             int better = withInterval.Count(c => c.Sign > 0), worse = withInterval.Count(c => c.Sign < 0);
+            int holmBetter = withInterval.Count(c => c.Sign > 0 && c.SurvivesHolm), holmWorse = withInterval.Count(c => c.Sign < 0 && c.SurvivesHolm);
+            string families = string.Join(", ", TaskOrder.Select(t => withInterval.Where(c => c.Task == t).Select(c => c.FamilySize).FirstOrDefault()).Where(m => m > 0).Distinct());
             int screened = rows.Count(c => Screen(c) is int v && v != 0);
             var line = new StringBuilder("Paired check (beside the rules above, not part of them): ");
             line.Append(withInterval.Count == 0
                 ? $"no placement-vs-`none` comparison has two pairs, so there is no paired interval ({rows.Count} comparison{(rows.Count == 1 ? "" : "s")} of one pair or none)."
                 : $"the 95 % t interval of the per-seed difference excludes 0 in {better + worse} of {withInterval.Count} placement-vs-`none` comparisons " +
-                  $"(better: {(better > 0 ? Names(1) : "—")}; worse: {(worse > 0 ? Names(-1) : "—")}); the mean ± std screen separates {screened} of the {rows.Count}." +
+                  $"(better: {(better > 0 ? Names(1) : "—")}; worse: {(worse > 0 ? Names(-1) : "—")}); " +
+                  $"**{holmBetter + holmWorse} of these {better + worse} survive{(holmBetter + holmWorse == 1 ? "s" : "")} Holm's correction** within each task's family of {families} comparison{(families == "1" ? "" : "s")} with `none` " +
+                  $"(better: {(holmBetter > 0 ? Names(1, holm: true) : "—")}; worse: {(holmWorse > 0 ? Names(-1, holm: true) : "—")}); " +
+                  $"the mean ± std screen separates {screened} of the {rows.Count}." +
                   (withInterval.Count < rows.Count ? $" {rows.Count - withInterval.Count} comparison{(rows.Count - withInterval.Count == 1 ? " has" : "s have")} fewer than two pairs and no interval." : ""));
             return line.ToString();
         }
@@ -805,7 +834,9 @@ public static class StudyReport
                          $"{t.ToString("F3", CultureInfo.InvariantCulture)} × s_d/√{n}, i.e. ± {(t / Math.Sqrt(n)).ToString("F2", CultureInfo.InvariantCulture)} standard deviations of the per-seed differences" +
                          (n == 3 ? " (with 2 seeds t = 12.706, ± 8.98 of them)" : "") + (n <= 3 ? ": only differences large against their seed-to-seed spread come out" : "") +
                          $"; the std itself rests on {n} numbers, and their normality is assumed, not checked. At 95 %, placements that do not differ at all come out better or worse in about 5 % of comparisons: " +
-                         $"about {(0.05 * pairedRows.Count).ToString("F1", CultureInfo.InvariantCulture)} of the {pairedRows.Count} here.");
+                         $"about {(0.05 * pairedRows.Count).ToString("F1", CultureInfo.InvariantCulture)} of the {pairedRows.Count} here. " +
+                         "Holm's correction holds the chance of any such chance separation within a task's comparisons with `none` at 5 %, at the price of missing more real differences " +
+                         $"(with {n} seeds, many): {pairedRows.Count(c => c.Sign != 0 && c.SurvivesHolm)} of the {pairedRows.Count(c => c.Sign != 0)} separations survive it.");
             }
             else if (PairedSections().Count > 0)
                 weak.Add("With one seed per configuration there is no paired interval: the paired table gives each single difference and no test.");

@@ -4,13 +4,23 @@ namespace NumLstm.Benchmarks.Study;
 /// A placement against <c>none</c> in the same task, architecture, depth and learning rate, paired by seed: the same
 /// seed starts both from the same recurrent weights, shuffling and dropout masks, so the per-seed difference removes
 /// what the seed alone does. d_s = ±(metric of the placement − metric of <c>none</c>) for seed s, signed so that
-/// positive is better (+ when higher is better). Over the n seeds both have: mean d̄, sample std s_d, and the two-sided
-/// 95 % confidence interval d̄ ± t(0.975, n − 1) · s_d / √n.
+/// positive is better (+ when higher is better). Over the n seeds both have: mean d̄, sample std s_d, the two-sided
+/// 95 % confidence interval d̄ ± t(0.975, n − 1) · s_d / √n, the paired t statistic t = d̄ / (s_d / √n) and its two-sided
+/// p-value P(|T| ≥ |t|), T Student's t with n − 1 degrees of freedom (p &lt; 0.05 exactly when the interval excludes 0).
 /// </summary>
 /// <remarks>
 /// Runs are paired only by seeds present on both sides, with a finite final metric on both (the unpaired table's
 /// mean and std likewise skip non-finite metrics); a diverged run counts with the metric of its last good weights,
 /// as it does in the unpaired table.
+/// <para>Multiple comparisons: <see cref="AgainstNone"/> adjusts the p-values by Holm's step-down method within each
+/// family, the comparisons with one <c>none</c>: every placement against <c>none</c> in the same task, architecture, depth
+/// and learning rate (so a task's placement section is one family, each depth of the depth sweep one, each rate of the
+/// rate sweep one). Only comparisons with a p-value (two pairs or more) are members. Holm keeps the chance that any
+/// member of a family is called different when none differs at most 5 %; families are not corrected against each
+/// other.</para>
+/// <para>Zero spread (every d_s equal, s_d = 0): the interval has zero width; t is ±∞ and p = 0 when d̄ ≠ 0 (the interval
+/// excludes 0), t = 0 and p = 1 when d̄ = 0 (all ties). That is the test's limit, and it trusts n equal differences
+/// fully: with a coarse metric (accuracy on a few hundred samples) n seeds can agree by chance.</para>
 /// </remarks>
 public sealed record PairedComparison
 {
@@ -37,6 +47,18 @@ public sealed record PairedComparison
     /// <summary>Seeds where the placement did strictly better than <c>none</c>; <see cref="Ties"/> where both were equal.</summary>
     public required int Wins { get; init; }
     public required int Ties { get; init; }
+    /// <summary>d̄ / (s_d / √n); ±∞ when s_d = 0 and d̄ ≠ 0, 0 when both are 0; NaN below two pairs.</summary>
+    public double TStatistic { get; init; } = double.NaN;
+    /// <summary>Two-sided p-value of <see cref="TStatistic"/> with n − 1 degrees of freedom; NaN below two pairs.</summary>
+    public double PValue { get; init; } = double.NaN;
+    /// <summary>Comparisons with a p-value in this one's family (its group's placements against the same <c>none</c>);
+    /// set by <see cref="AgainstNone"/>, 0 for a comparison outside any family (no p-value, or made by <see cref="Compare"/> alone).</summary>
+    public int FamilySize { get; init; }
+    /// <summary>Holm-adjusted p-value within the family; NaN outside one.</summary>
+    public double HolmPValue { get; init; } = double.NaN;
+
+    /// <summary>True when the Holm-adjusted p-value is at most <see cref="Alpha"/>: the separation survives the correction.</summary>
+    public bool SurvivesHolm => HolmPValue <= Alpha;
 
     /// <summary>+1 when the interval lies above 0 (better than <c>none</c>), −1 below it (worse), 0 when it holds 0 or there is none.</summary>
     public int Sign => !(double.IsFinite(Low) && double.IsFinite(High)) ? 0 : Low > 0 ? 1 : High < 0 ? -1 : 0;
@@ -46,7 +68,11 @@ public sealed record PairedComparison
 
     public const double Confidence = 0.95;
 
-    /// <summary>Every placement against <c>none</c> of its group (task, architecture, depth, learning rate), in the results' order.</summary>
+    /// <summary>The family-wise error rate Holm's correction holds, 1 − <see cref="Confidence"/>.</summary>
+    public const double Alpha = 1 - Confidence;
+
+    /// <summary>Every placement against <c>none</c> of its group (task, architecture, depth, learning rate), in the results'
+    /// order, with Holm-adjusted p-values within each group (the family).</summary>
     public static IReadOnlyList<PairedComparison> AgainstNone(IEnumerable<JobResult> results)
     {
         var list = new List<PairedComparison>();
@@ -54,10 +80,34 @@ public sealed record PairedComparison
         {
             var none = group.Where(r => r.Placement == "none").ToList();
             if (none.Count == 0) continue;
-            foreach (var placement in group.Where(r => r.Placement != "none").GroupBy(r => r.Placement))
-                list.Add(Compare(placement.ToList(), none));
+            var family = group.Where(r => r.Placement != "none").GroupBy(r => r.Placement).Select(p => Compare(p.ToList(), none)).ToList();
+            double[] holm = Holm(family.Select(c => c.PValue).ToList());
+            int size = family.Count(c => !double.IsNaN(c.PValue));
+            list.AddRange(family.Select((c, k) => double.IsNaN(c.PValue) ? c : c with { FamilySize = size, HolmPValue = holm[k] }));
         }
         return list;
+    }
+
+    /// <summary>
+    /// Holm's step-down adjustment of the p-values of one family (Holm 1979): with the m p-values in ascending order
+    /// p(1) ≤ … ≤ p(m), the adjusted p(k) = max over j ≤ k of min(1, (m − j + 1) · p(j)); a hypothesis is rejected at α
+    /// when its adjusted p-value is at most α. NaN entries (no test) are not members: they stay NaN and do not count in m.
+    /// Returned in the order given.
+    /// </summary>
+    public static double[] Holm(IReadOnlyList<double> pValues)
+    {
+        ArgumentNullException.ThrowIfNull(pValues);
+        var order = Enumerable.Range(0, pValues.Count).Where(k => !double.IsNaN(pValues[k])).OrderBy(k => pValues[k]).ToList();
+        foreach (int k in order)
+            if (!(pValues[k] >= 0 && pValues[k] <= 1)) throw new ArgumentOutOfRangeException(nameof(pValues), pValues[k], "A p-value must lie in [0, 1].");
+        var adjusted = Enumerable.Repeat(double.NaN, pValues.Count).ToArray();
+        double running = 0;
+        for (int j = 0; j < order.Count; j++)
+        {
+            running = Math.Max(running, Math.Min(1, (order.Count - j) * pValues[order[j]]));
+            adjusted[order[j]] = running;
+        }
+        return adjusted;
     }
 
     /// <summary>One placement's runs against <c>none</c>'s runs of the same group.</summary>
@@ -73,6 +123,8 @@ public sealed record PairedComparison
         double std = n > 1 ? Math.Sqrt(differences.Sum(d => (d - mean) * (d - mean)) / (n - 1)) : double.NaN;
         double t = n > 1 ? StudentT.Quantile(0.5 + Confidence / 2, n - 1) : double.NaN;
         double half = t * std / Math.Sqrt(n);
+        // Zero spread: t = ±∞ (p = 0) unless every difference is 0 (t = 0, p = 1); see the remarks.
+        double statistic = n < 2 ? double.NaN : std > 0 ? mean / (std / Math.Sqrt(n)) : mean == 0 ? 0 : Math.Sign(mean) * double.PositiveInfinity;
         return new PairedComparison
         {
             Task = first.Task, Architecture = first.Architecture, Depth = first.Depth, LearningRate = first.LearningRate, Placement = first.Placement,
@@ -80,6 +132,7 @@ public sealed record PairedComparison
             Pairs = n, Unpaired = placement.Count + none.Count - 2 * n,
             MeanDifference = mean, StdDifference = std, TQuantile = t, Low = mean - half, High = mean + half,
             Wins = differences.Count(d => d > 0), Ties = differences.Count(d => d == 0),
+            TStatistic = statistic, PValue = n < 2 ? double.NaN : StudentT.TwoSidedP(statistic, n - 1),
         };
     }
 }
@@ -95,6 +148,16 @@ public static class StudentT
         if (double.IsInfinity(t)) return t > 0 ? 1 : 0;
         double tail = 0.5 * RegularizedIncompleteBeta(df / (df + t * t), 0.5 * df, 0.5);
         return t >= 0 ? 1 - tail : tail;
+    }
+
+    /// <summary>P(|T| ≥ |t|) for T with <paramref name="df"/> degrees of freedom: I_{df/(df+t²)}(df/2, ½), computed
+    /// directly (not as 2·(1 − CDF)) so that small p-values keep their digits.</summary>
+    public static double TwoSidedP(double t, double df)
+    {
+        if (!(df > 0)) throw new ArgumentOutOfRangeException(nameof(df), df, "Degrees of freedom must be positive.");
+        if (double.IsNaN(t)) return double.NaN;
+        if (double.IsInfinity(t)) return 0;
+        return RegularizedIncompleteBeta(df / (df + t * t), 0.5 * df, 0.5);
     }
 
     /// <summary>The t with P(T ≤ t) = <paramref name="p"/>, to about 1e-12 relative: bisection, as the CDF is monotone.</summary>
