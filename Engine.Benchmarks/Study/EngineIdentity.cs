@@ -10,7 +10,7 @@ namespace NumLstm.Benchmarks.Study;
 /// Which build produced a job's numbers, e.g. <c>engine 40d5952902c075e1, study 3b0b1e5547dbe6df, .NET 10.0.12, x64 256-bit vectors, 256-bit products</c>:
 /// the content hashes of the engine (the NumLstm assembly) and of the study code that plans, feeds, trains and times the
 /// jobs (Engine.Benchmarks/Study but Study/Report, and Engine.Benchmarks/Data), both computed at build time by
-/// build/ContentHash.targets over the source files, project files, Directory.Build.props, configuration, SDK version and
+/// Engine/ContentHash.targets over the source files, project files, Directory.Build.props, configuration, SDK version and
 /// package versions; then the .NET runtime that runs them (Math and TensorPrimitives are the runtime's and the package's
 /// code), the widest hardware-accelerated vector (TensorPrimitives' sums take their terms in another order at 512
 /// bits) and the width of the engine's matrix products (the machine's, or NUMLSTM_VECTOR_BITS). It changes when any of these does, and not with a commit that touches only docs or tests, nor with the folder
@@ -24,7 +24,7 @@ namespace NumLstm.Benchmarks.Study;
 /// </remarks>
 public static class EngineIdentity
 {
-    /// <summary>The AssemblyMetadata keys build/ContentHash.targets writes.</summary>
+    /// <summary>The AssemblyMetadata keys Engine/ContentHash.targets writes.</summary>
     public const string HashKey = "NumLstm.ContentHash", InputsKey = "NumLstm.ContentHashInputs";
 
     /// <summary>How many hex digits of each content hash the identity shows (64 bits).</summary>
@@ -49,7 +49,7 @@ public static class EngineIdentity
         hash is { Length: >= HashDigits } && hash.All(Uri.IsHexDigit) ? hash[..HashDigits].ToLowerInvariant()
             : throw new ArgumentException($"A content hash of at least {HashDigits} hex digits is needed, got '{hash}'.", name);
 
-    /// <summary>The content hash build/ContentHash.targets embedded in <paramref name="assembly"/>.</summary>
+    /// <summary>The content hash Engine/ContentHash.targets embedded in <paramref name="assembly"/>.</summary>
     public static string ContentHash(Assembly assembly) => Metadata(assembly, HashKey);
 
     /// <summary>The files the content hash covers, relative to the repository root (the settings it covers are not listed).</summary>
@@ -59,7 +59,7 @@ public static class EngineIdentity
     {
         ArgumentNullException.ThrowIfNull(assembly);
         return assembly.GetCustomAttributes<AssemblyMetadataAttribute>().FirstOrDefault(a => a.Key == key)?.Value
-            ?? throw new InvalidOperationException($"{assembly.GetName().Name} carries no {key}: it was built without build/ContentHash.targets.");
+            ?? throw new InvalidOperationException($"{assembly.GetName().Name} carries no {key}: it was built without Engine/ContentHash.targets.");
     }
 
     /// <summary>The process architecture, the widest vector the JIT accelerates (DOTNET_EnableAVX512=0 turns 512 off) and the

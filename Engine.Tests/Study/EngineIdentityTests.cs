@@ -4,7 +4,7 @@ using NumLstm.Benchmarks.Study;
 namespace NumLstm.Tests.Study;
 
 /// <summary>
-/// The study's build identity: the content hashes of the engine and of the study code (build/ContentHash.targets),
+/// The study's build identity: the content hashes of the engine and of the study code (Engine/ContentHash.targets),
 /// the runtime, the vector path and the products' width; which files the hashes cover (listed from the checkout, independently of the build);
 /// and identities of the format before content hashes.
 /// </summary>
@@ -60,7 +60,7 @@ public class EngineIdentityTests
         var sources = Directory.EnumerateFiles(Path.Combine(Root, "Engine"), "*.cs", SearchOption.AllDirectories)
             .Select(f => Path.GetRelativePath(Root, f).Replace('\\', '/'))
             .Where(f => !f.StartsWith("Engine/obj/", StringComparison.Ordinal) && !f.StartsWith("Engine/bin/", StringComparison.Ordinal));
-        var expected = sources.Concat(new[] { "Engine/Engine.csproj", "Directory.Build.props", "build/ContentHash.targets" }).Order(StringComparer.Ordinal);
+        var expected = sources.Concat(new[] { "Engine/Engine.csproj", "Directory.Build.props", "Engine/ContentHash.targets" }).Order(StringComparer.Ordinal);
 
         Assert.That(hashed, Is.EqualTo(expected));
     }
@@ -74,7 +74,7 @@ public class EngineIdentityTests
             .Where(f => !f.StartsWith("Engine.Benchmarks/Study/Report/", StringComparison.Ordinal));
         var data = Directory.EnumerateFiles(Path.Combine(Root, "Engine.Benchmarks", "Data"), "*", SearchOption.AllDirectories).Select(Relative)
             .Where(f => !f.EndsWith(".md", StringComparison.Ordinal));
-        var expected = study.Concat(data).Concat(new[] { "Engine.Benchmarks/Engine.Benchmarks.csproj", "Directory.Build.props", "build/ContentHash.targets" })
+        var expected = study.Concat(data).Concat(new[] { "Engine.Benchmarks/Engine.Benchmarks.csproj", "Directory.Build.props", "Engine/ContentHash.targets" })
             .Order(StringComparer.Ordinal);
 
         Assert.That(hashed, Is.EqualTo(expected));
