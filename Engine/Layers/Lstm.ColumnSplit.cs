@@ -19,7 +19,7 @@ namespace NumLstm.Layers;
 // worker has only b + x·Wᵀ, the ready sums and its gates left.
 public sealed partial class Lstm<T>
 {
-    /// <summary>Above this many multiply-adds per step (B·4H·H) a streaming step of a plain float cell splits its hidden units over two cores.</summary>
+    /// <summary>From this many multiply-adds per step (B·4H·H) a streaming step of a plain float cell splits its hidden units over two cores.</summary>
     internal const long ColumnSplitThreshold = 1L << 15;
 
     /// <summary>Whether steps may split their hidden units over two cores: streaming steps, and small-batch plan steps (tests turn it off to compare).</summary>
