@@ -117,6 +117,58 @@ public class BrokenGradientTests
         Assert.That(found, Has.Count.EqualTo(rows * features), () => string.Join("\n", found));
     }
 
+    // Dropout's dx = dy ⊙ m with m = 0 or 1/(1 − rate) ((DO2) in docs/math.md), broken two ways: without the mask (dy
+    // scaled everywhere), which must fail exactly the dropped elements, and without the scale (dy where kept), which must
+    // fail exactly the kept ones. The harness's training pass reseeds from Random(7), so every evaluation has one mask.
+    [Test]
+    public void Dropout_WithoutTheMaskOrWithoutTheScale_FailsExactlyTheDroppedOrTheKeptElements()
+    {
+        const double rate = 0.4;
+        var spec = new ModelSpec { InputFeatures = 5, Seed = 3, Layers = new[] { LayerSpec.DropoutLayer(rate), LayerSpec.Dense(2, Activation.Tanh) } };
+        var harness = new ModelGradientTests.ModelHarness(spec, ragged: false);
+        List<CheckedTensor> tensors = harness.AnalyticGradients();
+        Assert.That(GradientChecker.FindMismatches(harness.Loss, tensors), Is.Empty, "the unbroken gradient must pass first");
+        var layer = (Dropout<double>)harness.Model.Layers[0];
+        harness.Loss();
+        double[] mask = ((DropoutCache<double>)harness.Cache.LayerCaches[0]).Mask.ToArray();
+        int[] dropped = Enumerable.Range(0, mask.Length).Where(k => mask[k] == 0).ToArray(), kept = Enumerable.Range(0, mask.Length).Where(k => mask[k] != 0).ToArray();
+        Assert.That(dropped, Is.Not.Empty);
+        Assert.That(kept, Is.Not.Empty);
+        Assert.That(layer.Rate, Is.EqualTo(rate));
+
+        // dL/dy of the Dense's input, from the clean gradient: dx = dy ⊙ m, so dy = dx / m where kept (the dropped ones'
+        // dy is recovered from the Dense directly: the gradient of the same model without the dropout layer at x ⊙ m).
+        CheckedTensor input = tensors.Single(t => t.Name == "input");
+        double[] clean = (double[])input.Analytic.Clone();
+        double[] dy = UpstreamGradient(harness, mask);
+        for (int k = 0; k < mask.Length; k++) Assert.That(clean[k], Is.EqualTo(dy[k] * mask[k]).Within(1e-12 * (1 + Math.Abs(dy[k]))), $"dx[{k}] = dy ⊙ m");
+
+        for (int k = 0; k < mask.Length; k++) input.Analytic[k] = dy[k] / (1 - rate);   // without the mask
+        List<GradientMismatch> found = GradientChecker.FindMismatches(harness.Loss, tensors);
+        Assert.That(found.Select(m => (m.Name, m.Index)), Is.EquivalentTo(dropped.Select(k => ("input", k))), () => string.Join("\n", found.Take(10)));
+
+        for (int k = 0; k < mask.Length; k++) input.Analytic[k] = mask[k] == 0 ? 0 : dy[k];   // without the scale
+        found = GradientChecker.FindMismatches(harness.Loss, tensors);
+        Assert.That(found.Select(m => (m.Name, m.Index)), Is.EquivalentTo(kept.Select(k => ("input", k))), () => string.Join("\n", found.Take(10)));
+    }
+
+    /// <summary>dL/dy at the Dropout's output: the input gradient of the model after it (its Dense) at y = x ⊙ m.</summary>
+    private static double[] UpstreamGradient(ModelGradientTests.ModelHarness harness, double[] mask)
+    {
+        Sequential<double> model = harness.Model;
+        var dense = (Dense<double>)model.Layers[1];
+        var cache = dense.CreateCache();
+        double[] x = harness.Input, y = new double[x.Length], dy = new double[x.Length];
+        for (int k = 0; k < x.Length; k++) y[k] = x[k] * mask[k];
+        var output = new double[dense.OutputLength(harness.Batch, ModelGradientTests.ModelHarness.Time)];
+        dense.Forward(new SequenceBatch<double>(y, harness.Batch, ModelGradientTests.ModelHarness.Time, default), output, cache, ForwardContext.Inference);
+        double[] saved = dense.Parameters.SelectMany(p => p.Gradient).ToArray();
+        dense.Backward(harness.OutputWeights, cache, dy);
+        int at = 0;
+        foreach (Parameter<double> p in dense.Parameters) { saved.AsSpan(at, p.Length).CopyTo(p.Gradient); at += p.Length; }
+        return dy;
+    }
+
     public static IEnumerable<TestCaseData> LossCases()
     {
         double[] logits = GradientChecker.RandomValues(12, 41, 2);

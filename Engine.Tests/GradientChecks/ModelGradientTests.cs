@@ -27,6 +27,11 @@ public class ModelGradientTests
         }
         yield return Case("bidirectional, tf-addons cell, dropouts", ragged: true,
             layers: LayerSpec.Bidirectional(LayerSpec.Lstm(2, true, 0.3, 0.3, CellNormalization.TfAddons)));
+        // Dropout in training (the harness's Random(7) at every evaluation, so the ± evaluations share the mask).
+        yield return Case("dropout on sequences", LayerSpec.DropoutLayer(0.4), LayerSpec.Dense(2, Activation.Tanh));
+        yield return Case("dropout on vectors", LayerSpec.Lstm(3), LayerSpec.DropoutLayer(0.5), LayerSpec.Dense(2));
+        yield return Case("dropout between lstms, ragged", ragged: true, layers: new[] { LayerSpec.DropoutLayer(0.3), LayerSpec.Lstm(3, true, 0.2, 0.2), LayerSpec.DropoutLayer(0.5), LayerSpec.Lstm(2) });
+        yield return Case("dropout rate 0 in training", LayerSpec.DropoutLayer(0), LayerSpec.Dense(2));
         yield return Case("stacked lstms", ragged: true, layers: new[] { LayerSpec.Lstm(3, true), LayerSpec.Lstm(2, true, cell: CellNormalization.KerasSnippet), LayerSpec.Lstm(2) });
     }
 
@@ -133,8 +138,8 @@ public class ModelGradientTests
 
     internal sealed class ModelHarness
     {
-        private const int Time = 4;
-        private readonly int Batch;
+        internal const int Time = 4;
+        internal readonly int Batch;
         private readonly ModelCache<double> cache;
         private readonly double[] input, outputWeights;
         private readonly bool[] mask = Array.Empty<bool>();
@@ -160,10 +165,13 @@ public class ModelGradientTests
                 for (int b = 0; b < Batch; b++) for (int t = 0; t < (b < 3 ? lengths[b] : new[] { 4, 1, 3 }[b % 3]); t++) mask[b * Time + t] = true;
             }
             outputWeights = GradientChecker.ProbeWeights(Model.OutputLength(Batch, Time), 5);
-            training = spec.Layers.Any(l => l.Dropout > 0 || l.RecurrentDropout > 0);
+            training = spec.Layers.Any(l => l.Dropout > 0 || l.RecurrentDropout > 0 || l.Type == "dropout");
         }
 
         public Sequential<double> Model { get; }
+        internal ModelCache<double> Cache => cache;
+        internal double[] Input => input;
+        internal double[] OutputWeights => outputWeights;
 
         private ForwardContext Context => training ? new ForwardContext(true, new Random(7)) : ForwardContext.Inference;
 

@@ -38,6 +38,8 @@ public class InferencePlanTests<T> where T : unmanaged, IFloatingPointIeee754<T>
             yield return Case($"bidirectional {merge} sequences, relu", LayerSpec.Bidirectional(LayerSpec.Lstm(18, true), merge), LayerSpec.Dense(4, Activation.Relu));
             yield return Case($"bidirectional {merge} last", LayerSpec.Bidirectional(LayerSpec.Lstm(18), merge), LayerSpec.Dense(3, useBias: false));
         }
+        yield return Case("dropout, lstm sequences, dropout, lstm last, dropout, dense",
+            LayerSpec.DropoutLayer(0.5), LayerSpec.Lstm(11, true, 0.3), LayerSpec.DropoutLayer(0.2), LayerSpec.Lstm(9), LayerSpec.DropoutLayer(0.3), LayerSpec.Dense(2));
         foreach ((string name, CellNormalization cell) in CellNormalization.Presets)
             yield return Case($"cell {name}, layer norm no center/scale", LayerSpec.Lstm(21, true, cell: cell), LayerSpec.LayerNorm(1e-5, center: false),
                 LayerSpec.Lstm(12, cell: cell with { Epsilon = 1e-5 }), LayerSpec.LayerNorm(scale: false), LayerSpec.Dense(2));
@@ -93,6 +95,8 @@ public class InferencePlanTests<T> where T : unmanaged, IFloatingPointIeee754<T>
             .SetArgDisplayNames("cell LayerNorm tf-addons");
         yield return new TestCaseData(new StackSpec(20, new[] { 24, 17 }, Bidirectional: false, OutputActivation: Activation.Softmax)
             .WithPlacement(LayerNormPlacement.InCellAndAfterEach(CellNormalization.BaEtAl2016)), true).SetArgDisplayNames("cell LayerNorm ba2016 + after, softmax");
+        yield return new TestCaseData(new ModelSpec { InputFeatures = 20, Layers = new[] { LayerSpec.DropoutLayer(0.2), LayerSpec.Lstm(24, true), LayerSpec.DropoutLayer(0.4), LayerSpec.Lstm(17), LayerSpec.DropoutLayer(0.4), LayerSpec.Dense(2) } }, true)
+            .SetArgDisplayNames("dropout layers, masked");
     }
 
     [TestCaseSource(nameof(AllocationCases))]

@@ -255,6 +255,58 @@ public class KerasConfigTests
         Assert.That(spec.Layers[4].UseBias, Is.False);
     }
 
+    /// <summary>Inserts a Dropout layer at config.layers[k], as Keras 3 (a DTypePolicy, module and registered_name) or tf.keras 2
+    /// (a dtype string) writes it, after <paramref name="edit"/> of its config.</summary>
+    private static void InsertDropout(JsonNode root, int k, Action<JsonNode>? edit = null, double rate = 0.2, string name = "dropout")
+    {
+        bool keras3 = root["config"]!["layers"]![0]!["module"] is not null;
+        string rateText = rate.ToString("R", System.Globalization.CultureInfo.InvariantCulture);
+        JsonNode layer = keras3
+            ? JsonNode.Parse($$$"""{"module": "keras.layers", "class_name": "Dropout", "config": {"name": "{{{name}}}", "trainable": true, "dtype": {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"}, "registered_name": null}, "rate": {{{rateText}}}, "seed": null, "noise_shape": null}, "registered_name": null}""")!
+            : JsonNode.Parse($$$"""{"class_name": "Dropout", "config": {"name": "{{{name}}}", "trainable": true, "dtype": "float32", "rate": {{{rateText}}}, "noise_shape": null, "seed": null}}""")!;
+        edit?.Invoke(layer["config"]!);
+        root["config"]!["layers"]!.AsArray().Insert(k, layer);
+    }
+
+    [TestCase(true)]
+    [TestCase(false)]
+    public void Dropout_IsMapped_FromKeras3AndKeras2_OnSequencesAndVectors(bool keras3)
+    {
+        // The mission model with Dropout(0.2) after the first LayerNorm (a sequence) and Dropout(0.5, seed=3) after the
+        // second (a vector): the spec ModelBuilder writes, the seed read and not carried.
+        string json = (keras3 ? Edit3 : (Func<Action<JsonNode>, string>)Edit2)(root =>
+        {
+            InsertDropout(root, 5, d => d["seed"] = 3, rate: 0.5, name: "dropout_1");
+            InsertDropout(root, 3);
+        });
+        ModelSpec spec = KerasConfig.ToSpec(json, seed: 42);
+        ModelSpec expected = ModelBuilder.Input(32)
+            .Bidirectional(100, returnSequences: true, dropout: 0.4, recurrentDropout: 0.4, name: "bidirectional").LayerNorm(name: "layer_normalization")
+            .Dropout(0.2, name: "dropout")
+            .Bidirectional(200, dropout: 0.4, recurrentDropout: 0.4, name: "bidirectional_1").LayerNorm(name: "layer_normalization_1")
+            .Dropout(0.5, name: "dropout_1")
+            .Dense(2, name: "dense")
+            .ToSpec(42);
+        Assert.That(spec.ToJson(), Is.EqualTo(expected.ToJson()));
+        Assert.That(spec.Build<float>().ParameterCount, Is.EqualTo(750_002), "Keras' count: a Dropout holds no weights");
+    }
+
+    [Test]
+    public void Dropout_AsTheFirstLayer_GivesTheInputShape_AndRateZeroReads()
+    {
+        // tf.keras 2 writes the model's batch_input_shape on its first layer, a Dropout too.
+        string json = Edit2(root =>
+        {
+            root["config"]!["layers"]!.AsArray().RemoveAt(0);   // the InputLayer
+            root["config"]!["layers"]![0]!["config"]!.AsObject().Remove("batch_input_shape");
+            InsertDropout(root, 0, d => { d["batch_input_shape"] = new JsonArray(null, null, 32); d["rate"] = 0; });
+        });
+        ModelSpec spec = KerasConfig.ToSpec(json);
+        Assert.That(spec.InputFeatures, Is.EqualTo(32));
+        Assert.That(spec.Layers[0].Type, Is.EqualTo("dropout"));
+        Assert.That(spec.Layers[0].Rate, Is.Zero);
+    }
+
     [TestCase("\"relu\"", Activation.Relu)]
     [TestCase("\"tanh\"", Activation.Tanh)]
     [TestCase("\"sigmoid\"", Activation.Sigmoid)]
@@ -386,10 +438,28 @@ public class KerasConfigTests
         yield return Case("DenseLora", Edit3(r => Layer(r, 5)["lora_rank"] = 4), "config.layers[5].config.lora_rank", "4 not supported (NumLstm's Dense has no LoRA factors)");
         yield return Case("Masking", Edit3(r => r["config"]!["layers"]!.AsArray().Insert(1, JsonNode.Parse("""{"module": "keras.layers", "class_name": "Masking", "config": {"name": "masking", "trainable": true, "dtype": "float32", "mask_value": 0.0}, "registered_name": null}"""))),
             "config.layers[1].class_name", "'Masking' is not supported (NumLstm takes masks with the batch");
-        yield return Case("Dropout", Edit2(r => r["config"]!["layers"]!.AsArray().Insert(3, JsonNode.Parse("""{"class_name": "Dropout", "config": {"name": "dropout", "trainable": true, "dtype": "float32", "rate": 0.2, "noise_shape": null, "seed": null}}"""))),
-            "config.layers[3].class_name", "'Dropout' is not supported (NumLstm has dropout inside its LSTM layers only");
+        yield return Case("SpatialDropout1D", Edit2(r => r["config"]!["layers"]!.AsArray().Insert(3, JsonNode.Parse("""{"class_name": "SpatialDropout1D", "config": {"name": "sd", "trainable": true, "dtype": "float32", "rate": 0.2, "noise_shape": null, "seed": null}}"""))),
+            "config.layers[3].class_name", "'SpatialDropout1D' is not supported (NumLstm's dropout between layers is Dropout (each value dropped on its own)");
+        yield return Case("DropoutNoiseShape", Edit3(r => InsertDropout(r, 3, d => d["noise_shape"] = new JsonArray(null, 1, null))),
+            "config.layers[3].config.noise_shape", "a list of 3 not supported (NumLstm's Dropout draws each value on its own: noise_shape null)");
+        yield return Case("DropoutRate1", Edit3(r => InsertDropout(r, 3, d => d["rate"] = 1)),
+            "config.layers[3].config.rate", "1 not supported (NumLstm's Dropout rate is in [0, 1)");
+        yield return Case("DropoutRateAbove1", Edit2(r => InsertDropout(r, 3, d => d["rate"] = 1.5)),
+            "config.layers[3].config.rate", "1.5 is not a dropout rate (Keras raises for a rate outside [0, 1])");
+        yield return Case("DropoutRateNegative", Edit3(r => InsertDropout(r, 3, d => d["rate"] = -0.1)),
+            "config.layers[3].config.rate", "-0.1 is not a dropout rate");
+        yield return Case("DropoutRateString", Edit3(r => InsertDropout(r, 3, d => d["rate"] = "0.5")),
+            "config.layers[3].config.rate", "must be a finite number, got '0.5'");
+        yield return Case("DropoutRateMissing", Edit3(r => InsertDropout(r, 3, d => d.AsObject().Remove("rate"))),
+            "config.layers[3].config.rate", "is missing");
+        yield return Case("DropoutSeedString", Edit3(r => InsertDropout(r, 3, d => d["seed"] = "x")),
+            "config.layers[3].config.seed", "must be an integer or null, got 'x'");
+        yield return Case("DropoutUnknownField", Edit3(r => InsertDropout(r, 3, d => d["scale"] = 2)),
+            "config.layers[3].config.scale", "'scale' is not a field NumLstm knows here");
+        yield return Case("DropoutFloat16", Edit3(r => InsertDropout(r, 3, d => d["dtype"] = "float16")),
+            "config.layers[3].config.dtype", "'float16' not supported");
         yield return Case("Gru", Edit3(r => Layer(r, 1)["layer"]!["class_name"] = "GRU"), "config.layers[1].config.layer.class_name", "'GRU' not supported");
-        yield return Case("Conv1D", Edit2(r => r["config"]!["layers"]![5]!["class_name"] = "Conv1D"), "config.layers[5].class_name", "'Conv1D' is not supported (NumLstm reads InputLayer, LSTM, Bidirectional(LSTM), LayerNormalization and Dense)");
+        yield return Case("Conv1D", Edit2(r => r["config"]!["layers"]![5]!["class_name"] = "Conv1D"), "config.layers[5].class_name", "'Conv1D' is not supported (NumLstm reads InputLayer, LSTM, Bidirectional(LSTM), LayerNormalization, Dense and Dropout)");
         yield return Case("Functional", Edit3(r => r["class_name"] = "Functional"), "class_name", "'Functional' is not supported: NumLstm reads a Sequential model");
         yield return Case("MixedPrecision", Edit3(r => Layer(r, 2)["dtype"]!["config"]!["name"] = "mixed_float16"), "config.layers[2].config.dtype.config.name", "'mixed_float16' not supported");
         yield return Case("Float16Input", Edit2(r => Layer(r, 0)["dtype"] = "float16"), "config.layers[0].config.dtype", "'float16' not supported");

@@ -66,6 +66,10 @@ public class ServingConsistencyTests<T> where T : unmanaged, IFloatingPointIeee7
                 yield return Case($"dense {activation} bias={bias}", F, LayerSpec.Dense(4, activation, bias), LayerSpec.Lstm(5, true),
                     LayerSpec.Dense(4, activation, bias), LayerSpec.Lstm(3), LayerSpec.Dense(2, activation, bias));
         yield return Case("dense only", F, LayerSpec.Dense(4, Activation.Relu), LayerSpec.Dense(2));
+        // Dropout (the identity at inference) on the input, between recurrent layers, on a vector and last.
+        yield return Case("dropout between every layer", F, LayerSpec.DropoutLayer(0.3), LayerSpec.Lstm(5, true, 0.2, 0.2), LayerSpec.DropoutLayer(0.5), LayerSpec.Lstm(4),
+            LayerSpec.DropoutLayer(0.1), LayerSpec.Dense(2), LayerSpec.DropoutLayer(0.4));
+        yield return Case("dropout on sequences, last", F, LayerSpec.Lstm(5, true), LayerSpec.Dense(3, Activation.Tanh), LayerSpec.DropoutLayer(0.5));
         yield return Case("layer norm of one feature", 1, LayerSpec.LayerNorm(), LayerSpec.Lstm(3, true), LayerSpec.Dense(1), LayerSpec.LayerNorm(), LayerSpec.Dense(2));
         // Wide enough for the two-core paths: a plan's hidden units split at batch ≤ 4 (B·4H² ≥ 150,000), a session's from
         // 2^15, Forward's rows at batch 9 (B·4H² ≥ 2^21); a Bidirectional's directions balanced at batch 9.
@@ -226,6 +230,7 @@ public class OutputFedBackTests<T> where T : unmanaged, IFloatingPointIeee754<T>
             foreach (bool bias in new[] { false, true })
                 yield return new TestCaseData(LayerSpec.Dense(F, activation, bias)).SetArgDisplayNames($"dense {activation} bias={bias}");
         yield return new TestCaseData(LayerSpec.LayerNorm()).SetArgDisplayNames("layer norm");
+        yield return new TestCaseData(LayerSpec.DropoutLayer(0.5)).SetArgDisplayNames("dropout");
         yield return new TestCaseData(LayerSpec.Lstm(F, true)).SetArgDisplayNames("lstm");
         yield return new TestCaseData(LayerSpec.Bidirectional(LayerSpec.Lstm(F, true), MergeMode.Sum)).SetArgDisplayNames("bidirectional sum");
     }

@@ -27,6 +27,13 @@ public class StreamingSessionTests<T> where T : unmanaged, IFloatingPointIeee754
         Layers = new[] { LayerSpec.Lstm(24, true, cell: CellNormalization.KerasSnippet), LayerSpec.Lstm(17), LayerSpec.LayerNorm(), LayerSpec.Dense(2) },
     };
 
+    // Dropout layers (the identity at inference) around both kinds of LSTM.
+    private static readonly ModelSpec DropoutStack = new()
+    {
+        InputFeatures = F, Seed = 4,
+        Layers = new[] { LayerSpec.DropoutLayer(0.3), LayerSpec.Lstm(24, true), LayerSpec.DropoutLayer(0.5), LayerSpec.Lstm(17), LayerSpec.DropoutLayer(0.2), LayerSpec.Dense(2) },
+    };
+
     private static T[] Row(T[] x, int t, int width) => x.AsSpan(t * width, width).ToArray();
 
     [Test]
@@ -133,13 +140,15 @@ public class StreamingSessionTests<T> where T : unmanaged, IFloatingPointIeee754
         Assert.That(sequential[0], Is.Not.EqualTo(sequential[1]), "the streams differ, so mixed-up state would show");
     }
 
-    [TestCase(false, false)]
-    [TestCase(true, false)]
-    [TestCase(false, true)]
-    [TestCase(true, true)]
-    public void Step_AllocatesNothing_AfterWarmUp(bool lastOutput, bool packWeightsOnce)
+    [TestCase(false, false, false)]
+    [TestCase(true, false, false)]
+    [TestCase(false, true, false)]
+    [TestCase(true, true, false)]
+    [TestCase(true, false, true)]
+    [TestCase(true, true, true)]
+    public void Step_AllocatesNothing_AfterWarmUp(bool lastOutput, bool packWeightsOnce, bool dropoutLayers)
     {
-        Sequential<T> model = Build<T>(lastOutput ? LastOutputStack : SequenceStack);
+        Sequential<T> model = Build<T>(dropoutLayers ? DropoutStack : lastOutput ? LastOutputStack : SequenceStack);
         var session = model.CreateSession(maxChunk: 4, packWeightsOnce: packWeightsOnce);
         T[] x = RandomValues<T>(4 * F, 6), step = Row(x, 0, F);
         for (int k = 0; k < 5; k++) { session.Step(step); session.StepChunk(x); }

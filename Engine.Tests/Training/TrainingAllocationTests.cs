@@ -133,4 +133,18 @@ public class TrainingAllocationTests
         Assert.That(worker, Is.Zero, "bytes a step on the engine's worker thread");
         Assert.That(allThreads, Is.LessThan(2 * 1024), "bytes a step on all threads, the test host's included");
     }
+
+    [Test]
+    public void DropoutLayersStep_AllocatesNothingOnTheCallingThread()
+    {
+        // Dropout layers on sequences and on a vector: each keeps its mask and its reseedable stream in its cache.
+        var spec = new ModelSpec
+        {
+            InputFeatures = Features,
+            Layers = [LayerSpec.DropoutLayer(0.2), LayerSpec.Lstm(32, returnSequences: true), LayerSpec.DropoutLayer(0.5), LayerSpec.Lstm(32),
+                LayerSpec.DropoutLayer(0.3), LayerSpec.Dense(Classes)],
+        };
+        var (_, callingThread, _) = BytesPerStepAllAndCaller(spec);
+        Assert.That(callingThread, Is.Zero, "bytes a step on the calling thread");
+    }
 }

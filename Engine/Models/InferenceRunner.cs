@@ -10,7 +10,7 @@ namespace NumLstm.Models;
 /// </summary>
 internal sealed class InferenceRunner<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
-    private enum Kind { Lstm, Bidirectional, LayerNorm, Dense }
+    private enum Kind { Lstm, Bidirectional, LayerNorm, Dense, Dropout }
 
     private readonly Layer<T>[] layers;
     private readonly Kind[] kinds;
@@ -61,6 +61,9 @@ internal sealed class InferenceRunner<T> where T : unmanaged, IFloatingPointIeee
                     break;
                 case Dense<T>:
                     kinds[k] = Kind.Dense;
+                    break;
+                case Dropout<T>:
+                    kinds[k] = Kind.Dropout;   // the identity at inference
                     break;
                 default:
                     throw new NotSupportedException($"Layer '{layer.Name}' ({layer.GetType().Name}) has no inference path.");
@@ -178,6 +181,14 @@ internal sealed class InferenceRunner<T> where T : unmanaged, IFloatingPointIeee
                     var dense = Unsafe.As<Dense<T>>(layers[k]);
                     output = output.Slice(0, rows * dense.Units);
                     dense.InferenceForward(current, rows, output);
+                    break;
+                }
+                case Kind.Dropout:
+                {
+                    // Inference dropout is the identity; copied, so the result is still a view into the runner's buffers
+                    // (never the caller's input, for a model whose last layer is a Dropout).
+                    output = output.Slice(0, current.Length);
+                    current.CopyTo(output);
                     break;
                 }
             }

@@ -7,7 +7,7 @@ namespace NumLstm.Models;
 
 /// <summary>
 /// Reads a Keras model config, the JSON of <c>model.to_json()</c> from Keras 3 or tf.keras 2, into a
-/// <see cref="ModelSpec"/>: a Sequential of InputLayer, LSTM, Bidirectional(LSTM), LayerNormalization and Dense.
+/// <see cref="ModelSpec"/>: a Sequential of InputLayer, LSTM, Bidirectional(LSTM), LayerNormalization, Dense and Dropout.
 /// Every option NumLstm does not implement is refused with a <see cref="FormatException"/> naming the JSON path and
 /// the value, never dropped; the fields read, refused and ignored are listed in docs/formats.md ("Keras model
 /// configs"). Weights are not read here: a config holds none.
@@ -15,7 +15,7 @@ namespace NumLstm.Models;
 /// <remarks>
 /// The formats were checked against keras-team/keras: Keras 3 (keras/src/models/sequential.py get_config,
 /// layers/rnn/lstm.py, rnn.py, bidirectional.py, normalization/layer_normalization.py, core/dense.py,
-/// core/input_layer.py, saving/serialization_lib.py) and tf.keras 2 (keras/layers/rnn/lstm.py, base_rnn.py,
+/// regularization/dropout.py, core/input_layer.py, saving/serialization_lib.py) and tf.keras 2 (keras/layers/rnn/lstm.py, base_rnn.py,
 /// bidirectional.py, engine/base_layer.py).
 /// </remarks>
 public static class KerasConfig
@@ -88,6 +88,8 @@ public static class KerasConfig
         "bias_regularizer", "activity_regularizer", "kernel_constraint", "bias_constraint", "lora_rank", "lora_alpha",
         "quantization_config", "dynamic",
     ];
+
+    private static readonly string[] DropoutKeys = [.. CommonKeys, "rate", "noise_shape", "seed", "dynamic"];
 
     private static readonly string[] InputLayerKeys = ["name", "batch_shape", "batch_input_shape", "dtype", "sparse", "ragged", "optional"];
 
@@ -172,7 +174,7 @@ public static class KerasConfig
                     if (k != 0) throw Fail(wrapper.At("class_name"), "an InputLayer must be the first layer.");
                     if (ReadInputLayer(layerConfig) is { } declared) inputShapes.Add(declared);
                 }
-                else if (layers.Count == 0 && layerClass is ("LSTM" or "Bidirectional" or "LayerNormalization" or "Dense"))
+                else if (layers.Count == 0 && layerClass is ("LSTM" or "Bidirectional" or "LayerNormalization" or "Dense" or "Dropout"))
                 {
                     // tf.keras 2 writes the model's input shape on its first layer (and inside a Bidirectional's
                     // wrapped layer when it was given there); Keras 3 writes a build config on every built layer.
@@ -203,7 +205,7 @@ public static class KerasConfig
             string? vectorFrom = null;
             foreach (KerasLayer layer in layers)
             {
-                if (layer.ClassName is not ("LSTM" or "Bidirectional" or "LayerNormalization" or "Dense")) throw Unsupported(layer);
+                if (layer.ClassName is not ("LSTM" or "Bidirectional" or "LayerNormalization" or "Dense" or "Dropout")) throw Unsupported(layer);
                 if (layer.BuildConfig is { } build)
                 {
                     (JsonElement shape, string path) = BuildInputShape(build, layer.Path + ".build_config");
@@ -218,6 +220,7 @@ public static class KerasConfig
                     "LSTM" => ReadLstm(layer.Config, out _),
                     "Bidirectional" => ReadBidirectional(layer.Config, flow),
                     "LayerNormalization" => ReadLayerNorm(layer.Config, flow),
+                    "Dropout" => ReadDropout(layer.Config),
                     _ => ReadDense(layer.Config),
                 };
                 if (spec.Name is { } name)
@@ -247,11 +250,11 @@ public static class KerasConfig
             string why = layer.ClassName switch
             {
                 "Masking" => "NumLstm takes masks with the batch (sequence lengths or a [batch, time] mask), not from a layer: drop Masking and pass the lengths",
-                "Dropout" or "SpatialDropout1D" or "GaussianDropout" or "AlphaDropout" =>
-                    "NumLstm has dropout inside its LSTM layers only (dropout, recurrent_dropout), no dropout layer between layers",
+                "SpatialDropout1D" or "GaussianDropout" or "AlphaDropout" or "GaussianNoise" =>
+                    "NumLstm's dropout between layers is Dropout (each value dropped on its own); inside an LSTM, dropout and recurrent_dropout",
                 "GRU" or "SimpleRNN" or "RNN" or "ConvLSTM1D" => "NumLstm's recurrent layer is the LSTM",
                 "Activation" => "NumLstm applies an activation only as a Dense layer's activation",
-                _ => "NumLstm reads InputLayer, LSTM, Bidirectional(LSTM), LayerNormalization and Dense",
+                _ => "NumLstm reads InputLayer, LSTM, Bidirectional(LSTM), LayerNormalization, Dense and Dropout",
             };
             return Fail(layer.Path + ".class_name", $"'{Echo.Name(layer.ClassName)}' is not supported ({why}).");
         }
@@ -506,6 +509,28 @@ public static class KerasConfig
             if (c.Get("quantization_config") is { ValueKind: not JsonValueKind.Null } quantization)
                 throw Fail(c.At("quantization_config"), $"{Describe(quantization)} not supported (NumLstm's Dense is not quantized).");
             return LayerSpec.Dense(units, activation, useBias) with { Name = name };
+        }
+
+        // Keras 3 regularization/dropout.py (tf.keras 2 layers/regularization/dropout.py writes the same keys): rate, which
+        // Keras checks to be in [0, 1]; noise_shape; seed, which seeds Keras' own generator and is not carried (NumLstm
+        // draws the masks from the training seed).
+        private LayerSpec ReadDropout(Obj c)
+        {
+            c.OnlyKnown(DropoutKeys);
+            string? name = OptionalName(c);
+            OptionalBool(c, "trainable", true);
+            OptionalBool(c, "dynamic", false);
+            CheckDtype(c.Get("dtype"), c.At("dtype"));
+            JsonElement rateElement = c.Required("rate");
+            double rate = Number(rateElement, c.At("rate"));
+            if (!(rate >= 0 && rate <= 1))
+                throw Fail(c.At("rate"), $"{Describe(rateElement)} is not a dropout rate (Keras raises for a rate outside [0, 1]).");
+            if (!Dropout<float>.IsUsableRate(rate))
+                throw Fail(c.At("rate"), $"{Describe(rateElement)} not supported (NumLstm's Dropout rate is in [0, 1): at 1 every value is dropped and 1/(1 − rate) is infinite).");
+            if (c.Get("noise_shape") is { ValueKind: not JsonValueKind.Null } noiseShape)
+                throw Fail(c.At("noise_shape"), $"{Describe(noiseShape)} not supported (NumLstm's Dropout draws each value on its own: noise_shape null).");
+            CheckSeed(c);
+            return LayerSpec.DropoutLayer(rate) with { Name = name };
         }
 
         // -------------------------------------------------------------------------------------------- option checks

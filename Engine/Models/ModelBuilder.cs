@@ -43,6 +43,15 @@ public sealed class ModelBuilder
     public ModelBuilder Dense(int units, Activation activation = Activation.Linear, bool useBias = true, string? name = null)
         => Add(LayerSpec.Dense(units, activation, useBias) with { Name = name });
 
+    /// <summary>Keras' Dropout(rate): in training, zeroes each value with probability rate and scales the rest by
+    /// 1/(1 − rate); the identity at inference. rate in [0, 1).</summary>
+    public ModelBuilder Dropout(double rate, string? name = null)
+    {
+        if (!Dropout<float>.IsUsableRate(rate))
+            throw new ArgumentOutOfRangeException(nameof(rate), rate, $"Dropout rate must be in [0, 1), got {rate:R}.");
+        return Add(LayerSpec.DropoutLayer(rate) with { Name = name });
+    }
+
     public ModelSpec ToSpec(int seed = 0) => new() { InputFeatures = inputFeatures, Seed = seed, Layers = layers.ToList() };
 
     public Sequential<T> Build<T>(int seed = 0) where T : unmanaged, IFloatingPointIeee754<T> => ToSpec(seed).Build<T>();

@@ -7,7 +7,7 @@ namespace NumLstm.Models;
 /// <summary>One layer of a model spec. Which fields matter depends on <see cref="Type"/>.</summary>
 public sealed record LayerSpec
 {
-    /// <summary>"lstm", "bidirectional" (an LSTM wrapped), "layer_norm" or "dense".</summary>
+    /// <summary>"lstm", "bidirectional" (an LSTM wrapped), "layer_norm", "dense" or "dropout".</summary>
     public required string Type { get; init; }
     public string? Name { get; init; }
     public int Units { get; init; }
@@ -27,6 +27,9 @@ public sealed record LayerSpec
     public bool Scale { get; init; } = true;
     public Activation Activation { get; init; } = Activation.Linear;
     public bool UseBias { get; init; } = true;
+    /// <summary>A dropout layer's rate, in [0, 1); 0 (and left out of the JSON) for every other type.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public double Rate { get; init; }
 
     public CellNormalization CellNormalization => new(CellGates, CellState, CellHidden, CellEpsilon);
 
@@ -53,6 +56,9 @@ public sealed record LayerSpec
     public static LayerSpec Dense(int units, Activation activation = Activation.Linear, bool useBias = true)
         => new() { Type = "dense", Units = units, Activation = activation, UseBias = useBias };
 
+    /// <summary>A dropout layer (Keras' Dropout(rate)); named so, not Dropout, as <see cref="Dropout"/> is an LSTM's input rate.</summary>
+    public static LayerSpec DropoutLayer(double rate) => new() { Type = "dropout", Rate = rate };
+
     /// <summary>Why a bidirectional layer refuses go_backwards: Keras 3 builds the backward copy with go_backwards = true, so
     /// a wrapped go_backwards layer would give two backward directions, and its _verify_layer_config raises.</summary>
     internal const string BidirectionalGoBackwards =
@@ -65,7 +71,8 @@ public sealed record LayerSpec
         "bidirectional" => new Bidirectional<T>(new Lstm<T>(Units, ReturnSequences, false, Dropout, RecurrentDropout, CellNormalization, name + "_forward"), Merge, name: name),
         "layer_norm" => new LayerNorm<T>(Epsilon, Center, Scale, name),
         "dense" => new Dense<T>(Units, Activation, UseBias, name),
-        _ => throw new ArgumentException($"Unknown layer type '{Type}' (expected lstm, bidirectional, layer_norm or dense)."),
+        "dropout" => new Dropout<T>(Rate, name),
+        _ => throw new ArgumentException($"Unknown layer type '{Type}' (expected lstm, bidirectional, layer_norm, dense or dropout)."),
     };
 }
 
@@ -209,6 +216,8 @@ public sealed record ModelSpec
                 throw new FormatException($"{at}.name must have 1..{MaxNameLength} characters (or be left out for a generated one), got {layer.Name.Length}.");
             string name = layer.Name ?? $"{layer.Type}_{counters[layer.Type ?? ""] = counters.GetValueOrDefault(layer.Type ?? "") + 1}";
             if (!names.Add(name)) throw new FormatException($"{at}.name '{name}' is already used by an earlier layer; names must be unique.");
+            if (layer.Type != "dropout" && layer.Rate != 0)
+                throw new FormatException($"{at}.rate is a dropout layer's field; a {IO.Echo.Name(layer.Type)} layer takes none (got {layer.Rate:R}).");
             switch (layer.Type)
             {
                 case "lstm" or "bidirectional":
@@ -231,8 +240,11 @@ public sealed record ModelSpec
                     if (layer.Units <= 0 || layer.Units > MaxDenseUnits) throw new FormatException($"{at}.units must be in 1..{MaxDenseUnits}, got {layer.Units}.");
                     if (!Enum.IsDefined(layer.Activation)) throw new FormatException($"{at}.activation is unknown.");
                     break;
+                case "dropout":
+                    if (!Dropout<float>.IsUsableRate(layer.Rate)) throw new FormatException($"{at}.rate must be in [0, 1), got {layer.Rate:R}.");
+                    break;
                 default:
-                    throw new FormatException($"{at}.type '{IO.Echo.Name(layer.Type)}' is unknown (expected lstm, bidirectional, layer_norm or dense).");
+                    throw new FormatException($"{at}.type '{IO.Echo.Name(layer.Type)}' is unknown (expected lstm, bidirectional, layer_norm, dense or dropout).");
             }
         }
     }

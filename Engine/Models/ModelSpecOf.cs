@@ -17,6 +17,7 @@ public static class ModelSpecOf
         Bidirectional<T> bi => LayerSpec.Bidirectional(Describe(bi.Forwards) with { ZeroOutputForMask = false }, bi.MergeMode) with { Name = bi.Name },
         Lstm<T> lstm => LayerSpec.Lstm(lstm.Units, lstm.ReturnSequences, lstm.Dropout, lstm.RecurrentDropout, lstm.CellNormalization, lstm.GoBackwards) with { Name = lstm.Name, ZeroOutputForMask = lstm.ZeroOutputForMask },
         LayerNorm<T> norm => LayerSpec.LayerNorm(norm.Epsilon, norm.Center, norm.Scale) with { Name = norm.Name },
+        Dropout<T> dropout => LayerSpec.DropoutLayer(dropout.Rate) with { Name = dropout.Name },
         Dense<T> dense => LayerSpec.Dense(dense.Units, dense.Activation, dense.UseBias) with { Name = dense.Name },
         _ => throw new NotSupportedException($"Layer '{layer.Name}' of type {layer.GetType().Name} has no spec."),
     };

@@ -174,6 +174,7 @@ public sealed class Sequential<T> where T : unmanaged, IFloatingPointIeee754<T>
         Lstm<T> lstm => $"LSTM{NormSuffix(lstm)}",
         Dense<T> => "Dense",
         LayerNorm<T> => "LayerNormalization",
+        Dropout<T> => "Dropout",
         _ => layer.GetType().Name,
     };
 
