@@ -1,3 +1,5 @@
+using System.Numerics.Tensors;
+
 namespace NumLstm.Layers;
 
 /// <summary>
@@ -47,8 +49,7 @@ public sealed class Dropout<T> : Layer<T> where T : unmanaged, IFloatingPointIee
         if (c.Mask.Length != n) c.Mask = new T[n];
         Span<T> mask = c.Mask;
         c.Stream.Reseed(context.Random!.Next()).FillDropoutMasks<T>(mask, Rate, T.CreateTruncating(1.0 / (1.0 - Rate)));
-        ReadOnlySpan<T> x = input.Data;
-        for (int k = 0; k < n; k++) output[k] = x[k] * mask[k];
+        TensorPrimitives.Multiply<T>(input.Data, mask, output);
     }
 
     // dy, dx [N]. (DO2) dx += dy ⊙ m (the mask of the forward pass; dx += dy when it was the identity).
@@ -64,11 +65,11 @@ public sealed class Dropout<T> : Layer<T> where T : unmanaged, IFloatingPointIee
             throw new ArgumentException($"Dropout '{Name}': input gradient must hold {c.Length} values, got {inputGradient.Length}.", nameof(inputGradient));
         if (!c.Active)
         {
-            for (int k = 0; k < c.Length; k++) inputGradient[k] += outputGradient[k];
+            TensorPrimitives.Add<T>(inputGradient, outputGradient, inputGradient);
             return;
         }
-        ReadOnlySpan<T> mask = c.Mask;
-        for (int k = 0; k < c.Length; k++) inputGradient[k] += outputGradient[k] * mask[k];   // (DO2) in docs/math.md
+        // (DO2) in docs/math.md: dy·m + dx, multiplied then added (not fused), as the forward's product rounds.
+        TensorPrimitives.MultiplyAdd<T>(outputGradient, c.Mask.AsSpan(0, c.Length), inputGradient, inputGradient);
     }
 }
 
