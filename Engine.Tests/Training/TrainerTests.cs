@@ -454,6 +454,22 @@ public class TrainerTests
     }
 
     [Test]
+    public void CrossEntropy_AfterASoftmaxLayerAndDropout_ReadsProbabilities()
+    {
+        // Dense(softmax) → Dropout: the Dropout is the identity outside training, so the model's outputs are the softmax's
+        // probabilities and the default loss reads them as such (Keras: from_logits=False), as without the Dropout.
+        SequenceDataset data = SignTask(24, 5);
+        var plain = new Trainer(SoftmaxModel());
+        var withDropout = new Trainer(ModelBuilder.Input(2).Lstm(6).Dense(2, Activation.Softmax).Dropout(0.25).Build<float>(seed: 3));
+        Assert.That(withDropout.Predict(data), Is.EqualTo(plain.Predict(data)), "same weights, Dropout the identity at inference");
+        (double expected, _) = plain.Evaluate(data);
+        (double loss, _) = withDropout.Evaluate(data);
+        Assert.That(loss, Is.EqualTo(expected), "−log p_y of the softmax outputs, not of softmax(softmax)");
+        var error = Assert.Throws<ArgumentException>(() => withDropout.Fit(data, new TrainingOptions { FromLogits = true }));
+        Assert.That(error!.Message, Does.Contain("FromLogits = true").And.Contain("Softmax").And.Contain("dense"));
+    }
+
+    [Test]
     public void CategoricalCrossEntropy_OnOneHotTargets_EqualsTheSparseLossOnLabels()
     {
         SequenceDataset labelled = SignTask(24, 5);

@@ -746,7 +746,10 @@ public sealed class Trainer
 
     private ILoss<float> LossFor(SequenceDataset data, string? name, bool? fromLogits, double labelSmoothing)
     {
-        Activation? last = (model.Layers[^1] as Dense<float>)?.Activation;
+        // The layer whose activation decides: the last one but any Dropout after it (the identity outside training; Keras
+        // too reads a Dense(softmax) → Dropout model's outputs as probabilities, by from_logits' default).
+        Layer<float> output = model.Layers.LastOrDefault(layer => layer is not Dropout<float>) ?? model.Layers[^1];
+        Activation? last = (output as Dense<float>)?.Activation;
         bool probabilities = last is Activation.Softmax or Activation.Sigmoid;
         ILoss<float> loss = Loss.FromName<float>(name ?? (data.Task == TaskKind.Classification ? "sparse_categorical_crossentropy" : "mse"),
             fromLogits ?? !probabilities);
@@ -760,7 +763,7 @@ public sealed class Trainer
         }
         if (crossEntropy && probabilities && fromLogits == true)
             throw new ArgumentException(
-                $"Loss '{loss.Name}' with {nameof(TrainingOptions)}.{nameof(TrainingOptions.FromLogits)} = true, but the model's last layer '{model.Layers[^1].Name}' "
+                $"Loss '{loss.Name}' with {nameof(TrainingOptions)}.{nameof(TrainingOptions.FromLogits)} = true, but the model's output layer '{output.Name}' "
                 + $"applies {last}: its outputs are probabilities, and the loss would apply {(last == Activation.Softmax ? "softmax" : "the sigmoid")} again. "
                 + $"Leave {nameof(TrainingOptions.FromLogits)} unset (or false), or give the last Dense no activation.");
         bool labelsNeeded = loss.TargetKind == LossTargetKind.Labels;
