@@ -10,13 +10,14 @@ namespace NumLstm.Models;
 /// </summary>
 internal sealed class InferenceRunner<T> where T : unmanaged, IFloatingPointIeee754<T>
 {
-    private enum Kind { Lstm, Bidirectional, LayerNorm, Dense, Dropout }
+    private enum Kind { Lstm, Bidirectional, LayerNorm, Dense, Dropout, Masking }
 
     private readonly Layer<T>[] layers;
     private readonly Kind[] kinds;
     private readonly object?[] buffers;
     private readonly T[][] activations;
     private readonly T[] normScratch;
+    private readonly bool[] stepMask;   // [maxB, maxT]: the mask a Masking layer computes (every Masking replaces it), else empty
     private readonly T[] inputCopy;   // [maxB, maxT, F] for a one-layer model (an input that is its own last output), else empty
     private readonly bool streaming;
 
@@ -35,6 +36,7 @@ internal sealed class InferenceRunner<T> where T : unmanaged, IFloatingPointIeee
         MaxTime = maxTime;
         this.streaming = streaming;
         int count = model.Layers.Count, scratch = 0;
+        bool masking = false;
         layers = new Layer<T>[count];
         kinds = new Kind[count];
         buffers = new object?[count];
@@ -65,6 +67,10 @@ internal sealed class InferenceRunner<T> where T : unmanaged, IFloatingPointIeee
                 case Dropout<T>:
                     kinds[k] = Kind.Dropout;   // the identity at inference
                     break;
+                case Masking<T>:
+                    kinds[k] = Kind.Masking;
+                    masking = true;
+                    break;
                 default:
                     throw new NotSupportedException($"Layer '{layer.Name}' ({layer.GetType().Name}) has no inference path.");
             }
@@ -72,6 +78,7 @@ internal sealed class InferenceRunner<T> where T : unmanaged, IFloatingPointIeee
             activations[k] = new T[checked(streaming ? maxBatch * maxTime * layer.OutputShape!.Value.Features : layer.OutputLength(maxBatch, maxTime))];
         }
         normScratch = new T[scratch];
+        stepMask = masking ? new bool[checked(maxBatch * maxTime)] : Array.Empty<bool>();
         // A one-layer model's output is the buffer its layer writes, and a caller may pass it back as the next input (an
         // autoregressive loop): such an input is copied first, as a Dense writes its output rows while it reads them.
         inputCopy = count == 1 ? new T[checked(maxBatch * maxTime * model.InputFeatures)] : Array.Empty<T>();
@@ -189,6 +196,16 @@ internal sealed class InferenceRunner<T> where T : unmanaged, IFloatingPointIeee
                     // (never the caller's input, for a model whose last layer is a Dropout).
                     output = output.Slice(0, current.Length);
                     current.CopyTo(output);
+                    break;
+                }
+                case Kind.Masking:
+                {
+                    // (MK1), as Masking.Forward: its mask replaces the one it received (the caller's or an earlier Masking's,
+                    // which nothing reads after this layer, so one buffer serves them all).
+                    output = output.Slice(0, current.Length);
+                    Span<bool> computed = stepMask.AsSpan(0, rows);
+                    Unsafe.As<Masking<T>>(layers[k]).Apply(current, rows, computed, output);
+                    mask = computed;
                     break;
                 }
             }

@@ -7,7 +7,7 @@ namespace NumLstm.Models;
 /// <summary>One layer of a model spec. Which fields matter depends on <see cref="Type"/>.</summary>
 public sealed record LayerSpec
 {
-    /// <summary>"lstm", "bidirectional" (an LSTM wrapped), "layer_norm", "dense" or "dropout".</summary>
+    /// <summary>"lstm", "bidirectional" (an LSTM wrapped), "layer_norm", "dense", "dropout" or "masking".</summary>
     public required string Type { get; init; }
     public string? Name { get; init; }
     public int Units { get; init; }
@@ -30,6 +30,10 @@ public sealed record LayerSpec
     /// <summary>A dropout layer's rate, in [0, 1); 0 (and left out of the JSON) for every other type.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
     public double Rate { get; init; }
+    /// <summary>A masking layer's mask value (Keras' mask_value, default 0.0, then left out of the JSON), finite; 0 for
+    /// every other type.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public double MaskValue { get; init; }
 
     public CellNormalization CellNormalization => new(CellGates, CellState, CellHidden, CellEpsilon);
 
@@ -59,6 +63,9 @@ public sealed record LayerSpec
     /// <summary>A dropout layer (Keras' Dropout(rate)); named so, not Dropout, as <see cref="Dropout"/> is an LSTM's input rate.</summary>
     public static LayerSpec DropoutLayer(double rate) => new() { Type = "dropout", Rate = rate };
 
+    /// <summary>A masking layer (Keras' Masking(mask_value)): masks the steps whose values all equal maskValue.</summary>
+    public static LayerSpec Masking(double maskValue = 0.0) => new() { Type = "masking", MaskValue = maskValue };
+
     /// <summary>Why a bidirectional layer refuses go_backwards: Keras 3 builds the backward copy with go_backwards = true, so
     /// a wrapped go_backwards layer would give two backward directions, and its _verify_layer_config raises.</summary>
     internal const string BidirectionalGoBackwards =
@@ -72,7 +79,8 @@ public sealed record LayerSpec
         "layer_norm" => new LayerNorm<T>(Epsilon, Center, Scale, name),
         "dense" => new Dense<T>(Units, Activation, UseBias, name),
         "dropout" => new Dropout<T>(Rate, name),
-        _ => throw new ArgumentException($"Unknown layer type '{Type}' (expected lstm, bidirectional, layer_norm, dense or dropout)."),
+        "masking" => new Masking<T>(MaskValue, name),
+        _ => throw new ArgumentException($"Unknown layer type '{Type}' (expected lstm, bidirectional, layer_norm, dense, dropout or masking)."),
     };
 }
 
@@ -218,6 +226,8 @@ public sealed record ModelSpec
             if (!names.Add(name)) throw new FormatException($"{at}.name '{name}' is already used by an earlier layer; names must be unique.");
             if (layer.Type != "dropout" && layer.Rate != 0)
                 throw new FormatException($"{at}.rate is a dropout layer's field; a {IO.Echo.Name(layer.Type)} layer takes none (got {layer.Rate:R}).");
+            if (layer.Type != "masking" && layer.MaskValue != 0)
+                throw new FormatException($"{at}.mask_value is a masking layer's field; a {IO.Echo.Name(layer.Type)} layer takes none (got {layer.MaskValue:R}).");
             switch (layer.Type)
             {
                 case "lstm" or "bidirectional":
@@ -243,8 +253,12 @@ public sealed record ModelSpec
                 case "dropout":
                     if (!Dropout<float>.IsUsableRate(layer.Rate)) throw new FormatException($"{at}.rate must be in [0, 1), got {layer.Rate:R}.");
                     break;
+                case "masking":
+                    if (!sequence) throw new FormatException($"{at} (masking) needs a sequence input, but layers[{k - 1}] returns a vector (Masking masks time steps).");
+                    if (!Masking<float>.IsUsableMaskValue(layer.MaskValue)) throw new FormatException($"{at}.mask_value must be finite, got {layer.MaskValue:R}.");
+                    break;
                 default:
-                    throw new FormatException($"{at}.type '{IO.Echo.Name(layer.Type)}' is unknown (expected lstm, bidirectional, layer_norm, dense or dropout).");
+                    throw new FormatException($"{at}.type '{IO.Echo.Name(layer.Type)}' is unknown (expected lstm, bidirectional, layer_norm, dense, dropout or masking).");
             }
         }
     }

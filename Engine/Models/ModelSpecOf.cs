@@ -18,6 +18,7 @@ public static class ModelSpecOf
         Lstm<T> lstm => LayerSpec.Lstm(lstm.Units, lstm.ReturnSequences, lstm.Dropout, lstm.RecurrentDropout, lstm.CellNormalization, lstm.GoBackwards) with { Name = lstm.Name, ZeroOutputForMask = lstm.ZeroOutputForMask },
         LayerNorm<T> norm => LayerSpec.LayerNorm(norm.Epsilon, norm.Center, norm.Scale) with { Name = norm.Name },
         Dropout<T> dropout => LayerSpec.DropoutLayer(dropout.Rate) with { Name = dropout.Name },
+        Masking<T> masking => LayerSpec.Masking(masking.MaskValue) with { Name = masking.Name },
         Dense<T> dense => LayerSpec.Dense(dense.Units, dense.Activation, dense.UseBias) with { Name = dense.Name },
         _ => throw new NotSupportedException($"Layer '{layer.Name}' of type {layer.GetType().Name} has no spec."),
     };

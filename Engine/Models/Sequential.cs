@@ -115,13 +115,16 @@ public sealed class Sequential<T> where T : unmanaged, IFloatingPointIeee754<T>
         cache.Prepare(this, input.Batch, input.Time, !input.Mask.IsEmpty);
         if (!input.Mask.IsEmpty) input.Mask.CopyTo(cache.Mask);
         ReadOnlySpan<T> current = input.Data;
-        bool masked = !input.Mask.IsEmpty;
+        ReadOnlySpan<bool> mask = input.Mask.IsEmpty ? default : cache.Mask;
         for (int k = 0; k < layers.Count; k++)
         {
             Span<T> output = cache.Activations[k];
-            layers[k].Forward(new SequenceBatch<T>(current, input.Batch, input.Time, masked ? cache.Mask : default), output, cache.LayerCaches[k], context);
+            layers[k].Forward(new SequenceBatch<T>(current, input.Batch, input.Time, mask), output, cache.LayerCaches[k], context);
             current = output;
-            masked &= layers[k].PropagatesMask;
+            // A Masking layer's own mask replaces the one it received (Keras' compute_mask); other layers pass theirs on
+            // while they return sequences.
+            if (layers[k] is Masking<T> masking) mask = masking.OutputMask(cache.LayerCaches[k]);
+            else if (!layers[k].PropagatesMask) mask = default;
         }
         cache.Forwarded = true;
         return current;
@@ -175,6 +178,7 @@ public sealed class Sequential<T> where T : unmanaged, IFloatingPointIeee754<T>
         Dense<T> => "Dense",
         LayerNorm<T> => "LayerNormalization",
         Dropout<T> => "Dropout",
+        Masking<T> => "Masking",
         _ => layer.GetType().Name,
     };
 

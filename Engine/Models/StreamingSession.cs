@@ -9,7 +9,9 @@ namespace NumLstm.Models;
 /// recurrent layer returns only its last output, the output the model would give if the sequence ended at that step.
 /// After the first call, Step and StepChunk allocate nothing. Sessions own all their buffers and only read the model, so
 /// many sessions can serve one model from different threads (one thread per session at a time: a call while another runs
-/// throws InvalidOperationException; do not train the model meanwhile). A Bidirectional layer or a goBackwards LSTM needs the whole sequence and cannot stream. No masks; dropout off.
+/// throws InvalidOperationException; do not train the model meanwhile). A Bidirectional layer or a goBackwards LSTM needs the whole sequence and cannot stream.
+/// Masks come only from a Masking layer in the model: a step whose values all equal its mask value keeps every LSTM's
+/// state (as a Keras stateful LSTM skips it) and outputs what the LSTM's zero_output_for_mask says. Dropout off.
 /// With the model's <see cref="Sequential{T}.NonFiniteInputs"/> = Reject, a step or chunk holding a NaN or infinity throws
 /// (naming the stream, the step within the call and the feature) before the state moves.
 /// By default a session reads the model's parameters at every call, so it always sees the current weights. With
