@@ -32,6 +32,110 @@ public class MaskingLayerTests
         Assert.That(ya, Is.EqualTo(yc));
     }
 
+    private static (Masking<T> Layer, MaskingCache Cache, T[] Y) Run<T>(double maskValue, T[] x, int batch, int time, int features, bool[]? incoming = null)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var layer = new Masking<T>(maskValue);
+        layer.Build(LayerShape.Sequence(features), new Random(1));
+        var cache = (MaskingCache)layer.CreateCache();
+        var y = new T[x.Length];
+        layer.Forward(new SequenceBatch<T>(x, batch, time, incoming), y, cache, ForwardContext.Inference);
+        return (layer, cache, y);
+    }
+
+    [Test]
+    public void AStepIsMasked_OnlyWhenEveryValueEqualsTheMaskValue_AndItsOutputIsZero()
+    {
+        double[] x =
+        {
+            0, 0, 0,          // all mask value: masked
+            0, 0, 1e-300,     // one value differs (by the least): kept
+            -0.0, 0, -0.0,    // −0 == 0 (Keras' not_equal): masked
+            double.NaN, 0, 0, // NaN != 0: kept, NaN passed on
+            5, -2, 0.25,      // kept
+        };
+        var (layer, cache, y) = Run(0.0, x, 1, 5, 3);
+        Assert.That(layer.OutputMask(cache).ToArray(), Is.EqualTo(new[] { false, true, false, true, true }));
+        for (int k = 3; k < 6; k++) Assert.That(BitConverter.DoubleToInt64Bits(y[k]), Is.EqualTo(BitConverter.DoubleToInt64Bits(x[k])), $"kept value {k} bit for bit");
+        Assert.That(double.IsNaN(y[9]), Is.True);
+        Assert.That(y.AsSpan(12, 3).ToArray(), Is.EqualTo(new[] { 5, -2, 0.25 }));
+        Assert.That(y.AsSpan(0, 3).ToArray(), Is.All.EqualTo(0.0));
+        Assert.That(y.AsSpan(6, 3).ToArray(), Is.All.EqualTo(0.0));
+    }
+
+    [Test]
+    public void AMaskedStepOutputs_XTimesZero_TheSignOfTheMaskValue_AsKerasProduct()
+    {
+        double[] x = { -1, -1, 3, -1 };
+        var (layer, cache, y) = Run(-1.0, x, 2, 1, 2);
+        Assert.That(layer.OutputMask(cache).ToArray(), Is.EqualTo(new[] { false, true }));
+        Assert.That(double.IsNegative(y[0]) && y[0] == 0 && double.IsNegative(y[1]) && y[1] == 0, Is.True, "(−1)·0 = −0, as Keras' x·cast(mask)");
+        Assert.That(y[2..], Is.EqualTo(new[] { 3.0, -1.0 }));
+    }
+
+    [Test]
+    public void TheMaskValue_IsComparedInTheElementType_AsKerasComparesInTheInputsDtype()
+    {
+        // 0.1 rounds to 0.1f in float: a float step of 0.1f values is masked. In double, 0.1f is not 0.1: kept.
+        float[] xf = { 0.1f, 0.1f };
+        var (lf, cf, _) = Run(0.1, xf, 1, 1, 2);
+        Assert.That(lf.OutputMask(cf).ToArray()[0], Is.False);
+        double[] xd = { 0.1f, 0.1f };
+        var (ld, cd, _) = Run(0.1, xd, 1, 1, 2);
+        Assert.That(ld.OutputMask(cd).ToArray()[0], Is.True);
+        double[] exact = { 0.1, 0.1 };
+        var (le, ce, _) = Run(0.1, exact, 1, 1, 2);
+        Assert.That(le.OutputMask(ce).ToArray()[0], Is.False);
+    }
+
+    [Test]
+    public void TheIncomingMask_IsReplaced_NotCombined_AsKerasComputeMaskIgnoresIt()
+    {
+        double[] x = { 1, 2, 0, 0, 3, 4 };
+        bool[] incoming = { false, true, true };   // step 0 masked by the caller, step 1 padded, step 2 real
+        var (layer, cache, y) = Run(0.0, x, 1, 3, 2, incoming);
+        Assert.That(layer.OutputMask(cache).ToArray(), Is.EqualTo(new[] { true, false, true }));
+        Assert.That(y, Is.EqualTo(new double[] { 1, 2, 0, 0, 3, 4 }));
+    }
+
+    [Test]
+    public void Backward_AddsDyAtKeptSteps_AndDyTimesZeroAtMaskedOnes()
+    {
+        double[] x = { 0, 0, 7, 0, 0, 0 };
+        var (layer, cache, _) = Run(0.0, x, 1, 3, 2);
+        double[] dy = { 10, 20, 30, 40, double.PositiveInfinity, 60 };
+        double[] dx = { 1, 1, 1, 1, 1, 1 };
+        layer.Backward(dy, cache, dx);
+        Assert.That(dx[..4], Is.EqualTo(new double[] { 1, 1, 31, 41 }));
+        // ∞·0 = NaN: the gradient of x·cast(m) (Keras' autodiff gives the same); finite dy leaves dx as it was.
+        Assert.That(double.IsNaN(dx[4]), Is.True);
+        Assert.That(dx[5], Is.EqualTo(1.0));
+        Assert.DoesNotThrow(() => layer.Backward(dy, cache, default), "an empty input gradient is skipped");
+        Assert.Throws<ArgumentException>(() => layer.Backward(dy.AsSpan(1).ToArray(), cache, dx));
+    }
+
+    [Test]
+    public void Refuses_AVectorInput_NonFiniteMaskValues_AndAnotherLayersCache()
+    {
+        var layer = new Masking<float>();
+        var e = Assert.Throws<ArgumentException>(() => layer.Build(LayerShape.Vector(4), new Random(1)));
+        Assert.That(e!.Message, Does.Contain("sequence input").And.Contain("(4)"));
+        foreach (double bad in new[] { double.NaN, double.PositiveInfinity, double.NegativeInfinity })
+        {
+            var range = Assert.Throws<ArgumentOutOfRangeException>(() => new Masking<float>(bad));
+            Assert.That(range!.ParamName, Is.EqualTo("maskValue"));
+        }
+        var a = new Masking<double>(name: "a");
+        var b = new Masking<double>(name: "b");
+        a.Build(LayerShape.Sequence(2), new Random(1));
+        b.Build(LayerShape.Sequence(2), new Random(1));
+        var cache = a.CreateCache();
+        a.Forward(new SequenceBatch<double>(new double[4], 1, 2, default), new double[4], cache, ForwardContext.Inference);
+        var other = Assert.Throws<ArgumentException>(() => b.Backward(new double[4], cache, new double[4]));
+        Assert.That(other!.Message, Does.Contain("filled by layer 'a'"));
+        Assert.That(a.Parameters, Is.Empty);
+    }
+
     private sealed class ModelFileCopy
     {
         public void Copy(Sequential<double> from, Sequential<double> to)
