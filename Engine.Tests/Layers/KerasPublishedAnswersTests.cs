@@ -102,6 +102,54 @@ public class KerasPublishedAnswersTests<T> where T : unmanaged, IFloatingPointIe
     }
 
     [Test]
+    public void Masking_TestMaskingCorrectness()
+    {
+        // keras/src/layers/core/masking_test.py: x [[[0, 0], [1, 2], [0, 0]], [[2, 2], [0, 0], [2, 1]]], Masking(0.0);
+        // compute_mask is [[F, T, F], [T, F, T]], and the next layer receives that mask.
+        T[] x = [C(0), C(0), C(1), C(2), C(0), C(0), C(2), C(2), C(0), C(0), C(2), C(1)];
+        bool[] expected = [false, true, false, true, false, true];
+        var masking = new Masking<T>(0.0);
+        masking.Build(LayerShape.Sequence(2), new Random(1));
+        var cache = masking.CreateCache();
+        masking.Forward(new SequenceBatch<T>(x, 2, 3, default), new T[12], cache, ForwardContext.Inference);
+        Assert.That(masking.OutputMask(cache).ToArray(), Is.EqualTo(expected));
+        // "The next layer receives it": an LSTM with zero_output_for_mask after it outputs zeros exactly at the masked steps.
+        var model = new NumLstm.Models.Sequential<T>(2, [new Masking<T>(0.0), new Lstm<T>(2, returnSequences: true, zeroOutputForMask: true)]);
+        T[] y = model.Forward(new SequenceBatch<T>(x, 2, 3, default), model.CreateCache(), ForwardContext.Inference).ToArray();
+        for (int r = 0; r < 6; r++)
+            Assert.That(y.AsSpan(2 * r, 2).ToArray().All(v => v == T.Zero), Is.EqualTo(!expected[r]), $"step row {r}");
+    }
+
+    [Test]
+    public void Masking_BeforeAnLstm_GivesLstmTestMaskingsAnswers()
+    {
+        // lstm_test.py's test_masking with the mask made by a Masking(0.0) layer from zero-padded steps (the masked steps'
+        // values are skipped, so zeroing them leaves Keras's answers as published): sequence = arange(24).reshape(2, 4, 3)
+        // with steps [0, 3], [1, 2], [1, 3] set to 0, then Masking(0.0) → LSTM(2).
+        T[] x = Arange(24);
+        foreach ((int b, int t) in new[] { (0, 3), (1, 2), (1, 3) }) x.AsSpan((b * 4 + t) * 3, 3).Clear();
+        NumLstm.Models.Sequential<T> Model(bool returnSequences, bool zeroOutputForMask)
+        {
+            var lstm = new Lstm<T>(2, returnSequences, zeroOutputForMask: zeroOutputForMask);
+            var model = new NumLstm.Models.Sequential<T>(3, [new Masking<T>(0.0), lstm]);
+            SetConstants(lstm);
+            return model;
+        }
+        T[] Predict(NumLstm.Models.Sequential<T> model) => model.Forward(new SequenceBatch<T>(x, 2, 4, default), model.CreateCache(), ForwardContext.Inference).ToArray();
+        AssertClose([0.11755939, 0.11755939, 0.28556206, 0.28556206], Predict(Model(false, false)), "last output");
+        AssertClose(
+        [
+            0.01588910, 0.01588910, 0.05552048, 0.05552048, 0.11755939, 0.11755939, 0.11755939, 0.11755939,
+            0.14185596, 0.14185596, 0.28556206, 0.28556206, 0.28556206, 0.28556206, 0.28556206, 0.28556206,
+        ], Predict(Model(true, false)), "return_sequences");
+        AssertClose(
+        [
+            0.01588910, 0.01588910, 0.05552048, 0.05552048, 0.11755939, 0.11755939, 0, 0,
+            0.14185596, 0.14185596, 0.28556206, 0.28556206, 0, 0, 0, 0,
+        ], Predict(Model(true, true)), "zero_output_for_mask");
+    }
+
+    [Test]
     public void Bidirectional_TestReturnState()
     {
         // sequence = arange(24).reshape(2, 4, 3); Bidirectional(LSTM(2, return_state=True)): the concatenated last outputs,
