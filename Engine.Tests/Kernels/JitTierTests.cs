@@ -32,6 +32,7 @@ public class JitTierTests
         (typeof(Lstm<>), "StepRows"), (typeof(Lstm<>), "InferenceContinueRows"), (typeof(Lstm<>), "WriteLastOutputs"),
         (typeof(Bidirectional<>), "InferenceForward"), (typeof(Dense<>), "InferenceForward"), (typeof(LayerNorm<>), "InferenceForward"),
         (typeof(NonFiniteCheck), "AllFinite"),   // with a model's NonFiniteInputs = Reject
+        (typeof(Masking<>), "Apply"), (typeof(Masking<>), "Keeps"),   // a Masking layer in a plan or session
     };
 
     private const BindingFlags Declared = BindingFlags.Public | BindingFlags.NonPublic | BindingFlags.Static | BindingFlags.Instance | BindingFlags.DeclaredOnly;
