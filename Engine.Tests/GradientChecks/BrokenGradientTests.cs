@@ -152,6 +152,61 @@ public class BrokenGradientTests
         Assert.That(found.Select(m => (m.Name, m.Index)), Is.EquivalentTo(kept.Select(k => ("input", k))), () => string.Join("\n", found.Take(10)));
     }
 
+    // Masking's dx = dy·m ((MK2) in docs/math.md), broken from the dy it received (the gradient at its output, which
+    // Sequential.Backward leaves in the cache for the first layer): dy passed on at the masked steps too, which must fail
+    // the exactly-zero assertion at exactly the masked input elements; and dy dropped at kept steps, at one (row 1 step 2,
+    // a kept step holding the mask value at two of its three values) and then at all, which must fail the central
+    // differences at exactly those steps' elements. A LayerNorm or a Dense after the Masking reads the masked steps, so
+    // dy is not 0 there (after an LSTM it is: the LSTM skips them, and a dy passed on would add 0 and go unseen).
+    public static IEnumerable<TestCaseData> MaskingCases()
+    {
+        yield return new TestCaseData(new ModelSpec { InputFeatures = 3, Seed = 3, Layers = new[] { LayerSpec.Masking(0), LayerSpec.LayerNorm(), LayerSpec.Dense(2, Activation.Tanh) } }, true)
+            .SetArgDisplayNames("masking(0), layer norm, dense on sequences, the caller's ragged mask replaced");
+        yield return new TestCaseData(new ModelSpec { InputFeatures = 3, Seed = 3, Layers = new[] { LayerSpec.Masking(-1), LayerSpec.Dense(3, Activation.Tanh) } }, false)
+            .SetArgDisplayNames("masking(-1), dense on sequences");
+    }
+
+    [TestCaseSource(nameof(MaskingCases))]
+    public void Masking_DyPassedToMaskedSteps_OrDroppedAtKeptSteps_FailsExactlyThoseElements(ModelSpec spec, bool ragged)
+    {
+        ModelGradientTests.ModelHarness harness = ModelGradientTests.MaskedInput.Harness(spec, ragged, out Func<string, int, bool> masked);
+        List<CheckedTensor> tensors = harness.AnalyticGradients();
+        List<GradientMismatch> clean = GradientChecker.FindMismatches(harness.Loss, tensors, masked);
+        Assert.That(clean, Is.Empty, () => "the unbroken gradient must pass first:\n" + string.Join("\n", clean.Take(10)));
+        double[] dy = harness.Cache.Gradients[0].ToArray();
+        CheckedTensor input = tensors.Single(t => t.Name == "input");
+        int f = spec.InputFeatures, t = ModelGradientTests.ModelHarness.Time;
+        int[] maskedElements = Enumerable.Range(0, input.Values.Length).Where(k => masked("input", k)).ToArray();
+        int[] kept = Enumerable.Range(0, input.Values.Length).Where(k => !masked("input", k)).ToArray();
+        Assert.That(maskedElements, Has.Length.EqualTo(ModelGradientTests.MaskedInput.Padded.Length * f));
+        Assert.That(kept, Has.Length.EqualTo((ModelGradientTests.MaskedInput.Batch * t - ModelGradientTests.MaskedInput.Padded.Length) * f));
+        // The clean dx is dy·m bit for bit: dy where kept, 0 where masked, and dy is not 0 at any masked element.
+        foreach (int k in kept) Assert.That(BitConverter.DoubleToInt64Bits(input.Analytic[k]), Is.EqualTo(BitConverter.DoubleToInt64Bits(dy[k])), $"dx[{k}] = dy (kept)");
+        foreach (int k in maskedElements) Assert.That(input.Analytic[k], Is.EqualTo(0.0), $"dx[{k}] = dy·0 (masked)");
+        Assert.That(maskedElements.Select(k => dy[k]), Has.None.EqualTo(0.0), "dy at the masked steps");
+        double[] cleanDx = (double[])input.Analytic.Clone();
+
+        // (a) dx += dy everywhere: the exactly-zero assertion fails at every masked element, and nothing else fails.
+        dy.CopyTo(input.Analytic, 0);
+        List<GradientMismatch> found = GradientChecker.FindMismatches(harness.Loss, tensors, masked);
+        Assert.That(found.Select(m => (m.Name, m.Index)), Is.EquivalentTo(maskedElements.Select(k => ("input", k))), () => string.Join("\n", found.Take(10)));
+
+        // (b) dy dropped at one kept step: its f elements fail the central differences.
+        cleanDx.CopyTo(input.Analytic, 0);
+        int step = 1 * t + 2;
+        int[] stepElements = Enumerable.Range(step * f, f).ToArray();
+        Assert.That(stepElements, Is.SubsetOf(kept));
+        foreach (int k in stepElements) input.Analytic[k] = 0;
+        found = GradientChecker.FindMismatches(harness.Loss, tensors, masked);
+        Assert.That(found.Select(m => (m.Name, m.Index)), Is.EquivalentTo(stepElements.Select(k => ("input", k))), () => string.Join("\n", found.Take(10)));
+
+        // (b') dy dropped at every kept step (dx = 0 everywhere): exactly the kept elements fail.
+        Array.Clear(input.Analytic);
+        found = GradientChecker.FindMismatches(harness.Loss, tensors, masked);
+        Assert.That(found.Select(m => (m.Name, m.Index)), Is.EquivalentTo(kept.Select(k => ("input", k))), () => string.Join("\n", found.Take(10)));
+        TestContext.Out.WriteLine($"masked elements failing (a): {maskedElements.Length}; one kept step dropped (b): {stepElements.Length}; every kept step dropped: {kept.Length}");
+    }
+
     /// <summary>dL/dy at the Dropout's output: the input gradient of the model after it (its Dense) at y = x ⊙ m.</summary>
     private static double[] UpstreamGradient(ModelGradientTests.ModelHarness harness, double[] mask)
     {

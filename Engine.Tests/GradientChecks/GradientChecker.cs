@@ -12,7 +12,8 @@ public sealed record GradientMismatch(string Name, int Index, double Analytic, d
 /// <summary>
 /// Float64 central differences: numeric = (L(θ+ε) − L(θ−ε)) / 2ε for every element of every tensor, compared with the
 /// analytic gradient. Passes only if |analytic − numeric| ≤ 1e-7 + 1e-5·|numeric| everywhere (100× stricter than
-/// torch.autograd.gradcheck's defaults).
+/// torch.autograd.gradcheck's defaults). Elements where the loss is a step function (a Masking layer's masked inputs)
+/// can be named instead: no difference for them, an exactly-zero analytic gradient asserted.
 /// </summary>
 public static class GradientChecker
 {
@@ -20,7 +21,11 @@ public static class GradientChecker
     public const double RelativeTolerance = 1e-5;
     public const double Step = 1e-5;
 
-    public static List<GradientMismatch> FindMismatches(Func<double> loss, IEnumerable<CheckedTensor> tensors)
+    /// <param name="exactlyZero">Elements (tensor name, index) where the loss is a step function of the element (a
+    /// Masking layer's masked input values: moving one of them off the mask value unmasks its step, so a central
+    /// difference measures a jump): no difference is taken there; the analytic gradient must be exactly 0 (±0) instead,
+    /// and an element where it is not is reported with <see cref="GradientMismatch.Numeric"/> 0.</param>
+    public static List<GradientMismatch> FindMismatches(Func<double> loss, IEnumerable<CheckedTensor> tensors, Func<string, int, bool>? exactlyZero = null)
     {
         var mismatches = new List<GradientMismatch>();
         int checkedCount = 0;
@@ -29,6 +34,12 @@ public static class GradientChecker
             Assert.That(tensor.Analytic, Has.Length.EqualTo(tensor.Values.Length), $"{tensor.Name}: gradient and values differ in length");
             for (int k = 0; k < tensor.Values.Length; k++)
             {
+                if (exactlyZero is not null && exactlyZero(tensor.Name, k))
+                {
+                    if (tensor.Analytic[k] != 0) mismatches.Add(new GradientMismatch(tensor.Name, k, tensor.Analytic[k], 0));
+                    checkedCount++;
+                    continue;
+                }
                 double saved = tensor.Values[k];
                 tensor.Values[k] = saved + Step;
                 double plus = loss();
@@ -46,9 +57,9 @@ public static class GradientChecker
         return mismatches;
     }
 
-    public static void AssertGradientsMatch(Func<double> loss, IEnumerable<CheckedTensor> tensors)
+    public static void AssertGradientsMatch(Func<double> loss, IEnumerable<CheckedTensor> tensors, Func<string, int, bool>? exactlyZero = null)
     {
-        List<GradientMismatch> mismatches = FindMismatches(loss, tensors);
+        List<GradientMismatch> mismatches = FindMismatches(loss, tensors, exactlyZero);
         Assert.That(mismatches, Is.Empty, () => $"{mismatches.Count} gradient elements disagree:\n" + string.Join("\n", mismatches.Take(20)));
     }
 
