@@ -465,6 +465,21 @@ public class KerasConfigTests
         Assert.That(unmasked, Is.Not.EqualTo(ya), "without the mask the padding changes the outputs, so the equality above says something");
     }
 
+    [TestCase(KerasFixtures.MaskedLstmKeras3, TestName = "MaskedLstm_FromKeras3Json_IsTheSpecModelBuilderWrites")]
+    [TestCase(KerasFixtures.MaskedLstmKeras2, TestName = "MaskedLstm_FromKeras2Json_IsTheSpecModelBuilderWrites")]
+    public void MaskedLstm_IsTheSpecModelBuilderWrites(string json)
+    {
+        ModelSpec spec = ModelSpec.FromKerasJson(json, seed: 7);
+        ModelSpec expected = ModelBuilder.Input(32)
+            .Masking(-1.0, name: "masking").Lstm(100, returnSequences: true, name: "lstm").Lstm(200, name: "lstm_1").Dense(2, Activation.Softmax, name: "dense")
+            .ToSpec(7);
+        Assert.That(spec.ToJson(), Is.EqualTo(expected.ToJson()));
+        Assert.That(spec.ToJson(), Does.Contain("\"mask_value\": -1"));
+        Sequential<float> model = spec.Build<float>();
+        Assert.That(model.ParameterCount, Is.EqualTo(KerasLstmParameters(32, 100) + KerasLstmParameters(100, 200) + 200 * 2 + 2));
+        Assert.That(model.Summary(), Does.Contain("masking (Masking)"));
+    }
+
     [TestCase("\"relu\"", Activation.Relu)]
     [TestCase("\"tanh\"", Activation.Tanh)]
     [TestCase("\"sigmoid\"", Activation.Sigmoid)]
