@@ -480,6 +480,24 @@ public class KerasConfigTests
         Assert.That(model.Summary(), Does.Contain("masking (Masking)"));
     }
 
+    [Test]
+    public void MaskedLstm_InputShapeFromTheMaskingsOwnShapes_MustAgree()
+    {
+        // Keras 3 built without Input: the Masking's build_config is the first place that says the input.
+        string fromBuild = JsonNode.Parse(KerasFixtures.MaskedLstmKeras3)!.Apply(root =>
+        {
+            root["config"]!["layers"]!.AsArray().RemoveAt(0);
+            root["config"]!.AsObject().Remove("build_input_shape");
+            root.AsObject().Remove("build_config");
+        });
+        Assert.That(KerasConfig.ToSpec(fromBuild).InputFeatures, Is.EqualTo(32));
+
+        // tf.keras 2 writes the shape on the InputLayer and on the Masking: a disagreement names the Masking's.
+        string conflicting = JsonNode.Parse(KerasFixtures.MaskedLstmKeras2)!.Apply(root => Layer(root, 1)["batch_input_shape"] = new JsonArray(null, 50, 16));
+        var e = Assert.Throws<FormatException>(() => KerasConfig.ToSpec(conflicting))!;
+        Assert.That(e.Message, Is.EqualTo("Keras config: config.layers[1].config.batch_input_shape: says 16 input features, but config.layers[0].config.batch_input_shape says 32."));
+    }
+
     [TestCase("\"relu\"", Activation.Relu)]
     [TestCase("\"tanh\"", Activation.Tanh)]
     [TestCase("\"sigmoid\"", Activation.Sigmoid)]
