@@ -307,6 +307,197 @@ public class KerasConfigTests
         Assert.That(spec.Layers[0].Rate, Is.Zero);
     }
 
+    /// <summary>Inserts a Masking layer at config.layers[k], as Keras 3 (a DTypePolicy, module and registered_name) or tf.keras 2
+    /// (a dtype string) writes it, with mask_value as the raw JSON <paramref name="maskValue"/>, after <paramref name="edit"/>
+    /// of its config.</summary>
+    private static void InsertMasking(JsonNode root, int k, Action<JsonNode>? edit = null, string maskValue = "0.0", string name = "masking")
+    {
+        bool keras3 = root["config"]!["layers"]![0]!["module"] is not null;
+        JsonNode layer = keras3
+            ? JsonNode.Parse($$$"""{"module": "keras.layers", "class_name": "Masking", "config": {"name": "{{{name}}}", "trainable": true, "dtype": {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"}, "registered_name": null}, "mask_value": {{{maskValue}}}}, "registered_name": null}""")!
+            : JsonNode.Parse($$$"""{"class_name": "Masking", "config": {"name": "{{{name}}}", "trainable": true, "dtype": "float32", "mask_value": {{{maskValue}}}}}""")!;
+        edit?.Invoke(layer["config"]!);
+        root["config"]!["layers"]!.AsArray().Insert(k, layer);
+    }
+
+    /// <summary>The mission spec with a masking layer of <paramref name="maskValue"/> first.</summary>
+    private static ModelSpec MissionSpecMaskedFirst(double maskValue, int seed = 0) => ModelBuilder.Input(32)
+        .Masking(maskValue, name: "masking")
+        .Bidirectional(100, returnSequences: true, dropout: 0.4, recurrentDropout: 0.4, name: "bidirectional").LayerNorm(name: "layer_normalization")
+        .Bidirectional(200, dropout: 0.4, recurrentDropout: 0.4, name: "bidirectional_1").LayerNorm(name: "layer_normalization_1")
+        .Dense(2, name: "dense")
+        .ToSpec(seed);
+
+    /// <summary>Masking(mask_value=0.0, input_shape=(None, 32)) first, as each writes it: Keras 3 puts the input shape on
+    /// the InputLayer Sequential makes of input_shape (batch_shape [null, null, 32]), tf.keras 2 on the Masking itself
+    /// (batch_input_shape, no InputLayer).</summary>
+    private static string MaskingFirst(bool keras3, string maskValue = "0.0") => keras3
+        ? Edit3(root =>
+        {
+            Layer(root, 0)["batch_shape"] = new JsonArray(null, null, 32);
+            InsertMasking(root, 1, maskValue: maskValue);
+        })
+        : Edit2(root =>
+        {
+            root["config"]!["layers"]!.AsArray().RemoveAt(0);   // the InputLayer
+            InsertMasking(root, 0, d => d["batch_input_shape"] = new JsonArray(null, null, 32), maskValue: maskValue);
+        });
+
+    [TestCase(true)]
+    [TestCase(false)]
+    public void Masking_First_IsMapped_FromKeras3AndKeras2_WithTheInputShape(bool keras3)
+    {
+        ModelSpec spec = KerasConfig.ToSpec(MaskingFirst(keras3), seed: 42);
+        Assert.That(spec.ToJson(), Is.EqualTo(MissionSpecMaskedFirst(0.0, 42).ToJson()));
+        Assert.That(spec.Layers[0], Is.EqualTo(LayerSpec.Masking(0.0) with { Name = "masking" }));
+        Assert.That(spec.InputFeatures, Is.EqualTo(32), keras3 ? "from the InputLayer" : "from the Masking's batch_input_shape");
+        Sequential<float> model = spec.Build<float>();
+        Assert.That(model.Layers[0], Is.InstanceOf<Masking<float>>());
+        Assert.That(model.ParameterCount, Is.EqualTo(750_002), "Keras' count: a Masking holds no weights");
+    }
+
+    [Test]
+    public void Masking_FirstInKeras2_DisagreeingWithTheArgument_IsRefusedAtItsBatchInputShape()
+    {
+        var e = Assert.Throws<FormatException>(() => KerasConfig.ToSpec(MaskingFirst(keras3: false), inputFeatures: 16))!;
+        Assert.That(e.Message, Is.EqualTo("Keras config: config.layers[0].config.batch_input_shape: says 32 input features, but the inputFeatures argument is 16."));
+    }
+
+    [TestCase(true, "-1.0", -1.0)]
+    [TestCase(false, "-1.0", -1.0)]
+    [TestCase(true, "0", 0.0)]
+    [TestCase(false, "0", 0.0)]
+    [TestCase(true, "-1", -1.0)]
+    [TestCase(true, "2.5e-3", 2.5e-3)]
+    public void MaskingValue_IsReadExactly_IntegersToo(bool keras3, string json, double expected)
+    {
+        ModelSpec spec = KerasConfig.ToSpec(MaskingFirst(keras3, json));
+        Assert.That(spec.Layers[0].Type, Is.EqualTo("masking"));
+        Assert.That(spec.Layers[0].MaskValue, Is.EqualTo(expected));
+        Assert.That(spec.ToJson(), Is.EqualTo(MissionSpecMaskedFirst(expected).ToJson()));
+        Assert.That(spec.Build<double>().Layers.OfType<Masking<double>>().Single().MaskValue, Is.EqualTo(expected));
+    }
+
+    [TestCase(true)]
+    [TestCase(false)]
+    public void MaskingValue_Missing_IsKerasDefault0(bool keras3)
+    {
+        string json = keras3 ? Edit3(r => InsertMasking(r, 1, d => d.AsObject().Remove("mask_value")))
+                             : Edit2(r => InsertMasking(r, 1, d => d.AsObject().Remove("mask_value")));
+        ModelSpec spec = KerasConfig.ToSpec(json);
+        Assert.That(spec.Layers[0], Is.EqualTo(LayerSpec.Masking() with { Name = "masking" }));
+    }
+
+    [Test]
+    public void Masking_MidModel_AfterAReturnSequencesLstm_IsMapped()
+    {
+        // The first Bidirectional replaced by its wrapped LSTM (return_sequences true, zero_output_for_mask true, as
+        // Keras 3's forward copy writes it), then Masking(-1.0) between it and the LayerNorm.
+        string json = Edit3(root =>
+        {
+            JsonNode lstm = Layer(root, 1)["layer"]!.DeepClone();
+            lstm["config"]!["name"] = "lstm";
+            root["config"]!["layers"]![1] = lstm;
+            InsertMasking(root, 2, maskValue: "-1.0", name: "mask_pad");
+        });
+        ModelSpec spec = KerasConfig.ToSpec(json, seed: 3);
+        ModelSpec expected = ModelBuilder.Input(32)
+            .Lstm(100, returnSequences: true, dropout: 0.4, recurrentDropout: 0.4, name: "lstm", zeroOutputForMask: true)
+            .Masking(-1.0, name: "mask_pad")
+            .LayerNorm(name: "layer_normalization")
+            .Bidirectional(200, dropout: 0.4, recurrentDropout: 0.4, name: "bidirectional_1").LayerNorm(name: "layer_normalization_1")
+            .Dense(2, name: "dense")
+            .ToSpec(3);
+        Assert.That(spec.ToJson(), Is.EqualTo(expected.ToJson()));
+    }
+
+    [Test]
+    public void Masking_KeepsTheShape_TheBuildConfigsAroundItAreCheckedAgainst()
+    {
+        // The full Keras 3 config (build configs kept) with a built Masking after the first Bidirectional: its input shape
+        // is the BiLSTM's [null, 50, 200], and the LayerNorm after it still says [null, 50, 200].
+        JsonNode withBuild = JsonNode.Parse(KerasFixtures.MissionKeras3)!;
+        InsertMasking(withBuild, 2);
+        withBuild["config"]!["layers"]![2]!["build_config"] = JsonNode.Parse("""{"input_shape": [null, 50, 200]}""");
+        ModelSpec spec = KerasConfig.ToSpec(withBuild.ToJsonString());
+        Assert.That(spec.Layers.Select(l => l.Type), Is.EqualTo(new[] { "bidirectional", "masking", "layer_norm", "bidirectional", "layer_norm", "dense" }));
+        Assert.That(spec.Build<float>().ParameterCount, Is.EqualTo(750_002));
+
+        withBuild["config"]!["layers"]![2]!["build_config"] = JsonNode.Parse("""{"input_shape": [null, 50, 100]}""");
+        var e = Assert.Throws<FormatException>(() => KerasConfig.ToSpec(withBuild.ToJsonString()))!;
+        Assert.That(e.Message, Is.EqualTo("Keras config: config.layers[2].build_config.input_shape: a list of 3 does not fit the input this layer gets in NumLstm, [batch, time, 200]."));
+    }
+
+    [Test]
+    public void ImportedMasking_InDouble_EqualsTheSameModelWithoutIt_GivenTheMaskAndZeroedSteps()
+    {
+        // The mission model from Keras 3 with Masking(mask_value=-1.0) first, against the same spec without the Masking,
+        // the same weights: padding of -1 through the Masking equals zeros with the explicit mask (x·0 at masked steps;
+        // both LSTM directions skip them).
+        ModelSpec masked = KerasConfig.ToSpec(MaskingFirst(keras3: true, "-1.0"), seed: 11);
+        ModelSpec plain = masked with { Layers = masked.Layers.Where(l => l.Type != "masking").ToList() };
+        Sequential<double> a = masked.Build<double>(), c = plain.Build<double>();
+        var source = a.Parameters.ToList();
+        var target = c.Parameters.ToList();
+        Assert.That(source, Has.Count.EqualTo(target.Count));
+        for (int k = 0; k < source.Count; k++) source[k].Value.AsSpan().CopyTo(target[k].Value);
+
+        const int b = 3, t = 5, f = 32;
+        var random = new Random(17);
+        double[] padded = Enumerable.Range(0, b * t * f).Select(_ => random.NextDouble() * 2 - 1).ToArray();
+        double[] zeroed = (double[])padded.Clone();
+        bool[] mask = Enumerable.Repeat(true, b * t).ToArray();
+        // sample 0: its last two steps padded; sample 1: a hole at step 1; sample 2: only step 0 kept.
+        foreach ((int bi, int ti) in new[] { (0, 3), (0, 4), (1, 1), (2, 1), (2, 2), (2, 3), (2, 4) })
+        {
+            int row = bi * t + ti;
+            mask[row] = false;
+            padded.AsSpan(row * f, f).Fill(-1.0);
+            zeroed.AsSpan(row * f, f).Clear();
+        }
+        padded[(1 * t + 2) * f + 5] = -1.0;   // one -1 in a kept step keeps it
+        zeroed[(1 * t + 2) * f + 5] = -1.0;
+
+        double[] ya = a.Forward(new SequenceBatch<double>(padded, b, t, default), a.CreateCache(), ForwardContext.Inference).ToArray();
+        double[] yc = c.Forward(new SequenceBatch<double>(zeroed, b, t, mask), c.CreateCache(), ForwardContext.Inference).ToArray();
+        Assert.That(ya, Is.EqualTo(yc));
+        double[] unmasked = c.Forward(new SequenceBatch<double>(padded, b, t, default), c.CreateCache(), ForwardContext.Inference).ToArray();
+        Assert.That(unmasked, Is.Not.EqualTo(ya), "without the mask the padding changes the outputs, so the equality above says something");
+    }
+
+    [TestCase(KerasFixtures.MaskedLstmKeras3, TestName = "MaskedLstm_FromKeras3Json_IsTheSpecModelBuilderWrites")]
+    [TestCase(KerasFixtures.MaskedLstmKeras2, TestName = "MaskedLstm_FromKeras2Json_IsTheSpecModelBuilderWrites")]
+    public void MaskedLstm_IsTheSpecModelBuilderWrites(string json)
+    {
+        ModelSpec spec = ModelSpec.FromKerasJson(json, seed: 7);
+        ModelSpec expected = ModelBuilder.Input(32)
+            .Masking(-1.0, name: "masking").Lstm(100, returnSequences: true, name: "lstm").Lstm(200, name: "lstm_1").Dense(2, Activation.Softmax, name: "dense")
+            .ToSpec(7);
+        Assert.That(spec.ToJson(), Is.EqualTo(expected.ToJson()));
+        Assert.That(spec.ToJson(), Does.Contain("\"mask_value\": -1"));
+        Sequential<float> model = spec.Build<float>();
+        Assert.That(model.ParameterCount, Is.EqualTo(KerasLstmParameters(32, 100) + KerasLstmParameters(100, 200) + 200 * 2 + 2));
+        Assert.That(model.Summary(), Does.Contain("masking (Masking)"));
+    }
+
+    [Test]
+    public void MaskedLstm_InputShapeFromTheMaskingsOwnShapes_MustAgree()
+    {
+        // Keras 3 built without Input: the Masking's build_config is the first place that says the input.
+        string fromBuild = JsonNode.Parse(KerasFixtures.MaskedLstmKeras3)!.Apply(root =>
+        {
+            root["config"]!["layers"]!.AsArray().RemoveAt(0);
+            root["config"]!.AsObject().Remove("build_input_shape");
+            root.AsObject().Remove("build_config");
+        });
+        Assert.That(KerasConfig.ToSpec(fromBuild).InputFeatures, Is.EqualTo(32));
+
+        // tf.keras 2 writes the shape on the InputLayer and on the Masking: a disagreement names the Masking's.
+        string conflicting = JsonNode.Parse(KerasFixtures.MaskedLstmKeras2)!.Apply(root => Layer(root, 1)["batch_input_shape"] = new JsonArray(null, 50, 16));
+        var e = Assert.Throws<FormatException>(() => KerasConfig.ToSpec(conflicting))!;
+        Assert.That(e.Message, Is.EqualTo("Keras config: config.layers[1].config.batch_input_shape: says 16 input features, but config.layers[0].config.batch_input_shape says 32."));
+    }
+
     [TestCase("\"relu\"", Activation.Relu)]
     [TestCase("\"tanh\"", Activation.Tanh)]
     [TestCase("\"sigmoid\"", Activation.Sigmoid)]
@@ -436,8 +627,34 @@ public class KerasConfigTests
         yield return Case("DenseBiasRegularizer", Edit3(r => Layer(r, 5)["bias_regularizer"] = JsonNode.Parse("""{"module": "keras.regularizers", "class_name": "L2", "config": {"l2": 0.01}, "registered_name": null}""")),
             "config.layers[5].config.bias_regularizer", "'L2' not supported");
         yield return Case("DenseLora", Edit3(r => Layer(r, 5)["lora_rank"] = 4), "config.layers[5].config.lora_rank", "4 not supported (NumLstm's Dense has no LoRA factors)");
-        yield return Case("Masking", Edit3(r => r["config"]!["layers"]!.AsArray().Insert(1, JsonNode.Parse("""{"module": "keras.layers", "class_name": "Masking", "config": {"name": "masking", "trainable": true, "dtype": "float32", "mask_value": 0.0}, "registered_name": null}"""))),
-            "config.layers[1].class_name", "'Masking' is not supported (NumLstm takes masks with the batch");
+        yield return Case("GruLayer", Edit2(r => r["config"]!["layers"]![1]!["class_name"] = "GRU"),
+            "config.layers[1].class_name", "'GRU' is not supported (NumLstm's recurrent layer is the LSTM)");
+        yield return Case("MaskingValueTensor", Edit3(r => InsertMasking(r, 2, maskValue: """{"class_name": "__tensor__", "config": {"value": 0.0, "dtype": "float32"}}""")),
+            "config.layers[2].config.mask_value", "an object of class_name '__tensor__' not supported (NumLstm's Masking takes a number as mask_value");
+        yield return Case("MaskingValueString", Edit2(r => InsertMasking(r, 2, maskValue: "\"0.0\"")),
+            "config.layers[2].config.mask_value", "'0.0' not supported (NumLstm's Masking takes a number as mask_value");
+        yield return Case("MaskingValueNull", Edit3(r => InsertMasking(r, 2, maskValue: "null")),
+            "config.layers[2].config.mask_value", "null not supported (NumLstm's Masking takes a number as mask_value");
+        yield return Case("MaskingValueList", Edit3(r => InsertMasking(r, 2, maskValue: "[0.0]")),
+            "config.layers[2].config.mask_value", "a list of 1 not supported");
+        yield return Case("MaskingValueOverflows", Edit2(r => InsertMasking(r, 2, maskValue: "1e400")),
+            "config.layers[2].config.mask_value", "1e400 not supported (NumLstm's Masking takes a mask value that is finite as a double; this one overflows)");
+        yield return Case("MaskingValueOverflowsNegative", Edit3(r => InsertMasking(r, 2, maskValue: "-2e308")),
+            "config.layers[2].config.mask_value", "-2e308 not supported");
+        yield return Case("MaskingUnknownField", Edit3(r => InsertMasking(r, 2, d => d["mask_zero"] = true)),
+            "config.layers[2].config.mask_zero", "'mask_zero' is not a field NumLstm knows here");
+        yield return Case("MaskingActivityRegularizer", Edit3(r => InsertMasking(r, 2, d => d["activity_regularizer"] = null)),
+            "config.layers[2].config.activity_regularizer", "'activity_regularizer' is not a field NumLstm knows here");
+        yield return Case("MaskingFloat16", Edit2(r => InsertMasking(r, 2, d => d["dtype"] = "float16")),
+            "config.layers[2].config.dtype", "'float16' not supported");
+        yield return Case("MaskingTrainableString", Edit3(r => InsertMasking(r, 2, d => d["trainable"] = "yes")),
+            "config.layers[2].config.trainable", "must be true or false, got 'yes'");
+        yield return Case("MaskingAfterAVector", Edit3(r => InsertMasking(r, 4)),
+            "config.layers[4]", "a Masking needs a sequence input [batch, time, features], but config.layers[3] returns a vector (return_sequences is false there; NumLstm's Masking masks time steps");
+        yield return Case("MaskingAfterAVectorKeras2", Edit2(r => InsertMasking(r, 5)),
+            "config.layers[5]", "a Masking needs a sequence input [batch, time, features], but config.layers[3] returns a vector");
+        yield return Case("MaskingRepeatedName", Edit3(r => InsertMasking(r, 2, name: "layer_normalization")),
+            "config.layers[3].config.name", "'layer_normalization' is already the name of config.layers[2]");
         yield return Case("SpatialDropout1D", Edit2(r => r["config"]!["layers"]!.AsArray().Insert(3, JsonNode.Parse("""{"class_name": "SpatialDropout1D", "config": {"name": "sd", "trainable": true, "dtype": "float32", "rate": 0.2, "noise_shape": null, "seed": null}}"""))),
             "config.layers[3].class_name", "'SpatialDropout1D' is not supported (NumLstm's dropout between layers is Dropout (each value dropped on its own)");
         yield return Case("DropoutNoiseShape", Edit3(r => InsertDropout(r, 3, d => d["noise_shape"] = new JsonArray(null, 1, null))),
@@ -459,7 +676,7 @@ public class KerasConfigTests
         yield return Case("DropoutFloat16", Edit3(r => InsertDropout(r, 3, d => d["dtype"] = "float16")),
             "config.layers[3].config.dtype", "'float16' not supported");
         yield return Case("Gru", Edit3(r => Layer(r, 1)["layer"]!["class_name"] = "GRU"), "config.layers[1].config.layer.class_name", "'GRU' not supported");
-        yield return Case("Conv1D", Edit2(r => r["config"]!["layers"]![5]!["class_name"] = "Conv1D"), "config.layers[5].class_name", "'Conv1D' is not supported (NumLstm reads InputLayer, LSTM, Bidirectional(LSTM), LayerNormalization, Dense and Dropout)");
+        yield return Case("Conv1D", Edit2(r => r["config"]!["layers"]![5]!["class_name"] = "Conv1D"), "config.layers[5].class_name", "'Conv1D' is not supported (NumLstm reads InputLayer, LSTM, Bidirectional(LSTM), LayerNormalization, Dense, Dropout and Masking)");
         yield return Case("Functional", Edit3(r => r["class_name"] = "Functional"), "class_name", "'Functional' is not supported: NumLstm reads a Sequential model");
         yield return Case("MixedPrecision", Edit3(r => Layer(r, 2)["dtype"]!["config"]!["name"] = "mixed_float16"), "config.layers[2].config.dtype.config.name", "'mixed_float16' not supported");
         yield return Case("Float16Input", Edit2(r => Layer(r, 0)["dtype"] = "float16"), "config.layers[0].config.dtype", "'float16' not supported");

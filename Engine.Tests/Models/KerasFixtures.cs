@@ -144,6 +144,84 @@ internal static class KerasFixtures
     """;
 
     /// <summary>
+    /// A padded-sequence classifier, <c>Sequential([Input((50, 32)), Masking(mask_value=-1.0), LSTM(100,
+    /// return_sequences=True), LSTM(200), Dense(2, activation="softmax")])</c>, in Keras 3 (3.4 and later). Masking.get_config
+    /// is the base config (name, trainable, dtype) and mask_value (keras/src/layers/core/masking.py). Masking has no build
+    /// of its own, but Layer's build wrapper records the shape of the first call for the default one too, so a built
+    /// model writes its build_config (a Keras that marks such layers built at construction writes none; both read).
+    /// </summary>
+    public const string MaskedLstmKeras3 = """
+    {"module": "keras", "class_name": "Sequential", "config": {"name": "sequential", "trainable": true,
+     "dtype": {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"}, "registered_name": null},
+     "layers": [
+      {"module": "keras.layers", "class_name": "InputLayer", "config": {"batch_shape": [null, 50, 32], "dtype": "float32", "sparse": false, "ragged": false, "name": "input_layer", "optional": false}, "registered_name": null},
+      {"module": "keras.layers", "class_name": "Masking", "config": {"name": "masking", "trainable": true,
+        "dtype": {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"}, "registered_name": null},
+        "mask_value": -1.0}, "registered_name": null, "build_config": {"input_shape": [null, 50, 32]}},
+      {"module": "keras.layers", "class_name": "LSTM", "config": {"name": "lstm", "trainable": true,
+        "dtype": {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"}, "registered_name": null},
+        "return_sequences": true, "return_state": false, "go_backwards": false, "stateful": false, "unroll": false, "zero_output_for_mask": false,
+        "units": 100, "activation": "tanh", "recurrent_activation": "sigmoid", "use_bias": true,
+        "kernel_initializer": {"module": "keras.initializers", "class_name": "GlorotUniform", "config": {"seed": null}, "registered_name": null},
+        "recurrent_initializer": {"module": "keras.initializers", "class_name": "OrthogonalInitializer", "config": {"gain": 1.0, "seed": null}, "registered_name": null},
+        "bias_initializer": {"module": "keras.initializers", "class_name": "Zeros", "config": {}, "registered_name": null},
+        "unit_forget_bias": true, "kernel_regularizer": null, "recurrent_regularizer": null, "bias_regularizer": null, "activity_regularizer": null,
+        "kernel_constraint": null, "recurrent_constraint": null, "bias_constraint": null, "dropout": 0.0, "recurrent_dropout": 0.0, "seed": null},
+       "registered_name": null, "build_config": {"input_shape": [null, 50, 32]}},
+      {"module": "keras.layers", "class_name": "LSTM", "config": {"name": "lstm_1", "trainable": true,
+        "dtype": {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"}, "registered_name": null},
+        "return_sequences": false, "return_state": false, "go_backwards": false, "stateful": false, "unroll": false, "zero_output_for_mask": false,
+        "units": 200, "activation": "tanh", "recurrent_activation": "sigmoid", "use_bias": true,
+        "kernel_initializer": {"module": "keras.initializers", "class_name": "GlorotUniform", "config": {"seed": null}, "registered_name": null},
+        "recurrent_initializer": {"module": "keras.initializers", "class_name": "OrthogonalInitializer", "config": {"gain": 1.0, "seed": null}, "registered_name": null},
+        "bias_initializer": {"module": "keras.initializers", "class_name": "Zeros", "config": {}, "registered_name": null},
+        "unit_forget_bias": true, "kernel_regularizer": null, "recurrent_regularizer": null, "bias_regularizer": null, "activity_regularizer": null,
+        "kernel_constraint": null, "recurrent_constraint": null, "bias_constraint": null, "dropout": 0.0, "recurrent_dropout": 0.0, "seed": null},
+       "registered_name": null, "build_config": {"input_shape": [null, 50, 100]}},
+      {"module": "keras.layers", "class_name": "Dense", "config": {"name": "dense", "trainable": true,
+        "dtype": {"module": "keras", "class_name": "DTypePolicy", "config": {"name": "float32"}, "registered_name": null},
+        "units": 2, "activation": "softmax", "use_bias": true,
+        "kernel_initializer": {"module": "keras.initializers", "class_name": "GlorotUniform", "config": {"seed": null}, "registered_name": null},
+        "bias_initializer": {"module": "keras.initializers", "class_name": "Zeros", "config": {}, "registered_name": null},
+        "kernel_regularizer": null, "bias_regularizer": null, "kernel_constraint": null, "bias_constraint": null},
+       "registered_name": null, "build_config": {"input_shape": [null, 200]}}],
+     "build_input_shape": [null, 50, 32]},
+     "registered_name": null, "build_config": {"input_shape": [null, 50, 32]}}
+    """;
+
+    /// <summary>
+    /// The same model in tf.keras 2 (2.4 up to 2.15) as <c>Sequential([Masking(mask_value=-1.0, input_shape=(50, 32)),
+    /// LSTM(100, return_sequences=True), LSTM(200), Dense(2, activation="softmax")])</c> writes it: Sequential.get_config
+    /// includes the InputLayer it made ("masking_input"), and the Masking, given input_shape, keeps its own
+    /// batch_input_shape (engine/base_layer.py get_config); Masking.get_config adds mask_value (layers/core/masking.py).
+    /// </summary>
+    public const string MaskedLstmKeras2 = """
+    {"class_name": "Sequential", "config": {"name": "sequential", "layers": [
+      {"class_name": "InputLayer", "config": {"batch_input_shape": [null, 50, 32], "dtype": "float32", "sparse": false, "ragged": false, "name": "masking_input"}},
+      {"class_name": "Masking", "config": {"name": "masking", "trainable": true, "batch_input_shape": [null, 50, 32], "dtype": "float32", "mask_value": -1.0}},
+      {"class_name": "LSTM", "config": {"name": "lstm", "trainable": true, "dtype": "float32",
+        "return_sequences": true, "return_state": false, "go_backwards": false, "stateful": false, "unroll": false, "time_major": false,
+        "units": 100, "activation": "tanh", "recurrent_activation": "sigmoid", "use_bias": true,
+        "kernel_initializer": {"class_name": "GlorotUniform", "config": {"seed": null}},
+        "recurrent_initializer": {"class_name": "Orthogonal", "config": {"gain": 1.0, "seed": null}},
+        "bias_initializer": {"class_name": "Zeros", "config": {}},
+        "unit_forget_bias": true, "kernel_regularizer": null, "recurrent_regularizer": null, "bias_regularizer": null, "activity_regularizer": null,
+        "kernel_constraint": null, "recurrent_constraint": null, "bias_constraint": null, "dropout": 0.0, "recurrent_dropout": 0.0, "implementation": 2}},
+      {"class_name": "LSTM", "config": {"name": "lstm_1", "trainable": true, "dtype": "float32",
+        "return_sequences": false, "return_state": false, "go_backwards": false, "stateful": false, "unroll": false, "time_major": false,
+        "units": 200, "activation": "tanh", "recurrent_activation": "sigmoid", "use_bias": true,
+        "kernel_initializer": {"class_name": "GlorotUniform", "config": {"seed": null}},
+        "recurrent_initializer": {"class_name": "Orthogonal", "config": {"gain": 1.0, "seed": null}},
+        "bias_initializer": {"class_name": "Zeros", "config": {}},
+        "unit_forget_bias": true, "kernel_regularizer": null, "recurrent_regularizer": null, "bias_regularizer": null, "activity_regularizer": null,
+        "kernel_constraint": null, "recurrent_constraint": null, "bias_constraint": null, "dropout": 0.0, "recurrent_dropout": 0.0, "implementation": 2}},
+      {"class_name": "Dense", "config": {"name": "dense", "trainable": true, "dtype": "float32", "units": 2, "activation": "softmax", "use_bias": true,
+        "kernel_initializer": {"class_name": "GlorotUniform", "config": {"seed": null}}, "bias_initializer": {"class_name": "Zeros", "config": {}},
+        "kernel_regularizer": null, "bias_regularizer": null, "activity_regularizer": null, "kernel_constraint": null, "bias_constraint": null}}]},
+     "keras_version": "2.15.0", "backend": "tensorflow"}
+    """;
+
+    /// <summary>
     /// A real Keras 3 <c>to_json()</c> output, verbatim (the string passed to model_from_json in
     /// danielhyuncoder/PolitiSenseAPI, main.py): Input((50,)) → Embedding → LSTM(32, activation="relu") → Dense(10) →
     /// Dense(1, sigmoid), Keras 3.0–3.3 layout (dtypes as strings, InputLayer without "ragged").

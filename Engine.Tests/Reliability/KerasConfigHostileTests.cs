@@ -14,11 +14,12 @@ public sealed class KerasConfigHostileTests
 {
     private const int Mutations = 4000;
 
-    /// <summary>The mission configs shrunk (features 5, units 4 and 3) with their build shapes kept consistent, so the
-    /// specs that parse are small enough to build.</summary>
+    /// <summary>The mission and masked-LSTM configs shrunk (features 5, units 4 and 3) with their build shapes kept
+    /// consistent, so the specs that parse are small enough to build.</summary>
     private static string Small(string json) => json
         .Replace("\"units\": 100", "\"units\": 4").Replace("\"units\": 200", "\"units\": 3")
-        .Replace("[null, 50, 32]", "[null, 50, 5]").Replace("[null, 50, 200]", "[null, 50, 8]").Replace("[null, 400]", "[null, 6]");
+        .Replace("[null, 50, 32]", "[null, 50, 5]").Replace("[null, 50, 200]", "[null, 50, 8]").Replace("[null, 400]", "[null, 6]")
+        .Replace("[null, 50, 100]", "[null, 50, 4]").Replace("[null, 200]", "[null, 3]");
 
     /// <summary>Values a Keras config holds, put in place of another value.</summary>
     private static readonly string[] KerasTokens =
@@ -53,7 +54,7 @@ public sealed class KerasConfigHostileTests
     [Test]
     public void MutatedKerasConfigs_ReadOrThrowFormatException_AndReadSpecsBuild()
     {
-        string[] valid = [Small(KerasFixtures.MissionKeras3), Small(KerasFixtures.MissionKeras2)];
+        string[] valid = [Small(KerasFixtures.MissionKeras3), Small(KerasFixtures.MissionKeras2), Small(KerasFixtures.MaskedLstmKeras3), Small(KerasFixtures.MaskedLstmKeras2)];
         foreach (string json in valid) Assert.That(KerasConfig.ToSpec(json).Build<float>().ParameterCount, Is.LessThan(2000), "the fuzz starts from small valid configs");
         var random = new Random(811);
         int read = 0, rejected = 0, built = 0;
@@ -63,7 +64,7 @@ public sealed class KerasConfigHostileTests
         {
             for (int k = 0; k < Mutations; k++)
             {
-                string json = MutateKeras(random, valid[k % 2]);
+                string json = MutateKeras(random, valid[k % valid.Length]);
                 ModelSpec spec;
                 long before = GC.GetAllocatedBytesForCurrentThread();
                 try

@@ -7,7 +7,8 @@ namespace NumLstm.Models;
 
 /// <summary>
 /// Reads a Keras model config, the JSON of <c>model.to_json()</c> from Keras 3 or tf.keras 2, into a
-/// <see cref="ModelSpec"/>: a Sequential of InputLayer, LSTM, Bidirectional(LSTM), LayerNormalization, Dense and Dropout.
+/// <see cref="ModelSpec"/>: a Sequential of InputLayer, LSTM, Bidirectional(LSTM), LayerNormalization, Dense, Dropout and
+/// Masking.
 /// Every option NumLstm does not implement is refused with a <see cref="FormatException"/> naming the JSON path and
 /// the value, never dropped; the fields read, refused and ignored are listed in docs/formats.md ("Keras model
 /// configs"). Weights are not read here: a config holds none.
@@ -15,8 +16,8 @@ namespace NumLstm.Models;
 /// <remarks>
 /// The formats were checked against keras-team/keras: Keras 3 (keras/src/models/sequential.py get_config,
 /// layers/rnn/lstm.py, rnn.py, bidirectional.py, normalization/layer_normalization.py, core/dense.py,
-/// regularization/dropout.py, core/input_layer.py, saving/serialization_lib.py) and tf.keras 2 (keras/layers/rnn/lstm.py, base_rnn.py,
-/// bidirectional.py, engine/base_layer.py).
+/// regularization/dropout.py, core/masking.py, core/input_layer.py, saving/serialization_lib.py) and tf.keras 2
+/// (keras/layers/rnn/lstm.py, base_rnn.py, bidirectional.py, layers/core/masking.py, engine/base_layer.py).
 /// </remarks>
 public static class KerasConfig
 {
@@ -90,6 +91,8 @@ public static class KerasConfig
     ];
 
     private static readonly string[] DropoutKeys = [.. CommonKeys, "rate", "noise_shape", "seed", "dynamic"];
+
+    private static readonly string[] MaskingKeys = [.. CommonKeys, "mask_value", "dynamic"];
 
     private static readonly string[] InputLayerKeys = ["name", "batch_shape", "batch_input_shape", "dtype", "sparse", "ragged", "optional"];
 
@@ -174,7 +177,7 @@ public static class KerasConfig
                     if (k != 0) throw Fail(wrapper.At("class_name"), "an InputLayer must be the first layer.");
                     if (ReadInputLayer(layerConfig) is { } declared) inputShapes.Add(declared);
                 }
-                else if (layers.Count == 0 && layerClass is ("LSTM" or "Bidirectional" or "LayerNormalization" or "Dense" or "Dropout"))
+                else if (layers.Count == 0 && layerClass is ("LSTM" or "Bidirectional" or "LayerNormalization" or "Dense" or "Dropout" or "Masking"))
                 {
                     // tf.keras 2 writes the model's input shape on its first layer (and inside a Bidirectional's
                     // wrapped layer when it was given there); Keras 3 writes a build config on every built layer.
@@ -205,7 +208,7 @@ public static class KerasConfig
             string? vectorFrom = null;
             foreach (KerasLayer layer in layers)
             {
-                if (layer.ClassName is not ("LSTM" or "Bidirectional" or "LayerNormalization" or "Dense" or "Dropout")) throw Unsupported(layer);
+                if (layer.ClassName is not ("LSTM" or "Bidirectional" or "LayerNormalization" or "Dense" or "Dropout" or "Masking")) throw Unsupported(layer);
                 if (layer.BuildConfig is { } build)
                 {
                     (JsonElement shape, string path) = BuildInputShape(build, layer.Path + ".build_config");
@@ -215,12 +218,16 @@ public static class KerasConfig
                     CheckShape(given, layer.Config.At("batch_input_shape"), flow);
                 if (layer.ClassName is "LSTM" or "Bidirectional" && !flow.Sequence)
                     throw Fail(layer.Path, $"a{(layer.ClassName == "LSTM" ? "n" : "")} {layer.ClassName} needs a sequence input [batch, time, features], but {vectorFrom} returns a vector (return_sequences is false there).");
+                // Keras takes a Masking on a vector [batch, features] (a per-sample mask only losses read); NumLstm's masks time steps.
+                if (layer.ClassName == "Masking" && !flow.Sequence)
+                    throw Fail(layer.Path, $"a Masking needs a sequence input [batch, time, features], but {vectorFrom} returns a vector (return_sequences is false there; NumLstm's Masking masks time steps, so it goes before the layer that returns the last step).");
                 LayerSpec spec = layer.ClassName switch
                 {
                     "LSTM" => ReadLstm(layer.Config, out _),
                     "Bidirectional" => ReadBidirectional(layer.Config, flow),
                     "LayerNormalization" => ReadLayerNorm(layer.Config, flow),
                     "Dropout" => ReadDropout(layer.Config),
+                    "Masking" => ReadMasking(layer.Config),
                     _ => ReadDense(layer.Config),
                 };
                 if (spec.Name is { } name)
@@ -249,12 +256,11 @@ public static class KerasConfig
         {
             string why = layer.ClassName switch
             {
-                "Masking" => "NumLstm takes masks with the batch (sequence lengths or a [batch, time] mask), not from a layer: drop Masking and pass the lengths",
                 "SpatialDropout1D" or "GaussianDropout" or "AlphaDropout" or "GaussianNoise" =>
                     "NumLstm's dropout between layers is Dropout (each value dropped on its own); inside an LSTM, dropout and recurrent_dropout",
                 "GRU" or "SimpleRNN" or "RNN" or "ConvLSTM1D" => "NumLstm's recurrent layer is the LSTM",
                 "Activation" => "NumLstm applies an activation only as a Dense layer's activation",
-                _ => "NumLstm reads InputLayer, LSTM, Bidirectional(LSTM), LayerNormalization, Dense and Dropout",
+                _ => "NumLstm reads InputLayer, LSTM, Bidirectional(LSTM), LayerNormalization, Dense, Dropout and Masking",
             };
             return Fail(layer.Path + ".class_name", $"'{Echo.Name(layer.ClassName)}' is not supported ({why}).");
         }
@@ -531,6 +537,27 @@ public static class KerasConfig
                 throw Fail(c.At("noise_shape"), $"{Describe(noiseShape)} not supported (NumLstm's Dropout draws each value on its own: noise_shape null).");
             CheckSeed(c);
             return LayerSpec.DropoutLayer(rate) with { Name = name };
+        }
+
+        // Keras 3 core/masking.py (tf.keras 2 layers/core/masking.py writes the same key): mask_value, default 0.0, compared
+        // with each step's values. Keras 3 deserializes a mask_value written as a serialized tensor ({"class_name":
+        // "__tensor__", "config": ...}); NumLstm reads a JSON number only (an integer too), which must be finite as a double.
+        private LayerSpec ReadMasking(Obj c)
+        {
+            c.OnlyKnown(MaskingKeys);
+            string? name = OptionalName(c);
+            OptionalBool(c, "trainable", true);
+            OptionalBool(c, "dynamic", false);
+            CheckDtype(c.Get("dtype"), c.At("dtype"));
+            double maskValue = 0.0;
+            if (c.Get("mask_value") is { } value)
+            {
+                if (value.ValueKind != JsonValueKind.Number)
+                    throw Fail(c.At("mask_value"), $"{Describe(value)} not supported (NumLstm's Masking takes a number as mask_value, not a tensor, a string or null).");
+                if (!value.TryGetDouble(out maskValue) || !Masking<float>.IsUsableMaskValue(maskValue))
+                    throw Fail(c.At("mask_value"), $"{Describe(value)} not supported (NumLstm's Masking takes a mask value that is finite as a double; this one overflows).");
+            }
+            return LayerSpec.Masking(maskValue) with { Name = name };
         }
 
         // -------------------------------------------------------------------------------------------- option checks
