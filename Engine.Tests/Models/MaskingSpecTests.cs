@@ -98,7 +98,12 @@ public class MaskingSpecTests
     {
         ModelSpec spec = ModelBuilder.Input(3).Lstm(4).Masking().Dense(2).ToSpec();
         var e = Assert.Throws<FormatException>(() => spec.Validate())!;
-        Assert.That(e.Message, Is.EqualTo("Model spec: layers[1] (masking) needs a sequence input, but layers[0] returns a vector (Masking masks time steps)."));
+        Assert.That(e.Message, Is.EqualTo("Model spec: layers[1] (masking) needs a sequence input, but layers[0] returns a vector (set return_sequences: true on it; Masking masks time steps)."));
+        // The layer named is the recurrent one that returned the vector, not the LayerNorm or Dropout between.
+        var between = Assert.Throws<FormatException>(() => ModelBuilder.Input(3).Lstm(4).LayerNorm().Dropout(0.1).Masking().ToSpec().Validate())!;
+        Assert.That(between.Message, Does.Contain("layers[3] (masking) needs a sequence input, but layers[0] returns a vector"));
+        var lstmAfter = Assert.Throws<FormatException>(() => ModelBuilder.Input(3).Bidirectional(4).LayerNorm().Lstm(2).ToSpec().Validate())!;
+        Assert.That(lstmAfter.Message, Does.Contain("layers[2] (lstm) needs a sequence input, but layers[0] returns a vector (set return_sequences: true on it)"));
         var fromJson = Assert.Throws<FormatException>(() => ModelSpec.FromJson(spec.ToJson(), "m.json"))!;
         Assert.That(fromJson.Message, Does.StartWith("Model spec 'm.json': layers[1] (masking) needs a sequence input"));
 

@@ -215,6 +215,8 @@ public sealed record ModelSpec
         var names = new HashSet<string>(StringComparer.Ordinal);
         var counters = new Dictionary<string, int>();
         bool sequence = true;
+        int vectorFrom = -1;   // the recurrent layer that returned the vector the layers after it see (the LayerNorm, Dense or
+                               // Dropout after it keep the vector), named in the messages
         for (int k = 0; k < Layers.Count; k++)
         {
             LayerSpec layer = Layers[k];
@@ -231,8 +233,9 @@ public sealed record ModelSpec
             switch (layer.Type)
             {
                 case "lstm" or "bidirectional":
-                    if (!sequence) throw new FormatException($"{at} ({layer.Type}) needs a sequence input, but layers[{k - 1}] returns a vector (set return_sequences: true on it).");
+                    if (!sequence) throw new FormatException($"{at} ({layer.Type}) needs a sequence input, but layers[{vectorFrom}] returns a vector (set return_sequences: true on it).");
                     sequence = layer.ReturnSequences;
+                    if (!sequence) vectorFrom = k;
                     if (layer.Units <= 0 || layer.Units > MaxRecurrentUnits) throw new FormatException($"{at}.units must be in 1..{MaxRecurrentUnits}, got {layer.Units}.");
                     if (!(layer.Dropout >= 0 && layer.Dropout < 1)) throw new FormatException($"{at}.dropout must be in [0, 1), got {layer.Dropout}.");
                     if (!(layer.RecurrentDropout >= 0 && layer.RecurrentDropout < 1)) throw new FormatException($"{at}.recurrent_dropout must be in [0, 1), got {layer.RecurrentDropout}.");
@@ -254,7 +257,7 @@ public sealed record ModelSpec
                     if (!Dropout<float>.IsUsableRate(layer.Rate)) throw new FormatException($"{at}.rate must be in [0, 1), got {layer.Rate:R}.");
                     break;
                 case "masking":
-                    if (!sequence) throw new FormatException($"{at} (masking) needs a sequence input, but layers[{k - 1}] returns a vector (Masking masks time steps).");
+                    if (!sequence) throw new FormatException($"{at} (masking) needs a sequence input, but layers[{vectorFrom}] returns a vector (set return_sequences: true on it; Masking masks time steps).");
                     if (!Masking<float>.IsUsableMaskValue(layer.MaskValue)) throw new FormatException($"{at}.mask_value must be finite, got {layer.MaskValue:R}.");
                     break;
                 default:
