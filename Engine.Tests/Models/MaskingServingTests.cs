@@ -290,6 +290,8 @@ public class MaskingStreamingTests<T> where T : unmanaged, IFloatingPointIeee754
         StreamingSession<T> padded = model.CreateSession(packWeightsOnce: packOnce), plain = model.CreateSession(packWeightsOnce: packOnce);
         T[][] withPad = new[] { a, pad, b, c }.Select(s => padded.Step(s).ToArray()).ToArray();
         T[][] withoutPad = new[] { a, b, c }.Select(s => plain.Step(s).ToArray()).ToArray();
+        if (typeof(T) == typeof(float) && units == 96 && ((Lstm<T>)model.Layers[1]).CanSplitColumns(1))
+            Assert.That(((LstmInferenceBuffers<T>)padded.Runner.BuffersOf(1)!).ColumnSplit, Is.Not.Null, "the two-core steps ran (the first calls split)");
         Assert.That(withPad[3], Is.EqualTo(withoutPad[2]), "at c: the state was kept over the padded step");
         Assert.That(withPad[2], Is.EqualTo(withoutPad[1]), "at b");
         Assert.That(withPad[0], Is.EqualTo(withoutPad[0]), "at a");
