@@ -56,6 +56,15 @@ public class MaskingServingTests<T> where T : unmanaged, IFloatingPointIeee754<T
             Spec(LayerSpec.Masking(), LayerSpec.Masking(0.25), LayerSpec.Lstm(5, true), LayerSpec.Lstm(4), LayerSpec.Dense(2)),
             Spec(LayerSpec.Lstm(5, true), LayerSpec.Lstm(4), LayerSpec.Dense(2)), 0.25, false, TwoPads: true));
         yield return Data(new Case("masking only", Spec(LayerSpec.Masking(1.5)), null, 1.5, false));
+        // Wide enough for the two-core paths: a batch-1 packed-once plan's ProjectionShare (64 inputs and up), the balanced
+        // directions at batch 9, and a plain LSTM's two-core plan steps (B·4H² ≥ 150,000 at batch ≤ 4).
+        ModelSpec Wide(params LayerSpec[] layers) => new() { InputFeatures = 64, Seed = 6, Layers = layers };
+        yield return Data(new Case("wide: masking, bidirectional sequences, layer norm, bidirectional, dense",
+            Wide(LayerSpec.Masking(), LayerSpec.Bidirectional(LayerSpec.Lstm(24, true)), LayerSpec.LayerNorm(), LayerSpec.Bidirectional(LayerSpec.Lstm(16)), LayerSpec.Dense(2)),
+            Wide(LayerSpec.Bidirectional(LayerSpec.Lstm(24, true)), LayerSpec.LayerNorm(), LayerSpec.Bidirectional(LayerSpec.Lstm(16)), LayerSpec.Dense(2)), 0, false));
+        yield return Data(new Case("wide: masking, lstm(200) sequences zero_output_for_mask, dense",
+            Wide(LayerSpec.Masking(), LayerSpec.Lstm(200, true) with { ZeroOutputForMask = true }, LayerSpec.Dense(2)),
+            Wide(LayerSpec.Lstm(200, true) with { ZeroOutputForMask = true }, LayerSpec.Dense(2)), 0, false));
     }
 
     /// <summary>Which steps hold real values: none padded, trailing ragged with a hole, a fully padded last row, random holes.</summary>
@@ -76,18 +85,19 @@ public class MaskingServingTests<T> where T : unmanaged, IFloatingPointIeee754<T
     /// </summary>
     private static T[] Input(Case c, bool[] keep, int batch, int time, int seed)
     {
-        T[] x = RandomValues<T>(batch * time * F, seed);
+        int f = c.WithMasking.InputFeatures;
+        T[] x = RandomValues<T>(batch * time * f, seed);
         int padded = 0;
         for (int r = 0; r < batch * time; r++)
         {
             if (keep[r])
             {
-                if (r % 4 == 1) x[r * F + 1] = T.CreateTruncating(c.Pad);   // one value equal to the mask value keeps its step
+                if (r % 4 == 1) x[r * f + 1] = T.CreateTruncating(c.Pad);   // one value equal to the mask value keeps its step
                 continue;
             }
             if (c.CallerMask) continue;   // the caller's mask masks; the values stay
             T value = c.TwoPads && padded++ % 2 == 0 ? T.Zero : T.CreateTruncating(c.Pad);
-            x.AsSpan(r * F, F).Fill(value);
+            x.AsSpan(r * f, f).Fill(value);
         }
         return x;
     }
@@ -97,7 +107,8 @@ public class MaskingServingTests<T> where T : unmanaged, IFloatingPointIeee754<T
     {
         if (!c.TwoPads) return keep;
         T pad = T.CreateTruncating(c.Pad);
-        return Enumerable.Range(0, keep.Length).Select(r => keep[r] || x.AsSpan(r * F, F).ToArray().Any(v => v != pad)).ToArray();
+        int f = c.WithMasking.InputFeatures;
+        return Enumerable.Range(0, keep.Length).Select(r => keep[r] || x.AsSpan(r * f, f).ToArray().Any(v => v != pad)).ToArray();
     }
 
     private static Sequential<T> Oracle(Case c) => Build<T>(c.Without!);
@@ -232,11 +243,12 @@ public class MaskingServingTests<T> where T : unmanaged, IFloatingPointIeee754<T
             var plan = model.CreateInferencePlan(4, MaxTime, packOnce);
             var single = model.CreateInferencePlan(1, MaxTime, packOnce);
             bool[] keep = RaggedMask(3, 6);
-            T[] x = Input(c, keep, 3, 6, 1), one = x.AsSpan(0, 6 * F).ToArray();
+            int f = c.WithMasking.InputFeatures;
+            T[] x = Input(c, keep, 3, 6, 1), one = x.AsSpan(0, 6 * f).ToArray();
             bool[] caller = c.CallerMask ? keep : Array.Empty<bool>();
             bool[] callerOne = c.CallerMask ? keep.AsSpan(0, 6).ToArray() : Array.Empty<bool>();
             // The second call: a shorter batch and length through the same plan (x's first 2·4·F values).
-            void Run() { plan.Predict(x, 3, 6, caller); plan.Predict(x.AsSpan(0, 2 * 4 * F), 2, 4); single.PredictSequence(one, callerOne); }
+            void Run() { plan.Predict(x, 3, 6, caller); plan.Predict(x.AsSpan(0, 2 * 4 * f), 2, 4); single.PredictSequence(one, callerOne); }
             for (int k = 0; k < 5; k++) Run();
             Assert.That(AllocatedBytes(100, Run), Is.EqualTo(0), $"packOnce={packOnce}");
         }
