@@ -234,6 +234,43 @@ public class MaskingServingTests<T> where T : unmanaged, IFloatingPointIeee754<T
         Assert.That(x, Is.EqualTo(original), "the caller's input is not written");
     }
 
+    /// <summary>With EngineSettings.UseSecondCore off every call stays on its thread: the same bits as with it on.</summary>
+    [TestCaseSource(nameof(Models))]
+    [NonParallelizable]
+    public void OnOneCore_PlansAndSessionsGiveTheBitsOfTwo(Case c)
+    {
+        Sequential<T> model = Build<T>(c.WithMasking);
+        bool streams = c.WithMasking.Layers.All(l => l.Type != "bidirectional");
+        int f = c.WithMasking.InputFeatures;
+        bool[] keep = RaggedMask(9, 6);
+        T[] x = Input(c, keep, 9, 6, 7), single = x.AsSpan(0, 6 * f).ToArray();
+        bool[]? caller = c.CallerMask ? keep : null;
+        T[] Run()
+        {
+            var results = new List<T>();
+            foreach (bool packOnce in new[] { false, true })
+            {
+                results.AddRange(model.CreateInferencePlan(9, 6, packOnce).Predict(x, 9, 6, caller).ToArray());
+                results.AddRange(model.CreateInferencePlan(1, 6, packOnce).PredictSequence(single, caller is null ? default : caller.AsSpan(0, 6)).ToArray());
+                if (!streams) continue;
+                StreamingSession<T> session = model.CreateSession(1, 6, packOnce);
+                for (int t = 0; t < 6; t++) results.AddRange(session.Step(single.AsSpan(t * f, f)).ToArray());
+            }
+            return results.ToArray();
+        }
+        T[] twoCores = Run();
+        bool before = EngineSettings.UseSecondCore;
+        try
+        {
+            EngineSettings.UseSecondCore = false;
+            Assert.That(Run(), Is.EqualTo(twoCores));
+        }
+        finally
+        {
+            EngineSettings.UseSecondCore = before;
+        }
+    }
+
     [TestCaseSource(nameof(Models))]
     public void Plan_AllocatesNothing_AfterWarmUp(Case c)
     {
