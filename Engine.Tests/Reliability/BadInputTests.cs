@@ -123,6 +123,38 @@ public sealed class BadInputTests
         yield return Case("mackey-glass-too-long", () => MackeyGlass.Generate(10, 1, washout: int.MaxValue), "washout", "2147483657", "2147483647");
         yield return Case("mackey-glass-tau-huge", () => MackeyGlass.Generate(10, 1, tau: 1e12), "tau", "1000000000000");
         yield return Case("optimizer-learning-rate-negative", () => _ = new Sgd<float>(Model().Parameters.ToList(), -0.1), "LearningRate", "≥ 0", "-0.1");
+        yield return Case("masking-nan-value", () => _ = new Masking<float>(double.NaN), "maskValue", "must be finite", "NaN");
+        yield return Case("masking-infinite-value", () => _ = new Masking<double>(double.PositiveInfinity), "maskValue", "must be finite",
+            double.PositiveInfinity.ToString("R"));
+        yield return Case("masking-negative-infinite-value", () => _ = new Masking<float>(double.NegativeInfinity), "maskValue", "must be finite",
+            double.NegativeInfinity.ToString("R"));
+        yield return Case("builder-masking-nan-value", () => ModelBuilder.Input(3).Masking(double.NaN), "maskValue", "must be finite", "NaN");
+        yield return Case("masking-plan-mask-wrong-size", () =>
+        {
+            var plan = ModelBuilder.Input(3).Masking().Lstm(4).Dense(2).Build<float>().CreateInferencePlan(2, 4);
+            plan.Predict(Values(24), 2, 4, new bool[7]);
+        }, "mask", "[B=2, T=4]", "8 values", "got 7");
+        yield return Case("masking-plan-sequence-mask-wrong-size", () =>
+            ModelBuilder.Input(3).Masking().Lstm(4).Dense(2).Build<float>().CreateInferencePlan(1, 4).PredictSequence(Values(12), new bool[3]),
+            "mask", "[B=1, T=4]", "4 values", "got 3");
+        yield return Case("masking-forward-mask-wrong-size", () => Forward(ModelBuilder.Input(3).Masking().Lstm(4).Dense(2).Build<float>(), Values(24), 2, 4, new bool[7]),
+            "mask", "[B=2, T=4]", "8 values", "got 7");
+    }
+
+    [Test]
+    public void MaskingAfterALastOutputLstm_IsRefusedAtConstruction_NamingTheLayer()
+    {
+        // Masking masks time steps; after an LSTM returning its last output there are none.
+        var e = Assert.Throws<ArgumentException>(() => _ = new Sequential<float>(3,
+            new Layer<float>[] { new Lstm<float>(4, name: "lstm"), new Masking<float>(0.0, name: "pads"), new Dense<float>(2, name: "dense") }))!;
+        Assert.That(e.Message, Does.Contain("'pads'").And.Contain("sequence input"));
+        var built = Assert.Throws<ArgumentException>(() => ModelBuilder.Input(3).Lstm(4).Masking(0.0, name: "pads").Dense(2).Build<float>())!;
+        Assert.That(built.Message, Does.Contain("'pads'").And.Contain("sequence input"));
+        ModelSpec spec = ModelBuilder.Input(3).Lstm(4).Masking(0.0).Dense(2).ToSpec();
+        var read = Assert.Throws<FormatException>(() => ModelSpec.FromJson(spec.ToJson(), "m.json"))!;
+        Assert.That(read.Message, Does.Contain("m.json").And.Contain("layers[1] (masking) needs a sequence input").And.Contain("layers[0] returns a vector"));
+        Assert.That(() => ModelBuilder.Input(3).Lstm(4, returnSequences: true).Masking(0.0, name: "pads").Lstm(2).Build<float>(), Throws.Nothing,
+            "after an LSTM returning sequences it is taken");
     }
 
     [TestCaseSource(nameof(Cases))]

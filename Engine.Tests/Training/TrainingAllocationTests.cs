@@ -30,7 +30,8 @@ public class TrainingAllocationTests
     /// hundreds of bytes a step from outside the engine, more when steps are slow), and exactly on the engine's two
     /// threads: the calling thread, and the worker read by <see cref="WorkerAllocatedBytes"/> before and after.
     /// </summary>
-    private static (double AllThreads, double CallingThread, double Worker) BytesPerStepAllAndCaller(ModelSpec spec, bool balanceDirections = true)
+    private static (double AllThreads, double CallingThread, double Worker) BytesPerStepAllAndCaller(ModelSpec spec, bool balanceDirections = true,
+        Action<float[]>? prepareInput = null)
     {
         Sequential<float> model = spec.Build<float>();
         foreach (var layer in model.Layers.OfType<Bidirectional<float>>()) layer.BalanceDirections = balanceDirections;
@@ -40,6 +41,7 @@ public class TrainingAllocationTests
         var data = new Random(1);
         float[] x = Enumerable.Range(0, Batch * Time * Features).Select(_ => (float)(data.NextDouble() * 2 - 1)).ToArray();
         int[] labels = Enumerable.Range(0, Batch).Select(_ => data.Next(Classes)).ToArray();
+        prepareInput?.Invoke(x);
         float[] gradient = new float[model.OutputLength(Batch, Time)];
         var random = new Random(3);
         void Step()
@@ -145,6 +147,32 @@ public class TrainingAllocationTests
                 LayerSpec.DropoutLayer(0.3), LayerSpec.Dense(Classes)],
         };
         var (_, callingThread, _) = BytesPerStepAllAndCaller(spec);
+        Assert.That(callingThread, Is.Zero, "bytes a step on the calling thread");
+    }
+
+    [Test]
+    public void MaskingStep_WithPaddedSteps_AllocatesNothingOnTheCallingThread()
+    {
+        // A Masking layer keeps its mask [B·T] in its cache; the LSTMs after it skip the padded steps (ragged lengths, a
+        // hole, a fully padded sequence), as a Masking model trained on zero-padded data does.
+        var spec = new ModelSpec
+        {
+            InputFeatures = Features,
+            Layers = [LayerSpec.Masking(), LayerSpec.Lstm(32, returnSequences: true), LayerSpec.Lstm(32), LayerSpec.Dense(Classes)],
+        };
+        int padded = 0;
+        void Pad(float[] x)
+        {
+            for (int b = 0; b < Batch; b++)
+                for (int t = 0; t < Time; t++)
+                    if (t >= Time - b % 5 || (b == 1 && t == 2) || b == Batch - 1)
+                    {
+                        x.AsSpan((b * Time + t) * Features, Features).Clear();
+                        padded++;
+                    }
+        }
+        var (_, callingThread, _) = BytesPerStepAllAndCaller(spec, prepareInput: Pad);
+        Assert.That(padded, Is.GreaterThan(Time), "some steps are padded");
         Assert.That(callingThread, Is.Zero, "bytes a step on the calling thread");
     }
 }
