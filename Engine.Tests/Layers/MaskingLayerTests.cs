@@ -99,6 +99,23 @@ public class MaskingLayerTests
     }
 
     [Test]
+    public void ASmallerBatchAfterALargerOne_ReusesTheCache_WithItsOwnMaskAndGradients()
+    {
+        var layer = new Masking<double>();
+        layer.Build(LayerShape.Sequence(1), new Random(1));
+        var cache = layer.CreateCache();
+        layer.Forward(new SequenceBatch<double>(new double[] { 1, 2, 3, 4, 5, 6 }, 2, 3, default), new double[6], cache, ForwardContext.Inference);
+        Assert.That(layer.OutputMask(cache).ToArray(), Is.All.True);
+        double[] y = new double[3];
+        layer.Forward(new SequenceBatch<double>(new double[] { 0, 7, 0 }, 1, 3, default), y, cache, ForwardContext.Inference);
+        Assert.That(layer.OutputMask(cache).ToArray(), Is.EqualTo(new[] { false, true, false }));
+        double[] dx = new double[3];
+        layer.Backward(new double[] { 1, 2, 3 }, cache, dx);
+        Assert.That(dx, Is.EqualTo(new double[] { 0, 2, 0 }));
+        Assert.Throws<ArgumentException>(() => layer.Backward(new double[6], cache, new double[6]), "the gradient of the larger batch is refused");
+    }
+
+    [Test]
     public void Backward_AddsDyAtKeptSteps_AndDyTimesZeroAtMaskedOnes()
     {
         double[] x = { 0, 0, 7, 0, 0, 0 };
@@ -125,6 +142,10 @@ public class MaskingLayerTests
             var range = Assert.Throws<ArgumentOutOfRangeException>(() => new Masking<float>(bad));
             Assert.That(range!.ParamName, Is.EqualTo("maskValue"));
         }
+        // Finite in double but not in float: the float layer compares in float, where 1e300 is +∞.
+        var overflow = Assert.Throws<ArgumentOutOfRangeException>(() => new Masking<float>(1e300));
+        Assert.That(overflow!.Message, Does.Contain("infinite in Single"));
+        Assert.That(new Masking<double>(1e300).MaskValue, Is.EqualTo(1e300));
         var a = new Masking<double>(name: "a");
         var b = new Masking<double>(name: "b");
         a.Build(LayerShape.Sequence(2), new Random(1));

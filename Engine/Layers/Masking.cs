@@ -21,6 +21,9 @@ public sealed class Masking<T> : Layer<T> where T : unmanaged, IFloatingPointIee
                 $"Masking's mask value must be finite, got {maskValue:R} (NaN never equals itself, so Keras' Masking(NaN) masks nothing; pad with a finite value).");
         MaskValue = maskValue;
         value = T.CreateTruncating(maskValue);
+        if (!T.IsFinite(value))
+            throw new ArgumentOutOfRangeException(nameof(maskValue), maskValue,
+                $"Masking's mask value {maskValue:R} is infinite in {typeof(T).Name} (the element type it is compared in); use a value the type holds.");
     }
 
     /// <summary>Whether a mask value is one NumLstm's Masking takes: finite. The one rule for the layer, the model spec
@@ -79,7 +82,7 @@ public sealed class Masking<T> : Layer<T> where T : unmanaged, IFloatingPointIee
         CheckInput(input, output);
         var c = cache as MaskingCache ?? throw new ArgumentException($"Masking '{Name}' needs a MaskingCache.", nameof(cache));
         int rows = input.Batch * input.Time;
-        if (c.Mask.Length != rows) c.Mask = new bool[rows];
+        if (c.Mask.Length < rows) c.Mask = new bool[rows];   // grows only: a shorter last batch reuses it
         c.Rows = rows;
         c.Features = InputShape!.Value.Features;
         Apply(input.Data, rows, c.Mask, output);
