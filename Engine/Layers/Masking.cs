@@ -18,17 +18,15 @@ public sealed class Masking<T> : Layer<T> where T : unmanaged, IFloatingPointIee
     {
         if (!IsUsableMaskValue(maskValue))
             throw new ArgumentOutOfRangeException(nameof(maskValue), maskValue,
-                $"Masking's mask value must be finite, got {maskValue:R} (NaN never equals itself, so Keras' Masking(NaN) masks nothing; pad with a finite value).");
+                $"Masking's mask value must be finite, also in float (|v| ≤ {float.MaxValue:R}), got {maskValue:R} (NaN never equals itself, so Keras' Masking(NaN) masks nothing; pad with a finite value).");
         MaskValue = maskValue;
         value = T.CreateTruncating(maskValue);
-        if (!T.IsFinite(value))
-            throw new ArgumentOutOfRangeException(nameof(maskValue), maskValue,
-                $"Masking's mask value {maskValue:R} is infinite in {typeof(T).Name} (the element type it is compared in); use a value the type holds.");
     }
 
-    /// <summary>Whether a mask value is one NumLstm's Masking takes: finite. The one rule for the layer, the model spec
-    /// and the Keras importer.</summary>
-    public static bool IsUsableMaskValue(double maskValue) => double.IsFinite(maskValue);
+    /// <summary>Whether a mask value is one NumLstm's Masking takes: finite, also in float (a spec builds for either
+    /// element type, and a float model compares in float, where 1e300 would be +∞). The one rule for the layer, the model
+    /// spec and the Keras importer, as LayerNorm's epsilon.</summary>
+    public static bool IsUsableMaskValue(double maskValue) => double.IsFinite(maskValue) && float.IsFinite((float)maskValue);
 
     private readonly T value;   // the mask value in the element type, as Keras compares it in the input's dtype
 

@@ -555,7 +555,7 @@ public static class KerasConfig
                 if (value.ValueKind != JsonValueKind.Number)
                     throw Fail(c.At("mask_value"), $"{Describe(value)} not supported (NumLstm's Masking takes a number as mask_value, not a tensor, a string or null).");
                 if (!value.TryGetDouble(out maskValue) || !Masking<float>.IsUsableMaskValue(maskValue))
-                    throw Fail(c.At("mask_value"), $"{Describe(value)} not supported (NumLstm's Masking takes a mask value that is finite as a double; this one overflows).");
+                    throw Fail(c.At("mask_value"), $"{Describe(value)} not supported (NumLstm's Masking takes a mask value that is finite in float32, |v| ≤ 3.4028235e38, as Keras compares it in the input's dtype; this one overflows).");
             }
             return LayerSpec.Masking(maskValue) with { Name = name };
         }
