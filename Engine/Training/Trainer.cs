@@ -76,6 +76,14 @@ public sealed class TrainingOptions
     /// the output) categorical accuracy.
     /// </summary>
     public string? Metric { get; init; }
+    /// <summary>
+    /// Keras' <c>class_weight</c>: a weight per class id (a class not named weighs 1.0), multiplying each training
+    /// sample's loss, so a batch's loss is Σᵢ wᵢ·lᵢ / B and its gradient Σᵢ wᵢ·∂lᵢ / B (see <see cref="ClassWeights"/> for
+    /// how a sample's class is found: its label, or from target rows as Keras does). As in Keras it weights the training
+    /// loss only: the logged metric (Keras' <c>metrics=</c>, not <c>weighted_metrics=</c>) and the validation loss and
+    /// metric are unweighted. Weights must be finite and ≥ 0. Null (default): every sample weighs 1.
+    /// </summary>
+    public IReadOnlyDictionary<int, double>? ClassWeight { get; init; }
 
     internal void Validate()
     {
@@ -89,6 +97,7 @@ public sealed class TrainingOptions
             throw new ArgumentOutOfRangeException(nameof(LabelSmoothing), LabelSmoothing, $"{nameof(TrainingOptions)}.{nameof(LabelSmoothing)} must be in [0, 1] (0: none).");
         if (!Enum.IsDefined(Clip)) throw new ArgumentOutOfRangeException(nameof(Clip), Clip, "Unknown clip mode.");
         if (!Enum.IsDefined(NonFiniteInputs)) throw new ArgumentOutOfRangeException(nameof(NonFiniteInputs), NonFiniteInputs, "Unknown NonFiniteInputs value.");
+        if (ClassWeight is not null) ClassWeights.Validate(ClassWeight, nameof(ClassWeight));
         if (Callbacks is null) throw new ArgumentNullException(nameof(Callbacks), "Callbacks: expected a list (empty for none), got null.");
         for (int k = 0; k < Callbacks.Count; k++)
             if (Callbacks[k] is null) throw new ArgumentNullException(nameof(Callbacks), $"Callbacks[{k}] is null: expected a callback.");
@@ -402,6 +411,7 @@ public sealed class Trainer
     private float[] x = Array.Empty<float>(), targets = Array.Empty<float>(), outputGradient = Array.Empty<float>();
     private bool[] mask = Array.Empty<bool>();
     private int[] labels = Array.Empty<int>();
+    private double[] sampleWeights = Array.Empty<double>();   // a batch's class weights (TrainingOptions.ClassWeight)
 
     public Trainer(Sequential<float> model, Optimizer<float>? optimizer = null)
     {
@@ -509,6 +519,8 @@ public sealed class Trainer
                 int b = indices.Length;
                 ReadOnlySpan<float> predictions = ForwardBatch(train, indices, useMask, new ForwardContext(true, new Random(DeriveSeed(options.Seed, epoch, batch))));
                 double batchLoss = ComputeLoss(loss, metricKind, train, predictions, b, out double metricSumBatch);
+                if (options.ClassWeight is { } classWeight && double.IsFinite(batchLoss))
+                    batchLoss = WeighByClass(loss, classWeight, train, predictions, b);
                 if (!double.IsFinite(batchLoss))
                 {
                     RestoreLastGood(parameters, lastGood, batch > 0 || epochIndex > 0);
@@ -669,6 +681,30 @@ public sealed class Trainer
             _ => Metrics.SumAbsoluteError(predictions, batchTargets) / width,
         };
         return double.CreateTruncating(loss.Forward(predictions, LossTargets<float>.FromValues(batchTargets, b), gradient));
+    }
+
+    // Keras' class_weight on a batch whose mean loss and gradient ComputeLoss left: every loss here is a mean of per-sample
+    // losses over the batch, so the gradient rows are ∂lᵢ/B and weighting a row is one multiply (exact for a weight of
+    // 1); the weighted loss Σᵢ wᵢ·lᵢ / B takes each sample's loss lᵢ from the loss on that row alone.
+    private double WeighByClass(ILoss<float> loss, IReadOnlyDictionary<int, double> classWeight, SequenceDataset data, ReadOnlySpan<float> predictions, int b)
+    {
+        if (sampleWeights.Length < b) sampleWeights = new double[b];
+        Span<double> weights = sampleWeights.AsSpan(0, b);
+        int width = predictions.Length / b;
+        if (data.Task == TaskKind.Classification) ClassWeights.FromLabels(classWeight, labels.AsSpan(0, b), weights);
+        else ClassWeights.FromRows(classWeight, targets.AsSpan(0, predictions.Length), width, weights);
+        Span<float> gradient = outputGradient.AsSpan(0, predictions.Length);
+        double weighted = 0;
+        for (int i = 0; i < b; i++)
+        {
+            ReadOnlySpan<float> row = predictions.Slice(i * width, width);
+            LossTargets<float> rowTargets = data.Task == TaskKind.Classification
+                ? LossTargets<float>.FromLabels(labels.AsSpan(i, 1))
+                : LossTargets<float>.FromValues(targets.AsSpan(i * width, width), 1);
+            weighted += weights[i] * double.CreateTruncating(loss.Forward(row, rowTargets, default));
+            System.Numerics.Tensors.TensorPrimitives.Multiply(gradient.Slice(i * width, width), (float)weights[i], gradient.Slice(i * width, width));
+        }
+        return weighted / b;
     }
 
     private void EnsureBuffers(int b, int time, int f, SequenceDataset data)
