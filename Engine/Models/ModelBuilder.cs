@@ -52,12 +52,12 @@ public sealed class ModelBuilder
         return Add(LayerSpec.DropoutLayer(rate) with { Name = name });
     }
 
-    /// <summary>Keras' Masking(mask_value): masks every step whose values all equal maskValue (finite; Keras' default
-    /// 0.0), for the layers after it; the mask it computes replaces any mask passed with the batch.</summary>
+    /// <summary>Keras' Masking(mask_value): masks every step whose values all equal maskValue (finite, also in float;
+    /// Keras' default 0.0), for the layers after it; the mask it computes replaces any mask passed with the batch.</summary>
     public ModelBuilder Masking(double maskValue = 0.0, string? name = null)
     {
         if (!Masking<float>.IsUsableMaskValue(maskValue))
-            throw new ArgumentOutOfRangeException(nameof(maskValue), maskValue, $"Masking's mask value must be finite, got {maskValue:R}.");
+            throw new ArgumentOutOfRangeException(nameof(maskValue), maskValue, $"Masking's mask value must be finite, also in float (|v| ≤ {float.MaxValue:R}), got {maskValue:R}.");
         return Add(LayerSpec.Masking(maskValue) with { Name = name });
     }
 

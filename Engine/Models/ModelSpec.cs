@@ -258,7 +258,7 @@ public sealed record ModelSpec
                     break;
                 case "masking":
                     if (!sequence) throw new FormatException($"{at} (masking) needs a sequence input, but layers[{vectorFrom}] returns a vector (set return_sequences: true on it; Masking masks time steps).");
-                    if (!Masking<float>.IsUsableMaskValue(layer.MaskValue)) throw new FormatException($"{at}.mask_value must be finite, got {layer.MaskValue:R}.");
+                    if (!Masking<float>.IsUsableMaskValue(layer.MaskValue)) throw new FormatException($"{at}.mask_value must be finite, also in float (|v| ≤ {float.MaxValue:R}), got {layer.MaskValue:R}.");
                     break;
                 default:
                     throw new FormatException($"{at}.type '{IO.Echo.Name(layer.Type)}' is unknown (expected lstm, bidirectional, layer_norm, dense, dropout or masking).");
