@@ -46,11 +46,12 @@ public class ClassWeightTests
     [TestCase(double.NaN)]
     [TestCase(-0.5)]
     [TestCase(double.PositiveInfinity)]
+    [TestCase(1e39)]   // finite in double, +∞ as the float the gradient rows are multiplied by
     public void ANegativeOrNonFiniteWeight_IsRefusedNamingTheClass(double weight)
     {
         var options = new TrainingOptions { ClassWeight = new Dictionary<int, double> { [0] = 1.0, [1] = weight } };
         var e = Assert.Throws<ArgumentOutOfRangeException>(() => new Trainer(Model()).Fit(Data(8, 2), options))!;
-        Assert.That(e.Message, Does.Contain("ClassWeight[1]").And.Contain("finite and ≥ 0"));
+        Assert.That(e.Message, Does.Contain("ClassWeight[1]").And.Contain("finite (also in float").And.Contain("and ≥ 0"));
         Assert.That(e.ParamName, Is.EqualTo("ClassWeight"));
     }
 

@@ -11,15 +11,15 @@ namespace NumLstm.Training;
 /// </summary>
 public static class ClassWeights
 {
-    /// <summary>Throws unless every weight is finite and ≥ 0 (Keras takes any number; a negative or NaN weight turns the
-    /// loss around or poisons it, so NumLstm refuses it, naming the class).</summary>
+    /// <summary>Throws unless every weight is finite, also in float (the gradient rows are float), and ≥ 0 (Keras takes
+    /// any number; a negative or NaN weight turns the loss around or poisons it, so NumLstm refuses it, naming the class).</summary>
     public static void Validate(IReadOnlyDictionary<int, double> classWeight, string argumentName)
     {
         ArgumentNullException.ThrowIfNull(classWeight, argumentName);
         foreach ((int label, double weight) in classWeight)
-            if (!(weight >= 0) || !double.IsFinite(weight))
+            if (!(weight >= 0) || !float.IsFinite((float)weight))
                 throw new ArgumentOutOfRangeException(argumentName, weight,
-                    $"{argumentName}[{label}]: a class weight must be finite and ≥ 0, got {weight:R}.");
+                    $"{argumentName}[{label}]: a class weight must be finite (also in float, ≤ {float.MaxValue:R}) and ≥ 0, got {weight:R}.");
     }
 
     /// <summary>Keras' class_weight_to_sample_weights for class labels [N]: the weight of each label's class (1.0 if
