@@ -146,10 +146,17 @@ public class MaskingLayerTests
         // type, as a spec builds for both; float's largest value is taken.
         foreach (double overflow in new[] { 1e300, -3.5e38 })
         {
-            Assert.That(Assert.Throws<ArgumentOutOfRangeException>(() => new Masking<float>(overflow))!.Message, Does.Contain("also in float"));
+            Assert.That(Assert.Throws<ArgumentOutOfRangeException>(() => new Masking<float>(overflow))!.Message, Does.Contain("also when rounded to float"));
             Assert.That(Assert.Throws<ArgumentOutOfRangeException>(() => new Masking<double>(overflow))!.ParamName, Is.EqualTo("maskValue"));
         }
         Assert.That(new Masking<float>(float.MaxValue).MaskValue, Is.EqualTo(float.MaxValue));
+        // Nonzero but 0 in float: the float build would mask all-zero steps the double build keeps. Refused; float's
+        // smallest subnormal is taken, and −0 is stored as +0 (they mask the same steps; a spec leaves 0 out).
+        foreach (double vanishes in new[] { 1e-46, -1e-320 })
+            Assert.That(Assert.Throws<ArgumentOutOfRangeException>(() => new Masking<double>(vanishes))!.Message, Does.Contain("nonzero there unless 0"));
+        Assert.That(new Masking<float>(float.Epsilon).MaskValue, Is.EqualTo((double)float.Epsilon));
+        Assert.That(double.IsNegative(new Masking<float>(-0.0).MaskValue), Is.False);
+        Assert.That(double.IsNegative(NumLstm.Models.LayerSpec.Masking(-0.0).MaskValue), Is.False);
         var a = new Masking<double>(name: "a");
         var b = new Masking<double>(name: "b");
         a.Build(LayerShape.Sequence(2), new Random(1));

@@ -638,9 +638,11 @@ public class KerasConfigTests
         yield return Case("MaskingValueList", Edit3(r => InsertMasking(r, 2, maskValue: "[0.0]")),
             "config.layers[2].config.mask_value", "a list of 1 not supported");
         yield return Case("MaskingValueOverflows", Edit2(r => InsertMasking(r, 2, maskValue: "1e400")),
-            "config.layers[2].config.mask_value", "1e400 not supported (NumLstm's Masking takes a mask value that is finite in float32");
+            "config.layers[2].config.mask_value", "1e400 not supported (NumLstm's Masking takes a mask value that is finite when rounded to float32");
         yield return Case("MaskingValueOverflowsFloat", Edit3(r => InsertMasking(r, 2, maskValue: "1e308")),
-            "config.layers[2].config.mask_value", "1e308 not supported (NumLstm's Masking takes a mask value that is finite in float32, |v| ≤ 3.4028235e38");
+            "config.layers[2].config.mask_value", "1e308 not supported (NumLstm's Masking takes a mask value that is finite when rounded to float32, and nonzero there unless 0");
+        yield return Case("MaskingValueVanishesInFloat", Edit3(r => InsertMasking(r, 2, maskValue: "1e-46")),
+            "config.layers[2].config.mask_value", "1e-46 not supported (NumLstm's Masking takes a mask value that is finite when rounded to float32, and nonzero there unless 0");
         yield return Case("MaskingValueOverflowsNegative", Edit3(r => InsertMasking(r, 2, maskValue: "-2e308")),
             "config.layers[2].config.mask_value", "-2e308 not supported");
         yield return Case("MaskingUnknownField", Edit3(r => InsertMasking(r, 2, d => d["mask_zero"] = true)),

@@ -62,9 +62,10 @@ public class MaskingSpecTests
         Assert.That(e.Message, Does.Contain("m.json").And.Contain(message));
     }
 
-    [TestCase("\"mask_value\": 1e400", "layers[0].mask_value must be finite, also in float (|v| ≤ 3.4028235E+38), got Infinity")]
-    [TestCase("\"mask_value\": -1e400", "layers[0].mask_value must be finite, also in float (|v| ≤ 3.4028235E+38), got -Infinity")]
-    [TestCase("\"mask_value\": 1e308", "layers[0].mask_value must be finite, also in float (|v| ≤ 3.4028235E+38), got 1E+308")]
+    [TestCase("\"mask_value\": 1e400", "layers[0].mask_value must be finite, also when rounded to float (and nonzero there unless 0), got Infinity")]
+    [TestCase("\"mask_value\": -1e400", "layers[0].mask_value must be finite, also when rounded to float (and nonzero there unless 0), got -Infinity")]
+    [TestCase("\"mask_value\": 1e308", "layers[0].mask_value must be finite, also when rounded to float (and nonzero there unless 0), got 1E+308")]
+    [TestCase("\"mask_value\": 1e-46", "layers[0].mask_value must be finite, also when rounded to float (and nonzero there unless 0), got 1E-46")]
     [TestCase("\"mask_value\": \"0\"", "invalid JSON")]
     [TestCase("\"mask_value\": null", "invalid JSON")]
     [TestCase("\"mask_value\": 0, \"mask_value\": -1", "invalid JSON")]
@@ -83,7 +84,7 @@ public class MaskingSpecTests
         // JSON holds no NaN; a spec made in code can.
         var spec = new ModelSpec { InputFeatures = 3, Layers = [LayerSpec.Masking() with { MaskValue = maskValue }, LayerSpec.Lstm(2)] };
         var e = Assert.Throws<FormatException>(() => spec.Validate("s"))!;
-        Assert.That(e.Message, Is.EqualTo($"Model spec 's': layers[0].mask_value must be finite, also in float (|v| ≤ 3.4028235E+38), got {shown}."));
+        Assert.That(e.Message, Is.EqualTo($"Model spec 's': layers[0].mask_value must be finite, also when rounded to float (and nonzero there unless 0), got {shown}."));
 
         var builder = Assert.Throws<ArgumentOutOfRangeException>(() => ModelBuilder.Input(3).Masking(maskValue))!;
         Assert.That(builder.ParamName, Is.EqualTo("maskValue"));

@@ -18,15 +18,20 @@ public sealed class Masking<T> : Layer<T> where T : unmanaged, IFloatingPointIee
     {
         if (!IsUsableMaskValue(maskValue))
             throw new ArgumentOutOfRangeException(nameof(maskValue), maskValue,
-                $"Masking's mask value must be finite, also in float (|v| ≤ {float.MaxValue:R}), got {maskValue:R} (NaN never equals itself, so Keras' Masking(NaN) masks nothing; pad with a finite value).");
-        MaskValue = maskValue;
+                $"Masking's mask value {UsableRule}, got {maskValue:R} (NaN never equals itself, so Keras' Masking(NaN) masks nothing; pad with a finite value).");
+        MaskValue = maskValue + 0.0;   // −0 as +0: they mask the same steps, and a spec writes 0 as its default (left out)
         value = T.CreateTruncating(maskValue);
     }
 
-    /// <summary>Whether a mask value is one NumLstm's Masking takes: finite, also in float (a spec builds for either
-    /// element type, and a float model compares in float, where 1e300 would be +∞). The one rule for the layer, the model
-    /// spec and the Keras importer, as LayerNorm's epsilon.</summary>
-    public static bool IsUsableMaskValue(double maskValue) => double.IsFinite(maskValue) && float.IsFinite((float)maskValue);
+    /// <summary>Whether a mask value is one NumLstm's Masking takes: finite when rounded to float, and nonzero there
+    /// unless it is 0 (a spec builds for either element type, and a float model compares in float, where 1e300 would be
+    /// +∞ and 1e-46 would be 0, masking steps the double build keeps). The one rule for the layer, the model spec and
+    /// the Keras importer, as LayerNorm's epsilon.</summary>
+    public static bool IsUsableMaskValue(double maskValue)
+        => double.IsFinite(maskValue) && float.IsFinite((float)maskValue) && (maskValue == 0 || (float)maskValue != 0);
+
+    /// <summary><see cref="IsUsableMaskValue"/> in words, for messages.</summary>
+    internal const string UsableRule = "must be finite, also when rounded to float (and nonzero there unless 0)";
 
     private readonly T value;   // the mask value in the element type, as Keras compares it in the input's dtype
 
@@ -66,7 +71,8 @@ public sealed class Masking<T> : Layer<T> where T : unmanaged, IFloatingPointIee
             Span<T> outRow = y.Slice(r * f, f);
             bool keep = Keeps(row, value);
             mask[r] = keep;
-            // x·1 is x bit for bit (NaN and −0 included); x·0 keeps Keras' product: ±0, the sign of the mask value.
+            // x·1 is x bit for bit (NaN and −0 included); x·0 keeps Keras' product: ±0 with the sign of each x (which
+            // equals the mask value up to the sign of zero).
             if (keep) row.CopyTo(outRow);
             else TensorPrimitives.Multiply(row, T.Zero, outRow);
         }

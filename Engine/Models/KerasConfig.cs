@@ -541,7 +541,7 @@ public static class KerasConfig
 
         // Keras 3 core/masking.py (tf.keras 2 layers/core/masking.py writes the same key): mask_value, default 0.0, compared
         // with each step's values. Keras 3 deserializes a mask_value written as a serialized tensor ({"class_name":
-        // "__tensor__", "config": ...}); NumLstm reads a JSON number only (an integer too), which must be finite as a double.
+        // "__tensor__", "config": ...}); NumLstm reads a JSON number only (an integer too), which must be usable in float32 (Masking.IsUsableMaskValue).
         private LayerSpec ReadMasking(Obj c)
         {
             c.OnlyKnown(MaskingKeys);
@@ -555,7 +555,7 @@ public static class KerasConfig
                 if (value.ValueKind != JsonValueKind.Number)
                     throw Fail(c.At("mask_value"), $"{Describe(value)} not supported (NumLstm's Masking takes a number as mask_value, not a tensor, a string or null).");
                 if (!value.TryGetDouble(out maskValue) || !Masking<float>.IsUsableMaskValue(maskValue))
-                    throw Fail(c.At("mask_value"), $"{Describe(value)} not supported (NumLstm's Masking takes a mask value that is finite in float32, |v| ≤ 3.4028235e38, as Keras compares it in the input's dtype; this one overflows).");
+                    throw Fail(c.At("mask_value"), $"{Describe(value)} not supported (NumLstm's Masking takes a mask value that is finite when rounded to float32, and nonzero there unless 0, as Keras compares it in the input's dtype).");
             }
             return LayerSpec.Masking(maskValue) with { Name = name };
         }

@@ -57,7 +57,7 @@ public sealed class ModelBuilder
     public ModelBuilder Masking(double maskValue = 0.0, string? name = null)
     {
         if (!Masking<float>.IsUsableMaskValue(maskValue))
-            throw new ArgumentOutOfRangeException(nameof(maskValue), maskValue, $"Masking's mask value must be finite, also in float (|v| ≤ {float.MaxValue:R}), got {maskValue:R}.");
+            throw new ArgumentOutOfRangeException(nameof(maskValue), maskValue, $"Masking's mask value {Masking<float>.UsableRule}, got {maskValue:R}.");
         return Add(LayerSpec.Masking(maskValue) with { Name = name });
     }
 

@@ -64,7 +64,7 @@ public sealed record LayerSpec
     public static LayerSpec DropoutLayer(double rate) => new() { Type = "dropout", Rate = rate };
 
     /// <summary>A masking layer (Keras' Masking(mask_value)): masks the steps whose values all equal maskValue.</summary>
-    public static LayerSpec Masking(double maskValue = 0.0) => new() { Type = "masking", MaskValue = maskValue };
+    public static LayerSpec Masking(double maskValue = 0.0) => new() { Type = "masking", MaskValue = maskValue + 0.0 };   // −0 as +0
 
     /// <summary>Why a bidirectional layer refuses go_backwards: Keras 3 builds the backward copy with go_backwards = true, so
     /// a wrapped go_backwards layer would give two backward directions, and its _verify_layer_config raises.</summary>
@@ -258,7 +258,7 @@ public sealed record ModelSpec
                     break;
                 case "masking":
                     if (!sequence) throw new FormatException($"{at} (masking) needs a sequence input, but layers[{vectorFrom}] returns a vector (set return_sequences: true on it; Masking masks time steps).");
-                    if (!Masking<float>.IsUsableMaskValue(layer.MaskValue)) throw new FormatException($"{at}.mask_value must be finite, also in float (|v| ≤ {float.MaxValue:R}), got {layer.MaskValue:R}.");
+                    if (!Masking<float>.IsUsableMaskValue(layer.MaskValue)) throw new FormatException($"{at}.mask_value {Masking<float>.UsableRule}, got {layer.MaskValue:R}.");
                     break;
                 default:
                     throw new FormatException($"{at}.type '{IO.Echo.Name(layer.Type)}' is unknown (expected lstm, bidirectional, layer_norm, dense, dropout or masking).");
