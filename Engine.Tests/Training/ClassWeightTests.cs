@@ -81,7 +81,8 @@ public class ClassWeightTests
         Assert.That(Weights(ones.Model), Is.EqualTo(Weights(plain.Model)), "a weight of 1 multiplies each gradient row exactly");
         for (int e = 0; e < 2; e++)
         {
-            Assert.That(b.Epochs[e].TrainLoss, Is.EqualTo(a.Epochs[e].TrainLoss).Within(1e-6 * a.Epochs[e].TrainLoss), "the loss summed per sample in float32 values, not in one pass: a few float roundings");
+            Assert.That(b.Epochs[e].TrainLoss, Is.EqualTo(a.Epochs[e].TrainLoss), "a batch of weights 1 is the unweighted batch, its loss too");
+            Assert.That(b.Epochs[e].BatchLosses, Is.EqualTo(a.Epochs[e].BatchLosses));
             Assert.That(b.Epochs[e].TrainMetric, Is.EqualTo(a.Epochs[e].TrainMetric));
         }
     }
@@ -155,6 +156,42 @@ public class ClassWeightTests
         Assert.That(history.Epochs[1].ValidationLoss, Is.EqualTo(loss));
         Assert.That(history.Epochs[1].ValidationMetric, Is.EqualTo(metric));
         Assert.That(loss, Is.GreaterThan(0));
+    }
+
+    private sealed class ChangeTheMap(Dictionary<int, double> map) : ITrainingCallback
+    {
+        public bool OnEpochEnd(EpochRecord record)
+        {
+            map[1] = double.NaN;   // after the first epoch: a Fit reading the map live would train on NaN
+            map[0] = 5.0;
+            return false;
+        }
+    }
+
+    [Test]
+    public void TheMap_IsReadOnceWhenFitStarts_AsKerasMakesItsSampleWeightsOnce()
+    {
+        SequenceDataset data = Data(12, 4);
+        var map = new Dictionary<int, double> { [0] = 0.5, [1] = 2.0 };
+        Sequential<float> changed = Model(), kept = Model();
+        new Trainer(changed).Fit(data, new TrainingOptions { Epochs = 2, BatchSize = 4, Seed = 2, ClassWeight = map, Callbacks = { new ChangeTheMap(map) } });
+        new Trainer(kept).Fit(data, new TrainingOptions { Epochs = 2, BatchSize = 4, Seed = 2, ClassWeight = new Dictionary<int, double> { [0] = 0.5, [1] = 2.0 } });
+        Assert.That(Weights(changed), Is.EqualTo(Weights(kept)));
+        Assert.That(double.IsNaN(map[1]), Is.True, "the callback did change the caller's map");
+    }
+
+    [Test]
+    public void AWeightIsTakenAsFloat_InTheLossAsInTheGradient_AsKerasFloat32SampleWeights()
+    {
+        // 1e-300 is 0 in float: no step and a logged loss of 0 (it was 1.1e-300 with the gradient's weight 0).
+        SequenceDataset data = Data(8, 3);
+        Sequential<float> model = Model();
+        float[] start = Weights(model);
+        TrainingHistory history = new Trainer(model, new Sgd<float>(model.Parameters.ToList(), 0.5)).Fit(data,
+            new TrainingOptions { BatchSize = 8, ClassWeight = new Dictionary<int, double> { [0] = 1e-300, [1] = 1e-300, [2] = 1e-300 } });
+        Assert.That(Weights(model), Is.EqualTo(start));
+        Assert.That(history.Epochs[0].TrainLoss, Is.EqualTo(0.0));
+        Assert.That(ClassWeights.ToSampleWeights(new Dictionary<int, double> { [0] = 0.1 }, [0]), Is.EqualTo(new[] { (double)0.1f }));
     }
 
     [Test]

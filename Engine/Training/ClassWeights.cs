@@ -7,7 +7,7 @@ namespace NumLstm.Training;
 /// <c>class_weight_to_sample_weights</c> finds it (keras/src/trainers/data_adapters/data_adapter_utils.py): its label;
 /// for target rows wider than one value, the index of the row's largest value (the first, as np.argmax); for one-value
 /// rows, the value rounded half to even (np.round) as an integer. A class the map does not name weighs 1.0, as Keras'
-/// <c>class_weight.get(y, 1.0)</c>.
+/// <c>class_weight.get(y, 1.0)</c>. Weights are taken as float32, as Keras keeps sample weights in floatx.
 /// </summary>
 public static class ClassWeights
 {
@@ -44,9 +44,11 @@ public static class ClassWeights
         return weights;
     }
 
+    // The weights are rounded to float, as Keras keeps sample weights in floatx (float32), so the loss and the gradient
+    // rows (float) use the same value.
     internal static void FromLabels(IReadOnlyDictionary<int, double> classWeight, ReadOnlySpan<int> labels, Span<double> weights)
     {
-        for (int i = 0; i < labels.Length; i++) weights[i] = classWeight.GetValueOrDefault(labels[i], 1.0);
+        for (int i = 0; i < labels.Length; i++) weights[i] = (float)classWeight.GetValueOrDefault(labels[i], 1.0);
     }
 
     internal static void FromRows(IReadOnlyDictionary<int, double> classWeight, ReadOnlySpan<float> rows, int width, Span<double> weights)
@@ -55,12 +57,13 @@ public static class ClassWeights
         for (int i = 0; i < count; i++)
         {
             ReadOnlySpan<float> row = rows.Slice(i * width, width);
-            weights[i] = ClassOf(row) is int label ? classWeight.GetValueOrDefault(label, 1.0) : 1.0;
+            weights[i] = ClassOf(row) is int label ? (float)classWeight.GetValueOrDefault(label, 1.0) : 1.0;
         }
     }
 
     /// <summary>A target row's class as Keras finds it; null where no integer class comes out (NaN, or a rounded value
-    /// outside int's range), which no key of the map names.</summary>
+    /// outside int's range), which no key of the map names (NumPy's cast to int32 makes those int.MinValue on x86, a key
+    /// Keras would look up; NumLstm gives them the weight 1.0, and rejects NaN targets by default anyway).</summary>
     internal static int? ClassOf(ReadOnlySpan<float> row)
     {
         if (row.Length > 1)

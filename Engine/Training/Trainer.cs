@@ -489,6 +489,9 @@ public sealed class Trainer
             if (validation is not null) CheckFinite(validation, "validation");
         }
         ILoss<float> loss = LossFor(train, options.Loss, options.FromLogits, options.LabelSmoothing);
+        // Keras turns class_weight into sample weights once, when fit starts: a copy, so a change to the caller's map
+        // during Fit (a callback's) is not seen, as it was validated once.
+        Dictionary<int, double>? classWeight = options.ClassWeight is null ? null : new Dictionary<int, double>(options.ClassWeight);
         Optimizer<float> optimizer = Optimizer ?? CreateOptimizer(options);
         Optimizer = optimizer;
         bool useMask = options.UseMask ?? train.IsVariableLength;
@@ -519,8 +522,8 @@ public sealed class Trainer
                 int b = indices.Length;
                 ReadOnlySpan<float> predictions = ForwardBatch(train, indices, useMask, new ForwardContext(true, new Random(DeriveSeed(options.Seed, epoch, batch))));
                 double batchLoss = ComputeLoss(loss, metricKind, train, predictions, b, out double metricSumBatch);
-                if (options.ClassWeight is { } classWeight && double.IsFinite(batchLoss))
-                    batchLoss = WeighByClass(loss, classWeight, train, predictions, b);
+                if (classWeight is not null && double.IsFinite(batchLoss))
+                    batchLoss = WeighByClass(loss, classWeight, train, predictions, b, batchLoss);
                 if (!double.IsFinite(batchLoss))
                 {
                     RestoreLastGood(parameters, lastGood, batch > 0 || epochIndex > 0);
@@ -686,13 +689,17 @@ public sealed class Trainer
     // Keras' class_weight on a batch whose mean loss and gradient ComputeLoss left: every loss here is a mean of per-sample
     // losses over the batch, so the gradient rows are ∂lᵢ/B and weighting a row is one multiply (exact for a weight of
     // 1); the weighted loss Σᵢ wᵢ·lᵢ / B takes each sample's loss lᵢ from the loss on that row alone.
-    private double WeighByClass(ILoss<float> loss, IReadOnlyDictionary<int, double> classWeight, SequenceDataset data, ReadOnlySpan<float> predictions, int b)
+    private double WeighByClass(ILoss<float> loss, IReadOnlyDictionary<int, double> classWeight, SequenceDataset data, ReadOnlySpan<float> predictions, int b,
+        double unweightedLoss)
     {
         if (sampleWeights.Length < b) sampleWeights = new double[b];
         Span<double> weights = sampleWeights.AsSpan(0, b);
         int width = predictions.Length / b;
         if (data.Task == TaskKind.Classification) ClassWeights.FromLabels(classWeight, labels.AsSpan(0, b), weights);
         else ClassWeights.FromRows(classWeight, targets.AsSpan(0, predictions.Length), width, weights);
+        // A batch whose weights are all 1 is the unweighted batch: its loss and gradient as ComputeLoss left them, bit
+        // for bit (the row sums below would round the loss differently, and early stopping reads it).
+        if (!weights.ContainsAnyExcept(1.0)) return double.CreateTruncating(unweightedLoss);
         Span<float> gradient = outputGradient.AsSpan(0, predictions.Length);
         double weighted = 0;
         for (int i = 0; i < b; i++)
