@@ -88,7 +88,6 @@ public sealed class Masking<T> : Layer<T> where T : unmanaged, IFloatingPointIee
         int rows = input.Batch * input.Time;
         if (c.Mask.Length < rows) c.Mask = new bool[rows];   // grows only: a shorter last batch reuses it
         c.Rows = rows;
-        c.Features = InputShape!.Value.Features;
         Apply(input.Data, rows, c.Mask, output);
         c.FilledBy = this;
     }
@@ -108,7 +107,7 @@ public sealed class Masking<T> : Layer<T> where T : unmanaged, IFloatingPointIee
     {
         var c = cache as MaskingCache ?? throw new ArgumentException($"Masking '{Name}' needs a MaskingCache.", nameof(cache));
         RequireFilledByThis(c);
-        int n = c.Rows * c.Features, f = c.Features;
+        int f = InputShape!.Value.Features, n = c.Rows * f;   // the cache is this layer's (checked above): its rows are [F]
         if (outputGradient.Length != n)
             throw new ArgumentException($"Masking '{Name}': output gradient must hold {n} values, got {outputGradient.Length}.", nameof(outputGradient));
         if (inputGradient.IsEmpty) return;
@@ -124,10 +123,9 @@ public sealed class Masking<T> : Layer<T> where T : unmanaged, IFloatingPointIee
     }
 }
 
-/// <summary>A Masking's forward state: the mask [B·T] it computed (true = kept) and the shape it was computed for.</summary>
+/// <summary>A Masking's forward state: the mask [B·T] it computed (true = kept) and its row count B·T.</summary>
 public sealed class MaskingCache : LayerCache
 {
     internal bool[] Mask = Array.Empty<bool>();
     internal int Rows;
-    internal int Features;
 }
