@@ -56,6 +56,46 @@ public class NpyDatasetTests
         Assert.That(length!.Message, Does.Contain("lengths[1]"));
     }
 
+    [Test]
+    public void SampleWeights_AreRead_AsNOrNBy1_AnyNumericDTypeOrBool_AsKerasCastsToFloatx()
+    {
+        WriteX(3);
+        NpyFile.Write<int>(P("y.npy"), new[] { 0, 1, 0 }, new[] { 3 });
+        NpyFile.Write<double>(P("w.npy"), new[] { 0.5, 2.0, 0.1 }, new[] { 3 });
+        SequenceDataset data = NpyDataset.LoadClassification(P("x.npy"), P("y.npy"), sampleWeightsPath: P("w.npy"));
+        Assert.That(data.SampleWeights, Is.EqualTo(new[] { 0.5f, 2f, 0.1f }), "float64 rounded to float32");
+        NpyFile.Write<float>(P("w1.npy"), new[] { 1f, 3f, 0f }, new[] { 3, 1 });
+        NpyFile.Write<float>(P("t.npy"), new float[] { 1, 2, 3 }, new[] { 3 });
+        Assert.That(NpyDataset.LoadRegression(P("x.npy"), P("t.npy"), sampleWeightsPath: P("w1.npy")).SampleWeights, Is.EqualTo(new[] { 1f, 3f, 0f }));
+        NpyFile.Write<long>(P("wi.npy"), new long[] { 2, 0, 7 }, new[] { 3 });
+        Assert.That(NpyDataset.LoadRegression(P("x.npy"), P("t.npy"), sampleWeightsPath: P("wi.npy")).SampleWeights, Is.EqualTo(new[] { 2f, 0f, 7f }));
+        NpyFile.Write<bool>(P("wb.npy"), new[] { true, false, true }, new[] { 3 });
+        Assert.That(NpyDataset.LoadRegression(P("x.npy"), P("t.npy"), sampleWeightsPath: P("wb.npy")).SampleWeights, Is.EqualTo(new[] { 1f, 0f, 1f }));
+        Assert.That(NpyDataset.LoadRegression(P("x.npy"), P("t.npy")).SampleWeights, Is.Null);
+    }
+
+    [Test]
+    public void BadSampleWeights_NameTheFileAndWhatWasExpected()
+    {
+        WriteX(3);
+        NpyFile.Write<float>(P("t.npy"), new float[] { 1, 2, 3 }, new[] { 3 });
+        void Refused(string file, string expected)
+        {
+            var e = Assert.Throws<NumLstmFormatException>(() => NpyDataset.LoadRegression(P("x.npy"), P("t.npy"), sampleWeightsPath: P(file)))!;
+            Assert.That(e.Message, Does.Contain(file).And.Contain(expected));
+        }
+        NpyFile.Write<float>(P("short.npy"), new[] { 1f, 2f }, new[] { 2 });
+        Refused("short.npy", "expected sample weights as [N] or [N, 1] with N = 3, found (2)");
+        NpyFile.Write<float>(P("wide.npy"), new float[6], new[] { 3, 2 });
+        Refused("wide.npy", "found (3, 2)");
+        NpyFile.Write<float>(P("negative.npy"), new[] { 1f, -1f, 2f }, new[] { 3 });
+        Refused("negative.npy", "sample_weight[1]");
+        NpyFile.Write<float>(P("nan.npy"), new[] { 1f, 1f, float.NaN }, new[] { 3 });
+        Refused("nan.npy", "sample_weight[2]");
+        NpyFile.Write<double>(P("huge.npy"), new[] { 1e39, 1, 1 }, new[] { 3 });
+        Refused("huge.npy", "within float32's range");
+    }
+
     private void WriteX(int n = 2, int t = 3, int f = 1) => NpyFile.Write<float>(P("x.npy"), new float[n * t * f], new[] { n, t, f });
 
     [TestCase(int.MaxValue)]

@@ -22,7 +22,7 @@ public sealed class SequenceDataset
     private SequenceDataset(
         float[] x, int count, int steps, int features, int[]? lengths,
         TaskKind task, int[]? labels, int classCount, float[]? targets, int targetWidth,
-        string[]? classNames, int[]? groups)
+        string[]? classNames, int[]? groups, float[]? sampleWeights)
     {
         X = x;
         Count = count;
@@ -36,6 +36,7 @@ public sealed class SequenceDataset
         TargetWidth = targetWidth;
         ClassNames = classNames;
         Groups = groups;
+        SampleWeights = sampleWeights;
     }
 
     /// <summary>
@@ -62,7 +63,7 @@ public sealed class SequenceDataset
         }
         if (classNames is not null && classNames.Length != classCount)
             throw new ArgumentException($"classNames: expected {classCount} names, got {classNames.Length}.", nameof(classNames));
-        return new SequenceDataset(x, count, steps, features, lengths, TaskKind.Classification, labels, classCount, null, 0, classNames, groups);
+        return new SequenceDataset(x, count, steps, features, lengths, TaskKind.Classification, labels, classCount, null, 0, classNames, groups, null);
     }
 
     /// <summary>
@@ -79,7 +80,7 @@ public sealed class SequenceDataset
             throw new ArgumentOutOfRangeException(nameof(targetWidth), targetWidth, "targetWidth must be at least 1.");
         if (targets.Length != (long)count * targetWidth)
             throw new ArgumentException($"targets: expected [{count}, {targetWidth}] = {(long)count * targetWidth} values, got {targets.Length}.", nameof(targets));
-        return new SequenceDataset(x, count, steps, features, lengths, TaskKind.Regression, null, 0, targets, targetWidth, null, groups);
+        return new SequenceDataset(x, count, steps, features, lengths, TaskKind.Regression, null, 0, targets, targetWidth, null, groups, null);
     }
 
     private static void CheckInputs(float[] x, int count, int steps, int features, int[]? lengths, int[]? groups)
@@ -131,6 +132,33 @@ public sealed class SequenceDataset
     public string[]? ClassNames { get; }
     /// <summary>Optional group id per sequence (e.g. the subject a HAR window came from).</summary>
     public int[]? Groups { get; }
+    /// <summary>
+    /// Optional weight per sequence <c>[N]</c> (Keras' <c>sample_weight</c>, float32 as Keras' floatx): the trainer
+    /// multiplies each sequence's loss by it, and <see cref="Training.Trainer.Evaluate"/> and the validation loss of a
+    /// dataset carrying weights are weighted too (Keras' <c>validation_data=(x, y, sample_weight)</c>). Finite and ≥ 0.
+    /// Set with <see cref="WithSampleWeights"/>; subsets and splits carry their sequences' weights.
+    /// </summary>
+    public float[]? SampleWeights { get; }
+
+    /// <summary>
+    /// This dataset with a weight per sequence (Keras' <c>fit(sample_weight=...)</c>), or without any (null). The
+    /// weights are copied; the other arrays are shared. Each weight must be finite and ≥ 0 (Keras takes any number; a
+    /// negative or NaN weight turns the loss around or poisons it, so NumLstm refuses it, naming the sequence).
+    /// </summary>
+    public SequenceDataset WithSampleWeights(float[]? sampleWeights)
+    {
+        if (sampleWeights is not null)
+        {
+            if (sampleWeights.Length != Count)
+                throw new ArgumentException($"sampleWeights: expected {Count} weights (one per sequence), got {sampleWeights.Length}.", nameof(sampleWeights));
+            int bad = Array.FindIndex(sampleWeights, w => !(w >= 0) || !float.IsFinite(w));
+            if (bad >= 0)
+                throw new ArgumentOutOfRangeException(nameof(sampleWeights), sampleWeights[bad],
+                    $"sampleWeights[{bad}]: a sample weight must be finite and ≥ 0, got {sampleWeights[bad]:R}.");
+            sampleWeights = (float[])sampleWeights.Clone();
+        }
+        return new SequenceDataset(X, Count, Steps, Features, Lengths, Task, Labels, ClassCount, Targets, TargetWidth, ClassNames, Groups, sampleWeights);
+    }
 
     /// <summary>True when some sequence is shorter than <see cref="Steps"/>.</summary>
     public bool IsVariableLength
@@ -191,6 +219,7 @@ public sealed class SequenceDataset
         int[]? labels = Labels is null ? null : new int[indices.Length];
         float[]? targets = Targets is null ? null : new float[indices.Length * TargetWidth];
         int[]? groups = Groups is null ? null : new int[indices.Length];
+        float[]? sampleWeights = SampleWeights is null ? null : new float[indices.Length];
         for (int k = 0; k < indices.Length; k++)
         {
             int n = indices[k];
@@ -201,8 +230,9 @@ public sealed class SequenceDataset
             if (labels is not null) labels[k] = Labels![n];
             if (targets is not null) Targets.AsSpan(n * TargetWidth, TargetWidth).CopyTo(targets.AsSpan(k * TargetWidth));
             if (groups is not null) groups[k] = Groups![n];
+            if (sampleWeights is not null) sampleWeights[k] = SampleWeights![n];
         }
-        return WithData(x, indices.Length, lengths, labels, targets, groups);
+        return new SequenceDataset(x, indices.Length, Steps, Features, lengths, Task, labels, ClassCount, targets, TargetWidth, ClassNames, groups, sampleWeights);
     }
 
     /// <inheritdoc cref="Subset(ReadOnlySpan{int})"/>
@@ -288,9 +318,9 @@ public sealed class SequenceDataset
         }
     }
 
-    /// <summary>Same shape, lengths, groups and names as this one, with new arrays (no copy).</summary>
-    internal SequenceDataset WithData(float[] x, int count, int[]? lengths, int[]? labels, float[]? targets, int[]? groups) =>
-        new(x, count, Steps, Features, lengths, Task, labels, ClassCount, targets, TargetWidth, ClassNames, groups);
+    /// <summary>Same sequences, shape, lengths, groups, names and sample weights as this one, with new values (no copy).</summary>
+    internal SequenceDataset WithData(float[] x, int[]? labels, float[]? targets) =>
+        new(x, Count, Steps, Features, Lengths, Task, labels, ClassCount, targets, TargetWidth, ClassNames, Groups, SampleWeights);
 
     /// <summary>
     /// Copies the sequences at <paramref name="indices"/> (B of them) into caller-owned buffers, converting to T:
@@ -374,6 +404,6 @@ public sealed class SequenceDataset
 
     public override string ToString() =>
         Task == TaskKind.Classification
-            ? $"SequenceDataset [N={Count}, T={Steps}, F={Features}], {ClassCount} classes{(IsVariableLength ? ", variable length" : "")}"
-            : $"SequenceDataset [N={Count}, T={Steps}, F={Features}], regression width {TargetWidth}{(IsVariableLength ? ", variable length" : "")}";
+            ? $"SequenceDataset [N={Count}, T={Steps}, F={Features}], {ClassCount} classes{(IsVariableLength ? ", variable length" : "")}{(SampleWeights is null ? "" : ", sample weights")}"
+            : $"SequenceDataset [N={Count}, T={Steps}, F={Features}], regression width {TargetWidth}{(IsVariableLength ? ", variable length" : "")}{(SampleWeights is null ? "" : ", sample weights")}";
 }

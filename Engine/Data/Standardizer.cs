@@ -87,7 +87,7 @@ public sealed class Standardizer
             TransformInPlace(destination);
             // The rest of the row stays 0: padding is not shifted to -mean/std.
         }
-        return data.WithData(x, data.Count, data.Lengths, data.Labels, data.Targets, data.Groups);
+        return data.WithData(x, data.Labels, data.Targets);
     }
 
     /// <summary>Standardizes whole frames in place: <paramref name="frames"/> is <c>[..., F]</c> (e.g. one step at inference).</summary>
@@ -152,7 +152,7 @@ public sealed class TargetScaler
         return new TargetScaler(meanOut, ScalerMath.GuardStd(stdOut));
     }
 
-    /// <summary>A new dataset with scaled targets; X, lengths and groups are shared, not copied.</summary>
+    /// <summary>A new dataset with scaled targets; X, lengths, groups and sample weights are shared, not copied.</summary>
     public SequenceDataset Transform(SequenceDataset data)
     {
         ArgumentNullException.ThrowIfNull(data);
@@ -162,7 +162,7 @@ public sealed class TargetScaler
             throw new ArgumentException($"TargetScaler was fitted on {TargetWidth} target columns, the dataset has {data.TargetWidth}.", nameof(data));
         var targets = (float[])data.Targets.Clone();
         TransformInPlace<float>(targets);
-        return data.WithData(data.X, data.Count, data.Lengths, null, targets, data.Groups);
+        return data.WithData(data.X, null, targets);
     }
 
     /// <summary>Scales targets <c>[..., TargetWidth]</c> in place.</summary>

@@ -6,7 +6,8 @@ namespace NumLstm.IO;
 /// <summary>
 /// Builds a <see cref="SequenceDataset"/> from the NumPy arrays a Python user already has: x [N, T, F] (float32 or
 /// float64, C order), labels [N] (integers, 0-based) or targets [N] / [N, K] (floats), and optional lengths [N]
-/// (integers 1..T) for right-padded variable-length sequences.
+/// (integers 1..T) for right-padded variable-length sequences, and optional sample weights [N] or [N, 1] (Keras'
+/// <c>sample_weight</c>; any dtype the reader knows, bool as 0/1, taken as float32 as Keras casts to floatx; finite and ≥ 0).
 /// </summary>
 public static class NpyDataset
 {
@@ -20,7 +21,7 @@ public static class NpyDataset
     /// Labels are 0-based and below <paramref name="classCount"/>; without it the class count is the largest label + 1,
     /// which must be below <see cref="MaxInferredClassCount"/>.
     /// </summary>
-    public static SequenceDataset LoadClassification(string xPath, string labelsPath, int? classCount = null, string? lengthsPath = null)
+    public static SequenceDataset LoadClassification(string xPath, string labelsPath, int? classCount = null, string? lengthsPath = null, string? sampleWeightsPath = null)
     {
         if (classCount is < 1)
             throw new ArgumentOutOfRangeException(nameof(classCount), classCount, "classCount must be at least 1, or null to infer it from the labels.");
@@ -47,10 +48,10 @@ public static class NpyDataset
                     $"expected a class index below {MaxInferredClassCount} when classCount is not given (pass classCount for more classes), found {labels[largest]}.");
             classes = labels[largest] + 1;
         }
-        return SequenceDataset.ForClassification(x, n, t, f, labels, classes, ReadLengths(lengthsPath, n, t));
+        return WithSampleWeights(SequenceDataset.ForClassification(x, n, t, f, labels, classes, ReadLengths(lengthsPath, n, t)), sampleWeightsPath);
     }
 
-    public static SequenceDataset LoadRegression(string xPath, string targetsPath, string? lengthsPath = null)
+    public static SequenceDataset LoadRegression(string xPath, string targetsPath, string? lengthsPath = null, string? sampleWeightsPath = null)
     {
         (float[] x, int n, int t, int f) = ReadInputs(xPath);
         NpyArray targetArray = NpyFile.Read(targetsPath);
@@ -60,7 +61,7 @@ public static class NpyDataset
         int width = targetArray.Shape.Length == 2 ? targetArray.Shape[1] : 1;
         if (width == 0)
             throw new NumLstmFormatException(targetsPath, "shape", $"expected targets [N, K] with K >= 1, found ({string.Join(", ", targetArray.Shape)}).");
-        return SequenceDataset.ForRegression(x, n, t, f, ToFloats(targetsPath, targetArray), width, ReadLengths(lengthsPath, n, t));
+        return WithSampleWeights(SequenceDataset.ForRegression(x, n, t, f, ToFloats(targetsPath, targetArray), width, ReadLengths(lengthsPath, n, t)), sampleWeightsPath);
     }
 
     private static (float[] X, int N, int T, int F) ReadInputs(string path)
@@ -109,6 +110,21 @@ public static class NpyDataset
         int bad = Array.FindIndex(lengths, l => l < 1 || l > t);
         if (bad >= 0) throw new NumLstmFormatException(path, $"lengths[{bad}]", $"expected a length in 1..{t}, found {lengths[bad]}.");
         return lengths;
+    }
+
+    // Keras' sample_weight: [N] or [N, 1] (one weight per sequence), cast to floatx.
+    private static SequenceDataset WithSampleWeights(SequenceDataset data, string? path)
+    {
+        if (path is null) return data;
+        NpyArray array = NpyFile.Read(path);
+        int[] shape = array.Shape;
+        if (!(shape.Length == 1 || (shape.Length == 2 && shape[1] == 1)) || shape[0] != data.Count)
+            throw new NumLstmFormatException(path, "shape", $"expected sample weights as [N] or [N, 1] with N = {data.Count}, found ({string.Join(", ", shape)}).");
+        float[] weights = array.DType is TensorDType.F32 or TensorDType.F64 ? ToFloats(path, array) : array.ToArray<float>();
+        int bad = Array.FindIndex(weights, w => !(w >= 0) || !float.IsFinite(w));
+        if (bad >= 0)
+            throw new NumLstmFormatException(path, $"sample_weight[{bad}]", $"expected a finite weight ≥ 0, found {weights[bad].ToString(CultureInfo.InvariantCulture)}.");
+        return data.WithSampleWeights(weights);
     }
 
     private static void CheckLeading(string path, NpyArray array, int n, string what, int rank)

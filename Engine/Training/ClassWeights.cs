@@ -27,9 +27,9 @@ public static class ClassWeights
     public static double[] ToSampleWeights(IReadOnlyDictionary<int, double> classWeight, ReadOnlySpan<int> labels)
     {
         Validate(classWeight, nameof(classWeight));
-        var weights = new double[labels.Length];
+        var weights = new float[labels.Length];
         FromLabels(classWeight, labels, weights);
-        return weights;
+        return Array.ConvertAll(weights, w => (double)w);
     }
 
     /// <summary>Keras' class_weight_to_sample_weights for target rows [N, width]: the class of a row is its argmax
@@ -39,25 +39,25 @@ public static class ClassWeights
         Validate(classWeight, nameof(classWeight));
         if (width <= 0 || rows.Length % width != 0)
             throw new ArgumentOutOfRangeException(nameof(width), width, $"Target rows: the width must be positive and divide the {rows.Length} values.");
-        var weights = new double[rows.Length / width];
+        var weights = new float[rows.Length / width];
         FromRows(classWeight, rows, width, weights);
-        return weights;
+        return Array.ConvertAll(weights, w => (double)w);
     }
 
     // The weights are rounded to float, as Keras keeps sample weights in floatx (float32), so the loss and the gradient
     // rows (float) use the same value.
-    internal static void FromLabels(IReadOnlyDictionary<int, double> classWeight, ReadOnlySpan<int> labels, Span<double> weights)
+    internal static void FromLabels(IReadOnlyDictionary<int, double> classWeight, ReadOnlySpan<int> labels, Span<float> weights)
     {
         for (int i = 0; i < labels.Length; i++) weights[i] = (float)classWeight.GetValueOrDefault(labels[i], 1.0);
     }
 
-    internal static void FromRows(IReadOnlyDictionary<int, double> classWeight, ReadOnlySpan<float> rows, int width, Span<double> weights)
+    internal static void FromRows(IReadOnlyDictionary<int, double> classWeight, ReadOnlySpan<float> rows, int width, Span<float> weights)
     {
         int count = rows.Length / width;
         for (int i = 0; i < count; i++)
         {
             ReadOnlySpan<float> row = rows.Slice(i * width, width);
-            weights[i] = ClassOf(row) is int label ? (float)classWeight.GetValueOrDefault(label, 1.0) : 1.0;
+            weights[i] = ClassOf(row) is int label ? (float)classWeight.GetValueOrDefault(label, 1.0) : 1f;
         }
     }
 

@@ -81,7 +81,8 @@ public sealed class TrainingOptions
     /// sample's loss, so a batch's loss is Σᵢ wᵢ·lᵢ / B and its gradient Σᵢ wᵢ·∂lᵢ / B (see <see cref="ClassWeights"/> for
     /// how a sample's class is found: its label, or from target rows as Keras does). As in Keras it weights the training
     /// loss only: the logged metric (Keras' <c>metrics=</c>, not <c>weighted_metrics=</c>) and the validation loss and
-    /// metric are unweighted. Weights must be finite and ≥ 0. Null (default): every sample weighs 1.
+    /// metric are unweighted. Weights must be finite and ≥ 0. Null (default): every sample weighs 1. Not with a training
+    /// set that carries <see cref="SequenceDataset.SampleWeights"/> (Keras 3 refuses class_weight with sample_weight).
     /// </summary>
     public IReadOnlyDictionary<int, double>? ClassWeight { get; init; }
 
@@ -411,7 +412,7 @@ public sealed class Trainer
     private float[] x = Array.Empty<float>(), targets = Array.Empty<float>(), outputGradient = Array.Empty<float>();
     private bool[] mask = Array.Empty<bool>();
     private int[] labels = Array.Empty<int>();
-    private double[] sampleWeights = Array.Empty<double>();   // a batch's class weights (TrainingOptions.ClassWeight)
+    private float[] sampleWeights = Array.Empty<float>();   // a batch's sample weights (the dataset's, or TrainingOptions.ClassWeight's)
 
     public Trainer(Sequential<float> model, Optimizer<float>? optimizer = null)
     {
@@ -488,6 +489,10 @@ public sealed class Trainer
             CheckFinite(train, nameof(train));
             if (validation is not null) CheckFinite(validation, "validation");
         }
+        if (options.ClassWeight is not null && train.SampleWeights is not null)
+            throw new ArgumentException($"{nameof(TrainingOptions)}.{nameof(TrainingOptions.ClassWeight)} is set and the training set carries sample weights: "
+                + "use one or the other (Keras 3: \"You cannot `class_weight` and `sample_weight` at the same time\"); to combine them, multiply each "
+                + "sequence's weight by its class's weight and pass the products as sample weights.", nameof(options));
         ILoss<float> loss = LossFor(train, options.Loss, options.FromLogits, options.LabelSmoothing);
         // Keras turns class_weight into sample weights once, when fit starts: a copy, so a change to the caller's map
         // during Fit (a callback's) is not seen, as it was validated once.
@@ -522,8 +527,8 @@ public sealed class Trainer
                 int b = indices.Length;
                 ReadOnlySpan<float> predictions = ForwardBatch(train, indices, useMask, new ForwardContext(true, new Random(DeriveSeed(options.Seed, epoch, batch))));
                 double batchLoss = ComputeLoss(loss, metricKind, train, predictions, b, out double metricSumBatch);
-                if (classWeight is not null && double.IsFinite(batchLoss))
-                    batchLoss = WeighByClass(loss, classWeight, train, predictions, b, batchLoss);
+                if ((classWeight is not null || train.SampleWeights is not null) && double.IsFinite(batchLoss))
+                    batchLoss = WeighSamples(loss, BatchWeights(classWeight, train, indices, predictions.Length), train, predictions, batchLoss);
                 if (!double.IsFinite(batchLoss))
                 {
                     RestoreLastGood(parameters, lastGood, batch > 0 || epochIndex > 0);
@@ -594,7 +599,9 @@ public sealed class Trainer
     }
 
     /// <summary>Mean loss and metric over a dataset, in batches, without dropout; lossName, fromLogits, labelSmoothing
-    /// and metric as in <see cref="TrainingOptions"/> (the metric as <see cref="TrainingOptions.Metric"/> resolves it).</summary>
+    /// and metric as in <see cref="TrainingOptions"/> (the metric as <see cref="TrainingOptions.Metric"/> resolves it).
+    /// A dataset carrying <see cref="SequenceDataset.SampleWeights"/> gives the weighted loss Σᵢ wᵢ·lᵢ / N (Keras'
+    /// <c>evaluate(sample_weight=...)</c>); the metric stays unweighted (Keras' <c>metrics=</c>).</summary>
     public (double Loss, double Metric) Evaluate(SequenceDataset data, string? lossName = null, int batchSize = 32, bool? useMask = null, bool? fromLogits = null,
         double labelSmoothing = 0, string? metric = null)
     {
@@ -611,7 +618,10 @@ public sealed class Trainer
         {
             ReadOnlySpan<int> indices = sampler.Batch(batch);
             ReadOnlySpan<float> predictions = ForwardBatch(data, indices, masked, ForwardContext.Inference);
-            lossSum += ComputeLoss(loss, metricKind, data, predictions, indices.Length, out double batchMetricSum) * indices.Length;
+            double batchLoss = ComputeLoss(loss, metricKind, data, predictions, indices.Length, out double batchMetricSum);
+            if (data.SampleWeights is not null && double.IsFinite(batchLoss))
+                batchLoss = WeighSamples(loss, BatchWeights(null, data, indices, predictions.Length), data, predictions, batchLoss);
+            lossSum += batchLoss * indices.Length;
             metricSum += batchMetricSum;
         }
         return (lossSum / data.Count, MetricResult(metricKind, metricSum, data.Count));
@@ -686,32 +696,28 @@ public sealed class Trainer
         return double.CreateTruncating(loss.Forward(predictions, LossTargets<float>.FromValues(batchTargets, b), gradient));
     }
 
-    // Keras' class_weight on a batch whose mean loss and gradient ComputeLoss left: every loss here is a mean of per-sample
-    // losses over the batch, so the gradient rows are ∂lᵢ/B and weighting a row is one multiply (exact for a weight of
-    // 1); the weighted loss Σᵢ wᵢ·lᵢ / B takes each sample's loss lᵢ from the loss on that row alone.
-    private double WeighByClass(ILoss<float> loss, IReadOnlyDictionary<int, double> classWeight, SequenceDataset data, ReadOnlySpan<float> predictions, int b,
-        double unweightedLoss)
+    // A batch's sample weights: the dataset's own (Keras' sample_weight), else its classes' (Keras' class_weight, turned
+    // into sample weights as Keras does). Both float32, as Keras keeps sample weights in floatx.
+    private ReadOnlySpan<float> BatchWeights(IReadOnlyDictionary<int, double>? classWeight, SequenceDataset data, ReadOnlySpan<int> indices, int predictionLength)
     {
-        if (sampleWeights.Length < b) sampleWeights = new double[b];
-        Span<double> weights = sampleWeights.AsSpan(0, b);
-        int width = predictions.Length / b;
-        if (data.Task == TaskKind.Classification) ClassWeights.FromLabels(classWeight, labels.AsSpan(0, b), weights);
-        else ClassWeights.FromRows(classWeight, targets.AsSpan(0, predictions.Length), width, weights);
-        // A batch whose weights are all 1 is the unweighted batch: its loss and gradient as ComputeLoss left them, bit
-        // for bit (the row sums below would round the loss differently, and early stopping reads it).
-        if (!weights.ContainsAnyExcept(1.0)) return double.CreateTruncating(unweightedLoss);
-        Span<float> gradient = outputGradient.AsSpan(0, predictions.Length);
-        double weighted = 0;
-        for (int i = 0; i < b; i++)
-        {
-            ReadOnlySpan<float> row = predictions.Slice(i * width, width);
-            LossTargets<float> rowTargets = data.Task == TaskKind.Classification
-                ? LossTargets<float>.FromLabels(labels.AsSpan(i, 1))
-                : LossTargets<float>.FromValues(targets.AsSpan(i * width, width), 1);
-            weighted += weights[i] * double.CreateTruncating(loss.Forward(row, rowTargets, default));
-            System.Numerics.Tensors.TensorPrimitives.Multiply(gradient.Slice(i * width, width), (float)weights[i], gradient.Slice(i * width, width));
-        }
-        return weighted / b;
+        int b = indices.Length;
+        if (sampleWeights.Length < b) sampleWeights = new float[b];
+        Span<float> weights = sampleWeights.AsSpan(0, b);
+        if (data.SampleWeights is float[] given)
+            for (int i = 0; i < b; i++) weights[i] = given[indices[i]];
+        else if (data.Task == TaskKind.Classification) ClassWeights.FromLabels(classWeight!, labels.AsSpan(0, b), weights);
+        else ClassWeights.FromRows(classWeight!, targets.AsSpan(0, predictionLength), predictionLength / b, weights);
+        return weights;
+    }
+
+    // Sample weights on a batch whose mean loss and gradient ComputeLoss left (SampleWeighting: Σᵢ wᵢ·lᵢ / B, each
+    // gradient row times wᵢ).
+    private double WeighSamples(ILoss<float> loss, ReadOnlySpan<float> weights, SequenceDataset data, ReadOnlySpan<float> predictions, double unweightedLoss)
+    {
+        LossTargets<float> batchTargets = data.Task == TaskKind.Classification
+            ? LossTargets<float>.FromLabels(labels.AsSpan(0, weights.Length))
+            : LossTargets<float>.FromValues(targets.AsSpan(0, predictions.Length), weights.Length);
+        return SampleWeighting.Reweigh(loss, predictions, batchTargets, weights, outputGradient.AsSpan(0, predictions.Length), unweightedLoss);
     }
 
     private void EnsureBuffers(int b, int time, int f, SequenceDataset data)
