@@ -234,6 +234,12 @@ public class BrokenGradientTests
         // targets ± 1.5 away: no element near |x − y| = 0, the kink.
         double[] far = targets.Select((t, k) => t + (k % 2 == 0 ? 1.5 : -1.5) + 0.1 * logits[k]).ToArray();
         yield return LossCase("mae", far, (x, g) => new MeanAbsoluteError<double>().Forward(x, targets, g));
+        // |x − y| in [1.3, 1.7]: Huber linear everywhere at δ = 1, quadratic everywhere at δ = 2; MAPE away from its kink.
+        yield return LossCase("huber δ 1", far, (x, g) => new Huber<double>(1.0).Forward(x, targets, g));
+        yield return LossCase("huber δ 2", far, (x, g) => new Huber<double>(2.0).Forward(x, targets, g));
+        yield return LossCase("mape", far, (x, g) => new MeanAbsolutePercentageError<double>().Forward(x, targets, g));
+        yield return LossCase("log_cosh", logits, (x, g) => new LogCosh<double>().Forward(x, targets, g));
+        yield return LossCase("msle", probabilities, (x, g) => new MeanSquaredLogarithmicError<double>().Forward(x, targets, g));   // p above ε
         foreach (double ls in new[] { 0.0, 0.2 })
         {
             yield return LossCase($"sparse ce, logits, ls {ls}", logits, (x, g) => new SoftmaxCrossEntropy<double>(true, ls).Forward(x, labels, g));

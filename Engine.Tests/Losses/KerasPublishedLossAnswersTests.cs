@@ -13,7 +13,8 @@ namespace NumLstm.Tests.Losses;
 /// so every case passes fromLogits as the Keras test does. Not ported, because NumLstm has no such option:
 /// <c>sample_weight</c> (the scalar_, sample_, timestep_ and zero_weighted tests and every weighted metric),
 /// <c>reduction="sum"</c> and <c>"mean_with_sample_weight"</c>, <c>ignore_class</c> (its unmasked element is ported),
-/// BinaryAccuracy's <c>threshold</c>, <c>dtype="bfloat16"</c>, and the losses we do not have (hinge, Huber, KL, …).</para>
+/// BinaryAccuracy's <c>threshold</c>, <c>dtype="bfloat16"</c>, and the losses we do not have (hinge, KL, …). Huber, LogCosh,
+/// MSLE and MAPE and their metrics: <see cref="KerasPublishedRegressionAnswersTests{T}"/>.</para>
 /// </summary>
 [TestFixture(typeof(float))]
 [TestFixture(typeof(double))]

@@ -800,8 +800,12 @@ public class TrainerTests
     [TestCase("Mse")]
     [TestCase("Mae")]
     [TestCase("meanSquaredError")]
-    [TestCase("mean_squared_logarithmic_error")]
-    [TestCase("mape")]
+    [TestCase("Msle")]
+    [TestCase("Mape")]
+    [TestCase("logcosh")]      // LogCoshError's default name in Keras, but not a key of metrics.get
+    [TestCase("log_cosh")]     // a loss function name, not a metrics key
+    [TestCase("huber")]        // keras.metrics.huber is a function, not a metrics.get key
+    [TestCase("cosine_similarity")]
     [TestCase("accuracy ")]
     public void Metric_NotAKerasStringForOurMetrics_IsRefusedListingTheAcceptedNames(string metric)
     {

@@ -62,23 +62,36 @@ public static class Loss
 {
     /// <summary>
     /// The loss for a Keras-style name: <c>mse</c>/<c>mean_squared_error</c>, <c>mae</c>/<c>mean_absolute_error</c>,
+    /// <c>huber</c> (δ = 1.0, Keras' default; construct <see cref="Huber{T}"/> for another δ), <c>log_cosh</c>,
+    /// <c>msle</c>/<c>mean_squared_logarithmic_error</c>, <c>mape</c>/<c>mean_absolute_percentage_error</c>,
     /// <c>sparse_categorical_crossentropy</c>, <c>categorical_crossentropy</c>, <c>binary_crossentropy</c>.
+    /// The match ignores case (so Keras' <c>MSLE</c> and <c>MAPE</c> aliases are taken, and the class name <c>Huber</c>).
     /// <paramref name="fromLogits"/> applies to the three cross-entropies (true: logits, as PyTorch and our linear
-    /// output layers; false: probabilities, Keras' default) and is ignored by mse and mae.
-    /// <paramref name="labelSmoothing"/> (default 0) applies to the three cross-entropies (see each); mse and mae have no
-    /// such option, and a nonzero amount with them is an <see cref="ArgumentException"/>.
+    /// output layers; false: probabilities, Keras' default) and is ignored by the regression losses.
+    /// <paramref name="labelSmoothing"/> (default 0) applies to the three cross-entropies (see each); the regression
+    /// losses have no such option, and a nonzero amount with them is an <see cref="ArgumentException"/>.
     /// </summary>
     public static ILoss<T> FromName<T>(string name, bool fromLogits = true, double labelSmoothing = 0) where T : unmanaged, IFloatingPointIeee754<T>
     {
         ArgumentNullException.ThrowIfNull(name);
         string key = name.ToLowerInvariant();
-        if (labelSmoothing != 0 && key is "mse" or "mean_squared_error" or "mae" or "mean_absolute_error")
-            throw new ArgumentException(
-                $"Loss '{name}' has no label smoothing (got labelSmoothing = {labelSmoothing}); only the cross-entropies do.", nameof(labelSmoothing));
-        return key switch
+        ILoss<T>? regression = key switch
         {
             "mse" or "mean_squared_error" => new MeanSquaredError<T>(),
             "mae" or "mean_absolute_error" => new MeanAbsoluteError<T>(),
+            "huber" => new Huber<T>(),
+            "log_cosh" => new LogCosh<T>(),
+            "msle" or "mean_squared_logarithmic_error" => new MeanSquaredLogarithmicError<T>(),
+            "mape" or "mean_absolute_percentage_error" => new MeanAbsolutePercentageError<T>(),
+            _ => null,
+        };
+        if (regression is not null)
+            return labelSmoothing == 0
+                ? regression
+                : throw new ArgumentException(
+                    $"Loss '{name}' has no label smoothing (got labelSmoothing = {labelSmoothing}); only the cross-entropies do.", nameof(labelSmoothing));
+        return key switch
+        {
             "sparse_categorical_crossentropy" or "softmax_cross_entropy" => new SoftmaxCrossEntropy<T>(fromLogits, labelSmoothing),
             "categorical_crossentropy" => new CategoricalCrossEntropy<T>(fromLogits, labelSmoothing),
             "binary_crossentropy" or "binary_cross_entropy" => new BinaryCrossEntropy<T>(fromLogits, labelSmoothing),
@@ -91,6 +104,7 @@ public static class Loss
     public static IReadOnlyList<string> Names { get; } =
     [
         "mse", "mean_squared_error", "mae", "mean_absolute_error",
+        "huber", "log_cosh", "msle", "mean_squared_logarithmic_error", "mape", "mean_absolute_percentage_error",
         "sparse_categorical_crossentropy", "softmax_cross_entropy", "categorical_crossentropy",
         "binary_crossentropy", "binary_cross_entropy",
     ];

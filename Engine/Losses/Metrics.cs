@@ -57,6 +57,54 @@ public static class Metrics
     }
 
     /// <summary>
+    /// Σ 100·|y − p| / max(|y|, ε) in double, ε = 1e-7 rounded to T (Keras' mean_absolute_percentage_error per element;
+    /// the same term as <see cref="Losses.MeanAbsolutePercentageError{T}"/>), for averaging over many batches.
+    /// </summary>
+    public static double SumAbsolutePercentageError<T>(ReadOnlySpan<T> predictions, ReadOnlySpan<T> targets) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        CheckLengths("MeanAbsolutePercentageError", predictions, targets);
+        double epsilon = RegressionTerms.EpsilonOf<T>();
+        double sum = 0;
+        for (int k = 0; k < predictions.Length; k++)
+            sum += RegressionTerms.AbsolutePercentageError(double.CreateTruncating(predictions[k]), double.CreateTruncating(targets[k]), epsilon);
+        return sum;
+    }
+
+    /// <summary>
+    /// Σ (log(1 + max(p, ε)) − log(1 + max(y, ε)))² in double, ε = 1e-7 rounded to T (Keras'
+    /// mean_squared_logarithmic_error per element; the same term as <see cref="Losses.MeanSquaredLogarithmicError{T}"/>).
+    /// </summary>
+    public static double SumSquaredLogarithmicError<T>(ReadOnlySpan<T> predictions, ReadOnlySpan<T> targets) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        CheckLengths("MeanSquaredLogarithmicError", predictions, targets);
+        double epsilon = RegressionTerms.EpsilonOf<T>();
+        double sum = 0;
+        for (int k = 0; k < predictions.Length; k++)
+        {
+            double diff = RegressionTerms.LogOnePlusClamped(double.CreateTruncating(predictions[k]), epsilon)
+                - RegressionTerms.LogOnePlusClamped(double.CreateTruncating(targets[k]), epsilon);
+            sum += diff * diff;
+        }
+        return sum;
+    }
+
+    /// <summary>Σ log cosh(p − y) in double (Keras' log_cosh per element; the same term as <see cref="LogCosh{T}"/>).</summary>
+    public static double SumLogCoshError<T>(ReadOnlySpan<T> predictions, ReadOnlySpan<T> targets) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        CheckLengths("LogCoshError", predictions, targets);
+        double sum = 0;
+        for (int k = 0; k < predictions.Length; k++)
+            sum += RegressionTerms.LogCosh(double.CreateTruncating(predictions[k]) - double.CreateTruncating(targets[k]));
+        return sum;
+    }
+
+    private static void CheckLengths<T>(string metric, ReadOnlySpan<T> predictions, ReadOnlySpan<T> targets)
+    {
+        if (targets.Length != predictions.Length)
+            throw new ArgumentException($"{metric}: targets must have the predictions' length {predictions.Length}, got {targets.Length}.", nameof(targets));
+    }
+
+    /// <summary>
     /// Keras' <c>binary_accuracy</c> counted: the elements where the target equals the thresholded prediction (1 when
     /// the probability is above 0.5, else 0). fromLogits: predictions are logits, thresholded at 0, the same decision
     /// as σ(x) > 0.5 (Keras thresholds what it is given at 0.5, which on logits means σ(x) > 0.62). A soft target
@@ -122,5 +170,26 @@ public static class Metrics
     {
         if (predictions.IsEmpty) throw new ArgumentException("MeanAbsoluteError: predictions are empty.", nameof(predictions));
         return SumAbsoluteError(predictions, targets) / predictions.Length;
+    }
+
+    /// <summary>(100/N) Σ |y − p| / max(|y|, ε), computed in double (Keras' MeanAbsolutePercentageError metric on one batch).</summary>
+    public static double MeanAbsolutePercentageError<T>(ReadOnlySpan<T> predictions, ReadOnlySpan<T> targets) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (predictions.IsEmpty) throw new ArgumentException("MeanAbsolutePercentageError: predictions are empty.", nameof(predictions));
+        return SumAbsolutePercentageError(predictions, targets) / predictions.Length;
+    }
+
+    /// <summary>(1/N) Σ (log(1 + max(p, ε)) − log(1 + max(y, ε)))², computed in double (Keras' MeanSquaredLogarithmicError metric on one batch).</summary>
+    public static double MeanSquaredLogarithmicError<T>(ReadOnlySpan<T> predictions, ReadOnlySpan<T> targets) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (predictions.IsEmpty) throw new ArgumentException("MeanSquaredLogarithmicError: predictions are empty.", nameof(predictions));
+        return SumSquaredLogarithmicError(predictions, targets) / predictions.Length;
+    }
+
+    /// <summary>(1/N) Σ log cosh(p − y), computed in double (Keras' LogCoshError metric on one batch).</summary>
+    public static double LogCoshError<T>(ReadOnlySpan<T> predictions, ReadOnlySpan<T> targets) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        if (predictions.IsEmpty) throw new ArgumentException("LogCoshError: predictions are empty.", nameof(predictions));
+        return SumLogCoshError(predictions, targets) / predictions.Length;
     }
 }

@@ -692,6 +692,9 @@ public sealed class Trainer
             MetricKind.BinaryAccuracy => (double)Metrics.CountBinaryMatches(predictions, batchTargets, logits) / width,
             MetricKind.CategoricalAccuracy => Metrics.CountCategoricalMatches(predictions, batchTargets, b),
             MetricKind.MeanSquaredError or MetricKind.RootMeanSquaredError => Metrics.SumSquaredError(predictions, batchTargets) / width,
+            MetricKind.MeanAbsolutePercentageError => Metrics.SumAbsolutePercentageError(predictions, batchTargets) / width,
+            MetricKind.MeanSquaredLogarithmicError => Metrics.SumSquaredLogarithmicError(predictions, batchTargets) / width,
+            MetricKind.LogCoshError => Metrics.SumLogCoshError(predictions, batchTargets) / width,
             _ => Metrics.SumAbsoluteError(predictions, batchTargets) / width,
         };
         return double.CreateTruncating(loss.Forward(predictions, LossTargets<float>.FromValues(batchTargets, b), gradient));
@@ -827,7 +830,8 @@ public sealed class Trainer
     /// <c>compile(metrics=[...])</c> accepts for the metrics computed here. <c>accuracy</c> and <c>acc</c> in any case
     /// (compile_utils.get_metric lowercases them and picks the accuracy by shape); every other string exactly as
     /// keras/src/metrics/__init__.py's ALL_OBJECTS_DICT keys it: the class name, its snake_case, and the mse/MSE and
-    /// mae/MAE aliases. Keras has no <c>rmse</c> or <c>acc</c>-style alias for the others.
+    /// mae/MAE, mape/MAPE and msle/MSLE aliases. Keras has no <c>rmse</c> or <c>acc</c>-style alias for the others, and
+    /// none for LogCoshError but its snake_case <c>log_cosh_error</c> (its default name <c>logcosh</c> is not a key).
     /// </summary>
     public static IReadOnlyList<string> MetricNames { get; } =
     [
@@ -837,6 +841,9 @@ public sealed class Trainer
         "mae", "MAE", "mean_absolute_error", "MeanAbsoluteError",
         "mse", "MSE", "mean_squared_error", "MeanSquaredError",
         "root_mean_squared_error", "RootMeanSquaredError",
+        "mape", "MAPE", "mean_absolute_percentage_error", "MeanAbsolutePercentageError",
+        "msle", "MSLE", "mean_squared_logarithmic_error", "MeanSquaredLogarithmicError",
+        "log_cosh_error", "LogCoshError",
     ];
 
     // The exact keys (case-sensitive, as Keras' dictionary lookup) of every metric but the shape-resolved accuracy.
@@ -850,6 +857,11 @@ public sealed class Trainer
         ["mse"] = MetricKind.MeanSquaredError, ["MSE"] = MetricKind.MeanSquaredError,
         ["mean_squared_error"] = MetricKind.MeanSquaredError, ["MeanSquaredError"] = MetricKind.MeanSquaredError,
         ["root_mean_squared_error"] = MetricKind.RootMeanSquaredError, ["RootMeanSquaredError"] = MetricKind.RootMeanSquaredError,
+        ["mape"] = MetricKind.MeanAbsolutePercentageError, ["MAPE"] = MetricKind.MeanAbsolutePercentageError,
+        ["mean_absolute_percentage_error"] = MetricKind.MeanAbsolutePercentageError, ["MeanAbsolutePercentageError"] = MetricKind.MeanAbsolutePercentageError,
+        ["msle"] = MetricKind.MeanSquaredLogarithmicError, ["MSLE"] = MetricKind.MeanSquaredLogarithmicError,
+        ["mean_squared_logarithmic_error"] = MetricKind.MeanSquaredLogarithmicError, ["MeanSquaredLogarithmicError"] = MetricKind.MeanSquaredLogarithmicError,
+        ["log_cosh_error"] = MetricKind.LogCoshError, ["LogCoshError"] = MetricKind.LogCoshError,
     };
 
     /// <summary>Keras' <c>str(identifier).lower() in ["accuracy", "acc"]</c> (compile_utils.get_metric).</summary>
@@ -881,7 +893,8 @@ public sealed class Trainer
             MetricKind.SparseCategoricalAccuracy when !labels => "needs class labels, but the dataset has real-valued target rows (use categorical_accuracy for one-hot rows)",
             MetricKind.CategoricalAccuracy when labels => "needs one-hot target rows, but the dataset has class labels (use sparse_categorical_accuracy or accuracy)",
             MetricKind.BinaryAccuracy when labels && outputWidth != 1 => $"compares each output with a 0/1 target, but the dataset has class labels and the model {outputWidth} outputs per sequence (use accuracy)",
-            MetricKind.MeanAbsoluteError or MetricKind.MeanSquaredError or MetricKind.RootMeanSquaredError when labels => "needs real-valued targets, but the dataset has class labels",
+            MetricKind.MeanAbsoluteError or MetricKind.MeanSquaredError or MetricKind.RootMeanSquaredError or MetricKind.MeanAbsolutePercentageError
+                or MetricKind.MeanSquaredLogarithmicError or MetricKind.LogCoshError when labels => "needs real-valued targets, but the dataset has class labels",
             _ => null,
         };
         if (refusal is not null) throw new ArgumentException($"Metric '{name}' {refusal}.", argument);
@@ -925,4 +938,10 @@ internal enum MetricKind
     MeanSquaredError,
     /// <summary>√ of the mean over the samples of each sample's mean (p − y)² (Keras root_mean_squared_error).</summary>
     RootMeanSquaredError,
+    /// <summary>Per element 100·|y − p| / max(|y|, ε); each sample's mean (Keras mean_absolute_percentage_error).</summary>
+    MeanAbsolutePercentageError,
+    /// <summary>Per element (log(1 + max(p, ε)) − log(1 + max(y, ε)))²; each sample's mean (Keras mean_squared_logarithmic_error).</summary>
+    MeanSquaredLogarithmicError,
+    /// <summary>Per element log cosh(p − y); each sample's mean (Keras LogCoshError).</summary>
+    LogCoshError,
 }
