@@ -10,8 +10,9 @@ namespace NumLstm.Tests.Losses;
 /// <c>assertAllClose</c> atol = rtol = 1e-6 unless the test says otherwise (keras/src/testing/test_case.py).
 /// <para>Mapping: our losses return Keras' default reduction, <c>sum_over_batch_size</c>; a <c>reduction=None</c> answer
 /// (one loss per sample) is the loss of that sample's row alone. Keras' default is <c>from_logits=False</c>, ours true,
-/// so every case passes fromLogits as the Keras test does. Not ported, because NumLstm has no such option:
-/// <c>sample_weight</c> (the scalar_, sample_, timestep_ and zero_weighted tests and every weighted metric),
+/// so every case passes fromLogits as the Keras test does. The sample-weighted tests are in
+/// <see cref="KerasSampleWeightedAnswersTests{T}"/>. Not ported, because NumLstm has no such option: timestep sample
+/// weights and every weighted metric,
 /// <c>reduction="sum"</c> and <c>"mean_with_sample_weight"</c>, <c>ignore_class</c> (its unmasked element is ported),
 /// BinaryAccuracy's <c>threshold</c>, <c>dtype="bfloat16"</c>, and the losses we do not have (hinge, KL, …). Huber, LogCosh,
 /// MSLE and MAPE and their metrics: <see cref="KerasPublishedRegressionAnswersTests{T}"/>.</para>

@@ -9,9 +9,10 @@ namespace NumLstm.Tests.Losses;
 /// and the docstrings of regression_metrics.py), at each Keras test's tolerance: <c>assertAlmostEqual(x, y, 3)</c> is
 /// decimal = 3 (|a − b| &lt; 1.5e-3), <c>assertAllClose</c> atol = rtol = 1e-6 unless the test gives atol.
 /// <para>Where a Keras test computes its expected value with NumPy (Huber's and LogCosh's), the test's formula is
-/// written out here as the test writes it, in double, independently of our implementation. Not ported (NumLstm has no
-/// such option): sample_weight (scalar_, sample_, timestep_, zero_weighted, weighted metrics, and test_no_reduction,
-/// which passes a weight), the "sum" and "mean_with_sample_weight" reductions, dtype="bfloat16".</para>
+/// written out here as the test writes it, in double, independently of our implementation. The sample-weighted
+/// tests (scalar_, sample_, zero_weighted, test_no_reduction, Huber's test_non_default_delta) are in
+/// <see cref="KerasSampleWeightedAnswersTests{T}"/>. Not ported (NumLstm has no such option): timestep_weighted, weighted
+/// metrics, the "sum" and "mean_with_sample_weight" reductions, dtype="bfloat16".</para>
 /// </summary>
 [TestFixture(typeof(float))]
 [TestFixture(typeof(double))]

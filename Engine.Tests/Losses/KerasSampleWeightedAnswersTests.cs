@@ -4,7 +4,8 @@ namespace NumLstm.Tests.Losses;
 
 /// <summary>
 /// Keras 3's published sample-weighted answers (keras/src/losses/losses_test.py: each loss's test_sample_weighted,
-/// test_scalar_weighted, test_zero_weighted and, for a weight on one row, test_no_reduction), through
+/// test_scalar_weighted, test_zero_weighted, Huber's test_non_default_delta and, for a weight on one row,
+/// test_no_reduction; Huber's and LogCosh's expected values by the tests' own NumPy formulas, written out), through
 /// <see cref="SampleWeighting.Forward"/> (the path the trainer's sample and class weights take): Σᵢ wᵢ·lᵢ / B. A scalar
 /// sample_weight is the same weight on every row; a reduction=None answer is the weighted loss of that row alone.
 /// Tolerance: assertAlmostEqual, |a − b| &lt; 1.5e-3. And a float64 central-difference check of the weighted gradient,
@@ -97,6 +98,59 @@ public class KerasSampleWeightedAnswersTests<T> where T : unmanaged, IFloatingPo
     }
 
     [Test]
+    public void MeanAbsolutePercentageError_AndMeanSquaredLogarithmicError_SampleScalarZeroWeighted()
+    {
+        LossTargets<T> y = LossTargets<T>.FromValues(Values(RegressionTrue), 2);
+        var mape = new MeanAbsolutePercentageError<T>();
+        AssertAlmostEqual(422.8888, Weighted(mape, RegressionPred, y, 1.2f, 3.4f), "mape test_sample_weighted");
+        AssertAlmostEqual(487.259, Weighted(mape, RegressionPred, y, 2.3f, 2.3f), "mape test_scalar_weighted");
+        AssertAlmostEqual(0.0, Weighted(mape, RegressionPred, y, 0f, 0f), "mape test_zero_weighted");
+        AssertAlmostEqual(621.8518, Weighted(mape, RegressionPred[..3], LossTargets<T>.FromValues(Values(RegressionTrue[..3]), 1), 2.3f), "mape no_reduction row 0");
+        AssertAlmostEqual(352.6666, Weighted(mape, RegressionPred[3..], LossTargets<T>.FromValues(Values(RegressionTrue[3..]), 1), 2.3f), "mape no_reduction row 1");
+        var msle = new MeanSquaredLogarithmicError<T>();
+        AssertAlmostEqual(3.7856, Weighted(msle, RegressionPred, y, 1.2f, 3.4f), "msle test_sample_weighted");
+        AssertAlmostEqual(3.3051, Weighted(msle, RegressionPred, y, 2.3f, 2.3f), "msle test_scalar_weighted");
+        AssertAlmostEqual(0.0, Weighted(msle, RegressionPred, y, 0f, 0f), "msle test_zero_weighted");
+    }
+
+    // HuberLossTest.huber_loss, as the Keras test writes it (q = min(|e|, δ), ½q² + δ(|e| − q)), each element times its
+    // row's weight, summed, over batch_size = 6 elements.
+    private static double KerasTestHuber(double[] yTrue, double[] yPred, double delta, double[] rowWeights)
+    {
+        double sum = 0;
+        for (int k = 0; k < yTrue.Length; k++)
+        {
+            double absError = Math.Abs(yPred[k] - yTrue[k]), quadratic = Math.Min(absError, delta);
+            sum += rowWeights[k / 3] * (0.5 * quadratic * quadratic + delta * (absError - quadratic));
+        }
+        return sum / 6;
+    }
+
+    [Test]
+    public void Huber_SampleScalarZeroWeighted_AndNonDefaultDelta()
+    {
+        double[] yTrue = [1.0, 0.0, 1.0, 1.0, 0.0, 0.0], yPred = [0.9, 0.2, 0.2, 0.8, 0.4, 0.6];
+        LossTargets<T> y = LossTargets<T>.FromValues(Values(yTrue), 2);
+        AssertAlmostEqual(KerasTestHuber(yTrue, yPred, 1.0, [1.2, 3.4]), Weighted(new Huber<T>(), yPred, y, 1.2f, 3.4f), "test_sample_weighted");
+        AssertAlmostEqual(KerasTestHuber(yTrue, yPred, 1.0, [2.3, 2.3]), Weighted(new Huber<T>(), yPred, y, 2.3f, 2.3f), "test_scalar_weighted");
+        AssertAlmostEqual(0.0, Weighted(new Huber<T>(), yPred, y, 0f, 0f), "test_zero_weighted");
+        AssertAlmostEqual(KerasTestHuber(yTrue, yPred, 0.8, [2.3, 2.3]), Weighted(new Huber<T>(0.8), yPred, y, 2.3f, 2.3f), "test_non_default_delta");
+        Assert.That(KerasTestHuber(yTrue, yPred, 1.0, [1.2, 3.4]), Is.Not.EqualTo(KerasTestHuber(yTrue, yPred, 1.0, [3.4, 1.2])).Within(1.5e-3),
+            "the rows' weights are told apart at this tolerance");
+    }
+
+    [Test]
+    public void LogCosh_SampleScalarZeroWeighted()
+    {
+        // LogCoshTest: np.log((np.exp(e) + np.exp(−e)) / 2), e = y_pred − y_true, times the row's weight, summed, / 6.
+        double Expected(double w0, double w1) => RegressionTrue.Select((t, k) => (k < 3 ? w0 : w1) * Math.Log((Math.Exp(RegressionPred[k] - t) + Math.Exp(t - RegressionPred[k])) / 2)).Sum() / 6;
+        LossTargets<T> y = LossTargets<T>.FromValues(Values(RegressionTrue), 2);
+        AssertAlmostEqual(Expected(1.2, 3.4), Weighted(new LogCosh<T>(), RegressionPred, y, 1.2f, 3.4f), "test_sample_weighted");
+        AssertAlmostEqual(Expected(2.3, 2.3), Weighted(new LogCosh<T>(), RegressionPred, y, 2.3f, 2.3f), "test_scalar_weighted");
+        AssertAlmostEqual(0.0, Weighted(new LogCosh<T>(), RegressionPred, y, 0f, 0f), "test_zero_weighted");
+    }
+
+    [Test]
     public void BadWeights_AreRefused_NamingTheWeight()
     {
         var mse = new MeanSquaredError<T>();
@@ -162,6 +216,10 @@ public class SampleWeightingGradientTests
         }
         yield return new TestCaseData("mse", false, Random(12, 2), null, Random(12, 2)).SetName("Mse");
         yield return new TestCaseData("mae", false, Random(12, 2), null, Random(12, 2)).SetName("Mae");
+        yield return new TestCaseData("huber", false, Random(12, 2), null, Random(12, 2)).SetName("Huber");
+        yield return new TestCaseData("log_cosh", false, Random(12, 2), null, Random(12, 2)).SetName("LogCosh");
+        yield return new TestCaseData("msle", false, Probabilities(4, 3).Select(p => 3 * p).ToArray(), null, Probabilities(4, 3)).SetName("Msle");
+        yield return new TestCaseData("mape", false, Random(12, 2), null, Random(12, 2)).SetName("Mape");
         yield return new TestCaseData("sparse_categorical_crossentropy", true, Random(12, 3), new[] { 2, 0, 1, 2 }, null).SetName("SparseLogits");
         yield return new TestCaseData("sparse_categorical_crossentropy", false, Probabilities(4, 3), new[] { 2, 0, 1, 2 }, null).SetName("SparseProbabilities");
         yield return new TestCaseData("categorical_crossentropy", true, Random(12, 3), null, new double[] { 0, 0, 1, 1, 0, 0, 0.2, 0.5, 0.3, 0, 1, 0 }).SetName("CategoricalLogits");

@@ -43,13 +43,13 @@ public sealed class TrainingOptions
     /// Whether the cross-entropy losses read the model's outputs as logits (Keras' <c>from_logits</c>). Null (default):
     /// logits, unless the model ends in a Dense with Softmax or Sigmoid activation, whose outputs are probabilities
     /// (what Keras' loss names expect by default, from_logits=False). True with such a last layer is an error, as the
-    /// activation would be applied twice. mse and mae ignore it.
+    /// activation would be applied twice. The regression losses (mse, mae, huber, log_cosh, msle, mape) ignore it.
     /// </summary>
     public bool? FromLogits { get; init; }
     /// <summary>
     /// Label smoothing of the cross-entropy losses (Keras' <c>label_smoothing</c>, PyTorch's for the sparse loss), in
     /// [0, 1]; default 0. The reported <c>loss</c> and <c>val_loss</c> are the smoothed loss, as Keras reports them;
-    /// accuracy is not affected. mse and mae have no such option: a nonzero value with them is an error.
+    /// accuracy is not affected. The regression losses have no such option: a nonzero value with them is an error.
     /// </summary>
     public double LabelSmoothing { get; init; }
     /// <summary>Learning rate of the default optimizer (Adam) and the starting rate for schedules.</summary>
@@ -71,7 +71,7 @@ public sealed class TrainingOptions
     /// The metric logged beside the loss, a string Keras' <c>compile(metrics=[...])</c> accepts for it (see
     /// <see cref="Trainer.MetricNames"/>: the snake_case and class names, mse/MSE, mae/MAE), logged under the name as
     /// given, as Keras logs it. Null (default): <c>accuracy</c> for class labels and the cross-entropy losses, <c>mae</c>
-    /// for mse and mae. <c>accuracy</c> and <c>acc</c> (in any case) are resolved as Keras resolves them, by shape: one
+    /// for the regression losses on real-valued targets. <c>accuracy</c> and <c>acc</c> (in any case) are resolved as Keras resolves them, by shape: one
     /// output per sequence → binary accuracy; class labels → sparse categorical accuracy; else (target rows as wide as
     /// the output) categorical accuracy.
     /// </summary>
@@ -114,7 +114,7 @@ public sealed record EpochRecord
 {
     public required int Epoch { get; init; }
     public required double TrainLoss { get; init; }
-    /// <summary>The run's metric (<see cref="TrainingOptions.Metric"/>): by default accuracy, resolved as Keras resolves it, or MAE for mse and mae.</summary>
+    /// <summary>The run's metric (<see cref="TrainingOptions.Metric"/>): by default accuracy, resolved as Keras resolves it, or MAE for the regression losses.</summary>
     public required double TrainMetric { get; init; }
     public double? ValidationLoss { get; init; }
     public double? ValidationMetric { get; init; }
@@ -874,7 +874,7 @@ public sealed class Trainer
             || (MetricKeys.TryGetValue(name, out MetricKind kind) && kind is MetricKind.BinaryAccuracy or MetricKind.CategoricalAccuracy or MetricKind.SparseCategoricalAccuracy);
 
     // What Fit and Evaluate report beside the loss. By default accuracy with class labels and the cross-entropy losses
-    // (what a Keras user compiles with metrics=["accuracy"]), MAE with mse and mae. "accuracy" and "acc" are resolved by
+    // (what a Keras user compiles with metrics=["accuracy"]), MAE with the regression losses. "accuracy" and "acc" are resolved by
     // Keras' rule (compile_utils.py, is_binary_or_sparse_categorical): one output per sample → binary accuracy; labels of
     // a lower rank than the predictions (class labels) → sparse categorical accuracy; else categorical accuracy. The name
     // is logged as given (Keras: metric_obj.name = identifier).
