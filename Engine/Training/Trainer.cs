@@ -40,6 +40,14 @@ public sealed class TrainingOptions
     /// regression-kind dataset whose target width is the class count.</summary>
     public string? Loss { get; init; }
     /// <summary>
+    /// A loss object instead of a name, as Keras' <c>compile(loss=keras.losses.Huber(delta=0.5))</c>: one built with its
+    /// own options (<c>new Huber&lt;float&gt;(0.5)</c>, <c>new BinaryCrossEntropy&lt;float&gt;(fromLogits: false, labelSmoothing: 0.1)</c>).
+    /// Not with <see cref="Loss"/>, <see cref="FromLogits"/> or <see cref="LabelSmoothing"/>, which the object carries
+    /// itself. Its target kind must fit the dataset's, and a cross-entropy on logits after a Softmax or Sigmoid output is
+    /// refused as with <see cref="FromLogits"/>. Used for the validation loss too.
+    /// </summary>
+    public ILoss<float>? LossFunction { get; init; }
+    /// <summary>
     /// Whether the cross-entropy losses read the model's outputs as logits (Keras' <c>from_logits</c>). Null (default):
     /// logits, unless the model ends in a Dense with Softmax or Sigmoid activation, whose outputs are probabilities
     /// (what Keras' loss names expect by default, from_logits=False). True with such a last layer is an error, as the
@@ -100,6 +108,10 @@ public sealed class TrainingOptions
         if (!Enum.IsDefined(Clip)) throw new ArgumentOutOfRangeException(nameof(Clip), Clip, "Unknown clip mode.");
         if (!Enum.IsDefined(NonFiniteInputs)) throw new ArgumentOutOfRangeException(nameof(NonFiniteInputs), NonFiniteInputs, "Unknown NonFiniteInputs value.");
         if (ClassWeight is not null) ClassWeights.Validate(ClassWeight, nameof(ClassWeight));
+        if (LossFunction is not null && (Loss is not null || FromLogits is not null || LabelSmoothing != 0))
+            throw new ArgumentException($"{nameof(TrainingOptions)}.{nameof(LossFunction)} ('{LossFunction.Name}') carries its own options: leave "
+                + $"{nameof(Loss)} (got {(Loss is null ? "null" : $"'{Loss}'")}), {nameof(FromLogits)} (got {(FromLogits?.ToString() ?? "null")}) and "
+                + $"{nameof(LabelSmoothing)} (got {LabelSmoothing}) unset.", nameof(LossFunction));
         if (Callbacks is null) throw new ArgumentNullException(nameof(Callbacks), "Callbacks: expected a list (empty for none), got null.");
         for (int k = 0; k < Callbacks.Count; k++)
             if (Callbacks[k] is null) throw new ArgumentNullException(nameof(Callbacks), $"Callbacks[{k}] is null: expected a callback.");
@@ -494,7 +506,7 @@ public sealed class Trainer
             throw new ArgumentException($"{nameof(TrainingOptions)}.{nameof(TrainingOptions.ClassWeight)} is set and the training set carries sample weights: "
                 + "use one or the other (Keras 3: \"You cannot `class_weight` and `sample_weight` at the same time\"); to combine them, multiply each "
                 + "sequence's weight by its class's weight and pass the products as sample weights.", nameof(options));
-        ILoss<float> loss = LossFor(train, options.Loss, options.FromLogits, options.LabelSmoothing);
+        ILoss<float> loss = options.LossFunction is { } given ? CheckLossFunction(given, train, "options.LossFunction") : LossFor(train, options.Loss, options.FromLogits, options.LabelSmoothing);
         // Keras turns class_weight into sample weights once, when fit starts: a copy, so a change to the caller's map
         // during Fit (a callback's) is not seen, as it was validated once.
         Dictionary<int, double>? classWeight = options.ClassWeight is null ? null : new Dictionary<int, double>(options.ClassWeight);
@@ -568,7 +580,7 @@ public sealed class Trainer
                 // The validation set's own lengths decide its mask (as Evaluate's default), and the metric is the one
                 // the epoch logs for training, as Keras computes val_ metrics with the compiled ones.
                 (double vl, double vm) = Evaluate(validation, options.Loss, options.BatchSize, options.UseMask ?? validation.IsVariableLength,
-                    options.FromLogits, options.LabelSmoothing, metricName);
+                    options.FromLogits, options.LabelSmoothing, metricName, options.LossFunction);
                 validationLoss = vl;
                 validationMetric = vm;
             }
@@ -602,14 +614,18 @@ public sealed class Trainer
     /// <summary>Mean loss and metric over a dataset, in batches, without dropout; lossName, fromLogits, labelSmoothing
     /// and metric as in <see cref="TrainingOptions"/> (the metric as <see cref="TrainingOptions.Metric"/> resolves it).
     /// A dataset carrying <see cref="SequenceDataset.SampleWeights"/> gives the weighted loss Σᵢ wᵢ·lᵢ / N (Keras'
-    /// <c>evaluate(sample_weight=...)</c>); the metric stays unweighted (Keras' <c>metrics=</c>).</summary>
+    /// <c>evaluate(sample_weight=...)</c>); the metric stays unweighted (Keras' <c>metrics=</c>). <paramref name="lossFunction"/>
+    /// is a loss object instead of a name, as <see cref="TrainingOptions.LossFunction"/> (not with lossName, fromLogits or
+    /// labelSmoothing).</summary>
     public (double Loss, double Metric) Evaluate(SequenceDataset data, string? lossName = null, int batchSize = 32, bool? useMask = null, bool? fromLogits = null,
-        double labelSmoothing = 0, string? metric = null)
+        double labelSmoothing = 0, string? metric = null, ILoss<float>? lossFunction = null)
     {
         ArgumentNullException.ThrowIfNull(data);
         CheckDataset(data, nameof(data));
         if (batchSize <= 0) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "Batch size must be positive.");
-        ILoss<float> loss = LossFor(data, lossName, fromLogits, labelSmoothing);
+        if (lossFunction is not null && (lossName is not null || fromLogits is not null || labelSmoothing != 0))
+            throw new ArgumentException($"Evaluate: lossFunction ('{lossFunction.Name}') carries its own options: leave lossName, fromLogits and labelSmoothing unset.", nameof(lossFunction));
+        ILoss<float> loss = lossFunction is not null ? CheckLossFunction(lossFunction, data, nameof(lossFunction)) : LossFor(data, lossName, fromLogits, labelSmoothing);
         MetricKind metricKind = ResolveMetric(metric, data, loss, model.OutputFeatures, nameof(metric)).Kind;
         bool masked = useMask ?? data.IsVariableLength;
         var sampler = new BatchSampler(data.Count, batchSize, shuffle: false);
@@ -795,6 +811,23 @@ public sealed class Trainer
             if (bad >= 0)
                 throw new ArgumentException($"{name}: expected finite targets, found {data.Targets[bad]} at sequence {bad / data.TargetWidth}, target {bad % data.TargetWidth} (rejected by {option} = Reject).", name);
         }
+    }
+
+    // A caller's loss object (TrainingOptions.LossFunction): the checks LossFor makes of a named loss that still apply.
+    private ILoss<float> CheckLossFunction(ILoss<float> loss, SequenceDataset data, string argument)
+    {
+        Layer<float> output = model.Layers.LastOrDefault(layer => layer is not Dropout<float>) ?? model.Layers[^1];
+        Activation? last = (output as Dense<float>)?.Activation;
+        bool onLogits = loss is SoftmaxCrossEntropy<float> { FromLogits: true } or CategoricalCrossEntropy<float> { FromLogits: true } or BinaryCrossEntropy<float> { FromLogits: true };
+        if (onLogits && last is Activation.Softmax or Activation.Sigmoid)
+            throw new ArgumentException(
+                $"{argument}: '{loss.Name}' reads logits (fromLogits: true), but the model's output layer '{output.Name}' applies {last}: its outputs are "
+                + $"probabilities, and the loss would apply {(last == Activation.Softmax ? "softmax" : "the sigmoid")} again. Build the loss with fromLogits: false, "
+                + "or give the last Dense no activation.", argument);
+        bool labelsNeeded = loss.TargetKind == LossTargetKind.Labels;
+        if (labelsNeeded != (data.Task == TaskKind.Classification))
+            throw new ArgumentException($"{argument}: loss '{loss.Name}' needs {(labelsNeeded ? "class labels" : "real-valued targets")}, but the dataset is a {data.Task} task.", argument);
+        return loss;
     }
 
     private ILoss<float> LossFor(SequenceDataset data, string? name, bool? fromLogits, double labelSmoothing)
