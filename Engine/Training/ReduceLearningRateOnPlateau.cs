@@ -26,6 +26,7 @@ public sealed class ReduceLearningRateOnPlateau : ITrainingCallback
 {
     private readonly List<int> reducedAt = new();
     private bool minimize;
+    private TrainingRun? run;
     private double best;
 
     public ReduceLearningRateOnPlateau(string monitor = "val_loss", double factor = 0.1, int patience = 10,
@@ -76,8 +77,8 @@ public sealed class ReduceLearningRateOnPlateau : ITrainingCallback
             throw new InvalidOperationException(
                 $"ReduceLearningRateOnPlateau monitors '{Monitor}', which this run does not log; it logs {string.Join(", ", run.LoggedNames)}"
                 + (run.HasValidation ? "." : " (val_ quantities need TrainingOptions.Validation or ValidationSplit)."));
-        string metric = Monitor.StartsWith("val_", StringComparison.Ordinal) ? Monitor[4..] : Monitor;
-        minimize = Mode switch { EarlyStoppingMode.Min => true, EarlyStoppingMode.Max => false, _ => metric == "loss" || !run.MetricIncreases };
+        minimize = Mode switch { EarlyStoppingMode.Min => true, EarlyStoppingMode.Max => false, _ => !run.Increases(Monitor) };
+        this.run = run;
         best = minimize ? double.PositiveInfinity : double.NegativeInfinity;
         Wait = 0;
         CooldownLeft = 0;
@@ -85,12 +86,8 @@ public sealed class ReduceLearningRateOnPlateau : ITrainingCallback
 
     public bool OnEpochEnd(EpochRecord record, Optimizer<float> optimizer)
     {
-        double? value = Monitor switch
-        {
-            "loss" => record.TrainLoss,
-            "val_loss" => record.ValidationLoss,
-            _ => Monitor.StartsWith("val_", StringComparison.Ordinal) ? record.ValidationMetric : record.TrainMetric,
-        };
+        if (run is null) throw new InvalidOperationException("ReduceLearningRateOnPlateau.OnEpochEnd was called before OnTrainBegin.");
+        double? value = run.Value(record, Monitor);
         if (value is not double current) return false;
         if (CooldownLeft > 0)
         {

@@ -85,6 +85,15 @@ public sealed class TrainingOptions
     /// </summary>
     public string? Metric { get; init; }
     /// <summary>
+    /// Keras' <c>compile(weighted_metrics=[name])</c>: a second metric (any <see cref="Metric"/> string) weighted by the
+    /// samples' weights, Σᵢ wᵢ·mᵢ / Σᵢ wᵢ over the epoch (0 when the weights sum to 0, Keras' divide_no_nan; RMSE the root
+    /// of that mean). In training the weights are <see cref="ClassWeight"/>'s or the training set's
+    /// <see cref="SequenceDataset.SampleWeights"/>; in validation the validation set's own (each 1 if it has none).
+    /// Logged under its name, or <c>weighted_</c> + its name when <see cref="Metric"/> logs the same name (as Keras). Null
+    /// (default): none.
+    /// </summary>
+    public string? WeightedMetric { get; init; }
+    /// <summary>
     /// Keras' <c>class_weight</c>: a weight per class id (a class not named weighs 1.0), multiplying each training
     /// sample's loss, so a batch's loss is Σᵢ wᵢ·lᵢ / B and its gradient Σᵢ wᵢ·∂lᵢ / B (see <see cref="ClassWeights"/> for
     /// how a sample's class is found: its label, or from target rows as Keras does). As in Keras it weights the training
@@ -130,6 +139,9 @@ public sealed record EpochRecord
     public required double TrainMetric { get; init; }
     public double? ValidationLoss { get; init; }
     public double? ValidationMetric { get; init; }
+    /// <summary>The weighted metric (<see cref="TrainingOptions.WeightedMetric"/>), null when none was asked for.</summary>
+    public double? TrainWeightedMetric { get; init; }
+    public double? ValidationWeightedMetric { get; init; }
     public required double LearningRate { get; init; }
     public required double Seconds { get; init; }
     /// <summary>The largest global gradient norm (before clipping) of any step in the epoch.</summary>
@@ -146,15 +158,22 @@ public sealed class TrainingHistory
 {
     public List<EpochRecord> Epochs { get; } = new();
     public string MetricName { get; init; } = "accuracy";
+    /// <summary>The logged name of the weighted metric (<see cref="TrainingOptions.WeightedMetric"/>), null if none.</summary>
+    public string? WeightedMetricName { get; init; }
     /// <summary>Whether the epochs logged validation quantities.</summary>
     public bool HasValidation { get; init; }
     public bool StoppedEarly { get; internal set; }
 
-    /// <summary>The names each epoch logged, as Keras' logs keys in its order: loss, the metric, and with validation
-    /// val_loss and val_ + metric.</summary>
-    public IReadOnlyList<string> LoggedNames => HasValidation
-        ? new[] { "loss", MetricName, "val_loss", "val_" + MetricName }
-        : new[] { "loss", MetricName };
+    /// <summary>The names each epoch logged, as Keras' logs keys in its order: loss, the metric, the weighted metric if
+    /// any, and with validation the same with val_ before each.</summary>
+    public IReadOnlyList<string> LoggedNames
+    {
+        get
+        {
+            string[] trained = WeightedMetricName is null ? ["loss", MetricName] : ["loss", MetricName, WeightedMetricName];
+            return HasValidation ? [.. trained, .. trained.Select(name => "val_" + name)] : trained;
+        }
+    }
 
     /// <summary>Keras' <c>history.epoch</c>: the epoch numbers run (counted over Fit calls, see <see cref="Trainer.CompletedEpochs"/>).</summary>
     public IReadOnlyList<int> Epoch => Epochs.Select(e => e.Epoch).ToArray();
@@ -169,10 +188,13 @@ public sealed class TrainingHistory
                 ["loss"] = Epochs.Select(e => e.TrainLoss).ToArray(),
                 [MetricName] = Epochs.Select(e => e.TrainMetric).ToArray(),
             };
+            if (WeightedMetricName is not null) values[WeightedMetricName] = Epochs.Select(e => e.TrainWeightedMetric ?? double.NaN).ToArray();
             if (HasValidation)
             {
                 values["val_loss"] = Epochs.Select(e => e.ValidationLoss ?? double.NaN).ToArray();
                 values["val_" + MetricName] = Epochs.Select(e => e.ValidationMetric ?? double.NaN).ToArray();
+                if (WeightedMetricName is not null)
+                    values["val_" + WeightedMetricName] = Epochs.Select(e => e.ValidationWeightedMetric ?? double.NaN).ToArray();
             }
             return values;
         }
@@ -196,12 +218,42 @@ public sealed class TrainingDivergedException : Exception
 /// <summary>What a callback sees of a Fit call (Keras' <c>callback.model</c> and the quantities each epoch logs).</summary>
 public sealed class TrainingRun
 {
-    internal TrainingRun(Sequential<float> model, bool hasValidation, string metricName)
+    internal TrainingRun(Sequential<float> model, bool hasValidation, string metricName, string? weightedMetricName = null)
     {
         Model = model;
         HasValidation = hasValidation;
         MetricName = metricName;
         MetricIncreases = Trainer.IsAccuracyMetric(metricName);
+        WeightedMetricName = weightedMetricName;
+    }
+
+    /// <summary>The weighted metric's logged name (<see cref="TrainingOptions.WeightedMetric"/>), null if none.</summary>
+    public string? WeightedMetricName { get; }
+
+    /// <summary>The value an epoch logged under <paramref name="name"/> (one of <see cref="LoggedNames"/>), null where the
+    /// epoch has none.</summary>
+    public double? Value(EpochRecord record, string name)
+    {
+        ArgumentNullException.ThrowIfNull(record);
+        bool validation = name.StartsWith("val_", StringComparison.Ordinal);
+        string logged = validation ? name[4..] : name;
+        if (logged == "loss") return validation ? record.ValidationLoss : record.TrainLoss;
+        if (logged == MetricName) return validation ? record.ValidationMetric : record.TrainMetric;
+        if (logged == WeightedMetricName) return validation ? record.ValidationWeightedMetric : record.TrainWeightedMetric;
+        throw new ArgumentException($"'{name}' is not logged by this run; it logs {string.Join(", ", LoggedNames)}.", nameof(name));
+    }
+
+    /// <summary>Whether the quantity logged under <paramref name="name"/> improves upwards (an accuracy, weighted or not)
+    /// or downwards (the loss and the errors), as Keras 3's MonitorCallback reads a metric's direction.</summary>
+    public bool Increases(string name)
+    {
+        string logged = name.StartsWith("val_", StringComparison.Ordinal) ? name[4..] : name;
+        if (logged == "loss") return false;
+        if (logged == MetricName) return MetricIncreases;
+        if (WeightedMetricName is not null && logged == WeightedMetricName)
+            // Its name, or weighted_ + its name (no metric string starts with weighted_).
+            return Trainer.IsAccuracyMetric(logged.StartsWith("weighted_", StringComparison.Ordinal) ? logged["weighted_".Length..] : logged);
+        throw new ArgumentException($"'{name}' is not logged by this run; it logs {string.Join(", ", LoggedNames)}.", nameof(name));
     }
 
     public Sequential<float> Model { get; }
@@ -214,7 +266,7 @@ public sealed class TrainingRun
     public bool MetricIncreases { get; }
 
     /// <summary>The names an epoch logs, as Keras' logs dict keys: loss, the metric, and their val_ forms.</summary>
-    public IReadOnlyList<string> LoggedNames => new TrainingHistory { MetricName = MetricName, HasValidation = HasValidation }.LoggedNames;
+    public IReadOnlyList<string> LoggedNames => new TrainingHistory { MetricName = MetricName, HasValidation = HasValidation, WeightedMetricName = WeightedMetricName }.LoggedNames;
 }
 
 /// <summary>Hooks called by the fit loop, in Keras' order: train begin, then per epoch begin and end, then train end.</summary>
@@ -263,6 +315,7 @@ public enum EarlyStoppingMode
 public sealed class EarlyStopping : ITrainingCallback
 {
     private bool? minimize;
+    private TrainingRun? run;
     private double? best;
     private float[]? bestWeights;
     private Sequential<float>? model;
@@ -306,8 +359,8 @@ public sealed class EarlyStopping : ITrainingCallback
             throw new InvalidOperationException(
                 $"EarlyStopping monitors '{Monitor}', which this run does not log; it logs {string.Join(", ", run.LoggedNames)}"
                 + (run.HasValidation ? "." : " (val_ quantities need TrainingOptions.Validation or ValidationSplit)."));
-        string metric = Monitor.StartsWith("val_", StringComparison.Ordinal) ? Monitor[4..] : Monitor;
-        minimize = Mode switch { EarlyStoppingMode.Min => true, EarlyStoppingMode.Max => false, _ => metric == "loss" || !run.MetricIncreases };
+        minimize = Mode switch { EarlyStoppingMode.Min => true, EarlyStoppingMode.Max => false, _ => !run.Increases(Monitor) };
+        this.run = run;
         best = null;
         model = run.Model;
         Wait = 0;
@@ -319,12 +372,7 @@ public sealed class EarlyStopping : ITrainingCallback
     public bool OnEpochEnd(EpochRecord record)
     {
         if (minimize is null) throw new InvalidOperationException("EarlyStopping.OnEpochEnd was called before OnTrainBegin.");
-        double? value = Monitor switch
-        {
-            "loss" => record.TrainLoss,
-            "val_loss" => record.ValidationLoss,
-            _ => Monitor.StartsWith("val_", StringComparison.Ordinal) ? record.ValidationMetric : record.TrainMetric,
-        };
+        double? value = run!.Value(record, Monitor);
         int epoch = record.Epoch;
         if (value is not double current || epoch < StartFromEpoch) return false;
         if (RestoreBestWeights && bestWeights is null) { bestWeights = Trainer.CopyWeights(model!.Parameters, new float[model.ParameterCount]); BestEpoch = epoch; }
@@ -515,12 +563,17 @@ public sealed class Trainer
         bool useMask = options.UseMask ?? train.IsVariableLength;
         var sampler = new BatchSampler(train.Count, options.BatchSize, options.Shuffle);
         (string metricName, MetricKind metricKind) = ResolveMetric(options.Metric, train, loss, model.OutputFeatures, nameof(options.Metric));
-        var history = new TrainingHistory { MetricName = metricName, HasValidation = validation is not null };
+        // Keras' weighted_metrics: logged under its name, or weighted_ + it when metrics= already logs that name
+        // (compile_utils.CompileMetrics.result).
+        (string Name, MetricKind Kind)? weighted = options.WeightedMetric is null ? null
+            : ResolveMetric(options.WeightedMetric, train, loss, model.OutputFeatures, nameof(options.WeightedMetric));
+        string? weightedName = weighted is { } w ? (w.Name == metricName ? "weighted_" + w.Name : w.Name) : null;
+        var history = new TrainingHistory { MetricName = metricName, HasValidation = validation is not null, WeightedMetricName = weightedName };
         var parameters = model.Parameters.ToList();
         float[] lastGood = new float[model.ParameterCount];
         var layerNames = model.Layers.Select(l => l.Name).ToArray();
         int totalEpochs = CompletedEpochs + options.Epochs;
-        var run = new TrainingRun(model, validation is not null, history.MetricName);
+        var run = new TrainingRun(model, validation is not null, history.MetricName, weightedName);
         foreach (ITrainingCallback callback in options.Callbacks) callback.OnTrainBegin(run);
 
         for (int epochIndex = 0; epochIndex < options.Epochs; epochIndex++)
@@ -529,7 +582,7 @@ public sealed class Trainer
             foreach (ITrainingCallback callback in options.Callbacks) callback.OnEpochBegin(epoch, optimizer);
             var watch = Stopwatch.StartNew();
             sampler.StartEpoch(options.Shuffle ? new Random(DeriveSeed(options.Seed, epoch, -1)) : null);
-            double lossSum = 0, metricSum = 0, normSum = 0, normMax = 0;
+            double lossSum = 0, metricSum = 0, normSum = 0, normMax = 0, weightedTotal = 0, weightedCount = 0;
             int seen = 0;
             var batchLosses = new List<double>(sampler.BatchCount);
             var layerMax = new double[layerNames.Length];
@@ -540,8 +593,12 @@ public sealed class Trainer
                 int b = indices.Length;
                 ReadOnlySpan<float> predictions = ForwardBatch(train, indices, useMask, new ForwardContext(true, new Random(DeriveSeed(options.Seed, epoch, batch))));
                 double batchLoss = ComputeLoss(loss, metricKind, train, predictions, b, out double metricSumBatch);
-                if ((classWeight is not null || train.SampleWeights is not null) && double.IsFinite(batchLoss))
-                    batchLoss = WeighSamples(loss, BatchWeights(classWeight, train, indices, predictions.Length), train, predictions, batchLoss);
+                ReadOnlySpan<float> weights = classWeight is not null || train.SampleWeights is not null
+                    ? BatchWeights(classWeight, train, indices, predictions.Length) : default;
+                if (!weights.IsEmpty && double.IsFinite(batchLoss))
+                    batchLoss = WeighSamples(loss, weights, train, predictions, batchLoss);
+                if (weighted is { } weightedMetric)
+                    AddWeightedMetric(weightedMetric.Kind, loss, train, predictions, b, weights, ref weightedTotal, ref weightedCount);
                 if (!double.IsFinite(batchLoss))
                 {
                     RestoreLastGood(parameters, lastGood, batch > 0 || epochIndex > 0);
@@ -574,15 +631,17 @@ public sealed class Trainer
                 batchLosses.Add(batchLoss);
                 options.Progress?.Report(new TrainingProgress(epoch, totalEpochs, batch, sampler.BatchCount, batchLoss, null));
             }
-            double? validationLoss = null, validationMetric = null;
+            double? validationLoss = null, validationMetric = null, validationWeighted = null;
             if (validation is not null)
             {
                 // The validation set's own lengths decide its mask (as Evaluate's default), and the metric is the one
-                // the epoch logs for training, as Keras computes val_ metrics with the compiled ones.
-                (double vl, double vm) = Evaluate(validation, options.Loss, options.BatchSize, options.UseMask ?? validation.IsVariableLength,
-                    options.FromLogits, options.LabelSmoothing, metricName, options.LossFunction);
+                // the epoch logs for training, as Keras computes val_ metrics with the compiled ones. The weighted metric
+                // takes the validation set's own sample weights (class weights are for the training data only).
+                (double vl, double vm, double? vw) = EvaluateCore(validation, options.Loss, options.BatchSize, options.UseMask ?? validation.IsVariableLength,
+                    options.FromLogits, options.LabelSmoothing, metricName, options.LossFunction, weighted?.Name);
                 validationLoss = vl;
                 validationMetric = vm;
+                validationWeighted = vw;
             }
             var record = new EpochRecord
             {
@@ -591,6 +650,8 @@ public sealed class Trainer
                 TrainMetric = MetricResult(metricKind, metricSum, seen),
                 ValidationLoss = validationLoss,
                 ValidationMetric = validationMetric,
+                TrainWeightedMetric = weighted is { } resolved ? WeightedMetricResult(resolved.Kind, weightedTotal, weightedCount) : null,
+                ValidationWeightedMetric = validationWeighted,
                 LearningRate = optimizer.LearningRate,
                 Seconds = watch.Elapsed.TotalSeconds,
                 MaxGradientNorm = normMax,
@@ -620,6 +681,24 @@ public sealed class Trainer
     public (double Loss, double Metric) Evaluate(SequenceDataset data, string? lossName = null, int batchSize = 32, bool? useMask = null, bool? fromLogits = null,
         double labelSmoothing = 0, string? metric = null, ILoss<float>? lossFunction = null)
     {
+        (double loss, double metricValue, _) = EvaluateCore(data, lossName, batchSize, useMask, fromLogits, labelSmoothing, metric, lossFunction, null);
+        return (loss, metricValue);
+    }
+
+    /// <summary>As <see cref="Evaluate"/>, with a weighted metric beside (Keras' <c>compile(weighted_metrics=[...])</c>,
+    /// see <see cref="TrainingOptions.WeightedMetric"/>): Σᵢ wᵢ·mᵢ / Σᵢ wᵢ with the dataset's sample weights (each 1 if it
+    /// carries none), 0 when the weights sum to 0.</summary>
+    public (double Loss, double Metric, double WeightedMetric) EvaluateWeighted(SequenceDataset data, string weightedMetric, string? lossName = null, int batchSize = 32,
+        bool? useMask = null, bool? fromLogits = null, double labelSmoothing = 0, string? metric = null, ILoss<float>? lossFunction = null)
+    {
+        ArgumentNullException.ThrowIfNull(weightedMetric);
+        (double loss, double metricValue, double? weighted) = EvaluateCore(data, lossName, batchSize, useMask, fromLogits, labelSmoothing, metric, lossFunction, weightedMetric);
+        return (loss, metricValue, weighted!.Value);
+    }
+
+    private (double Loss, double Metric, double? WeightedMetric) EvaluateCore(SequenceDataset data, string? lossName, int batchSize, bool? useMask, bool? fromLogits,
+        double labelSmoothing, string? metric, ILoss<float>? lossFunction, string? weightedMetric)
+    {
         ArgumentNullException.ThrowIfNull(data);
         CheckDataset(data, nameof(data));
         if (batchSize <= 0) throw new ArgumentOutOfRangeException(nameof(batchSize), batchSize, "Batch size must be positive.");
@@ -627,21 +706,26 @@ public sealed class Trainer
             throw new ArgumentException($"Evaluate: lossFunction ('{lossFunction.Name}') carries its own options: leave lossName, fromLogits and labelSmoothing unset.", nameof(lossFunction));
         ILoss<float> loss = lossFunction is not null ? CheckLossFunction(lossFunction, data, nameof(lossFunction)) : LossFor(data, lossName, fromLogits, labelSmoothing);
         MetricKind metricKind = ResolveMetric(metric, data, loss, model.OutputFeatures, nameof(metric)).Kind;
+        MetricKind? weightedKind = weightedMetric is null ? null : ResolveMetric(weightedMetric, data, loss, model.OutputFeatures, nameof(weightedMetric)).Kind;
         bool masked = useMask ?? data.IsVariableLength;
         var sampler = new BatchSampler(data.Count, batchSize, shuffle: false);
         sampler.StartEpoch(null);
-        double lossSum = 0, metricSum = 0;
+        double lossSum = 0, metricSum = 0, weightedTotal = 0, weightedCount = 0;
         for (int batch = 0; batch < sampler.BatchCount; batch++)
         {
             ReadOnlySpan<int> indices = sampler.Batch(batch);
             ReadOnlySpan<float> predictions = ForwardBatch(data, indices, masked, ForwardContext.Inference);
             double batchLoss = ComputeLoss(loss, metricKind, data, predictions, indices.Length, out double batchMetricSum);
-            if (data.SampleWeights is not null && double.IsFinite(batchLoss))
-                batchLoss = WeighSamples(loss, BatchWeights(null, data, indices, predictions.Length), data, predictions, batchLoss);
+            ReadOnlySpan<float> weights = data.SampleWeights is not null ? BatchWeights(null, data, indices, predictions.Length) : default;
+            if (!weights.IsEmpty && double.IsFinite(batchLoss))
+                batchLoss = WeighSamples(loss, weights, data, predictions, batchLoss);
+            if (weightedKind is MetricKind kind)
+                AddWeightedMetric(kind, loss, data, predictions, indices.Length, weights, ref weightedTotal, ref weightedCount);
             lossSum += batchLoss * indices.Length;
             metricSum += batchMetricSum;
         }
-        return (lossSum / data.Count, MetricResult(metricKind, metricSum, data.Count));
+        return (lossSum / data.Count, MetricResult(metricKind, metricSum, data.Count),
+            weightedKind is MetricKind resolved ? WeightedMetricResult(resolved, weightedTotal, weightedCount) : null);
     }
 
     /// <summary>Model outputs for every sequence, [N, outputs] (or [N, T, outputs] for sequence outputs), in batches
@@ -690,30 +774,59 @@ public sealed class Trainer
             metricSum = 0;
             return double.NaN;
         }
-        // Each metric is summed per sample (a sample's mean over its elements for the elementwise ones), as Keras' Mean
-        // metrics add per-sample values to their total (MetricResult divides by the count).
+        metricSum = MetricSum(metric, loss, data, predictions, 0, b, predictions.Length / b);
+        return data.Task == TaskKind.Classification
+            ? double.CreateTruncating(loss.Forward(predictions, LossTargets<float>.FromLabels(labels.AsSpan(0, b)), gradient))
+            : double.CreateTruncating(loss.Forward(predictions, LossTargets<float>.FromValues(targets.AsSpan(0, predictions.Length), b), gradient));
+    }
+
+    // The metric summed over rows [first, first + rows) of a batch whose predictions are [B, width]: each sample's value (a
+    // sample's mean over its elements for the elementwise ones), as Keras' Mean metrics add per-sample values to their
+    // total (MetricResult divides by the count).
+    private double MetricSum(MetricKind metric, ILoss<float> loss, SequenceDataset data, ReadOnlySpan<float> predictions, int first, int rows, int width)
+    {
         bool logits = loss is BinaryCrossEntropy<float> { FromLogits: true };
-        int width = predictions.Length / b;
+        ReadOnlySpan<float> rowPredictions = predictions.Slice(first * width, rows * width);
         if (data.Task == TaskKind.Classification)
         {
-            ReadOnlySpan<int> batchLabels = labels.AsSpan(0, b);
-            metricSum = metric == MetricKind.BinaryAccuracy
-                ? Metrics.CountBinaryLabelMatches(predictions, batchLabels, logits)   // one output per sample (ResolveMetric)
-                : Metrics.CountCorrect(predictions, batchLabels);
-            return double.CreateTruncating(loss.Forward(predictions, LossTargets<float>.FromLabels(batchLabels), gradient));
+            ReadOnlySpan<int> rowLabels = labels.AsSpan(first, rows);
+            return metric == MetricKind.BinaryAccuracy
+                ? Metrics.CountBinaryLabelMatches(rowPredictions, rowLabels, logits)   // one output per sample (ResolveMetric)
+                : Metrics.CountCorrect(rowPredictions, rowLabels);
         }
-        ReadOnlySpan<float> batchTargets = targets.AsSpan(0, predictions.Length);
-        metricSum = metric switch
+        ReadOnlySpan<float> rowTargets = targets.AsSpan(first * width, rows * width);
+        return metric switch
         {
-            MetricKind.BinaryAccuracy => (double)Metrics.CountBinaryMatches(predictions, batchTargets, logits) / width,
-            MetricKind.CategoricalAccuracy => Metrics.CountCategoricalMatches(predictions, batchTargets, b),
-            MetricKind.MeanSquaredError or MetricKind.RootMeanSquaredError => Metrics.SumSquaredError(predictions, batchTargets) / width,
-            MetricKind.MeanAbsolutePercentageError => Metrics.SumAbsolutePercentageError(predictions, batchTargets) / width,
-            MetricKind.MeanSquaredLogarithmicError => Metrics.SumSquaredLogarithmicError(predictions, batchTargets) / width,
-            MetricKind.LogCoshError => Metrics.SumLogCoshError(predictions, batchTargets) / width,
-            _ => Metrics.SumAbsoluteError(predictions, batchTargets) / width,
+            MetricKind.BinaryAccuracy => (double)Metrics.CountBinaryMatches(rowPredictions, rowTargets, logits) / width,
+            MetricKind.CategoricalAccuracy => Metrics.CountCategoricalMatches(rowPredictions, rowTargets, rows),
+            MetricKind.MeanSquaredError or MetricKind.RootMeanSquaredError => Metrics.SumSquaredError(rowPredictions, rowTargets) / width,
+            MetricKind.MeanAbsolutePercentageError => Metrics.SumAbsolutePercentageError(rowPredictions, rowTargets) / width,
+            MetricKind.MeanSquaredLogarithmicError => Metrics.SumSquaredLogarithmicError(rowPredictions, rowTargets) / width,
+            MetricKind.LogCoshError => Metrics.SumLogCoshError(rowPredictions, rowTargets) / width,
+            _ => Metrics.SumAbsoluteError(rowPredictions, rowTargets) / width,
         };
-        return double.CreateTruncating(loss.Forward(predictions, LossTargets<float>.FromValues(batchTargets, b), gradient));
+    }
+
+    // Keras' weighted_metrics on one batch: adds Σᵢ wᵢ·mᵢ to total and Σᵢ wᵢ to count (a Mean metric updated with
+    // sample_weight), wᵢ = 1 when there are no weights. Non-finite predictions add nothing (Fit stops on them anyway).
+    private void AddWeightedMetric(MetricKind metric, ILoss<float> loss, SequenceDataset data, ReadOnlySpan<float> predictions, int b,
+        ReadOnlySpan<float> weights, ref double total, ref double count)
+    {
+        if (!NonFiniteCheck.AllFinite(predictions)) return;
+        int width = predictions.Length / b;
+        for (int i = 0; i < b; i++)
+        {
+            double w = weights.IsEmpty ? 1.0 : weights[i];
+            total += w * MetricSum(metric, loss, data, predictions, i, 1, width);
+            count += w;
+        }
+    }
+
+    /// <summary>A weighted metric's result: total / count, 0 when the count is 0 (Keras' divide_no_nan); RMSE the root.</summary>
+    internal static double WeightedMetricResult(MetricKind kind, double total, double count)
+    {
+        double mean = count == 0 ? 0 : total / count;
+        return kind == MetricKind.RootMeanSquaredError ? Math.Sqrt(mean) : mean;
     }
 
     // A batch's sample weights: the dataset's own (Keras' sample_weight), else its classes' (Keras' class_weight, turned

@@ -1,0 +1,160 @@
+using NumLstm.Data;
+using NumLstm.Models;
+using NumLstm.Optimizers;
+using NumLstm.Training;
+
+namespace NumLstm.Tests.Training;
+
+/// <summary>
+/// Keras' <c>compile(weighted_metrics=[...])</c> (<see cref="TrainingOptions.WeightedMetric"/>): a Mean metric updated
+/// with the sample weights, Σᵢ wᵢ·mᵢ / Σᵢ wᵢ (keras/src/metrics/reduction_metrics.py; divide_no_nan), logged under its
+/// name or weighted_ + its name when metrics= logs that name (keras/src/trainers/compile_utils.py, CompileMetrics.result),
+/// with the training set's sample weights or class weights in training and the validation set's own in validation.
+/// </summary>
+public class WeightedMetricTests
+{
+    private static Sequential<float> Model(int outputs = 2) => ModelBuilder.Input(2).Lstm(4).Dense(outputs).Build<float>(seed: 3);
+
+    private static float[] Inputs(int count, int steps, int seed)
+    {
+        var random = new Random(seed);
+        return Enumerable.Range(0, count * steps * 2).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray();
+    }
+
+    private static SequenceDataset Labelled(int count, int steps, int seed = 5)
+        => SequenceDataset.ForClassification(Inputs(count, steps, seed), count, steps, 2, Enumerable.Range(0, count).Select(n => (n * 7 + seed) % 3 == 0 ? 1 : 0).ToArray(), 2);
+
+    private static SequenceDataset Rows(int count, int steps, int seed = 6)
+    {
+        var random = new Random(seed + 50);
+        return SequenceDataset.ForRegression(Inputs(count, steps, seed), count, steps, 2,
+            Enumerable.Range(0, count * 2).Select(_ => (float)(random.NextDouble() * 2 - 1)).ToArray(), 2);
+    }
+
+    private static float[] Spread(int count, int seed = 9)
+    {
+        var random = new Random(seed);
+        return Enumerable.Range(0, count).Select(_ => (float)(random.NextDouble() * 3)).ToArray();
+    }
+
+    // Σ wᵢ·[argmax row i = label i] / Σ wᵢ from the model's predictions.
+    private static double WeightedAccuracyByHand(Sequential<float> model, SequenceDataset data, float[] weights)
+    {
+        float[] logits = new Trainer(model).Predict(data);
+        double total = 0, count = 0;
+        for (int n = 0; n < data.Count; n++)
+        {
+            bool correct = (logits[n * 2 + 1] > logits[n * 2] ? 1 : 0) == data.Labels![n];
+            total += weights[n] * (correct ? 1 : 0);
+            count += weights[n];
+        }
+        return total / count;
+    }
+
+    [Test]
+    public void WithSampleWeights_TheWeightedAccuracy_IsSumOfWeightedHitsOverSumOfWeights_LoggedAsWeightedAccuracy()
+    {
+        float[] weights = Spread(10);
+        SequenceDataset data = Labelled(10, 3).WithSampleWeights(weights);
+        SequenceDataset validation = Labelled(7, 3, seed: 8).WithSampleWeights(Spread(7, seed: 2));
+        Sequential<float> model = Model();
+        double expected = WeightedAccuracyByHand(model, data, weights);
+        var trainer = new Trainer(model, new Sgd<float>(model.Parameters.ToList(), 0.05));
+        TrainingHistory history = trainer.Fit(data, new TrainingOptions { BatchSize = 10, Shuffle = false, WeightedMetric = "accuracy", Validation = validation });
+        Assert.That(history.WeightedMetricName, Is.EqualTo("weighted_accuracy"), "metrics= already logs accuracy (Keras' CompileMetrics.result)");
+        Assert.That(history.LoggedNames, Is.EqualTo(new[] { "loss", "accuracy", "weighted_accuracy", "val_loss", "val_accuracy", "val_weighted_accuracy" }));
+        Assert.That(history.Epochs[0].TrainWeightedMetric, Is.EqualTo(expected).Within(1e-12), "the pre-step predictions, one batch");
+        Assert.That(history.History["weighted_accuracy"], Is.EqualTo(new[] { history.Epochs[0].TrainWeightedMetric!.Value }));
+        double validationExpected = WeightedAccuracyByHand(model, validation, validation.SampleWeights!);
+        Assert.That(history.Epochs[0].ValidationWeightedMetric, Is.EqualTo(validationExpected).Within(1e-12), "the validation set's own weights, after the step");
+        Assert.That(history.History["val_weighted_accuracy"][0], Is.EqualTo(history.Epochs[0].ValidationWeightedMetric));
+        (double loss, double metric, double weighted) = trainer.EvaluateWeighted(validation, "accuracy", batchSize: 3);
+        Assert.That(weighted, Is.EqualTo(validationExpected).Within(1e-12), "EvaluateWeighted, over batches of 3, 3, 1");
+        Assert.That((loss, metric), Is.EqualTo(trainer.Evaluate(validation, batchSize: 3)));
+        Assert.That(Math.Abs(weighted - metric), Is.GreaterThan(1e-3), "the weights change the value on this data");
+    }
+
+    [Test]
+    public void WithoutWeights_TheWeightedMetric_IsTheMetric_AndADifferentNameIsLoggedAsItIs()
+    {
+        SequenceDataset data = Rows(11, 3);
+        var trainer = new Trainer(Model());
+        TrainingHistory history = trainer.Fit(data, new TrainingOptions { Epochs = 2, BatchSize = 4, Seed = 1, Metric = "mse", WeightedMetric = "mae", ValidationSplit = 0.3 });
+        Assert.That(history.WeightedMetricName, Is.EqualTo("mae"));
+        Assert.That(history.LoggedNames, Is.EqualTo(new[] { "loss", "mse", "mae", "val_loss", "val_mse", "val_mae" }));
+        var plain = new Trainer(Model());
+        TrainingHistory reference = plain.Fit(data, new TrainingOptions { Epochs = 2, BatchSize = 4, Seed = 1, Metric = "mae", ValidationSplit = 0.3 });
+        for (int e = 0; e < 2; e++)
+        {
+            Assert.That(history.Epochs[e].TrainWeightedMetric!.Value, Is.EqualTo(reference.Epochs[e].TrainMetric).Within(1e-12 * reference.Epochs[e].TrainMetric), "weights of 1: the unweighted mean");
+            Assert.That(history.Epochs[e].ValidationWeightedMetric!.Value, Is.EqualTo(reference.Epochs[e].ValidationMetric!.Value).Within(1e-12 * reference.Epochs[e].ValidationMetric!.Value));
+        }
+    }
+
+    [Test]
+    public void ClassWeights_WeighTheTrainingValue_ButNotTheValidationValue()
+    {
+        SequenceDataset data = Labelled(12, 3);
+        var classWeight = new Dictionary<int, double> { [0] = 0.25, [1] = 3.0 };
+        Sequential<float> model = Model();
+        double expected = WeightedAccuracyByHand(model, data, data.Labels!.Select(l => (float)classWeight[l]).ToArray());
+        var trainer = new Trainer(model, new Sgd<float>(model.Parameters.ToList(), 0.05));
+        TrainingHistory history = trainer.Fit(data, new TrainingOptions
+        {
+            BatchSize = 12, Shuffle = false, ClassWeight = classWeight, Metric = "sparse_categorical_accuracy", WeightedMetric = "accuracy", ValidationSplit = 0.25,
+        });
+        Assert.That(history.WeightedMetricName, Is.EqualTo("accuracy"), "a name metrics= does not log");
+        // The split keeps the first 9 for training: the hand value over them.
+        SequenceDataset trained = data.Subset(Enumerable.Range(0, 9).ToArray());
+        Assert.That(history.Epochs[0].TrainWeightedMetric, Is.EqualTo(WeightedAccuracyByHand(new Trainer(Model()).Model, trained, trained.Labels!.Select(l => (float)classWeight[l]).ToArray())).Within(1e-12));
+        Assert.That(history.Epochs[0].ValidationWeightedMetric, Is.EqualTo(history.Epochs[0].ValidationMetric), "class weights are for the training data only");
+        Assert.That(expected, Is.Not.NaN);
+    }
+
+    [Test]
+    public void RootMeanSquaredError_IsTheRootOfTheWeightedMean_AndZeroWeightsGiveZero()
+    {
+        float[] weights = Spread(8, seed: 4);
+        SequenceDataset data = Rows(8, 3).WithSampleWeights(weights);
+        var trainer = new Trainer(Model());
+        float[] predictions = trainer.Predict(data);
+        double total = 0, count = 0;
+        for (int n = 0; n < 8; n++)
+        {
+            double squares = 0;
+            for (int j = 0; j < 2; j++) squares += Math.Pow(predictions[n * 2 + j] - data.Targets![n * 2 + j], 2);
+            total += weights[n] * squares / 2;
+            count += weights[n];
+        }
+        Assert.That(trainer.EvaluateWeighted(data, "root_mean_squared_error", batchSize: 3).WeightedMetric, Is.EqualTo(Math.Sqrt(total / count)).Within(1e-6 * Math.Sqrt(total / count)), "float32 per-element errors");
+        Assert.That(trainer.EvaluateWeighted(data.WithSampleWeights(new float[8]), "mae").WeightedMetric, Is.EqualTo(0.0), "Σw = 0: divide_no_nan");
+    }
+
+    [Test]
+    public void EarlyStopping_MonitorsTheWeightedMetric_InItsDirection()
+    {
+        SequenceDataset data = Labelled(16, 3).WithSampleWeights(Spread(16));
+        var stopping = new EarlyStopping("val_weighted_acc", patience: 100);
+        var lowering = new ReduceLearningRateOnPlateau("weighted_acc", patience: 100);
+        TrainingHistory history = new Trainer(Model()).Fit(data, new TrainingOptions
+        {
+            Epochs = 4, BatchSize = 4, Seed = 2, WeightedMetric = "acc", Metric = "acc", ValidationSplit = 0.25, Callbacks = { stopping, lowering },
+        });
+        Assert.That(history.WeightedMetricName, Is.EqualTo("weighted_acc"));
+        double[] monitored = [.. history.History["val_weighted_acc"]];
+        Assert.That(stopping.Best, Is.EqualTo(monitored.Max()), "an accuracy is maximized in Auto mode");
+        Assert.That(stopping.BestEpoch, Is.EqualTo(Array.IndexOf(monitored, monitored.Max())));
+        var e = Assert.Throws<InvalidOperationException>(() => new Trainer(Model()).Fit(data, new TrainingOptions { Callbacks = { new EarlyStopping("weighted_acc") } }))!;
+        Assert.That(e.Message, Does.Contain("does not log"));
+    }
+
+    [Test]
+    public void AnUnknownOrUnfittingName_IsRefused_NamingTheOption()
+    {
+        var unknown = Assert.Throws<ArgumentException>(() => new Trainer(Model()).Fit(Labelled(6, 2), new TrainingOptions { WeightedMetric = "f1" }))!;
+        Assert.That(unknown.Message, Does.Contain("Unknown metric 'f1'"));
+        Assert.That(unknown.ParamName, Is.EqualTo("WeightedMetric"));
+        var unfitting = Assert.Throws<ArgumentException>(() => new Trainer(Model()).Fit(Labelled(6, 2), new TrainingOptions { WeightedMetric = "mae" }))!;
+        Assert.That(unfitting.Message, Does.Contain("Metric 'mae' needs real-valued targets"));
+    }
+}
