@@ -78,6 +78,23 @@ public class SampleWeightTests
     }
 
     [Test]
+    public void AWeightWrittenIntoTheArrayAfterTheCheck_IsRefusedByFitAndEvaluate()
+    {
+        // SampleWeights is the dataset's own array: a negative weight written into it later would train away from the
+        // sequence silently (and NaN would pass for divergence), so Fit and Evaluate check the weights again.
+        SequenceDataset data = Labelled(6, 2).WithSampleWeights([1f, 1f, 1f, 1f, 1f, 1f]);
+        data.SampleWeights![4] = -2f;
+        var fit = Assert.Throws<ArgumentException>(() => new Trainer(Model()).Fit(data, new TrainingOptions { BatchSize = 3 }))!;
+        Assert.That(fit.Message, Does.Contain("train: sampleWeights[4] = -2").And.Contain("finite and ≥ 0"));
+        var validation = Assert.Throws<ArgumentException>(() => new Trainer(Model()).Fit(Labelled(6, 2), new TrainingOptions { BatchSize = 3, Validation = data }))!;
+        Assert.That(validation.Message, Does.Contain("validation: sampleWeights[4] = -2"));
+        data.SampleWeights[4] = float.NaN;
+        var evaluate = Assert.Throws<ArgumentException>(() => new Trainer(Model()).Evaluate(data))!;
+        Assert.That(evaluate.Message, Does.Contain("data: sampleWeights[4] = NaN"));
+        Assert.DoesNotThrow(() => new Trainer(Model()).Predict(data), "Predict reads no weights");
+    }
+
+    [Test]
     public void AWrongCount_IsRefused()
     {
         var e = Assert.Throws<ArgumentException>(() => Labelled(3, 2).WithSampleWeights([1f, 2f]))!;

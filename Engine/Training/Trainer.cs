@@ -773,6 +773,11 @@ public sealed class Trainer
         if (data.Features != model.InputFeatures)
             throw new ArgumentException($"{name}: the model expects {model.InputFeatures} features per step, the dataset has {data.Features}.", name);
         if (!requireTargets) return;
+        // Checked when set, and again here: SampleWeights is the dataset's own array, and a negative weight written into
+        // it later would train away from its sequence silently.
+        if (data.SampleWeights is float[] weights && SequenceDataset.FirstBadWeight(weights) is int bad and >= 0)
+            throw new ArgumentException($"{name}: sampleWeights[{bad}] = {weights[bad].ToString("R", System.Globalization.CultureInfo.InvariantCulture)}: a sample weight must be finite and ≥ 0 "
+                + $"(the dataset's {nameof(SequenceDataset.SampleWeights)} array was changed after {nameof(SequenceDataset.WithSampleWeights)} checked it).", name);
         if (data.Task == TaskKind.Classification && model.OutputFeatures < data.ClassCount)
             throw new ArgumentException($"{name}: {data.ClassCount} classes but the model outputs {model.OutputFeatures} logits.", name);
         if (data.Task == TaskKind.Regression && model.OutputFeatures != data.TargetWidth)
