@@ -228,6 +228,25 @@ public class SampleWeightTests
     }
 
     [Test]
+    public void TheLoggedLoss_OverShuffledUnevenBatches_IsTheWeightedSumOverN()
+    {
+        // Keras' loss tracker is a Mean updated with each batch's Σᵢ wᵢ·lᵢ / B and sample_weight = B: over batches of 4, 4
+        // and 1 (shuffled) the epoch's loss is Σᵢ wᵢ·lᵢ / N, not a mean of the batch losses nor Σᵢ wᵢ·lᵢ / Σᵢ wᵢ. A rate of
+        // 0 keeps the parameters where ByHand scored them.
+        SequenceDataset data = Rows(9, 4).WithSampleWeights(Spread(9, seed: 12));
+        Sequential<float> model = Model(outputs: 2);
+        (double expected, _) = ByHand(model, data);
+        TrainingHistory history = new Trainer(model, new Sgd<float>(model.Parameters.ToList(), 0))
+            .Fit(data, new TrainingOptions { BatchSize = 4, Seed = 5 });
+        EpochRecord epoch = history.Epochs[0];
+        Assert.That(epoch.BatchLosses, Has.Count.EqualTo(3));
+        Assert.That(epoch.TrainLoss, Is.EqualTo(expected).Within(1e-6 * expected));
+        Assert.That(Math.Abs(epoch.BatchLosses.Average() - expected), Is.GreaterThan(1e-4 * expected), "not the batches' plain mean");
+        double byWeights = expected * data.Count / data.SampleWeights!.Sum();
+        Assert.That(Math.Abs(byWeights - expected), Is.GreaterThan(1e-3 * expected), "not divided by Σw");
+    }
+
+    [Test]
     public void Evaluate_OfAWeightedDataset_IsTheWeightedSumOverN_InUnevenBatches_AndTheMetricUnweighted()
     {
         SequenceDataset data = Rows(8, 3).WithSampleWeights(Spread(8, seed: 2));
