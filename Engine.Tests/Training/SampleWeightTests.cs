@@ -274,6 +274,22 @@ public class SampleWeightTests
     }
 
     [Test]
+    public void AWeightedValidationSet_LeavesTheWeightedTrainingBitForBit_TheBuffersSharedWithEvaluate()
+    {
+        // Evaluate (the validation loss) fills the same batch and sample-weight buffers as the training batches, with
+        // other sequences, weights and batch sizes; training must not see any of it.
+        SequenceDataset train = Labelled(23, 4).WithSampleWeights(Spread(23, seed: 21));
+        SequenceDataset validation = Labelled(11, 4, seed: 30).WithSampleWeights(Spread(11, seed: 22));
+        var alone = new Trainer(Model(dropout: 0.2));
+        var validated = new Trainer(Model(dropout: 0.2));
+        TrainingHistory a = alone.Fit(train, new TrainingOptions { Epochs = 3, BatchSize = 6, Seed = 7 });
+        TrainingHistory b = validated.Fit(train, new TrainingOptions { Epochs = 3, BatchSize = 6, Seed = 7, Validation = validation });
+        Assert.That(Weights(validated.Model), Is.EqualTo(Weights(alone.Model)));
+        for (int e = 0; e < 3; e++) Assert.That(b.Epochs[e].BatchLosses, Is.EqualTo(a.Epochs[e].BatchLosses), $"epoch {e}");
+        Assert.That(b.Epochs[2].ValidationLoss, Is.EqualTo(validated.Evaluate(validation, batchSize: 6).Loss));
+    }
+
+    [Test]
     public void AValidationSplit_TakesItsSequencesWeights_AsKerasSplitsSampleWeightWithTheData()
     {
         SequenceDataset data = Rows(16, 3).WithSampleWeights(Spread(16, seed: 5));
