@@ -165,6 +165,20 @@ public class KerasSampleWeightedAnswersTests<T> where T : unmanaged, IFloatingPo
     }
 
     [Test]
+    public void TargetRows_OtherThanTheWeights_AreRefused()
+    {
+        // Six one-hot values given as 3 rows of 2 while 2 weights make the 6 predictions 2 rows of 3: the batch mean and
+        // its gradient would be the 3-row loss's and the weighted rows the 2-row reading's, a mix of two batches.
+        var cce = new CategoricalCrossEntropy<T>(fromLogits: true);
+        LossTargets<T> Targets() => LossTargets<T>.FromValues(Values(1, 0, 0, 1, 1, 0), 3);
+        var e = Assert.Throws<ArgumentException>(() => SampleWeighting.Forward<T>(cce, Values(1, 2, 3, 4, 5, 6), Targets(), [1f, 2f], new T[6]))!;
+        Assert.That(e.Message, Does.Contain("one weight per target row, 3; got 2"));
+        // Rows as many as the weights, or not given (the element-wise losses), are fine.
+        Assert.DoesNotThrow(() => SampleWeighting.Forward<T>(cce, Values(1, 2, 3, 4, 5, 6), Targets(), [1f, 2f, 3f], new T[6]));
+        Assert.DoesNotThrow(() => SampleWeighting.Forward<T>(new MeanSquaredError<T>(), Values(1, 2, 3, 4, 5, 6), LossTargets<T>.FromValues(Values(1, 0, 0, 1, 1, 0)), [1f, 2f], new T[6]));
+    }
+
+    [Test]
     public void WeightsOfOne_GiveTheUnweightedLossAndGradient_BitForBit()
     {
         var cce = new SoftmaxCrossEntropy<T>(fromLogits: true);

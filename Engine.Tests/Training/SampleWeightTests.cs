@@ -78,6 +78,23 @@ public class SampleWeightTests
     }
 
     [Test]
+    public void AWeightWrittenIntoTheArrayAfterTheCheck_IsRefusedByFitAndEvaluate()
+    {
+        // SampleWeights is the dataset's own array: a negative weight written into it later would train away from the
+        // sequence silently (and NaN would pass for divergence), so Fit and Evaluate check the weights again.
+        SequenceDataset data = Labelled(6, 2).WithSampleWeights([1f, 1f, 1f, 1f, 1f, 1f]);
+        data.SampleWeights![4] = -2f;
+        var fit = Assert.Throws<ArgumentException>(() => new Trainer(Model()).Fit(data, new TrainingOptions { BatchSize = 3 }))!;
+        Assert.That(fit.Message, Does.Contain("train: sampleWeights[4] = -2").And.Contain("finite and ≥ 0"));
+        var validation = Assert.Throws<ArgumentException>(() => new Trainer(Model()).Fit(Labelled(6, 2), new TrainingOptions { BatchSize = 3, Validation = data }))!;
+        Assert.That(validation.Message, Does.Contain("validation: sampleWeights[4] = -2"));
+        data.SampleWeights[4] = float.NaN;
+        var evaluate = Assert.Throws<ArgumentException>(() => new Trainer(Model()).Evaluate(data))!;
+        Assert.That(evaluate.Message, Does.Contain("data: sampleWeights[4] = NaN"));
+        Assert.DoesNotThrow(() => new Trainer(Model()).Predict(data), "Predict reads no weights");
+    }
+
+    [Test]
     public void AWrongCount_IsRefused()
     {
         var e = Assert.Throws<ArgumentException>(() => Labelled(3, 2).WithSampleWeights([1f, 2f]))!;
@@ -211,6 +228,25 @@ public class SampleWeightTests
     }
 
     [Test]
+    public void TheLoggedLoss_OverShuffledUnevenBatches_IsTheWeightedSumOverN()
+    {
+        // Keras' loss tracker is a Mean updated with each batch's Σᵢ wᵢ·lᵢ / B and sample_weight = B: over batches of 4, 4
+        // and 1 (shuffled) the epoch's loss is Σᵢ wᵢ·lᵢ / N, not a mean of the batch losses nor Σᵢ wᵢ·lᵢ / Σᵢ wᵢ. A rate of
+        // 0 keeps the parameters where ByHand scored them.
+        SequenceDataset data = Rows(9, 4).WithSampleWeights(Spread(9, seed: 12));
+        Sequential<float> model = Model(outputs: 2);
+        (double expected, _) = ByHand(model, data);
+        TrainingHistory history = new Trainer(model, new Sgd<float>(model.Parameters.ToList(), 0))
+            .Fit(data, new TrainingOptions { BatchSize = 4, Seed = 5 });
+        EpochRecord epoch = history.Epochs[0];
+        Assert.That(epoch.BatchLosses, Has.Count.EqualTo(3));
+        Assert.That(epoch.TrainLoss, Is.EqualTo(expected).Within(1e-6 * expected));
+        Assert.That(Math.Abs(epoch.BatchLosses.Average() - expected), Is.GreaterThan(1e-4 * expected), "not the batches' plain mean");
+        double byWeights = expected * data.Count / data.SampleWeights!.Sum();
+        Assert.That(Math.Abs(byWeights - expected), Is.GreaterThan(1e-3 * expected), "not divided by Σw");
+    }
+
+    [Test]
     public void Evaluate_OfAWeightedDataset_IsTheWeightedSumOverN_InUnevenBatches_AndTheMetricUnweighted()
     {
         SequenceDataset data = Rows(8, 3).WithSampleWeights(Spread(8, seed: 2));
@@ -235,6 +271,22 @@ public class SampleWeightTests
         Assert.That(history.Epochs[0].ValidationLoss, Is.EqualTo(loss));
         Assert.That(history.Epochs[0].ValidationMetric, Is.EqualTo(metric));
         Assert.That(trainer.Evaluate(validation.WithSampleWeights(null), batchSize: 4).Loss, Is.Not.EqualTo(loss));
+    }
+
+    [Test]
+    public void AWeightedValidationSet_LeavesTheWeightedTrainingBitForBit_TheBuffersSharedWithEvaluate()
+    {
+        // Evaluate (the validation loss) fills the same batch and sample-weight buffers as the training batches, with
+        // other sequences, weights and batch sizes; training must not see any of it.
+        SequenceDataset train = Labelled(23, 4).WithSampleWeights(Spread(23, seed: 21));
+        SequenceDataset validation = Labelled(11, 4, seed: 30).WithSampleWeights(Spread(11, seed: 22));
+        var alone = new Trainer(Model(dropout: 0.2));
+        var validated = new Trainer(Model(dropout: 0.2));
+        TrainingHistory a = alone.Fit(train, new TrainingOptions { Epochs = 3, BatchSize = 6, Seed = 7 });
+        TrainingHistory b = validated.Fit(train, new TrainingOptions { Epochs = 3, BatchSize = 6, Seed = 7, Validation = validation });
+        Assert.That(Weights(validated.Model), Is.EqualTo(Weights(alone.Model)));
+        for (int e = 0; e < 3; e++) Assert.That(b.Epochs[e].BatchLosses, Is.EqualTo(a.Epochs[e].BatchLosses), $"epoch {e}");
+        Assert.That(b.Epochs[2].ValidationLoss, Is.EqualTo(validated.Evaluate(validation, batchSize: 6).Loss));
     }
 
     [Test]

@@ -136,7 +136,8 @@ public sealed class SequenceDataset
     /// Optional weight per sequence <c>[N]</c> (Keras' <c>sample_weight</c>, float32 as Keras' floatx): the trainer
     /// multiplies each sequence's loss by it, and <see cref="Training.Trainer.Evaluate"/> and the validation loss of a
     /// dataset carrying weights are weighted too (Keras' <c>validation_data=(x, y, sample_weight)</c>). Finite and ≥ 0.
-    /// Set with <see cref="WithSampleWeights"/>; subsets and splits carry their sequences' weights.
+    /// Set with <see cref="WithSampleWeights"/>; subsets and splits carry their sequences' weights. This is the dataset's
+    /// own array: Fit and Evaluate check it again, so a weight written into it later must be finite and ≥ 0 too.
     /// </summary>
     public float[]? SampleWeights { get; }
 
@@ -151,7 +152,7 @@ public sealed class SequenceDataset
         {
             if (sampleWeights.Length != Count)
                 throw new ArgumentException($"sampleWeights: expected {Count} weights (one per sequence), got {sampleWeights.Length}.", nameof(sampleWeights));
-            int bad = Array.FindIndex(sampleWeights, w => !(w >= 0) || !float.IsFinite(w));
+            int bad = FirstBadWeight(sampleWeights);
             if (bad >= 0)
                 throw new ArgumentOutOfRangeException(nameof(sampleWeights), sampleWeights[bad],
                     $"sampleWeights[{bad}]: a sample weight must be finite and ≥ 0, got {sampleWeights[bad]:R}.");
@@ -159,6 +160,9 @@ public sealed class SequenceDataset
         }
         return new SequenceDataset(X, Count, Steps, Features, Lengths, Task, Labels, ClassCount, Targets, TargetWidth, ClassNames, Groups, sampleWeights);
     }
+
+    /// <summary>The first weight that is negative, NaN or infinite, or −1.</summary>
+    internal static int FirstBadWeight(float[] weights) => Array.FindIndex(weights, w => !(w >= 0) || !float.IsFinite(w));
 
     /// <summary>True when some sequence is shorter than <see cref="Steps"/>.</summary>
     public bool IsVariableLength

@@ -121,7 +121,7 @@ public static class NpyDataset
         if (!(shape.Length == 1 || (shape.Length == 2 && shape[1] == 1)) || shape[0] != data.Count)
             throw new NumLstmFormatException(path, "shape", $"expected sample weights as [N] or [N, 1] with N = {data.Count}, found ({string.Join(", ", shape)}).");
         float[] weights = array.DType is TensorDType.F32 or TensorDType.F64 ? ToFloats(path, array) : array.ToArray<float>();
-        int bad = Array.FindIndex(weights, w => !(w >= 0) || !float.IsFinite(w));
+        int bad = SequenceDataset.FirstBadWeight(weights);
         if (bad >= 0)
             throw new NumLstmFormatException(path, $"sample_weight[{bad}]", $"expected a finite weight ≥ 0, found {weights[bad].ToString(CultureInfo.InvariantCulture)}.");
         return data.WithSampleWeights(weights);

@@ -15,7 +15,7 @@ public static class SampleWeighting
     /// <summary>
     /// Σᵢ wᵢ·lᵢ / B over the B = <paramref name="sampleWeights"/>.Length rows of <paramref name="predictions"/>, and
     /// (unless <paramref name="predictionGradient"/> is empty) its gradient with respect to the predictions, overwritten.
-    /// Each weight must be finite and ≥ 0.
+    /// Each weight must be finite and ≥ 0, and target rows, when given (labels, or values with their row count), must be B.
     /// </summary>
     public static double Forward<T>(ILoss<T> loss, ReadOnlySpan<T> predictions, LossTargets<T> targets, ReadOnlySpan<float> sampleWeights,
         Span<T> predictionGradient) where T : unmanaged, IFloatingPointIeee754<T>
@@ -26,6 +26,10 @@ public static class SampleWeighting
             throw new ArgumentException($"sampleWeights: expected one weight per row of the predictions [B, K]; got {b} weights for {predictions.Length} values.", nameof(sampleWeights));
         if (targets.Kind == LossTargetKind.Labels && targets.Labels.Length != b)
             throw new ArgumentException($"sampleWeights: expected one weight per label, {targets.Labels.Length}; got {b}.", nameof(sampleWeights));
+        // Target rows given (a row-wise loss needs them) must be the weights' rows: else the batch mean and its gradient
+        // would read the batch as those rows and the weighting as B rows of another width.
+        if (targets.Kind == LossTargetKind.Values && targets.Rows != 0 && targets.Rows != b)
+            throw new ArgumentException($"sampleWeights: expected one weight per target row, {targets.Rows}; got {b}.", nameof(sampleWeights));
         for (int i = 0; i < b; i++)
             if (!(sampleWeights[i] >= 0) || !float.IsFinite(sampleWeights[i]))
                 throw new ArgumentOutOfRangeException(nameof(sampleWeights), sampleWeights[i], $"sampleWeights[{i}]: a sample weight must be finite and ≥ 0, got {sampleWeights[i]:R}.");

@@ -98,8 +98,8 @@ public sealed class TrainingOptions
     /// sample's loss, so a batch's loss is Σᵢ wᵢ·lᵢ / B and its gradient Σᵢ wᵢ·∂lᵢ / B (see <see cref="ClassWeights"/> for
     /// how a sample's class is found: its label, or from target rows as Keras does). As in Keras it weights the training
     /// loss only: the logged metric (Keras' <c>metrics=</c>, not <c>weighted_metrics=</c>) and the validation loss and
-    /// metric are not weighted by class (a validation set's own <see cref="SequenceDataset.SampleWeights"/> still weigh
-    /// its loss). Weights must be finite and ≥ 0. Null (default): every sample weighs 1. Not with a training
+    /// metric are not weighted by class (a validation set's own <see cref="SequenceDataset.SampleWeights"/> still weigh its
+    /// loss, as Keras' <c>validation_data=(x, y, sample_weight)</c>). Weights must be finite and ≥ 0. Null (default): every sample weighs 1. Not with a training
     /// set that carries <see cref="SequenceDataset.SampleWeights"/> (Keras 3 refuses class_weight with sample_weight).
     /// </summary>
     public IReadOnlyDictionary<int, double>? ClassWeight { get; init; }
@@ -906,6 +906,11 @@ public sealed class Trainer
         if (data.Features != model.InputFeatures)
             throw new ArgumentException($"{name}: the model expects {model.InputFeatures} features per step, the dataset has {data.Features}.", name);
         if (!requireTargets) return;
+        // Checked when set, and again here: SampleWeights is the dataset's own array, and a negative weight written into
+        // it later would train away from its sequence silently.
+        if (data.SampleWeights is float[] weights && SequenceDataset.FirstBadWeight(weights) is int bad and >= 0)
+            throw new ArgumentException($"{name}: sampleWeights[{bad}] = {weights[bad].ToString("R", System.Globalization.CultureInfo.InvariantCulture)}: a sample weight must be finite and ≥ 0 "
+                + $"(the dataset's {nameof(SequenceDataset.SampleWeights)} array was changed after {nameof(SequenceDataset.WithSampleWeights)} checked it).", name);
         if (data.Task == TaskKind.Classification && model.OutputFeatures < data.ClassCount)
             throw new ArgumentException($"{name}: {data.ClassCount} classes but the model outputs {model.OutputFeatures} logits.", name);
         if (data.Task == TaskKind.Regression && model.OutputFeatures != data.TargetWidth)
