@@ -131,6 +131,38 @@ public class WeightedMetricTests
     }
 
     [Test]
+    public void ANonFinitePrediction_MakesAnErrorNaN_AndCountsItsWeight_NotDroppedWithItsBatch()
+    {
+        // Keras' Mean adds wᵢ·mᵢ for every sample, a NaN one too (reduction_metrics.py): the weighted mae of a set with a
+        // NaN prediction is NaN, as its loss; the batch holding it is not left out of Σw·m and Σw (a finite value over the
+        // other batches would pass for the set's).
+        float[] x = Inputs(6, 3, 1);
+        x[0] = float.NaN;   // sequence 0's first step: its prediction is NaN, the others' are finite
+        var random = new Random(3);
+        float[] targets = Enumerable.Range(0, 12).Select(_ => (float)random.NextDouble()).ToArray();
+        SequenceDataset rows = SequenceDataset.ForRegression(x, 6, 3, 2, targets, 2).WithSampleWeights([1, 2, 3, 1, 1, 1]);
+        var trainer = new Trainer(Model());
+        Assert.That(trainer.Predict(rows).Skip(2).All(float.IsFinite), Is.True, "only sequence 0's prediction is non-finite");
+        (double loss, _, double weighted) = trainer.EvaluateWeighted(rows, "mae", batchSize: 2);
+        Assert.That(loss, Is.NaN);
+        Assert.That(weighted, Is.NaN, "the NaN sample's error in Σw·m, as Keras");
+
+        // An accuracy takes the NaN row as it compares it (argmax: the first index, as NumPy), its weight in Σw.
+        int[] labels = [1, 0, 1, 1, 0, 1];
+        SequenceDataset labelled = SequenceDataset.ForClassification(x, 6, 3, 2, labels, 2).WithSampleWeights([4, 1, 1, 1, 1, 1]);
+        float[] logits = trainer.Predict(labelled);
+        double total = 0, count = 0;
+        for (int n = 0; n < 6; n++)
+        {
+            int predicted = logits[n * 2 + 1] > logits[n * 2] ? 1 : 0;   // NaN > NaN is false: class 0, a miss for label 1
+            total += labelled.SampleWeights![n] * (predicted == labels[n] ? 1 : 0);
+            count += labelled.SampleWeights![n];
+        }
+        Assert.That(trainer.EvaluateWeighted(labelled, "accuracy", batchSize: 2).WeightedMetric, Is.EqualTo(total / count).Within(1e-12),
+            "Σw over all six, the NaN row a miss weighing 4 (not dropped with its batch)");
+    }
+
+    [Test]
     public void EarlyStopping_MonitorsTheWeightedMetric_InItsDirection()
     {
         SequenceDataset data = Labelled(16, 3).WithSampleWeights(Spread(16));

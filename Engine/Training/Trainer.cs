@@ -808,11 +808,12 @@ public sealed class Trainer
     }
 
     // Keras' weighted_metrics on one batch: adds Σᵢ wᵢ·mᵢ to total and Σᵢ wᵢ to count (a Mean metric updated with
-    // sample_weight), wᵢ = 1 when there are no weights. Non-finite predictions add nothing (Fit stops on them anyway).
+    // sample_weight), wᵢ = 1 when there are no weights. Every sample counts, one with a non-finite prediction too (as
+    // Keras': an error's NaN makes the result NaN, an accuracy compares the row as it is); dropping its batch would leave
+    // a finite value over the other batches passing for the set's (Evaluate and the validation do not stop on it).
     private void AddWeightedMetric(MetricKind metric, ILoss<float> loss, SequenceDataset data, ReadOnlySpan<float> predictions, int b,
         ReadOnlySpan<float> weights, ref double total, ref double count)
     {
-        if (!NonFiniteCheck.AllFinite(predictions)) return;
         int width = predictions.Length / b;
         for (int i = 0; i < b; i++)
         {
