@@ -244,7 +244,10 @@ public sealed class TrainingRun
     }
 
     /// <summary>Whether the quantity logged under <paramref name="name"/> improves upwards (an accuracy, weighted or not)
-    /// or downwards (the loss and the errors), as Keras 3's MonitorCallback reads a metric's direction.</summary>
+    /// or downwards (the loss and the errors): Keras 3's MonitorCallback reads the <c>_direction</c> of the metric object
+    /// named so. For <c>weighted_</c> + a name it finds none (the weighted metric object keeps its own name; the prefix is
+    /// only its logs key, CompileMetrics.result) and auto mode raises a ValueError asking for mode='min' or 'max'; here
+    /// that name takes the direction of the metric after the prefix, the one Keras' object has.</summary>
     public bool Increases(string name)
     {
         string logged = name.StartsWith("val_", StringComparison.Ordinal) ? name[4..] : name;
