@@ -97,7 +97,7 @@ public sealed class TrainingOptions
     /// Keras' <c>class_weight</c>: a weight per class id (a class not named weighs 1.0), multiplying each training
     /// sample's loss, so a batch's loss is Σᵢ wᵢ·lᵢ / B and its gradient Σᵢ wᵢ·∂lᵢ / B (see <see cref="ClassWeights"/> for
     /// how a sample's class is found: its label, or from target rows as Keras does). As in Keras it weights the training
-    /// loss only: the logged metric (Keras' <c>metrics=</c>, not <c>weighted_metrics=</c>) and the validation loss and
+    /// loss and the training <see cref="WeightedMetric"/> only: the logged metric (Keras' <c>metrics=</c>, not <c>weighted_metrics=</c>) and the validation loss and
     /// metric are not weighted by class (a validation set's own <see cref="SequenceDataset.SampleWeights"/> still weigh its
     /// loss, as Keras' <c>validation_data=(x, y, sample_weight)</c>). Weights must be finite and ≥ 0. Null (default): every sample weighs 1. Not with a training
     /// set that carries <see cref="SequenceDataset.SampleWeights"/> (Keras 3 refuses class_weight with sample_weight).
