@@ -44,7 +44,10 @@ public sealed class TrainingOptions
     /// own options (<c>new Huber&lt;float&gt;(0.5)</c>, <c>new BinaryCrossEntropy&lt;float&gt;(fromLogits: false, labelSmoothing: 0.1)</c>).
     /// Not with <see cref="Loss"/>, <see cref="FromLogits"/> or <see cref="LabelSmoothing"/>, which the object carries
     /// itself. Its target kind must fit the dataset's, and a cross-entropy on logits after a Softmax or Sigmoid output is
-    /// refused as with <see cref="FromLogits"/>. Used for the validation loss too.
+    /// refused as with <see cref="FromLogits"/>. Used for the validation loss too. Unlike a name (whose
+    /// <see cref="FromLogits"/> defaults from the output layer), an object says itself: the cross-entropies' constructors
+    /// default to <c>fromLogits: true</c> (PyTorch's reading; Keras' loss classes default to from_logits=False), so on a
+    /// Softmax or Sigmoid output build them with <c>fromLogits: false</c> (the default is refused there).
     /// </summary>
     public ILoss<float>? LossFunction { get; init; }
     /// <summary>
