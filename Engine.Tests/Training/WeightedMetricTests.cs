@@ -163,6 +163,27 @@ public class WeightedMetricTests
     }
 
     [Test]
+    public void Evaluate_ANonFinitePrediction_MakesTheErrorMetricNaN_AndTheAccuracyCountsEveryRow()
+    {
+        // The unweighted metric as the weighted one: Keras' Mean adds every sample, so a NaN prediction makes mae NaN
+        // and an accuracy counts the NaN row as a miss; its batch is not summed as 0.
+        float[] x = Inputs(6, 3, 1);
+        x[0] = float.NaN;
+        var random = new Random(3);
+        float[] targets = Enumerable.Range(0, 12).Select(_ => (float)random.NextDouble()).ToArray();
+        var trainer = new Trainer(Model());
+        (double loss, double mae) = trainer.Evaluate(SequenceDataset.ForRegression(x, 6, 3, 2, targets, 2), batchSize: 2);
+        Assert.That(loss, Is.NaN);
+        Assert.That(mae, Is.NaN, "the NaN sample's error is in the mean, as Keras'");
+        int[] labels = [0, 0, 1, 1, 0, 1];
+        SequenceDataset labelled = SequenceDataset.ForClassification(x, 6, 3, 2, labels, 2);
+        float[] logits = trainer.Predict(labelled);
+        int hits = Enumerable.Range(0, 6).Count(n => (logits[n * 2 + 1] > logits[n * 2] ? 1 : 0) == labels[n]);
+        Assert.That(hits, Is.GreaterThan(1), "the other rows of the NaN row's batch can count");
+        Assert.That(trainer.Evaluate(labelled, batchSize: 2).Metric, Is.EqualTo(hits / 6.0).Within(1e-12), "the NaN row (class 0 by the first-max rule, a hit for label 0) and its batch counted");
+    }
+
+    [Test]
     public void EarlyStopping_MonitorsTheWeightedMetric_InItsDirection()
     {
         SequenceDataset data = Labelled(16, 3).WithSampleWeights(Spread(16));

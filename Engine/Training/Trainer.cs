@@ -775,12 +775,11 @@ public sealed class Trainer
         Span<float> gradient = outputGradient.AsSpan(0, predictions.Length);
         // Non-finite outputs make the batch loss NaN whatever the loss (the probability paths would reject them with an
         // ArgumentException about their input), so Fit treats them as what they are: divergence.
-        if (!NonFiniteCheck.AllFinite(predictions))
-        {
-            metricSum = 0;
-            return double.NaN;
-        }
+        // The metric still counts every sample, as Keras' Mean adds each one: an error metric becomes NaN with the loss,
+        // an accuracy takes a NaN row as it compares it (a batch's metric summed as 0 made Evaluate report a finite mae
+        // over the other batches).
         metricSum = MetricSum(metric, loss, data, predictions, 0, b, predictions.Length / b);
+        if (!NonFiniteCheck.AllFinite(predictions)) return double.NaN;
         return data.Task == TaskKind.Classification
             ? double.CreateTruncating(loss.Forward(predictions, LossTargets<float>.FromLabels(labels.AsSpan(0, b)), gradient))
             : double.CreateTruncating(loss.Forward(predictions, LossTargets<float>.FromValues(targets.AsSpan(0, predictions.Length), b), gradient));
