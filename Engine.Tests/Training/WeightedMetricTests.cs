@@ -2,6 +2,7 @@ using NumLstm.Data;
 using NumLstm.Models;
 using NumLstm.Optimizers;
 using NumLstm.Training;
+using NumLstm.Losses;
 
 namespace NumLstm.Tests.Training;
 
@@ -209,5 +210,51 @@ public class WeightedMetricTests
         Assert.That(unknown.ParamName, Is.EqualTo("WeightedMetric"));
         var unfitting = Assert.Throws<ArgumentException>(() => new Trainer(Model()).Fit(Labelled(6, 2), new TrainingOptions { WeightedMetric = "mae" }))!;
         Assert.That(unfitting.Message, Does.Contain("Metric 'mae' needs real-valued targets"));
+    }
+}
+
+/// <summary>
+/// Keras 3's published weighted metric answers (keras/src/metrics/accuracy_metrics_test.py and
+/// regression_metrics_test.py, each test_weighted), through the weighted metric's arithmetic (Σw·m/Σw over one batch), at
+/// each test's atol.
+/// </summary>
+public class KerasWeightedMetricAnswersTests
+{
+    private static double Rows(MetricKind kind, float[] yPred, float[] yTrue, float[] weights, bool logits = false)
+        => Trainer.WeightedMetricOf(kind, logits, yPred, default, yTrue, weights);
+
+    private static double Labels(MetricKind kind, float[] yPred, int[] labels, float[] weights)
+        => Trainer.WeightedMetricOf(kind, false, yPred, labels, default, weights);
+
+    [Test]
+    public void Accuracies_TestWeighted()
+    {
+        // BinaryAccuracyTest.test_weighted: y [[1], [1], [0], [0]], p [[0.98], [1], [0], [0.6]], w [1, 0, 0, 1] → 0.5.
+        Assert.That(Rows(MetricKind.BinaryAccuracy, [0.98f, 1f, 0f, 0.6f], [1, 1, 0, 0], [1, 0, 0, 1]), Is.EqualTo(0.5).Within(1e-3));
+        // CategoricalAccuracyTest.test_weighted: y [[0, 0, 1], [0, 1, 0]], p [[0.1, 0.9, 0.8], [0.05, 0.95, 0]], w [0.7, 0.3] → 0.3.
+        Assert.That(Rows(MetricKind.CategoricalAccuracy, [0.1f, 0.9f, 0.8f, 0.05f, 0.95f, 0f], [0, 0, 1, 0, 1, 0], [0.7f, 0.3f]), Is.EqualTo(0.3).Within(1e-3));
+        // SparseCategoricalAccuracyTest.test_weighted: y [2, 1], p [[0.1, 0.6, 0.3], [0.05, 0.95, 0]], w [0.7, 0.3] → 0.3.
+        Assert.That(Labels(MetricKind.SparseCategoricalAccuracy, [0.1f, 0.6f, 0.3f, 0.05f, 0.95f, 0f], [2, 1], [0.7f, 0.3f]), Is.EqualTo(0.3).Within(1e-3));
+    }
+
+    // regression_metrics_test.py's common 4×5 data and weights [1.0, 1.5, 2.0, 2.5].
+    private static readonly float[] YTrue = [0, 1, 0, 1, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 1];
+    private static readonly float[] YPred = [0, 0, 1, 1, 0, 1, 1, 1, 1, 1, 0, 1, 0, 1, 0, 1, 1, 1, 1, 1];
+    private static readonly float[] Weights = [1.0f, 1.5f, 2.0f, 2.5f];
+
+    [Test]
+    public void ErrorMetrics_TestWeighted()
+    {
+        Assert.That(Rows(MetricKind.MeanSquaredError, YPred, YTrue, Weights), Is.EqualTo(0.54285).Within(1e-5), "MeanSquaredErrorTest");
+        Assert.That(Rows(MetricKind.MeanAbsoluteError, YPred, YTrue, Weights), Is.EqualTo(0.54285).Within(1e-5), "MeanAbsoluteErrorTest");
+        Assert.That(Rows(MetricKind.MeanAbsolutePercentageError, YPred, YTrue, Weights), Is.EqualTo(40e7).Within(1e-5 + 1e-6 * 40e7), "MeanAbsolutePercentageErrorTest (rtol 1e-6)");
+        Assert.That(Rows(MetricKind.MeanSquaredLogarithmicError, YPred, YTrue, Weights), Is.EqualTo(0.26082).Within(1e-5), "MeanSquaredLogarithmicErrorTest");
+        // RootMeanSquaredErrorTest.test_weighted: y [2, 4, 6, 8], p [1, 3, 2, 3], w [0, 1, 0, 1] → √13.
+        Assert.That(Rows(MetricKind.RootMeanSquaredError, [1, 3, 2, 3], [2, 4, 6, 8], [0, 1, 0, 1]), Is.EqualTo(Math.Sqrt(13)).Within(1e-3), "RootMeanSquaredErrorTest");
+        // LogCoshErrorTest.test_weighted: Σ w·log cosh(e) over the elements / Σ of the broadcast weights.
+        float[] yTrue = [1, 9, 2, -5, -2, 6], yPred = [4, 8, 12, 8, 1, 3];
+        double[] rowWeight = [1.2, 1.2, 1.2, 3.4, 3.4, 3.4];
+        double expected = Enumerable.Range(0, 6).Sum(k => rowWeight[k] * Math.Log((Math.Exp(yPred[k] - yTrue[k]) + Math.Exp(yTrue[k] - yPred[k])) / 2)) / rowWeight.Sum();
+        Assert.That(Rows(MetricKind.LogCoshError, yPred, yTrue, [1.2f, 3.4f]), Is.EqualTo(expected).Within(1e-3), "LogCoshErrorTest");
     }
 }

@@ -789,17 +789,22 @@ public sealed class Trainer
     // sample's mean over its elements for the elementwise ones), as Keras' Mean metrics add per-sample values to their
     // total (MetricResult divides by the count).
     private double MetricSum(MetricKind metric, ILoss<float> loss, SequenceDataset data, ReadOnlySpan<float> predictions, int first, int rows, int width)
+        => MetricSum(metric, loss is BinaryCrossEntropy<float> { FromLogits: true }, predictions, data.Task == TaskKind.Classification ? labels : default,
+            data.Task == TaskKind.Classification ? default : targets, first, rows, width);
+
+    // The same over caller-given rows: class labels [B] (non-empty for a classification batch) or target rows [B, width].
+    internal static double MetricSum(MetricKind metric, bool logits, ReadOnlySpan<float> predictions, ReadOnlySpan<int> labels, ReadOnlySpan<float> targets,
+        int first, int rows, int width)
     {
-        bool logits = loss is BinaryCrossEntropy<float> { FromLogits: true };
         ReadOnlySpan<float> rowPredictions = predictions.Slice(first * width, rows * width);
-        if (data.Task == TaskKind.Classification)
+        if (!labels.IsEmpty)
         {
-            ReadOnlySpan<int> rowLabels = labels.AsSpan(first, rows);
+            ReadOnlySpan<int> rowLabels = labels.Slice(first, rows);
             return metric == MetricKind.BinaryAccuracy
                 ? Metrics.CountBinaryLabelMatches(rowPredictions, rowLabels, logits)   // one output per sample (ResolveMetric)
                 : Metrics.CountCorrect(rowPredictions, rowLabels);
         }
-        ReadOnlySpan<float> rowTargets = targets.AsSpan(first * width, rows * width);
+        ReadOnlySpan<float> rowTargets = targets.Slice(first * width, rows * width);
         return metric switch
         {
             MetricKind.BinaryAccuracy => (double)Metrics.CountBinaryMatches(rowPredictions, rowTargets, logits) / width,
@@ -826,6 +831,21 @@ public sealed class Trainer
             total += w * MetricSum(metric, loss, data, predictions, i, 1, width);
             count += w;
         }
+    }
+
+    /// <summary>Σᵢ wᵢ·mᵢ / Σᵢ wᵢ of a metric over rows given by the caller (the weighted metric's arithmetic on one batch;
+    /// Keras' metric objects called with sample_weight): labels [B] or target rows [B, width].</summary>
+    internal static double WeightedMetricOf(MetricKind metric, bool logits, ReadOnlySpan<float> predictions, ReadOnlySpan<int> labels, ReadOnlySpan<float> targets,
+        ReadOnlySpan<float> weights)
+    {
+        int b = weights.Length, width = predictions.Length / b;
+        double total = 0, count = 0;
+        for (int i = 0; i < b; i++)
+        {
+            total += weights[i] * MetricSum(metric, logits, predictions, labels, targets, i, 1, width);
+            count += weights[i];
+        }
+        return WeightedMetricResult(metric, total, count);
     }
 
     /// <summary>A weighted metric's result: total / count, 0 when the count is 0 (Keras' divide_no_nan); RMSE the root.</summary>
