@@ -589,6 +589,8 @@ public sealed class Trainer
             var watch = Stopwatch.StartNew();
             sampler.StartEpoch(options.Shuffle ? new Random(DeriveSeed(options.Seed, epoch, -1)) : null);
             double lossSum = 0, metricSum = 0, normSum = 0, normMax = 0, weightedTotal = 0, weightedCount = 0;
+            R2ScoreState? r2 = metricKind == MetricKind.R2Score ? new R2ScoreState(model.OutputFeatures) : null;
+            R2ScoreState? weightedR2 = weighted?.Kind == MetricKind.R2Score ? new R2ScoreState(model.OutputFeatures) : null;
             int seen = 0;
             var batchLosses = new List<double>(sampler.BatchCount);
             var layerMax = new double[layerNames.Length];
@@ -603,7 +605,9 @@ public sealed class Trainer
                     ? BatchWeights(classWeight, train, indices, predictions.Length) : default;
                 if (!weights.IsEmpty && double.IsFinite(batchLoss))
                     batchLoss = WeighSamples(loss, weights, train, predictions, batchLoss);
-                if (weighted is { } weightedMetric)
+                r2?.Add(predictions, targets.AsSpan(0, predictions.Length), default);
+                if (weightedR2 is not null) weightedR2.Add(predictions, targets.AsSpan(0, predictions.Length), weights);
+                else if (weighted is { } weightedMetric)
                     AddWeightedMetric(weightedMetric.Kind, loss, train, predictions, b, weights, ref weightedTotal, ref weightedCount);
                 if (!double.IsFinite(batchLoss))
                 {
@@ -653,10 +657,10 @@ public sealed class Trainer
             {
                 Epoch = epoch,
                 TrainLoss = lossSum / Math.Max(seen, 1),
-                TrainMetric = MetricResult(metricKind, metricSum, seen),
+                TrainMetric = r2?.Result() ?? MetricResult(metricKind, metricSum, seen),
                 ValidationLoss = validationLoss,
                 ValidationMetric = validationMetric,
-                TrainWeightedMetric = weighted is { } resolved ? WeightedMetricResult(resolved.Kind, weightedTotal, weightedCount) : null,
+                TrainWeightedMetric = weightedR2?.Result() ?? (weighted is { } resolved ? WeightedMetricResult(resolved.Kind, weightedTotal, weightedCount) : null),
                 ValidationWeightedMetric = validationWeighted,
                 LearningRate = optimizer.LearningRate,
                 Seconds = watch.Elapsed.TotalSeconds,
@@ -717,6 +721,8 @@ public sealed class Trainer
         var sampler = new BatchSampler(data.Count, batchSize, shuffle: false);
         sampler.StartEpoch(null);
         double lossSum = 0, metricSum = 0, weightedTotal = 0, weightedCount = 0;
+        R2ScoreState? r2 = metricKind == MetricKind.R2Score ? new R2ScoreState(model.OutputFeatures) : null;
+        R2ScoreState? weightedR2 = weightedKind == MetricKind.R2Score ? new R2ScoreState(model.OutputFeatures) : null;
         for (int batch = 0; batch < sampler.BatchCount; batch++)
         {
             ReadOnlySpan<int> indices = sampler.Batch(batch);
@@ -725,13 +731,15 @@ public sealed class Trainer
             ReadOnlySpan<float> weights = data.SampleWeights is not null ? BatchWeights(null, data, indices, predictions.Length) : default;
             if (!weights.IsEmpty && double.IsFinite(batchLoss))
                 batchLoss = WeighSamples(loss, weights, data, predictions, batchLoss);
-            if (weightedKind is MetricKind kind)
+            r2?.Add(predictions, targets.AsSpan(0, predictions.Length), default);
+            if (weightedR2 is not null) weightedR2.Add(predictions, targets.AsSpan(0, predictions.Length), weights);
+            else if (weightedKind is MetricKind kind)
                 AddWeightedMetric(kind, loss, data, predictions, indices.Length, weights, ref weightedTotal, ref weightedCount);
             lossSum += batchLoss * indices.Length;
             metricSum += batchMetricSum;
         }
-        return (lossSum / data.Count, MetricResult(metricKind, metricSum, data.Count),
-            weightedKind is MetricKind resolved ? WeightedMetricResult(resolved, weightedTotal, weightedCount) : null);
+        return (lossSum / data.Count, r2?.Result() ?? MetricResult(metricKind, metricSum, data.Count),
+            weightedR2?.Result() ?? (weightedKind is MetricKind resolved ? WeightedMetricResult(resolved, weightedTotal, weightedCount) : null));
     }
 
     /// <summary>Model outputs for every sequence, [N, outputs] (or [N, T, outputs] for sequence outputs), in batches
@@ -813,6 +821,7 @@ public sealed class Trainer
             MetricKind.MeanAbsolutePercentageError => Metrics.SumAbsolutePercentageError(rowPredictions, rowTargets) / width,
             MetricKind.MeanSquaredLogarithmicError => Metrics.SumSquaredLogarithmicError(rowPredictions, rowTargets) / width,
             MetricKind.LogCoshError => Metrics.SumLogCoshError(rowPredictions, rowTargets) / width,
+            MetricKind.R2Score => 0,   // not a sum of per-sample values: R2ScoreState keeps its sums
             _ => Metrics.SumAbsoluteError(rowPredictions, rowTargets) / width,
         };
     }
@@ -839,6 +848,12 @@ public sealed class Trainer
         ReadOnlySpan<float> weights)
     {
         int b = weights.Length, width = predictions.Length / b;
+        if (metric == MetricKind.R2Score)
+        {
+            var r2 = new R2ScoreState(width);
+            r2.Add(predictions, targets, weights);
+            return r2.Result();
+        }
         double total = 0, count = 0;
         for (int i = 0; i < b; i++)
         {
@@ -1021,6 +1036,7 @@ public sealed class Trainer
         "mape", "MAPE", "mean_absolute_percentage_error", "MeanAbsolutePercentageError",
         "msle", "MSLE", "mean_squared_logarithmic_error", "MeanSquaredLogarithmicError",
         "log_cosh_error", "LogCoshError",
+        "r2_score", "R2Score",
     ];
 
     // The exact keys (case-sensitive, as Keras' dictionary lookup) of every metric but the shape-resolved accuracy.
@@ -1039,16 +1055,19 @@ public sealed class Trainer
         ["msle"] = MetricKind.MeanSquaredLogarithmicError, ["MSLE"] = MetricKind.MeanSquaredLogarithmicError,
         ["mean_squared_logarithmic_error"] = MetricKind.MeanSquaredLogarithmicError, ["MeanSquaredLogarithmicError"] = MetricKind.MeanSquaredLogarithmicError,
         ["log_cosh_error"] = MetricKind.LogCoshError, ["LogCoshError"] = MetricKind.LogCoshError,
+        ["r2_score"] = MetricKind.R2Score, ["R2Score"] = MetricKind.R2Score,
     };
 
     /// <summary>Keras' <c>str(identifier).lower() in ["accuracy", "acc"]</c> (compile_utils.get_metric).</summary>
     private static bool IsShapeResolvedAccuracy(string name)
         => name.Equals("accuracy", StringComparison.OrdinalIgnoreCase) || name.Equals("acc", StringComparison.OrdinalIgnoreCase);
 
-    /// <summary>Whether a metric name is one of the accuracies (Keras' <c>_direction = "up"</c>); the errors improve downwards.</summary>
+    /// <summary>Whether a metric improves upwards (Keras' <c>_direction = "up"</c>: the accuracies and R2Score); the errors
+    /// improve downwards.</summary>
     internal static bool IsAccuracyMetric(string name)
         => IsShapeResolvedAccuracy(name)
-            || (MetricKeys.TryGetValue(name, out MetricKind kind) && kind is MetricKind.BinaryAccuracy or MetricKind.CategoricalAccuracy or MetricKind.SparseCategoricalAccuracy);
+            || (MetricKeys.TryGetValue(name, out MetricKind kind)
+                && kind is MetricKind.BinaryAccuracy or MetricKind.CategoricalAccuracy or MetricKind.SparseCategoricalAccuracy or MetricKind.R2Score);
 
     // What Fit and Evaluate report beside the loss. By default accuracy with class labels and the cross-entropy losses
     // (what a Keras user compiles with metrics=["accuracy"]), MAE with the regression losses. "accuracy" and "acc" are resolved by
@@ -1071,7 +1090,7 @@ public sealed class Trainer
             MetricKind.CategoricalAccuracy when labels => "needs one-hot target rows, but the dataset has class labels (use sparse_categorical_accuracy or accuracy)",
             MetricKind.BinaryAccuracy when labels && outputWidth != 1 => $"compares each output with a 0/1 target, but the dataset has class labels and the model {outputWidth} outputs per sequence (use accuracy)",
             MetricKind.MeanAbsoluteError or MetricKind.MeanSquaredError or MetricKind.RootMeanSquaredError or MetricKind.MeanAbsolutePercentageError
-                or MetricKind.MeanSquaredLogarithmicError or MetricKind.LogCoshError when labels => "needs real-valued targets, but the dataset has class labels",
+                or MetricKind.MeanSquaredLogarithmicError or MetricKind.LogCoshError or MetricKind.R2Score when labels => "needs real-valued targets, but the dataset has class labels",
             _ => null,
         };
         if (refusal is not null) throw new ArgumentException($"Metric '{name}' {refusal}.", argument);
@@ -1121,4 +1140,7 @@ internal enum MetricKind
     MeanSquaredLogarithmicError,
     /// <summary>Per element log cosh(p − y); each sample's mean (Keras LogCoshError).</summary>
     LogCoshError,
+    /// <summary>1 − residual / total sum of squares per output column over the whole epoch or set, averaged over the
+    /// columns (Keras R2Score with its defaults; <see cref="R2ScoreState"/>). Not a mean of per-sample values.</summary>
+    R2Score,
 }
