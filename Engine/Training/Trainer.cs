@@ -246,7 +246,7 @@ public sealed class TrainingRun
         throw new ArgumentException($"'{name}' is not logged by this run; it logs {string.Join(", ", LoggedNames)}.", nameof(name));
     }
 
-    /// <summary>Whether the quantity logged under <paramref name="name"/> improves upwards (an accuracy, weighted or not)
+    /// <summary>Whether the quantity logged under <paramref name="name"/> improves upwards (an accuracy or R², weighted or not)
     /// or downwards (the loss and the errors): Keras 3's MonitorCallback reads the <c>_direction</c> of the metric object
     /// named so. For <c>weighted_</c> + a name it finds none (the weighted metric object keeps its own name; the prefix is
     /// only its logs key, CompileMetrics.result) and auto mode raises a ValueError asking for mode='min' or 'max'; here
@@ -267,7 +267,7 @@ public sealed class TrainingRun
     public bool HasValidation { get; }
     /// <summary>The metric each epoch logs (<see cref="TrainingOptions.Metric"/>; by default <c>accuracy</c> or <c>mae</c>).</summary>
     public string MetricName { get; }
-    /// <summary>Whether the metric improves upwards (the accuracies, Keras' <c>_direction = "up"</c>) or downwards (the
+    /// <summary>Whether the metric improves upwards (the accuracies and R², Keras' <c>_direction = "up"</c>) or downwards (the
     /// errors), which <see cref="EarlyStoppingMode.Auto"/> follows as Keras 3's MonitorCallback reads the metric's direction.</summary>
     public bool MetricIncreases { get; }
 
