@@ -588,9 +588,9 @@ public sealed class Trainer
             foreach (ITrainingCallback callback in options.Callbacks) callback.OnEpochBegin(epoch, optimizer);
             var watch = Stopwatch.StartNew();
             sampler.StartEpoch(options.Shuffle ? new Random(DeriveSeed(options.Seed, epoch, -1)) : null);
-            double lossSum = 0, metricSum = 0, normSum = 0, normMax = 0, weightedTotal = 0, weightedCount = 0;
-            R2ScoreState? r2 = metricKind == MetricKind.R2Score ? new R2ScoreState(model.OutputFeatures) : null;
-            R2ScoreState? weightedR2 = weighted?.Kind == MetricKind.R2Score ? new R2ScoreState(model.OutputFeatures) : null;
+            double lossSum = 0, normSum = 0, normMax = 0;
+            MetricState metricState = NewMetricState(metricKind, loss);
+            MetricState? weightedState = weighted is { } w0 ? NewMetricState(w0.Kind, loss) : null;
             int seen = 0;
             var batchLosses = new List<double>(sampler.BatchCount);
             var layerMax = new double[layerNames.Length];
@@ -600,15 +600,12 @@ public sealed class Trainer
                 ReadOnlySpan<int> indices = sampler.Batch(batch);
                 int b = indices.Length;
                 ReadOnlySpan<float> predictions = ForwardBatch(train, indices, useMask, new ForwardContext(true, new Random(DeriveSeed(options.Seed, epoch, batch))));
-                double batchLoss = ComputeLoss(loss, metricKind, train, predictions, b, out double metricSumBatch);
+                double batchLoss = ComputeLoss(loss, train, predictions, b);
                 ReadOnlySpan<float> weights = classWeight is not null || train.SampleWeights is not null
                     ? BatchWeights(classWeight, train, indices, predictions.Length) : default;
                 if (!weights.IsEmpty && double.IsFinite(batchLoss))
                     batchLoss = WeighSamples(loss, weights, train, predictions, batchLoss);
-                r2?.Add(predictions, targets.AsSpan(0, predictions.Length), default);
-                if (weightedR2 is not null) weightedR2.Add(predictions, targets.AsSpan(0, predictions.Length), weights);
-                else if (weighted is { } weightedMetric)
-                    AddWeightedMetric(weightedMetric.Kind, loss, train, predictions, b, weights, ref weightedTotal, ref weightedCount);
+                AddToMetrics(metricState, weightedState, train, predictions, b, weights);
                 if (!double.IsFinite(batchLoss))
                 {
                     RestoreLastGood(parameters, lastGood, batch > 0 || epochIndex > 0);
@@ -634,7 +631,6 @@ public sealed class Trainer
                 optimizer.Step();
 
                 lossSum += batchLoss * b;
-                metricSum += metricSumBatch;
                 seen += b;
                 normSum += globalNorm;
                 normMax = Math.Max(normMax, globalNorm);
@@ -657,10 +653,10 @@ public sealed class Trainer
             {
                 Epoch = epoch,
                 TrainLoss = lossSum / Math.Max(seen, 1),
-                TrainMetric = r2?.Result() ?? MetricResult(metricKind, metricSum, seen),
+                TrainMetric = metricState.Result(),
                 ValidationLoss = validationLoss,
                 ValidationMetric = validationMetric,
-                TrainWeightedMetric = weightedR2?.Result() ?? (weighted is { } resolved ? WeightedMetricResult(resolved.Kind, weightedTotal, weightedCount) : null),
+                TrainWeightedMetric = weightedState?.Result(),
                 ValidationWeightedMetric = validationWeighted,
                 LearningRate = optimizer.LearningRate,
                 Seconds = watch.Elapsed.TotalSeconds,
@@ -720,26 +716,21 @@ public sealed class Trainer
         bool masked = useMask ?? data.IsVariableLength;
         var sampler = new BatchSampler(data.Count, batchSize, shuffle: false);
         sampler.StartEpoch(null);
-        double lossSum = 0, metricSum = 0, weightedTotal = 0, weightedCount = 0;
-        R2ScoreState? r2 = metricKind == MetricKind.R2Score ? new R2ScoreState(model.OutputFeatures) : null;
-        R2ScoreState? weightedR2 = weightedKind == MetricKind.R2Score ? new R2ScoreState(model.OutputFeatures) : null;
+        double lossSum = 0;
+        MetricState metricState = NewMetricState(metricKind, loss);
+        MetricState? weightedState = weightedKind is MetricKind kind ? NewMetricState(kind, loss) : null;
         for (int batch = 0; batch < sampler.BatchCount; batch++)
         {
             ReadOnlySpan<int> indices = sampler.Batch(batch);
             ReadOnlySpan<float> predictions = ForwardBatch(data, indices, masked, ForwardContext.Inference);
-            double batchLoss = ComputeLoss(loss, metricKind, data, predictions, indices.Length, out double batchMetricSum);
+            double batchLoss = ComputeLoss(loss, data, predictions, indices.Length);
             ReadOnlySpan<float> weights = data.SampleWeights is not null ? BatchWeights(null, data, indices, predictions.Length) : default;
             if (!weights.IsEmpty && double.IsFinite(batchLoss))
                 batchLoss = WeighSamples(loss, weights, data, predictions, batchLoss);
-            r2?.Add(predictions, targets.AsSpan(0, predictions.Length), default);
-            if (weightedR2 is not null) weightedR2.Add(predictions, targets.AsSpan(0, predictions.Length), weights);
-            else if (weightedKind is MetricKind kind)
-                AddWeightedMetric(kind, loss, data, predictions, indices.Length, weights, ref weightedTotal, ref weightedCount);
+            AddToMetrics(metricState, weightedState, data, predictions, indices.Length, weights);
             lossSum += batchLoss * indices.Length;
-            metricSum += batchMetricSum;
         }
-        return (lossSum / data.Count, r2?.Result() ?? MetricResult(metricKind, metricSum, data.Count),
-            weightedR2?.Result() ?? (weightedKind is MetricKind resolved ? WeightedMetricResult(resolved, weightedTotal, weightedCount) : null));
+        return (lossSum / data.Count, metricState.Result(), weightedState?.Result());
     }
 
     /// <summary>Model outputs for every sequence, [N, outputs] (or [N, T, outputs] for sequence outputs), in batches
@@ -778,96 +769,39 @@ public sealed class Trainer
         return model.Forward(new SequenceBatch<float>(xBatch, b, time, useMask ? maskBatch : default), cache, context);
     }
 
-    private double ComputeLoss(ILoss<float> loss, MetricKind metric, SequenceDataset data, ReadOnlySpan<float> predictions, int b, out double metricSum)
+    private double ComputeLoss(ILoss<float> loss, SequenceDataset data, ReadOnlySpan<float> predictions, int b)
     {
-        Span<float> gradient = outputGradient.AsSpan(0, predictions.Length);
         // Non-finite outputs make the batch loss NaN whatever the loss (the probability paths would reject them with an
         // ArgumentException about their input), so Fit treats them as what they are: divergence.
-        // The metric still counts every sample, as Keras' Mean adds each one: an error metric becomes NaN with the loss,
-        // an accuracy takes a NaN row as it compares it (a batch's metric summed as 0 made Evaluate report a finite mae
-        // over the other batches).
-        metricSum = MetricSum(metric, loss, data, predictions, 0, b, predictions.Length / b);
         if (!NonFiniteCheck.AllFinite(predictions)) return double.NaN;
+        Span<float> gradient = outputGradient.AsSpan(0, predictions.Length);
         return data.Task == TaskKind.Classification
             ? double.CreateTruncating(loss.Forward(predictions, LossTargets<float>.FromLabels(labels.AsSpan(0, b)), gradient))
             : double.CreateTruncating(loss.Forward(predictions, LossTargets<float>.FromValues(targets.AsSpan(0, predictions.Length), b), gradient));
     }
 
-    // The metric summed over rows [first, first + rows) of a batch whose predictions are [B, width]: each sample's value (a
-    // sample's mean over its elements for the elementwise ones), as Keras' Mean metrics add per-sample values to their
-    // total (MetricResult divides by the count).
-    private double MetricSum(MetricKind metric, ILoss<float> loss, SequenceDataset data, ReadOnlySpan<float> predictions, int first, int rows, int width)
-        => MetricSum(metric, loss is BinaryCrossEntropy<float> { FromLogits: true }, predictions, data.Task == TaskKind.Classification ? labels : default,
-            data.Task == TaskKind.Classification ? default : targets, first, rows, width);
+    private MetricState NewMetricState(MetricKind kind, ILoss<float> loss)
+        => new(kind, loss is BinaryCrossEntropy<float> { FromLogits: true }, model.OutputFeatures);
 
-    // The same over caller-given rows: class labels [B] (non-empty for a classification batch) or target rows [B, width].
-    internal static double MetricSum(MetricKind metric, bool logits, ReadOnlySpan<float> predictions, ReadOnlySpan<int> labels, ReadOnlySpan<float> targets,
-        int first, int rows, int width)
+    // The batch into the metric (Keras' metrics=, no weights) and the weighted metric (weighted_metrics=, the batch's
+    // class or sample weights, 1 each without them). Every sample counts, a non-finite prediction too (MetricState).
+    private void AddToMetrics(MetricState metric, MetricState? weighted, SequenceDataset data, ReadOnlySpan<float> predictions, int b, ReadOnlySpan<float> weights)
     {
-        ReadOnlySpan<float> rowPredictions = predictions.Slice(first * width, rows * width);
-        if (!labels.IsEmpty)
-        {
-            ReadOnlySpan<int> rowLabels = labels.Slice(first, rows);
-            return metric == MetricKind.BinaryAccuracy
-                ? Metrics.CountBinaryLabelMatches(rowPredictions, rowLabels, logits)   // one output per sample (ResolveMetric)
-                : Metrics.CountCorrect(rowPredictions, rowLabels);
-        }
-        ReadOnlySpan<float> rowTargets = targets.Slice(first * width, rows * width);
-        return metric switch
-        {
-            MetricKind.BinaryAccuracy => (double)Metrics.CountBinaryMatches(rowPredictions, rowTargets, logits) / width,
-            MetricKind.CategoricalAccuracy => Metrics.CountCategoricalMatches(rowPredictions, rowTargets, rows),
-            MetricKind.MeanSquaredError or MetricKind.RootMeanSquaredError => Metrics.SumSquaredError(rowPredictions, rowTargets) / width,
-            MetricKind.MeanAbsolutePercentageError => Metrics.SumAbsolutePercentageError(rowPredictions, rowTargets) / width,
-            MetricKind.MeanSquaredLogarithmicError => Metrics.SumSquaredLogarithmicError(rowPredictions, rowTargets) / width,
-            MetricKind.LogCoshError => Metrics.SumLogCoshError(rowPredictions, rowTargets) / width,
-            MetricKind.R2Score => 0,   // not a sum of per-sample values: R2ScoreState keeps its sums
-            _ => Metrics.SumAbsoluteError(rowPredictions, rowTargets) / width,
-        };
+        bool classification = data.Task == TaskKind.Classification;
+        ReadOnlySpan<int> batchLabels = classification ? labels.AsSpan(0, b) : default;
+        ReadOnlySpan<float> batchTargets = classification ? default : targets.AsSpan(0, predictions.Length);
+        metric.Add(predictions, batchLabels, batchTargets, b, default);
+        weighted?.Add(predictions, batchLabels, batchTargets, b, weights);
     }
 
-    // Keras' weighted_metrics on one batch: adds Σᵢ wᵢ·mᵢ to total and Σᵢ wᵢ to count (a Mean metric updated with
-    // sample_weight), wᵢ = 1 when there are no weights. Every sample counts, one with a non-finite prediction too (as
-    // Keras': an error's NaN makes the result NaN, an accuracy compares the row as it is); dropping its batch would leave
-    // a finite value over the other batches passing for the set's (Evaluate and the validation do not stop on it).
-    private void AddWeightedMetric(MetricKind metric, ILoss<float> loss, SequenceDataset data, ReadOnlySpan<float> predictions, int b,
-        ReadOnlySpan<float> weights, ref double total, ref double count)
-    {
-        int width = predictions.Length / b;
-        for (int i = 0; i < b; i++)
-        {
-            double w = weights.IsEmpty ? 1.0 : weights[i];
-            total += w * MetricSum(metric, loss, data, predictions, i, 1, width);
-            count += w;
-        }
-    }
-
-    /// <summary>Σᵢ wᵢ·mᵢ / Σᵢ wᵢ of a metric over rows given by the caller (the weighted metric's arithmetic on one batch;
-    /// Keras' metric objects called with sample_weight): labels [B] or target rows [B, width].</summary>
+    /// <summary>Σᵢ wᵢ·mᵢ / Σᵢ wᵢ of a metric (R² with weights) over rows given by the caller: Keras' metric objects called
+    /// with sample_weight; labels [B] or target rows [B, width].</summary>
     internal static double WeightedMetricOf(MetricKind metric, bool logits, ReadOnlySpan<float> predictions, ReadOnlySpan<int> labels, ReadOnlySpan<float> targets,
         ReadOnlySpan<float> weights)
     {
-        int b = weights.Length, width = predictions.Length / b;
-        if (metric == MetricKind.R2Score)
-        {
-            var r2 = new R2ScoreState(width);
-            r2.Add(predictions, targets, weights);
-            return r2.Result();
-        }
-        double total = 0, count = 0;
-        for (int i = 0; i < b; i++)
-        {
-            total += weights[i] * MetricSum(metric, logits, predictions, labels, targets, i, 1, width);
-            count += weights[i];
-        }
-        return WeightedMetricResult(metric, total, count);
-    }
-
-    /// <summary>A weighted metric's result: total / count, 0 when the count is 0 (Keras' divide_no_nan); RMSE the root.</summary>
-    internal static double WeightedMetricResult(MetricKind kind, double total, double count)
-    {
-        double mean = count == 0 ? 0 : total / count;
-        return kind == MetricKind.RootMeanSquaredError ? Math.Sqrt(mean) : mean;
+        var state = new MetricState(metric, logits, predictions.Length / weights.Length);
+        state.Add(predictions, labels, targets, weights.Length, weights);
+        return state.Result();
     }
 
     // A batch's sample weights: the dataset's own (Keras' sample_weight), else its classes' (Keras' class_weight, turned
@@ -1095,17 +1029,6 @@ public sealed class Trainer
         };
         if (refusal is not null) throw new ArgumentException($"Metric '{name}' {refusal}.", argument);
         return (name, kind);
-    }
-
-    /// <summary>
-    /// The metric over <paramref name="count"/> samples from the sum of their per-sample values: Keras' Mean metrics'
-    /// total / count, so each batch counts for its size; RootMeanSquaredError the square root of that mean (Keras'
-    /// result() is sqrt(total / count), not a mean of the batches' roots).
-    /// </summary>
-    internal static double MetricResult(MetricKind kind, double sum, int count)
-    {
-        double mean = sum / Math.Max(count, 1);
-        return kind == MetricKind.RootMeanSquaredError ? Math.Sqrt(mean) : mean;
     }
 
     private static string Truncated(string text) => text.Length <= 64 ? text : text[..64] + "…";
