@@ -909,26 +909,35 @@ public sealed class Trainer
     // A caller's loss object (TrainingOptions.LossFunction): the checks LossFor makes of a named loss that still apply.
     private ILoss<float> CheckLossFunction(ILoss<float> loss, SequenceDataset data, string argument)
     {
-        Layer<float> output = model.Layers.LastOrDefault(layer => layer is not Dropout<float>) ?? model.Layers[^1];
-        Activation? last = (output as Dense<float>)?.Activation;
+        (Layer<float> output, Activation? last) = OutputLayer();
         bool onLogits = loss is SoftmaxCrossEntropy<float> { FromLogits: true } or CategoricalCrossEntropy<float> { FromLogits: true } or BinaryCrossEntropy<float> { FromLogits: true };
         if (onLogits && last is Activation.Softmax or Activation.Sigmoid)
             throw new ArgumentException(
                 $"{argument}: '{loss.Name}' reads logits (fromLogits: true), but the model's output layer '{output.Name}' applies {last}: its outputs are "
                 + $"probabilities, and the loss would apply {(last == Activation.Softmax ? "softmax" : "the sigmoid")} again. Build the loss with fromLogits: false, "
                 + "or give the last Dense no activation.", argument);
+        CheckTargetKind(loss, data, $"{argument}: loss", argument);
+        return loss;
+    }
+
+    // The layer whose activation decides whether the outputs are probabilities: the last one but any Dropout after it
+    // (the identity outside training; Keras too reads a Dense(softmax) → Dropout model's outputs as probabilities).
+    private (Layer<float> Output, Activation? Activation) OutputLayer()
+    {
+        Layer<float> output = model.Layers.LastOrDefault(layer => layer is not Dropout<float>) ?? model.Layers[^1];
+        return (output, (output as Dense<float>)?.Activation);
+    }
+
+    private static void CheckTargetKind(ILoss<float> loss, SequenceDataset data, string what, string? argument)
+    {
         bool labelsNeeded = loss.TargetKind == LossTargetKind.Labels;
         if (labelsNeeded != (data.Task == TaskKind.Classification))
-            throw new ArgumentException($"{argument}: loss '{loss.Name}' needs {(labelsNeeded ? "class labels" : "real-valued targets")}, but the dataset is a {data.Task} task.", argument);
-        return loss;
+            throw new ArgumentException($"{what} '{loss.Name}' needs {(labelsNeeded ? "class labels" : "real-valued targets")}, but the dataset is a {data.Task} task.", argument);
     }
 
     private ILoss<float> LossFor(SequenceDataset data, string? name, bool? fromLogits, double labelSmoothing)
     {
-        // The layer whose activation decides: the last one but any Dropout after it (the identity outside training; Keras
-        // too reads a Dense(softmax) → Dropout model's outputs as probabilities, by from_logits' default).
-        Layer<float> output = model.Layers.LastOrDefault(layer => layer is not Dropout<float>) ?? model.Layers[^1];
-        Activation? last = (output as Dense<float>)?.Activation;
+        (Layer<float> output, Activation? last) = OutputLayer();   // from_logits' default follows its activation
         bool probabilities = last is Activation.Softmax or Activation.Sigmoid;
         ILoss<float> loss = Loss.FromName<float>(name ?? (data.Task == TaskKind.Classification ? "sparse_categorical_crossentropy" : "mse"),
             fromLogits ?? !probabilities);
@@ -945,9 +954,7 @@ public sealed class Trainer
                 $"Loss '{loss.Name}' with {nameof(TrainingOptions)}.{nameof(TrainingOptions.FromLogits)} = true, but the model's output layer '{output.Name}' "
                 + $"applies {last}: its outputs are probabilities, and the loss would apply {(last == Activation.Softmax ? "softmax" : "the sigmoid")} again. "
                 + $"Leave {nameof(TrainingOptions.FromLogits)} unset (or false), or give the last Dense no activation.");
-        bool labelsNeeded = loss.TargetKind == LossTargetKind.Labels;
-        if (labelsNeeded != (data.Task == TaskKind.Classification))
-            throw new ArgumentException($"Loss '{loss.Name}' needs {(labelsNeeded ? "class labels" : "real-valued targets")}, but the dataset is a {data.Task} task.");
+        CheckTargetKind(loss, data, "Loss", null);
         return loss;
     }
 
