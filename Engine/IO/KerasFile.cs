@@ -61,6 +61,25 @@ public static class KerasFile
         LoadWeights(model, Read(path), strict);
     }
 
+    /// <summary>
+    /// Saves the weights as Keras 3's <c>model.save_weights("m.weights.h5")</c> writes them, for Keras'
+    /// <c>model.load_weights</c> on the equivalent Keras model (built with the same layers in the same order): the paths
+    /// Keras 3 reads (<c>layers/lstm/cell/vars/0</c>, ...), Keras' layouts (kernels transposed back to (in, out)), float32
+    /// for a float model and float64 for a double one, in the HDF5 layout h5py writes. The name must end in
+    /// <c>.weights.h5</c>, as Keras requires (its <c>load_weights</c> reads any other <c>.h5</c> as a tf.keras 2 file).
+    /// Written atomically: an existing file is replaced only by a complete one. A model with LayerNorm inside its LSTM
+    /// cells has no Keras counterpart and is refused.
+    /// </summary>
+    public static void SaveWeights<T>(Sequential<T> model, string path) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        if (!path.EndsWith(".weights.h5", StringComparison.Ordinal))
+            throw new ArgumentException($"Expected a path ending in '.weights.h5' (Keras 3's save_weights and load_weights require it: load_weights reads another '.h5' as a tf.keras 2 file), got '{path}'.", nameof(path));
+        Hdf5Writer.Group root = Keras3Weights.Tree(model);
+        AtomicFile.Write(path, stream => Hdf5Writer.Write(stream, root));
+    }
+
     internal sealed record KerasContent(Hdf5File Weights, string? Config, bool IsArchive);
 
     internal static KerasContent Read(string path)
@@ -269,6 +288,68 @@ internal static class Keras3Weights
                 if (dataset is not null)
                     throw file.Fail($"group '{Echo.Name(child.Path)}'", $"expected weights only for the model's {model.Layers.Count} layers (Keras 3 names them {Echo.List(keys)}), found weights of another layer ('{Echo.Name(dataset)}'). Load with strict: false to ignore them, as Keras does.");
             }
+        }
+    }
+
+    /// <summary>The groups and datasets Keras 3's save_weights writes for the model (every saveable's <c>vars</c>, empty
+    /// ones included, and the model's own at the root).</summary>
+    public static Hdf5Writer.Group Tree<T>(Sequential<T> model) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var root = new Hdf5Writer.Group();
+        root.At("vars");
+        Hdf5Writer.Group layers = root.At("layers");
+        var used = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (Layer<T> layer in model.Layers)
+        {
+            string key = KerasFile.KerasKey(layer);
+            if (used.TryGetValue(key, out int n)) { used[key] = n + 1; key = $"{key}_{n + 1}"; }
+            else used[key] = 0;
+            Hdf5Writer.Group group = layers.At(key);
+            group.At("vars");
+            switch (layer)
+            {
+                case Lstm<T> lstm:
+                    Fill(group.At("cell").At("vars"), KerasFile.VariablesOf(lstm, ""));
+                    break;
+                case Bidirectional<T> both:
+                    foreach (var (name, direction) in new[] { ("forward_layer", both.Forwards), ("backward_layer", both.Backwards) })
+                    {
+                        Hdf5Writer.Group wrapped = group.At(name);
+                        wrapped.At("vars");
+                        Fill(wrapped.At("cell").At("vars"), KerasFile.VariablesOf(direction, name));
+                    }
+                    break;
+                default:
+                    Fill(group.At("vars"), KerasFile.VariablesOf(layer));
+                    break;
+            }
+        }
+        return root;
+    }
+
+    private static void Fill<T>(Hdf5Writer.Group vars, IEnumerable<KerasVariable<T>> variables) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        int index = 0;
+        foreach (KerasVariable<T> variable in variables)
+        {
+            T[] values = variable.Target.Value;
+            if (variable.Transpose)
+            {
+                // NumLstm's [out, in] back to Keras' (in, out).
+                int rows = variable.KerasShape[0], columns = variable.KerasShape[1];
+                var keras = new T[values.Length];
+                for (int r = 0; r < rows; r++)
+                    for (int c = 0; c < columns; c++)
+                        keras[r * columns + c] = values[c * rows + r];
+                values = keras;
+            }
+            // float32 for a float model (Keras' default floatx), float64 otherwise (a double model; Half widened).
+            byte[] data = typeof(T) == typeof(float)
+                ? ElementConverter.ToLittleEndianBytes<T>(values)
+                : ElementConverter.ToLittleEndianBytes<double>(values.Select(double.CreateChecked).ToArray());
+            vars.Children[index.ToString(System.Globalization.CultureInfo.InvariantCulture)] = new Hdf5Writer.Dataset(
+                typeof(T) == typeof(float) ? TensorDType.F32 : TensorDType.F64, variable.KerasShape.Select(d => (long)d).ToArray(), data);
+            index++;
         }
     }
 
