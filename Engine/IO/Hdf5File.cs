@@ -29,6 +29,11 @@ internal sealed class Hdf5File
     private readonly byte[] bytes;
     private readonly long baseAddress;
     private readonly Dictionary<long, Hdf5Object> objects = new();
+    private readonly HashSet<long> headerBlocks = new();
+    private readonly Dictionary<(long Segment, long Offset), string> heapNames = new();
+    private readonly Dictionary<(long Btree, long Heap), List<(string Name, long Address)>> symbolTables = new();
+    private readonly Dictionary<long, Dictionary<uint, (long Offset, long Size)>> globalHeaps = new();
+    private readonly Dictionary<(long Collection, uint Index, long Length), string> globalHeapStrings = new();
 
     private Hdf5File(byte[] bytes, string? name)
     {
@@ -50,7 +55,7 @@ internal sealed class Hdf5File
                 c.Address(allowUndefined: true, absolute: true); // free-space info
                 c.Address(allowUndefined: true, absolute: true); // end of file
                 c.Address(allowUndefined: true, absolute: true); // driver information block
-                c.Address(allowUndefined: true, absolute: true); // root entry: link name offset
+                c.Unsigned(LengthSize);                          // root entry: link name offset (a length, H5G_ent_decode)
                 rootAddress = c.Address(allowUndefined: false);  // root entry: object header address
                 break;
             case 2 or 3:
@@ -141,6 +146,39 @@ internal sealed class Hdf5File
     }
 
     internal int FileLength => bytes.Length;
+
+    /// <summary>Claims an object header block for one object: HDF5 never shares one, and a hostile file that did would
+    /// have every object sharing it read its messages again.</summary>
+    internal bool ClaimHeaderBlock(long address) => headerBlocks.Add(address);
+
+    /// <summary>The links of a symbol table, read once however many groups name it.</summary>
+    internal List<(string Name, long Address)> SymbolTable(long btree, long heap, Func<List<(string, long)>> read)
+    {
+        if (!symbolTables.TryGetValue((btree, heap), out var links)) symbolTables[(btree, heap)] = links = read();
+        return links;
+    }
+
+    /// <summary>A name of a local heap, decoded once however many entries name it.</summary>
+    internal string HeapName(long segment, long offset, Func<string> decode)
+    {
+        if (!heapNames.TryGetValue((segment, offset), out string? name)) heapNames[(segment, offset)] = name = decode();
+        return name;
+    }
+
+    /// <summary>How many global heap collections were indexed (each once): a diagnostic for the tests.</summary>
+    internal int GlobalHeapCollectionsIndexed => globalHeaps.Count;
+
+    internal Dictionary<uint, (long Offset, long Size)> GlobalHeap(long collection, Func<Dictionary<uint, (long, long)>> index)
+    {
+        if (!globalHeaps.TryGetValue(collection, out var objectsByIndex)) globalHeaps[collection] = objectsByIndex = index();
+        return objectsByIndex;
+    }
+
+    internal string GlobalHeapString(long collection, uint index, long length, Func<string> decode)
+    {
+        if (!globalHeapStrings.TryGetValue((collection, index, length), out string? text)) globalHeapStrings[(collection, index, length)] = text = decode();
+        return text;
+    }
 
     private void CheckSizes()
     {
@@ -378,6 +416,8 @@ internal sealed class Hdf5Object
             c.Skip(4);                                           // padding to 8 bytes
             pending.Enqueue((c.Position, size));
         }
+        if (!file.ClaimHeaderBlock(Address))
+            throw file.Fail(Field("header"), $"expected an object header of its own at offset {Address}, found one another object's continuation already used.");
         seen.Add(Address);
         int blocks = 0;
         while (pending.Count > 0)
@@ -408,7 +448,8 @@ internal sealed class Hdf5Object
                     var cc = new Hdf5File.Cursor(file, body, body + size, Field("continuation message"));
                     long at = cc.Address(allowUndefined: false);
                     long blockLength = cc.Length();
-                    if (!seen.Add(at)) throw file.Fail(Field("continuation message"), $"expected a new header block, found one already read at offset {at} (a loop).");
+                    if (!seen.Add(at) || !file.ClaimHeaderBlock(at))
+                        throw file.Fail(Field("continuation message"), $"expected a header block of its own, found one already read at offset {at} (a loop, or a block shared with another object).");
                     if (v2)
                     {
                         if (blockLength < 8 || !file.Span(at, 4, Field("continuation block")).SequenceEqual("OCHK"u8))
@@ -463,8 +504,17 @@ internal sealed class Hdf5Object
             yield return (name, file.Object(address, Path == "/" ? "/" + name : Path + "/" + name));
     }
 
-    private List<(string Name, long Address)> ReadLinks()
+    private IReadOnlyList<(string Name, long Address)> ReadLinks()
     {
+        // A group as h5py writes it has one symbol table message and nothing else: its (shared, cached) link list.
+        if (messages.Count(m => m.Type is SymbolTableMessage or LinkMessage or LinkInfoMessage) == 1
+            && messages.FirstOrDefault(m => m.Type == SymbolTableMessage) is { Length: > 0 } only)
+        {
+            var c = Body(only, "symbol table message");
+            long btree = c.Address(allowUndefined: false);
+            long heap = c.Address(allowUndefined: false);
+            return file.SymbolTable(btree, heap, () => ReadSymbolTable(btree, heap));
+        }
         var result = new List<(string, long)>();
         foreach (Hdf5Message message in messages)
         {
@@ -475,7 +525,7 @@ internal sealed class Hdf5Object
                     var c = Body(message, "symbol table message");
                     long btree = c.Address(allowUndefined: false);
                     long heap = c.Address(allowUndefined: false);
-                    ReadSymbolTable(btree, heap, result);
+                    result.AddRange(file.SymbolTable(btree, heap, () => ReadSymbolTable(btree, heap)));
                     break;
                 }
                 case LinkMessage:
@@ -518,8 +568,9 @@ internal sealed class Hdf5Object
         result.Add((name, c.Address(allowUndefined: false)));
     }
 
-    private void ReadSymbolTable(long btreeAddress, long heapAddress, List<(string, long)> result)
+    private List<(string, long)> ReadSymbolTable(long btreeAddress, long heapAddress)
     {
+        var result = new List<(string, long)>();
         // Local heap: "HEAP", version 0, 3 reserved, data segment size, free list offset, data segment address.
         var h = new Hdf5File.Cursor(file, heapAddress, file.FileLength, Field("local heap"));
         if (!h.Bytes(4).SequenceEqual("HEAP"u8)) throw file.Fail(Field("local heap"), $"expected 'HEAP' at offset {heapAddress}, found other bytes.");
@@ -529,12 +580,13 @@ internal sealed class Hdf5Object
         long segmentSize = h.Length();
         h.Length();
         long segment = h.Address(allowUndefined: false);
-        ReadOnlySpan<byte> names = file.Span(segment, segmentSize, Field("local heap data"));
+        file.Span(segment, segmentSize, Field("local heap data"));
         var visited = new HashSet<long>();
-        WalkGroupNode(btreeAddress, expectedLevel: -1, depth: 0, names.ToArray(), visited, result);
+        WalkGroupNode(btreeAddress, expectedLevel: -1, depth: 0, (segment, segmentSize), visited, result);
+        return result;
     }
 
-    private void WalkGroupNode(long address, int expectedLevel, int depth, byte[] names, HashSet<long> visited, List<(string, long)> result)
+    private void WalkGroupNode(long address, int expectedLevel, int depth, (long Start, long Length) names, HashSet<long> visited, List<(string, long)> result)
     {
         if (depth > Hdf5File.MaxDepth) throw file.Fail(Field("B-tree"), $"expected at most {Hdf5File.MaxDepth} levels, found more.");
         if (!visited.Add(address)) throw file.Fail(Field("B-tree"), $"expected each node once, found the node at offset {address} again (a loop).");
@@ -557,7 +609,7 @@ internal sealed class Hdf5Object
         }
     }
 
-    private void ReadSymbolNode(long address, byte[] names, HashSet<long> visited, List<(string, long)> result)
+    private void ReadSymbolNode(long address, (long Start, long Length) names, HashSet<long> visited, List<(string, long)> result)
     {
         if (!visited.Add(address)) throw file.Fail(Field("symbol table node"), $"expected each node once, found the node at offset {address} again (a loop).");
         var c = new Hdf5File.Cursor(file, address, file.FileLength, Field("symbol table node"));
@@ -573,9 +625,14 @@ internal sealed class Hdf5Object
             c.Skip(4 + 4 + 16);                                  // cache type, reserved, scratch pad
             if (nameOffset < 0 || nameOffset >= names.Length)
                 throw file.Fail(Field("symbol table entry"), $"expected a name offset inside the local heap ({names.Length} bytes), found {nameOffset}.");
-            int end = Array.IndexOf(names, (byte)0, (int)nameOffset);
-            if (end < 0) throw file.Fail(Field("symbol table entry"), $"expected a name ending in NUL inside the local heap, found none from offset {nameOffset}.");
-            result.Add((Decode(names.AsSpan((int)nameOffset, end - (int)nameOffset), "link name"), objectAddress));
+            string name = file.HeapName(names.Start, nameOffset, () =>
+            {
+                ReadOnlySpan<byte> rest = file.Span(names.Start + nameOffset, names.Length - nameOffset, Field("local heap data"));
+                int end = rest.IndexOf((byte)0);
+                if (end < 0) throw file.Fail(Field("symbol table entry"), $"expected a name ending in NUL inside the local heap, found none from offset {nameOffset}.");
+                return Decode(rest[..end], "link name");
+            });
+            result.Add((name, objectAddress));
             if (result.Count > Hdf5File.MaxLinks)
                 throw file.Fail(Field("links"), $"expected at most {Hdf5File.MaxLinks} links, found more.");
         }
@@ -773,14 +830,24 @@ internal sealed class Hdf5Object
                 long length = c.U32();
                 long collection = c.Address(allowUndefined: true);
                 uint index = c.U32();
-                values[i] = length == 0 || collection < 0 ? "" : Decode(GlobalHeapObject(collection, index, length, what), what);
+                values[i] = length == 0 || collection < 0 ? "" : GlobalHeapString(collection, index, length, what);
             }
             return values;
         }
         throw file.Fail(Field(what), $"expected strings, found {type.Description}.");
     }
 
-    private ReadOnlySpan<byte> GlobalHeapObject(long collection, uint index, long length, string what)
+    /// <summary>A string in the global heap: the collection is indexed once, each object decoded once.</summary>
+    private string GlobalHeapString(long collection, uint index, long length, string what)
+    {
+        Dictionary<uint, (long Offset, long Size)> objectsByIndex = file.GlobalHeap(collection, () => IndexGlobalHeap(collection, what));
+        if (!objectsByIndex.TryGetValue(index, out var found))
+            throw file.Fail(Field(what), $"expected global heap object {index} in the collection at offset {collection}, found none.");
+        if (length > found.Size) throw file.Fail(Field(what), $"expected a string of at most {found.Size} bytes (its heap object), found a length of {length}.");
+        return file.GlobalHeapString(collection, index, length, () => Decode(file.Span(found.Offset, length, Field(what)), what));
+    }
+
+    private Dictionary<uint, (long, long)> IndexGlobalHeap(long collection, string what)
     {
         var c = new Hdf5File.Cursor(file, collection, file.FileLength, Field(what + " global heap"));
         if (!c.Bytes(4).SequenceEqual("GCOL"u8)) throw file.Fail(Field(what + " global heap"), $"expected 'GCOL' at offset {collection}, found other bytes.");
@@ -789,21 +856,18 @@ internal sealed class Hdf5Object
         c.Skip(3);
         long size = c.Length();
         var objectsCursor = new Hdf5File.Cursor(file, c.Position, checked(collection + size), Field(what + " global heap"));
+        var index = new Dictionary<uint, (long, long)>();
         while (objectsCursor.Remaining >= 8 + file.LengthSize)
         {
-            int objectIndex = objectsCursor.U16();
+            uint objectIndex = objectsCursor.U16();
             objectsCursor.Skip(2 + 4);
             long objectSize = objectsCursor.Length();
             if (objectIndex == 0) break;                         // free space: the last object
             long at = objectsCursor.Position;
             objectsCursor.Skip(Math.Min(objectsCursor.Remaining, (objectSize + 7) & ~7L));
-            if (objectIndex == index)
-            {
-                if (length > objectSize) throw file.Fail(Field(what), $"expected a string of at most {objectSize} bytes (its heap object), found a length of {length}.");
-                return file.Span(at, length, Field(what));
-            }
+            index.TryAdd(objectIndex, (at, Math.Min(objectSize, objectsCursor.Position - at)));
         }
-        throw file.Fail(Field(what), $"expected global heap object {index} in the collection at offset {collection}, found none.");
+        return index;
     }
 
     // ---------------------------------------------------------------- types and shapes

@@ -152,19 +152,31 @@ public static class KerasFile
         string field = $"member '{Echo.Name(entry.FullName)}'";
         if (entry.Length > maxBytes)
             throw new NumLstmFormatException(path, field, $"expected at most {maxBytes} bytes, found {entry.Length} declared.");
-        var bytes = new byte[entry.Length];
-        using Stream stream = entry.Open();
-        int read = stream.ReadAtLeast(bytes, bytes.Length, throwOnEndOfStream: false);
-        if (read != bytes.Length || stream.ReadByte() >= 0)
-            throw new NumLstmFormatException(path, field, $"expected {entry.Length} bytes (its declared size), found {(read != bytes.Length ? $"{read}" : "more")}.");
-        return bytes;
+        // Read in pieces, never allocating what the archive only declares: a few hundred bytes may declare 2 GB.
+        var bytes = new MemoryStream();
+        using (Stream stream = entry.Open())
+        {
+            var buffer = new byte[1 << 16];
+            int read;
+            while ((read = stream.Read(buffer)) > 0)
+            {
+                if (bytes.Length + read > entry.Length)
+                    throw new NumLstmFormatException(path, field, $"expected {entry.Length} bytes (its declared size), found more.");
+                bytes.Write(buffer, 0, read);
+            }
+        }
+        if (bytes.Length != entry.Length)
+            throw new NumLstmFormatException(path, field, $"expected {entry.Length} bytes (its declared size), found {bytes.Length}.");
+        return bytes.ToArray();
     }
 
     internal static void LoadWeights<T>(Sequential<T> model, KerasContent content, bool strict) where T : unmanaged, IFloatingPointIeee754<T>
     {
         Hdf5File file = content.Weights;
-        Hdf5Object? legacy = file.Root.Attribute("layer_names") is not null ? file.Root
-            : file.Root.IsGroup && file.Root.Child("model_weights") is { } weights && weights.Attribute("layer_names") is not null ? weights
+        // tf.keras 2 writes 'layer_names' whole or, over 64 KB, in chunks 'layer_names0', 'layer_names1', ...
+        static bool HasLayerNames(Hdf5Object node) => node.Attribute("layer_names") is not null || node.Attribute("layer_names0") is not null;
+        Hdf5Object? legacy = HasLayerNames(file.Root) ? file.Root
+            : file.Root.IsGroup && file.Root.Child("model_weights") is { } weights && HasLayerNames(weights) ? weights
             : null;
         var staged = new List<(Parameter<T> Target, T[] Values)>();
         if (legacy is not null) LegacyWeights.Stage(model, file, legacy, staged);
@@ -209,7 +221,7 @@ public static class KerasFile
     };
 
     /// <summary>Reads one Keras variable's dataset into the parameter's layout, checking its shape.</summary>
-    internal static void Stage<T>(Hdf5File file, Hdf5Object dataset, KerasVariable<T> variable, string layerName, List<(Parameter<T>, T[])> staged)
+    internal static void Stage<T>(Hdf5File file, Hdf5Object dataset, KerasVariable<T> variable, string layerName, List<(Parameter<T>, T[])> staged, bool legacy = false)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
         string field = $"dataset '{Echo.Name(dataset.Path)}'";
@@ -217,10 +229,14 @@ public static class KerasFile
             throw file.Fail(field, $"expected a dataset holding the {variable.Name} of layer '{layerName}', found a group.");
         long[] shape = dataset.Shape;
         if (!shape.SequenceEqual(variable.KerasShape.Select(d => (long)d)))
-            throw file.Fail($"{field} shape", $"expected [{string.Join(", ", variable.KerasShape)}] (the {variable.Name} of layer '{layerName}'), found [{string.Join(", ", shape)}].");
+        {
+            bool cudnn = legacy && variable.Name.StartsWith("bias", StringComparison.Ordinal) && shape.Length == 1 && shape[0] == 2L * variable.KerasShape[0];
+            throw file.Fail($"{field} shape", $"expected [{string.Join(", ", variable.KerasShape)}] (the {variable.Name} of layer '{layerName}'), found [{string.Join(", ", shape)}]"
+                + (cudnn ? ": two biases, as tf.keras 2's CuDNNLSTM saved them; tf.keras converted such files when loading, NumLstm does not (load it in tf.keras 2 into an LSTM and save again)." : "."));
+        }
         Hdf5Type type = dataset.Type;
-        if (type.Class != Hdf5Type.FloatingPoint)
-            throw file.Fail($"{field} datatype", $"expected float16, float32 or float64 (the {variable.Name} of layer '{layerName}'), found {type.Description}{(dataset.Attribute("dtype") is not null ? " (Keras' bfloat16 is not read)" : "")}.");
+        if (type.DType is null)
+            throw file.Fail($"{field} datatype", $"expected numbers (float16, float32, float64 or an integer type, cast as Keras' assign casts) for the {variable.Name} of layer '{layerName}', found {type.Description}{(dataset.Attribute("dtype") is not null ? " (Keras' bfloat16 is not read)" : "")}.");
         T[] values = dataset.Read<T>();
         if (variable.Transpose)
         {
@@ -407,9 +423,13 @@ internal static class LegacyWeights
         foreach (string name in Strings(file, root, "layer_names"))
         {
             Hdf5Object group = root.Child(name) ?? throw file.Fail($"group '{Echo.Name(name)}'", "expected the group of a layer listed in 'layer_names', found none.");
-            string[] weightNames = Strings(file, group, "weight_names");
+            string[] weightNames = Strings(file, group, "weight_names", optional: true);   // absent: no weights, as Keras reads it
             if (weightNames.Length > 0) saved.Add((name, weightNames));
         }
+        // Weights of the model itself (a subclassed model's own variables): a Sequential has none, and Keras refuses a
+        // count other than its own ("Weight count mismatch for top-level weights").
+        if (root.Child("top_level_model_weights") is { } topLevel && Strings(file, topLevel, "weight_names", optional: true) is { Length: > 0 } topNames)
+            throw file.Fail($"group '{Echo.Name(topLevel.Path)}' attribute 'weight_names'", $"expected no top-level weights (a Sequential model has none; Keras refuses the mismatch too), found {topNames.Length} ({Echo.List(topNames)}).");
         var layers = model.Layers.Where(l => KerasFile.VariablesOf(l).Any()).ToList();
         if (layers.Count != saved.Count)
             throw file.Fail("attribute 'layer_names'", $"expected {layers.Count} layers with weights (the model's: {Echo.List(layers.Select(l => l.Name))}), found {saved.Count} saved layers with weights ({Echo.List(saved.Select(s => s.Name))}). tf.keras 2 refuses this too (\"Layer count mismatch\").");
@@ -424,7 +444,7 @@ internal static class LegacyWeights
             {
                 Hdf5Object dataset = Resolve(group, weightNames[i])
                     ?? throw file.Fail($"group '{Echo.Name(group.Path)}'", $"expected the dataset '{Echo.Name(weightNames[i])}' named in 'weight_names', found none.");
-                KerasFile.Stage(file, dataset, expected[i], layers[k].Name, staged);
+                KerasFile.Stage(file, dataset, expected[i], layers[k].Name, staged, legacy: true);
             }
         }
     }
@@ -443,7 +463,7 @@ internal static class LegacyWeights
     }
 
     /// <summary>A list attribute as tf.keras writes it: whole, or in chunks <c>name0</c>, <c>name1</c>, ... when over 64 KB.</summary>
-    private static string[] Strings(Hdf5File file, Hdf5Object node, string name)
+    private static string[] Strings(Hdf5File file, Hdf5Object node, string name, bool optional = false)
     {
         if (node.Attribute(name) is { } whole) return node.ReadStrings(whole);
         var parts = new List<string>();
@@ -452,7 +472,7 @@ internal static class LegacyWeights
             if (chunk > 1 << 16) throw file.Fail($"attribute '{name}'", "expected at most 65536 chunks, found more.");
             parts.AddRange(node.ReadStrings(part));
         }
-        if (parts.Count == 0 && node.Attribute($"{name}0") is null)
+        if (parts.Count == 0 && node.Attribute($"{name}0") is null && !optional)
             throw file.Fail($"object '{Echo.Name(node.Path)}' attribute '{name}'", "expected it (tf.keras 2 writes it on every layer group and on the root), found none.");
         return [.. parts];
     }

@@ -14,6 +14,9 @@ cp "$tmp/mixed.config.json" "$tmp/seed_small.config.json" "$out/"
 "$tmp/make_fixtures" "$tmp" "$tmp/seed_small.legacy_model.config.json"
 h5cc -Wall -O1 -o "$tmp/make_hostile" "$here/make_hostile.c"
 "$tmp/make_hostile" "$out"
+h5cc -Wall -O1 -o "$tmp/make_audit" "$here/make_audit.c"
+mkdir -p "$out/audit"
+"$tmp/make_audit" "$out/audit"
 
 for f in seed_small.weights.h5 seed_small.latest.weights.h5 seed_small.mismatch.weights.h5 seed_small.f64.weights.h5 \
          mixed.weights.h5 seed_small.legacy.h5 seed_small.legacy_model.h5; do

@@ -5,6 +5,8 @@
  *
  *   dense.sizes48.weights.h5  Keras 3 layout (/vars, /layers/dense/vars/{0,1}); FCPL H5Pset_sizes(4, 8):
  *                             4-byte addresses, 8-byte lengths (a valid HDF5 file; h5dump reads it).
+ *   dense.no_weight_names.h5  as dense.chunked_names.h5 unchunked, its Dropout group without a weight_names attribute
+ *   cudnn_lstm.h5             tf.keras 2 save_weights of a CuDNNLSTM(2) on 3 features (bias of 16: two biases)
  *   dense.chunked_names.h5    tf.keras 2 save_weights layout, but the root's layer_names split as
  *                             save_attributes_to_hdf5_group does for long lists: layer_names0 = [dense],
  *                             layer_names1 = [dropout] (a weightless layer); no layer_names.
@@ -107,7 +109,7 @@ static void keras3_sizes48(void)
 }
 
 /* tf.keras 2 save_weights_to_hdf5_group for [Dense] (+ optional weightless Dropout), layer_names chunked or not. */
-static void legacy(const char *file, int chunked, int toplevel)
+static void legacy(const char *file, int chunked, int toplevel, int dropoutNames)
 {
     hid_t f = open_file(file, H5P_DEFAULT);
     const char *dense[] = {"dense"}, *dropout[] = {"dropout"}, *both[] = {"dense", "dropout"};
@@ -122,7 +124,7 @@ static void legacy(const char *file, int chunked, int toplevel)
     dataset(g, names[1], 1, bias, 1);
     H5Gclose(g);
     g = H5Gcreate2(f, "dropout", lcpl, H5P_DEFAULT, H5P_DEFAULT); CHECK(g);
-    attr_bytes_list(g, "weight_names", NULL, 0);
+    if (dropoutNames) attr_bytes_list(g, "weight_names", NULL, 0);
     H5Gclose(g);
     g = H5Gcreate2(f, "top_level_model_weights", lcpl, H5P_DEFAULT, H5P_DEFAULT); CHECK(g);
     if (toplevel) {
@@ -134,6 +136,25 @@ static void legacy(const char *file, int chunked, int toplevel)
     CHECK(H5Fclose(f));
 }
 
+/* tf.keras 2 save_weights of [CuDNNLSTM(2)] on 3 features: kernel (3, 8), recurrent (2, 8), bias (16): two biases. */
+static void cudnn_lstm(void)
+{
+    hid_t f = open_file("cudnn_lstm.h5", H5P_DEFAULT);
+    const char *layers[] = {"cu_dnnlstm"};
+    attr_bytes_list(f, "layer_names", layers, 1);
+    attr_bytes_scalar(f, "backend", "tensorflow");
+    attr_bytes_scalar(f, "keras_version", "2.3.1");
+    hid_t g = H5Gcreate2(f, "cu_dnnlstm", lcpl, H5P_DEFAULT, H5P_DEFAULT); CHECK(g);
+    const char *names[] = {"cu_dnnlstm/kernel:0", "cu_dnnlstm/recurrent_kernel:0", "cu_dnnlstm/bias:0"};
+    attr_bytes_list(g, "weight_names", names, 3);
+    static const hsize_t k[2] = {3, 8}, r[2] = {2, 8}, b[1] = {16};
+    dataset(g, names[0], 2, k, 0);
+    dataset(g, names[1], 2, r, 1);
+    dataset(g, names[2], 1, b, 2);
+    H5Gclose(g);
+    CHECK(H5Fclose(f));
+}
+
 int main(int argc, char **argv)
 {
     if (argc != 2) { fprintf(stderr, "usage: make_audit <output directory>\n"); return 2; }
@@ -141,8 +162,10 @@ int main(int argc, char **argv)
     lcpl = H5Pcreate(H5P_LINK_CREATE);
     CHECK(H5Pset_create_intermediate_group(lcpl, 1));
     keras3_sizes48();
-    legacy("dense.chunked_names.h5", 1, 0);
-    legacy("dense.toplevel.h5", 0, 1);
+    legacy("dense.chunked_names.h5", 1, 0, 1);
+    legacy("dense.toplevel.h5", 0, 1, 1);
+    legacy("dense.no_weight_names.h5", 0, 0, 0);
+    cudnn_lstm();
     H5Pclose(lcpl);
     return 0;
 }
