@@ -358,6 +358,33 @@ public sealed class KerasSaveWeightsTests<T> where T : unmanaged, IFloatingPoint
     }
 
     [Test]
+    public void ASavedArchive_IsWhatKerasWrites_AndLoadsBackBitForBit()
+    {
+        Sequential<T> model = KerasFileTests<T>.SeedSmall();
+        KerasFile.LoadWeights(model, KerasFileTests<T>.Fixture("seed_small.weights.h5"));
+        string path = Path.Combine(directory, "m.keras");
+        KerasFile.Save(model, path, timeSteps: 5);
+
+        using (var zip = System.IO.Compression.ZipFile.OpenRead(path))
+        {
+            // Keras' order and its ZIP_STORED members; the config is ToKerasJson's, the weights SaveWeights'.
+            Assert.That(zip.Entries.Select(e => e.FullName), Is.EqualTo(new[] { "metadata.json", "config.json", "model.weights.h5" }));
+            Assert.That(zip.Entries.All(e => e.CompressedLength == e.Length), Is.True, "stored, not deflated");
+            using var reader = new StreamReader(zip.GetEntry("metadata.json")!.Open());
+            System.Text.Json.Nodes.JsonNode metadata = System.Text.Json.Nodes.JsonNode.Parse(reader.ReadToEnd())!;
+            Assert.That((string?)metadata["keras_version"], Is.EqualTo(KerasFile.KerasFormatVersion));
+            Assert.That((string?)metadata["date_saved"], Does.Match(@"^\d{4}-\d{2}-\d{2}@\d{2}:\d{2}:\d{2}$"));
+        }
+        Sequential<T> loaded = KerasFile.Load<T>(path, seed: 5);    // the seed is NumLstm's, not in a Keras file
+        Assert.That(ModelSpecOf.Describe(loaded).ToJson(), Is.EqualTo(ModelSpecOf.Describe(model).ToJson()));
+        for (int k = 0; k < model.NamedParameters.Count; k++)
+            Assert.That(loaded.NamedParameters[k].Parameter.Value, Is.EqualTo(model.NamedParameters[k].Parameter.Value), model.NamedParameters[k].Name);
+        string refused = Path.Combine(directory, "m.zip");
+        Assert.That(() => KerasFile.Save(model, refused), Throws.ArgumentException.With.Message.Contain(".keras"));
+        Assert.That(File.Exists(refused), Is.False);
+    }
+
+    [Test]
     public void ANameKerasWouldReadAsTfKeras2_OrAnInCellModel_IsRefused_LeavingTheFile()
     {
         string path = Path.Combine(directory, "m.h5");

@@ -80,6 +80,38 @@ public static class KerasFile
         AtomicFile.Write(path, stream => Hdf5Writer.Write(stream, root));
     }
 
+    /// <summary>
+    /// Saves the model as Keras 3's <c>model.save("m.keras")</c> does, for <c>keras.models.load_model</c>: a zip (stored,
+    /// as Keras writes it) of <c>metadata.json</c>, <c>config.json</c> (<see cref="ModelSpec.ToKerasJson"/>: the model's
+    /// layers as Keras classes, an input of <paramref name="timeSteps"/> steps or any) and <c>model.weights.h5</c> (as
+    /// <see cref="SaveWeights"/>). No optimizer or compile config: load it with <c>compile=False</c> or compile it in
+    /// Keras. The name must end in <c>.keras</c>, as Keras requires. Written atomically.
+    /// </summary>
+    public static void Save<T>(Sequential<T> model, string path, int? timeSteps = null) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        ArgumentNullException.ThrowIfNull(model);
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        if (!path.EndsWith(".keras", StringComparison.Ordinal))
+            throw new ArgumentException($"Expected a path ending in '.keras' (Keras 3's load_model requires it), got '{path}'.", nameof(path));
+        string config = ModelSpecOf.Describe(model).ToKerasJson(timeSteps, typeof(T) == typeof(float) ? "float32" : "float64");
+        Hdf5Writer.Group root = Keras3Weights.Tree(model);
+        var weights = new MemoryStream();
+        Hdf5Writer.Write(weights, root);
+        string metadata = $"{{\"keras_version\": \"{KerasFormatVersion}\", \"date_saved\": \"{DateTime.UtcNow:yyyy-MM-dd@HH:mm:ss}\"}}";
+        AtomicFile.Write(path, stream =>
+        {
+            using var zip = new ZipArchive(stream, ZipArchiveMode.Create, leaveOpen: true);
+            foreach (var (name, bytes) in new[] { ("metadata.json", Encoding.UTF8.GetBytes(metadata)), (ConfigEntry, Encoding.UTF8.GetBytes(config)), (WeightsEntry, weights.ToArray()) })
+            {
+                using Stream entry = zip.CreateEntry(name, CompressionLevel.NoCompression).Open();
+                entry.Write(bytes);
+            }
+        });
+    }
+
+    /// <summary>The Keras release whose archive format <see cref="Save"/> writes (DTypePolicy dtypes: Keras 3.4 and later).</summary>
+    public const string KerasFormatVersion = "3.4.0";
+
     internal sealed record KerasContent(Hdf5File Weights, string? Config, bool IsArchive);
 
     internal static KerasContent Read(string path)

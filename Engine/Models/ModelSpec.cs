@@ -183,6 +183,14 @@ public sealed record ModelSpec
 
     public string ToJson() => JsonSerializer.Serialize(this, JsonOptions);
 
+    /// <summary>
+    /// The model as Keras 3 serializes it (the <c>config.json</c> of a <c>.keras</c> archive, <c>model.to_json()</c>):
+    /// Keras' classes, Keras' defaults for what NumLstm has no option for, an InputLayer of shape (timeSteps or None,
+    /// features). <see cref="FromKerasJson"/> reads it back to this spec. A layer normalized inside its cell has no
+    /// Keras counterpart (<see cref="ArgumentException"/>). docs/formats.md, "Keras files".
+    /// </summary>
+    public string ToKerasJson(int? timeSteps = null, string dtype = "float32") => KerasConfigWriter.ToJson(this, timeSteps, dtype);
+
     /// <summary>The spec of a Keras Sequential model config (<c>model.to_json()</c>, Keras 3 or tf.keras 2); options
     /// NumLstm does not implement raise <see cref="FormatException"/> naming the JSON path. See <see cref="KerasConfig.ToSpec"/>.</summary>
     public static ModelSpec FromKerasJson(string json, int seed = 0, int? inputFeatures = null, string? source = null)

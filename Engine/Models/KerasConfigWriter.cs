@@ -1,0 +1,192 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using NumLstm.Layers;
+
+namespace NumLstm.Models;
+
+/// <summary>
+/// Writes a spec as Keras 3 serializes a Sequential model (<c>serialize_keras_object(model)</c>, the
+/// <c>config.json</c> of a <c>.keras</c> archive and <c>model.to_json()</c>): every field Keras 3.4 and later write, in
+/// their order, with Keras' defaults for what NumLstm does not have (initializers, regularizers, constraints), an
+/// InputLayer first, and each layer's <c>build_config</c> (its input shape), so that <c>keras.models.load_model</c>
+/// builds the model and can load its weights. The reader (<see cref="KerasConfig"/>) reads it back to the same spec.
+/// </summary>
+internal static class KerasConfigWriter
+{
+    public static string ToJson(ModelSpec spec, int? timeSteps, string dtype)
+    {
+        ArgumentNullException.ThrowIfNull(spec);
+        if (dtype is not ("float32" or "float64"))
+            throw new ArgumentException($"Expected the dtype 'float32' or 'float64', got '{dtype}'.", nameof(dtype));
+        if (timeSteps is <= 0)
+            throw new ArgumentOutOfRangeException(nameof(timeSteps), timeSteps, "Expected a positive number of time steps, or null (any length, Keras' None).");
+        JsonNode? time = timeSteps is int t ? JsonValue.Create(t) : null;
+        JsonArray Sequence(int features) => new(null, time?.DeepClone(), features);
+        JsonArray Vector(int features) => new(null, features);
+
+        var layers = new JsonArray
+        {
+            new JsonObject
+            {
+                ["module"] = "keras.layers",
+                ["class_name"] = "InputLayer",
+                ["config"] = new JsonObject
+                {
+                    ["batch_shape"] = Sequence(spec.InputFeatures), ["dtype"] = dtype, ["sparse"] = false, ["ragged"] = false,
+                    ["name"] = "input_layer", ["optional"] = false,
+                },
+                ["registered_name"] = null,
+            },
+        };
+        var names = new HashSet<string>(StringComparer.Ordinal) { "input_layer" };
+        var counters = new Dictionary<string, int>(StringComparer.Ordinal);
+        int lstms = 0;
+        bool sequence = true;
+        int features = spec.InputFeatures;
+        foreach (LayerSpec layer in spec.Layers)
+        {
+            string name = layer.Name ?? $"{layer.Type}_{counters[layer.Type] = counters.GetValueOrDefault(layer.Type) + 1}";
+            if (name.Contains('/') || !names.Add(name))
+                throw new ArgumentException($"Layer '{name}': Keras needs unique layer names without '/'.", nameof(spec));
+            JsonArray inputShape = sequence ? Sequence(features) : Vector(features);
+            JsonObject config = Base(name, dtype);
+            string className;
+            switch (layer.Type)
+            {
+                case "lstm":
+                    RefuseCellNormalization(layer, name);
+                    className = "LSTM";
+                    lstms++;
+                    AddLstm(config, layer, layer.GoBackwards, layer.ZeroOutputForMask);
+                    sequence = layer.ReturnSequences;
+                    features = layer.Units;
+                    break;
+                case "bidirectional":
+                {
+                    RefuseCellNormalization(layer, name);
+                    className = "Bidirectional";
+                    string inner = lstms++ == 0 ? "lstm" : $"lstm_{lstms - 1}";
+                    config["merge_mode"] = layer.Merge switch
+                    {
+                        MergeMode.Concat => "concat", MergeMode.Sum => "sum", MergeMode.Mul => "mul", MergeMode.Ave => "ave",
+                        _ => throw new ArgumentException($"Layer '{name}': merge mode {layer.Merge} has no Keras name.", nameof(spec)),
+                    };
+                    foreach (var (key, prefix, backwards) in new[] { ("layer", "forward_", false), ("backward_layer", "backward_", true) })
+                    {
+                        JsonObject wrapped = Base(prefix + inner, dtype);
+                        AddLstm(wrapped, layer, backwards, zeroOutputForMask: layer.ReturnSequences);
+                        config[key] = Serialized("keras.layers", "LSTM", wrapped, inputShape.DeepClone());
+                    }
+                    sequence = layer.ReturnSequences;
+                    features = layer.Merge == MergeMode.Concat ? 2 * layer.Units : layer.Units;
+                    break;
+                }
+                case "layer_norm":
+                    className = "LayerNormalization";
+                    config["axis"] = new JsonArray(-1);
+                    config["epsilon"] = layer.Epsilon;
+                    config["center"] = layer.Center;
+                    config["scale"] = layer.Scale;
+                    config["rms_scaling"] = false;
+                    config["beta_initializer"] = Initializer("Zeros", new JsonObject());
+                    config["gamma_initializer"] = Initializer("Ones", new JsonObject());
+                    config["beta_regularizer"] = null; config["gamma_regularizer"] = null;
+                    config["beta_constraint"] = null; config["gamma_constraint"] = null;
+                    break;
+                case "dense":
+                    className = "Dense";
+                    config["units"] = layer.Units;
+                    config["activation"] = layer.Activation switch
+                    {
+                        Activation.Linear => "linear", Activation.Relu => "relu", Activation.Tanh => "tanh",
+                        Activation.Sigmoid => "sigmoid", Activation.Softmax => "softmax",
+                        _ => throw new ArgumentException($"Layer '{name}': activation {layer.Activation} has no Keras name.", nameof(spec)),
+                    };
+                    config["use_bias"] = layer.UseBias;
+                    config["kernel_initializer"] = Initializer("GlorotUniform", new JsonObject { ["seed"] = null });
+                    config["bias_initializer"] = Initializer("Zeros", new JsonObject());
+                    config["kernel_regularizer"] = null; config["bias_regularizer"] = null;
+                    config["kernel_constraint"] = null; config["bias_constraint"] = null;
+                    features = layer.Units;
+                    break;
+                case "dropout":
+                    className = "Dropout";
+                    config["rate"] = layer.Rate;
+                    config["seed"] = null;
+                    config["noise_shape"] = null;
+                    break;
+                case "masking":
+                    className = "Masking";
+                    config["mask_value"] = layer.MaskValue;
+                    break;
+                default:
+                    throw new ArgumentException($"Layer '{name}': type '{layer.Type}' has no Keras counterpart.", nameof(spec));
+            }
+            layers.Add(Serialized("keras.layers", className, config, inputShape));
+        }
+
+        var model = new JsonObject
+        {
+            ["module"] = "keras",
+            ["class_name"] = "Sequential",
+            ["config"] = new JsonObject
+            {
+                ["name"] = "sequential", ["trainable"] = true, ["dtype"] = Policy(dtype), ["layers"] = layers,
+                ["build_input_shape"] = Sequence(spec.InputFeatures),
+            },
+            ["registered_name"] = null,
+            ["build_config"] = new JsonObject { ["input_shape"] = Sequence(spec.InputFeatures) },
+        };
+        return model.ToJsonString(new JsonSerializerOptions { WriteIndented = false });
+    }
+
+    private static void RefuseCellNormalization(LayerSpec layer, string name)
+    {
+        if (!layer.CellNormalization.IsNone)
+            throw new ArgumentException($"Layer '{name}' normalizes inside its cell ({layer.CellNormalization}); Keras' LSTM has no such option, so no Keras config can describe it.", "spec");
+    }
+
+    private static JsonObject Base(string name, string dtype) => new() { ["name"] = name, ["trainable"] = true, ["dtype"] = Policy(dtype) };
+
+    private static JsonObject Policy(string dtype) => new()
+    {
+        ["module"] = "keras", ["class_name"] = "DTypePolicy", ["config"] = new JsonObject { ["name"] = dtype }, ["registered_name"] = null,
+    };
+
+    private static JsonObject Initializer(string className, JsonObject config) => new()
+    {
+        ["module"] = "keras.initializers", ["class_name"] = className, ["config"] = config, ["registered_name"] = null,
+    };
+
+    private static JsonObject Serialized(string module, string className, JsonObject config, JsonNode inputShape) => new()
+    {
+        ["module"] = module, ["class_name"] = className, ["config"] = config, ["registered_name"] = null,
+        ["build_config"] = new JsonObject { ["input_shape"] = inputShape },
+    };
+
+    /// <summary>RNN.get_config then LSTM.get_config, in Keras 3's order.</summary>
+    private static void AddLstm(JsonObject config, LayerSpec layer, bool goBackwards, bool zeroOutputForMask)
+    {
+        config["return_sequences"] = layer.ReturnSequences;
+        config["return_state"] = false;
+        config["go_backwards"] = goBackwards;
+        config["stateful"] = false;
+        config["unroll"] = false;
+        config["zero_output_for_mask"] = zeroOutputForMask;
+        config["units"] = layer.Units;
+        config["activation"] = "tanh";
+        config["recurrent_activation"] = "sigmoid";
+        config["use_bias"] = true;
+        config["kernel_initializer"] = Initializer("GlorotUniform", new JsonObject { ["seed"] = null });
+        config["recurrent_initializer"] = Initializer("OrthogonalInitializer", new JsonObject { ["gain"] = 1.0, ["seed"] = null });
+        config["bias_initializer"] = Initializer("Zeros", new JsonObject());
+        config["unit_forget_bias"] = true;
+        foreach (string key in new[] { "kernel_regularizer", "recurrent_regularizer", "bias_regularizer", "activity_regularizer",
+                     "kernel_constraint", "recurrent_constraint", "bias_constraint" })
+            config[key] = null;
+        config["dropout"] = layer.Dropout;
+        config["recurrent_dropout"] = layer.RecurrentDropout;
+        config["seed"] = null;
+    }
+}
