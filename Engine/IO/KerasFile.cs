@@ -270,22 +270,26 @@ public static class KerasFile
         if (type.DType is null)
             throw file.Fail($"{field} datatype", $"expected numbers (float16, float32, float64 or an integer type, cast as Keras' assign casts) for the {variable.Name} of layer '{layerName}', found {type.Description}{(dataset.Attribute("dtype") is not null ? " (Keras' bfloat16 is not read)" : "")}.");
         T[] values = dataset.Read<T>();
-        if (variable.Transpose)
-        {
-            int rows = variable.KerasShape[0], columns = variable.KerasShape[1];
-            var transposed = new T[values.Length];
-            for (int r = 0; r < rows; r++)
-                for (int c = 0; c < columns; c++)
-                    transposed[c * rows + r] = values[r * columns + c];
-            values = transposed;
-        }
+        // Keras' (in, out) to NumLstm's [out, in].
+        if (variable.Transpose) values = KerasVariable<T>.Transposed(values, variable.KerasShape[0], variable.KerasShape[1]);
         staged.Add((variable.Target, values));
     }
 }
 
 /// <summary>One Keras variable: its name, Keras' shape, the NumLstm parameter it fills and whether it is transposed.</summary>
 internal sealed record KerasVariable<T>(string Name, int[] KerasShape, Parameter<T> Target, bool Transpose)
-    where T : unmanaged, IFloatingPointIeee754<T>;
+    where T : unmanaged, IFloatingPointIeee754<T>
+{
+    /// <summary>The transpose of a row-major rows × columns matrix (columns × rows).</summary>
+    public static T[] Transposed(ReadOnlySpan<T> values, int rows, int columns)
+    {
+        var transposed = new T[values.Length];
+        for (int r = 0; r < rows; r++)
+            for (int c = 0; c < columns; c++)
+                transposed[c * rows + r] = values[r * columns + c];
+        return transposed;
+    }
+}
 
 /// <summary>
 /// Keras 3's layout (saving_lib.py): a Sequential's layers under <c>layers/</c>, each addressed by its snake-cased
@@ -298,13 +302,9 @@ internal static class Keras3Weights
     public static void Stage<T>(Sequential<T> model, Hdf5File file, bool strict, List<(Parameter<T>, T[])> staged)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var used = new Dictionary<string, int>(StringComparer.Ordinal);
         var keys = new HashSet<string>(StringComparer.Ordinal);
-        foreach (Layer<T> layer in model.Layers)
+        foreach (var (layer, key) in Keys(model))
         {
-            string key = KerasFile.KerasKey(layer);
-            if (used.TryGetValue(key, out int n)) { used[key] = n + 1; key = $"{key}_{n + 1}"; }
-            else used[key] = 0;
             keys.Add(key);
             string path = $"layers/{key}";
             switch (layer)
@@ -339,6 +339,20 @@ internal static class Keras3Weights
         }
     }
 
+    /// <summary>Each layer with its Keras 3 container key: the snake-cased class, then _1, _2, ... per class in order
+    /// (saving_lib._save_container_state).</summary>
+    private static IEnumerable<(Layer<T> Layer, string Key)> Keys<T>(Sequential<T> model) where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        var used = new Dictionary<string, int>(StringComparer.Ordinal);
+        foreach (Layer<T> layer in model.Layers)
+        {
+            string key = KerasFile.KerasKey(layer);
+            if (used.TryGetValue(key, out int n)) { used[key] = n + 1; key = $"{key}_{n + 1}"; }
+            else used[key] = 0;
+            yield return (layer, key);
+        }
+    }
+
     /// <summary>The groups and datasets Keras 3's save_weights writes for the model (every saveable's <c>vars</c>, empty
     /// ones included, and the model's own at the root).</summary>
     public static Hdf5Writer.Group Tree<T>(Sequential<T> model) where T : unmanaged, IFloatingPointIeee754<T>
@@ -346,12 +360,8 @@ internal static class Keras3Weights
         var root = new Hdf5Writer.Group();
         root.At("vars");
         Hdf5Writer.Group layers = root.At("layers");
-        var used = new Dictionary<string, int>(StringComparer.Ordinal);
-        foreach (Layer<T> layer in model.Layers)
+        foreach (var (layer, key) in Keys(model))
         {
-            string key = KerasFile.KerasKey(layer);
-            if (used.TryGetValue(key, out int n)) { used[key] = n + 1; key = $"{key}_{n + 1}"; }
-            else used[key] = 0;
             Hdf5Writer.Group group = layers.At(key);
             group.At("vars");
             switch (layer)
@@ -381,16 +391,8 @@ internal static class Keras3Weights
         foreach (KerasVariable<T> variable in variables)
         {
             T[] values = variable.Target.Value;
-            if (variable.Transpose)
-            {
-                // NumLstm's [out, in] back to Keras' (in, out).
-                int rows = variable.KerasShape[0], columns = variable.KerasShape[1];
-                var keras = new T[values.Length];
-                for (int r = 0; r < rows; r++)
-                    for (int c = 0; c < columns; c++)
-                        keras[r * columns + c] = values[c * rows + r];
-                values = keras;
-            }
+            // NumLstm's [out, in] back to Keras' (in, out).
+            if (variable.Transpose) values = KerasVariable<T>.Transposed(values, variable.KerasShape[1], variable.KerasShape[0]);
             // float32 for a float model (Keras' default floatx), float64 otherwise (a double model; Half widened).
             byte[] data = typeof(T) == typeof(float)
                 ? ElementConverter.ToLittleEndianBytes<T>(values)
