@@ -71,6 +71,7 @@ public sealed class FormatFuzzTests
     [TestCase("seed_small.latest.weights.h5", 505)]
     [TestCase("seed_small.legacy_model.h5", 606)]
     [TestCase("seed_small.keras", 707)]
+    [TestCase("seed_small.h5py.legacy_model.h5", 808)]
     public void MutatedKerasFiles_LoadOrThrowFormatException(string fixture, int seed)
     {
         // The whole load: zip, superblock, headers, B-trees, heaps, attributes, data and the model's checks.

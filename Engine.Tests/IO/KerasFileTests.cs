@@ -110,6 +110,7 @@ public sealed class KerasFileTests<T> where T : unmanaged, IFloatingPointIeee754
     [TestCase("seed_small.latest.weights.h5")]
     [TestCase("seed_small.f64.weights.h5")]
     [TestCase("seed_small.tf213.weights.h5")]
+    [TestCase("seed_small.h5py.weights.h5")]
     [TestCase("seed_small.keras")]
     public void Keras3Weights_LandInNumLstmsLayout_AndComputeWhatKerasComputes(string name)
     {
@@ -121,6 +122,7 @@ public sealed class KerasFileTests<T> where T : unmanaged, IFloatingPointIeee754
 
     [TestCase("seed_small.legacy.h5")]
     [TestCase("seed_small.legacy_model.h5")]
+    [TestCase("seed_small.h5py.legacy_model.h5")]
     public void LegacyTfKeras2Weights_LandInNumLstmsLayout_AndComputeWhatKerasComputes(string name)
     {
         Sequential<T> model = SeedSmall();
@@ -142,6 +144,7 @@ public sealed class KerasFileTests<T> where T : unmanaged, IFloatingPointIeee754
 
     [TestCase("seed_small.keras", "Keras 3")]
     [TestCase("seed_small.legacy_model.h5", "tf.keras 2")]
+    [TestCase("seed_small.h5py.legacy_model.h5", "tf.keras 2")]
     public void Load_BuildsTheModelItsConfigDescribes_WithItsWeights(string name, string writer)
     {
         Sequential<T> model = KerasFile.Load<T>(Fixture(name));

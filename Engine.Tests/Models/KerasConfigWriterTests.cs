@@ -29,6 +29,41 @@ public sealed class KerasConfigWriterTests
         Assert.That(JsonNode.DeepEquals(written, expected), Is.True, $"written:\n{written.ToJsonString()}\nexpected:\n{expected.ToJsonString()}");
     }
 
+    [TestCase(1.0, "1.0")]
+    [TestCase(0.0, "0.0")]
+    [TestCase(-0.0, "-0.0")]
+    [TestCase(0.4, "0.4")]
+    [TestCase(0.001, "0.001")]
+    [TestCase(0.0001, "0.0001")]
+    [TestCase(1e-05, "1e-05")]
+    [TestCase(1.5e-07, "1.5e-07")]
+    [TestCase(-1.5, "-1.5")]
+    [TestCase(123.25, "123.25")]
+    [TestCase(1e15, "1000000000000000.0")]
+    [TestCase(1e16, "1e+16")]
+    [TestCase(1.2345e100, "1.2345e+100")]
+    [TestCase(0.0010000000474974513, "0.0010000000474974513")]
+    [TestCase(0.1 + 0.2, "0.30000000000000004")]
+    public void FloatsAreWrittenAsPythonsReprWritesThem(double value, string python)
+    {
+        // Python 3: repr(1e15) == '1000000000000000.0', repr(1e16) == '1e+16', repr(1e-05) == '1e-05'.
+        Assert.That(KerasConfigWriter.PythonRepr(value), Is.EqualTo(python));
+    }
+
+    /// <summary>The number tokens, in order, as the text has them (1.0 is not 1).</summary>
+    private static List<string> Numbers(string json) =>
+        System.Text.RegularExpressions.Regex.Matches(json, @"(?<=[:\[,]\s*)-?\d[\d.eE+-]*").Select(m => m.Value).ToList();
+
+    [TestCase(KerasFixtures.MissionKeras3, 50)]
+    [TestCase(KerasFixtures.MaskedLstmKeras3, 50)]
+    public void TheNumbers_AreWrittenAsKerasWritesThem(string keras, int timeSteps)
+    {
+        string written = ModelSpec.FromKerasJson(keras).ToKerasJson(timeSteps);
+        string expected = WithoutCompileConfig(keras).ToJsonString();
+        Assert.That(Numbers(written), Is.EqualTo(Numbers(expected)));
+        Assert.That(Numbers(written), Does.Contain("1.0"), "a float that is whole, as Python writes it");
+    }
+
     [TestCase("seed_small.config.json")]
     [TestCase("mixed.config.json")]
     public void TheFixtureConfigs_ReadThenWritten_AreTheSameJsonTree(string name)

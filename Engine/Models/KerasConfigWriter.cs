@@ -48,7 +48,7 @@ internal static class KerasConfigWriter
         {
             string name = layer.Name ?? $"{layer.Type}_{counters[layer.Type] = counters.GetValueOrDefault(layer.Type) + 1}";
             if (name.Contains('/') || !names.Add(name))
-                throw new ArgumentException($"Layer '{name}': Keras needs unique layer names without '/'.", nameof(spec));
+                throw new ArgumentException($"Layer '{name}': Keras needs unique layer names without '/' ('input_layer' is the InputLayer's).", nameof(spec));
             JsonArray inputShape = sequence ? Sequence(features) : Vector(features);
             JsonObject config = Base(name, dtype);
             string className;
@@ -85,7 +85,7 @@ internal static class KerasConfigWriter
                 case "layer_norm":
                     className = "LayerNormalization";
                     config["axis"] = new JsonArray(-1);
-                    config["epsilon"] = layer.Epsilon;
+                    config["epsilon"] = PythonFloat(layer.Epsilon);
                     config["center"] = layer.Center;
                     config["scale"] = layer.Scale;
                     config["rms_scaling"] = false;
@@ -112,13 +112,13 @@ internal static class KerasConfigWriter
                     break;
                 case "dropout":
                     className = "Dropout";
-                    config["rate"] = layer.Rate;
+                    config["rate"] = PythonFloat(layer.Rate);
                     config["seed"] = null;
                     config["noise_shape"] = null;
                     break;
                 case "masking":
                     className = "Masking";
-                    config["mask_value"] = layer.MaskValue;
+                    config["mask_value"] = PythonFloat(layer.MaskValue);
                     break;
                 default:
                     throw new ArgumentException($"Layer '{name}': type '{layer.Type}' has no Keras counterpart.", nameof(spec));
@@ -139,6 +139,37 @@ internal static class KerasConfigWriter
             ["build_config"] = new JsonObject { ["input_shape"] = Sequence(spec.InputFeatures) },
         };
         return model.ToJsonString(new JsonSerializerOptions { WriteIndented = false });
+    }
+
+    /// <summary>A float as Python's json.dumps writes it (repr: 1.0, 0.001, 1e-05, 1e+16), kept as that text.</summary>
+    internal static JsonNode PythonFloat(double x) => JsonNode.Parse(PythonRepr(x))!;
+
+    internal static string PythonRepr(double x)
+    {
+        if (!double.IsFinite(x)) throw new ArgumentException($"Expected a finite number for a Keras config, got {x}.", nameof(x));
+        if (x == 0) return double.IsNegative(x) ? "-0.0" : "0.0";
+        // The shortest round-trip digits, then Python's float_repr_style 'short' layout: positional for decimal
+        // exponents -4..15, else d.ddde±XX.
+        string r = Math.Abs(x).ToString("R", CultureInfo.InvariantCulture);
+        int e = 0, at = r.IndexOfAny(['E', 'e']);
+        string mantissa = r;
+        if (at >= 0) { e = int.Parse(r[(at + 1)..], CultureInfo.InvariantCulture); mantissa = r[..at]; }
+        int dot = mantissa.IndexOf('.');
+        string digits = dot < 0 ? mantissa : mantissa.Remove(dot, 1);
+        int point = (dot < 0 ? mantissa.Length : dot) + e;     // value = 0.digits × 10^point
+        int lead = 0;
+        while (lead < digits.Length - 1 && digits[lead] == '0') lead++;
+        digits = digits[lead..].TrimEnd('0');
+        point -= lead;
+        if (digits.Length == 0) digits = "0";
+        int exponent = point - 1;
+        string sign = x < 0 ? "-" : "";
+        if (exponent is < -4 or >= 16)
+            return $"{sign}{digits[0]}{(digits.Length > 1 ? "." + digits[1..] : "")}e{(exponent < 0 ? "-" : "+")}{Math.Abs(exponent):00}";
+        if (exponent < 0) return $"{sign}0.{new string('0', -exponent - 1)}{digits}";
+        string whole = digits.Length > exponent + 1 ? digits[..(exponent + 1)] : digits.PadRight(exponent + 1, '0');
+        string fraction = digits.Length > exponent + 1 ? digits[(exponent + 1)..] : "0";
+        return $"{sign}{whole}.{fraction}";
     }
 
     private static void RefuseCellNormalization(LayerSpec layer, string name)
@@ -179,14 +210,14 @@ internal static class KerasConfigWriter
         config["recurrent_activation"] = "sigmoid";
         config["use_bias"] = true;
         config["kernel_initializer"] = Initializer("GlorotUniform", new JsonObject { ["seed"] = null });
-        config["recurrent_initializer"] = Initializer("OrthogonalInitializer", new JsonObject { ["gain"] = 1.0, ["seed"] = null });
+        config["recurrent_initializer"] = Initializer("OrthogonalInitializer", new JsonObject { ["gain"] = PythonFloat(1.0), ["seed"] = null });
         config["bias_initializer"] = Initializer("Zeros", new JsonObject());
         config["unit_forget_bias"] = true;
         foreach (string key in new[] { "kernel_regularizer", "recurrent_regularizer", "bias_regularizer", "activity_regularizer",
                      "kernel_constraint", "recurrent_constraint", "bias_constraint" })
             config[key] = null;
-        config["dropout"] = layer.Dropout;
-        config["recurrent_dropout"] = layer.RecurrentDropout;
+        config["dropout"] = PythonFloat(layer.Dropout);
+        config["recurrent_dropout"] = PythonFloat(layer.RecurrentDropout);
         config["seed"] = null;
     }
 }

@@ -14,6 +14,8 @@ cp "$tmp/mixed.config.json" "$tmp/seed_small.config.json" "$out/"
 "$tmp/make_fixtures" "$tmp" "$tmp/seed_small.legacy_model.config.json"
 h5cc -Wall -O1 -o "$tmp/make_hostile" "$here/make_hostile.c"
 "$tmp/make_hostile" "$out"
+# Written by h5py itself (Debian's python3-h5py and python3-numpy: apt-get install python3-h5py).
+/usr/bin/python3 "$here/make_h5py.py" "$out"
 h5cc -Wall -O1 -o "$tmp/make_audit" "$here/make_audit.c"
 mkdir -p "$out/audit"
 "$tmp/make_audit" "$out/audit"
