@@ -470,9 +470,9 @@ public sealed class KerasFileHostileTests
     public void AConfigKerasRefuses_IsANumLstmFormatException_NamingTheMember()
     {
         byte[] h5 = File.ReadAllBytes(Fixture("seed_small.weights.h5"));
-        string path = Zip("gru.keras", ("config.json", """{"class_name": "Functional", "config": {}}"""u8.ToArray()), ("model.weights.h5", h5));
+        string path = Zip("subclassed.keras", ("config.json", """{"class_name": "MyModel", "config": {}}"""u8.ToArray()), ("model.weights.h5", h5));
         var e = Assert.Throws<NumLstmFormatException>(() => KerasFile.Load<float>(path))!;
-        Assert.That(e.Message, Does.Contain("config.json").And.Contain("Functional"));
+        Assert.That(e.Message, Does.Contain("config.json").And.Contain("MyModel"));
         Assert.That(e.InnerException, Is.InstanceOf<FormatException>());
     }
 

@@ -681,7 +681,8 @@ public class KerasConfigTests
             "config.layers[3].config.dtype", "'float16' not supported");
         yield return Case("Gru", Edit3(r => Layer(r, 1)["layer"]!["class_name"] = "GRU"), "config.layers[1].config.layer.class_name", "'GRU' not supported");
         yield return Case("Conv1D", Edit2(r => r["config"]!["layers"]![5]!["class_name"] = "Conv1D"), "config.layers[5].class_name", "'Conv1D' is not supported (NumLstm reads InputLayer, LSTM, Bidirectional(LSTM), LayerNormalization, Dense, Dropout and Masking)");
-        yield return Case("Functional", Edit3(r => r["class_name"] = "Functional"), "class_name", "'Functional' is not supported: NumLstm reads a Sequential model");
+        yield return Case("FunctionalWithSequentialsConfig", Edit3(r => r["class_name"] = "Functional"), "config.layers[0].name", "is missing");
+        yield return Case("Subclassed", Edit3(r => r["class_name"] = "MyModel"), "class_name", "'MyModel' is not a model class NumLstm reads (expected Sequential, or a Functional model that is a chain of layers)");
         yield return Case("MixedPrecision", Edit3(r => Layer(r, 2)["dtype"]!["config"]!["name"] = "mixed_float16"), "config.layers[2].config.dtype.config.name", "'mixed_float16' not supported");
         yield return Case("Float16Input", Edit2(r => Layer(r, 0)["dtype"] = "float16"), "config.layers[0].config.dtype", "'float16' not supported");
         yield return Case("LstmUnits0", Edit3(r => Both(r, 1, "units", 0)), bi + "units", "must be in 1..65536, got 0");

@@ -54,7 +54,8 @@ public sealed class KerasConfigHostileTests
     [Test]
     public void MutatedKerasConfigs_ReadOrThrowFormatException_AndReadSpecsBuild()
     {
-        string[] valid = [Small(KerasFixtures.MissionKeras3), Small(KerasFixtures.MissionKeras2), Small(KerasFixtures.MaskedLstmKeras3), Small(KerasFixtures.MaskedLstmKeras2)];
+        string[] valid = [Small(KerasFixtures.MissionKeras3), Small(KerasFixtures.MissionKeras2), Small(KerasFixtures.MaskedLstmKeras3), Small(KerasFixtures.MaskedLstmKeras2),
+            KerasFunctionalConfigTests.Keras3Functional(Small(KerasFixtures.MissionKeras3)), KerasFunctionalConfigTests.TfKeras2Functional(Small(KerasFixtures.MissionKeras2))];
         foreach (string json in valid) Assert.That(KerasConfig.ToSpec(json).Build<float>().ParameterCount, Is.LessThan(2000), "the fuzz starts from small valid configs");
         var random = new Random(811);
         int read = 0, rejected = 0, built = 0;

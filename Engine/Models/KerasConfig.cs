@@ -118,10 +118,9 @@ public static class KerasConfig
             Obj model = Object(root, "");
             model.OnlyKnown(["module", "class_name", "config", "registered_name", "build_config", "compile_config", "keras_version", "backend"]);
             string className = RequiredString(model, "class_name");
-            if (className is "Functional" or "Model")
-                throw Fail(model.At("class_name"), $"'{Echo.Name(className)}' is not supported: NumLstm reads a Sequential model (rebuild the stack as keras.Sequential, or describe it with ModelBuilder).");
-            if (className != "Sequential")
-                throw Fail(model.At("class_name"), $"'{Echo.Name(className)}' is not a model class NumLstm reads (expected Sequential).");
+            bool functional = className is "Functional" or "Model";
+            if (!functional && className != "Sequential")
+                throw Fail(model.At("class_name"), $"'{Echo.Name(className)}' is not a model class NumLstm reads (expected Sequential, or a Functional model that is a chain of layers).");
             CheckKerasClass(model, className);
 
             // Keras up to 2.2 wrote the layer list itself as the config; later versions an object holding it.
@@ -132,7 +131,22 @@ public static class KerasConfig
             // messages, the model-level build shapes after them.
             var inputShapes = new List<(int Features, string Path)>();
             var modelShapes = new List<(JsonElement Shape, string Path)>();
-            if (configElement.ValueKind == JsonValueKind.Array)
+            List<(JsonElement Element, string Path)>? chain = null;
+            if (functional)
+            {
+                Obj config = Object(configElement, "config");
+                config.OnlyKnown(["name", "trainable", "layers", "input_layers", "output_layers", "dtype"]);
+                OptionalName(config);
+                OptionalBool(config, "trainable", true);
+                CheckDtype(config.Get("dtype"), config.At("dtype"));
+                layersElement = config.Required("layers");
+                layersPath = config.At("layers");
+                if (layersElement.ValueKind != JsonValueKind.Array) throw Fail(layersPath, $"must be a list of layers, got {Kind(layersElement)}.");
+                if (layersElement.GetArrayLength() > ModelSpec.MaxLayers + 1)
+                    throw Fail(layersPath, $"{layersElement.GetArrayLength()} layers is more than the {ModelSpec.MaxLayers} a NumLstm model may have.");
+                chain = Chain(layersElement, layersPath, config);
+            }
+            else if (configElement.ValueKind == JsonValueKind.Array)
             {
                 layersElement = configElement;
                 layersPath = "config";
@@ -162,11 +176,10 @@ public static class KerasConfig
             // Pass 1: the layer objects, and every place that says the input's shape.
             var layers = new List<KerasLayer>(count);
             int k = 0;
-            foreach (JsonElement element in layersElement.EnumerateArray())
+            foreach (var (element, path) in chain ?? layersElement.EnumerateArray().Select((e, i) => (e, $"{layersPath}[{i}]")).ToList())
             {
-                string path = $"{layersPath}[{k}]";
                 Obj wrapper = Object(element, path);
-                wrapper.OnlyKnown(WrapperKeys);
+                wrapper.OnlyKnown(functional ? [.. WrapperKeys, "inbound_nodes"] : WrapperKeys);
                 string layerClass = RequiredString(wrapper, "class_name");
                 CheckKerasClass(wrapper, layerClass);
                 if (wrapper.Get("name") is { } outerName) String(outerName, wrapper.At("name"));
@@ -250,6 +263,138 @@ public static class KerasConfig
             var result = new ModelSpec { InputFeatures = features, Seed = seed, Layers = specs };
             result.Validate(source);
             return result;
+        }
+
+        /// <summary>
+        /// The layers of a Functional model in the order data flows, when the model is a chain a Sequential could hold:
+        /// one InputLayer, each other layer called once on the output of the one before, the last one the model's only
+        /// output. Reads Keras 3's inbound nodes (<c>{"args": [keras tensor], "kwargs": {}}</c>, a tensor's
+        /// <c>keras_history</c> naming its layer) and tf.keras 2's (<c>[[["name", 0, 0, {}]]]</c>).
+        /// </summary>
+        private List<(JsonElement Element, string Path)> Chain(JsonElement layersElement, string layersPath, Obj config)
+        {
+            var byName = new Dictionary<string, (JsonElement Element, string Path, string? Parent, bool Input)>(StringComparer.Ordinal);
+            var order = new List<string>();
+            int k = 0;
+            foreach (JsonElement element in layersElement.EnumerateArray())
+            {
+                string path = $"{layersPath}[{k++}]";
+                Obj wrapper = Object(element, path);
+                string name = RequiredString(wrapper, "name");
+                bool input = RequiredString(wrapper, "class_name") == "InputLayer";
+                string? parent = Parent(wrapper.Required("inbound_nodes"), wrapper.At("inbound_nodes"), input);
+                if (!byName.TryAdd(name, (element, path, parent, input)))
+                    throw Fail(wrapper.At("name"), $"'{Echo.Name(name)}' is already the name of {byName[name].Path}; layer names must be unique.");
+                order.Add(name);
+            }
+            string first = Reference(config.Required("input_layers"), config.At("input_layers"));
+            string last = Reference(config.Required("output_layers"), config.At("output_layers"));
+            if (!byName.TryGetValue(first, out var start) || !start.Input)
+                throw Fail(config.At("input_layers"), $"expected the name of an InputLayer of this model, found '{Echo.Name(first)}'.");
+            if (!byName.ContainsKey(last)) throw Fail(config.At("output_layers"), $"expected the name of a layer of this model, found '{Echo.Name(last)}'.");
+            var consumers = new Dictionary<string, List<string>>(StringComparer.Ordinal);
+            foreach (string name in order)
+            {
+                if (byName[name].Parent is not { } parent) continue;
+                if (!byName.ContainsKey(parent))
+                    throw Fail(byName[name].Path + ".inbound_nodes", $"expected the name of a layer of this model, found '{Echo.Name(parent)}'.");
+                if (!consumers.TryGetValue(parent, out var list)) consumers[parent] = list = [];
+                list.Add(name);
+            }
+            var chain = new List<(JsonElement, string)> { (start.Element, start.Path) };
+            var seen = new HashSet<string>(StringComparer.Ordinal) { first };
+            for (string at = first; at != last;)
+            {
+                List<string> next = consumers.GetValueOrDefault(at) ?? [];
+                if (next.Count != 1)
+                    throw Fail(byName[at].Path, next.Count == 0
+                        ? $"expected a chain of layers from '{Echo.Name(first)}' to the output '{Echo.Name(last)}' (a model a Sequential could hold), but nothing takes the output of '{Echo.Name(at)}'."
+                        : $"expected a chain of layers (a model a Sequential could hold), found the output of '{Echo.Name(at)}' taken by {next.Count} layers ({Echo.List(next)}): NumLstm reads no branches.");
+                at = next[0];
+                if (!seen.Add(at)) throw Fail(byName[at].Path, $"expected each layer once in the chain, found '{Echo.Name(at)}' again (a loop).");
+                chain.Add((byName[at].Element, byName[at].Path));
+            }
+            if (consumers.ContainsKey(last))
+                throw Fail(byName[last].Path, $"expected the output layer '{Echo.Name(last)}' to end the chain, found its output taken by {Echo.List(consumers[last])}.");
+            string? stray = order.FirstOrDefault(n => !seen.Contains(n));
+            if (stray is not null)
+                throw Fail(byName[stray].Path, $"expected every layer on the chain from '{Echo.Name(first)}' to '{Echo.Name(last)}', found '{Echo.Name(stray)}' off it (another input or a branch): NumLstm reads a chain only.");
+            return chain;
+        }
+
+        /// <summary>The one layer whose output this layer is called on (null for an InputLayer), from its inbound nodes.</summary>
+        private string? Parent(JsonElement nodes, string path, bool input)
+        {
+            if (nodes.ValueKind != JsonValueKind.Array) throw Fail(path, $"must be a list of calls, got {Kind(nodes)}.");
+            int count = nodes.GetArrayLength();
+            if (input)
+            {
+                if (count != 0) throw Fail(path, "expected no inbound call for an InputLayer, found some.");
+                return null;
+            }
+            if (count != 1) throw Fail(path, $"expected the layer called once (a chain), found {count} calls (a shared layer).");
+            JsonElement node = nodes[0];
+            string nodePath = path + "[0]";
+            if (node.ValueKind == JsonValueKind.Object)
+            {
+                // Keras 3: {"args": [tensor], "kwargs": {...}}.
+                Obj call = Object(node, nodePath);
+                call.OnlyKnown(["args", "kwargs"]);
+                JsonElement args = call.Required("args");
+                if (args.ValueKind != JsonValueKind.Array || args.GetArrayLength() != 1)
+                    throw Fail(call.At("args"), $"expected the layer called on one tensor, found {(args.ValueKind == JsonValueKind.Array ? $"{args.GetArrayLength()} arguments" : Describe(args))}.");
+                if (call.Get("kwargs") is { } kwargs) CheckCallKeywords(kwargs, call.At("kwargs"));
+                return TensorSource(args[0], call.At("args") + "[0]");
+            }
+            // tf.keras 2: [[name, node index, tensor index, kwargs]] (one node, one tensor).
+            if (node.ValueKind != JsonValueKind.Array || node.GetArrayLength() != 1)
+                throw Fail(nodePath, $"expected a call on one tensor, found {(node.ValueKind == JsonValueKind.Array ? $"{node.GetArrayLength()} tensors" : Describe(node))}.");
+            JsonElement tensor = node[0];
+            string tensorPath = nodePath + "[0]";
+            if (tensor.ValueKind != JsonValueKind.Array || tensor.GetArrayLength() is < 3 or > 4)
+                throw Fail(tensorPath, $"expected [layer name, node index, tensor index, call arguments], found {Describe(tensor)}.");
+            if (tensor.GetArrayLength() == 4) CheckCallKeywords(tensor[3], tensorPath + "[3]");
+            return History(tensor, tensorPath);
+        }
+
+        private string TensorSource(JsonElement tensor, string path)
+        {
+            Obj wrapper = Object(tensor, path);
+            if (RequiredString(wrapper, "class_name") != "__keras_tensor__")
+                throw Fail(wrapper.At("class_name"), "expected a Keras tensor ('__keras_tensor__'), found another value.");
+            Obj config = Object(wrapper.Required("config"), wrapper.At("config"));
+            return History(config.Required("keras_history"), config.At("keras_history"));
+        }
+
+        /// <summary>[layer name, node index, tensor index]: the first call's first output, or refused.</summary>
+        private string History(JsonElement history, string path)
+        {
+            if (history.ValueKind != JsonValueKind.Array || history.GetArrayLength() < 3)
+                throw Fail(path, $"expected [layer name, node index, tensor index], found {Describe(history)}.");
+            string name = String(history[0], path + "[0]");
+            if (history[1].ValueKind != JsonValueKind.Number || history[1].GetDouble() != 0 || history[2].ValueKind != JsonValueKind.Number || history[2].GetDouble() != 0)
+                throw Fail(path, $"expected the first output of the first call of '{Echo.Name(name)}' ([name, 0, 0]), found another (a shared layer or a layer of several outputs).");
+            return name;
+        }
+
+        /// <summary>input_layers / output_layers: one [name, 0, 0], flat (Keras 3 for one) or in a list.</summary>
+        private string Reference(JsonElement value, string path)
+        {
+            if (value.ValueKind == JsonValueKind.Array && value.GetArrayLength() >= 1 && value[0].ValueKind == JsonValueKind.String)
+                return History(value, path);
+            if (value.ValueKind != JsonValueKind.Array || value.GetArrayLength() != 1)
+                throw Fail(path, $"expected one layer (a model of one input and one output), found {(value.ValueKind == JsonValueKind.Array ? $"{value.GetArrayLength()}" : Describe(value))}.");
+            return History(value[0], path + "[0]");
+        }
+
+        /// <summary>Call arguments: a mask is computed by NumLstm's layers as Keras passes it; training flags change
+        /// nothing saved; anything else is a call NumLstm cannot reproduce.</summary>
+        private void CheckCallKeywords(JsonElement kwargs, string path)
+        {
+            Obj call = Object(kwargs, path);
+            foreach (string key in call.Keys)
+                if (key is not ("mask" or "training"))
+                    throw Fail(call.At(key), $"'{Echo.Name(key)}' is a call argument NumLstm does not read (it reads a layer called on one tensor, with at most a mask or a training flag).");
         }
 
         private FormatException Unsupported(KerasLayer layer)
