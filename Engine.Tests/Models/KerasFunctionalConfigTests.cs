@@ -145,6 +145,20 @@ public sealed class KerasFunctionalConfigTests
     }
 
     [Test]
+    public void AnUnnamedLayer_GetsANameNoOtherLayerHas()
+    {
+        // Found by a long fuzz run: an LSTM named null beside one named "lstm_1" was refused by the spec's own check
+        // (its default name, lstm_1, taken); Keras names an unnamed layer uniquely.
+        JsonObject root = JsonNode.Parse(KerasFixtures.MaskedLstmKeras2)!.AsObject();
+        root["config"]!["layers"]![2]!["config"]!["name"] = null;
+        root["config"]!["layers"]![3]!["config"]!["name"] = "lstm_1";
+        ModelSpec spec = ModelSpec.FromKerasJson(root.ToJsonString());
+        Assert.That(spec.Layers.Select(l => l.Name), Is.Unique);
+        Assert.That(spec.Layers[1].Name, Is.EqualTo("lstm_2"));
+        Assert.That(spec.Layers[2].Name, Is.EqualTo("lstm_1"));
+    }
+
+    [Test]
     public void OutputsOtherThanTheChainsEnd_AreRefused()
     {
         JsonObject root = JsonNode.Parse(Keras3Functional(KerasFixtures.MissionKeras3))!.AsObject();

@@ -260,6 +260,18 @@ public static class KerasConfig
                 if (!flow.Sequence) vectorFrom ??= layer.Path;
             }
 
+            // A layer whose name is null gets Keras' kind of automatic name; Keras makes it unique, so the spec's default
+            // (type_1, type_2, ...) skips the names other layers were given.
+            var counters = new Dictionary<string, int>(StringComparer.Ordinal);
+            for (int i = 0; i < specs.Count; i++)
+            {
+                if (specs[i].Name is not null) continue;
+                string candidate;
+                do candidate = $"{specs[i].Type}_{counters[specs[i].Type] = counters.GetValueOrDefault(specs[i].Type) + 1}";
+                while (names.ContainsKey(candidate));
+                names[candidate] = $"{specs[i].Type} (unnamed)";
+                specs[i] = specs[i] with { Name = candidate };
+            }
             var result = new ModelSpec { InputFeatures = features, Seed = seed, Layers = specs };
             result.Validate(source);
             return result;
