@@ -84,8 +84,9 @@ public static class KerasFile
     /// Saves the model as Keras 3's <c>model.save("m.keras")</c> does, for <c>keras.models.load_model</c>: a zip (stored,
     /// as Keras writes it) of <c>metadata.json</c>, <c>config.json</c> (<see cref="ModelSpec.ToKerasJson"/>: the model's
     /// layers as Keras classes, an input of <paramref name="timeSteps"/> steps or any) and <c>model.weights.h5</c> (as
-    /// <see cref="SaveWeights"/>). No optimizer or compile config: load it with <c>compile=False</c> or compile it in
-    /// Keras. The name must end in <c>.keras</c>, as Keras requires. Written atomically.
+    /// <see cref="SaveWeights"/>). No optimizer or compile config: <c>load_model</c> compiles only when a compile config
+    /// is present, so the model loads uncompiled (compile it in Keras to train it there). The name must end in
+    /// <c>.keras</c>, as Keras requires. Written atomically.
     /// </summary>
     public static void Save<T>(Sequential<T> model, string path, int? timeSteps = null) where T : unmanaged, IFloatingPointIeee754<T>
     {
