@@ -271,6 +271,14 @@ internal sealed class Hdf5File
             Position = position;
         }
 
+        /// <summary>Reads a block's 4-byte signature ("TREE", "SNOD", ...), refusing other bytes.</summary>
+        public void Signature(ReadOnlySpan<byte> expected)
+        {
+            long at = Position;
+            if (!Take(expected.Length).SequenceEqual(expected))
+                throw file.Fail(field, $"expected '{Encoding.ASCII.GetString(expected)}' at offset {at}, found other bytes.");
+        }
+
         public byte U8() => Take(1)[0];
         public ushort U16() => BinaryPrimitives.ReadUInt16LittleEndian(Take(2));
         public uint U32() => BinaryPrimitives.ReadUInt32LittleEndian(Take(4));
@@ -509,25 +517,15 @@ internal sealed class Hdf5Object
         // A group as h5py writes it has one symbol table message and nothing else: its (shared, cached) link list.
         if (messages.Count(m => m.Type is SymbolTableMessage or LinkMessage or LinkInfoMessage) == 1
             && messages.FirstOrDefault(m => m.Type == SymbolTableMessage) is { Length: > 0 } only)
-        {
-            var c = Body(only, "symbol table message");
-            long btree = c.Address(allowUndefined: false);
-            long heap = c.Address(allowUndefined: false);
-            return file.SymbolTable(btree, heap, () => ReadSymbolTable(btree, heap));
-        }
+            return SymbolTableLinks(only);
         var result = new List<(string, long)>();
         foreach (Hdf5Message message in messages)
         {
             switch (message.Type)
             {
                 case SymbolTableMessage:
-                {
-                    var c = Body(message, "symbol table message");
-                    long btree = c.Address(allowUndefined: false);
-                    long heap = c.Address(allowUndefined: false);
-                    result.AddRange(file.SymbolTable(btree, heap, () => ReadSymbolTable(btree, heap)));
+                    result.AddRange(SymbolTableLinks(message));
                     break;
-                }
                 case LinkMessage:
                     ReadLinkMessage(message, result);
                     break;
@@ -568,12 +566,21 @@ internal sealed class Hdf5Object
         result.Add((name, c.Address(allowUndefined: false)));
     }
 
+    /// <summary>The links of a symbol table message's B-tree and local heap, read once per file however many groups name them.</summary>
+    private List<(string Name, long Address)> SymbolTableLinks(Hdf5Message message)
+    {
+        var c = Body(message, "symbol table message");
+        long btree = c.Address(allowUndefined: false);
+        long heap = c.Address(allowUndefined: false);
+        return file.SymbolTable(btree, heap, () => ReadSymbolTable(btree, heap));
+    }
+
     private List<(string, long)> ReadSymbolTable(long btreeAddress, long heapAddress)
     {
         var result = new List<(string, long)>();
         // Local heap: "HEAP", version 0, 3 reserved, data segment size, free list offset, data segment address.
         var h = new Hdf5File.Cursor(file, heapAddress, file.FileLength, Field("local heap"));
-        if (!h.Bytes(4).SequenceEqual("HEAP"u8)) throw file.Fail(Field("local heap"), $"expected 'HEAP' at offset {heapAddress}, found other bytes.");
+        h.Signature("HEAP"u8);
         int version = h.U8();
         if (version != 0) throw file.Fail(Field("local heap version"), $"expected 0, found {version}.");
         h.Skip(3);
@@ -591,7 +598,7 @@ internal sealed class Hdf5Object
         if (depth > Hdf5File.MaxDepth) throw file.Fail(Field("B-tree"), $"expected at most {Hdf5File.MaxDepth} levels, found more.");
         if (!visited.Add(address)) throw file.Fail(Field("B-tree"), $"expected each node once, found the node at offset {address} again (a loop).");
         var c = new Hdf5File.Cursor(file, address, file.FileLength, Field("B-tree node"));
-        if (!c.Bytes(4).SequenceEqual("TREE"u8)) throw file.Fail(Field("B-tree node"), $"expected 'TREE' at offset {address}, found other bytes.");
+        c.Signature("TREE"u8);
         int nodeType = c.U8();
         if (nodeType != 0) throw file.Fail(Field("B-tree node type"), $"expected 0 (group nodes), found {nodeType}.");
         int level = c.U8();
@@ -613,7 +620,7 @@ internal sealed class Hdf5Object
     {
         if (!visited.Add(address)) throw file.Fail(Field("symbol table node"), $"expected each node once, found the node at offset {address} again (a loop).");
         var c = new Hdf5File.Cursor(file, address, file.FileLength, Field("symbol table node"));
-        if (!c.Bytes(4).SequenceEqual("SNOD"u8)) throw file.Fail(Field("symbol table node"), $"expected 'SNOD' at offset {address}, found other bytes.");
+        c.Signature("SNOD"u8);
         int version = c.U8();
         if (version != 1) throw file.Fail(Field("symbol table node version"), $"expected 1, found {version}.");
         c.Skip(1);
@@ -850,7 +857,7 @@ internal sealed class Hdf5Object
     private Dictionary<uint, (long, long)> IndexGlobalHeap(long collection, string what)
     {
         var c = new Hdf5File.Cursor(file, collection, file.FileLength, Field(what + " global heap"));
-        if (!c.Bytes(4).SequenceEqual("GCOL"u8)) throw file.Fail(Field(what + " global heap"), $"expected 'GCOL' at offset {collection}, found other bytes.");
+        c.Signature("GCOL"u8);
         int version = c.U8();
         if (version != 1) throw file.Fail(Field(what + " global heap version"), $"expected 1, found {version}.");
         c.Skip(3);

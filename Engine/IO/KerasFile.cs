@@ -303,30 +303,10 @@ internal static class Keras3Weights
     public static void Stage<T>(Sequential<T> model, Hdf5File file, bool strict, List<(Parameter<T>, T[])> staged)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
-        var keys = new HashSet<string>(StringComparer.Ordinal);
-        foreach (var (layer, key) in Keys(model))
-        {
-            keys.Add(key);
-            string path = $"layers/{key}";
-            switch (layer)
-            {
-                case Lstm<T> lstm:
-                    Expect<T>(file, path, layer.Name, [], staged);
-                    Expect(file, $"{path}/cell", layer.Name, KerasFile.VariablesOf(lstm, "").ToList(), staged);
-                    break;
-                case Bidirectional<T> both:
-                    Expect<T>(file, path, layer.Name, [], staged);
-                    Expect<T>(file, $"{path}/forward_layer", layer.Name, [], staged);
-                    Expect(file, $"{path}/forward_layer/cell", layer.Name, KerasFile.VariablesOf(both.Forwards, "forward").ToList(), staged);
-                    Expect<T>(file, $"{path}/backward_layer", layer.Name, [], staged);
-                    Expect(file, $"{path}/backward_layer/cell", layer.Name, KerasFile.VariablesOf(both.Backwards, "backward").ToList(), staged);
-                    break;
-                default:
-                    Expect(file, path, layer.Name, KerasFile.VariablesOf(layer).ToList(), staged);
-                    break;
-            }
-        }
+        foreach (var (path, layer, variables) in Saveables(model))
+            Expect(file, path, layer.Name, variables, staged);
         if (!strict) return;
+        var keys = Keys(model).Select(k => k.Key).ToHashSet(StringComparer.Ordinal);
         foreach (string container in new[] { "layers", "_layer_checkpoint_dependencies" })
         {
             if (file.Find(container) is not { IsGroup: true } group) continue;
@@ -354,34 +334,50 @@ internal static class Keras3Weights
         }
     }
 
+    /// <summary>
+    /// Every Keras object of the model that save_weights gives a <c>vars</c> group, with its path and its variables in
+    /// Keras' order: a layer's own (<c>layers/dense</c>); an LSTM's empty one and its cell's (<c>layers/lstm/cell</c>); a
+    /// Bidirectional's empty one, and each wrapped LSTM's empty one and its cell's (<c>forward_layer/cell</c>,
+    /// <c>backward_layer/cell</c>). Reading and writing both walk this one description of Keras 3's layout.
+    /// </summary>
+    private static IEnumerable<(string Path, Layer<T> Layer, IReadOnlyList<KerasVariable<T>> Variables)> Saveables<T>(Sequential<T> model)
+        where T : unmanaged, IFloatingPointIeee754<T>
+    {
+        foreach (var (layer, key) in Keys(model))
+        {
+            string path = $"layers/{key}";
+            switch (layer)
+            {
+                case Lstm<T> lstm:
+                    yield return (path, layer, []);
+                    yield return ($"{path}/cell", layer, KerasFile.VariablesOf(lstm, "").ToList());
+                    break;
+                case Bidirectional<T> both:
+                    yield return (path, layer, []);
+                    foreach (var (name, direction, what) in new[] { ("forward_layer", both.Forwards, "forward"), ("backward_layer", both.Backwards, "backward") })
+                    {
+                        yield return ($"{path}/{name}", layer, []);
+                        yield return ($"{path}/{name}/cell", layer, KerasFile.VariablesOf(direction, what).ToList());
+                    }
+                    break;
+                default:
+                    yield return (path, layer, KerasFile.VariablesOf(layer).ToList());
+                    break;
+            }
+        }
+    }
+
     /// <summary>The groups and datasets Keras 3's save_weights writes for the model (every saveable's <c>vars</c>, empty
     /// ones included, and the model's own at the root).</summary>
     public static Hdf5Writer.Group Tree<T>(Sequential<T> model) where T : unmanaged, IFloatingPointIeee754<T>
     {
         var root = new Hdf5Writer.Group();
         root.At("vars");
-        Hdf5Writer.Group layers = root.At("layers");
-        foreach (var (layer, key) in Keys(model))
+        foreach (var (path, _, variables) in Saveables(model))
         {
-            Hdf5Writer.Group group = layers.At(key);
-            group.At("vars");
-            switch (layer)
-            {
-                case Lstm<T> lstm:
-                    Fill(group.At("cell").At("vars"), KerasFile.VariablesOf(lstm, ""));
-                    break;
-                case Bidirectional<T> both:
-                    foreach (var (name, direction) in new[] { ("forward_layer", both.Forwards), ("backward_layer", both.Backwards) })
-                    {
-                        Hdf5Writer.Group wrapped = group.At(name);
-                        wrapped.At("vars");
-                        Fill(wrapped.At("cell").At("vars"), KerasFile.VariablesOf(direction, name));
-                    }
-                    break;
-                default:
-                    Fill(group.At("vars"), KerasFile.VariablesOf(layer));
-                    break;
-            }
+            Hdf5Writer.Group group = root;
+            foreach (string part in path.Split('/')) group = group.At(part);
+            Fill(group.At("vars"), variables);
         }
         return root;
     }
