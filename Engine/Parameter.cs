@@ -32,6 +32,13 @@ public sealed class Parameter<T> where T : unmanaged, IFloatingPointIeee754<T>
     public T[] Value { get; }
     public T[] Gradient { get; }
     public int Length => Value.Length;
+    /// <summary>The penalty this parameter adds to the training loss (Keras' kernel_regularizer and its kin), set by its
+    /// layer when built from the layer's option; null for none. <see cref="Models.Sequential{T}.RegularizationPenalty"/> and
+    /// <see cref="Models.Sequential{T}.AddRegularizationGradients"/> apply it.</summary>
+    public Layers.WeightRegularizer? Regularizer { get; internal set; }
+    /// <summary>The projection applied to this parameter after every optimizer step (Keras' kernel_constraint and its
+    /// kin), set by its layer from the layer's option; null for none. <see cref="Models.Sequential{T}.ApplyConstraints"/> applies it.</summary>
+    public Layers.WeightConstraint? Constraint { get; internal set; }
 
     public void ZeroGradient() => Array.Clear(Gradient);
 

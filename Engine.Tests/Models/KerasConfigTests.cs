@@ -592,16 +592,24 @@ public class KerasConfigTests
         yield return Case("OrthogonalGain2", Edit2(r => Both(r, 1, "recurrent_initializer", JsonNode.Parse("""{"class_name": "Orthogonal", "config": {"gain": 2.0, "seed": null}}"""))),
             bi + "recurrent_initializer.config.gain", "2.0 not supported");
         yield return Case("BiasInitializerOnes", Edit2(r => Both(r, 1, "bias_initializer", JsonNode.Parse("""{"class_name": "Ones", "config": {}}"""))), bi + "bias_initializer.class_name", "'Ones' not supported");
-        yield return Case("KernelRegularizerL2", Edit3(r => Both(r, 1, "kernel_regularizer", JsonNode.Parse("""{"module": "keras.regularizers", "class_name": "L2", "config": {"l2": 0.01}, "registered_name": null}"""))),
-            bi + "kernel_regularizer", "an object of class_name 'L2' not supported");
+        yield return Case("KernelRegularizerOrthogonal", Edit3(r => Both(r, 1, "kernel_regularizer", JsonNode.Parse("""{"module": "keras.regularizers", "class_name": "OrthogonalRegularizer", "config": {"factor": 0.01, "mode": "rows"}, "registered_name": null}"""))),
+            bi + "kernel_regularizer.class_name", "'OrthogonalRegularizer' not supported (NumLstm's regularizers are Keras' L1, L2 and L1L2)");
+        yield return Case("KernelRegularizerNegative", Edit2(r => Both(r, 1, "kernel_regularizer", JsonNode.Parse("""{"class_name": "L2", "config": {"l2": -0.01}}"""))),
+            bi + "kernel_regularizer.config.l2", "-0.01 not supported: a factor must be ≥ 0 (Keras 3 raises");
+        yield return Case("KernelRegularizerL1L2String", Edit3(r => Both(r, 1, "kernel_regularizer", "l1_l2")),
+            bi + "kernel_regularizer", "'l1_l2' not supported: Keras 3 raises for it");
+        yield return Case("KernelRegularizerCustom", Edit3(r => Both(r, 1, "kernel_regularizer", JsonNode.Parse("""{"module": "my_project", "class_name": "L2", "config": {"l2": 0.01}, "registered_name": "MyL2"}"""))),
+            bi + "kernel_regularizer.module", "'my_project' is not a Keras module");
+        yield return Case("KernelRegularizerExtraKey", Edit2(r => Both(r, 1, "kernel_regularizer", JsonNode.Parse("""{"class_name": "L1", "config": {"l1": 0.01, "l2": 0.01}}"""))),
+            bi + "kernel_regularizer.config.l2", "is not a field NumLstm knows here");
         yield return Case("ActivityRegularizer", Edit2(r => Layer(r, 5)["activity_regularizer"] = JsonNode.Parse("""{"class_name": "L1", "config": {"l1": 0.01}}""")),
             "config.layers[5].config.activity_regularizer", "'L1' not supported");
         yield return Case("WrapperActivityRegularizer", Edit3(r => Layer(r, 1)["activity_regularizer"] = JsonNode.Parse("""{"module": "keras.regularizers", "class_name": "L1", "config": {"l1": 0.01}, "registered_name": null}""")),
             "config.layers[1].config.activity_regularizer", "'L1' not supported");
         yield return Case("LayerNormActivityRegularizer", Edit3(r => Layer(r, 2)["activity_regularizer"] = JsonNode.Parse("""{"module": "keras.regularizers", "class_name": "L2", "config": {"l2": 0.01}, "registered_name": null}""")),
             "config.layers[2].config.activity_regularizer", "'L2' not supported");
-        yield return Case("RecurrentConstraint", Edit3(r => Both(r, 1, "recurrent_constraint", JsonNode.Parse("""{"module": "keras.constraints", "class_name": "MaxNorm", "config": {"max_value": 3, "axis": 0}, "registered_name": null}"""))),
-            bi + "recurrent_constraint", "'MaxNorm' not supported");
+        yield return Case("RecurrentConstraintCustom", Edit3(r => Both(r, 1, "recurrent_constraint", JsonNode.Parse("""{"module": "my_constraints", "class_name": "MaxNorm", "config": {"max_value": 3, "axis": 0}, "registered_name": "Clip"}"""))),
+            bi + "recurrent_constraint.module", "'my_constraints' is not a Keras module");
         yield return Case("ReturnState", Edit3(r => Both(r, 1, "return_state", true)), bi + "return_state", "true not supported");
         yield return Case("Stateful", Edit3(r => Both(r, 1, "stateful", true)), bi + "stateful", "use a StreamingSession");
         yield return Case("TimeMajor", Edit2(r => Both(r, 1, "time_major", true)), bi + "time_major", "true not supported");
@@ -624,8 +632,8 @@ public class KerasConfigTests
         yield return Case("DenseGelu", Edit3(r => Layer(r, 5)["activation"] = "gelu"), "config.layers[5].config.activation", "'gelu' not supported (NumLstm's Dense applies linear, relu, tanh, sigmoid or softmax)");
         yield return Case("DenseKernelInitializer", Edit2(r => Layer(r, 5)["kernel_initializer"] = JsonNode.Parse("""{"class_name": "RandomNormal", "config": {"mean": 0.0, "stddev": 0.05, "seed": null}}""")),
             "config.layers[5].config.kernel_initializer.class_name", "'RandomNormal' not supported");
-        yield return Case("DenseBiasRegularizer", Edit3(r => Layer(r, 5)["bias_regularizer"] = JsonNode.Parse("""{"module": "keras.regularizers", "class_name": "L2", "config": {"l2": 0.01}, "registered_name": null}""")),
-            "config.layers[5].config.bias_regularizer", "'L2' not supported");
+        yield return Case("DenseBiasConstraintRadial", Edit3(r => Layer(r, 5)["bias_constraint"] = JsonNode.Parse("""{"module": "keras.constraints", "class_name": "RadialConstraint", "config": {}, "registered_name": null}""")),
+            "config.layers[5].config.bias_constraint.class_name", "'RadialConstraint' not supported");
         yield return Case("DenseLora", Edit3(r => Layer(r, 5)["lora_rank"] = 4), "config.layers[5].config.lora_rank", "4 not supported (NumLstm's Dense has no LoRA factors)");
         yield return Case("GruLayer", Edit2(r => r["config"]!["layers"]![1]!["class_name"] = "GRU"),
             "config.layers[1].class_name", "'GRU' is not supported (NumLstm's recurrent layer is the LSTM)");

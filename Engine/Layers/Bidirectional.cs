@@ -39,7 +39,12 @@ public sealed partial class Bidirectional<T> : Layer<T> where T : unmanaged, IFl
         layer.ZeroOutputForMask = layer.ReturnSequences;
         Backwards = new Lstm<T>(layer.Units, layer.ReturnSequences, goBackwards: true, layer.Dropout, layer.RecurrentDropout, layer.CellNormalization,
             layer.Name + "_reverse", zeroOutputForMask: layer.ReturnSequences)
-        { ParameterSuffix = "_reverse" };
+        {
+            ParameterSuffix = "_reverse",
+            // Keras builds the backward layer from the forward one's config: the same regularizers on both directions.
+            KernelRegularizer = layer.KernelRegularizer, RecurrentRegularizer = layer.RecurrentRegularizer, BiasRegularizer = layer.BiasRegularizer,
+            KernelConstraint = layer.KernelConstraint, RecurrentConstraint = layer.RecurrentConstraint, BiasConstraint = layer.BiasConstraint,
+        };
         MergeMode = mergeMode;
         ParallelDirections = parallelDirections;
     }

@@ -27,15 +27,24 @@ public sealed partial class Dense<T> : Layer<T> where T : unmanaged, IFloatingPo
     public override IReadOnlyList<Parameter<T>> Parameters => parameters;
     public Parameter<T> Weight => weight ?? throw NotBuilt();
     public Parameter<T>? Bias => bias;
+    /// <summary>Keras' kernel_regularizer: the penalty on weight (Keras' kernel); null (default) for none.</summary>
+    public WeightRegularizer? KernelRegularizer { get; init; }
+    /// <summary>Keras' bias_regularizer: the penalty on bias (none without a bias); null (default) for none.</summary>
+    public WeightRegularizer? BiasRegularizer { get; init; }
+    /// <summary>Keras' kernel_constraint on weight, applied after each optimizer step; null (default) for none.</summary>
+    public WeightConstraint? KernelConstraint { get; init; }
+    /// <summary>Keras' bias_constraint on bias; null (default) for none.</summary>
+    public WeightConstraint? BiasConstraint { get; init; }
 
     protected override LayerShape BuildCore(LayerShape input, Random random)
     {
         parameters.Clear();
-        weight = new Parameter<T>("weight", Units, input.Features);
+        weight = new Parameter<T>("weight", Units, input.Features) { Regularizer = KernelRegularizer };
+        weight.Constraint = Constrain(KernelConstraint, weight);
         Initializers.GlorotUniform<T>(weight.Value, input.Features, Units, random);
         parameters.Add(weight);
         bias = null;
-        if (UseBias) { bias = new Parameter<T>("bias", Units); parameters.Add(bias); }
+        if (UseBias) { bias = new Parameter<T>("bias", Units) { Regularizer = BiasRegularizer }; bias.Constraint = Constrain(BiasConstraint, bias); parameters.Add(bias); }
         return input with { Features = Units };
     }
 

@@ -133,6 +133,16 @@ public abstract class Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
         return $"{type[..(type.IndexOf('`') is int tick and >= 0 ? tick : type.Length)]}, {Shape(InputShape)} → {Shape(OutputShape)}";
     }
 
+    /// <summary>A constraint checked against the weight it will project: its axis must exist on the weight's rank
+    /// (a bias has no axis 1). Returns it, for the layers' BuildCore.</summary>
+    protected WeightConstraint? Constrain(WeightConstraint? constraint, Parameter<T> weight)
+    {
+        if (constraint is not null && !constraint.FitsRank(weight.Shape.Length))
+            throw new ArgumentException($"Layer '{IO.Echo.Name(Name)}': constraint {constraint} on '{weight.Name}' [{string.Join(", ", weight.Shape)}]: "
+                + $"a {weight.Shape.Length}-D weight has no axis {constraint.Axis} (use 0, -1 or all axes).");
+        return constraint;
+    }
+
     protected InvalidOperationException NotBuilt() => new($"Layer '{Name}' has not been built: call Build with the input shape first.");
 
     protected LayerShape CheckInput(SequenceBatch<T> input, Span<T> output)

@@ -37,13 +37,21 @@ public sealed partial class LayerNorm<T> : Layer<T> where T : unmanaged, IFloati
     public override IReadOnlyList<Parameter<T>> Parameters => parameters;
     public Parameter<T>? Gamma => gamma;
     public Parameter<T>? Beta => beta;
+    /// <summary>Keras' gamma_regularizer: the penalty on γ (weight; none without scale); null (default) for none.</summary>
+    public WeightRegularizer? GammaRegularizer { get; init; }
+    /// <summary>Keras' beta_regularizer: the penalty on β (bias; none without center); null (default) for none.</summary>
+    public WeightRegularizer? BetaRegularizer { get; init; }
+    /// <summary>Keras' gamma_constraint on γ, applied after each optimizer step; null (default) for none.</summary>
+    public WeightConstraint? GammaConstraint { get; init; }
+    /// <summary>Keras' beta_constraint on β; null (default) for none.</summary>
+    public WeightConstraint? BetaConstraint { get; init; }
 
     protected override LayerShape BuildCore(LayerShape input, Random random)
     {
         parameters.Clear();
         gamma = beta = null;
-        if (Scale) { gamma = new Parameter<T>("weight", input.Features); gamma.Value.AsSpan().Fill(T.One); parameters.Add(gamma); }
-        if (Center) { beta = new Parameter<T>("bias", input.Features); parameters.Add(beta); }
+        if (Scale) { gamma = new Parameter<T>("weight", input.Features) { Regularizer = GammaRegularizer }; gamma.Constraint = Constrain(GammaConstraint, gamma); gamma.Value.AsSpan().Fill(T.One); parameters.Add(gamma); }
+        if (Center) { beta = new Parameter<T>("bias", input.Features) { Regularizer = BetaRegularizer }; beta.Constraint = Constrain(BetaConstraint, beta); parameters.Add(beta); }
         return input;
     }
 

@@ -44,6 +44,19 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
     public double Dropout { get; }
     public double RecurrentDropout { get; }
     public CellNormalization CellNormalization { get; }
+    /// <summary>Keras' kernel_regularizer: the penalty on weight_ih (Keras' kernel); null (default) for none.</summary>
+    public WeightRegularizer? KernelRegularizer { get; init; }
+    /// <summary>Keras' recurrent_regularizer: the penalty on weight_hh (Keras' recurrent_kernel); null (default) for none.</summary>
+    public WeightRegularizer? RecurrentRegularizer { get; init; }
+    /// <summary>Keras' bias_regularizer: the penalty on bias; null (default) for none. The cell LayerNorms' γ and β take
+    /// none (Keras' LSTM has no such weights, and tf-addons' LayerNormLSTMCell no regularizer for them).</summary>
+    public WeightRegularizer? BiasRegularizer { get; init; }
+    /// <summary>Keras' kernel_constraint on weight_ih, applied after each optimizer step; null (default) for none.</summary>
+    public WeightConstraint? KernelConstraint { get; init; }
+    /// <summary>Keras' recurrent_constraint on weight_hh; null (default) for none.</summary>
+    public WeightConstraint? RecurrentConstraint { get; init; }
+    /// <summary>Keras' bias_constraint on bias; null (default) for none.</summary>
+    public WeightConstraint? BiasConstraint { get; init; }
 
     /// <summary>
     /// Input dropout masks per sample: 4 (one per gate) when recurrent dropout is on, else 1 shared by all gates, as
@@ -89,6 +102,12 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
         weightIh = Add(new Parameter<T>("weight_ih" + ParameterSuffix, g, f));
         weightHh = Add(new Parameter<T>("weight_hh" + ParameterSuffix, g, h));
         bias = Add(new Parameter<T>("bias" + ParameterSuffix, g));
+        weightIh.Regularizer = KernelRegularizer;
+        weightHh.Regularizer = RecurrentRegularizer;
+        bias.Regularizer = BiasRegularizer;
+        weightIh.Constraint = Constrain(KernelConstraint, weightIh);
+        weightHh.Constraint = Constrain(RecurrentConstraint, weightHh);
+        bias.Constraint = Constrain(BiasConstraint, bias);
         // Keras: kernel (F, 4H) glorot_uniform; recurrent_kernel (H, 4H) orthogonal; bias zeros with the forget slice at 1.
         Initializers.GlorotUniform<T>(weightIh.Value, f, g, random);
         Initializers.OrthogonalTransposed<T>(weightHh.Value, h, g, random);

@@ -520,7 +520,7 @@ public static class KerasConfig
             CheckInitializer(c, "kernel_initializer", Initializer.GlorotUniform, "the LSTM kernel");
             CheckInitializer(c, "recurrent_initializer", Initializer.Orthogonal, "the LSTM recurrent kernel");
             CheckInitializer(c, "bias_initializer", Initializer.Zeros, "the LSTM bias");
-            CheckNoRegularizersOrConstraints(c);
+            CheckNoActivityRegularizer(c);
             double dropout = Rate(c, "dropout"), recurrentDropout = Rate(c, "recurrent_dropout");
             bool returnSequences = OptionalBool(c, "return_sequences", false);
             if (OptionalBool(c, "return_state", false)) throw Fail(c.At("return_state"), "true not supported (a NumLstm layer returns its output only).");
@@ -539,7 +539,14 @@ public static class KerasConfig
             if (c.Get("use_cudnn") is { } cudnn && cudnn.ValueKind is not (JsonValueKind.True or JsonValueKind.False)
                 && !(cudnn.ValueKind == JsonValueKind.String && String(cudnn, c.At("use_cudnn")) == "auto"))
                 throw Fail(c.At("use_cudnn"), $"must be \"auto\", true or false, got {Describe(cudnn)}.");
-            return LayerSpec.Lstm(units, returnSequences, dropout, recurrentDropout, goBackwards: goBackwards) with { Name = name, ZeroOutputForMask = zeroOutputForMask };
+            return LayerSpec.Lstm(units, returnSequences, dropout, recurrentDropout, goBackwards: goBackwards) with
+            {
+                Name = name, ZeroOutputForMask = zeroOutputForMask,
+                KernelRegularizer = ReadRegularizer(c, "kernel_regularizer"), RecurrentRegularizer = ReadRegularizer(c, "recurrent_regularizer"),
+                BiasRegularizer = ReadRegularizer(c, "bias_regularizer"),
+                KernelConstraint = ReadConstraint(c, "kernel_constraint", 2), RecurrentConstraint = ReadConstraint(c, "recurrent_constraint", 2),
+                BiasConstraint = ReadConstraint(c, "bias_constraint", 1),
+            };
         }
 
         private LayerSpec ReadBidirectional(Obj c, Flow input)
@@ -549,7 +556,7 @@ public static class KerasConfig
             OptionalBool(c, "trainable", true);
             OptionalBool(c, "dynamic", false);
             CheckDtype(c.Get("dtype"), c.At("dtype"));
-            CheckNoRegularizersOrConstraints(c);   // Keras 3 writes a wrapper's activity_regularizer when one is set
+            CheckNoActivityRegularizer(c);   // Keras 3 writes a wrapper's activity_regularizer when one is set
 
             Obj forwardConfig = WrappedLstm(c, "layer", input);
             LayerSpec forward = ReadLstm(forwardConfig, out bool forwardBackwards);
@@ -640,8 +647,12 @@ public static class KerasConfig
             if (OptionalBool(c, "rms_scaling", false)) throw Fail(c.At("rms_scaling"), "true not supported (NumLstm's LayerNorm subtracts the mean).");
             CheckInitializer(c, "gamma_initializer", Initializer.Ones, "LayerNorm's gamma");
             CheckInitializer(c, "beta_initializer", Initializer.Zeros, "LayerNorm's beta");
-            CheckNoRegularizersOrConstraints(c);
-            return LayerSpec.LayerNorm(epsilon, center, scale) with { Name = name };
+            CheckNoActivityRegularizer(c);
+            return LayerSpec.LayerNorm(epsilon, center, scale) with
+            {
+                Name = name, GammaRegularizer = ReadRegularizer(c, "gamma_regularizer"), BetaRegularizer = ReadRegularizer(c, "beta_regularizer"),
+                GammaConstraint = ReadConstraint(c, "gamma_constraint", 1), BetaConstraint = ReadConstraint(c, "beta_constraint", 1),
+            };
         }
 
         private LayerSpec ReadDense(Obj c)
@@ -665,13 +676,17 @@ public static class KerasConfig
             bool useBias = OptionalBool(c, "use_bias", true);
             CheckInitializer(c, "kernel_initializer", Initializer.GlorotUniform, "the Dense kernel");
             CheckInitializer(c, "bias_initializer", Initializer.Zeros, "the Dense bias");
-            CheckNoRegularizersOrConstraints(c);
+            CheckNoActivityRegularizer(c);
             foreach (string key in new[] { "lora_rank", "lora_alpha" })
                 if (c.Get(key) is { ValueKind: not JsonValueKind.Null } lora)
                     throw Fail(c.At(key), $"{Describe(lora)} not supported (NumLstm's Dense has no LoRA factors).");
             if (c.Get("quantization_config") is { ValueKind: not JsonValueKind.Null } quantization)
                 throw Fail(c.At("quantization_config"), $"{Describe(quantization)} not supported (NumLstm's Dense is not quantized).");
-            return LayerSpec.Dense(units, activation, useBias) with { Name = name };
+            return LayerSpec.Dense(units, activation, useBias) with
+            {
+                Name = name, KernelRegularizer = ReadRegularizer(c, "kernel_regularizer"), BiasRegularizer = ReadRegularizer(c, "bias_regularizer"),
+                KernelConstraint = ReadConstraint(c, "kernel_constraint", 2), BiasConstraint = ReadConstraint(c, "bias_constraint", 1),
+            };
         }
 
         // Keras 3 regularization/dropout.py (tf.keras 2 layers/regularization/dropout.py writes the same keys): rate, which
@@ -792,14 +807,152 @@ public static class KerasConfig
                 throw Fail(config.At("seed"), $"must be an integer or null, got {Describe(seed)}.");
         }
 
-        private void CheckNoRegularizersOrConstraints(Obj c)
+        private void CheckNoActivityRegularizer(Obj c)
         {
-            foreach (string key in RegularizerKeys)
-                if (c.Get(key) is { ValueKind: not JsonValueKind.Null } regularizer)
-                    throw Fail(c.At(key), $"{Describe(regularizer)} not supported (NumLstm's losses add no weight penalty; AdamW's weight decay is the option it has).");
-            foreach (string key in ConstraintKeys)
-                if (c.Get(key) is { ValueKind: not JsonValueKind.Null } constraint)
-                    throw Fail(c.At(key), $"{Describe(constraint)} not supported (NumLstm does not constrain weights after a step).");
+            if (c.Get("activity_regularizer") is { ValueKind: not JsonValueKind.Null } activity)
+                throw Fail(c.At("activity_regularizer"), $"{Describe(activity)} not supported (NumLstm penalizes weights, not layer outputs; "
+                    + "Keras 3 divided an activity penalty by the batch size only from 2026, tf.keras 2 always).");
+        }
+
+        /// <summary>
+        /// A weight constraint (keras/src/constraints/constraints.py): absent or null for none; Keras 3's serialized
+        /// object (module keras.constraints) or tf.keras 2's of MaxNorm, NonNeg, UnitNorm or MinMaxNorm, a missing value
+        /// taking the class's default (max_value 2 for MaxNorm, 1 for MinMaxNorm; min_value 0; rate 1; axis 0); or a
+        /// string regularizers.get takes (max_norm, non_neg, unit_norm, min_max_norm, the class names, and tf.keras 2's
+        /// maxnorm, nonneg, unitnorm). <paramref name="rank"/>: the weight's (2 for a kernel, 1 for a bias or γ, β), whose
+        /// axes the constraint's axis must name.
+        /// </summary>
+        private WeightConstraint? ReadConstraint(Obj c, string key, int rank)
+        {
+            if (c.Get(key) is not { } value || value.ValueKind == JsonValueKind.Null) return null;
+            string path = c.At(key);
+            WeightConstraint constraint;
+            if (value.ValueKind == JsonValueKind.String)
+            {
+                string text = String(value, path);
+                constraint = text switch
+                {
+                    "max_norm" or "MaxNorm" or "maxnorm" => WeightConstraint.MaxNorm(),
+                    "non_neg" or "NonNeg" or "nonneg" => WeightConstraint.NonNeg(),
+                    "unit_norm" or "UnitNorm" or "unitnorm" => WeightConstraint.UnitNorm(),
+                    "min_max_norm" or "MinMaxNorm" => WeightConstraint.MinMaxNorm(),
+                    _ => throw Fail(path, $"'{Echo.Name(text)}' not supported (NumLstm's constraints are Keras' MaxNorm, NonNeg, UnitNorm and MinMaxNorm)."),
+                };
+            }
+            else
+            {
+                if (value.ValueKind != JsonValueKind.Object)
+                    throw Fail(path, $"must be a Keras constraint (an object, or a name such as max_norm), got {Describe(value)}.");
+                Obj wrapper = Object(value, path);
+                wrapper.OnlyKnown(["module", "class_name", "config", "registered_name"]);
+                string className = RequiredString(wrapper, "class_name");
+                CheckKerasClass(wrapper, className);
+                Obj config = wrapper.Get("config") is { ValueKind: not JsonValueKind.Null } configElement
+                    ? Object(configElement, wrapper.At("config")) : Object(EmptyObject, wrapper.At("config"));
+                double Value(string name, double fallback)
+                    => config.Get(name) is { ValueKind: not JsonValueKind.Null } element ? Number(element, config.At(name)) : fallback;
+                int? Axis()
+                {
+                    if (config.Get("axis") is not { ValueKind: not JsonValueKind.Null } axis) return 0;
+                    string at = config.At("axis");
+                    var axes = new SortedSet<int>();
+                    foreach (JsonElement item in axis.ValueKind == JsonValueKind.Array ? axis.EnumerateArray() : Enumerable.Repeat(axis, 1))
+                    {
+                        if (!(item.ValueKind == JsonValueKind.Number && item.TryGetInt32(out int a) && a >= -rank && a < rank))
+                            throw Fail(at, $"{Describe(axis)} not supported: an axis of this {rank}-D weight is {(rank == 2 ? "0, 1, -1 or -2" : "0 or -1")}.");
+                        axes.Add(a < 0 ? a + rank : a);
+                    }
+                    if (axes.Count == 0) throw Fail(at, "an empty list not supported (Keras would take the norm of each value alone).");
+                    // Every axis of a kernel is null (the whole weight); a 1-D weight's only axis stays 0, Keras' default.
+                    return axes.Count == rank && rank > 1 ? null : axes.Min;
+                }
+                try
+                {
+                    switch (className)
+                    {
+                        case "MaxNorm":
+                            config.OnlyKnown(["max_value", "axis"]);
+                            constraint = WeightConstraint.MaxNorm(Value("max_value", 2), Axis());
+                            break;
+                        case "NonNeg":
+                            config.OnlyKnown([]);
+                            constraint = WeightConstraint.NonNeg();
+                            break;
+                        case "UnitNorm":
+                            config.OnlyKnown(["axis"]);
+                            constraint = WeightConstraint.UnitNorm(Axis());
+                            break;
+                        case "MinMaxNorm":
+                            config.OnlyKnown(["min_value", "max_value", "rate", "axis"]);
+                            constraint = WeightConstraint.MinMaxNorm(Value("min_value", 0), Value("max_value", 1), Value("rate", 1), Axis());
+                            break;
+                        default:
+                            throw Fail(wrapper.At("class_name"), $"'{Echo.Name(className)}' not supported (NumLstm's constraints are Keras' MaxNorm, NonNeg, UnitNorm and MinMaxNorm).");
+                    }
+                }
+                catch (ArgumentException e)
+                {
+                    throw Fail(wrapper.At("config"), $"not supported: {e.Message}");
+                }
+            }
+            if (!constraint.FitsRank(rank)) throw Fail(path, $"{constraint} has no such axis on a {rank}-D weight.");
+            return constraint;
+        }
+
+        /// <summary>
+        /// A weight regularizer (keras/src/regularizers/regularizers.py): absent or null for none; Keras 3's serialized
+        /// object (module keras.regularizers) or tf.keras 2's ({"class_name", "config"}) of L1, L2 or L1L2, a missing
+        /// factor taking the class's default (L1 and L2 0.01, L1L2 0 and 0); or a string Keras 3's regularizers.get takes
+        /// (l1, l2, l1l2 and the class names, with those defaults). A factor must be finite and ≥ 0, as Keras 3's
+        /// validate_float_arg requires (tf.keras 2 took a negative one).
+        /// </summary>
+        private WeightRegularizer? ReadRegularizer(Obj c, string key)
+        {
+            if (c.Get(key) is not { } value || value.ValueKind == JsonValueKind.Null) return null;
+            string path = c.At(key);
+            if (value.ValueKind == JsonValueKind.String)
+            {
+                string text = String(value, path);
+                return text switch
+                {
+                    "l1" or "L1" => WeightRegularizer.L1(),
+                    "l2" or "L2" => WeightRegularizer.L2(),
+                    "l1l2" or "L1L2" => WeightRegularizer.L1L2(),
+                    "l1_l2" => throw Fail(path, "'l1_l2' not supported: Keras 3 raises for it (its key is 'l1l2', L1L2(0, 0)) and tf.keras 2 reads it as "
+                        + "L1L2(l1=0.01, l2=0.01); write the regularizer as an object with its factors."),
+                    _ => throw Fail(path, $"'{Echo.Name(text)}' not supported (NumLstm's regularizers are Keras' L1, L2 and L1L2)."),
+                };
+            }
+            if (value.ValueKind != JsonValueKind.Object)
+                throw Fail(path, $"must be a Keras regularizer (an object, or l1, l2 or l1l2), got {Describe(value)}.");
+            Obj wrapper = Object(value, path);
+            wrapper.OnlyKnown(["module", "class_name", "config", "registered_name"]);
+            string className = RequiredString(wrapper, "class_name");
+            CheckKerasClass(wrapper, className);
+            Obj config = wrapper.Get("config") is { ValueKind: not JsonValueKind.Null } configElement
+                ? Object(configElement, wrapper.At("config")) : Object(EmptyObject, wrapper.At("config"));
+            double Factor(string name, double fallback)
+            {
+                if (config.Get(name) is not { } element || element.ValueKind == JsonValueKind.Null) return fallback;   // Keras: None → the default
+                double factor = Number(element, config.At(name));
+                if (!WeightRegularizer.IsUsableFactor(factor))
+                    throw Fail(config.At(name), $"{Describe(element)} not supported: a factor must be ≥ 0 (Keras 3 raises \"expected a non-negative float\").");
+                return factor;
+            }
+            switch (className)
+            {
+                case "L1":
+                    config.OnlyKnown(["l1"]);
+                    return WeightRegularizer.L1(Factor("l1", WeightRegularizer.KerasDefaultFactor));
+                case "L2":
+                    config.OnlyKnown(["l2"]);
+                    return WeightRegularizer.L2(Factor("l2", WeightRegularizer.KerasDefaultFactor));
+                case "L1L2":
+                    config.OnlyKnown(["l1", "l2"]);
+                    return WeightRegularizer.L1L2(Factor("l1", 0), Factor("l2", 0));
+                default:
+                    throw Fail(wrapper.At("class_name"), $"'{Echo.Name(className)}' not supported (NumLstm's regularizers are Keras' L1, L2 and L1L2).");
+            }
         }
 
         /// <summary>float32 or float64 (either a dtype string or a DTypePolicy object of that name); NumLstm builds

@@ -91,8 +91,8 @@ internal static class KerasConfigWriter
                     config["rms_scaling"] = false;
                     config["beta_initializer"] = Initializer("Zeros", new JsonObject());
                     config["gamma_initializer"] = Initializer("Ones", new JsonObject());
-                    config["beta_regularizer"] = null; config["gamma_regularizer"] = null;
-                    config["beta_constraint"] = null; config["gamma_constraint"] = null;
+                    config["beta_regularizer"] = Regularizer(layer.BetaRegularizer); config["gamma_regularizer"] = Regularizer(layer.GammaRegularizer);
+                    config["beta_constraint"] = Constraint(layer.BetaConstraint, 1); config["gamma_constraint"] = Constraint(layer.GammaConstraint, 1);
                     break;
                 case "dense":
                     className = "Dense";
@@ -106,8 +106,8 @@ internal static class KerasConfigWriter
                     config["use_bias"] = layer.UseBias;
                     config["kernel_initializer"] = Initializer("GlorotUniform", new JsonObject { ["seed"] = null });
                     config["bias_initializer"] = Initializer("Zeros", new JsonObject());
-                    config["kernel_regularizer"] = null; config["bias_regularizer"] = null;
-                    config["kernel_constraint"] = null; config["bias_constraint"] = null;
+                    config["kernel_regularizer"] = Regularizer(layer.KernelRegularizer); config["bias_regularizer"] = Regularizer(layer.BiasRegularizer);
+                    config["kernel_constraint"] = Constraint(layer.KernelConstraint, 2); config["bias_constraint"] = Constraint(layer.BiasConstraint, 1);
                     features = layer.Units;
                     break;
                 case "dropout":
@@ -196,6 +196,47 @@ internal static class KerasConfigWriter
         ["build_config"] = new JsonObject { ["input_shape"] = inputShape },
     };
 
+    /// <summary>A regularizer as Keras 3 serializes it (serialize_with_public_class): keras.regularizers, its class, and
+    /// its get_config (L1: {"l1"}, L2: {"l2"}, L1L2: {"l1", "l2"}, each float(...)); null for none.</summary>
+    private static JsonNode? Regularizer(WeightRegularizer? regularizer) => regularizer is null ? null : new JsonObject
+    {
+        ["module"] = "keras.regularizers",
+        ["class_name"] = regularizer.Kind.ToString(),
+        ["config"] = regularizer.Kind switch
+        {
+            RegularizerKind.L1 => new JsonObject { ["l1"] = PythonFloat(regularizer.L1Factor) },
+            RegularizerKind.L2 => new JsonObject { ["l2"] = PythonFloat(regularizer.L2Factor) },
+            _ => new JsonObject { ["l1"] = PythonFloat(regularizer.L1Factor), ["l2"] = PythonFloat(regularizer.L2Factor) },
+        },
+        ["registered_name"] = null,
+    };
+
+    /// <summary>A constraint as Keras 3 serializes it: keras.constraints, its class and get_config (MaxNorm: max_value,
+    /// axis; NonNeg: nothing; UnitNorm: axis; MinMaxNorm: min_value, max_value, rate, axis); all axes of a kernel as
+    /// [0, 1], of a 1-D weight (rank 1) as 0, its only axis.</summary>
+    private static JsonNode? Constraint(WeightConstraint? constraint, int rank)
+    {
+        if (constraint is null) return null;
+        JsonNode Axis() => constraint.Axis is int axis ? JsonValue.Create(axis) : rank == 1 ? JsonValue.Create(0) : new JsonArray(0, 1);
+        return new JsonObject
+        {
+            ["module"] = "keras.constraints",
+            ["class_name"] = constraint.Kind.ToString(),
+            ["config"] = constraint.Kind switch
+            {
+                ConstraintKind.MaxNorm => new JsonObject { ["max_value"] = PythonFloat(constraint.MaxValue), ["axis"] = Axis() },
+                ConstraintKind.NonNeg => new JsonObject(),
+                ConstraintKind.UnitNorm => new JsonObject { ["axis"] = Axis() },
+                _ => new JsonObject
+                {
+                    ["min_value"] = PythonFloat(constraint.MinValue), ["max_value"] = PythonFloat(constraint.MaxValue),
+                    ["rate"] = PythonFloat(constraint.Rate), ["axis"] = Axis(),
+                },
+            },
+            ["registered_name"] = null,
+        };
+    }
+
     /// <summary>RNN.get_config then LSTM.get_config, in Keras 3's order.</summary>
     private static void AddLstm(JsonObject config, LayerSpec layer, bool goBackwards, bool zeroOutputForMask)
     {
@@ -213,9 +254,13 @@ internal static class KerasConfigWriter
         config["recurrent_initializer"] = Initializer("OrthogonalInitializer", new JsonObject { ["gain"] = PythonFloat(1.0), ["seed"] = null });
         config["bias_initializer"] = Initializer("Zeros", new JsonObject());
         config["unit_forget_bias"] = true;
-        foreach (string key in new[] { "kernel_regularizer", "recurrent_regularizer", "bias_regularizer", "activity_regularizer",
-                     "kernel_constraint", "recurrent_constraint", "bias_constraint" })
-            config[key] = null;
+        config["kernel_regularizer"] = Regularizer(layer.KernelRegularizer);
+        config["recurrent_regularizer"] = Regularizer(layer.RecurrentRegularizer);
+        config["bias_regularizer"] = Regularizer(layer.BiasRegularizer);
+        config["activity_regularizer"] = null;
+        config["kernel_constraint"] = Constraint(layer.KernelConstraint, 2);
+        config["recurrent_constraint"] = Constraint(layer.RecurrentConstraint, 2);
+        config["bias_constraint"] = Constraint(layer.BiasConstraint, 1);
         config["dropout"] = PythonFloat(layer.Dropout);
         config["recurrent_dropout"] = PythonFloat(layer.RecurrentDropout);
         config["seed"] = null;

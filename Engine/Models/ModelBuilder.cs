@@ -28,20 +28,48 @@ public sealed class ModelBuilder
     public static ModelBuilder Input(int features) => new(features);
 
     /// <summary>An LSTM layer (Keras' LSTM; zeroOutputForMask is its zero_output_for_mask: a masked step outputs zeros
-    /// instead of repeating the previous output, default false as in Keras).</summary>
+    /// instead of repeating the previous output, default false as in Keras). The regularizers are Keras' kernel_,
+    /// recurrent_ and bias_regularizer (<see cref="WeightRegularizer"/>: <c>WeightRegularizer.L2(1e-4)</c>), the
+    /// constraints its kernel_, recurrent_ and bias_constraint (<see cref="WeightConstraint"/>: <c>WeightConstraint.MaxNorm(3)</c>).</summary>
     public ModelBuilder Lstm(int units, bool returnSequences = false, double dropout = 0, double recurrentDropout = 0,
-        CellNormalization? cellNormalization = null, bool goBackwards = false, string? name = null, bool zeroOutputForMask = false)
-        => Add(LayerSpec.Lstm(units, returnSequences, dropout, recurrentDropout, cellNormalization, goBackwards) with { Name = name, ZeroOutputForMask = zeroOutputForMask });
+        CellNormalization? cellNormalization = null, bool goBackwards = false, string? name = null, bool zeroOutputForMask = false,
+        WeightRegularizer? kernelRegularizer = null, WeightRegularizer? recurrentRegularizer = null, WeightRegularizer? biasRegularizer = null,
+        WeightConstraint? kernelConstraint = null, WeightConstraint? recurrentConstraint = null, WeightConstraint? biasConstraint = null)
+        => Add(LayerSpec.Lstm(units, returnSequences, dropout, recurrentDropout, cellNormalization, goBackwards) with
+        {
+            Name = name, ZeroOutputForMask = zeroOutputForMask,
+            KernelRegularizer = kernelRegularizer, RecurrentRegularizer = recurrentRegularizer, BiasRegularizer = biasRegularizer,
+            KernelConstraint = kernelConstraint, RecurrentConstraint = recurrentConstraint, BiasConstraint = biasConstraint,
+        });
 
+    /// <summary>Keras' Bidirectional(LSTM(...)); the regularizers and constraints apply to both directions, as Keras copies the layer's config.</summary>
     public ModelBuilder Bidirectional(int units, bool returnSequences = false, double dropout = 0, double recurrentDropout = 0,
-        CellNormalization? cellNormalization = null, MergeMode merge = MergeMode.Concat, string? name = null)
-        => Add(LayerSpec.Bidirectional(LayerSpec.Lstm(units, returnSequences, dropout, recurrentDropout, cellNormalization), merge) with { Name = name });
+        CellNormalization? cellNormalization = null, MergeMode merge = MergeMode.Concat, string? name = null,
+        WeightRegularizer? kernelRegularizer = null, WeightRegularizer? recurrentRegularizer = null, WeightRegularizer? biasRegularizer = null,
+        WeightConstraint? kernelConstraint = null, WeightConstraint? recurrentConstraint = null, WeightConstraint? biasConstraint = null)
+        => Add(LayerSpec.Bidirectional(LayerSpec.Lstm(units, returnSequences, dropout, recurrentDropout, cellNormalization), merge) with
+        {
+            Name = name, KernelRegularizer = kernelRegularizer, RecurrentRegularizer = recurrentRegularizer, BiasRegularizer = biasRegularizer,
+            KernelConstraint = kernelConstraint, RecurrentConstraint = recurrentConstraint, BiasConstraint = biasConstraint,
+        });
 
-    public ModelBuilder LayerNorm(double epsilon = LayerNorm<float>.KerasEpsilon, bool center = true, bool scale = true, string? name = null)
-        => Add(LayerSpec.LayerNorm(epsilon, center, scale) with { Name = name });
+    /// <summary>Keras' LayerNormalization; the regularizers and constraints are its gamma_ and beta_regularizer and _constraint.</summary>
+    public ModelBuilder LayerNorm(double epsilon = LayerNorm<float>.KerasEpsilon, bool center = true, bool scale = true, string? name = null,
+        WeightRegularizer? gammaRegularizer = null, WeightRegularizer? betaRegularizer = null,
+        WeightConstraint? gammaConstraint = null, WeightConstraint? betaConstraint = null)
+        => Add(LayerSpec.LayerNorm(epsilon, center, scale) with
+        {
+            Name = name, GammaRegularizer = gammaRegularizer, BetaRegularizer = betaRegularizer, GammaConstraint = gammaConstraint, BetaConstraint = betaConstraint,
+        });
 
-    public ModelBuilder Dense(int units, Activation activation = Activation.Linear, bool useBias = true, string? name = null)
-        => Add(LayerSpec.Dense(units, activation, useBias) with { Name = name });
+    /// <summary>Keras' Dense; the regularizers and constraints are its kernel_ and bias_regularizer and _constraint.</summary>
+    public ModelBuilder Dense(int units, Activation activation = Activation.Linear, bool useBias = true, string? name = null,
+        WeightRegularizer? kernelRegularizer = null, WeightRegularizer? biasRegularizer = null,
+        WeightConstraint? kernelConstraint = null, WeightConstraint? biasConstraint = null)
+        => Add(LayerSpec.Dense(units, activation, useBias) with
+        {
+            Name = name, KernelRegularizer = kernelRegularizer, BiasRegularizer = biasRegularizer, KernelConstraint = kernelConstraint, BiasConstraint = biasConstraint,
+        });
 
     /// <summary>Keras' Dropout(rate): in training, zeroes each value with probability rate and scales the rest by
     /// 1/(1 − rate); the identity at inference. rate in [0, 1).</summary>

@@ -35,6 +35,39 @@ public sealed record LayerSpec
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
     public double MaskValue { get; init; }
 
+    /// <summary>Keras' kernel_regularizer of an lstm, bidirectional (both directions) or dense layer; null (default, and
+    /// left out of the JSON) for none.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public WeightRegularizer? KernelRegularizer { get; init; }
+    /// <summary>Keras' recurrent_regularizer of an lstm or bidirectional layer.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public WeightRegularizer? RecurrentRegularizer { get; init; }
+    /// <summary>Keras' bias_regularizer of an lstm, bidirectional or dense layer (no effect on a dense without bias, as in Keras).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public WeightRegularizer? BiasRegularizer { get; init; }
+    /// <summary>Keras' gamma_regularizer of a layer_norm (no effect without scale, as in Keras).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public WeightRegularizer? GammaRegularizer { get; init; }
+    /// <summary>Keras' beta_regularizer of a layer_norm (no effect without center, as in Keras).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public WeightRegularizer? BetaRegularizer { get; init; }
+    /// <summary>Keras' kernel_constraint of an lstm, bidirectional (both directions) or dense layer, applied after each
+    /// optimizer step; null (default, and left out of the JSON) for none.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public WeightConstraint? KernelConstraint { get; init; }
+    /// <summary>Keras' recurrent_constraint of an lstm or bidirectional layer.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public WeightConstraint? RecurrentConstraint { get; init; }
+    /// <summary>Keras' bias_constraint of an lstm, bidirectional or dense layer.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public WeightConstraint? BiasConstraint { get; init; }
+    /// <summary>Keras' gamma_constraint of a layer_norm.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public WeightConstraint? GammaConstraint { get; init; }
+    /// <summary>Keras' beta_constraint of a layer_norm.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public WeightConstraint? BetaConstraint { get; init; }
+
     public CellNormalization CellNormalization => new(CellGates, CellState, CellHidden, CellEpsilon);
 
     public static LayerSpec Lstm(int units, bool returnSequences = false, double dropout = 0, double recurrentDropout = 0, CellNormalization? cell = null, bool goBackwards = false)
@@ -74,10 +107,24 @@ public sealed record LayerSpec
     internal Layer<T> Create<T>(string name) where T : unmanaged, IFloatingPointIeee754<T> => Type switch
     {
         "bidirectional" when GoBackwards => throw new ArgumentException($"Layer '{name}': {BidirectionalGoBackwards}"),
-        "lstm" => new Lstm<T>(Units, ReturnSequences, GoBackwards, Dropout, RecurrentDropout, CellNormalization, name, ZeroOutputForMask),
-        "bidirectional" => new Bidirectional<T>(new Lstm<T>(Units, ReturnSequences, false, Dropout, RecurrentDropout, CellNormalization, name + "_forward"), Merge, name: name),
-        "layer_norm" => new LayerNorm<T>(Epsilon, Center, Scale, name),
-        "dense" => new Dense<T>(Units, Activation, UseBias, name),
+        "lstm" => new Lstm<T>(Units, ReturnSequences, GoBackwards, Dropout, RecurrentDropout, CellNormalization, name, ZeroOutputForMask)
+        {
+            KernelRegularizer = KernelRegularizer, RecurrentRegularizer = RecurrentRegularizer, BiasRegularizer = BiasRegularizer,
+            KernelConstraint = KernelConstraint, RecurrentConstraint = RecurrentConstraint, BiasConstraint = BiasConstraint,
+        },
+        "bidirectional" => new Bidirectional<T>(new Lstm<T>(Units, ReturnSequences, false, Dropout, RecurrentDropout, CellNormalization, name + "_forward")
+        {
+            KernelRegularizer = KernelRegularizer, RecurrentRegularizer = RecurrentRegularizer, BiasRegularizer = BiasRegularizer,
+            KernelConstraint = KernelConstraint, RecurrentConstraint = RecurrentConstraint, BiasConstraint = BiasConstraint,
+        }, Merge, name: name),
+        "layer_norm" => new LayerNorm<T>(Epsilon, Center, Scale, name)
+        {
+            GammaRegularizer = GammaRegularizer, BetaRegularizer = BetaRegularizer, GammaConstraint = GammaConstraint, BetaConstraint = BetaConstraint,
+        },
+        "dense" => new Dense<T>(Units, Activation, UseBias, name)
+        {
+            KernelRegularizer = KernelRegularizer, BiasRegularizer = BiasRegularizer, KernelConstraint = KernelConstraint, BiasConstraint = BiasConstraint,
+        },
         "dropout" => new Dropout<T>(Rate, name),
         "masking" => new Masking<T>(MaskValue, name),
         _ => throw new ArgumentException($"Unknown layer type '{Type}' (expected lstm, bidirectional, layer_norm, dense, dropout or masking)."),
@@ -208,9 +255,41 @@ public sealed record ModelSpec
         {
             throw new FormatException($"Model spec{(source is null ? "" : $" '{source}'")}: invalid JSON at {e.Path ?? "?"} (line {e.LineNumber}): {e.Message}", e);
         }
+        catch (ArgumentException e)   // a value a constructor refuses (a regularizer's negative factor)
+        {
+            throw new FormatException($"Model spec{(source is null ? "" : $" '{source}'")}: {e.Message}", e);
+        }
         if (spec is null) throw new FormatException($"Model spec{(source is null ? "" : $" '{source}'")}: the JSON is null.");
         spec.Validate(source);
         return spec;
+    }
+
+    // Which layer takes which regularizer and constraint, as Keras' layers take them: a misplaced one would be silently
+    // ignored; and a constraint's axis must exist on its weight (a bias or γ is 1-D).
+    private static void CheckRegularizers(LayerSpec layer, string at)
+    {
+        bool recurrent = layer.Type is "lstm" or "bidirectional", dense = layer.Type == "dense", norm = layer.Type == "layer_norm";
+        const string Weights = "lstm, bidirectional and dense layers", Recurrent = "lstm and bidirectional layers", Norms = "layer_norm layers";
+        (string Field, object? Value, bool Taken, string Takers, int Rank)[] fields =
+        [
+            ("kernel_regularizer", layer.KernelRegularizer, recurrent || dense, Weights, 2),
+            ("recurrent_regularizer", layer.RecurrentRegularizer, recurrent, Recurrent, 2),
+            ("bias_regularizer", layer.BiasRegularizer, recurrent || dense, Weights, 1),
+            ("gamma_regularizer", layer.GammaRegularizer, norm, Norms, 1),
+            ("beta_regularizer", layer.BetaRegularizer, norm, Norms, 1),
+            ("kernel_constraint", layer.KernelConstraint, recurrent || dense, Weights, 2),
+            ("recurrent_constraint", layer.RecurrentConstraint, recurrent, Recurrent, 2),
+            ("bias_constraint", layer.BiasConstraint, recurrent || dense, Weights, 1),
+            ("gamma_constraint", layer.GammaConstraint, norm, Norms, 1),
+            ("beta_constraint", layer.BetaConstraint, norm, Norms, 1),
+        ];
+        foreach ((string field, object? value, bool taken, string takers, int rank) in fields)
+        {
+            if (value is not null && !taken)
+                throw new FormatException($"{at}.{field} is taken by {takers}; a {IO.Echo.Name(layer.Type)} layer has no such weight (got {value}).");
+            if (value is WeightConstraint constraint && !constraint.FitsRank(rank))
+                throw new FormatException($"{at}.{field}: {constraint} has no axis {constraint.Axis} on a {rank}-D weight (use 0, -1 or all axes).");
+        }
     }
 
     public void Validate(string? source = null)
@@ -238,6 +317,7 @@ public sealed record ModelSpec
                 throw new FormatException($"{at}.rate is a dropout layer's field; a {IO.Echo.Name(layer.Type)} layer takes none (got {layer.Rate:R}).");
             if (layer.Type != "masking" && layer.MaskValue != 0)
                 throw new FormatException($"{at}.mask_value is a masking layer's field; a {IO.Echo.Name(layer.Type)} layer takes none (got {layer.MaskValue:R}).");
+            CheckRegularizers(layer, at);
             switch (layer.Type)
             {
                 case "lstm" or "bidirectional":

@@ -79,6 +79,47 @@ public sealed class Sequential<T> where T : unmanaged, IFloatingPointIeee754<T>
     public IEnumerable<Parameter<T>> Parameters => parameters.Select(p => p.Parameter);
     public long ParameterCount => parameters.Sum(p => (long)p.Parameter.Length);
 
+    /// <summary>Whether any parameter carries a <see cref="Parameter{T}.Regularizer"/>.</summary>
+    public bool HasRegularizers => parameters.Any(p => p.Parameter.Regularizer is not null);
+
+    /// <summary>
+    /// The weight penalty Σ penalty(w) over the given parameters that carry a regularizer (Keras' <c>sum(model.losses)</c>
+    /// for the weight regularizers; (R1) in docs/math.md), in double. <paramref name="over"/>: the parameters trained
+    /// (Keras regularizes only trainable weights; a frozen one adds nothing); null for all of the model's.
+    /// </summary>
+    public double RegularizationPenalty(IEnumerable<Parameter<T>>? over = null)
+    {
+        double penalty = 0;
+        foreach (Parameter<T> p in over ?? Parameters)
+            if (p.Regularizer is { } regularizer) penalty += regularizer.Penalty<T>(p.Value);
+        return penalty;
+    }
+
+    /// <summary>
+    /// Adds each regularized parameter's penalty gradient into its <see cref="Parameter{T}.Gradient"/> ((R2) in
+    /// docs/math.md): after <see cref="Backward"/>, before clipping and the optimizer's step, as Keras differentiates the
+    /// loss with the penalty added. <paramref name="over"/> as in <see cref="RegularizationPenalty"/>.
+    /// </summary>
+    public void AddRegularizationGradients(IEnumerable<Parameter<T>>? over = null)
+    {
+        foreach (Parameter<T> p in over ?? Parameters)
+            p.Regularizer?.AddGradient<T>(p.Value, p.Gradient);
+    }
+
+    /// <summary>Whether any parameter carries a <see cref="Parameter{T}.Constraint"/>.</summary>
+    public bool HasConstraints => parameters.Any(p => p.Parameter.Constraint is not null);
+
+    /// <summary>
+    /// Projects each constrained parameter's values in place ((C1)–(C4) in docs/math-losses-optimizers.md), as Keras'
+    /// optimizer does after every update. <paramref name="over"/>: the parameters trained (Keras constrains the trainable
+    /// variables it updated); null for all of the model's.
+    /// </summary>
+    public void ApplyConstraints(IEnumerable<Parameter<T>>? over = null)
+    {
+        foreach (Parameter<T> p in over ?? Parameters)
+            p.Constraint?.Apply<T>(p.Value, p.Shape);
+    }
+
     /// <summary>
     /// Inference-side check of <see cref="Forward"/>, and of the inference plans and streaming sessions serving this model
     /// (<c>InferencePlan.Predict</c>, <c>StreamingSession.Step</c> and <c>StepChunk</c>, read at every call): Allow (default)

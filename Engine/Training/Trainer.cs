@@ -576,6 +576,10 @@ public sealed class Trainer
         string? weightedName = weighted is { } w ? (w.Name == metricName ? "weighted_" + w.Name : w.Name) : null;
         var history = new TrainingHistory { MetricName = metricName, HasValidation = validation is not null, WeightedMetricName = weightedName };
         var parameters = model.Parameters.ToList();
+        // Keras regularizes the trainable weights: here those the optimizer steps (a frozen parameter adds no penalty).
+        IReadOnlyList<Parameter<float>>? regularized = model.HasRegularizers ? optimizer.Parameters : null;
+        // Keras projects the trainable variables it updated, after each update: here those the optimizer steps.
+        IReadOnlyList<Parameter<float>>? constrained = model.HasConstraints ? optimizer.Parameters : null;
         float[] lastGood = new float[model.ParameterCount];
         var layerNames = model.Layers.Select(l => l.Name).ToArray();
         int totalEpochs = CompletedEpochs + options.Epochs;
@@ -605,6 +609,8 @@ public sealed class Trainer
                     ? BatchWeights(classWeight, train, indices, predictions.Length) : default;
                 if (!weights.IsEmpty && double.IsFinite(batchLoss))
                     batchLoss = WeighSamples(loss, weights, train, predictions, batchLoss);
+                // Keras' compute_loss: the compiled (weighted) loss plus sum(model.losses), the weight penalties.
+                if (regularized is not null) batchLoss += model.RegularizationPenalty(regularized);
                 AddToMetrics(metricState, weightedState, train, predictions, b, weights);
                 if (!double.IsFinite(batchLoss))
                 {
@@ -613,6 +619,7 @@ public sealed class Trainer
                 }
                 model.ZeroGradients();
                 model.Backward(outputGradient.AsSpan(0, predictions.Length), cache);
+                if (regularized is not null) model.AddRegularizationGradients(regularized);
 
                 double globalNorm = LayerNorms(layerMax);
                 if (!double.IsFinite(globalNorm))
@@ -629,6 +636,7 @@ public sealed class Trainer
                 }
                 CopyWeights(parameters, lastGood);
                 optimizer.Step();
+                if (constrained is not null) model.ApplyConstraints(constrained);
 
                 lossSum += batchLoss * b;
                 seen += b;
@@ -730,7 +738,10 @@ public sealed class Trainer
             AddToMetrics(metricState, weightedState, data, predictions, indices.Length, weights);
             lossSum += batchLoss * indices.Length;
         }
-        return (lossSum / data.Count, metricState.Result(), weightedState?.Result());
+        // Keras' test_step adds sum(model.losses) to every batch's loss; the weights do not change between batches, so
+        // the mean over the set gets the penalty once. Over the trained parameters (all, before a Fit or an optimizer).
+        double penalty = model.HasRegularizers ? model.RegularizationPenalty(Optimizer?.Parameters) : 0;
+        return (lossSum / data.Count + penalty, metricState.Result(), weightedState?.Result());
     }
 
     /// <summary>Model outputs for every sequence, [N, outputs] (or [N, T, outputs] for sequence outputs), in batches
