@@ -128,6 +128,32 @@ public class WeightConstraintTests
         Assert.That(dense.Parameters.SelectMany(p => p.Value), Is.EqualTo(before), "Keras constrains the variables it updated");
     }
 
+    [Test]
+    public void ThePenalty_ItsGradient_AndTheProjection_AllocateNothing()
+    {
+        // Fit calls the three every batch, over the optimizer's parameter list.
+        Sequential<float> model = ModelBuilder.Input(2)
+            .Lstm(4, kernelRegularizer: WeightRegularizer.L1L2(0.1, 0.2), kernelConstraint: WeightConstraint.MaxNorm(1), biasConstraint: WeightConstraint.NonNeg())
+            .Dense(2, kernelRegularizer: WeightRegularizer.L2(), kernelConstraint: WeightConstraint.UnitNorm(axis: null))
+            .Build<float>(seed: 2);
+        IReadOnlyList<Parameter<float>> trained = model.Parameters.ToList();
+        double Round()
+        {
+            double penalty = model.RegularizationPenalty(trained) + model.RegularizationPenalty();
+            model.AddRegularizationGradients(trained);
+            model.AddRegularizationGradients();
+            model.ApplyConstraints(trained);
+            model.ApplyConstraints();
+            return penalty;
+        }
+        Round();
+        long before = GC.GetAllocatedBytesForCurrentThread();
+        double total = 0;
+        for (int k = 0; k < 10; k++) total += Round();
+        Assert.That(GC.GetAllocatedBytesForCurrentThread() - before, Is.EqualTo(0));
+        Assert.That(total, Is.GreaterThan(0));
+    }
+
     // ------------------------------------------------------------------ the spec and Keras configs
 
     [Test]

@@ -22,7 +22,7 @@ public enum RegularizerKind
 /// gradient of TensorFlow's, JAX's and PyTorch's abs at 0) is added to the weight's gradient before clipping and the
 /// optimizer's step. The penalty is a sum, not scaled by the batch size or the number of weights. Set on a layer
 /// (<see cref="Lstm{T}.KernelRegularizer"/>, <see cref="Dense{T}.KernelRegularizer"/>, <see cref="LayerNorm{T}.GammaRegularizer"/>,
-/// ...) or through <see cref="Models.ModelBuilder"/>; equations (R1)–(R2) in docs/math.md.
+/// ...) or through <see cref="Models.ModelBuilder"/>; equations (R1)–(R2) in docs/math-losses-optimizers.md.
 /// </summary>
 public sealed record WeightRegularizer
 {
@@ -65,7 +65,7 @@ public sealed record WeightRegularizer
     /// <summary>Keras' rule (validate_float_arg): a factor is a finite number ≥ 0.</summary>
     public static bool IsUsableFactor(double factor) => double.IsFinite(factor) && factor >= 0;
 
-    // (R1) in docs/math.md: l1·Σ|wⱼ| + l2·Σwⱼ², summed in double.
+    // (R1) in docs/math-losses-optimizers.md: l1·Σ|wⱼ| + l2·Σwⱼ², summed in double.
     public double Penalty<T>(ReadOnlySpan<T> weights) where T : unmanaged, IFloatingPointIeee754<T>
     {
         double absolute = 0, squares = 0;
@@ -78,7 +78,7 @@ public sealed record WeightRegularizer
         return (L1Factor != 0 ? L1Factor * absolute : 0) + (L2Factor != 0 ? L2Factor * squares : 0);
     }
 
-    // (R2) in docs/math.md: gradient[j] += l1·sign(wⱼ) + 2·l2·wⱼ, accumulated as every backward pass accumulates.
+    // (R2) in docs/math-losses-optimizers.md: gradient[j] += l1·sign(wⱼ) + 2·l2·wⱼ, accumulated as every backward pass accumulates.
     public void AddGradient<T>(ReadOnlySpan<T> weights, Span<T> gradient) where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (gradient.Length != weights.Length)

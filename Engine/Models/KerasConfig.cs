@@ -843,12 +843,7 @@ public static class KerasConfig
             {
                 if (value.ValueKind != JsonValueKind.Object)
                     throw Fail(path, $"must be a Keras constraint (an object, or a name such as max_norm), got {Describe(value)}.");
-                Obj wrapper = Object(value, path);
-                wrapper.OnlyKnown(["module", "class_name", "config", "registered_name"]);
-                string className = RequiredString(wrapper, "class_name");
-                CheckKerasClass(wrapper, className);
-                Obj config = wrapper.Get("config") is { ValueKind: not JsonValueKind.Null } configElement
-                    ? Object(configElement, wrapper.At("config")) : Object(EmptyObject, wrapper.At("config"));
+                (Obj wrapper, string className, Obj config) = BuiltInObject(value, path);
                 double Value(string name, double fallback)
                     => config.Get(name) is { ValueKind: not JsonValueKind.Null } element ? Number(element, config.At(name)) : fallback;
                 int? Axis()
@@ -899,6 +894,20 @@ public static class KerasConfig
             return constraint;
         }
 
+        /// <summary>A serialized Keras object of a built-in class (a regularizer, a constraint): Keras 3's {"module",
+        /// "class_name", "config", "registered_name"} or tf.keras 2's {"class_name", "config"}; its class name and its
+        /// config (an empty one when missing or null, as Keras then calls the class with no arguments).</summary>
+        private (Obj Wrapper, string ClassName, Obj Config) BuiltInObject(JsonElement value, string path)
+        {
+            Obj wrapper = Object(value, path);
+            wrapper.OnlyKnown(["module", "class_name", "config", "registered_name"]);
+            string className = RequiredString(wrapper, "class_name");
+            CheckKerasClass(wrapper, className);
+            Obj config = wrapper.Get("config") is { ValueKind: not JsonValueKind.Null } configElement
+                ? Object(configElement, wrapper.At("config")) : Object(EmptyObject, wrapper.At("config"));
+            return (wrapper, className, config);
+        }
+
         /// <summary>
         /// A weight regularizer (keras/src/regularizers/regularizers.py): absent or null for none; Keras 3's serialized
         /// object (module keras.regularizers) or tf.keras 2's ({"class_name", "config"}) of L1, L2 or L1L2, a missing
@@ -925,12 +934,7 @@ public static class KerasConfig
             }
             if (value.ValueKind != JsonValueKind.Object)
                 throw Fail(path, $"must be a Keras regularizer (an object, or l1, l2 or l1l2), got {Describe(value)}.");
-            Obj wrapper = Object(value, path);
-            wrapper.OnlyKnown(["module", "class_name", "config", "registered_name"]);
-            string className = RequiredString(wrapper, "class_name");
-            CheckKerasClass(wrapper, className);
-            Obj config = wrapper.Get("config") is { ValueKind: not JsonValueKind.Null } configElement
-                ? Object(configElement, wrapper.At("config")) : Object(EmptyObject, wrapper.At("config"));
+            (Obj wrapper, string className, Obj config) = BuiltInObject(value, path);
             double Factor(string name, double fallback)
             {
                 if (config.Get(name) is not { } element || element.ValueKind == JsonValueKind.Null) return fallback;   // Keras: None → the default

@@ -84,26 +84,35 @@ public sealed class Sequential<T> where T : unmanaged, IFloatingPointIeee754<T>
 
     /// <summary>
     /// The weight penalty Σ penalty(w) over the given parameters that carry a regularizer (Keras' <c>sum(model.losses)</c>
-    /// for the weight regularizers; (R1) in docs/math.md), in double. <paramref name="over"/>: the parameters trained
-    /// (Keras regularizes only trainable weights; a frozen one adds nothing); null for all of the model's.
+    /// for the weight regularizers; (R1) in docs/math-losses-optimizers.md), in double. <paramref name="over"/>: the
+    /// parameters trained (Keras regularizes only trainable weights; a frozen one adds nothing); null for all of the
+    /// model's. Allocates nothing (Fit calls it every batch).
     /// </summary>
-    public double RegularizationPenalty(IEnumerable<Parameter<T>>? over = null)
+    public double RegularizationPenalty(IReadOnlyList<Parameter<T>>? over = null)
     {
         double penalty = 0;
-        foreach (Parameter<T> p in over ?? Parameters)
+        int count = over?.Count ?? parameters.Count;
+        for (int k = 0; k < count; k++)
+        {
+            Parameter<T> p = over is null ? parameters[k].Parameter : over[k];
             if (p.Regularizer is { } regularizer) penalty += regularizer.Penalty<T>(p.Value);
+        }
         return penalty;
     }
 
     /// <summary>
     /// Adds each regularized parameter's penalty gradient into its <see cref="Parameter{T}.Gradient"/> ((R2) in
-    /// docs/math.md): after <see cref="Backward"/>, before clipping and the optimizer's step, as Keras differentiates the
-    /// loss with the penalty added. <paramref name="over"/> as in <see cref="RegularizationPenalty"/>.
+    /// docs/math-losses-optimizers.md): after <see cref="Backward"/>, before clipping and the optimizer's step, as Keras
+    /// differentiates the loss with the penalty added. <paramref name="over"/> as in <see cref="RegularizationPenalty"/>.
     /// </summary>
-    public void AddRegularizationGradients(IEnumerable<Parameter<T>>? over = null)
+    public void AddRegularizationGradients(IReadOnlyList<Parameter<T>>? over = null)
     {
-        foreach (Parameter<T> p in over ?? Parameters)
+        int count = over?.Count ?? parameters.Count;
+        for (int k = 0; k < count; k++)
+        {
+            Parameter<T> p = over is null ? parameters[k].Parameter : over[k];
             p.Regularizer?.AddGradient<T>(p.Value, p.Gradient);
+        }
     }
 
     /// <summary>Whether any parameter carries a <see cref="Parameter{T}.Constraint"/>.</summary>
@@ -114,10 +123,14 @@ public sealed class Sequential<T> where T : unmanaged, IFloatingPointIeee754<T>
     /// optimizer does after every update. <paramref name="over"/>: the parameters trained (Keras constrains the trainable
     /// variables it updated); null for all of the model's.
     /// </summary>
-    public void ApplyConstraints(IEnumerable<Parameter<T>>? over = null)
+    public void ApplyConstraints(IReadOnlyList<Parameter<T>>? over = null)
     {
-        foreach (Parameter<T> p in over ?? Parameters)
+        int count = over?.Count ?? parameters.Count;
+        for (int k = 0; k < count; k++)
+        {
+            Parameter<T> p = over is null ? parameters[k].Parameter : over[k];
             p.Constraint?.Apply<T>(p.Value, p.Shape);
+        }
     }
 
     /// <summary>
