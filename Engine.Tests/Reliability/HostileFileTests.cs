@@ -28,10 +28,24 @@ public sealed class HostileFileTests
 
     // ------------------------------------------------------------------------------------------------ model JSON spec
 
-    [Test]
-    public void MutatedSpecJson_ParsesOrThrowsFormatException_AndParsedSpecsBuild()
+    // A spec with a regularizer and a constraint in every slot (docs/math-losses-optimizers.md), whose objects the
+    // mutations below reach: kinds, factors, axes, values out of range, nulls, tokens of another type.
+    private static ModelSpec RegularizedSpec() => ModelBuilder.Input(3)
+        .Bidirectional(4, returnSequences: true, kernelRegularizer: WeightRegularizer.L2(0.01), recurrentRegularizer: WeightRegularizer.L1L2(0.001, 0.002),
+            biasRegularizer: WeightRegularizer.L1(0.5), kernelConstraint: WeightConstraint.MaxNorm(3), recurrentConstraint: WeightConstraint.UnitNorm(axis: 1),
+            biasConstraint: WeightConstraint.NonNeg())
+        .LayerNorm(gammaRegularizer: WeightRegularizer.L2(), betaRegularizer: WeightRegularizer.L1(), gammaConstraint: WeightConstraint.MinMaxNorm(0.5, 2, 0.3),
+            betaConstraint: WeightConstraint.MaxNorm(1, axis: -1))
+        .Lstm(3, kernelConstraint: WeightConstraint.MaxNorm(2, axis: null))
+        .Dense(2, kernelRegularizer: WeightRegularizer.L1L2(0.1, 0), biasRegularizer: WeightRegularizer.L2(0.2), kernelConstraint: WeightConstraint.UnitNorm(),
+            biasConstraint: WeightConstraint.NonNeg())
+        .ToSpec(seed: 5).WithLayerNames();
+
+    [TestCase("in-cell and after each")]
+    [TestCase("regularizers and constraints")]
+    public void MutatedSpecJson_ParsesOrThrowsFormatException_AndParsedSpecsBuild(string seedSpec)
     {
-        string valid = SmallSpec().ToJson();
+        string valid = (seedSpec == "in-cell and after each" ? SmallSpec() : RegularizedSpec()).ToJson();
         var random = new Random(601);
         int parsed = 0, rejected = 0, built = 0;
         var watch = Stopwatch.StartNew();

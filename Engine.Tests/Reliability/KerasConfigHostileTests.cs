@@ -28,9 +28,31 @@ public sealed class KerasConfigHostileTests
         "\"tanh\"", "\"sigmoid\"", "\"hard_sigmoid\"", "\"relu\"", "\"softmax\"", "\"linear\"", "\"concat\"", "\"sum\"", "\"ave\"", "\"mul\"",
         "\"float64\"", "\"float16\"", "\"GlorotUniform\"", "\"Orthogonal\"", "\"Zeros\"", "\"Ones\"", "\"keras.layers\"", "\"my.module\"",
         "[-1]", "[2]", "[1, 2]", "-1", "2", "[null, 50, 5]", "[null, 5]", "[null, null, null]", "[null, 50, 0]", "[]", "{}",
-        "{\"class_name\": \"L2\", \"config\": {\"l2\": 0.01}}", "{\"module\": \"keras\", \"class_name\": \"DTypePolicy\", \"config\": {\"name\": \"float64\"}, \"registered_name\": null}",
+        "{\"class_name\": \"L2\", \"config\": {\"l2\": 0.01}}", "{\"class_name\": \"MaxNorm\", \"config\": {\"max_value\": 2, \"axis\": [0, 1]}}",
+        "{\"class_name\": \"UnitNorm\", \"config\": {\"axis\": 1}}", "{\"class_name\": \"L1L2\", \"config\": {\"l1\": -1}}", "\"l1l2\"", "\"nonneg\"", "\"l1_l2\"", "{\"module\": \"keras\", \"class_name\": \"DTypePolicy\", \"config\": {\"name\": \"float64\"}, \"registered_name\": null}",
         "true", "false", "null", "0", "0.5", "1", "1e-320", "65537", "\"\"", "\"\\ud800\"",
     ];
+
+    /// <summary>The mission config with a regularizer and a constraint in slots of every layer kind, as Keras 3 writes them.</summary>
+    private static string Regularized(string json)
+    {
+        System.Text.Json.Nodes.JsonNode root = System.Text.Json.Nodes.JsonNode.Parse(json)!;
+        System.Text.Json.Nodes.JsonNode Config(int k) => root["config"]!["layers"]![k]!["config"]!;
+        static System.Text.Json.Nodes.JsonNode Keras(string module, string className, string config)
+            => System.Text.Json.Nodes.JsonNode.Parse($$"""{"module": "keras.{{module}}", "class_name": "{{className}}", "config": {{config}}, "registered_name": null}""")!;
+        foreach (string side in new[] { "layer", "backward_layer" })
+        {
+            System.Text.Json.Nodes.JsonNode wrapped = Config(1)[side]!["config"]!;
+            wrapped["kernel_regularizer"] = Keras("regularizers", "L2", """{"l2": 0.01}""");
+            wrapped["recurrent_constraint"] = Keras("constraints", "MaxNorm", """{"max_value": 3, "axis": 0}""");
+            wrapped["bias_constraint"] = Keras("constraints", "NonNeg", "{}");
+        }
+        Config(2)["gamma_regularizer"] = Keras("regularizers", "L1L2", """{"l1": 0.001, "l2": 0.0001}""");
+        Config(2)["beta_constraint"] = Keras("constraints", "UnitNorm", """{"axis": 0}""");
+        Config(5)["kernel_constraint"] = Keras("constraints", "MinMaxNorm", """{"min_value": 0.0, "max_value": 1.0, "rate": 1.0, "axis": [0, 1]}""");
+        Config(5)["bias_regularizer"] = Keras("regularizers", "L1", """{"l1": 0.05}""");
+        return root.ToJsonString();
+    }
 
     private static string MutateKeras(Random random, string json)
     {
@@ -55,7 +77,8 @@ public sealed class KerasConfigHostileTests
     public void MutatedKerasConfigs_ReadOrThrowFormatException_AndReadSpecsBuild()
     {
         string[] valid = [Small(KerasFixtures.MissionKeras3), Small(KerasFixtures.MissionKeras2), Small(KerasFixtures.MaskedLstmKeras3), Small(KerasFixtures.MaskedLstmKeras2),
-            KerasFunctionalConfigTests.Keras3Functional(Small(KerasFixtures.MissionKeras3)), KerasFunctionalConfigTests.TfKeras2Functional(Small(KerasFixtures.MissionKeras2))];
+            KerasFunctionalConfigTests.Keras3Functional(Small(KerasFixtures.MissionKeras3)), KerasFunctionalConfigTests.TfKeras2Functional(Small(KerasFixtures.MissionKeras2)),
+            Regularized(Small(KerasFixtures.MissionKeras3))];
         foreach (string json in valid) Assert.That(KerasConfig.ToSpec(json).Build<float>().ParameterCount, Is.LessThan(2000), "the fuzz starts from small valid configs");
         var random = new Random(811);
         int read = 0, rejected = 0, built = 0;
