@@ -49,6 +49,28 @@ public static class KerasFile
     }
 
     /// <summary>
+    /// What the model of a <c>.keras</c> archive was compiled with (its config's <c>compile_config</c>: optimizer, loss,
+    /// metrics; <see cref="Training.KerasCompileConfig"/>), or null for a model saved uncompiled. Continue training it as
+    /// Keras would: <c>trainer.Fit(data, KerasFile.LoadCompileConfig(path)!.ToTrainingOptions(epochs: 5))</c>. The
+    /// optimizer's state (its moments and step count) is not read: training resumes with fresh moments. tf.keras 2's
+    /// <c>.h5</c> files keep theirs in a <c>training_config</c> attribute NumLstm does not read (null).
+    /// </summary>
+    public static Training.KerasCompileConfig? LoadCompileConfig(string path)
+    {
+        ArgumentException.ThrowIfNullOrEmpty(path);
+        KerasContent content = Read(path);
+        if (!content.IsArchive || content.Config is null) return null;
+        try
+        {
+            return Training.KerasCompileConfig.FromModelConfig(content.Config, $"{path}!{ConfigEntry}");
+        }
+        catch (FormatException e)
+        {
+            throw new NumLstmFormatException(path, "compile_config", e.Message, e);
+        }
+    }
+
+    /// <summary>
     /// Loads the weights of a <c>.keras</c> archive, a Keras 3 <c>.weights.h5</c> file or a tf.keras 2 <c>.h5</c> file
     /// into a model built to match (the same layers in the same order; layer names need not match, as in Keras).
     /// <paramref name="strict"/>: the file may not hold weights for layers the model lacks (Keras 3 ignores them;
