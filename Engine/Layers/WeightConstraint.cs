@@ -60,6 +60,18 @@ public sealed record WeightConstraint
         Axis = axis;
     }
 
+    // A model spec's JSON reads through this one (System.Text.Json binds the parameters by name, and passes a parameter's
+    // default for a field left out; JSON has no NaN, so NaN is "left out"): "kind" is required, and a value left out takes
+    // the kind's Keras default (max_value 2 for MaxNorm, 1 otherwise; min_value 0; rate 1; axis 0, an explicit null axis
+    // being all axes). Read through the public constructor, a missing max_value was 0: {"kind": "max_norm"} zeroed the
+    // weight after every step, and {"kind": "non_neg"} was refused for a max_value it does not have.
+    [JsonConstructor]
+    private WeightConstraint(int? axis = 0, double maxValue = double.NaN, double minValue = double.NaN, double rate = double.NaN, ConstraintKind kind = (ConstraintKind)(-1))
+        : this(Enum.IsDefined(kind) ? kind : throw new ArgumentException("A constraint needs its \"kind\" (max_norm, non_neg, unit_norm or min_max_norm).", nameof(kind)),
+            double.IsNaN(maxValue) ? (kind == ConstraintKind.MaxNorm ? 2 : 1) : maxValue, double.IsNaN(minValue) ? 0 : minValue, double.IsNaN(rate) ? 1 : rate, axis)
+    {
+    }
+
     /// <summary>Keras' <c>MaxNorm(max_value=2, axis=0)</c>.</summary>
     public static WeightConstraint MaxNorm(double maxValue = 2, int? axis = 0) => new(ConstraintKind.MaxNorm, maxValue, 0, 1, axis);
 

@@ -45,6 +45,18 @@ public sealed record WeightRegularizer
         L2Factor = l2Factor + 0.0;
     }
 
+    // A model spec's JSON reads through this one (System.Text.Json binds the parameters by name, and passes a parameter's
+    // default for a field left out; JSON has no NaN, so NaN is "left out"): "kind" is required, and a factor left out
+    // takes the kind's Keras default (L1 and L2 0.01, L1L2 0 and 0; the other factor 0), as the Keras reader and Keras'
+    // classes do. Read through the public constructor, a missing factor was 0: {"kind": "l2"} penalized nothing.
+    [JsonConstructor]
+    private WeightRegularizer(double l1Factor = double.NaN, double l2Factor = double.NaN, RegularizerKind kind = (RegularizerKind)(-1))
+        : this(Enum.IsDefined(kind) ? kind : throw new ArgumentException("A regularizer needs its \"kind\" (l1, l2 or l1_l2).", nameof(kind)),
+            double.IsNaN(l1Factor) ? (kind == RegularizerKind.L1 ? KerasDefaultFactor : 0) : l1Factor,
+            double.IsNaN(l2Factor) ? (kind == RegularizerKind.L2 ? KerasDefaultFactor : 0) : l2Factor)
+    {
+    }
+
     /// <summary>Keras' <c>regularizers.L1(l1)</c>: l1·Σ|w|.</summary>
     public static WeightRegularizer L1(double l1 = KerasDefaultFactor) => new(RegularizerKind.L1, l1, 0);
 

@@ -817,7 +817,8 @@ public static class KerasConfig
         /// <summary>
         /// A weight constraint (keras/src/constraints/constraints.py): absent or null for none; Keras 3's serialized
         /// object (module keras.constraints) or tf.keras 2's of MaxNorm, NonNeg, UnitNorm or MinMaxNorm, a missing value
-        /// taking the class's default (max_value 2 for MaxNorm, 1 for MinMaxNorm; min_value 0; rate 1; axis 0); or a
+        /// taking the class's default (max_value 2 for MaxNorm, 1 for MinMaxNorm; min_value 0; rate 1; axis 0; an axis
+        /// written null is Keras' axis=None, every axis); or a
         /// string regularizers.get takes (max_norm, non_neg, unit_norm, min_max_norm, the class names, and tf.keras 2's
         /// maxnorm, nonneg, unitnorm). <paramref name="rank"/>: the weight's (2 for a kernel, 1 for a bias or γ, β), whose
         /// axes the constraint's axis must name.
@@ -848,7 +849,10 @@ public static class KerasConfig
                     => config.Get(name) is { ValueKind: not JsonValueKind.Null } element ? Number(element, config.At(name)) : fallback;
                 int? Axis()
                 {
-                    if (config.Get("axis") is not { ValueKind: not JsonValueKind.Null } axis) return 0;
+                    if (config.Get("axis") is not { } axis) return 0;   // absent: the class's default, axis=0
+                    // Keras' axis=None (written null) is not the default: ops.sum(..., axis=None) takes the norm over every
+                    // axis, the whole weight (a 1-D weight's only axis, 0).
+                    if (axis.ValueKind == JsonValueKind.Null) return rank > 1 ? null : 0;
                     string at = config.At("axis");
                     var axes = new SortedSet<int>();
                     foreach (JsonElement item in axis.ValueKind == JsonValueKind.Array ? axis.EnumerateArray() : Enumerable.Repeat(axis, 1))
@@ -900,7 +904,12 @@ public static class KerasConfig
         private (Obj Wrapper, string ClassName, Obj Config) BuiltInObject(JsonElement value, string path)
         {
             Obj wrapper = Object(value, path);
-            wrapper.OnlyKnown(["module", "class_name", "config", "registered_name"]);
+            // shared_object_id: Keras 3's saving (ObjectSharingScope, serialization_lib.record_object_after_serialization)
+            // marks every config of one object used twice (one L2 instance on a kernel and a bias, or on two layers) with
+            // the object's id; each config stays complete, so the id changes nothing here.
+            wrapper.OnlyKnown(["module", "class_name", "config", "registered_name", "shared_object_id"]);
+            if (wrapper.Get("shared_object_id") is { } shared && !(shared.ValueKind == JsonValueKind.Number && shared.TryGetInt64(out _)))
+                throw Fail(wrapper.At("shared_object_id"), $"must be an integer (Keras writes the shared object's id), got {Describe(shared)}.");
             string className = RequiredString(wrapper, "class_name");
             CheckKerasClass(wrapper, className);
             Obj config = wrapper.Get("config") is { ValueKind: not JsonValueKind.Null } configElement
