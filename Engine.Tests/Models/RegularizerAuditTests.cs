@@ -98,4 +98,16 @@ public class RegularizerAuditTests
         };
         Assert.That(ModelSpec.FromJson(spec.ToJson()).Layers, Is.EqualTo(spec.Layers));
     }
+
+    // initializer = keras.initializers.GlorotUniform(seed=1); Dense(..., kernel_initializer=initializer) twice: both configs
+    // carry the object's shared_object_id, as a shared regularizer's do (the same ObjectSharingScope).
+    [Test]
+    public void Keras3_ASharedSeededInitializer_WithItsSharedObjectId_IsRead()
+    {
+        const string glorot = """{"module": "keras.initializers", "class_name": "GlorotUniform", "config": {"seed": 1}, "registered_name": null, "shared_object_id": 140245071931856}""";
+        string json = Edit(KerasFixtures.MissionKeras3, root => Layer(root, 5)["kernel_initializer"] = JsonNode.Parse(glorot));
+        Assert.That(KerasConfig.ToSpec(json).Layers[^1].Type, Is.EqualTo("dense"));
+        string bad = Edit(KerasFixtures.MissionKeras3, root => Layer(root, 5)["kernel_initializer"] = JsonNode.Parse(glorot.Replace("140245071931856", "\"x\"")));
+        Assert.That(Assert.Throws<FormatException>(() => KerasConfig.ToSpec(bad))!.Message, Does.Contain("kernel_initializer.shared_object_id: must be an integer"));
+    }
 }

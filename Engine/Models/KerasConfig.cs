@@ -765,7 +765,8 @@ public static class KerasConfig
             }
             if (value.ValueKind != JsonValueKind.Object) throw Refused(Describe(value));
             Obj wrapper = Object(value, path);
-            wrapper.OnlyKnown(["module", "class_name", "config", "registered_name"]);
+            wrapper.OnlyKnown(["module", "class_name", "config", "registered_name", "shared_object_id"]);   // shared: as BuiltInObject reads it
+            CheckSharedObjectId(wrapper);
             string className = RequiredString(wrapper, "class_name");
             CheckKerasClass(wrapper, className);
             Obj config = wrapper.Get("config") is { } configElement ? Object(configElement, wrapper.At("config")) : Object(EmptyObject, wrapper.At("config"));
@@ -901,6 +902,12 @@ public static class KerasConfig
         /// <summary>A serialized Keras object of a built-in class (a regularizer, a constraint): Keras 3's {"module",
         /// "class_name", "config", "registered_name"} or tf.keras 2's {"class_name", "config"}; its class name and its
         /// config (an empty one when missing or null, as Keras then calls the class with no arguments).</summary>
+        private void CheckSharedObjectId(Obj wrapper)
+        {
+            if (wrapper.Get("shared_object_id") is { } shared && !(shared.ValueKind == JsonValueKind.Number && shared.TryGetInt64(out _)))
+                throw Fail(wrapper.At("shared_object_id"), $"must be an integer (Keras writes the shared object's id), got {Describe(shared)}.");
+        }
+
         private (Obj Wrapper, string ClassName, Obj Config) BuiltInObject(JsonElement value, string path)
         {
             Obj wrapper = Object(value, path);
@@ -908,8 +915,7 @@ public static class KerasConfig
             // marks every config of one object used twice (one L2 instance on a kernel and a bias, or on two layers) with
             // the object's id; each config stays complete, so the id changes nothing here.
             wrapper.OnlyKnown(["module", "class_name", "config", "registered_name", "shared_object_id"]);
-            if (wrapper.Get("shared_object_id") is { } shared && !(shared.ValueKind == JsonValueKind.Number && shared.TryGetInt64(out _)))
-                throw Fail(wrapper.At("shared_object_id"), $"must be an integer (Keras writes the shared object's id), got {Describe(shared)}.");
+            CheckSharedObjectId(wrapper);
             string className = RequiredString(wrapper, "class_name");
             CheckKerasClass(wrapper, className);
             Obj config = wrapper.Get("config") is { ValueKind: not JsonValueKind.Null } configElement

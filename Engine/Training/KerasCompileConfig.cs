@@ -206,7 +206,11 @@ public sealed record KerasCompileConfig
         // {"class_name", "config"}; its class and config (an empty one when missing or null).
         private (string ClassName, JsonElement? Config) BuiltIn(JsonElement value, string path, string module)
         {
-            OnlyKnown(value, path, ["module", "class_name", "config", "registered_name"]);
+            // shared_object_id: Keras 3 marks an object serialized twice (one loss object also a metric) with its id; each
+            // config stays complete, so the id changes nothing here.
+            OnlyKnown(value, path, ["module", "class_name", "config", "registered_name", "shared_object_id"]);
+            if (value.TryGetProperty("shared_object_id", out JsonElement shared) && !(shared.ValueKind == JsonValueKind.Number && shared.TryGetInt64(out _)))
+                throw Fail($"{path}.shared_object_id", $"must be an integer (Keras writes the shared object's id), got {Kind(shared)}.");
             if (!value.TryGetProperty("class_name", out JsonElement classElement) || classElement.ValueKind != JsonValueKind.String)
                 throw Fail($"{path}.class_name", "expected the class name, a string.");
             string className = Text(classElement, $"{path}.class_name");
