@@ -133,6 +133,13 @@ public abstract class Layer<T> where T : unmanaged, IFloatingPointIeee754<T>
         return $"{type[..(type.IndexOf('`') is int tick and >= 0 ? tick : type.Length)]}, {Shape(InputShape)} → {Shape(OutputShape)}";
     }
 
+    /// <summary>
+    /// Keras' activity_regularizer: a penalty on the layer's output y, penalty(y) / B with B the batch size, added to the
+    /// training loss and the evaluation loss ((R3) in docs/math-losses-optimizers.md; <see cref="Models.Sequential{T}.ActivityPenalty"/>).
+    /// Null (default) for none. Taken by LSTM, Bidirectional (on the merged output), Dense and LayerNorm layers.
+    /// </summary>
+    public WeightRegularizer? ActivityRegularizer { get; init; }
+
     /// <summary>A constraint checked against the weight it will project: its axis must exist on the weight's rank
     /// (a bias has no axis 1). Returns it, for the layers' BuildCore.</summary>
     protected WeightConstraint? Constrain(WeightConstraint? constraint, Parameter<T> weight)

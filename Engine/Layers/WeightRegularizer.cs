@@ -92,10 +92,14 @@ public sealed record WeightRegularizer
 
     // (R2) in docs/math-losses-optimizers.md: gradient[j] += l1·sign(wⱼ) + 2·l2·wⱼ, accumulated as every backward pass accumulates.
     public void AddGradient<T>(ReadOnlySpan<T> weights, Span<T> gradient) where T : unmanaged, IFloatingPointIeee754<T>
+        => AddGradient(weights, gradient, 1.0);
+
+    /// <summary>gradient[j] += scale·(l1·sign(wⱼ) + 2·l2·wⱼ), the factors scaled in double (an activity penalty's 1/B).</summary>
+    public void AddGradient<T>(ReadOnlySpan<T> weights, Span<T> gradient, double scale) where T : unmanaged, IFloatingPointIeee754<T>
     {
         if (gradient.Length != weights.Length)
             throw new ArgumentException($"Regularizer gradient: expected {weights.Length} gradient values (one per weight), got {gradient.Length}.", nameof(gradient));
-        T l1 = T.CreateTruncating(L1Factor), twoL2 = T.CreateTruncating(2 * L2Factor);
+        T l1 = T.CreateTruncating(scale * L1Factor), twoL2 = T.CreateTruncating(scale * 2 * L2Factor);
         if (L1Factor != 0)
             for (int j = 0; j < weights.Length; j++)
             {

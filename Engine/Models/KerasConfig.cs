@@ -520,7 +520,6 @@ public static class KerasConfig
             CheckInitializer(c, "kernel_initializer", Initializer.GlorotUniform, "the LSTM kernel");
             CheckInitializer(c, "recurrent_initializer", Initializer.Orthogonal, "the LSTM recurrent kernel");
             CheckInitializer(c, "bias_initializer", Initializer.Zeros, "the LSTM bias");
-            CheckNoActivityRegularizer(c);
             double dropout = Rate(c, "dropout"), recurrentDropout = Rate(c, "recurrent_dropout");
             bool returnSequences = OptionalBool(c, "return_sequences", false);
             if (OptionalBool(c, "return_state", false)) throw Fail(c.At("return_state"), "true not supported (a NumLstm layer returns its output only).");
@@ -546,6 +545,7 @@ public static class KerasConfig
                 BiasRegularizer = ReadRegularizer(c, "bias_regularizer"),
                 KernelConstraint = ReadConstraint(c, "kernel_constraint", 2), RecurrentConstraint = ReadConstraint(c, "recurrent_constraint", 2),
                 BiasConstraint = ReadConstraint(c, "bias_constraint", 1),
+                ActivityRegularizer = ReadRegularizer(c, "activity_regularizer"),
             };
         }
 
@@ -556,11 +556,13 @@ public static class KerasConfig
             OptionalBool(c, "trainable", true);
             OptionalBool(c, "dynamic", false);
             CheckDtype(c.Get("dtype"), c.At("dtype"));
-            CheckNoActivityRegularizer(c);   // Keras 3 writes a wrapper's activity_regularizer when one is set
 
             Obj forwardConfig = WrappedLstm(c, "layer", input);
             LayerSpec forward = ReadLstm(forwardConfig, out bool forwardBackwards);
             if (forwardBackwards) throw Fail(forwardConfig.At("go_backwards"), LayerSpec.BidirectionalGoBackwards);
+            if (forward.ActivityRegularizer is not null)
+                throw Fail(forwardConfig.At("activity_regularizer"), "on the wrapped LSTM not supported (Keras penalizes each direction's own output; "
+                    + "NumLstm takes a Bidirectional's activity_regularizer on the wrapper, over the merged output).");
 
             // Keras 3 writes the backward copy it made (go_backwards true, "backward_" name); tf.keras 2 only a
             // backward_layer the user gave. NumLstm builds the mirror of the forward layer, so any other is refused.
@@ -598,7 +600,10 @@ public static class KerasConfig
             }
             // A Bidirectional forces zero_output_for_mask to return_sequences on both directions (Keras 2 and 3), so the
             // wrapped layer's value is not read; its name is Keras' forward_ copy's, the spec takes the wrapper's.
-            return LayerSpec.Bidirectional(forward with { Name = null, ZeroOutputForMask = false }, merge) with { Name = name };
+            return LayerSpec.Bidirectional(forward with { Name = null, ZeroOutputForMask = false }, merge) with
+            {
+                Name = name, ActivityRegularizer = ReadRegularizer(c, "activity_regularizer"),
+            };
         }
 
         private Obj WrappedLstm(Obj bidirectional, string key, Flow input)
@@ -647,11 +652,11 @@ public static class KerasConfig
             if (OptionalBool(c, "rms_scaling", false)) throw Fail(c.At("rms_scaling"), "true not supported (NumLstm's LayerNorm subtracts the mean).");
             CheckInitializer(c, "gamma_initializer", Initializer.Ones, "LayerNorm's gamma");
             CheckInitializer(c, "beta_initializer", Initializer.Zeros, "LayerNorm's beta");
-            CheckNoActivityRegularizer(c);
             return LayerSpec.LayerNorm(epsilon, center, scale) with
             {
                 Name = name, GammaRegularizer = ReadRegularizer(c, "gamma_regularizer"), BetaRegularizer = ReadRegularizer(c, "beta_regularizer"),
                 GammaConstraint = ReadConstraint(c, "gamma_constraint", 1), BetaConstraint = ReadConstraint(c, "beta_constraint", 1),
+                ActivityRegularizer = ReadRegularizer(c, "activity_regularizer"),
             };
         }
 
@@ -676,7 +681,6 @@ public static class KerasConfig
             bool useBias = OptionalBool(c, "use_bias", true);
             CheckInitializer(c, "kernel_initializer", Initializer.GlorotUniform, "the Dense kernel");
             CheckInitializer(c, "bias_initializer", Initializer.Zeros, "the Dense bias");
-            CheckNoActivityRegularizer(c);
             foreach (string key in new[] { "lora_rank", "lora_alpha" })
                 if (c.Get(key) is { ValueKind: not JsonValueKind.Null } lora)
                     throw Fail(c.At(key), $"{Describe(lora)} not supported (NumLstm's Dense has no LoRA factors).");
@@ -686,6 +690,7 @@ public static class KerasConfig
             {
                 Name = name, KernelRegularizer = ReadRegularizer(c, "kernel_regularizer"), BiasRegularizer = ReadRegularizer(c, "bias_regularizer"),
                 KernelConstraint = ReadConstraint(c, "kernel_constraint", 2), BiasConstraint = ReadConstraint(c, "bias_constraint", 1),
+                ActivityRegularizer = ReadRegularizer(c, "activity_regularizer"),
             };
         }
 
@@ -806,13 +811,6 @@ public static class KerasConfig
         {
             if (config.Get("seed") is { ValueKind: not JsonValueKind.Null } seed && !(seed.ValueKind == JsonValueKind.Number && seed.TryGetInt64(out _)))
                 throw Fail(config.At("seed"), $"must be an integer or null, got {Describe(seed)}.");
-        }
-
-        private void CheckNoActivityRegularizer(Obj c)
-        {
-            if (c.Get("activity_regularizer") is { ValueKind: not JsonValueKind.Null } activity)
-                throw Fail(c.At("activity_regularizer"), $"{Describe(activity)} not supported (NumLstm penalizes weights, not layer outputs; "
-                    + "Keras 3 divided an activity penalty by the batch size only from 2026, tf.keras 2 always).");
         }
 
         /// <summary>

@@ -51,6 +51,8 @@ internal static class KerasConfigWriter
                 throw new ArgumentException($"Layer '{name}': Keras needs unique layer names without '/' ('input_layer' is the InputLayer's).", nameof(spec));
             JsonArray inputShape = sequence ? Sequence(features) : Vector(features);
             JsonObject config = Base(name, dtype);
+            // Keras' base Layer.get_config writes activity_regularizer after dtype when one is set; LSTM.get_config always, in its place.
+            if (layer.ActivityRegularizer is not null && layer.Type != "lstm") config["activity_regularizer"] = Regularizer(layer.ActivityRegularizer);
             string className;
             switch (layer.Type)
             {
@@ -58,7 +60,7 @@ internal static class KerasConfigWriter
                     RefuseCellNormalization(layer, name);
                     className = "LSTM";
                     lstms++;
-                    AddLstm(config, layer, layer.GoBackwards, layer.ZeroOutputForMask);
+                    AddLstm(config, layer, layer.GoBackwards, layer.ZeroOutputForMask, layer.ActivityRegularizer);
                     sequence = layer.ReturnSequences;
                     features = layer.Units;
                     break;
@@ -75,7 +77,7 @@ internal static class KerasConfigWriter
                     foreach (var (key, prefix, backwards) in new[] { ("layer", "forward_", false), ("backward_layer", "backward_", true) })
                     {
                         JsonObject wrapped = Base(prefix + inner, dtype);
-                        AddLstm(wrapped, layer, backwards, zeroOutputForMask: layer.ReturnSequences);
+                        AddLstm(wrapped, layer, backwards, zeroOutputForMask: layer.ReturnSequences, activity: null);   // the wrapper's is on the wrapper
                         config[key] = Serialized("keras.layers", "LSTM", wrapped, inputShape.DeepClone());
                     }
                     sequence = layer.ReturnSequences;
@@ -238,7 +240,7 @@ internal static class KerasConfigWriter
     }
 
     /// <summary>RNN.get_config then LSTM.get_config, in Keras 3's order.</summary>
-    private static void AddLstm(JsonObject config, LayerSpec layer, bool goBackwards, bool zeroOutputForMask)
+    private static void AddLstm(JsonObject config, LayerSpec layer, bool goBackwards, bool zeroOutputForMask, WeightRegularizer? activity)
     {
         config["return_sequences"] = layer.ReturnSequences;
         config["return_state"] = false;
@@ -257,7 +259,7 @@ internal static class KerasConfigWriter
         config["kernel_regularizer"] = Regularizer(layer.KernelRegularizer);
         config["recurrent_regularizer"] = Regularizer(layer.RecurrentRegularizer);
         config["bias_regularizer"] = Regularizer(layer.BiasRegularizer);
-        config["activity_regularizer"] = null;
+        config["activity_regularizer"] = Regularizer(activity);
         config["kernel_constraint"] = Constraint(layer.KernelConstraint, 2);
         config["recurrent_constraint"] = Constraint(layer.RecurrentConstraint, 2);
         config["bias_constraint"] = Constraint(layer.BiasConstraint, 1);

@@ -34,9 +34,11 @@ public sealed class ModelBuilder
     public ModelBuilder Lstm(int units, bool returnSequences = false, double dropout = 0, double recurrentDropout = 0,
         CellNormalization? cellNormalization = null, bool goBackwards = false, string? name = null, bool zeroOutputForMask = false,
         WeightRegularizer? kernelRegularizer = null, WeightRegularizer? recurrentRegularizer = null, WeightRegularizer? biasRegularizer = null,
-        WeightConstraint? kernelConstraint = null, WeightConstraint? recurrentConstraint = null, WeightConstraint? biasConstraint = null)
+        WeightConstraint? kernelConstraint = null, WeightConstraint? recurrentConstraint = null, WeightConstraint? biasConstraint = null,
+        WeightRegularizer? activityRegularizer = null)
         => Add(LayerSpec.Lstm(units, returnSequences, dropout, recurrentDropout, cellNormalization, goBackwards) with
         {
+            ActivityRegularizer = activityRegularizer,
             Name = name, ZeroOutputForMask = zeroOutputForMask,
             KernelRegularizer = kernelRegularizer, RecurrentRegularizer = recurrentRegularizer, BiasRegularizer = biasRegularizer,
             KernelConstraint = kernelConstraint, RecurrentConstraint = recurrentConstraint, BiasConstraint = biasConstraint,
@@ -46,9 +48,11 @@ public sealed class ModelBuilder
     public ModelBuilder Bidirectional(int units, bool returnSequences = false, double dropout = 0, double recurrentDropout = 0,
         CellNormalization? cellNormalization = null, MergeMode merge = MergeMode.Concat, string? name = null,
         WeightRegularizer? kernelRegularizer = null, WeightRegularizer? recurrentRegularizer = null, WeightRegularizer? biasRegularizer = null,
-        WeightConstraint? kernelConstraint = null, WeightConstraint? recurrentConstraint = null, WeightConstraint? biasConstraint = null)
+        WeightConstraint? kernelConstraint = null, WeightConstraint? recurrentConstraint = null, WeightConstraint? biasConstraint = null,
+        WeightRegularizer? activityRegularizer = null)
         => Add(LayerSpec.Bidirectional(LayerSpec.Lstm(units, returnSequences, dropout, recurrentDropout, cellNormalization), merge) with
         {
+            ActivityRegularizer = activityRegularizer,
             Name = name, KernelRegularizer = kernelRegularizer, RecurrentRegularizer = recurrentRegularizer, BiasRegularizer = biasRegularizer,
             KernelConstraint = kernelConstraint, RecurrentConstraint = recurrentConstraint, BiasConstraint = biasConstraint,
         });
@@ -56,18 +60,20 @@ public sealed class ModelBuilder
     /// <summary>Keras' LayerNormalization; the regularizers and constraints are its gamma_ and beta_regularizer and _constraint.</summary>
     public ModelBuilder LayerNorm(double epsilon = LayerNorm<float>.KerasEpsilon, bool center = true, bool scale = true, string? name = null,
         WeightRegularizer? gammaRegularizer = null, WeightRegularizer? betaRegularizer = null,
-        WeightConstraint? gammaConstraint = null, WeightConstraint? betaConstraint = null)
+        WeightConstraint? gammaConstraint = null, WeightConstraint? betaConstraint = null, WeightRegularizer? activityRegularizer = null)
         => Add(LayerSpec.LayerNorm(epsilon, center, scale) with
         {
+            ActivityRegularizer = activityRegularizer,
             Name = name, GammaRegularizer = gammaRegularizer, BetaRegularizer = betaRegularizer, GammaConstraint = gammaConstraint, BetaConstraint = betaConstraint,
         });
 
     /// <summary>Keras' Dense; the regularizers and constraints are its kernel_ and bias_regularizer and _constraint.</summary>
     public ModelBuilder Dense(int units, Activation activation = Activation.Linear, bool useBias = true, string? name = null,
         WeightRegularizer? kernelRegularizer = null, WeightRegularizer? biasRegularizer = null,
-        WeightConstraint? kernelConstraint = null, WeightConstraint? biasConstraint = null)
+        WeightConstraint? kernelConstraint = null, WeightConstraint? biasConstraint = null, WeightRegularizer? activityRegularizer = null)
         => Add(LayerSpec.Dense(units, activation, useBias) with
         {
+            ActivityRegularizer = activityRegularizer,
             Name = name, KernelRegularizer = kernelRegularizer, BiasRegularizer = biasRegularizer, KernelConstraint = kernelConstraint, BiasConstraint = biasConstraint,
         });
 

@@ -51,6 +51,10 @@ public sealed record LayerSpec
     /// <summary>Keras' beta_regularizer of a layer_norm (no effect without center, as in Keras).</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public WeightRegularizer? BetaRegularizer { get; init; }
+    /// <summary>Keras' activity_regularizer of an lstm, bidirectional (on its merged output), dense or layer_norm layer: a
+    /// penalty on the layer's output divided by the batch size; null (default, and left out of the JSON) for none.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public WeightRegularizer? ActivityRegularizer { get; init; }
     /// <summary>Keras' kernel_constraint of an lstm, bidirectional (both directions) or dense layer, applied after each
     /// optimizer step; null (default, and left out of the JSON) for none.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
@@ -111,19 +115,22 @@ public sealed record LayerSpec
         {
             KernelRegularizer = KernelRegularizer, RecurrentRegularizer = RecurrentRegularizer, BiasRegularizer = BiasRegularizer,
             KernelConstraint = KernelConstraint, RecurrentConstraint = RecurrentConstraint, BiasConstraint = BiasConstraint,
+            ActivityRegularizer = ActivityRegularizer,
         },
         "bidirectional" => new Bidirectional<T>(new Lstm<T>(Units, ReturnSequences, false, Dropout, RecurrentDropout, CellNormalization, name + "_forward")
         {
             KernelRegularizer = KernelRegularizer, RecurrentRegularizer = RecurrentRegularizer, BiasRegularizer = BiasRegularizer,
             KernelConstraint = KernelConstraint, RecurrentConstraint = RecurrentConstraint, BiasConstraint = BiasConstraint,
-        }, Merge, name: name),
+        }, Merge, name: name) { ActivityRegularizer = ActivityRegularizer },
         "layer_norm" => new LayerNorm<T>(Epsilon, Center, Scale, name)
         {
             GammaRegularizer = GammaRegularizer, BetaRegularizer = BetaRegularizer, GammaConstraint = GammaConstraint, BetaConstraint = BetaConstraint,
+            ActivityRegularizer = ActivityRegularizer,
         },
         "dense" => new Dense<T>(Units, Activation, UseBias, name)
         {
             KernelRegularizer = KernelRegularizer, BiasRegularizer = BiasRegularizer, KernelConstraint = KernelConstraint, BiasConstraint = BiasConstraint,
+            ActivityRegularizer = ActivityRegularizer,
         },
         "dropout" => new Dropout<T>(Rate, name),
         "masking" => new Masking<T>(MaskValue, name),
@@ -282,6 +289,7 @@ public sealed record ModelSpec
             ("bias_constraint", layer.BiasConstraint, recurrent || dense, Weights, 1),
             ("gamma_constraint", layer.GammaConstraint, norm, Norms, 1),
             ("beta_constraint", layer.BetaConstraint, norm, Norms, 1),
+            ("activity_regularizer", layer.ActivityRegularizer, recurrent || dense || norm, "lstm, bidirectional, dense and layer_norm layers", 0),
         ];
         foreach ((string field, object? value, bool taken, string takers, int rank) in fields)
         {

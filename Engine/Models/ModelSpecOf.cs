@@ -14,24 +14,28 @@ public static class ModelSpecOf
 
     private static LayerSpec Describe<T>(Layer<T> layer) where T : unmanaged, IFloatingPointIeee754<T> => layer switch
     {
-        Bidirectional<T> bi => LayerSpec.Bidirectional(Describe(bi.Forwards) with { ZeroOutputForMask = false }, bi.MergeMode) with { Name = bi.Name },
+        Bidirectional<T> bi => LayerSpec.Bidirectional(Describe(bi.Forwards) with { ZeroOutputForMask = false }, bi.MergeMode) with
+        {
+            Name = bi.Name, ActivityRegularizer = bi.ActivityRegularizer,
+        },
         Lstm<T> lstm => LayerSpec.Lstm(lstm.Units, lstm.ReturnSequences, lstm.Dropout, lstm.RecurrentDropout, lstm.CellNormalization, lstm.GoBackwards) with
         {
             Name = lstm.Name, ZeroOutputForMask = lstm.ZeroOutputForMask,
             KernelRegularizer = lstm.KernelRegularizer, RecurrentRegularizer = lstm.RecurrentRegularizer, BiasRegularizer = lstm.BiasRegularizer,
             KernelConstraint = lstm.KernelConstraint, RecurrentConstraint = lstm.RecurrentConstraint, BiasConstraint = lstm.BiasConstraint,
+            ActivityRegularizer = lstm.ActivityRegularizer,
         },
         LayerNorm<T> norm => LayerSpec.LayerNorm(norm.Epsilon, norm.Center, norm.Scale) with
         {
             Name = norm.Name, GammaRegularizer = norm.GammaRegularizer, BetaRegularizer = norm.BetaRegularizer,
-            GammaConstraint = norm.GammaConstraint, BetaConstraint = norm.BetaConstraint,
+            GammaConstraint = norm.GammaConstraint, BetaConstraint = norm.BetaConstraint, ActivityRegularizer = norm.ActivityRegularizer,
         },
         Dropout<T> dropout => LayerSpec.DropoutLayer(dropout.Rate) with { Name = dropout.Name },
         Masking<T> masking => LayerSpec.Masking(masking.MaskValue) with { Name = masking.Name },
         Dense<T> dense => LayerSpec.Dense(dense.Units, dense.Activation, dense.UseBias) with
         {
             Name = dense.Name, KernelRegularizer = dense.KernelRegularizer, BiasRegularizer = dense.BiasRegularizer,
-            KernelConstraint = dense.KernelConstraint, BiasConstraint = dense.BiasConstraint,
+            KernelConstraint = dense.KernelConstraint, BiasConstraint = dense.BiasConstraint, ActivityRegularizer = dense.ActivityRegularizer,
         },
         _ => throw new NotSupportedException($"Layer '{layer.Name}' of type {layer.GetType().Name} has no spec."),
     };

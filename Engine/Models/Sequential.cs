@@ -185,7 +185,14 @@ public sealed class Sequential<T> where T : unmanaged, IFloatingPointIeee754<T>
     }
 
     /// <summary>Adds parameter gradients for dL/d(output); adds dL/d(input) into inputGradient when it is not empty.</summary>
-    public void Backward(ReadOnlySpan<T> outputGradient, ModelCache<T> cache, Span<T> inputGradient = default)
+    /// <param name="outputGradient">dL/d(output), the shape of the last Forward's output.</param>
+    /// <param name="cache">The cache of that Forward.</param>
+    /// <param name="inputGradient">Receives dL/d(input) when not empty.</param>
+    /// <param name="activityRegularization">Also differentiate the layers' activity penalties (<see cref="ActivityPenalty"/>,
+    /// Keras' activity_regularizer): each regularized layer's output gradient gets (R2) of its output, divided by the batch
+    /// size, before the layer's backward pass. Fit passes true when the model has such layers; false (default) gives the
+    /// gradient of Σ outputGradient · output alone.</param>
+    public void Backward(ReadOnlySpan<T> outputGradient, ModelCache<T> cache, Span<T> inputGradient = default, bool activityRegularization = false)
     {
         ArgumentNullException.ThrowIfNull(cache);
         if (!cache.Forwarded) throw new InvalidOperationException("Backward called before Forward on this cache.");
@@ -194,11 +201,38 @@ public sealed class Sequential<T> where T : unmanaged, IFloatingPointIeee754<T>
         ReadOnlySpan<T> upstream = outputGradient;
         for (int k = layers.Count - 1; k >= 0; k--)
         {
+            if (activityRegularization && layers[k].ActivityRegularizer is { } activity)
+            {
+                // The last layer's upstream is the caller's: copied into the cache's spare buffer of its shape first.
+                Span<T> own = cache.Gradients[k];   // the upstream of layer k: the downstream of layer k + 1, or spare for the last
+                if (k == layers.Count - 1) outputGradient.CopyTo(own);
+                activity.AddGradient<T>(cache.Activations[k], own, 1.0 / cache.Batch);
+                upstream = own;
+            }
             Span<T> downstream = k > 0 ? cache.Gradients[k - 1] : inputGradient;
             if (k > 0) downstream.Clear();
             layers[k].Backward(upstream, cache.LayerCaches[k], downstream);
             upstream = downstream;
         }
+    }
+
+    /// <summary>Whether any layer has an <see cref="Layer{T}.ActivityRegularizer"/>.</summary>
+    public bool HasActivityRegularizers => layers.Any(layer => layer.ActivityRegularizer is not null);
+
+    /// <summary>
+    /// Σ over the layers with an <see cref="Layer{T}.ActivityRegularizer"/> of penalty(output) / B ((R3) in
+    /// docs/math-losses-optimizers.md), over the outputs of the last <see cref="Forward"/> on <paramref name="cache"/>:
+    /// Keras' activity regularization (layers/layer.py <c>__call__</c>: the penalty of each output divided by its batch
+    /// size, added to the layer's losses in training and evaluation alike).
+    /// </summary>
+    public double ActivityPenalty(ModelCache<T> cache)
+    {
+        ArgumentNullException.ThrowIfNull(cache);
+        if (!cache.Forwarded) throw new InvalidOperationException("ActivityPenalty called before Forward on this cache.");
+        double penalty = 0;
+        for (int k = 0; k < layers.Count; k++)
+            if (layers[k].ActivityRegularizer is { } activity) penalty += activity.Penalty<T>(cache.Activations[k]) / cache.Batch;
+        return penalty;
     }
 
     public void ZeroGradients()
@@ -258,10 +292,13 @@ public sealed class ModelCache<T> where T : unmanaged, IFloatingPointIeee754<T>
     internal T[][] Gradients { get; }
     internal bool[] Mask = Array.Empty<bool>();
     internal bool Forwarded;
+    /// <summary>The batch size of the last Forward (Keras divides an activity penalty by it).</summary>
+    internal int Batch;
 
     internal void Prepare(Sequential<T> model, int batch, int time, bool masked)
     {
         Forwarded = false;
+        Batch = batch;
         for (int k = 0; k < LayerCaches.Length; k++)
         {
             int length = model.Layers[k].OutputLength(batch, time);

@@ -580,6 +580,8 @@ public sealed class Trainer
         IReadOnlyList<Parameter<float>>? regularized = model.HasRegularizers ? optimizer.Parameters : null;
         // Keras projects the trainable variables it updated, after each update: here those the optimizer steps.
         IReadOnlyList<Parameter<float>>? constrained = model.HasConstraints ? optimizer.Parameters : null;
+        // Keras' activity regularizers: each layer's output penalty / B, in the loss and its gradient.
+        bool activity = model.HasActivityRegularizers;
         float[] lastGood = new float[model.ParameterCount];
         var layerNames = model.Layers.Select(l => l.Name).ToArray();
         int totalEpochs = CompletedEpochs + options.Epochs;
@@ -611,6 +613,7 @@ public sealed class Trainer
                     batchLoss = WeighSamples(loss, weights, train, predictions, batchLoss);
                 // Keras' compute_loss: the compiled (weighted) loss plus sum(model.losses), the weight penalties.
                 if (regularized is not null) batchLoss += model.RegularizationPenalty(regularized);
+                if (activity) batchLoss += model.ActivityPenalty(cache);
                 AddToMetrics(metricState, weightedState, train, predictions, b, weights);
                 if (!double.IsFinite(batchLoss))
                 {
@@ -618,7 +621,7 @@ public sealed class Trainer
                     throw new TrainingDivergedException(epoch, batch, $"the loss is {batchLoss}");
                 }
                 model.ZeroGradients();
-                model.Backward(outputGradient.AsSpan(0, predictions.Length), cache);
+                model.Backward(outputGradient.AsSpan(0, predictions.Length), cache, activityRegularization: activity);
                 if (regularized is not null) model.AddRegularizationGradients(regularized);
 
                 double globalNorm = LayerNorms(layerMax);
@@ -722,6 +725,7 @@ public sealed class Trainer
         MetricKind metricKind = ResolveMetric(metric, data, loss, model.OutputFeatures, nameof(metric)).Kind;
         MetricKind? weightedKind = weightedMetric is null ? null : ResolveMetric(weightedMetric, data, loss, model.OutputFeatures, nameof(weightedMetric)).Kind;
         bool masked = useMask ?? data.IsVariableLength;
+        bool activity = model.HasActivityRegularizers;
         var sampler = new BatchSampler(data.Count, batchSize, shuffle: false);
         sampler.StartEpoch(null);
         double lossSum = 0;
@@ -736,6 +740,7 @@ public sealed class Trainer
             if (!weights.IsEmpty && double.IsFinite(batchLoss))
                 batchLoss = WeighSamples(loss, weights, data, predictions, batchLoss);
             AddToMetrics(metricState, weightedState, data, predictions, indices.Length, weights);
+            if (activity) batchLoss += model.ActivityPenalty(cache);   // Keras adds it in test_step too, per batch
             lossSum += batchLoss * indices.Length;
         }
         // Keras' test_step adds sum(model.losses) to every batch's loss; the weights do not change between batches, so
