@@ -33,8 +33,8 @@ public sealed class HostileFileTests
     private static ModelSpec RegularizedSpec() => ModelBuilder.Input(3)
         .Bidirectional(4, returnSequences: true, kernelRegularizer: WeightRegularizer.L2(0.01), recurrentRegularizer: WeightRegularizer.L1L2(0.001, 0.002),
             biasRegularizer: WeightRegularizer.L1(0.5), kernelConstraint: WeightConstraint.MaxNorm(3), recurrentConstraint: WeightConstraint.UnitNorm(axis: 1),
-            biasConstraint: WeightConstraint.NonNeg())
-        .LayerNorm(gammaRegularizer: WeightRegularizer.L2(), betaRegularizer: WeightRegularizer.L1(), gammaConstraint: WeightConstraint.MinMaxNorm(0.5, 2, 0.3),
+            biasConstraint: WeightConstraint.NonNeg(), activityRegularizer: WeightRegularizer.L1L2(0.01, 0.02))
+        .LayerNorm(activityRegularizer: WeightRegularizer.L2(0.5), gammaRegularizer: WeightRegularizer.L2(), betaRegularizer: WeightRegularizer.L1(), gammaConstraint: WeightConstraint.MinMaxNorm(0.5, 2, 0.3),
             betaConstraint: WeightConstraint.MaxNorm(1, axis: -1))
         .Lstm(3, kernelConstraint: WeightConstraint.MaxNorm(2, axis: null))
         .Dense(2, kernelRegularizer: WeightRegularizer.L1L2(0.1, 0), biasRegularizer: WeightRegularizer.L2(0.2), kernelConstraint: WeightConstraint.UnitNorm(),

@@ -51,6 +51,8 @@ public sealed class KerasConfigHostileTests
         Config(2)["beta_constraint"] = Keras("constraints", "UnitNorm", """{"axis": 0}""");
         Config(5)["kernel_constraint"] = Keras("constraints", "MinMaxNorm", """{"min_value": 0.0, "max_value": 1.0, "rate": 1.0, "axis": [0, 1]}""");
         Config(5)["bias_regularizer"] = Keras("regularizers", "L1", """{"l1": 0.05}""");
+        Config(5)["activity_regularizer"] = Keras("regularizers", "L2", """{"l2": 0.001}""");
+        Config(1)["activity_regularizer"] = Keras("regularizers", "L1", """{"l1": 0.002}""");
         return root.ToJsonString();
     }
 
