@@ -269,4 +269,20 @@ public class KerasCompileConfigAuditTests
     }
 
     private static string NumLstmOptimizer(string key, string value) => Optimizer("Adam", $$"""{"{{key}}": {{value}}}""");
+    /// <summary>
+    /// base_optimizer.py <c>_clip_gradients</c>: <c>if self.clipnorm and self.clipnorm &gt; 0:</c> ... <c>elif
+    /// self.global_clipnorm and self.global_clipnorm &gt; 0:</c> ... <c>elif self.clipvalue and self.clipvalue &gt; 0:</c> ...
+    /// <c>else: return grads</c>: a limit of 0 (or below) clips nothing, and Keras trains; NumLstm refused it. Two set (0
+    /// counted: <c>a is not None</c>) still raise in Keras' __init__.
+    /// </summary>
+    [TestCase("clipnorm", "0.0")]
+    [TestCase("global_clipnorm", "0.0")]
+    [TestCase("clipvalue", "-1.0")]
+    public void AClipLimitOfZeroOrBelow_ClipsNothing_AsKeras(string key, string value)
+    {
+        KerasCompileConfig compile = Read(Optimizer("Adam", $$"""{"{{key}}": {{value}}}"""));
+        Assert.That(compile.Clip, Is.EqualTo(ClipMode.None));
+        var e = Assert.Throws<FormatException>(() => Read(Optimizer("Adam", $$"""{"{{key}}": {{value}}, "{{(key == "clipvalue" ? "clipnorm" : "clipvalue")}}": 1.0}""")));
+        Assert.That(e!.Message, Does.Contain("only one of clipnorm, clipvalue and global_clipnorm"));
+    }
 }

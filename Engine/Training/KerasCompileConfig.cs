@@ -264,6 +264,7 @@ public sealed record KerasCompileConfig
             (double learningRate, Dictionary<string, double> defaults, string[] flags) = Optimizers[className];
             var hyperparameters = new Dictionary<string, double>(defaults, StringComparer.Ordinal);
             ClipMode clip = ClipMode.None;
+            bool clipSet = false;
             double clipValue = 1.0;
             if (config is JsonElement c)
             {
@@ -297,10 +298,14 @@ public sealed record KerasCompileConfig
                             break;
                         case "clipnorm" or "global_clipnorm" or "clipvalue":
                             if (v.ValueKind == JsonValueKind.Null) break;
-                            if (clip != ClipMode.None)
+                            if (clipSet)
                                 throw Fail(keyPath, "a second clipping not supported (Keras raises: only one of clipnorm, clipvalue and global_clipnorm can be set).");
-                            clipValue = Number(v, keyPath);
-                            if (!(clipValue > 0)) throw Fail(keyPath, $"must be > 0, got {Kind(v)}.");
+                            clipSet = true;   // Keras counts every one that is not None, 0 too
+                            double limit = Number(v, keyPath);
+                            // base_optimizer._clip_gradients: `if self.clipnorm and self.clipnorm > 0:` (and so for the others):
+                            // 0 or a negative limit clips nothing.
+                            if (!(limit > 0)) break;
+                            clipValue = limit;
                             clip = key switch { "clipnorm" => ClipMode.Norm, "global_clipnorm" => ClipMode.GlobalNormKeras, _ => ClipMode.Value };
                             break;
                         default:
