@@ -79,7 +79,8 @@ internal static class CrossEntropyKernels<T> where T : unmanaged, IFloatingPoint
 
     /// <summary>
     /// predictions: [B, K] probabilities (any positive scale; each row is divided by its sum). Every value finite and
-    /// non-negative, every row with a positive sum: Keras would return NaN for a negative value or a zero row.
+    /// non-negative, every row with a positive sum: refused here, where Keras clips p / s to [ε, 1 − ε] whatever the signs
+    /// (a finite loss for a negative value) and can give NaN only for a row summing to 0 (0/0).
     /// </summary>
     public static void CheckProbabilityRows(string loss, ReadOnlySpan<T> predictions, int batch, int classes)
     {

@@ -138,7 +138,9 @@ public sealed record KerasCompileConfig
         {
             "Adam" => new Adam<float>(parameters, learningRate, H("beta_1"), H("beta_2"), H("epsilon"), H("weight_decay"), Flag("amsgrad"), AdamFormula.Keras),
             "AdamW" => new AdamW<float>(parameters, learningRate, H("beta_1"), H("beta_2"), H("epsilon"), H("weight_decay"), Flag("amsgrad"), AdamFormula.Keras),
-            "SGD" => new Sgd<float>(parameters, learningRate, H("momentum"), 0, Flag("nesterov"), H("weight_decay"), SgdFormula.Keras),
+            // Keras' SGD keeps no momentum buffer at momentum 0 and then ignores nesterov (sgd.py: `if m is not None:` holds the
+            // Nesterov branch, else plain SGD); NumLstm's Sgd refuses nesterov without momentum, so it is passed only with one.
+            "SGD" => new Sgd<float>(parameters, learningRate, H("momentum"), 0, Flag("nesterov") && H("momentum") != 0, H("weight_decay"), SgdFormula.Keras),
             "RMSprop" => new RmsProp<float>(parameters, learningRate, H("rho"), H("epsilon"), H("momentum"), Flag("centered"), H("weight_decay"), RmsPropFormula.Keras),
             "Adagrad" => new Adagrad<float>(parameters, learningRate, H("initial_accumulator_value"), H("epsilon"), 0, H("weight_decay"), AdagradFormula.Keras),
             "Adamax" => new Adamax<float>(parameters, learningRate, H("beta_1"), H("beta_2"), H("epsilon"), H("weight_decay"), AdamFormula.Keras),
@@ -262,6 +264,7 @@ public sealed record KerasCompileConfig
             (double learningRate, Dictionary<string, double> defaults, string[] flags) = Optimizers[className];
             var hyperparameters = new Dictionary<string, double>(defaults, StringComparer.Ordinal);
             ClipMode clip = ClipMode.None;
+            bool clipSet = false;
             double clipValue = 1.0;
             if (config is JsonElement c)
             {
@@ -295,10 +298,14 @@ public sealed record KerasCompileConfig
                             break;
                         case "clipnorm" or "global_clipnorm" or "clipvalue":
                             if (v.ValueKind == JsonValueKind.Null) break;
-                            if (clip != ClipMode.None)
+                            if (clipSet)
                                 throw Fail(keyPath, "a second clipping not supported (Keras raises: only one of clipnorm, clipvalue and global_clipnorm can be set).");
-                            clipValue = Number(v, keyPath);
-                            if (!(clipValue > 0)) throw Fail(keyPath, $"must be > 0, got {Kind(v)}.");
+                            clipSet = true;   // Keras counts every one that is not None, 0 too
+                            double limit = Number(v, keyPath);
+                            // base_optimizer._clip_gradients: `if self.clipnorm and self.clipnorm > 0:` (and so for the others):
+                            // 0 or a negative limit clips nothing.
+                            if (!(limit > 0)) break;
+                            clipValue = limit;
                             clip = key switch { "clipnorm" => ClipMode.Norm, "global_clipnorm" => ClipMode.GlobalNormKeras, _ => ClipMode.Value };
                             break;
                         default:
@@ -316,11 +323,28 @@ public sealed record KerasCompileConfig
                     }
                 }
             }
-            return new KerasCompileConfig
+            string configPath = $"{path}.config";
+            // Keras' SGD.__init__: `if not isinstance(momentum, float) or momentum < 0 or momentum > 1: raise ValueError`.
+            if (className == "SGD" && hyperparameters["momentum"] > 1)
+                throw Fail($"{configPath}.momentum", $"{Num(hyperparameters["momentum"])} not supported (Keras raises: `momentum` must be a float between [0, 1]).");
+            // What NumLstm's optimizers cannot take (Keras checks none of these): refused here, naming the field, rather than
+            // by the optimizer's constructor when Fit builds it.
+            foreach (string key in (string[])["beta_1", "beta_2", "rho"])
+                if (hyperparameters.TryGetValue(key, out double beta) && !(beta < 1))
+                    throw Fail($"{configPath}.{key}", $"{Num(beta)} not supported (NumLstm's {className} takes {key} in [0, 1)).");
+            if (hyperparameters.TryGetValue("epsilon", out double epsilon) && !(epsilon > 0))
+                throw Fail($"{configPath}.epsilon", $"{Num(epsilon)} not supported (NumLstm's {className} takes epsilon > 0).");
+            var read = new KerasCompileConfig
             {
                 Optimizer = className, LearningRate = learningRate, Hyperparameters = hyperparameters, Clip = clip, ClipValue = clipValue, Loss = "",
             };
+            // Whatever else the constructor refuses, refused now as a FormatException.
+            try { read.CreateOptimizer([new Parameter<float>("probe", 1)], learningRate); }
+            catch (ArgumentException e) { throw Fail(configPath, $"not supported by NumLstm's {className}: {e.Message}"); }
+            return read;
         }
+
+        private static string Num(double value) => value.ToString("R", CultureInfo.InvariantCulture);
 
         private KerasCompileConfig ReadLoss(JsonElement value, string path)
         {
@@ -417,8 +441,14 @@ public sealed record KerasCompileConfig
             if (!compile.TryGetProperty(key, out JsonElement value) || value.ValueKind == JsonValueKind.Null) return [];
             string at = $"{path}.{key}";
             var items = new List<(JsonElement Item, string Path)>();
-            if (value.ValueKind == JsonValueKind.String) items.Add((value, at));
-            else if (value.ValueKind == JsonValueKind.Array)
+            // CompileMetrics.__init__: `if metrics and not isinstance(metrics, (list, tuple, dict)): raise ValueError(...)`; an
+            // empty string is falsy there (no metrics).
+            if (value.ValueKind == JsonValueKind.String)
+            {
+                if (Text(value, at).Length == 0) return [];
+                throw Fail(at, $"{Kind(value)} not supported (Keras raises: expected `{key}` to be a list, tuple, or dict; a single-output model's is a list).");
+            }
+            if (value.ValueKind == JsonValueKind.Array)
             {
                 int k = 0;
                 foreach (JsonElement item in value.EnumerateArray()) items.Add((item, $"{at}[{k++}]"));
