@@ -166,4 +166,25 @@ public class RegularizationTrainingTests
         }
         Assert.That(flipped, Is.GreaterThan(3), "some weights have a penalty gradient that outweighs the data gradient");
     }
+
+    [TestCase(ClipMode.GlobalNormKeras)]
+    [TestCase(ClipMode.GlobalNorm)]
+    public void GlobalNormClipping_CountsOnlyTheTrainedParameters(ClipMode mode)
+    {
+        // The LSTM frozen (the optimizer steps the Dense only): the Dense's step is its own gradient scaled to norm c, as
+        // Keras clips its trainable variables' gradients and PyTorch's clip_grad_norm_ sees no gradient of a frozen one.
+        const double clip = 1e-3;
+        Sequential<float> clipped = Model(false), twin = Model(false);
+        float[] before = clipped.Layers[2].Parameters.SelectMany(p => p.Value).ToArray();
+        TrainingOptions Options(ClipMode m) => new() { Epochs = 1, BatchSize = 6, Shuffle = false, Loss = "mse", Clip = m, ClipValue = clip };
+        new Trainer(clipped, new Sgd<float>(clipped.Layers[2].Parameters.ToList(), Rate)).Fit(Data(), Options(mode));
+        new Trainer(twin, new Sgd<float>(twin.Layers[2].Parameters.ToList(), Rate)).Fit(Data(), Options(ClipMode.None));
+        double[] gradient = before.Zip(twin.Layers[2].Parameters.SelectMany(p => p.Value), (w, after) => ((double)w - after) / Rate).ToArray();
+        double norm = Math.Sqrt(gradient.Sum(g => g * g));
+        Assert.That(norm, Is.GreaterThan(10 * clip), "the Dense's gradient is clipped");
+        double scale = mode == ClipMode.GlobalNorm ? clip / (norm + 1e-6) : clip / norm;
+        float[] after = clipped.Layers[2].Parameters.SelectMany(p => p.Value).ToArray();
+        for (int k = 0; k < after.Length; k++)
+            Assert.That(after[k], Is.EqualTo(before[k] - Rate * gradient[k] * scale).Within(1e-6), $"value {k}");
+    }
 }

@@ -630,12 +630,15 @@ public sealed class Trainer
                     RestoreLastGood(parameters, lastGood, batch > 0 || epochIndex > 0);
                     throw new TrainingDivergedException(epoch, batch, $"the gradient norm is {globalNorm}");
                 }
+                // Over the parameters the optimizer steps: a frozen one's gradient must not shrink the others' through the
+                // global norm (Keras clips the trainable variables' gradients; PyTorch's frozen parameters have none).
+                IReadOnlyList<Parameter<float>> stepped = optimizer.Parameters;
                 switch (options.Clip)
                 {
-                    case ClipMode.Value: GradientClipping.ClipByValue(parameters, options.ClipValue); break;
-                    case ClipMode.Norm: GradientClipping.ClipByNorm(parameters, options.ClipValue); break;
-                    case ClipMode.GlobalNorm: GradientClipping.ClipByGlobalNorm(parameters, options.ClipValue); break;
-                    case ClipMode.GlobalNormKeras: GradientClipping.ClipByGlobalNormKeras(parameters, options.ClipValue); break;
+                    case ClipMode.Value: GradientClipping.ClipByValue(stepped, options.ClipValue); break;
+                    case ClipMode.Norm: GradientClipping.ClipByNorm(stepped, options.ClipValue); break;
+                    case ClipMode.GlobalNorm: GradientClipping.ClipByGlobalNorm(stepped, options.ClipValue); break;
+                    case ClipMode.GlobalNormKeras: GradientClipping.ClipByGlobalNormKeras(stepped, options.ClipValue); break;
                 }
                 CopyWeights(parameters, lastGood);
                 optimizer.Step();
