@@ -113,7 +113,9 @@ public class KerasCompileConfigTests
         yield return Case("Poisson", With("\"adam\"", "\"poisson\""), "compile_config.loss", "'poisson' not supported");
         yield return Case("MissingLoss", With("\"adam\"", "null"), "compile_config.loss", "missing");
         yield return Case("LossWeights", With("\"adam\"", "\"mse\"", ", \"loss_weights\": [0.5]"), "compile_config.loss_weights", "not supported");
-        yield return Case("MetricObject", With("\"adam\"", "\"mse\"", """, "metrics": [{"class_name": "AUC", "config": {}}]"""), "compile_config.metrics[0]", "an object not supported");
+        yield return Case("MetricObject", With("\"adam\"", "\"mse\"", """, "metrics": [{"class_name": "AUC", "config": {}}]"""), "compile_config.metrics[0]", "an object of class_name 'AUC' not supported");
+        yield return Case("RepeatedKey", With(Optimizer("Adam", """{"learning_rate": 0.1, "learning_rate": 0.2}""")), "compile_config.optimizer.config.learning_rate",
+            "the key is repeated");
         yield return Case("MetricUnknown", With("\"adam\"", "\"mse\"", """, "metrics": ["auc"]"""), "compile_config.metrics[0]", "'auc' not supported");
         yield return Case("UnknownField", With("\"adam\"", "\"mse\"", ", \"something\": 1"), "compile_config.something", "is not a field NumLstm knows here");
     }

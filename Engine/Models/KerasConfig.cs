@@ -19,7 +19,7 @@ namespace NumLstm.Models;
 /// regularization/dropout.py, core/masking.py, core/input_layer.py, saving/serialization_lib.py) and tf.keras 2
 /// (keras/layers/rnn/lstm.py, base_rnn.py, bidirectional.py, layers/core/masking.py, engine/base_layer.py).
 /// </remarks>
-public static class KerasConfig
+public static partial class KerasConfig
 {
     /// <summary>Longest config accepted, in characters (a 1000-layer Keras 3 BiLSTM config is about 6 MB).</summary>
     public const int MaxJsonLength = 16 * 1024 * 1024;
@@ -37,21 +37,8 @@ public static class KerasConfig
         ArgumentNullException.ThrowIfNull(json);
         if (inputFeatures is <= 0) throw new ArgumentOutOfRangeException(nameof(inputFeatures), inputFeatures, "Input features must be positive.");
         var reader = new Reader(source);
-        if (json.Length > MaxJsonLength)
-            throw reader.Fail("", $"{json.Length} characters is more than the {MaxJsonLength} a Keras config may have.");
-        JsonDocument document;
-        try
-        {
-            document = JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = MaxDepth });
-        }
-        catch (JsonException e)
-        {
-            throw new FormatException($"{reader.Where}: invalid JSON (line {e.LineNumber}, byte {e.BytePositionInLine}): {e.Message}", e);
-        }
-        using (document)
-        {
-            return reader.Read(document.RootElement, seed, inputFeatures);
-        }
+        using JsonDocument document = reader.Parse(json);
+        return reader.Read(document.RootElement, seed, inputFeatures);
     }
 
     // --------------------------------------------------------------------------------------------------- the reader
@@ -99,17 +86,34 @@ public static class KerasConfig
     /// <summary>Keys of a Bidirectional's backward layer that may differ from the forward layer's.</summary>
     private static readonly HashSet<string> MirrorExempt = ["name", "go_backwards", "zero_output_for_mask", "seed", "trainable"];
 
-    private sealed class Reader
+    private sealed partial class Reader
     {
         private readonly string? source;
 
-        public Reader(string? source)
+        /// <param name="source">Names the input in messages (a file, an archive member).</param>
+        /// <param name="what">What the messages call the input: "Keras config", or "Keras compile config" (KerasConfig.Compile.cs).</param>
+        public Reader(string? source, string what = "Keras config")
         {
             this.source = source;
-            Where = source is null ? "Keras config" : $"Keras config '{Echo.Name(source)}'";
+            Where = source is null ? what : $"{what} '{Echo.Name(source)}'";
         }
 
         public string Where { get; }
+
+        /// <summary>The document of a config: at most <see cref="MaxJsonLength"/> characters, <see cref="MaxDepth"/> deep.</summary>
+        public JsonDocument Parse(string json)
+        {
+            if (json.Length > MaxJsonLength)
+                throw Fail("", $"{json.Length} characters is more than the {MaxJsonLength} a Keras config may have.");
+            try
+            {
+                return JsonDocument.Parse(json, new JsonDocumentOptions { MaxDepth = MaxDepth });
+            }
+            catch (JsonException e)
+            {
+                throw new FormatException($"{Where}: invalid JSON (line {e.LineNumber}, byte {e.BytePositionInLine}): {e.Message}", e);
+            }
+        }
 
         public FormatException Fail(string path, string message) => new(path.Length == 0 ? $"{Where}: {message}" : $"{Where}: {path}: {message}");
 
@@ -769,12 +773,7 @@ public static class KerasConfig
                 return;
             }
             if (value.ValueKind != JsonValueKind.Object) throw Refused(Describe(value));
-            Obj wrapper = Object(value, path);
-            wrapper.OnlyKnown(["module", "class_name", "config", "registered_name", "shared_object_id"]);   // shared: as BuiltInObject reads it
-            CheckSharedObjectId(wrapper);
-            string className = RequiredString(wrapper, "class_name");
-            CheckKerasClass(wrapper, className);
-            Obj config = wrapper.Get("config") is { } configElement ? Object(configElement, wrapper.At("config")) : Object(EmptyObject, wrapper.At("config"));
+            (Obj wrapper, string className, Obj config) = BuiltInObject(value, path);
             switch (expected, className)
             {
                 case (Initializer.GlorotUniform, "GlorotUniform"):
@@ -897,15 +896,10 @@ public static class KerasConfig
             return constraint;
         }
 
-        /// <summary>A serialized Keras object of a built-in class (a regularizer, a constraint): Keras 3's {"module",
-        /// "class_name", "config", "registered_name"} or tf.keras 2's {"class_name", "config"}; its class name and its
+        /// <summary>A serialized Keras object of a built-in class (an initializer, a regularizer, a constraint, a compiled
+        /// optimizer or loss): Keras 3's {"module", "class_name", "config", "registered_name"} or tf.keras 2's
+        /// {"class_name", "config"}; its class name and its
         /// config (an empty one when missing or null, as Keras then calls the class with no arguments).</summary>
-        private void CheckSharedObjectId(Obj wrapper)
-        {
-            if (wrapper.Get("shared_object_id") is { } shared && !(shared.ValueKind == JsonValueKind.Number && shared.TryGetInt64(out _)))
-                throw Fail(wrapper.At("shared_object_id"), $"must be an integer (Keras writes the shared object's id), got {Describe(shared)}.");
-        }
-
         private (Obj Wrapper, string ClassName, Obj Config) BuiltInObject(JsonElement value, string path)
         {
             Obj wrapper = Object(value, path);
@@ -913,7 +907,8 @@ public static class KerasConfig
             // marks every config of one object used twice (one L2 instance on a kernel and a bias, or on two layers) with
             // the object's id; each config stays complete, so the id changes nothing here.
             wrapper.OnlyKnown(["module", "class_name", "config", "registered_name", "shared_object_id"]);
-            CheckSharedObjectId(wrapper);
+            if (wrapper.Get("shared_object_id") is { } shared && !(shared.ValueKind == JsonValueKind.Number && shared.TryGetInt64(out _)))
+                throw Fail(wrapper.At("shared_object_id"), $"must be an integer (Keras writes the shared object's id), got {Describe(shared)}.");
             string className = RequiredString(wrapper, "class_name");
             CheckKerasClass(wrapper, className);
             Obj config = wrapper.Get("config") is { ValueKind: not JsonValueKind.Null } configElement
