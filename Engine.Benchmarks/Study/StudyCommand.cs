@@ -88,7 +88,7 @@ public static class StudyCommand
             // The report is always the folder's plan: options naming another plan would be ignored, so they are refused.
             if (options.PlanGiven && options.PlanFingerprint() != existing.PlanFingerprint)
                 throw new StudyUsageException($"--report-only reports the study in '{folder}' (its command: {existing.CommandLine}), but the options given plan " +
-                    "another study (tasks, placements, depths, seeds, epochs, rates, sweep task or scale differ). Give the folder's own options, or --out alone.");
+                    "another study (tasks, placements, depths, seeds, epochs, rates, sweep task, scale or units differ). Give the folder's own options, or --out alone.");
             // The same jobs and timing as the run's own report: those of the folder's plan (job files copied in from
             // another study stay out, as they do when the study runs).
             var planned = StudyReport.Write(folder, existing, warn: m => output.WriteLine("warning: " + m), timing: TimingProbe.Read(folder, existing.PlanFingerprint));
@@ -113,7 +113,7 @@ public static class StudyCommand
             throw new StudyUsageException($"--out '{folder}' cannot be created: {e.Message}");
         }
         output.WriteLine($"Loading tasks: {string.Join(", ", options.Tasks)}");
-        var tasks = options.Tasks.Select(t => StudyTasks.Load(t, options.DataScale)).ToList();
+        var tasks = options.Tasks.Select(t => options.Apply(StudyTasks.Load(t, options.DataScale))).ToList();
         foreach (StudyTask task in tasks) output.WriteLine($"  {task.Name}: {task.Description}");
         IReadOnlyList<StudyJob> plan = StudyPlan.Build(options, tasks);
         StudyTask sweep = StudyPlan.SweepTask(options, tasks);

@@ -33,6 +33,9 @@ public sealed record StudyOptions
     public int SliceCount { get; init; } = 1;
     /// <summary>The task that also gets the depth and LR sweeps; null: the first task.</summary>
     public string? SweepTask { get; init; }
+    /// <summary>Units per direction of the seed architecture's bidirectional layers, one value a layer, for every task
+    /// (<c>--units 100,200</c>: the seed model's own size); null: each task's own (16, 32).</summary>
+    public IReadOnlyList<int>? SeedUnits { get; init; }
     /// <summary>Scale of each task's data: 1 the default study, smaller for --quick and tests.</summary>
     public double DataScale { get; init; } = 1.0;
     public bool Quick { get; init; }
@@ -80,6 +83,8 @@ public sealed record StudyOptions
           --lr LIST            learning rates (default 1e-3,3e-3,3e-2,1e-1); the middle (lower middle) one is the base rate,
                                the others form the LR sweep; one value turns it off
           --sweep-task NAME    task that gets the depth and LR sweeps (default: the first task)
+          --units LIST         units per direction of the seed architecture's BiLSTM layers, one value a layer
+                               (default 16,32; 100,200 is the seed model's own size); the depth sweep keeps 16
           --scale X            multiplies every task's sample counts (default 1; --quick uses 0.5). HAR uses
                                1200·X training and 800·X validation windows, capped at the data: --scale 7 takes
                                all 7415 / 2996
@@ -141,7 +146,7 @@ public sealed record StudyOptions
         StudyOptions options = given.ContainsKey("--quick") ? QuickPreset : new StudyOptions();
         if (given.ContainsKey("--help")) return options with { Help = true };
         if (given.ContainsKey("--report-only")) options = options with { ReportOnly = true };
-        if (given.Keys.Any(name => name is "--quick" or "--tasks" or "--placements" or "--depths" or "--seeds" or "--epochs" or "--lr" or "--sweep-task" or "--scale"))
+        if (given.Keys.Any(name => name is "--quick" or "--tasks" or "--placements" or "--depths" or "--seeds" or "--epochs" or "--lr" or "--sweep-task" or "--scale" or "--units"))
             options = options with { PlanGiven = true };
         if (given.ContainsKey("--reuse-other-builds")) options = options with { ReuseOtherBuilds = true };
         foreach ((string name, string? value) in given)
@@ -160,6 +165,7 @@ public sealed record StudyOptions
                 "--slice" => ParseSlice(options, value),
                 "--sweep-task" => options with { SweepTask = value },
                 "--scale" => options with { DataScale = ParseScale(value) },
+                "--units" => options with { SeedUnits = ParseUnits(value) },
                 _ => throw new StudyUsageException($"Unknown option '{name}'."),
             };
         }
@@ -169,7 +175,7 @@ public sealed record StudyOptions
     }
 
     private static bool IsKnownValueOption(string name) =>
-        name is "--tasks" or "--placements" or "--depths" or "--seeds" or "--epochs" or "--lr" or "--jobs" or "--out" or "--slice" or "--sweep-task" or "--scale";
+        name is "--tasks" or "--placements" or "--depths" or "--seeds" or "--epochs" or "--lr" or "--jobs" or "--out" or "--slice" or "--sweep-task" or "--scale" or "--units";
 
     private static IReadOnlyList<string> ParseTasks(string value)
     {
@@ -194,6 +200,18 @@ public sealed record StudyOptions
         });
         return placements.DistinctBy(p => p.Name).ToArray();
     }
+
+    /// <summary>Units of the seed architecture: 1 to <see cref="MaxSeedLayers"/> layers of 1 to <see cref="MaxSeedUnits"/> units.</summary>
+    private static int[] ParseUnits(string value)
+    {
+        int[] units = ParseList("--units", value, s => ParseInt("--units", s, 1, MaxSeedUnits)).ToArray();
+        if (units.Length > MaxSeedLayers)
+            throw new StudyUsageException($"Option --units gives one value per BiLSTM layer of the seed architecture, at most {MaxSeedLayers} layers; got {units.Length} values ('{value}').");
+        return units;
+    }
+
+    /// <summary>Bounds of --units: a study trains dozens of models on two cores, so wider or deeper seed models are a typo.</summary>
+    public const int MaxSeedUnits = 4096, MaxSeedLayers = 8;
 
     private static StudyOptions ParseSlice(StudyOptions options, string value)
     {
@@ -229,7 +247,12 @@ public sealed record StudyOptions
     public string PlanFingerprint() => string.Join(";",
         "tasks=" + string.Join(",", Tasks), "placements=" + string.Join(",", Placements.Select(p => p.Name)), "placementsGiven=" + PlacementsGiven,
         "depths=" + string.Join(",", Depths), "seeds=" + Seeds, "epochs=" + Epochs, "lr=" + string.Join(",", LearningRates.Select(Invariant)),
-        "sweep=" + SweepTask, "scale=" + Invariant(DataScale));
+        "sweep=" + SweepTask, "scale=" + Invariant(DataScale))
+        // Only when given, so every plan without --units keeps the fingerprint (and folder) it had before the option.
+        + (SeedUnits is null ? "" : ";units=" + string.Join(",", SeedUnits));
+
+    /// <summary>A task as this study trains it: with <see cref="SeedUnits"/> when given.</summary>
+    public StudyTask Apply(StudyTask task) => SeedUnits is null ? task : task with { SeedUnits = SeedUnits };
 
     /// <summary>The folder used when --out is not given: study-output/default, study-output/quick or study-output/custom-&lt;hash&gt;.</summary>
     public string OutputFolder

@@ -3,7 +3,7 @@ using NumLstm.Data;
 namespace NumLstm.Benchmarks.Study;
 
 /// <summary>One dataset of the study, loaded or generated, with what the report needs to judge a result.</summary>
-public sealed class StudyTask
+public sealed record StudyTask
 {
     /// <summary>Short name used in job ids and on the command line: jv, adding, mackey-glass, sine, har, co2.</summary>
     public required string Name { get; init; }
@@ -16,7 +16,8 @@ public sealed class StudyTask
     /// <summary>The validation metric of a naive predictor (majority class, training mean or persistence).</summary>
     public required double Baseline { get; init; }
     public required string BaselineName { get; init; }
-    /// <summary>Units of the two recurrent layers of the seed architecture (bidirectional).</summary>
+    /// <summary>Units per direction of the seed architecture's bidirectional layers, one value a layer (default 16 then
+    /// 32; <c>--units</c> sets them for every task, e.g. the seed model's own 100 then 200).</summary>
     public IReadOnlyList<int> SeedUnits { get; init; } = new[] { 16, 32 };
     /// <summary>Units of every layer of the depth-sweep stacks (unidirectional).</summary>
     public int StackUnits { get; init; } = 16;

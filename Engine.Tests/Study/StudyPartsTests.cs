@@ -25,6 +25,11 @@ public class StudyOptionsTests
     [TestCase("--scale", "0")]
     [TestCase("--scale", "big")]
     [TestCase("--seeds", null)]
+    [TestCase("--units", "0,200")]
+    [TestCase("--units", "100,wide")]
+    [TestCase("--units", "4097")]
+    [TestCase("--units", "8,8,8,8,8,8,8,8,8")]
+    [TestCase("--units", ",")]
     public void BadOption_ExitsWithCode2_AndNamesTheOption(string option, string? value)
     {
         var error = new StringWriter();
@@ -79,6 +84,30 @@ public class StudyOptionsTests
             Is.EqualTo((4, (int?)7, 3, "x", 1, 4, "adding")));
         Assert.That(options.LearningRates, Is.EqualTo(new[] { 1e-3, 3e-3, 1e-2 }));
         Assert.That(options.BaseLearningRate, Is.EqualTo(3e-3));
+    }
+
+    [Test]
+    public void Units_SetTheSeedArchitecture_OfEveryTask_AndOnlyWhenGivenChangeThePlan()
+    {
+        StudyOptions options = StudyOptions.Parse(new[] { "--units", "100,200" });
+        Assert.That(options.SeedUnits, Is.EqualTo(new[] { 100, 200 }));
+        Assert.That(options.PlanGiven, Is.True);
+        Assert.That(options.OutputFolder, Does.StartWith(Path.Combine("study-output", "custom-")));
+        // Without --units the fingerprint is the one studies had before the option, so their folders still resume.
+        Assert.That(new StudyOptions().PlanFingerprint(), Does.Not.Contain("units"));
+        Assert.That(options.PlanFingerprint(), Does.EndWith(";units=100,200"));
+        StudyTask sine = StudyTasks.Load("sine", 0.05);
+        Assert.That(new StudyOptions().Apply(sine), Is.SameAs(sine));
+        var jobs = StudyPlan.Build(options with { Tasks = new[] { "sine" }, Depths = new[] { 2 }, LearningRates = new[] { 3e-3 } },
+            new[] { options.Apply(sine) });
+        Assert.That(jobs.Select(j => j.Units), Has.All.EqualTo(new[] { 100, 200 }));
+        Assert.That(jobs.Select(j => j.ModelSpec(sine).Layers.Count(l => l.Type == "bidirectional")), Has.All.EqualTo(2));
+        var own = StudyPlan.Build(new StudyOptions { Tasks = new[] { "sine" }, Depths = new[] { 2 }, LearningRates = new[] { 3e-3 } }, new[] { sine });
+        Assert.That(jobs.Select(j => j.Id).Intersect(own.Select(j => j.Id)), Is.Empty, "the units are part of a job's id");
+        // One value: a seed architecture of one BiLSTM layer.
+        StudyOptions one = StudyOptions.Parse(new[] { "--units", "64" });
+        Assert.That(StudyPlan.Build(one with { Tasks = new[] { "sine" }, Depths = new[] { 2 }, LearningRates = new[] { 3e-3 } }, new[] { one.Apply(sine) })
+            .Select(j => j.Depth), Has.All.EqualTo(1));
     }
 
     [Test]

@@ -303,6 +303,15 @@ public class StudyReportTests
     }
 
     [Test]
+    public void Method_NamesTheSeedArchitecturesUnits_AsTheJobsTrainedThem()
+    {
+        var jobs = new[] { Job("t", "none", 0, 0.8), Job("t", "after-each", 0, 0.8) };
+        Assert.That(Report(jobs, new[] { "none", "after-each" }), Does.Contain("Bidirectional LSTM layers of 4 then 4 units per direction"));
+        var wide = jobs.Select(j => j with { Units = new[] { 100, 200 } }).ToArray();
+        Assert.That(Report(wide, new[] { "none", "after-each" }), Does.Contain("Bidirectional LSTM layers of 100 then 200 units per direction"));
+    }
+
+    [Test]
     public void ReportOnly_CountsAsOutOfPlan_OnlyFilesOfJobsOutsideThePlan()
     {
         // One planned job's file is unreadable (skipped with a warning) and one file is another study's: the count of

@@ -278,6 +278,16 @@ public static class StudyReport
             md.AppendLine();
         }
 
+        /// <summary>The seed architecture's units as the jobs trained them, e.g. "16 then 32" (tasks that differ: each, with its task).</summary>
+        private string SeedUnits()
+        {
+            var byTask = results.Where(r => r.Architecture == Architectures.Seed)
+                .GroupBy(r => string.Join(" then ", r.Units)).ToList();
+            if (byTask.Count == 0) return "the tasks' own";
+            if (byTask.Count == 1) return byTask[0].Key;
+            return string.Join("; ", byTask.Select(g => $"{g.Key} ({string.Join(", ", g.Select(r => $"`{r.Task}`").Distinct())})"));
+        }
+
         private string NotRun()
         {
             var missing = StudyTasks.Names.Where(n => n != "sine" && !manifest.Tasks.Any(t => t.Name == n)).Select(n => $"`{n}`").ToList();
@@ -288,7 +298,7 @@ public static class StudyReport
         {
             md.AppendLine("## Method");
             md.AppendLine();
-            md.AppendLine($"- **seed** architecture: the seed model scaled down, Bidirectional LSTM layers (units per task, e.g. 16 then 32), dropout and recurrent dropout {R(Architectures.SeedDropout)}, a Dense head. **stack** architecture (depth sweep): unidirectional LSTM layers of equal width, no dropout, so depth alone is what changes.");
+            md.AppendLine($"- **seed** architecture: the seed model's shape, Bidirectional LSTM layers of {SeedUnits()} units per direction, dropout and recurrent dropout {R(Architectures.SeedDropout)}, a Dense head (the seed model itself has 100 then 200). **stack** architecture (depth sweep): unidirectional LSTM layers of equal width, no dropout, so depth alone is what changes.");
             md.AppendLine("- Placements: `none`; `after-each` (LayerNorm after every recurrent layer: the seed model); `before-dense` (one LayerNorm before the Dense); `pre-norm` (one before every recurrent layer, the first on the raw input); `in-cell:<preset>` (LayerNorm inside every LSTM cell, presets `keras-gates` = summed gate pre-activations, `keras-snippet` = gates and hidden output, `ba2016` = separate input/recurrent gate norms and the cell state inside tanh, `tf-addons` = separate gate norms and the carried cell state); `in-cell+after:<preset>` (both).");
             md.AppendLine($"- Training: `Trainer` with Adam, batch size per task (32), gradients clipped to global norm {R(Architectures.ClipNorm)} (the recorded gradient norms are before clipping), weights, shuffling and dropout seeded by the job's seed. The same seed gives the same recurrent initial weights for every placement (LayerNorm starts at γ = 1, β = 0), so placements are compared on paired starts.");
             md.AppendLine("- Final metric and loss: validation set, final weights. A run whose loss or gradient stops being finite is recorded as **diverged**; its final numbers are those of the last good step's weights.");
