@@ -87,8 +87,8 @@ public class KerasCompileConfigTests
         Assert.That(Read("\"adam\"", """{"class_name": "Huber", "config": {"delta": 0.5}}""").HuberDelta, Is.EqualTo(0.5));
         Assert.That(Read("\"adam\"", """{"module": "builtins", "class_name": "function", "config": "mean_absolute_error", "registered_name": "function"}""").Loss, Is.EqualTo("mae"));
         KerasCompileConfig metrics = Read("\"adam\"", "\"mse\"", """["mae", "RootMeanSquaredError"]""", """["mse"]""");
-        Assert.That(metrics.Metrics, Is.EqualTo(new[] { "mae", "RootMeanSquaredError" }));
-        Assert.That(metrics.WeightedMetrics, Is.EqualTo(new[] { "mse" }));
+        Assert.That(metrics.Metrics, Is.EqualTo(new MetricConfig[] { "mae", "RootMeanSquaredError" }));
+        Assert.That(metrics.WeightedMetrics, Is.EqualTo(new MetricConfig[] { "mse" }));
     }
 
     public static IEnumerable<TestCaseData> Refusals()
@@ -113,10 +113,10 @@ public class KerasCompileConfigTests
         yield return Case("Poisson", With("\"adam\"", "\"poisson\""), "compile_config.loss", "'poisson' not supported");
         yield return Case("MissingLoss", With("\"adam\"", "null"), "compile_config.loss", "missing");
         yield return Case("LossWeights", With("\"adam\"", "\"mse\"", ", \"loss_weights\": [0.5]"), "compile_config.loss_weights", "not supported");
-        yield return Case("MetricObject", With("\"adam\"", "\"mse\"", """, "metrics": [{"class_name": "AUC", "config": {}}]"""), "compile_config.metrics[0]", "an object of class_name 'AUC' not supported");
+        yield return Case("MetricObject", With("\"adam\"", "\"mse\"", """, "metrics": [{"class_name": "F1Score", "config": {}}]"""), "compile_config.metrics[0].class_name", "an object of class_name 'F1Score' not supported");
         yield return Case("RepeatedKey", With(Optimizer("Adam", """{"learning_rate": 0.1, "learning_rate": 0.2}""")), "compile_config.optimizer.config.learning_rate",
             "the key is repeated");
-        yield return Case("MetricUnknown", With("\"adam\"", "\"mse\"", """, "metrics": ["auc"]"""), "compile_config.metrics[0]", "'auc' not supported");
+        yield return Case("MetricUnknown", With("\"adam\"", "\"mse\"", """, "metrics": ["f1_score"]"""), "compile_config.metrics[0]", "'f1_score' not supported");
         yield return Case("UnknownField", With("\"adam\"", "\"mse\"", ", \"something\": 1"), "compile_config.something", "is not a field NumLstm knows here");
     }
 

@@ -244,7 +244,7 @@ public static partial class KerasConfig
             };
         }
 
-        private IReadOnlyList<string> ReadMetrics(Obj compile, string key)
+        private IReadOnlyList<MetricConfig> ReadMetrics(Obj compile, string key)
         {
             if (compile.Get(key) is not { ValueKind: not JsonValueKind.Null } value) return [];
             string at = compile.At(key);
@@ -257,19 +257,137 @@ public static partial class KerasConfig
             }
             if (value.ValueKind != JsonValueKind.Array)
                 throw Fail(at, $"expected a list of metric names, got {Describe(value)} (metrics by output name: NumLstm models have one output).");
-            var names = new List<string>(value.GetArrayLength());
+            var metrics = new List<MetricConfig>(value.GetArrayLength());
             int k = 0;
             foreach (JsonElement item in value.EnumerateArray())
             {
                 string itemPath = $"{at}[{k++}]";
+                if (item.ValueKind == JsonValueKind.Object)
+                {
+                    metrics.Add(ReadMetricObject(item, itemPath));
+                    continue;
+                }
                 if (item.ValueKind != JsonValueKind.String)
-                    throw Fail(itemPath, $"{Describe(item)} not supported (NumLstm reads metrics by their Keras strings, e.g. \"accuracy\" or \"mae\"; a metric object logs under its own name).");
+                    throw Fail(itemPath, $"{Describe(item)} not supported (NumLstm reads metrics by their Keras strings, e.g. \"accuracy\" or \"mae\", and Keras' AUC, Precision and Recall objects).");
                 string name = String(item, itemPath);
                 if (!Trainer.MetricNames.Contains(name) && !name.Equals("accuracy", StringComparison.OrdinalIgnoreCase) && !name.Equals("acc", StringComparison.OrdinalIgnoreCase))
                     throw Fail(itemPath, $"'{Echo.Name(name)}' not supported (NumLstm's metrics: {string.Join(", ", Trainer.MetricNames)}).");
-                names.Add(name);
+                // As Keras computes them: its Precision, Recall and AUC(from_logits=False) threshold the outputs as they are.
+                bool confusion = name is "precision" or "Precision" or "recall" or "Recall" or "auc" or "AUC";
+                metrics.Add(new MetricConfig(name) { FromLogits = confusion ? false : null });
             }
-            return names;
+            return metrics;
+        }
+
+        /// <summary>
+        /// A serialized Keras metric object of class AUC, Precision or Recall ({"module": "keras.metrics", "class_name",
+        /// "config", "registered_name"}), its config read as Keras' get_config writes it (a missing key takes the
+        /// constructor's default): logged under its config's name (the class's snake_case when missing), computed as Keras
+        /// computes it (the outputs as they are unless AUC's from_logits). What NumLstm does not build (top_k, class_id,
+        /// multi_label, num_labels, label_weights, several Precision/Recall thresholds) is refused, naming the path.
+        /// </summary>
+        private MetricConfig ReadMetricObject(JsonElement item, string path)
+        {
+            (Obj wrapper, string className, Obj config) = BuiltInObject(item, path);
+            string[] common = ["name", "dtype"];
+            switch (className)
+            {
+                case "Precision" or "Recall":
+                    config.OnlyKnown([.. common, "thresholds", "top_k", "class_id"]);
+                    break;
+                case "AUC":
+                    config.OnlyKnown([.. common, "num_thresholds", "curve", "summation_method", "thresholds", "multi_label", "num_labels", "label_weights", "from_logits"]);
+                    break;
+                default:
+                    throw Fail(wrapper.At("class_name"), $"an object of class_name '{Echo.Name(className)}' not supported (NumLstm reads Keras' AUC, Precision and Recall objects; "
+                        + "other metrics by their strings, e.g. \"mae\").");
+            }
+            string? name = null;
+            IReadOnlyList<double>? thresholds = null;
+            int? numThresholds = null;
+            string? curve = null, summation = null;
+            bool fromLogits = false;
+            foreach (string key in config.Keys)
+            {
+                string keyPath = config.At(key);
+                JsonElement v = config.Get(key)!.Value;
+                switch (key)
+                {
+                    case "name":
+                        if (v.ValueKind == JsonValueKind.Null) break;
+                        name = String(v, keyPath);
+                        if (name.Length == 0 || name == "loss" || name.StartsWith("val_", StringComparison.Ordinal))
+                            throw Fail(keyPath, $"{Describe(v)} not supported (a name logged beside loss and the val_ names: non-empty, not loss or val_…).");
+                        break;
+                    case "dtype":
+                        if (v.ValueKind is not (JsonValueKind.Null or JsonValueKind.String or JsonValueKind.Object)) throw Fail(keyPath, $"must be a dtype, got {Describe(v)}.");
+                        break;
+                    case "top_k" or "class_id" or "num_labels" or "label_weights":
+                        if (v.ValueKind != JsonValueKind.Null)
+                            throw Fail(keyPath, $"{Describe(v)} not supported (NumLstm's {className} counts every output: no top_k, class_id, num_labels or label_weights).");
+                        break;
+                    case "multi_label":
+                        if (Bool(v, keyPath)) throw Fail(keyPath, "true not supported (NumLstm's AUC flattens the outputs into one label, Keras' multi_label=False).");
+                        break;
+                    case "from_logits":
+                        fromLogits = Bool(v, keyPath);
+                        break;
+                    case "num_thresholds":
+                        if (v.ValueKind == JsonValueKind.Null) break;
+                        if (!(v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out int n)))
+                            throw Fail(keyPath, $"must be an integer, got {Describe(v)}.");
+                        numThresholds = n;
+                        break;
+                    case "curve":
+                        curve = String(v, keyPath);
+                        if (curve is not ("ROC" or "roc" or "PR" or "pr"))
+                            throw Fail(keyPath, $"{Describe(v)} not supported (Keras raises: invalid AUC curve value; expected ROC or PR).");
+                        break;
+                    case "summation_method":
+                        summation = String(v, keyPath);
+                        if (summation is not ("interpolation" or "Interpolation" or "minoring" or "Minoring" or "majoring" or "Majoring"))
+                            throw Fail(keyPath, $"{Describe(v)} not supported (Keras raises: invalid AUC summation method value; expected interpolation, majoring or minoring).");
+                        break;
+                    case "thresholds":
+                        thresholds = ReadThresholds(v, keyPath, className);
+                        break;
+                }
+            }
+            if (className == "AUC")
+            {
+                // Keras' AUC ignores num_thresholds when thresholds are given (get_config writes len + 2 beside them).
+                if (thresholds is not null) numThresholds = null;
+                else if (numThresholds is <= 1)
+                    throw Fail(config.At("num_thresholds"), $"{numThresholds} not supported (Keras raises: `num_thresholds` must be an integer > 1).");
+                return MetricConfig.Auc(numThresholds ?? 200, curve ?? "ROC", summation ?? "interpolation", name, thresholds, fromLogits) with { NumThresholds = numThresholds ?? (thresholds is null ? 200 : null) };
+            }
+            double? threshold = thresholds is null ? null : thresholds[0];
+            return className == "Precision"
+                ? MetricConfig.Precision(threshold, name, fromLogits: false)
+                : MetricConfig.Recall(threshold, name, fromLogits: false);
+        }
+
+        // Keras' thresholds: Precision and Recall take a float or a list (each in [0, 1], parse_init_thresholds; NumLstm
+        // one value), AUC a list (any finite values, sorted by it).
+        private IReadOnlyList<double>? ReadThresholds(JsonElement v, string path, string className)
+        {
+            if (v.ValueKind == JsonValueKind.Null) return null;
+            bool auc = className == "AUC";
+            double[] values;
+            if (v.ValueKind == JsonValueKind.Number && !auc) values = [Number(v, path)];
+            else if (v.ValueKind == JsonValueKind.Array)
+            {
+                values = new double[v.GetArrayLength()];
+                int k = 0;
+                foreach (JsonElement t in v.EnumerateArray()) { values[k] = Number(t, $"{path}[{k}]"); k++; }
+            }
+            else throw Fail(path, $"must be {(auc ? "a list of numbers" : "a number or a list of numbers")}, got {Describe(v)}.");
+            if (auc) return values;
+            if (values.Length != 1)
+                throw Fail(path, $"{Describe(v)} not supported (one threshold: Keras' list of several gives a value per threshold; NumLstm logs one).");
+            if (!(values[0] is >= 0 and <= 1))
+                throw Fail(path, $"{Describe(v)} not supported (Keras raises: threshold values must be in [0, 1]).");
+            return values;
         }
     }
 }

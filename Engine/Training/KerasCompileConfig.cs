@@ -36,11 +36,13 @@ public sealed record KerasCompileConfig
     public double LabelSmoothing { get; init; }
     /// <summary>Huber's delta (1.0 by default); null for the other losses.</summary>
     public double? HuberDelta { get; init; }
-    /// <summary>The metrics as compiled (their strings); <see cref="ToTrainingOptions"/> logs the first (NumLstm logs one
-    /// metric beside the loss, <see cref="TrainingOptions.Metric"/>).</summary>
-    public IReadOnlyList<string> Metrics { get; init; } = [];
+    /// <summary>The metrics as compiled: their strings, and Keras' AUC, Precision and Recall objects with their config
+    /// (Precision, Recall and AUC read as Keras computes them: <see cref="MetricConfig.FromLogits"/> false unless AUC's
+    /// from_logits); <see cref="ToTrainingOptions"/> logs the first (NumLstm logs one metric beside the loss,
+    /// <see cref="TrainingOptions.Metric"/>).</summary>
+    public IReadOnlyList<MetricConfig> Metrics { get; init; } = [];
     /// <summary>The weighted metrics as compiled; the first becomes <see cref="TrainingOptions.WeightedMetric"/>.</summary>
-    public IReadOnlyList<string> WeightedMetrics { get; init; } = [];
+    public IReadOnlyList<MetricConfig> WeightedMetrics { get; init; } = [];
 
     /// <summary>Keras 3's optimizer classes with their constructors' defaults (keras/src/optimizers/*.py).</summary>
     internal static readonly Dictionary<string, (double LearningRate, Dictionary<string, double> Defaults, string[] Flags)> Optimizers = new(StringComparer.Ordinal)

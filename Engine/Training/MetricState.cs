@@ -5,25 +5,31 @@ namespace NumLstm.Training;
 /// <summary>
 /// One metric's running state over an epoch or a set (a Keras metric object between two reset_state calls): the Mean
 /// metrics' total and count (Keras' <c>Mean.update_state(values, sample_weight)</c>: Σ wᵢ·mᵢ and Σ wᵢ, each wᵢ = 1
-/// without weights), or R²'s per-column sums. <see cref="Result"/> is total / count (0 for no samples, Keras'
-/// divide_no_nan), its root for RMSE. The trainer keeps one for its metric (fed no weights: Keras' <c>metrics=</c>) and
-/// one for its weighted metric (fed the batch's weights: <c>weighted_metrics=</c>).
+/// without weights), R²'s per-column sums, or Precision, Recall and AUC's confusion counts per threshold.
+/// <see cref="Result"/> is total / count (0 for no samples, Keras' divide_no_nan), its root for RMSE. The trainer keeps
+/// one for its metric (fed no weights: Keras' <c>metrics=</c>) and one for its weighted metric (fed the batch's weights:
+/// <c>weighted_metrics=</c>).
 /// </summary>
 internal sealed class MetricState
 {
     private readonly MetricKind kind;
     private readonly bool logits;
     private readonly R2ScoreState? r2;
+    private readonly ConfusionMetricState? confusion;
     private double total, count;
 
     /// <param name="kind">The metric.</param>
     /// <param name="logits">Binary accuracy thresholds logits at 0 (binary cross-entropy on logits), else probabilities at 0.5.</param>
     /// <param name="width">Outputs per sample (R² keeps sums per output column).</param>
-    public MetricState(MetricKind kind, bool logits, int width)
+    /// <param name="confusion">Precision, Recall and AUC's confusion counts (<see cref="ConfusionMetricState"/>); null for the others.</param>
+    public MetricState(MetricKind kind, bool logits, int width, ConfusionMetricState? confusion = null)
     {
         this.kind = kind;
         this.logits = logits;
         r2 = kind == MetricKind.R2Score ? new R2ScoreState(width) : null;
+        this.confusion = confusion;
+        if ((kind is MetricKind.Precision or MetricKind.Recall or MetricKind.Auc) != (confusion is not null))
+            throw new ArgumentException($"Metric kind {kind}: a confusion state is needed by Precision, Recall and AUC only.", nameof(confusion));
     }
 
     /// <summary>
@@ -36,6 +42,11 @@ internal sealed class MetricState
         if (r2 is not null)
         {
             r2.Add(predictions, targets, weights);
+            return;
+        }
+        if (confusion is not null)
+        {
+            confusion.Add(predictions, labels, targets, b, weights);
             return;
         }
         int width = predictions.Length / b;
@@ -55,6 +66,7 @@ internal sealed class MetricState
     public double Result()
     {
         if (r2 is not null) return r2.Result();
+        if (confusion is not null) return confusion.Result();
         double mean = count == 0 ? 0 : total / count;
         return kind == MetricKind.RootMeanSquaredError ? Math.Sqrt(mean) : mean;
     }

@@ -84,18 +84,21 @@ public sealed class TrainingOptions
     /// given, as Keras logs it. Null (default): <c>accuracy</c> for class labels and the cross-entropy losses, <c>mae</c>
     /// for the regression losses on real-valued targets. <c>accuracy</c> and <c>acc</c> (in any case) are resolved as Keras resolves them, by shape: one
     /// output per sequence → binary accuracy; class labels → sparse categorical accuracy; else (target rows as wide as
-    /// the output) categorical accuracy.
+    /// the output) categorical accuracy. Also Keras' Precision, Recall and AUC, as strings (<c>"AUC"</c>, <c>"auc"</c>, …:
+    /// their defaults) or configured (<see cref="MetricConfig.Auc"/>, <see cref="MetricConfig.Precision"/>,
+    /// <see cref="MetricConfig.Recall"/>), kept as confusion counts over the whole epoch or set.
     /// </summary>
-    public string? Metric { get; init; }
+    public MetricConfig? Metric { get; init; }
     /// <summary>
     /// Keras' <c>compile(weighted_metrics=[name])</c>: a second metric (any <see cref="Metric"/> string) weighted by the
     /// samples' weights, Σᵢ wᵢ·mᵢ / Σᵢ wᵢ over the epoch (0 when the weights sum to 0, Keras' divide_no_nan; RMSE the root
     /// of that mean). In training the weights are <see cref="ClassWeight"/>'s or the training set's
     /// <see cref="SequenceDataset.SampleWeights"/>; in validation the validation set's own (each 1 if it has none).
     /// Logged under its name, or <c>weighted_</c> + its name when <see cref="Metric"/> logs the same name (as Keras). Null
-    /// (default): none.
+    /// (default): none. Precision, Recall and AUC weigh each sample's outputs in their confusion counts, as Keras'
+    /// sample_weight does.
     /// </summary>
-    public string? WeightedMetric { get; init; }
+    public MetricConfig? WeightedMetric { get; init; }
     /// <summary>
     /// Keras' <c>class_weight</c>: a weight per class id (a class not named weighs 1.0), multiplying each training
     /// sample's loss, so a batch's loss is Σᵢ wᵢ·lᵢ / B and its gradient Σᵢ wᵢ·∂lᵢ / B (see <see cref="ClassWeights"/> for
@@ -221,14 +224,22 @@ public sealed class TrainingDivergedException : Exception
 /// <summary>What a callback sees of a Fit call (Keras' <c>callback.model</c> and the quantities each epoch logs).</summary>
 public sealed class TrainingRun
 {
-    internal TrainingRun(Sequential<float> model, bool hasValidation, string metricName, string? weightedMetricName = null)
+    // metricIncreases and weightedIncreases: the metrics' directions (a named metric object's name says nothing); null:
+    // from the name (Trainer.IsAccuracyMetric), after any weighted_ for the weighted metric.
+    internal TrainingRun(Sequential<float> model, bool hasValidation, string metricName, string? weightedMetricName = null,
+        bool? metricIncreases = null, bool? weightedIncreases = null)
     {
         Model = model;
         HasValidation = hasValidation;
         MetricName = metricName;
-        MetricIncreases = Trainer.IsAccuracyMetric(metricName);
+        MetricIncreases = metricIncreases ?? Trainer.IsAccuracyMetric(metricName);
         WeightedMetricName = weightedMetricName;
+        // Its name, or weighted_ + its name (no metric string starts with weighted_).
+        WeightedIncreases = weightedMetricName is null ? false : weightedIncreases
+            ?? Trainer.IsAccuracyMetric(weightedMetricName.StartsWith("weighted_", StringComparison.Ordinal) ? weightedMetricName["weighted_".Length..] : weightedMetricName);
     }
+
+    private bool WeightedIncreases { get; }
 
     /// <summary>The weighted metric's logged name (<see cref="TrainingOptions.WeightedMetric"/>), null if none.</summary>
     public string? WeightedMetricName { get; }
@@ -256,9 +267,7 @@ public sealed class TrainingRun
         string logged = name.StartsWith("val_", StringComparison.Ordinal) ? name[4..] : name;
         if (logged == "loss") return false;
         if (logged == MetricName) return MetricIncreases;
-        if (WeightedMetricName is not null && logged == WeightedMetricName)
-            // Its name, or weighted_ + its name (no metric string starts with weighted_).
-            return Trainer.IsAccuracyMetric(logged.StartsWith("weighted_", StringComparison.Ordinal) ? logged["weighted_".Length..] : logged);
+        if (WeightedMetricName is not null && logged == WeightedMetricName) return WeightedIncreases;
         throw new ArgumentException($"'{name}' is not logged by this run; it logs {string.Join(", ", LoggedNames)}.", nameof(name));
     }
 
@@ -267,7 +276,7 @@ public sealed class TrainingRun
     public bool HasValidation { get; }
     /// <summary>The metric each epoch logs (<see cref="TrainingOptions.Metric"/>; by default <c>accuracy</c> or <c>mae</c>).</summary>
     public string MetricName { get; }
-    /// <summary>Whether the metric improves upwards (the accuracies and R², Keras' <c>_direction = "up"</c>) or downwards (the
+    /// <summary>Whether the metric improves upwards (the accuracies, R², precision, recall and AUC, Keras' <c>_direction = "up"</c>) or downwards (the
     /// errors), which <see cref="EarlyStoppingMode.Auto"/> follows as Keras 3's MonitorCallback reads the metric's direction.</summary>
     public bool MetricIncreases { get; }
 
@@ -568,10 +577,11 @@ public sealed class Trainer
         Optimizer = optimizer;
         bool useMask = options.UseMask ?? train.IsVariableLength;
         var sampler = new BatchSampler(train.Count, options.BatchSize, options.Shuffle);
-        (string metricName, MetricKind metricKind) = ResolveMetric(options.Metric, train, loss, model.OutputFeatures, nameof(options.Metric));
+        ResolvedMetric resolved = ResolveMetric(options.Metric, train, loss, model.OutputFeatures, nameof(options.Metric));
+        string metricName = resolved.Name;
         // Keras' weighted_metrics: logged under its name, or weighted_ + it when metrics= already logs that name
         // (compile_utils.CompileMetrics.result).
-        (string Name, MetricKind Kind)? weighted = options.WeightedMetric is null ? null
+        ResolvedMetric? weighted = options.WeightedMetric is null ? null
             : ResolveMetric(options.WeightedMetric, train, loss, model.OutputFeatures, nameof(options.WeightedMetric));
         string? weightedName = weighted is { } w ? (w.Name == metricName ? "weighted_" + w.Name : w.Name) : null;
         var history = new TrainingHistory { MetricName = metricName, HasValidation = validation is not null, WeightedMetricName = weightedName };
@@ -585,7 +595,8 @@ public sealed class Trainer
         float[] lastGood = new float[model.ParameterCount];
         var layerNames = model.Layers.Select(l => l.Name).ToArray();
         int totalEpochs = CompletedEpochs + options.Epochs;
-        var run = new TrainingRun(model, validation is not null, history.MetricName, weightedName);
+        var run = new TrainingRun(model, validation is not null, history.MetricName, weightedName, IncreasesUpward(resolved.Kind),
+            weighted is { } wd ? IncreasesUpward(wd.Kind) : null);
         foreach (ITrainingCallback callback in options.Callbacks) callback.OnTrainBegin(run);
 
         for (int epochIndex = 0; epochIndex < options.Epochs; epochIndex++)
@@ -595,8 +606,8 @@ public sealed class Trainer
             var watch = Stopwatch.StartNew();
             sampler.StartEpoch(options.Shuffle ? new Random(DeriveSeed(options.Seed, epoch, -1)) : null);
             double lossSum = 0, normSum = 0, normMax = 0;
-            MetricState metricState = NewMetricState(metricKind, loss);
-            MetricState? weightedState = weighted is { } w0 ? NewMetricState(w0.Kind, loss) : null;
+            MetricState metricState = NewMetricState(resolved, loss);
+            MetricState? weightedState = weighted is { } w0 ? NewMetricState(w0, loss) : null;
             int seen = 0;
             var batchLosses = new List<double>(sampler.BatchCount);
             var layerMax = new double[layerNames.Length];
@@ -658,7 +669,7 @@ public sealed class Trainer
                 // the epoch logs for training, as Keras computes val_ metrics with the compiled ones. The weighted metric
                 // takes the validation set's own sample weights (class weights are for the training data only).
                 (double vl, double vm, double? vw) = EvaluateCore(validation, options.Loss, options.BatchSize, options.UseMask ?? validation.IsVariableLength,
-                    options.FromLogits, options.LabelSmoothing, metricName, options.LossFunction, weighted?.Name);
+                    options.FromLogits, options.LabelSmoothing, options.Metric, options.LossFunction, options.WeightedMetric);
                 validationLoss = vl;
                 validationMetric = vm;
                 validationWeighted = vw;
@@ -699,7 +710,7 @@ public sealed class Trainer
     /// is a loss object instead of a name, as <see cref="TrainingOptions.LossFunction"/> (not with lossName, fromLogits or
     /// labelSmoothing).</summary>
     public (double Loss, double Metric) Evaluate(SequenceDataset data, string? lossName = null, int batchSize = 32, bool? useMask = null, bool? fromLogits = null,
-        double labelSmoothing = 0, string? metric = null, ILoss<float>? lossFunction = null)
+        double labelSmoothing = 0, MetricConfig? metric = null, ILoss<float>? lossFunction = null)
     {
         (double loss, double metricValue, _) = EvaluateCore(data, lossName, batchSize, useMask, fromLogits, labelSmoothing, metric, lossFunction, null);
         return (loss, metricValue);
@@ -708,8 +719,8 @@ public sealed class Trainer
     /// <summary>As <see cref="Evaluate"/>, with a weighted metric beside (Keras' <c>compile(weighted_metrics=[...])</c>,
     /// see <see cref="TrainingOptions.WeightedMetric"/>): Σᵢ wᵢ·mᵢ / Σᵢ wᵢ with the dataset's sample weights (each 1 if it
     /// carries none), 0 when the weights sum to 0.</summary>
-    public (double Loss, double Metric, double WeightedMetric) EvaluateWeighted(SequenceDataset data, string weightedMetric, string? lossName = null, int batchSize = 32,
-        bool? useMask = null, bool? fromLogits = null, double labelSmoothing = 0, string? metric = null, ILoss<float>? lossFunction = null)
+    public (double Loss, double Metric, double WeightedMetric) EvaluateWeighted(SequenceDataset data, MetricConfig weightedMetric, string? lossName = null, int batchSize = 32,
+        bool? useMask = null, bool? fromLogits = null, double labelSmoothing = 0, MetricConfig? metric = null, ILoss<float>? lossFunction = null)
     {
         ArgumentNullException.ThrowIfNull(weightedMetric);
         (double loss, double metricValue, double? weighted) = EvaluateCore(data, lossName, batchSize, useMask, fromLogits, labelSmoothing, metric, lossFunction, weightedMetric);
@@ -717,7 +728,7 @@ public sealed class Trainer
     }
 
     private (double Loss, double Metric, double? WeightedMetric) EvaluateCore(SequenceDataset data, string? lossName, int batchSize, bool? useMask, bool? fromLogits,
-        double labelSmoothing, string? metric, ILoss<float>? lossFunction, string? weightedMetric)
+        double labelSmoothing, MetricConfig? metric, ILoss<float>? lossFunction, MetricConfig? weightedMetric)
     {
         ArgumentNullException.ThrowIfNull(data);
         CheckDataset(data, nameof(data));
@@ -725,15 +736,15 @@ public sealed class Trainer
         if (lossFunction is not null && (lossName is not null || fromLogits is not null || labelSmoothing != 0))
             throw new ArgumentException($"Evaluate: lossFunction ('{lossFunction.Name}') carries its own options: leave lossName, fromLogits and labelSmoothing unset.", nameof(lossFunction));
         ILoss<float> loss = lossFunction is not null ? CheckLossFunction(lossFunction, data, nameof(lossFunction)) : LossFor(data, lossName, fromLogits, labelSmoothing);
-        MetricKind metricKind = ResolveMetric(metric, data, loss, model.OutputFeatures, nameof(metric)).Kind;
-        MetricKind? weightedKind = weightedMetric is null ? null : ResolveMetric(weightedMetric, data, loss, model.OutputFeatures, nameof(weightedMetric)).Kind;
+        ResolvedMetric resolved = ResolveMetric(metric, data, loss, model.OutputFeatures, nameof(metric));
+        ResolvedMetric? weighted = weightedMetric is null ? null : ResolveMetric(weightedMetric, data, loss, model.OutputFeatures, nameof(weightedMetric));
         bool masked = useMask ?? data.IsVariableLength;
         bool activity = model.HasActivityRegularizers;
         var sampler = new BatchSampler(data.Count, batchSize, shuffle: false);
         sampler.StartEpoch(null);
         double lossSum = 0;
-        MetricState metricState = NewMetricState(metricKind, loss);
-        MetricState? weightedState = weightedKind is MetricKind kind ? NewMetricState(kind, loss) : null;
+        MetricState metricState = NewMetricState(resolved, loss);
+        MetricState? weightedState = weighted is { } w ? NewMetricState(w, loss) : null;
         for (int batch = 0; batch < sampler.BatchCount; batch++)
         {
             ReadOnlySpan<int> indices = sampler.Batch(batch);
@@ -799,8 +810,23 @@ public sealed class Trainer
             : double.CreateTruncating(loss.Forward(predictions, LossTargets<float>.FromValues(targets.AsSpan(0, predictions.Length), b), gradient));
     }
 
-    private MetricState NewMetricState(MetricKind kind, ILoss<float> loss)
-        => new(kind, loss is BinaryCrossEntropy<float> { FromLogits: true }, model.OutputFeatures);
+    private MetricState NewMetricState(ResolvedMetric metric, ILoss<float> loss)
+    {
+        bool binaryLogits = loss is BinaryCrossEntropy<float> { FromLogits: true };
+        if (metric.Kind is not (MetricKind.Precision or MetricKind.Recall or MetricKind.Auc))
+            return new MetricState(metric.Kind, binaryLogits, model.OutputFeatures);
+        // MetricConfig.FromLogits: Keras' true (σ) and false (as they are); null, NumLstm's choice, the probabilities the
+        // loss reads the outputs as (σ for a binary cross-entropy on logits, softmax for the categorical ones).
+        OutputLink link = metric.Config.FromLogits switch
+        {
+            true => OutputLink.Sigmoid,
+            false => OutputLink.None,
+            null => binaryLogits ? OutputLink.Sigmoid
+                : loss is SoftmaxCrossEntropy<float> { FromLogits: true } or CategoricalCrossEntropy<float> { FromLogits: true } ? OutputLink.Softmax
+                : OutputLink.None,
+        };
+        return new MetricState(metric.Kind, binaryLogits, model.OutputFeatures, new ConfusionMetricState(metric.Kind, metric.Config, link));
+    }
 
     // The batch into the metric (Keras' metrics=, no weights) and the weighted metric (weighted_metrics=, the batch's
     // class or sample weights, 1 each without them). Every sample counts, a non-finite prediction too (MetricState).
@@ -997,6 +1023,7 @@ public sealed class Trainer
         "msle", "MSLE", "mean_squared_logarithmic_error", "MeanSquaredLogarithmicError",
         "log_cosh_error", "LogCoshError",
         "r2_score", "R2Score",
+        "precision", "Precision", "recall", "Recall", "auc", "AUC",
     ];
 
     // The exact keys (case-sensitive, as Keras' dictionary lookup) of every metric but the shape-resolved accuracy.
@@ -1016,28 +1043,35 @@ public sealed class Trainer
         ["mean_squared_logarithmic_error"] = MetricKind.MeanSquaredLogarithmicError, ["MeanSquaredLogarithmicError"] = MetricKind.MeanSquaredLogarithmicError,
         ["log_cosh_error"] = MetricKind.LogCoshError, ["LogCoshError"] = MetricKind.LogCoshError,
         ["r2_score"] = MetricKind.R2Score, ["R2Score"] = MetricKind.R2Score,
+        ["precision"] = MetricKind.Precision, ["Precision"] = MetricKind.Precision,
+        ["recall"] = MetricKind.Recall, ["Recall"] = MetricKind.Recall,
+        ["auc"] = MetricKind.Auc, ["AUC"] = MetricKind.Auc,
     };
 
     /// <summary>Keras' <c>str(identifier).lower() in ["accuracy", "acc"]</c> (compile_utils.get_metric).</summary>
     private static bool IsShapeResolvedAccuracy(string name)
         => name.Equals("accuracy", StringComparison.OrdinalIgnoreCase) || name.Equals("acc", StringComparison.OrdinalIgnoreCase);
 
-    /// <summary>Whether a metric improves upwards (Keras' <c>_direction = "up"</c>: the accuracies and R2Score); the errors
-    /// improve downwards.</summary>
+    /// <summary>Whether a metric string names one that improves upwards (Keras' <c>_direction = "up"</c>: the accuracies,
+    /// R2Score, Precision, Recall and AUC); the errors improve downwards.</summary>
     internal static bool IsAccuracyMetric(string name)
-        => IsShapeResolvedAccuracy(name)
-            || (MetricKeys.TryGetValue(name, out MetricKind kind)
-                && kind is MetricKind.BinaryAccuracy or MetricKind.CategoricalAccuracy or MetricKind.SparseCategoricalAccuracy or MetricKind.R2Score);
+        => IsShapeResolvedAccuracy(name) || (MetricKeys.TryGetValue(name, out MetricKind kind) && IncreasesUpward(kind));
+
+    /// <summary>Keras' <c>_direction = "up"</c>: the accuracies, R2Score, Precision, Recall and AUC.</summary>
+    internal static bool IncreasesUpward(MetricKind kind)
+        => kind is MetricKind.BinaryAccuracy or MetricKind.CategoricalAccuracy or MetricKind.SparseCategoricalAccuracy or MetricKind.R2Score
+            or MetricKind.Precision or MetricKind.Recall or MetricKind.Auc;
 
     // What Fit and Evaluate report beside the loss. By default accuracy with class labels and the cross-entropy losses
     // (what a Keras user compiles with metrics=["accuracy"]), MAE with the regression losses. "accuracy" and "acc" are resolved by
     // Keras' rule (compile_utils.py, is_binary_or_sparse_categorical): one output per sample → binary accuracy; labels of
     // a lower rank than the predictions (class labels) → sparse categorical accuracy; else categorical accuracy. The name
-    // is logged as given (Keras: metric_obj.name = identifier).
-    internal static (string Name, MetricKind Kind) ResolveMetric(string? requested, SequenceDataset data, ILoss<float> loss, int outputWidth, string argument)
+    // is logged as given (Keras: metric_obj.name = identifier), or as the metric object's name.
+    internal static ResolvedMetric ResolveMetric(MetricConfig? requested, SequenceDataset data, ILoss<float> loss, int outputWidth, string argument)
     {
         bool labels = data.Task == TaskKind.Classification;
-        string name = requested ?? (labels || loss is BinaryCrossEntropy<float> or CategoricalCrossEntropy<float> ? "accuracy" : "mae");
+        MetricConfig config = requested ?? (labels || loss is BinaryCrossEntropy<float> or CategoricalCrossEntropy<float> ? "accuracy" : "mae");
+        string name = config.Identifier;
         MetricKind kind;
         if (IsShapeResolvedAccuracy(name))
             kind = outputWidth == 1 ? MetricKind.BinaryAccuracy : labels ? MetricKind.SparseCategoricalAccuracy : MetricKind.CategoricalAccuracy;
@@ -1054,8 +1088,65 @@ public sealed class Trainer
             _ => null,
         };
         if (refusal is not null) throw new ArgumentException($"Metric '{name}' {refusal}.", argument);
-        return (name, kind);
+        CheckOptions(config, kind, argument);
+        return new ResolvedMetric(config.LoggedName, kind, config);
     }
+
+    // The options of MetricConfig each metric has (Keras' constructor arguments), checked as Keras' constructors check
+    // them; any other option set is refused, naming it and its value.
+    private static void CheckOptions(MetricConfig config, MetricKind kind, string argument)
+    {
+        string what = $"Metric '{Truncated(config.Identifier)}'";
+        if (config.Name is { } logged && (logged.Length == 0 || logged == "loss" || logged.StartsWith("val_", StringComparison.Ordinal)))
+            throw new ArgumentException($"{what}: Name '{Truncated(logged)}' cannot be logged beside loss and val_ names (expected a non-empty name, not loss or val_…).", argument);
+        bool auc = kind == MetricKind.Auc, confusion = kind is MetricKind.Precision or MetricKind.Recall || auc;
+        void NotHere(string option, object? value, string has)
+        {
+            if (value is not null)
+                throw new ArgumentException($"{what}: {option} = {Describe(value)} not supported ({has}).", argument);
+        }
+        string owners = confusion ? "an option of AUC only" : "Precision, Recall and AUC take options; this metric takes only a Name";
+        if (!auc)
+        {
+            NotHere(nameof(MetricConfig.NumThresholds), config.NumThresholds, owners);
+            NotHere(nameof(MetricConfig.Curve), config.Curve, owners);
+            NotHere(nameof(MetricConfig.SummationMethod), config.SummationMethod, owners);
+        }
+        if (!confusion)
+        {
+            NotHere(nameof(MetricConfig.Thresholds), config.Thresholds, owners);
+            NotHere(nameof(MetricConfig.FromLogits), config.FromLogits, owners);
+            return;
+        }
+        if (!auc)
+        {
+            // Keras' parse_init_thresholds: each in [0, 1]; a list of several gives one value each, which NumLstm cannot log.
+            if (config.Thresholds is { } given)
+            {
+                if (given.Count != 1)
+                    throw new ArgumentException($"{what}: Thresholds = {Describe(given)} not supported (one threshold: Keras' list of several gives a value per threshold; NumLstm logs one).", argument);
+                if (!(given[0] is >= 0 and <= 1))
+                    throw new ArgumentException($"{what}: Thresholds = {Describe(given)} not supported (Keras raises: threshold values must be in [0, 1]).", argument);
+            }
+            return;
+        }
+        if (config.Thresholds is { } list && list.Any(t => !double.IsFinite(t)))
+            throw new ArgumentException($"{what}: Thresholds = {Describe(list)} not supported (finite values, sorted by the metric).", argument);
+        if (config.Thresholds is null && config.NumThresholds is int n && n <= 1)
+            throw new ArgumentException($"{what}: NumThresholds = {n} not supported (Keras raises: `num_thresholds` must be an integer > 1).", argument);
+        if (config.Curve is { } curve && curve is not ("ROC" or "roc" or "PR" or "pr"))
+            throw new ArgumentException($"{what}: Curve = '{Truncated(curve)}' not supported (Keras raises: invalid AUC curve value; expected ROC or PR).", argument);
+        if (config.SummationMethod is { } method && method is not ("interpolation" or "Interpolation" or "minoring" or "Minoring" or "majoring" or "Majoring"))
+            throw new ArgumentException($"{what}: SummationMethod = '{Truncated(method)}' not supported (Keras raises: invalid AUC summation method value; expected interpolation, majoring or minoring).", argument);
+    }
+
+    private static string Describe(object value) => value switch
+    {
+        IReadOnlyList<double> list => "[" + string.Join(", ", list.Take(8).Select(t => t.ToString("R", System.Globalization.CultureInfo.InvariantCulture))) + (list.Count > 8 ? ", …" : "") + "]",
+        string text => $"'{Truncated(text)}'",
+        IFormattable number => number.ToString(null, System.Globalization.CultureInfo.InvariantCulture),
+        _ => value.ToString() ?? "",
+    };
 
     private static string Truncated(string text) => text.Length <= 64 ? text : text[..64] + "…";
 
@@ -1092,4 +1183,13 @@ internal enum MetricKind
     /// <summary>1 − residual / total sum of squares per output column over the whole epoch or set, averaged over the
     /// columns (Keras R2Score with its defaults; <see cref="R2ScoreState"/>). Not a mean of per-sample values.</summary>
     R2Score,
+    /// <summary>TP / (TP + FP) at one threshold over every output of the epoch or set (Keras Precision; <see cref="ConfusionMetricState"/>).</summary>
+    Precision,
+    /// <summary>TP / (TP + FN) at one threshold over every output of the epoch or set (Keras Recall).</summary>
+    Recall,
+    /// <summary>The area under the ROC or PR curve from the confusion counts at each threshold (Keras AUC).</summary>
+    Auc,
 }
+
+/// <summary>A metric as <see cref="Trainer.ResolveMetric"/> resolved it: the name it logs under, how it is computed, its options.</summary>
+internal readonly record struct ResolvedMetric(string Name, MetricKind Kind, MetricConfig Config);
