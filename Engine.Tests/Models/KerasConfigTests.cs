@@ -85,10 +85,11 @@ public class KerasConfigTests
         ModelSpec spec = KerasConfig.ToSpec(KerasFixtures.Keras224HardSigmoid.Replace("hard_sigmoid", "sigmoid"));
         Assert.That(spec.ToJson(), Is.EqualTo(ModelBuilder.Input(34).Bidirectional(128, name: "bidirectional_1").Dense(34, name: "dense_1").ToSpec().ToJson()));
 
-        // VarianceScaling other than glorot_uniform's (here he_uniform's scale 2, fan_in) is refused.
+        // Another VarianceScaling (here he_uniform's scale 2, fan_in, on the LSTM and Dense kernels) is read as itself.
         string he = KerasFixtures.Keras224HardSigmoid.Replace("hard_sigmoid", "sigmoid").Replace("\"scale\": 1.0, \"mode\": \"fan_avg\"", "\"scale\": 2.0, \"mode\": \"fan_in\"");
-        e = Assert.Throws<FormatException>(() => KerasConfig.ToSpec(he))!;
-        Assert.That(e.Message, Does.Contain("config.layers[0].config.layer.config.kernel_initializer: a VarianceScaling other than glorot_uniform's"));
+        var heUniform = WeightInitializer.VarianceScaling(2, FanMode.FanIn, InitializerDistribution.Uniform);
+        Assert.That(KerasConfig.ToSpec(he).ToJson(), Is.EqualTo(ModelBuilder.Input(34).Bidirectional(128, name: "bidirectional_1", kernelInitializer: heUniform)
+            .Dense(34, name: "dense_1", kernelInitializer: heUniform).ToSpec().ToJson()));
     }
 
     /// <summary>
@@ -585,13 +586,14 @@ public class KerasConfigTests
         yield return Case("RecurrentActivationHardSigmoid", Edit2(r => Both(r, 1, "recurrent_activation", "hard_sigmoid")), bi + "recurrent_activation", "'hard_sigmoid' not supported (Keras 2's old default");
         yield return Case("RecurrentActivationTanh", Edit3(r => Both(r, 1, "recurrent_activation", "tanh")), bi + "recurrent_activation", "'tanh' not supported");
         yield return Case("LstmUseBiasFalse", Edit3(r => Both(r, 1, "use_bias", false)), bi + "use_bias", "false not supported");
-        yield return Case("UnitForgetBiasFalse", Edit3(r => Both(r, 1, "unit_forget_bias", false)), bi + "unit_forget_bias", "false not supported");
-        yield return Case("KernelInitializerHeNormal", Edit3(r => Both(r, 1, "kernel_initializer", JsonNode.Parse("""{"module": "keras.initializers", "class_name": "HeNormal", "config": {"seed": null}, "registered_name": null}"""))),
-            bi + "kernel_initializer.class_name", "'HeNormal' not supported (NumLstm initializes the LSTM kernel with glorot_uniform");
-        yield return Case("KernelInitializerString", Edit3(r => Both(r, 1, "kernel_initializer", "he_uniform")), bi + "kernel_initializer", "'he_uniform' not supported");
-        yield return Case("OrthogonalGain2", Edit2(r => Both(r, 1, "recurrent_initializer", JsonNode.Parse("""{"class_name": "Orthogonal", "config": {"gain": 2.0, "seed": null}}"""))),
-            bi + "recurrent_initializer.config.gain", "2.0 not supported");
-        yield return Case("BiasInitializerOnes", Edit2(r => Both(r, 1, "bias_initializer", JsonNode.Parse("""{"class_name": "Ones", "config": {}}"""))), bi + "bias_initializer.class_name", "'Ones' not supported");
+        yield return Case("UnitForgetBiasString", Edit3(r => Both(r, 1, "unit_forget_bias", "no")), bi + "unit_forget_bias", "must be true or false");
+        yield return Case("KernelInitializerStft", Edit3(r => Both(r, 1, "kernel_initializer", JsonNode.Parse("""{"module": "keras.initializers", "class_name": "STFTInitializer", "config": {"side": "real"}, "registered_name": null}"""))),
+            bi + "kernel_initializer.class_name", "'STFTInitializer' not supported (NumLstm reads Keras' built-in initializers: GlorotUniform");
+        yield return Case("KernelInitializerString", Edit3(r => Both(r, 1, "kernel_initializer", "xavier")), bi + "kernel_initializer", "'xavier' not supported");
+        yield return Case("OrthogonalGainString", Edit2(r => Both(r, 1, "recurrent_initializer", JsonNode.Parse("""{"class_name": "Orthogonal", "config": {"gain": "2", "seed": null}}"""))),
+            bi + "recurrent_initializer.config.gain", "must be a finite number, got '2'");
+        yield return Case("BiasInitializerOrthogonal", Edit2(r => Both(r, 1, "bias_initializer", JsonNode.Parse("""{"class_name": "Orthogonal", "config": {}}"""))),
+            bi + "bias_initializer", "Orthogonal(gain=1) not supported on this 1-D weight (Keras raises");
         yield return Case("KernelRegularizerOrthogonal", Edit3(r => Both(r, 1, "kernel_regularizer", JsonNode.Parse("""{"module": "keras.regularizers", "class_name": "OrthogonalRegularizer", "config": {"factor": 0.01, "mode": "rows"}, "registered_name": null}"""))),
             bi + "kernel_regularizer.class_name", "'OrthogonalRegularizer' not supported (NumLstm's regularizers are Keras' L1, L2 and L1L2)");
         yield return Case("KernelRegularizerNegative", Edit2(r => Both(r, 1, "kernel_regularizer", JsonNode.Parse("""{"class_name": "L2", "config": {"l2": -0.01}}"""))),
@@ -626,10 +628,10 @@ public class KerasConfigTests
         yield return Case("LayerNormRms", Edit3(r => Layer(r, 2)["rms_scaling"] = true), "config.layers[2].config.rms_scaling", "true not supported");
         yield return Case("LayerNormTwoAxes", Edit3(r => Layer(r, 2)["axis"] = new JsonArray(1, 2)), "config.layers[2].config.axis", "a list of 2 not supported");
         yield return Case("LayerNormEpsilon0", Edit3(r => Layer(r, 2)["epsilon"] = 0), "config.layers[2].config.epsilon", "0 not supported");
-        yield return Case("LayerNormGammaZeros", Edit3(r => Layer(r, 2)["gamma_initializer"] = "zeros"), "config.layers[2].config.gamma_initializer", "'zeros' not supported (NumLstm initializes LayerNorm's gamma with ones");
+        yield return Case("LayerNormGammaIdentity", Edit3(r => Layer(r, 2)["gamma_initializer"] = "identity"), "config.layers[2].config.gamma_initializer", "Identity(gain=1) not supported on this 1-D weight");
         yield return Case("DenseGelu", Edit3(r => Layer(r, 5)["activation"] = "gelu"), "config.layers[5].config.activation", "'gelu' not supported (NumLstm's Dense applies linear, relu, tanh, sigmoid or softmax)");
-        yield return Case("DenseKernelInitializer", Edit2(r => Layer(r, 5)["kernel_initializer"] = JsonNode.Parse("""{"class_name": "RandomNormal", "config": {"mean": 0.0, "stddev": 0.05, "seed": null}}""")),
-            "config.layers[5].config.kernel_initializer.class_name", "'RandomNormal' not supported");
+        yield return Case("DenseKernelInitializerNegativeStddev", Edit2(r => Layer(r, 5)["kernel_initializer"] = JsonNode.Parse("""{"class_name": "RandomNormal", "config": {"mean": 0.0, "stddev": -0.05, "seed": null}}""")),
+            "config.layers[5].config.kernel_initializer.config.stddev", "-0.05 not supported: a stddev must be ≥ 0");
         yield return Case("DenseBiasConstraintRadial", Edit3(r => Layer(r, 5)["bias_constraint"] = JsonNode.Parse("""{"module": "keras.constraints", "class_name": "RadialConstraint", "config": {}, "registered_name": null}""")),
             "config.layers[5].config.bias_constraint.class_name", "'RadialConstraint' not supported");
         yield return Case("DenseLora", Edit3(r => Layer(r, 5)["lora_rank"] = 4), "config.layers[5].config.lora_rank", "4 not supported (NumLstm's Dense has no LoRA factors)");

@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using NumLstm.Layers;
 using NumLstm.Models;
+using static NumLstm.Tests.Models.KerasConfigEdits;
 
 namespace NumLstm.Tests.Models;
 
@@ -13,23 +14,7 @@ namespace NumLstm.Tests.Models;
 /// </summary>
 public class KerasRegularizerConfigTests
 {
-    private static JsonNode Keras3(string className, string config)
-        => JsonNode.Parse($$"""{"module": "keras.regularizers", "class_name": "{{className}}", "config": {{config}}, "registered_name": null}""")!;
-
-    private static string Edit(string fixture, Action<JsonNode> edit)
-    {
-        JsonNode root = JsonNode.Parse(fixture)!;
-        edit(root);
-        return root.ToJsonString();
-    }
-
-    private static JsonNode Layer(JsonNode root, int k) => root["config"]!["layers"]![k]!["config"]!;
-
-    private static void Both(JsonNode root, int k, string key, JsonNode? value)
-    {
-        Layer(root, k)["layer"]!["config"]![key] = value?.DeepClone();
-        if (Layer(root, k)["backward_layer"] is { } backward) backward["config"]![key] = value?.DeepClone();
-    }
+    private static JsonNode Keras3(string className, string config) => KerasConfigEdits.Keras3("regularizers", className, config);
 
     // The mission model with a regularizer in every slot Keras has for it (layers: Input, BiLSTM, LN, BiLSTM, LN, Dense).
     private static string RegularizedKeras3() => Edit(KerasFixtures.MissionKeras3, root =>

@@ -31,6 +31,9 @@ public sealed class KerasConfigHostileTests
         "{\"class_name\": \"L2\", \"config\": {\"l2\": 0.01}}", "{\"class_name\": \"MaxNorm\", \"config\": {\"max_value\": 2, \"axis\": [0, 1]}}",
         "{\"class_name\": \"UnitNorm\", \"config\": {\"axis\": 1}}", "{\"class_name\": \"L1L2\", \"config\": {\"l1\": -1}}", "\"l1l2\"", "\"nonneg\"", "\"l1_l2\"", "{\"module\": \"keras\", \"class_name\": \"DTypePolicy\", \"config\": {\"name\": \"float64\"}, \"registered_name\": null}",
         "true", "false", "null", "0", "0.5", "1", "1e-320", "65537", "\"\"", "\"\\ud800\"",
+        "\"he_normal\"", "\"orthogonal\"", "\"identity\"", "\"fan_out\"", "\"normal\"", "\"uniform\"", "-0.05", "1e39",
+        "{\"class_name\": \"VarianceScaling\", \"config\": {\"scale\": 0}}", "{\"class_name\": \"Identity\", \"config\": {\"gain\": 2}}",
+        "{\"class_name\": \"RandomUniform\", \"config\": {\"minval\": 1, \"maxval\": -1}}",
     ];
 
     /// <summary>The mission config with a regularizer and a constraint in slots of every layer kind, as Keras 3 writes them.</summary>
@@ -53,6 +56,28 @@ public sealed class KerasConfigHostileTests
         Config(5)["bias_regularizer"] = Keras("regularizers", "L1", """{"l1": 0.05}""");
         Config(5)["activity_regularizer"] = Keras("regularizers", "L2", """{"l2": 0.001}""");
         Config(1)["activity_regularizer"] = Keras("regularizers", "L1", """{"l1": 0.002}""");
+        return root.ToJsonString();
+    }
+
+    /// <summary>The mission config with an initializer of each kind of config in slots of every layer kind, as Keras 3 writes them.</summary>
+    private static string Initialized(string json)
+    {
+        System.Text.Json.Nodes.JsonNode root = System.Text.Json.Nodes.JsonNode.Parse(json)!;
+        System.Text.Json.Nodes.JsonNode Config(int k) => root["config"]!["layers"]![k]!["config"]!;
+        static System.Text.Json.Nodes.JsonNode Keras(string className, string config)
+            => System.Text.Json.Nodes.JsonNode.Parse($$"""{"module": "keras.initializers", "class_name": "{{className}}", "config": {{config}}, "registered_name": null}""")!;
+        foreach (string side in new[] { "layer", "backward_layer" })
+        {
+            System.Text.Json.Nodes.JsonNode wrapped = Config(1)[side]!["config"]!;
+            wrapped["kernel_initializer"] = Keras("VarianceScaling", """{"scale": 2.0, "mode": "fan_in", "distribution": "truncated_normal", "seed": null}""");
+            wrapped["recurrent_initializer"] = Keras("Orthogonal", """{"gain": 1.5, "seed": 3}""");
+            wrapped["bias_initializer"] = Keras("RandomUniform", """{"minval": -0.05, "maxval": 0.05, "seed": null}""");
+            wrapped["unit_forget_bias"] = false;
+        }
+        Config(2)["gamma_initializer"] = Keras("RandomNormal", """{"mean": 1.0, "stddev": 0.02, "seed": null}""");
+        Config(2)["beta_initializer"] = Keras("Constant", """{"value": 0.1}""");
+        Config(5)["kernel_initializer"] = Keras("IdentityInitializer", """{"gain": 1.0}""");
+        Config(5)["bias_initializer"] = Keras("TruncatedNormal", """{"mean": 0.0, "stddev": 0.05, "seed": null}""");
         return root.ToJsonString();
     }
 
@@ -80,7 +105,7 @@ public sealed class KerasConfigHostileTests
     {
         string[] valid = [Small(KerasFixtures.MissionKeras3), Small(KerasFixtures.MissionKeras2), Small(KerasFixtures.MaskedLstmKeras3), Small(KerasFixtures.MaskedLstmKeras2),
             KerasFunctionalConfigTests.Keras3Functional(Small(KerasFixtures.MissionKeras3)), KerasFunctionalConfigTests.TfKeras2Functional(Small(KerasFixtures.MissionKeras2)),
-            Regularized(Small(KerasFixtures.MissionKeras3))];
+            Regularized(Small(KerasFixtures.MissionKeras3)), Initialized(Small(KerasFixtures.MissionKeras3))];
         foreach (string json in valid) Assert.That(KerasConfig.ToSpec(json).Build<float>().ParameterCount, Is.LessThan(2000), "the fuzz starts from small valid configs");
         var random = new Random(811);
         int read = 0, rejected = 0, built = 0;

@@ -44,6 +44,9 @@ public sealed partial class Bidirectional<T> : Layer<T> where T : unmanaged, IFl
             // Keras builds the backward layer from the forward one's config: the same regularizers on both directions.
             KernelRegularizer = layer.KernelRegularizer, RecurrentRegularizer = layer.RecurrentRegularizer, BiasRegularizer = layer.BiasRegularizer,
             KernelConstraint = layer.KernelConstraint, RecurrentConstraint = layer.RecurrentConstraint, BiasConstraint = layer.BiasConstraint,
+            // ... and the same initializers (each direction draws its own values, forward first).
+            KernelInitializer = layer.KernelInitializer, RecurrentInitializer = layer.RecurrentInitializer, BiasInitializer = layer.BiasInitializer,
+            UnitForgetBias = layer.UnitForgetBias,
         };
         MergeMode = mergeMode;
         ParallelDirections = parallelDirections;

@@ -35,16 +35,27 @@ public sealed partial class Dense<T> : Layer<T> where T : unmanaged, IFloatingPo
     public WeightConstraint? KernelConstraint { get; init; }
     /// <summary>Keras' bias_constraint on bias; null (default) for none.</summary>
     public WeightConstraint? BiasConstraint { get; init; }
+    /// <summary>Keras' kernel_initializer (Keras' kernel (F, units): fan_in F, fan_out units); null (default) for glorot_uniform.</summary>
+    public WeightInitializer? KernelInitializer { get; init; }
+    /// <summary>Keras' bias_initializer (1-D: not Orthogonal or Identity); null (default) for zeros.</summary>
+    public WeightInitializer? BiasInitializer { get => biasInitializer; init => biasInitializer = WeightInitializer.ForVector(value, nameof(BiasInitializer)); }
+    private readonly WeightInitializer? biasInitializer;
 
     protected override LayerShape BuildCore(LayerShape input, Random random)
     {
         parameters.Clear();
         weight = new Parameter<T>("weight", Units, input.Features) { Regularizer = KernelRegularizer };
         weight.Constraint = Constrain(KernelConstraint, weight);
-        Initializers.GlorotUniform<T>(weight.Value, input.Features, Units, random);
+        (KernelInitializer ?? WeightInitializer.GlorotUniform()).FillKernel<T>(weight.Value, input.Features, Units, random);
         parameters.Add(weight);
         bias = null;
-        if (UseBias) { bias = new Parameter<T>("bias", Units) { Regularizer = BiasRegularizer }; bias.Constraint = Constrain(BiasConstraint, bias); parameters.Add(bias); }
+        if (UseBias)
+        {
+            bias = new Parameter<T>("bias", Units) { Regularizer = BiasRegularizer };
+            bias.Constraint = Constrain(BiasConstraint, bias);
+            (BiasInitializer ?? WeightInitializer.Zeros()).FillVector<T>(bias.Value, random);
+            parameters.Add(bias);
+        }
         return input with { Features = Units };
     }
 

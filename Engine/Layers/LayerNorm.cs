@@ -45,13 +45,31 @@ public sealed partial class LayerNorm<T> : Layer<T> where T : unmanaged, IFloati
     public WeightConstraint? GammaConstraint { get; init; }
     /// <summary>Keras' beta_constraint on β; null (default) for none.</summary>
     public WeightConstraint? BetaConstraint { get; init; }
+    /// <summary>Keras' gamma_initializer for γ (drawn first, as Keras builds it); null (default) for ones.</summary>
+    public WeightInitializer? GammaInitializer { get => gammaInitializer; init => gammaInitializer = WeightInitializer.ForVector(value, nameof(GammaInitializer)); }
+    private readonly WeightInitializer? gammaInitializer;
+    /// <summary>Keras' beta_initializer for β; null (default) for zeros.</summary>
+    public WeightInitializer? BetaInitializer { get => betaInitializer; init => betaInitializer = WeightInitializer.ForVector(value, nameof(BetaInitializer)); }
+    private readonly WeightInitializer? betaInitializer;
 
     protected override LayerShape BuildCore(LayerShape input, Random random)
     {
         parameters.Clear();
         gamma = beta = null;
-        if (Scale) { gamma = new Parameter<T>("weight", input.Features) { Regularizer = GammaRegularizer }; gamma.Constraint = Constrain(GammaConstraint, gamma); gamma.Value.AsSpan().Fill(T.One); parameters.Add(gamma); }
-        if (Center) { beta = new Parameter<T>("bias", input.Features) { Regularizer = BetaRegularizer }; beta.Constraint = Constrain(BetaConstraint, beta); parameters.Add(beta); }
+        if (Scale)
+        {
+            gamma = new Parameter<T>("weight", input.Features) { Regularizer = GammaRegularizer };
+            gamma.Constraint = Constrain(GammaConstraint, gamma);
+            (GammaInitializer ?? WeightInitializer.Ones()).FillVector<T>(gamma.Value, random);
+            parameters.Add(gamma);
+        }
+        if (Center)
+        {
+            beta = new Parameter<T>("bias", input.Features) { Regularizer = BetaRegularizer };
+            beta.Constraint = Constrain(BetaConstraint, beta);
+            (BetaInitializer ?? WeightInitializer.Zeros()).FillVector<T>(beta.Value, random);
+            parameters.Add(beta);
+        }
         return input;
     }
 

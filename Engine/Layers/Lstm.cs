@@ -57,6 +57,18 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
     public WeightConstraint? RecurrentConstraint { get; init; }
     /// <summary>Keras' bias_constraint on bias; null (default) for none.</summary>
     public WeightConstraint? BiasConstraint { get; init; }
+    /// <summary>Keras' kernel_initializer for weight_ih (Keras' kernel (F, 4H): fan_in F, fan_out 4H); null (default) for glorot_uniform.</summary>
+    public WeightInitializer? KernelInitializer { get; init; }
+    /// <summary>Keras' recurrent_initializer for weight_hh (Keras' recurrent_kernel (H, 4H)); null (default) for orthogonal.</summary>
+    public WeightInitializer? RecurrentInitializer { get; init; }
+    /// <summary>Keras' bias_initializer; null (default) for zeros. With <see cref="UnitForgetBias"/>, Keras' LSTMCell.build
+    /// draws it for the input gate's H values, sets the forget gate's to 1, then draws it for the last 2H (two draws of
+    /// shapes (H,) and (2H,), so a VarianceScaling sees fans H and 2H); without, one draw of shape (4H,). 1-D: not
+    /// Orthogonal or Identity (Keras raises).</summary>
+    public WeightInitializer? BiasInitializer { get => biasInitializer; init => biasInitializer = WeightInitializer.ForVector(value, nameof(BiasInitializer)); }
+    private readonly WeightInitializer? biasInitializer;
+    /// <summary>Keras' unit_forget_bias: the forget gate's bias starts at 1 (default true).</summary>
+    public bool UnitForgetBias { get; init; } = true;
 
     /// <summary>
     /// Input dropout masks per sample: 4 (one per gate) when recurrent dropout is on, else 1 shared by all gates, as
@@ -108,10 +120,17 @@ public sealed partial class Lstm<T> : Layer<T> where T : unmanaged, IFloatingPoi
         weightIh.Constraint = Constrain(KernelConstraint, weightIh);
         weightHh.Constraint = Constrain(RecurrentConstraint, weightHh);
         bias.Constraint = Constrain(BiasConstraint, bias);
-        // Keras: kernel (F, 4H) glorot_uniform; recurrent_kernel (H, 4H) orthogonal; bias zeros with the forget slice at 1.
-        Initializers.GlorotUniform<T>(weightIh.Value, f, g, random);
-        Initializers.OrthogonalTransposed<T>(weightHh.Value, h, g, random);
-        bias.Value.AsSpan(h, h).Fill(T.One);
+        // Keras' defaults: kernel (F, 4H) glorot_uniform; recurrent_kernel (H, 4H) orthogonal; bias zeros with the forget slice at 1.
+        (KernelInitializer ?? WeightInitializer.GlorotUniform()).FillKernel<T>(weightIh.Value, f, g, random);
+        (RecurrentInitializer ?? WeightInitializer.Orthogonal()).FillKernel<T>(weightHh.Value, h, g, random);
+        WeightInitializer biasFill = BiasInitializer ?? WeightInitializer.Zeros();
+        if (UnitForgetBias)
+        {
+            biasFill.FillVector<T>(bias.Value.AsSpan(0, h), random);
+            bias.Value.AsSpan(h, h).Fill(T.One);
+            biasFill.FillVector<T>(bias.Value.AsSpan(2 * h, 2 * h), random);
+        }
+        else biasFill.FillVector<T>(bias.Value, random);
 
         gateNorm = inputNorm = hiddenGateNorm = cellNorm = outputNorm = null;
         switch (CellNormalization.Gates)

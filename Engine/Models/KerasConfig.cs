@@ -519,11 +519,7 @@ public static partial class KerasConfig
                 throw Fail(c.At("recurrent_activation"), "'hard_sigmoid' not supported (Keras 2's old default; NumLstm's gates use the logistic sigmoid, Keras 3's default).");
             if (recurrent != "sigmoid") throw Fail(c.At("recurrent_activation"), $"'{Echo.Name(recurrent)}' not supported (NumLstm's gates use sigmoid).");
             if (!OptionalBool(c, "use_bias", true)) throw Fail(c.At("use_bias"), "false not supported (NumLstm's LSTM always has a bias).");
-            if (!OptionalBool(c, "unit_forget_bias", true))
-                throw Fail(c.At("unit_forget_bias"), "false not supported (NumLstm initializes the forget-gate bias to 1, as Keras' default).");
-            CheckInitializer(c, "kernel_initializer", Initializer.GlorotUniform, "the LSTM kernel");
-            CheckInitializer(c, "recurrent_initializer", Initializer.Orthogonal, "the LSTM recurrent kernel");
-            CheckInitializer(c, "bias_initializer", Initializer.Zeros, "the LSTM bias");
+            bool unitForgetBias = OptionalBool(c, "unit_forget_bias", true);
             double dropout = Rate(c, "dropout"), recurrentDropout = Rate(c, "recurrent_dropout");
             bool returnSequences = OptionalBool(c, "return_sequences", false);
             if (OptionalBool(c, "return_state", false)) throw Fail(c.At("return_state"), "true not supported (a NumLstm layer returns its output only).");
@@ -550,6 +546,9 @@ public static partial class KerasConfig
                 KernelConstraint = ReadConstraint(c, "kernel_constraint", 2), RecurrentConstraint = ReadConstraint(c, "recurrent_constraint", 2),
                 BiasConstraint = ReadConstraint(c, "bias_constraint", 1),
                 ActivityRegularizer = ReadRegularizer(c, "activity_regularizer"),
+                KernelInitializer = ReadInitializer(c, "kernel_initializer", 2, WeightInitializer.GlorotUniform()),
+                RecurrentInitializer = ReadInitializer(c, "recurrent_initializer", 2, WeightInitializer.Orthogonal()),
+                BiasInitializer = ReadInitializer(c, "bias_initializer", 1, WeightInitializer.Zeros()), UnitForgetBias = unitForgetBias,
             };
         }
 
@@ -654,10 +653,10 @@ public static partial class KerasConfig
                 throw Fail(c.At("epsilon"), $"{epsilon.ToString("R", CultureInfo.InvariantCulture)} not supported (it must be finite and > 0, also in float).");
             bool center = OptionalBool(c, "center", true), scale = OptionalBool(c, "scale", true);
             if (OptionalBool(c, "rms_scaling", false)) throw Fail(c.At("rms_scaling"), "true not supported (NumLstm's LayerNorm subtracts the mean).");
-            CheckInitializer(c, "gamma_initializer", Initializer.Ones, "LayerNorm's gamma");
-            CheckInitializer(c, "beta_initializer", Initializer.Zeros, "LayerNorm's beta");
             return LayerSpec.LayerNorm(epsilon, center, scale) with
             {
+                GammaInitializer = ReadInitializer(c, "gamma_initializer", 1, WeightInitializer.Ones()),
+                BetaInitializer = ReadInitializer(c, "beta_initializer", 1, WeightInitializer.Zeros()),
                 Name = name, GammaRegularizer = ReadRegularizer(c, "gamma_regularizer"), BetaRegularizer = ReadRegularizer(c, "beta_regularizer"),
                 GammaConstraint = ReadConstraint(c, "gamma_constraint", 1), BetaConstraint = ReadConstraint(c, "beta_constraint", 1),
                 ActivityRegularizer = ReadRegularizer(c, "activity_regularizer"),
@@ -683,8 +682,8 @@ public static partial class KerasConfig
                 _ => throw Fail(c.At("activation"), $"'{Echo.Name(activationName)}' not supported (NumLstm's Dense applies linear, relu, tanh, sigmoid or softmax)."),
             };
             bool useBias = OptionalBool(c, "use_bias", true);
-            CheckInitializer(c, "kernel_initializer", Initializer.GlorotUniform, "the Dense kernel");
-            CheckInitializer(c, "bias_initializer", Initializer.Zeros, "the Dense bias");
+            WeightInitializer? kernelInitializer = ReadInitializer(c, "kernel_initializer", 2, WeightInitializer.GlorotUniform());
+            WeightInitializer? biasInitializer = ReadInitializer(c, "bias_initializer", 1, WeightInitializer.Zeros());
             foreach (string key in new[] { "lora_rank", "lora_alpha" })
                 if (c.Get(key) is { ValueKind: not JsonValueKind.Null } lora)
                     throw Fail(c.At(key), $"{Describe(lora)} not supported (NumLstm's Dense has no LoRA factors).");
@@ -695,6 +694,7 @@ public static partial class KerasConfig
                 Name = name, KernelRegularizer = ReadRegularizer(c, "kernel_regularizer"), BiasRegularizer = ReadRegularizer(c, "bias_regularizer"),
                 KernelConstraint = ReadConstraint(c, "kernel_constraint", 2), BiasConstraint = ReadConstraint(c, "bias_constraint", 1),
                 ActivityRegularizer = ReadRegularizer(c, "activity_regularizer"),
+                KernelInitializer = kernelInitializer, BiasInitializer = biasInitializer,
             };
         }
 
@@ -743,66 +743,116 @@ public static partial class KerasConfig
 
         // -------------------------------------------------------------------------------------------- option checks
 
-        private enum Initializer { GlorotUniform, Orthogonal, Zeros, Ones }
-
-        /// <summary>Accepts the initializer NumLstm uses for this weight, as tf.keras 2 ({class_name, config}), Keras 3
-        /// ({module, class_name, config, registered_name}) or a name string writes it; seeds are ignored.</summary>
-        private void CheckInitializer(Obj c, string key, Initializer expected, string what)
+        /// <summary>
+        /// A weight initializer (keras/src/initializers/): absent for the layer's default, <paramref name="keras"/>; Keras
+        /// 3's serialized object (module keras.initializers, shared_object_id allowed) or tf.keras 2's of a built-in class,
+        /// a config value left out taking the class's default; or a name initializers.get takes (the class names, their
+        /// snake_case, and the aliases uniform, normal, one, zero, orthogonal). Seeds are checked and not carried (NumLstm's
+        /// model seed drives every draw; Keras' generator cannot be matched bit for bit anyway). Refused as Keras raises:
+        /// scale ≤ 0, an unknown mode or distribution, Orthogonal or Identity on a 1-D weight (<paramref name="rank"/> 1);
+        /// refused because Keras' backends disagree on it: stddev &lt; 0, minval &gt; maxval. Null in the spec (the layer's
+        /// default) when it is the default's distribution: tf.keras 2.0–2.2 wrote glorot_uniform as VarianceScaling(1, fan_avg, uniform).
+        /// </summary>
+        private WeightInitializer? ReadInitializer(Obj c, string key, int rank, WeightInitializer keras)
         {
-            if (c.Get(key) is not { } value) return;
+            if (c.Get(key) is not { } value) return null;
             string path = c.At(key);
-            string keras = expected switch
-            {
-                Initializer.GlorotUniform => "glorot_uniform",
-                Initializer.Orthogonal => "orthogonal with gain 1",
-                Initializer.Zeros => "zeros",
-                _ => "ones",
-            };
-            FormatException Refused(string found) => Fail(path, $"{found} not supported (NumLstm initializes {what} with {keras}, Keras' default).");
+            WeightInitializer initializer;
             if (value.ValueKind == JsonValueKind.String)
             {
                 string text = String(value, path);
-                bool ok = expected switch
-                {
-                    Initializer.GlorotUniform => text is "glorot_uniform" or "GlorotUniform",
-                    Initializer.Orthogonal => text is "orthogonal" or "Orthogonal" or "OrthogonalInitializer",
-                    Initializer.Zeros => text is "zeros" or "Zeros",
-                    _ => text is "ones" or "Ones",
-                };
-                if (!ok) throw Refused($"'{Echo.Name(text)}'");
-                return;
+                InitializerKind kind = InitializerNames.TryGetValue(text, out InitializerKind k) ? k
+                    : throw Fail(path, $"'{Echo.Name(text)}' not supported (NumLstm reads Keras' built-in initializers: {KnownInitializers}).");
+                initializer = new WeightInitializer(kind);
             }
-            if (value.ValueKind != JsonValueKind.Object) throw Refused(Describe(value));
-            (Obj wrapper, string className, Obj config) = BuiltInObject(value, path);
-            switch (expected, className)
+            else
             {
-                case (Initializer.GlorotUniform, "GlorotUniform"):
-                    config.OnlyKnown(["seed"]);
-                    CheckSeed(config);
-                    return;
-                case (Initializer.GlorotUniform, "VarianceScaling"):
-                    // tf.keras 2.0–2.2 wrote glorot_uniform as VarianceScaling(scale=1, mode="fan_avg", distribution="uniform").
-                    config.OnlyKnown(["scale", "mode", "distribution", "seed"]);
-                    CheckSeed(config);
-                    if (config.Get("scale") is not { } scaleElement || Number(scaleElement, config.At("scale")) != 1.0
-                        || config.Get("mode") is not { } modeElement || String(modeElement, config.At("mode")) != "fan_avg"
-                        || config.Get("distribution") is not { } distribution || String(distribution, config.At("distribution")) != "uniform")
-                        throw Refused("a VarianceScaling other than glorot_uniform's (scale 1, fan_avg, uniform)");
-                    return;
-                case (Initializer.Orthogonal, "Orthogonal" or "OrthogonalInitializer"):
-                    config.OnlyKnown(["gain", "seed"]);
-                    CheckSeed(config);
-                    if (config.Get("gain") is { } gain && Number(gain, config.At("gain")) != 1.0)
-                        throw Fail(config.At("gain"), $"{Describe(gain)} not supported (NumLstm initializes {what} with {keras}, Keras' default).");
-                    return;
-                case (Initializer.Zeros, "Zeros"):
-                case (Initializer.Ones, "Ones"):
-                    config.OnlyKnown([]);
-                    return;
-                default:
-                    throw Fail(wrapper.At("class_name"), $"'{Echo.Name(className)}' not supported (NumLstm initializes {what} with {keras}, Keras' default).");
+                if (value.ValueKind != JsonValueKind.Object)
+                    throw Fail(path, $"{Describe(value)} not supported (a Keras initializer is an object or a name such as glorot_uniform).");
+                (Obj wrapper, string className, Obj config) = BuiltInObject(value, path);
+                if (!InitializerNames.TryGetValue(className, out InitializerKind kind))
+                    throw Fail(wrapper.At("class_name"), $"'{Echo.Name(className)}' not supported (NumLstm reads Keras' built-in initializers: {KnownInitializers}).");
+                double? Optional(string name)
+                    => config.Get(name) is { } element ? Number(element, config.At(name)) : null;   // Keras: a value left out is the class's default
+                config.OnlyKnown(kind switch
+                {
+                    InitializerKind.Zeros or InitializerKind.Ones => [],
+                    InitializerKind.Constant => ["value"],
+                    InitializerKind.Identity => ["gain"],
+                    InitializerKind.Orthogonal => ["gain", "seed"],
+                    InitializerKind.RandomNormal or InitializerKind.TruncatedNormal => ["mean", "stddev", "seed"],
+                    InitializerKind.RandomUniform => ["minval", "maxval", "seed"],
+                    InitializerKind.VarianceScaling => ["scale", "mode", "distribution", "seed"],
+                    _ => ["seed"],
+                });
+                CheckSeed(config);
+                FanMode? mode = null;
+                InitializerDistribution? distribution = null;
+                if (kind == InitializerKind.VarianceScaling)
+                {
+                    if (Optional("scale") is <= 0)
+                        throw Fail(config.At("scale"), $"{Describe(config.Required("scale"))} not supported: VarianceScaling's scale must be > 0 (Keras raises \"Argument `scale` must be positive float\").");
+                    if (config.Get("mode") is { } modeElement)
+                        mode = String(modeElement, config.At("mode")) switch
+                        {
+                            "fan_in" => FanMode.FanIn, "fan_out" => FanMode.FanOut, "fan_avg" => FanMode.FanAvg,
+                            _ => throw Fail(config.At("mode"), $"{Describe(modeElement)} not supported: Keras raises for a mode other than fan_in, fan_out and fan_avg."),
+                        };
+                    if (config.Get("distribution") is { } distributionElement)
+                        // Keras lowercases the distribution and reads "normal" as truncated_normal (Keras 2's name).
+                        distribution = String(distributionElement, config.At("distribution")).ToLowerInvariant() switch
+                        {
+                            "truncated_normal" or "normal" => InitializerDistribution.TruncatedNormal,
+                            "untruncated_normal" => InitializerDistribution.UntruncatedNormal,
+                            "uniform" => InitializerDistribution.Uniform,
+                            _ => throw Fail(config.At("distribution"), $"{Describe(distributionElement)} not supported: Keras raises for a distribution other than truncated_normal, untruncated_normal and uniform."),
+                        };
+                }
+                if (Optional("stddev") is < 0)
+                    throw Fail(config.At("stddev"), $"{Describe(config.Required("stddev"))} not supported: a stddev must be ≥ 0 (Keras does not check it, and its backends then draw differently).");
+                if ((Optional("minval") ?? -0.05) > (Optional("maxval") ?? 0.05))
+                    throw Fail(config.At(config.Get("minval") is null ? "maxval" : "minval"),
+                        "not supported: minval must be ≤ maxval (Keras does not check it, and its backends then draw differently).");
+                try
+                {
+                    initializer = new WeightInitializer(kind, Optional("mean"), Optional("stddev"), Optional("minval"), Optional("maxval"), Optional("value"),
+                        Optional("scale"), mode, distribution, Optional("gain"));
+                }
+                catch (ArgumentException e)
+                {
+                    throw Fail(e.ParamName is { } name && config.Get(name) is not null ? config.At(name) : wrapper.At("config"), $"not supported: {e.Message}");
+                }
             }
+            if (rank == 1 && initializer.NeedsMatrix)
+                throw Fail(path, $"{initializer} not supported on this 1-D weight (Keras raises: it needs a 2-D one).");
+            return initializer == keras || (initializer.VarianceArguments is { } v && v == keras.VarianceArguments) ? null : initializer;
         }
+
+        /// <summary>The names Keras 3's initializers.get and deserialize take, as a string or a class_name (ALL_OBJECTS_DICT:
+        /// the class names, Keras 3.0's OrthogonalInitializer and IdentityInitializer, their snake_case, and the aliases).</summary>
+        private static readonly Dictionary<string, InitializerKind> InitializerNames = new(StringComparer.Ordinal)
+        {
+            ["GlorotUniform"] = InitializerKind.GlorotUniform, ["glorot_uniform"] = InitializerKind.GlorotUniform,
+            ["GlorotNormal"] = InitializerKind.GlorotNormal, ["glorot_normal"] = InitializerKind.GlorotNormal,
+            ["HeUniform"] = InitializerKind.HeUniform, ["he_uniform"] = InitializerKind.HeUniform,
+            ["HeNormal"] = InitializerKind.HeNormal, ["he_normal"] = InitializerKind.HeNormal,
+            ["LecunUniform"] = InitializerKind.LecunUniform, ["lecun_uniform"] = InitializerKind.LecunUniform,
+            ["LecunNormal"] = InitializerKind.LecunNormal, ["lecun_normal"] = InitializerKind.LecunNormal,
+            ["VarianceScaling"] = InitializerKind.VarianceScaling, ["variance_scaling"] = InitializerKind.VarianceScaling,
+            ["RandomNormal"] = InitializerKind.RandomNormal, ["random_normal"] = InitializerKind.RandomNormal, ["normal"] = InitializerKind.RandomNormal,
+            ["RandomUniform"] = InitializerKind.RandomUniform, ["random_uniform"] = InitializerKind.RandomUniform, ["uniform"] = InitializerKind.RandomUniform,
+            ["TruncatedNormal"] = InitializerKind.TruncatedNormal, ["truncated_normal"] = InitializerKind.TruncatedNormal,
+            ["Zeros"] = InitializerKind.Zeros, ["zeros"] = InitializerKind.Zeros, ["zero"] = InitializerKind.Zeros,
+            ["Ones"] = InitializerKind.Ones, ["ones"] = InitializerKind.Ones, ["one"] = InitializerKind.Ones,
+            ["Constant"] = InitializerKind.Constant, ["constant"] = InitializerKind.Constant,
+            ["Orthogonal"] = InitializerKind.Orthogonal, ["OrthogonalInitializer"] = InitializerKind.Orthogonal,
+            ["orthogonal"] = InitializerKind.Orthogonal, ["orthogonal_initializer"] = InitializerKind.Orthogonal,
+            ["Identity"] = InitializerKind.Identity, ["IdentityInitializer"] = InitializerKind.Identity,
+            ["identity"] = InitializerKind.Identity, ["identity_initializer"] = InitializerKind.Identity,
+        };
+
+        private const string KnownInitializers = "GlorotUniform, GlorotNormal, HeUniform, HeNormal, LecunUniform, LecunNormal, VarianceScaling, "
+            + "RandomNormal, RandomUniform, TruncatedNormal, Zeros, Ones, Constant, Orthogonal, Identity";
 
         private static readonly JsonElement EmptyObject = JsonDocument.Parse("{}").RootElement.Clone();
 

@@ -8,7 +8,7 @@ namespace NumLstm.Models;
 /// <summary>
 /// Writes a spec as Keras 3 serializes a Sequential model (<c>serialize_keras_object(model)</c>, the
 /// <c>config.json</c> of a <c>.keras</c> archive and <c>model.to_json()</c>): every field Keras 3.4 and later write, in
-/// their order, with Keras' defaults for what NumLstm does not have (initializers, regularizers, constraints), an
+/// their order, with Keras' defaults for what a spec leaves out (initializers, regularizers, constraints), an
 /// InputLayer first, and each layer's <c>build_config</c> (its input shape), so that <c>keras.models.load_model</c>
 /// builds the model and can load its weights. The reader (<see cref="KerasConfig"/>) reads it back to the same spec.
 /// </summary>
@@ -91,8 +91,8 @@ internal static class KerasConfigWriter
                     config["center"] = layer.Center;
                     config["scale"] = layer.Scale;
                     config["rms_scaling"] = false;
-                    config["beta_initializer"] = Initializer("Zeros", new JsonObject());
-                    config["gamma_initializer"] = Initializer("Ones", new JsonObject());
+                    config["beta_initializer"] = Initializer(layer.BetaInitializer ?? WeightInitializer.Zeros());
+                    config["gamma_initializer"] = Initializer(layer.GammaInitializer ?? WeightInitializer.Ones());
                     config["beta_regularizer"] = Regularizer(layer.BetaRegularizer); config["gamma_regularizer"] = Regularizer(layer.GammaRegularizer);
                     config["beta_constraint"] = Constraint(layer.BetaConstraint, 1); config["gamma_constraint"] = Constraint(layer.GammaConstraint, 1);
                     break;
@@ -106,8 +106,8 @@ internal static class KerasConfigWriter
                         _ => throw new ArgumentException($"Layer '{name}': activation {layer.Activation} has no Keras name.", nameof(spec)),
                     };
                     config["use_bias"] = layer.UseBias;
-                    config["kernel_initializer"] = Initializer("GlorotUniform", new JsonObject { ["seed"] = null });
-                    config["bias_initializer"] = Initializer("Zeros", new JsonObject());
+                    config["kernel_initializer"] = Initializer(layer.KernelInitializer ?? WeightInitializer.GlorotUniform());
+                    config["bias_initializer"] = Initializer(layer.BiasInitializer ?? WeightInitializer.Zeros());
                     config["kernel_regularizer"] = Regularizer(layer.KernelRegularizer); config["bias_regularizer"] = Regularizer(layer.BiasRegularizer);
                     config["kernel_constraint"] = Constraint(layer.KernelConstraint, 2); config["bias_constraint"] = Constraint(layer.BiasConstraint, 1);
                     features = layer.Units;
@@ -187,10 +187,41 @@ internal static class KerasConfigWriter
         ["module"] = "keras", ["class_name"] = "DTypePolicy", ["config"] = new JsonObject { ["name"] = dtype }, ["registered_name"] = null,
     };
 
-    private static JsonObject Initializer(string className, JsonObject config) => new()
+    /// <summary>An initializer as Keras 3 serializes it: keras.initializers, its class and get_config in the order Keras
+    /// 3 writes it (the values, then "seed": null for the random ones). Orthogonal and Identity under Keras 3.0's class
+    /// names, OrthogonalInitializer and IdentityInitializer, which later versions still read; Identity with its gain
+    /// (Keras' Identity.get_config writes {}, losing a gain other than 1; its from_config takes it).</summary>
+    private static JsonObject Initializer(WeightInitializer initializer)
     {
-        ["module"] = "keras.initializers", ["class_name"] = className, ["config"] = config, ["registered_name"] = null,
-    };
+        JsonObject config = initializer.Kind switch
+        {
+            InitializerKind.Zeros or InitializerKind.Ones => new JsonObject(),
+            InitializerKind.Constant => new JsonObject { ["value"] = PythonFloat(initializer.Value!.Value) },
+            InitializerKind.Identity => new JsonObject { ["gain"] = PythonFloat(initializer.Gain!.Value) },
+            InitializerKind.Orthogonal => new JsonObject { ["gain"] = PythonFloat(initializer.Gain!.Value), ["seed"] = null },
+            InitializerKind.RandomNormal or InitializerKind.TruncatedNormal => new JsonObject
+            {
+                ["mean"] = PythonFloat(initializer.Mean!.Value), ["stddev"] = PythonFloat(initializer.Stddev!.Value), ["seed"] = null,
+            },
+            InitializerKind.RandomUniform => new JsonObject
+            {
+                ["minval"] = PythonFloat(initializer.MinValue!.Value), ["maxval"] = PythonFloat(initializer.MaxValue!.Value), ["seed"] = null,
+            },
+            InitializerKind.VarianceScaling => new JsonObject
+            {
+                ["scale"] = PythonFloat(initializer.Scale!.Value), ["mode"] = WeightInitializer.Snake(initializer.Mode!.Value),
+                ["distribution"] = WeightInitializer.Snake(initializer.Distribution!.Value), ["seed"] = null,
+            },
+            _ => new JsonObject { ["seed"] = null },   // the VarianceScaling presets
+        };
+        string className = initializer.Kind switch
+        {
+            InitializerKind.Orthogonal => "OrthogonalInitializer",
+            InitializerKind.Identity => "IdentityInitializer",
+            _ => initializer.Kind.ToString(),
+        };
+        return new JsonObject { ["module"] = "keras.initializers", ["class_name"] = className, ["config"] = config, ["registered_name"] = null };
+    }
 
     private static JsonObject Serialized(string module, string className, JsonObject config, JsonNode inputShape) => new()
     {
@@ -252,10 +283,10 @@ internal static class KerasConfigWriter
         config["activation"] = "tanh";
         config["recurrent_activation"] = "sigmoid";
         config["use_bias"] = true;
-        config["kernel_initializer"] = Initializer("GlorotUniform", new JsonObject { ["seed"] = null });
-        config["recurrent_initializer"] = Initializer("OrthogonalInitializer", new JsonObject { ["gain"] = PythonFloat(1.0), ["seed"] = null });
-        config["bias_initializer"] = Initializer("Zeros", new JsonObject());
-        config["unit_forget_bias"] = true;
+        config["kernel_initializer"] = Initializer(layer.KernelInitializer ?? WeightInitializer.GlorotUniform());
+        config["recurrent_initializer"] = Initializer(layer.RecurrentInitializer ?? WeightInitializer.Orthogonal());
+        config["bias_initializer"] = Initializer(layer.BiasInitializer ?? WeightInitializer.Zeros());
+        config["unit_forget_bias"] = layer.UnitForgetBias;
         config["kernel_regularizer"] = Regularizer(layer.KernelRegularizer);
         config["recurrent_regularizer"] = Regularizer(layer.RecurrentRegularizer);
         config["bias_regularizer"] = Regularizer(layer.BiasRegularizer);

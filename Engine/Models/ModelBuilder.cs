@@ -30,50 +30,60 @@ public sealed class ModelBuilder
     /// <summary>An LSTM layer (Keras' LSTM; zeroOutputForMask is its zero_output_for_mask: a masked step outputs zeros
     /// instead of repeating the previous output, default false as in Keras). The regularizers are Keras' kernel_,
     /// recurrent_ and bias_regularizer (<see cref="WeightRegularizer"/>: <c>WeightRegularizer.L2(1e-4)</c>), the
-    /// constraints its kernel_, recurrent_ and bias_constraint (<see cref="WeightConstraint"/>: <c>WeightConstraint.MaxNorm(3)</c>).</summary>
+    /// constraints its kernel_, recurrent_ and bias_constraint (<see cref="WeightConstraint"/>: <c>WeightConstraint.MaxNorm(3)</c>),
+    /// the initializers its kernel_, recurrent_ and bias_initializer (<see cref="WeightInitializer"/>:
+    /// <c>WeightInitializer.HeNormal()</c>; null for Keras' defaults) and unitForgetBias its unit_forget_bias.</summary>
     public ModelBuilder Lstm(int units, bool returnSequences = false, double dropout = 0, double recurrentDropout = 0,
         CellNormalization? cellNormalization = null, bool goBackwards = false, string? name = null, bool zeroOutputForMask = false,
         WeightRegularizer? kernelRegularizer = null, WeightRegularizer? recurrentRegularizer = null, WeightRegularizer? biasRegularizer = null,
         WeightConstraint? kernelConstraint = null, WeightConstraint? recurrentConstraint = null, WeightConstraint? biasConstraint = null,
-        WeightRegularizer? activityRegularizer = null)
+        WeightRegularizer? activityRegularizer = null,
+        WeightInitializer? kernelInitializer = null, WeightInitializer? recurrentInitializer = null, WeightInitializer? biasInitializer = null,
+        bool unitForgetBias = true)
         => Add(LayerSpec.Lstm(units, returnSequences, dropout, recurrentDropout, cellNormalization, goBackwards) with
         {
             ActivityRegularizer = activityRegularizer,
+            KernelInitializer = kernelInitializer, RecurrentInitializer = recurrentInitializer, BiasInitializer = biasInitializer, UnitForgetBias = unitForgetBias,
             Name = name, ZeroOutputForMask = zeroOutputForMask,
             KernelRegularizer = kernelRegularizer, RecurrentRegularizer = recurrentRegularizer, BiasRegularizer = biasRegularizer,
             KernelConstraint = kernelConstraint, RecurrentConstraint = recurrentConstraint, BiasConstraint = biasConstraint,
         });
 
-    /// <summary>Keras' Bidirectional(LSTM(...)); the regularizers and constraints apply to both directions, as Keras copies the layer's config.</summary>
+    /// <summary>Keras' Bidirectional(LSTM(...)); the regularizers, constraints and initializers apply to both directions, as Keras copies the layer's config.</summary>
     public ModelBuilder Bidirectional(int units, bool returnSequences = false, double dropout = 0, double recurrentDropout = 0,
         CellNormalization? cellNormalization = null, MergeMode merge = MergeMode.Concat, string? name = null,
         WeightRegularizer? kernelRegularizer = null, WeightRegularizer? recurrentRegularizer = null, WeightRegularizer? biasRegularizer = null,
         WeightConstraint? kernelConstraint = null, WeightConstraint? recurrentConstraint = null, WeightConstraint? biasConstraint = null,
-        WeightRegularizer? activityRegularizer = null)
+        WeightRegularizer? activityRegularizer = null,
+        WeightInitializer? kernelInitializer = null, WeightInitializer? recurrentInitializer = null, WeightInitializer? biasInitializer = null,
+        bool unitForgetBias = true)
         => Add(LayerSpec.Bidirectional(LayerSpec.Lstm(units, returnSequences, dropout, recurrentDropout, cellNormalization), merge) with
         {
             ActivityRegularizer = activityRegularizer,
+            KernelInitializer = kernelInitializer, RecurrentInitializer = recurrentInitializer, BiasInitializer = biasInitializer, UnitForgetBias = unitForgetBias,
             Name = name, KernelRegularizer = kernelRegularizer, RecurrentRegularizer = recurrentRegularizer, BiasRegularizer = biasRegularizer,
             KernelConstraint = kernelConstraint, RecurrentConstraint = recurrentConstraint, BiasConstraint = biasConstraint,
         });
 
-    /// <summary>Keras' LayerNormalization; the regularizers and constraints are its gamma_ and beta_regularizer and _constraint.</summary>
+    /// <summary>Keras' LayerNormalization; the regularizers, constraints and initializers are its gamma_ and beta_regularizer, _constraint and _initializer.</summary>
     public ModelBuilder LayerNorm(double epsilon = LayerNorm<float>.KerasEpsilon, bool center = true, bool scale = true, string? name = null,
         WeightRegularizer? gammaRegularizer = null, WeightRegularizer? betaRegularizer = null,
-        WeightConstraint? gammaConstraint = null, WeightConstraint? betaConstraint = null, WeightRegularizer? activityRegularizer = null)
+        WeightConstraint? gammaConstraint = null, WeightConstraint? betaConstraint = null, WeightRegularizer? activityRegularizer = null,
+        WeightInitializer? gammaInitializer = null, WeightInitializer? betaInitializer = null)
         => Add(LayerSpec.LayerNorm(epsilon, center, scale) with
         {
-            ActivityRegularizer = activityRegularizer,
+            ActivityRegularizer = activityRegularizer, GammaInitializer = gammaInitializer, BetaInitializer = betaInitializer,
             Name = name, GammaRegularizer = gammaRegularizer, BetaRegularizer = betaRegularizer, GammaConstraint = gammaConstraint, BetaConstraint = betaConstraint,
         });
 
-    /// <summary>Keras' Dense; the regularizers and constraints are its kernel_ and bias_regularizer and _constraint.</summary>
+    /// <summary>Keras' Dense; the regularizers, constraints and initializers are its kernel_ and bias_regularizer, _constraint and _initializer.</summary>
     public ModelBuilder Dense(int units, Activation activation = Activation.Linear, bool useBias = true, string? name = null,
         WeightRegularizer? kernelRegularizer = null, WeightRegularizer? biasRegularizer = null,
-        WeightConstraint? kernelConstraint = null, WeightConstraint? biasConstraint = null, WeightRegularizer? activityRegularizer = null)
+        WeightConstraint? kernelConstraint = null, WeightConstraint? biasConstraint = null, WeightRegularizer? activityRegularizer = null,
+        WeightInitializer? kernelInitializer = null, WeightInitializer? biasInitializer = null)
         => Add(LayerSpec.Dense(units, activation, useBias) with
         {
-            ActivityRegularizer = activityRegularizer,
+            ActivityRegularizer = activityRegularizer, KernelInitializer = kernelInitializer, BiasInitializer = biasInitializer,
             Name = name, KernelRegularizer = kernelRegularizer, BiasRegularizer = biasRegularizer, KernelConstraint = kernelConstraint, BiasConstraint = biasConstraint,
         });
 

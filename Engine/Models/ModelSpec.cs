@@ -71,6 +71,29 @@ public sealed record LayerSpec
     /// <summary>Keras' beta_constraint of a layer_norm.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public WeightConstraint? BetaConstraint { get; init; }
+    /// <summary>Keras' kernel_initializer of an lstm, bidirectional (both directions) or dense layer; null (default, and
+    /// left out of the JSON) for Keras' glorot_uniform.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public WeightInitializer? KernelInitializer { get; init; }
+    /// <summary>Keras' recurrent_initializer of an lstm or bidirectional layer; null (default) for orthogonal.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public WeightInitializer? RecurrentInitializer { get; init; }
+    /// <summary>Keras' bias_initializer of an lstm, bidirectional or dense layer; null (default) for zeros.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public WeightInitializer? BiasInitializer { get; init; }
+    /// <summary>Keras' gamma_initializer of a layer_norm; null (default) for ones.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public WeightInitializer? GammaInitializer { get; init; }
+    /// <summary>Keras' beta_initializer of a layer_norm; null (default) for zeros.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public WeightInitializer? BetaInitializer { get; init; }
+    /// <summary>Keras' unit_forget_bias of an lstm or bidirectional layer (default true: the forget gate's bias starts at 1).</summary>
+    [JsonIgnore]
+    public bool UnitForgetBias { get; init; } = true;
+
+    // unit_forget_bias in the JSON: written only when false (its default, true, is left out as every other default).
+    [JsonInclude, JsonPropertyName("unit_forget_bias"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    private bool? UnitForgetBiasField { get => UnitForgetBias ? null : false; init => UnitForgetBias = value ?? true; }
 
     public CellNormalization CellNormalization => new(CellGates, CellState, CellHidden, CellEpsilon);
 
@@ -116,21 +139,23 @@ public sealed record LayerSpec
             KernelRegularizer = KernelRegularizer, RecurrentRegularizer = RecurrentRegularizer, BiasRegularizer = BiasRegularizer,
             KernelConstraint = KernelConstraint, RecurrentConstraint = RecurrentConstraint, BiasConstraint = BiasConstraint,
             ActivityRegularizer = ActivityRegularizer,
+            KernelInitializer = KernelInitializer, RecurrentInitializer = RecurrentInitializer, BiasInitializer = BiasInitializer, UnitForgetBias = UnitForgetBias,
         },
         "bidirectional" => new Bidirectional<T>(new Lstm<T>(Units, ReturnSequences, false, Dropout, RecurrentDropout, CellNormalization, name + "_forward")
         {
             KernelRegularizer = KernelRegularizer, RecurrentRegularizer = RecurrentRegularizer, BiasRegularizer = BiasRegularizer,
             KernelConstraint = KernelConstraint, RecurrentConstraint = RecurrentConstraint, BiasConstraint = BiasConstraint,
+            KernelInitializer = KernelInitializer, RecurrentInitializer = RecurrentInitializer, BiasInitializer = BiasInitializer, UnitForgetBias = UnitForgetBias,
         }, Merge, name: name) { ActivityRegularizer = ActivityRegularizer },
         "layer_norm" => new LayerNorm<T>(Epsilon, Center, Scale, name)
         {
             GammaRegularizer = GammaRegularizer, BetaRegularizer = BetaRegularizer, GammaConstraint = GammaConstraint, BetaConstraint = BetaConstraint,
-            ActivityRegularizer = ActivityRegularizer,
+            ActivityRegularizer = ActivityRegularizer, GammaInitializer = GammaInitializer, BetaInitializer = BetaInitializer,
         },
         "dense" => new Dense<T>(Units, Activation, UseBias, name)
         {
             KernelRegularizer = KernelRegularizer, BiasRegularizer = BiasRegularizer, KernelConstraint = KernelConstraint, BiasConstraint = BiasConstraint,
-            ActivityRegularizer = ActivityRegularizer,
+            ActivityRegularizer = ActivityRegularizer, KernelInitializer = KernelInitializer, BiasInitializer = BiasInitializer,
         },
         "dropout" => new Dropout<T>(Rate, name),
         "masking" => new Masking<T>(MaskValue, name),
@@ -271,8 +296,9 @@ public sealed record ModelSpec
         return spec;
     }
 
-    // Which layer takes which regularizer and constraint, as Keras' layers take them: a misplaced one would be silently
-    // ignored; and a constraint's axis must exist on its weight (a bias or γ is 1-D).
+    // Which layer takes which regularizer, constraint and initializer, as Keras' layers take them: a misplaced one would be
+    // silently ignored; a constraint's axis must exist on its weight (a bias or γ is 1-D), and an Orthogonal or Identity
+    // initializer needs a 2-D one.
     private static void CheckRegularizers(LayerSpec layer, string at)
     {
         bool recurrent = layer.Type is "lstm" or "bidirectional", dense = layer.Type == "dense", norm = layer.Type == "layer_norm";
@@ -290,6 +316,12 @@ public sealed record ModelSpec
             ("gamma_constraint", layer.GammaConstraint, norm, Norms, 1),
             ("beta_constraint", layer.BetaConstraint, norm, Norms, 1),
             ("activity_regularizer", layer.ActivityRegularizer, recurrent || dense || norm, "lstm, bidirectional, dense and layer_norm layers", 0),
+            ("kernel_initializer", layer.KernelInitializer, recurrent || dense, Weights, 2),
+            ("recurrent_initializer", layer.RecurrentInitializer, recurrent, Recurrent, 2),
+            ("bias_initializer", layer.BiasInitializer, recurrent || dense, Weights, 1),
+            ("gamma_initializer", layer.GammaInitializer, norm, Norms, 1),
+            ("beta_initializer", layer.BetaInitializer, norm, Norms, 1),
+            ("unit_forget_bias", layer.UnitForgetBias ? null : "false", recurrent, Recurrent, 0),
         ];
         foreach ((string field, object? value, bool taken, string takers, int rank) in fields)
         {
@@ -297,6 +329,8 @@ public sealed record ModelSpec
                 throw new FormatException($"{at}.{field} is taken by {takers}; a {IO.Echo.Name(layer.Type)} layer has no such weight (got {value}).");
             if (value is WeightConstraint constraint && !constraint.FitsRank(rank))
                 throw new FormatException($"{at}.{field}: {constraint} has no axis {constraint.Axis} on a {rank}-D weight (use 0, -1 or all axes).");
+            if (value is WeightInitializer { NeedsMatrix: true } initializer && rank == 1)
+                throw new FormatException($"{at}.{field}: {initializer} needs a 2-D weight, and this one is 1-D (Keras raises).");
         }
     }
 

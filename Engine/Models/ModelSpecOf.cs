@@ -24,11 +24,14 @@ public static class ModelSpecOf
             KernelRegularizer = lstm.KernelRegularizer, RecurrentRegularizer = lstm.RecurrentRegularizer, BiasRegularizer = lstm.BiasRegularizer,
             KernelConstraint = lstm.KernelConstraint, RecurrentConstraint = lstm.RecurrentConstraint, BiasConstraint = lstm.BiasConstraint,
             ActivityRegularizer = lstm.ActivityRegularizer,
+            KernelInitializer = lstm.KernelInitializer, RecurrentInitializer = lstm.RecurrentInitializer, BiasInitializer = lstm.BiasInitializer,
+            UnitForgetBias = lstm.UnitForgetBias,
         },
         LayerNorm<T> norm => LayerSpec.LayerNorm(norm.Epsilon, norm.Center, norm.Scale) with
         {
             Name = norm.Name, GammaRegularizer = norm.GammaRegularizer, BetaRegularizer = norm.BetaRegularizer,
             GammaConstraint = norm.GammaConstraint, BetaConstraint = norm.BetaConstraint, ActivityRegularizer = norm.ActivityRegularizer,
+            GammaInitializer = norm.GammaInitializer, BetaInitializer = norm.BetaInitializer,
         },
         Dropout<T> dropout => LayerSpec.DropoutLayer(dropout.Rate) with { Name = dropout.Name },
         Masking<T> masking => LayerSpec.Masking(masking.MaskValue) with { Name = masking.Name },
@@ -36,6 +39,7 @@ public static class ModelSpecOf
         {
             Name = dense.Name, KernelRegularizer = dense.KernelRegularizer, BiasRegularizer = dense.BiasRegularizer,
             KernelConstraint = dense.KernelConstraint, BiasConstraint = dense.BiasConstraint, ActivityRegularizer = dense.ActivityRegularizer,
+            KernelInitializer = dense.KernelInitializer, BiasInitializer = dense.BiasInitializer,
         },
         _ => throw new NotSupportedException($"Layer '{layer.Name}' of type {layer.GetType().Name} has no spec."),
     };
