@@ -11,6 +11,7 @@ namespace NumLstm.Kernels;
 public static partial class Activations
 {
     /// <summary>y = act(x) for any <see cref="Activation"/>; x [R, width], y may be the same span as x.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Forward<T>(Activation activation, ReadOnlySpan<T> x, Span<T> y, int width) where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckSameLength(nameof(x), x.Length, nameof(y), y.Length);
@@ -55,6 +56,7 @@ public static partial class Activations
     /// the forward pass (the five activations Dense had first read y alone; the others read x where
     /// <see cref="BackwardReadsPreActivation"/> says so). All spans [R, width].
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void Backward<T>(Activation activation, ReadOnlySpan<T> x, ReadOnlySpan<T> y, ReadOnlySpan<T> dy, Span<T> dx, int width)
         where T : unmanaged, IFloatingPointIeee754<T>
     {
@@ -115,6 +117,7 @@ public static partial class Activations
     public const double ShrinkThreshold = 0.5, SquareplusB = 4;
 
     /// <summary>Per row of <paramref name="width"/>: y = x − max − log Σ e^(x − max) (Keras' log_softmax, stable for any x); y may be x.</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void LogSoftmaxRows<T>(ReadOnlySpan<T> x, Span<T> y, int width) where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckSameLength(nameof(x), x.Length, nameof(y), y.Length); CheckWidth(x.Length, width);
@@ -130,6 +133,7 @@ public static partial class Activations
     }
 
     /// <summary>Per row: dx += dy − e^y · Σ dy (softmax = e^y).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void LogSoftmaxRowsBackward<T>(ReadOnlySpan<T> y, ReadOnlySpan<T> dy, Span<T> dx, int width) where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckWidth(y.Length, width);
@@ -148,6 +152,7 @@ public static partial class Activations
     /// sort or scratch by Michelot's iteration: τ = (Σ_S x − 1)/|S| over S = {x &gt; τ}, from S = the whole row, until S
     /// stops shrinking (at most width passes, usually two or three). A row holding NaN or ±∞ gives NaN. y may be x.
     /// </summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void SparsemaxRows<T>(ReadOnlySpan<T> x, Span<T> y, int width) where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckSameLength(nameof(x), x.Length, nameof(y), y.Length); CheckWidth(x.Length, width);
@@ -176,6 +181,7 @@ public static partial class Activations
     }
 
     /// <summary>Per row, with S = {y &gt; 0}: dx_j += dy_j − mean_S(dy) for j in S (the derivative taken as 0 where y = 0 exactly).</summary>
+    [MethodImpl(MethodImplOptions.AggressiveOptimization)]
     public static void SparsemaxRowsBackward<T>(ReadOnlySpan<T> y, ReadOnlySpan<T> dy, Span<T> dx, int width) where T : unmanaged, IFloatingPointIeee754<T>
     {
         CheckWidth(y.Length, width);
