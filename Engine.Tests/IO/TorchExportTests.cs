@@ -2,6 +2,7 @@ using System.Text.Json;
 using NumLstm.IO;
 using NumLstm.Layers;
 using NumLstm.Models;
+using NumLstm.Tests.Layers;
 
 namespace NumLstm.Tests.IO;
 
@@ -364,9 +365,13 @@ public class TorchExportTests
                 y[r * u + j] = activation switch
                 {
                     "linear" => sum, "relu" => Math.Max(sum, 0), "tanh" => Math.Tanh(sum), "sigmoid" => Sigmoid(sum), "softmax" => sum,
+                    _ when ActivationNames.TryParseKeras(activation, out _) => sum,
                     _ => throw new AssertionException($"unknown activation '{activation}'"),
                 };
             }
+            // Keras 3's other activations (torch.nn has most: ELU, SELU, GELU, SiLU, Softplus, …) by the tests' own formulas.
+            if (ActivationNames.TryParseKeras(activation, out Activation added) && added >= Activation.Elu)
+                DenseActivationTests<double>.Reference(added, y.AsSpan(r * u, u).ToArray(), u).CopyTo(y, r * u);
             if (activation == "softmax")
             {
                 double max = y.Skip(r * u).Take(u).Max(), total = 0;

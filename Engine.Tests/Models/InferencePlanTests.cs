@@ -97,6 +97,9 @@ public class InferencePlanTests<T> where T : unmanaged, IFloatingPointIeee754<T>
             .WithPlacement(LayerNormPlacement.InCellAndAfterEach(CellNormalization.BaEtAl2016)), true).SetArgDisplayNames("cell LayerNorm ba2016 + after, softmax");
         yield return new TestCaseData(new ModelSpec { InputFeatures = 20, Layers = new[] { LayerSpec.DropoutLayer(0.2), LayerSpec.Lstm(24, true), LayerSpec.DropoutLayer(0.4), LayerSpec.Lstm(17), LayerSpec.DropoutLayer(0.4), LayerSpec.Dense(2) } }, true)
             .SetArgDisplayNames("dropout layers, masked");
+        foreach (Activation activation in Enum.GetValues<Activation>().Where(a => a >= Activation.Elu))
+            yield return new TestCaseData(new ModelSpec { InputFeatures = 20, Layers = new[] { LayerSpec.Lstm(24, true), LayerSpec.Dense(6, activation), LayerSpec.Lstm(17), LayerSpec.Dense(5, activation) } }, false)
+                .SetArgDisplayNames($"dense {activation}");
     }
 
     [TestCaseSource(nameof(AllocationCases))]

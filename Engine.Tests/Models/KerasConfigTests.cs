@@ -629,9 +629,13 @@ public class KerasConfigTests
         yield return Case("LayerNormTwoAxes", Edit3(r => Layer(r, 2)["axis"] = new JsonArray(1, 2)), "config.layers[2].config.axis", "a list of 2 not supported");
         yield return Case("LayerNormEpsilon0", Edit3(r => Layer(r, 2)["epsilon"] = 0), "config.layers[2].config.epsilon", "0 not supported");
         yield return Case("LayerNormGammaIdentity", Edit3(r => Layer(r, 2)["gamma_initializer"] = "identity"), "config.layers[2].config.gamma_initializer", "Identity(gain=1) not supported on this 1-D weight");
-        yield return Case("DenseGelu", Edit3(r => Layer(r, 5)["activation"] = "gelu"), "config.layers[5].config.activation", "'gelu' not supported (NumLstm's Dense applies linear, relu, tanh, sigmoid or softmax)");
         yield return Case("DenseKernelInitializerNegativeStddev", Edit2(r => Layer(r, 5)["kernel_initializer"] = JsonNode.Parse("""{"class_name": "RandomNormal", "config": {"mean": 0.0, "stddev": -0.05, "seed": null}}""")),
             "config.layers[5].config.kernel_initializer.config.stddev", "-0.05 not supported: a stddev must be ≥ 0");
+        yield return Case("DenseGlu", Edit3(r => Layer(r, 5)["activation"] = "glu"), "config.layers[5].config.activation", "'glu' not supported (glu halves the last axis");
+        yield return Case("DenseCrelu", Edit3(r => Layer(r, 5)["activation"] = "crelu"), "config.layers[5].config.activation", "'crelu' not supported (crelu doubles the last axis");
+        yield return Case("DenseThreshold", Edit3(r => Layer(r, 5)["activation"] = "threshold"), "config.layers[5].config.activation", "'threshold' not supported (Keras' threshold has no default");
+        yield return Case("DenseUnknownActivation", Edit3(r => Layer(r, 5)["activation"] = "gelu_new"), "config.layers[5].config.activation", "'gelu_new' not supported (NumLstm's Dense applies Keras 3's built-in activations by name: linear, relu,");
+        yield return Case("DenseActivationWrongCase", Edit3(r => Layer(r, 5)["activation"] = "GELU"), "config.layers[5].config.activation", "'GELU' not supported");
         yield return Case("DenseBiasConstraintRadial", Edit3(r => Layer(r, 5)["bias_constraint"] = JsonNode.Parse("""{"module": "keras.constraints", "class_name": "RadialConstraint", "config": {}, "registered_name": null}""")),
             "config.layers[5].config.bias_constraint.class_name", "'RadialConstraint' not supported");
         yield return Case("DenseLora", Edit3(r => Layer(r, 5)["lora_rank"] = 4), "config.layers[5].config.lora_rank", "4 not supported (NumLstm's Dense has no LoRA factors)");

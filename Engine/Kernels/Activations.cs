@@ -4,7 +4,7 @@ using System.Runtime.Intrinsics;
 namespace NumLstm.Kernels;
 
 /// <summary>Element-wise activations and their derivatives, expressed through the activation's output y.</summary>
-public static class Activations
+public static partial class Activations
 {
     /// <summary>y = 1 / (1 + e^−x); y may be the same span as x.</summary>
     public static void Sigmoid<T>(ReadOnlySpan<T> x, Span<T> y) where T : unmanaged, IFloatingPointIeee754<T>

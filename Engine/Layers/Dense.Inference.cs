@@ -25,6 +25,8 @@ public sealed partial class Dense<T>
                 case Activation.Tanh: Activations.Tanh<T>(row, row); break;
                 case Activation.Sigmoid: Activations.Sigmoid<T>(row, row); break;
                 case Activation.Softmax: Activations.SoftmaxRows<T>(row, row, n); break;
+                case Activation.Linear: break;
+                default: Activations.Forward<T>(Activation, row, row, n); break;
             }
         }
     }

@@ -67,7 +67,7 @@ public sealed partial class Dense<T> : Layer<T> where T : unmanaged, IFloatingPo
         LayerShape shape = CheckInput(input, output);
         var c = cache as DenseCache<T> ?? throw new ArgumentException($"Dense '{Name}' needs a DenseCache.", nameof(cache));
         int rows = shape.IsSequence ? input.Batch * input.Time : input.Batch, f = shape.Features;
-        c.Prepare(rows, f, Units);
+        c.Prepare(rows, f, Units, Activations.BackwardReadsPreActivation(Activation));
         c.FilledBy = this;
         input.Data.CopyTo(c.Input);
         // (D1) from the copy: the input may be the output span itself (a one-layer model fed its last output), which the
@@ -80,6 +80,11 @@ public sealed partial class Dense<T> : Layer<T> where T : unmanaged, IFloatingPo
             case Activation.Tanh: Activations.Tanh<T>(output, output); break;
             case Activation.Sigmoid: Activations.Sigmoid<T>(output, output); break;
             case Activation.Softmax: Activations.SoftmaxRows<T>(output, output, Units); break;
+            case Activation.Linear: break;
+            default:
+                if (c.PreActivation.Length != 0) output.CopyTo(c.PreActivation);   // a, for a derivative that reads it
+                Activations.Forward<T>(Activation, output, output, Units);
+                break;
         }
         output.CopyTo(c.Output);
     }
@@ -101,6 +106,7 @@ public sealed partial class Dense<T> : Layer<T> where T : unmanaged, IFloatingPo
             case Activation.Tanh: dPre.Clear(); Activations.TanhBackward<T>(c.Output, outputGradient, dPre); break;
             case Activation.Sigmoid: dPre.Clear(); Activations.SigmoidBackward<T>(c.Output, outputGradient, dPre); break;
             case Activation.Softmax: dPre.Clear(); Activations.SoftmaxRowsBackward<T>(c.Output, outputGradient, dPre, Units); break;
+            default: dPre.Clear(); Activations.Backward<T>(Activation, c.PreActivation, c.Output, outputGradient, dPre, Units); break;
         }
         Gemm.Multiply(Transpose.Yes, Transpose.No, Units, f, rows, T.One, dPre, Units, c.Input, f, T.One, Weight.Gradient, f);   // dW += dZᵀ·X
         if (bias is not null) for (int r = 0; r < rows; r++) TensorPrimitives.Add(bias.Gradient, dPre.Slice(r * Units, Units), bias.Gradient);
@@ -113,11 +119,15 @@ public sealed class DenseCache<T> : LayerCache where T : unmanaged, IFloatingPoi
 {
     internal int Rows, Features;
     internal T[] Input = Array.Empty<T>(), Output = Array.Empty<T>(), PreActivationGradient = Array.Empty<T>();
+    // a of (D1), kept only for an activation whose derivative reads it (empty otherwise).
+    internal T[] PreActivation = Array.Empty<T>();
 
-    internal void Prepare(int rows, int features, int units)
+    internal void Prepare(int rows, int features, int units, bool keepPreActivation)
     {
         Rows = rows; Features = features;
         if (Input.Length != rows * features) Input = new T[rows * features];
         if (Output.Length != rows * units) { Output = new T[rows * units]; PreActivationGradient = new T[rows * units]; }
+        int preActivationLength = keepPreActivation ? rows * units : 0;
+        if (PreActivation.Length != preActivationLength) PreActivation = new T[preActivationLength];
     }
 }

@@ -672,15 +672,10 @@ public static partial class KerasConfig
             CheckDtype(c.Get("dtype"), c.At("dtype"));
             int units = Int(c, "units", 1, ModelSpec.MaxDenseUnits);
             string activationName = ActivationName(c, "activation", "linear");
-            Activation activation = activationName switch
-            {
-                "linear" => Activation.Linear,
-                "relu" => Activation.Relu,
-                "tanh" => Activation.Tanh,
-                "sigmoid" => Activation.Sigmoid,
-                "softmax" => Activation.Softmax,
-                _ => throw Fail(c.At("activation"), $"'{Echo.Name(activationName)}' not supported (NumLstm's Dense applies linear, relu, tanh, sigmoid or softmax)."),
-            };
+            if (!ActivationNames.TryParseKeras(activationName, out Activation activation))
+                throw Fail(c.At("activation"), ActivationNames.Unsupported(activationName) is { } why
+                    ? $"'{activationName}' not supported ({why})."
+                    : $"'{Echo.Name(activationName)}' not supported (NumLstm's Dense applies Keras 3's built-in activations by name: {string.Join(", ", Enum.GetValues<Activation>().Select(ActivationNames.KerasName))}, swish or hard_swish).");
             bool useBias = OptionalBool(c, "use_bias", true);
             WeightInitializer? kernelInitializer = ReadInitializer(c, "kernel_initializer", 2, WeightInitializer.GlorotUniform());
             WeightInitializer? biasInitializer = ReadInitializer(c, "bias_initializer", 1, WeightInitializer.Zeros());

@@ -99,12 +99,8 @@ internal static class KerasConfigWriter
                 case "dense":
                     className = "Dense";
                     config["units"] = layer.Units;
-                    config["activation"] = layer.Activation switch
-                    {
-                        Activation.Linear => "linear", Activation.Relu => "relu", Activation.Tanh => "tanh",
-                        Activation.Sigmoid => "sigmoid", Activation.Softmax => "softmax",
-                        _ => throw new ArgumentException($"Layer '{name}': activation {layer.Activation} has no Keras name.", nameof(spec)),
-                    };
+                    if (!Enum.IsDefined(layer.Activation)) throw new ArgumentException($"Layer '{name}': activation {layer.Activation} has no Keras name.", nameof(spec));
+                    config["activation"] = ActivationNames.KerasName(layer.Activation);
                     config["use_bias"] = layer.UseBias;
                     config["kernel_initializer"] = Initializer(layer.KernelInitializer ?? WeightInitializer.GlorotUniform());
                     config["bias_initializer"] = Initializer(layer.BiasInitializer ?? WeightInitializer.Zeros());
