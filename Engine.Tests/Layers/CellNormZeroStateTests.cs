@@ -4,9 +4,10 @@ using NumLstm.Models;
 namespace NumLstm.Tests.Layers;
 
 /// <summary>
-/// What the LayerNorm-placement study met on its 1- and 2-feature tasks (docs/ln-placement-study.md, "The zero state of
-/// the cell-normed cells"): an input sequence that is exactly zero (every feature dropped by Keras' input dropout, whose
-/// mask holds across time; or unmasked zero padding) keeps a separate-gate or normed-output cell at h = c = 0, where every
+/// What the LayerNorm-placement study met on its 1- and 2-feature tasks (docs/ln-placement-study.md, "Things the study
+/// found that are not about placement"): an input projection that is exactly zero at every step (an all-zero input, or
+/// one feature dropped for every gate by Keras' input dropout, whose masks hold across time) keeps a separate-gate or
+/// normed-output cell at h = c = 0, where every
 /// cell LayerNorm sees a constant row. There LayerNorm's Jacobian is γ/√ε·(I − 11ᵀ/n), a gain of √1000 ≈ 31.6 at Keras'
 /// ε = 1e-3, so backpropagation through time multiplies the gradient by that gain at every step: the true gradient
 /// overflows float32 within about 20 steps and training diverges on its first batch. The summed-gate cell (keras-gates)
