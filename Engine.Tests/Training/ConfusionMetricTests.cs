@@ -162,6 +162,26 @@ public class ConfusionMetricTests
         Assert.That(Auc([-0.5f, 0.4f, 0.7f, 1.5f], [1, 0, 1, 0], numThresholds: 3), Is.EqualTo(0.5).Within(1e-9));
     }
 
+    // Keras' AUC does not check given thresholds against [0, 1] (only Precision and Recall call assert_thresholds_range): it
+    // sorts them and puts −ε before and 1 + ε after, so a threshold below −ε or above 1 + ε leaves self._thresholds
+    // unsorted, and the per-threshold comparison p > t_k (not evenly spaced) counts each threshold on its own.
+    // thresholds [−0.5] → [−ε, −0.5, 1 + ε]; y_pred [−0.2, −0.7, 0.4, 0.6], y_true [1, 0, 0, 1]:
+    //   t = −ε:   tp 1 (0.6), fp 1 (0.4), fn 1 (−0.2), tn 1 (−0.7)
+    //   t = −0.5: tp 2 (−0.2 and 0.6), fp 1, fn 0, tn 1
+    //   t = 1 + ε: tp 0, fp 0, fn 2, tn 2
+    // ROC: recall [1/2, 1, 0], fp rate [1/2, 1/2, 0]; interpolation (1/2 − 1/2)·3/4 + (1/2 − 0)·(1 + 0)/2 = 1/4.
+    // thresholds [2] → [−ε, 2, 1 + ε]; y_pred [1.5, 0.5, 3, 0.2], y_true [1, 0, 1, 0]:
+    //   t = −ε: tp 2, fp 2, fn 0, tn 0;  t = 2: tp 1 (3), fp 0, fn 1, tn 2;  t = 1 + ε: tp 2 (1.5, 3), fp 0, fn 0, tn 2
+    // ROC: recall [1, 1/2, 1], fp rate [1, 0, 0]; interpolation (1 − 0)·3/4 + 0 = 3/4; PR (minoring): recall widths
+    // [1/2, −1/2], precision [1/2, 1, 1]: 1/2·1/2 − 1/2·1 = −1/4.
+    [Test]
+    public void Auc_GivenThresholdsOutsideZeroOne_AreCountedEachOnItsOwn_AsKerasUnsortedThresholds()
+    {
+        Assert.That(Auc([-0.2f, -0.7f, 0.4f, 0.6f], [1, 0, 0, 1], thresholds: [-0.5]), Is.EqualTo(0.25).Within(1e-9), "−0.5 after −ε");
+        Assert.That(Auc([1.5f, 0.5f, 3f, 0.2f], [1, 0, 1, 0], thresholds: [2.0]), Is.EqualTo(0.75).Within(1e-9), "2 before 1 + ε");
+        Assert.That(Auc([1.5f, 0.5f, 3f, 0.2f], [1, 0, 1, 0], thresholds: [2.0], curve: "PR", summation: "minoring"), Is.EqualTo(-0.25).Within(1e-9), "PR minoring");
+    }
+
     [Test]
     public void Accumulating_Batches_EqualsTheWholeSetAtOnce_AndAllocatesNothing()
     {

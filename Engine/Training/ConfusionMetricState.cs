@@ -16,12 +16,15 @@ internal enum OutputLink
 /// counts at each threshold t_k, accumulated as Keras' update_confusion_matrix_variables does, never a mean of batch
 /// values. Every element of a batch counts (Keras flattens y_true and y_pred unless multi_label, class_id or top_k, which
 /// NumLstm does not take); its sample's weight w (1 without weights) weighs it; y_true is positive when not 0 (Keras casts
-/// it to bool). An element is predicted positive at t_k when p &gt; t_k (float32), so with thresholds sorted it is positive
-/// at a prefix t_0 … t_{m−1}: the state keeps, per m = 0 … T, the weight of the positive and of the negative elements
+/// it to bool). An element is predicted positive at t_k when p &gt; t_k (float32), so with the thresholds sorted it is
+/// positive at a prefix t_0 … t_{m−1} (Keras' own order, −ε, the given ones sorted, 1 + ε, is unsorted when a given AUC
+/// threshold lies outside [−ε, 1 + ε], which Keras allows: the counts are kept by the sorted thresholds and put back in
+/// Keras' order): the state keeps, per m = 0 … T, the weight of the positive and of the negative elements
 /// with that m, and <see cref="Result"/> sums them into
 /// <code>
-///   TP_k = Σ_{m &gt; k} pos_m,  FP_k = Σ_{m &gt; k} neg_m,  FN_k = Σ_{m ≤ k} pos_m,  TN_k = Σ_{m ≤ k} neg_m
+///   TP_s = Σ_{m &gt; s} pos_m,  FP_s = Σ_{m &gt; s} neg_m,  FN_s = Σ_{m ≤ s} pos_m,  TN_s = Σ_{m ≤ s} neg_m
 /// </code>
+/// (s the threshold's sorted position)
 /// m is found as Keras finds it: with evenly spaced thresholds (AUC's num_thresholds, or a list Keras finds evenly
 /// spaced) by its bucket formula, p clipped to [0, 1] and m = max(⌈p·(T − 1)⌉ − 1, 0) + 1 in float32
 /// (_update_confusion_matrix_variables_optimized); otherwise by comparing p &gt; t_k with each threshold, unclipped. A NaN
@@ -33,12 +36,15 @@ internal sealed class ConfusionMetricState
     private const double Epsilon = 1e-7;   // Keras' backend.epsilon(), AUC's end thresholds −ε and 1 + ε
 
     private readonly MetricKind kind;
-    private readonly float[] thresholds;
+    private readonly float[] thresholds;                        // Keras' order: −ε, the given ones sorted, 1 + ε
+    private readonly float[] sortedThresholds;                  // ascending (the same unless a given one is outside [−ε, 1 + ε])
+    private readonly int[] rank;                                // thresholds[k] = sortedThresholds[rank[k]]
     private readonly bool evenly;
     private readonly bool precisionRecallCurve, majoring, minoring;
     private readonly OutputLink link;
     private readonly double[] positives, negatives;             // [T + 1], by m
-    private readonly double[] tp, fp, fn, tn;                   // [T], filled by Result
+    private readonly double[] tp, fp, fn, tn;                   // [T], filled by Result, in Keras' order
+    private readonly double[] sortedTp, sortedFp, sortedFn, sortedTn;   // [T], by sorted threshold
 
     /// <param name="kind">Precision, Recall or Auc.</param>
     /// <param name="config">The metric's options, already checked (<see cref="Trainer.ResolveMetric"/>).</param>
@@ -59,6 +65,16 @@ internal sealed class ConfusionMetricState
             minoring = config.SummationMethod is "minoring" or "Minoring";
         }
         else thresholds = [(float)(config.Thresholds is { } given ? given[0] : 0.5)];   // Precision, Recall: one threshold, never "evenly"
+        // Keras' AUC does not check given thresholds against [0, 1]: one below −ε or above 1 + ε leaves its thresholds
+        // unsorted, each compared on its own (p > t_k). The counts are kept by the sorted thresholds and put back in order.
+        int[] order = [.. Enumerable.Range(0, thresholds.Length).OrderBy(k => thresholds[k])];
+        sortedThresholds = [.. order.Select(k => thresholds[k])];
+        rank = new int[thresholds.Length];
+        for (int s = 0; s < order.Length; s++) rank[order[s]] = s;
+        sortedTp = new double[thresholds.Length];
+        sortedFp = new double[thresholds.Length];
+        sortedFn = new double[thresholds.Length];
+        sortedTn = new double[thresholds.Length];
         positives = new double[thresholds.Length + 1];
         negatives = new double[thresholds.Length + 1];
         tp = new double[thresholds.Length];
@@ -102,7 +118,7 @@ internal sealed class ConfusionMetricState
         }
     }
 
-    /// <summary>m: how many thresholds (the first m, sorted) the prediction is above.</summary>
+    /// <summary>m: how many thresholds (the first m of <see cref="sortedThresholds"/>) the prediction is above.</summary>
     private int PositiveAt(float p)
     {
         if (float.IsNaN(p)) return 0;
@@ -115,7 +131,7 @@ internal sealed class ConfusionMetricState
             return (int)Math.Max(bucket, 0f) + 1;
         }
         int m = 0;
-        while (m < thresholds.Length && p > thresholds[m]) m++;
+        while (m < sortedThresholds.Length && p > sortedThresholds[m]) m++;
         return m;
     }
 
@@ -140,16 +156,21 @@ internal sealed class ConfusionMetricState
         {
             above += positives[k + 1];
             aboveNegative += negatives[k + 1];
-            tp[k] = above;
-            fp[k] = aboveNegative;
+            sortedTp[k] = above;
+            sortedFp[k] = aboveNegative;
         }
         double below = 0, belowNegative = 0;
         for (int k = 0; k < count; k++)
         {
             below += positives[k];
             belowNegative += negatives[k];
-            fn[k] = below;
-            tn[k] = belowNegative;
+            sortedFn[k] = below;
+            sortedTn[k] = belowNegative;
+        }
+        for (int k = 0; k < count; k++)
+        {
+            int s = rank[k];
+            (tp[k], fp[k], fn[k], tn[k]) = (sortedTp[s], sortedFp[s], sortedFn[s], sortedTn[s]);
         }
         return kind switch
         {
