@@ -72,7 +72,7 @@ public class KerasInitializerConfigTests
         Assert.That(lstm["unit_forget_bias"]!.GetValue<bool>(), Is.False);
         Assert.That(Layer(root, 3)["layer"]!["config"]!["kernel_initializer"]!["config"]!.ToJsonString(),
             Is.EqualTo("""{"scale":2.0,"mode":"fan_out","distribution":"uniform","seed":null}"""));
-        Assert.That(Layer(root, 5)["kernel_initializer"]!["class_name"]!.GetValue<string>(), Is.EqualTo("IdentityInitializer"));
+        Assert.That(Layer(root, 5)["kernel_initializer"]!["class_name"]!.GetValue<string>(), Is.EqualTo("Identity"));
         Assert.That(Layer(root, 5)["bias_initializer"]!["config"]!.ToJsonString(), Is.EqualTo("""{"value":-1.0}"""));
 
         // The defaults are written as before: glorot_uniform, orthogonal (gain 1.0), zeros, ones, unit_forget_bias true.
@@ -81,6 +81,18 @@ public class KerasInitializerConfigTests
             Is.EqualTo("""{"module":"keras.initializers","class_name":"OrthogonalInitializer","config":{"gain":1.0,"seed":null},"registered_name":null}"""));
         Assert.That(Layer(plain, 1)["unit_forget_bias"]!.GetValue<bool>(), Is.True);
         Assert.That(Layer(plain, 2)["gamma_initializer"]!["class_name"]!.GetValue<string>(), Is.EqualTo("Ones"));
+    }
+
+    // Keras 3 serializes Identity under its class name, Identity, in every version (constant_initializers.py: class
+    // Identity; keras.initializers.IdentityInitializer is only an export alias), and every Keras 3 version's
+    // ALL_OBJECTS_DICT holds "Identity"; versions before the "IdentityInitializer" compatibility alias (those with
+    // OrthogonalInitializer as the class) refuse "IdentityInitializer" ("Could not interpret initializer identifier").
+    [Test]
+    public void WrittenIdentity_IsUnderKeras3sClassName_Identity()
+    {
+        JsonNode root = JsonNode.Parse(ModelBuilder.Input(3).Dense(3, kernelInitializer: WeightInitializer.Identity(2)).ToSpec().ToKerasJson())!;
+        Assert.That(Layer(root, 1)["kernel_initializer"]!.ToJsonString(),
+            Is.EqualTo("""{"module":"keras.initializers","class_name":"Identity","config":{"gain":2.0},"registered_name":null}"""));
     }
 
     // initializers.get: class names, snake_case and aliases, each with the class's defaults.
