@@ -159,6 +159,10 @@ public class KerasInitializerConfigTests
         yield return Case("CustomModule", "kernel_initializer", JsonNode.Parse("""{"module": "my.inits", "class_name": "HeNormal", "config": {}, "registered_name": "Mine"}""")!,
             dense + "kernel_initializer.module", "'my.inits' is not a Keras module");
         yield return Case("SeedString", "kernel_initializer", Keras3("GlorotNormal", """{"seed": "x"}"""), dense + "kernel_initializer.config.seed", "must be an integer or null");
+        // No Keras 3 version's ALL_OBJECTS_DICT holds "identity_initializer": the class is Identity (snake_case
+        // "identity"), and the "IdentityInitializer" alias is not snake-cased.
+        yield return Case("IdentityInitializerSnakeCase", "kernel_initializer", "identity_initializer", dense + "kernel_initializer",
+            "'identity_initializer' not supported");
         yield return Case("Null", "kernel_initializer", JsonValue.Create((string?)null)!, dense + "kernel_initializer", "null not supported");
     }
 

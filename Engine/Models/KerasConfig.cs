@@ -823,8 +823,10 @@ public static partial class KerasConfig
             return initializer == keras || (initializer.VarianceArguments is { } v && v == keras.VarianceArguments) ? null : initializer;
         }
 
-        /// <summary>The names Keras 3's initializers.get and deserialize take, as a string or a class_name (ALL_OBJECTS_DICT:
-        /// the class names, Keras 3.0's OrthogonalInitializer and IdentityInitializer, their snake_case, and the aliases).</summary>
+        /// <summary>The names Keras 3's initializers.get and deserialize take, as a string or a class_name (ALL_OBJECTS_DICT,
+        /// the union over Keras 3 versions: the class names and their snake_case, Keras 3.0's class OrthogonalInitializer
+        /// with its snake_case, and the aliases: Orthogonal, IdentityInitializer and the lower-case ones). Identity was
+        /// always the class, so no version takes "identity_initializer" (the alias IdentityInitializer is not snake-cased).</summary>
         private static readonly Dictionary<string, InitializerKind> InitializerNames = new(StringComparer.Ordinal)
         {
             ["GlorotUniform"] = InitializerKind.GlorotUniform, ["glorot_uniform"] = InitializerKind.GlorotUniform,
@@ -843,7 +845,7 @@ public static partial class KerasConfig
             ["Orthogonal"] = InitializerKind.Orthogonal, ["OrthogonalInitializer"] = InitializerKind.Orthogonal,
             ["orthogonal"] = InitializerKind.Orthogonal, ["orthogonal_initializer"] = InitializerKind.Orthogonal,
             ["Identity"] = InitializerKind.Identity, ["IdentityInitializer"] = InitializerKind.Identity,
-            ["identity"] = InitializerKind.Identity, ["identity_initializer"] = InitializerKind.Identity,
+            ["identity"] = InitializerKind.Identity,
         };
 
         private const string KnownInitializers = "GlorotUniform, GlorotNormal, HeUniform, HeNormal, LecunUniform, LecunNormal, VarianceScaling, "
