@@ -140,6 +140,17 @@ public class KerasInitializerConfigTests
         Assert.That(spec.Layers[4].KernelInitializer, Is.EqualTo(WeightInitializer.HeNormal()));
     }
 
+    // RandomInitializer.__init__ (random_initializers.py) takes a seed that is an int, None, a SeedGenerator or a dict
+    // (deserialized); get_config writes serialize_keras_object(seed), so an initializer seeded with
+    // keras.random.SeedGenerator(1337) is saved with the generator's config (seed_generator.py: {"seed": 1337}).
+    [Test]
+    public void ASeedGeneratorSeed_IsRead_AndNotCarried()
+    {
+        JsonNode he = Keras3("HeNormal", """{"seed": {"module": "keras.random", "class_name": "SeedGenerator", "config": {"seed": 1337}, "registered_name": null}}""");
+        ModelSpec spec = KerasConfig.ToSpec(Edit(KerasFixtures.MissionKeras3, root => Layer(root, 5)["kernel_initializer"] = he));
+        Assert.That(spec.Layers[4].KernelInitializer, Is.EqualTo(WeightInitializer.HeNormal()));
+    }
+
     public static IEnumerable<TestCaseData> Refusals()
     {
         const string dense = "config.layers[5].config.";
@@ -163,6 +174,12 @@ public class KerasInitializerConfigTests
         // "identity"), and the "IdentityInitializer" alias is not snake-cased.
         yield return Case("IdentityInitializerSnakeCase", "kernel_initializer", "identity_initializer", dense + "kernel_initializer",
             "'identity_initializer' not supported");
+        yield return Case("SeedGeneratorSeedString", "kernel_initializer",
+            Keras3("GlorotNormal", """{"seed": {"module": "keras.random", "class_name": "SeedGenerator", "config": {"seed": "x"}, "registered_name": null}}"""),
+            dense + "kernel_initializer.config.seed.config.seed", "must be an integer or null");
+        yield return Case("SeedOtherObject", "kernel_initializer",
+            Keras3("GlorotNormal", """{"seed": {"module": "keras.random", "class_name": "Generator", "config": {}, "registered_name": null}}"""),
+            dense + "kernel_initializer.config.seed.class_name", "'Generator' not supported");
         yield return Case("Null", "kernel_initializer", JsonValue.Create((string?)null)!, dense + "kernel_initializer", "null not supported");
     }
 

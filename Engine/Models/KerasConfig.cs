@@ -780,7 +780,7 @@ public static partial class KerasConfig
                     InitializerKind.VarianceScaling => ["scale", "mode", "distribution", "seed"],
                     _ => ["seed"],
                 });
-                CheckSeed(config);
+                CheckInitializerSeed(config);
                 FanMode? mode = null;
                 InitializerDistribution? distribution = null;
                 if (kind == InitializerKind.VarianceScaling)
@@ -852,6 +852,23 @@ public static partial class KerasConfig
             + "RandomNormal, RandomUniform, TruncatedNormal, Zeros, Ones, Constant, Orthogonal, Identity";
 
         private static readonly JsonElement EmptyObject = JsonDocument.Parse("{}").RootElement.Clone();
+
+        /// <summary>An initializer's seed (checked, not carried): an integer, null, or a serialized keras.random.SeedGenerator,
+        /// which Keras' RandomInitializer also takes (a dict seed is deserialized) and get_config writes for a generator
+        /// seed (seed_generator.py: get_config {"seed": the initial seed}, itself an integer or null).</summary>
+        private void CheckInitializerSeed(Obj config)
+        {
+            if (config.Get("seed") is { ValueKind: JsonValueKind.Object } generator)
+            {
+                (Obj wrapper, string className, Obj generatorConfig) = BuiltInObject(generator, config.At("seed"));
+                if (className != "SeedGenerator")
+                    throw Fail(wrapper.At("class_name"), $"'{Echo.Name(className)}' not supported (an initializer's seed is an integer, null or a keras.random.SeedGenerator).");
+                generatorConfig.OnlyKnown(["seed", "name"]);
+                CheckSeed(generatorConfig);
+                return;
+            }
+            CheckSeed(config);
+        }
 
         private void CheckSeed(Obj config)
         {
