@@ -72,7 +72,7 @@ public class KerasInitializerConfigTests
         Assert.That(lstm["unit_forget_bias"]!.GetValue<bool>(), Is.False);
         Assert.That(Layer(root, 3)["layer"]!["config"]!["kernel_initializer"]!["config"]!.ToJsonString(),
             Is.EqualTo("""{"scale":2.0,"mode":"fan_out","distribution":"uniform","seed":null}"""));
-        Assert.That(Layer(root, 5)["kernel_initializer"]!["class_name"]!.GetValue<string>(), Is.EqualTo("IdentityInitializer"));
+        Assert.That(Layer(root, 5)["kernel_initializer"]!["class_name"]!.GetValue<string>(), Is.EqualTo("Identity"));
         Assert.That(Layer(root, 5)["bias_initializer"]!["config"]!.ToJsonString(), Is.EqualTo("""{"value":-1.0}"""));
 
         // The defaults are written as before: glorot_uniform, orthogonal (gain 1.0), zeros, ones, unit_forget_bias true.
@@ -81,6 +81,18 @@ public class KerasInitializerConfigTests
             Is.EqualTo("""{"module":"keras.initializers","class_name":"OrthogonalInitializer","config":{"gain":1.0,"seed":null},"registered_name":null}"""));
         Assert.That(Layer(plain, 1)["unit_forget_bias"]!.GetValue<bool>(), Is.True);
         Assert.That(Layer(plain, 2)["gamma_initializer"]!["class_name"]!.GetValue<string>(), Is.EqualTo("Ones"));
+    }
+
+    // Keras 3 serializes Identity under its class name, Identity, in every version (constant_initializers.py: class
+    // Identity; keras.initializers.IdentityInitializer is only an export alias), and every Keras 3 version's
+    // ALL_OBJECTS_DICT holds "Identity"; versions before the "IdentityInitializer" compatibility alias (those with
+    // OrthogonalInitializer as the class) refuse "IdentityInitializer" ("Could not interpret initializer identifier").
+    [Test]
+    public void WrittenIdentity_IsUnderKeras3sClassName_Identity()
+    {
+        JsonNode root = JsonNode.Parse(ModelBuilder.Input(3).Dense(3, kernelInitializer: WeightInitializer.Identity(2)).ToSpec().ToKerasJson())!;
+        Assert.That(Layer(root, 1)["kernel_initializer"]!.ToJsonString(),
+            Is.EqualTo("""{"module":"keras.initializers","class_name":"Identity","config":{"gain":2.0},"registered_name":null}"""));
     }
 
     // initializers.get: class names, snake_case and aliases, each with the class's defaults.
@@ -128,6 +140,17 @@ public class KerasInitializerConfigTests
         Assert.That(spec.Layers[4].KernelInitializer, Is.EqualTo(WeightInitializer.HeNormal()));
     }
 
+    // RandomInitializer.__init__ (random_initializers.py) takes a seed that is an int, None, a SeedGenerator or a dict
+    // (deserialized); get_config writes serialize_keras_object(seed), so an initializer seeded with
+    // keras.random.SeedGenerator(1337) is saved with the generator's config (seed_generator.py: {"seed": 1337}).
+    [Test]
+    public void ASeedGeneratorSeed_IsRead_AndNotCarried()
+    {
+        JsonNode he = Keras3("HeNormal", """{"seed": {"module": "keras.random", "class_name": "SeedGenerator", "config": {"seed": 1337}, "registered_name": null}}""");
+        ModelSpec spec = KerasConfig.ToSpec(Edit(KerasFixtures.MissionKeras3, root => Layer(root, 5)["kernel_initializer"] = he));
+        Assert.That(spec.Layers[4].KernelInitializer, Is.EqualTo(WeightInitializer.HeNormal()));
+    }
+
     public static IEnumerable<TestCaseData> Refusals()
     {
         const string dense = "config.layers[5].config.";
@@ -147,6 +170,16 @@ public class KerasInitializerConfigTests
         yield return Case("CustomModule", "kernel_initializer", JsonNode.Parse("""{"module": "my.inits", "class_name": "HeNormal", "config": {}, "registered_name": "Mine"}""")!,
             dense + "kernel_initializer.module", "'my.inits' is not a Keras module");
         yield return Case("SeedString", "kernel_initializer", Keras3("GlorotNormal", """{"seed": "x"}"""), dense + "kernel_initializer.config.seed", "must be an integer or null");
+        // No Keras 3 version's ALL_OBJECTS_DICT holds "identity_initializer": the class is Identity (snake_case
+        // "identity"), and the "IdentityInitializer" alias is not snake-cased.
+        yield return Case("IdentityInitializerSnakeCase", "kernel_initializer", "identity_initializer", dense + "kernel_initializer",
+            "'identity_initializer' not supported");
+        yield return Case("SeedGeneratorSeedString", "kernel_initializer",
+            Keras3("GlorotNormal", """{"seed": {"module": "keras.random", "class_name": "SeedGenerator", "config": {"seed": "x"}, "registered_name": null}}"""),
+            dense + "kernel_initializer.config.seed.config.seed", "must be an integer or null");
+        yield return Case("SeedOtherObject", "kernel_initializer",
+            Keras3("GlorotNormal", """{"seed": {"module": "keras.random", "class_name": "Generator", "config": {}, "registered_name": null}}"""),
+            dense + "kernel_initializer.config.seed.class_name", "'Generator' not supported");
         yield return Case("Null", "kernel_initializer", JsonValue.Create((string?)null)!, dense + "kernel_initializer", "null not supported");
     }
 

@@ -36,7 +36,7 @@ public enum InitializerKind
     Constant,
     /// <summary>Orthogonal(gain=1) (Keras 3.0's OrthogonalInitializer): 2-D weights only.</summary>
     Orthogonal,
-    /// <summary>Identity(gain=1) (Keras 3.0's IdentityInitializer): gain·eye(rows, cols) of Keras' kernel, 2-D weights only.</summary>
+    /// <summary>Identity(gain=1) (Keras 3's Identity; keras.initializers.IdentityInitializer is an alias): gain·eye(rows, cols) of Keras' kernel, 2-D weights only.</summary>
     Identity,
 }
 

@@ -780,7 +780,7 @@ public static partial class KerasConfig
                     InitializerKind.VarianceScaling => ["scale", "mode", "distribution", "seed"],
                     _ => ["seed"],
                 });
-                CheckSeed(config);
+                CheckInitializerSeed(config);
                 FanMode? mode = null;
                 InitializerDistribution? distribution = null;
                 if (kind == InitializerKind.VarianceScaling)
@@ -823,8 +823,10 @@ public static partial class KerasConfig
             return initializer == keras || (initializer.VarianceArguments is { } v && v == keras.VarianceArguments) ? null : initializer;
         }
 
-        /// <summary>The names Keras 3's initializers.get and deserialize take, as a string or a class_name (ALL_OBJECTS_DICT:
-        /// the class names, Keras 3.0's OrthogonalInitializer and IdentityInitializer, their snake_case, and the aliases).</summary>
+        /// <summary>The names Keras 3's initializers.get and deserialize take, as a string or a class_name (ALL_OBJECTS_DICT,
+        /// the union over Keras 3 versions: the class names and their snake_case, Keras 3.0's class OrthogonalInitializer
+        /// with its snake_case, and the aliases: Orthogonal, IdentityInitializer and the lower-case ones). Identity was
+        /// always the class, so no version takes "identity_initializer" (the alias IdentityInitializer is not snake-cased).</summary>
         private static readonly Dictionary<string, InitializerKind> InitializerNames = new(StringComparer.Ordinal)
         {
             ["GlorotUniform"] = InitializerKind.GlorotUniform, ["glorot_uniform"] = InitializerKind.GlorotUniform,
@@ -843,13 +845,30 @@ public static partial class KerasConfig
             ["Orthogonal"] = InitializerKind.Orthogonal, ["OrthogonalInitializer"] = InitializerKind.Orthogonal,
             ["orthogonal"] = InitializerKind.Orthogonal, ["orthogonal_initializer"] = InitializerKind.Orthogonal,
             ["Identity"] = InitializerKind.Identity, ["IdentityInitializer"] = InitializerKind.Identity,
-            ["identity"] = InitializerKind.Identity, ["identity_initializer"] = InitializerKind.Identity,
+            ["identity"] = InitializerKind.Identity,
         };
 
         private const string KnownInitializers = "GlorotUniform, GlorotNormal, HeUniform, HeNormal, LecunUniform, LecunNormal, VarianceScaling, "
             + "RandomNormal, RandomUniform, TruncatedNormal, Zeros, Ones, Constant, Orthogonal, Identity";
 
         private static readonly JsonElement EmptyObject = JsonDocument.Parse("{}").RootElement.Clone();
+
+        /// <summary>An initializer's seed (checked, not carried): an integer, null, or a serialized keras.random.SeedGenerator,
+        /// which Keras' RandomInitializer also takes (a dict seed is deserialized) and get_config writes for a generator
+        /// seed (seed_generator.py: get_config {"seed": the initial seed}, itself an integer or null).</summary>
+        private void CheckInitializerSeed(Obj config)
+        {
+            if (config.Get("seed") is { ValueKind: JsonValueKind.Object } generator)
+            {
+                (Obj wrapper, string className, Obj generatorConfig) = BuiltInObject(generator, config.At("seed"));
+                if (className != "SeedGenerator")
+                    throw Fail(wrapper.At("class_name"), $"'{Echo.Name(className)}' not supported (an initializer's seed is an integer, null or a keras.random.SeedGenerator).");
+                generatorConfig.OnlyKnown(["seed", "name"]);
+                CheckSeed(generatorConfig);
+                return;
+            }
+            CheckSeed(config);
+        }
 
         private void CheckSeed(Obj config)
         {

@@ -183,10 +183,12 @@ internal static class KerasConfigWriter
         ["module"] = "keras", ["class_name"] = "DTypePolicy", ["config"] = new JsonObject { ["name"] = dtype }, ["registered_name"] = null,
     };
 
-    /// <summary>An initializer as Keras 3 serializes it: keras.initializers, its class and get_config in the order Keras
-    /// 3 writes it (the values, then "seed": null for the random ones). Orthogonal and Identity under Keras 3.0's class
-    /// names, OrthogonalInitializer and IdentityInitializer, which later versions still read; Identity with its gain
-    /// (Keras' Identity.get_config writes {}, losing a gain other than 1; its from_config takes it).</summary>
+    /// <summary>An initializer as Keras 3 serializes it: keras.initializers, its class and get_config's values (and
+    /// "seed": null for the random ones). Orthogonal under Keras 3.0's class name, OrthogonalInitializer, which every
+    /// Keras 3 version reads (later ones as an alias; "Orthogonal" is not in every version's ALL_OBJECTS_DICT).
+    /// Identity under its class name, Identity, as every Keras 3 version writes and reads it (IdentityInitializer is
+    /// only an export alias, read by initializers.get from the versions that added it to ALL_OBJECTS_DICT on); with its
+    /// gain (Keras' Identity.get_config writes {}, losing a gain other than 1; its from_config takes it).</summary>
     private static JsonObject Initializer(WeightInitializer initializer)
     {
         JsonObject config = initializer.Kind switch
@@ -213,7 +215,6 @@ internal static class KerasConfigWriter
         string className = initializer.Kind switch
         {
             InitializerKind.Orthogonal => "OrthogonalInitializer",
-            InitializerKind.Identity => "IdentityInitializer",
             _ => initializer.Kind.ToString(),
         };
         return new JsonObject { ["module"] = "keras.initializers", ["class_name"] = className, ["config"] = config, ["registered_name"] = null };
