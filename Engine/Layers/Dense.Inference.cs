@@ -16,18 +16,7 @@ public sealed partial class Dense<T>
         else y.Clear();
         DotGemm.MultiplyAddTransposed(rows, n, f, x, f, Weight.Value, f, y, n);                         // (D1)
         // (D2) row by row: TensorPrimitives' last bits depend on the span length, and a row must not depend on the batch.
-        for (int r = 0; r < rows; r++)
-        {
-            Span<T> row = y.Slice(r * n, n);
-            switch (Activation)
-            {
-                case Activation.Relu: Activations.Relu<T>(row, row); break;
-                case Activation.Tanh: Activations.Tanh<T>(row, row); break;
-                case Activation.Sigmoid: Activations.Sigmoid<T>(row, row); break;
-                case Activation.Softmax: Activations.SoftmaxRows<T>(row, row, n); break;
-                case Activation.Linear: break;
-                default: Activations.Forward<T>(Activation, row, row, n); break;
-            }
-        }
+        if (Activation == Activation.Linear) return;
+        for (int r = 0; r < rows; r++) Activations.Forward<T>(Activation, y.Slice(r * n, n), y.Slice(r * n, n), n);
     }
 }

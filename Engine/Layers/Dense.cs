@@ -74,18 +74,8 @@ public sealed partial class Dense<T> : Layer<T> where T : unmanaged, IFloatingPo
         // product overwrites while it reads.
         Gemm.Multiply(Transpose.No, Transpose.Yes, rows, Units, f, T.One, c.Input, f, Weight.Value, f, T.Zero, output, Units);
         if (bias is not null) for (int r = 0; r < rows; r++) TensorPrimitives.Add(output.Slice(r * Units, Units), bias.Value, output.Slice(r * Units, Units));
-        switch (Activation)                                                                                                            // (D2)
-        {
-            case Activation.Relu: Activations.Relu<T>(output, output); break;
-            case Activation.Tanh: Activations.Tanh<T>(output, output); break;
-            case Activation.Sigmoid: Activations.Sigmoid<T>(output, output); break;
-            case Activation.Softmax: Activations.SoftmaxRows<T>(output, output, Units); break;
-            case Activation.Linear: break;
-            default:
-                if (c.PreActivation.Length != 0) output.CopyTo(c.PreActivation);   // a, for a derivative that reads it
-                Activations.Forward<T>(Activation, output, output, Units);
-                break;
-        }
+        if (c.PreActivation.Length != 0) output.CopyTo(c.PreActivation);   // a, for a derivative that reads it
+        if (Activation != Activation.Linear) Activations.Forward<T>(Activation, output, output, Units);                               // (D2)
         output.CopyTo(c.Output);
     }
 
@@ -99,14 +89,11 @@ public sealed partial class Dense<T> : Layer<T> where T : unmanaged, IFloatingPo
         if (!inputGradient.IsEmpty && inputGradient.Length != rows * f)
             throw new ArgumentException($"Dense '{Name}': input gradient must hold {rows * f} values, got {inputGradient.Length}.", nameof(inputGradient));
         Span<T> dPre = c.PreActivationGradient;                                                                                        // (D3)
-        switch (Activation)
+        if (Activation == Activation.Linear) outputGradient.CopyTo(dPre);
+        else
         {
-            case Activation.Linear: outputGradient.CopyTo(dPre); break;
-            case Activation.Relu: dPre.Clear(); Activations.ReluBackward<T>(c.Output, outputGradient, dPre); break;
-            case Activation.Tanh: dPre.Clear(); Activations.TanhBackward<T>(c.Output, outputGradient, dPre); break;
-            case Activation.Sigmoid: dPre.Clear(); Activations.SigmoidBackward<T>(c.Output, outputGradient, dPre); break;
-            case Activation.Softmax: dPre.Clear(); Activations.SoftmaxRowsBackward<T>(c.Output, outputGradient, dPre, Units); break;
-            default: dPre.Clear(); Activations.Backward<T>(Activation, c.PreActivation, c.Output, outputGradient, dPre, Units); break;
+            dPre.Clear();
+            Activations.Backward<T>(Activation, c.PreActivation, c.Output, outputGradient, dPre, Units);
         }
         Gemm.Multiply(Transpose.Yes, Transpose.No, Units, f, rows, T.One, dPre, Units, c.Input, f, T.One, Weight.Gradient, f);   // dW += dZᵀ·X
         if (bias is not null) for (int r = 0; r < rows; r++) TensorPrimitives.Add(bias.Gradient, dPre.Slice(r * Units, Units), bias.Gradient);

@@ -281,11 +281,11 @@ public static class StudyReport
         /// <summary>The seed architecture's units as the jobs trained them, e.g. "16 then 32" (tasks that differ: each, with its task).</summary>
         private string SeedUnits()
         {
-            var byTask = results.Where(r => r.Architecture == Architectures.Seed)
+            var byUnits = results.Where(r => r.Architecture == Architectures.Seed)
                 .GroupBy(r => string.Join(" then ", r.Units)).ToList();
-            if (byTask.Count == 0) return "the tasks' own";
-            if (byTask.Count == 1) return byTask[0].Key;
-            return string.Join("; ", byTask.Select(g => $"{g.Key} ({string.Join(", ", g.Select(r => $"`{r.Task}`").Distinct())})"));
+            if (byUnits.Count == 0) return "the tasks' own";
+            if (byUnits.Count == 1) return byUnits[0].Key;
+            return string.Join("; ", byUnits.Select(g => $"{g.Key} ({string.Join(", ", g.Select(r => $"`{r.Task}`").Distinct())})"));
         }
 
         private string NotRun()
