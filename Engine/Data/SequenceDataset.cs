@@ -3,15 +3,20 @@ namespace NumLstm.Data;
 /// <summary>What the targets of a <see cref="SequenceDataset"/> are.</summary>
 public enum TaskKind
 {
-    /// <summary>One integer class label per sequence, 0-based, below <see cref="SequenceDataset.ClassCount"/>.</summary>
+    /// <summary>Integer class labels, 0-based, below <see cref="SequenceDataset.ClassCount"/>: one per sequence, or one per
+    /// step when <see cref="SequenceDataset.TargetsPerStep"/>.</summary>
     Classification,
-    /// <summary><see cref="SequenceDataset.TargetWidth"/> real targets per sequence.</summary>
+    /// <summary><see cref="SequenceDataset.TargetWidth"/> real targets per sequence, or per step when
+    /// <see cref="SequenceDataset.TargetsPerStep"/>.</summary>
     Regression,
 }
 
 /// <summary>
 /// N sequences of up to T steps of F features, stored as float32 in one C-order block <c>X [N, T, F]</c>
-/// (element (n, t, f) at <c>(n*T + t)*F + f</c>), with one target per sequence.
+/// (element (n, t, f) at <c>(n*T + t)*F + f</c>), with one target per sequence, or one per step
+/// (<see cref="TargetsPerStep"/>: sequence labelling and sequence-to-sequence regression, for a model whose last layers
+/// return sequences, as a Keras model ending in <c>LSTM(return_sequences=True)</c> and <c>Dense</c> is fitted on
+/// <c>y [N, T, ...]</c>).
 /// Sequence n is valid for steps <c>t &lt; Length(n)</c>; steps after it are padding and hold 0.
 /// Storage is float because every source is float32; <see cref="CopyBatch{T}(ReadOnlySpan{int}, Span{T}, Span{bool}, Span{int})"/>
 /// converts to the model's element type while it copies.
@@ -22,7 +27,7 @@ public sealed class SequenceDataset
     private SequenceDataset(
         float[] x, int count, int steps, int features, int[]? lengths,
         TaskKind task, int[]? labels, int classCount, float[]? targets, int targetWidth,
-        string[]? classNames, int[]? groups, float[]? sampleWeights)
+        string[]? classNames, int[]? groups, float[]? sampleWeights, bool targetsPerStep)
     {
         X = x;
         Count = count;
@@ -37,6 +42,7 @@ public sealed class SequenceDataset
         ClassNames = classNames;
         Groups = groups;
         SampleWeights = sampleWeights;
+        TargetsPerStep = targetsPerStep;
     }
 
     /// <summary>
@@ -51,19 +57,46 @@ public sealed class SequenceDataset
         int[]? lengths = null, string[]? classNames = null, int[]? groups = null)
     {
         CheckInputs(x, count, steps, features, lengths, groups);
+        CheckLabels(labels, count, 1, classCount, classNames);
+        return new SequenceDataset(x, count, steps, features, lengths, TaskKind.Classification, labels, classCount, null, 0, classNames, groups, null, false);
+    }
+
+    /// <summary>
+    /// A sequence-labelling dataset: one 0-based class label per step, <paramref name="labels"/> laid out <c>[N, T]</c>
+    /// (Keras' sparse <c>y [N, T]</c> for a model ending in <c>LSTM(return_sequences=True)</c> and <c>Dense(K)</c>).
+    /// Every label must be a class, the padding steps' too (Keras users pad them with 0): Fit and Evaluate leave the steps
+    /// after each sequence's length out of the loss and the metrics when the mask is in use (<see cref="Training.TrainingOptions.UseMask"/>,
+    /// by default for variable-length data), and count them when it is not. See <see cref="ForClassification"/> for the rest.
+    /// </summary>
+    public static SequenceDataset ForClassificationPerStep(
+        float[] x, int count, int steps, int features, int[] labels, int classCount,
+        int[]? lengths = null, string[]? classNames = null, int[]? groups = null)
+    {
+        CheckInputs(x, count, steps, features, lengths, groups);
+        CheckLabels(labels, count, steps, classCount, classNames);
+        return new SequenceDataset(x, count, steps, features, lengths, TaskKind.Classification, labels, classCount, null, 0, classNames, groups, null, true);
+    }
+
+    private static void CheckLabels(int[] labels, int count, int perSequence, int classCount, string[]? classNames)
+    {
         ArgumentNullException.ThrowIfNull(labels);
         if (classCount < 1)
             throw new ArgumentOutOfRangeException(nameof(classCount), classCount, "classCount must be at least 1.");
-        if (labels.Length != count)
-            throw new ArgumentException($"labels: expected {count} labels (one per sequence), got {labels.Length}.", nameof(labels));
-        for (int n = 0; n < count; n++)
+        long expected = (long)count * perSequence;
+        if (labels.Length != expected)
+            throw new ArgumentException(perSequence == 1
+                ? $"labels: expected {count} labels (one per sequence), got {labels.Length}."
+                : $"labels: expected [N={count}, T={perSequence}] = {expected} labels (one per step), got {labels.Length}.", nameof(labels));
+        for (int k = 0; k < labels.Length; k++)
         {
-            if ((uint)labels[n] >= (uint)classCount)
-                throw new ArgumentException($"labels[{n}] = {labels[n]}: expected a 0-based class in 0..{classCount - 1}.", nameof(labels));
+            if ((uint)labels[k] >= (uint)classCount)
+                throw new ArgumentException(perSequence == 1
+                    ? $"labels[{k}] = {labels[k]}: expected a 0-based class in 0..{classCount - 1}."
+                    : $"labels[{k}] = {labels[k]} (sequence {k / perSequence}, step {k % perSequence}): expected a 0-based class in 0..{classCount - 1} "
+                        + "(padding steps too: pad them with any class, e.g. 0; the mask leaves them out).", nameof(labels));
         }
         if (classNames is not null && classNames.Length != classCount)
             throw new ArgumentException($"classNames: expected {classCount} names, got {classNames.Length}.", nameof(classNames));
-        return new SequenceDataset(x, count, steps, features, lengths, TaskKind.Classification, labels, classCount, null, 0, classNames, groups, null);
     }
 
     /// <summary>
@@ -75,12 +108,34 @@ public sealed class SequenceDataset
         int[]? lengths = null, int[]? groups = null)
     {
         CheckInputs(x, count, steps, features, lengths, groups);
+        CheckTargets(targets, count, 1, targetWidth);
+        return new SequenceDataset(x, count, steps, features, lengths, TaskKind.Regression, null, 0, targets, targetWidth, null, groups, null, false);
+    }
+
+    /// <summary>
+    /// A sequence-to-sequence regression dataset: <paramref name="targetWidth"/> targets per step, <paramref name="targets"/>
+    /// laid out <c>[N, T, targetWidth]</c> (Keras' <c>y [N, T, K]</c>). The padding steps' targets are left out of the loss
+    /// and metrics when the mask is in use and counted when not (see <see cref="ForClassificationPerStep"/>).
+    /// </summary>
+    public static SequenceDataset ForRegressionPerStep(
+        float[] x, int count, int steps, int features, float[] targets, int targetWidth,
+        int[]? lengths = null, int[]? groups = null)
+    {
+        CheckInputs(x, count, steps, features, lengths, groups);
+        CheckTargets(targets, count, steps, targetWidth);
+        return new SequenceDataset(x, count, steps, features, lengths, TaskKind.Regression, null, 0, targets, targetWidth, null, groups, null, true);
+    }
+
+    private static void CheckTargets(float[] targets, int count, int perSequence, int targetWidth)
+    {
         ArgumentNullException.ThrowIfNull(targets);
         if (targetWidth < 1)
             throw new ArgumentOutOfRangeException(nameof(targetWidth), targetWidth, "targetWidth must be at least 1.");
-        if (targets.Length != (long)count * targetWidth)
-            throw new ArgumentException($"targets: expected [{count}, {targetWidth}] = {(long)count * targetWidth} values, got {targets.Length}.", nameof(targets));
-        return new SequenceDataset(x, count, steps, features, lengths, TaskKind.Regression, null, 0, targets, targetWidth, null, groups, null);
+        Int128 expected = (Int128)count * perSequence * targetWidth;
+        if (targets.Length != expected)
+            throw new ArgumentException(perSequence == 1
+                ? $"targets: expected [{count}, {targetWidth}] = {expected} values, got {targets.Length}."
+                : $"targets: expected [N={count}, T={perSequence}, {targetWidth}] = {expected} values (one row per step), got {targets.Length}.", nameof(targets));
     }
 
     private static void CheckInputs(float[] x, int count, int steps, int features, int[]? lengths, int[]? groups)
@@ -120,14 +175,20 @@ public sealed class SequenceDataset
     /// <summary>Per-sequence lengths in 1..T, or null when every sequence has T steps.</summary>
     public int[]? Lengths { get; }
     public TaskKind Task { get; }
-    /// <summary>0-based class labels <c>[N]</c> for classification, otherwise null.</summary>
+    /// <summary>0-based class labels <c>[N]</c> (<c>[N, T]</c> when <see cref="TargetsPerStep"/>) for classification, otherwise null.</summary>
     public int[]? Labels { get; }
     /// <summary>Number of classes for classification, 0 for regression.</summary>
     public int ClassCount { get; }
-    /// <summary>Regression targets <c>[N, TargetWidth]</c>, otherwise null.</summary>
+    /// <summary>Regression targets <c>[N, TargetWidth]</c> (<c>[N, T, TargetWidth]</c> when <see cref="TargetsPerStep"/>), otherwise null.</summary>
     public float[]? Targets { get; }
-    /// <summary>Targets per sequence for regression, 0 for classification.</summary>
+    /// <summary>Targets per sequence (per step when <see cref="TargetsPerStep"/>) for regression, 0 for classification.</summary>
     public int TargetWidth { get; }
+    /// <summary>Whether the targets are one per step (<see cref="ForClassificationPerStep"/>, <see cref="ForRegressionPerStep"/>),
+    /// for a model whose output is a sequence, rather than one per sequence.</summary>
+    public bool TargetsPerStep { get; }
+    /// <summary>Target rows (labels, or rows of <see cref="TargetWidth"/> values) per sequence: T when
+    /// <see cref="TargetsPerStep"/>, else 1.</summary>
+    public int TargetRows => TargetsPerStep ? Steps : 1;
     /// <summary>Optional class names, index = 0-based label.</summary>
     public string[]? ClassNames { get; }
     /// <summary>Optional group id per sequence (e.g. the subject a HAR window came from).</summary>
@@ -136,29 +197,40 @@ public sealed class SequenceDataset
     /// Optional weight per sequence <c>[N]</c> (Keras' <c>sample_weight</c>, float32 as Keras' floatx): the trainer
     /// multiplies each sequence's loss by it, and <see cref="Training.Trainer.Evaluate"/> and the validation loss of a
     /// dataset carrying weights are weighted too (Keras' <c>validation_data=(x, y, sample_weight)</c>). Finite and ≥ 0.
+    /// With per-step targets (<see cref="TargetsPerStep"/>) it may instead hold a weight per step <c>[N, T]</c> (Keras'
+    /// <c>sample_weight</c> of shape (N, T), "temporal" weights; <see cref="SampleWeightsPerStep"/>); a weight per sequence
+    /// then weighs each of its steps.
     /// Set with <see cref="WithSampleWeights"/>; subsets and splits carry their sequences' weights. This is the dataset's
     /// own array: Fit and Evaluate check it again, so a weight written into it later must be finite and ≥ 0 too.
     /// </summary>
     public float[]? SampleWeights { get; }
 
+    /// <summary>Whether <see cref="SampleWeights"/> holds a weight per step <c>[N, T]</c> (only with <see cref="TargetsPerStep"/>).</summary>
+    public bool SampleWeightsPerStep => TargetsPerStep && SampleWeights is { } weights && weights.Length == (long)Count * Steps && Steps > 1;
+
     /// <summary>
     /// This dataset with a weight per sequence (Keras' <c>fit(sample_weight=...)</c>), or without any (null). The
     /// weights are copied; the other arrays are shared. Each weight must be finite and ≥ 0 (Keras takes any number; a
     /// negative or NaN weight turns the loss around or poisons it, so NumLstm refuses it, naming the sequence).
+    /// A dataset with per-step targets also takes a weight per step, <c>[N, T]</c> (Keras' temporal sample weights).
     /// </summary>
     public SequenceDataset WithSampleWeights(float[]? sampleWeights)
     {
         if (sampleWeights is not null)
         {
-            if (sampleWeights.Length != Count)
-                throw new ArgumentException($"sampleWeights: expected {Count} weights (one per sequence), got {sampleWeights.Length}.", nameof(sampleWeights));
+            bool perStep = TargetsPerStep && sampleWeights.Length == (long)Count * Steps && Steps > 1;
+            if (sampleWeights.Length != Count && !perStep)
+                throw new ArgumentException(TargetsPerStep
+                    ? $"sampleWeights: expected {Count} weights (one per sequence) or [N={Count}, T={Steps}] = {(long)Count * Steps} (one per step), got {sampleWeights.Length}."
+                    : $"sampleWeights: expected {Count} weights (one per sequence), got {sampleWeights.Length}.", nameof(sampleWeights));
             int bad = FirstBadWeight(sampleWeights);
             if (bad >= 0)
-                throw new ArgumentOutOfRangeException(nameof(sampleWeights), sampleWeights[bad],
-                    $"sampleWeights[{bad}]: a sample weight must be finite and ≥ 0, got {sampleWeights[bad]:R}.");
+                throw new ArgumentOutOfRangeException(nameof(sampleWeights), sampleWeights[bad], perStep
+                    ? $"sampleWeights[{bad}] (sequence {bad / Steps}, step {bad % Steps}): a sample weight must be finite and ≥ 0, got {sampleWeights[bad]:R}."
+                    : $"sampleWeights[{bad}]: a sample weight must be finite and ≥ 0, got {sampleWeights[bad]:R}.");
             sampleWeights = (float[])sampleWeights.Clone();
         }
-        return new SequenceDataset(X, Count, Steps, Features, Lengths, Task, Labels, ClassCount, Targets, TargetWidth, ClassNames, Groups, sampleWeights);
+        return new SequenceDataset(X, Count, Steps, Features, Lengths, Task, Labels, ClassCount, Targets, TargetWidth, ClassNames, Groups, sampleWeights, TargetsPerStep);
     }
 
     /// <summary>The first weight that is negative, NaN or infinite, or −1.</summary>
@@ -201,13 +273,20 @@ public sealed class SequenceDataset
         return mask;
     }
 
-    /// <summary>Count of each 0-based class (classification only).</summary>
+    /// <summary>Count of each 0-based class (classification only): of the sequences' labels, or, when
+    /// <see cref="TargetsPerStep"/>, of the valid steps' labels (the padding steps' are not counted).</summary>
     public int[] ClassCounts()
     {
         if (Labels is null)
             throw new InvalidOperationException("ClassCounts: this dataset is a regression dataset, it has no class labels.");
         var counts = new int[ClassCount];
-        foreach (int label in Labels) counts[label]++;
+        if (!TargetsPerStep)
+        {
+            foreach (int label in Labels) counts[label]++;
+            return counts;
+        }
+        for (int n = 0; n < Count; n++)
+            foreach (int label in Labels.AsSpan(n * Steps, Lengths is null ? Steps : Lengths[n])) counts[label]++;
         return counts;
     }
 
@@ -216,14 +295,16 @@ public sealed class SequenceDataset
     {
         int stride = Steps * Features;
         Int128 total = (Int128)indices.Length * stride;
-        if (!ArraySizes.Fits(total) || !ArraySizes.Fits((Int128)indices.Length * TargetWidth))
-            throw ArraySizes.TooLarge(total, $"Subset: [{indices.Length} indices, T={Steps}, F={Features}] (targets width {TargetWidth})", nameof(indices));
+        int rows = TargetRows, targetStride = rows * TargetWidth;
+        if (!ArraySizes.Fits(total) || !ArraySizes.Fits((Int128)indices.Length * Math.Max(rows, targetStride)))
+            throw ArraySizes.TooLarge(total, $"Subset: [{indices.Length} indices, T={Steps}, F={Features}] (targets width {TargetWidth}{(TargetsPerStep ? " per step" : "")})", nameof(indices));
         var x = new float[(int)total];
         int[]? lengths = Lengths is null ? null : new int[indices.Length];
-        int[]? labels = Labels is null ? null : new int[indices.Length];
-        float[]? targets = Targets is null ? null : new float[indices.Length * TargetWidth];
+        int[]? labels = Labels is null ? null : new int[indices.Length * rows];
+        float[]? targets = Targets is null ? null : new float[indices.Length * targetStride];
         int[]? groups = Groups is null ? null : new int[indices.Length];
-        float[]? sampleWeights = SampleWeights is null ? null : new float[indices.Length];
+        int weightStride = SampleWeightsPerStep ? Steps : 1;
+        float[]? sampleWeights = SampleWeights is null ? null : new float[indices.Length * weightStride];
         for (int k = 0; k < indices.Length; k++)
         {
             int n = indices[k];
@@ -231,12 +312,12 @@ public sealed class SequenceDataset
                 throw new ArgumentOutOfRangeException(nameof(indices), n, $"indices[{k}] = {n}: expected a sequence index in 0..{Count - 1}.");
             X.AsSpan(n * stride, stride).CopyTo(x.AsSpan(k * stride));
             if (lengths is not null) lengths[k] = Lengths![n];
-            if (labels is not null) labels[k] = Labels![n];
-            if (targets is not null) Targets.AsSpan(n * TargetWidth, TargetWidth).CopyTo(targets.AsSpan(k * TargetWidth));
+            if (labels is not null) Labels.AsSpan(n * rows, rows).CopyTo(labels.AsSpan(k * rows));
+            if (targets is not null) Targets.AsSpan(n * targetStride, targetStride).CopyTo(targets.AsSpan(k * targetStride));
             if (groups is not null) groups[k] = Groups![n];
-            if (sampleWeights is not null) sampleWeights[k] = SampleWeights![n];
+            if (sampleWeights is not null) SampleWeights.AsSpan(n * weightStride, weightStride).CopyTo(sampleWeights.AsSpan(k * weightStride));
         }
-        return new SequenceDataset(x, indices.Length, Steps, Features, lengths, Task, labels, ClassCount, targets, TargetWidth, ClassNames, groups, sampleWeights);
+        return new SequenceDataset(x, indices.Length, Steps, Features, lengths, Task, labels, ClassCount, targets, TargetWidth, ClassNames, groups, sampleWeights, TargetsPerStep);
     }
 
     /// <inheritdoc cref="Subset(ReadOnlySpan{int})"/>
@@ -324,11 +405,11 @@ public sealed class SequenceDataset
 
     /// <summary>Same sequences, shape, lengths, groups, names and sample weights as this one, with new values (no copy).</summary>
     internal SequenceDataset WithData(float[] x, int[]? labels, float[]? targets) =>
-        new(x, Count, Steps, Features, Lengths, Task, labels, ClassCount, targets, TargetWidth, ClassNames, Groups, SampleWeights);
+        new(x, Count, Steps, Features, Lengths, Task, labels, ClassCount, targets, TargetWidth, ClassNames, Groups, SampleWeights, TargetsPerStep);
 
     /// <summary>
     /// Copies the sequences at <paramref name="indices"/> (B of them) into caller-owned buffers, converting to T:
-    /// <c>x [B, T, F]</c>, <c>mask [B, T]</c> and <c>labels [B]</c>. Only the first B rows of each buffer are written, so
+    /// <c>x [B, T, F]</c>, <c>mask [B, T]</c> and <c>labels [B]</c> (<c>[B, T]</c> when <see cref="TargetsPerStep"/>). Only the first B rows of each buffer are written, so
     /// buffers sized for the full batch also serve a short last batch. Allocates nothing.
     /// </summary>
     public void CopyBatch<T>(ReadOnlySpan<int> indices, Span<T> x, Span<bool> mask, Span<int> labels)
@@ -337,15 +418,19 @@ public sealed class SequenceDataset
         if (Labels is null)
             throw new InvalidOperationException("CopyBatch: this is a regression dataset; use the overload with Span<T> targets.");
         CheckBatchBuffers(indices, x.Length, mask.Length);
-        if (labels.Length < indices.Length)
-            throw new ArgumentException($"labels: expected room for B={indices.Length} labels, got {labels.Length}.", nameof(labels));
+        int rows = TargetRows;
+        if (labels.Length < (long)indices.Length * rows)
+            throw new ArgumentException(TargetsPerStep
+                ? $"labels: expected room for [B={indices.Length}, T={Steps}] = {(long)indices.Length * rows} labels, got {labels.Length}."
+                : $"labels: expected room for B={indices.Length} labels, got {labels.Length}.", nameof(labels));
         CopyInputs(indices, x, mask);
         for (int b = 0; b < indices.Length; b++)
-            labels[b] = Labels[indices[b]];
+            Labels.AsSpan(indices[b] * rows, rows).CopyTo(labels.Slice(b * rows, rows));
     }
 
     /// <summary>
-    /// As the classification overload, with regression targets <c>[B, TargetWidth]</c> converted to T.
+    /// As the classification overload, with regression targets <c>[B, TargetWidth]</c> (<c>[B, T, TargetWidth]</c> when
+    /// <see cref="TargetsPerStep"/>) converted to T.
     /// </summary>
     public void CopyBatch<T>(ReadOnlySpan<int> indices, Span<T> x, Span<bool> mask, Span<T> targets)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -353,14 +438,17 @@ public sealed class SequenceDataset
         if (Targets is null)
             throw new InvalidOperationException("CopyBatch: this is a classification dataset; use the overload with Span<int> labels.");
         CheckBatchBuffers(indices, x.Length, mask.Length);
-        if (targets.Length < (long)indices.Length * TargetWidth)
-            throw new ArgumentException($"targets: expected room for [B={indices.Length}, {TargetWidth}] = {(long)indices.Length * TargetWidth} values, got {targets.Length}.", nameof(targets));
+        int stride = TargetRows * TargetWidth;
+        if (targets.Length < (long)indices.Length * stride)
+            throw new ArgumentException(TargetsPerStep
+                ? $"targets: expected room for [B={indices.Length}, T={Steps}, {TargetWidth}] = {(long)indices.Length * stride} values, got {targets.Length}."
+                : $"targets: expected room for [B={indices.Length}, {TargetWidth}] = {(long)indices.Length * TargetWidth} values, got {targets.Length}.", nameof(targets));
         CopyInputs(indices, x, mask);
         for (int b = 0; b < indices.Length; b++)
         {
-            ReadOnlySpan<float> source = Targets.AsSpan(indices[b] * TargetWidth, TargetWidth);
-            Span<T> destination = targets.Slice(b * TargetWidth, TargetWidth);
-            for (int j = 0; j < TargetWidth; j++)
+            ReadOnlySpan<float> source = Targets.AsSpan(indices[b] * stride, stride);
+            Span<T> destination = targets.Slice(b * stride, stride);
+            for (int j = 0; j < stride; j++)
                 destination[j] = T.CreateTruncating(source[j]);
         }
     }
@@ -408,6 +496,6 @@ public sealed class SequenceDataset
 
     public override string ToString() =>
         Task == TaskKind.Classification
-            ? $"SequenceDataset [N={Count}, T={Steps}, F={Features}], {ClassCount} classes{(IsVariableLength ? ", variable length" : "")}{(SampleWeights is null ? "" : ", sample weights")}"
-            : $"SequenceDataset [N={Count}, T={Steps}, F={Features}], regression width {TargetWidth}{(IsVariableLength ? ", variable length" : "")}{(SampleWeights is null ? "" : ", sample weights")}";
+            ? $"SequenceDataset [N={Count}, T={Steps}, F={Features}], {ClassCount} classes{(TargetsPerStep ? " per step" : "")}{(IsVariableLength ? ", variable length" : "")}{(SampleWeights is null ? "" : ", sample weights")}"
+            : $"SequenceDataset [N={Count}, T={Steps}, F={Features}], regression width {TargetWidth}{(TargetsPerStep ? " per step" : "")}{(IsVariableLength ? ", variable length" : "")}{(SampleWeights is null ? "" : ", sample weights")}";
 }

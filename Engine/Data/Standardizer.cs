@@ -132,13 +132,28 @@ public sealed class TargetScaler
         var sumSquares = new double[width];
         float[] targets = train.Targets;
         int columns = pooled ? 1 : width;
-        long perColumn = pooled ? (long)train.Count * width : train.Count;
-        for (int k = 0; k < targets.Length; k++) mean[pooled ? 0 : k % width] += targets[k];
-        for (int j = 0; j < columns; j++) mean[j] /= perColumn;
-        for (int k = 0; k < targets.Length; k++)
+        // Per-step targets: the valid steps' rows only (a padding step's target is not data).
+        int rowsPerSequence = train.TargetRows;
+        long rowCount = 0;
+        for (int n = 0; n < train.Count; n++)
         {
-            double d = targets[k] - mean[pooled ? 0 : k % width];
-            sumSquares[pooled ? 0 : k % width] += d * d;
+            int validRows = train.TargetsPerStep ? train.Length(n) : 1;
+            rowCount += validRows;
+            ReadOnlySpan<float> rows = targets.AsSpan(n * rowsPerSequence * width, validRows * width);
+            for (int k = 0; k < rows.Length; k++) mean[pooled ? 0 : k % width] += rows[k];
+        }
+        long perColumn = pooled ? rowCount * width : rowCount;
+        for (int j = 0; j < columns; j++) mean[j] /= perColumn;
+        for (int n = 0; n < train.Count; n++)
+        {
+            int validRows = train.TargetsPerStep ? train.Length(n) : 1;
+            ReadOnlySpan<float> rows = targets.AsSpan(n * rowsPerSequence * width, validRows * width);
+            for (int k = 0; k < rows.Length; k++)
+            {
+                int column = pooled ? 0 : k % width;
+                double d = rows[k] - mean[column];
+                sumSquares[column] += d * d;
+            }
         }
         var meanOut = new float[width];
         var stdOut = new float[width];

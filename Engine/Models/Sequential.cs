@@ -170,6 +170,7 @@ public sealed class Sequential<T> where T : unmanaged, IFloatingPointIeee754<T>
         if (!input.Mask.IsEmpty) input.Mask.CopyTo(cache.Mask);
         ReadOnlySpan<T> current = input.Data;
         ReadOnlySpan<bool> mask = input.Mask.IsEmpty ? default : cache.Mask;
+        int maskSource = input.Mask.IsEmpty ? NoMask : InputMask;
         for (int k = 0; k < layers.Count; k++)
         {
             Span<T> output = cache.Activations[k];
@@ -177,11 +178,32 @@ public sealed class Sequential<T> where T : unmanaged, IFloatingPointIeee754<T>
             current = output;
             // A Masking layer's own mask replaces the one it received (Keras' compute_mask); other layers pass theirs on
             // while they return sequences.
-            if (layers[k] is Masking<T> masking) mask = masking.OutputMask(cache.LayerCaches[k]);
-            else if (!layers[k].PropagatesMask) mask = default;
+            if (layers[k] is Masking<T> masking) { mask = masking.OutputMask(cache.LayerCaches[k]); maskSource = k; }
+            else if (!layers[k].PropagatesMask) { mask = default; maskSource = NoMask; }
         }
+        cache.OutputMaskSource = maskSource;
         cache.Forwarded = true;
         return current;
+    }
+
+    private const int NoMask = -1, InputMask = -2;
+
+    /// <summary>
+    /// The mask [B, T] on the output of the last <see cref="Forward"/> on <paramref name="cache"/> (Keras' <c>_keras_mask</c>
+    /// of y_pred): the mask passed in, or the last Masking layer's, carried by every layer after it while they return
+    /// sequences; empty when the output is one vector per sequence or no mask was in use. A loss on sequence outputs
+    /// leaves the masked steps out.
+    /// </summary>
+    public ReadOnlySpan<bool> OutputMask(ModelCache<T> cache)
+    {
+        ArgumentNullException.ThrowIfNull(cache);
+        if (!cache.Forwarded) throw new InvalidOperationException("OutputMask called before Forward on this cache.");
+        return cache.OutputMaskSource switch
+        {
+            NoMask => default,
+            InputMask => cache.Mask,
+            int k => ((Masking<T>)layers[k]).OutputMask(cache.LayerCaches[k]),
+        };
     }
 
     /// <summary>Adds parameter gradients for dL/d(output); adds dL/d(input) into inputGradient when it is not empty.</summary>
@@ -291,6 +313,8 @@ public sealed class ModelCache<T> where T : unmanaged, IFloatingPointIeee754<T>
     internal T[][] Activations { get; }
     internal T[][] Gradients { get; }
     internal bool[] Mask = Array.Empty<bool>();
+    /// <summary>Where the last Forward's output mask is (see <see cref="Sequential{T}.OutputMask"/>).</summary>
+    internal int OutputMaskSource = -1;
     internal bool Forwarded;
     /// <summary>The batch size of the last Forward (Keras divides an activity penalty by it).</summary>
     internal int Batch;

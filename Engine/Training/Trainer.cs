@@ -489,6 +489,9 @@ public sealed class Trainer
     private bool[] mask = Array.Empty<bool>();
     private int[] labels = Array.Empty<int>();
     private float[] sampleWeights = Array.Empty<float>();   // a batch's sample weights (the dataset's, or TrainingOptions.ClassWeight's)
+    // Per-step targets: each target row's weight in the loss (sample weight × mask scale), in the metric (the mask) and
+    // in the weighted metric (sample weight × mask).
+    private float[] rowLossWeights = Array.Empty<float>(), rowMetricWeights = Array.Empty<float>(), rowWeightedMetricWeights = Array.Empty<float>();
 
     public Trainer(Sequential<float> model, Optimizer<float>? optimizer = null)
     {
@@ -565,6 +568,10 @@ public sealed class Trainer
             CheckFinite(train, nameof(train));
             if (validation is not null) CheckFinite(validation, "validation");
         }
+        if (options.ClassWeight is not null && train.TargetsPerStep)
+            throw new ArgumentException($"{nameof(TrainingOptions)}.{nameof(TrainingOptions.ClassWeight)} is set and the training set has a target per step: "
+                + "class weights are per sequence (Keras 3's class_weight does not support sequence targets either); pass a weight per step instead, "
+                + $"each step's class weight, with {nameof(SequenceDataset)}.{nameof(SequenceDataset.WithSampleWeights)} ([N, T] values).", nameof(options));
         if (options.ClassWeight is not null && train.SampleWeights is not null)
             throw new ArgumentException($"{nameof(TrainingOptions)}.{nameof(TrainingOptions.ClassWeight)} is set and the training set carries sample weights: "
                 + "use one or the other (Keras 3: \"You cannot `class_weight` and `sample_weight` at the same time\"); to combine them, multiply each "
@@ -617,15 +624,16 @@ public sealed class Trainer
                 ReadOnlySpan<int> indices = sampler.Batch(batch);
                 int b = indices.Length;
                 ReadOnlySpan<float> predictions = ForwardBatch(train, indices, useMask, new ForwardContext(true, new Random(DeriveSeed(options.Seed, epoch, batch))));
-                double batchLoss = ComputeLoss(loss, train, predictions, b);
-                ReadOnlySpan<float> weights = classWeight is not null || train.SampleWeights is not null
-                    ? BatchWeights(classWeight, train, indices, predictions.Length) : default;
+                int rows = b * train.TargetRows;
+                double batchLoss = ComputeLoss(loss, train, predictions, rows);
+                RowWeights(classWeight, train, indices, predictions.Length, out ReadOnlySpan<float> weights, out ReadOnlySpan<float> metricWeights,
+                    out ReadOnlySpan<float> weightedMetricWeights);
                 if (!weights.IsEmpty && double.IsFinite(batchLoss))
                     batchLoss = WeighSamples(loss, weights, train, predictions, batchLoss);
                 // Keras' compute_loss: the compiled (weighted) loss plus sum(model.losses), the weight penalties.
                 if (regularized is not null) batchLoss += model.RegularizationPenalty(regularized);
                 if (activity) batchLoss += model.ActivityPenalty(cache);
-                AddToMetrics(metricState, weightedState, train, predictions, b, weights);
+                AddToMetrics(metricState, weightedState, train, predictions, rows, metricWeights, weightedMetricWeights);
                 if (!double.IsFinite(batchLoss))
                 {
                     RestoreLastGood(parameters, lastGood, batch > 0 || epochIndex > 0);
@@ -749,11 +757,13 @@ public sealed class Trainer
         {
             ReadOnlySpan<int> indices = sampler.Batch(batch);
             ReadOnlySpan<float> predictions = ForwardBatch(data, indices, masked, ForwardContext.Inference);
-            double batchLoss = ComputeLoss(loss, data, predictions, indices.Length);
-            ReadOnlySpan<float> weights = data.SampleWeights is not null ? BatchWeights(null, data, indices, predictions.Length) : default;
+            int rows = indices.Length * data.TargetRows;
+            double batchLoss = ComputeLoss(loss, data, predictions, rows);
+            RowWeights(null, data, indices, predictions.Length, out ReadOnlySpan<float> weights, out ReadOnlySpan<float> metricWeights,
+                out ReadOnlySpan<float> weightedMetricWeights);
             if (!weights.IsEmpty && double.IsFinite(batchLoss))
                 batchLoss = WeighSamples(loss, weights, data, predictions, batchLoss);
-            AddToMetrics(metricState, weightedState, data, predictions, indices.Length, weights);
+            AddToMetrics(metricState, weightedState, data, predictions, rows, metricWeights, weightedMetricWeights);
             if (activity) batchLoss += model.ActivityPenalty(cache);   // Keras adds it in test_step too, per batch
             lossSum += batchLoss * indices.Length;
         }
@@ -799,6 +809,7 @@ public sealed class Trainer
         return model.Forward(new SequenceBatch<float>(xBatch, b, time, useMask ? maskBatch : default), cache, context);
     }
 
+    // The unweighted mean over the batch's target rows (b sequences, or b·T steps for per-step targets) and its gradient.
     private double ComputeLoss(ILoss<float> loss, SequenceDataset data, ReadOnlySpan<float> predictions, int b)
     {
         // Non-finite outputs make the batch loss NaN whatever the loss (the probability paths would reject them with an
@@ -828,15 +839,68 @@ public sealed class Trainer
         return new MetricState(metric.Kind, binaryLogits, model.OutputFeatures, new ConfusionMetricState(metric.Kind, metric.Config, link));
     }
 
-    // The batch into the metric (Keras' metrics=, no weights) and the weighted metric (weighted_metrics=, the batch's
-    // class or sample weights, 1 each without them). Every sample counts, a non-finite prediction too (MetricState).
-    private void AddToMetrics(MetricState metric, MetricState? weighted, SequenceDataset data, ReadOnlySpan<float> predictions, int b, ReadOnlySpan<float> weights)
+    // The batch's b target rows into the metric (Keras' metrics=, no weights; the mask's 0/1 for per-step targets) and the
+    // weighted metric (weighted_metrics=, the batch's class or sample weights, times the mask; 1 each without them). Every
+    // row counts, a non-finite prediction too (MetricState).
+    private void AddToMetrics(MetricState metric, MetricState? weighted, SequenceDataset data, ReadOnlySpan<float> predictions, int b,
+        ReadOnlySpan<float> metricWeights, ReadOnlySpan<float> weightedMetricWeights)
     {
         bool classification = data.Task == TaskKind.Classification;
         ReadOnlySpan<int> batchLabels = classification ? labels.AsSpan(0, b) : default;
         ReadOnlySpan<float> batchTargets = classification ? default : targets.AsSpan(0, predictions.Length);
-        metric.Add(predictions, batchLabels, batchTargets, b, default);
-        weighted?.Add(predictions, batchLabels, batchTargets, b, weights);
+        metric.Add(predictions, batchLabels, batchTargets, b, metricWeights);
+        weighted?.Add(predictions, batchLabels, batchTargets, b, weightedMetricWeights);
+    }
+
+    // A batch's weights per target row, each empty when every row weighs 1:
+    // - one target per sequence: the sample (or class) weights, for the loss and the weighted metric; none for the metric.
+    // - per-step targets (Keras' y [B, T, ...]), with the output mask m [B, T] (Sequential.OutputMask: the lengths' mask
+    //   or a Masking layer's): Keras 3's reduce_weighted_values with apply_mask, so the loss is Σ w·m·l / valid:
+    //   loss row weight = s_bt · m_bt · R/(valid + ε), in float32 as Keras (total / (valid + backend.epsilon())), R = B·T,
+    //   valid = Σ m; s_bt the sequence's (or step's) sample weight. The metric leaves the masked steps out (weight m_bt,
+    //   tf.keras 2's rule; Keras 3 applies the mask to metrics only with sample weights) and the weighted metric weighs
+    //   s_bt · m_bt.
+    private void RowWeights(IReadOnlyDictionary<int, double>? classWeight, SequenceDataset data, ReadOnlySpan<int> indices, int predictionLength,
+        out ReadOnlySpan<float> lossWeights, out ReadOnlySpan<float> metricWeights, out ReadOnlySpan<float> weightedMetricWeights)
+    {
+        bool weighted = classWeight is not null || data.SampleWeights is not null;
+        if (!data.TargetsPerStep)
+        {
+            lossWeights = weighted ? BatchWeights(classWeight, data, indices, predictionLength) : default;
+            weightedMetricWeights = lossWeights;
+            metricWeights = default;
+            return;
+        }
+        ReadOnlySpan<bool> outputMask = model.OutputMask(cache);
+        if (!weighted && outputMask.IsEmpty)
+        {
+            lossWeights = metricWeights = weightedMetricWeights = default;
+            return;
+        }
+        int b = indices.Length, steps = data.Steps, rows = b * steps;
+        if (rowLossWeights.Length < rows)
+            (rowLossWeights, rowMetricWeights, rowWeightedMetricWeights) = (new float[rows], new float[rows], new float[rows]);
+        float[]? given = data.SampleWeights;
+        bool perStep = data.SampleWeightsPerStep;
+        for (int i = 0; i < b; i++)
+        {
+            int n = indices[i];
+            for (int t = 0; t < steps; t++)
+            {
+                int r = i * steps + t;
+                float sample = given is null ? 1f : perStep ? given[n * steps + t] : given[n];
+                float kept = outputMask.IsEmpty || outputMask[r] ? 1f : 0f;
+                rowMetricWeights[r] = kept;
+                rowWeightedMetricWeights[r] = sample * kept;
+                rowLossWeights[r] = sample;
+            }
+        }
+        // The loss: the sample weights as they are without a mask, else times the mask's scale (MaskedSteps, Keras' apply_mask).
+        if (!outputMask.IsEmpty)
+            MaskedSteps.LossWeights(outputMask, given is null ? default : rowLossWeights.AsSpan(0, rows), rowLossWeights.AsSpan(0, rows));
+        lossWeights = rowLossWeights.AsSpan(0, rows);
+        metricWeights = outputMask.IsEmpty ? default : rowMetricWeights.AsSpan(0, rows);
+        weightedMetricWeights = rowWeightedMetricWeights.AsSpan(0, rows);
     }
 
     /// <summary>Σᵢ wᵢ·mᵢ / Σᵢ wᵢ of a metric (R² with weights) over rows given by the caller: Keras' metric objects called
@@ -877,10 +941,11 @@ public sealed class Trainer
     {
         if (x.Length < b * time * f) x = new float[b * time * f];
         if (mask.Length < b * time) mask = new bool[b * time];
-        if (labels.Length < b) labels = new int[b];
+        int rows = b * data.TargetRows;   // at most B·T, which the model's own buffers hold
+        if (labels.Length < rows) labels = new int[rows];
         int outLength = model.OutputLength(b, time);
         if (outputGradient.Length < outLength) outputGradient = new float[outLength];
-        if (data.Task == TaskKind.Regression && targets.Length < b * data.TargetWidth) targets = new float[b * data.TargetWidth];
+        if (data.Task == TaskKind.Regression && targets.Length < rows * data.TargetWidth) targets = new float[rows * data.TargetWidth];
     }
 
     private double LayerNorms(double[] layerMax)
@@ -934,9 +999,14 @@ public sealed class Trainer
         if (data.Task == TaskKind.Classification && model.OutputFeatures < data.ClassCount)
             throw new ArgumentException($"{name}: {data.ClassCount} classes but the model outputs {model.OutputFeatures} logits.", name);
         if (data.Task == TaskKind.Regression && model.OutputFeatures != data.TargetWidth)
-            throw new ArgumentException($"{name}: targets have width {data.TargetWidth} but the model outputs {model.OutputFeatures} values.", name);
-        if (model.OutputShape.IsSequence)
-            throw new ArgumentException($"{name}: fit/evaluate need a model with one output per sequence; the last recurrent layer returns sequences.", name);
+            throw new ArgumentException($"{name}: targets have width {data.TargetWidth} but the model outputs {model.OutputFeatures} values{(data.TargetsPerStep ? " per step" : "")}.", name);
+        if (model.OutputShape.IsSequence && !data.TargetsPerStep)
+            throw new ArgumentException($"{name}: the model outputs a sequence (its last recurrent layer returns sequences, [B, T, {model.OutputFeatures}]), but the dataset has one target "
+                + $"per sequence: expected a target per step ({nameof(SequenceDataset)}.{nameof(SequenceDataset.ForClassificationPerStep)} or "
+                + $"{nameof(SequenceDataset.ForRegressionPerStep)}), or a model whose last recurrent layer returns its last step.", name);
+        if (!model.OutputShape.IsSequence && data.TargetsPerStep)
+            throw new ArgumentException($"{name}: the dataset has a target per step, but the model outputs one vector per sequence ([B, {model.OutputFeatures}]): "
+                + "expected a model whose last recurrent layer returns sequences (returnSequences: true), or a dataset with one target per sequence.", name);
     }
 
     private static void CheckFinite(SequenceDataset data, string name)
@@ -947,7 +1017,9 @@ public sealed class Trainer
         {
             int bad = Array.FindIndex(data.Targets, v => !float.IsFinite(v));
             if (bad >= 0)
-                throw new ArgumentException($"{name}: expected finite targets, found {data.Targets[bad]} at sequence {bad / data.TargetWidth}, target {bad % data.TargetWidth} (rejected by {option} = Reject).", name);
+                throw new ArgumentException(data.TargetsPerStep
+                    ? $"{name}: expected finite targets, found {data.Targets[bad]} at sequence {bad / (data.Steps * data.TargetWidth)}, step {bad / data.TargetWidth % data.Steps}, target {bad % data.TargetWidth} (rejected by {option} = Reject)."
+                    : $"{name}: expected finite targets, found {data.Targets[bad]} at sequence {bad / data.TargetWidth}, target {bad % data.TargetWidth} (rejected by {option} = Reject).", name);
         }
     }
 
