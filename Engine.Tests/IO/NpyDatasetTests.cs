@@ -175,4 +175,47 @@ public class NpyDatasetTests
         NpyFile.Write<int>(P("y.npy"), new[] { 0, 1 }, new[] { 2 });
         SpecBytes.AssertNames(Assert.Throws<NumLstmFormatException>(() => NpyDataset.LoadClassification(P("x.npy"), P("y.npy"), lengthsPath: P("lengths.npy"))), P("lengths.npy"), "dtype");
     }
+
+    [Test]
+    public void TargetsPerStep_AreRead_AsLabelsNByT_OrTargetsNByTByK_WithStepWeights()
+    {
+        NpyFile.Write<float>(P("x.npy"), new float[2 * 3 * 1], new[] { 2, 3, 1 });
+        NpyFile.Write<int>(P("y.npy"), new[] { 0, 1, 2, 2, 1, 0 }, new[] { 2, 3 });
+        NpyFile.Write<float>(P("w.npy"), new[] { 1f, 0.5f, 0f, 2f, 2f, 1f }, new[] { 2, 3 });
+        SequenceDataset labelled = NpyDataset.LoadClassification(P("x.npy"), P("y.npy"), sampleWeightsPath: P("w.npy"));
+        Assert.That(labelled.TargetsPerStep, Is.True);
+        Assert.That(labelled.ClassCount, Is.EqualTo(3));
+        Assert.That(labelled.Labels, Is.EqualTo(new[] { 0, 1, 2, 2, 1, 0 }));
+        Assert.That(labelled.SampleWeightsPerStep, Is.True);
+        Assert.That(labelled.SampleWeights, Is.EqualTo(new[] { 1f, 0.5f, 0f, 2f, 2f, 1f }));
+
+        NpyFile.Write<double>(P("t.npy"), Enumerable.Range(0, 12).Select(v => v * 0.5).ToArray(), new[] { 2, 3, 2 });
+        SequenceDataset rows = NpyDataset.LoadRegression(P("x.npy"), P("t.npy"));
+        Assert.That(rows.TargetsPerStep, Is.True);
+        Assert.That(rows.TargetWidth, Is.EqualTo(2));
+        Assert.That(rows.Targets, Is.EqualTo(Enumerable.Range(0, 12).Select(v => v * 0.5f)));
+        // Targets [N, T] stay T values per sequence (the rank decides, not the sizes).
+        NpyFile.Write<float>(P("t2.npy"), new float[6], new[] { 2, 3 });
+        SequenceDataset wide = NpyDataset.LoadRegression(P("x.npy"), P("t2.npy"));
+        Assert.That(wide.TargetsPerStep, Is.False);
+        Assert.That(wide.TargetWidth, Is.EqualTo(3));
+
+        // Shapes that fit neither, and a bad label, are named by file and position.
+        NpyFile.Write<int>(P("y4.npy"), new int[8], new[] { 2, 4 });
+        Assert.That(() => NpyDataset.LoadClassification(P("x.npy"), P("y4.npy")),
+            Throws.InstanceOf<NumLstmFormatException>().With.Message.Contains("y4.npy").And.Message.Contains("one per step [N, T] = (2, 3), found (2, 4)"));
+        NpyFile.Write<int>(P("ybad.npy"), new[] { 0, 1, 2, 2, 7, 0 }, new[] { 2, 3 });
+        Assert.That(() => NpyDataset.LoadClassification(P("x.npy"), P("ybad.npy"), classCount: 3),
+            Throws.InstanceOf<NumLstmFormatException>().With.Message.Contains("labels[1, 1]").And.Message.Contains("found 7"));
+        NpyFile.Write<float>(P("t3.npy"), new float[2 * 4 * 1], new[] { 2, 4, 1 });
+        Assert.That(() => NpyDataset.LoadRegression(P("x.npy"), P("t3.npy")),
+            Throws.InstanceOf<NumLstmFormatException>().With.Message.Contains("[N, T, K] = (2, 3, K), found (2, 4, 1)"));
+        NpyFile.Write<float>(P("w4.npy"), new float[8], new[] { 2, 4 });
+        Assert.That(() => NpyDataset.LoadClassification(P("x.npy"), P("y.npy"), sampleWeightsPath: P("w4.npy")),
+            Throws.InstanceOf<NumLstmFormatException>().With.Message.Contains("one per step [N, T] with N = 2, T = 3, found (2, 4)"));
+        // A per-sequence dataset takes no [N, T] weights.
+        NpyFile.Write<int>(P("y1.npy"), new[] { 0, 1 }, new[] { 2 });
+        Assert.That(() => NpyDataset.LoadClassification(P("x.npy"), P("y1.npy"), sampleWeightsPath: P("w.npy")),
+            Throws.InstanceOf<NumLstmFormatException>().With.Message.Contains("expected sample weights as [N] or [N, 1] with N = 2"));
+    }
 }

@@ -306,6 +306,49 @@ public class PerStepTargetsTests
     }
 
     [Test]
+    public void Fit_StepsAlongTheMaskedLossGradient_AsFloat64ComputesIt()
+    {
+        // One SGD step over one batch (no shuffle): Δθ = −lr·g. g in float64 on a twin holding the same weights: the
+        // model's own backward from MaskedSteps' gradient (checked against central differences in
+        // PerStepLossGradientTests) with the output mask and per-sequence sample weights Fit uses.
+        SequenceDataset data = Labelled(6, 34, variable: true).WithSampleWeights(new float[] { 1, 2, 0.5f, 1, 3, 0.25f });
+        Sequential<float> model = Model(Classes, seed: 35);
+        Sequential<double> twin = Tagger(ModelBuilder.Input(Features), Classes).Build<double>(35);
+        for (int p = 0; p < model.NamedParameters.Count; p++)
+        {
+            float[] source = model.NamedParameters[p].Parameter.Value;
+            double[] target = twin.NamedParameters[p].Parameter.Value;
+            for (int k = 0; k < source.Length; k++) target[k] = source[k];
+        }
+        float[] before = Weights(model);
+        const double rate = 0.5;
+        new Trainer(model).Fit(data, new TrainingOptions
+        {
+            Epochs = 1, BatchSize = 6, Shuffle = false, LearningRate = rate,
+            OptimizerFactory = (parameters, lr) => new Sgd<float>(parameters, lr),
+        });
+        float[] after = Weights(model);
+
+        ModelCache<double> cache = twin.CreateCache();
+        var x = data.X.Select(v => (double)v).ToArray();
+        ReadOnlySpan<double> predictions = twin.Forward(new SequenceBatch<double>(x, 6, Steps, data.Mask()), cache, ForwardContext.Inference);
+        var rowWeights = new float[6 * Steps];
+        for (int r = 0; r < rowWeights.Length; r++) rowWeights[r] = data.SampleWeights![r / Steps];
+        var gradient = new double[predictions.Length];
+        MaskedSteps.Forward(new SoftmaxCrossEntropy<double>(), predictions, LossTargets<double>.FromLabels(data.Labels), twin.OutputMask(cache), rowWeights, gradient);
+        twin.ZeroGradients();
+        twin.Backward(gradient, cache);
+        double[] expected = twin.Parameters.SelectMany(p => p.Gradient.ToArray()).ToArray();
+        double largest = expected.Max(Math.Abs);
+        Assert.That(largest, Is.GreaterThan(1e-3), "a gradient to compare");
+        for (int k = 0; k < expected.Length; k++)
+        {
+            double step = (before[k] - (double)after[k]) / rate;
+            Assert.That(step, Is.EqualTo(expected[k]).Within(1e-5 * largest + 1e-4 * Math.Abs(expected[k])), $"parameter value {k}");
+        }
+    }
+
+    [Test]
     public void MismatchedTargetsAndOutputs_AreRefused_NamingBoth()
     {
         SequenceDataset perStep = Labelled(4, 29, variable: false);

@@ -5,9 +5,12 @@ namespace NumLstm.IO;
 
 /// <summary>
 /// Builds a <see cref="SequenceDataset"/> from the NumPy arrays a Python user already has: x [N, T, F] (float32 or
-/// float64, C order), labels [N] (integers, 0-based) or targets [N] / [N, K] (floats), and optional lengths [N]
+/// float64, C order), labels [N] (integers, 0-based) or targets [N] / [N, K] (floats), or a target per step for a model
+/// returning sequences: labels [N, T] or targets [N, T, K] (<see cref="SequenceDataset.TargetsPerStep"/>; targets [N, T]
+/// stay T values per sequence, as the rank says), and optional lengths [N]
 /// (integers 1..T) for right-padded variable-length sequences, and optional sample weights [N] or [N, 1] (Keras'
-/// <c>sample_weight</c>; any dtype the reader knows, bool as 0/1, taken as float32 as Keras casts to floatx; finite and ≥ 0).
+/// <c>sample_weight</c>; any dtype the reader knows, bool as 0/1, taken as float32 as Keras casts to floatx; finite and ≥ 0),
+/// or [N, T] with per-step targets (Keras' temporal sample weights).
 /// </summary>
 public static class NpyDataset
 {
@@ -27,41 +30,55 @@ public static class NpyDataset
             throw new ArgumentOutOfRangeException(nameof(classCount), classCount, "classCount must be at least 1, or null to infer it from the labels.");
         (float[] x, int n, int t, int f) = ReadInputs(xPath);
         NpyArray labelArray = NpyFile.Read(labelsPath);
-        CheckLeading(labelsPath, labelArray, n, "labels", 1);
+        bool perStep = labelArray.Shape.Length == 2 && t > 1;   // [N, 1] with T = 1 stays refused as before (one label per sequence is [N])
+        if (perStep && (labelArray.Shape[0] != n || labelArray.Shape[1] != t))
+            throw new NumLstmFormatException(labelsPath, "shape", $"expected labels [N] = ({n}) or one per step [N, T] = ({n}, {t}), found ({string.Join(", ", labelArray.Shape)}).");
+        if (!perStep) CheckLeading(labelsPath, labelArray, n, "labels", 1);
         int[] labels = labelArray.ToArray<int>();
+        string At(int k) => perStep ? $"labels[{k / t}, {k % t}]" : $"labels[{k}]";
         int negative = Array.FindIndex(labels, l => l < 0);
         if (negative >= 0)
-            throw new NumLstmFormatException(labelsPath, $"labels[{negative}]", $"expected a 0-based class index, found {labels[negative]}.");
+            throw new NumLstmFormatException(labelsPath, At(negative), $"expected a 0-based class index, found {labels[negative]}.");
         int classes;
         if (classCount is int given)
         {
             classes = given;
             int bad = Array.FindIndex(labels, l => l >= classes);
             if (bad >= 0)
-                throw new NumLstmFormatException(labelsPath, $"labels[{bad}]", $"expected a class index in 0..{classes - 1} (classCount {classes}), found {labels[bad]}.");
+                throw new NumLstmFormatException(labelsPath, At(bad), $"expected a class index in 0..{classes - 1} (classCount {classes}), found {labels[bad]}.");
         }
         else
         {
             int largest = Array.IndexOf(labels, labels.Max());
             if (labels[largest] >= MaxInferredClassCount)
-                throw new NumLstmFormatException(labelsPath, $"labels[{largest}]",
+                throw new NumLstmFormatException(labelsPath, At(largest),
                     $"expected a class index below {MaxInferredClassCount} when classCount is not given (pass classCount for more classes), found {labels[largest]}.");
             classes = labels[largest] + 1;
         }
-        return WithSampleWeights(SequenceDataset.ForClassification(x, n, t, f, labels, classes, ReadLengths(lengthsPath, n, t)), sampleWeightsPath);
+        int[]? lengths = ReadLengths(lengthsPath, n, t);
+        return WithSampleWeights(perStep
+            ? SequenceDataset.ForClassificationPerStep(x, n, t, f, labels, classes, lengths)
+            : SequenceDataset.ForClassification(x, n, t, f, labels, classes, lengths), sampleWeightsPath);
     }
 
     public static SequenceDataset LoadRegression(string xPath, string targetsPath, string? lengthsPath = null, string? sampleWeightsPath = null)
     {
         (float[] x, int n, int t, int f) = ReadInputs(xPath);
         NpyArray targetArray = NpyFile.Read(targetsPath);
-        if (targetArray.Shape.Length is not (1 or 2))
-            throw new NumLstmFormatException(targetsPath, "shape", $"expected targets [N] or [N, K], found ({string.Join(", ", targetArray.Shape)}).");
+        if (targetArray.Shape.Length is not (1 or 2 or 3))
+            throw new NumLstmFormatException(targetsPath, "shape", $"expected targets [N], [N, K] or one row per step [N, T, K], found ({string.Join(", ", targetArray.Shape)}).");
+        bool perStep = targetArray.Shape.Length == 3;
+        if (perStep && (targetArray.Shape[0] != n || targetArray.Shape[1] != t))
+            throw new NumLstmFormatException(targetsPath, "shape", $"expected targets one row per step [N, T, K] = ({n}, {t}, K), found ({string.Join(", ", targetArray.Shape)}).");
         CheckLeading(targetsPath, targetArray, n, "targets", targetArray.Shape.Length);
-        int width = targetArray.Shape.Length == 2 ? targetArray.Shape[1] : 1;
+        int width = targetArray.Shape.Length >= 2 ? targetArray.Shape[^1] : 1;
         if (width == 0)
             throw new NumLstmFormatException(targetsPath, "shape", $"expected targets [N, K] with K >= 1, found ({string.Join(", ", targetArray.Shape)}).");
-        return WithSampleWeights(SequenceDataset.ForRegression(x, n, t, f, ToFloats(targetsPath, targetArray), width, ReadLengths(lengthsPath, n, t)), sampleWeightsPath);
+        float[] targets = ToFloats(targetsPath, targetArray);
+        int[]? lengths = ReadLengths(lengthsPath, n, t);
+        return WithSampleWeights(perStep
+            ? SequenceDataset.ForRegressionPerStep(x, n, t, f, targets, width, lengths)
+            : SequenceDataset.ForRegression(x, n, t, f, targets, width, lengths), sampleWeightsPath);
     }
 
     private static (float[] X, int N, int T, int F) ReadInputs(string path)
@@ -112,14 +129,17 @@ public static class NpyDataset
         return lengths;
     }
 
-    // Keras' sample_weight: [N] or [N, 1] (one weight per sequence), cast to floatx.
+    // Keras' sample_weight: [N] or [N, 1] (one weight per sequence), or [N, T] with per-step targets, cast to floatx.
     private static SequenceDataset WithSampleWeights(SequenceDataset data, string? path)
     {
         if (path is null) return data;
         NpyArray array = NpyFile.Read(path);
         int[] shape = array.Shape;
-        if (!(shape.Length == 1 || (shape.Length == 2 && shape[1] == 1)) || shape[0] != data.Count)
-            throw new NumLstmFormatException(path, "shape", $"expected sample weights as [N] or [N, 1] with N = {data.Count}, found ({string.Join(", ", shape)}).");
+        bool perStep = data.TargetsPerStep && shape.Length == 2 && shape[0] == data.Count && shape[1] == data.Steps;
+        if (!perStep && (!(shape.Length == 1 || (shape.Length == 2 && shape[1] == 1)) || shape[0] != data.Count))
+            throw new NumLstmFormatException(path, "shape", data.TargetsPerStep
+                ? $"expected sample weights as [N], [N, 1] or one per step [N, T] with N = {data.Count}, T = {data.Steps}, found ({string.Join(", ", shape)})."
+                : $"expected sample weights as [N] or [N, 1] with N = {data.Count}, found ({string.Join(", ", shape)}).");
         float[] weights = array.DType is TensorDType.F32 or TensorDType.F64 ? ToFloats(path, array) : array.ToArray<float>();
         int bad = SequenceDataset.FirstBadWeight(weights);
         if (bad >= 0)
