@@ -349,6 +349,30 @@ public class PerStepTargetsTests
     }
 
     [Test]
+    public void TheSeedModelReturningSequences_TrainsPerStep_ThePaddingMasked_ThroughBidirectionalLayerNormAndDropout()
+    {
+        // The seed model's shape with a Dense per step: BiLSTM(seq) → LN → BiLSTM(seq) → LN → Dropout → Dense, dropouts on.
+        static Sequential<float> Seed() => ModelBuilder.Input(Features)
+            .Bidirectional(4, returnSequences: true, dropout: 0.4, recurrentDropout: 0.4).LayerNorm()
+            .Bidirectional(5, returnSequences: true, dropout: 0.4, recurrentDropout: 0.4).LayerNorm()
+            .Dropout(0.2).Dense(Classes).Build<float>(36);
+        SequenceDataset zeros = Labelled(24, 37, variable: true, padLabel: 0), twos = Labelled(24, 37, variable: true, padLabel: 2);
+        var options = new TrainingOptions { Epochs = 3, BatchSize = 8, Seed = 38, LearningRate = 0.01 };
+        Sequential<float> a = Seed(), b = Seed();
+        TrainingHistory ha = new Trainer(a).Fit(zeros, options), hb = new Trainer(b).Fit(twos, options);
+        Assert.That(hb.Epochs.SelectMany(e => e.BatchLosses), Is.EqualTo(ha.Epochs.SelectMany(e => e.BatchLosses)));
+        Assert.That(Weights(b), Is.EqualTo(Weights(a)), "the mask reaches the loss through both Bidirectional layers, LayerNorm and Dropout");
+        Assert.That(ha.Epochs[^1].TrainLoss, Is.LessThan(ha.Epochs[0].TrainLoss));
+        // Evaluate (dropout off) against the masked mean by hand.
+        var trainer = new Trainer(a);
+        float[] predictions = trainer.Predict(zeros);
+        (double loss, double accuracy) = trainer.Evaluate(zeros, batchSize: 24);
+        (double expected, int correct, int counted) = KerasBatch(zeros, predictions, 0, 24, masked: true);
+        Assert.That(loss, Is.EqualTo(expected).Within(1e-6));
+        Assert.That(accuracy, Is.EqualTo((double)correct / counted).Within(1e-12));
+    }
+
+    [Test]
     public void MismatchedTargetsAndOutputs_AreRefused_NamingBoth()
     {
         SequenceDataset perStep = Labelled(4, 29, variable: false);
