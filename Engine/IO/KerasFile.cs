@@ -269,6 +269,7 @@ public static class KerasFile
         Lstm<T> => "lstm",
         Bidirectional<T> => "bidirectional",
         LayerNorm<T> => "layer_normalization",
+        Dense<T> { TimeDistributed: true } => "time_distributed",
         Dense<T> => "dense",
         Dropout<T> => "dropout",
         Masking<T> => "masking",
@@ -360,7 +361,7 @@ internal static class Keras3Weights
     /// Every Keras object of the model that save_weights gives a <c>vars</c> group, with its path and its variables in
     /// Keras' order: a layer's own (<c>layers/dense</c>); an LSTM's empty one and its cell's (<c>layers/lstm/cell</c>); a
     /// Bidirectional's empty one, and each wrapped LSTM's empty one and its cell's (<c>forward_layer/cell</c>,
-    /// <c>backward_layer/cell</c>). Reading and writing both walk this one description of Keras 3's layout.
+    /// <c>backward_layer/cell</c>); a TimeDistributed's empty one and its Dense's (<c>layers/time_distributed/layer</c>). Reading and writing both walk this one description of Keras 3's layout.
     /// </summary>
     private static IEnumerable<(string Path, Layer<T> Layer, IReadOnlyList<KerasVariable<T>> Variables)> Saveables<T>(Sequential<T> model)
         where T : unmanaged, IFloatingPointIeee754<T>
@@ -381,6 +382,11 @@ internal static class Keras3Weights
                         yield return ($"{path}/{name}", layer, []);
                         yield return ($"{path}/{name}/cell", layer, KerasFile.VariablesOf(direction, what).ToList());
                     }
+                    break;
+                case Dense<T> { TimeDistributed: true }:
+                    // Keras 3's TimeDistributed keeps the Dense as its attribute 'layer' (saving_lib walks it there).
+                    yield return (path, layer, []);
+                    yield return ($"{path}/layer", layer, KerasFile.VariablesOf(layer).ToList());
                     break;
                 default:
                     yield return (path, layer, KerasFile.VariablesOf(layer).ToList());

@@ -40,9 +40,17 @@ public sealed partial class Dense<T> : Layer<T> where T : unmanaged, IFloatingPo
     /// <summary>Keras' bias_initializer (1-D: not Orthogonal or Identity); null (default) for zeros.</summary>
     public WeightInitializer? BiasInitializer { get => biasInitializer; init => biasInitializer = WeightInitializer.ForVector(value, nameof(BiasInitializer)); }
     private readonly WeightInitializer? biasInitializer;
+    /// <summary>
+    /// Keras' <c>TimeDistributed(Dense(...))</c>: the same per-step Dense (a Dense on a sequence already runs on each
+    /// step, as Keras 3's Dense on a 3-D input), recorded so that Keras files read and write it as the wrapper (its
+    /// config, and its weights under <c>layers/time_distributed/layer</c>). Needs a sequence input. False by default.
+    /// </summary>
+    public bool TimeDistributed { get; init; }
 
     protected override LayerShape BuildCore(LayerShape input, Random random)
     {
+        if (TimeDistributed && !input.IsSequence)
+            throw new ArgumentException($"Dense '{Name}' is time-distributed (Keras' TimeDistributed) and needs a sequence input [B, T, F], but the layer before it returns a vector {input} (set returnSequences: true on it).");
         parameters.Clear();
         weight = new Parameter<T>("weight", Units, input.Features) { Regularizer = KernelRegularizer };
         weight.Constraint = Constrain(KernelConstraint, weight);

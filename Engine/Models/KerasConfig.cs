@@ -194,7 +194,7 @@ public static partial class KerasConfig
                     if (k != 0) throw Fail(wrapper.At("class_name"), "an InputLayer must be the first layer.");
                     if (ReadInputLayer(layerConfig) is { } declared) inputShapes.Add(declared);
                 }
-                else if (layers.Count == 0 && layerClass is ("LSTM" or "Bidirectional" or "LayerNormalization" or "Dense" or "Dropout" or "Masking"))
+                else if (layers.Count == 0 && layerClass is ("LSTM" or "Bidirectional" or "LayerNormalization" or "Dense" or "Dropout" or "Masking" or "TimeDistributed"))
                 {
                     // tf.keras 2 writes the model's input shape on its first layer (and inside a Bidirectional's
                     // wrapped layer when it was given there); Keras 3 writes a build config on every built layer.
@@ -225,7 +225,7 @@ public static partial class KerasConfig
             string? vectorFrom = null;
             foreach (KerasLayer layer in layers)
             {
-                if (layer.ClassName is not ("LSTM" or "Bidirectional" or "LayerNormalization" or "Dense" or "Dropout" or "Masking")) throw Unsupported(layer);
+                if (layer.ClassName is not ("LSTM" or "Bidirectional" or "LayerNormalization" or "Dense" or "Dropout" or "Masking" or "TimeDistributed")) throw Unsupported(layer);
                 if (layer.BuildConfig is { } build)
                 {
                     (JsonElement shape, string path) = BuildInputShape(build, layer.Path + ".build_config");
@@ -236,6 +236,8 @@ public static partial class KerasConfig
                 if (layer.ClassName is "LSTM" or "Bidirectional" && !flow.Sequence)
                     throw Fail(layer.Path, $"a{(layer.ClassName == "LSTM" ? "n" : "")} {layer.ClassName} needs a sequence input [batch, time, features], but {vectorFrom} returns a vector (return_sequences is false there).");
                 // Keras takes a Masking on a vector [batch, features] (a per-sample mask only losses read); NumLstm's masks time steps.
+                if (layer.ClassName == "TimeDistributed" && !flow.Sequence)
+                    throw Fail(layer.Path, $"a TimeDistributed needs a sequence input [batch, time, features], but {vectorFrom} returns a vector (return_sequences is false there).");
                 if (layer.ClassName == "Masking" && !flow.Sequence)
                     throw Fail(layer.Path, $"a Masking needs a sequence input [batch, time, features], but {vectorFrom} returns a vector (return_sequences is false there; NumLstm's Masking masks time steps, so it goes before the layer that returns the last step).");
                 LayerSpec spec = layer.ClassName switch
@@ -245,6 +247,7 @@ public static partial class KerasConfig
                     "LayerNormalization" => ReadLayerNorm(layer.Config, flow),
                     "Dropout" => ReadDropout(layer.Config),
                     "Masking" => ReadMasking(layer.Config),
+                    "TimeDistributed" => ReadTimeDistributed(layer.Config, flow),
                     _ => ReadDense(layer.Config),
                 };
                 if (spec.Name is { } name)
@@ -607,6 +610,36 @@ public static partial class KerasConfig
             {
                 Name = name, ActivityRegularizer = ReadRegularizer(c, "activity_regularizer"),
             };
+        }
+
+        // Keras 3 layers/rnn/time_distributed.py (a Wrapper: its base config and 'layer'; tf.keras 2 writes the same keys):
+        // a Dense applied to each step, which is NumLstm's Dense on a sequence. The wrapped layer is built on one step's
+        // shape [batch, features] (Keras 3's build_config). Keras 3 runs the Dense's call(), not __call__, so the Dense's
+        // own activity_regularizer never applies there: refused; the wrapper's is read (its penalty on the whole output / B).
+        private LayerSpec ReadTimeDistributed(Obj c, Flow input)
+        {
+            c.OnlyKnown([.. CommonKeys, "layer", "activity_regularizer", "dynamic"]);
+            string? name = OptionalName(c);
+            OptionalBool(c, "trainable", true);
+            OptionalBool(c, "dynamic", false);
+            CheckDtype(c.Get("dtype"), c.At("dtype"));
+            Obj wrapper = Object(c.Required("layer"), c.At("layer"));
+            wrapper.OnlyKnown(WrapperKeys);
+            string className = RequiredString(wrapper, "class_name");
+            CheckKerasClass(wrapper, className);
+            if (className != "Dense")
+                throw Fail(wrapper.At("class_name"), $"'{Echo.Name(className)}' not supported (NumLstm reads a TimeDistributed around a Dense).");
+            if (wrapper.Get("build_config") is { ValueKind: not JsonValueKind.Null } build)
+            {
+                (JsonElement shape, string path) = BuildInputShape(build, wrapper.At("build_config"));
+                CheckShape(shape, path, input with { Sequence = false });
+            }
+            Obj inner = Object(wrapper.Required("config"), wrapper.At("config"));
+            LayerSpec dense = ReadDense(inner);
+            if (dense.ActivityRegularizer is not null)
+                throw Fail(inner.At("activity_regularizer"), "on the wrapped Dense not supported (Keras 3's TimeDistributed runs the Dense's call(), which skips it; "
+                    + "put it on the TimeDistributed, whose penalty is over the whole output).");
+            return dense with { Name = name, TimeDistributed = true, ActivityRegularizer = ReadRegularizer(c, "activity_regularizer") };
         }
 
         private Obj WrappedLstm(Obj bidirectional, string key, Flow input)

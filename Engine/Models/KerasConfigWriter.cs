@@ -97,17 +97,27 @@ internal static class KerasConfigWriter
                     config["beta_constraint"] = Constraint(layer.BetaConstraint, 1); config["gamma_constraint"] = Constraint(layer.GammaConstraint, 1);
                     break;
                 case "dense":
-                    className = "Dense";
-                    config["units"] = layer.Units;
+                {
+                    // A time-distributed Dense is Keras' TimeDistributed wrapper around the Dense, built on one step's shape.
+                    JsonObject dense = layer.TimeDistributed ? Base($"{name}_dense", dtype) : config;
+                    dense["units"] = layer.Units;
                     if (!Enum.IsDefined(layer.Activation)) throw new ArgumentException($"Layer '{name}': activation {layer.Activation} has no Keras name.", nameof(spec));
-                    config["activation"] = ActivationNames.KerasName(layer.Activation);
-                    config["use_bias"] = layer.UseBias;
-                    config["kernel_initializer"] = Initializer(layer.KernelInitializer ?? WeightInitializer.GlorotUniform());
-                    config["bias_initializer"] = Initializer(layer.BiasInitializer ?? WeightInitializer.Zeros());
-                    config["kernel_regularizer"] = Regularizer(layer.KernelRegularizer); config["bias_regularizer"] = Regularizer(layer.BiasRegularizer);
-                    config["kernel_constraint"] = Constraint(layer.KernelConstraint, 2); config["bias_constraint"] = Constraint(layer.BiasConstraint, 1);
+                    dense["activation"] = ActivationNames.KerasName(layer.Activation);
+                    dense["use_bias"] = layer.UseBias;
+                    dense["kernel_initializer"] = Initializer(layer.KernelInitializer ?? WeightInitializer.GlorotUniform());
+                    dense["bias_initializer"] = Initializer(layer.BiasInitializer ?? WeightInitializer.Zeros());
+                    dense["kernel_regularizer"] = Regularizer(layer.KernelRegularizer); dense["bias_regularizer"] = Regularizer(layer.BiasRegularizer);
+                    dense["kernel_constraint"] = Constraint(layer.KernelConstraint, 2); dense["bias_constraint"] = Constraint(layer.BiasConstraint, 1);
+                    if (layer.TimeDistributed)
+                    {
+                        if (!sequence) throw new ArgumentException($"Layer '{name}': a time-distributed Dense needs a sequence input.", nameof(spec));
+                        className = "TimeDistributed";
+                        config["layer"] = Serialized("keras.layers", "Dense", dense, Vector(features));
+                    }
+                    else className = "Dense";
                     features = layer.Units;
                     break;
+                }
                 case "dropout":
                     className = "Dropout";
                     config["rate"] = PythonFloat(layer.Rate);

@@ -87,6 +87,20 @@ public sealed class ModelBuilder
             Name = name, KernelRegularizer = kernelRegularizer, BiasRegularizer = biasRegularizer, KernelConstraint = kernelConstraint, BiasConstraint = biasConstraint,
         });
 
+    /// <summary>Keras' <c>TimeDistributed(Dense(...))</c> on a sequence: the same per-step Dense as <see cref="Dense"/> on a
+    /// sequence, kept as the wrapper in Keras files (<see cref="Dense{T}.TimeDistributed"/>). The activity regularizer is
+    /// the wrapper's (Keras 3's TimeDistributed calls the Dense's call(), which skips the Dense's own).</summary>
+    public ModelBuilder TimeDistributedDense(int units, Activation activation = Activation.Linear, bool useBias = true, string? name = null,
+        WeightRegularizer? kernelRegularizer = null, WeightRegularizer? biasRegularizer = null,
+        WeightConstraint? kernelConstraint = null, WeightConstraint? biasConstraint = null, WeightRegularizer? activityRegularizer = null,
+        WeightInitializer? kernelInitializer = null, WeightInitializer? biasInitializer = null)
+        => Add(LayerSpec.Dense(units, activation, useBias) with
+        {
+            TimeDistributed = true,
+            ActivityRegularizer = activityRegularizer, KernelInitializer = kernelInitializer, BiasInitializer = biasInitializer,
+            Name = name, KernelRegularizer = kernelRegularizer, BiasRegularizer = biasRegularizer, KernelConstraint = kernelConstraint, BiasConstraint = biasConstraint,
+        });
+
     /// <summary>Keras' Dropout(rate): in training, zeroes each value with probability rate and scales the rest by
     /// 1/(1 − rate); the identity at inference. rate in [0, 1).</summary>
     public ModelBuilder Dropout(double rate, string? name = null)

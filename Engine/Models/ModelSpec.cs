@@ -34,6 +34,10 @@ public sealed record LayerSpec
     /// every other type.</summary>
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
     public double MaskValue { get; init; }
+    /// <summary>A dense layer wrapped in Keras' TimeDistributed (<see cref="Dense{T}.TimeDistributed"/>): on a sequence
+    /// only; false (default, and left out of the JSON) for every other layer.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)]
+    public bool TimeDistributed { get; init; }
 
     /// <summary>Keras' kernel_regularizer of an lstm, bidirectional (both directions) or dense layer; null (default, and
     /// left out of the JSON) for none.</summary>
@@ -155,7 +159,7 @@ public sealed record LayerSpec
         "dense" => new Dense<T>(Units, Activation, UseBias, name)
         {
             KernelRegularizer = KernelRegularizer, BiasRegularizer = BiasRegularizer, KernelConstraint = KernelConstraint, BiasConstraint = BiasConstraint,
-            ActivityRegularizer = ActivityRegularizer, KernelInitializer = KernelInitializer, BiasInitializer = BiasInitializer,
+            ActivityRegularizer = ActivityRegularizer, KernelInitializer = KernelInitializer, BiasInitializer = BiasInitializer, TimeDistributed = TimeDistributed,
         },
         "dropout" => new Dropout<T>(Rate, name),
         "masking" => new Masking<T>(MaskValue, name),
@@ -359,6 +363,8 @@ public sealed record ModelSpec
                 throw new FormatException($"{at}.rate is a dropout layer's field; a {IO.Echo.Name(layer.Type)} layer takes none (got {layer.Rate:R}).");
             if (layer.Type != "masking" && layer.MaskValue != 0)
                 throw new FormatException($"{at}.mask_value is a masking layer's field; a {IO.Echo.Name(layer.Type)} layer takes none (got {layer.MaskValue:R}).");
+            if (layer.Type != "dense" && layer.TimeDistributed)
+                throw new FormatException($"{at}.time_distributed is a dense layer's field; a {IO.Echo.Name(layer.Type)} layer takes none (NumLstm reads Keras' TimeDistributed around a Dense only).");
             CheckRegularizers(layer, at);
             switch (layer.Type)
             {
@@ -381,6 +387,8 @@ public sealed record ModelSpec
                     break;
                 case "dense":
                     if (layer.Units <= 0 || layer.Units > MaxDenseUnits) throw new FormatException($"{at}.units must be in 1..{MaxDenseUnits}, got {layer.Units}.");
+                    if (layer.TimeDistributed && !sequence)
+                        throw new FormatException($"{at} (time-distributed dense) needs a sequence input, but layers[{vectorFrom}] returns a vector (set return_sequences: true on it).");
                     if (!Enum.IsDefined(layer.Activation)) throw new FormatException($"{at}.activation is unknown.");
                     break;
                 case "dropout":

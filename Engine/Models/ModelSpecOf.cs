@@ -39,7 +39,7 @@ public static class ModelSpecOf
         {
             Name = dense.Name, KernelRegularizer = dense.KernelRegularizer, BiasRegularizer = dense.BiasRegularizer,
             KernelConstraint = dense.KernelConstraint, BiasConstraint = dense.BiasConstraint, ActivityRegularizer = dense.ActivityRegularizer,
-            KernelInitializer = dense.KernelInitializer, BiasInitializer = dense.BiasInitializer,
+            KernelInitializer = dense.KernelInitializer, BiasInitializer = dense.BiasInitializer, TimeDistributed = dense.TimeDistributed,
         },
         _ => throw new NotSupportedException($"Layer '{layer.Name}' of type {layer.GetType().Name} has no spec."),
     };

@@ -285,6 +285,7 @@ public sealed class Sequential<T> where T : unmanaged, IFloatingPointIeee754<T>
     {
         Bidirectional<T> bi => $"Bidirectional(LSTM{NormSuffix(bi.Forwards)})",
         Lstm<T> lstm => $"LSTM{NormSuffix(lstm)}",
+        Dense<T> { TimeDistributed: true } => "TimeDistributed",
         Dense<T> => "Dense",
         LayerNorm<T> => "LayerNormalization",
         Dropout<T> => "Dropout",
