@@ -373,6 +373,21 @@ public class PerStepTargetsTests
     }
 
     [Test]
+    public void ValidationSplit_HoldsOutTheLastSequences_WithTheirStepTargets()
+    {
+        SequenceDataset data = Labelled(20, 39, variable: true);
+        Sequential<float> model = Model(Classes, seed: 40);
+        var trainer = new Trainer(model);
+        TrainingHistory history = trainer.Fit(data, new TrainingOptions { Epochs = 1, BatchSize = 5, Seed = 41, ValidationSplit = 0.25 });
+        (SequenceDataset _, SequenceDataset heldOut) = data.SplitOrdered(0.75);
+        Assert.That(heldOut.Count, Is.EqualTo(5));
+        Assert.That(heldOut.TargetsPerStep, Is.True);
+        (double loss, double accuracy) = trainer.Evaluate(heldOut, batchSize: 5);
+        Assert.That(history.Epochs[0].ValidationLoss, Is.EqualTo(loss));
+        Assert.That(history.Epochs[0].ValidationMetric, Is.EqualTo(accuracy));
+    }
+
+    [Test]
     public void MismatchedTargetsAndOutputs_AreRefused_NamingBoth()
     {
         SequenceDataset perStep = Labelled(4, 29, variable: false);
