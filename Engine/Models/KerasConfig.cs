@@ -623,18 +623,7 @@ public static partial class KerasConfig
             OptionalBool(c, "trainable", true);
             OptionalBool(c, "dynamic", false);
             CheckDtype(c.Get("dtype"), c.At("dtype"));
-            Obj wrapper = Object(c.Required("layer"), c.At("layer"));
-            wrapper.OnlyKnown(WrapperKeys);
-            string className = RequiredString(wrapper, "class_name");
-            CheckKerasClass(wrapper, className);
-            if (className != "Dense")
-                throw Fail(wrapper.At("class_name"), $"'{Echo.Name(className)}' not supported (NumLstm reads a TimeDistributed around a Dense).");
-            if (wrapper.Get("build_config") is { ValueKind: not JsonValueKind.Null } build)
-            {
-                (JsonElement shape, string path) = BuildInputShape(build, wrapper.At("build_config"));
-                CheckShape(shape, path, input with { Sequence = false });
-            }
-            Obj inner = Object(wrapper.Required("config"), wrapper.At("config"));
+            Obj inner = WrappedLayer(c, "layer", "Dense", "NumLstm reads a TimeDistributed around a Dense", input with { Sequence = false });
             LayerSpec dense = ReadDense(inner);
             if (dense.ActivityRegularizer is not null)
                 throw Fail(inner.At("activity_regularizer"), "on the wrapped Dense not supported (Keras 3's TimeDistributed runs the Dense's call(), which skips it; "
@@ -644,20 +633,27 @@ public static partial class KerasConfig
 
         private Obj WrappedLstm(Obj bidirectional, string key, Flow input)
         {
-            Obj wrapper = Object(bidirectional.Required(key), bidirectional.At(key));
+            Obj config = WrappedLayer(bidirectional, key, "LSTM", "NumLstm's Bidirectional wraps an LSTM", input);
+            if (config.Get("batch_input_shape") is { ValueKind: not JsonValueKind.Null } given) CheckShape(given, config.At("batch_input_shape"), input);
+            return config;
+        }
+
+        // A layer a wrapper holds under key (Keras' serialized object): of the one class NumLstm reads there, its
+        // build_config's input shape (when written) the one it gets; its config.
+        private Obj WrappedLayer(Obj owner, string key, string expectedClass, string why, Flow input)
+        {
+            Obj wrapper = Object(owner.Required(key), owner.At(key));
             wrapper.OnlyKnown(WrapperKeys);
             string className = RequiredString(wrapper, "class_name");
             CheckKerasClass(wrapper, className);
-            if (className != "LSTM")
-                throw Fail(wrapper.At("class_name"), $"'{Echo.Name(className)}' not supported (NumLstm's Bidirectional wraps an LSTM).");
+            if (className != expectedClass)
+                throw Fail(wrapper.At("class_name"), $"'{Echo.Name(className)}' not supported ({why}).");
             if (wrapper.Get("build_config") is { ValueKind: not JsonValueKind.Null } build)
             {
                 (JsonElement shape, string path) = BuildInputShape(build, wrapper.At("build_config"));
                 CheckShape(shape, path, input);
             }
-            Obj config = Object(wrapper.Required("config"), wrapper.At("config"));
-            if (config.Get("batch_input_shape") is { ValueKind: not JsonValueKind.Null } given) CheckShape(given, config.At("batch_input_shape"), input);
-            return config;
+            return Object(wrapper.Required("config"), wrapper.At("config"));
         }
 
         private LayerSpec ReadLayerNorm(Obj c, Flow input)
