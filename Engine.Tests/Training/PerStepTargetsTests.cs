@@ -402,6 +402,9 @@ public class PerStepTargetsTests
             Throws.ArgumentException.With.Message.Contains("targets have width 2 but the model outputs 3 values per step"));
         Assert.That(() => sequenceModel.Fit(perStep, new TrainingOptions { ClassWeight = new Dictionary<int, double> { [0] = 2 } }),
             Throws.ArgumentException.With.Message.Contains("ClassWeight").And.Message.Contains("weight per step"));
+        // Keras' R2Score raises for 3-D inputs: refused for targets per step, before any batch.
+        Assert.That(() => new Trainer(Model(2, seed: 30)).Fit(Rows(4, 29, variable: false), new TrainingOptions { Epochs = 1, Metric = "r2_score" }),
+            Throws.ArgumentException.With.Message.Contains("Metric 'r2_score' takes one target row per sequence"));
         // Predict needs no targets: a sequence model predicts [N, T, K] for either dataset.
         Assert.That(sequenceModel.Predict(perSequence), Has.Length.EqualTo(4 * Steps * Classes));
     }

@@ -1152,6 +1152,8 @@ public sealed class Trainer
                 + "(Keras' strings for these metrics, case-sensitive but for accuracy and acc), or null for the default.", argument);
         string? refusal = kind switch
         {
+            MetricKind.R2Score when data.TargetsPerStep => "takes one target row per sequence (Keras' R2Score raises for inputs other than 2-D (batch_size, output_dim), "
+                + "and targets per step are 3-D); compute R² from Predict's outputs over the steps you choose",
             MetricKind.SparseCategoricalAccuracy when !labels => "needs class labels, but the dataset has real-valued target rows (use categorical_accuracy for one-hot rows)",
             MetricKind.CategoricalAccuracy when labels => "needs one-hot target rows, but the dataset has class labels (use sparse_categorical_accuracy or accuracy)",
             MetricKind.BinaryAccuracy when labels && outputWidth != 1 => $"compares each output with a 0/1 target, but the dataset has class labels and the model {outputWidth} outputs per sequence (use accuracy)",
