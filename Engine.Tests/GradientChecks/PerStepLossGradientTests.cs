@@ -130,15 +130,31 @@ public class PerStepLossGradientTests
         Assert.That(value, Is.EqualTo(expected).Within(1e-15));
         // dL/dp_r = s_r·m_r·2p_r / valid.
         Assert.That(gradient, Is.EqualTo(new[] { 2 * 2 * 1.0 / 2, 0, 0.5 * 2 * 0.5 / 2, 0 }).Within(1e-15));
-        // No valid step: loss 0 and gradient 0, as Keras (its mask weights are 0 · R/ε).
+        // No valid step: loss 0 and gradient 0, as Keras (its mask weights are 0: divide_no_nan(R, 0) = 0).
         Array.Fill(gradient, 1.0);
         Assert.That(MaskedSteps.Forward(loss, predictions, LossTargets<double>.FromValues(targets, 4), new bool[4], default, gradient), Is.Zero);
         Assert.That(gradient, Is.All.Zero);
-        // Keras' epsilon is in float32: one valid row of one weighs 1/(1 + 1e-7f) = 0.99999988f, not 1.
-        var rowWeights = new float[1];
-        Assert.That(MaskedSteps.LossWeights(new[] { true }, default, rowWeights), Is.EqualTo(1));
-        Assert.That(rowWeights[0], Is.EqualTo(1f / (1f + 1e-7f)));
-        Assert.That(rowWeights[0], Is.LessThan(1f));
         Assert.That(() => MaskedSteps.LossWeights(new bool[3], new float[2], new float[3]), Throws.ArgumentException.With.Message.Contains("expected 3 weights"));
+    }
+
+    [Test]
+    public void LossWeights_AreTotalOverValid_DivideNoNan_AsKeras3ApplyMask()
+    {
+        // Keras 3 (keras/src/losses/loss.py apply_mask, since keras-team/keras#21908): mask *= divide_no_nan(total, valid),
+        // no epsilon. One valid row of four weighs exactly 4 (R/(valid + 1e-7f) would give 3.9999995f), one of one exactly 1,
+        // and none valid gives 0 everywhere (0/0 taken as 0, not 0·R/ε).
+        var four = new float[4];
+        Assert.That(MaskedSteps.LossWeights(new[] { false, true, false, false }, default, four), Is.EqualTo(1));
+        Assert.That(four, Is.EqualTo(new[] { 0f, 4f, 0f, 0f }));
+        var one = new float[1];
+        MaskedSteps.LossWeights(new[] { true }, default, one);
+        Assert.That(one[0], Is.EqualTo(1f));
+        // With sample weights: s · (R/valid) in float32, Keras' order (mask scale first, then the sample weight).
+        var weighted = new float[3];
+        MaskedSteps.LossWeights(new[] { true, false, true }, new[] { 0.3f, 5f, 0.7f }, weighted);
+        Assert.That(weighted, Is.EqualTo(new[] { 0.3f * (3f / 2f), 0f, 0.7f * (3f / 2f) }));
+        var none = new float[3];
+        Assert.That(MaskedSteps.LossWeights(new bool[3], new[] { 1f, 2f, 3f }, none), Is.Zero);
+        Assert.That(none, Is.All.Zero);
     }
 }

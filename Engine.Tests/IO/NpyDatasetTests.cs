@@ -218,4 +218,27 @@ public class NpyDatasetTests
         Assert.That(() => NpyDataset.LoadClassification(P("x.npy"), P("y1.npy"), sampleWeightsPath: P("w.npy")),
             Throws.InstanceOf<NumLstmFormatException>().With.Message.Contains("expected sample weights as [N] or [N, 1] with N = 2"));
     }
+
+    [Test]
+    public void TargetsPerStep_TakeKerasTrailingOne_OnLabelsAndStepWeights()
+    {
+        // Keras squeezes a trailing 1 off sparse labels of y_pred's rank (losses.py sparse_categorical_crossentropy:
+        // `if len(y_true.shape) == len(y_pred.shape) and y_true.shape[-1] == 1: squeeze`, and the same in
+        // sparse_categorical_accuracy), and off sample weights one rank above the loss values (loss.py
+        // squeeze_or_expand_to_same_rank): labels [N, T, 1] and weights [N, T, 1] are per-step ones.
+        NpyFile.Write<float>(P("x.npy"), new float[2 * 3 * 1], new[] { 2, 3, 1 });
+        NpyFile.Write<int>(P("y.npy"), new[] { 0, 1, 2, 2, 1, 0 }, new[] { 2, 3, 1 });
+        NpyFile.Write<float>(P("w.npy"), new[] { 1f, 0.5f, 0f, 2f, 2f, 1f }, new[] { 2, 3, 1 });
+        SequenceDataset labelled = NpyDataset.LoadClassification(P("x.npy"), P("y.npy"), sampleWeightsPath: P("w.npy"));
+        Assert.That(labelled.TargetsPerStep, Is.True);
+        Assert.That(labelled.Labels, Is.EqualTo(new[] { 0, 1, 2, 2, 1, 0 }));
+        Assert.That(labelled.SampleWeightsPerStep, Is.True);
+        Assert.That(labelled.SampleWeights, Is.EqualTo(new[] { 1f, 0.5f, 0f, 2f, 2f, 1f }));
+        NpyFile.Write<double>(P("t.npy"), new double[6], new[] { 2, 3, 1 });
+        Assert.That(NpyDataset.LoadRegression(P("x.npy"), P("t.npy"), sampleWeightsPath: P("w.npy")).SampleWeightsPerStep, Is.True);
+        // Another rank-3 label shape is named with both forms the reader takes.
+        NpyFile.Write<int>(P("y2.npy"), new int[12], new[] { 2, 3, 2 });
+        Assert.That(() => NpyDataset.LoadClassification(P("x.npy"), P("y2.npy")),
+            Throws.InstanceOf<NumLstmFormatException>().With.Message.Contains("y2.npy").And.Message.Contains("[N, T] = (2, 3)").And.Message.Contains("found (2, 3, 2)"));
+    }
 }

@@ -10,7 +10,8 @@ namespace NumLstm.IO;
 /// stay T values per sequence, as the rank says), and optional lengths [N]
 /// (integers 1..T) for right-padded variable-length sequences, and optional sample weights [N] or [N, 1] (Keras'
 /// <c>sample_weight</c>; any dtype the reader knows, bool as 0/1, taken as float32 as Keras casts to floatx; finite and ≥ 0),
-/// or [N, T] with per-step targets (Keras' temporal sample weights).
+/// or [N, T] with per-step targets (Keras' temporal sample weights). Per-step labels and weights may carry Keras' trailing 1,
+/// [N, T, 1].
 /// </summary>
 public static class NpyDataset
 {
@@ -30,9 +31,13 @@ public static class NpyDataset
             throw new ArgumentOutOfRangeException(nameof(classCount), classCount, "classCount must be at least 1, or null to infer it from the labels.");
         (float[] x, int n, int t, int f) = ReadInputs(xPath);
         NpyArray labelArray = NpyFile.Read(labelsPath);
-        bool perStep = labelArray.Shape.Length == 2 && t > 1;   // [N, 1] with T = 1 stays refused as before (one label per sequence is [N])
-        if (perStep && (labelArray.Shape[0] != n || labelArray.Shape[1] != t))
-            throw new NumLstmFormatException(labelsPath, "shape", $"expected labels [N] = ({n}) or one per step [N, T] = ({n}, {t}), found ({string.Join(", ", labelArray.Shape)}).");
+        // [N, T], or Keras' [N, T, 1] (sparse_categorical_crossentropy squeezes a trailing 1 off labels of y_pred's rank);
+        // [N, 1] with T = 1 stays refused as before (one label per sequence is [N]).
+        int[] labelShape = labelArray.Shape;
+        bool perStep = (labelShape.Length == 2 && t > 1) || labelShape.Length == 3;
+        if (perStep && (labelShape[0] != n || labelShape[1] != t || (labelShape.Length == 3 && labelShape[2] != 1)))
+            throw new NumLstmFormatException(labelsPath, "shape",
+                $"expected labels [N] = ({n}) or one per step [N, T] = ({n}, {t}), found ({string.Join(", ", labelShape)}) (per-step labels may also be [N, T, 1]).");
         if (!perStep) CheckLeading(labelsPath, labelArray, n, "labels", 1);
         int[] labels = labelArray.ToArray<int>();
         string At(int k) => perStep ? $"labels[{k / t}, {k % t}]" : $"labels[{k}]";
@@ -135,10 +140,12 @@ public static class NpyDataset
         if (path is null) return data;
         NpyArray array = NpyFile.Read(path);
         int[] shape = array.Shape;
-        bool perStep = data.TargetsPerStep && shape.Length == 2 && shape[0] == data.Count && shape[1] == data.Steps;
+        // Per step: [N, T], or [N, T, 1] (Keras' squeeze_or_expand_to_same_rank squeezes it to the loss values' [N, T]).
+        bool perStep = data.TargetsPerStep && shape.Length is 2 or 3 && shape[0] == data.Count && shape[1] == data.Steps
+            && (shape.Length == 2 || shape[2] == 1);
         if (!perStep && (!(shape.Length == 1 || (shape.Length == 2 && shape[1] == 1)) || shape[0] != data.Count))
             throw new NumLstmFormatException(path, "shape", data.TargetsPerStep
-                ? $"expected sample weights as [N], [N, 1] or one per step [N, T] with N = {data.Count}, T = {data.Steps}, found ({string.Join(", ", shape)})."
+                ? $"expected sample weights as [N], [N, 1] or one per step [N, T] with N = {data.Count}, T = {data.Steps}, found ({string.Join(", ", shape)}) (per-step weights may also be [N, T, 1])."
                 : $"expected sample weights as [N] or [N, 1] with N = {data.Count}, found ({string.Join(", ", shape)}).");
         float[] weights = array.DType is TensorDType.F32 or TensorDType.F64 ? ToFloats(path, array) : array.ToArray<float>();
         int bad = SequenceDataset.FirstBadWeight(weights);

@@ -856,10 +856,10 @@ public sealed class Trainer
     // - one target per sequence: the sample (or class) weights, for the loss and the weighted metric; none for the metric.
     // - per-step targets (Keras' y [B, T, ...]), with the output mask m [B, T] (Sequential.OutputMask: the lengths' mask
     //   or a Masking layer's): Keras 3's reduce_weighted_values with apply_mask, so the loss is Σ w·m·l / valid:
-    //   loss row weight = s_bt · m_bt · R/(valid + ε), in float32 as Keras (total / (valid + backend.epsilon())), R = B·T,
-    //   valid = Σ m; s_bt the sequence's (or step's) sample weight. The metric leaves the masked steps out (weight m_bt,
-    //   tf.keras 2's rule; Keras 3 applies the mask to metrics only with sample weights) and the weighted metric weighs
-    //   s_bt · m_bt.
+    //   loss row weight = s_bt · m_bt · R/valid, in float32 as Keras (ops.divide_no_nan(total, valid): 0 when valid = 0),
+    //   R = B·T, valid = Σ m; s_bt the sequence's (or step's) sample weight. The metric leaves the masked steps out (weight m_bt,
+    //   tf.keras 2's rule and current Keras 3's MeanMetricWrapper's; Keras 3's RMSE, R², Precision, Recall and AUC read
+    //   no mask) and the weighted metric weighs s_bt · m_bt.
     private void RowWeights(IReadOnlyDictionary<int, double>? classWeight, SequenceDataset data, ReadOnlySpan<int> indices, int predictionLength,
         out ReadOnlySpan<float> lossWeights, out ReadOnlySpan<float> metricWeights, out ReadOnlySpan<float> weightedMetricWeights)
     {
