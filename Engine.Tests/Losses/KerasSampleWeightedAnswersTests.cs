@@ -54,6 +54,17 @@ public class KerasSampleWeightedAnswersTests<T> where T : unmanaged, IFloatingPo
         AssertAlmostEqual(14.5666, Weighted(mae, RegressionPred[3..], LossTargets<T>.FromValues(Values(RegressionTrue[3..]), 1), 2.3f), "no_reduction row 1");
     }
 
+    [Test]
+    public void TimestepWeighted_AsKerasTestTimestepWeighted_EachStepARow()
+    {
+        // losses_test.py's test_timestep_weighted: y_true and y_pred reshaped to (2, 3, 1), sample_weight (2, 3) =
+        // [[3, 6, 5], [0, 4, 2]]: a weight per step. With targets per step the trainer reads the B·T = 6 steps as rows
+        // (SequenceDataset.ForRegressionPerStep, docs "Targets per step" (PS1)): Σ s·l / 6.
+        LossTargets<T> steps = LossTargets<T>.FromValues(Values(RegressionTrue), 6);
+        AssertAlmostEqual(97.833336, Weighted(new MeanSquaredError<T>(), RegressionPred, steps, 3, 6, 5, 0, 4, 2), "mse test_timestep_weighted (587 / 6)");
+        AssertAlmostEqual(13.833333, Weighted(new MeanAbsoluteError<T>(), RegressionPred, steps, 3, 6, 5, 0, 4, 2), "mae test_timestep_weighted (83 / 6)");
+    }
+
     // CategoricalCrossentropyTest / SparseCategoricalCrossentropyTest: y = classes 0, 1, 2.
     private static readonly double[] Probabilities = [0.9, 0.05, 0.05, 0.5, 0.89, 0.6, 0.05, 0.01, 0.94];
     private static readonly double[] Logits = [8, 1, 1, 0, 9, 1, 2, 3, 5];
