@@ -92,6 +92,29 @@ public class TimeDistributedTests
         Assert.That(() => ModelSpec.FromKerasJson(vector), Throws.InstanceOf<FormatException>().With.Message.Contains("a TimeDistributed needs a sequence input"));
     }
 
+    // tf.keras 2's TimeDistributed, unlike Keras 3's, calls the Dense through __call__ on the steps reshaped to B·T rows
+    // (tf_keras/layers/rnn/time_distributed.py: y = self.layer(inputs, **kwargs)), so the Dense's activity regularizer
+    // does apply there, divided by B·T (base_layer._handle_activity_regularization: / tf.shape(output)[0]); and the
+    // wrapper's own is never in a tf.keras 2 config (its base get_config has no activity_regularizer). The refusal
+    // must not tell a tf.keras 2 user that Keras never applies it, nor to move it onto the wrapper (a penalty / B).
+    [Test]
+    public void ATfKeras2InnerActivityRegularizer_IsRefused_SayingTfKeras2AppliesItOverBTimesTRows()
+    {
+        string json = """
+            {"class_name": "Sequential", "config": {"name": "sequential", "layers": [
+              {"class_name": "LSTM", "config": {"name": "lstm", "trainable": true, "batch_input_shape": [null, 5, 3], "dtype": "float32",
+                "return_sequences": true, "units": 4}},
+              {"class_name": "TimeDistributed", "config": {"name": "time_distributed", "trainable": true, "dtype": "float32",
+                "layer": {"class_name": "Dense", "config": {"name": "dense", "trainable": true, "dtype": "float32", "units": 2,
+                  "activation": "linear", "use_bias": true,
+                  "activity_regularizer": {"class_name": "L2", "config": {"l2": 0.01}}}}}}]}}
+            """;
+        Assert.That(() => ModelSpec.FromKerasJson(json), Throws.InstanceOf<FormatException>()
+            .With.Message.Contains("config.layers[1].config.layer.config.activity_regularizer")
+            .And.Message.Contains("tf.keras 2")
+            .And.Message.Contains("B·T"));
+    }
+
     [Test]
     public void TheSpec_KeepsIt_AndRefusesItWhereItCannotBe()
     {

@@ -615,7 +615,9 @@ public static partial class KerasConfig
         // Keras 3 layers/rnn/time_distributed.py (a Wrapper: its base config and 'layer'; tf.keras 2 writes the same keys):
         // a Dense applied to each step, which is NumLstm's Dense on a sequence. The wrapped layer is built on one step's
         // shape [batch, features] (Keras 3's build_config). Keras 3 runs the Dense's call(), not __call__, so the Dense's
-        // own activity_regularizer never applies there: refused; the wrapper's is read (its penalty on the whole output / B).
+        // own activity_regularizer never applies there; tf.keras 2 calls the Dense (__call__) on the B·T steps as rows, so
+        // it applies with its penalty / (B·T), which NumLstm's (penalty / B) does not model: refused either way. The
+        // wrapper's is read (Keras 3 writes it; its penalty on the whole output / B; tf.keras 2's config never holds it).
         private LayerSpec ReadTimeDistributed(Obj c, Flow input)
         {
             c.OnlyKnown([.. CommonKeys, "layer", "activity_regularizer", "dynamic"]);
@@ -626,8 +628,9 @@ public static partial class KerasConfig
             Obj inner = WrappedLayer(c, "layer", "Dense", "NumLstm reads a TimeDistributed around a Dense", input with { Sequence = false });
             LayerSpec dense = ReadDense(inner);
             if (dense.ActivityRegularizer is not null)
-                throw Fail(inner.At("activity_regularizer"), "on the wrapped Dense not supported (Keras 3's TimeDistributed runs the Dense's call(), which skips it; "
-                    + "put it on the TimeDistributed, whose penalty is over the whole output).");
+                throw Fail(inner.At("activity_regularizer"), "on the wrapped Dense not supported (Keras 3's TimeDistributed runs the Dense's call(), which skips it: "
+                    + "in Keras 3 put it on the TimeDistributed, whose penalty is over the whole output / B; tf.keras 2's calls the Dense on the B·T steps as rows, "
+                    + "its penalty / (B·T), which NumLstm's activity regularizers (penalty / B) do not model).");
             return dense with { Name = name, TimeDistributed = true, ActivityRegularizer = ReadRegularizer(c, "activity_regularizer") };
         }
 
