@@ -27,7 +27,7 @@ public class TimeDistributedTests
 
     // Keras 3's serialization of TimeDistributed(Dense(2, activation="softmax")) after an LSTM(4, return_sequences=True)
     // on (None, 5, 3): Wrapper.get_config (the base config, then "layer"), the Dense built on one step's shape (None, 4).
-    private static string Keras3Json(string innerClass = "Dense", string? innerActivity = null, string? outerActivity = null)
+    internal static string Keras3Json(string innerClass = "Dense", string? innerActivity = null, string? outerActivity = null)
     {
         JsonNode model = JsonNode.Parse(ModelBuilder.Input(3).Lstm(4, returnSequences: true).Dense(2).ToSpec(0).ToKerasJson(5))!;
         JsonArray layers = model["config"]!["layers"]!.AsArray();

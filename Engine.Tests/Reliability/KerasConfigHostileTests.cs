@@ -24,7 +24,7 @@ public sealed class KerasConfigHostileTests
     /// <summary>Values a Keras config holds, put in place of another value.</summary>
     private static readonly string[] KerasTokens =
     [
-        "\"LSTM\"", "\"Bidirectional\"", "\"Dense\"", "\"LayerNormalization\"", "\"InputLayer\"", "\"Masking\"", "\"GRU\"", "\"Sequential\"",
+        "\"LSTM\"", "\"Bidirectional\"", "\"Dense\"", "\"TimeDistributed\"", "\"LayerNormalization\"", "\"InputLayer\"", "\"Masking\"", "\"GRU\"", "\"Sequential\"",
         "\"tanh\"", "\"sigmoid\"", "\"hard_sigmoid\"", "\"relu\"", "\"softmax\"", "\"linear\"", "\"concat\"", "\"sum\"", "\"ave\"", "\"mul\"",
         "\"float64\"", "\"float16\"", "\"GlorotUniform\"", "\"Orthogonal\"", "\"Zeros\"", "\"Ones\"", "\"keras.layers\"", "\"my.module\"",
         "[-1]", "[2]", "[1, 2]", "-1", "2", "[null, 50, 5]", "[null, 5]", "[null, null, null]", "[null, 50, 0]", "[]", "{}",
@@ -105,7 +105,7 @@ public sealed class KerasConfigHostileTests
     {
         string[] valid = [Small(KerasFixtures.MissionKeras3), Small(KerasFixtures.MissionKeras2), Small(KerasFixtures.MaskedLstmKeras3), Small(KerasFixtures.MaskedLstmKeras2),
             KerasFunctionalConfigTests.Keras3Functional(Small(KerasFixtures.MissionKeras3)), KerasFunctionalConfigTests.TfKeras2Functional(Small(KerasFixtures.MissionKeras2)),
-            Regularized(Small(KerasFixtures.MissionKeras3)), Initialized(Small(KerasFixtures.MissionKeras3))];
+            Regularized(Small(KerasFixtures.MissionKeras3)), Initialized(Small(KerasFixtures.MissionKeras3)), IO.TimeDistributedTests.Keras3Json()];
         foreach (string json in valid) Assert.That(KerasConfig.ToSpec(json).Build<float>().ParameterCount, Is.LessThan(2000), "the fuzz starts from small valid configs");
         var random = new Random(811);
         int read = 0, rejected = 0, built = 0;
