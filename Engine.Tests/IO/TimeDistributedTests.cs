@@ -144,6 +144,19 @@ public class TimeDistributedTests
     }
 
     [Test]
+    public void ServingPlansAndStreamingSessions_RunIt_AsTheModelDoes()
+    {
+        Sequential<float> model = Tagger(7);
+        float[] x = Enumerable.Range(0, 5 * 3).Select(k => MathF.Cos(0.7f * k)).ToArray();
+        float[] expected = model.Forward(new SequenceBatch<float>(x, 1, 5, default), model.CreateCache(), ForwardContext.Inference).ToArray();
+        InferencePlan<float> plan = model.CreateInferencePlan(maxBatch: 1, maxTime: 5);
+        Assert.That(plan.PredictSequence(x).ToArray(), Is.EqualTo(expected).Within(1e-6f), "the plan's [T, K]");
+        StreamingSession<float> session = model.CreateSession();
+        for (int t = 0; t < 5; t++)
+            Assert.That(session.Step(x.AsSpan(t * 3, 3)).ToArray(), Is.EqualTo(expected.AsSpan(t * 2, 2).ToArray()).Within(1e-6f), $"step {t}");
+    }
+
+    [Test]
     public void AKerasArchive_HoldsTheDenseUnderTheWrappersLayer_AndLoadsBack()
     {
         Sequential<float> model = Tagger(3);
