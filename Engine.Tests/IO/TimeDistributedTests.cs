@@ -73,17 +73,21 @@ public class TimeDistributedTests
             Throws.InstanceOf<FormatException>().With.Message.Contains("'LSTM' not supported (NumLstm reads a TimeDistributed around a Dense)"));
     }
 
+    // tf.keras 2's serialization of the same model (no module keys; the input shape on the first layer); innerExtra adds
+    // keys to the wrapped Dense's config.
+    private static string TfKeras2Json(string innerExtra = "") => """
+        {"class_name": "Sequential", "config": {"name": "sequential", "layers": [
+          {"class_name": "LSTM", "config": {"name": "lstm", "trainable": true, "batch_input_shape": [null, 5, 3], "dtype": "float32",
+            "return_sequences": true, "units": 4}},
+          {"class_name": "TimeDistributed", "config": {"name": "time_distributed", "trainable": true, "dtype": "float32",
+            "layer": {"class_name": "Dense", "config": {"name": "dense", "trainable": true, "dtype": "float32", "units": 2,
+              "activation": "linear", "use_bias": true@extra}}}}]}}
+        """.Replace("@extra", innerExtra);
+
     [Test]
     public void ATfKeras2Config_IsReadToo()
     {
-        string json = """
-            {"class_name": "Sequential", "config": {"name": "sequential", "layers": [
-              {"class_name": "LSTM", "config": {"name": "lstm", "trainable": true, "batch_input_shape": [null, 5, 3], "dtype": "float32",
-                "return_sequences": true, "units": 4}},
-              {"class_name": "TimeDistributed", "config": {"name": "time_distributed", "trainable": true, "dtype": "float32",
-                "layer": {"class_name": "Dense", "config": {"name": "dense", "trainable": true, "dtype": "float32", "units": 2,
-                  "activation": "linear", "use_bias": true}}}}]}}
-            """;
+        string json = TfKeras2Json();
         ModelSpec spec = ModelSpec.FromKerasJson(json);
         Assert.That(spec.Layers[^1].TimeDistributed, Is.True);
         Assert.That(spec.Layers[^1].Name, Is.EqualTo("time_distributed"));
@@ -100,15 +104,7 @@ public class TimeDistributedTests
     [Test]
     public void ATfKeras2InnerActivityRegularizer_IsRefused_SayingTfKeras2AppliesItOverBTimesTRows()
     {
-        string json = """
-            {"class_name": "Sequential", "config": {"name": "sequential", "layers": [
-              {"class_name": "LSTM", "config": {"name": "lstm", "trainable": true, "batch_input_shape": [null, 5, 3], "dtype": "float32",
-                "return_sequences": true, "units": 4}},
-              {"class_name": "TimeDistributed", "config": {"name": "time_distributed", "trainable": true, "dtype": "float32",
-                "layer": {"class_name": "Dense", "config": {"name": "dense", "trainable": true, "dtype": "float32", "units": 2,
-                  "activation": "linear", "use_bias": true,
-                  "activity_regularizer": {"class_name": "L2", "config": {"l2": 0.01}}}}}}]}}
-            """;
+        string json = TfKeras2Json(""", "activity_regularizer": {"class_name": "L2", "config": {"l2": 0.01}}""");
         Assert.That(() => ModelSpec.FromKerasJson(json), Throws.InstanceOf<FormatException>()
             .With.Message.Contains("config.layers[1].config.layer.config.activity_regularizer")
             .And.Message.Contains("tf.keras 2")
