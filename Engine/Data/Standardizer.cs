@@ -132,22 +132,22 @@ public sealed class TargetScaler
         var sumSquares = new double[width];
         float[] targets = train.Targets;
         int columns = pooled ? 1 : width;
-        // Per-step targets: the valid steps' rows only (a padding step's target is not data).
-        int rowsPerSequence = train.TargetRows;
+        // Sequence n's target rows that are data: its one row, or with per-step targets its valid steps' rows (a padding
+        // step's target is not data).
+        ReadOnlySpan<float> ValidRows(int n) =>
+            targets.AsSpan(n * train.TargetRows * width, (train.TargetsPerStep ? train.Length(n) : 1) * width);
         long rowCount = 0;
         for (int n = 0; n < train.Count; n++)
         {
-            int validRows = train.TargetsPerStep ? train.Length(n) : 1;
-            rowCount += validRows;
-            ReadOnlySpan<float> rows = targets.AsSpan(n * rowsPerSequence * width, validRows * width);
+            ReadOnlySpan<float> rows = ValidRows(n);
+            rowCount += rows.Length / width;
             for (int k = 0; k < rows.Length; k++) mean[pooled ? 0 : k % width] += rows[k];
         }
         long perColumn = pooled ? rowCount * width : rowCount;
         for (int j = 0; j < columns; j++) mean[j] /= perColumn;
         for (int n = 0; n < train.Count; n++)
         {
-            int validRows = train.TargetsPerStep ? train.Length(n) : 1;
-            ReadOnlySpan<float> rows = targets.AsSpan(n * rowsPerSequence * width, validRows * width);
+            ReadOnlySpan<float> rows = ValidRows(n);
             for (int k = 0; k < rows.Length; k++)
             {
                 int column = pooled ? 0 : k % width;
